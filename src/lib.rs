@@ -1,0 +1,18 @@
+//! simgate: an SMS gateway daemon for a SIM in a USB modem.
+//!
+//! # Layout
+//!
+//! - [`pdu`]: 3GPP TS 23.040 / 23.038 SMS PDUs. Pure functions over bytes:
+//!   text planning (GSM 7-bit or UCS-2, concatenation), SMS-SUBMIT encoding,
+//!   SMS-DELIVER, SMS-SUBMIT and SMS-STATUS-REPORT decoding.
+//! - [`at`]: 3GPP TS 27.007 / 27.005 AT commands. Sans-IO: command
+//!   formatting, a digester that turns arbitrary byte chunks into events,
+//!   typed parsers for the responses simgate reads, and typed CMS/CME errors.
+//! - [`cli`]: the command-line interface of the `simgate` binary.
+//!
+//! Neither `pdu` nor `at` performs I/O or reads the clock; they are unit
+//! tested beside the code and fuzzed from `fuzz/`.
+
+pub mod at;
+pub mod cli;
+pub mod pdu;

@@ -1,0 +1,187 @@
+//! SMS PDUs (3GPP TS 23.040, 23.038): pure functions over bytes, no I/O, no
+//! clock.
+//!
+//! - [`plan`] turns text into parts (GSM 7-bit or UCS-2, concatenated when
+//!   long) and [`SmsSubmit`] encodes each part for AT+CMGS.
+//! - [`SmsDeliver`] and [`StatusReport`] decode what the network sends, which
+//!   is untrusted input: every malformed PDU gives a [`DecodeError`], never a
+//!   panic.
+//! - [`split_smsc`] removes the SMSC address modems put in front of a TPDU.
+
+pub mod address;
+pub mod dcs;
+pub mod deliver;
+pub mod gsm7;
+pub mod hex;
+pub mod plan;
+mod reader;
+pub mod scts;
+pub mod status_report;
+pub mod submit;
+pub mod udh;
+pub mod user_data;
+pub mod validity;
+
+pub use address::{Address, AddressError, TypeOfNumber};
+pub use dcs::{Alphabet, DataCodingScheme, MessageClass};
+pub use deliver::SmsDeliver;
+pub use hex::HexError;
+pub use plan::{plan_binary, plan_text, EncodingPolicy, Plan, PlanError};
+pub use scts::Timestamp;
+pub use status_report::{DeliveryOutcome, Status, StatusReport};
+pub use submit::{EncodedPdu, SmsSubmit, SubmitOptions};
+pub use udh::{Concatenation, InformationElement, UserDataHeader};
+pub use user_data::{Body, UserData};
+pub use validity::Validity;
+
+use reader::Reader;
+
+/// Why octets are not a valid PDU. Each variant names what was wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// The hex text of a PDU is not hex.
+    #[error("PDU is not valid hex: {0}")]
+    Hex(#[from] HexError),
+    /// The PDU ended inside a field.
+    #[error("PDU ends inside {field}")]
+    Truncated {
+        /// The field being read.
+        field: &'static str,
+    },
+    /// TP-MTI is 11, reserved.
+    #[error("message type indicator 3 is reserved")]
+    ReservedMessageType,
+    /// A different message type than the caller asked for.
+    #[error("expected {expected}, found message type indicator {found}")]
+    UnexpectedMessageType {
+        /// What was asked for.
+        expected: &'static str,
+        /// The TP-MTI found (0-3).
+        found: u8,
+    },
+    /// An address longer than 20 semi-octets.
+    #[error("{field} is {semi_octets} semi-octets long; at most 20 are allowed")]
+    AddressTooLong {
+        /// The address field.
+        field: &'static str,
+        /// The length it claimed.
+        semi_octets: usize,
+    },
+    /// A time stamp with a non-decimal digit or an impossible date or time.
+    #[error("{field} is not a valid time stamp")]
+    InvalidTimestamp {
+        /// The time stamp field.
+        field: &'static str,
+    },
+    /// TP-UDL beyond what one message can carry.
+    #[error("user data length {udl} exceeds the maximum of {max}")]
+    UserDataTooLong {
+        /// TP-UDL.
+        udl: usize,
+        /// 160 septets or 140 octets.
+        max: usize,
+    },
+    /// TP-UDL claims more data than the PDU has.
+    #[error("user data needs {needed} octets but only {available} remain")]
+    UserDataBeyondPdu {
+        /// Octets TP-UDL implies.
+        needed: usize,
+        /// Octets present.
+        available: usize,
+    },
+    /// The header length is beyond TP-UDL.
+    #[error("user data header length {udhl} does not fit user data length {udl}")]
+    UdhBeyondUserData {
+        /// TP-UDHL.
+        udhl: usize,
+        /// TP-UDL.
+        udl: usize,
+    },
+    /// An information element runs past the end of the header.
+    #[error(
+        "information element {iei:#04x} claims {length} octets but the header has {available} left"
+    )]
+    UdhElementOverrun {
+        /// Its identifier.
+        iei: u8,
+        /// Its claimed length.
+        length: usize,
+        /// Octets left in the header.
+        available: usize,
+    },
+    /// UCS-2 data with an odd number of octets.
+    #[error("UCS-2 text has an odd number of octets ({0})")]
+    OddUcs2Length(usize),
+    /// Octets after the end of the user data.
+    #[error("{0} octets follow the end of the user data")]
+    TrailingData(usize),
+}
+
+/// Why a message cannot be encoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EncodeError {
+    /// Text with a character the GSM 7-bit alphabet lacks, in a 7-bit part.
+    #[error("{0:?} is not in the GSM 7-bit alphabet")]
+    NotGsm7(char),
+    /// More user data than one message carries.
+    #[error("user data of {units} exceeds the maximum of {max}")]
+    UserDataTooLong {
+        /// Septets or octets.
+        units: usize,
+        /// 160 septets or 140 octets.
+        max: usize,
+    },
+    /// A text body with an 8-bit DCS, or binary data with a text DCS.
+    #[error("the body does not match the {0:?} alphabet")]
+    BodyDoesNotMatchAlphabet(Alphabet),
+}
+
+/// A message a modem hands us: SMS-DELIVER or SMS-STATUS-REPORT.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Incoming {
+    /// A text or data message.
+    Deliver(SmsDeliver),
+    /// A delivery report for a message we sent.
+    StatusReport(StatusReport),
+}
+
+impl Incoming {
+    /// Decodes a mobile-terminated TPDU (no SMSC in front).
+    pub fn decode(tpdu: &[u8]) -> Result<Self, DecodeError> {
+        match tpdu.first().map(|first| first & 0x03) {
+            None => Err(DecodeError::Truncated {
+                field: "first octet",
+            }),
+            Some(0) => SmsDeliver::decode(tpdu).map(Self::Deliver),
+            Some(2) => StatusReport::decode(tpdu).map(Self::StatusReport),
+            Some(3) => Err(DecodeError::ReservedMessageType),
+            Some(found) => Err(DecodeError::UnexpectedMessageType {
+                expected: "SMS-DELIVER or SMS-STATUS-REPORT",
+                found,
+            }),
+        }
+    }
+}
+
+/// Splits the SMSC address (24.011 RP address, length in octets) off the
+/// front of a PDU as modems list it; returns it (or `None` for length 0) and
+/// the TPDU.
+pub fn split_smsc(pdu: &[u8]) -> Result<(Option<Address>, &[u8]), DecodeError> {
+    let mut reader = Reader::new(pdu);
+    let smsc = Address::decode_smsc(&mut reader)?;
+    Ok((smsc, reader.rest()))
+}
+
+/// Reads the message type indicator and checks it, for the decoders.
+pub(crate) fn expect_type(
+    reader: &mut Reader<'_>,
+    expected_mti: u8,
+    expected: &'static str,
+) -> Result<u8, DecodeError> {
+    let first = reader.u8("first octet")?;
+    match first & 0x03 {
+        mti if mti == expected_mti => Ok(first),
+        3 => Err(DecodeError::ReservedMessageType),
+        found => Err(DecodeError::UnexpectedMessageType { expected, found }),
+    }
+}
