@@ -57,6 +57,9 @@ pub struct Plan {
     /// Size of the whole message in septets (GSM 7-bit), UTF-16 units
     /// (UCS-2) or octets (8-bit).
     pub units: usize,
+    /// Whether the parts were sized for a 16-bit concatenation reference
+    /// (a header one octet longer than the usual 8-bit one).
+    pub wide_reference: bool,
 }
 
 impl Plan {
@@ -66,8 +69,23 @@ impl Plan {
     }
 }
 
-/// Plans `text` under `policy`.
+/// Plans `text` under `policy`, with an 8-bit concatenation reference when it
+/// needs several parts.
 pub fn plan_text(text: &str, policy: EncodingPolicy) -> Result<Plan, PlanError> {
+    plan_text_with(text, policy, false)
+}
+
+/// Plans `text` under `policy` for a 16-bit concatenation reference: parts
+/// of a long message hold 152 septets or 66 UTF-16 units.
+pub fn plan_text_wide(text: &str, policy: EncodingPolicy) -> Result<Plan, PlanError> {
+    plan_text_with(text, policy, true)
+}
+
+fn plan_text_with(
+    text: &str,
+    policy: EncodingPolicy,
+    wide_reference: bool,
+) -> Result<Plan, PlanError> {
     let gsm7_costs = match policy {
         EncodingPolicy::Ucs2 => None,
         EncodingPolicy::Auto | EncodingPolicy::Gsm7 => {
@@ -92,14 +110,24 @@ pub fn plan_text(text: &str, policy: EncodingPolicy) -> Result<Plan, PlanError> 
             }
         }
     };
+    // A 16-bit reference makes the header one octet longer.
+    let (septets, units) = if wide_reference { (152, 66) } else { (153, 67) };
     match gsm7_costs {
-        Some(costs) => split(text, Alphabet::Gsm7, costs.into_iter(), 160, 153),
+        Some(costs) => split(
+            text,
+            Alphabet::Gsm7,
+            costs.into_iter(),
+            160,
+            septets,
+            wide_reference,
+        ),
         None => split(
             text,
             Alphabet::Ucs2,
             text.chars().map(char::len_utf16),
             70,
-            67,
+            units,
+            wide_reference,
         ),
     }
 }
@@ -120,6 +148,7 @@ pub fn plan_binary(data: &[u8]) -> Result<Plan, PlanError> {
         alphabet: Alphabet::Eight,
         parts,
         units: data.len(),
+        wide_reference: false,
     })
 }
 
@@ -132,6 +161,7 @@ fn split(
     costs: impl Iterator<Item = usize> + Clone,
     single: usize,
     multi: usize,
+    wide_reference: bool,
 ) -> Result<Plan, PlanError> {
     let units: usize = costs.clone().sum();
     if units <= single {
@@ -139,6 +169,7 @@ fn split(
             alphabet,
             parts: vec![Body::Text(text.to_owned())],
             units,
+            wide_reference,
         });
     }
     let mut parts = Vec::with_capacity(units / multi + 1);
@@ -160,6 +191,7 @@ fn split(
         alphabet,
         parts,
         units,
+        wide_reference,
     })
 }
 
@@ -245,6 +277,23 @@ mod tests {
         let plan = plan_text(&format!("{}😀", "Ж".repeat(68)), EncodingPolicy::Auto).unwrap();
         assert_eq!(plan.part_count(), 1);
         assert_eq!(plan.units, 70);
+    }
+
+    #[test]
+    fn wide_reference_parts_are_one_unit_smaller() {
+        let plan = plan_text_wide(&"a".repeat(161), EncodingPolicy::Auto).unwrap();
+        assert_eq!(
+            (part_lengths(&plan), plan.wide_reference),
+            (vec![152, 9], true)
+        );
+        let plan = plan_text_wide(&"Ж".repeat(71), EncodingPolicy::Auto).unwrap();
+        assert_eq!(part_lengths(&plan), [66, 5]);
+        assert_eq!(
+            plan_text_wide(&"a".repeat(160), EncodingPolicy::Auto)
+                .unwrap()
+                .part_count(),
+            1
+        );
     }
 
     #[test]

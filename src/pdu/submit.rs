@@ -67,14 +67,14 @@ pub struct SubmitOptions {
     pub status_report: bool,
     /// TP-MR to put in each part (modems usually replace it).
     pub message_reference: u8,
-    /// Concatenation reference shared by the parts of a long message.
+    /// Concatenation reference shared by the parts of a long message; only
+    /// its low 8 bits are used unless the plan was made for 16-bit
+    /// references ([`plan_text_wide`](super::plan::plan_text_wide)).
     pub concat_reference: u16,
-    /// Use a 16-bit concatenation reference (IEI 0x08) instead of 8-bit.
-    pub wide_reference: bool,
 }
 
 impl SubmitOptions {
-    /// Options with defaults: no class, no validity field, no report, 8-bit
+    /// Options with defaults: no class, no validity field, no report,
     /// reference 0.
     pub fn new(destination: Address) -> Self {
         Self {
@@ -84,7 +84,6 @@ impl SubmitOptions {
             status_report: false,
             message_reference: 0,
             concat_reference: 0,
-            wide_reference: false,
         }
     }
 }
@@ -101,12 +100,12 @@ impl SmsSubmit {
             .map(|(index, body)| {
                 let header = (total > 1).then(|| {
                     UserDataHeader::concatenation(Concatenation {
-                        reference: if options.wide_reference {
+                        reference: if plan.wide_reference {
                             options.concat_reference
                         } else {
                             options.concat_reference & 0xFF
                         },
-                        wide_reference: options.wide_reference,
+                        wide_reference: plan.wide_reference,
                         total: total as u8,
                         sequence: index as u8 + 1,
                     })

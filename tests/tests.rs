@@ -1,0 +1,3 @@
+//! The one integration test binary (ripgrep's layout: one link step).
+
+mod gammu_crosscheck;
