@@ -1,3 +1,4 @@
 //! The one integration test binary (ripgrep's layout: one link step).
 
 mod gammu_crosscheck;
+mod pdu_vectors;
