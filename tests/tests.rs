@@ -1,4 +1,5 @@
 //! The one integration test binary (ripgrep's layout: one link step).
 
 mod gammu_crosscheck;
+mod pdu_properties;
 mod pdu_vectors;
