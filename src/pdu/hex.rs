@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 /// Why a hex string is not a sequence of octets.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, thiserror::Error)]
 pub enum HexError {
     /// Hex text must hold two digits an octet.
     #[error("hex text has an odd number of digits ({0})")]
