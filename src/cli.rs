@@ -1,1 +1,249 @@
-//! The `simgate` command line.
+//! The `simgate` command line: argument parsing (clap) and the subcommands
+//! that exist so far. Each subcommand writes to a caller-supplied writer so
+//! tests can read what a user would see.
+
+use crate::pdu::{
+    self, Address, Alphabet, Body, EncodingPolicy, Incoming, MessageClass, SmsSubmit,
+    SubmitOptions, Validity,
+};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+/// SMS gateway daemon: a SIM in a USB modem behind a gammu-compatible spool.
+#[derive(Debug, Parser)]
+#[command(name = "simgate", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Work with SMS PDUs without a modem.
+    #[command(subcommand)]
+    Pdu(PduCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum PduCommand {
+    /// Plan a message and print its parts as the PDUs AT+CMGS would send.
+    Encode(EncodeArgs),
+    /// Decode a PDU as a modem lists it (SMSC field in front) and print it.
+    Decode(DecodeArgs),
+}
+
+#[derive(Debug, Args)]
+struct EncodeArgs {
+    /// Destination number: +international, national or a short code.
+    #[arg(long)]
+    to: String,
+    /// The message text.
+    text: String,
+    /// Alphabet choice: auto picks GSM 7-bit when every character fits.
+    #[arg(long, value_enum, default_value_t = Encoding::Auto)]
+    encoding: Encoding,
+    /// Send as a flash message (class 0).
+    #[arg(long)]
+    flash: bool,
+    /// Ask for a delivery report.
+    #[arg(long)]
+    report: bool,
+    /// Validity period in minutes (relative); the SMSC's default if absent.
+    #[arg(long)]
+    validity_minutes: Option<u32>,
+    /// SMSC number to put in front; the SIM's SMSC if absent.
+    #[arg(long)]
+    smsc: Option<String>,
+    /// Concatenation reference for long messages (0-255).
+    #[arg(long, default_value_t = 0)]
+    reference: u8,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Encoding {
+    Auto,
+    Gsm7,
+    Ucs2,
+}
+
+#[derive(Debug, Args)]
+struct DecodeArgs {
+    /// The PDU in hex.
+    hex: String,
+    /// The hex has no SMSC field in front (a bare TPDU).
+    #[arg(long)]
+    no_smsc: bool,
+    /// Decode as an SMS-SUBMIT (a message stored for sending).
+    #[arg(long)]
+    submit: bool,
+}
+
+/// Errors a subcommand reports to the user.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The destination or SMSC number is not usable.
+    #[error("invalid number {number:?}: {source}")]
+    Number {
+        /// What the user typed.
+        number: String,
+        /// Why it is not usable.
+        source: pdu::AddressError,
+    },
+    /// The text cannot be planned.
+    #[error("cannot plan the message: {0}")]
+    Plan(#[from] pdu::PlanError),
+    /// A part cannot be encoded.
+    #[error("cannot encode the message: {0}")]
+    Encode(#[from] pdu::EncodeError),
+    /// The PDU does not decode.
+    #[error("cannot decode the PDU: {0}")]
+    Decode(#[from] pdu::DecodeError),
+    /// Writing the output failed.
+    #[error("cannot write the output: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// Parses the process arguments, runs the subcommand, maps errors to exit 1.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let stdout = io::stdout();
+    match run(cli, &mut stdout.lock()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("simgate: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs a parsed command line, writing what it prints to `out`.
+pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
+    match cli.command {
+        Command::Pdu(PduCommand::Encode(args)) => encode(&args, out),
+        Command::Pdu(PduCommand::Decode(args)) => decode(&args, out),
+    }
+}
+
+fn parse_number(number: &str) -> Result<Address, CliError> {
+    Address::parse_number(number).map_err(|source| CliError::Number {
+        number: number.to_owned(),
+        source,
+    })
+}
+
+fn alphabet_name(alphabet: Alphabet) -> &'static str {
+    match alphabet {
+        Alphabet::Gsm7 => "GSM 7-bit",
+        Alphabet::Ucs2 => "UCS-2",
+        Alphabet::Eight => "8-bit data",
+    }
+}
+
+fn encode(args: &EncodeArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    let policy = match args.encoding {
+        Encoding::Auto => EncodingPolicy::Auto,
+        Encoding::Gsm7 => EncodingPolicy::Gsm7,
+        Encoding::Ucs2 => EncodingPolicy::Ucs2,
+    };
+    let plan = pdu::plan_text(&args.text, policy)?;
+    let mut options = SubmitOptions::new(parse_number(&args.to)?);
+    options.class = args.flash.then_some(MessageClass::Flash);
+    options.status_report = args.report;
+    options.validity = args
+        .validity_minutes
+        .map_or(Validity::Absent, Validity::relative_minutes);
+    options.concat_reference = u16::from(args.reference);
+    let smsc = args.smsc.as_deref().map(parse_number).transpose()?;
+    let unit = if plan.alphabet == Alphabet::Gsm7 {
+        "septets"
+    } else {
+        "UTF-16 units"
+    };
+    writeln!(out, "to: {}", options.destination.to_display())?;
+    writeln!(out, "encoding: {}", alphabet_name(plan.alphabet))?;
+    writeln!(out, "length: {} {unit}", plan.units)?;
+    writeln!(out, "parts: {}", plan.part_count())?;
+    for (index, submit) in SmsSubmit::from_plan(&plan, &options).iter().enumerate() {
+        let encoded = submit.encode(smsc.as_ref())?;
+        let text = submit.user_data.body.text().unwrap_or_default();
+        writeln!(out, "part {}: {text:?}", index + 1)?;
+        writeln!(out, "  AT+CMGS={}", encoded.tpdu_length)?;
+        writeln!(out, "  {}", encoded.to_hex())?;
+    }
+    Ok(())
+}
+
+fn decode(args: &DecodeArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    let bytes = pdu::hex::decode(&args.hex).map_err(pdu::DecodeError::from)?;
+    let tpdu = if args.no_smsc {
+        &bytes[..]
+    } else {
+        let (smsc, tpdu) = pdu::split_smsc(&bytes)?;
+        let smsc = smsc.map_or_else(|| "(the SIM's)".to_owned(), |a| a.to_display());
+        writeln!(out, "smsc: {smsc}")?;
+        tpdu
+    };
+    if args.submit {
+        let submit = SmsSubmit::decode(tpdu)?;
+        writeln!(out, "type: SMS-SUBMIT")?;
+        writeln!(out, "to: {}", submit.destination.to_display())?;
+        writeln!(out, "message reference: {}", submit.message_reference)?;
+        writeln!(
+            out,
+            "status report requested: {}",
+            submit.status_report_request
+        )?;
+        write_content(out, &submit.dcs, &submit.user_data)?;
+        return Ok(());
+    }
+    match Incoming::decode(tpdu)? {
+        Incoming::Deliver(deliver) => {
+            writeln!(out, "type: SMS-DELIVER")?;
+            writeln!(out, "from: {}", deliver.originator.to_display())?;
+            writeln!(out, "sent: {}", deliver.timestamp)?;
+            write_content(out, &deliver.dcs, &deliver.user_data)?;
+        }
+        Incoming::StatusReport(report) => {
+            writeln!(out, "type: SMS-STATUS-REPORT")?;
+            writeln!(out, "recipient: {}", report.recipient.to_display())?;
+            writeln!(out, "message reference: {}", report.message_reference)?;
+            writeln!(out, "submitted: {}", report.timestamp)?;
+            writeln!(out, "discharged: {}", report.discharge_time)?;
+            writeln!(out, "status: {}", report.status)?;
+            writeln!(out, "outcome: {:?}", report.status.outcome())?;
+        }
+    }
+    Ok(())
+}
+
+fn write_content(
+    out: &mut dyn Write,
+    dcs: &pdu::DataCodingScheme,
+    user_data: &pdu::UserData,
+) -> Result<(), CliError> {
+    writeln!(out, "encoding: {}", alphabet_name(dcs.alphabet))?;
+    if let Some(class) = dcs.class {
+        writeln!(out, "class: {}", class.number())?;
+    }
+    if let Some(concat) = user_data.header.as_ref().and_then(|h| h.concat()) {
+        writeln!(
+            out,
+            "part: {} of {} (reference {})",
+            concat.sequence, concat.total, concat.reference
+        )?;
+    }
+    if let Some((destination, source)) = user_data.header.as_ref().and_then(|h| h.ports()) {
+        writeln!(out, "ports: {source} -> {destination}")?;
+    }
+    match &user_data.body {
+        Body::Text(text) => writeln!(out, "text: {text:?}")?,
+        Body::Binary(data) => writeln!(out, "data: {}", pdu::hex::encode(data))?,
+        Body::Compressed(data) => writeln!(
+            out,
+            "compressed data (not decoded): {}",
+            pdu::hex::encode(data)
+        )?,
+    }
+    Ok(())
+}

@@ -1,1 +1,5 @@
-fn main() {}
+//! The `simgate` binary: everything lives in the library; see `simgate::cli`.
+
+fn main() -> std::process::ExitCode {
+    simgate::cli::main()
+}

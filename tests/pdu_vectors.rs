@@ -251,10 +251,13 @@ const VECTORS: &[V] = &[
     V { kind: Kind::Submit, hex: "0001000D91947116325476F80018020416", number: "+4917612345678", text: "Ж", class: 0, ucs2: true, timestamp: None, ..V::HAND },
 ];
 
+/// Whether an error is the one a malformed row must give.
+type ErrorCheck = fn(&DecodeError) -> bool;
+
 /// Malformed PDUs (SMSC field in front), each with the error it must give.
 /// Built by hand by cutting or corrupting valid rows above.
 #[rustfmt::skip]
-const MALFORMED: &[(&str, &str, fn(&DecodeError) -> bool)] = &[
+const MALFORMED: &[(&str, &str, ErrorCheck)] = &[
     ("empty", "", |e| matches!(e, DecodeError::Truncated { field: "SMSC address" })),
     ("odd hex length", "0791947101670000000", |e| matches!(e, DecodeError::Hex(HexError::OddLength(19)))),
     ("bad hex digit", "07919471016700000G", |e| matches!(e, DecodeError::Hex(HexError::InvalidDigit { offset: 17, found: 'G' }))),

@@ -55,23 +55,59 @@ impl Gsm7Char {
     }
 }
 
+/// Marks an entry of [`LATIN1`] that the alphabet lacks.
+const ABSENT: u8 = 0xFF;
+/// Marks an entry of [`LATIN1`] that sits in the extension table.
+const EXTENDED: u8 = 0x80;
+
+/// Reverse table for U+0000..U+00FF, where most text lives: the septet,
+/// `EXTENDED | code` for extension characters, or `ABSENT`. Built at compile
+/// time from the two tables above so they stay the one source of truth.
+const LATIN1: [u8; 256] = {
+    let mut table = [ABSENT; 256];
+    let mut code = 0;
+    while code < 128 {
+        let ch = DEFAULT_ALPHABET[code] as u32;
+        // Skip the escape slot, whose placeholder is a space.
+        if ch < 256 && code != ESCAPE as usize {
+            table[ch as usize] = code as u8;
+        }
+        code += 1;
+    }
+    let mut index = 0;
+    while index < EXTENSION.len() {
+        let (code, ch) = EXTENSION[index];
+        if (ch as u32) < 256 {
+            table[ch as usize] = EXTENDED | code;
+        }
+        index += 1;
+    }
+    table
+};
+
 /// The septet(s) for `ch`, or `None` when the alphabet lacks it.
 pub fn lookup(ch: char) -> Option<Gsm7Char> {
-    if let Some(&(code, _)) = EXTENSION.iter().find(|(_, c)| *c == ch) {
-        return Some(Gsm7Char::Extended(code));
+    match u32::from(ch) {
+        latin1 @ 0..=0xFF => match LATIN1[latin1 as usize] {
+            ABSENT => None,
+            entry if entry & EXTENDED != 0 => Some(Gsm7Char::Extended(entry & 0x7F)),
+            code => Some(Gsm7Char::Default(code)),
+        },
+        _ => match ch {
+            '€' => Some(Gsm7Char::Extended(0x65)),
+            'Δ' => Some(Gsm7Char::Default(0x10)),
+            'Φ' => Some(Gsm7Char::Default(0x12)),
+            'Γ' => Some(Gsm7Char::Default(0x13)),
+            'Λ' => Some(Gsm7Char::Default(0x14)),
+            'Ω' => Some(Gsm7Char::Default(0x15)),
+            'Π' => Some(Gsm7Char::Default(0x16)),
+            'Ψ' => Some(Gsm7Char::Default(0x17)),
+            'Σ' => Some(Gsm7Char::Default(0x18)),
+            'Θ' => Some(Gsm7Char::Default(0x19)),
+            'Ξ' => Some(Gsm7Char::Default(0x1A)),
+            _ => None,
+        },
     }
-    if ch == ' ' {
-        return Some(Gsm7Char::Default(0x20));
-    }
-    // ASCII letters and digits sit at their ASCII positions; a quick path.
-    if ch.is_ascii_alphanumeric() {
-        return Some(Gsm7Char::Default(ch as u8));
-    }
-    DEFAULT_ALPHABET
-        .iter()
-        .position(|&c| c == ch)
-        .filter(|&code| code != usize::from(ESCAPE))
-        .map(|code| Gsm7Char::Default(code as u8))
 }
 
 /// Whether every character of `text` exists in the default alphabet or its
@@ -169,6 +205,26 @@ mod tests {
             let ch = DEFAULT_ALPHABET[usize::from(code)];
             // Space appears once at 0x20; the escape slot also shows as space.
             assert_eq!(lookup(ch), Some(Gsm7Char::Default(code)), "{code:#x}");
+        }
+    }
+
+    /// The fast lookup agrees with a plain search of both tables for every
+    /// character up to U+2FFF.
+    #[test]
+    fn lookup_matches_the_tables() {
+        for ch in (0..0x3000).filter_map(char::from_u32) {
+            let slow = EXTENSION
+                .iter()
+                .find(|(_, c)| *c == ch)
+                .map(|&(code, _)| Gsm7Char::Extended(code))
+                .or_else(|| {
+                    DEFAULT_ALPHABET
+                        .iter()
+                        .enumerate()
+                        .find(|&(code, &c)| c == ch && code != usize::from(ESCAPE))
+                        .map(|(code, _)| Gsm7Char::Default(code as u8))
+                });
+            assert_eq!(lookup(ch), slow, "{ch:?}");
         }
     }
 
