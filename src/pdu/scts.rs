@@ -74,7 +74,7 @@ impl Timestamp {
 
     /// Encodes as the seven octets of TP-SCTS.
     pub(crate) fn encode(&self, out: &mut Vec<u8>) {
-        let swap = |value: u8| (value % 10) << 4 | (value / 10) % 10;
+        let swap = |value: u8| ((value % 10) << 4) | ((value / 10) % 10);
         out.push(swap((self.year % 100) as u8));
         for value in [self.month, self.day, self.hour, self.minute, self.second] {
             out.push(swap(value));
