@@ -1,5 +1,6 @@
 //! The one integration test binary (ripgrep's layout: one link step).
 
+mod cli;
 mod gammu_crosscheck;
 mod pdu_properties;
 mod pdu_vectors;
