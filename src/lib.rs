@@ -8,6 +8,12 @@
 //! - [`at`]: 3GPP TS 27.007 / 27.005 AT commands. Sans-IO: command
 //!   formatting, a digester that turns arbitrary byte chunks into events,
 //!   typed parsers for the responses simgate reads, and typed CMS/CME errors.
+//! - [`emulator`]: a modem that speaks AT in PDU mode on a pseudo-terminal,
+//!   with vendor profiles and fault injection, for tests, demos and users
+//!   without hardware.
+//! - [`modem`]: the driver: opens the serial port, initialises the modem,
+//!   guards the PIN, sends and reads messages, and recovers from hangs and
+//!   unplugs.
 //! - [`cli`]: the command-line interface of the `simgate` binary.
 //!
 //! Neither `pdu` nor `at` performs I/O or reads the clock; they are unit
@@ -15,4 +21,6 @@
 
 pub mod at;
 pub mod cli;
+pub mod emulator;
+pub mod modem;
 pub mod pdu;

@@ -1,0 +1,1 @@
+//! A realistic AT modem on a pseudo-terminal (work in progress).

@@ -1,0 +1,1 @@
+//! The modem driver (work in progress).
