@@ -23,6 +23,25 @@ enum Command {
     /// Work with SMS PDUs without a modem.
     #[command(subcommand)]
     Pdu(PduCommand),
+    /// Talk to a modem.
+    #[command(subcommand)]
+    Modem(ModemCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ModemCommand {
+    /// Find out what a modem is, what state its SIM is in, and what is wrong.
+    Probe(ProbeArgs),
+}
+
+#[derive(Debug, Args)]
+struct ProbeArgs {
+    /// The modem's AT port: /dev/serial/by-id/... or /dev/ttyUSB0.
+    #[arg(long)]
+    device: std::path::PathBuf,
+    /// Baud rate (UART modules such as the SIM800 need the right one).
+    #[arg(long, default_value_t = 115_200)]
+    baud: u32,
 }
 
 #[derive(Debug, Subcommand)]
@@ -102,6 +121,9 @@ pub enum CliError {
     /// Writing the output failed.
     #[error("cannot write the output: {0}")]
     Io(#[from] io::Error),
+    /// Talking to the modem failed.
+    #[error("{0}")]
+    Modem(#[from] crate::modem::ModemError),
 }
 
 /// Parses the process arguments, runs the subcommand, maps errors to exit 1.
@@ -122,7 +144,21 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
     match cli.command {
         Command::Pdu(PduCommand::Encode(args)) => encode(&args, out),
         Command::Pdu(PduCommand::Decode(args)) => decode(&args, out),
+        Command::Modem(ModemCommand::Probe(args)) => probe(&args, out),
     }
+}
+
+fn probe(args: &ProbeArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let settings = crate::modem::PortSettings {
+        baud: args.baud,
+        ..crate::modem::PortSettings::default()
+    };
+    let report = runtime.block_on(crate::modem::probe::probe(&args.device, settings))?;
+    write!(out, "{report}")?;
+    Ok(())
 }
 
 fn parse_number(number: &str) -> Result<Address, CliError> {

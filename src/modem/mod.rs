@@ -1,1 +1,37 @@
-//! The modem driver (work in progress).
+//! The modem driver: simgate's grip on real hardware.
+//!
+//! - [`port`] opens a tty (tokio-serial: exclusive, 8N1, `/dev/serial/by-id`
+//!   links welcome) and explains the usual failures.
+//! - [`channel`] runs one task per port that owns the byte stream: it
+//!   writes one AT command at a time with a timeout, feeds replies to the
+//!   sans-IO [`Digester`](crate::at::Digester), and forwards unsolicited
+//!   result codes. It is generic over any async byte stream, so tests hand
+//!   it a pty or an in-memory pipe.
+//! - [`session`] is the AT vocabulary on top: initialisation that works
+//!   across vendors, sending a PDU, listing, reading and deleting, status.
+//! - [`pin`] decides, purely, whether the configured PIN may be entered.
+//! - [`supervisor`] keeps a modem usable: re-initialises after failures,
+//!   reopens the port with exponential [`backoff`] and follows a device
+//!   that comes back under another name, without losing or repeating a
+//!   queued message.
+//! - [`probe`] backs `simgate modem probe`: facts and hints for new hardware.
+//! - [`error`] classifies failures (permanent, transient, modem state,
+//!   ambiguous) for the retry logic above it.
+
+pub mod backoff;
+pub mod channel;
+pub mod error;
+pub mod pin;
+pub mod port;
+pub mod probe;
+pub mod session;
+pub mod supervisor;
+
+pub use channel::{AtClient, ChannelError};
+pub use error::{FailureKind, ModemError};
+pub use pin::{PinDecision, SimProblem};
+pub use port::PortSettings;
+pub use session::{
+    Identity, InitReport, InitSettings, Modem, ModemStatus, Pin, PinGuard, Timeouts,
+};
+pub use supervisor::{ModemConfig, ModemState, SupervisorHandle};

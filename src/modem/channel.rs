@@ -1,0 +1,383 @@
+//! The AT channel: one task owns the modem's byte stream, writes one command
+//! at a time, feeds what comes back to the [`Digester`], answers the caller
+//! with the command's [`Response`], writes the PDU after the `> ` prompt, and
+//! forwards unsolicited result codes.
+//!
+//! Time comes only from tokio's clock, so tests can pause it. A command that
+//! gets no final result within its timeout is abandoned: the digester forgets
+//! it, and if the modem was waiting for a PDU it gets ESC. Whether the PDU had
+//! already been written is reported, because then the message may have gone
+//! out.
+
+use crate::at::{Command, Digester, Event, Response, Urc};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+/// How many unsolicited result codes may wait for the reader before new
+/// ones are dropped (messages stay stored on the SIM and are found by the
+/// next listing).
+const URC_QUEUE: usize = 256;
+
+/// Why a command got no response.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChannelError {
+    /// No final result code in time.
+    #[error("no answer to {command} within {timeout:?}{}", if *.after_body { " (after the PDU was written)" } else { "" })]
+    Timeout {
+        /// The command, PINs redacted.
+        command: String,
+        /// The timeout that ran out.
+        timeout: Duration,
+        /// Whether the PDU had been written after the prompt: the message
+        /// may have been sent.
+        after_body: bool,
+    },
+    /// The port closed (unplugged, or the task ended).
+    #[error("the modem port closed: {reason}{}", if *.after_body { " (after the PDU was written)" } else { "" })]
+    Closed {
+        /// What happened.
+        reason: String,
+        /// Whether a PDU had been written for the command in flight: the
+        /// message may have been sent.
+        after_body: bool,
+    },
+}
+
+impl ChannelError {
+    /// Whether a message may have gone out although no answer said so.
+    pub fn is_ambiguous(&self) -> bool {
+        match self {
+            Self::Timeout { after_body, .. } | Self::Closed { after_body, .. } => *after_body,
+        }
+    }
+}
+
+fn closed(reason: impl Into<String>, after_body: bool) -> ChannelError {
+    ChannelError::Closed {
+        reason: reason.into(),
+        after_body,
+    }
+}
+
+struct Request {
+    command: Command,
+    body: Option<Vec<u8>>,
+    timeout: Duration,
+    reply: oneshot::Sender<Result<Response, ChannelError>>,
+}
+
+struct Pending {
+    command: Command,
+    body: Option<Vec<u8>>,
+    body_written: bool,
+    timeout: Duration,
+    deadline: Instant,
+    reply: oneshot::Sender<Result<Response, ChannelError>>,
+}
+
+/// The handle commands are sent through; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AtClient {
+    requests: mpsc::Sender<Request>,
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Request({})", self.command)
+    }
+}
+
+impl AtClient {
+    /// Sends `command` and waits for its response. `body` is written after
+    /// the `> ` prompt (commands like AT+CMGS).
+    pub async fn execute(
+        &self,
+        command: Command,
+        body: Option<Vec<u8>>,
+        timeout: Duration,
+    ) -> Result<Response, ChannelError> {
+        let (reply, answer) = oneshot::channel();
+        let ended = || closed("the AT channel task has ended", false);
+        self.requests
+            .send(Request {
+                command,
+                body,
+                timeout,
+                reply,
+            })
+            .await
+            .map_err(|_| ended())?;
+        answer.await.map_err(|_| ended())?
+    }
+
+    /// Whether the channel task has ended (the port closed).
+    pub fn is_closed(&self) -> bool {
+        self.requests.is_closed()
+    }
+
+    /// Whether both handles talk to the same channel task.
+    pub fn same_channel(&self, other: &Self) -> bool {
+        self.requests.same_channel(&other.requests)
+    }
+}
+
+/// Starts the channel task on `stream`. Returns the command handle, the
+/// stream of unsolicited result codes, and the task, which ends with the
+/// reason when the port closes or every [`AtClient`] is dropped.
+pub fn spawn<T>(
+    stream: T,
+) -> (
+    AtClient,
+    mpsc::Receiver<Urc>,
+    tokio::task::JoinHandle<String>,
+)
+where
+    T: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (requests, request_rx) = mpsc::channel(16);
+    let (urc_tx, urcs) = mpsc::channel(URC_QUEUE);
+    let task = tokio::spawn(run(stream, request_rx, urc_tx));
+    (AtClient { requests }, urcs, task)
+}
+
+async fn run<T>(stream: T, mut requests: mpsc::Receiver<Request>, urcs: mpsc::Sender<Urc>) -> String
+where
+    T: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (mut reader, mut writer) = tokio::io::split(stream);
+    let mut digester = Digester::new();
+    let mut pending: Option<Pending> = None;
+    let mut buffer = [0u8; 1024];
+    let reason = loop {
+        let deadline = pending.as_ref().map(|p| p.deadline);
+        tokio::select! {
+            request = requests.recv(), if pending.is_none() => {
+                let Some(request) = request else { break "every client dropped the channel".to_owned() };
+                tracing::trace!(command = %request.command, "AT command");
+                if let Err(error) = writer.write_all(&request.command.to_bytes()).await {
+                    let reason = format!("writing {}: {error}", request.command);
+                    let _ = request.reply.send(Err(closed(reason.clone(), false)));
+                    break reason;
+                }
+                digester.command_sent(&request.command);
+                pending = Some(Pending {
+                    deadline: Instant::now() + request.timeout,
+                    command: request.command,
+                    body: request.body,
+                    body_written: false,
+                    timeout: request.timeout,
+                    reply: request.reply,
+                });
+            }
+            read = reader.read(&mut buffer) => {
+                let count = match read {
+                    Ok(0) => break "end of file on the modem port".to_owned(),
+                    Ok(count) => count,
+                    Err(error) => break format!("reading the modem port: {error}"),
+                };
+                for event in digester.feed(&buffer[..count]) {
+                    if let Err(reason) = handle(event, &mut pending, &mut writer, &urcs).await {
+                        if let Some(p) = pending.take() {
+                            let _ = p.reply.send(Err(closed(reason.clone(), p.body_written)));
+                        }
+                        return reason;
+                    }
+                }
+            }
+            () = sleep_until(deadline) => {
+                if let Some(p) = pending.take() {
+                    digester.cancel();
+                    if p.body.is_some() && !p.body_written {
+                        // The modem may sit at the prompt: ESC abandons the message.
+                        let _ = writer.write_all(&crate::at::cancel_body()).await;
+                    }
+                    tracing::warn!(command = %p.command, timeout = ?p.timeout, "AT command timed out");
+                    let _ = p.reply.send(Err(ChannelError::Timeout {
+                        command: p.command.to_string(),
+                        timeout: p.timeout,
+                        after_body: p.body_written,
+                    }));
+                }
+            }
+        }
+    };
+    if let Some(p) = pending.take() {
+        let _ = p.reply.send(Err(closed(reason.clone(), p.body_written)));
+    }
+    tracing::debug!(%reason, "AT channel closed");
+    reason
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Acts on one digester event; an error is a write failure that ends the channel.
+async fn handle<W: AsyncWrite + Unpin>(
+    event: Event,
+    pending: &mut Option<Pending>,
+    writer: &mut W,
+    urcs: &mpsc::Sender<Urc>,
+) -> Result<(), String> {
+    match event {
+        Event::Response(response) => match pending.take() {
+            Some(p) => {
+                tracing::trace!(command = %p.command, result = %response.result, "AT response");
+                let _ = p.reply.send(Ok(response));
+            }
+            None => tracing::debug!(?response, "response with no command pending"),
+        },
+        Event::Prompt => match pending.as_mut() {
+            Some(p) if !p.body_written => {
+                if let Some(body) = &p.body {
+                    writer
+                        .write_all(body)
+                        .await
+                        .map_err(|e| format!("writing the PDU: {e}"))?;
+                    p.body_written = true;
+                } else {
+                    // A prompt nobody asked for: abandon it.
+                    writer
+                        .write_all(&crate::at::cancel_body())
+                        .await
+                        .map_err(|e| format!("writing ESC: {e}"))?;
+                }
+            }
+            _ => tracing::debug!("unexpected prompt"),
+        },
+        Event::Unsolicited(urc) => {
+            tracing::debug!(?urc, "unsolicited result code");
+            if urcs.try_send(urc).is_err() {
+                tracing::warn!("unsolicited result code dropped: nobody is reading them");
+            }
+        }
+        Event::Noise(line) => tracing::trace!(%line, "modem noise"),
+        Event::Garbage(bytes) => tracing::debug!(len = bytes.len(), "garbage from the modem"),
+        Event::Overflow => tracing::warn!("overlong line or response from the modem was cut"),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{duplex, DuplexStream};
+
+    /// Reads from the peer end until `expected` has arrived.
+    async fn expect(peer: &mut DuplexStream, expected: &[u8]) {
+        let mut got = vec![0u8; expected.len()];
+        peer.read_exact(&mut got).await.unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(expected)
+        );
+    }
+
+    const SECOND: Duration = Duration::from_secs(1);
+
+    #[tokio::test(start_paused = true)]
+    async fn a_response_and_a_urc_in_its_middle() {
+        let (ours, mut peer) = duplex(4096);
+        let (client, mut urcs, _task) = spawn(ours);
+        let call = tokio::spawn(async move { client.execute(Command::csq(), None, SECOND).await });
+        expect(&mut peer, b"AT+CSQ\r").await;
+        peer.write_all(b"\r\n+CSQ: 17,99\r\n\r\n+CMTI: \"SM\",3\r\n\r\nOK\r\n")
+            .await
+            .unwrap();
+        let response = call.await.unwrap().unwrap();
+        assert_eq!(response.lines, ["+CSQ: 17,99"]);
+        assert!(matches!(urcs.recv().await, Some(Urc::NewMessage(_))));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_timeout_is_reported_and_the_channel_goes_on() {
+        let (ours, mut peer) = duplex(4096);
+        let (client, _urcs, _task) = spawn(ours);
+        let started = Instant::now();
+        let error = client
+            .execute(Command::csq(), None, SECOND)
+            .await
+            .unwrap_err();
+        assert_eq!(started.elapsed(), SECOND);
+        assert!(matches!(
+            error,
+            ChannelError::Timeout {
+                after_body: false,
+                ..
+            }
+        ));
+        assert!(!error.is_ambiguous());
+        expect(&mut peer, b"AT+CSQ\r").await;
+        let call = tokio::spawn(async move { client.execute(Command::at(), None, SECOND).await });
+        expect(&mut peer, b"AT\r").await;
+        peer.write_all(b"\r\nOK\r\n").await.unwrap();
+        assert!(call.await.unwrap().unwrap().result.is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_pdu_goes_after_the_prompt() {
+        let (ours, mut peer) = duplex(4096);
+        let (client, _urcs, _task) = spawn(ours);
+        let body = crate::at::pdu_body(&[0x00, 0x01]);
+        let call = tokio::spawn({
+            let client = client.clone();
+            async move { client.execute(Command::cmgs(1), Some(body), SECOND).await }
+        });
+        expect(&mut peer, b"AT+CMGS=1\r").await;
+        peer.write_all(b"\r\n> ").await.unwrap();
+        expect(&mut peer, b"0001\x1a").await;
+        peer.write_all(b"\r\n+CMGS: 42\r\n\r\nOK\r\n")
+            .await
+            .unwrap();
+        assert_eq!(call.await.unwrap().unwrap().lines, ["+CMGS: 42"]);
+
+        // No answer after the PDU: the send is ambiguous.
+        let body = crate::at::pdu_body(&[0x00, 0x01]);
+        let call =
+            tokio::spawn(async move { client.execute(Command::cmgs(1), Some(body), SECOND).await });
+        expect(&mut peer, b"AT+CMGS=1\r").await;
+        peer.write_all(b"\r\n> ").await.unwrap();
+        expect(&mut peer, b"0001\x1a").await;
+        let error = call.await.unwrap().unwrap_err();
+        assert!(error.is_ambiguous(), "{error:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_prompt_means_escape_and_no_pdu() {
+        let (ours, mut peer) = duplex(4096);
+        let (client, _urcs, _task) = spawn(ours);
+        let body = crate::at::pdu_body(&[0x00]);
+        let error = client
+            .execute(Command::cmgs(1), Some(body), SECOND)
+            .await
+            .unwrap_err();
+        assert!(!error.is_ambiguous());
+        expect(&mut peer, b"AT+CMGS=1\r\x1b").await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_closed_port_ends_the_command_and_the_channel() {
+        let (ours, mut peer) = duplex(4096);
+        let (client, _urcs, task) = spawn(ours);
+        let call = tokio::spawn({
+            let client = client.clone();
+            async move { client.execute(Command::csq(), None, SECOND).await }
+        });
+        expect(&mut peer, b"AT+CSQ\r").await;
+        drop(peer);
+        assert!(matches!(
+            call.await.unwrap(),
+            Err(ChannelError::Closed {
+                after_body: false,
+                ..
+            })
+        ));
+        assert!(task.await.unwrap().contains("end of file"));
+        assert!(client.is_closed());
+    }
+}

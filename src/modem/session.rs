@@ -1,0 +1,498 @@
+//! A modem session: the AT operations simgate needs, over an [`AtClient`].
+//! Initialisation that works across vendors, the PIN guard, sending a PDU,
+//! reading and deleting stored messages, and a status snapshot.
+
+use super::channel::{AtClient, ChannelError};
+use super::error::ModemError;
+use super::pin::{self, PinDecision, SimProblem};
+use crate::at::{
+    self, Command, Cpms, ErrorReporting, FinalResult, MemoryUsage, MessageFormat, MessageStatus,
+    PinRetries, PinStatus, RegForm, Registration, Response, StoredMessage,
+};
+use crate::pdu::EncodedPdu;
+use std::fmt;
+use std::time::Duration;
+
+/// Per-command timeouts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Ordinary commands.
+    pub command: Duration,
+    /// AT+CMGS, from the command to `+CMGS:` (networks can take a while).
+    pub send: Duration,
+    /// Each AT while re-synchronising.
+    pub sync: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            command: Duration::from_secs(10),
+            send: Duration::from_secs(60),
+            sync: Duration::from_secs(2),
+        }
+    }
+}
+
+/// A PIN, kept out of `Debug` output and logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Pin(String);
+
+impl Pin {
+    /// Wraps a PIN.
+    pub fn new(pin: impl Into<String>) -> Self {
+        Self(pin.into())
+    }
+}
+
+impl fmt::Debug for Pin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Pin(<redacted>)")
+    }
+}
+
+/// What initialisation needs to know.
+#[derive(Debug, Clone, Default)]
+pub struct InitSettings {
+    /// The SIM PIN, entered only under the PIN guard's rules.
+    pub pin: Option<Pin>,
+    /// An SMSC number to set; the SIM's own when `None`.
+    pub smsc: Option<String>,
+}
+
+/// Remembers, across re-initialisations, that the SIM rejected the PIN.
+#[derive(Debug, Default, Clone)]
+pub struct PinGuard {
+    rejected: bool,
+}
+
+impl PinGuard {
+    /// Whether a PIN has been rejected; no PIN is entered automatically again.
+    pub fn rejected(&self) -> bool {
+        self.rejected
+    }
+}
+
+/// What the modem says about itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Identity {
+    /// `AT+CGMI`.
+    pub manufacturer: Option<String>,
+    /// `AT+CGMM`.
+    pub model: Option<String>,
+    /// `AT+CGMR`.
+    pub firmware: Option<String>,
+    /// `AT+CGSN`.
+    pub imei: Option<String>,
+}
+
+/// What initialisation found and chose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InitReport {
+    /// The modem's identity.
+    pub identity: Identity,
+    /// The message storage selected for reading, writing and receiving.
+    pub storage: String,
+    /// The AT+CNMI setting that was accepted.
+    pub cnmi: String,
+    /// Whether the PIN was entered during this initialisation.
+    pub pin_entered: bool,
+}
+
+/// A snapshot of the radio and SIM.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ModemStatus {
+    /// `+CSQ`.
+    pub signal: Option<at::SignalQuality>,
+    /// The best of `+CREG`, `+CEREG`, `+C5GREG`.
+    pub registration: Option<Registration>,
+    /// `+COPS` operator name.
+    pub operator: Option<String>,
+    /// `AT+CIMI`.
+    pub imsi: Option<String>,
+    /// `+CBC`, where there is a battery.
+    pub battery: Option<at::Battery>,
+    /// `+CPMS?` usage of the selected storages.
+    pub storage: Vec<MemoryUsage>,
+}
+
+/// CNMI settings tried in order: store messages and announce them with
+/// +CMTI; status reports stored (+CDSI) or, failing that, delivered (+CDS).
+const CNMI_CHOICES: [(u8, u8, u8, u8, u8); 4] = [
+    (2, 1, 0, 2, 0),
+    (2, 1, 0, 1, 0),
+    (1, 1, 0, 1, 0),
+    (1, 1, 0, 0, 0),
+];
+
+/// One modem session.
+#[derive(Debug, Clone)]
+pub struct Modem {
+    client: AtClient,
+    timeouts: Timeouts,
+}
+
+impl Modem {
+    /// A session over a running AT channel.
+    pub fn new(client: AtClient, timeouts: Timeouts) -> Self {
+        Self { client, timeouts }
+    }
+
+    /// The AT channel, for callers that need a raw command.
+    pub fn client(&self) -> &AtClient {
+        &self.client
+    }
+
+    /// Runs `command` and returns its information lines if it ended in OK.
+    pub async fn run(&self, command: Command) -> Result<Vec<String>, ModemError> {
+        self.run_with(command, None, self.timeouts.command).await
+    }
+
+    async fn run_with(
+        &self,
+        command: Command,
+        body: Option<Vec<u8>>,
+        timeout: Duration,
+    ) -> Result<Vec<String>, ModemError> {
+        let text = command.to_string();
+        let response = self.client.execute(command, body, timeout).await;
+        match response {
+            Ok(Response { lines, result }) if result.is_ok() => Ok(lines),
+            Ok(Response { result, .. }) => Err(ModemError::Rejected {
+                command: text,
+                result,
+            }),
+            Err(error @ ChannelError::Timeout { .. }) => {
+                // Leave the port in a known state before reporting.
+                let _ = self.sync().await;
+                Err(error.into())
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// The first line with `prefix` in the answer to `command`.
+    async fn query(&self, command: Command, prefix: &str) -> Result<String, ModemError> {
+        let text = command.to_string();
+        let lines = self.run(command).await?;
+        lines
+            .into_iter()
+            .find(|line| line.starts_with(prefix))
+            .ok_or(ModemError::Parse {
+                command: text,
+                error: at::ParseError::Prefix("answer line"),
+            })
+    }
+
+    /// Brings the modem to answer OK to AT: up to five tries of the sync
+    /// timeout each, which also flushes a half-finished exchange.
+    pub async fn sync(&self) -> Result<(), ModemError> {
+        const ATTEMPTS: u32 = 5;
+        for _ in 0..ATTEMPTS {
+            match self
+                .client
+                .execute(Command::at(), None, self.timeouts.sync)
+                .await
+            {
+                Ok(response) if response.result.is_ok() => return Ok(()),
+                Ok(_) | Err(ChannelError::Timeout { .. }) => continue,
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Err(ModemError::NoAnswer { attempts: ATTEMPTS })
+    }
+
+    /// Initialises the modem for simgate: sync, echo off, numeric errors,
+    /// SIM unlocked (under the PIN guard), PDU mode, storage, new-message
+    /// indications, SMSC.
+    pub async fn init(
+        &self,
+        settings: &InitSettings,
+        guard: &mut PinGuard,
+    ) -> Result<InitReport, ModemError> {
+        self.sync().await?;
+        // Echo and error verbosity are conveniences; old modules refuse some.
+        self.run(Command::echo(false)).await.ok();
+        self.run(Command::cmee(ErrorReporting::Numeric)).await.ok();
+        let pin_entered = self.unlock(settings.pin.as_ref(), guard).await?;
+        if let Err(ModemError::Rejected { result, .. }) =
+            self.run(Command::cmgf(MessageFormat::Pdu)).await
+        {
+            return Err(ModemError::NoPduMode(result));
+        }
+        let storage = self.select_storage().await?;
+        let cnmi = self.enable_indications().await?;
+        if let Some(smsc) = &settings.smsc {
+            let command =
+                Command::csca_set(smsc, Some(if smsc.starts_with('+') { 145 } else { 129 }))
+                    .map_err(|error| ModemError::Parse {
+                        command: "AT+CSCA".to_owned(),
+                        error: at::ParseError::Invalid {
+                            field: "sca",
+                            value: error.to_string(),
+                        },
+                    })?;
+            self.run(command).await?;
+        }
+        Ok(InitReport {
+            identity: self.identity().await,
+            storage,
+            cnmi,
+            pin_entered,
+        })
+    }
+
+    /// The SIM's lock state and, when the modem tells, the attempts left.
+    pub async fn sim_state(&self) -> Result<(PinStatus, Option<PinRetries>), ModemError> {
+        let status = match self.query(Command::cpin_query(), "+CPIN").await {
+            Ok(line) => at::parse_cpin(&line).map_err(|error| ModemError::Parse {
+                command: "AT+CPIN?".to_owned(),
+                error,
+            })?,
+            // 27.007: +CME ERROR 10 is how many modems say "no SIM".
+            Err(ModemError::Rejected {
+                result: FinalResult::Cme(at::CmeError::SimNotInserted),
+                ..
+            }) => PinStatus::NotInserted,
+            Err(error) => return Err(error),
+        };
+        let retries = if status.is_ready() {
+            None
+        } else {
+            self.pin_retries().await
+        };
+        Ok((status, retries))
+    }
+
+    /// Remaining PIN/PUK attempts: the standard AT+CPINR, then the vendor
+    /// commands that came before it.
+    pub async fn pin_retries(&self) -> Option<PinRetries> {
+        for text in ["AT+CPINR", "AT^CPIN?", "AT+QPINC?", "AT+SPIC"] {
+            let Ok(command) = Command::raw(text) else {
+                continue;
+            };
+            if let Ok(lines) = self.run(command).await {
+                if let Ok(retries) = at::parse_pin_retries(&lines) {
+                    if retries.pin.is_some() || retries.puk.is_some() {
+                        return Some(retries);
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// Applies the PIN guard; returns whether the PIN was entered.
+    async fn unlock(&self, pin: Option<&Pin>, guard: &mut PinGuard) -> Result<bool, ModemError> {
+        let (status, retries) = self.sim_state().await?;
+        match pin::decide(&status, retries, pin.is_some(), guard.rejected) {
+            PinDecision::Ready => Ok(false),
+            PinDecision::Stop(problem) => Err(problem.into()),
+            PinDecision::EnterPin => {
+                let pin = pin.expect("the guard enters a PIN only when one is configured");
+                let command = Command::enter_pin(&pin.0).map_err(|_| {
+                    guard.rejected = true;
+                    ModemError::Sim(SimProblem::PinRejected(retries.and_then(|r| r.pin)))
+                })?;
+                tracing::info!("entering the SIM PIN");
+                match self.run(command).await {
+                    Ok(_) => {
+                        self.wait_for_sim().await?;
+                        Ok(true)
+                    }
+                    Err(ModemError::Rejected { .. }) => {
+                        guard.rejected = true;
+                        let left = self.pin_retries().await.and_then(|r| r.pin);
+                        tracing::error!(attempts_left = ?left, "the SIM rejected the PIN");
+                        Err(SimProblem::PinRejected(left).into())
+                    }
+                    Err(error) => Err(error),
+                }
+            }
+        }
+    }
+
+    /// After the PIN, the SIM takes a moment to become READY.
+    async fn wait_for_sim(&self) -> Result<(), ModemError> {
+        for attempt in 0..10u32 {
+            if let Ok((PinStatus::Ready, _)) = self.sim_state().await {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(200) * (attempt + 1)).await;
+        }
+        Err(SimProblem::OtherLock("the SIM did not become ready after the PIN".to_owned()).into())
+    }
+
+    /// Chooses SM (the SIM) when the modem offers it, else ME/MT, for all
+    /// three storages, and returns the name.
+    async fn select_storage(&self) -> Result<String, ModemError> {
+        let supported = match self
+            .query(Command::raw("AT+CPMS=?").expect("valid"), "+CPMS")
+            .await
+        {
+            Ok(line) => match at::parse_cpms(&line) {
+                Ok(Cpms::Supported(lists)) => lists.into_iter().next().unwrap_or_default(),
+                _ => Vec::new(),
+            },
+            Err(_) => Vec::new(),
+        };
+        let choice = ["SM", "MT", "ME"]
+            .into_iter()
+            .find(|memory| supported.is_empty() || supported.iter().any(|s| s == memory))
+            .unwrap_or("SM");
+        let command = Command::cpms(&[choice, choice, choice]).expect("valid memory names");
+        self.run(command).await?;
+        Ok(choice.to_owned())
+    }
+
+    /// Asks the modem to store incoming messages and announce them.
+    async fn enable_indications(&self) -> Result<String, ModemError> {
+        let mut last = None;
+        for (mode, mt, bm, ds, bfr) in CNMI_CHOICES {
+            match self.run(Command::cnmi(mode, mt, bm, ds, bfr)).await {
+                Ok(_) => return Ok(format!("{mode},{mt},{bm},{ds},{bfr}")),
+                Err(error @ ModemError::Rejected { .. }) => last = Some(error),
+                Err(error) => return Err(error),
+            }
+        }
+        Err(last.expect("at least one choice"))
+    }
+
+    /// Manufacturer, model, firmware and IMEI; each `None` when not answered.
+    pub async fn identity(&self) -> Identity {
+        let info = |command: Command, kind: at::InfoKind| async move {
+            let lines = self.run(command).await.ok()?;
+            lines
+                .iter()
+                .find_map(|line| at::parse_info(line, kind).ok())
+        };
+        Identity {
+            manufacturer: info(Command::cgmi(), at::InfoKind::Manufacturer).await,
+            model: info(Command::cgmm(), at::InfoKind::Model).await,
+            firmware: info(Command::cgmr(), at::InfoKind::Revision).await,
+            imei: self.imei().await,
+        }
+    }
+
+    /// The IMEI, which identifies a modem that comes back under another name.
+    pub async fn imei(&self) -> Option<String> {
+        let lines = self.run(Command::cgsn()).await.ok()?;
+        lines.iter().find_map(|line| at::parse_imei(line).ok())
+    }
+
+    /// Sends one PDU with AT+CMGS and returns the TP-MR the modem assigned.
+    pub async fn send_pdu(&self, pdu: &EncodedPdu) -> Result<u8, ModemError> {
+        let length = u8::try_from(pdu.tpdu_length).expect("a TPDU is at most 176 octets");
+        let lines = self
+            .run_with(
+                Command::cmgs(length),
+                Some(at::pdu_body(&pdu.bytes)),
+                self.timeouts.send,
+            )
+            .await?;
+        lines
+            .iter()
+            .find_map(|line| at::parse_cmgs(line).ok())
+            .ok_or(ModemError::Parse {
+                command: format!("AT+CMGS={length}"),
+                error: at::ParseError::Missing("mr"),
+            })
+    }
+
+    /// Lists stored messages with that status; one result per message so a
+    /// corrupt entry does not hide the others.
+    pub async fn list(
+        &self,
+        status: MessageStatus,
+    ) -> Result<Vec<Result<StoredMessage, at::ParseError>>, ModemError> {
+        Ok(at::parse_cmgl(&self.run(Command::cmgl(status)).await?))
+    }
+
+    /// Reads the message at `index`.
+    pub async fn read(&self, index: u32) -> Result<StoredMessage, ModemError> {
+        let lines = self.run(Command::cmgr(index)).await?;
+        at::parse_cmgr(index, &lines).map_err(|error| ModemError::Parse {
+            command: format!("AT+CMGR={index}"),
+            error,
+        })
+    }
+
+    /// Deletes the message at `index`.
+    pub async fn delete(&self, index: u32) -> Result<(), ModemError> {
+        self.run(Command::cmgd(index, None)).await.map(drop)
+    }
+
+    /// Selects `memory` for reading and deleting (e.g. "SR" for stored
+    /// status reports), keeping the others.
+    pub async fn select_read_memory(&self, memory: &str) -> Result<(), ModemError> {
+        let command = Command::cpms(&[memory]).map_err(|error| ModemError::Parse {
+            command: "AT+CPMS".to_owned(),
+            error: at::ParseError::Invalid {
+                field: "mem1",
+                value: error.to_string(),
+            },
+        })?;
+        self.run(command).await.map(drop)
+    }
+
+    /// Signal, registration, operator, IMSI, battery and storage, each left
+    /// empty when the modem does not answer it.
+    pub async fn status(&self) -> ModemStatus {
+        let signal = match self.query(Command::csq(), "+CSQ").await {
+            Ok(line) => at::parse_csq(&line).ok(),
+            Err(_) => None,
+        };
+        let mut registration = None;
+        for command in [
+            Command::creg_query(),
+            Command::cereg_query(),
+            Command::c5greg_query(),
+        ] {
+            let Ok(lines) = self.run(command).await else {
+                continue;
+            };
+            let Some(found) = lines
+                .iter()
+                .find_map(|l| at::parse_registration(l, RegForm::Read).ok())
+            else {
+                continue;
+            };
+            let better = match &registration {
+                None => true,
+                Some(Registration { status, .. }) => {
+                    !status.is_registered() && found.status.is_registered()
+                }
+            };
+            if better {
+                registration = Some(found);
+            }
+        }
+        let operator = match self.query(Command::cops_query(), "+COPS").await {
+            Ok(line) => at::parse_cops(&line).ok().and_then(|o| o.name),
+            Err(_) => None,
+        };
+        let imsi = match self.run(Command::cimi()).await {
+            Ok(lines) => lines.iter().find_map(|l| at::parse_imsi(l).ok()),
+            Err(_) => None,
+        };
+        let battery = match self.query(Command::cbc(), "+CBC").await {
+            Ok(line) => at::parse_cbc(&line).ok(),
+            Err(_) => None,
+        };
+        let storage = match self.query(Command::cpms_query(), "+CPMS").await {
+            Ok(line) => match at::parse_cpms(&line) {
+                Ok(Cpms::Usage(usage)) => usage,
+                _ => Vec::new(),
+            },
+            Err(_) => Vec::new(),
+        };
+        ModemStatus {
+            signal,
+            registration,
+            operator,
+            imsi,
+            battery,
+            storage,
+        }
+    }
+}
