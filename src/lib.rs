@@ -14,6 +14,7 @@
 //! - [`modem`]: the driver: opens the serial port, initialises the modem,
 //!   guards the PIN, sends and reads messages, and recovers from hangs and
 //!   unplugs.
+//! - [`ini`]: gammu's INI dialect (gammu-smsdrc, `.smsbackup` files).
 //! - [`cli`]: the command-line interface of the `simgate` binary.
 //!
 //! Neither `pdu` nor `at` performs I/O or reads the clock; they are unit
@@ -22,5 +23,6 @@
 pub mod at;
 pub mod cli;
 pub mod emulator;
+pub mod ini;
 pub mod modem;
 pub mod pdu;
