@@ -14,6 +14,7 @@
 //! - [`modem`]: the driver: opens the serial port, initialises the modem,
 //!   guards the PIN, sends and reads messages, and recovers from hangs and
 //!   unplugs.
+//! - [`store`]: message state in SQLite (WAL, durable transitions).
 //! - [`ini`]: gammu's INI dialect (gammu-smsdrc, `.smsbackup` files).
 //! - [`cli`]: the command-line interface of the `simgate` binary.
 //!
@@ -26,3 +27,4 @@ pub mod emulator;
 pub mod ini;
 pub mod modem;
 pub mod pdu;
+pub mod store;

@@ -1,0 +1,34 @@
+//! The schema, as ordered migrations applied through `PRAGMA user_version`.
+//! A migration is never edited once released; a change is a new one.
+
+/// Migration `n` takes the database from version `n` to `n + 1`.
+pub(crate) const MIGRATIONS: &[&str] = &[
+    // 1: outgoing messages and their parts.
+    "CREATE TABLE outgoing (
+        id              INTEGER PRIMARY KEY,
+        claim_key       TEXT NOT NULL UNIQUE,
+        file_name       TEXT NOT NULL,
+        recipient       TEXT NOT NULL,
+        state           TEXT NOT NULL CHECK (state IN ('queued','sending','sent','failed','ambiguous')),
+        parts_total     INTEGER NOT NULL CHECK (parts_total BETWEEN 1 AND 255),
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_ms INTEGER NOT NULL,
+        last_error      TEXT,
+        created_ms      INTEGER NOT NULL,
+        updated_ms      INTEGER NOT NULL,
+        finished_ms     INTEGER
+    );
+    CREATE INDEX outgoing_due ON outgoing (state, next_attempt_ms);
+    CREATE TABLE outgoing_part (
+        message_id      INTEGER NOT NULL REFERENCES outgoing (id) ON DELETE CASCADE,
+        part            INTEGER NOT NULL CHECK (part >= 1),
+        state           TEXT NOT NULL CHECK (state IN ('pending','sending','sent','ambiguous')),
+        message_ref     INTEGER,
+        sent_ms         INTEGER,
+        report_status   INTEGER,
+        report_outcome  TEXT,
+        discharge_time  TEXT,
+        PRIMARY KEY (message_id, part)
+    );
+    CREATE INDEX outgoing_part_ref ON outgoing_part (message_ref, state);",
+];
