@@ -14,6 +14,8 @@
 //! - [`modem`]: the driver: opens the serial port, initialises the modem,
 //!   guards the PIN, sends and reads messages, and recovers from hangs and
 //!   unplugs.
+//! - [`daemon`]: the long-running service: watching the outbox, sending,
+//!   hooks, signals, systemd.
 //! - [`store`]: message state in SQLite (WAL, durable transitions).
 //! - [`ini`]: gammu's INI dialect (gammu-smsdrc, `.smsbackup` files).
 //! - [`cli`]: the command-line interface of the `simgate` binary.
@@ -23,6 +25,7 @@
 
 pub mod at;
 pub mod cli;
+pub mod daemon;
 pub mod emulator;
 pub mod ini;
 pub mod modem;

@@ -75,15 +75,6 @@ pub enum PartState {
 }
 
 impl PartState {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Sending => "sending",
-            Self::Sent => "sent",
-            Self::Ambiguous => "ambiguous",
-        }
-    }
-
     fn parse(text: &str) -> Result<Self, StoreError> {
         Ok(match text {
             "pending" => Self::Pending,

@@ -1,0 +1,2 @@
+//! The daemon (work in progress).
+pub mod hooks;
