@@ -198,9 +198,11 @@ mod tests {
     async fn environment_stdin_and_exit_status() {
         // The variable arrives verbatim; stdin is /dev/null, so `read` meets
         // end of file at once; the exit status is reported.
-        let script = "test \"$SMS_1_NUMBER\" = '+49 1;x' || exit 2; if read line; then exit 4; fi; exit 7";
+        let script =
+            "test \"$SMS_1_NUMBER\" = '+49 1;x' || exit 2; if read line; then exit 4; fi; exit 7";
         let mut h = hook(script, &[]);
-        h.env.insert("SMS_1_NUMBER".to_owned(), "+49 1;x".to_owned());
+        h.env
+            .insert("SMS_1_NUMBER".to_owned(), "+49 1;x".to_owned());
         assert_eq!(h.run().await, HookOutcome::Exited(7));
         let mut h = hook(script, &[]);
         h.env.insert("SMS_1_NUMBER".to_owned(), "other".to_owned());

@@ -1,2 +1,5 @@
-//! The daemon (work in progress).
+//! The long-running service.
+
 pub mod hooks;
+pub mod logging;
+pub mod systemd;
