@@ -3,3 +3,4 @@
 pub mod hooks;
 pub mod logging;
 pub mod systemd;
+pub mod watcher;
