@@ -2,5 +2,6 @@
 
 pub mod hooks;
 pub mod logging;
+pub mod retry;
 pub mod systemd;
 pub mod watcher;
