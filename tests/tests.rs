@@ -4,3 +4,4 @@ mod cli;
 mod gammu_crosscheck;
 mod pdu_properties;
 mod pdu_vectors;
+mod modem;

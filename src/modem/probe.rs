@@ -251,7 +251,7 @@ impl fmt::Display for ProbeReport {
             let registration = match self.status.registration {
                 Some(r) => {
                     let mut words = registration_words(r.status).to_owned();
-                    if let Some(act) = r.act {
+                    if let Some(act) = self.status.technology {
                         let _ = write!(words, ", {}", technology(act));
                     }
                     words

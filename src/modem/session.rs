@@ -108,6 +108,8 @@ pub struct ModemStatus {
     pub registration: Option<Registration>,
     /// `+COPS` operator name.
     pub operator: Option<String>,
+    /// Radio access technology, from the registration or `+COPS`.
+    pub technology: Option<at::AccessTech>,
     /// `AT+CIMI`.
     pub imsi: Option<String>,
     /// `+CBC`, where there is a battery.
@@ -467,10 +469,14 @@ impl Modem {
                 registration = Some(found);
             }
         }
-        let operator = match self.query(Command::cops_query(), "+COPS").await {
-            Ok(line) => at::parse_cops(&line).ok().and_then(|o| o.name),
+        let cops = match self.query(Command::cops_query(), "+COPS").await {
+            Ok(line) => at::parse_cops(&line).ok(),
             Err(_) => None,
         };
+        let technology = registration
+            .and_then(|r| r.act)
+            .or(cops.as_ref().and_then(|o| o.act));
+        let operator = cops.and_then(|o| o.name);
         let imsi = match self.run(Command::cimi()).await {
             Ok(lines) => lines.iter().find_map(|l| at::parse_imsi(l).ok()),
             Err(_) => None,
@@ -479,17 +485,20 @@ impl Modem {
             Ok(line) => at::parse_cbc(&line).ok(),
             Err(_) => None,
         };
-        let storage = match self.query(Command::cpms_query(), "+CPMS").await {
+        let mut storage = match self.query(Command::cpms_query(), "+CPMS").await {
             Ok(line) => match at::parse_cpms(&line) {
                 Ok(Cpms::Usage(usage)) => usage,
                 _ => Vec::new(),
             },
             Err(_) => Vec::new(),
         };
+        // The three storages are often the same one.
+        storage.dedup_by(|a, b| a.memory == b.memory);
         ModemStatus {
             signal,
             registration,
             operator,
+            technology,
             imsi,
             battery,
             storage,

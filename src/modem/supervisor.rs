@@ -368,16 +368,19 @@ impl Follow {
         }
     }
 
-    /// The configured path while it exists, else the stable link that
-    /// pointed at the same device.
+    /// The stable link that pointed at the device once it is known (a raw
+    /// `/dev/ttyUSB2` may be given to another device after a re-enumeration,
+    /// the by-id link follows ours), else the configured path.
     fn path_to_open(&self) -> PathBuf {
         match &self.stable_link {
-            Some(link) if !self.configured.exists() && link.exists() => {
-                tracing::info!(
-                    configured = %self.configured.display(),
-                    following = %link.display(),
-                    "device path gone; following its stable link"
-                );
+            Some(link) if link.exists() => {
+                if *link != self.configured {
+                    tracing::debug!(
+                        configured = %self.configured.display(),
+                        following = %link.display(),
+                        "opening the device through its stable link"
+                    );
+                }
                 link.clone()
             }
             _ => self.configured.clone(),
