@@ -598,3 +598,59 @@ async fn probe_explains_a_silent_port() {
     assert!(out.contains("answers AT:    no"), "{out}");
     assert!(out.contains("multi-port modems have one AT port"), "{out}");
 }
+
+/// A modem that keeps hanging is re-initialised, then closed and reopened.
+#[tokio::test]
+async fn repeated_hangs_lead_to_reinit_then_reopen() {
+    let emulator = Emulator::start(EmulatorConfig::new(Profile::SierraMc7455))
+        .await
+        .unwrap();
+    let mut config = ModemConfig::new(emulator.path());
+    config.timeouts = Timeouts {
+        command: Duration::from_millis(300),
+        send: Duration::from_secs(5),
+        sync: Duration::from_millis(300),
+    };
+    let (supervisor, _urcs) = modem::supervisor::spawn(config);
+    let (modem, _) = supervisor.ready().await.unwrap();
+    // Initialisation ends with AT+CGSN (the IMEI); count finished ones.
+    let inits = |emulator: &Emulator| {
+        emulator
+            .commands()
+            .iter()
+            .filter(|c| c.eq_ignore_ascii_case("AT+CGSN"))
+            .count()
+    };
+    assert_eq!(inits(&emulator), 1);
+
+    emulator.inject_fault(Fault::NoAnswer {
+        command_prefix: "AT+CSQ".to_owned(),
+        times: Times::Always,
+    });
+    let mut events = emulator.subscribe();
+    for _ in 0..2 {
+        assert!(modem.run(simgate::at::Command::csq()).await.is_err());
+    }
+    // The second hang in a row triggers a re-initialisation on the same port.
+    while inits(&emulator) < 2 {
+        events.recv().await.unwrap();
+    }
+    assert!(!modem.client().is_closed());
+    // Hanging again soon after: the port is closed and reopened.
+    for _ in 0..2 {
+        let _ = modem.run(simgate::at::Command::csq()).await;
+    }
+    let mut state = supervisor.watch();
+    loop {
+        if let ModemState::Ready { modem: current, .. } = &*state.borrow_and_update() {
+            if !current.client().same_channel(modem.client()) {
+                break;
+            }
+        }
+        state.changed().await.unwrap();
+    }
+    assert!(modem.client().is_closed());
+    assert_eq!(inits(&emulator), 3);
+    supervisor.shutdown().await;
+    emulator.stop().await;
+}

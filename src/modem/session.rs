@@ -11,7 +11,9 @@ use crate::at::{
 };
 use crate::pdu::EncodedPdu;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::watch;
 
 /// Per-command timeouts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,17 +129,34 @@ const CNMI_CHOICES: [(u8, u8, u8, u8, u8); 4] = [
     (1, 1, 0, 0, 0),
 ];
 
+/// Commands in a row without an answer after which the port should be
+/// closed and reopened rather than re-synchronised.
+pub const HANGS_BEFORE_REOPEN: u32 = 6;
+
 /// One modem session.
 #[derive(Debug, Clone)]
 pub struct Modem {
     client: AtClient,
     timeouts: Timeouts,
+    /// Commands in a row that got no answer (re-synchronisation aside); any
+    /// answered command resets it. The supervisor watches it to
+    /// re-initialise, then reopen, a modem that keeps hanging.
+    timeouts_in_a_row: Arc<watch::Sender<u32>>,
 }
 
 impl Modem {
     /// A session over a running AT channel.
     pub fn new(client: AtClient, timeouts: Timeouts) -> Self {
-        Self { client, timeouts }
+        Self {
+            client,
+            timeouts,
+            timeouts_in_a_row: Arc::new(watch::channel(0).0),
+        }
+    }
+
+    /// Follows the count of commands in a row that timed out.
+    pub fn hang_counter(&self) -> watch::Receiver<u32> {
+        self.timeouts_in_a_row.subscribe()
     }
 
     /// The AT channel, for callers that need a raw command.
@@ -158,6 +177,16 @@ impl Modem {
     ) -> Result<Vec<String>, ModemError> {
         let text = command.to_string();
         let response = self.client.execute(command, body, timeout).await;
+        match &response {
+            Ok(_) => self
+                .timeouts_in_a_row
+                .send_if_modified(|n| std::mem::replace(n, 0) != 0),
+            Err(ChannelError::Timeout { .. }) => self.timeouts_in_a_row.send_if_modified(|n| {
+                *n += 1;
+                true
+            }),
+            Err(_) => false,
+        };
         match response {
             Ok(Response { lines, result }) if result.is_ok() => Ok(lines),
             Ok(Response { result, .. }) => Err(ModemError::Rejected {
@@ -201,6 +230,9 @@ impl Modem {
                 Err(error) => return Err(error.into()),
             }
         }
+        // Not even AT gets through: as bad as it gets.
+        self.timeouts_in_a_row
+            .send_modify(|n| *n = (*n).max(HANGS_BEFORE_REOPEN));
         Err(ModemError::NoAnswer { attempts: ATTEMPTS })
     }
 

@@ -14,7 +14,7 @@ use super::backoff::Backoff;
 use super::channel;
 use super::error::{FailureKind, ModemError};
 use super::port::{self, PortSettings};
-use super::session::{InitReport, InitSettings, Modem, PinGuard, Timeouts};
+use super::session::{InitReport, InitSettings, Modem, PinGuard, Timeouts, HANGS_BEFORE_REOPEN};
 use crate::at::Urc;
 use crate::pdu::EncodedPdu;
 use std::path::{Path, PathBuf};
@@ -215,6 +215,11 @@ impl SupervisorHandle {
     }
 }
 
+/// Commands in a row without an answer before the modem is re-initialised.
+const REINIT_AFTER_HANGS: u32 = 2;
+/// A modem that hangs again this soon after a re-initialisation is reopened.
+const REINIT_MEMORY: Duration = Duration::from_secs(300);
+
 /// Why a session ended.
 enum SessionEnd {
     Lost(String),
@@ -242,7 +247,7 @@ async fn supervise(
                     report: Box::new(report),
                     tty,
                 });
-                let end = run_session(&modem, &config, &mut task, &mut control).await;
+                let end = run_session(&modem, &config, &mut guard, &mut task, &mut control).await;
                 task.abort();
                 end
             }
@@ -328,13 +333,34 @@ async fn connect(
 async fn run_session(
     modem: &Modem,
     config: &ModemConfig,
+    guard: &mut PinGuard,
     task: &mut tokio::task::JoinHandle<String>,
     control: &mut mpsc::Receiver<Control>,
 ) -> SessionEnd {
     let mut health = tokio::time::interval(config.health_interval);
     health.tick().await;
+    let mut hangs = modem.hang_counter();
+    let mut last_reinit: Option<tokio::time::Instant> = None;
     loop {
         tokio::select! {
+            changed = hangs.changed() => {
+                let count = *hangs.borrow_and_update();
+                if changed.is_err() || count < REINIT_AFTER_HANGS {
+                    continue;
+                }
+                // Commands keep getting no answer: re-initialise once; if it
+                // happens again soon after, or AT itself gets no answer,
+                // close and reopen the port.
+                let recently = last_reinit.is_some_and(|at| at.elapsed() < REINIT_MEMORY);
+                if count >= HANGS_BEFORE_REOPEN || recently {
+                    return SessionEnd::Lost(format!("{count} commands in a row got no answer"));
+                }
+                tracing::warn!(count, "modem stopped answering; re-initialising");
+                last_reinit = Some(tokio::time::Instant::now());
+                if let Err(error) = modem.init(&config.init, guard).await {
+                    return SessionEnd::Lost(format!("re-initialisation failed: {error}"));
+                }
+            }
             ended = &mut *task => {
                 return SessionEnd::Lost(ended.unwrap_or_else(|e| format!("the AT channel task failed: {e}")));
             }
