@@ -18,6 +18,10 @@
 //!   hooks, signals, systemd.
 //! - [`store`]: message state in SQLite (WAL, durable transitions).
 //! - [`ini`]: gammu's INI dialect (gammu-smsdrc, `.smsbackup` files).
+//! - [`spool`]: the gammu-compatible spool: outbox/inbox file names, outbox
+//!   file contents, and the thin file-system layer (claim, move, atomic write).
+//! - [`config`]: simgate's TOML or an existing gammu-smsdrc, read into one
+//!   effective configuration plus the notices to log at start.
 //! - [`cli`]: the command-line interface of the `simgate` binary.
 //!
 //! Neither `pdu` nor `at` performs I/O or reads the clock; they are unit
@@ -25,9 +29,11 @@
 
 pub mod at;
 pub mod cli;
+pub mod config;
 pub mod daemon;
 pub mod emulator;
 pub mod ini;
 pub mod modem;
 pub mod pdu;
+pub mod spool;
 pub mod store;

@@ -2,6 +2,6 @@
 
 mod cli;
 mod gammu_crosscheck;
+mod modem;
 mod pdu_properties;
 mod pdu_vectors;
-mod modem;

@@ -1,0 +1,186 @@
+//! Writes a [`Config`] as simgate TOML: every key explicit, so the output of
+//! `check-config` shows the effective value of each setting, and reading it
+//! back gives the same configuration.
+
+use super::value::{self, format_duration};
+use super::{Config, LogTarget};
+use std::fmt::Write;
+use std::path::Path;
+use std::time::Duration;
+
+fn string(text: &str) -> String {
+    toml::Value::String(text.to_owned()).to_string()
+}
+
+fn path(path: &Path) -> String {
+    string(&path.to_string_lossy())
+}
+
+fn duration(duration: Duration) -> String {
+    string(&format_duration(duration))
+}
+
+fn list(items: &[String]) -> String {
+    let items: Vec<String> = items.iter().map(|item| string(item)).collect();
+    format!("[{}]", items.join(", "))
+}
+
+/// The TOML text; the PIN only when `reveal_pin`.
+pub(super) fn to_toml(config: &Config, reveal_pin: bool) -> String {
+    let mut out = String::new();
+    // Writing to a String cannot fail.
+    let _ = write_all(&mut out, config, reveal_pin);
+    out
+}
+
+fn write_all(out: &mut String, config: &Config, reveal_pin: bool) -> std::fmt::Result {
+    let m = &config.modem;
+    writeln!(out, "[modem]")?;
+    writeln!(out, "device = {}", path(&m.device))?;
+    writeln!(out, "baud = {}", m.baud)?;
+    writeln!(out, "hardware_flow_control = {}", m.hardware_flow_control)?;
+    match &m.pin {
+        Some(pin) if reveal_pin => writeln!(out, "pin = {}", string(pin.reveal()))?,
+        Some(_) => writeln!(out, "# pin = \"…\"  (set, redacted)")?,
+        None => {}
+    }
+    if let Some(smsc) = &m.smsc {
+        writeln!(out, "smsc = {}", string(smsc))?;
+    }
+    writeln!(out, "command_timeout = {}", duration(m.command_timeout))?;
+    writeln!(out, "send_timeout = {}", duration(m.send_timeout))?;
+    writeln!(out, "check_sim = {}", m.check_sim)?;
+    writeln!(out, "status_interval = {}", duration(m.status_interval))?;
+    writeln!(out, "reset_interval = {}", duration(m.reset_interval))?;
+    writeln!(
+        out,
+        "hard_reset_interval = {}",
+        duration(m.hard_reset_interval)
+    )?;
+
+    let s = &config.spool;
+    writeln!(out, "\n[spool]")?;
+    writeln!(out, "inbox = {}", path(&s.inbox))?;
+    writeln!(out, "outbox = {}", path(&s.outbox))?;
+    match &s.sent {
+        Some(dir) => writeln!(out, "sent = {}", path(dir))?,
+        None => writeln!(out, "sent = \"\"  # delete sent files")?,
+    }
+    match &s.error {
+        Some(dir) => writeln!(out, "error = {}", path(dir))?,
+        None => writeln!(out, "error = \"\"  # delete failed files")?,
+    }
+    writeln!(
+        out,
+        "inbox_format = {}",
+        string(value::FILE_FORMATS.name(s.inbox_format))
+    )?;
+    writeln!(
+        out,
+        "outbox_format = {}",
+        string(value::FILE_FORMATS.name(s.outbox_format))
+    )?;
+    writeln!(
+        out,
+        "transmit_format = {}",
+        string(value::TRANSMIT_FORMATS.name(s.transmit_format))
+    )?;
+    writeln!(out, "scan_interval = {}", duration(s.scan_interval))?;
+    writeln!(out, "settle_time = {}", duration(s.settle_time))?;
+    writeln!(
+        out,
+        "outbox_order = {}",
+        string(value::OUTBOX_ORDERS.name(s.outbox_order))
+    )?;
+
+    let s = &config.send;
+    writeln!(out, "\n[send]")?;
+    writeln!(out, "enabled = {}", s.enabled)?;
+    match s.max_attempts {
+        Some(n) => writeln!(out, "max_attempts = {n}")?,
+        None => writeln!(out, "max_attempts = 0  # no limit")?,
+    }
+    match s.max_age {
+        Some(age) => writeln!(out, "max_age = {}", duration(age))?,
+        None => writeln!(out, "max_age = \"0s\"  # no limit")?,
+    }
+    writeln!(out, "retry_delay = {}", duration(s.retry_delay))?;
+    writeln!(out, "retry_delay_max = {}", duration(s.retry_delay_max))?;
+    writeln!(
+        out,
+        "ambiguous = {}",
+        string(value::AMBIGUOUS_POLICIES.name(s.ambiguous))
+    )?;
+
+    let r = &config.receive;
+    writeln!(out, "\n[receive]")?;
+    writeln!(out, "enabled = {}", r.enabled)?;
+    writeln!(out, "poll_interval = {}", duration(r.poll_interval))?;
+    writeln!(out, "multipart_timeout = {}", duration(r.multipart_timeout))?;
+    writeln!(
+        out,
+        "delivery_report = {}",
+        string(value::DELIVERY_REPORTS.name(r.delivery_report))
+    )?;
+
+    let h = &config.hooks;
+    writeln!(out, "\n[hooks]")?;
+    for (key, command) in [
+        ("run_on_receive", &h.run_on_receive),
+        ("run_on_sent", &h.run_on_sent),
+        ("run_on_failure", &h.run_on_failure),
+        ("run_on_incoming_call", &h.run_on_incoming_call),
+    ] {
+        if let Some(command) = command {
+            writeln!(out, "{key} = {}", string(command))?;
+        }
+    }
+    writeln!(out, "timeout = {}", duration(h.timeout))?;
+    writeln!(out, "hangup_calls = {}", h.hangup_calls)?;
+    if let Some(id) = &h.phone_id {
+        writeln!(out, "phone_id = {}", string(id))?;
+    }
+
+    let f = &config.filters;
+    writeln!(out, "\n[filters]")?;
+    writeln!(out, "include_numbers = {}", list(&f.include_numbers))?;
+    writeln!(out, "exclude_numbers = {}", list(&f.exclude_numbers))?;
+    writeln!(out, "include_smsc = {}", list(&f.include_smsc))?;
+    writeln!(out, "exclude_smsc = {}", list(&f.exclude_smsc))?;
+    for (key, file) in [
+        ("include_numbers_file", &f.include_numbers_file),
+        ("exclude_numbers_file", &f.exclude_numbers_file),
+        ("include_smsc_file", &f.include_smsc_file),
+        ("exclude_smsc_file", &f.exclude_smsc_file),
+    ] {
+        if let Some(file) = file {
+            writeln!(out, "{key} = {}", path(file))?;
+        }
+    }
+
+    writeln!(out, "\n[database]")?;
+    writeln!(out, "path = {}", path(&config.database.path))?;
+
+    writeln!(out, "\n[http]")?;
+    match config.http.listen {
+        Some(address) => writeln!(out, "listen = {}", string(&address.to_string()))?,
+        None => writeln!(out, "# listen = \"127.0.0.1:8080\"  (disabled)")?,
+    }
+
+    let l = &config.log;
+    writeln!(out, "\n[log]")?;
+    writeln!(out, "level = {}", string(value::LOG_LEVELS.name(l.level)))?;
+    let target = match &l.target {
+        LogTarget::Stderr => string("stderr"),
+        LogTarget::Stdout => string("stdout"),
+        LogTarget::Syslog => string("syslog"),
+        LogTarget::File(file) => path(file),
+    };
+    writeln!(out, "file = {target}")?;
+    writeln!(
+        out,
+        "facility = {}",
+        string(value::FACILITIES.name(l.facility))
+    )?;
+    Ok(())
+}

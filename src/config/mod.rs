@@ -1,0 +1,761 @@
+//! The configuration: simgate's own TOML (`/etc/simgate/simgate.toml`) or
+//! an existing gammu-smsd file (`/etc/gammu-smsdrc`), both turned into one
+//! effective [`Config`] plus the [`Notice`]s to log once at start.
+//!
+//! # Telling the formats apart
+//!
+//! By content, never by file name ([`detect`]):
+//!
+//! 1. The text (UTF-8 BOM removed) parses as TOML: it is simgate's format,
+//!    unless a top-level table is named `gammu` or `smsd` (any case), which
+//!    simgate's format never uses; then it is a gammu file that happens to be
+//!    valid TOML (`[gammu]` followed by `device = "..."` lines, say).
+//! 2. It does not parse as TOML but gammu's INI reader finds a `[gammu]` or
+//!    `[smsd]` section: a gammu file. Real gammu files almost always land
+//!    here (`port = /dev/ttyUSB0` is not TOML).
+//! 3. Otherwise the TOML syntax error is reported, with its line.
+//!
+//! # gammu files
+//!
+//! Read with gammu's own grammar ([`crate::ini`], spec §1.2): keys and
+//! sections case-insensitive, `#`/`;` comment lines, no inline comments,
+//! quotes kept, empty value = absent, last duplicate wins. simgate is as
+//! lenient as gammu on grammar but stricter on values:
+//!
+//! - a value gammu would silently replace by the default (`InboxFormat =
+//!   unicode ; comment`, `CheckSecurity = on`, `CommTimeout = 30s`) is an
+//!   error naming the key, the value and what is allowed;
+//! - keys that only matter for gammu's SQL backends, its shared memory or
+//!   other phones are accepted and reported as ignored, with the reason,
+//!   and their values are not checked (a stale SQL setting must not stop a
+//!   files-backend daemon from starting);
+//! - unknown keys and sections are warnings, never errors.
+//!
+//! Where simgate deliberately differs, a [`Notice`] says so once at start:
+//!
+//! | key | gammu 1.42 | simgate |
+//! |---|---|---|
+//! | `TransmitFormat` absent | `7bit`: characters outside GSM 7-bit are replaced | `auto`: GSM 7-bit when every character fits, else UCS-2 (notice) |
+//! | `InboxPath` etc. without trailing `/` | names pasted onto the path (Q3) | the directory is used (warning naming gammu's result) |
+//! | a path in quotes | the quotes are part of the path | error |
+//! | `SentSMSPath`/`ErrorSMSPath` chain (Q13) | error → sent → outbox (= delete) | same; a warning when failed files would be deleted |
+//! | `MaxRetries` (Q7) | ignored: retried every loop forever | honoured: `MaxRetries` + 1 attempts, then the error directory |
+//! | `RetryTimeout` | SQL only | the delay between attempts |
+//! | failed sends (Q7) | retried at once, every second | retried with backoff (notice) |
+//! | ambiguous send | sent again | moved to the error directory (notice; `send.ambiguous = "resend"` for gammu's way) |
+//! | outbox order (Q16) | `strcoll` in the daemon's locale | byte order (notice) |
+//! | hooks (Q10) | arguments pasted into the shell line | arguments as separate words, like gammu 1.43.3 (notice) |
+//! | `SMSC` (Q19) | only for `.smsbackup` files without one | every message that names none (notice) |
+//! | `LogFile` absent | no log at all | standard error (notice) |
+//! | `LogFacility` with syslog (Q23) | inverted (DAEMON → USER) | as written, like 1.43 (notice) |
+//! | `DebugLevel` | bitmask | log level: bit 4 → trace, bit 1 → debug, else info (notice) |
+//! | wrong enum/bool/number | silently the default, or `atoi` | error naming key, value and what is allowed |
+//! | `PIN` | any text | 4 to 8 digits, else error (a wrong PIN costs a SIM attempt) |
+//! | `[gammu] connection = at` | 19200 baud | 19200 baud (USB modems ignore it) |
+//! | `connection` other than `at…`, `model = dummy` | other drivers | error: simgate drives AT modems on a serial port |
+//! | `Service` other than `files` | other backends | error |
+//!
+//! A key the gammu file does not set gets gammu 1.42's code default (so
+//! `SendTimeout` is 30 s and `InboxFormat` standard, spec Q4), except
+//! `TransmitFormat` (above) and the settings gammu does not have
+//! (`spool.settle_time`, `send.retry_delay`, ...), which get simgate's.
+//!
+//! # simgate's TOML
+//!
+//! Sections `[modem]`, `[spool]`, `[send]`, `[receive]`, `[hooks]`,
+//! `[filters]`, `[database]`, `[http]`, `[log]`; `etc/simgate.toml`
+//! documents every key and its default. Durations are written `"30s"`,
+//! `"10m"`, `"1h30m"`, `"500ms"` or as a bare number of seconds. Unknown
+//! keys and tables are warnings. Relative paths are relative to the working
+//! directory, as in gammu.
+//!
+//! Everything here is pure except [`load`] (reads the file) and
+//! [`Config::check_paths`] (looks at the file system).
+
+mod emit;
+mod error;
+mod gammu;
+mod toml_file;
+mod value;
+
+#[cfg(test)]
+mod tests;
+
+pub use error::ConfigError;
+
+use crate::modem::{self, ModemConfig, PortSettings};
+use crate::pdu::EncodingPolicy;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The default location of simgate's own configuration.
+pub const DEFAULT_PATH: &str = "/etc/simgate/simgate.toml";
+
+/// The effective configuration, whichever file it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The modem and its SIM.
+    pub modem: ModemSettings,
+    /// The spool directories and their file formats.
+    pub spool: SpoolSettings,
+    /// Sending: retries, give-up rules, ambiguous outcomes.
+    pub send: SendSettings,
+    /// Receiving: polling, multipart assembly, delivery reports.
+    pub receive: ReceiveSettings,
+    /// Commands run on events.
+    pub hooks: HookSettings,
+    /// Sender and SMSC filters for incoming messages.
+    pub filters: FilterSettings,
+    /// simgate's state database.
+    pub database: DatabaseSettings,
+    /// The optional HTTP interface.
+    pub http: HttpSettings,
+    /// Where and how much to log.
+    pub log: LogSettings,
+}
+
+/// `[modem]`; from gammu's `[gammu]` and the modem keys of `[smsd]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModemSettings {
+    /// The AT port (`device`/`port`).
+    pub device: PathBuf,
+    /// Line speed (`connection = at115200`; plain `at` is 19200 in gammu).
+    pub baud: u32,
+    /// RTS/CTS flow control.
+    pub hardware_flow_control: bool,
+    /// The SIM PIN (`PIN`), entered only under the PIN guard's rules.
+    pub pin: Option<SimPin>,
+    /// SMSC for messages that do not name one (`SMSC`); the SIM's own when
+    /// `None`.
+    pub smsc: Option<String>,
+    /// Timeout of ordinary AT commands.
+    pub command_timeout: Duration,
+    /// How long to wait for the network's answer to a sent PDU
+    /// (`SendTimeout`).
+    pub send_timeout: Duration,
+    /// Check the SIM lock at connect and before every receive cycle
+    /// (`CheckSecurity`).
+    pub check_sim: bool,
+    /// Signal/registration refresh interval; zero disables
+    /// (`StatusFrequency`).
+    pub status_interval: Duration,
+    /// Periodic soft reset; zero = never (`ResetFrequency`).
+    pub reset_interval: Duration,
+    /// Periodic hard reset; zero = never (`HardResetFrequency`).
+    pub hard_reset_interval: Duration,
+}
+
+/// `[spool]`; gammu's files backend keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpoolSettings {
+    /// Where received messages are written (`InboxPath`).
+    pub inbox: PathBuf,
+    /// Where producers drop messages to send (`OutboxPath`).
+    pub outbox: PathBuf,
+    /// Where sent files go; `None` deletes them (`SentSMSPath`, which in
+    /// gammu defaults to the outbox, meaning delete).
+    pub sent: Option<PathBuf>,
+    /// Where failed files go; `None` deletes them (`ErrorSMSPath`, which in
+    /// gammu defaults to `SentSMSPath`).
+    pub error: Option<PathBuf>,
+    /// Format of inbox files (`InboxFormat`).
+    pub inbox_format: FileFormat,
+    /// Format simgate's injector writes (`OutboxFormat`); the daemon reads
+    /// both kinds of outbox file regardless.
+    pub outbox_format: FileFormat,
+    /// Alphabet for `.txt` outbox files (`TransmitFormat`).
+    pub transmit_format: EncodingPolicy,
+    /// Rescan interval after an empty outbox scan (`CommTimeout`).
+    pub scan_interval: Duration,
+    /// How long an outbox file must stay unchanged before it is taken
+    /// (gammu takes half-written files, spec Q1).
+    pub settle_time: Duration,
+    /// Order in which outbox files are taken (spec Q16).
+    pub outbox_order: OutboxOrder,
+}
+
+/// `[send]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendSettings {
+    /// Send at all (`Send`).
+    pub enabled: bool,
+    /// Attempts before a message goes to the error directory; `None` =
+    /// unlimited, gammu's behaviour (`MaxRetries` + 1 when set).
+    pub max_attempts: Option<u32>,
+    /// Age after which an unsent message goes to the error directory;
+    /// `None` = no limit.
+    pub max_age: Option<Duration>,
+    /// First delay before retrying a failed send (`RetryTimeout`).
+    pub retry_delay: Duration,
+    /// Longest delay between retries (the delay doubles up to it).
+    pub retry_delay_max: Duration,
+    /// What to do when the modem took a PDU but the outcome is unknown.
+    pub ambiguous: AmbiguousPolicy,
+}
+
+/// `[receive]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiveSettings {
+    /// Receive at all (`Receive`).
+    pub enabled: bool,
+    /// Minimum interval between polls of the modem (`ReceiveFrequency`).
+    pub poll_interval: Duration,
+    /// How long to wait for the missing parts of a concatenated message
+    /// (`MultipartTimeout`).
+    pub multipart_timeout: Duration,
+    /// Delivery reports: request and store/log them (`DeliveryReport`).
+    pub delivery_report: DeliveryReport,
+}
+
+/// `[hooks]`: shell command lines, run with `/bin/sh -c`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookSettings {
+    /// After a message was stored in the inbox (`RunOnReceive`).
+    pub run_on_receive: Option<String>,
+    /// After a message was sent and moved (`RunOnSent`).
+    pub run_on_sent: Option<String>,
+    /// After a failed send or connection attempt (`RunOnFailure`).
+    pub run_on_failure: Option<String>,
+    /// After an incoming call was hung up (`RunOnIncomingCall`).
+    pub run_on_incoming_call: Option<String>,
+    /// How long a hook may run before simgate stops waiting for it.
+    pub timeout: Duration,
+    /// Reject incoming calls (`HangupCalls`).
+    pub hangup_calls: bool,
+    /// Exported to hooks as `PHONE_ID` (`PhoneID`).
+    pub phone_id: Option<String>,
+}
+
+/// `[filters]`: exact, case-sensitive matches on incoming messages.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FilterSettings {
+    /// Only these senders pass (`[include_numbers]`).
+    pub include_numbers: Vec<String>,
+    /// These senders are dropped (`[exclude_numbers]`).
+    pub exclude_numbers: Vec<String>,
+    /// Only messages via these SMSCs pass (`[include_smsc]`).
+    pub include_smsc: Vec<String>,
+    /// Messages via these SMSCs are dropped (`[exclude_smsc]`).
+    pub exclude_smsc: Vec<String>,
+    /// More include numbers, one a line (`IncludeNumbersFile`).
+    pub include_numbers_file: Option<PathBuf>,
+    /// More exclude numbers (`ExcludeNumbersFile`).
+    pub exclude_numbers_file: Option<PathBuf>,
+    /// More include SMSCs (`IncludeSMSCFile`).
+    pub include_smsc_file: Option<PathBuf>,
+    /// More exclude SMSCs (`ExcludeSMSCFile`).
+    pub exclude_smsc_file: Option<PathBuf>,
+}
+
+/// `[database]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseSettings {
+    /// The SQLite file holding simgate's state.
+    pub path: PathBuf,
+}
+
+/// `[http]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HttpSettings {
+    /// Address to listen on; `None` = no HTTP interface.
+    pub listen: Option<SocketAddr>,
+}
+
+/// `[log]`; from gammu's `LogFile`, `DebugLevel`, `LogFacility`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSettings {
+    /// Where log lines go.
+    pub target: LogTarget,
+    /// The most detailed level written.
+    pub level: LogLevel,
+    /// syslog facility, used with [`LogTarget::Syslog`].
+    pub facility: SyslogFacility,
+}
+
+/// A SIM PIN, kept out of `Debug` and `Display` output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SimPin(String);
+
+impl SimPin {
+    /// Wraps a PIN; [`SimPin::parse`] validates.
+    fn new(pin: &str) -> Self {
+        Self(pin.to_owned())
+    }
+
+    /// Validates a PIN: 4 to 8 digits. The error never contains the value.
+    pub fn parse(key: &str, value: &str) -> Result<Self, ConfigError> {
+        if (4..=8).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_digit()) {
+            Ok(Self::new(value))
+        } else {
+            Err(ConfigError::InvalidValue {
+                key: key.to_owned(),
+                value: "<redacted>".to_owned(),
+                allowed: "4 to 8 digits, without quotes or spaces".to_owned(),
+            })
+        }
+    }
+
+    /// The PIN itself, for the modem and for an explicit `--show-pin`.
+    pub fn reveal(&self) -> &str {
+        &self.0
+    }
+
+    /// The modem driver's PIN type.
+    pub fn to_modem_pin(&self) -> modem::Pin {
+        modem::Pin::new(self.0.clone())
+    }
+}
+
+impl fmt::Debug for SimPin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SimPin(<redacted>)")
+    }
+}
+
+impl fmt::Display for SimPin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// Inbox/outbox file format (gammu's `InboxFormat`/`OutboxFormat`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FileFormat {
+    /// Text in the locale's charset (UTF-8), or raw bytes for 8-bit data.
+    Standard,
+    /// UTF-16BE with a BOM.
+    Unicode,
+    /// gammu's smsbackup format.
+    Detail,
+}
+
+/// Delivery reports (`DeliveryReport`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeliveryReport {
+    /// Not requested; one that arrives anyway is stored like `sms`.
+    No,
+    /// Requested for every message and logged, not stored.
+    Log,
+    /// Requested for every message and stored in the inbox.
+    Sms,
+}
+
+/// What to do with a send whose outcome is unknown (the modem took the
+/// PDU, then no `+CMGS` answer came).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AmbiguousPolicy {
+    /// Move it to the error directory with the reason: never sent twice.
+    Error,
+    /// Send it again, as gammu does: never lost, perhaps received twice.
+    Resend,
+}
+
+/// Order in which outbox files are taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OutboxOrder {
+    /// Byte order of the names (`C` collation): `OUTA…` before `OUTZ…`.
+    Bytes,
+    /// The locale's collation, as gammu's `alphasort` under e.g.
+    /// `en_US.UTF-8`.
+    Locale,
+}
+
+/// Where log lines go (gammu's `LogFile`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum LogTarget {
+    /// Standard error (the journal under systemd).
+    Stderr,
+    /// Standard output.
+    Stdout,
+    /// syslog, with [`LogSettings::facility`].
+    Syslog,
+    /// A file, opened for appending.
+    File(PathBuf),
+}
+
+/// Log verbosity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LogLevel {
+    /// Errors only.
+    Error,
+    /// Errors and warnings.
+    Warn,
+    /// What happens to each message (the default).
+    Info,
+    /// Decisions and state changes.
+    Debug,
+    /// Everything, including AT traffic.
+    Trace,
+}
+
+/// syslog facilities simgate accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SyslogFacility {
+    /// `daemon` (the default).
+    Daemon,
+    /// `user`.
+    User,
+    /// `local0` ... `local7`.
+    Local(u8),
+}
+
+/// Which kind of file a configuration came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SourceFormat {
+    /// simgate's own TOML.
+    Toml,
+    /// gammu-smsd's INI (`gammu-smsdrc`).
+    Gammu,
+}
+
+/// How much a notice matters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Severity {
+    /// A documented difference or an ignored key: worth knowing.
+    Info,
+    /// Probably a mistake, or a behaviour that can lose data.
+    Warning,
+}
+
+/// Something to log once at start: a key that is ignored, unknown or
+/// handled differently from gammu, with the reason.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Notice {
+    /// How much it matters.
+    pub severity: Severity,
+    /// The key or section concerned, as `[smsd] InboxPath` or
+    /// `spool.inbox`.
+    pub key: String,
+    /// What simgate does and why; never contains a secret.
+    pub message: String,
+}
+
+impl Notice {
+    fn info(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Info,
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+
+    fn warning(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Warning,
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Writes the notice to the log (`tracing`), at warn or info level.
+    pub fn log(&self) {
+        match self.severity {
+            Severity::Warning => tracing::warn!(key = %self.key, "{}", self.message),
+            Severity::Info => tracing::info!(key = %self.key, "{}", self.message),
+        }
+    }
+}
+
+impl fmt::Display for Notice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let label = match self.severity {
+            Severity::Warning => "warning",
+            Severity::Info => "note",
+        };
+        write!(f, "{label}: {}: {}", self.key, self.message)
+    }
+}
+
+/// A parsed configuration with what to tell the user about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Loaded {
+    /// The effective configuration.
+    pub config: Config,
+    /// Notices to log once at start, in file order.
+    pub notices: Vec<Notice>,
+    /// Which format the file was in.
+    pub source: SourceFormat,
+}
+
+impl Loaded {
+    /// Logs every notice once.
+    pub fn log_notices(&self) {
+        for notice in &self.notices {
+            notice.log();
+        }
+    }
+}
+
+/// Reads and parses `path`, telling the format by content. Relative paths
+/// in a gammu file are taken relative to the current directory, as gammu
+/// does.
+pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
+    let bytes = std::fs::read(path).map_err(|source| ConfigError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let base_dir = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    match String::from_utf8(bytes) {
+        Ok(text) => parse(&text, &base_dir),
+        Err(error) => {
+            let valid = error.utf8_error().valid_up_to();
+            let bytes = error.into_bytes();
+            let text = String::from_utf8_lossy(&bytes);
+            if detect(&text) == SourceFormat::Toml {
+                let line = 1 + bytes[..valid].iter().filter(|&&b| b == b'\n').count();
+                return Err(ConfigError::Syntax {
+                    line,
+                    message: "the file is not valid UTF-8, which TOML requires".to_owned(),
+                });
+            }
+            let mut loaded = gammu::parse(&text, &base_dir)?;
+            loaded.notices.insert(
+                0,
+                Notice::warning(
+                    path.display().to_string(),
+                    "the file is not valid UTF-8; bytes that are not were replaced by U+FFFD \
+                     (write paths and commands in UTF-8)",
+                ),
+            );
+            Ok(loaded)
+        }
+    }
+}
+
+/// Parses text in either format, telling them apart by content ([`detect`]).
+/// `base_dir` anchors relative paths of a gammu file.
+pub fn parse(text: &str, base_dir: &Path) -> Result<Loaded, ConfigError> {
+    match detect(text) {
+        SourceFormat::Toml => parse_toml(text),
+        SourceFormat::Gammu => parse_gammu(text, base_dir),
+    }
+}
+
+/// Parses simgate's TOML.
+pub fn parse_toml(text: &str) -> Result<Loaded, ConfigError> {
+    toml_file::parse(text)
+}
+
+/// Parses a gammu-smsd configuration; relative paths are joined to
+/// `base_dir` (gammu uses them relative to the directory it was started in).
+pub fn parse_gammu(text: &str, base_dir: &Path) -> Result<Loaded, ConfigError> {
+    gammu::parse(text, base_dir)
+}
+
+/// Tells the two formats apart by content (see the module documentation).
+pub fn detect(text: &str) -> SourceFormat {
+    let text = text.trim_start_matches('\u{feff}');
+    let gammu_name =
+        |name: &str| name.eq_ignore_ascii_case("gammu") || name.eq_ignore_ascii_case("smsd");
+    match text.parse::<toml::Table>() {
+        Ok(table) if table.keys().any(|key| gammu_name(key)) => SourceFormat::Gammu,
+        Ok(_) => SourceFormat::Toml,
+        Err(_) => {
+            let ini = crate::ini::Ini::parse(text);
+            if ini.has_section("gammu") || ini.has_section("smsd") {
+                SourceFormat::Gammu
+            } else {
+                SourceFormat::Toml
+            }
+        }
+    }
+}
+
+impl Config {
+    /// A configuration with every default and the given modem device.
+    pub fn new(device: impl Into<PathBuf>) -> Self {
+        Self {
+            modem: ModemSettings::new(device),
+            spool: SpoolSettings::default(),
+            send: SendSettings::default(),
+            receive: ReceiveSettings::default(),
+            hooks: HookSettings::default(),
+            filters: FilterSettings::default(),
+            database: DatabaseSettings::default(),
+            http: HttpSettings::default(),
+            log: LogSettings::default(),
+        }
+    }
+
+    /// The modem driver's configuration. Backoff, health check and the
+    /// by-id directories keep the driver's defaults.
+    pub fn modem_config(&self) -> ModemConfig {
+        let modem = &self.modem;
+        let mut config = ModemConfig::new(modem.device.clone());
+        config.port = PortSettings {
+            baud: modem.baud,
+            hardware_flow_control: modem.hardware_flow_control,
+        };
+        config.init.pin = modem.pin.as_ref().map(SimPin::to_modem_pin);
+        config.init.smsc = modem.smsc.clone();
+        config.timeouts.command = modem.command_timeout;
+        config.timeouts.send = modem.send_timeout;
+        config
+    }
+
+    /// The configuration as simgate TOML, with the PIN redacted (a comment
+    /// says one is set). For `check-config` and `import-gammu`.
+    pub fn to_toml(&self) -> String {
+        emit::to_toml(self, false)
+    }
+
+    /// The configuration as simgate TOML including the PIN, for writing a
+    /// working configuration file.
+    pub fn to_toml_with_pin(&self) -> String {
+        emit::to_toml(self, true)
+    }
+
+    /// Checks what gammu checks at start, and a little more: the spool
+    /// directories in use exist and are directories, the filter files are
+    /// readable, a log file's directory exists. Reads the file system.
+    pub fn check_paths(&self) -> Result<(), ConfigError> {
+        let problem = |key: &str, path: &Path, problem: String| ConfigError::Path {
+            key: key.to_owned(),
+            path: path.to_owned(),
+            problem,
+        };
+        let directory = |key: &str, path: &Path| match std::fs::metadata(path) {
+            Ok(meta) if meta.is_dir() => Ok(()),
+            Ok(_) => Err(problem(key, path, "is not a directory".to_owned())),
+            Err(error) => Err(problem(key, path, error.to_string())),
+        };
+        if self.receive.enabled {
+            directory("spool.inbox", &self.spool.inbox)?;
+        }
+        if self.send.enabled {
+            directory("spool.outbox", &self.spool.outbox)?;
+            if let Some(sent) = &self.spool.sent {
+                directory("spool.sent", sent)?;
+            }
+            if let Some(error) = &self.spool.error {
+                directory("spool.error", error)?;
+            }
+        }
+        let files = [
+            (
+                "filters.include_numbers_file",
+                &self.filters.include_numbers_file,
+            ),
+            (
+                "filters.exclude_numbers_file",
+                &self.filters.exclude_numbers_file,
+            ),
+            ("filters.include_smsc_file", &self.filters.include_smsc_file),
+            ("filters.exclude_smsc_file", &self.filters.exclude_smsc_file),
+        ];
+        for (key, path) in files {
+            if let Some(path) = path {
+                std::fs::File::open(path).map_err(|error| problem(key, path, error.to_string()))?;
+            }
+        }
+        if let LogTarget::File(path) = &self.log.target {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                directory("log.file", parent)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Default for Config {
+    /// Every default, with gammu's default device `/dev/ttyUSB0`.
+    fn default() -> Self {
+        Self::new("/dev/ttyUSB0")
+    }
+}
+
+impl ModemSettings {
+    /// Defaults for `device`.
+    pub fn new(device: impl Into<PathBuf>) -> Self {
+        let timeouts = modem::Timeouts::default();
+        Self {
+            device: device.into(),
+            baud: PortSettings::default().baud,
+            hardware_flow_control: false,
+            pin: None,
+            smsc: None,
+            command_timeout: timeouts.command,
+            send_timeout: timeouts.send,
+            check_sim: true,
+            status_interval: Duration::from_secs(60),
+            reset_interval: Duration::ZERO,
+            hard_reset_interval: Duration::ZERO,
+        }
+    }
+}
+
+impl Default for SpoolSettings {
+    fn default() -> Self {
+        let dir = |name: &str| PathBuf::from("/var/spool/simgate").join(name);
+        Self {
+            inbox: dir("inbox"),
+            outbox: dir("outbox"),
+            sent: Some(dir("sent")),
+            error: Some(dir("error")),
+            inbox_format: FileFormat::Standard,
+            outbox_format: FileFormat::Detail,
+            transmit_format: EncodingPolicy::Auto,
+            scan_interval: Duration::from_secs(30),
+            settle_time: Duration::from_secs(1),
+            outbox_order: OutboxOrder::Bytes,
+        }
+    }
+}
+
+impl Default for SendSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_attempts: None,
+            max_age: None,
+            retry_delay: Duration::from_secs(30),
+            retry_delay_max: Duration::from_secs(3600),
+            ambiguous: AmbiguousPolicy::Error,
+        }
+    }
+}
+
+impl Default for ReceiveSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            poll_interval: Duration::from_secs(15),
+            multipart_timeout: Duration::from_secs(600),
+            delivery_report: DeliveryReport::No,
+        }
+    }
+}
+
+impl Default for HookSettings {
+    fn default() -> Self {
+        Self {
+            run_on_receive: None,
+            run_on_sent: None,
+            run_on_failure: None,
+            run_on_incoming_call: None,
+            timeout: Duration::from_secs(120),
+            hangup_calls: false,
+            phone_id: None,
+        }
+    }
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::from("/var/lib/simgate/simgate.db"),
+        }
+    }
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            target: LogTarget::Stderr,
+            level: LogLevel::Info,
+            facility: SyslogFacility::Daemon,
+        }
+    }
+}

@@ -1,0 +1,835 @@
+use super::*;
+use std::time::Duration;
+
+const BASE: &str = "/srv/start";
+
+fn gammu(text: &str) -> Loaded {
+    parse_gammu(text, Path::new(BASE)).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn gammu_err(text: &str) -> ConfigError {
+    parse_gammu(text, Path::new(BASE)).expect_err("should be rejected")
+}
+
+fn toml_ok(text: &str) -> Loaded {
+    parse_toml(text).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn notice<'a>(loaded: &'a Loaded, key: &str) -> Option<&'a Notice> {
+    loaded.notices.iter().find(|n| n.key == key)
+}
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+/// A Debian gammu-smsdrc as an admin leaves it after filling it in.
+const DEBIAN: &str = "\
+# Configuration file for Gammu SMS Daemon
+
+# Gammu library configuration, see gammurc(5)
+[gammu]
+# Please configure this!
+port = /dev/ttyUSB0
+connection = at
+# Debugging
+#logformat = textall
+
+# SMSD configuration, see gammu-smsdrc(5)
+[smsd]
+service = files
+logfile = /var/log/gammu-smsd
+# Increase for debugging information
+debuglevel = 1
+PIN = 1234
+RunOnReceive = /usr/local/bin/sms-in --queue incoming
+
+# Paths where messages are stored
+inboxpath = /var/spool/gammu/inbox/
+outboxpath = /var/spool/gammu/outbox/
+sentsmspath = /var/spool/gammu/sent
+errorsmspath = /var/spool/gammu/error/
+";
+
+#[test]
+fn a_debian_gammu_smsdrc() {
+    let loaded = gammu(DEBIAN);
+    assert_eq!(loaded.source, SourceFormat::Gammu);
+    let c = &loaded.config;
+    assert_eq!(c.modem.device, PathBuf::from("/dev/ttyUSB0"));
+    assert_eq!(c.modem.baud, 19_200);
+    assert_eq!(c.modem.pin.as_ref().map(SimPin::reveal), Some("1234"));
+    assert_eq!(
+        c.log.target,
+        LogTarget::File(PathBuf::from("/var/log/gammu-smsd"))
+    );
+    assert_eq!(c.log.level, LogLevel::Debug);
+    assert_eq!(
+        c.hooks.run_on_receive.as_deref(),
+        Some("/usr/local/bin/sms-in --queue incoming")
+    );
+    assert_eq!(c.spool.inbox, PathBuf::from("/var/spool/gammu/inbox"));
+    assert_eq!(c.spool.outbox, PathBuf::from("/var/spool/gammu/outbox"));
+    assert_eq!(c.spool.sent, Some(PathBuf::from("/var/spool/gammu/sent")));
+    assert_eq!(c.spool.error, Some(PathBuf::from("/var/spool/gammu/error")));
+    // gammu's code defaults for what the file does not say.
+    assert_eq!(c.spool.inbox_format, FileFormat::Standard);
+    assert_eq!(c.spool.outbox_format, FileFormat::Detail);
+    assert_eq!(c.spool.scan_interval, secs(30));
+    assert_eq!(c.modem.send_timeout, secs(30));
+    assert_eq!(c.receive.poll_interval, secs(15));
+    assert_eq!(c.receive.multipart_timeout, secs(600));
+    assert_eq!(c.receive.delivery_report, DeliveryReport::No);
+    assert_eq!(c.modem.status_interval, secs(60));
+    assert!(c.modem.check_sim && c.send.enabled && c.receive.enabled);
+    assert!(!c.hooks.hangup_calls);
+    assert_eq!(c.send.max_attempts, None);
+
+    // TransmitFormat absent: auto, and a notice saying why.
+    assert_eq!(c.spool.transmit_format, EncodingPolicy::Auto);
+    let transmit = notice(&loaded, "[smsd] TransmitFormat").expect("notice");
+    assert_eq!(transmit.severity, Severity::Info);
+    assert!(transmit.message.contains("7bit") && transmit.message.contains("auto"));
+    // The path without its trailing slash: a warning naming gammu's result.
+    let sent = notice(&loaded, "[smsd] SentSMSPath").expect("warning");
+    assert_eq!(sent.severity, Severity::Warning);
+    assert!(sent.message.contains("trailing `/`"), "{}", sent.message);
+    assert!(notice(&loaded, "[smsd] InboxPath").is_none());
+    // The hooks' argument passing is announced; the PIN never appears.
+    assert!(notice(&loaded, "hooks").is_some());
+    for n in &loaded.notices {
+        assert!(!n.to_string().contains("1234"), "{n}");
+    }
+    assert!(!format!("{c:?}").contains("1234"));
+}
+
+#[test]
+fn every_key_is_read() {
+    let loaded = gammu(
+        "[gammu]\ndevice = /dev/serial/by-id/usb-HUAWEI-if00\nconnection = at115200\n\
+         model = auto\n\
+         [smsd]\nService = files\nLogFile = syslog\nLogFacility = LOCAL3\nDebugLevel = 255\n\
+         PIN = 00001234\nCommTimeout = 5\nSendTimeout = 45\nReceiveFrequency = 7\n\
+         StatusFrequency = 0\nMultipartTimeout = 60\nCheckSecurity = no\nHangupCalls = yes\n\
+         ResetFrequency = 3600\nHardResetFrequency = 86400\nDeliveryReport = sms\n\
+         PhoneID = gw1\nSMSC = +491770610000\nRunOnReceive = /bin/in\nRunOnSent = /bin/sent\n\
+         RunOnFailure = /bin/fail\nRunOnIncomingCall = /bin/call\n\
+         IncludeNumbersFile = incl.txt\nExcludeNumbersFile = /etc/excl\n\
+         IncludeSMSCFile = /etc/isc\nExcludeSMSCFile = /etc/esc\nMaxRetries = 3\n\
+         RetryTimeout = 120\nSend = yes\nReceive = no\nInboxPath = in/\nOutboxPath = out/\n\
+         SentSMSPath = sent/\nErrorSMSPath = err/\nInboxFormat = detail\n\
+         OutboxFormat = unicode\nTransmitFormat = unicode\n\
+         [include_numbers]\nn1 = +4911\nn2 = +4922\n[exclude_numbers]\nx = +4933\n\
+         [include_smsc]\ns = +4944\n[exclude_smsc]\ns = +4955\n",
+    );
+    let c = &loaded.config;
+    assert_eq!(
+        c.modem.device,
+        PathBuf::from("/dev/serial/by-id/usb-HUAWEI-if00")
+    );
+    assert_eq!(c.modem.baud, 115_200);
+    assert_eq!(c.log.target, LogTarget::Syslog);
+    assert_eq!(c.log.facility, SyslogFacility::Local(3));
+    assert_eq!(c.log.level, LogLevel::Trace);
+    assert_eq!(c.modem.pin.as_ref().map(SimPin::reveal), Some("00001234"));
+    assert_eq!(c.spool.scan_interval, secs(5));
+    assert_eq!(c.modem.send_timeout, secs(45));
+    assert_eq!(c.receive.poll_interval, secs(7));
+    assert_eq!(c.modem.status_interval, Duration::ZERO);
+    assert_eq!(c.receive.multipart_timeout, secs(60));
+    assert!(!c.modem.check_sim);
+    assert!(c.hooks.hangup_calls);
+    assert_eq!(c.modem.reset_interval, secs(3600));
+    assert_eq!(c.modem.hard_reset_interval, secs(86_400));
+    assert_eq!(c.receive.delivery_report, DeliveryReport::Sms);
+    assert_eq!(c.hooks.phone_id.as_deref(), Some("gw1"));
+    assert_eq!(c.modem.smsc.as_deref(), Some("+491770610000"));
+    assert_eq!(c.hooks.run_on_receive.as_deref(), Some("/bin/in"));
+    assert_eq!(c.hooks.run_on_sent.as_deref(), Some("/bin/sent"));
+    assert_eq!(c.hooks.run_on_failure.as_deref(), Some("/bin/fail"));
+    assert_eq!(c.hooks.run_on_incoming_call.as_deref(), Some("/bin/call"));
+    assert_eq!(
+        c.filters.include_numbers_file,
+        Some(PathBuf::from("/srv/start/incl.txt"))
+    );
+    assert_eq!(
+        c.filters.exclude_numbers_file,
+        Some(PathBuf::from("/etc/excl"))
+    );
+    assert_eq!(c.filters.include_smsc_file, Some(PathBuf::from("/etc/isc")));
+    assert_eq!(c.filters.exclude_smsc_file, Some(PathBuf::from("/etc/esc")));
+    assert_eq!(c.filters.include_numbers, ["+4911", "+4922"]);
+    assert_eq!(c.filters.exclude_numbers, ["+4933"]);
+    assert_eq!(c.filters.include_smsc, ["+4944"]);
+    assert_eq!(c.filters.exclude_smsc, ["+4955"]);
+    assert_eq!(c.send.max_attempts, Some(4));
+    assert_eq!(c.send.retry_delay, secs(120));
+    assert_eq!(c.send.retry_delay_max, secs(120));
+    assert!(c.send.enabled && !c.receive.enabled);
+    // Relative paths are relative to the start directory.
+    assert_eq!(c.spool.inbox, PathBuf::from("/srv/start/in"));
+    assert_eq!(c.spool.outbox, PathBuf::from("/srv/start/out"));
+    assert_eq!(c.spool.sent, Some(PathBuf::from("/srv/start/sent")));
+    assert_eq!(c.spool.error, Some(PathBuf::from("/srv/start/err")));
+    assert_eq!(c.spool.inbox_format, FileFormat::Detail);
+    assert_eq!(c.spool.outbox_format, FileFormat::Unicode);
+    assert_eq!(c.spool.transmit_format, EncodingPolicy::Ucs2);
+
+    // Documented differences are announced.
+    let retries = notice(&loaded, "[smsd] MaxRetries").unwrap();
+    assert!(retries.message.contains("honoured"), "{}", retries.message);
+    assert!(notice(&loaded, "[smsd] RetryTimeout").is_some());
+    assert!(notice(&loaded, "[smsd] SMSC").is_some());
+    assert!(notice(&loaded, "[smsd] LogFacility").is_some());
+    assert!(notice(&loaded, "[smsd] DebugLevel")
+        .unwrap()
+        .message
+        .contains("trace"));
+    assert!(notice(&loaded, "[smsd] TransmitFormat").is_none());
+    // Both include and exclude lists: gammu ignores the exclude list.
+    assert_eq!(
+        notice(&loaded, "[exclude_numbers]").unwrap().severity,
+        Severity::Warning
+    );
+    assert!(loaded
+        .notices
+        .iter()
+        .all(|n| !n.message.contains("unknown")));
+}
+
+#[test]
+fn keys_and_sections_are_case_insensitive_and_values_too() {
+    let loaded = gammu(
+        "[GAMMU]\nDEVICE = /dev/ttyACM0\nConnection = AT\n[SmSd]\nSERVICE = FILES\n\
+         inboxPATH = /in/\nOUTBOXpath = /out/\nDeliveryReport = SMS\nTransmitFormat = Unicode\n\
+         checksecurity = YES\nlogfile = STDOUT\n",
+    );
+    let c = &loaded.config;
+    assert_eq!(c.modem.device, PathBuf::from("/dev/ttyACM0"));
+    assert_eq!(c.spool.inbox, PathBuf::from("/in"));
+    assert_eq!(c.receive.delivery_report, DeliveryReport::Sms);
+    assert_eq!(c.spool.transmit_format, EncodingPolicy::Ucs2);
+    assert_eq!(c.log.target, LogTarget::Stdout);
+}
+
+#[test]
+fn duplicates_comments_and_grammar_follow_gammu() {
+    let loaded = gammu(
+        "\u{feff}junk before the first section\r\n[gammu]\r\ndevice = /dev/ttyUSB2\r\n\
+         ; a comment\r\n# another\r\n   # indented comment\n[smsd]\nservice = files\n\
+         CommTimeout = 5\ncommtimeout = 7\nPIN =\nno equals sign here\nOutboxPath = /o/\n\
+         [smsd]\nCommTimeout = 9\nReceiveFrequency = 3\n",
+    );
+    let c = &loaded.config;
+    assert_eq!(c.modem.device, PathBuf::from("/dev/ttyUSB2"));
+    // Last duplicate in a section wins; the first section having a key wins.
+    assert_eq!(c.spool.scan_interval, secs(7));
+    assert_eq!(c.receive.poll_interval, secs(3));
+    // An empty value is an absent key.
+    assert_eq!(c.modem.pin, None);
+}
+
+#[test]
+fn wrong_values_name_the_key_the_value_and_what_is_allowed() {
+    let base = "[gammu]\ndevice = /dev/ttyUSB0\n[smsd]\nservice = files\n";
+    let cases: &[(&str, &str, &str, &str)] = &[
+        (
+            "InboxFormat = unicode ; comment",
+            "[smsd] InboxFormat",
+            "unicode ; comment",
+            "standard, unicode or detail",
+        ),
+        (
+            "CheckSecurity = on",
+            "[smsd] CheckSecurity",
+            "on",
+            "yes or no",
+        ),
+        ("CommTimeout = 30s", "[smsd] CommTimeout", "30s", "atoi"),
+        (
+            "DeliveryReport = always",
+            "[smsd] DeliveryReport",
+            "always",
+            "no, log or sms",
+        ),
+        (
+            "TransmitFormat = utf8",
+            "[smsd] TransmitFormat",
+            "utf8",
+            "auto, unicode or 7bit",
+        ),
+        (
+            "OutboxFormat = txt",
+            "[smsd] OutboxFormat",
+            "txt",
+            "standard, unicode or detail",
+        ),
+        (
+            "InboxPath = \"/x/\"",
+            "[smsd] InboxPath",
+            "\"/x/\"",
+            "without quotes",
+        ),
+        (
+            "LogFacility = kern",
+            "[smsd] LogFacility",
+            "kern",
+            "daemon, user",
+        ),
+        ("MaxRetries = -1", "[smsd] MaxRetries", "-1", "whole number"),
+        ("SMSC = +49 177", "[smsd] SMSC", "+49 177", "digits"),
+        (
+            "Receive = enabled",
+            "[smsd] Receive",
+            "enabled",
+            "yes or no",
+        ),
+        ("SendTimeout = 0", "[smsd] SendTimeout", "0", "at least 1"),
+    ];
+    for (line, key, value, allowed) in cases {
+        let error = gammu_err(&format!("{base}{line}\n"));
+        let ConfigError::InvalidValue {
+            key: k,
+            value: v,
+            allowed: a,
+        } = &error
+        else {
+            panic!("{line}: {error:?}");
+        };
+        assert_eq!((k.as_str(), v.as_str()), (*key, *value), "{line}");
+        assert!(a.contains(allowed), "{line}: {a}");
+        let message = error.to_string();
+        assert!(
+            message.contains(key) && message.contains(&format!("{value:?}")),
+            "{message}"
+        );
+    }
+    // The inline-comment hint.
+    let error = gammu_err(&format!("{base}InboxFormat = unicode ; comment\n"));
+    assert!(error.to_string().contains("no inline comments"), "{error}");
+    // A bad PIN is refused without being echoed.
+    let error = gammu_err(&format!("{base}PIN = \"1234\"\n"));
+    assert!(matches!(&error, ConfigError::InvalidValue { key, .. } if key == "[smsd] PIN"));
+    assert!(!error.to_string().contains("1234"), "{error}");
+    // Connections.
+    let error =
+        gammu_err("[gammu]\ndevice = /dev/ttyS0\nconnection = at12345\n[smsd]\nservice = files\n");
+    assert!(matches!(&error, ConfigError::InvalidValue { key, .. } if key == "[gammu] connection"));
+}
+
+#[test]
+fn connections_map_to_baud_rates_or_are_refused() {
+    let with = |connection: &str| {
+        parse_gammu(
+            &format!("[gammu]\ndevice = /dev/ttyS0\nconnection = {connection}\n[smsd]\nservice = files\n"),
+            Path::new(BASE),
+        )
+    };
+    assert_eq!(with("at").unwrap().config.modem.baud, 19_200);
+    assert_eq!(with("AT115200").unwrap().config.modem.baud, 115_200);
+    assert_eq!(with("at9600").unwrap().config.modem.baud, 9_600);
+    for other in ["blueat", "fbus", "none", "proxyat", "dku2at"] {
+        let error = with(other).expect_err(other);
+        assert!(
+            matches!(&error, ConfigError::Unsupported { key, value, .. }
+                if key == "[gammu] connection" && value == other),
+            "{other}: {error:?}"
+        );
+    }
+    let dummy = parse_gammu(
+        "[gammu]\nmodel = dummy\ndevice = /tmp/x/\n[smsd]\nservice = files\n",
+        Path::new(BASE),
+    );
+    assert!(matches!(dummy, Err(ConfigError::Unsupported { .. })));
+}
+
+#[test]
+fn services_other_than_files_are_refused() {
+    let error =
+        gammu_err("[gammu]\ndevice = /dev/ttyUSB0\n[smsd]\nservice = sql\ndriver = sqlite3\n");
+    let ConfigError::Unsupported { key, value, reason } = &error else {
+        panic!("{error:?}");
+    };
+    assert_eq!((key.as_str(), value.as_str()), ("[smsd] Service", "sql"));
+    assert!(reason.contains("files backend"), "{reason}");
+    for service in ["null", "MySQL", "pgsql", "dbi"] {
+        let text = format!("[gammu]\ndevice = /dev/ttyUSB0\n[smsd]\nservice = {service}\n");
+        assert!(matches!(gammu_err(&text), ConfigError::Unsupported { .. }));
+    }
+    assert!(matches!(
+        gammu_err("[gammu]\ndevice = /dev/ttyUSB0\n[smsd]\nservice = fils\n"),
+        ConfigError::InvalidValue { .. }
+    ));
+    let error = gammu_err("[gammu]\ndevice = /dev/ttyUSB0\n[smsd]\ninboxpath = /in/\n");
+    assert!(matches!(&error, ConfigError::Missing { key, .. } if key == "[smsd] Service"));
+}
+
+#[test]
+fn debian_not_configured_marker_and_missing_gammu_section() {
+    let error = gammu_err("[gammu]\nport = /dev/null\nconnection = at\n[smsd]\nservice = files\n");
+    let message = error.to_string();
+    assert!(
+        matches!(&error, ConfigError::InvalidValue { key, value, .. }
+            if key == "[gammu] port" && value == "/dev/null"),
+        "{error:?}"
+    );
+    assert!(
+        message.contains("not configured") && message.contains("set the device"),
+        "{message}"
+    );
+    let error = gammu_err("[gammu]\n[smsd]\nservice = files\n");
+    assert!(matches!(&error, ConfigError::Missing { key, .. } if key == "[gammu] device"));
+    // Only connection given: gammu's default device, with a notice.
+    let loaded = gammu("[gammu]\nconnection = at\n[smsd]\nservice = files\noutboxpath = /o/\n");
+    assert_eq!(loaded.config.modem.device, PathBuf::from("/dev/ttyUSB0"));
+    assert!(notice(&loaded, "[gammu] device").is_some());
+}
+
+#[test]
+fn unknown_and_ignored_keys_are_notices_not_errors() {
+    let loaded = gammu(
+        "[gammu]\ndevice = /dev/ttyUSB0\nlogformat = textall\nfeatures = X\nreminder = R\n\
+         [smsd]\nservice = files\nFrobnicate = 3\nRunOnError = /bin/x\nlogformat = text\n\
+         LoopSleep = garbage\nCheckBattery = maybe\nNetworkCode = 9999\nPassword = secret\n\
+         [tables]\ninbox = inbox\n[mystery]\na = b\n[gammu1]\ndevice = /dev/ttyUSB1\n",
+    );
+    let warning = |key: &str| {
+        let n = notice(&loaded, key).unwrap_or_else(|| panic!("no notice for {key}"));
+        assert_eq!(n.severity, Severity::Warning, "{key}");
+        n.message.clone()
+    };
+    assert!(warning("[smsd] Frobnicate").contains("unknown key"));
+    assert!(warning("[smsd] RunOnError").contains("RunOnFailure"));
+    assert!(warning("[smsd] logformat").contains("[gammu]"));
+    assert!(warning("[mystery]").contains("unknown section"));
+    let info = |key: &str| {
+        let n = notice(&loaded, key).unwrap_or_else(|| panic!("no notice for {key}"));
+        assert_eq!(n.severity, Severity::Info, "{key}");
+        n.message.clone()
+    };
+    // Ignored keys are not validated (LoopSleep = garbage passes).
+    assert!(info("[smsd] LoopSleep").starts_with("accepted, ignored"));
+    assert!(info("[smsd] CheckBattery").starts_with("accepted, ignored"));
+    assert!(info("[smsd] Password").contains("SQL"));
+    assert!(info("[tables]").contains("SQL"));
+    assert!(info("[gammu1]").contains("[gammu]"));
+    assert!(info("[gammu] features").starts_with("accepted, ignored"));
+    assert!(info("[gammu] logformat").contains("trace"));
+    // Keys gammu-smsd itself ignores pass silently; secrets never show.
+    assert!(notice(&loaded, "[gammu] reminder").is_none());
+    for n in &loaded.notices {
+        let text = n.to_string();
+        assert!(!text.contains("secret") && !text.contains("9999"), "{text}");
+    }
+}
+
+#[test]
+fn spool_path_defaults_chain_like_gammu() {
+    // Only SentSMSPath: failed files go there too.
+    let loaded = gammu(
+        "[gammu]\ndevice = /dev/ttyUSB0\n[smsd]\nservice = files\noutboxpath = /s/out/\n\
+         inboxpath = /s/in/\nsentsmspath = /s/sent/\n",
+    );
+    assert_eq!(loaded.config.spool.sent, Some(PathBuf::from("/s/sent")));
+    assert_eq!(loaded.config.spool.error, Some(PathBuf::from("/s/sent")));
+    assert!(notice(&loaded, "[smsd] ErrorSMSPath").is_some());
+    // Neither: both deleted, with a warning about failed files.
+    let loaded = gammu(
+        "[gammu]\ndevice = /dev/ttyUSB0\n[smsd]\nservice = files\noutboxpath = /s/out/\n\
+         inboxpath = /s/in/\n",
+    );
+    assert_eq!(
+        (&loaded.config.spool.sent, &loaded.config.spool.error),
+        (&None, &None)
+    );
+    assert_eq!(
+        notice(&loaded, "[smsd] ErrorSMSPath").unwrap().severity,
+        Severity::Warning
+    );
+    // SentSMSPath equal to the outbox (slash or not) means delete.
+    let loaded = gammu(
+        "[gammu]\ndevice = /dev/ttyUSB0\n[smsd]\nservice = files\noutboxpath = /s/out/\n\
+         inboxpath = /s/in/\nsentsmspath = /s/out/\nerrorsmspath = /s/err/\n",
+    );
+    assert_eq!(loaded.config.spool.sent, None);
+    assert_eq!(loaded.config.spool.error, Some(PathBuf::from("/s/err")));
+    // No paths at all: the start directory, with warnings.
+    let loaded = gammu("[gammu]\ndevice = /dev/ttyUSB0\n[smsd]\nservice = files\n");
+    assert_eq!(loaded.config.spool.inbox, PathBuf::from(BASE));
+    assert_eq!(loaded.config.spool.outbox, PathBuf::from(BASE));
+    assert_eq!(
+        notice(&loaded, "[smsd] InboxPath").unwrap().severity,
+        Severity::Warning
+    );
+    // Missing slash on the outbox: gammu would never scan it.
+    let loaded =
+        gammu("[gammu]\ndevice = /dev/ttyUSB0\n[smsd]\nservice = files\noutboxpath = /s/out\n");
+    let warning = notice(&loaded, "[smsd] OutboxPath").unwrap();
+    assert!(
+        warning.message.contains("never find"),
+        "{}",
+        warning.message
+    );
+}
+
+#[test]
+fn log_settings_from_gammu() {
+    let loaded =
+        gammu("[gammu]\ndevice = /dev/ttyUSB0\n[smsd]\nservice = files\nlogfile = smsd.log\n");
+    assert_eq!(
+        loaded.config.log.target,
+        LogTarget::File(PathBuf::from("/srv/start/smsd.log"))
+    );
+    assert_eq!(loaded.config.log.level, LogLevel::Info);
+    let loaded = gammu("[gammu]\ndevice = /dev/ttyUSB0\n[smsd]\nservice = files\n");
+    assert_eq!(loaded.config.log.target, LogTarget::Stderr);
+    assert!(notice(&loaded, "[smsd] LogFile")
+        .unwrap()
+        .message
+        .contains("nothing at all"));
+}
+
+#[test]
+fn round_trip_gammu_to_toml_and_back() {
+    for text in [
+        DEBIAN,
+        "[gammu]\ndevice = /dev/ttyUSB0\nconnection = at115200\n[smsd]\nservice = files\n\
+         outboxpath = /o/\ninboxpath = /i/\nsentsmspath = /o/\nMaxRetries = 2\nRetryTimeout = 90\n\
+         SMSC = +4917\nPhoneID = \"quoted id\"\nRunOnSent = echo 'sent' \"$1\"\nlogfile = syslog\n\
+         LogFacility = user\nDeliveryReport = log\nTransmitFormat = 7bit\nHangupCalls = 1\n\
+         [include_numbers]\na = +49 1 2\nb = back\\slash\n",
+    ] {
+        let loaded = gammu(text);
+        let toml = loaded.config.to_toml_with_pin();
+        let back = toml_ok(&toml);
+        assert_eq!(back.config, loaded.config, "{toml}");
+        assert_eq!(back.source, SourceFormat::Toml);
+        assert!(
+            back.notices
+                .iter()
+                .all(|n| n.severity == Severity::Info || n.key == "spool.error"),
+            "{:?}",
+            back.notices
+        );
+    }
+    // The redacted form says a PIN is set but does not show it.
+    let loaded = gammu(DEBIAN);
+    let redacted = loaded.config.to_toml();
+    assert!(
+        !redacted.contains("1234") && redacted.contains("redacted"),
+        "{redacted}"
+    );
+    let back = toml_ok(&redacted);
+    assert_eq!(back.config.modem.pin, None);
+}
+
+#[test]
+fn the_example_configs_parse() {
+    let loaded = toml_ok(include_str!("../../etc/simgate.toml"));
+    assert_eq!(loaded.notices, Vec::new());
+    assert_eq!(loaded.config, Config::default());
+    let loaded = parse(
+        include_str!("../../etc/gammu-smsdrc.example"),
+        Path::new(BASE),
+    )
+    .unwrap();
+    assert_eq!(loaded.source, SourceFormat::Gammu);
+    assert_eq!(loaded.config.spool.transmit_format, EncodingPolicy::Auto);
+    assert!(loaded.notices.iter().all(|n| n.severity == Severity::Info));
+}
+
+#[test]
+fn simgate_toml_is_read_with_every_key() {
+    let loaded = toml_ok(
+        "[modem]\ndevice = \"/dev/ttyUSB3\"\nbaud = 9600\nhardware_flow_control = true\n\
+         pin = 4321\nsmsc = \"+4917\"\ncommand_timeout = \"5s\"\nsend_timeout = 90\n\
+         check_sim = false\nstatus_interval = \"0s\"\nreset_interval = \"1d\"\n\
+         hard_reset_interval = \"7d\"\n\
+         [spool]\ninbox = \"/i/\"\noutbox = \"/o\"\nsent = \"\"\nerror = \"/e\"\n\
+         inbox_format = \"Unicode\"\noutbox_format = \"standard\"\ntransmit_format = \"gsm7\"\n\
+         scan_interval = \"1m\"\nsettle_time = \"500ms\"\noutbox_order = \"locale\"\n\
+         [send]\nenabled = false\nmax_attempts = 5\nmax_age = \"2d\"\nretry_delay = \"10s\"\n\
+         retry_delay_max = \"10m\"\nambiguous = \"resend\"\n\
+         [receive]\nenabled = true\npoll_interval = 3\nmultipart_timeout = \"1h\"\n\
+         delivery_report = \"log\"\n\
+         [hooks]\nrun_on_receive = \"/bin/in\"\ntimeout = \"30s\"\nhangup_calls = true\n\
+         run_on_incoming_call = \"/bin/call\"\nphone_id = \"gw\"\n\
+         [filters]\ninclude_numbers = [\"+491\"]\nexclude_smsc_file = \"/etc/x\"\n\
+         [database]\npath = \"/tmp/s.db\"\n[http]\nlisten = \"127.0.0.1:8080\"\n\
+         [log]\nlevel = \"debug\"\nfile = \"/var/log/simgate.log\"\nfacility = \"local7\"\n",
+    );
+    assert_eq!(loaded.notices, Vec::new());
+    let c = &loaded.config;
+    assert_eq!(c.modem.baud, 9600);
+    assert!(c.modem.hardware_flow_control && !c.modem.check_sim);
+    assert_eq!(c.modem.pin.as_ref().map(SimPin::reveal), Some("4321"));
+    assert_eq!(c.modem.send_timeout, secs(90));
+    assert_eq!(c.modem.hard_reset_interval, secs(7 * 86_400));
+    assert_eq!(c.spool.inbox, PathBuf::from("/i"));
+    assert_eq!(c.spool.sent, None);
+    assert_eq!(c.spool.inbox_format, FileFormat::Unicode);
+    assert_eq!(c.spool.transmit_format, EncodingPolicy::Gsm7);
+    assert_eq!(c.spool.settle_time, Duration::from_millis(500));
+    assert_eq!(c.spool.outbox_order, OutboxOrder::Locale);
+    assert_eq!(c.send.max_attempts, Some(5));
+    assert_eq!(c.send.max_age, Some(secs(2 * 86_400)));
+    assert_eq!(c.send.ambiguous, AmbiguousPolicy::Resend);
+    assert!(!c.send.enabled);
+    assert_eq!(c.receive.poll_interval, secs(3));
+    assert_eq!(c.receive.delivery_report, DeliveryReport::Log);
+    assert_eq!(c.hooks.timeout, secs(30));
+    assert_eq!(c.filters.include_numbers, ["+491"]);
+    assert_eq!(c.filters.exclude_smsc_file, Some(PathBuf::from("/etc/x")));
+    assert_eq!(c.database.path, PathBuf::from("/tmp/s.db"));
+    assert_eq!(c.http.listen, Some("127.0.0.1:8080".parse().unwrap()));
+    assert_eq!(c.log.level, LogLevel::Debug);
+    assert_eq!(c.log.facility, SyslogFacility::Local(7));
+    assert_eq!(toml_ok(&c.to_toml_with_pin()).config, *c);
+}
+
+#[test]
+fn simgate_toml_unknown_keys_warn_and_wrong_values_fail() {
+    let loaded = toml_ok(
+        "toplevel = true\n[modem]\ndevice = \"/dev/ttyUSB0\"\nspeed = 9600\n\
+         [spool]\ninbox_fromat = \"unicode\"\n[extras]\nx = 1\n",
+    );
+    let mut keys: Vec<&str> = loaded.notices.iter().map(|n| n.key.as_str()).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        ["extras", "modem.speed", "spool.inbox_fromat", "toplevel"]
+    );
+    assert!(loaded
+        .notices
+        .iter()
+        .all(|n| n.severity == Severity::Warning));
+    assert!(notice(&loaded, "extras")
+        .unwrap()
+        .message
+        .contains("unknown table"));
+    assert!(notice(&loaded, "toplevel")
+        .unwrap()
+        .message
+        .contains("unknown key"));
+    assert!(notice(&loaded, "spool.inbox_fromat")
+        .unwrap()
+        .message
+        .contains("inbox_format"));
+
+    let error = |text: &str| {
+        parse_toml(&format!("[modem]\ndevice = \"/dev/ttyUSB0\"\n{text}\n")).expect_err(text)
+    };
+    let cases = [
+        (
+            "[spool]\ntransmit_format = \"utf8\"",
+            "spool.transmit_format",
+            "utf8",
+            "auto, unicode or 7bit",
+        ),
+        (
+            "[spool]\nscan_interval = \"soon\"",
+            "spool.scan_interval",
+            "soon",
+            "\"30s\"",
+        ),
+        (
+            "[send]\nambiguous = \"maybe\"",
+            "send.ambiguous",
+            "maybe",
+            "error or resend",
+        ),
+        (
+            "[send]\nenabled = \"yes\"",
+            "send.enabled",
+            "yes",
+            "true or false",
+        ),
+        (
+            "[send]\nmax_attempts = -1",
+            "send.max_attempts",
+            "-1",
+            "whole number",
+        ),
+        (
+            "[http]\nlisten = \"localhost\"",
+            "http.listen",
+            "localhost",
+            "127.0.0.1:8080",
+        ),
+        (
+            "[spool]\nsent = \"/var/spool/simgate/outbox/\"",
+            "spool.sent",
+            "/var/spool/simgate/outbox",
+            "\"\"",
+        ),
+        (
+            "[hooks]\ntimeout = 0",
+            "hooks.timeout",
+            "0s",
+            "more than zero",
+        ),
+        (
+            "[send]\nretry_delay = \"2h\"",
+            "send.retry_delay_max",
+            "1h",
+            "at least",
+        ),
+        (
+            "[log]\nlevel = \"loud\"",
+            "log.level",
+            "loud",
+            "error, warn, info, debug or trace",
+        ),
+    ];
+    for (text, key, value, allowed) in cases {
+        let error = error(text);
+        let ConfigError::InvalidValue {
+            key: k,
+            value: v,
+            allowed: a,
+        } = &error
+        else {
+            panic!("{text}: {error:?}");
+        };
+        assert_eq!((k.as_str(), v.as_str()), (key, value), "{text}");
+        assert!(a.contains(allowed), "{text}: {a}");
+    }
+    let pin = error("pin = \"12\"");
+    assert!(matches!(&pin, ConfigError::InvalidValue { key, value, .. }
+        if key == "modem.pin" && value == "<redacted>"));
+    assert!(matches!(
+        parse_toml("[spool]\ninbox = \"/i\"\n"),
+        Err(ConfigError::Missing { key, .. }) if key == "modem.device"
+    ));
+    assert!(matches!(
+        parse_toml("modem = 3\n"),
+        Err(ConfigError::InvalidValue { key, .. }) if key == "modem"
+    ));
+    let syntax = parse_toml("[modem]\ndevice = \"/dev/ttyUSB0\"\nbaud = = 3\n").unwrap_err();
+    assert!(
+        matches!(syntax, ConfigError::Syntax { line: 3, .. }),
+        "{syntax:?}"
+    );
+}
+
+#[test]
+fn formats_are_told_apart_by_content() {
+    assert_eq!(detect(DEBIAN), SourceFormat::Gammu);
+    assert_eq!(
+        detect(include_str!("../../etc/simgate.toml")),
+        SourceFormat::Toml
+    );
+    // A gammu file that is also valid TOML is still a gammu file.
+    let both = "[gammu]\ndevice = \"/dev/ttyUSB0\"\n[smsd]\nCommTimeout = 30\n";
+    assert_eq!(detect(both), SourceFormat::Gammu);
+    assert_eq!(detect("[SMSD]\nservice = files\n"), SourceFormat::Gammu);
+    // Neither: reported as a TOML syntax error that says so.
+    assert_eq!(detect("[modem\n"), SourceFormat::Toml);
+    let error = parse("[modem\n", Path::new(BASE)).unwrap_err();
+    assert!(
+        error.to_string().contains("not a gammu-smsdrc either"),
+        "{error}"
+    );
+    assert_eq!(
+        detect("\u{feff}[modem]\ndevice = \"/dev/x\"\n"),
+        SourceFormat::Toml
+    );
+
+    // Through load(): names do not matter.
+    let dir = std::env::temp_dir().join(format!("simgate-config-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ini_named_toml = dir.join("gammu.toml");
+    let toml_named_ini = dir.join("simgate.ini");
+    std::fs::write(&ini_named_toml, DEBIAN).unwrap();
+    std::fs::write(&toml_named_ini, "[modem]\ndevice = \"/dev/ttyACM0\"\n").unwrap();
+    let gammu = load(&ini_named_toml).unwrap();
+    let toml = load(&toml_named_ini).unwrap();
+    assert_eq!(gammu.source, SourceFormat::Gammu);
+    assert_eq!(toml.source, SourceFormat::Toml);
+    assert_eq!(toml.config.modem.device, PathBuf::from("/dev/ttyACM0"));
+    // A Latin-1 byte in a gammu comment is tolerated with a warning.
+    let latin1 = dir.join("latin1");
+    let mut bytes = b"# Konfiguration f\xfcr gammu\n".to_vec();
+    bytes.extend_from_slice(DEBIAN.as_bytes());
+    std::fs::write(&latin1, bytes).unwrap();
+    let loaded = load(&latin1).unwrap();
+    assert_eq!(loaded.notices[0].severity, Severity::Warning);
+    let missing = load(&dir.join("absent")).unwrap_err();
+    assert!(matches!(missing, ConfigError::Io { .. }));
+    assert!(missing.to_string().contains("absent"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn modem_config_carries_the_modem_settings() {
+    let loaded = gammu(
+        "[gammu]\ndevice = /dev/ttyUSB1\nconnection = at115200\n[smsd]\nservice = files\n\
+         PIN = 1111\nSMSC = +4917\nSendTimeout = 40\noutboxpath = /o/\n",
+    );
+    let modem = loaded.config.modem_config();
+    assert_eq!(modem.device, PathBuf::from("/dev/ttyUSB1"));
+    assert_eq!(modem.port.baud, 115_200);
+    assert!(!modem.port.hardware_flow_control);
+    assert_eq!(modem.init.pin, Some(crate::modem::Pin::new("1111")));
+    assert_eq!(modem.init.smsc.as_deref(), Some("+4917"));
+    assert_eq!(modem.timeouts.send, secs(40));
+    assert_eq!(
+        modem.timeouts.command,
+        crate::modem::Timeouts::default().command
+    );
+}
+
+#[test]
+fn check_paths_looks_at_the_file_system() {
+    let dir = std::env::temp_dir().join(format!("simgate-paths-test-{}", std::process::id()));
+    for sub in ["in", "out", "sent", "err"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+    }
+    let mut config = Config::default();
+    config.spool.inbox = dir.join("in");
+    config.spool.outbox = dir.join("out");
+    config.spool.sent = Some(dir.join("sent"));
+    config.spool.error = Some(dir.join("err"));
+    assert!(config.check_paths().is_ok());
+    config.spool.error = Some(dir.join("nope"));
+    let error = config.check_paths().unwrap_err();
+    assert_eq!(error.key(), Some("spool.error"));
+    config.spool.error = None;
+    config.filters.include_numbers_file = Some(dir.join("numbers"));
+    assert!(config.check_paths().is_err());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn duration() -> impl Strategy<Value = Duration> {
+        prop_oneof![
+            (0u64..10_000_000).prop_map(Duration::from_secs),
+            (1u64..100_000).prop_map(Duration::from_millis),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn any_config_survives_to_toml_and_back(
+            scan in duration(),
+            poll in duration(),
+            attempts in proptest::option::of(1u32..1000),
+            numbers in proptest::collection::vec("[ -~]{0,12}", 0..4),
+            hook in proptest::option::of("[ -~]{1,40}".prop_filter("not blank", |s| !s.trim().is_empty())),
+            id in proptest::option::of("\\PC{0,12}"),
+        ) {
+            let mut config = Config::default();
+            config.spool.scan_interval = scan;
+            config.receive.poll_interval = poll;
+            config.send.max_attempts = attempts;
+            config.filters.exclude_numbers = numbers;
+            config.hooks.run_on_failure = hook;
+            config.hooks.phone_id = id;
+            let back = parse_toml(&config.to_toml_with_pin()).unwrap().config;
+            prop_assert_eq!(back, config);
+        }
+    }
+}

@@ -1,0 +1,433 @@
+//! simgate's own TOML. Read through a generic table rather than serde
+//! derives so that unknown keys become warnings (not errors, not silence)
+//! and every wrong value gets the same kind of message as in a gammu file:
+//! key, value, what is allowed.
+
+use super::value::{self, Choices};
+use super::{Config, ConfigError, Loaded, LogTarget, Notice, SimPin, SourceFormat};
+use std::path::PathBuf;
+use std::time::Duration;
+use toml::{Table, Value};
+
+const SECTIONS: &[&str] = &[
+    "modem", "spool", "send", "receive", "hooks", "filters", "database", "http", "log",
+];
+
+/// Parses simgate's TOML.
+pub(super) fn parse(text: &str) -> Result<Loaded, ConfigError> {
+    let text = text.trim_start_matches('\u{feff}');
+    let root: Table = text.parse().map_err(|error: toml::de::Error| {
+        let line = error
+            .span()
+            .map_or(1, |span| 1 + text[..span.start].matches('\n').count());
+        let mut message = error.message().trim().to_owned();
+        let ini = crate::ini::Ini::parse(text);
+        if !ini.has_section("gammu") && !ini.has_section("smsd") {
+            message.push_str(
+                " (and the file is not a gammu-smsdrc either: it has no [gammu] or [smsd] \
+                 section)",
+            );
+        }
+        ConfigError::Syntax { line, message }
+    })?;
+    let mut notices = Vec::new();
+    for (key, value) in &root {
+        if !SECTIONS.contains(&key.as_str()) {
+            notices.push(Notice::warning(
+                key.clone(),
+                format!(
+                    "unknown {}, ignored (simgate's sections are {})",
+                    if value.is_table() { "table" } else { "key" },
+                    SECTIONS.join(", ")
+                ),
+            ));
+        } else if !value.is_table() {
+            return Err(ConfigError::InvalidValue {
+                key: key.clone(),
+                value: value.to_string(),
+                allowed: format!("a table, written [{key}] on a line of its own"),
+            });
+        }
+    }
+    let mut config = Config::default();
+    let section = |name: &'static str| Section {
+        name,
+        table: root.get(name).and_then(Value::as_table),
+        used: Vec::new(),
+    };
+
+    let mut modem = section("modem");
+    let Some(device) = modem.path("device")? else {
+        return Err(ConfigError::Missing {
+            key: "modem.device".to_owned(),
+            hint: "write the modem's AT port, e.g. device = \"/dev/ttyUSB0\" or a \
+                   /dev/serial/by-id/... link, under [modem]"
+                .to_owned(),
+        });
+    };
+    if device == std::path::Path::new("/dev/null") {
+        return Err(ConfigError::InvalidValue {
+            key: "modem.device".to_owned(),
+            value: "/dev/null".to_owned(),
+            allowed: "the modem's AT port, such as /dev/ttyUSB0 or /dev/serial/by-id/..."
+                .to_owned(),
+        });
+    }
+    let m = &mut config.modem;
+    m.device = device;
+    if let Some(baud) = modem.u32("baud")? {
+        if baud == 0 {
+            return Err(modem.invalid(
+                "baud",
+                &Value::Integer(0),
+                "a positive baud rate such as 115200",
+            ));
+        }
+        m.baud = baud;
+    }
+    m.hardware_flow_control = modem.bool("hardware_flow_control", m.hardware_flow_control)?;
+    m.pin = modem.pin("pin")?;
+    if let Some(smsc) = modem.string("smsc")? {
+        if !value::valid_smsc(&smsc) {
+            return Err(modem.invalid("smsc", &Value::String(smsc), value::SMSC_FORMS));
+        }
+        m.smsc = Some(smsc);
+    }
+    m.command_timeout = modem.positive_duration("command_timeout", m.command_timeout)?;
+    m.send_timeout = modem.positive_duration("send_timeout", m.send_timeout)?;
+    m.check_sim = modem.bool("check_sim", m.check_sim)?;
+    m.status_interval = modem.duration("status_interval", m.status_interval)?;
+    m.reset_interval = modem.duration("reset_interval", m.reset_interval)?;
+    m.hard_reset_interval = modem.duration("hard_reset_interval", m.hard_reset_interval)?;
+    modem.finish(&mut notices);
+
+    let mut spool = section("spool");
+    let s = &mut config.spool;
+    if let Some(path) = spool.path("inbox")? {
+        s.inbox = path;
+    }
+    if let Some(path) = spool.path("outbox")? {
+        s.outbox = path;
+    }
+    s.sent = spool.disposal("sent", s.sent.take(), &s.outbox)?;
+    s.error = spool.disposal("error", s.error.take(), &s.outbox)?;
+    s.inbox_format = spool.choice("inbox_format", &value::FILE_FORMATS, s.inbox_format)?;
+    s.outbox_format = spool.choice("outbox_format", &value::FILE_FORMATS, s.outbox_format)?;
+    s.transmit_format = spool.choice(
+        "transmit_format",
+        &value::TRANSMIT_FORMATS_TOML,
+        s.transmit_format,
+    )?;
+    s.scan_interval = spool.duration("scan_interval", s.scan_interval)?;
+    s.settle_time = spool.duration("settle_time", s.settle_time)?;
+    s.outbox_order = spool.choice("outbox_order", &value::OUTBOX_ORDERS, s.outbox_order)?;
+    if s.error.is_none() {
+        notices.push(Notice::warning(
+            "spool.error",
+            "is \"\": failed outbox files are deleted; give a directory to keep them",
+        ));
+    }
+    spool.finish(&mut notices);
+
+    let mut send = section("send");
+    let s = &mut config.send;
+    s.enabled = send.bool("enabled", s.enabled)?;
+    s.max_attempts = send.u32("max_attempts")?.filter(|&n| n > 0);
+    s.max_age = Some(send.duration("max_age", Duration::ZERO)?).filter(|d| !d.is_zero());
+    s.retry_delay = send.duration("retry_delay", s.retry_delay)?;
+    s.retry_delay_max = send.duration("retry_delay_max", s.retry_delay_max)?;
+    if s.retry_delay_max < s.retry_delay {
+        return Err(ConfigError::InvalidValue {
+            key: "send.retry_delay_max".to_owned(),
+            value: value::format_duration(s.retry_delay_max),
+            allowed: format!(
+                "a duration at least send.retry_delay ({})",
+                value::format_duration(s.retry_delay)
+            ),
+        });
+    }
+    s.ambiguous = send.choice("ambiguous", &value::AMBIGUOUS_POLICIES, s.ambiguous)?;
+    send.finish(&mut notices);
+
+    let mut receive = section("receive");
+    let r = &mut config.receive;
+    r.enabled = receive.bool("enabled", r.enabled)?;
+    r.poll_interval = receive.duration("poll_interval", r.poll_interval)?;
+    r.multipart_timeout = receive.duration("multipart_timeout", r.multipart_timeout)?;
+    r.delivery_report = receive.choice(
+        "delivery_report",
+        &value::DELIVERY_REPORTS,
+        r.delivery_report,
+    )?;
+    receive.finish(&mut notices);
+
+    let mut hooks = section("hooks");
+    let h = &mut config.hooks;
+    h.run_on_receive = hooks.command("run_on_receive")?;
+    h.run_on_sent = hooks.command("run_on_sent")?;
+    h.run_on_failure = hooks.command("run_on_failure")?;
+    h.run_on_incoming_call = hooks.command("run_on_incoming_call")?;
+    h.timeout = hooks.positive_duration("timeout", h.timeout)?;
+    h.hangup_calls = hooks.bool("hangup_calls", h.hangup_calls)?;
+    h.phone_id = hooks.string("phone_id")?;
+    if h.run_on_incoming_call.is_some() && !h.hangup_calls {
+        notices.push(Notice::warning(
+            "hooks.run_on_incoming_call",
+            "has no effect without hangup_calls = true",
+        ));
+    }
+    hooks.finish(&mut notices);
+
+    let mut filters = section("filters");
+    let f = &mut config.filters;
+    f.include_numbers = filters.list("include_numbers")?;
+    f.exclude_numbers = filters.list("exclude_numbers")?;
+    f.include_smsc = filters.list("include_smsc")?;
+    f.exclude_smsc = filters.list("exclude_smsc")?;
+    f.include_numbers_file = filters.path("include_numbers_file")?;
+    f.exclude_numbers_file = filters.path("exclude_numbers_file")?;
+    f.include_smsc_file = filters.path("include_smsc_file")?;
+    f.exclude_smsc_file = filters.path("exclude_smsc_file")?;
+    filters.finish(&mut notices);
+
+    let mut database = section("database");
+    if let Some(path) = database.path("path")? {
+        config.database.path = path;
+    }
+    database.finish(&mut notices);
+
+    let mut http = section("http");
+    if let Some(listen) = http.string("listen")? {
+        let address = listen.parse().map_err(|_| {
+            http.invalid(
+                "listen",
+                &Value::String(listen.clone()),
+                "an address and port such as \"127.0.0.1:8080\" or \"[::1]:8080\" (leave the key \
+                 out to disable HTTP)",
+            )
+        })?;
+        config.http.listen = Some(address);
+    }
+    http.finish(&mut notices);
+
+    let mut log = section("log");
+    let l = &mut config.log;
+    l.level = log.choice("level", &value::LOG_LEVELS, l.level)?;
+    if let Some(file) = log.string("file")? {
+        l.target = match file.as_str() {
+            "stderr" => LogTarget::Stderr,
+            "stdout" => LogTarget::Stdout,
+            "syslog" => LogTarget::Syslog,
+            "" => {
+                return Err(log.invalid(
+                    "file",
+                    &Value::String(file),
+                    "\"stderr\", \"stdout\", \"syslog\" or a file path",
+                ))
+            }
+            path => LogTarget::File(value::normalise(path.as_ref(), None)),
+        };
+    }
+    l.facility = log.choice("facility", &value::FACILITIES, l.facility)?;
+    log.finish(&mut notices);
+
+    Ok(Loaded {
+        config,
+        notices,
+        source: SourceFormat::Toml,
+    })
+}
+
+/// One `[section]`, remembering which keys were read so the rest can be
+/// reported as unknown.
+struct Section<'a> {
+    name: &'static str,
+    table: Option<&'a Table>,
+    used: Vec<&'static str>,
+}
+
+impl<'a> Section<'a> {
+    fn get(&mut self, key: &'static str) -> Option<&'a Value> {
+        self.used.push(key);
+        self.table?.get(key)
+    }
+
+    fn key(&self, key: &str) -> String {
+        format!("{}.{key}", self.name)
+    }
+
+    fn invalid(&self, key: &str, value: &Value, allowed: &str) -> ConfigError {
+        ConfigError::InvalidValue {
+            key: self.key(key),
+            value: match value {
+                Value::String(text) => text.clone(),
+                other => other.to_string(),
+            },
+            allowed: allowed.to_owned(),
+        }
+    }
+
+    fn string(&mut self, key: &'static str) -> Result<Option<String>, ConfigError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::String(text)) => Ok(Some(text.clone())),
+            Some(other) => Err(self.invalid(key, other, "a string in double quotes")),
+        }
+    }
+
+    fn command(&mut self, key: &'static str) -> Result<Option<String>, ConfigError> {
+        match self.string(key)? {
+            Some(command) if command.trim().is_empty() => Err(self.invalid(
+                key,
+                &Value::String(command),
+                "a shell command line (leave the key out for no hook)",
+            )),
+            other => Ok(other),
+        }
+    }
+
+    fn bool(&mut self, key: &'static str, default: bool) -> Result<bool, ConfigError> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(Value::Boolean(flag)) => Ok(*flag),
+            Some(other) => Err(self.invalid(key, other, "true or false (without quotes)")),
+        }
+    }
+
+    fn u32(&mut self, key: &'static str) -> Result<Option<u32>, ConfigError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Integer(n)) if u32::try_from(*n).is_ok() => Ok(u32::try_from(*n).ok()),
+            Some(other) => Err(self.invalid(key, other, "a whole number, 0 or more")),
+        }
+    }
+
+    fn duration(&mut self, key: &'static str, default: Duration) -> Result<Duration, ConfigError> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(Value::Integer(n)) if *n >= 0 => Ok(Duration::from_secs(n.unsigned_abs())),
+            Some(Value::String(text)) if value::parse_duration(text).is_some() => {
+                Ok(value::parse_duration(text).expect("checked"))
+            }
+            Some(other) => Err(self.invalid(key, other, value::DURATION_FORMS)),
+        }
+    }
+
+    fn positive_duration(
+        &mut self,
+        key: &'static str,
+        default: Duration,
+    ) -> Result<Duration, ConfigError> {
+        let duration = self.duration(key, default)?;
+        if duration.is_zero() {
+            return Err(self.invalid(
+                key,
+                &Value::String(value::format_duration(duration)),
+                &format!("{}, more than zero", value::DURATION_FORMS),
+            ));
+        }
+        Ok(duration)
+    }
+
+    fn choice<T: Copy + PartialEq>(
+        &mut self,
+        key: &'static str,
+        choices: &Choices<T>,
+        default: T,
+    ) -> Result<T, ConfigError> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(Value::String(text)) if choices.find(text).is_some() => {
+                Ok(choices.find(text).expect("checked"))
+            }
+            Some(other) => Err(self.invalid(
+                key,
+                other,
+                &format!("one of {} (in double quotes)", choices.allowed()),
+            )),
+        }
+    }
+
+    fn path(&mut self, key: &'static str) -> Result<Option<PathBuf>, ConfigError> {
+        match self.string(key)? {
+            None => Ok(None),
+            Some(text) if text.is_empty() => Err(self.invalid(
+                key,
+                &Value::String(text),
+                "a path (relative paths are taken from the working directory)",
+            )),
+            Some(text) => Ok(Some(value::normalise(text.as_ref(), None))),
+        }
+    }
+
+    /// `sent`/`error`: a directory, or `""` to delete the files.
+    fn disposal(
+        &mut self,
+        key: &'static str,
+        default: Option<PathBuf>,
+        outbox: &std::path::Path,
+    ) -> Result<Option<PathBuf>, ConfigError> {
+        let path = match self.string(key)? {
+            None => return Ok(default),
+            Some(text) if text.is_empty() => return Ok(None),
+            Some(text) => value::normalise(text.as_ref(), None),
+        };
+        if path == outbox {
+            return Err(self.invalid(
+                key,
+                &Value::String(path.display().to_string()),
+                "a directory other than spool.outbox, or \"\" to delete the files",
+            ));
+        }
+        Ok(Some(path))
+    }
+
+    fn pin(&mut self, key: &'static str) -> Result<Option<SimPin>, ConfigError> {
+        let text = match self.get(key) {
+            None => return Ok(None),
+            Some(Value::String(text)) => text.clone(),
+            // `pin = 1234` is the obvious thing to write.
+            Some(Value::Integer(n)) => n.to_string(),
+            Some(_) => {
+                return Err(ConfigError::InvalidValue {
+                    key: self.key(key),
+                    value: "<redacted>".to_owned(),
+                    allowed: "4 to 8 digits, in double quotes".to_owned(),
+                })
+            }
+        };
+        SimPin::parse(&self.key(key), &text).map(Some)
+    }
+
+    fn list(&mut self, key: &'static str) -> Result<Vec<String>, ConfigError> {
+        match self.get(key) {
+            None => Ok(Vec::new()),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|item| match item {
+                    Value::String(text) => Ok(text.clone()),
+                    other => Err(self.invalid(key, other, "a list of strings, [\"+4917…\", …]")),
+                })
+                .collect(),
+            Some(other) => Err(self.invalid(key, other, "a list of strings, [\"+4917…\", …]")),
+        }
+    }
+
+    fn finish(self, notices: &mut Vec<Notice>) {
+        let Some(table) = self.table else {
+            return;
+        };
+        for key in table.keys() {
+            if !self.used.contains(&key.as_str()) {
+                notices.push(Notice::warning(
+                    self.key(key),
+                    format!(
+                        "unknown key, ignored (known in [{}]: {})",
+                        self.name,
+                        self.used.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+}

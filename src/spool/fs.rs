@@ -1,0 +1,1134 @@
+//! The thin file-system layer of the spool: synchronous `std` calls only
+//! (run them on a blocking thread from async code). Everything that decides
+//! something lives in [`super::name`] and [`super::outbox`].
+//!
+//! # Claiming (crash-safe processing)
+//!
+//! Before sending, a file is claimed: renamed from `outbox/NAME` to
+//! `outbox/.simgate-claim/NAME` ([`CLAIM_DIR`]). The claim directory is
+//! inside the outbox, so the rename never crosses a file system and is
+//! atomic; its name starts with `.`, so neither gammu nor simgate's scan
+//! takes it for an outbox file; the file keeps its name, which is its
+//! message ID, its recipient (for `.txt`) and its place in the order. After
+//! a crash or restart, [`claimed_files`] lists what was in progress, so the
+//! daemon can resume from its own state (which parts were acknowledged)
+//! instead of starting over or losing the file. A name that is already
+//! claimed is not claimed again ([`SpoolIoError::Busy`]): the new file waits
+//! in the outbox until the first one is finished.
+//!
+//! # Moving to `sent/` or `error/` (§4.6)
+//!
+//! [`move_to_dir`] keeps the name, like gammu, but never overwrites: when
+//! the name exists in the target, `.1`, `.2`… is inserted before the last
+//! suffix (`OUT+1.txt` → `OUT+1.1.txt`, which names the same recipient and
+//! flags). gammu silently replaced the older file. Within one file system it
+//! is a `rename`; across file systems (quirk Q28) the file is copied in full
+//! (gammu truncated at 65 002 bytes) into a hidden temporary name, its mode,
+//! modification time and, when permitted, owner are kept, it is fsynced,
+//! renamed into place, and only then the source is removed. [`finish`]
+//! applies gammu's rule that a target equal to the outbox means "delete".
+//!
+//! # Atomic writes
+//!
+//! [`write_atomic`] writes a hidden temporary file in the target directory,
+//! fsyncs it, renames it into place (refusing to replace an existing file
+//! with [`WriteMode::CreateNew`]) and fsyncs the directory: for inbox files,
+//! which consumers must never see half-written, and for rewritten
+//! `.smsbackup` files.
+//!
+//! # Settle check (quirk Q1)
+//!
+//! gammu takes a file the moment its name appears, although producers,
+//! `gammu-smsd-inject` included, create the final name first and fill it
+//! afterwards. [`settle_check`] says whether a file's size and modification
+//! time stayed the same over a window **and** no process has it open for
+//! writing, found by scanning `/proc/<pid>/fd` for the same inode and
+//! reading the access mode in `/proc/<pid>/fdinfo`. Processes whose `/proc`
+//! entries cannot be read (other users', without privileges) are reported as
+//! not checked rather than guessed.
+
+use std::ffi::{OsStr, OsString};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use super::name::{classify_outbox_os_name, NameError, OutboxName};
+use super::outbox::MAX_OUTBOX_FILE_BYTES;
+
+/// The claim directory inside the outbox.
+pub const CLAIM_DIR: &str = ".simgate-claim";
+
+/// Prefix of temporary files simgate writes.
+const TEMP_PREFIX: &str = ".simgate-tmp.";
+
+/// How many `.N` suffixes [`move_to_dir`] tries before giving up.
+const MAX_COLLISION_SUFFIX: u32 = 10_000;
+
+/// What a path is when it is not a regular file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FileKind {
+    /// A directory.
+    Directory,
+    /// A symbolic link (never followed).
+    Symlink,
+    /// A named pipe.
+    Fifo,
+    /// A socket.
+    Socket,
+    /// A block device.
+    BlockDevice,
+    /// A character device.
+    CharDevice,
+    /// Anything else.
+    Other,
+}
+
+impl FileKind {
+    fn of(file_type: fs::FileType) -> Option<Self> {
+        Some(if file_type.is_file() {
+            return None;
+        } else if file_type.is_dir() {
+            Self::Directory
+        } else if file_type.is_symlink() {
+            Self::Symlink
+        } else if file_type.is_fifo() {
+            Self::Fifo
+        } else if file_type.is_socket() {
+            Self::Socket
+        } else if file_type.is_block_device() {
+            Self::BlockDevice
+        } else if file_type.is_char_device() {
+            Self::CharDevice
+        } else {
+            Self::Other
+        })
+    }
+}
+
+/// A failed spool operation, naming the path.
+#[derive(Debug, thiserror::Error)]
+pub enum SpoolIoError {
+    /// An I/O error.
+    #[error("cannot {op} {path}: {source}")]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// On what.
+        path: PathBuf,
+        /// The error.
+        source: io::Error,
+    },
+    /// Not a regular file (never read, never followed).
+    #[error("{path} is a {kind:?}, not a regular file")]
+    NotRegular {
+        /// The path.
+        path: PathBuf,
+        /// What it is.
+        kind: FileKind,
+    },
+    /// Larger than allowed; not read.
+    #[error("{path} has {size} bytes; at most {max} are read")]
+    TooLarge {
+        /// The path.
+        path: PathBuf,
+        /// Its size.
+        size: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// The destination name is taken (a file of that name is already
+    /// claimed, or is back in the outbox).
+    #[error("{path} already exists")]
+    Busy {
+        /// The taken path.
+        path: PathBuf,
+    },
+}
+
+fn io_error(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> SpoolIoError {
+    let path = path.to_owned();
+    move |source| SpoolIoError::Io { op, path, source }
+}
+
+fn exists(path: &Path) -> Result<bool, SpoolIoError> {
+    match fs::symlink_metadata(path) {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(io_error("inspect", path)(e)),
+    }
+}
+
+/// Fsyncs a directory so renames and creations in it are durable.
+fn sync_dir(dir: &Path) -> Result<(), SpoolIoError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_error("sync directory", dir))
+}
+
+fn parent(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+fn temp_name(name: &OsStr) -> OsString {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut out = OsString::from(format!(
+        "{TEMP_PREFIX}{}.{}.",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    out.push(name);
+    out
+}
+
+/// One entry of an outbox scan, in processing order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScanEntry {
+    /// An outbox file to process.
+    Outbox(OutboxName),
+    /// A name gammu would take but cannot use: move it to the error
+    /// directory.
+    Invalid {
+        /// The file name.
+        name: OsString,
+        /// Why.
+        error: NameError,
+    },
+    /// A matching name that is not a regular file: skipped (gammu 1.44
+    /// skips them too; 1.42 tried to send them).
+    NotRegular {
+        /// The name.
+        name: OsString,
+        /// What it is.
+        kind: FileKind,
+    },
+}
+
+impl ScanEntry {
+    fn name_bytes(&self) -> &[u8] {
+        match self {
+            Self::Outbox(name) => name.sort_key(),
+            Self::Invalid { name, .. } | Self::NotRegular { name, .. } => name.as_bytes(),
+        }
+    }
+}
+
+/// Lists the outbox: every name gammu would take, classified, in byte order
+/// (see [`super::name`]). Other names are left out.
+pub fn scan_outbox(outbox: &Path) -> Result<Vec<ScanEntry>, SpoolIoError> {
+    let mut entries = Vec::new();
+    for entry in fs::read_dir(outbox).map_err(io_error("list", outbox))? {
+        let entry = entry.map_err(io_error("list", outbox))?;
+        let name = entry.file_name();
+        let classified = match classify_outbox_os_name(&name) {
+            Ok(None) => continue,
+            Ok(Some(parsed)) => ScanEntry::Outbox(parsed),
+            Err(error) => ScanEntry::Invalid {
+                name: name.clone(),
+                error,
+            },
+        };
+        let file_type = entry
+            .file_type()
+            .map_err(io_error("inspect", &entry.path()))?;
+        entries.push(match FileKind::of(file_type) {
+            Some(kind) => ScanEntry::NotRegular { name, kind },
+            None => classified,
+        });
+    }
+    entries.sort_by(|a, b| a.name_bytes().cmp(b.name_bytes()));
+    Ok(entries)
+}
+
+/// A claimed outbox file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claimed {
+    /// Its name (unchanged from the outbox).
+    pub name: OsString,
+    /// Where it is now: `<outbox>/.simgate-claim/<name>`.
+    pub path: PathBuf,
+}
+
+/// The claim directory of an outbox.
+pub fn claim_dir(outbox: &Path) -> PathBuf {
+    outbox.join(CLAIM_DIR)
+}
+
+/// Claims `outbox/name` (see the module documentation). Refuses anything
+/// but a regular file, and a name already claimed.
+pub fn claim(outbox: &Path, name: &OsStr) -> Result<Claimed, SpoolIoError> {
+    let source = outbox.join(name);
+    let meta = fs::symlink_metadata(&source).map_err(io_error("inspect", &source))?;
+    if let Some(kind) = FileKind::of(meta.file_type()) {
+        return Err(SpoolIoError::NotRegular { path: source, kind });
+    }
+    let dir = claim_dir(outbox);
+    match fs::create_dir(&dir) {
+        Ok(()) => sync_dir(outbox)?,
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(io_error("create", &dir)(e)),
+    }
+    let target = dir.join(name);
+    if exists(&target)? {
+        return Err(SpoolIoError::Busy { path: target });
+    }
+    fs::rename(&source, &target).map_err(io_error("claim", &source))?;
+    sync_dir(&dir)?;
+    sync_dir(outbox)?;
+    Ok(Claimed {
+        name: name.to_owned(),
+        path: target,
+    })
+}
+
+/// The files claimed and not finished (after a restart), in byte order of
+/// their names. Leftover temporary files are ignored.
+pub fn claimed_files(outbox: &Path) -> Result<Vec<Claimed>, SpoolIoError> {
+    let dir = claim_dir(outbox);
+    let entries = match fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io_error("list", &dir)(e)),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(io_error("list", &dir))?;
+        let name = entry.file_name();
+        let file_type = entry
+            .file_type()
+            .map_err(io_error("inspect", &entry.path()))?;
+        if file_type.is_file() && !name.as_bytes().starts_with(TEMP_PREFIX.as_bytes()) {
+            out.push(Claimed {
+                path: entry.path(),
+                name,
+            });
+        }
+    }
+    out.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+    Ok(out)
+}
+
+/// Puts a claimed file back into the outbox under its name (gammu keeps a
+/// failed file there). [`SpoolIoError::Busy`] if a new file took the name.
+pub fn unclaim(outbox: &Path, claimed: &Claimed) -> Result<PathBuf, SpoolIoError> {
+    let target = outbox.join(&claimed.name);
+    if exists(&target)? {
+        return Err(SpoolIoError::Busy { path: target });
+    }
+    fs::rename(&claimed.path, &target).map_err(io_error("unclaim", &claimed.path))?;
+    sync_dir(outbox)?;
+    sync_dir(parent(&claimed.path))?;
+    Ok(target)
+}
+
+/// Reads a file of at most `max` bytes: never follows a symbolic link,
+/// refuses anything but a regular file (a FIFO does not block), and checks
+/// the size before reading and while reading.
+pub fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>, SpoolIoError> {
+    let flags = nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_NONBLOCK;
+    let file = match OpenOptions::new()
+        .read(true)
+        .custom_flags(flags.bits())
+        .open(path)
+    {
+        Ok(file) => file,
+        Err(e) if e.raw_os_error() == Some(nix::errno::Errno::ELOOP as i32) => {
+            return Err(SpoolIoError::NotRegular {
+                path: path.to_owned(),
+                kind: FileKind::Symlink,
+            })
+        }
+        Err(e) => return Err(io_error("open", path)(e)),
+    };
+    let meta = file.metadata().map_err(io_error("inspect", path))?;
+    if let Some(kind) = FileKind::of(meta.file_type()) {
+        return Err(SpoolIoError::NotRegular {
+            path: path.to_owned(),
+            kind,
+        });
+    }
+    let too_large = |size| SpoolIoError::TooLarge {
+        path: path.to_owned(),
+        size,
+        max,
+    };
+    if meta.len() > max {
+        return Err(too_large(meta.len()));
+    }
+    let mut data = Vec::with_capacity(meta.len() as usize);
+    file.take(max + 1)
+        .read_to_end(&mut data)
+        .map_err(io_error("read", path))?;
+    if data.len() as u64 > max {
+        return Err(too_large(data.len() as u64));
+    }
+    Ok(data)
+}
+
+/// [`read_limited`] with [`MAX_OUTBOX_FILE_BYTES`].
+pub fn read_outbox_file(path: &Path) -> Result<Vec<u8>, SpoolIoError> {
+    read_limited(path, MAX_OUTBOX_FILE_BYTES)
+}
+
+/// What happened to a file that was moved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MoveOutcome {
+    /// Renamed to this path (same file system).
+    Renamed(PathBuf),
+    /// Copied to this path and the source removed (another file system).
+    Copied(PathBuf),
+    /// Deleted: the target directory is the outbox itself (gammu's rule for
+    /// `SentSMSPath`/`ErrorSMSPath` equal to `OutboxPath`).
+    Deleted,
+}
+
+impl MoveOutcome {
+    /// The new path, unless the file was deleted.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            Self::Renamed(path) | Self::Copied(path) => Some(path),
+            Self::Deleted => None,
+        }
+    }
+}
+
+/// The `n`-th name to try for `name` in a target directory: the name
+/// itself, then `.n` inserted before the last suffix.
+pub fn collision_name(name: &OsStr, n: u32) -> OsString {
+    if n == 0 {
+        return name.to_owned();
+    }
+    let bytes = name.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len() + 6);
+    match bytes.iter().rposition(|&b| b == b'.') {
+        Some(dot) if dot > 0 => {
+            out.extend_from_slice(&bytes[..dot]);
+            out.extend_from_slice(format!(".{n}").as_bytes());
+            out.extend_from_slice(&bytes[dot..]);
+        }
+        _ => {
+            out.extend_from_slice(bytes);
+            out.extend_from_slice(format!(".{n}").as_bytes());
+        }
+    }
+    OsString::from_vec(out)
+}
+
+/// Whether two paths are the same directory (same device and inode).
+fn same_dir(a: &Path, b: &Path) -> Result<bool, SpoolIoError> {
+    let a = fs::metadata(a).map_err(io_error("inspect", a))?;
+    let b = fs::metadata(b).map_err(io_error("inspect", b))?;
+    Ok(a.dev() == b.dev() && a.ino() == b.ino())
+}
+
+/// Finishes a claimed file: moves it to `target_dir` (`sent/` or `error/`),
+/// or deletes it when `target_dir` is the outbox itself.
+pub fn finish(
+    outbox: &Path,
+    claimed: &Claimed,
+    target_dir: &Path,
+) -> Result<MoveOutcome, SpoolIoError> {
+    if same_dir(outbox, target_dir)? {
+        fs::remove_file(&claimed.path).map_err(io_error("delete", &claimed.path))?;
+        sync_dir(parent(&claimed.path))?;
+        return Ok(MoveOutcome::Deleted);
+    }
+    move_to_dir(&claimed.path, target_dir)
+}
+
+/// Moves `source` into `target_dir` under its own name, or the first free
+/// [`collision_name`]; never replaces a file (see the module documentation).
+pub fn move_to_dir(source: &Path, target_dir: &Path) -> Result<MoveOutcome, SpoolIoError> {
+    let name = source.file_name().ok_or_else(|| SpoolIoError::Io {
+        op: "move",
+        path: source.to_owned(),
+        source: io::Error::new(io::ErrorKind::InvalidInput, "no file name"),
+    })?;
+    let meta = fs::symlink_metadata(source).map_err(io_error("inspect", source))?;
+    if let Some(kind) = FileKind::of(meta.file_type()) {
+        return Err(SpoolIoError::NotRegular {
+            path: source.to_owned(),
+            kind,
+        });
+    }
+    match rename_no_clobber(source, target_dir, name) {
+        Ok(path) => {
+            sync_dir(target_dir)?;
+            sync_dir(parent(source))?;
+            Ok(MoveOutcome::Renamed(path))
+        }
+        Err(SpoolIoError::Io { source: e, .. })
+            if e.raw_os_error() == Some(nix::errno::Errno::EXDEV as i32) =>
+        {
+            copy_into(source, target_dir, name).map(MoveOutcome::Copied)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Renames `from` to the first free candidate of `name` in `dir`.
+fn rename_no_clobber(from: &Path, dir: &Path, name: &OsStr) -> Result<PathBuf, SpoolIoError> {
+    for n in 0..MAX_COLLISION_SUFFIX {
+        let target = dir.join(collision_name(name, n));
+        if exists(&target)? {
+            continue;
+        }
+        fs::rename(from, &target).map_err(io_error("move", from))?;
+        return Ok(target);
+    }
+    Err(SpoolIoError::Busy {
+        path: dir.join(name),
+    })
+}
+
+/// Copies `source` into `dir` across file systems (see the module
+/// documentation), then removes the source.
+fn copy_into(source: &Path, dir: &Path, name: &OsStr) -> Result<PathBuf, SpoolIoError> {
+    let mut input = File::open(source).map_err(io_error("open", source))?;
+    let meta = input.metadata().map_err(io_error("inspect", source))?;
+    let temp = dir.join(temp_name(name));
+    let result = (|| {
+        let mut output = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&temp)
+            .map_err(io_error("create", &temp))?;
+        io::copy(&mut input, &mut output).map_err(io_error("copy to", &temp))?;
+        // Best effort: only root may give a file away.
+        let _ = std::os::unix::fs::fchown(&output, Some(meta.uid()), Some(meta.gid()));
+        output
+            .set_permissions(fs::Permissions::from_mode(meta.mode() & 0o7777))
+            .map_err(io_error("set the mode of", &temp))?;
+        if let Ok(modified) = meta.modified() {
+            output
+                .set_modified(modified)
+                .map_err(io_error("set the time of", &temp))?;
+        }
+        output.sync_all().map_err(io_error("sync", &temp))?;
+        rename_no_clobber(&temp, dir, name)
+    })();
+    let target = match result {
+        Ok(target) => target,
+        Err(e) => {
+            let _ = fs::remove_file(&temp);
+            return Err(e);
+        }
+    };
+    sync_dir(dir)?;
+    fs::remove_file(source).map_err(io_error("remove", source))?;
+    sync_dir(parent(source))?;
+    Ok(target)
+}
+
+/// Whether [`write_atomic`] may replace an existing file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WriteMode {
+    /// Fail with [`SpoolIoError::Busy`] if the name exists (inbox files).
+    CreateNew,
+    /// Replace an existing file (a rewritten `.smsbackup`).
+    Replace,
+}
+
+/// Writes `data` to `dir/name` atomically (see the module documentation).
+/// `mode` is the file's permission bits; `None` gives `0666` minus the
+/// umask, as gammu's `fopen` does.
+pub fn write_atomic(
+    dir: &Path,
+    name: &OsStr,
+    data: &[u8],
+    mode: Option<u32>,
+    write_mode: WriteMode,
+) -> Result<PathBuf, SpoolIoError> {
+    let target = dir.join(name);
+    let temp = dir.join(temp_name(name));
+    let result = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o666)
+            .open(&temp)
+            .map_err(io_error("create", &temp))?;
+        file.write_all(data).map_err(io_error("write", &temp))?;
+        if let Some(mode) = mode {
+            file.set_permissions(fs::Permissions::from_mode(mode))
+                .map_err(io_error("set the mode of", &temp))?;
+        }
+        file.sync_all().map_err(io_error("sync", &temp))?;
+        match write_mode {
+            // A hard link fails atomically when the name exists.
+            WriteMode::CreateNew => match fs::hard_link(&temp, &target) {
+                Ok(()) => fs::remove_file(&temp).map_err(io_error("remove", &temp)),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(SpoolIoError::Busy {
+                    path: target.clone(),
+                }),
+                // File systems without hard links: check, then rename.
+                Err(_) if exists(&target)? => Err(SpoolIoError::Busy {
+                    path: target.clone(),
+                }),
+                Err(_) => fs::rename(&temp, &target).map_err(io_error("rename", &temp)),
+            },
+            WriteMode::Replace => fs::rename(&temp, &target).map_err(io_error("rename", &temp)),
+        }
+    })();
+    if let Err(e) = result {
+        let _ = fs::remove_file(&temp);
+        return Err(e);
+    }
+    sync_dir(dir)?;
+    Ok(target)
+}
+
+/// Rewrites an existing file atomically with new content, keeping its mode
+/// (for the `MessageReference` update of a `.smsbackup` file).
+pub fn rewrite_file(path: &Path, data: &[u8]) -> Result<(), SpoolIoError> {
+    let meta = fs::symlink_metadata(path).map_err(io_error("inspect", path))?;
+    if let Some(kind) = FileKind::of(meta.file_type()) {
+        return Err(SpoolIoError::NotRegular {
+            path: path.to_owned(),
+            kind,
+        });
+    }
+    let name = path.file_name().unwrap_or_default();
+    write_atomic(
+        parent(path),
+        name,
+        data,
+        Some(meta.mode() & 0o7777),
+        WriteMode::Replace,
+    )?;
+    Ok(())
+}
+
+/// What the settle check looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FileState {
+    /// Size in bytes.
+    pub len: u64,
+    /// Modification time.
+    pub modified: Option<SystemTime>,
+    /// Device.
+    pub dev: u64,
+    /// Inode.
+    pub ino: u64,
+}
+
+/// The state of `path` (not following a symbolic link).
+pub fn file_state(path: &Path) -> Result<FileState, SpoolIoError> {
+    let meta = fs::symlink_metadata(path).map_err(io_error("inspect", path))?;
+    Ok(FileState {
+        len: meta.len(),
+        modified: meta.modified().ok(),
+        dev: meta.dev(),
+        ino: meta.ino(),
+    })
+}
+
+/// Processes that have a file open for writing.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct WriterScan {
+    /// Their process IDs.
+    pub writers: Vec<u32>,
+    /// Whether every process could be examined; `false` when `/proc` is
+    /// missing or some processes' descriptors are not readable.
+    pub complete: bool,
+}
+
+/// Scans `/proc` for processes with the file `(dev, ino)` open for writing
+/// (access mode `O_WRONLY` or `O_RDWR`).
+pub fn writers_of(dev: u64, ino: u64) -> WriterScan {
+    writers_in(Path::new("/proc"), dev, ino)
+}
+
+fn writers_in(proc_root: &Path, dev: u64, ino: u64) -> WriterScan {
+    let Ok(entries) = fs::read_dir(proc_root) else {
+        return WriterScan::default();
+    };
+    let mut scan = WriterScan {
+        writers: Vec::new(),
+        complete: true,
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let fd_dir = entry.path().join("fd");
+        let fds = match fs::read_dir(&fd_dir) {
+            Ok(fds) => fds,
+            // The process ended meanwhile.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(_) => {
+                scan.complete = false;
+                continue;
+            }
+        };
+        for fd in fds.flatten() {
+            let link = fd.path();
+            // Pipes, sockets and anonymous inodes do not point at a path.
+            if !fs::read_link(&link).is_ok_and(|target| target.is_absolute()) {
+                continue;
+            }
+            let Ok(meta) = fs::metadata(&link) else {
+                continue;
+            };
+            if meta.dev() != dev || meta.ino() != ino {
+                continue;
+            }
+            let info = entry.path().join("fdinfo").join(fd.file_name());
+            match fs::read_to_string(&info).ok().and_then(|s| access_mode(&s)) {
+                Some(1 | 2) => {
+                    if !scan.writers.contains(&pid) {
+                        scan.writers.push(pid);
+                    }
+                }
+                Some(_) => {}
+                None => scan.complete = false,
+            }
+        }
+    }
+    scan.writers.sort_unstable();
+    scan
+}
+
+/// The access mode (`flags & O_ACCMODE`) from the text of an fdinfo file.
+fn access_mode(fdinfo: &str) -> Option<u32> {
+    fdinfo
+        .lines()
+        .find_map(|line| line.strip_prefix("flags:"))
+        .and_then(|flags| u32::from_str_radix(flags.trim(), 8).ok())
+        .map(|flags| flags & 0o3)
+}
+
+/// The result of a settle check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settle {
+    /// Unchanged over the window and not open for writing (as far as
+    /// `writers_checked` says the check could see).
+    Settled {
+        /// Whether every process could be examined for open writers.
+        writers_checked: bool,
+    },
+    /// Size, modification time or inode changed during the window.
+    Changed,
+    /// Open for writing by these processes.
+    OpenForWriting(Vec<u32>),
+    /// The file disappeared.
+    Gone,
+}
+
+/// Looks at `path`, waits `window` (blocking the thread), looks again, then
+/// scans for processes that have it open for writing.
+pub fn settle_check(path: &Path, window: Duration) -> Result<Settle, SpoolIoError> {
+    let state = |path| match file_state(path) {
+        Ok(state) => Ok(Some(state)),
+        Err(SpoolIoError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    };
+    let Some(before) = state(path)? else {
+        return Ok(Settle::Gone);
+    };
+    std::thread::sleep(window);
+    let Some(after) = state(path)? else {
+        return Ok(Settle::Gone);
+    };
+    if before != after {
+        return Ok(Settle::Changed);
+    }
+    let scan = writers_of(after.dev, after.ino);
+    if !scan.writers.is_empty() {
+        return Ok(Settle::OpenForWriting(scan.writers));
+    }
+    Ok(Settle::Settled {
+        writers_checked: scan.complete,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spool::name::OutboxKind;
+
+    /// A unique temporary directory, removed on drop.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(tag: &str) -> Self {
+            static COUNTER: AtomicU64 = AtomicU64::new(0);
+            let path = std::env::temp_dir().join(format!(
+                "simgate-spool-{tag}-{}-{}",
+                std::process::id(),
+                COUNTER.fetch_add(1, Ordering::Relaxed)
+            ));
+            fs::create_dir_all(&path).unwrap();
+            Self(path)
+        }
+
+        fn sub(&self, name: &str) -> PathBuf {
+            let path = self.0.join(name);
+            fs::create_dir_all(&path).unwrap();
+            path
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn scan_classifies_and_orders() {
+        let tmp = TempDir::new("scan");
+        let outbox = tmp.sub("outbox");
+        for name in [
+            "out+3.txt",
+            "OUTB_+2_1.txt",
+            "OUT_+444.txt",
+            "OUT+1.txt.tmp",
+            "x",
+        ] {
+            fs::write(outbox.join(name), "hi").unwrap();
+        }
+        fs::create_dir(outbox.join("OUTA_+1_1.txt")).unwrap();
+        std::os::unix::fs::symlink("x", outbox.join("OUT+9.smsbackup")).unwrap();
+        fs::create_dir(outbox.join(CLAIM_DIR)).unwrap();
+        let scan = scan_outbox(&outbox).unwrap();
+        assert_eq!(scan.len(), 5, "{scan:?}");
+        assert!(matches!(
+            &scan[0],
+            ScanEntry::NotRegular {
+                kind: FileKind::Symlink,
+                ..
+            }
+        ));
+        assert!(matches!(
+            &scan[1],
+            ScanEntry::NotRegular {
+                kind: FileKind::Directory,
+                ..
+            }
+        ));
+        assert!(matches!(&scan[2], ScanEntry::Outbox(n) if n.name == "OUTB_+2_1.txt"));
+        assert!(matches!(
+            &scan[3],
+            ScanEntry::Invalid {
+                error: NameError::UnderscoreCount { .. },
+                ..
+            }
+        ));
+        assert!(
+            matches!(&scan[4], ScanEntry::Outbox(n) if n.kind == OutboxKind::Txt && n.name == "out+3.txt")
+        );
+    }
+
+    #[test]
+    fn claim_and_recover() {
+        let tmp = TempDir::new("claim");
+        let outbox = tmp.sub("outbox");
+        fs::write(outbox.join("OUT+2.txt"), "two").unwrap();
+        fs::write(outbox.join("OUT+1.txt"), "one").unwrap();
+        let first = claim(&outbox, OsStr::new("OUT+2.txt")).unwrap();
+        assert_eq!(first.path, outbox.join(CLAIM_DIR).join("OUT+2.txt"));
+        assert_eq!(fs::read(&first.path).unwrap(), b"two");
+        claim(&outbox, OsStr::new("OUT+1.txt")).unwrap();
+        // Not in the outbox scan any more; found again after a "restart".
+        assert!(scan_outbox(&outbox).unwrap().is_empty());
+        let claimed = claimed_files(&outbox).unwrap();
+        assert_eq!(
+            claimed
+                .iter()
+                .map(|c| c.name.to_str().unwrap())
+                .collect::<Vec<_>>(),
+            ["OUT+1.txt", "OUT+2.txt"]
+        );
+        // The same name dropped again waits.
+        fs::write(outbox.join("OUT+2.txt"), "again").unwrap();
+        assert!(matches!(
+            claim(&outbox, OsStr::new("OUT+2.txt")),
+            Err(SpoolIoError::Busy { .. })
+        ));
+        assert!(matches!(
+            unclaim(&outbox, &first),
+            Err(SpoolIoError::Busy { .. })
+        ));
+        fs::remove_file(outbox.join("OUT+2.txt")).unwrap();
+        assert_eq!(unclaim(&outbox, &first).unwrap(), outbox.join("OUT+2.txt"));
+        assert_eq!(fs::read(outbox.join("OUT+2.txt")).unwrap(), b"two");
+        assert!(claimed_files(&tmp.sub("empty")).unwrap().is_empty());
+    }
+
+    #[test]
+    fn claim_refuses_non_regular_files() {
+        let tmp = TempDir::new("claim-kinds");
+        let outbox = tmp.sub("outbox");
+        fs::create_dir(outbox.join("OUTdir.txt")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", outbox.join("OUTlink.txt")).unwrap();
+        nix::unistd::mkfifo(&outbox.join("OUTfifo.txt"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        for (name, kind) in [
+            ("OUTdir.txt", FileKind::Directory),
+            ("OUTlink.txt", FileKind::Symlink),
+            ("OUTfifo.txt", FileKind::Fifo),
+        ] {
+            match claim(&outbox, OsStr::new(name)) {
+                Err(SpoolIoError::NotRegular { kind: found, .. }) => assert_eq!(found, kind),
+                other => panic!("{name}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn read_checks_size_and_type() {
+        let tmp = TempDir::new("read");
+        let dir = tmp.sub("d");
+        let small = dir.join("small");
+        fs::write(&small, b"hello").unwrap();
+        assert_eq!(read_outbox_file(&small).unwrap(), b"hello");
+        assert!(matches!(
+            read_limited(&small, 4),
+            Err(SpoolIoError::TooLarge {
+                size: 5,
+                max: 4,
+                ..
+            })
+        ));
+        // A sparse 10 MB file is rejected from its metadata.
+        let big = dir.join("big");
+        File::create(&big)
+            .unwrap()
+            .set_len(10 * 1024 * 1024)
+            .unwrap();
+        assert!(matches!(
+            read_outbox_file(&big),
+            Err(SpoolIoError::TooLarge {
+                size: 10_485_760,
+                ..
+            })
+        ));
+        std::os::unix::fs::symlink(&small, dir.join("link")).unwrap();
+        assert!(matches!(
+            read_outbox_file(&dir.join("link")),
+            Err(SpoolIoError::NotRegular {
+                kind: FileKind::Symlink,
+                ..
+            })
+        ));
+        nix::unistd::mkfifo(&dir.join("fifo"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        assert!(matches!(
+            read_outbox_file(&dir.join("fifo")),
+            Err(SpoolIoError::NotRegular {
+                kind: FileKind::Fifo,
+                ..
+            })
+        ));
+        assert!(matches!(
+            read_outbox_file(&dir),
+            Err(SpoolIoError::NotRegular {
+                kind: FileKind::Directory,
+                ..
+            })
+        ));
+        assert!(matches!(
+            read_outbox_file(&dir.join("missing")),
+            Err(SpoolIoError::Io { .. })
+        ));
+    }
+
+    #[test]
+    fn collision_names_keep_the_grammar() {
+        assert_eq!(collision_name(OsStr::new("OUT+1.txtd"), 0), "OUT+1.txtd");
+        assert_eq!(collision_name(OsStr::new("OUT+1.txtd"), 2), "OUT+1.2.txtd");
+        assert_eq!(
+            collision_name(OsStr::new("OUTC20261125_173354_00_+1_sms0.smsbackup"), 1),
+            "OUTC20261125_173354_00_+1_sms0.1.smsbackup"
+        );
+        assert_eq!(collision_name(OsStr::new("noext"), 1), "noext.1");
+        assert_eq!(collision_name(OsStr::new(".hidden"), 1), ".hidden.1");
+        for n in 1..3 {
+            let name = collision_name(OsStr::new("OUTA_+12_x.txtdf"), n);
+            let parsed = crate::spool::name::classify_outbox_os_name(&name)
+                .unwrap()
+                .unwrap();
+            assert_eq!(parsed.recipient.as_deref(), Some("+12"));
+            assert!(parsed.flags.delivery_report && parsed.flags.flash);
+        }
+    }
+
+    #[test]
+    fn move_never_clobbers_and_keeps_mode() {
+        let tmp = TempDir::new("move");
+        let outbox = tmp.sub("outbox");
+        let sent = tmp.sub("sent");
+        for round in 0..3 {
+            fs::write(outbox.join("OUT+1.txt"), format!("round {round}")).unwrap();
+            fs::set_permissions(outbox.join("OUT+1.txt"), fs::Permissions::from_mode(0o640))
+                .unwrap();
+            let claimed = claim(&outbox, OsStr::new("OUT+1.txt")).unwrap();
+            let outcome = finish(&outbox, &claimed, &sent).unwrap();
+            assert!(matches!(outcome, MoveOutcome::Renamed(_)));
+        }
+        assert_eq!(names(&sent), ["OUT+1.1.txt", "OUT+1.2.txt", "OUT+1.txt"]);
+        assert_eq!(fs::read(sent.join("OUT+1.txt")).unwrap(), b"round 0");
+        assert_eq!(fs::read(sent.join("OUT+1.2.txt")).unwrap(), b"round 2");
+        let mode = fs::metadata(sent.join("OUT+1.txt")).unwrap().mode() & 0o777;
+        assert_eq!(mode, 0o640);
+        assert_eq!(names(&claim_dir(&outbox)), Vec::<String>::new());
+    }
+
+    #[test]
+    fn finish_into_the_outbox_deletes() {
+        let tmp = TempDir::new("delete");
+        let outbox = tmp.sub("outbox");
+        fs::write(outbox.join("OUT+1.txt"), "x").unwrap();
+        let claimed = claim(&outbox, OsStr::new("OUT+1.txt")).unwrap();
+        // The same directory through another spelling.
+        let alias = outbox.join(".");
+        assert_eq!(
+            finish(&outbox, &claimed, &alias).unwrap(),
+            MoveOutcome::Deleted
+        );
+        assert_eq!(names(&outbox), [CLAIM_DIR]);
+        assert!(names(&claim_dir(&outbox)).is_empty());
+    }
+
+    #[test]
+    fn copy_across_file_systems_is_complete() {
+        // The cross-file-system path, exercised on one file system.
+        let tmp = TempDir::new("copy");
+        let from = tmp.sub("from");
+        let to = tmp.sub("to");
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let source = from.join("OUT+1.smsbackup");
+        fs::write(&source, &data).unwrap();
+        fs::set_permissions(&source, fs::Permissions::from_mode(0o604)).unwrap();
+        let mtime = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        File::options()
+            .write(true)
+            .open(&source)
+            .unwrap()
+            .set_modified(mtime)
+            .unwrap();
+        fs::write(to.join("OUT+1.smsbackup"), "older").unwrap();
+        let target = copy_into(&source, &to, OsStr::new("OUT+1.smsbackup")).unwrap();
+        assert_eq!(target, to.join("OUT+1.1.smsbackup"));
+        assert_eq!(fs::read(&target).unwrap(), data);
+        let meta = fs::metadata(&target).unwrap();
+        assert_eq!(meta.mode() & 0o7777, 0o604);
+        assert_eq!(meta.modified().unwrap(), mtime);
+        assert!(!source.exists());
+        assert_eq!(names(&to), ["OUT+1.1.smsbackup", "OUT+1.smsbackup"]);
+    }
+
+    #[test]
+    fn atomic_writes() {
+        let tmp = TempDir::new("write");
+        let inbox = tmp.sub("inbox");
+        let name = OsStr::new("IN20240115_103003_00_+420_00.txt");
+        let path = write_atomic(&inbox, name, b"hello", None, WriteMode::CreateNew).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"hello");
+        assert!(matches!(
+            write_atomic(&inbox, name, b"other", None, WriteMode::CreateNew),
+            Err(SpoolIoError::Busy { .. })
+        ));
+        assert_eq!(fs::read(&path).unwrap(), b"hello");
+        write_atomic(&inbox, name, b"replaced", Some(0o600), WriteMode::Replace).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"replaced");
+        assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
+        // No temporary file is left behind.
+        assert_eq!(names(&inbox), ["IN20240115_103003_00_+420_00.txt"]);
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        rewrite_file(&path, b"MessageReference = 5\n").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"MessageReference = 5\n");
+        assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o644);
+        assert_eq!(names(&inbox).len(), 1);
+    }
+
+    #[test]
+    fn fdinfo_access_mode() {
+        assert_eq!(
+            access_mode("pos:\t0\nflags:\t0100002\nmnt_id:\t29\n"),
+            Some(2)
+        );
+        assert_eq!(access_mode("pos:\t0\nflags:\t02100001\n"), Some(1));
+        assert_eq!(access_mode("pos:\t0\nflags:\t0100000\n"), Some(0));
+        assert_eq!(access_mode("pos:\t0\n"), None);
+    }
+
+    #[test]
+    fn writers_are_found_in_proc() {
+        let tmp = TempDir::new("writers");
+        let path = tmp.0.join("OUT+1.txt");
+        let mut writer = File::create(&path).unwrap();
+        writer.write_all(b"partial").unwrap();
+        let state = file_state(&path).unwrap();
+        let me = std::process::id();
+        if !Path::new("/proc/self/fdinfo").exists() {
+            return; // No procfs here: nothing to test.
+        }
+        assert!(writers_of(state.dev, state.ino).writers.contains(&me));
+        let reader = File::open(&path).unwrap();
+        drop(writer);
+        assert!(!writers_of(state.dev, state.ino).writers.contains(&me));
+        drop(reader);
+        // A missing /proc is reported as incomplete, not as "no writers".
+        let scan = writers_in(&tmp.0.join("no-proc"), state.dev, state.ino);
+        assert_eq!(scan, WriterScan::default());
+        assert!(!scan.complete);
+    }
+
+    #[test]
+    fn settle_check_sees_changes_and_writers() {
+        let tmp = TempDir::new("settle");
+        let path = tmp.0.join("OUT+1.txt");
+        fs::write(&path, "done").unwrap();
+        assert!(matches!(
+            settle_check(&path, Duration::from_millis(20)).unwrap(),
+            Settle::Settled { .. }
+        ));
+        assert_eq!(
+            settle_check(&tmp.0.join("missing"), Duration::ZERO).unwrap(),
+            Settle::Gone
+        );
+        let mut writer = File::options().append(true).open(&path).unwrap();
+        let growing = std::thread::spawn({
+            let mut writer = writer.try_clone().unwrap();
+            move || {
+                std::thread::sleep(Duration::from_millis(20));
+                writer.write_all(b" more").unwrap();
+            }
+        });
+        assert_eq!(
+            settle_check(&path, Duration::from_millis(200)).unwrap(),
+            Settle::Changed
+        );
+        growing.join().unwrap();
+        if Path::new("/proc/self/fdinfo").exists() {
+            assert_eq!(
+                settle_check(&path, Duration::from_millis(5)).unwrap(),
+                Settle::OpenForWriting(vec![std::process::id()])
+            );
+        }
+        writer.flush().unwrap();
+        drop(writer);
+    }
+}

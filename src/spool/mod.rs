@@ -1,0 +1,29 @@
+//! The gammu-compatible spool directories (spec `gammu-smsd-files.md` §2-§5):
+//! which outbox files to send and in what order, what they contain, how the
+//! sent `.smsbackup` file records its message references, and the names of
+//! inbox files.
+//!
+//! - [`name`]: the file-name grammars (outbox names as gammu 1.42 accepts
+//!   them, the names `gammu-smsd-inject` produces, inbox names). Pure.
+//! - [`outbox`]: outbox file contents (`.txt` and `.smsbackup`) to an
+//!   [`OutgoingMessage`], and the `MessageReference` rewrite. Pure.
+//! - [`fs`]: the thin, synchronous file-system layer: claiming, size-checked
+//!   reading, moving to `sent/`/`error/`, atomic writes and the settle check.
+//!
+//! Everything except [`fs`] is text or bytes in, values out, so it is unit
+//! tested beside the code, including against golden files written by the real
+//! `gammu-smsd-inject` (`tests/fixtures/inject/`).
+
+pub mod fs;
+pub mod name;
+pub mod outbox;
+
+pub use name::{
+    classify_outbox_name, classify_outbox_os_name, compare_names, inbox_name, inject_name,
+    sanitize_for_name, Flags, InboxExtension, NameError, OutboxKind, OutboxName,
+};
+pub use outbox::{
+    decode_txt, parse_outbox, parse_smsbackup, parse_txt, record_message_references, ContentError,
+    OutgoingBody, OutgoingMessage, PreparedPart, RewriteError, SubmitError, TextCharset,
+    Utf8Fallback, MAX_OUTBOX_FILE_BYTES,
+};
