@@ -20,12 +20,66 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the gateway daemon (gammu-smsd compatible spool).
+    Run(RunArgs),
+    /// Run the daemon on the built-in modem emulator, in a local folder,
+    /// printing what happens: the way to try simgate without hardware.
+    Demo(DemoArgs),
+    /// Validate a configuration and print the effective settings.
+    CheckConfig(CheckConfigArgs),
+    /// Print the simgate TOML equivalent to a gammu-smsdrc.
+    ImportGammu(ImportGammuArgs),
     /// Work with SMS PDUs without a modem.
     #[command(subcommand)]
     Pdu(PduCommand),
     /// Talk to a modem.
     #[command(subcommand)]
     Modem(ModemCommand),
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// simgate TOML or gammu-smsdrc, told apart by content.
+    #[arg(short, long, default_value = crate::config::DEFAULT_PATH)]
+    config: std::path::PathBuf,
+    /// Write the process id here (removed on a clean exit).
+    #[arg(short, long)]
+    pid: Option<std::path::PathBuf>,
+    /// Run as this user (name or uid) once started.
+    #[arg(short = 'U', long)]
+    user: Option<String>,
+    /// Run as this group (name or gid) once started.
+    #[arg(short = 'G', long)]
+    group: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct DemoArgs {
+    /// Folder for the demo's spool and database (created if needed).
+    #[arg(long, default_value = "simgate-demo")]
+    dir: std::path::PathBuf,
+    /// Stop after this many messages went out (0: run until Ctrl-C).
+    #[arg(long, default_value_t = 0)]
+    stop_after: usize,
+}
+
+#[derive(Debug, Args)]
+struct CheckConfigArgs {
+    /// simgate TOML or gammu-smsdrc.
+    #[arg(short, long, default_value = crate::config::DEFAULT_PATH)]
+    config: std::path::PathBuf,
+    /// Show the SIM PIN instead of redacting it.
+    #[arg(long)]
+    show_pin: bool,
+}
+
+#[derive(Debug, Args)]
+struct ImportGammuArgs {
+    /// The gammu-smsdrc to convert.
+    file: std::path::PathBuf,
+    /// Include the SIM PIN in the output.
+    #[arg(long)]
+    show_pin: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -124,6 +178,23 @@ pub enum CliError {
     /// Talking to the modem failed.
     #[error("{0}")]
     Modem(#[from] crate::modem::ModemError),
+    /// The configuration is not usable.
+    #[error("{0}")]
+    Config(#[from] crate::config::ConfigError),
+    /// The daemon stopped with an error.
+    #[error("{0}")]
+    Daemon(#[from] crate::daemon::DaemonError),
+    /// The demo failed.
+    #[error("{0}")]
+    Demo(#[from] crate::demo::DemoError),
+    /// Dropping privileges failed.
+    #[error("cannot switch to {what}: {reason}")]
+    Privileges {
+        /// The user or group asked for.
+        what: String,
+        /// Why not.
+        reason: String,
+    },
 }
 
 /// Parses the process arguments, runs the subcommand, maps errors to exit 1.
@@ -145,7 +216,113 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Pdu(PduCommand::Encode(args)) => encode(&args, out),
         Command::Pdu(PduCommand::Decode(args)) => decode(&args, out),
         Command::Modem(ModemCommand::Probe(args)) => probe(&args, out),
+        Command::Run(args) => run_daemon(&args),
+        Command::Demo(args) => Ok(crate::demo::run(&args.dir, args.stop_after, out)?),
+        Command::CheckConfig(args) => check_config(&args, out),
+        Command::ImportGammu(args) => import_gammu(&args, out),
     }
+}
+
+fn check_config(args: &CheckConfigArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    let loaded = crate::config::load(&args.config)?;
+    for notice in &loaded.notices {
+        writeln!(out, "# {notice}")?;
+    }
+    loaded.config.check_paths()?;
+    let text = if args.show_pin {
+        loaded.config.to_toml_with_pin()
+    } else {
+        loaded.config.to_toml()
+    };
+    write!(out, "{text}")?;
+    Ok(())
+}
+
+fn import_gammu(args: &ImportGammuArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    let loaded = crate::config::load(&args.file)?;
+    for notice in &loaded.notices {
+        writeln!(out, "# {notice}")?;
+    }
+    let text = if args.show_pin {
+        loaded.config.to_toml_with_pin()
+    } else {
+        loaded.config.to_toml()
+    };
+    write!(out, "{text}")?;
+    Ok(())
+}
+
+fn run_daemon(args: &RunArgs) -> Result<(), CliError> {
+    let loaded = crate::config::load(&args.config)?;
+    let target = match &loaded.config.log.target {
+        crate::config::LogTarget::File(path) => crate::daemon::logging::Target::File(path.clone()),
+        _ => crate::daemon::logging::Target::Auto,
+    };
+    let level = format!("{:?}", loaded.config.log.level).to_ascii_lowercase();
+    crate::daemon::logging::init(&level, &target)?;
+    loaded.log_notices();
+    loaded.config.check_paths()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    if let Some(pid) = &args.pid {
+        std::fs::write(pid, format!("{}\n", std::process::id()))?;
+    }
+    drop_privileges(args.user.as_deref(), args.group.as_deref())?;
+    let options = crate::daemon::DaemonOptions {
+        config: loaded.config,
+        modem: None,
+        events: None,
+        handle_signals: true,
+    };
+    let result = runtime.block_on(crate::daemon::run(options, std::future::pending()));
+    if let Some(pid) = &args.pid {
+        let _ = std::fs::remove_file(pid);
+    }
+    Ok(result?)
+}
+
+/// Switches to `group` and `user` (names or numbers); a user without a
+/// group also takes the user's primary group, as gammu-smsd does.
+fn drop_privileges(user: Option<&str>, group: Option<&str>) -> Result<(), CliError> {
+    use nix::unistd::{Gid, Group, Uid, User};
+    let failed = |what: &str, reason: String| CliError::Privileges {
+        what: what.to_owned(),
+        reason,
+    };
+    let user = match user {
+        None => None,
+        Some(name) => Some(
+            match name.parse::<u32>() {
+                Ok(uid) => User::from_uid(Uid::from_raw(uid)),
+                Err(_) => User::from_name(name),
+            }
+            .map_err(|e| failed(name, e.to_string()))?
+            .ok_or_else(|| failed(name, "no such user".to_owned()))?,
+        ),
+    };
+    let gid = match group {
+        Some(name) => Some(match name.parse::<u32>() {
+            Ok(gid) => Gid::from_raw(gid),
+            Err(_) => {
+                Group::from_name(name)
+                    .map_err(|e| failed(name, e.to_string()))?
+                    .ok_or_else(|| failed(name, "no such group".to_owned()))?
+                    .gid
+            }
+        }),
+        None => user.as_ref().map(|u| u.gid),
+    };
+    if let Some(gid) = gid {
+        nix::unistd::setgroups(&[gid])
+            .map_err(|e| failed("supplementary groups", e.to_string()))?;
+        nix::unistd::setgid(gid).map_err(|e| failed(&gid.to_string(), e.to_string()))?;
+    }
+    if let Some(user) = user {
+        nix::unistd::setuid(user.uid).map_err(|e| failed(&user.name, e.to_string()))?;
+    }
+    Ok(())
 }
 
 fn probe(args: &ProbeArgs, out: &mut dyn Write) -> Result<(), CliError> {

@@ -22,6 +22,7 @@
 //!   file contents, and the thin file-system layer (claim, move, atomic write).
 //! - [`config`]: simgate's TOML or an existing gammu-smsdrc, read into one
 //!   effective configuration plus the notices to log at start.
+//! - [`demo`]: `simgate demo`, the daemon on the emulator in a local folder.
 //! - [`cli`]: the command-line interface of the `simgate` binary.
 //!
 //! Neither `pdu` nor `at` performs I/O or reads the clock; they are unit
@@ -31,6 +32,7 @@ pub mod at;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod demo;
 pub mod emulator;
 pub mod ini;
 pub mod modem;

@@ -1,7 +1,485 @@
-//! The long-running service.
+//! The long-running service: watches outbox/, claims and records each file,
+//! sends it through the supervised modem, moves it to sent/ or error/, runs
+//! the hooks, answers signals and keeps systemd informed.
+//!
+//! - [`intake`]: from an outbox file to a claimed, recorded message.
+//! - [`send`]: sending one message part by part, and what a failure means.
+//! - [`retry`]: the retry policy, pure.
+//! - [`watcher`]: inotify on outbox/.
+//! - [`hooks`]: RunOnSent, RunOnFailure... without shell injection.
+//! - [`systemd`], [`logging`]: the process's surroundings.
+//!
+//! One task runs the loop below, so the store has a single writer and the
+//! modem sees one message at a time; hooks run in tasks of their own.
 
 pub mod hooks;
+pub mod intake;
 pub mod logging;
 pub mod retry;
+pub mod send;
 pub mod systemd;
 pub mod watcher;
+
+use crate::config::Config;
+use crate::modem::supervisor::{self, ModemState, SupervisorHandle};
+use crate::modem::ModemConfig;
+use crate::spool::fs as spool_fs;
+use crate::store::{Store, StoreError};
+use hooks::{Hook, HookKind};
+use send::Outcome;
+use std::collections::{BTreeMap, HashSet};
+use std::ffi::OsString;
+use std::future::Future;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::mpsc;
+use watcher::OutboxEvent;
+
+/// Why the daemon could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The message store.
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    /// A spool directory.
+    #[error("spool: {0}")]
+    Spool(#[from] spool_fs::SpoolIoError),
+    /// inotify.
+    #[error("cannot watch the outbox: {0}")]
+    Watch(#[from] notify::Error),
+    /// Signal handlers.
+    #[error("cannot install signal handlers: {0}")]
+    Signals(std::io::Error),
+}
+
+/// What the daemon reports as it works (for `simgate demo` and tests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DaemonEvent {
+    /// The modem is initialised.
+    ModemReady {
+        /// Manufacturer and model.
+        model: String,
+    },
+    /// A file was claimed and queued.
+    Queued {
+        /// The file name.
+        file: String,
+    },
+    /// A message went out and its file moved to sent/.
+    Sent {
+        /// The file name.
+        file: String,
+        /// TP-MR of each part.
+        references: Vec<u8>,
+    },
+    /// A message failed and its file moved to error/.
+    Failed {
+        /// The file name.
+        file: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// What to run with.
+pub struct DaemonOptions {
+    /// The effective configuration.
+    pub config: Config,
+    /// The modem to use instead of the one the configuration names (demo
+    /// and tests pass the emulator's).
+    pub modem: Option<ModemConfig>,
+    /// Where to report [`DaemonEvent`]s.
+    pub events: Option<mpsc::UnboundedSender<DaemonEvent>>,
+    /// Whether to install handlers for SIGTERM, SIGINT, SIGHUP, SIGUSR1/2.
+    pub handle_signals: bool,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+struct Daemon {
+    config: Config,
+    store: Store,
+    modem: SupervisorHandle,
+    events: Option<mpsc::UnboundedSender<DaemonEvent>>,
+    systemd: systemd::Systemd,
+    /// Names already reported as unusable, so a rescan does not repeat it.
+    reported: HashSet<OsString>,
+    /// Files that were still being written when last seen.
+    not_ready: HashSet<OsString>,
+}
+
+/// Runs until `shutdown` completes (or SIGTERM/SIGINT when signals are handled).
+pub async fn run(
+    options: DaemonOptions,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), DaemonError> {
+    let DaemonOptions {
+        config,
+        modem,
+        events,
+        handle_signals,
+    } = options;
+    let store = Store::open(&config.database.path)?;
+    let (modem, _urcs) = supervisor::spawn(modem.unwrap_or_else(|| config.modem_config()));
+    let mut daemon = Daemon {
+        config,
+        store,
+        modem,
+        events,
+        systemd: systemd::Systemd::from_env(),
+        reported: HashSet::new(),
+        not_ready: HashSet::new(),
+    };
+    daemon.recover()?;
+    let (_watcher, mut outbox_events) = watcher::watch(&daemon.config.spool.outbox)?;
+    daemon.rescan()?;
+    let stop = StopFlag::default();
+    // Without signal handling, a sender kept alive makes `recv` simply wait.
+    let (_no_signals, idle) = mpsc::unbounded_channel::<Signal>();
+    let mut signals = if handle_signals {
+        signal_task(stop.clone()).map_err(DaemonError::Signals)?
+    } else {
+        idle
+    };
+    let mut rescan = tokio::time::interval(
+        daemon
+            .config
+            .spool
+            .scan_interval
+            .max(Duration::from_secs(1)),
+    );
+    rescan.tick().await;
+    let watchdog_every = daemon
+        .systemd
+        .watchdog_interval()
+        .unwrap_or(Duration::from_secs(3600));
+    let mut watchdog = tokio::time::interval(watchdog_every);
+    let mut modem_state = daemon.modem.watch();
+    let mut ready_announced = false;
+    tokio::pin!(shutdown);
+    loop {
+        let next_due = daemon.next_due()?;
+        tokio::select! {
+            () = &mut shutdown => break,
+            signal = signals.recv() => match signal {
+                Some(Signal::Stop) | None => break,
+                Some(Signal::Reload) => {
+                    daemon.systemd.reloading();
+                    tracing::info!("SIGHUP: reconnecting to the modem");
+                    daemon.modem.reconnect().await;
+                    daemon.systemd.ready();
+                }
+                Some(Signal::Suspend) => daemon.modem.suspend().await,
+                Some(Signal::Resume) => daemon.modem.resume().await,
+            },
+            event = outbox_events.recv() => match event {
+                Some(OutboxEvent::Candidate(path)) => {
+                    if let Some(name) = path.file_name() {
+                        daemon.candidate(name.to_owned(), Duration::ZERO)?;
+                    }
+                }
+                Some(OutboxEvent::Rescan) | None => daemon.rescan()?,
+            },
+            _ = rescan.tick() => daemon.rescan()?,
+            _ = watchdog.tick() => daemon.systemd.watchdog(),
+            changed = modem_state.changed() => {
+                if changed.is_err() { break; }
+                let state = modem_state.borrow_and_update().clone();
+                if let ModemState::Ready { report, .. } = state {
+                    let model = format!(
+                        "{} {}",
+                        report.identity.manufacturer.as_deref().unwrap_or("modem"),
+                        report.identity.model.as_deref().unwrap_or("")
+                    );
+                    daemon.emit(DaemonEvent::ModemReady { model: model.trim().to_owned() });
+                    if !ready_announced {
+                        daemon.systemd.ready();
+                        ready_announced = true;
+                    }
+                }
+                daemon.status_line()?;
+            }
+            () = sleep_until_ms(next_due), if daemon.modem_ready() => {
+                daemon.send_due(&stop).await?;
+                daemon.status_line()?;
+            }
+        }
+    }
+    daemon.systemd.stopping();
+    tracing::info!("stopping");
+    daemon.modem.shutdown().await;
+    Ok(())
+}
+
+async fn sleep_until_ms(due: Option<i64>) {
+    match due {
+        Some(due) => {
+            let wait = due.saturating_sub(now_ms()).max(0) as u64;
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+impl Daemon {
+    fn emit(&self, event: DaemonEvent) {
+        if let Some(events) = &self.events {
+            let _ = events.send(event);
+        }
+    }
+
+    fn modem_ready(&self) -> bool {
+        matches!(self.modem.state(), ModemState::Ready { .. })
+    }
+
+    fn next_due(&self) -> Result<Option<i64>, StoreError> {
+        self.store.next_due_ms()
+    }
+
+    /// After a restart: parts left `sending` become ambiguous; claimed files
+    /// are matched to their rows, finished ones moved on, unknown ones read.
+    fn recover(&mut self) -> Result<(), DaemonError> {
+        let ambiguous = self.store.recover(now_ms())?;
+        if !ambiguous.is_empty() {
+            tracing::warn!(
+                count = ambiguous.len(),
+                "messages interrupted mid-send are ambiguous; not resent"
+            );
+        }
+        for claimed in spool_fs::claimed_files(&self.config.spool.outbox)? {
+            let key = intake::claim_key(&claimed);
+            match self.store.by_claim_key(&key)? {
+                Some(row) if row.state.is_final() => {
+                    let sent = row.state == crate::store::MessageState::Sent;
+                    intake::finish_file(&self.config, &mut self.store, row.id, &claimed, sent)?;
+                }
+                Some(_) => {}
+                None => {
+                    let name = claimed.name.to_string_lossy().into_owned();
+                    match crate::spool::classify_outbox_name(&name) {
+                        Ok(Some(parsed)) => {
+                            intake::record(
+                                &self.config,
+                                &mut self.store,
+                                &claimed,
+                                &parsed,
+                                now_ms(),
+                            )?;
+                        }
+                        _ => {
+                            spool_fs::unclaim(&self.config.spool.outbox, &claimed)?;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Scans outbox/ for every candidate, in gammu's order.
+    fn rescan(&mut self) -> Result<(), DaemonError> {
+        let settle = self.config.spool.settle_time;
+        for entry in spool_fs::scan_outbox(&self.config.spool.outbox)? {
+            let name = match entry {
+                spool_fs::ScanEntry::Outbox(parsed) => OsString::from(parsed.name),
+                spool_fs::ScanEntry::Invalid { name, error } => {
+                    if self.reported.insert(name.clone()) {
+                        tracing::warn!(file = %name.to_string_lossy(), %error, "outbox file name not usable; ignored");
+                    }
+                    continue;
+                }
+                spool_fs::ScanEntry::NotRegular { name, kind } => {
+                    if self.reported.insert(name.clone()) {
+                        tracing::warn!(file = %name.to_string_lossy(), ?kind, "outbox entry is not a regular file; ignored");
+                    }
+                    continue;
+                }
+            };
+            // Files seen by inotify were settled on close; others wait the settle time.
+            let window = if self.not_ready.contains(&name) {
+                settle
+            } else {
+                Duration::ZERO
+            };
+            self.candidate(name, window)?;
+        }
+        Ok(())
+    }
+
+    fn candidate(&mut self, name: OsString, settle: Duration) -> Result<(), DaemonError> {
+        match intake::take(&self.config, &mut self.store, &name, settle, now_ms())? {
+            intake::Intake::Queued(_) => {
+                self.not_ready.remove(&name);
+                self.emit(DaemonEvent::Queued {
+                    file: name.to_string_lossy().into_owned(),
+                });
+            }
+            intake::Intake::NotReady => {
+                self.not_ready.insert(name);
+            }
+            intake::Intake::Rejected(reason) => {
+                if self.reported.insert(name.clone()) {
+                    self.emit(DaemonEvent::Failed {
+                        file: name.to_string_lossy().into_owned(),
+                        reason,
+                    });
+                }
+            }
+            intake::Intake::Ignored => {}
+        }
+        Ok(())
+    }
+
+    /// Sends every message due now, one at a time, stopping early when a
+    /// stop was requested (the AT transaction in flight still finishes).
+    async fn send_due(&mut self, stop: &StopFlag) -> Result<(), DaemonError> {
+        let due = self.store.due(now_ms(), 64)?;
+        for id in due {
+            if !self.modem_ready() || stop.is_set() {
+                break;
+            }
+            let outcome = send::send(
+                &self.config,
+                &mut self.store,
+                &self.modem,
+                id,
+                now_ms,
+                &|| stop.is_set(),
+            )
+            .await?;
+            self.after(outcome);
+        }
+        Ok(())
+    }
+
+    fn after(&mut self, outcome: Outcome) {
+        let hooks = &self.config.hooks;
+        match outcome {
+            Outcome::Sent {
+                file,
+                recipient,
+                references,
+                ..
+            } => {
+                if let Some(command) = &hooks.run_on_sent {
+                    let mut env = BTreeMap::new();
+                    env.insert("SMS_MESSAGES".to_owned(), references.len().to_string());
+                    env.insert(
+                        "PHONE_ID".to_owned(),
+                        hooks.phone_id.clone().unwrap_or_default(),
+                    );
+                    env.insert("DECODED_PARTS".to_owned(), "0".to_owned());
+                    for (index, reference) in references.iter().enumerate() {
+                        let n = index + 1;
+                        env.insert(format!("SMS_{n}_NUMBER"), recipient.clone());
+                        env.insert(format!("SMS_{n}_REFERENCE"), reference.to_string());
+                        env.insert(format!("SMS_{n}_CLASS"), "-1".to_owned());
+                    }
+                    Hook {
+                        kind: HookKind::Sent,
+                        command: command.clone(),
+                        args: vec![file.clone()],
+                        env,
+                        timeout: hooks.timeout,
+                    }
+                    .spawn();
+                }
+                self.emit(DaemonEvent::Sent { file, references });
+            }
+            Outcome::Failed { file, reason } => {
+                if let Some(command) = &hooks.run_on_failure {
+                    let mut env = BTreeMap::new();
+                    env.insert(
+                        "PHONE_ID".to_owned(),
+                        hooks.phone_id.clone().unwrap_or_default(),
+                    );
+                    Hook {
+                        kind: HookKind::Failure,
+                        command: command.clone(),
+                        args: vec![file.clone()],
+                        env,
+                        timeout: hooks.timeout,
+                    }
+                    .spawn();
+                }
+                self.emit(DaemonEvent::Failed { file, reason });
+            }
+            Outcome::Retry(_) | Outcome::WaitForModem | Outcome::Interrupted => {}
+        }
+    }
+
+    /// One line of state for systemd.
+    fn status_line(&self) -> Result<(), StoreError> {
+        let counts = self.store.counts()?;
+        let modem = match self.modem.state() {
+            ModemState::Ready { .. } => "modem ready",
+            ModemState::Connecting { .. } => "modem connecting",
+            ModemState::Suspended => "modem released (SIGUSR1)",
+            ModemState::Stopped => "modem stopped",
+        };
+        self.systemd.status(&format!(
+            "{modem}; queue {}, sent {}, failed {}, ambiguous {}",
+            counts.queued, counts.sent, counts.failed, counts.ambiguous
+        ));
+        Ok(())
+    }
+}
+
+/// The signals the daemon answers.
+enum Signal {
+    Stop,
+    Reload,
+    Suspend,
+    Resume,
+}
+
+/// Set once SIGTERM or SIGINT arrived; checked between parts.
+#[derive(Debug, Clone, Default)]
+struct StopFlag(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl StopFlag {
+    fn set(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn is_set(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// Listens for the signals in a task of its own, so a stop request is seen
+/// even while a message is being sent.
+fn signal_task(stop: StopFlag) -> std::io::Result<mpsc::UnboundedReceiver<Signal>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut usr1 = signal(SignalKind::user_defined1())?;
+    let mut usr2 = signal(SignalKind::user_defined2())?;
+    let (sender, receiver) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let signal = tokio::select! {
+                _ = term.recv() => Signal::Stop,
+                _ = int.recv() => Signal::Stop,
+                _ = hup.recv() => Signal::Reload,
+                _ = usr1.recv() => Signal::Suspend,
+                _ = usr2.recv() => Signal::Resume,
+            };
+            if matches!(signal, Signal::Stop) {
+                if stop.is_set() {
+                    // A second stop request: leave at once.
+                    std::process::exit(1);
+                }
+                stop.set();
+            }
+            if sender.send(signal).is_err() {
+                break;
+            }
+        }
+    });
+    Ok(receiver)
+}
