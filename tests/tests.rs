@@ -5,3 +5,5 @@ mod gammu_crosscheck;
 mod modem;
 mod pdu_properties;
 mod pdu_vectors;
+mod daemon_crash;
+mod daemon_send;

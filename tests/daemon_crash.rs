@@ -1,0 +1,1 @@
+//! Crash test of the send path (SIGKILL at random moments).

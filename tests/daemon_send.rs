@@ -1,0 +1,1 @@
+//! The daemon send path against the emulator: real pty, real inotify, real SQLite.
