@@ -41,9 +41,9 @@ pub fn take(
         Ok(Some(parsed)) => parsed,
         Err(error) => {
             // gammu would pick it up and fail; simgate says why and leaves it.
-            let reason = format!("not a usable outbox file name: {error}");
-            tracing::warn!(file = %name.to_string_lossy(), %reason, "outbox file ignored");
-            return Ok(Intake::Rejected(reason));
+            return Ok(Intake::Rejected(format!(
+                "not a usable outbox file name: {error}"
+            )));
         }
     };
     let path = outbox.join(name);
@@ -54,9 +54,9 @@ pub fn take(
             return Ok(Intake::NotReady)
         }
         Err(spool_fs::SpoolIoError::NotRegular { kind, .. }) => {
-            let reason = format!("not a regular file ({kind:?}); left where it is");
-            tracing::warn!(file = %name.to_string_lossy(), %reason, "outbox entry ignored");
-            return Ok(Intake::Rejected(reason));
+            return Ok(Intake::Rejected(format!(
+                "not a regular file ({kind:?}); left where it is"
+            )));
         }
         Err(error) => {
             tracing::warn!(file = %name.to_string_lossy(), %error, "cannot inspect outbox file");

@@ -286,15 +286,14 @@ impl Daemon {
             let name = match entry {
                 spool_fs::ScanEntry::Outbox(parsed) => OsString::from(parsed.name),
                 spool_fs::ScanEntry::Invalid { name, error } => {
-                    if self.reported.insert(name.clone()) {
-                        tracing::warn!(file = %name.to_string_lossy(), %error, "outbox file name not usable; ignored");
-                    }
+                    self.report_unusable(name, format!("not a usable outbox file name: {error}"));
                     continue;
                 }
                 spool_fs::ScanEntry::NotRegular { name, kind } => {
-                    if self.reported.insert(name.clone()) {
-                        tracing::warn!(file = %name.to_string_lossy(), ?kind, "outbox entry is not a regular file; ignored");
-                    }
+                    self.report_unusable(
+                        name,
+                        format!("not a regular file ({kind:?}); left where it is"),
+                    );
                     continue;
                 }
             };
@@ -309,6 +308,17 @@ impl Daemon {
         Ok(())
     }
 
+    /// Logs (and reports) once that an outbox entry cannot be used.
+    fn report_unusable(&mut self, name: OsString, reason: String) {
+        if self.reported.insert(name.clone()) {
+            tracing::warn!(file = %name.to_string_lossy(), %reason, "outbox entry ignored");
+            self.emit(DaemonEvent::Failed {
+                file: name.to_string_lossy().into_owned(),
+                reason,
+            });
+        }
+    }
+
     fn candidate(&mut self, name: OsString, settle: Duration) -> Result<(), DaemonError> {
         match intake::take(&self.config, &mut self.store, &name, settle, now_ms())? {
             intake::Intake::Queued(_) => {
@@ -320,14 +330,7 @@ impl Daemon {
             intake::Intake::NotReady => {
                 self.not_ready.insert(name);
             }
-            intake::Intake::Rejected(reason) => {
-                if self.reported.insert(name.clone()) {
-                    self.emit(DaemonEvent::Failed {
-                        file: name.to_string_lossy().into_owned(),
-                        reason,
-                    });
-                }
-            }
+            intake::Intake::Rejected(reason) => self.report_unusable(name, reason),
             intake::Intake::Ignored => {}
         }
         Ok(())
