@@ -8,6 +8,7 @@
 //! directory is read again and every claimed file is matched to its row.
 
 use crate::config::Config;
+use crate::daemon::logging::Redact;
 use crate::spool::{self, fs as spool_fs, OutboxName, OutgoingMessage, Utf8Fallback};
 use crate::store::{Store, StoreError};
 use std::ffi::OsStr;
@@ -59,7 +60,7 @@ pub fn take(
             )));
         }
         Err(error) => {
-            tracing::warn!(file = %name.to_string_lossy(), %error, "cannot inspect outbox file");
+            tracing::warn!(file = %Redact(name.to_string_lossy()), %error, "cannot inspect outbox file");
             return Ok(Intake::NotReady);
         }
     }
@@ -68,7 +69,7 @@ pub fn take(
         Err(spool_fs::SpoolIoError::Busy { .. }) => return Ok(Intake::NotReady),
         Err(error) => {
             let reason = format!("cannot claim: {error}");
-            tracing::warn!(file = %name.to_string_lossy(), %reason, "outbox file left in place");
+            tracing::warn!(file = %Redact(name.to_string_lossy()), %reason, "outbox file left in place");
             return Ok(Intake::Rejected(reason));
         }
     };
@@ -88,13 +89,13 @@ pub fn record(
     match read_message(config, claimed, parsed) {
         Ok((message, parts)) => {
             let row = store.enqueue(&key, &file_name, &message.recipient, parts, now_ms)?;
-            tracing::info!(file = %file_name, parts, id = row.id, "queued");
+            tracing::info!(file = %Redact(&file_name), parts, id = row.id, "queued");
             Ok(Intake::Queued(row.id))
         }
         Err(reason) => {
             let row = store.enqueue(&key, &file_name, "", 1, now_ms)?;
             store.mark_failed(row.id, &reason, now_ms)?;
-            tracing::error!(file = %file_name, %reason, "outbox file rejected");
+            tracing::error!(file = %Redact(&file_name), %reason, "outbox file rejected");
             finish_file(config, store, row.id, claimed, false)?;
             Ok(Intake::Rejected(reason))
         }
@@ -142,7 +143,7 @@ pub fn finish_file(
     let moved = match outcome {
         Ok(outcome) => outcome.path().map(Path::to_owned),
         Err(error) => {
-            tracing::error!(file = %claimed.name.to_string_lossy(), %error, "cannot move the finished file");
+            tracing::error!(file = %Redact(claimed.name.to_string_lossy()), %error, "cannot move the finished file");
             return Ok(None);
         }
     };

@@ -21,6 +21,7 @@ pub mod systemd;
 pub mod watcher;
 
 use crate::config::Config;
+use crate::daemon::logging::Redact;
 use crate::modem::supervisor::{self, ModemState, SupervisorHandle};
 use crate::modem::ModemConfig;
 use crate::spool::fs as spool_fs;
@@ -109,6 +110,8 @@ struct Daemon {
     reported: HashSet<OsString>,
     /// Files that were still being written when last seen.
     not_ready: HashSet<OsString>,
+    /// Signal and registration for the status line, refreshed now and then.
+    radio: String,
 }
 
 /// Runs until `shutdown` completes (or SIGTERM/SIGINT when signals are handled).
@@ -132,6 +135,7 @@ pub async fn run(
         systemd: systemd::Systemd::from_env(),
         reported: HashSet::new(),
         not_ready: HashSet::new(),
+        radio: String::new(),
     };
     daemon.recover()?;
     let (_watcher, mut outbox_events) = watcher::watch(&daemon.config.spool.outbox)?;
@@ -157,6 +161,12 @@ pub async fn run(
         .watchdog_interval()
         .unwrap_or(Duration::from_secs(3600));
     let mut watchdog = tokio::time::interval(watchdog_every);
+    let status_every = daemon.config.modem.status_interval;
+    let mut radio_refresh = tokio::time::interval(if status_every.is_zero() {
+        Duration::from_secs(86_400)
+    } else {
+        status_every
+    });
     let mut modem_state = daemon.modem.watch();
     let mut ready_announced = false;
     tokio::pin!(shutdown);
@@ -185,6 +195,10 @@ pub async fn run(
             },
             _ = rescan.tick() => daemon.rescan()?,
             _ = watchdog.tick() => daemon.systemd.watchdog(),
+            _ = radio_refresh.tick(), if !status_every.is_zero() && daemon.modem_ready() => {
+                daemon.refresh_radio().await;
+                daemon.status_line()?;
+            }
             changed = modem_state.changed() => {
                 if changed.is_err() { break; }
                 let state = modem_state.borrow_and_update().clone();
@@ -311,7 +325,7 @@ impl Daemon {
     /// Logs (and reports) once that an outbox entry cannot be used.
     fn report_unusable(&mut self, name: OsString, reason: String) {
         if self.reported.insert(name.clone()) {
-            tracing::warn!(file = %name.to_string_lossy(), %reason, "outbox entry ignored");
+            tracing::warn!(file = %Redact(name.to_string_lossy()), %reason, "outbox entry ignored");
             self.emit(DaemonEvent::Failed {
                 file: name.to_string_lossy().into_owned(),
                 reason,
@@ -414,6 +428,25 @@ impl Daemon {
         }
     }
 
+    /// Reads signal and registration for the status line.
+    async fn refresh_radio(&mut self) {
+        let ModemState::Ready { modem, .. } = self.modem.state() else {
+            return;
+        };
+        let (signal, registration) = modem.radio().await;
+        let signal = signal
+            .and_then(|s| s.dbm())
+            .map_or("signal unknown".to_owned(), |dbm| {
+                format!("signal {dbm} dBm")
+            });
+        let registration = match registration {
+            Some(r) if r.status.is_registered() => "registered",
+            Some(_) => "not registered",
+            None => "registration unknown",
+        };
+        self.radio = format!("{signal}, {registration}");
+    }
+
     /// One line of state for systemd.
     fn status_line(&self) -> Result<(), StoreError> {
         let counts = self.store.counts()?;
@@ -424,8 +457,8 @@ impl Daemon {
             ModemState::Stopped => "modem stopped",
         };
         self.systemd.status(&format!(
-            "{modem}; queue {}, sent {}, failed {}, ambiguous {}",
-            counts.queued, counts.sent, counts.failed, counts.ambiguous
+            "{modem}; queue {}, sent {}, failed {}, ambiguous {}; {}",
+            counts.queued, counts.sent, counts.failed, counts.ambiguous, self.radio
         ));
         Ok(())
     }

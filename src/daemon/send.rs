@@ -6,6 +6,7 @@
 use super::intake::{self, finish_file};
 use super::retry::{Decision, RetryPolicy};
 use crate::config::{AmbiguousPolicy, Config};
+use crate::daemon::logging::Redact;
 use crate::modem::supervisor::SupervisorHandle;
 use crate::spool::{self, fs as spool_fs, OutgoingMessage};
 use crate::store::{PartState, Store, StoreError};
@@ -59,7 +60,7 @@ pub async fn send(
     let policy = retry_policy(config);
     let fail = |store: &mut Store, reason: String| -> Result<Outcome, StoreError> {
         store.mark_failed(id, &reason, now_ms())?;
-        tracing::error!(file = %row.file_name, %reason, "message failed");
+        tracing::error!(file = %Redact(&row.file_name), id, %reason, "message failed");
         finish_file(config, store, id, &claimed, false)?;
         Ok(Outcome::Failed {
             file: row.file_name.clone(),
@@ -111,7 +112,7 @@ pub async fn send(
         match modem.send_pdu(&encoded).await {
             Ok(reference) => {
                 store.part_sent(id, part.part, reference, now_ms())?;
-                tracing::info!(file = %row.file_name, part = part.part, of = parts.len(), reference, "part sent");
+                tracing::info!(file = %Redact(&row.file_name), id, part = part.part, of = parts.len(), reference, "part sent");
             }
             Err(error) => {
                 let reason = error.to_string();
@@ -128,7 +129,7 @@ pub async fn send(
                             return Ok(Outcome::Retry(Duration::ZERO));
                         }
                         store.mark_ambiguous(id, part.part, &reason, now_ms())?;
-                        tracing::error!(file = %row.file_name, part = part.part, %reason, "ambiguous send; not resent");
+                        tracing::error!(file = %Redact(&row.file_name), id, part = part.part, %reason, "ambiguous send; not resent");
                         finish_file(config, store, id, &claimed, false)?;
                         Ok(Outcome::Failed {
                             file: row.file_name.clone(),
@@ -143,7 +144,7 @@ pub async fn send(
                         store.part_not_sent(id, part.part)?;
                         let now = now_ms();
                         store.retry_later(id, &reason, now + delay.as_millis() as i64, now)?;
-                        tracing::warn!(file = %row.file_name, %reason, ?delay, "send failed; will retry");
+                        tracing::warn!(file = %Redact(&row.file_name), id, %reason, ?delay, "send failed; will retry");
                         Ok(Outcome::Retry(delay))
                     }
                     Decision::WaitForModem => {
@@ -164,7 +165,7 @@ pub async fn send(
     record_references(&claimed, &message, &references);
     store.mark_sent(id, now_ms())?;
     let moved_to = finish_file(config, store, id, &claimed, true)?;
-    tracing::info!(file = %row.file_name, parts = references.len(), "sent");
+    tracing::info!(file = %Redact(&row.file_name), id, parts = references.len(), "sent");
     Ok(Outcome::Sent {
         file: row.file_name.clone(),
         recipient: message.recipient.clone(),
@@ -190,7 +191,7 @@ fn record_references(claimed: &spool_fs::Claimed, message: &OutgoingMessage, ref
             spool_fs::rewrite_file(&claimed.path, &updated).map_err(|e| e.to_string())
         });
     if let Err(error) = result {
-        tracing::warn!(file = %claimed.name.to_string_lossy(), %error, "cannot record message references");
+        tracing::warn!(file = %Redact(claimed.name.to_string_lossy()), %error, "cannot record message references");
     }
 }
 

@@ -469,6 +469,20 @@ impl Modem {
         self.run(command).await.map(drop)
     }
 
+    /// Signal and circuit-switched registration only: two commands, for the
+    /// periodic status line of an idle daemon.
+    pub async fn radio(&self) -> (Option<at::SignalQuality>, Option<Registration>) {
+        let signal = match self.query(Command::csq(), "+CSQ").await {
+            Ok(line) => at::parse_csq(&line).ok(),
+            Err(_) => None,
+        };
+        let registration = match self.query(Command::creg_query(), "+CREG").await {
+            Ok(line) => at::parse_registration(&line, RegForm::Read).ok(),
+            Err(_) => None,
+        };
+        (signal, registration)
+    }
+
     /// Signal, registration, operator, IMSI, battery and storage, each left
     /// empty when the modem does not answer it.
     pub async fn status(&self) -> ModemStatus {

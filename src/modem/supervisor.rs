@@ -45,7 +45,8 @@ pub struct ModemConfig {
 
 impl ModemConfig {
     /// Defaults for `device`: reopen after 100 ms doubling to 2 s, health
-    /// check every 30 s, follow links in `/dev/serial/by-id`.
+    /// check every 60 s (an idle modem sees few commands), follow links in
+    /// `/dev/serial/by-id`.
     pub fn new(device: impl Into<PathBuf>) -> Self {
         Self {
             device: device.into(),
@@ -54,7 +55,7 @@ impl ModemConfig {
             timeouts: Timeouts::default(),
             backoff_initial: Duration::from_millis(100),
             backoff_max: Duration::from_secs(2),
-            health_interval: Duration::from_secs(30),
+            health_interval: Duration::from_secs(60),
             by_id_dirs: vec![PathBuf::from("/dev/serial/by-id")],
         }
     }

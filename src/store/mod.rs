@@ -297,11 +297,12 @@ impl Store {
         .transpose()
     }
 
-    /// Queued messages due at `now_ms`, oldest due first.
+    /// Queued messages due at `now_ms`, in byte order of their file names:
+    /// gammu's priority order (`OUTA…` before `OUTB…`).
     pub fn due(&self, now_ms: i64, limit: u32) -> Result<Vec<i64>, StoreError> {
         let mut statement = self.connection.prepare_cached(
             "SELECT id FROM outgoing WHERE state = 'queued' AND next_attempt_ms <= ?1
-             ORDER BY next_attempt_ms, id LIMIT ?2",
+             ORDER BY file_name, id LIMIT ?2",
         )?;
         let ids = statement
             .query_map(params![now_ms, limit], |row| row.get(0))?
