@@ -266,58 +266,58 @@ async fn the_last_attempts_are_left_to_the_user() {
 
 #[tokio::test]
 async fn send_errors_are_classified() {
-    let emulator = Emulator::start(EmulatorConfig::new(Profile::QuectelEc25))
-        .await
-        .unwrap();
-    let (modem, _urcs) = open(&emulator).await;
-    modem
-        .init(&InitSettings::default(), &mut PinGuard::default())
-        .await
-        .unwrap();
-    let pdu = &submits("hi", "+4917612345678")[0];
+    for profile in PROFILES {
+        let emulator = Emulator::start(EmulatorConfig::new(profile)).await.unwrap();
+        let (modem, _urcs) = open(&emulator).await;
+        modem
+            .init(&InitSettings::default(), &mut PinGuard::default())
+            .await
+            .unwrap();
+        let pdu = &submits("hi", "+4917612345678")[0];
 
-    // 38 network out of order: transient, once; the retry goes through.
-    emulator.inject_fault(Fault::CmsError {
-        code: 38,
-        times: Times::Once,
-        destination: None,
-    });
-    let error = modem.send_pdu(pdu).await.unwrap_err();
-    assert_eq!(error.kind(), FailureKind::Transient, "{error}");
-    modem.send_pdu(pdu).await.unwrap();
+        // 38 network out of order: transient, once; the retry goes through.
+        emulator.inject_fault(Fault::CmsError {
+            code: 38,
+            times: Times::Once,
+            destination: None,
+        });
+        let error = modem.send_pdu(pdu).await.unwrap_err();
+        assert_eq!(error.kind(), FailureKind::Transient, "{error}");
+        modem.send_pdu(pdu).await.unwrap();
 
-    // 1 unassigned number, only for one destination: permanent there, others unaffected.
-    emulator.inject_fault(Fault::CmsError {
-        code: 1,
-        times: Times::Always,
-        destination: Some("+4911111".to_owned()),
-    });
-    let error = modem
-        .send_pdu(&submits("hi", "+49 11111")[0])
-        .await
-        .unwrap_err();
-    assert_eq!(error.kind(), FailureKind::Permanent, "{error}");
-    modem.send_pdu(pdu).await.unwrap();
+        // 1 unassigned number, only for one destination: permanent there, others unaffected.
+        emulator.inject_fault(Fault::CmsError {
+            code: 1,
+            times: Times::Always,
+            destination: Some("+4911111".to_owned()),
+        });
+        let error = modem
+            .send_pdu(&submits("hi", "+49 11111")[0])
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), FailureKind::Permanent, "{error}");
+        modem.send_pdu(pdu).await.unwrap();
 
-    // 314 SIM busy: the modem, not the message.
-    emulator.clear_faults();
-    emulator.inject_fault(Fault::CmsError {
-        code: 314,
-        times: Times::Once,
-        destination: None,
-    });
-    assert_eq!(
-        modem.send_pdu(pdu).await.unwrap_err().kind(),
-        FailureKind::Transient
-    );
-    assert_eq!(emulator.sent().len(), 2);
-    emulator.stop().await;
+        // 314 SIM busy: the modem, not the message.
+        emulator.clear_faults();
+        emulator.inject_fault(Fault::CmsError {
+            code: 314,
+            times: Times::Once,
+            destination: None,
+        });
+        assert_eq!(
+            modem.send_pdu(pdu).await.unwrap_err().kind(),
+            FailureKind::Transient
+        );
+        assert_eq!(emulator.sent().len(), 2, "{profile:?}");
+        emulator.stop().await;
+    }
 }
 
 /// Garbage and vendor noise on the line do not disturb commands.
 #[tokio::test]
 async fn garbage_and_noise_are_ignored() {
-    for profile in [Profile::HuaweiE3372, Profile::QuectelEc25, Profile::Sim800l] {
+    for profile in PROFILES {
         let emulator = Emulator::start(EmulatorConfig::new(profile)).await.unwrap();
         let (modem, _urcs) = open(&emulator).await;
         modem
@@ -343,31 +343,31 @@ async fn garbage_and_noise_are_ignored() {
 
 #[tokio::test]
 async fn a_full_sim_and_a_relocked_sim_are_visible() {
-    let emulator = Emulator::start(EmulatorConfig::new(Profile::Generic))
-        .await
-        .unwrap();
-    let (modem, _urcs) = open(&emulator).await;
-    modem
-        .init(&InitSettings::default(), &mut PinGuard::default())
-        .await
-        .unwrap();
-    emulator.inject_fault(Fault::StorageFull);
-    assert!(emulator
-        .inject_deliver(&deliver("+4915199999999", "lost"))
-        .is_err());
-    emulator.clear_faults();
-    emulator.inject_fault(Fault::SimPinRequired);
-    let (status, _) = modem.sim_state().await.unwrap();
-    assert_eq!(status, simgate::at::PinStatus::SimPin);
-    let error = modem
-        .init(&InitSettings::default(), &mut PinGuard::default())
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(error, ModemError::Sim(SimProblem::PinNotConfigured(_))),
-        "{error}"
-    );
-    emulator.stop().await;
+    for profile in PROFILES {
+        let emulator = Emulator::start(EmulatorConfig::new(profile)).await.unwrap();
+        let (modem, _urcs) = open(&emulator).await;
+        modem
+            .init(&InitSettings::default(), &mut PinGuard::default())
+            .await
+            .unwrap();
+        emulator.inject_fault(Fault::StorageFull);
+        assert!(emulator
+            .inject_deliver(&deliver("+4915199999999", "lost"))
+            .is_err());
+        emulator.clear_faults();
+        emulator.inject_fault(Fault::SimPinRequired);
+        let (status, _) = modem.sim_state().await.unwrap();
+        assert_eq!(status, simgate::at::PinStatus::SimPin);
+        let error = modem
+            .init(&InitSettings::default(), &mut PinGuard::default())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, ModemError::Sim(SimProblem::PinNotConfigured(_))),
+            "{profile:?}: {error}"
+        );
+        emulator.stop().await;
+    }
 }
 
 /// A session on an in-memory stream: the same emulator, with paused time.
@@ -382,50 +382,54 @@ fn stream_session(profile: Profile) -> (Emulator, Modem) {
 /// the port is back in sync for the next one.
 #[tokio::test(start_paused = true)]
 async fn a_hung_command_times_out_and_the_port_resyncs() {
-    let (emulator, modem) = stream_session(Profile::HuaweiE3372);
-    modem
-        .init(&InitSettings::default(), &mut PinGuard::default())
-        .await
-        .unwrap();
-    emulator.inject_fault(Fault::NoAnswer {
-        command_prefix: "AT+CSQ".to_owned(),
-        times: Times::Once,
-    });
-    let started = tokio::time::Instant::now();
-    let error = modem.run(simgate::at::Command::csq()).await.unwrap_err();
-    assert!(
-        matches!(
-            error,
-            ModemError::Channel(modem::ChannelError::Timeout { .. })
-        ),
-        "{error}"
-    );
-    assert!(started.elapsed() >= Timeouts::default().command);
-    let lines = modem.run(simgate::at::Command::csq()).await.unwrap();
-    assert!(lines[0].starts_with("+CSQ:"), "{lines:?}");
+    for profile in PROFILES {
+        let (emulator, modem) = stream_session(profile);
+        modem
+            .init(&InitSettings::default(), &mut PinGuard::default())
+            .await
+            .unwrap();
+        emulator.inject_fault(Fault::NoAnswer {
+            command_prefix: "AT+CSQ".to_owned(),
+            times: Times::Once,
+        });
+        let started = tokio::time::Instant::now();
+        let error = modem.run(simgate::at::Command::csq()).await.unwrap_err();
+        assert!(
+            matches!(
+                error,
+                ModemError::Channel(modem::ChannelError::Timeout { .. })
+            ),
+            "{error}"
+        );
+        assert!(started.elapsed() >= Timeouts::default().command);
+        let lines = modem.run(simgate::at::Command::csq()).await.unwrap();
+        assert!(lines[0].starts_with("+CSQ:"), "{lines:?}");
+    }
 }
 
 /// No answer after the PDU: the send is ambiguous, and the emulator shows it
 /// did go out.
 #[tokio::test(start_paused = true)]
 async fn no_answer_after_the_pdu_is_ambiguous() {
-    let (emulator, modem) = stream_session(Profile::Generic);
-    modem
-        .init(&InitSettings::default(), &mut PinGuard::default())
-        .await
-        .unwrap();
-    emulator.inject_fault(Fault::HangAfterPdu { times: Times::Once });
-    let error = modem
-        .send_pdu(&submits("maybe", "+4917612345678")[0])
-        .await
-        .unwrap_err();
-    assert_eq!(error.kind(), FailureKind::Ambiguous, "{error}");
-    assert_eq!(emulator.sent().len(), 1);
-    // The modem is usable again afterwards.
-    modem
-        .send_pdu(&submits("next", "+4917612345678")[0])
-        .await
-        .unwrap();
+    for profile in PROFILES {
+        let (emulator, modem) = stream_session(profile);
+        modem
+            .init(&InitSettings::default(), &mut PinGuard::default())
+            .await
+            .unwrap();
+        emulator.inject_fault(Fault::HangAfterPdu { times: Times::Once });
+        let error = modem
+            .send_pdu(&submits("maybe", "+4917612345678")[0])
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), FailureKind::Ambiguous, "{error}");
+        assert_eq!(emulator.sent().len(), 1);
+        // The modem is usable again afterwards.
+        modem
+            .send_pdu(&submits("next", "+4917612345678")[0])
+            .await
+            .unwrap();
+    }
 }
 
 /// Realistic latency: AT+CMGS answers after seconds, well within its timeout.
