@@ -275,6 +275,7 @@ fn run_daemon(args: &RunArgs) -> Result<(), CliError> {
         modem: None,
         events: None,
         handle_signals: true,
+        config_path: Some(args.config.clone()),
     };
     let result = runtime.block_on(crate::daemon::run(options, std::future::pending()));
     if let Some(pid) = &args.pid {

@@ -74,6 +74,7 @@ async fn demo(dir: &Path, stop_after: usize, out: &mut dyn Write) -> Result<(), 
         modem: None,
         events: Some(events),
         handle_signals: false,
+        config_path: None,
     };
     let shutdown = async move {
         tokio::select! {

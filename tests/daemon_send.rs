@@ -51,6 +51,7 @@ impl Harness {
             modem: None,
             events: Some(events_tx),
             handle_signals: false,
+            config_path: None,
         };
         let task = tokio::spawn(daemon::run(options, async {
             let _ = stopped.await;
@@ -494,4 +495,95 @@ async fn a_restart_finishes_claimed_files_once() {
     assert_eq!(sent.len(), 4, "only the unsent one went out");
     assert_eq!(text(&sent[3]), "claimed, never recorded");
     h.stop().await;
+}
+
+/// `simgate run` as a process: SIGTERM lets the AT+CMGS in flight finish and
+/// stops before the next part; the next start resumes from the first unsent
+/// part, so every part goes out exactly once; the pid file is removed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_the_part_in_flight_and_a_restart_resumes() {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    use simgate::emulator::EmulatorEvent;
+
+    let root = std::env::temp_dir().join(format!("simgate-sigterm-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    for dir in ["inbox", "outbox", "sent", "error"] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    let emulator = Emulator::start(EmulatorConfig::new(Profile::Generic))
+        .await
+        .unwrap();
+    emulator.set_command_latency("AT+CMGS", Duration::from_millis(500));
+    let config = root.join("simgate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[modem]\ndevice = \"{}\"\n[spool]\ninbox = \"{r}/inbox\"\noutbox = \"{r}/outbox\"\nsent = \"{r}/sent\"\n\
+             error = \"{r}/error\"\nsettle_time = \"100ms\"\n[database]\npath = \"{r}/simgate.db\"\n",
+            emulator.path().display(),
+            r = root.display()
+        ),
+    )
+    .unwrap();
+    let pid_file = root.join("simgate.pid");
+    let start = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_simgate"))
+            .args(["run", "-c"])
+            .arg(&config)
+            .arg("-p")
+            .arg(&pid_file)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let message = "Part of a three part message. ".repeat(12);
+    let mut events = emulator.subscribe();
+    let mut daemon = start();
+    drop_file(
+        &root.join("outbox"),
+        "OUT+4917600000051.txt",
+        message.as_bytes(),
+    );
+    // The first part is being sent: ask the daemon to stop.
+    loop {
+        if let EmulatorEvent::Prompted = events.recv().await.unwrap() {
+            break;
+        }
+    }
+    assert!(pid_file.exists());
+    kill(Pid::from_raw(daemon.id() as i32), Signal::SIGTERM).unwrap();
+    let status = tokio::task::spawn_blocking(move || daemon.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        !pid_file.exists(),
+        "the pid file is removed on a clean exit"
+    );
+    // The part in flight finished; the others wait.
+    assert_eq!(emulator.sent().len(), 1);
+    assert!(names(&root.join("sent")).is_empty());
+
+    let mut daemon = start();
+    let sent = root.join("sent/OUT+4917600000051.txt");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    // The file moves just after the last part's answer: look again after
+    // every modem event, or every 100 ms.
+    while !sent.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not sent after the restart"
+        );
+        let _ = tokio::time::timeout(Duration::from_millis(100), events.recv()).await;
+    }
+    kill(Pid::from_raw(daemon.id() as i32), Signal::SIGTERM).unwrap();
+    tokio::task::spawn_blocking(move || daemon.wait().unwrap())
+        .await
+        .unwrap();
+    let parts = emulator.sent();
+    assert_eq!(parts.len(), 3, "every part exactly once");
+    let joined: String = parts.iter().map(text).collect();
+    assert_eq!(joined, message);
+    let _ = std::fs::remove_dir_all(&root);
 }

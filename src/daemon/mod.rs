@@ -92,6 +92,8 @@ pub struct DaemonOptions {
     pub events: Option<mpsc::UnboundedSender<DaemonEvent>>,
     /// Whether to install handlers for SIGTERM, SIGINT, SIGHUP, SIGUSR1/2.
     pub handle_signals: bool,
+    /// The file to read again on SIGHUP.
+    pub config_path: Option<std::path::PathBuf>,
 }
 
 fn now_ms() -> i64 {
@@ -121,12 +123,17 @@ pub async fn run(
 ) -> Result<(), DaemonError> {
     let DaemonOptions {
         config,
-        modem,
+        modem: modem_override,
         events,
         handle_signals,
+        config_path,
     } = options;
     let store = Store::open(&config.database.path)?;
-    let (modem, _urcs) = supervisor::spawn(modem.unwrap_or_else(|| config.modem_config()));
+    let (modem, _urcs) = supervisor::spawn(
+        modem_override
+            .clone()
+            .unwrap_or_else(|| config.modem_config()),
+    );
     let mut daemon = Daemon {
         config,
         store,
@@ -167,6 +174,17 @@ pub async fn run(
     } else {
         status_every
     });
+    let reset_every = daemon
+        .config
+        .modem
+        .reset_interval
+        .max(daemon.config.modem.hard_reset_interval);
+    let mut reset = tokio::time::interval(if reset_every.is_zero() {
+        Duration::from_secs(86_400)
+    } else {
+        reset_every
+    });
+    reset.tick().await;
     let mut modem_state = daemon.modem.watch();
     let mut ready_announced = false;
     tokio::pin!(shutdown);
@@ -178,8 +196,8 @@ pub async fn run(
                 Some(Signal::Stop) | None => break,
                 Some(Signal::Reload) => {
                     daemon.systemd.reloading();
-                    tracing::info!("SIGHUP: reconnecting to the modem");
-                    daemon.modem.reconnect().await;
+                    daemon.reload(config_path.as_deref(), modem_override.clone()).await;
+                    modem_state = daemon.modem.watch();
                     daemon.systemd.ready();
                 }
                 Some(Signal::Suspend) => daemon.modem.suspend().await,
@@ -195,6 +213,10 @@ pub async fn run(
             },
             _ = rescan.tick() => daemon.rescan()?,
             _ = watchdog.tick() => daemon.systemd.watchdog(),
+            _ = reset.tick(), if !reset_every.is_zero() => {
+                tracing::info!("periodic modem reset (reset_interval)");
+                daemon.modem.reconnect().await;
+            }
             _ = radio_refresh.tick(), if !status_every.is_zero() && daemon.modem_ready() => {
                 daemon.refresh_radio().await;
                 daemon.status_line()?;
@@ -425,6 +447,46 @@ impl Daemon {
                 self.emit(DaemonEvent::Failed { file, reason });
             }
             Outcome::Retry(_) | Outcome::WaitForModem | Outcome::Interrupted => {}
+        }
+    }
+
+    /// SIGHUP: reads the configuration again and reconnects to the modem
+    /// with its settings. The outbox and the database stay as they were
+    /// (changing them needs a restart, and says so); a configuration that
+    /// does not load keeps the old one running.
+    async fn reload(
+        &mut self,
+        path: Option<&std::path::Path>,
+        modem_override: Option<ModemConfig>,
+    ) {
+        let Some(path) = path else {
+            tracing::info!("SIGHUP: reconnecting to the modem");
+            self.modem.reconnect().await;
+            return;
+        };
+        match crate::config::load(path) {
+            Ok(loaded) => {
+                loaded.log_notices();
+                let mut config = loaded.config;
+                if config.spool.outbox != self.config.spool.outbox
+                    || config.database.path != self.config.database.path
+                {
+                    tracing::warn!(
+                        "SIGHUP: a new outbox or database path takes effect at the next restart"
+                    );
+                    config.spool.outbox = self.config.spool.outbox.clone();
+                    config.database.path = self.config.database.path.clone();
+                }
+                self.config = config;
+                let (modem, _urcs) =
+                    supervisor::spawn(modem_override.unwrap_or_else(|| self.config.modem_config()));
+                let old = std::mem::replace(&mut self.modem, modem);
+                old.shutdown().await;
+                tracing::info!(config = %path.display(), "SIGHUP: configuration reloaded, modem reconnecting");
+            }
+            Err(error) => {
+                tracing::error!(config = %path.display(), %error, "SIGHUP: configuration not reloaded; keeping the old one");
+            }
         }
     }
 
