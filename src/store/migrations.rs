@@ -31,4 +31,34 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (message_id, part)
     );
     CREATE INDEX outgoing_part_ref ON outgoing_part (message_ref, state);",
+    // 2: received messages: each part as stored on the SIM (keyed on its
+    // content, so a restart never writes an inbox file twice), the messages
+    // assembled from them, and PDUs that did not decode.
+    "CREATE TABLE incoming (
+        id              INTEGER PRIMARY KEY,
+        state           TEXT NOT NULL CHECK (state IN ('writing','written')),
+        complete        INTEGER NOT NULL,
+        files           TEXT NOT NULL,
+        created_ms      INTEGER NOT NULL
+    );
+    CREATE TABLE incoming_part (
+        id              INTEGER PRIMARY KEY,
+        content_key     TEXT NOT NULL UNIQUE,
+        pdu             BLOB NOT NULL,
+        sender          TEXT NOT NULL,
+        concat_ref      INTEGER,
+        concat_total    INTEGER,
+        concat_seq      INTEGER,
+        received_ms     INTEGER NOT NULL,
+        message_id      INTEGER REFERENCES incoming (id)
+    );
+    CREATE INDEX incoming_part_open ON incoming_part (sender, concat_ref, concat_total)
+        WHERE message_id IS NULL;
+    CREATE TABLE undecodable (
+        id              INTEGER PRIMARY KEY,
+        content_key     TEXT NOT NULL UNIQUE,
+        pdu_hex         TEXT NOT NULL,
+        reason          TEXT NOT NULL,
+        received_ms     INTEGER NOT NULL
+    );",
 ];

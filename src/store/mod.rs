@@ -9,7 +9,10 @@
 //! before its PDU goes to the modem, so a crash between the two is found on
 //! restart as `sending` and becomes `ambiguous`, never a blind resend.
 
+mod incoming;
 mod migrations;
+
+pub use incoming::{IncomingMessage, IncomingPart};
 
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;

@@ -1,0 +1,301 @@
+//! Received messages in SQLite: the parts as read from the modem, the
+//! messages assembled from them, and the PDUs that did not decode.
+//!
+//! A part is recorded (keyed on its stored content) before it is deleted
+//! from the SIM; a message is recorded as `writing` with its inbox file
+//! names before the files are written, and `written` after, so a restart
+//! finishes what was started and never writes a file twice.
+
+use super::{Store, StoreError};
+use rusqlite::{params, OptionalExtension};
+
+/// One received part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncomingPart {
+    /// Row id.
+    pub id: i64,
+    /// The PDU as the modem listed it (SMSC field, then TPDU).
+    pub pdu: Vec<u8>,
+    /// Sender as people write it.
+    pub sender: String,
+    /// Concatenation: reference, total, sequence; `None` for a single SMS.
+    pub concat: Option<(u16, u8, u8)>,
+    /// When simgate read it.
+    pub received_ms: i64,
+}
+
+/// A message whose inbox files are being written or were written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncomingMessage {
+    /// Row id.
+    pub id: i64,
+    /// The inbox file names.
+    pub files: Vec<String>,
+    /// Whether its files are on disk.
+    pub written: bool,
+}
+
+impl Store {
+    /// Whether a part with this stored content was already recorded (or
+    /// kept as undecodable): it can be deleted from the SIM at once.
+    pub fn incoming_known(&self, content_key: &str) -> Result<bool, StoreError> {
+        let found: Option<i64> = self
+            .connection
+            .query_row(
+                "SELECT 1 FROM incoming_part WHERE content_key = ?1
+                 UNION ALL SELECT 1 FROM undecodable WHERE content_key = ?1 LIMIT 1",
+                params![content_key],
+                |row| row.get(0),
+            )
+            .optional()?;
+        Ok(found.is_some())
+    }
+
+    /// Records a part; returns its id.
+    pub fn add_incoming_part(
+        &mut self,
+        content_key: &str,
+        pdu: &[u8],
+        sender: &str,
+        concat: Option<(u16, u8, u8)>,
+        now_ms: i64,
+    ) -> Result<i64, StoreError> {
+        self.connection.execute(
+            "INSERT INTO incoming_part (content_key, pdu, sender, concat_ref, concat_total, concat_seq, received_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                content_key,
+                pdu,
+                sender,
+                concat.map(|c| c.0),
+                concat.map(|c| c.1),
+                concat.map(|c| c.2),
+                now_ms
+            ],
+        )?;
+        Ok(self.connection.last_insert_rowid())
+    }
+
+    /// Keeps a PDU that did not decode, with the reason.
+    pub fn add_undecodable(
+        &mut self,
+        content_key: &str,
+        pdu_hex: &str,
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.connection.execute(
+            "INSERT OR IGNORE INTO undecodable (content_key, pdu_hex, reason, received_ms) VALUES (?1, ?2, ?3, ?4)",
+            params![content_key, pdu_hex, reason, now_ms],
+        )?;
+        Ok(())
+    }
+
+    /// How many undecodable PDUs were kept.
+    pub fn undecodable_count(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .connection
+            .query_row("SELECT COUNT(*) FROM undecodable", [], |row| row.get(0))?)
+    }
+
+    /// The unassembled parts of the concatenated message `part` belongs to
+    /// (same sender, reference and total), one per sequence number, in order;
+    /// or `part` alone for a single SMS.
+    pub fn open_group(&self, part: i64) -> Result<Vec<IncomingPart>, StoreError> {
+        let Some(anchor) = self.incoming_part(part)? else {
+            return Ok(Vec::new());
+        };
+        let Some((reference, total, _)) = anchor.concat else {
+            return Ok(vec![anchor]);
+        };
+        let mut statement = self.connection.prepare_cached(
+            "SELECT id, pdu, sender, concat_ref, concat_total, concat_seq, received_ms FROM incoming_part
+             WHERE message_id IS NULL AND sender = ?1 AND concat_ref = ?2 AND concat_total = ?3
+             ORDER BY concat_seq, id",
+        )?;
+        let mut parts: Vec<IncomingPart> = statement
+            .query_map(params![anchor.sender, reference, total], part_from_row)?
+            .collect::<Result<_, _>>()?;
+        // A duplicated part (same sequence number) counts once.
+        parts.dedup_by_key(|p| p.concat.map(|c| c.2));
+        Ok(parts)
+    }
+
+    /// One part by id.
+    pub fn incoming_part(&self, id: i64) -> Result<Option<IncomingPart>, StoreError> {
+        Ok(self
+            .connection
+            .query_row(
+                "SELECT id, pdu, sender, concat_ref, concat_total, concat_seq, received_ms FROM incoming_part WHERE id = ?1",
+                params![id],
+                part_from_row,
+            )
+            .optional()?)
+    }
+
+    /// Parts of concatenated messages still waiting for the rest, received
+    /// before `before_ms`: one id per waiting group.
+    pub fn stale_groups(&self, before_ms: i64) -> Result<Vec<i64>, StoreError> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT MIN(id) FROM incoming_part WHERE message_id IS NULL AND concat_ref IS NOT NULL
+             GROUP BY sender, concat_ref, concat_total HAVING MIN(received_ms) < ?1",
+        )?;
+        let ids = statement
+            .query_map(params![before_ms], |row| row.get(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(ids)
+    }
+
+    /// Starts a message from these parts, with the inbox file names it will
+    /// have, before the files are written.
+    pub fn begin_incoming(
+        &mut self,
+        parts: &[i64],
+        files: &[String],
+        complete: bool,
+        now_ms: i64,
+    ) -> Result<i64, StoreError> {
+        let transaction = self.connection.transaction()?;
+        transaction.execute(
+            "INSERT INTO incoming (state, complete, files, created_ms) VALUES ('writing', ?1, ?2, ?3)",
+            params![complete, files.join("\n"), now_ms],
+        )?;
+        let id = transaction.last_insert_rowid();
+        for part in parts {
+            transaction.execute(
+                "UPDATE incoming_part SET message_id = ?1 WHERE id = ?2",
+                params![id, part],
+            )?;
+        }
+        // Duplicates of parts the message already has belong to it too, so
+        // they never wait for parts that will not come.
+        transaction.execute(
+            "UPDATE incoming_part SET message_id = ?1
+             WHERE message_id IS NULL AND concat_ref IS NOT NULL
+               AND (sender, concat_ref, concat_total) IN
+                   (SELECT sender, concat_ref, concat_total FROM incoming_part WHERE message_id = ?1)
+               AND concat_seq IN (SELECT concat_seq FROM incoming_part WHERE message_id = ?1)",
+            params![id],
+        )?;
+        transaction.commit()?;
+        Ok(id)
+    }
+
+    /// The message's files are durably on disk.
+    pub fn incoming_written(&mut self, id: i64) -> Result<(), StoreError> {
+        self.connection.execute(
+            "UPDATE incoming SET state = 'written' WHERE id = ?1",
+            params![id],
+        )?;
+        Ok(())
+    }
+
+    /// Messages whose files were being written when simgate stopped.
+    pub fn incoming_unwritten(&self) -> Result<Vec<i64>, StoreError> {
+        let mut statement = self
+            .connection
+            .prepare_cached("SELECT id FROM incoming WHERE state = 'writing'")?;
+        let ids = statement
+            .query_map([], |row| row.get(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(ids)
+    }
+
+    /// The parts of message `id`, in order.
+    pub fn incoming_parts_of(&self, id: i64) -> Result<Vec<IncomingPart>, StoreError> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT id, pdu, sender, concat_ref, concat_total, concat_seq, received_ms FROM incoming_part
+             WHERE message_id = ?1 ORDER BY concat_seq, id",
+        )?;
+        let parts = statement
+            .query_map(params![id], part_from_row)?
+            .collect::<Result<_, _>>()?;
+        Ok(parts)
+    }
+
+    /// A received message by id.
+    pub fn incoming_message(&self, id: i64) -> Result<Option<IncomingMessage>, StoreError> {
+        Ok(self
+            .connection
+            .query_row(
+                "SELECT id, files, state FROM incoming WHERE id = ?1",
+                params![id],
+                |row| {
+                    let files: String = row.get(1)?;
+                    let state: String = row.get(2)?;
+                    Ok(IncomingMessage {
+                        id: row.get(0)?,
+                        files: files.lines().map(str::to_owned).collect(),
+                        written: state == "written",
+                    })
+                },
+            )
+            .optional()?)
+    }
+}
+
+fn part_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<IncomingPart> {
+    let reference: Option<u16> = row.get(3)?;
+    let total: Option<u8> = row.get(4)?;
+    let sequence: Option<u8> = row.get(5)?;
+    Ok(IncomingPart {
+        id: row.get(0)?,
+        pdu: row.get(1)?,
+        sender: row.get(2)?,
+        concat: match (reference, total, sequence) {
+            (Some(r), Some(t), Some(s)) => Some((r, t, s)),
+            _ => None,
+        },
+        received_ms: row.get(6)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_group_into_messages_and_duplicates_count_once() {
+        let mut store = Store::in_memory().unwrap();
+        let a2 = store
+            .add_incoming_part("k2", b"p2", "+491", Some((7, 3, 2)), 10)
+            .unwrap();
+        let _other_sender = store
+            .add_incoming_part("x1", b"x1", "+492", Some((7, 3, 1)), 10)
+            .unwrap();
+        let a1 = store
+            .add_incoming_part("k1", b"p1", "+491", Some((7, 3, 1)), 11)
+            .unwrap();
+        let _dup = store
+            .add_incoming_part("k1b", b"p1b", "+491", Some((7, 3, 1)), 12)
+            .unwrap();
+        assert!(store.incoming_known("k1").unwrap());
+        assert!(!store.incoming_known("k3").unwrap());
+        let group = store.open_group(a2).unwrap();
+        assert_eq!(group.iter().map(|p| p.id).collect::<Vec<_>>(), [a1, a2]);
+        let a3 = store
+            .add_incoming_part("k3", b"p3", "+491", Some((7, 3, 3)), 13)
+            .unwrap();
+        let group = store.open_group(a3).unwrap();
+        assert_eq!(group.len(), 3);
+        let ids: Vec<i64> = group.iter().map(|p| p.id).collect();
+        let message = store
+            .begin_incoming(&ids, &["IN_a.txt".to_owned()], true, 20)
+            .unwrap();
+        assert_eq!(store.incoming_unwritten().unwrap(), vec![message]);
+        store.incoming_written(message).unwrap();
+        assert!(store.incoming_unwritten().unwrap().is_empty());
+        // The duplicate joined the message; the other sender's part still waits.
+        assert_eq!(store.incoming_parts_of(message).unwrap().len(), 4);
+        assert_eq!(store.stale_groups(100).unwrap().len(), 1);
+        let single = store
+            .add_incoming_part("s", b"s", "+493", None, 30)
+            .unwrap();
+        assert_eq!(store.open_group(single).unwrap().len(), 1);
+        store
+            .add_undecodable("bad", "00FF", "truncated", 40)
+            .unwrap();
+        assert!(store.incoming_known("bad").unwrap());
+        assert_eq!(store.undecodable_count().unwrap(), 1);
+    }
+}
