@@ -112,6 +112,7 @@ async fn demo(dir: &Path, stop_after: usize, out: &mut dyn Write) -> Result<(), 
                 }
             }
             DaemonEvent::Failed { file, reason } => writeln!(out, "failed {file}: {reason}")?,
+            DaemonEvent::Received { files } => writeln!(out, "received {}", files.join(", "))?,
         }
         out.flush()?;
     }

@@ -7,3 +7,4 @@ mod pdu_properties;
 mod pdu_vectors;
 mod daemon_crash;
 mod daemon_send;
+mod daemon_receive;

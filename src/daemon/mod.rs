@@ -15,6 +15,7 @@
 pub mod hooks;
 pub mod intake;
 pub mod logging;
+pub mod receive;
 pub mod retry;
 pub mod send;
 pub mod systemd;
@@ -50,6 +51,9 @@ pub enum DaemonError {
     /// Signal handlers.
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
+    /// Writing received messages.
+    #[error("receiving: {0}")]
+    Receive(receive::ReceiveError),
 }
 
 /// What the daemon reports as it works (for `simgate demo` and tests).
@@ -71,6 +75,11 @@ pub enum DaemonEvent {
         file: String,
         /// TP-MR of each part.
         references: Vec<u8>,
+    },
+    /// A message arrived and its inbox files were written.
+    Received {
+        /// The inbox file names, in part order.
+        files: Vec<String>,
     },
     /// A message failed and its file moved to error/.
     Failed {
@@ -114,6 +123,8 @@ struct Daemon {
     not_ready: HashSet<OsString>,
     /// Signal and registration for the status line, refreshed now and then.
     radio: String,
+    /// Unsolicited result codes of the supervised modem (+CMTI, +CDSI...).
+    urcs: mpsc::Receiver<crate::at::Urc>,
 }
 
 /// Runs until `shutdown` completes (or SIGTERM/SIGINT when signals are handled).
@@ -129,12 +140,13 @@ pub async fn run(
         config_path,
     } = options;
     let store = Store::open(&config.database.path)?;
-    let (modem, _urcs) = supervisor::spawn(
+    let (modem, urcs) = supervisor::spawn(
         modem_override
             .clone()
             .unwrap_or_else(|| config.modem_config()),
     );
     let mut daemon = Daemon {
+        urcs,
         config,
         store,
         modem,
@@ -145,6 +157,7 @@ pub async fn run(
         radio: String::new(),
     };
     daemon.recover()?;
+    receive::finish_unwritten(&daemon.config, &mut daemon.store).map_err(DaemonError::Receive)?;
     let (_watcher, mut outbox_events) = watcher::watch(&daemon.config.spool.outbox)?;
     daemon.rescan()?;
     let stop = StopFlag::default();
@@ -187,6 +200,9 @@ pub async fn run(
     reset.tick().await;
     let mut modem_state = daemon.modem.watch();
     let mut ready_announced = false;
+    let mut receive_poll = tokio::time::interval(receive::poll_interval(&daemon.config));
+    receive_poll.tick().await;
+    let mut multipart_check = tokio::time::interval(Duration::from_secs(30));
     tokio::pin!(shutdown);
     loop {
         let next_due = daemon.next_due()?;
@@ -213,6 +229,20 @@ pub async fn run(
             },
             _ = rescan.tick() => daemon.rescan()?,
             _ = watchdog.tick() => daemon.systemd.watchdog(),
+            urc = daemon.urcs.recv() => {
+                if let Some(urc) = urc {
+                    if matches!(urc, crate::at::Urc::NewMessage(_) | crate::at::Urc::StatusReportStored(_)) {
+                        daemon.receive().await;
+                    }
+                }
+            }
+            _ = receive_poll.tick(), if daemon.modem_ready() => daemon.receive().await,
+            _ = multipart_check.tick() => {
+                match receive::flush_stale(&daemon.config, &mut daemon.store, now_ms()) {
+                    Ok(received) => daemon.received(received),
+                    Err(error) => tracing::error!(%error, "cannot write incomplete multipart messages"),
+                }
+            }
             _ = reset.tick(), if !reset_every.is_zero() => {
                 tracing::info!("periodic modem reset (reset_interval)");
                 daemon.modem.reconnect().await;
@@ -231,6 +261,8 @@ pub async fn run(
                         report.identity.model.as_deref().unwrap_or("")
                     );
                     daemon.emit(DaemonEvent::ModemReady { model: model.trim().to_owned() });
+                    // Read what arrived while simgate was away.
+                    daemon.receive().await;
                     if !ready_announced {
                         daemon.systemd.ready();
                         ready_announced = true;
@@ -450,6 +482,49 @@ impl Daemon {
         }
     }
 
+    /// Reads every storage the modem uses and writes what arrived.
+    async fn receive(&mut self) {
+        if !self.config.receive.enabled {
+            return;
+        }
+        let ModemState::Ready { modem, report, .. } = self.modem.state() else {
+            return;
+        };
+        let mut received = Vec::new();
+        for memory in [report.storage.as_str(), "SR"] {
+            match receive::read_memory(&self.config, &mut self.store, &modem, memory, now_ms())
+                .await
+            {
+                Ok(found) => received.extend(found),
+                // Many modems have no SR storage; reports then come with the messages.
+                Err(receive::ReceiveError::Modem(_)) if memory == "SR" => {}
+                Err(error) => tracing::error!(memory, %error, "reading received messages failed"),
+            }
+        }
+        // Leave the main storage selected for the next +CMTI.
+        let _ = modem.select_read_memory(&report.storage).await;
+        self.received(received);
+    }
+
+    /// Runs RunOnReceive and reports each received message.
+    fn received(&mut self, received: Vec<receive::Received>) {
+        for message in received {
+            if let Some(command) = &self.config.hooks.run_on_receive {
+                Hook {
+                    kind: HookKind::Receive,
+                    command: command.clone(),
+                    args: message.files.clone(),
+                    env: receive_environment(&message, self.config.hooks.phone_id.as_deref()),
+                    timeout: self.config.hooks.timeout,
+                }
+                .spawn();
+            }
+            self.emit(DaemonEvent::Received {
+                files: message.files,
+            });
+        }
+    }
+
     /// SIGHUP: reads the configuration again and reconnects to the modem
     /// with its settings. The outbox and the database stay as they were
     /// (changing them needs a restart, and says so); a configuration that
@@ -478,8 +553,9 @@ impl Daemon {
                     config.database.path = self.config.database.path.clone();
                 }
                 self.config = config;
-                let (modem, _urcs) =
+                let (modem, urcs) =
                     supervisor::spawn(modem_override.unwrap_or_else(|| self.config.modem_config()));
+                self.urcs = urcs;
                 let old = std::mem::replace(&mut self.modem, modem);
                 old.shutdown().await;
                 tracing::info!(config = %path.display(), "SIGHUP: configuration reloaded, modem reconnecting");
@@ -524,6 +600,46 @@ impl Daemon {
         ));
         Ok(())
     }
+}
+
+/// gammu's RunOnReceive environment (spec §8.3) for a received message.
+fn receive_environment(
+    message: &receive::Received,
+    phone_id: Option<&str>,
+) -> BTreeMap<String, String> {
+    let mut env = BTreeMap::new();
+    env.insert("SMS_MESSAGES".to_owned(), message.parts.len().to_string());
+    env.insert(
+        "PHONE_ID".to_owned(),
+        phone_id.unwrap_or_default().to_owned(),
+    );
+    let mut whole = String::new();
+    for (index, part) in message.parts.iter().enumerate() {
+        let n = index + 1;
+        env.insert(format!("SMS_{n}_NUMBER"), part.originator.to_display());
+        env.insert(
+            format!("SMS_{n}_CLASS"),
+            part.dcs
+                .class
+                .map_or(-1, |c| i32::from(c.number()))
+                .to_string(),
+        );
+        env.insert(format!("SMS_{n}_REFERENCE"), "0".to_owned());
+        env.insert(format!("SMS_{n}_DATETIME"), part.timestamp.to_string());
+        if let Some(text) = part.user_data.body.text() {
+            env.insert(format!("SMS_{n}_TEXT"), text.to_owned());
+            whole.push_str(text);
+        }
+    }
+    let concatenated = message.parts.len() > 1;
+    env.insert(
+        "DECODED_PARTS".to_owned(),
+        if concatenated { "1" } else { "0" }.to_owned(),
+    );
+    if concatenated {
+        env.insert("DECODED_1_TEXT".to_owned(), whole);
+    }
+    env
 }
 
 /// The signals the daemon answers.

@@ -24,6 +24,21 @@ pub struct IncomingPart {
     pub received_ms: i64,
 }
 
+/// What a status report says, for [`Store::add_status_report`].
+#[derive(Debug, Clone, Copy)]
+pub struct ReportRecord<'a> {
+    /// TP-MR of the message it reports on.
+    pub message_ref: u8,
+    /// TP-RA as people write it.
+    pub recipient: &'a str,
+    /// TP-ST.
+    pub status: u8,
+    /// `delivered`, `pending` or `failed`.
+    pub outcome: &'a str,
+    /// TP-DT, ISO 8601.
+    pub discharge_time: &'a str,
+}
+
 /// A message whose inbox files are being written or were written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IncomingMessage {
@@ -43,7 +58,8 @@ impl Store {
             .connection
             .query_row(
                 "SELECT 1 FROM incoming_part WHERE content_key = ?1
-                 UNION ALL SELECT 1 FROM undecodable WHERE content_key = ?1 LIMIT 1",
+                 UNION ALL SELECT 1 FROM undecodable WHERE content_key = ?1
+                 UNION ALL SELECT 1 FROM status_report WHERE content_key = ?1 LIMIT 1",
                 params![content_key],
                 |row| row.get(0),
             )
@@ -89,6 +105,72 @@ impl Store {
             params![content_key, pdu_hex, reason, now_ms],
         )?;
         Ok(())
+    }
+
+    /// Records a status report and matches it to the sent part with that
+    /// TP-MR whose recipient is the same number (national and international
+    /// forms compared by their last nine digits), most recent first. Returns
+    /// the matched `(message id, part)`.
+    pub fn add_status_report(
+        &mut self,
+        content_key: &str,
+        report: &ReportRecord<'_>,
+        now_ms: i64,
+    ) -> Result<Option<(i64, u32)>, StoreError> {
+        let candidates: Vec<(i64, u32, String)> = {
+            let mut statement = self.connection.prepare_cached(
+                "SELECT p.message_id, p.part, o.recipient FROM outgoing_part p JOIN outgoing o ON o.id = p.message_id
+                 WHERE p.message_ref = ?1 AND p.state = 'sent' ORDER BY p.sent_ms DESC",
+            )?;
+            let rows = statement
+                .query_map(params![report.message_ref], |row| {
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                })?
+                .collect::<Result<_, _>>()?;
+            rows
+        };
+        let matched = candidates
+            .into_iter()
+            .find(|(_, _, to)| same_number(to, report.recipient))
+            .map(|(id, part, _)| (id, part));
+        let transaction = self.connection.transaction()?;
+        transaction.execute(
+            "INSERT OR IGNORE INTO status_report (content_key, message_ref, recipient, status, discharge_time,
+                                                  message_id, part, received_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                content_key,
+                report.message_ref,
+                report.recipient,
+                report.status,
+                report.discharge_time,
+                matched.map(|m| m.0),
+                matched.map(|m| m.1),
+                now_ms
+            ],
+        )?;
+        if let Some((id, part)) = matched {
+            transaction.execute(
+                "UPDATE outgoing_part SET report_status = ?3, report_outcome = ?4, discharge_time = ?5
+                 WHERE message_id = ?1 AND part = ?2",
+                params![id, part, report.status, report.outcome, report.discharge_time],
+            )?;
+        }
+        transaction.commit()?;
+        Ok(matched)
+    }
+
+    /// The delivery outcome recorded for a sent part, if a report came.
+    pub fn part_report(&self, id: i64, part: u32) -> Result<Option<(String, String)>, StoreError> {
+        Ok(self
+            .connection
+            .query_row(
+                "SELECT report_outcome, discharge_time FROM outgoing_part
+                 WHERE message_id = ?1 AND part = ?2 AND report_outcome IS NOT NULL",
+                params![id, part],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()?)
     }
 
     /// How many undecodable PDUs were kept.
@@ -232,6 +314,18 @@ impl Store {
             )
             .optional()?)
     }
+}
+
+/// Whether two numbers are the same subscriber: equal digits, or equal last
+/// nine digits (national `0176…` against international `+49176…`).
+fn same_number(a: &str, b: &str) -> bool {
+    let digits = |s: &str| s.chars().filter(char::is_ascii_digit).collect::<String>();
+    let (a, b) = (digits(a), digits(b));
+    if a == b {
+        return true;
+    }
+    let tail = |s: &str| s[s.len().saturating_sub(9)..].to_owned();
+    a.len() >= 9 && b.len() >= 9 && tail(&a) == tail(&b)
 }
 
 fn part_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<IncomingPart> {

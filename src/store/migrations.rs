@@ -60,5 +60,16 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         pdu_hex         TEXT NOT NULL,
         reason          TEXT NOT NULL,
         received_ms     INTEGER NOT NULL
+    );
+    CREATE TABLE status_report (
+        id              INTEGER PRIMARY KEY,
+        content_key     TEXT NOT NULL UNIQUE,
+        message_ref     INTEGER NOT NULL,
+        recipient       TEXT NOT NULL,
+        status          INTEGER NOT NULL,
+        discharge_time  TEXT NOT NULL,
+        message_id      INTEGER,
+        part            INTEGER,
+        received_ms     INTEGER NOT NULL
     );",
 ];

@@ -1,0 +1,278 @@
+//! The receive path: reading what the modem stored, recording each part
+//! before it leaves the SIM, assembling concatenated messages, writing their
+//! inbox files durably, and only then deleting them from the SIM.
+//!
+//! Order of the steps for one stored PDU:
+//! 1. already known (by its stored content)? delete it from the SIM;
+//! 2. does not decode? keep it raw with the reason in the database
+//!    (`undecodable` table), delete it, go on with the next;
+//! 3. record the part (committed);
+//! 4. if its message is now complete (or a single SMS): record the message
+//!    as being written with its file names, write each file (temporary name,
+//!    fsync, rename, fsync of the directory), record it written;
+//! 5. delete it from the SIM.
+//!
+//! A crash between any two steps loses nothing and writes no file twice: the
+//! part or message row decides on restart.
+
+use crate::config::Config;
+use crate::modem::{Modem, ModemError};
+use crate::pdu::{self, Body, Incoming, SmsDeliver};
+use crate::spool::{self, fs as spool_fs};
+use crate::store::{IncomingPart, ReportRecord, Store, StoreError};
+use std::time::Duration;
+
+/// A message whose inbox files were written: for RunOnReceive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    /// The inbox file names, in part order.
+    pub files: Vec<String>,
+    /// The sender.
+    pub sender: String,
+    /// The decoded parts, in order.
+    pub parts: Vec<SmsDeliver>,
+    /// Whether every part arrived (false after the multipart timeout).
+    pub complete: bool,
+}
+
+/// Why receiving stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ReceiveError {
+    /// The modem failed.
+    #[error("{0}")]
+    Modem(#[from] ModemError),
+    /// The database failed.
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    /// An inbox file could not be written; the message stays on the SIM.
+    #[error("cannot write an inbox file: {0}")]
+    Write(#[from] spool_fs::SpoolIoError),
+}
+
+/// Reads every message in `memory` and processes it.
+pub async fn read_memory(
+    config: &Config,
+    store: &mut Store,
+    modem: &Modem,
+    memory: &str,
+    now_ms: i64,
+) -> Result<Vec<Received>, ReceiveError> {
+    modem.select_read_memory(memory).await?;
+    let listed = modem.list(crate::at::MessageStatus::All).await?;
+    let mut received = Vec::new();
+    for entry in listed {
+        match entry {
+            Ok(stored) => received
+                .extend(process(config, store, modem, stored.index, &stored.pdu, now_ms).await?),
+            Err(crate::at::ParseError::Entry { index, error }) => {
+                // A listing entry that does not even parse: keep what we can say.
+                let key = format!("unparsed:{memory}:{index}:{error}");
+                store.add_undecodable(
+                    &key,
+                    "",
+                    &format!("listing entry {index} in {memory}: {error}"),
+                    now_ms,
+                )?;
+                tracing::warn!(memory, index, %error, "unreadable stored message removed");
+                modem.delete(index).await?;
+            }
+            Err(error) => tracing::warn!(memory, %error, "unreadable line in the message listing"),
+        }
+    }
+    Ok(received)
+}
+
+/// Processes the PDU stored at `index` (steps 1 to 5 of the module docs).
+pub async fn process(
+    config: &Config,
+    store: &mut Store,
+    modem: &Modem,
+    index: u32,
+    pdu: &[u8],
+    now_ms: i64,
+) -> Result<Option<Received>, ReceiveError> {
+    let key = pdu::hex::encode(pdu);
+    if store.incoming_known(&key)? {
+        modem.delete(index).await?;
+        return Ok(None);
+    }
+    let decoded = pdu::split_smsc(pdu).and_then(|(_, tpdu)| Incoming::decode(tpdu));
+    let deliver = match decoded {
+        Ok(Incoming::Deliver(deliver)) => deliver,
+        Ok(Incoming::StatusReport(report)) => {
+            let outcome = format!("{:?}", report.status.outcome()).to_ascii_lowercase();
+            let recipient = report.recipient.to_display();
+            let discharge = report.discharge_time.to_string();
+            let record = ReportRecord {
+                message_ref: report.message_reference,
+                recipient: &recipient,
+                status: report.status.0,
+                outcome: &outcome,
+                discharge_time: &discharge,
+            };
+            let matched = store.add_status_report(&key, &record, now_ms)?;
+            match matched {
+                Some((id, part)) => {
+                    tracing::info!(id, part, %outcome, status = %report.status, "delivery report")
+                }
+                None => {
+                    tracing::info!(reference = report.message_reference, %outcome, "delivery report for no known message")
+                }
+            }
+            modem.delete(index).await?;
+            return Ok(None);
+        }
+        Err(error) => {
+            tracing::warn!(index, %error, pdu = %key, "undecodable PDU kept in the database and removed from the SIM");
+            store.add_undecodable(&key, &key, &error.to_string(), now_ms)?;
+            modem.delete(index).await?;
+            return Ok(None);
+        }
+    };
+    let concat = deliver
+        .user_data
+        .header
+        .as_ref()
+        .and_then(|h| h.concat())
+        .map(|c| (c.reference, c.total, c.sequence));
+    let sender = deliver.originator.to_display();
+    let part = store.add_incoming_part(&key, pdu, &sender, concat, now_ms)?;
+    let group = store.open_group(part)?;
+    let complete = match concat {
+        None => true,
+        Some((_, total, _)) => group.len() >= usize::from(total),
+    };
+    let received = if complete {
+        Some(assemble(config, store, &group, true, now_ms)?)
+    } else {
+        None
+    };
+    modem.delete(index).await?;
+    Ok(received)
+}
+
+/// Writes the inbox files of concatenated messages that waited longer than
+/// the multipart timeout, with the parts they have.
+pub fn flush_stale(
+    config: &Config,
+    store: &mut Store,
+    now_ms: i64,
+) -> Result<Vec<Received>, ReceiveError> {
+    let timeout = config.receive.multipart_timeout.as_millis() as i64;
+    let mut received = Vec::new();
+    for part in store.stale_groups(now_ms - timeout)? {
+        let group = store.open_group(part)?;
+        tracing::warn!(
+            parts = group.len(),
+            "multipart message incomplete after the timeout; writing what arrived"
+        );
+        received.push(assemble(config, store, &group, false, now_ms)?);
+    }
+    Ok(received)
+}
+
+/// After a restart: writes the files of messages that were being written.
+pub fn finish_unwritten(config: &Config, store: &mut Store) -> Result<(), ReceiveError> {
+    for id in store.incoming_unwritten()? {
+        let Some(message) = store.incoming_message(id)? else {
+            continue;
+        };
+        let parts = decode_parts(&store.incoming_parts_of(id)?);
+        write_files(config, &message.files, &parts)?;
+        store.incoming_written(id)?;
+    }
+    Ok(())
+}
+
+fn decode_parts(parts: &[IncomingPart]) -> Vec<SmsDeliver> {
+    let mut seen = std::collections::BTreeSet::new();
+    parts
+        .iter()
+        .filter(|p| seen.insert(p.concat.map(|c| c.2)))
+        .filter_map(|p| {
+            let (_, tpdu) = pdu::split_smsc(&p.pdu).ok()?;
+            SmsDeliver::decode(tpdu).ok()
+        })
+        .collect()
+}
+
+/// Records and writes one message's inbox files.
+fn assemble(
+    config: &Config,
+    store: &mut Store,
+    group: &[IncomingPart],
+    complete: bool,
+    now_ms: i64,
+) -> Result<Received, ReceiveError> {
+    let parts = decode_parts(group);
+    let sender = group.first().map(|p| p.sender.clone()).unwrap_or_default();
+    let files = file_names(config, &sender, &parts);
+    let ids: Vec<i64> = group.iter().map(|p| p.id).collect();
+    let message = store.begin_incoming(&ids, &files, complete, now_ms)?;
+    write_files(config, &files, &parts)?;
+    store.incoming_written(message)?;
+    tracing::info!(parts = parts.len(), complete, "received");
+    Ok(Received {
+        files,
+        sender,
+        parts,
+        complete,
+    })
+}
+
+/// gammu's inbox names: part 0's time stamp and the first free serial.
+fn file_names(config: &Config, sender: &str, parts: &[SmsDeliver]) -> Vec<String> {
+    let extension = |part: &SmsDeliver| match part.user_data.body {
+        Body::Text(_) => spool::InboxExtension::Txt,
+        _ => spool::InboxExtension::Bin,
+    };
+    let Some(first) = parts.first() else {
+        return Vec::new();
+    };
+    let serial = (0..100u8)
+        .find(|&serial| {
+            let name = spool::inbox_name(&first.timestamp, serial, sender, 0, extension(first));
+            !config.spool.inbox.join(name).exists()
+        })
+        .unwrap_or(99);
+    parts
+        .iter()
+        .enumerate()
+        .map(|(index, part)| {
+            spool::inbox_name(&part.timestamp, serial, sender, index, extension(part))
+        })
+        .collect()
+}
+
+/// Writes each part's file (standard format: text as UTF-8, data raw).
+fn write_files(
+    config: &Config,
+    files: &[String],
+    parts: &[SmsDeliver],
+) -> Result<(), ReceiveError> {
+    for (name, part) in files.iter().zip(parts) {
+        let contents: Vec<u8> = match &part.user_data.body {
+            Body::Text(text) => text.as_bytes().to_vec(),
+            Body::Binary(data) | Body::Compressed(data) => data.clone(),
+        };
+        match spool_fs::write_atomic(
+            &config.spool.inbox,
+            std::ffi::OsStr::new(name),
+            &contents,
+            None,
+            spool_fs::WriteMode::Replace,
+        ) {
+            Ok(_) => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Ok(())
+}
+
+/// How often the storage is read without a +CMTI: a safety net, at least
+/// every five minutes, since +CMTI announces every stored message at once
+/// (gammu polls every ReceiveFrequency seconds, 15 by default, which keeps an
+/// idle modem busy).
+pub fn poll_interval(config: &Config) -> Duration {
+    config.receive.poll_interval.max(Duration::from_secs(300))
+}

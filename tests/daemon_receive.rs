@@ -1,0 +1,254 @@
+//! The daemon receive path against the emulator: +CMTI, reading, multipart
+//! reassembly, delivery reports, and the SIM emptied only after the inbox
+//! files are on disk.
+
+use simgate::config::Config;
+use simgate::daemon::{self, DaemonEvent, DaemonOptions};
+use simgate::emulator::{Emulator, EmulatorConfig, EmulatorEvent, Profile};
+use simgate::pdu::{
+    plan_text, Address, Concatenation, DataCodingScheme, EncodingPolicy, SmsDeliver, Status,
+    StatusReport, Timestamp, UserData, UserDataHeader,
+};
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+struct Harness {
+    emulator: Emulator,
+    root: PathBuf,
+    events: mpsc::UnboundedReceiver<DaemonEvent>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<Result<(), daemon::DaemonError>>>,
+}
+
+impl Harness {
+    async fn start(name: &str, profile: Profile) -> Self {
+        let root =
+            std::env::temp_dir().join(format!("simgate-receive-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        for dir in ["inbox", "outbox", "sent", "error"] {
+            std::fs::create_dir_all(root.join(dir)).unwrap();
+        }
+        let emulator = Emulator::start(EmulatorConfig::new(profile)).await.unwrap();
+        let mut config = Config::new(emulator.path());
+        config.spool.inbox = root.join("inbox");
+        config.spool.outbox = root.join("outbox");
+        config.spool.sent = Some(root.join("sent"));
+        config.spool.error = Some(root.join("error"));
+        config.database.path = root.join("simgate.db");
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let options = DaemonOptions {
+            config,
+            modem: None,
+            events: Some(events_tx),
+            handle_signals: false,
+            config_path: None,
+        };
+        let task = tokio::spawn(daemon::run(options, async {
+            let _ = stopped.await;
+        }));
+        let mut harness = Self {
+            emulator,
+            root,
+            events,
+            stop: Some(stop),
+            task: Some(task),
+        };
+        harness
+            .event(|e| matches!(e, DaemonEvent::ModemReady { .. }))
+            .await;
+        harness
+    }
+
+    async fn event(&mut self, wanted: impl Fn(&DaemonEvent) -> bool) -> DaemonEvent {
+        let deadline = tokio::time::sleep(Duration::from_secs(30));
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                event = self.events.recv() => {
+                    let event = event.expect("the daemon stopped");
+                    if wanted(&event) {
+                        return event;
+                    }
+                }
+                () = &mut deadline => panic!("no such daemon event within 30 s"),
+            }
+        }
+    }
+
+    async fn received(&mut self) -> Vec<String> {
+        match self
+            .event(|e| matches!(e, DaemonEvent::Received { .. }))
+            .await
+        {
+            DaemonEvent::Received { files } => files,
+            _ => unreachable!(),
+        }
+    }
+
+    fn inbox(&self, name: &str) -> String {
+        String::from_utf8(std::fs::read(self.root.join("inbox").join(name)).unwrap()).unwrap()
+    }
+
+    async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.task.take().unwrap().await.unwrap().unwrap();
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+fn stamp(second: u8) -> Timestamp {
+    Timestamp {
+        year: 2026,
+        month: 11,
+        day: 25,
+        hour: 20,
+        minute: 1,
+        second,
+        tz_quarters: 4,
+    }
+}
+
+/// The SMS-DELIVER TPDUs of `text` from `from`, concatenated when long.
+fn delivers(from: &str, text: &str, reference: u16) -> Vec<Vec<u8>> {
+    let plan = plan_text(text, EncodingPolicy::Auto).unwrap();
+    let total = plan.parts.len();
+    plan.parts
+        .iter()
+        .enumerate()
+        .map(|(index, body)| {
+            let header = (total > 1).then(|| {
+                UserDataHeader::concatenation(Concatenation {
+                    reference,
+                    wide_reference: false,
+                    total: total as u8,
+                    sequence: index as u8 + 1,
+                })
+            });
+            SmsDeliver {
+                more_messages: false,
+                loop_prevention: false,
+                reply_path: false,
+                status_report_indication: false,
+                originator: Address::parse_number(from).unwrap(),
+                protocol_identifier: 0,
+                dcs: DataCodingScheme::decode(DataCodingScheme::encode(plan.alphabet, None)),
+                timestamp: stamp(index as u8),
+                user_data: UserData {
+                    header,
+                    body: body.clone(),
+                },
+            }
+            .encode()
+            .unwrap()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_lands_in_the_inbox_and_leaves_the_sim() {
+    for profile in [
+        Profile::Generic,
+        Profile::HuaweiE3372,
+        Profile::QuectelEc25,
+        Profile::Sim800l,
+    ] {
+        let mut h = Harness::start(&format!("single-{profile:?}"), profile).await;
+        h.emulator
+            .inject_deliver(&delivers("+4915199999999", "Hi ✓ from the network", 0)[0])
+            .unwrap();
+        let files = h.received().await;
+        assert_eq!(
+            files,
+            ["IN20261125_200100_00_+4915199999999_00.txt"],
+            "{profile:?}"
+        );
+        assert_eq!(h.inbox(&files[0]), "Hi ✓ from the network");
+        assert!(
+            h.emulator.stored().is_empty(),
+            "{profile:?}: the SIM is emptied"
+        );
+        h.stop().await;
+    }
+}
+
+/// Parts out of order with a duplicate come out as one message, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parts_out_of_order_and_duplicated_make_one_message() {
+    let mut h = Harness::start("multipart", Profile::Generic).await;
+    let text = "A long message from the network, in three parts. ".repeat(7);
+    let parts = delivers("+4915188888888", &text, 42);
+    assert_eq!(parts.len(), 3);
+    let mut events = h.emulator.subscribe();
+    for part in [&parts[2], &parts[0], &parts[0], &parts[1]] {
+        h.emulator.inject_deliver(part).unwrap();
+        // Wait until the daemon has taken it off the SIM before the next one.
+        loop {
+            if let EmulatorEvent::Deleted { .. } = events.recv().await.unwrap() {
+                break;
+            }
+        }
+    }
+    let files = h.received().await;
+    assert_eq!(files.len(), 3);
+    let joined: String = files.iter().map(|f| h.inbox(f)).collect();
+    assert_eq!(joined, text);
+    assert!(
+        files[0].ends_with("_+4915188888888_00.txt") && files[2].ends_with("_02.txt"),
+        "{files:?}"
+    );
+    assert!(h.emulator.stored().is_empty());
+    let inbox_files = std::fs::read_dir(h.root.join("inbox")).unwrap().count();
+    assert_eq!(inbox_files, 3, "the duplicate wrote nothing");
+    h.stop().await;
+}
+
+/// A delivery report is matched to the part it reports on by TP-MR and recipient.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_report_is_matched_to_its_message() {
+    let mut h = Harness::start("report", Profile::SierraMc7455).await;
+    let outbox = h.root.join("outbox");
+    std::fs::write(outbox.join(".tmp"), b"please confirm").unwrap();
+    std::fs::rename(outbox.join(".tmp"), outbox.join("OUT+4917612345678.txtd")).unwrap();
+    let references = match h.event(|e| matches!(e, DaemonEvent::Sent { .. })).await {
+        DaemonEvent::Sent { references, .. } => references,
+        _ => unreachable!(),
+    };
+    let report = StatusReport {
+        more_messages: false,
+        loop_prevention: false,
+        for_command: false,
+        message_reference: references[0],
+        // The network answers with the national form of the number.
+        recipient: Address::parse_number("017612345678").unwrap(),
+        timestamp: stamp(0),
+        discharge_time: stamp(5),
+        status: Status(0),
+        protocol_identifier: None,
+        dcs: None,
+        user_data: None,
+    }
+    .encode()
+    .unwrap();
+    let mut events = h.emulator.subscribe();
+    h.emulator.inject_status_report(&report).unwrap();
+    loop {
+        if let EmulatorEvent::Deleted { .. } = events.recv().await.unwrap() {
+            break;
+        }
+    }
+    let db = rusqlite::Connection::open(h.root.join("simgate.db")).unwrap();
+    let outcome: String = db
+        .query_row(
+            "SELECT report_outcome FROM outgoing_part WHERE message_ref = ?1",
+            [references[0]],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(outcome, "delivered");
+    assert!(h.emulator.stored().is_empty());
+    h.stop().await;
+}
