@@ -7,6 +7,9 @@
 //!   them, the names `gammu-smsd-inject` produces, inbox names). Pure.
 //! - [`outbox`]: outbox file contents (`.txt` and `.smsbackup`) to an
 //!   [`OutgoingMessage`], and the `MessageReference` rewrite. Pure.
+//! - [`inbox`]: the inbox files gammu 1.42 writes for a received message
+//!   (`standard`, `unicode`, `detail`) and the `RunOnReceive` environment.
+//!   Pure.
 //! - [`fs`]: the thin, synchronous file-system layer: claiming, size-checked
 //!   reading, moving to `sent/`/`error/`, atomic writes and the settle check.
 //!
@@ -15,9 +18,14 @@
 //! `gammu-smsd-inject` (`tests/fixtures/inject/`).
 
 pub mod fs;
+pub mod inbox;
 pub mod name;
 pub mod outbox;
 
+pub use inbox::{
+    choose_serial, inbox_files, probe_name, receive_environment, report_log_line, report_word,
+    InboxFile, ReceivedPart, Storage,
+};
 pub use name::{
     classify_outbox_name, classify_outbox_os_name, compare_names, inbox_name, inject_name,
     sanitize_for_name, Flags, InboxExtension, NameError, OutboxKind, OutboxName,
