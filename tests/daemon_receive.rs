@@ -240,6 +240,9 @@ async fn a_delivery_report_is_matched_to_its_message() {
             break;
         }
     }
+    // As gammu does, the report is also stored in the inbox: the word.
+    let files = h.received().await;
+    assert_eq!(h.inbox(&files[0]), "Delivered");
     let db = rusqlite::Connection::open(h.root.join("simgate.db")).unwrap();
     let outcome: String = db
         .query_row(

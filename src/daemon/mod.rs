@@ -514,7 +514,10 @@ impl Daemon {
                     kind: HookKind::Receive,
                     command: command.clone(),
                     args: message.files.clone(),
-                    env: receive_environment(&message, self.config.hooks.phone_id.as_deref()),
+                    env: crate::spool::inbox::receive_environment(
+                        &message.parts,
+                        self.config.hooks.phone_id.as_deref(),
+                    ),
                     timeout: self.config.hooks.timeout,
                 }
                 .spawn();
@@ -600,46 +603,6 @@ impl Daemon {
         ));
         Ok(())
     }
-}
-
-/// gammu's RunOnReceive environment (spec §8.3) for a received message.
-fn receive_environment(
-    message: &receive::Received,
-    phone_id: Option<&str>,
-) -> BTreeMap<String, String> {
-    let mut env = BTreeMap::new();
-    env.insert("SMS_MESSAGES".to_owned(), message.parts.len().to_string());
-    env.insert(
-        "PHONE_ID".to_owned(),
-        phone_id.unwrap_or_default().to_owned(),
-    );
-    let mut whole = String::new();
-    for (index, part) in message.parts.iter().enumerate() {
-        let n = index + 1;
-        env.insert(format!("SMS_{n}_NUMBER"), part.originator.to_display());
-        env.insert(
-            format!("SMS_{n}_CLASS"),
-            part.dcs
-                .class
-                .map_or(-1, |c| i32::from(c.number()))
-                .to_string(),
-        );
-        env.insert(format!("SMS_{n}_REFERENCE"), "0".to_owned());
-        env.insert(format!("SMS_{n}_DATETIME"), part.timestamp.to_string());
-        if let Some(text) = part.user_data.body.text() {
-            env.insert(format!("SMS_{n}_TEXT"), text.to_owned());
-            whole.push_str(text);
-        }
-    }
-    let concatenated = message.parts.len() > 1;
-    env.insert(
-        "DECODED_PARTS".to_owned(),
-        if concatenated { "1" } else { "0" }.to_owned(),
-    );
-    if concatenated {
-        env.insert("DECODED_1_TEXT".to_owned(), whole);
-    }
-    env
 }
 
 /// The signals the daemon answers.

@@ -17,8 +17,9 @@
 
 use crate::config::Config;
 use crate::modem::{Modem, ModemError};
-use crate::pdu::{self, Body, Incoming, SmsDeliver};
-use crate::spool::{self, fs as spool_fs};
+use crate::pdu::{self, Incoming};
+use crate::spool::fs as spool_fs;
+use crate::spool::inbox::{self, ReceivedPart};
 use crate::store::{IncomingPart, ReportRecord, Store, StoreError};
 use std::time::Duration;
 
@@ -30,7 +31,7 @@ pub struct Received {
     /// The sender.
     pub sender: String,
     /// The decoded parts, in order.
-    pub parts: Vec<SmsDeliver>,
+    pub parts: Vec<ReceivedPart>,
     /// Whether every part arrived (false after the multipart timeout).
     pub complete: bool,
 }
@@ -115,12 +116,36 @@ pub async fn process(
                 Some((id, part)) => {
                     tracing::info!(id, part, %outcome, status = %report.status, "delivery report")
                 }
-                None => {
-                    tracing::info!(reference = report.message_reference, %outcome, "delivery report for no known message")
-                }
+                None => tracing::info!(
+                    reference = report.message_reference,
+                    %outcome,
+                    "delivery report for no known message"
+                ),
             }
+            // gammu stores reports in the inbox unless DeliveryReport = log.
+            let received = if config.receive.delivery_report == crate::config::DeliveryReport::Log {
+                None
+            } else {
+                let (smsc, _) = pdu::split_smsc(pdu).unwrap_or((None, &[]));
+                let parts = vec![ReceivedPart::new(smsc, Incoming::StatusReport(report))];
+                let serial =
+                    inbox::choose_serial(&parts, |name| config.spool.inbox.join(name).exists())
+                        .unwrap_or(inbox::MAX_SERIAL);
+                write_files(config, &parts, serial)?;
+                let files =
+                    inbox::inbox_files(&parts, config.spool.inbox_format, serial, &utc_now())
+                        .into_iter()
+                        .map(|file| file.name)
+                        .collect();
+                Some(Received {
+                    files,
+                    sender: recipient,
+                    parts,
+                    complete: true,
+                })
+            };
             modem.delete(index).await?;
-            return Ok(None);
+            return Ok(received);
         }
         Err(error) => {
             tracing::warn!(index, %error, pdu = %key, "undecodable PDU kept in the database and removed from the SIM");
@@ -178,22 +203,33 @@ pub fn finish_unwritten(config: &Config, store: &mut Store) -> Result<(), Receiv
             continue;
         };
         let parts = decode_parts(&store.incoming_parts_of(id)?);
-        write_files(config, &message.files, &parts)?;
+        let serial = serial_of(&message.files, &parts);
+        write_files(config, &parts, serial)?;
         store.incoming_written(id)?;
     }
     Ok(())
 }
 
-fn decode_parts(parts: &[IncomingPart]) -> Vec<SmsDeliver> {
+/// The parts, decoded, one per sequence number, in order.
+fn decode_parts(parts: &[IncomingPart]) -> Vec<ReceivedPart> {
     let mut seen = std::collections::BTreeSet::new();
     parts
         .iter()
         .filter(|p| seen.insert(p.concat.map(|c| c.2)))
         .filter_map(|p| {
-            let (_, tpdu) = pdu::split_smsc(&p.pdu).ok()?;
-            SmsDeliver::decode(tpdu).ok()
+            let (smsc, tpdu) = pdu::split_smsc(&p.pdu).ok()?;
+            Some(ReceivedPart::new(smsc, Incoming::decode(tpdu).ok()?))
         })
         .collect()
+}
+
+/// The serial a message's recorded file names were given.
+fn serial_of(files: &[String], parts: &[ReceivedPart]) -> u8 {
+    (0..=inbox::MAX_SERIAL)
+        .find(|&serial| {
+            inbox::probe_name(parts, serial).as_deref() == files.first().map(String::as_str)
+        })
+        .unwrap_or(0)
 }
 
 /// Records and writes one message's inbox files.
@@ -206,10 +242,16 @@ fn assemble(
 ) -> Result<Received, ReceiveError> {
     let parts = decode_parts(group);
     let sender = group.first().map(|p| p.sender.clone()).unwrap_or_default();
-    let files = file_names(config, &sender, &parts);
+    let serial = inbox::choose_serial(&parts, |name| config.spool.inbox.join(name).exists())
+        .unwrap_or(inbox::MAX_SERIAL);
+    let files: Vec<String> =
+        inbox::inbox_files(&parts, config.spool.inbox_format, serial, &utc_now())
+            .into_iter()
+            .map(|file| file.name)
+            .collect();
     let ids: Vec<i64> = group.iter().map(|p| p.id).collect();
     let message = store.begin_incoming(&ids, &files, complete, now_ms)?;
-    write_files(config, &files, &parts)?;
+    write_files(config, &parts, serial)?;
     store.incoming_written(message)?;
     tracing::info!(parts = parts.len(), complete, "received");
     Ok(Received {
@@ -220,53 +262,47 @@ fn assemble(
     })
 }
 
-/// gammu's inbox names: part 0's time stamp and the first free serial.
-fn file_names(config: &Config, sender: &str, parts: &[SmsDeliver]) -> Vec<String> {
-    let extension = |part: &SmsDeliver| match part.user_data.body {
-        Body::Text(_) => spool::InboxExtension::Txt,
-        _ => spool::InboxExtension::Bin,
-    };
-    let Some(first) = parts.first() else {
-        return Vec::new();
-    };
-    let serial = (0..100u8)
-        .find(|&serial| {
-            let name = spool::inbox_name(&first.timestamp, serial, sender, 0, extension(first));
-            !config.spool.inbox.join(name).exists()
-        })
-        .unwrap_or(99);
-    parts
-        .iter()
-        .enumerate()
-        .map(|(index, part)| {
-            spool::inbox_name(&part.timestamp, serial, sender, index, extension(part))
-        })
-        .collect()
-}
-
-/// Writes each part's file (standard format: text as UTF-8, data raw).
-fn write_files(
-    config: &Config,
-    files: &[String],
-    parts: &[SmsDeliver],
-) -> Result<(), ReceiveError> {
-    for (name, part) in files.iter().zip(parts) {
-        let contents: Vec<u8> = match &part.user_data.body {
-            Body::Text(text) => text.as_bytes().to_vec(),
-            Body::Binary(data) | Body::Compressed(data) => data.clone(),
-        };
-        match spool_fs::write_atomic(
+/// Writes a message's inbox files in the configured format, each through a
+/// temporary name, fsync and rename.
+fn write_files(config: &Config, parts: &[ReceivedPart], serial: u8) -> Result<(), ReceiveError> {
+    for file in inbox::inbox_files(parts, config.spool.inbox_format, serial, &utc_now()) {
+        spool_fs::write_atomic(
             &config.spool.inbox,
-            std::ffi::OsStr::new(name),
-            &contents,
+            std::ffi::OsStr::new(&file.name),
+            &file.contents,
             None,
             spool_fs::WriteMode::Replace,
-        ) {
-            Ok(_) => {}
-            Err(error) => return Err(error.into()),
-        }
+        )?;
     }
     Ok(())
+}
+
+/// Now, in UTC, for the `; Saved` comment of detail files.
+fn utc_now() -> pdu::Timestamp {
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs()) as i64;
+    let (days, rest) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (proleptic Gregorian).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let mp = (5 * day_of_year + 2) / 153;
+    let day = (day_of_year - (153 * mp + 2) / 5 + 1) as u8;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
+    let year = (year_of_era + era * 400 + i64::from(month <= 2)) as u16;
+    pdu::Timestamp {
+        year,
+        month,
+        day,
+        hour: (rest / 3600) as u8,
+        minute: (rest % 3600 / 60) as u8,
+        second: (rest % 60) as u8,
+        tz_quarters: 0,
+    }
 }
 
 /// How often the storage is read without a +CMTI: a safety net, at least
