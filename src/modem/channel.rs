@@ -189,8 +189,10 @@ where
             () = sleep_until(deadline) => {
                 if let Some(p) = pending.take() {
                     digester.cancel();
-                    if p.body.is_some() && !p.body_written {
-                        // The modem may sit at the prompt: ESC abandons the message.
+                    if !p.body_written {
+                        // The modem may sit at a prompt (ours, or one a killed
+                        // process left, where every AT is taken as PDU text):
+                        // ESC abandons that message; in command mode it is ignored.
                         let _ = writer.write_all(&crate::at::cancel_body()).await;
                     }
                     tracing::warn!(command = %p.command, timeout = ?p.timeout, "AT command timed out");
@@ -312,7 +314,8 @@ mod tests {
             }
         ));
         assert!(!error.is_ambiguous());
-        expect(&mut peer, b"AT+CSQ\r").await;
+        // ESC after the silence, in case the modem sits at a stale prompt.
+        expect(&mut peer, b"AT+CSQ\r\x1b").await;
         let call = tokio::spawn(async move { client.execute(Command::at(), None, SECOND).await });
         expect(&mut peer, b"AT\r").await;
         peer.write_all(b"\r\nOK\r\n").await.unwrap();
