@@ -225,25 +225,24 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
 
 fn check_config(args: &CheckConfigArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let loaded = crate::config::load(&args.config)?;
-    for notice in &loaded.notices {
-        writeln!(out, "# {notice}")?;
-    }
     loaded.config.check_paths()?;
-    let text = if args.show_pin {
-        loaded.config.to_toml_with_pin()
-    } else {
-        loaded.config.to_toml()
-    };
-    write!(out, "{text}")?;
-    Ok(())
+    print_config(&loaded, args.show_pin, out)
 }
 
 fn import_gammu(args: &ImportGammuArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    let loaded = crate::config::load(&args.file)?;
+    print_config(&crate::config::load(&args.file)?, args.show_pin, out)
+}
+
+/// The notices as comments, then the effective configuration as TOML.
+fn print_config(
+    loaded: &crate::config::Loaded,
+    show_pin: bool,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
     for notice in &loaded.notices {
         writeln!(out, "# {notice}")?;
     }
-    let text = if args.show_pin {
+    let text = if show_pin {
         loaded.config.to_toml_with_pin()
     } else {
         loaded.config.to_toml()

@@ -2,103 +2,13 @@
 //! reassembly, delivery reports, and the SIM emptied only after the inbox
 //! files are on disk.
 
-use simgate::config::Config;
-use simgate::daemon::{self, DaemonEvent, DaemonOptions};
-use simgate::emulator::{Emulator, EmulatorConfig, EmulatorEvent, Profile};
+use crate::support::Harness;
+use simgate::daemon::DaemonEvent;
+use simgate::emulator::{EmulatorEvent, Profile};
 use simgate::pdu::{
     plan_text, Address, Concatenation, DataCodingScheme, EncodingPolicy, SmsDeliver, Status,
     StatusReport, Timestamp, UserData, UserDataHeader,
 };
-use std::path::PathBuf;
-use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
-
-struct Harness {
-    emulator: Emulator,
-    root: PathBuf,
-    events: mpsc::UnboundedReceiver<DaemonEvent>,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<Result<(), daemon::DaemonError>>>,
-}
-
-impl Harness {
-    async fn start(name: &str, profile: Profile) -> Self {
-        let root =
-            std::env::temp_dir().join(format!("simgate-receive-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
-        for dir in ["inbox", "outbox", "sent", "error"] {
-            std::fs::create_dir_all(root.join(dir)).unwrap();
-        }
-        let emulator = Emulator::start(EmulatorConfig::new(profile)).await.unwrap();
-        let mut config = Config::new(emulator.path());
-        config.spool.inbox = root.join("inbox");
-        config.spool.outbox = root.join("outbox");
-        config.spool.sent = Some(root.join("sent"));
-        config.spool.error = Some(root.join("error"));
-        config.database.path = root.join("simgate.db");
-        let (events_tx, events) = mpsc::unbounded_channel();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let options = DaemonOptions {
-            config,
-            modem: None,
-            events: Some(events_tx),
-            handle_signals: false,
-            config_path: None,
-        };
-        let task = tokio::spawn(daemon::run(options, async {
-            let _ = stopped.await;
-        }));
-        let mut harness = Self {
-            emulator,
-            root,
-            events,
-            stop: Some(stop),
-            task: Some(task),
-        };
-        harness
-            .event(|e| matches!(e, DaemonEvent::ModemReady { .. }))
-            .await;
-        harness
-    }
-
-    async fn event(&mut self, wanted: impl Fn(&DaemonEvent) -> bool) -> DaemonEvent {
-        let deadline = tokio::time::sleep(Duration::from_secs(30));
-        tokio::pin!(deadline);
-        loop {
-            tokio::select! {
-                event = self.events.recv() => {
-                    let event = event.expect("the daemon stopped");
-                    if wanted(&event) {
-                        return event;
-                    }
-                }
-                () = &mut deadline => panic!("no such daemon event within 30 s"),
-            }
-        }
-    }
-
-    async fn received(&mut self) -> Vec<String> {
-        match self
-            .event(|e| matches!(e, DaemonEvent::Received { .. }))
-            .await
-        {
-            DaemonEvent::Received { files } => files,
-            _ => unreachable!(),
-        }
-    }
-
-    fn inbox(&self, name: &str) -> String {
-        String::from_utf8(std::fs::read(self.root.join("inbox").join(name)).unwrap()).unwrap()
-    }
-
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        self.task.take().unwrap().await.unwrap().unwrap();
-        let _ = std::fs::remove_dir_all(&self.root);
-    }
-}
 
 fn stamp(second: u8) -> Timestamp {
     Timestamp {
@@ -201,7 +111,7 @@ async fn parts_out_of_order_and_duplicated_make_one_message() {
         "{files:?}"
     );
     assert!(h.emulator.stored().is_empty());
-    let inbox_files = std::fs::read_dir(h.root.join("inbox")).unwrap().count();
+    let inbox_files = std::fs::read_dir(h.dir("inbox")).unwrap().count();
     assert_eq!(inbox_files, 3, "the duplicate wrote nothing");
     h.stop().await;
 }
@@ -210,10 +120,10 @@ async fn parts_out_of_order_and_duplicated_make_one_message() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delivery_report_is_matched_to_its_message() {
     let mut h = Harness::start("report", Profile::SierraMc7455).await;
-    let outbox = h.root.join("outbox");
+    let outbox = h.dir("outbox");
     std::fs::write(outbox.join(".tmp"), b"please confirm").unwrap();
     std::fs::rename(outbox.join(".tmp"), outbox.join("OUT+4917612345678.txtd")).unwrap();
-    let references = match h.event(|e| matches!(e, DaemonEvent::Sent { .. })).await {
+    let references = match h.wait_for(|e| matches!(e, DaemonEvent::Sent { .. })).await {
         DaemonEvent::Sent { references, .. } => references,
         _ => unreachable!(),
     };
@@ -243,7 +153,7 @@ async fn a_delivery_report_is_matched_to_its_message() {
     // As gammu does, the report is also stored in the inbox: the word.
     let files = h.received().await;
     assert_eq!(h.inbox(&files[0]), "Delivered");
-    let db = rusqlite::Connection::open(h.root.join("simgate.db")).unwrap();
+    let db = rusqlite::Connection::open(h.dir("simgate.db")).unwrap();
     let outcome: String = db
         .query_row(
             "SELECT report_outcome FROM outgoing_part WHERE message_ref = ?1",

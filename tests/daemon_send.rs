@@ -1,141 +1,13 @@
 //! The daemon send path against the emulator: real pty, real inotify, real
 //! SQLite, files written by the real `gammu-smsd-inject`.
 
-use simgate::config::Config;
-use simgate::daemon::{self, DaemonEvent, DaemonOptions};
+use crate::support::Harness;
+use simgate::daemon::DaemonEvent;
 use simgate::emulator::{Emulator, EmulatorConfig, Profile, SentMessage};
 use simgate::pdu::{Alphabet, MessageClass};
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
-
-/// A daemon on an emulated modem, with its spool in a temporary folder.
-struct Harness {
-    emulator: Emulator,
-    root: PathBuf,
-    events: mpsc::UnboundedReceiver<DaemonEvent>,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<Result<(), daemon::DaemonError>>>,
-}
-
-impl Harness {
-    async fn start(name: &str) -> Self {
-        let root =
-            std::env::temp_dir().join(format!("simgate-daemon-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
-        for dir in ["inbox", "outbox", "sent", "error"] {
-            std::fs::create_dir_all(root.join(dir)).unwrap();
-        }
-        let emulator = Emulator::start(EmulatorConfig::new(Profile::Generic))
-            .await
-            .unwrap();
-        Self::launch(emulator, root).await
-    }
-
-    /// Starts a daemon on `root` and `emulator`, and waits for the modem.
-    async fn launch(emulator: Emulator, root: PathBuf) -> Self {
-        let mut config = Config::new(emulator.path());
-        config.spool.inbox = root.join("inbox");
-        config.spool.outbox = root.join("outbox");
-        config.spool.sent = Some(root.join("sent"));
-        config.spool.error = Some(root.join("error"));
-        config.spool.settle_time = Duration::from_millis(200);
-        // Entries inotify does not report (a mkfifo, a mkdir) are found by the rescan.
-        config.spool.scan_interval = Duration::from_secs(1);
-        config.database.path = root.join("simgate.db");
-        let (events_tx, events) = mpsc::unbounded_channel();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let options = DaemonOptions {
-            config,
-            modem: None,
-            events: Some(events_tx),
-            handle_signals: false,
-            config_path: None,
-        };
-        let task = tokio::spawn(daemon::run(options, async {
-            let _ = stopped.await;
-        }));
-        let mut harness = Self {
-            emulator,
-            root,
-            events,
-            stop: Some(stop),
-            task: Some(task),
-        };
-        harness
-            .wait_for(|e| matches!(e, DaemonEvent::ModemReady { .. }))
-            .await;
-        harness
-    }
-
-    /// Stops the daemon cleanly and starts a new one on the same spool,
-    /// database and modem.
-    async fn restart(mut self) -> Self {
-        self.stop_daemon().await;
-        let emulator = std::mem::replace(
-            &mut self.emulator,
-            Emulator::on_stream(
-                EmulatorConfig::new(Profile::Generic),
-                tokio::io::duplex(64).0,
-            ),
-        );
-        let root = self.root.clone();
-        self.root = PathBuf::new();
-        Self::launch(emulator, root).await
-    }
-
-    async fn stop_daemon(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.await.unwrap().unwrap();
-        }
-    }
-
-    fn dir(&self, name: &str) -> PathBuf {
-        self.root.join(name)
-    }
-
-    /// Waits for an event matching `wanted`, returning it.
-    async fn wait_for(&mut self, wanted: impl Fn(&DaemonEvent) -> bool) -> DaemonEvent {
-        let deadline = tokio::time::sleep(Duration::from_secs(30));
-        tokio::pin!(deadline);
-        loop {
-            tokio::select! {
-                event = self.events.recv() => {
-                    let event = event.expect("the daemon stopped");
-                    if wanted(&event) {
-                        return event;
-                    }
-                }
-                () = &mut deadline => panic!("no such daemon event within 30 s"),
-            }
-        }
-    }
-
-    /// Waits until `count` messages were sent or failed; returns the outcomes.
-    async fn finished(&mut self, count: usize) -> Vec<DaemonEvent> {
-        let mut done = Vec::new();
-        while done.len() < count {
-            done.push(
-                self.wait_for(|e| {
-                    matches!(e, DaemonEvent::Sent { .. } | DaemonEvent::Failed { .. })
-                })
-                .await,
-            );
-        }
-        done
-    }
-
-    async fn stop(mut self) {
-        self.stop_daemon().await;
-        if !self.root.as_os_str().is_empty() {
-            let _ = std::fs::remove_dir_all(&self.root);
-        }
-    }
-}
 
 fn names(dir: &Path) -> BTreeSet<String> {
     std::fs::read_dir(dir)
@@ -201,7 +73,7 @@ fn inject(root: &Path, args: &[&str]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn files_from_gammu_smsd_inject_are_sent_with_the_right_pdus() {
-    let mut h = Harness::start("inject").await;
+    let mut h = Harness::start("inject", Profile::Generic).await;
     let cases: [(&str, &[&str]); 5] = [
         ("+4917600000001", &["-text", "Hello from gammu-smsd-inject"]),
         (
@@ -284,7 +156,7 @@ async fn files_from_gammu_smsd_inject_are_sent_with_the_right_pdus() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hand_written_txt_files_in_every_form_and_charset() {
-    let mut h = Harness::start("txt").await;
+    let mut h = Harness::start("txt", Profile::Generic).await;
     let outbox = h.dir("outbox");
     // The three name forms (spec §2.2), flags, UTF-8 and UTF-16 with a BOM.
     drop_file(&outbox, "OUT+4917600000011.txt", "plain UTF-8 ✓".as_bytes());
@@ -339,7 +211,7 @@ async fn hand_written_txt_files_in_every_form_and_charset() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_chunked_writer_gets_one_complete_send() {
     use std::io::Write;
-    let mut h = Harness::start("slow").await;
+    let mut h = Harness::start("slow", Profile::Generic).await;
     let path = h.dir("outbox").join("OUT+4917600000021.txt");
     let chunks = ["This message ", "is written ", "slowly, ", "in chunks."];
     let writer = std::thread::spawn(move || {
@@ -367,7 +239,7 @@ async fn a_slow_chunked_writer_gets_one_complete_send() {
 /// good files beside them are sent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_files_never_stop_the_good_ones() {
-    let mut h = Harness::start("malformed").await;
+    let mut h = Harness::start("malformed", Profile::Generic).await;
     let outbox = h.dir("outbox");
     drop_file(&outbox, "OUT+4917600000031.txt", b"good one");
     drop_file(
@@ -453,7 +325,7 @@ async fn malformed_files_never_stop_the_good_ones() {
 /// sent once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_finishes_claimed_files_once() {
-    let mut h = Harness::start("restart").await;
+    let mut h = Harness::start("restart", Profile::Generic).await;
     for n in 0..3 {
         drop_file(
             &h.dir("outbox"),

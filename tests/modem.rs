@@ -15,14 +15,7 @@ use simgate::pdu::{
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-const PROFILES: [Profile; 6] = [
-    Profile::Generic,
-    Profile::HuaweiE3372,
-    Profile::QuectelEc25,
-    Profile::Sim800l,
-    Profile::SierraMc7455,
-    Profile::Sim7600,
-];
+const PROFILES: [Profile; 6] = Profile::ALL;
 
 fn timeouts() -> Timeouts {
     Timeouts {

@@ -1,0 +1,150 @@
+//! What the daemon tests share: a daemon on an emulated modem with its
+//! spool, database and events in a temporary folder.
+
+use simgate::config::Config;
+use simgate::daemon::{self, DaemonEvent, DaemonOptions};
+use simgate::emulator::{Emulator, EmulatorConfig, Profile};
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// A daemon on an emulated modem, with its spool in a temporary folder.
+pub(crate) struct Harness {
+    pub(crate) emulator: Emulator,
+    pub(crate) root: PathBuf,
+    pub(crate) events: mpsc::UnboundedReceiver<DaemonEvent>,
+    pub(crate) stop: Option<oneshot::Sender<()>>,
+    pub(crate) task: Option<tokio::task::JoinHandle<Result<(), daemon::DaemonError>>>,
+}
+
+impl Harness {
+    pub(crate) async fn start(name: &str, profile: Profile) -> Self {
+        let root =
+            std::env::temp_dir().join(format!("simgate-daemon-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        for dir in ["inbox", "outbox", "sent", "error"] {
+            std::fs::create_dir_all(root.join(dir)).unwrap();
+        }
+        let emulator = Emulator::start(EmulatorConfig::new(profile)).await.unwrap();
+        Self::launch(emulator, root).await
+    }
+
+    /// Starts a daemon on `root` and `emulator`, and waits for the modem.
+    async fn launch(emulator: Emulator, root: PathBuf) -> Self {
+        let mut config = Config::new(emulator.path());
+        config.spool.inbox = root.join("inbox");
+        config.spool.outbox = root.join("outbox");
+        config.spool.sent = Some(root.join("sent"));
+        config.spool.error = Some(root.join("error"));
+        config.spool.settle_time = Duration::from_millis(200);
+        // Entries inotify does not report (a mkfifo, a mkdir) are found by the rescan.
+        config.spool.scan_interval = Duration::from_secs(1);
+        config.database.path = root.join("simgate.db");
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let options = DaemonOptions {
+            config,
+            modem: None,
+            events: Some(events_tx),
+            handle_signals: false,
+            config_path: None,
+        };
+        let task = tokio::spawn(daemon::run(options, async {
+            let _ = stopped.await;
+        }));
+        let mut harness = Self {
+            emulator,
+            root,
+            events,
+            stop: Some(stop),
+            task: Some(task),
+        };
+        harness
+            .wait_for(|e| matches!(e, DaemonEvent::ModemReady { .. }))
+            .await;
+        harness
+    }
+
+    /// Stops the daemon cleanly and starts a new one on the same spool,
+    /// database and modem.
+    pub(crate) async fn restart(mut self) -> Self {
+        self.stop_daemon().await;
+        let emulator = std::mem::replace(
+            &mut self.emulator,
+            Emulator::on_stream(
+                EmulatorConfig::new(Profile::Generic),
+                tokio::io::duplex(64).0,
+            ),
+        );
+        let root = self.root.clone();
+        self.root = PathBuf::new();
+        Self::launch(emulator, root).await
+    }
+
+    pub(crate) async fn stop_daemon(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().unwrap();
+        }
+    }
+
+    pub(crate) fn dir(&self, name: &str) -> PathBuf {
+        self.root.join(name)
+    }
+
+    /// Waits for an event matching `wanted`, returning it.
+    pub(crate) async fn wait_for(&mut self, wanted: impl Fn(&DaemonEvent) -> bool) -> DaemonEvent {
+        let deadline = tokio::time::sleep(Duration::from_secs(30));
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                event = self.events.recv() => {
+                    let event = event.expect("the daemon stopped");
+                    if wanted(&event) {
+                        return event;
+                    }
+                }
+                () = &mut deadline => panic!("no such daemon event within 30 s"),
+            }
+        }
+    }
+
+    /// Waits until `count` messages were sent or failed; returns the outcomes.
+    pub(crate) async fn finished(&mut self, count: usize) -> Vec<DaemonEvent> {
+        let mut done = Vec::new();
+        while done.len() < count {
+            done.push(
+                self.wait_for(|e| {
+                    matches!(e, DaemonEvent::Sent { .. } | DaemonEvent::Failed { .. })
+                })
+                .await,
+            );
+        }
+        done
+    }
+
+    /// Waits for the next message written to the inbox; its file names.
+    pub(crate) async fn received(&mut self) -> Vec<String> {
+        match self
+            .wait_for(|e| matches!(e, DaemonEvent::Received { .. }))
+            .await
+        {
+            DaemonEvent::Received { files } => files,
+            _ => unreachable!(),
+        }
+    }
+
+    /// An inbox file's text.
+    pub(crate) fn inbox(&self, name: &str) -> String {
+        String::from_utf8(std::fs::read(self.dir("inbox").join(name)).unwrap()).unwrap()
+    }
+
+    pub(crate) async fn stop(mut self) {
+        self.stop_daemon().await;
+        if !self.root.as_os_str().is_empty() {
+            let _ = std::fs::remove_dir_all(&self.root);
+        }
+    }
+}
