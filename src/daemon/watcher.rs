@@ -31,9 +31,14 @@ pub fn watch(dir: &Path) -> notify::Result<(RecommendedWatcher, mpsc::Receiver<O
             }
         };
         for report in reports {
-            // A full queue means the daemon is busy; a rescan will find the file.
-            if sender.try_send(report).is_err() {
-                let _ = sender.try_send(OutboxEvent::Rescan);
+            // A full queue means the daemon is busy: wait for room (this is
+            // notify's own thread). Dropping the report instead would lose
+            // the file until the next timed rescan (scan_interval, 30 s),
+            // since the Rescan sent in its place finds the queue full too.
+            // Meanwhile the kernel queues further events, and reports its
+            // own overflow as a rescan.
+            if sender.blocking_send(report).is_err() {
+                return; // the daemon stopped
             }
         }
     })?;
