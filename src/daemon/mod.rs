@@ -125,6 +125,8 @@ struct Daemon {
     radio: String,
     /// Unsolicited result codes of the supervised modem (+CMTI, +CDSI...).
     urcs: mpsc::Receiver<crate::at::Urc>,
+    /// A send failed for the modem's state: initialise it again.
+    recheck_modem: bool,
 }
 
 /// Runs until `shutdown` completes (or SIGTERM/SIGINT when signals are handled).
@@ -155,6 +157,7 @@ pub async fn run(
         reported: HashSet::new(),
         not_ready: HashSet::new(),
         radio: String::new(),
+        recheck_modem: false,
     };
     daemon.recover()?;
     receive::finish_unwritten(&daemon.config, &mut daemon.store).map_err(DaemonError::Receive)?;
@@ -412,6 +415,11 @@ impl Daemon {
             if !self.modem_ready() || stop.is_set() {
                 break;
             }
+            if std::mem::take(&mut self.recheck_modem) {
+                tracing::info!("a send failed for the modem's state; initialising it again");
+                self.modem.reconnect().await;
+                break;
+            }
             let outcome = send::send(
                 &self.config,
                 &mut self.store,
@@ -478,7 +486,12 @@ impl Daemon {
                 }
                 self.emit(DaemonEvent::Failed { file, reason });
             }
-            Outcome::Retry(_) | Outcome::WaitForModem | Outcome::Interrupted => {}
+            Outcome::Retry(_) | Outcome::Interrupted => {}
+            // The modem or its SIM is not in a state to send (a SIM that
+            // locked itself again after a modem reset, no network): with
+            // CheckSecurity, initialise again, which checks the SIM under
+            // the PIN guard.
+            Outcome::WaitForModem => self.recheck_modem = self.config.modem.check_sim,
         }
     }
 

@@ -148,9 +148,15 @@ pub async fn send(
                         Ok(Outcome::Retry(delay))
                     }
                     Decision::WaitForModem => {
+                        // Not the message's fault, but not instantly
+                        // curable either: try again after the first retry
+                        // delay, so a modem that keeps refusing is not
+                        // hammered.
                         store.part_not_sent(id, part.part)?;
                         let now = now_ms();
-                        store.retry_later(id, &reason, now, now)?;
+                        let next = now + config.send.retry_delay.as_millis() as i64;
+                        store.retry_later(id, &reason, next, now)?;
+                        tracing::warn!(file = %Redact(&row.file_name), id, %reason, "the modem cannot send now; will retry");
                         Ok(Outcome::WaitForModem)
                     }
                 };
