@@ -259,6 +259,11 @@ fn run_daemon(args: &RunArgs) -> Result<(), CliError> {
     };
     let level = format!("{:?}", loaded.config.log.level).to_ascii_lowercase();
     crate::daemon::logging::init(&level, &target)?;
+    if loaded.config.log.target == crate::config::LogTarget::Syslog {
+        tracing::info!(
+            "LogFile = syslog: simgate logs to journald, which forwards to syslog, or to stderr"
+        );
+    }
     loaded.log_notices();
     loaded.config.check_paths()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -315,8 +320,18 @@ fn drop_privileges(user: Option<&str>, group: Option<&str>) -> Result<(), CliErr
         None => user.as_ref().map(|u| u.gid),
     };
     if let Some(gid) = gid {
-        nix::unistd::setgroups(&[gid])
-            .map_err(|e| failed("supplementary groups", e.to_string()))?;
+        // The user's own supplementary groups (dialout, for the modem) stay:
+        // the port is opened, and reopened after an unplug, as that user.
+        match &user {
+            Some(user) => {
+                let name = std::ffi::CString::new(user.name.clone())
+                    .map_err(|e| failed(&user.name, e.to_string()))?;
+                nix::unistd::initgroups(&name, gid)
+                    .map_err(|e| failed("supplementary groups", e.to_string()))?;
+            }
+            None => nix::unistd::setgroups(&[gid])
+                .map_err(|e| failed("supplementary groups", e.to_string()))?,
+        }
         nix::unistd::setgid(gid).map_err(|e| failed(&gid.to_string(), e.to_string()))?;
     }
     if let Some(user) = user {
