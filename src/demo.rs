@@ -113,6 +113,7 @@ async fn demo(dir: &Path, stop_after: usize, out: &mut dyn Write) -> Result<(), 
             }
             DaemonEvent::Failed { file, reason } => writeln!(out, "failed {file}: {reason}")?,
             DaemonEvent::Received { files } => writeln!(out, "received {}", files.join(", "))?,
+            DaemonEvent::Call { caller } => writeln!(out, "incoming call from {caller}")?,
         }
         out.flush()?;
     }

@@ -165,3 +165,48 @@ async fn a_delivery_report_is_matched_to_its_message() {
     assert!(h.emulator.stored().is_empty());
     h.stop().await;
 }
+
+/// An incoming call is hung up (HangupCalls), handed to RunOnIncomingCall
+/// with the caller as an argument, and recorded, once per call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incoming_call_is_hung_up_and_reported() {
+    let out = std::env::temp_dir().join(format!("simgate-call-hook-{}", std::process::id()));
+    let _ = std::fs::remove_file(&out);
+    let command = format!("printf '%s\\n' >>{}", out.display());
+    let mut h = Harness::start_with("call", Profile::HuaweiE3372, |config| {
+        config.hooks.hangup_calls = true;
+        config.hooks.run_on_incoming_call = Some(command);
+    })
+    .await;
+    let mut events = h.emulator.subscribe();
+    h.emulator.ring("+4915177777777");
+    match h.wait_for(|e| matches!(e, DaemonEvent::Call { .. })).await {
+        DaemonEvent::Call { caller } => assert_eq!(caller, "+4915177777777"),
+        _ => unreachable!(),
+    }
+    loop {
+        if let EmulatorEvent::CallEnded { by_host } = events.recv().await.unwrap() {
+            assert!(by_host, "the daemon hung up");
+            break;
+        }
+    }
+    // The hook runs in its own task: wait for its line, boundedly.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::fs::read_to_string(&out).unwrap_or_default().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "RunOnIncomingCall did not run"
+        );
+        let _ = tokio::time::timeout(std::time::Duration::from_millis(50), events.recv()).await;
+    }
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "+4915177777777\n");
+    let db = rusqlite::Connection::open(h.dir("simgate.db")).unwrap();
+    let calls: i64 = db
+        .query_row("SELECT COUNT(*) FROM call WHERE hung_up = 1", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(calls, 1);
+    let _ = std::fs::remove_file(&out);
+    h.stop().await;
+}

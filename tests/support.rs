@@ -19,6 +19,15 @@ pub(crate) struct Harness {
 
 impl Harness {
     pub(crate) async fn start(name: &str, profile: Profile) -> Self {
+        Self::start_with(name, profile, |_| {}).await
+    }
+
+    /// Like [`start`](Self::start), with a say in the configuration.
+    pub(crate) async fn start_with(
+        name: &str,
+        profile: Profile,
+        configure: impl FnOnce(&mut Config),
+    ) -> Self {
         let root =
             std::env::temp_dir().join(format!("simgate-daemon-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
@@ -26,11 +35,15 @@ impl Harness {
             std::fs::create_dir_all(root.join(dir)).unwrap();
         }
         let emulator = Emulator::start(EmulatorConfig::new(profile)).await.unwrap();
-        Self::launch(emulator, root).await
+        Self::launch(emulator, root, configure).await
     }
 
     /// Starts a daemon on `root` and `emulator`, and waits for the modem.
-    async fn launch(emulator: Emulator, root: PathBuf) -> Self {
+    async fn launch(
+        emulator: Emulator,
+        root: PathBuf,
+        configure: impl FnOnce(&mut Config),
+    ) -> Self {
         let mut config = Config::new(emulator.path());
         config.spool.inbox = root.join("inbox");
         config.spool.outbox = root.join("outbox");
@@ -40,6 +53,7 @@ impl Harness {
         // Entries inotify does not report (a mkfifo, a mkdir) are found by the rescan.
         config.spool.scan_interval = Duration::from_secs(1);
         config.database.path = root.join("simgate.db");
+        configure(&mut config);
         let (events_tx, events) = mpsc::unbounded_channel();
         let (stop, stopped) = oneshot::channel::<()>();
         let options = DaemonOptions {
@@ -78,7 +92,7 @@ impl Harness {
         );
         let root = self.root.clone();
         self.root = PathBuf::new();
-        Self::launch(emulator, root).await
+        Self::launch(emulator, root, |_| {}).await
     }
 
     pub(crate) async fn stop_daemon(&mut self) {

@@ -81,6 +81,11 @@ pub enum DaemonEvent {
         /// The inbox file names, in part order.
         files: Vec<String>,
     },
+    /// An incoming call was noticed (and hung up with HangupCalls).
+    Call {
+        /// The caller, empty when withheld or unknown.
+        caller: String,
+    },
     /// A message failed and its file moved to error/.
     Failed {
         /// The file name.
@@ -127,6 +132,8 @@ struct Daemon {
     urcs: mpsc::Receiver<crate::at::Urc>,
     /// A send failed for the modem's state: initialise it again.
     recheck_modem: bool,
+    /// When the last incoming call was handled.
+    last_call_ms: i64,
 }
 
 /// Runs until `shutdown` completes (or SIGTERM/SIGINT when signals are handled).
@@ -158,6 +165,7 @@ pub async fn run(
         not_ready: HashSet::new(),
         radio: String::new(),
         recheck_modem: false,
+        last_call_ms: 0,
     };
     daemon.recover()?;
     receive::finish_unwritten(&daemon.config, &mut daemon.store).map_err(DaemonError::Receive)?;
@@ -233,10 +241,13 @@ pub async fn run(
             _ = rescan.tick() => daemon.rescan()?,
             _ = watchdog.tick() => daemon.systemd.watchdog(),
             urc = daemon.urcs.recv() => {
-                if let Some(urc) = urc {
-                    if matches!(urc, crate::at::Urc::NewMessage(_) | crate::at::Urc::StatusReportStored(_)) {
+                match urc {
+                    Some(crate::at::Urc::NewMessage(_) | crate::at::Urc::StatusReportStored(_)) => {
                         daemon.receive().await;
                     }
+                    Some(crate::at::Urc::CallerId(clip)) => daemon.incoming_call(&clip.number).await,
+                    Some(crate::at::Urc::Ring) => daemon.incoming_call("").await,
+                    _ => {}
                 }
             }
             _ = receive_poll.tick(), if daemon.modem_ready() => daemon.receive().await,
@@ -517,6 +528,58 @@ impl Daemon {
         // Leave the main storage selected for the next +CMTI.
         let _ = modem.select_read_memory(&report.storage).await;
         self.received(received);
+    }
+
+    /// An incoming call (RING, or +CLIP with the caller): gammu's
+    /// HangupCalls and RunOnIncomingCall. RING repeats every few seconds, so
+    /// one call is handled once (at most once per 5 s, as gammu does); when
+    /// the modem names callers, a bare RING waits for the +CLIP that follows.
+    async fn incoming_call(&mut self, caller: &str) {
+        let now = now_ms();
+        let caller_id = match self.modem.state() {
+            ModemState::Ready { report, .. } => report.caller_id,
+            _ => false,
+        };
+        if caller.is_empty() && caller_id {
+            return;
+        }
+        if now - self.last_call_ms < 5_000 {
+            return;
+        }
+        self.last_call_ms = now;
+        let hang_up = self.config.hooks.hangup_calls;
+        tracing::info!(caller = %Redact(caller), hang_up, "incoming call");
+        if hang_up {
+            if let ModemState::Ready { modem, .. } = self.modem.state() {
+                if let Err(error) = modem
+                    .run(crate::at::Command::raw("ATH").expect("valid"))
+                    .await
+                {
+                    tracing::warn!(%error, "cannot hang up the call");
+                }
+            }
+            if let Some(command) = &self.config.hooks.run_on_incoming_call {
+                let mut env = BTreeMap::new();
+                env.insert(
+                    "PHONE_ID".to_owned(),
+                    self.config.hooks.phone_id.clone().unwrap_or_default(),
+                );
+                Hook {
+                    kind: HookKind::IncomingCall,
+                    command: command.clone(),
+                    args: vec![caller.to_owned()],
+                    env,
+                    timeout: self.config.hooks.timeout,
+                }
+                .spawn();
+            }
+        }
+        if let Err(error) = self.store.add_call(caller, hang_up, now) {
+            tracing::error!(%error, "cannot record the call");
+        }
+        self.emit(DaemonEvent::Call {
+            caller: caller.to_owned(),
+        });
     }
 
     /// Runs RunOnReceive and reports each received message.

@@ -99,6 +99,8 @@ pub struct InitReport {
     pub cnmi: String,
     /// Whether the PIN was entered during this initialisation.
     pub pin_entered: bool,
+    /// Whether the modem names callers (+CLIP) after RING.
+    pub caller_id: bool,
 }
 
 /// A snapshot of the radio and SIM.
@@ -255,6 +257,11 @@ impl Modem {
             return Err(ModemError::NoPduMode(result));
         }
         let storage = self.select_storage().await?;
+        // Caller identification for incoming calls; not every module has it.
+        let caller_id = self
+            .run(Command::raw("AT+CLIP=1").expect("valid"))
+            .await
+            .is_ok();
         let cnmi = self.enable_indications().await?;
         if let Some(smsc) = &settings.smsc {
             let command =
@@ -273,6 +280,7 @@ impl Modem {
             storage,
             cnmi,
             pin_entered,
+            caller_id,
         })
     }
 

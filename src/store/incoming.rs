@@ -173,6 +173,15 @@ impl Store {
             .optional()?)
     }
 
+    /// Records an incoming (missed) call.
+    pub fn add_call(&mut self, caller: &str, hung_up: bool, now_ms: i64) -> Result<(), StoreError> {
+        self.connection.execute(
+            "INSERT INTO call (caller, hung_up, at_ms) VALUES (?1, ?2, ?3)",
+            params![caller, hung_up, now_ms],
+        )?;
+        Ok(())
+    }
+
     /// How many undecodable PDUs were kept.
     pub fn undecodable_count(&self) -> Result<u64, StoreError> {
         Ok(self

@@ -61,6 +61,12 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         reason          TEXT NOT NULL,
         received_ms     INTEGER NOT NULL
     );
+    CREATE TABLE call (
+        id              INTEGER PRIMARY KEY,
+        caller          TEXT NOT NULL,
+        hung_up         INTEGER NOT NULL,
+        at_ms           INTEGER NOT NULL
+    );
     CREATE TABLE status_report (
         id              INTEGER PRIMARY KEY,
         content_key     TEXT NOT NULL UNIQUE,
