@@ -210,3 +210,26 @@ async fn an_incoming_call_is_hung_up_and_reported() {
     let _ = std::fs::remove_file(&out);
     h.stop().await;
 }
+
+/// gammu's sender filter: an excluded sender's message is not taken (and,
+/// as in gammu, stays on the SIM); the others arrive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn excluded_senders_are_filtered_out() {
+    let mut h = Harness::start_with("filter", Profile::Generic, |config| {
+        config.filters.exclude_numbers = vec!["+4915100000001".to_owned()];
+    })
+    .await;
+    h.emulator
+        .inject_deliver(&delivers("+4915100000001", "unwanted", 0)[0])
+        .unwrap();
+    h.emulator
+        .inject_deliver(&delivers("+4915100000002", "wanted", 0)[0])
+        .unwrap();
+    let files = h.received().await;
+    assert_eq!(h.inbox(&files[0]), "wanted");
+    let left: Vec<_> = h.emulator.stored();
+    assert_eq!(left.len(), 1, "the filtered message stays on the SIM");
+    let inbox = std::fs::read_dir(h.dir("inbox")).unwrap().count();
+    assert_eq!(inbox, 1);
+    h.stop().await;
+}

@@ -12,6 +12,7 @@
 //! One task runs the loop below, so the store has a single writer and the
 //! modem sees one message at a time; hooks run in tasks of their own.
 
+pub mod filter;
 pub mod hooks;
 pub mod intake;
 pub mod logging;
@@ -134,6 +135,8 @@ struct Daemon {
     recheck_modem: bool,
     /// When the last incoming call was handled.
     last_call_ms: i64,
+    /// Incoming filters, loaded at start and on SIGHUP.
+    filters: filter::Filters,
 }
 
 /// Runs until `shutdown` completes (or SIGTERM/SIGINT when signals are handled).
@@ -166,7 +169,9 @@ pub async fn run(
         radio: String::new(),
         recheck_modem: false,
         last_call_ms: 0,
+        filters: filter::Filters::default(),
     };
+    daemon.filters = filter::Filters::load(&daemon.config.filters);
     daemon.recover()?;
     receive::finish_unwritten(&daemon.config, &mut daemon.store).map_err(DaemonError::Receive)?;
     let (_watcher, mut outbox_events) = watcher::watch(&daemon.config.spool.outbox)?;
@@ -516,8 +521,15 @@ impl Daemon {
         };
         let mut received = Vec::new();
         for memory in [report.storage.as_str(), "SR"] {
-            match receive::read_memory(&self.config, &mut self.store, &modem, memory, now_ms())
-                .await
+            match receive::read_memory(
+                &self.config,
+                &self.filters,
+                &mut self.store,
+                &modem,
+                memory,
+                now_ms(),
+            )
+            .await
             {
                 Ok(found) => received.extend(found),
                 // Many modems have no SR storage; reports then come with the messages.
@@ -632,6 +644,7 @@ impl Daemon {
                     config.database.path = self.config.database.path.clone();
                 }
                 self.config = config;
+                self.filters = filter::Filters::load(&self.config.filters);
                 let (modem, urcs) =
                     supervisor::spawn(modem_override.unwrap_or_else(|| self.config.modem_config()));
                 self.urcs = urcs;

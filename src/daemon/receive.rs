@@ -15,7 +15,9 @@
 //! A crash between any two steps loses nothing and writes no file twice: the
 //! part or message row decides on restart.
 
+use super::filter::Filters;
 use crate::config::Config;
+use crate::daemon::logging::Redact;
 use crate::modem::{Modem, ModemError};
 use crate::pdu::{self, Incoming};
 use crate::spool::fs as spool_fs;
@@ -53,6 +55,7 @@ pub enum ReceiveError {
 /// Reads every message in `memory` and processes it.
 pub async fn read_memory(
     config: &Config,
+    filters: &Filters,
     store: &mut Store,
     modem: &Modem,
     memory: &str,
@@ -63,8 +66,18 @@ pub async fn read_memory(
     let mut received = Vec::new();
     for entry in listed {
         match entry {
-            Ok(stored) => received
-                .extend(process(config, store, modem, stored.index, &stored.pdu, now_ms).await?),
+            Ok(stored) => received.extend(
+                process(
+                    config,
+                    filters,
+                    store,
+                    modem,
+                    stored.index,
+                    &stored.pdu,
+                    now_ms,
+                )
+                .await?,
+            ),
             Err(crate::at::ParseError::Entry { index, error }) => {
                 // A listing entry that does not even parse: keep what we can say.
                 let key = format!("unparsed:{memory}:{index}:{error}");
@@ -86,6 +99,7 @@ pub async fn read_memory(
 /// Processes the PDU stored at `index` (steps 1 to 5 of the module docs).
 pub async fn process(
     config: &Config,
+    filters: &Filters,
     store: &mut Store,
     modem: &Modem,
     index: u32,
@@ -154,6 +168,15 @@ pub async fn process(
             return Ok(None);
         }
     };
+    let smsc = pdu::split_smsc(pdu)
+        .ok()
+        .and_then(|(smsc, _)| smsc)
+        .map(|a| a.to_display());
+    if !filters.accepts(&deliver.originator.to_display(), smsc.as_deref()) {
+        // As gammu: a filtered message is not taken and stays on the SIM.
+        tracing::info!(index, sender = %Redact(deliver.originator.to_display()), "message filtered out; left on the SIM");
+        return Ok(None);
+    }
     let concat = deliver
         .user_data
         .header
