@@ -142,15 +142,9 @@ pub async fn process(
             } else {
                 let (smsc, _) = pdu::split_smsc(pdu).unwrap_or((None, &[]));
                 let parts = vec![ReceivedPart::new(smsc, Incoming::StatusReport(report))];
-                let serial =
-                    inbox::choose_serial(&parts, |name| config.spool.inbox.join(name).exists())
-                        .unwrap_or(inbox::MAX_SERIAL);
-                write_files(config, &parts, serial)?;
-                let files =
-                    inbox::inbox_files(&parts, config.spool.inbox_format, serial, &utc_now())
-                        .into_iter()
-                        .map(|file| file.name)
-                        .collect();
+                let rendered = render_new(config, &parts);
+                write_files(config, &rendered)?;
+                let files = names(&rendered);
                 Some(Received {
                     files,
                     sender: recipient,
@@ -227,7 +221,8 @@ pub fn finish_unwritten(config: &Config, store: &mut Store) -> Result<(), Receiv
         };
         let parts = decode_parts(&store.incoming_parts_of(id)?);
         let serial = serial_of(&message.files, &parts);
-        write_files(config, &parts, serial)?;
+        let rendered = inbox::inbox_files(&parts, config.spool.inbox_format, serial, &utc_now());
+        write_files(config, &rendered)?;
         store.incoming_written(id)?;
     }
     Ok(())
@@ -265,16 +260,11 @@ fn assemble(
 ) -> Result<Received, ReceiveError> {
     let parts = decode_parts(group);
     let sender = group.first().map(|p| p.sender.clone()).unwrap_or_default();
-    let serial = inbox::choose_serial(&parts, |name| config.spool.inbox.join(name).exists())
-        .unwrap_or(inbox::MAX_SERIAL);
-    let files: Vec<String> =
-        inbox::inbox_files(&parts, config.spool.inbox_format, serial, &utc_now())
-            .into_iter()
-            .map(|file| file.name)
-            .collect();
+    let rendered = render_new(config, &parts);
+    let files = names(&rendered);
     let ids: Vec<i64> = group.iter().map(|p| p.id).collect();
     let message = store.begin_incoming(&ids, &files, complete, now_ms)?;
-    write_files(config, &parts, serial)?;
+    write_files(config, &rendered)?;
     store.incoming_written(message)?;
     tracing::info!(parts = parts.len(), complete, "received");
     Ok(Received {
@@ -285,10 +275,21 @@ fn assemble(
     })
 }
 
-/// Writes a message's inbox files in the configured format, each through a
-/// temporary name, fsync and rename.
-fn write_files(config: &Config, parts: &[ReceivedPart], serial: u8) -> Result<(), ReceiveError> {
-    for file in inbox::inbox_files(parts, config.spool.inbox_format, serial, &utc_now()) {
+/// A new message's inbox files in the configured format, under the first
+/// serial gammu would choose (only part 0's name is probed).
+fn render_new(config: &Config, parts: &[ReceivedPart]) -> Vec<inbox::InboxFile> {
+    let serial = inbox::choose_serial(parts, |name| config.spool.inbox.join(name).exists())
+        .unwrap_or(inbox::MAX_SERIAL);
+    inbox::inbox_files(parts, config.spool.inbox_format, serial, &utc_now())
+}
+
+fn names(files: &[inbox::InboxFile]) -> Vec<String> {
+    files.iter().map(|file| file.name.clone()).collect()
+}
+
+/// Writes inbox files, each through a temporary name, fsync and rename.
+fn write_files(config: &Config, files: &[inbox::InboxFile]) -> Result<(), ReceiveError> {
+    for file in files {
         spool_fs::write_atomic(
             &config.spool.inbox,
             std::ffi::OsStr::new(&file.name),

@@ -16,8 +16,6 @@ pub struct RetryPolicy {
     pub initial_delay: Duration,
     /// Longest delay between attempts.
     pub max_delay: Duration,
-    /// Whether an ambiguous send is sent again (default: no).
-    pub resend_ambiguous: bool,
 }
 
 impl Default for RetryPolicy {
@@ -27,7 +25,6 @@ impl Default for RetryPolicy {
             max_age: Duration::from_secs(24 * 3600),
             initial_delay: Duration::from_secs(30),
             max_delay: Duration::from_secs(3600),
-            resend_ambiguous: false,
         }
     }
 }

@@ -213,6 +213,5 @@ pub fn retry_policy(config: &Config) -> RetryPolicy {
         max_age: config.send.max_age.unwrap_or(Duration::MAX),
         initial_delay: config.send.retry_delay,
         max_delay: config.send.retry_delay_max.max(config.send.retry_delay),
-        resend_ambiguous: config.send.ambiguous == AmbiguousPolicy::Resend,
     }
 }
