@@ -85,12 +85,16 @@ pub(super) struct Session {
 }
 
 impl Session {
-    pub(super) fn new(profile: Profile) -> Self {
+    pub(super) fn new(profile: Profile, raw_delivery_only: bool) -> Self {
         Session {
             echo: true,
             cmee: 0,
             cmgf: 0,
-            cnmi: profile.default_cnmi(),
+            cnmi: if raw_delivery_only {
+                [2, 2, 0, 1, 0]
+            } else {
+                profile.default_cnmi()
+            },
             creg: 0,
             cgreg: 0,
             cereg: 0,
@@ -116,6 +120,9 @@ pub struct Machine {
     pub(super) registered: bool,
     pub(super) realistic: bool,
     pub(super) session: Session,
+    /// `+CNMI` settings that store messages are refused (see
+    /// [`EmulatorConfig::raw_delivery_only`]).
+    pub(super) raw_delivery_only: bool,
     pub(super) sim: Sim,
     pub(super) storage: Storage,
     pub(super) next_mr: u8,
@@ -164,7 +171,8 @@ impl Machine {
             rssi: config.rssi,
             registered: config.registered,
             realistic: config.realistic_latency,
-            session: Session::new(profile),
+            session: Session::new(profile, config.raw_delivery_only),
+            raw_delivery_only: config.raw_delivery_only,
             sim: Sim::new(config.sim_pin.as_deref(), &config.puk),
             storage: Storage::new(profile.memories(), profile.first_index(), capacity),
             next_mr: config.first_message_reference,
@@ -525,7 +533,7 @@ impl Machine {
     /// counters and records persist.
     pub fn connect(&mut self) {
         self.connected = true;
-        self.session = Session::new(self.profile);
+        self.session = Session::new(self.profile, self.raw_delivery_only);
         self.sim.power_up();
         self.input = Input::Command;
         self.line.clear();

@@ -95,6 +95,10 @@ pub struct EmulatorConfig {
     pub noise_interval: Option<Duration>,
     /// The TP-MR the first `AT+CMGS` gets; later ones count up (mod 256).
     pub first_message_reference: u8,
+    /// A modem that never stores what arrives: `+CNMI` with `<mt>` 1 or 3
+    /// or `<ds>` 2 is refused, so messages come as `+CMT` and reports as
+    /// `+CDS` (power-up setting `2,2,0,1,0`).
+    pub raw_delivery_only: bool,
 }
 
 impl EmulatorConfig {
@@ -117,6 +121,7 @@ impl EmulatorConfig {
             imsi: "262011234567890".into(),
             noise_interval: None,
             first_message_reference: 0,
+            raw_delivery_only: false,
         }
     }
 }
@@ -236,6 +241,18 @@ impl Emulator {
     /// SIM; Huawei also writes `^SMMEMFULL: "SM"`), [`EmulatorError::BadPdu`], [`EmulatorError::NotRegistered`].
     pub fn inject_deliver(&self, tpdu: &[u8]) -> Result<Option<u32>, EmulatorError> {
         self.with(|m| m.inject_deliver(tpdu))
+    }
+
+    /// Stores `line` in the receiving storage as the PDU line `AT+CMGL` and
+    /// `AT+CMGR` will list, with `length` as its `<length>`, whatever it
+    /// holds (odd or non-hex digits, a truncated or inconsistent PDU), and
+    /// announces it with `+CMTI` as a stored SMS-DELIVER is: for testing
+    /// what a host does with what the network may send.
+    ///
+    /// # Errors
+    /// [`EmulatorError::StorageFull`].
+    pub fn inject_raw_line(&self, line: &str, length: usize) -> Result<u32, EmulatorError> {
+        self.with(|m| m.deliver_raw_line(line, length))
     }
 
     /// An SMS-STATUS-REPORT TPDU arrives. `<ds>`=1: `+CDS` → `None`;

@@ -50,6 +50,8 @@ pub enum EmulatorEvent {
     DeliveredRaw,
     /// An SMS-STATUS-REPORT was routed to the host as `+CDS`.
     ReportDeliveredRaw,
+    /// The host acknowledged a routed message or report with `AT+CNMA`.
+    Acknowledged,
     /// An incoming message or report was not stored or routed.
     Rejected(String),
     /// The SIM was unlocked with the PIN or PUK.

@@ -13,7 +13,7 @@ use super::commands::{args, lines, num, ok, Form, Outcome, Step};
 use super::fault::normalise_number;
 use super::machine::{Input, Machine, Output, PduTarget};
 use super::record::{EmulatorError, EmulatorEvent, SentMessage};
-use super::storage::StoreError;
+use super::storage::{Slot, StoreError};
 use crate::pdu::{self, hex, Address, SmsDeliver, SmsSubmit, StatusReport};
 
 /// CMS codes used here (27.005 §3.2.5).
@@ -28,11 +28,6 @@ mod cms {
 }
 
 /// The TPDU length of a PDU with its SMSC field in front.
-fn tpdu_len(pdu: &[u8]) -> usize {
-    let smsc = pdu.first().map_or(0, |l| usize::from(*l) + 1);
-    pdu.len().saturating_sub(smsc)
-}
-
 impl Machine {
     /// Handles the SMS commands; `None` for other names.
     pub(super) fn sms_command(&mut self, name: &str, form: Form<'_>) -> Option<Outcome> {
@@ -67,6 +62,7 @@ impl Machine {
             ("+CSMS", Form::Test) => lines(["+CSMS: (0-1)".into()]),
             ("+CNMA", Form::Exec | Form::Set(_)) => {
                 if self.session.csms == 1 {
+                    self.event(EmulatorEvent::Acknowledged);
                     ok()
                 } else {
                     Err(self.cms(cms::NO_CNMA_EXPECTED))
@@ -199,6 +195,10 @@ impl Machine {
                         None => return Err(self.cms(cms::OPERATION_NOT_SUPPORTED)),
                     }
                 }
+                // A modem that only routes raw: storing settings are refused.
+                if self.raw_delivery_only && (matches!(new[1], 1 | 3) || new[3] == 2) {
+                    return Err(self.cms(cms::OPERATION_NOT_SUPPORTED));
+                }
                 self.session.cnmi = new;
                 ok()
             }
@@ -221,12 +221,8 @@ impl Machine {
         let mut out = Vec::new();
         for (index, slot) in memory.slots.iter_mut() {
             if stat == 4 || u32::from(slot.status) == stat {
-                out.push(format!(
-                    "+CMGL: {index},{},,{}",
-                    slot.status,
-                    tpdu_len(&slot.pdu)
-                ));
-                out.push(hex::encode(&slot.pdu));
+                out.push(format!("+CMGL: {index},{},,{}", slot.status, slot.length()));
+                out.push(slot.line());
                 if mode == 0 && slot.status == 0 {
                     slot.status = 1;
                 }
@@ -248,8 +244,8 @@ impl Machine {
         let Some(slot) = memory.slots.get_mut(&index) else {
             return ok();
         };
-        let header = format!("+CMGR: {},,{}", slot.status, tpdu_len(&slot.pdu));
-        let body = hex::encode(&slot.pdu);
+        let header = format!("+CMGR: {},,{}", slot.status, slot.length());
+        let body = slot.line();
         if slot.status == 0 {
             slot.status = 1;
         }
@@ -453,6 +449,34 @@ impl Machine {
             self.urc(&format!("+CMTI: \"{mem}\",{index}"));
         }
         Ok(Some(index))
+    }
+
+    /// Stores `line` as listed, whatever it holds, and announces it as
+    /// [`deliver`](Self::deliver) does for a stored message.
+    pub(super) fn deliver_raw_line(
+        &mut self,
+        line: &str,
+        length: usize,
+    ) -> Result<u32, EmulatorError> {
+        let mem = self.session.mems[2].clone();
+        let slot = Slot {
+            status: 0,
+            pdu: hex::decode(line).unwrap_or_default(),
+            listing: Some((line.to_owned(), length)),
+        };
+        let index = match self.storage.store_slot(&mem, slot) {
+            Ok(index) => index,
+            Err(_) => return Err(EmulatorError::StorageFull),
+        };
+        self.event(EmulatorEvent::Stored {
+            memory: mem.clone(),
+            index,
+        });
+        let [mode, mt, ..] = self.session.cnmi;
+        if self.connected && mode != 0 && matches!(mt, 1 | 3) {
+            self.urc(&format!("+CMTI: \"{mem}\",{index}"));
+        }
+        Ok(index)
     }
 
     pub(super) fn status_report(&mut self, tpdu: &[u8]) -> Result<Option<u32>, EmulatorError> {

@@ -11,6 +11,30 @@ use super::record::StoredEntry;
 pub(super) struct Slot {
     pub(super) status: u8,
     pub(super) pdu: Vec<u8>,
+    /// The PDU line and `<length>` as listed, when they are not the hex of
+    /// `pdu` and its TPDU length (a raw injection of malformed text).
+    pub(super) listing: Option<(String, usize)>,
+}
+
+impl Slot {
+    /// The PDU line `AT+CMGL`/`AT+CMGR` answer with.
+    pub(super) fn line(&self) -> String {
+        match &self.listing {
+            Some((line, _)) => line.clone(),
+            None => crate::pdu::hex::encode(&self.pdu),
+        }
+    }
+
+    /// The `<length>` listed: the TPDU's octets (without the SMSC field).
+    pub(super) fn length(&self) -> usize {
+        match &self.listing {
+            Some((_, length)) => *length,
+            None => {
+                let smsc = self.pdu.first().map_or(0, |l| usize::from(*l) + 1);
+                self.pdu.len().saturating_sub(smsc)
+            }
+        }
+    }
 }
 
 /// One memory (`SM`, `ME`, `SR`).
@@ -87,6 +111,18 @@ impl Storage {
         status: u8,
         pdu: Vec<u8>,
     ) -> Result<u32, StoreError> {
+        self.store_slot(
+            name,
+            Slot {
+                status,
+                pdu,
+                listing: None,
+            },
+        )
+    }
+
+    /// Stores a slot in the lowest free index; returns it.
+    pub(super) fn store_slot(&mut self, name: &str, slot: Slot) -> Result<u32, StoreError> {
         let forced = self.forced_full;
         let m = self.get_mut(name).ok_or(StoreError::NoSuchMemory)?;
         if forced || m.slots.len() >= m.capacity {
@@ -95,7 +131,7 @@ impl Storage {
         let index = (m.first..)
             .find(|i| !m.slots.contains_key(i))
             .unwrap_or(m.first);
-        m.slots.insert(index, Slot { status, pdu });
+        m.slots.insert(index, slot);
         Ok(index)
     }
 
