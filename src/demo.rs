@@ -114,6 +114,11 @@ async fn demo(dir: &Path, stop_after: usize, out: &mut dyn Write) -> Result<(), 
             DaemonEvent::Failed { file, reason } => writeln!(out, "failed {file}: {reason}")?,
             DaemonEvent::Received { files } => writeln!(out, "received {}", files.join(", "))?,
             DaemonEvent::Call { caller } => writeln!(out, "incoming call from {caller}")?,
+            DaemonEvent::StorageNearlyFull {
+                memory,
+                used,
+                total,
+            } => writeln!(out, "storage {memory} nearly full: {used} of {total}")?,
         }
         out.flush()?;
     }

@@ -525,7 +525,8 @@ mod tests {
             None,
             b"+CMT: ,39\r\n0G1\r\n",
             &[Event::Unsolicited(Urc::Malformed {
-                line: "+CMT: ,39".into(),
+                // The PDU line is kept, to be recorded raw.
+                line: "+CMT: ,39\r\n0G1".into(),
                 error: ParseError::Hex(crate::pdu::HexError::InvalidDigit {
                     offset: 1,
                     found: 'G',

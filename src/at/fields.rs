@@ -41,6 +41,8 @@ pub enum ParseError {
         index: u32,
         /// What is wrong with the entry.
         error: Box<ParseError>,
+        /// The entry's PDU line as received, if there was one: kept raw.
+        line: Option<String>,
     },
 }
 

@@ -80,6 +80,7 @@ pub fn parse_cmgl<S: AsRef<str>>(lines: &[S]) -> Vec<Result<StoredMessage, Parse
             cmgl_entry(&f, index, pdu).map_err(|error| ParseError::Entry {
                 index,
                 error: Box::new(error),
+                line: pdu.map(str::to_owned),
             })
         }));
     }
@@ -329,7 +330,12 @@ mod tests {
         assert_eq!(index_of(&list[0]), Some(1));
         assert_eq!(index_of(&list[1]), Some(2));
         assert!(
-            matches!(&list[2], Err(ParseError::Entry { index: 4, error }) if **error == ParseError::MissingPdu)
+            matches!(&list[0], Err(ParseError::Entry { line: Some(line), .. }) if line == "0011ZZ"),
+            "the broken PDU line is kept: {:?}",
+            list[0]
+        );
+        assert!(
+            matches!(&list[2], Err(ParseError::Entry { index: 4, error, line: None }) if **error == ParseError::MissingPdu)
         );
         assert_eq!(list[3].as_ref().unwrap().pdu, [0, 1]);
         assert!(matches!(

@@ -74,7 +74,8 @@ pub enum Urc {
     Other(String),
     /// A known unsolicited code that did not parse.
     Malformed {
-        /// The line as received.
+        /// The line as received (for `+CMT`/`+CDS`, the header line, then
+        /// CR LF and the PDU line when there was one).
         line: String,
         /// What is wrong with it.
         error: ParseError,
@@ -114,7 +115,10 @@ impl PduHeader {
                 length: self.length,
                 pdu,
             },
-            Err(error) => self.fail(error.into()),
+            Err(error) => Urc::Malformed {
+                line: format!("{}\r\n{pdu_line}", self.line),
+                error: error.into(),
+            },
         }
     }
 

@@ -87,6 +87,15 @@ pub enum DaemonEvent {
         /// The caller, empty when withheld or unknown.
         caller: String,
     },
+    /// The receiving storage is still nearly full after a read.
+    StorageNearlyFull {
+        /// The storage (`SM`, `ME`, `MT`).
+        memory: String,
+        /// Messages in it.
+        used: u32,
+        /// Its capacity.
+        total: u32,
+    },
     /// A message failed and its file moved to error/.
     Failed {
         /// The file name.
@@ -137,7 +146,16 @@ struct Daemon {
     last_call_ms: i64,
     /// Incoming filters, loaded at start and on SIGHUP.
     filters: filter::Filters,
+    /// Whether the modem waits for `AT+CNMA` after `+CMT`/`+CDS`: learnt
+    /// from the first acknowledgement of each modem session.
+    acknowledge: Option<bool>,
+    /// The receiving storage was reported nearly full and has not drained since.
+    storage_warned: bool,
 }
+
+/// How full (in percent) the receiving storage may stay after a read
+/// before simgate warns.
+pub const NEARLY_FULL_PERCENT: u32 = 80;
 
 /// Runs until `shutdown` completes (or SIGTERM/SIGINT when signals are handled).
 pub async fn run(
@@ -170,10 +188,15 @@ pub async fn run(
         recheck_modem: false,
         last_call_ms: 0,
         filters: filter::Filters::default(),
+        acknowledge: None,
+        storage_warned: false,
     };
     daemon.filters = filter::Filters::load(&daemon.config.filters);
     daemon.recover()?;
     receive::finish_unwritten(&daemon.config, &mut daemon.store).map_err(DaemonError::Receive)?;
+    let recorded = receive::complete_recorded(&daemon.config, &mut daemon.store)
+        .map_err(DaemonError::Receive)?;
+    daemon.received(recorded);
     let (_watcher, mut outbox_events) = watcher::watch(&daemon.config.spool.outbox)?;
     daemon.rescan()?;
     let stop = StopFlag::default();
@@ -218,7 +241,8 @@ pub async fn run(
     let mut ready_announced = false;
     let mut receive_poll = tokio::time::interval(receive::poll_interval(&daemon.config));
     receive_poll.tick().await;
-    let mut multipart_check = tokio::time::interval(Duration::from_secs(30));
+    let mut multipart_check =
+        tokio::time::interval(receive::multipart_check_interval(&daemon.config));
     tokio::pin!(shutdown);
     loop {
         let next_due = daemon.next_due()?;
@@ -229,6 +253,7 @@ pub async fn run(
                 Some(Signal::Reload) => {
                     daemon.systemd.reloading();
                     daemon.reload(config_path.as_deref(), modem_override.clone()).await;
+                    multipart_check = tokio::time::interval(receive::multipart_check_interval(&daemon.config));
                     modem_state = daemon.modem.watch();
                     daemon.systemd.ready();
                 }
@@ -249,6 +274,14 @@ pub async fn run(
                 match urc {
                     Some(crate::at::Urc::NewMessage(_) | crate::at::Urc::StatusReportStored(_)) => {
                         daemon.receive().await;
+                    }
+                    Some(crate::at::Urc::Deliver { pdu, .. } | crate::at::Urc::StatusReport { pdu, .. }) => {
+                        daemon.routed(Ok(&pdu)).await;
+                    }
+                    Some(crate::at::Urc::Malformed { line, error })
+                        if line.starts_with("+CMT:") || line.starts_with("+CDS:") =>
+                    {
+                        daemon.routed(Err((&line, &error.to_string()))).await;
                     }
                     Some(crate::at::Urc::CallerId(clip)) => daemon.incoming_call(&clip.number).await,
                     Some(crate::at::Urc::Ring) => daemon.incoming_call("").await,
@@ -280,6 +313,8 @@ pub async fn run(
                         report.identity.model.as_deref().unwrap_or("")
                     );
                     daemon.emit(DaemonEvent::ModemReady { model: model.trim().to_owned() });
+                    // A new session: learn again whether it wants +CNMA.
+                    daemon.acknowledge = None;
                     // Read what arrived while simgate was away.
                     daemon.receive().await;
                     if !ready_announced {
@@ -537,9 +572,73 @@ impl Daemon {
                 Err(error) => tracing::error!(memory, %error, "reading received messages failed"),
             }
         }
-        // Leave the main storage selected for the next +CMTI.
-        let _ = modem.select_read_memory(&report.storage).await;
+        // Leave the main storage selected for the next +CMTI; its answer
+        // says how full it still is.
+        if let Ok(Some(usage)) = modem.select_read_memory(&report.storage).await {
+            self.check_storage(&report.storage, usage.used, usage.total);
+        }
         self.received(received);
+    }
+
+    /// Warns when the receiving storage is still nearly full after reading
+    /// (messages the filters leave there, or that cannot be deleted): once
+    /// when it reaches [`NEARLY_FULL_PERCENT`], again after it has drained.
+    fn check_storage(&mut self, memory: &str, used: u32, total: u32) {
+        let nearly_full = total > 0 && used * 100 >= total * NEARLY_FULL_PERCENT;
+        if nearly_full && !self.storage_warned {
+            tracing::warn!(
+                memory,
+                used,
+                total,
+                "message storage nearly full: new messages will be refused by the modem when it is full"
+            );
+            self.emit(DaemonEvent::StorageNearlyFull {
+                memory: memory.to_owned(),
+                used,
+                total,
+            });
+        }
+        self.storage_warned = nearly_full;
+    }
+
+    /// A message or report the modem routed raw (`+CMT`/`+CDS`), or one
+    /// whose PDU line did not parse: recorded like a stored one, then
+    /// acknowledged (`AT+CNMA`) where the modem waits for it. Not
+    /// acknowledged when it could not be recorded, so the network tries
+    /// again.
+    async fn routed(&mut self, pdu: Result<&[u8], (&str, &str)>) {
+        if !self.config.receive.enabled {
+            return;
+        }
+        let now = now_ms();
+        let taken = match pdu {
+            Ok(pdu) => receive::take(&self.config, &self.filters, &mut self.store, pdu, now),
+            Err((line, reason)) => {
+                let key = format!("line:{line}");
+                receive::keep_undecodable(&mut self.store, &key, line, reason, now)
+                    .map(|()| receive::Taken::Done(None))
+            }
+        };
+        match taken {
+            Ok(receive::Taken::Done(received)) => {
+                self.received(received.into_iter().collect());
+            }
+            // Routed raw, a filtered message is on no SIM to be left on.
+            Ok(receive::Taken::Filtered) => {}
+            Err(error) => {
+                tracing::error!(%error, "cannot record a routed message; not acknowledged");
+                return;
+            }
+        }
+        if self.acknowledge == Some(false) {
+            return;
+        }
+        if let ModemState::Ready { modem, .. } = self.modem.state() {
+            match modem.acknowledge().await {
+                Ok(expected) => self.acknowledge = Some(expected),
+                Err(error) => tracing::warn!(%error, "cannot acknowledge a routed message"),
+            }
+        }
     }
 
     /// An incoming call (RING, or +CLIP with the caller): gammu's

@@ -78,16 +78,17 @@ pub async fn read_memory(
                 )
                 .await?,
             ),
-            Err(crate::at::ParseError::Entry { index, error }) => {
-                // A listing entry that does not even parse: keep what we can say.
-                let key = format!("unparsed:{memory}:{index}:{error}");
-                store.add_undecodable(
-                    &key,
-                    "",
-                    &format!("listing entry {index} in {memory}: {error}"),
-                    now_ms,
-                )?;
-                tracing::warn!(memory, index, %error, "unreadable stored message removed");
+            Err(crate::at::ParseError::Entry { index, error, line }) => {
+                // A listing entry that does not even parse: keep its line
+                // as it came (the same line is the same message again).
+                let raw = line.unwrap_or_default();
+                let key = if raw.is_empty() {
+                    format!("unparsed:{memory}:{index}:{now_ms}")
+                } else {
+                    format!("line:{raw}")
+                };
+                let reason = format!("listing entry {index} in {memory}: {error}");
+                keep_undecodable(store, &key, &raw, &reason, now_ms)?;
                 modem.delete(index).await?;
             }
             Err(error) => tracing::warn!(memory, %error, "unreadable line in the message listing"),
@@ -96,7 +97,18 @@ pub async fn read_memory(
     Ok(received)
 }
 
+/// What became of one received PDU.
+#[derive(Debug)]
+pub enum Taken {
+    /// Recorded, now or before, and written where it is complete: the
+    /// modem's copy may go.
+    Done(Option<Received>),
+    /// Refused by the sender or SMSC filters: nothing was recorded.
+    Filtered,
+}
+
 /// Processes the PDU stored at `index` (steps 1 to 5 of the module docs).
+/// A filtered message stays on the SIM, as gammu leaves it.
 pub async fn process(
     config: &Config,
     filters: &Filters,
@@ -106,91 +118,160 @@ pub async fn process(
     pdu: &[u8],
     now_ms: i64,
 ) -> Result<Option<Received>, ReceiveError> {
-    let key = pdu::hex::encode(pdu);
-    if store.incoming_known(&key)? {
-        modem.delete(index).await?;
-        return Ok(None);
+    match take(config, filters, store, pdu, now_ms)? {
+        Taken::Done(received) => {
+            modem.delete(index).await?;
+            Ok(received)
+        }
+        Taken::Filtered => Ok(None),
     }
-    let decoded = pdu::split_smsc(pdu).and_then(|(_, tpdu)| Incoming::decode(tpdu));
-    let deliver = match decoded {
-        Ok(Incoming::Deliver(deliver)) => deliver,
-        Ok(Incoming::StatusReport(report)) => {
-            let outcome = format!("{:?}", report.status.outcome()).to_ascii_lowercase();
-            let recipient = report.recipient.to_display();
-            let discharge = report.discharge_time.to_string();
-            let record = ReportRecord {
-                message_ref: report.message_reference,
-                recipient: &recipient,
-                status: report.status.0,
-                outcome: &outcome,
-                discharge_time: &discharge,
-            };
-            let matched = store.add_status_report(&key, &record, now_ms)?;
-            match matched {
-                Some((id, part)) => {
-                    tracing::info!(id, part, %outcome, status = %report.status, "delivery report")
-                }
-                None => tracing::info!(
-                    reference = report.message_reference,
-                    %outcome,
-                    "delivery report for no known message"
-                ),
+}
+
+/// Records one received PDU (SMSC field, then TPDU), stored or routed raw,
+/// and writes the inbox files of the message it completes. Idempotent: a
+/// PDU seen before (a crash before its delete, a network resending an
+/// unacknowledged `+CMT`) finishes whatever was left undone and records
+/// nothing twice.
+pub fn take(
+    config: &Config,
+    filters: &Filters,
+    store: &mut Store,
+    pdu: &[u8],
+    now_ms: i64,
+) -> Result<Taken, ReceiveError> {
+    let key = pdu::hex::encode(pdu);
+    let decoded = pdu::split_smsc(pdu).and_then(|(smsc, tpdu)| Ok((smsc, Incoming::decode(tpdu)?)));
+    let (smsc, incoming) = match decoded {
+        Ok(decoded) => decoded,
+        Err(error) => {
+            keep_undecodable(store, &key, &key, &error.to_string(), now_ms)?;
+            return Ok(Taken::Done(None));
+        }
+    };
+    let part = match incoming {
+        Incoming::StatusReport(report) => {
+            if !store.status_report_known(&key)? {
+                record_report(store, &key, &report, now_ms)?;
             }
             // gammu stores reports in the inbox unless DeliveryReport = log.
-            let received = if config.receive.delivery_report == crate::config::DeliveryReport::Log {
-                None
-            } else {
-                let (smsc, _) = pdu::split_smsc(pdu).unwrap_or((None, &[]));
-                let parts = vec![ReceivedPart::new(smsc, Incoming::StatusReport(report))];
-                let rendered = render_new(config, &parts);
-                write_files(config, &rendered)?;
-                let files = names(&rendered);
-                Some(Received {
-                    files,
-                    sender: recipient,
-                    parts,
-                    complete: true,
-                })
-            };
-            modem.delete(index).await?;
-            return Ok(received);
+            if config.receive.delivery_report == crate::config::DeliveryReport::Log {
+                return Ok(Taken::Done(None));
+            }
+            match store.incoming_part_by_key(&key)? {
+                Some((id, _)) => id,
+                None => {
+                    let recipient = report.recipient.to_display();
+                    store.add_incoming_part(&key, pdu, &recipient, None, now_ms)?
+                }
+            }
         }
-        Err(error) => {
-            tracing::warn!(index, %error, pdu = %key, "undecodable PDU kept in the database and removed from the SIM");
-            store.add_undecodable(&key, &key, &error.to_string(), now_ms)?;
-            modem.delete(index).await?;
-            return Ok(None);
-        }
+        Incoming::Deliver(deliver) => match store.incoming_part_by_key(&key)? {
+            Some((id, _)) => id,
+            None => {
+                let sender = deliver.originator.to_display();
+                let smsc = smsc.map(|a| a.to_display());
+                if !filters.accepts(&sender, smsc.as_deref()) {
+                    tracing::info!(sender = %Redact(&sender), "message filtered out");
+                    return Ok(Taken::Filtered);
+                }
+                let concat = deliver
+                    .user_data
+                    .header
+                    .as_ref()
+                    .and_then(|h| h.concat())
+                    .map(|c| (c.reference, c.total, c.sequence));
+                store.add_incoming_part(&key, pdu, &sender, concat, now_ms)?
+            }
+        },
     };
-    let smsc = pdu::split_smsc(pdu)
-        .ok()
-        .and_then(|(smsc, _)| smsc)
-        .map(|a| a.to_display());
-    if !filters.accepts(&deliver.originator.to_display(), smsc.as_deref()) {
-        // As gammu: a filtered message is not taken and stays on the SIM.
-        tracing::info!(index, sender = %Redact(deliver.originator.to_display()), "message filtered out; left on the SIM");
+    Ok(Taken::Done(complete_part(config, store, part, now_ms)?))
+}
+
+/// Keeps a PDU that does not decode, raw with the reason (once).
+pub fn keep_undecodable(
+    store: &mut Store,
+    key: &str,
+    raw: &str,
+    reason: &str,
+    now_ms: i64,
+) -> Result<(), ReceiveError> {
+    if !store.incoming_known(key)? {
+        tracing::warn!(%reason, pdu = %raw, "undecodable PDU kept in the database (table undecodable)");
+        store.add_undecodable(key, raw, reason, now_ms)?;
+    }
+    Ok(())
+}
+
+/// Records a status report and the delivery outcome of the part it names.
+fn record_report(
+    store: &mut Store,
+    key: &str,
+    report: &pdu::StatusReport,
+    now_ms: i64,
+) -> Result<(), ReceiveError> {
+    let outcome = format!("{:?}", report.status.outcome()).to_ascii_lowercase();
+    let recipient = report.recipient.to_display();
+    let discharge = report.discharge_time.to_string();
+    let record = ReportRecord {
+        message_ref: report.message_reference,
+        recipient: &recipient,
+        status: report.status.0,
+        outcome: &outcome,
+        discharge_time: &discharge,
+    };
+    match store.add_status_report(key, &record, now_ms)? {
+        Some((id, part)) => {
+            tracing::info!(id, part, %outcome, status = %report.status, "delivery report")
+        }
+        None => tracing::info!(
+            reference = report.message_reference,
+            %outcome,
+            "delivery report for no known message"
+        ),
+    }
+    Ok(())
+}
+
+/// Writes the message `part` completes, unless it is already assembled or
+/// its message still waits for parts.
+fn complete_part(
+    config: &Config,
+    store: &mut Store,
+    part: i64,
+    now_ms: i64,
+) -> Result<Option<Received>, ReceiveError> {
+    if store.incoming_part_assembled(part)? {
         return Ok(None);
     }
-    let concat = deliver
-        .user_data
-        .header
-        .as_ref()
-        .and_then(|h| h.concat())
-        .map(|c| (c.reference, c.total, c.sequence));
-    let sender = deliver.originator.to_display();
-    let part = store.add_incoming_part(&key, pdu, &sender, concat, now_ms)?;
     let group = store.open_group(part)?;
-    let complete = match concat {
-        None => true,
+    let complete = match group.first().and_then(|p| p.concat) {
+        None => !group.is_empty(),
         Some((_, total, _)) => group.len() >= usize::from(total),
     };
-    let received = if complete {
-        Some(assemble(config, store, &group, true, now_ms)?)
-    } else {
-        None
-    };
-    modem.delete(index).await?;
+    if !complete {
+        return Ok(None);
+    }
+    Ok(Some(assemble(config, store, &group, true, now_ms)?))
+}
+
+/// After a restart: writes the messages whose last part was recorded but
+/// not yet assembled (a crash in between, or a routed `+CMT` that is on no
+/// SIM to be read again).
+pub fn complete_recorded(
+    config: &Config,
+    store: &mut Store,
+) -> Result<Vec<Received>, ReceiveError> {
+    let mut received = Vec::new();
+    for part in store.unassembled_parts()? {
+        received.extend(complete_part(config, store, part, now())?);
+    }
     Ok(received)
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Writes the inbox files of concatenated messages that waited longer than
@@ -335,4 +416,12 @@ fn utc_now() -> pdu::Timestamp {
 /// idle modem busy).
 pub fn poll_interval(config: &Config) -> Duration {
     config.receive.poll_interval.max(Duration::from_secs(300))
+}
+
+/// How often concatenated messages still waiting for parts are checked
+/// against the multipart timeout: every 30 s, or twice per timeout when it
+/// is shorter, so a message is written at most half a timeout late.
+pub fn multipart_check_interval(config: &Config) -> Duration {
+    (config.receive.multipart_timeout / 2)
+        .clamp(Duration::from_millis(100), Duration::from_secs(30))
 }

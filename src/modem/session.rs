@@ -123,12 +123,16 @@ pub struct ModemStatus {
 }
 
 /// CNMI settings tried in order: store messages and announce them with
-/// +CMTI; status reports stored (+CDSI) or, failing that, delivered (+CDS).
-const CNMI_CHOICES: [(u8, u8, u8, u8, u8); 4] = [
+/// +CMTI, status reports stored (+CDSI) or, failing that, delivered (+CDS);
+/// for a modem that stores nothing, messages routed raw (+CMT).
+const CNMI_CHOICES: [(u8, u8, u8, u8, u8); 7] = [
     (2, 1, 0, 2, 0),
     (2, 1, 0, 1, 0),
     (1, 1, 0, 1, 0),
     (1, 1, 0, 0, 0),
+    (2, 2, 0, 1, 0),
+    (1, 2, 0, 1, 0),
+    (2, 2, 0, 0, 0),
 ];
 
 /// Commands in a row without an answer after which the port should be
@@ -464,9 +468,29 @@ impl Modem {
         self.run(Command::cmgd(index, None)).await.map(drop)
     }
 
+    /// Acknowledges a message or report routed raw (`+CMT`/`+CDS`) with
+    /// `AT+CNMA`, which a modem in `+CSMS` service 1 waits for (or the
+    /// network delivers again). `Ok(false)` when the modem expects no
+    /// acknowledgement (`+CMS ERROR: 340`, service 0: it acknowledged
+    /// itself).
+    pub async fn acknowledge(&self) -> Result<bool, ModemError> {
+        match self.run(Command::raw("AT+CNMA").expect("valid")).await {
+            Ok(_) => Ok(true),
+            Err(ModemError::Rejected {
+                result: at::FinalResult::Cms(error),
+                ..
+            }) if error.code() == Some(340) => Ok(false),
+            Err(error) => Err(error),
+        }
+    }
+
     /// Selects `memory` for reading and deleting (e.g. "SR" for stored
-    /// status reports), keeping the others.
-    pub async fn select_read_memory(&self, memory: &str) -> Result<(), ModemError> {
+    /// status reports), keeping the others. Returns how full it is, where
+    /// the modem's answer says.
+    pub async fn select_read_memory(
+        &self,
+        memory: &str,
+    ) -> Result<Option<MemoryUsage>, ModemError> {
         let command = Command::cpms(&[memory]).map_err(|error| ModemError::Parse {
             command: "AT+CPMS".to_owned(),
             error: at::ParseError::Invalid {
@@ -474,7 +498,11 @@ impl Modem {
                 value: error.to_string(),
             },
         })?;
-        self.run(command).await.map(drop)
+        let lines = self.run(command).await?;
+        Ok(lines.iter().find_map(|line| match at::parse_cpms(line) {
+            Ok(Cpms::Usage(usage)) => usage.into_iter().next(),
+            _ => None,
+        }))
     }
 
     /// Signal and circuit-switched registration only: two commands, for the

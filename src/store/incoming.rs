@@ -67,6 +67,59 @@ impl Store {
         Ok(found.is_some())
     }
 
+    /// The part recorded with this content: its id, and the message it was
+    /// assembled into, if it was.
+    pub fn incoming_part_by_key(
+        &self,
+        content_key: &str,
+    ) -> Result<Option<(i64, Option<i64>)>, StoreError> {
+        Ok(self
+            .connection
+            .query_row(
+                "SELECT id, message_id FROM incoming_part WHERE content_key = ?1",
+                params![content_key],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()?)
+    }
+
+    /// Whether part `id` was assembled into a message (true for an unknown id).
+    pub fn incoming_part_assembled(&self, id: i64) -> Result<bool, StoreError> {
+        let message: Option<Option<i64>> = self
+            .connection
+            .query_row(
+                "SELECT message_id FROM incoming_part WHERE id = ?1",
+                params![id],
+                |row| row.get(0),
+            )
+            .optional()?;
+        Ok(!matches!(message, Some(None)))
+    }
+
+    /// Whether a status report with this content was recorded.
+    pub fn status_report_known(&self, content_key: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .connection
+            .query_row(
+                "SELECT 1 FROM status_report WHERE content_key = ?1",
+                params![content_key],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    /// Every part not yet assembled into a message, oldest first.
+    pub fn unassembled_parts(&self) -> Result<Vec<i64>, StoreError> {
+        let mut statement = self
+            .connection
+            .prepare_cached("SELECT id FROM incoming_part WHERE message_id IS NULL ORDER BY id")?;
+        let ids = statement
+            .query_map([], |row| row.get(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(ids)
+    }
+
     /// Records a part; returns its id.
     pub fn add_incoming_part(
         &mut self,
