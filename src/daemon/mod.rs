@@ -193,6 +193,7 @@ pub async fn run(
     };
     daemon.filters = filter::Filters::load(&daemon.config.filters);
     daemon.recover()?;
+    daemon.remove_orphaned_temps();
     receive::finish_unwritten(&daemon.config, &mut daemon.store).map_err(DaemonError::Receive)?;
     let recorded = receive::complete_recorded(&daemon.config, &mut daemon.store)
         .map_err(DaemonError::Receive)?;
@@ -578,6 +579,27 @@ impl Daemon {
             self.check_storage(&report.storage, usage.used, usage.total);
         }
         self.received(received);
+    }
+
+    /// Removes temporary files a killed simgate left in the spool folders
+    /// it writes into (their contents were never renamed into place, and
+    /// are rewritten from the database).
+    fn remove_orphaned_temps(&self) {
+        let spool = &self.config.spool;
+        let dirs = [
+            Some(&spool.inbox),
+            spool.sent.as_ref(),
+            spool.error.as_ref(),
+        ];
+        for dir in dirs.into_iter().flatten() {
+            match crate::spool::fs::remove_orphaned_temps(dir) {
+                Ok(0) => {}
+                Ok(removed) => {
+                    tracing::info!(dir = %dir.display(), removed, "removed temporary files of a killed simgate")
+                }
+                Err(error) => tracing::warn!(%error, "cannot remove temporary files"),
+            }
+        }
     }
 
     /// Warns when the receiving storage is still nearly full after reading

@@ -536,6 +536,40 @@ pub enum WriteMode {
     Replace,
 }
 
+/// Removes the temporary files [`write_atomic`] left in `dir` when the
+/// process writing them died (killed between creating and renaming one):
+/// those whose writer's process id is no longer running. Returns how many.
+pub fn remove_orphaned_temps(dir: &Path) -> Result<usize, SpoolIoError> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(io_error("list", dir)(e)),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry.map_err(io_error("list", dir))?;
+        let name = entry.file_name();
+        let Some(rest) = name.as_bytes().strip_prefix(TEMP_PREFIX.as_bytes()) else {
+            continue;
+        };
+        let writer = rest
+            .split(|&b| b == b'.')
+            .next()
+            .and_then(|pid| std::str::from_utf8(pid).ok())
+            .and_then(|pid| pid.parse::<u32>().ok());
+        let alive = writer.is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+        if !alive {
+            let path = entry.path();
+            match fs::remove_file(&path) {
+                Ok(()) => removed += 1,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_error("remove", &path)(e)),
+            }
+        }
+    }
+    Ok(removed)
+}
+
 /// Writes `data` to `dir/name` atomically (see the module documentation).
 /// `mode` is the file's permission bits; `None` gives `0666` minus the
 /// umask, as gammu's `fopen` does.
@@ -786,6 +820,30 @@ mod tests {
         fn drop(&mut self) {
             let _ = fs::remove_dir_all(&self.0);
         }
+    }
+
+    #[test]
+    fn temporary_files_of_dead_writers_are_removed() {
+        let dir = TempDir::new("orphans");
+        // A pid that cannot be running (above the kernel's pid_max limit).
+        let dead = format!("{TEMP_PREFIX}4194305.0.IN20261125_200100_00_+49_00.txt");
+        let ours = temp_name(OsStr::new("IN20261125_200100_00_+49_01.txt"));
+        for name in [
+            OsStr::new(&dead),
+            &ours,
+            OsStr::new("IN20261125_200100_00_+49_00.txt"),
+        ] {
+            fs::write(dir.0.join(name), b"x").unwrap();
+        }
+        assert_eq!(remove_orphaned_temps(&dir.0).unwrap(), 1);
+        let left = names(&dir.0);
+        assert_eq!(left.len(), 2, "{left:?}");
+        assert!(!left.contains(&dead), "{left:?}");
+        assert!(
+            left.contains(&ours.into_string().unwrap()),
+            "a live writer's file stays"
+        );
+        assert_eq!(remove_orphaned_temps(&dir.0.join("missing")).unwrap(), 0);
     }
 
     fn names(dir: &Path) -> Vec<String> {
