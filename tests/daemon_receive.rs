@@ -4,7 +4,7 @@
 
 use crate::support::Harness;
 use simgate::daemon::DaemonEvent;
-use simgate::emulator::{EmulatorEvent, Profile};
+use simgate::emulator::{EmulatorConfig, EmulatorEvent, Profile};
 use simgate::pdu::{
     plan_text, Address, Concatenation, DataCodingScheme, EncodingPolicy, SmsDeliver, Status,
     StatusReport, Timestamp, UserData, UserDataHeader,
@@ -231,5 +231,302 @@ async fn excluded_senders_are_filtered_out() {
     assert_eq!(left.len(), 1, "the filtered message stays on the SIM");
     let inbox = std::fs::read_dir(h.dir("inbox")).unwrap().count();
     assert_eq!(inbox, 1);
+    h.stop().await;
+}
+
+/// Waits until the emulator reports `count` deletions from its storage.
+async fn deletions(events: &mut tokio::sync::broadcast::Receiver<EmulatorEvent>, count: usize) {
+    let mut seen = 0;
+    while seen < count {
+        let event = tokio::time::timeout(std::time::Duration::from_secs(30), events.recv())
+            .await
+            .expect("deletions within 30 s")
+            .unwrap();
+        if let EmulatorEvent::Deleted { .. } = event {
+            seen += 1;
+        }
+    }
+}
+
+/// The `undecodable` table: raw PDU text and reason, in arrival order.
+fn undecodable(h: &Harness) -> Vec<(String, String)> {
+    let db = rusqlite::Connection::open(h.dir("simgate.db")).unwrap();
+    let mut statement = db
+        .prepare("SELECT pdu_hex, reason FROM undecodable ORDER BY id")
+        .unwrap();
+    let rows = statement
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    rows
+}
+
+/// What the network may send that does not decode, stored beside good
+/// messages: the daemon stays up, the good ones arrive, the bad ones are
+/// kept raw with the reason, and the SIM ends empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_pdus_are_kept_raw_and_the_good_ones_arrive() {
+    let mut h = Harness::start("malformed", Profile::Generic).await;
+    let good = |n: u8| {
+        format!(
+            "00{}",
+            hex(&delivers(&format!("+49151000000{n:02}"), &format!("good {n}"), 0)[0])
+        )
+    };
+    let tpdu = delivers("+4915100000099", "zzzzzzzzzz", 0).remove(0);
+    let line = format!("00{}", hex(&tpdu));
+    // The user data length claims 160 septets; ten came.
+    let mut long_udl = tpdu.clone();
+    let udl = long_udl.len() - 9 - 1;
+    assert_eq!(long_udl[udl], 10, "the UDL octet of 10 septets (9 octets)");
+    long_udl[udl] = 160;
+    // TP-UDHI set: the first octet of the text ('z', 0x7a) becomes a
+    // header length of 122 in 9 octets of user data.
+    let mut udh_beyond = tpdu.clone();
+    udh_beyond[0] |= 0x40;
+    let mut non_hex = line.clone();
+    non_hex.replace_range(10..11, "G");
+    let bad: Vec<(&str, String)> = vec![
+        ("truncated", line[..line.len() / 2].to_owned()),
+        (
+            "user data length beyond the data",
+            format!("00{}", hex(&long_udl)),
+        ),
+        (
+            "header beyond the user data",
+            format!("00{}", hex(&udh_beyond)),
+        ),
+        (
+            "odd number of hex digits",
+            line[..line.len() - 1].to_owned(),
+        ),
+        ("not hex", non_hex),
+        ("SMSC length beyond the PDU", format!("FF{}", hex(&tpdu))),
+    ];
+    let mut events = h.emulator.subscribe();
+    let mut slots = 0;
+    let inject_good = |h: &Harness, n: u8| {
+        let tpdu = simgate::pdu::hex::decode(&good(n)[2..]).unwrap();
+        h.emulator.inject_deliver(&tpdu).unwrap();
+    };
+    inject_good(&h, 1);
+    slots += 1;
+    for (index, (_, line)) in bad.iter().enumerate() {
+        h.emulator
+            .inject_raw_line(line, line.len() / 2 - 1)
+            .unwrap();
+        slots += 1;
+        if index == 2 {
+            inject_good(&h, 2);
+            slots += 1;
+        }
+    }
+    inject_good(&h, 3);
+    slots += 1;
+    deletions(&mut events, slots).await;
+    let mut texts = Vec::new();
+    for _ in 0..3 {
+        for file in h.received().await {
+            texts.push(h.inbox(&file));
+        }
+    }
+    texts.sort();
+    assert_eq!(texts, ["good 1", "good 2", "good 3"]);
+    assert!(h.emulator.stored().is_empty(), "{:?}", h.emulator.stored());
+    let kept = undecodable(&h);
+    assert_eq!(kept.len(), bad.len(), "one row per bad PDU: {kept:?}");
+    for ((what, line), (raw, reason)) in bad.iter().zip(&kept) {
+        assert!(
+            raw.eq_ignore_ascii_case(line),
+            "{what}: kept {raw:?}, sent {line:?}"
+        );
+        assert!(!reason.is_empty(), "{what}: a reason");
+    }
+    // Still up and reading.
+    inject_good(&h, 4);
+    assert_eq!(next_text(&mut h).await, "good 4");
+    h.stop().await;
+}
+
+/// The text of the next message written to the inbox (its first file).
+async fn next_text(h: &mut Harness) -> String {
+    let files = h.received().await;
+    h.inbox(&files[0])
+}
+
+fn hex(bytes: &[u8]) -> String {
+    simgate::pdu::hex::encode(bytes)
+}
+
+/// A modem that will not store messages routes them raw: `+CMT` and
+/// `+CDS` are recorded like stored ones, acknowledged where the modem
+/// expects it (this one, in `+CSMS` service 0, does not: simgate learns
+/// that from its first `AT+CNMA`), and a broken `+CMT` is kept raw.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_routed_raw_are_received() {
+    let mut modem = EmulatorConfig::new(Profile::Generic);
+    modem.raw_delivery_only = true;
+    let mut h = Harness::start_on("routed", modem, |_| {}).await;
+    let commands = h.emulator.commands();
+    assert!(
+        commands.iter().any(|c| c.starts_with("AT+CNMI=2,2,")),
+        "a CNMI setting that routes raw: {commands:?}"
+    );
+    for n in 1..=2u8 {
+        let text = format!("routed {n}");
+        let routed = h
+            .emulator
+            .inject_deliver(&delivers("+4915100000010", &text, 0)[0])
+            .unwrap();
+        assert_eq!(routed, None, "delivered as +CMT, not stored");
+        assert_eq!(next_text(&mut h).await, text);
+    }
+    let cnma = h
+        .emulator
+        .commands()
+        .iter()
+        .filter(|c| c.as_str() == "AT+CNMA")
+        .count();
+    assert_eq!(cnma, 1, "asked once, then learnt that no +CNMA is expected");
+
+    // A delivery report as +CDS, matched to the message it reports on.
+    let outbox = h.dir("outbox");
+    std::fs::write(outbox.join(".tmp"), b"report this").unwrap();
+    std::fs::rename(outbox.join(".tmp"), outbox.join("OUT+4917612345678.txtd")).unwrap();
+    let references = match h.wait_for(|e| matches!(e, DaemonEvent::Sent { .. })).await {
+        DaemonEvent::Sent { references, .. } => references,
+        _ => unreachable!(),
+    };
+    let report = StatusReport {
+        more_messages: false,
+        loop_prevention: false,
+        for_command: false,
+        message_reference: references[0],
+        recipient: Address::parse_number("+4917612345678").unwrap(),
+        timestamp: stamp(0),
+        discharge_time: stamp(5),
+        status: Status(0),
+        protocol_identifier: None,
+        dcs: None,
+        user_data: None,
+    }
+    .encode()
+    .unwrap();
+    assert_eq!(h.emulator.inject_status_report(&report).unwrap(), None);
+    assert_eq!(next_text(&mut h).await, "Delivered");
+    let db = rusqlite::Connection::open(h.dir("simgate.db")).unwrap();
+    let outcome: String = db
+        .query_row(
+            "SELECT report_outcome FROM outgoing_part WHERE message_ref = ?1",
+            [references[0]],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(outcome, "delivered");
+
+    // A +CMT whose PDU line is not hex: kept raw, and the next one arrives.
+    h.emulator.send_noise("+CMT: ,20\r\n0791GG");
+    h.emulator
+        .inject_deliver(&delivers("+4915100000010", "after the broken one", 0)[0])
+        .unwrap();
+    assert_eq!(next_text(&mut h).await, "after the broken one");
+    let kept = undecodable(&h);
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert!(kept[0].0.contains("0791GG"), "{kept:?}");
+    assert!(h.emulator.stored().is_empty());
+    h.stop().await;
+}
+
+/// A concatenated message whose middle part never comes is written with
+/// the parts it has once MultipartTimeout has passed, and recorded as
+/// incomplete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incomplete_message_is_written_after_the_timeout() {
+    let mut h = Harness::start_with("incomplete", Profile::Generic, |config| {
+        config.receive.multipart_timeout = std::time::Duration::from_secs(1);
+    })
+    .await;
+    let text = "Three parts were sent and only two of them will ever arrive here. ".repeat(5);
+    let parts = delivers("+4915188888801", &text, 7);
+    assert_eq!(parts.len(), 3);
+    let mut events = h.emulator.subscribe();
+    let started = std::time::Instant::now();
+    h.emulator.inject_deliver(&parts[0]).unwrap();
+    h.emulator.inject_deliver(&parts[2]).unwrap();
+    deletions(&mut events, 2).await;
+    let files = h.received().await;
+    let waited = started.elapsed();
+    assert!(
+        waited >= std::time::Duration::from_secs(1),
+        "written after the timeout, not before: {waited:?}"
+    );
+    assert_eq!(files.len(), 2, "{files:?}");
+    let plan = plan_text(&text, EncodingPolicy::Auto).unwrap();
+    let expected = [plan.parts[0].text().unwrap(), plan.parts[2].text().unwrap()];
+    let got: Vec<String> = files.iter().map(|f| h.inbox(f)).collect();
+    assert_eq!(got, expected);
+    let db = rusqlite::Connection::open(h.dir("simgate.db")).unwrap();
+    let complete: i64 = db
+        .query_row("SELECT complete FROM incoming", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(complete, 0, "recorded as incomplete");
+    // The missing part arriving late is a message of its own, not a rewrite.
+    h.emulator.inject_deliver(&parts[1]).unwrap();
+    let late = h.received().await;
+    assert_eq!(late.len(), 1);
+    assert_eq!(h.inbox(&late[0]), plan.parts[1].text().unwrap());
+    h.stop().await;
+}
+
+/// Messages left on the SIM (here by the sender filter) fill it: simgate
+/// warns once when it is 80 % full, and goes on receiving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nearly_full_sim_is_reported_once() {
+    let mut modem = EmulatorConfig::new(Profile::Generic);
+    modem.storage_capacity = 10;
+    let mut h = Harness::start_on("nearly-full", modem, |config| {
+        config.filters.exclude_numbers = vec!["+4915100000001".to_owned()];
+    })
+    .await;
+    let mut warnings = Vec::new();
+    for n in 0..9u8 {
+        h.emulator
+            .inject_deliver(&delivers("+4915100000001", &format!("kept {n}"), 0)[0])
+            .unwrap();
+        h.emulator
+            .inject_deliver(&delivers("+4915100000002", &format!("wanted {n}"), 0)[0])
+            .unwrap();
+        // Everything up to this message's arrival, in order.
+        loop {
+            match h
+                .wait_for(|e| {
+                    matches!(
+                        e,
+                        DaemonEvent::Received { .. } | DaemonEvent::StorageNearlyFull { .. }
+                    )
+                })
+                .await
+            {
+                DaemonEvent::Received { files } => {
+                    assert_eq!(h.inbox(&files[0]), format!("wanted {n}"));
+                    break;
+                }
+                DaemonEvent::StorageNearlyFull {
+                    memory,
+                    used,
+                    total,
+                } => warnings.push((n, memory, used, total)),
+                _ => unreachable!(),
+            }
+        }
+    }
+    // The eighth kept message makes 8 of 10 (9 when the next message came
+    // in before the read ended): one warning, not one per read.
+    assert!(
+        matches!(warnings.as_slice(), [(7, memory, 8 | 9, 10)] if memory == "SM"),
+        "{warnings:?}"
+    );
+    assert_eq!(h.emulator.stored().len(), 9);
     h.stop().await;
 }

@@ -28,13 +28,22 @@ impl Harness {
         profile: Profile,
         configure: impl FnOnce(&mut Config),
     ) -> Self {
+        Self::start_on(name, EmulatorConfig::new(profile), configure).await
+    }
+
+    /// Like [`start_with`](Self::start_with), on a modem set up as `modem`.
+    pub(crate) async fn start_on(
+        name: &str,
+        modem: EmulatorConfig,
+        configure: impl FnOnce(&mut Config),
+    ) -> Self {
         let root =
             std::env::temp_dir().join(format!("simgate-daemon-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         for dir in ["inbox", "outbox", "sent", "error"] {
             std::fs::create_dir_all(root.join(dir)).unwrap();
         }
-        let emulator = Emulator::start(EmulatorConfig::new(profile)).await.unwrap();
+        let emulator = Emulator::start(modem).await.unwrap();
         Self::launch(emulator, root, configure).await
     }
 
