@@ -24,6 +24,7 @@
 //! number of kills and of ambiguous sends (and how many of those reached
 //! the modem); `SIMGATE_CRASH_SEED=<seed>` repeats the same delays.
 
+use crate::support::{seed, Rng};
 use simgate::emulator::{Emulator, EmulatorConfig, Profile, SentMessage};
 use simgate::pdu::{plan_text, EncodingPolicy};
 use simgate::store::{MessageState, Outgoing, PartState, Store};
@@ -49,35 +50,6 @@ const DEADLINE: Duration = Duration::from_secs(120);
 const READY_WITHIN: Duration = Duration::from_secs(20);
 /// Interval of the file-system polls.
 const POLL: Duration = Duration::from_millis(10);
-
-/// xorshift64*: enough randomness for kill delays, reproducible from a seed.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Rng(seed.max(1))
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn between(&mut self, low: u64, high: u64) -> u64 {
-        low + self.next() % (high - low + 1)
-    }
-}
-
-fn seed() -> u64 {
-    match std::env::var("SIMGATE_CRASH_SEED") {
-        Ok(seed) => seed.parse().expect("SIMGATE_CRASH_SEED is a number"),
-        Err(_) => std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(1, |d| d.as_nanos() as u64),
-    }
-}
 
 /// One outbox file and what should go out for it.
 struct Message {

@@ -530,3 +530,49 @@ async fn a_nearly_full_sim_is_reported_once() {
     assert_eq!(h.emulator.stored().len(), 9);
     h.stop().await;
 }
+
+/// A daemon killed right after recording a part, before writing its
+/// message: the next one writes it, once. One such message is still on the
+/// SIM (read again and found known); one came as `+CMT` and is only in the
+/// database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parts_recorded_before_a_crash_are_written_after_restart() {
+    let mut h = Harness::start("recorded", Profile::Generic).await;
+    h.stop_daemon().await;
+    h.emulator
+        .inject_deliver(&delivers("+4915100000021", "on the SIM", 0)[0])
+        .unwrap();
+    let on_sim = h.emulator.stored().remove(0).pdu;
+    let routed = [
+        vec![0x00],
+        delivers("+4915100000022", "only recorded", 0).remove(0),
+    ]
+    .concat();
+    {
+        let mut store = simgate::store::Store::open(&h.dir("simgate.db")).unwrap();
+        for (pdu, sender) in [(&on_sim, "+4915100000021"), (&routed, "+4915100000022")] {
+            store
+                .add_incoming_part(&hex(pdu), pdu, sender, None, 0)
+                .unwrap();
+        }
+    }
+    let mut events = h.emulator.subscribe();
+    // Both are written at start, before the modem is even ready; then the
+    // copy on the SIM is read, found known, and deleted.
+    let h = h.restart().await;
+    deletions(&mut events, 1).await;
+    assert!(h.emulator.stored().is_empty());
+    let mut texts: Vec<String> = std::fs::read_dir(h.dir("inbox"))
+        .unwrap()
+        .map(|entry| std::fs::read_to_string(entry.unwrap().path()).unwrap())
+        .collect();
+    texts.sort();
+    assert_eq!(texts, ["on the SIM", "only recorded"]);
+    assert_eq!(std::fs::read_dir(h.dir("inbox")).unwrap().count(), 2);
+    let db = rusqlite::Connection::open(h.dir("simgate.db")).unwrap();
+    let messages: i64 = db
+        .query_row("SELECT COUNT(*) FROM incoming", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(messages, 2);
+    h.stop().await;
+}

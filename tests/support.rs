@@ -171,3 +171,33 @@ impl Harness {
         }
     }
 }
+
+/// xorshift64*: enough randomness for kill delays, reproducible from a seed.
+pub(crate) struct Rng(u64);
+
+impl Rng {
+    pub(crate) fn new(seed: u64) -> Self {
+        Rng(seed.max(1))
+    }
+
+    pub(crate) fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    pub(crate) fn between(&mut self, low: u64, high: u64) -> u64 {
+        low + self.next() % (high - low + 1)
+    }
+}
+
+/// The crash tests' seed: `SIMGATE_CRASH_SEED`, or the clock.
+pub(crate) fn seed() -> u64 {
+    match std::env::var("SIMGATE_CRASH_SEED") {
+        Ok(seed) => seed.parse().expect("SIMGATE_CRASH_SEED is a number"),
+        Err(_) => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64),
+    }
+}
