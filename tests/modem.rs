@@ -27,7 +27,9 @@ fn timeouts() -> Timeouts {
 
 /// A session on the emulator's stable path, as a user would configure it.
 async fn open(emulator: &Emulator) -> (Modem, mpsc::Receiver<Urc>) {
-    let stream = port::open(&emulator.path(), modem::PortSettings::default()).unwrap();
+    let path = emulator.path();
+    let stream = port::open(&path, modem::PortSettings::default())
+        .unwrap_or_else(|error| panic!("open {}: {error}", path.display()));
     let (client, urcs, _task) = channel::spawn(stream);
     (Modem::new(client, timeouts()), urcs)
 }

@@ -273,8 +273,8 @@ pub async fn run(
             _ = watchdog.tick() => daemon.systemd.watchdog(),
             urc = daemon.urcs.recv() => {
                 match urc {
-                    Some(crate::at::Urc::NewMessage(_) | crate::at::Urc::StatusReportStored(_)) => {
-                        daemon.receive().await;
+                    Some(crate::at::Urc::NewMessage(at) | crate::at::Urc::StatusReportStored(at)) => {
+                        daemon.receive(Some(&at.memory)).await;
                     }
                     Some(crate::at::Urc::Deliver { pdu, .. } | crate::at::Urc::StatusReport { pdu, .. }) => {
                         daemon.routed(Ok(&pdu)).await;
@@ -289,7 +289,7 @@ pub async fn run(
                     _ => {}
                 }
             }
-            _ = receive_poll.tick(), if daemon.modem_ready() => daemon.receive().await,
+            _ = receive_poll.tick(), if daemon.modem_ready() => daemon.receive(None).await,
             _ = multipart_check.tick() => {
                 match receive::flush_stale(&daemon.config, &mut daemon.store, now_ms()) {
                     Ok(received) => daemon.received(received),
@@ -317,7 +317,7 @@ pub async fn run(
                     // A new session: learn again whether it wants +CNMA.
                     daemon.acknowledge = None;
                     // Read what arrived while simgate was away.
-                    daemon.receive().await;
+                    daemon.receive(None).await;
                     if !ready_announced {
                         daemon.systemd.ready();
                         ready_announced = true;
@@ -547,29 +547,34 @@ impl Daemon {
         }
     }
 
-    /// Reads every storage the modem uses and writes what arrived.
-    async fn receive(&mut self) {
+    /// Reads the storage a `+CMTI`/`+CDSI` named, or with `None` every
+    /// storage the modem uses, and writes what arrived.
+    async fn receive(&mut self, only: Option<&str>) {
         if !self.config.receive.enabled {
             return;
         }
         let ModemState::Ready { modem, report, .. } = self.modem.state() else {
             return;
         };
+        let storages: Vec<String> = match only {
+            Some(memory) if !memory.is_empty() => vec![memory.to_owned()],
+            _ => report.read_storages.clone(),
+        };
         let mut received = Vec::new();
-        for memory in [report.storage.as_str(), "SR"] {
+        for memory in storages.iter().map(String::as_str) {
             match receive::read_memory(
                 &self.config,
                 &self.filters,
                 &mut self.store,
                 &modem,
-                memory,
+                (memory, memory == report.storage),
                 now_ms(),
             )
             .await
             {
                 Ok(found) => received.extend(found),
                 // Many modems have no SR storage; reports then come with the messages.
-                Err(receive::ReceiveError::Modem(_)) if memory == "SR" => {}
+                Err(receive::ReceiveError::Modem(_)) if memory == "SR" && only.is_none() => {}
                 Err(error) => tracing::error!(memory, %error, "reading received messages failed"),
             }
         }

@@ -52,16 +52,19 @@ pub enum ReceiveError {
     Write(#[from] spool_fs::SpoolIoError),
 }
 
-/// Reads every message in `memory` and processes it.
+/// Reads every message in `memory` and processes it; `selected` when the
+/// modem already reads from `memory`.
 pub async fn read_memory(
     config: &Config,
     filters: &Filters,
     store: &mut Store,
     modem: &Modem,
-    memory: &str,
+    (memory, selected): (&str, bool),
     now_ms: i64,
 ) -> Result<Vec<Received>, ReceiveError> {
-    modem.select_read_memory(memory).await?;
+    if !selected {
+        modem.select_read_memory(memory).await?;
+    }
     let listed = modem.list(crate::at::MessageStatus::All).await?;
     let mut received = Vec::new();
     for entry in listed {

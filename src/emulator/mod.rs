@@ -243,6 +243,17 @@ impl Emulator {
         self.with(|m| m.inject_deliver(tpdu))
     }
 
+    /// An SMS-DELIVER already in `memory` (`SM`, `ME`), left there before
+    /// the host came (by a phone the SIM was in, or by the modem's own
+    /// choice of storage): stored without any indication.
+    ///
+    /// # Errors
+    /// [`EmulatorError::StorageFull`] (also for a storage the profile does
+    /// not have), [`EmulatorError::BadPdu`].
+    pub fn preload(&self, memory: &str, tpdu: &[u8]) -> Result<u32, EmulatorError> {
+        self.with(|m| m.preload(memory, tpdu))
+    }
+
     /// Stores `line` in the receiving storage as the PDU line `AT+CMGL` and
     /// `AT+CMGR` will list, with `length` as its `<length>`, whatever it
     /// holds (odd or non-hex digits, a truncated or inconsistent PDU), and

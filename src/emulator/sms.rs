@@ -451,6 +451,14 @@ impl Machine {
         Ok(Some(index))
     }
 
+    /// Stores an SMS-DELIVER in `mem` without telling the host.
+    pub(super) fn preload(&mut self, mem: &str, tpdu: &[u8]) -> Result<u32, EmulatorError> {
+        SmsDeliver::decode(tpdu)?;
+        let mut pdu = self.smsc_field();
+        pdu.extend_from_slice(tpdu);
+        self.store_incoming(mem, pdu)
+    }
+
     /// Stores `line` as listed, whatever it holds, and announces it as
     /// [`deliver`](Self::deliver) does for a stored message.
     pub(super) fn deliver_raw_line(

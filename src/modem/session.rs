@@ -95,6 +95,10 @@ pub struct InitReport {
     pub identity: Identity,
     /// The message storage selected for reading, writing and receiving.
     pub storage: String,
+    /// Every storage to read for a full sweep, `storage` first: the others
+    /// the modem offers for reading (messages stored before simgate, or
+    /// by the modem's own choice), and `SR` for status reports.
+    pub read_storages: Vec<String>,
     /// The AT+CNMI setting that was accepted.
     pub cnmi: String,
     /// Whether the PIN was entered during this initialisation.
@@ -134,6 +138,29 @@ const CNMI_CHOICES: [(u8, u8, u8, u8, u8); 7] = [
     (1, 2, 0, 1, 0),
     (2, 2, 0, 0, 0),
 ];
+
+/// The storages a full read covers: `chosen` first, then those of `SM`,
+/// `ME` and `SR` the modem offers for reading that `chosen` does not
+/// already include (`MT` is `SM` and `ME` together). When the modem did not
+/// say what it offers, `SR` is tried anyway (many modems have none, and
+/// say so with an error).
+pub fn storages_to_read(chosen: &str, supported: &[String]) -> Vec<String> {
+    let covered =
+        |memory: &str| memory == chosen || (chosen == "MT" && matches!(memory, "SM" | "ME"));
+    let offered = |memory: &str| supported.iter().any(|s| s == memory);
+    let mut storages = vec![chosen.to_owned()];
+    for memory in ["SM", "ME", "SR"] {
+        let wanted = if supported.is_empty() {
+            memory == "SR"
+        } else {
+            offered(memory)
+        };
+        if wanted && !covered(memory) {
+            storages.push(memory.to_owned());
+        }
+    }
+    storages
+}
 
 /// Commands in a row without an answer after which the port should be
 /// closed and reopened rather than re-synchronised.
@@ -260,7 +287,7 @@ impl Modem {
         {
             return Err(ModemError::NoPduMode(result));
         }
-        let storage = self.select_storage().await?;
+        let (storage, read_storages) = self.select_storage().await?;
         // Caller identification for incoming calls; not every module has it.
         let caller_id = self
             .run(Command::raw("AT+CLIP=1").expect("valid"))
@@ -280,6 +307,7 @@ impl Modem {
             self.run(command).await?;
         }
         Ok(InitReport {
+            read_storages,
             identity: self.identity().await,
             storage,
             cnmi,
@@ -369,9 +397,9 @@ impl Modem {
         Err(SimProblem::OtherLock("the SIM did not become ready after the PIN".to_owned()).into())
     }
 
-    /// Chooses SM (the SIM) when the modem offers it, else ME/MT, for all
-    /// three storages, and returns the name.
-    async fn select_storage(&self) -> Result<String, ModemError> {
+    /// Chooses SM (the SIM) when the modem offers it, else MT or ME, for
+    /// all three storages; returns the name and every storage to read.
+    async fn select_storage(&self) -> Result<(String, Vec<String>), ModemError> {
         let supported = match self
             .query(Command::raw("AT+CPMS=?").expect("valid"), "+CPMS")
             .await
@@ -388,7 +416,7 @@ impl Modem {
             .unwrap_or("SM");
         let command = Command::cpms(&[choice, choice, choice]).expect("valid memory names");
         self.run(command).await?;
-        Ok(choice.to_owned())
+        Ok((choice.to_owned(), storages_to_read(choice, &supported)))
     }
 
     /// Asks the modem to store incoming messages and announce them.
@@ -585,5 +613,25 @@ impl Modem {
             battery,
             storage,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::storages_to_read;
+
+    fn read(chosen: &str, supported: &[&str]) -> Vec<String> {
+        let supported: Vec<String> = supported.iter().map(|s| (*s).to_owned()).collect();
+        storages_to_read(chosen, &supported)
+    }
+
+    #[test]
+    fn every_offered_storage_is_read_once() {
+        assert_eq!(read("SM", &["SM", "ME", "SR"]), ["SM", "ME", "SR"]);
+        assert_eq!(read("SM", &["SM", "ME"]), ["SM", "ME"]);
+        assert_eq!(read("MT", &["ME", "MT", "SM", "SR"]), ["MT", "SR"]);
+        assert_eq!(read("ME", &["ME"]), ["ME"]);
+        // Nothing said: the chosen one, and SR on trial.
+        assert_eq!(read("SM", &[]), ["SM", "SR"]);
     }
 }
