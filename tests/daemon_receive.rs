@@ -576,3 +576,31 @@ async fn parts_recorded_before_a_crash_are_written_after_restart() {
     assert_eq!(messages, 2);
     h.stop().await;
 }
+
+/// Messages already stored when simgate starts are read from every storage
+/// the modem offers, not only the one simgate chose for new messages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_in_every_storage_are_read_at_start() {
+    let mut h = Harness::start("storages", Profile::Generic).await;
+    h.stop_daemon().await;
+    h.emulator
+        .preload(
+            "ME",
+            &delivers("+4915100000031", "left in the phone memory", 0)[0],
+        )
+        .unwrap();
+    h.emulator
+        .preload("SM", &delivers("+4915100000032", "left on the SIM", 0)[0])
+        .unwrap();
+    let mut events = h.emulator.subscribe();
+    let h = h.restart().await;
+    deletions(&mut events, 2).await;
+    assert!(h.emulator.stored().is_empty(), "{:?}", h.emulator.stored());
+    let mut texts: Vec<String> = std::fs::read_dir(h.dir("inbox"))
+        .unwrap()
+        .map(|entry| std::fs::read_to_string(entry.unwrap().path()).unwrap())
+        .collect();
+    texts.sort();
+    assert_eq!(texts, ["left in the phone memory", "left on the SIM"]);
+    h.stop().await;
+}
