@@ -604,3 +604,39 @@ async fn messages_in_every_storage_are_read_at_start() {
     assert_eq!(texts, ["left in the phone memory", "left on the SIM"]);
     h.stop().await;
 }
+
+/// A modem in `+CSMS` service 1 (phase 2+) waits for `+CNMA` after every
+/// routed message, or the network delivers it again: each one is
+/// acknowledged, after it was recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routed_messages_are_acknowledged_where_the_modem_expects_it() {
+    let mut modem = EmulatorConfig::new(Profile::Generic);
+    modem.raw_delivery_only = true;
+    modem.phase2plus = true;
+    let mut h = Harness::start_on("acknowledged", modem, |_| {}).await;
+    let mut events = h.emulator.subscribe();
+    for n in 1..=3u8 {
+        let text = format!("acknowledge {n}");
+        h.emulator
+            .inject_deliver(&delivers("+4915100000040", &text, 0)[0])
+            .unwrap();
+        assert_eq!(next_text(&mut h).await, text);
+        loop {
+            let event = tokio::time::timeout(std::time::Duration::from_secs(30), events.recv())
+                .await
+                .expect("an acknowledgement within 30 s")
+                .unwrap();
+            if event == EmulatorEvent::Acknowledged {
+                break;
+            }
+        }
+    }
+    let cnma = h
+        .emulator
+        .commands()
+        .iter()
+        .filter(|c| c.as_str() == "AT+CNMA")
+        .count();
+    assert_eq!(cnma, 3);
+    h.stop().await;
+}

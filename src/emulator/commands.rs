@@ -169,7 +169,10 @@ impl Machine {
             let n: u32 = segment[start..i].parse().unwrap_or(0);
             match (name.as_str(), n) {
                 ("E", 0 | 1) => self.session.echo = n == 1,
-                ("Z", 0) => self.session = Session::new(self.profile, self.raw_delivery_only),
+                ("Z", 0) => {
+                    self.session =
+                        Session::new(self.profile, self.raw_delivery_only, self.phase2plus)
+                }
                 ("H", 0) => {
                     if self.ringing.take().is_some() {
                         self.event(EmulatorEvent::CallEnded { by_host: true });

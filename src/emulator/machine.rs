@@ -85,7 +85,7 @@ pub(super) struct Session {
 }
 
 impl Session {
-    pub(super) fn new(profile: Profile, raw_delivery_only: bool) -> Self {
+    pub(super) fn new(profile: Profile, raw_delivery_only: bool, phase2plus: bool) -> Self {
         Session {
             echo: true,
             cmee: 0,
@@ -101,7 +101,7 @@ impl Session {
             clip: false,
             curc: true,
             cmms: 0,
-            csms: 0,
+            csms: u8::from(phase2plus),
             cscs: "IRA".into(),
             mems: ["SM".into(), "SM".into(), "SM".into()],
         }
@@ -123,6 +123,8 @@ pub struct Machine {
     /// `+CNMI` settings that store messages are refused (see
     /// [`EmulatorConfig::raw_delivery_only`]).
     pub(super) raw_delivery_only: bool,
+    /// `+CSMS` service after power-up (see [`EmulatorConfig::phase2plus`]).
+    pub(super) phase2plus: bool,
     pub(super) sim: Sim,
     pub(super) storage: Storage,
     pub(super) next_mr: u8,
@@ -171,8 +173,9 @@ impl Machine {
             rssi: config.rssi,
             registered: config.registered,
             realistic: config.realistic_latency,
-            session: Session::new(profile, config.raw_delivery_only),
+            session: Session::new(profile, config.raw_delivery_only, config.phase2plus),
             raw_delivery_only: config.raw_delivery_only,
+            phase2plus: config.phase2plus,
             sim: Sim::new(config.sim_pin.as_deref(), &config.puk),
             storage: Storage::new(profile.memories(), profile.first_index(), capacity),
             next_mr: config.first_message_reference,
@@ -533,7 +536,7 @@ impl Machine {
     /// counters and records persist.
     pub fn connect(&mut self) {
         self.connected = true;
-        self.session = Session::new(self.profile, self.raw_delivery_only);
+        self.session = Session::new(self.profile, self.raw_delivery_only, self.phase2plus);
         self.sim.power_up();
         self.input = Input::Command;
         self.line.clear();

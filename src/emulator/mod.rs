@@ -99,6 +99,10 @@ pub struct EmulatorConfig {
     /// or `<ds>` 2 is refused, so messages come as `+CMT` and reports as
     /// `+CDS` (power-up setting `2,2,0,1,0`).
     pub raw_delivery_only: bool,
+    /// The modem powers up in `+CSMS` service 1 (phase 2+): the host must
+    /// acknowledge every `+CMT`/`+CDS` with `+CNMA` (reported as
+    /// [`EmulatorEvent::Acknowledged`]).
+    pub phase2plus: bool,
 }
 
 impl EmulatorConfig {
@@ -122,6 +126,7 @@ impl EmulatorConfig {
             noise_interval: None,
             first_message_reference: 0,
             raw_delivery_only: false,
+            phase2plus: false,
         }
     }
 }
