@@ -252,6 +252,10 @@ fn complete_part(
         Some((_, total, _)) => group.len() >= usize::from(total),
     };
     if !complete {
+        let window = config.receive.multipart_timeout.as_millis() as i64;
+        if group.len() == 1 && store.join_recent_duplicate(part, now_ms - window)? {
+            tracing::info!("a repeated part of a message already written; ignored");
+        }
         return Ok(None);
     }
     Ok(Some(assemble(config, store, &group, true, now_ms)?))

@@ -325,6 +325,29 @@ impl Store {
         Ok(id)
     }
 
+    /// A part that repeats a part of a message already assembled from parts
+    /// received since `since_ms` (same sender, reference, total and
+    /// sequence; a network resending with another time stamp) joins that
+    /// message instead of waiting for parts that will not come. Returns
+    /// whether it did.
+    pub fn join_recent_duplicate(&mut self, part: i64, since_ms: i64) -> Result<bool, StoreError> {
+        let joined = self.connection.execute(
+            "UPDATE incoming_part SET message_id = (
+                 SELECT o.message_id FROM incoming_part o, incoming_part p
+                 WHERE p.id = ?1 AND o.message_id IS NOT NULL AND o.sender = p.sender
+                   AND o.concat_ref = p.concat_ref AND o.concat_total = p.concat_total
+                   AND o.concat_seq = p.concat_seq AND o.received_ms >= ?2
+                 ORDER BY o.id DESC LIMIT 1)
+             WHERE id = ?1 AND message_id IS NULL AND EXISTS (
+                 SELECT 1 FROM incoming_part o, incoming_part p
+                 WHERE p.id = ?1 AND o.message_id IS NOT NULL AND o.sender = p.sender
+                   AND o.concat_ref = p.concat_ref AND o.concat_total = p.concat_total
+                   AND o.concat_seq = p.concat_seq AND o.received_ms >= ?2)",
+            params![part, since_ms],
+        )?;
+        Ok(joined > 0)
+    }
+
     /// The message's files are durably on disk.
     pub fn incoming_written(&mut self, id: i64) -> Result<(), StoreError> {
         self.connection.execute(
@@ -444,6 +467,23 @@ mod tests {
         // The duplicate joined the message; the other sender's part still waits.
         assert_eq!(store.incoming_parts_of(message).unwrap().len(), 4);
         assert_eq!(store.stale_groups(100).unwrap().len(), 1);
+        // The same part again later, with other content (another time
+        // stamp): it joins the message instead of waiting alone.
+        let late = store
+            .add_incoming_part("k2b", b"p2b", "+491", Some((7, 3, 2)), 25)
+            .unwrap();
+        assert_eq!(store.open_group(late).unwrap().len(), 1);
+        assert!(!store.join_recent_duplicate(late, 100).unwrap(), "too old");
+        assert!(store.join_recent_duplicate(late, 0).unwrap());
+        assert!(store.incoming_part_assembled(late).unwrap());
+        assert_eq!(store.incoming_parts_of(message).unwrap().len(), 5);
+        let other = store
+            .add_incoming_part("x2", b"x2", "+492", Some((7, 3, 2)), 26)
+            .unwrap();
+        assert!(
+            !store.join_recent_duplicate(other, 0).unwrap(),
+            "another sender"
+        );
         let single = store
             .add_incoming_part("s", b"s", "+493", None, 30)
             .unwrap();
