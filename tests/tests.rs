@@ -10,4 +10,5 @@ mod gammu_crosscheck;
 mod modem;
 mod pdu_properties;
 mod pdu_vectors;
+mod smart_messages;
 mod support;

@@ -16,6 +16,7 @@ pub mod hex;
 pub mod plan;
 mod reader;
 pub mod scts;
+pub mod smart;
 pub mod status_report;
 pub mod submit;
 pub mod udh;

@@ -61,10 +61,9 @@
 //! shows the time in the `C` locale's `%c` form whatever the locale; the
 //! hook environment follows gammu 1.44 (see [`receive_environment`]).
 //!
-//! Not modelled: gammu's smart-messaging decoders for the hook's
-//! `DECODED_*` variables (EMS formatting, MMS notifications, Nokia
-//! ringtones/logos, vCards): such messages get `DECODED_PARTS=0`.
-//! Compressed text (which gammu 1.42 cannot decode at all) is stored as an
+//! The hook's `DECODED_*` variables come from gammu's multipart decoder as
+//! [`crate::pdu::smart`] reproduces it (linked text, MMS notifications,
+//! EMS, vCards; see there for what is not modelled). Compressed text (which gammu 1.42 cannot decode at all) is stored as an
 //! empty `.txt` file.
 
 use std::collections::BTreeMap;
@@ -661,31 +660,6 @@ fn time_variables(time: &Timestamp) -> (String, String) {
     (epoch.to_string(), iso)
 }
 
-/// The text gammu's linked-text decoder assembles for `DECODED_1_TEXT`:
-/// each part's text is appended where the text so far ends (its first
-/// U+0000), 8-bit parts read as UTF-8, where a byte that does not decode
-/// (or a NUL) ends that part's contribution.
-fn linked_text(views: &[View]) -> String {
-    let mut text = String::new();
-    for view in views {
-        let part = match &view.payload {
-            Payload::Text(part) => c_string(part),
-            Payload::Bytes(bytes) => {
-                let valid = match std::str::from_utf8(bytes) {
-                    Ok(all) => all,
-                    Err(error) => {
-                        std::str::from_utf8(&bytes[..error.valid_up_to()]).unwrap_or_default()
-                    }
-                };
-                c_string(valid)
-            }
-            Payload::Nothing => "",
-        };
-        text.push_str(part);
-    }
-    text
-}
-
 /// The environment `RunOnReceive` gets for a received message (spec §8.3),
 /// as gammu 1.44 sets it:
 ///
@@ -699,9 +673,10 @@ fn linked_text(views: &[View]) -> String {
 ///   seconds and as `2024-01-02T03:04:05+01:30`),
 ///   `SMS_n_SMSC_TIMESTAMP`/`SMS_n_SMSC_DATETIME` (a report's discharge
 ///   time, else empty);
-/// - `DECODED_PARTS`: 1 for a concatenated message (every part carries
-///   just a concatenation header), with `DECODED_1_TEXT` the whole text;
-///   0 otherwise, a plain single SMS included.
+/// - `DECODED_PARTS` and `DECODED_k_*`, from gammu's multipart decoder
+///   ([`crate::pdu::smart`]): 1 with `DECODED_1_TEXT` the whole text for
+///   a concatenated message, the fields of an MMS notification, 0 for a
+///   plain single SMS and for status reports.
 ///
 /// gammu 1.42 sets the same values except that it leaves `SMS_n_TEXT`
 /// unset instead of empty, and lacks `SENT_ID` and the time variables.
@@ -743,16 +718,19 @@ pub fn receive_environment(
         set("SMSC_TIMESTAMP", timestamp);
         set("SMSC_DATETIME", datetime);
     }
-    let linked = !views.is_empty()
-        && views
-            .iter()
-            .all(|view| udh_kind(view.udh.as_deref()) == UdhKind::Concatenated);
-    if linked {
-        env.insert("DECODED_PARTS".to_owned(), "1".to_owned());
-        env.insert("DECODED_1_TEXT".to_owned(), linked_text(&views));
-    } else {
-        env.insert("DECODED_PARTS".to_owned(), "0".to_owned());
-    }
+    // gammu's multipart decoder: linked text, MMS notifications, EMS,
+    // vCards... (status reports decode to nothing).
+    let delivers: Option<Vec<&crate::pdu::SmsDeliver>> = parts
+        .iter()
+        .map(|part| match &part.message {
+            Incoming::Deliver(deliver) => Some(deliver),
+            Incoming::StatusReport(_) => None,
+        })
+        .collect();
+    let decoded = delivers
+        .map(|delivers| crate::pdu::smart::decode(&delivers))
+        .unwrap_or_default();
+    env.extend(crate::pdu::smart::environment(&decoded));
     env
 }
 
