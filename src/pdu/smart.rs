@@ -539,7 +539,8 @@ impl Ems {
     }
 
     fn decode(mut self, parts: &[Part], types: &[UdhType]) -> Result<Vec<Decoded>, Fail> {
-        let mut upi: u8 = 1;
+        // gammu's `int UPI`: a count that may go below zero.
+        let mut upi: i32 = 1;
         for part in parts {
             let mut pos: i64 = 0;
             let mut coding = part.coding;
@@ -603,7 +604,7 @@ impl Ems {
                             upi -= 1;
                         }
                     }
-                    0x13 => upi = part.udh_at(w + 2),
+                    0x13 => upi = i32::from(part.udh_at(w + 2)),
                     // Concatenation, object distribution indicator, and
                     // elements gammu does not know.
                     _ => {}
@@ -926,5 +927,17 @@ mod tests {
                 let _ = environment(&decode(&[&sms]));
             }
         }
+    }
+
+    #[test]
+    fn a_picture_count_of_zero_does_not_underflow() {
+        // Found by the smart_decode fuzz target: an EMS user prompt
+        // indicator (0x13) of 0, then a variable picture (0x12).
+        let sms = deliver(
+            4,
+            &[0x13, 1, 0, 0x12, 0, 0x12, 0],
+            Body::Binary(b"x".to_vec()),
+        );
+        let _ = environment(&decode(&[&sms]));
     }
 }
