@@ -272,21 +272,8 @@ pub async fn run(
             _ = rescan.tick() => daemon.rescan()?,
             _ = watchdog.tick() => daemon.systemd.watchdog(),
             urc = daemon.urcs.recv() => {
-                match urc {
-                    Some(crate::at::Urc::NewMessage(at) | crate::at::Urc::StatusReportStored(at)) => {
-                        daemon.receive(Some(&at.memory)).await;
-                    }
-                    Some(crate::at::Urc::Deliver { pdu, .. } | crate::at::Urc::StatusReport { pdu, .. }) => {
-                        daemon.routed(Ok(&pdu)).await;
-                    }
-                    Some(crate::at::Urc::Malformed { line, error })
-                        if line.starts_with("+CMT:") || line.starts_with("+CDS:") =>
-                    {
-                        daemon.routed(Err((&line, &error.to_string()))).await;
-                    }
-                    Some(crate::at::Urc::CallerId(clip)) => daemon.incoming_call(&clip.number).await,
-                    Some(crate::at::Urc::Ring) => daemon.incoming_call("").await,
-                    _ => {}
+                if let Some(urc) = urc {
+                    daemon.unsolicited(urc).await;
                 }
             }
             _ = receive_poll.tick(), if daemon.modem_ready() => daemon.receive(None).await,
@@ -626,6 +613,42 @@ impl Daemon {
             });
         }
         self.storage_warned = nearly_full;
+    }
+
+    /// Acts on `first` and every unsolicited result code already queued
+    /// behind it: routed messages and calls one by one, storage
+    /// announcements (`+CMTI`, `+CDSI`) by one read per storage they name,
+    /// however many there were.
+    async fn unsolicited(&mut self, first: crate::at::Urc) {
+        use crate::at::Urc;
+        let mut batch = vec![first];
+        while let Ok(more) = self.urcs.try_recv() {
+            batch.push(more);
+        }
+        let mut storages: Vec<String> = Vec::new();
+        for urc in batch {
+            match urc {
+                Urc::NewMessage(at) | Urc::StatusReportStored(at) => {
+                    if !storages.contains(&at.memory) {
+                        storages.push(at.memory);
+                    }
+                }
+                Urc::Deliver { pdu, .. } | Urc::StatusReport { pdu, .. } => {
+                    self.routed(Ok(&pdu)).await;
+                }
+                Urc::Malformed { line, error }
+                    if line.starts_with("+CMT:") || line.starts_with("+CDS:") =>
+                {
+                    self.routed(Err((&line, &error.to_string()))).await;
+                }
+                Urc::CallerId(clip) => self.incoming_call(&clip.number).await,
+                Urc::Ring => self.incoming_call("").await,
+                _ => {}
+            }
+        }
+        for memory in storages {
+            self.receive(Some(&memory)).await;
+        }
     }
 
     /// A message or report the modem routed raw (`+CMT`/`+CDS`), or one

@@ -10,6 +10,7 @@
 //! out.
 
 use crate::at::{Command, Digester, Event, Response, Urc};
+use std::collections::VecDeque;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
@@ -150,9 +151,16 @@ where
     let mut digester = Digester::new();
     let mut pending: Option<Pending> = None;
     let mut buffer = [0u8; 1024];
+    let mut held = Held::default();
     let reason = loop {
         let deadline = pending.as_ref().map(|p| p.deadline);
         tokio::select! {
+            permit = urcs.reserve(), if !held.messages.is_empty() => {
+                let Ok(permit) = permit else { break "the URC reader is gone".to_owned() };
+                if let Some(urc) = held.messages.pop_front() {
+                    permit.send(urc);
+                }
+            }
             request = requests.recv(), if pending.is_none() => {
                 let Some(request) = request else { break "every client dropped the channel".to_owned() };
                 tracing::trace!(command = %request.command, "AT command");
@@ -178,7 +186,7 @@ where
                     Err(error) => break format!("reading the modem port: {error}"),
                 };
                 for event in digester.feed(&buffer[..count]) {
-                    if let Err(reason) = handle(event, &mut pending, &mut writer, &urcs).await {
+                    if let Err(reason) = handle(event, &mut pending, &mut writer, &urcs, &mut held).await {
                         if let Some(p) = pending.take() {
                             let _ = p.reply.send(Err(closed(reason.clone(), p.body_written)));
                         }
@@ -219,12 +227,76 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
+/// Unsolicited result codes that found the queue full.
+#[derive(Default)]
+struct Held {
+    /// Messages and reports routed raw (`+CMT`/`+CDS`): the only copy of
+    /// them, kept until the reader takes them.
+    messages: VecDeque<Urc>,
+    /// Other codes dropped since the queue was last found full, for one
+    /// log line per burst.
+    dropped: u64,
+}
+
+/// How many routed messages wait for a busy reader before more are lost.
+const MAX_HELD_MESSAGES: usize = 10_000;
+
+/// Whether `urc` is the only copy of a message (not an announcement of a
+/// stored one, which a later read of the storage finds anyway).
+fn carries_a_message(urc: &Urc) -> bool {
+    match urc {
+        Urc::Deliver { .. } | Urc::StatusReport { .. } => true,
+        Urc::Malformed { line, .. } => line.starts_with("+CMT") || line.starts_with("+CDS"),
+        _ => false,
+    }
+}
+
+/// Queues `urc` for the reader; when its queue is full, keeps a routed
+/// message for later and drops anything else.
+fn forward(urc: Urc, urcs: &mpsc::Sender<Urc>, held: &mut Held) {
+    if carries_a_message(&urc) && !held.messages.is_empty() {
+        // Behind the ones already waiting, in order.
+        held.messages.push_back(urc);
+        return;
+    }
+    match urcs.try_send(urc) {
+        Ok(()) => {
+            if held.dropped > 0 {
+                tracing::info!(
+                    dropped = held.dropped,
+                    "URC queue drained; storage reads find what was announced meanwhile"
+                );
+                held.dropped = 0;
+            }
+        }
+        Err(mpsc::error::TrySendError::Full(urc)) if carries_a_message(&urc) => {
+            if held.messages.len() < MAX_HELD_MESSAGES {
+                held.messages.push_back(urc);
+            } else {
+                tracing::error!(
+                    "a message routed by the modem is lost: {MAX_HELD_MESSAGES} wait already"
+                );
+            }
+        }
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            if held.dropped == 0 {
+                tracing::debug!(
+                    "URC queue full (the daemon is busy): announcements dropped until it drains"
+                );
+            }
+            held.dropped += 1;
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => {}
+    }
+}
+
 /// Acts on one digester event; an error is a write failure that ends the channel.
 async fn handle<W: AsyncWrite + Unpin>(
     event: Event,
     pending: &mut Option<Pending>,
     writer: &mut W,
     urcs: &mpsc::Sender<Urc>,
+    held: &mut Held,
 ) -> Result<(), String> {
     match event {
         Event::Response(response) => match pending.take() {
@@ -254,9 +326,7 @@ async fn handle<W: AsyncWrite + Unpin>(
         },
         Event::Unsolicited(urc) => {
             tracing::debug!(?urc, "unsolicited result code");
-            if urcs.try_send(urc).is_err() {
-                tracing::warn!("unsolicited result code dropped: nobody is reading them");
-            }
+            forward(urc, urcs, held);
         }
         Event::Noise(line) => tracing::trace!(%line, "modem noise"),
         Event::Garbage(bytes) => tracing::debug!(len = bytes.len(), "garbage from the modem"),
@@ -294,6 +364,43 @@ mod tests {
         let response = call.await.unwrap().unwrap();
         assert_eq!(response.lines, ["+CSQ: 17,99"]);
         assert!(matches!(urcs.recv().await, Some(Urc::NewMessage(_))));
+    }
+
+    #[tokio::test]
+    async fn routed_messages_survive_a_full_queue_and_announcements_do_not() {
+        let (ours, mut peer) = duplex(1 << 16);
+        let (client, mut urcs, _task) = spawn(ours);
+        // Nobody reads while far more than the queue holds arrives.
+        let mut burst = Vec::new();
+        for index in 0..URC_QUEUE + 100 {
+            burst.extend_from_slice(format!("\r\n+CMTI: \"SM\",{index}\r\n").as_bytes());
+        }
+        for n in 0..3u8 {
+            burst.extend_from_slice(format!("\r\n+CMT: ,1\r\n00{n:02X}\r\n").as_bytes());
+        }
+        peer.write_all(&burst).await.unwrap();
+        // A command round trip: the channel has digested the burst.
+        let command = client.clone();
+        let call = tokio::spawn(async move { command.execute(Command::at(), None, SECOND).await });
+        expect(&mut peer, b"AT\r").await;
+        peer.write_all(b"\r\nOK\r\n").await.unwrap();
+        call.await.unwrap().unwrap();
+        let mut announcements = 0;
+        let mut routed = Vec::new();
+        while routed.len() < 3 {
+            let next = tokio::time::timeout(SECOND, urcs.recv()).await;
+            match next.expect("the routed messages were lost").unwrap() {
+                Urc::NewMessage(_) => announcements += 1,
+                Urc::Deliver { pdu, .. } => routed.push(pdu),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(
+            announcements, URC_QUEUE,
+            "the queue's worth, the rest dropped"
+        );
+        assert_eq!(routed, [vec![0, 0], vec![0, 1], vec![0, 2]]);
+        drop(client);
     }
 
     #[tokio::test(start_paused = true)]
