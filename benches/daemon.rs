@@ -23,278 +23,26 @@
 //! Knobs (environment): `SIMGATE_BENCH_IDLE_SECS` (idle window, default
 //! 120), `SIMGATE_BENCH_GAMMU_SAMPLES` (default 5), `SIMGATE_BENCH_NO_GAMMU=1`
 //! (simgate only). The machines are shared and noisy: medians, and the
-//! baseline measured in the same run.
+//! baseline measured in the same run. Starting the daemons, their spools
+//! and configs, and the statistics are in `support` (shared with
+//! `benches/receive.rs`).
 
-use simgate::emulator::{Emulator, EmulatorConfig, EmulatorEvent, Profile};
-use std::fs;
-use std::io;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod support;
+
+use simgate::emulator::EmulatorEvent;
+use std::path::Path;
 use std::time::{Duration, Instant};
+use support::{
+    bench_dir, clock_ticks_per_second, env_number, median, ms, print_header, runtime, wait_until,
+    with_gammu, Kind, Pauses, Result, Rig, Spool,
+};
 use tokio::sync::broadcast::{self, error::RecvError};
 
-const RECIPIENT: &str = "+4917612345678";
-const TEXT: &str = "simgate benchmark: a short message of 7-bit text";
 const SIMGATE_LATENCY_SAMPLES: usize = 50;
 const BACKLOG: usize = 1_000;
 const GAMMU_BACKLOG_SAMPLE: usize = 20;
 const GAMMU_BACKLOG_LIMIT: Duration = Duration::from_secs(60);
 const QUEUE_FOR_RSS: usize = 10_000;
-
-type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Simgate,
-    Gammu,
-}
-
-impl Kind {
-    fn label(self) -> &'static str {
-        match self {
-            Kind::Simgate => "simgate",
-            Kind::Gammu => "gammu-smsd",
-        }
-    }
-}
-
-/// An outbox file name in gammu-smsd-inject's long form, sorting by `n`.
-fn outbox_name(tag: &str, n: usize) -> String {
-    format!("OUTC20240101_120000_00_{RECIPIENT}_{tag}{n:05}.txt")
-}
-
-/// One daemon's spool, database and logs.
-#[derive(Clone)]
-struct Spool {
-    root: PathBuf,
-    inbox: PathBuf,
-    outbox: PathBuf,
-    sent: PathBuf,
-    error: PathBuf,
-    staging: PathBuf,
-}
-
-impl Spool {
-    fn new(base: &Path, name: &str) -> io::Result<Spool> {
-        let root = base.join(name);
-        if root.exists() {
-            fs::remove_dir_all(&root)?;
-        }
-        let spool = Spool {
-            inbox: root.join("inbox"),
-            outbox: root.join("outbox"),
-            sent: root.join("sent"),
-            error: root.join("error"),
-            staging: root.join("staging"),
-            root,
-        };
-        for dir in [
-            &spool.inbox,
-            &spool.outbox,
-            &spool.sent,
-            &spool.error,
-            &spool.staging,
-        ] {
-            fs::create_dir_all(dir)?;
-        }
-        Ok(spool)
-    }
-
-    /// Writes `count` messages into staging/ (not yet visible to the daemon).
-    fn stage(&self, tag: &str, count: usize) -> io::Result<Vec<String>> {
-        (0..count)
-            .map(|n| {
-                let name = outbox_name(tag, n);
-                fs::write(self.staging.join(&name), format!("{TEXT} {tag}{n}"))?;
-                Ok(name)
-            })
-            .collect()
-    }
-
-    /// Renames staged files into outbox/, each one atomically.
-    fn drop_staged(&self, names: &[String]) -> io::Result<()> {
-        for name in names {
-            fs::rename(self.staging.join(name), self.outbox.join(name))?;
-        }
-        Ok(())
-    }
-
-    /// Files in `dir` whose name carries `tag`.
-    fn count(dir: &Path, tag: &str) -> usize {
-        let marker = format!("_{tag}");
-        fs::read_dir(dir).map_or(0, |entries| {
-            entries
-                .flatten()
-                .filter(|e| e.file_name().to_string_lossy().contains(&marker))
-                .count()
-        })
-    }
-
-    /// Outbox files not yet taken (simgate claims into a hidden directory).
-    fn outbox_waiting(&self) -> usize {
-        fs::read_dir(&self.outbox).map_or(0, |entries| {
-            entries
-                .flatten()
-                .filter(|e| e.file_name().to_string_lossy().starts_with("OUT"))
-                .count()
-        })
-    }
-
-    fn simgate_config(&self, device: &Path) -> String {
-        let p = |path: &Path| path.display().to_string();
-        format!(
-            "[modem]\ndevice = \"{}\"\n\n[spool]\ninbox = \"{}\"\noutbox = \"{}\"\nsent = \"{}\"\n\
-             error = \"{}\"\n\n[database]\npath = \"{}\"\n\n[log]\nfile = \"{}\"\n",
-            p(device),
-            p(&self.inbox),
-            p(&self.outbox),
-            p(&self.sent),
-            p(&self.error),
-            p(&self.root.join("simgate.db")),
-            p(&self.root.join("daemon.log")),
-        )
-    }
-
-    fn gammu_config(&self, device: &Path) -> String {
-        let p = |path: &Path| format!("{}/", path.display());
-        format!(
-            "[gammu]\ndevice = {}\nconnection = at115200\n\n[smsd]\nservice = files\n\
-             logfile = {}\ninboxpath = {}\noutboxpath = {}\nsentsmspath = {}\n\
-             errorsmspath = {}\n",
-            device.display(),
-            self.root.join("daemon.log").display(),
-            p(&self.inbox),
-            p(&self.outbox),
-            p(&self.sent),
-            p(&self.error),
-        )
-    }
-}
-
-/// A daemon running as a child process.
-struct Daemon {
-    kind: Kind,
-    child: Child,
-    started: Instant,
-}
-
-impl Daemon {
-    fn start(kind: Kind, spool: &Spool, device: &Path) -> io::Result<Daemon> {
-        let stderr = fs::File::create(spool.root.join("stderr.log"))?;
-        let mut command = match kind {
-            Kind::Simgate => {
-                let config = spool.root.join("simgate.toml");
-                fs::write(&config, spool.simgate_config(device))?;
-                let mut command = Command::new(simgate_binary());
-                command.arg("run").arg("-c").arg(config);
-                command
-            }
-            Kind::Gammu => {
-                let config = spool.root.join("gammu-smsdrc");
-                fs::write(&config, spool.gammu_config(device))?;
-                let mut command = Command::new("gammu-smsd");
-                command.arg("-c").arg(config);
-                command
-            }
-        };
-        let child = command
-            .stdin(Stdio::null())
-            .stdout(stderr.try_clone()?)
-            .stderr(stderr)
-            .current_dir(&spool.root)
-            .spawn()?;
-        Ok(Daemon {
-            kind,
-            child,
-            started: Instant::now(),
-        })
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn check_alive(&mut self) -> Result<()> {
-        match self.child.try_wait()? {
-            None => Ok(()),
-            Some(status) => Err(format!("{} exited: {status}", self.kind.label()).into()),
-        }
-    }
-
-    /// utime + stime of every thread, in clock ticks.
-    fn cpu_ticks(&self) -> Option<u64> {
-        let stat = fs::read_to_string(format!("/proc/{}/stat", self.pid())).ok()?;
-        let after_comm = &stat[stat.rfind(')')? + 2..];
-        let fields: Vec<&str> = after_comm.split_whitespace().collect();
-        // Fields 14 and 15 of stat(5); `after_comm` starts at field 3.
-        let utime: u64 = fields.get(11)?.parse().ok()?;
-        let stime: u64 = fields.get(12)?.parse().ok()?;
-        Some(utime + stime)
-    }
-
-    /// A `Vm*:` line of /proc/<pid>/status, in kB.
-    fn vm_kb(&self, key: &str) -> Option<u64> {
-        let status = fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(key)?.strip_prefix(':'))
-            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-    }
-
-    /// SIGTERM, then SIGKILL after 10 s.
-    async fn stop(mut self) {
-        let pid = nix::unistd::Pid::from_raw(self.pid() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        eprintln!("{} did not stop on SIGTERM; killing it", self.kind.label());
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The release `simgate` binary cargo built for this bench.
-fn simgate_binary() -> &'static str {
-    env!("CARGO_BIN_EXE_simgate")
-}
-
-fn gammu_available() -> bool {
-    Command::new("gammu-smsd")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-fn clock_ticks_per_second() -> u64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(100)
-}
-
-/// Polls `ready` every 5 ms until it holds or `limit` passes.
-async fn wait_until(limit: Duration, mut ready: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    loop {
-        if ready() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
 
 /// When the next `AT+CMGS=` arrives.
 async fn next_cmgs(
@@ -315,82 +63,22 @@ async fn next_cmgs(
     }
 }
 
-/// A small deterministic generator for the pauses between samples.
-struct Pauses(u64);
-
-impl Pauses {
-    fn next(&mut self, max: Duration) -> Duration {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        max.mul_f64((self.0 % 10_000) as f64 / 10_000.0)
+/// Sends one message end to end, so the daemon is known to be up; the
+/// time from its start until then.
+async fn warm_up(rig: &mut Rig, limit: Duration) -> Result<Duration> {
+    let names = rig.spool.stage("warm", 1)?;
+    rig.spool.drop_staged(&names)?;
+    let sent = rig.spool.sent.join(&names[0]);
+    if !wait_until(limit, || sent.exists()).await {
+        rig.daemon.check_alive()?;
+        return Err(format!(
+            "{} did not send the warm-up message within {limit:?} (see {})",
+            rig.daemon.kind.label(),
+            rig.spool.root.display()
+        )
+        .into());
     }
-}
-
-fn median(values: &mut [Duration]) -> Option<Duration> {
-    values.sort();
-    if values.is_empty() {
-        return None;
-    }
-    let n = values.len();
-    Some(if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2
-    })
-}
-
-fn ms(d: Duration) -> String {
-    let ms = d.as_secs_f64() * 1000.0;
-    if ms >= 1000.0 {
-        format!("{:.1} s", ms / 1000.0)
-    } else {
-        format!("{ms:.1} ms")
-    }
-}
-
-/// One daemon with its emulator and spool.
-struct Rig {
-    emulator: Emulator,
-    spool: Spool,
-    daemon: Daemon,
-}
-
-impl Rig {
-    async fn start(kind: Kind, base: &Path, name: &str, registered: bool) -> Result<Rig> {
-        let mut config = EmulatorConfig::new(Profile::Generic);
-        config.registered = registered;
-        let emulator = Emulator::start(config).await?;
-        let spool = Spool::new(base, name)?;
-        let daemon = Daemon::start(kind, &spool, &emulator.path())?;
-        Ok(Rig {
-            emulator,
-            spool,
-            daemon,
-        })
-    }
-
-    /// Sends one message end to end, so the daemon is known to be up.
-    async fn warm_up(&mut self, limit: Duration) -> Result<Duration> {
-        let names = self.spool.stage("warm", 1)?;
-        self.spool.drop_staged(&names)?;
-        let sent = self.spool.sent.join(&names[0]);
-        if !wait_until(limit, || sent.exists()).await {
-            self.daemon.check_alive()?;
-            return Err(format!(
-                "{} did not send the warm-up message within {limit:?} (see {})",
-                self.daemon.kind.label(),
-                self.spool.root.display()
-            )
-            .into());
-        }
-        Ok(self.daemon.started.elapsed())
-    }
-
-    async fn stop(self) {
-        self.daemon.stop().await;
-        self.emulator.stop().await;
-    }
+    Ok(rig.daemon.started.elapsed())
 }
 
 /// Drop → `AT+CMGS` for `samples` messages, with random pauses up to
@@ -605,73 +293,32 @@ struct Figures {
     hwm_after_run_kb: Option<u64>,
 }
 
-fn env_number(key: &str, default: u64) -> u64 {
-    std::env::var(key)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn main() -> Result<()> {
     // A filter argument (as `cargo bench -- NAME` passes) is accepted and ignored.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    runtime.block_on(bench())
+    runtime()?.block_on(bench())
 }
 
 async fn bench() -> Result<()> {
-    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("daemon-bench");
-    fs::create_dir_all(&base)?;
+    let base = bench_dir("daemon-bench")?;
     let idle_window = Duration::from_secs(env_number("SIMGATE_BENCH_IDLE_SECS", 120));
     let gammu_samples = env_number("SIMGATE_BENCH_GAMMU_SAMPLES", 5) as usize;
-    let with_gammu = std::env::var_os("SIMGATE_BENCH_NO_GAMMU").is_none() && gammu_available();
+    let with_gammu = with_gammu();
     let ticks = clock_ticks_per_second();
-
-    println!("simgate daemon benchmark");
-    println!("  simgate:    {}", simgate_binary());
-    println!(
-        "  gammu-smsd: {}",
-        if with_gammu {
-            Command::new("gammu-smsd")
-                .arg("--version")
-                .output()
-                .ok()
-                .and_then(|o| String::from_utf8(o.stdout).ok())
-                .and_then(|s| s.lines().next().map(str::to_owned))
-                .unwrap_or_default()
-        } else {
-            "not measured (not installed, or SIMGATE_BENCH_NO_GAMMU set)".to_owned()
-        }
-    );
-    println!(
-        "  machine:    {} CPUs, load average {}",
-        std::thread::available_parallelism().map_or(0, usize::from),
-        fs::read_to_string("/proc/loadavg")
-            .unwrap_or_default()
-            .split_whitespace()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" ")
-    );
-    println!("  spools:     {}", base.display());
-    println!("  emulator:   Profile::Generic, zero latency, one per daemon, in this process");
-    println!();
+    print_header("simgate daemon benchmark", &base, with_gammu);
 
     let mut simgate = Figures::default();
     let mut gammu = Figures::default();
 
     // Start both, warm both up.
     let mut s_rig = Rig::start(Kind::Simgate, &base, "simgate", true).await?;
-    simgate.startup = Some(s_rig.warm_up(Duration::from_secs(60)).await?);
+    simgate.startup = Some(warm_up(&mut s_rig, Duration::from_secs(60)).await?);
     println!(
         "simgate up; first message sent {} after start",
         ms(simgate.startup.unwrap_or_default())
     );
     let mut g_rig = if with_gammu {
         let mut rig = Rig::start(Kind::Gammu, &base, "gammu", true).await?;
-        gammu.startup = Some(rig.warm_up(Duration::from_secs(120)).await?);
+        gammu.startup = Some(warm_up(&mut rig, Duration::from_secs(120)).await?);
         println!(
             "gammu-smsd up; first message sent {} after start",
             ms(gammu.startup.unwrap_or_default())
