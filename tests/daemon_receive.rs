@@ -540,10 +540,11 @@ async fn a_nearly_full_sim_is_reported_once() {
             }
         }
     }
-    // The eighth kept message makes 8 of 10 (9 when the next message came
-    // in before the read ended): one warning, not one per read.
+    // The eighth kept message makes 8 of 10; a wanted message stored while
+    // a read was under way counts too (7 kept and it, or 8 and it): one
+    // warning, not one per read, and only once 80 % was reached.
     assert!(
-        matches!(warnings.as_slice(), [(7, memory, 8 | 9, 10)] if memory == "SM"),
+        matches!(warnings.as_slice(), [(6 | 7, memory, 8 | 9, 10)] if memory == "SM"),
         "{warnings:?}"
     );
     assert_eq!(h.emulator.stored().len(), 9);

@@ -160,7 +160,41 @@ pub struct Counts {
 /// The message store.
 #[derive(Debug)]
 pub struct Store {
-    connection: Connection,
+    connection: CachedConnection,
+}
+
+/// The connection, with `execute` and `query_row` going through SQLite's
+/// prepared statement cache: preparing each statement on every call cost
+/// about a tenth of simgate's CPU time per received message.
+#[derive(Debug)]
+struct CachedConnection(Connection);
+
+impl CachedConnection {
+    fn execute<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
+        self.0.prepare_cached(sql)?.execute(params)
+    }
+
+    fn query_row<T, P, F>(&self, sql: &str, params: P, f: F) -> rusqlite::Result<T>
+    where
+        P: rusqlite::Params,
+        F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    {
+        self.0.prepare_cached(sql)?.query_row(params, f)
+    }
+}
+
+impl std::ops::Deref for CachedConnection {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for CachedConnection {
+    fn deref_mut(&mut self) -> &mut Connection {
+        &mut self.0
+    }
 }
 
 impl Store {
@@ -202,7 +236,11 @@ impl Store {
             transaction.pragma_update(None, "user_version", index as i64 + 1)?;
             transaction.commit()?;
         }
-        Ok(Self { connection })
+        // Room for every statement the store runs, so none is prepared twice.
+        connection.set_prepared_statement_cache_capacity(64);
+        Ok(Self {
+            connection: CachedConnection(connection),
+        })
     }
 
     /// Records a claimed outbox file as queued, due now. If `claim_key` is
@@ -658,7 +696,7 @@ mod tests {
             .connection
             .pragma_update(None, "user_version", 99)
             .unwrap();
-        let connection = store.connection;
+        let connection = store.connection.0;
         assert!(matches!(
             Store::setup(connection),
             Err(StoreError::TooNew { found: 99, .. })
