@@ -3,8 +3,8 @@
 mod cli;
 mod daemon_crash;
 mod daemon_receive;
-mod daemon_receive_golden;
 mod daemon_receive_crash;
+mod daemon_receive_golden;
 mod daemon_send;
 mod gammu_crosscheck;
 mod modem;
