@@ -628,10 +628,10 @@ impl Daemon {
         let mut storages: Vec<String> = Vec::new();
         for urc in batch {
             match urc {
-                Urc::NewMessage(at) | Urc::StatusReportStored(at) => {
-                    if !storages.contains(&at.memory) {
-                        storages.push(at.memory);
-                    }
+                Urc::NewMessage(at) | Urc::StatusReportStored(at)
+                    if !storages.contains(&at.memory) =>
+                {
+                    storages.push(at.memory);
                 }
                 Urc::Deliver { pdu, .. } | Urc::StatusReport { pdu, .. } => {
                     self.routed(Ok(&pdu)).await;
