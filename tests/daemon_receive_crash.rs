@@ -354,6 +354,19 @@ async fn sigkill_at_random_moments_loses_no_message_and_writes_none_twice() {
         .expect("simgate run stops within 10 s of SIGTERM")
         .unwrap();
     assert!(status.success(), "clean stop: {status}");
+    // The last status line systemd got counts what the database holds.
+    let mut last_status = String::new();
+    while let Ok(n) = notify.try_recv(&mut buffer) {
+        for line in String::from_utf8_lossy(&buffer[..n]).lines() {
+            if let Some(status) = line.strip_prefix("STATUS=") {
+                last_status = status.to_owned();
+            }
+        }
+    }
+    assert!(
+        last_status.contains(&format!("received {MESSAGES}, undecodable 0")),
+        "{last_status:?}"
+    );
 
     // The inbox: per sender, one file per part, once, with its text.
     let names = spool.inbox_names();

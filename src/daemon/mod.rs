@@ -571,6 +571,7 @@ impl Daemon {
             self.check_storage(&report.storage, usage.used, usage.total);
         }
         self.received(received);
+        self.update_status();
     }
 
     /// Removes temporary files a killed simgate left in the spool folders
@@ -672,6 +673,7 @@ impl Daemon {
         match taken {
             Ok(receive::Taken::Done(received)) => {
                 self.received(received.into_iter().collect());
+                self.update_status();
             }
             // Routed raw, a filtered message is on no SIM to be left on.
             Ok(receive::Taken::Filtered) => {}
@@ -827,6 +829,14 @@ impl Daemon {
     }
 
     /// One line of state for systemd.
+    /// [`status_line`](Self::status_line), where a database error is only
+    /// logged.
+    fn update_status(&self) {
+        if let Err(error) = self.status_line() {
+            tracing::error!(%error, "cannot read the counts for the status line");
+        }
+    }
+
     fn status_line(&self) -> Result<(), StoreError> {
         let counts = self.store.counts()?;
         let modem = match self.modem.state() {
@@ -835,8 +845,10 @@ impl Daemon {
             ModemState::Suspended => "modem released (SIGUSR1)",
             ModemState::Stopped => "modem stopped",
         };
+        let received = self.store.received_count()?;
+        let undecodable = self.store.undecodable_count()?;
         self.systemd.status(&format!(
-            "{modem}; queue {}, sent {}, failed {}, ambiguous {}; {}",
+            "{modem}; queue {}, sent {}, failed {}, ambiguous {}; received {received}, undecodable {undecodable}; {}",
             counts.queued, counts.sent, counts.failed, counts.ambiguous, self.radio
         ));
         Ok(())

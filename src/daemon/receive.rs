@@ -199,8 +199,9 @@ pub fn keep_undecodable(
     now_ms: i64,
 ) -> Result<(), ReceiveError> {
     if !store.incoming_known(key)? {
-        tracing::warn!(%reason, pdu = %raw, "undecodable PDU kept in the database (table undecodable)");
         store.add_undecodable(key, raw, reason, now_ms)?;
+        let kept = store.undecodable_count()?;
+        tracing::warn!(%reason, pdu = %raw, kept, "undecodable PDU kept in the database (table undecodable)");
     }
     Ok(())
 }

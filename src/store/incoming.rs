@@ -235,6 +235,13 @@ impl Store {
         Ok(())
     }
 
+    /// Received messages written to the inbox.
+    pub fn received_count(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .connection
+            .query_row("SELECT COUNT(*) FROM incoming", [], |row| row.get(0))?)
+    }
+
     /// How many undecodable PDUs were kept.
     pub fn undecodable_count(&self) -> Result<u64, StoreError> {
         Ok(self
