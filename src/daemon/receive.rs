@@ -22,7 +22,7 @@ use crate::modem::{Modem, ModemError};
 use crate::pdu::{self, Incoming};
 use crate::spool::fs as spool_fs;
 use crate::spool::inbox::{self, ReceivedPart};
-use crate::store::{IncomingPart, ReportRecord, Store, StoreError};
+use crate::store::{IncomingPart, NewPart, ReportRecord, Store, StoreError};
 use std::time::Duration;
 
 /// A message whose inbox files were written: for RunOnReceive.
@@ -151,7 +151,7 @@ pub fn take(
             return Ok(Taken::Done(None));
         }
     };
-    let part = match incoming {
+    match incoming {
         Incoming::StatusReport(report) => {
             if !store.status_report_known(&key)? {
                 record_report(store, &key, &report, now_ms)?;
@@ -160,34 +160,97 @@ pub fn take(
             if config.receive.delivery_report == crate::config::DeliveryReport::Log {
                 return Ok(Taken::Done(None));
             }
-            match store.incoming_part_by_key(&key)? {
-                Some((id, _)) => id,
-                None => {
-                    let recipient = report.recipient.to_display();
-                    store.add_incoming_part(&key, pdu, &recipient, None, now_ms)?
-                }
-            }
+            let recipient = report.recipient.to_display();
+            let part = NewPart {
+                content_key: &key,
+                pdu,
+                sender: &recipient,
+                concat: None,
+                now_ms,
+            };
+            Ok(Taken::Done(record_part(config, store, &part)?))
         }
-        Incoming::Deliver(deliver) => match store.incoming_part_by_key(&key)? {
-            Some((id, _)) => id,
-            None => {
-                let sender = deliver.originator.to_display();
+        Incoming::Deliver(deliver) => {
+            let sender = deliver.originator.to_display();
+            if store.incoming_part_by_key(&key)?.is_none() {
                 let smsc = smsc.map(|a| a.to_display());
                 if !filters.accepts(&sender, smsc.as_deref()) {
                     tracing::info!(sender = %Redact(&sender), "message filtered out");
                     return Ok(Taken::Filtered);
                 }
-                let concat = deliver
-                    .user_data
-                    .header
-                    .as_ref()
-                    .and_then(|h| h.concat())
-                    .map(|c| (c.reference, c.total, c.sequence));
-                store.add_incoming_part(&key, pdu, &sender, concat, now_ms)?
             }
-        },
+            let concat = deliver
+                .user_data
+                .header
+                .as_ref()
+                .and_then(|h| h.concat())
+                .map(|c| (c.reference, c.total, c.sequence));
+            let part = NewPart {
+                content_key: &key,
+                pdu,
+                sender: &sender,
+                concat,
+                now_ms,
+            };
+            Ok(Taken::Done(record_part(config, store, &part)?))
+        }
+    }
+}
+
+/// Records `part` (unless it was recorded before) and writes the message
+/// it completes. A part that completes its message is recorded together
+/// with the start of the message, in one commit.
+fn record_part(
+    config: &Config,
+    store: &mut Store,
+    part: &NewPart<'_>,
+) -> Result<Option<Received>, ReceiveError> {
+    if let Some((id, _)) = store.incoming_part_by_key(part.content_key)? {
+        return complete_part(config, store, id, part.now_ms);
+    }
+    let waiting = match part.concat {
+        None => Vec::new(),
+        Some((reference, total, _)) => store.waiting_parts(part.sender, reference, total)?,
     };
-    Ok(Taken::Done(complete_part(config, store, part, now_ms)?))
+    let sequence = part.concat.map(|c| c.2);
+    let repeated = waiting.iter().any(|p| p.concat.map(|c| c.2) == sequence);
+    let complete = match part.concat {
+        None => true,
+        Some((_, total, _)) => !repeated && waiting.len() + 1 >= usize::from(total),
+    };
+    if !complete {
+        let id = store.add_incoming_part(
+            part.content_key,
+            part.pdu,
+            part.sender,
+            part.concat,
+            part.now_ms,
+        )?;
+        return complete_part(config, store, id, part.now_ms);
+    }
+    let mut group = waiting.clone();
+    group.push(IncomingPart {
+        id: 0,
+        pdu: part.pdu.to_vec(),
+        sender: part.sender.to_owned(),
+        concat: part.concat,
+        received_ms: part.now_ms,
+    });
+    group.sort_by_key(|p| p.concat.map(|c| c.2));
+    let parts = decode_parts(&group);
+    let rendered = render_new(config, &parts);
+    let files = names(&rendered);
+    let others: Vec<i64> = waiting.iter().map(|p| p.id).collect();
+    let (_, message) = store.add_completing_part(part, &others, &files)?;
+    write_files(config, &rendered)?;
+    store.incoming_written(message)?;
+    tracing::info!(parts = parts.len(), complete = true, "received");
+    Ok(Some(Received {
+        files,
+        sender: part.sender.to_owned(),
+        parts,
+        complete: true,
+    }))
 }
 
 /// Keeps a PDU that does not decode, raw with the reason (once).

@@ -129,20 +129,14 @@ impl Store {
         concat: Option<(u16, u8, u8)>,
         now_ms: i64,
     ) -> Result<i64, StoreError> {
-        self.connection.execute(
-            "INSERT INTO incoming_part (content_key, pdu, sender, concat_ref, concat_total, concat_seq, received_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![
-                content_key,
-                pdu,
-                sender,
-                concat.map(|c| c.0),
-                concat.map(|c| c.1),
-                concat.map(|c| c.2),
-                now_ms
-            ],
-        )?;
-        Ok(self.connection.last_insert_rowid())
+        let part = NewPart {
+            content_key,
+            pdu,
+            sender,
+            concat,
+            now_ms,
+        };
+        insert_part(&self.connection, &part)
     }
 
     /// Keeps a PDU that did not decode, with the reason.
@@ -259,13 +253,24 @@ impl Store {
         let Some((reference, total, _)) = anchor.concat else {
             return Ok(vec![anchor]);
         };
+        self.waiting_parts(&anchor.sender, reference, total)
+    }
+
+    /// The unassembled parts from `sender` with this concatenation reference
+    /// and total, one per sequence number (the first recorded), in order.
+    pub fn waiting_parts(
+        &self,
+        sender: &str,
+        reference: u16,
+        total: u8,
+    ) -> Result<Vec<IncomingPart>, StoreError> {
         let mut statement = self.connection.prepare_cached(
             "SELECT id, pdu, sender, concat_ref, concat_total, concat_seq, received_ms FROM incoming_part
              WHERE message_id IS NULL AND sender = ?1 AND concat_ref = ?2 AND concat_total = ?3
              ORDER BY concat_seq, id",
         )?;
         let mut parts: Vec<IncomingPart> = statement
-            .query_map(params![anchor.sender, reference, total], part_from_row)?
+            .query_map(params![sender, reference, total], part_from_row)?
             .collect::<Result<_, _>>()?;
         // A duplicated part (same sequence number) counts once.
         parts.dedup_by_key(|p| p.concat.map(|c| c.2));
@@ -307,29 +312,32 @@ impl Store {
         now_ms: i64,
     ) -> Result<i64, StoreError> {
         let transaction = self.connection.transaction()?;
-        transaction.execute(
-            "INSERT INTO incoming (state, complete, files, created_ms) VALUES ('writing', ?1, ?2, ?3)",
-            params![complete, files.join("\n"), now_ms],
-        )?;
-        let id = transaction.last_insert_rowid();
-        for part in parts {
-            transaction.execute(
-                "UPDATE incoming_part SET message_id = ?1 WHERE id = ?2",
-                params![id, part],
-            )?;
-        }
-        // Duplicates of parts the message already has belong to it too, so
-        // they never wait for parts that will not come.
-        transaction.execute(
-            "UPDATE incoming_part SET message_id = ?1
-             WHERE message_id IS NULL AND concat_ref IS NOT NULL
-               AND (sender, concat_ref, concat_total) IN
-                   (SELECT sender, concat_ref, concat_total FROM incoming_part WHERE message_id = ?1)
-               AND concat_seq IN (SELECT concat_seq FROM incoming_part WHERE message_id = ?1)",
-            params![id],
-        )?;
+        let id = begin_in(&transaction, parts, files, complete, now_ms)?;
         transaction.commit()?;
         Ok(id)
+    }
+
+    /// Records the part that completes a message and starts that message
+    /// (with `others`, the parts that waited for it, and the inbox file
+    /// names it will have), in one commit: [`add_incoming_part`] and
+    /// [`begin_incoming`] together, one fsync fewer for every message.
+    /// Returns the part's and the message's ids.
+    ///
+    /// [`add_incoming_part`]: Self::add_incoming_part
+    /// [`begin_incoming`]: Self::begin_incoming
+    pub fn add_completing_part(
+        &mut self,
+        part: &NewPart<'_>,
+        others: &[i64],
+        files: &[String],
+    ) -> Result<(i64, i64), StoreError> {
+        let transaction = self.connection.transaction()?;
+        let id = insert_part(&transaction, part)?;
+        let mut parts = others.to_vec();
+        parts.push(id);
+        let message = begin_in(&transaction, &parts, files, true, part.now_ms)?;
+        transaction.commit()?;
+        Ok((id, message))
     }
 
     /// A part that repeats a part of a message already assembled from parts
@@ -406,6 +414,73 @@ impl Store {
             )
             .optional()?)
     }
+}
+
+/// A part to record.
+#[derive(Debug, Clone, Copy)]
+pub struct NewPart<'a> {
+    /// Its content key (the stored PDU as hex).
+    pub content_key: &'a str,
+    /// The PDU as the modem listed it.
+    pub pdu: &'a [u8],
+    /// Sender (for a status report, the recipient it reports on).
+    pub sender: &'a str,
+    /// Concatenation: reference, total, sequence.
+    pub concat: Option<(u16, u8, u8)>,
+    /// When it was read.
+    pub now_ms: i64,
+}
+
+fn insert_part(connection: &rusqlite::Connection, part: &NewPart<'_>) -> Result<i64, StoreError> {
+    connection
+        .prepare_cached(
+            "INSERT INTO incoming_part (content_key, pdu, sender, concat_ref, concat_total, concat_seq, received_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?
+        .execute(params![
+            part.content_key,
+            part.pdu,
+            part.sender,
+            part.concat.map(|c| c.0),
+            part.concat.map(|c| c.1),
+            part.concat.map(|c| c.2),
+            part.now_ms
+        ])?;
+    Ok(connection.last_insert_rowid())
+}
+
+/// Starts a message from `parts` inside `transaction`; see
+/// [`Store::begin_incoming`].
+fn begin_in(
+    transaction: &rusqlite::Transaction<'_>,
+    parts: &[i64],
+    files: &[String],
+    complete: bool,
+    now_ms: i64,
+) -> Result<i64, StoreError> {
+    transaction
+        .prepare_cached(
+            "INSERT INTO incoming (state, complete, files, created_ms) VALUES ('writing', ?1, ?2, ?3)",
+        )?
+        .execute(params![complete, files.join("\n"), now_ms])?;
+    let id = transaction.last_insert_rowid();
+    for part in parts {
+        transaction
+            .prepare_cached("UPDATE incoming_part SET message_id = ?1 WHERE id = ?2")?
+            .execute(params![id, part])?;
+    }
+    // Duplicates of parts the message already has belong to it too, so
+    // they never wait for parts that will not come.
+    transaction
+        .prepare_cached(
+            "UPDATE incoming_part SET message_id = ?1
+             WHERE message_id IS NULL AND concat_ref IS NOT NULL
+               AND (sender, concat_ref, concat_total) IN
+                   (SELECT sender, concat_ref, concat_total FROM incoming_part WHERE message_id = ?1)
+               AND concat_seq IN (SELECT concat_seq FROM incoming_part WHERE message_id = ?1)",
+        )?
+        .execute(params![id])?;
+    Ok(id)
 }
 
 /// Whether two numbers are the same subscriber: equal digits, or equal last
@@ -500,5 +575,38 @@ mod tests {
             .unwrap();
         assert!(store.incoming_known("bad").unwrap());
         assert_eq!(store.undecodable_count().unwrap(), 1);
+    }
+
+    #[test]
+    fn the_completing_part_and_its_message_are_recorded_together() {
+        let mut store = Store::in_memory().unwrap();
+        let first = store
+            .add_incoming_part("a1", b"a1", "+491", Some((9, 2, 1)), 1)
+            .unwrap();
+        let waiting = store.waiting_parts("+491", 9, 2).unwrap();
+        assert_eq!(waiting.iter().map(|p| p.id).collect::<Vec<_>>(), [first]);
+        let last = NewPart {
+            content_key: "a2",
+            pdu: b"a2",
+            sender: "+491",
+            concat: Some((9, 2, 2)),
+            now_ms: 2,
+        };
+        let (part, message) = store
+            .add_completing_part(
+                &last,
+                &[first],
+                &["IN_1.txt".to_owned(), "IN_2.txt".to_owned()],
+            )
+            .unwrap();
+        assert!(store.incoming_part_assembled(part).unwrap());
+        assert!(store.incoming_part_assembled(first).unwrap());
+        assert_eq!(store.incoming_parts_of(message).unwrap().len(), 2);
+        assert_eq!(store.incoming_unwritten().unwrap(), [message]);
+        let recorded = store.incoming_message(message).unwrap().unwrap();
+        assert_eq!(recorded.files, ["IN_1.txt", "IN_2.txt"]);
+        assert!(store.waiting_parts("+491", 9, 2).unwrap().is_empty());
+        // The same content again is known, not a new part.
+        assert!(store.add_completing_part(&last, &[], &[]).is_err());
     }
 }

@@ -12,7 +12,7 @@
 mod incoming;
 mod migrations;
 
-pub use incoming::{IncomingMessage, IncomingPart, ReportRecord};
+pub use incoming::{IncomingMessage, IncomingPart, NewPart, ReportRecord};
 
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
