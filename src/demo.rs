@@ -1,7 +1,9 @@
 //! `simgate demo`: the daemon on the built-in modem emulator, with its spool
 //! in a local folder, narrating what happens. The way to try simgate
 //! without hardware: drop a file into the outbox from another terminal and
-//! watch it go out and land in sent/.
+//! watch it go out and land in sent/. The emulated network sends a welcome
+//! message when the modem is ready and answers every message it gets, so
+//! the inbox fills too.
 
 use crate::config::Config;
 use crate::daemon::{self, DaemonEvent, DaemonOptions};
@@ -23,7 +25,7 @@ pub enum DemoError {
 }
 
 /// Runs the demo in `dir` until Ctrl-C, or until `stop_after` messages
-/// were sent (when not 0), writing the narration to `out`.
+/// were sent and answered (when not 0), writing the narration to `out`.
 pub fn run(dir: &Path, stop_after: usize, out: &mut dyn Write) -> Result<(), DemoError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -64,6 +66,11 @@ async fn demo(dir: &Path, stop_after: usize, out: &mut dyn Write) -> Result<(), 
         "  printf 'Hello from simgate' > {}/OUT+4917612345678.txt",
         spool("outbox").display()
     )?;
+    writeln!(
+        out,
+        "the emulated network answers each message; answers land in {}",
+        spool("inbox").display()
+    )?;
     writeln!(out, "Ctrl-C stops the demo.")?;
     out.flush()?;
 
@@ -84,35 +91,71 @@ async fn demo(dir: &Path, stop_after: usize, out: &mut dyn Write) -> Result<(), 
     };
     let daemon = tokio::spawn(daemon::run(options, shutdown));
     let mut stop = Some(stop);
-    let mut sent = 0;
+    let mut welcomed = false;
+    let mut received = 0;
     while let Some(event) = narration.recv().await {
         match event {
-            DaemonEvent::ModemReady { model } => writeln!(out, "modem ready: {model}")?,
+            DaemonEvent::ModemReady { model } => {
+                writeln!(out, "modem ready: {model}")?;
+                if !welcomed {
+                    welcomed = true;
+                    network_sends(
+                        &emulator,
+                        "+4915112345678",
+                        "Welcome to simgate: this message came from the emulated network.",
+                        out,
+                    )?;
+                }
+            }
             DaemonEvent::Queued { file } => writeln!(out, "queued {file}")?,
             DaemonEvent::Sent { file, references } => {
-                sent += 1;
                 writeln!(
                     out,
                     "sent {file} in {} part(s), message references {references:?}; moved to {}",
                     references.len(),
                     spool("sent").display()
                 )?;
-                if let Some(message) = emulator.sent().last() {
-                    writeln!(
-                        out,
-                        "  the emulated network got: to {} {:?}",
-                        message.submit.destination.to_display(),
-                        message.submit.user_data.body.text().unwrap_or("<data>")
-                    )?;
+                let got: Vec<_> = emulator
+                    .sent()
+                    .into_iter()
+                    .rev()
+                    .take(references.len())
+                    .collect();
+                if let Some(message) = got.first() {
+                    let to = message.submit.destination.to_display();
+                    let text: String = got
+                        .iter()
+                        .rev()
+                        .map(|m| {
+                            m.submit
+                                .user_data
+                                .body
+                                .text()
+                                .unwrap_or("<data>")
+                                .to_owned()
+                        })
+                        .collect();
+                    writeln!(out, "  the emulated network got: to {to} {text:?}")?;
+                    let short: String = text.chars().take(60).collect();
+                    network_sends(&emulator, &to, &format!("Got it: {short}"), out)?;
                 }
-                if stop_after > 0 && sent >= stop_after {
+            }
+            DaemonEvent::Failed { file, reason } => writeln!(out, "failed {file}: {reason}")?,
+            DaemonEvent::Received { files } => {
+                writeln!(
+                    out,
+                    "received {} in {}",
+                    files.join(", "),
+                    spool("inbox").display()
+                )?;
+                received += 1;
+                // The welcome, then one answer per message sent.
+                if stop_after > 0 && received > stop_after {
                     if let Some(stop) = stop.take() {
                         let _ = stop.send(());
                     }
                 }
             }
-            DaemonEvent::Failed { file, reason } => writeln!(out, "failed {file}: {reason}")?,
-            DaemonEvent::Received { files } => writeln!(out, "received {}", files.join(", "))?,
             DaemonEvent::Call { caller } => writeln!(out, "incoming call from {caller}")?,
             DaemonEvent::StorageNearlyFull {
                 memory,
@@ -124,5 +167,58 @@ async fn demo(dir: &Path, stop_after: usize, out: &mut dyn Write) -> Result<(), 
     }
     daemon.await.map_err(std::io::Error::other)??;
     emulator.stop().await;
+    Ok(())
+}
+
+/// The emulated network delivers `text` from `from` to the modem.
+fn network_sends(
+    emulator: &Emulator,
+    from: &str,
+    text: &str,
+    out: &mut dyn Write,
+) -> Result<(), DemoError> {
+    let Ok(plan) = crate::pdu::plan_text(text, crate::pdu::EncodingPolicy::Auto) else {
+        return Ok(());
+    };
+    let Ok(originator) = crate::pdu::Address::parse_number(from) else {
+        return Ok(());
+    };
+    let total = plan.parts.len();
+    for (index, body) in plan.parts.iter().enumerate() {
+        let header = (total > 1).then(|| {
+            crate::pdu::UserDataHeader::concatenation(crate::pdu::Concatenation {
+                reference: 1,
+                wide_reference: false,
+                total: total as u8,
+                sequence: index as u8 + 1,
+            })
+        });
+        let deliver = crate::pdu::SmsDeliver {
+            more_messages: false,
+            loop_prevention: false,
+            reply_path: false,
+            status_report_indication: false,
+            originator: originator.clone(),
+            protocol_identifier: 0,
+            dcs: crate::pdu::DataCodingScheme::decode(crate::pdu::DataCodingScheme::encode(
+                plan.alphabet,
+                None,
+            )),
+            timestamp: daemon::receive::utc_now(),
+            user_data: crate::pdu::UserData {
+                header,
+                body: body.clone(),
+            },
+        };
+        let sent = deliver
+            .encode()
+            .map_err(|e| e.to_string())
+            .and_then(|tpdu| emulator.inject_deliver(&tpdu).map_err(|e| e.to_string()));
+        if let Err(error) = sent {
+            writeln!(out, "  the emulated network could not deliver: {error}")?;
+            return Ok(());
+        }
+    }
+    writeln!(out, "the emulated network sends {text:?} from {from}")?;
     Ok(())
 }

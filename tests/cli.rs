@@ -88,3 +88,70 @@ fn bad_input_is_a_clear_error() {
         "{stderr}"
     );
 }
+
+/// The README's first command: `simgate demo` on the built-in emulator. A
+/// file dropped into its outbox goes out, and the welcome message and the
+/// emulated network's answer land in its inbox.
+#[test]
+fn the_demo_sends_and_receives() {
+    use std::io::{BufRead, BufReader};
+    let dir = std::env::temp_dir().join(format!("simgate-demo-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut demo = Command::new(env!("CARGO_BIN_EXE_simgate"))
+        .args(["demo", "--stop-after", "1", "--dir"])
+        .arg(&dir)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run simgate demo");
+    // A demo that never stops fails the test instead of hanging it.
+    let (finished, watch) = std::sync::mpsc::channel::<()>();
+    let pid = nix::unistd::Pid::from_raw(demo.id() as i32);
+    let watchdog = std::thread::spawn(move || {
+        if watch
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .is_err()
+        {
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        }
+    });
+    let mut lines = BufReader::new(demo.stdout.take().unwrap()).lines();
+    let mut narration = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let ready = line.starts_with("modem ready");
+        narration.push(line);
+        if ready {
+            break;
+        }
+    }
+    std::fs::write(dir.join("outbox/.writing"), "Hello from simgate").unwrap();
+    std::fs::rename(
+        dir.join("outbox/.writing"),
+        dir.join("outbox/OUT+4917612345678.txt"),
+    )
+    .unwrap();
+    // It stops by itself once the message was sent and answered.
+    narration.extend(lines.map(Result::unwrap));
+    let status = demo.wait().unwrap();
+    let _ = finished.send(());
+    watchdog.join().unwrap();
+    assert!(status.success(), "{narration:#?}");
+    assert!(
+        dir.join("sent/OUT+4917612345678.txt").exists(),
+        "{narration:#?}"
+    );
+    let mut texts: Vec<String> = std::fs::read_dir(dir.join("inbox"))
+        .unwrap()
+        .map(|entry| std::fs::read_to_string(entry.unwrap().path()).unwrap())
+        .collect();
+    texts.sort();
+    assert_eq!(
+        texts,
+        [
+            "Got it: Hello from simgate",
+            "Welcome to simgate: this message came from the emulated network."
+        ],
+        "{narration:#?}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

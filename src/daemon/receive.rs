@@ -454,7 +454,7 @@ fn write_files(config: &Config, files: &[inbox::InboxFile]) -> Result<(), Receiv
 }
 
 /// Now, in UTC, for the `; Saved` comment of detail files.
-fn utc_now() -> pdu::Timestamp {
+pub fn utc_now() -> pdu::Timestamp {
     let seconds = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs()) as i64;
