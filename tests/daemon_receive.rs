@@ -660,3 +660,55 @@ async fn routed_messages_are_acknowledged_where_the_modem_expects_it() {
     assert_eq!(cnma, 3);
     h.stop().await;
 }
+
+/// `DeliveryReport = log`, as gammu: the report is recorded and logged, not
+/// stored in the inbox, and RunOnReceive still runs, with no file argument
+/// and the report in its environment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_delivery_report_log_the_hook_runs_without_a_file() {
+    let out = std::env::temp_dir().join(format!("simgate-log-hook-{}", std::process::id()));
+    let _ = std::fs::remove_file(&out);
+    let command = format!(
+        "printf 'args=%s number=%s reference=%s\\n' \"$#\" \"$SMS_1_NUMBER\" \"$SMS_1_REFERENCE\" >>{}",
+        out.display()
+    );
+    let mut h = Harness::start_with("report-log", Profile::Generic, |config| {
+        config.receive.delivery_report = simgate::config::DeliveryReport::Log;
+        config.hooks.run_on_receive = Some(command);
+    })
+    .await;
+    let report = StatusReport {
+        more_messages: false,
+        loop_prevention: false,
+        for_command: false,
+        message_reference: 42,
+        recipient: Address::parse_number("+4917612345678").unwrap(),
+        timestamp: stamp(0),
+        discharge_time: stamp(5),
+        status: Status(0),
+        protocol_identifier: None,
+        dcs: None,
+        user_data: None,
+    }
+    .encode()
+    .unwrap();
+    h.emulator.inject_status_report(&report).unwrap();
+    assert!(h.received().await.is_empty(), "no inbox file");
+    // The hook runs in its own task: wait for its line, boundedly.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::fs::read_to_string(&out).unwrap_or_default().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "RunOnReceive did not run"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        "args=0 number=+4917612345678 reference=42\n"
+    );
+    assert_eq!(std::fs::read_dir(h.dir("inbox")).unwrap().count(), 0);
+    assert!(h.emulator.stored().is_empty());
+    let _ = std::fs::remove_file(&out);
+    h.stop().await;
+}

@@ -153,14 +153,23 @@ pub fn take(
     };
     match incoming {
         Incoming::StatusReport(report) => {
-            if !store.status_report_known(&key)? {
+            let new = !store.status_report_known(&key)?;
+            if new {
                 record_report(store, &key, &report, now_ms)?;
             }
-            // gammu stores reports in the inbox unless DeliveryReport = log.
-            if config.receive.delivery_report == crate::config::DeliveryReport::Log {
-                return Ok(Taken::Done(None));
-            }
             let recipient = report.recipient.to_display();
+            // gammu stores reports in the inbox unless DeliveryReport = log;
+            // then it still runs RunOnReceive, with no file, the report in
+            // the environment (spec §6).
+            if config.receive.delivery_report == crate::config::DeliveryReport::Log {
+                let received = new.then(|| Received {
+                    files: Vec::new(),
+                    sender: recipient,
+                    parts: vec![ReceivedPart::new(smsc, Incoming::StatusReport(report))],
+                    complete: true,
+                });
+                return Ok(Taken::Done(received));
+            }
             let part = NewPart {
                 content_key: &key,
                 pdu,
