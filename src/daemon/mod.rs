@@ -195,7 +195,7 @@ pub async fn run(
     daemon.recover()?;
     daemon.remove_orphaned_temps();
     receive::finish_unwritten(&daemon.config, &mut daemon.store).map_err(DaemonError::Receive)?;
-    let recorded = receive::complete_recorded(&daemon.config, &mut daemon.store)
+    let recorded = receive::complete_recorded(&daemon.config, &mut daemon.store, now_ms())
         .map_err(DaemonError::Receive)?;
     daemon.received(recorded);
     let (_watcher, mut outbox_events) = watcher::watch(&daemon.config.spool.outbox)?;

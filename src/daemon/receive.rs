@@ -1,19 +1,25 @@
-//! The receive path: reading what the modem stored, recording each part
-//! before it leaves the SIM, assembling concatenated messages, writing their
-//! inbox files durably, and only then deleting them from the SIM.
+//! The receive path: reading what the modem stored or routed, recording
+//! each part before it leaves the SIM, assembling concatenated messages,
+//! writing their inbox files durably, and only then deleting them from the
+//! SIM (or acknowledging a routed `+CMT`).
 //!
-//! Order of the steps for one stored PDU:
-//! 1. already known (by its stored content)? delete it from the SIM;
-//! 2. does not decode? keep it raw with the reason in the database
-//!    (`undecodable` table), delete it, go on with the next;
-//! 3. record the part (committed);
-//! 4. if its message is now complete (or a single SMS): record the message
-//!    as being written with its file names, write each file (temporary name,
-//!    fsync, rename, fsync of the directory), record it written;
-//! 5. delete it from the SIM.
+//! What happens to one PDU ([`take`]), keyed on its content:
+//! 1. does not decode? keep it raw with the reason in the database
+//!    (`undecodable` table), once;
+//! 2. a status report: record it and the delivery outcome of the part it
+//!    names;
+//! 3. recorded before (a crash before its delete)? finish what was left
+//!    undone, record nothing twice;
+//! 4. a part that does not complete its message: record it (committed);
+//! 5. a part that completes its message (a single SMS, a report stored as
+//!    gammu stores it): record it together with the message and its file
+//!    names (one commit), write each file (temporary name, fsync, rename,
+//!    fsync of the directory), record the message written;
+//! 6. then, and only then, the caller deletes it from the SIM.
 //!
 //! A crash between any two steps loses nothing and writes no file twice: the
-//! part or message row decides on restart.
+//! part or message row decides on restart ([`finish_unwritten`],
+//! [`complete_recorded`]).
 
 use super::filter::Filters;
 use crate::config::Config;
@@ -340,18 +346,13 @@ fn complete_part(
 pub fn complete_recorded(
     config: &Config,
     store: &mut Store,
+    now_ms: i64,
 ) -> Result<Vec<Received>, ReceiveError> {
     let mut received = Vec::new();
     for part in store.unassembled_parts()? {
-        received.extend(complete_part(config, store, part, now())?);
+        received.extend(complete_part(config, store, part, now_ms)?);
     }
     Ok(received)
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Writes the inbox files of concatenated messages that waited longer than
