@@ -653,3 +653,51 @@ async fn repeated_hangs_lead_to_reinit_then_reopen() {
     supervisor.shutdown().await;
     emulator.stop().await;
 }
+
+/// The health check (a bare `AT`) goes to a modem that has been quiet for
+/// a whole interval, and not to one that answered something within it: an
+/// idle gateway sends what it needs (the radio refresh) and nothing more.
+#[tokio::test]
+async fn the_health_check_is_skipped_while_the_modem_answers() {
+    let emulator = Emulator::start(EmulatorConfig::new(Profile::Generic))
+        .await
+        .unwrap();
+    let mut config = ModemConfig::new(emulator.path());
+    config.health_interval = Duration::from_millis(400);
+    let (supervisor, _urcs) = modem::supervisor::spawn(config);
+    let (modem, _) = supervisor.ready().await.unwrap();
+    let bare_at = |emulator: &Emulator| {
+        emulator
+            .commands()
+            .iter()
+            .filter(|c| c.eq_ignore_ascii_case("AT"))
+            .count()
+    };
+    // Busy: a command answered every 100 ms for 2 s (five intervals).
+    let before = bare_at(&emulator);
+    let busy_until = tokio::time::Instant::now() + Duration::from_secs(2);
+    while tokio::time::Instant::now() < busy_until {
+        modem.run(simgate::at::Command::csq()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        bare_at(&emulator),
+        before,
+        "no health check while answering"
+    );
+    // Quiet: the next one comes within two intervals or so.
+    let mut events = emulator.subscribe();
+    let check = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if let EmulatorEvent::CommandReceived(line) = events.recv().await.unwrap() {
+                if line.eq_ignore_ascii_case("AT") {
+                    break;
+                }
+            }
+        }
+    })
+    .await;
+    assert!(check.is_ok(), "a quiet modem gets its health check");
+    supervisor.shutdown().await;
+    emulator.stop().await;
+}

@@ -175,6 +175,8 @@ pub struct Modem {
     /// answered command resets it. The supervisor watches it to
     /// re-initialise, then reopen, a modem that keeps hanging.
     timeouts_in_a_row: Arc<watch::Sender<u32>>,
+    /// When the modem last answered a command.
+    last_answer: Arc<std::sync::Mutex<tokio::time::Instant>>,
 }
 
 impl Modem {
@@ -184,7 +186,19 @@ impl Modem {
             client,
             timeouts,
             timeouts_in_a_row: Arc::new(watch::channel(0).0),
+            last_answer: Arc::new(std::sync::Mutex::new(tokio::time::Instant::now())),
         }
+    }
+
+    /// Whether the modem answered a command within the last `period` (so a
+    /// health check would tell nothing new).
+    pub fn answered_within(&self, period: Duration) -> bool {
+        let last = *self.last_answer.lock().unwrap_or_else(|e| e.into_inner());
+        last.elapsed() < period
+    }
+
+    fn answered(&self) {
+        *self.last_answer.lock().unwrap_or_else(|e| e.into_inner()) = tokio::time::Instant::now();
     }
 
     /// Follows the count of commands in a row that timed out.
@@ -211,9 +225,11 @@ impl Modem {
         let text = command.to_string();
         let response = self.client.execute(command, body, timeout).await;
         match &response {
-            Ok(_) => self
-                .timeouts_in_a_row
-                .send_if_modified(|n| std::mem::replace(n, 0) != 0),
+            Ok(_) => {
+                self.answered();
+                self.timeouts_in_a_row
+                    .send_if_modified(|n| std::mem::replace(n, 0) != 0)
+            }
             Err(ChannelError::Timeout { .. }) => self.timeouts_in_a_row.send_if_modified(|n| {
                 *n += 1;
                 true
@@ -258,7 +274,10 @@ impl Modem {
                 .execute(Command::at(), None, self.timeouts.sync)
                 .await
             {
-                Ok(response) if response.result.is_ok() => return Ok(()),
+                Ok(response) if response.result.is_ok() => {
+                    self.answered();
+                    return Ok(());
+                }
                 Ok(_) | Err(ChannelError::Timeout { .. }) => continue,
                 Err(error) => return Err(error.into()),
             }

@@ -367,6 +367,11 @@ async fn run_session(
             }
             command = control.recv() => return SessionEnd::Control(command.unwrap_or(Control::Shutdown)),
             _ = health.tick() => {
+                // A modem that answered something within the interval (the
+                // radio refresh, a read, a send) is known to be alive.
+                if modem.answered_within(config.health_interval) {
+                    continue;
+                }
                 if let Err(error) = modem.sync().await {
                     return SessionEnd::Lost(format!("health check failed: {error}"));
                 }
