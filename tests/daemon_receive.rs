@@ -712,3 +712,65 @@ async fn with_delivery_report_log_the_hook_runs_without_a_file() {
     let _ = std::fs::remove_file(&out);
     h.stop().await;
 }
+
+/// RunOnReceive runs once per message, across restarts: a hook a killed
+/// simgate never started is started after the restart; one that was
+/// started is not started again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hook_not_started_before_a_crash_runs_after_the_restart() {
+    let out = std::env::temp_dir().join(format!("simgate-hook-restart-{}", std::process::id()));
+    let _ = std::fs::remove_file(&out);
+    // simgate adds the file names as arguments ("$@").
+    let command = format!("printf '%s\\n' >>{}", out.display());
+    let configure = |config: &mut simgate::config::Config| {
+        config.hooks.run_on_receive = Some(command.clone());
+    };
+    // The hook's lines, once there are `count` of them.
+    let lines = |count: usize| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let text = std::fs::read_to_string(&out).unwrap_or_default();
+            let lines: Vec<String> = text.lines().map(str::to_owned).collect();
+            if lines.len() >= count {
+                return lines;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "hook lines: {lines:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
+    let mut h = Harness::start_with("hook-restart", Profile::Generic, configure).await;
+    h.emulator
+        .inject_deliver(&delivers("+4915100000051", "first", 0)[0])
+        .unwrap();
+    let first = h.received().await;
+    assert_eq!(lines(1), first);
+    h.stop_daemon().await;
+    // As if simgate had been killed after writing the file, before the hook.
+    let db = rusqlite::Connection::open(h.dir("simgate.db")).unwrap();
+    let started: String = db
+        .query_row("SELECT hook FROM incoming", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(started, "started");
+    db.execute("UPDATE incoming SET hook = 'pending'", [])
+        .unwrap();
+    let mut h = h.restart_with(configure).await;
+    assert_eq!(lines(2), [first[0].clone(), first[0].clone()]);
+    // Started now: another restart leaves it; the next message's hook is
+    // the only new line.
+    let mut h = {
+        h.stop_daemon().await;
+        h.restart_with(configure).await
+    };
+    h.emulator
+        .inject_deliver(&delivers("+4915100000052", "second", 0)[0])
+        .unwrap();
+    let second = h.received().await;
+    let all = lines(3);
+    assert_eq!(all.len(), 3, "{all:?}");
+    assert_eq!(all[2], second[0]);
+    let _ = std::fs::remove_file(&out);
+    h.stop().await;
+}

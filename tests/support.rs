@@ -90,7 +90,12 @@ impl Harness {
 
     /// Stops the daemon cleanly and starts a new one on the same spool,
     /// database and modem.
-    pub(crate) async fn restart(mut self) -> Self {
+    pub(crate) async fn restart(self) -> Self {
+        self.restart_with(|_| {}).await
+    }
+
+    /// Like [`restart`](Self::restart), with a say in the configuration.
+    pub(crate) async fn restart_with(mut self, configure: impl FnOnce(&mut Config)) -> Self {
         self.stop_daemon().await;
         let emulator = std::mem::replace(
             &mut self.emulator,
@@ -101,7 +106,7 @@ impl Harness {
         );
         let root = self.root.clone();
         self.root = PathBuf::new();
-        Self::launch(emulator, root, |_| {}).await
+        Self::launch(emulator, root, configure).await
     }
 
     pub(crate) async fn stop_daemon(&mut self) {

@@ -198,6 +198,14 @@ pub async fn run(
     let recorded = receive::complete_recorded(&daemon.config, &mut daemon.store, now_ms())
         .map_err(DaemonError::Receive)?;
     daemon.received(recorded);
+    // Hooks a killed simgate never started (its files were written).
+    for message in receive::pending_hooks(&daemon.store).map_err(DaemonError::Receive)? {
+        tracing::info!(
+            id = message.id,
+            "starting RunOnReceive, which did not start before the restart"
+        );
+        daemon.run_receive_hook(&message);
+    }
     let (_watcher, mut outbox_events) = watcher::watch(&daemon.config.spool.outbox)?;
     daemon.rescan()?;
     let stop = StopFlag::default();
@@ -748,22 +756,34 @@ impl Daemon {
     /// Runs RunOnReceive and reports each received message.
     fn received(&mut self, received: Vec<receive::Received>) {
         for message in received {
-            if let Some(command) = &self.config.hooks.run_on_receive {
-                Hook {
-                    kind: HookKind::Receive,
-                    command: command.clone(),
-                    args: message.files.clone(),
-                    env: crate::spool::inbox::receive_environment(
-                        &message.parts,
-                        self.config.hooks.phone_id.as_deref(),
-                    ),
-                    timeout: self.config.hooks.timeout,
-                }
-                .spawn();
-            }
+            self.run_receive_hook(&message);
             self.emit(DaemonEvent::Received {
                 files: message.files,
             });
+        }
+    }
+
+    /// Starts RunOnReceive for `message`, and records that it was started
+    /// so a restart does not start it again.
+    fn run_receive_hook(&mut self, message: &receive::Received) {
+        let Some(command) = &self.config.hooks.run_on_receive else {
+            return;
+        };
+        Hook {
+            kind: HookKind::Receive,
+            command: command.clone(),
+            args: message.files.clone(),
+            env: crate::spool::inbox::receive_environment(
+                &message.parts,
+                self.config.hooks.phone_id.as_deref(),
+            ),
+            timeout: self.config.hooks.timeout,
+        }
+        .spawn();
+        if let Some(id) = message.id {
+            if let Err(error) = self.store.hook_started(id) {
+                tracing::error!(%error, "cannot record that RunOnReceive was started");
+            }
         }
     }
 

@@ -34,6 +34,9 @@ use std::time::Duration;
 /// A message whose inbox files were written: for RunOnReceive.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Received {
+    /// Its row in the `incoming` table; `None` for a report that was only
+    /// logged (DeliveryReport = log).
+    pub id: Option<i64>,
     /// The inbox file names, in part order.
     pub files: Vec<String>,
     /// The sender.
@@ -169,6 +172,7 @@ pub fn take(
             // the environment (spec §6).
             if config.receive.delivery_report == crate::config::DeliveryReport::Log {
                 let received = new.then(|| Received {
+                    id: None,
                     files: Vec::new(),
                     sender: recipient,
                     parts: vec![ReceivedPart::new(smsc, Incoming::StatusReport(report))],
@@ -258,9 +262,10 @@ fn record_part(
     let others: Vec<i64> = waiting.iter().map(|p| p.id).collect();
     let (_, message) = store.add_completing_part(part, &others, &files)?;
     write_files(config, &rendered)?;
-    store.incoming_written(message)?;
+    store.incoming_written(message, has_hook(config))?;
     tracing::info!(parts = parts.len(), complete = true, "received");
     Ok(Some(Received {
+        id: Some(message),
         files,
         sender: part.sender.to_owned(),
         parts,
@@ -385,9 +390,37 @@ pub fn finish_unwritten(config: &Config, store: &mut Store) -> Result<(), Receiv
         let serial = serial_of(&message.files, &parts);
         let rendered = inbox::inbox_files(&parts, config.spool.inbox_format, serial, &utc_now());
         write_files(config, &rendered)?;
-        store.incoming_written(id)?;
+        store.incoming_written(id, has_hook(config))?;
     }
     Ok(())
+}
+
+/// After a restart: the written messages whose RunOnReceive hook was never
+/// started (simgate stopped between writing the files and starting it).
+pub fn pending_hooks(store: &Store) -> Result<Vec<Received>, ReceiveError> {
+    let mut pending = Vec::new();
+    for id in store.hooks_pending()? {
+        let Some(message) = store.incoming_message(id)? else {
+            continue;
+        };
+        let recorded = store.incoming_parts_of(id)?;
+        pending.push(Received {
+            id: Some(id),
+            files: message.files,
+            sender: recorded
+                .first()
+                .map(|p| p.sender.clone())
+                .unwrap_or_default(),
+            parts: decode_parts(&recorded),
+            complete: true,
+        });
+    }
+    Ok(pending)
+}
+
+/// Whether received messages get a RunOnReceive hook.
+fn has_hook(config: &Config) -> bool {
+    config.hooks.run_on_receive.is_some()
 }
 
 /// The parts, decoded, one per sequence number, in order.
@@ -427,9 +460,10 @@ fn assemble(
     let ids: Vec<i64> = group.iter().map(|p| p.id).collect();
     let message = store.begin_incoming(&ids, &files, complete, now_ms)?;
     write_files(config, &rendered)?;
-    store.incoming_written(message)?;
+    store.incoming_written(message, has_hook(config))?;
     tracing::info!(parts = parts.len(), complete, "received");
     Ok(Received {
+        id: Some(message),
         files,
         sender,
         parts,

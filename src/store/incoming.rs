@@ -363,13 +363,40 @@ impl Store {
         Ok(joined > 0)
     }
 
-    /// The message's files are durably on disk.
-    pub fn incoming_written(&mut self, id: i64) -> Result<(), StoreError> {
+    /// The message's files are durably on disk; `hook`: its RunOnReceive
+    /// hook is to be started.
+    pub fn incoming_written(&mut self, id: i64, hook: bool) -> Result<(), StoreError> {
         self.connection.execute(
-            "UPDATE incoming SET state = 'written' WHERE id = ?1",
-            params![id],
+            "UPDATE incoming SET state = 'written', hook = ?2 WHERE id = ?1",
+            params![id, if hook { "pending" } else { "none" }],
         )?;
         Ok(())
+    }
+
+    /// The message's hook was started. Not synced to disk on its own (the
+    /// next commit syncs it): a process killed right after still has it on
+    /// record; only a power cut in between can run the hook a second time.
+    pub fn hook_started(&mut self, id: i64) -> Result<(), StoreError> {
+        self.connection
+            .pragma_update(None, "synchronous", "NORMAL")?;
+        let updated = self.connection.execute(
+            "UPDATE incoming SET hook = 'started' WHERE id = ?1",
+            params![id],
+        );
+        self.connection.pragma_update(None, "synchronous", "FULL")?;
+        updated?;
+        Ok(())
+    }
+
+    /// Written messages whose hook was never started.
+    pub fn hooks_pending(&self) -> Result<Vec<i64>, StoreError> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT id FROM incoming WHERE state = 'written' AND hook = 'pending' ORDER BY id",
+        )?;
+        let ids = statement
+            .query_map([], |row| row.get(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(ids)
     }
 
     /// Messages whose files were being written when simgate stopped.
@@ -544,7 +571,10 @@ mod tests {
             .begin_incoming(&ids, &["IN_a.txt".to_owned()], true, 20)
             .unwrap();
         assert_eq!(store.incoming_unwritten().unwrap(), vec![message]);
-        store.incoming_written(message).unwrap();
+        store.incoming_written(message, true).unwrap();
+        assert_eq!(store.hooks_pending().unwrap(), [message]);
+        store.hook_started(message).unwrap();
+        assert!(store.hooks_pending().unwrap().is_empty());
         assert!(store.incoming_unwritten().unwrap().is_empty());
         // The duplicate joined the message; the other sender's part still waits.
         assert_eq!(store.incoming_parts_of(message).unwrap().len(), 4);

@@ -78,4 +78,9 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         part            INTEGER,
         received_ms     INTEGER NOT NULL
     );",
+    // 3: whether a received message's RunOnReceive hook is still to be
+    // started, so a simgate killed between writing the files and starting
+    // the hook starts it after the restart.
+    "ALTER TABLE incoming ADD COLUMN hook TEXT NOT NULL DEFAULT 'none'
+        CHECK (hook IN ('none', 'pending', 'started'));",
 ];
