@@ -15,7 +15,9 @@
 //! one file per part named for its sender and part, with the right text
 //! (a second write would show as another serial number or a stray file);
 //! no temporary file is left; the SIM is empty; the database records 200
-//! messages, all written and complete, and nothing undecodable. The test
+//! messages, all written and complete, and nothing undecodable; the
+//! `RunOnReceive` hook ran for every message (twice only when a kill fell
+//! between starting it and recording that; counted). The test
 //! prints the seed and the number of kills; `SIMGATE_CRASH_SEED=<seed>`
 //! repeats the same delays.
 
@@ -175,6 +177,10 @@ inbox_format = "standard"
 
 [database]
 path = "{database}"
+
+[hooks]
+# One line per call: the first file name of the message.
+run_on_receive = "first() {{ printf '%s\\n' \"$1\" >>'{root}/hooks.log'; }}; first"
 
 [log]
 level = "info"
@@ -418,6 +424,50 @@ async fn sigkill_at_random_moments_loses_no_message_and_writes_none_twice() {
         0
     );
     assert_eq!(count("SELECT COUNT(*) FROM undecodable"), 0);
+    assert_eq!(
+        count("SELECT COUNT(*) FROM incoming WHERE hook = 'started'"),
+        MESSAGES as i64
+    );
+
+    // RunOnReceive ran for every message, at least once: twice only when a
+    // kill fell between starting a hook and recording that (counted). The
+    // hooks are processes of their own, maybe still running: wait, boundedly.
+    let hook_log = spool.root.join("hooks.log");
+    let firsts: std::collections::BTreeSet<String> = messages
+        .iter()
+        .map(|m| {
+            let prefix = format!("_{}_00.txt", m.sender);
+            names
+                .iter()
+                .find(|name| name.ends_with(&prefix))
+                .expect("its first file")
+                .clone()
+        })
+        .collect();
+    let hook_deadline = Instant::now() + Duration::from_secs(20);
+    let calls = loop {
+        let calls: Vec<String> = std::fs::read_to_string(&hook_log)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        let seen: std::collections::BTreeSet<&String> = calls.iter().collect();
+        if firsts.iter().all(|f| seen.contains(f)) {
+            break calls;
+        }
+        assert!(
+            Instant::now() < hook_deadline,
+            "RunOnReceive never ran for {:?}",
+            firsts
+                .iter()
+                .filter(|f| !seen.contains(f))
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(POLL).await;
+    };
+    let unknown: Vec<&String> = calls.iter().filter(|c| !firsts.contains(*c)).collect();
+    assert!(unknown.is_empty(), "hook calls for no message: {unknown:?}");
+    let hooks_twice = calls.len() - firsts.len();
     let deletes = emulator
         .commands()
         .iter()
@@ -425,7 +475,8 @@ async fn sigkill_at_random_moments_loses_no_message_and_writes_none_twice() {
         .count();
     println!(
         "receive crash test: {MESSAGES} messages ({total_parts} parts), {kills} kills, \
-         {left_after_kills} on the SIM for the clean run, {deletes} deletes; {:.1} s",
+         {left_after_kills} on the SIM for the clean run, {deletes} deletes, \
+         {hooks_twice} hooks started twice; {:.1} s",
         started.elapsed().as_secs_f64()
     );
     drop(db);

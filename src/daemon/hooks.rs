@@ -80,24 +80,37 @@ impl Hook {
         argv
     }
 
-    /// Runs the hook to completion (or its timeout), logging its output.
-    pub async fn run(self) -> HookOutcome {
+    /// Starts the hook's process now (so it runs even if simgate dies the
+    /// next moment) and returns a future that waits for it, or its timeout,
+    /// logging its output. A hook is not killed when simgate stops, as
+    /// gammu-smsd's are not; only its timeout kills it.
+    fn start(self) -> impl std::future::Future<Output = HookOutcome> + Send + 'static {
         tracing::info!(hook = self.kind.word(), command = %self.command, args = self.args.len(), "starting hook");
-        let mut child = match Command::new("/bin/sh")
+        let started = Command::new("/bin/sh")
             .args(self.argv())
             .envs(&self.env)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-        {
-            Ok(child) => child,
-            Err(error) => {
-                tracing::error!(hook = self.kind.word(), %error, "cannot start hook");
-                return HookOutcome::NotStarted(error.to_string());
-            }
-        };
+            .spawn();
+        async move {
+            let mut child = match started {
+                Ok(child) => child,
+                Err(error) => {
+                    tracing::error!(hook = self.kind.word(), %error, "cannot start hook");
+                    return HookOutcome::NotStarted(error.to_string());
+                }
+            };
+            self.wait(&mut child).await
+        }
+    }
+
+    /// Runs the hook to completion (or its timeout), logging its output.
+    pub async fn run(self) -> HookOutcome {
+        self.start().await
+    }
+
+    async fn wait(&self, child: &mut tokio::process::Child) -> HookOutcome {
         let kind = self.kind.word();
         let mut readers = Vec::new();
         if let Some(stdout) = child.stdout.take() {
@@ -134,9 +147,10 @@ impl Hook {
         outcome
     }
 
-    /// Runs the hook in its own task; the caller goes on at once.
+    /// Starts the hook's process before returning, and waits for it in its
+    /// own task; the caller goes on at once.
     pub fn spawn(self) -> tokio::task::JoinHandle<HookOutcome> {
-        tokio::spawn(self.run())
+        tokio::spawn(self.start())
     }
 }
 
