@@ -663,7 +663,7 @@ async fn the_health_check_is_skipped_while_the_modem_answers() {
         .await
         .unwrap();
     let mut config = ModemConfig::new(emulator.path());
-    config.health_interval = Duration::from_millis(400);
+    config.health_interval = Duration::from_secs(1);
     let (supervisor, _urcs) = modem::supervisor::spawn(config);
     let (modem, _) = supervisor.ready().await.unwrap();
     let bare_at = |emulator: &Emulator| {
@@ -673,9 +673,9 @@ async fn the_health_check_is_skipped_while_the_modem_answers() {
             .filter(|c| c.eq_ignore_ascii_case("AT"))
             .count()
     };
-    // Busy: a command answered every 100 ms for 2 s (five intervals).
+    // Busy: a command answered every 100 ms for 3 s (three intervals).
     let before = bare_at(&emulator);
-    let busy_until = tokio::time::Instant::now() + Duration::from_secs(2);
+    let busy_until = tokio::time::Instant::now() + Duration::from_secs(3);
     while tokio::time::Instant::now() < busy_until {
         modem.run(simgate::at::Command::csq()).await.unwrap();
         tokio::time::sleep(Duration::from_millis(100)).await;
