@@ -157,6 +157,10 @@ struct Daemon {
 /// before simgate warns.
 pub const NEARLY_FULL_PERCENT: u32 = 80;
 
+/// How empty (in percent) the receiving storage must become before simgate
+/// warns again when it fills.
+pub const DRAINED_PERCENT: u32 = 60;
+
 /// Runs until `shutdown` completes (or SIGTERM/SIGINT when signals are handled).
 pub async fn run(
     options: DaemonOptions,
@@ -605,9 +609,11 @@ impl Daemon {
 
     /// Warns when the receiving storage is still nearly full after reading
     /// (messages the filters leave there, or that cannot be deleted): once
-    /// when it reaches [`NEARLY_FULL_PERCENT`], again after it has drained.
+    /// when it reaches [`NEARLY_FULL_PERCENT`], again only after it has
+    /// drained below [`DRAINED_PERCENT`].
     fn check_storage(&mut self, memory: &str, used: u32, total: u32) {
         let nearly_full = total > 0 && used * 100 >= total * NEARLY_FULL_PERCENT;
+        let drained = used * 100 < total * DRAINED_PERCENT;
         if nearly_full && !self.storage_warned {
             tracing::warn!(
                 memory,
@@ -621,7 +627,13 @@ impl Daemon {
                 total,
             });
         }
-        self.storage_warned = nearly_full;
+        if nearly_full {
+            self.storage_warned = true;
+        } else if drained {
+            // Well below the mark: warn again next time it fills. (Just
+            // below it, one more message or one fewer must not warn again.)
+            self.storage_warned = false;
+        }
     }
 
     /// Acts on `first` and every unsolicited result code already queued
