@@ -480,16 +480,7 @@ fn report(simgate: &mut Figures, gammu: &mut Figures, with_gammu: bool) {
             "< 10 MB",
         ),
     ];
-    println!();
-    println!(
-        "| {:<38} | {:<34} | {:<34} | {:<11} |",
-        "metric", "simgate", "gammu-smsd 1.42", "target"
-    );
-    println!("|{:-<40}|{:-<36}|{:-<36}|{:-<13}|", "", "", "", "");
-    for (metric, s, g, target) in rows {
-        println!("| {metric:<38} | {s:<34} | {g:<34} | {target:<11} |");
-    }
-    println!();
+    support::print_table(&rows);
     for (label, f) in [("simgate", &*simgate), ("gammu-smsd", &*gammu)] {
         if label == "gammu-smsd" && !with_gammu {
             continue;

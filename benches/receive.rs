@@ -38,9 +38,7 @@ mod support;
 
 use notify::{RecursiveMode, Watcher};
 use simgate::emulator::{EmulatorConfig, EmulatorError, EmulatorEvent, Profile};
-use simgate::pdu::{
-    plan_text, Address, DataCodingScheme, EncodingPolicy, SmsDeliver, Timestamp, UserData,
-};
+use simgate::pdu::{plan_text, Address, EncodingPolicy, SmsDeliver, Timestamp};
 use std::collections::HashMap;
 use std::fs;
 use std::path::Path;
@@ -80,27 +78,17 @@ fn marker(prefix: &str) -> String {
 /// A single-part 7-bit SMS-DELIVER TPDU.
 fn deliver(from: &str, text: &str) -> Result<Vec<u8>> {
     let plan = plan_text(text, EncodingPolicy::Auto)?;
-    let body = plan.parts.into_iter().next().ok_or("empty plan")?;
-    Ok(SmsDeliver {
-        more_messages: false,
-        loop_prevention: false,
-        reply_path: false,
-        status_report_indication: false,
-        originator: Address::parse_number(from)?,
-        protocol_identifier: 0,
-        dcs: DataCodingScheme::decode(DataCodingScheme::encode(plan.alphabet, None)),
-        timestamp: Timestamp {
-            year: 2026,
-            month: 11,
-            day: 25,
-            hour: 20,
-            minute: 1,
-            second: 0,
-            tz_quarters: 4,
-        },
-        user_data: UserData { header: None, body },
-    }
-    .encode()?)
+    let stamp = Timestamp {
+        year: 2026,
+        month: 11,
+        day: 25,
+        hour: 20,
+        minute: 1,
+        second: 0,
+        tz_quarters: 4,
+    };
+    let parts = SmsDeliver::from_plan(&plan, &Address::parse_number(from)?, stamp, 0);
+    Ok(parts.first().ok_or("empty plan")?.encode()?)
 }
 
 /// When each inbox file first appeared, from inotify (the watcher's own
@@ -606,16 +594,7 @@ fn report(simgate: &mut Figures, gammu: &mut Figures, with_gammu: bool, ticks: u
             "",
         ),
     ];
-    println!();
-    println!(
-        "| {:<40} | {:<32} | {:<32} | {:<11} |",
-        "metric", "simgate", "gammu-smsd 1.42", "target"
-    );
-    println!("|{:-<42}|{:-<34}|{:-<34}|{:-<13}|", "", "", "", "");
-    for (metric, s, g, target) in rows {
-        println!("| {metric:<40} | {s:<32} | {g:<32} | {target:<11} |");
-    }
-    println!();
+    support::print_table(&rows);
     for (label, f) in [("simgate", &mut *simgate), ("gammu-smsd", &mut *gammu)] {
         if label == "gammu-smsd" && !with_gammu {
             continue;

@@ -183,33 +183,8 @@ fn network_sends(
     let Ok(originator) = crate::pdu::Address::parse_number(from) else {
         return Ok(());
     };
-    let total = plan.parts.len();
-    for (index, body) in plan.parts.iter().enumerate() {
-        let header = (total > 1).then(|| {
-            crate::pdu::UserDataHeader::concatenation(crate::pdu::Concatenation {
-                reference: 1,
-                wide_reference: false,
-                total: total as u8,
-                sequence: index as u8 + 1,
-            })
-        });
-        let deliver = crate::pdu::SmsDeliver {
-            more_messages: false,
-            loop_prevention: false,
-            reply_path: false,
-            status_report_indication: false,
-            originator: originator.clone(),
-            protocol_identifier: 0,
-            dcs: crate::pdu::DataCodingScheme::decode(crate::pdu::DataCodingScheme::encode(
-                plan.alphabet,
-                None,
-            )),
-            timestamp: daemon::receive::utc_now(),
-            user_data: crate::pdu::UserData {
-                header,
-                body: body.clone(),
-            },
-        };
+    let now = daemon::receive::utc_now();
+    for deliver in crate::pdu::SmsDeliver::from_plan(&plan, &originator, now, 1) {
         let sent = deliver
             .encode()
             .map_err(|e| e.to_string())

@@ -24,16 +24,15 @@
 //! number of kills and of ambiguous sends (and how many of those reached
 //! the modem); `SIMGATE_CRASH_SEED=<seed>` repeats the same delays.
 
-use crate::support::{seed, Rng};
+use crate::support::{seed, spawn_simgate, Rng};
 use simgate::emulator::{Emulator, EmulatorConfig, Profile, SentMessage};
 use simgate::pdu::{plan_text, EncodingPolicy};
 use simgate::store::{MessageState, Outgoing, PartState, Store};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 use tokio::net::UnixDatagram;
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 const MESSAGES: usize = 200;
 /// Random kill delay after each start, in milliseconds.
@@ -190,27 +189,11 @@ file = "{log}"
 
     /// A daemon on this spool; it dies with the test if the test fails.
     fn start(&self, notify: bool) -> Child {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .unwrap();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_simgate"));
-        command
-            .arg("run")
-            .arg("-c")
-            .arg(&self.config)
-            .env_remove("RUST_LOG")
-            .env_remove("JOURNAL_STREAM")
-            .env_remove("NOTIFY_SOCKET")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .kill_on_drop(true);
-        if notify {
-            command.env("NOTIFY_SOCKET", &self.notify);
-        }
-        command.spawn().expect("start simgate run")
+        spawn_simgate(
+            &self.config,
+            &self.log,
+            notify.then_some(self.notify.as_path()),
+        )
     }
 }
 

@@ -6,8 +6,7 @@ use crate::support::Harness;
 use simgate::daemon::DaemonEvent;
 use simgate::emulator::{EmulatorConfig, EmulatorEvent, Profile};
 use simgate::pdu::{
-    plan_text, Address, Concatenation, DataCodingScheme, EncodingPolicy, SmsDeliver, Status,
-    StatusReport, Timestamp, UserData, UserDataHeader,
+    plan_text, Address, EncodingPolicy, SmsDeliver, Status, StatusReport, Timestamp,
 };
 
 fn stamp(second: u8) -> Timestamp {
@@ -22,38 +21,17 @@ fn stamp(second: u8) -> Timestamp {
     }
 }
 
-/// The SMS-DELIVER TPDUs of `text` from `from`, concatenated when long.
+/// The SMS-DELIVER TPDUs of `text` from `from`, concatenated when long,
+/// each part a second after the one before.
 fn delivers(from: &str, text: &str, reference: u16) -> Vec<Vec<u8>> {
     let plan = plan_text(text, EncodingPolicy::Auto).unwrap();
-    let total = plan.parts.len();
-    plan.parts
-        .iter()
+    let from = Address::parse_number(from).unwrap();
+    SmsDeliver::from_plan(&plan, &from, stamp(0), reference)
+        .into_iter()
         .enumerate()
-        .map(|(index, body)| {
-            let header = (total > 1).then(|| {
-                UserDataHeader::concatenation(Concatenation {
-                    reference,
-                    wide_reference: false,
-                    total: total as u8,
-                    sequence: index as u8 + 1,
-                })
-            });
-            SmsDeliver {
-                more_messages: false,
-                loop_prevention: false,
-                reply_path: false,
-                status_report_indication: false,
-                originator: Address::parse_number(from).unwrap(),
-                protocol_identifier: 0,
-                dcs: DataCodingScheme::decode(DataCodingScheme::encode(plan.alphabet, None)),
-                timestamp: stamp(index as u8),
-                user_data: UserData {
-                    header,
-                    body: body.clone(),
-                },
-            }
-            .encode()
-            .unwrap()
+        .map(|(index, mut deliver)| {
+            deliver.timestamp = stamp(index as u8);
+            deliver.encode().unwrap()
         })
         .collect()
 }
@@ -83,6 +61,26 @@ async fn a_message_lands_in_the_inbox_and_leaves_the_sim() {
         );
         h.stop().await;
     }
+}
+
+/// A status report TPDU: the message with TP-MR `reference` to
+/// `recipient` was delivered.
+fn delivered_report(reference: u8, recipient: &str) -> Vec<u8> {
+    StatusReport {
+        more_messages: false,
+        loop_prevention: false,
+        for_command: false,
+        message_reference: reference,
+        recipient: Address::parse_number(recipient).unwrap(),
+        timestamp: stamp(0),
+        discharge_time: stamp(5),
+        status: Status(0),
+        protocol_identifier: None,
+        dcs: None,
+        user_data: None,
+    }
+    .encode()
+    .unwrap()
 }
 
 /// Parts out of order with a duplicate come out as one message, once.
@@ -146,22 +144,8 @@ async fn a_delivery_report_is_matched_to_its_message() {
         DaemonEvent::Sent { references, .. } => references,
         _ => unreachable!(),
     };
-    let report = StatusReport {
-        more_messages: false,
-        loop_prevention: false,
-        for_command: false,
-        message_reference: references[0],
-        // The network answers with the national form of the number.
-        recipient: Address::parse_number("017612345678").unwrap(),
-        timestamp: stamp(0),
-        discharge_time: stamp(5),
-        status: Status(0),
-        protocol_identifier: None,
-        dcs: None,
-        user_data: None,
-    }
-    .encode()
-    .unwrap();
+    // The network answers with the national form of the number.
+    let report = delivered_report(references[0], "017612345678");
     let mut events = h.emulator.subscribe();
     h.emulator.inject_status_report(&report).unwrap();
     loop {
@@ -417,21 +401,7 @@ async fn messages_routed_raw_are_received() {
         DaemonEvent::Sent { references, .. } => references,
         _ => unreachable!(),
     };
-    let report = StatusReport {
-        more_messages: false,
-        loop_prevention: false,
-        for_command: false,
-        message_reference: references[0],
-        recipient: Address::parse_number("+4917612345678").unwrap(),
-        timestamp: stamp(0),
-        discharge_time: stamp(5),
-        status: Status(0),
-        protocol_identifier: None,
-        dcs: None,
-        user_data: None,
-    }
-    .encode()
-    .unwrap();
+    let report = delivered_report(references[0], "+4917612345678");
     assert_eq!(h.emulator.inject_status_report(&report).unwrap(), None);
     assert_eq!(next_text(&mut h).await, "Delivered");
     let db = rusqlite::Connection::open(h.dir("simgate.db")).unwrap();
@@ -677,21 +647,7 @@ async fn with_delivery_report_log_the_hook_runs_without_a_file() {
         config.hooks.run_on_receive = Some(command);
     })
     .await;
-    let report = StatusReport {
-        more_messages: false,
-        loop_prevention: false,
-        for_command: false,
-        message_reference: 42,
-        recipient: Address::parse_number("+4917612345678").unwrap(),
-        timestamp: stamp(0),
-        discharge_time: stamp(5),
-        status: Status(0),
-        protocol_identifier: None,
-        dcs: None,
-        user_data: None,
-    }
-    .encode()
-    .unwrap();
+    let report = delivered_report(42, "+4917612345678");
     h.emulator.inject_status_report(&report).unwrap();
     assert!(h.received().await.is_empty(), "no inbox file");
     // The hook runs in its own task: wait for its line, boundedly.

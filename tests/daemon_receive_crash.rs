@@ -21,19 +21,15 @@
 //! prints the seed and the number of kills; `SIMGATE_CRASH_SEED=<seed>`
 //! repeats the same delays.
 
-use crate::support::{seed, Rng};
+use crate::support::{seed, spawn_simgate, Rng};
 use simgate::emulator::{Emulator, EmulatorConfig, EmulatorError, EmulatorEvent, Profile};
-use simgate::pdu::{
-    plan_text, Address, Concatenation, DataCodingScheme, EncodingPolicy, SmsDeliver, Timestamp,
-    UserData, UserDataHeader,
-};
+use simgate::pdu::{plan_text, Address, EncodingPolicy, SmsDeliver, Timestamp};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 const MESSAGES: usize = 200;
 /// Random kill delay after each start, in milliseconds.
@@ -70,51 +66,25 @@ impl Message {
         }
         let text = format!("{} end", text.trim_end());
         let plan = plan_text(&text, EncodingPolicy::Auto).expect("plannable");
-        let total = plan.parts.len();
         let parts: Vec<String> = plan
             .parts
             .iter()
             .map(|body| body.text().expect("a text part").to_owned())
             .collect();
         assert_eq!(parts.concat(), text, "the plan covers the text");
-        let pdus = plan
-            .parts
+        let stamp = Timestamp {
+            year: 2026,
+            month: 11,
+            day: 25,
+            hour: 21,
+            minute: (index / 60) as u8,
+            second: (index % 60) as u8,
+            tz_quarters: 4,
+        };
+        let from = Address::parse_number(&sender).unwrap();
+        let pdus = SmsDeliver::from_plan(&plan, &from, stamp, index as u16)
             .iter()
-            .enumerate()
-            .map(|(part, body)| {
-                let header = (total > 1).then(|| {
-                    UserDataHeader::concatenation(Concatenation {
-                        reference: index as u16 % 256,
-                        wide_reference: false,
-                        total: total as u8,
-                        sequence: part as u8 + 1,
-                    })
-                });
-                SmsDeliver {
-                    more_messages: false,
-                    loop_prevention: false,
-                    reply_path: false,
-                    status_report_indication: false,
-                    originator: Address::parse_number(&sender).unwrap(),
-                    protocol_identifier: 0,
-                    dcs: DataCodingScheme::decode(DataCodingScheme::encode(plan.alphabet, None)),
-                    timestamp: Timestamp {
-                        year: 2026,
-                        month: 11,
-                        day: 25,
-                        hour: 21,
-                        minute: (index / 60) as u8,
-                        second: (index % 60) as u8,
-                        tz_quarters: 4,
-                    },
-                    user_data: UserData {
-                        header,
-                        body: body.clone(),
-                    },
-                }
-                .encode()
-                .unwrap()
-            })
+            .map(|part| part.encode().unwrap())
             .collect();
         Message {
             sender,
@@ -198,29 +168,7 @@ file = "{log}"
     /// A daemon on this spool; it dies with the test if the test fails.
     /// With `notify`, it tells the socket there when it is ready.
     fn start(&self, notify: Option<&Path>) -> Child {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .unwrap();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_simgate"));
-        if let Some(socket) = notify {
-            command.env("NOTIFY_SOCKET", socket);
-        } else {
-            command.env_remove("NOTIFY_SOCKET");
-        }
-        command
-            .arg("run")
-            .arg("-c")
-            .arg(&self.config)
-            .env_remove("RUST_LOG")
-            .env_remove("JOURNAL_STREAM")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start simgate run")
+        spawn_simgate(&self.config, &self.log, notify)
     }
 
     fn inbox_names(&self) -> Vec<String> {

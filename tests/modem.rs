@@ -9,8 +9,7 @@ use simgate::modem::{
     Pin, PinGuard, SimProblem, Timeouts,
 };
 use simgate::pdu::{
-    plan_text, Address, DataCodingScheme, EncodingPolicy, SmsDeliver, SmsSubmit, SubmitOptions,
-    Timestamp, UserData,
+    plan_text, Address, EncodingPolicy, SmsDeliver, SmsSubmit, SubmitOptions, Timestamp,
 };
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -46,30 +45,19 @@ fn submits(text: &str, to: &str) -> Vec<simgate::pdu::EncodedPdu> {
 
 fn deliver(from: &str, text: &str) -> Vec<u8> {
     let plan = plan_text(text, EncodingPolicy::Auto).unwrap();
-    SmsDeliver {
-        more_messages: false,
-        loop_prevention: false,
-        reply_path: false,
-        status_report_indication: false,
-        originator: Address::parse_number(from).unwrap(),
-        protocol_identifier: 0,
-        dcs: DataCodingScheme::decode(DataCodingScheme::encode(plan.alphabet, None)),
-        timestamp: Timestamp {
-            year: 2026,
-            month: 11,
-            day: 25,
-            hour: 20,
-            minute: 1,
-            second: 59,
-            tz_quarters: 4,
-        },
-        user_data: UserData {
-            header: None,
-            body: plan.parts[0].clone(),
-        },
-    }
-    .encode()
-    .unwrap()
+    let stamp = Timestamp {
+        year: 2026,
+        month: 11,
+        day: 25,
+        hour: 20,
+        minute: 1,
+        second: 59,
+        tz_quarters: 4,
+    };
+    let from = Address::parse_number(from).unwrap();
+    SmsDeliver::from_plan(&plan, &from, stamp, 0)[0]
+        .encode()
+        .unwrap()
 }
 
 fn cpin_entries(emulator: &Emulator) -> usize {

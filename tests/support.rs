@@ -206,3 +206,34 @@ pub(crate) fn seed() -> u64 {
             .map_or(1, |d| d.as_nanos() as u64),
     }
 }
+
+/// `simgate run -c <config>` as a child process that dies with the test,
+/// its stderr appended to `log`; with `notify`, systemd's notify socket.
+pub(crate) fn spawn_simgate(
+    config: &std::path::Path,
+    log: &std::path::Path,
+    notify: Option<&std::path::Path>,
+) -> tokio::process::Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_simgate"));
+    match notify {
+        Some(socket) => command.env("NOTIFY_SOCKET", socket),
+        None => command.env_remove("NOTIFY_SOCKET"),
+    };
+    command
+        .arg("run")
+        .arg("-c")
+        .arg(config)
+        .env_remove("RUST_LOG")
+        .env_remove("JOURNAL_STREAM")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start simgate run")
+}

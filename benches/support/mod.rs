@@ -315,6 +315,54 @@ pub(crate) fn print_header(title: &str, base: &Path, with_gammu: bool) {
     println!();
 }
 
+/// Prints the figures as a Markdown table: metric, simgate, gammu-smsd,
+/// target, each column as wide as its widest cell.
+pub(crate) fn print_table(rows: &[(String, String, String, &str)]) {
+    let header = ("metric", "simgate", "gammu-smsd 1.42", "target");
+    let width = |cell: fn(&(String, String, String, &str)) -> usize, head: &str| {
+        rows.iter()
+            .map(cell)
+            .chain([head.chars().count()])
+            .max()
+            .unwrap_or(0)
+    };
+    let w = [
+        width(|r| r.0.chars().count(), header.0),
+        width(|r| r.1.chars().count(), header.1),
+        width(|r| r.2.chars().count(), header.2),
+        width(|r| r.3.chars().count(), header.3),
+    ];
+    println!();
+    println!(
+        "| {:<a$} | {:<b$} | {:<c$} | {:<d$} |",
+        header.0,
+        header.1,
+        header.2,
+        header.3,
+        a = w[0],
+        b = w[1],
+        c = w[2],
+        d = w[3]
+    );
+    println!(
+        "|{}|{}|{}|{}|",
+        "-".repeat(w[0] + 2),
+        "-".repeat(w[1] + 2),
+        "-".repeat(w[2] + 2),
+        "-".repeat(w[3] + 2)
+    );
+    for (metric, simgate, gammu, target) in rows {
+        println!(
+            "| {metric:<a$} | {simgate:<b$} | {gammu:<c$} | {target:<d$} |",
+            a = w[0],
+            b = w[1],
+            c = w[2],
+            d = w[3]
+        );
+    }
+    println!();
+}
+
 /// A bench's working directory under cargo's target tmp dir, created.
 pub(crate) fn bench_dir(name: &str) -> io::Result<PathBuf> {
     let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);

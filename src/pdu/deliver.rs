@@ -3,8 +3,10 @@
 //! tests can make realistic incoming PDUs.
 
 use super::dcs::{Alphabet, DataCodingScheme};
+use super::plan::Plan;
 use super::reader::Reader;
 use super::scts::Timestamp;
+use super::udh::{Concatenation, UserDataHeader};
 use super::user_data::UserData;
 use super::{expect_type, Address, DecodeError, EncodeError};
 
@@ -32,6 +34,51 @@ pub struct SmsDeliver {
 }
 
 impl SmsDeliver {
+    /// The SMS-DELIVERs a service centre hands on for a planned text from
+    /// `originator`, all stamped `timestamp`: one per part, linked by
+    /// `reference` (cut to 8 bits unless the plan asks for 16) when there
+    /// are several. What the emulator's network, the demo and the tests
+    /// send to a modem; [`SmsSubmit::from_plan`](super::SmsSubmit::from_plan)
+    /// is the sending side.
+    pub fn from_plan(
+        plan: &Plan,
+        originator: &Address,
+        timestamp: Timestamp,
+        reference: u16,
+    ) -> Vec<Self> {
+        let total = plan.parts.len();
+        let dcs = DataCodingScheme::decode(DataCodingScheme::encode(plan.alphabet, None));
+        plan.parts
+            .iter()
+            .enumerate()
+            .map(|(index, body)| Self {
+                more_messages: false,
+                loop_prevention: false,
+                reply_path: false,
+                status_report_indication: false,
+                originator: originator.clone(),
+                protocol_identifier: 0,
+                dcs,
+                timestamp,
+                user_data: UserData {
+                    header: (total > 1).then(|| {
+                        UserDataHeader::concatenation(Concatenation {
+                            reference: if plan.wide_reference {
+                                reference
+                            } else {
+                                reference & 0xFF
+                            },
+                            wide_reference: plan.wide_reference,
+                            total: total as u8,
+                            sequence: index as u8 + 1,
+                        })
+                    }),
+                    body: body.clone(),
+                },
+            })
+            .collect()
+    }
+
     /// Decodes a TPDU (no SMSC in front).
     pub fn decode(tpdu: &[u8]) -> Result<Self, DecodeError> {
         let mut reader = Reader::new(tpdu);
@@ -75,5 +122,46 @@ impl SmsDeliver {
         };
         self.user_data.encode(alphabet, &mut out)?;
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pdu::{plan_text, EncodingPolicy};
+
+    #[test]
+    fn a_planned_text_becomes_linked_delivers() {
+        let text = "a text long enough for three parts, ".repeat(12);
+        let plan = plan_text(&text, EncodingPolicy::Auto).unwrap();
+        let from = Address::parse_number("+4915100000001").unwrap();
+        let stamp = Timestamp {
+            year: 2026,
+            month: 11,
+            day: 25,
+            hour: 20,
+            minute: 1,
+            second: 0,
+            tz_quarters: -8,
+        };
+        let parts = SmsDeliver::from_plan(&plan, &from, stamp, 0x1234);
+        assert_eq!(parts.len(), 3);
+        let mut joined = String::new();
+        for (index, part) in parts.iter().enumerate() {
+            let decoded = SmsDeliver::decode(&part.encode().unwrap()).unwrap();
+            let concat = decoded.user_data.header.as_ref().unwrap().concat().unwrap();
+            assert_eq!(
+                (concat.reference, concat.total, concat.sequence),
+                (0x34, 3, index as u8 + 1)
+            );
+            assert_eq!(decoded.originator, from);
+            assert_eq!(decoded.timestamp, stamp);
+            joined.push_str(decoded.user_data.body.text().unwrap());
+        }
+        assert_eq!(joined, text);
+        let single = plan_text("hi", EncodingPolicy::Auto).unwrap();
+        let single = SmsDeliver::from_plan(&single, &from, stamp, 7);
+        assert_eq!(single.len(), 1);
+        assert!(single[0].user_data.header.is_none());
     }
 }
