@@ -48,6 +48,8 @@ pub struct IncomingMessage {
     pub files: Vec<String>,
     /// Whether its files are on disk.
     pub written: bool,
+    /// Whether every part arrived.
+    pub complete: bool,
 }
 
 impl Store {
@@ -205,19 +207,6 @@ impl Store {
         }
         transaction.commit()?;
         Ok(matched)
-    }
-
-    /// The delivery outcome recorded for a sent part, if a report came.
-    pub fn part_report(&self, id: i64, part: u32) -> Result<Option<(String, String)>, StoreError> {
-        Ok(self
-            .connection
-            .query_row(
-                "SELECT report_outcome, discharge_time FROM outgoing_part
-                 WHERE message_id = ?1 AND part = ?2 AND report_outcome IS NOT NULL",
-                params![id, part],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )
-            .optional()?)
     }
 
     /// Records an incoming (missed) call.
@@ -407,11 +396,25 @@ impl Store {
         Ok(ids)
     }
 
-    /// Messages whose files were being written when simgate stopped.
+    /// The message part `id` was assembled into.
+    pub fn message_of_part(&self, part: i64) -> Result<Option<IncomingMessage>, StoreError> {
+        Ok(self
+            .connection
+            .query_row(
+                "SELECT m.id, m.files, m.state, m.complete FROM incoming m
+                 JOIN incoming_part p ON p.message_id = m.id WHERE p.id = ?1",
+                params![part],
+                message_from_row,
+            )
+            .optional()?)
+    }
+
+    /// Messages whose files are not written yet (a write that failed, or
+    /// simgate stopped while writing), oldest first.
     pub fn incoming_unwritten(&self) -> Result<Vec<i64>, StoreError> {
         let mut statement = self
             .connection
-            .prepare_cached("SELECT id FROM incoming WHERE state = 'writing'")?;
+            .prepare_cached("SELECT id FROM incoming WHERE state = 'writing' ORDER BY id")?;
         let ids = statement
             .query_map([], |row| row.get(0))?
             .collect::<Result<_, _>>()?;
@@ -435,20 +438,23 @@ impl Store {
         Ok(self
             .connection
             .query_row(
-                "SELECT id, files, state FROM incoming WHERE id = ?1",
+                "SELECT id, files, state, complete FROM incoming WHERE id = ?1",
                 params![id],
-                |row| {
-                    let files: String = row.get(1)?;
-                    let state: String = row.get(2)?;
-                    Ok(IncomingMessage {
-                        id: row.get(0)?,
-                        files: files.lines().map(str::to_owned).collect(),
-                        written: state == "written",
-                    })
-                },
+                message_from_row,
             )
             .optional()?)
     }
+}
+
+fn message_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<IncomingMessage> {
+    let files: String = row.get(1)?;
+    let state: String = row.get(2)?;
+    Ok(IncomingMessage {
+        id: row.get(0)?,
+        files: files.lines().map(str::to_owned).collect(),
+        written: state == "written",
+        complete: row.get(3)?,
+    })
 }
 
 /// A part to record.

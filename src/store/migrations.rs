@@ -83,4 +83,58 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // the hook starts it after the restart.
     "ALTER TABLE incoming ADD COLUMN hook TEXT NOT NULL DEFAULT 'none'
         CHECK (hook IN ('none', 'pending', 'started'));",
+    // 4: an outbox file stays in outbox/ while its message waits, so a
+    // message is keyed on its file name while it is active (`name:<name>`)
+    // and remembers which file it is (device, inode, size, modification
+    // time) to tell a replaced file from its own; new states `resolving`
+    // (a part may have gone out: the modem's TP-MR counter will tell) and
+    // `cancelled` (its file was deleted from outbox/ before it was sent);
+    // `file_pending` when a finished file could not be moved yet; each
+    // part's `mr_before`, the TP-MR the modem had used last before it; what
+    // the SIM did with a PIN (so a rejected PIN is never entered twice);
+    // facts learnt about a modem (whether its SIM keeps the TP-MR counter).
+    // SQLite cannot change a CHECK constraint, so `outgoing` is rebuilt
+    // (foreign keys are off while migrations run).
+    "CREATE TABLE outgoing_v4 (
+        id              INTEGER PRIMARY KEY,
+        claim_key       TEXT NOT NULL UNIQUE,
+        file_name       TEXT NOT NULL,
+        file_id         TEXT NOT NULL DEFAULT '',
+        recipient       TEXT NOT NULL,
+        state           TEXT NOT NULL CHECK (state IN
+                            ('queued','sending','resolving','sent','failed','ambiguous','cancelled')),
+        parts_total     INTEGER NOT NULL CHECK (parts_total BETWEEN 1 AND 255),
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_ms INTEGER NOT NULL,
+        last_error      TEXT,
+        created_ms      INTEGER NOT NULL,
+        updated_ms      INTEGER NOT NULL,
+        finished_ms     INTEGER,
+        file_pending    INTEGER NOT NULL DEFAULT 0
+    );
+    INSERT INTO outgoing_v4 (id, claim_key, file_name, recipient, state, parts_total, attempts,
+                             next_attempt_ms, last_error, created_ms, updated_ms, finished_ms)
+        SELECT id, CASE WHEN claim_key LIKE 'claim:%' THEN 'name:' || substr(claim_key, 7)
+                        ELSE claim_key END,
+               file_name, recipient, state, parts_total, attempts, next_attempt_ms, last_error,
+               created_ms, updated_ms, finished_ms
+        FROM outgoing;
+    DROP TABLE outgoing;
+    ALTER TABLE outgoing_v4 RENAME TO outgoing;
+    CREATE INDEX outgoing_due ON outgoing (state, next_attempt_ms);
+    ALTER TABLE outgoing_part ADD COLUMN mr_before INTEGER;
+    CREATE TABLE pin_attempt (
+        sim             TEXT NOT NULL,
+        pin_hash        TEXT NOT NULL,
+        outcome         TEXT NOT NULL CHECK (outcome IN ('entering','accepted','rejected')),
+        at_ms           INTEGER NOT NULL,
+        PRIMARY KEY (sim, pin_hash)
+    );
+    CREATE INDEX incoming_unwritten ON incoming (id) WHERE state = 'writing';
+    CREATE TABLE modem_fact (
+        modem           TEXT NOT NULL,
+        fact            TEXT NOT NULL,
+        value           TEXT NOT NULL,
+        PRIMARY KEY (modem, fact)
+    );",
 ];

@@ -1,0 +1,852 @@
+//! Outgoing messages in SQLite: one row per outbox file taken in, one per
+//! part, and every transition a message goes through.
+//!
+//! A message's life: `queued` → `sending` → `sent`, or `failed` (given up),
+//! or `cancelled` (its file was deleted from outbox/ while it waited), or,
+//! when a part may have gone out without an answer saying so, `resolving`
+//! until the modem's TP-MR counter tells whether it did (then `queued`
+//! again, with that part sent or not) or cannot tell (`ambiguous`, final).
+//!
+//! While a message is active its row holds the key `name:<file name>`, so
+//! one file name has at most one active message; the row also remembers
+//! which file it is ([`FileId`]), so a file replaced under the same name is
+//! told from the one taken in. Once the message is finished and its file
+//! moved on, the key becomes `done:<id>` and the name is free again.
+
+use super::{Store, StoreError};
+use rusqlite::{params, OptionalExtension};
+
+/// A message's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MessageState {
+    /// Waiting for its next attempt (its file in outbox/).
+    Queued,
+    /// Parts are going out.
+    Sending,
+    /// A part may have gone out: waiting for the modem to tell.
+    Resolving,
+    /// Every part was accepted by the network.
+    Sent,
+    /// Given up: a permanent error, too many attempts, or a file that
+    /// cannot be sent.
+    Failed,
+    /// A part may have gone out and nothing can tell: never resent.
+    Ambiguous,
+    /// Its file was deleted from outbox/ before it was sent.
+    Cancelled,
+}
+
+impl MessageState {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Sending => "sending",
+            Self::Resolving => "resolving",
+            Self::Sent => "sent",
+            Self::Failed => "failed",
+            Self::Ambiguous => "ambiguous",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    fn parse(text: &str) -> Result<Self, StoreError> {
+        Ok(match text {
+            "queued" => Self::Queued,
+            "sending" => Self::Sending,
+            "resolving" => Self::Resolving,
+            "sent" => Self::Sent,
+            "failed" => Self::Failed,
+            "ambiguous" => Self::Ambiguous,
+            "cancelled" => Self::Cancelled,
+            other => {
+                return Err(StoreError::Corrupt(format!(
+                    "unknown message state {other:?}"
+                )))
+            }
+        })
+    }
+
+    /// Whether the message is finished.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            Self::Sent | Self::Failed | Self::Ambiguous | Self::Cancelled
+        )
+    }
+}
+
+/// Where one part stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PartState {
+    /// Not sent yet.
+    Pending,
+    /// Handed to the modem; no answer recorded.
+    Sending,
+    /// Accepted by the network, with its TP-MR.
+    Sent,
+    /// May have gone out.
+    Ambiguous,
+}
+
+impl PartState {
+    fn parse(text: &str) -> Result<Self, StoreError> {
+        Ok(match text {
+            "pending" => Self::Pending,
+            "sending" => Self::Sending,
+            "sent" => Self::Sent,
+            "ambiguous" => Self::Ambiguous,
+            other => return Err(StoreError::Corrupt(format!("unknown part state {other:?}"))),
+        })
+    }
+}
+
+/// Which file a message was taken from: device, inode, size and
+/// modification time. A file replaced under the same name differs in at
+/// least one of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct FileId {
+    /// Device.
+    pub dev: u64,
+    /// Inode.
+    pub ino: u64,
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time, nanoseconds since the epoch.
+    pub mtime_ns: i128,
+}
+
+impl FileId {
+    fn to_text(self) -> String {
+        format!("{}:{}:{}:{}", self.dev, self.ino, self.size, self.mtime_ns)
+    }
+
+    fn parse(text: &str) -> Self {
+        let mut fields = text.split(':');
+        let mut next = || fields.next().unwrap_or_default();
+        Self {
+            dev: next().parse().unwrap_or_default(),
+            ino: next().parse().unwrap_or_default(),
+            size: next().parse().unwrap_or_default(),
+            mtime_ns: next().parse().unwrap_or_default(),
+        }
+    }
+}
+
+/// One outgoing message as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    /// Row id.
+    pub id: i64,
+    /// The outbox file name, unchanged through sent/ and error/.
+    pub file_name: String,
+    /// Which file it was taken from.
+    pub file_id: FileId,
+    /// The destination as written in the file.
+    pub recipient: String,
+    /// Its state.
+    pub state: MessageState,
+    /// How many parts it has.
+    pub parts_total: u32,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// When it may be tried next.
+    pub next_attempt_ms: i64,
+    /// The last failure, for error/ and logs.
+    pub last_error: Option<String>,
+    /// When it was taken in.
+    pub created_ms: i64,
+    /// Whether its file still belongs to it (in outbox/, held for sending,
+    /// or finished but not yet moved to sent/ or error/).
+    pub has_file: bool,
+    /// Finished, but its file could not be moved yet.
+    pub file_pending: bool,
+}
+
+/// One part as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Part {
+    /// 1-based part number.
+    pub part: u32,
+    /// Its state.
+    pub state: PartState,
+    /// TP-MR the modem assigned, once sent.
+    pub message_ref: Option<u8>,
+}
+
+/// A part that may have gone out, waiting for the modem to tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resolving {
+    /// The message.
+    pub id: i64,
+    /// The part.
+    pub part: u32,
+    /// The TP-MR the modem had used last before the part was handed to it,
+    /// when known.
+    pub mr_before: Option<u8>,
+}
+
+/// Counts by state, for status lines.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Queued, sending or resolving.
+    pub queued: u64,
+    /// Sent.
+    pub sent: u64,
+    /// Failed.
+    pub failed: u64,
+    /// Ambiguous.
+    pub ambiguous: u64,
+    /// Cancelled.
+    pub cancelled: u64,
+}
+
+const COLUMNS: &str = "id, claim_key, file_name, file_id, recipient, state, parts_total, attempts,
+                       next_attempt_ms, last_error, created_ms, file_pending";
+
+fn name_key(name: &str) -> String {
+    format!("name:{name}")
+}
+
+fn outgoing_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Outgoing, String)> {
+    let key: String = row.get(1)?;
+    let file_id: String = row.get(3)?;
+    let state: String = row.get(5)?;
+    Ok((
+        Outgoing {
+            id: row.get(0)?,
+            file_name: row.get(2)?,
+            file_id: FileId::parse(&file_id),
+            recipient: row.get(4)?,
+            state: MessageState::Queued,
+            parts_total: row.get(6)?,
+            attempts: row.get(7)?,
+            next_attempt_ms: row.get(8)?,
+            last_error: row.get(9)?,
+            created_ms: row.get(10)?,
+            has_file: key.starts_with("name:"),
+            file_pending: row.get::<_, i64>(11)? != 0,
+        },
+        state,
+    ))
+}
+
+impl Store {
+    /// Records a file taken in from the outbox as a queued message, due
+    /// now. The name must not have an active message (cancel or finish it
+    /// first).
+    pub fn enqueue(
+        &mut self,
+        file_name: &str,
+        file_id: &FileId,
+        recipient: &str,
+        parts_total: u32,
+        now_ms: i64,
+    ) -> Result<Outgoing, StoreError> {
+        let transaction = self.connection.transaction()?;
+        transaction
+            .prepare_cached(
+                "INSERT INTO outgoing (claim_key, file_name, file_id, recipient, state, parts_total,
+                                       next_attempt_ms, created_ms, updated_ms)
+                 VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6, ?6, ?6)",
+            )?
+            .execute(params![
+                name_key(file_name),
+                file_name,
+                file_id.to_text(),
+                recipient,
+                parts_total,
+                now_ms
+            ])?;
+        let id = transaction.last_insert_rowid();
+        for part in 1..=parts_total {
+            transaction
+                .prepare_cached(
+                    "INSERT INTO outgoing_part (message_id, part, state) VALUES (?1, ?2, 'pending')",
+                )?
+                .execute(params![id, part])?;
+        }
+        transaction.commit()?;
+        self.get(id)?
+            .ok_or_else(|| StoreError::Corrupt("inserted message vanished".to_owned()))
+    }
+
+    /// The active message of a file name, if any.
+    pub fn active_by_name(&self, file_name: &str) -> Result<Option<Outgoing>, StoreError> {
+        self.query_one("WHERE claim_key = ?1", params![name_key(file_name)])
+    }
+
+    /// The message with that id.
+    pub fn get(&self, id: i64) -> Result<Option<Outgoing>, StoreError> {
+        self.query_one("WHERE id = ?1", params![id])
+    }
+
+    fn query_one(
+        &self,
+        condition: &str,
+        values: impl rusqlite::Params,
+    ) -> Result<Option<Outgoing>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM outgoing {condition}");
+        let row = self
+            .connection
+            .query_row(&sql, values, outgoing_from_row)
+            .optional()?;
+        row.map(|(mut message, state)| {
+            message.state = MessageState::parse(&state)?;
+            Ok(message)
+        })
+        .transpose()
+    }
+
+    fn query_many(
+        &self,
+        condition: &str,
+        values: impl rusqlite::Params,
+    ) -> Result<Vec<Outgoing>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM outgoing {condition}");
+        let mut statement = self.connection.prepare_cached(&sql)?;
+        let rows = statement
+            .query_map(values, outgoing_from_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter()
+            .map(|(mut message, state)| {
+                message.state = MessageState::parse(&state)?;
+                Ok(message)
+            })
+            .collect()
+    }
+
+    /// Queued messages due at `now_ms`, in byte order of their file names:
+    /// gammu's priority order (`OUTA…` before `OUTB…`).
+    pub fn due(&self, now_ms: i64, limit: u32) -> Result<Vec<i64>, StoreError> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT id FROM outgoing WHERE state = 'queued' AND next_attempt_ms <= ?1
+             ORDER BY file_name, id LIMIT ?2",
+        )?;
+        let ids = statement
+            .query_map(params![now_ms, limit], |row| row.get(0))?
+            .collect::<Result<Vec<i64>, _>>()?;
+        Ok(ids)
+    }
+
+    /// When the next queued message falls due, if any.
+    pub fn next_due_ms(&self) -> Result<Option<i64>, StoreError> {
+        Ok(self.connection.query_row(
+            "SELECT MIN(next_attempt_ms) FROM outgoing WHERE state = 'queued'",
+            [],
+            |row| row.get::<_, Option<i64>>(0),
+        )?)
+    }
+
+    /// Messages waiting with their file in outbox/ (queued), for a rescan
+    /// to notice files deleted meanwhile.
+    pub fn waiting(&self) -> Result<Vec<Outgoing>, StoreError> {
+        self.query_many(
+            "WHERE state = 'queued' AND claim_key LIKE 'name:%' ORDER BY file_name",
+            [],
+        )
+    }
+
+    /// The parts of a message, in order.
+    pub fn parts(&self, id: i64) -> Result<Vec<Part>, StoreError> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT part, state, message_ref FROM outgoing_part WHERE message_id = ?1 ORDER BY part",
+        )?;
+        let rows = statement
+            .query_map(params![id], |row| {
+                Ok((
+                    row.get::<_, u32>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, Option<u8>>(2)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter()
+            .map(|(part, state, message_ref)| {
+                Ok(Part {
+                    part,
+                    state: PartState::parse(&state)?,
+                    message_ref,
+                })
+            })
+            .collect()
+    }
+
+    /// Durably marks a part as handed to the modem (and its message as
+    /// sending) before the PDU is written; `mr_before` is the TP-MR the
+    /// modem had used last, when known.
+    pub fn part_sending(
+        &mut self,
+        id: i64,
+        part: u32,
+        mr_before: Option<u8>,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let transaction = self.connection.transaction()?;
+        transaction
+            .prepare_cached(
+                "UPDATE outgoing_part SET state = 'sending', mr_before = ?3
+                 WHERE message_id = ?1 AND part = ?2",
+            )?
+            .execute(params![id, part, mr_before])?;
+        transaction
+            .prepare_cached("UPDATE outgoing SET state = 'sending', updated_ms = ?2 WHERE id = ?1")?
+            .execute(params![id, now_ms])?;
+        transaction.commit()?;
+        Ok(())
+    }
+
+    /// Records that the network accepted a part, with its TP-MR.
+    pub fn part_sent(
+        &mut self,
+        id: i64,
+        part: u32,
+        message_ref: u8,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.connection.execute(
+            "UPDATE outgoing_part SET state = 'sent', message_ref = ?3, sent_ms = ?4
+             WHERE message_id = ?1 AND part = ?2",
+            params![id, part, message_ref, now_ms],
+        )?;
+        Ok(())
+    }
+
+    /// The part did not go out (a clear error before or at the modem):
+    /// back to pending.
+    pub fn part_not_sent(&mut self, id: i64, part: u32) -> Result<(), StoreError> {
+        self.connection.execute(
+            "UPDATE outgoing_part SET state = 'pending' WHERE message_id = ?1 AND part = ?2",
+            params![id, part],
+        )?;
+        Ok(())
+    }
+
+    /// Every part went out: the message is sent.
+    pub fn mark_sent(&mut self, id: i64, now_ms: i64) -> Result<(), StoreError> {
+        self.finish(id, MessageState::Sent, None, now_ms)
+    }
+
+    /// Given up on the message.
+    pub fn mark_failed(&mut self, id: i64, reason: &str, now_ms: i64) -> Result<(), StoreError> {
+        self.finish(id, MessageState::Failed, Some(reason), now_ms)
+    }
+
+    /// The message's file was deleted from outbox/ before it was sent:
+    /// cancelled, and its name is free for a new file.
+    pub fn cancel(&mut self, id: i64, reason: &str, now_ms: i64) -> Result<(), StoreError> {
+        self.connection.execute(
+            "UPDATE outgoing SET state = 'cancelled', last_error = ?2, updated_ms = ?3, finished_ms = ?3,
+                    claim_key = 'done:' || id, file_pending = 0
+             WHERE id = ?1",
+            params![id, reason, now_ms],
+        )?;
+        Ok(())
+    }
+
+    /// A part may have gone out: the part becomes ambiguous and the message
+    /// waits for the modem to tell ([`MessageState::Resolving`]).
+    pub fn mark_resolving(
+        &mut self,
+        id: i64,
+        part: u32,
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.part_ambiguous(id, part, MessageState::Resolving, reason, now_ms)
+    }
+
+    /// A part may have gone out and nothing can tell: the part and the
+    /// message become ambiguous, for good.
+    pub fn mark_ambiguous(
+        &mut self,
+        id: i64,
+        part: u32,
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.part_ambiguous(id, part, MessageState::Ambiguous, reason, now_ms)
+    }
+
+    fn part_ambiguous(
+        &mut self,
+        id: i64,
+        part: u32,
+        state: MessageState,
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let finished = state.is_final().then_some(now_ms);
+        let transaction = self.connection.transaction()?;
+        transaction
+            .prepare_cached(
+                "UPDATE outgoing_part SET state = 'ambiguous' WHERE message_id = ?1 AND part = ?2",
+            )?
+            .execute(params![id, part])?;
+        transaction
+            .prepare_cached(
+                "UPDATE outgoing SET state = ?2, last_error = ?3, updated_ms = ?4, finished_ms = ?5
+                 WHERE id = ?1",
+            )?
+            .execute(params![id, state.as_str(), reason, now_ms, finished])?;
+        transaction.commit()?;
+        Ok(())
+    }
+
+    /// Parts waiting for the modem to tell whether they went out.
+    pub fn resolving(&self) -> Result<Vec<Resolving>, StoreError> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT p.message_id, p.part, p.mr_before FROM outgoing_part p
+             JOIN outgoing o ON o.id = p.message_id
+             WHERE o.state = 'resolving' AND p.state = 'ambiguous' ORDER BY p.message_id, p.part",
+        )?;
+        let rows = statement
+            .query_map([], |row| {
+                Ok(Resolving {
+                    id: row.get(0)?,
+                    part: row.get(1)?,
+                    mr_before: row.get(2)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    /// The modem says the part went out with TP-MR `message_ref`: it is
+    /// sent, and the message is queued to go on with its other parts.
+    pub fn resolved_sent(
+        &mut self,
+        id: i64,
+        part: u32,
+        message_ref: u8,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let transaction = self.connection.transaction()?;
+        transaction
+            .prepare_cached(
+                "UPDATE outgoing_part SET state = 'sent', message_ref = ?3, sent_ms = ?4
+                 WHERE message_id = ?1 AND part = ?2",
+            )?
+            .execute(params![id, part, message_ref, now_ms])?;
+        transaction
+            .prepare_cached(
+                "UPDATE outgoing SET state = 'queued', next_attempt_ms = ?2, updated_ms = ?2 WHERE id = ?1",
+            )?
+            .execute(params![id, now_ms])?;
+        transaction.commit()?;
+        Ok(())
+    }
+
+    /// The modem says the part did not go out: it is pending again, and
+    /// the message is queued to send it.
+    pub fn resolved_not_sent(&mut self, id: i64, part: u32, now_ms: i64) -> Result<(), StoreError> {
+        let transaction = self.connection.transaction()?;
+        transaction
+            .prepare_cached(
+                "UPDATE outgoing_part SET state = 'pending' WHERE message_id = ?1 AND part = ?2",
+            )?
+            .execute(params![id, part])?;
+        transaction
+            .prepare_cached(
+                "UPDATE outgoing SET state = 'queued', next_attempt_ms = ?2, updated_ms = ?2 WHERE id = ?1",
+            )?
+            .execute(params![id, now_ms])?;
+        transaction.commit()?;
+        Ok(())
+    }
+
+    fn finish(
+        &mut self,
+        id: i64,
+        state: MessageState,
+        reason: Option<&str>,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.connection.execute(
+            "UPDATE outgoing SET state = ?2, last_error = COALESCE(?3, last_error), updated_ms = ?4,
+                    finished_ms = ?4 WHERE id = ?1",
+            params![id, state.as_str(), reason, now_ms],
+        )?;
+        Ok(())
+    }
+
+    /// A failure worth another attempt: due again at `next_ms`. (The
+    /// attempt itself was counted when it started.)
+    pub fn retry_later(
+        &mut self,
+        id: i64,
+        reason: &str,
+        next_ms: i64,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.connection.execute(
+            "UPDATE outgoing SET state = 'queued', last_error = ?2, next_attempt_ms = ?3, updated_ms = ?4
+             WHERE id = ?1",
+            params![id, reason, next_ms, now_ms],
+        )?;
+        Ok(())
+    }
+
+    /// Counts an attempt that is starting; returns the attempts so far,
+    /// this one included.
+    pub fn count_attempt(&mut self, id: i64, now_ms: i64) -> Result<u32, StoreError> {
+        Ok(self.connection.query_row(
+            "UPDATE outgoing SET attempts = attempts + 1, updated_ms = ?2 WHERE id = ?1
+             RETURNING attempts",
+            params![id, now_ms],
+            |row| row.get(0),
+        )?)
+    }
+
+    /// After a crash: every part left `sending` may have gone out, so it
+    /// becomes ambiguous and its message `resolving` (the modem may tell);
+    /// a message left `sending` with no part in flight goes back to the
+    /// queue. Returns the ids now resolving.
+    pub fn recover(&mut self, now_ms: i64) -> Result<Vec<i64>, StoreError> {
+        let transaction = self.connection.transaction()?;
+        let resolving: Vec<i64> = {
+            let mut statement = transaction
+                .prepare("SELECT DISTINCT message_id FROM outgoing_part WHERE state = 'sending'")?;
+            let ids = statement
+                .query_map([], |row| row.get(0))?
+                .collect::<Result<_, _>>()?;
+            ids
+        };
+        transaction.execute(
+            "UPDATE outgoing_part SET state = 'ambiguous' WHERE state = 'sending'",
+            [],
+        )?;
+        for id in &resolving {
+            transaction.execute(
+                "UPDATE outgoing SET state = 'resolving', updated_ms = ?2,
+                        last_error = 'simgate stopped between handing a part to the modem and its answer'
+                 WHERE id = ?1",
+                params![id, now_ms],
+            )?;
+        }
+        transaction.execute(
+            "UPDATE outgoing SET state = 'queued', updated_ms = ?1 WHERE state = 'sending'",
+            params![now_ms],
+        )?;
+        transaction.commit()?;
+        Ok(resolving)
+    }
+
+    /// Finished messages whose files could not be moved yet.
+    pub fn files_pending(&self) -> Result<Vec<Outgoing>, StoreError> {
+        self.query_many(
+            "WHERE file_pending = 1 AND claim_key LIKE 'name:%' ORDER BY id",
+            [],
+        )
+    }
+
+    /// The finished message's file could not be moved: try again later.
+    pub fn file_pending(&mut self, id: i64) -> Result<(), StoreError> {
+        self.connection.execute(
+            "UPDATE outgoing SET file_pending = 1 WHERE id = ?1",
+            params![id],
+        )?;
+        Ok(())
+    }
+
+    /// The message's file has been moved on (or deleted): its name is free.
+    pub fn forget_file(&mut self, id: i64) -> Result<(), StoreError> {
+        self.connection.execute(
+            "UPDATE outgoing SET claim_key = 'done:' || id, file_pending = 0 WHERE id = ?1",
+            params![id],
+        )?;
+        Ok(())
+    }
+
+    /// How many messages are in each state.
+    pub fn counts(&self) -> Result<Counts, StoreError> {
+        let mut counts = Counts::default();
+        let mut statement = self
+            .connection
+            .prepare_cached("SELECT state, COUNT(*) FROM outgoing GROUP BY state")?;
+        let rows = statement.query_map([], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, u64>(1)?))
+        })?;
+        for row in rows {
+            let (state, count) = row?;
+            match MessageState::parse(&state)? {
+                MessageState::Queued | MessageState::Sending | MessageState::Resolving => {
+                    counts.queued += count;
+                }
+                MessageState::Sent => counts.sent += count,
+                MessageState::Failed => counts.failed += count,
+                MessageState::Ambiguous => counts.ambiguous += count,
+                MessageState::Cancelled => counts.cancelled += count,
+            }
+        }
+        Ok(counts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(ino: u64) -> FileId {
+        FileId {
+            dev: 1,
+            ino,
+            size: 10,
+            mtime_ns: 5,
+        }
+    }
+
+    #[test]
+    fn a_message_goes_through_its_states() {
+        let mut store = Store::in_memory().unwrap();
+        let message = store
+            .enqueue("OUT+4912345.txt", &file(7), "+4912345", 2, 1000)
+            .unwrap();
+        assert_eq!(
+            (
+                message.state,
+                message.parts_total,
+                message.attempts,
+                message.file_id
+            ),
+            (MessageState::Queued, 2, 0, file(7))
+        );
+        assert!(message.has_file);
+        assert_eq!(store.due(999, 10).unwrap(), Vec::<i64>::new());
+        assert_eq!(store.due(1000, 10).unwrap(), vec![message.id]);
+        assert_eq!(
+            store.active_by_name("OUT+4912345.txt").unwrap().unwrap().id,
+            message.id
+        );
+        // One name, one active message.
+        assert!(store
+            .enqueue("OUT+4912345.txt", &file(8), "+4912345", 1, 1000)
+            .is_err());
+
+        assert_eq!(store.count_attempt(message.id, 1000).unwrap(), 1);
+        store.part_sending(message.id, 1, Some(41), 1001).unwrap();
+        store.part_sent(message.id, 1, 42, 1002).unwrap();
+        store.part_sending(message.id, 2, Some(42), 1003).unwrap();
+        store.part_sent(message.id, 2, 43, 1004).unwrap();
+        store.mark_sent(message.id, 1005).unwrap();
+        let parts = store.parts(message.id).unwrap();
+        assert_eq!(
+            parts
+                .iter()
+                .map(|p| (p.state, p.message_ref))
+                .collect::<Vec<_>>(),
+            [(PartState::Sent, Some(42)), (PartState::Sent, Some(43))]
+        );
+        assert_eq!(
+            store.get(message.id).unwrap().unwrap().state,
+            MessageState::Sent
+        );
+        store.forget_file(message.id).unwrap();
+        assert!(store.active_by_name("OUT+4912345.txt").unwrap().is_none());
+        assert!(!store.get(message.id).unwrap().unwrap().has_file);
+        // The name is free for a new file.
+        assert!(store
+            .enqueue("OUT+4912345.txt", &file(9), "+4912345", 1, 2000)
+            .is_ok());
+        assert_eq!(
+            store.counts().unwrap(),
+            Counts {
+                sent: 1,
+                queued: 1,
+                ..Counts::default()
+            }
+        );
+    }
+
+    #[test]
+    fn retries_are_scheduled_and_attempts_counted_once() {
+        let mut store = Store::in_memory().unwrap();
+        let id = store.enqueue("f", &file(1), "+1", 1, 0).unwrap().id;
+        assert_eq!(store.count_attempt(id, 1).unwrap(), 1);
+        store
+            .retry_later(id, "network out of order", 5000, 10)
+            .unwrap();
+        assert_eq!(store.get(id).unwrap().unwrap().attempts, 1);
+        assert_eq!(store.due(4999, 10).unwrap(), Vec::<i64>::new());
+        assert_eq!(store.next_due_ms().unwrap(), Some(5000));
+        let message = store.get(id).unwrap().unwrap();
+        assert_eq!(message.last_error.as_deref(), Some("network out of order"));
+        assert_eq!(store.waiting().unwrap().len(), 1);
+        store.mark_failed(id, "gave up", 6000).unwrap();
+        assert_eq!(store.counts().unwrap().failed, 1);
+        assert_eq!(store.next_due_ms().unwrap(), None);
+        // Finished, its file not moved yet: still holds the name.
+        store.file_pending(id).unwrap();
+        assert_eq!(store.files_pending().unwrap().len(), 1);
+        assert!(store.waiting().unwrap().is_empty());
+        store.forget_file(id).unwrap();
+        assert!(store.files_pending().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_deleted_file_cancels_its_message() {
+        let mut store = Store::in_memory().unwrap();
+        let id = store.enqueue("OUT+1.txt", &file(1), "+1", 1, 0).unwrap().id;
+        store.cancel(id, "deleted from the outbox", 5).unwrap();
+        let message = store.get(id).unwrap().unwrap();
+        assert_eq!(message.state, MessageState::Cancelled);
+        assert!(!message.has_file);
+        assert_eq!(store.counts().unwrap().cancelled, 1);
+        assert!(store.due(10, 10).unwrap().is_empty());
+        assert!(store.active_by_name("OUT+1.txt").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_crash_while_sending_is_resolved_never_resent_blindly() {
+        let dir = std::env::temp_dir().join(format!("simgate-store-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("state.db");
+        let (id, other) = {
+            let mut store = Store::open(&path).unwrap();
+            let id = store.enqueue("c", &file(1), "+1", 3, 0).unwrap().id;
+            store.part_sending(id, 1, Some(6), 1).unwrap();
+            store.part_sent(id, 1, 7, 2).unwrap();
+            store.part_sending(id, 2, Some(7), 3).unwrap();
+            let other = store.enqueue("d", &file(2), "+2", 1, 0).unwrap().id;
+            store.part_sending(other, 1, None, 4).unwrap();
+            store.part_not_sent(other, 1).unwrap();
+            (id, other)
+            // Dropped here without finishing: as if the process died.
+        };
+        let mut store = Store::open(&path).unwrap();
+        assert_eq!(store.recover(10).unwrap(), vec![id]);
+        assert_eq!(
+            store.get(id).unwrap().unwrap().state,
+            MessageState::Resolving
+        );
+        assert_eq!(
+            store.resolving().unwrap(),
+            [Resolving {
+                id,
+                part: 2,
+                mr_before: Some(7)
+            }]
+        );
+        let states: Vec<PartState> = store.parts(id).unwrap().iter().map(|p| p.state).collect();
+        assert_eq!(
+            states,
+            [PartState::Sent, PartState::Ambiguous, PartState::Pending]
+        );
+        // The message whose part was cleanly not sent is queued again.
+        assert_eq!(
+            store.get(other).unwrap().unwrap().state,
+            MessageState::Queued
+        );
+        // The modem says part 2 went out as TP-MR 8: it goes on with part 3.
+        store.resolved_sent(id, 2, 8, 20).unwrap();
+        assert_eq!(store.get(id).unwrap().unwrap().state, MessageState::Queued);
+        assert_eq!(store.parts(id).unwrap()[1].message_ref, Some(8));
+        assert!(store.resolving().unwrap().is_empty());
+        // Another that did not go out is sent again, once.
+        store.part_sending(other, 1, Some(8), 21).unwrap();
+        store.mark_resolving(other, 1, "no answer", 22).unwrap();
+        store.resolved_not_sent(other, 1, 23).unwrap();
+        assert_eq!(store.parts(other).unwrap()[0].state, PartState::Pending);
+        assert_eq!(store.due(23, 10).unwrap(), vec![id, other]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
