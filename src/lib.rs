@@ -18,6 +18,9 @@
 //!   hooks, signals, systemd.
 //! - [`store`]: message state in SQLite (WAL, durable transitions).
 //! - [`ini`]: gammu's INI dialect (gammu-smsdrc, `.smsbackup` files).
+//! - [`instance`]: one daemon per configuration: where its state lives,
+//!   and the locks on the state, the outbox and the modem.
+//! - [`procfs`]: which other processes have a file open or locked.
 //! - [`spool`]: the gammu-compatible spool: outbox/inbox file names, outbox
 //!   file contents, and the thin file-system layer (claim, move, atomic write).
 //! - [`config`]: simgate's TOML or an existing gammu-smsdrc, read into one
@@ -35,7 +38,9 @@ pub mod daemon;
 pub mod demo;
 pub mod emulator;
 pub mod ini;
+pub mod instance;
 pub mod modem;
 pub mod pdu;
+pub mod procfs;
 pub mod spool;
 pub mod store;

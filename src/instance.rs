@@ -1,0 +1,465 @@
+//! One daemon per configuration: where its state lives, and the locks that
+//! keep a second daemon off the same state, the same outbox and the same
+//! modem.
+//!
+//! # Where the state lives
+//!
+//! gammu users run one gammu-smsd per modem, each with its own
+//! gammu-smsdrc, and gammu keeps no state; simgate keeps a database, one
+//! per configuration file, without any new setting:
+//!
+//! - `[database] path` in simgate's TOML, when set, is used as it is;
+//! - otherwise the database is `<state directory>/<file stem>-<hash>.db`,
+//!   where the stem is the configuration file's name without its extension
+//!   and the hash is the first 8 hex digits of the SHA-256 of its absolute
+//!   path (`/etc/gammu-smsdrc` → `gammu-smsdrc-1f3a9c0b.db`), so two
+//!   configurations never share a database and the same one always finds
+//!   its own again. `simgate check-config` prints the path.
+//!
+//! The state directory is the first that works of: `$STATE_DIRECTORY`
+//! (systemd's `StateDirectory=`; the first of a colon-separated list),
+//! `/var/lib/simgate` (created when missing and simgate may), and for a
+//! user without the right to create that, `$XDG_STATE_HOME/simgate` or
+//! `~/.local/state/simgate`. A directory simgate creates gets mode 0700.
+//! When none works, simgate stops with one line naming the path and the fix.
+//!
+//! # One daemon each
+//!
+//! The database, the outbox and the modem each take an advisory `flock`
+//! that lasts as long as the daemon: the database through `<db>.lock`
+//! beside it, the outbox on the directory itself, the modem on its device
+//! node (each time the port is opened). A second daemon that finds any of
+//! them held stops at once, naming what is held and by which process
+//! (from `/proc/locks`), and the first goes on undisturbed.
+
+use crate::procfs::{self, Inode, Process};
+use nix::fcntl::{Flock, FlockArg};
+use sha2::{Digest, Sha256};
+use std::ffi::OsString;
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+/// The system-wide state directory.
+pub const SYSTEM_STATE_DIR: &str = "/var/lib/simgate";
+
+/// What the state directory depends on, read from the environment once.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StateEnv {
+    /// `$STATE_DIRECTORY`, set by systemd for `StateDirectory=`.
+    pub state_directory: Option<OsString>,
+    /// `$XDG_STATE_HOME`.
+    pub xdg_state_home: Option<PathBuf>,
+    /// `$HOME`.
+    pub home: Option<PathBuf>,
+    /// The system directory (`/var/lib/simgate`; another in tests).
+    pub system_dir: PathBuf,
+}
+
+impl StateEnv {
+    /// The process's environment.
+    pub fn from_env() -> Self {
+        let path = |name: &str| {
+            std::env::var_os(name)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        Self {
+            state_directory: std::env::var_os("STATE_DIRECTORY").filter(|v| !v.is_empty()),
+            xdg_state_home: path("XDG_STATE_HOME"),
+            home: path("HOME"),
+            system_dir: PathBuf::from(SYSTEM_STATE_DIR),
+        }
+    }
+
+    /// The directories to try, in order (see the module documentation).
+    pub fn candidates(&self) -> Vec<PathBuf> {
+        if let Some(list) = &self.state_directory {
+            let list = list.to_string_lossy();
+            if let Some(first) = list.split(':').find(|p| !p.is_empty()) {
+                return vec![PathBuf::from(first)];
+            }
+        }
+        let mut dirs = vec![self.system_dir.clone()];
+        if let Some(xdg) = &self.xdg_state_home {
+            dirs.push(xdg.join("simgate"));
+        } else if let Some(home) = &self.home {
+            dirs.push(home.join(".local/state/simgate"));
+        }
+        dirs
+    }
+}
+
+/// Why simgate cannot have its state, or a second daemon must not run.
+#[derive(Debug, thiserror::Error)]
+pub enum InstanceError {
+    /// No state directory could be used.
+    #[error("cannot use {} for simgate's state: {source}; {fix}", path.display())]
+    StateDir {
+        /// The directory that failed last (the preferred one).
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+        /// What the user can do.
+        fix: String,
+    },
+    /// The configuration file has no usable absolute path.
+    #[error("cannot find the absolute path of the configuration {}: {source}", path.display())]
+    ConfigPath {
+        /// The path given.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// Another daemon holds something this one needs.
+    #[error("{what} is in use by {holder}; simgate runs one daemon per configuration, outbox and modem: stop the other one first")]
+    Held {
+        /// What is held, e.g. `the state /var/lib/simgate/x.db`.
+        what: String,
+        /// Who holds it.
+        holder: String,
+    },
+    /// A lock could not be taken for another reason.
+    #[error("cannot lock {}: {source}", path.display())]
+    Lock {
+        /// The file or directory.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+}
+
+/// The database file name for the configuration at `config` (absolute).
+pub fn database_name(config: &Path) -> String {
+    let stem = config
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "simgate".to_owned());
+    let stem: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let digest = Sha256::digest(config.as_os_str().as_encoded_bytes());
+    let hash: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{stem}-{hash}.db")
+}
+
+/// The absolute path of a configuration file, symbolic links resolved.
+pub fn config_identity(config: &Path) -> Result<PathBuf, InstanceError> {
+    fs::canonicalize(config).map_err(|source| InstanceError::ConfigPath {
+        path: config.to_owned(),
+        source,
+    })
+}
+
+/// Where the database of the configuration at `config` lives, without
+/// creating anything: for `check-config`.
+pub fn planned_database(config: &Path, env: &StateEnv) -> Result<PathBuf, InstanceError> {
+    let name = database_name(&config_identity(config)?);
+    let dir = env
+        .candidates()
+        .into_iter()
+        .find(|dir| dir.is_dir() && writable(dir))
+        .or_else(|| env.candidates().into_iter().find(|dir| creatable(dir)))
+        .unwrap_or_else(|| env.system_dir.clone());
+    Ok(dir.join(name))
+}
+
+/// Finds (creating when needed and allowed) the state directory and
+/// returns the database path for the configuration at `config`. `owner`
+/// (uid, gid) is given a directory simgate creates, for a daemon that
+/// drops its privileges after this.
+pub fn prepare_database(
+    config: &Path,
+    env: &StateEnv,
+    owner: Option<(u32, u32)>,
+) -> Result<PathBuf, InstanceError> {
+    let name = database_name(&config_identity(config)?);
+    let candidates = env.candidates();
+    let mut first_error = None;
+    for dir in &candidates {
+        match ensure_dir(dir, owner) {
+            Ok(()) => return Ok(dir.join(&name)),
+            Err(error) => {
+                first_error.get_or_insert((dir.clone(), error));
+            }
+        }
+    }
+    let (path, source) = first_error.expect("at least one candidate");
+    let fix = if env.state_directory.is_some() {
+        "create it writable for simgate's user, or correct STATE_DIRECTORY".to_owned()
+    } else {
+        format!(
+            "create it for simgate's user (`install -d -m 0700 -o USER {}`), run simgate under \
+             systemd with StateDirectory=simgate, or set [database] path",
+            path.display()
+        )
+    };
+    Err(InstanceError::StateDir { path, source, fix })
+}
+
+/// Makes sure the parent directory of an explicitly configured database
+/// exists (created with mode 0700 when missing).
+pub fn prepare_parent(database: &Path, owner: Option<(u32, u32)>) -> Result<(), InstanceError> {
+    match database.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(dir) => ensure_dir(dir, owner).map_err(|source| InstanceError::StateDir {
+            path: dir.to_owned(),
+            source,
+            fix: "create it, or correct [database] path".to_owned(),
+        }),
+        None => Ok(()),
+    }
+}
+
+fn ensure_dir(dir: &Path, owner: Option<(u32, u32)>) -> io::Result<()> {
+    match fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => {
+            if owner.is_none() && !writable(dir) {
+                return Err(io::Error::from(io::ErrorKind::PermissionDenied));
+            }
+            Ok(())
+        }
+        Ok(_) => Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            "exists and is not a directory",
+        )),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)?;
+            if let Some((uid, gid)) = owner {
+                std::os::unix::fs::chown(dir, Some(uid), Some(gid))?;
+            }
+            Ok(())
+        }
+        Err(error) => Err(error),
+    }
+}
+
+fn writable(dir: &Path) -> bool {
+    nix::unistd::access(
+        dir,
+        nix::unistd::AccessFlags::W_OK | nix::unistd::AccessFlags::X_OK,
+    )
+    .is_ok()
+}
+
+fn creatable(dir: &Path) -> bool {
+    let mut parent = dir.parent();
+    while let Some(p) = parent {
+        if p.exists() {
+            return writable(p);
+        }
+        parent = p.parent();
+    }
+    false
+}
+
+/// A held lock; released when dropped (or when the process ends).
+#[derive(Debug)]
+pub struct Lock {
+    _held: Flock<File>,
+}
+
+/// Takes the lock of the database at `database` (through `<db>.lock`),
+/// writing this process's id into it.
+pub fn lock_database(database: &Path) -> Result<Lock, InstanceError> {
+    let mut name = database.as_os_str().to_owned();
+    name.push(".lock");
+    let path = PathBuf::from(name);
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|source| InstanceError::Lock {
+            path: path.clone(),
+            source,
+        })?;
+    let mut lock = take(file, &path, || format!("the state {}", database.display()))?;
+    // For people reading the file; /proc/locks is what simgate believes.
+    let _ = lock.set_len(0);
+    let _ = writeln!(*lock, "{}", std::process::id());
+    Ok(Lock { _held: lock })
+}
+
+/// Takes the lock of a spool directory (the directory itself).
+pub fn lock_dir(dir: &Path, what: &str) -> Result<Lock, InstanceError> {
+    let file = File::open(dir).map_err(|source| InstanceError::Lock {
+        path: dir.to_owned(),
+        source,
+    })?;
+    let lock = take(file, dir, || format!("the {what} {}", dir.display()))?;
+    Ok(Lock { _held: lock })
+}
+
+/// Takes an exclusive lock on an open file (a device node, say), naming
+/// `what` when another process has it.
+pub fn lock_file(file: File, path: &Path, what: &str) -> Result<Lock, InstanceError> {
+    let lock = take(file, path, || format!("{what} {}", path.display()))?;
+    Ok(Lock { _held: lock })
+}
+
+fn take(
+    file: File,
+    path: &Path,
+    what: impl FnOnce() -> String,
+) -> Result<Flock<File>, InstanceError> {
+    let inode = Inode::of_file(&file).ok();
+    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(lock) => Ok(lock),
+        Err((_, nix::errno::Errno::EWOULDBLOCK)) => Err(InstanceError::Held {
+            what: what(),
+            holder: describe_holders(inode.map(procfs::flock_holders).unwrap_or_default()),
+        }),
+        Err((_, errno)) => Err(InstanceError::Lock {
+            path: path.to_owned(),
+            source: io::Error::from(errno),
+        }),
+    }
+}
+
+/// "simgate (pid 1234)", or a general phrase when `/proc` did not say.
+pub fn describe_holders(holders: Vec<Process>) -> String {
+    if holders.is_empty() {
+        return "another process".to_owned();
+    }
+    let names: Vec<String> = holders.iter().map(ToString::to_string).collect();
+    names.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp(tag: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("simgate-instance-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn each_configuration_has_its_own_database_name() {
+        let a = database_name(Path::new("/etc/gammu-smsdrc"));
+        let b = database_name(Path::new("/etc/modem2/gammu-smsdrc"));
+        let c = database_name(Path::new("/etc/simgate/simgate.toml"));
+        assert!(a.starts_with("gammu-smsdrc-") && a.ends_with(".db"), "{a}");
+        assert!(c.starts_with("simgate-"), "{c}");
+        assert_ne!(a, b, "same file name in two folders");
+        assert_eq!(a, database_name(Path::new("/etc/gammu-smsdrc")), "stable");
+        assert_eq!(a.len(), "gammu-smsdrc-".len() + 8 + 3);
+        let odd = database_name(Path::new("/etc/my config;rm.toml"));
+        assert!(odd.starts_with("my_config_rm-"), "{odd}");
+    }
+
+    #[test]
+    fn the_state_directory_comes_from_systemd_then_the_system_then_the_user() {
+        let env = StateEnv {
+            state_directory: Some("/var/lib/simgate:/var/lib/other".into()),
+            xdg_state_home: Some("/home/u/.state".into()),
+            home: Some("/home/u".into()),
+            system_dir: "/var/lib/simgate".into(),
+        };
+        assert_eq!(env.candidates(), [PathBuf::from("/var/lib/simgate")]);
+        let env = StateEnv {
+            state_directory: None,
+            ..env
+        };
+        assert_eq!(
+            env.candidates(),
+            [
+                PathBuf::from("/var/lib/simgate"),
+                PathBuf::from("/home/u/.state/simgate")
+            ]
+        );
+        let env = StateEnv {
+            xdg_state_home: None,
+            ..env
+        };
+        assert_eq!(
+            env.candidates()[1],
+            PathBuf::from("/home/u/.local/state/simgate")
+        );
+    }
+
+    #[test]
+    fn a_missing_state_directory_is_created_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = temp("create");
+        let config = root.join("gammu-smsdrc");
+        fs::write(&config, "[gammu]\n").unwrap();
+        let env = StateEnv {
+            state_directory: Some(root.join("state/deep").into_os_string()),
+            ..StateEnv::default()
+        };
+        let planned = planned_database(&config, &env).unwrap();
+        assert!(!root.join("state").exists(), "planning creates nothing");
+        let db = prepare_database(&config, &env, None).unwrap();
+        assert_eq!(db, planned);
+        assert_eq!(db.parent().unwrap(), root.join("state/deep"));
+        let mode = fs::metadata(root.join("state/deep"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700);
+        // A path that cannot be a directory: one error naming it and a fix.
+        fs::write(root.join("file"), "").unwrap();
+        let env = StateEnv {
+            state_directory: Some(root.join("file/x").into_os_string()),
+            ..StateEnv::default()
+        };
+        let error = prepare_database(&config, &env, None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains(&root.join("file/x").display().to_string()),
+            "{error}"
+        );
+        assert!(error.contains("STATE_DIRECTORY"), "{error}");
+        assert!(!error.contains('\n'));
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_second_lock_is_refused_naming_the_holder() {
+        let root = temp("locks");
+        let db = root.join("state.db");
+        let first = lock_database(&db).unwrap();
+        let error = lock_database(&db).unwrap_err();
+        match &error {
+            InstanceError::Held { what, holder } => {
+                assert!(what.contains("state.db"), "{what}");
+                assert!(
+                    holder.contains(&format!("pid {}", std::process::id())),
+                    "{holder}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        drop(first);
+        let _again = lock_database(&db).unwrap();
+        let outbox = root.join("outbox");
+        fs::create_dir(&outbox).unwrap();
+        let held = lock_dir(&outbox, "outbox").unwrap();
+        assert!(matches!(
+            lock_dir(&outbox, "outbox"),
+            Err(InstanceError::Held { .. })
+        ));
+        drop(held);
+        lock_dir(&outbox, "outbox").unwrap();
+        fs::remove_dir_all(&root).unwrap();
+    }
+}
