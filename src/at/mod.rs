@@ -54,7 +54,10 @@ pub use network::{
     Registration, SignalQuality,
 };
 pub use result::{parse_final, FinalResult, Response};
-pub use sim::{parse_cpin, parse_pin_retries, PinRetries, PinStatus};
+pub use sim::{
+    iccid_from_ef, parse_cpin, parse_crsm, parse_iccid, parse_pin_retries, PinRetries, PinStatus,
+    SimFileAnswer, EF_ICCID, EF_SMSS,
+};
 pub use sms::{
     parse_cds_header, parse_cdsi, parse_cmgl, parse_cmgr, parse_cmgs, parse_cmt_header, parse_cmti,
     parse_cpms, parse_csca, Cpms, MemoryUsage, MessageStatus, ServiceCentre, StorageIndex,

@@ -139,9 +139,116 @@ pub fn parse_pin_retries<S: AsRef<str>>(lines: &[S]) -> Result<PinRetries, Parse
     }
 }
 
+/// The answer to `AT+CRSM` (restricted SIM access, 27.007 §8.18): the
+/// status words and the data read.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SimFileAnswer {
+    /// `<sw1>`: 144 (0x90) is success.
+    pub sw1: u8,
+    /// `<sw2>`.
+    pub sw2: u8,
+    /// `<response>`, decoded from hex; empty when absent.
+    pub data: Vec<u8>,
+}
+
+impl SimFileAnswer {
+    /// Whether the SIM answered "normal ending" (`90 00`, or `91 xx`).
+    pub fn is_ok(&self) -> bool {
+        self.sw1 == 0x90 || self.sw1 == 0x91
+    }
+}
+
+/// EF_SMSS (`6F43`): the SMS status file, whose first octet is the TP-MR
+/// the modem used last (3GPP TS 31.102 §4.2.9, TS 51.011 §10.5.7).
+pub const EF_SMSS: u16 = 0x6F43;
+
+/// EF_ICCID (`2FE2`): the SIM's serial number, readable without the PIN
+/// (TS 102 221 §13.2).
+pub const EF_ICCID: u16 = 0x2FE2;
+
+/// Parses `+CRSM: <sw1>,<sw2>[,<response>]`.
+///
+/// # Errors
+/// Wrong prefix, missing status words, or a response that is not hex.
+pub fn parse_crsm(line: &str) -> Result<SimFileAnswer, ParseError> {
+    let fields = Fields::of(line, "+CRSM")?;
+    let data = match fields.opt_str(2) {
+        Some(hex) => crate::pdu::hex::decode(hex)?,
+        None => Vec::new(),
+    };
+    Ok(SimFileAnswer {
+        sw1: fields.num(0, "sw1")?,
+        sw2: fields.num(1, "sw2")?,
+        data,
+    })
+}
+
+/// The ICCID from the answer lines of one of the commands modems use to
+/// report it (`+CCID`, `+ICCID`, `+QCCID`, `^ICCID`, or a bare line of
+/// digits): 18 to 22 digits, a trailing `F` filler dropped.
+pub fn parse_iccid(lines: &[String]) -> Option<String> {
+    lines.iter().find_map(|line| {
+        let value = ["+CCID", "+ICCID", "+QCCID", "^ICCID"]
+            .iter()
+            .find_map(|prefix| super::fields::payload(line, prefix).ok())
+            .unwrap_or_else(|| line.trim());
+        iccid_digits(unquote(value))
+    })
+}
+
+/// The ICCID stored in EF_ICCID: BCD with swapped nibbles, `F` filler.
+pub fn iccid_from_ef(data: &[u8]) -> Option<String> {
+    let text: String = data
+        .iter()
+        .flat_map(|b| [b & 0x0F, b >> 4])
+        .map(|nibble| char::from_digit(u32::from(nibble), 16).unwrap_or('F'))
+        .collect();
+    iccid_digits(&text)
+}
+
+fn iccid_digits(text: &str) -> Option<String> {
+    let text = text.trim().trim_end_matches(['F', 'f']);
+    ((18..=22).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| text.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sim_files_and_serial_numbers() {
+        let smss = parse_crsm("+CRSM: 144,0,\"2AFE\"").unwrap();
+        assert!(smss.is_ok());
+        assert_eq!(smss.data, [0x2A, 0xFE]);
+        let denied = parse_crsm("+CRSM: 106,130").unwrap();
+        assert!(!denied.is_ok() && denied.data.is_empty());
+        assert!(parse_crsm("+CRSM: 144,0,\"2X\"").is_err());
+        assert!(parse_crsm("+CSQ: 1,2").is_err());
+        let lines = |l: &[&str]| l.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        for answer in [
+            "+CCID: \"89490200001234567890\"",
+            "+ICCID: 89490200001234567890",
+            "+QCCID: 89490200001234567890F",
+            "89490200001234567890",
+        ] {
+            assert_eq!(
+                parse_iccid(&lines(&[answer])).as_deref(),
+                Some("89490200001234567890"),
+                "{answer}"
+            );
+        }
+        assert_eq!(parse_iccid(&lines(&["+CCID: 12"])), None);
+        assert_eq!(parse_iccid(&lines(&["ERROR"])), None);
+        assert_eq!(
+            iccid_from_ef(&[0x98, 0x94, 0x20, 0x00, 0x00, 0x21, 0x43, 0x65, 0x87, 0x09]).as_deref(),
+            Some("89490200001234567890")
+        );
+        assert_eq!(
+            iccid_from_ef(&[0x98, 0x94, 0x20, 0x00, 0x00, 0x21, 0x43, 0x65, 0x87, 0xF9]).as_deref(),
+            Some("8949020000123456789")
+        );
+    }
 
     #[test]
     fn cpin() {

@@ -62,20 +62,52 @@ fn closed(reason: impl Into<String>, after_body: bool) -> ChannelError {
     }
 }
 
+/// What follows the `> ` prompt of a command like `AT+CMGS`, and how long
+/// the prompt may take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Body {
+    /// The bytes to write after the prompt (the PDU and Ctrl-Z).
+    pub bytes: Vec<u8>,
+    /// How long to wait for the prompt: modems prompt within a second or
+    /// two, so a modem that hangs before it is found out long before the
+    /// command's own timeout, and nothing has been written.
+    pub prompt_within: Duration,
+}
+
+/// A command's response, and whether its body went out before it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// The response.
+    pub response: Response,
+    /// Whether the body was written after a prompt (a response without
+    /// it means the modem refused before taking anything).
+    pub body_written: bool,
+}
+
+impl std::ops::Deref for Answer {
+    type Target = Response;
+
+    fn deref(&self) -> &Response {
+        &self.response
+    }
+}
+
+type Reply = oneshot::Sender<Result<Answer, ChannelError>>;
+
 struct Request {
     command: Command,
-    body: Option<Vec<u8>>,
+    body: Option<Body>,
     timeout: Duration,
-    reply: oneshot::Sender<Result<Response, ChannelError>>,
+    reply: Reply,
 }
 
 struct Pending {
     command: Command,
-    body: Option<Vec<u8>>,
+    body: Option<Body>,
     body_written: bool,
     timeout: Duration,
     deadline: Instant,
-    reply: oneshot::Sender<Result<Response, ChannelError>>,
+    reply: Reply,
 }
 
 /// The handle commands are sent through; cheap to clone.
@@ -92,13 +124,14 @@ impl std::fmt::Debug for Request {
 
 impl AtClient {
     /// Sends `command` and waits for its response. `body` is written after
-    /// the `> ` prompt (commands like AT+CMGS).
+    /// the `> ` prompt (commands like AT+CMGS); `timeout` runs from the
+    /// command, or from the prompt when there is a body.
     pub async fn execute(
         &self,
         command: Command,
-        body: Option<Vec<u8>>,
+        body: Option<Body>,
         timeout: Duration,
-    ) -> Result<Response, ChannelError> {
+    ) -> Result<Answer, ChannelError> {
         let (reply, answer) = oneshot::channel();
         let ended = || closed("the AT channel task has ended", false);
         self.requests
@@ -170,8 +203,12 @@ where
                     break reason;
                 }
                 digester.command_sent(&request.command);
+                let first_wait = match &request.body {
+                    Some(body) => body.prompt_within.min(request.timeout),
+                    None => request.timeout,
+                };
                 pending = Some(Pending {
-                    deadline: Instant::now() + request.timeout,
+                    deadline: Instant::now() + first_wait,
                     command: request.command,
                     body: request.body,
                     body_written: false,
@@ -203,10 +240,14 @@ where
                         // ESC abandons that message; in command mode it is ignored.
                         let _ = writer.write_all(&crate::at::cancel_body()).await;
                     }
-                    tracing::warn!(command = %p.command, timeout = ?p.timeout, "AT command timed out");
+                    let timeout = match &p.body {
+                        Some(body) if !p.body_written => body.prompt_within.min(p.timeout),
+                        _ => p.timeout,
+                    };
+                    tracing::warn!(command = %p.command, ?timeout, prompt = !p.body_written && p.body.is_some(), "AT command timed out");
                     let _ = p.reply.send(Err(ChannelError::Timeout {
                         command: p.command.to_string(),
-                        timeout: p.timeout,
+                        timeout,
                         after_body: p.body_written,
                     }));
                 }
@@ -302,7 +343,10 @@ async fn handle<W: AsyncWrite + Unpin>(
         Event::Response(response) => match pending.take() {
             Some(p) => {
                 tracing::trace!(command = %p.command, result = %response.result, "AT response");
-                let _ = p.reply.send(Ok(response));
+                let _ = p.reply.send(Ok(Answer {
+                    response,
+                    body_written: p.body_written,
+                }));
             }
             None => tracing::debug!(?response, "response with no command pending"),
         },
@@ -310,10 +354,12 @@ async fn handle<W: AsyncWrite + Unpin>(
             Some(p) if !p.body_written => {
                 if let Some(body) = &p.body {
                     writer
-                        .write_all(body)
+                        .write_all(&body.bytes)
                         .await
                         .map_err(|e| format!("writing the PDU: {e}"))?;
                     p.body_written = true;
+                    // The command's own timeout runs from the prompt.
+                    p.deadline = Instant::now() + p.timeout;
                 } else {
                     // A prompt nobody asked for: abandon it.
                     writer
@@ -351,6 +397,13 @@ mod tests {
     }
 
     const SECOND: Duration = Duration::from_secs(1);
+
+    fn body(bytes: &[u8]) -> Option<Body> {
+        Some(Body {
+            bytes: crate::at::pdu_body(bytes),
+            prompt_within: SECOND,
+        })
+    }
 
     #[tokio::test(start_paused = true)]
     async fn a_response_and_a_urc_in_its_middle() {
@@ -433,23 +486,33 @@ mod tests {
     async fn the_pdu_goes_after_the_prompt() {
         let (ours, mut peer) = duplex(4096);
         let (client, _urcs, _task) = spawn(ours);
-        let body = crate::at::pdu_body(&[0x00, 0x01]);
+        let long = Duration::from_secs(60);
         let call = tokio::spawn({
             let client = client.clone();
-            async move { client.execute(Command::cmgs(1), Some(body), SECOND).await }
+            async move {
+                client
+                    .execute(Command::cmgs(1), body(&[0x00, 0x01]), long)
+                    .await
+            }
         });
         expect(&mut peer, b"AT+CMGS=1\r").await;
         peer.write_all(b"\r\n> ").await.unwrap();
         expect(&mut peer, b"0001\x1a").await;
+        // The network may take longer than the prompt wait to answer.
+        tokio::time::sleep(SECOND * 5).await;
         peer.write_all(b"\r\n+CMGS: 42\r\n\r\nOK\r\n")
             .await
             .unwrap();
-        assert_eq!(call.await.unwrap().unwrap().lines, ["+CMGS: 42"]);
+        let answer = call.await.unwrap().unwrap();
+        assert_eq!(answer.lines, ["+CMGS: 42"]);
+        assert!(answer.body_written);
 
         // No answer after the PDU: the send is ambiguous.
-        let body = crate::at::pdu_body(&[0x00, 0x01]);
-        let call =
-            tokio::spawn(async move { client.execute(Command::cmgs(1), Some(body), SECOND).await });
+        let call = tokio::spawn(async move {
+            client
+                .execute(Command::cmgs(1), body(&[0x00, 0x01]), SECOND)
+                .await
+        });
         expect(&mut peer, b"AT+CMGS=1\r").await;
         peer.write_all(b"\r\n> ").await.unwrap();
         expect(&mut peer, b"0001\x1a").await;
@@ -461,13 +524,26 @@ mod tests {
     async fn no_prompt_means_escape_and_no_pdu() {
         let (ours, mut peer) = duplex(4096);
         let (client, _urcs, _task) = spawn(ours);
-        let body = crate::at::pdu_body(&[0x00]);
+        // A modem that hangs before the prompt is found out after the
+        // prompt wait, not the command's timeout, and nothing was written.
+        let started = Instant::now();
         let error = client
-            .execute(Command::cmgs(1), Some(body), SECOND)
+            .execute(Command::cmgs(1), body(&[0x00]), SECOND * 60)
             .await
             .unwrap_err();
+        assert_eq!(started.elapsed(), SECOND);
         assert!(!error.is_ambiguous());
         expect(&mut peer, b"AT+CMGS=1\r\x1b").await;
+        // A refusal without a prompt: nothing was written.
+        let call = tokio::spawn(async move {
+            client
+                .execute(Command::cmgs(1), body(&[0x00]), SECOND)
+                .await
+        });
+        expect(&mut peer, b"AT+CMGS=1\r").await;
+        peer.write_all(b"\r\n+CMS ERROR: 304\r\n").await.unwrap();
+        let answer = call.await.unwrap().unwrap();
+        assert!(!answer.body_written && !answer.result.is_ok());
     }
 
     #[tokio::test(start_paused = true)]

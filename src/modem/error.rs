@@ -10,14 +10,22 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum ModemError {
     /// The serial port could not be opened.
-    #[error("cannot open {}: {source}{}", path.display(), hint.map(|h| format!("\nhint: {h}")).unwrap_or_default())]
+    #[error("cannot open {}: {source}{}", path.display(), hint.as_ref().map(|h| format!("; {h}")).unwrap_or_default())]
     Open {
         /// The path given.
         path: PathBuf,
         /// The system's reason.
         source: std::io::Error,
         /// What the user can do about it.
-        hint: Option<&'static str>,
+        hint: Option<String>,
+    },
+    /// Another simgate holds the modem.
+    #[error("{what} is in use by {holder}; simgate runs one daemon per modem")]
+    Held {
+        /// What is held.
+        what: String,
+        /// Who holds it.
+        holder: String,
     },
     /// No answer, or the port closed.
     #[error(transparent)]
@@ -47,6 +55,15 @@ pub enum ModemError {
     /// The SIM needs the user.
     #[error(transparent)]
     Sim(#[from] SimProblem),
+    /// The PDU was written and the modem ended the command without a
+    /// readable `+CMGS` line: it may have gone out.
+    #[error("{command}: the modem took the PDU but its answer had no readable +CMGS reference ({lines} line(s))")]
+    Unconfirmed {
+        /// The command.
+        command: String,
+        /// How many information lines the answer had.
+        lines: usize,
+    },
     /// The modem refuses PDU mode, which simgate needs.
     #[error("the modem does not support PDU mode (AT+CMGF=0 failed: {0})")]
     NoPduMode(FinalResult),
@@ -72,7 +89,9 @@ impl ModemError {
     pub fn kind(&self) -> FailureKind {
         match self {
             Self::Channel(error) if error.is_ambiguous() => FailureKind::Ambiguous,
-            Self::Channel(_) | Self::NoAnswer { .. } | Self::Open { .. } => FailureKind::ModemState,
+            Self::Channel(_) | Self::NoAnswer { .. } | Self::Open { .. } | Self::Held { .. } => {
+                FailureKind::ModemState
+            }
             Self::Rejected { result, .. } => match result.class() {
                 Some(ErrorClass::Permanent) => FailureKind::Permanent,
                 Some(ErrorClass::ModemState) => FailureKind::ModemState,
@@ -80,6 +99,7 @@ impl ModemError {
                 Some(ErrorClass::Transient) | None => FailureKind::Transient,
             },
             Self::Parse { .. } => FailureKind::Transient,
+            Self::Unconfirmed { .. } => FailureKind::Ambiguous,
             Self::Sim(_) | Self::NoPduMode(_) => FailureKind::ModemState,
         }
     }

@@ -36,11 +36,12 @@ pub struct ProbeReport {
 
 /// Probes the modem at `device`.
 pub async fn probe(device: &Path, settings: PortSettings) -> Result<ProbeReport, ModemError> {
-    let stream = port::open(device, settings)?;
-    let (client, _urcs, task) = channel::spawn(stream);
+    let port = port::open(device, settings)?;
+    let (client, _urcs, task) = channel::spawn(port);
     let timeouts = Timeouts {
         command: Duration::from_secs(5),
         send: Duration::from_secs(5),
+        prompt: Duration::from_secs(5),
         sync: Duration::from_secs(1),
     };
     let modem = Modem::new(client, timeouts);

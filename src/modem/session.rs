@@ -2,7 +2,7 @@
 //! Initialisation that works across vendors, the PIN guard, sending a PDU,
 //! reading and deleting stored messages, and a status snapshot.
 
-use super::channel::{AtClient, ChannelError};
+use super::channel::{Answer, AtClient, Body, ChannelError};
 use super::error::ModemError;
 use super::pin::{self, PinDecision, SimProblem};
 use crate::at::{
@@ -20,8 +20,11 @@ use tokio::sync::watch;
 pub struct Timeouts {
     /// Ordinary commands.
     pub command: Duration,
-    /// AT+CMGS, from the command to `+CMGS:` (networks can take a while).
+    /// AT+CMGS, from the `> ` prompt to `+CMGS:` (networks can take a while).
     pub send: Duration,
+    /// AT+CMGS, from the command to the `> ` prompt (modems prompt within
+    /// a second or two).
+    pub prompt: Duration,
     /// Each AT while re-synchronising.
     pub sync: Duration,
 }
@@ -31,6 +34,7 @@ impl Default for Timeouts {
         Self {
             command: Duration::from_secs(10),
             send: Duration::from_secs(60),
+            prompt: Duration::from_secs(5),
             sync: Duration::from_secs(2),
         }
     }
@@ -213,15 +217,19 @@ impl Modem {
 
     /// Runs `command` and returns its information lines if it ended in OK.
     pub async fn run(&self, command: Command) -> Result<Vec<String>, ModemError> {
-        self.run_with(command, None, self.timeouts.command).await
+        self.run_with(command, None, self.timeouts.command)
+            .await
+            .map(|(lines, _)| lines)
     }
 
+    /// Runs `command` (with `body` after its prompt); its information lines
+    /// if it ended in OK, and whether the body was written.
     async fn run_with(
         &self,
         command: Command,
-        body: Option<Vec<u8>>,
+        body: Option<Body>,
         timeout: Duration,
-    ) -> Result<Vec<String>, ModemError> {
+    ) -> Result<(Vec<String>, bool), ModemError> {
         let text = command.to_string();
         let response = self.client.execute(command, body, timeout).await;
         match &response {
@@ -237,8 +245,14 @@ impl Modem {
             Err(_) => false,
         };
         match response {
-            Ok(Response { lines, result }) if result.is_ok() => Ok(lines),
-            Ok(Response { result, .. }) => Err(ModemError::Rejected {
+            Ok(Answer {
+                response: Response { lines, result },
+                body_written,
+            }) if result.is_ok() => Ok((lines, body_written)),
+            Ok(Answer {
+                response: Response { result, .. },
+                ..
+            }) => Err(ModemError::Rejected {
                 command: text,
                 result,
             }),
@@ -474,22 +488,77 @@ impl Modem {
     }
 
     /// Sends one PDU with AT+CMGS and returns the TP-MR the modem assigned.
+    ///
+    /// Once the PDU was written, only `+CMGS: <mr>` says it went out and only
+    /// an error result says it did not: an `OK` without a readable `+CMGS`
+    /// line (a stray line in between, a modem that answers only `OK`) is
+    /// [`ModemError::Unconfirmed`], an ambiguous send, never a failure to
+    /// retry.
     pub async fn send_pdu(&self, pdu: &EncodedPdu) -> Result<u8, ModemError> {
         let length = u8::try_from(pdu.tpdu_length).expect("a TPDU is at most 176 octets");
-        let lines = self
-            .run_with(
-                Command::cmgs(length),
-                Some(at::pdu_body(&pdu.bytes)),
-                self.timeouts.send,
-            )
+        let command = format!("AT+CMGS={length}");
+        let body = Body {
+            bytes: at::pdu_body(&pdu.bytes),
+            prompt_within: self.timeouts.prompt,
+        };
+        let (lines, body_written) = self
+            .run_with(Command::cmgs(length), Some(body), self.timeouts.send)
             .await?;
-        lines
-            .iter()
-            .find_map(|line| at::parse_cmgs(line).ok())
-            .ok_or(ModemError::Parse {
-                command: format!("AT+CMGS={length}"),
+        match lines.iter().find_map(|line| at::parse_cmgs(line).ok()) {
+            Some(reference) => Ok(reference),
+            None if body_written => Err(ModemError::Unconfirmed {
+                command,
+                lines: lines.len(),
+            }),
+            None => Err(ModemError::Parse {
+                command,
                 error: at::ParseError::Missing("mr"),
-            })
+            }),
+        }
+    }
+
+    /// The TP-MR the modem used last, from the SIM's EF_SMSS (`AT+CRSM`):
+    /// `Ok(None)` when the modem or SIM does not give it.
+    pub async fn last_used_mr(&self) -> Result<Option<u8>, ModemError> {
+        let answer = self.read_sim_file(at::EF_SMSS, 2).await?;
+        Ok(answer.and_then(|a| a.data.first().copied()))
+    }
+
+    /// Reads `length` octets of the transparent SIM file `file` with
+    /// `AT+CRSM=176`; `Ok(None)` when the modem refuses the command or the
+    /// SIM the file.
+    async fn read_sim_file(
+        &self,
+        file: u16,
+        length: u8,
+    ) -> Result<Option<at::SimFileAnswer>, ModemError> {
+        let command = Command::raw(&format!("AT+CRSM=176,{file},0,0,{length}")).expect("valid");
+        match self.run(command).await {
+            Ok(lines) => Ok(lines
+                .iter()
+                .find_map(|line| at::parse_crsm(line).ok())
+                .filter(at::SimFileAnswer::is_ok)),
+            Err(ModemError::Rejected { .. }) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// The SIM's serial number (ICCID), which identifies it whatever its
+    /// lock state: the vendor commands, then EF_ICCID; `None` when none
+    /// answers.
+    pub async fn iccid(&self) -> Option<String> {
+        for text in ["AT+CCID", "AT+ICCID", "AT+QCCID", "AT^ICCID?"] {
+            let Ok(command) = Command::raw(text) else {
+                continue;
+            };
+            if let Ok(lines) = self.run(command).await {
+                if let Some(iccid) = at::parse_iccid(&lines) {
+                    return Some(iccid);
+                }
+            }
+        }
+        let answer = self.read_sim_file(at::EF_ICCID, 10).await.ok().flatten()?;
+        at::iccid_from_ef(&answer.data)
     }
 
     /// Lists stored messages with that status; one result per message so a

@@ -182,6 +182,19 @@ impl SupervisorHandle {
         }
     }
 
+    /// The TP-MR the modem used last (its SIM's EF_SMSS), asked of the
+    /// current session; an error when the modem is not ready.
+    pub async fn last_used_mr(&self) -> Result<Option<u8>, ModemError> {
+        match self.state() {
+            ModemState::Ready { modem, .. } => modem.last_used_mr().await,
+            _ => Err(channel::ChannelError::Closed {
+                reason: "the modem is not ready".to_owned(),
+                after_body: false,
+            }
+            .into()),
+        }
+    }
+
     /// Waits until the state no longer holds `modem`'s session.
     async fn wait_until_not_this(&self, modem: &Modem) {
         let mut state = self.state.clone();
@@ -306,9 +319,9 @@ async fn connect(
     urcs: &mpsc::Sender<Urc>,
 ) -> Result<(Modem, InitReport, PathBuf, tokio::task::JoinHandle<String>), ModemError> {
     let path = follow.path_to_open();
-    let stream = port::open(&path, config.port)?;
+    let port = port::open(&path, config.port)?;
     let tty = port::resolve(&path).unwrap_or_else(|| path.clone());
-    let (client, mut session_urcs, task) = channel::spawn(stream);
+    let (client, mut session_urcs, task) = channel::spawn(port);
     let forward = urcs.clone();
     tokio::spawn(async move {
         while let Some(urc) = session_urcs.recv().await {
