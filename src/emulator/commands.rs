@@ -131,6 +131,35 @@ impl Machine {
         }
     }
 
+    /// `AT+CRSM=176,<file>,0,0,<length>`: READ BINARY of EF_SMSS (the
+    /// last TP-MR used, then the memory-full flag `FE`) or EF_ICCID; other
+    /// files are "not found" (`6A 82`).
+    fn restricted_sim_access(&self, args: &[String]) -> Outcome {
+        let number = |i: usize| args.get(i).and_then(|a| a.trim().parse::<u32>().ok());
+        let (Some(176), Some(file)) = (number(0), number(1)) else {
+            return Err(self.cme(cme::INCORRECT_PARAMETERS));
+        };
+        let data: Vec<u8> = match file {
+            0x6F43 => vec![self.next_mr.wrapping_sub(1), 0xFE],
+            0x2FE2 => {
+                let digits: Vec<u8> = self
+                    .iccid
+                    .bytes()
+                    .map(|b| b - b'0')
+                    .chain(std::iter::repeat(0x0F))
+                    .take(20)
+                    .collect();
+                digits
+                    .chunks(2)
+                    .map(|pair| pair[0] | (pair[1] << 4))
+                    .collect()
+            }
+            _ => return lines(["+CRSM: 106,130".to_owned()]),
+        };
+        let hex: String = data.iter().map(|b| format!("{b:02X}")).collect();
+        lines([format!("+CRSM: 144,0,\"{hex}\"")])
+    }
+
     /// The final result for an unknown command.
     pub(super) fn unknown(&self) -> String {
         self.profile.unknown_command_reply().to_owned()
@@ -241,7 +270,7 @@ impl Machine {
                 s => lines([format!("+CPIN: {}", s.code())]),
             },
             ("+CPIN", Form::Set(a)) => self.enter_pin(&args(a), after),
-            ("+CPINR", Form::Exec | Form::Set(_)) if p.supports_cpinr() => {
+            ("+CPINR", Form::Exec | Form::Set(_)) if p.supports_cpinr() && self.pin_counters => {
                 let filter = match form {
                     Form::Set(a) => args(a).into_iter().next(),
                     _ => None,
@@ -265,7 +294,9 @@ impl Machine {
                         .map(|(code, left, max)| format!("+CPINR: {code},{left},{max}")),
                 )
             }
-            ("^CPIN", Form::Query) if p.supports_counter(PinCounterCommand::HuaweiCpin) => {
+            ("^CPIN", Form::Query)
+                if self.pin_counters && p.supports_counter(PinCounterCommand::HuaweiCpin) =>
+            {
                 let times = match self.sim.state {
                     SimState::Pin => self.sim.pin_left.to_string(),
                     SimState::Puk | SimState::Blocked => self.sim.puk_left.to_string(),
@@ -279,7 +310,7 @@ impl Machine {
                 )])
             }
             ("+QPINC", Form::Query | Form::Set(_))
-                if p.supports_counter(PinCounterCommand::Qpinc) =>
+                if self.pin_counters && p.supports_counter(PinCounterCommand::Qpinc) =>
             {
                 let sc = format!("+QPINC: \"SC\",{},{}", self.sim.pin_left, self.sim.puk_left);
                 let p2 = format!("+QPINC: \"P2\",{PIN_ATTEMPTS},{PUK_ATTEMPTS}");
@@ -295,12 +326,16 @@ impl Machine {
             ("+QPINC", Form::Test) if p.supports_counter(PinCounterCommand::Qpinc) => {
                 lines(["+QPINC: (\"SC\",\"P2\")".into()])
             }
-            ("+SPIC", Form::Exec) if p.supports_counter(PinCounterCommand::Spic) => {
+            ("+SPIC", Form::Exec)
+                if self.pin_counters && p.supports_counter(PinCounterCommand::Spic) =>
+            {
                 lines([format!(
                     "+SPIC: {},{},{PIN_ATTEMPTS},{PUK_ATTEMPTS}",
                     self.sim.pin_left, self.sim.puk_left
                 )])
             }
+            ("+CCID", Form::Exec) => lines([format!("+CCID: \"{}\"", self.iccid)]),
+            ("+CRSM", Form::Set(a)) if self.sim_files => self.restricted_sim_access(&args(a)),
             ("+CSQ", Form::Exec) => lines([format!("+CSQ: {},99", self.rssi)]),
             ("+CSQ", Form::Test) => lines(["+CSQ: (0-31,99),(0-7,99)".into()]),
             ("+CREG", _) => self.registration(form, "+CREG"),

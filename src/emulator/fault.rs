@@ -78,6 +78,21 @@ pub enum Fault {
         /// How often.
         times: Times,
     },
+    /// `AT+CMGS` takes the PDU, records the message as sent (with a TP-MR)
+    /// and answers a bare `OK` without the `+CMGS: <mr>` line: a modem
+    /// whose answer simgate cannot read.
+    CmgsOkOnly {
+        /// How often.
+        times: Times,
+    },
+    /// `AT+CMGS` takes the PDU, records the message as sent, and writes
+    /// this line (an unsolicited code, say) before its usual answer.
+    LineBeforeCmgsAnswer {
+        /// The line, without CR LF.
+        line: String,
+        /// How often.
+        times: Times,
+    },
     /// These bytes are written to the host once, now.
     Garbage(Vec<u8>),
     /// The profile's noise lines at this interval (until `clear_faults`).
@@ -106,6 +121,19 @@ pub(super) struct Faults {
     cme: Vec<(String, u16, Times)>,
     no_answer: Vec<(String, Times)>,
     hang_after_pdu: Option<Times>,
+    ok_only: Option<Times>,
+    line_first: Vec<(String, Times)>,
+}
+
+/// How `AT+CMGS` answers once it sent the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum CmgsAnswer {
+    /// `+CMGS: <mr>` and `OK`.
+    Normal,
+    /// `OK` alone.
+    OkOnly,
+    /// This line first, then the usual answer.
+    LineFirst(String),
 }
 
 /// Digits of a number with a leading `+` kept, separators dropped.
@@ -151,6 +179,8 @@ impl Faults {
                 times,
             } => self.no_answer.push((command_prefix, times)),
             Fault::HangAfterPdu { times } => self.hang_after_pdu = Some(times),
+            Fault::CmgsOkOnly { times } => self.ok_only = Some(times),
+            Fault::LineBeforeCmgsAnswer { line, times } => self.line_first.push((line, times)),
             other => return Some(other),
         }
         None
@@ -184,6 +214,24 @@ impl Faults {
             }
         }
         None
+    }
+
+    /// How `AT+CMGS` answers this time.
+    pub(super) fn cmgs_answer(&mut self) -> CmgsAnswer {
+        if self.ok_only.as_mut().is_some_and(Times::fire) {
+            if self.ok_only.is_some_and(Times::exhausted) {
+                self.ok_only = None;
+            }
+            return CmgsAnswer::OkOnly;
+        }
+        for (line, times) in &mut self.line_first {
+            if times.fire() {
+                let line = line.clone();
+                self.line_first.retain(|(_, t)| !t.exhausted());
+                return CmgsAnswer::LineFirst(line);
+            }
+        }
+        CmgsAnswer::Normal
     }
 
     /// True when the answer after this PDU is to be swallowed.

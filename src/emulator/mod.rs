@@ -103,6 +103,15 @@ pub struct EmulatorConfig {
     /// acknowledge every `+CMT`/`+CDS` with `+CNMA` (reported as
     /// [`EmulatorEvent::Acknowledged`]).
     pub phase2plus: bool,
+    /// The SIM's serial number (`AT+CCID`, EF_ICCID).
+    pub iccid: String,
+    /// The modem reads SIM files with `AT+CRSM` (EF_SMSS with the last
+    /// TP-MR used, EF_ICCID); `false` answers `ERROR`.
+    pub sim_files: bool,
+    /// The modem tells how many PIN attempts remain (`+CPINR` and the
+    /// profile's vendor command); `false` for a plain 27.007 modem that
+    /// does not.
+    pub pin_counters: bool,
 }
 
 impl EmulatorConfig {
@@ -127,6 +136,9 @@ impl EmulatorConfig {
             first_message_reference: 0,
             raw_delivery_only: false,
             phase2plus: false,
+            iccid: "89490200001234567890".into(),
+            sim_files: true,
+            pin_counters: true,
         }
     }
 }

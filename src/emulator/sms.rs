@@ -383,7 +383,14 @@ impl Machine {
             return;
         }
         self.delay(latency);
-        self.answer(&[format!("+CMGS: {mr}")], "OK");
+        match self.faults.cmgs_answer() {
+            super::fault::CmgsAnswer::Normal => self.answer(&[format!("+CMGS: {mr}")], "OK"),
+            super::fault::CmgsAnswer::OkOnly => self.answer(&[], "OK"),
+            super::fault::CmgsAnswer::LineFirst(line) => {
+                self.urc(&line);
+                self.answer(&[format!("+CMGS: {mr}")], "OK");
+            }
+        }
     }
 
     /// ESC after the prompt.
