@@ -4,17 +4,22 @@
 //!
 //! # Claiming (crash-safe processing)
 //!
-//! Before sending, a file is claimed: renamed from `outbox/NAME` to
-//! `outbox/.simgate-claim/NAME` ([`CLAIM_DIR`]). The claim directory is
-//! inside the outbox, so the rename never crosses a file system and is
-//! atomic; its name starts with `.`, so neither gammu nor simgate's scan
-//! takes it for an outbox file; the file keeps its name, which is its
-//! message ID, its recipient (for `.txt`) and its place in the order. After
-//! a crash or restart, [`claimed_files`] lists what was in progress, so the
-//! daemon can resume from its own state (which parts were acknowledged)
-//! instead of starting over or losing the file. A name that is already
-//! claimed is not claimed again ([`SpoolIoError::Busy`]): the new file waits
-//! in the outbox until the first one is finished.
+//! A file waits in the outbox under its own name, as with gammu, so the
+//! programs around it that list or count pending messages keep working and
+//! deleting it there cancels it. Only while its parts go to the modem is it
+//! claimed: renamed from `outbox/NAME` to `outbox/.simgate-claim/NAME`
+//! ([`CLAIM_DIR`]) by [`claim`], which first checks it is still the file that
+//! was taken in ([`FileId`]). The claim directory is inside the outbox, so
+//! the rename never crosses a file system and is atomic; its name starts
+//! with `.`, so neither gammu nor simgate's scan takes it for an outbox
+//! file; the file keeps its name, which is its message ID, its recipient
+//! (for `.txt`) and its place in the order. A message that must wait again
+//! goes back with [`unclaim`]; after a crash or restart, [`claimed_files`]
+//! lists what was in progress, so the daemon can resume from its own state
+//! (which parts were acknowledged) instead of starting over or losing the
+//! file. A name that is already claimed is not claimed again
+//! ([`SpoolIoError::Busy`]): the new file waits in the outbox until the
+//! first one is finished.
 //!
 //! # Moving to `sent/` or `error/` (§4.6)
 //!
@@ -40,12 +45,9 @@
 //!
 //! gammu takes a file the moment its name appears, although producers,
 //! `gammu-smsd-inject` included, create the final name first and fill it
-//! afterwards. [`settle_check`] says whether a file's size and modification
-//! time stayed the same over a window **and** no process has it open for
-//! writing, found by scanning `/proc/<pid>/fd` for the same inode and
-//! reading the access mode in `/proc/<pid>/fdinfo`. Processes whose `/proc`
-//! entries cannot be read (other users', without privileges) are reported as
-//! not checked rather than guessed.
+//! afterwards. When a file is ready is decided by [`super::settle`] (pure,
+//! time passed in) from [`FileState`]; which processes still have files open
+//! for writing is one scan of `/proc` per batch ([`crate::procfs`]).
 
 use std::ffi::{OsStr, OsString};
 use std::fs::{self, File, OpenOptions};
@@ -58,6 +60,7 @@ use std::time::{Duration, SystemTime};
 
 use super::name::{classify_outbox_os_name, NameError, OutboxName};
 use super::outbox::MAX_OUTBOX_FILE_BYTES;
+pub use crate::store::FileId;
 
 /// The claim directory inside the outbox.
 pub const CLAIM_DIR: &str = ".simgate-claim";
@@ -145,6 +148,12 @@ pub enum SpoolIoError {
     #[error("{path} already exists")]
     Busy {
         /// The taken path.
+        path: PathBuf,
+    },
+    /// Another file stands under the name than the one taken in.
+    #[error("{path} was replaced by another file")]
+    Replaced {
+        /// The path.
         path: PathBuf,
     },
 }
@@ -260,13 +269,17 @@ pub fn claim_dir(outbox: &Path) -> PathBuf {
     outbox.join(CLAIM_DIR)
 }
 
-/// Claims `outbox/name` (see the module documentation). Refuses anything
-/// but a regular file, and a name already claimed.
-pub fn claim(outbox: &Path, name: &OsStr) -> Result<Claimed, SpoolIoError> {
+/// Claims `outbox/name` (see the module documentation), if it is still
+/// the file `expected`. Refuses anything but a regular file, another file
+/// under that name ([`SpoolIoError::Replaced`], left where it is), and a
+/// name already claimed ([`SpoolIoError::Busy`]).
+pub fn claim(outbox: &Path, name: &OsStr, expected: &FileId) -> Result<Claimed, SpoolIoError> {
     let source = outbox.join(name);
-    let meta = fs::symlink_metadata(&source).map_err(io_error("inspect", &source))?;
-    if let Some(kind) = FileKind::of(meta.file_type()) {
-        return Err(SpoolIoError::NotRegular { path: source, kind });
+    let replaced = || SpoolIoError::Replaced {
+        path: source.clone(),
+    };
+    if file_state(&source)?.id != *expected {
+        return Err(replaced());
     }
     let dir = claim_dir(outbox);
     match fs::create_dir(&dir) {
@@ -279,12 +292,18 @@ pub fn claim(outbox: &Path, name: &OsStr) -> Result<Claimed, SpoolIoError> {
         return Err(SpoolIoError::Busy { path: target });
     }
     fs::rename(&source, &target).map_err(io_error("claim", &source))?;
-    sync_dir(&dir)?;
-    sync_dir(outbox)?;
-    Ok(Claimed {
+    let claimed = Claimed {
         name: name.to_owned(),
         path: target,
-    })
+    };
+    // Replaced between the look and the rename: give it back.
+    if file_state(&claimed.path)?.id != *expected {
+        unclaim(outbox, &claimed)?;
+        return Err(replaced());
+    }
+    sync_dir(&dir)?;
+    sync_dir(outbox)?;
+    Ok(claimed)
 }
 
 /// The files claimed and not finished (after a restart), in byte order of
@@ -398,25 +417,34 @@ impl MoveOutcome {
     }
 }
 
+/// The longest file name Linux file systems take (`NAME_MAX`).
+const NAME_MAX: usize = 255;
+
 /// The `n`-th name to try for `name` in a target directory: the name
-/// itself, then `.n` inserted before the last suffix.
+/// itself, then `.n` inserted before the last suffix. A name that would
+/// grow past [`NAME_MAX`] loses the end of its stem instead (cut at a
+/// character boundary), so even a 255-byte name can be moved next to one
+/// of the same name.
 pub fn collision_name(name: &OsStr, n: u32) -> OsString {
     if n == 0 {
         return name.to_owned();
     }
     let bytes = name.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len() + 6);
-    match bytes.iter().rposition(|&b| b == b'.') {
-        Some(dot) if dot > 0 => {
-            out.extend_from_slice(&bytes[..dot]);
-            out.extend_from_slice(format!(".{n}").as_bytes());
-            out.extend_from_slice(&bytes[dot..]);
-        }
-        _ => {
-            out.extend_from_slice(bytes);
-            out.extend_from_slice(format!(".{n}").as_bytes());
-        }
+    let tag = format!(".{n}");
+    let (stem, suffix) = match bytes.iter().rposition(|&b| b == b'.') {
+        Some(dot) if dot > 0 => bytes.split_at(dot),
+        _ => (bytes, &[][..]),
+    };
+    let room = NAME_MAX.saturating_sub(tag.len() + suffix.len());
+    let mut keep = stem.len().min(room);
+    // Never cut a UTF-8 character in half.
+    while keep > 0 && keep < stem.len() && (stem[keep] & 0xC0) == 0x80 {
+        keep -= 1;
     }
+    let mut out = Vec::with_capacity(keep + tag.len() + suffix.len());
+    out.extend_from_slice(&stem[..keep]);
+    out.extend_from_slice(tag.as_bytes());
+    out.extend_from_slice(suffix);
     OsString::from_vec(out)
 }
 
@@ -640,153 +668,63 @@ pub fn rewrite_file(path: &Path, data: &[u8]) -> Result<(), SpoolIoError> {
     Ok(())
 }
 
-/// What the settle check looks at.
+/// What the settle check and the claim look at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FileState {
-    /// Size in bytes.
-    pub len: u64,
-    /// Modification time.
-    pub modified: Option<SystemTime>,
-    /// Device.
-    pub dev: u64,
-    /// Inode.
-    pub ino: u64,
+    /// Which file it is.
+    pub id: FileId,
+    /// When its content or inode last changed: the later of its
+    /// modification and status change times (a producer can set the
+    /// first, never the second).
+    pub changed: SystemTime,
 }
 
-/// The state of `path` (not following a symbolic link).
+impl FileState {
+    /// Device and inode, as `/proc` names the file.
+    pub fn inode(&self) -> crate::procfs::Inode {
+        crate::procfs::Inode {
+            dev: self.id.dev,
+            ino: self.id.ino,
+        }
+    }
+}
+
+/// The state of the regular file `path` (not following a symbolic link).
 pub fn file_state(path: &Path) -> Result<FileState, SpoolIoError> {
     let meta = fs::symlink_metadata(path).map_err(io_error("inspect", path))?;
-    Ok(FileState {
-        len: meta.len(),
-        modified: meta.modified().ok(),
-        dev: meta.dev(),
-        ino: meta.ino(),
-    })
-}
-
-/// Processes that have a file open for writing.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct WriterScan {
-    /// Their process IDs.
-    pub writers: Vec<u32>,
-    /// Whether every process could be examined; `false` when `/proc` is
-    /// missing or some processes' descriptors are not readable.
-    pub complete: bool,
-}
-
-/// Scans `/proc` for processes with the file `(dev, ino)` open for writing
-/// (access mode `O_WRONLY` or `O_RDWR`).
-pub fn writers_of(dev: u64, ino: u64) -> WriterScan {
-    writers_in(Path::new("/proc"), dev, ino)
-}
-
-fn writers_in(proc_root: &Path, dev: u64, ino: u64) -> WriterScan {
-    let Ok(entries) = fs::read_dir(proc_root) else {
-        return WriterScan::default();
-    };
-    let mut scan = WriterScan {
-        writers: Vec::new(),
-        complete: true,
-    };
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let fd_dir = entry.path().join("fd");
-        let fds = match fs::read_dir(&fd_dir) {
-            Ok(fds) => fds,
-            // The process ended meanwhile.
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(_) => {
-                scan.complete = false;
-                continue;
-            }
-        };
-        for fd in fds.flatten() {
-            let link = fd.path();
-            // Pipes, sockets and anonymous inodes do not point at a path.
-            if !fs::read_link(&link).is_ok_and(|target| target.is_absolute()) {
-                continue;
-            }
-            let Ok(meta) = fs::metadata(&link) else {
-                continue;
-            };
-            if meta.dev() != dev || meta.ino() != ino {
-                continue;
-            }
-            let info = entry.path().join("fdinfo").join(fd.file_name());
-            match fs::read_to_string(&info).ok().and_then(|s| access_mode(&s)) {
-                Some(1 | 2) => {
-                    if !scan.writers.contains(&pid) {
-                        scan.writers.push(pid);
-                    }
-                }
-                Some(_) => {}
-                None => scan.complete = false,
-            }
-        }
+    if let Some(kind) = FileKind::of(meta.file_type()) {
+        return Err(SpoolIoError::NotRegular {
+            path: path.to_owned(),
+            kind,
+        });
     }
-    scan.writers.sort_unstable();
-    scan
+    Ok(state_of(&meta))
 }
 
-/// The access mode (`flags & O_ACCMODE`) from the text of an fdinfo file.
-fn access_mode(fdinfo: &str) -> Option<u32> {
-    fdinfo
-        .lines()
-        .find_map(|line| line.strip_prefix("flags:"))
-        .and_then(|flags| u32::from_str_radix(flags.trim(), 8).ok())
-        .map(|flags| flags & 0o3)
-}
-
-/// The result of a settle check.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Settle {
-    /// Unchanged over the window and not open for writing (as far as
-    /// `writers_checked` says the check could see).
-    Settled {
-        /// Whether every process could be examined for open writers.
-        writers_checked: bool,
-    },
-    /// Size, modification time or inode changed during the window.
-    Changed,
-    /// Open for writing by these processes.
-    OpenForWriting(Vec<u32>),
-    /// The file disappeared.
-    Gone,
-}
-
-/// Looks at `path`, waits `window` (blocking the thread), looks again, then
-/// scans for processes that have it open for writing.
-pub fn settle_check(path: &Path, window: Duration) -> Result<Settle, SpoolIoError> {
-    let state = |path| match file_state(path) {
-        Ok(state) => Ok(Some(state)),
-        Err(SpoolIoError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
-            Ok(None)
-        }
-        Err(e) => Err(e),
+fn state_of(meta: &fs::Metadata) -> FileState {
+    let time = |seconds: i64, nanos: i64| {
+        let nanos = i128::from(seconds) * 1_000_000_000 + i128::from(nanos);
+        (
+            nanos,
+            SystemTime::UNIX_EPOCH + Duration::from_nanos(nanos.max(0) as u64),
+        )
     };
-    let Some(before) = state(path)? else {
-        return Ok(Settle::Gone);
-    };
-    std::thread::sleep(window);
-    let Some(after) = state(path)? else {
-        return Ok(Settle::Gone);
-    };
-    if before != after {
-        return Ok(Settle::Changed);
+    let (mtime_ns, modified) = time(meta.mtime(), meta.mtime_nsec());
+    let (_, status_changed) = time(meta.ctime(), meta.ctime_nsec());
+    FileState {
+        id: FileId {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.len(),
+            mtime_ns,
+        },
+        changed: modified.max(status_changed),
     }
-    let scan = writers_of(after.dev, after.ino);
-    if !scan.writers.is_empty() {
-        return Ok(Settle::OpenForWriting(scan.writers));
-    }
-    Ok(Settle::Settled {
-        writers_checked: scan.complete,
-    })
+}
+
+/// Whether `error` means the file is not there.
+pub fn is_not_found(error: &SpoolIoError) -> bool {
+    matches!(error, SpoolIoError::Io { source, .. } if source.kind() == io::ErrorKind::NotFound)
 }
 
 #[cfg(test)]
@@ -906,10 +844,14 @@ mod tests {
         let outbox = tmp.sub("outbox");
         fs::write(outbox.join("OUT+2.txt"), "two").unwrap();
         fs::write(outbox.join("OUT+1.txt"), "one").unwrap();
-        let first = claim(&outbox, OsStr::new("OUT+2.txt")).unwrap();
+        let id = |name: &str| file_state(&outbox.join(name)).unwrap().id;
+        let (two, one) = (id("OUT+2.txt"), id("OUT+1.txt"));
+        let first = claim(&outbox, OsStr::new("OUT+2.txt"), &two).unwrap();
         assert_eq!(first.path, outbox.join(CLAIM_DIR).join("OUT+2.txt"));
         assert_eq!(fs::read(&first.path).unwrap(), b"two");
-        claim(&outbox, OsStr::new("OUT+1.txt")).unwrap();
+        // The claimed file is the same file (same identity).
+        assert_eq!(file_state(&first.path).unwrap().id, two);
+        claim(&outbox, OsStr::new("OUT+1.txt"), &one).unwrap();
         // Not in the outbox scan any more; found again after a "restart".
         assert!(scan_outbox(&outbox).unwrap().is_empty());
         let claimed = claimed_files(&outbox).unwrap();
@@ -920,10 +862,16 @@ mod tests {
                 .collect::<Vec<_>>(),
             ["OUT+1.txt", "OUT+2.txt"]
         );
-        // The same name dropped again waits.
+        // The same name dropped again is another file, and waits.
         fs::write(outbox.join("OUT+2.txt"), "again").unwrap();
+        let again = id("OUT+2.txt");
+        assert_ne!(again, two);
         assert!(matches!(
-            claim(&outbox, OsStr::new("OUT+2.txt")),
+            claim(&outbox, OsStr::new("OUT+2.txt"), &two),
+            Err(SpoolIoError::Replaced { .. })
+        ));
+        assert!(matches!(
+            claim(&outbox, OsStr::new("OUT+2.txt"), &again),
             Err(SpoolIoError::Busy { .. })
         ));
         assert!(matches!(
@@ -931,6 +879,9 @@ mod tests {
             Err(SpoolIoError::Busy { .. })
         ));
         fs::remove_file(outbox.join("OUT+2.txt")).unwrap();
+        assert!(is_not_found(
+            &claim(&outbox, OsStr::new("OUT+2.txt"), &again).unwrap_err()
+        ));
         assert_eq!(unclaim(&outbox, &first).unwrap(), outbox.join("OUT+2.txt"));
         assert_eq!(fs::read(outbox.join("OUT+2.txt")).unwrap(), b"two");
         assert!(claimed_files(&tmp.sub("empty")).unwrap().is_empty());
@@ -948,7 +899,7 @@ mod tests {
             ("OUTlink.txt", FileKind::Symlink),
             ("OUTfifo.txt", FileKind::Fifo),
         ] {
-            match claim(&outbox, OsStr::new(name)) {
+            match claim(&outbox, OsStr::new(name), &FileId::default()) {
                 Err(SpoolIoError::NotRegular { kind: found, .. }) => assert_eq!(found, kind),
                 other => panic!("{name}: {other:?}"),
             }
@@ -1022,6 +973,15 @@ mod tests {
         );
         assert_eq!(collision_name(OsStr::new("noext"), 1), "noext.1");
         assert_eq!(collision_name(OsStr::new(".hidden"), 1), ".hidden.1");
+        // A name at the file system's limit still gets a free name that fits.
+        let long = format!("OUT{}é.txt", "1".repeat(NAME_MAX - 9));
+        assert_eq!(long.len(), NAME_MAX);
+        for n in [1, 12, 9999] {
+            let name = collision_name(OsStr::new(&long), n);
+            assert!(name.len() <= NAME_MAX, "{n}: {}", name.len());
+            let name = name.to_str().expect("still UTF-8");
+            assert!(name.ends_with(&format!(".{n}.txt")), "{name}");
+        }
         for n in 1..3 {
             let name = collision_name(OsStr::new("OUTA_+12_x.txtdf"), n);
             let parsed = crate::spool::name::classify_outbox_os_name(&name)
@@ -1041,7 +1001,8 @@ mod tests {
             fs::write(outbox.join("OUT+1.txt"), format!("round {round}")).unwrap();
             fs::set_permissions(outbox.join("OUT+1.txt"), fs::Permissions::from_mode(0o640))
                 .unwrap();
-            let claimed = claim(&outbox, OsStr::new("OUT+1.txt")).unwrap();
+            let id = file_state(&outbox.join("OUT+1.txt")).unwrap().id;
+            let claimed = claim(&outbox, OsStr::new("OUT+1.txt"), &id).unwrap();
             let outcome = finish(&outbox, &claimed, &sent).unwrap();
             assert!(matches!(outcome, MoveOutcome::Renamed(_)));
         }
@@ -1058,7 +1019,8 @@ mod tests {
         let tmp = TempDir::new("delete");
         let outbox = tmp.sub("outbox");
         fs::write(outbox.join("OUT+1.txt"), "x").unwrap();
-        let claimed = claim(&outbox, OsStr::new("OUT+1.txt")).unwrap();
+        let id = file_state(&outbox.join("OUT+1.txt")).unwrap().id;
+        let claimed = claim(&outbox, OsStr::new("OUT+1.txt"), &id).unwrap();
         // The same directory through another spelling.
         let alias = outbox.join(".");
         assert_eq!(
@@ -1119,74 +1081,5 @@ mod tests {
         assert_eq!(fs::read(&path).unwrap(), b"MessageReference = 5\n");
         assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o644);
         assert_eq!(names(&inbox).len(), 1);
-    }
-
-    #[test]
-    fn fdinfo_access_mode() {
-        assert_eq!(
-            access_mode("pos:\t0\nflags:\t0100002\nmnt_id:\t29\n"),
-            Some(2)
-        );
-        assert_eq!(access_mode("pos:\t0\nflags:\t02100001\n"), Some(1));
-        assert_eq!(access_mode("pos:\t0\nflags:\t0100000\n"), Some(0));
-        assert_eq!(access_mode("pos:\t0\n"), None);
-    }
-
-    #[test]
-    fn writers_are_found_in_proc() {
-        let tmp = TempDir::new("writers");
-        let path = tmp.0.join("OUT+1.txt");
-        let mut writer = File::create(&path).unwrap();
-        writer.write_all(b"partial").unwrap();
-        let state = file_state(&path).unwrap();
-        let me = std::process::id();
-        if !Path::new("/proc/self/fdinfo").exists() {
-            return; // No procfs here: nothing to test.
-        }
-        assert!(writers_of(state.dev, state.ino).writers.contains(&me));
-        let reader = File::open(&path).unwrap();
-        drop(writer);
-        assert!(!writers_of(state.dev, state.ino).writers.contains(&me));
-        drop(reader);
-        // A missing /proc is reported as incomplete, not as "no writers".
-        let scan = writers_in(&tmp.0.join("no-proc"), state.dev, state.ino);
-        assert_eq!(scan, WriterScan::default());
-        assert!(!scan.complete);
-    }
-
-    #[test]
-    fn settle_check_sees_changes_and_writers() {
-        let tmp = TempDir::new("settle");
-        let path = tmp.0.join("OUT+1.txt");
-        fs::write(&path, "done").unwrap();
-        assert!(matches!(
-            settle_check(&path, Duration::from_millis(20)).unwrap(),
-            Settle::Settled { .. }
-        ));
-        assert_eq!(
-            settle_check(&tmp.0.join("missing"), Duration::ZERO).unwrap(),
-            Settle::Gone
-        );
-        let mut writer = File::options().append(true).open(&path).unwrap();
-        let growing = std::thread::spawn({
-            let mut writer = writer.try_clone().unwrap();
-            move || {
-                std::thread::sleep(Duration::from_millis(20));
-                writer.write_all(b" more").unwrap();
-            }
-        });
-        assert_eq!(
-            settle_check(&path, Duration::from_millis(200)).unwrap(),
-            Settle::Changed
-        );
-        growing.join().unwrap();
-        if Path::new("/proc/self/fdinfo").exists() {
-            assert_eq!(
-                settle_check(&path, Duration::from_millis(5)).unwrap(),
-                Settle::OpenForWriting(vec![std::process::id()])
-            );
-        }
-        writer.flush().unwrap();
-        drop(writer);
     }
 }

@@ -10,8 +10,9 @@
 //! - [`inbox`]: the inbox files gammu 1.42 writes for a received message
 //!   (`standard`, `unicode`, `detail`) and the `RunOnReceive` environment.
 //!   Pure.
+//! - [`settle`]: when an outbox file is ready to be taken. Pure.
 //! - [`fs`]: the thin, synchronous file-system layer: claiming, size-checked
-//!   reading, moving to `sent/`/`error/`, atomic writes and the settle check.
+//!   reading, moving to `sent/`/`error/`, atomic writes.
 //!
 //! Everything except [`fs`] is text or bytes in, values out, so it is unit
 //! tested beside the code, including against golden files written by the real
@@ -21,6 +22,7 @@ pub mod fs;
 pub mod inbox;
 pub mod name;
 pub mod outbox;
+pub mod settle;
 
 pub use inbox::{
     choose_serial, inbox_files, probe_name, receive_environment, report_log_line, report_word,

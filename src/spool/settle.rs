@@ -1,0 +1,118 @@
+//! When an outbox file is ready to be taken (quirk Q1): pure, every time
+//! passed in.
+//!
+//! A file renamed into the outbox is complete by construction (the way
+//! careful producers write: a temporary name, then rename), so it is ready
+//! at once. A file written in place (`echo a > f`, `gammu-smsd-inject`, a
+//! `touch` followed by appends) is ready once it has not changed for the
+//! settle time: measured from the later of its modification and status
+//! change times, so a producer that writes in two steps with a pause
+//! shorter than the settle time is taken once, complete. A file found by a
+//! rescan, whose arrival was not seen, is treated as written in place.
+//! Either way it is taken only when no process still has it open for
+//! writing (one `/proc` scan per batch, by the caller).
+
+use std::time::{Duration, SystemTime};
+
+/// How a candidate came to the daemon's attention.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Arrival {
+    /// Renamed (moved) into the outbox.
+    RenamedIn,
+    /// Closed after writing.
+    Written,
+    /// Found by a scan of the outbox.
+    Found,
+}
+
+impl Arrival {
+    /// The arrival that says more when two events name one file: a file
+    /// renamed in and then written to must settle like a written one.
+    pub fn merge(self, other: Self) -> Self {
+        match (self, other) {
+            (Self::RenamedIn, Self::RenamedIn) => Self::RenamedIn,
+            (Self::Found, Self::Found) => Self::Found,
+            _ => Self::Written,
+        }
+    }
+}
+
+/// Whether a candidate may be taken now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Readiness {
+    /// Take it (once no process has it open for writing).
+    Ready,
+    /// Look again at this time.
+    WaitUntil(SystemTime),
+}
+
+/// Decides for a file that `arrival` announced and that last `changed` at
+/// that time, at `now`, with the configured `settle` time.
+pub fn readiness(
+    arrival: Arrival,
+    changed: SystemTime,
+    now: SystemTime,
+    settle: Duration,
+) -> Readiness {
+    if arrival == Arrival::RenamedIn {
+        return Readiness::Ready;
+    }
+    let settled_at = changed + settle;
+    if now >= settled_at {
+        Readiness::Ready
+    } else {
+        Readiness::WaitUntil(settled_at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(ms: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_000 + ms)
+    }
+
+    #[test]
+    fn written_files_settle_renamed_ones_do_not_wait() {
+        let settle = Duration::from_secs(1);
+        assert_eq!(
+            readiness(Arrival::RenamedIn, at(0), at(0), settle),
+            Readiness::Ready
+        );
+        // `echo a > f` at 0: look again at 1 s.
+        assert_eq!(
+            readiness(Arrival::Written, at(0), at(10), settle),
+            Readiness::WaitUntil(at(1000))
+        );
+        // `echo b >> f` at 0.2 s: the file changed, so 1.2 s.
+        assert_eq!(
+            readiness(Arrival::Written, at(200), at(1000), settle),
+            Readiness::WaitUntil(at(1200))
+        );
+        assert_eq!(
+            readiness(Arrival::Written, at(200), at(1200), settle),
+            Readiness::Ready
+        );
+        // An old file found by a rescan is ready at once.
+        assert_eq!(
+            readiness(Arrival::Found, at(0), at(60_000), settle),
+            Readiness::Ready
+        );
+        assert_eq!(
+            readiness(Arrival::Found, at(0), at(0), Duration::ZERO),
+            Readiness::Ready
+        );
+    }
+
+    #[test]
+    fn a_renamed_file_written_to_afterwards_settles() {
+        assert_eq!(Arrival::RenamedIn.merge(Arrival::Written), Arrival::Written);
+        assert_eq!(Arrival::Written.merge(Arrival::RenamedIn), Arrival::Written);
+        assert_eq!(
+            Arrival::RenamedIn.merge(Arrival::RenamedIn),
+            Arrival::RenamedIn
+        );
+        assert_eq!(Arrival::Found.merge(Arrival::RenamedIn), Arrival::Written);
+    }
+}
