@@ -92,6 +92,9 @@ fn write_all(out: &mut String, config: &Config, reveal_pin: bool) -> std::fmt::R
         "outbox_order = {}",
         string(value::OUTBOX_ORDERS.name(s.outbox_order))
     )?;
+    if let Some(mask) = s.umask {
+        writeln!(out, "umask = {}", string(&format!("{mask:04o}")))?;
+    }
 
     let s = &config.send;
     writeln!(out, "\n[send]")?;
@@ -110,6 +113,11 @@ fn write_all(out: &mut String, config: &Config, reveal_pin: bool) -> std::fmt::R
         out,
         "ambiguous = {}",
         string(value::AMBIGUOUS_POLICIES.name(s.ambiguous))
+    )?;
+    writeln!(
+        out,
+        "validity = {}",
+        string(&value::format_validity(s.validity))
     )?;
 
     let r = &config.receive;
@@ -159,7 +167,13 @@ fn write_all(out: &mut String, config: &Config, reveal_pin: bool) -> std::fmt::R
     }
 
     writeln!(out, "\n[database]")?;
-    writeln!(out, "path = {}", path(&config.database.path))?;
+    match &config.database.path {
+        Some(file) => writeln!(out, "path = {}", path(file))?,
+        None => writeln!(
+            out,
+            "# path: one per configuration file in the state directory (simgate check-config names it)"
+        )?,
+    }
 
     writeln!(out, "\n[http]")?;
     match config.http.listen {

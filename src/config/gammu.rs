@@ -899,7 +899,26 @@ impl<'a> Reader<'a> {
     fn receive(&mut self, config: &mut Config) -> Result<(), ConfigError> {
         let receive = &mut config.receive;
         receive.enabled = self.bool("smsd", "Receive", true)?;
-        config.receive.poll_interval = self.seconds("smsd", "ReceiveFrequency", 15)?;
+        match self.number("smsd", "ReceiveFrequency", " of seconds")? {
+            Some(seconds) => {
+                config.receive.poll_interval = Duration::from_secs(seconds.max(1));
+                self.info(
+                    "smsd",
+                    "ReceiveFrequency",
+                    "the storage is read at this interval as well as at once on every +CMTI \
+                     announcement (gammu only polls)",
+                );
+            }
+            None => self.info(
+                "smsd",
+                "ReceiveFrequency",
+                format!(
+                    "not set: gammu polls every 15 s; simgate reads at once on every +CMTI \
+                     announcement and every {} s besides",
+                    super::DEFAULT_POLL_INTERVAL.as_secs()
+                ),
+            ),
+        }
         config.receive.multipart_timeout = self.seconds("smsd", "MultipartTimeout", 600)?;
         config.receive.delivery_report = self.choice(
             "smsd",

@@ -93,6 +93,14 @@ use std::time::Duration;
 /// The default location of simgate's own configuration.
 pub const DEFAULT_PATH: &str = "/etc/simgate/simgate.toml";
 
+/// TP-VP code of the longest relative validity period (63 weeks), which
+/// gammu puts in every message.
+pub const MAX_RELATIVE_VALIDITY: u8 = 255;
+
+/// How often the modem's storage is read without a `+CMTI` announcing
+/// anything: a safety net, since the modem announces every stored message.
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(300);
+
 /// The effective configuration, whichever file it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -174,6 +182,10 @@ pub struct SpoolSettings {
     pub settle_time: Duration,
     /// Order in which outbox files are taken (spec Q16).
     pub outbox_order: OutboxOrder,
+    /// The file mode creation mask for the files simgate writes (inbox
+    /// files get `0666` minus it, like gammu's); `None` keeps the one
+    /// simgate was started with.
+    pub umask: Option<u32>,
 }
 
 /// `[send]`.
@@ -193,6 +205,9 @@ pub struct SendSettings {
     pub retry_delay_max: Duration,
     /// What to do when the modem took a PDU but the outcome is unknown.
     pub ambiguous: AmbiguousPolicy,
+    /// The validity period every message asks the SMSC for (TP-VP):
+    /// relative "maximum", as gammu sends, unless set.
+    pub validity: crate::pdu::Validity,
 }
 
 /// `[receive]`.
@@ -200,7 +215,8 @@ pub struct SendSettings {
 pub struct ReceiveSettings {
     /// Receive at all (`Receive`).
     pub enabled: bool,
-    /// Minimum interval between polls of the modem (`ReceiveFrequency`).
+    /// How often the modem's storage is read without an announcement
+    /// (`ReceiveFrequency`; simgate relies on `+CMTI` and reads at once).
     pub poll_interval: Duration,
     /// How long to wait for the missing parts of a concatenated message
     /// (`MultipartTimeout`).
@@ -250,10 +266,11 @@ pub struct FilterSettings {
 }
 
 /// `[database]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct DatabaseSettings {
-    /// The SQLite file holding simgate's state.
-    pub path: PathBuf,
+    /// The SQLite file holding simgate's state; `None`: one per
+    /// configuration file in the state directory ([`crate::instance`]).
+    pub path: Option<PathBuf>,
 }
 
 /// `[http]`.
@@ -700,6 +717,7 @@ impl Default for SpoolSettings {
             scan_interval: Duration::from_secs(30),
             settle_time: Duration::from_secs(1),
             outbox_order: OutboxOrder::Bytes,
+            umask: None,
         }
     }
 }
@@ -713,6 +731,7 @@ impl Default for SendSettings {
             retry_delay: Duration::from_secs(30),
             retry_delay_max: Duration::from_secs(3600),
             ambiguous: AmbiguousPolicy::Error,
+            validity: crate::pdu::Validity::Relative(MAX_RELATIVE_VALIDITY),
         }
     }
 }
@@ -721,7 +740,7 @@ impl Default for ReceiveSettings {
     fn default() -> Self {
         Self {
             enabled: true,
-            poll_interval: Duration::from_secs(15),
+            poll_interval: DEFAULT_POLL_INTERVAL,
             multipart_timeout: Duration::from_secs(600),
             delivery_report: DeliveryReport::No,
         }
@@ -738,14 +757,6 @@ impl Default for HookSettings {
             timeout: Duration::from_secs(120),
             hangup_calls: false,
             phone_id: None,
-        }
-    }
-}
-
-impl Default for DatabaseSettings {
-    fn default() -> Self {
-        Self {
-            path: PathBuf::from("/var/lib/simgate/simgate.db"),
         }
     }
 }

@@ -77,7 +77,16 @@ fn a_debian_gammu_smsdrc() {
     assert_eq!(c.spool.outbox_format, FileFormat::Detail);
     assert_eq!(c.spool.scan_interval, secs(30));
     assert_eq!(c.modem.send_timeout, secs(30));
-    assert_eq!(c.receive.poll_interval, secs(15));
+    // Not gammu's 15 s polling: simgate reads on +CMTI, and polls as a
+    // safety net (said in a notice).
+    assert_eq!(
+        c.receive.poll_interval,
+        crate::config::DEFAULT_POLL_INTERVAL
+    );
+    assert!(loaded
+        .notices
+        .iter()
+        .any(|n| n.key == "[smsd] ReceiveFrequency" && n.message.contains("15 s")));
     assert_eq!(c.receive.multipart_timeout, secs(600));
     assert_eq!(c.receive.delivery_report, DeliveryReport::No);
     assert_eq!(c.modem.status_interval, secs(60));
@@ -548,8 +557,9 @@ fn simgate_toml_is_read_with_every_key() {
          [spool]\ninbox = \"/i/\"\noutbox = \"/o\"\nsent = \"\"\nerror = \"/e\"\n\
          inbox_format = \"Unicode\"\noutbox_format = \"standard\"\ntransmit_format = \"gsm7\"\n\
          scan_interval = \"1m\"\nsettle_time = \"500ms\"\noutbox_order = \"locale\"\n\
+         umask = \"027\"\n\
          [send]\nenabled = false\nmax_attempts = 5\nmax_age = \"2d\"\nretry_delay = \"10s\"\n\
-         retry_delay_max = \"10m\"\nambiguous = \"resend\"\n\
+         retry_delay_max = \"10m\"\nambiguous = \"resend\"\nvalidity = \"3d\"\n\
          [receive]\nenabled = true\npoll_interval = 3\nmultipart_timeout = \"1h\"\n\
          delivery_report = \"log\"\n\
          [hooks]\nrun_on_receive = \"/bin/in\"\ntimeout = \"30s\"\nhangup_calls = true\n\
@@ -558,8 +568,19 @@ fn simgate_toml_is_read_with_every_key() {
          [database]\npath = \"/tmp/s.db\"\n[http]\nlisten = \"127.0.0.1:8080\"\n\
          [log]\nlevel = \"debug\"\nfile = \"/var/log/simgate.log\"\nfacility = \"local7\"\n",
     );
-    assert_eq!(loaded.notices, Vec::new());
+    // Accepted but not acting yet: said, not silently ignored.
+    let keys: Vec<&str> = loaded.notices.iter().map(|n| n.key.as_str()).collect();
+    assert_eq!(keys, ["spool.outbox_order", "http.listen"]);
+    assert!(loaded
+        .notices
+        .iter()
+        .all(|n| n.message.contains("inactive")));
     let c = &loaded.config;
+    assert_eq!(c.spool.umask, Some(0o027));
+    assert_eq!(
+        c.send.validity,
+        crate::pdu::Validity::relative_minutes(3 * 1440)
+    );
     assert_eq!(c.modem.baud, 9600);
     assert!(c.modem.hardware_flow_control && !c.modem.check_sim);
     assert_eq!(c.modem.pin.as_ref().map(SimPin::reveal), Some("4321"));
@@ -580,7 +601,7 @@ fn simgate_toml_is_read_with_every_key() {
     assert_eq!(c.hooks.timeout, secs(30));
     assert_eq!(c.filters.include_numbers, ["+491"]);
     assert_eq!(c.filters.exclude_smsc_file, Some(PathBuf::from("/etc/x")));
-    assert_eq!(c.database.path, PathBuf::from("/tmp/s.db"));
+    assert_eq!(c.database.path, Some(PathBuf::from("/tmp/s.db")));
     assert_eq!(c.http.listen, Some("127.0.0.1:8080".parse().unwrap()));
     assert_eq!(c.log.level, LogLevel::Debug);
     assert_eq!(c.log.facility, SyslogFacility::Local(7));

@@ -121,6 +121,22 @@ pub(super) fn parse(text: &str) -> Result<Loaded, ConfigError> {
     s.scan_interval = spool.duration("scan_interval", s.scan_interval)?;
     s.settle_time = spool.duration("settle_time", s.settle_time)?;
     s.outbox_order = spool.choice("outbox_order", &value::OUTBOX_ORDERS, s.outbox_order)?;
+    if s.outbox_order == super::OutboxOrder::Locale {
+        notices.push(Notice::warning(
+            "spool.outbox_order",
+            "\"locale\" is not implemented yet and is inactive: outbox files are taken in byte \
+             order of their names",
+        ));
+    }
+    if let Some(mask) = spool.string("umask")? {
+        s.umask = Some(value::parse_umask(&mask).ok_or_else(|| {
+            spool.invalid(
+                "umask",
+                &Value::String(mask.clone()),
+                "an octal mask such as \"0027\" (files simgate writes get 0666 minus it)",
+            )
+        })?);
+    }
     if s.error.is_none() {
         notices.push(Notice::warning(
             "spool.error",
@@ -147,6 +163,16 @@ pub(super) fn parse(text: &str) -> Result<Loaded, ConfigError> {
         });
     }
     s.ambiguous = send.choice("ambiguous", &value::AMBIGUOUS_POLICIES, s.ambiguous)?;
+    if let Some(validity) = send.string("validity")? {
+        s.validity = value::parse_validity(&validity).ok_or_else(|| {
+            send.invalid(
+                "validity",
+                &Value::String(validity.clone()),
+                "\"max\" (63 weeks, gammu's choice), \"none\" (the SMSC's default) or a \
+                 duration such as \"3d\" (rounded up to what TP-VP can say)",
+            )
+        })?;
+    }
     send.finish(&mut notices);
 
     let mut receive = section("receive");
@@ -191,9 +217,7 @@ pub(super) fn parse(text: &str) -> Result<Loaded, ConfigError> {
     filters.finish(&mut notices);
 
     let mut database = section("database");
-    if let Some(path) = database.path("path")? {
-        config.database.path = path;
-    }
+    config.database.path = database.path("path")?;
     database.finish(&mut notices);
 
     let mut http = section("http");
@@ -207,6 +231,10 @@ pub(super) fn parse(text: &str) -> Result<Loaded, ConfigError> {
             )
         })?;
         config.http.listen = Some(address);
+        notices.push(Notice::warning(
+            "http.listen",
+            "is inactive: this simgate has no HTTP interface yet; nothing listens",
+        ));
     }
     http.finish(&mut notices);
 

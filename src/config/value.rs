@@ -44,6 +44,42 @@ pub(super) fn parse_duration(text: &str) -> Option<Duration> {
 }
 
 /// Writes a duration so that [`parse_duration`] reads it back exactly.
+/// A validity period: `max`, `none` or a duration (rounded up to the
+/// relative TP-VP codes of 3GPP TS 23.040 §9.2.3.12.1).
+pub(super) fn parse_validity(text: &str) -> Option<crate::pdu::Validity> {
+    use crate::pdu::Validity;
+    match text.trim().to_ascii_lowercase().as_str() {
+        "max" | "maximum" => Some(Validity::Relative(super::MAX_RELATIVE_VALIDITY)),
+        "none" => Some(Validity::Absent),
+        other => {
+            let duration = parse_duration(other).filter(|d| !d.is_zero())?;
+            let minutes = duration.as_secs().div_ceil(60).min(u64::from(u32::MAX)) as u32;
+            Some(Validity::relative_minutes(minutes))
+        }
+    }
+}
+
+/// The inverse of [`parse_validity`].
+pub(super) fn format_validity(validity: crate::pdu::Validity) -> String {
+    use crate::pdu::Validity;
+    match validity {
+        Validity::Relative(super::MAX_RELATIVE_VALIDITY) => "max".to_owned(),
+        Validity::Relative(code) => {
+            format_duration(Duration::from_secs(u64::from(Validity::minutes(code)) * 60))
+        }
+        _ => "none".to_owned(),
+    }
+}
+
+/// A umask written in octal (`"0027"`, `"027"`).
+pub(super) fn parse_umask(text: &str) -> Option<u32> {
+    let text = text.trim();
+    (!text.is_empty() && text.len() <= 4)
+        .then(|| u32::from_str_radix(text, 8).ok())
+        .flatten()
+        .filter(|mask| *mask <= 0o777)
+}
+
 pub(super) fn format_duration(duration: Duration) -> String {
     if duration.subsec_nanos() != 0 {
         return format!("{}ms", duration.as_millis());
