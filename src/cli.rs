@@ -184,6 +184,9 @@ pub enum CliError {
     /// The daemon stopped with an error.
     #[error("{0}")]
     Daemon(#[from] crate::daemon::DaemonError),
+    /// The state directory, or another daemon on the same state.
+    #[error("{0}")]
+    Instance(#[from] crate::instance::InstanceError),
     /// The demo failed.
     #[error("{0}")]
     Demo(#[from] crate::demo::DemoError),
@@ -226,6 +229,23 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
 fn check_config(args: &CheckConfigArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let loaded = crate::config::load(&args.config)?;
     loaded.config.check_paths()?;
+    let mut loaded = loaded;
+    let state = match &loaded.config.database.path {
+        Some(path) => format!("{} ([database] path)", path.display()),
+        None => {
+            let env = crate::instance::StateEnv::from_env();
+            let path = crate::instance::planned_database(&args.config, &env)?;
+            let note = if path.exists() {
+                ""
+            } else {
+                " (created at the first start)"
+            };
+            let text = format!("{}{note}", path.display());
+            loaded.config.database.path = Some(path);
+            text
+        }
+    };
+    writeln!(out, "# state: {state}")?;
     print_config(&loaded, args.show_pin, out)
 }
 
@@ -266,78 +286,182 @@ fn run_daemon(args: &RunArgs) -> Result<(), CliError> {
     }
     loaded.log_notices();
     loaded.config.check_paths()?;
+    let mut config = loaded.config;
+    if let Some(mask) = config.spool.umask {
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
+    }
+    let identity = Identity::resolve(args.user.as_deref(), args.group.as_deref())?;
+    let owner = identity.as_ref().map(Identity::owner);
+    // The state directory is made (and given to the user simgate switches
+    // to) before the privileges go.
+    let database = match &config.database.path {
+        Some(path) => {
+            crate::instance::prepare_parent(path, owner)?;
+            path.clone()
+        }
+        None => crate::instance::prepare_database(
+            &args.config,
+            &crate::instance::StateEnv::from_env(),
+            owner,
+        )?,
+    };
+    tracing::info!(database = %database.display(), "state");
+    config.database.path = Some(database);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
-    if let Some(pid) = &args.pid {
-        std::fs::write(pid, format!("{}\n", std::process::id()))?;
+    let pid_file = match &args.pid {
+        Some(path) => Some(PidFile::write(path, identity.is_some())?),
+        None => None,
+    };
+    if let Some(identity) = &identity {
+        identity.switch()?;
     }
-    drop_privileges(args.user.as_deref(), args.group.as_deref())?;
     let options = crate::daemon::DaemonOptions {
-        config: loaded.config,
+        config,
         modem: None,
         events: None,
         handle_signals: true,
         config_path: Some(args.config.clone()),
     };
     let result = runtime.block_on(crate::daemon::run(options, std::future::pending()));
-    if let Some(pid) = &args.pid {
-        let _ = std::fs::remove_file(pid);
+    drop(runtime);
+    if let Some(pid_file) = pid_file {
+        pid_file.remove_on_clean_exit(result.is_ok());
     }
     Ok(result?)
 }
 
-/// Switches to `group` and `user` (names or numbers); a user without a
-/// group also takes the user's primary group, as gammu-smsd does.
-fn drop_privileges(user: Option<&str>, group: Option<&str>) -> Result<(), CliError> {
-    use nix::unistd::{Gid, Group, Uid, User};
-    let failed = |what: &str, reason: String| CliError::Privileges {
-        what: what.to_owned(),
-        reason,
-    };
-    let user = match user {
-        None => None,
-        Some(name) => Some(
-            match name.parse::<u32>() {
-                Ok(uid) => User::from_uid(Uid::from_raw(uid)),
-                Err(_) => User::from_name(name),
+/// The pid file: written at start, removed on a clean exit. When simgate
+/// switches to another user it may no longer remove a file in a folder
+/// such as `/run`, so a tiny helper started before the switch (a shell
+/// that waits on a pipe, in a process group of its own) removes it once
+/// simgate says it stopped cleanly; a crash leaves it, as a crash should.
+struct PidFile {
+    path: std::path::PathBuf,
+    helper: Option<(std::process::Child, std::process::ChildStdin)>,
+}
+
+impl PidFile {
+    fn write(path: &std::path::Path, switching_user: bool) -> Result<Self, CliError> {
+        let pid = std::process::id();
+        std::fs::write(path, format!("{pid}\n"))?;
+        let helper = if switching_user {
+            use std::os::unix::process::CommandExt;
+            let mut child = std::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg(r#"read status && [ "$status" = clean ] && [ "$(cat -- "$1")" = "$2" ] && rm -f -- "$1""#)
+                .arg("sh")
+                .arg(path)
+                .arg(pid.to_string())
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .process_group(0)
+                .spawn()?;
+            let stdin = child.stdin.take().expect("piped");
+            Some((child, stdin))
+        } else {
+            None
+        };
+        Ok(Self {
+            path: path.to_owned(),
+            helper,
+        })
+    }
+
+    fn remove_on_clean_exit(self, clean: bool) {
+        match self.helper {
+            Some((mut child, mut stdin)) => {
+                if clean {
+                    let _ = stdin.write_all(b"clean\n");
+                }
+                drop(stdin);
+                let _ = child.wait();
             }
-            .map_err(|e| failed(name, e.to_string()))?
-            .ok_or_else(|| failed(name, "no such user".to_owned()))?,
-        ),
-    };
-    let gid = match group {
-        Some(name) => Some(match name.parse::<u32>() {
-            Ok(gid) => Gid::from_raw(gid),
-            Err(_) => {
-                Group::from_name(name)
-                    .map_err(|e| failed(name, e.to_string()))?
-                    .ok_or_else(|| failed(name, "no such group".to_owned()))?
-                    .gid
+            None => {
+                if clean {
+                    let _ = std::fs::remove_file(&self.path);
+                }
             }
-        }),
-        None => user.as_ref().map(|u| u.gid),
-    };
-    if let Some(gid) = gid {
+        }
+    }
+}
+
+/// The user and group `-U`/`-G` ask for (names or numbers); a user without
+/// a group also takes the user's primary group, as gammu-smsd does.
+struct Identity {
+    user: Option<nix::unistd::User>,
+    gid: nix::unistd::Gid,
+}
+
+impl Identity {
+    fn resolve(user: Option<&str>, group: Option<&str>) -> Result<Option<Self>, CliError> {
+        use nix::unistd::{Gid, Group, Uid, User};
+        let failed = |what: &str, reason: String| CliError::Privileges {
+            what: what.to_owned(),
+            reason,
+        };
+        let user = match user {
+            None => None,
+            Some(name) => Some(
+                match name.parse::<u32>() {
+                    Ok(uid) => User::from_uid(Uid::from_raw(uid)),
+                    Err(_) => User::from_name(name),
+                }
+                .map_err(|e| failed(name, e.to_string()))?
+                .ok_or_else(|| failed(name, "no such user".to_owned()))?,
+            ),
+        };
+        let gid = match group {
+            Some(name) => Some(match name.parse::<u32>() {
+                Ok(gid) => Gid::from_raw(gid),
+                Err(_) => {
+                    Group::from_name(name)
+                        .map_err(|e| failed(name, e.to_string()))?
+                        .ok_or_else(|| failed(name, "no such group".to_owned()))?
+                        .gid
+                }
+            }),
+            None => user.as_ref().map(|u| u.gid),
+        };
+        Ok(gid.map(|gid| Self { user, gid }))
+    }
+
+    /// The uid and gid files made for the daemon should belong to.
+    fn owner(&self) -> (u32, u32) {
+        let uid = self
+            .user
+            .as_ref()
+            .map_or_else(|| nix::unistd::getuid().as_raw(), |u| u.uid.as_raw());
+        (uid, self.gid.as_raw())
+    }
+
+    /// Switches to the group and user.
+    fn switch(&self) -> Result<(), CliError> {
+        let failed = |what: &str, reason: String| CliError::Privileges {
+            what: what.to_owned(),
+            reason,
+        };
         // The user's own supplementary groups (dialout, for the modem) stay:
         // the port is opened, and reopened after an unplug, as that user.
-        match &user {
+        match &self.user {
             Some(user) => {
                 let name = std::ffi::CString::new(user.name.clone())
                     .map_err(|e| failed(&user.name, e.to_string()))?;
-                nix::unistd::initgroups(&name, gid)
+                nix::unistd::initgroups(&name, self.gid)
                     .map_err(|e| failed("supplementary groups", e.to_string()))?;
             }
-            None => nix::unistd::setgroups(&[gid])
+            None => nix::unistd::setgroups(&[self.gid])
                 .map_err(|e| failed("supplementary groups", e.to_string()))?,
         }
-        nix::unistd::setgid(gid).map_err(|e| failed(&gid.to_string(), e.to_string()))?;
+        nix::unistd::setgid(self.gid).map_err(|e| failed(&self.gid.to_string(), e.to_string()))?;
+        if let Some(user) = &self.user {
+            nix::unistd::setuid(user.uid).map_err(|e| failed(&user.name, e.to_string()))?;
+        }
+        Ok(())
     }
-    if let Some(user) = user {
-        nix::unistd::setuid(user.uid).map_err(|e| failed(&user.name, e.to_string()))?;
-    }
-    Ok(())
 }
 
 fn probe(args: &ProbeArgs, out: &mut dyn Write) -> Result<(), CliError> {

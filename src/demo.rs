@@ -46,7 +46,7 @@ async fn demo(dir: &Path, stop_after: usize, out: &mut dyn Write) -> Result<(), 
     config.spool.sent = Some(spool("sent"));
     config.spool.error = Some(spool("error"));
     config.spool.settle_time = Duration::from_millis(200);
-    config.database.path = dir.join("simgate.db");
+    config.database.path = Some(dir.join("simgate.db"));
     writeln!(
         out,
         "simgate demo: an emulated {} {} on {} (stable path {})",
@@ -108,6 +108,9 @@ async fn demo(dir: &Path, stop_after: usize, out: &mut dyn Write) -> Result<(), 
                 }
             }
             DaemonEvent::Queued { file } => writeln!(out, "queued {file}")?,
+            DaemonEvent::Cancelled { file, reason } => {
+                writeln!(out, "cancelled {file}: {reason}")?;
+            }
             DaemonEvent::Sent { file, references } => {
                 writeln!(
                     out,

@@ -292,20 +292,21 @@ async fn malformed_files_never_stop_the_good_ones() {
     let texts: BTreeSet<&str> = sent.iter().map(text).collect();
     assert_eq!(texts, BTreeSet::from(["good one", "good two"]));
     assert_eq!(h.emulator.sent().len(), 2);
-    // Content errors go to error/ with their names; entries that are not
-    // regular files and bad names stay where they are, reported once.
+    // Files that cannot be sent, for their content or their name, go to
+    // error/ under their names; entries that are not regular files stay
+    // where they are, reported once.
     let errors = names(&h.dir("error"));
     for name in [
         "OUT+4917600000032.txt",
         "OUT+4917600000033.txt",
         "OUT+4917600000034.txt",
+        "OUT_+4917600000035.txt",
         "OUTnot-a-number.txt",
         "OUT+4917600000036.smsbackup",
     ] {
         assert!(errors.contains(name), "{name} not in error/: {errors:?}");
     }
     for name in [
-        "OUT_+4917600000035.txt",
         "OUT+4917600000037.txt",
         "OUT+4917600000038.txt",
         "OUT+4917600000039.txt",
@@ -337,7 +338,7 @@ async fn a_restart_finishes_claimed_files_once() {
     assert_eq!(h.emulator.sent().len(), 3);
     // As if the daemon had died between recording "sent" and moving the
     // file: the file is back in the claim directory and its row still holds
-    // the claim.
+    // its name.
     let claim = h.dir("outbox/.simgate-claim");
     std::fs::rename(
         h.dir("sent/OUT+4917600000000.txt"),
@@ -345,7 +346,7 @@ async fn a_restart_finishes_claimed_files_once() {
     )
     .unwrap();
     let db = rusqlite::Connection::open(h.dir("simgate.db")).unwrap();
-    let sql = "UPDATE outgoing SET claim_key = 'claim:' || file_name WHERE file_name = 'OUT+4917600000000.txt'";
+    let sql = "UPDATE outgoing SET claim_key = 'name:' || file_name WHERE file_name = 'OUT+4917600000000.txt'";
     assert_eq!(db.execute(sql, []).unwrap(), 1);
     drop(db);
     // And a file claimed but never recorded (a death right after the rename).

@@ -20,6 +20,7 @@ fn timeouts() -> Timeouts {
     Timeouts {
         command: Duration::from_secs(5),
         send: Duration::from_secs(10),
+        prompt: Duration::from_secs(5),
         sync: Duration::from_secs(1),
     }
 }
@@ -596,6 +597,7 @@ async fn repeated_hangs_lead_to_reinit_then_reopen() {
     config.timeouts = Timeouts {
         command: Duration::from_millis(300),
         send: Duration::from_secs(5),
+        prompt: Duration::from_secs(5),
         sync: Duration::from_millis(300),
     };
     let (supervisor, _urcs) = modem::supervisor::spawn(config);

@@ -61,7 +61,7 @@ impl Harness {
         config.spool.settle_time = Duration::from_millis(200);
         // Entries inotify does not report (a mkfifo, a mkdir) are found by the rescan.
         config.spool.scan_interval = Duration::from_secs(1);
-        config.database.path = root.join("simgate.db");
+        config.database.path = Some(root.join("simgate.db"));
         configure(&mut config);
         let (events_tx, events) = mpsc::unbounded_channel();
         let (stop, stopped) = oneshot::channel::<()>();

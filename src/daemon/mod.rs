@@ -1,41 +1,48 @@
-//! The long-running service: watches outbox/, claims and records each file,
-//! sends it through the supervised modem, moves it to sent/ or error/, runs
-//! the hooks, answers signals and keeps systemd informed.
+//! The long-running service: watches outbox/ and sends what arrives there
+//! through the supervised modem, reads what the modem receives into inbox/,
+//! runs the hooks, answers signals and keeps systemd informed.
 //!
-//! - [`intake`]: from an outbox file to a claimed, recorded message.
-//! - [`send`]: sending one message part by part, and what a failure means.
-//! - [`retry`]: the retry policy, pure.
+//! - [`outbox`]: from an outbox file to a queued message; cancellations,
+//!   moves to sent/ and error/, the watch on the folder.
+//! - [`send`]: sending one message part by part, what a failure means, and
+//!   asking the modem about a part that may have gone out.
+//! - [`tp_mr`]: what the modem's TP-MR counter says about such a part. Pure.
+//! - [`retry`]: the retry policy. Pure.
+//! - [`receive`]: from the modem's storage to inbox files.
 //! - [`watcher`]: inotify on outbox/.
 //! - [`hooks`]: RunOnSent, RunOnFailure... without shell injection.
-//! - [`systemd`], [`logging`]: the process's surroundings.
+//! - [`filter`]: gammu's sender and SMSC filters.
+//! - [`systemd`], [`logging`], [`signals`]: the process's surroundings.
 //!
 //! One task runs the loop below, so the store has a single writer and the
 //! modem sees one message at a time; hooks run in tasks of their own.
 
 pub mod filter;
 pub mod hooks;
-pub mod intake;
 pub mod logging;
+mod outbox;
 pub mod receive;
 pub mod retry;
 pub mod send;
+mod signals;
 pub mod systemd;
+pub mod tp_mr;
 pub mod watcher;
 
 use crate::config::Config;
 use crate::daemon::logging::Redact;
+use crate::instance::{self, InstanceError};
 use crate::modem::supervisor::{self, ModemState, SupervisorHandle};
 use crate::modem::ModemConfig;
-use crate::spool::fs as spool_fs;
 use crate::store::{Store, StoreError};
 use hooks::{Hook, HookKind};
-use send::Outcome;
-use std::collections::{BTreeMap, HashSet};
-use std::ffi::OsString;
+use send::{MrTracker, Outcome};
+use signals::{Signal, StopFlag};
+use std::collections::BTreeMap;
 use std::future::Future;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc;
-use watcher::OutboxEvent;
 
 /// Why the daemon could not run.
 #[derive(Debug, thiserror::Error)]
@@ -43,18 +50,17 @@ pub enum DaemonError {
     /// The message store.
     #[error("{0}")]
     Store(#[from] StoreError),
-    /// A spool directory.
-    #[error("spool: {0}")]
-    Spool(#[from] spool_fs::SpoolIoError),
-    /// inotify.
-    #[error("cannot watch the outbox: {0}")]
-    Watch(#[from] notify::Error),
+    /// Another daemon has the state, the outbox or the modem, or the state
+    /// cannot be had.
+    #[error("{0}")]
+    Instance(#[from] InstanceError),
+    /// No database path was given (the caller resolves it, see
+    /// [`crate::instance`]).
+    #[error("no database path: set [database] path")]
+    NoDatabase,
     /// Signal handlers.
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
-    /// Writing received messages.
-    #[error("receiving: {0}")]
-    Receive(receive::ReceiveError),
 }
 
 /// What the daemon reports as it works (for `simgate demo` and tests).
@@ -65,7 +71,7 @@ pub enum DaemonEvent {
         /// Manufacturer and model.
         model: String,
     },
-    /// A file was claimed and queued.
+    /// A file was taken in and its message queued.
     Queued {
         /// The file name.
         file: String,
@@ -103,11 +109,20 @@ pub enum DaemonEvent {
         /// Why.
         reason: String,
     },
+    /// A waiting message was cancelled: its file was deleted (or replaced)
+    /// in outbox/ before it went out.
+    Cancelled {
+        /// The file name.
+        file: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// What to run with.
 pub struct DaemonOptions {
-    /// The effective configuration.
+    /// The effective configuration; its database path must be set
+    /// ([`crate::instance`] finds one for a configuration file).
     pub config: Config,
     /// The modem to use instead of the one the configuration names (demo
     /// and tests pass the emulator's).
@@ -117,13 +132,11 @@ pub struct DaemonOptions {
     /// Whether to install handlers for SIGTERM, SIGINT, SIGHUP, SIGUSR1/2.
     pub handle_signals: bool,
     /// The file to read again on SIGHUP.
-    pub config_path: Option<std::path::PathBuf>,
+    pub config_path: Option<PathBuf>,
 }
 
 fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+    outbox::ms(SystemTime::now())
 }
 
 struct Daemon {
@@ -132,10 +145,10 @@ struct Daemon {
     modem: SupervisorHandle,
     events: Option<mpsc::UnboundedSender<DaemonEvent>>,
     systemd: systemd::Systemd,
-    /// Names already reported as unusable, so a rescan does not repeat it.
-    reported: HashSet<OsString>,
-    /// Files that were still being written when last seen.
-    not_ready: HashSet<OsString>,
+    /// The outbox and its watch (`None` with `Send = no`).
+    outbox: Option<outbox::Outbox>,
+    /// What is known of the modem's TP-MR counter in this session.
+    tracker: MrTracker,
     /// Signal and registration for the status line, refreshed now and then.
     radio: String,
     /// Unsolicited result codes of the supervised modem (+CMTI, +CDSI...).
@@ -151,6 +164,47 @@ struct Daemon {
     acknowledge: Option<bool>,
     /// The receiving storage was reported nearly full and has not drained since.
     storage_warned: bool,
+    /// Received messages whose inbox files could not be written: when to
+    /// try again.
+    inbox_retry: InboxRetry,
+    _state_lock: instance::Lock,
+}
+
+/// Writing inbox files again after a failure (disk full, folder missing,
+/// permissions), with a growing delay, in the order the messages came.
+#[derive(Debug, Default)]
+struct InboxRetry {
+    next: Option<tokio::time::Instant>,
+    delay: Duration,
+    failures: u32,
+}
+
+impl InboxRetry {
+    const FIRST: Duration = Duration::from_secs(1);
+    const MAX: Duration = Duration::from_secs(60);
+
+    fn failed(&mut self, error: &receive::ReceiveError) {
+        self.failures += 1;
+        if self.failures == 1 || self.failures % 30 == 0 {
+            tracing::error!(%error, failures = self.failures, "cannot write received messages to the inbox; they stay on the SIM and in the database, and are written as soon as possible");
+        }
+        self.delay = if self.delay.is_zero() {
+            Self::FIRST
+        } else {
+            (self.delay * 2).min(Self::MAX)
+        };
+        self.next = Some(tokio::time::Instant::now() + self.delay);
+    }
+
+    fn succeeded(&mut self) {
+        if self.failures > 0 {
+            tracing::info!(
+                failures = self.failures,
+                "received messages written to the inbox after all"
+            );
+        }
+        *self = Self::default();
+    }
 }
 
 /// How full (in percent) the receiving storage may stay after a read
@@ -160,6 +214,41 @@ pub const NEARLY_FULL_PERCENT: u32 = 80;
 /// How empty (in percent) the receiving storage must become before simgate
 /// warns again when it fills.
 pub const DRAINED_PERCENT: u32 = 60;
+
+/// An interval for a setting where zero means never.
+fn every(period: Duration) -> Option<tokio::time::Interval> {
+    (!period.is_zero()).then(|| {
+        let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        interval
+    })
+}
+
+async fn tick(interval: &mut Option<tokio::time::Interval>) {
+    match interval {
+        Some(interval) => {
+            interval.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A wall-clock time as a tokio deadline.
+fn deadline(at: Option<SystemTime>) -> Option<tokio::time::Instant> {
+    at.map(|at| {
+        let wait = at
+            .duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO);
+        tokio::time::Instant::now() + wait
+    })
+}
 
 /// Runs until `shutdown` completes (or SIGTERM/SIGINT when signals are handled).
 pub async fn run(
@@ -173,12 +262,38 @@ pub async fn run(
         handle_signals,
         config_path,
     } = options;
-    let store = Store::open(&config.database.path)?;
-    let (modem, urcs) = supervisor::spawn(
-        modem_override
-            .clone()
-            .unwrap_or_else(|| config.modem_config()),
-    );
+    let database = config
+        .database
+        .path
+        .clone()
+        .ok_or(DaemonError::NoDatabase)?;
+    // One daemon per state, outbox and modem: a second one stops here,
+    // before it touches anything.
+    let state_lock = instance::lock_database(&database)?;
+    let outbox_lock = if config.send.enabled {
+        Some(instance::lock_dir(&config.spool.outbox, "outbox")?)
+    } else {
+        None
+    };
+    let modem_config = modem_override
+        .clone()
+        .unwrap_or_else(|| config.modem_config());
+    crate::modem::port::check_not_held(&modem_config.device)?;
+    let store = Store::open(&database)?;
+    let (modem, urcs) = supervisor::spawn(modem_config);
+    let (outbox, mut outbox_events) = if config.send.enabled {
+        let (outbox, events) = outbox::Outbox::new(&config.spool.outbox, outbox_lock);
+        (Some(outbox), events)
+    } else {
+        (None, mpsc::channel(1).1)
+    };
+    if !config.send.enabled {
+        tracing::info!("Send = no: the outbox is not watched and nothing is sent");
+    }
+    if !config.receive.enabled {
+        tracing::info!("Receive = no: incoming messages are left on the modem");
+    }
+    let tracker = MrTracker::new(&store, None);
     let mut daemon = Daemon {
         urcs,
         config,
@@ -186,79 +301,73 @@ pub async fn run(
         modem,
         events,
         systemd: systemd::Systemd::from_env(),
-        reported: HashSet::new(),
-        not_ready: HashSet::new(),
+        outbox,
+        tracker,
         radio: String::new(),
         recheck_modem: false,
         last_call_ms: 0,
         filters: filter::Filters::default(),
         acknowledge: None,
         storage_warned: false,
+        inbox_retry: InboxRetry::default(),
+        _state_lock: state_lock,
     };
     daemon.filters = filter::Filters::load(&daemon.config.filters);
     daemon.recover()?;
     daemon.remove_orphaned_temps();
-    receive::finish_unwritten(&daemon.config, &mut daemon.store).map_err(DaemonError::Receive)?;
-    let recorded = receive::complete_recorded(&daemon.config, &mut daemon.store, now_ms())
-        .map_err(DaemonError::Receive)?;
-    daemon.received(recorded);
-    // Hooks a killed simgate never started (its files were written).
-    for message in receive::pending_hooks(&daemon.store).map_err(DaemonError::Receive)? {
-        tracing::info!(
-            id = message.id,
-            "starting RunOnReceive, which did not start before the restart"
-        );
-        daemon.run_receive_hook(&message);
+    daemon.write_unwritten();
+    let recorded = receive::complete_recorded(&daemon.config, &mut daemon.store, now_ms());
+    match recorded {
+        Ok(recorded) => daemon.received(recorded),
+        Err(error) => {
+            daemon.inbox_retry.failed(&error);
+        }
     }
-    let (_watcher, mut outbox_events) = watcher::watch(&daemon.config.spool.outbox)?;
-    daemon.rescan()?;
+    // Hooks a killed simgate never started (its files were written).
+    match receive::pending_hooks(&daemon.store) {
+        Ok(pending) => {
+            for message in pending {
+                tracing::info!(
+                    id = message.id,
+                    "starting RunOnReceive, which did not start before the restart"
+                );
+                daemon.run_receive_hook(&message);
+            }
+        }
+        Err(error) => tracing::error!(%error, "cannot read which hooks are pending"),
+    }
     let stop = StopFlag::default();
     // Without signal handling, a sender kept alive makes `recv` simply wait.
     let (_no_signals, idle) = mpsc::unbounded_channel::<Signal>();
     let mut signals = if handle_signals {
-        signal_task(stop.clone()).map_err(DaemonError::Signals)?
+        signals::listen(stop.clone()).map_err(DaemonError::Signals)?
     } else {
         idle
     };
-    let mut rescan = tokio::time::interval(
+    let mut rescan = every(
         daemon
             .config
             .spool
             .scan_interval
             .max(Duration::from_secs(1)),
     );
-    rescan.tick().await;
-    let watchdog_every = daemon
-        .systemd
-        .watchdog_interval()
-        .unwrap_or(Duration::from_secs(3600));
-    let mut watchdog = tokio::time::interval(watchdog_every);
-    let status_every = daemon.config.modem.status_interval;
-    let mut radio_refresh = tokio::time::interval(if status_every.is_zero() {
-        Duration::from_secs(86_400)
-    } else {
-        status_every
-    });
-    let reset_every = daemon
-        .config
-        .modem
-        .reset_interval
-        .max(daemon.config.modem.hard_reset_interval);
-    let mut reset = tokio::time::interval(if reset_every.is_zero() {
-        Duration::from_secs(86_400)
-    } else {
-        reset_every
-    });
-    reset.tick().await;
+    let mut folder_check = tokio::time::interval(outbox::FOLDER_CHECK);
+    let mut watchdog = every(daemon.systemd.watchdog_interval().unwrap_or(Duration::ZERO));
+    let mut radio_refresh = every(daemon.config.modem.status_interval);
+    let mut soft_reset = every(daemon.config.modem.reset_interval);
+    let mut hard_reset = every(daemon.config.modem.hard_reset_interval);
     let mut modem_state = daemon.modem.watch();
     let mut ready_announced = false;
-    let mut receive_poll = tokio::time::interval(receive::poll_interval(&daemon.config));
-    receive_poll.tick().await;
-    let mut multipart_check =
-        tokio::time::interval(receive::multipart_check_interval(&daemon.config));
+    let mut receive_poll = every(receive::poll_interval(&daemon.config));
+    let mut multipart_check = every(receive::multipart_check_interval(&daemon.config));
     tokio::pin!(shutdown);
     loop {
         let next_due = daemon.next_due()?;
+        let outbox_due = deadline(daemon.outbox.as_ref().and_then(outbox::Outbox::next_due));
+        let watch_dead = daemon
+            .outbox
+            .as_ref()
+            .is_some_and(outbox::Outbox::watch_dead);
         tokio::select! {
             () = &mut shutdown => break,
             signal = signals.recv() => match signal {
@@ -266,40 +375,62 @@ pub async fn run(
                 Some(Signal::Reload) => {
                     daemon.systemd.reloading();
                     daemon.reload(config_path.as_deref(), modem_override.clone()).await;
-                    multipart_check = tokio::time::interval(receive::multipart_check_interval(&daemon.config));
+                    multipart_check = every(receive::multipart_check_interval(&daemon.config));
+                    receive_poll = every(receive::poll_interval(&daemon.config));
                     modem_state = daemon.modem.watch();
                     daemon.systemd.ready();
                 }
                 Some(Signal::Suspend) => daemon.modem.suspend().await,
                 Some(Signal::Resume) => daemon.modem.resume().await,
             },
-            event = outbox_events.recv() => match event {
-                Some(OutboxEvent::Candidate(path)) => {
-                    if let Some(name) = path.file_name() {
-                        daemon.candidate(name.to_owned(), Duration::ZERO)?;
+            event = outbox_events.recv() => {
+                if let (Some(event), Some(outbox)) = (event, daemon.outbox.as_mut()) {
+                    let now = SystemTime::now();
+                    outbox.note(event, now);
+                    // The whole burst at once: one batch, one /proc scan.
+                    while let Ok(more) = outbox_events.try_recv() {
+                        outbox.note(more, now);
                     }
                 }
-                Some(OutboxEvent::Rescan) | None => daemon.rescan()?,
-            },
-            _ = rescan.tick() => daemon.rescan()?,
-            _ = watchdog.tick() => daemon.systemd.watchdog(),
+            }
+            () = sleep_until(outbox_due) => daemon.process_outbox()?,
+            _ = folder_check.tick(), if watch_dead => {
+                if let Some(outbox) = daemon.outbox.as_mut() {
+                    outbox.check_watch();
+                }
+            }
+            () = tick(&mut rescan) => {
+                if let Some(outbox) = daemon.outbox.as_mut() {
+                    outbox.check_watch();
+                    outbox.request_rescan();
+                }
+            }
+            () = tick(&mut watchdog) => daemon.systemd.watchdog(),
             urc = daemon.urcs.recv() => {
                 if let Some(urc) = urc {
                     daemon.unsolicited(urc).await;
                 }
             }
-            _ = receive_poll.tick(), if daemon.modem_ready() => daemon.receive(None).await,
-            _ = multipart_check.tick() => {
+            () = tick(&mut receive_poll), if daemon.modem_ready() => daemon.receive(None).await,
+            () = tick(&mut multipart_check) => {
                 match receive::flush_stale(&daemon.config, &mut daemon.store, now_ms()) {
                     Ok(received) => daemon.received(received),
-                    Err(error) => tracing::error!(%error, "cannot write incomplete multipart messages"),
+                    Err(error) => daemon.inbox_retry.failed(&error),
                 }
             }
-            _ = reset.tick(), if !reset_every.is_zero() => {
-                tracing::info!("periodic modem reset (reset_interval)");
+            () = sleep_until(daemon.inbox_retry.next) => {
+                daemon.write_unwritten();
+                if daemon.inbox_retry.next.is_none() {
+                    // Written at last: their copies on the SIM may go now.
+                    daemon.receive(None).await;
+                }
+            }
+            () = tick(&mut soft_reset) => {
+                tracing::info!("periodic modem reset (ResetFrequency): initialising it again");
                 daemon.modem.reconnect().await;
             }
-            _ = radio_refresh.tick(), if !status_every.is_zero() && daemon.modem_ready() => {
+            () = tick(&mut hard_reset) => daemon.hard_reset().await,
+            () = tick(&mut radio_refresh), if daemon.modem_ready() => {
                 daemon.refresh_radio().await;
                 daemon.status_line()?;
             }
@@ -312,9 +443,14 @@ pub async fn run(
                         report.identity.manufacturer.as_deref().unwrap_or("modem"),
                         report.identity.model.as_deref().unwrap_or("")
                     );
-                    daemon.emit(DaemonEvent::ModemReady { model: model.trim().to_owned() });
-                    // A new session: learn again whether it wants +CNMA.
+                    // A new session: learn again whether it wants +CNMA,
+                    // and what its TP-MR counter says.
                     daemon.acknowledge = None;
+                    daemon.tracker = MrTracker::new(&daemon.store, report.identity.imei.as_deref());
+                    if daemon.config.send.enabled {
+                        daemon.resolve().await?;
+                    }
+                    daemon.emit(DaemonEvent::ModemReady { model: model.trim().to_owned() });
                     // Read what arrived while simgate was away.
                     daemon.receive(None).await;
                     if !ready_announced {
@@ -324,7 +460,7 @@ pub async fn run(
                 }
                 daemon.status_line()?;
             }
-            () = sleep_until_ms(next_due), if daemon.modem_ready() => {
+            () = sleep_until(deadline(next_due)), if daemon.modem_ready() && daemon.config.send.enabled => {
                 daemon.send_due(&stop).await?;
                 daemon.status_line()?;
             }
@@ -334,16 +470,6 @@ pub async fn run(
     tracing::info!("stopping");
     daemon.modem.shutdown().await;
     Ok(())
-}
-
-async fn sleep_until_ms(due: Option<i64>) {
-    match due {
-        Some(due) => {
-            let wait = due.saturating_sub(now_ms()).max(0) as u64;
-            tokio::time::sleep(Duration::from_millis(wait)).await;
-        }
-        None => std::future::pending().await,
-    }
 }
 
 impl Daemon {
@@ -357,132 +483,126 @@ impl Daemon {
         matches!(self.modem.state(), ModemState::Ready { .. })
     }
 
-    fn next_due(&self) -> Result<Option<i64>, StoreError> {
-        self.store.next_due_ms()
+    /// When the next queued message falls due.
+    fn next_due(&self) -> Result<Option<SystemTime>, StoreError> {
+        Ok(self
+            .store
+            .next_due_ms()?
+            .map(|ms| SystemTime::UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)))
     }
 
-    /// After a restart: parts left `sending` become ambiguous; claimed files
-    /// are matched to their rows, finished ones moved on, unknown ones read.
+    /// After a restart: parts left `sending` wait for the modem to tell
+    /// whether they went out; claimed files of waiting messages go back
+    /// to outbox/, those of finished ones are moved on.
     fn recover(&mut self) -> Result<(), DaemonError> {
-        let ambiguous = self.store.recover(now_ms())?;
-        if !ambiguous.is_empty() {
+        let resolving = self.store.recover(now_ms())?;
+        if !resolving.is_empty() {
             tracing::warn!(
-                count = ambiguous.len(),
-                "messages interrupted mid-send are ambiguous; not resent"
+                count = resolving.len(),
+                "messages interrupted mid-send: the modem will be asked whether they went out"
             );
         }
-        for claimed in spool_fs::claimed_files(&self.config.spool.outbox)? {
-            let key = intake::claim_key(&claimed);
-            match self.store.by_claim_key(&key)? {
+        let Some(outbox) = self.outbox.as_mut() else {
+            return Ok(());
+        };
+        let now = SystemTime::now();
+        for (name, claimed) in outbox::claimed_by_name(outbox.dir()) {
+            let row = self.store.active_by_name(&name.to_string_lossy())?;
+            match row {
                 Some(row) if row.state.is_final() => {
                     let sent = row.state == crate::store::MessageState::Sent;
-                    intake::finish_file(&self.config, &mut self.store, row.id, &claimed, sent)?;
+                    outbox.finish(&self.config, &mut self.store, row.id, &claimed, sent, now)?;
                 }
-                Some(_) => {}
-                None => {
-                    let name = claimed.name.to_string_lossy().into_owned();
-                    match crate::spool::classify_outbox_name(&name) {
-                        Ok(Some(parsed)) => {
-                            intake::record(
-                                &self.config,
-                                &mut self.store,
-                                &claimed,
-                                &parsed,
-                                now_ms(),
-                            )?;
-                        }
-                        _ => {
-                            spool_fs::unclaim(&self.config.spool.outbox, &claimed)?;
-                        }
-                    }
-                }
+                // Its part may have gone out: the file stays claimed.
+                Some(row) if row.state == crate::store::MessageState::Resolving => {}
+                // Waiting again: back to outbox/ (a new file of the same
+                // name there waits for it).
+                _ => match crate::spool::fs::unclaim(outbox.dir(), &claimed) {
+                    Ok(_) | Err(crate::spool::fs::SpoolIoError::Busy { .. }) => {}
+                    Err(error) => tracing::warn!(%error, "cannot put a claimed file back"),
+                },
             }
+        }
+        outbox.resume_moves(&self.store, now)?;
+        Ok(())
+    }
+
+    /// Takes in what the outbox has ready, cancels what was deleted.
+    fn process_outbox(&mut self) -> Result<(), DaemonError> {
+        let Some(outbox) = self.outbox.as_mut() else {
+            return Ok(());
+        };
+        let events = outbox.process(&self.config, &mut self.store, SystemTime::now())?;
+        for event in events {
+            self.emit(event);
         }
         Ok(())
     }
 
-    /// Scans outbox/ for every candidate, in gammu's order.
-    fn rescan(&mut self) -> Result<(), DaemonError> {
-        let settle = self.config.spool.settle_time;
-        for entry in spool_fs::scan_outbox(&self.config.spool.outbox)? {
-            let name = match entry {
-                spool_fs::ScanEntry::Outbox(parsed) => OsString::from(parsed.name),
-                spool_fs::ScanEntry::Invalid { name, error } => {
-                    self.report_unusable(name, format!("not a usable outbox file name: {error}"));
-                    continue;
-                }
-                spool_fs::ScanEntry::NotRegular { name, kind } => {
-                    self.report_unusable(
-                        name,
-                        format!("not a regular file ({kind:?}); left where it is"),
-                    );
-                    continue;
-                }
-            };
-            // Files seen by inotify were settled on close; others wait the settle time.
-            let window = if self.not_ready.contains(&name) {
-                settle
-            } else {
-                Duration::ZERO
-            };
-            self.candidate(name, window)?;
-        }
-        Ok(())
+    fn sender<'a>(&'a mut self, stop: &'a (dyn Fn() -> bool + Sync)) -> Option<send::Sender<'a>> {
+        Some(send::Sender {
+            config: &self.config,
+            store: &mut self.store,
+            outbox: self.outbox.as_mut()?,
+            modem: &self.modem,
+            tracker: &mut self.tracker,
+            stop,
+        })
     }
 
-    /// Logs (and reports) once that an outbox entry cannot be used.
-    fn report_unusable(&mut self, name: OsString, reason: String) {
-        if self.reported.insert(name.clone()) {
-            tracing::warn!(file = %Redact(name.to_string_lossy()), %reason, "outbox entry ignored");
-            self.emit(DaemonEvent::Failed {
-                file: name.to_string_lossy().into_owned(),
-                reason,
-            });
-        }
-    }
-
-    fn candidate(&mut self, name: OsString, settle: Duration) -> Result<(), DaemonError> {
-        match intake::take(&self.config, &mut self.store, &name, settle, now_ms())? {
-            intake::Intake::Queued(_) => {
-                self.not_ready.remove(&name);
-                self.emit(DaemonEvent::Queued {
-                    file: name.to_string_lossy().into_owned(),
-                });
-            }
-            intake::Intake::NotReady => {
-                self.not_ready.insert(name);
-            }
-            intake::Intake::Rejected(reason) => self.report_unusable(name, reason),
-            intake::Intake::Ignored => {}
+    /// Asks the modem about parts that may have gone out.
+    async fn resolve(&mut self) -> Result<(), DaemonError> {
+        let never = || false;
+        let Some(mut sender) = self.sender(&never) else {
+            return Ok(());
+        };
+        let outcomes = sender.resolve().await?;
+        for outcome in outcomes {
+            self.after(outcome);
         }
         Ok(())
     }
 
     /// Sends every message due now, one at a time, stopping early when a
     /// stop was requested (the AT transaction in flight still finishes).
+    /// A part that may have gone out is resolved before anything else is
+    /// sent, since every send moves the counter that tells.
     async fn send_due(&mut self, stop: &StopFlag) -> Result<(), DaemonError> {
-        let due = self.store.due(now_ms(), 64)?;
-        for id in due {
-            if !self.modem_ready() || stop.is_set() {
-                break;
+        let is_stopped = || stop.is_set();
+        loop {
+            self.resolve().await?;
+            if !self.store.resolving()?.is_empty() {
+                return Ok(()); // the modem cannot tell yet
             }
-            if std::mem::take(&mut self.recheck_modem) {
-                tracing::info!("a send failed for the modem's state; initialising it again");
-                self.modem.reconnect().await;
-                break;
+            let due = self.store.due(now_ms(), 64)?;
+            if due.is_empty() {
+                return Ok(());
             }
-            let outcome = send::send(
-                &self.config,
-                &mut self.store,
-                &self.modem,
-                id,
-                now_ms,
-                &|| stop.is_set(),
-            )
-            .await?;
-            self.after(outcome);
+            for id in due {
+                if !self.modem_ready() || stop.is_set() {
+                    return Ok(());
+                }
+                if std::mem::take(&mut self.recheck_modem) {
+                    tracing::info!("a send failed for the modem's state; initialising it again");
+                    self.modem.reconnect().await;
+                    return Ok(());
+                }
+                let Some(mut sender) = self.sender(&is_stopped) else {
+                    return Ok(());
+                };
+                let outcome = sender.send(id).await?;
+                let resolving = matches!(outcome, Outcome::Resolving { .. });
+                let interrupted = matches!(outcome, Outcome::Interrupted);
+                self.after(outcome);
+                if interrupted {
+                    return Ok(());
+                }
+                if resolving {
+                    break; // resolve before the next send
+                }
+            }
+            self.process_outbox()?;
         }
-        Ok(())
     }
 
     fn after(&mut self, outcome: Outcome) {
@@ -537,13 +657,49 @@ impl Daemon {
                 }
                 self.emit(DaemonEvent::Failed { file, reason });
             }
-            Outcome::Retry(_) | Outcome::Interrupted => {}
+            Outcome::Cancelled { file, reason } => {
+                self.emit(DaemonEvent::Cancelled { file, reason })
+            }
+            Outcome::Retry(_)
+            | Outcome::Interrupted
+            | Outcome::Resolving { .. }
+            | Outcome::Skipped => {}
             // The modem or its SIM is not in a state to send (a SIM that
             // locked itself again after a modem reset, no network): with
             // CheckSecurity, initialise again, which checks the SIM under
             // the PIN guard.
             Outcome::WaitForModem => self.recheck_modem = self.config.modem.check_sim,
         }
+    }
+
+    /// Writes the inbox files of received messages that could not be
+    /// written before (and after a restart, those being written when
+    /// simgate stopped), oldest first; on failure, tries again later.
+    fn write_unwritten(&mut self) {
+        match receive::finish_unwritten(&self.config, &mut self.store) {
+            Ok(written) => {
+                self.inbox_retry.succeeded();
+                self.received(written);
+            }
+            Err((written, error)) => {
+                self.received(written);
+                self.inbox_retry.failed(&error);
+            }
+        }
+    }
+
+    /// HardResetFrequency: the modem is reset (`AT+CFUN=1,1`: it restarts,
+    /// and may leave and come back on USB), then opened and initialised
+    /// again.
+    async fn hard_reset(&mut self) {
+        tracing::info!("periodic hard modem reset (HardResetFrequency)");
+        if let ModemState::Ready { modem, .. } = self.modem.state() {
+            let command = crate::at::Command::raw("AT+CFUN=1,1").expect("valid");
+            if let Err(error) = modem.run(command).await {
+                tracing::warn!(%error, "the modem refused the hard reset; initialising it again instead");
+            }
+        }
+        self.modem.reconnect().await;
     }
 
     /// Reads the storage a `+CMTI`/`+CDSI` named, or with `None` every
@@ -885,60 +1041,4 @@ impl Daemon {
         ));
         Ok(())
     }
-}
-
-/// The signals the daemon answers.
-enum Signal {
-    Stop,
-    Reload,
-    Suspend,
-    Resume,
-}
-
-/// Set once SIGTERM or SIGINT arrived; checked between parts.
-#[derive(Debug, Clone, Default)]
-struct StopFlag(std::sync::Arc<std::sync::atomic::AtomicBool>);
-
-impl StopFlag {
-    fn set(&self) {
-        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
-    }
-
-    fn is_set(&self) -> bool {
-        self.0.load(std::sync::atomic::Ordering::SeqCst)
-    }
-}
-
-/// Listens for the signals in a task of its own, so a stop request is seen
-/// even while a message is being sent.
-fn signal_task(stop: StopFlag) -> std::io::Result<mpsc::UnboundedReceiver<Signal>> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    let mut hup = signal(SignalKind::hangup())?;
-    let mut usr1 = signal(SignalKind::user_defined1())?;
-    let mut usr2 = signal(SignalKind::user_defined2())?;
-    let (sender, receiver) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        loop {
-            let signal = tokio::select! {
-                _ = term.recv() => Signal::Stop,
-                _ = int.recv() => Signal::Stop,
-                _ = hup.recv() => Signal::Reload,
-                _ = usr1.recv() => Signal::Suspend,
-                _ = usr2.recv() => Signal::Resume,
-            };
-            if matches!(signal, Signal::Stop) {
-                if stop.is_set() {
-                    // A second stop request: leave at once.
-                    std::process::exit(1);
-                }
-                stop.set();
-            }
-            if sender.send(signal).is_err() {
-                break;
-            }
-        }
-    });
-    Ok(receiver)
 }

@@ -328,7 +328,12 @@ fn complete_part(
     now_ms: i64,
 ) -> Result<Option<Received>, ReceiveError> {
     if store.incoming_part_assembled(part)? {
-        return Ok(None);
+        // Its message's files may still be unwritten (the disk was full):
+        // write them now, or keep the part on the SIM.
+        return match store.message_of_part(part)? {
+            Some(message) if !message.written => finish_message(config, store, message.id),
+            _ => Ok(None),
+        };
     }
     let group = store.open_group(part)?;
     let complete = match group.first().and_then(|p| p.concat) {
@@ -380,19 +385,55 @@ pub fn flush_stale(
     Ok(received)
 }
 
-/// After a restart: writes the files of messages that were being written.
-pub fn finish_unwritten(config: &Config, store: &mut Store) -> Result<(), ReceiveError> {
-    for id in store.incoming_unwritten()? {
-        let Some(message) = store.incoming_message(id)? else {
-            continue;
-        };
-        let parts = decode_parts(&store.incoming_parts_of(id)?);
-        let serial = serial_of(&message.files, &parts);
-        let rendered = inbox::inbox_files(&parts, config.spool.inbox_format, serial, &utc_now());
-        write_files(config, &rendered)?;
-        store.incoming_written(id, has_hook(config))?;
+/// Writes the files of messages recorded but not yet written (a write
+/// that failed, or a restart in between), oldest first, stopping at the
+/// first failure: what was written, or that and the error.
+pub fn finish_unwritten(
+    config: &Config,
+    store: &mut Store,
+) -> Result<Vec<Received>, (Vec<Received>, ReceiveError)> {
+    let mut written = Vec::new();
+    let ids = match store.incoming_unwritten() {
+        Ok(ids) => ids,
+        Err(error) => return Err((written, error.into())),
+    };
+    for id in ids {
+        match finish_message(config, store, id) {
+            Ok(Some(received)) => written.push(received),
+            Ok(None) => {}
+            Err(error) => return Err((written, error)),
+        }
     }
-    Ok(())
+    Ok(written)
+}
+
+/// Writes the files of message `id`, recorded with their names but not
+/// written yet; `None` when there is no such message.
+fn finish_message(
+    config: &Config,
+    store: &mut Store,
+    id: i64,
+) -> Result<Option<Received>, ReceiveError> {
+    let Some(message) = store.incoming_message(id)? else {
+        return Ok(None);
+    };
+    let recorded = store.incoming_parts_of(id)?;
+    let parts = decode_parts(&recorded);
+    let serial = serial_of(&message.files, &parts);
+    let rendered = inbox::inbox_files(&parts, config.spool.inbox_format, serial, &utc_now());
+    write_files(config, &rendered)?;
+    store.incoming_written(id, has_hook(config))?;
+    tracing::info!(id, parts = parts.len(), "received message written");
+    Ok(Some(Received {
+        id: Some(id),
+        files: message.files,
+        sender: recorded
+            .first()
+            .map(|p| p.sender.clone())
+            .unwrap_or_default(),
+        parts,
+        complete: message.complete,
+    }))
 }
 
 /// After a restart: the written messages whose RunOnReceive hook was never

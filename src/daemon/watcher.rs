@@ -1,11 +1,15 @@
 //! Watching outbox/ with inotify (the notify crate): a file is a candidate
-//! when a writer closes it after writing or when it is moved in. Creation
-//! alone is not enough, since the writer may not be done. An inotify queue
-//! overflow, or any watcher error, asks for a full rescan; the daemon also
-//! rescans at start and on a slow safety timer, because inotify is not
-//! guaranteed to report everything (NFS, overflow).
+//! when a writer closes it after writing or when it is moved in (creation
+//! alone is not enough, since the writer may not be done); a file deleted
+//! or moved out may cancel its waiting message; the folder itself removed
+//! or moved away ends the watch, which the daemon then re-arms when the
+//! folder is back. An inotify queue overflow, or any watcher error, asks
+//! for a full rescan; the daemon also rescans at start and on a slow safety
+//! timer, because inotify is not guaranteed to report everything (NFS,
+//! overflow).
 
-use notify::event::{AccessKind, AccessMode, ModifyKind, RenameMode};
+use crate::spool::settle::Arrival;
+use notify::event::{AccessKind, AccessMode, ModifyKind, RemoveKind, RenameMode};
 use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use std::path::{Path, PathBuf};
 use tokio::sync::mpsc;
@@ -14,17 +18,22 @@ use tokio::sync::mpsc;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OutboxEvent {
     /// This file may be ready.
-    Candidate(PathBuf),
+    Candidate(PathBuf, Arrival),
+    /// This file was deleted or moved out.
+    Gone(PathBuf),
     /// Events were lost: scan the whole directory.
     Rescan,
+    /// The outbox folder itself was removed or moved: the watch is dead.
+    FolderGone,
 }
 
-/// Watches `dir` (not recursively). Keep the returned watcher alive.
-pub fn watch(dir: &Path) -> notify::Result<(RecommendedWatcher, mpsc::Receiver<OutboxEvent>)> {
-    let (sender, events) = mpsc::channel(1024);
+/// Watches `dir` (not recursively), reporting to `sender`. Keep the
+/// returned watcher alive.
+pub fn watch(dir: &Path, sender: mpsc::Sender<OutboxEvent>) -> notify::Result<RecommendedWatcher> {
+    let watched = dir.to_owned();
     let mut watcher = notify::recommended_watcher(move |result: notify::Result<Event>| {
         let reports = match result {
-            Ok(event) => classify(&event),
+            Ok(event) => classify(&event, &watched),
             Err(error) => {
                 tracing::warn!(%error, "outbox watcher error; rescanning");
                 vec![OutboxEvent::Rescan]
@@ -43,24 +52,53 @@ pub fn watch(dir: &Path) -> notify::Result<(RecommendedWatcher, mpsc::Receiver<O
         }
     })?;
     watcher.watch(dir, RecursiveMode::NonRecursive)?;
-    Ok((watcher, events))
+    Ok(watcher)
 }
 
-/// The reports one notify event gives.
-pub fn classify(event: &Event) -> Vec<OutboxEvent> {
+/// The reports one notify event gives, for a watch on `dir`.
+pub fn classify(event: &Event, dir: &Path) -> Vec<OutboxEvent> {
     if event.need_rescan() {
         return vec![OutboxEvent::Rescan];
     }
-    let candidates: Vec<PathBuf> = match event.kind {
-        EventKind::Access(AccessKind::Close(AccessMode::Write)) => event.paths.clone(),
-        EventKind::Modify(ModifyKind::Name(RenameMode::To)) => event.paths.clone(),
+    if event.paths.iter().any(|path| path == dir)
+        && matches!(
+            event.kind,
+            EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(_))
+        )
+    {
+        return vec![OutboxEvent::FolderGone];
+    }
+    let candidate = |path: &PathBuf, arrival| OutboxEvent::Candidate(path.clone(), arrival);
+    match event.kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => event
+            .paths
+            .iter()
+            .map(|p| candidate(p, Arrival::Written))
+            .collect(),
+        EventKind::Modify(ModifyKind::Name(RenameMode::To)) => event
+            .paths
+            .iter()
+            .map(|p| candidate(p, Arrival::RenamedIn))
+            .collect(),
         // A rename within the directory: [from, to].
         EventKind::Modify(ModifyKind::Name(RenameMode::Both)) => {
-            event.paths.get(1).cloned().into_iter().collect()
+            let mut reports = Vec::new();
+            if let Some(from) = event.paths.first() {
+                reports.push(OutboxEvent::Gone(from.clone()));
+            }
+            if let Some(to) = event.paths.get(1) {
+                reports.push(candidate(to, Arrival::RenamedIn));
+            }
+            reports
         }
+        EventKind::Modify(ModifyKind::Name(RenameMode::From))
+        | EventKind::Remove(RemoveKind::File | RemoveKind::Any | RemoveKind::Other) => event
+            .paths
+            .iter()
+            .map(|p| OutboxEvent::Gone(p.clone()))
+            .collect(),
         _ => Vec::new(),
-    };
-    candidates.into_iter().map(OutboxEvent::Candidate).collect()
+    }
 }
 
 #[cfg(test)]
@@ -69,13 +107,16 @@ mod tests {
     use std::io::Write;
 
     /// Real inotify: a file written in place is reported once it is closed,
-    /// not before; a file renamed in is reported by its new name.
+    /// not before; a file renamed in is reported by its new name; a file
+    /// deleted is reported gone; the folder removed ends the watch.
     #[tokio::test]
-    async fn close_after_write_and_rename_in() {
+    async fn close_after_write_rename_in_delete_and_the_folder_gone() {
         let root = std::env::temp_dir().join(format!("simgate-watch-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
         let outbox = root.join("outbox");
         std::fs::create_dir_all(&outbox).unwrap();
-        let (_watcher, mut events) = watch(&outbox).unwrap();
+        let (sender, mut events) = mpsc::channel(64);
+        let _watcher = watch(&outbox, sender).unwrap();
 
         let path = outbox.join("OUT+4912345.txt");
         let mut file = std::fs::File::create(&path).unwrap();
@@ -87,20 +128,31 @@ mod tests {
         std::fs::write(&marker, b"").unwrap();
         assert_eq!(
             events.recv().await,
-            Some(OutboxEvent::Candidate(marker.clone()))
+            Some(OutboxEvent::Candidate(marker.clone(), Arrival::Written))
         );
         file.write_all(b"second half").unwrap();
         drop(file);
         assert_eq!(
             events.recv().await,
-            Some(OutboxEvent::Candidate(path.clone()))
+            Some(OutboxEvent::Candidate(path.clone(), Arrival::Written))
         );
 
         let staged = root.join("staged.txt");
         std::fs::write(&staged, b"hello").unwrap();
         let moved = outbox.join("OUTA+4912345.txt");
         std::fs::rename(&staged, &moved).unwrap();
-        assert_eq!(events.recv().await, Some(OutboxEvent::Candidate(moved)));
+        assert_eq!(
+            events.recv().await,
+            Some(OutboxEvent::Candidate(moved.clone(), Arrival::RenamedIn))
+        );
+        std::fs::remove_file(&moved).unwrap();
+        assert_eq!(events.recv().await, Some(OutboxEvent::Gone(moved)));
+        std::fs::remove_file(&marker).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(events.recv().await, Some(OutboxEvent::Gone(marker)));
+        assert_eq!(events.recv().await, Some(OutboxEvent::Gone(path)));
+        std::fs::remove_dir(&outbox).unwrap();
+        assert_eq!(events.recv().await, Some(OutboxEvent::FolderGone));
         std::fs::remove_dir_all(&root).unwrap();
     }
 }

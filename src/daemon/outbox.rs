@@ -1,0 +1,663 @@
+//! The outbox side of the daemon: which files are candidates and when they
+//! are ready ([`crate::spool::settle`]), taking a ready file in (parsed and
+//! recorded as a queued message, or moved to error/ with the reason),
+//! noticing files deleted or replaced while their messages wait (the
+//! message is cancelled), moving finished files to sent/ or error/ (and
+//! trying again when that fails), and keeping the inotify watch alive when
+//! the folder is removed and recreated.
+//!
+//! A waiting message's file stays in outbox/ under its own name, as with
+//! gammu; only [`super::send`] claims it, for the time its parts go out.
+
+use super::logging::Redact;
+use super::watcher::{self, OutboxEvent};
+use super::DaemonEvent;
+use crate::config::Config;
+use crate::instance::Lock;
+use crate::procfs::{self, Access, Inode};
+use crate::spool::settle::{self, Arrival, Readiness};
+use crate::spool::{self, fs as spool_fs, OutboxName, OutgoingMessage, Utf8Fallback};
+use crate::store::{MessageState, Outgoing, Store, StoreError};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::ffi::{OsStr, OsString};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+use tokio::sync::mpsc;
+
+/// How often a dead watch looks for its folder again.
+pub(super) const FOLDER_CHECK: Duration = Duration::from_secs(1);
+
+/// First wait before moving a finished file again after a failure.
+const FIRST_MOVE_RETRY: Duration = Duration::from_secs(5);
+/// Longest wait between two attempts to move a finished file.
+const MAX_MOVE_RETRY: Duration = Duration::from_secs(300);
+
+/// The outbox folder, its watch and its candidates.
+pub(super) struct Outbox {
+    dir: PathBuf,
+    /// Files seen, with how they arrived and when to look at them again.
+    candidates: BTreeMap<OsString, Candidate>,
+    /// Names reported deleted or moved out since the last look.
+    gone: BTreeSet<OsString>,
+    /// A full scan is asked for.
+    rescan: bool,
+    /// Names already reported as unusable, so a rescan does not repeat it.
+    reported: HashSet<OsString>,
+    watch: Watch,
+    sender: mpsc::Sender<OutboxEvent>,
+    /// Finished files that could not be moved yet: when to try again, and
+    /// how long the wait after that is.
+    moves: Moves,
+    _lock: Option<Lock>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    arrival: Arrival,
+    due: SystemTime,
+}
+
+enum Watch {
+    Armed {
+        _watcher: notify::RecommendedWatcher,
+        folder: Inode,
+    },
+    /// No watch: the folder is missing (or was replaced).
+    Dead { logged: bool },
+}
+
+#[derive(Default)]
+struct Moves {
+    next: Option<SystemTime>,
+    delay: Duration,
+    failures: u32,
+}
+
+/// What became of a file that was to be moved on.
+pub(super) enum Finished {
+    /// Moved (to this path) or deleted (`None`, as configured).
+    Done(Option<PathBuf>),
+    /// Could not be moved now; tried again later.
+    Pending,
+}
+
+impl Outbox {
+    /// Watches `dir` (a missing folder is watched once it appears), with
+    /// `lock` held for as long as the daemon runs. What the watcher reports
+    /// arrives on the returned receiver, for [`Self::note`].
+    pub(super) fn new(dir: &Path, lock: Option<Lock>) -> (Self, mpsc::Receiver<OutboxEvent>) {
+        let (sender, events) = mpsc::channel(1024);
+        let mut outbox = Self {
+            dir: dir.to_owned(),
+            candidates: BTreeMap::new(),
+            gone: BTreeSet::new(),
+            rescan: true,
+            reported: HashSet::new(),
+            watch: Watch::Dead { logged: false },
+            sender,
+            moves: Moves::default(),
+            _lock: lock,
+        };
+        outbox.check_watch();
+        (outbox, events)
+    }
+
+    /// Takes a watcher report in; the work waits for [`Self::process`], so
+    /// a burst of events is handled as one batch.
+    pub(super) fn note(&mut self, event: OutboxEvent, now: SystemTime) {
+        match event {
+            OutboxEvent::Candidate(path, arrival) => {
+                if let Some(name) = self.own_name(&path) {
+                    self.gone.remove(&name);
+                    self.add(name, arrival, now);
+                }
+            }
+            OutboxEvent::Gone(path) => {
+                if let Some(name) = self.own_name(&path) {
+                    self.candidates.remove(&name);
+                    self.gone.insert(name);
+                }
+            }
+            OutboxEvent::Rescan => self.rescan = true,
+            OutboxEvent::FolderGone => self.check_watch(),
+        }
+    }
+
+    /// Looks at `name` again now (after its earlier message finished, say).
+    pub(super) fn look_again(&mut self, name: &str, now: SystemTime) {
+        self.add(OsString::from(name), Arrival::Found, now);
+    }
+
+    fn add(&mut self, name: OsString, arrival: Arrival, now: SystemTime) {
+        let entry = self
+            .candidates
+            .entry(name)
+            .or_insert(Candidate { arrival, due: now });
+        entry.arrival = entry.arrival.merge(arrival);
+        entry.due = now;
+    }
+
+    fn own_name(&self, path: &Path) -> Option<OsString> {
+        (path.parent() == Some(self.dir.as_path()))
+            .then(|| path.file_name().map(OsStr::to_owned))
+            .flatten()
+    }
+
+    /// When [`Self::process`] has work next.
+    pub(super) fn next_due(&self) -> Option<SystemTime> {
+        let soonest = self.candidates.values().map(|c| c.due).min();
+        let now_work = (self.rescan || !self.gone.is_empty()).then_some(SystemTime::UNIX_EPOCH);
+        [soonest, now_work, self.moves.next]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Whether the watch is dead (the folder is missing).
+    pub(super) fn watch_dead(&self) -> bool {
+        matches!(self.watch, Watch::Dead { .. })
+    }
+
+    /// Arms the watch when the folder is (back) there, and notices a folder
+    /// that was removed or replaced: logged once, then watched again as
+    /// soon as it reappears, with a full scan.
+    pub(super) fn check_watch(&mut self) {
+        let current = Inode::of(&self.dir).ok().filter(|_| self.dir.is_dir());
+        match (&mut self.watch, current) {
+            (Watch::Armed { folder, .. }, Some(inode)) if *folder == inode => {}
+            (Watch::Armed { .. }, _) => {
+                tracing::warn!(outbox = %self.dir.display(), "the outbox folder was removed or replaced; watching for it");
+                self.watch = Watch::Dead { logged: true };
+                self.check_watch();
+            }
+            (Watch::Dead { logged }, None) => {
+                if !*logged {
+                    tracing::warn!(outbox = %self.dir.display(), "the outbox folder is missing; nothing is sent until it is back (receiving goes on)");
+                    *logged = true;
+                }
+            }
+            (Watch::Dead { logged }, Some(inode)) => {
+                match watcher::watch(&self.dir, self.sender.clone()) {
+                    Ok(watcher) => {
+                        if *logged {
+                            tracing::info!(outbox = %self.dir.display(), "the outbox folder is back; watching it again");
+                        }
+                        self.watch = Watch::Armed {
+                            _watcher: watcher,
+                            folder: inode,
+                        };
+                        self.rescan = true;
+                    }
+                    Err(error) => {
+                        if !*logged {
+                            tracing::warn!(outbox = %self.dir.display(), %error, "cannot watch the outbox; retrying");
+                            *logged = true;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Asks for a full scan (the safety timer).
+    pub(super) fn request_rescan(&mut self) {
+        self.rescan = true;
+    }
+
+    /// Does the work that is due at `now`: a full scan if asked for,
+    /// messages whose files are gone, candidates that are ready, moves to
+    /// try again. Returns what to report.
+    pub(super) fn process(
+        &mut self,
+        config: &Config,
+        store: &mut Store,
+        now: SystemTime,
+    ) -> Result<Vec<DaemonEvent>, StoreError> {
+        let mut events = Vec::new();
+        if std::mem::take(&mut self.rescan) {
+            self.scan(config, store, now, &mut events)?;
+        }
+        if !self.gone.is_empty() {
+            let gone = std::mem::take(&mut self.gone);
+            for name in gone {
+                if let Some(row) = store.active_by_name(&name.to_string_lossy())? {
+                    self.cancel_if_gone(config, store, &row, now, &mut events)?;
+                }
+            }
+        }
+        self.take_ready(config, store, now, &mut events)?;
+        if self.moves.next.is_some_and(|next| next <= now) {
+            self.retry_moves(config, store, now)?;
+        }
+        Ok(events)
+    }
+
+    /// Lists the folder: every outbox name becomes a candidate; names that
+    /// cannot be sent go to error/; waiting messages whose files are gone
+    /// are cancelled. A missing folder is not an error: the daemon goes on
+    /// receiving and watches for the folder.
+    fn scan(
+        &mut self,
+        config: &Config,
+        store: &mut Store,
+        now: SystemTime,
+        events: &mut Vec<DaemonEvent>,
+    ) -> Result<(), StoreError> {
+        let entries = match spool_fs::scan_outbox(&self.dir) {
+            Ok(entries) => entries,
+            Err(error) => {
+                if spool_fs::is_not_found(&error) {
+                    self.check_watch();
+                } else {
+                    tracing::warn!(%error, "cannot list the outbox");
+                }
+                return Ok(());
+            }
+        };
+        let mut listed = HashSet::new();
+        for entry in entries {
+            match entry {
+                spool_fs::ScanEntry::Outbox(parsed) => {
+                    let name = OsString::from(&parsed.name);
+                    listed.insert(name.clone());
+                    if !self.candidates.contains_key(&name) {
+                        self.add(name, Arrival::Found, now);
+                    }
+                }
+                // Taken like any candidate, then moved to error/ with the
+                // reason the name cannot be used.
+                spool_fs::ScanEntry::Invalid { name, .. } => {
+                    listed.insert(name.clone());
+                    if !self.candidates.contains_key(&name) {
+                        self.add(name, Arrival::Found, now);
+                    }
+                }
+                spool_fs::ScanEntry::NotRegular { name, kind } => {
+                    self.report_unusable(
+                        name,
+                        format!("not a regular file ({kind:?}); left where it is"),
+                        events,
+                    );
+                }
+            }
+        }
+        for row in store.waiting()? {
+            if !listed.contains(OsStr::new(&row.file_name)) {
+                self.cancel_if_gone(config, store, &row, now, events)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Logs (and reports) once that an outbox entry cannot be used.
+    fn report_unusable(&mut self, name: OsString, reason: String, events: &mut Vec<DaemonEvent>) {
+        if self.reported.insert(name.clone()) {
+            tracing::warn!(file = %Redact(name.to_string_lossy()), %reason, "outbox entry ignored");
+            events.push(DaemonEvent::Failed {
+                file: name.to_string_lossy().into_owned(),
+                reason,
+            });
+        }
+    }
+
+    /// A waiting message whose file is neither in outbox/ nor claimed is
+    /// cancelled: deleting a waiting file cancels its message, as with
+    /// gammu. A file replaced under the name cancels the old message and
+    /// becomes a candidate itself.
+    fn cancel_if_gone(
+        &mut self,
+        config: &Config,
+        store: &mut Store,
+        row: &Outgoing,
+        now: SystemTime,
+        events: &mut Vec<DaemonEvent>,
+    ) -> Result<(), StoreError> {
+        if row.state != MessageState::Queued {
+            return Ok(());
+        }
+        let path = self.dir.join(&row.file_name);
+        let claimed = spool_fs::claim_dir(&self.dir).join(&row.file_name);
+        let reason = match spool_fs::file_state(&path) {
+            Ok(state) if state.id == row.file_id => return Ok(()),
+            Ok(_) => {
+                self.add(OsString::from(&row.file_name), Arrival::Written, now);
+                "its file was replaced by another of the same name before it was sent"
+            }
+            Err(error) if spool_fs::is_not_found(&error) => {
+                if claimed.exists() {
+                    return Ok(());
+                }
+                if !self.dir.is_dir() {
+                    // The whole folder is gone: nothing to conclude yet.
+                    return Ok(());
+                }
+                "its file was deleted from the outbox before it was sent"
+            }
+            Err(_) => return Ok(()),
+        };
+        cancel(config, store, row, reason, now, events)
+    }
+
+    /// Takes in every candidate that is due and ready: one `/proc` scan for
+    /// open writers for the whole batch.
+    fn take_ready(
+        &mut self,
+        config: &Config,
+        store: &mut Store,
+        now: SystemTime,
+        events: &mut Vec<DaemonEvent>,
+    ) -> Result<(), StoreError> {
+        let due: Vec<(OsString, Candidate)> = self
+            .candidates
+            .iter()
+            .filter(|(_, c)| c.due <= now)
+            .map(|(name, c)| (name.clone(), *c))
+            .collect();
+        if due.is_empty() {
+            return Ok(());
+        }
+        let settle_time = config.spool.settle_time;
+        let mut ready: Vec<(OsString, spool_fs::FileState)> = Vec::new();
+        for (name, candidate) in due {
+            let path = self.dir.join(&name);
+            let state = match spool_fs::file_state(&path) {
+                Ok(state) => state,
+                Err(spool_fs::SpoolIoError::NotRegular { kind, .. }) => {
+                    self.candidates.remove(&name);
+                    if spool::classify_outbox_os_name(&name).is_ok_and(|p| p.is_some()) {
+                        self.report_unusable(
+                            name,
+                            format!("not a regular file ({kind:?}); left where it is"),
+                            events,
+                        );
+                    }
+                    continue;
+                }
+                Err(error) => {
+                    self.candidates.remove(&name);
+                    if !spool_fs::is_not_found(&error) {
+                        tracing::warn!(file = %Redact(name.to_string_lossy()), %error, "cannot inspect an outbox file");
+                    }
+                    continue;
+                }
+            };
+            match settle::readiness(candidate.arrival, state.changed, now, settle_time) {
+                Readiness::Ready => ready.push((name, state)),
+                Readiness::WaitUntil(at) => {
+                    if let Some(c) = self.candidates.get_mut(&name) {
+                        c.due = at;
+                    }
+                }
+            }
+        }
+        if ready.is_empty() {
+            return Ok(());
+        }
+        let inodes: BTreeSet<Inode> = ready.iter().map(|(_, state)| state.inode()).collect();
+        let writers = procfs::open_holders(&inodes, Access::Write);
+        for (name, state) in ready {
+            if let Some(pids) = writers.holders.get(&state.inode()) {
+                tracing::debug!(file = %Redact(name.to_string_lossy()), ?pids, "still open for writing; waiting");
+                if let Some(c) = self.candidates.get_mut(&name) {
+                    c.arrival = Arrival::Written;
+                    c.due = now + settle_time.max(Duration::from_millis(200));
+                }
+                continue;
+            }
+            self.candidates.remove(&name);
+            self.take(config, store, &name, &state, now, events)?;
+        }
+        Ok(())
+    }
+
+    /// Takes one settled file in.
+    fn take(
+        &mut self,
+        config: &Config,
+        store: &mut Store,
+        name: &OsStr,
+        state: &spool_fs::FileState,
+        now: SystemTime,
+        events: &mut Vec<DaemonEvent>,
+    ) -> Result<(), StoreError> {
+        let parsed = match spool::classify_outbox_os_name(name) {
+            Ok(None) => return Ok(()),
+            Ok(Some(parsed)) => parsed,
+            Err(error) => {
+                // gammu would try and fail; this file cannot be sent.
+                let reason = format!("not a usable outbox file name: {error}");
+                return self.reject(config, store, name, state, &reason, now, events);
+            }
+        };
+        let file_name = parsed.name.clone();
+        if let Some(row) = store.active_by_name(&file_name)? {
+            if row.file_id == state.id {
+                return Ok(()); // already queued (back from a claim, say)
+            }
+            if row.state != MessageState::Queued {
+                // Its namesake is going out right now: this one waits for
+                // the name to be free (looked at again then).
+                return Ok(());
+            }
+            cancel(
+                config,
+                store,
+                &row,
+                "its file was replaced by another of the same name before it was sent",
+                now,
+                events,
+            )?;
+        }
+        let path = self.dir.join(name);
+        match read_message(config, &path, &parsed) {
+            Ok((message, parts)) => {
+                let row =
+                    store.enqueue(&file_name, &state.id, &message.recipient, parts, ms(now))?;
+                tracing::info!(file = %Redact(&file_name), parts, id = row.id, "queued");
+                events.push(DaemonEvent::Queued { file: file_name });
+                Ok(())
+            }
+            Err(reason) => self.reject(config, store, name, state, &reason, now, events),
+        }
+    }
+
+    /// A file that cannot be sent: recorded as failed and moved to error/
+    /// with the reason logged.
+    #[allow(clippy::too_many_arguments)]
+    fn reject(
+        &mut self,
+        config: &Config,
+        store: &mut Store,
+        name: &OsStr,
+        state: &spool_fs::FileState,
+        reason: &str,
+        now: SystemTime,
+        events: &mut Vec<DaemonEvent>,
+    ) -> Result<(), StoreError> {
+        let file_name = name.to_string_lossy().into_owned();
+        if store.active_by_name(&file_name)?.is_some() {
+            return Ok(());
+        }
+        let row = store.enqueue(&file_name, &state.id, "", 1, ms(now))?;
+        store.mark_failed(row.id, reason, ms(now))?;
+        tracing::error!(file = %Redact(&file_name), %reason, "outbox file cannot be sent; moved to the error folder");
+        let file = spool_fs::Claimed {
+            name: name.to_owned(),
+            path: self.dir.join(name),
+        };
+        self.finish(config, store, row.id, &file, false, now)?;
+        events.push(DaemonEvent::Failed {
+            file: file_name,
+            reason: reason.to_owned(),
+        });
+        Ok(())
+    }
+
+    /// Moves a finished message's file to sent/ or error/ (or deletes it,
+    /// as configured) and frees its name; when that fails, the message
+    /// keeps its file and the move is tried again later.
+    pub(super) fn finish(
+        &mut self,
+        config: &Config,
+        store: &mut Store,
+        id: i64,
+        file: &spool_fs::Claimed,
+        sent: bool,
+        now: SystemTime,
+    ) -> Result<Finished, StoreError> {
+        let target = if sent {
+            config.spool.sent.clone()
+        } else {
+            config.spool.error.clone()
+        };
+        let outcome = spool_fs::finish(&self.dir, file, target.as_deref().unwrap_or(&self.dir));
+        match outcome {
+            Ok(outcome) => {
+                store.forget_file(id)?;
+                self.look_again(&file.name.to_string_lossy(), now);
+                Ok(Finished::Done(outcome.path().map(Path::to_owned)))
+            }
+            Err(error) => {
+                store.file_pending(id)?;
+                self.move_failed(&error, file, now);
+                Ok(Finished::Pending)
+            }
+        }
+    }
+
+    fn move_failed(
+        &mut self,
+        error: &spool_fs::SpoolIoError,
+        file: &spool_fs::Claimed,
+        now: SystemTime,
+    ) {
+        self.moves.failures += 1;
+        if self.moves.failures == 1 || self.moves.failures % 20 == 0 {
+            tracing::error!(file = %Redact(file.name.to_string_lossy()), %error, failures = self.moves.failures, "cannot move a finished file; will try again");
+        }
+        self.moves.delay = if self.moves.delay.is_zero() {
+            FIRST_MOVE_RETRY
+        } else {
+            (self.moves.delay * 2).min(MAX_MOVE_RETRY)
+        };
+        let next = now + self.moves.delay;
+        self.moves.next = Some(self.moves.next.map_or(next, |n| n.min(next)));
+    }
+
+    /// Tries again to move the files of finished messages.
+    fn retry_moves(
+        &mut self,
+        config: &Config,
+        store: &mut Store,
+        now: SystemTime,
+    ) -> Result<(), StoreError> {
+        self.moves.next = None;
+        for row in store.files_pending()? {
+            let name = OsString::from(&row.file_name);
+            let claimed = spool_fs::claim_dir(&self.dir).join(&name);
+            let path = if claimed.exists() {
+                claimed
+            } else {
+                self.dir.join(&name)
+            };
+            if !path.exists() {
+                tracing::warn!(file = %Redact(&row.file_name), "the file of a finished message is gone; forgetting it");
+                store.forget_file(row.id)?;
+                continue;
+            }
+            let file = spool_fs::Claimed { name, path };
+            let sent = row.state == MessageState::Sent;
+            if let Finished::Done(_) = self.finish(config, store, row.id, &file, sent, now)? {
+                tracing::info!(file = %Redact(&row.file_name), "a finished file was moved after all");
+                self.moves = Moves {
+                    next: self.moves.next,
+                    ..Moves::default()
+                };
+            }
+        }
+        Ok(())
+    }
+
+    /// Schedules moves left over from before a restart.
+    pub(super) fn resume_moves(
+        &mut self,
+        store: &Store,
+        now: SystemTime,
+    ) -> Result<(), StoreError> {
+        if !store.files_pending()?.is_empty() {
+            self.moves.next = Some(now);
+        }
+        Ok(())
+    }
+
+    /// The outbox folder.
+    pub(super) fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+/// Cancels a waiting message whose file is gone or replaced.
+fn cancel(
+    _config: &Config,
+    store: &mut Store,
+    row: &Outgoing,
+    reason: &str,
+    now: SystemTime,
+    events: &mut Vec<DaemonEvent>,
+) -> Result<(), StoreError> {
+    store.cancel(row.id, reason, ms(now))?;
+    let sent = store
+        .parts(row.id)?
+        .iter()
+        .filter(|p| p.state == crate::store::PartState::Sent)
+        .count();
+    tracing::info!(file = %Redact(&row.file_name), id = row.id, parts_sent_before = sent, %reason, "message cancelled");
+    events.push(DaemonEvent::Cancelled {
+        file: row.file_name.clone(),
+        reason: reason.to_owned(),
+    });
+    Ok(())
+}
+
+/// Reads and parses an outbox file; how many parts it will take.
+pub(super) fn read_message(
+    config: &Config,
+    path: &Path,
+    parsed: &OutboxName,
+) -> Result<(OutgoingMessage, u32), String> {
+    let content = spool_fs::read_outbox_file(path).map_err(|e| e.to_string())?;
+    let mut message =
+        spool::parse_outbox(parsed, &content, Utf8Fallback::Reject).map_err(|e| e.to_string())?;
+    apply_defaults(config, &mut message);
+    let submits = message
+        .to_submits(config.spool.transmit_format, 0)
+        .map_err(|e| e.to_string())?;
+    Ok((message, submits.len() as u32))
+}
+
+/// What the configuration adds to every message: the validity period
+/// (gammu sends relative "maximum" unless told otherwise) and a delivery
+/// report request when `DeliveryReport` is `log` or `sms`.
+pub(super) fn apply_defaults(config: &Config, message: &mut OutgoingMessage) {
+    message.validity.get_or_insert(config.send.validity);
+    if config.receive.delivery_report != crate::config::DeliveryReport::No {
+        message.delivery_report = true;
+    }
+}
+
+/// Milliseconds since the epoch.
+pub(super) fn ms(time: SystemTime) -> i64 {
+    time.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Files of the claim folder by name (after a restart).
+pub(super) fn claimed_by_name(dir: &Path) -> HashMap<OsString, spool_fs::Claimed> {
+    match spool_fs::claimed_files(dir) {
+        Ok(files) => files.into_iter().map(|c| (c.name.clone(), c)).collect(),
+        Err(error) => {
+            tracing::warn!(%error, "cannot list the claim folder");
+            HashMap::new()
+        }
+    }
+}
