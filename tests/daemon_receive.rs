@@ -730,3 +730,91 @@ async fn a_hook_not_started_before_a_crash_runs_after_the_restart() {
     let _ = std::fs::remove_file(&out);
     h.stop().await;
 }
+
+/// Waits for `count` messages written to the inbox; each one's file names,
+/// sorted by the first name (so by time stamp, then sender).
+async fn messages(h: &mut Harness, count: usize) -> Vec<Vec<String>> {
+    let mut all = Vec::new();
+    for _ in 0..count {
+        all.push(h.received().await);
+    }
+    all.sort();
+    all
+}
+
+/// Two senders whose phones happened to choose the same concatenation
+/// reference and part count make two messages, each of its own sender's
+/// parts only: when both complete (parts interleaved on the SIM) and when
+/// both are written incomplete after the multipart timeout. (gammu 1.42
+/// links parts by reference and count alone: it writes A's part 1 with B's
+/// part 2 as one message.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_senders_with_the_same_reference_make_two_messages() {
+    let mut h = Harness::start_with("same-reference", Profile::Generic, |config| {
+        config.receive.multipart_timeout = std::time::Duration::from_secs(2);
+    })
+    .await;
+    let a_text = "Alice writes a message long enough for two parts. ".repeat(4);
+    let b_text = "Bob's message, also two parts, same reference 0x42! ".repeat(4);
+    let a = delivers("+4915100000061", &a_text, 0x42);
+    let b = delivers("+4915100000062", &b_text, 0x42);
+    assert_eq!((a.len(), b.len()), (2, 2));
+    for part in [&a[0], &b[1], &b[0], &a[1]] {
+        h.emulator.inject_deliver(part).unwrap();
+    }
+    let written = messages(&mut h, 2).await;
+    let texts: Vec<String> = written
+        .iter()
+        .map(|files| files.iter().map(|f| h.inbox(f)).collect())
+        .collect();
+    // Part 0 of both is stamped second 0: names sort by sender.
+    assert_eq!(texts, [a_text.clone(), b_text.clone()]);
+    for (files, sender) in written.iter().zip(["+4915100000061", "+4915100000062"]) {
+        assert_eq!(files.len(), 2, "{files:?}");
+        for (index, file) in files.iter().enumerate() {
+            assert!(
+                file.ends_with(&format!("_00_{sender}_{index:02}.txt")),
+                "{file} is not part {index} of {sender}"
+            );
+        }
+    }
+
+    // Both incomplete: C has parts 1 and 3 of 3, D parts 1 and 2 of 3.
+    let c_text = "Carol sends three parts; the second one gets lost. ".repeat(7);
+    let d_text = "Dave sends three parts too; his third never comes. ".repeat(7);
+    let c = delivers("+4915100000063", &c_text, 0x43);
+    let d = delivers("+4915100000064", &d_text, 0x43);
+    assert_eq!((c.len(), d.len()), (3, 3));
+    for part in [&c[0], &d[1], &d[0], &c[2]] {
+        h.emulator.inject_deliver(part).unwrap();
+    }
+    let written = messages(&mut h, 2).await;
+    let part_texts = |text: &str, indices: [usize; 2]| -> Vec<String> {
+        let plan = plan_text(text, EncodingPolicy::Auto).unwrap();
+        indices
+            .iter()
+            .map(|&i| plan.parts[i].text().unwrap().to_owned())
+            .collect()
+    };
+    let got: Vec<Vec<String>> = written
+        .iter()
+        .map(|files| files.iter().map(|f| h.inbox(f)).collect())
+        .collect();
+    assert_eq!(
+        got,
+        [part_texts(&c_text, [0, 2]), part_texts(&d_text, [0, 1])]
+    );
+    assert!(written[0][0].contains("_+4915100000063_00"), "{written:?}");
+    assert!(written[1][0].contains("_+4915100000064_00"), "{written:?}");
+    let db = rusqlite::Connection::open(h.dir("simgate.db")).unwrap();
+    let incomplete: i64 = db
+        .query_row(
+            "SELECT COUNT(*) FROM incoming WHERE complete = 0",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(incomplete, 2);
+    assert!(h.emulator.stored().is_empty());
+    h.stop().await;
+}
