@@ -818,3 +818,78 @@ async fn two_senders_with_the_same_reference_make_two_messages() {
     assert!(h.emulator.stored().is_empty());
     h.stop().await;
 }
+
+/// An SMSC field for PDU lines the tests list raw: +491710760000.
+const SMSC_FIELD: &str = "07919471016700F0";
+
+/// The PDUs the database recorded as parts, in arrival order.
+fn recorded_parts(h: &Harness) -> Vec<Vec<u8>> {
+    let db = rusqlite::Connection::open(h.dir("simgate.db")).unwrap();
+    let mut statement = db
+        .prepare("SELECT pdu FROM incoming_part ORDER BY id")
+        .unwrap();
+    let rows = statement
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<Vec<Vec<u8>>, _>>()
+        .unwrap();
+    rows
+}
+
+/// Some modems pad the PDU line after the message (with `FF`, or `00`,
+/// which gammu 1.42 cannot read past and retries forever): the `<length>`
+/// they list says where the message ends. The message arrives whole, the
+/// database keeps it as it was without the padding, and the same padded
+/// line read again (its delete failed, simgate restarted) is recognised:
+/// no second file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn padding_after_the_listed_length_is_not_the_message() {
+    let mut h = Harness::start("padded", Profile::Generic).await;
+    let mut sent = Vec::new();
+    for (n, pad) in [
+        (1u8, "FF".repeat(8)),
+        (2, "00".repeat(3)),
+        (3, "FF".to_owned()),
+    ] {
+        let text = format!("padded {n}");
+        let tpdu = delivers(&format!("+49151000000{}", 70 + n), &text, 0).remove(0);
+        let line = format!("{SMSC_FIELD}{}{pad}", hex(&tpdu));
+        sent.push(simgate::pdu::hex::decode(&format!("{SMSC_FIELD}{}", hex(&tpdu))).unwrap());
+        if n == 3 {
+            // The third one's delete fails: it stays on the SIM.
+            h.emulator.inject_fault(simgate::emulator::Fault::CmeError {
+                command_prefix: "AT+CMGD".to_owned(),
+                code: 100,
+                times: simgate::emulator::Times::Once,
+            });
+            let mut events = h.emulator.subscribe();
+            h.emulator.inject_raw_line(&line, tpdu.len()).unwrap();
+            loop {
+                if let EmulatorEvent::CommandReceived(command) = events.recv().await.unwrap() {
+                    if command.starts_with("AT+CMGD") {
+                        break;
+                    }
+                }
+            }
+            break;
+        }
+        h.emulator.inject_raw_line(&line, tpdu.len()).unwrap();
+        assert_eq!(next_text(&mut h).await, text);
+    }
+    h.stop_daemon().await;
+    assert_eq!(h.emulator.stored().len(), 1, "the third one is still there");
+    assert_eq!(recorded_parts(&h), sent, "recorded without the padding");
+    let mut events = h.emulator.subscribe();
+    let h = h.restart().await;
+    deletions(&mut events, 1).await;
+    assert!(h.emulator.stored().is_empty());
+    let mut texts: Vec<String> = std::fs::read_dir(h.dir("inbox"))
+        .unwrap()
+        .map(|entry| std::fs::read_to_string(entry.unwrap().path()).unwrap())
+        .collect();
+    texts.sort();
+    assert_eq!(texts, ["padded 1", "padded 2", "padded 3"]);
+    assert_eq!(recorded_parts(&h), sent, "nothing recorded twice");
+    assert!(undecodable(&h).is_empty(), "{:?}", undecodable(&h));
+    h.stop().await;
+}
