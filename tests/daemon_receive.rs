@@ -30,7 +30,7 @@ fn delivers(from: &str, text: &str, reference: u16) -> Vec<Vec<u8>> {
         .into_iter()
         .enumerate()
         .map(|(index, mut deliver)| {
-            deliver.timestamp = stamp(index as u8);
+            deliver.timestamp = stamp(index as u8).into();
             deliver.encode().unwrap()
         })
         .collect()
@@ -114,7 +114,7 @@ async fn parts_out_of_order_and_duplicated_make_one_message() {
     // The network sends part 2 again, with another time stamp: it joins
     // the written message rather than waiting for parts that never come.
     let mut again = simgate::pdu::SmsDeliver::decode(&parts[1]).unwrap();
-    again.timestamp = stamp(30);
+    again.timestamp = stamp(30).into();
     h.emulator.inject_deliver(&again.encode().unwrap()).unwrap();
     h.emulator
         .inject_deliver(&delivers("+4915188888888", "next", 0)[0])
@@ -891,5 +891,60 @@ async fn padding_after_the_listed_length_is_not_the_message() {
     assert_eq!(texts, ["padded 1", "padded 2", "padded 3"]);
     assert_eq!(recorded_parts(&h), sent, "nothing recorded twice");
     assert!(undecodable(&h).is_empty(), "{:?}", undecodable(&h));
+    h.stop().await;
+}
+
+/// Seconds since the epoch, now.
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// A service centre time stamp that is no date (month 13, hour 25,
+/// 30 February, a digit A) does not cost the message: it is written, named
+/// by the time simgate read it. (gammu 1.42 names it by the impossible
+/// fields, the year zeroed: `IN001314_110300_00_…`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_time_stamp_that_is_no_date_dates_the_message_by_its_reception() {
+    let mut h = Harness::start("no-date", Profile::Generic).await;
+    let no_dates = [
+        [0x62, 0x31, 0x41, 0x11, 0x30, 0x00, 0x40],
+        [0x62, 0x30, 0x41, 0x52, 0x30, 0x00, 0x40],
+        [0x62, 0x20, 0x03, 0x11, 0x30, 0x00, 0x40],
+        [0x62, 0x30, 0x41, 0x11, 0x30, 0xA0, 0x40],
+    ];
+    for (n, octets) in no_dates.into_iter().enumerate() {
+        let text = format!("no date {n}");
+        let sender = format!("+49151000000{}", 80 + n);
+        let plan = plan_text(&text, EncodingPolicy::Auto).unwrap();
+        let from = Address::parse_number(&sender).unwrap();
+        let mut deliver = SmsDeliver::from_plan(&plan, &from, stamp(0), 0).remove(0);
+        deliver.timestamp = simgate::pdu::Scts::Invalid(octets);
+        let before = unix_now();
+        h.emulator
+            .inject_deliver(&deliver.encode().unwrap())
+            .unwrap();
+        let files = h.received().await;
+        let after = unix_now();
+        assert_eq!(h.inbox(&files[0]), text);
+        let named_then = |seconds: i64| {
+            let t = Timestamp::from_unix_seconds(seconds);
+            format!(
+                "IN{:04}{:02}{:02}_{:02}{:02}{:02}_00_{sender}_00.txt",
+                t.year, t.month, t.day, t.hour, t.minute, t.second
+            )
+        };
+        assert!(
+            (before..=after).any(|seconds| files[0] == named_then(seconds)),
+            "{} is not named by a time between {} and {}",
+            files[0],
+            named_then(before),
+            named_then(after)
+        );
+    }
+    assert!(undecodable(&h).is_empty(), "{:?}", undecodable(&h));
+    assert!(h.emulator.stored().is_empty());
     h.stop().await;
 }

@@ -207,6 +207,12 @@ const VECTORS: &[V] = &[
     V { kind: Kind::Deliver, hex: "00040D91947116325476F800E062115202109540020416", number: "+4917612345678", text: "Ж", ucs2: true, ..V::HAND },
     // DCS 20: compressed (23.042), kept as data and not decompressed.
     V { kind: Kind::Deliver, hex: "00040D91947116325476F800206211520210954002ABCD", number: "+4917612345678", binary: Some("ABCD"), ..V::HAND },
+    // TP-SCTS month 13: no date, kept as it came; the message decodes.
+    V { kind: Kind::Deliver, hex: "00040D91947116325476F800006231520210954002CF25", number: "+4917612345678", text: "OK", timestamp: Some("not a date (62315202109540)"), ..V::HAND },
+    // TP-SCTS second A0: a digit A.
+    V { kind: Kind::Deliver, hex: "00040D91947116325476F80000621152021095A002CF25", number: "+4917612345678", text: "OK", timestamp: Some("not a date (621152021095A0)"), ..V::HAND },
+    // TP-SCTS 2026-02-30: no such day.
+    V { kind: Kind::Deliver, hex: "00040D91947116325476F800006220030210954002CF25", number: "+4917612345678", text: "OK", timestamp: Some("not a date (62200302109540)"), ..V::HAND },
     // DCS 84: reserved coding group, read as GSM 7-bit (23.038 §4).
     V { kind: Kind::Deliver, hex: "00040D91947116325476F800846211520210954002CF25", number: "+4917612345678", text: "OK", ..V::HAND },
     // DCS F1: class group, 7-bit, class 1; first octet A4: reply path and status report indication set.
@@ -272,8 +278,6 @@ const MALFORMED: &[(&str, &str, ErrorCheck)] = &[
     ("no PID", "00040D91947116325476F8", |e| matches!(e, DecodeError::Truncated { field: "TP-PID" })),
     ("no DCS", "00040D91947116325476F800", |e| matches!(e, DecodeError::Truncated { field: "TP-DCS" })),
     ("time stamp cut short", "00040D91947116325476F80000621152", |e| matches!(e, DecodeError::Truncated { field: "TP-SCTS" })),
-    ("time stamp month 13", "00040D91947116325476F8000062315202109540", |e| matches!(e, DecodeError::InvalidTimestamp { field: "TP-SCTS" })),
-    ("time stamp digit A", "00040D91947116325476F80000621152021095A0", |e| matches!(e, DecodeError::InvalidTimestamp { field: "TP-SCTS" })),
     ("no UDL", "00040D91947116325476F8000062115202109540", |e| matches!(e, DecodeError::Truncated { field: "TP-UDL" })),
     ("UDL beyond the data", "00040D91947116325476F800006211520210954010E834", |e| matches!(e, DecodeError::UserDataBeyondPdu { needed: 14, available: 2 })),
     ("7-bit UDL over 160", "00040D91947116325476F8000062115202109540A1E834", |e| matches!(e, DecodeError::UserDataTooLong { udl: 161, max: 160 })),

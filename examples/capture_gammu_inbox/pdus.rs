@@ -39,7 +39,7 @@ fn deliver(
         originator: from.clone(),
         protocol_identifier: 0,
         dcs: simgate::pdu::DataCodingScheme::decode(dcs),
-        timestamp: time,
+        timestamp: time.into(),
         user_data: UserData { header, body },
     }
     .encode()

@@ -28,7 +28,7 @@ pub use dcs::{Alphabet, DataCodingScheme, MessageClass};
 pub use deliver::SmsDeliver;
 pub use hex::HexError;
 pub use plan::{plan_binary, plan_text, plan_text_wide, EncodingPolicy, Plan, PlanError};
-pub use scts::Timestamp;
+pub use scts::{Scts, Timestamp};
 pub use status_report::{DeliveryOutcome, Status, StatusReport};
 pub use submit::{EncodedPdu, SmsSubmit, SubmitOptions};
 pub use udh::{Concatenation, InformationElement, UserDataHeader};

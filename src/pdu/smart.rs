@@ -839,11 +839,9 @@ mod tests {
             originator: Address::parse_number("+420777000001").unwrap(),
             protocol_identifier: 0,
             dcs: DataCodingScheme::decode(dcs),
-            timestamp: Timestamp::decode(
-                &mut crate::pdu::reader::Reader::new(&[0x52, 0x10, 0x12, 0x41, 0, 0, 0x80]),
-                "scts",
-            )
-            .unwrap(),
+            timestamp: Timestamp::from_octets([0x52, 0x10, 0x12, 0x41, 0, 0, 0x80])
+                .unwrap()
+                .into(),
             user_data: UserData {
                 header: (!udh.is_empty()).then(|| UserDataHeader::decode(udh).unwrap()),
                 body,

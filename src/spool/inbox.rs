@@ -56,6 +56,12 @@
 //! 6. Text containing U+0000 is written whole; gammu cuts `standard` text
 //!    (and the detail comment, and hook variables, where it cannot be
 //!    otherwise) at the first U+0000.
+//! 7. A part whose TP-SCTS is no date (month 13, 30 February, hour 25, a
+//!    digit A: [`crate::pdu::Scts::Invalid`]) is named and dated by when it
+//!    was received ([`ReceivedPart::received`], UTC, so `DateTime` ends in
+//!    `Z`), in the file name, `DateTime` and the hook's time variables.
+//!    gammu 1.42 writes the impossible fields as they are with the year
+//!    zeroed (`IN001314_110300_00_…`, a month 13).
 //!
 //! Also different by construction: the `Saved` comment of `detail` files
 //! shows the time in the `C` locale's `%c` form whatever the locale; the
@@ -109,16 +115,20 @@ pub struct ReceivedPart {
     pub storage: Storage,
     /// Listed as already read (`REC READ`, stat 1) rather than unread.
     pub read: bool,
+    /// When it was received (UTC): what a part whose TP-SCTS is no date is
+    /// named and dated by.
+    pub received: Timestamp,
 }
 
 impl ReceivedPart {
-    /// An unread part stored on the SIM.
-    pub fn new(smsc: Option<crate::pdu::Address>, message: Incoming) -> Self {
+    /// An unread part stored on the SIM, received at `received` (UTC).
+    pub fn new(smsc: Option<crate::pdu::Address>, message: Incoming, received: Timestamp) -> Self {
         Self {
             smsc,
             message,
             storage: Storage::Sim,
             read: false,
+            received,
         }
     }
 }
@@ -193,7 +203,7 @@ impl View {
             .map(crate::pdu::Address::to_display)
             .unwrap_or_default();
         let mut view = match &part.message {
-            Incoming::Deliver(deliver) => Self::deliver(deliver),
+            Incoming::Deliver(deliver) => Self::deliver(deliver, part.received),
             Incoming::StatusReport(report) => Self::report(report),
         };
         view.smsc = smsc;
@@ -202,13 +212,13 @@ impl View {
         view
     }
 
-    fn deliver(deliver: &SmsDeliver) -> Self {
+    fn deliver(deliver: &SmsDeliver, received: Timestamp) -> Self {
         let (coding, payload) = coding_and_payload(&deliver.dcs, &deliver.user_data.body);
         Self {
             report: false,
             smsc: String::new(),
             number: deliver.originator.to_display(),
-            time: deliver.timestamp,
+            time: deliver.timestamp.valid().unwrap_or(received),
             discharge: None,
             coding,
             payload,
@@ -737,7 +747,7 @@ pub fn receive_environment(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pdu::{Address, TypeOfNumber, UserData, UserDataHeader};
+    use crate::pdu::{Address, Scts, TypeOfNumber, UserData, UserDataHeader};
 
     // Golden files written by the real gammu-smsd 1.42 on its dummy phone
     // (tests/fixtures/inbox/make.sh; README.md there).
@@ -882,6 +892,12 @@ mod tests {
         Some(address("+420603052000"))
     }
 
+    /// The reception time of parts whose own time stamp is valid: it must
+    /// show nowhere.
+    fn not_used() -> Timestamp {
+        Timestamp::from_unix_seconds(0)
+    }
+
     /// An SMS-DELIVER as a modem lists it: built, encoded and decoded again.
     fn deliver_with(
         number: &str,
@@ -899,7 +915,7 @@ mod tests {
             originator: address(number),
             protocol_identifier: pid,
             dcs: DataCodingScheme::decode(dcs),
-            timestamp: time(30, second),
+            timestamp: time(30, second).into(),
             user_data: UserData {
                 header: udh.map(|udh| UserDataHeader::decode(&udh[1..]).unwrap()),
                 body,
@@ -907,7 +923,7 @@ mod tests {
         };
         let message = Incoming::decode(&deliver.encode().unwrap()).unwrap();
         assert_eq!(message, Incoming::Deliver(deliver));
-        ReceivedPart::new(smsc(), message)
+        ReceivedPart::new(smsc(), message, not_used())
     }
 
     fn deliver(number: &str, second: u8, dcs: u8, body: Body, udh: Option<&[u8]>) -> ReceivedPart {
@@ -942,7 +958,7 @@ mod tests {
         let report = status_report(status);
         let message = Incoming::decode(&report.encode().unwrap()).unwrap();
         assert_eq!(message, Incoming::StatusReport(report));
-        ReceivedPart::new(smsc(), message)
+        ReceivedPart::new(smsc(), message, not_used())
     }
 
     /// The messages of `gen-input.py`, in the order gammu processed them,
@@ -1391,12 +1407,46 @@ mod tests {
         // all the dummy phone produces. Not capturable.
         let mut part = gsm7("+1", 1, "x");
         if let Incoming::Deliver(deliver) = &mut part.message {
-            deliver.timestamp.tz_quarters = 4;
+            deliver.timestamp = Scts::Valid(Timestamp {
+                tz_quarters: 4,
+                ..time(30, 1)
+            });
         }
         let text = detail_text(&[part]);
         assert!(text.contains("\nDateTime = 20240115T103001\r\n"), "{text}");
         let text = detail_text(&[gsm7("+1", 1, "x")]);
         assert!(text.contains("\nDateTime = 20240115T103001Z\r\n"), "{text}");
+    }
+
+    #[test]
+    fn a_part_whose_time_stamp_is_no_date_is_dated_by_its_reception() {
+        // gammu 1.42 names it by the impossible fields, the year zeroed
+        // (IN001314_110300_…): simgate by the time it read the part.
+        let mut part = gsm7("+420777000001", 1, "month 13");
+        if let Incoming::Deliver(deliver) = &mut part.message {
+            deliver.timestamp = Scts::Invalid([0x62, 0x31, 0x41, 0x11, 0x30, 0x00, 0x40]);
+        }
+        let read_at = 1_705_314_601 + 3600;
+        part.received = Timestamp::from_unix_seconds(read_at);
+        let parts = [part];
+        let files = inbox_files(&parts, FileFormat::Standard, 0, &any_time());
+        assert_eq!(files[0].name, "IN20240115_113001_00_+420777000001_00.txt");
+        assert_eq!(files[0].contents, b"month 13");
+        assert_eq!(
+            probe_name(&parts, 1).unwrap(),
+            "IN20240115_113001_01_+420777000001_00.txt"
+        );
+        let text = detail_text(&parts);
+        assert!(text.contains("\nDateTime = 20240115T113001Z\r\n"), "{text}");
+        let env = receive_environment(&parts, None);
+        assert_eq!(env["SMS_1_DATETIME"], "2024-01-15T11:30:01+00:00");
+        assert_eq!(env["SMS_1_TIMESTAMP"], read_at.to_string());
+        // A valid time stamp is used as it is.
+        let parts = [gsm7("+420777000001", 1, "on time")];
+        assert_eq!(
+            probe_name(&parts, 0).unwrap(),
+            "IN20240115_103001_00_+420777000001_00.txt"
+        );
     }
 
     #[test]
