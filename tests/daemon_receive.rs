@@ -948,3 +948,60 @@ async fn a_time_stamp_that_is_no_date_dates_the_message_by_its_reception() {
     assert!(h.emulator.stored().is_empty());
     h.stop().await;
 }
+
+/// User data in an alphabet simgate cannot decode (compressed, reserved
+/// schemes) is never an empty text file: it is kept as it came, as 8-bit
+/// data, `.bin` with the octets after the header, like an 8-bit message.
+/// (gammu 1.42 does so for reserved schemes; a compressed message it
+/// cannot read at all, and it stays on the SIM.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_data_simgate_cannot_decode_is_kept_as_it_came() {
+    let mut h = Harness::start("undecoded", Profile::Generic).await;
+    let data = vec![0x11, 0x22, 0x00, 0xFF, 0x7F];
+    let plan = simgate::pdu::plan_binary(&data).unwrap();
+    for (n, raw) in [0x20u8, 0x28, 0x0C, 0x80, 0xB1].into_iter().enumerate() {
+        let sender = format!("+49151000000{}", 90 + n);
+        let from = Address::parse_number(&sender).unwrap();
+        let mut deliver = SmsDeliver::from_plan(&plan, &from, stamp(n as u8), 0).remove(0);
+        // The octet as the network sent it, the user data octets as they are.
+        deliver.dcs = simgate::pdu::DataCodingScheme { raw, ..deliver.dcs };
+        h.emulator
+            .inject_deliver(&deliver.encode().unwrap())
+            .unwrap();
+        let files = h.received().await;
+        assert_eq!(
+            files,
+            [format!("IN20261125_2001{n:02}_00_{sender}_00.bin")],
+            "{raw:#04x}"
+        );
+        let written = std::fs::read(h.dir("inbox").join(&files[0])).unwrap();
+        assert_eq!(written, data, "{raw:#04x}");
+    }
+    // Compressed parts of a concatenated message: each file holds the
+    // octets after that part's header.
+    let sender = "+4915100000095";
+    let plan = simgate::pdu::plan_binary(&[0xAB; 200]).unwrap();
+    let from = Address::parse_number(sender).unwrap();
+    let mut bodies = Vec::new();
+    for mut deliver in SmsDeliver::from_plan(&plan, &from, stamp(9), 7) {
+        deliver.dcs = simgate::pdu::DataCodingScheme {
+            raw: 0x24,
+            ..deliver.dcs
+        };
+        match &deliver.user_data.body {
+            simgate::pdu::Body::Binary(body) => bodies.push(body.clone()),
+            other => panic!("{other:?}"),
+        }
+        h.emulator
+            .inject_deliver(&deliver.encode().unwrap())
+            .unwrap();
+    }
+    let files = h.received().await;
+    assert_eq!(files.len(), 2, "{files:?}");
+    for (file, body) in files.iter().zip(&bodies) {
+        assert!(file.ends_with(".bin"), "{file}");
+        assert_eq!(&std::fs::read(h.dir("inbox").join(file)).unwrap(), body);
+    }
+    assert!(undecodable(&h).is_empty(), "{:?}", undecodable(&h));
+    h.stop().await;
+}

@@ -213,8 +213,11 @@ const VECTORS: &[V] = &[
     V { kind: Kind::Deliver, hex: "00040D91947116325476F80000621152021095A002CF25", number: "+4917612345678", text: "OK", timestamp: Some("not a date (621152021095A0)"), ..V::HAND },
     // TP-SCTS 2026-02-30: no such day.
     V { kind: Kind::Deliver, hex: "00040D91947116325476F800006220030210954002CF25", number: "+4917612345678", text: "OK", timestamp: Some("not a date (62200302109540)"), ..V::HAND },
-    // DCS 84: reserved coding group, read as GSM 7-bit (23.038 §4).
-    V { kind: Kind::Deliver, hex: "00040D91947116325476F800846211520210954002CF25", number: "+4917612345678", text: "OK", ..V::HAND },
+    // DCS 84: reserved coding group; 23.038 §4 would read it as GSM 7-bit,
+    // simgate (like gammu 1.42) keeps the octets as 8-bit data.
+    V { kind: Kind::Deliver, hex: "00040D91947116325476F800846211520210954002CF25", number: "+4917612345678", binary: Some("CF25"), ..V::HAND },
+    // DCS 0C: reserved alphabet in the general group: 8-bit data as well.
+    V { kind: Kind::Deliver, hex: "00040D91947116325476F8000C6211520210954003CF2500", number: "+4917612345678", binary: Some("CF2500"), ..V::HAND },
     // DCS F1: class group, 7-bit, class 1; first octet A4: reply path and status report indication set.
     V { kind: Kind::Deliver, hex: "00A40D91947116325476F800F16211520210954002CF25", number: "+4917612345678", text: "OK", class: 1, ..V::HAND },
     // DCS F6: class group, 8-bit data, class 2.

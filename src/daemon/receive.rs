@@ -224,6 +224,13 @@ pub fn take(
 /// Says what about a newly received message is not as it should be but
 /// does not keep it from the inbox.
 fn warn_oddities(deliver: &pdu::SmsDeliver, sender: &str) {
+    if let Some(why) = deliver.dcs.undecoded() {
+        tracing::warn!(
+            sender = %Redact(sender),
+            %why,
+            "the user data is kept undecoded, as 8-bit data (a .bin file)"
+        );
+    }
     if let pdu::Scts::Invalid(_) = deliver.timestamp {
         tracing::warn!(
             sender = %Redact(sender),

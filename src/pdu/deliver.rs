@@ -184,4 +184,24 @@ mod tests {
             Some("sent on the 13th month")
         );
     }
+
+    #[test]
+    fn user_data_in_a_reserved_scheme_is_kept_as_octets() {
+        let data = vec![0xE8, 0x34, 0x00, 0x41];
+        let plan = crate::pdu::plan_binary(&data).unwrap();
+        let from = Address::parse_number("+4915100000001").unwrap();
+        let mut deliver =
+            SmsDeliver::from_plan(&plan, &from, Timestamp::from_unix_seconds(0), 0).remove(0);
+        for raw in [0x0C, 0x80, 0xB3] {
+            deliver.dcs = DataCodingScheme { raw, ..deliver.dcs };
+            let tpdu = deliver.encode().unwrap();
+            let decoded = SmsDeliver::decode(&tpdu).unwrap();
+            assert_eq!(decoded.dcs.raw, raw);
+            assert_eq!(
+                decoded.user_data.body,
+                crate::pdu::Body::Binary(data.clone()),
+                "{raw:#04x}: four octets, not four septets of text"
+            );
+        }
+    }
 }

@@ -24,7 +24,7 @@ pub mod user_data;
 pub mod validity;
 
 pub use address::{Address, AddressError, TypeOfNumber};
-pub use dcs::{Alphabet, DataCodingScheme, MessageClass};
+pub use dcs::{Alphabet, DataCodingScheme, MessageClass, Undecoded};
 pub use deliver::SmsDeliver;
 pub use hex::HexError;
 pub use plan::{plan_binary, plan_text, plan_text_wide, EncodingPolicy, Plan, PlanError};

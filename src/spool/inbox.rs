@@ -56,7 +56,13 @@
 //! 6. Text containing U+0000 is written whole; gammu cuts `standard` text
 //!    (and the detail comment, and hook variables, where it cannot be
 //!    otherwise) at the first U+0000.
-//! 7. A part whose TP-SCTS is no date (month 13, 30 February, hour 25, a
+//! 7. User data simgate does not decode (compressed, 3GPP TS 23.042, or in
+//!    a reserved data coding scheme: [`crate::pdu::Undecoded`]) is kept as
+//!    8-bit data: a `.bin` file with the octets as they came (no header),
+//!    `Coding = 8bit` in `detail` files, never an empty text file. gammu
+//!    1.42 does so for reserved schemes, but cannot read a compressed
+//!    message at all: it stays on the SIM and is refused every cycle.
+//! 8. A part whose TP-SCTS is no date (month 13, 30 February, hour 25, a
 //!    digit A: [`crate::pdu::Scts::Invalid`]) is named and dated by when it
 //!    was received ([`ReceivedPart::received`], UTC, so `DateTime` ends in
 //!    `Z`), in the file name, `DateTime` and the hook's time variables.
@@ -69,8 +75,7 @@
 //!
 //! The hook's `DECODED_*` variables come from gammu's multipart decoder as
 //! [`crate::pdu::smart`] reproduces it (linked text, MMS notifications,
-//! EMS, vCards; see there for what is not modelled). Compressed text (which gammu 1.42 cannot decode at all) is stored as an
-//! empty `.txt` file.
+//! EMS, vCards; see there for what is not modelled).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -148,8 +153,6 @@ enum Coding {
     Default,
     Unicode,
     EightBit,
-    DefaultCompressed,
-    UnicodeCompressed,
 }
 
 impl Coding {
@@ -158,8 +161,6 @@ impl Coding {
             Self::Default => "Default_No_Compression",
             Self::Unicode => "Unicode_No_Compression",
             Self::EightBit => "8bit",
-            Self::DefaultCompressed => "Default_Compression",
-            Self::UnicodeCompressed => "Unicode_Compression",
         }
     }
 
@@ -173,8 +174,6 @@ impl Coding {
 enum Payload {
     Text(String),
     Bytes(Vec<u8>),
-    /// Compressed data: gammu keeps nothing.
-    Nothing,
 }
 
 /// A part as gammu's `GSM_SMSMessage` sees it.
@@ -290,7 +289,6 @@ impl View {
         match &self.payload {
             Payload::Text(text) => text.encode_utf16().count(),
             Payload::Bytes(bytes) => bytes.len(),
-            Payload::Nothing => 0,
         }
     }
 }
@@ -301,11 +299,10 @@ fn coding_and_payload(dcs: &DataCodingScheme, body: &Body) -> (Coding, Payload) 
             (Coding::Unicode, Payload::Text(text.clone()))
         }
         Body::Text(text) => (Coding::Default, Payload::Text(text.clone())),
-        Body::Binary(bytes) => (Coding::EightBit, Payload::Bytes(bytes.clone())),
-        Body::Compressed(_) if dcs.alphabet == Alphabet::Ucs2 => {
-            (Coding::UnicodeCompressed, Payload::Nothing)
+        // Data simgate does not decode is kept as it came, as 8-bit data.
+        Body::Binary(bytes) | Body::Compressed(bytes) => {
+            (Coding::EightBit, Payload::Bytes(bytes.clone()))
         }
-        Body::Compressed(_) => (Coding::DefaultCompressed, Payload::Nothing),
     }
 }
 
@@ -418,7 +415,6 @@ fn plain_contents(view: &View, unicode: bool) -> Vec<u8> {
         }
         Payload::Text(text) => text.as_bytes().to_vec(),
         Payload::Bytes(bytes) => bytes.clone(),
-        Payload::Nothing => Vec::new(),
     }
 }
 
@@ -566,7 +562,6 @@ fn detail_contents(views: &[View], saved_at: &Timestamp) -> Vec<u8> {
         let text = match &view.payload {
             Payload::Text(text) => utf16_hex(text),
             Payload::Bytes(bytes) => hex(bytes),
-            Payload::Nothing => String::new(),
         };
         let chunks: Vec<&str> = if text.is_empty() {
             vec![""]
@@ -1447,6 +1442,39 @@ mod tests {
             probe_name(&parts, 0).unwrap(),
             "IN20240115_103001_00_+420777000001_00.txt"
         );
+    }
+
+    #[test]
+    fn user_data_simgate_cannot_decode_is_kept_as_8_bit_data() {
+        // Compressed text (gammu 1.42 cannot read such a message at all: it
+        // stays on the SIM, read and refused every cycle) and reserved
+        // schemes (gammu 1.42: 8-bit data, byte for byte as here).
+        let data = vec![0x11, 0x22, 0x00, 0xFF];
+        for dcs in [0x20, 0x28, 0x30, 0x0C, 0x80] {
+            let body = if dcs & 0x20 != 0 {
+                Body::Compressed(data.clone())
+            } else {
+                Body::Binary(data.clone())
+            };
+            let parts = [deliver("+420777000001", 1, dcs, body, None)];
+            for format in [FileFormat::Standard, FileFormat::Unicode] {
+                let files = inbox_files(&parts, format, 0, &any_time());
+                assert_eq!(files[0].name, "IN20240115_103001_00_+420777000001_00.bin");
+                assert_eq!(files[0].contents, data, "{dcs:#04x} {format:?}");
+            }
+            let text = detail_text(&parts);
+            assert!(text.contains("\nText00 = 112200FF\r\n"), "{text}");
+            assert!(
+                text.contains("\nCoding = 8bit\nFolder = 1\nLength = 4\n"),
+                "{text}"
+            );
+            assert!(
+                text.contains("[SMSBackup000]\nSMSC = "),
+                "no decoded-text comment: {text}"
+            );
+            let env = receive_environment(&parts, None);
+            assert_eq!(env["SMS_1_TEXT"], "");
+        }
     }
 
     #[test]
