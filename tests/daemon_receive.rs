@@ -1005,3 +1005,133 @@ async fn user_data_simgate_cannot_decode_is_kept_as_it_came() {
     assert!(undecodable(&h).is_empty(), "{:?}", undecodable(&h));
     h.stop().await;
 }
+
+/// The two SMS-DELIVER TPDUs of `Ж`×66 + `😀 end` from `from` as a phone
+/// that cuts inside a surrogate pair sends them: 67 UTF-16 units in part 1,
+/// the last one the emoji's high surrogate, part 2 starting with its low
+/// surrogate.
+fn split_emoji(from: &str) -> (String, Vec<Vec<u8>>) {
+    let text = format!("{}😀 end", "Ж".repeat(66));
+    let plan = plan_text(&text, EncodingPolicy::Auto).unwrap();
+    let from = Address::parse_number(from).unwrap();
+    let mut parts = SmsDeliver::from_plan(&plan, &from, stamp(0), 0x55);
+    assert_eq!(parts.len(), 2, "the planner itself never splits a pair");
+    parts[0].user_data.split.trailing = Some(0xD83D);
+    parts[1].user_data.body = simgate::pdu::Body::Text(" end".into());
+    parts[1].user_data.split.leading = Some(0xDE00);
+    parts[1].timestamp = stamp(1).into();
+    let tpdus: Vec<Vec<u8>> = parts.iter().map(|p| p.encode().unwrap()).collect();
+    assert!(hex(&tpdus[0]).ends_with("0416D83D") && hex(&tpdus[1]).contains("DE000020"));
+    (text, tpdus)
+}
+
+/// An emoji the sender's phone split between two parts of a UCS-2
+/// message (high surrogate at the end of part 1, low at the start of
+/// part 2) comes out whole: in `standard` and `unicode` files the pair is
+/// in part 1's file, in `detail` files the comment shows it there and the
+/// `TextNN` units stay as they came; RunOnReceive gets each part's text
+/// and the whole text exact. (gammu 1.42 writes U+FFFD and `?` in
+/// `standard` files, the halves apart in `unicode` files.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_emoji_split_between_two_parts_comes_out_whole() {
+    use simgate::config::FileFormat;
+    let out = std::env::temp_dir().join(format!("simgate-split-hook-{}", std::process::id()));
+    let _ = std::fs::remove_file(&out);
+    let sender = "+4915100000100";
+    let (text, tpdus) = split_emoji(sender);
+    let first = format!("{}😀", "Ж".repeat(66));
+    let names = [
+        format!("IN20261125_200100_00_{sender}_00.txt"),
+        format!("IN20261125_200101_00_{sender}_01.txt"),
+    ];
+    for format in [
+        FileFormat::Standard,
+        FileFormat::Unicode,
+        FileFormat::Detail,
+    ] {
+        // A function, so the file names simgate appends are its arguments.
+        let hook = format!(
+            "texts() {{ printf '%s\\n' \"$DECODED_1_TEXT\" \"$SMS_1_TEXT\" \"$SMS_2_TEXT\" >{}; }}; texts",
+            out.display()
+        );
+        let mut h = Harness::start_with(&format!("split-{format:?}"), Profile::Generic, |c| {
+            c.spool.inbox_format = format;
+            c.hooks.run_on_receive = Some(hook);
+        })
+        .await;
+        for tpdu in &tpdus {
+            h.emulator.inject_deliver(tpdu).unwrap();
+        }
+        let files = h.received().await;
+        let read = |name: &str| std::fs::read(h.dir("inbox").join(name)).unwrap();
+        match format {
+            FileFormat::Standard => {
+                assert_eq!(files, names);
+                assert_eq!(read(&files[0]), first.as_bytes());
+                assert_eq!(read(&files[1]), b" end");
+            }
+            FileFormat::Unicode => {
+                let utf16 = |text: &str| -> Vec<u8> {
+                    [0xFE, 0xFF]
+                        .into_iter()
+                        .chain(text.encode_utf16().flat_map(u16::to_be_bytes))
+                        .collect()
+                };
+                assert_eq!(files, names);
+                assert_eq!(read(&files[0]), utf16(&first));
+                assert_eq!(read(&files[1]), utf16(" end"));
+            }
+            _ => {
+                assert_eq!(files, names[..1]);
+                let detail = String::from_utf8(read(&files[0])).unwrap();
+                let units = "0416".repeat(66);
+                for wanted in [
+                    format!("Text01 = {}D83D\r\n", &units[200..]),
+                    "😀\nSMSC = ".to_owned(),
+                    "[SMSBackup001]\n;  end\nSMSC = ".to_owned(),
+                    "Text00 = DE0000200065006E0064\r\n".to_owned(),
+                    "Length = 67\n".to_owned(),
+                    "Length = 5\n".to_owned(),
+                ] {
+                    assert!(detail.contains(&wanted), "{wanted:?} in {detail}");
+                }
+            }
+        }
+        // Each file is valid text on its own, and together they are the text.
+        let joined: Option<String> = match format {
+            FileFormat::Standard => Some(files.iter().map(|f| h.inbox(f)).collect()),
+            FileFormat::Unicode => Some(
+                files
+                    .iter()
+                    .map(|f| {
+                        let units: Vec<u16> = read(f)[2..]
+                            .chunks(2)
+                            .map(|pair| u16::from_be_bytes([pair[0], pair[1]]))
+                            .collect();
+                        String::from_utf16(&units).unwrap()
+                    })
+                    .collect(),
+            ),
+            _ => None,
+        };
+        if let Some(joined) = joined {
+            assert_eq!(joined, text);
+        }
+        // The hook runs in its own task: wait for its lines, boundedly.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let lines = loop {
+            let written = std::fs::read_to_string(&out).unwrap_or_default();
+            if written.lines().count() == 3 {
+                break written;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "hook output: {written:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        assert_eq!(lines, format!("{text}\n{first}\n end\n"), "{format:?}");
+        let _ = std::fs::remove_file(&out);
+        h.stop().await;
+    }
+}

@@ -165,7 +165,7 @@ proptest! {
             protocol_identifier: 0,
             dcs: DataCodingScheme::decode(DataCodingScheme::encode(plan.alphabet, class)),
             timestamp: Timestamp { year, month, day, hour, minute, second, tz_quarters: quarters }.into(),
-            user_data: UserData { header: None, body },
+            user_data: UserData { header: None, body, split: Default::default() },
         };
         let bytes = deliver.encode().unwrap();
         match Incoming::decode(&bytes).unwrap() {

@@ -40,7 +40,11 @@ fn deliver(
         protocol_identifier: 0,
         dcs: simgate::pdu::DataCodingScheme::decode(dcs),
         timestamp: time.into(),
-        user_data: UserData { header, body },
+        user_data: UserData {
+            header,
+            body,
+            split: Default::default(),
+        },
     }
     .encode()
     .unwrap()

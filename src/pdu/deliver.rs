@@ -75,6 +75,7 @@ impl SmsDeliver {
                         })
                     }),
                     body: body.clone(),
+                    split: Default::default(),
                 },
             })
             .collect()

@@ -32,7 +32,7 @@ pub use scts::{Scts, Timestamp};
 pub use status_report::{DeliveryOutcome, Status, StatusReport};
 pub use submit::{EncodedPdu, SmsSubmit, SubmitOptions};
 pub use udh::{Concatenation, InformationElement, UserDataHeader};
-pub use user_data::{Body, UserData};
+pub use user_data::{part_texts, Body, SplitSurrogates, UserData};
 pub use validity::Validity;
 
 use reader::Reader;

@@ -62,7 +62,25 @@
 //!    `Coding = 8bit` in `detail` files, never an empty text file. gammu
 //!    1.42 does so for reserved schemes, but cannot read a compressed
 //!    message at all: it stays on the SIM and is refused every cycle.
-//! 8. A part whose TP-SCTS is no date (month 13, 30 February, hour 25, a
+//! 8. A surrogate pair (an emoji) that the sender's phone split between two
+//!    parts of a UCS-2 message, the high surrogate ending one part and the
+//!    low one beginning the next ([`crate::pdu::SplitSurrogates`]), is whole
+//!    in the part where it starts wherever a part's text is written as
+//!    text: `standard` and `unicode` files, the decoded-text comment of
+//!    `detail` sections and `SMS_n_TEXT`; the next part's text starts after
+//!    it ([`crate::pdu::part_texts`]). So every file is valid UTF-8 or
+//!    UTF-16 on its own (a reader that converts one file at a time, such as
+//!    `iconv`, stops at half a pair), and the parts' texts joined are the
+//!    message's text exactly. `TextNN` and `Length` of `detail` sections
+//!    keep the units as the part carried them: a section is one PDU's
+//!    worth, which gammu can send again, and with the pair moved the first
+//!    would be a unit too long. `DECODED_1_TEXT` joins the units, as gammu
+//!    does. A half whose other half is not at the edge of the part next to
+//!    it (that part never came) is U+FFFD where it is. gammu 1.42 writes
+//!    U+FFFD at the end of the first part and `?` at the start of the
+//!    second in `standard` files, comments and `SMS_n_TEXT`, and the halves
+//!    apart, as they came, in `unicode` files.
+//! 9. A part whose TP-SCTS is no date (month 13, 30 February, hour 25, a
 //!    digit A: [`crate::pdu::Scts::Invalid`]) is named and dated by when it
 //!    was received ([`ReceivedPart::received`], UTC, so `DateTime` ends in
 //!    `Z`), in the file name, `DateTime` and the hook's time variables.
@@ -179,6 +197,9 @@ enum Payload {
 /// A part as gammu's `GSM_SMSMessage` sees it.
 #[derive(Debug, Clone)]
 struct View {
+    /// The text as UTF-16 units as the part carried them (halves of a
+    /// split pair included), for `TextNN` and `Length` of detail files.
+    units: Vec<u16>,
     report: bool,
     smsc: String,
     number: String,
@@ -192,6 +213,31 @@ struct View {
     replace: u8,
     read: bool,
     folder: u8,
+}
+
+/// The views of a message's parts, each text with a surrogate pair the
+/// sender split between two parts moved whole into the part where it
+/// starts ([`crate::pdu::part_texts`]).
+fn views(parts: &[ReceivedPart]) -> Vec<View> {
+    let user_data: Vec<Option<&crate::pdu::UserData>> = parts
+        .iter()
+        .map(|part| match &part.message {
+            Incoming::Deliver(deliver) => Some(&deliver.user_data),
+            Incoming::StatusReport(report) => report.user_data.as_ref(),
+        })
+        .collect();
+    let texts = crate::pdu::part_texts(&user_data);
+    parts
+        .iter()
+        .zip(texts)
+        .map(|(part, text)| {
+            let mut view = View::new(part);
+            if let (Payload::Text(own), Some(joined)) = (&mut view.payload, text) {
+                *own = joined;
+            }
+            view
+        })
+        .collect()
 }
 
 impl View {
@@ -214,6 +260,7 @@ impl View {
     fn deliver(deliver: &SmsDeliver, received: Timestamp) -> Self {
         let (coding, payload) = coding_and_payload(&deliver.dcs, &deliver.user_data.body);
         Self {
+            units: deliver.user_data.text_units().unwrap_or_default(),
             report: false,
             smsc: String::new(),
             number: deliver.originator.to_display(),
@@ -252,7 +299,16 @@ impl View {
                 None,
             ),
         };
+        let units = match &payload {
+            Payload::Text(text) => report
+                .user_data
+                .as_ref()
+                .and_then(crate::pdu::UserData::text_units)
+                .unwrap_or_else(|| text.encode_utf16().collect()),
+            Payload::Bytes(_) => Vec::new(),
+        };
         Self {
+            units,
             report: true,
             smsc: String::new(),
             number: report.recipient.to_display(),
@@ -284,10 +340,11 @@ impl View {
         }
     }
 
-    /// gammu's `Length`: UTF-16 units of text, octets of data.
+    /// gammu's `Length`: UTF-16 units of text (as the part carried them),
+    /// octets of data.
     fn length(&self) -> usize {
         match &self.payload {
-            Payload::Text(text) => text.encode_utf16().count(),
+            Payload::Text(_) => self.units.len(),
             Payload::Bytes(bytes) => bytes.len(),
         }
     }
@@ -379,7 +436,7 @@ pub fn inbox_files(
     serial: u8,
     saved_at: &Timestamp,
 ) -> Vec<InboxFile> {
-    let views: Vec<View> = parts.iter().map(View::new).collect();
+    let views = views(parts);
     let name = |index: usize, view: &View| {
         inbox_name(&view.time, serial, &view.number, index, view.extension())
     };
@@ -560,7 +617,10 @@ fn detail_contents(views: &[View], saved_at: &Timestamp) -> Vec<u8> {
             let _ = writeln!(out, "UDH = {}", hex(udh));
         }
         let text = match &view.payload {
-            Payload::Text(text) => utf16_hex(text),
+            Payload::Text(_) => {
+                let bytes: Vec<u8> = view.units.iter().flat_map(|u| u.to_be_bytes()).collect();
+                hex(&bytes)
+            }
             Payload::Bytes(bytes) => hex(bytes),
         };
         let chunks: Vec<&str> = if text.is_empty() {
@@ -689,7 +749,7 @@ pub fn receive_environment(
     parts: &[ReceivedPart],
     phone_id: Option<&str>,
 ) -> BTreeMap<String, String> {
-    let views: Vec<View> = parts.iter().map(View::new).collect();
+    let views = views(parts);
     let mut env = BTreeMap::new();
     env.insert(
         "PHONE_ID".to_owned(),
@@ -914,6 +974,7 @@ mod tests {
             user_data: UserData {
                 header: udh.map(|udh| UserDataHeader::decode(&udh[1..]).unwrap()),
                 body,
+                split: Default::default(),
             },
         };
         let message = Incoming::decode(&deliver.encode().unwrap()).unwrap();
@@ -1475,6 +1536,76 @@ mod tests {
             let env = receive_environment(&parts, None);
             assert_eq!(env["SMS_1_TEXT"], "");
         }
+    }
+
+    /// A two-part UCS-2 message whose emoji the sender's phone split: the
+    /// high surrogate ends part 1, the low one begins part 2.
+    fn split_pair() -> [ReceivedPart; 2] {
+        let mut first = ucs2(
+            "+420777000015",
+            30,
+            &"Ж".repeat(66),
+            Some(&[5, 0, 3, 0x55, 2, 1]),
+        );
+        let mut second = ucs2("+420777000015", 31, " end", Some(&[5, 0, 3, 0x55, 2, 2]));
+        for (part, leading, trailing) in [
+            (&mut first, None, Some(0xD83D)),
+            (&mut second, Some(0xDE00), None),
+        ] {
+            let Incoming::Deliver(deliver) = &mut part.message else {
+                unreachable!()
+            };
+            deliver.user_data.split = crate::pdu::SplitSurrogates { leading, trailing };
+        }
+        [first, second]
+    }
+
+    #[test]
+    fn a_pair_split_between_parts_is_whole_in_the_part_where_it_starts() {
+        // gammu 1.42 writes U+FFFD at the end of part 1 and `?` at the start
+        // of part 2 in standard files and detail comments, and the halves
+        // as they came in unicode files.
+        let parts = split_pair();
+        let first = format!("{}😀", "Ж".repeat(66));
+        let files = inbox_files(&parts, FileFormat::Standard, 0, &any_time());
+        assert_eq!(files[0].name, "IN20240115_103030_00_+420777000015_00.txt");
+        assert_eq!(files[0].contents, first.as_bytes());
+        assert_eq!(files[1].contents, b" end");
+        let utf16 = |text: &str| -> Vec<u8> {
+            [0xFE, 0xFF]
+                .into_iter()
+                .chain(text.encode_utf16().flat_map(u16::to_be_bytes))
+                .collect()
+        };
+        let files = inbox_files(&parts, FileFormat::Unicode, 0, &any_time());
+        assert_eq!(files[0].contents, utf16(&first));
+        assert_eq!(files[1].contents, utf16(" end"));
+        // detail: the comment as the text formats, the units as they came
+        // (each section still fits its PDU, as gammu writes it).
+        let text = detail_text(&parts);
+        let units = "0416".repeat(66);
+        assert!(
+            text.contains(&format!(
+                "\nText00 = {}\r\nText01 = {}D83D\r\n",
+                &units[..200],
+                &units[200..]
+            )),
+            "{text}"
+        );
+        assert!(text.contains("😀\nSMSC = "), "{text}");
+        assert!(text.contains("[SMSBackup001]\n;  end\n"), "{text}");
+        assert!(
+            text.contains("\nText00 = DE0000200065006E0064\r\n"),
+            "{text}"
+        );
+        assert!(text.contains("\nLength = 67\n") && text.contains("\nLength = 5\n"));
+        let env = receive_environment(&parts, None);
+        assert_eq!(env["SMS_1_TEXT"], first);
+        assert_eq!(env["SMS_2_TEXT"], " end");
+        assert_eq!(env["DECODED_1_TEXT"], format!("{first} end"));
+        // Part 2 alone (part 1 never came): U+FFFD for the half.
+        let files = inbox_files(&parts[1..], FileFormat::Standard, 0, &any_time());
+        assert_eq!(files[0].contents, "\u{FFFD} end".as_bytes());
     }
 
     #[test]
