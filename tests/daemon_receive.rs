@@ -1135,3 +1135,74 @@ async fn an_emoji_split_between_two_parts_comes_out_whole() {
         h.stop().await;
     }
 }
+
+/// What simgate delivers despite a flaw it says in its log, as `simgate
+/// run` writes it: a time stamp that is no date (and the octets it had),
+/// user data it kept undecoded (and why).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flaws_of_delivered_messages_are_logged() {
+    let emulator = simgate::emulator::Emulator::start(EmulatorConfig::new(Profile::Generic))
+        .await
+        .unwrap();
+    let root = std::env::temp_dir().join(format!("simgate-flaws-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    for dir in ["inbox", "outbox", "sent", "error"] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    let (config, log) = (root.join("simgate.toml"), root.join("simgate.log"));
+    std::fs::write(
+        &config,
+        format!(
+            "[modem]\ndevice = \"{device}\"\n\n[spool]\ninbox = \"{root}/inbox\"\n\
+             outbox = \"{root}/outbox\"\nsent = \"{root}/sent\"\nerror = \"{root}/error\"\n\n\
+             [database]\npath = \"{root}/simgate.db\"\n\n[log]\nlevel = \"info\"\nfile = \"{log}\"\n",
+            device = emulator.path().display(),
+            root = root.display(),
+            log = log.display(),
+        ),
+    )
+    .unwrap();
+    let mut no_date = SmsDeliver::decode(&delivers("+4915100000111", "no date", 0)[0]).unwrap();
+    no_date.timestamp = simgate::pdu::Scts::Invalid([0x62, 0x31, 0x41, 0x11, 0x30, 0x00, 0x40]);
+    let mut compressed = SmsDeliver::from_plan(
+        &simgate::pdu::plan_binary(&[1, 2, 3]).unwrap(),
+        &Address::parse_number("+4915100000112").unwrap(),
+        stamp(0),
+        0,
+    )
+    .remove(0);
+    compressed.dcs = simgate::pdu::DataCodingScheme {
+        raw: 0x20,
+        ..compressed.dcs
+    };
+    // Stored before simgate starts: read at start.
+    for deliver in [&no_date, &compressed] {
+        emulator.inject_deliver(&deliver.encode().unwrap()).unwrap();
+    }
+    let mut child = crate::support::spawn_simgate(&config, &log, None);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let wanted = [
+        "the service centre time stamp is not a date; the message is dated by its reception",
+        "not a date (62314111300040)",
+        "the user data is kept undecoded, as 8-bit data",
+        "the user data is compressed (3GPP TS 23.042), which simgate does not decompress",
+    ];
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let files = std::fs::read_dir(root.join("inbox")).unwrap().count();
+        if files == 2 && wanted.iter().all(|line| text.contains(line)) {
+            break;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("simgate exited ({status}): {text}");
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{files} inbox files; log: {text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    child.kill().await.unwrap();
+    emulator.stop().await;
+    let _ = std::fs::remove_dir_all(&root);
+}
