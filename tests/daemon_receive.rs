@@ -72,8 +72,8 @@ fn delivered_report(reference: u8, recipient: &str) -> Vec<u8> {
         for_command: false,
         message_reference: reference,
         recipient: Address::parse_number(recipient).unwrap(),
-        timestamp: stamp(0),
-        discharge_time: stamp(5),
+        timestamp: stamp(0).into(),
+        discharge_time: stamp(5).into(),
         status: Status(0),
         protocol_identifier: None,
         dcs: None,
@@ -1205,4 +1205,52 @@ async fn flaws_of_delivered_messages_are_logged() {
     child.kill().await.unwrap();
     emulator.stop().await;
     let _ = std::fs::remove_dir_all(&root);
+}
+
+/// A delivery report whose time stamps are no date is matched and stored
+/// all the same, its file named by the time simgate read it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_report_whose_time_stamps_are_no_date_is_kept() {
+    let mut h = Harness::start("report-no-date", Profile::SierraMc7455).await;
+    let outbox = h.dir("outbox");
+    std::fs::write(outbox.join(".tmp"), b"please confirm").unwrap();
+    std::fs::rename(outbox.join(".tmp"), outbox.join("OUT+4917612345678.txtd")).unwrap();
+    let references = match h.wait_for(|e| matches!(e, DaemonEvent::Sent { .. })).await {
+        DaemonEvent::Sent { references, .. } => references,
+        _ => unreachable!(),
+    };
+    let mut report =
+        StatusReport::decode(&delivered_report(references[0], "+4917612345678")).unwrap();
+    report.timestamp = simgate::pdu::Scts::Invalid([0x62, 0x31, 0x41, 0x11, 0x30, 0x00, 0x40]);
+    report.discharge_time = simgate::pdu::Scts::Invalid([0x62, 0x11, 0x52, 0x62, 0x20, 0x03, 0x40]);
+    let before = unix_now();
+    h.emulator
+        .inject_status_report(&report.encode().unwrap())
+        .unwrap();
+    let files = h.received().await;
+    let after = unix_now();
+    assert_eq!(h.inbox(&files[0]), "Delivered");
+    let named_then = |seconds: i64| {
+        let t = Timestamp::from_unix_seconds(seconds);
+        format!(
+            "IN{:04}{:02}{:02}_{:02}{:02}{:02}_00_+4917612345678_00.txt",
+            t.year, t.month, t.day, t.hour, t.minute, t.second
+        )
+    };
+    assert!(
+        (before..=after).any(|seconds| files[0] == named_then(seconds)),
+        "{files:?}"
+    );
+    let db = rusqlite::Connection::open(h.dir("simgate.db")).unwrap();
+    let (outcome, discharge): (String, String) = db
+        .query_row(
+            "SELECT report_outcome, discharge_time FROM outgoing_part WHERE message_ref = ?1",
+            [references[0]],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(outcome, "delivered");
+    assert_eq!(discharge, "not a date (62115262200340)");
+    assert!(undecodable(&h).is_empty());
+    h.stop().await;
 }

@@ -322,6 +322,13 @@ fn record_report(
 ) -> Result<(), ReceiveError> {
     let outcome = format!("{:?}", report.status.outcome()).to_ascii_lowercase();
     let recipient = report.recipient.to_display();
+    if report.timestamp.valid().is_none() || report.discharge_time.valid().is_none() {
+        tracing::warn!(
+            scts = %report.timestamp,
+            discharge = %report.discharge_time,
+            "a time stamp of a delivery report is not a date; the report is dated by its reception"
+        );
+    }
     let discharge = report.discharge_time.to_string();
     let record = ReportRecord {
         message_ref: report.message_reference,

@@ -83,7 +83,9 @@
 //! 9. A part whose TP-SCTS is no date (month 13, 30 February, hour 25, a
 //!    digit A: [`crate::pdu::Scts::Invalid`]) is named and dated by when it
 //!    was received ([`ReceivedPart::received`], UTC, so `DateTime` ends in
-//!    `Z`), in the file name, `DateTime` and the hook's time variables.
+//!    `Z`), in the file name, `DateTime` and the hook's time variables; a
+//!    report's discharge time that is no date leaves its `SMSC_` time
+//!    variables empty.
 //!    gammu 1.42 writes the impossible fields as they are with the year
 //!    zeroed (`IN001314_110300_00_…`, a month 13).
 //!
@@ -249,7 +251,7 @@ impl View {
             .unwrap_or_default();
         let mut view = match &part.message {
             Incoming::Deliver(deliver) => Self::deliver(deliver, part.received),
-            Incoming::StatusReport(report) => Self::report(report),
+            Incoming::StatusReport(report) => Self::report(report, part.received),
         };
         view.smsc = smsc;
         view.read = part.read;
@@ -277,7 +279,7 @@ impl View {
         }
     }
 
-    fn report(report: &StatusReport) -> Self {
+    fn report(report: &StatusReport, received: Timestamp) -> Self {
         let (coding, payload, udh) = match (&report.user_data, &report.dcs) {
             (Some(user_data), dcs) => {
                 let dcs = dcs.unwrap_or_else(|| DataCodingScheme::decode(0));
@@ -312,8 +314,8 @@ impl View {
             report: true,
             smsc: String::new(),
             number: report.recipient.to_display(),
-            time: report.timestamp,
-            discharge: Some(report.discharge_time),
+            time: report.timestamp.valid().unwrap_or(received),
+            discharge: report.discharge_time.valid(),
             coding,
             payload,
             udh,
@@ -1001,8 +1003,8 @@ mod tests {
             for_command: false,
             message_reference: 42,
             recipient: address("+420777000009"),
-            timestamp: time(30, 16),
-            discharge_time: time(30, 18),
+            timestamp: time(30, 16).into(),
+            discharge_time: time(30, 18).into(),
             status: Status(status),
             protocol_identifier: None,
             dcs: None,
@@ -1497,6 +1499,21 @@ mod tests {
         let env = receive_environment(&parts, None);
         assert_eq!(env["SMS_1_DATETIME"], "2024-01-15T11:30:01+00:00");
         assert_eq!(env["SMS_1_TIMESTAMP"], read_at.to_string());
+        // A status report likewise; a discharge time that is no date
+        // leaves the SMSC_ variables empty.
+        let mut part = report(0x00);
+        if let Incoming::StatusReport(report) = &mut part.message {
+            report.timestamp = Scts::Invalid([0x62, 0x31, 0x41, 0x11, 0x30, 0x00, 0x40]);
+            report.discharge_time = Scts::Invalid([0x62, 0x31, 0x41, 0x11, 0x30, 0x00, 0x40]);
+        }
+        part.received = Timestamp::from_unix_seconds(read_at);
+        let parts = [part];
+        let files = inbox_files(&parts, FileFormat::Standard, 0, &any_time());
+        assert_eq!(files[0].name, "IN20240115_113001_00_+420777000009_00.txt");
+        assert_eq!(files[0].contents, b"Delivered");
+        let env = receive_environment(&parts, None);
+        assert_eq!(env["SMS_1_DATETIME"], "2024-01-15T11:30:01+00:00");
+        assert_eq!(env["SMS_1_SMSC_DATETIME"], "");
         // A valid time stamp is used as it is.
         let parts = [gsm7("+420777000001", 1, "on time")];
         assert_eq!(
