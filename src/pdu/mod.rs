@@ -5,7 +5,11 @@
 //!   long) and [`SmsSubmit`] encodes each part for AT+CMGS.
 //! - [`SmsDeliver`] and [`StatusReport`] decode what the network sends, which
 //!   is untrusted input: every malformed PDU gives a [`DecodeError`], never a
-//!   panic.
+//!   panic. What is odd but still a message decodes, the odd part kept as it
+//!   came for the receiver to deal with: a time stamp that is no date
+//!   ([`Scts::Invalid`]), half of a surrogate pair at the edge of a part's
+//!   text ([`SplitSurrogates`], joined again by [`part_texts`]), user data in
+//!   an alphabet simgate does not decode ([`Undecoded`]).
 //! - [`split_smsc`] removes the SMSC address modems put in front of a TPDU.
 
 pub mod address;
