@@ -588,6 +588,12 @@ fn write_content(
     if let Some((destination, source)) = user_data.header.as_ref().and_then(|h| h.ports()) {
         writeln!(out, "ports: {source} -> {destination}")?;
     }
+    if let Some(low) = user_data.split.leading {
+        writeln!(
+            out,
+            "begins with the second half of a surrogate pair: {low:04X}"
+        )?;
+    }
     match &user_data.body {
         Body::Text(text) => writeln!(out, "text: {text:?}")?,
         Body::Binary(data) => writeln!(out, "data: {}", pdu::hex::encode(data))?,
@@ -596,6 +602,15 @@ fn write_content(
             "compressed data (not decoded): {}",
             pdu::hex::encode(data)
         )?,
+    }
+    if let Some(high) = user_data.split.trailing {
+        writeln!(
+            out,
+            "ends with the first half of a surrogate pair: {high:04X}"
+        )?;
+    }
+    if let Some(why) = dcs.undecoded() {
+        writeln!(out, "not decoded: {why}")?;
     }
     Ok(())
 }

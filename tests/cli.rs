@@ -64,6 +64,47 @@ fn decode_shows_the_message() {
 }
 
 #[test]
+fn decode_shows_what_was_not_decoded() {
+    // Part 1 of 2, UCS-2 "Ж" and the first half of an emoji; a time stamp
+    // with a month 13.
+    let out = stdout(&simgate(&[
+        "pdu",
+        "decode",
+        "00440D91947116325476F80008623152021095400A0500035502010416D83D",
+    ]));
+    for line in [
+        "sent: not a date (62315202109540)\n",
+        "part: 1 of 2 (reference 85)\n",
+        "text: \"Ж\"\n",
+        "ends with the first half of a surrogate pair: D83D\n",
+    ] {
+        assert!(out.contains(line), "missing {line:?} in {out}");
+    }
+    // Part 2 of 2, beginning with the second half.
+    let out = stdout(&simgate(&[
+        "pdu",
+        "decode",
+        "00440D91947116325476F800086211520210954008050003550202DE00",
+    ]));
+    assert!(
+        out.contains("begins with the second half of a surrogate pair: DE00\n"),
+        "{out}"
+    );
+    // A reserved data coding scheme: kept as data, and why.
+    let out = stdout(&simgate(&[
+        "pdu",
+        "decode",
+        "00040D91947116325476F800846211520210954002CF25",
+    ]));
+    for line in [
+        "data: CF25\n",
+        "not decoded: data coding scheme 0x84 is reserved\n",
+    ] {
+        assert!(out.contains(line), "missing {line:?} in {out}");
+    }
+}
+
+#[test]
 fn bad_input_is_a_clear_error() {
     let output = simgate(&["pdu", "encode", "--to", "+49 abc", "x"]);
     assert_eq!(output.status.code(), Some(1));

@@ -30,7 +30,7 @@ fn delivers(from: &str, text: &str, reference: u16) -> Vec<Vec<u8>> {
         .into_iter()
         .enumerate()
         .map(|(index, mut deliver)| {
-            deliver.timestamp = stamp(index as u8);
+            deliver.timestamp = stamp(index as u8).into();
             deliver.encode().unwrap()
         })
         .collect()
@@ -72,8 +72,8 @@ fn delivered_report(reference: u8, recipient: &str) -> Vec<u8> {
         for_command: false,
         message_reference: reference,
         recipient: Address::parse_number(recipient).unwrap(),
-        timestamp: stamp(0),
-        discharge_time: stamp(5),
+        timestamp: stamp(0).into(),
+        discharge_time: stamp(5).into(),
         status: Status(0),
         protocol_identifier: None,
         dcs: None,
@@ -114,7 +114,7 @@ async fn parts_out_of_order_and_duplicated_make_one_message() {
     // The network sends part 2 again, with another time stamp: it joins
     // the written message rather than waiting for parts that never come.
     let mut again = simgate::pdu::SmsDeliver::decode(&parts[1]).unwrap();
-    again.timestamp = stamp(30);
+    again.timestamp = stamp(30).into();
     h.emulator.inject_deliver(&again.encode().unwrap()).unwrap();
     h.emulator
         .inject_deliver(&delivers("+4915188888888", "next", 0)[0])
@@ -728,5 +728,529 @@ async fn a_hook_not_started_before_a_crash_runs_after_the_restart() {
     assert_eq!(all.len(), 3, "{all:?}");
     assert_eq!(all[2], second[0]);
     let _ = std::fs::remove_file(&out);
+    h.stop().await;
+}
+
+/// Waits for `count` messages written to the inbox; each one's file names,
+/// sorted by the first name (so by time stamp, then sender).
+async fn messages(h: &mut Harness, count: usize) -> Vec<Vec<String>> {
+    let mut all = Vec::new();
+    for _ in 0..count {
+        all.push(h.received().await);
+    }
+    all.sort();
+    all
+}
+
+/// Two senders whose phones happened to choose the same concatenation
+/// reference and part count make two messages, each of its own sender's
+/// parts only: when both complete (parts interleaved on the SIM) and when
+/// both are written incomplete after the multipart timeout. (gammu 1.42
+/// links parts by reference and count alone: it writes A's part 1 with B's
+/// part 2 as one message.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_senders_with_the_same_reference_make_two_messages() {
+    let mut h = Harness::start_with("same-reference", Profile::Generic, |config| {
+        config.receive.multipart_timeout = std::time::Duration::from_secs(2);
+    })
+    .await;
+    let a_text = "Alice writes a message long enough for two parts. ".repeat(4);
+    let b_text = "Bob's message, also two parts, same reference 0x42! ".repeat(4);
+    let a = delivers("+4915100000061", &a_text, 0x42);
+    let b = delivers("+4915100000062", &b_text, 0x42);
+    assert_eq!((a.len(), b.len()), (2, 2));
+    for part in [&a[0], &b[1], &b[0], &a[1]] {
+        h.emulator.inject_deliver(part).unwrap();
+    }
+    let written = messages(&mut h, 2).await;
+    let texts: Vec<String> = written
+        .iter()
+        .map(|files| files.iter().map(|f| h.inbox(f)).collect())
+        .collect();
+    // Part 0 of both is stamped second 0: names sort by sender.
+    assert_eq!(texts, [a_text.clone(), b_text.clone()]);
+    for (files, sender) in written.iter().zip(["+4915100000061", "+4915100000062"]) {
+        assert_eq!(files.len(), 2, "{files:?}");
+        for (index, file) in files.iter().enumerate() {
+            assert!(
+                file.ends_with(&format!("_00_{sender}_{index:02}.txt")),
+                "{file} is not part {index} of {sender}"
+            );
+        }
+    }
+
+    // Both incomplete: C has parts 1 and 3 of 3, D parts 1 and 2 of 3.
+    let c_text = "Carol sends three parts; the second one gets lost. ".repeat(7);
+    let d_text = "Dave sends three parts too; his third never comes. ".repeat(7);
+    let c = delivers("+4915100000063", &c_text, 0x43);
+    let d = delivers("+4915100000064", &d_text, 0x43);
+    assert_eq!((c.len(), d.len()), (3, 3));
+    for part in [&c[0], &d[1], &d[0], &c[2]] {
+        h.emulator.inject_deliver(part).unwrap();
+    }
+    let written = messages(&mut h, 2).await;
+    let part_texts = |text: &str, indices: [usize; 2]| -> Vec<String> {
+        let plan = plan_text(text, EncodingPolicy::Auto).unwrap();
+        indices
+            .iter()
+            .map(|&i| plan.parts[i].text().unwrap().to_owned())
+            .collect()
+    };
+    let got: Vec<Vec<String>> = written
+        .iter()
+        .map(|files| files.iter().map(|f| h.inbox(f)).collect())
+        .collect();
+    assert_eq!(
+        got,
+        [part_texts(&c_text, [0, 2]), part_texts(&d_text, [0, 1])]
+    );
+    assert!(written[0][0].contains("_+4915100000063_00"), "{written:?}");
+    assert!(written[1][0].contains("_+4915100000064_00"), "{written:?}");
+    let db = rusqlite::Connection::open(h.dir("simgate.db")).unwrap();
+    let incomplete: i64 = db
+        .query_row(
+            "SELECT COUNT(*) FROM incoming WHERE complete = 0",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(incomplete, 2);
+    assert!(h.emulator.stored().is_empty());
+    h.stop().await;
+}
+
+/// An SMSC field for PDU lines the tests list raw: +491710760000.
+const SMSC_FIELD: &str = "07919471016700F0";
+
+/// The PDUs the database recorded as parts, in arrival order.
+fn recorded_parts(h: &Harness) -> Vec<Vec<u8>> {
+    let db = rusqlite::Connection::open(h.dir("simgate.db")).unwrap();
+    let mut statement = db
+        .prepare("SELECT pdu FROM incoming_part ORDER BY id")
+        .unwrap();
+    let rows = statement
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<Vec<Vec<u8>>, _>>()
+        .unwrap();
+    rows
+}
+
+/// Some modems pad the PDU line after the message (with `FF`, or `00`,
+/// which gammu 1.42 cannot read past and retries forever): the `<length>`
+/// they list says where the message ends. The message arrives whole, the
+/// database keeps it as it was without the padding, and the same padded
+/// line read again (its delete failed, simgate restarted) is recognised:
+/// no second file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn padding_after_the_listed_length_is_not_the_message() {
+    let mut h = Harness::start("padded", Profile::Generic).await;
+    let mut sent = Vec::new();
+    for (n, pad) in [
+        (1u8, "FF".repeat(8)),
+        (2, "00".repeat(3)),
+        (3, "FF".to_owned()),
+    ] {
+        let text = format!("padded {n}");
+        let tpdu = delivers(&format!("+49151000000{}", 70 + n), &text, 0).remove(0);
+        let line = format!("{SMSC_FIELD}{}{pad}", hex(&tpdu));
+        sent.push(simgate::pdu::hex::decode(&format!("{SMSC_FIELD}{}", hex(&tpdu))).unwrap());
+        if n == 3 {
+            // The third one's delete fails: it stays on the SIM.
+            h.emulator.inject_fault(simgate::emulator::Fault::CmeError {
+                command_prefix: "AT+CMGD".to_owned(),
+                code: 100,
+                times: simgate::emulator::Times::Once,
+            });
+            let mut events = h.emulator.subscribe();
+            h.emulator.inject_raw_line(&line, tpdu.len()).unwrap();
+            loop {
+                if let EmulatorEvent::CommandReceived(command) = events.recv().await.unwrap() {
+                    if command.starts_with("AT+CMGD") {
+                        break;
+                    }
+                }
+            }
+            break;
+        }
+        h.emulator.inject_raw_line(&line, tpdu.len()).unwrap();
+        assert_eq!(next_text(&mut h).await, text);
+    }
+    h.stop_daemon().await;
+    assert_eq!(h.emulator.stored().len(), 1, "the third one is still there");
+    assert_eq!(recorded_parts(&h), sent, "recorded without the padding");
+    let mut events = h.emulator.subscribe();
+    let h = h.restart().await;
+    deletions(&mut events, 1).await;
+    assert!(h.emulator.stored().is_empty());
+    let mut texts: Vec<String> = std::fs::read_dir(h.dir("inbox"))
+        .unwrap()
+        .map(|entry| std::fs::read_to_string(entry.unwrap().path()).unwrap())
+        .collect();
+    texts.sort();
+    assert_eq!(texts, ["padded 1", "padded 2", "padded 3"]);
+    assert_eq!(recorded_parts(&h), sent, "nothing recorded twice");
+    assert!(undecodable(&h).is_empty(), "{:?}", undecodable(&h));
+    h.stop().await;
+}
+
+/// Seconds since the epoch, now.
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// A service centre time stamp that is no date (month 13, hour 25,
+/// 30 February, a digit A) does not cost the message: it is written, named
+/// by the time simgate read it. (gammu 1.42 names it by the impossible
+/// fields, the year zeroed: `IN001314_110300_00_…`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_time_stamp_that_is_no_date_dates_the_message_by_its_reception() {
+    let mut h = Harness::start("no-date", Profile::Generic).await;
+    let no_dates = [
+        [0x62, 0x31, 0x41, 0x11, 0x30, 0x00, 0x40],
+        [0x62, 0x30, 0x41, 0x52, 0x30, 0x00, 0x40],
+        [0x62, 0x20, 0x03, 0x11, 0x30, 0x00, 0x40],
+        [0x62, 0x30, 0x41, 0x11, 0x30, 0xA0, 0x40],
+    ];
+    for (n, octets) in no_dates.into_iter().enumerate() {
+        let text = format!("no date {n}");
+        let sender = format!("+49151000000{}", 80 + n);
+        let plan = plan_text(&text, EncodingPolicy::Auto).unwrap();
+        let from = Address::parse_number(&sender).unwrap();
+        let mut deliver = SmsDeliver::from_plan(&plan, &from, stamp(0), 0).remove(0);
+        deliver.timestamp = simgate::pdu::Scts::Invalid(octets);
+        let before = unix_now();
+        h.emulator
+            .inject_deliver(&deliver.encode().unwrap())
+            .unwrap();
+        let files = h.received().await;
+        let after = unix_now();
+        assert_eq!(h.inbox(&files[0]), text);
+        let named_then = |seconds: i64| {
+            let t = Timestamp::from_unix_seconds(seconds);
+            format!(
+                "IN{:04}{:02}{:02}_{:02}{:02}{:02}_00_{sender}_00.txt",
+                t.year, t.month, t.day, t.hour, t.minute, t.second
+            )
+        };
+        assert!(
+            (before..=after).any(|seconds| files[0] == named_then(seconds)),
+            "{} is not named by a time between {} and {}",
+            files[0],
+            named_then(before),
+            named_then(after)
+        );
+    }
+    assert!(undecodable(&h).is_empty(), "{:?}", undecodable(&h));
+    assert!(h.emulator.stored().is_empty());
+    h.stop().await;
+}
+
+/// User data in an alphabet simgate cannot decode (compressed, reserved
+/// schemes) is never an empty text file: it is kept as it came, as 8-bit
+/// data, `.bin` with the octets after the header, like an 8-bit message.
+/// (gammu 1.42 does so for reserved schemes; a compressed message it
+/// cannot read at all, and it stays on the SIM.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_data_simgate_cannot_decode_is_kept_as_it_came() {
+    let mut h = Harness::start("undecoded", Profile::Generic).await;
+    let data = vec![0x11, 0x22, 0x00, 0xFF, 0x7F];
+    let plan = simgate::pdu::plan_binary(&data).unwrap();
+    for (n, raw) in [0x20u8, 0x28, 0x0C, 0x80, 0xB1].into_iter().enumerate() {
+        let sender = format!("+49151000000{}", 90 + n);
+        let from = Address::parse_number(&sender).unwrap();
+        let mut deliver = SmsDeliver::from_plan(&plan, &from, stamp(n as u8), 0).remove(0);
+        // The octet as the network sent it, the user data octets as they are.
+        deliver.dcs = simgate::pdu::DataCodingScheme { raw, ..deliver.dcs };
+        h.emulator
+            .inject_deliver(&deliver.encode().unwrap())
+            .unwrap();
+        let files = h.received().await;
+        assert_eq!(
+            files,
+            [format!("IN20261125_2001{n:02}_00_{sender}_00.bin")],
+            "{raw:#04x}"
+        );
+        let written = std::fs::read(h.dir("inbox").join(&files[0])).unwrap();
+        assert_eq!(written, data, "{raw:#04x}");
+    }
+    // Compressed parts of a concatenated message: each file holds the
+    // octets after that part's header.
+    let sender = "+4915100000095";
+    let plan = simgate::pdu::plan_binary(&[0xAB; 200]).unwrap();
+    let from = Address::parse_number(sender).unwrap();
+    let mut bodies = Vec::new();
+    for mut deliver in SmsDeliver::from_plan(&plan, &from, stamp(9), 7) {
+        deliver.dcs = simgate::pdu::DataCodingScheme {
+            raw: 0x24,
+            ..deliver.dcs
+        };
+        match &deliver.user_data.body {
+            simgate::pdu::Body::Binary(body) => bodies.push(body.clone()),
+            other => panic!("{other:?}"),
+        }
+        h.emulator
+            .inject_deliver(&deliver.encode().unwrap())
+            .unwrap();
+    }
+    let files = h.received().await;
+    assert_eq!(files.len(), 2, "{files:?}");
+    for (file, body) in files.iter().zip(&bodies) {
+        assert!(file.ends_with(".bin"), "{file}");
+        assert_eq!(&std::fs::read(h.dir("inbox").join(file)).unwrap(), body);
+    }
+    assert!(undecodable(&h).is_empty(), "{:?}", undecodable(&h));
+    h.stop().await;
+}
+
+/// The two SMS-DELIVER TPDUs of `Ж`×66 + `😀 end` from `from` as a phone
+/// that cuts inside a surrogate pair sends them: 67 UTF-16 units in part 1,
+/// the last one the emoji's high surrogate, part 2 starting with its low
+/// surrogate.
+fn split_emoji(from: &str) -> (String, Vec<Vec<u8>>) {
+    let text = format!("{}😀 end", "Ж".repeat(66));
+    let plan = plan_text(&text, EncodingPolicy::Auto).unwrap();
+    let from = Address::parse_number(from).unwrap();
+    let mut parts = SmsDeliver::from_plan(&plan, &from, stamp(0), 0x55);
+    assert_eq!(parts.len(), 2, "the planner itself never splits a pair");
+    parts[0].user_data.split.trailing = Some(0xD83D);
+    parts[1].user_data.body = simgate::pdu::Body::Text(" end".into());
+    parts[1].user_data.split.leading = Some(0xDE00);
+    parts[1].timestamp = stamp(1).into();
+    let tpdus: Vec<Vec<u8>> = parts.iter().map(|p| p.encode().unwrap()).collect();
+    assert!(hex(&tpdus[0]).ends_with("0416D83D") && hex(&tpdus[1]).contains("DE000020"));
+    (text, tpdus)
+}
+
+/// An emoji the sender's phone split between two parts of a UCS-2
+/// message (high surrogate at the end of part 1, low at the start of
+/// part 2) comes out whole: in `standard` and `unicode` files the pair is
+/// in part 1's file, in `detail` files the comment shows it there and the
+/// `TextNN` units stay as they came; RunOnReceive gets each part's text
+/// and the whole text exact. (gammu 1.42 writes U+FFFD and `?` in
+/// `standard` files, the halves apart in `unicode` files.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_emoji_split_between_two_parts_comes_out_whole() {
+    use simgate::config::FileFormat;
+    let out = std::env::temp_dir().join(format!("simgate-split-hook-{}", std::process::id()));
+    let _ = std::fs::remove_file(&out);
+    let sender = "+4915100000100";
+    let (text, tpdus) = split_emoji(sender);
+    let first = format!("{}😀", "Ж".repeat(66));
+    let names = [
+        format!("IN20261125_200100_00_{sender}_00.txt"),
+        format!("IN20261125_200101_00_{sender}_01.txt"),
+    ];
+    for format in [
+        FileFormat::Standard,
+        FileFormat::Unicode,
+        FileFormat::Detail,
+    ] {
+        // A function, so the file names simgate appends are its arguments.
+        let hook = format!(
+            "texts() {{ printf '%s\\n' \"$DECODED_1_TEXT\" \"$SMS_1_TEXT\" \"$SMS_2_TEXT\" >{}; }}; texts",
+            out.display()
+        );
+        let mut h = Harness::start_with(&format!("split-{format:?}"), Profile::Generic, |c| {
+            c.spool.inbox_format = format;
+            c.hooks.run_on_receive = Some(hook);
+        })
+        .await;
+        for tpdu in &tpdus {
+            h.emulator.inject_deliver(tpdu).unwrap();
+        }
+        let files = h.received().await;
+        let read = |name: &str| std::fs::read(h.dir("inbox").join(name)).unwrap();
+        match format {
+            FileFormat::Standard => {
+                assert_eq!(files, names);
+                assert_eq!(read(&files[0]), first.as_bytes());
+                assert_eq!(read(&files[1]), b" end");
+            }
+            FileFormat::Unicode => {
+                let utf16 = |text: &str| -> Vec<u8> {
+                    [0xFE, 0xFF]
+                        .into_iter()
+                        .chain(text.encode_utf16().flat_map(u16::to_be_bytes))
+                        .collect()
+                };
+                assert_eq!(files, names);
+                assert_eq!(read(&files[0]), utf16(&first));
+                assert_eq!(read(&files[1]), utf16(" end"));
+            }
+            _ => {
+                assert_eq!(files, names[..1]);
+                let detail = String::from_utf8(read(&files[0])).unwrap();
+                let units = "0416".repeat(66);
+                for wanted in [
+                    format!("Text01 = {}D83D\r\n", &units[200..]),
+                    "😀\nSMSC = ".to_owned(),
+                    "[SMSBackup001]\n;  end\nSMSC = ".to_owned(),
+                    "Text00 = DE0000200065006E0064\r\n".to_owned(),
+                    "Length = 67\n".to_owned(),
+                    "Length = 5\n".to_owned(),
+                ] {
+                    assert!(detail.contains(&wanted), "{wanted:?} in {detail}");
+                }
+            }
+        }
+        // Each file is valid text on its own, and together they are the text.
+        let joined: Option<String> = match format {
+            FileFormat::Standard => Some(files.iter().map(|f| h.inbox(f)).collect()),
+            FileFormat::Unicode => Some(
+                files
+                    .iter()
+                    .map(|f| {
+                        let units: Vec<u16> = read(f)[2..]
+                            .chunks(2)
+                            .map(|pair| u16::from_be_bytes([pair[0], pair[1]]))
+                            .collect();
+                        String::from_utf16(&units).unwrap()
+                    })
+                    .collect(),
+            ),
+            _ => None,
+        };
+        if let Some(joined) = joined {
+            assert_eq!(joined, text);
+        }
+        // The hook runs in its own task: wait for its lines, boundedly.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let lines = loop {
+            let written = std::fs::read_to_string(&out).unwrap_or_default();
+            if written.lines().count() == 3 {
+                break written;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "hook output: {written:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        assert_eq!(lines, format!("{text}\n{first}\n end\n"), "{format:?}");
+        let _ = std::fs::remove_file(&out);
+        h.stop().await;
+    }
+}
+
+/// What simgate delivers despite a flaw it says in its log, as `simgate
+/// run` writes it: a time stamp that is no date (and the octets it had),
+/// user data it kept undecoded (and why).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flaws_of_delivered_messages_are_logged() {
+    let emulator = simgate::emulator::Emulator::start(EmulatorConfig::new(Profile::Generic))
+        .await
+        .unwrap();
+    let root = std::env::temp_dir().join(format!("simgate-flaws-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    for dir in ["inbox", "outbox", "sent", "error"] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    let (config, log) = (root.join("simgate.toml"), root.join("simgate.log"));
+    std::fs::write(
+        &config,
+        format!(
+            "[modem]\ndevice = \"{device}\"\n\n[spool]\ninbox = \"{root}/inbox\"\n\
+             outbox = \"{root}/outbox\"\nsent = \"{root}/sent\"\nerror = \"{root}/error\"\n\n\
+             [database]\npath = \"{root}/simgate.db\"\n\n[log]\nlevel = \"info\"\nfile = \"{log}\"\n",
+            device = emulator.path().display(),
+            root = root.display(),
+            log = log.display(),
+        ),
+    )
+    .unwrap();
+    let mut no_date = SmsDeliver::decode(&delivers("+4915100000111", "no date", 0)[0]).unwrap();
+    no_date.timestamp = simgate::pdu::Scts::Invalid([0x62, 0x31, 0x41, 0x11, 0x30, 0x00, 0x40]);
+    let mut compressed = SmsDeliver::from_plan(
+        &simgate::pdu::plan_binary(&[1, 2, 3]).unwrap(),
+        &Address::parse_number("+4915100000112").unwrap(),
+        stamp(0),
+        0,
+    )
+    .remove(0);
+    compressed.dcs = simgate::pdu::DataCodingScheme {
+        raw: 0x20,
+        ..compressed.dcs
+    };
+    // Stored before simgate starts: read at start.
+    for deliver in [&no_date, &compressed] {
+        emulator.inject_deliver(&deliver.encode().unwrap()).unwrap();
+    }
+    let mut child = crate::support::spawn_simgate(&config, &log, None);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let wanted = [
+        "the service centre time stamp is not a date; the message is dated by its reception",
+        "not a date (62314111300040)",
+        "the user data is kept undecoded, as 8-bit data",
+        "the user data is compressed (3GPP TS 23.042), which simgate does not decompress",
+    ];
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let files = std::fs::read_dir(root.join("inbox")).unwrap().count();
+        if files == 2 && wanted.iter().all(|line| text.contains(line)) {
+            break;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("simgate exited ({status}): {text}");
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{files} inbox files; log: {text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    child.kill().await.unwrap();
+    emulator.stop().await;
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// A delivery report whose time stamps are no date is matched and stored
+/// all the same, its file named by the time simgate read it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_report_whose_time_stamps_are_no_date_is_kept() {
+    let mut h = Harness::start("report-no-date", Profile::SierraMc7455).await;
+    let outbox = h.dir("outbox");
+    std::fs::write(outbox.join(".tmp"), b"please confirm").unwrap();
+    std::fs::rename(outbox.join(".tmp"), outbox.join("OUT+4917612345678.txtd")).unwrap();
+    let references = match h.wait_for(|e| matches!(e, DaemonEvent::Sent { .. })).await {
+        DaemonEvent::Sent { references, .. } => references,
+        _ => unreachable!(),
+    };
+    let mut report =
+        StatusReport::decode(&delivered_report(references[0], "+4917612345678")).unwrap();
+    report.timestamp = simgate::pdu::Scts::Invalid([0x62, 0x31, 0x41, 0x11, 0x30, 0x00, 0x40]);
+    report.discharge_time = simgate::pdu::Scts::Invalid([0x62, 0x11, 0x52, 0x62, 0x20, 0x03, 0x40]);
+    let before = unix_now();
+    h.emulator
+        .inject_status_report(&report.encode().unwrap())
+        .unwrap();
+    let files = h.received().await;
+    let after = unix_now();
+    assert_eq!(h.inbox(&files[0]), "Delivered");
+    let named_then = |seconds: i64| {
+        let t = Timestamp::from_unix_seconds(seconds);
+        format!(
+            "IN{:04}{:02}{:02}_{:02}{:02}{:02}_00_+4917612345678_00.txt",
+            t.year, t.month, t.day, t.hour, t.minute, t.second
+        )
+    };
+    assert!(
+        (before..=after).any(|seconds| files[0] == named_then(seconds)),
+        "{files:?}"
+    );
+    let db = rusqlite::Connection::open(h.dir("simgate.db")).unwrap();
+    let (outcome, discharge): (String, String) = db
+        .query_row(
+            "SELECT report_outcome, discharge_time FROM outgoing_part WHERE message_ref = ?1",
+            [references[0]],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(outcome, "delivered");
+    assert_eq!(discharge, "not a date (62115262200340)");
+    assert!(undecodable(&h).is_empty());
     h.stop().await;
 }

@@ -113,7 +113,7 @@ fn slash_dirs(entries: &[Entry]) -> Vec<String> {
             let deliver = simgate::pdu::SmsDeliver::decode(&e.tpdu).ok()?;
             let sender = deliver.originator.to_display();
             let (before, _) = sender.split_once('/')?;
-            let t = deliver.timestamp;
+            let t = deliver.timestamp.valid()?;
             Some(format!(
                 "IN{:04}{:02}{:02}_{:02}{:02}{:02}_00_{before}",
                 t.year, t.month, t.day, t.hour, t.minute, t.second

@@ -39,8 +39,12 @@ fn deliver(
         originator: from.clone(),
         protocol_identifier: 0,
         dcs: simgate::pdu::DataCodingScheme::decode(dcs),
-        timestamp: time,
-        user_data: UserData { header, body },
+        timestamp: time.into(),
+        user_data: UserData {
+            header,
+            body,
+            split: Default::default(),
+        },
     }
     .encode()
     .unwrap()
@@ -91,8 +95,8 @@ fn report(mr: u8, to: &Address, status: u8, minute: u8, tz: i8) -> Vec<u8> {
         for_command: false,
         message_reference: mr,
         recipient: to.clone(),
-        timestamp: at(11, minute, 0, tz),
-        discharge_time: at(11, minute, 30, tz),
+        timestamp: at(11, minute, 0, tz).into(),
+        discharge_time: at(11, minute, 30, tz).into(),
         status: Status(status),
         protocol_identifier: None,
         dcs: None,

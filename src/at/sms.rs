@@ -4,7 +4,10 @@
 //! `+CDS` (§3.4.1).
 //!
 //! PDUs are hex-decoded into bytes, SMSC address included as the modem
-//! sends it; decoding the TPDU is the `pdu` module's job.
+//! sends it, and cut to the SMSC field and the `<length>` octets of TPDU
+//! the modem announced ([`within_length`]): some modems pad the PDU line
+//! after the message (with `FF`, sometimes `00`), and that padding is not
+//! part of what arrived. Decoding the TPDU is the `pdu` module's job.
 
 use super::fields::{invalid, list, Fields, ParseError};
 use crate::pdu::hex::decode as decode_hex;
@@ -53,8 +56,26 @@ pub struct StoredMessage {
     pub alpha: Option<String>,
     /// `<length>`: TPDU length in octets, SMSC address excluded.
     pub length: u16,
-    /// The PDU as sent by the modem (SMSC address, then TPDU).
+    /// The PDU as sent by the modem (SMSC address, then TPDU), without
+    /// octets after `length` ([`within_length`]).
     pub pdu: Vec<u8>,
+}
+
+/// `pdu` (SMSC field, then TPDU) cut after the SMSC field and `length`
+/// octets of TPDU: the `<length>` a modem lists with a message is
+/// authoritative, and octets after it are padding (gammu 1.42 accepts only
+/// `FF` padding and stops reading every message at any other). Left whole
+/// when `length` cannot be measured against it: 0 (an empty slot on some
+/// modems), an SMSC length beyond the PDU, or more octets than there are
+/// (the decoder then reports what is missing).
+pub fn within_length(mut pdu: Vec<u8>, length: u16) -> Vec<u8> {
+    let end = pdu
+        .first()
+        .map(|smsc| 1 + usize::from(*smsc) + usize::from(length));
+    if let Some(end) = end.filter(|&end| length > 0 && end < pdu.len()) {
+        pdu.truncate(end);
+    }
+    pdu
 }
 
 fn status(f: &Fields<'_>, i: usize) -> Result<MessageStatus, ParseError> {
@@ -88,12 +109,13 @@ pub fn parse_cmgl<S: AsRef<str>>(lines: &[S]) -> Vec<Result<StoredMessage, Parse
 }
 
 fn cmgl_entry(f: &Fields<'_>, index: u32, pdu: Option<&str>) -> Result<StoredMessage, ParseError> {
+    let length = f.num(3, "length")?;
     Ok(StoredMessage {
         index,
         status: status(f, 1)?,
         alpha: f.opt_str(2).map(str::to_owned),
-        length: f.num(3, "length")?,
-        pdu: decode_hex(pdu.ok_or(ParseError::MissingPdu)?)?,
+        length,
+        pdu: within_length(decode_hex(pdu.ok_or(ParseError::MissingPdu)?)?, length),
     })
 }
 
@@ -109,12 +131,16 @@ pub fn parse_cmgr<S: AsRef<str>>(index: u32, lines: &[S]) -> Result<StoredMessag
         .by_ref()
         .find_map(|l| Fields::of(l, "+CMGR").ok())
         .ok_or(ParseError::Prefix("+CMGR"))?;
+    let length = f.num(2, "length")?;
     Ok(StoredMessage {
         index,
         status: status(&f, 0)?,
         alpha: f.opt_str(1).map(str::to_owned),
-        length: f.num(2, "length")?,
-        pdu: decode_hex(lines.next().ok_or(ParseError::MissingPdu)?)?,
+        length,
+        pdu: within_length(
+            decode_hex(lines.next().ok_or(ParseError::MissingPdu)?)?,
+            length,
+        ),
     })
 }
 
@@ -361,6 +387,40 @@ mod tests {
             Err(ParseError::Hex(crate::pdu::HexError::OddLength(3)))
         );
         assert!(parse_cmgr(7, &["+CMGR: 5,,39", PDU]).is_err());
+    }
+
+    /// `PDU` (30 TPDU octets behind an 8-octet SMSC field) with `pad`
+    /// appended, as hex.
+    fn padded(pad: &str) -> String {
+        format!("{PDU}{pad}")
+    }
+
+    #[test]
+    fn padding_after_the_listed_length_is_cut() {
+        let exact = decode_hex(PDU).unwrap();
+        for pad in ["FF", "FFFFFFFFFFFFFFFFFFFF", "00", "0000FF12"] {
+            let lines = ["+CMGL: 2,0,,30".to_owned(), padded(pad)];
+            let listed = parse_cmgl(&lines).remove(0).unwrap();
+            assert_eq!(listed.pdu, exact, "+CMGL padded with {pad}");
+            let read = parse_cmgr(2, &["+CMGR: 0,,30".to_owned(), padded(pad)]).unwrap();
+            assert_eq!(read.pdu, exact, "+CMGR padded with {pad}");
+        }
+    }
+
+    #[test]
+    fn a_pdu_is_not_cut_where_the_length_cannot_be_right() {
+        let exact = decode_hex(PDU).unwrap();
+        let whole = decode_hex(&padded("FFFF")).unwrap();
+        // Longer than the PDU: the decoder says what is missing.
+        let m = parse_cmgr(1, &["+CMGR: 0,,60", PDU]).unwrap();
+        assert_eq!(m.pdu, exact);
+        // 0 says nothing (Siemens lists empty slots so).
+        let m = parse_cmgr(1, &["+CMGR: 0,,0".to_owned(), padded("FFFF")]).unwrap();
+        assert_eq!(m.pdu, whole);
+        // An SMSC length beyond the PDU: nothing to measure from.
+        let line = format!("FF{}", &PDU[2..]);
+        let m = parse_cmgr(1, &["+CMGR: 0,,10", line.as_str()]).unwrap();
+        assert_eq!(m.pdu, decode_hex(&line).unwrap());
     }
 
     #[test]

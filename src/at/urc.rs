@@ -7,7 +7,9 @@
 use super::fields::{Fields, ParseError};
 use super::network::{parse_registration, RegForm, Registration};
 use super::sim::{parse_cpin, PinStatus};
-use super::sms::{parse_cds_header, parse_cdsi, parse_cmt_header, parse_cmti, StorageIndex};
+use super::sms::{
+    parse_cds_header, parse_cdsi, parse_cmt_header, parse_cmti, within_length, StorageIndex,
+};
 use crate::pdu::hex::decode as decode_hex;
 
 /// `+CLIP: <number>,<type>[,<subaddr>,<satype>[,[<alpha>][,<CLI validity>]]]`.
@@ -49,14 +51,16 @@ pub enum Urc {
         alpha: Option<String>,
         /// TPDU length in octets.
         length: u16,
-        /// SMSC address and TPDU.
+        /// SMSC address and TPDU, without octets after `length`
+        /// ([`within_length`]).
         pdu: Vec<u8>,
     },
     /// `+CDS` and the PDU line after it: an SMS-STATUS-REPORT.
     StatusReport {
         /// TPDU length in octets.
         length: u16,
-        /// SMSC address and TPDU.
+        /// SMSC address and TPDU, without octets after `length`
+        /// ([`within_length`]).
         pdu: Vec<u8>,
     },
     /// `+CDSI`: an SMS-STATUS-REPORT was stored.
@@ -105,7 +109,7 @@ pub(crate) struct PduHeader {
 impl PduHeader {
     /// Completes the URC with the PDU line.
     pub(crate) fn complete(self, pdu_line: &str) -> Urc {
-        match decode_hex(pdu_line) {
+        match decode_hex(pdu_line).map(|pdu| within_length(pdu, self.length)) {
             Ok(pdu) if self.report => Urc::StatusReport {
                 length: self.length,
                 pdu,
@@ -318,6 +322,31 @@ mod tests {
             Urc::StatusReport {
                 length: 2,
                 pdu: vec![10, 11]
+            }
+        );
+    }
+
+    #[test]
+    fn routed_pdus_are_cut_to_their_length() {
+        let Some(Unsolicited::Header(h)) = classify("+CMT: ,3") else {
+            panic!()
+        };
+        assert_eq!(
+            h.complete("00010203FFFFFF"),
+            Urc::Deliver {
+                alpha: None,
+                length: 3,
+                pdu: vec![0, 1, 2, 3]
+            }
+        );
+        let Some(Unsolicited::Header(h)) = classify("+CDS: 2") else {
+            panic!()
+        };
+        assert_eq!(
+            h.complete("00AABB00"),
+            Urc::StatusReport {
+                length: 2,
+                pdu: vec![0, 0xAA, 0xBB]
             }
         );
     }

@@ -175,7 +175,11 @@ pub fn take(
                     id: None,
                     files: Vec::new(),
                     sender: recipient,
-                    parts: vec![ReceivedPart::new(smsc, Incoming::StatusReport(report))],
+                    parts: vec![ReceivedPart::new(
+                        smsc,
+                        Incoming::StatusReport(report),
+                        utc(now_ms),
+                    )],
                     complete: true,
                 });
                 return Ok(Taken::Done(received));
@@ -197,6 +201,7 @@ pub fn take(
                     tracing::info!(sender = %Redact(&sender), "message filtered out");
                     return Ok(Taken::Filtered);
                 }
+                warn_oddities(&deliver, &sender);
             }
             let concat = deliver
                 .user_data
@@ -213,6 +218,25 @@ pub fn take(
             };
             Ok(Taken::Done(record_part(config, store, &part)?))
         }
+    }
+}
+
+/// Says what about a newly received message is not as it should be but
+/// does not keep it from the inbox.
+fn warn_oddities(deliver: &pdu::SmsDeliver, sender: &str) {
+    if let Some(why) = deliver.dcs.undecoded() {
+        tracing::warn!(
+            sender = %Redact(sender),
+            %why,
+            "the user data is kept undecoded, as 8-bit data (a .bin file)"
+        );
+    }
+    if let pdu::Scts::Invalid(_) = deliver.timestamp {
+        tracing::warn!(
+            sender = %Redact(sender),
+            scts = %deliver.timestamp,
+            "the service centre time stamp is not a date; the message is dated by its reception"
+        );
     }
 }
 
@@ -298,6 +322,13 @@ fn record_report(
 ) -> Result<(), ReceiveError> {
     let outcome = format!("{:?}", report.status.outcome()).to_ascii_lowercase();
     let recipient = report.recipient.to_display();
+    if report.timestamp.valid().is_none() || report.discharge_time.valid().is_none() {
+        tracing::warn!(
+            scts = %report.timestamp,
+            discharge = %report.discharge_time,
+            "a time stamp of a delivery report is not a date; the report is dated by its reception"
+        );
+    }
     let discharge = report.discharge_time.to_string();
     let record = ReportRecord {
         message_ref: report.message_reference,
@@ -464,7 +495,8 @@ fn has_hook(config: &Config) -> bool {
     config.hooks.run_on_receive.is_some()
 }
 
-/// The parts, decoded, one per sequence number, in order.
+/// The parts, decoded, one per sequence number, in order, each with the
+/// time it was read (which dates a part whose time stamp is no date).
 fn decode_parts(parts: &[IncomingPart]) -> Vec<ReceivedPart> {
     let mut seen = std::collections::BTreeSet::new();
     parts
@@ -472,7 +504,8 @@ fn decode_parts(parts: &[IncomingPart]) -> Vec<ReceivedPart> {
         .filter(|p| seen.insert(p.concat.map(|c| c.2)))
         .filter_map(|p| {
             let (smsc, tpdu) = pdu::split_smsc(&p.pdu).ok()?;
-            Some(ReceivedPart::new(smsc, Incoming::decode(tpdu).ok()?))
+            let message = Incoming::decode(tpdu).ok()?;
+            Some(ReceivedPart::new(smsc, message, utc(p.received_ms)))
         })
         .collect()
 }
@@ -543,27 +576,12 @@ pub fn utc_now() -> pdu::Timestamp {
     let seconds = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs()) as i64;
-    let (days, rest) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (proleptic Gregorian).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z - era * 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let mp = (5 * day_of_year + 2) / 153;
-    let day = (day_of_year - (153 * mp + 2) / 5 + 1) as u8;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
-    let year = (year_of_era + era * 400 + i64::from(month <= 2)) as u16;
-    pdu::Timestamp {
-        year,
-        month,
-        day,
-        hour: (rest / 3600) as u8,
-        minute: (rest % 3600 / 60) as u8,
-        second: (rest % 60) as u8,
-        tz_quarters: 0,
-    }
+    pdu::Timestamp::from_unix_seconds(seconds)
+}
+
+/// A time in milliseconds since the epoch, in UTC.
+fn utc(ms: i64) -> pdu::Timestamp {
+    pdu::Timestamp::from_unix_seconds(ms.div_euclid(1000))
 }
 
 /// How often the storage is read without a +CMTI: a safety net, at least

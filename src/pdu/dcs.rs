@@ -72,6 +72,18 @@ pub struct WaitingIndication {
     pub discard: bool,
 }
 
+/// Why simgate keeps user data as the octets that came instead of reading
+/// text from them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+pub enum Undecoded {
+    /// Compressed (3GPP TS 23.042).
+    #[error("the user data is compressed (3GPP TS 23.042), which simgate does not decompress")]
+    Compressed,
+    /// A reserved alphabet or coding group: the DCS octet.
+    #[error("data coding scheme {0:#04x} is reserved")]
+    Reserved(u8),
+}
+
 /// A decoded TP-DCS octet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct DataCodingScheme {
@@ -85,14 +97,17 @@ pub struct DataCodingScheme {
     pub compressed: bool,
     /// A message waiting indication, for groups 1100-1110.
     pub waiting: Option<WaitingIndication>,
-    /// The coding group is reserved; per 23.038 it is read as GSM 7-bit.
+    /// The alphabet or the coding group is reserved. 23.038 tells a
+    /// receiver to read such user data as GSM 7-bit text, but text in an
+    /// alphabet nobody defined is not measured in septets either: simgate
+    /// keeps it as 8-bit data (as gammu 1.42 does), octets as they came.
     pub reserved: bool,
 }
 
 impl DataCodingScheme {
     /// Decodes a DCS octet. Every value decodes: reserved groups and the
-    /// reserved alphabet are read as the GSM 7-bit default alphabet, as
-    /// 23.038 tells a receiving entity to, and flagged in `reserved`.
+    /// reserved alphabet are flagged in `reserved` and read as 8-bit data
+    /// (see there).
     pub fn decode(raw: u8) -> Self {
         let mut dcs = Self {
             raw,
@@ -115,11 +130,14 @@ impl DataCodingScheme {
                     2 => Alphabet::Ucs2,
                     _ => {
                         dcs.reserved = true;
-                        Alphabet::Gsm7
+                        Alphabet::Eight
                     }
                 };
             }
-            0x8..=0xB => dcs.reserved = true,
+            0x8..=0xB => {
+                dcs.reserved = true;
+                dcs.alphabet = Alphabet::Eight;
+            }
             group @ 0xC..=0xE => {
                 dcs.alphabet = if group == 0xE {
                     Alphabet::Ucs2
@@ -147,6 +165,20 @@ impl DataCodingScheme {
             }
         }
         dcs
+    }
+
+    /// Why user data in this scheme is not read as text, when it is not:
+    /// it is then kept as it came ([`Alphabet::Eight`] for reserved
+    /// schemes, [`Body::Compressed`](super::Body::Compressed) when
+    /// compressed).
+    pub fn undecoded(&self) -> Option<Undecoded> {
+        if self.reserved {
+            Some(Undecoded::Reserved(self.raw))
+        } else if self.compressed {
+            Some(Undecoded::Compressed)
+        } else {
+            None
+        }
     }
 
     /// The DCS octet for an uncompressed message in `alphabet`, with a class
@@ -185,7 +217,6 @@ mod tests {
         );
         assert_eq!(DataCodingScheme::decode(0x18).alphabet, Alphabet::Ucs2);
         assert!(DataCodingScheme::decode(0x20).compressed);
-        assert!(DataCodingScheme::decode(0x0C).reserved);
         // Automatic deletion group behaves the same.
         assert_eq!(DataCodingScheme::decode(0x48).alphabet, Alphabet::Ucs2);
     }
@@ -222,6 +253,46 @@ mod tests {
             Some((false, IndicationKind::Email))
         );
         assert!(DataCodingScheme::decode(0x90).reserved);
+    }
+
+    #[test]
+    fn reserved_schemes_are_read_as_octets() {
+        // 23.038 would read these as GSM 7-bit; the length of text in an
+        // alphabet nobody defined is not known in septets, and gammu 1.42
+        // reads them as 8-bit data too.
+        for raw in [0x0C, 0x1C, 0x2C, 0x4C, 0x7F, 0x80, 0x94, 0xAA, 0xBF] {
+            let d = DataCodingScheme::decode(raw);
+            assert!(d.reserved, "{raw:#04x}");
+            assert_eq!(d.alphabet, Alphabet::Eight, "{raw:#04x}");
+            assert_eq!(d.undecoded(), Some(Undecoded::Reserved(raw)));
+        }
+        assert_eq!(
+            DataCodingScheme::decode(0x1C).class,
+            Some(MessageClass::Flash)
+        );
+        assert_eq!(
+            Undecoded::Reserved(0x80).to_string(),
+            "data coding scheme 0x80 is reserved"
+        );
+    }
+
+    #[test]
+    fn what_simgate_does_not_decode() {
+        for raw in [0x20, 0x28, 0x24, 0x30, 0x68] {
+            let d = DataCodingScheme::decode(raw);
+            assert_eq!(d.undecoded(), Some(Undecoded::Compressed), "{raw:#04x}");
+        }
+        assert_eq!(
+            Undecoded::Compressed.to_string(),
+            "the user data is compressed (3GPP TS 23.042), which simgate does not decompress"
+        );
+        for raw in [0x00, 0x04, 0x08, 0x10, 0x48, 0xC8, 0xE0, 0xF0, 0xF4] {
+            assert_eq!(
+                DataCodingScheme::decode(raw).undecoded(),
+                None,
+                "{raw:#04x}"
+            );
+        }
     }
 
     #[test]

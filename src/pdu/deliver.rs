@@ -5,7 +5,7 @@
 use super::dcs::{Alphabet, DataCodingScheme};
 use super::plan::Plan;
 use super::reader::Reader;
-use super::scts::Timestamp;
+use super::scts::{Scts, Timestamp};
 use super::udh::{Concatenation, UserDataHeader};
 use super::user_data::UserData;
 use super::{expect_type, Address, DecodeError, EncodeError};
@@ -27,8 +27,9 @@ pub struct SmsDeliver {
     pub protocol_identifier: u8,
     /// TP-DCS.
     pub dcs: DataCodingScheme,
-    /// TP-SCTS: when the service centre received it.
-    pub timestamp: Timestamp,
+    /// TP-SCTS: when the service centre received it, or octets that are
+    /// no date.
+    pub timestamp: Scts,
     /// TP-UD and its header.
     pub user_data: UserData,
 }
@@ -59,7 +60,7 @@ impl SmsDeliver {
                 originator: originator.clone(),
                 protocol_identifier: 0,
                 dcs,
-                timestamp,
+                timestamp: Scts::Valid(timestamp),
                 user_data: UserData {
                     header: (total > 1).then(|| {
                         UserDataHeader::concatenation(Concatenation {
@@ -74,6 +75,7 @@ impl SmsDeliver {
                         })
                     }),
                     body: body.clone(),
+                    split: Default::default(),
                 },
             })
             .collect()
@@ -86,7 +88,7 @@ impl SmsDeliver {
         let originator = Address::decode_tp(&mut reader, "TP-OA")?;
         let protocol_identifier = reader.u8("TP-PID")?;
         let dcs = DataCodingScheme::decode(reader.u8("TP-DCS")?);
-        let timestamp = Timestamp::decode(&mut reader, "TP-SCTS")?;
+        let timestamp = Scts::decode(&mut reader, "TP-SCTS")?;
         let user_data = UserData::decode(&mut reader, &dcs, first & 0x40 != 0)?;
         Ok(Self {
             more_messages: first & 0x04 == 0,
@@ -155,7 +157,7 @@ mod tests {
                 (0x34, 3, index as u8 + 1)
             );
             assert_eq!(decoded.originator, from);
-            assert_eq!(decoded.timestamp, stamp);
+            assert_eq!(decoded.timestamp, Scts::Valid(stamp));
             joined.push_str(decoded.user_data.body.text().unwrap());
         }
         assert_eq!(joined, text);
@@ -163,5 +165,44 @@ mod tests {
         let single = SmsDeliver::from_plan(&single, &from, stamp, 7);
         assert_eq!(single.len(), 1);
         assert!(single[0].user_data.header.is_none());
+    }
+
+    #[test]
+    fn a_time_stamp_that_is_no_date_does_not_lose_the_message() {
+        let plan = plan_text("sent on the 13th month", EncodingPolicy::Auto).unwrap();
+        let from = Address::parse_number("+4915100000001").unwrap();
+        let stamp = Timestamp::from_unix_seconds(0);
+        let mut deliver = SmsDeliver::from_plan(&plan, &from, stamp, 0).remove(0);
+        assert_eq!(deliver.timestamp, Scts::Valid(stamp));
+        let month_13 = [0x62, 0x31, 0x52, 0x02, 0x10, 0x95, 0x40];
+        deliver.timestamp = Scts::Invalid(month_13);
+        let tpdu = deliver.encode().unwrap();
+        assert!(tpdu.windows(7).any(|octets| octets == month_13));
+        let decoded = SmsDeliver::decode(&tpdu).unwrap();
+        assert_eq!(decoded, deliver);
+        assert_eq!(
+            decoded.user_data.body.text(),
+            Some("sent on the 13th month")
+        );
+    }
+
+    #[test]
+    fn user_data_in_a_reserved_scheme_is_kept_as_octets() {
+        let data = vec![0xE8, 0x34, 0x00, 0x41];
+        let plan = crate::pdu::plan_binary(&data).unwrap();
+        let from = Address::parse_number("+4915100000001").unwrap();
+        let mut deliver =
+            SmsDeliver::from_plan(&plan, &from, Timestamp::from_unix_seconds(0), 0).remove(0);
+        for raw in [0x0C, 0x80, 0xB3] {
+            deliver.dcs = DataCodingScheme { raw, ..deliver.dcs };
+            let tpdu = deliver.encode().unwrap();
+            let decoded = SmsDeliver::decode(&tpdu).unwrap();
+            assert_eq!(decoded.dcs.raw, raw);
+            assert_eq!(
+                decoded.user_data.body,
+                crate::pdu::Body::Binary(data.clone()),
+                "{raw:#04x}: four octets, not four septets of text"
+            );
+        }
     }
 }

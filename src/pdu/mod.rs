@@ -5,7 +5,11 @@
 //!   long) and [`SmsSubmit`] encodes each part for AT+CMGS.
 //! - [`SmsDeliver`] and [`StatusReport`] decode what the network sends, which
 //!   is untrusted input: every malformed PDU gives a [`DecodeError`], never a
-//!   panic.
+//!   panic. What is odd but still a message decodes, the odd part kept as it
+//!   came for the receiver to deal with: a time stamp that is no date
+//!   ([`Scts::Invalid`]), half of a surrogate pair at the edge of a part's
+//!   text ([`SplitSurrogates`], joined again by [`part_texts`]), user data in
+//!   an alphabet simgate does not decode ([`Undecoded`]).
 //! - [`split_smsc`] removes the SMSC address modems put in front of a TPDU.
 
 pub mod address;
@@ -24,15 +28,15 @@ pub mod user_data;
 pub mod validity;
 
 pub use address::{Address, AddressError, TypeOfNumber};
-pub use dcs::{Alphabet, DataCodingScheme, MessageClass};
+pub use dcs::{Alphabet, DataCodingScheme, MessageClass, Undecoded};
 pub use deliver::SmsDeliver;
 pub use hex::HexError;
 pub use plan::{plan_binary, plan_text, plan_text_wide, EncodingPolicy, Plan, PlanError};
-pub use scts::Timestamp;
+pub use scts::{Scts, Timestamp};
 pub use status_report::{DeliveryOutcome, Status, StatusReport};
 pub use submit::{EncodedPdu, SmsSubmit, SubmitOptions};
 pub use udh::{Concatenation, InformationElement, UserDataHeader};
-pub use user_data::{Body, UserData};
+pub use user_data::{part_texts, Body, SplitSurrogates, UserData};
 pub use validity::Validity;
 
 use reader::Reader;

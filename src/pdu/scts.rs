@@ -1,6 +1,13 @@
 //! Service centre time stamps: TP-SCTS and TP-DT (3GPP TS 23.040
 //! §9.2.3.11): seven swapped-BCD octets, the last a time zone in quarter
 //! hours with a sign bit.
+//!
+//! A [`Timestamp`] is always a real date and time. What a network puts into
+//! the TP-SCTS of a message is an [`Scts`]: such a time stamp, or seven
+//! octets that are none (a month 13, a day 0 or 30 February, an hour 25, a
+//! digit beyond 9), kept as they came so that the message itself is not
+//! lost for them. What to date such a message by is the receiver's
+//! choice; this module has no clock.
 
 use super::reader::Reader;
 use super::DecodeError;
@@ -25,35 +32,38 @@ pub struct Timestamp {
     pub tz_quarters: i8,
 }
 
+/// Days in `month` (1-12) of `year`, in the Gregorian calendar.
+fn days_in_month(year: u16, month: u8) -> u8 {
+    match month {
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
 impl Timestamp {
-    /// Decodes the seven octets at the reader.
-    pub(crate) fn decode(
-        reader: &mut Reader<'_>,
-        field: &'static str,
-    ) -> Result<Self, DecodeError> {
-        let octets = reader.take(7, field)?;
-        let digits = |index: usize| -> Result<u8, DecodeError> {
-            let octet = octets[index];
+    /// The time stamp seven octets encode, if they encode a real date and
+    /// time.
+    pub fn from_octets(octets: [u8; 7]) -> Option<Self> {
+        let digits = |octet: u8| {
             let (tens, units) = (octet & 0x0F, octet >> 4);
-            if tens > 9 || units > 9 {
-                return Err(DecodeError::InvalidTimestamp { field });
-            }
-            Ok(tens * 10 + units)
+            (tens <= 9 && units <= 9).then_some(tens * 10 + units)
         };
-        let year = digits(0)?;
+        let year = digits(octets[0])?;
         let zone = octets[6];
         let (tens, units) = (zone & 0x07, zone >> 4);
         if units > 9 {
-            return Err(DecodeError::InvalidTimestamp { field });
+            return None;
         }
         let quarters = (tens * 10 + units) as i8;
         let stamp = Self {
             year: if year < 90 { 2000 } else { 1900 } + u16::from(year),
-            month: digits(1)?,
-            day: digits(2)?,
-            hour: digits(3)?,
-            minute: digits(4)?,
-            second: digits(5)?,
+            month: digits(octets[1])?,
+            day: digits(octets[2])?,
+            hour: digits(octets[3])?,
+            minute: digits(octets[4])?,
+            second: digits(octets[5])?,
             tz_quarters: if zone & 0x08 != 0 {
                 -quarters
             } else {
@@ -61,14 +71,50 @@ impl Timestamp {
             },
         };
         let valid = (1..=12).contains(&stamp.month)
-            && (1..=31).contains(&stamp.day)
+            && (1..=days_in_month(stamp.year, stamp.month)).contains(&stamp.day)
             && stamp.hour < 24
             && stamp.minute < 60
             && stamp.second < 60;
-        if valid {
-            Ok(stamp)
-        } else {
-            Err(DecodeError::InvalidTimestamp { field })
+        valid.then_some(stamp)
+    }
+
+    /// Decodes the seven octets at the reader, which must be a date.
+    pub(crate) fn decode(
+        reader: &mut Reader<'_>,
+        field: &'static str,
+    ) -> Result<Self, DecodeError> {
+        let octets = reader.take(7, field)?;
+        octets
+            .try_into()
+            .ok()
+            .and_then(Self::from_octets)
+            .ok_or(DecodeError::InvalidTimestamp { field })
+    }
+
+    /// The UTC time `seconds` after 1970-01-01T00:00:00Z (the proleptic
+    /// Gregorian calendar, no leap seconds), for years 0 to 65535.
+    pub fn from_unix_seconds(seconds: i64) -> Self {
+        let (days, rest) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+        // Civil date from days since 1970-01-01, counted in 400-year eras
+        // that start on 1 March 0000.
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let day_of_era = z - era * 146_097;
+        let year_of_era =
+            (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+        let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+        let mp = (5 * day_of_year + 2) / 153;
+        let day = (day_of_year - (153 * mp + 2) / 5 + 1) as u8;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
+        let year = (year_of_era + era * 400 + i64::from(month <= 2)) as u16;
+        Self {
+            year,
+            month,
+            day,
+            hour: (rest / 3600) as u8,
+            minute: (rest % 3600 / 60) as u8,
+            second: (rest % 60) as u8,
+            tz_quarters: 0,
         }
     }
 
@@ -87,6 +133,69 @@ impl Timestamp {
     /// The offset from UTC in minutes.
     pub fn offset_minutes(&self) -> i32 {
         i32::from(self.tz_quarters) * 15
+    }
+}
+
+/// TP-SCTS as a message carries it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scts {
+    /// A date and time.
+    Valid(Timestamp),
+    /// Seven octets that are no date and time (see [`Timestamp::from_octets`]),
+    /// as they came, so that the PDU encodes back the same.
+    Invalid([u8; 7]),
+}
+
+impl Scts {
+    /// Decodes the seven octets at the reader; only a PDU that ends inside
+    /// them is an error.
+    pub(crate) fn decode(
+        reader: &mut Reader<'_>,
+        field: &'static str,
+    ) -> Result<Self, DecodeError> {
+        let octets: [u8; 7] = reader
+            .take(7, field)?
+            .try_into()
+            .map_err(|_| DecodeError::Truncated { field })?;
+        Ok(Timestamp::from_octets(octets).map_or(Self::Invalid(octets), Self::Valid))
+    }
+
+    /// Encodes the seven octets.
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            Self::Valid(stamp) => stamp.encode(out),
+            Self::Invalid(octets) => out.extend_from_slice(octets),
+        }
+    }
+
+    /// The time stamp, if it is one.
+    pub fn valid(&self) -> Option<Timestamp> {
+        match self {
+            Self::Valid(stamp) => Some(*stamp),
+            Self::Invalid(_) => None,
+        }
+    }
+}
+
+impl From<Timestamp> for Scts {
+    fn from(stamp: Timestamp) -> Self {
+        Self::Valid(stamp)
+    }
+}
+
+/// The time stamp as [`Timestamp`] shows it, or `not a date (<hex>)`.
+impl fmt::Display for Scts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Valid(stamp) => stamp.fmt(f),
+            Self::Invalid(octets) => {
+                f.write_str("not a date (")?;
+                for octet in octets {
+                    write!(f, "{octet:02X}")?;
+                }
+                f.write_str(")")
+            }
+        }
     }
 }
 
@@ -150,6 +259,66 @@ mod tests {
             let mut out = Vec::new();
             t.encode(&mut out);
             assert_eq!(decode(&out).unwrap(), t);
+        }
+    }
+
+    fn scts(octets: &[u8]) -> Result<Scts, DecodeError> {
+        Scts::decode(&mut Reader::new(octets), "TP-SCTS")
+    }
+
+    #[test]
+    fn a_stamp_that_is_no_date_is_kept_as_it_came() {
+        for bad in [
+            [0x62, 0x31, 0x52, 0x02, 0x10, 0x95, 0x40], // month 13
+            [0x62, 0x00, 0x52, 0x02, 0x10, 0x95, 0x40], // month 0
+            [0x62, 0x11, 0x00, 0x02, 0x10, 0x95, 0x40], // day 0
+            [0x62, 0x11, 0x52, 0x52, 0x10, 0x95, 0x40], // hour 25
+            [0x62, 0x11, 0x52, 0x02, 0x06, 0x95, 0x40], // minute 60
+            [0x62, 0x11, 0x52, 0x02, 0x10, 0x06, 0x40], // second 60
+            [0x6A, 0x11, 0x52, 0x02, 0x10, 0x95, 0x40], // digit A
+            [0x62, 0x11, 0x52, 0x02, 0x10, 0x95, 0xA0], // zone digit A
+            [0x62, 0x20, 0x03, 0x01, 0x00, 0x00, 0x00], // 2026-02-30
+            [0x62, 0x20, 0x92, 0x01, 0x00, 0x00, 0x00], // 2026-02-29
+            [0x62, 0x11, 0x13, 0x01, 0x00, 0x00, 0x00], // 2026-11-31
+            [0xFF; 7],
+        ] {
+            let stamp = scts(&bad).unwrap();
+            assert_eq!(stamp, Scts::Invalid(bad), "{bad:02X?}");
+            assert_eq!(stamp.valid(), None);
+            let mut out = Vec::new();
+            stamp.encode(&mut out);
+            assert_eq!(out, bad, "encodes back as it came");
+            assert!(
+                matches!(decode(&bad), Err(DecodeError::InvalidTimestamp { .. })),
+                "{bad:02X?}"
+            );
+        }
+        let leap = [0x42, 0x20, 0x92, 0x01, 0x00, 0x00, 0x00]; // 2024-02-29
+        assert_eq!(scts(&leap).unwrap(), Scts::Valid(decode(&leap).unwrap()));
+        assert_eq!(
+            scts(&leap).unwrap().to_string(),
+            "2024-02-29T10:00:00+00:00"
+        );
+        assert_eq!(
+            Scts::Invalid([0x62, 0x31, 0x52, 0x02, 0x10, 0x95, 0x40]).to_string(),
+            "not a date (62315202109540)"
+        );
+        assert!(matches!(
+            scts(&[0x62, 0x11, 0x52]),
+            Err(DecodeError::Truncated { field: "TP-SCTS" })
+        ));
+    }
+
+    #[test]
+    fn unix_time_in_utc() {
+        for (seconds, text) in [
+            (0, "1970-01-01T00:00:00+00:00"),
+            (-1, "1969-12-31T23:59:59+00:00"),
+            (951_782_400, "2000-02-29T00:00:00+00:00"),
+            (1_705_314_601, "2024-01-15T10:30:01+00:00"),
+            (4_102_444_799, "2099-12-31T23:59:59+00:00"),
+        ] {
+            assert_eq!(Timestamp::from_unix_seconds(seconds).to_string(), text);
         }
     }
 

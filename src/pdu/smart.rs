@@ -332,7 +332,7 @@ struct Part {
     /// The header with its UDHL octet; empty without one.
     udh: Vec<u8>,
     coding: Coding,
-    /// Text as UTF-16 units (text codings).
+    /// Text as UTF-16 units (text codings), as the part carried them.
     units: Vec<u16>,
     /// Data octets (8-bit and compressed).
     octets: Vec<u8>,
@@ -347,13 +347,16 @@ impl Part {
             .map(|header| header.encode())
             .unwrap_or_default();
         let (coding, units, octets) = match &sms.user_data.body {
-            Body::Text(text) => {
+            Body::Text(_) => {
                 let coding = if sms.dcs.alphabet == Alphabet::Ucs2 {
                     Coding::Unicode
                 } else {
                     Coding::Default
                 };
-                (coding, text.encode_utf16().collect(), Vec::new())
+                // The units as they came: halves of a pair split between
+                // parts join again in the linked text, as in gammu.
+                let units = sms.user_data.text_units().unwrap_or_default();
+                (coding, units, Vec::new())
             }
             Body::Binary(data) => (Coding::Eight, Vec::new(), data.clone()),
             Body::Compressed(data) => (Coding::Other, Vec::new(), data.clone()),
@@ -839,16 +842,32 @@ mod tests {
             originator: Address::parse_number("+420777000001").unwrap(),
             protocol_identifier: 0,
             dcs: DataCodingScheme::decode(dcs),
-            timestamp: Timestamp::decode(
-                &mut crate::pdu::reader::Reader::new(&[0x52, 0x10, 0x12, 0x41, 0, 0, 0x80]),
-                "scts",
-            )
-            .unwrap(),
+            timestamp: Timestamp::from_octets([0x52, 0x10, 0x12, 0x41, 0, 0, 0x80])
+                .unwrap()
+                .into(),
             user_data: UserData {
                 header: (!udh.is_empty()).then(|| UserDataHeader::decode(udh).unwrap()),
                 body,
+                split: Default::default(),
             },
         }
+    }
+
+    #[test]
+    fn a_pair_split_between_parts_is_whole_in_the_linked_text() {
+        // gammu joins the parts' UTF-16 units; so does simgate, halves of
+        // pairs at the edges included.
+        let mut first = deliver(0x08, &[0, 3, 0x55, 2, 1], Body::Text("Ж".repeat(66)));
+        first.user_data.split.trailing = Some(0xD83D);
+        let mut second = deliver(0x08, &[0, 3, 0x55, 2, 2], Body::Text(" end".into()));
+        second.user_data.split.leading = Some(0xDE00);
+        assert_eq!(
+            decode(&[&first, &second]),
+            [Decoded::Text {
+                kind: TextKind::Concatenated,
+                text: Some(format!("{}😀 end", "Ж".repeat(66)))
+            }]
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use super::dcs::{Alphabet, DataCodingScheme};
 use super::reader::Reader;
-use super::scts::Timestamp;
+use super::scts::Scts;
 use super::user_data::UserData;
 use super::{expect_type, Address, DecodeError, EncodeError};
 use std::fmt;
@@ -92,10 +92,12 @@ pub struct StatusReport {
     pub message_reference: u8,
     /// TP-RA: the recipient of that message.
     pub recipient: Address,
-    /// TP-SCTS: when the service centre received that message.
-    pub timestamp: Timestamp,
-    /// TP-DT: when it was delivered, or the state below was reached.
-    pub discharge_time: Timestamp,
+    /// TP-SCTS: when the service centre received that message (or octets
+    /// that are no date).
+    pub timestamp: Scts,
+    /// TP-DT: when it was delivered, or the state below was reached (or
+    /// octets that are no date).
+    pub discharge_time: Scts,
     /// TP-ST.
     pub status: Status,
     /// TP-PID, when TP-PI says it is present.
@@ -113,8 +115,8 @@ impl StatusReport {
         let first = expect_type(&mut reader, 0x02, "SMS-STATUS-REPORT")?;
         let message_reference = reader.u8("TP-MR")?;
         let recipient = Address::decode_tp(&mut reader, "TP-RA")?;
-        let timestamp = Timestamp::decode(&mut reader, "TP-SCTS")?;
-        let discharge_time = Timestamp::decode(&mut reader, "TP-DT")?;
+        let timestamp = Scts::decode(&mut reader, "TP-SCTS")?;
+        let discharge_time = Scts::decode(&mut reader, "TP-DT")?;
         let status = Status(reader.u8("TP-ST")?);
         let mut report = Self {
             more_messages: first & 0x04 == 0,
@@ -180,5 +182,34 @@ impl StatusReport {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_stamps_that_are_no_date_do_not_lose_the_report() {
+        let month_13 = [0x62, 0x31, 0x52, 0x02, 0x10, 0x95, 0x40];
+        let hour_25 = [0x62, 0x11, 0x52, 0x52, 0x10, 0x95, 0x40];
+        let report = StatusReport {
+            more_messages: false,
+            loop_prevention: false,
+            for_command: false,
+            message_reference: 42,
+            recipient: Address::parse_number("+4917612345678").unwrap(),
+            timestamp: Scts::Invalid(month_13),
+            discharge_time: Scts::Invalid(hour_25),
+            status: Status(0),
+            protocol_identifier: None,
+            dcs: None,
+            user_data: None,
+        };
+        let tpdu = report.encode().unwrap();
+        assert_eq!(tpdu[11..25], [month_13, hour_25].concat());
+        let decoded = StatusReport::decode(&tpdu).unwrap();
+        assert_eq!(decoded, report);
+        assert_eq!(decoded.status.outcome(), DeliveryOutcome::Delivered);
     }
 }

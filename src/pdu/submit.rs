@@ -122,6 +122,7 @@ impl SmsSubmit {
                     user_data: UserData {
                         header,
                         body: body.clone(),
+                        split: Default::default(),
                     },
                 }
             })

@@ -56,6 +56,38 @@
 //! 6. Text containing U+0000 is written whole; gammu cuts `standard` text
 //!    (and the detail comment, and hook variables, where it cannot be
 //!    otherwise) at the first U+0000.
+//! 7. User data simgate does not decode (compressed, 3GPP TS 23.042, or in
+//!    a reserved data coding scheme: [`crate::pdu::Undecoded`]) is kept as
+//!    8-bit data: a `.bin` file with the octets as they came (no header),
+//!    `Coding = 8bit` in `detail` files, never an empty text file. gammu
+//!    1.42 does so for reserved schemes, but cannot read a compressed
+//!    message at all: it stays on the SIM and is refused every cycle.
+//! 8. A surrogate pair (an emoji) that the sender's phone split between two
+//!    parts of a UCS-2 message, the high surrogate ending one part and the
+//!    low one beginning the next ([`crate::pdu::SplitSurrogates`]), is whole
+//!    in the part where it starts wherever a part's text is written as
+//!    text: `standard` and `unicode` files, the decoded-text comment of
+//!    `detail` sections and `SMS_n_TEXT`; the next part's text starts after
+//!    it ([`crate::pdu::part_texts`]). So every file is valid UTF-8 or
+//!    UTF-16 on its own (a reader that converts one file at a time, such as
+//!    `iconv`, stops at half a pair), and the parts' texts joined are the
+//!    message's text exactly. `TextNN` and `Length` of `detail` sections
+//!    keep the units as the part carried them: a section is one PDU's
+//!    worth, which gammu can send again, and with the pair moved the first
+//!    would be a unit too long. `DECODED_1_TEXT` joins the units, as gammu
+//!    does. A half whose other half is not at the edge of the part next to
+//!    it (that part never came) is U+FFFD where it is. gammu 1.42 writes
+//!    U+FFFD at the end of the first part and `?` at the start of the
+//!    second in `standard` files, comments and `SMS_n_TEXT`, and the halves
+//!    apart, as they came, in `unicode` files.
+//! 9. A part whose TP-SCTS is no date (month 13, 30 February, hour 25, a
+//!    digit A: [`crate::pdu::Scts::Invalid`]) is named and dated by when it
+//!    was received ([`ReceivedPart::received`], UTC, so `DateTime` ends in
+//!    `Z`), in the file name, `DateTime` and the hook's time variables; a
+//!    report's discharge time that is no date leaves its `SMSC_` time
+//!    variables empty.
+//!    gammu 1.42 writes the impossible fields as they are with the year
+//!    zeroed (`IN001314_110300_00_…`, a month 13).
 //!
 //! Also different by construction: the `Saved` comment of `detail` files
 //! shows the time in the `C` locale's `%c` form whatever the locale; the
@@ -63,8 +95,7 @@
 //!
 //! The hook's `DECODED_*` variables come from gammu's multipart decoder as
 //! [`crate::pdu::smart`] reproduces it (linked text, MMS notifications,
-//! EMS, vCards; see there for what is not modelled). Compressed text (which gammu 1.42 cannot decode at all) is stored as an
-//! empty `.txt` file.
+//! EMS, vCards; see there for what is not modelled).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -109,16 +140,20 @@ pub struct ReceivedPart {
     pub storage: Storage,
     /// Listed as already read (`REC READ`, stat 1) rather than unread.
     pub read: bool,
+    /// When it was received (UTC): what a part whose TP-SCTS is no date is
+    /// named and dated by.
+    pub received: Timestamp,
 }
 
 impl ReceivedPart {
-    /// An unread part stored on the SIM.
-    pub fn new(smsc: Option<crate::pdu::Address>, message: Incoming) -> Self {
+    /// An unread part stored on the SIM, received at `received` (UTC).
+    pub fn new(smsc: Option<crate::pdu::Address>, message: Incoming, received: Timestamp) -> Self {
         Self {
             smsc,
             message,
             storage: Storage::Sim,
             read: false,
+            received,
         }
     }
 }
@@ -138,8 +173,6 @@ enum Coding {
     Default,
     Unicode,
     EightBit,
-    DefaultCompressed,
-    UnicodeCompressed,
 }
 
 impl Coding {
@@ -148,8 +181,6 @@ impl Coding {
             Self::Default => "Default_No_Compression",
             Self::Unicode => "Unicode_No_Compression",
             Self::EightBit => "8bit",
-            Self::DefaultCompressed => "Default_Compression",
-            Self::UnicodeCompressed => "Unicode_Compression",
         }
     }
 
@@ -163,13 +194,14 @@ impl Coding {
 enum Payload {
     Text(String),
     Bytes(Vec<u8>),
-    /// Compressed data: gammu keeps nothing.
-    Nothing,
 }
 
 /// A part as gammu's `GSM_SMSMessage` sees it.
 #[derive(Debug, Clone)]
 struct View {
+    /// The text as UTF-16 units as the part carried them (halves of a
+    /// split pair included), for `TextNN` and `Length` of detail files.
+    units: Vec<u16>,
     report: bool,
     smsc: String,
     number: String,
@@ -185,6 +217,31 @@ struct View {
     folder: u8,
 }
 
+/// The views of a message's parts, each text with a surrogate pair the
+/// sender split between two parts moved whole into the part where it
+/// starts ([`crate::pdu::part_texts`]).
+fn views(parts: &[ReceivedPart]) -> Vec<View> {
+    let user_data: Vec<Option<&crate::pdu::UserData>> = parts
+        .iter()
+        .map(|part| match &part.message {
+            Incoming::Deliver(deliver) => Some(&deliver.user_data),
+            Incoming::StatusReport(report) => report.user_data.as_ref(),
+        })
+        .collect();
+    let texts = crate::pdu::part_texts(&user_data);
+    parts
+        .iter()
+        .zip(texts)
+        .map(|(part, text)| {
+            let mut view = View::new(part);
+            if let (Payload::Text(own), Some(joined)) = (&mut view.payload, text) {
+                *own = joined;
+            }
+            view
+        })
+        .collect()
+}
+
 impl View {
     fn new(part: &ReceivedPart) -> Self {
         let smsc = part
@@ -193,8 +250,8 @@ impl View {
             .map(crate::pdu::Address::to_display)
             .unwrap_or_default();
         let mut view = match &part.message {
-            Incoming::Deliver(deliver) => Self::deliver(deliver),
-            Incoming::StatusReport(report) => Self::report(report),
+            Incoming::Deliver(deliver) => Self::deliver(deliver, part.received),
+            Incoming::StatusReport(report) => Self::report(report, part.received),
         };
         view.smsc = smsc;
         view.read = part.read;
@@ -202,13 +259,14 @@ impl View {
         view
     }
 
-    fn deliver(deliver: &SmsDeliver) -> Self {
+    fn deliver(deliver: &SmsDeliver, received: Timestamp) -> Self {
         let (coding, payload) = coding_and_payload(&deliver.dcs, &deliver.user_data.body);
         Self {
+            units: deliver.user_data.text_units().unwrap_or_default(),
             report: false,
             smsc: String::new(),
             number: deliver.originator.to_display(),
-            time: deliver.timestamp,
+            time: deliver.timestamp.valid().unwrap_or(received),
             discharge: None,
             coding,
             payload,
@@ -221,7 +279,7 @@ impl View {
         }
     }
 
-    fn report(report: &StatusReport) -> Self {
+    fn report(report: &StatusReport, received: Timestamp) -> Self {
         let (coding, payload, udh) = match (&report.user_data, &report.dcs) {
             (Some(user_data), dcs) => {
                 let dcs = dcs.unwrap_or_else(|| DataCodingScheme::decode(0));
@@ -243,12 +301,21 @@ impl View {
                 None,
             ),
         };
+        let units = match &payload {
+            Payload::Text(text) => report
+                .user_data
+                .as_ref()
+                .and_then(crate::pdu::UserData::text_units)
+                .unwrap_or_else(|| text.encode_utf16().collect()),
+            Payload::Bytes(_) => Vec::new(),
+        };
         Self {
+            units,
             report: true,
             smsc: String::new(),
             number: report.recipient.to_display(),
-            time: report.timestamp,
-            discharge: Some(report.discharge_time),
+            time: report.timestamp.valid().unwrap_or(received),
+            discharge: report.discharge_time.valid(),
             coding,
             payload,
             udh,
@@ -275,12 +342,12 @@ impl View {
         }
     }
 
-    /// gammu's `Length`: UTF-16 units of text, octets of data.
+    /// gammu's `Length`: UTF-16 units of text (as the part carried them),
+    /// octets of data.
     fn length(&self) -> usize {
         match &self.payload {
-            Payload::Text(text) => text.encode_utf16().count(),
+            Payload::Text(_) => self.units.len(),
             Payload::Bytes(bytes) => bytes.len(),
-            Payload::Nothing => 0,
         }
     }
 }
@@ -291,11 +358,10 @@ fn coding_and_payload(dcs: &DataCodingScheme, body: &Body) -> (Coding, Payload) 
             (Coding::Unicode, Payload::Text(text.clone()))
         }
         Body::Text(text) => (Coding::Default, Payload::Text(text.clone())),
-        Body::Binary(bytes) => (Coding::EightBit, Payload::Bytes(bytes.clone())),
-        Body::Compressed(_) if dcs.alphabet == Alphabet::Ucs2 => {
-            (Coding::UnicodeCompressed, Payload::Nothing)
+        // Data simgate does not decode is kept as it came, as 8-bit data.
+        Body::Binary(bytes) | Body::Compressed(bytes) => {
+            (Coding::EightBit, Payload::Bytes(bytes.clone()))
         }
-        Body::Compressed(_) => (Coding::DefaultCompressed, Payload::Nothing),
     }
 }
 
@@ -372,7 +438,7 @@ pub fn inbox_files(
     serial: u8,
     saved_at: &Timestamp,
 ) -> Vec<InboxFile> {
-    let views: Vec<View> = parts.iter().map(View::new).collect();
+    let views = views(parts);
     let name = |index: usize, view: &View| {
         inbox_name(&view.time, serial, &view.number, index, view.extension())
     };
@@ -408,7 +474,6 @@ fn plain_contents(view: &View, unicode: bool) -> Vec<u8> {
         }
         Payload::Text(text) => text.as_bytes().to_vec(),
         Payload::Bytes(bytes) => bytes.clone(),
-        Payload::Nothing => Vec::new(),
     }
 }
 
@@ -554,9 +619,11 @@ fn detail_contents(views: &[View], saved_at: &Timestamp) -> Vec<u8> {
             let _ = writeln!(out, "UDH = {}", hex(udh));
         }
         let text = match &view.payload {
-            Payload::Text(text) => utf16_hex(text),
+            Payload::Text(_) => {
+                let bytes: Vec<u8> = view.units.iter().flat_map(|u| u.to_be_bytes()).collect();
+                hex(&bytes)
+            }
             Payload::Bytes(bytes) => hex(bytes),
-            Payload::Nothing => String::new(),
         };
         let chunks: Vec<&str> = if text.is_empty() {
             vec![""]
@@ -684,7 +751,7 @@ pub fn receive_environment(
     parts: &[ReceivedPart],
     phone_id: Option<&str>,
 ) -> BTreeMap<String, String> {
-    let views: Vec<View> = parts.iter().map(View::new).collect();
+    let views = views(parts);
     let mut env = BTreeMap::new();
     env.insert(
         "PHONE_ID".to_owned(),
@@ -737,7 +804,7 @@ pub fn receive_environment(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pdu::{Address, TypeOfNumber, UserData, UserDataHeader};
+    use crate::pdu::{Address, Scts, TypeOfNumber, UserData, UserDataHeader};
 
     // Golden files written by the real gammu-smsd 1.42 on its dummy phone
     // (tests/fixtures/inbox/make.sh; README.md there).
@@ -882,6 +949,12 @@ mod tests {
         Some(address("+420603052000"))
     }
 
+    /// The reception time of parts whose own time stamp is valid: it must
+    /// show nowhere.
+    fn not_used() -> Timestamp {
+        Timestamp::from_unix_seconds(0)
+    }
+
     /// An SMS-DELIVER as a modem lists it: built, encoded and decoded again.
     fn deliver_with(
         number: &str,
@@ -899,15 +972,16 @@ mod tests {
             originator: address(number),
             protocol_identifier: pid,
             dcs: DataCodingScheme::decode(dcs),
-            timestamp: time(30, second),
+            timestamp: time(30, second).into(),
             user_data: UserData {
                 header: udh.map(|udh| UserDataHeader::decode(&udh[1..]).unwrap()),
                 body,
+                split: Default::default(),
             },
         };
         let message = Incoming::decode(&deliver.encode().unwrap()).unwrap();
         assert_eq!(message, Incoming::Deliver(deliver));
-        ReceivedPart::new(smsc(), message)
+        ReceivedPart::new(smsc(), message, not_used())
     }
 
     fn deliver(number: &str, second: u8, dcs: u8, body: Body, udh: Option<&[u8]>) -> ReceivedPart {
@@ -929,8 +1003,8 @@ mod tests {
             for_command: false,
             message_reference: 42,
             recipient: address("+420777000009"),
-            timestamp: time(30, 16),
-            discharge_time: time(30, 18),
+            timestamp: time(30, 16).into(),
+            discharge_time: time(30, 18).into(),
             status: Status(status),
             protocol_identifier: None,
             dcs: None,
@@ -942,7 +1016,7 @@ mod tests {
         let report = status_report(status);
         let message = Incoming::decode(&report.encode().unwrap()).unwrap();
         assert_eq!(message, Incoming::StatusReport(report));
-        ReceivedPart::new(smsc(), message)
+        ReceivedPart::new(smsc(), message, not_used())
     }
 
     /// The messages of `gen-input.py`, in the order gammu processed them,
@@ -1391,12 +1465,164 @@ mod tests {
         // all the dummy phone produces. Not capturable.
         let mut part = gsm7("+1", 1, "x");
         if let Incoming::Deliver(deliver) = &mut part.message {
-            deliver.timestamp.tz_quarters = 4;
+            deliver.timestamp = Scts::Valid(Timestamp {
+                tz_quarters: 4,
+                ..time(30, 1)
+            });
         }
         let text = detail_text(&[part]);
         assert!(text.contains("\nDateTime = 20240115T103001\r\n"), "{text}");
         let text = detail_text(&[gsm7("+1", 1, "x")]);
         assert!(text.contains("\nDateTime = 20240115T103001Z\r\n"), "{text}");
+    }
+
+    #[test]
+    fn a_part_whose_time_stamp_is_no_date_is_dated_by_its_reception() {
+        // gammu 1.42 names it by the impossible fields, the year zeroed
+        // (IN001314_110300_…): simgate by the time it read the part.
+        let mut part = gsm7("+420777000001", 1, "month 13");
+        if let Incoming::Deliver(deliver) = &mut part.message {
+            deliver.timestamp = Scts::Invalid([0x62, 0x31, 0x41, 0x11, 0x30, 0x00, 0x40]);
+        }
+        let read_at = 1_705_314_601 + 3600;
+        part.received = Timestamp::from_unix_seconds(read_at);
+        let parts = [part];
+        let files = inbox_files(&parts, FileFormat::Standard, 0, &any_time());
+        assert_eq!(files[0].name, "IN20240115_113001_00_+420777000001_00.txt");
+        assert_eq!(files[0].contents, b"month 13");
+        assert_eq!(
+            probe_name(&parts, 1).unwrap(),
+            "IN20240115_113001_01_+420777000001_00.txt"
+        );
+        let text = detail_text(&parts);
+        assert!(text.contains("\nDateTime = 20240115T113001Z\r\n"), "{text}");
+        let env = receive_environment(&parts, None);
+        assert_eq!(env["SMS_1_DATETIME"], "2024-01-15T11:30:01+00:00");
+        assert_eq!(env["SMS_1_TIMESTAMP"], read_at.to_string());
+        // A status report likewise; a discharge time that is no date
+        // leaves the SMSC_ variables empty.
+        let mut part = report(0x00);
+        if let Incoming::StatusReport(report) = &mut part.message {
+            report.timestamp = Scts::Invalid([0x62, 0x31, 0x41, 0x11, 0x30, 0x00, 0x40]);
+            report.discharge_time = Scts::Invalid([0x62, 0x31, 0x41, 0x11, 0x30, 0x00, 0x40]);
+        }
+        part.received = Timestamp::from_unix_seconds(read_at);
+        let parts = [part];
+        let files = inbox_files(&parts, FileFormat::Standard, 0, &any_time());
+        assert_eq!(files[0].name, "IN20240115_113001_00_+420777000009_00.txt");
+        assert_eq!(files[0].contents, b"Delivered");
+        let env = receive_environment(&parts, None);
+        assert_eq!(env["SMS_1_DATETIME"], "2024-01-15T11:30:01+00:00");
+        assert_eq!(env["SMS_1_SMSC_DATETIME"], "");
+        // A valid time stamp is used as it is.
+        let parts = [gsm7("+420777000001", 1, "on time")];
+        assert_eq!(
+            probe_name(&parts, 0).unwrap(),
+            "IN20240115_103001_00_+420777000001_00.txt"
+        );
+    }
+
+    #[test]
+    fn user_data_simgate_cannot_decode_is_kept_as_8_bit_data() {
+        // Compressed text (gammu 1.42 cannot read such a message at all: it
+        // stays on the SIM, read and refused every cycle) and reserved
+        // schemes (gammu 1.42: 8-bit data, byte for byte as here).
+        let data = vec![0x11, 0x22, 0x00, 0xFF];
+        for dcs in [0x20, 0x28, 0x30, 0x0C, 0x80] {
+            let body = if dcs & 0x20 != 0 {
+                Body::Compressed(data.clone())
+            } else {
+                Body::Binary(data.clone())
+            };
+            let parts = [deliver("+420777000001", 1, dcs, body, None)];
+            for format in [FileFormat::Standard, FileFormat::Unicode] {
+                let files = inbox_files(&parts, format, 0, &any_time());
+                assert_eq!(files[0].name, "IN20240115_103001_00_+420777000001_00.bin");
+                assert_eq!(files[0].contents, data, "{dcs:#04x} {format:?}");
+            }
+            let text = detail_text(&parts);
+            assert!(text.contains("\nText00 = 112200FF\r\n"), "{text}");
+            assert!(
+                text.contains("\nCoding = 8bit\nFolder = 1\nLength = 4\n"),
+                "{text}"
+            );
+            assert!(
+                text.contains("[SMSBackup000]\nSMSC = "),
+                "no decoded-text comment: {text}"
+            );
+            let env = receive_environment(&parts, None);
+            assert_eq!(env["SMS_1_TEXT"], "");
+        }
+    }
+
+    /// A two-part UCS-2 message whose emoji the sender's phone split: the
+    /// high surrogate ends part 1, the low one begins part 2.
+    fn split_pair() -> [ReceivedPart; 2] {
+        let mut first = ucs2(
+            "+420777000015",
+            30,
+            &"Ж".repeat(66),
+            Some(&[5, 0, 3, 0x55, 2, 1]),
+        );
+        let mut second = ucs2("+420777000015", 31, " end", Some(&[5, 0, 3, 0x55, 2, 2]));
+        for (part, leading, trailing) in [
+            (&mut first, None, Some(0xD83D)),
+            (&mut second, Some(0xDE00), None),
+        ] {
+            let Incoming::Deliver(deliver) = &mut part.message else {
+                unreachable!()
+            };
+            deliver.user_data.split = crate::pdu::SplitSurrogates { leading, trailing };
+        }
+        [first, second]
+    }
+
+    #[test]
+    fn a_pair_split_between_parts_is_whole_in_the_part_where_it_starts() {
+        // gammu 1.42 writes U+FFFD at the end of part 1 and `?` at the start
+        // of part 2 in standard files and detail comments, and the halves
+        // as they came in unicode files.
+        let parts = split_pair();
+        let first = format!("{}😀", "Ж".repeat(66));
+        let files = inbox_files(&parts, FileFormat::Standard, 0, &any_time());
+        assert_eq!(files[0].name, "IN20240115_103030_00_+420777000015_00.txt");
+        assert_eq!(files[0].contents, first.as_bytes());
+        assert_eq!(files[1].contents, b" end");
+        let utf16 = |text: &str| -> Vec<u8> {
+            [0xFE, 0xFF]
+                .into_iter()
+                .chain(text.encode_utf16().flat_map(u16::to_be_bytes))
+                .collect()
+        };
+        let files = inbox_files(&parts, FileFormat::Unicode, 0, &any_time());
+        assert_eq!(files[0].contents, utf16(&first));
+        assert_eq!(files[1].contents, utf16(" end"));
+        // detail: the comment as the text formats, the units as they came
+        // (each section still fits its PDU, as gammu writes it).
+        let text = detail_text(&parts);
+        let units = "0416".repeat(66);
+        assert!(
+            text.contains(&format!(
+                "\nText00 = {}\r\nText01 = {}D83D\r\n",
+                &units[..200],
+                &units[200..]
+            )),
+            "{text}"
+        );
+        assert!(text.contains("😀\nSMSC = "), "{text}");
+        assert!(text.contains("[SMSBackup001]\n;  end\n"), "{text}");
+        assert!(
+            text.contains("\nText00 = DE0000200065006E0064\r\n"),
+            "{text}"
+        );
+        assert!(text.contains("\nLength = 67\n") && text.contains("\nLength = 5\n"));
+        let env = receive_environment(&parts, None);
+        assert_eq!(env["SMS_1_TEXT"], first);
+        assert_eq!(env["SMS_2_TEXT"], " end");
+        assert_eq!(env["DECODED_1_TEXT"], format!("{first} end"));
+        // Part 2 alone (part 1 never came): U+FFFD for the half.
+        let files = inbox_files(&parts[1..], FileFormat::Standard, 0, &any_time());
+        assert_eq!(files[0].contents, "\u{FFFD} end".as_bytes());
     }
 
     #[test]

@@ -357,6 +357,7 @@ impl OutgoingMessage {
                     user_data: UserData {
                         header: part.header.clone(),
                         body: part.body.clone(),
+                        split: Default::default(),
                     },
                 })
                 .collect(),

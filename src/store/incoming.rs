@@ -622,6 +622,40 @@ mod tests {
     }
 
     #[test]
+    fn senders_sharing_a_reference_wait_and_go_stale_apart() {
+        let mut store = Store::in_memory().unwrap();
+        let c1 = store
+            .add_incoming_part("c1", b"c1", "+4963", Some((0x43, 3, 1)), 1)
+            .unwrap();
+        let d2 = store
+            .add_incoming_part("d2", b"d2", "+4964", Some((0x43, 3, 2)), 2)
+            .unwrap();
+        let d1 = store
+            .add_incoming_part("d1", b"d1", "+4964", Some((0x43, 3, 1)), 3)
+            .unwrap();
+        let c3 = store
+            .add_incoming_part("c3", b"c3", "+4963", Some((0x43, 3, 3)), 4)
+            .unwrap();
+        let ids = |group: Vec<IncomingPart>| group.iter().map(|p| p.id).collect::<Vec<_>>();
+        assert_eq!(
+            ids(store.waiting_parts("+4963", 0x43, 3).unwrap()),
+            [c1, c3]
+        );
+        assert_eq!(
+            ids(store.waiting_parts("+4964", 0x43, 3).unwrap()),
+            [d1, d2]
+        );
+        let stale = store.stale_groups(10).unwrap();
+        assert_eq!(stale.len(), 2, "one group per sender");
+        let mut groups: Vec<Vec<i64>> = stale
+            .into_iter()
+            .map(|part| ids(store.open_group(part).unwrap()))
+            .collect();
+        groups.sort();
+        assert_eq!(groups, [vec![c1, c3], vec![d1, d2]]);
+    }
+
+    #[test]
     fn the_completing_part_and_its_message_are_recorded_together() {
         let mut store = Store::in_memory().unwrap();
         let first = store
