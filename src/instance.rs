@@ -29,8 +29,11 @@
 //! that lasts as long as the daemon: the database through `<db>.lock`
 //! beside it, the outbox on the directory itself, the modem on its device
 //! node (each time the port is opened). A second daemon that finds any of
-//! them held stops at once, naming what is held and by which process
-//! (from `/proc/locks`), and the first goes on undisturbed.
+//! them held stops, naming what is held and by which process (from
+//! `/proc/locks`), and the first goes on undisturbed. It waits
+//! [`LOCK_GRACE`] first: a lock lives as long as its open file, and a
+//! child process that a daemon killed a moment ago was starting (a hook,
+//! between fork and exec) shares that file for a moment.
 
 use crate::procfs::{self, Inode, Process};
 use nix::fcntl::{Flock, FlockArg};
@@ -40,6 +43,25 @@ use std::fs::{self, File};
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+
+/// How long a starting daemon waits for a lock to be released before it
+/// refuses (see the module documentation).
+pub const LOCK_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Retries `take` while it reports the lock held, for up to [`LOCK_GRACE`].
+pub async fn patiently<T>(
+    mut take: impl FnMut() -> Result<T, InstanceError>,
+) -> Result<T, InstanceError> {
+    let deadline = tokio::time::Instant::now() + LOCK_GRACE;
+    loop {
+        match take() {
+            Err(InstanceError::Held { .. }) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            other => return other,
+        }
+    }
+}
 
 /// The system-wide state directory.
 pub const SYSTEM_STATE_DIR: &str = "/var/lib/simgate";

@@ -34,13 +34,15 @@ use crate::daemon::logging::Redact;
 use crate::instance::{self, InstanceError};
 use crate::modem::supervisor::{self, ModemState, SupervisorHandle};
 use crate::modem::ModemConfig;
-use crate::store::{Store, StoreError};
+use crate::modem::PinMemory;
+use crate::store::{PinRecords, Store, StoreError};
 use hooks::{Hook, HookKind};
 use send::{MrTracker, Outcome};
 use signals::{Signal, StopFlag};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc;
 
@@ -109,6 +111,20 @@ pub enum DaemonEvent {
         /// Why.
         reason: String,
     },
+    /// A send failed in a way worth another try: the message waits, its
+    /// file back in outbox/.
+    Waiting {
+        /// The file name.
+        file: String,
+        /// Why.
+        reason: String,
+    },
+    /// The file of a finished message, which could not be moved before,
+    /// was moved to sent/ or error/ after all.
+    FileMoved {
+        /// The file name.
+        file: String,
+    },
     /// A waiting message was cancelled: its file was deleted (or replaced)
     /// in outbox/ before it went out.
     Cancelled {
@@ -167,6 +183,8 @@ struct Daemon {
     /// Received messages whose inbox files could not be written: when to
     /// try again.
     inbox_retry: InboxRetry,
+    /// Where the modem supervisor remembers PIN outcomes.
+    pins: Arc<dyn PinMemory>,
     _state_lock: instance::Lock,
 }
 
@@ -214,6 +232,25 @@ pub const NEARLY_FULL_PERCENT: u32 = 80;
 /// How empty (in percent) the receiving storage must become before simgate
 /// warns again when it fills.
 pub const DRAINED_PERCENT: u32 = 60;
+
+/// Whether to warn that the receiving storage is nearly full, with `used`
+/// of `total` in use and `warned` whether it was reported and has not
+/// drained since; returns that and the new `warned`. It warns once when it
+/// reaches [`NEARLY_FULL_PERCENT`], and again only after it has drained
+/// below [`DRAINED_PERCENT`] (just below the mark, one more message or one
+/// fewer must not warn again). Any counts a modem reports, without
+/// overflow.
+pub fn storage_warning(used: u32, total: u32, warned: bool) -> (bool, bool) {
+    let share = |percent: u32| u64::from(total) * u64::from(percent);
+    let used_share = u64::from(used) * 100;
+    let nearly_full = total > 0 && used_share >= share(NEARLY_FULL_PERCENT);
+    let drained = used_share < share(DRAINED_PERCENT);
+    if nearly_full {
+        (!warned, true)
+    } else {
+        (false, warned && !drained)
+    }
+}
 
 /// An interval for a setting where zero means never.
 fn every(period: Duration) -> Option<tokio::time::Interval> {
@@ -269,17 +306,22 @@ pub async fn run(
         .ok_or(DaemonError::NoDatabase)?;
     // One daemon per state, outbox and modem: a second one stops here,
     // before it touches anything.
-    let state_lock = instance::lock_database(&database)?;
+    let state_lock = instance::patiently(|| instance::lock_database(&database)).await?;
     let outbox_lock = if config.send.enabled {
-        Some(instance::lock_dir(&config.spool.outbox, "outbox")?)
+        let outbox = &config.spool.outbox;
+        Some(instance::patiently(|| instance::lock_dir(outbox, "outbox")).await?)
     } else {
         None
     };
-    let modem_config = modem_override
+    let mut modem_config = modem_override
         .clone()
         .unwrap_or_else(|| config.modem_config());
-    crate::modem::port::check_not_held(&modem_config.device)?;
+    let device = &modem_config.device;
+    instance::patiently(|| crate::modem::port::check_not_held(device)).await?;
     let store = Store::open(&database)?;
+    // What each SIM did with the PIN outlives reloads and restarts.
+    let pins: Arc<dyn PinMemory> = Arc::new(PinRecords::open(&database)?);
+    modem_config.pins = pins.clone();
     let (modem, urcs) = supervisor::spawn(modem_config);
     let (outbox, mut outbox_events) = if config.send.enabled {
         let (outbox, events) = outbox::Outbox::new(&config.spool.outbox, outbox_lock);
@@ -310,6 +352,7 @@ pub async fn run(
         acknowledge: None,
         storage_warned: false,
         inbox_retry: InboxRetry::default(),
+        pins,
         _state_lock: state_lock,
     };
     daemon.filters = filter::Filters::load(&daemon.config.filters);
@@ -660,15 +703,18 @@ impl Daemon {
             Outcome::Cancelled { file, reason } => {
                 self.emit(DaemonEvent::Cancelled { file, reason })
             }
-            Outcome::Retry(_)
-            | Outcome::Interrupted
-            | Outcome::Resolving { .. }
-            | Outcome::Skipped => {}
+            Outcome::Retry { file, reason, .. } => {
+                self.emit(DaemonEvent::Waiting { file, reason });
+            }
+            Outcome::Interrupted | Outcome::Resolving { .. } | Outcome::Skipped => {}
             // The modem or its SIM is not in a state to send (a SIM that
             // locked itself again after a modem reset, no network): with
             // CheckSecurity, initialise again, which checks the SIM under
             // the PIN guard.
-            Outcome::WaitForModem => self.recheck_modem = self.config.modem.check_sim,
+            Outcome::WaitForModem { file, reason } => {
+                self.recheck_modem = self.config.modem.check_sim;
+                self.emit(DaemonEvent::Waiting { file, reason });
+            }
         }
     }
 
@@ -764,13 +810,12 @@ impl Daemon {
     }
 
     /// Warns when the receiving storage is still nearly full after reading
-    /// (messages the filters leave there, or that cannot be deleted): once
-    /// when it reaches [`NEARLY_FULL_PERCENT`], again only after it has
-    /// drained below [`DRAINED_PERCENT`].
+    /// (messages the filters leave there, or that cannot be deleted); see
+    /// [`storage_warning`].
     fn check_storage(&mut self, memory: &str, used: u32, total: u32) {
-        let nearly_full = total > 0 && used * 100 >= total * NEARLY_FULL_PERCENT;
-        let drained = used * 100 < total * DRAINED_PERCENT;
-        if nearly_full && !self.storage_warned {
+        let (warn, warned) = storage_warning(used, total, self.storage_warned);
+        self.storage_warned = warned;
+        if warn {
             tracing::warn!(
                 memory,
                 used,
@@ -782,13 +827,6 @@ impl Daemon {
                 used,
                 total,
             });
-        }
-        if nearly_full {
-            self.storage_warned = true;
-        } else if drained {
-            // Well below the mark: warn again next time it fills. (Just
-            // below it, one more message or one fewer must not warn again.)
-            self.storage_warned = false;
         }
     }
 
@@ -984,8 +1022,9 @@ impl Daemon {
                 }
                 self.config = config;
                 self.filters = filter::Filters::load(&self.config.filters);
-                let (modem, urcs) =
-                    supervisor::spawn(modem_override.unwrap_or_else(|| self.config.modem_config()));
+                let mut modem_config = modem_override.unwrap_or_else(|| self.config.modem_config());
+                modem_config.pins = self.pins.clone();
+                let (modem, urcs) = supervisor::spawn(modem_config);
                 self.urcs = urcs;
                 let old = std::mem::replace(&mut self.modem, modem);
                 old.shutdown().await;
@@ -1040,5 +1079,30 @@ impl Daemon {
             counts.queued, counts.sent, counts.failed, counts.ambiguous, self.radio
         ));
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_nearly_full_warning_comes_once_until_drained() {
+        assert_eq!(storage_warning(23, 30, false), (false, false));
+        assert_eq!(storage_warning(24, 30, false), (true, true));
+        assert_eq!(storage_warning(25, 30, true), (false, true));
+        // Hovering just below the mark: no new warning.
+        assert_eq!(storage_warning(23, 30, true), (false, true));
+        assert_eq!(storage_warning(24, 30, true), (false, true));
+        // Drained below 60 %: the next fill warns again.
+        assert_eq!(storage_warning(17, 30, true), (false, false));
+        assert_eq!(storage_warning(24, 30, false), (true, true));
+        // No storage, and counts no real modem has, without overflow.
+        assert_eq!(storage_warning(0, 0, false), (false, false));
+        assert_eq!(storage_warning(u32::MAX, u32::MAX, false), (true, true));
+        assert_eq!(
+            storage_warning(u32::MAX / 2, u32::MAX, true),
+            (false, false)
+        );
     }
 }

@@ -28,7 +28,7 @@ use tokio::sync::mpsc;
 pub(super) const FOLDER_CHECK: Duration = Duration::from_secs(1);
 
 /// First wait before moving a finished file again after a failure.
-const FIRST_MOVE_RETRY: Duration = Duration::from_secs(5);
+const FIRST_MOVE_RETRY: Duration = Duration::from_secs(1);
 /// Longest wait between two attempts to move a finished file.
 const MAX_MOVE_RETRY: Duration = Duration::from_secs(300);
 
@@ -227,7 +227,7 @@ impl Outbox {
         }
         self.take_ready(config, store, now, &mut events)?;
         if self.moves.next.is_some_and(|next| next <= now) {
-            self.retry_moves(config, store, now)?;
+            self.retry_moves(config, store, now, &mut events)?;
         }
         Ok(events)
     }
@@ -550,6 +550,7 @@ impl Outbox {
         config: &Config,
         store: &mut Store,
         now: SystemTime,
+        events: &mut Vec<DaemonEvent>,
     ) -> Result<(), StoreError> {
         self.moves.next = None;
         for row in store.files_pending()? {
@@ -569,6 +570,9 @@ impl Outbox {
             let sent = row.state == MessageState::Sent;
             if let Finished::Done(_) = self.finish(config, store, row.id, &file, sent, now)? {
                 tracing::info!(file = %Redact(&row.file_name), "a finished file was moved after all");
+                events.push(DaemonEvent::FileMoved {
+                    file: row.file_name.clone(),
+                });
                 self.moves = Moves {
                     next: self.moves.next,
                     ..Moves::default()

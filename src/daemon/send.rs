@@ -37,9 +37,21 @@ pub enum Outcome {
         moved_to: Option<std::path::PathBuf>,
     },
     /// Queued again for later; the file is back in outbox/.
-    Retry(Duration),
-    /// The modem went away; try again when it is back.
-    WaitForModem,
+    Retry {
+        /// The outbox file name.
+        file: String,
+        /// Why.
+        reason: String,
+        /// How long until the next attempt.
+        delay: Duration,
+    },
+    /// The modem cannot send now; try again after the first retry delay.
+    WaitForModem {
+        /// The outbox file name.
+        file: String,
+        /// Why.
+        reason: String,
+    },
     /// Given up; the file is in error/.
     Failed {
         /// The outbox file name.
@@ -265,7 +277,11 @@ impl Sender<'_> {
                                 self.store.part_not_sent(id, part.part)?;
                                 self.store.retry_later(id, &reason, now_ms(), now_ms())?;
                                 self.put_back(&file);
-                                return Ok(Outcome::Retry(Duration::ZERO));
+                                return Ok(Outcome::Retry {
+                                    file: row.file_name.clone(),
+                                    reason,
+                                    delay: Duration::ZERO,
+                                });
                             }
                             self.store
                                 .mark_resolving(id, part.part, &reason, now_ms())?;
@@ -289,7 +305,11 @@ impl Sender<'_> {
                             )?;
                             tracing::warn!(file = %Redact(&row.file_name), id, %reason, ?delay, "send failed; will retry");
                             self.put_back(&file);
-                            Ok(Outcome::Retry(delay))
+                            Ok(Outcome::Retry {
+                                file: row.file_name.clone(),
+                                reason,
+                                delay,
+                            })
                         }
                         Decision::WaitForModem => {
                             // Not the message's fault, but not instantly
@@ -302,7 +322,10 @@ impl Sender<'_> {
                             self.store.retry_later(id, &reason, next, now)?;
                             tracing::warn!(file = %Redact(&row.file_name), id, %reason, "the modem cannot send now; will retry");
                             self.put_back(&file);
-                            Ok(Outcome::WaitForModem)
+                            Ok(Outcome::WaitForModem {
+                                file: row.file_name.clone(),
+                                reason,
+                            })
                         }
                     };
                 }
@@ -388,7 +411,11 @@ impl Sender<'_> {
                 tracing::warn!(file = %Redact(&row.file_name), id = row.id, %error, "cannot claim the file to send it; will retry");
                 self.store
                     .retry_later(row.id, &reason, now + delay.as_millis() as i64, now)?;
-                Ok(Err(Outcome::Retry(delay)))
+                Ok(Err(Outcome::Retry {
+                    file: row.file_name.clone(),
+                    reason,
+                    delay,
+                }))
             }
         }
     }

@@ -29,7 +29,7 @@ pub mod supervisor;
 
 pub use channel::{AtClient, ChannelError};
 pub use error::{FailureKind, ModemError};
-pub use pin::{PinDecision, SimProblem};
+pub use pin::{MemoryPins, PinDecision, PinMemory, PinOutcome, SimProblem};
 pub use port::PortSettings;
 pub use session::{
     Identity, InitReport, InitSettings, Modem, ModemStatus, Pin, PinGuard, Timeouts,

@@ -4,7 +4,7 @@
 
 use super::channel::{Answer, AtClient, Body, ChannelError};
 use super::error::ModemError;
-use super::pin::{self, PinDecision, SimProblem};
+use super::pin::{self, MemoryPins, PinDecision, PinMemory, PinOutcome, SimProblem};
 use crate::at::{
     self, Command, Cpms, ErrorReporting, FinalResult, MemoryUsage, MessageFormat, MessageStatus,
     PinRetries, PinStatus, RegForm, Registration, Response, StoredMessage,
@@ -66,14 +66,31 @@ pub struct InitSettings {
     pub smsc: Option<String>,
 }
 
-/// Remembers, across re-initialisations, that the SIM rejected the PIN.
-#[derive(Debug, Default, Clone)]
+/// Remembers, across re-initialisations (and, with the daemon's memory,
+/// across reloads and restarts), what each SIM did with the PIN.
+#[derive(Debug, Clone)]
 pub struct PinGuard {
+    memory: Arc<dyn PinMemory>,
     rejected: bool,
 }
 
+impl Default for PinGuard {
+    fn default() -> Self {
+        Self::new(Arc::new(MemoryPins::default()))
+    }
+}
+
 impl PinGuard {
-    /// Whether a PIN has been rejected; no PIN is entered automatically again.
+    /// A guard that remembers in `memory`.
+    pub fn new(memory: Arc<dyn PinMemory>) -> Self {
+        Self {
+            memory,
+            rejected: false,
+        }
+    }
+
+    /// Whether a PIN has been rejected through this guard; it is not
+    /// entered automatically again.
     pub fn rejected(&self) -> bool {
         self.rejected
     }
@@ -392,22 +409,47 @@ impl Modem {
     /// Applies the PIN guard; returns whether the PIN was entered.
     async fn unlock(&self, pin: Option<&Pin>, guard: &mut PinGuard) -> Result<bool, ModemError> {
         let (status, retries) = self.sim_state().await?;
-        match pin::decide(&status, retries, pin.is_some(), guard.rejected) {
+        let remembered = match (&status, pin) {
+            (PinStatus::SimPin, Some(pin)) => {
+                // The ICCID can be read while the SIM is locked.
+                let sim = match self.iccid().await {
+                    Some(iccid) => iccid,
+                    None => format!("imei:{}", self.imei().await.unwrap_or_default()),
+                };
+                let hash = pin::pin_hash(&sim, &pin.0);
+                let before = guard.memory.recall(&sim, &hash);
+                Some((sim, hash, before))
+            }
+            _ => None,
+        };
+        let before = remembered.as_ref().and_then(|(_, _, before)| *before);
+        match pin::decide(&status, retries, pin.is_some(), before) {
             PinDecision::Ready => Ok(false),
-            PinDecision::Stop(problem) => Err(problem.into()),
+            PinDecision::Stop(problem) => {
+                if matches!(problem, SimProblem::PinRejected(_)) {
+                    guard.rejected = true;
+                }
+                Err(problem.into())
+            }
             PinDecision::EnterPin => {
                 let pin = pin.expect("the guard enters a PIN only when one is configured");
+                let (sim, hash, _) = remembered.expect("a PIN decision names the SIM");
                 let command = Command::enter_pin(&pin.0).map_err(|_| {
                     guard.rejected = true;
                     ModemError::Sim(SimProblem::PinRejected(retries.and_then(|r| r.pin)))
                 })?;
+                // Recorded before it is entered: a crash in between must not
+                // let the next start enter it blindly again.
+                guard.memory.record(&sim, &hash, PinOutcome::Entering);
                 tracing::info!("entering the SIM PIN");
                 match self.run(command).await {
                     Ok(_) => {
+                        guard.memory.record(&sim, &hash, PinOutcome::Accepted);
                         self.wait_for_sim().await?;
                         Ok(true)
                     }
                     Err(ModemError::Rejected { .. }) => {
+                        guard.memory.record(&sim, &hash, PinOutcome::Rejected);
                         guard.rejected = true;
                         let left = self.pin_retries().await.and_then(|r| r.pin);
                         tracing::error!(attempts_left = ?left, "the SIM rejected the PIN");

@@ -41,6 +41,9 @@ pub struct ModemConfig {
     /// Directories of stable links to look in when the device path
     /// disappears (`/dev/serial/by-id`).
     pub by_id_dirs: Vec<PathBuf>,
+    /// Where what each SIM did with the PIN is remembered (the daemon's
+    /// database; in memory by default).
+    pub pins: std::sync::Arc<dyn super::PinMemory>,
 }
 
 impl ModemConfig {
@@ -57,6 +60,7 @@ impl ModemConfig {
             backoff_max: Duration::from_secs(2),
             health_interval: Duration::from_secs(60),
             by_id_dirs: vec![PathBuf::from("/dev/serial/by-id")],
+            pins: std::sync::Arc::new(super::MemoryPins::default()),
         }
     }
 }
@@ -247,7 +251,7 @@ async fn supervise(
     urcs: mpsc::Sender<Urc>,
 ) {
     let mut backoff = Backoff::new(config.backoff_initial, config.backoff_max);
-    let mut guard = PinGuard::default();
+    let mut guard = PinGuard::new(config.pins.clone());
     let mut follow = Follow::new(&config);
     let mut attempt = 0u32;
     loop {

@@ -182,7 +182,9 @@ impl Store {
             .into_iter()
             .find(|(_, _, to)| same_number(to, report.recipient))
             .map(|(id, part, _)| (id, part));
-        let transaction = self.connection.transaction()?;
+        let transaction = self
+            .connection
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         transaction.execute(
             "INSERT OR IGNORE INTO status_report (content_key, message_ref, recipient, status, discharge_time,
                                                   message_id, part, received_ms)
@@ -308,7 +310,9 @@ impl Store {
         complete: bool,
         now_ms: i64,
     ) -> Result<i64, StoreError> {
-        let transaction = self.connection.transaction()?;
+        let transaction = self
+            .connection
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let id = begin_in(&transaction, parts, files, complete, now_ms)?;
         transaction.commit()?;
         Ok(id)
@@ -328,7 +332,9 @@ impl Store {
         others: &[i64],
         files: &[String],
     ) -> Result<(i64, i64), StoreError> {
-        let transaction = self.connection.transaction()?;
+        let transaction = self
+            .connection
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let id = insert_part(&transaction, part)?;
         let mut parts = others.to_vec();
         parts.push(id);

@@ -12,6 +12,11 @@
 //!
 //! The file holds phone numbers and message texts: it is created with mode
 //! 0600 (SQLite gives its `-wal` and `-shm` files the same mode).
+//!
+//! Transactions begin `IMMEDIATE`: the modem supervisor records PIN
+//! outcomes through a connection of its own ([`PinRecords`]), and a
+//! deferred transaction that read first would fail to become a writer
+//! (`SQLITE_BUSY`) instead of waiting for the other connection.
 
 mod incoming;
 mod migrations;
@@ -19,7 +24,7 @@ mod modem;
 mod outgoing;
 
 pub use incoming::{IncomingMessage, IncomingPart, NewPart, ReportRecord};
-pub use modem::PinOutcome;
+pub use modem::PinRecords;
 pub use outgoing::{Counts, FileId, MessageState, Outgoing, Part, PartState, Resolving};
 
 use rusqlite::Connection;

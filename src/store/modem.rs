@@ -4,35 +4,76 @@
 //! last-used TP-MR follows the messages it sends).
 
 use super::{Store, StoreError};
+use crate::modem::{PinMemory, PinOutcome};
 use rusqlite::{params, OptionalExtension};
 
-/// What became of the configured PIN on one SIM.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PinOutcome {
-    /// simgate was entering it when it stopped: the outcome is unknown.
-    Entering,
-    /// The SIM accepted it.
-    Accepted,
-    /// The SIM rejected it: never enter it again.
-    Rejected,
+fn outcome_word(outcome: PinOutcome) -> &'static str {
+    match outcome {
+        PinOutcome::Entering => "entering",
+        PinOutcome::Accepted => "accepted",
+        PinOutcome::Rejected => "rejected",
+    }
 }
 
-impl PinOutcome {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Entering => "entering",
-            Self::Accepted => "accepted",
-            Self::Rejected => "rejected",
-        }
+fn parse_outcome(text: &str) -> Option<PinOutcome> {
+    Some(match text {
+        "entering" => PinOutcome::Entering,
+        "accepted" => PinOutcome::Accepted,
+        "rejected" => PinOutcome::Rejected,
+        _ => return None,
+    })
+}
+
+/// The daemon's [`PinMemory`]: the `pin_attempt` table, through a
+/// connection of its own (the modem supervisor asks it while the daemon's
+/// store is busy elsewhere; SQLite's WAL lets both work).
+#[derive(Debug)]
+pub struct PinRecords {
+    connection: std::sync::Mutex<rusqlite::Connection>,
+}
+
+impl PinRecords {
+    /// Opens the records of the database at `path` (opened and migrated by
+    /// [`Store::open`] first).
+    pub fn open(path: &std::path::Path) -> Result<Self, StoreError> {
+        let connection = rusqlite::Connection::open(path)?;
+        connection.pragma_update(None, "synchronous", "FULL")?;
+        connection.busy_timeout(std::time::Duration::from_secs(5))?;
+        Ok(Self {
+            connection: std::sync::Mutex::new(connection),
+        })
+    }
+}
+
+impl PinMemory for PinRecords {
+    fn recall(&self, sim: &str, pin_hash: &str) -> Option<PinOutcome> {
+        let connection = self.connection.lock().unwrap_or_else(|e| e.into_inner());
+        let text: Option<String> = connection
+            .query_row(
+                "SELECT outcome FROM pin_attempt WHERE sim = ?1 AND pin_hash = ?2",
+                params![sim, pin_hash],
+                |row| row.get(0),
+            )
+            .optional()
+            .unwrap_or_else(|error| {
+                tracing::error!(%error, "cannot read what the SIM did with the PIN before; assuming it was entered");
+                Some("entering".to_owned())
+            });
+        text.as_deref().and_then(parse_outcome)
     }
 
-    fn parse(text: &str) -> Option<Self> {
-        Some(match text {
-            "entering" => Self::Entering,
-            "accepted" => Self::Accepted,
-            "rejected" => Self::Rejected,
-            _ => return None,
-        })
+    fn record(&self, sim: &str, pin_hash: &str, outcome: PinOutcome) {
+        let connection = self.connection.lock().unwrap_or_else(|e| e.into_inner());
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        if let Err(error) = connection.execute(
+            "INSERT INTO pin_attempt (sim, pin_hash, outcome, at_ms) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (sim, pin_hash) DO UPDATE SET outcome = ?3, at_ms = ?4",
+            params![sim, pin_hash, outcome_word(outcome), now],
+        ) {
+            tracing::error!(%error, "cannot record what the SIM did with the PIN");
+        }
     }
 }
 
@@ -48,7 +89,7 @@ impl Store {
                 |row| row.get(0),
             )
             .optional()?;
-        Ok(text.as_deref().and_then(PinOutcome::parse))
+        Ok(text.as_deref().and_then(parse_outcome))
     }
 
     /// Records (durably) what happened to the PIN on that SIM.
@@ -62,7 +103,7 @@ impl Store {
         self.connection.execute(
             "INSERT INTO pin_attempt (sim, pin_hash, outcome, at_ms) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (sim, pin_hash) DO UPDATE SET outcome = ?3, at_ms = ?4",
-            params![sim, pin_hash, outcome.as_str(), now_ms],
+            params![sim, pin_hash, outcome_word(outcome), now_ms],
         )?;
         Ok(())
     }

@@ -242,7 +242,9 @@ impl Store {
         parts_total: u32,
         now_ms: i64,
     ) -> Result<Outgoing, StoreError> {
-        let transaction = self.connection.transaction()?;
+        let transaction = self
+            .connection
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         transaction
             .prepare_cached(
                 "INSERT INTO outgoing (claim_key, file_name, file_id, recipient, state, parts_total,
@@ -381,7 +383,9 @@ impl Store {
         mr_before: Option<u8>,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        let transaction = self.connection.transaction()?;
+        let transaction = self
+            .connection
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         transaction
             .prepare_cached(
                 "UPDATE outgoing_part SET state = 'sending', mr_before = ?3
@@ -476,7 +480,9 @@ impl Store {
         now_ms: i64,
     ) -> Result<(), StoreError> {
         let finished = state.is_final().then_some(now_ms);
-        let transaction = self.connection.transaction()?;
+        let transaction = self
+            .connection
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         transaction
             .prepare_cached(
                 "UPDATE outgoing_part SET state = 'ambiguous' WHERE message_id = ?1 AND part = ?2",
@@ -520,7 +526,9 @@ impl Store {
         message_ref: u8,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        let transaction = self.connection.transaction()?;
+        let transaction = self
+            .connection
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         transaction
             .prepare_cached(
                 "UPDATE outgoing_part SET state = 'sent', message_ref = ?3, sent_ms = ?4
@@ -539,7 +547,9 @@ impl Store {
     /// The modem says the part did not go out: it is pending again, and
     /// the message is queued to send it.
     pub fn resolved_not_sent(&mut self, id: i64, part: u32, now_ms: i64) -> Result<(), StoreError> {
-        let transaction = self.connection.transaction()?;
+        let transaction = self
+            .connection
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         transaction
             .prepare_cached(
                 "UPDATE outgoing_part SET state = 'pending' WHERE message_id = ?1 AND part = ?2",
@@ -602,7 +612,9 @@ impl Store {
     /// a message left `sending` with no part in flight goes back to the
     /// queue. Returns the ids now resolving.
     pub fn recover(&mut self, now_ms: i64) -> Result<Vec<i64>, StoreError> {
-        let transaction = self.connection.transaction()?;
+        let transaction = self
+            .connection
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let resolving: Vec<i64> = {
             let mut statement = transaction
                 .prepare("SELECT DISTINCT message_id FROM outgoing_part WHERE state = 'sending'")?;
