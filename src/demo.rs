@@ -111,6 +111,10 @@ async fn demo(dir: &Path, stop_after: usize, out: &mut dyn Write) -> Result<(), 
             DaemonEvent::Cancelled { file, reason } => {
                 writeln!(out, "cancelled {file}: {reason}")?;
             }
+            DaemonEvent::Waiting { file, reason } => {
+                writeln!(out, "{file} waits: {reason}")?;
+            }
+            DaemonEvent::FileMoved { file } => writeln!(out, "moved {file} at last")?,
             DaemonEvent::Sent { file, references } => {
                 writeln!(
                     out,

@@ -2,7 +2,7 @@
 //! reassembly, delivery reports, and the SIM emptied only after the inbox
 //! files are on disk.
 
-use crate::support::Harness;
+use crate::support::{delivers, Harness};
 use simgate::daemon::DaemonEvent;
 use simgate::emulator::{EmulatorConfig, EmulatorEvent, Profile};
 use simgate::pdu::{
@@ -19,21 +19,6 @@ fn stamp(second: u8) -> Timestamp {
         second,
         tz_quarters: 4,
     }
-}
-
-/// The SMS-DELIVER TPDUs of `text` from `from`, concatenated when long,
-/// each part a second after the one before.
-fn delivers(from: &str, text: &str, reference: u16) -> Vec<Vec<u8>> {
-    let plan = plan_text(text, EncodingPolicy::Auto).unwrap();
-    let from = Address::parse_number(from).unwrap();
-    SmsDeliver::from_plan(&plan, &from, stamp(0), reference)
-        .into_iter()
-        .enumerate()
-        .map(|(index, mut deliver)| {
-            deliver.timestamp = stamp(index as u8).into();
-            deliver.encode().unwrap()
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -177,6 +177,31 @@ impl Harness {
     }
 }
 
+/// The SMS-DELIVER TPDUs of `text` from `from`, concatenated when long,
+/// each part a second after the one before (25 Nov 2026, 20:01, UTC+1).
+pub(crate) fn delivers(from: &str, text: &str, reference: u16) -> Vec<Vec<u8>> {
+    use simgate::pdu::{plan_text, Address, EncodingPolicy, SmsDeliver, Timestamp};
+    let stamp = |second: u8| Timestamp {
+        year: 2026,
+        month: 11,
+        day: 25,
+        hour: 20,
+        minute: 1,
+        second,
+        tz_quarters: 4,
+    };
+    let plan = plan_text(text, EncodingPolicy::Auto).unwrap();
+    let from = Address::parse_number(from).unwrap();
+    SmsDeliver::from_plan(&plan, &from, stamp(0), reference)
+        .into_iter()
+        .enumerate()
+        .map(|(index, mut deliver)| {
+            deliver.timestamp = stamp(index as u8).into();
+            deliver.encode().unwrap()
+        })
+        .collect()
+}
+
 /// xorshift64*: enough randomness for kill delays, reproducible from a seed.
 pub(crate) struct Rng(u64);
 

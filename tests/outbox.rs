@@ -1,0 +1,324 @@
+//! The outbox stays the outbox (issue #9 §2): a waiting message stays in
+//! outbox/ under its own name and deleting it cancels it; a file written in
+//! two steps goes out once, complete; names that cannot be sent go to
+//! error/; the folder removed and recreated is watched again; a finished
+//! file that cannot be moved is moved later. Real pty, inotify and SQLite.
+
+use crate::support::{delivers, Harness};
+use simgate::daemon::DaemonEvent;
+use simgate::emulator::{Fault, Profile, SentMessage, Times};
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+fn names(dir: &Path) -> BTreeSet<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+fn text(message: &SentMessage) -> &str {
+    message.submit.user_data.body.text().unwrap_or("")
+}
+
+/// Writes a file beside the outbox, then renames it in.
+fn drop_file(outbox: &Path, name: &str, content: &[u8]) {
+    let temp = outbox.parent().unwrap().join("dropping");
+    std::fs::write(&temp, content).unwrap();
+    std::fs::rename(&temp, outbox.join(name)).unwrap();
+}
+
+/// Messages waiting for the modem stay in outbox/ under their names, as
+/// with gammu, so programs that count pending files keep working; deleting
+/// one cancels it, the others go out when the modem is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_messages_stay_in_the_outbox_and_deleting_one_cancels_it() {
+    let mut h = Harness::start("waiting", Profile::Generic).await;
+    h.emulator.unplug(None).await;
+    let outbox = h.dir("outbox");
+    let files = [
+        "OUT+4917600000001.txt",
+        "OUT+4917600000002.txt",
+        "OUT+4917600000003.txt",
+    ];
+    for (n, name) in files.iter().enumerate() {
+        drop_file(&outbox, name, format!("waiting {n}").as_bytes());
+    }
+    for _ in files {
+        h.wait_for(|e| matches!(e, DaemonEvent::Queued { .. }))
+            .await;
+    }
+    assert_eq!(
+        names(&outbox),
+        files.iter().map(|s| (*s).to_owned()).collect()
+    );
+    std::fs::remove_file(outbox.join(files[1])).unwrap();
+    let cancelled = h
+        .wait_for(|e| matches!(e, DaemonEvent::Cancelled { .. }))
+        .await;
+    assert!(
+        matches!(&cancelled, DaemonEvent::Cancelled { file, reason } if file == files[1] && reason.contains("deleted")),
+        "{cancelled:?}"
+    );
+    h.emulator.replug_now();
+    let outcomes = h.finished(2).await;
+    let sent: BTreeSet<String> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            DaemonEvent::Sent { file, .. } => Some(file.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        sent,
+        BTreeSet::from([files[0].to_owned(), files[2].to_owned()])
+    );
+    let sent = h.emulator.sent();
+    let texts: Vec<&str> = sent.iter().map(text).collect();
+    assert!(
+        !texts.contains(&"waiting 1"),
+        "a cancelled message went out: {texts:?}"
+    );
+    let store = simgate::store::Store::open(&h.dir("simgate.db")).unwrap();
+    assert_eq!(store.counts().unwrap().cancelled, 1);
+    drop(store);
+    h.stop().await;
+}
+
+/// A message waiting for its next retry is back in outbox/ under its name;
+/// deleting it there cancels it before the retry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_waiting_for_its_retry_is_in_the_outbox_and_can_be_cancelled() {
+    let mut h = Harness::start_with("retry-wait", Profile::Generic, |c| {
+        c.send.retry_delay = Duration::from_secs(3600);
+    })
+    .await;
+    h.emulator.inject_fault(Fault::CmsError {
+        code: 42,
+        times: Times::Once,
+        destination: None,
+    });
+    let outbox = h.dir("outbox");
+    drop_file(&outbox, "OUT+4917600000011.txt", b"congested");
+    let waiting = h
+        .wait_for(|e| matches!(e, DaemonEvent::Waiting { .. }))
+        .await;
+    assert!(
+        matches!(&waiting, DaemonEvent::Waiting { reason, .. } if reason.contains("congestion")),
+        "{waiting:?}"
+    );
+    let path = outbox.join("OUT+4917600000011.txt");
+    assert!(
+        path.exists(),
+        "the waiting file is back in outbox/ under its name"
+    );
+    assert!(names(&outbox.join(".simgate-claim")).is_empty());
+    std::fs::remove_file(&path).unwrap();
+    h.wait_for(|e| matches!(e, DaemonEvent::Cancelled { .. }))
+        .await;
+    assert!(h.emulator.sent().is_empty());
+    h.stop().await;
+}
+
+/// A producer that writes a file in place in two steps with a pause
+/// (`echo a > f; sleep 0.2; echo b >> f`), or creates it empty first
+/// (`touch`, then append), gets one complete message: settle_time applies
+/// to inotify events too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_written_in_two_steps_goes_out_once_complete() {
+    let mut h = Harness::start_with("two-steps", Profile::Generic, |c| {
+        c.spool.settle_time = Duration::from_secs(1);
+    })
+    .await;
+    let outbox = h.dir("outbox");
+    let two_steps = outbox.join("OUT+4917600000021.txt");
+    std::fs::write(&two_steps, "a\n").unwrap();
+    // The pause is the producer's behaviour under test, not a wait for simgate.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&two_steps)
+        .unwrap();
+    std::io::Write::write_all(&mut file, b"b\n").unwrap();
+    drop(file);
+    let touched = outbox.join("OUT+4917600000022.txt");
+    std::fs::File::create(&touched).unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    std::fs::write(&touched, "filled after touch").unwrap();
+    let outcomes = h.finished(2).await;
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, DaemonEvent::Sent { .. })),
+        "{outcomes:?}"
+    );
+    let sent = h.emulator.sent();
+    let mut texts: Vec<&str> = sent.iter().map(text).collect();
+    texts.sort_unstable();
+    assert_eq!(texts, ["a\nb\n", "filled after touch"]);
+    h.stop().await;
+}
+
+/// Names gammu would take but that cannot be sent (an empty number, the
+/// wrong number of underscores) go to error/ with the reason, like a bad
+/// number inside a file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_that_cannot_be_sent_go_to_the_error_folder() {
+    let mut h = Harness::start("bad-names", Profile::Generic).await;
+    let outbox = h.dir("outbox");
+    let bad = [
+        "OUT.txt",
+        "OUTA__1.txt",
+        "OUT_+49176.txt",
+        "OUTA_1_2_+49176.txt",
+    ];
+    for name in bad {
+        drop_file(&outbox, name, b"cannot be sent");
+    }
+    let outcomes = h.finished(bad.len()).await;
+    for outcome in &outcomes {
+        assert!(
+            matches!(outcome, DaemonEvent::Failed { reason, .. } if reason.contains("file name")),
+            "{outcome:?}"
+        );
+    }
+    assert_eq!(
+        names(&h.dir("error")),
+        bad.iter().map(|s| (*s).to_owned()).collect()
+    );
+    assert!(names(&outbox).is_empty());
+    assert!(h.emulator.sent().is_empty());
+    h.stop().await;
+}
+
+/// The outbox folder removed while simgate runs: receiving goes on, and
+/// once the folder is back it is watched again and its files are sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_outbox_removed_and_recreated_is_watched_again() {
+    let mut h = Harness::start("recreated", Profile::Generic).await;
+    let outbox = h.dir("outbox");
+    std::fs::remove_dir_all(&outbox).unwrap();
+    // Receiving is not stopped by a missing outbox (nor are the rescans of
+    // it, every second in the harness, fatal).
+    h.emulator
+        .inject_deliver(&delivers("+4915112345678", "still receiving", 0)[0])
+        .unwrap();
+    let files = h.received().await;
+    assert_eq!(files.len(), 1);
+    std::fs::create_dir(&outbox).unwrap();
+    // The folder check notices it within a second; a file dropped before
+    // that is found by the rescan the re-arming does.
+    drop_file(
+        &outbox,
+        "OUT+4917600000031.txt",
+        b"after the folder came back",
+    );
+    let outcome = h.finished(1).await;
+    assert!(
+        matches!(&outcome[0], DaemonEvent::Sent { .. }),
+        "{outcome:?}"
+    );
+    // And inotify works again: a second file goes out too.
+    drop_file(&outbox, "OUT+4917600000032.txt", b"watched again");
+    let outcome = h.finished(1).await;
+    assert!(
+        matches!(&outcome[0], DaemonEvent::Sent { .. }),
+        "{outcome:?}"
+    );
+    h.stop().await;
+}
+
+/// A sent file that cannot be moved (sent/ gone) is not lost and does not
+/// block its name: the move is tried again until it works. A 255-byte name
+/// that already exists in sent/ gets a shortened free name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finished_files_that_cannot_be_moved_are_moved_later() {
+    let mut h = Harness::start("moves", Profile::Generic).await;
+    let sent = h.dir("sent");
+    // gammu's long form, its note making the name 255 bytes.
+    let head = "OUTA20261203_120000_00_+4917600000042_";
+    let long = format!("{head}{}.txt", "n".repeat(255 - head.len() - 4));
+    assert_eq!(long.len(), 255);
+    std::fs::write(sent.join(&long), b"an older file of the same name").unwrap();
+    drop_file(&h.dir("outbox"), &long, b"long name");
+    let outcome = h.finished(1).await;
+    assert!(
+        matches!(&outcome[0], DaemonEvent::Sent { .. }),
+        "{outcome:?}"
+    );
+    let in_sent = names(&sent);
+    assert_eq!(in_sent.len(), 2, "{in_sent:?}");
+    assert!(in_sent
+        .iter()
+        .all(|n| n.len() <= 255 && n.ends_with(".txt")));
+
+    std::fs::remove_dir(&sent).unwrap_or_else(|_| std::fs::remove_dir_all(&sent).unwrap());
+    drop_file(&h.dir("outbox"), "OUT+4917600000041.txt", b"sent/ is gone");
+    let outcome = h.finished(1).await;
+    assert!(
+        matches!(&outcome[0], DaemonEvent::Sent { .. }),
+        "{outcome:?}"
+    );
+    let held = h.dir("outbox/.simgate-claim/OUT+4917600000041.txt");
+    assert!(held.exists(), "kept until it can be moved");
+    std::fs::create_dir(&sent).unwrap();
+    h.wait_for(|e| matches!(e, DaemonEvent::FileMoved { .. }))
+        .await;
+    assert!(sent.join("OUT+4917600000041.txt").exists());
+    assert!(!held.exists());
+    // The name is free again.
+    drop_file(
+        &h.dir("outbox"),
+        "OUT+4917600000041.txt",
+        b"the same name again",
+    );
+    let outcome = h.finished(1).await;
+    assert!(
+        matches!(&outcome[0], DaemonEvent::Sent { .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(h.emulator.sent().len(), 3);
+    h.stop().await;
+}
+
+/// `Send = no` (a receive-only gateway): the outbox is never taken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receive_only_gateway_sends_nothing() {
+    let mut h = Harness::start_with("receive-only", Profile::Generic, |c| {
+        c.send.enabled = false;
+    })
+    .await;
+    drop_file(&h.dir("outbox"), "OUT+4917600000051.txt", b"must stay");
+    h.emulator
+        .inject_deliver(&delivers("+4915112345678", "hello", 0)[0])
+        .unwrap();
+    h.received().await;
+    h.stop_daemon().await;
+    assert!(h.emulator.sent().is_empty());
+    assert_eq!(
+        names(&h.dir("outbox")),
+        BTreeSet::from(["OUT+4917600000051.txt".to_owned()])
+    );
+    h.stop().await;
+}
+
+/// `Receive = no` (a send-only gateway): messages stay on the SIM.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_only_gateway_leaves_messages_on_the_sim() {
+    let mut h = Harness::start_with("send-only", Profile::Generic, |c| {
+        c.receive.enabled = false;
+    })
+    .await;
+    h.emulator
+        .inject_deliver(&delivers("+4915112345678", "stays on the SIM", 0)[0])
+        .unwrap();
+    drop_file(&h.dir("outbox"), "OUT+4917600000061.txt", b"goes out");
+    h.finished(1).await;
+    h.stop_daemon().await;
+    assert_eq!(h.emulator.stored().len(), 1);
+    assert!(names(&h.dir("inbox")).is_empty());
+    h.stop().await;
+}

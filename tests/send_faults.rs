@@ -1,0 +1,187 @@
+//! Sending never repeats what went out (issue #9 §3): an unreadable `+CMGS`
+//! answer after the PDU is ambiguous, and the modem's TP-MR counter settles
+//! it; a modem that hangs before the prompt is found out quickly and the
+//! message is not ambiguous; attempts are counted once; every message asks
+//! for gammu's validity period.
+
+use crate::support::Harness;
+use simgate::daemon::DaemonEvent;
+use simgate::emulator::{EmulatorConfig, Fault, Profile, SentMessage, Times};
+use simgate::pdu::Validity;
+use std::path::Path;
+use std::time::Duration;
+
+fn drop_file(outbox: &Path, name: &str, content: &[u8]) {
+    let temp = outbox.parent().unwrap().join("dropping");
+    std::fs::write(&temp, content).unwrap();
+    std::fs::rename(&temp, outbox.join(name)).unwrap();
+}
+
+fn to(message: &SentMessage) -> String {
+    message.submit.destination.to_display()
+}
+
+/// A line between the PDU and `+CMGS`, and a modem that answers a bare
+/// `OK`: the message went out once, and simgate, asking the SIM's TP-MR
+/// counter, records it sent (never sends it again, never calls it failed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_cmgs_answer_is_resolved_by_the_tp_mr_counter() {
+    let mut h = Harness::start("cmgs-odd", Profile::Generic).await;
+    h.emulator.inject_fault(Fault::LineBeforeCmgsAnswer {
+        line: "+CMTI: \"SM\",1".to_owned(),
+        times: Times::Once,
+    });
+    drop_file(
+        &h.dir("outbox"),
+        "OUT+4917600000101.txt",
+        b"stray line first",
+    );
+    let outcome = h.finished(1).await;
+    assert!(
+        matches!(&outcome[0], DaemonEvent::Sent { .. }),
+        "{outcome:?}"
+    );
+
+    h.emulator.inject_fault(Fault::CmgsOkOnly {
+        times: Times::Always,
+    });
+    drop_file(
+        &h.dir("outbox"),
+        "OUT+4917600000102.txt",
+        b"answered OK only",
+    );
+    drop_file(
+        &h.dir("outbox"),
+        "OUT+4917600000103.txt",
+        &b"long ".repeat(60),
+    );
+    let outcomes = h.finished(2).await;
+    for outcome in &outcomes {
+        assert!(matches!(outcome, DaemonEvent::Sent { .. }), "{outcome:?}");
+    }
+    let sent = h.emulator.sent();
+    let count = |number: &str| sent.iter().filter(|m| to(m) == number).count();
+    assert_eq!(count("+4917600000101"), 1);
+    assert_eq!(
+        count("+4917600000102"),
+        1,
+        "resent after an OK without +CMGS"
+    );
+    assert_eq!(count("+4917600000103"), 2, "each of the two parts once");
+    // The references recorded are the ones the modem used.
+    let store = simgate::store::Store::open(&h.dir("simgate.db")).unwrap();
+    let row = store.active_by_name("OUT+4917600000102.txt").unwrap();
+    assert!(row.is_none(), "finished");
+    let counts = store.counts().unwrap();
+    assert_eq!((counts.sent, counts.ambiguous, counts.failed), (3, 0, 0));
+    drop(store);
+    h.stop().await;
+}
+
+/// Without a counter to ask (the modem cannot read EF_SMSS), an `OK`
+/// without `+CMGS` is ambiguous for good: error/, never resent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_counter_an_unreadable_answer_is_ambiguous_and_never_resent() {
+    let mut modem = EmulatorConfig::new(Profile::Generic);
+    modem.sim_files = false;
+    let mut h = Harness::start_on("cmgs-no-counter", modem, |_| {}).await;
+    h.emulator.inject_fault(Fault::CmgsOkOnly {
+        times: Times::Always,
+    });
+    drop_file(
+        &h.dir("outbox"),
+        "OUT+4917600000111.txt",
+        b"answered OK only",
+    );
+    let outcome = h.finished(1).await;
+    assert!(
+        matches!(&outcome[0], DaemonEvent::Failed { reason, .. } if reason.contains("ambiguous")),
+        "{outcome:?}"
+    );
+    assert!(h.dir("error/OUT+4917600000111.txt").exists());
+    h.emulator.clear_faults();
+    // The next message goes out; the ambiguous one never again.
+    drop_file(&h.dir("outbox"), "OUT+4917600000112.txt", b"next");
+    h.finished(1).await;
+    let sent = h.emulator.sent();
+    assert_eq!(sent.iter().filter(|m| to(m) == "+4917600000111").count(), 1);
+    h.stop().await;
+}
+
+/// A modem that hangs before the `> ` prompt is found out after the prompt
+/// wait (5 s), not the send timeout (60 s): nothing was written, so the
+/// message is sent again, once. (The harness waits at most 30 s for it.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hang_before_the_prompt_is_not_ambiguous() {
+    let mut h = Harness::start_with("prompt-hang", Profile::Generic, |c| {
+        c.send.retry_delay = Duration::from_millis(100);
+        c.send.retry_delay_max = Duration::from_millis(100);
+    })
+    .await;
+    h.emulator.inject_fault(Fault::NoAnswer {
+        command_prefix: "AT+CMGS".to_owned(),
+        times: Times::Once,
+    });
+    drop_file(&h.dir("outbox"), "OUT+4917600000121.txt", b"after a hang");
+    let outcome = h.finished(1).await;
+    assert!(
+        matches!(&outcome[0], DaemonEvent::Sent { .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(h.emulator.sent().len(), 1);
+    h.stop().await;
+}
+
+/// `max_attempts = 3` (gammu's `MaxRetries = 2`) means three attempts, not
+/// two: each attempt is counted once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_attempts_gives_up_after_exactly_that_many_attempts() {
+    let mut h = Harness::start_with("attempts", Profile::Generic, |c| {
+        c.send.max_attempts = Some(3);
+        c.send.retry_delay = Duration::from_millis(100);
+        c.send.retry_delay_max = Duration::from_millis(100);
+    })
+    .await;
+    h.emulator.inject_fault(Fault::CmsError {
+        code: 42,
+        times: Times::Always,
+        destination: None,
+    });
+    drop_file(&h.dir("outbox"), "OUT+4917600000131.txt", b"congested");
+    let outcome = h.finished(1).await;
+    assert!(
+        matches!(&outcome[0], DaemonEvent::Failed { reason, .. } if reason.contains("3 attempts")),
+        "{outcome:?}"
+    );
+    let attempts = h
+        .emulator
+        .commands()
+        .iter()
+        .filter(|c| c.starts_with("AT+CMGS="))
+        .count();
+    assert_eq!(attempts, 3);
+    h.stop().await;
+}
+
+/// Every message asks for gammu's validity period, relative "maximum"
+/// (TP-VP FF), unless configured otherwise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_ask_for_the_validity_gammu_asks_for() {
+    let mut h = Harness::start("validity", Profile::Generic).await;
+    drop_file(&h.dir("outbox"), "OUT+4917600000141.txt", b"valid for long");
+    h.finished(1).await;
+    assert_eq!(
+        h.emulator.sent()[0].submit.validity,
+        Validity::Relative(255)
+    );
+    let mut h = h
+        .restart_with(|c| c.send.validity = Validity::relative_minutes(24 * 60))
+        .await;
+    drop_file(&h.dir("outbox"), "OUT+4917600000142.txt", b"a day");
+    h.finished(1).await;
+    assert_eq!(
+        h.emulator.sent()[1].submit.validity,
+        Validity::relative_minutes(24 * 60)
+    );
+    h.stop().await;
+}
