@@ -202,6 +202,13 @@ pub(crate) fn delivers(from: &str, text: &str, reference: u16) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// Says on the terminal (not captured by the test harness, which hides
+/// what passing tests print) that `test` checked nothing here, and why.
+pub(crate) fn skipped(test: &str, reason: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "\n*** SKIPPED {test}: {reason} ***\n");
+}
+
 /// xorshift64*: enough randomness for kill delays, reproducible from a seed.
 pub(crate) struct Rng(u64);
 

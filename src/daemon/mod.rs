@@ -757,6 +757,11 @@ impl Daemon {
         let ModemState::Ready { modem, report, .. } = self.modem.state() else {
             return;
         };
+        // Messages whose files could not be written go first, so the
+        // inbox gets them in the order they came.
+        if self.inbox_retry.next.is_some() {
+            self.write_unwritten();
+        }
         let storages: Vec<String> = match only {
             Some(memory) if !memory.is_empty() => vec![memory.to_owned()],
             _ => report.read_storages.clone(),
@@ -776,6 +781,9 @@ impl Daemon {
                 Ok(found) => received.extend(found),
                 // Many modems have no SR storage; reports then come with the messages.
                 Err(receive::ReceiveError::Modem(_)) if memory == "SR" && only.is_none() => {}
+                // The message stays on the SIM and in the database; its
+                // files are written as soon as they can be.
+                Err(error @ receive::ReceiveError::Write(_)) => self.inbox_retry.failed(&error),
                 Err(error) => tracing::error!(memory, %error, "reading received messages failed"),
             }
         }
@@ -893,6 +901,9 @@ impl Daemon {
             Ok(receive::Taken::Filtered) => {}
             Err(error) => {
                 tracing::error!(%error, "cannot record a routed message; not acknowledged");
+                if matches!(error, receive::ReceiveError::Write(_)) {
+                    self.inbox_retry.failed(&error);
+                }
                 return;
             }
         }

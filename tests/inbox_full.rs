@@ -1,0 +1,115 @@
+//! Receiving never loses what arrived (issue #9 §4): an inbox on a full
+//! file system (a small tmpfs) keeps the messages on the SIM and in the
+//! database, writes them in order as soon as there is room again while
+//! simgate runs, and a restart while it is still full does not stop the
+//! daemon (nor its sending).
+
+use crate::support::{delivers, Harness};
+use simgate::daemon::DaemonEvent;
+use simgate::emulator::Profile;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A tmpfs mounted over a folder for the test's life.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `kib` KiB on `dir`; `None` where this user may
+    /// not mount (not root, or in a container without the right).
+    fn mount(dir: &Path, kib: u32) -> Option<Self> {
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={kib}k"), "simgate-test"])
+            .arg(dir)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .ok()?;
+        status.success().then(|| Self(dir.to_owned()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Fills the file system of `dir` with one file; returns it.
+fn fill(dir: &Path) -> PathBuf {
+    let filler = dir.join(".filler");
+    let mut file = std::fs::File::create(&filler).unwrap();
+    let block = vec![0u8; 4096];
+    while std::io::Write::write_all(&mut file, &block).is_ok() {}
+    let _ = file.sync_all();
+    filler
+}
+
+fn inbox_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("IN"))
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_inbox_is_written_once_there_is_room_and_nothing_is_lost() {
+    let mut h = Harness::start("inbox-full", Profile::Generic).await;
+    let inbox = h.dir("inbox");
+    let Some(tmpfs) = Tmpfs::mount(&inbox, 64) else {
+        crate::support::skipped(
+            "a_full_inbox_is_written_once_there_is_room_and_nothing_is_lost",
+            "mounting a tmpfs needs root (CI runs as root)",
+        );
+        h.stop().await;
+        return;
+    };
+    let filler = fill(&inbox);
+    let texts = ["first while full", "second while full", "third while full"];
+    for (n, text) in texts.iter().enumerate() {
+        let from = format!("+49151000000{n:02}");
+        h.emulator
+            .inject_deliver(&delivers(&from, text, 0)[0])
+            .unwrap();
+    }
+    // Nothing can be written; each stays on the SIM. A restart while the
+    // disk is still full starts (and sends) all the same.
+    let mut h = h.restart().await;
+    assert!(inbox_names(&inbox).is_empty());
+    assert_eq!(h.emulator.stored().len(), 3, "the SIM keeps them");
+    let temp = h.dir("dropping");
+    std::fs::write(&temp, "sending goes on").unwrap();
+    std::fs::rename(&temp, h.dir("outbox/OUT+4917600000401.txt")).unwrap();
+    let outcome = h.finished(1).await;
+    assert!(
+        matches!(&outcome[0], DaemonEvent::Sent { .. }),
+        "{outcome:?}"
+    );
+    // Room again: the three are written, in the order they came, and only
+    // then leave the SIM.
+    let mut modem = h.emulator.subscribe();
+    std::fs::remove_file(&filler).unwrap();
+    let mut written = Vec::new();
+    for _ in texts {
+        written.extend(h.received().await);
+    }
+    let names = inbox_names(&inbox);
+    assert_eq!(names.len(), 3, "{names:?}");
+    let contents: Vec<String> = written
+        .iter()
+        .map(|name| std::fs::read_to_string(inbox.join(name)).unwrap())
+        .collect();
+    assert_eq!(contents, texts, "written in the order they arrived");
+    let mut deleted = 0;
+    while deleted < texts.len() {
+        if let simgate::emulator::EmulatorEvent::Deleted { .. } = modem.recv().await.unwrap() {
+            deleted += 1;
+        }
+    }
+    assert!(h.emulator.stored().is_empty());
+    h.stop_daemon().await;
+    drop(tmpfs);
+    h.stop().await;
+}
