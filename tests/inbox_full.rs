@@ -56,7 +56,7 @@ fn inbox_names(dir: &Path) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_inbox_is_written_once_there_is_room_and_nothing_is_lost() {
-    let mut h = Harness::start("inbox-full", Profile::Generic).await;
+    let h = Harness::start("inbox-full", Profile::Generic).await;
     let inbox = h.dir("inbox");
     let Some(tmpfs) = Tmpfs::mount(&inbox, 64) else {
         crate::support::skipped(
