@@ -92,6 +92,71 @@ fn open_log(path: &Path) -> std::io::Result<std::fs::File> {
         .open(path)
 }
 
+/// Log capture for unit tests: one global subscriber, installed by the
+/// first capture, that writes each event to the capture of the thread that
+/// emitted it (a current-thread runtime polls every task on its thread).
+///
+/// Global, not `tracing::subscriber::set_default`: with a single scoped
+/// subscriber alive, tracing computes a callsite's interest from the
+/// default of whichever thread reaches it first, so a test running in
+/// parallel without a subscriber can switch the callsite off for all.
+#[cfg(test)]
+pub(crate) mod capture {
+    use std::cell::RefCell;
+    use std::sync::{Arc, Mutex};
+
+    thread_local! {
+        static SINK: RefCell<Option<Arc<Mutex<Vec<u8>>>>> = const { RefCell::new(None) };
+    }
+
+    struct ThreadSink;
+
+    impl std::io::Write for ThreadSink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            SINK.with(|sink| {
+                if let Some(sink) = sink.borrow().as_ref() {
+                    sink.lock().unwrap().extend_from_slice(buf);
+                }
+            });
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// What this thread logged since [`start`]; capturing stops on drop.
+    pub(crate) struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Captured {
+        pub(crate) fn text(&self) -> String {
+            String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+        }
+    }
+
+    impl Drop for Captured {
+        fn drop(&mut self) {
+            SINK.with(|sink| sink.borrow_mut().take());
+        }
+    }
+
+    /// Captures this thread's log lines (every level, no colours).
+    pub(crate) fn start() -> Captured {
+        static INSTALL: std::sync::Once = std::sync::Once::new();
+        INSTALL.call_once(|| {
+            tracing_subscriber::fmt()
+                .with_ansi(false)
+                .with_max_level(tracing::Level::TRACE)
+                .with_writer(|| ThreadSink)
+                .init();
+        });
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        SINK.with(|sink| *sink.borrow_mut() = Some(buffer.clone()));
+        Captured(buffer)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
