@@ -2,6 +2,7 @@
 
 mod cli;
 mod daemon_crash;
+mod daemon_hooks;
 mod daemon_receive;
 mod daemon_receive_crash;
 mod daemon_receive_golden;

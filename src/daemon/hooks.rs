@@ -5,19 +5,28 @@
 //! with arguments or pipes keep working, but the untrusted values (file
 //! names, numbers, text) never enter the shell string: they follow as
 //! positional parameters (`"$@"`, as gammu 1.43.3 does) and as environment
-//! variables. Standard input is `/dev/null`; output is logged line by line.
+//! variables. Standard input is `/dev/null`; output is logged line by
+//! line, within limits ([`output`]): long lines are cut, a run logs at most
+//! so many lines and bytes, and the pipes are drained to the end so a hook
+//! never blocks on them; what was dropped is logged once.
 //! Each hook runs in a process group of its own: a hook that outlives its
 //! timeout is killed with everything it started (the shell, the script and
 //! their children), and the log says so. Hooks run in their own task, so
 //! they never block sending or receiving.
 
+mod output;
+
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
+use output::{Limits, Line, Output, Stream};
 use std::collections::BTreeMap;
 use std::process::Stdio;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
+
+/// Bytes read from a hook's pipe at a time.
+const READ_CHUNK: usize = 8192;
 
 /// How long the output may stay open after the hook's process group was
 /// killed. Only a process that left the group (`setsid`) can hold it
@@ -134,19 +143,7 @@ impl Hook {
             .map(Pid::from_raw);
         let stdout = child.stdout.take();
         let stderr = child.stderr.take();
-        let mut output = tokio::spawn(async move {
-            let out = async {
-                if let Some(stdout) = stdout {
-                    log_lines(BufReader::new(stdout), kind, false).await;
-                }
-            };
-            let err = async {
-                if let Some(stderr) = stderr {
-                    log_lines(BufReader::new(stderr), kind, true).await;
-                }
-            };
-            tokio::join!(out, err);
-        });
+        let mut output = tokio::spawn(log_output(stdout, stderr, kind, Limits::DEFAULT));
         let outcome = match tokio::time::timeout_at(deadline, child.wait()).await {
             Ok(Ok(status)) => match status.code() {
                 Some(code) => HookOutcome::Exited(code),
@@ -230,17 +227,66 @@ fn kill_group(group: Option<Pid>, hook: &'static str) -> bool {
     }
 }
 
-async fn log_lines<R: tokio::io::AsyncBufRead + Unpin>(
-    reader: R,
+/// Reads both pipes to their end, logging what fits the limits, then
+/// logs once what did not.
+async fn log_output(
+    mut stdout: Option<impl AsyncRead + Unpin>,
+    mut stderr: Option<impl AsyncRead + Unpin>,
     hook: &'static str,
-    stderr: bool,
+    limits: Limits,
 ) {
-    let mut lines = reader.lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        if stderr {
-            tracing::warn!(hook, %line, "hook stderr");
-        } else {
-            tracing::info!(hook, %line, "hook output");
+    let mut output = Output::new(limits);
+    let mut log = |line: Line| log_line(hook, &line);
+    let (mut out_buffer, mut err_buffer) = ([0u8; READ_CHUNK], [0u8; READ_CHUNK]);
+    while stdout.is_some() || stderr.is_some() {
+        // `read` is cancel-safe: the losing branch has read nothing.
+        tokio::select! {
+            read = read_some(&mut stdout, &mut out_buffer) => match read {
+                Ok(n) if n > 0 => output.feed(Stream::Stdout, &out_buffer[..n], &mut log),
+                _ => stdout = None,
+            },
+            read = read_some(&mut stderr, &mut err_buffer) => match read {
+                Ok(n) if n > 0 => output.feed(Stream::Stderr, &err_buffer[..n], &mut log),
+                _ => stderr = None,
+            },
+        }
+    }
+    let dropped = output.finish(&mut log);
+    if dropped.bytes > 0 {
+        tracing::warn!(
+            hook,
+            dropped_bytes = dropped.bytes,
+            dropped_lines = dropped.lines,
+            "hook output past the log's limits was dropped (lines cut at {} bytes; at most {} \
+             lines and {} bytes a run)",
+            limits.line,
+            limits.lines,
+            limits.bytes
+        );
+    }
+}
+
+/// Reads from `reader`; never ready once it is gone.
+async fn read_some(
+    reader: &mut Option<impl AsyncRead + Unpin>,
+    buffer: &mut [u8],
+) -> std::io::Result<usize> {
+    match reader {
+        Some(reader) => reader.read(buffer).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn log_line(hook: &'static str, line: &Line) {
+    let text = &line.text;
+    match (line.stream, line.cut) {
+        (Stream::Stdout, 0) => tracing::info!(hook, line = %text, "hook output"),
+        (Stream::Stdout, cut) => {
+            tracing::info!(hook, line = %text, cut_bytes = cut, "hook output (cut)")
+        }
+        (Stream::Stderr, 0) => tracing::warn!(hook, line = %text, "hook stderr"),
+        (Stream::Stderr, cut) => {
+            tracing::warn!(hook, line = %text, cut_bytes = cut, "hook stderr (cut)")
         }
     }
 }
@@ -416,6 +462,38 @@ mod tests {
             logs.text()
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// 1 MB without a newline on stdout, then a line on stderr: the pipes
+    /// are drained to the end (a hook left blocked on a full pipe would
+    /// run into its timeout), one cut line is logged and the drop once.
+    #[tokio::test]
+    async fn long_output_is_drained_cut_and_counted_once() {
+        let logs = crate::daemon::logging::capture::start();
+        let outcome = hook(
+            "head -c 1000000 /dev/zero | tr '\\000' x; echo done >&2; true",
+            &[],
+        )
+        .run()
+        .await;
+        assert_eq!(outcome, HookOutcome::Exited(0));
+        let text = logs.text();
+        let cut: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("hook output (cut)"))
+            .collect();
+        assert_eq!(cut.len(), 1, "{text:.2000}");
+        assert!(cut[0].contains(&format!("line={} ", "x".repeat(4096))));
+        assert!(cut[0].contains("cut_bytes=995904"), "{}", cut[0]);
+        assert!(
+            text.contains("hook stderr hook=\"sent\" line=done"),
+            "{text:.2000}"
+        );
+        assert_eq!(text.matches("was dropped").count(), 1, "{text:.2000}");
+        assert!(
+            text.contains("dropped_bytes=995904 dropped_lines=0"),
+            "{text:.2000}"
+        );
     }
 
     #[tokio::test(start_paused = true)]
