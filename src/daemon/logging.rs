@@ -80,9 +80,13 @@ fn stderr_layer<S>() -> impl tracing_subscriber::Layer<S>
 where
     S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
 {
+    use std::io::IsTerminal;
     tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(false)
+        // Colours for a person at a terminal; files, pipes and the journal
+        // get plain text.
+        .with_ansi(std::io::stderr().is_terminal())
 }
 
 fn open_log(path: &Path) -> std::io::Result<std::fs::File> {
