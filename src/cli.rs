@@ -255,15 +255,14 @@ fn run_daemon(args: &RunArgs) -> Result<(), CliError> {
     let loaded = crate::config::load(&args.config)?;
     let target = match &loaded.config.log.target {
         crate::config::LogTarget::File(path) => crate::daemon::logging::Target::File(path.clone()),
+        crate::config::LogTarget::Syslog => crate::daemon::logging::Target::Syslog {
+            facility: loaded.config.log.facility,
+            socket: crate::daemon::logging::DEV_LOG.into(),
+        },
         _ => crate::daemon::logging::Target::Auto,
     };
     let level = format!("{:?}", loaded.config.log.level).to_ascii_lowercase();
     crate::daemon::logging::init(&level, &target)?;
-    if loaded.config.log.target == crate::config::LogTarget::Syslog {
-        tracing::info!(
-            "LogFile = syslog: simgate logs to journald, which forwards to syslog, or to stderr"
-        );
-    }
     loaded.log_notices();
     loaded.config.check_paths()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
