@@ -321,7 +321,7 @@ impl<'a> Reader<'a> {
 
     fn check_sections(&mut self) {
         let mut seen: HashSet<String> = HashSet::new();
-        for section in &self.ini.sections {
+        for section in self.ini.sections() {
             let lower = section.name.to_ascii_lowercase();
             if !seen.insert(lower.clone()) {
                 continue;
@@ -357,7 +357,7 @@ impl<'a> Reader<'a> {
         let mut unknown: Vec<String> = Vec::new();
         for entries in self
             .ini
-            .sections
+            .sections()
             .iter()
             .filter(|s| s.name.eq_ignore_ascii_case(section))
         {
@@ -440,7 +440,7 @@ impl<'a> Reader<'a> {
     fn modem(&mut self, config: &mut Config) -> Result<(), ConfigError> {
         let configured = self
             .ini
-            .sections
+            .sections()
             .iter()
             .any(|s| s.name.eq_ignore_ascii_case("gammu") && !s.entries.is_empty());
         if !configured {

@@ -525,7 +525,7 @@ fn windows_1252(byte: u8) -> char {
 /// The sections gammu takes from a backup file, in order: `[SMSBackup…]`
 /// (any case) until the first one without `Number`.
 fn taken_sections(ini: &Ini) -> Vec<&Section> {
-    ini.sections
+    ini.sections()
         .iter()
         .filter(|s| {
             s.name
