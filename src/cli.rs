@@ -395,7 +395,7 @@ fn encode(args: &EncodeArgs, out: &mut dyn Write) -> Result<(), CliError> {
         let encoded = submit.encode(smsc.as_ref())?;
         let text = submit.user_data.body.text().unwrap_or_default();
         writeln!(out, "part {}: {text:?}", index + 1)?;
-        writeln!(out, "  AT+CMGS={}", encoded.tpdu_length)?;
+        writeln!(out, "  AT+CMGS={}", encoded.tpdu_length())?;
         writeln!(out, "  {}", encoded.to_hex())?;
     }
     Ok(())

@@ -475,11 +475,11 @@ impl Modem {
 
     /// Sends one PDU with AT+CMGS and returns the TP-MR the modem assigned.
     pub async fn send_pdu(&self, pdu: &EncodedPdu) -> Result<u8, ModemError> {
-        let length = u8::try_from(pdu.tpdu_length).expect("a TPDU is at most 176 octets");
+        let length = u8::try_from(pdu.tpdu_length()).expect("a TPDU is at most 176 octets");
         let lines = self
             .run_with(
                 Command::cmgs(length),
-                Some(at::pdu_body(&pdu.bytes)),
+                Some(at::pdu_body(pdu.bytes())),
                 self.timeouts.send,
             )
             .await?;

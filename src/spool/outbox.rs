@@ -1041,7 +1041,7 @@ mod tests {
         assert_eq!(single_text(&report).0, "report msg");
         let submits = report.to_submits(EncodingPolicy::Auto, 0).unwrap();
         assert!(submits[0].status_report_request);
-        assert_eq!(submits[0].encode(None).unwrap().bytes[1] & 0x20, 0x20);
+        assert_eq!(submits[0].encode(None).unwrap().bytes()[1] & 0x20, 0x20);
     }
 
     #[test]
