@@ -11,5 +11,6 @@ mod gammu_crosscheck;
 mod modem;
 mod pdu_properties;
 mod pdu_vectors;
+mod reference_tools;
 mod smart_messages;
 mod support;
