@@ -176,7 +176,7 @@ fn finish_octets(out: &mut [u8], start: usize) -> Result<(), EncodeError> {
 
 /// UTF-16BE to text; an unpaired surrogate becomes U+FFFD.
 fn decode_ucs2(octets: &[u8]) -> Result<String, DecodeError> {
-    if octets.len() % 2 != 0 {
+    if !octets.len().is_multiple_of(2) {
         return Err(DecodeError::OddUcs2Length(octets.len()));
     }
     let units = octets

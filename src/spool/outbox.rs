@@ -491,7 +491,7 @@ fn strip_trailing_nuls(data: &[u8], width: usize) -> Result<&[u8], usize> {
 }
 
 fn decode_utf16(data: &[u8], unit: fn([u8; 2]) -> u16) -> Result<String, ContentError> {
-    if data.len() % 2 != 0 {
+    if !data.len().is_multiple_of(2) {
         return Err(ContentError::OddUtf16Length(data.len()));
     }
     let data =
