@@ -275,15 +275,14 @@ fn run_daemon(args: &RunArgs) -> Result<(), CliError> {
     let loaded = crate::config::load(&args.config)?;
     let target = match &loaded.config.log.target {
         crate::config::LogTarget::File(path) => crate::daemon::logging::Target::File(path.clone()),
+        crate::config::LogTarget::Syslog => crate::daemon::logging::Target::Syslog {
+            facility: loaded.config.log.facility,
+            socket: crate::daemon::logging::DEV_LOG.into(),
+        },
         _ => crate::daemon::logging::Target::Auto,
     };
     let level = format!("{:?}", loaded.config.log.level).to_ascii_lowercase();
     crate::daemon::logging::init(&level, &target)?;
-    if loaded.config.log.target == crate::config::LogTarget::Syslog {
-        tracing::info!(
-            "LogFile = syslog: simgate logs to journald, which forwards to syslog, or to stderr"
-        );
-    }
     loaded.log_notices();
     loaded.config.check_paths()?;
     let mut config = loaded.config;
@@ -520,7 +519,7 @@ fn encode(args: &EncodeArgs, out: &mut dyn Write) -> Result<(), CliError> {
         let encoded = submit.encode(smsc.as_ref())?;
         let text = submit.user_data.body.text().unwrap_or_default();
         writeln!(out, "part {}: {text:?}", index + 1)?;
-        writeln!(out, "  AT+CMGS={}", encoded.tpdu_length)?;
+        writeln!(out, "  AT+CMGS={}", encoded.tpdu_length())?;
         writeln!(out, "  {}", encoded.to_hex())?;
     }
     Ok(())

@@ -8,6 +8,15 @@
 //! is absent; section names and keys compare case-insensitively; within a
 //! section the last duplicate key wins; across sections of the same name a
 //! lookup takes the first section that has the key.
+//!
+//! Lookups go through an index of each section name asked for, built at
+//! the first lookup of that name in one pass over the sections, so reading
+//! a configuration stays linear in its size however many sections and keys
+//! it has (gammu-smsd asks for six names; `.smsbackup` files, which only
+//! walk their sections, build none).
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
 
 /// One `[name]` section with its entries in file order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,11 +39,62 @@ impl Section {
 }
 
 /// A parsed file.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Default)]
 pub struct Ini {
     /// Sections in file order, duplicates kept.
-    pub sections: Vec<Section>,
+    sections: Vec<Section>,
+    /// Lowercased section name → its index, built at its first lookup.
+    index: Mutex<HashMap<String, NameIndex>>,
 }
+
+/// Where lookups of one section name find their answers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct NameIndex {
+    /// The first section of that name.
+    first: Option<usize>,
+    /// Lowercased key → (section, entry) of the value a lookup returns:
+    /// the first section of that name that has the key, and in it the
+    /// last occurrence.
+    values: HashMap<String, (usize, usize)>,
+}
+
+impl NameIndex {
+    /// One pass over the sections; `lower` is the name in lower case.
+    fn build(sections: &[Section], lower: &str) -> Self {
+        let mut index = Self::default();
+        for (s, section) in sections.iter().enumerate() {
+            if !section.name.eq_ignore_ascii_case(lower) {
+                continue;
+            }
+            index.first.get_or_insert(s);
+            // Backwards, so the first occurrence met is the section's last.
+            for (e, (key, _)) in section.entries.iter().enumerate().rev() {
+                index
+                    .values
+                    .entry(key.to_ascii_lowercase())
+                    .or_insert((s, e));
+            }
+        }
+        index
+    }
+}
+
+impl Clone for Ini {
+    fn clone(&self) -> Self {
+        Self {
+            sections: self.sections.clone(),
+            index: Mutex::default(),
+        }
+    }
+}
+
+impl PartialEq for Ini {
+    fn eq(&self, other: &Self) -> bool {
+        self.sections == other.sections
+    }
+}
+
+impl Eq for Ini {}
 
 impl Ini {
     /// Parses text. Never fails: what the grammar does not recognise is
@@ -71,30 +131,44 @@ impl Ini {
                     .push((key.to_owned(), value.to_owned()));
             }
         }
-        Self { sections }
+        Self {
+            sections,
+            index: Mutex::default(),
+        }
+    }
+
+    /// Sections in file order, duplicates kept.
+    pub fn sections(&self) -> &[Section] {
+        &self.sections
+    }
+
+    /// What `lookup` needs from the index of `section`, built if new.
+    fn with_index<T>(&self, section: &str, lookup: impl FnOnce(&NameIndex) -> T) -> T {
+        let lower = section.to_ascii_lowercase();
+        let mut index = self.index.lock().unwrap_or_else(PoisonError::into_inner);
+        let name = index
+            .entry(lower)
+            .or_insert_with_key(|lower| NameIndex::build(&self.sections, lower));
+        lookup(name)
     }
 
     /// Whether a section of that name (case-insensitive) exists.
     pub fn has_section(&self, name: &str) -> bool {
-        self.sections
-            .iter()
-            .any(|s| s.name.eq_ignore_ascii_case(name))
+        self.section(name).is_some()
     }
 
     /// The first section of that name, for list sections such as
     /// `[include_numbers]`, where gammu uses only the first.
     pub fn section(&self, name: &str) -> Option<&Section> {
-        self.sections
-            .iter()
-            .find(|s| s.name.eq_ignore_ascii_case(name))
+        let first = self.with_index(name, |index| index.first)?;
+        Some(&self.sections[first])
     }
 
     /// `key` in the first section named `section` that has it.
     pub fn get(&self, section: &str, key: &str) -> Option<&str> {
-        self.sections
-            .iter()
-            .filter(|s| s.name.eq_ignore_ascii_case(section))
-            .find_map(|s| s.get(key))
+        let key = key.to_ascii_lowercase();
+        let (s, e) = self.with_index(section, |index| index.values.get(&key).copied())?;
+        Some(&self.sections[s].entries[e].1)
     }
 }
 
@@ -147,6 +221,31 @@ mod tests {
         assert_eq!(ini.get("smsd", "lost"), None);
         assert_eq!(ini.get("smsd", "lost2"), None);
         assert_eq!(ini.sections.len(), 3);
+    }
+
+    #[test]
+    fn lookups_use_one_index_a_name_with_an_entry_per_distinct_key() {
+        let ini = Ini::parse(
+            "[smsd]\nA = 1\na = 2\n[x]\nc = 5\n[SMSD]\na = 3\nb = 4\nB = 6\n[Smsd]\nb = 7\n",
+        );
+        let built = |ini: &Ini| -> Vec<String> {
+            let mut names: Vec<String> = ini.index.lock().unwrap().keys().cloned().collect();
+            names.sort();
+            names
+        };
+        assert!(built(&ini).is_empty(), "parsing builds no index");
+        assert_eq!(ini.get("smsd", "A"), Some("2"));
+        assert_eq!(ini.get("SMSD", "b"), Some("6"));
+        assert_eq!(ini.section("sMsD").map(|s| s.name.as_str()), Some("smsd"));
+        assert_eq!(built(&ini), ["smsd"], "one index for the three spellings");
+        // One entry per distinct key, pointing at the value a lookup
+        // returns: first section with the key, last occurrence in it.
+        let index = ini.index.lock().unwrap()["smsd"].clone();
+        assert_eq!(index.first, Some(0));
+        assert_eq!(index.values.len(), 2);
+        assert_eq!((index.values["a"], index.values["b"]), ((0, 1), (2, 2)));
+        assert!(!ini.has_section("missing"));
+        assert_eq!(built(&ini), ["missing", "smsd"]);
     }
 
     #[test]

@@ -196,3 +196,41 @@ fn the_demo_sends_and_receives() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Colour codes only on a terminal: `simgate run` on a configuration whose
+/// spool directory is missing logs its start notices, then fails; with
+/// stderr a file, no escape byte may reach it (log files, `2>` redirects
+/// and pipes to other programs get plain text).
+#[test]
+fn logs_to_a_file_or_pipe_have_no_colour_codes() {
+    let dir = std::env::temp_dir().join(format!("simgate-cli-ansi-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("gammu-smsdrc");
+    std::fs::write(
+        &config,
+        format!(
+            "[gammu]\ndevice = /dev/ttyUSB0\n\n[smsd]\nservice = files\ninboxpath = {0}/missing/\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    let stderr = dir.join("stderr");
+    let status = Command::new(env!("CARGO_BIN_EXE_simgate"))
+        .args(["run", "-c"])
+        .arg(&config)
+        .env_remove("JOURNAL_STREAM")
+        .env_remove("RUST_LOG")
+        .env_remove("NO_COLOR")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&stderr).unwrap())
+        .status()
+        .unwrap();
+    assert!(!status.success());
+    let logged = std::fs::read_to_string(&stderr).unwrap();
+    // The notice about LogFile (not set) went through the logger.
+    assert!(logged.contains("LogFile"), "{logged}");
+    assert!(!logged.contains('\x1b'), "{logged:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

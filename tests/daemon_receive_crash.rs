@@ -96,7 +96,7 @@ impl Message {
     /// The order the network delivers the parts in.
     fn arrival(&self, index: usize) -> Vec<&[u8]> {
         let mut pdus: Vec<&[u8]> = self.pdus.iter().map(Vec::as_slice).collect();
-        if index % 20 == 0 {
+        if index.is_multiple_of(20) {
             pdus.reverse();
         }
         pdus

@@ -4,6 +4,7 @@
 //! gammu-smsdrc, on a machine where its state directory does not exist
 //! yet, sends the rest, each message exactly once.
 
+use crate::support::{reference, Reference};
 use simgate::emulator::{Emulator, EmulatorConfig, Profile};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -23,24 +24,15 @@ fn count(dir: &Path, prefix: &str) -> usize {
         .unwrap_or(0)
 }
 
-fn available(program: &str) -> bool {
-    Command::new(program)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simgate_takes_over_a_queue_gammu_smsd_started() {
-    if !(available("gammu-smsd") && available("gammu-smsd-inject")) {
-        crate::support::skipped(
-            "migration::simgate_takes_over_a_queue_gammu_smsd_started",
-            "needs Debian's gammu-smsd (gammu-smsd, gammu-smsd-inject); .ci/run installs it",
-        );
+    const CHECK: &str = "migration::simgate_takes_over_a_queue_gammu_smsd_started";
+    let (Some(inject), Some(smsd)) = (
+        reference(Reference::SmsdInject, CHECK),
+        reference(Reference::Smsd, CHECK),
+    ) else {
         return;
-    }
+    };
     let emulator = Emulator::start(EmulatorConfig::new(Profile::Generic))
         .await
         .unwrap();
@@ -79,7 +71,7 @@ async fn simgate_takes_over_a_queue_gammu_smsd_started() {
             args.extend(["-len".to_owned(), "400".to_owned()]);
         }
         args.extend(["-text".to_owned(), text.clone()]);
-        let output = Command::new("gammu-smsd-inject")
+        let output = Command::new(&inject)
             .arg("-c")
             .arg(&config)
             .args(&args)
@@ -97,7 +89,7 @@ async fn simgate_takes_over_a_queue_gammu_smsd_started() {
     assert!(queued >= MESSAGES);
 
     // gammu-smsd sends some, then is stopped.
-    let mut gammu = Command::new("gammu-smsd")
+    let mut gammu = Command::new(&smsd)
         .arg("-c")
         .arg(&config)
         .env("LC_ALL", "C.UTF-8")
@@ -176,7 +168,24 @@ async fn simgate_takes_over_a_queue_gammu_smsd_started() {
         );
     }
     assert_eq!(parts_by_number.len(), MESSAGES);
-    assert_eq!(count(&root.join("sent"), "OUT"), queued);
+    let listing = |dir: &str| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(root.join(dir))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(
+        count(&root.join("sent"), "OUT"),
+        queued,
+        "sent/ {:?}, error/ {:?}, outbox/ {:?}; see {}",
+        listing("sent"),
+        listing("error"),
+        listing("outbox"),
+        log.display()
+    );
     assert_eq!(count(&root.join("error"), "OUT"), 0);
     println!(
         "migration: {queued} files queued by gammu-smsd-inject; gammu-smsd sent {by_gammu} PDUs, \

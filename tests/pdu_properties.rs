@@ -58,9 +58,9 @@ fn round_trip(
     for (index, submit) in submits.iter().enumerate() {
         let encoded = submit.encode(None).unwrap();
         assert!(
-            encoded.tpdu_length <= 164,
+            encoded.tpdu_length() <= 164,
             "a TPDU of {} octets",
-            encoded.tpdu_length
+            encoded.tpdu_length()
         );
         let decoded = SmsSubmit::decode(encoded.tpdu()).unwrap();
         assert_eq!(&decoded, submit);
@@ -134,7 +134,7 @@ proptest! {
         let address = Address::parse_number(&to).unwrap();
         let plan = plan_text("x", EncodingPolicy::Auto).unwrap();
         let encoded = SmsSubmit::from_plan(&plan, &SubmitOptions::new(address.clone()))[0].encode(Some(&address)).unwrap();
-        let (smsc, tpdu) = pdu::split_smsc(&encoded.bytes).unwrap();
+        let (smsc, tpdu) = pdu::split_smsc(encoded.bytes()).unwrap();
         prop_assert_eq!(smsc.as_ref().map(Address::to_display), Some(to.clone()));
         prop_assert_eq!(SmsSubmit::decode(tpdu).unwrap().destination.to_display(), to);
     }

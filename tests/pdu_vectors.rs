@@ -452,7 +452,7 @@ fn submit_options_encode_as_the_spec_says() {
     let submit = &SmsSubmit::from_plan(&plan, &options)[0];
     let encoded = submit.encode(None).unwrap();
     assert_eq!(encoded.to_hex(), "0031000D91947116325476F80000A702E834");
-    assert_eq!(encoded.tpdu_length, 17);
+    assert_eq!(encoded.tpdu_length(), 17);
     // The same with the SMSC in front: the TPDU length does not change.
     let smsc = Address::parse_number("+491710760000").unwrap();
     let encoded = submit.encode(Some(&smsc)).unwrap();
@@ -460,7 +460,7 @@ fn submit_options_encode_as_the_spec_says() {
         encoded.to_hex(),
         "079194710167000031000D91947116325476F80000A702E834"
     );
-    assert_eq!(encoded.tpdu_length, 17);
+    assert_eq!(encoded.tpdu_length(), 17);
     assert_eq!(encoded.tpdu().len(), 17);
     // Flash UCS-2, no validity field.
     let plan = pdu::plan_text("Ж", pdu::EncodingPolicy::Auto).unwrap();

@@ -269,3 +269,165 @@ pub(crate) fn spawn_simgate(
         .spawn()
         .expect("start simgate run")
 }
+
+/// The real gammu tools some checks compare simgate with, from Debian's
+/// `python3-gammu` and `gammu-smsd` packages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reference {
+    /// A python3 that can `import gammu` (python3-gammu).
+    PythonGammu,
+    /// gammu-smsd-inject (gammu-smsd).
+    SmsdInject,
+    /// gammu-smsd itself (gammu-smsd).
+    Smsd,
+}
+
+/// Every check that needs a reference tool, for the banner that lists the
+/// skipped ones. A check asking for a tool must be listed here.
+const REFERENCE_CHECKS: &[(Reference, &str)] = &[
+    (
+        Reference::PythonGammu,
+        "gammu_crosscheck::simgate_decodes_gammu_pdus",
+    ),
+    (
+        Reference::PythonGammu,
+        "gammu_crosscheck::gammu_decodes_simgate_pdus",
+    ),
+    (
+        Reference::PythonGammu,
+        "smart_messages::recorded_expectations_are_gammus",
+    ),
+    (
+        Reference::SmsdInject,
+        "daemon_send::files_from_gammu_smsd_inject_are_sent_with_the_right_pdus",
+    ),
+    (
+        Reference::SmsdInject,
+        "migration::simgate_takes_over_a_queue_gammu_smsd_started",
+    ),
+    (
+        Reference::Smsd,
+        "migration::simgate_takes_over_a_queue_gammu_smsd_started",
+    ),
+];
+
+impl Reference {
+    const ALL: [Self; 3] = [Self::PythonGammu, Self::SmsdInject, Self::Smsd];
+
+    /// The command to run: the usual one, or another named by an
+    /// environment variable (the test of this very skipping names missing
+    /// ones).
+    fn command(self) -> String {
+        let (variable, default) = match self {
+            Self::PythonGammu => ("SIMGATE_REFERENCE_PYTHON", "/usr/bin/python3"),
+            Self::SmsdInject => ("SIMGATE_REFERENCE_INJECT", "gammu-smsd-inject"),
+            Self::Smsd => ("SIMGATE_REFERENCE_SMSD", "gammu-smsd"),
+        };
+        std::env::var(variable).unwrap_or_else(|_| default.to_owned())
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Self::PythonGammu => "python3 with the gammu module (Debian package python3-gammu)",
+            Self::SmsdInject => "gammu-smsd-inject (Debian package gammu-smsd)",
+            Self::Smsd => "gammu-smsd (Debian package gammu-smsd)",
+        }
+    }
+
+    /// Runs the tool once; why it is not usable, if it is not.
+    fn probe(self, command: &str) -> Result<(), String> {
+        let mut probe = std::process::Command::new(command);
+        match self {
+            Self::PythonGammu => probe.args(["-c", "import gammu"]),
+            Self::SmsdInject | Self::Smsd => probe.arg("--version"),
+        };
+        match probe.output() {
+            Err(error) => Err(format!("`{command}`: {error}")),
+            Ok(output) if output.status.success() => Ok(()),
+            Ok(output) => Err(format!(
+                "`{command}` failed ({}): {}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr)
+                    .lines()
+                    .last()
+                    .unwrap_or("")
+            )),
+        }
+    }
+}
+
+/// A reference tool as probed.
+struct Probed {
+    tool: Reference,
+    command: String,
+    /// Why it cannot be used, if it cannot.
+    missing: Option<String>,
+}
+
+/// The probes' results, once per test binary.
+fn reference_tools() -> &'static [Probed] {
+    static TOOLS: std::sync::OnceLock<Vec<Probed>> = std::sync::OnceLock::new();
+    TOOLS.get_or_init(|| {
+        Reference::ALL
+            .iter()
+            .map(|&tool| {
+                let command = tool.command();
+                let missing = tool.probe(&command).err();
+                Probed {
+                    tool,
+                    command,
+                    missing,
+                }
+            })
+            .collect()
+    })
+}
+
+/// The command of `tool` for the check `check` (as listed in
+/// [`REFERENCE_CHECKS`]), or `None` when it is not installed: the check
+/// is then skipped, and the first skip writes one banner to stderr naming
+/// every check that needs a missing tool and how to install it. With
+/// `SIMGATE_REQUIRE_GAMMU=1` (CI) a missing tool fails the check instead.
+pub(crate) fn reference(tool: Reference, check: &str) -> Option<String> {
+    assert!(
+        REFERENCE_CHECKS.contains(&(tool, check)),
+        "{check} needs {tool:?}: list it in support::REFERENCE_CHECKS"
+    );
+    let tools = reference_tools();
+    let probed = tools.iter().find(|p| p.tool == tool).unwrap();
+    let Some(why) = &probed.missing else {
+        return Some(probed.command.clone());
+    };
+    if std::env::var_os("SIMGATE_REQUIRE_GAMMU").is_some_and(|v| v == "1") {
+        panic!(
+            "{} is missing ({why}) and SIMGATE_REQUIRE_GAMMU=1 requires it; install it with \
+             `apt-get install python3-gammu gammu-smsd`",
+            tool.describe()
+        );
+    }
+    static BANNER: std::sync::Once = std::sync::Once::new();
+    BANNER.call_once(|| skipped_banner(tools));
+    None
+}
+
+/// Written straight to stderr, which libtest does not capture.
+fn skipped_banner(tools: &[Probed]) {
+    use std::fmt::Write as _;
+    let rule = "=".repeat(76);
+    let mut text =
+        format!("\n{rule}\nSKIPPED: the checks against the real gammu (tools missing)\n");
+    for probed in tools {
+        let Some(why) = &probed.missing else { continue };
+        let _ = writeln!(text, "\n  {} is missing: {why}", probed.tool.describe());
+        for (_, check) in REFERENCE_CHECKS.iter().filter(|(t, _)| *t == probed.tool) {
+            let _ = writeln!(text, "    skipped {check}");
+        }
+    }
+    let _ = write!(
+        text,
+        "\nTo run them: sudo apt-get install python3-gammu gammu-smsd (Debian, Ubuntu),\n\
+         then `cargo test` again. With SIMGATE_REQUIRE_GAMMU=1 a missing tool fails\n\
+         the tests instead (.ci/run sets it).\n{rule}\n\n"
+    );
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), text.as_bytes());
+}

@@ -2,6 +2,7 @@
 
 mod cli;
 mod daemon_crash;
+mod daemon_hooks;
 mod daemon_receive;
 mod daemon_receive_crash;
 mod daemon_receive_golden;
@@ -16,6 +17,7 @@ mod outbox;
 mod pdu_properties;
 mod pdu_vectors;
 mod pin;
+mod reference_tools;
 mod send_faults;
 mod smart_messages;
 mod support;

@@ -219,7 +219,7 @@ impl ServiceCentre {
 /// Decodes a UCS-2 hex string when every character is a dialling digit
 /// (`0-9 + * #`); a plain number never decodes that way.
 fn ucs2_number(s: &str) -> Option<String> {
-    if s.len() < 8 || s.len() % 4 != 0 {
+    if s.len() < 8 || !s.len().is_multiple_of(4) {
         return None;
     }
     let bytes = decode_hex(s).ok()?;

@@ -19,6 +19,7 @@ use super::{
 };
 use crate::ini::{atoi, parse_bool, Ini};
 use crate::pdu::EncodingPolicy;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -319,13 +320,12 @@ impl<'a> Reader<'a> {
     }
 
     fn check_sections(&mut self) {
-        let mut seen: Vec<String> = Vec::new();
-        for section in &self.ini.sections {
+        let mut seen: HashSet<String> = HashSet::new();
+        for section in self.ini.sections() {
             let lower = section.name.to_ascii_lowercase();
-            if seen.contains(&lower) {
+            if !seen.insert(lower.clone()) {
                 continue;
             }
-            seen.push(lower.clone());
             if lower == "gammu" || lower == "smsd" || LIST_SECTIONS.contains(&lower.as_str()) {
                 continue;
             }
@@ -353,20 +353,18 @@ impl<'a> Reader<'a> {
     }
 
     fn check_keys(&mut self, section: &str, known: &[&str]) {
-        let mut seen: Vec<String> = Vec::new();
+        let mut seen: HashSet<String> = HashSet::new();
         let mut unknown: Vec<String> = Vec::new();
         for entries in self
             .ini
-            .sections
+            .sections()
             .iter()
             .filter(|s| s.name.eq_ignore_ascii_case(section))
         {
             for (key, _) in &entries.entries {
-                let lower = key.to_ascii_lowercase();
-                if seen.contains(&lower) {
+                if !seen.insert(key.to_ascii_lowercase()) {
                     continue;
                 }
-                seen.push(lower);
                 if !known.iter().any(|k| k.eq_ignore_ascii_case(key)) {
                     unknown.push(key.clone());
                 }
@@ -442,7 +440,7 @@ impl<'a> Reader<'a> {
     fn modem(&mut self, config: &mut Config) -> Result<(), ConfigError> {
         let configured = self
             .ini
-            .sections
+            .sections()
             .iter()
             .any(|s| s.name.eq_ignore_ascii_case("gammu") && !s.entries.is_empty());
         if !configured {

@@ -5,15 +5,33 @@
 //! with arguments or pipes keep working, but the untrusted values (file
 //! names, numbers, text) never enter the shell string: they follow as
 //! positional parameters (`"$@"`, as gammu 1.43.3 does) and as environment
-//! variables. Standard input is `/dev/null`; output is logged line by line;
-//! a hook that outlives its timeout is killed. Hooks run in their own task,
-//! so they never block sending or receiving.
+//! variables. Standard input is `/dev/null`; output is logged line by
+//! line, within limits ([`output`]): long lines are cut, a run logs at most
+//! so many lines and bytes, and the pipes are drained to the end so a hook
+//! never blocks on them; what was dropped is logged once.
+//! Each hook runs in a process group of its own: a hook that outlives its
+//! timeout is killed with everything it started (the shell, the script and
+//! their children), and the log says so. Hooks run in their own task, so
+//! they never block sending or receiving.
 
+mod output;
+
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use output::{Limits, Line, Output, Stream};
 use std::collections::BTreeMap;
 use std::process::Stdio;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
+
+/// Bytes read from a hook's pipe at a time.
+const READ_CHUNK: usize = 8192;
+
+/// How long the output may stay open after the hook's process group was
+/// killed. Only a process that left the group (`setsid`) can hold it
+/// longer; reading then stops, and that process meets a closed pipe.
+const OUTPUT_GRACE: Duration = Duration::from_secs(1);
 
 /// Which hook, for logs (gammu's words).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +110,10 @@ impl Hook {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
+            // A group of its own (pgid = the shell's pid), so the timeout
+            // reaches what the shell started, and a Ctrl-C meant for a
+            // foreground simgate does not.
+            .process_group(0)
             .spawn();
         async move {
             let mut child = match started {
@@ -112,26 +134,59 @@ impl Hook {
 
     async fn wait(&self, child: &mut tokio::process::Child) -> HookOutcome {
         let kind = self.kind.word();
-        let mut readers = Vec::new();
-        if let Some(stdout) = child.stdout.take() {
-            readers.push(tokio::spawn(log_lines(BufReader::new(stdout), kind, false)));
-        }
-        if let Some(stderr) = child.stderr.take() {
-            readers.push(tokio::spawn(log_lines(BufReader::new(stderr), kind, true)));
-        }
-        let outcome = match tokio::time::timeout(self.timeout, child.wait()).await {
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        // The shell's pid is its group's id; it stays reserved until the
+        // shell is reaped, and as long as any member of the group lives.
+        let group = child
+            .id()
+            .and_then(|id| i32::try_from(id).ok())
+            .map(Pid::from_raw);
+        let stdout = child.stdout.take();
+        let stderr = child.stderr.take();
+        let mut output = tokio::spawn(log_output(stdout, stderr, kind, Limits::DEFAULT));
+        let outcome = match tokio::time::timeout_at(deadline, child.wait()).await {
             Ok(Ok(status)) => match status.code() {
                 Some(code) => HookOutcome::Exited(code),
                 None => HookOutcome::Signalled,
             },
             Ok(Err(error)) => HookOutcome::NotStarted(error.to_string()),
             Err(_) => {
-                let _ = child.kill().await;
+                // Kill the group before reaping the shell, so its id cannot
+                // have been reused.
+                if !kill_group(group, kind) {
+                    let _ = child.start_kill();
+                }
+                let _ = child.wait().await;
                 HookOutcome::TimedOut
             }
         };
-        for reader in readers {
-            let _ = reader.await;
+        // The output ends when every process holding the pipes has ended:
+        // processes the shell left running in the background count as part
+        // of the hook, and fall under its timeout too.
+        if tokio::time::timeout_at(deadline, &mut output)
+            .await
+            .is_err()
+        {
+            if outcome != HookOutcome::TimedOut {
+                tracing::error!(
+                    hook = kind,
+                    timeout = ?self.timeout,
+                    "processes the hook started still held its output at its timeout; killed its \
+                     process group"
+                );
+                kill_group(group, kind);
+            }
+            if tokio::time::timeout(OUTPUT_GRACE, &mut output)
+                .await
+                .is_err()
+            {
+                output.abort();
+                tracing::warn!(
+                    hook = kind,
+                    "a process that left the hook's process group still holds its output; \
+                     stopped reading it"
+                );
+            }
         }
         match &outcome {
             HookOutcome::Exited(0) => tracing::info!(hook = kind, "hook finished successfully"),
@@ -139,9 +194,12 @@ impl Hook {
                 tracing::error!(hook = kind, code, "hook failed with exit status")
             }
             HookOutcome::Signalled => tracing::error!(hook = kind, "hook killed by a signal"),
-            HookOutcome::TimedOut => {
-                tracing::error!(hook = kind, timeout = ?self.timeout, "hook ran past its timeout and was killed")
-            }
+            HookOutcome::TimedOut => tracing::error!(
+                hook = kind,
+                timeout = ?self.timeout,
+                "hook ran past its timeout; killed it and every process it started (its \
+                 process group)"
+            ),
             HookOutcome::NotStarted(_) => {}
         }
         outcome
@@ -154,17 +212,81 @@ impl Hook {
     }
 }
 
-async fn log_lines<R: tokio::io::AsyncBufRead + Unpin>(
-    reader: R,
+/// SIGKILL to the hook's process group; whether the signal was sent. A
+/// group with no member left is not an error.
+fn kill_group(group: Option<Pid>, hook: &'static str) -> bool {
+    let Some(group) = group else {
+        return false;
+    };
+    match killpg(group, Signal::SIGKILL) {
+        Ok(()) | Err(nix::errno::Errno::ESRCH) => true,
+        Err(error) => {
+            tracing::error!(hook, pgid = group.as_raw(), %error, "cannot kill the hook's process group");
+            false
+        }
+    }
+}
+
+/// Reads both pipes to their end, logging what fits the limits, then
+/// logs once what did not.
+async fn log_output(
+    mut stdout: Option<impl AsyncRead + Unpin>,
+    mut stderr: Option<impl AsyncRead + Unpin>,
     hook: &'static str,
-    stderr: bool,
+    limits: Limits,
 ) {
-    let mut lines = reader.lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        if stderr {
-            tracing::warn!(hook, %line, "hook stderr");
-        } else {
-            tracing::info!(hook, %line, "hook output");
+    let mut output = Output::new(limits);
+    let mut log = |line: Line| log_line(hook, &line);
+    let (mut out_buffer, mut err_buffer) = ([0u8; READ_CHUNK], [0u8; READ_CHUNK]);
+    while stdout.is_some() || stderr.is_some() {
+        // `read` is cancel-safe: the losing branch has read nothing.
+        tokio::select! {
+            read = read_some(&mut stdout, &mut out_buffer) => match read {
+                Ok(n) if n > 0 => output.feed(Stream::Stdout, &out_buffer[..n], &mut log),
+                _ => stdout = None,
+            },
+            read = read_some(&mut stderr, &mut err_buffer) => match read {
+                Ok(n) if n > 0 => output.feed(Stream::Stderr, &err_buffer[..n], &mut log),
+                _ => stderr = None,
+            },
+        }
+    }
+    let dropped = output.finish(&mut log);
+    if dropped.bytes > 0 {
+        tracing::warn!(
+            hook,
+            dropped_bytes = dropped.bytes,
+            dropped_lines = dropped.lines,
+            "hook output past the log's limits was dropped (lines cut at {} bytes; at most {} \
+             lines and {} bytes a run)",
+            limits.line,
+            limits.lines,
+            limits.bytes
+        );
+    }
+}
+
+/// Reads from `reader`; never ready once it is gone.
+async fn read_some(
+    reader: &mut Option<impl AsyncRead + Unpin>,
+    buffer: &mut [u8],
+) -> std::io::Result<usize> {
+    match reader {
+        Some(reader) => reader.read(buffer).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn log_line(hook: &'static str, line: &Line) {
+    let text = &line.text;
+    match (line.stream, line.cut) {
+        (Stream::Stdout, 0) => tracing::info!(hook, line = %text, "hook output"),
+        (Stream::Stdout, cut) => {
+            tracing::info!(hook, line = %text, cut_bytes = cut, "hook output (cut)")
+        }
+        (Stream::Stderr, 0) => tracing::warn!(hook, line = %text, "hook stderr"),
+        (Stream::Stderr, cut) => {
+            tracing::warn!(hook, line = %text, cut_bytes = cut, "hook stderr (cut)")
         }
     }
 }
@@ -221,6 +343,157 @@ mod tests {
         let mut h = hook(script, &[]);
         h.env.insert("SMS_1_NUMBER".to_owned(), "other".to_owned());
         assert_eq!(h.run().await, HookOutcome::Exited(2));
+    }
+
+    /// Whether `pid` is a live process (a zombie is dead: it only waits to
+    /// be reaped by whoever inherited it).
+    fn alive(pid: i32) -> bool {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Err(_) => false,
+            Ok(stat) => {
+                let state = stat.rsplit(')').next().unwrap_or("").trim_start();
+                !state.starts_with('Z') && !state.starts_with('X')
+            }
+        }
+    }
+
+    /// Polls `condition` until it holds, failing the test after `within`
+    /// of real time.
+    fn poll_until(what: &str, within: Duration, condition: impl Fn() -> bool) {
+        let deadline = std::time::Instant::now() + within;
+        while !condition() {
+            assert!(std::time::Instant::now() < deadline, "{what}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Real time: a paused clock would jump past the hook's timeout while
+    /// the runtime waits for the real processes. The hook's clock starts
+    /// when its run is first polled, after its child is known to run.
+    #[tokio::test]
+    async fn a_timeout_kills_the_hooks_whole_process_group() {
+        let dir = std::env::temp_dir().join(format!("simgate-hook-pg-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let pids = dir.join("pids");
+        // The shell starts a child that keeps the output pipes open, records
+        // both pids (atomically, by rename), then waits for the child.
+        let mut h = hook(
+            &format!(
+                "sleep 600 & echo $$ $! >{0}.tmp; mv {0}.tmp {0}; wait",
+                pids.display()
+            ),
+            &[],
+        );
+        h.timeout = Duration::from_millis(200);
+        let logs = crate::daemon::logging::capture::start();
+        let running = h.start();
+        poll_until(
+            "the hook never started its child",
+            Duration::from_secs(30),
+            || pids.exists(),
+        );
+        let text = std::fs::read_to_string(&pids).unwrap();
+        let (shell, child) = text.trim().split_once(' ').unwrap();
+        let (shell, child): (i32, i32) = (shell.parse().unwrap(), child.parse().unwrap());
+        assert!(alive(shell) && alive(child));
+        // The outer bound only turns a hang into a failure.
+        let outcome = tokio::time::timeout(Duration::from_secs(60), running)
+            .await
+            .expect("the hook's run never ended");
+        assert_eq!(outcome, HookOutcome::TimedOut);
+        assert!(!alive(shell), "the shell outlived the timeout");
+        // SIGKILL is delivered asynchronously: give the kernel a moment.
+        poll_until(
+            "the hook's child outlived the timeout",
+            Duration::from_secs(30),
+            || !alive(child),
+        );
+        assert!(
+            logs.text()
+                .contains("killed it and every process it started (its process group)"),
+            "{}",
+            logs.text()
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The shell exits at once, its background child keeps the output
+    /// open: at the timeout the child is killed, the exit status stays.
+    #[tokio::test]
+    async fn background_processes_holding_the_output_die_at_the_timeout() {
+        let dir = std::env::temp_dir().join(format!("simgate-hook-bg-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let pids = dir.join("pids");
+        let mut h = hook(
+            &format!(
+                "sleep 600 & echo $! >{0}.tmp; mv {0}.tmp {0}",
+                pids.display()
+            ),
+            &[],
+        );
+        h.timeout = Duration::from_millis(200);
+        let logs = crate::daemon::logging::capture::start();
+        let running = h.start();
+        poll_until(
+            "the hook never started its child",
+            Duration::from_secs(30),
+            || pids.exists(),
+        );
+        let child: i32 = std::fs::read_to_string(&pids)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let outcome = tokio::time::timeout(Duration::from_secs(60), running)
+            .await
+            .expect("the hook's run never ended");
+        assert_eq!(outcome, HookOutcome::Exited(0));
+        poll_until(
+            "the background child outlived the timeout",
+            Duration::from_secs(30),
+            || !alive(child),
+        );
+        assert!(
+            logs.text()
+                .contains("still held its output at its timeout; killed its process group"),
+            "{}",
+            logs.text()
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// 1 MB without a newline on stdout, then a line on stderr: the pipes
+    /// are drained to the end (a hook left blocked on a full pipe would
+    /// run into its timeout), one cut line is logged and the drop once.
+    #[tokio::test]
+    async fn long_output_is_drained_cut_and_counted_once() {
+        let logs = crate::daemon::logging::capture::start();
+        let outcome = hook(
+            "head -c 1000000 /dev/zero | tr '\\000' x; echo done >&2; true",
+            &[],
+        )
+        .run()
+        .await;
+        assert_eq!(outcome, HookOutcome::Exited(0));
+        let text = logs.text();
+        let cut: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("hook output (cut)"))
+            .collect();
+        assert_eq!(cut.len(), 1, "{text:.2000}");
+        assert!(cut[0].contains(&format!("line={} ", "x".repeat(4096))));
+        assert!(cut[0].contains("cut_bytes=995904"), "{}", cut[0]);
+        assert!(
+            text.contains("hook stderr hook=\"sent\" line=done"),
+            "{text:.2000}"
+        );
+        assert_eq!(text.matches("was dropped").count(), 1, "{text:.2000}");
+        assert!(
+            text.contains("dropped_bytes=995904 dropped_lines=0"),
+            "{text:.2000}"
+        );
     }
 
     #[tokio::test(start_paused = true)]

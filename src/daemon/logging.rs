@@ -1,14 +1,29 @@
 //! Where logs go: journald when systemd started simgate (`JOURNAL_STREAM`),
-//! a file when a gammu config names a LogFile, stderr otherwise. Phone
-//! numbers and message text are shown through [`Redact`], which hides them
-//! unless debug logging is on: journald keeps logs for a long time.
+//! a file when the configuration names one, syslog for `LogFile = syslog`
+//! (datagrams on `/dev/log` with the configured facility; standard error,
+//! with one warning, when there is no syslog), stderr otherwise. Colour
+//! codes only reach a terminal. Phone numbers and message text are shown
+//! through [`Redact`], which hides them unless debug logging is on:
+//! journald and syslog keep logs for a long time.
 
+use crate::config::SyslogFacility;
 use std::fmt;
-use std::path::Path;
+use std::io::Write as _;
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
+
+/// The local syslog socket.
+pub const DEV_LOG: &str = "/dev/log";
+
+/// Longest message sent to syslog, in bytes; longer ones are cut (syslog
+/// daemons cut or drop long datagrams themselves, rsyslog at 8 KiB).
+const SYSLOG_MAX_MESSAGE: usize = 8192;
 
 static SHOW_PRIVATE: AtomicBool = AtomicBool::new(false);
 
@@ -40,6 +55,13 @@ pub enum Target {
     File(std::path::PathBuf),
     /// Standard error.
     Stderr,
+    /// syslog datagrams on `socket` ([`DEV_LOG`]; tests name their own).
+    Syslog {
+        /// The facility every line is logged with.
+        facility: SyslogFacility,
+        /// The syslog daemon's datagram socket.
+        socket: PathBuf,
+    },
 }
 
 /// Installs the global subscriber. `level` is a tracing filter (`info`,
@@ -70,6 +92,18 @@ pub fn init(level: &str, target: &Target) -> std::io::Result<()> {
                 )
                 .try_init()
         }
+        Target::Syslog { facility, socket } => match Syslog::connect(socket, *facility) {
+            Ok(syslog) => registry.with(syslog_layer(syslog)).try_init(),
+            Err(error) => {
+                let result = registry.with(stderr_layer()).try_init();
+                tracing::warn!(
+                    socket = %socket.display(),
+                    %error,
+                    "LogFile = syslog, but syslog cannot be reached: logging to standard error"
+                );
+                result
+            }
+        },
     };
     // A second init (tests) keeps the first subscriber.
     let _ = result;
@@ -80,9 +114,159 @@ fn stderr_layer<S>() -> impl tracing_subscriber::Layer<S>
 where
     S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
 {
+    use std::io::IsTerminal;
     tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(false)
+        // Colours for a person at a terminal; files, pipes and the journal
+        // get plain text.
+        .with_ansi(std::io::stderr().is_terminal())
+}
+
+/// The syslog writer as a tracing layer: the message and its fields, no
+/// time or level (syslog stamps the time; the level is the severity).
+fn syslog_layer<S>(syslog: Syslog) -> impl tracing_subscriber::Layer<S>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    tracing_subscriber::fmt::layer()
+        .with_writer(syslog)
+        .with_ansi(false)
+        .without_time()
+        .with_level(false)
+        .with_target(false)
+}
+
+/// syslog's numeric facility (RFC 3164 §4.1.1).
+fn facility_code(facility: SyslogFacility) -> u8 {
+    match facility {
+        SyslogFacility::User => 1,
+        SyslogFacility::Daemon => 3,
+        SyslogFacility::Local(n) => 16 + n.min(7),
+    }
+}
+
+/// syslog's severity for a tracing level: err, warning, notice, debug (as
+/// gammu-smsd logs its errors at err and its messages at notice).
+fn severity(level: &tracing::Level) -> u8 {
+    match *level {
+        tracing::Level::ERROR => 3,
+        tracing::Level::WARN => 4,
+        tracing::Level::INFO => 5,
+        _ => 7,
+    }
+}
+
+/// One datagram: `<PRI>simgate[PID]: message`, the message cut to
+/// [`SYSLOG_MAX_MESSAGE`] bytes at a character boundary.
+fn datagram(facility: u8, severity: u8, pid: u32, message: &[u8]) -> Vec<u8> {
+    let mut end = message.len().min(SYSLOG_MAX_MESSAGE);
+    while end < message.len() && end > 0 && message[end] & 0xC0 == 0x80 {
+        end -= 1;
+    }
+    let mut datagram = format!("<{}>simgate[{pid}]: ", facility * 8 + severity).into_bytes();
+    datagram.extend_from_slice(&message[..end]);
+    datagram
+}
+
+/// Writes log lines to the local syslog daemon's datagram socket.
+#[derive(Debug)]
+pub struct Syslog {
+    path: PathBuf,
+    facility: u8,
+    pid: u32,
+    socket: Mutex<UnixDatagram>,
+}
+
+impl Syslog {
+    /// Connects to the syslog socket at `path`; fails when there is none.
+    pub fn connect(path: &Path, facility: SyslogFacility) -> std::io::Result<Self> {
+        Ok(Self {
+            path: path.to_owned(),
+            facility: facility_code(facility),
+            pid: std::process::id(),
+            socket: Mutex::new(connect_datagram(path)?),
+        })
+    }
+
+    /// Sends one message. A syslog daemon that restarted has a new socket:
+    /// connect again once; if syslog is gone, the line goes to stderr.
+    fn send(&self, severity: u8, message: &[u8]) {
+        let datagram = datagram(self.facility, severity, self.pid, message);
+        let mut socket = self.socket.lock().unwrap_or_else(PoisonError::into_inner);
+        if socket.send(&datagram).is_ok() {
+            return;
+        }
+        if let Ok(fresh) = connect_datagram(&self.path) {
+            *socket = fresh;
+            if socket.send(&datagram).is_ok() {
+                return;
+            }
+        }
+        // Without the `<PRI>`, as gammu-smsd echoes lines to stderr.
+        let start = datagram
+            .iter()
+            .position(|&b| b == b'>')
+            .map_or(0, |p| p + 1);
+        let mut stderr = std::io::stderr().lock();
+        let _ = stderr.write_all(&datagram[start..]);
+        let _ = stderr.write_all(b"\n");
+    }
+}
+
+fn connect_datagram(path: &Path) -> std::io::Result<UnixDatagram> {
+    let socket = UnixDatagram::unbound()?;
+    socket.connect(path)?;
+    Ok(socket)
+}
+
+/// One event's text, sent as one datagram when the formatter is done.
+pub struct SyslogLine<'a> {
+    syslog: &'a Syslog,
+    severity: u8,
+    text: Vec<u8>,
+}
+
+impl std::io::Write for SyslogLine<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.text.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for SyslogLine<'_> {
+    fn drop(&mut self) {
+        while self.text.last() == Some(&b'\n') {
+            self.text.pop();
+        }
+        if !self.text.is_empty() {
+            self.syslog.send(self.severity, &self.text);
+        }
+    }
+}
+
+impl<'a> MakeWriter<'a> for Syslog {
+    type Writer = SyslogLine<'a>;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        SyslogLine {
+            syslog: self,
+            severity: severity(&tracing::Level::INFO),
+            text: Vec::new(),
+        }
+    }
+
+    fn make_writer_for(&'a self, meta: &tracing::Metadata<'_>) -> Self::Writer {
+        SyslogLine {
+            syslog: self,
+            severity: severity(meta.level()),
+            text: Vec::new(),
+        }
+    }
 }
 
 fn open_log(path: &Path) -> std::io::Result<std::fs::File> {
@@ -92,9 +276,154 @@ fn open_log(path: &Path) -> std::io::Result<std::fs::File> {
         .open(path)
 }
 
+/// Log capture for unit tests: one global subscriber, installed by the
+/// first capture, that writes each event to the capture of the thread that
+/// emitted it (a current-thread runtime polls every task on its thread).
+///
+/// Global, not `tracing::subscriber::set_default`: with a single scoped
+/// subscriber alive, tracing computes a callsite's interest from the
+/// default of whichever thread reaches it first, so a test running in
+/// parallel without a subscriber can switch the callsite off for all.
+#[cfg(test)]
+pub(crate) mod capture {
+    use std::cell::RefCell;
+    use std::sync::{Arc, Mutex};
+
+    thread_local! {
+        static SINK: RefCell<Option<Arc<Mutex<Vec<u8>>>>> = const { RefCell::new(None) };
+    }
+
+    struct ThreadSink;
+
+    impl std::io::Write for ThreadSink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            SINK.with(|sink| {
+                if let Some(sink) = sink.borrow().as_ref() {
+                    sink.lock().unwrap().extend_from_slice(buf);
+                }
+            });
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// What this thread logged since [`start`]; capturing stops on drop.
+    pub(crate) struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Captured {
+        pub(crate) fn text(&self) -> String {
+            String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+        }
+    }
+
+    impl Drop for Captured {
+        fn drop(&mut self) {
+            SINK.with(|sink| sink.borrow_mut().take());
+        }
+    }
+
+    /// Captures this thread's log lines (every level, no colours).
+    pub(crate) fn start() -> Captured {
+        static INSTALL: std::sync::Once = std::sync::Once::new();
+        INSTALL.call_once(|| {
+            tracing_subscriber::fmt()
+                .with_ansi(false)
+                .with_max_level(tracing::Level::TRACE)
+                .with_writer(|| ThreadSink)
+                .init();
+        });
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        SINK.with(|sink| *sink.borrow_mut() = Some(buffer.clone()));
+        Captured(buffer)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A datagram socket standing in for /dev/log, in a fresh folder.
+    fn fake_dev_log(name: &str) -> (PathBuf, UnixDatagram) {
+        let dir =
+            std::env::temp_dir().join(format!("simgate-syslog-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("log");
+        let socket = UnixDatagram::bind(&path).unwrap();
+        socket
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        (path, socket)
+    }
+
+    fn receive(socket: &UnixDatagram) -> String {
+        let mut buffer = [0u8; 65536];
+        let n = socket.recv(&mut buffer).expect("a datagram");
+        String::from_utf8(buffer[..n].to_vec()).unwrap()
+    }
+
+    #[test]
+    fn syslog_datagrams_carry_facility_and_severity() {
+        let (path, dev_log) = fake_dev_log("pri");
+        let pid = std::process::id();
+        let syslog = Syslog::connect(&path, SyslogFacility::Local(3)).unwrap();
+        let subscriber = tracing_subscriber::registry().with(syslog_layer(syslog));
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::error!(code = 2, "an error");
+            tracing::warn!("a warning");
+            tracing::info!("some news");
+            tracing::debug!("a detail");
+            tracing::trace!("AT traffic");
+        });
+        // local3 = 19; err 3, warning 4, notice 5, debug 7.
+        for (pri, text) in [
+            (155, "an error code=2"),
+            (156, "a warning"),
+            (157, "some news"),
+            (159, "a detail"),
+            (159, "AT traffic"),
+        ] {
+            assert_eq!(receive(&dev_log), format!("<{pri}>simgate[{pid}]: {text}"));
+        }
+        for (facility, pri) in [(SyslogFacility::Daemon, 29), (SyslogFacility::User, 13)] {
+            let syslog = Syslog::connect(&path, facility).unwrap();
+            let subscriber = tracing_subscriber::registry().with(syslog_layer(syslog));
+            tracing::subscriber::with_default(subscriber, || tracing::info!("hello"));
+            assert_eq!(receive(&dev_log), format!("<{pri}>simgate[{pid}]: hello"));
+        }
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn syslog_reconnects_after_a_restart_and_cuts_long_messages() {
+        let (path, dev_log) = fake_dev_log("restart");
+        let syslog = Syslog::connect(&path, SyslogFacility::Daemon).unwrap();
+        syslog.send(5, b"before");
+        assert!(receive(&dev_log).ends_with(": before"));
+        // The daemon restarts: a new socket at the same path.
+        drop(dev_log);
+        std::fs::remove_file(&path).unwrap();
+        let dev_log = UnixDatagram::bind(&path).unwrap();
+        dev_log
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        let long = "é".repeat(SYSLOG_MAX_MESSAGE);
+        syslog.send(5, long.as_bytes());
+        let got = receive(&dev_log);
+        let message = got.split_once(": ").unwrap().1;
+        assert_eq!(message, "é".repeat(SYSLOG_MAX_MESSAGE / 2));
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn no_syslog_socket_is_an_error_to_fall_back_on() {
+        let path = std::env::temp_dir().join(format!("simgate-no-syslog-{}", std::process::id()));
+        let error = Syslog::connect(&path, SyslogFacility::Daemon).unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::NotFound);
+    }
 
     #[test]
     fn redaction_follows_the_debug_switch() {

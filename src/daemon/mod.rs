@@ -203,7 +203,7 @@ impl InboxRetry {
 
     fn failed(&mut self, error: &receive::ReceiveError) {
         self.failures += 1;
-        if self.failures == 1 || self.failures % 30 == 0 {
+        if self.failures == 1 || self.failures.is_multiple_of(30) {
             tracing::error!(%error, failures = self.failures, "cannot write received messages to the inbox; they stay on the SIM and in the database, and are written as soon as possible");
         }
         self.delay = if self.delay.is_zero() {

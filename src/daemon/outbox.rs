@@ -532,7 +532,7 @@ impl Outbox {
         now: SystemTime,
     ) {
         self.moves.failures += 1;
-        if self.moves.failures == 1 || self.moves.failures % 20 == 0 {
+        if self.moves.failures == 1 || self.moves.failures.is_multiple_of(20) {
             tracing::error!(file = %Redact(file.name.to_string_lossy()), %error, failures = self.moves.failures, "cannot move a finished file; will try again");
         }
         self.moves.delay = if self.moves.delay.is_zero() {

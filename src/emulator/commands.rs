@@ -284,12 +284,10 @@ impl Machine {
                 lines(
                     all.into_iter()
                         .filter(|(code, ..)| {
-                            filter
-                                .as_deref()
-                                .map_or(true, |f| match f.strip_suffix('*') {
-                                    Some(prefix) => code.starts_with(prefix),
-                                    None => *code == f,
-                                })
+                            filter.as_deref().is_none_or(|f| match f.strip_suffix('*') {
+                                Some(prefix) => code.starts_with(prefix),
+                                None => *code == f,
+                            })
                         })
                         .map(|(code, left, max)| format!("+CPINR: {code},{left},{max}")),
                 )

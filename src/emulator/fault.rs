@@ -207,7 +207,7 @@ impl Faults {
     /// The CMS error (if any) for a PDU to `destination` (normalised).
     pub(super) fn on_send(&mut self, destination: &str) -> Option<u16> {
         for (code, times, only) in &mut self.cms {
-            if only.as_deref().map_or(true, |d| d == destination) && times.fire() {
+            if only.as_deref().is_none_or(|d| d == destination) && times.fire() {
                 let code = *code;
                 self.cms.retain(|(_, t, _)| !t.exhausted());
                 return Some(code);

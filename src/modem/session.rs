@@ -537,10 +537,10 @@ impl Modem {
     /// [`ModemError::Unconfirmed`], an ambiguous send, never a failure to
     /// retry.
     pub async fn send_pdu(&self, pdu: &EncodedPdu) -> Result<u8, ModemError> {
-        let length = u8::try_from(pdu.tpdu_length).expect("a TPDU is at most 176 octets");
+        let length = u8::try_from(pdu.tpdu_length()).expect("a TPDU is at most 176 octets");
         let command = format!("AT+CMGS={length}");
         let body = Body {
-            bytes: at::pdu_body(&pdu.bytes),
+            bytes: at::pdu_body(pdu.bytes()),
             prompt_within: self.timeouts.prompt,
         };
         let (lines, body_written) = self

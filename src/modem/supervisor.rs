@@ -272,7 +272,7 @@ async fn supervise(
             Err(error) => {
                 attempt += 1;
                 let message = error.to_string();
-                if attempt == 1 || attempt % 30 == 0 {
+                if attempt == 1 || attempt.is_multiple_of(30) {
                     tracing::warn!(%message, attempt, "modem not available");
                 }
                 let _ = state.send(ModemState::Connecting {

@@ -32,7 +32,7 @@ pub fn decode(text: &str) -> Result<Vec<u8>, HexError> {
         });
     }
     let digits = trimmed.as_bytes();
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return Err(HexError::OddLength(digits.len()));
     }
     Ok(digits

@@ -33,16 +33,31 @@ pub struct SmsSubmit {
     pub user_data: UserData,
 }
 
-/// A PDU ready for a modem: the SMSC field followed by the TPDU.
+/// A PDU ready for a modem: the SMSC field followed by the TPDU. Only
+/// [`SmsSubmit::encode`] makes one, so its length always matches its
+/// octets and fits `AT+CMGS`; code elsewhere reads it:
+///
+/// ```compile_fail,E0451
+/// // A length that does not match the octets cannot be made.
+/// let pdu = simgate::pdu::EncodedPdu { bytes: vec![0x00], tpdu_length: 300 };
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EncodedPdu {
-    /// SMSC address field then TPDU.
-    pub bytes: Vec<u8>,
-    /// Octets of the TPDU alone: the length AT+CMGS takes.
-    pub tpdu_length: usize,
+    bytes: Vec<u8>,
+    tpdu_length: usize,
 }
 
 impl EncodedPdu {
+    /// The SMSC address field, then the TPDU.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Octets of the TPDU alone: the length AT+CMGS takes.
+    pub fn tpdu_length(&self) -> usize {
+        self.tpdu_length
+    }
+
     /// The PDU as hex, as written after the AT+CMGS prompt.
     pub fn to_hex(&self) -> String {
         hex::encode(&self.bytes)

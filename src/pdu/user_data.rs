@@ -237,7 +237,7 @@ fn is_low_surrogate(unit: u16) -> bool {
 /// UTF-16BE to text, with half a pair at either edge set apart; any other
 /// unpaired surrogate becomes U+FFFD.
 fn decode_ucs2(octets: &[u8]) -> Result<(String, SplitSurrogates), DecodeError> {
-    if octets.len() % 2 != 0 {
+    if !octets.len().is_multiple_of(2) {
         return Err(DecodeError::OddUcs2Length(octets.len()));
     }
     let units: Vec<u16> = octets

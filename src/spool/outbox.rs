@@ -492,7 +492,7 @@ fn strip_trailing_nuls(data: &[u8], width: usize) -> Result<&[u8], usize> {
 }
 
 fn decode_utf16(data: &[u8], unit: fn([u8; 2]) -> u16) -> Result<String, ContentError> {
-    if data.len() % 2 != 0 {
+    if !data.len().is_multiple_of(2) {
         return Err(ContentError::OddUtf16Length(data.len()));
     }
     let data =
@@ -526,7 +526,7 @@ fn windows_1252(byte: u8) -> char {
 /// The sections gammu takes from a backup file, in order: `[SMSBackup…]`
 /// (any case) until the first one without `Number`.
 fn taken_sections(ini: &Ini) -> Vec<&Section> {
-    ini.sections
+    ini.sections()
         .iter()
         .filter(|s| {
             s.name
@@ -1042,7 +1042,7 @@ mod tests {
         assert_eq!(single_text(&report).0, "report msg");
         let submits = report.to_submits(EncodingPolicy::Auto, 0).unwrap();
         assert!(submits[0].status_report_request);
-        assert_eq!(submits[0].encode(None).unwrap().bytes[1] & 0x20, 0x20);
+        assert_eq!(submits[0].encode(None).unwrap().bytes()[1] & 0x20, 0x20);
     }
 
     #[test]

@@ -367,17 +367,17 @@ fn vendor_pin_counters() {
 fn cmgs_prompt_pdu_and_incrementing_mr() {
     let mut m = machine(Profile::Generic);
     let pdu = submit("+4917612345678", "hello");
-    let cmd = format!("AT+CMGS={}", pdu.tpdu_length);
+    let cmd = format!("AT+CMGS={}", pdu.tpdu_length());
     // Echo on: command echo, prompt, hex echo, answer.
     assert_eq!(raw(&mut m, &cmd), format!("{cmd}\r\r\n> "));
-    let answer = pdu_body(&mut m, &pdu.bytes);
+    let answer = pdu_body(&mut m, pdu.bytes());
     assert_eq!(
         answer,
         format!("{}\r\n+CMGS: 0\r\n\r\nOK\r\n", pdu.to_hex())
     );
     ok_lines(&mut m, "ATE0");
     assert_eq!(raw(&mut m, &cmd), "\r\n> ");
-    assert_eq!(pdu_body(&mut m, &pdu.bytes), "\r\n+CMGS: 1\r\n\r\nOK\r\n");
+    assert_eq!(pdu_body(&mut m, pdu.bytes()), "\r\n+CMGS: 1\r\n\r\nOK\r\n");
     let sent = m.sent();
     assert_eq!(sent.len(), 2);
     assert_eq!(
@@ -388,14 +388,14 @@ fn cmgs_prompt_pdu_and_incrementing_mr() {
     assert_eq!(sent[1].smsc, None);
     assert_eq!(sent[1].submit.destination.to_display(), "+4917612345678");
     // Through the digester, split anywhere.
-    let c = Command::cmgs(pdu.tpdu_length as u8);
+    let c = Command::cmgs(pdu.tpdu_length() as u8);
     let mut d = Digester::new();
     d.command_sent(&c);
     assert_eq!(
         d.feed(written(&m.receive(&c.to_bytes())).as_bytes()),
         [Event::Prompt]
     );
-    let events = d.feed(written(&m.receive(&at::pdu_body(&pdu.bytes))).as_bytes());
+    let events = d.feed(written(&m.receive(&at::pdu_body(pdu.bytes()))).as_bytes());
     let Event::Response(r) = &events[0] else {
         panic!("{events:?}")
     };
@@ -414,9 +414,9 @@ fn mr_wraps_and_starts_where_configured() {
     ok_lines(&mut m, "ATE0");
     let pdu = submit("12345", "x");
     for want in [255, 0] {
-        raw(&mut m, &format!("AT+CMGS={}", pdu.tpdu_length));
+        raw(&mut m, &format!("AT+CMGS={}", pdu.tpdu_length()));
         assert_eq!(
-            pdu_body(&mut m, &pdu.bytes),
+            pdu_body(&mut m, pdu.bytes()),
             format!("\r\n+CMGS: {want}\r\n\r\nOK\r\n")
         );
     }
@@ -427,7 +427,7 @@ fn esc_cancels_and_bad_pdus_get_304() {
     let mut m = machine(Profile::Generic);
     ok_lines(&mut m, "ATE0");
     let pdu = submit("+4917612345678", "hello");
-    let cmd = format!("AT+CMGS={}", pdu.tpdu_length);
+    let cmd = format!("AT+CMGS={}", pdu.tpdu_length());
     raw(&mut m, &cmd);
     let mut body = pdu.to_hex().into_bytes();
     body.push(at::ESC);
@@ -435,14 +435,14 @@ fn esc_cancels_and_bad_pdus_get_304() {
     assert!(m.sent().is_empty());
     assert!(m.take_events().contains(&EmulatorEvent::SendCancelled));
     // Wrong length, not hex, an SMS-DELIVER, an AT typed into the prompt.
-    let wrong_len = format!("AT+CMGS={}", pdu.tpdu_length + 1);
+    let wrong_len = format!("AT+CMGS={}", pdu.tpdu_length() + 1);
     let deliver = {
         let mut p = vec![0];
         p.extend(bytes(DELIVER));
         p
     };
     let cases: Vec<(String, Vec<u8>)> = vec![
-        (wrong_len, at::pdu_body(&pdu.bytes)),
+        (wrong_len, at::pdu_body(pdu.bytes())),
         (cmd.clone(), b"00ZZ\x1a".to_vec()),
         (
             format!("AT+CMGS={}", deliver.len() - 1),
@@ -461,7 +461,7 @@ fn esc_cancels_and_bad_pdus_get_304() {
     // Not registered: 331.
     m.set_registered(false);
     raw(&mut m, &cmd);
-    assert_eq!(pdu_body(&mut m, &pdu.bytes), "\r\n+CMS ERROR: 331\r\n");
+    assert_eq!(pdu_body(&mut m, pdu.bytes()), "\r\n+CMS ERROR: 331\r\n");
     // Text mode: not supported here.
     m.set_registered(true);
     ok_lines(&mut m, "AT+CMGF=1");
@@ -551,10 +551,10 @@ fn delete_flags_follow_status() {
     // CMGW stores an unsent message in mem2; flag 2 keeps it, 3 deletes it.
     let pdu = submit("+4917612345678", "draft");
     assert_eq!(
-        raw(&mut m, &format!("AT+CMGW={}", pdu.tpdu_length)),
+        raw(&mut m, &format!("AT+CMGW={}", pdu.tpdu_length())),
         "\r\n> "
     );
-    assert_eq!(pdu_body(&mut m, &pdu.bytes), "\r\n+CMGW: 0\r\n\r\nOK\r\n");
+    assert_eq!(pdu_body(&mut m, pdu.bytes()), "\r\n+CMGW: 0\r\n\r\nOK\r\n");
     ok_lines(&mut m, "AT+CMGD=0,2");
     assert_eq!(m.stored().len(), 3);
     ok_lines(&mut m, "AT+CMGD=0,3");
@@ -600,8 +600,8 @@ fn storage_full_fault() {
         ["+CPMS: \"SM\",30,30,\"SM\",30,30,\"SM\",30,30"]
     );
     let pdu = submit("+4917612345678", "draft");
-    raw(&mut m, &format!("AT+CMGW={}", pdu.tpdu_length));
-    assert_eq!(pdu_body(&mut m, &pdu.bytes), "\r\n+CMS ERROR: 322\r\n");
+    raw(&mut m, &format!("AT+CMGW={}", pdu.tpdu_length()));
+    assert_eq!(pdu_body(&mut m, pdu.bytes()), "\r\n+CMS ERROR: 322\r\n");
     m.clear_faults();
     assert_eq!(m.inject_deliver(&bytes(DELIVER)), Ok(Some(1)));
 }
@@ -785,8 +785,8 @@ fn faults_fire_as_armed() {
         destination: Some("+49 176 2222 2222".into()),
     });
     let send = |m: &mut Machine, pdu: &crate::pdu::EncodedPdu| {
-        raw(m, &format!("AT+CMGS={}", pdu.tpdu_length));
-        pdu_body(m, &pdu.bytes)
+        raw(m, &format!("AT+CMGS={}", pdu.tpdu_length()));
+        pdu_body(m, pdu.bytes())
     };
     assert_eq!(send(&mut m, &to_a), "\r\n+CMGS: 0\r\n\r\nOK\r\n");
     assert_eq!(send(&mut m, &to_b), "\r\n+CMS ERROR: 38\r\n");
@@ -812,8 +812,8 @@ fn faults_fire_as_armed() {
     assert_eq!(result(&mut m, "AT+CPMS?"), FinalResult::Ok);
     // Hang after the PDU: recorded as sent, no answer.
     m.inject_fault(Fault::HangAfterPdu { times: Times::Once });
-    raw(&mut m, &format!("AT+CMGS={}", to_a.tpdu_length));
-    assert_eq!(m.receive(&at::pdu_body(&to_a.bytes)), [Output::Hang]);
+    raw(&mut m, &format!("AT+CMGS={}", to_a.tpdu_length()));
+    assert_eq!(m.receive(&at::pdu_body(to_a.bytes())), [Output::Hang]);
     assert_eq!(m.sent().len(), 3);
     assert_eq!(m.sent()[2].message_reference, 2);
     assert_eq!(send(&mut m, &to_a), "\r\n+CMGS: 3\r\n\r\nOK\r\n");
@@ -843,13 +843,13 @@ fn latency_is_a_delay_before_the_answer() {
         ]
     );
     let pdu = submit("+4917612345678", "x");
-    let cmd = format!("AT+CMGS={}", pdu.tpdu_length);
+    let cmd = format!("AT+CMGS={}", pdu.tpdu_length());
     // The prompt comes at once; the network round trip after the PDU.
     assert_eq!(
         m.receive(format!("{cmd}\r").as_bytes()),
         [Output::Write(format!("{cmd}\r\r\n> ").into_bytes())]
     );
-    let out = m.receive(&at::pdu_body(&pdu.bytes));
+    let out = m.receive(&at::pdu_body(pdu.bytes()));
     assert_eq!(out[1], Output::Delay(Duration::from_secs(5)));
     // An explicit latency wins; zero removes it.
     m.set_command_latency("at+csq", Duration::from_millis(7));

@@ -79,11 +79,11 @@ async fn stream_with_realistic_latency_ring_and_replug() {
     // AT+CMGS: prompt at once, +CMGS after the network round trip.
     let pdu = submit("+4917612345678", "hello");
     let start = Instant::now();
-    host.write_all(format!("AT+CMGS={}\r", pdu.tpdu_length).as_bytes())
+    host.write_all(format!("AT+CMGS={}\r", pdu.tpdu_length()).as_bytes())
         .await
         .unwrap();
     read_until(&mut host, &mut pending, "> ").await;
-    host.write_all(&at::pdu_body(&pdu.bytes)).await.unwrap();
+    host.write_all(&at::pdu_body(pdu.bytes())).await.unwrap();
     assert_eq!(
         read_until(&mut host, &mut pending, "OK\r\n").await,
         "\r\n+CMGS: 0\r\n\r\nOK\r\n"

@@ -1,0 +1,115 @@
+//! Hooks run by the real `simgate` binary: a child process on the emulated
+//! modem, measured from the outside.
+
+use crate::support::spawn_simgate;
+use simgate::emulator::{Emulator, EmulatorConfig, Profile};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// A spool, database, configuration and log in a fresh temporary folder.
+fn spool(name: &str, device: &Path, hooks: &str) -> PathBuf {
+    let root = std::env::temp_dir().join(format!("simgate-hooks-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    for dir in ["inbox", "outbox", "sent", "error"] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    let config = format!(
+        r#"[modem]
+device = "{device}"
+status_interval = "0s"
+
+[spool]
+inbox = "{root}/inbox"
+outbox = "{root}/outbox"
+sent = "{root}/sent"
+error = "{root}/error"
+settle_time = "0s"
+
+[hooks]
+{hooks}
+
+[database]
+path = "{root}/simgate.db"
+
+[log]
+level = "info"
+file = "{root}/simgate.log"
+"#,
+        device = device.display(),
+        root = root.display(),
+    );
+    std::fs::write(root.join("simgate.toml"), config).unwrap();
+    root
+}
+
+/// The last 64 KiB of the log (a runaway hook can make it huge).
+fn log_tail(root: &Path) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut file) = std::fs::File::open(root.join("simgate.log")) else {
+        return String::new();
+    };
+    let length = file.metadata().unwrap().len();
+    file.seek(SeekFrom::Start(length.saturating_sub(65_536)))
+        .unwrap();
+    let mut tail = Vec::new();
+    file.read_to_end(&mut tail).unwrap();
+    String::from_utf8_lossy(&tail).into_owned()
+}
+
+/// A `/proc/<pid>/status` field in kB.
+fn status_kb(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status
+        .lines()
+        .find(|line| line.starts_with(field))
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"));
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// Issue #9: a RunOnSent hook printing 100 MB without a newline took
+/// simgate's peak RSS to 204 MB, all of it a log line in the making. The
+/// output is now read in bounded pieces: the peak stays that of an idle
+/// daemon (14.5 MB measured for the debug build), whatever the hook prints.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hook_printing_100_mb_without_a_newline_leaves_simgate_small() {
+    let emulator = Emulator::start(EmulatorConfig::new(Profile::Generic))
+        .await
+        .unwrap();
+    let root = spool(
+        "output",
+        &emulator.path(),
+        // `; true` takes the file name simgate appends as "$@".
+        "run_on_sent = \"head -c 100000000 /dev/zero | tr '\\\\000' x; true\"\ntimeout = \"2m\"",
+    );
+    let mut daemon = spawn_simgate(&root.join("simgate.toml"), &root.join("stderr.log"), None);
+    let pid = daemon.id().unwrap();
+    std::fs::write(root.join("outbox/OUT+4917600000001.txt"), "hook test").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !log_tail(&root).contains("hook finished successfully") {
+        assert!(
+            !log_tail(&root).contains("hook failed"),
+            "{}",
+            log_tail(&root)
+        );
+        assert!(
+            Instant::now() < deadline,
+            "the hook did not finish within 120 s; log ends with:\n{}",
+            log_tail(&root)
+        );
+        if let Some(status) = daemon.try_wait().unwrap() {
+            panic!("simgate exited ({status}): {}", log_tail(&root));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let peak = status_kb(pid, "VmHWM:");
+    daemon.kill().await.unwrap();
+    assert!(
+        peak < 40 * 1024,
+        "simgate's peak RSS was {peak} kB while a hook printed 100 MB"
+    );
+    let log = std::fs::read_to_string(root.join("simgate.log")).unwrap();
+    assert!(log.len() < 100_000, "the log grew to {} bytes", log.len());
+    assert_eq!(log.matches("hook output past the log's limits").count(), 1);
+    assert!(log.contains("dropped_bytes=99995904"), "{log}");
+    std::fs::remove_dir_all(&root).unwrap();
+}
