@@ -21,6 +21,7 @@
 //! - [`instance`]: one daemon per configuration: where its state lives,
 //!   and the locks on the state, the outbox and the modem.
 //! - [`procfs`]: which other processes have a file open or locked.
+//! - [`redact`]: numbers, texts and PDUs kept out of the log.
 //! - [`spool`]: the gammu-compatible spool: outbox/inbox file names, outbox
 //!   file contents, and the thin file-system layer (claim, move, atomic write).
 //! - [`config`]: simgate's TOML or an existing gammu-smsdrc, read into one
@@ -42,5 +43,6 @@ pub mod instance;
 pub mod modem;
 pub mod pdu;
 pub mod procfs;
+pub mod redact;
 pub mod spool;
 pub mod store;

@@ -10,7 +10,9 @@ mod daemon_send;
 mod files;
 mod gammu_crosscheck;
 mod inbox_full;
+
 mod instance;
+mod logs;
 mod migration;
 mod modem;
 mod outbox;

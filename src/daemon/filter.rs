@@ -31,7 +31,7 @@ impl Filters {
                             .map(str::to_owned),
                     ),
                     Err(error) => {
-                        tracing::error!(file = %file.display(), %error, "cannot read a filter list")
+                        tracing::error!(file = %file.display(), error = %crate::redact::Scrub(&error), "cannot read a filter list")
                     }
                 }
             }

@@ -7,11 +7,10 @@
 //! journald and syslog keep logs for a long time.
 
 use crate::config::SyslogFacility;
-use std::fmt;
 use std::io::Write as _;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+
 use std::sync::{Mutex, PoisonError};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
@@ -25,26 +24,7 @@ pub const DEV_LOG: &str = "/dev/log";
 /// daemons cut or drop long datagrams themselves, rsyslog at 8 KiB).
 const SYSLOG_MAX_MESSAGE: usize = 8192;
 
-static SHOW_PRIVATE: AtomicBool = AtomicBool::new(false);
-
-/// Shows its value only when debug logging is on; `[redacted]` otherwise.
-pub struct Redact<T>(pub T);
-
-impl<T: fmt::Display> fmt::Display for Redact<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if SHOW_PRIVATE.load(Ordering::Relaxed) {
-            self.0.fmt(f)
-        } else {
-            f.write_str("[redacted]")
-        }
-    }
-}
-
-impl<T: fmt::Display> fmt::Debug for Redact<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
-}
+pub use crate::redact::Redact;
 
 /// Where to log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,7 +52,7 @@ pub fn init(level: &str, target: &Target) -> std::io::Result<()> {
     let debug = filter
         .max_level_hint()
         .is_some_and(|max| max >= tracing::level_filters::LevelFilter::DEBUG);
-    SHOW_PRIVATE.store(debug, Ordering::Relaxed);
+    crate::redact::set_show_private(debug);
     let registry = tracing_subscriber::registry().with(filter);
     let result = match target {
         Target::Auto if std::env::var_os("JOURNAL_STREAM").is_some() => {
@@ -423,15 +403,5 @@ mod tests {
         let path = std::env::temp_dir().join(format!("simgate-no-syslog-{}", std::process::id()));
         let error = Syslog::connect(&path, SyslogFacility::Daemon).unwrap_err();
         assert_eq!(error.kind(), std::io::ErrorKind::NotFound);
-    }
-
-    #[test]
-    fn redaction_follows_the_debug_switch() {
-        SHOW_PRIVATE.store(false, Ordering::Relaxed);
-        assert_eq!(Redact("+4917612345678").to_string(), "[redacted]");
-        assert_eq!(format!("{:?}", Redact("secret text")), "[redacted]");
-        SHOW_PRIVATE.store(true, Ordering::Relaxed);
-        assert_eq!(Redact("+4917612345678").to_string(), "+4917612345678");
-        SHOW_PRIVATE.store(false, Ordering::Relaxed);
     }
 }

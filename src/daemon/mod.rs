@@ -204,7 +204,7 @@ impl InboxRetry {
     fn failed(&mut self, error: &receive::ReceiveError) {
         self.failures += 1;
         if self.failures == 1 || self.failures.is_multiple_of(30) {
-            tracing::error!(%error, failures = self.failures, "cannot write received messages to the inbox; they stay on the SIM and in the database, and are written as soon as possible");
+            tracing::error!(error = %crate::redact::Scrub(&error), failures = self.failures, "cannot write received messages to the inbox; they stay on the SIM and in the database, and are written as soon as possible");
         }
         self.delay = if self.delay.is_zero() {
             Self::FIRST
@@ -377,7 +377,9 @@ pub async fn run(
                 daemon.run_receive_hook(&message);
             }
         }
-        Err(error) => tracing::error!(%error, "cannot read which hooks are pending"),
+        Err(error) => {
+            tracing::error!(error = %crate::redact::Scrub(&error), "cannot read which hooks are pending")
+        }
     }
     let stop = StopFlag::default();
     // Without signal handling, a sender kept alive makes `recv` simply wait.
@@ -562,7 +564,9 @@ impl Daemon {
                 // name there waits for it).
                 _ => match crate::spool::fs::unclaim(outbox.dir(), &claimed) {
                     Ok(_) | Err(crate::spool::fs::SpoolIoError::Busy { .. }) => {}
-                    Err(error) => tracing::warn!(%error, "cannot put a claimed file back"),
+                    Err(error) => {
+                        tracing::warn!(error = %crate::redact::Scrub(&error), "cannot put a claimed file back")
+                    }
                 },
             }
         }
@@ -742,7 +746,7 @@ impl Daemon {
         if let ModemState::Ready { modem, .. } = self.modem.state() {
             let command = crate::at::Command::raw("AT+CFUN=1,1").expect("valid");
             if let Err(error) = modem.run(command).await {
-                tracing::warn!(%error, "the modem refused the hard reset; initialising it again instead");
+                tracing::warn!(error = %crate::redact::Scrub(&error), "the modem refused the hard reset; initialising it again instead");
             }
         }
         self.modem.reconnect().await;
@@ -784,7 +788,9 @@ impl Daemon {
                 // The message stays on the SIM and in the database; its
                 // files are written as soon as they can be.
                 Err(error @ receive::ReceiveError::Write(_)) => self.inbox_retry.failed(&error),
-                Err(error) => tracing::error!(memory, %error, "reading received messages failed"),
+                Err(error) => {
+                    tracing::error!(memory, error = %crate::redact::Scrub(&error), "reading received messages failed")
+                }
             }
         }
         // Leave the main storage selected for the next +CMTI; its answer
@@ -812,7 +818,9 @@ impl Daemon {
                 Ok(removed) => {
                     tracing::info!(dir = %dir.display(), removed, "removed temporary files of a killed simgate")
                 }
-                Err(error) => tracing::warn!(%error, "cannot remove temporary files"),
+                Err(error) => {
+                    tracing::warn!(error = %crate::redact::Scrub(&error), "cannot remove temporary files")
+                }
             }
         }
     }
@@ -900,7 +908,7 @@ impl Daemon {
             // Routed raw, a filtered message is on no SIM to be left on.
             Ok(receive::Taken::Filtered) => {}
             Err(error) => {
-                tracing::error!(%error, "cannot record a routed message; not acknowledged");
+                tracing::error!(error = %crate::redact::Scrub(&error), "cannot record a routed message; not acknowledged");
                 if matches!(error, receive::ReceiveError::Write(_)) {
                     self.inbox_retry.failed(&error);
                 }
@@ -913,7 +921,9 @@ impl Daemon {
         if let ModemState::Ready { modem, .. } = self.modem.state() {
             match modem.acknowledge().await {
                 Ok(expected) => self.acknowledge = Some(expected),
-                Err(error) => tracing::warn!(%error, "cannot acknowledge a routed message"),
+                Err(error) => {
+                    tracing::warn!(error = %crate::redact::Scrub(&error), "cannot acknowledge a routed message")
+                }
             }
         }
     }
@@ -943,7 +953,7 @@ impl Daemon {
                     .run(crate::at::Command::raw("ATH").expect("valid"))
                     .await
                 {
-                    tracing::warn!(%error, "cannot hang up the call");
+                    tracing::warn!(error = %crate::redact::Scrub(&error), "cannot hang up the call");
                 }
             }
             if let Some(command) = &self.config.hooks.run_on_incoming_call {
@@ -963,7 +973,7 @@ impl Daemon {
             }
         }
         if let Err(error) = self.store.add_call(caller, hang_up, now) {
-            tracing::error!(%error, "cannot record the call");
+            tracing::error!(error = %crate::redact::Scrub(&error), "cannot record the call");
         }
         self.emit(DaemonEvent::Call {
             caller: caller.to_owned(),
@@ -999,7 +1009,7 @@ impl Daemon {
         .spawn();
         if let Some(id) = message.id {
             if let Err(error) = self.store.hook_started(id) {
-                tracing::error!(%error, "cannot record that RunOnReceive was started");
+                tracing::error!(error = %crate::redact::Scrub(&error), "cannot record that RunOnReceive was started");
             }
         }
     }
@@ -1042,7 +1052,7 @@ impl Daemon {
                 tracing::info!(config = %path.display(), "SIGHUP: configuration reloaded, modem reconnecting");
             }
             Err(error) => {
-                tracing::error!(config = %path.display(), %error, "SIGHUP: configuration not reloaded; keeping the old one");
+                tracing::error!(config = %path.display(), error = %crate::redact::Scrub(&error), "SIGHUP: configuration not reloaded; keeping the old one");
             }
         }
     }
@@ -1071,7 +1081,7 @@ impl Daemon {
     /// logged.
     fn update_status(&self) {
         if let Err(error) = self.status_line() {
-            tracing::error!(%error, "cannot read the counts for the status line");
+            tracing::error!(error = %crate::redact::Scrub(&error), "cannot read the counts for the status line");
         }
     }
 

@@ -190,7 +190,7 @@ impl Outbox {
                     }
                     Err(error) => {
                         if !*logged {
-                            tracing::warn!(outbox = %self.dir.display(), %error, "cannot watch the outbox; retrying");
+                            tracing::warn!(outbox = %self.dir.display(), error = %crate::redact::Scrub(&error), "cannot watch the outbox; retrying");
                             *logged = true;
                         }
                     }
@@ -249,7 +249,7 @@ impl Outbox {
                 if spool_fs::is_not_found(&error) {
                     self.check_watch();
                 } else {
-                    tracing::warn!(%error, "cannot list the outbox");
+                    tracing::warn!(error = %crate::redact::Scrub(&error), "cannot list the outbox");
                 }
                 return Ok(());
             }
@@ -292,7 +292,7 @@ impl Outbox {
     /// Logs (and reports) once that an outbox entry cannot be used.
     fn report_unusable(&mut self, name: OsString, reason: String, events: &mut Vec<DaemonEvent>) {
         if self.reported.insert(name.clone()) {
-            tracing::warn!(file = %Redact(name.to_string_lossy()), %reason, "outbox entry ignored");
+            tracing::warn!(file = %Redact(name.to_string_lossy()), reason = %crate::redact::Scrub(&reason), "outbox entry ignored");
             events.push(DaemonEvent::Failed {
                 file: name.to_string_lossy().into_owned(),
                 reason,
@@ -376,7 +376,7 @@ impl Outbox {
                 Err(error) => {
                     self.candidates.remove(&name);
                     if !spool_fs::is_not_found(&error) {
-                        tracing::warn!(file = %Redact(name.to_string_lossy()), %error, "cannot inspect an outbox file");
+                        tracing::warn!(file = %Redact(name.to_string_lossy()), error = %crate::redact::Scrub(&error), "cannot inspect an outbox file");
                     }
                     continue;
                 }
@@ -480,7 +480,7 @@ impl Outbox {
         }
         let row = store.enqueue(&file_name, &state.id, "", 1, ms(now))?;
         store.mark_failed(row.id, reason, ms(now))?;
-        tracing::error!(file = %Redact(&file_name), %reason, "outbox file cannot be sent; moved to the error folder");
+        tracing::error!(file = %Redact(&file_name), reason = %crate::redact::Scrub(&reason), "outbox file cannot be sent; moved to the error folder");
         let file = spool_fs::Claimed {
             name: name.to_owned(),
             path: self.dir.join(name),
@@ -533,7 +533,7 @@ impl Outbox {
     ) {
         self.moves.failures += 1;
         if self.moves.failures == 1 || self.moves.failures.is_multiple_of(20) {
-            tracing::error!(file = %Redact(file.name.to_string_lossy()), %error, failures = self.moves.failures, "cannot move a finished file; will try again");
+            tracing::error!(file = %Redact(file.name.to_string_lossy()), error = %crate::redact::Scrub(&error), failures = self.moves.failures, "cannot move a finished file; will try again");
         }
         self.moves.delay = if self.moves.delay.is_zero() {
             FIRST_MOVE_RETRY
@@ -615,7 +615,7 @@ fn cancel(
         .iter()
         .filter(|p| p.state == crate::store::PartState::Sent)
         .count();
-    tracing::info!(file = %Redact(&row.file_name), id = row.id, parts_sent_before = sent, %reason, "message cancelled");
+    tracing::info!(file = %Redact(&row.file_name), id = row.id, parts_sent_before = sent, reason = %crate::redact::Scrub(&reason), "message cancelled");
     events.push(DaemonEvent::Cancelled {
         file: row.file_name.clone(),
         reason: reason.to_owned(),
@@ -660,7 +660,7 @@ pub(super) fn claimed_by_name(dir: &Path) -> HashMap<OsString, spool_fs::Claimed
     match spool_fs::claimed_files(dir) {
         Ok(files) => files.into_iter().map(|c| (c.name.clone(), c)).collect(),
         Err(error) => {
-            tracing::warn!(%error, "cannot list the claim folder");
+            tracing::warn!(error = %crate::redact::Scrub(&error), "cannot list the claim folder");
             HashMap::new()
         }
     }

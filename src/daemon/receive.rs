@@ -103,7 +103,9 @@ pub async fn read_memory(
                 keep_undecodable(store, &key, &raw, &reason, now_ms)?;
                 modem.delete(index).await?;
             }
-            Err(error) => tracing::warn!(memory, %error, "unreadable line in the message listing"),
+            Err(error) => {
+                tracing::warn!(memory, error = %crate::redact::Scrub(&error), "unreadable line in the message listing")
+            }
         }
     }
     Ok(received)
@@ -308,7 +310,7 @@ pub fn keep_undecodable(
     if !store.incoming_known(key)? {
         store.add_undecodable(key, raw, reason, now_ms)?;
         let kept = store.undecodable_count()?;
-        tracing::warn!(%reason, pdu = %raw, kept, "undecodable PDU kept in the database (table undecodable)");
+        tracing::warn!(reason = %crate::redact::Scrub(&reason), pdu = %crate::redact::Redact(raw), kept, "undecodable PDU kept in the database (table undecodable)");
     }
     Ok(())
 }

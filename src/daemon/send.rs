@@ -152,7 +152,7 @@ impl MrTracker {
             "learnt whether the SIM's TP-MR counter follows the sends"
         );
         if let Err(error) = store.set_modem_fact(&self.modem, "tp-mr-counter", counter.as_str()) {
-            tracing::warn!(%error, "cannot record what was learnt about the modem");
+            tracing::warn!(error = %crate::redact::Scrub(&error), "cannot record what was learnt about the modem");
         }
     }
 
@@ -201,7 +201,7 @@ impl Sender<'_> {
         };
         let fail = |sender: &mut Self, reason: String| -> Result<Outcome, StoreError> {
             sender.store.mark_failed(id, &reason, now_ms())?;
-            tracing::error!(file = %Redact(&row.file_name), id, %reason, "message failed");
+            tracing::error!(file = %Redact(&row.file_name), id, reason = %crate::redact::Scrub(&reason), "message failed");
             sender
                 .outbox
                 .finish(sender.config, sender.store, id, &file, false, now())?;
@@ -285,7 +285,7 @@ impl Sender<'_> {
                             }
                             self.store
                                 .mark_resolving(id, part.part, &reason, now_ms())?;
-                            tracing::warn!(file = %Redact(&row.file_name), id, part = part.part, %reason, "no answer after the PDU; asking the modem whether it went out");
+                            tracing::warn!(file = %Redact(&row.file_name), id, part = part.part, reason = %crate::redact::Scrub(&reason), "no answer after the PDU; asking the modem whether it went out");
                             Ok(Outcome::Resolving {
                                 file: row.file_name.clone(),
                             })
@@ -303,7 +303,7 @@ impl Sender<'_> {
                                 now + delay.as_millis() as i64,
                                 now,
                             )?;
-                            tracing::warn!(file = %Redact(&row.file_name), id, %reason, ?delay, "send failed; will retry");
+                            tracing::warn!(file = %Redact(&row.file_name), id, reason = %crate::redact::Scrub(&reason), ?delay, "send failed; will retry");
                             self.put_back(&file);
                             Ok(Outcome::Retry {
                                 file: row.file_name.clone(),
@@ -320,7 +320,7 @@ impl Sender<'_> {
                             let now = now_ms();
                             let next = now + self.config.send.retry_delay.as_millis() as i64;
                             self.store.retry_later(id, &reason, next, now)?;
-                            tracing::warn!(file = %Redact(&row.file_name), id, %reason, "the modem cannot send now; will retry");
+                            tracing::warn!(file = %Redact(&row.file_name), id, reason = %crate::redact::Scrub(&reason), "the modem cannot send now; will retry");
                             self.put_back(&file);
                             Ok(Outcome::WaitForModem {
                                 file: row.file_name.clone(),
@@ -381,7 +381,7 @@ impl Sender<'_> {
         }
         let cancel = |sender: &mut Self, reason: &str| -> Result<Outcome, StoreError> {
             sender.store.cancel(row.id, reason, now_ms())?;
-            tracing::info!(file = %Redact(&row.file_name), id = row.id, %reason, "message cancelled");
+            tracing::info!(file = %Redact(&row.file_name), id = row.id, reason = %crate::redact::Scrub(&reason), "message cancelled");
             sender.outbox.look_again(&row.file_name, now());
             Ok(Outcome::Cancelled {
                 file: row.file_name.clone(),
@@ -408,7 +408,7 @@ impl Sender<'_> {
                 let delay = self.config.send.retry_delay.min(Duration::from_secs(30));
                 let now = now_ms();
                 let reason = format!("cannot claim the file: {error}");
-                tracing::warn!(file = %Redact(&row.file_name), id = row.id, %error, "cannot claim the file to send it; will retry");
+                tracing::warn!(file = %Redact(&row.file_name), id = row.id, error = %crate::redact::Scrub(&error), "cannot claim the file to send it; will retry");
                 self.store
                     .retry_later(row.id, &reason, now + delay.as_millis() as i64, now)?;
                 Ok(Err(Outcome::Retry {
@@ -430,7 +430,7 @@ impl Sender<'_> {
                 tracing::info!(file = %Redact(file.name.to_string_lossy()), "a new file took the name meanwhile; the waiting one stays claimed");
             }
             Err(error) => {
-                tracing::warn!(file = %Redact(file.name.to_string_lossy()), %error, "cannot put the file back into the outbox; it stays claimed");
+                tracing::warn!(file = %Redact(file.name.to_string_lossy()), error = %crate::redact::Scrub(&error), "cannot put the file back into the outbox; it stays claimed");
             }
         }
     }
@@ -458,7 +458,7 @@ impl Sender<'_> {
                     let reads = self.tracker.failed_reads.entry(key).or_insert(0);
                     *reads += 1;
                     if *reads < RESOLVE_READS {
-                        tracing::info!(%error, "cannot read the TP-MR counter yet; will ask again");
+                        tracing::info!(error = %crate::redact::Scrub(&error), "cannot read the TP-MR counter yet; will ask again");
                         return Ok(finished);
                     }
                     None
@@ -488,7 +488,7 @@ impl Sender<'_> {
                     );
                     self.store
                         .mark_ambiguous(pending.id, pending.part, &reason, now_ms())?;
-                    tracing::error!(file = %Redact(&row.file_name), id = row.id, part = pending.part, %reason, "ambiguous send; not resent");
+                    tracing::error!(file = %Redact(&row.file_name), id = row.id, part = pending.part, reason = %crate::redact::Scrub(&reason), "ambiguous send; not resent");
                     let name = OsString::from(&row.file_name);
                     let held = spool_fs::claim_dir(self.outbox.dir()).join(&name);
                     let path = if held.exists() {
@@ -530,7 +530,7 @@ fn record_references(claimed: &spool_fs::Claimed, message: &OutgoingMessage, ref
             spool_fs::rewrite_file(&claimed.path, &updated).map_err(|e| e.to_string())
         });
     if let Err(error) = result {
-        tracing::warn!(file = %Redact(claimed.name.to_string_lossy()), %error, "cannot record message references");
+        tracing::warn!(file = %Redact(claimed.name.to_string_lossy()), error = %crate::redact::Scrub(&error), "cannot record message references");
     }
 }
 

@@ -178,7 +178,7 @@ impl SupervisorHandle {
                     return Err(error)
                 }
                 Err(error) if error.kind() == FailureKind::ModemState => {
-                    tracing::info!(%error, "modem lost before the PDU was written; waiting to send it again");
+                    tracing::info!(error = %crate::redact::Scrub(&error), "modem lost before the PDU was written; waiting to send it again");
                     self.wait_until_not_this(&modem).await;
                 }
                 other => return other,
@@ -288,7 +288,7 @@ async fn supervise(
         };
         match end {
             SessionEnd::Lost(reason) => {
-                tracing::warn!(%reason, "modem lost; reconnecting");
+                tracing::warn!(reason = %crate::redact::Scrub(&reason), "modem lost; reconnecting");
                 let _ = state.send(ModemState::Connecting {
                     attempt,
                     last_error: Some(reason),

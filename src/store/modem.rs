@@ -56,7 +56,7 @@ impl PinMemory for PinRecords {
             )
             .optional()
             .unwrap_or_else(|error| {
-                tracing::error!(%error, "cannot read what the SIM did with the PIN before; assuming it was entered");
+                tracing::error!(error = %crate::redact::Scrub(&error), "cannot read what the SIM did with the PIN before; assuming it was entered");
                 Some("entering".to_owned())
             });
         text.as_deref().and_then(parse_outcome)
@@ -72,7 +72,7 @@ impl PinMemory for PinRecords {
              ON CONFLICT (sim, pin_hash) DO UPDATE SET outcome = ?3, at_ms = ?4",
             params![sim, pin_hash, outcome_word(outcome), now],
         ) {
-            tracing::error!(%error, "cannot record what the SIM did with the PIN");
+            tracing::error!(error = %crate::redact::Scrub(&error), "cannot record what the SIM did with the PIN");
         }
     }
 }

@@ -1,0 +1,153 @@
+//! Keeping phone numbers, message texts and PDUs out of the log unless
+//! debug logging is on: journald and syslog keep logs for a long time.
+//!
+//! - [`Redact`] hides a whole value (a number, a text, a file name that
+//!   carries a number).
+//! - [`Scrub`] keeps a free text (an error, a reason) readable and replaces
+//!   what looks like a phone number (six digits or more, with or without a
+//!   `+`) or a PDU (a run of sixteen hex digits or more) in it; an error that
+//!   names a spool file or a recipient keeps its words and loses the number.
+//!
+//! Both show everything once [`set_show_private`] was called with `true`
+//! (the daemon does at debug level).
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static SHOW_PRIVATE: AtomicBool = AtomicBool::new(false);
+
+/// Whether private values are shown (debug logging).
+pub fn show_private() -> bool {
+    SHOW_PRIVATE.load(Ordering::Relaxed)
+}
+
+/// Shows private values from now on (`true`) or hides them.
+pub fn set_show_private(show: bool) {
+    SHOW_PRIVATE.store(show, Ordering::Relaxed);
+}
+
+/// Shows its value only when debug logging is on; `[redacted]` otherwise.
+pub struct Redact<T>(pub T);
+
+impl<T: fmt::Display> fmt::Display for Redact<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if show_private() {
+            self.0.fmt(f)
+        } else {
+            f.write_str("[redacted]")
+        }
+    }
+}
+
+impl<T: fmt::Display> fmt::Debug for Redact<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// Shows a free text with its numbers and PDUs scrubbed ([`scrub`]) unless
+/// debug logging is on.
+pub struct Scrub<T>(pub T);
+
+impl<T: fmt::Display> fmt::Display for Scrub<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if show_private() {
+            self.0.fmt(f)
+        } else {
+            f.write_str(&scrub(&self.0.to_string()))
+        }
+    }
+}
+
+impl<T: fmt::Display> fmt::Debug for Scrub<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// Digits in a row from which a run counts as a phone number.
+const NUMBER_DIGITS: usize = 6;
+/// Hex digits in a row from which a run counts as a PDU.
+const PDU_HEX_DIGITS: usize = 16;
+
+/// `text` with phone numbers replaced by `[number]` and PDUs (long hex
+/// runs) by `[pdu]`. Pure.
+pub fn scrub(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < chars.len() {
+        let hex_end = (i..chars.len())
+            .find(|&j| !chars[j].is_ascii_hexdigit())
+            .unwrap_or(chars.len());
+        if hex_end - i >= PDU_HEX_DIGITS {
+            out.push_str("[pdu]");
+            i = hex_end;
+            continue;
+        }
+        let digit_end = (i..chars.len())
+            .find(|&j| !chars[j].is_ascii_digit())
+            .unwrap_or(chars.len());
+        if digit_end - i >= NUMBER_DIGITS {
+            // A number: a `+` written just before it goes too.
+            if out.ends_with('+') {
+                out.pop();
+            }
+            out.push_str("[number]");
+            i = digit_end;
+            continue;
+        }
+        out.push(chars[i]);
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_and_pdus_leave_free_text() {
+        assert_eq!(
+            scrub("cannot move /var/spool/gammu/outbox/OUT+4917612345678.txt: Permission denied"),
+            "cannot move /var/spool/gammu/outbox/OUT[number].txt: Permission denied"
+        );
+        assert_eq!(
+            scrub("recipient \"017612345678\": invalid"),
+            "recipient \"[number]\": invalid"
+        );
+        assert_eq!(
+            scrub("bad PDU 07919471060040F3040B919471001000F000"),
+            "bad PDU [pdu]"
+        );
+        assert_eq!(
+            scrub("IN20261203_120000_00_+4915112345678_00.txt"),
+            "IN[number]_[number]_00_[number]_00.txt"
+        );
+        // Short numbers and ordinary words stay.
+        assert_eq!(
+            scrub("gave up after 3 attempts: +CMS ERROR: 42 (congestion), part 2 of 3"),
+            "gave up after 3 attempts: +CMS ERROR: 42 (congestion), part 2 of 3"
+        );
+        assert_eq!(scrub("deadbeef facade"), "deadbeef facade");
+        assert_eq!(
+            scrub("recipient \"+491761357904abc\": not a number"),
+            "recipient \"[number]abc\": not a number"
+        );
+        assert_eq!(scrub("to abc491761357904"), "to abc[number]");
+        assert_eq!(scrub("Grüße, 12345 €"), "Grüße, 12345 €");
+    }
+
+    #[test]
+    fn debug_shows_everything() {
+        set_show_private(false);
+        assert_eq!(Redact("+4917612345678").to_string(), "[redacted]");
+        assert_eq!(format!("{:?}", Redact("secret text")), "[redacted]");
+        assert_eq!(Scrub("to +4917612345678").to_string(), "to [number]");
+        set_show_private(true);
+        assert_eq!(Redact("+4917612345678").to_string(), "+4917612345678");
+        assert_eq!(Scrub("to +4917612345678").to_string(), "to +4917612345678");
+        set_show_private(false);
+    }
+}
