@@ -108,17 +108,38 @@ async fn simgate_takes_over_a_queue_gammu_smsd_started() {
     }
     let pid = nix::unistd::Pid::from_raw(gammu.id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
-    let stopped = tokio::task::spawn_blocking(move || gammu.wait())
+    tokio::task::spawn_blocking(move || gammu.wait())
         .await
         .unwrap()
         .unwrap();
-    let _ = stopped;
     let by_gammu = emulator.sent().len();
-    let left = count(&root.join("outbox"), "OUT");
-    assert!(left > 0, "gammu-smsd sent everything before it was stopped");
+    // What gammu left: simgate's queue. (What gammu did with the message it
+    // was handling when it was stopped is gammu's business: it may have
+    // sent it and left its file, which nobody can tell; see the spec, §11.)
+    let left: BTreeMap<String, String> = std::fs::read_dir(root.join("outbox"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("OUT"))
+        .map(|e| {
+            let content = std::fs::read_to_string(e.path()).unwrap();
+            let number = content
+                .lines()
+                .find_map(|l| l.strip_prefix("Number = "))
+                .expect("a Number line")
+                .trim_matches('"')
+                .to_owned();
+            (e.file_name().to_string_lossy().into_owned(), number)
+        })
+        .collect();
+    assert!(
+        !left.is_empty(),
+        "gammu-smsd sent everything before it was stopped"
+    );
 
     // simgate on the same file, its state directory missing.
     let state = root.join("var/lib/simgate");
+    // simgate logs where gammu did (the file's LogFile); this is for
+    // anything it says before it reads the file.
     let log = root.join("simgate.stderr");
     let mut simgate = tokio::process::Command::new(env!("CARGO_BIN_EXE_simgate"))
         .arg("run")
@@ -132,12 +153,17 @@ async fn simgate_takes_over_a_queue_gammu_smsd_started() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
+    // (The outbox may look empty while simgate holds the last file: wait
+    // for each file in sent/ or error/.)
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while count(&root.join("outbox"), "OUT") > 0 {
+    let finished = |file: &String| {
+        root.join("sent").join(file).exists() || root.join("error").join(file).exists()
+    };
+    while !left.keys().all(finished) {
         assert!(
             tokio::time::Instant::now() < deadline,
-            "simgate left files in the outbox; see {}",
-            log.display()
+            "simgate did not finish the files gammu left; see {}/smsd.log",
+            root.display()
         );
         assert!(
             simgate.try_wait().unwrap().is_none(),
@@ -150,46 +176,39 @@ async fn simgate_takes_over_a_queue_gammu_smsd_started() {
     let _ = simgate.wait().await;
     assert!(state.is_dir(), "simgate made its state directory");
 
-    // Every message exactly once, between the two daemons.
-    let mut parts_by_number: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for sent in emulator.sent() {
+    // Every file gammu left went out exactly once, through simgate, whole;
+    // nothing else did; each is in sent/ under its name.
+    let mut by_simgate: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for sent in &emulator.sent()[by_gammu..] {
         let text = sent.submit.user_data.body.text().unwrap_or("").to_owned();
-        parts_by_number
+        by_simgate
             .entry(sent.submit.destination.to_display())
             .or_default()
             .push(text);
     }
-    for (number, text) in &texts {
-        let parts = parts_by_number.get(number).cloned().unwrap_or_default();
+    for (file, number) in &left {
+        let parts = by_simgate.get(number).cloned().unwrap_or_default();
         assert_eq!(
             &parts.concat(),
-            text,
-            "{number}: what went out, and how often"
+            &texts[number],
+            "{number}: what simgate sent, and how often"
         );
+        assert!(root.join("sent").join(file).exists(), "{file} in sent/");
     }
-    assert_eq!(parts_by_number.len(), MESSAGES);
-    let listing = |dir: &str| -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(root.join(dir))
-            .unwrap()
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
-    };
-    assert_eq!(
-        count(&root.join("sent"), "OUT"),
-        queued,
-        "sent/ {:?}, error/ {:?}, outbox/ {:?}; see {}",
-        listing("sent"),
-        listing("error"),
-        listing("outbox"),
-        log.display()
+    let others: Vec<&String> = by_simgate
+        .keys()
+        .filter(|n| !left.values().any(|v| v == *n))
+        .collect();
+    assert!(
+        others.is_empty(),
+        "simgate sent what gammu had finished: {others:?}"
     );
     assert_eq!(count(&root.join("error"), "OUT"), 0);
     println!(
-        "migration: {queued} files queued by gammu-smsd-inject; gammu-smsd sent {by_gammu} PDUs, \
-         simgate the other {}",
+        "migration: {} files queued by gammu-smsd-inject; gammu-smsd sent {by_gammu} PDUs and \
+         left {} files, which simgate sent ({} PDUs)",
+        texts.len(),
+        left.len(),
         emulator.sent().len() - by_gammu
     );
     let _ = std::fs::remove_dir_all(&root);
