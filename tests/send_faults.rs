@@ -185,3 +185,61 @@ async fn messages_ask_for_the_validity_gammu_asks_for() {
     );
     h.stop().await;
 }
+
+/// `DeliveryReport = sms` (or `log`) asks for a report with every message,
+/// as gammu does; `no` with none unless the file asks (`d` flag).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivery_report_settings_ask_for_reports() {
+    let mut h = Harness::start_with("report-request", Profile::Generic, |c| {
+        c.receive.delivery_report = simgate::config::DeliveryReport::Sms;
+    })
+    .await;
+    drop_file(&h.dir("outbox"), "OUT+4917600000151.txt", b"report please");
+    h.finished(1).await;
+    assert!(h.emulator.sent()[0].submit.status_report_request);
+    let mut h = h
+        .restart_with(|c| c.receive.delivery_report = simgate::config::DeliveryReport::No)
+        .await;
+    drop_file(&h.dir("outbox"), "OUT+4917600000152.txt", b"no report");
+    drop_file(
+        &h.dir("outbox"),
+        "OUT+4917600000153.txtd",
+        b"report by flag",
+    );
+    h.finished(2).await;
+    let sent = h.emulator.sent();
+    let asked = |number: &str| {
+        sent.iter()
+            .find(|m| to(m) == number)
+            .unwrap()
+            .submit
+            .status_report_request
+    };
+    assert!(!asked("+4917600000152"));
+    assert!(asked("+4917600000153"));
+    h.stop().await;
+}
+
+/// `HardResetFrequency` resets the modem (`AT+CFUN=1,1`), then initialises
+/// it again; `ResetFrequency` only initialises it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hard_reset_resets_the_modem() {
+    let mut h = Harness::start_with("hard-reset", Profile::Generic, |c| {
+        c.modem.hard_reset_interval = Duration::from_secs(1);
+    })
+    .await;
+    let mut events = h.emulator.subscribe();
+    loop {
+        if let simgate::emulator::EmulatorEvent::CommandReceived(line) =
+            events.recv().await.unwrap()
+        {
+            if line.eq_ignore_ascii_case("AT+CFUN=1,1") {
+                break;
+            }
+        }
+    }
+    // And it comes back.
+    h.wait_for(|e| matches!(e, DaemonEvent::ModemReady { .. }))
+        .await;
+    h.stop().await;
+}

@@ -586,12 +586,12 @@ fn utc(ms: i64) -> pdu::Timestamp {
     pdu::Timestamp::from_unix_seconds(ms.div_euclid(1000))
 }
 
-/// How often the storage is read without a +CMTI: a safety net, at least
-/// every five minutes, since +CMTI announces every stored message at once
-/// (gammu polls every ReceiveFrequency seconds, 15 by default, which keeps an
-/// idle modem busy).
+/// How often the storage is read without a +CMTI: a safety net, since
+/// +CMTI announces every stored message at once. As configured
+/// (`ReceiveFrequency`; simgate's default is five minutes, where gammu
+/// polls every 15 s and keeps an idle modem busy), at least every second.
 pub fn poll_interval(config: &Config) -> Duration {
-    config.receive.poll_interval.max(Duration::from_secs(300))
+    config.receive.poll_interval.max(Duration::from_secs(1))
 }
 
 /// How often concatenated messages still waiting for parts are checked
@@ -600,4 +600,19 @@ pub fn poll_interval(config: &Config) -> Duration {
 pub fn multipart_check_interval(config: &Config) -> Duration {
     (config.receive.multipart_timeout / 2)
         .clamp(Duration::from_millis(100), Duration::from_secs(30))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_safety_poll_is_as_configured() {
+        let mut config = Config::default();
+        assert_eq!(poll_interval(&config), crate::config::DEFAULT_POLL_INTERVAL);
+        config.receive.poll_interval = Duration::from_secs(15);
+        assert_eq!(poll_interval(&config), Duration::from_secs(15));
+        config.receive.poll_interval = Duration::ZERO;
+        assert_eq!(poll_interval(&config), Duration::from_secs(1));
+    }
 }
