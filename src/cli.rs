@@ -279,7 +279,8 @@ fn run_daemon(args: &RunArgs) -> Result<(), CliError> {
             facility: loaded.config.log.facility,
             socket: crate::daemon::logging::DEV_LOG.into(),
         },
-        _ => crate::daemon::logging::Target::Auto,
+        crate::config::LogTarget::Stdout => crate::daemon::logging::Target::Stdout,
+        crate::config::LogTarget::Stderr => crate::daemon::logging::Target::Auto,
     };
     let level = format!("{:?}", loaded.config.log.level).to_ascii_lowercase();
     crate::daemon::logging::init(&level, &target)?;

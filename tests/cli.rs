@@ -234,3 +234,39 @@ fn logs_to_a_file_or_pipe_have_no_colour_codes() {
     assert!(!logged.contains('\x1b'), "{logged:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `LogFile = stdout` logs to standard output (it went to standard error).
+#[test]
+fn logfile_stdout_logs_to_standard_output() {
+    let dir = std::env::temp_dir().join(format!("simgate-cli-stdout-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("gammu-smsdrc");
+    std::fs::write(
+        &config,
+        format!(
+            "[gammu]\ndevice = /dev/ttyUSB0\n\n[smsd]\nservice = files\nlogfile = stdout\n\
+             TransmitFormat = unicode\ninboxpath = {0}/missing/\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_simgate"))
+        .args(["run", "-c"])
+        .arg(&config)
+        .env_remove("JOURNAL_STREAM")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    // A start notice goes through the logger; the final error is simgate's
+    // own line on standard error.
+    assert!(
+        stdout.contains("ReceiveFrequency"),
+        "stdout: {stdout}\nstderr: {stderr}"
+    );
+    assert!(!stderr.contains("ReceiveFrequency"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -35,6 +35,8 @@ pub enum Target {
     File(std::path::PathBuf),
     /// Standard error.
     Stderr,
+    /// Standard output (`LogFile = stdout`).
+    Stdout,
     /// syslog datagrams on `socket` ([`DEV_LOG`]; tests name their own).
     Syslog {
         /// The facility every line is logged with.
@@ -62,6 +64,17 @@ pub fn init(level: &str, target: &Target) -> std::io::Result<()> {
             }
         }
         Target::Auto | Target::Stderr => registry.with(stderr_layer()).try_init(),
+        Target::Stdout => {
+            use std::io::IsTerminal;
+            registry
+                .with(
+                    tracing_subscriber::fmt::layer()
+                        .with_writer(std::io::stdout)
+                        .with_target(false)
+                        .with_ansi(std::io::stdout().is_terminal()),
+                )
+                .try_init()
+        }
         Target::File(path) => {
             let file = open_log(path)?;
             registry
