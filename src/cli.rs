@@ -319,13 +319,11 @@ fn run_daemon(args: &RunArgs) -> Result<(), CliError> {
         identity.switch()?;
     }
     let options = crate::daemon::DaemonOptions {
-        config,
-        modem: None,
-        events: None,
         handle_signals: true,
         config_path: Some(args.config.clone()),
+        ..crate::daemon::DaemonOptions::new(config)
     };
-    let result = runtime.block_on(crate::daemon::run(options, std::future::pending()));
+    let result = runtime.block_on(crate::device::at::serve(options, std::future::pending()));
     drop(runtime);
     if let Some(pid_file) = pid_file {
         pid_file.remove_on_clean_exit(result.is_ok());

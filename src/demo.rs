@@ -77,11 +77,8 @@ async fn demo(dir: &Path, stop_after: usize, out: &mut dyn Write) -> Result<(), 
     let (events, mut narration) = mpsc::unbounded_channel();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let options = DaemonOptions {
-        config,
-        modem: None,
         events: Some(events),
-        handle_signals: false,
-        config_path: None,
+        ..DaemonOptions::new(config)
     };
     let shutdown = async move {
         tokio::select! {
@@ -89,7 +86,7 @@ async fn demo(dir: &Path, stop_after: usize, out: &mut dyn Write) -> Result<(), 
             _ = stopped => {}
         }
     };
-    let daemon = tokio::spawn(daemon::run(options, shutdown));
+    let daemon = tokio::spawn(crate::device::at::serve(options, shutdown));
     let mut stop = Some(stop);
     let mut welcomed = false;
     let mut received = 0;
@@ -164,11 +161,9 @@ async fn demo(dir: &Path, stop_after: usize, out: &mut dyn Write) -> Result<(), 
                 }
             }
             DaemonEvent::Call { caller } => writeln!(out, "incoming call from {caller}")?,
-            DaemonEvent::StorageNearlyFull {
-                memory,
-                used,
-                total,
-            } => writeln!(out, "storage {memory} nearly full: {used} of {total}")?,
+            DaemonEvent::StorageNearlyFull { used, total } => {
+                writeln!(out, "storage nearly full: {used} of {total}")?
+            }
         }
         out.flush()?;
     }
@@ -190,7 +185,11 @@ fn network_sends(
     let Ok(originator) = crate::pdu::Address::parse_number(from) else {
         return Ok(());
     };
-    let now = daemon::receive::utc_now();
+    let now = crate::pdu::Timestamp::from_unix_seconds(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64),
+    );
     for deliver in crate::pdu::SmsDeliver::from_plan(&plan, &originator, now, 1) {
         let sent = deliver
             .encode()

@@ -14,6 +14,8 @@
 //! - [`modem`]: the driver: opens the serial port, initialises the modem,
 //!   guards the PIN, sends and reads messages, and recovers from hangs and
 //!   unplugs.
+//! - [`device`]: what the daemon needs from a device that sends and
+//!   receives SMS; the AT modem is the first.
 //! - [`daemon`]: the long-running service: watching the outbox, sending,
 //!   hooks, signals, systemd.
 //! - [`store`]: message state in SQLite (WAL, durable transitions).
@@ -37,6 +39,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod demo;
+pub mod device;
 pub mod emulator;
 pub mod ini;
 pub mod instance;

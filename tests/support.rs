@@ -66,13 +66,10 @@ impl Harness {
         let (events_tx, events) = mpsc::unbounded_channel();
         let (stop, stopped) = oneshot::channel::<()>();
         let options = DaemonOptions {
-            config,
-            modem: None,
             events: Some(events_tx),
-            handle_signals: false,
-            config_path: None,
+            ..DaemonOptions::new(config)
         };
-        let task = tokio::spawn(daemon::run(options, async {
+        let task = tokio::spawn(simgate::device::at::serve(options, async {
             let _ = stopped.await;
         }));
         let mut harness = Self {

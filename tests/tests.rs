@@ -20,6 +20,7 @@ mod pdu_properties;
 mod pdu_vectors;
 mod pin;
 mod reference_tools;
+mod scripted_device;
 mod send_faults;
 mod smart_messages;
 mod support;

@@ -24,7 +24,7 @@
 use super::filter::Filters;
 use crate::config::Config;
 use crate::daemon::logging::Redact;
-use crate::modem::{Modem, ModemError};
+use crate::device::{Device, DeviceError, Listed};
 use crate::pdu::{self, Incoming};
 use crate::spool::fs as spool_fs;
 use crate::spool::inbox::{self, ReceivedPart};
@@ -50,9 +50,9 @@ pub struct Received {
 /// Why receiving stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ReceiveError {
-    /// The modem failed.
+    /// The device failed.
     #[error("{0}")]
-    Modem(#[from] ModemError),
+    Device(#[from] DeviceError),
     /// The database failed.
     #[error("{0}")]
     Store(#[from] StoreError),
@@ -61,50 +61,43 @@ pub enum ReceiveError {
     Write(#[from] spool_fs::SpoolIoError),
 }
 
-/// Reads every message in `memory` and processes it; `selected` when the
-/// modem already reads from `memory`.
-pub async fn read_memory(
+/// Reads `storage` of the device and processes every message in it, each
+/// deleted from the device once it is recorded (and its files written); a
+/// filtered message stays, as gammu leaves it; an entry that cannot be read
+/// at all is kept raw and deleted.
+pub(super) async fn read_storage<D: Device>(
     config: &Config,
     filters: &Filters,
     store: &mut Store,
-    modem: &Modem,
-    (memory, selected): (&str, bool),
+    device: &D,
+    storage: &str,
     now_ms: i64,
 ) -> Result<Vec<Received>, ReceiveError> {
-    if !selected {
-        modem.select_read_memory(memory).await?;
-    }
-    let listed = modem.list(crate::at::MessageStatus::All).await?;
     let mut received = Vec::new();
-    for entry in listed {
+    for entry in device.read_storage(storage).await? {
         match entry {
-            Ok(stored) => received.extend(
-                process(
-                    config,
-                    filters,
-                    store,
-                    modem,
-                    stored.index,
-                    &stored.pdu,
-                    now_ms,
-                )
-                .await?,
-            ),
-            Err(crate::at::ParseError::Entry { index, error, line }) => {
-                // A listing entry that does not even parse: keep its line
-                // as it came (the same line is the same message again).
-                let raw = line.unwrap_or_default();
+            Listed::Message { location, pdu } => {
+                match take(config, filters, store, &pdu, now_ms)? {
+                    Taken::Done(message) => {
+                        device.delete(&location).await?;
+                        received.extend(message);
+                    }
+                    Taken::Filtered => {}
+                }
+            }
+            Listed::Unreadable {
+                location,
+                raw,
+                reason,
+            } => {
+                // Kept as it came (the same line is the same message again).
                 let key = if raw.is_empty() {
-                    format!("unparsed:{memory}:{index}:{now_ms}")
+                    format!("unparsed:{}:{}:{now_ms}", location.storage, location.index)
                 } else {
                     format!("line:{raw}")
                 };
-                let reason = format!("listing entry {index} in {memory}: {error}");
                 keep_undecodable(store, &key, &raw, &reason, now_ms)?;
-                modem.delete(index).await?;
-            }
-            Err(error) => {
-                tracing::warn!(memory, error = %crate::redact::Scrub(&error), "unreadable line in the message listing")
+                device.delete(&location).await?;
             }
         }
     }
@@ -119,26 +112,6 @@ pub enum Taken {
     Done(Option<Received>),
     /// Refused by the sender or SMSC filters: nothing was recorded.
     Filtered,
-}
-
-/// Processes the PDU stored at `index` (steps 1 to 5 of the module docs).
-/// A filtered message stays on the SIM, as gammu leaves it.
-pub async fn process(
-    config: &Config,
-    filters: &Filters,
-    store: &mut Store,
-    modem: &Modem,
-    index: u32,
-    pdu: &[u8],
-    now_ms: i64,
-) -> Result<Option<Received>, ReceiveError> {
-    match take(config, filters, store, pdu, now_ms)? {
-        Taken::Done(received) => {
-            modem.delete(index).await?;
-            Ok(received)
-        }
-        Taken::Filtered => Ok(None),
-    }
 }
 
 /// Records one received PDU (SMSC field, then TPDU), stored or routed raw,
@@ -283,7 +256,7 @@ fn record_part(
     });
     group.sort_by_key(|p| p.concat.map(|c| c.2));
     let parts = decode_parts(&group);
-    let rendered = render_new(config, &parts);
+    let rendered = render_new(config, &parts, part.now_ms);
     let files = names(&rendered);
     let others: Vec<i64> = waiting.iter().map(|p| p.id).collect();
     let (_, message) = store.add_completing_part(part, &others, &files)?;
@@ -364,7 +337,7 @@ fn complete_part(
         // Its message's files may still be unwritten (the disk was full):
         // write them now, or keep the part on the SIM.
         return match store.message_of_part(part)? {
-            Some(message) if !message.written => finish_message(config, store, message.id),
+            Some(message) if !message.written => finish_message(config, store, message.id, now_ms),
             _ => Ok(None),
         };
     }
@@ -424,6 +397,7 @@ pub fn flush_stale(
 pub fn finish_unwritten(
     config: &Config,
     store: &mut Store,
+    now_ms: i64,
 ) -> Result<Vec<Received>, (Vec<Received>, ReceiveError)> {
     let mut written = Vec::new();
     let ids = match store.incoming_unwritten() {
@@ -431,7 +405,7 @@ pub fn finish_unwritten(
         Err(error) => return Err((written, error.into())),
     };
     for id in ids {
-        match finish_message(config, store, id) {
+        match finish_message(config, store, id, now_ms) {
             Ok(Some(received)) => written.push(received),
             Ok(None) => {}
             Err(error) => return Err((written, error)),
@@ -446,6 +420,7 @@ fn finish_message(
     config: &Config,
     store: &mut Store,
     id: i64,
+    now_ms: i64,
 ) -> Result<Option<Received>, ReceiveError> {
     let Some(message) = store.incoming_message(id)? else {
         return Ok(None);
@@ -453,7 +428,7 @@ fn finish_message(
     let recorded = store.incoming_parts_of(id)?;
     let parts = decode_parts(&recorded);
     let serial = serial_of(&message.files, &parts);
-    let rendered = inbox::inbox_files(&parts, config.spool.inbox_format, serial, &utc_now());
+    let rendered = inbox::inbox_files(&parts, config.spool.inbox_format, serial, &utc(now_ms));
     write_files(config, &rendered)?;
     store.incoming_written(id, has_hook(config))?;
     tracing::info!(id, parts = parts.len(), "received message written");
@@ -531,7 +506,7 @@ fn assemble(
 ) -> Result<Received, ReceiveError> {
     let parts = decode_parts(group);
     let sender = group.first().map(|p| p.sender.clone()).unwrap_or_default();
-    let rendered = render_new(config, &parts);
+    let rendered = render_new(config, &parts, now_ms);
     let files = names(&rendered);
     let ids: Vec<i64> = group.iter().map(|p| p.id).collect();
     let message = store.begin_incoming(&ids, &files, complete, now_ms)?;
@@ -549,10 +524,10 @@ fn assemble(
 
 /// A new message's inbox files in the configured format, under the first
 /// serial gammu would choose (only part 0's name is probed).
-fn render_new(config: &Config, parts: &[ReceivedPart]) -> Vec<inbox::InboxFile> {
+fn render_new(config: &Config, parts: &[ReceivedPart], now_ms: i64) -> Vec<inbox::InboxFile> {
     let serial = inbox::choose_serial(parts, |name| config.spool.inbox.join(name).exists())
         .unwrap_or(inbox::MAX_SERIAL);
-    inbox::inbox_files(parts, config.spool.inbox_format, serial, &utc_now())
+    inbox::inbox_files(parts, config.spool.inbox_format, serial, &utc(now_ms))
 }
 
 fn names(files: &[inbox::InboxFile]) -> Vec<String> {
@@ -571,14 +546,6 @@ fn write_files(config: &Config, files: &[inbox::InboxFile]) -> Result<(), Receiv
         )?;
     }
     Ok(())
-}
-
-/// Now, in UTC, for the `; Saved` comment of detail files.
-pub fn utc_now() -> pdu::Timestamp {
-    let seconds = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs()) as i64;
-    pdu::Timestamp::from_unix_seconds(seconds)
 }
 
 /// A time in milliseconds since the epoch, in UTC.

@@ -2,7 +2,7 @@
 //! an ambiguous send. Pure: the caller passes the failure kind, the attempts
 //! so far, the message's age and the policy.
 
-use crate::modem::FailureKind;
+use crate::device::FailureKind;
 use std::time::Duration;
 
 /// Retry limits and spacing.
@@ -36,7 +36,7 @@ pub enum Decision {
     RetryAfter(Duration),
     /// Wait for the modem to come back, then try again without counting an
     /// attempt against the message (the modem, not the message, failed).
-    WaitForModem,
+    WaitForDevice,
     /// Give up: move to error/ with this reason.
     Fail(String),
     /// A part may have gone out: record it as ambiguous (and move to error/
@@ -57,7 +57,7 @@ impl RetryPolicy {
         match kind {
             FailureKind::Ambiguous => Decision::Ambiguous(reason.to_owned()),
             FailureKind::Permanent => Decision::Fail(format!("permanent error: {reason}")),
-            FailureKind::ModemState => Decision::WaitForModem,
+            FailureKind::ModemState => Decision::WaitForDevice,
             FailureKind::Transient if attempts >= self.max_attempts => {
                 Decision::Fail(format!("gave up after {attempts} attempts: {reason}"))
             }
@@ -117,7 +117,7 @@ mod tests {
         );
         assert_eq!(
             policy.decide(FailureKind::ModemState, "SIM busy", 1, age),
-            Decision::WaitForModem
+            Decision::WaitForDevice
         );
         assert!(matches!(
             policy.decide(FailureKind::Ambiguous, "timeout after PDU", 1, age),

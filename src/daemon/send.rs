@@ -9,29 +9,32 @@
 //! whether it went out ([`super::tp_mr`]); only when it cannot tell is the
 //! send ambiguous for good (error/, never resent).
 
+use super::clock::Clock;
+use super::hook_env::SentPart;
 use super::outbox::{self, Finished, Outbox};
 use super::retry::{Decision, RetryPolicy};
 use super::tp_mr::{self, Counter, Resolution};
 use crate::config::{AmbiguousPolicy, Config};
 use crate::daemon::logging::Redact;
-use crate::modem::supervisor::SupervisorHandle;
+use crate::device::Device;
+use crate::pdu::SmsSubmit;
 use crate::spool::{self, fs as spool_fs, OutgoingMessage};
 use crate::store::{MessageState, PartState, Store, StoreError};
 use std::collections::HashMap;
 use std::ffi::OsString;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 /// How a send attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub(super) enum Outcome {
     /// Every part went out; the file is in sent/.
     Sent {
         /// The outbox file name.
         file: String,
         /// The recipient.
         recipient: String,
-        /// TP-MR of each part.
-        references: Vec<u8>,
+        /// Each part: its TP-MR, text and class.
+        parts: Vec<SentPart>,
         /// Where the file went (None: deleted, as configured, or its move
         /// is still to be done).
         moved_to: Option<std::path::PathBuf>,
@@ -46,7 +49,7 @@ pub enum Outcome {
         delay: Duration,
     },
     /// The modem cannot send now; try again after the first retry delay.
-    WaitForModem {
+    WaitForDevice {
         /// The outbox file name.
         file: String,
         /// Why.
@@ -99,7 +102,7 @@ const RESOLVE_READS: u32 = 3;
 impl MrTracker {
     /// The state for a new modem session, with what the database
     /// remembers of this modem.
-    pub(super) fn new(store: &Store, imei: Option<&str>) -> Self {
+    pub(super) fn new(store: &Store, imei: Option<&str>, readable: bool) -> Self {
         let modem = imei.unwrap_or("unknown").to_owned();
         let counter = store
             .modem_fact(&modem, "tp-mr-counter")
@@ -108,18 +111,18 @@ impl MrTracker {
             .map_or(Counter::Unknown, |v| Counter::parse(&v));
         Self {
             last: None,
-            readable: true,
+            readable,
             counter,
             modem,
             failed_reads: HashMap::new(),
         }
     }
 
-    /// The TP-MR used last before a send, reading it from the SIM when it
-    /// is not known (once per session, and after a failure).
-    async fn before_send(&mut self, modem: &SupervisorHandle) -> Option<u8> {
+    /// The TP-MR used last before a send, reading it from the device when
+    /// it is not known (once per session, and after a failure).
+    async fn before_send<D: Device>(&mut self, device: &D) -> Option<u8> {
         if self.last.is_none() && self.readable {
-            match modem.last_used_mr().await {
+            match device.last_reference().await {
                 Ok(Some(last)) => self.last = Some(last),
                 Ok(None) => {
                     tracing::info!("the modem does not give its TP-MR counter (EF_SMSS): an unanswered send cannot be resolved");
@@ -133,10 +136,10 @@ impl MrTracker {
 
     /// A part went out with `reference`; the first time, learn whether the
     /// SIM's counter follows the sends.
-    async fn sent(&mut self, reference: u8, modem: &SupervisorHandle, store: &mut Store) {
+    async fn sent<D: Device>(&mut self, reference: u8, device: &D, store: &mut Store) {
         self.last = Some(reference);
         if self.counter == Counter::Unknown && self.readable {
-            if let Ok(Some(last)) = modem.last_used_mr().await {
+            if let Ok(Some(last)) = device.last_reference().await {
                 self.learn(Counter::learn(reference, last), store);
             }
         }
@@ -163,30 +166,24 @@ impl MrTracker {
 }
 
 /// What sending needs from the daemon.
-pub(super) struct Sender<'a> {
+pub(super) struct Sender<'a, D> {
     /// The configuration.
     pub(super) config: &'a Config,
     /// The store.
     pub(super) store: &'a mut Store,
     /// The outbox (claiming and moving files).
     pub(super) outbox: &'a mut Outbox,
-    /// The modem.
-    pub(super) modem: &'a SupervisorHandle,
+    /// The device.
+    pub(super) device: &'a D,
+    /// The calendar.
+    pub(super) clock: &'a dyn Clock,
     /// Its TP-MR counter.
     pub(super) tracker: &'a mut MrTracker,
     /// Whether a stop was requested (checked between parts).
     pub(super) stop: &'a (dyn Fn() -> bool + Sync),
 }
 
-fn now() -> SystemTime {
-    SystemTime::now()
-}
-
-fn now_ms() -> i64 {
-    outbox::ms(now())
-}
-
-impl Sender<'_> {
+impl<D: Device> Sender<'_, D> {
     /// Sends message `id`.
     pub(super) async fn send(&mut self, id: i64) -> Result<Outcome, StoreError> {
         let Some(row) = self.store.get(id)? else {
@@ -200,11 +197,18 @@ impl Sender<'_> {
             Err(outcome) => return Ok(outcome),
         };
         let fail = |sender: &mut Self, reason: String| -> Result<Outcome, StoreError> {
-            sender.store.mark_failed(id, &reason, now_ms())?;
-            tracing::error!(file = %Redact(&row.file_name), id, reason = %crate::redact::Scrub(&reason), "message failed");
             sender
-                .outbox
-                .finish(sender.config, sender.store, id, &file, false, now())?;
+                .store
+                .mark_failed(id, &reason, sender.clock.now_ms())?;
+            tracing::error!(file = %Redact(&row.file_name), id, reason = %crate::redact::Scrub(&reason), "message failed");
+            sender.outbox.finish(
+                sender.config,
+                sender.store,
+                id,
+                &file,
+                false,
+                sender.clock.now(),
+            )?;
             Ok(Outcome::Failed {
                 file: row.file_name.clone(),
                 reason,
@@ -240,7 +244,7 @@ impl Sender<'_> {
                 ),
             );
         }
-        let attempts = self.store.count_attempt(id, now_ms())?;
+        let attempts = self.store.count_attempt(id, self.clock.now_ms())?;
         let policy = retry_policy(self.config);
         for (part, submit) in parts.iter().zip(&submits) {
             if part.state == PartState::Sent {
@@ -254,28 +258,34 @@ impl Sender<'_> {
                 Ok(encoded) => encoded,
                 Err(error) => return fail(self, error.to_string()),
             };
-            let mr_before = self.tracker.before_send(self.modem).await;
+            let mr_before = self.tracker.before_send(self.device).await;
             self.store
-                .part_sending(id, part.part, mr_before, now_ms())?;
-            match self.modem.send_pdu(&encoded).await {
+                .part_sending(id, part.part, mr_before, self.clock.now_ms())?;
+            match self.device.send(&encoded).await {
                 Ok(reference) => {
-                    self.store.part_sent(id, part.part, reference, now_ms())?;
-                    self.tracker.sent(reference, self.modem, self.store).await;
+                    self.store
+                        .part_sent(id, part.part, reference, self.clock.now_ms())?;
+                    self.tracker.sent(reference, self.device, self.store).await;
                     tracing::info!(file = %Redact(&row.file_name), id, part = part.part, of = parts.len(), reference, "part sent");
                 }
                 Err(error) => {
                     self.tracker.lost();
                     let reason = error.to_string();
                     let age = Duration::from_millis(
-                        now_ms().saturating_sub(row.created_ms).max(0) as u64
+                        self.clock.now_ms().saturating_sub(row.created_ms).max(0) as u64,
                     );
-                    return match policy.decide(error.kind(), &reason, attempts, age) {
+                    return match policy.decide(error.kind, &reason, attempts, age) {
                         Decision::Ambiguous(reason) => {
                             let reason =
                                 format!("ambiguous send (the modem may have sent it): {reason}");
                             if self.config.send.ambiguous == AmbiguousPolicy::Resend {
                                 self.store.part_not_sent(id, part.part)?;
-                                self.store.retry_later(id, &reason, now_ms(), now_ms())?;
+                                self.store.retry_later(
+                                    id,
+                                    &reason,
+                                    self.clock.now_ms(),
+                                    self.clock.now_ms(),
+                                )?;
                                 self.put_back(&file);
                                 return Ok(Outcome::Retry {
                                     file: row.file_name.clone(),
@@ -283,8 +293,12 @@ impl Sender<'_> {
                                     delay: Duration::ZERO,
                                 });
                             }
-                            self.store
-                                .mark_resolving(id, part.part, &reason, now_ms())?;
+                            self.store.mark_resolving(
+                                id,
+                                part.part,
+                                &reason,
+                                self.clock.now_ms(),
+                            )?;
                             tracing::warn!(file = %Redact(&row.file_name), id, part = part.part, reason = %crate::redact::Scrub(&reason), "no answer after the PDU; asking the modem whether it went out");
                             Ok(Outcome::Resolving {
                                 file: row.file_name.clone(),
@@ -296,7 +310,7 @@ impl Sender<'_> {
                         }
                         Decision::RetryAfter(delay) => {
                             self.store.part_not_sent(id, part.part)?;
-                            let now = now_ms();
+                            let now = self.clock.now_ms();
                             self.store.retry_later(
                                 id,
                                 &reason,
@@ -311,18 +325,18 @@ impl Sender<'_> {
                                 delay,
                             })
                         }
-                        Decision::WaitForModem => {
+                        Decision::WaitForDevice => {
                             // Not the message's fault, but not instantly
                             // curable either: try again after the first
                             // retry delay, so a modem that keeps refusing is
                             // not hammered.
                             self.store.part_not_sent(id, part.part)?;
-                            let now = now_ms();
+                            let now = self.clock.now_ms();
                             let next = now + self.config.send.retry_delay.as_millis() as i64;
                             self.store.retry_later(id, &reason, next, now)?;
                             tracing::warn!(file = %Redact(&row.file_name), id, reason = %crate::redact::Scrub(&reason), "the modem cannot send now; will retry");
                             self.put_back(&file);
-                            Ok(Outcome::WaitForModem {
+                            Ok(Outcome::WaitForDevice {
                                 file: row.file_name.clone(),
                                 reason,
                             })
@@ -331,7 +345,7 @@ impl Sender<'_> {
                 }
             }
         }
-        self.finish_sent(id, &row.file_name, &message, &file)
+        self.finish_sent(id, &row.file_name, &message, &submits, &file)
     }
 
     /// Every part went out: record it, and move the file to sent/.
@@ -340,6 +354,7 @@ impl Sender<'_> {
         id: i64,
         name: &str,
         message: &OutgoingMessage,
+        submits: &[SmsSubmit],
         file: &spool_fs::Claimed,
     ) -> Result<Outcome, StoreError> {
         let references: Vec<u8> = self
@@ -349,19 +364,32 @@ impl Sender<'_> {
             .filter_map(|p| p.message_ref)
             .collect();
         record_references(file, message, &references);
-        self.store.mark_sent(id, now_ms())?;
-        let moved_to = match self
-            .outbox
-            .finish(self.config, self.store, id, file, true, now())?
-        {
-            Finished::Done(path) => path,
-            Finished::Pending => None,
-        };
+        let parts = references
+            .iter()
+            .zip(submits)
+            .map(|(&reference, submit)| SentPart {
+                reference,
+                text: submit.user_data.body.text().map(str::to_owned),
+                class: submit
+                    .dcs
+                    .class
+                    .map_or(-1, |class| i32::from(class.number())),
+            })
+            .collect();
+        self.store.mark_sent(id, self.clock.now_ms())?;
+        let moved_to =
+            match self
+                .outbox
+                .finish(self.config, self.store, id, file, true, self.clock.now())?
+            {
+                Finished::Done(path) => path,
+                Finished::Pending => None,
+            };
         tracing::info!(file = %Redact(name), id, parts = references.len(), "sent");
         Ok(Outcome::Sent {
             file: name.to_owned(),
             recipient: message.recipient.clone(),
-            references,
+            parts,
             moved_to,
         })
     }
@@ -380,9 +408,9 @@ impl Sender<'_> {
             return Ok(Ok(spool_fs::Claimed { name, path: held }));
         }
         let cancel = |sender: &mut Self, reason: &str| -> Result<Outcome, StoreError> {
-            sender.store.cancel(row.id, reason, now_ms())?;
+            sender.store.cancel(row.id, reason, sender.clock.now_ms())?;
             tracing::info!(file = %Redact(&row.file_name), id = row.id, reason = %crate::redact::Scrub(&reason), "message cancelled");
-            sender.outbox.look_again(&row.file_name, now());
+            sender.outbox.look_again(&row.file_name, sender.clock.now());
             Ok(Outcome::Cancelled {
                 file: row.file_name.clone(),
                 reason: reason.to_owned(),
@@ -406,7 +434,7 @@ impl Sender<'_> {
                 // The name is still claimed by a finished message whose file
                 // could not be moved yet, or the claim folder cannot be made.
                 let delay = self.config.send.retry_delay.min(Duration::from_secs(30));
-                let now = now_ms();
+                let now = self.clock.now_ms();
                 let reason = format!("cannot claim the file: {error}");
                 tracing::warn!(file = %Redact(&row.file_name), id = row.id, error = %crate::redact::Scrub(&error), "cannot claim the file to send it; will retry");
                 self.store
@@ -447,10 +475,10 @@ impl Sender<'_> {
             if self.config.send.ambiguous == AmbiguousPolicy::Resend {
                 tracing::warn!(file = %Redact(&row.file_name), id = row.id, part = pending.part, "ambiguous send; sending it again (send.ambiguous = \"resend\")");
                 self.store
-                    .resolved_not_sent(pending.id, pending.part, now_ms())?;
+                    .resolved_not_sent(pending.id, pending.part, self.clock.now_ms())?;
                 continue;
             }
-            let last = match self.modem.last_used_mr().await {
+            let last = match self.device.last_reference().await {
                 Ok(Some(last)) => Some(last),
                 Ok(None) => None,
                 Err(error) => {
@@ -471,14 +499,18 @@ impl Sender<'_> {
                 Resolution::Sent(reference) => {
                     self.tracker.learn(Counter::Follows, self.store);
                     self.tracker.last = Some(reference);
-                    self.store
-                        .resolved_sent(pending.id, pending.part, reference, now_ms())?;
+                    self.store.resolved_sent(
+                        pending.id,
+                        pending.part,
+                        reference,
+                        self.clock.now_ms(),
+                    )?;
                     tracing::info!(file = %Redact(&row.file_name), id = row.id, part = pending.part, reference, "resolved: the part went out (the TP-MR counter moved)");
                 }
                 Resolution::NotSent => {
                     self.tracker.last = last;
                     self.store
-                        .resolved_not_sent(pending.id, pending.part, now_ms())?;
+                        .resolved_not_sent(pending.id, pending.part, self.clock.now_ms())?;
                     tracing::info!(file = %Redact(&row.file_name), id = row.id, part = pending.part, "resolved: the part did not go out (the TP-MR counter did not move); sending it once");
                 }
                 Resolution::Unknown => {
@@ -486,8 +518,12 @@ impl Sender<'_> {
                         "{} (the modem's TP-MR counter cannot tell whether it went out)",
                         row.last_error.as_deref().unwrap_or("ambiguous send")
                     );
-                    self.store
-                        .mark_ambiguous(pending.id, pending.part, &reason, now_ms())?;
+                    self.store.mark_ambiguous(
+                        pending.id,
+                        pending.part,
+                        &reason,
+                        self.clock.now_ms(),
+                    )?;
                     tracing::error!(file = %Redact(&row.file_name), id = row.id, part = pending.part, reason = %crate::redact::Scrub(&reason), "ambiguous send; not resent");
                     let name = OsString::from(&row.file_name);
                     let held = spool_fs::claim_dir(self.outbox.dir()).join(&name);
@@ -497,8 +533,14 @@ impl Sender<'_> {
                         self.outbox.dir().join(&name)
                     };
                     let file = spool_fs::Claimed { name, path };
-                    self.outbox
-                        .finish(self.config, self.store, row.id, &file, false, now())?;
+                    self.outbox.finish(
+                        self.config,
+                        self.store,
+                        row.id,
+                        &file,
+                        false,
+                        self.clock.now(),
+                    )?;
                     finished.push(Outcome::Failed {
                         file: row.file_name.clone(),
                         reason,
@@ -535,12 +577,12 @@ fn record_references(claimed: &spool_fs::Claimed, message: &OutgoingMessage, ref
 }
 
 /// The concatenation reference of message `id`: stable across retries.
-pub fn concat_reference(id: i64) -> u16 {
+pub(super) fn concat_reference(id: i64) -> u16 {
     (id.rem_euclid(255) + 1) as u16
 }
 
 /// The retry policy the configuration asks for.
-pub fn retry_policy(config: &Config) -> RetryPolicy {
+pub(super) fn retry_policy(config: &Config) -> RetryPolicy {
     RetryPolicy {
         max_attempts: config.send.max_attempts.unwrap_or(u32::MAX),
         max_age: config.send.max_age.unwrap_or(Duration::MAX),

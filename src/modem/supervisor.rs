@@ -102,7 +102,7 @@ enum Control {
 pub struct SupervisorHandle {
     state: watch::Receiver<ModemState>,
     control: mpsc::Sender<Control>,
-    task: tokio::task::JoinHandle<()>,
+    task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl std::fmt::Debug for Control {
@@ -130,7 +130,7 @@ pub fn spawn(config: ModemConfig) -> (SupervisorHandle, mpsc::Receiver<Urc>) {
         SupervisorHandle {
             state,
             control,
-            task,
+            task: std::sync::Mutex::new(Some(task)),
         },
         urcs,
     )
@@ -227,9 +227,12 @@ impl SupervisorHandle {
     }
 
     /// Stops supervising and closes the port.
-    pub async fn shutdown(self) {
+    pub async fn shutdown(&self) {
         let _ = self.control.send(Control::Shutdown).await;
-        let _ = self.task.await;
+        let task = self.task.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
     }
 }
 

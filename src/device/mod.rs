@@ -1,0 +1,216 @@
+//! What the daemon needs from a device that sends and receives SMS, whatever
+//! it is: an AT modem on a serial port ([`at::AtModem`], the first
+//! implementation), and later a HiLink or ZTE web stick, an Android phone, a
+//! modem ModemManager owns. The daemon knows nothing else about its device.
+//!
+//! A device sends one part at a time and answers its TP-MR, or says what
+//! went wrong and whether the part may have gone out
+//! ([`FailureKind::Ambiguous`]); it lists, reads and deletes what it
+//! stores; it tells what happens on its own through a stream of
+//! [`DeviceEvent`]s; it reports its radio; and it says which of these it can
+//! do at all ([`Capabilities`]).
+
+pub mod at;
+
+use crate::config::Config;
+use crate::pdu::EncodedPdu;
+use std::future::Future;
+use tokio::sync::watch;
+
+pub use crate::modem::pin::{MemoryPins, PinMemory, PinOutcome};
+pub use crate::modem::FailureKind;
+
+/// What a device can do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Capabilities {
+    /// It stores received messages until they are deleted (else it hands
+    /// them over once, as [`DeviceEvent::Routed`]).
+    pub storage: bool,
+    /// It reports incoming calls and can hang them up.
+    pub calls: bool,
+    /// It can tell the TP-MR it used last ([`Device::last_reference`]), so a
+    /// part whose answer never came can be resolved.
+    pub reference_counter: bool,
+}
+
+/// Where a device stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeviceState {
+    /// Opening or initialising; the last failure, if any.
+    Connecting {
+        /// Attempts since it was last ready.
+        attempt: u32,
+        /// Why the previous attempt failed.
+        last_error: Option<String>,
+    },
+    /// Ready for work (a new session each time it becomes ready).
+    Ready(DeviceInfo),
+    /// Released on request ([`Control::Suspend`]).
+    Suspended,
+    /// Stopped for good.
+    Stopped,
+}
+
+/// What a ready device says about itself.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DeviceInfo {
+    /// Manufacturer and model, for people.
+    pub model: String,
+    /// Its IMEI, which identifies it across sessions and restarts.
+    pub imei: Option<String>,
+}
+
+/// Something a device tells on its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeviceEvent {
+    /// Messages (or reports) wait in this storage: read it.
+    Stored {
+        /// The storage.
+        storage: String,
+    },
+    /// A message or report handed over without being stored (SMSC field,
+    /// then TPDU): record it, then [`Device::acknowledge`].
+    Routed {
+        /// The PDU.
+        pdu: Vec<u8>,
+    },
+    /// A routed message that could not even be read as a PDU: kept raw.
+    RoutedUnreadable {
+        /// What came, as it came.
+        raw: String,
+        /// Why it is unreadable.
+        reason: String,
+    },
+    /// An incoming call (once per call).
+    Call {
+        /// The caller, empty when withheld or unknown.
+        caller: String,
+    },
+}
+
+/// Where a stored message is.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Location {
+    /// The storage.
+    pub storage: String,
+    /// Its index there.
+    pub index: u32,
+}
+
+/// One entry of a storage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listed {
+    /// A message or report: its PDU (SMSC field, then TPDU).
+    Message {
+        /// Where it is.
+        location: Location,
+        /// The PDU.
+        pdu: Vec<u8>,
+    },
+    /// An entry that cannot be read as a PDU: kept raw, then deleted.
+    Unreadable {
+        /// Where it is.
+        location: Location,
+        /// What came, as it came (empty when nothing did).
+        raw: String,
+        /// Why it is unreadable.
+        reason: String,
+    },
+}
+
+/// The radio, for the status line.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Radio {
+    /// Signal in dBm.
+    pub signal_dbm: Option<i32>,
+    /// Registered to a network.
+    pub registered: Option<bool>,
+}
+
+/// A request to a device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// Let go of the hardware (SIGUSR1).
+    Suspend,
+    /// Take it again (SIGUSR2).
+    Resume,
+    /// Initialise it again (ResetFrequency, a send that failed for its
+    /// state).
+    Reconnect,
+    /// Reset it (HardResetFrequency), then initialise it again.
+    HardReset,
+}
+
+/// A device operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct DeviceError {
+    /// What the failure means for a retry.
+    pub kind: FailureKind,
+    /// What happened.
+    pub message: String,
+}
+
+impl DeviceError {
+    /// The device is not ready (or gone).
+    pub fn not_ready() -> Self {
+        Self {
+            kind: FailureKind::ModemState,
+            message: "the device is not ready".to_owned(),
+        }
+    }
+}
+
+/// A device that sends and receives SMS; see the module documentation.
+/// Every operation works on the current session and fails with
+/// [`FailureKind::ModemState`] when there is none.
+pub trait Device: Send + Sync + 'static {
+    /// What it can do.
+    fn capabilities(&self) -> Capabilities;
+
+    /// Follows its state.
+    fn watch(&self) -> watch::Receiver<DeviceState>;
+
+    /// Sends one part; its TP-MR.
+    fn send(&self, pdu: &EncodedPdu) -> impl Future<Output = Result<u8, DeviceError>> + Send;
+
+    /// The TP-MR it used last, where it can tell ([`Capabilities`]).
+    fn last_reference(&self) -> impl Future<Output = Result<Option<u8>, DeviceError>> + Send;
+
+    /// The storages a full read covers in this session.
+    fn storages(&self) -> Vec<String>;
+
+    /// Reads one storage.
+    fn read_storage(
+        &self,
+        storage: &str,
+    ) -> impl Future<Output = Result<Vec<Listed>, DeviceError>> + Send;
+
+    /// How full its receiving storage is (used, total), where it says:
+    /// asked after a round of reading and deleting.
+    fn storage_usage(&self)
+        -> impl Future<Output = Result<Option<(u32, u32)>, DeviceError>> + Send;
+
+    /// Deletes a stored message (once its files are on disk).
+    fn delete(&self, location: &Location) -> impl Future<Output = Result<(), DeviceError>> + Send;
+
+    /// Acknowledges a routed message once it is recorded, where the device
+    /// waits for that.
+    fn acknowledge(&self) -> impl Future<Output = Result<(), DeviceError>> + Send;
+
+    /// Hangs up the incoming call.
+    fn hang_up(&self) -> impl Future<Output = Result<(), DeviceError>> + Send;
+
+    /// Reads the radio.
+    fn radio(&self) -> impl Future<Output = Radio> + Send;
+
+    /// Acts on a request.
+    fn control(&self, request: Control) -> impl Future<Output = ()> + Send;
+
+    /// Takes the settings of a reloaded configuration (SIGHUP): a new
+    /// session with them.
+    fn reload(&self, config: &Config) -> impl Future<Output = ()> + Send;
+
+    /// Stops for good.
+    fn shutdown(&self) -> impl Future<Output = ()> + Send;
+}
