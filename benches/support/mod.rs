@@ -119,6 +119,19 @@ impl Spool {
         })
     }
 
+    /// How many messages simgate has recorded in its database (taken in
+    /// from the outbox; the files stay there while they wait).
+    pub(crate) fn recorded(&self) -> usize {
+        let Ok(db) = rusqlite::Connection::open_with_flags(
+            self.root.join("simgate.db"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        ) else {
+            return 0;
+        };
+        db.query_row("SELECT COUNT(*) FROM outgoing", [], |row| row.get::<_, i64>(0))
+            .map_or(0, |n| n as usize)
+    }
+
     /// simgate's TOML: the device and the paths; every timing at its default.
     pub(crate) fn simgate_config(&self, device: &Path) -> String {
         let p = |path: &Path| path.display().to_string();
