@@ -128,8 +128,10 @@ impl Spool {
         ) else {
             return 0;
         };
-        db.query_row("SELECT COUNT(*) FROM outgoing", [], |row| row.get::<_, i64>(0))
-            .map_or(0, |n| n as usize)
+        db.query_row("SELECT COUNT(*) FROM outgoing", [], |row| {
+            row.get::<_, i64>(0)
+        })
+        .map_or(0, |n| n as usize)
     }
 
     /// simgate's TOML: the device and the paths; every timing at its default.

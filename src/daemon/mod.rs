@@ -28,12 +28,14 @@ pub mod decide;
 pub mod filter;
 pub mod hook_env;
 pub mod hooks;
+mod keeper;
 pub mod logging;
 mod outbox;
 pub mod receive;
 pub mod retry;
 mod send;
 mod signals;
+mod state;
 pub mod systemd;
 pub mod tp_mr;
 pub mod watcher;
@@ -45,12 +47,14 @@ use crate::instance::{self, InstanceError};
 use crate::redact::Scrub;
 use crate::store::{PinRecords, Store, StoreError};
 use clock::Clock;
+use keeper::Keeper;
 use send::{MrTracker, Outcome};
 use signals::{Signal, StopFlag};
+use state::{Core, Schedule};
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// Why the daemon could not run.
@@ -211,64 +215,107 @@ where
     } else {
         None
     };
-    let store = Store::open(&database)?;
-    // What each SIM did with the PIN outlives reloads and restarts.
-    let pins: Arc<dyn PinMemory> = Arc::new(PinRecords::open(&database)?);
+    let config = Arc::new(config);
+    let (core, outbox_events, pins) =
+        blocking(open_core(Arc::clone(&config), database, outbox_lock)).await?;
     let (device, device_events) = open(DeviceContext { pins }).await?;
-    let (outbox, outbox_events) = if config.send.enabled {
-        let (outbox, events) = outbox::Outbox::new(&config.spool.outbox, outbox_lock);
-        (Some(outbox), events)
-    } else {
-        tracing::info!("Send = no: the outbox is not watched and nothing is sent");
-        (None, mpsc::channel(1).1)
-    };
     if !config.receive.enabled {
         tracing::info!("Receive = no: incoming messages are left on the device");
     }
-    let tracker = MrTracker::new(&store, None, device.capabilities().reference_counter);
+    let keeper = Keeper::new(core);
+    let tracker = MrTracker::new(&keeper, None, device.capabilities().reference_counter).await;
     let mut daemon = Daemon {
         config,
-        store,
+        keeper,
+        schedule: Schedule::default(),
         device,
         clock,
         events,
         systemd: systemd::Systemd::from_env(),
-        outbox,
         tracker,
         radio: String::new(),
         recheck_device: false,
         calls: decide::CallGate::default(),
-        filters: filter::Filters::default(),
         storage_warned: false,
         inbox_retry: InboxRetry::default(),
         _state_lock: state_lock,
     };
-    daemon.filters = filter::Filters::load(&daemon.config.filters);
-    daemon.start()?;
-    let result = daemon
-        .serve(
-            device_events,
-            outbox_events,
-            handle_signals,
-            config_path,
-            shutdown,
-        )
-        .await;
+    let result = match daemon.start().await {
+        Ok(()) => {
+            daemon
+                .serve(
+                    device_events,
+                    outbox_events,
+                    handle_signals,
+                    config_path,
+                    shutdown,
+                )
+                .await
+        }
+        Err(error) => Err(error),
+    };
     daemon.systemd.stopping();
     tracing::info!("stopping");
     daemon.device.shutdown().await;
+    daemon.keeper.close().await;
     result
 }
 
+/// Runs `job` on the blocking pool.
+async fn blocking<R: Send + 'static>(job: impl FnOnce() -> R + Send + 'static) -> R {
+    match tokio::task::spawn_blocking(job).await {
+        Ok(answer) => answer,
+        Err(error) => std::panic::resume_unwind(error.into_panic()),
+    }
+}
+
+/// What [`open_core`] opens: the keeper's state, the outbox's watch and
+/// the PIN records.
+type Opened = (
+    Core,
+    mpsc::Receiver<watcher::OutboxEvent>,
+    Arc<dyn PinMemory>,
+);
+
+/// Opens the store, the PIN records and the outbox's watch (blocking).
+fn open_core(
+    config: Arc<Config>,
+    database: PathBuf,
+    outbox_lock: Option<instance::Lock>,
+) -> impl FnOnce() -> Result<Opened, DaemonError> + Send + 'static {
+    move || {
+        let store = Store::open(&database)?;
+        // What each SIM did with the PIN outlives reloads and restarts.
+        let pins: Arc<dyn PinMemory> = Arc::new(PinRecords::open(&database)?);
+        let (outbox, outbox_events) = if config.send.enabled {
+            let (outbox, events) = outbox::Outbox::new(&config.spool.outbox, outbox_lock);
+            (Some(outbox), events)
+        } else {
+            tracing::info!("Send = no: the outbox is not watched and nothing is sent");
+            (None, mpsc::channel(1).1)
+        };
+        let filters = filter::Filters::load(&config.filters);
+        let core = Core {
+            config,
+            store,
+            outbox,
+            filters,
+        };
+        Ok((core, outbox_events, pins))
+    }
+}
+
+/// The event loop's side of the daemon: the device, the clock, what is
+/// reported, and the handle on the [`Core`] its keeper owns.
 struct Daemon<D> {
-    config: Config,
-    store: Store,
+    config: Arc<Config>,
+    keeper: Keeper<Core>,
+    /// When there is work next, as of the keeper's last job.
+    schedule: Schedule,
     device: D,
     clock: Arc<dyn Clock>,
     events: Option<mpsc::UnboundedSender<DaemonEvent>>,
     systemd: systemd::Systemd,
-    /// The outbox and its watch (`None` with `Send = no`).
-    outbox: Option<outbox::Outbox>,
     /// What is known of the device's TP-MR counter in this session.
     tracker: MrTracker,
     /// Signal and registration for the status line, refreshed now and then.
@@ -277,8 +324,6 @@ struct Daemon<D> {
     recheck_device: bool,
     /// One call handled once.
     calls: decide::CallGate,
-    /// Incoming filters, loaded at start and on SIGHUP.
-    filters: filter::Filters,
     /// The receiving storage was reported nearly full and has not drained since.
     storage_warned: bool,
     /// Received messages whose inbox files could not be written: when to
@@ -350,39 +395,45 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
 }
 
 impl<D: Device> Daemon<D> {
-    /// What a restart owes: parts left `sending` wait for the device to
-    /// tell; claimed files go back to outbox/ or on to sent/ and error/;
-    /// temporary files of a killed simgate go; inbox files not written yet
-    /// are written; hooks never started are started.
-    fn start(&mut self) -> Result<(), DaemonError> {
-        self.recover()?;
-        self.remove_orphaned_temps();
-        self.write_unwritten();
-        let recorded =
-            receive::complete_recorded(&self.config, &mut self.store, self.clock.now_ms());
-        match recorded {
-            Ok(recorded) => self.received(recorded),
-            Err(error) => self.inbox_retry.failed(&error),
+    /// Runs `job` on the keeper's state and notes when there is work next.
+    async fn core<R: Send + 'static>(
+        &mut self,
+        job: impl FnOnce(&mut Core) -> R + Send + 'static,
+    ) -> Result<R, DaemonError> {
+        let (answer, schedule) = self
+            .keeper
+            .call(move |core| {
+                let answer = job(core);
+                (answer, core.schedule())
+            })
+            .await;
+        self.schedule = schedule?;
+        Ok(answer)
+    }
+
+    /// What a restart owes ([`Core::start`]), and the hooks it owes.
+    async fn start(&mut self) -> Result<(), DaemonError> {
+        let now = self.clock.now();
+        let started = self.core(move |core| core.start(now)).await??;
+        if let Some(error) = &started.write_error {
+            self.inbox_retry.failed(error);
         }
+        self.received(started.received).await;
         // Hooks a killed simgate never started (its files were written).
-        match receive::pending_hooks(&self.store) {
-            Ok(pending) => {
-                for message in pending {
-                    tracing::info!(
-                        id = message.id,
-                        "starting RunOnReceive, which did not start before the restart"
-                    );
-                    self.run_receive_hook(&message);
-                }
-            }
-            Err(error) => {
-                tracing::error!(error = %Scrub(&error), "cannot read which hooks are pending")
-            }
+        for message in &started.hooks {
+            tracing::info!(
+                id = message.id,
+                "starting RunOnReceive, which did not start before the restart"
+            );
         }
+        self.run_receive_hooks(&started.hooks).await;
         Ok(())
     }
 
-    /// The loop: every event to the part of the daemon that owns it.
+    /// The loop: every event to the part of the daemon that owns it. What
+    /// must never wait comes first (a stop, the watchdog, the device); a
+    /// burst of sends and of files to take in comes last, one message or
+    /// one slice per turn, so it never keeps the rest waiting.
     async fn serve(
         &mut self,
         mut device_events: mpsc::Receiver<DeviceEvent>,
@@ -411,22 +462,30 @@ impl<D: Device> Daemon<D> {
         let mut multipart_check = every(receive::multipart_check_interval(&self.config));
         tokio::pin!(shutdown);
         loop {
-            let clock = self.clock.clone();
-            let next_due = self.next_due()?.map(|at| clock::deadline(&*clock, at));
+            let clock = Arc::clone(&self.clock);
+            // Parts in doubt are resolved first, at once.
+            let send_due = if self.schedule.resolving {
+                Some(tokio::time::Instant::now())
+            } else {
+                self.schedule
+                    .next_send
+                    .map(|at| clock::deadline(&*clock, at))
+            };
             let outbox_due = self
-                .outbox
-                .as_ref()
-                .and_then(outbox::Outbox::next_due)
+                .schedule
+                .outbox_due
                 .map(|at| clock::deadline(&*clock, at));
-            let watch_dead = self.outbox.as_ref().is_some_and(outbox::Outbox::watch_dead);
+            let watch_dead = self.schedule.watch_dead;
             let ready = self.ready();
+            let sending = ready && self.config.send.enabled;
             tokio::select! {
+                biased;
                 () = &mut shutdown => return Ok(()),
                 signal = signals.recv() => match signal {
                     Some(Signal::Stop) | None => return Ok(()),
                     Some(Signal::Reload) => {
                         self.systemd.reloading();
-                        self.reload(config_path.as_deref()).await;
+                        self.reload(config_path.as_deref()).await?;
                         multipart_check = every(receive::multipart_check_interval(&self.config));
                         receive_poll = every(receive::poll_interval(&self.config));
                         self.systemd.ready();
@@ -434,50 +493,76 @@ impl<D: Device> Daemon<D> {
                     Some(Signal::Suspend) => self.device.control(Control::Suspend).await,
                     Some(Signal::Resume) => self.device.control(Control::Resume).await,
                 },
-                event = outbox_events.recv() => {
-                    if let (Some(event), Some(outbox)) = (event, self.outbox.as_mut()) {
-                        let now = self.clock.now();
-                        outbox.note(event, now);
-                        // The whole burst at once: one batch, one /proc scan.
-                        while let Ok(more) = outbox_events.try_recv() {
-                            outbox.note(more, now);
+                () = tick(&mut watchdog) => self.systemd.watchdog(),
+                changed = device_state.changed() => {
+                    if changed.is_err() {
+                        return Ok(());
+                    }
+                    let state = device_state.borrow_and_update().clone();
+                    if let DeviceState::Ready(info) = state {
+                        self.session_started(info).await?;
+                        if !ready_announced {
+                            self.systemd.ready();
+                            ready_announced = true;
                         }
                     }
+                    self.status_line().await?;
                 }
-                () = sleep_until(outbox_due) => self.process_outbox()?,
-                _ = folder_check.tick(), if watch_dead => {
-                    if let Some(outbox) = self.outbox.as_mut() {
-                        outbox.check_watch();
-                    }
-                }
-                () = tick(&mut rescan) => {
-                    if let Some(outbox) = self.outbox.as_mut() {
-                        outbox.check_watch();
-                        outbox.request_rescan();
-                    }
-                }
-                () = tick(&mut watchdog) => self.systemd.watchdog(),
                 event = device_events.recv() => {
                     if let Some(event) = event {
                         let mut batch = vec![event];
                         while let Ok(more) = device_events.try_recv() {
                             batch.push(more);
                         }
-                        self.device_events(batch).await;
+                        self.device_events(batch).await?;
                     }
                 }
-                () = tick(&mut receive_poll), if ready => self.receive(None).await,
+                event = outbox_events.recv() => {
+                    if let Some(event) = event {
+                        // The whole burst at once: one job, one batch.
+                        let mut batch = vec![event];
+                        while let Ok(more) = outbox_events.try_recv() {
+                            batch.push(more);
+                        }
+                        let now = self.clock.now();
+                        self.core(move |core| {
+                            if let Some(outbox) = core.outbox.as_mut() {
+                                for event in batch {
+                                    outbox.note(event, now);
+                                }
+                            }
+                        })
+                        .await?;
+                    }
+                }
+                _ = folder_check.tick(), if watch_dead => {
+                    self.core(|core| core.outbox.as_mut().map(outbox::Outbox::check_watch)).await?;
+                }
+                () = tick(&mut rescan) => {
+                    self.core(|core| {
+                        if let Some(outbox) = core.outbox.as_mut() {
+                            outbox.check_watch();
+                            outbox.request_rescan();
+                        }
+                    })
+                    .await?;
+                }
+                () = tick(&mut receive_poll), if ready => self.receive(None).await?,
                 () = tick(&mut multipart_check) => {
-                    match receive::flush_stale(&self.config, &mut self.store, self.clock.now_ms()) {
-                        Ok(received) => self.received(received),
+                    let now = self.clock.now_ms();
+                    let flushed = self
+                        .core(move |core| receive::flush_stale(&core.config, &mut core.store, now))
+                        .await?;
+                    match flushed {
+                        Ok(received) => self.received(received).await,
                         Err(error) => self.inbox_retry.failed(&error),
                     }
                 }
                 () = sleep_until(self.inbox_retry.next) => {
-                    self.write_unwritten();
+                    self.write_unwritten().await?;
                     if self.inbox_retry.next.is_none() {
                         // Written at last: their copies on the device may go now.
-                        self.receive(None).await;
+                        self.receive(None).await?;
                     }
                 }
                 () = tick(&mut soft_reset) => {
@@ -490,39 +575,10 @@ impl<D: Device> Daemon<D> {
                 }
                 () = tick(&mut radio_refresh), if ready => {
                     self.refresh_radio().await;
-                    self.status_line()?;
+                    self.status_line().await?;
                 }
-                changed = device_state.changed() => {
-                    if changed.is_err() {
-                        return Ok(());
-                    }
-                    let state = device_state.borrow_and_update().clone();
-                    if let DeviceState::Ready(info) = state {
-                        // A new session: what its TP-MR counter says is
-                        // learnt again, and parts in doubt are settled
-                        // before anything else is sent.
-                        self.tracker = MrTracker::new(
-                            &self.store,
-                            info.imei.as_deref(),
-                            self.device.capabilities().reference_counter,
-                        );
-                        if self.config.send.enabled {
-                            self.resolve().await?;
-                        }
-                        self.emit(DaemonEvent::ModemReady { model: info.model });
-                        // Read what arrived while simgate was away.
-                        self.receive(None).await;
-                        if !ready_announced {
-                            self.systemd.ready();
-                            ready_announced = true;
-                        }
-                    }
-                    self.status_line()?;
-                }
-                () = sleep_until(next_due), if ready && self.config.send.enabled => {
-                    self.send_due(&stop).await?;
-                    self.status_line()?;
-                }
+                () = sleep_until(send_due), if sending => self.send_next(&stop).await?,
+                () = sleep_until(outbox_due) => self.process_outbox().await?,
             }
         }
     }
@@ -537,129 +593,92 @@ impl<D: Device> Daemon<D> {
         matches!(*self.device.watch().borrow(), DeviceState::Ready(_))
     }
 
-    /// When the next queued message falls due.
-    fn next_due(&self) -> Result<Option<SystemTime>, StoreError> {
-        Ok(self.store.next_due_ms()?.map(clock::from_ms))
+    /// A new device session: what its TP-MR counter says is learnt again,
+    /// parts in doubt are settled before anything else is sent, and what
+    /// arrived while simgate was away is read.
+    async fn session_started(
+        &mut self,
+        info: crate::device::DeviceInfo,
+    ) -> Result<(), DaemonError> {
+        self.tracker = MrTracker::new(
+            &self.keeper,
+            info.imei.as_deref(),
+            self.device.capabilities().reference_counter,
+        )
+        .await;
+        if self.config.send.enabled {
+            self.resolve().await?;
+        }
+        self.emit(DaemonEvent::ModemReady { model: info.model });
+        self.receive(None).await
     }
 
-    /// After a restart: parts left `sending` wait for the device to tell
-    /// whether they went out; claimed files of waiting messages go back
-    /// to outbox/, those of finished ones are moved on.
-    fn recover(&mut self) -> Result<(), DaemonError> {
-        let resolving = self.store.recover(self.clock.now_ms())?;
-        if !resolving.is_empty() {
-            tracing::warn!(
-                count = resolving.len(),
-                "messages interrupted mid-send: the device will be asked whether they went out"
-            );
-        }
-        let Some(outbox) = self.outbox.as_mut() else {
-            return Ok(());
-        };
+    /// Takes in a slice of what the outbox has ready, cancels what was
+    /// deleted.
+    async fn process_outbox(&mut self) -> Result<(), DaemonError> {
         let now = self.clock.now();
-        for (name, claimed) in outbox::claimed_by_name(outbox.dir()) {
-            let row = self.store.active_by_name(&name.to_string_lossy())?;
-            match row {
-                Some(row) if row.state.is_final() => {
-                    let sent = row.state == crate::store::MessageState::Sent;
-                    outbox.finish(&self.config, &mut self.store, row.id, &claimed, sent, now)?;
-                }
-                // Its part may have gone out: the file stays claimed.
-                Some(row) if row.state == crate::store::MessageState::Resolving => {}
-                // Waiting again: back to outbox/ (a new file of the same
-                // name there waits for it).
-                _ => match crate::spool::fs::unclaim(outbox.dir(), &claimed) {
-                    Ok(_) | Err(crate::spool::fs::SpoolIoError::Busy { .. }) => {}
-                    Err(error) => {
-                        tracing::warn!(error = %Scrub(&error), "cannot put a claimed file back")
-                    }
-                },
-            }
-        }
-        outbox.resume_moves(&self.store, now)?;
-        Ok(())
-    }
-
-    /// Takes in what the outbox has ready, cancels what was deleted.
-    fn process_outbox(&mut self) -> Result<(), DaemonError> {
-        let Some(outbox) = self.outbox.as_mut() else {
-            return Ok(());
-        };
-        let events = outbox.process(&self.config, &mut self.store, self.clock.now())?;
+        let events = self.core(move |core| core.process_outbox(now)).await??;
         for event in events {
             self.emit(event);
         }
+        if self.schedule.outbox_due.is_none() {
+            self.status_line().await?;
+        }
         Ok(())
     }
 
-    fn sender<'a>(
-        &'a mut self,
-        stop: &'a (dyn Fn() -> bool + Sync),
-    ) -> Option<send::Sender<'a, D>> {
-        Some(send::Sender {
+    fn sender<'a>(&'a mut self, stop: &'a (dyn Fn() -> bool + Sync)) -> send::Sender<'a, D> {
+        send::Sender {
+            keeper: &self.keeper,
             config: &self.config,
-            store: &mut self.store,
-            outbox: self.outbox.as_mut()?,
             device: &self.device,
             clock: &*self.clock,
             tracker: &mut self.tracker,
             stop,
-        })
+        }
     }
 
     /// Asks the device about parts that may have gone out.
     async fn resolve(&mut self) -> Result<(), DaemonError> {
         let never = || false;
-        let Some(mut sender) = self.sender(&never) else {
-            return Ok(());
-        };
-        let outcomes = sender.resolve().await?;
+        let outcomes = self.sender(&never).resolve().await?;
         for outcome in outcomes {
             self.after(outcome);
         }
+        self.core(|_| ()).await?;
         Ok(())
     }
 
-    /// Sends every message due now, one at a time, stopping early when a
-    /// stop was requested (the transaction in flight still finishes). A
-    /// part that may have gone out is resolved before anything else is
-    /// sent, since every send moves the counter that tells.
-    async fn send_due(&mut self, stop: &StopFlag) -> Result<(), DaemonError> {
-        let is_stopped = || stop.is_set();
-        loop {
+    /// Sends the first message due (one per turn of the loop). A part that
+    /// may have gone out is resolved before anything else is sent, since
+    /// every send moves the counter that tells.
+    async fn send_next(&mut self, stop: &StopFlag) -> Result<(), DaemonError> {
+        if self.schedule.resolving {
             self.resolve().await?;
-            if !self.store.resolving()?.is_empty() {
+            if self.schedule.resolving {
                 return Ok(()); // the device cannot tell yet
             }
-            let due = self.store.due(self.clock.now_ms(), 64)?;
-            if due.is_empty() {
-                return Ok(());
-            }
-            for id in due {
-                if !self.ready() || stop.is_set() {
-                    return Ok(());
-                }
-                if std::mem::take(&mut self.recheck_device) {
-                    tracing::info!("a send failed for the device's state; initialising it again");
-                    self.device.control(Control::Reconnect).await;
-                    return Ok(());
-                }
-                let Some(mut sender) = self.sender(&is_stopped) else {
-                    return Ok(());
-                };
-                let outcome = sender.send(id).await?;
-                let resolving = matches!(outcome, Outcome::Resolving { .. });
-                let interrupted = matches!(outcome, Outcome::Interrupted);
-                self.after(outcome);
-                if interrupted {
-                    return Ok(());
-                }
-                if resolving {
-                    break; // resolve before the next send
-                }
-            }
-            self.process_outbox()?;
         }
+        if stop.is_set() {
+            return Ok(());
+        }
+        if std::mem::take(&mut self.recheck_device) {
+            tracing::info!("a send failed for the device's state; initialising it again");
+            self.device.control(Control::Reconnect).await;
+            return Ok(());
+        }
+        let is_stopped = || stop.is_set();
+        let outcome = self.sender(&is_stopped).send_next().await?;
+        // What the job left behind: when the next message is due.
+        self.core(|_| ()).await?;
+        if let Some(outcome) = outcome {
+            self.after(outcome);
+        }
+        let now = self.clock.now();
+        if self.schedule.next_send.is_none_or(|at| at > now) {
+            self.status_line().await?;
+        }
+        Ok(())
     }
 
     /// Reports an outcome and runs its hook.
@@ -705,24 +724,28 @@ impl<D: Device> Daemon<D> {
     /// Writes the inbox files of received messages that could not be
     /// written before (and after a restart, those being written when
     /// simgate stopped), oldest first; on failure, tries again later.
-    fn write_unwritten(&mut self) {
+    async fn write_unwritten(&mut self) -> Result<(), DaemonError> {
         let now = self.clock.now_ms();
-        match receive::finish_unwritten(&self.config, &mut self.store, now) {
+        let written = self
+            .core(move |core| receive::finish_unwritten(&core.config, &mut core.store, now))
+            .await?;
+        match written {
             Ok(written) => {
                 self.inbox_retry.succeeded();
-                self.received(written);
+                self.received(written).await;
             }
             Err((written, error)) => {
-                self.received(written);
+                self.received(written).await;
                 self.inbox_retry.failed(&error);
             }
         }
+        Ok(())
     }
 
     /// Acts on a batch of device events: routed messages and calls one by
     /// one, storage announcements by one read per storage they name,
     /// however many there were.
-    async fn device_events(&mut self, batch: Vec<DeviceEvent>) {
+    async fn device_events(&mut self, batch: Vec<DeviceEvent>) -> Result<(), DaemonError> {
         let mut storages: Vec<String> = Vec::new();
         for event in batch {
             match event {
@@ -731,28 +754,29 @@ impl<D: Device> Daemon<D> {
                         storages.push(storage);
                     }
                 }
-                DeviceEvent::Routed { pdu } => self.routed(Ok(&pdu)).await,
+                DeviceEvent::Routed { pdu } => self.routed(Ok(pdu)).await?,
                 DeviceEvent::RoutedUnreadable { raw, reason } => {
-                    self.routed(Err((&raw, &reason))).await;
+                    self.routed(Err((raw, reason))).await?;
                 }
-                DeviceEvent::Call { caller } => self.incoming_call(&caller).await,
+                DeviceEvent::Call { caller } => self.incoming_call(&caller).await?,
             }
         }
         for storage in storages {
-            self.receive(Some(&storage)).await;
+            self.receive(Some(&storage)).await?;
         }
+        Ok(())
     }
 
     /// Reads the storage the device named, or with `None` every storage it
     /// uses, and writes what arrived.
-    async fn receive(&mut self, only: Option<&str>) {
+    async fn receive(&mut self, only: Option<&str>) -> Result<(), DaemonError> {
         if !self.config.receive.enabled || !self.ready() {
-            return;
+            return Ok(());
         }
         // Messages whose files could not be written go first, so the
         // inbox gets them in the order they came.
         if self.inbox_retry.next.is_some() {
-            self.write_unwritten();
+            self.write_unwritten().await?;
         }
         let storages: Vec<String> = match only {
             Some(storage) if !storage.is_empty() => vec![storage.to_owned()],
@@ -761,21 +785,15 @@ impl<D: Device> Daemon<D> {
         let mut received = Vec::new();
         for storage in &storages {
             let now = self.clock.now_ms();
-            let read = receive::read_storage(
-                &self.config,
-                &self.filters,
-                &mut self.store,
-                &self.device,
-                storage,
-                now,
-            )
-            .await;
-            match read {
-                Ok(found) => received.extend(found),
+            let (found, error) =
+                receive::read_storage(&self.keeper, &self.device, storage, now).await;
+            received.extend(found);
+            match error {
+                None => {}
                 // The message stays on the device and in the database; its
                 // files are written as soon as they can be.
-                Err(error @ receive::ReceiveError::Write(_)) => self.inbox_retry.failed(&error),
-                Err(error) => {
+                Some(error @ receive::ReceiveError::Write(_)) => self.inbox_retry.failed(&error),
+                Some(error) => {
                     tracing::error!(storage, error = %Scrub(&error), "reading received messages failed");
                 }
             }
@@ -784,31 +802,8 @@ impl<D: Device> Daemon<D> {
         if let Ok(Some((used, total))) = self.device.storage_usage().await {
             self.check_storage(used, total);
         }
-        self.received(received);
-        self.update_status();
-    }
-
-    /// Removes temporary files a killed simgate left in the spool folders
-    /// it writes into (their contents were never renamed into place, and
-    /// are rewritten from the database).
-    fn remove_orphaned_temps(&self) {
-        let spool = &self.config.spool;
-        let dirs = [
-            Some(&spool.inbox),
-            spool.sent.as_ref(),
-            spool.error.as_ref(),
-        ];
-        for dir in dirs.into_iter().flatten() {
-            match crate::spool::fs::remove_orphaned_temps(dir) {
-                Ok(0) => {}
-                Ok(removed) => {
-                    tracing::info!(dir = %dir.display(), removed, "removed temporary files of a killed simgate")
-                }
-                Err(error) => {
-                    tracing::warn!(error = %Scrub(&error), "cannot remove temporary files")
-                }
-            }
-        }
+        self.received(received).await;
+        self.status_line().await
     }
 
     /// Warns when the receiving storage is still nearly full after reading
@@ -831,45 +826,48 @@ impl<D: Device> Daemon<D> {
     /// be read: recorded like a stored one, then acknowledged where the
     /// device waits for that. Not acknowledged when it could not be
     /// recorded, so the network tries again.
-    async fn routed(&mut self, pdu: Result<&[u8], (&str, &str)>) {
+    async fn routed(&mut self, pdu: Result<Vec<u8>, (String, String)>) -> Result<(), DaemonError> {
         if !self.config.receive.enabled {
-            return;
+            return Ok(());
         }
         let now = self.clock.now_ms();
-        let taken = match pdu {
-            Ok(pdu) => receive::take(&self.config, &self.filters, &mut self.store, pdu, now),
-            Err((line, reason)) => {
-                let key = format!("line:{line}");
-                receive::keep_undecodable(&mut self.store, &key, line, reason, now)
-                    .map(|()| receive::Taken::Done(None))
-            }
-        };
+        let taken = self
+            .core(move |core| match pdu {
+                Ok(pdu) => {
+                    receive::take_routed(&core.config, &core.filters, &mut core.store, &pdu, now)
+                }
+                Err((line, reason)) => {
+                    let key = format!("line:{line}");
+                    receive::keep_undecodable(&mut core.store, &key, &line, &reason, now)
+                        .map(|()| Vec::new())
+                }
+            })
+            .await?;
         match taken {
-            Ok(receive::Taken::Done(received)) => {
-                self.received(received.into_iter().collect());
-                self.update_status();
+            Ok(received) => {
+                self.received(received).await;
+                self.status_line().await?;
             }
-            // Routed raw, a filtered message is on no SIM to be left on.
-            Ok(receive::Taken::Filtered) => {}
             Err(error) => {
                 tracing::error!(error = %Scrub(&error), "cannot record a routed message; not acknowledged");
                 if matches!(error, receive::ReceiveError::Write(_)) {
                     self.inbox_retry.failed(&error);
                 }
-                return;
+                return Ok(());
             }
         }
         if let Err(error) = self.device.acknowledge().await {
             tracing::warn!(error = %Scrub(&error), "cannot acknowledge a routed message");
         }
+        Ok(())
     }
 
     /// An incoming call: gammu's HangupCalls and RunOnIncomingCall, once per
     /// call ([`decide::CallGate`]).
-    async fn incoming_call(&mut self, caller: &str) {
+    async fn incoming_call(&mut self, caller: &str) -> Result<(), DaemonError> {
         let now = self.clock.now_ms();
         if !self.calls.admit(now) {
-            return;
+            return Ok(());
         }
         let hang_up = self.config.hooks.hangup_calls;
         tracing::info!(caller = %Redact(caller), hang_up, "incoming call");
@@ -881,36 +879,45 @@ impl<D: Device> Daemon<D> {
                 hook.spawn();
             }
         }
-        if let Err(error) = self.store.add_call(caller, hang_up, now) {
+        let number = caller.to_owned();
+        let recorded = self
+            .core(move |core| core.store.add_call(&number, hang_up, now))
+            .await?;
+        if let Err(error) = recorded {
             tracing::error!(error = %Scrub(&error), "cannot record the call");
         }
         self.emit(DaemonEvent::Call {
             caller: caller.to_owned(),
         });
+        Ok(())
     }
 
     /// Runs RunOnReceive and reports each received message.
-    fn received(&mut self, received: Vec<receive::Received>) {
+    async fn received(&mut self, received: Vec<receive::Received>) {
+        if received.is_empty() {
+            return;
+        }
+        self.run_receive_hooks(&received).await;
         for message in received {
-            self.run_receive_hook(&message);
             self.emit(DaemonEvent::Received {
                 files: message.files,
             });
         }
     }
 
-    /// Starts RunOnReceive for `message`, and records that it was started
-    /// so a restart does not start it again.
-    fn run_receive_hook(&mut self, message: &receive::Received) {
-        let Some(hook) = hook_env::on_receive(&self.config.hooks, &message.files, &message.parts)
-        else {
-            return;
-        };
-        hook.spawn();
-        if let Some(id) = message.id {
-            if let Err(error) = self.store.hook_started(id) {
-                tracing::error!(error = %Scrub(&error), "cannot record that RunOnReceive was started");
+    /// Starts RunOnReceive for each message, and records that it was
+    /// started so a restart does not start it again.
+    async fn run_receive_hooks(&mut self, messages: &[receive::Received]) {
+        let mut started = Vec::new();
+        for message in messages {
+            let hook = hook_env::on_receive(&self.config.hooks, &message.files, &message.parts);
+            if let Some(hook) = hook {
+                hook.spawn();
+                started.extend(message.id);
             }
+        }
+        if !started.is_empty() {
+            let _ = self.core(move |core| core.hooks_started(&started)).await;
         }
     }
 
@@ -918,13 +925,14 @@ impl<D: Device> Daemon<D> {
     /// settings (a new session). The outbox and the database stay as they
     /// were (changing them needs a restart, and says so); a configuration
     /// that does not load keeps the old one running.
-    async fn reload(&mut self, path: Option<&std::path::Path>) {
+    async fn reload(&mut self, path: Option<&std::path::Path>) -> Result<(), DaemonError> {
         let Some(path) = path else {
             tracing::info!("SIGHUP: initialising the device again");
             self.device.control(Control::Reconnect).await;
-            return;
+            return Ok(());
         };
-        match crate::config::load(path) {
+        let file = path.to_owned();
+        match blocking(move || crate::config::load(&file)).await {
             Ok(loaded) => {
                 loaded.log_notices();
                 let mut config = loaded.config;
@@ -938,8 +946,13 @@ impl<D: Device> Daemon<D> {
                 }
                 config.spool.outbox = self.config.spool.outbox.clone();
                 config.database.path = self.config.database.path.clone();
-                self.config = config;
-                self.filters = filter::Filters::load(&self.config.filters);
+                let config = Arc::new(config);
+                self.config = Arc::clone(&config);
+                self.core(move |core| {
+                    core.filters = filter::Filters::load(&config.filters);
+                    core.config = config;
+                })
+                .await?;
                 self.device.reload(&self.config).await;
                 tracing::info!(config = %path.display(), "SIGHUP: configuration reloaded, device reconnecting");
             }
@@ -947,6 +960,7 @@ impl<D: Device> Daemon<D> {
                 tracing::error!(config = %path.display(), error = %Scrub(&error), "SIGHUP: configuration not reloaded; keeping the old one");
             }
         }
+        Ok(())
     }
 
     /// Reads signal and registration for the status line.
@@ -954,27 +968,23 @@ impl<D: Device> Daemon<D> {
         self.radio = decide::radio_words(&self.device.radio().await);
     }
 
-    /// [`status_line`](Self::status_line), where a database error is only
-    /// logged.
-    fn update_status(&self) {
-        if let Err(error) = self.status_line() {
-            tracing::error!(error = %Scrub(&error), "cannot read the counts for the status line");
+    /// One line of state for systemd; a database error is only logged.
+    async fn status_line(&mut self) -> Result<(), DaemonError> {
+        match self.core(|core| core.tally()).await? {
+            Ok(tally) => {
+                let state = self.device.watch().borrow().clone();
+                self.systemd.status(&decide::status_line(
+                    &state,
+                    &tally.outgoing,
+                    tally.received,
+                    tally.undecodable,
+                    &self.radio,
+                ));
+            }
+            Err(error) => {
+                tracing::error!(error = %Scrub(&error), "cannot read the counts for the status line");
+            }
         }
-    }
-
-    /// One line of state for systemd.
-    fn status_line(&self) -> Result<(), StoreError> {
-        let counts = self.store.counts()?;
-        let received = self.store.received_count()?;
-        let undecodable = self.store.undecodable_count()?;
-        let state = self.device.watch().borrow().clone();
-        self.systemd.status(&decide::status_line(
-            &state,
-            &counts,
-            received,
-            undecodable,
-            &self.radio,
-        ));
         Ok(())
     }
 }

@@ -15,9 +15,10 @@ use super::DaemonEvent;
 use crate::config::Config;
 use crate::instance::Lock;
 use crate::procfs::{self, Access, Inode};
+use crate::spool::fs::Flush;
 use crate::spool::settle::{self, Arrival, Readiness};
 use crate::spool::{self, fs as spool_fs, OutboxName, OutgoingMessage, Utf8Fallback};
-use crate::store::{MessageState, Outgoing, Store, StoreError};
+use crate::store::{Durability, MessageState, Outgoing, Store, StoreError};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
@@ -207,28 +208,38 @@ impl Outbox {
     /// Does the work that is due at `now`: a full scan if asked for,
     /// messages whose files are gone, candidates that are ready, moves to
     /// try again. Returns what to report.
+    ///
+    /// At most `budget` ready files are taken in per call, so the event
+    /// loop is never kept waiting long by a burst: what is left stays due
+    /// ([`Self::next_due`]) for the next call. Everything one call records
+    /// is one commit, synced by the next synced commit (a power cut that
+    /// loses it leaves the files in the outbox to be taken in again).
     pub(super) fn process(
         &mut self,
         config: &Config,
         store: &mut Store,
         now: SystemTime,
+        budget: usize,
     ) -> Result<Vec<DaemonEvent>, StoreError> {
         let mut events = Vec::new();
-        if std::mem::take(&mut self.rescan) {
-            self.scan(config, store, now, &mut events)?;
-        }
-        if !self.gone.is_empty() {
-            let gone = std::mem::take(&mut self.gone);
-            for name in gone {
-                if let Some(row) = store.active_by_name(&name.to_string_lossy())? {
-                    self.cancel_if_gone(config, store, &row, now, &mut events)?;
+        store.batch(Durability::WithNextCommit, |store| {
+            if std::mem::take(&mut self.rescan) {
+                self.scan(config, store, now, &mut events)?;
+            }
+            if !self.gone.is_empty() {
+                let gone = std::mem::take(&mut self.gone);
+                for name in gone {
+                    if let Some(row) = store.active_by_name(&name.to_string_lossy())? {
+                        self.cancel_if_gone(config, store, &row, now, &mut events)?;
+                    }
                 }
             }
-        }
-        self.take_ready(config, store, now, &mut events)?;
-        if self.moves.next.is_some_and(|next| next <= now) {
-            self.retry_moves(config, store, now, &mut events)?;
-        }
+            self.take_ready(config, store, now, budget, &mut events)?;
+            if self.moves.next.is_some_and(|next| next <= now) {
+                self.retry_moves(config, store, now, &mut events)?;
+            }
+            Ok::<_, StoreError>(())
+        })?;
         Ok(events)
     }
 
@@ -281,10 +292,14 @@ impl Outbox {
                 }
             }
         }
-        for row in store.waiting()? {
+        let mut unlisted = Vec::new();
+        store.for_each_waiting(|row| {
             if !listed.contains(OsStr::new(&row.file_name)) {
-                self.cancel_if_gone(config, store, &row, now, events)?;
+                unlisted.push(row);
             }
+        })?;
+        for row in unlisted {
+            self.cancel_if_gone(config, store, &row, now, events)?;
         }
         Ok(())
     }
@@ -345,12 +360,14 @@ impl Outbox {
         config: &Config,
         store: &mut Store,
         now: SystemTime,
+        budget: usize,
         events: &mut Vec<DaemonEvent>,
     ) -> Result<(), StoreError> {
         let due: Vec<(OsString, Candidate)> = self
             .candidates
             .iter()
             .filter(|(_, c)| c.due <= now)
+            .take(budget)
             .map(|(name, c)| (name.clone(), *c))
             .collect();
         if due.is_empty() {
@@ -485,7 +502,7 @@ impl Outbox {
             name: name.to_owned(),
             path: self.dir.join(name),
         };
-        self.finish(config, store, row.id, &file, false, now)?;
+        self.finish(config, store, row.id, &file, false, now, Flush::Later)?;
         events.push(DaemonEvent::Failed {
             file: file_name,
             reason: reason.to_owned(),
@@ -495,7 +512,11 @@ impl Outbox {
 
     /// Moves a finished message's file to sent/ or error/ (or deletes it,
     /// as configured) and frees its name; when that fails, the message
-    /// keeps its file and the move is tried again later.
+    /// keeps its file and the move is tried again later. With
+    /// [`Flush::Later`], a power cut may undo the move but not the freed
+    /// name; the restart finds the file by its identity
+    /// ([`Self::recover`]).
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn finish(
         &mut self,
         config: &Config,
@@ -504,13 +525,19 @@ impl Outbox {
         file: &spool_fs::Claimed,
         sent: bool,
         now: SystemTime,
+        flush: Flush,
     ) -> Result<Finished, StoreError> {
         let target = if sent {
             config.spool.sent.clone()
         } else {
             config.spool.error.clone()
         };
-        let outcome = spool_fs::finish(&self.dir, file, target.as_deref().unwrap_or(&self.dir));
+        let outcome = spool_fs::finish(
+            &self.dir,
+            file,
+            target.as_deref().unwrap_or(&self.dir),
+            flush,
+        );
         match outcome {
             Ok(outcome) => {
                 store.forget_file(id)?;
@@ -554,21 +581,19 @@ impl Outbox {
     ) -> Result<(), StoreError> {
         self.moves.next = None;
         for row in store.files_pending()? {
-            let name = OsString::from(&row.file_name);
-            let claimed = spool_fs::claim_dir(&self.dir).join(&name);
-            let path = if claimed.exists() {
-                claimed
-            } else {
-                self.dir.join(&name)
-            };
-            if !path.exists() {
-                tracing::warn!(file = %Redact(&row.file_name), "the file of a finished message is gone; forgetting it");
+            let file = self.file_of(&row);
+            // Gone (moved before a restart that lost the commit, or
+            // deleted), or another file under the name.
+            if !spool_fs::file_state(&file.path).is_ok_and(|state| state.id == row.file_id) {
+                tracing::info!(file = %Redact(&row.file_name), "the file of a finished message is no longer there; forgetting it");
                 store.forget_file(row.id)?;
+                self.look_again(&row.file_name, now);
                 continue;
             }
-            let file = spool_fs::Claimed { name, path };
             let sent = row.state == MessageState::Sent;
-            if let Finished::Done(_) = self.finish(config, store, row.id, &file, sent, now)? {
+            if let Finished::Done(_) =
+                self.finish(config, store, row.id, &file, sent, now, Flush::Now)?
+            {
                 tracing::info!(file = %Redact(&row.file_name), "a finished file was moved after all");
                 events.push(DaemonEvent::FileMoved {
                     file: row.file_name.clone(),
@@ -582,21 +607,74 @@ impl Outbox {
         Ok(())
     }
 
-    /// Schedules moves left over from before a restart.
-    pub(super) fn resume_moves(
-        &mut self,
-        store: &Store,
-        now: SystemTime,
-    ) -> Result<(), StoreError> {
-        if !store.files_pending()?.is_empty() {
-            self.moves.next = Some(now);
-        }
-        Ok(())
-    }
-
     /// The outbox folder.
     pub(super) fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Where the file of message `row` is: claimed, or in the outbox.
+    pub(super) fn file_of(&self, row: &Outgoing) -> spool_fs::Claimed {
+        let name = OsString::from(&row.file_name);
+        let claimed = spool_fs::claim_dir(&self.dir).join(&name);
+        let path = if claimed.exists() {
+            claimed
+        } else {
+            self.dir.join(&name)
+        };
+        spool_fs::Claimed { name, path }
+    }
+
+    /// After a restart: parts left `sending` wait for the device to tell
+    /// whether they went out (`resolving`); claimed files of waiting
+    /// messages go back to outbox/; files of finished messages are moved
+    /// on, found by name or (when a power cut lost the move but kept the
+    /// commit that freed the name) by their identity. Returns the ids now
+    /// resolving.
+    pub(super) fn recover(
+        &mut self,
+        config: &Config,
+        store: &mut Store,
+        now: SystemTime,
+    ) -> Result<Vec<i64>, StoreError> {
+        let resolving = store.recover(ms(now))?;
+        for (name, claimed) in claimed_by_name(&self.dir) {
+            let row = store.active_by_name(&name.to_string_lossy())?;
+            match row {
+                // Moved on by [`Self::retry_moves`], at once.
+                Some(row) if row.state.is_final() => {}
+                // Its part may have gone out: the file stays claimed.
+                Some(row) if row.state == MessageState::Resolving => {}
+                Some(_) => self.unclaim_waiting(&claimed),
+                None => {
+                    let finished = spool_fs::file_state(&claimed.path)
+                        .ok()
+                        .map(|state| store.finished_with_file(&name.to_string_lossy(), &state.id))
+                        .transpose()?
+                        .flatten();
+                    match finished {
+                        Some(row) => {
+                            tracing::info!(file = %Redact(&row.file_name), id = row.id, "the file of a finished message was still claimed; moving it on");
+                            let sent = row.state == MessageState::Sent;
+                            self.finish(config, store, row.id, &claimed, sent, now, Flush::Now)?;
+                        }
+                        // Waiting again: back to outbox/ (a new file of the
+                        // same name there waits for it).
+                        None => self.unclaim_waiting(&claimed),
+                    }
+                }
+            }
+        }
+        self.moves.next = Some(now);
+        Ok(resolving)
+    }
+
+    fn unclaim_waiting(&self, claimed: &spool_fs::Claimed) {
+        match spool_fs::unclaim(&self.dir, claimed) {
+            Ok(_) | Err(spool_fs::SpoolIoError::Busy { .. }) => {}
+            Err(error) => {
+                tracing::warn!(error = %crate::redact::Scrub(&error), "cannot put a claimed file back")
+            }
+        }
     }
 }
 

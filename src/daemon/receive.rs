@@ -1,4 +1,4 @@
-//! The receive path: reading what the modem stored or routed, recording
+//! The receive path: reading what the device stored or routed, recording
 //! each part before it leaves the SIM, assembling concatenated messages,
 //! writing their inbox files durably, and only then deleting them from the
 //! SIM (or acknowledging a routed `+CMT`).
@@ -10,25 +10,39 @@
 //!    names;
 //! 3. recorded before (a crash before its delete)? finish what was left
 //!    undone, record nothing twice;
-//! 4. a part that does not complete its message: record it (committed);
+//! 4. a part that does not complete its message: record it;
 //! 5. a part that completes its message (a single SMS, a report stored as
-//!    gammu stores it): record it together with the message and its file
-//!    names (one commit), write each file (temporary name, fsync, rename,
-//!    fsync of the directory), record the message written;
-//! 6. then, and only then, the caller deletes it from the SIM.
+//!    gammu stores it): record it together with the message and the names
+//!    its files will have ([`Unwritten`]).
+//!
+//! A whole batch (everything one read of a storage found) is recorded in
+//! one commit, synced before anything is written; then every file is
+//! written (temporary name, rename) and the batch synced once
+//! ([`deliver`]), then recorded as written; then, and only then, the caller
+//! deletes the batch from the SIM. A lone message costs a commit, the
+//! file's and its folder's fsyncs; a burst costs one commit and one sync of
+//! the file system for all its messages.
 //!
 //! A crash between any two steps loses nothing and writes no file twice: the
 //! part or message row decides on restart ([`finish_unwritten`],
 //! [`complete_recorded`]).
+//!
+//! Everything here but [`read_storage`] runs on the keeper's thread
+//! ([`super::keeper`]); [`read_storage`] asks the device on the event
+//! loop and hands the rest over.
 
 use super::filter::Filters;
+use super::keeper::Keeper;
+use super::state::Core;
 use crate::config::Config;
 use crate::daemon::logging::Redact;
-use crate::device::{Device, DeviceError, Listed};
+use crate::device::{Device, DeviceError, Listed, Location};
 use crate::pdu::{self, Incoming};
-use crate::spool::fs as spool_fs;
+use crate::spool::fs::{self as spool_fs, Flush};
 use crate::spool::inbox::{self, ReceivedPart};
-use crate::store::{IncomingPart, NewPart, ReportRecord, Store, StoreError};
+use crate::store::{Durability, IncomingPart, NewPart, ReportRecord, Store, StoreError};
+use std::collections::HashSet;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// A message whose inbox files were written: for RunOnReceive.
@@ -61,68 +75,229 @@ pub enum ReceiveError {
     Write(#[from] spool_fs::SpoolIoError),
 }
 
+/// A message recorded with the names of its inbox files, which are still
+/// to be written ([`deliver`]).
+#[derive(Debug)]
+pub(super) struct Unwritten {
+    /// The files, rendered.
+    files: Vec<inbox::InboxFile>,
+    /// What RunOnReceive gets once they are written.
+    received: Received,
+}
+
+/// The names messages recorded in this batch will have: a second message
+/// of the same sender and minute must not choose a name the first one has
+/// not written yet.
+pub(super) type Reserved = HashSet<String>;
+
+/// What one read of a storage came to.
+#[derive(Debug, Default)]
+pub(super) struct StorageTaken {
+    /// The messages written.
+    pub(super) received: Vec<Received>,
+    /// The entries that may now be deleted from the device.
+    pub(super) deletable: Vec<Location>,
+    /// What stopped the batch (its entries not in `deletable` stay).
+    pub(super) error: Option<ReceiveError>,
+}
+
 /// Reads `storage` of the device and processes every message in it, each
 /// deleted from the device once it is recorded (and its files written); a
 /// filtered message stays, as gammu leaves it; an entry that cannot be read
-/// at all is kept raw and deleted.
+/// at all is kept raw and deleted. Returns what was written (for its
+/// hooks, even when something failed after it) and what failed.
 pub(super) async fn read_storage<D: Device>(
-    config: &Config,
-    filters: &Filters,
-    store: &mut Store,
+    keeper: &Keeper<Core>,
     device: &D,
     storage: &str,
     now_ms: i64,
+) -> (Vec<Received>, Option<ReceiveError>) {
+    let listed = match device.read_storage(storage).await {
+        Ok(listed) if listed.is_empty() => return (Vec::new(), None),
+        Ok(listed) => listed,
+        Err(error) => return (Vec::new(), Some(error.into())),
+    };
+    let taken = keeper
+        .call(move |core| {
+            let Core {
+                config,
+                store,
+                filters,
+                ..
+            } = core;
+            take_listed(config, filters, store, listed, now_ms)
+        })
+        .await;
+    for location in &taken.deletable {
+        if let Err(error) = device.delete(location).await {
+            return (taken.received, Some(error.into()));
+        }
+    }
+    (taken.received, taken.error)
+}
+
+/// Records one PDU the device routed raw (`+CMT`, on no SIM), and writes
+/// the message it completes: `Ok` when it may be acknowledged.
+pub(super) fn take_routed(
+    config: &Config,
+    filters: &Filters,
+    store: &mut Store,
+    pdu: &[u8],
+    now_ms: i64,
 ) -> Result<Vec<Received>, ReceiveError> {
-    let mut received = Vec::new();
-    for entry in device.read_storage(storage).await? {
-        match entry {
-            Listed::Message { location, pdu } => {
-                match take(config, filters, store, &pdu, now_ms)? {
-                    Taken::Done(message) => {
-                        device.delete(&location).await?;
-                        received.extend(message);
-                    }
-                    Taken::Filtered => {}
-                }
-            }
-            Listed::Unreadable {
-                location,
-                raw,
-                reason,
-            } => {
-                // Kept as it came (the same line is the same message again).
-                let key = if raw.is_empty() {
-                    format!("unparsed:{}:{}:{now_ms}", location.storage, location.index)
-                } else {
-                    format!("line:{raw}")
-                };
-                keep_undecodable(store, &key, &raw, &reason, now_ms)?;
-                device.delete(&location).await?;
+    let mut reserved = Reserved::new();
+    let taken = store.batch(Durability::Now, |store| {
+        take(config, filters, store, &mut reserved, pdu, now_ms)
+    })?;
+    match taken {
+        // Routed raw, a filtered message is on no SIM to be left on.
+        Taken::Filtered | Taken::Done(None) => Ok(Vec::new()),
+        Taken::Done(Some(message)) => {
+            let written = deliver(config, store, vec![message]);
+            match written.error {
+                Some(error) => Err(error),
+                None => Ok(written.received),
             }
         }
     }
-    Ok(received)
+}
+
+/// Records, writes and marks a batch of listed entries (see the module
+/// documentation), saying which of them may be deleted from the device.
+pub(super) fn take_listed(
+    config: &Config,
+    filters: &Filters,
+    store: &mut Store,
+    listed: Vec<Listed>,
+    now_ms: i64,
+) -> StorageTaken {
+    let mut reserved = Reserved::new();
+    let mut unwritten = Vec::new();
+    // Each entry, and the message of `unwritten` it waits for.
+    let mut entries: Vec<(Location, Option<usize>)> = Vec::new();
+    let recorded = store.batch(Durability::Now, |store| {
+        for entry in listed {
+            match entry {
+                Listed::Message { location, pdu } => {
+                    match take(config, filters, store, &mut reserved, &pdu, now_ms)? {
+                        Taken::Done(message) => {
+                            let waits_for = message.map(|message| {
+                                unwritten.push(message);
+                                unwritten.len() - 1
+                            });
+                            entries.push((location, waits_for));
+                        }
+                        Taken::Filtered => {}
+                    }
+                }
+                Listed::Unreadable {
+                    location,
+                    raw,
+                    reason,
+                } => {
+                    // Kept as it came (the same line is the same message again).
+                    let key = if raw.is_empty() {
+                        format!("unparsed:{}:{}:{now_ms}", location.storage, location.index)
+                    } else {
+                        format!("line:{raw}")
+                    };
+                    keep_undecodable(store, &key, &raw, &reason, now_ms)?;
+                    entries.push((location, None));
+                }
+            }
+        }
+        Ok::<_, ReceiveError>(())
+    });
+    let delivered = deliver(config, store, unwritten);
+    let deletable = entries
+        .into_iter()
+        .filter(|(_, waits_for)| waits_for.is_none_or(|index| index < delivered.received.len()))
+        .map(|(location, _)| location)
+        .collect();
+    StorageTaken {
+        received: delivered.received,
+        deletable,
+        error: recorded.err().or(delivered.error),
+    }
+}
+
+/// What [`deliver`] wrote.
+#[derive(Debug, Default)]
+pub(super) struct Delivered {
+    /// The messages written and recorded as written, in order.
+    pub(super) received: Vec<Received>,
+    /// What stopped the writing (the rest waits, recorded as unwritten).
+    pub(super) error: Option<ReceiveError>,
+}
+
+/// Writes the files of recorded messages in order, syncs them all at
+/// once, and records them written (a commit the next one syncs: after a
+/// power cut that loses it, the same files are written again under the
+/// same names). Stops at the first message that cannot be written.
+pub(super) fn deliver(config: &Config, store: &mut Store, unwritten: Vec<Unwritten>) -> Delivered {
+    let mut written = Vec::new();
+    let mut paths: Vec<PathBuf> = Vec::new();
+    let mut error = None;
+    for message in unwritten {
+        match write_files(config, &message.files) {
+            Ok(mut more) => {
+                paths.append(&mut more);
+                written.push(message.received);
+            }
+            Err(failed) => {
+                error = Some(failed);
+                break;
+            }
+        }
+    }
+    if let Err(failed) = spool_fs::sync_written(&config.spool.inbox, &paths) {
+        return Delivered {
+            received: Vec::new(),
+            error: Some(failed.into()),
+        };
+    }
+    let hook = has_hook(config);
+    let mut received = Vec::new();
+    let marked = store.batch(Durability::WithNextCommit, |store| {
+        for message in written {
+            if let Some(id) = message.id {
+                store.incoming_written(id, hook)?;
+                tracing::info!(
+                    id,
+                    parts = message.parts.len(),
+                    complete = message.complete,
+                    "received"
+                );
+            }
+            received.push(message);
+        }
+        Ok::<_, StoreError>(())
+    });
+    Delivered {
+        received,
+        error: error.or(marked.err().map(ReceiveError::from)),
+    }
 }
 
 /// What became of one received PDU.
 #[derive(Debug)]
-pub enum Taken {
-    /// Recorded, now or before, and written where it is complete: the
-    /// modem's copy may go.
-    Done(Option<Received>),
+pub(super) enum Taken {
+    /// Recorded, now or before; the message it completes (or completed
+    /// before, unwritten) is to be written before the device's copy goes.
+    Done(Option<Unwritten>),
     /// Refused by the sender or SMSC filters: nothing was recorded.
     Filtered,
 }
 
-/// Records one received PDU (SMSC field, then TPDU), stored or routed raw,
-/// and writes the inbox files of the message it completes. Idempotent: a
-/// PDU seen before (a crash before its delete, a network resending an
-/// unacknowledged `+CMT`) finishes whatever was left undone and records
-/// nothing twice.
-pub fn take(
+/// Records one received PDU (SMSC field, then TPDU), stored or routed raw.
+/// Idempotent: a PDU seen before (a crash before its delete, a network
+/// resending an unacknowledged `+CMT`) finishes whatever was left undone
+/// and records nothing twice.
+pub(super) fn take(
     config: &Config,
     filters: &Filters,
     store: &mut Store,
+    reserved: &mut Reserved,
     pdu: &[u8],
     now_ms: i64,
 ) -> Result<Taken, ReceiveError> {
@@ -146,18 +321,21 @@ pub fn take(
             // then it still runs RunOnReceive, with no file, the report in
             // the environment (spec §6).
             if config.receive.delivery_report == crate::config::DeliveryReport::Log {
-                let received = new.then(|| Received {
-                    id: None,
+                let logged = new.then(|| Unwritten {
                     files: Vec::new(),
-                    sender: recipient,
-                    parts: vec![ReceivedPart::new(
-                        smsc,
-                        Incoming::StatusReport(report),
-                        utc(now_ms),
-                    )],
-                    complete: true,
+                    received: Received {
+                        id: None,
+                        files: Vec::new(),
+                        sender: recipient,
+                        parts: vec![ReceivedPart::new(
+                            smsc,
+                            Incoming::StatusReport(report),
+                            utc(now_ms),
+                        )],
+                        complete: true,
+                    },
                 });
-                return Ok(Taken::Done(received));
+                return Ok(Taken::Done(logged));
             }
             let part = NewPart {
                 content_key: &key,
@@ -166,7 +344,7 @@ pub fn take(
                 concat: None,
                 now_ms,
             };
-            Ok(Taken::Done(record_part(config, store, &part)?))
+            Ok(Taken::Done(record_part(config, store, reserved, &part)?))
         }
         Incoming::Deliver(deliver) => {
             let sender = deliver.originator.to_display();
@@ -191,7 +369,7 @@ pub fn take(
                 concat,
                 now_ms,
             };
-            Ok(Taken::Done(record_part(config, store, &part)?))
+            Ok(Taken::Done(record_part(config, store, reserved, &part)?))
         }
     }
 }
@@ -215,16 +393,17 @@ fn warn_oddities(deliver: &pdu::SmsDeliver, sender: &str) {
     }
 }
 
-/// Records `part` (unless it was recorded before) and writes the message
-/// it completes. A part that completes its message is recorded together
-/// with the start of the message, in one commit.
+/// Records `part` (unless it was recorded before), and the message it
+/// completes with its file names. A part that completes its message is
+/// recorded together with the start of the message.
 fn record_part(
     config: &Config,
     store: &mut Store,
+    reserved: &mut Reserved,
     part: &NewPart<'_>,
-) -> Result<Option<Received>, ReceiveError> {
+) -> Result<Option<Unwritten>, ReceiveError> {
     if let Some((id, _)) = store.incoming_part_by_key(part.content_key)? {
-        return complete_part(config, store, id, part.now_ms);
+        return complete_part(config, store, reserved, id, part.now_ms);
     }
     let waiting = match part.concat {
         None => Vec::new(),
@@ -244,7 +423,7 @@ fn record_part(
             part.concat,
             part.now_ms,
         )?;
-        return complete_part(config, store, id, part.now_ms);
+        return complete_part(config, store, reserved, id, part.now_ms);
     }
     let mut group = waiting.clone();
     group.push(IncomingPart {
@@ -256,24 +435,24 @@ fn record_part(
     });
     group.sort_by_key(|p| p.concat.map(|c| c.2));
     let parts = decode_parts(&group);
-    let rendered = render_new(config, &parts, part.now_ms);
+    let rendered = render_new(config, reserved, &parts, part.now_ms);
     let files = names(&rendered);
     let others: Vec<i64> = waiting.iter().map(|p| p.id).collect();
     let (_, message) = store.add_completing_part(part, &others, &files)?;
-    write_files(config, &rendered)?;
-    store.incoming_written(message, has_hook(config))?;
-    tracing::info!(parts = parts.len(), complete = true, "received");
-    Ok(Some(Received {
-        id: Some(message),
-        files,
-        sender: part.sender.to_owned(),
-        parts,
-        complete: true,
+    Ok(Some(Unwritten {
+        files: rendered,
+        received: Received {
+            id: Some(message),
+            files,
+            sender: part.sender.to_owned(),
+            parts,
+            complete: true,
+        },
     }))
 }
 
 /// Keeps a PDU that does not decode, raw with the reason (once).
-pub fn keep_undecodable(
+pub(super) fn keep_undecodable(
     store: &mut Store,
     key: &str,
     raw: &str,
@@ -325,19 +504,22 @@ fn record_report(
     Ok(())
 }
 
-/// Writes the message `part` completes, unless it is already assembled or
-/// its message still waits for parts.
+/// The message `part` completes, to be written, unless it is already
+/// written or its message still waits for parts.
 fn complete_part(
     config: &Config,
     store: &mut Store,
+    reserved: &mut Reserved,
     part: i64,
     now_ms: i64,
-) -> Result<Option<Received>, ReceiveError> {
+) -> Result<Option<Unwritten>, ReceiveError> {
     if store.incoming_part_assembled(part)? {
         // Its message's files may still be unwritten (the disk was full):
         // write them now, or keep the part on the SIM.
         return match store.message_of_part(part)? {
-            Some(message) if !message.written => finish_message(config, store, message.id, now_ms),
+            Some(message) if !message.written => {
+                recorded_message(config, store, message.id, now_ms)
+            }
             _ => Ok(None),
         };
     }
@@ -353,75 +535,114 @@ fn complete_part(
         }
         return Ok(None);
     }
-    Ok(Some(assemble(config, store, &group, true, now_ms)?))
+    Ok(Some(assemble(
+        config, store, reserved, &group, true, now_ms,
+    )?))
 }
 
 /// After a restart: writes the messages whose last part was recorded but
 /// not yet assembled (a crash in between, or a routed `+CMT` that is on no
 /// SIM to be read again).
-pub fn complete_recorded(
+pub(super) fn complete_recorded(
     config: &Config,
     store: &mut Store,
     now_ms: i64,
 ) -> Result<Vec<Received>, ReceiveError> {
-    let mut received = Vec::new();
-    for part in store.unassembled_parts()? {
-        received.extend(complete_part(config, store, part, now_ms)?);
-    }
-    Ok(received)
+    let mut reserved = Reserved::new();
+    let mut unwritten = Vec::new();
+    let recorded = store.batch(Durability::Now, |store| {
+        for part in store.unassembled_parts()? {
+            unwritten.extend(complete_part(config, store, &mut reserved, part, now_ms)?);
+        }
+        Ok::<_, ReceiveError>(())
+    });
+    delivered(deliver(config, store, unwritten), recorded)
 }
 
 /// Writes the inbox files of concatenated messages that waited longer than
 /// the multipart timeout, with the parts they have.
-pub fn flush_stale(
+pub(super) fn flush_stale(
     config: &Config,
     store: &mut Store,
     now_ms: i64,
 ) -> Result<Vec<Received>, ReceiveError> {
     let timeout = config.receive.multipart_timeout.as_millis() as i64;
-    let mut received = Vec::new();
-    for part in store.stale_groups(now_ms - timeout)? {
-        let group = store.open_group(part)?;
-        tracing::warn!(
-            parts = group.len(),
-            "multipart message incomplete after the timeout; writing what arrived"
-        );
-        received.push(assemble(config, store, &group, false, now_ms)?);
+    let mut reserved = Reserved::new();
+    let mut unwritten = Vec::new();
+    let recorded = store.batch(Durability::Now, |store| {
+        for part in store.stale_groups(now_ms - timeout)? {
+            let group = store.open_group(part)?;
+            tracing::warn!(
+                parts = group.len(),
+                "multipart message incomplete after the timeout; writing what arrived"
+            );
+            unwritten.push(assemble(
+                config,
+                store,
+                &mut reserved,
+                &group,
+                false,
+                now_ms,
+            )?);
+        }
+        Ok::<_, ReceiveError>(())
+    });
+    delivered(deliver(config, store, unwritten), recorded)
+}
+
+/// What was written, or the first error (after which what was written
+/// has been recorded as such and waits for its hooks in the database).
+fn delivered(
+    delivered: Delivered,
+    recorded: Result<(), ReceiveError>,
+) -> Result<Vec<Received>, ReceiveError> {
+    match recorded.err().or(delivered.error) {
+        Some(error) if delivered.received.is_empty() => Err(error),
+        Some(error) => {
+            tracing::error!(error = %crate::redact::Scrub(&error), "writing received messages stopped");
+            Ok(delivered.received)
+        }
+        None => Ok(delivered.received),
     }
-    Ok(received)
 }
 
 /// Writes the files of messages recorded but not yet written (a write
 /// that failed, or a restart in between), oldest first, stopping at the
 /// first failure: what was written, or that and the error.
-pub fn finish_unwritten(
+pub(super) fn finish_unwritten(
     config: &Config,
     store: &mut Store,
     now_ms: i64,
 ) -> Result<Vec<Received>, (Vec<Received>, ReceiveError)> {
-    let mut written = Vec::new();
+    let mut unwritten = Vec::new();
     let ids = match store.incoming_unwritten() {
         Ok(ids) => ids,
-        Err(error) => return Err((written, error.into())),
+        Err(error) => return Err((Vec::new(), error.into())),
     };
     for id in ids {
-        match finish_message(config, store, id, now_ms) {
-            Ok(Some(received)) => written.push(received),
-            Ok(None) => {}
-            Err(error) => return Err((written, error)),
+        match recorded_message(config, store, id, now_ms) {
+            Ok(message) => unwritten.extend(message),
+            Err(error) => {
+                let written = deliver(config, store, unwritten);
+                return Err((written.received, written.error.unwrap_or(error)));
+            }
         }
     }
-    Ok(written)
+    let written = deliver(config, store, unwritten);
+    match written.error {
+        Some(error) => Err((written.received, error)),
+        None => Ok(written.received),
+    }
 }
 
-/// Writes the files of message `id`, recorded with their names but not
-/// written yet; `None` when there is no such message.
-fn finish_message(
+/// Message `id`, recorded with its file names but not written yet;
+/// `None` when there is no such message.
+fn recorded_message(
     config: &Config,
     store: &mut Store,
     id: i64,
     now_ms: i64,
-) -> Result<Option<Received>, ReceiveError> {
+) -> Result<Option<Unwritten>, ReceiveError> {
     let Some(message) = store.incoming_message(id)? else {
         return Ok(None);
     };
@@ -429,24 +650,24 @@ fn finish_message(
     let parts = decode_parts(&recorded);
     let serial = serial_of(&message.files, &parts);
     let rendered = inbox::inbox_files(&parts, config.spool.inbox_format, serial, &utc(now_ms));
-    write_files(config, &rendered)?;
-    store.incoming_written(id, has_hook(config))?;
-    tracing::info!(id, parts = parts.len(), "received message written");
-    Ok(Some(Received {
-        id: Some(id),
-        files: message.files,
-        sender: recorded
-            .first()
-            .map(|p| p.sender.clone())
-            .unwrap_or_default(),
-        parts,
-        complete: message.complete,
+    Ok(Some(Unwritten {
+        files: rendered,
+        received: Received {
+            id: Some(id),
+            files: message.files,
+            sender: recorded
+                .first()
+                .map(|p| p.sender.clone())
+                .unwrap_or_default(),
+            parts,
+            complete: message.complete,
+        },
     }))
 }
 
 /// After a restart: the written messages whose RunOnReceive hook was never
 /// started (simgate stopped between writing the files and starting it).
-pub fn pending_hooks(store: &Store) -> Result<Vec<Received>, ReceiveError> {
+pub(super) fn pending_hooks(store: &Store) -> Result<Vec<Received>, ReceiveError> {
     let mut pending = Vec::new();
     for id in store.hooks_pending()? {
         let Some(message) = store.incoming_message(id)? else {
@@ -496,56 +717,70 @@ fn serial_of(files: &[String], parts: &[ReceivedPart]) -> u8 {
         .unwrap_or(0)
 }
 
-/// Records and writes one message's inbox files.
+/// Records one message assembled from `group`, with its file names.
 fn assemble(
     config: &Config,
     store: &mut Store,
+    reserved: &mut Reserved,
     group: &[IncomingPart],
     complete: bool,
     now_ms: i64,
-) -> Result<Received, ReceiveError> {
+) -> Result<Unwritten, ReceiveError> {
     let parts = decode_parts(group);
     let sender = group.first().map(|p| p.sender.clone()).unwrap_or_default();
-    let rendered = render_new(config, &parts, now_ms);
+    let rendered = render_new(config, reserved, &parts, now_ms);
     let files = names(&rendered);
     let ids: Vec<i64> = group.iter().map(|p| p.id).collect();
     let message = store.begin_incoming(&ids, &files, complete, now_ms)?;
-    write_files(config, &rendered)?;
-    store.incoming_written(message, has_hook(config))?;
-    tracing::info!(parts = parts.len(), complete, "received");
-    Ok(Received {
-        id: Some(message),
-        files,
-        sender,
-        parts,
-        complete,
+    Ok(Unwritten {
+        files: rendered,
+        received: Received {
+            id: Some(message),
+            files,
+            sender,
+            parts,
+            complete,
+        },
     })
 }
 
 /// A new message's inbox files in the configured format, under the first
-/// serial gammu would choose (only part 0's name is probed).
-fn render_new(config: &Config, parts: &[ReceivedPart], now_ms: i64) -> Vec<inbox::InboxFile> {
-    let serial = inbox::choose_serial(parts, |name| config.spool.inbox.join(name).exists())
-        .unwrap_or(inbox::MAX_SERIAL);
-    inbox::inbox_files(parts, config.spool.inbox_format, serial, &utc(now_ms))
+/// serial gammu would choose (only part 0's name is probed) that no file
+/// in the inbox and no message of this batch has.
+fn render_new(
+    config: &Config,
+    reserved: &mut Reserved,
+    parts: &[ReceivedPart],
+    now_ms: i64,
+) -> Vec<inbox::InboxFile> {
+    let serial = inbox::choose_serial(parts, |name| {
+        reserved.contains(name) || config.spool.inbox.join(name).exists()
+    })
+    .unwrap_or(inbox::MAX_SERIAL);
+    let files = inbox::inbox_files(parts, config.spool.inbox_format, serial, &utc(now_ms));
+    reserved.extend(files.iter().map(|file| file.name.clone()));
+    files
 }
 
 fn names(files: &[inbox::InboxFile]) -> Vec<String> {
     files.iter().map(|file| file.name.clone()).collect()
 }
 
-/// Writes inbox files, each through a temporary name, fsync and rename.
-fn write_files(config: &Config, files: &[inbox::InboxFile]) -> Result<(), ReceiveError> {
+/// Writes inbox files, each through a temporary name and a rename, not
+/// synced ([`deliver`] syncs the batch); returns their paths.
+fn write_files(config: &Config, files: &[inbox::InboxFile]) -> Result<Vec<PathBuf>, ReceiveError> {
+    let mut written = Vec::with_capacity(files.len());
     for file in files {
-        spool_fs::write_atomic(
+        written.push(spool_fs::write_atomic(
             &config.spool.inbox,
             std::ffi::OsStr::new(&file.name),
             &file.contents,
             None,
             spool_fs::WriteMode::Replace,
-        )?;
+            Flush::Later,
+        )?);
     }
-    Ok(())
+    Ok(written)
 }
 
 /// A time in milliseconds since the epoch, in UTC.

@@ -4,6 +4,14 @@
 //! matches the parts already sent), send each part not yet sent, record
 //! every transition, decide what a failure means, and move the file on.
 //!
+//! The steps that touch the database or the files run on the keeper's
+//! thread ([`super::keeper`]), each one commit; the device is asked on the
+//! event loop in between. A message of one part costs one synced commit in
+//! a burst: the part is recorded `sending` (synced, before its PDU goes
+//! out), and what follows the send (the part sent, the message finished,
+//! its file moved) is synced by the next message's commit, or at once when
+//! no message follows.
+//!
 //! A part whose PDU reached the modem without an answer saying it went out
 //! is *resolving*: the modem's TP-MR counter, read back from the SIM, tells
 //! whether it went out ([`super::tp_mr`]); only when it cannot tell is the
@@ -11,18 +19,22 @@
 
 use super::clock::Clock;
 use super::hook_env::SentPart;
-use super::outbox::{self, Finished, Outbox};
+use super::keeper::Keeper;
+use super::outbox::{self, Finished};
 use super::retry::{Decision, RetryPolicy};
+use super::state::Core;
 use super::tp_mr::{self, Counter, Resolution};
 use crate::config::{AmbiguousPolicy, Config};
 use crate::daemon::logging::Redact;
-use crate::device::Device;
-use crate::pdu::SmsSubmit;
+use crate::device::{Device, FailureKind};
+use crate::pdu::{EncodedPdu, SmsSubmit};
+use crate::redact::Scrub;
+use crate::spool::fs::Flush;
 use crate::spool::{self, fs as spool_fs, OutgoingMessage};
-use crate::store::{MessageState, PartState, Store, StoreError};
+use crate::store::{Durability, Outgoing, PartState, Resolving, StoreError};
 use std::collections::HashMap;
 use std::ffi::OsString;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// How a send attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,10 +114,12 @@ const RESOLVE_READS: u32 = 3;
 impl MrTracker {
     /// The state for a new modem session, with what the database
     /// remembers of this modem.
-    pub(super) fn new(store: &Store, imei: Option<&str>, readable: bool) -> Self {
+    pub(super) async fn new(keeper: &Keeper<Core>, imei: Option<&str>, readable: bool) -> Self {
         let modem = imei.unwrap_or("unknown").to_owned();
-        let counter = store
-            .modem_fact(&modem, "tp-mr-counter")
+        let key = modem.clone();
+        let counter = keeper
+            .call(move |core| core.store.modem_fact(&key, "tp-mr-counter"))
+            .await
             .ok()
             .flatten()
             .map_or(Counter::Unknown, |v| Counter::parse(&v));
@@ -136,16 +150,16 @@ impl MrTracker {
 
     /// A part went out with `reference`; the first time, learn whether the
     /// SIM's counter follows the sends.
-    async fn sent<D: Device>(&mut self, reference: u8, device: &D, store: &mut Store) {
+    async fn sent<D: Device>(&mut self, reference: u8, device: &D, keeper: &Keeper<Core>) {
         self.last = Some(reference);
         if self.counter == Counter::Unknown && self.readable {
             if let Ok(Some(last)) = device.last_reference().await {
-                self.learn(Counter::learn(reference, last), store);
+                self.learn(Counter::learn(reference, last), keeper).await;
             }
         }
     }
 
-    fn learn(&mut self, counter: Counter, store: &mut Store) {
+    async fn learn(&mut self, counter: Counter, keeper: &Keeper<Core>) {
         if self.counter == counter {
             return;
         }
@@ -154,8 +168,15 @@ impl MrTracker {
             counter = counter.as_str(),
             "learnt whether the SIM's TP-MR counter follows the sends"
         );
-        if let Err(error) = store.set_modem_fact(&self.modem, "tp-mr-counter", counter.as_str()) {
-            tracing::warn!(error = %crate::redact::Scrub(&error), "cannot record what was learnt about the modem");
+        let modem = self.modem.clone();
+        let recorded = keeper
+            .call(move |core| {
+                core.store
+                    .set_modem_fact(&modem, "tp-mr-counter", counter.as_str())
+            })
+            .await;
+        if let Err(error) = recorded {
+            tracing::warn!(error = %Scrub(&error), "cannot record what was learnt about the modem");
         }
     }
 
@@ -167,15 +188,13 @@ impl MrTracker {
 
 /// What sending needs from the daemon.
 pub(super) struct Sender<'a, D> {
+    /// The keeper of the store and the outbox.
+    pub(super) keeper: &'a Keeper<Core>,
     /// The configuration.
     pub(super) config: &'a Config,
-    /// The store.
-    pub(super) store: &'a mut Store,
-    /// The outbox (claiming and moving files).
-    pub(super) outbox: &'a mut Outbox,
     /// The device.
     pub(super) device: &'a D,
-    /// The calendar.
+    /// The clock.
     pub(super) clock: &'a dyn Clock,
     /// Its TP-MR counter.
     pub(super) tracker: &'a mut MrTracker,
@@ -184,281 +203,67 @@ pub(super) struct Sender<'a, D> {
 }
 
 impl<D: Device> Sender<'_, D> {
-    /// Sends message `id`.
-    pub(super) async fn send(&mut self, id: i64) -> Result<Outcome, StoreError> {
-        let Some(row) = self.store.get(id)? else {
-            return Ok(Outcome::Skipped);
+    /// Sends the first message due, if any (`None` when none is).
+    pub(super) async fn send_next(&mut self) -> Result<Option<Outcome>, StoreError> {
+        let mr_before = self.tracker.before_send(self.device).await;
+        let now = self.clock.now();
+        let begun = self
+            .keeper
+            .call(move |core| begin_next(core, mr_before, now))
+            .await?;
+        let mut attempt = match begun {
+            None => return Ok(None),
+            Some(Begun::Done(outcome)) => return Ok(Some(outcome)),
+            Some(Begun::Sending(attempt)) => *attempt,
         };
-        if row.state != MessageState::Queued {
-            return Ok(Outcome::Skipped);
-        }
-        let file = match self.claim(&row)? {
-            Ok(file) => file,
-            Err(outcome) => return Ok(outcome),
-        };
-        let fail = |sender: &mut Self, reason: String| -> Result<Outcome, StoreError> {
-            sender
-                .store
-                .mark_failed(id, &reason, sender.clock.now_ms())?;
-            tracing::error!(file = %Redact(&row.file_name), id, reason = %crate::redact::Scrub(&reason), "message failed");
-            sender.outbox.finish(
-                sender.config,
-                sender.store,
-                id,
-                &file,
-                false,
-                sender.clock.now(),
-            )?;
-            Ok(Outcome::Failed {
-                file: row.file_name.clone(),
-                reason,
-            })
-        };
-        let parsed = match spool::classify_outbox_name(&row.file_name) {
-            Ok(Some(parsed)) => parsed,
-            _ => {
-                return fail(
-                    self,
-                    "the claimed file name is no longer an outbox name".to_owned(),
-                )
-            }
-        };
-        let message = match outbox::read_message(self.config, &file.path, &parsed) {
-            Ok((message, _)) => message,
-            Err(reason) => return fail(self, reason),
-        };
-        let submits =
-            match message.to_submits(self.config.spool.transmit_format, concat_reference(id)) {
-                Ok(submits) => submits,
-                Err(error) => return fail(self, error.to_string()),
-            };
-        let smsc = message.smsc_address().ok().flatten();
-        let parts = self.store.parts(id)?;
-        if parts.len() != submits.len() {
-            return fail(
-                self,
-                format!(
-                    "the file now plans to {} parts, not {}",
-                    submits.len(),
-                    parts.len()
-                ),
-            );
-        }
-        let attempts = self.store.count_attempt(id, self.clock.now_ms())?;
-        let policy = retry_policy(self.config);
-        for (part, submit) in parts.iter().zip(&submits) {
-            if part.state == PartState::Sent {
-                continue;
-            }
-            if (self.stop)() {
-                self.put_back(&file);
-                return Ok(Outcome::Interrupted);
-            }
-            let encoded = match submit.encode(smsc.as_ref()) {
-                Ok(encoded) => encoded,
-                Err(error) => return fail(self, error.to_string()),
-            };
-            let mr_before = self.tracker.before_send(self.device).await;
-            self.store
-                .part_sending(id, part.part, mr_before, self.clock.now_ms())?;
-            match self.device.send(&encoded).await {
+        loop {
+            let (part, pdu) = attempt.pending[attempt.next].clone();
+            match self.device.send(&pdu).await {
                 Ok(reference) => {
-                    self.store
-                        .part_sent(id, part.part, reference, self.clock.now_ms())?;
-                    self.tracker.sent(reference, self.device, self.store).await;
-                    tracing::info!(file = %Redact(&row.file_name), id, part = part.part, of = parts.len(), reference, "part sent");
+                    tracing::info!(file = %Redact(&attempt.row.file_name), id = attempt.row.id, part, of = attempt.submits.len(), reference, "part sent");
+                    self.tracker.sent(reference, self.device, self.keeper).await;
+                    attempt.next += 1;
+                    let now = self.clock.now();
+                    if attempt.next == attempt.pending.len() {
+                        let outcome = self
+                            .keeper
+                            .call(move |core| finish_sent(core, attempt, part, reference, now))
+                            .await?;
+                        return Ok(Some(outcome));
+                    }
+                    if (self.stop)() {
+                        let outcome = self
+                            .keeper
+                            .call(move |core| interrupt(core, &attempt, part, reference, now))
+                            .await?;
+                        return Ok(Some(outcome));
+                    }
+                    let mr_before = self.tracker.before_send(self.device).await;
+                    let (next, _) = attempt.pending[attempt.next];
+                    let id = attempt.row.id;
+                    self.keeper
+                        .call(move |core| {
+                            core.store.batch(Durability::Now, |store| {
+                                store.part_sent(id, part, reference, ms(now))?;
+                                store.part_sending(id, next, mr_before, ms(now))
+                            })
+                        })
+                        .await?;
                 }
                 Err(error) => {
                     self.tracker.lost();
-                    let reason = error.to_string();
-                    let age = Duration::from_millis(
-                        self.clock.now_ms().saturating_sub(row.created_ms).max(0) as u64,
-                    );
-                    return match policy.decide(error.kind, &reason, attempts, age) {
-                        Decision::Ambiguous(reason) => {
-                            let reason =
-                                format!("ambiguous send (the modem may have sent it): {reason}");
-                            if self.config.send.ambiguous == AmbiguousPolicy::Resend {
-                                self.store.part_not_sent(id, part.part)?;
-                                self.store.retry_later(
-                                    id,
-                                    &reason,
-                                    self.clock.now_ms(),
-                                    self.clock.now_ms(),
-                                )?;
-                                self.put_back(&file);
-                                return Ok(Outcome::Retry {
-                                    file: row.file_name.clone(),
-                                    reason,
-                                    delay: Duration::ZERO,
-                                });
-                            }
-                            self.store.mark_resolving(
-                                id,
-                                part.part,
-                                &reason,
-                                self.clock.now_ms(),
-                            )?;
-                            tracing::warn!(file = %Redact(&row.file_name), id, part = part.part, reason = %crate::redact::Scrub(&reason), "no answer after the PDU; asking the modem whether it went out");
-                            Ok(Outcome::Resolving {
-                                file: row.file_name.clone(),
-                            })
-                        }
-                        Decision::Fail(reason) => {
-                            self.store.part_not_sent(id, part.part)?;
-                            fail(self, reason)
-                        }
-                        Decision::RetryAfter(delay) => {
-                            self.store.part_not_sent(id, part.part)?;
-                            let now = self.clock.now_ms();
-                            self.store.retry_later(
-                                id,
-                                &reason,
-                                now + delay.as_millis() as i64,
-                                now,
-                            )?;
-                            tracing::warn!(file = %Redact(&row.file_name), id, reason = %crate::redact::Scrub(&reason), ?delay, "send failed; will retry");
-                            self.put_back(&file);
-                            Ok(Outcome::Retry {
-                                file: row.file_name.clone(),
-                                reason,
-                                delay,
-                            })
-                        }
-                        Decision::WaitForDevice => {
-                            // Not the message's fault, but not instantly
-                            // curable either: try again after the first
-                            // retry delay, so a modem that keeps refusing is
-                            // not hammered.
-                            self.store.part_not_sent(id, part.part)?;
-                            let now = self.clock.now_ms();
-                            let next = now + self.config.send.retry_delay.as_millis() as i64;
-                            self.store.retry_later(id, &reason, next, now)?;
-                            tracing::warn!(file = %Redact(&row.file_name), id, reason = %crate::redact::Scrub(&reason), "the modem cannot send now; will retry");
-                            self.put_back(&file);
-                            Ok(Outcome::WaitForDevice {
-                                file: row.file_name.clone(),
-                                reason,
-                            })
-                        }
+                    let now = self.clock.now();
+                    let failure = Failure {
+                        part,
+                        kind: error.kind,
+                        reason: error.to_string(),
                     };
+                    let outcome = self
+                        .keeper
+                        .call(move |core| fail_part(core, attempt, failure, now))
+                        .await?;
+                    return Ok(Some(outcome));
                 }
-            }
-        }
-        self.finish_sent(id, &row.file_name, &message, &submits, &file)
-    }
-
-    /// Every part went out: record it, and move the file to sent/.
-    fn finish_sent(
-        &mut self,
-        id: i64,
-        name: &str,
-        message: &OutgoingMessage,
-        submits: &[SmsSubmit],
-        file: &spool_fs::Claimed,
-    ) -> Result<Outcome, StoreError> {
-        let references: Vec<u8> = self
-            .store
-            .parts(id)?
-            .iter()
-            .filter_map(|p| p.message_ref)
-            .collect();
-        record_references(file, message, &references);
-        let parts = references
-            .iter()
-            .zip(submits)
-            .map(|(&reference, submit)| SentPart {
-                reference,
-                text: submit.user_data.body.text().map(str::to_owned),
-                class: submit
-                    .dcs
-                    .class
-                    .map_or(-1, |class| i32::from(class.number())),
-            })
-            .collect();
-        self.store.mark_sent(id, self.clock.now_ms())?;
-        let moved_to =
-            match self
-                .outbox
-                .finish(self.config, self.store, id, file, true, self.clock.now())?
-            {
-                Finished::Done(path) => path,
-                Finished::Pending => None,
-            };
-        tracing::info!(file = %Redact(name), id, parts = references.len(), "sent");
-        Ok(Outcome::Sent {
-            file: name.to_owned(),
-            recipient: message.recipient.clone(),
-            parts,
-            moved_to,
-        })
-    }
-
-    /// The message's file, claimed for sending: already claimed (a
-    /// resumed message), or claimed now from outbox/. A file deleted or
-    /// replaced meanwhile cancels the message.
-    fn claim(
-        &mut self,
-        row: &crate::store::Outgoing,
-    ) -> Result<Result<spool_fs::Claimed, Outcome>, StoreError> {
-        let dir = self.outbox.dir().to_owned();
-        let name = OsString::from(&row.file_name);
-        let held = spool_fs::claim_dir(&dir).join(&name);
-        if spool_fs::file_state(&held).is_ok_and(|state| state.id == row.file_id) {
-            return Ok(Ok(spool_fs::Claimed { name, path: held }));
-        }
-        let cancel = |sender: &mut Self, reason: &str| -> Result<Outcome, StoreError> {
-            sender.store.cancel(row.id, reason, sender.clock.now_ms())?;
-            tracing::info!(file = %Redact(&row.file_name), id = row.id, reason = %crate::redact::Scrub(&reason), "message cancelled");
-            sender.outbox.look_again(&row.file_name, sender.clock.now());
-            Ok(Outcome::Cancelled {
-                file: row.file_name.clone(),
-                reason: reason.to_owned(),
-            })
-        };
-        match spool_fs::claim(&dir, &name, &row.file_id) {
-            Ok(claimed) => Ok(Ok(claimed)),
-            Err(error) if spool_fs::is_not_found(&error) => Ok(Err(cancel(
-                self,
-                "its file was deleted from the outbox before it was sent",
-            )?)),
-            Err(spool_fs::SpoolIoError::Replaced { .. }) => Ok(Err(cancel(
-                self,
-                "its file was replaced by another of the same name before it was sent",
-            )?)),
-            Err(spool_fs::SpoolIoError::NotRegular { .. }) => Ok(Err(cancel(
-                self,
-                "its file was replaced by something that is not a regular file",
-            )?)),
-            Err(error) => {
-                // The name is still claimed by a finished message whose file
-                // could not be moved yet, or the claim folder cannot be made.
-                let delay = self.config.send.retry_delay.min(Duration::from_secs(30));
-                let now = self.clock.now_ms();
-                let reason = format!("cannot claim the file: {error}");
-                tracing::warn!(file = %Redact(&row.file_name), id = row.id, error = %crate::redact::Scrub(&error), "cannot claim the file to send it; will retry");
-                self.store
-                    .retry_later(row.id, &reason, now + delay.as_millis() as i64, now)?;
-                Ok(Err(Outcome::Retry {
-                    file: row.file_name.clone(),
-                    reason,
-                    delay,
-                }))
-            }
-        }
-    }
-
-    /// The message waits again: its file goes back to outbox/ under its
-    /// name (unless a new file took the name meanwhile; then it stays
-    /// claimed and is used from there).
-    fn put_back(&mut self, file: &spool_fs::Claimed) {
-        match spool_fs::unclaim(self.outbox.dir(), file) {
-            Ok(_) => {}
-            Err(spool_fs::SpoolIoError::Busy { .. }) => {
-                tracing::info!(file = %Redact(file.name.to_string_lossy()), "a new file took the name meanwhile; the waiting one stays claimed");
-            }
-            Err(error) => {
-                tracing::warn!(file = %Redact(file.name.to_string_lossy()), error = %crate::redact::Scrub(&error), "cannot put the file back into the outbox; it stays claimed");
             }
         }
     }
@@ -468,14 +273,17 @@ impl<D: Device> Sender<'_, D> {
     /// it (given up as ambiguous).
     pub(super) async fn resolve(&mut self) -> Result<Vec<Outcome>, StoreError> {
         let mut finished = Vec::new();
-        for pending in self.store.resolving()? {
-            let Some(row) = self.store.get(pending.id)? else {
-                continue;
-            };
+        let pending = self.keeper.call(resolving).await?;
+        for (pending, row) in pending {
+            let now = self.clock.now();
             if self.config.send.ambiguous == AmbiguousPolicy::Resend {
                 tracing::warn!(file = %Redact(&row.file_name), id = row.id, part = pending.part, "ambiguous send; sending it again (send.ambiguous = \"resend\")");
-                self.store
-                    .resolved_not_sent(pending.id, pending.part, self.clock.now_ms())?;
+                self.keeper
+                    .call(move |core| {
+                        core.store
+                            .resolved_not_sent(pending.id, pending.part, ms(now))
+                    })
+                    .await?;
                 continue;
             }
             let last = match self.device.last_reference().await {
@@ -486,7 +294,7 @@ impl<D: Device> Sender<'_, D> {
                     let reads = self.tracker.failed_reads.entry(key).or_insert(0);
                     *reads += 1;
                     if *reads < RESOLVE_READS {
-                        tracing::info!(error = %crate::redact::Scrub(&error), "cannot read the TP-MR counter yet; will ask again");
+                        tracing::info!(error = %Scrub(&error), "cannot read the TP-MR counter yet; will ask again");
                         return Ok(finished);
                     }
                     None
@@ -497,54 +305,32 @@ impl<D: Device> Sender<'_, D> {
             });
             match resolution {
                 Resolution::Sent(reference) => {
-                    self.tracker.learn(Counter::Follows, self.store);
+                    self.tracker.learn(Counter::Follows, self.keeper).await;
                     self.tracker.last = Some(reference);
-                    self.store.resolved_sent(
-                        pending.id,
-                        pending.part,
-                        reference,
-                        self.clock.now_ms(),
-                    )?;
+                    self.keeper
+                        .call(move |core| {
+                            core.store
+                                .resolved_sent(pending.id, pending.part, reference, ms(now))
+                        })
+                        .await?;
                     tracing::info!(file = %Redact(&row.file_name), id = row.id, part = pending.part, reference, "resolved: the part went out (the TP-MR counter moved)");
                 }
                 Resolution::NotSent => {
                     self.tracker.last = last;
-                    self.store
-                        .resolved_not_sent(pending.id, pending.part, self.clock.now_ms())?;
+                    self.keeper
+                        .call(move |core| {
+                            core.store
+                                .resolved_not_sent(pending.id, pending.part, ms(now))
+                        })
+                        .await?;
                     tracing::info!(file = %Redact(&row.file_name), id = row.id, part = pending.part, "resolved: the part did not go out (the TP-MR counter did not move); sending it once");
                 }
                 Resolution::Unknown => {
-                    let reason = format!(
-                        "{} (the modem's TP-MR counter cannot tell whether it went out)",
-                        row.last_error.as_deref().unwrap_or("ambiguous send")
-                    );
-                    self.store.mark_ambiguous(
-                        pending.id,
-                        pending.part,
-                        &reason,
-                        self.clock.now_ms(),
-                    )?;
-                    tracing::error!(file = %Redact(&row.file_name), id = row.id, part = pending.part, reason = %crate::redact::Scrub(&reason), "ambiguous send; not resent");
-                    let name = OsString::from(&row.file_name);
-                    let held = spool_fs::claim_dir(self.outbox.dir()).join(&name);
-                    let path = if held.exists() {
-                        held
-                    } else {
-                        self.outbox.dir().join(&name)
-                    };
-                    let file = spool_fs::Claimed { name, path };
-                    self.outbox.finish(
-                        self.config,
-                        self.store,
-                        row.id,
-                        &file,
-                        false,
-                        self.clock.now(),
-                    )?;
-                    finished.push(Outcome::Failed {
-                        file: row.file_name.clone(),
-                        reason,
-                    });
+                    let outcome = self
+                        .keeper
+                        .call(move |core| give_up_ambiguous(core, &pending, &row, now))
+                        .await?;
+                    finished.push(outcome);
                 }
             }
             self.tracker
@@ -555,13 +341,462 @@ impl<D: Device> Sender<'_, D> {
     }
 }
 
+/// A message on its way out: what [`begin_next`] prepared on the keeper's
+/// thread for the parts to be sent from the event loop.
+#[derive(Debug)]
+pub(super) struct Attempt {
+    /// Its row, as it was when the attempt began.
+    row: Outgoing,
+    /// Its file, claimed.
+    file: spool_fs::Claimed,
+    /// What the file says.
+    message: OutgoingMessage,
+    /// Every part, planned.
+    submits: Vec<SmsSubmit>,
+    /// The parts not sent yet: number and PDU.
+    pending: Vec<(u32, EncodedPdu)>,
+    /// Which of `pending` goes next.
+    next: usize,
+    /// Attempts so far, this one included.
+    attempts: u32,
+}
+
+/// How [`begin_next`] began.
+#[derive(Debug)]
+pub(super) enum Begun {
+    /// Its first part to send is recorded `sending`.
+    Sending(Box<Attempt>),
+    /// It ended before anything was sent (cancelled, failed, waiting).
+    Done(Outcome),
+}
+
+/// A part the device did not send.
+#[derive(Debug)]
+pub(super) struct Failure {
+    part: u32,
+    kind: FailureKind,
+    reason: String,
+}
+
+fn ms(time: SystemTime) -> i64 {
+    outbox::ms(time)
+}
+
+/// Takes the first message due at `now`, claims its file, plans its parts
+/// again (planning is deterministic), counts the attempt and records its
+/// first part `sending`, in one synced commit. `None` when nothing is due.
+pub(super) fn begin_next(
+    core: &mut Core,
+    mr_before: Option<u8>,
+    now: SystemTime,
+) -> Result<Option<Begun>, StoreError> {
+    let Core {
+        config,
+        store,
+        outbox,
+        ..
+    } = core;
+    let Some(outbox) = outbox.as_mut() else {
+        return Ok(None);
+    };
+    let Some(&id) = store.due(ms(now), 1)?.first() else {
+        return Ok(None);
+    };
+    let Some(row) = store.get(id)? else {
+        return Ok(None);
+    };
+    store
+        .batch(Durability::Now, |store| {
+            let file = match claim(config, store, outbox, &row, now)? {
+                Ok(file) => file,
+                Err(outcome) => return Ok(Begun::Done(outcome)),
+            };
+            let fail = |store: &mut crate::store::Store,
+                        outbox: &mut outbox::Outbox,
+                        reason: String| {
+                store.mark_failed(id, &reason, ms(now))?;
+                tracing::error!(file = %Redact(&row.file_name), id, reason = %Scrub(&reason), "message failed");
+                outbox.finish(config, store, id, &file, false, now, Flush::Now)?;
+                Ok(Begun::Done(Outcome::Failed {
+                    file: row.file_name.clone(),
+                    reason,
+                }))
+            };
+            let parsed = match spool::classify_outbox_name(&row.file_name) {
+                Ok(Some(parsed)) => parsed,
+                _ => {
+                    return fail(
+                        store,
+                        outbox,
+                        "the claimed file name is no longer an outbox name".to_owned(),
+                    )
+                }
+            };
+            let message = match outbox::read_message(config, &file.path, &parsed) {
+                Ok((message, _)) => message,
+                Err(reason) => return fail(store, outbox, reason),
+            };
+            let submits =
+                match message.to_submits(config.spool.transmit_format, concat_reference(id)) {
+                    Ok(submits) => submits,
+                    Err(error) => return fail(store, outbox, error.to_string()),
+                };
+            let smsc = message.smsc_address().ok().flatten();
+            let parts = store.parts(id)?;
+            if parts.len() != submits.len() {
+                let reason = format!(
+                    "the file now plans to {} parts, not {}",
+                    submits.len(),
+                    parts.len()
+                );
+                return fail(store, outbox, reason);
+            }
+            let mut pending = Vec::new();
+            for (part, submit) in parts.iter().zip(&submits) {
+                if part.state == PartState::Sent {
+                    continue;
+                }
+                match submit.encode(smsc.as_ref()) {
+                    Ok(encoded) => pending.push((part.part, encoded)),
+                    Err(error) => return fail(store, outbox, error.to_string()),
+                }
+            }
+            let attempts = store.count_attempt(id, ms(now))?;
+            let attempt = Attempt {
+                row: row.clone(),
+                file,
+                message,
+                submits,
+                pending,
+                next: 0,
+                attempts,
+            };
+            match attempt.pending.first() {
+                Some(&(first, _)) => {
+                    store.part_sending(id, first, mr_before, ms(now))?;
+                    Ok(Begun::Sending(Box::new(attempt)))
+                }
+                // Every part went out before (a restart after the last):
+                // only the finishing is left.
+                None => Ok(Begun::Done(complete(
+                    config,
+                    store,
+                    outbox,
+                    attempt,
+                    now,
+                    Durability::Now,
+                )?)),
+            }
+        })
+        .map(Some)
+}
+
+/// The message's file, claimed for sending: already claimed (a resumed
+/// message), or claimed now from outbox/. A file deleted or replaced
+/// meanwhile cancels the message.
+fn claim(
+    config: &Config,
+    store: &mut crate::store::Store,
+    outbox: &mut outbox::Outbox,
+    row: &Outgoing,
+    now: SystemTime,
+) -> Result<Result<spool_fs::Claimed, Outcome>, StoreError> {
+    let dir = outbox.dir().to_owned();
+    let name = OsString::from(&row.file_name);
+    let held = spool_fs::claim_dir(&dir).join(&name);
+    if spool_fs::file_state(&held).is_ok_and(|state| state.id == row.file_id) {
+        return Ok(Ok(spool_fs::Claimed { name, path: held }));
+    }
+    let mut cancel = |reason: &str| -> Result<Outcome, StoreError> {
+        store.cancel(row.id, reason, ms(now))?;
+        tracing::info!(file = %Redact(&row.file_name), id = row.id, reason = %Scrub(&reason), "message cancelled");
+        outbox.look_again(&row.file_name, now);
+        Ok(Outcome::Cancelled {
+            file: row.file_name.clone(),
+            reason: reason.to_owned(),
+        })
+    };
+    match spool_fs::claim(&dir, &name, &row.file_id) {
+        Ok(claimed) => Ok(Ok(claimed)),
+        Err(error) if spool_fs::is_not_found(&error) => Ok(Err(cancel(
+            "its file was deleted from the outbox before it was sent",
+        )?)),
+        Err(spool_fs::SpoolIoError::Replaced { .. }) => Ok(Err(cancel(
+            "its file was replaced by another of the same name before it was sent",
+        )?)),
+        Err(spool_fs::SpoolIoError::NotRegular { .. }) => Ok(Err(cancel(
+            "its file was replaced by something that is not a regular file",
+        )?)),
+        Err(error) => {
+            // The name is still claimed by a finished message whose file
+            // could not be moved yet, or the claim folder cannot be made.
+            let delay = config.send.retry_delay.min(Duration::from_secs(30));
+            let reason = format!("cannot claim the file: {error}");
+            tracing::warn!(file = %Redact(&row.file_name), id = row.id, error = %Scrub(&error), "cannot claim the file to send it; will retry");
+            store.retry_later(row.id, &reason, ms(now) + delay.as_millis() as i64, ms(now))?;
+            Ok(Err(Outcome::Retry {
+                file: row.file_name.clone(),
+                reason,
+                delay,
+            }))
+        }
+    }
+}
+
+/// The last part went out with `reference`: record it, finish the message
+/// and move its file to sent/. Synced by the next commit when another
+/// message is due (a restart that lost it asks the modem's counter), at
+/// once otherwise.
+fn finish_sent(
+    core: &mut Core,
+    attempt: Attempt,
+    part: u32,
+    reference: u8,
+    now: SystemTime,
+) -> Result<Outcome, StoreError> {
+    let Core {
+        config,
+        store,
+        outbox,
+        ..
+    } = core;
+    let Some(outbox) = outbox.as_mut() else {
+        return Ok(Outcome::Skipped);
+    };
+    let more_due = !store.due(ms(now), 1)?.is_empty();
+    let durability = if more_due {
+        Durability::WithNextCommit
+    } else {
+        Durability::Now
+    };
+    store.batch(durability, |store| {
+        store.part_sent(attempt.row.id, part, reference, ms(now))?;
+        complete(config, store, outbox, attempt, now, durability)
+    })
+}
+
+/// Every part went out: record the message sent, and move its file to
+/// sent/ (with its `MessageReference` lines, for a `.smsbackup` file).
+fn complete(
+    config: &Config,
+    store: &mut crate::store::Store,
+    outbox: &mut outbox::Outbox,
+    attempt: Attempt,
+    now: SystemTime,
+    durability: Durability,
+) -> Result<Outcome, StoreError> {
+    let Attempt {
+        row,
+        file,
+        message,
+        submits,
+        ..
+    } = attempt;
+    let references: Vec<u8> = store
+        .parts(row.id)?
+        .iter()
+        .filter_map(|p| p.message_ref)
+        .collect();
+    // The rewritten file is another inode: the row must still know it
+    // (a restart finds a finished message's file by it).
+    if let Some(rewritten) = record_references(&file, &message, &references) {
+        store.set_file_id(row.id, &rewritten)?;
+    }
+    let parts = references
+        .iter()
+        .zip(&submits)
+        .map(|(&reference, submit)| SentPart {
+            reference,
+            text: submit.user_data.body.text().map(str::to_owned),
+            class: submit
+                .dcs
+                .class
+                .map_or(-1, |class| i32::from(class.number())),
+        })
+        .collect();
+    store.mark_sent(row.id, ms(now))?;
+    let flush = match durability {
+        Durability::Now => Flush::Now,
+        Durability::WithNextCommit => Flush::Later,
+    };
+    let moved_to = match outbox.finish(config, store, row.id, &file, true, now, flush)? {
+        Finished::Done(path) => path,
+        Finished::Pending => None,
+    };
+    tracing::info!(file = %Redact(&row.file_name), id = row.id, parts = references.len(), "sent");
+    Ok(Outcome::Sent {
+        file: row.file_name,
+        recipient: message.recipient,
+        parts,
+        moved_to,
+    })
+}
+
+/// A stop was asked for between parts: the part that went out is
+/// recorded, the rest waits in the queue (the file back in outbox/).
+fn interrupt(
+    core: &mut Core,
+    attempt: &Attempt,
+    part: u32,
+    reference: u8,
+    now: SystemTime,
+) -> Result<Outcome, StoreError> {
+    core.store
+        .part_sent(attempt.row.id, part, reference, ms(now))?;
+    if let Some(outbox) = core.outbox.as_ref() {
+        put_back(outbox.dir(), &attempt.file);
+    }
+    Ok(Outcome::Interrupted)
+}
+
+/// A part failed: decide what that means for the message (see
+/// [`RetryPolicy`]) and record it.
+fn fail_part(
+    core: &mut Core,
+    attempt: Attempt,
+    failure: Failure,
+    now: SystemTime,
+) -> Result<Outcome, StoreError> {
+    let Core {
+        config,
+        store,
+        outbox,
+        ..
+    } = core;
+    let Some(outbox) = outbox.as_mut() else {
+        return Ok(Outcome::Skipped);
+    };
+    let Failure { part, kind, reason } = failure;
+    let row = &attempt.row;
+    let id = row.id;
+    let now_ms = ms(now);
+    let age = Duration::from_millis(now_ms.saturating_sub(row.created_ms).max(0) as u64);
+    let decision = retry_policy(config).decide(kind, &reason, attempt.attempts, age);
+    store.batch(Durability::Now, |store| match decision {
+        Decision::Ambiguous(reason) => {
+            let reason = format!("ambiguous send (the modem may have sent it): {reason}");
+            if config.send.ambiguous == AmbiguousPolicy::Resend {
+                store.part_not_sent(id, part)?;
+                store.retry_later(id, &reason, now_ms, now_ms)?;
+                put_back(outbox.dir(), &attempt.file);
+                return Ok(Outcome::Retry {
+                    file: row.file_name.clone(),
+                    reason,
+                    delay: Duration::ZERO,
+                });
+            }
+            store.mark_resolving(id, part, &reason, now_ms)?;
+            tracing::warn!(file = %Redact(&row.file_name), id, part, reason = %Scrub(&reason), "no answer after the PDU; asking the modem whether it went out");
+            Ok(Outcome::Resolving {
+                file: row.file_name.clone(),
+            })
+        }
+        Decision::Fail(reason) => {
+            store.part_not_sent(id, part)?;
+            store.mark_failed(id, &reason, now_ms)?;
+            tracing::error!(file = %Redact(&row.file_name), id, reason = %Scrub(&reason), "message failed");
+            outbox.finish(config, store, id, &attempt.file, false, now, Flush::Now)?;
+            Ok(Outcome::Failed {
+                file: row.file_name.clone(),
+                reason,
+            })
+        }
+        Decision::RetryAfter(delay) => {
+            store.part_not_sent(id, part)?;
+            store.retry_later(id, &reason, now_ms + delay.as_millis() as i64, now_ms)?;
+            tracing::warn!(file = %Redact(&row.file_name), id, reason = %Scrub(&reason), ?delay, "send failed; will retry");
+            put_back(outbox.dir(), &attempt.file);
+            Ok(Outcome::Retry {
+                file: row.file_name.clone(),
+                reason,
+                delay,
+            })
+        }
+        Decision::WaitForDevice => {
+            // Not the message's fault, but not instantly curable either:
+            // try again after the first retry delay, so a modem that keeps
+            // refusing is not hammered.
+            store.part_not_sent(id, part)?;
+            let next = now_ms + config.send.retry_delay.as_millis() as i64;
+            store.retry_later(id, &reason, next, now_ms)?;
+            tracing::warn!(file = %Redact(&row.file_name), id, reason = %Scrub(&reason), "the modem cannot send now; will retry");
+            put_back(outbox.dir(), &attempt.file);
+            Ok(Outcome::WaitForDevice {
+                file: row.file_name.clone(),
+                reason,
+            })
+        }
+    })
+}
+
+/// The message waits again: its file goes back to outbox/ under its
+/// name (unless a new file took the name meanwhile; then it stays
+/// claimed and is used from there).
+fn put_back(dir: &std::path::Path, file: &spool_fs::Claimed) {
+    match spool_fs::unclaim(dir, file) {
+        Ok(_) => {}
+        Err(spool_fs::SpoolIoError::Busy { .. }) => {
+            tracing::info!(file = %Redact(file.name.to_string_lossy()), "a new file took the name meanwhile; the waiting one stays claimed");
+        }
+        Err(error) => {
+            tracing::warn!(file = %Redact(file.name.to_string_lossy()), error = %Scrub(&error), "cannot put the file back into the outbox; it stays claimed");
+        }
+    }
+}
+
+/// The parts that may have gone out, each with its message.
+fn resolving(core: &mut Core) -> Result<Vec<(Resolving, Outgoing)>, StoreError> {
+    let mut pending = Vec::new();
+    for part in core.store.resolving()? {
+        if let Some(row) = core.store.get(part.id)? {
+            pending.push((part, row));
+        }
+    }
+    Ok(pending)
+}
+
+/// The modem cannot tell whether the part went out: the message is
+/// ambiguous for good, and its file goes to error/ (never resent).
+fn give_up_ambiguous(
+    core: &mut Core,
+    pending: &Resolving,
+    row: &Outgoing,
+    now: SystemTime,
+) -> Result<Outcome, StoreError> {
+    let Core {
+        config,
+        store,
+        outbox,
+        ..
+    } = core;
+    let reason = format!(
+        "{} (the modem's TP-MR counter cannot tell whether it went out)",
+        row.last_error.as_deref().unwrap_or("ambiguous send")
+    );
+    store.mark_ambiguous(pending.id, pending.part, &reason, ms(now))?;
+    tracing::error!(file = %Redact(&row.file_name), id = row.id, part = pending.part, reason = %Scrub(&reason), "ambiguous send; not resent");
+    if let Some(outbox) = outbox.as_mut() {
+        let file = outbox.file_of(row);
+        outbox.finish(config, store, row.id, &file, false, now, Flush::Now)?;
+    }
+    Ok(Outcome::Failed {
+        file: row.file_name.clone(),
+        reason,
+    })
+}
+
 /// `.smsbackup` files get a `MessageReference` line per part, as gammu
 /// writes them (without 1.42's duplicated content).
-fn record_references(claimed: &spool_fs::Claimed, message: &OutgoingMessage, references: &[u8]) {
+/// Returns the rewritten file's new identity.
+fn record_references(
+    claimed: &spool_fs::Claimed,
+    message: &OutgoingMessage,
+    references: &[u8],
+) -> Option<crate::store::FileId> {
     if !matches!(message.body, spool::OutgoingBody::Parts(_))
         || !claimed.name.to_string_lossy().ends_with(".smsbackup")
     {
-        return;
+        return None;
     }
     let result = spool_fs::read_outbox_file(&claimed.path)
         .map_err(|e| e.to_string())
@@ -572,8 +807,12 @@ fn record_references(claimed: &spool_fs::Claimed, message: &OutgoingMessage, ref
             spool_fs::rewrite_file(&claimed.path, &updated).map_err(|e| e.to_string())
         });
     if let Err(error) = result {
-        tracing::warn!(file = %Redact(claimed.name.to_string_lossy()), error = %crate::redact::Scrub(&error), "cannot record message references");
+        tracing::warn!(file = %Redact(claimed.name.to_string_lossy()), error = %Scrub(&error), "cannot record message references");
+        return None;
     }
+    spool_fs::file_state(&claimed.path)
+        .ok()
+        .map(|state| state.id)
 }
 
 /// The concatenation reference of message `id`: stable across retries.

@@ -21,6 +21,13 @@
 //! ([`SpoolIoError::Busy`]): the new file waits in the outbox until the
 //! first one is finished.
 //!
+//! Claims are not fsynced: after a power cut a claimed file may be back
+//! in the outbox, and every reader of a claim looks in both places (the
+//! [`FileId`] tells it is the same file). Moves to `sent/` and `error/` are
+//! fsynced only with [`Flush::Now`]; a burst leaves them to the disk's own
+//! writeback, since the database still names a finished file until its
+//! move is recorded, and a restart moves it again.
+//!
 //! # Moving to `sent/` or `error/` (§4.6)
 //!
 //! [`move_to_dir`] keeps the name, like gammu, but never overwrites: when
@@ -264,6 +271,18 @@ pub struct Claimed {
     pub path: PathBuf,
 }
 
+/// When a write, move or delete must be on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flush {
+    /// Before the call returns: the data and the directory entries are
+    /// fsynced.
+    Now,
+    /// Not by this call: the caller syncs a whole batch at once
+    /// ([`sync_written`]), or can redo the step after a power cut (a
+    /// finished file's move, which the database still names).
+    Later,
+}
+
 /// The claim directory of an outbox.
 pub fn claim_dir(outbox: &Path) -> PathBuf {
     outbox.join(CLAIM_DIR)
@@ -301,8 +320,6 @@ pub fn claim(outbox: &Path, name: &OsStr, expected: &FileId) -> Result<Claimed, 
         unclaim(outbox, &claimed)?;
         return Err(replaced());
     }
-    sync_dir(&dir)?;
-    sync_dir(outbox)?;
     Ok(claimed)
 }
 
@@ -341,8 +358,6 @@ pub fn unclaim(outbox: &Path, claimed: &Claimed) -> Result<PathBuf, SpoolIoError
         return Err(SpoolIoError::Busy { path: target });
     }
     fs::rename(&claimed.path, &target).map_err(io_error("unclaim", &claimed.path))?;
-    sync_dir(outbox)?;
-    sync_dir(parent(&claimed.path))?;
     Ok(target)
 }
 
@@ -461,18 +476,25 @@ pub fn finish(
     outbox: &Path,
     claimed: &Claimed,
     target_dir: &Path,
+    flush: Flush,
 ) -> Result<MoveOutcome, SpoolIoError> {
     if same_dir(outbox, target_dir)? {
         fs::remove_file(&claimed.path).map_err(io_error("delete", &claimed.path))?;
-        sync_dir(parent(&claimed.path))?;
+        if flush == Flush::Now {
+            sync_dir(parent(&claimed.path))?;
+        }
         return Ok(MoveOutcome::Deleted);
     }
-    move_to_dir(&claimed.path, target_dir)
+    move_to_dir(&claimed.path, target_dir, flush)
 }
 
 /// Moves `source` into `target_dir` under its own name, or the first free
 /// [`collision_name`]; never replaces a file (see the module documentation).
-pub fn move_to_dir(source: &Path, target_dir: &Path) -> Result<MoveOutcome, SpoolIoError> {
+pub fn move_to_dir(
+    source: &Path,
+    target_dir: &Path,
+    flush: Flush,
+) -> Result<MoveOutcome, SpoolIoError> {
     let name = source.file_name().ok_or_else(|| SpoolIoError::Io {
         op: "move",
         path: source.to_owned(),
@@ -487,8 +509,10 @@ pub fn move_to_dir(source: &Path, target_dir: &Path) -> Result<MoveOutcome, Spoo
     }
     match rename_no_clobber(source, target_dir, name) {
         Ok(path) => {
-            sync_dir(target_dir)?;
-            sync_dir(parent(source))?;
+            if flush == Flush::Now {
+                sync_dir(target_dir)?;
+                sync_dir(parent(source))?;
+            }
             Ok(MoveOutcome::Renamed(path))
         }
         Err(SpoolIoError::Io { source: e, .. })
@@ -607,6 +631,7 @@ pub fn write_atomic(
     data: &[u8],
     mode: Option<u32>,
     write_mode: WriteMode,
+    flush: Flush,
 ) -> Result<PathBuf, SpoolIoError> {
     let target = dir.join(name);
     let temp = dir.join(temp_name(name));
@@ -622,7 +647,9 @@ pub fn write_atomic(
             file.set_permissions(fs::Permissions::from_mode(mode))
                 .map_err(io_error("set the mode of", &temp))?;
         }
-        file.sync_all().map_err(io_error("sync", &temp))?;
+        if flush == Flush::Now {
+            file.sync_all().map_err(io_error("sync", &temp))?;
+        }
         match write_mode {
             // A hard link fails atomically when the name exists.
             WriteMode::CreateNew => match fs::hard_link(&temp, &target) {
@@ -643,8 +670,34 @@ pub fn write_atomic(
         let _ = fs::remove_file(&temp);
         return Err(e);
     }
-    sync_dir(dir)?;
+    if flush == Flush::Now {
+        sync_dir(dir)?;
+    }
     Ok(target)
+}
+
+/// Makes files written with [`Flush::Later`] durable, names included:
+/// one file is fsynced with its directory; several are synced with one
+/// `syncfs` of the file system that holds them (one flush of the disk for
+/// a whole burst instead of two per file).
+pub fn sync_written(dir: &Path, files: &[PathBuf]) -> Result<(), SpoolIoError> {
+    match files {
+        [] => Ok(()),
+        [file] => {
+            File::open(file)
+                .and_then(|f| f.sync_all())
+                .map_err(io_error("sync", file))?;
+            sync_dir(dir)
+        }
+        _ => {
+            let folder = File::open(dir).map_err(io_error("open", dir))?;
+            nix::unistd::syncfs(&folder).map_err(|errno| SpoolIoError::Io {
+                op: "sync",
+                path: dir.to_owned(),
+                source: io::Error::from(errno),
+            })
+        }
+    }
 }
 
 /// Rewrites an existing file atomically with new content, keeping its mode
@@ -664,6 +717,7 @@ pub fn rewrite_file(path: &Path, data: &[u8]) -> Result<(), SpoolIoError> {
         data,
         Some(meta.mode() & 0o7777),
         WriteMode::Replace,
+        Flush::Now,
     )?;
     Ok(())
 }
@@ -1003,7 +1057,7 @@ mod tests {
                 .unwrap();
             let id = file_state(&outbox.join("OUT+1.txt")).unwrap().id;
             let claimed = claim(&outbox, OsStr::new("OUT+1.txt"), &id).unwrap();
-            let outcome = finish(&outbox, &claimed, &sent).unwrap();
+            let outcome = finish(&outbox, &claimed, &sent, Flush::Now).unwrap();
             assert!(matches!(outcome, MoveOutcome::Renamed(_)));
         }
         assert_eq!(names(&sent), ["OUT+1.1.txt", "OUT+1.2.txt", "OUT+1.txt"]);
@@ -1024,7 +1078,7 @@ mod tests {
         // The same directory through another spelling.
         let alias = outbox.join(".");
         assert_eq!(
-            finish(&outbox, &claimed, &alias).unwrap(),
+            finish(&outbox, &claimed, &alias, Flush::Now).unwrap(),
             MoveOutcome::Deleted
         );
         assert_eq!(names(&outbox), [CLAIM_DIR]);
@@ -1064,14 +1118,37 @@ mod tests {
         let tmp = TempDir::new("write");
         let inbox = tmp.sub("inbox");
         let name = OsStr::new("IN20240115_103003_00_+420_00.txt");
-        let path = write_atomic(&inbox, name, b"hello", None, WriteMode::CreateNew).unwrap();
+        let path = write_atomic(
+            &inbox,
+            name,
+            b"hello",
+            None,
+            WriteMode::CreateNew,
+            Flush::Now,
+        )
+        .unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"hello");
         assert!(matches!(
-            write_atomic(&inbox, name, b"other", None, WriteMode::CreateNew),
+            write_atomic(
+                &inbox,
+                name,
+                b"other",
+                None,
+                WriteMode::CreateNew,
+                Flush::Now
+            ),
             Err(SpoolIoError::Busy { .. })
         ));
         assert_eq!(fs::read(&path).unwrap(), b"hello");
-        write_atomic(&inbox, name, b"replaced", Some(0o600), WriteMode::Replace).unwrap();
+        write_atomic(
+            &inbox,
+            name,
+            b"replaced",
+            Some(0o600),
+            WriteMode::Replace,
+            Flush::Now,
+        )
+        .unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"replaced");
         assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
         // No temporary file is left behind.

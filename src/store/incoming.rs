@@ -6,7 +6,7 @@
 //! names before the files are written, and `written` after, so a restart
 //! finishes what was started and never writes a file twice.
 
-use super::{Store, StoreError};
+use super::{Durability, Store, StoreError};
 use rusqlite::{params, OptionalExtension};
 
 /// One received part.
@@ -182,9 +182,7 @@ impl Store {
             .into_iter()
             .find(|(_, _, to)| same_number(to, report.recipient))
             .map(|(id, part, _)| (id, part));
-        let transaction = self
-            .connection
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let transaction = self.atomic()?;
         transaction.execute(
             "INSERT OR IGNORE INTO status_report (content_key, message_ref, recipient, status, discharge_time,
                                                   message_id, part, received_ms)
@@ -310,9 +308,7 @@ impl Store {
         complete: bool,
         now_ms: i64,
     ) -> Result<i64, StoreError> {
-        let transaction = self
-            .connection
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let transaction = self.atomic()?;
         let id = begin_in(&transaction, parts, files, complete, now_ms)?;
         transaction.commit()?;
         Ok(id)
@@ -332,9 +328,7 @@ impl Store {
         others: &[i64],
         files: &[String],
     ) -> Result<(i64, i64), StoreError> {
-        let transaction = self
-            .connection
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let transaction = self.atomic()?;
         let id = insert_part(&transaction, part)?;
         let mut parts = others.to_vec();
         parts.push(id);
@@ -380,15 +374,13 @@ impl Store {
     /// next commit syncs it): a process killed right after still has it on
     /// record; only a power cut in between can run the hook a second time.
     pub fn hook_started(&mut self, id: i64) -> Result<(), StoreError> {
-        self.connection
-            .pragma_update(None, "synchronous", "NORMAL")?;
-        let updated = self.connection.execute(
-            "UPDATE incoming SET hook = 'started' WHERE id = ?1",
-            params![id],
-        );
-        self.connection.pragma_update(None, "synchronous", "FULL")?;
-        updated?;
-        Ok(())
+        self.batch(Durability::WithNextCommit, |store| {
+            store.connection.execute(
+                "UPDATE incoming SET hook = 'started' WHERE id = ?1",
+                params![id],
+            )?;
+            Ok(())
+        })
     }
 
     /// Written messages whose hook was never started.
@@ -499,7 +491,7 @@ fn insert_part(connection: &rusqlite::Connection, part: &NewPart<'_>) -> Result<
 /// Starts a message from `parts` inside `transaction`; see
 /// [`Store::begin_incoming`].
 fn begin_in(
-    transaction: &rusqlite::Transaction<'_>,
+    transaction: &rusqlite::Connection,
     parts: &[i64],
     files: &[String],
     complete: bool,

@@ -13,6 +13,12 @@
 //! The file holds phone numbers and message texts: it is created with mode
 //! 0600 (SQLite gives its `-wal` and `-shm` files the same mode).
 //!
+//! A burst commits once for many steps: [`Store::batch`] runs them in one
+//! transaction (each step that needs several statements is a savepoint
+//! of it), and a batch whose loss a restart repairs (the transitions after
+//! a send, which the modem's TP-MR counter can tell again) may leave its
+//! fsync to the next commit ([`Durability::WithNextCommit`]).
+//!
 //! Transactions begin `IMMEDIATE`: the modem supervisor records PIN
 //! outcomes through a connection of its own ([`PinRecords`]), and a
 //! deferred transaction that read first would fail to become a writer
@@ -98,6 +104,42 @@ impl std::ops::DerefMut for CachedConnection {
     }
 }
 
+/// When a batch must be on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Synced before [`Store::batch`] returns (`synchronous = FULL`).
+    Now,
+    /// Written to the WAL, synced by the next durable commit (or the next
+    /// checkpoint): a power cut may lose it, a killed process does not.
+    WithNextCommit,
+}
+
+/// A write of several statements: a transaction of its own, or a
+/// savepoint inside the batch that is running.
+enum Atomic<'c> {
+    Transaction(rusqlite::Transaction<'c>),
+    Savepoint(rusqlite::Savepoint<'c>),
+}
+
+impl Atomic<'_> {
+    fn commit(self) -> rusqlite::Result<()> {
+        match self {
+            Self::Transaction(transaction) => transaction.commit(),
+            Self::Savepoint(savepoint) => savepoint.commit(),
+        }
+    }
+}
+
+impl std::ops::Deref for Atomic<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        match self {
+            Self::Transaction(transaction) => transaction,
+            Self::Savepoint(savepoint) => savepoint,
+        }
+    }
+}
+
 /// Creates `path` empty with mode 0600 unless it exists, so SQLite (which
 /// would create it with 0644 minus the umask) opens a private file.
 fn create_private(path: &Path) -> std::io::Result<()> {
@@ -140,6 +182,58 @@ impl Store {
     /// An in-memory database, for tests.
     pub fn in_memory() -> Result<Self, StoreError> {
         Self::setup(Connection::open_in_memory()?)
+    }
+
+    /// Runs `steps` in one transaction, committed once, with the
+    /// durability asked for; inside another batch, as part of it. What the
+    /// steps did before one of them failed is committed too (each step is
+    /// atomic on its own), and the error returned.
+    pub fn batch<T, E: From<StoreError>>(
+        &mut self,
+        durability: Durability,
+        steps: impl FnOnce(&mut Self) -> Result<T, E>,
+    ) -> Result<T, E> {
+        if !self.connection.is_autocommit() {
+            return steps(self);
+        }
+        let lazy = durability == Durability::WithNextCommit;
+        let begin = (|| {
+            if lazy {
+                self.connection
+                    .pragma_update(None, "synchronous", "NORMAL")?;
+            }
+            self.connection.execute_batch("BEGIN IMMEDIATE")
+        })();
+        if let Err(error) = begin {
+            let _ = self.connection.pragma_update(None, "synchronous", "FULL");
+            return Err(StoreError::from(error).into());
+        }
+        let result = steps(self);
+        let committed = self.connection.execute_batch("COMMIT");
+        if committed.is_err() {
+            let _ = self.connection.execute_batch("ROLLBACK");
+        }
+        let restored = if lazy {
+            self.connection.pragma_update(None, "synchronous", "FULL")
+        } else {
+            Ok(())
+        };
+        let value = result?;
+        committed.map_err(StoreError::from)?;
+        restored.map_err(StoreError::from)?;
+        Ok(value)
+    }
+
+    /// Starts a write of several statements (see [`Atomic`]).
+    fn atomic(&mut self) -> Result<Atomic<'_>, StoreError> {
+        Ok(if self.connection.is_autocommit() {
+            Atomic::Transaction(
+                self.connection
+                    .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?,
+            )
+        } else {
+            Atomic::Savepoint(self.connection.savepoint()?)
+        })
     }
 
     /// The database file, unless in memory.

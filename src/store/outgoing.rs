@@ -242,9 +242,7 @@ impl Store {
         parts_total: u32,
         now_ms: i64,
     ) -> Result<Outgoing, StoreError> {
-        let transaction = self
-            .connection
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let transaction = self.atomic()?;
         transaction
             .prepare_cached(
                 "INSERT INTO outgoing (claim_key, file_name, file_id, recipient, state, parts_total,
@@ -339,13 +337,22 @@ impl Store {
         )?)
     }
 
-    /// Messages waiting with their file in outbox/ (queued), for a rescan
-    /// to notice files deleted meanwhile.
-    pub fn waiting(&self) -> Result<Vec<Outgoing>, StoreError> {
-        self.query_many(
-            "WHERE state = 'queued' AND claim_key LIKE 'name:%' ORDER BY file_name",
-            [],
-        )
+    /// Each message waiting with its file in outbox/ (queued), in name
+    /// order, for a rescan to notice files deleted meanwhile: one row at a
+    /// time, however long the queue.
+    pub fn for_each_waiting(&self, mut each: impl FnMut(Outgoing)) -> Result<(), StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM outgoing
+             WHERE state = 'queued' AND claim_key LIKE 'name:%' ORDER BY file_name"
+        );
+        let mut statement = self.connection.prepare_cached(&sql)?;
+        let mut rows = statement.query([])?;
+        while let Some(row) = rows.next()? {
+            let (mut message, state) = outgoing_from_row(row)?;
+            message.state = MessageState::parse(&state)?;
+            each(message);
+        }
+        Ok(())
     }
 
     /// The parts of a message, in order.
@@ -383,9 +390,7 @@ impl Store {
         mr_before: Option<u8>,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        let transaction = self
-            .connection
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let transaction = self.atomic()?;
         transaction
             .prepare_cached(
                 "UPDATE outgoing_part SET state = 'sending', mr_before = ?3
@@ -480,9 +485,7 @@ impl Store {
         now_ms: i64,
     ) -> Result<(), StoreError> {
         let finished = state.is_final().then_some(now_ms);
-        let transaction = self
-            .connection
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let transaction = self.atomic()?;
         transaction
             .prepare_cached(
                 "UPDATE outgoing_part SET state = 'ambiguous' WHERE message_id = ?1 AND part = ?2",
@@ -526,9 +529,7 @@ impl Store {
         message_ref: u8,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        let transaction = self
-            .connection
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let transaction = self.atomic()?;
         transaction
             .prepare_cached(
                 "UPDATE outgoing_part SET state = 'sent', message_ref = ?3, sent_ms = ?4
@@ -547,9 +548,7 @@ impl Store {
     /// The modem says the part did not go out: it is pending again, and
     /// the message is queued to send it.
     pub fn resolved_not_sent(&mut self, id: i64, part: u32, now_ms: i64) -> Result<(), StoreError> {
-        let transaction = self
-            .connection
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let transaction = self.atomic()?;
         transaction
             .prepare_cached(
                 "UPDATE outgoing_part SET state = 'pending' WHERE message_id = ?1 AND part = ?2",
@@ -612,9 +611,7 @@ impl Store {
     /// a message left `sending` with no part in flight goes back to the
     /// queue. Returns the ids now resolving.
     pub fn recover(&mut self, now_ms: i64) -> Result<Vec<i64>, StoreError> {
-        let transaction = self
-            .connection
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let transaction = self.atomic()?;
         let resolving: Vec<i64> = {
             let mut statement = transaction
                 .prepare("SELECT DISTINCT message_id FROM outgoing_part WHERE state = 'sending'")?;
@@ -643,11 +640,36 @@ impl Store {
         Ok(resolving)
     }
 
-    /// Finished messages whose files could not be moved yet.
+    /// Finished messages whose files were not moved yet: the move failed,
+    /// or a restart came between it and its commit.
     pub fn files_pending(&self) -> Result<Vec<Outgoing>, StoreError> {
         self.query_many(
-            "WHERE file_pending = 1 AND claim_key LIKE 'name:%' ORDER BY id",
+            "WHERE claim_key LIKE 'name:%' AND state IN ('sent', 'failed', 'ambiguous') ORDER BY id",
             [],
+        )
+    }
+
+    /// The message's file is now this one (rewritten in place).
+    pub fn set_file_id(&mut self, id: i64, file_id: &FileId) -> Result<(), StoreError> {
+        self.connection.execute(
+            "UPDATE outgoing SET file_id = ?2 WHERE id = ?1",
+            params![id, file_id.to_text()],
+        )?;
+        Ok(())
+    }
+
+    /// The finished message that had this file, whose name was freed: a
+    /// file found claimed after a power cut that lost the move but kept
+    /// the commit.
+    pub fn finished_with_file(
+        &self,
+        file_name: &str,
+        file_id: &FileId,
+    ) -> Result<Option<Outgoing>, StoreError> {
+        self.query_one(
+            "WHERE file_name = ?1 AND file_id = ?2 AND claim_key LIKE 'done:%'
+               AND state IN ('sent', 'failed', 'ambiguous') ORDER BY id DESC LIMIT 1",
+            params![file_name, file_id.to_text()],
         )
     }
 
@@ -782,14 +804,19 @@ mod tests {
         assert_eq!(store.next_due_ms().unwrap(), Some(5000));
         let message = store.get(id).unwrap().unwrap();
         assert_eq!(message.last_error.as_deref(), Some("network out of order"));
-        assert_eq!(store.waiting().unwrap().len(), 1);
+        let waiting = |store: &Store| {
+            let mut count = 0;
+            store.for_each_waiting(|_| count += 1).unwrap();
+            count
+        };
+        assert_eq!(waiting(&store), 1);
         store.mark_failed(id, "gave up", 6000).unwrap();
         assert_eq!(store.counts().unwrap().failed, 1);
         assert_eq!(store.next_due_ms().unwrap(), None);
         // Finished, its file not moved yet: still holds the name.
         store.file_pending(id).unwrap();
         assert_eq!(store.files_pending().unwrap().len(), 1);
-        assert!(store.waiting().unwrap().is_empty());
+        assert_eq!(waiting(&store), 0);
         store.forget_file(id).unwrap();
         assert!(store.files_pending().unwrap().is_empty());
     }

@@ -1,0 +1,168 @@
+//! What the daemon owns that blocks, kept by [`super::keeper`]: the
+//! configuration as the keeper's jobs see it, the SQLite store, the outbox
+//! (its candidates, claims and moves) and the incoming filters. Every job
+//! the event loop hands over works on a [`Core`], and leaves behind the
+//! [`Schedule`] the loop waits on.
+
+use super::filter::Filters;
+use super::outbox::{self, Outbox};
+use super::receive::{self, ReceiveError, Received};
+use super::DaemonEvent;
+use crate::config::Config;
+use crate::redact::Scrub;
+use crate::store::{Counts, Store, StoreError};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+/// Ready outbox files taken in per job: a burst is taken in a slice at a
+/// time, so sending starts after the first slice, and a `+CMTI`, a signal
+/// or the watchdog never waits for more than one slice.
+pub(super) const INTAKE_SLICE: usize = 32;
+
+/// The state the keeper owns.
+pub(super) struct Core {
+    /// The configuration (replaced on SIGHUP).
+    pub(super) config: Arc<Config>,
+    /// The database.
+    pub(super) store: Store,
+    /// The outbox and its watch (`None` with `Send = no`).
+    pub(super) outbox: Option<Outbox>,
+    /// Incoming filters, loaded at start and on SIGHUP.
+    pub(super) filters: Filters,
+}
+
+/// When the daemon has work next, as the keeper saw it after its last job.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Schedule {
+    /// When the next queued message falls due.
+    pub(super) next_send: Option<SystemTime>,
+    /// Whether parts that may have gone out wait to be resolved.
+    pub(super) resolving: bool,
+    /// When the outbox has work next.
+    pub(super) outbox_due: Option<SystemTime>,
+    /// Whether the outbox's watch is dead (its folder missing).
+    pub(super) watch_dead: bool,
+}
+
+/// What a restart found to do (see [`Core::start`]).
+#[derive(Debug, Default)]
+pub(super) struct Started {
+    /// Messages written now: their hooks are to run.
+    pub(super) received: Vec<Received>,
+    /// Messages written before whose hooks never started.
+    pub(super) hooks: Vec<Received>,
+    /// Why some messages could not be written (tried again later).
+    pub(super) write_error: Option<ReceiveError>,
+}
+
+/// What the status line counts.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Tally {
+    pub(super) outgoing: Counts,
+    pub(super) received: u64,
+    pub(super) undecodable: u64,
+}
+
+impl Core {
+    /// When there is work next.
+    pub(super) fn schedule(&self) -> Result<Schedule, StoreError> {
+        let outbox = self.outbox.as_ref();
+        Ok(Schedule {
+            next_send: self.store.next_due_ms()?.map(super::clock::from_ms),
+            resolving: !self.store.resolving()?.is_empty(),
+            outbox_due: outbox.and_then(Outbox::next_due),
+            watch_dead: outbox.is_some_and(Outbox::watch_dead),
+        })
+    }
+
+    /// What a restart owes: parts left `sending` wait for the device to
+    /// tell; claimed files go back to outbox/ or on to sent/ and error/;
+    /// temporary files of a killed simgate go; inbox files not written yet
+    /// are written; hooks never started are found.
+    pub(super) fn start(&mut self, now: SystemTime) -> Result<Started, StoreError> {
+        let now_ms = outbox::ms(now);
+        let resolving = match self.outbox.as_mut() {
+            Some(outbox) => outbox.recover(&self.config, &mut self.store, now)?,
+            None => self.store.recover(now_ms)?,
+        };
+        if !resolving.is_empty() {
+            tracing::warn!(
+                count = resolving.len(),
+                "messages interrupted mid-send: the device will be asked whether they went out"
+            );
+        }
+        self.remove_orphaned_temps();
+        let mut started = Started::default();
+        match receive::finish_unwritten(&self.config, &mut self.store, now_ms) {
+            Ok(written) => started.received = written,
+            Err((written, error)) => {
+                started.received = written;
+                started.write_error = Some(error);
+            }
+        }
+        match receive::complete_recorded(&self.config, &mut self.store, now_ms) {
+            Ok(written) => started.received.extend(written),
+            Err(error) => started.write_error = Some(error),
+        }
+        match receive::pending_hooks(&self.store) {
+            Ok(pending) => started.hooks = pending,
+            Err(error) => {
+                tracing::error!(error = %Scrub(&error), "cannot read which hooks are pending")
+            }
+        }
+        Ok(started)
+    }
+
+    /// Removes temporary files a killed simgate left in the spool folders
+    /// it writes into (their contents were never renamed into place, and
+    /// are rewritten from the database).
+    fn remove_orphaned_temps(&self) {
+        let spool = &self.config.spool;
+        let dirs = [
+            Some(&spool.inbox),
+            spool.sent.as_ref(),
+            spool.error.as_ref(),
+        ];
+        for dir in dirs.into_iter().flatten() {
+            match crate::spool::fs::remove_orphaned_temps(dir) {
+                Ok(0) => {}
+                Ok(removed) => {
+                    tracing::info!(dir = %dir.display(), removed, "removed temporary files of a killed simgate")
+                }
+                Err(error) => {
+                    tracing::warn!(error = %Scrub(&error), "cannot remove temporary files")
+                }
+            }
+        }
+    }
+
+    /// Takes in what the outbox has ready (one slice), cancels what was
+    /// deleted, moves finished files that wait.
+    pub(super) fn process_outbox(
+        &mut self,
+        now: SystemTime,
+    ) -> Result<Vec<DaemonEvent>, StoreError> {
+        let Some(outbox) = self.outbox.as_mut() else {
+            return Ok(Vec::new());
+        };
+        outbox.process(&self.config, &mut self.store, now, INTAKE_SLICE)
+    }
+
+    /// The counts for the status line.
+    pub(super) fn tally(&self) -> Result<Tally, StoreError> {
+        Ok(Tally {
+            outgoing: self.store.counts()?,
+            received: self.store.received_count()?,
+            undecodable: self.store.undecodable_count()?,
+        })
+    }
+
+    /// Records that RunOnReceive was started for these messages.
+    pub(super) fn hooks_started(&mut self, ids: &[i64]) {
+        for &id in ids {
+            if let Err(error) = self.store.hook_started(id) {
+                tracing::error!(error = %Scrub(&error), "cannot record that RunOnReceive was started");
+            }
+        }
+    }
+}
