@@ -235,6 +235,7 @@ where
         tracker,
         radio: String::new(),
         recheck_device: false,
+        sends_held_until: None,
         calls: decide::CallGate::default(),
         storage_warned: false,
         inbox_retry: InboxRetry::default(),
@@ -322,6 +323,10 @@ struct Daemon<D> {
     radio: String,
     /// A send failed for the device's state: initialise it again.
     recheck_device: bool,
+    /// The device cannot send now (no network, a locked SIM): no message
+    /// is tried before this, or before the device's next session, since
+    /// every one would fail the same way and use up an attempt.
+    sends_held_until: Option<tokio::time::Instant>,
     /// One call handled once.
     calls: decide::CallGate,
     /// The receiving storage was reported nearly full and has not drained since.
@@ -470,7 +475,8 @@ impl<D: Device> Daemon<D> {
                 self.schedule
                     .next_send
                     .map(|at| clock::deadline(&*clock, at))
-            };
+            }
+            .map(|due| self.sends_held_until.map_or(due, |held| due.max(held)));
             let outbox_due = self
                 .schedule
                 .outbox_due
@@ -716,6 +722,8 @@ impl<D: Device> Daemon<D> {
             // the PIN guard.
             Outcome::WaitForDevice { file, reason } => {
                 self.recheck_device = self.config.modem.check_sim;
+                self.sends_held_until =
+                    Some(tokio::time::Instant::now() + self.config.send.retry_delay);
                 self.emit(DaemonEvent::Waiting { file, reason });
             }
         }
