@@ -5,6 +5,8 @@
 //! - [`pdu`]: 3GPP TS 23.040 / 23.038 SMS PDUs. Pure functions over bytes:
 //!   text planning (GSM 7-bit or UCS-2, concatenation), SMS-SUBMIT encoding,
 //!   SMS-DELIVER, SMS-SUBMIT and SMS-STATUS-REPORT decoding.
+//! - [`calendar`]: all date arithmetic (Unix time and calendar fields,
+//!   time stamps with their offsets), on jiff.
 //! - [`at`]: 3GPP TS 27.007 / 27.005 AT commands. Sans-IO: command
 //!   formatting, a digester that turns arbitrary byte chunks into events,
 //!   typed parsers for the responses simgate reads, and typed CMS/CME errors.
@@ -35,6 +37,7 @@
 //! tested beside the code and fuzzed from `fuzz/`.
 
 pub mod at;
+pub mod calendar;
 pub mod cli;
 pub mod config;
 pub mod daemon;

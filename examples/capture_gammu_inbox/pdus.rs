@@ -71,12 +71,14 @@ fn parts(
         .into_iter()
         .enumerate()
         .map(|(index, body)| {
-            let header = UserDataHeader::concatenation(Concatenation {
-                reference,
-                wide_reference: wide,
-                total,
-                sequence: index as u8 + 1,
-            });
+            let header = UserDataHeader::concatenation(
+                Concatenation {
+                    reference,
+                    total,
+                    sequence: index as u8 + 1,
+                },
+                wide,
+            );
             deliver(
                 from,
                 dcs,

@@ -356,12 +356,7 @@ pub(super) fn take(
                 }
                 warn_oddities(&deliver, &sender);
             }
-            let concat = deliver
-                .user_data
-                .header
-                .as_ref()
-                .and_then(|h| h.concat())
-                .map(|c| (c.reference, c.total, c.sequence));
+            let concat = deliver.user_data.header.as_ref().and_then(|h| h.concat());
             let part = NewPart {
                 content_key: &key,
                 pdu,
@@ -407,13 +402,15 @@ fn record_part(
     }
     let waiting = match part.concat {
         None => Vec::new(),
-        Some((reference, total, _)) => store.waiting_parts(part.sender, reference, total)?,
+        Some(c) => store.waiting_parts(part.sender, c.reference, c.total)?,
     };
-    let sequence = part.concat.map(|c| c.2);
-    let repeated = waiting.iter().any(|p| p.concat.map(|c| c.2) == sequence);
+    let sequence = part.concat.map(|c| c.sequence);
+    let repeated = waiting
+        .iter()
+        .any(|p| p.concat.map(|c| c.sequence) == sequence);
     let complete = match part.concat {
         None => true,
-        Some((_, total, _)) => !repeated && waiting.len() + 1 >= usize::from(total),
+        Some(c) => !repeated && waiting.len() + 1 >= usize::from(c.total),
     };
     if !complete {
         let id = store.add_incoming_part(
@@ -433,7 +430,7 @@ fn record_part(
         concat: part.concat,
         received_ms: part.now_ms,
     });
-    group.sort_by_key(|p| p.concat.map(|c| c.2));
+    group.sort_by_key(|p| p.concat.map(|c| c.sequence));
     let parts = decode_parts(&group);
     let rendered = render_new(config, reserved, &parts, part.now_ms);
     let files = names(&rendered);
@@ -526,7 +523,7 @@ fn complete_part(
     let group = store.open_group(part)?;
     let complete = match group.first().and_then(|p| p.concat) {
         None => !group.is_empty(),
-        Some((_, total, _)) => group.len() >= usize::from(total),
+        Some(c) => group.len() >= usize::from(c.total),
     };
     if !complete {
         let window = config.receive.multipart_timeout.as_millis() as i64;
@@ -699,7 +696,7 @@ fn decode_parts(parts: &[IncomingPart]) -> Vec<ReceivedPart> {
     let mut seen = std::collections::BTreeSet::new();
     parts
         .iter()
-        .filter(|p| seen.insert(p.concat.map(|c| c.2)))
+        .filter(|p| seen.insert(p.concat.map(|c| c.sequence)))
         .filter_map(|p| {
             let (smsc, tpdu) = pdu::split_smsc(&p.pdu).ok()?;
             let message = Incoming::decode(tpdu).ok()?;

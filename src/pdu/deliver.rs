@@ -63,16 +63,18 @@ impl SmsDeliver {
                 timestamp: Scts::Valid(timestamp),
                 user_data: UserData {
                     header: (total > 1).then(|| {
-                        UserDataHeader::concatenation(Concatenation {
-                            reference: if plan.wide_reference {
-                                reference
-                            } else {
-                                reference & 0xFF
+                        UserDataHeader::concatenation(
+                            Concatenation {
+                                reference: if plan.wide_reference {
+                                    reference
+                                } else {
+                                    reference & 0xFF
+                                },
+                                total: total as u8,
+                                sequence: index as u8 + 1,
                             },
-                            wide_reference: plan.wide_reference,
-                            total: total as u8,
-                            sequence: index as u8 + 1,
-                        })
+                            plan.wide_reference,
+                        )
                     }),
                     body: body.clone(),
                     split: Default::default(),

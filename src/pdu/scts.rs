@@ -32,18 +32,6 @@ pub struct Timestamp {
     pub tz_quarters: i8,
 }
 
-/// Days in `month` (1-12) of `year`, in the Gregorian calendar.
-fn days_in_month(year: u16, month: u8) -> u8 {
-    match month {
-        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => {
-            29
-        }
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
 impl Timestamp {
     /// The time stamp seven octets encode, if they encode a real date and
     /// time.
@@ -72,8 +60,7 @@ impl Timestamp {
                 quarters
             },
         };
-        let valid = (1..=12).contains(&stamp.month)
-            && (1..=days_in_month(stamp.year, stamp.month)).contains(&stamp.day)
+        let valid = crate::calendar::is_date(stamp.year, stamp.month, stamp.day)
             && stamp.hour < 24
             && stamp.minute < 60
             && stamp.second < 60;
@@ -93,31 +80,10 @@ impl Timestamp {
             .ok_or(DecodeError::InvalidTimestamp { field })
     }
 
-    /// The UTC time `seconds` after 1970-01-01T00:00:00Z (the proleptic
-    /// Gregorian calendar, no leap seconds), for years 0 to 65535.
+    /// The UTC time `seconds` after 1970-01-01T00:00:00Z, for the years 0
+    /// to 9999 (see [`crate::calendar::utc_from_unix_seconds`]).
     pub fn from_unix_seconds(seconds: i64) -> Self {
-        let (days, rest) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
-        // Civil date from days since 1970-01-01, counted in 400-year eras
-        // that start on 1 March 0000.
-        let z = days + 719_468;
-        let era = z.div_euclid(146_097);
-        let day_of_era = z - era * 146_097;
-        let year_of_era =
-            (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-        let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-        let mp = (5 * day_of_year + 2) / 153;
-        let day = (day_of_year - (153 * mp + 2) / 5 + 1) as u8;
-        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
-        let year = (year_of_era + era * 400 + i64::from(month <= 2)) as u16;
-        Self {
-            year,
-            month,
-            day,
-            hour: (rest / 3600) as u8,
-            minute: (rest % 3600 / 60) as u8,
-            second: (rest % 60) as u8,
-            tz_quarters: 0,
-        }
+        crate::calendar::utc_from_unix_seconds(seconds)
     }
 
     /// Encodes as the seven octets of TP-SCTS.

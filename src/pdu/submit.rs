@@ -114,16 +114,18 @@ impl SmsSubmit {
             .enumerate()
             .map(|(index, body)| {
                 let header = (total > 1).then(|| {
-                    UserDataHeader::concatenation(Concatenation {
-                        reference: if plan.wide_reference {
-                            options.concat_reference
-                        } else {
-                            options.concat_reference & 0xFF
+                    UserDataHeader::concatenation(
+                        Concatenation {
+                            reference: if plan.wide_reference {
+                                options.concat_reference
+                            } else {
+                                options.concat_reference & 0xFF
+                            },
+                            total: total as u8,
+                            sequence: index as u8 + 1,
                         },
-                        wide_reference: plan.wide_reference,
-                        total: total as u8,
-                        sequence: index as u8 + 1,
-                    })
+                        plan.wide_reference,
+                    )
                 });
                 Self {
                     reject_duplicates: false,

@@ -9,7 +9,14 @@ use super::DecodeError;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum InformationElement {
     /// IEI 0x00 or 0x08: this is part `sequence` of `total` of a long message.
-    Concatenation(Concatenation),
+    Concatenation {
+        /// Which part of which message.
+        part: Concatenation,
+        /// Whether the reference is 16-bit (IEI 0x08) rather than 8-bit
+        /// (0x00); an 8-bit element carries only the low octet of
+        /// [`Concatenation::reference`].
+        wide_reference: bool,
+    },
     /// IEI 0x04 or 0x05: application port addressing.
     Ports {
         /// Destination port.
@@ -29,13 +36,15 @@ pub enum InformationElement {
     },
 }
 
-/// Where a part sits in a concatenated message.
+/// Where a part sits in a concatenated message: the reference its parts
+/// share, how many there are and which one this is. This is what a part is
+/// grouped and ordered by, wherever it is (a header, the store, the
+/// daemon); whether the header carried the reference in 8 or 16 bits is
+/// the element's business ([`InformationElement::Concatenation`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Concatenation {
     /// Reference shared by all parts of one message.
     pub reference: u16,
-    /// Whether the reference is 16-bit (IEI 0x08) rather than 8-bit (0x00).
-    pub wide_reference: bool,
     /// Number of parts, 1-255.
     pub total: u8,
     /// This part's number, 1-based.
@@ -50,17 +59,21 @@ pub struct UserDataHeader {
 }
 
 impl UserDataHeader {
-    /// A header that marks one part of a concatenated message.
-    pub fn concatenation(concatenation: Concatenation) -> Self {
+    /// A header that marks one part of a concatenated message, with a
+    /// 16-bit reference if `wide_reference`, else its low octet.
+    pub fn concatenation(part: Concatenation, wide_reference: bool) -> Self {
         Self {
-            elements: vec![InformationElement::Concatenation(concatenation)],
+            elements: vec![InformationElement::Concatenation {
+                part,
+                wide_reference,
+            }],
         }
     }
 
     /// The concatenation element, if any.
     pub fn concat(&self) -> Option<Concatenation> {
         self.elements.iter().find_map(|element| match element {
-            InformationElement::Concatenation(c) => Some(*c),
+            InformationElement::Concatenation { part, .. } => Some(*part),
             _ => None,
         })
     }
@@ -106,12 +119,14 @@ impl UserDataHeader {
         let concat = |reference: u16, wide_reference, total: u8, sequence: u8| {
             // 23.040: a part number of 0 or beyond the total means ignore the element.
             (total > 0 && sequence > 0 && sequence <= total).then_some(
-                InformationElement::Concatenation(Concatenation {
-                    reference,
+                InformationElement::Concatenation {
+                    part: Concatenation {
+                        reference,
+                        total,
+                        sequence,
+                    },
                     wide_reference,
-                    total,
-                    sequence,
-                }),
+                },
             )
         };
         let known = match (iei, data) {
@@ -144,14 +159,18 @@ impl UserDataHeader {
         let mut out = vec![0];
         for element in &self.elements {
             match element {
-                InformationElement::Concatenation(c) if c.wide_reference => {
+                InformationElement::Concatenation {
+                    part: c,
+                    wide_reference: true,
+                } => {
                     out.extend_from_slice(&[0x08, 4]);
                     out.extend_from_slice(&c.reference.to_be_bytes());
                     out.extend_from_slice(&[c.total, c.sequence]);
                 }
-                InformationElement::Concatenation(c) => {
-                    out.extend_from_slice(&[0x00, 3, c.reference as u8, c.total, c.sequence])
-                }
+                InformationElement::Concatenation {
+                    part: c,
+                    wide_reference: false,
+                } => out.extend_from_slice(&[0x00, 3, c.reference as u8, c.total, c.sequence]),
                 InformationElement::Ports {
                     destination,
                     source,
@@ -193,16 +212,29 @@ mod tests {
             h.concat(),
             Some(Concatenation {
                 reference: 0xEF,
-                wide_reference: false,
                 total: 2,
                 sequence: 1
             })
         );
+        assert!(matches!(
+            h.elements[0],
+            InformationElement::Concatenation {
+                wide_reference: false,
+                ..
+            }
+        ));
         assert_eq!(h.encode(), [0x05, 0x00, 0x03, 0xEF, 0x02, 0x01]);
         let h = UserDataHeader::decode(&[0x08, 0x04, 0x12, 0x34, 0x03, 0x03]).unwrap();
         assert_eq!(
-            h.concat().map(|c| (c.reference, c.wide_reference)),
-            Some((0x1234, true))
+            h.elements,
+            [InformationElement::Concatenation {
+                part: Concatenation {
+                    reference: 0x1234,
+                    total: 3,
+                    sequence: 3
+                },
+                wide_reference: true
+            }]
         );
         assert_eq!(h.encode()[1..], [0x08, 0x04, 0x12, 0x34, 0x03, 0x03]);
     }

@@ -17,7 +17,7 @@
 use super::dcs::{Alphabet, DataCodingScheme};
 use super::gsm7;
 use super::reader::Reader;
-use super::udh::{Concatenation, UserDataHeader};
+use super::udh::{InformationElement, UserDataHeader};
 use super::{DecodeError, EncodeError};
 
 /// Most septets in one message's user data.
@@ -266,12 +266,27 @@ fn decode_ucs2(octets: &[u8]) -> Result<(String, SplitSurrogates), DecodeError> 
 
 /// Whether `next` is the part right after `part` in one concatenated
 /// message: same reference and total, the next sequence number.
+/// (The width of the reference counts too: an 8-bit and a 16-bit
+/// reference of the same value are different messages.)
 fn follows(part: &UserData, next: &UserData) -> bool {
-    let concat = |user_data: &UserData| user_data.header.as_ref().and_then(|h| h.concat());
+    let concat = |user_data: &UserData| {
+        user_data
+            .header
+            .as_ref()?
+            .elements
+            .iter()
+            .find_map(|element| match element {
+                InformationElement::Concatenation {
+                    part,
+                    wide_reference,
+                } => Some((*part, *wide_reference)),
+                _ => None,
+            })
+    };
     match (concat(part), concat(next)) {
-        (Some(a), Some(b)) => {
-            let key = |c: Concatenation| (c.reference, c.wide_reference, c.total);
-            key(a) == key(b) && u16::from(a.sequence) + 1 == u16::from(b.sequence)
+        (Some((a, a_wide)), Some((b, b_wide))) => {
+            (a.reference, a_wide, a.total) == (b.reference, b_wide, b.total)
+                && u16::from(a.sequence) + 1 == u16::from(b.sequence)
         }
         _ => false,
     }

@@ -542,30 +542,11 @@ const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
 
-/// Days since 1970-01-01 of a proleptic Gregorian date.
-fn days_from_civil(year: i64, month: u8, day: u8) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let month = i64::from(month);
-    let day_of_year =
-        (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
-}
-
-/// Seconds since the epoch of the time fields read as UTC (no offset).
-fn fields_as_utc(time: &Timestamp) -> i64 {
-    days_from_civil(i64::from(time.year), time.month, time.day) * 86_400
-        + i64::from(time.hour) * 3600
-        + i64::from(time.minute) * 60
-        + i64::from(time.second)
-}
-
 /// The `Saved` comment: `YYYYMMDDTHHMMSS (<%c in the C locale>)`.
 fn saved_line(time: &Timestamp) -> String {
-    let days = days_from_civil(i64::from(time.year), time.month, time.day);
-    let weekday = WEEKDAYS[(days + 4).rem_euclid(7) as usize];
+    // Like glibc's %a, `?` for what is no day (never for a saved time).
+    let weekday = crate::calendar::weekday_from_sunday(time)
+        .map_or("?", |weekday| WEEKDAYS[usize::from(weekday)]);
     let month = MONTHS[usize::from(time.month.clamp(1, 12) - 1)];
     format!(
         "; Saved {:04}{:02}{:02}T{:02}{:02}{:02} ({weekday} {month} {:>2} {:02}:{:02}:{:02} {})\n",
@@ -707,24 +688,12 @@ fn udh_kind(udh: Option<&[u8]>) -> UdhKind {
 }
 
 /// The time variables gammu 1.44 sets: epoch seconds and ISO 8601 with the
-/// offset.
+/// offset (the seconds empty for fields that are no instant, which no
+/// decoded time stamp and no clock reading is).
 fn time_variables(time: &Timestamp) -> (String, String) {
-    let offset = i64::from(time.tz_quarters) * 15 * 60;
-    let epoch = fields_as_utc(time) - offset;
-    let sign = if offset < 0 { '-' } else { '+' };
-    let offset = offset.abs();
-    let iso = format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{sign}{:02}:{:02}",
-        time.year,
-        time.month,
-        time.day,
-        time.hour,
-        time.minute,
-        time.second,
-        offset / 3600,
-        offset % 3600 / 60
-    );
-    (epoch.to_string(), iso)
+    let epoch =
+        crate::calendar::unix_seconds(time).map_or_else(|_| String::new(), |s| s.to_string());
+    (epoch, time.to_string())
 }
 
 /// The environment `RunOnReceive` gets for a received message (spec §8.3),
@@ -1401,6 +1370,9 @@ mod tests {
                 "2024-01-02T03:04:05-02:00".to_owned()
             )
         );
+        // Fields built by hand that are no instant have no epoch seconds.
+        let no_date = Timestamp { month: 13, ..stamp };
+        assert_eq!(time_variables(&no_date).0, "");
         // A report's SMSC_ variables are its discharge time.
         let env = receive_environment(&[report(0)], Some("gw"));
         assert_eq!(env["SMS_1_SMSC_DATETIME"], "2024-01-15T10:30:18+00:00");
@@ -1818,8 +1790,10 @@ mod tests {
             saved_line(&stamp),
             "; Saved 20261105T070309 (Thu Nov  5 07:03:09 2026)\n"
         );
-        assert_eq!(days_from_civil(1970, 1, 1), 0);
-        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
+        assert_eq!(
+            saved_line(&Timestamp { day: 31, ..stamp }),
+            "; Saved 20261131T070309 (? Nov 31 07:03:09 2026)\n"
+        );
         assert_eq!(Storage::Sim.folder(), 1);
         assert_eq!(Storage::Phone.folder(), 3);
     }

@@ -987,11 +987,16 @@ mod tests {
         let mut text = String::new();
         for (index, part) in parts.iter().enumerate() {
             assert_eq!(part.alphabet, Alphabet::Gsm7);
-            let concat = part.header.as_ref().unwrap().concat().unwrap();
-            assert_eq!(
-                (concat.total, concat.sequence, concat.wide_reference),
-                (3, index as u8 + 1, false)
-            );
+            let header = part.header.as_ref().unwrap();
+            let concat = header.concat().unwrap();
+            assert_eq!((concat.total, concat.sequence), (3, index as u8 + 1));
+            assert!(matches!(
+                header.elements[..],
+                [InformationElement::Concatenation {
+                    wide_reference: false,
+                    ..
+                }]
+            ));
             text.push_str(part.body.text().unwrap());
         }
         assert_eq!(text, long_text());
@@ -1201,7 +1206,6 @@ mod tests {
             submits[1].user_data.header.as_ref().unwrap().concat(),
             Some(Concatenation {
                 reference: 0x34,
-                wide_reference: false,
                 total: 2,
                 sequence: 2
             })

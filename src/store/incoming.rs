@@ -7,6 +7,7 @@
 //! finishes what was started and never writes a file twice.
 
 use super::{Durability, Store, StoreError};
+use crate::pdu::Concatenation;
 use rusqlite::{params, OptionalExtension};
 
 /// One received part.
@@ -18,8 +19,8 @@ pub struct IncomingPart {
     pub pdu: Vec<u8>,
     /// Sender as people write it.
     pub sender: String,
-    /// Concatenation: reference, total, sequence; `None` for a single SMS.
-    pub concat: Option<(u16, u8, u8)>,
+    /// Where it sits in a concatenated message; `None` for a single SMS.
+    pub concat: Option<Concatenation>,
     /// When simgate read it.
     pub received_ms: i64,
 }
@@ -128,7 +129,7 @@ impl Store {
         content_key: &str,
         pdu: &[u8],
         sender: &str,
-        concat: Option<(u16, u8, u8)>,
+        concat: Option<Concatenation>,
         now_ms: i64,
     ) -> Result<i64, StoreError> {
         let part = NewPart {
@@ -247,10 +248,10 @@ impl Store {
         let Some(anchor) = self.incoming_part(part)? else {
             return Ok(Vec::new());
         };
-        let Some((reference, total, _)) = anchor.concat else {
+        let Some(concat) = anchor.concat else {
             return Ok(vec![anchor]);
         };
-        self.waiting_parts(&anchor.sender, reference, total)
+        self.waiting_parts(&anchor.sender, concat.reference, concat.total)
     }
 
     /// The unassembled parts from `sender` with this concatenation reference
@@ -270,7 +271,7 @@ impl Store {
             .query_map(params![sender, reference, total], part_from_row)?
             .collect::<Result<_, _>>()?;
         // A duplicated part (same sequence number) counts once.
-        parts.dedup_by_key(|p| p.concat.map(|c| c.2));
+        parts.dedup_by_key(|p| p.concat.map(|c| c.sequence));
         Ok(parts)
     }
 
@@ -464,8 +465,8 @@ pub struct NewPart<'a> {
     pub pdu: &'a [u8],
     /// Sender (for a status report, the recipient it reports on).
     pub sender: &'a str,
-    /// Concatenation: reference, total, sequence.
-    pub concat: Option<(u16, u8, u8)>,
+    /// Where it sits in a concatenated message; `None` for a single SMS.
+    pub concat: Option<Concatenation>,
     /// When it was read.
     pub now_ms: i64,
 }
@@ -480,9 +481,9 @@ fn insert_part(connection: &rusqlite::Connection, part: &NewPart<'_>) -> Result<
             part.content_key,
             part.pdu,
             part.sender,
-            part.concat.map(|c| c.0),
-            part.concat.map(|c| c.1),
-            part.concat.map(|c| c.2),
+            part.concat.map(|c| c.reference),
+            part.concat.map(|c| c.total),
+            part.concat.map(|c| c.sequence),
             part.now_ms
         ])?;
     Ok(connection.last_insert_rowid())
@@ -543,7 +544,11 @@ fn part_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<IncomingPart> {
         pdu: row.get(1)?,
         sender: row.get(2)?,
         concat: match (reference, total, sequence) {
-            (Some(r), Some(t), Some(s)) => Some((r, t, s)),
+            (Some(reference), Some(total), Some(sequence)) => Some(Concatenation {
+                reference,
+                total,
+                sequence,
+            }),
             _ => None,
         },
         received_ms: row.get(6)?,
@@ -554,27 +559,36 @@ fn part_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<IncomingPart> {
 mod tests {
     use super::*;
 
+    /// Part `sequence` of `total` with this reference.
+    fn part_of(reference: u16, total: u8, sequence: u8) -> Option<Concatenation> {
+        Some(Concatenation {
+            reference,
+            total,
+            sequence,
+        })
+    }
+
     #[test]
     fn parts_group_into_messages_and_duplicates_count_once() {
         let mut store = Store::in_memory().unwrap();
         let a2 = store
-            .add_incoming_part("k2", b"p2", "+491", Some((7, 3, 2)), 10)
+            .add_incoming_part("k2", b"p2", "+491", part_of(7, 3, 2), 10)
             .unwrap();
         let _other_sender = store
-            .add_incoming_part("x1", b"x1", "+492", Some((7, 3, 1)), 10)
+            .add_incoming_part("x1", b"x1", "+492", part_of(7, 3, 1), 10)
             .unwrap();
         let a1 = store
-            .add_incoming_part("k1", b"p1", "+491", Some((7, 3, 1)), 11)
+            .add_incoming_part("k1", b"p1", "+491", part_of(7, 3, 1), 11)
             .unwrap();
         let _dup = store
-            .add_incoming_part("k1b", b"p1b", "+491", Some((7, 3, 1)), 12)
+            .add_incoming_part("k1b", b"p1b", "+491", part_of(7, 3, 1), 12)
             .unwrap();
         assert!(store.incoming_known("k1").unwrap());
         assert!(!store.incoming_known("k3").unwrap());
         let group = store.open_group(a2).unwrap();
         assert_eq!(group.iter().map(|p| p.id).collect::<Vec<_>>(), [a1, a2]);
         let a3 = store
-            .add_incoming_part("k3", b"p3", "+491", Some((7, 3, 3)), 13)
+            .add_incoming_part("k3", b"p3", "+491", part_of(7, 3, 3), 13)
             .unwrap();
         let group = store.open_group(a3).unwrap();
         assert_eq!(group.len(), 3);
@@ -594,7 +608,7 @@ mod tests {
         // The same part again later, with other content (another time
         // stamp): it joins the message instead of waiting alone.
         let late = store
-            .add_incoming_part("k2b", b"p2b", "+491", Some((7, 3, 2)), 25)
+            .add_incoming_part("k2b", b"p2b", "+491", part_of(7, 3, 2), 25)
             .unwrap();
         assert_eq!(store.open_group(late).unwrap().len(), 1);
         assert!(!store.join_recent_duplicate(late, 100).unwrap(), "too old");
@@ -602,7 +616,7 @@ mod tests {
         assert!(store.incoming_part_assembled(late).unwrap());
         assert_eq!(store.incoming_parts_of(message).unwrap().len(), 5);
         let other = store
-            .add_incoming_part("x2", b"x2", "+492", Some((7, 3, 2)), 26)
+            .add_incoming_part("x2", b"x2", "+492", part_of(7, 3, 2), 26)
             .unwrap();
         assert!(
             !store.join_recent_duplicate(other, 0).unwrap(),
@@ -623,16 +637,16 @@ mod tests {
     fn senders_sharing_a_reference_wait_and_go_stale_apart() {
         let mut store = Store::in_memory().unwrap();
         let c1 = store
-            .add_incoming_part("c1", b"c1", "+4963", Some((0x43, 3, 1)), 1)
+            .add_incoming_part("c1", b"c1", "+4963", part_of(0x43, 3, 1), 1)
             .unwrap();
         let d2 = store
-            .add_incoming_part("d2", b"d2", "+4964", Some((0x43, 3, 2)), 2)
+            .add_incoming_part("d2", b"d2", "+4964", part_of(0x43, 3, 2), 2)
             .unwrap();
         let d1 = store
-            .add_incoming_part("d1", b"d1", "+4964", Some((0x43, 3, 1)), 3)
+            .add_incoming_part("d1", b"d1", "+4964", part_of(0x43, 3, 1), 3)
             .unwrap();
         let c3 = store
-            .add_incoming_part("c3", b"c3", "+4963", Some((0x43, 3, 3)), 4)
+            .add_incoming_part("c3", b"c3", "+4963", part_of(0x43, 3, 3), 4)
             .unwrap();
         let ids = |group: Vec<IncomingPart>| group.iter().map(|p| p.id).collect::<Vec<_>>();
         assert_eq!(
@@ -657,7 +671,7 @@ mod tests {
     fn the_completing_part_and_its_message_are_recorded_together() {
         let mut store = Store::in_memory().unwrap();
         let first = store
-            .add_incoming_part("a1", b"a1", "+491", Some((9, 2, 1)), 1)
+            .add_incoming_part("a1", b"a1", "+491", part_of(9, 2, 1), 1)
             .unwrap();
         let waiting = store.waiting_parts("+491", 9, 2).unwrap();
         assert_eq!(waiting.iter().map(|p| p.id).collect::<Vec<_>>(), [first]);
@@ -665,7 +679,7 @@ mod tests {
             content_key: "a2",
             pdu: b"a2",
             sender: "+491",
-            concat: Some((9, 2, 2)),
+            concat: part_of(9, 2, 2),
             now_ms: 2,
         };
         let (part, message) = store
