@@ -243,3 +243,43 @@ async fn the_hard_reset_resets_the_modem() {
         .await;
     h.stop().await;
 }
+
+/// Without network service no message can go: the first refusal holds the
+/// whole queue for the retry delay, instead of every queued message being
+/// tried, refused and charged an attempt in turn. (A lower bound on the
+/// gap between two refusals: a slow machine can only make it longer.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_network_holds_the_queue_instead_of_failing_every_message() {
+    let hold = Duration::from_secs(2);
+    let mut h = Harness::start_with("no-network", Profile::Generic, |c| {
+        c.send.retry_delay = hold;
+        c.send.retry_delay_max = hold;
+    })
+    .await;
+    h.emulator.set_registered(false);
+    for n in 1..=3 {
+        drop_file(
+            &h.dir("outbox"),
+            &format!("OUT+491760000013{n}.txt"),
+            b"when the network is back",
+        );
+    }
+    let refused = |e: &DaemonEvent| matches!(e, DaemonEvent::Waiting { reason, .. } if reason.contains("no network"));
+    h.wait_for(refused).await;
+    let first = std::time::Instant::now();
+    h.wait_for(refused).await;
+    let gap = first.elapsed();
+    assert!(
+        gap >= hold * 3 / 4,
+        "the next message was tried {gap:?} after the first refusal, within the hold of {hold:?}"
+    );
+    h.emulator.set_registered(true);
+    let outcome = h.finished(3).await;
+    assert!(
+        outcome
+            .iter()
+            .all(|e| matches!(e, DaemonEvent::Sent { .. })),
+        "{outcome:?}"
+    );
+    h.stop().await;
+}

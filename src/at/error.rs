@@ -161,8 +161,9 @@ error_table! {
         MemoryFull = 322, "memory full", ModemState;
         // Fixed by configuring +CSCA, not by waiting.
         SmscAddressUnknown = 330, "SMSC address unknown", ModemState;
-        // Coverage comes and goes; back off and retry.
-        NoNetworkService = 331, "no network service", Transient;
+        // No message can go until coverage is back: the queue waits, no
+        // message's attempts are used up by it.
+        NoNetworkService = 331, "no network service", ModemState;
         NetworkTimeout = 332, "network timeout", Transient;
         NoCnmaExpected = 340, "no +CNMA acknowledgement expected", Permanent;
         Unknown = 500, "unknown error", Transient;
@@ -227,7 +228,7 @@ error_table! {
         InvalidTextCharacters = 25, "invalid characters in text string", Permanent;
         DialStringTooLong = 26, "dial string too long", Permanent;
         InvalidDialCharacters = 27, "invalid characters in dial string", Permanent;
-        NoNetworkService = 30, "no network service", Transient;
+        NoNetworkService = 30, "no network service", ModemState;
         NetworkTimeout = 31, "network timeout", Transient;
         // The network refused this SIM: waiting alone will not help.
         EmergencyCallsOnly = 32, "network not allowed - emergency calls only", ModemState;
