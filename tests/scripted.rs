@@ -1,0 +1,336 @@
+//! A device of the tests' own, in memory, with no pty and no AT (the
+//! device interface is all the daemon needs, issue #10 §3), and a rig that
+//! runs the daemon on it in this process, on tokio's clock: tests that
+//! pause time decide timing exactly, however fast the machine is.
+
+use simgate::config::Config;
+use simgate::daemon::clock::TokioClock;
+use simgate::daemon::{self, DaemonError, DaemonEvent, DaemonOptions, DeviceContext};
+use simgate::device::{
+    Capabilities, Control, Device, DeviceError, DeviceEvent, DeviceInfo, DeviceState, FailureKind,
+    Listed, Location, Radio,
+};
+use simgate::instance::InstanceError;
+use simgate::pdu::{self, EncodedPdu, SmsSubmit, Timestamp};
+use std::collections::{BTreeMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// What the scripted device has seen and holds.
+#[derive(Debug, Default)]
+pub(crate) struct Memory {
+    /// SMS-SUBMITs it "sent", with their references.
+    pub(crate) sent: Vec<(SmsSubmit, u8)>,
+    /// Its storage: index → PDU (SMSC field, then TPDU).
+    pub(crate) stored: BTreeMap<u32, Vec<u8>>,
+    next_index: u32,
+    next_reference: u8,
+    /// Indexes deleted, in order.
+    pub(crate) deleted: Vec<u32>,
+    /// Failures the next sends answer with, in order.
+    pub(crate) send_failures: VecDeque<DeviceError>,
+    /// Sends tried, failed ones included.
+    pub(crate) send_attempts: u32,
+    /// Calls hung up.
+    pub(crate) hung_up: u32,
+}
+
+/// A device that keeps everything in memory and answers at once.
+#[derive(Debug, Clone)]
+pub(crate) struct Scripted {
+    memory: Arc<Mutex<Memory>>,
+    state: watch::Receiver<DeviceState>,
+    events: mpsc::Sender<DeviceEvent>,
+}
+
+impl Scripted {
+    pub(crate) fn new() -> (
+        Self,
+        mpsc::Receiver<DeviceEvent>,
+        watch::Sender<DeviceState>,
+    ) {
+        let (state_tx, state) = watch::channel(DeviceState::Connecting {
+            attempt: 0,
+            last_error: None,
+        });
+        let (events, receiver) = mpsc::channel(16);
+        let memory = Arc::new(Mutex::new(Memory {
+            next_reference: 40,
+            ..Memory::default()
+        }));
+        (
+            Self {
+                memory,
+                state,
+                events,
+            },
+            receiver,
+            state_tx,
+        )
+    }
+
+    pub(crate) fn memory(&self) -> std::sync::MutexGuard<'_, Memory> {
+        self.memory.lock().unwrap()
+    }
+
+    /// The network delivers `tpdu`: stored, and announced.
+    pub(crate) async fn arrive(&self, tpdu: &[u8]) {
+        self.store_silently(tpdu);
+        self.events
+            .send(DeviceEvent::Stored {
+                storage: "MEM".to_owned(),
+            })
+            .await
+            .unwrap();
+    }
+}
+
+impl Scripted {
+    /// The network delivers `tpdu`: stored, and not announced (a modem
+    /// that lost its `+CMTI`).
+    pub(crate) fn store_silently(&self, tpdu: &[u8]) {
+        let mut pdu = vec![0x00]; // no SMSC field
+        pdu.extend_from_slice(tpdu);
+        let mut memory = self.memory();
+        memory.next_index += 1;
+        let index = memory.next_index;
+        memory.stored.insert(index, pdu);
+    }
+
+    /// Somebody calls.
+    pub(crate) async fn ring(&self, caller: &str) {
+        self.events
+            .send(DeviceEvent::Call {
+                caller: caller.to_owned(),
+            })
+            .await
+            .unwrap();
+    }
+}
+
+impl Device for Scripted {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            storage: true,
+            calls: true,
+            reference_counter: true,
+        }
+    }
+
+    fn watch(&self) -> watch::Receiver<DeviceState> {
+        self.state.clone()
+    }
+
+    async fn send(&self, pdu: &EncodedPdu) -> Result<u8, DeviceError> {
+        let (_, tpdu) = pdu::split_smsc(pdu.bytes()).map_err(|e| DeviceError {
+            kind: FailureKind::Permanent,
+            message: e.to_string(),
+        })?;
+        let submit = SmsSubmit::decode(tpdu).map_err(|e| DeviceError {
+            kind: FailureKind::Permanent,
+            message: e.to_string(),
+        })?;
+        let mut memory = self.memory();
+        memory.send_attempts += 1;
+        if let Some(failure) = memory.send_failures.pop_front() {
+            return Err(failure);
+        }
+        let reference = memory.next_reference;
+        memory.next_reference = reference.wrapping_add(1);
+        memory.sent.push((submit, reference));
+        Ok(reference)
+    }
+
+    async fn last_reference(&self) -> Result<Option<u8>, DeviceError> {
+        Ok(Some(self.memory().next_reference.wrapping_sub(1)))
+    }
+
+    fn storages(&self) -> Vec<String> {
+        vec!["MEM".to_owned()]
+    }
+
+    async fn read_storage(&self, storage: &str) -> Result<Vec<Listed>, DeviceError> {
+        Ok(self
+            .memory()
+            .stored
+            .iter()
+            .map(|(index, pdu)| Listed::Message {
+                location: Location {
+                    storage: storage.to_owned(),
+                    index: *index,
+                },
+                pdu: pdu.clone(),
+            })
+            .collect())
+    }
+
+    async fn storage_usage(&self) -> Result<Option<(u32, u32)>, DeviceError> {
+        Ok(Some((self.memory().stored.len() as u32, 100)))
+    }
+
+    async fn delete(&self, location: &Location) -> Result<(), DeviceError> {
+        let mut memory = self.memory();
+        memory.stored.remove(&location.index);
+        memory.deleted.push(location.index);
+        Ok(())
+    }
+
+    async fn acknowledge(&self) -> Result<(), DeviceError> {
+        Ok(())
+    }
+
+    async fn hang_up(&self) -> Result<(), DeviceError> {
+        self.memory().hung_up += 1;
+        Ok(())
+    }
+
+    async fn radio(&self) -> Radio {
+        Radio {
+            signal_dbm: Some(-71),
+            registered: Some(true),
+        }
+    }
+
+    async fn control(&self, _request: Control) {}
+
+    async fn reload(&self, _config: &Config) {}
+
+    async fn shutdown(&self) {}
+}
+
+/// The daemon running on a [`Scripted`] device, with a spool of its own.
+pub(crate) struct Rig {
+    pub(crate) root: PathBuf,
+    pub(crate) device: Scripted,
+    pub(crate) events: mpsc::UnboundedReceiver<DaemonEvent>,
+    stop: Option<oneshot::Sender<()>>,
+    daemon: tokio::task::JoinHandle<Result<(), DaemonError>>,
+    _state: watch::Sender<DeviceState>,
+}
+
+impl Rig {
+    /// Starts the daemon (configured by `configure`) on a fresh device and
+    /// spool, on tokio's clock, and waits until the device is ready.
+    pub(crate) async fn start(name: &str, configure: impl FnOnce(&mut Config)) -> Self {
+        let root = std::env::temp_dir().join(format!("simgate-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        for dir in ["inbox", "outbox", "sent", "error"] {
+            std::fs::create_dir_all(root.join(dir)).unwrap();
+        }
+        let mut config = Config::new("/nonexistent/not-a-serial-port");
+        config.spool.inbox = root.join("inbox");
+        config.spool.outbox = root.join("outbox");
+        config.spool.sent = Some(root.join("sent"));
+        config.spool.error = Some(root.join("error"));
+        config.database.path = Some(root.join("simgate.db"));
+        configure(&mut config);
+        let (device, device_events, state) = Scripted::new();
+        let handle = device.clone();
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let options = DaemonOptions {
+            events: Some(events_tx),
+            clock: Some(Arc::new(TokioClock::new())),
+            ..DaemonOptions::new(config)
+        };
+        let daemon = tokio::spawn(daemon::run_on(
+            options,
+            move |_context: DeviceContext| async move {
+                Ok::<_, InstanceError>((device, device_events))
+            },
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        state.send_replace(DeviceState::Ready(DeviceInfo {
+            model: "Scripted".to_owned(),
+            imei: Some("000000000000001".to_owned()),
+        }));
+        let mut rig = Self {
+            root,
+            device: handle,
+            events,
+            stop: Some(stop),
+            daemon,
+            _state: state,
+        };
+        rig.next(|e| matches!(e, DaemonEvent::ModemReady { .. }))
+            .await;
+        rig
+    }
+
+    /// The next daemon event `wanted` picks. An hour of tokio's clock at
+    /// most: with time paused, a daemon that would never send it fails the
+    /// test at once instead of hanging it.
+    pub(crate) async fn next(&mut self, wanted: impl Fn(&DaemonEvent) -> bool) -> DaemonEvent {
+        tokio::time::timeout(Duration::from_secs(3600), async {
+            loop {
+                let event = self.events.recv().await.expect("the daemon runs");
+                if wanted(&event) {
+                    return event;
+                }
+            }
+        })
+        .await
+        .expect("the event within an hour of the daemon's clock")
+    }
+
+    /// Renames a file into the outbox, as careful producers do.
+    pub(crate) fn drop_file(&self, name: &str, content: &str) {
+        let temp = self.root.join("dropping");
+        std::fs::write(&temp, content).unwrap();
+        std::fs::rename(&temp, self.root.join("outbox").join(name)).unwrap();
+    }
+
+    /// A folder of the spool.
+    pub(crate) fn dir(&self, name: &str) -> PathBuf {
+        self.root.join(name)
+    }
+
+    /// Stops the daemon and removes the spool.
+    pub(crate) async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut self.daemon).await.unwrap().unwrap();
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+/// A transient failure, as a device reports one.
+pub(crate) fn transient(message: &str) -> DeviceError {
+    DeviceError {
+        kind: FailureKind::Transient,
+        message: message.to_owned(),
+    }
+}
+
+/// A single-part SMS-DELIVER from `from`, time-stamped at `second`.
+pub(crate) fn deliver(from: &str, text: &str, second: u8) -> Vec<u8> {
+    let plan = pdu::plan_text(text, pdu::EncodingPolicy::Auto).unwrap();
+    let from = pdu::Address::parse_number(from).unwrap();
+    pdu::SmsDeliver::from_plan(&plan, &from, stamp(second), 0)
+        .remove(0)
+        .encode()
+        .unwrap()
+}
+
+/// A time stamp on 3 December 2026, at noon and `second` seconds.
+pub(crate) fn stamp(second: u8) -> Timestamp {
+    Timestamp {
+        year: 2026,
+        month: 12,
+        day: 3,
+        hour: 12,
+        minute: 0,
+        second,
+        tz_quarters: 4,
+    }
+}
+
+/// Whether `dir` holds a file named `name`.
+pub(crate) fn has(dir: &Path, name: &str) -> bool {
+    dir.join(name).exists()
+}
