@@ -94,6 +94,22 @@ impl PinGuard {
     pub fn rejected(&self) -> bool {
         self.rejected
     }
+
+    /// What the memory says of this PIN on this SIM. Asked on the blocking
+    /// pool: the daemon's memory is its database.
+    async fn recall(&self, sim: &str, hash: &str) -> Option<PinOutcome> {
+        let (memory, sim, hash) = (Arc::clone(&self.memory), sim.to_owned(), hash.to_owned());
+        tokio::task::spawn_blocking(move || memory.recall(&sim, &hash))
+            .await
+            .unwrap_or(None)
+    }
+
+    /// Remembers `outcome` (on the blocking pool, durably where the memory
+    /// can) before going on.
+    async fn record(&self, sim: &str, hash: &str, outcome: PinOutcome) {
+        let (memory, sim, hash) = (Arc::clone(&self.memory), sim.to_owned(), hash.to_owned());
+        let _ = tokio::task::spawn_blocking(move || memory.record(&sim, &hash, outcome)).await;
+    }
 }
 
 /// What the modem says about itself.
@@ -417,7 +433,7 @@ impl Modem {
                     None => format!("imei:{}", self.imei().await.unwrap_or_default()),
                 };
                 let hash = pin::pin_hash(&sim, &pin.0);
-                let before = guard.memory.recall(&sim, &hash);
+                let before = guard.recall(&sim, &hash).await;
                 Some((sim, hash, before))
             }
             _ => None,
@@ -440,16 +456,16 @@ impl Modem {
                 })?;
                 // Recorded before it is entered: a crash in between must not
                 // let the next start enter it blindly again.
-                guard.memory.record(&sim, &hash, PinOutcome::Entering);
+                guard.record(&sim, &hash, PinOutcome::Entering).await;
                 tracing::info!("entering the SIM PIN");
                 match self.run(command).await {
                     Ok(_) => {
-                        guard.memory.record(&sim, &hash, PinOutcome::Accepted);
+                        guard.record(&sim, &hash, PinOutcome::Accepted).await;
                         self.wait_for_sim().await?;
                         Ok(true)
                     }
                     Err(ModemError::Rejected { .. }) => {
-                        guard.memory.record(&sim, &hash, PinOutcome::Rejected);
+                        guard.record(&sim, &hash, PinOutcome::Rejected).await;
                         guard.rejected = true;
                         let left = self.pin_retries().await.and_then(|r| r.pin);
                         tracing::error!(attempts_left = ?left, "the SIM rejected the PIN");
