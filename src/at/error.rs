@@ -349,7 +349,8 @@ mod tests {
         assert_eq!(CmeError::from_code(10).to_string(), "SIM not inserted");
         assert_eq!(CmeError::from_code(14).class(), ErrorClass::Transient);
         assert_eq!(CmeError::from_code(4).class(), ErrorClass::Permanent);
-        assert_eq!(CmeError::from_code(30).class(), ErrorClass::Transient);
+        assert_eq!(CmeError::from_code(30).class(), ErrorClass::ModemState);
+        assert_eq!(CmeError::from_code(31).class(), ErrorClass::Transient);
         assert_eq!(CmeError::from_code(999).to_string(), "equipment error 999");
     }
 }

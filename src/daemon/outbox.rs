@@ -1,4 +1,4 @@
-//! The outbox side of the daemon: which files are candidates and when they
+//! The outbox side of the daemon: which files were seen (sightings) and when they
 //! are ready ([`crate::spool::settle`]), taking a ready file in (parsed and
 //! recorded as a queued message, or moved to error/ with the reason),
 //! noticing files deleted or replaced while their messages wait (the
@@ -33,11 +33,11 @@ const FIRST_MOVE_RETRY: Duration = Duration::from_secs(1);
 /// Longest wait between two attempts to move a finished file.
 const MAX_MOVE_RETRY: Duration = Duration::from_secs(300);
 
-/// The outbox folder, its watch and its candidates.
+/// The outbox folder, its watch and the files seen there and not taken in yet.
 pub(super) struct Outbox {
     dir: PathBuf,
     /// Files seen, with how they arrived and when to look at them again.
-    candidates: BTreeMap<OsString, Candidate>,
+    sightings: BTreeMap<OsString, Sighting>,
     /// Names reported deleted or moved out since the last look.
     gone: BTreeSet<OsString>,
     /// A full scan is asked for.
@@ -53,7 +53,7 @@ pub(super) struct Outbox {
 }
 
 #[derive(Debug, Clone, Copy)]
-struct Candidate {
+struct Sighting {
     arrival: Arrival,
     due: SystemTime,
 }
@@ -90,7 +90,7 @@ impl Outbox {
         let (sender, events) = mpsc::channel(1024);
         let mut outbox = Self {
             dir: dir.to_owned(),
-            candidates: BTreeMap::new(),
+            sightings: BTreeMap::new(),
             gone: BTreeSet::new(),
             rescan: true,
             reported: HashSet::new(),
@@ -107,7 +107,7 @@ impl Outbox {
     /// a burst of events is handled as one batch.
     pub(super) fn note(&mut self, event: OutboxEvent, now: SystemTime) {
         match event {
-            OutboxEvent::Candidate(path, arrival) => {
+            OutboxEvent::Appeared(path, arrival) => {
                 if let Some(name) = self.own_name(&path) {
                     self.gone.remove(&name);
                     self.add(name, arrival, now);
@@ -115,7 +115,7 @@ impl Outbox {
             }
             OutboxEvent::Gone(path) => {
                 if let Some(name) = self.own_name(&path) {
-                    self.candidates.remove(&name);
+                    self.sightings.remove(&name);
                     self.gone.insert(name);
                 }
             }
@@ -131,9 +131,9 @@ impl Outbox {
 
     fn add(&mut self, name: OsString, arrival: Arrival, now: SystemTime) {
         let entry = self
-            .candidates
+            .sightings
             .entry(name)
-            .or_insert(Candidate { arrival, due: now });
+            .or_insert(Sighting { arrival, due: now });
         entry.arrival = entry.arrival.merge(arrival);
         entry.due = now;
     }
@@ -146,7 +146,7 @@ impl Outbox {
 
     /// When [`Self::process`] has work next.
     pub(super) fn next_due(&self) -> Option<SystemTime> {
-        let soonest = self.candidates.values().map(|c| c.due).min();
+        let soonest = self.sightings.values().map(|c| c.due).min();
         let now_work = (self.rescan || !self.gone.is_empty()).then_some(SystemTime::UNIX_EPOCH);
         [soonest, now_work, self.moves.next]
             .into_iter()
@@ -206,7 +206,7 @@ impl Outbox {
     }
 
     /// Does the work that is due at `now`: a full scan if asked for,
-    /// messages whose files are gone, candidates that are ready, moves to
+    /// messages whose files are gone, files seen that are ready, moves to
     /// try again. Returns what to report.
     ///
     /// At most `budget` ready files are taken in per call, so the event
@@ -234,7 +234,7 @@ impl Outbox {
                     }
                 }
             }
-            self.take_ready(config, store, now, budget, &mut events)?;
+            self.take_in_ready(config, store, now, budget, &mut events)?;
             if self.moves.next.is_some_and(|next| next <= now) {
                 self.retry_moves(config, store, now, &mut events)?;
             }
@@ -243,7 +243,7 @@ impl Outbox {
         Ok(events)
     }
 
-    /// Lists the folder: every outbox name becomes a candidate; names that
+    /// Lists the folder: every outbox name is a sighting; names that
     /// cannot be sent go to error/; waiting messages whose files are gone
     /// are cancelled. A missing folder is not an error: the daemon goes on
     /// receiving and watches for the folder.
@@ -271,15 +271,15 @@ impl Outbox {
                 spool_fs::ScanEntry::Outbox(parsed) => {
                     let name = OsString::from(&parsed.name);
                     listed.insert(name.clone());
-                    if !self.candidates.contains_key(&name) {
+                    if !self.sightings.contains_key(&name) {
                         self.add(name, Arrival::Found, now);
                     }
                 }
-                // Taken like any candidate, then moved to error/ with the
+                // Taken in like any file, then moved to error/ with the
                 // reason the name cannot be used.
                 spool_fs::ScanEntry::Invalid { name, .. } => {
                     listed.insert(name.clone());
-                    if !self.candidates.contains_key(&name) {
+                    if !self.sightings.contains_key(&name) {
                         self.add(name, Arrival::Found, now);
                     }
                 }
@@ -318,7 +318,7 @@ impl Outbox {
     /// A waiting message whose file is neither in outbox/ nor claimed is
     /// cancelled: deleting a waiting file cancels its message, as with
     /// gammu. A file replaced under the name cancels the old message and
-    /// becomes a candidate itself.
+    /// is a sighting itself.
     fn cancel_if_gone(
         &mut self,
         config: &Config,
@@ -353,9 +353,9 @@ impl Outbox {
         cancel(config, store, row, reason, now, events)
     }
 
-    /// Takes in every candidate that is due and ready: one `/proc` scan for
+    /// Takes in (up to the budget) every file seen that is due and ready: one `/proc` scan for
     /// open writers for the whole batch.
-    fn take_ready(
+    fn take_in_ready(
         &mut self,
         config: &Config,
         store: &mut Store,
@@ -363,8 +363,8 @@ impl Outbox {
         budget: usize,
         events: &mut Vec<DaemonEvent>,
     ) -> Result<(), StoreError> {
-        let due: Vec<(OsString, Candidate)> = self
-            .candidates
+        let due: Vec<(OsString, Sighting)> = self
+            .sightings
             .iter()
             .filter(|(_, c)| c.due <= now)
             .take(budget)
@@ -375,12 +375,12 @@ impl Outbox {
         }
         let settle_time = config.spool.settle_time;
         let mut ready: Vec<(OsString, spool_fs::FileState)> = Vec::new();
-        for (name, candidate) in due {
+        for (name, sighting) in due {
             let path = self.dir.join(&name);
             let state = match spool_fs::file_state(&path) {
                 Ok(state) => state,
                 Err(spool_fs::SpoolIoError::NotRegular { kind, .. }) => {
-                    self.candidates.remove(&name);
+                    self.sightings.remove(&name);
                     if spool::classify_outbox_os_name(&name).is_ok_and(|p| p.is_some()) {
                         self.report_unusable(
                             name,
@@ -391,17 +391,17 @@ impl Outbox {
                     continue;
                 }
                 Err(error) => {
-                    self.candidates.remove(&name);
+                    self.sightings.remove(&name);
                     if !spool_fs::is_not_found(&error) {
                         tracing::warn!(file = %Redact(name.to_string_lossy()), error = %crate::redact::Scrub(&error), "cannot inspect an outbox file");
                     }
                     continue;
                 }
             };
-            match settle::readiness(candidate.arrival, state.changed, now, settle_time) {
+            match settle::readiness(sighting.arrival, state.changed, now, settle_time) {
                 Readiness::Ready => ready.push((name, state)),
                 Readiness::WaitUntil(at) => {
-                    if let Some(c) = self.candidates.get_mut(&name) {
+                    if let Some(c) = self.sightings.get_mut(&name) {
                         c.due = at;
                     }
                 }
@@ -415,20 +415,20 @@ impl Outbox {
         for (name, state) in ready {
             if let Some(pids) = writers.holders.get(&state.inode()) {
                 tracing::debug!(file = %Redact(name.to_string_lossy()), ?pids, "still open for writing; waiting");
-                if let Some(c) = self.candidates.get_mut(&name) {
+                if let Some(c) = self.sightings.get_mut(&name) {
                     c.arrival = Arrival::Written;
                     c.due = now + settle_time.max(Duration::from_millis(200));
                 }
                 continue;
             }
-            self.candidates.remove(&name);
-            self.take(config, store, &name, &state, now, events)?;
+            self.sightings.remove(&name);
+            self.take_in(config, store, &name, &state, now, events)?;
         }
         Ok(())
     }
 
     /// Takes one settled file in.
-    fn take(
+    fn take_in(
         &mut self,
         config: &Config,
         store: &mut Store,
@@ -474,7 +474,9 @@ impl Outbox {
                 events.push(DaemonEvent::Queued { file: file_name });
                 Ok(())
             }
-            Err(reason) => self.reject(config, store, name, state, &reason, now, events),
+            Err(reason) => {
+                self.reject(config, store, name, state, &reason.to_string(), now, events)
+            }
         }
     }
 
@@ -701,19 +703,30 @@ fn cancel(
     Ok(())
 }
 
+/// Why an outbox file cannot be sent (it goes to error/ with this reason).
+#[derive(Debug, thiserror::Error)]
+pub(super) enum Unsendable {
+    /// It cannot be read (gone, too big, not a regular file...).
+    #[error("{0}")]
+    Read(#[from] spool_fs::SpoolIoError),
+    /// Its content is not a message.
+    #[error("{0}")]
+    Content(#[from] spool::ContentError),
+    /// Its message cannot be made into SMS-SUBMITs.
+    #[error("{0}")]
+    Plan(#[from] spool::SubmitError),
+}
+
 /// Reads and parses an outbox file; how many parts it will take.
 pub(super) fn read_message(
     config: &Config,
     path: &Path,
     parsed: &OutboxName,
-) -> Result<(OutgoingMessage, u32), String> {
-    let content = spool_fs::read_outbox_file(path).map_err(|e| e.to_string())?;
-    let mut message =
-        spool::parse_outbox(parsed, &content, Utf8Fallback::Reject).map_err(|e| e.to_string())?;
+) -> Result<(OutgoingMessage, u32), Unsendable> {
+    let content = spool_fs::read_outbox_file(path)?;
+    let mut message = spool::parse_outbox(parsed, &content, Utf8Fallback::Reject)?;
     apply_defaults(config, &mut message);
-    let submits = message
-        .to_submits(config.spool.transmit_format, 0)
-        .map_err(|e| e.to_string())?;
+    let submits = message.to_submits(config.spool.transmit_format, 0)?;
     Ok((message, submits.len() as u32))
 }
 

@@ -3,7 +3,7 @@
 //! writing their inbox files durably, and only then deleting them from the
 //! SIM (or acknowledging a routed `+CMT`).
 //!
-//! What happens to one PDU ([`take`]), keyed on its content:
+//! What happens to one PDU ([`record_pdu`]), keyed on its content:
 //! 1. does not decode? keep it raw with the reason in the database
 //!    (`undecodable` table), once;
 //! 2. a status report: record it and the delivery outcome of the part it
@@ -92,7 +92,7 @@ pub(super) type Reserved = HashSet<String>;
 
 /// What one read of a storage came to.
 #[derive(Debug, Default)]
-pub(super) struct StorageTaken {
+pub(super) struct StorageRecorded {
     /// The messages written.
     pub(super) received: Vec<Received>,
     /// The entries that may now be deleted from the device.
@@ -117,7 +117,7 @@ pub(super) async fn read_storage<D: Device>(
         Ok(listed) => listed,
         Err(error) => return (Vec::new(), Some(error.into())),
     };
-    let taken = keeper
+    let recorded = keeper
         .call(move |core| {
             let Core {
                 config,
@@ -125,20 +125,20 @@ pub(super) async fn read_storage<D: Device>(
                 filters,
                 ..
             } = core;
-            take_listed(config, filters, store, listed, now_ms)
+            record_listed(config, filters, store, listed, now_ms)
         })
         .await;
-    for location in &taken.deletable {
+    for location in &recorded.deletable {
         if let Err(error) = device.delete(location).await {
-            return (taken.received, Some(error.into()));
+            return (recorded.received, Some(error.into()));
         }
     }
-    (taken.received, taken.error)
+    (recorded.received, recorded.error)
 }
 
 /// Records one PDU the device routed raw (`+CMT`, on no SIM), and writes
 /// the message it completes: `Ok` when it may be acknowledged.
-pub(super) fn take_routed(
+pub(super) fn record_routed(
     config: &Config,
     filters: &Filters,
     store: &mut Store,
@@ -147,12 +147,12 @@ pub(super) fn take_routed(
 ) -> Result<Vec<Received>, ReceiveError> {
     let mut reserved = Reserved::new();
     let taken = store.batch(Durability::Now, |store| {
-        take(config, filters, store, &mut reserved, pdu, now_ms)
+        record_pdu(config, filters, store, &mut reserved, pdu, now_ms)
     })?;
     match taken {
         // Routed raw, a filtered message is on no SIM to be left on.
-        Taken::Filtered | Taken::Done(None) => Ok(Vec::new()),
-        Taken::Done(Some(message)) => {
+        Recorded::Filtered | Recorded::Done(None) => Ok(Vec::new()),
+        Recorded::Done(Some(message)) => {
             let written = deliver(config, store, vec![message]);
             match written.error {
                 Some(error) => Err(error),
@@ -164,13 +164,13 @@ pub(super) fn take_routed(
 
 /// Records, writes and marks a batch of listed entries (see the module
 /// documentation), saying which of them may be deleted from the device.
-pub(super) fn take_listed(
+pub(super) fn record_listed(
     config: &Config,
     filters: &Filters,
     store: &mut Store,
     listed: Vec<Listed>,
     now_ms: i64,
-) -> StorageTaken {
+) -> StorageRecorded {
     let mut reserved = Reserved::new();
     let mut unwritten = Vec::new();
     // Each entry, and the message of `unwritten` it waits for.
@@ -179,15 +179,15 @@ pub(super) fn take_listed(
         for entry in listed {
             match entry {
                 Listed::Message { location, pdu } => {
-                    match take(config, filters, store, &mut reserved, &pdu, now_ms)? {
-                        Taken::Done(message) => {
+                    match record_pdu(config, filters, store, &mut reserved, &pdu, now_ms)? {
+                        Recorded::Done(message) => {
                             let waits_for = message.map(|message| {
                                 unwritten.push(message);
                                 unwritten.len() - 1
                             });
                             entries.push((location, waits_for));
                         }
-                        Taken::Filtered => {}
+                        Recorded::Filtered => {}
                     }
                 }
                 Listed::Unreadable {
@@ -214,7 +214,7 @@ pub(super) fn take_listed(
         .filter(|(_, waits_for)| waits_for.is_none_or(|index| index < delivered.received.len()))
         .map(|(location, _)| location)
         .collect();
-    StorageTaken {
+    StorageRecorded {
         received: delivered.received,
         deletable,
         error: recorded.err().or(delivered.error),
@@ -281,7 +281,7 @@ pub(super) fn deliver(config: &Config, store: &mut Store, unwritten: Vec<Unwritt
 
 /// What became of one received PDU.
 #[derive(Debug)]
-pub(super) enum Taken {
+pub(super) enum Recorded {
     /// Recorded, now or before; the message it completes (or completed
     /// before, unwritten) is to be written before the device's copy goes.
     Done(Option<Unwritten>),
@@ -293,21 +293,21 @@ pub(super) enum Taken {
 /// Idempotent: a PDU seen before (a crash before its delete, a network
 /// resending an unacknowledged `+CMT`) finishes whatever was left undone
 /// and records nothing twice.
-pub(super) fn take(
+pub(super) fn record_pdu(
     config: &Config,
     filters: &Filters,
     store: &mut Store,
     reserved: &mut Reserved,
     pdu: &[u8],
     now_ms: i64,
-) -> Result<Taken, ReceiveError> {
+) -> Result<Recorded, ReceiveError> {
     let key = pdu::hex::encode(pdu);
     let decoded = pdu::split_smsc(pdu).and_then(|(smsc, tpdu)| Ok((smsc, Incoming::decode(tpdu)?)));
     let (smsc, incoming) = match decoded {
         Ok(decoded) => decoded,
         Err(error) => {
             keep_undecodable(store, &key, &key, &error.to_string(), now_ms)?;
-            return Ok(Taken::Done(None));
+            return Ok(Recorded::Done(None));
         }
     };
     match incoming {
@@ -335,7 +335,7 @@ pub(super) fn take(
                         complete: true,
                     },
                 });
-                return Ok(Taken::Done(logged));
+                return Ok(Recorded::Done(logged));
             }
             let part = NewPart {
                 content_key: &key,
@@ -344,7 +344,7 @@ pub(super) fn take(
                 concat: None,
                 now_ms,
             };
-            Ok(Taken::Done(record_part(config, store, reserved, &part)?))
+            Ok(Recorded::Done(record_part(config, store, reserved, &part)?))
         }
         Incoming::Deliver(deliver) => {
             let sender = deliver.originator.to_display();
@@ -352,7 +352,7 @@ pub(super) fn take(
                 let smsc = smsc.map(|a| a.to_display());
                 if !filters.accepts(&sender, smsc.as_deref()) {
                     tracing::info!(sender = %Redact(&sender), "message filtered out");
-                    return Ok(Taken::Filtered);
+                    return Ok(Recorded::Filtered);
                 }
                 warn_oddities(&deliver, &sender);
             }
@@ -364,7 +364,7 @@ pub(super) fn take(
                 concat,
                 now_ms,
             };
-            Ok(Taken::Done(record_part(config, store, reserved, &part)?))
+            Ok(Recorded::Done(record_part(config, store, reserved, &part)?))
         }
     }
 }

@@ -434,7 +434,7 @@ pub(super) fn begin_next(
             };
             let message = match outbox::read_message(config, &file.path, &parsed) {
                 Ok((message, _)) => message,
-                Err(reason) => return fail(store, outbox, reason),
+                Err(reason) => return fail(store, outbox, reason.to_string()),
             };
             let submits =
                 match message.to_submits(config.spool.transmit_format, concat_reference(id)) {

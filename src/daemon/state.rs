@@ -1,6 +1,6 @@
 //! What the daemon owns that blocks, kept by [`super::keeper`]: the
 //! configuration as the keeper's jobs see it, the SQLite store, the outbox
-//! (its candidates, claims and moves) and the incoming filters. Every job
+//! (the files seen there, claims and moves) and the incoming filters. Every job
 //! the event loop hands over works on a [`Core`], and leaves behind the
 //! [`Schedule`] the loop waits on.
 

@@ -1,4 +1,4 @@
-//! Watching outbox/ with inotify (the notify crate): a file is a candidate
+//! Watching outbox/ with inotify (the notify crate): a file has appeared
 //! when a writer closes it after writing or when it is moved in (creation
 //! alone is not enough, since the writer may not be done); a file deleted
 //! or moved out may cancel its waiting message; the folder itself removed
@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OutboxEvent {
     /// This file may be ready.
-    Candidate(PathBuf, Arrival),
+    Appeared(PathBuf, Arrival),
     /// This file was deleted or moved out.
     Gone(PathBuf),
     /// Events were lost: scan the whole directory.
@@ -68,17 +68,17 @@ pub fn classify(event: &Event, dir: &Path) -> Vec<OutboxEvent> {
     {
         return vec![OutboxEvent::FolderGone];
     }
-    let candidate = |path: &PathBuf, arrival| OutboxEvent::Candidate(path.clone(), arrival);
+    let appeared = |path: &PathBuf, arrival| OutboxEvent::Appeared(path.clone(), arrival);
     match event.kind {
         EventKind::Access(AccessKind::Close(AccessMode::Write)) => event
             .paths
             .iter()
-            .map(|p| candidate(p, Arrival::Written))
+            .map(|p| appeared(p, Arrival::Written))
             .collect(),
         EventKind::Modify(ModifyKind::Name(RenameMode::To)) => event
             .paths
             .iter()
-            .map(|p| candidate(p, Arrival::RenamedIn))
+            .map(|p| appeared(p, Arrival::RenamedIn))
             .collect(),
         // A rename within the directory: [from, to].
         EventKind::Modify(ModifyKind::Name(RenameMode::Both)) => {
@@ -87,7 +87,7 @@ pub fn classify(event: &Event, dir: &Path) -> Vec<OutboxEvent> {
                 reports.push(OutboxEvent::Gone(from.clone()));
             }
             if let Some(to) = event.paths.get(1) {
-                reports.push(candidate(to, Arrival::RenamedIn));
+                reports.push(appeared(to, Arrival::RenamedIn));
             }
             reports
         }
@@ -128,13 +128,13 @@ mod tests {
         std::fs::write(&marker, b"").unwrap();
         assert_eq!(
             events.recv().await,
-            Some(OutboxEvent::Candidate(marker.clone(), Arrival::Written))
+            Some(OutboxEvent::Appeared(marker.clone(), Arrival::Written))
         );
         file.write_all(b"second half").unwrap();
         drop(file);
         assert_eq!(
             events.recv().await,
-            Some(OutboxEvent::Candidate(path.clone(), Arrival::Written))
+            Some(OutboxEvent::Appeared(path.clone(), Arrival::Written))
         );
 
         let staged = root.join("staged.txt");
@@ -143,7 +143,7 @@ mod tests {
         std::fs::rename(&staged, &moved).unwrap();
         assert_eq!(
             events.recv().await,
-            Some(OutboxEvent::Candidate(moved.clone(), Arrival::RenamedIn))
+            Some(OutboxEvent::Appeared(moved.clone(), Arrival::RenamedIn))
         );
         std::fs::remove_file(&moved).unwrap();
         assert_eq!(events.recv().await, Some(OutboxEvent::Gone(moved)));

@@ -1,0 +1,70 @@
+//! What the daemon reports as it works: one [`DaemonEvent`] per thing
+//! that happened, for `simgate demo`, the tests and the benchmarks.
+
+/// What the daemon reports as it works (for `simgate demo` and tests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DaemonEvent {
+    /// The device is ready (a new session).
+    ModemReady {
+        /// Manufacturer and model.
+        model: String,
+    },
+    /// A file was taken in and its message queued.
+    Queued {
+        /// The file name.
+        file: String,
+    },
+    /// A message went out and its file moved to sent/.
+    Sent {
+        /// The file name.
+        file: String,
+        /// TP-MR of each part.
+        references: Vec<u8>,
+    },
+    /// A message arrived and its inbox files were written.
+    Received {
+        /// The inbox file names, in part order.
+        files: Vec<String>,
+    },
+    /// An incoming call was noticed (and hung up with HangupCalls).
+    Call {
+        /// The caller, empty when withheld or unknown.
+        caller: String,
+    },
+    /// The receiving storage is still nearly full after a read.
+    StorageNearlyFull {
+        /// Messages in it.
+        used: u32,
+        /// Its capacity.
+        total: u32,
+    },
+    /// A message failed and its file moved to error/.
+    Failed {
+        /// The file name.
+        file: String,
+        /// Why.
+        reason: String,
+    },
+    /// A send failed in a way worth another try: the message waits, its
+    /// file back in outbox/.
+    Waiting {
+        /// The file name.
+        file: String,
+        /// Why.
+        reason: String,
+    },
+    /// The file of a finished message, which could not be moved before,
+    /// was moved to sent/ or error/ after all.
+    FileMoved {
+        /// The file name.
+        file: String,
+    },
+    /// A waiting message was cancelled: its file was deleted (or replaced)
+    /// in outbox/ before it went out.
+    Cancelled {
+        /// The file name.
+        file: String,
+        /// Why.
+        reason: String,
+    },
+}

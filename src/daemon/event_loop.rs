@@ -1,0 +1,368 @@
+//! The event loop: [`Daemon::serve`] hands every event to the part of the
+//! daemon that owns it, in the order that keeps the daemon responsive (a
+//! stop, the watchdog and the device first; a burst of sends or files last,
+//! one message or one slice per turn). The work itself is in
+//! [`super::outgoing`], [`super::incoming`] and, for what blocks, on the
+//! keeper's [`Core`].
+
+use super::incoming::InboxRetry;
+use super::keeper::Keeper;
+use super::signals::{self, Signal, StopFlag};
+use super::state::{Core, Schedule};
+use super::{blocking, Clock, DaemonError, DaemonEvent, MrTracker};
+use super::{clock, decide, filter, instance, outbox, receive, systemd, watcher};
+use crate::config::Config;
+use crate::device::{Control, Device, DeviceEvent, DeviceState};
+use crate::redact::Scrub;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// The event loop's side of the daemon: the device, the clock, what is
+/// reported, and the handle on the [`Core`] its keeper owns.
+pub(super) struct Daemon<D> {
+    pub(super) config: Arc<Config>,
+    pub(super) keeper: Keeper<Core>,
+    /// When there is work next, as of the keeper's last job.
+    pub(super) schedule: Schedule,
+    pub(super) device: D,
+    pub(super) clock: Arc<dyn Clock>,
+    pub(super) events: Option<mpsc::UnboundedSender<DaemonEvent>>,
+    pub(super) systemd: systemd::Systemd,
+    /// What is known of the device's TP-MR counter in this session.
+    pub(super) tracker: MrTracker,
+    /// Signal and registration for the status line, refreshed now and then.
+    pub(super) radio: String,
+    /// A send failed for the device's state: initialise it again.
+    pub(super) recheck_device: bool,
+    /// The device cannot send now (no network, a locked SIM): no message
+    /// is tried before this, or before the device's next session, since
+    /// every one would fail the same way and use up an attempt.
+    pub(super) sends_held_until: Option<tokio::time::Instant>,
+    /// One call handled once.
+    pub(super) calls: decide::CallGate,
+    /// The receiving storage was reported nearly full and has not drained since.
+    pub(super) storage_warned: bool,
+    /// Received messages whose inbox files could not be written: when to
+    /// try again.
+    pub(super) inbox_retry: InboxRetry,
+    pub(super) _state_lock: instance::Lock,
+}
+
+/// An interval for a setting where zero means never.
+pub(super) fn every(period: Duration) -> Option<tokio::time::Interval> {
+    (!period.is_zero()).then(|| {
+        let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        interval
+    })
+}
+
+pub(super) async fn tick(interval: &mut Option<tokio::time::Interval>) {
+    match interval {
+        Some(interval) => {
+            interval.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+pub(super) async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl<D: Device> Daemon<D> {
+    /// Runs `job` on the keeper's state and notes when there is work next.
+    pub(super) async fn core<R: Send + 'static>(
+        &mut self,
+        job: impl FnOnce(&mut Core) -> R + Send + 'static,
+    ) -> Result<R, DaemonError> {
+        let (answer, schedule) = self
+            .keeper
+            .call(move |core| {
+                let answer = job(core);
+                (answer, core.schedule())
+            })
+            .await;
+        self.schedule = schedule?;
+        Ok(answer)
+    }
+
+    /// What a restart owes ([`Core::start`]), and the hooks it owes.
+    pub(super) async fn start(&mut self) -> Result<(), DaemonError> {
+        let now = self.clock.now();
+        let started = self.core(move |core| core.start(now)).await??;
+        if let Some(error) = &started.write_error {
+            self.inbox_retry.failed(error);
+        }
+        self.announce_received(started.received).await;
+        // Hooks a killed simgate never started (its files were written).
+        for message in &started.hooks {
+            tracing::info!(
+                id = message.id,
+                "starting RunOnReceive, which did not start before the restart"
+            );
+        }
+        self.run_receive_hooks(&started.hooks).await;
+        Ok(())
+    }
+
+    /// The loop: every event to the part of the daemon that owns it. What
+    /// must never wait comes first (a stop, the watchdog, the device); a
+    /// burst of sends and of files to take in comes last, one message or
+    /// one slice per turn, so it never keeps the rest waiting.
+    pub(super) async fn serve(
+        &mut self,
+        mut device_events: mpsc::Receiver<DeviceEvent>,
+        mut outbox_events: mpsc::Receiver<watcher::OutboxEvent>,
+        handle_signals: bool,
+        config_path: Option<PathBuf>,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), DaemonError> {
+        let stop = StopFlag::default();
+        // Without signal handling, a sender kept alive makes `recv` simply wait.
+        let (_no_signals, idle) = mpsc::unbounded_channel::<Signal>();
+        let mut signals = if handle_signals {
+            signals::listen(stop.clone()).map_err(DaemonError::Signals)?
+        } else {
+            idle
+        };
+        let mut rescan = every(self.config.spool.scan_interval.max(Duration::from_secs(1)));
+        let mut folder_check = tokio::time::interval(outbox::FOLDER_CHECK);
+        let mut watchdog = every(self.systemd.watchdog_interval().unwrap_or(Duration::ZERO));
+        let mut radio_refresh = every(self.config.modem.status_interval);
+        let mut soft_reset = every(self.config.modem.reset_interval);
+        let mut hard_reset = every(self.config.modem.hard_reset_interval);
+        let mut device_state = self.device.watch();
+        let mut ready_announced = false;
+        let mut receive_poll = every(receive::poll_interval(&self.config));
+        let mut multipart_check = every(receive::multipart_check_interval(&self.config));
+        tokio::pin!(shutdown);
+        loop {
+            let clock = Arc::clone(&self.clock);
+            // Parts in doubt are resolved first, at once.
+            let send_due = if self.schedule.resolving {
+                Some(tokio::time::Instant::now())
+            } else {
+                self.schedule
+                    .next_send
+                    .map(|at| clock::deadline(&*clock, at))
+            }
+            .map(|due| self.sends_held_until.map_or(due, |held| due.max(held)));
+            let outbox_due = self
+                .schedule
+                .outbox_due
+                .map(|at| clock::deadline(&*clock, at));
+            let watch_dead = self.schedule.watch_dead;
+            let ready = self.ready();
+            let sending = ready && self.config.send.enabled;
+            tokio::select! {
+                biased;
+                () = &mut shutdown => return Ok(()),
+                signal = signals.recv() => match signal {
+                    Some(Signal::Stop) | None => return Ok(()),
+                    Some(Signal::Reload) => {
+                        self.systemd.reloading();
+                        self.reload(config_path.as_deref()).await?;
+                        multipart_check = every(receive::multipart_check_interval(&self.config));
+                        receive_poll = every(receive::poll_interval(&self.config));
+                        self.systemd.ready();
+                    }
+                    Some(Signal::Suspend) => self.device.control(Control::Suspend).await,
+                    Some(Signal::Resume) => self.device.control(Control::Resume).await,
+                },
+                () = tick(&mut watchdog) => self.systemd.watchdog(),
+                changed = device_state.changed() => {
+                    if changed.is_err() {
+                        return Ok(());
+                    }
+                    let state = device_state.borrow_and_update().clone();
+                    if let DeviceState::Ready(info) = state {
+                        self.session_started(info).await?;
+                        if !ready_announced {
+                            self.systemd.ready();
+                            ready_announced = true;
+                        }
+                    }
+                    self.status_line().await?;
+                }
+                event = device_events.recv() => {
+                    if let Some(event) = event {
+                        let mut batch = vec![event];
+                        while let Ok(more) = device_events.try_recv() {
+                            batch.push(more);
+                        }
+                        self.device_events(batch).await?;
+                    }
+                }
+                event = outbox_events.recv() => {
+                    if let Some(event) = event {
+                        // The whole burst at once: one job, one batch.
+                        let mut batch = vec![event];
+                        while let Ok(more) = outbox_events.try_recv() {
+                            batch.push(more);
+                        }
+                        let now = self.clock.now();
+                        self.core(move |core| {
+                            if let Some(outbox) = core.outbox.as_mut() {
+                                for event in batch {
+                                    outbox.note(event, now);
+                                }
+                            }
+                        })
+                        .await?;
+                    }
+                }
+                _ = folder_check.tick(), if watch_dead => {
+                    self.core(|core| core.outbox.as_mut().map(outbox::Outbox::check_watch)).await?;
+                }
+                () = tick(&mut rescan) => {
+                    self.core(|core| {
+                        if let Some(outbox) = core.outbox.as_mut() {
+                            outbox.check_watch();
+                            outbox.request_rescan();
+                        }
+                    })
+                    .await?;
+                }
+                () = tick(&mut receive_poll), if ready => self.read_device(None).await?,
+                () = tick(&mut multipart_check) => {
+                    let now = self.clock.now_ms();
+                    let flushed = self
+                        .core(move |core| receive::flush_stale(&core.config, &mut core.store, now))
+                        .await?;
+                    match flushed {
+                        Ok(received) => self.announce_received(received).await,
+                        Err(error) => self.inbox_retry.failed(&error),
+                    }
+                }
+                () = sleep_until(self.inbox_retry.next) => {
+                    self.write_unwritten().await?;
+                    if self.inbox_retry.next.is_none() {
+                        // Written at last: their copies on the device may go now.
+                        self.read_device(None).await?;
+                    }
+                }
+                () = tick(&mut soft_reset) => {
+                    tracing::info!("periodic reset (ResetFrequency): initialising the device again");
+                    self.device.control(Control::Reconnect).await;
+                }
+                () = tick(&mut hard_reset) => {
+                    tracing::info!("periodic hard reset (HardResetFrequency)");
+                    self.device.control(Control::HardReset).await;
+                }
+                () = tick(&mut radio_refresh), if ready => {
+                    self.refresh_radio().await;
+                    self.status_line().await?;
+                }
+                () = sleep_until(send_due), if sending => self.send_next(&stop).await?,
+                () = sleep_until(outbox_due) => self.process_outbox().await?,
+            }
+        }
+    }
+
+    pub(super) fn emit(&self, event: DaemonEvent) {
+        if let Some(events) = &self.events {
+            let _ = events.send(event);
+        }
+    }
+
+    pub(super) fn ready(&self) -> bool {
+        matches!(*self.device.watch().borrow(), DeviceState::Ready(_))
+    }
+
+    /// A new device session: what its TP-MR counter says is learnt again,
+    /// parts in doubt are settled before anything else is sent, and what
+    /// arrived while simgate was away is read.
+    pub(super) async fn session_started(
+        &mut self,
+        info: crate::device::DeviceInfo,
+    ) -> Result<(), DaemonError> {
+        self.tracker = MrTracker::new(
+            &self.keeper,
+            info.imei.as_deref(),
+            self.device.capabilities().reference_counter,
+        )
+        .await;
+        if self.config.send.enabled {
+            self.resolve().await?;
+        }
+        self.emit(DaemonEvent::ModemReady { model: info.model });
+        self.read_device(None).await
+    }
+
+    /// SIGHUP: reads the configuration again and hands the device its
+    /// settings (a new session). The outbox and the database stay as they
+    /// were (changing them needs a restart, and says so); a configuration
+    /// that does not load keeps the old one running.
+    pub(super) async fn reload(
+        &mut self,
+        path: Option<&std::path::Path>,
+    ) -> Result<(), DaemonError> {
+        let Some(path) = path else {
+            tracing::info!("SIGHUP: initialising the device again");
+            self.device.control(Control::Reconnect).await;
+            return Ok(());
+        };
+        let file = path.to_owned();
+        match blocking(move || crate::config::load(&file)).await {
+            Ok(loaded) => {
+                loaded.log_notices();
+                let mut config = loaded.config;
+                if config.spool.outbox != self.config.spool.outbox
+                    || config.database.path.is_some()
+                        && config.database.path != self.config.database.path
+                {
+                    tracing::warn!(
+                        "SIGHUP: a new outbox or database path takes effect at the next restart"
+                    );
+                }
+                config.spool.outbox = self.config.spool.outbox.clone();
+                config.database.path = self.config.database.path.clone();
+                let config = Arc::new(config);
+                self.config = Arc::clone(&config);
+                self.core(move |core| {
+                    core.filters = filter::Filters::load(&config.filters);
+                    core.config = config;
+                })
+                .await?;
+                self.device.reload(&self.config).await;
+                tracing::info!(config = %path.display(), "SIGHUP: configuration reloaded, device reconnecting");
+            }
+            Err(error) => {
+                tracing::error!(config = %path.display(), error = %Scrub(&error), "SIGHUP: configuration not reloaded; keeping the old one");
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads signal and registration for the status line.
+    pub(super) async fn refresh_radio(&mut self) {
+        self.radio = decide::radio_words(&self.device.radio().await);
+    }
+
+    /// One line of state for systemd; a database error is only logged.
+    pub(super) async fn status_line(&mut self) -> Result<(), DaemonError> {
+        match self.core(|core| core.tally()).await? {
+            Ok(tally) => {
+                let state = self.device.watch().borrow().clone();
+                self.systemd.status(&decide::status_line(
+                    &state,
+                    &tally.outgoing,
+                    tally.received,
+                    tally.undecodable,
+                    &self.radio,
+                ));
+            }
+            Err(error) => {
+                tracing::error!(error = %Scrub(&error), "cannot read the counts for the status line");
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,125 @@
+//! The sending side of the event loop: a slice of the outbox taken in,
+//! the next message due sent ([`super::send`]), parts in doubt resolved,
+//! and each outcome reported with its hook.
+
+use super::event_loop::Daemon;
+use super::hook_env;
+use super::send::{self, Outcome};
+use super::signals::StopFlag;
+use super::{DaemonError, DaemonEvent};
+use crate::device::{Control, Device};
+
+impl<D: Device> Daemon<D> {
+    /// Takes in a slice of what the outbox has ready, cancels what was
+    /// deleted.
+    pub(super) async fn process_outbox(&mut self) -> Result<(), DaemonError> {
+        let now = self.clock.now();
+        let events = self.core(move |core| core.process_outbox(now)).await??;
+        for event in events {
+            self.emit(event);
+        }
+        if self.schedule.outbox_due.is_none() {
+            self.status_line().await?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn sender<'a>(
+        &'a mut self,
+        stop: &'a (dyn Fn() -> bool + Sync),
+    ) -> send::Sender<'a, D> {
+        send::Sender {
+            keeper: &self.keeper,
+            config: &self.config,
+            device: &self.device,
+            clock: &*self.clock,
+            tracker: &mut self.tracker,
+            stop,
+        }
+    }
+
+    /// Asks the device about parts that may have gone out.
+    pub(super) async fn resolve(&mut self) -> Result<(), DaemonError> {
+        let never = || false;
+        let outcomes = self.sender(&never).resolve().await?;
+        for outcome in outcomes {
+            self.report_outcome(outcome);
+        }
+        self.core(|_| ()).await?;
+        Ok(())
+    }
+
+    /// Sends the first message due (one per turn of the loop). A part that
+    /// may have gone out is resolved before anything else is sent, since
+    /// every send moves the counter that tells.
+    pub(super) async fn send_next(&mut self, stop: &StopFlag) -> Result<(), DaemonError> {
+        if self.schedule.resolving {
+            self.resolve().await?;
+            if self.schedule.resolving {
+                return Ok(()); // the device cannot tell yet
+            }
+        }
+        if stop.is_set() {
+            return Ok(());
+        }
+        if std::mem::take(&mut self.recheck_device) {
+            tracing::info!("a send failed for the device's state; initialising it again");
+            self.device.control(Control::Reconnect).await;
+            return Ok(());
+        }
+        let is_stopped = || stop.is_set();
+        let outcome = self.sender(&is_stopped).send_next().await?;
+        // What the job left behind: when the next message is due.
+        self.core(|_| ()).await?;
+        if let Some(outcome) = outcome {
+            self.report_outcome(outcome);
+        }
+        let now = self.clock.now();
+        if self.schedule.next_send.is_none_or(|at| at > now) {
+            self.status_line().await?;
+        }
+        Ok(())
+    }
+
+    /// Reports an outcome and runs its hook.
+    pub(super) fn report_outcome(&mut self, outcome: Outcome) {
+        let hooks = &self.config.hooks;
+        match outcome {
+            Outcome::Sent {
+                file,
+                recipient,
+                parts,
+                ..
+            } => {
+                if let Some(hook) = hook_env::on_sent(hooks, &file, &recipient, &parts) {
+                    hook.spawn();
+                }
+                let references = parts.iter().map(|p| p.reference).collect();
+                self.emit(DaemonEvent::Sent { file, references });
+            }
+            Outcome::Failed { file, reason } => {
+                if let Some(hook) = hook_env::on_failure(hooks, &file) {
+                    hook.spawn();
+                }
+                self.emit(DaemonEvent::Failed { file, reason });
+            }
+            Outcome::Cancelled { file, reason } => {
+                self.emit(DaemonEvent::Cancelled { file, reason });
+            }
+            Outcome::Retry { file, reason, .. } => {
+                self.emit(DaemonEvent::Waiting { file, reason });
+            }
+            Outcome::Interrupted | Outcome::Resolving { .. } | Outcome::Skipped => {}
+            // The device or its SIM is not in a state to send (a SIM that
+            // locked itself again after a modem reset, no network): with
+            // CheckSecurity, initialise again, which checks the SIM under
+            // the PIN guard.
+            Outcome::WaitForDevice { file, reason } => {
+                self.recheck_device = self.config.modem.check_sim;
+                self.sends_held_until =
+                    Some(tokio::time::Instant::now() + self.config.send.retry_delay);
+                self.emit(DaemonEvent::Waiting { file, reason });
+            }
+        }
+    }
+}
