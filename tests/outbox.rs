@@ -322,3 +322,73 @@ async fn a_send_only_gateway_leaves_messages_on_the_sim() {
     assert!(names(&h.dir("inbox")).is_empty());
     h.stop().await;
 }
+
+/// A power cut can keep the commit that finished a message and lose the
+/// rename that moved its file (renames in a burst are not fsynced): the
+/// file is found claimed, with no message holding its name. It is the
+/// finished message's file (same identity), so it goes on to sent/, and
+/// is never taken for a new message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_file_found_claimed_after_a_power_cut_goes_on_to_sent() {
+    let mut h = Harness::start("lost-move", Profile::Generic).await;
+    drop_file(&h.dir("outbox"), "OUT+4917600000771.txt", b"only once");
+    h.finished(1).await;
+    h.stop_daemon().await;
+    // The move lost: the file back where it was claimed.
+    let claimed = h.dir("outbox/.simgate-claim");
+    std::fs::create_dir_all(&claimed).unwrap();
+    std::fs::rename(
+        h.dir("sent/OUT+4917600000771.txt"),
+        claimed.join("OUT+4917600000771.txt"),
+    )
+    .unwrap();
+    let mut h = h.restart().await;
+    assert!(h.dir("sent/OUT+4917600000771.txt").exists());
+    assert!(names(&claimed).is_empty());
+    // Anything after it goes out; it does not go out again.
+    drop_file(&h.dir("outbox"), "OUT+4917600000772.txt", b"next");
+    h.finished(1).await;
+    let sent: Vec<String> = h
+        .emulator
+        .sent()
+        .iter()
+        .map(|m| text(m).to_owned())
+        .collect();
+    assert_eq!(sent, ["only once", "next"]);
+    h.stop().await;
+}
+
+/// The other way round: the rename kept, the commit that freed the name
+/// lost. The finished message's file is gone from the outbox, so the name
+/// is freed at start, and a new file of that name goes out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_still_held_by_a_finished_message_is_freed_after_a_power_cut() {
+    let mut h = Harness::start("lost-forget", Profile::Generic).await;
+    drop_file(&h.dir("outbox"), "OUT+4917600000773.txt", b"first");
+    h.finished(1).await;
+    h.stop_daemon().await;
+    let db = rusqlite::Connection::open(h.dir("simgate.db")).unwrap();
+    let held = db
+        .execute(
+            "UPDATE outgoing SET claim_key = 'name:' || file_name WHERE file_name = ?1",
+            ["OUT+4917600000773.txt"],
+        )
+        .unwrap();
+    assert_eq!(held, 1);
+    drop(db);
+    let mut h = h.restart().await;
+    drop_file(
+        &h.dir("outbox"),
+        "OUT+4917600000773.txt",
+        b"second, same name",
+    );
+    h.finished(1).await;
+    let sent: Vec<String> = h
+        .emulator
+        .sent()
+        .iter()
+        .map(|m| text(m).to_owned())
+        .collect();
+    assert_eq!(sent, ["first", "second, same name"]);
+    h.stop().await;
+}

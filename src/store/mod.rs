@@ -284,6 +284,44 @@ impl Store {
 mod tests {
     use super::*;
 
+    fn synchronous(store: &Store) -> i64 {
+        store
+            .connection
+            .pragma_query_value(None, "synchronous", |row| row.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_batch_commits_its_steps_once_and_keeps_what_came_before_a_failure() {
+        let mut store = Store::in_memory().unwrap();
+        let id = FileId::default();
+        store
+            .batch(Durability::Now, |store| {
+                store.enqueue("OUT+1.txt", &id, "+1", 2, 1)?;
+                // A step of several statements nests as a savepoint, and a
+                // batch inside a batch is part of it.
+                store.batch(Durability::WithNextCommit, |store| {
+                    store.enqueue("OUT+2.txt", &id, "+2", 1, 2)
+                })?;
+                assert!(!store.connection.is_autocommit(), "one transaction");
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+        assert_eq!(store.counts().unwrap().queued, 2);
+        let failed = store.batch(Durability::WithNextCommit, |store| {
+            store.enqueue("OUT+3.txt", &id, "+3", 1, 3)?;
+            // The same name twice: refused, and only this step undone.
+            store.enqueue("OUT+3.txt", &id, "+3", 1, 4)?;
+            Ok::<_, StoreError>(())
+        });
+        assert!(failed.is_err());
+        assert!(store.connection.is_autocommit(), "the batch ended");
+        assert_eq!(store.counts().unwrap().queued, 3);
+        assert!(store.active_by_name("OUT+3.txt").unwrap().is_some());
+        // A lazy batch leaves the connection synced as before.
+        assert_eq!(synchronous(&store), 2, "FULL");
+    }
+
     #[test]
     fn schema_versions_are_checked() {
         let store = Store::in_memory().unwrap();
