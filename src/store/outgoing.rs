@@ -342,10 +342,33 @@ impl Store {
     /// Messages waiting with their file in outbox/ (queued), for a rescan
     /// to notice files deleted meanwhile.
     pub fn waiting(&self) -> Result<Vec<Outgoing>, StoreError> {
-        self.query_many(
-            "WHERE state = 'queued' AND claim_key LIKE 'name:%' ORDER BY file_name",
-            [],
-        )
+        self.waiting_unlisted(|_| false)
+    }
+
+    /// [`Self::waiting`] less the messages whose file name `listed`
+    /// accepts, read a row at a time: a rescan looks only at those whose
+    /// files it did not find, and a queue of 10,000 is not copied into
+    /// memory (that took 2.5 MB). Sorted here rather than by SQLite, whose
+    /// sorter took 1 MB for the whole queue.
+    pub fn waiting_unlisted(
+        &self,
+        listed: impl Fn(&str) -> bool,
+    ) -> Result<Vec<Outgoing>, StoreError> {
+        let mut statement = self.connection.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM outgoing WHERE state = 'queued' AND claim_key LIKE 'name:%'"
+        ))?;
+        let mut rows = statement.query([])?;
+        let mut unlisted = Vec::new();
+        while let Some(row) = rows.next()? {
+            if row.get_ref(2)?.as_str().is_ok_and(&listed) {
+                continue;
+            }
+            let (mut message, state) = outgoing_from_row(row)?;
+            message.state = MessageState::parse(&state)?;
+            unlisted.push(message);
+        }
+        unlisted.sort_by(|a, b| a.file_name.cmp(&b.file_name));
+        Ok(unlisted)
     }
 
     /// The parts of a message, in order.
