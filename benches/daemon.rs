@@ -25,7 +25,8 @@
 //! 120), `SIMGATE_BENCH_GAMMU_SAMPLES` (default 5), `SIMGATE_BENCH_NO_GAMMU=1`
 //! (simgate only), `SIMGATE_BENCH_ONLY=rss` (only the peak RSS, simgate
 //! only), `SIMGATE_BENCH_QUEUE` (files queued for it, default 10,000),
-//! `SIMGATE_BENCH_SMAPS=1` (print where simgate's memory is then). The machines are shared and noisy: medians, and the
+//! `SIMGATE_BENCH_SMAPS=1` (print where simgate's memory is then),
+//! `SIMGATE_BENCH_SIMGATE` (another simgate binary to run). The machines are shared and noisy: medians, and the
 //! baseline measured in the same run. Starting the daemons, their spools
 //! and configs, and the statistics are in `support` (shared with
 //! `benches/receive.rs`).

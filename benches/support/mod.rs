@@ -256,9 +256,11 @@ impl Daemon {
     }
 }
 
-/// The release `simgate` binary cargo built for the bench.
-pub(crate) fn simgate_binary() -> &'static str {
-    env!("CARGO_BIN_EXE_simgate")
+/// The release `simgate` binary cargo built for the bench, or the one
+/// `SIMGATE_BENCH_SIMGATE` names (to compare builds, say of two profiles).
+pub(crate) fn simgate_binary() -> String {
+    std::env::var("SIMGATE_BENCH_SIMGATE")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_simgate").to_owned())
 }
 
 /// Whether gammu-smsd is installed and answers `--version`.
