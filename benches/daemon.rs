@@ -281,7 +281,7 @@ async fn queue_rss(kind: Kind, base: &Path) -> Result<Rss> {
             let mut polls = 0u32;
             let taken = wait_until(Duration::from_secs(300), || {
                 polls += 1;
-                if smaps && polls % 50 == 0 {
+                if smaps && polls.is_multiple_of(50) {
                     if let Some(memory) = Memory::of(pid) {
                         if largest.as_ref().is_none_or(|l| memory.total > l.total) {
                             largest = Some(memory);
