@@ -18,11 +18,15 @@
 //! 3. idle: AT commands the emulator receives per minute and the daemon's
 //!    CPU time (utime + stime from /proc) over a window after startup.
 //! 4. peak RSS (VmHWM) with 10,000 messages queued and the modem not
-//!    registered to a network, so nothing can go out.
+//!    registered to a network, so nothing can go out: read 35 s after
+//!    every file was recorded, so a timed rescan of the full outbox is in.
 //!
 //! Knobs (environment): `SIMGATE_BENCH_IDLE_SECS` (idle window, default
 //! 120), `SIMGATE_BENCH_GAMMU_SAMPLES` (default 5), `SIMGATE_BENCH_NO_GAMMU=1`
-//! (simgate only). The machines are shared and noisy: medians, and the
+//! (simgate only), `SIMGATE_BENCH_ONLY=rss` (only the peak RSS, simgate
+//! only), `SIMGATE_BENCH_QUEUE` (files queued for it, default 10,000),
+//! `SIMGATE_BENCH_SMAPS=1` (print where simgate's memory is then),
+//! `SIMGATE_BENCH_SIMGATE` (another simgate binary to run). The machines are shared and noisy: medians, and the
 //! baseline measured in the same run. Starting the daemons, their spools
 //! and configs, and the statistics are in `support` (shared with
 //! `benches/receive.rs`).
@@ -34,7 +38,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 use support::{
     bench_dir, clock_ticks_per_second, env_number, median, ms, print_header, runtime, wait_until,
-    with_gammu, Kind, Pauses, Result, Rig, Spool,
+    with_gammu, Kind, Memory, Pauses, Result, Rig, Spool,
 };
 use tokio::sync::broadcast::{self, error::RecvError};
 
@@ -43,6 +47,21 @@ const BACKLOG: usize = 1_000;
 const GAMMU_BACKLOG_SAMPLE: usize = 20;
 const GAMMU_BACKLOG_LIMIT: Duration = Duration::from_secs(60);
 const QUEUE_FOR_RSS: usize = 10_000;
+
+/// How long the peak RSS run waits once simgate has recorded every file:
+/// past its next timed rescan of the outbox (`scan_interval`, 30 s).
+const AFTER_INTAKE: Duration = Duration::from_secs(35);
+
+/// How many files the peak RSS run queues (`SIMGATE_BENCH_QUEUE`, default
+/// 10,000).
+fn queue_for_rss() -> usize {
+    env_number("SIMGATE_BENCH_QUEUE", QUEUE_FOR_RSS as u64) as usize
+}
+
+/// Whether to print where the daemon's memory is (`SIMGATE_BENCH_SMAPS=1`).
+fn smaps_wanted() -> bool {
+    std::env::var_os("SIMGATE_BENCH_SMAPS").is_some()
+}
 
 /// When the next `AT+CMGS=` arrives.
 async fn next_cmgs(
@@ -230,15 +249,26 @@ struct Rss {
     note: String,
 }
 
-/// 10,000 messages into the outbox of a daemon whose modem is not
-/// registered; VmHWM once the daemon has taken them in.
+/// 10,000 messages (`SIMGATE_BENCH_QUEUE`) into the outbox of a daemon
+/// whose modem is not registered; VmHWM once the daemon has taken them in.
+/// With `SIMGATE_BENCH_SMAPS=1`, also where simgate's memory is
+/// ([`Memory`]) before the drop, at the largest RSS seen while it takes
+/// the files in (sampled every 250 ms), and at the end.
 async fn queue_rss(kind: Kind, base: &Path) -> Result<Rss> {
+    let queue = queue_for_rss();
+    let smaps = smaps_wanted() && kind == Kind::Simgate;
     let mut rig = Rig::start(kind, base, &format!("{}-rss", kind.label()), false).await?;
     // Let the daemon connect and initialise the modem.
     tokio::time::sleep(Duration::from_secs(8)).await;
     rig.daemon.check_alive()?;
     let before_kb = rig.daemon.vm_kb("VmHWM").unwrap_or(0);
-    let names = rig.spool.stage("rss", QUEUE_FOR_RSS)?;
+    let pid = rig.daemon.pid();
+    if smaps {
+        if let Some(memory) = Memory::of(pid) {
+            println!("before the drop: {}", memory.summary());
+        }
+    }
+    let names = rig.spool.stage("rss", queue)?;
     let mut events = rig.emulator.subscribe();
     let spool = rig.spool.clone();
     let dropped = Instant::now();
@@ -247,16 +277,41 @@ async fn queue_rss(kind: Kind, base: &Path) -> Result<Rss> {
         Kind::Simgate => {
             // Intake is done when every file is recorded (the files stay
             // in the outbox while their messages wait).
+            let mut largest: Option<Memory> = None;
+            let mut polls = 0u32;
             let taken = wait_until(Duration::from_secs(300), || {
-                rig.spool.recorded() >= QUEUE_FOR_RSS
+                polls += 1;
+                if smaps && polls.is_multiple_of(50) {
+                    if let Some(memory) = Memory::of(pid) {
+                        if largest.as_ref().is_none_or(|l| memory.total > l.total) {
+                            largest = Some(memory);
+                        }
+                    }
+                }
+                rig.spool.recorded() >= queue
             })
             .await;
             let intake = dropped.elapsed();
-            tokio::time::sleep(Duration::from_secs(10)).await;
+            // Then long enough for a timed rescan (every 30 s by default)
+            // with everything queued: it lists the whole outbox.
+            tokio::time::sleep(AFTER_INTAKE).await;
+            if let Some(memory) = largest {
+                println!("largest during intake: {}", memory.summary());
+            }
+            if smaps {
+                if let Some(memory) = Memory::of(pid) {
+                    println!(
+                        "{} s after intake: {}",
+                        AFTER_INTAKE.as_secs(),
+                        memory.summary()
+                    );
+                }
+            }
             if taken {
                 format!(
-                    "all {QUEUE_FOR_RSS} recorded after {}, read 10 s later",
-                    ms(intake)
+                    "all {queue} recorded after {}, read {} s later",
+                    ms(intake),
+                    AFTER_INTAKE.as_secs()
                 )
             } else {
                 format!("{} recorded after 300 s", rig.spool.recorded())
@@ -308,7 +363,8 @@ async fn bench() -> Result<()> {
     let with_gammu = with_gammu();
     let ticks = clock_ticks_per_second();
     print_header("simgate daemon benchmark", &base, with_gammu);
-    // SIMGATE_BENCH_ONLY=rss: just the peak RSS with 10,000 queued, simgate only.
+    // SIMGATE_BENCH_ONLY=rss: just the peak RSS with 10,000 queued
+    // (SIMGATE_BENCH_QUEUE), simgate only.
     if std::env::var("SIMGATE_BENCH_ONLY").as_deref() == Ok("rss") {
         let rss = queue_rss(Kind::Simgate, &base).await?;
         println!(
@@ -392,10 +448,13 @@ async fn bench() -> Result<()> {
     }
 
     // Peak RSS with 10,000 queued.
-    println!("simgate: {QUEUE_FOR_RSS} queued, modem not registered");
+    println!("simgate: {} queued, modem not registered", queue_for_rss());
     simgate.rss = Some(queue_rss(Kind::Simgate, &base).await?);
     if with_gammu {
-        println!("gammu-smsd: {QUEUE_FOR_RSS} queued, modem not registered");
+        println!(
+            "gammu-smsd: {} queued, modem not registered",
+            queue_for_rss()
+        );
         gammu.rss = Some(queue_rss(Kind::Gammu, &base).await?);
     }
 
@@ -488,7 +547,7 @@ fn report(simgate: &mut Figures, gammu: &mut Figures, with_gammu: bool) {
             "< 0.1 %",
         ),
         (
-            format!("peak RSS (VmHWM), {QUEUE_FOR_RSS} queued"),
+            format!("peak RSS (VmHWM), {} queued", queue_for_rss()),
             rss(simgate),
             g(rss(gammu)),
             "< 10 MB",
@@ -518,7 +577,8 @@ fn report(simgate: &mut Figures, gammu: &mut Figures, with_gammu: bool) {
         }
         if let Some(r) = &f.rss {
             println!(
-                "{label}: VmHWM before the 10,000-file drop {:.1} MB; peak {}",
+                "{label}: VmHWM before the {}-file drop {:.1} MB; peak {}",
+                queue_for_rss(),
                 r.before_kb as f64 / 1024.0,
                 r.note
             );

@@ -307,8 +307,14 @@ fn run_daemon(args: &RunArgs) -> Result<(), CliError> {
     };
     tracing::info!(database = %database.display(), "state");
     config.database.path = Some(database);
+    // One worker for the spawned tasks (the AT channel, the supervisor,
+    // hook output), so they go on while the daemon's loop, on this
+    // thread, is busy; a second worker only added a stack and a malloc
+    // arena (about 0.1 MB). A blocking pool of two threads for blocking
+    // work handed off with spawn_blocking.
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(1)
+        .max_blocking_threads(2)
         .enable_all()
         .build()?;
     let pid_file = match &args.pid {

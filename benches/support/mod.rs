@@ -256,9 +256,11 @@ impl Daemon {
     }
 }
 
-/// The release `simgate` binary cargo built for the bench.
-pub(crate) fn simgate_binary() -> &'static str {
-    env!("CARGO_BIN_EXE_simgate")
+/// The release `simgate` binary cargo built for the bench, or the one
+/// `SIMGATE_BENCH_SIMGATE` names (to compare builds, say of two profiles).
+pub(crate) fn simgate_binary() -> String {
+    std::env::var("SIMGATE_BENCH_SIMGATE")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_simgate").to_owned())
 }
 
 /// Whether gammu-smsd is installed and answers `--version`.
@@ -503,5 +505,164 @@ impl Rig {
     pub(crate) async fn stop(self) {
         self.daemon.stop().await;
         self.emulator.stop().await;
+    }
+}
+
+/// Where a process's resident memory is, from `/proc/<pid>/smaps` (kB).
+///
+/// Thread stacks are found by each thread's stack pointer
+/// (`/proc/<pid>/task/<tid>/syscall`; a thread that is running has none
+/// there, and then a writable mapping right above a guard page counts);
+/// glibc's per-thread malloc arenas are the writable mappings that start
+/// on a 64 MiB boundary with their reserved rest (`---p`) right after.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Memory {
+    /// Every resident page.
+    pub(crate) total: u64,
+    /// The daemon's own executable (text, read-only data, relro, data).
+    pub(crate) exe: u64,
+    /// Other files: libc, the dynamic loader, locale files.
+    pub(crate) libraries: u64,
+    /// The main heap (`brk`, glibc's main arena).
+    pub(crate) heap: u64,
+    /// glibc arenas of other threads.
+    pub(crate) arenas: u64,
+    /// How many such arenas are mapped.
+    pub(crate) arena_count: usize,
+    /// Thread stacks, the main thread's included.
+    pub(crate) stacks: u64,
+    /// Other anonymous memory (large allocations malloc maps on their own).
+    pub(crate) other_anon: u64,
+    /// Thread names (`comm`), one entry per thread.
+    pub(crate) threads: Vec<String>,
+}
+
+impl Memory {
+    /// The breakdown now, or `None` when `/proc` cannot be read.
+    pub(crate) fn of(pid: u32) -> Option<Memory> {
+        let smaps = fs::read_to_string(format!("/proc/{pid}/smaps")).ok()?;
+        let exe = fs::read_link(format!("/proc/{pid}/exe")).ok()?;
+        let mut threads = Vec::new();
+        let mut stack_pointers = Vec::new();
+        for task in fs::read_dir(format!("/proc/{pid}/task")).ok()?.flatten() {
+            let dir = task.path();
+            threads.push(
+                fs::read_to_string(dir.join("comm"))
+                    .unwrap_or_default()
+                    .trim()
+                    .to_owned(),
+            );
+            // "nr arg1..arg6 sp pc" while in a system call.
+            let syscall = fs::read_to_string(dir.join("syscall")).unwrap_or_default();
+            let fields: Vec<&str> = syscall.split_whitespace().collect();
+            if fields.len() == 9 {
+                if let Ok(sp) = u64::from_str_radix(fields[7].trim_start_matches("0x"), 16) {
+                    stack_pointers.push(sp);
+                }
+            }
+        }
+        threads.sort();
+        struct Map {
+            start: u64,
+            end: u64,
+            perms: String,
+            path: String,
+            rss: u64,
+        }
+        let mut maps: Vec<Map> = Vec::new();
+        for line in smaps.lines() {
+            let mut fields = line.split_whitespace();
+            let Some(first) = fields.next() else { continue };
+            if let Some((start, end)) = first.split_once('-') {
+                if let (Ok(start), Ok(end)) =
+                    (u64::from_str_radix(start, 16), u64::from_str_radix(end, 16))
+                {
+                    let perms = fields.next().unwrap_or_default().to_owned();
+                    let path = fields.nth(3).unwrap_or_default().to_owned();
+                    maps.push(Map {
+                        start,
+                        end,
+                        perms,
+                        path,
+                        rss: 0,
+                    });
+                    continue;
+                }
+            }
+            if first == "Rss:" {
+                if let (Some(map), Some(kb)) = (maps.last_mut(), fields.next()) {
+                    map.rss = kb.parse().unwrap_or(0);
+                }
+            }
+        }
+        const ARENA: u64 = 64 << 20;
+        let mut memory = Memory {
+            threads,
+            ..Memory::default()
+        };
+        for (i, map) in maps.iter().enumerate() {
+            memory.total += map.rss;
+            let anonymous = map.path.is_empty();
+            let reserved_after = maps.get(i + 1).is_some_and(|next| {
+                next.start == map.end && next.perms == "---p" && next.path.is_empty()
+            });
+            let guard_before = i > 0 && {
+                let prev = &maps[i - 1];
+                prev.end == map.start
+                    && prev.perms == "---p"
+                    && prev.path.is_empty()
+                    && prev.end - prev.start <= 1 << 16
+            };
+            let holds_sp = stack_pointers
+                .iter()
+                .any(|&sp| sp >= map.start && sp < map.end);
+            if map.path == "[stack]" || (anonymous && (holds_sp || guard_before)) {
+                memory.stacks += map.rss;
+            } else if map.path == "[heap]" {
+                memory.heap += map.rss;
+            } else if anonymous
+                && map.start % ARENA == 0
+                && (reserved_after || map.end - map.start == ARENA)
+            {
+                memory.arenas += map.rss;
+                memory.arena_count += 1;
+            } else if anonymous {
+                memory.other_anon += map.rss;
+            } else if Path::new(&map.path) == exe {
+                memory.exe += map.rss;
+            } else if !map.path.starts_with('[') {
+                memory.libraries += map.rss;
+            }
+        }
+        Some(memory)
+    }
+
+    /// One line: each part in MB, and the threads by name.
+    pub(crate) fn summary(&self) -> String {
+        let mb = |kb: u64| format!("{:.2}", kb as f64 / 1024.0);
+        let mut names: Vec<(String, usize)> = Vec::new();
+        for name in &self.threads {
+            match names.last_mut() {
+                Some((last, n)) if last == name => *n += 1,
+                _ => names.push((name.clone(), 1)),
+            }
+        }
+        let names: Vec<String> = names
+            .into_iter()
+            .map(|(name, n)| if n > 1 { format!("{name}×{n}") } else { name })
+            .collect();
+        format!(
+            "RSS {} MB = executable {} + libraries {} + heap {} + {} arenas {} + stacks {} + other anonymous {}; {} threads ({})",
+            mb(self.total),
+            mb(self.exe),
+            mb(self.libraries),
+            mb(self.heap),
+            self.arena_count,
+            mb(self.arenas),
+            mb(self.stacks),
+            mb(self.other_anon),
+            self.threads.len(),
+            names.join(", ")
+        )
     }
 }
