@@ -38,15 +38,14 @@ mod support;
 
 use notify::{RecursiveMode, Watcher};
 use simgate::emulator::{EmulatorConfig, EmulatorError, EmulatorEvent, Profile};
-use simgate::pdu::{plan_text, Address, EncodingPolicy, SmsDeliver, Timestamp};
 use std::collections::HashMap;
 use std::fs;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use support::{
-    bench_dir, clock_ticks_per_second, env_number, median, ms, percentile, print_header, runtime,
-    wait_until, with_gammu, Kind, Pauses, Result, Rig, TEXT,
+    bench_dir, clock_ticks_per_second, deliver_tpdu, env_number, median, ms, percentile,
+    print_header, runtime, wait_until, with_gammu, Kind, Pauses, Result, Rig, TEXT,
 };
 use tokio::sync::broadcast::error::RecvError;
 
@@ -73,22 +72,6 @@ fn sender(prefix: &str, n: usize) -> String {
 /// What an inbox file of a message from `prefix`… has in its name.
 fn marker(prefix: &str) -> String {
     format!("_{prefix}")
-}
-
-/// A single-part 7-bit SMS-DELIVER TPDU.
-fn deliver(from: &str, text: &str) -> Result<Vec<u8>> {
-    let plan = plan_text(text, EncodingPolicy::Auto)?;
-    let stamp = Timestamp {
-        year: 2026,
-        month: 11,
-        day: 25,
-        hour: 20,
-        minute: 1,
-        second: 0,
-        tz_quarters: 4,
-    };
-    let parts = SmsDeliver::from_plan(&plan, &Address::parse_number(from)?, stamp, 0);
-    Ok(parts.first().ok_or("empty plan")?.encode()?)
 }
 
 /// When each inbox file first appeared, from inotify (the watcher's own
@@ -216,7 +199,7 @@ impl Receiver {
     /// Injects one message and waits for its inbox file, then for the SIM
     /// to be empty; the time from injection to the file.
     async fn one(&mut self, from: &str, limit: Duration) -> Result<Duration> {
-        let tpdu = deliver(from, &format!("{TEXT} from {from}"))?;
+        let tpdu = deliver_tpdu(from, &format!("{TEXT} from {from}"))?;
         let part = format!("_{from}_");
         let injected = Instant::now();
         self.rig.emulator.inject_deliver(&tpdu)?;
@@ -274,7 +257,7 @@ impl Receiver {
         let tpdus = (0..count)
             .map(|n| {
                 let from = sender(BACKLOG_TAG, n);
-                deliver(&from, &format!("{TEXT} backlog {n}"))
+                deliver_tpdu(&from, &format!("{TEXT} backlog {n}"))
             })
             .collect::<Result<Vec<_>>>()?;
         let part = marker(BACKLOG_TAG);
