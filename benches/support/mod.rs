@@ -4,8 +4,8 @@
 //! files ([`Spool`]), process statistics from `/proc` ([`Daemon`]), the
 //! emulator's events with the time each reached the bench ([`EventLog`]),
 //! a stand-in for systemd's notification socket ([`NotifySocket`]), the
-//! disk figures ([`DiskProbe`]: fsync-family calls counted with strace,
-//! bytes written from `/proc/<pid>/io`), the random pauses between samples
+//! disk figures ([`DiskProbe`]: fsync-family and write calls traced with
+//! strace, bytes written from `/proc/<pid>/io`), the random pauses between samples
 //! ([`Pauses`]), medians and percentiles, and the header every benchmark
 //! prints.
 //!
@@ -840,6 +840,10 @@ impl Drop for NotifySocket {
 /// put written data on the disk.
 pub(crate) const SYNC_CALLS: [&str; 4] = ["fsync", "fdatasync", "syncfs", "sync_file_range"];
 
+/// The calls that write, whose bytes the disk figures sum per file (what
+/// the daemon asked to write, beside what the kernel counted).
+pub(crate) const WRITE_CALLS: [&str; 5] = ["write", "pwrite64", "writev", "pwritev", "pwritev2"];
+
 /// Whether strace is installed.
 pub(crate) fn strace_available() -> bool {
     Command::new("strace")
@@ -851,35 +855,43 @@ pub(crate) fn strace_available() -> bool {
 }
 
 /// strace attached to every thread of a running daemon (and to those it
-/// starts later: tokio's blocking pool comes and goes), tracing only the
-/// fsync-family calls. Attached with `-p`, strace stops the daemon at every
-/// system call, so it slows it down: never attach it to a timed run.
-pub(crate) struct SyncTrace {
+/// starts later: tokio's blocking pool comes and goes), tracing the
+/// fsync-family and the write calls. Attached with `-p`, strace stops the
+/// daemon at every system call, so it slows it down: never attach it to a
+/// timed run.
+pub(crate) struct DiskTrace {
     child: Child,
     output: PathBuf,
 }
 
-/// fsync-family calls in a window, by name and by what they synced.
+/// What a [`DiskTrace`] saw in a window.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct SyncCount {
-    pub(crate) total: usize,
+pub(crate) struct TraceCount {
+    /// fsync-family calls.
+    pub(crate) syncs: usize,
+    /// … by name.
     pub(crate) by_call: Vec<(&'static str, usize)>,
-    /// By file (SQLite's, by name), by folder, or "a file in FOLDER/" for
-    /// the spool's message files; most first.
+    /// … by what they synced ([`disk_target`]), most first.
     pub(crate) by_target: Vec<(String, usize)>,
+    /// Bytes the write calls wrote into files (not into the pty, sockets
+    /// or pipes), by file ([`disk_target`]), most first.
+    pub(crate) written: Vec<(String, u64)>,
 }
 
-impl SyncTrace {
+impl DiskTrace {
     /// Attaches and waits until strace says it has.
-    pub(crate) async fn attach(pid: u32, output: &Path) -> Result<SyncTrace> {
+    pub(crate) async fn attach(pid: u32, output: &Path) -> Result<DiskTrace> {
         let messages = output.with_extension("stderr");
+        let calls: Vec<&str> = SYNC_CALLS.iter().chain(&WRITE_CALLS).copied().collect();
         let mut child = Command::new("strace")
             .arg("-f")
             .arg("-y")
+            .arg("-s")
+            .arg("0")
             .arg("-p")
             .arg(pid.to_string())
             .arg("-e")
-            .arg(format!("trace={}", SYNC_CALLS.join(",")))
+            .arg(format!("trace={}", calls.join(",")))
             .arg("-o")
             .arg(output)
             .stdin(Stdio::null())
@@ -899,56 +911,100 @@ impl SyncTrace {
         }
         // Threads are attached one by one after the message; give it a moment.
         tokio::time::sleep(Duration::from_millis(100)).await;
-        Ok(SyncTrace {
+        Ok(DiskTrace {
             child,
             output: output.to_owned(),
         })
     }
 
     /// Detaches (SIGINT: strace lets the daemon go on) and counts.
-    pub(crate) async fn finish(self) -> Result<SyncCount> {
-        let SyncTrace { mut child, output } = self;
+    pub(crate) async fn finish(self) -> Result<TraceCount> {
+        let DiskTrace { mut child, output } = self;
         let pid = nix::unistd::Pid::from_raw(child.id() as i32);
         nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT)?;
         tokio::task::spawn_blocking(move || child.wait()).await??;
-        Ok(count_sync_calls(&fs::read_to_string(&output)?))
+        Ok(count_trace(&fs::read_to_string(&output)?))
     }
 }
 
-/// Counts the calls in strace's output: a line per call (`PID
-/// name(FD</path>) = result`, the path from `-y`), or two when another
-/// thread's call came between (`PID name(FD</path> <unfinished ...>`, then
-/// `PID <... name resumed>…`, which is not counted again).
-pub(crate) fn count_sync_calls(trace: &str) -> SyncCount {
-    let mut by_call: Vec<(&'static str, usize)> = SYNC_CALLS.iter().map(|c| (*c, 0)).collect();
-    let mut by_target: Vec<(String, usize)> = Vec::new();
-    for line in trace.lines() {
-        let call = line.trim_start_matches(|c: char| c.is_ascii_digit() || c == ' ');
-        let (name, args) = call.split_once('(').unwrap_or((call, ""));
-        let Some(entry) = by_call.iter_mut().find(|(known, _)| *known == name) else {
-            continue;
-        };
-        entry.1 += 1;
-        let target = args
-            .split_once('<')
-            .and_then(|(_, rest)| rest.split_once('>'))
-            .map_or_else(|| "?".to_owned(), |(path, _)| sync_target(Path::new(path)));
-        match by_target.iter_mut().find(|(known, _)| *known == target) {
-            Some(entry) => entry.1 += 1,
-            None => by_target.push((target, 1)),
+/// Reads strace's output: a line per call (`PID name(FD</path>, …) =
+/// result`, the path from `-y`), or two when another thread's call came
+/// between (`PID name(FD</path>, … <unfinished ...>`, then `PID <... name
+/// resumed>…) = result`). A sync counts where it starts; a write's bytes
+/// where its result is.
+pub(crate) fn count_trace(trace: &str) -> TraceCount {
+    fn add<T: std::ops::AddAssign + Copy>(list: &mut Vec<(String, T)>, key: &str, n: T) {
+        match list.iter_mut().find(|(known, _)| known == key) {
+            Some(entry) => entry.1 += n,
+            None => list.push((key.to_owned(), n)),
         }
     }
-    by_target.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    SyncCount {
-        total: by_call.iter().map(|(_, n)| n).sum(),
-        by_call,
-        by_target,
+    fn result(line: &str) -> Option<u64> {
+        line.rsplit_once(") = ")?
+            .1
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
     }
+    let mut count = TraceCount {
+        by_call: SYNC_CALLS.iter().map(|c| (*c, 0)).collect(),
+        ..TraceCount::default()
+    };
+    // Per thread: the file an unfinished write call writes to.
+    let mut pending: Vec<(String, Option<String>)> = Vec::new();
+    for line in trace.lines() {
+        let rest = line.trim_start_matches(|c: char| c.is_ascii_digit());
+        let pid = &line[..line.len() - rest.len()];
+        let rest = rest.trim_start();
+        if let Some(resumed) = rest.strip_prefix("<... ") {
+            let name = resumed.split_whitespace().next().unwrap_or("");
+            if WRITE_CALLS.contains(&name) {
+                if let Some(i) = pending.iter().position(|(p, _)| p == pid) {
+                    let (_, target) = pending.swap_remove(i);
+                    if let (Some(target), Some(bytes)) = (target, result(rest)) {
+                        add(&mut count.written, &target, bytes);
+                    }
+                }
+            }
+            continue;
+        }
+        let Some((name, args)) = rest.split_once('(') else {
+            continue;
+        };
+        let path = args
+            .split_once('<')
+            .and_then(|(_, rest)| rest.split_once('>'))
+            .map(|(path, _)| path);
+        if let Some(entry) = count.by_call.iter_mut().find(|(known, _)| *known == name) {
+            entry.1 += 1;
+            count.syncs += 1;
+            let target = path.map_or_else(|| "?".to_owned(), |p| disk_target(Path::new(p)));
+            add(&mut count.by_target, &target, 1);
+        } else if WRITE_CALLS.contains(&name) {
+            // Files only: not the pty (/dev/pts), sockets, pipes or eventfds.
+            let target = path
+                .filter(|p| p.starts_with('/') && !p.starts_with("/dev/"))
+                .map(|p| disk_target(Path::new(p)));
+            if rest.ends_with("<unfinished ...>") {
+                pending.push((pid.to_owned(), target));
+            } else if let (Some(target), Some(bytes)) = (target, result(rest)) {
+                add(&mut count.written, &target, bytes);
+            }
+        }
+    }
+    count
+        .by_target
+        .sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    count
+        .written
+        .sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    count
 }
 
-/// What a synced path is, in a word: SQLite's files by name, a folder by
-/// its name, a message file (renamed or deleted since) by its folder.
-fn sync_target(path: &Path) -> String {
+/// What a path is, in a word: SQLite's files and the log by name, a folder
+/// by its name, a message file (renamed or deleted since) by its folder.
+fn disk_target(path: &Path) -> String {
     let name = path
         .file_name()
         .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
@@ -956,7 +1012,7 @@ fn sync_target(path: &Path) -> String {
         p.file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
     };
-    if name.contains(".db") {
+    if name.contains(".db") || name.ends_with(".log") {
         name
     } else if path.is_dir() {
         format!("{name}/")
@@ -969,10 +1025,11 @@ fn sync_target(path: &Path) -> String {
 }
 
 /// The disk figures of a window of a daemon's work: its fsync-family calls
-/// ([`SyncTrace`], when strace is installed) and the bytes it wrote
-/// ([`IoCounters`]), with its log file's growth, which those bytes include.
+/// and what its write calls wrote ([`DiskTrace`], when strace is
+/// installed), the bytes the kernel counted it writing ([`IoCounters`]),
+/// and its log file's growth, which those bytes include.
 pub(crate) struct DiskProbe {
-    trace: std::result::Result<SyncTrace, String>,
+    trace: std::result::Result<DiskTrace, String>,
     before: IoCounters,
     log: PathBuf,
     log_before: u64,
@@ -986,8 +1043,8 @@ pub(crate) struct Disk {
     /// The messages' own files: the outbox files of sent messages, the
     /// inbox files of received ones.
     pub(crate) own_bytes: u64,
-    /// The calls, or why they were not counted.
-    pub(crate) syncs: std::result::Result<SyncCount, String>,
+    /// What strace saw, or why it was not there.
+    pub(crate) traced: std::result::Result<TraceCount, String>,
     pub(crate) write_bytes: u64,
     pub(crate) cancelled_write_bytes: u64,
     /// How much the daemon's log file grew.
@@ -1001,7 +1058,7 @@ impl DiskProbe {
     pub(crate) async fn start(daemon: &Daemon, spool: &Spool, name: &str) -> Result<DiskProbe> {
         let trace = if strace_available() {
             let output = spool.root.join(format!("{name}.strace"));
-            SyncTrace::attach(daemon.pid(), &output)
+            DiskTrace::attach(daemon.pid(), &output)
                 .await
                 .map_err(|e| format!("not measured ({e})"))
         } else {
@@ -1029,7 +1086,7 @@ impl DiskProbe {
         let log_bytes = fs::metadata(&self.log)
             .map_or(0, |m| m.len())
             .saturating_sub(self.log_before);
-        let syncs = match self.trace {
+        let traced = match self.trace {
             Ok(trace) => trace
                 .finish()
                 .await
@@ -1039,7 +1096,7 @@ impl DiskProbe {
         Ok(Disk {
             messages,
             own_bytes,
-            syncs,
+            traced,
             write_bytes: after.write_bytes - self.before.write_bytes,
             cancelled_write_bytes: after.cancelled_write_bytes - self.before.cancelled_write_bytes,
             log_bytes,
@@ -1051,13 +1108,13 @@ impl DiskProbe {
 impl Disk {
     /// fsync-family calls per message.
     pub(crate) fn syncs_cell(&self) -> String {
-        match &self.syncs {
+        match &self.traced {
             Err(why) => why.clone(),
             Ok(_) if self.messages == 0 => "-".to_owned(),
-            Ok(s) => format!(
+            Ok(t) => format!(
                 "{:.2} ({} for {})",
-                s.total as f64 / self.messages as f64,
-                s.total,
+                t.syncs as f64 / self.messages as f64,
+                t.syncs,
                 self.messages
             ),
         }
@@ -1073,38 +1130,50 @@ impl Disk {
         format!("{} ({:.0}× its {})", size(per), per / own, size(own))
     }
 
-    /// The line below the table: each call, the log's share, the window.
+    /// The lines below the table: the syncs by call and by what they
+    /// synced, the bytes counted, and per message what the write calls
+    /// wrote into each file.
     pub(crate) fn detail(&self) -> String {
-        let calls = match &self.syncs {
-            Ok(s) => {
-                let list = |items: Vec<String>| items.join(", ");
+        let list = |items: Vec<String>| items.join(", ");
+        let traced = match &self.traced {
+            Ok(t) => {
                 let calls = list(
-                    s.by_call
+                    t.by_call
                         .iter()
                         .filter(|(_, n)| *n > 0)
                         .map(|(name, n)| format!("{name} {n}"))
                         .collect(),
                 );
                 let targets = list(
-                    s.by_target
+                    t.by_target
                         .iter()
                         .map(|(target, n)| format!("{target} {n}"))
                         .collect(),
                 );
-                if calls.is_empty() {
-                    String::new()
-                } else {
-                    format!("{calls} ({targets})")
-                }
+                let per = self.messages.max(1) as f64;
+                let written = list(
+                    t.written
+                        .iter()
+                        .map(|(target, n)| format!("{target} {}", size(*n as f64 / per)))
+                        .collect(),
+                );
+                format!(
+                    "fsync-family calls: {}; write calls per message: {}",
+                    if calls.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        format!("{calls} ({targets})")
+                    },
+                    if written.is_empty() { "none" } else { &written },
+                )
             }
-            Err(why) => why.clone(),
+            Err(why) => format!("fsync-family and write calls {why}"),
         };
         format!(
-            "{} message(s) in {}: fsync-family calls: {}; {} written ({} cancelled before \
-             writeback), the log file grew {}; own files {}",
+            "{} message(s) in {}: {traced}; the kernel counted {} written ({} cancelled \
+             before writeback); the log file grew {}; own files {}",
             self.messages,
             ms(self.window),
-            if calls.is_empty() { "none" } else { &calls },
             size(self.write_bytes as f64),
             size(self.cancelled_write_bytes as f64),
             size(self.log_bytes as f64),
