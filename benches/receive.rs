@@ -27,26 +27,37 @@
 //!    bounded sample (120 messages or 90 s). Rate in msg/s, the ratio
 //!    simgate/gammu, and per message the daemon's CPU time and the AT
 //!    commands it sent.
+//! 3. disk (after the timed runs, since strace slows the daemon down): for
+//!    5 messages received one at a time (1 for gammu) and for a burst of
+//!    1,000 as in 2 (gammu: 60 messages or 60 s, after its backlog run),
+//!    the daemon's fsync-family calls (strace attached to all its threads)
+//!    and the bytes the kernel counted it writing (`write_bytes` of
+//!    `/proc/<pid>/io`, its database's WAL and its log included), per
+//!    message and as a multiple of the message's own files (its inbox
+//!    files; every inbox file that appeared in the window counts). Below
+//!    the table: what each sync synced and how many bytes the write calls
+//!    wrote into each file.
 //!
-//! Starting the daemons, their spools and configs, and the statistics are in
-//! `support` (shared with `benches/daemon.rs`).
+//! Starting the daemons, their spools and configs, the disk probe and the
+//! statistics are in `support` (shared with `benches/daemon.rs`).
 //!
 //! Knobs (environment): `SIMGATE_BENCH_GAMMU_SAMPLES` (gammu latency
-//! samples, default 10), `SIMGATE_BENCH_NO_GAMMU=1` (simgate only).
+//! samples, default 10), `SIMGATE_BENCH_NO_GAMMU=1` (simgate only). Without
+//! strace the fsync counts say "not measured (strace missing)".
 
 mod support;
 
 use notify::{RecursiveMode, Watcher};
 use simgate::emulator::{EmulatorConfig, EmulatorError, EmulatorEvent, Profile};
-use simgate::pdu::{plan_text, Address, EncodingPolicy, SmsDeliver, Timestamp};
 use std::collections::HashMap;
 use std::fs;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use support::{
-    bench_dir, clock_ticks_per_second, env_number, median, ms, percentile, print_header, runtime,
-    wait_until, with_gammu, Kind, Pauses, Result, Rig, TEXT,
+    bench_dir, clock_ticks_per_second, deliver_tpdu, env_number, median, ms, percentile,
+    print_header, runtime, wait_until, with_gammu, Disk, DiskProbe, Kind, Pauses, Result, Rig,
+    TEXT,
 };
 use tokio::sync::broadcast::error::RecvError;
 
@@ -65,6 +76,13 @@ const GAMMU_BACKLOG_LIMIT: Duration = Duration::from_secs(90);
 const WARM_UP: &str = "+49159";
 const LATENCY: &str = "+49151";
 const BACKLOG_TAG: &str = "+49152";
+const LONE_TAG: &str = "+49153";
+const DISK_BURST_TAG: &str = "+49154";
+/// Messages received one at a time for the disk figures (gammu-smsd: one).
+const LONE: usize = 5;
+/// gammu-smsd's disk burst: the messages of a bounded sample.
+const GAMMU_DISK_SAMPLE: usize = 60;
+const GAMMU_DISK_LIMIT: Duration = Duration::from_secs(60);
 
 fn sender(prefix: &str, n: usize) -> String {
     format!("{prefix}{n:08}")
@@ -73,22 +91,6 @@ fn sender(prefix: &str, n: usize) -> String {
 /// What an inbox file of a message from `prefix`… has in its name.
 fn marker(prefix: &str) -> String {
     format!("_{prefix}")
-}
-
-/// A single-part 7-bit SMS-DELIVER TPDU.
-fn deliver(from: &str, text: &str) -> Result<Vec<u8>> {
-    let plan = plan_text(text, EncodingPolicy::Auto)?;
-    let stamp = Timestamp {
-        year: 2026,
-        month: 11,
-        day: 25,
-        hour: 20,
-        minute: 1,
-        second: 0,
-        tz_quarters: 4,
-    };
-    let parts = SmsDeliver::from_plan(&plan, &Address::parse_number(from)?, stamp, 0);
-    Ok(parts.first().ok_or("empty plan")?.encode()?)
 }
 
 /// When each inbox file first appeared, from inotify (the watcher's own
@@ -216,7 +218,7 @@ impl Receiver {
     /// Injects one message and waits for its inbox file, then for the SIM
     /// to be empty; the time from injection to the file.
     async fn one(&mut self, from: &str, limit: Duration) -> Result<Duration> {
-        let tpdu = deliver(from, &format!("{TEXT} from {from}"))?;
+        let tpdu = deliver_tpdu(from, &format!("{TEXT} from {from}"))?;
         let part = format!("_{from}_");
         let injected = Instant::now();
         self.rig.emulator.inject_deliver(&tpdu)?;
@@ -263,21 +265,22 @@ impl Receiver {
         Ok(results)
     }
 
-    /// `count` messages as fast as the SIM takes them; until `stop_after`
-    /// inbox files exist or `limit` passes.
+    /// `count` messages from senders `tag`… as fast as the SIM takes
+    /// them; until `stop_after` inbox files exist or `limit` passes.
     async fn backlog(
         &mut self,
+        tag: &str,
         count: usize,
         stop_after: usize,
         limit: Duration,
     ) -> Result<Backlog> {
         let tpdus = (0..count)
             .map(|n| {
-                let from = sender(BACKLOG_TAG, n);
-                deliver(&from, &format!("{TEXT} backlog {n}"))
+                let from = sender(tag, n);
+                deliver_tpdu(&from, &format!("{TEXT} backlog {n}"))
             })
             .collect::<Result<Vec<_>>>()?;
-        let part = marker(BACKLOG_TAG);
+        let part = marker(tag);
         let mut events = self.rig.emulator.subscribe();
         let ticks_before = self.rig.daemon.cpu_ticks();
         let commands_before = self.rig.emulator.commands().len();
@@ -371,9 +374,57 @@ impl Receiver {
         })
     }
 
+    /// `count` messages, each alone (injected once the one before is in
+    /// the inbox and off the SIM, and `pause` has passed), in one disk
+    /// window, so a sync one message leaves to the next commit is counted
+    /// once either way.
+    async fn lone(&mut self, count: usize, pause: Duration, limit: Duration) -> Result<Disk> {
+        let before = inbox_sizes(&self.rig.spool.inbox);
+        let probe = DiskProbe::start(&self.rig.daemon, &self.rig.spool, "lone-received").await?;
+        for n in 0..count {
+            self.one(&sender(LONE_TAG, n), limit).await?;
+            tokio::time::sleep(pause).await;
+        }
+        let after = inbox_sizes(&self.rig.spool.inbox);
+        probe
+            .finish(&self.rig.daemon, after.0 - before.0, after.1 - before.1)
+            .await
+    }
+
+    /// A backlog (as [`Receiver::backlog`]) in a disk window: per message,
+    /// every inbox file that appeared in it (also those of messages the
+    /// SIM still held from before).
+    async fn burst_disk(
+        &mut self,
+        count: usize,
+        stop_after: usize,
+        limit: Duration,
+    ) -> Result<Disk> {
+        let before = inbox_sizes(&self.rig.spool.inbox);
+        let probe = DiskProbe::start(&self.rig.daemon, &self.rig.spool, "burst-received").await?;
+        self.backlog(DISK_BURST_TAG, count, stop_after, limit)
+            .await?;
+        let after = inbox_sizes(&self.rig.spool.inbox);
+        probe
+            .finish(&self.rig.daemon, after.0 - before.0, after.1 - before.1)
+            .await
+    }
+
     async fn stop(self) {
         self.rig.stop().await;
     }
+}
+
+/// How many inbox files (named `IN…`; simgate's temporary files are not)
+/// `dir` has, and their bytes.
+fn inbox_sizes(dir: &Path) -> (usize, u64) {
+    fs::read_dir(dir).map_or((0, 0), |entries| {
+        entries
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("IN"))
+            .filter_map(|e| e.metadata().ok())
+            .fold((0, 0), |(n, bytes), m| (n + 1, bytes + m.len()))
+    })
 }
 
 struct Backlog {
@@ -421,6 +472,8 @@ struct Figures {
     backlog: Option<Backlog>,
     hwm_kb: Option<u64>,
     overflowed: bool,
+    lone: Option<Disk>,
+    burst_disk: Option<Disk>,
 }
 
 fn main() -> Result<()> {
@@ -455,7 +508,18 @@ async fn bench() -> Result<()> {
         .await?;
     println!("simgate: backlog of {BACKLOG}");
     simgate.backlog = Some(
-        rx.backlog(BACKLOG, BACKLOG, Duration::from_secs(600))
+        rx.backlog(BACKLOG_TAG, BACKLOG, BACKLOG, Duration::from_secs(600))
+            .await?,
+    );
+    // Disk figures after the timed runs: strace slows the daemon down.
+    println!("simgate: disk, {LONE} messages received one at a time");
+    simgate.lone = Some(
+        rx.lone(LONE, Duration::from_millis(500), Duration::from_secs(60))
+            .await?,
+    );
+    println!("simgate: disk, a burst of {BACKLOG}");
+    simgate.burst_disk = Some(
+        rx.burst_disk(BACKLOG, BACKLOG, Duration::from_secs(900))
             .await?,
     );
     simgate.hwm_kb = rx.rig.daemon.vm_kb("VmHWM");
@@ -478,12 +542,30 @@ async fn bench() -> Result<()> {
         gammu.latency = rx
             .latency(gammu_samples, GAMMU_MAX_PAUSE, Duration::from_secs(90))
             .await?;
+        println!("gammu-smsd: disk, one message received alone (up to ~16 s)");
+        gammu.lone = Some(
+            rx.lone(1, Duration::from_secs(1), Duration::from_secs(90))
+                .await?,
+        );
         println!(
             "gammu-smsd: backlog of {BACKLOG}, until {GAMMU_BACKLOG_SAMPLE} received or {} s",
             GAMMU_BACKLOG_LIMIT.as_secs()
         );
         gammu.backlog = Some(
-            rx.backlog(BACKLOG, GAMMU_BACKLOG_SAMPLE, GAMMU_BACKLOG_LIMIT)
+            rx.backlog(
+                BACKLOG_TAG,
+                BACKLOG,
+                GAMMU_BACKLOG_SAMPLE,
+                GAMMU_BACKLOG_LIMIT,
+            )
+            .await?,
+        );
+        println!(
+            "gammu-smsd: disk, a burst until {GAMMU_DISK_SAMPLE} received or {} s",
+            GAMMU_DISK_LIMIT.as_secs()
+        );
+        gammu.burst_disk = Some(
+            rx.burst_disk(BACKLOG, GAMMU_DISK_SAMPLE, GAMMU_DISK_LIMIT)
                 .await?,
         );
         gammu.hwm_kb = rx.rig.daemon.vm_kb("VmHWM");
@@ -545,6 +627,7 @@ fn report(simgate: &mut Figures, gammu: &mut Figures, with_gammu: bool, ticks: u
             "not measured".to_owned()
         }
     };
+    let disk = |d: &Option<Disk>, cell: fn(&Disk) -> String| d.as_ref().map_or_else(none, cell);
     let ratio = match (&simgate.backlog, &gammu.backlog) {
         (Some(s), Some(g)) if g.rate() > 0.0 => format!("{:.0}×", s.rate() / g.rate()),
         _ => none(),
@@ -592,6 +675,30 @@ fn report(simgate: &mut Figures, gammu: &mut Figures, with_gammu: bool, ticks: u
             commands(simgate),
             g(commands(gammu)),
             "",
+        ),
+        (
+            "received alone: fsync-family calls per message".to_owned(),
+            disk(&simgate.lone, Disk::syncs_cell),
+            g(disk(&gammu.lone, Disk::syncs_cell)),
+            "≤ 4",
+        ),
+        (
+            "received alone: bytes written per message".to_owned(),
+            disk(&simgate.lone, Disk::bytes_cell),
+            g(disk(&gammu.lone, Disk::bytes_cell)),
+            "≤ 4× its file",
+        ),
+        (
+            format!("burst of {BACKLOG} received: fsync-family calls per message"),
+            disk(&simgate.burst_disk, Disk::syncs_cell),
+            g(disk(&gammu.burst_disk, Disk::syncs_cell)),
+            "≤ 1",
+        ),
+        (
+            format!("burst of {BACKLOG} received: bytes written per message"),
+            disk(&simgate.burst_disk, Disk::bytes_cell),
+            g(disk(&gammu.burst_disk, Disk::bytes_cell)),
+            "≤ 4× its file",
         ),
     ];
     support::print_table(&rows);
@@ -642,6 +749,14 @@ fn report(simgate: &mut Figures, gammu: &mut Figures, with_gammu: bool, ticks: u
                 kb as f64 / 1024.0
             );
         }
+        for (what, d) in [
+            ("disk, received alone", &f.lone),
+            ("disk, burst", &f.burst_disk),
+        ] {
+            if let Some(d) = d {
+                println!("{label}: {what}: {}", d.detail());
+            }
+        }
         if f.overflowed {
             println!("{label}: the inotify watch overflowed or failed: counts may be short");
         }
@@ -649,9 +764,12 @@ fn report(simgate: &mut Figures, gammu: &mut Figures, with_gammu: bool, ticks: u
     if with_gammu {
         println!(
             "gammu-smsd: {} latency samples (each waits for its ReceiveFrequency poll); \
-             backlog bounded to {GAMMU_BACKLOG_SAMPLE} messages or {} s.",
+             backlog bounded to {GAMMU_BACKLOG_SAMPLE} messages or {} s; its disk burst to \
+             {GAMMU_DISK_SAMPLE} messages or {} s.",
             gammu.latency.len(),
-            GAMMU_BACKLOG_LIMIT.as_secs()
+            GAMMU_BACKLOG_LIMIT.as_secs(),
+            GAMMU_DISK_LIMIT.as_secs()
         );
     }
+    println!("load average at the end: {}", support::load_average());
 }

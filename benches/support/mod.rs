@@ -2,19 +2,28 @@
 //! starting simgate and gammu-smsd as child processes, each on its own
 //! in-process modem emulator ([`Rig`]), their spool directories and config
 //! files ([`Spool`]), process statistics from `/proc` ([`Daemon`]), the
-//! random pauses between samples ([`Pauses`]), medians and percentiles, and
-//! the header every benchmark prints.
+//! emulator's events with the time each reached the bench ([`EventLog`]),
+//! a stand-in for systemd's notification socket ([`NotifySocket`]), the
+//! disk figures ([`DiskProbe`]: fsync-family and write calls traced with
+//! strace, bytes written from `/proc/<pid>/io`), the random pauses between samples
+//! ([`Pauses`]), medians and percentiles, and the header every benchmark
+//! prints.
 //!
 //! Each bench uses a different part of this module, so unused items are
 //! allowed here rather than in each bench.
 #![allow(dead_code)]
 
-use simgate::emulator::{Emulator, EmulatorConfig, Profile};
+use simgate::emulator::{Emulator, EmulatorConfig, EmulatorEvent, Profile};
+use simgate::pdu::{plan_text, Address, EncodingPolicy, SmsDeliver, Timestamp};
 use std::fs;
 use std::io;
+use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::sync::broadcast::error::RecvError;
 
 pub(crate) type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -39,6 +48,23 @@ impl Kind {
 /// An outbox file name in gammu-smsd-inject's long form, sorting by `n`.
 pub(crate) fn outbox_name(tag: &str, n: usize) -> String {
     format!("OUTC20240101_120000_00_{RECIPIENT}_{tag}{n:05}.txt")
+}
+
+/// A single-part 7-bit SMS-DELIVER TPDU from `from`, for
+/// `Emulator::inject_deliver`.
+pub(crate) fn deliver_tpdu(from: &str, text: &str) -> Result<Vec<u8>> {
+    let plan = plan_text(text, EncodingPolicy::Auto)?;
+    let stamp = Timestamp {
+        year: 2026,
+        month: 11,
+        day: 25,
+        hour: 20,
+        minute: 1,
+        second: 0,
+        tz_quarters: 4,
+    };
+    let parts = SmsDeliver::from_plan(&plan, &Address::parse_number(from)?, stamp, 0);
+    Ok(parts.first().ok_or("empty plan")?.encode()?)
 }
 
 /// One daemon's spool, database and logs.
@@ -90,12 +116,26 @@ impl Spool {
             .collect()
     }
 
-    /// Renames staged files into outbox/, each one atomically.
-    pub(crate) fn drop_staged(&self, names: &[String]) -> io::Result<()> {
+    /// Renames staged files into outbox/, each one atomically; when the
+    /// first was in place (the burst's arrival).
+    pub(crate) fn drop_staged(&self, names: &[String]) -> io::Result<Instant> {
+        let mut first = None;
         for name in names {
             fs::rename(self.staging.join(name), self.outbox.join(name))?;
+            first.get_or_insert_with(Instant::now);
         }
-        Ok(())
+        Ok(first.unwrap_or_else(Instant::now))
+    }
+
+    /// How many files in `dir` have `part` in their name, and their bytes.
+    pub(crate) fn sizes(dir: &Path, part: &str) -> (usize, u64) {
+        fs::read_dir(dir).map_or((0, 0), |entries| {
+            entries
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().contains(part))
+                .filter_map(|e| e.metadata().ok())
+                .fold((0, 0), |(n, bytes), m| (n + 1, bytes + m.len()))
+        })
     }
 
     /// Files in `dir` whose name carries `tag`.
@@ -169,6 +209,20 @@ impl Spool {
     }
 }
 
+/// How a daemon is started beyond its configuration file: what systemd
+/// would give it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Launch {
+    /// `NOTIFY_SOCKET`: where the daemon sends READY, STATUS, WATCHDOG, ...
+    pub(crate) notify_socket: Option<PathBuf>,
+    /// `WATCHDOG_USEC`, with `WATCHDOG_PID` the daemon's own pid (simgate
+    /// only). sd-notify enables the watchdog only when `WATCHDOG_PID` is
+    /// the process's own pid, which is not known before the spawn: the
+    /// daemon is then started through `sh -c 'WATCHDOG_PID=$$ exec …'`,
+    /// so the shell's pid, which the daemon keeps, is the one given.
+    pub(crate) watchdog_usec: Option<u64>,
+}
+
 /// A daemon running as a child process.
 pub(crate) struct Daemon {
     pub(crate) kind: Kind,
@@ -178,12 +232,32 @@ pub(crate) struct Daemon {
 
 impl Daemon {
     pub(crate) fn start(kind: Kind, spool: &Spool, device: &Path) -> io::Result<Daemon> {
+        Daemon::launch(kind, spool, device, &Launch::default())
+    }
+
+    pub(crate) fn launch(
+        kind: Kind,
+        spool: &Spool,
+        device: &Path,
+        launch: &Launch,
+    ) -> io::Result<Daemon> {
         let stderr = fs::File::create(spool.root.join("stderr.log"))?;
         let mut command = match kind {
             Kind::Simgate => {
                 let config = spool.root.join("simgate.toml");
                 fs::write(&config, spool.simgate_config(device))?;
-                let mut command = Command::new(simgate_binary());
+                let mut command = match launch.watchdog_usec {
+                    Some(usec) => {
+                        let mut command = Command::new("sh");
+                        command
+                            .arg("-c")
+                            .arg(r#"WATCHDOG_PID=$$ exec "$0" "$@""#)
+                            .arg(simgate_binary())
+                            .env("WATCHDOG_USEC", usec.to_string());
+                        command
+                    }
+                    None => Command::new(simgate_binary()),
+                };
                 command.arg("run").arg("-c").arg(config);
                 command
             }
@@ -195,6 +269,10 @@ impl Daemon {
                 command
             }
         };
+        command.env_remove("NOTIFY_SOCKET");
+        if let Some(socket) = &launch.notify_socket {
+            command.env("NOTIFY_SOCKET", socket);
+        }
         let child = command
             .stdin(Stdio::null())
             .stdout(stderr.try_clone()?)
@@ -239,8 +317,66 @@ impl Daemon {
             .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
     }
 
+    /// Whether the process is the `simgate` binary this bench built (the
+    /// full path: other worktrees run simgate benches too), once a daemon
+    /// started through `sh` has exec'd.
+    pub(crate) fn is_own_simgate(&self) -> bool {
+        let exe = fs::read_link(format!("/proc/{}/exe", self.pid()));
+        let ours = fs::canonicalize(simgate_binary());
+        matches!((exe, ours), (Ok(exe), Ok(ours)) if exe == ours)
+    }
+
+    /// The process's I/O counters (`/proc/<pid>/io`).
+    pub(crate) fn io(&self) -> Option<IoCounters> {
+        let io = fs::read_to_string(format!("/proc/{}/io", self.pid())).ok()?;
+        let field = |key: &str| {
+            io.lines()
+                .find_map(|line| line.strip_prefix(key)?.strip_prefix(':'))
+                .and_then(|rest| rest.trim().parse().ok())
+        };
+        Some(IoCounters {
+            write_bytes: field("write_bytes")?,
+            cancelled_write_bytes: field("cancelled_write_bytes")?,
+        })
+    }
+
+    /// SIGTERM, then waits (on a thread, in `waitpid`) for the process to
+    /// end: when the signal was sent, and when the wait returned (the
+    /// process had exited: its threads were gone and its exit status was
+    /// there to be read), or `None` if it had not after `limit` and was
+    /// killed.
+    pub(crate) async fn terminate(mut self, limit: Duration) -> Result<(Instant, Option<Instant>)> {
+        let pid = nix::unistd::Pid::from_raw(self.pid() as i32);
+        let label = self.kind.label();
+        let sent = Instant::now();
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM)?;
+        let mut waiter = tokio::task::spawn_blocking(move || {
+            let status = self.child.wait();
+            (status, Instant::now())
+        });
+        let (status, exited) = match tokio::time::timeout(limit, &mut waiter).await {
+            Ok(joined) => {
+                let (status, exited) = joined?;
+                (status?, Some(exited))
+            }
+            Err(_) => {
+                // Not reaped yet (the waiter still waits), so the pid is still this child's.
+                eprintln!("{label} did not stop within {limit:?} of SIGTERM; killing it");
+                nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL)?;
+                (waiter.await?.0?, None)
+            }
+        };
+        if !status.success() {
+            eprintln!("{label} exited on SIGTERM with {status}");
+        }
+        Ok((sent, exited))
+    }
+
     /// SIGTERM, then SIGKILL after 10 s.
     pub(crate) async fn stop(mut self) {
+        if matches!(self.child.try_wait(), Ok(Some(_))) {
+            return; // reaped: its pid may be another process's by now
+        }
         let pid = nix::unistd::Pid::from_raw(self.pid() as i32);
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -254,6 +390,19 @@ impl Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// What `/proc/<pid>/io` counts of a process's writes.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct IoCounters {
+    /// Bytes the process caused to be sent to the block layer: counted
+    /// when a page of a file (or of the file system's metadata) becomes
+    /// dirty, so in whole pages (4 KiB), once per page until it is written
+    /// back; the fsyncs make that often.
+    pub(crate) write_bytes: u64,
+    /// Of those, bytes that never reached the disk (a dirty page of a file
+    /// truncated or deleted before writeback).
+    pub(crate) cancelled_write_bytes: u64,
 }
 
 /// The release `simgate` binary cargo built for the bench, or the one
@@ -502,6 +651,24 @@ impl Rig {
         })
     }
 
+    /// A daemon on a fresh emulator, started as `launch` says.
+    pub(crate) async fn launch(
+        kind: Kind,
+        base: &Path,
+        name: &str,
+        config: EmulatorConfig,
+        launch: &Launch,
+    ) -> Result<Rig> {
+        let emulator = Emulator::start(config).await?;
+        let spool = Spool::new(base, name)?;
+        let daemon = Daemon::launch(kind, &spool, &emulator.path(), launch)?;
+        Ok(Rig {
+            emulator,
+            spool,
+            daemon,
+        })
+    }
+
     pub(crate) async fn stop(self) {
         self.daemon.stop().await;
         self.emulator.stop().await;
@@ -664,5 +831,525 @@ impl Memory {
             self.threads.len(),
             names.join(", ")
         )
+    }
+}
+
+/// Every event of an emulator with the time it reached the bench, kept by
+/// a task that does nothing else. The emulator runs in this process, so a
+/// stamp is the emulator's own moment plus a task switch.
+pub(crate) struct EventLog {
+    events: Arc<Mutex<Vec<(Instant, EmulatorEvent)>>>,
+    lagged: Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl EventLog {
+    /// Records from now on (subscribed before this returns).
+    pub(crate) fn start(emulator: &Emulator) -> EventLog {
+        let mut receiver = emulator.subscribe();
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let lagged = Arc::new(AtomicU64::new(0));
+        let (sink, lost) = (Arc::clone(&events), Arc::clone(&lagged));
+        let task = tokio::spawn(async move {
+            loop {
+                match receiver.recv().await {
+                    Ok(event) => {
+                        let at = Instant::now();
+                        sink.lock().expect("not poisoned").push((at, event));
+                    }
+                    Err(RecvError::Lagged(n)) => {
+                        lost.fetch_add(n, Ordering::Relaxed);
+                    }
+                    Err(RecvError::Closed) => break,
+                }
+            }
+        });
+        EventLog {
+            events,
+            lagged,
+            task,
+        }
+    }
+
+    /// When the first command line starting with one of `prefixes` (upper
+    /// case) arrived at or after `from`.
+    pub(crate) fn first_command(&self, prefixes: &[&str], from: Instant) -> Option<Instant> {
+        let events = self.events.lock().expect("not poisoned");
+        events.iter().find_map(|(at, event)| match event {
+            EmulatorEvent::CommandReceived(line)
+                if *at >= from
+                    && prefixes
+                        .iter()
+                        .any(|p| line.to_ascii_uppercase().starts_with(p)) =>
+            {
+                Some(*at)
+            }
+            _ => None,
+        })
+    }
+
+    /// When each command line starting with `prefix` (upper case) arrived
+    /// within `window`.
+    pub(crate) fn command_times(
+        &self,
+        prefix: &str,
+        window: std::ops::Range<Instant>,
+    ) -> Vec<Instant> {
+        let events = self.events.lock().expect("not poisoned");
+        events
+            .iter()
+            .filter_map(|(at, event)| match event {
+                EmulatorEvent::CommandReceived(line)
+                    if window.contains(at) && line.to_ascii_uppercase().starts_with(prefix) =>
+                {
+                    Some(*at)
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Events the recording task missed (it fell more than the emulator's
+    /// channel behind).
+    pub(crate) fn lagged(&self) -> u64 {
+        self.lagged.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for EventLog {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A stand-in for systemd's notification socket (`NOTIFY_SOCKET`): a Unix
+/// datagram socket read by a thread of its own, which stamps each datagram
+/// as it arrives.
+pub(crate) struct NotifySocket {
+    path: PathBuf,
+    received: Arc<Mutex<Vec<(Instant, String)>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl NotifySocket {
+    pub(crate) fn bind(path: &Path) -> io::Result<NotifySocket> {
+        let _ = fs::remove_file(path);
+        let socket = UnixDatagram::bind(path)?;
+        socket.set_read_timeout(Some(Duration::from_millis(50)))?;
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (sink, stopped) = (Arc::clone(&received), Arc::clone(&stop));
+        let thread = std::thread::spawn(move || {
+            let mut buffer = vec![0; 4096];
+            while !stopped.load(Ordering::Relaxed) {
+                match socket.recv(&mut buffer) {
+                    Ok(n) => {
+                        let at = Instant::now();
+                        let text = String::from_utf8_lossy(&buffer[..n]).into_owned();
+                        sink.lock().expect("not poisoned").push((at, text));
+                    }
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            io::ErrorKind::WouldBlock
+                                | io::ErrorKind::TimedOut
+                                | io::ErrorKind::Interrupted
+                        ) => {}
+                    Err(e) => {
+                        eprintln!("notify socket: {e}");
+                        break;
+                    }
+                }
+            }
+        });
+        Ok(NotifySocket {
+            path: path.to_owned(),
+            received,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// When the datagrams with the line `line` (`WATCHDOG=1`, `STOPPING=1`)
+    /// arrived, in order.
+    pub(crate) fn times(&self, line: &str) -> Vec<Instant> {
+        let received = self.received.lock().expect("not poisoned");
+        received
+            .iter()
+            .filter(|(_, text)| text.lines().any(|l| l == line))
+            .map(|(at, _)| *at)
+            .collect()
+    }
+}
+
+impl Drop for NotifySocket {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// The system calls the disk figures count: every way to ask the kernel to
+/// put written data on the disk.
+pub(crate) const SYNC_CALLS: [&str; 4] = ["fsync", "fdatasync", "syncfs", "sync_file_range"];
+
+/// The calls that write, whose bytes the disk figures sum per file (what
+/// the daemon asked to write, beside what the kernel counted).
+pub(crate) const WRITE_CALLS: [&str; 5] = ["write", "pwrite64", "writev", "pwritev", "pwritev2"];
+
+/// Whether strace is installed.
+pub(crate) fn strace_available() -> bool {
+    Command::new("strace")
+        .arg("-V")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// strace attached to every thread of a running daemon (and to those it
+/// starts later: tokio's blocking pool comes and goes), tracing the
+/// fsync-family and the write calls. Attached with `-p`, strace stops the
+/// daemon at every system call, so it slows it down: never attach it to a
+/// timed run.
+pub(crate) struct DiskTrace {
+    child: Child,
+    output: PathBuf,
+}
+
+/// What a [`DiskTrace`] saw in a window.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TraceCount {
+    /// fsync-family calls.
+    pub(crate) syncs: usize,
+    /// … by name.
+    pub(crate) by_call: Vec<(&'static str, usize)>,
+    /// … by what they synced ([`disk_target`]), most first.
+    pub(crate) by_target: Vec<(String, usize)>,
+    /// Bytes the write calls wrote into files (not into the pty, sockets
+    /// or pipes), by file ([`disk_target`]), most first.
+    pub(crate) written: Vec<(String, u64)>,
+}
+
+impl DiskTrace {
+    /// Attaches and waits until strace says it has.
+    pub(crate) async fn attach(pid: u32, output: &Path) -> Result<DiskTrace> {
+        let messages = output.with_extension("stderr");
+        let calls: Vec<&str> = SYNC_CALLS.iter().chain(&WRITE_CALLS).copied().collect();
+        let mut child = Command::new("strace")
+            .arg("-f")
+            .arg("-y")
+            .arg("-s")
+            .arg("0")
+            .arg("-p")
+            .arg(pid.to_string())
+            .arg("-e")
+            .arg(format!("trace={}", calls.join(",")))
+            .arg("-o")
+            .arg(output)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&messages)?)
+            .spawn()?;
+        let said = || fs::read_to_string(&messages).unwrap_or_default();
+        let attached = wait_until(Duration::from_secs(10), || {
+            said().contains("attached") || !matches!(child.try_wait(), Ok(None))
+        })
+        .await;
+        if !attached || !said().contains("attached") {
+            let _ = child.kill();
+            let _ = child.wait();
+            let first = said().lines().next().unwrap_or("no answer").to_owned();
+            return Err(format!("strace did not attach to {pid}: {first}").into());
+        }
+        // Threads are attached one by one after the message; give it a moment.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        Ok(DiskTrace {
+            child,
+            output: output.to_owned(),
+        })
+    }
+
+    /// Detaches (SIGINT: strace lets the daemon go on) and counts.
+    pub(crate) async fn finish(self) -> Result<TraceCount> {
+        let DiskTrace { mut child, output } = self;
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT)?;
+        tokio::task::spawn_blocking(move || child.wait()).await??;
+        Ok(count_trace(&fs::read_to_string(&output)?))
+    }
+}
+
+/// Reads strace's output: a line per call (`PID name(FD</path>, …) =
+/// result`, the path from `-y`), or two when another thread's call came
+/// between (`PID name(FD</path>, … <unfinished ...>`, then `PID <... name
+/// resumed>…) = result`). A sync counts where it starts; a write's bytes
+/// where its result is.
+pub(crate) fn count_trace(trace: &str) -> TraceCount {
+    fn add<T: std::ops::AddAssign + Copy>(list: &mut Vec<(String, T)>, key: &str, n: T) {
+        match list.iter_mut().find(|(known, _)| known == key) {
+            Some(entry) => entry.1 += n,
+            None => list.push((key.to_owned(), n)),
+        }
+    }
+    fn result(line: &str) -> Option<u64> {
+        line.rsplit_once(") = ")?
+            .1
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    }
+    let mut count = TraceCount {
+        by_call: SYNC_CALLS.iter().map(|c| (*c, 0)).collect(),
+        ..TraceCount::default()
+    };
+    // Per thread: the file an unfinished write call writes to.
+    let mut pending: Vec<(String, Option<String>)> = Vec::new();
+    for line in trace.lines() {
+        let rest = line.trim_start_matches(|c: char| c.is_ascii_digit());
+        let pid = &line[..line.len() - rest.len()];
+        let rest = rest.trim_start();
+        if let Some(resumed) = rest.strip_prefix("<... ") {
+            let name = resumed.split_whitespace().next().unwrap_or("");
+            if WRITE_CALLS.contains(&name) {
+                if let Some(i) = pending.iter().position(|(p, _)| p == pid) {
+                    let (_, target) = pending.swap_remove(i);
+                    if let (Some(target), Some(bytes)) = (target, result(rest)) {
+                        add(&mut count.written, &target, bytes);
+                    }
+                }
+            }
+            continue;
+        }
+        let Some((name, args)) = rest.split_once('(') else {
+            continue;
+        };
+        let path = args
+            .split_once('<')
+            .and_then(|(_, rest)| rest.split_once('>'))
+            .map(|(path, _)| path);
+        if let Some(entry) = count.by_call.iter_mut().find(|(known, _)| *known == name) {
+            entry.1 += 1;
+            count.syncs += 1;
+            let target = path.map_or_else(|| "?".to_owned(), |p| disk_target(Path::new(p)));
+            add(&mut count.by_target, &target, 1);
+        } else if WRITE_CALLS.contains(&name) {
+            // Files only: not the pty (/dev/pts), sockets, pipes or eventfds.
+            let target = path
+                .filter(|p| p.starts_with('/') && !p.starts_with("/dev/"))
+                .map(|p| disk_target(Path::new(p)));
+            if rest.ends_with("<unfinished ...>") {
+                pending.push((pid.to_owned(), target));
+            } else if let (Some(target), Some(bytes)) = (target, result(rest)) {
+                add(&mut count.written, &target, bytes);
+            }
+        }
+    }
+    count
+        .by_target
+        .sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    count
+        .written
+        .sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    count
+}
+
+/// What a path is, in a word: SQLite's files and the log by name, a folder
+/// by its name, a message file (renamed or deleted since) by its folder.
+fn disk_target(path: &Path) -> String {
+    let name = path
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let folder = |p: &Path| {
+        p.file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+    };
+    if name.contains(".db") || name.ends_with(".log") {
+        name
+    } else if path.is_dir() {
+        format!("{name}/")
+    } else {
+        format!(
+            "a file in {}/",
+            path.parent().map(folder).unwrap_or_default()
+        )
+    }
+}
+
+/// The disk figures of a window of a daemon's work: its fsync-family calls
+/// and what its write calls wrote ([`DiskTrace`], when strace is
+/// installed), the bytes the kernel counted it writing ([`IoCounters`]),
+/// and its log file's growth, which those bytes include.
+pub(crate) struct DiskProbe {
+    trace: std::result::Result<DiskTrace, String>,
+    before: IoCounters,
+    log: PathBuf,
+    log_before: u64,
+    started: Instant,
+}
+
+/// What a [`DiskProbe`] measured, and for how many messages.
+#[derive(Debug, Clone)]
+pub(crate) struct Disk {
+    pub(crate) messages: usize,
+    /// The messages' own files: the outbox files of sent messages, the
+    /// inbox files of received ones.
+    pub(crate) own_bytes: u64,
+    /// What strace saw, or why it was not there.
+    pub(crate) traced: std::result::Result<TraceCount, String>,
+    pub(crate) write_bytes: u64,
+    pub(crate) cancelled_write_bytes: u64,
+    /// How much the daemon's log file grew.
+    pub(crate) log_bytes: u64,
+    pub(crate) window: Duration,
+}
+
+impl DiskProbe {
+    /// strace first, then the counters, so the two see the same window.
+    /// `name` names strace's output file in the spool's root.
+    pub(crate) async fn start(daemon: &Daemon, spool: &Spool, name: &str) -> Result<DiskProbe> {
+        let trace = if strace_available() {
+            let output = spool.root.join(format!("{name}.strace"));
+            DiskTrace::attach(daemon.pid(), &output)
+                .await
+                .map_err(|e| format!("not measured ({e})"))
+        } else {
+            Err("not measured (strace missing)".to_owned())
+        };
+        let log = spool.root.join("daemon.log");
+        Ok(DiskProbe {
+            trace,
+            before: daemon.io().ok_or("cannot read /proc/<pid>/io")?,
+            log_before: fs::metadata(&log).map_or(0, |m| m.len()),
+            log,
+            started: Instant::now(),
+        })
+    }
+
+    /// Ends the window: `messages` went through, with `own_bytes` of files.
+    pub(crate) async fn finish(
+        self,
+        daemon: &Daemon,
+        messages: usize,
+        own_bytes: u64,
+    ) -> Result<Disk> {
+        let after = daemon.io().ok_or("cannot read /proc/<pid>/io")?;
+        let window = self.started.elapsed();
+        let log_bytes = fs::metadata(&self.log)
+            .map_or(0, |m| m.len())
+            .saturating_sub(self.log_before);
+        let traced = match self.trace {
+            Ok(trace) => trace
+                .finish()
+                .await
+                .map_err(|e| format!("not measured ({e})")),
+            Err(why) => Err(why),
+        };
+        Ok(Disk {
+            messages,
+            own_bytes,
+            traced,
+            write_bytes: after.write_bytes - self.before.write_bytes,
+            cancelled_write_bytes: after.cancelled_write_bytes - self.before.cancelled_write_bytes,
+            log_bytes,
+            window,
+        })
+    }
+}
+
+impl Disk {
+    /// fsync-family calls per message.
+    pub(crate) fn syncs_cell(&self) -> String {
+        match &self.traced {
+            Err(why) => why.clone(),
+            Ok(_) if self.messages == 0 => "-".to_owned(),
+            Ok(t) => format!(
+                "{:.2} ({} for {})",
+                t.syncs as f64 / self.messages as f64,
+                t.syncs,
+                self.messages
+            ),
+        }
+    }
+
+    /// Bytes written per message, and as a multiple of its own files.
+    pub(crate) fn bytes_cell(&self) -> String {
+        if self.messages == 0 || self.own_bytes == 0 {
+            return "-".to_owned();
+        }
+        let per = self.write_bytes as f64 / self.messages as f64;
+        let own = self.own_bytes as f64 / self.messages as f64;
+        format!("{} ({:.0}× its {})", size(per), per / own, size(own))
+    }
+
+    /// The lines below the table: the syncs by call and by what they
+    /// synced, the bytes counted, and per message what the write calls
+    /// wrote into each file.
+    pub(crate) fn detail(&self) -> String {
+        let list = |items: Vec<String>| items.join(", ");
+        let traced = match &self.traced {
+            Ok(t) => {
+                let calls = list(
+                    t.by_call
+                        .iter()
+                        .filter(|(_, n)| *n > 0)
+                        .map(|(name, n)| format!("{name} {n}"))
+                        .collect(),
+                );
+                let targets = list(
+                    t.by_target
+                        .iter()
+                        .map(|(target, n)| format!("{target} {n}"))
+                        .collect(),
+                );
+                let per = self.messages.max(1) as f64;
+                let written = list(
+                    t.written
+                        .iter()
+                        .map(|(target, n)| format!("{target} {}", size(*n as f64 / per)))
+                        .collect(),
+                );
+                format!(
+                    "fsync-family calls: {}; write calls per message: {}",
+                    if calls.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        format!("{calls} ({targets})")
+                    },
+                    if written.is_empty() { "none" } else { &written },
+                )
+            }
+            Err(why) => format!("fsync-family and write calls {why}"),
+        };
+        format!(
+            "{} message(s) in {}: {traced}; the kernel counted {} written ({} cancelled \
+             before writeback); the log file grew {}; own files {}",
+            self.messages,
+            ms(self.window),
+            size(self.write_bytes as f64),
+            size(self.cancelled_write_bytes as f64),
+            size(self.log_bytes as f64),
+            size(self.own_bytes as f64),
+        )
+    }
+}
+
+/// A byte count as B, KiB or MiB.
+pub(crate) fn size(bytes: f64) -> String {
+    if bytes < 1024.0 {
+        format!("{bytes:.0} B")
+    } else if bytes < 1024.0 * 1024.0 {
+        format!("{:.1} KiB", bytes / 1024.0)
+    } else {
+        format!("{:.2} MiB", bytes / 1024.0 / 1024.0)
     }
 }
