@@ -26,7 +26,7 @@ pub enum DemoError {
 
 /// Runs the demo in `dir` until Ctrl-C, or until `stop_after` messages
 /// were sent and answered (when not 0), writing the narration to `out`.
-pub fn run(dir: &Path, stop_after: usize, out: &mut dyn Write) -> Result<(), DemoError> {
+pub(crate) fn run(dir: &Path, stop_after: usize, out: &mut dyn Write) -> Result<(), DemoError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -37,18 +37,18 @@
 //! tested beside the code and fuzzed from `fuzz/`.
 
 pub mod at;
-pub mod calendar;
+pub(crate) mod calendar;
 pub mod cli;
 pub mod config;
 pub mod daemon;
-pub mod demo;
+pub(crate) mod demo;
 pub mod device;
 pub mod emulator;
-pub mod ini;
+pub(crate) mod ini;
 pub mod instance;
 pub mod modem;
 pub mod pdu;
-pub mod procfs;
-pub mod redact;
+pub(crate) mod procfs;
+pub(crate) mod redact;
 pub mod spool;
 pub mod store;
