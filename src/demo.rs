@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 
 /// Why the demo could not run.
 #[derive(Debug, thiserror::Error)]
-pub enum DemoError {
+pub(crate) enum DemoError {
     /// Creating the folder, the pty or writing output.
     #[error("{0}")]
     Io(#[from] std::io::Error),

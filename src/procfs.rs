@@ -15,7 +15,7 @@ use std::path::Path;
 
 /// A file (or device) as `/proc` names it: device and inode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Inode {
+pub(crate) struct Inode {
     /// `st_dev` of the file.
     pub dev: u64,
     /// `st_ino` of the file.
@@ -24,7 +24,7 @@ pub struct Inode {
 
 impl Inode {
     /// The inode of `path` (following symbolic links).
-    pub fn of(path: &Path) -> io::Result<Self> {
+    pub(crate) fn of(path: &Path) -> io::Result<Self> {
         let meta = fs::metadata(path)?;
         Ok(Self {
             dev: meta.dev(),
@@ -33,7 +33,7 @@ impl Inode {
     }
 
     /// The inode of an open file.
-    pub fn of_file(file: &fs::File) -> io::Result<Self> {
+    pub(crate) fn of_file(file: &fs::File) -> io::Result<Self> {
         let meta = file.metadata()?;
         Ok(Self {
             dev: meta.dev(),

@@ -19,21 +19,13 @@
 //! `gammu-smsd-inject` (`tests/fixtures/inject/`).
 
 pub mod fs;
-pub mod inbox;
-pub mod name;
-pub mod outbox;
-pub mod settle;
+pub(crate) mod inbox;
+pub(crate) mod name;
+pub(crate) mod outbox;
+pub(crate) mod settle;
 
-pub use inbox::{
-    choose_serial, inbox_files, probe_name, receive_environment, report_log_line, report_word,
-    InboxFile, ReceivedPart, Storage,
-};
-pub use name::{
-    classify_outbox_name, classify_outbox_os_name, compare_names, inbox_name, inject_name,
-    sanitize_for_name, Flags, InboxExtension, NameError, OutboxKind, OutboxName,
-};
-pub use outbox::{
-    decode_txt, parse_outbox, parse_smsbackup, parse_txt, record_message_references, ContentError,
-    OutgoingBody, OutgoingMessage, PreparedPart, RewriteError, SubmitError, TextCharset,
-    Utf8Fallback, MAX_OUTBOX_FILE_BYTES,
+pub(crate) use name::{classify_outbox_name, classify_outbox_os_name, OutboxName};
+pub(crate) use outbox::{
+    parse_outbox, record_message_references, ContentError, OutgoingBody, OutgoingMessage,
+    SubmitError, Utf8Fallback,
 };

@@ -39,7 +39,7 @@ impl Arrival {
 
 /// Whether a candidate may be taken now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Readiness {
+pub(crate) enum Readiness {
     /// Take it (once no process has it open for writing).
     Ready,
     /// Look again at this time.
@@ -48,7 +48,7 @@ pub enum Readiness {
 
 /// Decides for a file that `arrival` announced and that last `changed` at
 /// that time, at `now`, with the configured `settle` time.
-pub fn readiness(
+pub(crate) fn readiness(
     arrival: Arrival,
     changed: SystemTime,
     now: SystemTime,
