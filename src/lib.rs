@@ -46,7 +46,7 @@ pub mod device;
 pub mod emulator;
 pub(crate) mod ini;
 pub mod instance;
-pub mod modem;
+pub(crate) mod modem;
 pub mod pdu;
 pub(crate) mod procfs;
 pub(crate) mod redact;

@@ -44,7 +44,7 @@ impl Inode {
 
 /// A process, for messages: its id and command name.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Process {
+pub(crate) struct Process {
     /// Process id.
     pub pid: u32,
     /// `/proc/PID/comm` (the program name), empty when unreadable.
@@ -53,7 +53,7 @@ pub struct Process {
 
 impl Process {
     /// The process `pid`, with its command name read from `/proc`.
-    pub fn new(pid: u32) -> Self {
+    pub(crate) fn new(pid: u32) -> Self {
         let command = fs::read_to_string(format!("/proc/{pid}/comm"))
             .map(|c| c.trim().to_owned())
             .unwrap_or_default();
@@ -61,7 +61,7 @@ impl Process {
     }
 
     /// Whether it is a simgate.
-    pub fn is_simgate(&self) -> bool {
+    pub(crate) fn is_simgate(&self) -> bool {
         self.command == "simgate"
     }
 }

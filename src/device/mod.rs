@@ -17,8 +17,8 @@ use crate::pdu::EncodedPdu;
 use std::future::Future;
 use tokio::sync::watch;
 
+pub use crate::modem::error::FailureKind;
 pub use crate::modem::pin::{MemoryPins, PinMemory, PinOutcome};
-pub use crate::modem::FailureKind;
 
 /// What a device can do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
