@@ -27,7 +27,7 @@ pub(crate) fn set_show_private(show: bool) {
 }
 
 /// Shows its value only when debug logging is on; `[redacted]` otherwise.
-pub struct Redact<T>(pub T);
+pub(crate) struct Redact<T>(pub T);
 
 impl<T: fmt::Display> fmt::Display for Redact<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

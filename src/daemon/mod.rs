@@ -28,25 +28,25 @@
 //! store one job at a time; hooks run in tasks of their own.
 
 pub mod clock;
-pub mod decide;
+pub(crate) mod decide;
 mod event;
 mod event_loop;
-pub mod filter;
-pub mod hook_env;
-pub mod hooks;
+pub(crate) mod filter;
+pub(crate) mod hook_env;
+pub(crate) mod hooks;
 mod incoming;
 mod keeper;
-pub mod logging;
+pub(crate) mod logging;
 mod outbox;
 mod outgoing;
-pub mod receive;
-pub mod retry;
+pub(crate) mod receive;
+pub(crate) mod retry;
 mod send;
 mod signals;
 mod state;
-pub mod systemd;
-pub mod tp_mr;
-pub mod watcher;
+pub(crate) mod systemd;
+pub(crate) mod tp_mr;
+pub(crate) mod watcher;
 
 use crate::config::Config;
 use crate::device::{Device, DeviceEvent, PinMemory};

@@ -111,19 +111,23 @@ pub(crate) const MAX_SERIAL: u8 = 99;
 
 /// Where the modem kept a message: gammu's folder number in `detail` files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum Storage {
+pub(crate) enum Storage {
     /// The SIM (`SM`): folder 1.
     #[default]
     Sim,
-    /// The modem's own memory (`ME`/`MT`): folder 3.
+    /// The modem's own memory (`ME`/`MT`): folder 3. Only the tests make
+    /// it: the daemon does not yet carry the storage a message was read
+    /// from into its inbox files.
+    #[cfg(test)]
     Phone,
 }
 
 impl Storage {
     /// gammu's folder number: 1 for the SIM inbox, 3 for the phone inbox.
-    pub fn folder(self) -> u8 {
+    pub(crate) fn folder(self) -> u8 {
         match self {
             Self::Sim => 1,
+            #[cfg(test)]
             Self::Phone => 3,
         }
     }
@@ -131,7 +135,7 @@ impl Storage {
 
 /// One received PDU of a message, as the modem listed it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReceivedPart {
+pub(crate) struct ReceivedPart {
     /// The SMSC address in front of the TPDU, if any.
     pub smsc: Option<crate::pdu::Address>,
     /// The decoded TPDU.
@@ -147,7 +151,11 @@ pub struct ReceivedPart {
 
 impl ReceivedPart {
     /// An unread part stored on the SIM, received at `received` (UTC).
-    pub fn new(smsc: Option<crate::pdu::Address>, message: Incoming, received: Timestamp) -> Self {
+    pub(crate) fn new(
+        smsc: Option<crate::pdu::Address>,
+        message: Incoming,
+        received: Timestamp,
+    ) -> Self {
         Self {
             smsc,
             message,
