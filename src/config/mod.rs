@@ -320,7 +320,7 @@ impl SimPin {
     }
 
     /// The modem driver's PIN type.
-    pub fn to_modem_pin(&self) -> modem::Pin {
+    pub(crate) fn to_modem_pin(&self) -> modem::Pin {
         modem::Pin::new(self.0.clone())
     }
 }
@@ -598,7 +598,7 @@ impl Config {
 
     /// The modem driver's configuration. Backoff, health check and the
     /// by-id directories keep the driver's defaults.
-    pub fn modem_config(&self) -> ModemConfig {
+    pub(crate) fn modem_config(&self) -> ModemConfig {
         let modem = &self.modem;
         let mut config = ModemConfig::new(modem.device.clone());
         config.port = PortSettings {

@@ -20,7 +20,7 @@ use tokio_serial::{SerialPortBuilderExt, SerialStream};
 
 /// Serial line settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PortSettings {
+pub(crate) struct PortSettings {
     /// Baud rate; USB modems ignore it, UART modules (SIM800) need it right.
     pub baud: u32,
     /// Hardware (RTS/CTS) flow control.

@@ -17,7 +17,7 @@ use tokio::sync::watch;
 
 /// Per-command timeouts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timeouts {
+pub(crate) struct Timeouts {
     /// Ordinary commands.
     pub command: Duration,
     /// AT+CMGS, from the `> ` prompt to `+CMGS:` (networks can take a while).
@@ -42,11 +42,11 @@ impl Default for Timeouts {
 
 /// A PIN, kept out of `Debug` output and logs.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Pin(String);
+pub(crate) struct Pin(String);
 
 impl Pin {
     /// Wraps a PIN.
-    pub fn new(pin: impl Into<String>) -> Self {
+    pub(crate) fn new(pin: impl Into<String>) -> Self {
         Self(pin.into())
     }
 }
@@ -59,7 +59,7 @@ impl fmt::Debug for Pin {
 
 /// What initialisation needs to know.
 #[derive(Debug, Clone, Default)]
-pub struct InitSettings {
+pub(crate) struct InitSettings {
     /// The SIM PIN, entered only under the PIN guard's rules.
     pub pin: Option<Pin>,
     /// An SMSC number to set; the SIM's own when `None`.

@@ -23,7 +23,7 @@ use tokio::sync::{mpsc, watch};
 
 /// How to reach and run the modem.
 #[derive(Debug, Clone)]
-pub struct ModemConfig {
+pub(crate) struct ModemConfig {
     /// The port: `/dev/serial/by-id/...` (best), `/dev/ttyUSB2`, ...
     pub device: PathBuf,
     /// Line settings.
@@ -50,7 +50,7 @@ impl ModemConfig {
     /// Defaults for `device`: reopen after 100 ms doubling to 2 s, health
     /// check every 60 s (an idle modem sees few commands), follow links in
     /// `/dev/serial/by-id`.
-    pub fn new(device: impl Into<PathBuf>) -> Self {
+    pub(crate) fn new(device: impl Into<PathBuf>) -> Self {
         Self {
             device: device.into(),
             port: PortSettings::default(),
