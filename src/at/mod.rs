@@ -30,16 +30,16 @@
 //! assert_eq!(quality.dbm(), Some(-79));
 //! ```
 
-pub mod command;
-pub mod device;
-pub mod digest;
-pub mod error;
+mod command;
+mod device;
+mod digest;
+mod error;
 mod fields;
-pub mod network;
-pub mod result;
-pub mod sim;
-pub mod sms;
-pub mod urc;
+mod network;
+mod result;
+mod sim;
+mod sms;
+mod urc;
 
 pub use command::{
     cancel_body, pdu_body, Command, CommandError, DeleteFlag, ErrorReporting, MessageFormat,

@@ -12,31 +12,33 @@
 //!   an alphabet simgate does not decode ([`Undecoded`]).
 //! - [`split_smsc`] removes the SMSC address modems put in front of a TPDU.
 
-pub mod address;
-pub mod dcs;
-pub mod deliver;
+mod address;
+mod dcs;
+mod deliver;
 pub mod gsm7;
 pub mod hex;
-pub mod plan;
+mod plan;
 mod reader;
-pub mod scts;
+mod scts;
 pub mod smart;
-pub mod status_report;
-pub mod submit;
-pub mod udh;
-pub mod user_data;
-pub mod validity;
+mod status_report;
+mod submit;
+mod udh;
+pub(crate) mod user_data;
+mod validity;
 
-pub use address::{Address, AddressError, TypeOfNumber};
+pub use address::{Address, AddressError, TypeOfNumber, MAX_DIGITS};
 pub use dcs::{Alphabet, DataCodingScheme, MessageClass, Undecoded};
 pub use deliver::SmsDeliver;
 pub use hex::HexError;
-pub use plan::{plan_binary, plan_text, plan_text_wide, EncodingPolicy, Plan, PlanError};
+pub use plan::{
+    plan_binary, plan_text, plan_text_wide, EncodingPolicy, Plan, PlanError, MAX_PARTS,
+};
 pub use scts::{Scts, Timestamp};
 pub use status_report::{DeliveryOutcome, Status, StatusReport};
 pub use submit::{EncodedPdu, SmsSubmit, SubmitOptions};
 pub use udh::{Concatenation, InformationElement, UserDataHeader};
-pub use user_data::{part_texts, Body, SplitSurrogates, UserData};
+pub use user_data::{part_texts, Body, SplitSurrogates, UserData, MAX_OCTETS, MAX_SEPTETS};
 pub use validity::Validity;
 
 use reader::Reader;
