@@ -31,7 +31,7 @@
 //! node (each time the port is opened). A second daemon that finds any of
 //! them held stops, naming what is held and by which process (from
 //! `/proc/locks`), and the first goes on undisturbed. It waits
-//! [`LOCK_GRACE`] first: a lock lives as long as its open file, and a
+//! `LOCK_GRACE` first: a lock lives as long as its open file, and a
 //! child process that a daemon killed a moment ago was starting (a hook,
 //! between fork and exec) shares that file for a moment.
 

@@ -57,7 +57,7 @@ pub struct StoredMessage {
     /// `<length>`: TPDU length in octets, SMSC address excluded.
     pub length: u16,
     /// The PDU as sent by the modem (SMSC address, then TPDU), without
-    /// octets after `length` ([`within_length`]).
+    /// octets after `length` (`within_length`).
     pub pdu: Vec<u8>,
 }
 

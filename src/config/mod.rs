@@ -17,7 +17,7 @@
 //!
 //! # gammu files
 //!
-//! Read with gammu's own grammar ([`crate::ini`], spec §1.2): keys and
+//! Read with gammu's own grammar (`crate::ini`, spec §1.2): keys and
 //! sections case-insensitive, `#`/`;` comment lines, no inline comments,
 //! quotes kept, empty value = absent, last duplicate wins. simgate is as
 //! lenient as gammu on grammar but stricter on values:

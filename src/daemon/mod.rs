@@ -14,14 +14,14 @@
 //!   moves to sent/ and error/, the watch on the folder.
 //! - `send`: sending one message part by part, what a failure means, and
 //!   asking the device about a part that may have gone out.
-//! - [`receive`]: from the device's storage to inbox files.
-//! - [`decide`], [`retry`], [`tp_mr`]: the decisions, pure.
-//! - [`hook_env`]: every hook invocation, built in one place.
+//! - `receive`: from the device's storage to inbox files.
+//! - `decide`, `retry`, `tp_mr`: the decisions, pure.
+//! - `hook_env`: every hook invocation, built in one place.
 //! - [`clock`]: calendar time, injectable.
-//! - [`watcher`]: inotify on outbox/.
-//! - [`hooks`]: running a hook without shell injection.
-//! - [`filter`]: gammu's sender and SMSC filters.
-//! - [`systemd`], [`logging`], `signals`: the process's surroundings.
+//! - `watcher`: inotify on outbox/.
+//! - `hooks`: running a hook without shell injection.
+//! - `filter`: gammu's sender and SMSC filters.
+//! - `systemd`, `logging`, `signals`: the process's surroundings.
 //!
 //! The daemon knows its device only through [`crate::device::Device`]. One
 //! task runs the loop, so the device sees one message at a time and the

@@ -1,5 +1,5 @@
 //! The AT modem as a [`Device`]: the supervised serial modem of
-//! [`crate::modem`], with what only an AT modem knows kept here: which
+//! `crate::modem`, with what only an AT modem knows kept here: which
 //! storage `AT+CPMS` has selected, whether this session's modem waits for
 //! `AT+CNMA` after a routed message, `RING` followed by `+CLIP` for one call,
 //! the SIM's last-used TP-MR in EF_SMSS, and a hard reset with

@@ -1,5 +1,5 @@
 //! What the daemon needs from a device that sends and receives SMS, whatever
-//! it is: an AT modem on a serial port ([`at::AtModem`], the first
+//! it is: an AT modem on a serial port (`at::AtModem`, the first
 //! implementation), and later a HiLink or ZTE web stick, an Android phone, a
 //! modem ModemManager owns. The daemon knows nothing else about its device.
 //!

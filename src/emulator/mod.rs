@@ -2,7 +2,7 @@
 //! profiles and fault injection, for tests, demos and users without
 //! hardware.
 //!
-//! - [`machine`]: the sans-IO core ([`Machine`]): bytes in, [`Output`]s out.
+//! - `machine`: the sans-IO core (`Machine`): bytes in, `Output`s out.
 //! - [`profile`]: vendor quirks ([`Profile`]).
 //! - `commands`, `sms`, `sim`, `storage`, `fault`: the machine's command
 //!   handlers, SIM lock, message storage and fault bookkeeping.

@@ -32,7 +32,7 @@ pub enum PinOutcome {
     Rejected,
 }
 
-/// Where PIN outcomes are remembered, by SIM and PIN hash ([`pin_hash`]).
+/// Where PIN outcomes are remembered, by SIM and PIN hash (`pin_hash`).
 pub trait PinMemory: Send + Sync + fmt::Debug {
     /// What happened to this PIN on this SIM, if anything.
     fn recall(&self, sim: &str, pin_hash: &str) -> Option<PinOutcome>;

@@ -1,7 +1,7 @@
 //! SMS PDUs (3GPP TS 23.040, 23.038): pure functions over bytes, no I/O, no
 //! clock.
 //!
-//! - [`plan`] turns text into parts (GSM 7-bit or UCS-2, concatenated when
+//! - `plan` turns text into parts (GSM 7-bit or UCS-2, concatenated when
 //!   long) and [`SmsSubmit`] encodes each part for AT+CMGS.
 //! - [`SmsDeliver`] and [`StatusReport`] decode what the network sends, which
 //!   is untrusted input: every malformed PDU gives a [`DecodeError`], never a

@@ -1,6 +1,6 @@
 //! The thin file-system layer of the spool: synchronous `std` calls only
 //! (run them on a blocking thread from async code). Everything that decides
-//! something lives in [`super::name`] and [`super::outbox`].
+//! something lives in `super::name` and `super::outbox`.
 //!
 //! # Claiming (crash-safe processing)
 //!
@@ -8,13 +8,13 @@
 //! programs around it that list or count pending messages keep working and
 //! deleting it there cancels it. Only while its parts go to the modem is it
 //! claimed: renamed from `outbox/NAME` to `outbox/.simgate-claim/NAME`
-//! ([`CLAIM_DIR`]) by [`claim`], which first checks it is still the file that
+//! (`CLAIM_DIR`) by `claim`, which first checks it is still the file that
 //! was taken in ([`FileId`]). The claim directory is inside the outbox, so
 //! the rename never crosses a file system and is atomic; its name starts
 //! with `.`, so neither gammu nor simgate's scan takes it for an outbox
 //! file; the file keeps its name, which is its message ID, its recipient
 //! (for `.txt`) and its place in the order. A message that must wait again
-//! goes back with [`unclaim`]; after a crash or restart, [`claimed_files`]
+//! goes back with `unclaim`; after a crash or restart, `claimed_files`
 //! lists what was in progress, so the daemon can resume from its own state
 //! (which parts were acknowledged) instead of starting over or losing the
 //! file. A name that is already claimed is not claimed again
@@ -24,25 +24,25 @@
 //! Claims are not fsynced: after a power cut a claimed file may be back
 //! in the outbox, and every reader of a claim looks in both places (the
 //! [`FileId`] tells it is the same file). Moves to `sent/` and `error/` are
-//! fsynced only with [`Flush::Now`]; a burst leaves them to the disk's own
+//! fsynced only with `Flush::Now`; a burst leaves them to the disk's own
 //! writeback, since the database still names a finished file until its
 //! move is recorded, and a restart moves it again.
 //!
 //! # Moving to `sent/` or `error/` (§4.6)
 //!
-//! [`move_to_dir`] keeps the name, like gammu, but never overwrites: when
+//! `move_to_dir` keeps the name, like gammu, but never overwrites: when
 //! the name exists in the target, `.1`, `.2`… is inserted before the last
 //! suffix (`OUT+1.txt` → `OUT+1.1.txt`, which names the same recipient and
 //! flags). gammu silently replaced the older file. Within one file system it
 //! is a `rename`; across file systems (quirk Q28) the file is copied in full
 //! (gammu truncated at 65 002 bytes) into a hidden temporary name, its mode,
 //! modification time and, when permitted, owner are kept, it is fsynced,
-//! renamed into place, and only then the source is removed. [`finish`]
+//! renamed into place, and only then the source is removed. `finish`
 //! applies gammu's rule that a target equal to the outbox means "delete".
 //!
 //! # Atomic writes
 //!
-//! [`write_atomic`] writes a hidden temporary file in the target directory,
+//! `write_atomic` writes a hidden temporary file in the target directory,
 //! fsyncs it, renames it into place and fsyncs the directory: for inbox files,
 //! which consumers must never see half-written, and for rewritten
 //! `.smsbackup` files.
@@ -51,9 +51,9 @@
 //!
 //! gammu takes a file the moment its name appears, although producers,
 //! `gammu-smsd-inject` included, create the final name first and fill it
-//! afterwards. When a file is ready is decided by [`super::settle`] (pure,
-//! time passed in) from [`FileState`]; which processes still have files open
-//! for writing is one scan of `/proc` per batch ([`crate::procfs`]).
+//! afterwards. When a file is ready is decided by `super::settle` (pure,
+//! time passed in) from `FileState`; which processes still have files open
+//! for writing is one scan of `/proc` per batch (`crate::procfs`).
 
 use std::ffi::{OsStr, OsString};
 use std::fs::{self, File, OpenOptions};

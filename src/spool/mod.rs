@@ -3,14 +3,14 @@
 //! sent `.smsbackup` file records its message references, and the names of
 //! inbox files.
 //!
-//! - [`name`]: the file-name grammars (outbox names as gammu 1.42 accepts
+//! - `name`: the file-name grammars (outbox names as gammu 1.42 accepts
 //!   them, the names `gammu-smsd-inject` produces, inbox names). Pure.
-//! - [`outbox`]: outbox file contents (`.txt` and `.smsbackup`) to an
-//!   [`OutgoingMessage`], and the `MessageReference` rewrite. Pure.
-//! - [`inbox`]: the inbox files gammu 1.42 writes for a received message
+//! - `outbox`: outbox file contents (`.txt` and `.smsbackup`) to an
+//!   `OutgoingMessage`, and the `MessageReference` rewrite. Pure.
+//! - `inbox`: the inbox files gammu 1.42 writes for a received message
 //!   (`standard`, `unicode`, `detail`) and the `RunOnReceive` environment.
 //!   Pure.
-//! - [`settle`]: when an outbox file is ready to be taken. Pure.
+//! - `settle`: when an outbox file is ready to be taken. Pure.
 //! - [`fs`]: the thin, synchronous file-system layer: claiming, size-checked
 //!   reading, moving to `sent/`/`error/`, atomic writes.
 //!

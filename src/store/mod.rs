@@ -1,6 +1,6 @@
 //! simgate's state in SQLite: what was taken from the outbox and what each
-//! part went through ([`outgoing`]), what was received ([`incoming`]), what
-//! the SIM did with the PIN and what was learnt about a modem ([`modem`]).
+//! part went through (`outgoing`), what was received (`incoming`), what
+//! the SIM did with the PIN and what was learnt about a modem (`modem`).
 //! A thin layer over rusqlite; every time is passed in (milliseconds since
 //! the Unix epoch), so the logic is testable without a clock.
 //!
@@ -13,14 +13,14 @@
 //! The file holds phone numbers and message texts: it is created with mode
 //! 0600 (SQLite gives its `-wal` and `-shm` files the same mode).
 //!
-//! A burst commits once for many steps: [`Store::batch`] runs them in one
+//! A burst commits once for many steps: `Store::batch` runs them in one
 //! transaction (each step that needs several statements is a savepoint
 //! of it), and a batch whose loss a restart repairs (the transitions after
 //! a send, which the modem's TP-MR counter can tell again) may leave its
-//! fsync to the next commit ([`Durability::WithNextCommit`]).
+//! fsync to the next commit (`Durability::WithNextCommit`).
 //!
 //! Transactions begin `IMMEDIATE`: the modem supervisor records PIN
-//! outcomes through a connection of its own ([`PinRecords`]), and a
+//! outcomes through a connection of its own (`PinRecords`), and a
 //! deferred transaction that read first would fail to become a writer
 //! (`SQLITE_BUSY`) instead of waiting for the other connection.
 
