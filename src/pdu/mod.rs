@@ -28,7 +28,9 @@ pub(crate) mod user_data;
 mod validity;
 
 pub use address::{Address, AddressError, TypeOfNumber, MAX_DIGITS};
-pub use dcs::{Alphabet, DataCodingScheme, MessageClass, Undecoded};
+pub use dcs::{
+    Alphabet, DataCodingScheme, IndicationKind, MessageClass, Undecoded, WaitingIndication,
+};
 pub use deliver::SmsDeliver;
 pub use hex::HexError;
 pub use plan::{
