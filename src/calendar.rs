@@ -14,20 +14,20 @@ use jiff::tz::Offset;
 
 /// The earliest Unix time converted to calendar fields:
 /// 0000-01-01T00:00:00Z.
-pub const FIRST_SECOND: i64 = -62_167_219_200;
+pub(crate) const FIRST_SECOND: i64 = -62_167_219_200;
 
 /// The latest Unix time converted to calendar fields:
 /// 9999-12-30T22:00:00Z, jiff's last instant (the last one that is a date
 /// in every offset).
-pub const LAST_SECOND: i64 = 253_402_207_200;
+pub(crate) const LAST_SECOND: i64 = 253_402_207_200;
 
 /// The largest offset a time stamp carries, in quarter hours (23.040
 /// §9.2.3.11: two digits and a sign, at most 79 by the spec's tens digit).
-pub const MAX_QUARTERS: i8 = 79;
+pub(crate) const MAX_QUARTERS: i8 = 79;
 
 /// Why a time stamp names no instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum CalendarError {
+pub(crate) enum CalendarError {
     /// The fields are no date and time of the years 0 to 9999 (a month 13,
     /// 30 February, an hour 24, a year 10000), or the instant is beyond
     /// that range once its offset is applied.
@@ -43,14 +43,14 @@ pub enum CalendarError {
 
 /// Whether `year`-`month`-`day` is a date of the Gregorian calendar,
 /// for the years 0 to 9999.
-pub fn is_date(year: u16, month: u8, day: u8) -> bool {
+pub(crate) fn is_date(year: u16, month: u8, day: u8) -> bool {
     date(year, month, day).is_some()
 }
 
 /// The calendar fields in UTC of the time `seconds` after
 /// 1970-01-01T00:00:00Z; a time before [`FIRST_SECOND`] or after
 /// [`LAST_SECOND`] gives that second.
-pub fn utc_from_unix_seconds(seconds: i64) -> Timestamp {
+pub(crate) fn utc_from_unix_seconds(seconds: i64) -> Timestamp {
     let seconds = seconds.clamp(FIRST_SECOND, LAST_SECOND);
     // In range by the clamp; the fallback is never taken.
     let instant = jiff::Timestamp::from_second(seconds).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
@@ -70,7 +70,7 @@ pub fn utc_from_unix_seconds(seconds: i64) -> Timestamp {
 
 /// The Unix time of the instant a time stamp names: its fields read in
 /// its own offset (`2024-01-15T11:30:00+01:00` is 1705314600).
-pub fn unix_seconds(stamp: &Timestamp) -> Result<i64, CalendarError> {
+pub(crate) fn unix_seconds(stamp: &Timestamp) -> Result<i64, CalendarError> {
     let not_a_date = CalendarError::NotADate(*stamp);
     if stamp.tz_quarters.unsigned_abs() > MAX_QUARTERS.unsigned_abs() {
         return Err(CalendarError::Offset {
@@ -101,7 +101,7 @@ pub fn unix_seconds(stamp: &Timestamp) -> Result<i64, CalendarError> {
 
 /// The day of the week of the time stamp's own date (in its own offset),
 /// 0 for Sunday to 6 for Saturday.
-pub fn weekday_from_sunday(stamp: &Timestamp) -> Result<u8, CalendarError> {
+pub(crate) fn weekday_from_sunday(stamp: &Timestamp) -> Result<u8, CalendarError> {
     let date = date(stamp.year, stamp.month, stamp.day).ok_or(CalendarError::NotADate(*stamp))?;
     Ok(date.weekday().to_sunday_zero_offset() as u8)
 }

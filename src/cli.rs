@@ -13,7 +13,7 @@ use std::process::ExitCode;
 /// SMS gateway daemon: a SIM in a USB modem behind a gammu-compatible spool.
 #[derive(Debug, Parser)]
 #[command(name = "simgate", version, about)]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     command: Command,
 }
@@ -154,7 +154,7 @@ struct DecodeArgs {
 
 /// Errors a subcommand reports to the user.
 #[derive(Debug, thiserror::Error)]
-pub enum CliError {
+pub(crate) enum CliError {
     /// The destination or SMSC number is not usable.
     #[error("invalid number {number:?}: {source}")]
     Number {
@@ -214,7 +214,7 @@ pub fn main() -> ExitCode {
 }
 
 /// Runs a parsed command line, writing what it prints to `out`.
-pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
+pub(crate) fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
     match cli.command {
         Command::Pdu(PduCommand::Encode(args)) => encode(&args, out),
         Command::Pdu(PduCommand::Decode(args)) => decode(&args, out),

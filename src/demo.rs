@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 
 /// Why the demo could not run.
 #[derive(Debug, thiserror::Error)]
-pub enum DemoError {
+pub(crate) enum DemoError {
     /// Creating the folder, the pty or writing output.
     #[error("{0}")]
     Io(#[from] std::io::Error),
@@ -26,7 +26,7 @@ pub enum DemoError {
 
 /// Runs the demo in `dir` until Ctrl-C, or until `stop_after` messages
 /// were sent and answered (when not 0), writing the narration to `out`.
-pub fn run(dir: &Path, stop_after: usize, out: &mut dyn Write) -> Result<(), DemoError> {
+pub(crate) fn run(dir: &Path, stop_after: usize, out: &mut dyn Write) -> Result<(), DemoError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

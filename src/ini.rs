@@ -20,7 +20,7 @@ use std::sync::{Mutex, PoisonError};
 
 /// One `[name]` section with its entries in file order.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Section {
+pub(crate) struct Section {
     /// The name as written between the brackets.
     pub name: String,
     /// `(key, value)` pairs as written (trimmed), empty values dropped.
@@ -29,7 +29,7 @@ pub struct Section {
 
 impl Section {
     /// The value of `key` (case-insensitive); the last occurrence wins.
-    pub fn get(&self, key: &str) -> Option<&str> {
+    pub(crate) fn get(&self, key: &str) -> Option<&str> {
         self.entries
             .iter()
             .rev()
@@ -40,7 +40,7 @@ impl Section {
 
 /// A parsed file.
 #[derive(Debug, Default)]
-pub struct Ini {
+pub(crate) struct Ini {
     /// Sections in file order, duplicates kept.
     sections: Vec<Section>,
     /// Lowercased section name → its index, built at its first lookup.
@@ -99,7 +99,7 @@ impl Eq for Ini {}
 impl Ini {
     /// Parses text. Never fails: what the grammar does not recognise is
     /// ignored, as gammu ignores it.
-    pub fn parse(text: &str) -> Self {
+    pub(crate) fn parse(text: &str) -> Self {
         let mut sections: Vec<Section> = Vec::new();
         // Entries after an invalid header belong to no section.
         let mut current: Option<usize> = None;
@@ -138,7 +138,7 @@ impl Ini {
     }
 
     /// Sections in file order, duplicates kept.
-    pub fn sections(&self) -> &[Section] {
+    pub(crate) fn sections(&self) -> &[Section] {
         &self.sections
     }
 
@@ -153,19 +153,19 @@ impl Ini {
     }
 
     /// Whether a section of that name (case-insensitive) exists.
-    pub fn has_section(&self, name: &str) -> bool {
+    pub(crate) fn has_section(&self, name: &str) -> bool {
         self.section(name).is_some()
     }
 
     /// The first section of that name, for list sections such as
     /// `[include_numbers]`, where gammu uses only the first.
-    pub fn section(&self, name: &str) -> Option<&Section> {
+    pub(crate) fn section(&self, name: &str) -> Option<&Section> {
         let first = self.with_index(name, |index| index.first)?;
         Some(&self.sections[first])
     }
 
     /// `key` in the first section named `section` that has it.
-    pub fn get(&self, section: &str, key: &str) -> Option<&str> {
+    pub(crate) fn get(&self, section: &str, key: &str) -> Option<&str> {
         let key = key.to_ascii_lowercase();
         let (s, e) = self.with_index(section, |index| index.values.get(&key).copied())?;
         Some(&self.sections[s].entries[e].1)
@@ -174,7 +174,7 @@ impl Ini {
 
 /// gammu's boolean words (`GSM_StringToBool`): `None` for anything else,
 /// where gammu silently uses the key's default.
-pub fn parse_bool(value: &str) -> Option<bool> {
+pub(crate) fn parse_bool(value: &str) -> Option<bool> {
     match value.to_ascii_lowercase().as_str() {
         "true" | "yes" | "y" | "t" | "1" => Some(true),
         "false" | "no" | "n" | "f" | "0" => Some(false),
@@ -183,7 +183,7 @@ pub fn parse_bool(value: &str) -> Option<bool> {
 }
 
 /// C `atoi`: optional sign, leading digits, the rest ignored, garbage 0.
-pub fn atoi(value: &str) -> i64 {
+pub(crate) fn atoi(value: &str) -> i64 {
     let value = value.trim_start();
     let (sign, digits) = match value.as_bytes().first() {
         Some(b'-') => (-1, &value[1..]),

@@ -31,7 +31,7 @@
 //! node (each time the port is opened). A second daemon that finds any of
 //! them held stops, naming what is held and by which process (from
 //! `/proc/locks`), and the first goes on undisturbed. It waits
-//! [`LOCK_GRACE`] first: a lock lives as long as its open file, and a
+//! `LOCK_GRACE` first: a lock lives as long as its open file, and a
 //! child process that a daemon killed a moment ago was starting (a hook,
 //! between fork and exec) shares that file for a moment.
 
@@ -46,10 +46,10 @@ use std::path::{Path, PathBuf};
 
 /// How long a starting daemon waits for a lock to be released before it
 /// refuses (see the module documentation).
-pub const LOCK_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+pub(crate) const LOCK_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Retries `take` while it reports the lock held, for up to [`LOCK_GRACE`].
-pub async fn patiently<T>(
+pub(crate) async fn patiently<T>(
     mut take: impl FnMut() -> Result<T, InstanceError>,
 ) -> Result<T, InstanceError> {
     let deadline = tokio::time::Instant::now() + LOCK_GRACE;
@@ -64,11 +64,11 @@ pub async fn patiently<T>(
 }
 
 /// The system-wide state directory.
-pub const SYSTEM_STATE_DIR: &str = "/var/lib/simgate";
+pub(crate) const SYSTEM_STATE_DIR: &str = "/var/lib/simgate";
 
 /// What the state directory depends on, read from the environment once.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct StateEnv {
+pub(crate) struct StateEnv {
     /// `$STATE_DIRECTORY`, set by systemd for `StateDirectory=`.
     pub state_directory: Option<OsString>,
     /// `$XDG_STATE_HOME`.
@@ -81,7 +81,7 @@ pub struct StateEnv {
 
 impl StateEnv {
     /// The process's environment.
-    pub fn from_env() -> Self {
+    pub(crate) fn from_env() -> Self {
         let path = |name: &str| {
             std::env::var_os(name)
                 .filter(|v| !v.is_empty())
@@ -96,7 +96,7 @@ impl StateEnv {
     }
 
     /// The directories to try, in order (see the module documentation).
-    pub fn candidates(&self) -> Vec<PathBuf> {
+    pub(crate) fn candidates(&self) -> Vec<PathBuf> {
         if let Some(list) = &self.state_directory {
             let list = list.to_string_lossy();
             if let Some(first) = list.split(':').find(|p| !p.is_empty()) {
@@ -153,7 +153,7 @@ pub enum InstanceError {
 }
 
 /// The database file name for the configuration at `config` (absolute).
-pub fn database_name(config: &Path) -> String {
+pub(crate) fn database_name(config: &Path) -> String {
     let stem = config
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -175,7 +175,7 @@ pub fn database_name(config: &Path) -> String {
 }
 
 /// The absolute path of a configuration file, symbolic links resolved.
-pub fn config_identity(config: &Path) -> Result<PathBuf, InstanceError> {
+pub(crate) fn config_identity(config: &Path) -> Result<PathBuf, InstanceError> {
     fs::canonicalize(config).map_err(|source| InstanceError::ConfigPath {
         path: config.to_owned(),
         source,
@@ -184,7 +184,7 @@ pub fn config_identity(config: &Path) -> Result<PathBuf, InstanceError> {
 
 /// Where the database of the configuration at `config` lives, without
 /// creating anything: for `check-config`.
-pub fn planned_database(config: &Path, env: &StateEnv) -> Result<PathBuf, InstanceError> {
+pub(crate) fn planned_database(config: &Path, env: &StateEnv) -> Result<PathBuf, InstanceError> {
     let name = database_name(&config_identity(config)?);
     let dir = env
         .candidates()
@@ -199,7 +199,7 @@ pub fn planned_database(config: &Path, env: &StateEnv) -> Result<PathBuf, Instan
 /// returns the database path for the configuration at `config`. `owner`
 /// (uid, gid) is given a directory simgate creates, for a daemon that
 /// drops its privileges after this.
-pub fn prepare_database(
+pub(crate) fn prepare_database(
     config: &Path,
     env: &StateEnv,
     owner: Option<(u32, u32)>,
@@ -230,7 +230,10 @@ pub fn prepare_database(
 
 /// Makes sure the parent directory of an explicitly configured database
 /// exists (created with mode 0700 when missing).
-pub fn prepare_parent(database: &Path, owner: Option<(u32, u32)>) -> Result<(), InstanceError> {
+pub(crate) fn prepare_parent(
+    database: &Path,
+    owner: Option<(u32, u32)>,
+) -> Result<(), InstanceError> {
     match database.parent().filter(|p| !p.as_os_str().is_empty()) {
         Some(dir) => ensure_dir(dir, owner).map_err(|source| InstanceError::StateDir {
             path: dir.to_owned(),
@@ -288,13 +291,13 @@ fn creatable(dir: &Path) -> bool {
 
 /// A held lock; released when dropped (or when the process ends).
 #[derive(Debug)]
-pub struct Lock {
+pub(crate) struct Lock {
     _held: Flock<File>,
 }
 
 /// Takes the lock of the database at `database` (through `<db>.lock`),
 /// writing this process's id into it.
-pub fn lock_database(database: &Path) -> Result<Lock, InstanceError> {
+pub(crate) fn lock_database(database: &Path) -> Result<Lock, InstanceError> {
     let mut name = database.as_os_str().to_owned();
     name.push(".lock");
     let path = PathBuf::from(name);
@@ -317,7 +320,7 @@ pub fn lock_database(database: &Path) -> Result<Lock, InstanceError> {
 }
 
 /// Takes the lock of a spool directory (the directory itself).
-pub fn lock_dir(dir: &Path, what: &str) -> Result<Lock, InstanceError> {
+pub(crate) fn lock_dir(dir: &Path, what: &str) -> Result<Lock, InstanceError> {
     let file = File::open(dir).map_err(|source| InstanceError::Lock {
         path: dir.to_owned(),
         source,
@@ -328,7 +331,7 @@ pub fn lock_dir(dir: &Path, what: &str) -> Result<Lock, InstanceError> {
 
 /// Takes an exclusive lock on an open file (a device node, say), naming
 /// `what` when another process has it.
-pub fn lock_file(file: File, path: &Path, what: &str) -> Result<Lock, InstanceError> {
+pub(crate) fn lock_file(file: File, path: &Path, what: &str) -> Result<Lock, InstanceError> {
     let lock = take(file, path, || format!("{what} {}", path.display()))?;
     Ok(Lock { _held: lock })
 }
@@ -353,7 +356,7 @@ fn take(
 }
 
 /// "simgate (pid 1234)", or a general phrase when `/proc` did not say.
-pub fn describe_holders(holders: Vec<Process>) -> String {
+pub(crate) fn describe_holders(holders: Vec<Process>) -> String {
     if holders.is_empty() {
         return "another process".to_owned();
     }

@@ -1,54 +1,59 @@
 //! simgate: an SMS gateway daemon for a SIM in a USB modem.
 //!
-//! # Layout
+//! # Public API
 //!
 //! - [`pdu`]: 3GPP TS 23.040 / 23.038 SMS PDUs. Pure functions over bytes:
 //!   text planning (GSM 7-bit or UCS-2, concatenation), SMS-SUBMIT encoding,
 //!   SMS-DELIVER, SMS-SUBMIT and SMS-STATUS-REPORT decoding.
-//! - [`calendar`]: all date arithmetic (Unix time and calendar fields,
-//!   time stamps with their offsets), on jiff.
 //! - [`at`]: 3GPP TS 27.007 / 27.005 AT commands. Sans-IO: command
 //!   formatting, a digester that turns arbitrary byte chunks into events,
 //!   typed parsers for the responses simgate reads, and typed CMS/CME errors.
 //! - [`emulator`]: a modem that speaks AT in PDU mode on a pseudo-terminal,
 //!   with vendor profiles and fault injection, for tests, demos and users
 //!   without hardware.
-//! - [`modem`]: the driver: opens the serial port, initialises the modem,
-//!   guards the PIN, sends and reads messages, and recovers from hangs and
-//!   unplugs.
 //! - [`device`]: what the daemon needs from a device that sends and
-//!   receives SMS; the AT modem is the first.
-//! - [`daemon`]: the long-running service: watching the outbox, sending,
-//!   hooks, signals, systemd.
-//! - [`store`]: message state in SQLite (WAL, durable transitions).
-//! - [`ini`]: gammu's INI dialect (gammu-smsdrc, `.smsbackup` files).
-//! - [`instance`]: one daemon per configuration: where its state lives,
-//!   and the locks on the state, the outbox and the modem.
-//! - [`procfs`]: which other processes have a file open or locked.
-//! - [`redact`]: numbers, texts and PDUs kept out of the log.
-//! - [`spool`]: the gammu-compatible spool: outbox/inbox file names, outbox
-//!   file contents, and the thin file-system layer (claim, move, atomic write).
+//!   receives SMS; [`device::at::serve`] runs the daemon on an AT modem.
+//! - [`daemon`]: the long-running service ([`daemon::run_on`] a device),
+//!   its options, errors, events and clock.
 //! - [`config`]: simgate's TOML or an existing gammu-smsdrc, read into one
 //!   effective configuration plus the notices to log at start.
-//! - [`demo`]: `simgate demo`, the daemon on the emulator in a local folder.
-//! - [`cli`]: the command-line interface of the `simgate` binary.
+//! - [`store`]: the daemon's database, opened to look at what it recorded
+//!   (the integration tests do).
+//! - [`instance`]: why a daemon could not have its state or its locks.
+//! - [`spool`]: where the daemon keeps the outbox files it has claimed.
+//! - [`cli`]: the entry point of the `simgate` binary.
+//!
+//! # Inside the crate
+//!
+//! - `modem`: the AT driver behind [`device::at`]: opens the serial port,
+//!   initialises the modem, guards the PIN, sends and reads messages, and
+//!   recovers from hangs and unplugs.
+//! - `calendar`: all date arithmetic (Unix time and calendar fields,
+//!   time stamps with their offsets), on jiff.
+//! - `ini`: gammu's INI dialect (gammu-smsdrc, `.smsbackup` files).
+//! - `procfs`: which other processes have a file open or locked.
+//! - `redact`: numbers, texts and PDUs kept out of the log.
+//! - `spool` (beyond the claim directory): the gammu-compatible spool:
+//!   outbox/inbox file names, outbox file contents, and the thin
+//!   file-system layer (claim, move, atomic write).
+//! - `demo`: `simgate demo`, the daemon on the emulator in a local folder.
 //!
 //! Neither `pdu` nor `at` performs I/O or reads the clock; they are unit
 //! tested beside the code and fuzzed from `fuzz/`.
 
 pub mod at;
-pub mod calendar;
+pub(crate) mod calendar;
 pub mod cli;
 pub mod config;
 pub mod daemon;
-pub mod demo;
+pub(crate) mod demo;
 pub mod device;
 pub mod emulator;
-pub mod ini;
+pub(crate) mod ini;
 pub mod instance;
-pub mod modem;
+pub(crate) mod modem;
 pub mod pdu;
-pub mod procfs;
-pub mod redact;
+pub(crate) mod procfs;
+pub(crate) mod redact;
 pub mod spool;
 pub mod store;

@@ -15,7 +15,7 @@ use std::path::Path;
 
 /// A file (or device) as `/proc` names it: device and inode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Inode {
+pub(crate) struct Inode {
     /// `st_dev` of the file.
     pub dev: u64,
     /// `st_ino` of the file.
@@ -24,7 +24,7 @@ pub struct Inode {
 
 impl Inode {
     /// The inode of `path` (following symbolic links).
-    pub fn of(path: &Path) -> io::Result<Self> {
+    pub(crate) fn of(path: &Path) -> io::Result<Self> {
         let meta = fs::metadata(path)?;
         Ok(Self {
             dev: meta.dev(),
@@ -33,7 +33,7 @@ impl Inode {
     }
 
     /// The inode of an open file.
-    pub fn of_file(file: &fs::File) -> io::Result<Self> {
+    pub(crate) fn of_file(file: &fs::File) -> io::Result<Self> {
         let meta = file.metadata()?;
         Ok(Self {
             dev: meta.dev(),
@@ -44,7 +44,7 @@ impl Inode {
 
 /// A process, for messages: its id and command name.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Process {
+pub(crate) struct Process {
     /// Process id.
     pub pid: u32,
     /// `/proc/PID/comm` (the program name), empty when unreadable.
@@ -53,7 +53,7 @@ pub struct Process {
 
 impl Process {
     /// The process `pid`, with its command name read from `/proc`.
-    pub fn new(pid: u32) -> Self {
+    pub(crate) fn new(pid: u32) -> Self {
         let command = fs::read_to_string(format!("/proc/{pid}/comm"))
             .map(|c| c.trim().to_owned())
             .unwrap_or_default();
@@ -61,7 +61,7 @@ impl Process {
     }
 
     /// Whether it is a simgate.
-    pub fn is_simgate(&self) -> bool {
+    pub(crate) fn is_simgate(&self) -> bool {
         self.command == "simgate"
     }
 }
@@ -77,7 +77,7 @@ impl std::fmt::Display for Process {
 }
 
 /// The processes holding a `flock` lock on `inode`, from `/proc/locks`.
-pub fn flock_holders(inode: Inode) -> Vec<Process> {
+pub(crate) fn flock_holders(inode: Inode) -> Vec<Process> {
     let Ok(text) = fs::read_to_string("/proc/locks") else {
         return Vec::new();
     };
@@ -90,7 +90,7 @@ pub fn flock_holders(inode: Inode) -> Vec<Process> {
 /// The pids holding `FLOCK` locks on `inode` in the text of `/proc/locks`
 /// (lines like `1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF`; the
 /// device is `major:minor` in hex, the inode decimal).
-pub fn parse_locks(text: &str, inode: Inode) -> Vec<u32> {
+pub(crate) fn parse_locks(text: &str, inode: Inode) -> Vec<u32> {
     let major = nix::sys::stat::major(inode.dev);
     let minor = nix::sys::stat::minor(inode.dev);
     let mut pids = BTreeSet::new();
@@ -122,7 +122,7 @@ pub fn parse_locks(text: &str, inode: Inode) -> Vec<u32> {
 
 /// What a scan of open files found.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct OpenScan {
+pub(crate) struct OpenScan {
     /// For each inode asked about, the processes that have it open (for
     /// writing, with [`Access::Write`]).
     pub holders: BTreeMap<Inode, Vec<u32>>,
@@ -133,7 +133,7 @@ pub struct OpenScan {
 
 /// Which opens count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
+pub(crate) enum Access {
     /// Any open descriptor.
     Any,
     /// Descriptors open for writing (`O_WRONLY` or `O_RDWR`).
@@ -142,12 +142,12 @@ pub enum Access {
 
 /// Scans `/proc` once for processes that have any of `inodes` open (with
 /// `access`): one pass for a whole batch of files.
-pub fn open_holders(inodes: &BTreeSet<Inode>, access: Access) -> OpenScan {
+pub(crate) fn open_holders(inodes: &BTreeSet<Inode>, access: Access) -> OpenScan {
     scan_in(Path::new("/proc"), inodes, access)
 }
 
 /// [`open_holders`] under another `/proc` root (for tests).
-pub fn scan_in(proc_root: &Path, inodes: &BTreeSet<Inode>, access: Access) -> OpenScan {
+pub(crate) fn scan_in(proc_root: &Path, inodes: &BTreeSet<Inode>, access: Access) -> OpenScan {
     let mut scan = OpenScan::default();
     if inodes.is_empty() {
         scan.complete = true;
@@ -219,7 +219,7 @@ pub fn scan_in(proc_root: &Path, inodes: &BTreeSet<Inode>, access: Access) -> Op
 }
 
 /// The access mode (`flags & O_ACCMODE`) from the text of an fdinfo file.
-pub fn access_mode(fdinfo: &str) -> Option<u32> {
+pub(crate) fn access_mode(fdinfo: &str) -> Option<u32> {
     fdinfo
         .lines()
         .find_map(|line| line.strip_prefix("flags:"))

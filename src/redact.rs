@@ -17,17 +17,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 static SHOW_PRIVATE: AtomicBool = AtomicBool::new(false);
 
 /// Whether private values are shown (debug logging).
-pub fn show_private() -> bool {
+pub(crate) fn show_private() -> bool {
     SHOW_PRIVATE.load(Ordering::Relaxed)
 }
 
 /// Shows private values from now on (`true`) or hides them.
-pub fn set_show_private(show: bool) {
+pub(crate) fn set_show_private(show: bool) {
     SHOW_PRIVATE.store(show, Ordering::Relaxed);
 }
 
 /// Shows its value only when debug logging is on; `[redacted]` otherwise.
-pub struct Redact<T>(pub T);
+pub(crate) struct Redact<T>(pub T);
 
 impl<T: fmt::Display> fmt::Display for Redact<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -47,7 +47,7 @@ impl<T: fmt::Display> fmt::Debug for Redact<T> {
 
 /// Shows a free text with its numbers and PDUs scrubbed ([`scrub`]) unless
 /// debug logging is on.
-pub struct Scrub<T>(pub T);
+pub(crate) struct Scrub<T>(pub T);
 
 impl<T: fmt::Display> fmt::Display for Scrub<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -72,7 +72,7 @@ const PDU_HEX_DIGITS: usize = 16;
 
 /// `text` with phone numbers replaced by `[number]` and PDUs (long hex
 /// runs) by `[pdu]`. Pure.
-pub fn scrub(text: &str) -> String {
+pub(crate) fn scrub(text: &str) -> String {
     let chars: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len());
     let mut i = 0;

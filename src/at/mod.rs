@@ -3,15 +3,15 @@
 //! Nothing here performs I/O, reads a clock or spawns work; a driver owns
 //! the serial port and the timeouts and uses these pieces:
 //!
-//! - [`command`]: [`Command`] renders command lines (`AT+CMGS=23\r`),
+//! - `command`: [`Command`] renders command lines (`AT+CMGS=23\r`),
 //!   rejecting arguments that could inject a command; [`pdu_body`] and
 //!   [`cancel_body`] are what follows the `> ` prompt.
-//! - [`digest`]: the [`Digester`] turns arbitrary chunks of modem output into
+//! - `digest`: the [`Digester`] turns arbitrary chunks of modem output into
 //!   [`Event`]s: a [`Response`] (information lines + [`FinalResult`]) for the
 //!   pending command, the prompt, [`Urc`]s, noise and garbage.
-//! - [`result`]: final result codes.
-//! - [`error`]: [`CmsError`], [`CmeError`] and their [`ErrorClass`].
-//! - [`network`], [`sim`], [`sms`], [`device`], [`urc`]: typed parsers
+//! - `result`: final result codes.
+//! - `error`: [`CmsError`], [`CmeError`] and their [`ErrorClass`].
+//! - `network`, `sim`, `sms`, `device`, `urc`: typed parsers
 //!   of information lines, pure functions returning
 //!   `Result<_, `[`ParseError`]`>`.
 //!
@@ -30,16 +30,16 @@
 //! assert_eq!(quality.dbm(), Some(-79));
 //! ```
 
-pub mod command;
-pub mod device;
-pub mod digest;
-pub mod error;
+mod command;
+mod device;
+mod digest;
+mod error;
 mod fields;
-pub mod network;
-pub mod result;
-pub mod sim;
-pub mod sms;
-pub mod urc;
+mod network;
+mod result;
+mod sim;
+mod sms;
+mod urc;
 
 pub use command::{
     cancel_body, pdu_body, Command, CommandError, DeleteFlag, ErrorReporting, MessageFormat,

@@ -57,7 +57,7 @@ pub struct StoredMessage {
     /// `<length>`: TPDU length in octets, SMSC address excluded.
     pub length: u16,
     /// The PDU as sent by the modem (SMSC address, then TPDU), without
-    /// octets after `length` ([`within_length`]).
+    /// octets after `length` (`within_length`).
     pub pdu: Vec<u8>,
 }
 
@@ -68,7 +68,7 @@ pub struct StoredMessage {
 /// when `length` cannot be measured against it: 0 (an empty slot on some
 /// modems), an SMSC length beyond the PDU, or more octets than there are
 /// (the decoder then reports what is missing).
-pub fn within_length(mut pdu: Vec<u8>, length: u16) -> Vec<u8> {
+pub(super) fn within_length(mut pdu: Vec<u8>, length: u16) -> Vec<u8> {
     let end = pdu
         .first()
         .map(|smsc| 1 + usize::from(*smsc) + usize::from(length));

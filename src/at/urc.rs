@@ -52,7 +52,7 @@ pub enum Urc {
         /// TPDU length in octets.
         length: u16,
         /// SMSC address and TPDU, without octets after `length`
-        /// ([`within_length`]).
+        /// (`within_length`).
         pdu: Vec<u8>,
     },
     /// `+CDS` and the PDU line after it: an SMS-STATUS-REPORT.
@@ -60,7 +60,7 @@ pub enum Urc {
         /// TPDU length in octets.
         length: u16,
         /// SMSC address and TPDU, without octets after `length`
-        /// ([`within_length`]).
+        /// (`within_length`).
         pdu: Vec<u8>,
     },
     /// `+CDSI`: an SMS-STATUS-REPORT was stored.

@@ -17,7 +17,7 @@
 //!
 //! # gammu files
 //!
-//! Read with gammu's own grammar ([`crate::ini`], spec §1.2): keys and
+//! Read with gammu's own grammar (`crate::ini`, spec §1.2): keys and
 //! sections case-insensitive, `#`/`;` comment lines, no inline comments,
 //! quotes kept, empty value = absent, last duplicate wins. simgate is as
 //! lenient as gammu on grammar but stricter on values:
@@ -320,7 +320,7 @@ impl SimPin {
     }
 
     /// The modem driver's PIN type.
-    pub fn to_modem_pin(&self) -> modem::Pin {
+    pub(crate) fn to_modem_pin(&self) -> modem::Pin {
         modem::Pin::new(self.0.clone())
     }
 }
@@ -598,7 +598,7 @@ impl Config {
 
     /// The modem driver's configuration. Backoff, health check and the
     /// by-id directories keep the driver's defaults.
-    pub fn modem_config(&self) -> ModemConfig {
+    pub(crate) fn modem_config(&self) -> ModemConfig {
         let modem = &self.modem;
         let mut config = ModemConfig::new(modem.device.clone());
         config.port = PortSettings {

@@ -19,13 +19,13 @@ pub trait Clock: Send + Sync + Debug {
 }
 
 /// Milliseconds since the Unix epoch.
-pub fn to_ms(time: SystemTime) -> i64 {
+pub(crate) fn to_ms(time: SystemTime) -> i64 {
     time.duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Calendar time from milliseconds since the Unix epoch.
-pub fn from_ms(ms: i64) -> SystemTime {
+pub(crate) fn from_ms(ms: i64) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)
 }
 
@@ -76,7 +76,7 @@ impl Clock for TokioClock {
 }
 
 /// A calendar deadline as a tokio deadline, by `clock`.
-pub fn deadline(clock: &dyn Clock, at: SystemTime) -> tokio::time::Instant {
+pub(crate) fn deadline(clock: &dyn Clock, at: SystemTime) -> tokio::time::Instant {
     let wait = at.duration_since(clock.now()).unwrap_or(Duration::ZERO);
     tokio::time::Instant::now() + wait
 }

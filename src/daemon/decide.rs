@@ -7,11 +7,11 @@ use crate::store::Counts;
 
 /// How full (in percent) the receiving storage may stay after a read
 /// before simgate warns.
-pub const NEARLY_FULL_PERCENT: u32 = 80;
+pub(crate) const NEARLY_FULL_PERCENT: u32 = 80;
 
 /// How empty (in percent) the receiving storage must become before simgate
 /// warns again when it fills.
-pub const DRAINED_PERCENT: u32 = 60;
+pub(crate) const DRAINED_PERCENT: u32 = 60;
 
 /// Whether to warn that the receiving storage is nearly full, with `used`
 /// of `total` in use and `warned` whether it was reported and has not
@@ -20,7 +20,7 @@ pub const DRAINED_PERCENT: u32 = 60;
 /// below [`DRAINED_PERCENT`] (just below the mark, one more message or one
 /// fewer must not warn again). Any counts a device reports, without
 /// overflow.
-pub fn storage_warning(used: u32, total: u32, warned: bool) -> (bool, bool) {
+pub(crate) fn storage_warning(used: u32, total: u32, warned: bool) -> (bool, bool) {
     let share = |percent: u32| u64::from(total) * u64::from(percent);
     let used_share = u64::from(used) * 100;
     let nearly_full = total > 0 && used_share >= share(NEARLY_FULL_PERCENT);
@@ -34,17 +34,17 @@ pub fn storage_warning(used: u32, total: u32, warned: bool) -> (bool, bool) {
 
 /// How long after a call another ring is the same call (RING repeats every
 /// few seconds; gammu handles at most one call per 5 s).
-pub const SAME_CALL_MS: i64 = 5_000;
+pub(crate) const SAME_CALL_MS: i64 = 5_000;
 
 /// Lets each call through once.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct CallGate {
+pub(crate) struct CallGate {
     last_ms: Option<i64>,
 }
 
 impl CallGate {
     /// Whether a call noticed at `now_ms` is a new one (and notes it).
-    pub fn admit(&mut self, now_ms: i64) -> bool {
+    pub(crate) fn admit(&mut self, now_ms: i64) -> bool {
         if self
             .last_ms
             .is_some_and(|last| now_ms - last < SAME_CALL_MS)
@@ -57,7 +57,7 @@ impl CallGate {
 }
 
 /// The radio, in words.
-pub fn radio_words(radio: &Radio) -> String {
+pub(crate) fn radio_words(radio: &Radio) -> String {
     let signal = radio.signal_dbm.map_or("signal unknown".to_owned(), |dbm| {
         format!("signal {dbm} dBm")
     });
@@ -70,7 +70,7 @@ pub fn radio_words(radio: &Radio) -> String {
 }
 
 /// One line of state for `systemctl status`.
-pub fn status_line(
+pub(crate) fn status_line(
     state: &DeviceState,
     counts: &Counts,
     received: u64,

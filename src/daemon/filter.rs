@@ -8,7 +8,7 @@ use std::path::Path;
 
 /// The loaded lists.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Filters {
+pub(crate) struct Filters {
     include_numbers: Vec<String>,
     exclude_numbers: Vec<String>,
     include_smsc: Vec<String>,
@@ -19,7 +19,7 @@ impl Filters {
     /// The lists of `settings`, with the lines of their files appended (one
     /// entry a line, trailing whitespace dropped, empty lines skipped). A
     /// file that cannot be read is logged and counts as empty.
-    pub fn load(settings: &FilterSettings) -> Self {
+    pub(crate) fn load(settings: &FilterSettings) -> Self {
         let merged = |list: &[String], file: Option<&Path>| {
             let mut all = list.to_vec();
             if let Some(file) = file {
@@ -62,7 +62,7 @@ impl Filters {
     }
 
     /// Whether a message from `sender` through `smsc` is taken in.
-    pub fn accepts(&self, sender: &str, smsc: Option<&str>) -> bool {
+    pub(crate) fn accepts(&self, sender: &str, smsc: Option<&str>) -> bool {
         let smsc = smsc.unwrap_or("");
         let passes = |include: &[String], exclude: &[String], value: &str| {
             if include.is_empty() {

@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 
 /// One part that went out, for `RunOnSent`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SentPart {
+pub(crate) struct SentPart {
     /// The TP-MR the network gave it.
     pub reference: u8,
     /// Its text, for a text part.
@@ -55,7 +55,11 @@ fn hook(
 }
 
 /// `RunOnReceive` for a message written to `files`.
-pub fn on_receive(hooks: &HookSettings, files: &[String], parts: &[ReceivedPart]) -> Option<Hook> {
+pub(crate) fn on_receive(
+    hooks: &HookSettings,
+    files: &[String],
+    parts: &[ReceivedPart],
+) -> Option<Hook> {
     let env = receive_environment(parts, hooks.phone_id.as_deref());
     hook(
         hooks,
@@ -67,7 +71,7 @@ pub fn on_receive(hooks: &HookSettings, files: &[String], parts: &[ReceivedPart]
 }
 
 /// `RunOnSent` for the outbox file `file`, sent to `recipient` in `parts`.
-pub fn on_sent(
+pub(crate) fn on_sent(
     hooks: &HookSettings,
     file: &str,
     recipient: &str,
@@ -95,7 +99,7 @@ pub fn on_sent(
 }
 
 /// `RunOnFailure` for the outbox file `file`.
-pub fn on_failure(hooks: &HookSettings, file: &str) -> Option<Hook> {
+pub(crate) fn on_failure(hooks: &HookSettings, file: &str) -> Option<Hook> {
     let mut env = base(hooks);
     env.insert("SMS_MESSAGES".to_owned(), "0".to_owned());
     env.insert("DECODED_PARTS".to_owned(), "0".to_owned());
@@ -109,7 +113,7 @@ pub fn on_failure(hooks: &HookSettings, file: &str) -> Option<Hook> {
 }
 
 /// `RunOnIncomingCall` for a call from `caller` that was hung up.
-pub fn on_incoming_call(hooks: &HookSettings, caller: &str) -> Option<Hook> {
+pub(crate) fn on_incoming_call(hooks: &HookSettings, caller: &str) -> Option<Hook> {
     let mut env = base(hooks);
     env.insert("SMS_MESSAGES".to_owned(), "0".to_owned());
     env.insert("DECODED_PARTS".to_owned(), "0".to_owned());

@@ -35,7 +35,7 @@ const OUTPUT_GRACE: Duration = Duration::from_secs(1);
 
 /// Which hook, for logs (gammu's words).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HookKind {
+pub(crate) enum HookKind {
     /// RunOnReceive.
     Receive,
     /// RunOnSent.
@@ -59,7 +59,7 @@ impl HookKind {
 
 /// One hook invocation.
 #[derive(Debug, Clone)]
-pub struct Hook {
+pub(crate) struct Hook {
     /// Which hook.
     pub kind: HookKind,
     /// The configured command line, run by `/bin/sh -c`.
@@ -74,7 +74,7 @@ pub struct Hook {
 
 /// How a hook ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HookOutcome {
+pub(crate) enum HookOutcome {
     /// Exited with this status (0 is success).
     Exited(i32),
     /// Killed by a signal.
@@ -88,7 +88,7 @@ pub enum HookOutcome {
 impl Hook {
     /// The argv for `/bin/sh`: the configured line with `"$@"` appended, then
     /// `sh` as `$0` and the arguments as `$1`...
-    pub fn argv(&self) -> Vec<String> {
+    pub(crate) fn argv(&self) -> Vec<String> {
         let mut argv = vec![
             "-c".to_owned(),
             format!("{} \"$@\"", self.command),
@@ -128,7 +128,8 @@ impl Hook {
     }
 
     /// Runs the hook to completion (or its timeout), logging its output.
-    pub async fn run(self) -> HookOutcome {
+    #[cfg(test)]
+    pub(crate) async fn run(self) -> HookOutcome {
         self.start().await
     }
 
@@ -207,7 +208,7 @@ impl Hook {
 
     /// Starts the hook's process before returning, and waits for it in its
     /// own task; the caller goes on at once.
-    pub fn spawn(self) -> tokio::task::JoinHandle<HookOutcome> {
+    pub(crate) fn spawn(self) -> tokio::task::JoinHandle<HookOutcome> {
         tokio::spawn(self.start())
     }
 }

@@ -18,23 +18,21 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 
 /// The local syslog socket.
-pub const DEV_LOG: &str = "/dev/log";
+pub(crate) const DEV_LOG: &str = "/dev/log";
 
 /// Longest message sent to syslog, in bytes; longer ones are cut (syslog
 /// daemons cut or drop long datagrams themselves, rsyslog at 8 KiB).
 const SYSLOG_MAX_MESSAGE: usize = 8192;
 
-pub use crate::redact::Redact;
+pub(crate) use crate::redact::Redact;
 
 /// Where to log.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
+pub(crate) enum Target {
     /// journald if `JOURNAL_STREAM` says systemd connected us to it, else stderr.
     Auto,
     /// Append to this file (a gammu config's LogFile).
     File(std::path::PathBuf),
-    /// Standard error.
-    Stderr,
     /// Standard output (`LogFile = stdout`).
     Stdout,
     /// syslog datagrams on `socket` ([`DEV_LOG`]; tests name their own).
@@ -49,7 +47,7 @@ pub enum Target {
 /// Installs the global subscriber. `level` is a tracing filter (`info`,
 /// `debug`, `simgate=trace`...); `RUST_LOG` overrides it. Debug level also
 /// un-redacts numbers and text.
-pub fn init(level: &str, target: &Target) -> std::io::Result<()> {
+pub(crate) fn init(level: &str, target: &Target) -> std::io::Result<()> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     let debug = filter
         .max_level_hint()
@@ -63,7 +61,7 @@ pub fn init(level: &str, target: &Target) -> std::io::Result<()> {
                 Err(_) => registry.with(stderr_layer()).try_init(),
             }
         }
-        Target::Auto | Target::Stderr => registry.with(stderr_layer()).try_init(),
+        Target::Auto => registry.with(stderr_layer()).try_init(),
         Target::Stdout => {
             use std::io::IsTerminal;
             registry
@@ -164,7 +162,7 @@ fn datagram(facility: u8, severity: u8, pid: u32, message: &[u8]) -> Vec<u8> {
 
 /// Writes log lines to the local syslog daemon's datagram socket.
 #[derive(Debug)]
-pub struct Syslog {
+pub(crate) struct Syslog {
     path: PathBuf,
     facility: u8,
     pid: u32,
@@ -173,7 +171,7 @@ pub struct Syslog {
 
 impl Syslog {
     /// Connects to the syslog socket at `path`; fails when there is none.
-    pub fn connect(path: &Path, facility: SyslogFacility) -> std::io::Result<Self> {
+    pub(crate) fn connect(path: &Path, facility: SyslogFacility) -> std::io::Result<Self> {
         Ok(Self {
             path: path.to_owned(),
             facility: facility_code(facility),
@@ -214,7 +212,7 @@ fn connect_datagram(path: &Path) -> std::io::Result<UnixDatagram> {
 }
 
 /// One event's text, sent as one datagram when the formatter is done.
-pub struct SyslogLine<'a> {
+pub(crate) struct SyslogLine<'a> {
     syslog: &'a Syslog,
     severity: u8,
     text: Vec<u8>,

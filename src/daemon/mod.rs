@@ -14,39 +14,39 @@
 //!   moves to sent/ and error/, the watch on the folder.
 //! - `send`: sending one message part by part, what a failure means, and
 //!   asking the device about a part that may have gone out.
-//! - [`receive`]: from the device's storage to inbox files.
-//! - [`decide`], [`retry`], [`tp_mr`]: the decisions, pure.
-//! - [`hook_env`]: every hook invocation, built in one place.
+//! - `receive`: from the device's storage to inbox files.
+//! - `decide`, `retry`, `tp_mr`: the decisions, pure.
+//! - `hook_env`: every hook invocation, built in one place.
 //! - [`clock`]: calendar time, injectable.
-//! - [`watcher`]: inotify on outbox/.
-//! - [`hooks`]: running a hook without shell injection.
-//! - [`filter`]: gammu's sender and SMSC filters.
-//! - [`systemd`], [`logging`], `signals`: the process's surroundings.
+//! - `watcher`: inotify on outbox/.
+//! - `hooks`: running a hook without shell injection.
+//! - `filter`: gammu's sender and SMSC filters.
+//! - `systemd`, `logging`, `signals`: the process's surroundings.
 //!
 //! The daemon knows its device only through [`crate::device::Device`]. One
 //! task runs the loop, so the device sees one message at a time and the
 //! store one job at a time; hooks run in tasks of their own.
 
 pub mod clock;
-pub mod decide;
+pub(crate) mod decide;
 mod event;
 mod event_loop;
-pub mod filter;
-pub mod hook_env;
-pub mod hooks;
+pub(crate) mod filter;
+pub(crate) mod hook_env;
+pub(crate) mod hooks;
 mod incoming;
 mod keeper;
-pub mod logging;
+pub(crate) mod logging;
 mod outbox;
 mod outgoing;
-pub mod receive;
-pub mod retry;
+pub(crate) mod receive;
+pub(crate) mod retry;
 mod send;
 mod signals;
 mod state;
-pub mod systemd;
-pub mod tp_mr;
-pub mod watcher;
+pub(crate) mod systemd;
+pub(crate) mod tp_mr;
+pub(crate) mod watcher;
 
 use crate::config::Config;
 use crate::device::{Device, DeviceEvent, PinMemory};

@@ -47,7 +47,7 @@ use std::time::Duration;
 
 /// A message whose inbox files were written: for RunOnReceive.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Received {
+pub(crate) struct Received {
     /// Its row in the `incoming` table; `None` for a report that was only
     /// logged (DeliveryReport = log).
     pub id: Option<i64>,
@@ -63,7 +63,7 @@ pub struct Received {
 
 /// Why receiving stopped.
 #[derive(Debug, thiserror::Error)]
-pub enum ReceiveError {
+pub(crate) enum ReceiveError {
     /// The device failed.
     #[error("{0}")]
     Device(#[from] DeviceError),
@@ -789,14 +789,14 @@ fn utc(ms: i64) -> pdu::Timestamp {
 /// +CMTI announces every stored message at once. As configured
 /// (`ReceiveFrequency`; simgate's default is five minutes, where gammu
 /// polls every 15 s and keeps an idle modem busy), at least every second.
-pub fn poll_interval(config: &Config) -> Duration {
+pub(crate) fn poll_interval(config: &Config) -> Duration {
     config.receive.poll_interval.max(Duration::from_secs(1))
 }
 
 /// How often concatenated messages still waiting for parts are checked
 /// against the multipart timeout: every 30 s, or twice per timeout when it
 /// is shorter, so a message is written at most half a timeout late.
-pub fn multipart_check_interval(config: &Config) -> Duration {
+pub(crate) fn multipart_check_interval(config: &Config) -> Duration {
     (config.receive.multipart_timeout / 2)
         .clamp(Duration::from_millis(100), Duration::from_secs(30))
 }

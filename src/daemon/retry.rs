@@ -7,7 +7,7 @@ use std::time::Duration;
 
 /// Retry limits and spacing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryPolicy {
+pub(crate) struct RetryPolicy {
     /// Attempts before giving up (gammu's MaxRetries, which 1.42 ignores).
     pub max_attempts: u32,
     /// Age after which a message is no longer retried.
@@ -31,7 +31,7 @@ impl Default for RetryPolicy {
 
 /// The decision.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decision {
+pub(crate) enum Decision {
     /// Try again after this delay.
     RetryAfter(Duration),
     /// Wait for the modem to come back, then try again without counting an
@@ -47,7 +47,7 @@ pub enum Decision {
 impl RetryPolicy {
     /// Decides after a failure of `kind` with `reason`, when the message has
     /// had `attempts` attempts (this one included) and is `age` old.
-    pub fn decide(
+    pub(crate) fn decide(
         &self,
         kind: FailureKind,
         reason: &str,

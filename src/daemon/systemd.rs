@@ -7,13 +7,13 @@ use std::time::Duration;
 
 /// The notifier for this process.
 #[derive(Debug, Clone)]
-pub struct Systemd {
+pub(crate) struct Systemd {
     enabled: bool,
 }
 
 impl Systemd {
     /// Notifies only when `NOTIFY_SOCKET` is set.
-    pub fn from_env() -> Self {
+    pub(crate) fn from_env() -> Self {
         Self {
             enabled: std::env::var_os("NOTIFY_SOCKET").is_some(),
         }
@@ -28,32 +28,32 @@ impl Systemd {
     }
 
     /// The modem is initialised and the daemon serves.
-    pub fn ready(&self) {
+    pub(crate) fn ready(&self) {
         self.notify(&[NotifyState::Ready]);
     }
 
     /// One line of state for `systemctl status`.
-    pub fn status(&self, line: &str) {
+    pub(crate) fn status(&self, line: &str) {
         self.notify(&[NotifyState::Status(line)]);
     }
 
     /// The main loop made progress.
-    pub fn watchdog(&self) {
+    pub(crate) fn watchdog(&self) {
         self.notify(&[NotifyState::Watchdog]);
     }
 
     /// Reloading the configuration (SIGHUP).
-    pub fn reloading(&self) {
+    pub(crate) fn reloading(&self) {
         self.notify(&[NotifyState::Reloading]);
     }
 
     /// Shutting down.
-    pub fn stopping(&self) {
+    pub(crate) fn stopping(&self) {
         self.notify(&[NotifyState::Stopping]);
     }
 
     /// Half the watchdog interval systemd expects pings at, when enabled.
-    pub fn watchdog_interval(&self) -> Option<Duration> {
+    pub(crate) fn watchdog_interval(&self) -> Option<Duration> {
         let mut usec = 0;
         (self.enabled && sd_notify::watchdog_enabled(false, &mut usec))
             .then(|| Duration::from_micros(usec / 2))

@@ -17,7 +17,7 @@
 /// Whether the SIM's last-used TP-MR follows the modem's sends, as learnt
 /// from reading it right after a send with a known TP-MR.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Counter {
+pub(crate) enum Counter {
     /// Not learnt yet.
     Unknown,
     /// It showed the TP-MR of the message just sent.
@@ -28,7 +28,7 @@ pub enum Counter {
 
 impl Counter {
     /// The word stored in the database.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Unknown => "unknown",
             Self::Follows => "follows",
@@ -37,7 +37,7 @@ impl Counter {
     }
 
     /// From the stored word.
-    pub fn parse(text: &str) -> Self {
+    pub(crate) fn parse(text: &str) -> Self {
         match text {
             "follows" => Self::Follows,
             "stale" => Self::Stale,
@@ -47,7 +47,7 @@ impl Counter {
 
     /// What reading `last_used` right after a send answered with `sent`
     /// teaches.
-    pub fn learn(sent: u8, last_used: u8) -> Self {
+    pub(crate) fn learn(sent: u8, last_used: u8) -> Self {
         if sent == last_used {
             Self::Follows
         } else {
@@ -58,7 +58,7 @@ impl Counter {
 
 /// What the counter says about a part.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Resolution {
+pub(crate) enum Resolution {
     /// It did not go out: send it (once).
     NotSent,
     /// It went out with this TP-MR.
@@ -69,7 +69,7 @@ pub enum Resolution {
 
 /// Decides from the TP-MR used last before the part (`mr_before`), the one
 /// used last now (`last_used`), and what is known about the counter.
-pub fn resolve(mr_before: Option<u8>, last_used: u8, counter: Counter) -> Resolution {
+pub(crate) fn resolve(mr_before: Option<u8>, last_used: u8, counter: Counter) -> Resolution {
     let Some(before) = mr_before else {
         return Resolution::Unknown;
     };

@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 
 /// What the watcher reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum OutboxEvent {
+pub(crate) enum OutboxEvent {
     /// This file may be ready.
     Appeared(PathBuf, Arrival),
     /// This file was deleted or moved out.
@@ -29,7 +29,10 @@ pub enum OutboxEvent {
 
 /// Watches `dir` (not recursively), reporting to `sender`. Keep the
 /// returned watcher alive.
-pub fn watch(dir: &Path, sender: mpsc::Sender<OutboxEvent>) -> notify::Result<RecommendedWatcher> {
+pub(crate) fn watch(
+    dir: &Path,
+    sender: mpsc::Sender<OutboxEvent>,
+) -> notify::Result<RecommendedWatcher> {
     let watched = dir.to_owned();
     let mut watcher = notify::recommended_watcher(move |result: notify::Result<Event>| {
         let reports = match result {
@@ -56,7 +59,7 @@ pub fn watch(dir: &Path, sender: mpsc::Sender<OutboxEvent>) -> notify::Result<Re
 }
 
 /// The reports one notify event gives, for a watch on `dir`.
-pub fn classify(event: &Event, dir: &Path) -> Vec<OutboxEvent> {
+pub(crate) fn classify(event: &Event, dir: &Path) -> Vec<OutboxEvent> {
     if event.need_rescan() {
         return vec![OutboxEvent::Rescan];
     }

@@ -1,5 +1,5 @@
 //! The AT modem as a [`Device`]: the supervised serial modem of
-//! [`crate::modem`], with what only an AT modem knows kept here: which
+//! `crate::modem`, with what only an AT modem knows kept here: which
 //! storage `AT+CPMS` has selected, whether this session's modem waits for
 //! `AT+CNMA` after a routed message, `RING` followed by `+CLIP` for one call,
 //! the SIM's last-used TP-MR in EF_SMSS, and a hard reset with
@@ -24,7 +24,7 @@ const EVENT_QUEUE: usize = 1024;
 
 /// An AT modem on a serial port.
 #[derive(Debug)]
-pub struct AtModem {
+pub(crate) struct AtModem {
     /// The current supervisor (replaced on reload).
     supervisor: Mutex<Arc<SupervisorHandle>>,
     /// This session's state of the modem, shared with the forwarding tasks.
@@ -59,7 +59,7 @@ impl AtModem {
     /// (then it stops with a line naming the holder; a missing device is
     /// fine: the supervisor waits for it). Its events arrive on the
     /// returned receiver. `fixed` keeps `config`'s device across reloads.
-    pub async fn open(
+    pub(crate) async fn open(
         mut config: ModemConfig,
         pins: Arc<dyn PinMemory>,
         fixed: bool,

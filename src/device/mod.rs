@@ -1,5 +1,5 @@
 //! What the daemon needs from a device that sends and receives SMS, whatever
-//! it is: an AT modem on a serial port ([`at::AtModem`], the first
+//! it is: an AT modem on a serial port (`at::AtModem`, the first
 //! implementation), and later a HiLink or ZTE web stick, an Android phone, a
 //! modem ModemManager owns. The daemon knows nothing else about its device.
 //!
@@ -17,8 +17,8 @@ use crate::pdu::EncodedPdu;
 use std::future::Future;
 use tokio::sync::watch;
 
+pub use crate::modem::error::FailureKind;
 pub use crate::modem::pin::{MemoryPins, PinMemory, PinOutcome};
-pub use crate::modem::FailureKind;
 
 /// What a device can do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

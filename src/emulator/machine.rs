@@ -31,15 +31,15 @@ use super::EmulatorConfig;
 use crate::at::{CTRL_Z, ESC};
 
 /// Longest command line kept; a longer one is answered `ERROR`.
-pub const MAX_LINE: usize = 1024;
+pub(crate) const MAX_LINE: usize = 1024;
 /// Most hex digits kept after the prompt; more make the PDU invalid.
-pub const MAX_PDU_HEX: usize = 1024;
+pub(crate) const MAX_PDU_HEX: usize = 1024;
 /// Noise, when enabled, is also written after every this many commands.
 const NOISE_EVERY_COMMANDS: u32 = 4;
 
 /// What the machine asks its runner to do, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Output {
+pub(crate) enum Output {
     /// Write these bytes to the host.
     Write(Vec<u8>),
     /// Wait this long before the writes that follow (latency).
@@ -110,7 +110,7 @@ impl Session {
 
 /// The modem: state plus the byte-level protocol. See the module docs.
 #[derive(Debug, Clone)]
-pub struct Machine {
+pub(crate) struct Machine {
     pub(super) profile: Profile,
     pub(super) imei: String,
     pub(super) imsi: String,
@@ -157,7 +157,7 @@ fn after_at(line: &str) -> Option<&str> {
 
 impl Machine {
     /// A powered-up modem with a host connected, as configured.
-    pub fn new(config: &EmulatorConfig) -> Self {
+    pub(crate) fn new(config: &EmulatorConfig) -> Self {
         let profile = config.profile;
         let capacity = |name: &str| match name {
             "SM" => config.storage_capacity,
@@ -207,7 +207,7 @@ impl Machine {
     /// Feeds bytes from the host; returns what to write (and wait) in
     /// answer, plus anything queued since the last
     /// [`take_output`](Self::take_output). Never panics, whatever the bytes.
-    pub fn receive(&mut self, bytes: &[u8]) -> Vec<Output> {
+    pub(crate) fn receive(&mut self, bytes: &[u8]) -> Vec<Output> {
         for &b in bytes {
             match self.input {
                 Input::Command => match b {
@@ -239,12 +239,12 @@ impl Machine {
 
     /// Output queued by the calls other than [`receive`](Self::receive)
     /// (injections, ticks, faults, replug).
-    pub fn take_output(&mut self) -> Vec<Output> {
+    pub(crate) fn take_output(&mut self) -> Vec<Output> {
         std::mem::take(&mut self.out)
     }
 
     /// Events since the last call.
-    pub fn take_events(&mut self) -> Vec<EmulatorEvent> {
+    pub(crate) fn take_events(&mut self) -> Vec<EmulatorEvent> {
         std::mem::take(&mut self.events)
     }
 
@@ -389,59 +389,55 @@ impl Machine {
 
     // ----- control API (called by the runner / the handle) -----
 
-    /// The profile.
-    pub fn profile(&self) -> Profile {
-        self.profile
-    }
-
     /// The SIM lock state.
-    pub fn sim_state(&self) -> SimState {
+    pub(crate) fn sim_state(&self) -> SimState {
         self.sim.state
     }
 
     /// Every SMS-SUBMIT sent so far.
-    pub fn sent(&self) -> &[SentMessage] {
+    pub(crate) fn sent(&self) -> &[SentMessage] {
         &self.sent
     }
 
     /// Every stored message.
-    pub fn stored(&self) -> Vec<StoredEntry> {
+    pub(crate) fn stored(&self) -> Vec<StoredEntry> {
         self.storage.entries()
     }
 
     /// Every non-empty command line received, verbatim (PIN included).
-    pub fn commands(&self) -> &[String] {
+    pub(crate) fn commands(&self) -> &[String] {
         &self.commands
     }
 
     /// Why incoming messages were rejected, in order.
-    pub fn rejected(&self) -> &[String] {
+    pub(crate) fn rejected(&self) -> &[String] {
         &self.rejected
     }
 
     /// Whether command echo is on.
-    pub fn echo(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn echo(&self) -> bool {
         self.session.echo
     }
 
     /// True while an incoming call rings.
-    pub fn ringing(&self) -> bool {
+    pub(crate) fn ringing(&self) -> bool {
         self.ringing.is_some()
     }
 
     /// The noise interval, when noise is on.
-    pub fn noise_interval(&self) -> Option<Duration> {
+    pub(crate) fn noise_interval(&self) -> Option<Duration> {
         self.noise_interval
     }
 
     /// Starts ringing and writes the first `RING`.
-    pub fn ring(&mut self, caller: &str) {
+    pub(crate) fn ring(&mut self, caller: &str) {
         self.ringing = Some(caller.to_owned());
         self.ring_tick();
     }
 
     /// Writes `RING` (and `+CLIP` when enabled) if a call is ringing.
-    pub fn ring_tick(&mut self) {
+    pub(crate) fn ring_tick(&mut self) {
         let Some(caller) = self.ringing.clone() else {
             return;
         };
@@ -457,7 +453,7 @@ impl Machine {
     }
 
     /// The caller hangs up.
-    pub fn end_call(&mut self) {
+    pub(crate) fn end_call(&mut self) {
         if self.ringing.take().is_some() {
             if self.profile == Profile::HuaweiE3372 {
                 self.urc("^CEND:1,0,104,16");
@@ -467,7 +463,7 @@ impl Machine {
     }
 
     /// Writes the next profile noise line (Huawei: only with `^CURC=1`).
-    pub fn noise_tick(&mut self) {
+    pub(crate) fn noise_tick(&mut self) {
         if self.profile == Profile::HuaweiE3372 && !self.session.curc {
             return;
         }
@@ -478,12 +474,12 @@ impl Machine {
     }
 
     /// Writes an arbitrary unsolicited line now.
-    pub fn send_noise(&mut self, line: &str) {
+    pub(crate) fn send_noise(&mut self, line: &str) {
         self.urc(line);
     }
 
     /// Arms a fault (garbage is written at once).
-    pub fn inject_fault(&mut self, fault: Fault) {
+    pub(crate) fn inject_fault(&mut self, fault: Fault) {
         match self.faults.arm(fault) {
             None => {}
             Some(Fault::Garbage(bytes)) => self.write(&bytes),
@@ -496,7 +492,7 @@ impl Machine {
 
     /// Disarms every fault; noise stops, storage is no longer forced full.
     /// A SIM locked by a fault stays locked until the host enters the PIN.
-    pub fn clear_faults(&mut self) {
+    pub(crate) fn clear_faults(&mut self) {
         self.faults = Faults::default();
         self.noise_interval = None;
         self.storage.forced_full = false;
@@ -505,7 +501,7 @@ impl Machine {
     /// Sets the latency before the answer to commands starting with
     /// `prefix` (case-insensitive); zero removes it. For `AT+CMGS` it is the
     /// time between the PDU and `+CMGS:` (the prompt comes at once).
-    pub fn set_command_latency(&mut self, prefix: &str, latency: Duration) {
+    pub(crate) fn set_command_latency(&mut self, prefix: &str, latency: Duration) {
         let prefix = prefix.trim().to_ascii_uppercase();
         self.latencies.retain(|(p, _)| *p != prefix);
         if !latency.is_zero() {
@@ -514,7 +510,7 @@ impl Machine {
     }
 
     /// Network registration changes; writes `+CREG`/`+CEREG` URCs as enabled.
-    pub fn set_registered(&mut self, registered: bool) {
+    pub(crate) fn set_registered(&mut self, registered: bool) {
         let before = self.registered_now();
         self.registered = registered;
         if before != self.registered_now() {
@@ -523,12 +519,12 @@ impl Machine {
     }
 
     /// Signal strength `<rssi>` (0..=31, 99).
-    pub fn set_rssi(&mut self, rssi: u8) {
+    pub(crate) fn set_rssi(&mut self, rssi: u8) {
         self.rssi = rssi;
     }
 
     /// The device is unplugged: nothing is written until [`connect`](Self::connect).
-    pub fn disconnect(&mut self) {
+    pub(crate) fn disconnect(&mut self) {
         self.connected = false;
         self.ringing = None;
         self.input = Input::Command;
@@ -540,7 +536,7 @@ impl Machine {
     /// The device powers up again: fresh session (echo on, `+CNMI` reset,
     /// SIM locked again if it has a PIN), boot lines written. Storage,
     /// counters and records persist.
-    pub fn connect(&mut self) {
+    pub(crate) fn connect(&mut self) {
         self.connected = true;
         self.session = Session::new(self.profile, self.raw_delivery_only, self.phase2plus);
         self.sim.power_up();
@@ -559,7 +555,7 @@ impl Machine {
     }
 
     /// Whether a host is connected (not unplugged).
-    pub fn connected(&self) -> bool {
+    pub(crate) fn connected(&self) -> bool {
         self.connected
     }
 
@@ -568,7 +564,7 @@ impl Machine {
     ///
     /// # Errors
     /// A TPDU that does not decode, full storage, no registration.
-    pub fn inject_deliver(&mut self, tpdu: &[u8]) -> Result<Option<u32>, EmulatorError> {
+    pub(crate) fn inject_deliver(&mut self, tpdu: &[u8]) -> Result<Option<u32>, EmulatorError> {
         self.deliver(tpdu)
     }
 
@@ -576,7 +572,10 @@ impl Machine {
     ///
     /// # Errors
     /// A TPDU that does not decode, full storage, no registration, ds=0.
-    pub fn inject_status_report(&mut self, tpdu: &[u8]) -> Result<Option<u32>, EmulatorError> {
+    pub(crate) fn inject_status_report(
+        &mut self,
+        tpdu: &[u8],
+    ) -> Result<Option<u32>, EmulatorError> {
         self.status_report(tpdu)
     }
 }

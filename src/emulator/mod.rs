@@ -2,7 +2,7 @@
 //! profiles and fault injection, for tests, demos and users without
 //! hardware.
 //!
-//! - [`machine`]: the sans-IO core ([`Machine`]): bytes in, [`Output`]s out.
+//! - `machine`: the sans-IO core (`Machine`): bytes in, `Output`s out.
 //! - [`profile`]: vendor quirks ([`Profile`]).
 //! - `commands`, `sms`, `sim`, `storage`, `fault`: the machine's command
 //!   handlers, SIM lock, message storage and fault bookkeeping.
@@ -31,7 +31,7 @@
 //!   Linux 6.x; older kernels may give EIO) and its writes fail with EIO. A replug opens a new pty (different `/dev/pts`
 //!   number), re-points the symlink, and starts a fresh session.
 
-pub mod machine;
+pub(crate) mod machine;
 pub mod profile;
 
 mod commands;
@@ -53,7 +53,7 @@ use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 pub use fault::{Fault, Times};
-pub use machine::{Machine, Output};
+pub(crate) use machine::{Machine, Output};
 pub use profile::Profile;
 pub use record::{EmulatorError, EmulatorEvent, SentMessage, StoredEntry};
 pub use runner::RING_INTERVAL;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 /// Delays that double from `initial` up to `max`, until [`reset`](Self::reset).
 #[derive(Debug, Clone)]
-pub struct Backoff {
+pub(crate) struct Backoff {
     initial: Duration,
     max: Duration,
     next: Duration,
@@ -13,7 +13,7 @@ pub struct Backoff {
 
 impl Backoff {
     /// A backoff starting at `initial`, never waiting longer than `max`.
-    pub fn new(initial: Duration, max: Duration) -> Self {
+    pub(crate) fn new(initial: Duration, max: Duration) -> Self {
         Self {
             initial,
             max,
@@ -22,14 +22,14 @@ impl Backoff {
     }
 
     /// The delay before the next attempt; each call doubles the one after.
-    pub fn next_delay(&mut self) -> Duration {
+    pub(crate) fn next_delay(&mut self) -> Duration {
         let delay = self.next;
         self.next = (self.next * 2).min(self.max);
         delay
     }
 
     /// Back to the initial delay, after a success.
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.next = self.initial;
     }
 }

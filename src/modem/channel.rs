@@ -23,7 +23,7 @@ const URC_QUEUE: usize = 256;
 
 /// Why a command got no response.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ChannelError {
+pub(crate) enum ChannelError {
     /// No final result code in time.
     #[error("no answer to {command} within {timeout:?}{}", if *.after_body { " (after the PDU was written)" } else { "" })]
     Timeout {
@@ -48,7 +48,7 @@ pub enum ChannelError {
 
 impl ChannelError {
     /// Whether a message may have gone out although no answer said so.
-    pub fn is_ambiguous(&self) -> bool {
+    pub(crate) fn is_ambiguous(&self) -> bool {
         match self {
             Self::Timeout { after_body, .. } | Self::Closed { after_body, .. } => *after_body,
         }
@@ -65,7 +65,7 @@ fn closed(reason: impl Into<String>, after_body: bool) -> ChannelError {
 /// What follows the `> ` prompt of a command like `AT+CMGS`, and how long
 /// the prompt may take.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Body {
+pub(crate) struct Body {
     /// The bytes to write after the prompt (the PDU and Ctrl-Z).
     pub bytes: Vec<u8>,
     /// How long to wait for the prompt: modems prompt within a second or
@@ -76,7 +76,7 @@ pub struct Body {
 
 /// A command's response, and whether its body went out before it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Answer {
+pub(crate) struct Answer {
     /// The response.
     pub response: Response,
     /// Whether the body was written after a prompt (a response without
@@ -112,7 +112,7 @@ struct Pending {
 
 /// The handle commands are sent through; cheap to clone.
 #[derive(Debug, Clone)]
-pub struct AtClient {
+pub(crate) struct AtClient {
     requests: mpsc::Sender<Request>,
 }
 
@@ -126,7 +126,7 @@ impl AtClient {
     /// Sends `command` and waits for its response. `body` is written after
     /// the `> ` prompt (commands like AT+CMGS); `timeout` runs from the
     /// command, or from the prompt when there is a body.
-    pub async fn execute(
+    pub(crate) async fn execute(
         &self,
         command: Command,
         body: Option<Body>,
@@ -147,12 +147,12 @@ impl AtClient {
     }
 
     /// Whether the channel task has ended (the port closed).
-    pub fn is_closed(&self) -> bool {
+    pub(crate) fn is_closed(&self) -> bool {
         self.requests.is_closed()
     }
 
     /// Whether both handles talk to the same channel task.
-    pub fn same_channel(&self, other: &Self) -> bool {
+    pub(crate) fn same_channel(&self, other: &Self) -> bool {
         self.requests.same_channel(&other.requests)
     }
 }
@@ -160,7 +160,7 @@ impl AtClient {
 /// Starts the channel task on `stream`. Returns the command handle, the
 /// stream of unsolicited result codes, and the task, which ends with the
 /// reason when the port closes or every [`AtClient`] is dropped.
-pub fn spawn<T>(
+pub(crate) fn spawn<T>(
     stream: T,
 ) -> (
     AtClient,

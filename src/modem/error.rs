@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 /// A modem operation failed.
 #[derive(Debug, thiserror::Error)]
-pub enum ModemError {
+pub(crate) enum ModemError {
     /// The serial port could not be opened.
     #[error("cannot open {}: {source}{}", path.display(), hint.as_ref().map(|h| format!("; {h}")).unwrap_or_default())]
     Open {
@@ -86,7 +86,7 @@ pub enum FailureKind {
 impl ModemError {
     /// The kind of failure, from the +CMS/+CME classification of the AT
     /// codec where the modem gave one.
-    pub fn kind(&self) -> FailureKind {
+    pub(crate) fn kind(&self) -> FailureKind {
         match self {
             Self::Channel(error) if error.is_ambiguous() => FailureKind::Ambiguous,
             Self::Channel(_) | Self::NoAnswer { .. } | Self::Open { .. } | Self::Held { .. } => {

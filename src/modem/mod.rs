@@ -18,20 +18,20 @@
 //! - [`error`] classifies failures (permanent, transient, modem state,
 //!   ambiguous) for the retry logic above it.
 
-pub mod backoff;
-pub mod channel;
-pub mod error;
-pub mod pin;
-pub mod port;
-pub mod probe;
-pub mod session;
-pub mod supervisor;
+pub(crate) mod backoff;
+pub(crate) mod channel;
+pub(crate) mod error;
+pub(crate) mod pin;
+pub(crate) mod port;
+pub(crate) mod probe;
+pub(crate) mod session;
+pub(crate) mod supervisor;
 
-pub use channel::{AtClient, ChannelError};
-pub use error::{FailureKind, ModemError};
-pub use pin::{MemoryPins, PinDecision, PinMemory, PinOutcome, SimProblem};
-pub use port::PortSettings;
-pub use session::{
-    Identity, InitReport, InitSettings, Modem, ModemStatus, Pin, PinGuard, Timeouts,
-};
-pub use supervisor::{ModemConfig, ModemState, SupervisorHandle};
+pub(crate) use error::ModemError;
+pub(crate) use pin::{MemoryPins, PinMemory, PinOutcome};
+pub(crate) use port::PortSettings;
+pub(crate) use session::{InitReport, Modem, Pin, Timeouts};
+pub(crate) use supervisor::ModemConfig;
+
+#[cfg(test)]
+mod tests;

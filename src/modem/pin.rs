@@ -32,7 +32,7 @@ pub enum PinOutcome {
     Rejected,
 }
 
-/// Where PIN outcomes are remembered, by SIM and PIN hash ([`pin_hash`]).
+/// Where PIN outcomes are remembered, by SIM and PIN hash (`pin_hash`).
 pub trait PinMemory: Send + Sync + fmt::Debug {
     /// What happened to this PIN on this SIM, if anything.
     fn recall(&self, sim: &str, pin_hash: &str) -> Option<PinOutcome>;
@@ -58,7 +58,7 @@ impl PinMemory for MemoryPins {
 
 /// What identifies the configured PIN on `sim` without keeping it: the hex
 /// of the first 16 octets of SHA-256 over the SIM and the PIN.
-pub fn pin_hash(sim: &str, pin: &str) -> String {
+pub(crate) fn pin_hash(sim: &str, pin: &str) -> String {
     let mut hasher = Sha256::new();
     hasher.update(sim.as_bytes());
     hasher.update([0]);
@@ -71,7 +71,7 @@ pub fn pin_hash(sim: &str, pin: &str) -> String {
 
 /// What the driver should do about the SIM lock.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PinDecision {
+pub(crate) enum PinDecision {
     /// The SIM is unlocked.
     Ready,
     /// Enter the configured PIN (once).
@@ -82,7 +82,7 @@ pub enum PinDecision {
 
 /// A SIM state simgate will not resolve on its own, with the advice it gives.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SimProblem {
+pub(crate) enum SimProblem {
     /// The SIM wants a PIN and none is configured.
     #[error("the SIM asks for its PIN ({}) and none is configured: set `pin` in the configuration, or remove the PIN lock with a phone", attempts(*.0))]
     PinNotConfigured(Option<u8>),
@@ -127,7 +127,7 @@ impl fmt::Display for AttemptsText {
 /// Decides what to do, given the SIM state, its remaining attempts (when the
 /// modem reports them), whether a PIN is configured, and what happened to
 /// that PIN on this SIM before.
-pub fn decide(
+pub(crate) fn decide(
     status: &PinStatus,
     retries: Option<PinRetries>,
     pin_configured: bool,

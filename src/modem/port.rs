@@ -20,7 +20,7 @@ use tokio_serial::{SerialPortBuilderExt, SerialStream};
 
 /// Serial line settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PortSettings {
+pub(crate) struct PortSettings {
     /// Baud rate; USB modems ignore it, UART modules (SIM800) need it right.
     pub baud: u32,
     /// Hardware (RTS/CTS) flow control.
@@ -39,7 +39,7 @@ impl Default for PortSettings {
 /// Opens `path` (a `/dev/serial/by-id/...` link works as well as
 /// `/dev/ttyUSB0`) for exclusive use: serialport sets TIOCEXCL and takes
 /// the `flock` (see the module documentation).
-pub fn open(path: &Path, settings: PortSettings) -> Result<SerialStream, ModemError> {
+pub(crate) fn open(path: &Path, settings: PortSettings) -> Result<SerialStream, ModemError> {
     let flow = if settings.hardware_flow_control {
         tokio_serial::FlowControl::Hardware
     } else {
@@ -95,7 +95,7 @@ fn lock(path: &Path) -> Result<Lock, ModemError> {
 
 /// At start: refuses when another simgate holds the modem at `path`
 /// (a missing device is fine: the supervisor waits for it).
-pub fn check_not_held(path: &Path) -> Result<(), InstanceError> {
+pub(crate) fn check_not_held(path: &Path) -> Result<(), InstanceError> {
     match lock(path) {
         Ok(_released) => Ok(()),
         Err(ModemError::Held { what, holder }) => Err(InstanceError::Held { what, holder }),
@@ -121,7 +121,7 @@ fn libc_ebusy() -> i32 {
 
 /// The processes that have the device at `path` open, as far as `/proc`
 /// lets this user see.
-pub fn holders(path: &Path) -> Vec<Process> {
+pub(crate) fn holders(path: &Path) -> Vec<Process> {
     let Ok(inode) = Inode::of(path) else {
         return Vec::new();
     };
@@ -146,7 +146,7 @@ fn open_error(path: &Path, source: std::io::Error) -> ModemError {
 
 /// Where a path points once symlinks are followed (`/dev/serial/by-id/...`
 /// to `/dev/ttyUSB2`), for logs and for following a re-enumerated modem.
-pub fn resolve(path: &Path) -> Option<PathBuf> {
+pub(crate) fn resolve(path: &Path) -> Option<PathBuf> {
     std::fs::canonicalize(path).ok()
 }
 
@@ -191,7 +191,7 @@ fn hint(path: &Path, error: &std::io::Error) -> Option<String> {
 }
 
 /// Whether a ModemManager process runs (it grabs modem ports on its own).
-pub fn modem_manager_running() -> bool {
+pub(crate) fn modem_manager_running() -> bool {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return false;
     };

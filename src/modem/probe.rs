@@ -13,7 +13,7 @@ use std::time::Duration;
 
 /// Everything the probe learned.
 #[derive(Debug, Clone, Default)]
-pub struct ProbeReport {
+pub(crate) struct ProbeReport {
     /// The path given.
     pub device: PathBuf,
     /// Where it points.
@@ -35,7 +35,10 @@ pub struct ProbeReport {
 }
 
 /// Probes the modem at `device`.
-pub async fn probe(device: &Path, settings: PortSettings) -> Result<ProbeReport, ModemError> {
+pub(crate) async fn probe(
+    device: &Path,
+    settings: PortSettings,
+) -> Result<ProbeReport, ModemError> {
     let port = port::open(device, settings)?;
     let (client, _urcs, task) = channel::spawn(port);
     let timeouts = Timeouts {

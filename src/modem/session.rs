@@ -17,7 +17,7 @@ use tokio::sync::watch;
 
 /// Per-command timeouts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timeouts {
+pub(crate) struct Timeouts {
     /// Ordinary commands.
     pub command: Duration,
     /// AT+CMGS, from the `> ` prompt to `+CMGS:` (networks can take a while).
@@ -42,11 +42,11 @@ impl Default for Timeouts {
 
 /// A PIN, kept out of `Debug` output and logs.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Pin(String);
+pub(crate) struct Pin(String);
 
 impl Pin {
     /// Wraps a PIN.
-    pub fn new(pin: impl Into<String>) -> Self {
+    pub(crate) fn new(pin: impl Into<String>) -> Self {
         Self(pin.into())
     }
 }
@@ -59,7 +59,7 @@ impl fmt::Debug for Pin {
 
 /// What initialisation needs to know.
 #[derive(Debug, Clone, Default)]
-pub struct InitSettings {
+pub(crate) struct InitSettings {
     /// The SIM PIN, entered only under the PIN guard's rules.
     pub pin: Option<Pin>,
     /// An SMSC number to set; the SIM's own when `None`.
@@ -69,7 +69,7 @@ pub struct InitSettings {
 /// Remembers, across re-initialisations (and, with the daemon's memory,
 /// across reloads and restarts), what each SIM did with the PIN.
 #[derive(Debug, Clone)]
-pub struct PinGuard {
+pub(crate) struct PinGuard {
     memory: Arc<dyn PinMemory>,
     rejected: bool,
 }
@@ -82,7 +82,7 @@ impl Default for PinGuard {
 
 impl PinGuard {
     /// A guard that remembers in `memory`.
-    pub fn new(memory: Arc<dyn PinMemory>) -> Self {
+    pub(crate) fn new(memory: Arc<dyn PinMemory>) -> Self {
         Self {
             memory,
             rejected: false,
@@ -91,7 +91,8 @@ impl PinGuard {
 
     /// Whether a PIN has been rejected through this guard; it is not
     /// entered automatically again.
-    pub fn rejected(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn rejected(&self) -> bool {
         self.rejected
     }
 
@@ -114,7 +115,7 @@ impl PinGuard {
 
 /// What the modem says about itself.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Identity {
+pub(crate) struct Identity {
     /// `AT+CGMI`.
     pub manufacturer: Option<String>,
     /// `AT+CGMM`.
@@ -127,7 +128,7 @@ pub struct Identity {
 
 /// What initialisation found and chose.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InitReport {
+pub(crate) struct InitReport {
     /// The modem's identity.
     pub identity: Identity,
     /// The message storage selected for reading, writing and receiving.
@@ -146,7 +147,7 @@ pub struct InitReport {
 
 /// A snapshot of the radio and SIM.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ModemStatus {
+pub(crate) struct ModemStatus {
     /// `+CSQ`.
     pub signal: Option<at::SignalQuality>,
     /// The best of `+CREG`, `+CEREG`, `+C5GREG`.
@@ -181,7 +182,7 @@ const CNMI_CHOICES: [(u8, u8, u8, u8, u8); 7] = [
 /// already include (`MT` is `SM` and `ME` together). When the modem did not
 /// say what it offers, `SR` is tried anyway (many modems have none, and
 /// say so with an error).
-pub fn storages_to_read(chosen: &str, supported: &[String]) -> Vec<String> {
+pub(crate) fn storages_to_read(chosen: &str, supported: &[String]) -> Vec<String> {
     let covered =
         |memory: &str| memory == chosen || (chosen == "MT" && matches!(memory, "SM" | "ME"));
     let offered = |memory: &str| supported.iter().any(|s| s == memory);
@@ -201,11 +202,11 @@ pub fn storages_to_read(chosen: &str, supported: &[String]) -> Vec<String> {
 
 /// Commands in a row without an answer after which the port should be
 /// closed and reopened rather than re-synchronised.
-pub const HANGS_BEFORE_REOPEN: u32 = 6;
+pub(crate) const HANGS_BEFORE_REOPEN: u32 = 6;
 
 /// One modem session.
 #[derive(Debug, Clone)]
-pub struct Modem {
+pub(crate) struct Modem {
     client: AtClient,
     timeouts: Timeouts,
     /// Commands in a row that got no answer (re-synchronisation aside); any
@@ -218,7 +219,7 @@ pub struct Modem {
 
 impl Modem {
     /// A session over a running AT channel.
-    pub fn new(client: AtClient, timeouts: Timeouts) -> Self {
+    pub(crate) fn new(client: AtClient, timeouts: Timeouts) -> Self {
         Self {
             client,
             timeouts,
@@ -229,7 +230,7 @@ impl Modem {
 
     /// Whether the modem answered a command within the last `period` (so a
     /// health check would tell nothing new).
-    pub fn answered_within(&self, period: Duration) -> bool {
+    pub(crate) fn answered_within(&self, period: Duration) -> bool {
         let last = *self.last_answer.lock().unwrap_or_else(|e| e.into_inner());
         last.elapsed() < period
     }
@@ -239,17 +240,17 @@ impl Modem {
     }
 
     /// Follows the count of commands in a row that timed out.
-    pub fn hang_counter(&self) -> watch::Receiver<u32> {
+    pub(crate) fn hang_counter(&self) -> watch::Receiver<u32> {
         self.timeouts_in_a_row.subscribe()
     }
 
     /// The AT channel, for callers that need a raw command.
-    pub fn client(&self) -> &AtClient {
+    pub(crate) fn client(&self) -> &AtClient {
         &self.client
     }
 
     /// Runs `command` and returns its information lines if it ended in OK.
-    pub async fn run(&self, command: Command) -> Result<Vec<String>, ModemError> {
+    pub(crate) async fn run(&self, command: Command) -> Result<Vec<String>, ModemError> {
         self.run_with(command, None, self.timeouts.command)
             .await
             .map(|(lines, _)| lines)
@@ -313,7 +314,7 @@ impl Modem {
 
     /// Brings the modem to answer OK to AT: up to five tries of the sync
     /// timeout each, which also flushes a half-finished exchange.
-    pub async fn sync(&self) -> Result<(), ModemError> {
+    pub(crate) async fn sync(&self) -> Result<(), ModemError> {
         const ATTEMPTS: u32 = 5;
         for _ in 0..ATTEMPTS {
             match self
@@ -338,7 +339,7 @@ impl Modem {
     /// Initialises the modem for simgate: sync, echo off, numeric errors,
     /// SIM unlocked (under the PIN guard), PDU mode, storage, new-message
     /// indications, SMSC.
-    pub async fn init(
+    pub(crate) async fn init(
         &self,
         settings: &InitSettings,
         guard: &mut PinGuard,
@@ -383,7 +384,7 @@ impl Modem {
     }
 
     /// The SIM's lock state and, when the modem tells, the attempts left.
-    pub async fn sim_state(&self) -> Result<(PinStatus, Option<PinRetries>), ModemError> {
+    pub(crate) async fn sim_state(&self) -> Result<(PinStatus, Option<PinRetries>), ModemError> {
         let status = match self.query(Command::cpin_query(), "+CPIN").await {
             Ok(line) => at::parse_cpin(&line).map_err(|error| ModemError::Parse {
                 command: "AT+CPIN?".to_owned(),
@@ -406,7 +407,7 @@ impl Modem {
 
     /// Remaining PIN/PUK attempts: the standard AT+CPINR, then the vendor
     /// commands that came before it.
-    pub async fn pin_retries(&self) -> Option<PinRetries> {
+    pub(crate) async fn pin_retries(&self) -> Option<PinRetries> {
         for text in ["AT+CPINR", "AT^CPIN?", "AT+QPINC?", "AT+SPIC"] {
             let Ok(command) = Command::raw(text) else {
                 continue;
@@ -524,7 +525,7 @@ impl Modem {
     }
 
     /// Manufacturer, model, firmware and IMEI; each `None` when not answered.
-    pub async fn identity(&self) -> Identity {
+    pub(crate) async fn identity(&self) -> Identity {
         let info = |command: Command, kind: at::InfoKind| async move {
             let lines = self.run(command).await.ok()?;
             lines
@@ -540,7 +541,7 @@ impl Modem {
     }
 
     /// The IMEI, which identifies a modem that comes back under another name.
-    pub async fn imei(&self) -> Option<String> {
+    pub(crate) async fn imei(&self) -> Option<String> {
         let lines = self.run(Command::cgsn()).await.ok()?;
         lines.iter().find_map(|line| at::parse_imei(line).ok())
     }
@@ -552,7 +553,7 @@ impl Modem {
     /// line (a stray line in between, a modem that answers only `OK`) is
     /// [`ModemError::Unconfirmed`], an ambiguous send, never a failure to
     /// retry.
-    pub async fn send_pdu(&self, pdu: &EncodedPdu) -> Result<u8, ModemError> {
+    pub(crate) async fn send_pdu(&self, pdu: &EncodedPdu) -> Result<u8, ModemError> {
         let length = u8::try_from(pdu.tpdu_length()).expect("a TPDU is at most 176 octets");
         let command = format!("AT+CMGS={length}");
         let body = Body {
@@ -577,7 +578,7 @@ impl Modem {
 
     /// The TP-MR the modem used last, from the SIM's EF_SMSS (`AT+CRSM`):
     /// `Ok(None)` when the modem or SIM does not give it.
-    pub async fn last_used_mr(&self) -> Result<Option<u8>, ModemError> {
+    pub(crate) async fn last_used_mr(&self) -> Result<Option<u8>, ModemError> {
         let answer = self.read_sim_file(at::EF_SMSS, 2).await?;
         Ok(answer.and_then(|a| a.data.first().copied()))
     }
@@ -604,7 +605,7 @@ impl Modem {
     /// The SIM's serial number (ICCID), which identifies it whatever its
     /// lock state: the vendor commands, then EF_ICCID; `None` when none
     /// answers.
-    pub async fn iccid(&self) -> Option<String> {
+    pub(crate) async fn iccid(&self) -> Option<String> {
         for text in ["AT+CCID", "AT+ICCID", "AT+QCCID", "AT^ICCID?"] {
             let Ok(command) = Command::raw(text) else {
                 continue;
@@ -621,7 +622,7 @@ impl Modem {
 
     /// Lists stored messages with that status; one result per message so a
     /// corrupt entry does not hide the others.
-    pub async fn list(
+    pub(crate) async fn list(
         &self,
         status: MessageStatus,
     ) -> Result<Vec<Result<StoredMessage, at::ParseError>>, ModemError> {
@@ -629,7 +630,8 @@ impl Modem {
     }
 
     /// Reads the message at `index`.
-    pub async fn read(&self, index: u32) -> Result<StoredMessage, ModemError> {
+    #[cfg(test)]
+    pub(crate) async fn read(&self, index: u32) -> Result<StoredMessage, ModemError> {
         let lines = self.run(Command::cmgr(index)).await?;
         at::parse_cmgr(index, &lines).map_err(|error| ModemError::Parse {
             command: format!("AT+CMGR={index}"),
@@ -638,7 +640,7 @@ impl Modem {
     }
 
     /// Deletes the message at `index`.
-    pub async fn delete(&self, index: u32) -> Result<(), ModemError> {
+    pub(crate) async fn delete(&self, index: u32) -> Result<(), ModemError> {
         self.run(Command::cmgd(index, None)).await.map(drop)
     }
 
@@ -647,7 +649,7 @@ impl Modem {
     /// network delivers again). `Ok(false)` when the modem expects no
     /// acknowledgement (`+CMS ERROR: 340`, service 0: it acknowledged
     /// itself).
-    pub async fn acknowledge(&self) -> Result<bool, ModemError> {
+    pub(crate) async fn acknowledge(&self) -> Result<bool, ModemError> {
         match self.run(Command::raw("AT+CNMA").expect("valid")).await {
             Ok(_) => Ok(true),
             Err(ModemError::Rejected {
@@ -661,7 +663,7 @@ impl Modem {
     /// Selects `memory` for reading and deleting (e.g. "SR" for stored
     /// status reports), keeping the others. Returns how full it is, where
     /// the modem's answer says.
-    pub async fn select_read_memory(
+    pub(crate) async fn select_read_memory(
         &self,
         memory: &str,
     ) -> Result<Option<MemoryUsage>, ModemError> {
@@ -681,7 +683,7 @@ impl Modem {
 
     /// Signal and circuit-switched registration only: two commands, for the
     /// periodic status line of an idle daemon.
-    pub async fn radio(&self) -> (Option<at::SignalQuality>, Option<Registration>) {
+    pub(crate) async fn radio(&self) -> (Option<at::SignalQuality>, Option<Registration>) {
         let signal = match self.query(Command::csq(), "+CSQ").await {
             Ok(line) => at::parse_csq(&line).ok(),
             Err(_) => None,
@@ -695,7 +697,7 @@ impl Modem {
 
     /// Signal, registration, operator, IMSI, battery and storage, each left
     /// empty when the modem does not answer it.
-    pub async fn status(&self) -> ModemStatus {
+    pub(crate) async fn status(&self) -> ModemStatus {
         let signal = match self.query(Command::csq(), "+CSQ").await {
             Ok(line) => at::parse_csq(&line).ok(),
             Err(_) => None,

@@ -23,7 +23,7 @@ use tokio::sync::{mpsc, watch};
 
 /// How to reach and run the modem.
 #[derive(Debug, Clone)]
-pub struct ModemConfig {
+pub(crate) struct ModemConfig {
     /// The port: `/dev/serial/by-id/...` (best), `/dev/ttyUSB2`, ...
     pub device: PathBuf,
     /// Line settings.
@@ -50,7 +50,7 @@ impl ModemConfig {
     /// Defaults for `device`: reopen after 100 ms doubling to 2 s, health
     /// check every 60 s (an idle modem sees few commands), follow links in
     /// `/dev/serial/by-id`.
-    pub fn new(device: impl Into<PathBuf>) -> Self {
+    pub(crate) fn new(device: impl Into<PathBuf>) -> Self {
         Self {
             device: device.into(),
             port: PortSettings::default(),
@@ -67,7 +67,7 @@ impl ModemConfig {
 
 /// Where the supervised modem stands.
 #[derive(Debug, Clone)]
-pub enum ModemState {
+pub(crate) enum ModemState {
     /// Opening or initialising; the last failure, if any.
     Connecting {
         /// Attempts since the modem was last ready.
@@ -81,8 +81,6 @@ pub enum ModemState {
         modem: Modem,
         /// What initialisation found.
         report: Box<InitReport>,
-        /// The tty in use (links resolved).
-        tty: PathBuf,
     },
     /// Port released on request ([`SupervisorHandle::suspend`]).
     Suspended,
@@ -99,7 +97,7 @@ enum Control {
 
 /// The caller's side of a supervised modem.
 #[derive(Debug)]
-pub struct SupervisorHandle {
+pub(crate) struct SupervisorHandle {
     state: watch::Receiver<ModemState>,
     control: mpsc::Sender<Control>,
     task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -118,7 +116,7 @@ impl std::fmt::Debug for Control {
 
 /// Starts supervising the modem. Unsolicited result codes of every session
 /// arrive on the returned receiver.
-pub fn spawn(config: ModemConfig) -> (SupervisorHandle, mpsc::Receiver<Urc>) {
+pub(crate) fn spawn(config: ModemConfig) -> (SupervisorHandle, mpsc::Receiver<Urc>) {
     let (state_tx, state) = watch::channel(ModemState::Connecting {
         attempt: 0,
         last_error: None,
@@ -138,17 +136,17 @@ pub fn spawn(config: ModemConfig) -> (SupervisorHandle, mpsc::Receiver<Urc>) {
 
 impl SupervisorHandle {
     /// The current state.
-    pub fn state(&self) -> ModemState {
+    pub(crate) fn state(&self) -> ModemState {
         self.state.borrow().clone()
     }
 
     /// A receiver that sees every state change (for status lines).
-    pub fn watch(&self) -> watch::Receiver<ModemState> {
+    pub(crate) fn watch(&self) -> watch::Receiver<ModemState> {
         self.state.clone()
     }
 
     /// Waits for an initialised session.
-    pub async fn ready(&self) -> Result<(Modem, InitReport), ModemError> {
+    pub(crate) async fn ready(&self) -> Result<(Modem, InitReport), ModemError> {
         let mut state = self.state.clone();
         loop {
             if let ModemState::Ready { modem, report, .. } = &*state.borrow_and_update() {
@@ -168,7 +166,7 @@ impl SupervisorHandle {
     /// the PDU reached the modem (port lost, modem not ready) waits for the
     /// next session and tries again; any other failure is returned, an
     /// ambiguous one included, so the message is never sent twice.
-    pub async fn send_pdu(&self, pdu: &EncodedPdu) -> Result<u8, ModemError> {
+    pub(crate) async fn send_pdu(&self, pdu: &EncodedPdu) -> Result<u8, ModemError> {
         loop {
             let (modem, _) = self.ready().await?;
             match modem.send_pdu(pdu).await {
@@ -188,7 +186,7 @@ impl SupervisorHandle {
 
     /// The TP-MR the modem used last (its SIM's EF_SMSS), asked of the
     /// current session; an error when the modem is not ready.
-    pub async fn last_used_mr(&self) -> Result<Option<u8>, ModemError> {
+    pub(crate) async fn last_used_mr(&self) -> Result<Option<u8>, ModemError> {
         match self.state() {
             ModemState::Ready { modem, .. } => modem.last_used_mr().await,
             _ => Err(channel::ChannelError::Closed {
@@ -212,22 +210,22 @@ impl SupervisorHandle {
     }
 
     /// Releases the port (SIGUSR1); [`resume`](Self::resume) takes it again.
-    pub async fn suspend(&self) {
+    pub(crate) async fn suspend(&self) {
         let _ = self.control.send(Control::Suspend).await;
     }
 
     /// Takes the port again after [`suspend`](Self::suspend).
-    pub async fn resume(&self) {
+    pub(crate) async fn resume(&self) {
         let _ = self.control.send(Control::Resume).await;
     }
 
     /// Closes and reopens the port (after a configuration reload).
-    pub async fn reconnect(&self) {
+    pub(crate) async fn reconnect(&self) {
         let _ = self.control.send(Control::Reconnect).await;
     }
 
     /// Stops supervising and closes the port.
-    pub async fn shutdown(&self) {
+    pub(crate) async fn shutdown(&self) {
         let _ = self.control.send(Control::Shutdown).await;
         let task = self.task.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(task) = task {
@@ -266,7 +264,6 @@ async fn supervise(
                 let _ = state.send(ModemState::Ready {
                     modem: modem.clone(),
                     report: Box::new(report),
-                    tty,
                 });
                 let end = run_session(&modem, &config, &mut guard, &mut task, &mut control).await;
                 task.abort();

@@ -1,7 +1,7 @@
 //! SMS PDUs (3GPP TS 23.040, 23.038): pure functions over bytes, no I/O, no
 //! clock.
 //!
-//! - [`plan`] turns text into parts (GSM 7-bit or UCS-2, concatenated when
+//! - `plan` turns text into parts (GSM 7-bit or UCS-2, concatenated when
 //!   long) and [`SmsSubmit`] encodes each part for AT+CMGS.
 //! - [`SmsDeliver`] and [`StatusReport`] decode what the network sends, which
 //!   is untrusted input: every malformed PDU gives a [`DecodeError`], never a
@@ -12,31 +12,35 @@
 //!   an alphabet simgate does not decode ([`Undecoded`]).
 //! - [`split_smsc`] removes the SMSC address modems put in front of a TPDU.
 
-pub mod address;
-pub mod dcs;
-pub mod deliver;
+mod address;
+mod dcs;
+mod deliver;
 pub mod gsm7;
 pub mod hex;
-pub mod plan;
+mod plan;
 mod reader;
-pub mod scts;
+mod scts;
 pub mod smart;
-pub mod status_report;
-pub mod submit;
-pub mod udh;
-pub mod user_data;
-pub mod validity;
+mod status_report;
+mod submit;
+mod udh;
+pub(crate) mod user_data;
+mod validity;
 
-pub use address::{Address, AddressError, TypeOfNumber};
-pub use dcs::{Alphabet, DataCodingScheme, MessageClass, Undecoded};
+pub use address::{Address, AddressError, TypeOfNumber, MAX_DIGITS};
+pub use dcs::{
+    Alphabet, DataCodingScheme, IndicationKind, MessageClass, Undecoded, WaitingIndication,
+};
 pub use deliver::SmsDeliver;
 pub use hex::HexError;
-pub use plan::{plan_binary, plan_text, plan_text_wide, EncodingPolicy, Plan, PlanError};
+pub use plan::{
+    plan_binary, plan_text, plan_text_wide, EncodingPolicy, Plan, PlanError, MAX_PARTS,
+};
 pub use scts::{Scts, Timestamp};
 pub use status_report::{DeliveryOutcome, Status, StatusReport};
 pub use submit::{EncodedPdu, SmsSubmit, SubmitOptions};
 pub use udh::{Concatenation, InformationElement, UserDataHeader};
-pub use user_data::{part_texts, Body, SplitSurrogates, UserData};
+pub use user_data::{part_texts, Body, SplitSurrogates, UserData, MAX_OCTETS, MAX_SEPTETS};
 pub use validity::Validity;
 
 use reader::Reader;

@@ -81,7 +81,7 @@ impl Timestamp {
     }
 
     /// The UTC time `seconds` after 1970-01-01T00:00:00Z, for the years 0
-    /// to 9999 (see [`crate::calendar::utc_from_unix_seconds`]).
+    /// to 9999 (see `crate::calendar::utc_from_unix_seconds`).
     pub fn from_unix_seconds(seconds: i64) -> Self {
         crate::calendar::utc_from_unix_seconds(seconds)
     }

@@ -74,7 +74,7 @@
 //!   variables beyond `DECODED_PARTS=1`, and matching them would mean porting
 //!   gammu's ringtone and OTA parsers. simgate gives `DECODED_PARTS=0`.
 //! - 7-bit text is measured in UTF-16 units, not in septets as gammu's PDU
-//!   decoder does (see [`crate::spool::inbox`], difference 5).
+//!   decoder does (see `crate::spool::inbox`, difference 5).
 
 use super::dcs::Alphabet;
 use super::{Body, SmsDeliver};

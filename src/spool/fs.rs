@@ -1,6 +1,6 @@
 //! The thin file-system layer of the spool: synchronous `std` calls only
 //! (run them on a blocking thread from async code). Everything that decides
-//! something lives in [`super::name`] and [`super::outbox`].
+//! something lives in `super::name` and `super::outbox`.
 //!
 //! # Claiming (crash-safe processing)
 //!
@@ -8,13 +8,13 @@
 //! programs around it that list or count pending messages keep working and
 //! deleting it there cancels it. Only while its parts go to the modem is it
 //! claimed: renamed from `outbox/NAME` to `outbox/.simgate-claim/NAME`
-//! ([`CLAIM_DIR`]) by [`claim`], which first checks it is still the file that
+//! (`CLAIM_DIR`) by `claim`, which first checks it is still the file that
 //! was taken in ([`FileId`]). The claim directory is inside the outbox, so
 //! the rename never crosses a file system and is atomic; its name starts
 //! with `.`, so neither gammu nor simgate's scan takes it for an outbox
 //! file; the file keeps its name, which is its message ID, its recipient
 //! (for `.txt`) and its place in the order. A message that must wait again
-//! goes back with [`unclaim`]; after a crash or restart, [`claimed_files`]
+//! goes back with `unclaim`; after a crash or restart, `claimed_files`
 //! lists what was in progress, so the daemon can resume from its own state
 //! (which parts were acknowledged) instead of starting over or losing the
 //! file. A name that is already claimed is not claimed again
@@ -24,27 +24,26 @@
 //! Claims are not fsynced: after a power cut a claimed file may be back
 //! in the outbox, and every reader of a claim looks in both places (the
 //! [`FileId`] tells it is the same file). Moves to `sent/` and `error/` are
-//! fsynced only with [`Flush::Now`]; a burst leaves them to the disk's own
+//! fsynced only with `Flush::Now`; a burst leaves them to the disk's own
 //! writeback, since the database still names a finished file until its
 //! move is recorded, and a restart moves it again.
 //!
 //! # Moving to `sent/` or `error/` (§4.6)
 //!
-//! [`move_to_dir`] keeps the name, like gammu, but never overwrites: when
+//! `move_to_dir` keeps the name, like gammu, but never overwrites: when
 //! the name exists in the target, `.1`, `.2`… is inserted before the last
 //! suffix (`OUT+1.txt` → `OUT+1.1.txt`, which names the same recipient and
 //! flags). gammu silently replaced the older file. Within one file system it
 //! is a `rename`; across file systems (quirk Q28) the file is copied in full
 //! (gammu truncated at 65 002 bytes) into a hidden temporary name, its mode,
 //! modification time and, when permitted, owner are kept, it is fsynced,
-//! renamed into place, and only then the source is removed. [`finish`]
+//! renamed into place, and only then the source is removed. `finish`
 //! applies gammu's rule that a target equal to the outbox means "delete".
 //!
 //! # Atomic writes
 //!
-//! [`write_atomic`] writes a hidden temporary file in the target directory,
-//! fsyncs it, renames it into place (refusing to replace an existing file
-//! with [`WriteMode::CreateNew`]) and fsyncs the directory: for inbox files,
+//! `write_atomic` writes a hidden temporary file in the target directory,
+//! fsyncs it, renames it into place and fsyncs the directory: for inbox files,
 //! which consumers must never see half-written, and for rewritten
 //! `.smsbackup` files.
 //!
@@ -52,9 +51,9 @@
 //!
 //! gammu takes a file the moment its name appears, although producers,
 //! `gammu-smsd-inject` included, create the final name first and fill it
-//! afterwards. When a file is ready is decided by [`super::settle`] (pure,
-//! time passed in) from [`FileState`]; which processes still have files open
-//! for writing is one scan of `/proc` per batch ([`crate::procfs`]).
+//! afterwards. When a file is ready is decided by `super::settle` (pure,
+//! time passed in) from `FileState`; which processes still have files open
+//! for writing is one scan of `/proc` per batch (`crate::procfs`).
 
 use std::ffi::{OsStr, OsString};
 use std::fs::{self, File, OpenOptions};
@@ -67,10 +66,10 @@ use std::time::{Duration, SystemTime};
 
 use super::name::{classify_outbox_os_name, NameError, OutboxName};
 use super::outbox::MAX_OUTBOX_FILE_BYTES;
-pub use crate::store::FileId;
+pub(crate) use crate::store::FileId;
 
 /// The claim directory inside the outbox.
-pub const CLAIM_DIR: &str = ".simgate-claim";
+pub(crate) const CLAIM_DIR: &str = ".simgate-claim";
 
 /// Prefix of temporary files simgate writes.
 const TEMP_PREFIX: &str = ".simgate-tmp.";
@@ -205,7 +204,7 @@ fn temp_name(name: &OsStr) -> OsString {
 
 /// One entry of an outbox scan, in processing order.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ScanEntry {
+pub(crate) enum ScanEntry {
     /// An outbox file to process.
     Outbox(OutboxName),
     /// A name gammu would take but cannot use: move it to the error
@@ -237,7 +236,7 @@ impl ScanEntry {
 
 /// Lists the outbox: every name gammu would take, classified, in byte order
 /// (see [`super::name`]). Other names are left out.
-pub fn scan_outbox(outbox: &Path) -> Result<Vec<ScanEntry>, SpoolIoError> {
+pub(crate) fn scan_outbox(outbox: &Path) -> Result<Vec<ScanEntry>, SpoolIoError> {
     let mut entries = Vec::new();
     for entry in fs::read_dir(outbox).map_err(io_error("list", outbox))? {
         let entry = entry.map_err(io_error("list", outbox))?;
@@ -264,7 +263,7 @@ pub fn scan_outbox(outbox: &Path) -> Result<Vec<ScanEntry>, SpoolIoError> {
 
 /// A claimed outbox file.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Claimed {
+pub(crate) struct Claimed {
     /// Its name (unchanged from the outbox).
     pub name: OsString,
     /// Where it is now: `<outbox>/.simgate-claim/<name>`.
@@ -273,7 +272,7 @@ pub struct Claimed {
 
 /// When a write, move or delete must be on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flush {
+pub(crate) enum Flush {
     /// Before the call returns: the data and the directory entries are
     /// fsynced.
     Now,
@@ -292,7 +291,11 @@ pub fn claim_dir(outbox: &Path) -> PathBuf {
 /// the file `expected`. Refuses anything but a regular file, another file
 /// under that name ([`SpoolIoError::Replaced`], left where it is), and a
 /// name already claimed ([`SpoolIoError::Busy`]).
-pub fn claim(outbox: &Path, name: &OsStr, expected: &FileId) -> Result<Claimed, SpoolIoError> {
+pub(crate) fn claim(
+    outbox: &Path,
+    name: &OsStr,
+    expected: &FileId,
+) -> Result<Claimed, SpoolIoError> {
     let source = outbox.join(name);
     let replaced = || SpoolIoError::Replaced {
         path: source.clone(),
@@ -325,7 +328,7 @@ pub fn claim(outbox: &Path, name: &OsStr, expected: &FileId) -> Result<Claimed, 
 
 /// The files claimed and not finished (after a restart), in byte order of
 /// their names. Leftover temporary files are ignored.
-pub fn claimed_files(outbox: &Path) -> Result<Vec<Claimed>, SpoolIoError> {
+pub(crate) fn claimed_files(outbox: &Path) -> Result<Vec<Claimed>, SpoolIoError> {
     let dir = claim_dir(outbox);
     let entries = match fs::read_dir(&dir) {
         Ok(entries) => entries,
@@ -352,7 +355,7 @@ pub fn claimed_files(outbox: &Path) -> Result<Vec<Claimed>, SpoolIoError> {
 
 /// Puts a claimed file back into the outbox under its name (gammu keeps a
 /// failed file there). [`SpoolIoError::Busy`] if a new file took the name.
-pub fn unclaim(outbox: &Path, claimed: &Claimed) -> Result<PathBuf, SpoolIoError> {
+pub(crate) fn unclaim(outbox: &Path, claimed: &Claimed) -> Result<PathBuf, SpoolIoError> {
     let target = outbox.join(&claimed.name);
     if exists(&target)? {
         return Err(SpoolIoError::Busy { path: target });
@@ -364,7 +367,7 @@ pub fn unclaim(outbox: &Path, claimed: &Claimed) -> Result<PathBuf, SpoolIoError
 /// Reads a file of at most `max` bytes: never follows a symbolic link,
 /// refuses anything but a regular file (a FIFO does not block), and checks
 /// the size before reading and while reading.
-pub fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>, SpoolIoError> {
+pub(crate) fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>, SpoolIoError> {
     let flags = nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_NONBLOCK;
     let file = match OpenOptions::new()
         .read(true)
@@ -406,13 +409,13 @@ pub fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>, SpoolIoError> {
 }
 
 /// [`read_limited`] with [`MAX_OUTBOX_FILE_BYTES`].
-pub fn read_outbox_file(path: &Path) -> Result<Vec<u8>, SpoolIoError> {
+pub(crate) fn read_outbox_file(path: &Path) -> Result<Vec<u8>, SpoolIoError> {
     read_limited(path, MAX_OUTBOX_FILE_BYTES)
 }
 
 /// What happened to a file that was moved.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MoveOutcome {
+pub(crate) enum MoveOutcome {
     /// Renamed to this path (same file system).
     Renamed(PathBuf),
     /// Copied to this path and the source removed (another file system).
@@ -424,7 +427,7 @@ pub enum MoveOutcome {
 
 impl MoveOutcome {
     /// The new path, unless the file was deleted.
-    pub fn path(&self) -> Option<&Path> {
+    pub(crate) fn path(&self) -> Option<&Path> {
         match self {
             Self::Renamed(path) | Self::Copied(path) => Some(path),
             Self::Deleted => None,
@@ -440,7 +443,7 @@ const NAME_MAX: usize = 255;
 /// grow past [`NAME_MAX`] loses the end of its stem instead (cut at a
 /// character boundary), so even a 255-byte name can be moved next to one
 /// of the same name.
-pub fn collision_name(name: &OsStr, n: u32) -> OsString {
+pub(crate) fn collision_name(name: &OsStr, n: u32) -> OsString {
     if n == 0 {
         return name.to_owned();
     }
@@ -472,7 +475,7 @@ fn same_dir(a: &Path, b: &Path) -> Result<bool, SpoolIoError> {
 
 /// Finishes a claimed file: moves it to `target_dir` (`sent/` or `error/`),
 /// or deletes it when `target_dir` is the outbox itself.
-pub fn finish(
+pub(crate) fn finish(
     outbox: &Path,
     claimed: &Claimed,
     target_dir: &Path,
@@ -490,7 +493,7 @@ pub fn finish(
 
 /// Moves `source` into `target_dir` under its own name, or the first free
 /// [`collision_name`]; never replaces a file (see the module documentation).
-pub fn move_to_dir(
+pub(crate) fn move_to_dir(
     source: &Path,
     target_dir: &Path,
     flush: Flush,
@@ -579,19 +582,19 @@ fn copy_into(source: &Path, dir: &Path, name: &OsStr) -> Result<PathBuf, SpoolIo
     Ok(target)
 }
 
-/// Whether [`write_atomic`] may replace an existing file.
+/// What [`write_atomic`] does with an existing file: it replaces it, the
+/// one mode the daemon uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum WriteMode {
-    /// Fail with [`SpoolIoError::Busy`] if the name exists (inbox files).
-    CreateNew,
-    /// Replace an existing file (a rewritten `.smsbackup`).
+pub(crate) enum WriteMode {
+    /// Replace an existing file (an inbox file written again after a crash,
+    /// a rewritten `.smsbackup`).
     Replace,
 }
 
 /// Removes the temporary files [`write_atomic`] left in `dir` when the
 /// process writing them died (killed between creating and renaming one):
 /// those whose writer's process id is no longer running. Returns how many.
-pub fn remove_orphaned_temps(dir: &Path) -> Result<usize, SpoolIoError> {
+pub(crate) fn remove_orphaned_temps(dir: &Path) -> Result<usize, SpoolIoError> {
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
@@ -625,7 +628,7 @@ pub fn remove_orphaned_temps(dir: &Path) -> Result<usize, SpoolIoError> {
 /// Writes `data` to `dir/name` atomically (see the module documentation).
 /// `mode` is the file's permission bits; `None` gives `0666` minus the
 /// umask, as gammu's `fopen` does.
-pub fn write_atomic(
+pub(crate) fn write_atomic(
     dir: &Path,
     name: &OsStr,
     data: &[u8],
@@ -651,18 +654,6 @@ pub fn write_atomic(
             file.sync_all().map_err(io_error("sync", &temp))?;
         }
         match write_mode {
-            // A hard link fails atomically when the name exists.
-            WriteMode::CreateNew => match fs::hard_link(&temp, &target) {
-                Ok(()) => fs::remove_file(&temp).map_err(io_error("remove", &temp)),
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(SpoolIoError::Busy {
-                    path: target.clone(),
-                }),
-                // File systems without hard links: check, then rename.
-                Err(_) if exists(&target)? => Err(SpoolIoError::Busy {
-                    path: target.clone(),
-                }),
-                Err(_) => fs::rename(&temp, &target).map_err(io_error("rename", &temp)),
-            },
             WriteMode::Replace => fs::rename(&temp, &target).map_err(io_error("rename", &temp)),
         }
     })();
@@ -680,7 +671,7 @@ pub fn write_atomic(
 /// one file is fsynced with its directory; several are synced with one
 /// `syncfs` of the file system that holds them (one flush of the disk for
 /// a whole burst instead of two per file).
-pub fn sync_written(dir: &Path, files: &[PathBuf]) -> Result<(), SpoolIoError> {
+pub(crate) fn sync_written(dir: &Path, files: &[PathBuf]) -> Result<(), SpoolIoError> {
     match files {
         [] => Ok(()),
         [file] => {
@@ -702,7 +693,7 @@ pub fn sync_written(dir: &Path, files: &[PathBuf]) -> Result<(), SpoolIoError> {
 
 /// Rewrites an existing file atomically with new content, keeping its mode
 /// (for the `MessageReference` update of a `.smsbackup` file).
-pub fn rewrite_file(path: &Path, data: &[u8]) -> Result<(), SpoolIoError> {
+pub(crate) fn rewrite_file(path: &Path, data: &[u8]) -> Result<(), SpoolIoError> {
     let meta = fs::symlink_metadata(path).map_err(io_error("inspect", path))?;
     if let Some(kind) = FileKind::of(meta.file_type()) {
         return Err(SpoolIoError::NotRegular {
@@ -724,7 +715,7 @@ pub fn rewrite_file(path: &Path, data: &[u8]) -> Result<(), SpoolIoError> {
 
 /// What the settle check and the claim look at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct FileState {
+pub(crate) struct FileState {
     /// Which file it is.
     pub id: FileId,
     /// When its content or inode last changed: the later of its
@@ -735,7 +726,7 @@ pub struct FileState {
 
 impl FileState {
     /// Device and inode, as `/proc` names the file.
-    pub fn inode(&self) -> crate::procfs::Inode {
+    pub(crate) fn inode(&self) -> crate::procfs::Inode {
         crate::procfs::Inode {
             dev: self.id.dev,
             ino: self.id.ino,
@@ -744,7 +735,7 @@ impl FileState {
 }
 
 /// The state of the regular file `path` (not following a symbolic link).
-pub fn file_state(path: &Path) -> Result<FileState, SpoolIoError> {
+pub(crate) fn file_state(path: &Path) -> Result<FileState, SpoolIoError> {
     let meta = fs::symlink_metadata(path).map_err(io_error("inspect", path))?;
     if let Some(kind) = FileKind::of(meta.file_type()) {
         return Err(SpoolIoError::NotRegular {
@@ -777,7 +768,7 @@ fn state_of(meta: &fs::Metadata) -> FileState {
 }
 
 /// Whether `error` means the file is not there.
-pub fn is_not_found(error: &SpoolIoError) -> bool {
+pub(crate) fn is_not_found(error: &SpoolIoError) -> bool {
     matches!(error, SpoolIoError::Io { source, .. } if source.kind() == io::ErrorKind::NotFound)
 }
 
@@ -1118,27 +1109,8 @@ mod tests {
         let tmp = TempDir::new("write");
         let inbox = tmp.sub("inbox");
         let name = OsStr::new("IN20240115_103003_00_+420_00.txt");
-        let path = write_atomic(
-            &inbox,
-            name,
-            b"hello",
-            None,
-            WriteMode::CreateNew,
-            Flush::Now,
-        )
-        .unwrap();
-        assert_eq!(fs::read(&path).unwrap(), b"hello");
-        assert!(matches!(
-            write_atomic(
-                &inbox,
-                name,
-                b"other",
-                None,
-                WriteMode::CreateNew,
-                Flush::Now
-            ),
-            Err(SpoolIoError::Busy { .. })
-        ));
+        let path =
+            write_atomic(&inbox, name, b"hello", None, WriteMode::Replace, Flush::Now).unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"hello");
         write_atomic(
             &inbox,

@@ -27,8 +27,8 @@
 //! - Status reports are stored like messages: the word `Delivered`,
 //!   `Failed`, `Pending` or `Unknown` from TP-ST ([`report_word`]), the
 //!   report's SCTS in the name and the original recipient as the sender.
-//!   With `DeliveryReport = log` gammu stores nothing and logs
-//!   [`report_log_line`] instead; that choice is the caller's.
+//!   With `DeliveryReport = log` gammu stores nothing and logs a line
+//!   instead; that choice is the caller's.
 //!
 //! # Where simgate deliberately differs from 1.42
 //!
@@ -107,23 +107,27 @@ use crate::pdu::{
 };
 
 /// The highest serial gammu tries (`_00_` … `_99_`).
-pub const MAX_SERIAL: u8 = 99;
+pub(crate) const MAX_SERIAL: u8 = 99;
 
 /// Where the modem kept a message: gammu's folder number in `detail` files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum Storage {
+pub(crate) enum Storage {
     /// The SIM (`SM`): folder 1.
     #[default]
     Sim,
-    /// The modem's own memory (`ME`/`MT`): folder 3.
+    /// The modem's own memory (`ME`/`MT`): folder 3. Only the tests make
+    /// it: the daemon does not yet carry the storage a message was read
+    /// from into its inbox files.
+    #[cfg(test)]
     Phone,
 }
 
 impl Storage {
     /// gammu's folder number: 1 for the SIM inbox, 3 for the phone inbox.
-    pub fn folder(self) -> u8 {
+    pub(crate) fn folder(self) -> u8 {
         match self {
             Self::Sim => 1,
+            #[cfg(test)]
             Self::Phone => 3,
         }
     }
@@ -131,7 +135,7 @@ impl Storage {
 
 /// One received PDU of a message, as the modem listed it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReceivedPart {
+pub(crate) struct ReceivedPart {
     /// The SMSC address in front of the TPDU, if any.
     pub smsc: Option<crate::pdu::Address>,
     /// The decoded TPDU.
@@ -147,7 +151,11 @@ pub struct ReceivedPart {
 
 impl ReceivedPart {
     /// An unread part stored on the SIM, received at `received` (UTC).
-    pub fn new(smsc: Option<crate::pdu::Address>, message: Incoming, received: Timestamp) -> Self {
+    pub(crate) fn new(
+        smsc: Option<crate::pdu::Address>,
+        message: Incoming,
+        received: Timestamp,
+    ) -> Self {
         Self {
             smsc,
             message,
@@ -160,7 +168,7 @@ impl ReceivedPart {
 
 /// One file to write into the inbox directory.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct InboxFile {
+pub(crate) struct InboxFile {
     /// The file name (no directory).
     pub name: String,
     /// The exact bytes.
@@ -387,7 +395,7 @@ fn replace_message(pid: u8) -> u8 {
 /// The word gammu stores for a status report (spec §6): `Delivered` below
 /// 0x03, else `Failed` with bit 0x40, `Pending` with bit 0x20, else
 /// `Unknown`.
-pub fn report_word(status: Status) -> &'static str {
+pub(crate) fn report_word(status: Status) -> &'static str {
     match status.0 {
         0x00..=0x02 => "Delivered",
         code if code & 0x40 != 0 => "Failed",
@@ -396,20 +404,9 @@ pub fn report_word(status: Status) -> &'static str {
     }
 }
 
-/// The line gammu logs for a status report with `DeliveryReport = log`
-/// (spec §6), which is then not stored.
-pub fn report_log_line(report: &StatusReport) -> String {
-    format!(
-        "Delivery report: {} to {}, message reference 0x{:02x}",
-        report_word(report.status),
-        report.recipient.to_display(),
-        report.message_reference
-    )
-}
-
 /// The name whose absence decides the serial: part 0's file name. `None`
 /// for an empty message.
-pub fn probe_name(parts: &[ReceivedPart], serial: u8) -> Option<String> {
+pub(crate) fn probe_name(parts: &[ReceivedPart], serial: u8) -> Option<String> {
     let first = View::new(parts.first()?);
     Some(inbox_name(
         &first.time,
@@ -425,14 +422,17 @@ pub fn probe_name(parts: &[ReceivedPart], serial: u8) -> Option<String> {
 /// the inbox directory). `None` when all are taken (gammu: `Cannot save
 /// <name>. No available file names`) or the message is empty. Only part 0
 /// is probed; files of later parts are overwritten, as in gammu.
-pub fn choose_serial(parts: &[ReceivedPart], mut exists: impl FnMut(&str) -> bool) -> Option<u8> {
+pub(crate) fn choose_serial(
+    parts: &[ReceivedPart],
+    mut exists: impl FnMut(&str) -> bool,
+) -> Option<u8> {
     (0..=MAX_SERIAL).find(|&serial| probe_name(parts, serial).is_some_and(|name| !exists(&name)))
 }
 
 /// The inbox files for one received message (one linked group, in order),
 /// for `format`, with the serial from [`choose_serial`]. `saved_at` is the
 /// local time of saving, which `detail` files record in a comment.
-pub fn inbox_files(
+pub(crate) fn inbox_files(
     parts: &[ReceivedPart],
     format: FileFormat,
     serial: u8,
@@ -716,7 +716,7 @@ fn time_variables(time: &Timestamp) -> (String, String) {
 ///
 /// gammu 1.42 sets the same values except that it leaves `SMS_n_TEXT`
 /// unset instead of empty, and lacks `SENT_ID` and the time variables.
-pub fn receive_environment(
+pub(crate) fn receive_environment(
     parts: &[ReceivedPart],
     phone_id: Option<&str>,
 ) -> BTreeMap<String, String> {
@@ -1620,10 +1620,6 @@ mod tests {
             assert_eq!(files[0].contents, word.as_bytes());
             assert_eq!(files[0].name, "IN20240115_103016_00_+420777000009_00.txt");
         }
-        assert_eq!(
-            report_log_line(&status_report(0x46)),
-            "Delivery report: Failed to +420777000009, message reference 0x2a"
-        );
         let text = detail_text(&[report(0x20)]);
         assert!(text.contains("[SMSBackup000]\n; Pending\nPDU = Status_Report\n"));
         assert!(!text.contains("\nSMSC") && text.contains("\nReplySMSC = False\n"));

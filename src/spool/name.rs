@@ -1,6 +1,6 @@
-//! Spool file names (spec §2.1-§2.5, §5.2): which outbox names gammu 1.42
-//! picks up and what it reads from them, the names `gammu-smsd-inject`
-//! writes, and the names of inbox files. Pure string functions.
+//! Spool file names (spec §2.1-§2.4, §5.2): which outbox names gammu 1.42
+//! picks up and what it reads from them, and the names of inbox files. Pure
+//! string functions.
 //!
 //! # Outbox names (§2.1-§2.3)
 //!
@@ -41,18 +41,17 @@
 //! - A name that is not UTF-8 but otherwise matches is an error rather than
 //!   a number made of undecodable bytes.
 
-use std::cmp::Ordering;
 use std::ffi::OsStr;
 
 use crate::pdu::Timestamp;
 
 /// The longest recipient taken from a file name (gammu's buffer, enforced
 /// since 1.44).
-pub const MAX_RECIPIENT_CHARS: usize = 200;
+pub(crate) const MAX_RECIPIENT_CHARS: usize = 200;
 
 /// The kind of outbox file, from the suffix of its name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum OutboxKind {
+pub(crate) enum OutboxKind {
     /// `.txt…`: the whole content is the text; recipient and flags in the name.
     Txt,
     /// `.smsbackup…`: gammu's SMS backup format, one section per part.
@@ -61,7 +60,7 @@ pub enum OutboxKind {
 
 /// Flag letters after `.txt` (§2.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct Flags {
+pub(crate) struct Flags {
     /// `d`: ask for a delivery report.
     pub delivery_report: bool,
     /// `f`: flash message (class 0).
@@ -70,30 +69,9 @@ pub struct Flags {
     pub wap_bookmark: bool,
 }
 
-impl Flags {
-    /// The flag letters, in the order `d`, `f`, `b`.
-    pub fn letters(&self) -> String {
-        let mut out = String::new();
-        for (set, letter) in [
-            (self.delivery_report, 'd'),
-            (self.flash, 'f'),
-            (self.wap_bookmark, 'b'),
-        ] {
-            if set {
-                out.push(letter);
-            }
-        }
-        out
-    }
-
-    fn is_empty(&self) -> bool {
-        *self == Self::default()
-    }
-}
-
 /// What an outbox file name says.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct OutboxName {
+pub(crate) struct OutboxName {
     /// The whole name: the message ID gammu logs and passes to hooks.
     pub name: String,
     /// Text or backup file.
@@ -115,30 +93,15 @@ pub struct OutboxName {
 impl OutboxName {
     /// The key the outbox is processed in: byte order of the name (see the
     /// module documentation).
-    pub fn sort_key(&self) -> &[u8] {
+    pub(crate) fn sort_key(&self) -> &[u8] {
         self.name.as_bytes()
-    }
-
-    /// Whether the suffix has characters after `.txt`/`.smsbackup` that are
-    /// not flag letters, like the `~` of an editor backup (`OUT+1.txt~`),
-    /// which gammu sends all the same: worth a warning.
-    pub fn has_stray_suffix(&self) -> bool {
-        let base = match self.kind {
-            OutboxKind::Txt => 4,
-            OutboxKind::SmsBackup => 10,
-        };
-        let rest = &self.extension[base..];
-        match self.kind {
-            OutboxKind::Txt => rest.chars().any(|c| !matches!(c, 'd' | 'f' | 'b')),
-            OutboxKind::SmsBackup => !rest.is_empty(),
-        }
     }
 }
 
 /// Why a name that gammu would pick up cannot be used. gammu moves such a
 /// file to the error directory (§4.3).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum NameError {
+pub(crate) enum NameError {
     /// A text file name with 1 or 3 underscores: none of the three forms.
     #[error(
         "outbox file name {name:?} has {count} underscores; a text file needs 0, 2, or 4 or more"
@@ -165,20 +128,13 @@ pub enum NameError {
     /// A matching name that is not UTF-8 (shown lossily).
     #[error("outbox file name {0:?} is not valid UTF-8")]
     NotUtf8(String),
-    /// A recipient that would not come back unchanged from a generated
-    /// text file name (it contains `_`, `X` or a character that is replaced).
-    #[error("recipient {0:?} cannot be written into a .txt file name; use a .smsbackup file")]
-    RecipientNotRepresentable(String),
-    /// Flag letters asked for on a backup file name, where gammu ignores them.
-    #[error("flags are only recognised on .txt file names")]
-    FlagsOnSmsBackup,
 }
 
 /// Classifies a directory entry name: `Ok(None)` when it is not an outbox
 /// file (ignore it, as gammu does), `Ok(Some(_))` when it is, and an error
 /// when gammu would take it but cannot use it (move it to the error
 /// directory).
-pub fn classify_outbox_name(name: &str) -> Result<Option<OutboxName>, NameError> {
+pub(crate) fn classify_outbox_name(name: &str) -> Result<Option<OutboxName>, NameError> {
     let Some((kind, extension)) = match_outbox(name) else {
         return Ok(None);
     };
@@ -215,7 +171,7 @@ pub fn classify_outbox_name(name: &str) -> Result<Option<OutboxName>, NameError>
 /// [`classify_outbox_name`] for a raw directory entry name: a name that is
 /// not UTF-8 is ignored unless it would match, then it is
 /// [`NameError::NotUtf8`].
-pub fn classify_outbox_os_name(name: &OsStr) -> Result<Option<OutboxName>, NameError> {
+pub(crate) fn classify_outbox_os_name(name: &OsStr) -> Result<Option<OutboxName>, NameError> {
     match name.to_str() {
         Some(name) => classify_outbox_name(name),
         None => {
@@ -226,11 +182,6 @@ pub fn classify_outbox_os_name(name: &OsStr) -> Result<Option<OutboxName>, NameE
             }
         }
     }
-}
-
-/// The processing order of two outbox names: byte order.
-pub fn compare_names(a: &str, b: &str) -> Ordering {
-    a.as_bytes().cmp(b.as_bytes())
 }
 
 /// The kind and last suffix of a name gammu would pick up.
@@ -288,7 +239,7 @@ fn recipient_from_name(name: &str, underscores: usize) -> Result<String, NameErr
 /// Makes text safe inside a spool file name, as gammu 1.43 does: `*`
 /// becomes `X`; `< > : " / \ | ?`, control characters and DEL become `_`
 /// (quirk Q6: 1.42 only replaced `*`, so a `/` blocked the inbox).
-pub fn sanitize_for_name(text: &str) -> String {
+pub(crate) fn sanitize_for_name(text: &str) -> String {
     text.chars()
         .map(|c| match c {
             '*' => 'X',
@@ -299,56 +250,9 @@ pub fn sanitize_for_name(text: &str) -> String {
         .collect()
 }
 
-/// The name `gammu-smsd-inject` would give a message (§2.5):
-/// `OUTC<YYYYMMDD>_<HHMMSS>_00_<recipient>_sms<serial>.<ext>`, with `time`
-/// the local time of the injection. `serial` is the first of 0..=99 whose
-/// name does not exist yet (the caller probes).
-///
-/// Unlike gammu (quirk Q24), flags are appended to `.txt` names, so a flash
-/// or delivery-report request survives. For `.txt` names the recipient must
-/// come back unchanged from [`classify_outbox_name`], or this is an error;
-/// for `.smsbackup` names (where the recipient is only decoration) it is
-/// sanitised with [`sanitize_for_name`].
-pub fn inject_name(
-    time: &Timestamp,
-    recipient: &str,
-    serial: u8,
-    kind: OutboxKind,
-    flags: Flags,
-) -> Result<String, NameError> {
-    let (ext, letters) = match kind {
-        OutboxKind::Txt => {
-            let sanitized = sanitize_for_name(recipient);
-            // `*` comes back from its `X`; anything else replaced does not.
-            if recipient.is_empty()
-                || sanitized != recipient.replace('*', "X")
-                || recipient.contains(['_', 'X'])
-            {
-                return Err(NameError::RecipientNotRepresentable(recipient.to_owned()));
-            }
-            ("txt", flags.letters())
-        }
-        OutboxKind::SmsBackup if !flags.is_empty() => return Err(NameError::FlagsOnSmsBackup),
-        OutboxKind::SmsBackup => ("smsbackup", String::new()),
-    };
-    Ok(format!(
-        "OUTC{:04}{:02}{:02}_{:02}{:02}{:02}_00_{}_sms{}.{}{}",
-        time.year,
-        time.month,
-        time.day,
-        time.hour,
-        time.minute,
-        time.second,
-        sanitize_for_name(recipient),
-        serial,
-        ext,
-        letters
-    ))
-}
-
 /// Extension of an inbox file: per part, `bin` for 8-bit data (§5.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum InboxExtension {
+pub(crate) enum InboxExtension {
     /// Text (and status reports, and `detail` files whose part 0 is text).
     Txt,
     /// 8-bit data.
@@ -360,7 +264,7 @@ pub enum InboxExtension {
 /// conversion), `serial` the number that made part 0's name unique, the
 /// sender sanitised like gammu 1.43 ([`sanitize_for_name`]), and `part` the
 /// index within the linked message.
-pub fn inbox_name(
+pub(crate) fn inbox_name(
     time: &Timestamp,
     serial: u8,
     sender: &str,
@@ -484,8 +388,6 @@ mod tests {
             (name.kind, name.flags),
             (OutboxKind::SmsBackup, Flags::default())
         );
-        assert!(name.has_stray_suffix());
-        assert!(!text("OUT.smsbackup").has_stray_suffix());
     }
 
     #[test]
@@ -499,15 +401,11 @@ mod tests {
                 wap_bookmark: false
             }
         );
-        assert!(!name.has_stray_suffix());
         let name = text("OUT+4.txtxyzdb");
         assert!(name.flags.delivery_report && name.flags.wap_bookmark && !name.flags.flash);
-        assert!(name.has_stray_suffix());
         // Upper-case letters are not flags; the .TXT itself may be any case.
         assert_eq!(text("OUT+4.TXTDF").flags, Flags::default());
         assert!(text("OUT+4.TXTf").flags.flash);
-        assert!(text("OUT+1.txt~").has_stray_suffix());
-        assert!(!text("OUT+1.txt").has_stray_suffix());
         assert_eq!(text("OUT+1.txt").extension, ".txt");
     }
 
@@ -534,7 +432,7 @@ mod tests {
         ];
         let mut parsed: Vec<OutboxName> = names.iter().map(|n| text(n)).collect();
         parsed.sort_by(|a, b| a.sort_key().cmp(b.sort_key()));
-        names.sort_by(|a, b| compare_names(a, b));
+        names.sort();
         let expected = [
             "OUT+4.txt",
             "OUT5.txt",
@@ -565,85 +463,6 @@ mod tests {
         assert!(classify_outbox_os_name(OsStr::new("OUT+1.txt"))
             .unwrap()
             .is_some());
-    }
-
-    fn time() -> Timestamp {
-        Timestamp {
-            year: 2026,
-            month: 11,
-            day: 25,
-            hour: 17,
-            minute: 33,
-            second: 54,
-            tz_quarters: 0,
-        }
-    }
-
-    #[test]
-    fn inject_names_as_gammu_writes_them() {
-        // §2.5 observations.
-        assert_eq!(
-            inject_name(
-                &time(),
-                "+123456789",
-                0,
-                OutboxKind::SmsBackup,
-                Flags::default()
-            ),
-            Ok("OUTC20261125_173354_00_+123456789_sms0.smsbackup".into())
-        );
-        assert_eq!(
-            inject_name(&time(), "*101#", 0, OutboxKind::SmsBackup, Flags::default()),
-            Ok("OUTC20261125_173354_00_X101#_sms0.smsbackup".into())
-        );
-        assert_eq!(
-            inject_name(&time(), "a/b", 1, OutboxKind::SmsBackup, Flags::default()),
-            Ok("OUTC20261125_173354_00_a_b_sms1.smsbackup".into())
-        );
-        assert_eq!(
-            inject_name(&time(), "+1", 7, OutboxKind::Txt, Flags::default()),
-            Ok("OUTC20261125_173354_00_+1_sms7.txt".into())
-        );
-        assert_eq!(
-            inject_name(
-                &time(),
-                "+1",
-                0,
-                OutboxKind::SmsBackup,
-                Flags {
-                    flash: true,
-                    ..Flags::default()
-                }
-            ),
-            Err(NameError::FlagsOnSmsBackup)
-        );
-        for bad in ["a_b", "X1", "a/b", "", "1\n"] {
-            assert_eq!(
-                inject_name(&time(), bad, 0, OutboxKind::Txt, Flags::default()),
-                Err(NameError::RecipientNotRepresentable(bad.into())),
-                "{bad:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn inject_txt_names_round_trip_with_flags() {
-        let all = Flags {
-            delivery_report: true,
-            flash: true,
-            wap_bookmark: true,
-        };
-        for recipient in ["+420777123456", "*101#", "12 34", "+1.5", "short"] {
-            for flags in [Flags::default(), all] {
-                let name = inject_name(&time(), recipient, 42, OutboxKind::Txt, flags).unwrap();
-                let parsed = text(&name);
-                assert_eq!(parsed.recipient.as_deref(), Some(recipient), "{name}");
-                assert_eq!(parsed.flags, flags, "{name}");
-                assert_eq!(parsed.priority, Some('C'));
-            }
-        }
-        let name = inject_name(&time(), "+1", 0, OutboxKind::Txt, all).unwrap();
-        assert!(name.ends_with("_sms0.txtdfb"), "{name}");
     }
 
     #[test]
@@ -695,21 +514,5 @@ mod tests {
         assert_eq!(sanitize_for_name("a\tb\nc"), "a_b_c");
         assert_eq!(sanitize_for_name("Žluťoučký kůň"), "Žluťoučký kůň");
         assert_eq!(sanitize_for_name("../x"), ".._x");
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn inject_txt_names_round_trip(
-            recipient in "[0-9+*# .-]{1,30}",
-            serial in 0u8..100,
-            d: bool,
-            f: bool,
-        ) {
-            let flags = Flags { delivery_report: d, flash: f, wap_bookmark: false };
-            let name = inject_name(&time(), &recipient, serial, OutboxKind::Txt, flags).unwrap();
-            let parsed = classify_outbox_name(&name).unwrap().unwrap();
-            proptest::prop_assert_eq!(parsed.recipient.as_deref(), Some(recipient.as_str()));
-            proptest::prop_assert_eq!(parsed.flags, flags);
-        }
     }
 }

@@ -14,10 +14,7 @@
 //!   non-ASCII character). A leading UTF-8 BOM is dropped. Bytes that are not
 //!   UTF-8 are an error by default ([`Utf8Fallback::Reject`]): simgate cannot
 //!   know which legacy charset the producer meant, and guessing would send
-//!   wrong characters without anyone noticing. [`Utf8Fallback::Windows1252`]
-//!   decodes such files as Windows-1252 (Latin-1 plus `€` and typographic
-//!   characters in 0x80-0x9F) for installations whose producers write
-//!   Latin-1.
+//!   wrong characters without anyone noticing.
 //! - gammu ends the text at the first NUL (a `00` byte, or a `00 00` unit in
 //!   UTF-16). simgate accepts NULs only as trailing padding and drops them;
 //!   a NUL followed by more content (typically UTF-16 without a BOM) is an
@@ -83,40 +80,34 @@ use super::name::{Flags, OutboxKind, OutboxName};
 /// checks the size before reading. Far above any sendable message: 255
 /// parts of GSM 7-bit text written as UTF-16 take 78 KB, a 255-section
 /// `.smsbackup` file about 300 KB.
-pub const MAX_OUTBOX_FILE_BYTES: u64 = 512 * 1024;
+pub(crate) const MAX_OUTBOX_FILE_BYTES: u64 = 512 * 1024;
 
 // A 10 MB file must be refused from its size alone.
 const _: () = assert!(MAX_OUTBOX_FILE_BYTES < 10 * 1024 * 1024);
 
 /// What to do with a `.txt` file that has no BOM and is not UTF-8.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum Utf8Fallback {
+pub(crate) enum Utf8Fallback {
     /// An error ([`ContentError::InvalidUtf8`]): the file goes to the error
     /// directory.
     #[default]
     Reject,
-    /// Decode the file as Windows-1252 (a superset of Latin-1's printable
-    /// characters); the five bytes Windows-1252 leaves undefined become the
-    /// C1 controls of the same value, as in Latin-1.
-    Windows1252,
 }
 
 /// How a `.txt` file was decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TextCharset {
+pub(crate) enum TextCharset {
     /// UTF-8 (with or without a BOM).
     Utf8,
     /// UTF-16LE after an `FF FE` BOM.
     Utf16Le,
     /// UTF-16BE after an `FE FF` BOM.
     Utf16Be,
-    /// Not UTF-8; decoded as Windows-1252 under [`Utf8Fallback::Windows1252`].
-    Windows1252,
 }
 
 /// A message read from an outbox file, ready to be turned into PDUs.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutgoingMessage {
+pub(crate) struct OutgoingMessage {
     /// The destination as written (before number normalisation).
     pub recipient: String,
     /// What to send.
@@ -138,7 +129,7 @@ pub struct OutgoingMessage {
 
 /// The content of an outgoing message.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum OutgoingBody {
+pub(crate) enum OutgoingBody {
     /// Text to plan: split and encoded by the daemon.
     Text {
         /// The text.
@@ -153,7 +144,7 @@ pub enum OutgoingBody {
 
 /// One physical message of a `.smsbackup` file.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PreparedPart {
+pub(crate) struct PreparedPart {
     /// The user data header from the file (`UDH`), kept octet for octet.
     pub header: Option<UserDataHeader>,
     /// Text for GSM 7-bit and UCS-2 parts, octets for 8-bit ones.
@@ -173,7 +164,7 @@ pub struct PreparedPart {
 /// Why an outbox file cannot be sent. The daemon moves it to the error
 /// directory.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ContentError {
+pub(crate) enum ContentError {
     /// The file is larger than [`MAX_OUTBOX_FILE_BYTES`].
     #[error("the file has {size} bytes; outbox files are limited to {max}")]
     TooLarge {
@@ -249,7 +240,7 @@ pub enum ContentError {
 
 /// Why a message cannot be turned into PDUs.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SubmitError {
+pub(crate) enum SubmitError {
     /// The recipient is not a number an SMS can be addressed to.
     #[error("recipient {recipient:?}: {source}")]
     Recipient {
@@ -282,7 +273,8 @@ pub enum SubmitError {
 
 impl OutgoingMessage {
     /// Whether there is nothing to say: an empty text.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         match &self.body {
             OutgoingBody::Text { text, .. } => text.is_empty(),
             OutgoingBody::Parts(parts) => parts.iter().all(|part| match &part.body {
@@ -293,12 +285,13 @@ impl OutgoingMessage {
     }
 
     /// Whether it is a flash (class 0) message.
-    pub fn flash(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn flash(&self) -> bool {
         self.class == Some(MessageClass::Flash)
     }
 
     /// The SMSC the file names, as an address.
-    pub fn smsc_address(&self) -> Result<Option<Address>, SubmitError> {
+    pub(crate) fn smsc_address(&self) -> Result<Option<Address>, SubmitError> {
         self.smsc
             .as_deref()
             .map(|smsc| {
@@ -317,7 +310,7 @@ impl OutgoingMessage {
     /// outside the GSM alphabet goes as UCS-2 when it fits (gammu would
     /// have transliterated it), otherwise it is an error. Every PDU is
     /// checked to encode.
-    pub fn to_submits(
+    pub(crate) fn to_submits(
         &self,
         policy_default: EncodingPolicy,
         concat_reference: u16,
@@ -390,7 +383,7 @@ fn lossless_alphabet(part: &PreparedPart) -> Alphabet {
 }
 
 /// Reads an outbox file whose name was classified as `name`.
-pub fn parse_outbox(
+pub(crate) fn parse_outbox(
     name: &OutboxName,
     content: &[u8],
     fallback: Utf8Fallback,
@@ -419,7 +412,7 @@ fn check_size(content: &[u8]) -> Result<(), ContentError> {
 
 /// Reads a `.txt` outbox file for `recipient` (from its name) with the
 /// name's `flags`.
-pub fn parse_txt(
+pub(crate) fn parse_txt(
     content: &[u8],
     recipient: &str,
     flags: Flags,
@@ -442,7 +435,7 @@ pub fn parse_txt(
 }
 
 /// Decodes the content of a `.txt` file (see the module documentation).
-pub fn decode_txt(
+pub(crate) fn decode_txt(
     content: &[u8],
     fallback: Utf8Fallback,
 ) -> Result<(String, TextCharset), ContentError> {
@@ -466,10 +459,6 @@ pub fn decode_txt(
                     Utf8Fallback::Reject => Err(ContentError::InvalidUtf8 {
                         offset: bom + error.valid_up_to(),
                     }),
-                    Utf8Fallback::Windows1252 => Ok((
-                        rest.iter().map(|&b| windows_1252(b)).collect(),
-                        TextCharset::Windows1252,
-                    )),
                 },
             }
         }
@@ -509,20 +498,6 @@ fn decode_utf16(data: &[u8], unit: fn([u8; 2]) -> u16) -> Result<String, Content
     Ok(text)
 }
 
-fn windows_1252(byte: u8) -> char {
-    const HIGH: [char; 32] = [
-        '\u{20AC}', '\u{81}', '\u{201A}', '\u{192}', '\u{201E}', '\u{2026}', '\u{2020}',
-        '\u{2021}', '\u{2C6}', '\u{2030}', '\u{160}', '\u{2039}', '\u{152}', '\u{8D}', '\u{17D}',
-        '\u{8F}', '\u{90}', '\u{2018}', '\u{2019}', '\u{201C}', '\u{201D}', '\u{2022}', '\u{2013}',
-        '\u{2014}', '\u{2DC}', '\u{2122}', '\u{161}', '\u{203A}', '\u{153}', '\u{9D}', '\u{17E}',
-        '\u{178}',
-    ];
-    match byte {
-        0x80..=0x9F => HIGH[usize::from(byte - 0x80)],
-        _ => char::from(byte),
-    }
-}
-
 /// The sections gammu takes from a backup file, in order: `[SMSBackup…]`
 /// (any case) until the first one without `Number`.
 fn taken_sections(ini: &Ini) -> Vec<&Section> {
@@ -538,7 +513,7 @@ fn taken_sections(ini: &Ini) -> Vec<&Section> {
 }
 
 /// Reads a `.smsbackup` outbox file (see the module documentation).
-pub fn parse_smsbackup(content: &[u8]) -> Result<OutgoingMessage, ContentError> {
+pub(crate) fn parse_smsbackup(content: &[u8]) -> Result<OutgoingMessage, ContentError> {
     check_size(content)?;
     let text = String::from_utf8_lossy(content);
     let ini = Ini::parse(&text);
@@ -730,7 +705,7 @@ fn backup_text(
 
 /// Why a `.smsbackup` file cannot record its message references.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RewriteError {
+pub(crate) enum RewriteError {
     /// More references than parts.
     #[error("{references} message references for a file with {sections} parts")]
     TooManyReferences {
@@ -831,7 +806,7 @@ fn line_kind(content: &[u8]) -> LineKind<'_> {
 /// replacing that section's existing `MessageReference` lines or adding one
 /// after its last entry. Every other byte stays as it was; running it twice
 /// gives the same file.
-pub fn record_message_references(
+pub(crate) fn record_message_references(
     original: &[u8],
     references: &[u8],
 ) -> Result<Vec<u8>, RewriteError> {
@@ -1152,10 +1127,6 @@ mod tests {
         assert_eq!(
             txt(b"LATIN1: Zkou\xB9ka end"),
             Err(ContentError::InvalidUtf8 { offset: 12 })
-        );
-        assert_eq!(
-            decode_txt(b"caf\xE9 \x80 \x9F", Utf8Fallback::Windows1252),
-            Ok(("café € Ÿ".into(), TextCharset::Windows1252))
         );
         assert!(matches!(
             parse_txt(

@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime};
 
 /// How a candidate came to the daemon's attention.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Arrival {
+pub(crate) enum Arrival {
     /// Renamed (moved) into the outbox.
     RenamedIn,
     /// Closed after writing.
@@ -28,7 +28,7 @@ pub enum Arrival {
 impl Arrival {
     /// The arrival that says more when two events name one file: a file
     /// renamed in and then written to must settle like a written one.
-    pub fn merge(self, other: Self) -> Self {
+    pub(crate) fn merge(self, other: Self) -> Self {
         match (self, other) {
             (Self::RenamedIn, Self::RenamedIn) => Self::RenamedIn,
             (Self::Found, Self::Found) => Self::Found,
@@ -39,7 +39,7 @@ impl Arrival {
 
 /// Whether a candidate may be taken now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Readiness {
+pub(crate) enum Readiness {
     /// Take it (once no process has it open for writing).
     Ready,
     /// Look again at this time.
@@ -48,7 +48,7 @@ pub enum Readiness {
 
 /// Decides for a file that `arrival` announced and that last `changed` at
 /// that time, at `now`, with the configured `settle` time.
-pub fn readiness(
+pub(crate) fn readiness(
     arrival: Arrival,
     changed: SystemTime,
     now: SystemTime,

@@ -12,7 +12,7 @@ use rusqlite::{params, OptionalExtension};
 
 /// One received part.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IncomingPart {
+pub(crate) struct IncomingPart {
     /// Row id.
     pub id: i64,
     /// The PDU as the modem listed it (SMSC field, then TPDU).
@@ -27,7 +27,7 @@ pub struct IncomingPart {
 
 /// What a status report says, for [`Store::add_status_report`].
 #[derive(Debug, Clone, Copy)]
-pub struct ReportRecord<'a> {
+pub(crate) struct ReportRecord<'a> {
     /// TP-MR of the message it reports on.
     pub message_ref: u8,
     /// TP-RA as people write it.
@@ -42,7 +42,7 @@ pub struct ReportRecord<'a> {
 
 /// A message whose inbox files are being written or were written.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IncomingMessage {
+pub(crate) struct IncomingMessage {
     /// Row id.
     pub id: i64,
     /// The inbox file names.
@@ -56,7 +56,7 @@ pub struct IncomingMessage {
 impl Store {
     /// Whether a part with this stored content was already recorded (or
     /// kept as undecodable): it can be deleted from the SIM at once.
-    pub fn incoming_known(&self, content_key: &str) -> Result<bool, StoreError> {
+    pub(crate) fn incoming_known(&self, content_key: &str) -> Result<bool, StoreError> {
         let found: Option<i64> = self
             .connection
             .query_row(
@@ -72,7 +72,7 @@ impl Store {
 
     /// The part recorded with this content: its id, and the message it was
     /// assembled into, if it was.
-    pub fn incoming_part_by_key(
+    pub(crate) fn incoming_part_by_key(
         &self,
         content_key: &str,
     ) -> Result<Option<(i64, Option<i64>)>, StoreError> {
@@ -87,7 +87,7 @@ impl Store {
     }
 
     /// Whether part `id` was assembled into a message (true for an unknown id).
-    pub fn incoming_part_assembled(&self, id: i64) -> Result<bool, StoreError> {
+    pub(crate) fn incoming_part_assembled(&self, id: i64) -> Result<bool, StoreError> {
         let message: Option<Option<i64>> = self
             .connection
             .query_row(
@@ -100,7 +100,7 @@ impl Store {
     }
 
     /// Whether a status report with this content was recorded.
-    pub fn status_report_known(&self, content_key: &str) -> Result<bool, StoreError> {
+    pub(crate) fn status_report_known(&self, content_key: &str) -> Result<bool, StoreError> {
         Ok(self
             .connection
             .query_row(
@@ -113,7 +113,7 @@ impl Store {
     }
 
     /// Every part not yet assembled into a message, oldest first.
-    pub fn unassembled_parts(&self) -> Result<Vec<i64>, StoreError> {
+    pub(crate) fn unassembled_parts(&self) -> Result<Vec<i64>, StoreError> {
         let mut statement = self
             .connection
             .prepare_cached("SELECT id FROM incoming_part WHERE message_id IS NULL ORDER BY id")?;
@@ -143,7 +143,7 @@ impl Store {
     }
 
     /// Keeps a PDU that did not decode, with the reason.
-    pub fn add_undecodable(
+    pub(crate) fn add_undecodable(
         &mut self,
         content_key: &str,
         pdu_hex: &str,
@@ -161,7 +161,7 @@ impl Store {
     /// TP-MR whose recipient is the same number (national and international
     /// forms compared by their last nine digits), most recent first. Returns
     /// the matched `(message id, part)`.
-    pub fn add_status_report(
+    pub(crate) fn add_status_report(
         &mut self,
         content_key: &str,
         report: &ReportRecord<'_>,
@@ -211,7 +211,12 @@ impl Store {
     }
 
     /// Records an incoming (missed) call.
-    pub fn add_call(&mut self, caller: &str, hung_up: bool, now_ms: i64) -> Result<(), StoreError> {
+    pub(crate) fn add_call(
+        &mut self,
+        caller: &str,
+        hung_up: bool,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
         self.connection.execute(
             "INSERT INTO call (caller, hung_up, at_ms) VALUES (?1, ?2, ?3)",
             params![caller, hung_up, now_ms],
@@ -220,7 +225,7 @@ impl Store {
     }
 
     /// Received messages, written or being written to the inbox.
-    pub fn received_count(&self) -> Result<u64, StoreError> {
+    pub(crate) fn received_count(&self) -> Result<u64, StoreError> {
         Ok(self
             .connection
             .query_row("SELECT COALESCE(MAX(id), 0) FROM incoming", [], |row| {
@@ -233,7 +238,7 @@ impl Store {
     /// instead of a scan, on every status update.)
     ///
     /// [`received_count`]: Self::received_count
-    pub fn undecodable_count(&self) -> Result<u64, StoreError> {
+    pub(crate) fn undecodable_count(&self) -> Result<u64, StoreError> {
         Ok(self.connection.query_row(
             "SELECT COALESCE(MAX(id), 0) FROM undecodable",
             [],
@@ -244,7 +249,7 @@ impl Store {
     /// The unassembled parts of the concatenated message `part` belongs to
     /// (same sender, reference and total), one per sequence number, in order;
     /// or `part` alone for a single SMS.
-    pub fn open_group(&self, part: i64) -> Result<Vec<IncomingPart>, StoreError> {
+    pub(crate) fn open_group(&self, part: i64) -> Result<Vec<IncomingPart>, StoreError> {
         let Some(anchor) = self.incoming_part(part)? else {
             return Ok(Vec::new());
         };
@@ -256,7 +261,7 @@ impl Store {
 
     /// The unassembled parts from `sender` with this concatenation reference
     /// and total, one per sequence number (the first recorded), in order.
-    pub fn waiting_parts(
+    pub(crate) fn waiting_parts(
         &self,
         sender: &str,
         reference: u16,
@@ -276,7 +281,7 @@ impl Store {
     }
 
     /// One part by id.
-    pub fn incoming_part(&self, id: i64) -> Result<Option<IncomingPart>, StoreError> {
+    pub(crate) fn incoming_part(&self, id: i64) -> Result<Option<IncomingPart>, StoreError> {
         Ok(self
             .connection
             .query_row(
@@ -289,7 +294,7 @@ impl Store {
 
     /// Parts of concatenated messages still waiting for the rest, received
     /// before `before_ms`: one id per waiting group.
-    pub fn stale_groups(&self, before_ms: i64) -> Result<Vec<i64>, StoreError> {
+    pub(crate) fn stale_groups(&self, before_ms: i64) -> Result<Vec<i64>, StoreError> {
         let mut statement = self.connection.prepare_cached(
             "SELECT MIN(id) FROM incoming_part WHERE message_id IS NULL AND concat_ref IS NOT NULL
              GROUP BY sender, concat_ref, concat_total HAVING MIN(received_ms) < ?1",
@@ -302,7 +307,7 @@ impl Store {
 
     /// Starts a message from these parts, with the inbox file names it will
     /// have, before the files are written.
-    pub fn begin_incoming(
+    pub(crate) fn begin_incoming(
         &mut self,
         parts: &[i64],
         files: &[String],
@@ -323,7 +328,7 @@ impl Store {
     ///
     /// [`add_incoming_part`]: Self::add_incoming_part
     /// [`begin_incoming`]: Self::begin_incoming
-    pub fn add_completing_part(
+    pub(crate) fn add_completing_part(
         &mut self,
         part: &NewPart<'_>,
         others: &[i64],
@@ -343,7 +348,11 @@ impl Store {
     /// sequence; a network resending with another time stamp) joins that
     /// message instead of waiting for parts that will not come. Returns
     /// whether it did.
-    pub fn join_recent_duplicate(&mut self, part: i64, since_ms: i64) -> Result<bool, StoreError> {
+    pub(crate) fn join_recent_duplicate(
+        &mut self,
+        part: i64,
+        since_ms: i64,
+    ) -> Result<bool, StoreError> {
         let joined = self.connection.execute(
             "UPDATE incoming_part SET message_id = (
                  SELECT o.message_id FROM incoming_part o, incoming_part p
@@ -363,7 +372,7 @@ impl Store {
 
     /// The message's files are durably on disk; `hook`: its RunOnReceive
     /// hook is to be started.
-    pub fn incoming_written(&mut self, id: i64, hook: bool) -> Result<(), StoreError> {
+    pub(crate) fn incoming_written(&mut self, id: i64, hook: bool) -> Result<(), StoreError> {
         self.connection.execute(
             "UPDATE incoming SET state = 'written', hook = ?2 WHERE id = ?1",
             params![id, if hook { "pending" } else { "none" }],
@@ -374,7 +383,7 @@ impl Store {
     /// The message's hook was started. Not synced to disk on its own (the
     /// next commit syncs it): a process killed right after still has it on
     /// record; only a power cut in between can run the hook a second time.
-    pub fn hook_started(&mut self, id: i64) -> Result<(), StoreError> {
+    pub(crate) fn hook_started(&mut self, id: i64) -> Result<(), StoreError> {
         self.batch(Durability::WithNextCommit, |store| {
             store.connection.execute(
                 "UPDATE incoming SET hook = 'started' WHERE id = ?1",
@@ -385,7 +394,7 @@ impl Store {
     }
 
     /// Written messages whose hook was never started.
-    pub fn hooks_pending(&self) -> Result<Vec<i64>, StoreError> {
+    pub(crate) fn hooks_pending(&self) -> Result<Vec<i64>, StoreError> {
         let mut statement = self.connection.prepare_cached(
             "SELECT id FROM incoming WHERE state = 'written' AND hook = 'pending' ORDER BY id",
         )?;
@@ -396,7 +405,7 @@ impl Store {
     }
 
     /// The message part `id` was assembled into.
-    pub fn message_of_part(&self, part: i64) -> Result<Option<IncomingMessage>, StoreError> {
+    pub(crate) fn message_of_part(&self, part: i64) -> Result<Option<IncomingMessage>, StoreError> {
         Ok(self
             .connection
             .query_row(
@@ -410,7 +419,7 @@ impl Store {
 
     /// Messages whose files are not written yet (a write that failed, or
     /// simgate stopped while writing), oldest first.
-    pub fn incoming_unwritten(&self) -> Result<Vec<i64>, StoreError> {
+    pub(crate) fn incoming_unwritten(&self) -> Result<Vec<i64>, StoreError> {
         let mut statement = self
             .connection
             .prepare_cached("SELECT id FROM incoming WHERE state = 'writing' ORDER BY id")?;
@@ -421,7 +430,7 @@ impl Store {
     }
 
     /// The parts of message `id`, in order.
-    pub fn incoming_parts_of(&self, id: i64) -> Result<Vec<IncomingPart>, StoreError> {
+    pub(crate) fn incoming_parts_of(&self, id: i64) -> Result<Vec<IncomingPart>, StoreError> {
         let mut statement = self.connection.prepare_cached(
             "SELECT id, pdu, sender, concat_ref, concat_total, concat_seq, received_ms FROM incoming_part
              WHERE message_id = ?1 ORDER BY concat_seq, id",
@@ -433,7 +442,7 @@ impl Store {
     }
 
     /// A received message by id.
-    pub fn incoming_message(&self, id: i64) -> Result<Option<IncomingMessage>, StoreError> {
+    pub(crate) fn incoming_message(&self, id: i64) -> Result<Option<IncomingMessage>, StoreError> {
         Ok(self
             .connection
             .query_row(
@@ -458,7 +467,7 @@ fn message_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<IncomingMessage
 
 /// A part to record.
 #[derive(Debug, Clone, Copy)]
-pub struct NewPart<'a> {
+pub(crate) struct NewPart<'a> {
     /// Its content key (the stored PDU as hex).
     pub content_key: &'a str,
     /// The PDU as the modem listed it.

@@ -1,6 +1,6 @@
 //! simgate's state in SQLite: what was taken from the outbox and what each
-//! part went through ([`outgoing`]), what was received ([`incoming`]), what
-//! the SIM did with the PIN and what was learnt about a modem ([`modem`]).
+//! part went through (`outgoing`), what was received (`incoming`), what
+//! the SIM did with the PIN and what was learnt about a modem (`modem`).
 //! A thin layer over rusqlite; every time is passed in (milliseconds since
 //! the Unix epoch), so the logic is testable without a clock.
 //!
@@ -13,14 +13,14 @@
 //! The file holds phone numbers and message texts: it is created with mode
 //! 0600 (SQLite gives its `-wal` and `-shm` files the same mode).
 //!
-//! A burst commits once for many steps: [`Store::batch`] runs them in one
+//! A burst commits once for many steps: `Store::batch` runs them in one
 //! transaction (each step that needs several statements is a savepoint
 //! of it), and a batch whose loss a restart repairs (the transitions after
 //! a send, which the modem's TP-MR counter can tell again) may leave its
-//! fsync to the next commit ([`Durability::WithNextCommit`]).
+//! fsync to the next commit (`Durability::WithNextCommit`).
 //!
 //! Transactions begin `IMMEDIATE`: the modem supervisor records PIN
-//! outcomes through a connection of its own ([`PinRecords`]), and a
+//! outcomes through a connection of its own (`PinRecords`), and a
 //! deferred transaction that read first would fail to become a writer
 //! (`SQLITE_BUSY`) instead of waiting for the other connection.
 
@@ -29,9 +29,10 @@ mod migrations;
 mod modem;
 mod outgoing;
 
-pub use incoming::{IncomingMessage, IncomingPart, NewPart, ReportRecord};
-pub use modem::PinRecords;
-pub use outgoing::{Counts, FileId, MessageState, Outgoing, Part, PartState, Resolving};
+pub(crate) use incoming::{IncomingPart, NewPart, ReportRecord};
+pub(crate) use modem::PinRecords;
+pub(crate) use outgoing::Resolving;
+pub use outgoing::{Counts, FileId, MessageState, Outgoing, Part, PartState};
 
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
@@ -67,7 +68,6 @@ pub enum StoreError {
 #[derive(Debug)]
 pub struct Store {
     connection: CachedConnection,
-    path: Option<PathBuf>,
 }
 
 /// The connection, with `execute` and `query_row` going through SQLite's
@@ -106,7 +106,7 @@ impl std::ops::DerefMut for CachedConnection {
 
 /// When a batch must be on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Durability {
+pub(crate) enum Durability {
     /// Synced before [`Store::batch`] returns (`synchronous = FULL`).
     Now,
     /// Written to the WAL, synced by the next durable commit (or the next
@@ -171,16 +171,15 @@ impl Store {
             ))
         })?;
         let connection = Connection::open(path).map_err(open_error)?;
-        let mut store = Self::setup(connection).map_err(|error| match error {
+        Self::setup(connection).map_err(|error| match error {
             StoreError::Sqlite(source) => open_error(source),
             other => other,
-        })?;
-        store.path = Some(path.to_owned());
-        Ok(store)
+        })
     }
 
     /// An in-memory database, for tests.
-    pub fn in_memory() -> Result<Self, StoreError> {
+    #[cfg(test)]
+    pub(crate) fn in_memory() -> Result<Self, StoreError> {
         Self::setup(Connection::open_in_memory()?)
     }
 
@@ -188,7 +187,7 @@ impl Store {
     /// durability asked for; inside another batch, as part of it. What the
     /// steps did before one of them failed is committed too (each step is
     /// atomic on its own), and the error returned.
-    pub fn batch<T, E: From<StoreError>>(
+    pub(crate) fn batch<T, E: From<StoreError>>(
         &mut self,
         durability: Durability,
         steps: impl FnOnce(&mut Self) -> Result<T, E>,
@@ -236,11 +235,6 @@ impl Store {
         })
     }
 
-    /// The database file, unless in memory.
-    pub fn path(&self) -> Option<&Path> {
-        self.path.as_deref()
-    }
-
     fn setup(connection: Connection) -> Result<Self, StoreError> {
         connection.pragma_update(None, "journal_mode", "WAL")?;
         connection.pragma_update(None, "synchronous", "FULL")?;
@@ -275,7 +269,6 @@ impl Store {
         connection.set_prepared_statement_cache_capacity(96);
         Ok(Self {
             connection: CachedConnection(connection),
-            path: None,
         })
     }
 }

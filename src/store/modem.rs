@@ -28,14 +28,14 @@ fn parse_outcome(text: &str) -> Option<PinOutcome> {
 /// connection of its own (the modem supervisor asks it while the daemon's
 /// store is busy elsewhere; SQLite's WAL lets both work).
 #[derive(Debug)]
-pub struct PinRecords {
+pub(crate) struct PinRecords {
     connection: std::sync::Mutex<rusqlite::Connection>,
 }
 
 impl PinRecords {
     /// Opens the records of the database at `path` (opened and migrated by
     /// [`Store::open`] first).
-    pub fn open(path: &std::path::Path) -> Result<Self, StoreError> {
+    pub(crate) fn open(path: &std::path::Path) -> Result<Self, StoreError> {
         let connection = rusqlite::Connection::open(path)?;
         connection.pragma_update(None, "synchronous", "FULL")?;
         connection.busy_timeout(std::time::Duration::from_secs(5))?;
@@ -78,38 +78,8 @@ impl PinMemory for PinRecords {
 }
 
 impl Store {
-    /// What happened the last time the PIN with hash `pin_hash` was entered
-    /// on SIM `sim`.
-    pub fn pin_outcome(&self, sim: &str, pin_hash: &str) -> Result<Option<PinOutcome>, StoreError> {
-        let text: Option<String> = self
-            .connection
-            .query_row(
-                "SELECT outcome FROM pin_attempt WHERE sim = ?1 AND pin_hash = ?2",
-                params![sim, pin_hash],
-                |row| row.get(0),
-            )
-            .optional()?;
-        Ok(text.as_deref().and_then(parse_outcome))
-    }
-
-    /// Records (durably) what happened to the PIN on that SIM.
-    pub fn record_pin(
-        &mut self,
-        sim: &str,
-        pin_hash: &str,
-        outcome: PinOutcome,
-        now_ms: i64,
-    ) -> Result<(), StoreError> {
-        self.connection.execute(
-            "INSERT INTO pin_attempt (sim, pin_hash, outcome, at_ms) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (sim, pin_hash) DO UPDATE SET outcome = ?3, at_ms = ?4",
-            params![sim, pin_hash, outcome_word(outcome), now_ms],
-        )?;
-        Ok(())
-    }
-
     /// A fact learnt about `modem` (its IMEI), if recorded.
-    pub fn modem_fact(&self, modem: &str, fact: &str) -> Result<Option<String>, StoreError> {
+    pub(crate) fn modem_fact(&self, modem: &str, fact: &str) -> Result<Option<String>, StoreError> {
         Ok(self
             .connection
             .query_row(
@@ -121,7 +91,7 @@ impl Store {
     }
 
     /// Records a fact about `modem`.
-    pub fn set_modem_fact(
+    pub(crate) fn set_modem_fact(
         &mut self,
         modem: &str,
         fact: &str,
@@ -142,24 +112,23 @@ mod tests {
 
     #[test]
     fn pin_outcomes_and_facts_are_remembered() {
-        let mut store = Store::in_memory().unwrap();
-        assert_eq!(store.pin_outcome("8949", "h1").unwrap(), None);
-        store
-            .record_pin("8949", "h1", PinOutcome::Entering, 1)
-            .unwrap();
-        store
-            .record_pin("8949", "h1", PinOutcome::Rejected, 2)
-            .unwrap();
-        assert_eq!(
-            store.pin_outcome("8949", "h1").unwrap(),
-            Some(PinOutcome::Rejected)
-        );
-        assert_eq!(store.pin_outcome("8949", "h2").unwrap(), None);
-        assert_eq!(store.pin_outcome("other", "h1").unwrap(), None);
+        let dir = std::env::temp_dir().join(format!("simgate-store-pins-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("state.db");
+        let mut store = Store::open(&path).unwrap();
+        let pins = PinRecords::open(&path).unwrap();
+        assert_eq!(pins.recall("8949", "h1"), None);
+        pins.record("8949", "h1", PinOutcome::Entering);
+        pins.record("8949", "h1", PinOutcome::Rejected);
+        assert_eq!(pins.recall("8949", "h1"), Some(PinOutcome::Rejected));
+        assert_eq!(pins.recall("8949", "h2"), None);
+        assert_eq!(pins.recall("other", "h1"), None);
         store.set_modem_fact("3561", "tp-mr", "follows").unwrap();
         assert_eq!(
             store.modem_fact("3561", "tp-mr").unwrap().as_deref(),
             Some("follows")
         );
+        drop((store, pins));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -175,7 +175,7 @@ pub struct Part {
 
 /// A part that may have gone out, waiting for the modem to tell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Resolving {
+pub(crate) struct Resolving {
     /// The message.
     pub id: i64,
     /// The part.
@@ -234,7 +234,7 @@ impl Store {
     /// Records a file taken in from the outbox as a queued message, due
     /// now. The name must not have an active message (cancel or finish it
     /// first).
-    pub fn enqueue(
+    pub(crate) fn enqueue(
         &mut self,
         file_name: &str,
         file_id: &FileId,
@@ -317,7 +317,7 @@ impl Store {
 
     /// Queued messages due at `now_ms`, in byte order of their file names:
     /// gammu's priority order (`OUTA…` before `OUTB…`).
-    pub fn due(&self, now_ms: i64, limit: u32) -> Result<Vec<i64>, StoreError> {
+    pub(crate) fn due(&self, now_ms: i64, limit: u32) -> Result<Vec<i64>, StoreError> {
         let mut statement = self.connection.prepare_cached(
             "SELECT id FROM outgoing WHERE state = 'queued' AND next_attempt_ms <= ?1
              ORDER BY file_name, id LIMIT ?2",
@@ -329,7 +329,7 @@ impl Store {
     }
 
     /// When the next queued message falls due, if any.
-    pub fn next_due_ms(&self) -> Result<Option<i64>, StoreError> {
+    pub(crate) fn next_due_ms(&self) -> Result<Option<i64>, StoreError> {
         Ok(self.connection.query_row(
             "SELECT MIN(next_attempt_ms) FROM outgoing WHERE state = 'queued'",
             [],
@@ -339,7 +339,8 @@ impl Store {
 
     /// Messages waiting with their file in outbox/ (queued), for a rescan
     /// to notice files deleted meanwhile.
-    pub fn waiting(&self) -> Result<Vec<Outgoing>, StoreError> {
+    #[cfg(test)]
+    pub(crate) fn waiting(&self) -> Result<Vec<Outgoing>, StoreError> {
         self.waiting_unlisted(|_| false)
     }
 
@@ -348,7 +349,7 @@ impl Store {
     /// files it did not find, and a queue of 10,000 is not copied into
     /// memory (that took 2.5 MB). Sorted here rather than by SQLite, whose
     /// sorter took 1 MB for the whole queue.
-    pub fn waiting_unlisted(
+    pub(crate) fn waiting_unlisted(
         &self,
         listed: impl Fn(&str) -> bool,
     ) -> Result<Vec<Outgoing>, StoreError> {
@@ -397,7 +398,7 @@ impl Store {
     /// Durably marks a part as handed to the modem (and its message as
     /// sending) before the PDU is written; `mr_before` is the TP-MR the
     /// modem had used last, when known.
-    pub fn part_sending(
+    pub(crate) fn part_sending(
         &mut self,
         id: i64,
         part: u32,
@@ -419,7 +420,7 @@ impl Store {
     }
 
     /// Records that the network accepted a part, with its TP-MR.
-    pub fn part_sent(
+    pub(crate) fn part_sent(
         &mut self,
         id: i64,
         part: u32,
@@ -436,7 +437,7 @@ impl Store {
 
     /// The part did not go out (a clear error before or at the modem):
     /// back to pending.
-    pub fn part_not_sent(&mut self, id: i64, part: u32) -> Result<(), StoreError> {
+    pub(crate) fn part_not_sent(&mut self, id: i64, part: u32) -> Result<(), StoreError> {
         self.connection.execute(
             "UPDATE outgoing_part SET state = 'pending' WHERE message_id = ?1 AND part = ?2",
             params![id, part],
@@ -445,18 +446,23 @@ impl Store {
     }
 
     /// Every part went out: the message is sent.
-    pub fn mark_sent(&mut self, id: i64, now_ms: i64) -> Result<(), StoreError> {
+    pub(crate) fn mark_sent(&mut self, id: i64, now_ms: i64) -> Result<(), StoreError> {
         self.finish(id, MessageState::Sent, None, now_ms)
     }
 
     /// Given up on the message.
-    pub fn mark_failed(&mut self, id: i64, reason: &str, now_ms: i64) -> Result<(), StoreError> {
+    pub(crate) fn mark_failed(
+        &mut self,
+        id: i64,
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
         self.finish(id, MessageState::Failed, Some(reason), now_ms)
     }
 
     /// The message's file was deleted from outbox/ before it was sent:
     /// cancelled, and its name is free for a new file.
-    pub fn cancel(&mut self, id: i64, reason: &str, now_ms: i64) -> Result<(), StoreError> {
+    pub(crate) fn cancel(&mut self, id: i64, reason: &str, now_ms: i64) -> Result<(), StoreError> {
         self.connection.execute(
             "UPDATE outgoing SET state = 'cancelled', last_error = ?2, updated_ms = ?3, finished_ms = ?3,
                     claim_key = 'done:' || id, file_pending = 0
@@ -468,7 +474,7 @@ impl Store {
 
     /// A part may have gone out: the part becomes ambiguous and the message
     /// waits for the modem to tell ([`MessageState::Resolving`]).
-    pub fn mark_resolving(
+    pub(crate) fn mark_resolving(
         &mut self,
         id: i64,
         part: u32,
@@ -480,7 +486,7 @@ impl Store {
 
     /// A part may have gone out and nothing can tell: the part and the
     /// message become ambiguous, for good.
-    pub fn mark_ambiguous(
+    pub(crate) fn mark_ambiguous(
         &mut self,
         id: i64,
         part: u32,
@@ -516,7 +522,7 @@ impl Store {
     }
 
     /// Parts waiting for the modem to tell whether they went out.
-    pub fn resolving(&self) -> Result<Vec<Resolving>, StoreError> {
+    pub(crate) fn resolving(&self) -> Result<Vec<Resolving>, StoreError> {
         let mut statement = self.connection.prepare_cached(
             "SELECT p.message_id, p.part, p.mr_before FROM outgoing_part p
              JOIN outgoing o ON o.id = p.message_id
@@ -536,7 +542,7 @@ impl Store {
 
     /// The modem says the part went out with TP-MR `message_ref`: it is
     /// sent, and the message is queued to go on with its other parts.
-    pub fn resolved_sent(
+    pub(crate) fn resolved_sent(
         &mut self,
         id: i64,
         part: u32,
@@ -561,7 +567,12 @@ impl Store {
 
     /// The modem says the part did not go out: it is pending again, and
     /// the message is queued to send it.
-    pub fn resolved_not_sent(&mut self, id: i64, part: u32, now_ms: i64) -> Result<(), StoreError> {
+    pub(crate) fn resolved_not_sent(
+        &mut self,
+        id: i64,
+        part: u32,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
         let transaction = self.atomic()?;
         transaction
             .prepare_cached(
@@ -594,7 +605,7 @@ impl Store {
 
     /// A failure worth another attempt: due again at `next_ms`. (The
     /// attempt itself was counted when it started.)
-    pub fn retry_later(
+    pub(crate) fn retry_later(
         &mut self,
         id: i64,
         reason: &str,
@@ -611,7 +622,7 @@ impl Store {
 
     /// Counts an attempt that is starting; returns the attempts so far,
     /// this one included.
-    pub fn count_attempt(&mut self, id: i64, now_ms: i64) -> Result<u32, StoreError> {
+    pub(crate) fn count_attempt(&mut self, id: i64, now_ms: i64) -> Result<u32, StoreError> {
         Ok(self.connection.query_row(
             "UPDATE outgoing SET attempts = attempts + 1, updated_ms = ?2 WHERE id = ?1
              RETURNING attempts",
@@ -624,7 +635,7 @@ impl Store {
     /// becomes ambiguous and its message `resolving` (the modem may tell);
     /// a message left `sending` with no part in flight goes back to the
     /// queue. Returns the ids now resolving.
-    pub fn recover(&mut self, now_ms: i64) -> Result<Vec<i64>, StoreError> {
+    pub(crate) fn recover(&mut self, now_ms: i64) -> Result<Vec<i64>, StoreError> {
         let transaction = self.atomic()?;
         let resolving: Vec<i64> = {
             let mut statement = transaction
@@ -656,7 +667,7 @@ impl Store {
 
     /// Finished messages whose files were not moved yet: the move failed,
     /// or a restart came between it and its commit.
-    pub fn files_pending(&self) -> Result<Vec<Outgoing>, StoreError> {
+    pub(crate) fn files_pending(&self) -> Result<Vec<Outgoing>, StoreError> {
         self.query_many(
             "WHERE claim_key LIKE 'name:%' AND state IN ('sent', 'failed', 'ambiguous') ORDER BY id",
             [],
@@ -664,7 +675,7 @@ impl Store {
     }
 
     /// The message's file is now this one (rewritten in place).
-    pub fn set_file_id(&mut self, id: i64, file_id: &FileId) -> Result<(), StoreError> {
+    pub(crate) fn set_file_id(&mut self, id: i64, file_id: &FileId) -> Result<(), StoreError> {
         self.connection.execute(
             "UPDATE outgoing SET file_id = ?2 WHERE id = ?1",
             params![id, file_id.to_text()],
@@ -675,7 +686,7 @@ impl Store {
     /// The finished message that had this file, whose name was freed: a
     /// file found claimed after a power cut that lost the move but kept
     /// the commit.
-    pub fn finished_with_file(
+    pub(crate) fn finished_with_file(
         &self,
         file_name: &str,
         file_id: &FileId,
@@ -688,7 +699,7 @@ impl Store {
     }
 
     /// The finished message's file could not be moved: try again later.
-    pub fn file_pending(&mut self, id: i64) -> Result<(), StoreError> {
+    pub(crate) fn file_pending(&mut self, id: i64) -> Result<(), StoreError> {
         self.connection.execute(
             "UPDATE outgoing SET file_pending = 1 WHERE id = ?1",
             params![id],
@@ -697,7 +708,7 @@ impl Store {
     }
 
     /// The message's file has been moved on (or deleted): its name is free.
-    pub fn forget_file(&mut self, id: i64) -> Result<(), StoreError> {
+    pub(crate) fn forget_file(&mut self, id: i64) -> Result<(), StoreError> {
         self.connection.execute(
             "UPDATE outgoing SET claim_key = 'done:' || id, file_pending = 0 WHERE id = ?1",
             params![id],
