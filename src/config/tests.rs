@@ -854,3 +854,24 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn pin_file_is_read_and_written_back_but_not_beside_pin() {
+    let loaded = toml_ok("[modem]\ndevice = \"/dev/ttyUSB0\"\npin_file = \"/etc/simgate/pin\"\n");
+    assert_eq!(
+        loaded.config.modem.pin_file,
+        Some(PathBuf::from("/etc/simgate/pin"))
+    );
+    assert_eq!(loaded.config.modem.pin, None, "read by load, not by parse");
+    assert!(loaded.notices.is_empty(), "{:?}", loaded.notices);
+    let text = loaded.config.to_toml_with_pin();
+    assert!(text.contains("pin_file = \"/etc/simgate/pin\""), "{text}");
+    assert_eq!(toml_ok(&text).config, loaded.config);
+
+    let both = parse_toml(
+        "[modem]\ndevice = \"/dev/ttyUSB0\"\npin = \"1234\"\npin_file = \"/etc/simgate/pin\"\n",
+    )
+    .unwrap_err();
+    assert_eq!(both.key(), Some("modem.pin_file"));
+    assert!(!both.to_string().contains("1234"), "{both}");
+}
