@@ -272,7 +272,16 @@ fn print_config(
 }
 
 fn run_daemon(args: &RunArgs) -> Result<(), CliError> {
-    let loaded = crate::config::load(&args.config)?;
+    let loaded = match crate::config::load(&args.config) {
+        Ok(loaded) => loaded,
+        Err(error) => match crate::unconfigured::what_to_set(&error, &args.config) {
+            Some(line) => {
+                crate::unconfigured::report(&line);
+                return Ok(());
+            }
+            None => return Err(error.into()),
+        },
+    };
     let target = match &loaded.config.log.target {
         crate::config::LogTarget::File(path) => crate::daemon::logging::Target::File(path.clone()),
         crate::config::LogTarget::Syslog => crate::daemon::logging::Target::Syslog {

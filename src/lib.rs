@@ -27,6 +27,8 @@
 //! - [`config`]: simgate's TOML or an existing gammu-smsdrc, read into one
 //!   effective configuration plus the notices to log at start.
 //! - [`demo`]: `simgate demo`, the daemon on the emulator in a local folder.
+//! - [`unconfigured`]: a service started before any modem was named: one
+//!   line saying what to set, and a clean exit.
 //! - [`cli`]: the command-line interface of the `simgate` binary.
 //!
 //! Neither `pdu` nor `at` performs I/O or reads the clock; they are unit
@@ -46,3 +48,4 @@ pub mod procfs;
 pub mod redact;
 pub mod spool;
 pub mod store;
+pub mod unconfigured;

@@ -534,7 +534,15 @@ fn round_trip_gammu_to_toml_and_back() {
 
 #[test]
 fn the_example_configs_parse() {
-    let loaded = toml_ok(include_str!("../../etc/simgate.toml"));
+    // The shipped file names no modem: simgate must be told which port.
+    let shipped = include_str!("../../etc/simgate.toml");
+    let missing = parse_toml(shipped).unwrap_err();
+    assert!(
+        matches!(&missing, ConfigError::Missing { key, .. } if key == "modem.device"),
+        "{missing:?}"
+    );
+    let configured = shipped.replacen("#device = ", "device = ", 1);
+    let loaded = toml_ok(&configured);
     assert_eq!(loaded.notices, Vec::new());
     assert_eq!(loaded.config, Config::default());
     let loaded = parse(
