@@ -35,6 +35,9 @@ enum Command {
     /// Talk to a modem.
     #[command(subcommand)]
     Modem(ModemCommand),
+    /// Check an existing gammu-smsd setup and print the steps that put
+    /// simgate in its place (changes nothing unless --apply is given).
+    MigrateFromGammu(crate::migrate::MigrateArgs),
 }
 
 #[derive(Debug, Args)]
@@ -190,6 +193,9 @@ pub enum CliError {
     /// The demo failed.
     #[error("{0}")]
     Demo(#[from] crate::demo::DemoError),
+    /// `migrate-from-gammu` found problems or could not make a change.
+    #[error("{0}")]
+    Migrate(#[from] crate::migrate::MigrateError),
     /// Dropping privileges failed.
     #[error("cannot switch to {what}: {reason}")]
     Privileges {
@@ -223,6 +229,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Demo(args) => Ok(crate::demo::run(&args.dir, args.stop_after, out)?),
         Command::CheckConfig(args) => check_config(&args, out),
         Command::ImportGammu(args) => import_gammu(&args, out),
+        Command::MigrateFromGammu(args) => Ok(crate::migrate::run(&args, out)?),
     }
 }
 

@@ -29,6 +29,9 @@
 //! - [`demo`]: `simgate demo`, the daemon on the emulator in a local folder.
 //! - [`unconfigured`]: a service started before any modem was named: one
 //!   line saying what to set, and a clean exit.
+//! - [`migrate`]: `simgate migrate-from-gammu`: checks a gammu-smsd setup,
+//!   prints (and with `--apply` takes, reversibly) the steps that put
+//!   simgate in its place.
 //! - [`cli`]: the command-line interface of the `simgate` binary.
 //!
 //! Neither `pdu` nor `at` performs I/O or reads the clock; they are unit
@@ -42,6 +45,7 @@ pub mod demo;
 pub mod emulator;
 pub mod ini;
 pub mod instance;
+pub mod migrate;
 pub mod modem;
 pub mod pdu;
 pub mod procfs;
