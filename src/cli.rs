@@ -38,6 +38,17 @@ enum Command {
     /// Check an existing gammu-smsd setup and print the steps that put
     /// simgate in its place (changes nothing unless --apply is given).
     MigrateFromGammu(crate::migrate::MigrateArgs),
+    /// Write the manual pages and shell completions into a folder (for
+    /// packaging).
+    #[command(hide = true)]
+    GenerateDocs(GenerateDocsArgs),
+}
+
+#[derive(Debug, Args)]
+struct GenerateDocsArgs {
+    /// The folder to write simgate.8, simgate.toml.5 and completions/ into.
+    #[arg(long)]
+    out: std::path::PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -230,6 +241,13 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::CheckConfig(args) => check_config(&args, out),
         Command::ImportGammu(args) => import_gammu(&args, out),
         Command::MigrateFromGammu(args) => Ok(crate::migrate::run(&args, out)?),
+        Command::GenerateDocs(args) => {
+            use clap::CommandFactory;
+            for path in crate::manual::write_all(&Cli::command(), &args.out)? {
+                writeln!(out, "{}", path.display())?;
+            }
+            Ok(())
+        }
     }
 }
 

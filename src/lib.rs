@@ -32,6 +32,8 @@
 //! - [`migrate`]: `simgate migrate-from-gammu`: checks a gammu-smsd setup,
 //!   prints (and with `--apply` takes, reversibly) the steps that put
 //!   simgate in its place.
+//! - [`manual`]: simgate(8), simgate.toml(5) and shell completions, made
+//!   from the command-line definitions and the default configuration.
 //! - [`cli`]: the command-line interface of the `simgate` binary.
 //!
 //! Neither `pdu` nor `at` performs I/O or reads the clock; they are unit
@@ -45,6 +47,7 @@ pub mod demo;
 pub mod emulator;
 pub mod ini;
 pub mod instance;
+pub mod manual;
 pub mod migrate;
 pub mod modem;
 pub mod pdu;
