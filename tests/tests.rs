@@ -19,6 +19,7 @@ mod outbox;
 mod pdu_properties;
 mod pdu_vectors;
 mod pin;
+mod pin_sources;
 mod reference_tools;
 mod send_faults;
 mod smart_messages;

@@ -135,9 +135,10 @@ pub fn resolve(loaded: &mut Loaded, config_path: &Path, env: &PinEnv) -> Result<
     );
     loaded.notices.extend(notice);
     let read = |key: &str, path: &Path| -> Result<SimPin, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Path {
+            key: key.to_owned(),
             path: path.to_owned(),
-            source,
+            problem: error.to_string(),
         })?;
         parse_pin_text(key, &text)
     };
