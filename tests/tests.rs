@@ -13,9 +13,11 @@ mod inbox_full;
 
 mod instance;
 mod logs;
+mod migrate_from_gammu;
 mod migration;
 mod modem;
 mod outbox;
+mod packaging;
 mod pdu_properties;
 mod pdu_vectors;
 mod pin;
