@@ -90,16 +90,22 @@ pub fn choose(
 }
 
 /// The warning for a PIN kept in `path` with permission bits `mode`, when
-/// users other than the owner and group can read it.
-pub fn exposure(key: &str, path: &Path, mode: u32) -> Option<Notice> {
+/// users other than the owner and group can read it. `pin_file` says
+/// whether the configuration could name a PIN file instead (simgate's
+/// TOML can, a gammu-smsdrc cannot).
+pub fn exposure(key: &str, path: &Path, mode: u32, pin_file: bool) -> Option<Notice> {
     (mode & 0o004 != 0).then(|| {
+        let or_file = if pin_file {
+            ", or in a file only simgate's group can read ([modem] pin_file, mode 0640)"
+        } else {
+            ""
+        };
         Notice::warning(
             key,
             format!(
                 "the SIM PIN sits in {}, which every user can read (mode {:04o}): put it in a \
                  root-only file and hand it to simgate as a systemd credential \
-                 (LoadCredential={CREDENTIAL}:/etc/simgate/pin), or in a file only simgate's \
-                 group can read ([modem] pin_file, mode 0640)",
+                 (LoadCredential={CREDENTIAL}:/etc/simgate/pin){or_file}",
                 path.display(),
                 mode & 0o7777
             ),
@@ -155,12 +161,15 @@ pub fn resolve(loaded: &mut Loaded, config_path: &Path, env: &PinEnv) -> Result<
             if let Some(mode) = mode(&path) {
                 loaded
                     .notices
-                    .extend(exposure("modem.pin_file", &path, mode));
+                    .extend(exposure("modem.pin_file", &path, mode, true));
             }
         }
         Some(PinSource::Config) => {
             if let Some(mode) = mode(config_path) {
-                loaded.notices.extend(exposure(pin_key, config_path, mode));
+                let toml = loaded.source == super::SourceFormat::Toml;
+                loaded
+                    .notices
+                    .extend(exposure(pin_key, config_path, mode, toml));
             }
         }
         None => {}
@@ -215,14 +224,24 @@ mod tests {
     fn only_a_world_readable_file_is_a_warning() {
         let path = Path::new("/etc/gammu-smsdrc");
         for private in [0o100600, 0o100640, 0o100660, 0o100400] {
-            assert_eq!(exposure("[smsd] PIN", path, private), None, "{private:o}");
+            assert_eq!(
+                exposure("[smsd] PIN", path, private, false),
+                None,
+                "{private:o}"
+            );
         }
-        let notice = exposure("[smsd] PIN", path, 0o100644).expect("a warning");
+        let notice = exposure("[smsd] PIN", path, 0o100644, false).expect("a warning");
         assert_eq!(notice.severity, Severity::Warning);
         assert!(notice.message.contains("/etc/gammu-smsdrc"), "{notice}");
         assert!(notice.message.contains("0644"), "{notice}");
         assert!(notice.message.contains("LoadCredential=pin:"), "{notice}");
-        assert!(!notice.message.contains("1234"));
+        assert!(
+            !notice.message.contains("pin_file"),
+            "not in a gammu-smsdrc: {notice}"
+        );
+        let toml = Path::new("/etc/simgate/simgate.toml");
+        let notice = exposure("modem.pin", toml, 0o100644, true).expect("a warning");
+        assert!(notice.message.contains("[modem] pin_file"), "{notice}");
     }
 
     #[test]
