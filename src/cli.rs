@@ -35,6 +35,20 @@ enum Command {
     /// Talk to a modem.
     #[command(subcommand)]
     Modem(ModemCommand),
+    /// Check an existing gammu-smsd setup and print the steps that put
+    /// simgate in its place (changes nothing unless --apply is given).
+    MigrateFromGammu(crate::migrate::MigrateArgs),
+    /// Write the manual pages and shell completions into a folder (for
+    /// packaging).
+    #[command(hide = true)]
+    GenerateDocs(GenerateDocsArgs),
+}
+
+#[derive(Debug, Args)]
+struct GenerateDocsArgs {
+    /// The folder to write simgate.8, simgate.toml.5 and completions/ into.
+    #[arg(long)]
+    out: std::path::PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -190,6 +204,9 @@ pub(crate) enum CliError {
     /// The demo failed.
     #[error("{0}")]
     Demo(#[from] crate::demo::DemoError),
+    /// `migrate-from-gammu` found problems or could not make a change.
+    #[error("{0}")]
+    Migrate(#[from] crate::migrate::MigrateError),
     /// Dropping privileges failed.
     #[error("cannot switch to {what}: {reason}")]
     Privileges {
@@ -223,6 +240,14 @@ pub(crate) fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Demo(args) => Ok(crate::demo::run(&args.dir, args.stop_after, out)?),
         Command::CheckConfig(args) => check_config(&args, out),
         Command::ImportGammu(args) => import_gammu(&args, out),
+        Command::MigrateFromGammu(args) => Ok(crate::migrate::run(&args, out)?),
+        Command::GenerateDocs(args) => {
+            use clap::CommandFactory;
+            for path in crate::manual::write_all(&Cli::command(), &args.out)? {
+                writeln!(out, "{}", path.display())?;
+            }
+            Ok(())
+        }
     }
 }
 
@@ -272,7 +297,16 @@ fn print_config(
 }
 
 fn run_daemon(args: &RunArgs) -> Result<(), CliError> {
-    let loaded = crate::config::load(&args.config)?;
+    let loaded = match crate::config::load(&args.config) {
+        Ok(loaded) => loaded,
+        Err(error) => match crate::unconfigured::what_to_set(&error, &args.config) {
+            Some(line) => {
+                crate::unconfigured::report(&line);
+                return Ok(());
+            }
+            None => return Err(error.into()),
+        },
+    };
     let target = match &loaded.config.log.target {
         crate::config::LogTarget::File(path) => crate::daemon::logging::Target::File(path.clone()),
         crate::config::LogTarget::Syslog => crate::daemon::logging::Target::Syslog {

@@ -37,6 +37,13 @@
 //!   outbox/inbox file names, outbox file contents, and the thin
 //!   file-system layer (claim, move, atomic write).
 //! - `demo`: `simgate demo`, the daemon on the emulator in a local folder.
+//! - `unconfigured`: a service started before any modem was named: one
+//!   line saying what to set, and a clean exit.
+//! - `migrate`: `simgate migrate-from-gammu`: checks a gammu-smsd setup,
+//!   prints (and with `--apply` takes, reversibly) the steps that put
+//!   simgate in its place.
+//! - `manual`: simgate(8), simgate.toml(5) and shell completions, made
+//!   from the command-line definitions and the default configuration.
 //!
 //! Neither `pdu` nor `at` performs I/O or reads the clock; they are unit
 //! tested beside the code and fuzzed from `fuzz/`.
@@ -51,9 +58,12 @@ pub mod device;
 pub mod emulator;
 pub(crate) mod ini;
 pub mod instance;
+pub(crate) mod manual;
+pub(crate) mod migrate;
 pub(crate) mod modem;
 pub mod pdu;
 pub(crate) mod procfs;
 pub(crate) mod redact;
 pub mod spool;
 pub mod store;
+pub(crate) mod unconfigured;

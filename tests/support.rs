@@ -277,6 +277,10 @@ pub(crate) enum Reference {
     SmsdInject,
     /// gammu-smsd itself (gammu-smsd).
     Smsd,
+    /// systemctl, for its offline `--root` mode (systemd).
+    Systemctl,
+    /// systemd-analyze, for `verify` and `security --offline` (systemd).
+    SystemdAnalyze,
 }
 
 /// Every check that needs a reference tool, for the banner that lists the
@@ -306,10 +310,32 @@ const REFERENCE_CHECKS: &[(Reference, &str)] = &[
         Reference::Smsd,
         "migration::simgate_takes_over_a_queue_gammu_smsd_started",
     ),
+    (
+        Reference::SmsdInject,
+        "migrate_from_gammu::the_queue_goes_out_once_and_undo_puts_gammu_back",
+    ),
+    (
+        Reference::Systemctl,
+        "migrate_from_gammu::the_queue_goes_out_once_and_undo_puts_gammu_back",
+    ),
+    (
+        Reference::SystemdAnalyze,
+        "migrate_from_gammu::the_queue_goes_out_once_and_undo_puts_gammu_back",
+    ),
+    (
+        Reference::SystemdAnalyze,
+        "packaging::the_units_verify_and_score_at_most_2",
+    ),
 ];
 
 impl Reference {
-    const ALL: [Self; 3] = [Self::PythonGammu, Self::SmsdInject, Self::Smsd];
+    const ALL: [Self; 5] = [
+        Self::PythonGammu,
+        Self::SmsdInject,
+        Self::Smsd,
+        Self::Systemctl,
+        Self::SystemdAnalyze,
+    ];
 
     /// The command to run: the usual one, or another named by an
     /// environment variable (the test of this very skipping names missing
@@ -319,6 +345,8 @@ impl Reference {
             Self::PythonGammu => ("SIMGATE_REFERENCE_PYTHON", "/usr/bin/python3"),
             Self::SmsdInject => ("SIMGATE_REFERENCE_INJECT", "gammu-smsd-inject"),
             Self::Smsd => ("SIMGATE_REFERENCE_SMSD", "gammu-smsd"),
+            Self::Systemctl => ("SIMGATE_REFERENCE_SYSTEMCTL", "systemctl"),
+            Self::SystemdAnalyze => ("SIMGATE_REFERENCE_SYSTEMD_ANALYZE", "systemd-analyze"),
         };
         std::env::var(variable).unwrap_or_else(|_| default.to_owned())
     }
@@ -328,6 +356,8 @@ impl Reference {
             Self::PythonGammu => "python3 with the gammu module (Debian package python3-gammu)",
             Self::SmsdInject => "gammu-smsd-inject (Debian package gammu-smsd)",
             Self::Smsd => "gammu-smsd (Debian package gammu-smsd)",
+            Self::Systemctl => "systemctl (Debian package systemd; it need not run)",
+            Self::SystemdAnalyze => "systemd-analyze (Debian package systemd; it need not run)",
         }
     }
 
@@ -336,7 +366,9 @@ impl Reference {
         let mut probe = std::process::Command::new(command);
         match self {
             Self::PythonGammu => probe.args(["-c", "import gammu"]),
-            Self::SmsdInject | Self::Smsd => probe.arg("--version"),
+            Self::SmsdInject | Self::Smsd | Self::Systemctl | Self::SystemdAnalyze => {
+                probe.arg("--version")
+            }
         };
         match probe.output() {
             Err(error) => Err(format!("`{command}`: {error}")),
@@ -398,7 +430,7 @@ pub(crate) fn reference(tool: Reference, check: &str) -> Option<String> {
     if std::env::var_os("SIMGATE_REQUIRE_GAMMU").is_some_and(|v| v == "1") {
         panic!(
             "{} is missing ({why}) and SIMGATE_REQUIRE_GAMMU=1 requires it; install it with \
-             `apt-get install python3-gammu gammu-smsd`",
+             `apt-get install python3-gammu gammu-smsd systemd`",
             tool.describe()
         );
     }
@@ -411,8 +443,9 @@ pub(crate) fn reference(tool: Reference, check: &str) -> Option<String> {
 fn skipped_banner(tools: &[Probed]) {
     use std::fmt::Write as _;
     let rule = "=".repeat(76);
-    let mut text =
-        format!("\n{rule}\nSKIPPED: the checks against the real gammu (tools missing)\n");
+    let mut text = format!(
+        "\n{rule}\nSKIPPED: the checks against the real gammu and systemd (tools missing)\n"
+    );
     for probed in tools {
         let Some(why) = &probed.missing else { continue };
         let _ = writeln!(text, "\n  {} is missing: {why}", probed.tool.describe());
@@ -422,7 +455,8 @@ fn skipped_banner(tools: &[Probed]) {
     }
     let _ = write!(
         text,
-        "\nTo run them: sudo apt-get install python3-gammu gammu-smsd (Debian, Ubuntu),\n\
+        "\nTo run them: sudo apt-get install python3-gammu gammu-smsd systemd (Debian,\n\
+         Ubuntu; systemd need not run),\n\
          then `cargo test` again. With SIMGATE_REQUIRE_GAMMU=1 a missing tool fails\n\
          the tests instead (.ci/run sets it).\n{rule}\n\n"
     );

@@ -13,12 +13,15 @@ mod inbox_full;
 
 mod instance;
 mod logs;
+mod migrate_from_gammu;
 mod migration;
 mod modem;
 mod outbox;
+mod packaging;
 mod pdu_properties;
 mod pdu_vectors;
 mod pin;
+mod pin_sources;
 mod reference_tools;
 mod scripted;
 mod scripted_device;

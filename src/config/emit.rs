@@ -39,10 +39,11 @@ fn write_all(out: &mut String, config: &Config, reveal_pin: bool) -> std::fmt::R
     writeln!(out, "device = {}", path(&m.device))?;
     writeln!(out, "baud = {}", m.baud)?;
     writeln!(out, "hardware_flow_control = {}", m.hardware_flow_control)?;
-    match &m.pin {
-        Some(pin) if reveal_pin => writeln!(out, "pin = {}", string(pin.reveal()))?,
-        Some(_) => writeln!(out, "# pin = \"…\"  (set, redacted)")?,
-        None => {}
+    match (&m.pin_file, &m.pin) {
+        (Some(file), _) => writeln!(out, "pin_file = {}", path(file))?,
+        (None, Some(pin)) if reveal_pin => writeln!(out, "pin = {}", string(pin.reveal()))?,
+        (None, Some(_)) => writeln!(out, "# pin = \"…\"  (set, redacted)")?,
+        (None, None) => {}
     }
     if let Some(smsc) = &m.smsc {
         writeln!(out, "smsc = {}", string(smsc))?;

@@ -75,6 +75,7 @@
 mod emit;
 mod error;
 mod gammu;
+pub mod pin;
 mod toml_file;
 mod value;
 
@@ -134,7 +135,12 @@ pub struct ModemSettings {
     /// RTS/CTS flow control.
     pub hardware_flow_control: bool,
     /// The SIM PIN (`PIN`), entered only under the PIN guard's rules.
+    /// [`load`] also fills it from a systemd credential or `pin_file`
+    /// ([`pin`]).
     pub pin: Option<SimPin>,
+    /// A file holding the PIN (`pin_file`), read by [`load`] at start and
+    /// at every reload.
+    pub pin_file: Option<PathBuf>,
     /// SMSC for messages that do not name one (`SMSC`); the SIM's own when
     /// `None`.
     pub smsc: Option<String>,
@@ -507,8 +513,15 @@ impl Loaded {
 
 /// Reads and parses `path`, telling the format by content. Relative paths
 /// in a gammu file are taken relative to the current directory, as gammu
-/// does.
+/// does. The SIM PIN is then settled from a systemd credential, `pin_file`
+/// or the file itself ([`pin`]), with a warning when others can read it.
 pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
+    let mut loaded = read_file(path)?;
+    pin::resolve(&mut loaded, path, &pin::PinEnv::from_env())?;
+    Ok(loaded)
+}
+
+fn read_file(path: &Path) -> Result<Loaded, ConfigError> {
     let bytes = std::fs::read(path).map_err(|source| ConfigError::Io {
         path: path.to_owned(),
         source,
@@ -692,6 +705,7 @@ impl ModemSettings {
             baud: PortSettings::default().baud,
             hardware_flow_control: false,
             pin: None,
+            pin_file: None,
             smsc: None,
             command_timeout: timeouts.command,
             send_timeout: timeouts.send,

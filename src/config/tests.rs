@@ -534,7 +534,15 @@ fn round_trip_gammu_to_toml_and_back() {
 
 #[test]
 fn the_example_configs_parse() {
-    let loaded = toml_ok(include_str!("../../etc/simgate.toml"));
+    // The shipped file names no modem: simgate must be told which port.
+    let shipped = include_str!("../../etc/simgate.toml");
+    let missing = parse_toml(shipped).unwrap_err();
+    assert!(
+        matches!(&missing, ConfigError::Missing { key, .. } if key == "modem.device"),
+        "{missing:?}"
+    );
+    let configured = shipped.replacen("#device = ", "device = ", 1);
+    let loaded = toml_ok(&configured);
     assert_eq!(loaded.notices, Vec::new());
     assert_eq!(loaded.config, Config::default());
     let loaded = parse(
@@ -853,4 +861,25 @@ mod properties {
             prop_assert_eq!(back, config);
         }
     }
+}
+
+#[test]
+fn pin_file_is_read_and_written_back_but_not_beside_pin() {
+    let loaded = toml_ok("[modem]\ndevice = \"/dev/ttyUSB0\"\npin_file = \"/etc/simgate/pin\"\n");
+    assert_eq!(
+        loaded.config.modem.pin_file,
+        Some(PathBuf::from("/etc/simgate/pin"))
+    );
+    assert_eq!(loaded.config.modem.pin, None, "read by load, not by parse");
+    assert!(loaded.notices.is_empty(), "{:?}", loaded.notices);
+    let text = loaded.config.to_toml_with_pin();
+    assert!(text.contains("pin_file = \"/etc/simgate/pin\""), "{text}");
+    assert_eq!(toml_ok(&text).config, loaded.config);
+
+    let both = parse_toml(
+        "[modem]\ndevice = \"/dev/ttyUSB0\"\npin = \"1234\"\npin_file = \"/etc/simgate/pin\"\n",
+    )
+    .unwrap_err();
+    assert_eq!(both.key(), Some("modem.pin_file"));
+    assert!(!both.to_string().contains("1234"), "{both}");
 }

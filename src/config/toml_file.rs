@@ -87,6 +87,19 @@ pub(super) fn parse(text: &str) -> Result<Loaded, ConfigError> {
     }
     m.hardware_flow_control = modem.bool("hardware_flow_control", m.hardware_flow_control)?;
     m.pin = modem.pin("pin")?;
+    m.pin_file = modem.path("pin_file")?;
+    if m.pin.is_some() && m.pin_file.is_some() {
+        return Err(ConfigError::InvalidValue {
+            key: "modem.pin_file".to_owned(),
+            value: m
+                .pin_file
+                .as_ref()
+                .map_or(String::new(), |p| p.display().to_string()),
+            allowed: "either `pin` or `pin_file`, not both: remove `pin` and keep the PIN in \
+                      the file only"
+                .to_owned(),
+        });
+    }
     if let Some(smsc) = modem.string("smsc")? {
         if !value::valid_smsc(&smsc) {
             return Err(modem.invalid("smsc", &Value::String(smsc), value::SMSC_FORMS));
