@@ -26,7 +26,7 @@
 //! # Order (§2.1, §2.4, quirk Q16)
 //!
 //! gammu sorts with `strcoll`, which depends on the daemon's locale. simgate
-//! always uses **byte order of the whole name** ([`OutboxName::sort_key`]),
+//! always uses **byte order of the whole name**,
 //! which is gammu's order under `C`/`C.UTF-8` and the documented intent of
 //! the priority letter: `OUTA_…` before `OUTB_…` … before `OUTZ_…`. In byte
 //! order, names without a letter after `OUT` (`OUT+4.txt`, `OUT5.txt`) come
@@ -78,7 +78,7 @@ pub(crate) struct OutboxName {
     pub kind: OutboxKind,
     /// The letter after `OUT` in the `OUT<prio>_…` and
     /// `OUT<prio><date>_<time>_…` forms, when it is an ASCII letter.
-    /// Informational: only [`sort_key`](Self::sort_key) decides the order.
+    /// Informational: only the byte order of the name decides the order.
     pub priority: Option<char>,
     /// The recipient for text files (`X` already turned into `*`); `None` for
     /// backup files, whose content names it.
@@ -88,14 +88,6 @@ pub(crate) struct OutboxName {
     /// The last suffix as written, with its dot: `.txt`, `.TXT`, `.txtdf`,
     /// `.txt~`, `.smsbackup`.
     pub extension: String,
-}
-
-impl OutboxName {
-    /// The key the outbox is processed in: byte order of the name (see the
-    /// module documentation).
-    pub(crate) fn sort_key(&self) -> &[u8] {
-        self.name.as_bytes()
-    }
 }
 
 /// Why a name that gammu would pick up cannot be used. gammu moves such a
@@ -431,7 +423,7 @@ mod tests {
             "OUT+4.txt",
         ];
         let mut parsed: Vec<OutboxName> = names.iter().map(|n| text(n)).collect();
-        parsed.sort_by(|a, b| a.sort_key().cmp(b.sort_key()));
+        parsed.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
         names.sort();
         let expected = [
             "OUT+4.txt",
