@@ -175,6 +175,7 @@ where
         radio: String::new(),
         recheck_device: false,
         sends_held_until: None,
+        sends_since_intake: 0,
         calls: decide::CallGate::default(),
         storage_warned: false,
         inbox_retry: InboxRetry::default(),
