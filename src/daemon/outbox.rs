@@ -154,6 +154,11 @@ impl Outbox {
             .min()
     }
 
+    /// Whether files seen in the outbox are due to be taken in now.
+    pub(super) fn has_files_due(&self, now: SystemTime) -> bool {
+        self.sightings.values().any(|sighting| sighting.due <= now)
+    }
+
     /// Whether the watch is dead (the folder is missing).
     pub(super) fn watch_dead(&self) -> bool {
         matches!(self.watch, Watch::Dead { .. })

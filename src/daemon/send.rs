@@ -563,7 +563,10 @@ fn finish_sent(
     let Some(outbox) = outbox.as_mut() else {
         return Ok(Outcome::Skipped);
     };
-    let more_due = !store.due(ms(now), 1)?.is_empty();
+    // More to send, queued or still to be taken in from the outbox: its
+    // next synced commit (the next message's, before its PDU goes) makes
+    // this one durable too, instead of a sync of its own at every slice.
+    let more_due = !store.due(ms(now), 1)?.is_empty() || outbox.has_files_due(now);
     let durability = if more_due {
         Durability::WithNextCommit
     } else {
