@@ -4,7 +4,7 @@
 //! pause time decide timing exactly, however fast the machine is.
 
 use simgate::config::Config;
-use simgate::daemon::clock::TokioClock;
+use simgate::daemon::clock::{Clock, TokioClock};
 use simgate::daemon::{self, DaemonError, DaemonEvent, DaemonOptions, DeviceContext};
 use simgate::device::{
     Capabilities, Control, Device, DeviceError, DeviceEvent, DeviceInfo, DeviceState, FailureKind,
@@ -15,7 +15,7 @@ use simgate::pdu::{self, EncodedPdu, SmsSubmit, Timestamp};
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 use tokio::sync::{mpsc, oneshot, watch};
 
 /// What the scripted device has seen and holds.
@@ -208,6 +208,7 @@ pub(crate) struct Rig {
     stop: Option<oneshot::Sender<()>>,
     daemon: tokio::task::JoinHandle<Result<(), DaemonError>>,
     _state: watch::Sender<DeviceState>,
+    clock: Arc<TokioClock>,
 }
 
 impl Rig {
@@ -216,6 +217,26 @@ impl Rig {
     pub(crate) async fn start(name: &str, configure: impl FnOnce(&mut Config)) -> Self {
         let root = std::env::temp_dir().join(format!("simgate-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
+        Self::start_in(root, TokioClock::new(), configure).await
+    }
+
+    /// Starts the daemon on the spool and database of a rig stopped with
+    /// [`Self::stop_keeping`]: a restart, its calendar going on from
+    /// `stopped` (the first daemon's calendar when it stopped, which a
+    /// paused clock moved on from the machine's).
+    pub(crate) async fn restart(
+        (root, stopped): (PathBuf, SystemTime),
+        configure: impl FnOnce(&mut Config),
+    ) -> Self {
+        Self::start_in(root, TokioClock::starting_at(stopped), configure).await
+    }
+
+    async fn start_in(
+        root: PathBuf,
+        clock: TokioClock,
+        configure: impl FnOnce(&mut Config),
+    ) -> Self {
+        let clock = Arc::new(clock);
         for dir in ["inbox", "outbox", "sent", "error"] {
             std::fs::create_dir_all(root.join(dir)).unwrap();
         }
@@ -232,7 +253,7 @@ impl Rig {
         let (stop, stopped) = oneshot::channel::<()>();
         let options = DaemonOptions {
             events: Some(events_tx),
-            clock: Some(Arc::new(TokioClock::new())),
+            clock: Some(Arc::clone(&clock) as Arc<dyn Clock>),
             ..DaemonOptions::new(config)
         };
         let daemon = tokio::spawn(daemon::run_on(
@@ -255,6 +276,7 @@ impl Rig {
             stop: Some(stop),
             daemon,
             _state: state,
+            clock,
         };
         rig.next(|e| matches!(e, DaemonEvent::ModemReady { .. }))
             .await;
@@ -265,7 +287,16 @@ impl Rig {
     /// most: with time paused, a daemon that would never send it fails the
     /// test at once instead of hanging it.
     pub(crate) async fn next(&mut self, wanted: impl Fn(&DaemonEvent) -> bool) -> DaemonEvent {
-        tokio::time::timeout(Duration::from_secs(3600), async {
+        self.next_within(Duration::from_secs(3600), wanted).await
+    }
+
+    /// [`Self::next`] with another bound on tokio's clock.
+    pub(crate) async fn next_within(
+        &mut self,
+        bound: Duration,
+        wanted: impl Fn(&DaemonEvent) -> bool,
+    ) -> DaemonEvent {
+        tokio::time::timeout(bound, async {
             loop {
                 let event = self.events.recv().await.expect("the daemon runs");
                 if wanted(&event) {
@@ -274,7 +305,7 @@ impl Rig {
             }
         })
         .await
-        .expect("the event within an hour of the daemon's clock")
+        .expect("the event within the bound, on the daemon's clock")
     }
 
     /// Renames a file into the outbox, as careful producers do.
@@ -290,12 +321,20 @@ impl Rig {
     }
 
     /// Stops the daemon and removes the spool.
-    pub(crate) async fn stop(mut self) {
+    pub(crate) async fn stop(self) {
+        let (root, _) = self.stop_keeping().await;
+        let _ = std::fs::remove_dir_all(root);
+    }
+
+    /// Stops the daemon and leaves the spool and the database for
+    /// [`Self::restart`]; returns where they are, and the daemon's calendar
+    /// when it stopped.
+    pub(crate) async fn stop_keeping(mut self) -> (PathBuf, SystemTime) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
         (&mut self.daemon).await.unwrap().unwrap();
-        let _ = std::fs::remove_dir_all(&self.root);
+        (self.root.clone(), self.clock.now())
     }
 }
 

@@ -5,6 +5,7 @@
 //! exact, however loaded the machine.
 
 use crate::scripted::{deliver, has, transient, Rig};
+use simgate::config::{Limit, LimitScope, LimitUnit, LimitWindow};
 use simgate::daemon::DaemonEvent;
 use simgate::pdu::{self, Address, SmsDeliver};
 use std::time::Duration;
@@ -126,4 +127,142 @@ async fn one_calls_rings_are_one_call() {
     );
     assert_eq!(rig.device.memory().hung_up, 2);
     rig.stop().await;
+}
+
+fn is_sent(e: &DaemonEvent) -> bool {
+    matches!(e, DaemonEvent::Sent { .. })
+}
+
+fn waits_for(limit: &'static str) -> impl Fn(&DaemonEvent) -> bool {
+    move |e| matches!(e, DaemonEvent::Waiting { reason, .. } if reason.contains(limit))
+}
+
+/// A global limit: two messages a minute go at once, the third waits in
+/// outbox/ (no attempt counted) until the first leaves the window, to the
+/// millisecond.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_message_over_a_rate_limit_waits_in_the_outbox_until_the_window_allows() {
+    let mut rig = Rig::start("limit-minute", |c| {
+        c.limits.rules.push(limit(
+            LimitScope::All,
+            LimitUnit::Messages,
+            LimitWindow::Minute,
+            2,
+        ));
+    })
+    .await;
+    for n in 1..=3 {
+        rig.drop_file(&format!("OUT+49176000020{n}.txt"), "limited");
+    }
+    rig.next(is_sent).await;
+    let first = Instant::now();
+    rig.next(is_sent).await;
+    rig.next(waits_for("limits.messages_per_minute = 2")).await;
+    assert!(has(&rig.dir("outbox"), "OUT+491760000203.txt"));
+    assert_eq!(rig.device.memory().send_attempts, 2);
+    rig.next(is_sent).await;
+    assert_eq!(Instant::now() - first, Duration::from_secs(60));
+    assert!(has(&rig.dir("sent"), "OUT+491760000203.txt"));
+    assert_eq!(rig.device.memory().send_attempts, 3);
+    rig.stop().await;
+}
+
+/// Parts count, and per destination: a limit of 3 parts a day per number
+/// lets a 2-part message and a 1-part one to the same number go, holds a
+/// third, and does not hold a message to another number. A message of
+/// more parts than the limit can ever allow goes to error/. (All dropped
+/// at once and sent in name order; the clock is read only from the first
+/// send on, since a file's arrival through inotify is real time.)
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn parts_per_destination_hold_that_number_only_and_too_long_a_message_fails() {
+    let mut rig = Rig::start("limit-destination", |c| {
+        c.limits.rules.push(limit(
+            LimitScope::Destination,
+            LimitUnit::Parts,
+            LimitWindow::Day,
+            3,
+        ));
+    })
+    .await;
+    rig.drop_file("OUTA_+491760000301_1.txt", &"two parts ".repeat(20));
+    rig.drop_file("OUTB_+491760000301_2.txt", "one part");
+    rig.drop_file("OUTC_+491760000301_3.txt", "over the limit");
+    rig.drop_file("OUTD_+491760000302_4.txt", "another number");
+    rig.drop_file("OUTE_+491760000303_5.txt", &"four parts ".repeat(60));
+    let sent_file = |e: &DaemonEvent| match e {
+        DaemonEvent::Sent { file, .. } => file.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        sent_file(&rig.next(is_sent).await),
+        "OUTA_+491760000301_1.txt"
+    );
+    let first = Instant::now();
+    assert_eq!(
+        sent_file(&rig.next(is_sent).await),
+        "OUTB_+491760000301_2.txt"
+    );
+    rig.next(waits_for("limits.destination_parts_per_day = 3"))
+        .await;
+    assert_eq!(
+        sent_file(&rig.next(is_sent).await),
+        "OUTD_+491760000302_4.txt"
+    );
+    assert_eq!(Instant::now(), first, "another number is not held");
+    let failed = rig.next(|e| matches!(e, DaemonEvent::Failed { .. })).await;
+    assert!(
+        matches!(&failed, DaemonEvent::Failed { file, reason }
+            if file == "OUTE_+491760000303_5.txt"
+                && reason.contains("more than limits.destination_parts_per_day = 3")),
+        "{failed:?}"
+    );
+    assert!(has(&rig.dir("error"), "OUTE_+491760000303_5.txt"));
+    assert!(has(&rig.dir("outbox"), "OUTC_+491760000301_3.txt"));
+    // The held one goes when the 2-part message leaves the 24 hours.
+    let last = rig
+        .next_within(Duration::from_secs(2 * 86_400), is_sent)
+        .await;
+    assert_eq!(sent_file(&last), "OUTC_+491760000301_3.txt");
+    assert_eq!(Instant::now() - first, Duration::from_secs(86_400));
+    assert!(has(&rig.dir("sent"), "OUTC_+491760000301_3.txt"));
+    rig.stop().await;
+}
+
+/// The count is in the database: after a restart, a limit of one message
+/// an hour still holds the next message until an hour after the first.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_rate_limit_holds_across_a_restart() {
+    let hourly = |c: &mut simgate::config::Config| {
+        c.limits.rules.push(limit(
+            LimitScope::All,
+            LimitUnit::Messages,
+            LimitWindow::Hour,
+            1,
+        ));
+    };
+    let mut rig = Rig::start("limit-restart", hourly).await;
+    rig.drop_file("OUT+491760000401.txt", "before the restart");
+    rig.next(is_sent).await;
+    let first = Instant::now();
+    let stopped = rig.stop_keeping().await;
+    let mut rig = Rig::restart(stopped, hourly).await;
+    rig.drop_file("OUT+491760000402.txt", "after the restart");
+    rig.next(waits_for("limits.messages_per_hour = 1")).await;
+    rig.next_within(Duration::from_secs(7_200), is_sent).await;
+    assert_eq!(Instant::now() - first, Duration::from_secs(3_600));
+    assert_eq!(
+        rig.device.memory().send_attempts,
+        1,
+        "a new device, one send"
+    );
+    rig.stop().await;
+}
+
+fn limit(scope: LimitScope, unit: LimitUnit, window: LimitWindow, max: u32) -> Limit {
+    Limit {
+        scope,
+        unit,
+        window,
+        max,
+    }
 }

@@ -176,6 +176,17 @@ fn write_all(out: &mut String, config: &Config, reveal_pin: bool) -> std::fmt::R
         )?,
     }
 
+    writeln!(out, "\n[limits]")?;
+    if config.limits.rules.is_empty() {
+        writeln!(
+            out,
+            "# none (messages_per_hour = 100, destination_parts_per_day = 20, ...)"
+        )?;
+    }
+    for limit in &config.limits.rules {
+        writeln!(out, "{} = {}", limit.key(), limit.max)?;
+    }
+
     writeln!(out, "\n[http]")?;
     match config.http.listen {
         Some(address) => writeln!(out, "listen = {}", string(&address.to_string()))?,

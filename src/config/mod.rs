@@ -119,6 +119,8 @@ pub struct Config {
     pub filters: FilterSettings,
     /// simgate's state database.
     pub database: DatabaseSettings,
+    /// How much may be sent (`[limits]`, simgate's TOML only).
+    pub limits: LimitSettings,
     /// The optional HTTP interface.
     pub http: HttpSettings,
     /// Where and how much to log.
@@ -284,6 +286,145 @@ pub struct DatabaseSettings {
 pub struct HttpSettings {
     /// Address to listen on; `None` = no HTTP interface.
     pub listen: Option<SocketAddr>,
+}
+
+/// `[limits]`: rate limits, enforced before a message reaches the modem
+/// and kept in the database, so a restart does not reset them. No limit
+/// unless one is set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LimitSettings {
+    /// Every limit set (a key with a value above zero).
+    pub rules: Vec<Limit>,
+}
+
+/// One rate limit: at most `max` of `unit` per `window`, over everything
+/// sent or per destination number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    /// Everything sent, or each destination on its own.
+    pub scope: LimitScope,
+    /// What is counted.
+    pub unit: LimitUnit,
+    /// The sliding window counted over.
+    pub window: LimitWindow,
+    /// The most allowed in any window.
+    pub max: u32,
+}
+
+/// What a [`Limit`] counts over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitScope {
+    /// Every message sent.
+    All,
+    /// The messages to one destination number.
+    Destination,
+}
+
+/// What a [`Limit`] counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitUnit {
+    /// Messages, however long.
+    Messages,
+    /// SMS parts (what the network bills).
+    Parts,
+}
+
+/// The sliding window of a [`Limit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitWindow {
+    /// The last 60 seconds.
+    Minute,
+    /// The last hour.
+    Hour,
+    /// The last 24 hours.
+    Day,
+}
+
+impl LimitWindow {
+    /// How long the window is.
+    pub fn length(self) -> Duration {
+        Duration::from_secs(match self {
+            Self::Minute => 60,
+            Self::Hour => 3_600,
+            Self::Day => 86_400,
+        })
+    }
+}
+
+impl Limit {
+    /// The `[limits]` keys, each with the limit it sets.
+    pub const KEYS: [(&'static str, LimitScope, LimitUnit, LimitWindow); 10] = [
+        (
+            "messages_per_minute",
+            LimitScope::All,
+            LimitUnit::Messages,
+            LimitWindow::Minute,
+        ),
+        (
+            "messages_per_hour",
+            LimitScope::All,
+            LimitUnit::Messages,
+            LimitWindow::Hour,
+        ),
+        (
+            "messages_per_day",
+            LimitScope::All,
+            LimitUnit::Messages,
+            LimitWindow::Day,
+        ),
+        (
+            "parts_per_minute",
+            LimitScope::All,
+            LimitUnit::Parts,
+            LimitWindow::Minute,
+        ),
+        (
+            "parts_per_hour",
+            LimitScope::All,
+            LimitUnit::Parts,
+            LimitWindow::Hour,
+        ),
+        (
+            "parts_per_day",
+            LimitScope::All,
+            LimitUnit::Parts,
+            LimitWindow::Day,
+        ),
+        (
+            "destination_messages_per_hour",
+            LimitScope::Destination,
+            LimitUnit::Messages,
+            LimitWindow::Hour,
+        ),
+        (
+            "destination_messages_per_day",
+            LimitScope::Destination,
+            LimitUnit::Messages,
+            LimitWindow::Day,
+        ),
+        (
+            "destination_parts_per_hour",
+            LimitScope::Destination,
+            LimitUnit::Parts,
+            LimitWindow::Hour,
+        ),
+        (
+            "destination_parts_per_day",
+            LimitScope::Destination,
+            LimitUnit::Parts,
+            LimitWindow::Day,
+        ),
+    ];
+
+    /// The `[limits]` key that sets this limit.
+    pub fn key(&self) -> &'static str {
+        Self::KEYS
+            .iter()
+            .find(|(_, scope, unit, window)| {
+                (*scope, *unit, *window) == (self.scope, self.unit, self.window)
+            })
+            .map_or("limits", |(key, ..)| key)
+    }
 }
 
 /// `[log]`; from gammu's `LogFile`, `DebugLevel`, `LogFacility`.
@@ -604,6 +745,7 @@ impl Config {
             hooks: HookSettings::default(),
             filters: FilterSettings::default(),
             database: DatabaseSettings::default(),
+            limits: LimitSettings::default(),
             http: HttpSettings::default(),
             log: LogSettings::default(),
         }

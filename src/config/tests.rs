@@ -883,3 +883,45 @@ fn pin_file_is_read_and_written_back_but_not_beside_pin() {
     assert_eq!(both.key(), Some("modem.pin_file"));
     assert!(!both.to_string().contains("1234"), "{both}");
 }
+
+/// `[limits]`: each key a limit, 0 none, a typo warned about, a wrong
+/// value refused with its key; `check-config`'s output lists them again.
+#[test]
+fn rate_limits_are_read_from_the_toml() {
+    let loaded = toml_ok(
+        "[modem]\ndevice = \"/dev/ttyUSB0\"\n[limits]\nmessages_per_hour = 100\n\
+         destination_parts_per_day = 20\nparts_per_minute = 0\nmessages_per_week = 5\n",
+    );
+    assert_eq!(
+        loaded.config.limits.rules,
+        [
+            Limit {
+                scope: LimitScope::All,
+                unit: LimitUnit::Messages,
+                window: LimitWindow::Hour,
+                max: 100
+            },
+            Limit {
+                scope: LimitScope::Destination,
+                unit: LimitUnit::Parts,
+                window: LimitWindow::Day,
+                max: 20
+            },
+        ]
+    );
+    assert!(notice(&loaded, "limits.messages_per_week").is_some());
+    let error = parse_toml("[modem]\ndevice = \"/dev/ttyUSB0\"\n[limits]\nparts_per_day = -1\n")
+        .expect_err("a negative limit");
+    assert!(
+        matches!(&error, ConfigError::InvalidValue { key, .. } if key == "limits.parts_per_day"),
+        "{error}"
+    );
+    let emitted = emit::to_toml(&loaded.config, false);
+    assert!(emitted.contains("messages_per_hour = 100\n"), "{emitted}");
+    assert!(
+        emitted.contains("destination_parts_per_day = 20\n"),
+        "{emitted}"
+    );
+    let again = toml_ok(&emitted);
+    assert_eq!(again.config.limits, loaded.config.limits);
+}

@@ -10,7 +10,7 @@ use std::time::Duration;
 use toml::{Table, Value};
 
 const SECTIONS: &[&str] = &[
-    "modem", "spool", "send", "receive", "hooks", "filters", "database", "http", "log",
+    "modem", "spool", "send", "receive", "hooks", "filters", "database", "limits", "http", "log",
 ];
 
 /// Parses simgate's TOML.
@@ -232,6 +232,19 @@ pub(super) fn parse(text: &str) -> Result<Loaded, ConfigError> {
     let mut database = section("database");
     config.database.path = database.path("path")?;
     database.finish(&mut notices);
+
+    let mut limits = section("limits");
+    for (key, scope, unit, window) in super::Limit::KEYS {
+        if let Some(max) = limits.u32(key)?.filter(|&max| max > 0) {
+            config.limits.rules.push(super::Limit {
+                scope,
+                unit,
+                window,
+                max,
+            });
+        }
+    }
+    limits.finish(&mut notices);
 
     let mut http = section("http");
     if let Some(listen) = http.string("listen")? {

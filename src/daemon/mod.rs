@@ -36,6 +36,7 @@ pub(crate) mod hook_env;
 pub(crate) mod hooks;
 mod incoming;
 mod keeper;
+pub(crate) mod limits;
 pub(crate) mod logging;
 mod outbox;
 mod outgoing;

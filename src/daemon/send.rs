@@ -20,6 +20,7 @@
 use super::clock::Clock;
 use super::hook_env::SentPart;
 use super::keeper::Keeper;
+use super::limits;
 use super::outbox::{self, Finished};
 use super::retry::{Decision, RetryPolicy};
 use super::state::Core;
@@ -405,6 +406,20 @@ pub(super) fn begin_next(
     let Some(row) = store.get(id)? else {
         return Ok(None);
     };
+    let limited = !config.limits.rules.is_empty();
+    let mut never = None;
+    if limited {
+        let history = store.usage_since(ms(now) - DAY_MS, id, &row.recipient)?;
+        match limits::check(&config.limits.rules, &history, row.parts_total, ms(now)) {
+            limits::Verdict::Go => {}
+            limits::Verdict::Never { reason } => never = Some(reason),
+            limits::Verdict::Wait {
+                until_ms,
+                reason,
+                all_until_ms,
+            } => return hold(store, &row, until_ms, all_until_ms, reason, now).map(Some),
+        }
+    }
     store
         .batch(Durability::Now, |store| {
             let file = match claim(config, store, outbox, &row, now)? {
@@ -422,6 +437,18 @@ pub(super) fn begin_next(
                     reason,
                 }))
             };
+            if let Some(reason) = never.take() {
+                return fail(store, outbox, reason);
+            }
+            if limited {
+                store.record_usage(
+                    id,
+                    &row.recipient,
+                    row.parts_total,
+                    ms(now),
+                    ms(now) - DAY_MS,
+                )?;
+            }
             let parsed = match spool::classify_outbox_name(&row.file_name) {
                 Ok(Some(parsed)) => parsed,
                 _ => {
@@ -494,6 +521,37 @@ pub(super) fn begin_next(
 /// The message's file, claimed for sending: already claimed (a resumed
 /// message), or claimed now from outbox/. A file deleted or replaced
 /// meanwhile cancels the message.
+/// The longest window a rate limit counts over.
+const DAY_MS: i64 = 86_400_000;
+
+/// The next message is over a rate limit: it waits in the outbox (no
+/// attempt counted), with every other queued message the same limits hold:
+/// those to its destination until it may go, and all the others until the
+/// limits over everything sent allow.
+fn hold(
+    store: &mut crate::store::Store,
+    row: &Outgoing,
+    until_ms: i64,
+    all_until_ms: Option<i64>,
+    reason: String,
+    now: SystemTime,
+) -> Result<Begun, StoreError> {
+    store.batch(Durability::WithNextCommit, |store| {
+        store.hold_queued(until_ms, Some(&row.recipient), &reason, ms(now))?;
+        if let Some(all_until_ms) = all_until_ms {
+            store.hold_queued(all_until_ms, None, &reason, ms(now))?;
+        }
+        Ok::<_, StoreError>(())
+    })?;
+    let delay = Duration::from_millis(until_ms.saturating_sub(ms(now)).max(0) as u64);
+    tracing::info!(file = %Redact(&row.file_name), id = row.id, reason = %reason, wait_s = delay.as_secs(), "rate limit: waiting in the outbox");
+    Ok(Begun::Done(Outcome::Retry {
+        file: row.file_name.clone(),
+        reason: format!("{reason}: waits {} s", delay.as_secs()),
+        delay,
+    }))
+}
+
 fn claim(
     config: &Config,
     store: &mut crate::store::Store,

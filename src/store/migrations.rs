@@ -137,4 +137,13 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         value           TEXT NOT NULL,
         PRIMARY KEY (modem, fact)
     );",
+    // 5: what rate limits count: each message once, from the start of its
+    // first attempt (kept while limits are set; a day is all they read).
+    "CREATE TABLE send_usage (
+        message_id      INTEGER PRIMARY KEY,
+        destination     TEXT NOT NULL,
+        parts           INTEGER NOT NULL,
+        at_ms           INTEGER NOT NULL
+    );
+    CREATE INDEX send_usage_at ON send_usage (at_ms);",
 ];

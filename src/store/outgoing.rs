@@ -620,6 +620,70 @@ impl Store {
         Ok(())
     }
 
+    /// Counts a message for the rate limits, once: when its first attempt
+    /// starts (a retry does not count it again). What is older than
+    /// `forget_before_ms` goes (a day is the longest window).
+    pub(crate) fn record_usage(
+        &mut self,
+        id: i64,
+        destination: &str,
+        parts: u32,
+        now_ms: i64,
+        forget_before_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.connection.execute(
+            "DELETE FROM send_usage WHERE at_ms <= ?1",
+            params![forget_before_ms],
+        )?;
+        self.connection.execute(
+            "INSERT OR IGNORE INTO send_usage (message_id, destination, parts, at_ms)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![id, destination, parts, now_ms],
+        )?;
+        Ok(())
+    }
+
+    /// What the rate limits count since `since_ms`, oldest first, except
+    /// message `id` itself; each marked with whether it went to
+    /// `destination`.
+    pub(crate) fn usage_since(
+        &self,
+        since_ms: i64,
+        id: i64,
+        destination: &str,
+    ) -> Result<Vec<crate::daemon::limits::Counted>, StoreError> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT at_ms, parts, destination = ?3 FROM send_usage
+             WHERE at_ms > ?1 AND message_id != ?2 ORDER BY at_ms",
+        )?;
+        let rows = statement.query_map(params![since_ms, id, destination], |row| {
+            Ok(crate::daemon::limits::Counted {
+                at_ms: row.get(0)?,
+                parts: row.get(1)?,
+                same_destination: row.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Holds queued messages (those to `recipient`, or all) until
+    /// `until_ms`, with `reason` as what they wait for; no attempt is
+    /// counted.
+    pub(crate) fn hold_queued(
+        &mut self,
+        until_ms: i64,
+        recipient: Option<&str>,
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.connection.execute(
+            "UPDATE outgoing SET next_attempt_ms = ?1, last_error = ?3, updated_ms = ?4
+             WHERE state = 'queued' AND next_attempt_ms < ?1 AND (?2 IS NULL OR recipient = ?2)",
+            params![until_ms, recipient, reason, now_ms],
+        )?;
+        Ok(())
+    }
+
     /// Counts an attempt that is starting; returns the attempts so far,
     /// this one included.
     pub(crate) fn count_attempt(&mut self, id: i64, now_ms: i64) -> Result<u32, StoreError> {
