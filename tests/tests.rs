@@ -7,6 +7,7 @@ mod daemon_receive;
 mod daemon_receive_crash;
 mod daemon_receive_golden;
 mod daemon_send;
+mod destinations;
 mod files;
 mod gammu_crosscheck;
 mod inbox_full;

@@ -187,6 +187,24 @@ fn write_all(out: &mut String, config: &Config, reveal_pin: bool) -> std::fmt::R
         writeln!(out, "{} = {}", limit.key(), limit.max)?;
     }
 
+    let d = &config.destinations;
+    writeln!(out, "\n[destinations]")?;
+    if !d.allow.is_empty() {
+        writeln!(out, "allow = {}", list(&d.allow))?;
+    }
+    if !d.deny.is_empty() {
+        writeln!(out, "deny = {}", list(&d.deny))?;
+    }
+    if let Some(file) = &d.allow_file {
+        writeln!(out, "allow_file = {}", string(&file.display().to_string()))?;
+    }
+    if let Some(file) = &d.deny_file {
+        writeln!(out, "deny_file = {}", string(&file.display().to_string()))?;
+    }
+    if *d == crate::config::DestinationSettings::default() {
+        writeln!(out, "# every number")?;
+    }
+
     writeln!(out, "\n[http]")?;
     match config.http.listen {
         Some(address) => writeln!(out, "listen = {}", string(&address.to_string()))?,

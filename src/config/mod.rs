@@ -121,6 +121,8 @@ pub struct Config {
     pub database: DatabaseSettings,
     /// How much may be sent (`[limits]`, simgate's TOML only).
     pub limits: LimitSettings,
+    /// Which numbers may be sent to (`[destinations]`, simgate's TOML only).
+    pub destinations: DestinationSettings,
     /// The optional HTTP interface.
     pub http: HttpSettings,
     /// Where and how much to log.
@@ -286,6 +288,23 @@ pub struct DatabaseSettings {
 pub struct HttpSettings {
     /// Address to listen on; `None` = no HTTP interface.
     pub listen: Option<SocketAddr>,
+}
+
+/// `[destinations]`: which numbers messages may go to. An entry ending in
+/// `*` is a prefix, any other an exact number. With an allow list, only
+/// what it matches may be sent to; what the deny list matches never is.
+/// The files hold one entry a line (`#` starts a comment) and are read
+/// again on SIGHUP.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DestinationSettings {
+    /// Entries allowed (none: every number, less the denied).
+    pub allow: Vec<String>,
+    /// Entries denied.
+    pub deny: Vec<String>,
+    /// A file of more allowed entries.
+    pub allow_file: Option<PathBuf>,
+    /// A file of more denied entries.
+    pub deny_file: Option<PathBuf>,
 }
 
 /// `[limits]`: rate limits, enforced before a message reaches the modem
@@ -746,6 +765,7 @@ impl Config {
             filters: FilterSettings::default(),
             database: DatabaseSettings::default(),
             limits: LimitSettings::default(),
+            destinations: DestinationSettings::default(),
             http: HttpSettings::default(),
             log: LogSettings::default(),
         }

@@ -925,3 +925,19 @@ fn rate_limits_are_read_from_the_toml() {
     let again = toml_ok(&emitted);
     assert_eq!(again.config.limits, loaded.config.limits);
 }
+
+/// `[destinations]`: the lists and files, printed again by `check-config`.
+#[test]
+fn destination_lists_are_read_from_the_toml() {
+    let loaded = toml_ok(
+        "[modem]\ndevice = \"/dev/ttyUSB0\"\n[destinations]\nallow = [\"+49*\"]\n\
+         deny = [\"+4990*\", \"+4917600000666\"]\ndeny_file = \"/etc/simgate/deny\"\n",
+    );
+    let d = &loaded.config.destinations;
+    assert_eq!(d.allow, ["+49*"]);
+    assert_eq!(d.deny, ["+4990*", "+4917600000666"]);
+    assert_eq!(d.deny_file.as_deref(), Some(Path::new("/etc/simgate/deny")));
+    assert_eq!(d.allow_file, None);
+    let again = toml_ok(&emit::to_toml(&loaded.config, false));
+    assert_eq!(&again.config.destinations, d);
+}

@@ -10,7 +10,17 @@ use std::time::Duration;
 use toml::{Table, Value};
 
 const SECTIONS: &[&str] = &[
-    "modem", "spool", "send", "receive", "hooks", "filters", "database", "limits", "http", "log",
+    "modem",
+    "spool",
+    "send",
+    "receive",
+    "hooks",
+    "filters",
+    "database",
+    "limits",
+    "destinations",
+    "http",
+    "log",
 ];
 
 /// Parses simgate's TOML.
@@ -245,6 +255,14 @@ pub(super) fn parse(text: &str) -> Result<Loaded, ConfigError> {
         }
     }
     limits.finish(&mut notices);
+
+    let mut destinations = section("destinations");
+    let d = &mut config.destinations;
+    d.allow = destinations.list("allow")?;
+    d.deny = destinations.list("deny")?;
+    d.allow_file = destinations.path("allow_file")?;
+    d.deny_file = destinations.path("deny_file")?;
+    destinations.finish(&mut notices);
 
     let mut http = section("http");
     if let Some(listen) = http.string("listen")? {

@@ -5,6 +5,7 @@
 //! [`super::outgoing`], [`super::incoming`] and, for what blocks, on the
 //! keeper's [`Core`].
 
+use super::destinations::Destinations;
 use super::incoming::InboxRetry;
 use super::keeper::Keeper;
 use super::signals::{self, Signal, StopFlag};
@@ -347,6 +348,9 @@ impl<D: Device> Daemon<D> {
                 self.config = Arc::clone(&config);
                 self.core(move |core| {
                     core.filters = filter::Filters::load(&config.filters);
+                    if let Some(outbox) = core.outbox.as_mut() {
+                        outbox.destinations = Destinations::load(&config.destinations);
+                    }
                     core.config = config;
                 })
                 .await?;

@@ -29,6 +29,7 @@
 
 pub mod clock;
 pub(crate) mod decide;
+mod destinations;
 mod event;
 mod event_loop;
 pub(crate) mod filter;
@@ -230,7 +231,8 @@ fn open_core(
         // What each SIM did with the PIN outlives reloads and restarts.
         let pins: Arc<dyn PinMemory> = Arc::new(PinRecords::open(&database)?);
         let (outbox, outbox_events) = if config.send.enabled {
-            let (outbox, events) = outbox::Outbox::new(&config.spool.outbox, outbox_lock);
+            let (mut outbox, events) = outbox::Outbox::new(&config.spool.outbox, outbox_lock);
+            outbox.destinations = destinations::Destinations::load(&config.destinations);
             (Some(outbox), events)
         } else {
             tracing::info!("Send = no: the outbox is not watched and nothing is sent");

@@ -9,6 +9,7 @@
 //! A waiting message's file stays in outbox/ under its own name, as with
 //! gammu; only [`super::send`] claims it, for the time its parts go out.
 
+use super::destinations::Destinations;
 use super::logging::Redact;
 use super::watcher::{self, OutboxEvent};
 use super::DaemonEvent;
@@ -50,6 +51,8 @@ pub(super) struct Outbox {
     /// how long the wait after that is.
     moves: Moves,
     _lock: Option<Lock>,
+    /// Which numbers may be sent to (loaded at start and on SIGHUP).
+    pub(super) destinations: Destinations,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -97,6 +100,7 @@ impl Outbox {
             watch: Watch::Dead { logged: false },
             sender,
             moves: Moves::default(),
+            destinations: Destinations::default(),
             _lock: lock,
         };
         outbox.check_watch();
@@ -491,6 +495,9 @@ impl Outbox {
         let path = self.dir.join(name);
         match read_message(config, &path, &parsed) {
             Ok((message, parts)) => {
+                if let Some(reason) = self.destinations.refusal(&message.recipient) {
+                    return self.reject(config, store, name, state, &reason, now, events);
+                }
                 let row =
                     store.enqueue(&file_name, &state.id, &message.recipient, parts, ms(now))?;
                 tracing::info!(file = %Redact(&file_name), parts, id = row.id, "queued");
