@@ -35,6 +35,15 @@ enum Command {
     /// Talk to a modem.
     #[command(subcommand)]
     Modem(ModemCommand),
+    /// Queue a message: write an outbox file (named as gammu-smsd-inject
+    /// names them) for the running daemon to send, and optionally wait
+    /// for the outcome.
+    #[command(
+        after_help = "Exit status: 0 queued (with --wait: sent); 1 not queued, or \
+                             (with --wait) not sent, its file in the error folder; \
+                             3 (with --wait) still queued when the time ran out."
+    )]
+    Send(SendArgs),
     /// Check an existing gammu-smsd setup and print the steps that put
     /// simgate in its place (changes nothing unless --apply is given).
     MigrateFromGammu(crate::migrate::MigrateArgs),
@@ -42,6 +51,22 @@ enum Command {
     /// packaging).
     #[command(hide = true)]
     GenerateDocs(GenerateDocsArgs),
+}
+
+#[derive(Debug, Args)]
+struct SendArgs {
+    /// simgate TOML or gammu-smsdrc: where the outbox is.
+    #[arg(short, long, default_value = crate::config::DEFAULT_PATH)]
+    config: std::path::PathBuf,
+    /// The destination number (international with +, or as the network
+    /// expects it).
+    number: String,
+    /// The text (UTF-8); read from standard input when left out.
+    text: Option<String>,
+    /// Wait until the daemon has sent it (or failed to), at most SECONDS
+    /// (300 when no value is given).
+    #[arg(long, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "300")]
+    wait: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -204,6 +229,9 @@ pub(crate) enum CliError {
     /// The demo failed.
     #[error("{0}")]
     Demo(#[from] crate::demo::DemoError),
+    /// `simgate send` could not queue the message, or it was not sent.
+    #[error("{0}")]
+    Queue(#[from] crate::queue::QueueError),
     /// `migrate-from-gammu` found problems or could not make a change.
     #[error("{0}")]
     Migrate(#[from] crate::migrate::MigrateError),
@@ -225,7 +253,10 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("simgate: {error}");
-            ExitCode::FAILURE
+            match error {
+                CliError::Queue(crate::queue::QueueError::StillWaiting(_)) => ExitCode::from(3),
+                _ => ExitCode::FAILURE,
+            }
         }
     }
 }
@@ -241,6 +272,7 @@ pub(crate) fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::CheckConfig(args) => check_config(&args, out),
         Command::ImportGammu(args) => import_gammu(&args, out),
         Command::MigrateFromGammu(args) => Ok(crate::migrate::run(&args, out)?),
+        Command::Send(args) => send(&args, out),
         Command::GenerateDocs(args) => {
             use clap::CommandFactory;
             for path in crate::manual::write_all(&Cli::command(), &args.out)? {
@@ -272,6 +304,30 @@ fn check_config(args: &CheckConfigArgs, out: &mut dyn Write) -> Result<(), CliEr
     };
     writeln!(out, "# state: {state}")?;
     print_config(&loaded, args.show_pin, out)
+}
+
+fn send(args: &SendArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    let config = crate::config::load(&args.config)?.config;
+    let text = match &args.text {
+        Some(text) => text.clone(),
+        None => {
+            let mut text = String::new();
+            io::Read::read_to_string(&mut io::stdin(), &mut text)?;
+            text.strip_suffix('\n').map(str::to_owned).unwrap_or(text)
+        }
+    };
+    let file = crate::queue::queue(&config, &args.number, &text)?;
+    writeln!(out, "queued {}", file.display())?;
+    if let Some(seconds) = args.wait {
+        let sent = crate::queue::wait(
+            &config,
+            &file,
+            std::time::Duration::from_secs(seconds),
+            &mut io::stderr(),
+        )?;
+        writeln!(out, "sent {}", sent.display())?;
+    }
+    Ok(())
 }
 
 fn import_gammu(args: &ImportGammuArgs, out: &mut dyn Write) -> Result<(), CliError> {

@@ -44,6 +44,8 @@
 //!   simgate in its place.
 //! - `manual`: simgate(8), simgate.toml(5) and shell completions, made
 //!   from the command-line definitions and the default configuration.
+//! - `queue`: `simgate send`: a message queued as an outbox file, and the
+//!   wait for its outcome.
 //!
 //! Neither `pdu` nor `at` performs I/O or reads the clock; they are unit
 //! tested beside the code and fuzzed from `fuzz/`.
@@ -63,6 +65,7 @@ pub(crate) mod migrate;
 pub(crate) mod modem;
 pub mod pdu;
 pub(crate) mod procfs;
+pub(crate) mod queue;
 pub(crate) mod redact;
 pub mod spool;
 pub mod store;

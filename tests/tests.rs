@@ -26,6 +26,7 @@ mod pin_sources;
 mod reference_tools;
 mod scripted;
 mod scripted_device;
+mod send_command;
 mod send_faults;
 mod smart_messages;
 mod support;

@@ -1,0 +1,181 @@
+//! `simgate send`: a message queued the way other programs queue one, as a
+//! file in the outbox, named as `gammu-smsd-inject` names its files, and,
+//! when asked, the wait for the daemon's verdict (the file in `sent/` or
+//! `error/`). The name is a pure function; the file is written beside the
+//! outbox under a hidden name, synced, and renamed into place without
+//! replacing anything.
+
+use crate::config::Config;
+use crate::pdu::Timestamp;
+use crate::spool;
+use nix::fcntl::{renameat2, RenameFlags, AT_FDCWD};
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Why a message could not be queued, or what became of it.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum QueueError {
+    /// The number would not make an outbox file name simgate sends.
+    #[error("invalid number {0:?}: use digits with an optional leading +")]
+    Number(String),
+    /// An empty text.
+    #[error("the text is empty")]
+    EmptyText,
+    /// The outbox cannot be written.
+    #[error("cannot write into {path}: {source}")]
+    Write {
+        /// The file or folder.
+        path: PathBuf,
+        /// What failed.
+        source: std::io::Error,
+    },
+    /// `--wait` needs the sent and error folders, which this configuration
+    /// does not keep.
+    #[error(
+        "cannot wait: this configuration does not keep sent files (set [spool] sent and error)"
+    )]
+    CannotWait,
+    /// The daemon could not send it: its file is in error/.
+    #[error("not sent: {0} is in the error folder (the daemon's log says why)")]
+    Failed(PathBuf),
+    /// Still waiting when `--wait`'s time ran out.
+    #[error("still not sent after {0} s; it stays queued")]
+    StillWaiting(u64),
+}
+
+/// The outbox file name for a message to `number`, as
+/// `gammu-smsd-inject` makes them: `OUTC<date>_<time>_00_<number>_sms<n>.txt`
+/// (priority C, UTC date and time, `n` counting up when the name is taken).
+pub(crate) fn file_name(number: &str, utc: &Timestamp, n: u32) -> String {
+    format!(
+        "OUTC{:04}{:02}{:02}_{:02}{:02}{:02}_00_{number}_sms{n}.txt",
+        utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second
+    )
+}
+
+/// Queues `text` to `number` in `config`'s outbox; returns the file.
+pub(crate) fn queue(config: &Config, number: &str, text: &str) -> Result<PathBuf, QueueError> {
+    if text.is_empty() {
+        return Err(QueueError::EmptyText);
+    }
+    let outbox = &config.spool.outbox;
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs() as i64);
+    let now = Timestamp::from_unix_seconds(seconds);
+    let usable = |name: &str| {
+        spool::classify_outbox_name(name)
+            .ok()
+            .flatten()
+            .and_then(|parsed| parsed.recipient)
+            .is_some_and(|recipient| recipient == number)
+    };
+    if crate::pdu::Address::parse_number(number).is_err() || !usable(&file_name(number, &now, 0)) {
+        return Err(QueueError::Number(number.to_owned()));
+    }
+    let write_error = |path: &Path| {
+        let path = path.to_owned();
+        move |source| QueueError::Write { path, source }
+    };
+    let temp = outbox.join(format!(".simgate-send-{}.tmp", std::process::id()));
+    {
+        let mut file = fs::File::create(&temp).map_err(write_error(&temp))?;
+        file.write_all(text.as_bytes())
+            .and_then(|()| file.sync_all())
+            .map_err(write_error(&temp))?;
+    }
+    for n in 0..1000 {
+        let target = outbox.join(file_name(number, &now, n));
+        match renameat2(
+            AT_FDCWD,
+            &temp,
+            AT_FDCWD,
+            &target,
+            RenameFlags::RENAME_NOREPLACE,
+        ) {
+            Ok(()) => {
+                if let Ok(dir) = fs::File::open(outbox) {
+                    let _ = dir.sync_all();
+                }
+                return Ok(target);
+            }
+            Err(nix::errno::Errno::EEXIST) => continue,
+            Err(errno) => {
+                let _ = fs::remove_file(&temp);
+                return Err(QueueError::Write {
+                    path: target,
+                    source: errno.into(),
+                });
+            }
+        }
+    }
+    let _ = fs::remove_file(&temp);
+    Err(QueueError::Write {
+        path: outbox.clone(),
+        source: std::io::Error::other("1,000 names for this second are taken"),
+    })
+}
+
+/// Waits up to `limit` for the daemon's verdict on `file` (a name in the
+/// outbox): `Ok` once it is in sent/, `Failed` once in error/. After a
+/// second, says on `progress` that it is waiting.
+pub(crate) fn wait(
+    config: &Config,
+    file: &Path,
+    limit: Duration,
+    progress: &mut dyn Write,
+) -> Result<PathBuf, QueueError> {
+    let (Some(sent), Some(error)) = (&config.spool.sent, &config.spool.error) else {
+        return Err(QueueError::CannotWait);
+    };
+    let name = file.file_name().unwrap_or_default();
+    let start = Instant::now();
+    let mut told = false;
+    loop {
+        let in_sent = sent.join(name);
+        if in_sent.exists() {
+            return Ok(in_sent);
+        }
+        let in_error = error.join(name);
+        if in_error.exists() {
+            return Err(QueueError::Failed(in_error));
+        }
+        let waited = start.elapsed();
+        if waited >= limit {
+            return Err(QueueError::StillWaiting(limit.as_secs()));
+        }
+        if !told && waited >= Duration::from_secs(1) {
+            let _ = writeln!(
+                progress,
+                "waiting for simgate to send it (at most {} s)...",
+                limit.as_secs()
+            );
+            told = true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_gammu_smsd_inject_names_simgate_takes() {
+        let utc = Timestamp {
+            year: 2026,
+            month: 12,
+            day: 3,
+            hour: 9,
+            minute: 5,
+            second: 7,
+            tz_quarters: 0,
+        };
+        let name = file_name("+4917612345678", &utc, 2);
+        assert_eq!(name, "OUTC20261203_090507_00_+4917612345678_sms2.txt");
+        let parsed = spool::classify_outbox_name(&name).unwrap().unwrap();
+        assert_eq!(parsed.recipient.as_deref(), Some("+4917612345678"));
+    }
+}

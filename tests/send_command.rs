@@ -1,0 +1,163 @@
+//! `simgate send` (issue #12 §4), run as a user would: the file it queues,
+//! its errors and exit codes, and `--wait` against a running daemon.
+
+use crate::support::spawn_simgate;
+use simgate::emulator::{Emulator, EmulatorConfig, Profile};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn spool(name: &str) -> PathBuf {
+    let root = std::env::temp_dir().join(format!("simgate-send-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    for dir in ["inbox", "outbox", "sent", "error"] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    root
+}
+
+fn write_config(root: &Path, device: &Path) -> PathBuf {
+    let config = root.join("simgate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[modem]\ndevice = \"{}\"\nstatus_interval = \"0s\"\n\n[spool]\n\
+             inbox = \"{1}/inbox\"\noutbox = \"{1}/outbox\"\nsent = \"{1}/sent\"\n\
+             error = \"{1}/error\"\n\n[database]\npath = \"{1}/simgate.db\"\n\n\
+             [log]\nfile = \"{1}/simgate.log\"\n",
+            device.display(),
+            root.display()
+        ),
+    )
+    .unwrap();
+    config
+}
+
+fn send(config: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_simgate"))
+        .arg("send")
+        .arg("-c")
+        .arg(config)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn outbox_files(root: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(root.join("outbox"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Without a daemon: the file is queued under gammu-smsd-inject's kind of
+/// name, with the text (from the argument or standard input); a second
+/// message in the same second gets the next name; bad input queues nothing.
+#[test]
+fn send_queues_an_outbox_file_and_refuses_bad_input() {
+    let root = spool("queue");
+    let config = write_config(&root, Path::new("/dev/ttyUSB9"));
+    let first = send(&config, &["+4917600000901", "Hello €"], None);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let second = send(&config, &["+4917600000901"], Some("from stdin\n"));
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    let names = outbox_files(&root);
+    assert_eq!(names.len(), 2, "{names:?}");
+    for name in &names {
+        assert!(
+            name.starts_with("OUTC") && name.contains("_00_+4917600000901_sms"),
+            "{name}"
+        );
+        assert!(name.ends_with(".txt"), "{name}");
+    }
+    let texts: Vec<String> = names
+        .iter()
+        .map(|name| std::fs::read_to_string(root.join("outbox").join(name)).unwrap())
+        .collect();
+    assert!(texts.contains(&"Hello €".to_owned()), "{texts:?}");
+    assert!(texts.contains(&"from stdin".to_owned()), "{texts:?}");
+    assert!(String::from_utf8_lossy(&first.stdout).starts_with("queued "));
+
+    for (args, input, says) in [
+        (&["not a number!", "hi"][..], None, "invalid number"),
+        (&["+4917600000901"][..], Some(""), "the text is empty"),
+    ] {
+        let output = send(&config, args, input);
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+    assert_eq!(outbox_files(&root).len(), 2, "nothing more queued");
+    // --wait with nothing running: still queued when the time runs out.
+    let waited = send(
+        &config,
+        &["--wait", "1", "+4917600000902", "nobody sends me"],
+        None,
+    );
+    assert_eq!(
+        waited.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&waited.stderr)
+    );
+    assert!(String::from_utf8_lossy(&waited.stderr).contains("still not sent after 1 s"));
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// With the daemon running on the emulator, `--wait` returns once the
+/// message is sent, and the network got it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_wait_returns_once_the_daemon_sent_it() {
+    let emulator = Emulator::start(EmulatorConfig::new(Profile::Generic))
+        .await
+        .unwrap();
+    let root = spool("wait");
+    let config = write_config(&root, &emulator.path());
+    let mut daemon = spawn_simgate(&config, &root.join("stderr.log"), None);
+    let output = tokio::task::spawn_blocking(move || {
+        send(
+            &config,
+            &["--wait", "60", "+4917600000903", "wait for me"],
+            None,
+        )
+    })
+    .await
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("\nsent ") && stdout.contains("/sent/OUTC"),
+        "{stdout}"
+    );
+    let got: Vec<String> = emulator
+        .sent()
+        .iter()
+        .filter(|m| m.submit.destination.to_display() == "+4917600000903")
+        .filter_map(|m| m.submit.user_data.body.text().map(str::to_owned))
+        .collect();
+    assert_eq!(got, ["wait for me"]);
+    daemon.start_kill().unwrap();
+    daemon.wait().await.unwrap();
+    let _ = std::fs::remove_dir_all(&root);
+}
