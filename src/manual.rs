@@ -146,6 +146,10 @@ fn render_commands(out: &mut String, path: &str, command: &Command) {
         for arg in visible_args(sub) {
             render_arg(out, arg);
         }
+        // What --help prints after the options (a command's exit status).
+        if let Some(after) = sub.get_after_long_help().or_else(|| sub.get_after_help()) {
+            let _ = writeln!(out, ".PP\n{}", paragraphs(&after.to_string()));
+        }
         if has_children {
             render_commands(out, &path, sub);
         }
@@ -566,6 +570,8 @@ mod tests {
             "Default: /etc/simgate/simgate.toml.",
             "One of: auto, gsm7, ucs2.",
             "\\fB\\-\\-apply\\fR",
+            ".SS \"\\fBsimgate send\\fR [\\fIOPTIONS\\fR] \\fINUMBER\\fR [\\fITEXT\\fR]\"",
+            "Exit status: 0 queued (with --wait: sent)",
         ] {
             assert!(page.contains(needle), "no {needle:?} in:\n{page}");
         }
