@@ -35,6 +35,10 @@ pub(crate) struct Memory {
     pub(crate) send_attempts: u32,
     /// Calls hung up.
     pub(crate) hung_up: u32,
+    /// Failures the next reads of the TP-MR counter answer with, in order.
+    pub(crate) reference_failures: VecDeque<DeviceError>,
+    /// When the TP-MR counter was read (tokio's clock).
+    pub(crate) reference_reads: Vec<tokio::time::Instant>,
 }
 
 /// A device that keeps everything in memory and answers at once.
@@ -144,7 +148,12 @@ impl Device for Scripted {
     }
 
     async fn last_reference(&self) -> Result<Option<u8>, DeviceError> {
-        Ok(Some(self.memory().next_reference.wrapping_sub(1)))
+        let mut memory = self.memory();
+        memory.reference_reads.push(tokio::time::Instant::now());
+        if let Some(failure) = memory.reference_failures.pop_front() {
+            return Err(failure);
+        }
+        Ok(Some(memory.next_reference.wrapping_sub(1)))
     }
 
     fn storages(&self) -> Vec<String> {

@@ -266,3 +266,38 @@ fn limit(scope: LimitScope, unit: LimitUnit, window: LimitWindow, max: u32) -> L
         max,
     }
 }
+
+/// A send whose answer was lost is resolved from the TP-MR counter; when
+/// the counter cannot be read yet, it is asked again a second later, not
+/// at once (which asked the modem as fast as it answered, and gave up
+/// after three reads in no time).
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn an_unreadable_counter_is_asked_again_a_second_later() {
+    let mut rig = Rig::start("timing-resolve", |_| {}).await;
+    {
+        let mut memory = rig.device.memory();
+        memory
+            .send_failures
+            .push_back(simgate::device::DeviceError {
+                kind: simgate::device::FailureKind::Ambiguous,
+                message: "no answer to the PDU".to_owned(),
+            });
+        for _ in 0..2 {
+            memory.reference_failures.push_back(transient("busy"));
+        }
+    }
+    rig.drop_file("OUT+491760000601.txt", "in doubt");
+    let outcome = rig
+        .next(|e| matches!(e, DaemonEvent::Sent { .. } | DaemonEvent::Failed { .. }))
+        .await;
+    let reads = rig.device.memory().reference_reads.clone();
+    assert!(reads.len() >= 3, "{reads:?}");
+    let gaps: Vec<Duration> = reads.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(
+        gaps.iter()
+            .take(2)
+            .all(|gap| *gap == Duration::from_secs(1)),
+        "reads of the counter {gaps:?} apart; {outcome:?}"
+    );
+    rig.stop().await;
+}

@@ -9,6 +9,10 @@ use super::signals::StopFlag;
 use super::{DaemonError, DaemonEvent};
 use crate::device::{Control, Device};
 
+/// How long before a part in doubt is asked about again, when the device
+/// could not tell.
+const RESOLVE_AGAIN: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl<D: Device> Daemon<D> {
     /// Takes in a slice of what the outbox has ready, cancels what was
     /// deleted.
@@ -56,7 +60,10 @@ impl<D: Device> Daemon<D> {
         if self.schedule.resolving {
             self.resolve().await?;
             if self.schedule.resolving {
-                return Ok(()); // the device cannot tell yet
+                // The device cannot tell yet: ask it again in a while, not
+                // at once (a send due now no longer waits for a timer).
+                self.sends_held_until = Some(tokio::time::Instant::now() + RESOLVE_AGAIN);
+                return Ok(());
             }
         }
         if stop.is_set() {
@@ -109,7 +116,12 @@ impl<D: Device> Daemon<D> {
             Outcome::Retry { file, reason, .. } => {
                 self.emit(DaemonEvent::Waiting { file, reason });
             }
-            Outcome::Interrupted | Outcome::Resolving { .. } | Outcome::Skipped => {}
+            // The device could not tell at once whether a part went out:
+            // asked again in a while, like any later attempt to resolve it.
+            Outcome::Resolving { .. } => {
+                self.sends_held_until = Some(tokio::time::Instant::now() + RESOLVE_AGAIN);
+            }
+            Outcome::Interrupted | Outcome::Skipped => {}
             // The device or its SIM is not in a state to send (a SIM that
             // locked itself again after a modem reset, no network): with
             // CheckSecurity, initialise again, which checks the SIM under
