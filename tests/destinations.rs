@@ -3,7 +3,7 @@
 //! modem; the list files are read again on SIGHUP.
 
 use crate::scripted::{has, Rig};
-use crate::support::spawn_simgate;
+use crate::support::{fresh_spool, spawn_simgate, write_spool_config};
 use simgate::daemon::DaemonEvent;
 use simgate::emulator::{Emulator, EmulatorConfig, Profile};
 use std::collections::BTreeMap;
@@ -71,27 +71,14 @@ async fn the_deny_file_is_read_again_on_sighup() {
     let emulator = Emulator::start(EmulatorConfig::new(Profile::Generic))
         .await
         .unwrap();
-    let root =
-        std::env::temp_dir().join(format!("simgate-destinations-hup-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    for dir in ["inbox", "outbox", "sent", "error"] {
-        std::fs::create_dir_all(root.join(dir)).unwrap();
-    }
+    let root = fresh_spool("destinations-hup");
     let deny = root.join("deny");
     std::fs::write(&deny, "# nobody yet\n").unwrap();
-    let config = root.join("simgate.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[modem]\ndevice = \"{}\"\nstatus_interval = \"0s\"\n\n[spool]\n\
-             inbox = \"{1}/inbox\"\noutbox = \"{1}/outbox\"\nsent = \"{1}/sent\"\n\
-             error = \"{1}/error\"\n\n[database]\npath = \"{1}/simgate.db\"\n\n\
-             [destinations]\ndeny_file = \"{1}/deny\"\n\n[log]\nfile = \"{1}/simgate.log\"\n",
-            emulator.path().display(),
-            root.display()
-        ),
-    )
-    .unwrap();
+    let config = write_spool_config(
+        &root,
+        &emulator.path(),
+        &format!("[destinations]\ndeny_file = \"{}\"\n", deny.display()),
+    );
     let log = root.join("simgate.log");
     let mut daemon = spawn_simgate(&config, &root.join("stderr.log"), None);
     let name = "OUT+4917600000777.txt";

@@ -1,37 +1,11 @@
 //! `simgate send` (issue #12 §4), run as a user would: the file it queues,
 //! its errors and exit codes, and `--wait` against a running daemon.
 
-use crate::support::spawn_simgate;
+use crate::support::{fresh_spool, spawn_simgate, write_spool_config};
 use simgate::emulator::{Emulator, EmulatorConfig, Profile};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
-
-fn spool(name: &str) -> PathBuf {
-    let root = std::env::temp_dir().join(format!("simgate-send-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    for dir in ["inbox", "outbox", "sent", "error"] {
-        std::fs::create_dir_all(root.join(dir)).unwrap();
-    }
-    root
-}
-
-fn write_config(root: &Path, device: &Path) -> PathBuf {
-    let config = root.join("simgate.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[modem]\ndevice = \"{}\"\nstatus_interval = \"0s\"\n\n[spool]\n\
-             inbox = \"{1}/inbox\"\noutbox = \"{1}/outbox\"\nsent = \"{1}/sent\"\n\
-             error = \"{1}/error\"\n\n[database]\npath = \"{1}/simgate.db\"\n\n\
-             [log]\nfile = \"{1}/simgate.log\"\n",
-            device.display(),
-            root.display()
-        ),
-    )
-    .unwrap();
-    config
-}
 
 fn send(config: &Path, args: &[&str], stdin: Option<&str>) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_simgate"))
@@ -64,8 +38,8 @@ fn outbox_files(root: &Path) -> Vec<String> {
 /// message in the same second gets the next name; bad input queues nothing.
 #[test]
 fn send_queues_an_outbox_file_and_refuses_bad_input() {
-    let root = spool("queue");
-    let config = write_config(&root, Path::new("/dev/ttyUSB9"));
+    let root = fresh_spool("send-queue");
+    let config = write_spool_config(&root, Path::new("/dev/ttyUSB9"), "");
     let first = send(&config, &["+4917600000901", "Hello €"], None);
     assert!(
         first.status.success(),
@@ -128,8 +102,8 @@ async fn send_wait_returns_once_the_daemon_sent_it() {
     let emulator = Emulator::start(EmulatorConfig::new(Profile::Generic))
         .await
         .unwrap();
-    let root = spool("wait");
-    let config = write_config(&root, &emulator.path());
+    let root = fresh_spool("send-wait");
+    let config = write_spool_config(&root, &emulator.path(), "");
     let mut daemon = spawn_simgate(&config, &root.join("stderr.log"), None);
     let output = tokio::task::spawn_blocking(move || {
         send(

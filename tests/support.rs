@@ -462,3 +462,37 @@ fn skipped_banner(tools: &[Probed]) {
     );
     let _ = std::io::Write::write_all(&mut std::io::stderr(), text.as_bytes());
 }
+
+/// A fresh spool (inbox, outbox, sent, error) under the temporary folder,
+/// named after `name` and this process.
+pub(crate) fn fresh_spool(name: &str) -> std::path::PathBuf {
+    let root = std::env::temp_dir().join(format!("simgate-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    for dir in ["inbox", "outbox", "sent", "error"] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    root
+}
+
+/// A simgate TOML in `root` for `simgate run` on `device` with the spool,
+/// database and log in `root`, plus `extra` (more sections); returns its path.
+pub(crate) fn write_spool_config(
+    root: &std::path::Path,
+    device: &std::path::Path,
+    extra: &str,
+) -> std::path::PathBuf {
+    let config = root.join("simgate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[modem]\ndevice = \"{}\"\nstatus_interval = \"0s\"\n\n[spool]\n\
+             inbox = \"{1}/inbox\"\noutbox = \"{1}/outbox\"\nsent = \"{1}/sent\"\n\
+             error = \"{1}/error\"\n\n[database]\npath = \"{1}/simgate.db\"\n\n\
+             [log]\nfile = \"{1}/simgate.log\"\n\n{extra}",
+            device.display(),
+            root.display()
+        ),
+    )
+    .unwrap();
+    config
+}
