@@ -111,3 +111,58 @@ async fn the_deny_file_is_read_again_on_sighup() {
     daemon.wait().await.unwrap();
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// A message queued before a number is denied is not sent after the
+/// reload: the lists are checked again when the message's turn comes, not
+/// only when its file is taken in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_queued_before_its_number_is_denied_is_not_sent() {
+    let emulator = Emulator::start(EmulatorConfig::new(Profile::Generic))
+        .await
+        .unwrap();
+    // No network: the message is queued, tried once, and tried again
+    // after send.retry_delay, by which time its number is denied.
+    emulator.set_registered(false);
+    let root = fresh_spool("destinations-queued");
+    let deny = root.join("deny");
+    std::fs::write(&deny, "# nobody yet\n").unwrap();
+    let config = write_spool_config(
+        &root,
+        &emulator.path(),
+        &format!(
+            "[send]\nretry_delay = \"3s\"\n[destinations]\ndeny_file = \"{}\"\n",
+            deny.display()
+        ),
+    );
+    let log = root.join("simgate.log");
+    let mut daemon = spawn_simgate(&config, &root.join("stderr.log"), None);
+    let name = "OUT+4917600000778.txt";
+    drop_file(&root, name, "queued while allowed");
+    until("the send held for the device's state", || {
+        std::fs::read_to_string(&log).is_ok_and(|text| text.contains("the modem cannot send now"))
+    })
+    .await;
+
+    emulator.set_registered(true);
+    std::fs::write(&deny, "+4917600000778\n").unwrap();
+    let pid = nix::unistd::Pid::from_raw(daemon.id().unwrap() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).unwrap();
+    until("the reload in the log", || {
+        std::fs::read_to_string(&log).is_ok_and(|text| text.contains("configuration reloaded"))
+    })
+    .await;
+    until("the message in sent/ or error/", || {
+        root.join("error").join(name).exists() || root.join("sent").join(name).exists()
+    })
+    .await;
+    assert!(
+        emulator.sent().is_empty(),
+        "sent after the reload denied it"
+    );
+    assert!(std::fs::read_to_string(&log)
+        .unwrap()
+        .contains("reason=its destination is denied (destinations.deny: [number])"));
+    daemon.start_kill().unwrap();
+    daemon.wait().await.unwrap();
+    let _ = std::fs::remove_dir_all(&root);
+}

@@ -407,8 +407,10 @@ pub(super) fn begin_next(
         return Ok(None);
     };
     let limited = !config.limits.rules.is_empty();
-    let mut never = None;
-    if limited {
+    // The lists again, not only at intake: a number denied by a reload
+    // while its message waited is not sent to.
+    let mut never = outbox.destinations.refusal(&row.recipient);
+    if limited && never.is_none() {
         let history = store.usage_since(ms(now) - DAY_MS, id, &row.recipient)?;
         match limits::check(&config.limits.rules, &history, row.parts_total, ms(now)) {
             limits::Verdict::Go => {}
