@@ -266,7 +266,7 @@ async fn supervise(
                     report: Box::new(report),
                 });
                 let end = run_session(&modem, &config, &mut guard, &mut task, &mut control).await;
-                task.abort();
+                close_session(task).await;
                 end
             }
             Err(error) => {
@@ -338,12 +338,26 @@ async fn connect(
     let report = match modem.init(&config.init, guard).await {
         Ok(report) => report,
         Err(error) => {
-            task.abort();
+            close_session(task).await;
             return Err(error);
         }
     };
     follow.connected(&tty, report.identity.imei.as_deref());
     Ok((modem, report, tty, task))
+}
+
+/// Stops a session's channel task and waits until it has let go of the
+/// port: an abort only takes effect when the runtime next gets to the
+/// task, and a port opened again before that is still locked (by this
+/// very process).
+async fn close_session(task: tokio::task::JoinHandle<String>) {
+    // A finished task has dropped the port already (and may have been
+    // awaited by the session, so it must not be polled again).
+    if task.is_finished() {
+        return;
+    }
+    task.abort();
+    let _ = task.await;
 }
 
 /// Serves a ready session until the port is lost, the modem stops

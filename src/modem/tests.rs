@@ -614,3 +614,41 @@ async fn the_health_check_is_skipped_while_the_modem_answers() {
     supervisor.shutdown().await;
     emulator.stop().await;
 }
+
+/// A reconnect on request (SIGHUP, a send that failed for the modem's
+/// state) opens the port again at once: the old session has let go of it
+/// first, so the new one does not find it "in use by simgate" (itself) and
+/// wait a backoff for nothing.
+#[tokio::test]
+async fn a_requested_reconnect_finds_the_port_free() {
+    let emulator = Emulator::start(EmulatorConfig::new(Profile::Generic))
+        .await
+        .unwrap();
+    let mut config = ModemConfig::new(emulator.path());
+    config.timeouts = timeouts();
+    let (supervisor, _urcs) = supervisor::spawn(config);
+    let (first, _) = supervisor.ready().await.unwrap();
+    let mut state = supervisor.watch();
+    state.borrow_and_update();
+    supervisor.reconnect().await;
+    let mut seen = Vec::new();
+    loop {
+        state.changed().await.unwrap();
+        let now = state.borrow_and_update().clone();
+        if let ModemState::Ready { modem, .. } = &now {
+            if !modem.client().same_channel(first.client()) {
+                break;
+            }
+        }
+        if let ModemState::Connecting {
+            last_error: Some(error),
+            ..
+        } = now
+        {
+            seen.push(error);
+        }
+    }
+    assert!(seen.is_empty(), "the reconnect failed first: {seen:?}");
+    supervisor.shutdown().await;
+    emulator.stop().await;
+}
