@@ -112,6 +112,11 @@ async fn demo(dir: &Path, stop_after: usize, out: &mut dyn Write) -> Result<(), 
                 writeln!(out, "{file} waits: {reason}")?;
             }
             DaemonEvent::FileMoved { file } => writeln!(out, "moved {file} at last")?,
+            DaemonEvent::BudgetWarning {
+                month,
+                used,
+                budget,
+            } => writeln!(out, "budget warning for {month}: {used} of {budget} parts")?,
             DaemonEvent::Sent { file, references } => {
                 writeln!(
                     out,

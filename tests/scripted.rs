@@ -229,6 +229,17 @@ impl Rig {
         Self::start_in(root, TokioClock::new(), configure).await
     }
 
+    /// [`Self::start`] with the daemon's calendar starting at `calendar`.
+    pub(crate) async fn start_at(
+        name: &str,
+        calendar: SystemTime,
+        configure: impl FnOnce(&mut Config),
+    ) -> Self {
+        let root = std::env::temp_dir().join(format!("simgate-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        Self::start_in(root, TokioClock::starting_at(calendar), configure).await
+    }
+
     /// Starts the daemon on the spool and database of a rig stopped with
     /// [`Self::stop_keeping`]: a restart, its calendar going on from
     /// `stopped` (the first daemon's calendar when it stopped, which a
@@ -290,6 +301,11 @@ impl Rig {
         rig.next(|e| matches!(e, DaemonEvent::ModemReady { .. }))
             .await;
         rig
+    }
+
+    /// The daemon's calendar now.
+    pub(crate) fn calendar(&self) -> SystemTime {
+        self.clock.now()
     }
 
     /// The next daemon event `wanted` picks. An hour of tokio's clock at

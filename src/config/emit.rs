@@ -139,6 +139,7 @@ fn write_all(out: &mut String, config: &Config, reveal_pin: bool) -> std::fmt::R
         ("run_on_sent", &h.run_on_sent),
         ("run_on_failure", &h.run_on_failure),
         ("run_on_incoming_call", &h.run_on_incoming_call),
+        ("run_on_budget_warning", &h.run_on_budget_warning),
     ] {
         if let Some(command) = command {
             writeln!(out, "{key} = {}", string(command))?;
@@ -204,6 +205,13 @@ fn write_all(out: &mut String, config: &Config, reveal_pin: bool) -> std::fmt::R
     if *d == crate::config::DestinationSettings::default() {
         writeln!(out, "# every number")?;
     }
+
+    writeln!(out, "\n[budget]")?;
+    match config.budget.monthly_parts {
+        Some(parts) => writeln!(out, "monthly_parts = {parts}")?,
+        None => writeln!(out, "# monthly_parts: none (no budget)")?,
+    }
+    writeln!(out, "warn_percent = {}", config.budget.warn_percent)?;
 
     writeln!(out, "\n[http]")?;
     match config.http.listen {

@@ -123,6 +123,9 @@ pub struct Config {
     pub limits: LimitSettings,
     /// Which numbers may be sent to (`[destinations]`, simgate's TOML only).
     pub destinations: DestinationSettings,
+    /// How many parts may be sent in a calendar month (`[budget]`,
+    /// simgate's TOML only).
+    pub budget: BudgetSettings,
     /// The optional HTTP interface.
     pub http: HttpSettings,
     /// Where and how much to log.
@@ -246,6 +249,9 @@ pub struct HookSettings {
     pub run_on_failure: Option<String>,
     /// After an incoming call was hung up (`RunOnIncomingCall`).
     pub run_on_incoming_call: Option<String>,
+    /// When the parts sent this month first reach the budget's warning
+    /// threshold (simgate's TOML only).
+    pub run_on_budget_warning: Option<String>,
     /// How long a hook may run before simgate stops waiting for it.
     pub timeout: Duration,
     /// Reject incoming calls (`HangupCalls`).
@@ -281,6 +287,30 @@ pub struct DatabaseSettings {
     /// The SQLite file holding simgate's state; `None`: one per
     /// configuration file in the state directory ([`crate::instance`]).
     pub path: Option<PathBuf>,
+}
+
+/// `[budget]`: a monthly budget of SMS parts (what the network bills).
+/// Counted are the parts handed to the device in the calendar month of
+/// the system's time zone, those in doubt included; a part known not to
+/// have gone out is not counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BudgetSettings {
+    /// The most parts sent in a month; `None`: no budget. A message that
+    /// would go over it waits in the outbox until the next month (or a
+    /// reload that raises the budget).
+    pub monthly_parts: Option<u32>,
+    /// At what share of the budget (in percent) a warning is logged and
+    /// `run_on_budget_warning` runs, once a month.
+    pub warn_percent: u8,
+}
+
+impl Default for BudgetSettings {
+    fn default() -> Self {
+        Self {
+            monthly_parts: None,
+            warn_percent: 80,
+        }
+    }
 }
 
 /// `[http]`.
@@ -766,6 +796,7 @@ impl Config {
             database: DatabaseSettings::default(),
             limits: LimitSettings::default(),
             destinations: DestinationSettings::default(),
+            budget: BudgetSettings::default(),
             http: HttpSettings::default(),
             log: LogSettings::default(),
         }
@@ -930,6 +961,7 @@ impl Default for HookSettings {
             run_on_sent: None,
             run_on_failure: None,
             run_on_incoming_call: None,
+            run_on_budget_warning: None,
             timeout: Duration::from_secs(120),
             hangup_calls: false,
             phone_id: None,

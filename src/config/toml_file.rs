@@ -19,6 +19,7 @@ const SECTIONS: &[&str] = &[
     "database",
     "limits",
     "destinations",
+    "budget",
     "http",
     "log",
 ];
@@ -216,6 +217,7 @@ pub(super) fn parse(text: &str) -> Result<Loaded, ConfigError> {
     h.run_on_sent = hooks.command("run_on_sent")?;
     h.run_on_failure = hooks.command("run_on_failure")?;
     h.run_on_incoming_call = hooks.command("run_on_incoming_call")?;
+    h.run_on_budget_warning = hooks.command("run_on_budget_warning")?;
     h.timeout = hooks.positive_duration("timeout", h.timeout)?;
     h.hangup_calls = hooks.bool("hangup_calls", h.hangup_calls)?;
     h.phone_id = hooks.string("phone_id")?;
@@ -263,6 +265,21 @@ pub(super) fn parse(text: &str) -> Result<Loaded, ConfigError> {
     d.allow_file = destinations.path("allow_file")?;
     d.deny_file = destinations.path("deny_file")?;
     destinations.finish(&mut notices);
+
+    let mut budget = section("budget");
+    let b = &mut config.budget;
+    b.monthly_parts = budget.u32("monthly_parts")?.filter(|&parts| parts > 0);
+    if let Some(percent) = budget.u32("warn_percent")? {
+        if !(1..=100).contains(&percent) {
+            return Err(budget.invalid(
+                "warn_percent",
+                &Value::Integer(percent.into()),
+                "a percentage from 1 to 100",
+            ));
+        }
+        b.warn_percent = percent as u8;
+    }
+    budget.finish(&mut notices);
 
     let mut http = section("http");
     if let Some(listen) = http.string("listen")? {

@@ -45,6 +45,16 @@ pub enum DaemonEvent {
         /// Why.
         reason: String,
     },
+    /// The month's parts reached the budget's warning threshold (once a
+    /// month).
+    BudgetWarning {
+        /// The month, `YYYY-MM`.
+        month: String,
+        /// Parts used.
+        used: u64,
+        /// The monthly budget.
+        budget: u32,
+    },
     /// A send failed in a way worth another try: the message waits, its
     /// file back in outbox/.
     Waiting {

@@ -346,7 +346,22 @@ impl<D: Device> Daemon<D> {
                 config.database.path = self.config.database.path.clone();
                 let config = Arc::new(config);
                 self.config = Arc::clone(&config);
+                let now = self.clock.now();
                 self.core(move |core| {
+                    if config.budget != core.config.budget {
+                        // A new budget may let waiting messages go.
+                        match core
+                            .store
+                            .release_held(super::budget::HELD_REASON, clock::to_ms(now))
+                        {
+                            Ok(0) => {}
+                            Ok(released) => tracing::info!(
+                                released,
+                                "the budget changed: messages that waited for it are due again"
+                            ),
+                            Err(error) => tracing::error!(%error, "cannot release the messages that waited for the budget"),
+                        }
+                    }
                     core.filters = filter::Filters::load(&config.filters);
                     if let Some(outbox) = core.outbox.as_mut() {
                         outbox.destinations = Destinations::load(&config.destinations);

@@ -112,6 +112,29 @@ pub(crate) fn on_failure(hooks: &HookSettings, file: &str) -> Option<Hook> {
     )
 }
 
+/// `run_on_budget_warning`: the month `month` (`YYYY-MM`) has used `used`
+/// of `budget` parts, reaching the warning threshold of `threshold`.
+pub(crate) fn on_budget_warning(
+    hooks: &HookSettings,
+    month: &str,
+    used: u64,
+    budget: u32,
+    threshold: u64,
+) -> Option<Hook> {
+    let mut env = base(hooks);
+    env.insert("SIMGATE_BUDGET_MONTH".to_owned(), month.to_owned());
+    env.insert("SIMGATE_BUDGET_USED".to_owned(), used.to_string());
+    env.insert("SIMGATE_BUDGET_PARTS".to_owned(), budget.to_string());
+    env.insert("SIMGATE_BUDGET_THRESHOLD".to_owned(), threshold.to_string());
+    hook(
+        hooks,
+        HookKind::BudgetWarning,
+        hooks.run_on_budget_warning.as_ref(),
+        Vec::new(),
+        env,
+    )
+}
+
 /// `RunOnIncomingCall` for a call from `caller` that was hung up.
 pub(crate) fn on_incoming_call(hooks: &HookSettings, caller: &str) -> Option<Hook> {
     let mut env = base(hooks);
@@ -137,6 +160,7 @@ mod tests {
             run_on_sent: Some("/bin/sent --flag".to_owned()),
             run_on_failure: Some("/bin/failed".to_owned()),
             run_on_incoming_call: Some("/bin/call".to_owned()),
+            run_on_budget_warning: Some("/bin/budget".to_owned()),
             timeout: Duration::from_secs(7),
             hangup_calls: true,
             phone_id: Some("gw1".to_owned()),
@@ -217,6 +241,23 @@ mod tests {
             (HookKind::IncomingCall, &["+4915".to_owned()][..])
         );
         assert_eq!(hook.env["PHONE_ID"], "gw1");
+    }
+
+    #[test]
+    fn the_budget_warning_hook_gets_the_month_and_its_counts() {
+        let hook = on_budget_warning(&settings(), "2027-01", 801, 1000, 800).unwrap();
+        assert_eq!((hook.kind, hook.args.len()), (HookKind::BudgetWarning, 0));
+        assert_eq!(
+            env(&hook),
+            [
+                ("PHONE_ID", "gw1"),
+                ("SIMGATE_BUDGET_MONTH", "2027-01"),
+                ("SIMGATE_BUDGET_PARTS", "1000"),
+                ("SIMGATE_BUDGET_THRESHOLD", "800"),
+                ("SIMGATE_BUDGET_USED", "801"),
+            ]
+        );
+        assert!(on_budget_warning(&HookSettings::default(), "2027-01", 1, 1, 1).is_none());
     }
 
     #[test]

@@ -44,6 +44,8 @@ pub(crate) enum HookKind {
     Failure,
     /// RunOnIncomingCall.
     IncomingCall,
+    /// run_on_budget_warning.
+    BudgetWarning,
 }
 
 impl HookKind {
@@ -53,6 +55,7 @@ impl HookKind {
             Self::Sent => "sent",
             Self::Failure => "failure",
             Self::IncomingCall => "incoming call",
+            Self::BudgetWarning => "budget warning",
         }
     }
 }

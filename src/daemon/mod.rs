@@ -27,6 +27,7 @@
 //! task runs the loop, so the device sees one message at a time and the
 //! store one job at a time; hooks run in tasks of their own.
 
+mod budget;
 pub mod clock;
 pub(crate) mod decide;
 mod destinations;
@@ -244,6 +245,11 @@ fn open_core(
             store,
             outbox,
             filters,
+            zone: jiff::tz::TimeZone::try_system().unwrap_or_else(|error| {
+                tracing::warn!(%error, "cannot tell the system's time zone; the budget's months are UTC");
+                jiff::tz::TimeZone::UTC
+            }),
+            budget_warning: None,
         };
         Ok((core, outbox_events, pins))
     }

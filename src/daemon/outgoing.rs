@@ -6,6 +6,7 @@ use super::event_loop::Daemon;
 use super::hook_env;
 use super::send::{self, Outcome};
 use super::signals::StopFlag;
+use super::state::BudgetWarning;
 use super::{DaemonError, DaemonEvent};
 use crate::device::{Control, Device};
 
@@ -76,8 +77,11 @@ impl<D: Device> Daemon<D> {
         }
         let is_stopped = || stop.is_set();
         let outcome = self.sender(&is_stopped).send_next().await?;
-        // What the job left behind: when the next message is due.
-        self.core(|_| ()).await?;
+        // What the job left behind: when the next message is due, and a
+        // budget warning it gave.
+        if let Some(warning) = self.core(|core| core.budget_warning.take()).await? {
+            self.announce_budget_warning(warning);
+        }
         if let Some(outcome) = outcome {
             self.report_outcome(outcome);
         }
@@ -86,6 +90,27 @@ impl<D: Device> Daemon<D> {
             self.status_line().await?;
         }
         Ok(())
+    }
+
+    /// Logs a budget warning, runs its hook and reports it.
+    fn announce_budget_warning(&mut self, warning: BudgetWarning) {
+        let BudgetWarning {
+            month,
+            used,
+            budget,
+            threshold,
+        } = warning;
+        tracing::warn!(month = %month, used, budget, threshold, "the monthly budget is nearly used up");
+        if let Some(hook) =
+            hook_env::on_budget_warning(&self.config.hooks, &month, used, budget, threshold)
+        {
+            hook.spawn();
+        }
+        self.emit(DaemonEvent::BudgetWarning {
+            month,
+            used,
+            budget,
+        });
     }
 
     /// Reports an outcome and runs its hook.

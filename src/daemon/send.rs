@@ -17,13 +17,14 @@
 //! whether it went out ([`super::tp_mr`]); only when it cannot tell is the
 //! send ambiguous for good (error/, never resent).
 
+use super::budget;
 use super::clock::Clock;
 use super::hook_env::SentPart;
 use super::keeper::Keeper;
 use super::limits;
 use super::outbox::{self, Finished};
 use super::retry::{Decision, RetryPolicy};
-use super::state::Core;
+use super::state::{BudgetWarning, Core};
 use super::tp_mr::{self, Counter, Resolution};
 use crate::config::{AmbiguousPolicy, Config};
 use crate::daemon::logging::Redact;
@@ -395,6 +396,8 @@ pub(super) fn begin_next(
         config,
         store,
         outbox,
+        zone,
+        budget_warning,
         ..
     } = core;
     let Some(outbox) = outbox.as_mut() else {
@@ -422,6 +425,23 @@ pub(super) fn begin_next(
             } => return hold(store, &row, until_ms, all_until_ms, reason, now).map(Some),
         }
     }
+    let mut warn = None;
+    if config.budget.monthly_parts.is_some() && never.is_none() {
+        let month = budget::month_of(now, zone);
+        let used = store.parts_used_since(month.start_ms)?;
+        let parts = row.parts_total.saturating_sub(store.parts_used_by(id)?);
+        let warned = store.budget_warned(month.start_ms)?;
+        match budget::check(&config.budget, used, parts, warned) {
+            budget::Verdict::Go => {}
+            budget::Verdict::GoAndWarn { used, threshold } => {
+                warn = Some((month, used, threshold));
+            }
+            budget::Verdict::Wait { reason } => {
+                return hold(store, &row, month.next_start_ms, None, reason, now).map(Some)
+            }
+            budget::Verdict::Never { reason } => never = Some(reason),
+        }
+    }
     store
         .batch(Durability::Now, |store| {
             let file = match claim(config, store, outbox, &row, now)? {
@@ -441,6 +461,16 @@ pub(super) fn begin_next(
             };
             if let Some(reason) = never.take() {
                 return fail(store, outbox, reason);
+            }
+            if let Some((month, used, threshold)) = warn.take() {
+                if store.note_budget_warning(month.start_ms, ms(now))? {
+                    *budget_warning = Some(BudgetWarning {
+                        month: month.label,
+                        used,
+                        budget: config.budget.monthly_parts.unwrap_or_default(),
+                        threshold,
+                    });
+                }
             }
             if limited {
                 store.record_usage(
@@ -546,7 +576,7 @@ fn hold(
         Ok::<_, StoreError>(())
     })?;
     let delay = Duration::from_millis(until_ms.saturating_sub(ms(now)).max(0) as u64);
-    tracing::info!(file = %Redact(&row.file_name), id = row.id, reason = %reason, wait_s = delay.as_secs(), "rate limit: waiting in the outbox");
+    tracing::info!(file = %Redact(&row.file_name), id = row.id, reason = %reason, wait_s = delay.as_secs(), "waiting in the outbox");
     Ok(Begun::Done(Outcome::Retry {
         file: row.file_name.clone(),
         reason: format!("{reason}: waits {} s", delay.as_secs()),

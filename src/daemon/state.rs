@@ -29,7 +29,28 @@ pub(super) struct Core {
     pub(super) outbox: Option<Outbox>,
     /// Incoming filters, loaded at start and on SIGHUP.
     pub(super) filters: Filters,
+    /// The time zone the budget's months are counted in.
+    pub(super) zone: jiff::tz::TimeZone,
+    /// A budget warning a send gave, for the loop to announce.
+    pub(super) budget_warning: Option<BudgetWarning>,
 }
+
+/// The month's parts reached the budget's warning threshold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct BudgetWarning {
+    /// The month, `YYYY-MM`.
+    pub(super) month: String,
+    /// Parts used, the message that reached it included.
+    pub(super) used: u64,
+    /// The budget.
+    pub(super) budget: u32,
+    /// The threshold, in parts.
+    pub(super) threshold: u64,
+}
+
+/// How long the parts the budget counted are kept (the budget reads the
+/// current month only).
+const PARTS_USED_KEPT_MS: i64 = 400 * 86_400_000;
 
 /// When the daemon has work next, as the keeper saw it after its last job.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -92,6 +113,9 @@ impl Core {
             );
         }
         self.remove_orphaned_temps();
+        // The budget reads one month; what is over a year old is history.
+        self.store
+            .forget_parts_used_before(now_ms - PARTS_USED_KEPT_MS)?;
         let mut started = Started::default();
         match receive::finish_unwritten(&self.config, &mut self.store, now_ms) {
             Ok(written) => started.received = written,

@@ -146,4 +146,18 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         at_ms           INTEGER NOT NULL
     );
     CREATE INDEX send_usage_at ON send_usage (at_ms);",
+    // 6: what the monthly budget counts: each part handed to the device,
+    // once (a part known not to have gone out is taken back), and the
+    // months whose budget warning was given.
+    "CREATE TABLE parts_used (
+        message_id      INTEGER NOT NULL,
+        part            INTEGER NOT NULL,
+        at_ms           INTEGER NOT NULL,
+        PRIMARY KEY (message_id, part)
+    );
+    CREATE INDEX parts_used_at ON parts_used (at_ms);
+    CREATE TABLE budget_warning (
+        month_start_ms  INTEGER PRIMARY KEY,
+        at_ms           INTEGER NOT NULL
+    );",
 ];

@@ -415,6 +415,12 @@ impl Store {
         transaction
             .prepare_cached("UPDATE outgoing SET state = 'sending', updated_ms = ?2 WHERE id = ?1")?
             .execute(params![id, now_ms])?;
+        // The budget counts it from here: once written, it may go out.
+        transaction
+            .prepare_cached(
+                "INSERT OR IGNORE INTO parts_used (message_id, part, at_ms) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![id, part, now_ms])?;
         transaction.commit()?;
         Ok(())
     }
@@ -442,7 +448,83 @@ impl Store {
             "UPDATE outgoing_part SET state = 'pending' WHERE message_id = ?1 AND part = ?2",
             params![id, part],
         )?;
+        self.unuse_part(id, part)
+    }
+
+    /// A part known not to have gone out no longer counts for the budget.
+    fn unuse_part(&mut self, id: i64, part: u32) -> Result<(), StoreError> {
+        self.connection
+            .prepare_cached("DELETE FROM parts_used WHERE message_id = ?1 AND part = ?2")?
+            .execute(params![id, part])?;
         Ok(())
+    }
+
+    /// How many parts of message `id` the budget counts already.
+    pub(crate) fn parts_used_by(&self, id: i64) -> Result<u32, StoreError> {
+        Ok(self
+            .connection
+            .prepare_cached("SELECT COUNT(*) FROM parts_used WHERE message_id = ?1")?
+            .query_row(params![id], |row| row.get(0))?)
+    }
+
+    /// Forgets the parts counted before `before_ms`.
+    pub(crate) fn forget_parts_used_before(&mut self, before_ms: i64) -> Result<(), StoreError> {
+        self.connection.execute(
+            "DELETE FROM parts_used WHERE at_ms < ?1",
+            params![before_ms],
+        )?;
+        Ok(())
+    }
+
+    /// The parts the budget counts from `since_ms` on.
+    pub(crate) fn parts_used_since(&self, since_ms: i64) -> Result<u64, StoreError> {
+        Ok(self.connection.query_row(
+            "SELECT COUNT(*) FROM parts_used WHERE at_ms >= ?1",
+            params![since_ms],
+            |row| row.get(0),
+        )?)
+    }
+
+    /// Records that the budget warning of the month starting at
+    /// `month_start_ms` was given; false if it had been already.
+    pub(crate) fn note_budget_warning(
+        &mut self,
+        month_start_ms: i64,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let added = self.connection.execute(
+            "INSERT OR IGNORE INTO budget_warning (month_start_ms, at_ms) VALUES (?1, ?2)",
+            params![month_start_ms, now_ms],
+        )?;
+        Ok(added == 1)
+    }
+
+    /// Whether the budget warning of the month starting at
+    /// `month_start_ms` was given.
+    pub(crate) fn budget_warned(&self, month_start_ms: i64) -> Result<bool, StoreError> {
+        Ok(self
+            .connection
+            .query_row(
+                "SELECT 1 FROM budget_warning WHERE month_start_ms = ?1",
+                params![month_start_ms],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    /// Messages held for the budget (their reason starts with
+    /// `reason_prefix`) are due again at `now_ms` (the budget changed).
+    pub(crate) fn release_held(
+        &mut self,
+        reason_prefix: &str,
+        now_ms: i64,
+    ) -> Result<usize, StoreError> {
+        Ok(self.connection.execute(
+            "UPDATE outgoing SET next_attempt_ms = ?2, updated_ms = ?2
+             WHERE state = 'queued' AND next_attempt_ms > ?2 AND substr(last_error, 1, length(?1)) = ?1",
+            params![reason_prefix, now_ms],
+        )?)
     }
 
     /// Every part went out: the message is sent.
@@ -578,6 +660,9 @@ impl Store {
             .prepare_cached(
                 "UPDATE outgoing_part SET state = 'pending' WHERE message_id = ?1 AND part = ?2",
             )?
+            .execute(params![id, part])?;
+        transaction
+            .prepare_cached("DELETE FROM parts_used WHERE message_id = ?1 AND part = ?2")?
             .execute(params![id, part])?;
         transaction
             .prepare_cached(
@@ -816,6 +901,71 @@ mod tests {
             size: 10,
             mtime_ns: 5,
         }
+    }
+
+    #[test]
+    fn the_budget_counts_each_part_handed_over_once_and_not_those_that_did_not_go() {
+        let mut store = Store::in_memory().unwrap();
+        let id = store
+            .enqueue("OUT+4912345.txt", &file(9), "+4912345", 3, 1000)
+            .unwrap()
+            .id;
+        store.part_sending(id, 1, None, 2000).unwrap();
+        store.part_sent(id, 1, 7, 2001).unwrap();
+        store.part_sending(id, 2, None, 3000).unwrap();
+        // A second attempt at the same part is not a second part.
+        store.part_sending(id, 2, None, 3500).unwrap();
+        assert_eq!(store.parts_used_since(0).unwrap(), 2);
+        assert_eq!(store.parts_used_since(2500).unwrap(), 1);
+        assert_eq!(store.parts_used_by(id).unwrap(), 2);
+        // Part 2 did not go out; part 3 went nowhere either.
+        store.part_not_sent(id, 2).unwrap();
+        store.part_sending(id, 3, None, 4000).unwrap();
+        store.resolved_not_sent(id, 3, 4100).unwrap();
+        assert_eq!(store.parts_used_since(0).unwrap(), 1);
+        assert_eq!(store.parts_used_by(id).unwrap(), 1);
+    }
+
+    #[test]
+    fn the_budget_warning_is_noted_once_a_month() {
+        let mut store = Store::in_memory().unwrap();
+        assert!(!store.budget_warned(100).unwrap());
+        assert!(store.note_budget_warning(100, 150).unwrap());
+        assert!(!store.note_budget_warning(100, 160).unwrap());
+        assert!(store.budget_warned(100).unwrap());
+        assert!(!store.budget_warned(200).unwrap());
+    }
+
+    #[test]
+    fn messages_held_for_a_reason_are_released_and_no_others() {
+        let mut store = Store::in_memory().unwrap();
+        let budget = store
+            .enqueue("OUT+491.txt", &file(1), "+491", 1, 1000)
+            .unwrap()
+            .id;
+        let limit = store
+            .enqueue("OUT+492.txt", &file(2), "+492", 1, 1000)
+            .unwrap()
+            .id;
+        store
+            .hold_queued(
+                9000,
+                Some("+491"),
+                "the monthly budget is used up (3 of 3)",
+                1000,
+            )
+            .unwrap();
+        store
+            .hold_queued(9000, Some("+492"), "limits.messages_per_hour = 1", 1000)
+            .unwrap();
+        assert_eq!(
+            store
+                .release_held("the monthly budget is used up", 2000)
+                .unwrap(),
+            1
+        );
+        assert_eq!(store.due(2000, 10).unwrap(), [budget]);
+        assert_eq!(store.due(9000, 10).unwrap(), [budget, limit]);
     }
 
     #[test]
