@@ -113,3 +113,84 @@ async fn a_hook_printing_100_mb_without_a_newline_leaves_simgate_small() {
     assert!(log.contains("dropped_bytes=99995904"), "{log}");
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+/// Waits (up to 30 s, which only a hang reaches) until `check` holds.
+async fn until(what: &str, check: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !check() {
+        assert!(Instant::now() < deadline, "{what}: not within 30 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// RunOnFailure runs after each failed send attempt with the outbox file's
+/// name, as gammu-smsd runs it, and RunOnSent once the message went; and
+/// with `INIT` for each failed opening of the modem.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_on_failure_runs_for_each_failed_attempt_and_for_init() {
+    use simgate::emulator::{Fault, Times};
+    let emulator = Emulator::start(EmulatorConfig::new(Profile::Generic))
+        .await
+        .unwrap();
+    // Network congestion (a transient error) twice, then the send goes.
+    emulator.inject_fault(Fault::CmsError {
+        code: 42,
+        times: Times::N(2),
+        destination: None,
+    });
+    let calls = std::env::temp_dir().join(format!("simgate-hooks-calls-{}", std::process::id()));
+    let _ = std::fs::remove_file(&calls);
+    let root = spool(
+        "failure",
+        &emulator.path(),
+        &format!(
+            "run_on_failure = \"echo failure >> {0}\"\nrun_on_sent = \"echo sent >> {0}\"",
+            calls.display()
+        ),
+    );
+    std::fs::write(
+        root.join("simgate.toml"),
+        std::fs::read_to_string(root.join("simgate.toml"))
+            .unwrap()
+            .replace("[hooks]", "[send]\nretry_delay = \"100ms\"\n\n[hooks]"),
+    )
+    .unwrap();
+    let mut daemon = spawn_simgate(&root.join("simgate.toml"), &root.join("stderr.log"), None);
+    std::fs::write(root.join("outbox/OUT+4917600000701.txt"), "third time").unwrap();
+    let read = || std::fs::read_to_string(&calls).unwrap_or_default();
+    until("RunOnSent", || read().contains("sent ")).await;
+    daemon.start_kill().unwrap();
+    daemon.wait().await.unwrap();
+    let mut lines: Vec<String> = read().lines().map(str::to_owned).collect();
+    // Hooks run concurrently: the order of their lines is not theirs to keep.
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            "failure OUT+4917600000701.txt",
+            "failure OUT+4917600000701.txt",
+            "sent OUT+4917600000701.txt"
+        ],
+        "{}",
+        log_tail(&root)
+    );
+
+    // A modem that is not there: INIT, attempt after attempt.
+    std::fs::remove_file(&calls).unwrap();
+    let config = std::fs::read_to_string(root.join("simgate.toml"))
+        .unwrap()
+        .replace(
+            &format!("device = \"{}\"", emulator.path().display()),
+            &format!("device = \"{}\"", root.join("no-such-modem").display()),
+        );
+    std::fs::write(root.join("simgate.toml"), config).unwrap();
+    let mut daemon = spawn_simgate(&root.join("simgate.toml"), &root.join("stderr.log"), None);
+    until("two RunOnFailure INIT", || {
+        read().lines().filter(|l| *l == "failure INIT").count() >= 2
+    })
+    .await;
+    daemon.start_kill().unwrap();
+    daemon.wait().await.unwrap();
+    emulator.stop().await;
+    let _ = std::fs::remove_dir_all(&root);
+}

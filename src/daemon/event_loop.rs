@@ -148,6 +148,16 @@ impl<D: Device> Daemon<D> {
         let mut soft_reset = every(self.config.modem.reset_interval);
         let mut hard_reset = every(self.config.modem.hard_reset_interval);
         let mut device_state = self.device.watch();
+        let mut init_failures_seen = 0;
+        if let DeviceState::Connecting {
+            attempt,
+            last_error: Some(_),
+        } = &*device_state.borrow()
+        {
+            // Failed before the loop began to watch.
+            init_failures_seen = *attempt;
+            Self::run_on_failure(&self.config.hooks, "INIT");
+        }
         let mut ready_announced = false;
         let mut receive_poll = every(receive::poll_interval(&self.config));
         let mut multipart_check = every(receive::multipart_check_interval(&self.config));
@@ -192,7 +202,20 @@ impl<D: Device> Daemon<D> {
                         return Ok(());
                     }
                     let state = device_state.borrow_and_update().clone();
+                    // Each failed opening or initialisation: RunOnFailure
+                    // INIT, as gammu-smsd runs it (once per attempt).
+                    if let DeviceState::Connecting {
+                        attempt,
+                        last_error: Some(_),
+                    } = &state
+                    {
+                        if *attempt != init_failures_seen {
+                            init_failures_seen = *attempt;
+                            Self::run_on_failure(&self.config.hooks, "INIT");
+                        }
+                    }
                     if let DeviceState::Ready(info) = state {
+                        init_failures_seen = 0;
                         self.session_started(info).await?;
                         if !ready_announced {
                             self.systemd.ready();

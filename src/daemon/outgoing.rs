@@ -113,6 +113,14 @@ impl<D: Device> Daemon<D> {
         });
     }
 
+    /// RunOnFailure for `file` (an outbox file name, or `INIT` for a
+    /// device that could not be opened or initialised).
+    pub(super) fn run_on_failure(hooks: &crate::config::HookSettings, file: &str) {
+        if let Some(hook) = hook_env::on_failure(hooks, file) {
+            hook.spawn();
+        }
+    }
+
     /// Reports an outcome and runs its hook.
     pub(super) fn report_outcome(&mut self, outcome: Outcome) {
         let hooks = &self.config.hooks;
@@ -138,12 +146,22 @@ impl<D: Device> Daemon<D> {
             Outcome::Cancelled { file, reason } => {
                 self.emit(DaemonEvent::Cancelled { file, reason });
             }
-            Outcome::Retry { file, reason, .. } => {
+            Outcome::Retry {
+                file,
+                reason,
+                attempt_failed,
+                ..
+            } => {
+                if attempt_failed {
+                    Self::run_on_failure(hooks, &file);
+                }
                 self.emit(DaemonEvent::Waiting { file, reason });
             }
             // The device could not tell at once whether a part went out:
             // asked again in a while, like any later attempt to resolve it.
-            Outcome::Resolving { .. } => {
+            // The attempt got no answer: a failed attempt for RunOnFailure.
+            Outcome::Resolving { file } => {
+                Self::run_on_failure(hooks, &file);
                 self.sends_held_until = Some(tokio::time::Instant::now() + RESOLVE_AGAIN);
             }
             Outcome::Interrupted | Outcome::Skipped => {}
@@ -152,6 +170,7 @@ impl<D: Device> Daemon<D> {
             // CheckSecurity, initialise again, which checks the SIM under
             // the PIN guard.
             Outcome::WaitForDevice { file, reason } => {
+                Self::run_on_failure(hooks, &file);
                 self.recheck_device = self.config.modem.check_sim;
                 self.sends_held_until =
                     Some(tokio::time::Instant::now() + self.config.send.retry_delay);

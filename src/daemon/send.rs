@@ -61,6 +61,10 @@ pub(super) enum Outcome {
         reason: String,
         /// How long until the next attempt.
         delay: Duration,
+        /// An attempt at the device failed (not a hold before any
+        /// attempt): RunOnFailure runs, as gammu-smsd runs it after each
+        /// failed attempt.
+        attempt_failed: bool,
     },
     /// The modem cannot send now; try again after the first retry delay.
     WaitForDevice {
@@ -581,6 +585,7 @@ fn hold(
         file: row.file_name.clone(),
         reason: format!("{reason}: waits {} s", delay.as_secs()),
         delay,
+        attempt_failed: false,
     }))
 }
 
@@ -628,6 +633,7 @@ fn claim(
                 file: row.file_name.clone(),
                 reason,
                 delay,
+                attempt_failed: false,
             }))
         }
     }
@@ -776,6 +782,7 @@ fn fail_part(
                     file: row.file_name.clone(),
                     reason,
                     delay: Duration::ZERO,
+                    attempt_failed: true,
                 });
             }
             store.mark_resolving(id, part, &reason, now_ms)?;
@@ -803,6 +810,7 @@ fn fail_part(
                 file: row.file_name.clone(),
                 reason,
                 delay,
+                attempt_failed: true,
             })
         }
         Decision::WaitForDevice => {
