@@ -68,5 +68,6 @@ pub(crate) mod procfs;
 pub(crate) mod queue;
 pub(crate) mod redact;
 pub mod spool;
+pub(crate) mod status;
 pub mod store;
 pub(crate) mod unconfigured;
