@@ -373,6 +373,9 @@ impl Outbox {
                     // The whole folder is gone: nothing to conclude yet.
                     return Ok(());
                 }
+                if Self::settle_moved(config, store, row, now)?.is_some() {
+                    return Ok(());
+                }
                 "its file was deleted from the outbox before it was sent"
             }
             Err(_) => return Ok(()),
@@ -669,6 +672,25 @@ impl Outbox {
         now: SystemTime,
     ) -> Result<Vec<i64>, StoreError> {
         let resolving = store.recover(ms(now))?;
+        let mut resolving = resolving;
+        let claimed_names: HashSet<OsString> = claimed_by_name(&self.dir)
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+        // Queued ones only: a part in doubt is resolved first (the modem
+        // tells its TP-MR), and its file is looked for when it is claimed.
+        for row in store.unfinished()? {
+            let name = OsString::from(&row.file_name);
+            if row.state != MessageState::Queued
+                || claimed_names.contains(&name)
+                || self.dir.join(&name).exists()
+            {
+                continue;
+            }
+            if Self::settle_moved(config, store, &row, now)?.is_some() {
+                resolving.retain(|id| *id != row.id);
+            }
+        }
         for (name, claimed) in claimed_by_name(&self.dir) {
             let row = store.active_by_name(&name.to_string_lossy())?;
             match row {
@@ -698,6 +720,34 @@ impl Outbox {
         }
         self.moves.next = Some(now);
         Ok(resolving)
+    }
+
+    /// A message not finished whose file is neither in outbox/ nor claimed
+    /// but in sent/ or error/, under its name and with its identity, was
+    /// finished by a job whose commit never came (a crash between the move
+    /// and the commit, or a commit that failed): it is finished as the move
+    /// says, rather than cancelled as deleted. The state it was given, or
+    /// `None` when its file is not there.
+    pub(super) fn settle_moved(
+        config: &Config,
+        store: &mut Store,
+        row: &Outgoing,
+        now: SystemTime,
+    ) -> Result<Option<MessageState>, StoreError> {
+        let name = OsStr::new(&row.file_name);
+        for (dir, sent) in [(&config.spool.sent, true), (&config.spool.error, false)] {
+            let Some(dir) = dir else { continue };
+            if spool_fs::find_moved(dir, name, &row.file_id).is_none() {
+                continue;
+            }
+            let reason = row.last_error.clone().unwrap_or_else(|| {
+                "its file was moved to the error folder just before a restart".to_owned()
+            });
+            let state = store.settle_moved(row.id, sent, &reason, ms(now))?;
+            tracing::warn!(file = %Redact(&row.file_name), id = row.id, state = ?state, folder = %dir.display(), "found the file already moved on: finished as the move says (its last commit did not happen)");
+            return Ok(Some(state));
+        }
+        Ok(None)
     }
 
     fn unclaim_waiting(&self, claimed: &spool_fs::Claimed) {
@@ -810,6 +860,101 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("outbox")).unwrap();
         dir
+    }
+
+    /// A crash between moving a finished file and committing what the
+    /// move announces leaves the message unfinished and its file in sent/
+    /// or error/: the restart finishes it as the move says, where it used
+    /// to cancel it as "deleted from the outbox" (the crash test found it).
+    #[tokio::test]
+    async fn a_file_moved_on_before_a_crash_finishes_its_message_as_the_move_says() {
+        let dir = scratch("moved");
+        let outbox_dir = dir.join("outbox");
+        let mut config = Config::default();
+        config.spool.sent = Some(dir.join("sent"));
+        config.spool.error = Some(dir.join("error"));
+        std::fs::create_dir_all(dir.join("sent")).unwrap();
+        std::fs::create_dir_all(dir.join("error")).unwrap();
+        let mut store = Store::open(&dir.join("state.db")).unwrap();
+        let (mut outbox, _events) = Outbox::new(&outbox_dir, None);
+        // Taken in: one that will have gone to sent/, one to error/ with a
+        // part in flight, one to error/ before any part, one merely waiting.
+        for name in ["OUT+491.txt", "OUT+492.txt", "OUT+493.txt", "OUT+494.txt"] {
+            std::fs::write(outbox_dir.join(name), "hello").unwrap();
+        }
+        let now = SystemTime::now() + Duration::from_secs(60);
+        outbox.process(&config, &mut store, now, 100).unwrap();
+        let id = |store: &Store, name: &str| {
+            store
+                .unfinished()
+                .unwrap()
+                .into_iter()
+                .find(|row| row.file_name == name)
+                .unwrap()
+                .id
+        };
+        let (sent, in_flight, failed) = (
+            id(&store, "OUT+491.txt"),
+            id(&store, "OUT+492.txt"),
+            id(&store, "OUT+493.txt"),
+        );
+        // Resolved as sent (TP-MR 9) before the crash; then moved on.
+        store.part_sending(sent, 1, None, 1).unwrap();
+        store.resolved_sent(sent, 1, 9, 2).unwrap();
+        store.part_sending(in_flight, 1, None, 1).unwrap();
+        // The moves happened; their commits did not.
+        std::fs::rename(outbox_dir.join("OUT+491.txt"), dir.join("sent/OUT+491.txt")).unwrap();
+        std::fs::rename(
+            outbox_dir.join("OUT+492.txt"),
+            dir.join("error/OUT+492.txt"),
+        )
+        .unwrap();
+        // Under a collision name, beside another file of the same name.
+        std::fs::write(dir.join("error/OUT+493.txt"), "someone else's").unwrap();
+        std::fs::rename(
+            outbox_dir.join("OUT+493.txt"),
+            dir.join("error/OUT+493.1.txt"),
+        )
+        .unwrap();
+
+        let (mut outbox, _events) = Outbox::new(&outbox_dir, None);
+        let resolving = outbox.recover(&config, &mut store, now).unwrap();
+        let state = |id| store.get(id).unwrap().unwrap().state;
+        assert_eq!(state(sent), MessageState::Sent);
+        let part = &store.parts(sent).unwrap()[0];
+        assert_eq!(
+            (part.state, part.message_ref),
+            (crate::store::PartState::Sent, Some(9))
+        );
+        assert_eq!(state(failed), MessageState::Failed);
+        // A part in flight is asked about first; once resolved, its claim
+        // finds the file moved on (below, as begin_next would).
+        assert_eq!(resolving, [in_flight]);
+        store.resolved_not_sent(in_flight, 1, 3).unwrap();
+        let row = store.get(in_flight).unwrap().unwrap();
+        assert_eq!(
+            Outbox::settle_moved(&config, &mut store, &row, now).unwrap(),
+            Some(MessageState::Failed)
+        );
+        // The one still in the outbox waits on, and a rescan cancels nothing.
+        let mut events = Vec::new();
+        outbox.scan(&config, &mut store, now, &mut events).unwrap();
+        let events_after = outbox.process(&config, &mut store, now, 100).unwrap();
+        assert!(
+            !events
+                .iter()
+                .chain(&events_after)
+                .any(|e| matches!(e, DaemonEvent::Cancelled { .. })),
+            "{events:?} {events_after:?}"
+        );
+        let left: Vec<String> = store
+            .unfinished()
+            .unwrap()
+            .into_iter()
+            .map(|row| row.file_name)
+            .collect();
+        assert_eq!(left, ["OUT+494.txt"]);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[tokio::test]

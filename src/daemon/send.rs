@@ -602,6 +602,13 @@ fn claim(
     if spool_fs::file_state(&held).is_ok_and(|state| state.id == row.file_id) {
         return Ok(Ok(spool_fs::Claimed { name, path: held }));
     }
+    let found = |store: &mut crate::store::Store| -> Result<bool, StoreError> {
+        Ok(outbox::Outbox::settle_moved(config, store, row, now)?.is_some())
+    };
+    let claimed = spool_fs::claim(&dir, &name, &row.file_id);
+    if matches!(&claimed, Err(error) if spool_fs::is_not_found(error)) && found(store)? {
+        return Ok(Err(Outcome::Skipped));
+    }
     let mut cancel = |reason: &str| -> Result<Outcome, StoreError> {
         store.cancel(row.id, reason, ms(now))?;
         tracing::info!(file = %Redact(&row.file_name), id = row.id, reason = %Scrub(&reason), "message cancelled");
@@ -611,7 +618,7 @@ fn claim(
             reason: reason.to_owned(),
         })
     };
-    match spool_fs::claim(&dir, &name, &row.file_id) {
+    match claimed {
         Ok(claimed) => Ok(Ok(claimed)),
         Err(error) if spool_fs::is_not_found(&error) => Ok(Err(cancel(
             "its file was deleted from the outbox before it was sent",

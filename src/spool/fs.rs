@@ -543,6 +543,25 @@ fn rename_no_clobber(from: &Path, dir: &Path, name: &OsStr) -> Result<PathBuf, S
     })
 }
 
+/// Where in `dir` the file `id`, once named `name`, is, if it was moved
+/// there by [`move_to_dir`] (under its name or a collision name): a
+/// rename keeps a file's identity. A copy across file systems does not,
+/// and is not found.
+pub(crate) fn find_moved(dir: &Path, name: &OsStr, id: &FileId) -> Option<PathBuf> {
+    for n in 0..MAX_COLLISION_SUFFIX {
+        let path = dir.join(collision_name(name, n));
+        match file_state(&path) {
+            Ok(state) if state.id == *id => return Some(path),
+            Ok(_) => continue,
+            // Collision names are taken in order: the first free one ends
+            // the search.
+            Err(error) if is_not_found(&error) => return None,
+            Err(_) => continue,
+        }
+    }
+    None
+}
+
 /// Copies `source` into `dir` across file systems (see the module
 /// documentation), then removes the source.
 fn copy_into(source: &Path, dir: &Path, name: &OsStr) -> Result<PathBuf, SpoolIoError> {

@@ -370,6 +370,23 @@ impl Store {
         Ok(unlisted)
     }
 
+    /// Every message not finished that still owns its file (queued,
+    /// sending or resolving): what a restart checks against the folders.
+    pub(crate) fn unfinished(&self) -> Result<Vec<Outgoing>, StoreError> {
+        let mut statement = self.connection.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM outgoing
+             WHERE state IN ('queued', 'sending', 'resolving') AND claim_key LIKE 'name:%'"
+        ))?;
+        let mut rows = statement.query([])?;
+        let mut unfinished = Vec::new();
+        while let Some(row) = rows.next()? {
+            let (mut message, state) = outgoing_from_row(row)?;
+            message.state = MessageState::parse(&state)?;
+            unfinished.push(message);
+        }
+        Ok(unfinished)
+    }
+
     /// The parts of a message, in order.
     pub fn parts(&self, id: i64) -> Result<Vec<Part>, StoreError> {
         let mut statement = self.connection.prepare_cached(
@@ -863,6 +880,58 @@ impl Store {
             params![id],
         )?;
         Ok(())
+    }
+
+    /// A message whose file was found in sent/ (`sent`) or error/ after a
+    /// restart, moved there by a job whose commit never came: it is
+    /// finished as the move says. In sent/, every part went out (the file
+    /// moves only after the last part's answer). In error/, it failed, or
+    /// is ambiguous when a part was in flight or in doubt. Returns the
+    /// state it was given.
+    pub(crate) fn settle_moved(
+        &mut self,
+        id: i64,
+        sent: bool,
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<MessageState, StoreError> {
+        let transaction = self.atomic()?;
+        let state = if sent {
+            transaction
+                .prepare_cached(
+                    "UPDATE outgoing_part SET state = 'sent', sent_ms = COALESCE(sent_ms, ?2)
+                     WHERE message_id = ?1 AND state != 'sent'",
+                )?
+                .execute(params![id, now_ms])?;
+            MessageState::Sent
+        } else {
+            let in_doubt = transaction
+                .prepare_cached(
+                    "UPDATE outgoing_part SET state = 'ambiguous'
+                     WHERE message_id = ?1 AND state IN ('sending', 'ambiguous')",
+                )?
+                .execute(params![id])?;
+            if in_doubt > 0 {
+                MessageState::Ambiguous
+            } else {
+                MessageState::Failed
+            }
+        };
+        transaction
+            .prepare_cached(
+                "UPDATE outgoing SET state = ?2, last_error = COALESCE(?3, last_error),
+                        updated_ms = ?4, finished_ms = ?4, claim_key = 'done:' || id,
+                        file_pending = 0
+                 WHERE id = ?1",
+            )?
+            .execute(params![
+                id,
+                state.as_str(),
+                (!sent).then_some(reason),
+                now_ms
+            ])?;
+        transaction.commit()?;
+        Ok(state)
     }
 
     /// How many messages are in each state.
