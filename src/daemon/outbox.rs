@@ -673,10 +673,7 @@ impl Outbox {
     ) -> Result<Vec<i64>, StoreError> {
         let resolving = store.recover(ms(now))?;
         let mut resolving = resolving;
-        let claimed_names: HashSet<OsString> = claimed_by_name(&self.dir)
-            .into_iter()
-            .map(|(name, _)| name)
-            .collect();
+        let claimed_names: HashSet<OsString> = claimed_by_name(&self.dir).into_keys().collect();
         // Queued ones only: a part in doubt is resolved first (the modem
         // tells its TP-MR), and its file is looked for when it is claimed.
         for row in store.unfinished()? {
