@@ -9,7 +9,6 @@ use crate::pdu::{
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::io::{self, Write};
 use std::process::ExitCode;
-use std::time::SystemTime;
 
 /// SMS gateway daemon: a SIM in a USB modem behind a gammu-compatible spool.
 #[derive(Debug, Parser)]
@@ -45,14 +44,6 @@ enum Command {
                              3 (with --wait) still queued when the time ran out."
     )]
     Send(SendArgs),
-    /// Show what the gateway is doing (like gammu-smsd-monitor): the modem,
-    /// the queue and what it waits for, today's counts, the limits and the
-    /// budget, the latest failures. Read from the daemon's database.
-    #[command(
-        after_help = "Exit status: 0 shown; 1 the database cannot be read (simgate has not \
-                             run with this configuration, or this user may not read its state)."
-    )]
-    Status(StatusArgs),
     /// Check an existing gammu-smsd setup and print the steps that put
     /// simgate in its place (changes nothing unless --apply is given).
     MigrateFromGammu(crate::migrate::MigrateArgs),
@@ -76,20 +67,6 @@ struct SendArgs {
     /// (300 when no value is given).
     #[arg(long, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "300")]
     wait: Option<u64>,
-}
-
-#[derive(Debug, Args)]
-struct StatusArgs {
-    /// simgate TOML or gammu-smsdrc: which daemon's state.
-    #[arg(short, long, default_value = crate::config::DEFAULT_PATH)]
-    config: std::path::PathBuf,
-    /// Print JSON, for scripts.
-    #[arg(long)]
-    json: bool,
-    /// Show it again every SECONDS (2 when no value is given) until
-    /// interrupted.
-    #[arg(long, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "2")]
-    watch: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -255,9 +232,6 @@ pub(crate) enum CliError {
     /// `simgate send` could not queue the message, or it was not sent.
     #[error("{0}")]
     Queue(#[from] crate::queue::QueueError),
-    /// `simgate status` cannot read the state.
-    #[error("{0}")]
-    Status(#[from] crate::status::StatusError),
     /// `migrate-from-gammu` found problems or could not make a change.
     #[error("{0}")]
     Migrate(#[from] crate::migrate::MigrateError),
@@ -299,7 +273,6 @@ pub(crate) fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::ImportGammu(args) => import_gammu(&args, out),
         Command::MigrateFromGammu(args) => Ok(crate::migrate::run(&args, out)?),
         Command::Send(args) => send(&args, out),
-        Command::Status(args) => status(&args, out),
         Command::GenerateDocs(args) => {
             use clap::CommandFactory;
             for path in crate::manual::write_all(&Cli::command(), &args.out)? {
@@ -355,35 +328,6 @@ fn send(args: &SendArgs, out: &mut dyn Write) -> Result<(), CliError> {
         writeln!(out, "sent {}", sent.display())?;
     }
     Ok(())
-}
-
-fn status(args: &StatusArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    let config = crate::config::load(&args.config)?.config;
-    let database = match &config.database.path {
-        Some(path) => path.clone(),
-        None => {
-            crate::instance::planned_database(&args.config, &crate::instance::StateEnv::from_env())?
-        }
-    };
-    let zone = jiff::tz::TimeZone::try_system().unwrap_or(jiff::tz::TimeZone::UTC);
-    let clear = args.watch.is_some() && io::IsTerminal::is_terminal(&io::stdout());
-    loop {
-        let report = crate::status::gather(&config, &database, SystemTime::now(), &zone)?;
-        if clear {
-            write!(out, "\x1b[H\x1b[2J")?;
-        }
-        if args.json {
-            let line = serde_json::to_string(&report).map_err(io::Error::other)?;
-            writeln!(out, "{line}")?;
-        } else {
-            write!(out, "{}", crate::status::render(&report))?;
-        }
-        out.flush()?;
-        match args.watch {
-            Some(seconds) => std::thread::sleep(std::time::Duration::from_secs(seconds.max(1))),
-            None => return Ok(()),
-        }
-    }
 }
 
 fn import_gammu(args: &ImportGammuArgs, out: &mut dyn Write) -> Result<(), CliError> {

@@ -68,6 +68,5 @@ pub(crate) mod procfs;
 pub(crate) mod queue;
 pub(crate) mod redact;
 pub mod spool;
-pub(crate) mod status;
 pub mod store;
 pub(crate) mod unconfigured;

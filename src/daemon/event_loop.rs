@@ -36,8 +36,6 @@ pub(super) struct Daemon<D> {
     pub(super) tracker: MrTracker,
     /// Signal and registration for the status line, refreshed now and then.
     pub(super) radio: String,
-    /// The radio as last read (at the start of a session, then now and then).
-    pub(super) last_radio: crate::device::Radio,
     /// A send failed for the device's state: initialise it again.
     pub(super) recheck_device: bool,
     /// The device cannot send now (no network, a locked SIM): no message
@@ -223,9 +221,7 @@ impl<D: Device> Daemon<D> {
                             self.systemd.ready();
                             ready_announced = true;
                         }
-                        self.refresh_radio().await;
                     }
-                    self.record_device().await?;
                     self.status_line().await?;
                 }
                 event = device_events.recv() => {
@@ -295,7 +291,6 @@ impl<D: Device> Daemon<D> {
                 }
                 () = tick(&mut radio_refresh), if ready => {
                     self.refresh_radio().await;
-                    self.record_device().await?;
                     self.status_line().await?;
                 }
                 () = sleep_until(outbox_due), if intake_first => {
@@ -409,8 +404,7 @@ impl<D: Device> Daemon<D> {
 
     /// Reads signal and registration for the status line.
     pub(super) async fn refresh_radio(&mut self) {
-        self.last_radio = self.device.radio().await;
-        self.radio = decide::radio_words(&self.last_radio);
+        self.radio = decide::radio_words(&self.device.radio().await);
     }
 
     /// One line of state for systemd; a database error is only logged.

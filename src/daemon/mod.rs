@@ -27,11 +27,10 @@
 //! task runs the loop, so the device sees one message at a time and the
 //! store one job at a time; hooks run in tasks of their own.
 
-pub(crate) mod budget;
+mod budget;
 pub mod clock;
 pub(crate) mod decide;
 mod destinations;
-mod device_record;
 mod event;
 mod event_loop;
 pub(crate) mod filter;
@@ -177,7 +176,6 @@ where
         systemd: systemd::Systemd::from_env(),
         tracker,
         radio: String::new(),
-        last_radio: crate::device::Radio::default(),
         recheck_device: false,
         sends_held_until: None,
         sends_since_intake: 0,
@@ -252,7 +250,6 @@ fn open_core(
                 jiff::tz::TimeZone::UTC
             }),
             budget_warning: None,
-            device_recorded: None,
         };
         Ok((core, outbox_events, pins))
     }

@@ -33,8 +33,6 @@ pub(super) struct Core {
     pub(super) zone: jiff::tz::TimeZone,
     /// A budget warning a send gave, for the loop to announce.
     pub(super) budget_warning: Option<BudgetWarning>,
-    /// The device's status last recorded for `simgate status`.
-    pub(super) device_recorded: Option<crate::store::DeviceRecord>,
 }
 
 /// The month's parts reached the budget's warning threshold.

@@ -160,16 +160,4 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         month_start_ms  INTEGER PRIMARY KEY,
         at_ms           INTEGER NOT NULL
     );",
-    // 7: the device as the daemon last saw it, for `simgate status`.
-    "CREATE TABLE device_status (
-        id              INTEGER PRIMARY KEY CHECK (id = 1),
-        state           TEXT NOT NULL,
-        detail          TEXT,
-        model           TEXT,
-        imei            TEXT,
-        signal_dbm      INTEGER,
-        registered      INTEGER,
-        pid             INTEGER NOT NULL,
-        updated_ms      INTEGER NOT NULL
-    );",
 ];

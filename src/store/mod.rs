@@ -28,13 +28,11 @@ mod incoming;
 mod migrations;
 mod modem;
 mod outgoing;
-mod report;
 
 pub(crate) use incoming::{IncomingPart, NewPart, ReportRecord};
 pub(crate) use modem::PinRecords;
 pub(crate) use outgoing::Resolving;
 pub use outgoing::{Counts, FileId, MessageState, Outgoing, Part, PartState};
-pub(crate) use report::DeviceRecord;
 
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
