@@ -90,6 +90,19 @@ struct RunArgs {
     /// Run as this group (name or gid) once started.
     #[arg(short = 'G', long)]
     group: Option<String>,
+    /// Serve the HTTP API on ADDR (ADDRESS:PORT, or a PORT alone for
+    /// 127.0.0.1:PORT), whatever the configuration file says: also beside
+    /// a gammu-smsdrc.
+    #[arg(long, value_name = "ADDR", value_parser = http_address)]
+    http: Option<std::net::SocketAddr>,
+}
+
+fn http_address(text: &str) -> Result<std::net::SocketAddr, String> {
+    crate::config::parse_listen(text).ok_or_else(|| {
+        format!(
+            "{text:?} is not an address: write ADDRESS:PORT (127.0.0.1:8080, [::1]:8080) or a PORT"
+        )
+    })
 }
 
 #[derive(Debug, Args)]
@@ -377,6 +390,9 @@ fn run_daemon(args: &RunArgs) -> Result<(), CliError> {
     loaded.log_notices();
     loaded.config.check_paths()?;
     let mut config = loaded.config;
+    if let Some(address) = args.http {
+        config.http.listen = Some(address);
+    }
     if let Some(mask) = config.spool.umask {
         nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
     }

@@ -21,6 +21,8 @@
 //!   (the integration tests do).
 //! - [`instance`]: why a daemon could not have its state or its locks.
 //! - [`spool`]: where the daemon keeps the outbox files it has claimed.
+//! - [`http`]: the HTTP API the daemon serves when `[http] listen` is set
+//!   (why it could not start).
 //! - [`cli`]: the entry point of the `simgate` binary.
 //!
 //! # Inside the crate
@@ -58,6 +60,7 @@ pub mod daemon;
 pub(crate) mod demo;
 pub mod device;
 pub mod emulator;
+pub mod http;
 pub(crate) mod ini;
 pub mod instance;
 pub(crate) mod manual;

@@ -10,6 +10,7 @@ mod daemon_send;
 mod destinations;
 mod files;
 mod gammu_crosscheck;
+mod http_api;
 mod inbox_full;
 
 mod instance;

@@ -8,6 +8,7 @@
 use super::destinations::Destinations;
 use super::incoming::InboxRetry;
 use super::keeper::Keeper;
+use super::published::Publisher;
 use super::signals::{self, Signal, StopFlag};
 use super::state::{Core, Schedule, INTAKE_SLICE};
 use super::{blocking, Clock, DaemonError, DaemonEvent, MrTracker};
@@ -53,6 +54,8 @@ pub(super) struct Daemon<D> {
     /// Received messages whose inbox files could not be written: when to
     /// try again.
     pub(super) inbox_retry: InboxRetry,
+    /// What readers in this process (the HTTP API) are told.
+    pub(super) published: Publisher,
     pub(super) _state_lock: instance::Lock,
 }
 
@@ -149,6 +152,7 @@ impl<D: Device> Daemon<D> {
         let mut hard_reset = every(self.config.modem.hard_reset_interval);
         let mut device_state = self.device.watch();
         let mut ready_announced = false;
+        let mut was_ready = self.ready();
         let mut receive_poll = every(receive::poll_interval(&self.config));
         let mut multipart_check = every(receive::multipart_check_interval(&self.config));
         tokio::pin!(shutdown);
@@ -192,6 +196,15 @@ impl<D: Device> Daemon<D> {
                         return Ok(());
                     }
                     let state = device_state.borrow_and_update().clone();
+                    let is_ready = matches!(state, DeviceState::Ready(_));
+                    if was_ready && !is_ready {
+                        // The session ended: its readings with it.
+                        self.published.update(|snapshot| {
+                            snapshot.modem_resets += 1;
+                            snapshot.radio = None;
+                        });
+                    }
+                    was_ready = is_ready;
                     if let DeviceState::Ready(info) = state {
                         self.session_started(info).await?;
                         if !ready_announced {
@@ -287,6 +300,7 @@ impl<D: Device> Daemon<D> {
     }
 
     pub(super) fn emit(&self, event: DaemonEvent) {
+        self.published.note(&event);
         if let Some(events) = &self.events {
             let _ = events.send(event);
         }
@@ -311,6 +325,11 @@ impl<D: Device> Daemon<D> {
         .await;
         if self.config.send.enabled {
             self.resolve().await?;
+        }
+        if self.config.http.listen.is_some() {
+            // The HTTP API answers from the latest reading: take one now,
+            // not only after the first status_interval.
+            self.refresh_radio().await;
         }
         self.emit(DaemonEvent::ModemReady { model: info.model });
         self.read_device(None).await
@@ -342,6 +361,13 @@ impl<D: Device> Daemon<D> {
                         "SIGHUP: a new outbox or database path takes effect at the next restart"
                     );
                 }
+                if config.http != self.config.http {
+                    tracing::warn!(
+                        "SIGHUP: a changed [http] section takes effect at the next restart"
+                    );
+                }
+                // What the running HTTP API serves with (`--http` included).
+                config.http = self.config.http.clone();
                 config.spool.outbox = self.config.spool.outbox.clone();
                 config.database.path = self.config.database.path.clone();
                 let config = Arc::new(config);
@@ -366,7 +392,10 @@ impl<D: Device> Daemon<D> {
 
     /// Reads signal and registration for the status line.
     pub(super) async fn refresh_radio(&mut self) {
-        self.radio = decide::radio_words(&self.device.radio().await);
+        let radio = self.device.radio().await;
+        self.radio = decide::radio_words(&radio);
+        self.published
+            .update(|snapshot| snapshot.radio = Some(radio));
     }
 
     /// One line of state for systemd; a database error is only logged.

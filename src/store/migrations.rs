@@ -146,4 +146,18 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         at_ms           INTEGER NOT NULL
     );
     CREATE INDEX send_usage_at ON send_usage (at_ms);",
+    // 6 (branch helper-http): what the HTTP API queued: one row per
+    // request that queued a message (the client it counts against, its
+    // Idempotency-Key, the outbox file it wrote), kept so the per-client
+    // limit and a retried request survive a restart.
+    "CREATE TABLE http_request (
+        id              INTEGER PRIMARY KEY,
+        client          TEXT NOT NULL,
+        idempotency_key TEXT UNIQUE,
+        number          TEXT NOT NULL,
+        text_hash       TEXT NOT NULL,
+        file_name       TEXT NOT NULL,
+        created_ms      INTEGER NOT NULL
+    );
+    CREATE INDEX http_request_client ON http_request (client, created_ms);",
 ];

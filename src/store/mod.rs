@@ -24,6 +24,7 @@
 //! deferred transaction that read first would fail to become a writer
 //! (`SQLITE_BUSY`) instead of waiting for the other connection.
 
+pub(crate) mod http;
 mod incoming;
 mod migrations;
 mod modem;
