@@ -437,16 +437,15 @@ async fn a_token_guards_the_api() {
     gateway.stop().await;
 }
 
-/// A message the modem refuses for good answers the original's 500; one
-/// still waiting when the wait runs out answers 202 with its id, and its
-/// status shows it going out later.
+/// A message the modem refuses for good answers the original's 500, and
+/// its status says why.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failed_and_slow_sends_answer_500_and_202() {
+async fn a_refused_message_answers_500() {
     let emulator = emulator().await;
     let gateway = Gateway::start(
-        "http-outcomes",
+        "http-failed",
         &emulator.path(),
-        "[send]\nmax_attempts = 1\n\n[http]\nwait_seconds = \"1s\"\n",
+        "[send]\nmax_attempts = 1\n",
     )
     .await;
     gateway.ready().await;
@@ -479,9 +478,25 @@ async fn failed_and_slow_sends_answer_500_and_202() {
         .unwrap()
         .count();
     assert_eq!(in_error, 1);
+    assert!(emulator.sent().is_empty());
+    gateway.stop().await;
+}
 
-    // The modem takes 3 s to answer AT+CMGS; the API waits 1 s.
-    emulator.set_command_latency("AT+CMGS", Duration::from_secs(3));
+/// A message still going out when the wait runs out answers 202 with its
+/// id; its status shows it sent later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_send_answers_202_and_goes_out_later() {
+    let emulator = emulator().await;
+    let gateway = Gateway::start(
+        "http-slow",
+        &emulator.path(),
+        "[http]\nwait_seconds = \"1s\"\n",
+    )
+    .await;
+    gateway.ready().await;
+    let address = gateway.address;
+    // The modem takes 5 s to answer AT+CMGS; the API waits 1 s.
+    emulator.set_command_latency("AT+CMGS", Duration::from_secs(5));
     let answer = post_send(address, &[], &message("+4917600000705", "slowly")).await;
     assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.text());
     let body = answer.json();

@@ -946,3 +946,28 @@ fn destination_lists_are_read_from_the_toml() {
     let again = toml_ok(&emit::to_toml(&loaded.config, false));
     assert_eq!(&again.config.destinations, d);
 }
+
+#[test]
+fn an_http_listen_address_may_be_a_port_alone_meaning_loopback() {
+    use super::parse_listen;
+    assert_eq!(
+        parse_listen("8081"),
+        Some("127.0.0.1:8081".parse().unwrap())
+    );
+    assert_eq!(
+        parse_listen("0.0.0.0:80"),
+        Some("0.0.0.0:80".parse().unwrap())
+    );
+    assert_eq!(
+        parse_listen("[::1]:8080"),
+        Some("[::1]:8080".parse().unwrap())
+    );
+    assert_eq!(parse_listen("localhost:80"), None);
+    assert_eq!(parse_listen("70000"), None);
+    let loaded = toml_ok("[modem]\ndevice = \"/dev/ttyUSB0\"\n[http]\nlisten = \"8081\"\n");
+    assert_eq!(
+        loaded.config.http.listen,
+        Some("127.0.0.1:8081".parse().unwrap())
+    );
+    assert_eq!(loaded.config.http.client_messages_per_hour, 10);
+}

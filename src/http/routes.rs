@@ -145,6 +145,12 @@ async fn send(
     body: Body,
 ) -> Result<Response, ApiError> {
     api.authorise(&headers)?;
+    if !api.config.send.enabled {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Sending is disabled on this gateway ([send] enabled = false)",
+        ));
+    }
     let bytes = read_body(body, api.config.http.max_body_bytes as usize).await?;
     let SendRequest { number, message } = request::send_request(&bytes)?;
     let key = request::idempotency_key(headers.get("idempotency-key").map(|v| v.as_bytes()))?;
