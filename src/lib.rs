@@ -48,6 +48,8 @@
 //!   from the command-line definitions and the default configuration.
 //! - `queue`: `simgate send`: a message queued as an outbox file, and the
 //!   wait for its outcome.
+//! - `status`: `simgate status`: what a daemon's database says, read from
+//!   another process.
 //!
 //! Neither `pdu` nor `at` performs I/O or reads the clock; they are unit
 //! tested beside the code and fuzzed from `fuzz/`.
@@ -71,5 +73,6 @@ pub(crate) mod procfs;
 pub(crate) mod queue;
 pub(crate) mod redact;
 pub mod spool;
+pub(crate) mod status;
 pub mod store;
 pub(crate) mod unconfigured;

@@ -30,5 +30,6 @@ mod scripted_device;
 mod send_command;
 mod send_faults;
 mod smart_messages;
+mod status_command;
 mod support;
 mod timing;

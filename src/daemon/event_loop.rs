@@ -153,6 +153,7 @@ impl<D: Device> Daemon<D> {
         let mut device_state = self.device.watch();
         let mut ready_announced = false;
         let mut was_ready = self.ready();
+        self.record_device().await?;
         let mut receive_poll = every(receive::poll_interval(&self.config));
         let mut multipart_check = every(receive::multipart_check_interval(&self.config));
         tokio::pin!(shutdown);
@@ -212,6 +213,7 @@ impl<D: Device> Daemon<D> {
                             ready_announced = true;
                         }
                     }
+                    self.record_device().await?;
                     self.status_line().await?;
                 }
                 event = device_events.recv() => {
@@ -281,6 +283,7 @@ impl<D: Device> Daemon<D> {
                 }
                 () = tick(&mut radio_refresh), if ready => {
                     self.refresh_radio().await;
+                    self.record_device().await?;
                     self.status_line().await?;
                 }
                 () = sleep_until(outbox_due), if intake_first => {
@@ -396,6 +399,43 @@ impl<D: Device> Daemon<D> {
         self.radio = decide::radio_words(&radio);
         self.published
             .update(|snapshot| snapshot.radio = Some(radio));
+    }
+
+    /// Records the device's state and latest reading in the database, for
+    /// `simgate status` in another process (synced with the next commit:
+    /// a power cut may lose it, the next change writes it again).
+    pub(super) async fn record_device(&mut self) -> Result<(), DaemonError> {
+        let state = self.device.watch().borrow().clone();
+        let radio = self.published.radio().unwrap_or_default();
+        let (name, detail, model) = match state {
+            DeviceState::Ready(info) => ("ready", None, Some(info.model)),
+            DeviceState::Connecting { last_error, .. } => ("connecting", last_error, None),
+            DeviceState::Suspended => ("suspended", None, None),
+            DeviceState::Stopped => ("stopped", None, None),
+        };
+        let status = crate::store::status::DeviceStatus {
+            state: name.to_owned(),
+            detail,
+            model,
+            signal_dbm: radio.signal_dbm,
+            signal_percent: radio.signal_percent,
+            registered: radio.registered,
+            operator: radio.operator,
+            pid: std::process::id(),
+            updated_ms: self.clock.now_ms(),
+        };
+        let recorded = self
+            .core(move |core| {
+                core.store
+                    .batch(crate::store::Durability::WithNextCommit, |store| {
+                        store.record_device_status(&status)
+                    })
+            })
+            .await?;
+        if let Err(error) = recorded {
+            tracing::warn!(error = %Scrub(&error), "cannot record the device's status for simgate status");
+        }
+        Ok(())
     }
 
     /// One line of state for systemd; a database error is only logged.

@@ -228,6 +228,8 @@ where
         http.stop().await;
     }
     daemon.device.shutdown().await;
+    // `simgate status` says stopped, not the last state before.
+    let _ = daemon.record_device().await;
     daemon.keeper.close().await;
     result
 }

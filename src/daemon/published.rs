@@ -126,6 +126,11 @@ impl Publisher {
         });
     }
 
+    /// The latest radio reading of this session.
+    pub(crate) fn radio(&self) -> Option<Radio> {
+        self.snapshot.borrow().radio.clone()
+    }
+
     /// Changes the snapshot in place.
     pub(crate) fn update(&self, change: impl FnOnce(&mut Snapshot)) {
         self.snapshot.send_modify(change);

@@ -29,6 +29,7 @@ mod incoming;
 mod migrations;
 mod modem;
 mod outgoing;
+pub(crate) mod status;
 
 pub(crate) use incoming::{IncomingPart, NewPart, ReportRecord};
 pub(crate) use modem::PinRecords;
