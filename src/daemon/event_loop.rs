@@ -364,7 +364,12 @@ impl<D: Device> Daemon<D> {
                         "SIGHUP: a new outbox or database path takes effect at the next restart"
                     );
                 }
-                if config.http != self.config.http {
+                let mut file_http = config.http.clone();
+                if file_http.listen.is_none() {
+                    // `simgate run --http` is not in the file.
+                    file_http.listen = self.config.http.listen;
+                }
+                if file_http != self.config.http {
                     tracing::warn!(
                         "SIGHUP: a changed [http] section takes effect at the next restart"
                     );
