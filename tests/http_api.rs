@@ -115,6 +115,8 @@ fn listening(log: &Path) -> Vec<SocketAddr> {
 fn spawn(config: &Path, root: &Path) -> tokio::process::Child {
     let log = root.join("stderr.log");
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_simgate"));
+    // Where a gammu-smsdrc's database goes (simgate's TOML names its own).
+    command.env("STATE_DIRECTORY", root.join("state"));
     command
         .arg("run")
         .arg("-c")
@@ -135,6 +137,11 @@ impl Gateway {
     async fn start(name: &str, device: &Path, extra: &str) -> Self {
         let root = fresh_spool(name);
         let config = write_spool_config(&root, device, extra);
+        Self::start_on(root, config).await
+    }
+
+    /// On a configuration file already written in `root`.
+    async fn start_on(root: PathBuf, config: PathBuf) -> Self {
         let child = spawn(&config, &root);
         let mut gateway = Self {
             root,
@@ -636,5 +643,41 @@ async fn the_signal_is_503_while_the_modem_is_not_ready() {
         metrics.lines().any(|l| l == "simgate_modem_ready 0"),
         "{metrics}"
     );
+    gateway.stop().await;
+}
+
+/// `simgate run --http` on an unchanged gammu-smsdrc (which has no [http]
+/// section): the API is there all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_runs_beside_an_unchanged_gammu_smsdrc() {
+    let emulator = emulator().await;
+    let root = fresh_spool("http-gammu");
+    std::fs::create_dir_all(root.join("state")).unwrap();
+    let config = root.join("gammu-smsdrc");
+    std::fs::write(
+        &config,
+        format!(
+            "[gammu]\ndevice = {}\nconnection = at115200\n\n[smsd]\nservice = files\n\
+             logfile = {1}/simgate.log\ninboxpath = {1}/inbox/\noutboxpath = {1}/outbox/\n\
+             sentsmspath = {1}/sent/\nerrorsmspath = {1}/error/\n",
+            emulator.path().display(),
+            root.display()
+        ),
+    )
+    .unwrap();
+    let gateway = Gateway::start_on(root, config).await;
+    gateway.ready().await;
+    let answer = post_send(
+        gateway.address,
+        &[],
+        &message("+4917600000707", "beside gammu-smsdrc"),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    assert_eq!(
+        texts_to(&emulator, "+4917600000707"),
+        ["beside gammu-smsdrc"]
+    );
+    assert!(gateway.root.join("state").read_dir().unwrap().count() > 0);
     gateway.stop().await;
 }

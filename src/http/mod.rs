@@ -155,3 +155,31 @@ impl Server {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_comes_from_the_file_trimmed_and_a_bad_file_stops_the_start() {
+        let dir = std::env::temp_dir().join(format!("simgate-http-token-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut config = Config::default();
+        assert_eq!(token(&config).unwrap(), None);
+        config.http.token = Some("inline".into());
+        assert_eq!(token(&config).unwrap().as_deref(), Some("inline"));
+        let file = dir.join("token");
+        std::fs::write(&file, "from-file\n").unwrap();
+        config.http.token = None;
+        config.http.token_file = Some(file.clone());
+        assert_eq!(token(&config).unwrap().as_deref(), Some("from-file"));
+        for bad in ["", "two words\n"] {
+            std::fs::write(&file, bad).unwrap();
+            let error = token(&config).unwrap_err().to_string();
+            assert!(error.contains(&file.display().to_string()), "{error}");
+        }
+        config.http.token_file = Some(dir.join("missing"));
+        assert!(matches!(token(&config), Err(HttpError::Token { .. })));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
