@@ -14,8 +14,10 @@ use tokio::sync::{broadcast, watch};
 pub(crate) const LATENCY_BUCKETS: [f64; 10] =
     [0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0];
 
-/// How many ended messages a slow reader may fall behind by.
-const FINISHED_BACKLOG: usize = 4096;
+/// How many ended messages a slow reader may fall behind by (the ring is
+/// allocated at start, HTTP or not, so it stays small: a reader that
+/// falls behind asks the store).
+const FINISHED_BACKLOG: usize = 256;
 
 /// Counters and the latest readings, since this daemon started.
 #[derive(Debug, Clone, Default, PartialEq)]

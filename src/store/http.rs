@@ -85,6 +85,9 @@ pub(crate) struct MessageHistory {
 pub(crate) fn open(path: &Path) -> Result<Connection, StoreError> {
     let connection = Connection::open(path)?;
     connection.pragma_update(None, "synchronous", "FULL")?;
+    // As small a page cache as the daemon's own connection (see
+    // `Store::setup`): point lookups and one short scan per request.
+    connection.pragma_update(None, "cache_size", -256)?;
     connection.busy_timeout(std::time::Duration::from_secs(5))?;
     Ok(connection)
 }
