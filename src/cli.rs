@@ -44,6 +44,12 @@ enum Command {
                              3 (with --wait) still queued when the time ran out."
     )]
     Send(SendArgs),
+    /// Show what the daemon's database says: the modem (as the daemon last
+    /// recorded it), the queue by why it waits, today's counts, the rate
+    /// limits' use and the latest errors. Works whether the daemon runs or
+    /// not.
+    #[command(after_help = "Exit status: 0 shown; 1 the database cannot be read.")]
+    Status(StatusArgs),
     /// Check an existing gammu-smsd setup and print the steps that put
     /// simgate in its place (changes nothing unless --apply is given).
     MigrateFromGammu(crate::migrate::MigrateArgs),
@@ -70,6 +76,20 @@ struct SendArgs {
 }
 
 #[derive(Debug, Args)]
+struct StatusArgs {
+    /// simgate TOML or gammu-smsdrc: whose daemon to look at.
+    #[arg(short, long, default_value = crate::config::DEFAULT_PATH)]
+    config: std::path::PathBuf,
+    /// Print JSON (one object per reading) for scripts.
+    #[arg(long)]
+    json: bool,
+    /// Show it again every SECONDS (2 when no value is given) until
+    /// interrupted.
+    #[arg(long, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "2")]
+    watch: Option<u64>,
+}
+
+#[derive(Debug, Args)]
 struct GenerateDocsArgs {
     /// The folder to write simgate.8, simgate.toml.5 and completions/ into.
     #[arg(long)]
@@ -90,6 +110,19 @@ struct RunArgs {
     /// Run as this group (name or gid) once started.
     #[arg(short = 'G', long)]
     group: Option<String>,
+    /// Serve the HTTP API on ADDR (ADDRESS:PORT, or a PORT alone for
+    /// 127.0.0.1:PORT), whatever the configuration file says: also beside
+    /// a gammu-smsdrc.
+    #[arg(long, value_name = "ADDR", value_parser = http_address)]
+    http: Option<std::net::SocketAddr>,
+}
+
+fn http_address(text: &str) -> Result<std::net::SocketAddr, String> {
+    crate::config::parse_listen(text).ok_or_else(|| {
+        format!(
+            "{text:?} is not an address: write ADDRESS:PORT (127.0.0.1:8080, [::1]:8080) or a PORT"
+        )
+    })
 }
 
 #[derive(Debug, Args)]
@@ -235,6 +268,12 @@ pub(crate) enum CliError {
     /// `migrate-from-gammu` found problems or could not make a change.
     #[error("{0}")]
     Migrate(#[from] crate::migrate::MigrateError),
+    /// The database cannot be read (`simgate status`).
+    #[error("{0}")]
+    Store(#[from] crate::store::StoreError),
+    /// No database for this configuration yet.
+    #[error("no database at {0}: the daemon has not run with this configuration")]
+    NoDatabase(std::path::PathBuf),
     /// Dropping privileges failed.
     #[error("cannot switch to {what}: {reason}")]
     Privileges {
@@ -273,6 +312,7 @@ pub(crate) fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::ImportGammu(args) => import_gammu(&args, out),
         Command::MigrateFromGammu(args) => Ok(crate::migrate::run(&args, out)?),
         Command::Send(args) => send(&args, out),
+        Command::Status(args) => status(&args, out),
         Command::GenerateDocs(args) => {
             use clap::CommandFactory;
             for path in crate::manual::write_all(&Cli::command(), &args.out)? {
@@ -330,6 +370,38 @@ fn send(args: &SendArgs, out: &mut dyn Write) -> Result<(), CliError> {
     Ok(())
 }
 
+fn status(args: &StatusArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    let config = crate::config::load(&args.config)?.config;
+    let database = match &config.database.path {
+        Some(path) => path.clone(),
+        None => {
+            crate::instance::planned_database(&args.config, &crate::instance::StateEnv::from_env())?
+        }
+    };
+    if !database.exists() {
+        return Err(CliError::NoDatabase(database));
+    }
+    loop {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let report = crate::status::gather(&config, &database, now_ms)?;
+        if args.json {
+            writeln!(out, "{}", crate::status::to_json(&report))?;
+        } else {
+            if args.watch.is_some() {
+                writeln!(out, "--- {}", database.display())?;
+            }
+            write!(out, "{}", crate::status::render_text(&report))?;
+        }
+        out.flush()?;
+        match args.watch {
+            Some(seconds) => std::thread::sleep(std::time::Duration::from_secs(seconds.max(1))),
+            None => return Ok(()),
+        }
+    }
+}
+
 fn import_gammu(args: &ImportGammuArgs, out: &mut dyn Write) -> Result<(), CliError> {
     print_config(&crate::config::load(&args.file)?, args.show_pin, out)
 }
@@ -377,6 +449,9 @@ fn run_daemon(args: &RunArgs) -> Result<(), CliError> {
     loaded.log_notices();
     loaded.config.check_paths()?;
     let mut config = loaded.config;
+    if let Some(address) = args.http {
+        config.http.listen = Some(address);
+    }
     if let Some(mask) = config.spool.umask {
         nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
     }

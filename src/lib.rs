@@ -21,6 +21,8 @@
 //!   (the integration tests do).
 //! - [`instance`]: why a daemon could not have its state or its locks.
 //! - [`spool`]: where the daemon keeps the outbox files it has claimed.
+//! - [`http`]: the HTTP API the daemon serves when `[http] listen` is set
+//!   (why it could not start).
 //! - [`cli`]: the entry point of the `simgate` binary.
 //!
 //! # Inside the crate
@@ -46,6 +48,8 @@
 //!   from the command-line definitions and the default configuration.
 //! - `queue`: `simgate send`: a message queued as an outbox file, and the
 //!   wait for its outcome.
+//! - `status`: `simgate status`: what a daemon's database says, read from
+//!   another process.
 //!
 //! Neither `pdu` nor `at` performs I/O or reads the clock; they are unit
 //! tested beside the code and fuzzed from `fuzz/`.
@@ -58,6 +62,7 @@ pub mod daemon;
 pub(crate) mod demo;
 pub mod device;
 pub mod emulator;
+pub mod http;
 pub(crate) mod ini;
 pub mod instance;
 pub(crate) mod manual;
@@ -68,5 +73,6 @@ pub(crate) mod procfs;
 pub(crate) mod queue;
 pub(crate) mod redact;
 pub mod spool;
+pub(crate) mod status;
 pub mod store;
 pub(crate) mod unconfigured;

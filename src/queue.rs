@@ -49,10 +49,39 @@ pub(crate) enum QueueError {
 /// `gammu-smsd-inject` makes them: `OUTC<date>_<time>_00_<number>_sms<n>.txt`
 /// (priority C, UTC date and time, `n` counting up when the name is taken).
 pub(crate) fn file_name(number: &str, utc: &Timestamp, n: u32) -> String {
+    named(number, utc, &format!("sms{n}"))
+}
+
+/// The outbox file name of the HTTP API's request `id`: the same form,
+/// with `http<id>` as its note, so it is unique and its request can be
+/// told from the name.
+pub(crate) fn http_file_name(number: &str, created_ms: i64, id: i64) -> String {
+    named(
+        number,
+        &Timestamp::from_unix_seconds(created_ms.div_euclid(1000)),
+        &format!("http{id}"),
+    )
+}
+
+fn named(number: &str, utc: &Timestamp, note: &str) -> String {
     format!(
-        "OUTC{:04}{:02}{:02}_{:02}{:02}{:02}_00_{number}_sms{n}.txt",
+        "OUTC{:04}{:02}{:02}_{:02}{:02}{:02}_00_{number}_{note}.txt",
         utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second
     )
+}
+
+/// Whether `number` makes outbox file names simgate sends to it.
+pub(crate) fn check_number(number: &str) -> Result<(), QueueError> {
+    let now = Timestamp::from_unix_seconds(0);
+    let usable = spool::classify_outbox_name(&file_name(number, &now, 0))
+        .ok()
+        .flatten()
+        .and_then(|parsed| parsed.recipient)
+        .is_some_and(|recipient| recipient == number);
+    if crate::pdu::Address::parse_number(number).is_err() || !usable {
+        return Err(QueueError::Number(number.to_owned()));
+    }
+    Ok(())
 }
 
 /// Queues `text` to `number` in `config`'s outbox; returns the file.
@@ -60,34 +89,53 @@ pub(crate) fn queue(config: &Config, number: &str, text: &str) -> Result<PathBuf
     if text.is_empty() {
         return Err(QueueError::EmptyText);
     }
-    let outbox = &config.spool.outbox;
+    check_number(number)?;
     let seconds = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |since| since.as_secs() as i64);
     let now = Timestamp::from_unix_seconds(seconds);
-    let usable = |name: &str| {
-        spool::classify_outbox_name(name)
-            .ok()
-            .flatten()
-            .and_then(|parsed| parsed.recipient)
-            .is_some_and(|recipient| recipient == number)
-    };
-    if crate::pdu::Address::parse_number(number).is_err() || !usable(&file_name(number, &now, 0)) {
-        return Err(QueueError::Number(number.to_owned()));
+    let names = (0..1000).map(|n| file_name(number, &now, n));
+    match write_first_free(&config.spool.outbox, text, names)? {
+        Some(target) => Ok(target),
+        None => Err(QueueError::Write {
+            path: config.spool.outbox.clone(),
+            source: std::io::Error::other("1,000 names for this second are taken"),
+        }),
     }
+}
+
+/// Queues `text` in `outbox` under exactly `name`; `false` when a file
+/// of that name is there already (nothing is replaced).
+pub(crate) fn queue_named(outbox: &Path, name: &str, text: &str) -> Result<bool, QueueError> {
+    Ok(write_first_free(outbox, text, std::iter::once(name.to_owned()))?.is_some())
+}
+
+/// Tells temporary files of one process apart (the HTTP API queues
+/// several at once).
+static TEMP_SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Writes `text` beside the outbox under a hidden name, syncs it, and
+/// renames it to the first of `names` not taken (never replacing a file);
+/// `None` when every name is taken.
+fn write_first_free(
+    outbox: &Path,
+    text: &str,
+    names: impl Iterator<Item = String>,
+) -> Result<Option<PathBuf>, QueueError> {
     let write_error = |path: &Path| {
         let path = path.to_owned();
         move |source| QueueError::Write { path, source }
     };
-    let temp = outbox.join(format!(".simgate-send-{}.tmp", std::process::id()));
+    let serial = TEMP_SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let temp = outbox.join(format!(".simgate-send-{}-{serial}.tmp", std::process::id()));
     {
         let mut file = fs::File::create(&temp).map_err(write_error(&temp))?;
         file.write_all(text.as_bytes())
             .and_then(|()| file.sync_all())
             .map_err(write_error(&temp))?;
     }
-    for n in 0..1000 {
-        let target = outbox.join(file_name(number, &now, n));
+    for name in names {
+        let target = outbox.join(name);
         match renameat2(
             AT_FDCWD,
             &temp,
@@ -99,7 +147,7 @@ pub(crate) fn queue(config: &Config, number: &str, text: &str) -> Result<PathBuf
                 if let Ok(dir) = fs::File::open(outbox) {
                     let _ = dir.sync_all();
                 }
-                return Ok(target);
+                return Ok(Some(target));
             }
             Err(nix::errno::Errno::EEXIST) => continue,
             Err(errno) => {
@@ -112,10 +160,7 @@ pub(crate) fn queue(config: &Config, number: &str, text: &str) -> Result<PathBuf
         }
     }
     let _ = fs::remove_file(&temp);
-    Err(QueueError::Write {
-        path: outbox.clone(),
-        source: std::io::Error::other("1,000 names for this second are taken"),
-    })
+    Ok(None)
 }
 
 /// Waits up to `limit` for the daemon's verdict on `file` (a name in the
@@ -177,5 +222,22 @@ mod tests {
         assert_eq!(name, "OUTC20261203_090507_00_+4917612345678_sms2.txt");
         let parsed = spool::classify_outbox_name(&name).unwrap().unwrap();
         assert_eq!(parsed.recipient.as_deref(), Some("+4917612345678"));
+        // 2026-12-03 09:05:07.5 UTC
+        let http = http_file_name("+4917612345678", 1_796_288_707_500, 42);
+        assert_eq!(http, "OUTC20261203_090507_00_+4917612345678_http42.txt");
+        let parsed = spool::classify_outbox_name(&http).unwrap().unwrap();
+        assert_eq!(parsed.recipient.as_deref(), Some("+4917612345678"));
+    }
+
+    #[test]
+    fn numbers_that_make_no_usable_name_are_refused() {
+        assert!(check_number("+4917612345678").is_ok());
+        assert!(check_number("12345").is_ok());
+        for bad in ["", "not a number!", "+49_1"] {
+            assert!(
+                matches!(check_number(bad), Err(QueueError::Number(_))),
+                "{bad}"
+            );
+        }
     }
 }

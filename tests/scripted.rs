@@ -199,6 +199,7 @@ impl Device for Scripted {
         Radio {
             signal_dbm: Some(-71),
             registered: Some(true),
+            ..Radio::default()
         }
     }
 

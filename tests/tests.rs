@@ -11,6 +11,7 @@ mod daemon_send;
 mod destinations;
 mod files;
 mod gammu_crosscheck;
+mod http_api;
 mod inbox_full;
 
 mod instance;
@@ -30,5 +31,6 @@ mod scripted_device;
 mod send_command;
 mod send_faults;
 mod smart_messages;
+mod status_command;
 mod support;
 mod timing;

@@ -213,11 +213,33 @@ fn write_all(out: &mut String, config: &Config, reveal_pin: bool) -> std::fmt::R
     }
     writeln!(out, "warn_percent = {}", config.budget.warn_percent)?;
 
+    let h = &config.http;
     writeln!(out, "\n[http]")?;
-    match config.http.listen {
+    match h.listen {
         Some(address) => writeln!(out, "listen = {}", string(&address.to_string()))?,
-        None => writeln!(out, "# listen = \"127.0.0.1:8080\"  (disabled)")?,
+        None => writeln!(
+            out,
+            "# listen = \"127.0.0.1:8080\"  (disabled; or simgate run --http)"
+        )?,
     }
+    match (&h.token_file, &h.token) {
+        (Some(file), _) => writeln!(out, "token_file = {}", path(file))?,
+        (None, Some(token)) if reveal_pin => writeln!(out, "token = {}", string(token))?,
+        (None, Some(_)) => writeln!(out, "# token = \"…\"  (set, redacted)")?,
+        (None, None) => writeln!(out, "# token: none (requests are not authenticated)")?,
+    }
+    writeln!(out, "wait_seconds = {}", duration(h.wait))?;
+    writeln!(
+        out,
+        "client_messages_per_hour = {}{}",
+        h.client_messages_per_hour,
+        if h.client_messages_per_hour == 0 {
+            "  # no limit"
+        } else {
+            ""
+        }
+    )?;
+    writeln!(out, "max_body_bytes = {}", h.max_body_bytes)?;
 
     let l = &config.log;
     writeln!(out, "\n[log]")?;

@@ -313,11 +313,54 @@ impl Default for BudgetSettings {
     }
 }
 
-/// `[http]`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// `[http]`: the HTTP API of the original gateway (off unless `listen`
+/// is set, in the file or with `simgate run --http`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpSettings {
     /// Address to listen on; `None` = no HTTP interface.
     pub listen: Option<SocketAddr>,
+    /// The bearer token every request but `GET /health` must carry.
+    pub token: Option<String>,
+    /// A file holding the token (read at start), instead of `token`.
+    pub token_file: Option<PathBuf>,
+    /// How long `POST /sms/send` waits for the outcome before it answers
+    /// 202 (zero: at once).
+    pub wait: Duration,
+    /// Messages one client may queue per hour (0: no limit).
+    pub client_messages_per_hour: u32,
+    /// The largest request body accepted, in bytes.
+    pub max_body_bytes: u32,
+}
+
+impl HttpSettings {
+    /// The original gateway's limit: 10 messages per hour per client.
+    pub const DEFAULT_CLIENT_MESSAGES_PER_HOUR: u32 = 10;
+    /// Room for the longest text a message can carry (255 parts of UTF-8)
+    /// with its JSON around it.
+    pub const DEFAULT_MAX_BODY_BYTES: u32 = 64 * 1024;
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            listen: None,
+            token: None,
+            token_file: None,
+            wait: Duration::from_secs(30),
+            client_messages_per_hour: Self::DEFAULT_CLIENT_MESSAGES_PER_HOUR,
+            max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+}
+
+/// Reads an HTTP listen address: `ADDRESS:PORT` (`[::1]:8080` for IPv6),
+/// or a bare port, which means loopback (`127.0.0.1:PORT`).
+pub fn parse_listen(text: &str) -> Option<SocketAddr> {
+    let text = text.trim();
+    if let Ok(port) = text.parse::<u16>() {
+        return Some(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    text.parse().ok()
 }
 
 /// `[destinations]`: which numbers messages may go to. An entry ending in

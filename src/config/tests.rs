@@ -573,12 +573,13 @@ fn simgate_toml_is_read_with_every_key() {
          [hooks]\nrun_on_receive = \"/bin/in\"\ntimeout = \"30s\"\nhangup_calls = true\n\
          run_on_incoming_call = \"/bin/call\"\nphone_id = \"gw\"\n\
          [filters]\ninclude_numbers = [\"+491\"]\nexclude_smsc_file = \"/etc/x\"\n\
-         [database]\npath = \"/tmp/s.db\"\n[http]\nlisten = \"127.0.0.1:8080\"\n\
+         [database]\npath = \"/tmp/s.db\"\n[http]\nlisten = \"127.0.0.1:8080\"\ntoken = \"s3cret\"\nwait_seconds = \"5s\"\n\
+         client_messages_per_hour = 0\nmax_body_bytes = 4096\n\
          [log]\nlevel = \"debug\"\nfile = \"/var/log/simgate.log\"\nfacility = \"local7\"\n",
     );
     // Accepted but not acting yet: said, not silently ignored.
     let keys: Vec<&str> = loaded.notices.iter().map(|n| n.key.as_str()).collect();
-    assert_eq!(keys, ["spool.outbox_order", "http.listen"]);
+    assert_eq!(keys, ["spool.outbox_order"]);
     assert!(loaded
         .notices
         .iter()
@@ -611,6 +612,10 @@ fn simgate_toml_is_read_with_every_key() {
     assert_eq!(c.filters.exclude_smsc_file, Some(PathBuf::from("/etc/x")));
     assert_eq!(c.database.path, Some(PathBuf::from("/tmp/s.db")));
     assert_eq!(c.http.listen, Some("127.0.0.1:8080".parse().unwrap()));
+    assert_eq!(c.http.token.as_deref(), Some("s3cret"));
+    assert_eq!(c.http.wait, secs(5));
+    assert_eq!(c.http.client_messages_per_hour, 0);
+    assert_eq!(c.http.max_body_bytes, 4096);
     assert_eq!(c.log.level, LogLevel::Debug);
     assert_eq!(c.log.facility, SyslogFacility::Local(7));
     assert_eq!(toml_ok(&c.to_toml_with_pin()).config, *c);
@@ -940,4 +945,29 @@ fn destination_lists_are_read_from_the_toml() {
     assert_eq!(d.allow_file, None);
     let again = toml_ok(&emit::to_toml(&loaded.config, false));
     assert_eq!(&again.config.destinations, d);
+}
+
+#[test]
+fn an_http_listen_address_may_be_a_port_alone_meaning_loopback() {
+    use super::parse_listen;
+    assert_eq!(
+        parse_listen("8081"),
+        Some("127.0.0.1:8081".parse().unwrap())
+    );
+    assert_eq!(
+        parse_listen("0.0.0.0:80"),
+        Some("0.0.0.0:80".parse().unwrap())
+    );
+    assert_eq!(
+        parse_listen("[::1]:8080"),
+        Some("[::1]:8080".parse().unwrap())
+    );
+    assert_eq!(parse_listen("localhost:80"), None);
+    assert_eq!(parse_listen("70000"), None);
+    let loaded = toml_ok("[modem]\ndevice = \"/dev/ttyUSB0\"\n[http]\nlisten = \"8081\"\n");
+    assert_eq!(
+        loaded.config.http.listen,
+        Some("127.0.0.1:8081".parse().unwrap())
+    );
+    assert_eq!(loaded.config.http.client_messages_per_hour, 10);
 }

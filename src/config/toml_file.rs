@@ -282,20 +282,51 @@ pub(super) fn parse(text: &str) -> Result<Loaded, ConfigError> {
     budget.finish(&mut notices);
 
     let mut http = section("http");
+    let h = &mut config.http;
     if let Some(listen) = http.string("listen")? {
-        let address = listen.parse().map_err(|_| {
+        h.listen = Some(super::parse_listen(&listen).ok_or_else(|| {
             http.invalid(
                 "listen",
                 &Value::String(listen.clone()),
-                "an address and port such as \"127.0.0.1:8080\" or \"[::1]:8080\" (leave the key \
-                 out to disable HTTP)",
+                "an address and port such as \"127.0.0.1:8080\" or \"[::1]:8080\", or a port \
+                 alone for loopback (leave the key out to disable HTTP)",
             )
-        })?;
-        config.http.listen = Some(address);
-        notices.push(Notice::warning(
-            "http.listen",
-            "is inactive: this simgate has no HTTP interface yet; nothing listens",
-        ));
+        })?);
+    }
+    if let Some(token) = http.string("token")? {
+        if token.trim().is_empty() || token.chars().any(|c| c.is_whitespace()) {
+            return Err(http.invalid(
+                "token",
+                &Value::String("(redacted)".to_owned()),
+                "a token without spaces (leave the key out for no token)",
+            ));
+        }
+        h.token = Some(token);
+    }
+    h.token_file = http.path("token_file")?;
+    if h.token.is_some() && h.token_file.is_some() {
+        return Err(ConfigError::InvalidValue {
+            key: "http.token_file".to_owned(),
+            value: h
+                .token_file
+                .as_ref()
+                .map_or(String::new(), |p| p.display().to_string()),
+            allowed: "either `token` or `token_file`, not both".to_owned(),
+        });
+    }
+    h.wait = http.duration("wait_seconds", h.wait)?;
+    if let Some(max) = http.u32("client_messages_per_hour")? {
+        h.client_messages_per_hour = max;
+    }
+    if let Some(max) = http.u32("max_body_bytes")? {
+        if max < 64 {
+            return Err(http.invalid(
+                "max_body_bytes",
+                &Value::Integer(i64::from(max)),
+                "a number of bytes, 64 or more",
+            ));
+        }
+        h.max_body_bytes = max;
     }
     http.finish(&mut notices);
 

@@ -134,6 +134,7 @@ mod tests {
         let radio = radio_words(&Radio {
             signal_dbm: Some(-79),
             registered: Some(true),
+            ..Radio::default()
         });
         assert_eq!(radio, "signal -79 dBm, registered");
         assert_eq!(

@@ -8,6 +8,7 @@
 use super::destinations::Destinations;
 use super::incoming::InboxRetry;
 use super::keeper::Keeper;
+use super::published::Publisher;
 use super::signals::{self, Signal, StopFlag};
 use super::state::{Core, Schedule, INTAKE_SLICE};
 use super::{blocking, Clock, DaemonError, DaemonEvent, MrTracker};
@@ -53,6 +54,8 @@ pub(super) struct Daemon<D> {
     /// Received messages whose inbox files could not be written: when to
     /// try again.
     pub(super) inbox_retry: InboxRetry,
+    /// What readers in this process (the HTTP API) are told.
+    pub(super) published: Publisher,
     pub(super) _state_lock: instance::Lock,
 }
 
@@ -159,6 +162,8 @@ impl<D: Device> Daemon<D> {
             Self::run_on_failure(&self.config.hooks, "INIT");
         }
         let mut ready_announced = false;
+        let mut was_ready = self.ready();
+        self.record_device().await?;
         let mut receive_poll = every(receive::poll_interval(&self.config));
         let mut multipart_check = every(receive::multipart_check_interval(&self.config));
         tokio::pin!(shutdown);
@@ -214,6 +219,15 @@ impl<D: Device> Daemon<D> {
                             Self::run_on_failure(&self.config.hooks, "INIT");
                         }
                     }
+                    let is_ready = matches!(state, DeviceState::Ready(_));
+                    if was_ready && !is_ready {
+                        // The session ended: its readings with it.
+                        self.published.update(|snapshot| {
+                            snapshot.modem_resets += 1;
+                            snapshot.radio = None;
+                        });
+                    }
+                    was_ready = is_ready;
                     if let DeviceState::Ready(info) = state {
                         init_failures_seen = 0;
                         self.session_started(info).await?;
@@ -222,6 +236,7 @@ impl<D: Device> Daemon<D> {
                             ready_announced = true;
                         }
                     }
+                    self.record_device().await?;
                     self.status_line().await?;
                 }
                 event = device_events.recv() => {
@@ -291,6 +306,7 @@ impl<D: Device> Daemon<D> {
                 }
                 () = tick(&mut radio_refresh), if ready => {
                     self.refresh_radio().await;
+                    self.record_device().await?;
                     self.status_line().await?;
                 }
                 () = sleep_until(outbox_due), if intake_first => {
@@ -310,6 +326,7 @@ impl<D: Device> Daemon<D> {
     }
 
     pub(super) fn emit(&self, event: DaemonEvent) {
+        self.published.note(&event);
         if let Some(events) = &self.events {
             let _ = events.send(event);
         }
@@ -335,6 +352,10 @@ impl<D: Device> Daemon<D> {
         if self.config.send.enabled {
             self.resolve().await?;
         }
+        // The HTTP API and `simgate status` show the latest reading: take
+        // one now, not only after the first status_interval (which may be
+        // never).
+        self.refresh_radio().await;
         self.emit(DaemonEvent::ModemReady { model: info.model });
         self.read_device(None).await
     }
@@ -365,6 +386,18 @@ impl<D: Device> Daemon<D> {
                         "SIGHUP: a new outbox or database path takes effect at the next restart"
                     );
                 }
+                let mut file_http = config.http.clone();
+                if file_http.listen.is_none() {
+                    // `simgate run --http` is not in the file.
+                    file_http.listen = self.config.http.listen;
+                }
+                if file_http != self.config.http {
+                    tracing::warn!(
+                        "SIGHUP: a changed [http] section takes effect at the next restart"
+                    );
+                }
+                // What the running HTTP API serves with (`--http` included).
+                config.http = self.config.http.clone();
                 config.spool.outbox = self.config.spool.outbox.clone();
                 config.database.path = self.config.database.path.clone();
                 let config = Arc::new(config);
@@ -404,7 +437,47 @@ impl<D: Device> Daemon<D> {
 
     /// Reads signal and registration for the status line.
     pub(super) async fn refresh_radio(&mut self) {
-        self.radio = decide::radio_words(&self.device.radio().await);
+        let radio = self.device.radio().await;
+        self.radio = decide::radio_words(&radio);
+        self.published
+            .update(|snapshot| snapshot.radio = Some(radio));
+    }
+
+    /// Records the device's state and latest reading in the database, for
+    /// `simgate status` in another process (synced with the next commit:
+    /// a power cut may lose it, the next change writes it again).
+    pub(super) async fn record_device(&mut self) -> Result<(), DaemonError> {
+        let state = self.device.watch().borrow().clone();
+        let radio = self.published.radio().unwrap_or_default();
+        let (name, detail, model) = match state {
+            DeviceState::Ready(info) => ("ready", None, Some(info.model)),
+            DeviceState::Connecting { last_error, .. } => ("connecting", last_error, None),
+            DeviceState::Suspended => ("suspended", None, None),
+            DeviceState::Stopped => ("stopped", None, None),
+        };
+        let status = crate::store::status::DeviceStatus {
+            state: name.to_owned(),
+            detail,
+            model,
+            signal_dbm: radio.signal_dbm,
+            signal_percent: radio.signal_percent,
+            registered: radio.registered,
+            operator: radio.operator,
+            pid: std::process::id(),
+            updated_ms: self.clock.now_ms(),
+        };
+        let recorded = self
+            .core(move |core| {
+                core.store
+                    .batch(crate::store::Durability::WithNextCommit, |store| {
+                        store.record_device_status(&status)
+                    })
+            })
+            .await?;
+        if let Err(error) = recorded {
+            tracing::warn!(error = %Scrub(&error), "cannot record the device's status for simgate status");
+        }
+        Ok(())
     }
 
     /// One line of state for systemd; a database error is only logged.

@@ -22,12 +22,14 @@
 //! - `hooks`: running a hook without shell injection.
 //! - `filter`: gammu's sender and SMSC filters.
 //! - `systemd`, `logging`, `signals`: the process's surroundings.
+//! - `published`: what readers in the process (the HTTP API) are told:
+//!   a snapshot of readings and counters, and each message that ended.
 //!
 //! The daemon knows its device only through [`crate::device::Device`]. One
 //! task runs the loop, so the device sees one message at a time and the
 //! store one job at a time; hooks run in tasks of their own.
 
-mod budget;
+pub(crate) mod budget;
 pub mod clock;
 pub(crate) mod decide;
 mod destinations;
@@ -42,6 +44,7 @@ pub(crate) mod limits;
 pub(crate) mod logging;
 mod outbox;
 mod outgoing;
+pub(crate) mod published;
 pub(crate) mod receive;
 pub(crate) mod retry;
 mod send;
@@ -84,6 +87,9 @@ pub enum DaemonError {
     /// Signal handlers.
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
+    /// The HTTP API could not start.
+    #[error("{0}")]
+    Http(#[from] crate::http::HttpError),
 }
 
 /// What to run with.
@@ -158,9 +164,27 @@ where
         None
     };
     let config = Arc::new(config);
-    let (core, outbox_events, pins) =
-        blocking(open_core(Arc::clone(&config), database, outbox_lock)).await?;
+    let (core, outbox_events, pins) = blocking(open_core(
+        Arc::clone(&config),
+        database.clone(),
+        outbox_lock,
+    ))
+    .await?;
     let (device, device_events) = open(DeviceContext { pins }).await?;
+    let published = published::Publisher::new();
+    let http = match crate::http::start(
+        Arc::clone(&config),
+        &database,
+        published.reader(device.watch()),
+    )
+    .await
+    {
+        Ok(http) => http,
+        Err(error) => {
+            device.shutdown().await;
+            return Err(error.into());
+        }
+    };
     if !config.receive.enabled {
         tracing::info!("Receive = no: incoming messages are left on the device");
     }
@@ -182,6 +206,7 @@ where
         calls: decide::CallGate::default(),
         storage_warned: false,
         inbox_retry: InboxRetry::default(),
+        published,
         _state_lock: state_lock,
     };
     let result = match daemon.start().await {
@@ -200,7 +225,12 @@ where
     };
     daemon.systemd.stopping();
     tracing::info!("stopping");
+    if let Some(http) = http {
+        http.stop().await;
+    }
     daemon.device.shutdown().await;
+    // `simgate status` says stopped, not the last state before.
+    let _ = daemon.record_device().await;
     daemon.keeper.close().await;
     result
 }

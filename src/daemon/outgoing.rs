@@ -129,8 +129,13 @@ impl<D: Device> Daemon<D> {
                 file,
                 recipient,
                 parts,
+                taken_in_ms,
                 ..
             } => {
+                let latency = self.clock.now_ms().saturating_sub(taken_in_ms).max(0);
+                self.published.update(|snapshot| {
+                    snapshot.observe_latency(std::time::Duration::from_millis(latency as u64));
+                });
                 if let Some(hook) = hook_env::on_sent(hooks, &file, &recipient, &parts) {
                     hook.spawn();
                 }
@@ -155,6 +160,11 @@ impl<D: Device> Daemon<D> {
                 if attempt_failed {
                     Self::run_on_failure(hooks, &file);
                 }
+                self.emit(DaemonEvent::Waiting { file, reason });
+            }
+            Outcome::Held { file, reason } => {
+                self.published
+                    .update(|snapshot| snapshot.rate_limit_waits += 1);
                 self.emit(DaemonEvent::Waiting { file, reason });
             }
             // The device could not tell at once whether a part went out:

@@ -52,6 +52,9 @@ pub(super) enum Outcome {
         /// Where the file went (None: deleted, as configured, or its move
         /// is still to be done).
         moved_to: Option<std::path::PathBuf>,
+        /// When its file was taken in (ms since the epoch), for the send
+        /// latency.
+        taken_in_ms: i64,
     },
     /// Queued again for later; the file is back in outbox/.
     Retry {
@@ -65,6 +68,13 @@ pub(super) enum Outcome {
         /// attempt): RunOnFailure runs, as gammu-smsd runs it after each
         /// failed attempt.
         attempt_failed: bool,
+    },
+    /// Held back by a rate limit; the file stays in outbox/.
+    Held {
+        /// The outbox file name.
+        file: String,
+        /// Which limit, and how long it waits.
+        reason: String,
     },
     /// The modem cannot send now; try again after the first retry delay.
     WaitForDevice {
@@ -581,11 +591,9 @@ fn hold(
     })?;
     let delay = Duration::from_millis(until_ms.saturating_sub(ms(now)).max(0) as u64);
     tracing::info!(file = %Redact(&row.file_name), id = row.id, reason = %reason, wait_s = delay.as_secs(), "waiting in the outbox");
-    Ok(Begun::Done(Outcome::Retry {
+    Ok(Begun::Done(Outcome::Held {
         file: row.file_name.clone(),
         reason: format!("{reason}: waits {} s", delay.as_secs()),
-        delay,
-        attempt_failed: false,
     }))
 }
 
@@ -735,6 +743,7 @@ fn complete(
         recipient: message.recipient,
         parts,
         moved_to,
+        taken_in_ms: row.created_ms,
     })
 }
 

@@ -344,6 +344,9 @@ impl Device for AtModem {
         Radio {
             signal_dbm: signal.and_then(|s| s.dbm()).map(i32::from),
             registered: registration.map(|r| r.status.is_registered()),
+            signal_percent: signal.and_then(|s| s.percent()),
+            ber_class: signal.and_then(|s| s.ber_class()),
+            ..Radio::default()
         }
     }
 

@@ -118,13 +118,21 @@ pub enum Listed {
     },
 }
 
-/// The radio, for the status line.
+/// The radio, for the status line and the HTTP API. Every field is
+/// optional: a device fills in what it can tell (`..Radio::default()`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Radio {
     /// Signal in dBm.
     pub signal_dbm: Option<i32>,
     /// Registered to a network.
     pub registered: Option<bool>,
+    /// Signal in percent, as gammu reports it (`100 * rssi / 31` for AT
+    /// modems).
+    pub signal_percent: Option<u8>,
+    /// Bit error rate class (RXQUAL 0..=7, `+CSQ`'s `<ber>`).
+    pub ber_class: Option<u8>,
+    /// The network operator's name.
+    pub operator: Option<String>,
 }
 
 /// A request to a device.

@@ -160,4 +160,31 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         month_start_ms  INTEGER PRIMARY KEY,
         at_ms           INTEGER NOT NULL
     );",
+    // 7: what the HTTP API queued: one row per
+    // request that queued a message (the client it counts against, its
+    // Idempotency-Key, the outbox file it wrote), kept so the per-client
+    // limit and a retried request survive a restart; and the device's
+    // latest status, which the daemon keeps for `simgate status`.
+    "CREATE TABLE http_request (
+        id              INTEGER PRIMARY KEY,
+        client          TEXT NOT NULL,
+        idempotency_key TEXT UNIQUE,
+        number          TEXT NOT NULL,
+        text_hash       TEXT NOT NULL,
+        file_name       TEXT NOT NULL,
+        created_ms      INTEGER NOT NULL
+    );
+    CREATE INDEX http_request_client ON http_request (client, created_ms);
+    CREATE TABLE device_status (
+        id              INTEGER PRIMARY KEY CHECK (id = 1),
+        state           TEXT NOT NULL,
+        detail          TEXT,
+        model           TEXT,
+        signal_dbm      INTEGER,
+        signal_percent  INTEGER,
+        registered      INTEGER,
+        operator        TEXT,
+        pid             INTEGER NOT NULL,
+        updated_ms      INTEGER NOT NULL
+    );",
 ];

@@ -24,10 +24,12 @@
 //! deferred transaction that read first would fail to become a writer
 //! (`SQLITE_BUSY`) instead of waiting for the other connection.
 
+pub(crate) mod http;
 mod incoming;
 mod migrations;
 mod modem;
 mod outgoing;
+pub(crate) mod status;
 
 pub(crate) use incoming::{IncomingPart, NewPart, ReportRecord};
 pub(crate) use modem::PinRecords;

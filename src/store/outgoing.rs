@@ -37,7 +37,8 @@ pub enum MessageState {
 }
 
 impl MessageState {
-    fn as_str(self) -> &'static str {
+    /// The state's name, as stored and as the HTTP API says it.
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Queued => "queued",
             Self::Sending => "sending",
@@ -49,7 +50,7 @@ impl MessageState {
         }
     }
 
-    fn parse(text: &str) -> Result<Self, StoreError> {
+    pub(super) fn parse(text: &str) -> Result<Self, StoreError> {
         Ok(match text {
             "queued" => Self::Queued,
             "sending" => Self::Sending,

@@ -1,0 +1,451 @@
+//! `simgate status` (like `gammu-smsd-monitor`): what a running (or
+//! stopped) daemon's database says, read from another process: the modem
+//! as the daemon last recorded it, the queue by why it waits, today's
+//! counts, how far each rate limit is used, and the latest errors. Once,
+//! or again every few seconds (`--watch`); as text or JSON (`--json`).
+//!
+//! [`gather`] reads (a read-only connection); everything else is pure:
+//! the limits' use from what they counted, the text, the JSON.
+
+use crate::config::{Config, Limit, LimitScope, LimitUnit};
+use crate::store::http::WAIT_REASONS;
+use crate::store::status::{self, DeviceStatus, LastError};
+use crate::store::StoreError;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// How many of the latest errors are shown.
+const LAST_ERRORS: u32 = 5;
+
+/// One rate limit and how much of it is used now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LimitUse {
+    /// Its key (`messages_per_hour`, ...).
+    pub key: &'static str,
+    /// Its maximum.
+    pub max: u32,
+    /// Used in the window ending now (for a per-destination limit: by the
+    /// busiest destination).
+    pub used: u64,
+}
+
+/// Everything `simgate status` shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Report {
+    /// When it was read (ms since the epoch).
+    pub now_ms: i64,
+    /// The device, as last recorded (`None`: the daemon never ran here).
+    pub device: Option<DeviceStatus>,
+    /// Whether the process that recorded it still runs.
+    pub daemon_running: bool,
+    /// Messages waiting, by why they wait.
+    pub queue: Vec<(String, u64)>,
+    /// Messages that ended today (since local midnight), by final state.
+    pub today: Vec<(String, u64)>,
+    /// Messages received today (since local midnight).
+    pub received_today: u64,
+    /// The configured rate limits.
+    pub limits: Vec<LimitUse>,
+    /// The monthly budget, when one is set.
+    pub budget: Option<BudgetUse>,
+    /// The latest errors, newest first.
+    pub last_errors: Vec<LastError>,
+}
+
+/// The monthly budget and what this month has used of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BudgetUse {
+    /// The month, `YYYY-MM`.
+    pub month: String,
+    /// Parts counted this month.
+    pub used: u64,
+    /// The budget, in parts.
+    pub parts: u32,
+    /// Where the warning comes, in parts.
+    pub warn_at: u64,
+}
+
+/// How much of each limit is used at `now_ms`, given what the limits
+/// counted (time, parts, destination; the last day).
+pub(crate) fn limit_use(
+    rules: &[Limit],
+    usage: &[(i64, u32, String)],
+    now_ms: i64,
+) -> Vec<LimitUse> {
+    rules
+        .iter()
+        .map(|rule| {
+            let since = now_ms - rule.window.length().as_millis() as i64;
+            let weight = |parts: u32| match rule.unit {
+                LimitUnit::Messages => 1,
+                LimitUnit::Parts => u64::from(parts),
+            };
+            let mut by_destination: HashMap<&str, u64> = HashMap::new();
+            let mut all = 0;
+            for (at_ms, parts, destination) in usage {
+                if *at_ms > since {
+                    all += weight(*parts);
+                    *by_destination.entry(destination).or_default() += weight(*parts);
+                }
+            }
+            let used = match rule.scope {
+                LimitScope::All => all,
+                LimitScope::Destination => by_destination.values().copied().max().unwrap_or(0),
+            };
+            LimitUse {
+                key: rule.key(),
+                max: rule.max,
+                used,
+            }
+        })
+        .collect()
+}
+
+/// Reads the report from the database at `database`.
+pub(crate) fn gather(config: &Config, database: &Path, now_ms: i64) -> Result<Report, StoreError> {
+    let connection = status::open_read_only(database)?;
+    let device = status::device_status(&connection)?;
+    let daemon_running = device
+        .as_ref()
+        .is_some_and(|d| d.state != "stopped" && Path::new(&format!("/proc/{}", d.pid)).exists());
+    let totals = crate::store::http::totals(&connection, now_ms)?;
+    let zone = jiff::tz::TimeZone::try_system().unwrap_or(jiff::tz::TimeZone::UTC);
+    let midnight = local_midnight_ms(now_ms, &zone);
+    let (today, received_today) = status::ended_since(&connection, midnight)?;
+    let usage = status::usage_since(&connection, now_ms - 86_400_000)?;
+    let budget = match config.budget.monthly_parts {
+        Some(parts) => {
+            let now =
+                std::time::UNIX_EPOCH + std::time::Duration::from_millis(now_ms.max(0) as u64);
+            let month = crate::daemon::budget::month_of(now, &zone);
+            Some(BudgetUse {
+                used: status::parts_used_since(&connection, month.start_ms)?,
+                month: month.label,
+                parts,
+                warn_at: crate::daemon::budget::threshold(parts, config.budget.warn_percent),
+            })
+        }
+        None => None,
+    };
+    Ok(Report {
+        now_ms,
+        device,
+        daemon_running,
+        queue: totals.waiting,
+        today,
+        received_today,
+        limits: limit_use(&config.limits.rules, &usage, now_ms),
+        budget,
+        last_errors: status::last_errors(&connection, LAST_ERRORS)?,
+    })
+}
+
+/// The start of the day `now_ms` is in, in time zone `zone`.
+fn local_midnight_ms(now_ms: i64, zone: &jiff::tz::TimeZone) -> i64 {
+    jiff::Timestamp::from_millisecond(now_ms)
+        .ok()
+        .and_then(|now| now.to_zoned_datetime(zone.clone()).start_of_day().ok())
+        .map_or(now_ms - now_ms.rem_euclid(86_400_000), |day| {
+            day.timestamp().as_millisecond()
+        })
+}
+
+fn count(pairs: &[(String, u64)], key: &str) -> u64 {
+    pairs
+        .iter()
+        .find(|(name, _)| name == key)
+        .map_or(0, |(_, n)| *n)
+}
+
+fn ago(now_ms: i64, at_ms: i64) -> String {
+    let seconds = (now_ms - at_ms).max(0) / 1000;
+    match seconds {
+        0..=119 => format!("{seconds} s ago"),
+        120..=7199 => format!("{} min ago", seconds / 60),
+        _ => format!("{} h ago", seconds / 3600),
+    }
+}
+
+/// The report as text for people.
+pub(crate) fn render_text(report: &Report) -> String {
+    let mut out = String::new();
+    let now = report.now_ms;
+    match &report.device {
+        None => out.push_str(
+            "modem: nothing recorded yet (has the daemon run with this configuration?)\n",
+        ),
+        Some(device) => {
+            let running = if report.daemon_running {
+                format!("daemon running (pid {})", device.pid)
+            } else {
+                "daemon not running".to_owned()
+            };
+            out.push_str(&format!(
+                "modem: {}{}; {running}; recorded {}\n",
+                device.state,
+                device
+                    .detail
+                    .as_ref()
+                    .map_or(String::new(), |d| format!(" ({d})")),
+                ago(now, device.updated_ms)
+            ));
+            if let Some(model) = &device.model {
+                out.push_str(&format!("  model: {model}\n"));
+            }
+            let signal = match (device.signal_dbm, device.signal_percent) {
+                (Some(dbm), Some(percent)) => format!("{dbm} dBm ({percent} %)"),
+                (Some(dbm), None) => format!("{dbm} dBm"),
+                _ => "unknown".to_owned(),
+            };
+            let registration = match device.registered {
+                Some(true) => "registered",
+                Some(false) => "not registered",
+                None => "registration unknown",
+            };
+            out.push_str(&format!("  signal: {signal}; {registration}"));
+            if let Some(operator) = &device.operator {
+                out.push_str(&format!("; operator {operator}"));
+            }
+            out.push('\n');
+        }
+    }
+    let waiting: u64 = report.queue.iter().map(|(_, n)| n).sum();
+    out.push_str(&format!("queue: {waiting} waiting"));
+    let reasons: Vec<String> = WAIT_REASONS
+        .iter()
+        .filter_map(|reason| {
+            let n = count(&report.queue, reason);
+            (n > 0).then(|| format!("{reason} {n}"))
+        })
+        .collect();
+    if !reasons.is_empty() {
+        out.push_str(&format!(" ({})", reasons.join(", ")));
+    }
+    out.push('\n');
+    out.push_str(&format!(
+        "today: sent {}, failed {}, ambiguous {}, cancelled {}; received {}\n",
+        count(&report.today, "sent"),
+        count(&report.today, "failed"),
+        count(&report.today, "ambiguous"),
+        count(&report.today, "cancelled"),
+        report.received_today
+    ));
+    if report.limits.is_empty() {
+        out.push_str("limits: none ([limits] in simgate's TOML)\n");
+    } else {
+        out.push_str("limits:\n");
+        for limit in &report.limits {
+            out.push_str(&format!(
+                "  {} = {}: {} used\n",
+                limit.key, limit.max, limit.used
+            ));
+        }
+    }
+    if let Some(budget) = &report.budget {
+        out.push_str(&format!(
+            "budget: {} of {} parts in {} (warning at {})\n",
+            budget.used, budget.parts, budget.month, budget.warn_at
+        ));
+    }
+    if report.last_errors.is_empty() {
+        out.push_str("last errors: none\n");
+    } else {
+        out.push_str("last errors:\n");
+        for error in &report.last_errors {
+            out.push_str(&format!(
+                "  {} {} ({}): {}\n",
+                ago(now, error.at_ms),
+                error.file_name,
+                error.state,
+                error.error
+            ));
+        }
+    }
+    out
+}
+
+/// The report as JSON for scripts.
+pub(crate) fn to_json(report: &Report) -> Value {
+    let pairs = |pairs: &[(String, u64)]| -> Value {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.clone(), json!(v)))
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    };
+    let queue: serde_json::Map<String, Value> = WAIT_REASONS
+        .iter()
+        .map(|reason| ((*reason).to_owned(), json!(count(&report.queue, reason))))
+        .collect();
+    json!({
+        "now_ms": report.now_ms,
+        "daemon_running": report.daemon_running,
+        "modem": report.device.as_ref().map(|d| json!({
+            "state": d.state,
+            "detail": d.detail,
+            "model": d.model,
+            "signal_dbm": d.signal_dbm,
+            "signal_percent": d.signal_percent,
+            "registered": d.registered,
+            "operator": d.operator,
+            "pid": d.pid,
+            "updated_ms": d.updated_ms,
+        })),
+        "queue": queue,
+        "today": pairs(&report.today),
+        "received_today": report.received_today,
+        "limits": report.limits.iter().map(|l| json!({
+            "key": l.key, "max": l.max, "used": l.used,
+        })).collect::<Vec<_>>(),
+        "budget": report.budget.as_ref().map(|b| json!({
+            "month": b.month, "used": b.used, "parts": b.parts, "warn_at": b.warn_at,
+        })),
+        "last_errors": report.last_errors.iter().map(|e| json!({
+            "file": e.file_name, "state": e.state, "error": e.error, "at_ms": e.at_ms,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::LimitWindow;
+
+    const HOUR: i64 = 3_600_000;
+
+    #[test]
+    fn limits_count_their_own_window_and_destination_limits_the_busiest() {
+        let rules = [
+            Limit {
+                scope: LimitScope::All,
+                unit: LimitUnit::Messages,
+                window: LimitWindow::Hour,
+                max: 10,
+            },
+            Limit {
+                scope: LimitScope::All,
+                unit: LimitUnit::Parts,
+                window: LimitWindow::Day,
+                max: 100,
+            },
+            Limit {
+                scope: LimitScope::Destination,
+                unit: LimitUnit::Messages,
+                window: LimitWindow::Day,
+                max: 3,
+            },
+        ];
+        let now = 30 * HOUR;
+        let usage = [
+            (now - 5 * HOUR, 3, "+1".to_owned()),
+            (now - HOUR / 2, 2, "+1".to_owned()),
+            (now - HOUR / 4, 1, "+2".to_owned()),
+        ];
+        let used: Vec<(&str, u64)> = limit_use(&rules, &usage, now)
+            .iter()
+            .map(|l| (l.key, l.used))
+            .collect();
+        assert_eq!(
+            used,
+            [
+                ("messages_per_hour", 2),
+                ("parts_per_day", 6),
+                ("destination_messages_per_day", 2)
+            ]
+        );
+    }
+
+    fn report() -> Report {
+        Report {
+            now_ms: 10 * HOUR,
+            device: Some(DeviceStatus {
+                state: "ready".into(),
+                model: Some("Generic AT".into()),
+                signal_dbm: Some(-73),
+                signal_percent: Some(64),
+                registered: Some(true),
+                pid: 7,
+                updated_ms: 10 * HOUR - 30_000,
+                ..DeviceStatus::default()
+            }),
+            daemon_running: true,
+            queue: vec![("rate_limit".into(), 2), ("due".into(), 1)],
+            today: vec![("sent".into(), 5)],
+            received_today: 1,
+            limits: vec![LimitUse {
+                key: "messages_per_hour",
+                max: 10,
+                used: 5,
+            }],
+            budget: Some(BudgetUse {
+                month: "2026-12".into(),
+                used: 812,
+                parts: 1000,
+                warn_at: 800,
+            }),
+            last_errors: vec![LastError {
+                file_name: "OUT+1.txt".into(),
+                state: "failed".into(),
+                error: "permanent error".into(),
+                at_ms: 10 * HOUR - 600_000,
+            }],
+        }
+    }
+
+    #[test]
+    fn the_text_says_each_part_in_a_line() {
+        let text = render_text(&report());
+        assert_eq!(
+            text,
+            "modem: ready; daemon running (pid 7); recorded 30 s ago\n  model: Generic AT\n  \
+             signal: -73 dBm (64 %); registered\nqueue: 3 waiting (due 1, rate_limit 2)\n\
+             today: sent 5, failed 0, ambiguous 0, cancelled 0; received 1\nlimits:\n  \
+             messages_per_hour = 10: 5 used\nbudget: 812 of 1000 parts in 2026-12 (warning at \
+             800)\nlast errors:\n  10 min ago OUT+1.txt (failed): permanent error\n"
+        );
+        let empty = Report {
+            device: None,
+            queue: vec![],
+            limits: vec![],
+            last_errors: vec![],
+            ..report()
+        };
+        let text = render_text(&empty);
+        assert!(text.starts_with("modem: nothing recorded yet"), "{text}");
+        assert!(text.contains("queue: 0 waiting\n"), "{text}");
+        assert!(text.contains("limits: none"), "{text}");
+    }
+
+    #[test]
+    fn today_starts_at_local_midnight() {
+        let zone = jiff::tz::TimeZone::fixed(jiff::tz::Offset::constant(2));
+        // 23:30 UTC on day 1 is 01:30 on day 2 at UTC+2: midnight was 22:00 UTC.
+        let now = (86_400 + 23 * 3600 + 1800) * 1000;
+        assert_eq!(local_midnight_ms(now, &zone), (86_400 + 22 * 3600) * 1000);
+        assert_eq!(
+            local_midnight_ms(now, &jiff::tz::TimeZone::UTC),
+            86_400 * 1000
+        );
+    }
+
+    #[test]
+    fn the_json_has_every_reason_and_count() {
+        let json = to_json(&report());
+        assert_eq!(json["modem"]["signal_dbm"], -73);
+        assert_eq!(json["queue"]["rate_limit"], 2);
+        assert_eq!(json["queue"]["retry"], 0);
+        assert_eq!(json["today"]["sent"], 5);
+        assert_eq!(json["limits"][0]["used"], 5);
+        assert_eq!(json["last_errors"][0]["file"], "OUT+1.txt");
+        assert_eq!(json["budget"]["used"], 812);
+        assert_eq!(json["budget"]["warn_at"], 800);
+        assert_eq!(
+            to_json(&Report {
+                device: None,
+                ..report()
+            })["modem"],
+            Value::Null
+        );
+    }
+}

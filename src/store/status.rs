@@ -1,0 +1,245 @@
+//! What `simgate status` reads from another process: the device's latest
+//! status (which the daemon records as it changes), the queue, today's
+//! counts, what the rate limits have counted, and the latest failures.
+//! The daemon writes through its [`Store`]; `simgate status` reads
+//! through a read-only connection of its own ([`open_read_only`]).
+
+use super::{Store, StoreError};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use std::path::Path;
+
+/// The device's status as the daemon last recorded it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct DeviceStatus {
+    /// `ready`, `connecting`, `suspended` or `stopped`.
+    pub state: String,
+    /// Why it is not ready, when it says.
+    pub detail: Option<String>,
+    /// Manufacturer and model, once ready.
+    pub model: Option<String>,
+    /// Signal in dBm (latest status poll).
+    pub signal_dbm: Option<i32>,
+    /// Signal in percent.
+    pub signal_percent: Option<u8>,
+    /// Registered to a network.
+    pub registered: Option<bool>,
+    /// The operator's name.
+    pub operator: Option<String>,
+    /// The daemon's process id.
+    pub pid: u32,
+    /// When it was recorded (ms since the epoch).
+    pub updated_ms: i64,
+}
+
+impl Store {
+    /// Records the device's status (one row, replaced).
+    pub(crate) fn record_device_status(&mut self, status: &DeviceStatus) -> Result<(), StoreError> {
+        self.connection.execute(
+            "INSERT INTO device_status (id, state, detail, model, signal_dbm, signal_percent,
+                                        registered, operator, pid, updated_ms)
+             VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT (id) DO UPDATE SET state = ?1, detail = ?2, model = ?3,
+                 signal_dbm = ?4, signal_percent = ?5, registered = ?6, operator = ?7,
+                 pid = ?8, updated_ms = ?9",
+            params![
+                status.state,
+                status.detail,
+                status.model,
+                status.signal_dbm,
+                status.signal_percent,
+                status.registered,
+                status.operator,
+                status.pid,
+                status.updated_ms
+            ],
+        )?;
+        Ok(())
+    }
+}
+
+/// Opens the database at `path` to read only (it must exist).
+pub(crate) fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
+    let connection = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|source| StoreError::Open {
+        path: path.to_owned(),
+        source,
+    })?;
+    connection.busy_timeout(std::time::Duration::from_secs(5))?;
+    let version: i64 = connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    let known = super::migrations::MIGRATIONS.len() as i64;
+    if version != known {
+        return Err(StoreError::Corrupt(format!(
+            "the database is at schema version {version}, this simgate reads {known}: start \
+             the daemon of this version once"
+        )));
+    }
+    Ok(connection)
+}
+
+/// The device's status, if the daemon recorded one.
+pub(crate) fn device_status(connection: &Connection) -> Result<Option<DeviceStatus>, StoreError> {
+    Ok(connection
+        .query_row(
+            "SELECT state, detail, model, signal_dbm, signal_percent, registered, operator,
+                    pid, updated_ms
+             FROM device_status WHERE id = 1",
+            [],
+            |row| {
+                Ok(DeviceStatus {
+                    state: row.get(0)?,
+                    detail: row.get(1)?,
+                    model: row.get(2)?,
+                    signal_dbm: row.get(3)?,
+                    signal_percent: row.get(4)?,
+                    registered: row.get(5)?,
+                    operator: row.get(6)?,
+                    pid: row.get(7)?,
+                    updated_ms: row.get(8)?,
+                })
+            },
+        )
+        .optional()?)
+}
+
+/// Messages that ended since `since_ms`, by final state; and received.
+pub(crate) fn ended_since(
+    connection: &Connection,
+    since_ms: i64,
+) -> Result<(Vec<(String, u64)>, u64), StoreError> {
+    let ended = connection
+        .prepare(
+            "SELECT state, COUNT(*) FROM outgoing
+             WHERE finished_ms >= ?1 AND state IN ('sent', 'failed', 'ambiguous', 'cancelled')
+             GROUP BY state",
+        )?
+        .query_map(params![since_ms], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<Result<Vec<_>, _>>()?;
+    let received = connection.query_row(
+        "SELECT COUNT(*) FROM incoming WHERE created_ms >= ?1",
+        params![since_ms],
+        |row| row.get(0),
+    )?;
+    Ok((ended, received))
+}
+
+/// What the rate limits counted since `since_ms`: each message's time,
+/// parts and destination, oldest first.
+pub(crate) fn usage_since(
+    connection: &Connection,
+    since_ms: i64,
+) -> Result<Vec<(i64, u32, String)>, StoreError> {
+    Ok(connection
+        .prepare(
+            "SELECT at_ms, parts, destination FROM send_usage WHERE at_ms > ?1 ORDER BY at_ms",
+        )?
+        .query_map(params![since_ms], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?)
+}
+
+/// The parts the monthly budget counted from `since_ms` on.
+pub(crate) fn parts_used_since(connection: &Connection, since_ms: i64) -> Result<u64, StoreError> {
+    Ok(connection.query_row(
+        "SELECT COUNT(*) FROM parts_used WHERE at_ms >= ?1",
+        params![since_ms],
+        |row| row.get(0),
+    )?)
+}
+
+/// A message that failed, or waits after a failure or a hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LastError {
+    /// Its outbox file name.
+    pub file_name: String,
+    /// Its state.
+    pub state: String,
+    /// Why.
+    pub error: String,
+    /// When (ms since the epoch).
+    pub at_ms: i64,
+}
+
+/// The latest `limit` messages with an error, newest first.
+pub(crate) fn last_errors(
+    connection: &Connection,
+    limit: u32,
+) -> Result<Vec<LastError>, StoreError> {
+    Ok(connection
+        .prepare(
+            "SELECT file_name, state, last_error, updated_ms FROM outgoing
+             WHERE last_error IS NOT NULL AND state <> 'sent'
+             ORDER BY updated_ms DESC, id DESC LIMIT ?1",
+        )?
+        .query_map(params![limit], |row| {
+            Ok(LastError {
+                file_name: row.get(0)?,
+                state: row.get(1)?,
+                error: row.get(2)?,
+                at_ms: row.get(3)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::FileId;
+
+    #[test]
+    fn what_the_daemon_records_another_process_reads() {
+        let dir = std::env::temp_dir().join(format!("simgate-status-store-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("state.db");
+        let mut store = Store::open(&path).unwrap();
+        let reader = open_read_only(&path).unwrap();
+        assert_eq!(device_status(&reader).unwrap(), None);
+        let status = DeviceStatus {
+            state: "ready".into(),
+            model: Some("Generic".into()),
+            signal_dbm: Some(-73),
+            registered: Some(true),
+            pid: 42,
+            updated_ms: 1_000,
+            ..DeviceStatus::default()
+        };
+        store.record_device_status(&status).unwrap();
+        store
+            .record_device_status(&DeviceStatus {
+                updated_ms: 2_000,
+                ..status.clone()
+            })
+            .unwrap();
+        assert_eq!(device_status(&reader).unwrap().unwrap().updated_ms, 2_000);
+
+        let failed = store
+            .enqueue("OUT+1.txt", &FileId::default(), "+1", 1, 10)
+            .unwrap();
+        store
+            .mark_failed(failed.id, "permanent error: no", 500)
+            .unwrap();
+        let sent = store
+            .enqueue("OUT+2.txt", &FileId::default(), "+2", 1, 10)
+            .unwrap();
+        store.mark_sent(sent.id, 600).unwrap();
+        store.record_usage(sent.id, "+2", 1, 550, 0).unwrap();
+        let (mut ended, received) = ended_since(&reader, 100).unwrap();
+        ended.sort();
+        assert_eq!(ended, [("failed".to_owned(), 1), ("sent".to_owned(), 1)]);
+        assert_eq!(received, 0);
+        assert_eq!(ended_since(&reader, 700).unwrap().0, []);
+        assert_eq!(
+            usage_since(&reader, 0).unwrap(),
+            [(550, 1, "+2".to_owned())]
+        );
+        let errors = last_errors(&reader, 5).unwrap();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].error, "permanent error: no");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
