@@ -56,7 +56,7 @@ async fn status_shows_what_the_daemon_recorded_running_and_stopped() {
     let config = write_spool_config(
         &root,
         &emulator.path(),
-        "[send]\nmax_attempts = 1\n\n[limits]\nmessages_per_hour = 50\n\n[http]\nlisten = \"127.0.0.1:0\"\n",
+        "[send]\nmax_attempts = 1\n\n[limits]\nmessages_per_hour = 50\n\n[budget]\nmonthly_parts = 100\n\n[http]\nlisten = \"127.0.0.1:0\"\n",
     );
     let config_arg = config.to_str().unwrap().to_owned();
 
@@ -100,6 +100,9 @@ async fn status_shows_what_the_daemon_recorded_running_and_stopped() {
     assert_eq!(json["limits"][0]["key"], "messages_per_hour");
     assert_eq!(json["limits"][0]["used"], 2);
     assert_eq!(json["queue"]["due"], 0);
+    // The refused part never went out: the budget counts the one that did.
+    assert_eq!(json["budget"]["used"], 1, "{json}");
+    assert_eq!(json["budget"]["parts"], 100);
     let error = json["last_errors"][0]["error"].as_str().unwrap();
     assert!(error.contains("+CMS ERROR"), "{json}");
 
@@ -113,6 +116,7 @@ async fn status_shows_what_the_daemon_recorded_running_and_stopped() {
     );
     assert!(text.contains("today: sent 1, failed 1"), "{text}");
     assert!(text.contains("messages_per_hour = 50: 2 used"), "{text}");
+    assert!(text.contains("budget: 1 of 100 parts in "), "{text}");
 
     // --watch prints again until stopped: two readings, then kill it.
     let mut watch = Command::new(env!("CARGO_BIN_EXE_simgate"))
