@@ -58,6 +58,7 @@ pub mod daemon;
 pub(crate) mod demo;
 pub mod device;
 pub mod emulator;
+pub mod hilink;
 pub(crate) mod ini;
 pub mod instance;
 pub(crate) mod manual;
