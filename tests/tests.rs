@@ -10,6 +10,7 @@ mod daemon_send;
 mod destinations;
 mod files;
 mod gammu_crosscheck;
+mod hilink;
 mod inbox_full;
 
 mod instance;

@@ -35,7 +35,7 @@ use crate::instance::InstanceError;
 use crate::pdu::{self, Address, Body, EncodedPdu, EncodingPolicy, SmsDeliver, SmsSubmit};
 use crate::redact::{Redact, Scrub};
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{mpsc, watch};
@@ -51,7 +51,7 @@ const MIN_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often `send-status` is asked while a send is under way.
 const STATUS_INTERVAL: Duration = Duration::from_millis(250);
 /// The newest copies of sent messages kept when storage is cleared (a
-/// send in doubt is settled against them).
+/// send in doubt is settled against them), at most a tenth of it.
 const SENT_KEPT: u32 = 10;
 /// Inbox pages read at most in one go (50 messages each).
 const MAX_PAGES: u32 = 20;
@@ -75,6 +75,8 @@ struct Inner {
     /// Messages deleted lately (a long message is one message on the stick
     /// but several parts for the daemon, each deleted).
     deleted: Mutex<VecDeque<u32>>,
+    /// The stick is away and that was logged (once per absence).
+    away: AtomicBool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -139,6 +141,7 @@ impl HilinkStick {
             events,
             reference: AtomicU8::new(0),
             deleted: Mutex::new(VecDeque::new()),
+            away: AtomicBool::new(false),
         });
         let stick = Self {
             poller: Mutex::new(Some(tokio::spawn(watch_stick(inner.clone())))),
@@ -349,6 +352,7 @@ async fn watch_stick(inner: Arc<Inner>) {
         match client.get("/api/device/information").await {
             Ok(info) => {
                 let info = api::information(&info);
+                inner.away.store(false, Ordering::Relaxed);
                 tracing::info!(model = %info.model, firmware = %info.firmware, url = client.base(), "the HiLink stick is ready");
                 inner.state_tx.send_replace(DeviceState::Ready(DeviceInfo {
                     model: format!("Huawei {}", info.model).trim().to_owned(),
@@ -357,7 +361,7 @@ async fn watch_stick(inner: Arc<Inner>) {
             }
             Err(error) => {
                 attempt += 1;
-                if attempt == 1 {
+                if !inner.away.swap(true, Ordering::Relaxed) {
                     tracing::warn!(error = %Scrub(&error), "cannot reach the HiLink stick; trying again");
                 } else {
                     tracing::debug!(attempt, error = %Scrub(&error), "the HiLink stick is still away");
@@ -384,7 +388,9 @@ async fn watch_stick(inner: Arc<Inner>) {
             let count = match count {
                 Ok(count) => count,
                 Err(error) => {
-                    tracing::warn!(error = %Scrub(&error), "lost the HiLink stick; connecting again");
+                    if !inner.away.swap(true, Ordering::Relaxed) {
+                        tracing::warn!(error = %Scrub(&error), "lost the HiLink stick; connecting again");
+                    }
                     attempt = 1;
                     inner.state_tx.send_replace(DeviceState::Connecting {
                         attempt,
@@ -415,8 +421,9 @@ async fn watch_stick(inner: Arc<Inner>) {
             } else if !full {
                 storage_warned = false;
             }
-            if full && count.outbox > SENT_KEPT {
-                if let Err(error) = clear_sent(&client, count.outbox - SENT_KEPT).await {
+            let kept = SENT_KEPT.min(count.max / 10);
+            if full && count.outbox > kept {
+                if let Err(error) = clear_sent(&client, count.outbox - kept).await {
                     tracing::warn!(error = %Scrub(&error), "cannot delete copies of sent messages from the stick");
                 }
             }

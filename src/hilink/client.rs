@@ -107,9 +107,15 @@ struct Session {
     cookie: String,
     /// Tokens for the next POSTs, oldest first.
     tokens: VecDeque<String>,
+}
+
+/// What the client learnt about logging in; it outlives sessions.
+#[derive(Debug, Default, Clone, Copy)]
+struct LoginMemory {
     /// When no login may be tried before.
-    login_blocked_until: Option<Instant>,
-    /// The password was refused: not tried again in this client.
+    blocked_until: Option<Instant>,
+    /// The password was refused: not tried again by this client (a
+    /// reload makes a new one).
     bad_password: Option<u32>,
 }
 
@@ -122,6 +128,7 @@ pub struct Client {
     password: Option<String>,
     timeout: Duration,
     session: Mutex<Option<Session>>,
+    login: std::sync::Mutex<LoginMemory>,
     /// Sessions begun (for tests and the status).
     sessions: std::sync::atomic::AtomicU32,
 }
@@ -144,6 +151,7 @@ impl Client {
             password,
             timeout,
             session: Mutex::new(None),
+            login: std::sync::Mutex::new(LoginMemory::default()),
             sessions: std::sync::atomic::AtomicU32::new(0),
         }
     }
@@ -185,7 +193,7 @@ impl Client {
         let mut logged_in = false;
         loop {
             if guard.is_none() {
-                *guard = Some(self.begin(guard.take()).await?);
+                *guard = Some(self.begin().await?);
             }
             let session = guard.as_mut().expect("begun");
             let token = if method == Method::POST {
@@ -205,8 +213,8 @@ impl Client {
                 ErrorClass::NewSession if new_sessions < SESSION_RETRIES => {
                     new_sessions += 1;
                     tracing::info!(code, path, "the stick no longer takes the session or its token; beginning a new session");
-                    let old = guard.take();
-                    *guard = Some(self.begin(old).await?);
+                    *guard = None;
+                    *guard = Some(self.begin().await?);
                 }
                 ErrorClass::Busy if busy < BUSY_RETRIES => {
                     busy += 1;
@@ -229,15 +237,9 @@ impl Client {
         }
     }
 
-    /// Begins a session: a cookie and a token from `SesTokInfo`. What the
-    /// old session learnt about logins is kept.
-    async fn begin(&self, old: Option<Session>) -> Result<Session, HilinkError> {
-        let old = old.unwrap_or_default();
-        let mut session = Session {
-            login_blocked_until: old.login_blocked_until,
-            bad_password: old.bad_password,
-            ..Session::default()
-        };
+    /// Begins a session: a cookie and a token from `SesTokInfo`.
+    async fn begin(&self) -> Result<Session, HilinkError> {
+        let mut session = Session::default();
         let response = self
             .exchange(
                 &mut session,
@@ -263,10 +265,11 @@ impl Client {
         let Some(password) = &self.password else {
             return Err(HilinkError::LoginRequired);
         };
-        if let Some(code) = session.bad_password {
+        let memory = *self.login.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(code) = memory.bad_password {
             return Err(HilinkError::BadPassword(code));
         }
-        if let Some(until) = session.login_blocked_until {
+        if let Some(until) = memory.blocked_until {
             let now = Instant::now();
             if until > now {
                 return Err(HilinkError::LockedOut((until - now).as_secs()));
@@ -283,7 +286,7 @@ impl Client {
             return Ok(());
         }
         if session.tokens.is_empty() {
-            let fresh = self.begin(None).await?;
+            let fresh = self.begin().await?;
             session.cookie = fresh.cookie;
             session.tokens = fresh.tokens;
         }
@@ -310,7 +313,10 @@ impl Client {
             }
             Err(HilinkError::Code { code, .. }) => match api::classify(code) {
                 ErrorClass::LockedOut => {
-                    session.login_blocked_until = Some(Instant::now() + LOCKOUT_WAIT);
+                    self.login
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .blocked_until = Some(Instant::now() + LOCKOUT_WAIT);
                     tracing::error!(
                         code,
                         wait_s = LOCKOUT_WAIT.as_secs(),
@@ -319,7 +325,10 @@ impl Client {
                     Err(HilinkError::LockedOut(LOCKOUT_WAIT.as_secs()))
                 }
                 ErrorClass::BadCredentials => {
-                    session.bad_password = Some(code);
+                    self.login
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .bad_password = Some(code);
                     tracing::error!(code, "the stick refused the password; not trying it again until the configuration is reloaded");
                     Err(HilinkError::BadPassword(code))
                 }
