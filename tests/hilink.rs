@@ -430,3 +430,57 @@ async fn logs_in_when_asked_and_never_hammers_a_wrong_password() {
     );
     wrong.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn modem_probe_identifies_the_stick_and_says_what_is_wrong() {
+    let probe = |url: String, password_file: Option<PathBuf>| async move {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_simgate"));
+        command.args(["modem", "probe", "--device", &url]);
+        if let Some(file) = password_file {
+            command.arg("--password-file").arg(file);
+        }
+        let output = command.output().await.unwrap();
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let open = HilinkEmulator::start(HilinkConfig::default())
+        .await
+        .unwrap();
+    let text = probe(open.url(), None).await;
+    for expected in [
+        "model: Huawei E3372h-153",
+        "imei: 866000000000017",
+        "sim: ready",
+        "network: in service",
+        "operator: Emulated Net",
+        "RSSI -67 dBm",
+        "storage: 0 of 500 used",
+        "verdict: ready",
+    ] {
+        assert!(text.contains(expected), "{expected:?} missing in:\n{text}");
+    }
+
+    let locked = HilinkEmulator::start(HilinkConfig {
+        password: Some("s3cret".to_owned()),
+        ..HilinkConfig::default()
+    })
+    .await
+    .unwrap();
+    let text = probe(locked.url(), None).await;
+    assert!(text.contains("requires a login"), "{text}");
+    let root = fresh_spool("hilink-probe");
+    let file = root.join("password");
+    std::fs::write(&file, "s3cret\n").unwrap();
+    let text = probe(locked.url(), Some(file)).await;
+    assert!(text.contains("verdict: ready"), "{text}");
+
+    let url = locked.url();
+    locked.stop().await;
+    drop(locked);
+    let text = probe(url, None).await;
+    assert!(
+        text.contains("answers: no") && text.contains("HiLink mode"),
+        "{text}"
+    );
+    let _ = std::fs::remove_dir_all(root);
+}

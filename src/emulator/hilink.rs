@@ -19,7 +19,7 @@
 //!   `delete-sms`; the inbox and sent box share `LocalMax` places, and a
 //!   message that finds no place is refused (counted in
 //!   [`Snapshot::refused`]): the stick is full;
-//! - `sms-count`, `check-notifications`, `device/information`,
+//! - `sms-count`, `check-notifications`, `device/information`, `pin/status`,
 //!   `device/signal`, `monitoring/status`, `net/current-plmn`.
 //!
 //! Faults on request: a reboot (the port refuses connections for a while,
@@ -621,6 +621,11 @@ fn serve_api(s: &mut State, path: &str, post: bool, body: &str, now: Instant) ->
             ("HardwareVersion", "CL2E3372HM".to_owned()),
             ("SoftwareVersion", "22.333.01.00.00".to_owned()),
             ("ProductFamily", "LTE".to_owned()),
+        ]),
+        ("/api/pin/status", false) => response(&[
+            ("SimState", "257".to_owned()),
+            ("PinOptState", "258".to_owned()),
+            ("SimPinTimes", "3".to_owned()),
         ]),
         ("/api/device/signal", false) => response(&[
             ("rssi", "-67dBm".to_owned()),

@@ -6,10 +6,12 @@
 //!   figures, pure.
 //! - `client`: one HTTP conversation with a stick: session, tokens,
 //!   login, busy waits.
+//! - `probe`: `simgate modem probe --device http://…`.
 //!
 //! The [`crate::device::Device`] built on it is `crate::device::hilink`;
 //! the emulator the tests run it against is `crate::emulator::hilink`.
 
 pub mod api;
 pub mod client;
+pub mod probe;
 pub mod xml;
