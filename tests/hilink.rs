@@ -484,3 +484,129 @@ async fn modem_probe_identifies_the_stick_and_says_what_is_wrong() {
     );
     let _ = std::fs::remove_dir_all(root);
 }
+
+/// The send and receive crash test against the stick: 40 messages to send
+/// (every fourth long, every fifth Unicode) and 20 arriving while
+/// `simgate run` is killed with SIGKILL at random moments and started
+/// again, until everything is done; a last run finishes what is left.
+///
+/// What must hold: every outbox file is in sent/ or error/ exactly once;
+/// a file in sent/ went out exactly once, a file in error/ (a send the
+/// stick left in doubt when the daemon died in the middle of it, counted
+/// and printed) at most once; every arriving message is in the inbox
+/// exactly once, and the stick's inbox is empty. `SIMGATE_CRASH_SEED`
+/// repeats the kill delays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_at_random_moments_loses_nothing_and_sends_nothing_twice() {
+    use crate::support::{seed, Rng};
+    let seed = seed();
+    println!("hilink crash test seed {seed}");
+    let mut rng = Rng::new(seed);
+    let stick = HilinkEmulator::start(HilinkConfig {
+        send_time: Duration::from_millis(30),
+        ..HilinkConfig::default()
+    })
+    .await
+    .unwrap();
+    let root = fresh_spool("hilink-crash");
+    let config = root.join("simgate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[modem]\ntransport = \"hilink\"\ndevice = \"{url}\"\ncheck_interval = \"100ms\"\n\
+             send_timeout = \"10s\"\nstatus_interval = \"0s\"\n\n[spool]\n\
+             inbox = \"{r}/inbox\"\noutbox = \"{r}/outbox\"\nsent = \"{r}/sent\"\n\
+             error = \"{r}/error\"\n\n[database]\npath = \"{r}/simgate.db\"\n\n\
+             [log]\nfile = \"{r}/simgate.log\"\n",
+            url = stick.url(),
+            r = root.display()
+        ),
+    )
+    .unwrap();
+    let outbox = root.join("outbox");
+    let texts: Vec<(String, String)> = (0..40)
+        .map(|n| {
+            let mut text = format!("message {n}");
+            if n % 4 == 0 {
+                text.push_str(&" with a long tail".repeat(12));
+            }
+            if n % 5 == 0 {
+                text.push_str(" – Grüße 😀");
+            }
+            (format!("OUT+49151{n:07}.txt"), text)
+        })
+        .collect();
+    for (name, text) in &texts {
+        let temporary = outbox.join(format!(".writing-{name}"));
+        std::fs::write(&temporary, text).unwrap();
+        std::fs::rename(&temporary, outbox.join(name)).unwrap();
+    }
+    let claim = simgate::spool::fs::claim_dir(&outbox);
+    let unfinished = || names(&outbox).len() + names(&claim).len();
+    let mut incoming = Vec::new();
+    let mut kills = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(150);
+    while (unfinished() > 0 || !stick.snapshot().inbox.is_empty()) && kills < 60 {
+        assert!(tokio::time::Instant::now() < deadline, "no end in sight");
+        if incoming.len() < 20 {
+            let text = format!("incoming {}", incoming.len());
+            stick.deliver("+4916000000001", &text);
+            incoming.push(text);
+        }
+        let mut daemon = spawn_simgate(&config, &root.join("stderr.log"), None);
+        // The random moment is the point of the test, not a synchronisation.
+        tokio::time::sleep(Duration::from_millis(rng.between(80, 700))).await;
+        daemon.start_kill().unwrap();
+        daemon.wait().await.unwrap();
+        kills += 1;
+    }
+    while incoming.len() < 20 {
+        let text = format!("incoming {}", incoming.len());
+        stick.deliver("+4916000000001", &text);
+        incoming.push(text);
+    }
+    let mut daemon = spawn_simgate(&config, &root.join("stderr.log"), None);
+    let finished = stick
+        .wait_for(LIMIT, |s| {
+            s.inbox.is_empty() && names(&outbox).is_empty() && names(&claim).is_empty()
+        })
+        .await;
+    let _ = daemon.start_kill();
+    let _ = daemon.wait().await;
+    let log = std::fs::read_to_string(root.join("simgate.log")).unwrap_or_default();
+    assert!(finished, "the last run did not finish; log:\n{log}");
+
+    let sent = names(&root.join("sent"));
+    let error = names(&root.join("error"));
+    let snapshot = stick.snapshot();
+    for (name, text) in &texts {
+        let times = times_sent(&snapshot, text);
+        match (sent.contains(name), error.contains(name)) {
+            (true, false) => assert_eq!(times, 1, "{name} in sent/ went out {times} times"),
+            (false, true) => assert!(times <= 1, "{name} in error/ went out {times} times"),
+            other => panic!("{name}: in sent/ and error/: {other:?}"),
+        }
+    }
+    assert_eq!(sent.len() + error.len(), texts.len(), "stray files");
+    let inbox_files = names(&root.join("inbox"));
+    let received: Vec<String> = inbox_files
+        .iter()
+        .map(|n| read_text(&root.join("inbox").join(n)))
+        .collect();
+    let mut expected = incoming.clone();
+    expected.sort();
+    let mut got = received.clone();
+    got.sort();
+    assert_eq!(got, expected, "each arriving message in the inbox once");
+    println!(
+        "hilink crash test: {kills} kills, {} sent, {} in error/ (in doubt when the daemon died)",
+        sent.len(),
+        error.len()
+    );
+    assert!(
+        error.len() <= kills,
+        "more sends in doubt ({}) than kills ({kills})",
+        error.len()
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}
