@@ -610,3 +610,29 @@ async fn sigkill_at_random_moments_loses_nothing_and_sends_nothing_twice() {
     );
     let _ = std::fs::remove_dir_all(&root);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emoji_changed_by_the_firmware_are_reported() {
+    let setup = Setup::start(
+        "emoji",
+        HilinkConfig {
+            mangle_non_bmp: true,
+            ..HilinkConfig::default()
+        },
+        "",
+    )
+    .await;
+    setup.queue("OUT+4915112345678.txt", "plain text");
+    setup.queue("OUT+4915187654321.txt", "party 🎉 now");
+    setup.wait("sent", |s| s.network.len() == 2).await;
+    setup.files("sent", 2).await;
+    let snapshot = setup.stick.snapshot();
+    assert_eq!(times_sent(&snapshot, "party ? now"), 1, "{:?}", snapshot.network);
+    let log = setup.log();
+    assert_eq!(
+        log.matches("does not keep characters outside the BMP").count(),
+        1,
+        "reported once, for the text with an emoji:\n{log}"
+    );
+    setup.stop().await;
+}

@@ -192,7 +192,12 @@ impl HilinkStick {
             tokio::time::sleep(STATUS_INTERVAL).await;
             match client.get("/api/sms/send-status").await {
                 Ok(status) => match api::send_state(&status, phone) {
-                    SendState::Sent => return Ok(self.inner.next_reference()),
+                    SendState::Sent => {
+                        if text.chars().any(|c| u32::from(c) > 0xFFFF) {
+                            check_kept_text(&client, phone, text, before).await;
+                        }
+                        return Ok(self.inner.next_reference());
+                    }
                     SendState::Failed => {
                         return Err(failure(
                             FailureKind::Transient,
@@ -336,6 +341,35 @@ async fn in_sent_box(
             && api::same_number(&m.phone, phone)
             && m.content == text
     }))
+}
+
+/// After a text with characters outside the BMP (emoji) went out: says
+/// so when the stick's copy in the sent box differs, as some firmware
+/// replaces such characters. It went out; the log tells how.
+async fn check_kept_text(client: &Client, phone: &str, text: &str, before: Option<u32>) {
+    let page = match client
+        .post(
+            "/api/sms/sms-list",
+            api::list_request(api::Box::Sent, 1, 5, false),
+        )
+        .await
+    {
+        Ok(page) => page,
+        Err(_) => return,
+    };
+    let Ok(messages) = api::message_list(&page) else {
+        return;
+    };
+    let copy = messages.iter().find(|m| {
+        before.is_none_or(|before| m.index > before) && api::same_number(&m.phone, phone)
+    });
+    if let Some(copy) = copy.filter(|copy| copy.content != text) {
+        tracing::warn!(
+            sent = %Redact(&copy.content),
+            asked = %Redact(text),
+            "the stick changed the text it sent: its firmware does not keep characters outside the BMP (emoji)"
+        );
+    }
 }
 
 /// How long to wait before connecting again after `attempt` failures.

@@ -11,7 +11,8 @@
 //! - with a password set, a login (password_type 4) before anything but
 //!   the session and login state (100003), three wrong passwords lock
 //!   logins for a while (108007);
-//! - `send-sms` starts a send that takes `send_time`; `send-status` names
+//! - `send-sms` starts a send that takes `send_time` (with
+//!   `mangle_non_bmp`, emoji become `?` as on some firmware); `send-status` names
 //!   the number while it is under way and under `SucPhone` once done; the
 //!   message then is in the sent box and in [`HilinkEmulator::network`];
 //! - messages the network delivers ([`HilinkEmulator::deliver`]) go to the
@@ -58,6 +59,9 @@ pub struct HilinkConfig {
     pub session_lifetime: Duration,
     /// How long logins stay locked after three wrong passwords.
     pub lockout: Duration,
+    /// The firmware replaces characters outside the BMP (emoji) with `?`
+    /// in what it sends and keeps, as some firmware does.
+    pub mangle_non_bmp: bool,
 }
 
 impl Default for HilinkConfig {
@@ -69,6 +73,7 @@ impl Default for HilinkConfig {
             send_time: Duration::ZERO,
             session_lifetime: Duration::from_secs(300),
             lockout: Duration::from_secs(60),
+            mangle_non_bmp: false,
         }
     }
 }
@@ -688,7 +693,13 @@ fn serve_api(s: &mut State, path: &str, post: bool, body: &str, now: Instant) ->
                 .and_then(|p| p.value("Phone"))
                 .unwrap_or("")
                 .to_owned();
-            let content = request.value("Content").unwrap_or("").to_owned();
+            let mut content = request.value("Content").unwrap_or("").to_owned();
+            if s.config.mangle_non_bmp {
+                content = content
+                    .chars()
+                    .map(|c| if u32::from(c) > 0xFFFF { '?' } else { c })
+                    .collect();
+            }
             if phone.is_empty() {
                 return Reply::Error(114_001);
             }
