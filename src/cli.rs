@@ -426,14 +426,10 @@ fn run_daemon(args: &RunArgs) -> Result<(), CliError> {
         config_path: Some(args.config.clone()),
         ..crate::daemon::DaemonOptions::new(config)
     };
-    let result = if options.config.modem.web.is_some() {
-        runtime.block_on(crate::device::hilink::serve(
-            options,
-            std::future::pending(),
-        ))
-    } else {
-        runtime.block_on(crate::device::at::serve(options, std::future::pending()))
-    };
+    let result = runtime.block_on(crate::device::configured::serve(
+        options,
+        std::future::pending(),
+    ));
     drop(runtime);
     if let Some(pid_file) = pid_file {
         pid_file.remove_on_clean_exit(result.is_ok());

@@ -31,7 +31,6 @@ use super::{
 use crate::config::{Config, WebStick};
 use crate::hilink::api::{self, SendState};
 use crate::hilink::client::{Client, HilinkError};
-use crate::instance::InstanceError;
 use crate::pdu::{self, Address, Body, EncodedPdu, EncodingPolicy, SmsDeliver, SmsSubmit};
 use crate::redact::{Redact, Scrub};
 use std::collections::VecDeque;
@@ -48,7 +47,7 @@ pub const INBOX: &str = "inbox";
 const EVENT_QUEUE: usize = 64;
 /// The shortest time a request may take before it is given up.
 const MIN_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// How often `send-status` is asked while a send is under way.
+/// How often, at most, `send-status` is asked while a send is under way.
 const STATUS_INTERVAL: Duration = Duration::from_millis(250);
 /// The newest copies of sent messages kept when storage is cleared (a
 /// send in doubt is settled against them), at most a tenth of it.
@@ -188,8 +187,12 @@ impl HilinkStick {
             Err(error) => return Err(not_sent(&error)),
         }
         let deadline = Instant::now() + send_timeout;
+        // Asked soon at first (a send may take milliseconds), then less
+        // often, up to every STATUS_INTERVAL.
+        let mut pause = Duration::from_millis(5);
         loop {
-            tokio::time::sleep(STATUS_INTERVAL).await;
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(STATUS_INTERVAL);
             match client.get("/api/sms/send-status").await {
                 Ok(status) => match api::send_state(&status, phone) {
                     SendState::Sent => {
@@ -617,6 +620,17 @@ impl Device for HilinkStick {
             return Ok(Vec::new());
         }
         let client = self.ready()?;
+        // The count is one small request; the listing only when there is
+        // something to list (the daemon also reads on its safety poll).
+        let count = client
+            .get("/api/sms/sms-count")
+            .await
+            .map_err(|e| not_sent(&e))?;
+        let count =
+            api::sms_count(&count).map_err(|e| failure(FailureKind::Transient, e.to_string()))?;
+        if count.inbox == 0 {
+            return Ok(Vec::new());
+        }
         let mut listed = Vec::new();
         for page in 1..=MAX_PAGES {
             let answer = client
@@ -749,23 +763,6 @@ impl Device for HilinkStick {
         self.restart_poller(false);
         self.inner.state_tx.send_replace(DeviceState::Stopped);
     }
-}
-
-/// Runs the daemon on the HiLink stick the configuration names, until
-/// `shutdown` completes (or SIGTERM/SIGINT when signals are handled).
-pub async fn serve(
-    options: crate::daemon::DaemonOptions,
-    shutdown: impl std::future::Future<Output = ()>,
-) -> Result<(), crate::daemon::DaemonError> {
-    let config = options.config.clone();
-    crate::daemon::run_on(
-        options,
-        move |_context: crate::daemon::DeviceContext| async move {
-            Ok::<_, InstanceError>(HilinkStick::open(&config))
-        },
-        shutdown,
-    )
-    .await
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@
 //! do at all ([`Capabilities`]).
 
 pub mod at;
+pub mod configured;
 pub mod hilink;
 
 use crate::config::Config;

@@ -104,6 +104,8 @@ pub struct Snapshot {
     pub refused: u32,
     /// Requests by path.
     pub requests: HashMap<String, u32>,
+    /// When each `send-sms` request arrived.
+    pub send_requests: Vec<Instant>,
     /// Sessions begun.
     pub sessions: u32,
     /// Successful logins.
@@ -703,6 +705,7 @@ fn serve_api(s: &mut State, path: &str, post: bool, body: &str, now: Instant) ->
             if phone.is_empty() {
                 return Reply::Error(114_001);
             }
+            s.snapshot.send_requests.push(now);
             s.sending = Some(Sending {
                 phone: phone.clone(),
                 content,

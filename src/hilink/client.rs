@@ -192,7 +192,11 @@ impl Client {
         let mut busy = 0;
         let mut logged_in = false;
         loop {
-            if guard.is_none() {
+            // A POST needs a token: without one left (an answer that
+            // handed out none), a new session brings one.
+            let tokenless =
+                method == Method::POST && guard.as_ref().is_some_and(|s| s.tokens.is_empty());
+            if guard.is_none() || tokenless {
                 *guard = Some(self.begin().await?);
             }
             let session = guard.as_mut().expect("begun");
