@@ -642,3 +642,45 @@ async fn emoji_changed_by_the_firmware_are_reported() {
     );
     setup.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_come_from_each_answer_and_a_session_lasts() {
+    use simgate::hilink::{api, client::Client};
+    let stick = HilinkEmulator::start(HilinkConfig {
+        password: Some("s3cret".to_owned()),
+        ..HilinkConfig::default()
+    })
+    .await
+    .unwrap();
+    let client = Client::new(
+        &stick.url(),
+        "admin",
+        Some("s3cret".to_owned()),
+        Duration::from_secs(5),
+    );
+    for _ in 0..10 {
+        let page = client
+            .post(
+                "/api/sms/sms-list",
+                api::list_request(api::Box::Inbox, 1, 20, true),
+            )
+            .await
+            .unwrap();
+        assert!(api::message_list(&page).unwrap().is_empty());
+    }
+    let snapshot = stick.snapshot();
+    assert_eq!(
+        snapshot.sessions, 1,
+        "each POST's token came from the answer before"
+    );
+    assert_eq!(snapshot.logins, 1);
+    stick.expire_sessions();
+    client.get("/api/sms/sms-count").await.unwrap();
+    client
+        .post("/api/sms/set-read", api::index_request(1))
+        .await
+        .expect_err("no such message");
+    let snapshot = stick.snapshot();
+    assert_eq!(snapshot.sessions, 2, "one new session after the expiry");
+    assert_eq!(snapshot.logins, 2, "and one new login");
+}
