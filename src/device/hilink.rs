@@ -14,9 +14,10 @@
 //!   read later ([`Capabilities::reference_counter`] is false), so the
 //!   references it reports are its own count.
 //! - Receiving: the stick has no push. One `sms-count` every
-//!   `check_interval` says whether the inbox holds anything; when it
-//!   changes the daemon is told ([`DeviceEvent::Stored`]) and reads the
-//!   inbox, which comes back as SMS-DELIVER PDUs made from each message's
+//!   `check_interval` says whether the inbox holds anything; when that
+//!   changed (or stayed the same across a delete) the daemon is told
+//!   ([`DeviceEvent::Stored`]) and reads the inbox, which comes back as
+//!   SMS-DELIVER PDUs made from each message's
 //!   sender, text and date, so the daemon's receive path, files and hooks
 //!   are those of a modem; it deletes each message once its files are
 //!   written.
@@ -34,7 +35,7 @@ use crate::hilink::client::{Client, HilinkError};
 use crate::pdu::{self, Address, Body, EncodedPdu, EncodingPolicy, SmsDeliver, SmsSubmit};
 use crate::redact::{Redact, Scrub};
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{mpsc, watch};
@@ -76,6 +77,9 @@ struct Inner {
     deleted: Mutex<VecDeque<u32>>,
     /// The stick is away and that was logged (once per absence).
     away: AtomicBool,
+    /// Messages deleted so far: a count that stayed the same across a
+    /// delete hides a new message.
+    deletions: AtomicU64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -141,6 +145,7 @@ impl HilinkStick {
             reference: AtomicU8::new(0),
             deleted: Mutex::new(VecDeque::new()),
             away: AtomicBool::new(false),
+            deletions: AtomicU64::new(0),
         });
         let stick = Self {
             poller: Mutex::new(Some(tokio::spawn(watch_stick(inner.clone())))),
@@ -375,6 +380,13 @@ async fn check_kept_text(client: &Client, phone: &str, text: &str, before: Optio
     }
 }
 
+/// Whether the inbox may hold something the daemon has not read: it is
+/// not empty, and its count changed since the last check, or stayed the
+/// same across a delete (one went, another came).
+fn something_new(last_inbox: Option<u32>, last_deletions: u64, inbox: u32, deletions: u64) -> bool {
+    inbox > 0 && (last_inbox != Some(inbox) || deletions != last_deletions)
+}
+
 /// How long to wait before connecting again after `attempt` failures.
 fn backoff(attempt: u32) -> Duration {
     Duration::from_secs(u64::from(attempt.clamp(1, 10)))
@@ -412,6 +424,7 @@ async fn watch_stick(inner: Arc<Inner>) {
             }
         }
         let mut last_inbox: Option<u32> = None;
+        let mut last_deletions = inner.deletions.load(Ordering::Relaxed);
         let mut storage_warned = false;
         loop {
             tokio::time::sleep(inner.settings().check_interval).await;
@@ -437,7 +450,10 @@ async fn watch_stick(inner: Arc<Inner>) {
                     break;
                 }
             };
-            if count.inbox > 0 && last_inbox != Some(count.inbox) {
+            let deletions = inner.deletions.load(Ordering::Relaxed);
+            let news = something_new(last_inbox, last_deletions, count.inbox, deletions);
+            last_deletions = deletions;
+            if news {
                 let stored = DeviceEvent::Stored {
                     storage: INBOX.to_owned(),
                 };
@@ -685,6 +701,7 @@ impl Device for HilinkStick {
             deleted.pop_front();
         }
         deleted.push_back(location.index);
+        self.inner.deletions.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
@@ -778,6 +795,16 @@ mod tests {
             .iter()
             .map(|s| s.encode(None).unwrap())
             .collect()
+    }
+
+    #[test]
+    fn the_inbox_is_read_when_its_count_moved_or_hid_a_delete() {
+        assert!(something_new(None, 0, 1, 0), "first look");
+        assert!(!something_new(None, 0, 0, 0), "empty");
+        assert!(something_new(Some(1), 0, 2, 0), "one more");
+        assert!(!something_new(Some(1), 3, 1, 3), "nothing happened");
+        assert!(something_new(Some(1), 3, 1, 4), "one deleted, one arrived");
+        assert!(!something_new(Some(1), 3, 0, 4), "deleted, now empty");
     }
 
     #[test]

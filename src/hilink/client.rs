@@ -125,7 +125,8 @@ pub struct Client {
     base: String,
     http: HttpClient<HttpConnector, Full<Bytes>>,
     user: String,
-    password: Option<String>,
+    /// Kept out of debug output.
+    password: Option<crate::config::Password>,
     timeout: Duration,
     session: Mutex<Option<Session>>,
     login: std::sync::Mutex<LoginMemory>,
@@ -148,7 +149,7 @@ impl Client {
             base: base.trim_end_matches('/').to_owned(),
             http,
             user: user.to_owned(),
-            password,
+            password: password.map(crate::config::Password::new),
             timeout,
             session: Mutex::new(None),
             login: std::sync::Mutex::new(LoginMemory::default()),
@@ -298,7 +299,7 @@ impl Client {
         let request = api::login_request(
             state.password_type,
             &self.user,
-            password,
+            password.reveal(),
             token.as_deref().unwrap_or(""),
         );
         match self
