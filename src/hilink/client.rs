@@ -100,6 +100,25 @@ impl HilinkError {
     }
 }
 
+/// An error and its causes, innermost last: "tcp connect error: Connection
+/// refused (os error 111)".
+fn causes(error: &dyn std::error::Error) -> String {
+    let mut text = String::new();
+    let mut next = std::error::Error::source(error);
+    while let Some(cause) = next {
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    if text.is_empty() {
+        error.to_string()
+    } else {
+        text
+    }
+}
+
 /// What a session holds between requests.
 #[derive(Debug, Default)]
 struct Session {
@@ -389,11 +408,10 @@ impl Client {
                 if e.is_connect() {
                     HilinkError::Unreachable {
                         url: self.base.clone(),
-                        reason: std::error::Error::source(&e)
-                            .map_or_else(|| e.to_string(), |s| s.to_string()),
+                        reason: causes(&e),
                     }
                 } else {
-                    no_answer(e.to_string())
+                    no_answer(causes(&e))
                 }
             })?;
             let (parts, body) = response.into_parts();
