@@ -162,12 +162,19 @@ enum ModemCommand {
 
 #[derive(Debug, Args)]
 struct ProbeArgs {
-    /// The modem's AT port: /dev/serial/by-id/... or /dev/ttyUSB0.
+    /// The modem's AT port (/dev/serial/by-id/... or /dev/ttyUSB0), or a
+    /// HiLink stick's address (http://192.168.8.1).
     #[arg(long)]
     device: std::path::PathBuf,
     /// Baud rate (UART modules such as the SIM800 need the right one).
     #[arg(long, default_value_t = 115_200)]
     baud: u32,
+    /// HiLink: the login name, when the stick asks for a login.
+    #[arg(long, default_value = "admin")]
+    user: String,
+    /// HiLink: a file whose first line is the login password.
+    #[arg(long)]
+    password_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -494,7 +501,10 @@ fn run_daemon(args: &RunArgs) -> Result<(), CliError> {
         config_path: Some(args.config.clone()),
         ..crate::daemon::DaemonOptions::new(config)
     };
-    let result = runtime.block_on(crate::device::at::serve(options, std::future::pending()));
+    let result = runtime.block_on(crate::device::configured::serve(
+        options,
+        std::future::pending(),
+    ));
     drop(runtime);
     if let Some(pid_file) = pid_file {
         pid_file.remove_on_clean_exit(result.is_ok());
@@ -637,6 +647,21 @@ fn probe(args: &ProbeArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    if let Some(url) = args.device.to_str().filter(|d| d.starts_with("http://")) {
+        let password = match &args.password_file {
+            Some(path) => Some(
+                std::fs::read_to_string(path)?
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .to_owned(),
+            ),
+            None => None,
+        };
+        let report = runtime.block_on(crate::hilink::probe::probe(url, &args.user, password));
+        write!(out, "{report}")?;
+        return Ok(());
+    }
     let settings = crate::modem::PortSettings {
         baud: args.baud,
         ..crate::modem::PortSettings::default()

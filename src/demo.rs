@@ -86,7 +86,7 @@ async fn demo(dir: &Path, stop_after: usize, out: &mut dyn Write) -> Result<(), 
             _ = stopped => {}
         }
     };
-    let daemon = tokio::spawn(crate::device::at::serve(options, shutdown));
+    let daemon = tokio::spawn(crate::device::configured::serve(options, shutdown));
     let mut stop = Some(stop);
     let mut welcomed = false;
     let mut received = 0;

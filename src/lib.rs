@@ -63,6 +63,7 @@ pub(crate) mod demo;
 pub mod device;
 pub mod emulator;
 pub mod http;
+pub mod hilink;
 pub(crate) mod ini;
 pub mod instance;
 pub(crate) mod manual;

@@ -11,6 +11,7 @@ mod daemon_send;
 mod destinations;
 mod files;
 mod gammu_crosscheck;
+mod hilink;
 mod http_api;
 mod inbox_full;
 

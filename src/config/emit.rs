@@ -36,7 +36,22 @@ pub(super) fn to_toml(config: &Config, reveal_pin: bool) -> String {
 fn write_all(out: &mut String, config: &Config, reveal_pin: bool) -> std::fmt::Result {
     let m = &config.modem;
     writeln!(out, "[modem]")?;
-    writeln!(out, "device = {}", path(&m.device))?;
+    if let Some(web) = &m.web {
+        writeln!(out, "transport = {}", string(web.kind.as_str()))?;
+        writeln!(out, "device = {}", string(&web.url))?;
+        writeln!(out, "user = {}", string(&web.user))?;
+        match (&web.password_file, &web.password) {
+            (Some(file), _) => writeln!(out, "password_file = {}", path(file))?,
+            (None, Some(password)) if reveal_pin => {
+                writeln!(out, "password = {}", string(password.reveal()))?
+            }
+            (None, Some(_)) => writeln!(out, "# password = \"…\"  (set, redacted)")?,
+            (None, None) => {}
+        }
+        writeln!(out, "check_interval = {}", duration(web.check_interval))?;
+    } else {
+        writeln!(out, "device = {}", path(&m.device))?;
+    }
     writeln!(out, "baud = {}", m.baud)?;
     writeln!(out, "hardware_flow_control = {}", m.hardware_flow_control)?;
     match (&m.pin_file, &m.pin) {

@@ -473,27 +473,30 @@ impl<'a> Reader<'a> {
                 ("device", "/dev/ttyUSB0")
             }
         };
-        if device == "/dev/null" {
-            return Err(invalid(
+        let hilink = self
+            .raw("gammu", "connection")
+            .is_some_and(|c| c.eq_ignore_ascii_case("hilink"));
+        if hilink {
+            if !super::WebStick::valid_url(device) {
+                return Err(invalid(
+                    "gammu",
+                    key,
+                    device,
+                    "the stick's address, such as http://192.168.8.1, with `connection = hilink`",
+                ));
+            }
+            let web = super::WebStick::new(super::WebKind::Hilink, device);
+            config.modem.device = PathBuf::from(&web.url);
+            config.modem.web = Some(web);
+            self.info(
                 "gammu",
-                key,
-                device,
-                "the modem's AT port, such as /dev/ttyUSB0 or /dev/serial/by-id/...; \
-                 /dev/null is the Debian package's \"not configured\" marker: set the device \
-                 of your modem",
-            ));
+                "connection",
+                "hilink: a simgate extension (gammu has no such connection): simgate drives the \
+                 Huawei HiLink stick at `device` through its web interface",
+            );
+        } else {
+            self.at_device(config, key, device)?;
         }
-        if is_quoted(device) {
-            return Err(invalid(
-                "gammu",
-                key,
-                device,
-                "a device path without quotes (gammu keeps quotes as part of the path)",
-            ));
-        }
-        let modem = &mut config.modem;
-        modem.device = value::normalise(Path::new(device), Some(self.base_dir));
-        modem.baud = self.connection()?;
         self.model()?;
 
         if let Some(pin) = self.raw("smsd", "PIN") {
@@ -558,6 +561,37 @@ impl<'a> Reader<'a> {
             "atgen_setcnmi",
             "simgate chooses the +CNMI setting itself",
         );
+        Ok(())
+    }
+
+    /// The AT port `device` names (under `key`), and its speed.
+    fn at_device(
+        &mut self,
+        config: &mut Config,
+        key: &str,
+        device: &str,
+    ) -> Result<(), ConfigError> {
+        if device == "/dev/null" {
+            return Err(invalid(
+                "gammu",
+                key,
+                device,
+                "the modem's AT port, such as /dev/ttyUSB0 or /dev/serial/by-id/...; \
+                 /dev/null is the Debian package's \"not configured\" marker: set the device \
+                 of your modem",
+            ));
+        }
+        if is_quoted(device) {
+            return Err(invalid(
+                "gammu",
+                key,
+                device,
+                "a device path without quotes (gammu keeps quotes as part of the path)",
+            ));
+        }
+        let modem = &mut config.modem;
+        modem.device = value::normalise(Path::new(device), Some(self.base_dir));
+        modem.baud = self.connection()?;
         Ok(())
     }
 

@@ -166,6 +166,91 @@ pub struct ModemSettings {
     pub reset_interval: Duration,
     /// Periodic hard reset; zero = never (`HardResetFrequency`).
     pub hard_reset_interval: Duration,
+    /// A web stick instead of an AT port (`transport = "hilink"`); `None`
+    /// for an AT modem.
+    pub web: Option<WebStick>,
+}
+
+/// The web sticks simgate drives (`[modem] transport`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebKind {
+    /// Huawei HiLink (E3372h, E3531, ...).
+    Hilink,
+}
+
+impl WebKind {
+    /// The word in the configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hilink => "hilink",
+        }
+    }
+}
+
+/// A stick driven through its web interface rather than AT commands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebStick {
+    /// Which web interface.
+    pub kind: WebKind,
+    /// Its address, `http://192.168.8.1` (`device`).
+    pub url: String,
+    /// The login name when it asks for one (`user`, `admin` by default).
+    pub user: String,
+    /// The login password (`password`, or read from `password_file`).
+    pub password: Option<Password>,
+    /// A file holding the password (`password_file`), read by [`load`].
+    pub password_file: Option<PathBuf>,
+    /// How often it is asked whether messages arrived (`check_interval`):
+    /// it has no way to tell on its own.
+    pub check_interval: Duration,
+}
+
+/// How often a web stick is asked whether messages arrived, by default:
+/// one small request every 5 s, 12 a minute.
+pub const DEFAULT_CHECK_INTERVAL: Duration = Duration::from_secs(5);
+
+impl WebStick {
+    /// A stick of `kind` at `url`, with every default.
+    pub fn new(kind: WebKind, url: &str) -> Self {
+        Self {
+            kind,
+            url: url.trim_end_matches('/').to_owned(),
+            user: "admin".to_owned(),
+            password: None,
+            password_file: None,
+            check_interval: DEFAULT_CHECK_INTERVAL,
+        }
+    }
+
+    /// Whether `url` is an address a web stick can have: `http://` and a
+    /// host (the sticks speak plain HTTP on their own little network).
+    pub fn valid_url(url: &str) -> bool {
+        url.strip_prefix("http://").is_some_and(|rest| {
+            !rest.is_empty() && !rest.starts_with('/') && !rest.contains(char::is_whitespace)
+        })
+    }
+}
+
+/// A password, kept out of debug output and logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(String);
+
+impl Password {
+    /// Wraps a password.
+    pub fn new(text: impl Into<String>) -> Self {
+        Self(text.into())
+    }
+
+    /// The password itself, for the login.
+    pub fn reveal(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password([redacted])")
+    }
 }
 
 /// `[spool]`; gammu's files backend keys.
@@ -751,7 +836,26 @@ impl Loaded {
 pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
     let mut loaded = read_file(path)?;
     pin::resolve(&mut loaded, path, &pin::PinEnv::from_env())?;
+    read_password_file(&mut loaded.config)?;
     Ok(loaded)
+}
+
+/// Reads a web stick's `password_file` (its first line) into its
+/// password.
+fn read_password_file(config: &mut Config) -> Result<(), ConfigError> {
+    let Some(web) = config.modem.web.as_mut() else {
+        return Ok(());
+    };
+    let Some(file) = &web.password_file else {
+        return Ok(());
+    };
+    let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Io {
+        path: file.clone(),
+        source,
+    })?;
+    let password = text.lines().next().unwrap_or("").to_owned();
+    web.password = Some(Password::new(password));
+    Ok(())
 }
 
 fn read_file(path: &Path) -> Result<Loaded, ConfigError> {
@@ -949,6 +1053,7 @@ impl ModemSettings {
             status_interval: Duration::from_secs(60),
             reset_interval: Duration::ZERO,
             hard_reset_interval: Duration::ZERO,
+            web: None,
         }
     }
 }

@@ -971,3 +971,62 @@ fn an_http_listen_address_may_be_a_port_alone_meaning_loopback() {
     );
     assert_eq!(loaded.config.http.client_messages_per_hour, 10);
 }
+
+#[test]
+fn a_hilink_stick_in_simgate_toml() {
+    let loaded = toml_ok(
+        "[modem]\ntransport = \"hilink\"\ndevice = \"http://192.168.8.1/\"\npassword = \"s3cret\"\n\
+         check_interval = \"2s\"\n[spool]\ninbox = \"/i\"\noutbox = \"/o\"\n",
+    );
+    let web = loaded.config.modem.web.as_ref().expect("a web stick");
+    assert_eq!(web.kind, WebKind::Hilink);
+    assert_eq!(web.url, "http://192.168.8.1");
+    assert_eq!(web.user, "admin");
+    assert_eq!(web.password.as_ref().map(Password::reveal), Some("s3cret"));
+    assert_eq!(web.check_interval, secs(2));
+    // The password stays out of debug output and of check-config.
+    assert!(!format!("{:?}", loaded.config).contains("s3cret"));
+    let emitted = loaded.config.to_toml();
+    assert!(!emitted.contains("s3cret"), "{emitted}");
+    assert!(emitted.contains("transport = \"hilink\""), "{emitted}");
+    // What check-config prints reads back as the same configuration.
+    let again = toml_ok(&loaded.config.to_toml_with_pin());
+    assert_eq!(again.config.modem, loaded.config.modem);
+}
+
+#[test]
+fn a_hilink_stick_needs_an_http_address() {
+    for device in ["/dev/ttyUSB0", "https://192.168.8.1", "http://"] {
+        let error = parse_toml(&format!(
+            "[modem]\ntransport = \"hilink\"\ndevice = \"{device}\"\n[spool]\ninbox = \"/i\"\noutbox = \"/o\"\n"
+        ))
+        .expect_err(device);
+        assert!(error.to_string().contains("http://192.168.8.1"), "{error}");
+    }
+    let error = parse_toml(
+        "[modem]\ntransport = \"zigbee\"\ndevice = \"/dev/ttyUSB0\"\n[spool]\ninbox = \"/i\"\noutbox = \"/o\"\n",
+    )
+    .expect_err("unknown transport");
+    assert!(error.to_string().contains("hilink"), "{error}");
+}
+
+#[test]
+fn a_gammu_smsdrc_with_connection_hilink_is_a_noted_extension() {
+    let loaded = gammu(
+        "[gammu]\nconnection = hilink\ndevice = http://192.168.8.1\n[smsd]\nservice = files\n\
+         inboxpath = /var/spool/gammu/inbox/\noutboxpath = /var/spool/gammu/outbox/\n",
+    );
+    let web = loaded.config.modem.web.as_ref().expect("a web stick");
+    assert_eq!(web.url, "http://192.168.8.1");
+    let note = notice(&loaded, "[gammu] connection").expect("a notice");
+    assert!(
+        note.message.contains("simgate extension"),
+        "{}",
+        note.message
+    );
+    let error = gammu_err(
+        "[gammu]\nconnection = hilink\ndevice = /dev/ttyUSB0\n[smsd]\nservice = files\n\
+         inboxpath = /i/\noutboxpath = /o/\n",
+    );
+    assert!(error.to_string().contains("http://"), "{error}");
+}

@@ -4,7 +4,10 @@
 //! key, value, what is allowed.
 
 use super::value::{self, Choices};
-use super::{Config, ConfigError, Loaded, LogTarget, Notice, SimPin, SourceFormat};
+use super::{
+    Config, ConfigError, Loaded, LogTarget, Notice, Password, SimPin, SourceFormat, WebKind,
+    WebStick,
+};
 use std::path::PathBuf;
 use std::time::Duration;
 use toml::{Table, Value};
@@ -68,7 +71,61 @@ pub(super) fn parse(text: &str) -> Result<Loaded, ConfigError> {
     };
 
     let mut modem = section("modem");
-    let Some(device) = modem.path("device")? else {
+    let transport = modem.string("transport")?;
+    let web_kind =
+        match transport.as_deref() {
+            None | Some("at") => None,
+            Some("hilink") => Some(WebKind::Hilink),
+            Some(other) => return Err(modem.invalid(
+                "transport",
+                &Value::String(other.to_owned()),
+                "\"at\" (a modem's AT port, the default) or \"hilink\" (a Huawei HiLink stick's \
+                 web interface)",
+            )),
+        };
+    if let Some(kind) = web_kind {
+        let Some(url) = modem.string("device")? else {
+            return Err(ConfigError::Missing {
+                key: "modem.device".to_owned(),
+                hint:
+                    "write the stick's address, e.g. device = \"http://192.168.8.1\", under [modem]"
+                        .to_owned(),
+            });
+        };
+        if !WebStick::valid_url(&url) {
+            return Err(modem.invalid(
+                "device",
+                &Value::String(url),
+                "the stick's address, such as \"http://192.168.8.1\" (plain http)",
+            ));
+        }
+        let mut web = WebStick::new(kind, &url);
+        if let Some(user) = modem.string("user")? {
+            web.user = user;
+        }
+        web.password = modem.string("password")?.map(Password::new);
+        web.password_file = modem.path("password_file")?;
+        if web.password.is_some() && web.password_file.is_some() {
+            return Err(ConfigError::InvalidValue {
+                key: "modem.password_file".to_owned(),
+                value: web
+                    .password_file
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+                allowed: "either `password` or `password_file`, not both".to_owned(),
+            });
+        }
+        web.check_interval = modem.positive_duration("check_interval", web.check_interval)?;
+        config.modem.device = PathBuf::from(&web.url);
+        config.modem.web = Some(web);
+    }
+    let device = if web_kind.is_some() {
+        Some(config.modem.device.clone())
+    } else {
+        modem.path("device")?
+    };
+    let Some(device) = device else {
         return Err(ConfigError::Missing {
             key: "modem.device".to_owned(),
             hint: "write the modem's AT port, e.g. device = \"/dev/ttyUSB0\" or a \

@@ -233,8 +233,8 @@ impl<D: Device> Sender<'_, D> {
             Some(Begun::Sending(attempt)) => *attempt,
         };
         loop {
-            let (part, pdu) = attempt.pending[attempt.next].clone();
-            match self.device.send(&pdu).await {
+            let (part, position) = attempt.pending[attempt.next];
+            match self.device.send_part(&attempt.encoded, position).await {
                 Ok(reference) => {
                     tracing::info!(file = %Redact(&attempt.row.file_name), id = attempt.row.id, part, of = attempt.submits.len(), reference, "part sent");
                     self.tracker.sent(reference, self.device, self.keeper).await;
@@ -369,8 +369,11 @@ pub(super) struct Attempt {
     message: OutgoingMessage,
     /// Every part, planned.
     submits: Vec<SmsSubmit>,
-    /// The parts not sent yet: number and PDU.
-    pending: Vec<(u32, EncodedPdu)>,
+    /// Every part's PDU, in order (a device that sends whole texts
+    /// needs them all: [`crate::device::Device::send_part`]).
+    encoded: Vec<EncodedPdu>,
+    /// The parts not sent yet: number and position in `encoded`.
+    pending: Vec<(u32, usize)>,
     /// Which of `pending` goes next.
     next: usize,
     /// Attempts so far, this one included.
@@ -525,13 +528,14 @@ pub(super) fn begin_next(
                 return fail(store, outbox, reason);
             }
             let mut pending = Vec::new();
-            for (part, submit) in parts.iter().zip(&submits) {
-                if part.state == PartState::Sent {
-                    continue;
-                }
+            let mut encoded = Vec::with_capacity(submits.len());
+            for (position, (part, submit)) in parts.iter().zip(&submits).enumerate() {
                 match submit.encode(smsc.as_ref()) {
-                    Ok(encoded) => pending.push((part.part, encoded)),
+                    Ok(pdu) => encoded.push(pdu),
                     Err(error) => return fail(store, outbox, error.to_string()),
+                }
+                if part.state != PartState::Sent {
+                    pending.push((part.part, position));
                 }
             }
             let attempts = store.count_attempt(id, ms(now))?;
@@ -540,6 +544,7 @@ pub(super) fn begin_next(
                 file,
                 message,
                 submits,
+                encoded,
                 pending,
                 next: 0,
                 attempts,

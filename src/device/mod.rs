@@ -1,7 +1,7 @@
 //! What the daemon needs from a device that sends and receives SMS, whatever
 //! it is: an AT modem on a serial port (`at::AtModem`, the first
-//! implementation), and later a HiLink or ZTE web stick, an Android phone, a
-//! modem ModemManager owns. The daemon knows nothing else about its device.
+//! implementation), a Huawei HiLink web stick (`hilink::HilinkStick`), and
+//! later a ZTE web stick, an Android phone, a modem ModemManager owns. The daemon knows nothing else about its device.
 //!
 //! A device sends one part at a time and answers its TP-MR, or says what
 //! went wrong and whether the part may have gone out
@@ -11,6 +11,8 @@
 //! do at all ([`Capabilities`]).
 
 pub mod at;
+pub mod configured;
+pub mod hilink;
 
 use crate::config::Config;
 use crate::pdu::EncodedPdu;
@@ -181,6 +183,23 @@ pub trait Device: Send + Sync + 'static {
 
     /// Sends one part; its TP-MR.
     fn send(&self, pdu: &EncodedPdu) -> impl Future<Output = Result<u8, DeviceError>> + Send;
+
+    /// Sends part `index` of a message whose parts, all of them in order,
+    /// are `parts`; its TP-MR. The daemon sends a message this way, part
+    /// after part, each only once the ones before it went out (on a
+    /// restart it goes on with the first part not sent).
+    ///
+    /// The default sends that part's PDU ([`Device::send`]). A device that
+    /// takes whole texts rather than PDUs (a web stick splits a long text
+    /// itself) sends the whole message for its first part and answers the
+    /// later parts at once: by then the whole text has gone out.
+    fn send_part(
+        &self,
+        parts: &[EncodedPdu],
+        index: usize,
+    ) -> impl Future<Output = Result<u8, DeviceError>> + Send {
+        self.send(&parts[index])
+    }
 
     /// The TP-MR it used last, where it can tell ([`Capabilities`]).
     fn last_reference(&self) -> impl Future<Output = Result<Option<u8>, DeviceError>> + Send;

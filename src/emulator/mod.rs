@@ -6,6 +6,8 @@
 //! - [`profile`]: vendor quirks ([`Profile`]).
 //! - `commands`, `sms`, `sim`, `storage`, `fault`: the machine's command
 //!   handlers, SIM lock, message storage and fault bookkeeping.
+//! - [`hilink`]: a Huawei HiLink stick's web interface on a loopback port
+//!   (no AT at all: a separate emulator).
 //! - `pty`, `runner`: the pty pair and the tokio task that runs a machine
 //!   on it (or on any byte stream).
 //!
@@ -31,6 +33,7 @@
 //!   Linux 6.x; older kernels may give EIO) and its writes fail with EIO. A replug opens a new pty (different `/dev/pts`
 //!   number), re-points the symlink, and starts a fresh session.
 
+pub mod hilink;
 pub(crate) mod machine;
 pub mod profile;
 

@@ -1,0 +1,881 @@
+//! A Huawei HiLink stick as a [`Device`]: what the daemon asks in PDUs,
+//! done through a web interface that takes and gives text.
+//!
+//! - Sending: the stick takes a number and a whole text and splits a long
+//!   text itself, so the parts the daemon planned are decoded back into
+//!   their text and sent as one, for the first part ([`Device::send_part`]);
+//!   the later parts are answered at once. One `send-sms` at a time, then
+//!   `send-status` until the stick says sent or failed.
+//! - A send in doubt (the request went out, no answer came, or an answer
+//!   that is no answer): the stick's sent box settles it when it shows the
+//!   text, to that number, newer than what it held before the send;
+//!   otherwise the part is [`FailureKind::Ambiguous`], exactly as an
+//!   unanswered `+CMGS`. The stick has no TP-MR counter the daemon could
+//!   read later ([`Capabilities::reference_counter`] is false), so the
+//!   references it reports are its own count.
+//! - Receiving: the stick has no push. One `sms-count` every
+//!   `check_interval` says whether the inbox holds anything; when that
+//!   changed (or stayed the same across a delete) the daemon is told
+//!   ([`DeviceEvent::Stored`]) and reads the inbox, which comes back as
+//!   SMS-DELIVER PDUs made from each message's
+//!   sender, text and date, so the daemon's receive path, files and hooks
+//!   are those of a modem; it deletes each message once its files are
+//!   written.
+//! - The stick's storage (`LocalMax`, usually 500) holds the sent box too:
+//!   when it is 80 % full the oldest copies of sent messages go, so it
+//!   never stops taking new messages for them.
+
+use super::{
+    Capabilities, Control, Device, DeviceError, DeviceEvent, DeviceInfo, DeviceState, FailureKind,
+    Listed, Location, Radio,
+};
+use crate::config::{Config, WebStick};
+use crate::hilink::api::{self, SendState};
+use crate::hilink::client::{Client, HilinkError};
+use crate::pdu::{self, Address, Body, EncodedPdu, EncodingPolicy, SmsDeliver, SmsSubmit};
+use crate::redact::{Redact, Scrub};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+/// The one storage a stick has for the daemon.
+pub const INBOX: &str = "inbox";
+
+/// How many events may wait for the daemon.
+const EVENT_QUEUE: usize = 64;
+/// The shortest time a request may take before it is given up.
+const MIN_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often, at most, `send-status` is asked while a send is under way.
+const STATUS_INTERVAL: Duration = Duration::from_millis(250);
+/// The newest copies of sent messages kept when storage is cleared (a
+/// send in doubt is settled against them), at most a tenth of it.
+const SENT_KEPT: u32 = 10;
+/// Inbox pages read at most in one go (50 messages each).
+const MAX_PAGES: u32 = 20;
+
+/// A Huawei HiLink stick.
+#[derive(Debug)]
+pub(crate) struct HilinkStick {
+    inner: Arc<Inner>,
+    state: watch::Receiver<DeviceState>,
+    poller: Mutex<Option<JoinHandle<()>>>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    client: Mutex<Arc<Client>>,
+    settings: Mutex<Settings>,
+    state_tx: watch::Sender<DeviceState>,
+    events: mpsc::Sender<DeviceEvent>,
+    /// The reference given to the last message sent.
+    reference: AtomicU8,
+    /// Messages deleted lately (a long message is one message on the stick
+    /// but several parts for the daemon, each deleted).
+    deleted: Mutex<VecDeque<u32>>,
+    /// The stick is away and that was logged (once per absence).
+    away: AtomicBool,
+    /// Messages deleted so far: a count that stayed the same across a
+    /// delete hides a new message.
+    deletions: AtomicU64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Settings {
+    check_interval: Duration,
+    send_timeout: Duration,
+}
+
+fn client_for(web: &WebStick, config: &Config) -> Client {
+    Client::new(
+        &web.url,
+        &web.user,
+        web.password.as_ref().map(|p| p.reveal().to_owned()),
+        config.modem.command_timeout.max(MIN_REQUEST_TIMEOUT),
+    )
+}
+
+fn settings_for(web: &WebStick, config: &Config) -> Settings {
+    Settings {
+        check_interval: web.check_interval,
+        send_timeout: config.modem.send_timeout,
+    }
+}
+
+fn failure(kind: FailureKind, message: impl Into<String>) -> DeviceError {
+    DeviceError {
+        kind,
+        message: message.into(),
+    }
+}
+
+/// What a failed request means for a part that did not go out.
+fn not_sent(error: &HilinkError) -> DeviceError {
+    let kind = match error {
+        HilinkError::Unreachable { .. }
+        | HilinkError::LoginRequired
+        | HilinkError::BadPassword(_)
+        | HilinkError::LockedOut(_) => FailureKind::ModemState,
+        _ => FailureKind::Transient,
+    };
+    failure(kind, error.to_string())
+}
+
+impl HilinkStick {
+    /// Opens the stick `config` names (`[modem] transport = "hilink"`);
+    /// its events arrive on the returned receiver.
+    pub(crate) fn open(config: &Config) -> (Self, mpsc::Receiver<DeviceEvent>) {
+        let web = config
+            .modem
+            .web
+            .clone()
+            .expect("a HiLink stick is opened for a web configuration");
+        let (events, receiver) = mpsc::channel(EVENT_QUEUE);
+        let (state_tx, state) = watch::channel(DeviceState::Connecting {
+            attempt: 0,
+            last_error: None,
+        });
+        let inner = Arc::new(Inner {
+            client: Mutex::new(Arc::new(client_for(&web, config))),
+            settings: Mutex::new(settings_for(&web, config)),
+            state_tx,
+            events,
+            reference: AtomicU8::new(0),
+            deleted: Mutex::new(VecDeque::new()),
+            away: AtomicBool::new(false),
+            deletions: AtomicU64::new(0),
+        });
+        let stick = Self {
+            poller: Mutex::new(Some(tokio::spawn(watch_stick(inner.clone())))),
+            inner,
+            state,
+        };
+        (stick, receiver)
+    }
+
+    fn restart_poller(&self, run: bool) {
+        let mut poller = self.poller.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(old) = poller.take() {
+            old.abort();
+        }
+        if run {
+            *poller = Some(tokio::spawn(watch_stick(self.inner.clone())));
+        }
+    }
+
+    fn ready(&self) -> Result<Arc<Client>, DeviceError> {
+        match &*self.state.borrow() {
+            DeviceState::Ready(_) => Ok(self.inner.client()),
+            _ => Err(DeviceError::not_ready()),
+        }
+    }
+
+    /// Sends `text` to `phone` as one message (see the module docs).
+    async fn send_text(&self, phone: &str, text: &str) -> Result<u8, DeviceError> {
+        let client = self.ready()?;
+        let send_timeout = self.inner.settings().send_timeout;
+        let before = newest_sent(&client).await.map_err(|e| not_sent(&e))?;
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let date = api::format_date(&pdu::Timestamp::from_unix_seconds(now));
+        let request = api::send_request(phone, text, &date);
+        match client.post("/api/sms/send-sms", request).await {
+            Ok(_) => {}
+            Err(error) if error.in_doubt() => {
+                return self
+                    .settle(&client, phone, text, before, &error.to_string())
+                    .await
+            }
+            Err(error) => return Err(not_sent(&error)),
+        }
+        let deadline = Instant::now() + send_timeout;
+        // Asked soon at first (a send may take milliseconds), then less
+        // often, up to every STATUS_INTERVAL.
+        let mut pause = Duration::from_millis(5);
+        loop {
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(STATUS_INTERVAL);
+            match client.get("/api/sms/send-status").await {
+                Ok(status) => match api::send_state(&status, phone) {
+                    SendState::Sent => {
+                        if text.chars().any(|c| u32::from(c) > 0xFFFF) {
+                            check_kept_text(&client, phone, text, before).await;
+                        }
+                        return Ok(self.inner.next_reference());
+                    }
+                    SendState::Failed => {
+                        return Err(failure(
+                            FailureKind::Transient,
+                            "the stick says the network did not take the message",
+                        ))
+                    }
+                    SendState::Pending if Instant::now() < deadline => {}
+                    SendState::Pending => {
+                        let reason = format!(
+                            "the stick did not finish sending within {} s",
+                            send_timeout.as_secs()
+                        );
+                        return self.settle(&client, phone, text, before, &reason).await;
+                    }
+                },
+                Err(error) => {
+                    return self
+                        .settle(&client, phone, text, before, &error.to_string())
+                        .await
+                }
+            }
+        }
+    }
+
+    /// Settles a send in doubt from the sent box: sent when it shows the
+    /// message (newer than `before`), once the stick says it is no longer
+    /// sending; ambiguous otherwise. Waits for a stick that is away (a
+    /// reboot) up to the send timeout.
+    async fn settle(
+        &self,
+        client: &Client,
+        phone: &str,
+        text: &str,
+        before: Option<u32>,
+        reason: &str,
+    ) -> Result<u8, DeviceError> {
+        tracing::warn!(reason = %Scrub(reason), "a send is in doubt; asking the stick's sent box");
+        let deadline = Instant::now() + self.inner.settings().send_timeout;
+        let mut last_error = reason.to_owned();
+        while Instant::now() < deadline {
+            let sending = match client.get("/api/sms/send-status").await {
+                Ok(status) => {
+                    api::send_state(&status, phone) == SendState::Pending
+                        && status.value("Phone").is_some_and(|p| {
+                            p.split([';', ',']).any(|p| api::same_number(p, phone))
+                        })
+                }
+                Err(error) => {
+                    last_error = error.to_string();
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            if sending {
+                tokio::time::sleep(STATUS_INTERVAL).await;
+                continue;
+            }
+            match in_sent_box(client, phone, text, before).await {
+                Ok(true) => {
+                    tracing::info!("settled: the stick's sent box shows the message; it went out");
+                    return Ok(self.inner.next_reference());
+                }
+                Ok(false) => {
+                    return Err(failure(
+                        FailureKind::Ambiguous,
+                        format!(
+                            "{reason}; the stick's sent box does not show the message, so it may or may not have gone out"
+                        ),
+                    ))
+                }
+                Err(error) => {
+                    last_error = error.to_string();
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+        Err(failure(
+            FailureKind::Ambiguous,
+            format!("{reason}; the stick could not be asked whether it went out ({last_error})"),
+        ))
+    }
+}
+
+impl Inner {
+    fn client(&self) -> Arc<Client> {
+        self.client
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn settings(&self) -> Settings {
+        *self.settings.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn next_reference(&self) -> u8 {
+        self.reference
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_add(1)
+    }
+
+    fn current_reference(&self) -> u8 {
+        self.reference.load(Ordering::Relaxed)
+    }
+}
+
+/// The index of the newest message in the sent box, if any.
+async fn newest_sent(client: &Client) -> Result<Option<u32>, HilinkError> {
+    let page = client
+        .post(
+            "/api/sms/sms-list",
+            api::list_request(api::Box::Sent, 1, 1, false),
+        )
+        .await?;
+    let messages = api::message_list(&page).map_err(|error| HilinkError::Answer {
+        path: "/api/sms/sms-list".to_owned(),
+        error,
+    })?;
+    Ok(messages.iter().map(|m| m.index).max())
+}
+
+/// Whether the sent box holds `text` to `phone`, newer than `before`.
+async fn in_sent_box(
+    client: &Client,
+    phone: &str,
+    text: &str,
+    before: Option<u32>,
+) -> Result<bool, HilinkError> {
+    let page = client
+        .post(
+            "/api/sms/sms-list",
+            api::list_request(api::Box::Sent, 1, 20, false),
+        )
+        .await?;
+    let messages = api::message_list(&page).map_err(|error| HilinkError::Answer {
+        path: "/api/sms/sms-list".to_owned(),
+        error,
+    })?;
+    Ok(messages.iter().any(|m| {
+        before.is_none_or(|before| m.index > before)
+            && api::same_number(&m.phone, phone)
+            && m.content == text
+    }))
+}
+
+/// After a text with characters outside the BMP (emoji) went out: says
+/// so when the stick's copy in the sent box differs, as some firmware
+/// replaces such characters. It went out; the log tells how.
+async fn check_kept_text(client: &Client, phone: &str, text: &str, before: Option<u32>) {
+    let page = match client
+        .post(
+            "/api/sms/sms-list",
+            api::list_request(api::Box::Sent, 1, 5, false),
+        )
+        .await
+    {
+        Ok(page) => page,
+        Err(_) => return,
+    };
+    let Ok(messages) = api::message_list(&page) else {
+        return;
+    };
+    let copy = messages.iter().find(|m| {
+        before.is_none_or(|before| m.index > before) && api::same_number(&m.phone, phone)
+    });
+    if let Some(copy) = copy.filter(|copy| copy.content != text) {
+        tracing::warn!(
+            sent = %Redact(&copy.content),
+            asked = %Redact(text),
+            "the stick changed the text it sent: its firmware does not keep characters outside the BMP (emoji)"
+        );
+    }
+}
+
+/// Whether the inbox may hold something the daemon has not read: it is
+/// not empty, and its count changed since the last check, or stayed the
+/// same across a delete (one went, another came).
+fn something_new(last_inbox: Option<u32>, last_deletions: u64, inbox: u32, deletions: u64) -> bool {
+    inbox > 0 && (last_inbox != Some(inbox) || deletions != last_deletions)
+}
+
+/// How long to wait before connecting again after `attempt` failures.
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_secs(u64::from(attempt.clamp(1, 10)))
+}
+
+/// Connects to the stick, then asks it every `check_interval` whether the
+/// inbox changed; tells the daemon, and clears the storage when it fills.
+async fn watch_stick(inner: Arc<Inner>) {
+    let mut attempt = 0u32;
+    loop {
+        let client = inner.client();
+        match client.get("/api/device/information").await {
+            Ok(info) => {
+                let info = api::information(&info);
+                inner.away.store(false, Ordering::Relaxed);
+                tracing::info!(model = %info.model, firmware = %info.firmware, url = client.base(), "the HiLink stick is ready");
+                inner.state_tx.send_replace(DeviceState::Ready(DeviceInfo {
+                    model: format!("Huawei {}", info.model).trim().to_owned(),
+                    imei: info.imei,
+                }));
+            }
+            Err(error) => {
+                attempt += 1;
+                if !inner.away.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(error = %Scrub(&error), "cannot reach the HiLink stick; trying again");
+                } else {
+                    tracing::debug!(attempt, error = %Scrub(&error), "the HiLink stick is still away");
+                }
+                inner.state_tx.send_replace(DeviceState::Connecting {
+                    attempt,
+                    last_error: Some(error.to_string()),
+                });
+                tokio::time::sleep(backoff(attempt)).await;
+                continue;
+            }
+        }
+        let mut last_inbox: Option<u32> = None;
+        let mut last_deletions = inner.deletions.load(Ordering::Relaxed);
+        let mut storage_warned = false;
+        loop {
+            tokio::time::sleep(inner.settings().check_interval).await;
+            let count = match client.get("/api/sms/sms-count").await {
+                Ok(count) => api::sms_count(&count).map_err(|error| HilinkError::Answer {
+                    path: "/api/sms/sms-count".to_owned(),
+                    error,
+                }),
+                Err(error) => Err(error),
+            };
+            let count = match count {
+                Ok(count) => count,
+                Err(error) => {
+                    if !inner.away.swap(true, Ordering::Relaxed) {
+                        tracing::warn!(error = %Scrub(&error), "lost the HiLink stick; connecting again");
+                    }
+                    attempt = 1;
+                    inner.state_tx.send_replace(DeviceState::Connecting {
+                        attempt,
+                        last_error: Some(error.to_string()),
+                    });
+                    tokio::time::sleep(backoff(attempt)).await;
+                    break;
+                }
+            };
+            let deletions = inner.deletions.load(Ordering::Relaxed);
+            let news = something_new(last_inbox, last_deletions, count.inbox, deletions);
+            last_deletions = deletions;
+            if news {
+                let stored = DeviceEvent::Stored {
+                    storage: INBOX.to_owned(),
+                };
+                if inner.events.send(stored).await.is_err() {
+                    return;
+                }
+            }
+            last_inbox = Some(count.inbox);
+            let full = count.max > 0 && count.used() * 10 >= count.max * 8;
+            if full && !storage_warned {
+                storage_warned = true;
+                tracing::warn!(
+                    used = count.used(),
+                    max = count.max,
+                    sent = count.outbox,
+                    "the stick's message storage is 80 % full; deleting the oldest copies of sent messages"
+                );
+            } else if !full {
+                storage_warned = false;
+            }
+            let kept = SENT_KEPT.min(count.max / 10);
+            if full && count.outbox > kept {
+                if let Err(error) = clear_sent(&client, count.outbox - kept).await {
+                    tracing::warn!(error = %Scrub(&error), "cannot delete copies of sent messages from the stick");
+                }
+            }
+        }
+    }
+}
+
+/// Deletes the `count` oldest copies of sent messages (at most a page).
+async fn clear_sent(client: &Client, count: u32) -> Result<(), HilinkError> {
+    let page = client
+        .post(
+            "/api/sms/sms-list",
+            api::list_request(api::Box::Sent, 1, count.min(api::PAGE_SIZE), true),
+        )
+        .await?;
+    let messages = api::message_list(&page).map_err(|error| HilinkError::Answer {
+        path: "/api/sms/sms-list".to_owned(),
+        error,
+    })?;
+    for message in messages {
+        client
+            .post("/api/sms/delete-sms", api::index_request(message.index))
+            .await?;
+    }
+    Ok(())
+}
+
+/// The parts of one message the daemon planned, decoded: recipient and
+/// whole text.
+fn whole_text(parts: &[EncodedPdu]) -> Result<(String, String), DeviceError> {
+    let submits = parts
+        .iter()
+        .map(|pdu| SmsSubmit::decode(pdu.tpdu()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| failure(FailureKind::Permanent, format!("cannot read the part: {e}")))?;
+    let Some(first) = submits.first() else {
+        return Err(failure(FailureKind::Permanent, "a message without parts"));
+    };
+    if submits
+        .iter()
+        .any(|s| !matches!(s.user_data.body, Body::Text(_)))
+    {
+        return Err(failure(
+            FailureKind::Permanent,
+            "a HiLink stick sends text only; binary and compressed messages cannot go through its web interface",
+        ));
+    }
+    if first.dcs.class.is_some() {
+        tracing::warn!("the stick sends every message as an ordinary one: the message class (flash) is not kept");
+    }
+    let user_data: Vec<_> = submits.iter().map(|s| Some(&s.user_data)).collect();
+    let text: String = pdu::part_texts(&user_data).into_iter().flatten().collect();
+    Ok((first.destination.to_display(), text))
+}
+
+/// One stored message as the SMS-DELIVER PDUs of its parts (SMSC field,
+/// then TPDU), made from its sender, text and date; always the same PDUs
+/// for the same message, so a message read twice is recorded once.
+fn as_delivers(message: &api::Message) -> Vec<Listed> {
+    let location = Location {
+        storage: INBOX.to_owned(),
+        index: message.index,
+    };
+    let unreadable = |reason: String| {
+        vec![Listed::Unreadable {
+            location: location.clone(),
+            raw: format!(
+                "from {} at {}: {}",
+                message.phone, message.date, message.content
+            ),
+            reason,
+        }]
+    };
+    let originator = match Address::parse_number(&message.phone)
+        .or_else(|_| Address::alphanumeric(&message.phone))
+    {
+        Ok(address) => address,
+        Err(error) => return unreadable(format!("sender {:?}: {error}", message.phone)),
+    };
+    let timestamp =
+        api::parse_date(&message.date).unwrap_or_else(|| pdu::Timestamp::from_unix_seconds(0));
+    let plan = match pdu::plan_text_wide(&message.content, EncodingPolicy::Auto) {
+        Ok(plan) => plan,
+        Err(error) => return unreadable(error.to_string()),
+    };
+    let reference = (message.index & 0xFFFF) as u16;
+    let mut listed = Vec::new();
+    for deliver in SmsDeliver::from_plan(&plan, &originator, timestamp, reference) {
+        match deliver.encode() {
+            Ok(tpdu) => {
+                let mut pdu = Vec::with_capacity(tpdu.len() + 1);
+                pdu.push(0); // no SMSC address
+                pdu.extend_from_slice(&tpdu);
+                listed.push(Listed::Message {
+                    location: location.clone(),
+                    pdu,
+                });
+            }
+            Err(error) => return unreadable(error.to_string()),
+        }
+    }
+    listed
+}
+
+impl Device for HilinkStick {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            storage: true,
+            calls: false,
+            reference_counter: false,
+        }
+    }
+
+    fn watch(&self) -> watch::Receiver<DeviceState> {
+        self.state.clone()
+    }
+
+    async fn send(&self, pdu: &EncodedPdu) -> Result<u8, DeviceError> {
+        let parts = std::slice::from_ref(pdu);
+        let concatenated = SmsSubmit::decode(pdu.tpdu())
+            .ok()
+            .and_then(|s| s.user_data.header.and_then(|h| h.concat()))
+            .is_some_and(|c| c.total > 1);
+        if concatenated {
+            return Err(failure(
+                FailureKind::Permanent,
+                "a HiLink stick sends whole texts: one part of a long message cannot be sent alone",
+            ));
+        }
+        let (phone, text) = whole_text(parts)?;
+        self.send_text(&phone, &text).await
+    }
+
+    async fn send_part(&self, parts: &[EncodedPdu], index: usize) -> Result<u8, DeviceError> {
+        if index > 0 {
+            // The whole text went with the first part.
+            return Ok(self.inner.current_reference());
+        }
+        let (phone, text) = whole_text(parts)?;
+        tracing::debug!(to = %Redact(&phone), parts = parts.len(), "sending through the stick");
+        self.send_text(&phone, &text).await
+    }
+
+    async fn last_reference(&self) -> Result<Option<u8>, DeviceError> {
+        Ok(None)
+    }
+
+    fn storages(&self) -> Vec<String> {
+        match &*self.state.borrow() {
+            DeviceState::Ready(_) => vec![INBOX.to_owned()],
+            _ => Vec::new(),
+        }
+    }
+
+    async fn read_storage(&self, storage: &str) -> Result<Vec<Listed>, DeviceError> {
+        if storage != INBOX {
+            return Ok(Vec::new());
+        }
+        let client = self.ready()?;
+        // The count is one small request; the listing only when there is
+        // something to list (the daemon also reads on its safety poll).
+        let count = client
+            .get("/api/sms/sms-count")
+            .await
+            .map_err(|e| not_sent(&e))?;
+        let count =
+            api::sms_count(&count).map_err(|e| failure(FailureKind::Transient, e.to_string()))?;
+        if count.inbox == 0 {
+            return Ok(Vec::new());
+        }
+        let mut listed = Vec::new();
+        for page in 1..=MAX_PAGES {
+            let answer = client
+                .post(
+                    "/api/sms/sms-list",
+                    api::list_request(api::Box::Inbox, page, api::PAGE_SIZE, true),
+                )
+                .await
+                .map_err(|e| not_sent(&e))?;
+            let messages = api::message_list(&answer)
+                .map_err(|e| failure(FailureKind::Transient, e.to_string()))?;
+            let full_page = messages.len() as u32 >= api::PAGE_SIZE;
+            for message in &messages {
+                listed.extend(as_delivers(message));
+            }
+            if !full_page {
+                break;
+            }
+        }
+        Ok(listed)
+    }
+
+    async fn storage_usage(&self) -> Result<Option<(u32, u32)>, DeviceError> {
+        let client = self.ready()?;
+        let answer = client
+            .get("/api/sms/sms-count")
+            .await
+            .map_err(|e| not_sent(&e))?;
+        let count =
+            api::sms_count(&answer).map_err(|e| failure(FailureKind::Transient, e.to_string()))?;
+        Ok(Some((count.used(), count.max)))
+    }
+
+    async fn delete(&self, location: &Location) -> Result<(), DeviceError> {
+        let done = |index| {
+            self.inner
+                .deleted
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(&index)
+        };
+        if done(location.index) {
+            return Ok(());
+        }
+        let client = self.ready()?;
+        client
+            .post("/api/sms/delete-sms", api::index_request(location.index))
+            .await
+            .map_err(|e| not_sent(&e))?;
+        let mut deleted = self.inner.deleted.lock().unwrap_or_else(|e| e.into_inner());
+        if deleted.len() >= 256 {
+            deleted.pop_front();
+        }
+        deleted.push_back(location.index);
+        self.inner.deletions.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    async fn acknowledge(&self) -> Result<(), DeviceError> {
+        Ok(())
+    }
+
+    async fn hang_up(&self) -> Result<(), DeviceError> {
+        Ok(())
+    }
+
+    async fn radio(&self) -> Radio {
+        let Ok(client) = self.ready() else {
+            return Radio::default();
+        };
+        let signal = client
+            .get("/api/device/signal")
+            .await
+            .ok()
+            .map(|s| api::signal(&s));
+        let status = client
+            .get("/api/monitoring/status")
+            .await
+            .ok()
+            .map(|s| api::status(&s));
+        let operator = client
+            .get("/api/net/current-plmn")
+            .await
+            .ok()
+            .and_then(|plmn| api::operator(&plmn));
+        Radio {
+            signal_dbm: signal.as_ref().and_then(|s| s.dbm()),
+            signal_percent: signal.as_ref().and_then(|s| s.percent()),
+            registered: status.and_then(|s| s.registered),
+            operator,
+            // The web interface has no bit error rate.
+            ..Radio::default()
+        }
+    }
+
+    async fn control(&self, request: Control) {
+        match request {
+            Control::Suspend => {
+                self.restart_poller(false);
+                self.inner.state_tx.send_replace(DeviceState::Suspended);
+            }
+            Control::Resume => self.restart_poller(true),
+            Control::Reconnect | Control::HardReset => {
+                // The stick is not rebooted: a new session is the most a
+                // reset asks of it.
+                self.inner.client().reset().await;
+                self.inner.state_tx.send_replace(DeviceState::Connecting {
+                    attempt: 0,
+                    last_error: None,
+                });
+                self.restart_poller(true);
+            }
+        }
+    }
+
+    async fn reload(&self, config: &Config) {
+        let Some(web) = &config.modem.web else {
+            tracing::warn!("the reloaded configuration names no web stick; staying with the HiLink stick until a restart");
+            return;
+        };
+        *self.inner.client.lock().unwrap_or_else(|e| e.into_inner()) =
+            Arc::new(client_for(web, config));
+        *self
+            .inner
+            .settings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = settings_for(web, config);
+        self.inner.state_tx.send_replace(DeviceState::Connecting {
+            attempt: 0,
+            last_error: None,
+        });
+        self.restart_poller(true);
+    }
+
+    async fn shutdown(&self) {
+        self.restart_poller(false);
+        self.inner.state_tx.send_replace(DeviceState::Stopped);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pdu::{Incoming, SubmitOptions};
+
+    fn planned(text: &str, to: &str) -> Vec<EncodedPdu> {
+        let plan = pdu::plan_text(text, EncodingPolicy::Auto).unwrap();
+        let mut options = SubmitOptions::new(Address::parse_number(to).unwrap());
+        options.concat_reference = 7;
+        SmsSubmit::from_plan(&plan, &options)
+            .iter()
+            .map(|s| s.encode(None).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn the_inbox_is_read_when_its_count_moved_or_hid_a_delete() {
+        assert!(something_new(None, 0, 1, 0), "first look");
+        assert!(!something_new(None, 0, 0, 0), "empty");
+        assert!(something_new(Some(1), 0, 2, 0), "one more");
+        assert!(!something_new(Some(1), 3, 1, 3), "nothing happened");
+        assert!(something_new(Some(1), 3, 1, 4), "one deleted, one arrived");
+        assert!(!something_new(Some(1), 3, 0, 4), "deleted, now empty");
+    }
+
+    #[test]
+    fn the_parts_decode_to_the_whole_text() {
+        let long = "Grüße 😀 ".repeat(30);
+        let parts = planned(&long, "+4915112345678");
+        assert!(parts.len() > 1);
+        assert_eq!(
+            whole_text(&parts).unwrap(),
+            ("+4915112345678".to_owned(), long)
+        );
+        let short = planned("hello", "012345");
+        assert_eq!(
+            whole_text(&short).unwrap(),
+            ("012345".to_owned(), "hello".to_owned())
+        );
+    }
+
+    #[test]
+    fn a_stored_message_becomes_the_same_delivers_each_time() {
+        let message = api::Message {
+            index: 40_007,
+            phone: "+4915112345678".to_owned(),
+            content: "ж".repeat(100),
+            date: "2024-03-01 10:11:12".to_owned(),
+            status: 0,
+        };
+        let first = as_delivers(&message);
+        assert_eq!(first, as_delivers(&message));
+        assert_eq!(first.len(), 2);
+        let mut text = String::new();
+        for listed in &first {
+            let Listed::Message { location, pdu } = listed else {
+                panic!("unreadable: {listed:?}");
+            };
+            assert_eq!(location.index, 40_007);
+            let (_, tpdu) = pdu::split_smsc(pdu).unwrap();
+            let Incoming::Deliver(deliver) = Incoming::decode(tpdu).unwrap() else {
+                panic!("not a deliver");
+            };
+            assert_eq!(deliver.originator.to_display(), "+4915112345678");
+            let stamp = deliver.timestamp.valid().unwrap();
+            assert_eq!((stamp.year, stamp.hour, stamp.second), (2024, 10, 12));
+            text.push_str(deliver.user_data.body.text().unwrap());
+        }
+        assert_eq!(text, message.content);
+    }
+
+    #[test]
+    fn a_named_sender_and_an_unusable_one() {
+        let named = api::Message {
+            index: 1,
+            phone: "Telekom".to_owned(),
+            content: "hi".to_owned(),
+            date: String::new(),
+            status: 0,
+        };
+        assert!(matches!(as_delivers(&named)[0], Listed::Message { .. }));
+        let unusable = api::Message {
+            phone: "a sender name far too long for an address".to_owned(),
+            ..named
+        };
+        let listed = as_delivers(&unusable);
+        let Listed::Unreadable { raw, .. } = &listed[0] else {
+            panic!("{listed:?}");
+        };
+        assert!(raw.contains("hi"));
+    }
+}
