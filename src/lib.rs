@@ -45,7 +45,9 @@
 //! - `manual`: simgate(8), simgate.toml(5) and shell completions, made
 //!   from the command-line definitions and the default configuration.
 //! - `queue`: `simgate send`: a message queued as an outbox file, and the
-//!   wait for its outcome.
+//!   wait for its outcome; the atomic outbox write `inject` shares.
+//! - `inject`: `simgate inject`, gammu-smsd-inject's command line for TEXT
+//!   and EMS, writing the files gammu-smsd-inject writes.
 //!
 //! Neither `pdu` nor `at` performs I/O or reads the clock; they are unit
 //! tested beside the code and fuzzed from `fuzz/`.
@@ -59,6 +61,7 @@ pub(crate) mod demo;
 pub mod device;
 pub mod emulator;
 pub(crate) mod ini;
+pub(crate) mod inject;
 pub mod instance;
 pub(crate) mod manual;
 pub(crate) mod migrate;

@@ -3,11 +3,11 @@
 //! when asked, the wait for the daemon's verdict (the file in `sent/` or
 //! `error/`). The name is a pure function; the file is written beside the
 //! outbox under a hidden name, synced, and renamed into place without
-//! replacing anything.
+//! replacing anything ([`write_new`], which `simgate inject` uses too).
 
 use crate::config::Config;
 use crate::pdu::Timestamp;
-use crate::spool;
+use crate::spool::{self, Flags, OutboxKind};
 use nix::fcntl::{renameat2, RenameFlags, AT_FDCWD};
 use std::fs;
 use std::io::Write;
@@ -45,49 +45,55 @@ pub(crate) enum QueueError {
     StillWaiting(u64),
 }
 
-/// The outbox file name for a message to `number`, as
-/// `gammu-smsd-inject` makes them: `OUTC<date>_<time>_00_<number>_sms<n>.txt`
-/// (priority C, UTC date and time, `n` counting up when the name is taken).
-pub(crate) fn file_name(number: &str, utc: &Timestamp, n: u32) -> String {
-    format!(
-        "OUTC{:04}{:02}{:02}_{:02}{:02}{:02}_00_{number}_sms{n}.txt",
-        utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second
-    )
+/// The local time now, as gammu-smsd-inject takes it for its names, with
+/// the offset from UTC in seconds.
+pub(crate) fn local_now() -> (Timestamp, i32) {
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs() as i64);
+    crate::calendar::local_from_unix_seconds(seconds)
 }
 
-/// Queues `text` to `number` in `config`'s outbox; returns the file.
+/// Queues `text` to `number` in `config`'s outbox as a `.txt` file named
+/// as `gammu-smsd-inject` names them; returns the file.
 pub(crate) fn queue(config: &Config, number: &str, text: &str) -> Result<PathBuf, QueueError> {
     if text.is_empty() {
         return Err(QueueError::EmptyText);
     }
-    let outbox = &config.spool.outbox;
-    let seconds = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |since| since.as_secs() as i64);
-    let now = Timestamp::from_unix_seconds(seconds);
-    let usable = |name: &str| {
-        spool::classify_outbox_name(name)
-            .ok()
-            .flatten()
-            .and_then(|parsed| parsed.recipient)
-            .is_some_and(|recipient| recipient == number)
-    };
-    if crate::pdu::Address::parse_number(number).is_err() || !usable(&file_name(number, &now, 0)) {
+    let (now, _) = local_now();
+    let name = |n| spool::inject_name(&now, number, n, OutboxKind::Txt, Flags::default());
+    if crate::pdu::Address::parse_number(number).is_err() || name(0).is_err() {
         return Err(QueueError::Number(number.to_owned()));
     }
+    write_new(&config.spool.outbox, text.as_bytes(), |n| {
+        name(n).unwrap_or_default()
+    })
+}
+
+/// Writes `content` into `outbox` under the first free name of `name(0)`
+/// to `name(99)` (gammu-smsd-inject's range): into a hidden file first,
+/// synced, then renamed into place without replacing anything, so the
+/// daemon never sees a partial file and no existing file is lost.
+pub(crate) fn write_new(
+    outbox: &Path,
+    content: &[u8],
+    name: impl Fn(u32) -> String,
+) -> Result<PathBuf, QueueError> {
+    static TEMP_COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let write_error = |path: &Path| {
         let path = path.to_owned();
         move |source| QueueError::Write { path, source }
     };
-    let temp = outbox.join(format!(".simgate-send-{}.tmp", std::process::id()));
+    let serial = TEMP_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let temp = outbox.join(format!(".simgate-send-{}-{serial}.tmp", std::process::id()));
     {
         let mut file = fs::File::create(&temp).map_err(write_error(&temp))?;
-        file.write_all(text.as_bytes())
+        file.write_all(content)
             .and_then(|()| file.sync_all())
             .map_err(write_error(&temp))?;
     }
-    for n in 0..1000 {
-        let target = outbox.join(file_name(number, &now, n));
+    for n in 0..100 {
+        let target = outbox.join(name(n));
         match renameat2(
             AT_FDCWD,
             &temp,
@@ -113,8 +119,8 @@ pub(crate) fn queue(config: &Config, number: &str, text: &str) -> Result<PathBuf
     }
     let _ = fs::remove_file(&temp);
     Err(QueueError::Write {
-        path: outbox.clone(),
-        source: std::io::Error::other("1,000 names for this second are taken"),
+        path: outbox.to_owned(),
+        source: std::io::Error::other("the 100 names for this second are taken"),
     })
 }
 
@@ -163,19 +169,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_are_gammu_smsd_inject_names_simgate_takes() {
-        let utc = Timestamp {
-            year: 2026,
-            month: 12,
-            day: 3,
-            hour: 9,
-            minute: 5,
-            second: 7,
-            tz_quarters: 0,
-        };
-        let name = file_name("+4917612345678", &utc, 2);
-        assert_eq!(name, "OUTC20261203_090507_00_+4917612345678_sms2.txt");
-        let parsed = spool::classify_outbox_name(&name).unwrap().unwrap();
-        assert_eq!(parsed.recipient.as_deref(), Some("+4917612345678"));
+    fn a_second_file_in_the_same_second_takes_the_next_name() {
+        let dir = std::env::temp_dir().join(format!("simgate-write-new-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let name = |n| format!("OUTC20261203_090507_00_+1_sms{n}.txt");
+        let first = write_new(&dir, b"one", name).unwrap();
+        let second = write_new(&dir, b"two", name).unwrap();
+        assert!(first.ends_with("OUTC20261203_090507_00_+1_sms0.txt"));
+        assert!(second.ends_with("OUTC20261203_090507_00_+1_sms1.txt"));
+        assert_eq!(fs::read(&first).unwrap(), b"one");
+        assert_eq!(fs::read(&second).unwrap(), b"two");
+        // Nothing else is left behind (no temporary file).
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 2);
+        fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -11,6 +11,7 @@ mod destinations;
 mod files;
 mod gammu_crosscheck;
 mod inbox_full;
+mod inject_command;
 
 mod instance;
 mod logs;
