@@ -46,6 +46,9 @@
 //!   from the command-line definitions and the default configuration.
 //! - `queue`: `simgate send`: a message queued as an outbox file, and the
 //!   wait for its outcome; the atomic outbox write `inject` shares.
+//! - `webhook`: the webhooks' events, payloads, signature, retry
+//!   schedule (pure) and HTTP client; the queue is in the store, the task
+//!   that posts in the daemon.
 //! - `inject`: `simgate inject`, gammu-smsd-inject's command line for TEXT
 //!   and EMS, writing the files gammu-smsd-inject writes.
 //!
@@ -73,3 +76,4 @@ pub(crate) mod redact;
 pub mod spool;
 pub mod store;
 pub(crate) mod unconfigured;
+pub(crate) mod webhook;

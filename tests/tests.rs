@@ -32,3 +32,4 @@ mod send_faults;
 mod smart_messages;
 mod support;
 mod timing;
+mod webhooks;

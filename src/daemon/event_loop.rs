@@ -53,6 +53,8 @@ pub(super) struct Daemon<D> {
     /// Received messages whose inbox files could not be written: when to
     /// try again.
     pub(super) inbox_retry: InboxRetry,
+    /// The webhook tasks, when URLs are configured.
+    pub(super) webhooks: Option<super::webhooks::Webhooks>,
     pub(super) _state_lock: instance::Lock,
 }
 
@@ -283,6 +285,13 @@ impl<D: Device> Daemon<D> {
                     self.process_outbox().await?;
                 }
             }
+        }
+    }
+
+    /// Hands an event to the webhooks (when its kind is configured).
+    pub(super) fn webhook(&self, kind: &'static str, data: serde_json::Value) {
+        if let Some(webhooks) = &self.webhooks {
+            webhooks.send(kind, data);
         }
     }
 

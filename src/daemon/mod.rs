@@ -20,6 +20,7 @@
 //! - [`clock`]: calendar time, injectable.
 //! - `watcher`: inotify on outbox/.
 //! - `hooks`: running a hook without shell injection.
+//! - `webhooks`: the task that queues and posts webhooks.
 //! - `filter`: gammu's sender and SMSC filters.
 //! - `systemd`, `logging`, `signals`: the process's surroundings.
 //!
@@ -49,6 +50,7 @@ mod state;
 pub(crate) mod systemd;
 pub(crate) mod tp_mr;
 pub(crate) mod watcher;
+mod webhooks;
 
 use crate::config::Config;
 use crate::device::{Device, DeviceEvent, PinMemory};
@@ -157,8 +159,13 @@ where
         None
     };
     let config = Arc::new(config);
-    let (core, outbox_events, pins) =
-        blocking(open_core(Arc::clone(&config), database, outbox_lock)).await?;
+    let (core, outbox_events, pins) = blocking(open_core(
+        Arc::clone(&config),
+        database.clone(),
+        outbox_lock,
+    ))
+    .await?;
+    let webhooks = webhooks::Webhooks::start(&config.webhooks, &database).await?;
     let (device, device_events) = open(DeviceContext { pins }).await?;
     if !config.receive.enabled {
         tracing::info!("Receive = no: incoming messages are left on the device");
@@ -181,6 +188,7 @@ where
         calls: decide::CallGate::default(),
         storage_warned: false,
         inbox_retry: InboxRetry::default(),
+        webhooks,
         _state_lock: state_lock,
     };
     let result = match daemon.start().await {
@@ -200,6 +208,9 @@ where
     daemon.systemd.stopping();
     tracing::info!("stopping");
     daemon.device.shutdown().await;
+    if let Some(webhooks) = daemon.webhooks.take() {
+        webhooks.stop().await;
+    }
     daemon.keeper.close().await;
     result
 }
