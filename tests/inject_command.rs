@@ -126,7 +126,24 @@ fn simgate_inject_writes_what_gammu_smsd_inject_writes() {
         .to_owned();
     let unicode_long = "Žluťoučký kůň úpěl ďábelské ódy 😀🇨🇿 ".repeat(6);
     let extension_long = "[x] {y} €|".repeat(30);
+    // A surrogate pair cut between two 7-bit parts (gammu writes the lone
+    // halves as U+FFFD and `?`).
+    let cut_pair = format!(
+        "{}😀 and a tail long enough for a second part",
+        "a".repeat(152)
+    );
     let mut cases = vec![
+        case("detail", &["TEXT", "+1", "-len", "400", "-text", &cut_pair]),
+        case(
+            "standard",
+            &["TEXT", "+1", "-len", "400", "-text", &cut_pair],
+        ),
+        case(
+            "detail",
+            &[
+                "EMS", "+1", "-text", &cut_pair, "-format", "r", "-text", "😀x",
+            ],
+        ),
         case(
             "detail",
             &["TEXT", "+123456789", "-text", "Hello from simgate"],

@@ -30,6 +30,8 @@
 //!   part it is packed again behind a 16-bit header, or an 8-bit one when
 //!   `-16bit` was given (gammu's inversion), and every EMS part has
 //!   message class 0.
+//! - Where gammu 1.42 never finishes (a 7-bit part with one septet left
+//!   before an extension character, in EMS), simgate starts the next part.
 
 /// Octets in one part's user data.
 const PART_OCTETS: usize = 140;
@@ -314,12 +316,23 @@ impl Packer {
             self.next_part();
             free = room(self.current()).1;
         }
-        let (taken, counted) = if self.unicode {
-            let copy = align(free.min(available), rest, available);
-            (copy, copy)
-        } else {
-            fit_septets(rest, free)
+        let unicode = self.unicode;
+        let fit = |free: usize| {
+            if unicode {
+                let copy = align(free.min(available), rest, available);
+                (copy, copy)
+            } else {
+                fit_septets(rest, free)
+            }
         };
+        let (mut taken, mut counted) = fit(free);
+        if taken == 0 && available > 0 {
+            // One septet left and an extension character next: gammu 1.42
+            // tries the same part again forever; simgate goes on in a new
+            // part.
+            self.next_part();
+            (taken, counted) = fit(room(self.current()).1);
+        }
         self.current().text.extend_from_slice(&rest[..taken]);
         (room(self.current()).0, taken, counted)
     }
@@ -431,6 +444,9 @@ fn pack_elements(
         let mut done = 0;
         loop {
             if packer.parts.len() > MAX_PARTS {
+                return Err(PackError::TooLong);
+            }
+            if packer.current().udh.len() > PART_OCTETS {
                 return Err(PackError::TooLong);
             }
             if let Some(format) = entry.format {
@@ -595,5 +611,19 @@ mod tests {
         let lengths: Vec<usize> = parts.iter().map(|p| p.text.len()).collect();
         assert_eq!(lengths, [153, 153, 58]);
         assert_eq!(pack_ems(&[], false, false, CLOCK), Err(PackError::Empty));
+        // gammu 1.42 loops forever here (one septet left, then `€`).
+        let texts = [
+            EmsText {
+                text: units(&"a".repeat(152)),
+                format: None,
+            },
+            EmsText {
+                text: units("€ and more"),
+                format: None,
+            },
+        ];
+        let parts = pack_ems(&texts, false, false, CLOCK).unwrap();
+        let all: Vec<u16> = parts.iter().flat_map(|p| p.text.clone()).collect();
+        assert_eq!(all, units(&format!("{}€ and more", "a".repeat(152))));
     }
 }

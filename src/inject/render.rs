@@ -44,12 +44,29 @@ fn units_hex(units: &[u16]) -> String {
     hex_upper(units.iter().flat_map(|unit| unit.to_be_bytes()))
 }
 
-/// UTF-8 of UTF-16 units; a lone surrogate (a cut gammu allows in 7-bit
-/// parts) becomes U+FFFD.
+/// UTF-8 of UTF-16 units, as gammu converts them (it may cut a surrogate
+/// pair between two parts): a lead surrogate at the very end becomes
+/// U+FFFD, any other lone surrogate `?`.
 pub(crate) fn utf8(units: &[u16]) -> String {
-    char::decode_utf16(units.iter().copied())
-        .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
-        .collect()
+    let mut out = String::new();
+    let mut index = 0;
+    while index < units.len() {
+        let unit = units[index];
+        let next = units.get(index + 1).copied();
+        index += 1;
+        let ch = match (unit, next) {
+            (0xD800..=0xDBFF, Some(low @ 0xDC00..=0xDFFF)) => {
+                index += 1;
+                char::from_u32(
+                    0x10000 + ((u32::from(unit) - 0xD800) << 10) + (u32::from(low) - 0xDC00),
+                )
+            }
+            (0xD800..=0xDBFF, None) => Some(char::REPLACEMENT_CHARACTER),
+            _ => char::from_u32(u32::from(unit)),
+        };
+        out.push(ch.unwrap_or('?'));
+    }
+    out
 }
 
 /// `YYYYMMDDTHHMMSS`.
