@@ -351,6 +351,11 @@ impl<D: Device> Daemon<D> {
                         "SIGHUP: a new outbox or database path takes effect at the next restart"
                     );
                 }
+                if config.webhooks != self.config.webhooks {
+                    tracing::warn!(
+                        "SIGHUP: changed [webhooks] settings take effect at the next restart"
+                    );
+                }
                 config.spool.outbox = self.config.spool.outbox.clone();
                 config.database.path = self.config.database.path.clone();
                 let config = Arc::new(config);
