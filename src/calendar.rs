@@ -68,6 +68,27 @@ pub(crate) fn utc_from_unix_seconds(seconds: i64) -> Timestamp {
     }
 }
 
+/// The local calendar fields of the time `seconds` after the epoch, in
+/// the system's time zone (`TZ`, else `/etc/localtime`, else UTC, as the
+/// C library reads them), with the offset in `tz_quarters` rounded toward
+/// zero, and the exact offset in seconds.
+pub(crate) fn local_from_unix_seconds(seconds: i64) -> (Timestamp, i32) {
+    let seconds = seconds.clamp(FIRST_SECOND, LAST_SECOND);
+    let instant = jiff::Timestamp::from_second(seconds).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    let offset = jiff::tz::TimeZone::system().to_offset(instant);
+    let fields = offset.to_datetime(instant);
+    let stamp = Timestamp {
+        year: fields.year().clamp(0, 9999) as u16,
+        month: fields.month() as u8,
+        day: fields.day() as u8,
+        hour: fields.hour() as u8,
+        minute: fields.minute() as u8,
+        second: fields.second() as u8,
+        tz_quarters: (offset.seconds() / 900).clamp(-79, 79) as i8,
+    };
+    (stamp, offset.seconds())
+}
+
 /// The Unix time of the instant a time stamp names: its fields read in
 /// its own offset (`2024-01-15T11:30:00+01:00` is 1705314600).
 pub(crate) fn unix_seconds(stamp: &Timestamp) -> Result<i64, CalendarError> {

@@ -50,6 +50,26 @@ enum Command {
     /// not.
     #[command(after_help = "Exit status: 0 shown; 1 the database cannot be read.")]
     Status(StatusArgs),
+    /// gammu-smsd-inject's command line for TEXT and EMS messages: writes
+    /// the outbox files gammu-smsd-inject writes (same names, same bytes),
+    /// e.g. `simgate inject -c /etc/gammu-smsdrc TEXT +4912345 -text Hi`.
+    #[command(
+        after_help = "MESSAGE is gammu-smsd-inject's: TEXT RECIPIENT [-text TEXT | \
+                             -textutf8 TEXT] [-unicode] [-len N | -autolen N] [-16bit] [-flash] \
+                             [-report] [-reply] [-replacemessages N] [-maxsms N] \
+                             [-smscnumber N] [-validity HOUR|6HOURS|DAY|3DAYS|WEEK|MAX] (text \
+                             from standard input without -text), or EMS RECIPIENT [-unicode] \
+                             [-16bit] (-text TEXT [-format lcrasbiut])...; options have one \
+                             dash and any case. -smscnumber and -validity cannot be kept in \
+                             outbox files (as with gammu). Exit status, as gammu-smsd-inject's: \
+                             0 written (it prints Written message with ID <file>); 1 the \
+                             message cannot be made (empty EMS, over -maxsms, text too long); \
+                             2 the configuration cannot be read, or a number option is no \
+                             number; 3 the outbox file cannot be written; 255 the message \
+                             arguments are refused (unknown or unsupported option or type, \
+                             missing value)."
+    )]
+    Inject(InjectArgs),
     /// Check an existing gammu-smsd setup and print the steps that put
     /// simgate in its place (changes nothing unless --apply is given).
     MigrateFromGammu(crate::migrate::MigrateArgs),
@@ -87,6 +107,30 @@ struct StatusArgs {
     /// interrupted.
     #[arg(long, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "2")]
     watch: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+struct InjectArgs {
+    /// simgate TOML or gammu-smsdrc: where the outbox is and its
+    /// OutboxFormat (detail: one .smsbackup file; standard or unicode:
+    /// a .txt file per part).
+    #[arg(short, long, default_value = crate::config::DEFAULT_PATH)]
+    config: std::path::PathBuf,
+    /// Accepted for gammu-smsd-inject's sake (its logging options); simgate
+    /// inject logs nothing.
+    #[arg(short = 'l', hide = true)]
+    use_log: bool,
+    /// Accepted for gammu-smsd-inject's sake.
+    #[arg(short = 'L', hide = true)]
+    no_use_log: bool,
+    /// MSGTYPE RECIPIENT [options], as gammu-smsd-inject takes them.
+    #[arg(
+        value_name = "MESSAGE",
+        num_args = 0..,
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    message: Vec<std::ffi::OsString>,
 }
 
 #[derive(Debug, Args)]
@@ -272,6 +316,9 @@ pub(crate) enum CliError {
     /// `simgate send` could not queue the message, or it was not sent.
     #[error("{0}")]
     Queue(#[from] crate::queue::QueueError),
+    /// `simgate inject` wrote nothing.
+    #[error("{0}")]
+    Inject(#[from] crate::inject::InjectError),
     /// `migrate-from-gammu` found problems or could not make a change.
     #[error("{0}")]
     Migrate(#[from] crate::migrate::MigrateError),
@@ -301,6 +348,7 @@ pub fn main() -> ExitCode {
             eprintln!("simgate: {error}");
             match error {
                 CliError::Queue(crate::queue::QueueError::StillWaiting(_)) => ExitCode::from(3),
+                CliError::Inject(error) => ExitCode::from(error.exit_code()),
                 _ => ExitCode::FAILURE,
             }
         }
@@ -320,6 +368,10 @@ pub(crate) fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::MigrateFromGammu(args) => Ok(crate::migrate::run(&args, out)?),
         Command::Send(args) => send(&args, out),
         Command::Status(args) => status(&args, out),
+        Command::Inject(args) => {
+            crate::inject::run(&args.config, &args.message, out, &mut io::stderr())?;
+            Ok(())
+        }
         Command::GenerateDocs(args) => {
             use clap::CommandFactory;
             for path in crate::manual::write_all(&Cli::command(), &args.out)? {

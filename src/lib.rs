@@ -50,6 +50,12 @@
 //!   wait for its outcome.
 //! - `status`: `simgate status`: what a daemon's database says, read from
 //!   another process.
+//!   wait for its outcome; the atomic outbox write `inject` shares.
+//! - `webhook`: the webhooks' events, payloads, signature, retry
+//!   schedule (pure) and HTTP client; the queue is in the store, the task
+//!   that posts in the daemon.
+//! - `inject`: `simgate inject`, gammu-smsd-inject's command line for TEXT
+//!   and EMS, writing the files gammu-smsd-inject writes.
 //!
 //! Neither `pdu` nor `at` performs I/O or reads the clock; they are unit
 //! tested beside the code and fuzzed from `fuzz/`.
@@ -62,9 +68,10 @@ pub mod daemon;
 pub(crate) mod demo;
 pub mod device;
 pub mod emulator;
-pub mod http;
 pub mod hilink;
+pub mod http;
 pub(crate) mod ini;
+pub(crate) mod inject;
 pub mod instance;
 pub(crate) mod manual;
 pub(crate) mod migrate;
@@ -77,3 +84,4 @@ pub mod spool;
 pub(crate) mod status;
 pub mod store;
 pub(crate) mod unconfigured;
+pub(crate) mod webhook;

@@ -3,11 +3,11 @@
 //! when asked, the wait for the daemon's verdict (the file in `sent/` or
 //! `error/`). The name is a pure function; the file is written beside the
 //! outbox under a hidden name, synced, and renamed into place without
-//! replacing anything.
+//! replacing anything ([`write_new`], which `simgate inject` uses too).
 
 use crate::config::Config;
 use crate::pdu::Timestamp;
-use crate::spool;
+use crate::spool::{self, Flags, OutboxKind};
 use nix::fcntl::{renameat2, RenameFlags, AT_FDCWD};
 use std::fs;
 use std::io::Write;
@@ -45,9 +45,18 @@ pub(crate) enum QueueError {
     StillWaiting(u64),
 }
 
-/// The outbox file name for a message to `number`, as
-/// `gammu-smsd-inject` makes them: `OUTC<date>_<time>_00_<number>_sms<n>.txt`
-/// (priority C, UTC date and time, `n` counting up when the name is taken).
+/// The local time now, as gammu-smsd-inject takes it for its names, with
+/// the offset from UTC in seconds.
+pub(crate) fn local_now() -> (Timestamp, i32) {
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs() as i64);
+    crate::calendar::local_from_unix_seconds(seconds)
+}
+
+/// The outbox file name for a message to `number` as `gammu-smsd-inject`
+/// makes them, at UTC time `utc`: `OUTC<date>_<time>_00_<number>_sms<n>.txt`
+/// (what [`check_number`] tries a number against).
 pub(crate) fn file_name(number: &str, utc: &Timestamp, n: u32) -> String {
     named(number, utc, &format!("sms{n}"))
 }
@@ -84,42 +93,53 @@ pub(crate) fn check_number(number: &str) -> Result<(), QueueError> {
     Ok(())
 }
 
-/// Queues `text` to `number` in `config`'s outbox; returns the file.
+/// Queues `text` to `number` in `config`'s outbox as a `.txt` file named
+/// as `gammu-smsd-inject` names them; returns the file.
 pub(crate) fn queue(config: &Config, number: &str, text: &str) -> Result<PathBuf, QueueError> {
     if text.is_empty() {
         return Err(QueueError::EmptyText);
     }
-    check_number(number)?;
-    let seconds = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |since| since.as_secs() as i64);
-    let now = Timestamp::from_unix_seconds(seconds);
-    let names = (0..1000).map(|n| file_name(number, &now, n));
-    match write_first_free(&config.spool.outbox, text, names)? {
-        Some(target) => Ok(target),
-        None => Err(QueueError::Write {
-            path: config.spool.outbox.clone(),
-            source: std::io::Error::other("1,000 names for this second are taken"),
-        }),
+    let (now, _) = local_now();
+    let name = |n| spool::inject_name(&now, number, n, OutboxKind::Txt, Flags::default());
+    if crate::pdu::Address::parse_number(number).is_err() || name(0).is_err() {
+        return Err(QueueError::Number(number.to_owned()));
     }
+    write_new(&config.spool.outbox, text.as_bytes(), |n| {
+        name(n).unwrap_or_default()
+    })
+}
+
+/// Writes `content` into `outbox` under the first free name of `name(0)`
+/// to `name(99)` (gammu-smsd-inject's range): into a hidden file first,
+/// synced, then renamed into place without replacing anything, so the
+/// daemon never sees a partial file and no existing file is lost.
+pub(crate) fn write_new(
+    outbox: &Path,
+    content: &[u8],
+    name: impl Fn(u32) -> String,
+) -> Result<PathBuf, QueueError> {
+    write_first_free(outbox, content, (0..100).map(name))?.ok_or_else(|| QueueError::Write {
+        path: outbox.to_owned(),
+        source: std::io::Error::other("the 100 names for this second are taken"),
+    })
 }
 
 /// Queues `text` in `outbox` under exactly `name`; `false` when a file
 /// of that name is there already (nothing is replaced).
 pub(crate) fn queue_named(outbox: &Path, name: &str, text: &str) -> Result<bool, QueueError> {
-    Ok(write_first_free(outbox, text, std::iter::once(name.to_owned()))?.is_some())
+    Ok(write_first_free(outbox, text.as_bytes(), std::iter::once(name.to_owned()))?.is_some())
 }
 
 /// Tells temporary files of one process apart (the HTTP API queues
 /// several at once).
 static TEMP_SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-/// Writes `text` beside the outbox under a hidden name, syncs it, and
+/// Writes `content` beside the outbox under a hidden name, syncs it, and
 /// renames it to the first of `names` not taken (never replacing a file);
 /// `None` when every name is taken.
 fn write_first_free(
     outbox: &Path,
-    text: &str,
+    content: &[u8],
     names: impl Iterator<Item = String>,
 ) -> Result<Option<PathBuf>, QueueError> {
     let write_error = |path: &Path| {
@@ -130,7 +150,7 @@ fn write_first_free(
     let temp = outbox.join(format!(".simgate-send-{}-{serial}.tmp", std::process::id()));
     {
         let mut file = fs::File::create(&temp).map_err(write_error(&temp))?;
-        file.write_all(text.as_bytes())
+        file.write_all(content)
             .and_then(|()| file.sync_all())
             .map_err(write_error(&temp))?;
     }
@@ -206,6 +226,23 @@ pub(crate) fn wait(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_second_file_in_the_same_second_takes_the_next_name() {
+        let dir = std::env::temp_dir().join(format!("simgate-write-new-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let name = |n| format!("OUTC20261203_090507_00_+1_sms{n}.txt");
+        let first = write_new(&dir, b"one", name).unwrap();
+        let second = write_new(&dir, b"two", name).unwrap();
+        assert!(first.ends_with("OUTC20261203_090507_00_+1_sms0.txt"));
+        assert!(second.ends_with("OUTC20261203_090507_00_+1_sms1.txt"));
+        assert_eq!(fs::read(&first).unwrap(), b"one");
+        assert_eq!(fs::read(&second).unwrap(), b"two");
+        // Nothing else is left behind (no temporary file).
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 2);
+        fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn names_are_gammu_smsd_inject_names_simgate_takes() {

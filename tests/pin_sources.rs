@@ -115,7 +115,7 @@ fn a_pin_others_can_read_is_a_warning_and_a_credential_wins() {
     );
     std::fs::set_permissions(&pin_file, std::fs::Permissions::from_mode(0o640)).unwrap();
     let text = stdout(&check_config(&toml, None));
-    assert!(!text.contains("warning"), "{text}");
+    assert!(!text.contains("# warning"), "{text}");
     // What the file holds is checked like any PIN, and never shown.
     write(&pin_file, "12a4\n", 0o600);
     let output = check_config(&toml, None);

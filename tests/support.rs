@@ -281,6 +281,8 @@ pub(crate) enum Reference {
     Systemctl,
     /// systemd-analyze, for `verify` and `security --offline` (systemd).
     SystemdAnalyze,
+    /// faketime, which freezes the clock of a command (faketime).
+    Faketime,
 }
 
 /// Every check that needs a reference tool, for the banner that lists the
@@ -326,15 +328,24 @@ const REFERENCE_CHECKS: &[(Reference, &str)] = &[
         Reference::SystemdAnalyze,
         "packaging::the_units_verify_and_score_at_most_2",
     ),
+    (
+        Reference::SmsdInject,
+        "inject_command::simgate_inject_writes_what_gammu_smsd_inject_writes",
+    ),
+    (
+        Reference::Faketime,
+        "inject_command::simgate_inject_writes_what_gammu_smsd_inject_writes",
+    ),
 ];
 
 impl Reference {
-    const ALL: [Self; 5] = [
+    const ALL: [Self; 6] = [
         Self::PythonGammu,
         Self::SmsdInject,
         Self::Smsd,
         Self::Systemctl,
         Self::SystemdAnalyze,
+        Self::Faketime,
     ];
 
     /// The command to run: the usual one, or another named by an
@@ -347,6 +358,7 @@ impl Reference {
             Self::Smsd => ("SIMGATE_REFERENCE_SMSD", "gammu-smsd"),
             Self::Systemctl => ("SIMGATE_REFERENCE_SYSTEMCTL", "systemctl"),
             Self::SystemdAnalyze => ("SIMGATE_REFERENCE_SYSTEMD_ANALYZE", "systemd-analyze"),
+            Self::Faketime => ("SIMGATE_REFERENCE_FAKETIME", "faketime"),
         };
         std::env::var(variable).unwrap_or_else(|_| default.to_owned())
     }
@@ -358,6 +370,7 @@ impl Reference {
             Self::Smsd => "gammu-smsd (Debian package gammu-smsd)",
             Self::Systemctl => "systemctl (Debian package systemd; it need not run)",
             Self::SystemdAnalyze => "systemd-analyze (Debian package systemd; it need not run)",
+            Self::Faketime => "faketime (Debian package faketime)",
         }
     }
 
@@ -369,6 +382,7 @@ impl Reference {
             Self::SmsdInject | Self::Smsd | Self::Systemctl | Self::SystemdAnalyze => {
                 probe.arg("--version")
             }
+            Self::Faketime => probe.args(["-f", "2026-01-01 00:00:00", "true"]),
         };
         match probe.output() {
             Err(error) => Err(format!("`{command}`: {error}")),
@@ -430,7 +444,7 @@ pub(crate) fn reference(tool: Reference, check: &str) -> Option<String> {
     if std::env::var_os("SIMGATE_REQUIRE_GAMMU").is_some_and(|v| v == "1") {
         panic!(
             "{} is missing ({why}) and SIMGATE_REQUIRE_GAMMU=1 requires it; install it with \
-             `apt-get install python3-gammu gammu-smsd systemd`",
+             `apt-get install python3-gammu gammu-smsd systemd faketime`",
             tool.describe()
         );
     }
@@ -455,7 +469,7 @@ fn skipped_banner(tools: &[Probed]) {
     }
     let _ = write!(
         text,
-        "\nTo run them: sudo apt-get install python3-gammu gammu-smsd systemd (Debian,\n\
+        "\nTo run them: sudo apt-get install python3-gammu gammu-smsd systemd faketime (Debian,\n\
          Ubuntu; systemd need not run),\n\
          then `cargo test` again. With SIMGATE_REQUIRE_GAMMU=1 a missing tool fails\n\
          the tests instead (.ci/run sets it).\n{rule}\n\n"

@@ -14,6 +14,7 @@ mod gammu_crosscheck;
 mod hilink;
 mod http_api;
 mod inbox_full;
+mod inject_command;
 
 mod instance;
 mod logs;
@@ -35,3 +36,4 @@ mod smart_messages;
 mod status_command;
 mod support;
 mod timing;
+mod webhooks;

@@ -256,6 +256,27 @@ fn write_all(out: &mut String, config: &Config, reveal_pin: bool) -> std::fmt::R
     )?;
     writeln!(out, "max_body_bytes = {}", h.max_body_bytes)?;
 
+    let w = &config.webhooks;
+    writeln!(out, "\n[webhooks]")?;
+    if w.urls.is_empty() {
+        writeln!(
+            out,
+            "# urls = [\"http://127.0.0.1:8080/sms-events\"]  (none: webhooks are off)"
+        )?;
+    } else {
+        writeln!(out, "urls = {}", list(&w.urls))?;
+    }
+    match (&w.secret_file, &w.secret) {
+        (Some(file), _) => writeln!(out, "secret_file = {}", path(file))?,
+        (None, Some(_)) => writeln!(out, "# secret = \"…\"  (set, redacted)")?,
+        (None, None) => {}
+    }
+    writeln!(out, "events = {}", list(&w.events))?;
+    writeln!(out, "max_retry_time = {}", duration(w.max_retry_time))?;
+    writeln!(out, "retry_delay = {}", duration(w.retry_delay))?;
+    writeln!(out, "retry_delay_max = {}", duration(w.retry_delay_max))?;
+    writeln!(out, "timeout = {}", duration(w.timeout))?;
+
     let l = &config.log;
     writeln!(out, "\n[log]")?;
     writeln!(out, "level = {}", string(value::LOG_LEVELS.name(l.level)))?;

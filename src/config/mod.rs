@@ -63,7 +63,7 @@
 //! # simgate's TOML
 //!
 //! Sections `[modem]`, `[spool]`, `[send]`, `[receive]`, `[hooks]`,
-//! `[filters]`, `[database]`, `[http]`, `[log]`; `etc/simgate.toml`
+//! `[filters]`, `[database]`, `[http]`, `[webhooks]`, `[log]`; `etc/simgate.toml`
 //! documents every key and its default. Durations are written `"30s"`,
 //! `"10m"`, `"1h30m"`, `"500ms"` or as a bare number of seconds. Unknown
 //! keys and tables are warnings. Relative paths are relative to the working
@@ -128,6 +128,8 @@ pub struct Config {
     pub budget: BudgetSettings,
     /// The optional HTTP interface.
     pub http: HttpSettings,
+    /// Webhooks (`[webhooks]`, simgate's TOML only).
+    pub webhooks: WebhookSettings,
     /// Where and how much to log.
     pub log: LogSettings,
 }
@@ -446,6 +448,53 @@ pub fn parse_listen(text: &str) -> Option<SocketAddr> {
         return Some(SocketAddr::from(([127, 0, 0, 1], port)));
     }
     text.parse().ok()
+}
+
+/// `[webhooks]`: JSON POSTs on events, signed, queued in the database
+/// and retried (see the README, "Webhooks").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookSettings {
+    /// The `http://` URLs every event goes to; none: webhooks are off.
+    pub urls: Vec<String>,
+    /// The HMAC key (from `secret`, or read from `secret_file` at load).
+    pub secret: Option<String>,
+    /// Where the key came from, when from a file.
+    pub secret_file: Option<PathBuf>,
+    /// The event kinds posted.
+    pub events: Vec<String>,
+    /// How long after an event simgate keeps trying a URL.
+    pub max_retry_time: Duration,
+    /// The wait after the first failed attempt, doubled after each.
+    pub retry_delay: Duration,
+    /// The longest wait between attempts.
+    pub retry_delay_max: Duration,
+    /// How long one attempt may take.
+    pub timeout: Duration,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self {
+            urls: Vec::new(),
+            secret: None,
+            secret_file: None,
+            events: crate::webhook::EVENTS
+                .iter()
+                .map(|e| (*e).to_owned())
+                .collect(),
+            max_retry_time: Duration::from_secs(24 * 3600),
+            retry_delay: Duration::from_secs(10),
+            retry_delay_max: Duration::from_secs(3600),
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl WebhookSettings {
+    /// Whether events of `kind` are posted.
+    pub(crate) fn wants(&self, kind: &str) -> bool {
+        !self.urls.is_empty() && self.events.iter().any(|e| e == kind)
+    }
 }
 
 /// `[destinations]`: which numbers messages may go to. An entry ending in
@@ -945,6 +994,7 @@ impl Config {
             destinations: DestinationSettings::default(),
             budget: BudgetSettings::default(),
             http: HttpSettings::default(),
+            webhooks: WebhookSettings::default(),
             log: LogSettings::default(),
         }
     }

@@ -1030,3 +1030,61 @@ fn a_gammu_smsdrc_with_connection_hilink_is_a_noted_extension() {
     );
     assert!(error.to_string().contains("http://"), "{error}");
 }
+
+#[test]
+fn webhooks_need_http_urls_a_secret_and_known_events() {
+    let base = "[modem]\ndevice = \"/dev/ttyUSB0\"\n";
+    let loaded = toml_ok(&format!(
+        "{base}[webhooks]\nurls = [\"http://127.0.0.1:9/hook\"]\nsecret = \"k\"\n\
+         events = [\"sent\", \"failed\"]\nretry_delay = \"1s\"\n"
+    ));
+    let w = &loaded.config.webhooks;
+    assert_eq!(w.urls, ["http://127.0.0.1:9/hook"]);
+    assert_eq!(w.events, ["sent", "failed"]);
+    assert!(w.wants("sent") && !w.wants("received"));
+    assert_eq!(w.retry_delay, secs(1));
+    assert_eq!(w.max_retry_time, secs(86_400));
+    let text = loaded.config.to_toml();
+    assert!(
+        text.contains("[webhooks]\nurls = [\"http://127.0.0.1:9/hook\"]\n"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("secret = \"k\""),
+        "the secret is not shown: {text}"
+    );
+    // Defaults: off, every event.
+    let off = toml_ok(base);
+    assert!(!off.config.webhooks.wants("sent"));
+    assert_eq!(
+        off.config.webhooks.events.len(),
+        crate::webhook::EVENTS.len()
+    );
+
+    let refused = |extra: &str| parse_toml(&format!("{base}[webhooks]\n{extra}")).unwrap_err();
+    let https = refused("urls = [\"https://example.org/\"]\nsecret = \"k\"\n").to_string();
+    assert!(https.contains("https is not supported"), "{https}");
+    let unsigned = refused("urls = [\"http://example.org/\"]\n").to_string();
+    assert!(unsigned.contains("webhooks.secret"), "{unsigned}");
+    let unknown =
+        refused("urls = [\"http://e/\"]\nsecret = \"k\"\nevents = [\"sent\", \"bogus\"]\n")
+            .to_string();
+    assert!(
+        unknown.contains("bogus") && unknown.contains("received"),
+        "{unknown}"
+    );
+
+    let dir = std::env::temp_dir().join(format!("simgate-secret-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("secret");
+    std::fs::write(&file, "from a file\n").unwrap();
+    let loaded = toml_ok(&format!(
+        "{base}[webhooks]\nurls = [\"http://e/\"]\nsecret_file = \"{}\"\n",
+        file.display()
+    ));
+    assert_eq!(
+        loaded.config.webhooks.secret.as_deref(),
+        Some("from a file")
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -24,6 +24,7 @@ const SECTIONS: &[&str] = &[
     "destinations",
     "budget",
     "http",
+    "webhooks",
     "log",
 ];
 
@@ -386,6 +387,56 @@ pub(super) fn parse(text: &str) -> Result<Loaded, ConfigError> {
         h.max_body_bytes = max;
     }
     http.finish(&mut notices);
+
+    let mut webhooks = section("webhooks");
+    let w = &mut config.webhooks;
+    w.urls = webhooks.list("urls")?;
+    for url in &w.urls {
+        if let Err(error) = crate::webhook::parse_url(url) {
+            return Err(webhooks.invalid("urls", &Value::String(url.clone()), &error.to_string()));
+        }
+    }
+    w.secret = webhooks.string("secret")?;
+    w.secret_file = webhooks.path("secret_file")?;
+    if let Some(file) = &w.secret_file {
+        let text = std::fs::read_to_string(file).map_err(|error| {
+            webhooks.invalid(
+                "secret_file",
+                &Value::String(file.display().to_string()),
+                &format!("a readable file holding the secret ({error})"),
+            )
+        })?;
+        w.secret = Some(text.trim_end_matches(['\n', '\r']).to_owned());
+    }
+    if !w.urls.is_empty() && w.secret.as_deref().is_none_or(str::is_empty) {
+        return Err(ConfigError::Missing {
+            key: "webhooks.secret".to_owned(),
+            hint: "webhooks are signed: set secret or secret_file (a long random string)"
+                .to_owned(),
+        });
+    }
+    let events = webhooks.list("events")?;
+    if webhooks
+        .table
+        .as_ref()
+        .is_some_and(|t| t.contains_key("events"))
+    {
+        for event in &events {
+            if !crate::webhook::EVENTS.contains(&event.as_str()) {
+                return Err(webhooks.invalid(
+                    "events",
+                    &Value::String(event.clone()),
+                    &format!("event kinds among {}", crate::webhook::EVENTS.join(", ")),
+                ));
+            }
+        }
+        w.events = events;
+    }
+    w.max_retry_time = webhooks.duration("max_retry_time", w.max_retry_time)?;
+    w.retry_delay = webhooks.positive_duration("retry_delay", w.retry_delay)?;
+    w.retry_delay_max = webhooks.positive_duration("retry_delay_max", w.retry_delay_max)?;
+    w.timeout = webhooks.positive_duration("timeout", w.timeout)?;
+    webhooks.finish(&mut notices);
 
     let mut log = section("log");
     let l = &mut config.log;

@@ -56,6 +56,8 @@ pub(super) struct Daemon<D> {
     pub(super) inbox_retry: InboxRetry,
     /// What readers in this process (the HTTP API) are told.
     pub(super) published: Publisher,
+    /// The webhook tasks, when URLs are configured.
+    pub(super) webhooks: Option<super::webhooks::Webhooks>,
     pub(super) _state_lock: instance::Lock,
 }
 
@@ -325,6 +327,13 @@ impl<D: Device> Daemon<D> {
         }
     }
 
+    /// Hands an event to the webhooks (when its kind is configured).
+    pub(super) fn webhook(&self, kind: &'static str, data: serde_json::Value) {
+        if let Some(webhooks) = &self.webhooks {
+            webhooks.send(kind, data);
+        }
+    }
+
     pub(super) fn emit(&self, event: DaemonEvent) {
         self.published.note(&event);
         if let Some(events) = &self.events {
@@ -398,6 +407,11 @@ impl<D: Device> Daemon<D> {
                 }
                 // What the running HTTP API serves with (`--http` included).
                 config.http = self.config.http.clone();
+                if config.webhooks != self.config.webhooks {
+                    tracing::warn!(
+                        "SIGHUP: changed [webhooks] settings take effect at the next restart"
+                    );
+                }
                 config.spool.outbox = self.config.spool.outbox.clone();
                 config.database.path = self.config.database.path.clone();
                 let config = Arc::new(config);

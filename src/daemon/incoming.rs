@@ -233,6 +233,8 @@ impl<D: Device> Daemon<D> {
         }
         self.run_receive_hooks(&received).await;
         for message in received {
+            let (kind, data) = super::webhooks::received_event(&message);
+            self.webhook(kind, data);
             self.emit(DaemonEvent::Received {
                 files: message.files,
             });

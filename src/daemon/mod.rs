@@ -20,6 +20,7 @@
 //! - [`clock`]: calendar time, injectable.
 //! - `watcher`: inotify on outbox/.
 //! - `hooks`: running a hook without shell injection.
+//! - `webhooks`: the task that queues and posts webhooks.
 //! - `filter`: gammu's sender and SMSC filters.
 //! - `systemd`, `logging`, `signals`: the process's surroundings.
 //! - `published`: what readers in the process (the HTTP API) are told:
@@ -53,6 +54,7 @@ mod state;
 pub(crate) mod systemd;
 pub(crate) mod tp_mr;
 pub(crate) mod watcher;
+mod webhooks;
 
 use crate::config::Config;
 use crate::device::{Device, DeviceEvent, PinMemory};
@@ -170,6 +172,7 @@ where
         outbox_lock,
     ))
     .await?;
+    let webhooks = webhooks::Webhooks::start(&config.webhooks, &database).await?;
     let (device, device_events) = open(DeviceContext { pins }).await?;
     let published = published::Publisher::new();
     let http = match crate::http::start(
@@ -207,6 +210,7 @@ where
         storage_warned: false,
         inbox_retry: InboxRetry::default(),
         published,
+        webhooks,
         _state_lock: state_lock,
     };
     let result = match daemon.start().await {
@@ -231,6 +235,9 @@ where
     daemon.device.shutdown().await;
     // `simgate status` says stopped, not the last state before.
     let _ = daemon.record_device().await;
+    if let Some(webhooks) = daemon.webhooks.take() {
+        webhooks.stop().await;
+    }
     daemon.keeper.close().await;
     result
 }

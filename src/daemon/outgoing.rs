@@ -21,6 +21,14 @@ impl<D: Device> Daemon<D> {
         let now = self.clock.now();
         let events = self.core(move |core| core.process_outbox(now)).await??;
         for event in events {
+            // A file refused as it was taken in (unreadable, a denied
+            // destination) failed too.
+            if let DaemonEvent::Failed { file, reason } = &event {
+                self.webhook(
+                    crate::webhook::FAILED,
+                    super::webhooks::failed_data(file, reason),
+                );
+            }
             self.emit(event);
         }
         if self.schedule.outbox_due.is_none() {
@@ -106,6 +114,15 @@ impl<D: Device> Daemon<D> {
         {
             hook.spawn();
         }
+        self.webhook(
+            crate::webhook::BUDGET_WARNING,
+            serde_json::json!({
+                "month": month,
+                "used": used,
+                "budget": budget,
+                "threshold": threshold,
+            }),
+        );
         self.emit(DaemonEvent::BudgetWarning {
             month,
             used,
@@ -139,6 +156,10 @@ impl<D: Device> Daemon<D> {
                 if let Some(hook) = hook_env::on_sent(hooks, &file, &recipient, &parts) {
                     hook.spawn();
                 }
+                self.webhook(
+                    crate::webhook::SENT,
+                    super::webhooks::sent_data(&file, &recipient, &parts),
+                );
                 let references = parts.iter().map(|p| p.reference).collect();
                 self.emit(DaemonEvent::Sent { file, references });
             }
@@ -146,6 +167,10 @@ impl<D: Device> Daemon<D> {
                 if let Some(hook) = hook_env::on_failure(hooks, &file) {
                     hook.spawn();
                 }
+                self.webhook(
+                    crate::webhook::FAILED,
+                    super::webhooks::failed_data(&file, &reason),
+                );
                 self.emit(DaemonEvent::Failed { file, reason });
             }
             Outcome::Cancelled { file, reason } => {

@@ -24,7 +24,10 @@ pub(crate) mod name;
 pub(crate) mod outbox;
 pub(crate) mod settle;
 
-pub(crate) use name::{classify_outbox_name, classify_outbox_os_name, OutboxName};
+pub(crate) use name::{
+    classify_outbox_name, classify_outbox_os_name, inject_name, Flags, NameError, OutboxKind,
+    OutboxName,
+};
 pub(crate) use outbox::{
     parse_outbox, record_message_references, ContentError, OutgoingBody, OutgoingMessage,
     SubmitError, Utf8Fallback,

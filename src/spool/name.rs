@@ -1,6 +1,7 @@
-//! Spool file names (spec §2.1-§2.4, §5.2): which outbox names gammu 1.42
-//! picks up and what it reads from them, and the names of inbox files. Pure
-//! string functions.
+//! Spool file names (spec §2.1-§2.5, §5.2): which outbox names gammu 1.42
+//! picks up and what it reads from them, the names `gammu-smsd-inject`
+//! writes (which `simgate send` and `simgate inject` write too), and the
+//! names of inbox files. Pure string functions.
 //!
 //! # Outbox names (§2.1-§2.3)
 //!
@@ -69,6 +70,21 @@ pub(crate) struct Flags {
     pub wap_bookmark: bool,
 }
 
+impl Flags {
+    /// The flag letters, in the order `d`, `f`, `b`.
+    pub(crate) fn letters(&self) -> String {
+        [
+            (self.delivery_report, 'd'),
+            (self.flash, 'f'),
+            (self.wap_bookmark, 'b'),
+        ]
+        .iter()
+        .filter(|(set, _)| *set)
+        .map(|(_, letter)| *letter)
+        .collect()
+    }
+}
+
 /// What an outbox file name says.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct OutboxName {
@@ -120,6 +136,11 @@ pub(crate) enum NameError {
     /// A matching name that is not UTF-8 (shown lossily).
     #[error("outbox file name {0:?} is not valid UTF-8")]
     NotUtf8(String),
+    /// A recipient that would not come back unchanged from a generated
+    /// text file name (it is empty, or contains `_`, `X` or a character
+    /// that is replaced in names).
+    #[error("recipient {0:?} cannot be written into a .txt file name")]
+    RecipientNotRepresentable(String),
 }
 
 /// Classifies a directory entry name: `Ok(None)` when it is not an outbox
@@ -240,6 +261,52 @@ pub(crate) fn sanitize_for_name(text: &str) -> String {
             c => c,
         })
         .collect()
+}
+
+/// The name `gammu-smsd-inject` gives a message (§2.5):
+/// `OUTC<YYYYMMDD>_<HHMMSS>_00_<recipient>_sms<serial>.<ext>`, with `time`
+/// the local time of the injection and `serial` the first number whose
+/// name is free (the caller tries them in turn).
+///
+/// For `.txt` names the recipient must come back unchanged from
+/// [`classify_outbox_name`], or this is an error, and `flags` are
+/// appended after `.txt` (gammu never appends them and so loses a flash
+/// or report request, quirk Q24; its daemon reads them all the same). For
+/// `.smsbackup` names the recipient is only decoration: it is sanitised
+/// with [`sanitize_for_name`], and flags are not written (the content
+/// carries them).
+pub(crate) fn inject_name(
+    time: &Timestamp,
+    recipient: &str,
+    serial: u32,
+    kind: OutboxKind,
+    flags: Flags,
+) -> Result<String, NameError> {
+    let (extension, letters) = match kind {
+        OutboxKind::Txt => {
+            let sanitized = sanitize_for_name(recipient);
+            // `*` comes back from its `X`; anything else replaced does not.
+            if recipient.is_empty()
+                || sanitized != recipient.replace('*', "X")
+                || recipient.contains(['_', 'X'])
+                || recipient.chars().count() > MAX_RECIPIENT_CHARS
+            {
+                return Err(NameError::RecipientNotRepresentable(recipient.to_owned()));
+            }
+            ("txt", flags.letters())
+        }
+        OutboxKind::SmsBackup => ("smsbackup", String::new()),
+    };
+    Ok(format!(
+        "OUTC{:04}{:02}{:02}_{:02}{:02}{:02}_00_{}_sms{serial}.{extension}{letters}",
+        time.year,
+        time.month,
+        time.day,
+        time.hour,
+        time.minute,
+        time.second,
+        sanitize_for_name(recipient),
+    ))
 }
 
 /// Extension of an inbox file: per part, `bin` for 8-bit data (§5.2).
@@ -455,6 +522,86 @@ mod tests {
         assert!(classify_outbox_os_name(OsStr::new("OUT+1.txt"))
             .unwrap()
             .is_some());
+    }
+
+    fn time() -> Timestamp {
+        Timestamp {
+            year: 2026,
+            month: 11,
+            day: 25,
+            hour: 17,
+            minute: 33,
+            second: 54,
+            tz_quarters: 0,
+        }
+    }
+
+    #[test]
+    fn inject_names_as_gammu_writes_them() {
+        // §2.5 observations.
+        let none = Flags::default();
+        let backup = |recipient, serial| {
+            inject_name(&time(), recipient, serial, OutboxKind::SmsBackup, none).unwrap()
+        };
+        assert_eq!(
+            backup("+123456789", 0),
+            "OUTC20261125_173354_00_+123456789_sms0.smsbackup"
+        );
+        assert_eq!(
+            backup("*101#", 0),
+            "OUTC20261125_173354_00_X101#_sms0.smsbackup"
+        );
+        assert_eq!(
+            backup("a/b", 1),
+            "OUTC20261125_173354_00_a_b_sms1.smsbackup"
+        );
+        assert_eq!(
+            inject_name(&time(), "+1", 7, OutboxKind::Txt, none),
+            Ok("OUTC20261125_173354_00_+1_sms7.txt".into())
+        );
+        for bad in ["a_b", "X1", "a/b", "", "1\n"] {
+            assert_eq!(
+                inject_name(&time(), bad, 0, OutboxKind::Txt, none),
+                Err(NameError::RecipientNotRepresentable(bad.into())),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn inject_txt_names_round_trip_with_flags() {
+        let all = Flags {
+            delivery_report: true,
+            flash: true,
+            wap_bookmark: true,
+        };
+        for recipient in ["+420777123456", "*101#", "12 34", "+1.5", "short"] {
+            for flags in [Flags::default(), all] {
+                let name = inject_name(&time(), recipient, 42, OutboxKind::Txt, flags).unwrap();
+                let parsed = text(&name);
+                assert_eq!(parsed.recipient.as_deref(), Some(recipient), "{name}");
+                assert_eq!(parsed.flags, flags, "{name}");
+                assert_eq!(parsed.priority, Some('C'));
+            }
+        }
+        let name = inject_name(&time(), "+1", 0, OutboxKind::Txt, all).unwrap();
+        assert!(name.ends_with("_sms0.txtdfb"), "{name}");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn inject_txt_names_round_trip(
+            recipient in "[0-9+*# -]{1,30}",
+            serial in 0u32..100,
+            d: bool,
+            f: bool,
+        ) {
+            let flags = Flags { delivery_report: d, flash: f, wap_bookmark: false };
+            let name = inject_name(&time(), &recipient, serial, OutboxKind::Txt, flags).unwrap();
+            let parsed = classify_outbox_name(&name).unwrap().unwrap();
+            proptest::prop_assert_eq!(parsed.recipient.as_deref(), Some(recipient.as_str()));
+            proptest::prop_assert_eq!(parsed.flags, flags);
+        }
     }
 
     #[test]

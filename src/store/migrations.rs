@@ -187,4 +187,24 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         pid             INTEGER NOT NULL,
         updated_ms      INTEGER NOT NULL
     );",
+    // 8: webhooks waiting to be posted: one row per
+    // event and URL, kept until the URL answers 2xx or the retry time
+    // runs out, so a restart loses none. `event_id` is shared by the rows
+    // of one event (it is the id receivers see, so AUTOINCREMENT: an id
+    // is never used again once its event is gone).
+    "CREATE TABLE webhook_event (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind            TEXT NOT NULL,
+        body            TEXT NOT NULL,
+        created_ms      INTEGER NOT NULL
+    );
+    CREATE TABLE webhook_delivery (
+        event_id        INTEGER NOT NULL REFERENCES webhook_event (id) ON DELETE CASCADE,
+        url             TEXT NOT NULL,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_ms         INTEGER NOT NULL,
+        last_error      TEXT,
+        PRIMARY KEY (event_id, url)
+    );
+    CREATE INDEX webhook_delivery_due ON webhook_delivery (next_ms);",
 ];

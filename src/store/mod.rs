@@ -30,11 +30,13 @@ mod migrations;
 mod modem;
 mod outgoing;
 pub(crate) mod status;
+mod webhooks;
 
 pub(crate) use incoming::{IncomingPart, NewPart, ReportRecord};
 pub(crate) use modem::PinRecords;
 pub(crate) use outgoing::Resolving;
 pub use outgoing::{Counts, FileId, MessageState, Outgoing, Part, PartState};
+pub(crate) use webhooks::{Delivery, WebhookQueue};
 
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,355 @@
+//! The daemon's webhook task: events handed over by the loop are written
+//! into the queue in the database (a task of its own, its SQLite work on
+//! the blocking pool), and posted from there, oldest first, with retries
+//! and backoff until the URL answers 2xx or the retry time runs out. The
+//! loop never waits for any of it: handing an event over is a channel
+//! send.
+//!
+//! Delivery is at least once. An event is queued right after the outcome
+//! it reports was committed (not in the same transaction): a crash in
+//! between loses that event's webhook; a stop by signal does not (the
+//! daemon waits until every handed-over event is queued). A post whose
+//! answer was lost is posted again: receivers drop repeats by the event id.
+
+use crate::config::WebhookSettings;
+use crate::store::{Delivery, WebhookQueue};
+use crate::webhook::{self, client::Client, HttpUrl};
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+use tokio::sync::{mpsc, Notify};
+use tokio::task::JoinHandle;
+
+/// An event for the webhooks.
+#[derive(Debug)]
+struct Pending {
+    kind: &'static str,
+    data: serde_json::Value,
+    unix_ms: i64,
+}
+
+/// What the daemon holds: the way in, and the two tasks.
+pub(super) struct Webhooks {
+    settings: WebhookSettings,
+    sender: Option<mpsc::UnboundedSender<Pending>>,
+    writer: Option<JoinHandle<()>>,
+    poster: JoinHandle<()>,
+}
+
+/// At most this many deliveries are read per round.
+const BATCH: u32 = 32;
+
+/// The longest sleep when nothing is due (a safety net; a new event
+/// wakes the poster at once).
+const IDLE: Duration = Duration::from_secs(3600);
+
+fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+async fn blocking<R: Send + 'static>(job: impl FnOnce() -> R + Send + 'static) -> R {
+    match tokio::task::spawn_blocking(job).await {
+        Ok(answer) => answer,
+        Err(error) => std::panic::resume_unwind(error.into_panic()),
+    }
+}
+
+impl Webhooks {
+    /// Starts the tasks on the queue in `database` (the store opened and
+    /// migrated it), or `None` when no URL is configured.
+    pub(super) async fn start(
+        settings: &WebhookSettings,
+        database: &Path,
+    ) -> Result<Option<Self>, crate::store::StoreError> {
+        if settings.urls.is_empty() {
+            return Ok(None);
+        }
+        let path = database.to_owned();
+        let queue = blocking(move || WebhookQueue::open(&path)).await?;
+        let queue = Arc::new(Mutex::new(queue));
+        let wake = Arc::new(Notify::new());
+        let (sender, receiver) = mpsc::unbounded_channel();
+        let writer = tokio::spawn(write_events(
+            receiver,
+            settings.urls.clone(),
+            Arc::clone(&queue),
+            Arc::clone(&wake),
+        ));
+        let poster = tokio::spawn(post_events(settings.clone(), queue, wake));
+        tracing::info!(urls = settings.urls.len(), events = %settings.events.join(","), "webhooks on");
+        Ok(Some(Self {
+            settings: settings.clone(),
+            sender: Some(sender),
+            writer: Some(writer),
+            poster,
+        }))
+    }
+
+    /// Hands an event over, if its kind is configured.
+    pub(super) fn send(&self, kind: &'static str, data: serde_json::Value) {
+        if !self.settings.wants(kind) {
+            return;
+        }
+        if let Some(sender) = &self.sender {
+            let _ = sender.send(Pending {
+                kind,
+                data,
+                unix_ms: unix_ms(),
+            });
+        }
+    }
+
+    /// Stops: every event handed over is queued first; a post under way
+    /// is abandoned (it is posted again at the next start).
+    pub(super) async fn stop(mut self) {
+        drop(self.sender.take());
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.await;
+        }
+        self.poster.abort();
+        let _ = self.poster.await;
+    }
+}
+
+async fn write_events(
+    mut receiver: mpsc::UnboundedReceiver<Pending>,
+    urls: Vec<String>,
+    queue: Arc<Mutex<WebhookQueue>>,
+    wake: Arc<Notify>,
+) {
+    while let Some(event) = receiver.recv().await {
+        let urls = urls.clone();
+        let queue = Arc::clone(&queue);
+        let result = blocking(move || {
+            let mut queue = queue.lock().unwrap_or_else(PoisonError::into_inner);
+            queue.enqueue(event.kind, &urls, event.unix_ms, |id| {
+                webhook::body(id, event.kind, event.unix_ms / 1000, &event.data)
+            })
+        })
+        .await;
+        match result {
+            Ok(id) => {
+                tracing::debug!(id, kind = event.kind, "webhook queued");
+                wake.notify_one();
+            }
+            Err(error) => {
+                tracing::error!(%error, kind = event.kind, "cannot queue a webhook; it is lost")
+            }
+        }
+    }
+}
+
+async fn post_events(
+    settings: WebhookSettings,
+    queue: Arc<Mutex<WebhookQueue>>,
+    wake: Arc<Notify>,
+) {
+    let client = Client::new();
+    let secret = settings.secret.clone().unwrap_or_default().into_bytes();
+    loop {
+        let now = unix_ms();
+        let reader = Arc::clone(&queue);
+        let due = blocking(move || {
+            let queue = reader.lock().unwrap_or_else(PoisonError::into_inner);
+            queue
+                .due(now, BATCH)
+                .and_then(|due| Ok((due, queue.next_due()?)))
+        })
+        .await;
+        let (due, next) = match due {
+            Ok(found) => found,
+            Err(error) => {
+                tracing::error!(%error, "cannot read the webhook queue; trying again in a minute");
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                continue;
+            }
+        };
+        if due.is_empty() {
+            let wait = next.map_or(IDLE, |at| {
+                Duration::from_millis(at.saturating_sub(unix_ms()).max(0) as u64).min(IDLE)
+            });
+            tokio::select! {
+                () = wake.notified() => {}
+                () = tokio::time::sleep(wait) => {}
+            }
+            continue;
+        }
+        for delivery in due {
+            let outcome = attempt(&client, &settings, &secret, &delivery).await;
+            let queue = Arc::clone(&queue);
+            let settings = settings.clone();
+            let result = blocking(move || {
+                let mut queue = queue.lock().unwrap_or_else(PoisonError::into_inner);
+                settle(&mut queue, &settings, &delivery, outcome)
+            })
+            .await;
+            if let Err(error) = result {
+                tracing::error!(%error, "cannot record a webhook attempt");
+            }
+        }
+    }
+}
+
+/// One POST; `Ok` when the URL answered 2xx, else why not.
+async fn attempt(
+    client: &Client,
+    settings: &WebhookSettings,
+    secret: &[u8],
+    delivery: &Delivery,
+) -> Result<(), String> {
+    let url: HttpUrl = webhook::parse_url(&delivery.url).map_err(|e| e.to_string())?;
+    let timestamp = unix_ms() / 1000;
+    let headers = [
+        ("x-simgate-event", delivery.kind.clone()),
+        ("x-simgate-id", delivery.event_id.to_string()),
+        ("x-simgate-timestamp", timestamp.to_string()),
+        (
+            "x-simgate-signature",
+            webhook::signature(secret, timestamp, delivery.body.as_bytes()),
+        ),
+    ];
+    match client
+        .post(&url, &headers, delivery.body.clone(), settings.timeout)
+        .await
+    {
+        Ok(status) if (200..300).contains(&status) => Ok(()),
+        Ok(status) => Err(format!("answered {status}")),
+        Err(error) => Err(error.to_string()),
+    }
+}
+
+/// Records an attempt's outcome: done, again later, or given up.
+fn settle(
+    queue: &mut WebhookQueue,
+    settings: &WebhookSettings,
+    delivery: &Delivery,
+    outcome: Result<(), String>,
+) -> Result<(), crate::store::StoreError> {
+    let Err(error) = outcome else {
+        tracing::info!(id = delivery.event_id, kind = %delivery.kind, url = %delivery.url, "webhook posted");
+        return queue.finish(delivery.event_id, &delivery.url);
+    };
+    let attempts = delivery.attempts + 1;
+    let now = unix_ms();
+    match webhook::next_attempt(
+        delivery.created_ms,
+        now,
+        attempts,
+        settings.retry_delay,
+        settings.retry_delay_max,
+        settings.max_retry_time,
+    ) {
+        Some(next) => {
+            tracing::warn!(id = delivery.event_id, url = %delivery.url, attempts, %error,
+                retry_in_ms = next - now, "webhook not taken; trying again");
+            queue.retry(delivery.event_id, &delivery.url, next, &error)
+        }
+        None => {
+            tracing::error!(id = delivery.event_id, url = %delivery.url, attempts, %error,
+                "webhook not taken within max_retry_time; given up");
+            queue.finish(delivery.event_id, &delivery.url)
+        }
+    }
+}
+
+/// The data of a `sent` event: what RunOnSent gets.
+pub(super) fn sent_data(
+    file: &str,
+    recipient: &str,
+    parts: &[super::hook_env::SentPart],
+) -> serde_json::Value {
+    let text: Option<String> = parts.iter().map(|p| p.text.clone()).collect();
+    serde_json::json!({
+        "file": file,
+        "number": recipient,
+        "text": text,
+        "parts": parts.iter().map(|p| serde_json::json!({
+            "reference": p.reference,
+            "class": p.class,
+            "text": p.text,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// The data of a `failed` event: what RunOnFailure gets, and why.
+pub(super) fn failed_data(file: &str, reason: &str) -> serde_json::Value {
+    serde_json::json!({ "file": file, "reason": reason })
+}
+
+/// The kind and data of a received message (`received`) or status report
+/// (`delivered`): what RunOnReceive gets.
+pub(super) fn received_event(
+    message: &super::receive::Received,
+) -> (&'static str, serde_json::Value) {
+    use crate::pdu::Incoming;
+    if let Some(Incoming::StatusReport(report)) = message.parts.first().map(|p| &p.message) {
+        let outcome = format!("{:?}", report.status.outcome()).to_ascii_lowercase();
+        return (
+            webhook::DELIVERED,
+            serde_json::json!({
+                "number": report.recipient.to_display(),
+                "reference": report.message_reference,
+                "status": report.status.0,
+                "outcome": outcome,
+                "discharge_time": report.discharge_time.to_string(),
+                "files": message.files,
+            }),
+        );
+    }
+    let texts: Vec<Option<&str>> = message
+        .parts
+        .iter()
+        .map(|part| match &part.message {
+            Incoming::Deliver(deliver) => deliver.user_data.body.text(),
+            Incoming::StatusReport(_) => None,
+        })
+        .collect();
+    let text: Option<String> = texts.iter().copied().collect();
+    (
+        webhook::RECEIVED,
+        serde_json::json!({
+            "id": message.id,
+            "number": message.sender,
+            "text": text,
+            "files": message.files,
+            "parts": message.parts.len(),
+            "complete": message.complete,
+        }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::daemon::hook_env::SentPart;
+
+    #[test]
+    fn sent_data_carries_file_number_text_and_parts() {
+        let parts = [
+            SentPart {
+                reference: 17,
+                text: Some("Hello, ".to_owned()),
+                class: -1,
+            },
+            SentPart {
+                reference: 18,
+                text: Some("world".to_owned()),
+                class: -1,
+            },
+        ];
+        let data = sent_data("OUTC_x.txt", "+4917", &parts);
+        assert_eq!(data["file"], "OUTC_x.txt");
+        assert_eq!(data["number"], "+4917");
+        assert_eq!(data["text"], "Hello, world");
+        assert_eq!(data["parts"][1]["reference"], 18);
+        let binary = [SentPart {
+            reference: 1,
+            text: None,
+            class: 1,
+        }];
+        assert!(sent_data("f", "n", &binary)["text"].is_null());
+        assert_eq!(failed_data("f", "why")["reason"], "why");
+    }
+}
