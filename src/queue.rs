@@ -87,7 +87,15 @@ pub(crate) fn check_number(number: &str) -> Result<(), QueueError> {
         .flatten()
         .and_then(|parsed| parsed.recipient)
         .is_some_and(|recipient| recipient == number);
-    if crate::pdu::Address::parse_number(number).is_err() || !usable {
+    // Digits with an optional leading +: a space or a dash would go into
+    // the file name as it is, and a program reading the name would not
+    // find the number it was given.
+    let plain = number
+        .strip_prefix('+')
+        .unwrap_or(number)
+        .bytes()
+        .all(|b| b.is_ascii_digit());
+    if !plain || crate::pdu::Address::parse_number(number).is_err() || !usable {
         return Err(QueueError::Number(number.to_owned()));
     }
     Ok(())
@@ -101,7 +109,8 @@ pub(crate) fn queue(config: &Config, number: &str, text: &str) -> Result<PathBuf
     }
     let (now, _) = local_now();
     let name = |n| spool::inject_name(&now, number, n, OutboxKind::Txt, Flags::default());
-    if crate::pdu::Address::parse_number(number).is_err() || name(0).is_err() {
+    check_number(number)?;
+    if name(0).is_err() {
         return Err(QueueError::Number(number.to_owned()));
     }
     write_new(&config.spool.outbox, text.as_bytes(), |n| {
@@ -270,7 +279,14 @@ mod tests {
     fn numbers_that_make_no_usable_name_are_refused() {
         assert!(check_number("+4917612345678").is_ok());
         assert!(check_number("12345").is_ok());
-        for bad in ["", "not a number!", "+49_1"] {
+        for bad in [
+            "",
+            "not a number!",
+            "+49_1",
+            "+49 176 1234",
+            "0176-1234",
+            "++49",
+        ] {
             assert!(
                 matches!(check_number(bad), Err(QueueError::Number(_))),
                 "{bad}"

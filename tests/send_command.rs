@@ -71,6 +71,8 @@ fn send_queues_an_outbox_file_and_refuses_bad_input() {
 
     for (args, input, says) in [
         (&["not a number!", "hi"][..], None, "invalid number"),
+        // A space would go into the file name as it is.
+        (&["+49 176 00000901", "hi"][..], None, "invalid number"),
         (&["+4917600000901"][..], Some(""), "the text is empty"),
     ] {
         let output = send(&config, args, input);
