@@ -627,10 +627,16 @@ async fn emoji_changed_by_the_firmware_are_reported() {
     setup.wait("sent", |s| s.network.len() == 2).await;
     setup.files("sent", 2).await;
     let snapshot = setup.stick.snapshot();
-    assert_eq!(times_sent(&snapshot, "party ? now"), 1, "{:?}", snapshot.network);
+    assert_eq!(
+        times_sent(&snapshot, "party ? now"),
+        1,
+        "{:?}",
+        snapshot.network
+    );
     let log = setup.log();
     assert_eq!(
-        log.matches("does not keep characters outside the BMP").count(),
+        log.matches("does not keep characters outside the BMP")
+            .count(),
         1,
         "reported once, for the text with an emoji:\n{log}"
     );
