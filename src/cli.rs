@@ -426,7 +426,18 @@ fn run_daemon(args: &RunArgs) -> Result<(), CliError> {
         config_path: Some(args.config.clone()),
         ..crate::daemon::DaemonOptions::new(config)
     };
-    let result = if options.config.modem.web.is_some() {
+    let android = options
+        .config
+        .modem
+        .web
+        .as_ref()
+        .is_some_and(|web| web.kind == crate::config::WebKind::Android);
+    let result = if android {
+        runtime.block_on(crate::device::android::serve(
+            options,
+            std::future::pending(),
+        ))
+    } else if options.config.modem.web.is_some() {
         runtime.block_on(crate::device::hilink::serve(
             options,
             std::future::pending(),

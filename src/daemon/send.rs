@@ -219,7 +219,10 @@ impl<D: Device> Sender<'_, D> {
         };
         loop {
             let (part, position) = attempt.pending[attempt.next];
-            match self.device.send_part(&attempt.encoded, position).await {
+            let sent = self
+                .device
+                .send_message_part(attempt.row.id, &attempt.encoded, position);
+            match sent.await {
                 Ok(reference) => {
                     tracing::info!(file = %Redact(&attempt.row.file_name), id = attempt.row.id, part, of = attempt.submits.len(), reference, "part sent");
                     self.tracker.sent(reference, self.device, self.keeper).await;

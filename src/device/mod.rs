@@ -10,8 +10,10 @@
 //! [`DeviceEvent`]s; it reports its radio; and it says which of these it can
 //! do at all ([`Capabilities`]).
 
+pub mod android;
 pub mod at;
 pub mod hilink;
+pub(crate) mod text;
 
 use crate::config::Config;
 use crate::pdu::EncodedPdu;
@@ -190,6 +192,21 @@ pub trait Device: Send + Sync + 'static {
         index: usize,
     ) -> impl Future<Output = Result<u8, DeviceError>> + Send {
         self.send(&parts[index])
+    }
+
+    /// Sends part `index` of the message the daemon keeps as row
+    /// `message` (the same row on every retry and after a restart), as
+    /// [`Device::send_part`]. A device that names each message it is
+    /// handed (a phone app taking a client-chosen id) derives that name
+    /// from the row, so a retry reuses it; the default ignores the row.
+    fn send_message_part(
+        &self,
+        message: i64,
+        parts: &[EncodedPdu],
+        index: usize,
+    ) -> impl Future<Output = Result<u8, DeviceError>> + Send {
+        let _ = message;
+        self.send_part(parts, index)
     }
 
     /// The TP-MR it used last, where it can tell ([`Capabilities`]).
