@@ -255,7 +255,7 @@ impl WebStick {
             password: None,
             password_file: None,
             check_interval: DEFAULT_CHECK_INTERVAL,
-            android: (kind == WebKind::Android).then(|| AndroidPhone {
+            android: (kind == WebKind::Android).then_some(AndroidPhone {
                 signing_key: None,
                 signing_key_file: None,
                 webhook_listen: DEFAULT_WEBHOOK_LISTEN,
