@@ -33,7 +33,7 @@ impl Setup {
             format!(
                 "[modem]\ntransport = \"android\"\ndevice = \"{url}\"\npassword = \"secret\"\n\
                  signing_key = \"signing-key\"\nwebhook_listen = \"127.0.0.1:0\"\n\
-                 check_interval = \"100ms\"\nsend_timeout = \"20s\"\nstatus_interval = \"0s\"\n\n\
+                 check_interval = \"100ms\"\nsend_timeout = \"5s\"\nstatus_interval = \"0s\"\n\n\
                  [send]\nretry_delay = \"1s\"\n\n[spool]\n\
                  inbox = \"{r}/inbox\"\noutbox = \"{r}/outbox\"\nsent = \"{r}/sent\"\n\
                  error = \"{r}/error\"\n\n[database]\npath = \"{r}/simgate.db\"\n\n\
@@ -295,5 +295,28 @@ async fn a_send_the_phone_failed_goes_out_once_on_the_retry() {
     let snapshot = setup.phone.snapshot();
     assert_eq!(times_sent(&snapshot, "second time lucky"), 1);
     assert_eq!(snapshot.messages.len(), 2, "the retry under a fresh id");
+    setup.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_answer_and_the_phone_gone_is_posted_again_and_refused_as_a_duplicate() {
+    let setup = Setup::start("lost-and-gone").await;
+    setup.phone.lose_next_post_answer_then_go_offline();
+    setup.queue("OUT+4915112345678.txt", "taken, then the phone vanished");
+    setup
+        .until("simgate gave the try up as not sent yet", |s| {
+            s.log().contains("has not sent the message yet")
+        })
+        .await;
+    setup.phone.online().await;
+    setup.until("sent", |s| s.count("sent") == 1).await;
+    let snapshot = setup.phone.snapshot();
+    assert_eq!(times_sent(&snapshot, "taken, then the phone vanished"), 1);
+    assert_eq!(snapshot.messages.len(), 1);
+    assert!(
+        snapshot.conflicts >= 1,
+        "the retry was refused as a duplicate"
+    );
+    assert_eq!(setup.count("error"), 0);
     setup.stop().await;
 }

@@ -89,6 +89,7 @@ pub struct Snapshot {
 #[derive(Debug, Default)]
 struct Faults {
     lose_post_answer: bool,
+    offline_after_lost_answer: bool,
     fail_sends: u32,
     duplicate_webhooks: bool,
 }
@@ -106,11 +107,11 @@ struct State {
 pub struct AndroidEmulator {
     address: SocketAddr,
     shared: Arc<Shared>,
-    server: Mutex<Option<JoinHandle<()>>>,
 }
 
 #[derive(Debug)]
 struct Shared {
+    server: Mutex<Option<JoinHandle<()>>>,
     state: Mutex<State>,
     changed: watch::Sender<u64>,
     http: HttpClient<HttpConnector, Full<Bytes>>,
@@ -144,6 +145,7 @@ impl AndroidEmulator {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let address = listener.local_addr()?;
         let shared = Arc::new(Shared {
+            server: Mutex::new(None),
             state: Mutex::new(State {
                 config,
                 snapshot: Snapshot::default(),
@@ -155,11 +157,7 @@ impl AndroidEmulator {
                 .pool_max_idle_per_host(0)
                 .build(HttpConnector::new()),
         });
-        let emulator = Self {
-            address,
-            shared,
-            server: Mutex::new(None),
-        };
+        let emulator = Self { address, shared };
         emulator.serve(listener);
         Ok(emulator)
     }
@@ -183,7 +181,7 @@ impl AndroidEmulator {
                 while connections.try_join_next().is_some() {}
             }
         });
-        *self.server.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
+        *self.shared.server.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
     }
 
     /// The phone's address, `http://127.0.0.1:PORT`.
@@ -234,10 +232,15 @@ impl AndroidEmulator {
     }
 
     /// The phone goes offline (Wi-Fi lost, app stopped): connections are
-    /// refused until [`AndroidEmulator::online`]. Messages it holds stay,
-    /// and are sent meanwhile.
+    /// refused and no webhook is posted until [`AndroidEmulator::online`].
+    /// Messages it holds stay, and are sent meanwhile.
     pub async fn offline(&self) {
-        let task = self.server.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let task = self
+            .shared
+            .server
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         if let Some(task) = task {
             task.abort();
             let _ = task.await;
@@ -263,6 +266,16 @@ impl AndroidEmulator {
         self.shared.with(|s| s.faults.lose_post_answer = true);
     }
 
+    /// As [`AndroidEmulator::lose_next_post_answer`], and the phone goes
+    /// offline at that moment, until [`AndroidEmulator::online`]: the
+    /// message cannot be asked about, only posted again.
+    pub fn lose_next_post_answer_then_go_offline(&self) {
+        self.shared.with(|s| {
+            s.faults.lose_post_answer = true;
+            s.faults.offline_after_lost_answer = true;
+        });
+    }
+
     /// The next `count` sends fail on the radio.
     pub fn fail_sends(&self, count: u32) {
         self.shared.with(|s| s.faults.fail_sends = count);
@@ -281,7 +294,13 @@ impl AndroidEmulator {
 
 impl Drop for AndroidEmulator {
     fn drop(&mut self) {
-        if let Some(task) = self.server.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        if let Some(task) = self
+            .shared
+            .server
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
             task.abort();
         }
     }
@@ -330,6 +349,16 @@ async fn post_until_taken(
 ) {
     loop {
         let (key, retry) = shared.with(|s| (s.config.signing_key.clone(), s.config.retry_delay));
+        let offline = shared
+            .server
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_none();
+        if offline {
+            // An offline phone posts nothing either; it tries again later.
+            tokio::time::sleep(retry).await;
+            continue;
+        }
         let timestamp = now().to_string();
         let signature = api::sign(&key, body.as_bytes(), &timestamp);
         let request = Request::builder()
@@ -523,6 +552,20 @@ async fn answer(
                         request.with_delivery_report,
                     ));
                     if lose {
+                        let offline = shared
+                            .with(|s| std::mem::take(&mut s.faults.offline_after_lost_answer));
+                        if offline {
+                            // Aborting the server ends this connection too:
+                            // no answer.
+                            let server = shared
+                                .server
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .take();
+                            if let Some(server) = server {
+                                server.abort();
+                            }
+                        }
                         return Err(Lost);
                     }
                     json(StatusCode::ACCEPTED, message_json(&request.id, &held))
