@@ -320,3 +320,38 @@ async fn a_lost_answer_and_the_phone_gone_is_posted_again_and_refused_as_a_dupli
     assert_eq!(setup.count("error"), 0);
     setup.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_whose_webhook_never_came_is_found_in_the_app_s_list_once() {
+    let setup = Setup::start("inbox-list").await;
+    setup.phone.drop_received_webhooks(true);
+    setup.phone.deliver("+4915112345678", "only in the list");
+    setup
+        .until("the message in the inbox", |s| {
+            s.inbox_texts().iter().any(|t| t == "only in the list")
+        })
+        .await;
+    // Later reads of the list, and its webhook after all, add nothing.
+    setup.phone.drop_received_webhooks(false);
+    let id = setup.phone.deliver("+4915112345678", "by webhook");
+    setup
+        .wait("the second by webhook", |s| s.received_taken.contains(&id))
+        .await;
+    let reads = |s: &Snapshot| s.requests.get("GET /inbox").copied().unwrap_or(0);
+    let now = reads(&setup.phone.snapshot());
+    setup
+        .wait("two more reads of the list", |s| reads(s) >= now + 2)
+        .await;
+    let texts = setup.inbox_texts();
+    assert_eq!(
+        texts.iter().filter(|t| *t == "only in the list").count(),
+        1,
+        "{texts:?}"
+    );
+    assert_eq!(
+        texts.iter().filter(|t| *t == "by webhook").count(),
+        1,
+        "{texts:?}"
+    );
+    setup.stop().await;
+}

@@ -311,6 +311,37 @@ pub fn verify(
     Ok(())
 }
 
+/// One entry of the app's list of received messages (`GET /inbox`); for
+/// a text message `contentPreview` is its whole text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InboxEntry {
+    /// The app's id for it (`text:` and a number for a text message).
+    pub id: String,
+    /// `SMS`, `DATA_SMS`, `MMS`...
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The sender.
+    pub sender: String,
+    /// The text.
+    pub content_preview: String,
+    /// When it arrived, as the app wrote it.
+    pub created_at: String,
+}
+
+/// The `messageId` the app's `sms:received` webhook gives the message an
+/// inbox entry lists as `id`: the entry's `text:` number (a signed 32-bit
+/// hash) written as unsigned hex. Other ids stay as they are.
+pub fn webhook_message_id(inbox_id: &str) -> String {
+    match inbox_id
+        .strip_prefix("text:")
+        .and_then(|n| n.parse::<i32>().ok())
+    {
+        Some(hash) => format!("{:x}", hash as u32),
+        None => inbox_id.to_owned(),
+    }
+}
+
 /// The phone's health (`GET /health`): the app's overall status and
 /// battery, where it says.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -459,6 +490,20 @@ mod tests {
             parse_time("2024-03-01T10:11:12.000+01:00"),
             Some(1_709_284_272)
         );
+    }
+
+    #[test]
+    fn an_inbox_entry_names_the_message_as_its_webhook_does() {
+        assert_eq!(webhook_message_id("text:-1"), "ffffffff");
+        assert_eq!(webhook_message_id("text:255"), "ff");
+        assert_eq!(webhook_message_id("in-3"), "in-3");
+        let list: Vec<InboxEntry> = serde_json::from_slice(
+            br#"[{"id":"text:17","type":"SMS","sender":"+491","recipient":null,"simNumber":1,
+            "contentPreview":"hello","createdAt":"2024-03-01T10:11:12.000+01:00","attachments":[]}]"#,
+        )
+        .unwrap();
+        assert_eq!(list[0].content_preview, "hello");
+        assert_eq!(list[0].kind, "SMS");
     }
 
     #[test]

@@ -30,6 +30,10 @@
 //! - Delivered and Failed after the network took a message become
 //!   SMS-STATUS-REPORTs for the TP-MR the send answered (derived from the
 //!   id), as an AT modem's reports are.
+//! - As a safety net the app's list of received messages (`GET /inbox`,
+//!   the last 24 hours at start, then every 12 health checks) is read and each
+//!   message not recorded in this run handed over the same way: the same
+//!   PDUs as its webhook's, so it is recorded once.
 //! - The phone away (no answer to `/health`): the device is not ready,
 //!   so messages wait in the queue; at its return the webhooks are
 //!   registered again.
@@ -68,6 +72,16 @@ const WEBHOOK_WAIT: Duration = Duration::from_secs(25);
 /// Fresh ids tried for a message the app failed to send under the ones
 /// before.
 const MAX_GENERATIONS: u32 = 16;
+/// How often the app's list of received messages is read, in health
+/// checks (a minute at the default 5 s): a webhook given up for good, or
+/// lost to a crash of the app, is found there.
+const INBOX_EVERY: u32 = 12;
+/// How far back that list is read at start.
+const INBOX_SINCE_START: i64 = 24 * 3600;
+/// How far back each later read reaches before the one before it.
+const INBOX_OVERLAP: i64 = 600;
+/// Received message ids remembered as recorded in this run.
+const RECORDED_KEPT: usize = 4096;
 /// How long a sent message's delivery outcome is waited for.
 const REPORT_WAIT: Duration = Duration::from_secs(3 * 24 * 3600);
 
@@ -179,6 +193,9 @@ struct Inner {
     watching: Mutex<HashMap<String, Watched>>,
     /// Reports handed over in this run.
     reported: Mutex<HashSet<String>>,
+    /// Received messages recorded in this run, by the app's id (oldest
+    /// first, at most [`RECORDED_KEPT`]).
+    recorded: Mutex<std::collections::VecDeque<String>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -244,6 +261,7 @@ impl AndroidPhone {
             in_flight: Mutex::new(HashSet::new()),
             watching: Mutex::new(HashMap::new()),
             reported: Mutex::new(HashSet::new()),
+            recorded: Mutex::new(std::collections::VecDeque::new()),
         });
         let phone = Self {
             server: Mutex::new(Some(tokio::spawn(take_webhooks(inner.clone())))),
@@ -526,22 +544,35 @@ impl Inner {
                 text: body,
                 received_at,
             } => {
+                if lock(&self.recorded).contains(&message_id) {
+                    return true;
+                }
                 let at = api::parse_time(&received_at).unwrap_or(0);
-                match text::delivers(&sender, &body, at, concat_of(&message_id)) {
+                let recorded = match text::delivers(&sender, &body, at, concat_of(&message_id)) {
                     Ok(pdus) => {
+                        let mut all = true;
                         for pdu in pdus {
                             if !self.route(DeviceEvent::Routed { pdu }).await {
-                                return false;
+                                all = false;
+                                break;
                             }
                         }
-                        true
+                        all
                     }
                     Err(reason) => {
                         let raw = format!("from {sender} at {received_at}: {body}");
                         self.route(DeviceEvent::RoutedUnreadable { raw, reason })
                             .await
                     }
+                };
+                if recorded {
+                    let mut done = lock(&self.recorded);
+                    if done.len() >= RECORDED_KEPT {
+                        done.pop_front();
+                    }
+                    done.push_back(message_id);
                 }
+                recorded
             }
             Event::Other(_) => true,
         }
@@ -681,6 +712,7 @@ async fn watch_phone(inner: Arc<Inner>) {
             }
         }
         let mut battery_low = false;
+        let mut inbox_read: Option<(Instant, i64)> = None;
         loop {
             tokio::time::sleep(inner.settings().check_interval).await;
             let client = inner.client();
@@ -709,6 +741,17 @@ async fn watch_phone(inner: Arc<Inner>) {
                 }
             }
             poll_outcomes(&inner, &client).await;
+            let interval = inner.settings().check_interval * INBOX_EVERY;
+            let due = inbox_read.is_none_or(|(at, _)| at.elapsed() >= interval);
+            if due {
+                let since = inbox_read.map_or(unix_now() - INBOX_SINCE_START, |(_, since)| {
+                    since - INBOX_OVERLAP
+                });
+                let started = unix_now();
+                if read_inbox(&inner, &client, since).await {
+                    inbox_read = Some((Instant::now(), started));
+                }
+            }
         }
     }
 }
@@ -746,6 +789,57 @@ async fn connect(inner: &Inner) -> Result<String, String> {
         }
     }
     Ok(format!("Android {model} (SMS Gateway app)").replace("  ", " "))
+}
+
+/// Reads the app's list of messages received since `since` (Unix
+/// seconds) and records each not recorded in this run, as its webhook
+/// would have: the same PDUs, so one recorded before is not recorded
+/// again. Whether the list was read.
+async fn read_inbox(inner: &Inner, client: &Client, since: i64) -> bool {
+    let from = jiff::Timestamp::from_second(since.max(0))
+        .map(|t| t.to_string())
+        .unwrap_or_default();
+    let path = format!("/inbox?type=SMS&limit=500&from={from}");
+    let entries = match client.request(Method::GET, &path, None).await {
+        Ok(answer) if answer.status == 200 => {
+            match serde_json::from_slice::<Vec<api::InboxEntry>>(&answer.body) {
+                Ok(entries) => entries,
+                Err(error) => {
+                    tracing::debug!(%error, "the app's list of received messages is unreadable");
+                    return false;
+                }
+            }
+        }
+        Ok(answer) => {
+            tracing::debug!(
+                status = answer.status,
+                "the app gives no list of received messages"
+            );
+            return false;
+        }
+        Err(_) => return false,
+    };
+    let mut found = 0;
+    for entry in entries.into_iter().filter(|e| e.kind == "SMS") {
+        let message_id = api::webhook_message_id(&entry.id);
+        if lock(&inner.recorded).contains(&message_id) {
+            continue;
+        }
+        found += 1;
+        let event = Event::Received {
+            message_id,
+            sender: entry.sender,
+            text: entry.content_preview,
+            received_at: entry.created_at,
+        };
+        if !inner.take(event).await {
+            return false;
+        }
+    }
+    if found > 0 {
+        tracing::info!(found, "received messages found in the app's list (their webhooks had not come, or came before this run)");
+    }
+    true
 }
 
 /// Asks the state of sent messages still waiting for an outcome, and

@@ -1,13 +1,14 @@
 //! The "SMS Gateway for Android" app's Local Server API on a loopback
 //! port, for tests: Basic auth, `POST /message` under a client's id (409
-//! when it exists), `GET /message/{id}`, `POST/GET/DELETE /webhooks`,
+//! when it exists), `GET /message/{id}`, `POST/GET/DELETE /webhooks`, `GET /inbox` (every message received),
 //! `GET /` and `GET /health`; a radio that takes each message through
 //! Pending, Processed, Sent and Delivered (or Failed when told); and
 //! webhooks posted to what is registered, signed as the app signs them
 //! (HMAC-SHA256 over body and `X-Timestamp`), each retried until it is
 //! answered 2xx. Faults: the phone offline (connections refused), the
 //! answer to the next `POST /message` lost after the message was taken,
-//! the next sends failing, every webhook posted twice.
+//! the next sends failing, every webhook posted twice, received
+//! messages' webhooks never posted (`GET /inbox` lists them).
 
 use crate::android::api::{self, ProcessState};
 use http_body_util::{BodyExt, Full};
@@ -84,6 +85,9 @@ pub struct Snapshot {
     /// Received messages whose `sms:received` webhook was answered 2xx,
     /// by id.
     pub received_taken: Vec<String>,
+    /// Received messages as `GET /inbox` lists them: its id, the
+    /// webhook's id, sender, text and time.
+    pub inbox: Vec<(String, String, String, String, String)>,
 }
 
 #[derive(Debug, Default)]
@@ -92,6 +96,7 @@ struct Faults {
     offline_after_lost_answer: bool,
     fail_sends: u32,
     duplicate_webhooks: bool,
+    drop_received_webhooks: bool,
 }
 
 #[derive(Debug)]
@@ -215,20 +220,41 @@ impl AndroidEmulator {
     /// A message arrives from `sender`: the app posts `sms:received` to
     /// what is registered for it, until answered 2xx. Its id.
     pub fn deliver(&self, sender: &str, text: &str) -> String {
-        let id = self.shared.with(|s| {
+        let at = iso_now();
+        let (id, dropped) = self.shared.with(|s| {
             s.next_incoming += 1;
-            format!("in-{}", s.next_incoming)
+            // As the app: a 32-bit hash, hex in the webhook, signed
+            // decimal in the inbox list.
+            let hash = s.next_incoming.wrapping_mul(0x9E37_79B9);
+            let id = format!("{hash:x}");
+            s.snapshot.inbox.push((
+                format!("text:{}", hash as i32),
+                id.clone(),
+                sender.to_owned(),
+                text.to_owned(),
+                at.clone(),
+            ));
+            (id, s.faults.drop_received_webhooks)
         });
+        if dropped {
+            return id;
+        }
         let payload = serde_json::json!({
             "messageId": id,
             "message": text,
             "sender": sender,
             "phoneNumber": sender,
             "simNumber": 1,
-            "receivedAt": iso_now(),
+            "receivedAt": at,
         });
         post_webhooks(self.shared.clone(), "sms:received", payload);
         id
+    }
+
+    /// `sms:received` webhooks from now on are never posted (the app gave
+    /// them up); the messages are in `GET /inbox` only.
+    pub fn drop_received_webhooks(&self, on: bool) {
+        self.shared.with(|s| s.faults.drop_received_webhooks = on);
     }
 
     /// The phone goes offline (Wi-Fi lost, app stopped): connections are
@@ -598,6 +624,20 @@ async fn answer(
                     serde_json::json!({"message": error.to_string()}),
                 ),
             }
+        }
+        (&Method::GET, "/inbox") => {
+            let list: Vec<_> = shared.with(|s| {
+                s.snapshot
+                    .inbox
+                    .iter()
+                    .map(|(id, _, sender, text, at)| {
+                        serde_json::json!({"id": id, "type": "SMS", "sender": sender,
+                            "recipient": null, "simNumber": 1, "contentPreview": text,
+                            "createdAt": at, "attachments": []})
+                    })
+                    .collect()
+            });
+            json(StatusCode::OK, serde_json::Value::Array(list))
         }
         (&Method::GET, "/webhooks") => {
             let list: Vec<_> = shared.with(|s| {
