@@ -453,6 +453,7 @@ impl<'a> InFlight<'a> {
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         lock(&self.inner.in_flight).remove(&self.id);
+        lock(&self.inner.states).remove(&self.id);
     }
 }
 
@@ -496,7 +497,13 @@ impl Inner {
         };
         let recorded = self.route(event).await;
         if recorded {
-            lock(&self.reported).insert(id.to_owned());
+            let mut reported = lock(&self.reported);
+            if reported.len() >= RECORDED_KEPT {
+                // A report handed over again is the same PDU: recorded once.
+                reported.clear();
+            }
+            reported.insert(id.to_owned());
+            drop(reported);
             lock(&self.watching).remove(id);
         }
         recorded
@@ -512,7 +519,9 @@ impl Inner {
                 state,
                 reason,
             } => {
-                {
+                // Kept only while the message is being sent: that send
+                // is its only reader.
+                if lock(&self.in_flight).contains(&message_id) {
                     let mut states = lock(&self.states);
                     let known = states.entry(message_id.clone()).or_insert(state);
                     // Late and out-of-order webhooks do not step back.
@@ -1048,6 +1057,32 @@ mod tests {
         assert_eq!(
             u8::from_str_radix(&id[2..4], 16).unwrap(),
             reference_of(&id)
+        );
+    }
+
+    #[tokio::test]
+    async fn the_webhook_address_is_the_one_facing_the_phone() {
+        let mut settings = Settings {
+            check_interval: Duration::from_secs(5),
+            send_timeout: Duration::from_secs(30),
+            listen: crate::config::DEFAULT_WEBHOOK_LISTEN,
+            webhook_url: None,
+            key: String::new(),
+        };
+        let any: SocketAddr = "0.0.0.0:8555".parse().unwrap();
+        assert_eq!(
+            webhook_url(&settings, any, "http://127.0.0.1:8080").await,
+            Some("http://127.0.0.1:8555/simgate/webhook".to_owned())
+        );
+        let one: SocketAddr = "127.0.0.2:9000".parse().unwrap();
+        assert_eq!(
+            webhook_url(&settings, one, "http://127.0.0.1:8080").await,
+            Some("http://127.0.0.2:9000/simgate/webhook".to_owned())
+        );
+        settings.webhook_url = Some("https://proxy.example/hook".to_owned());
+        assert_eq!(
+            webhook_url(&settings, any, "http://127.0.0.1:8080").await,
+            Some("https://proxy.example/hook".to_owned())
         );
     }
 
