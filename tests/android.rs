@@ -23,6 +23,11 @@ struct Setup {
 
 impl Setup {
     async fn start(name: &str) -> Self {
+        Self::start_on(name, "127.0.0.1:0").await
+    }
+
+    /// With simgate taking webhooks on `listen`.
+    async fn start_on(name: &str, listen: &str) -> Self {
         let phone = AndroidEmulator::start(AndroidConfig::default())
             .await
             .unwrap();
@@ -32,7 +37,7 @@ impl Setup {
             &config,
             format!(
                 "[modem]\ntransport = \"android\"\ndevice = \"{url}\"\npassword = \"secret\"\n\
-                 signing_key = \"signing-key\"\nwebhook_listen = \"127.0.0.1:0\"\n\
+                 signing_key = \"signing-key\"\nwebhook_listen = \"{listen}\"\n\
                  check_interval = \"100ms\"\nsend_timeout = \"5s\"\nstatus_interval = \"0s\"\n\n\
                  [send]\nretry_delay = \"1s\"\n\n[spool]\n\
                  inbox = \"{r}/inbox\"\noutbox = \"{r}/outbox\"\nsent = \"{r}/sent\"\n\
@@ -53,6 +58,17 @@ impl Setup {
             .wait("webhooks registered", |s| s.webhooks.len() == 4)
             .await;
         setup
+    }
+
+    /// SIGKILL, then `simgate run` again on the same files.
+    async fn kill_and_restart(&mut self) {
+        let _ = self.daemon.start_kill();
+        let _ = self.daemon.wait().await;
+        self.daemon = spawn_simgate(
+            &self.root.join("simgate.toml"),
+            &self.root.join("stderr.log"),
+            None,
+        );
     }
 
     fn log(&self) -> String {
@@ -353,5 +369,76 @@ async fn a_message_whose_webhook_never_came_is_found_in_the_app_s_list_once() {
         1,
         "{texts:?}"
     );
+    setup.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_at_random_moments_it_sends_and_receives_everything_once() {
+    // A fixed port: the phone keeps posting to the address registered.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut setup = Setup::start_on("crash", &format!("127.0.0.1:{port}")).await;
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    eprintln!("seed {seed}");
+    let mut random = seed;
+    let mut next = move || {
+        random = random
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        random >> 33
+    };
+    let texts: Vec<String> = (0..30).map(|i| format!("crash test message {i}")).collect();
+    for (i, text) in texts.iter().enumerate() {
+        setup.queue(
+            &format!("OUTC20240101_120000_{i:02}_+491510000{i:04}_sms0.txt"),
+            text,
+        );
+    }
+    let mut incoming = Vec::new();
+    for round in 0..8 {
+        for k in 0..2 {
+            let text = format!("incoming {round}-{k}");
+            let id = setup.phone.deliver("+4917000000001", &text);
+            incoming.push((id, text));
+        }
+        // The kill's moment, at random: not a wait for anything.
+        tokio::time::sleep(Duration::from_millis(30 + next() % 400)).await;
+        setup.kill_and_restart().await;
+    }
+    setup
+        .until("all sent", |s| s.count("sent") == texts.len())
+        .await;
+    setup
+        .wait("every received message taken", |s| {
+            incoming.iter().all(|(id, _)| s.received_taken.contains(id))
+        })
+        .await;
+    let snapshot = setup.phone.snapshot();
+    let log = setup.log();
+    eprintln!(
+        "{} sends in doubt after a kill sent again, {} refused as duplicates, {} webhooks not taken",
+        log.matches("the device refuses to send one message twice").count(),
+        snapshot.conflicts,
+        snapshot.webhooks_refused
+    );
+    for text in &texts {
+        assert_eq!(times_sent(&snapshot, text), 1, "{text} (seed {seed})");
+    }
+    assert_eq!(snapshot.network.len(), texts.len(), "seed {seed}");
+    assert_eq!(setup.count("error"), 0, "seed {seed}");
+    let inbox = setup.inbox_texts();
+    for (_, text) in &incoming {
+        assert_eq!(
+            inbox.iter().filter(|t| *t == text).count(),
+            1,
+            "{text} in {inbox:?} (seed {seed})"
+        );
+    }
     setup.stop().await;
 }

@@ -16,6 +16,8 @@
 //!   again); known is followed. When the phone cannot be asked, the part
 //!   waits as [`FailureKind::ModemState`]: its retry posts the same id,
 //!   which the phone refuses to take twice.
+//! - A part left in doubt by a crash or a kill of simgate is sent again
+//!   ([`Device::resends_safely`]): the same id, refused as existing.
 //! - A message the app could not send gets a fresh id on the next try
 //!   (the id with `-1`, `-2`...): the app keeps failed messages under
 //!   their id, and an id it failed under is one it will not try again.
@@ -933,6 +935,11 @@ impl Device for AndroidPhone {
 
     async fn send_part(&self, parts: &[EncodedPdu], index: usize) -> Result<u8, DeviceError> {
         self.send_message_part(-1, parts, index).await
+    }
+
+    fn resends_safely(&self) -> bool {
+        // The same row posts the same id, which the app takes once.
+        true
     }
 
     async fn last_reference(&self) -> Result<Option<u8>, DeviceError> {

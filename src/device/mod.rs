@@ -209,6 +209,15 @@ pub trait Device: Send + Sync + 'static {
         self.send_part(parts, index)
     }
 
+    /// Whether sending a part again that may have gone out is safe: the
+    /// device itself refuses to send one message twice (a phone app
+    /// keeping each message under the id [`Device::send_message_part`]
+    /// derives). A part left in doubt by a crash is then sent again, not
+    /// given up as ambiguous. False by default.
+    fn resends_safely(&self) -> bool {
+        false
+    }
+
     /// The TP-MR it used last, where it can tell ([`Capabilities`]).
     fn last_reference(&self) -> impl Future<Output = Result<Option<u8>, DeviceError>> + Send;
 
