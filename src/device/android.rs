@@ -67,10 +67,12 @@ const MIN_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often a message's state is asked while it is being sent (a
 /// webhook wakes the wait sooner).
 const STATUS_INTERVAL: Duration = Duration::from_millis(500);
-/// How long a routed message waits for the daemon to record it.
-const ACK_WAIT: Duration = Duration::from_secs(20);
+/// How long a routed message waits for the daemon to record it: longer
+/// than the daemon may be busy with one send, so that a word that comes
+/// is this message's (the daemon's acknowledgement names none).
+const ACK_WAIT: Duration = Duration::from_secs(300);
 /// How long a webhook waits for its events to be recorded before 503.
-const WEBHOOK_WAIT: Duration = Duration::from_secs(25);
+const WEBHOOK_WAIT: Duration = Duration::from_secs(310);
 /// Fresh ids tried for a message the app failed to send under the ones
 /// before.
 const MAX_GENERATIONS: u32 = 16;
@@ -164,6 +166,9 @@ struct Settings {
     listen: SocketAddr,
     webhook_url: Option<String>,
     key: String,
+    /// Receiving is on (`[receive] enabled`): else `sms:received` is not
+    /// registered, as nothing would record it.
+    receive: bool,
 }
 
 /// An Android phone running the gateway app.
@@ -215,6 +220,7 @@ fn settings_for(web: &WebStick, config: &Config) -> Settings {
             .and_then(|a| a.signing_key.as_ref())
             .map(|k| k.reveal().to_owned())
             .unwrap_or_default(),
+        receive: config.receive.enabled,
     }
 }
 
@@ -486,7 +492,8 @@ impl Inner {
     /// per run (the PDU is the same for the same outcome, so the daemon
     /// records it once across runs).
     async fn report(&self, id: &str, phone: &str, state: ProcessState, at: i64) -> bool {
-        if lock(&self.reported).contains(id) {
+        // With receiving off the daemon records (and acknowledges) none.
+        if !self.settings().receive || lock(&self.reported).contains(id) {
             return true;
         }
         let delivered = state == ProcessState::Delivered;
@@ -555,7 +562,7 @@ impl Inner {
                 text: body,
                 received_at,
             } => {
-                if lock(&self.recorded).contains(&message_id) {
+                if !self.settings().receive || lock(&self.recorded).contains(&message_id) {
                     return true;
                 }
                 let at = api::parse_time(&received_at).unwrap_or(0);
@@ -753,7 +760,8 @@ async fn watch_phone(inner: Arc<Inner>) {
             }
             poll_outcomes(&inner, &client).await;
             let interval = inner.settings().check_interval * INBOX_EVERY;
-            let due = inbox_read.is_none_or(|(at, _)| at.elapsed() >= interval);
+            let due = inner.settings().receive
+                && inbox_read.is_none_or(|(at, _)| at.elapsed() >= interval);
             if due {
                 let since = inbox_read.map_or(unix_now() - INBOX_SINCE_START, |(_, since)| {
                     since - INBOX_OVERLAP
@@ -786,7 +794,15 @@ async fn connect(inner: &Inner) -> Result<String, String> {
         Ok(url) => url.clone().unwrap_or_default(),
         Err(_) => return Err("the webhook server stopped".to_owned()),
     };
+    let receive = inner.settings().receive;
     for webhook in api::registrations(&url) {
+        if webhook.event == "sms:received" && !receive {
+            if let Some(id) = &webhook.id {
+                let path = format!("{}/{id}", api::WEBHOOKS_PATH);
+                let _ = client.request(Method::DELETE, &path, None).await;
+            }
+            continue;
+        }
         let body = serde_json::to_string(&webhook).map_err(|e| e.to_string())?;
         let answer = client
             .request(Method::POST, api::WEBHOOKS_PATH, Some(body))
@@ -1075,6 +1091,7 @@ mod tests {
             listen: crate::config::DEFAULT_WEBHOOK_LISTEN,
             webhook_url: None,
             key: String::new(),
+            receive: true,
         };
         let any: SocketAddr = "0.0.0.0:8555".parse().unwrap();
         assert_eq!(
