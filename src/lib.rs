@@ -60,6 +60,7 @@
 //! Neither `pdu` nor `at` performs I/O or reads the clock; they are unit
 //! tested beside the code and fuzzed from `fuzz/`.
 
+pub mod android;
 pub mod at;
 pub(crate) mod calendar;
 pub mod cli;

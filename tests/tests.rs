@@ -1,5 +1,6 @@
 //! The one integration test binary (ripgrep's layout: one link step).
 
+mod android;
 mod budget;
 mod cli;
 mod daemon_crash;

@@ -49,6 +49,21 @@ fn write_all(out: &mut String, config: &Config, reveal_pin: bool) -> std::fmt::R
             (None, None) => {}
         }
         writeln!(out, "check_interval = {}", duration(web.check_interval))?;
+        if let Some(android) = &web.android {
+            match (&android.signing_key_file, &android.signing_key) {
+                (Some(file), _) => writeln!(out, "signing_key_file = {}", path(file))?,
+                (None, Some(key)) if reveal_pin => {
+                    writeln!(out, "signing_key = {}", string(key.reveal()))?
+                }
+                (None, Some(_)) => writeln!(out, "# signing_key = \"…\"  (set, redacted)")?,
+                (None, None) => {}
+            }
+            let listen = android.webhook_listen.to_string();
+            writeln!(out, "webhook_listen = {}", string(&listen))?;
+            if let Some(url) = &android.webhook_url {
+                writeln!(out, "webhook_url = {}", string(url))?;
+            }
+        }
     } else {
         writeln!(out, "device = {}", path(&m.device))?;
     }

@@ -494,6 +494,23 @@ impl<'a> Reader<'a> {
                 "hilink: a simgate extension (gammu has no such connection): simgate drives the \
                  Huawei HiLink stick at `device` through its web interface",
             );
+        } else if self
+            .raw("gammu", "connection")
+            .is_some_and(|c| c.eq_ignore_ascii_case("android"))
+        {
+            let web = super::android_device(device).map_err(|allowed| {
+                // The value holds a password: it is not repeated.
+                invalid("gammu", key, "http://…", allowed)
+            })?;
+            config.modem.device = PathBuf::from(&web.url);
+            config.modem.web = Some(web);
+            self.info(
+                "gammu",
+                "connection",
+                "android: a simgate extension (gammu has no such connection): simgate drives the \
+                 SMS Gateway for Android app's Local Server at `device` (user, password and \
+                 ?signing_key= taken from the address, and redacted)",
+            );
         } else {
             self.at_device(config, key, device)?;
         }

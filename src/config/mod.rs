@@ -178,6 +178,9 @@ pub struct ModemSettings {
 pub enum WebKind {
     /// Huawei HiLink (E3372h, E3531, ...).
     Hilink,
+    /// An Android phone running the "SMS Gateway for Android" app in its
+    /// Local Server mode (`transport = "android"`).
+    Android,
 }
 
 impl WebKind {
@@ -185,6 +188,7 @@ impl WebKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Hilink => "hilink",
+            Self::Android => "android",
         }
     }
 }
@@ -205,7 +209,36 @@ pub struct WebStick {
     /// How often it is asked whether messages arrived (`check_interval`):
     /// it has no way to tell on its own.
     pub check_interval: Duration,
+    /// What only an Android phone has (`transport = "android"`).
+    pub android: Option<AndroidPhone>,
 }
+
+/// The settings only an Android phone's gateway app needs: it pushes
+/// received messages and states to simgate as signed webhooks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AndroidPhone {
+    /// The key the app signs its webhooks with (`signing_key`, or read
+    /// from `signing_key_file`).
+    pub signing_key: Option<Password>,
+    /// A file holding the signing key (`signing_key_file`), read by
+    /// [`load`].
+    pub signing_key_file: Option<PathBuf>,
+    /// Where simgate listens for the app's webhooks (`webhook_listen`).
+    pub webhook_listen: std::net::SocketAddr,
+    /// The address the phone posts to (`webhook_url`); by default
+    /// `http://` the address of this machine facing the phone, the port
+    /// of `webhook_listen`, and [`WEBHOOK_PATH`].
+    pub webhook_url: Option<String>,
+}
+
+/// Where simgate listens for the app's webhooks by default: every
+/// address, port 8555.
+pub const DEFAULT_WEBHOOK_LISTEN: std::net::SocketAddr = std::net::SocketAddr::V4(
+    std::net::SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 8555),
+);
+
+/// The path simgate takes the app's webhooks on.
+pub const WEBHOOK_PATH: &str = "/simgate/webhook";
 
 /// How often a web stick is asked whether messages arrived, by default:
 /// one small request every 5 s, 12 a minute.
@@ -217,10 +250,22 @@ impl WebStick {
         Self {
             kind,
             url: url.trim_end_matches('/').to_owned(),
-            user: "admin".to_owned(),
+            // The app's Local Server offers the user `sms` by default.
+            user: if kind == WebKind::Android {
+                "sms"
+            } else {
+                "admin"
+            }
+            .to_owned(),
             password: None,
             password_file: None,
             check_interval: DEFAULT_CHECK_INTERVAL,
+            android: (kind == WebKind::Android).then_some(AndroidPhone {
+                signing_key: None,
+                signing_key_file: None,
+                webhook_listen: DEFAULT_WEBHOOK_LISTEN,
+                webhook_url: None,
+            }),
         }
     }
 
@@ -231,6 +276,49 @@ impl WebStick {
             !rest.is_empty() && !rest.starts_with('/') && !rest.contains(char::is_whitespace)
         })
     }
+}
+
+/// An Android phone from a gammu-smsdrc's
+/// `device = http://USER:PASSWORD@PHONE:8080/?signing_key=KEY`
+/// (`connection = android`, a simgate extension): the address without
+/// the credentials, which go to the user, password and signing key.
+/// `Err` says what is allowed.
+pub(crate) fn android_device(device: &str) -> Result<WebStick, &'static str> {
+    const ALLOWED: &str = "the phone's address with the app's user, password and webhook signing \
+                           key, such as http://sms:PASSWORD@192.168.1.20:8080/?signing_key=KEY, \
+                           with `connection = android`";
+    let rest = device.strip_prefix("http://").ok_or(ALLOWED)?;
+    let (address, query) = match rest.split_once('?') {
+        Some((address, query)) => (address, Some(query)),
+        None => (rest, None),
+    };
+    let (credentials, host) = match address.rsplit_once('@') {
+        Some((credentials, host)) => (Some(credentials), host),
+        None => (None, address),
+    };
+    let url = format!("http://{}", host.trim_end_matches('/'));
+    if !WebStick::valid_url(&url) || host.trim_end_matches('/').contains('/') {
+        return Err(ALLOWED);
+    }
+    let mut web = WebStick::new(WebKind::Android, &url);
+    if let Some(credentials) = credentials {
+        let (user, password) = credentials.split_once(':').ok_or(ALLOWED)?;
+        if user.is_empty() {
+            return Err(ALLOWED);
+        }
+        web.user = user.to_owned();
+        web.password = Some(Password::new(password));
+    }
+    let key = query
+        .into_iter()
+        .flat_map(|q| q.split('&'))
+        .find_map(|pair| pair.strip_prefix("signing_key="))
+        .filter(|key| !key.is_empty())
+        .ok_or(ALLOWED)?;
+    if let Some(android) = web.android.as_mut() {
+        android.signing_key = Some(Password::new(key));
+    }
+    Ok(web)
 }
 
 /// A password, kept out of debug output and logs.
@@ -886,6 +974,7 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
     let mut loaded = read_file(path)?;
     pin::resolve(&mut loaded, path, &pin::PinEnv::from_env())?;
     read_password_file(&mut loaded.config)?;
+    read_signing_key_file(&mut loaded.config)?;
     Ok(loaded)
 }
 
@@ -904,6 +993,23 @@ fn read_password_file(config: &mut Config) -> Result<(), ConfigError> {
     })?;
     let password = text.lines().next().unwrap_or("").to_owned();
     web.password = Some(Password::new(password));
+    Ok(())
+}
+
+/// Reads an Android phone's `signing_key_file` (its first line) into its
+/// signing key.
+fn read_signing_key_file(config: &mut Config) -> Result<(), ConfigError> {
+    let Some(android) = config.modem.web.as_mut().and_then(|w| w.android.as_mut()) else {
+        return Ok(());
+    };
+    let Some(file) = &android.signing_key_file else {
+        return Ok(());
+    };
+    let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Io {
+        path: file.clone(),
+        source,
+    })?;
+    android.signing_key = Some(Password::new(text.lines().next().unwrap_or("").trim()));
     Ok(())
 }
 

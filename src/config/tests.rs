@@ -1088,3 +1088,76 @@ fn webhooks_need_http_urls_a_secret_and_known_events() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn an_android_phone_in_simgate_toml() {
+    let loaded = toml_ok(
+        "[modem]\ntransport = \"android\"\ndevice = \"http://192.168.1.20:8080\"\n\
+         password = \"pa55\"\nsigning_key = \"k3y\"\nwebhook_listen = \"192.168.1.10:9000\"\n\
+         [spool]\ninbox = \"/i\"\noutbox = \"/o\"\n",
+    );
+    let web = loaded.config.modem.web.as_ref().expect("a phone");
+    assert_eq!(web.kind, WebKind::Android);
+    assert_eq!(web.url, "http://192.168.1.20:8080");
+    assert_eq!(web.user, "sms");
+    let android = web.android.as_ref().expect("android settings");
+    assert_eq!(
+        android.signing_key.as_ref().map(Password::reveal),
+        Some("k3y")
+    );
+    assert_eq!(android.webhook_listen.to_string(), "192.168.1.10:9000");
+    let emitted = loaded.config.to_toml();
+    assert!(
+        !emitted.contains("pa55") && !emitted.contains("k3y"),
+        "{emitted}"
+    );
+    assert!(emitted.contains("transport = \"android\""), "{emitted}");
+    let again = toml_ok(&loaded.config.to_toml_with_pin());
+    assert_eq!(again.config.modem, loaded.config.modem);
+}
+
+#[test]
+fn an_android_phone_needs_a_signing_key_and_a_good_listen_address() {
+    let base = "[modem]\ntransport = \"android\"\ndevice = \"http://192.168.1.20:8080\"\n";
+    let spool = "[spool]\ninbox = \"/i\"\noutbox = \"/o\"\n";
+    let error = parse_toml(&format!("{base}{spool}")).expect_err("no key");
+    assert!(error.to_string().contains("signing_key"), "{error}");
+    let error = parse_toml(&format!(
+        "{base}signing_key = \"k\"\nwebhook_listen = \"somewhere\"\n{spool}"
+    ))
+    .expect_err("bad listen address");
+    assert!(error.to_string().contains("webhook_listen"), "{error}");
+}
+
+#[test]
+fn a_gammu_smsdrc_with_connection_android_is_a_noted_extension_and_redacted() {
+    let loaded = gammu(
+        "[gammu]\nconnection = android\ndevice = http://sms:pa55@192.168.1.20:8080/?signing_key=k3y\n\
+         [smsd]\nservice = files\ninboxpath = /var/spool/gammu/inbox/\n\
+         outboxpath = /var/spool/gammu/outbox/\n",
+    );
+    let web = loaded.config.modem.web.as_ref().expect("a phone");
+    assert_eq!(web.kind, WebKind::Android);
+    assert_eq!(web.url, "http://192.168.1.20:8080");
+    assert_eq!(web.user, "sms");
+    assert_eq!(web.password.as_ref().map(Password::reveal), Some("pa55"));
+    let android = web.android.as_ref().expect("android settings");
+    assert_eq!(
+        android.signing_key.as_ref().map(Password::reveal),
+        Some("k3y")
+    );
+    let note = notice(&loaded, "[gammu] connection").expect("a notice");
+    assert!(
+        note.message.contains("simgate extension"),
+        "{}",
+        note.message
+    );
+    let shown = format!("{:?}\n{}", loaded.config, loaded.config.to_toml());
+    assert!(!shown.contains("pa55") && !shown.contains("k3y"), "{shown}");
+    let error = gammu_err(
+        "[gammu]\nconnection = android\ndevice = http://sms:pa55@192.168.1.20:8080/\n\
+         [smsd]\nservice = files\ninboxpath = /i/\noutboxpath = /o/\n",
+    );
+    assert!(!error.to_string().contains("pa55"), "{error}");
+    assert!(error.to_string().contains("signing_key"), "{error}");
+}

@@ -5,8 +5,8 @@
 
 use super::value::{self, Choices};
 use super::{
-    Config, ConfigError, Loaded, LogTarget, Notice, Password, SimPin, SourceFormat, WebKind,
-    WebStick,
+    AndroidPhone, Config, ConfigError, Loaded, LogTarget, Notice, Password, SimPin, SourceFormat,
+    WebKind, WebStick,
 };
 use std::path::PathBuf;
 use std::time::Duration;
@@ -73,17 +73,19 @@ pub(super) fn parse(text: &str) -> Result<Loaded, ConfigError> {
 
     let mut modem = section("modem");
     let transport = modem.string("transport")?;
-    let web_kind =
-        match transport.as_deref() {
-            None | Some("at") => None,
-            Some("hilink") => Some(WebKind::Hilink),
-            Some(other) => return Err(modem.invalid(
+    let web_kind = match transport.as_deref() {
+        None | Some("at") => None,
+        Some("hilink") => Some(WebKind::Hilink),
+        Some("android") => Some(WebKind::Android),
+        Some(other) => {
+            return Err(modem.invalid(
                 "transport",
                 &Value::String(other.to_owned()),
-                "\"at\" (a modem's AT port, the default) or \"hilink\" (a Huawei HiLink stick's \
-                 web interface)",
-            )),
-        };
+                "\"at\" (a modem's AT port, the default), \"hilink\" (a Huawei HiLink stick's \
+                 web interface) or \"android\" (the SMS Gateway for Android app's Local Server)",
+            ))
+        }
+    };
     if let Some(kind) = web_kind {
         let Some(url) = modem.string("device")? else {
             return Err(ConfigError::Missing {
@@ -118,6 +120,9 @@ pub(super) fn parse(text: &str) -> Result<Loaded, ConfigError> {
             });
         }
         web.check_interval = modem.positive_duration("check_interval", web.check_interval)?;
+        if let Some(android) = web.android.as_mut() {
+            android_keys(&mut modem, android)?;
+        }
         config.modem.device = PathBuf::from(&web.url);
         config.modem.web = Some(web);
     }
@@ -484,6 +489,23 @@ impl<'a> Section<'a> {
         format!("{}.{key}", self.name)
     }
 
+    fn socket_address(
+        &mut self,
+        key: &'static str,
+    ) -> Result<Option<std::net::SocketAddr>, ConfigError> {
+        match self.string(key)? {
+            None => Ok(None),
+            Some(text) => match text.parse() {
+                Ok(address) => Ok(Some(address)),
+                Err(_) => Err(self.invalid(
+                    key,
+                    &Value::String(text),
+                    "an address and port, such as \"192.168.1.10:8555\" or \"0.0.0.0:8555\"",
+                )),
+            },
+        }
+    }
+
     fn invalid(&self, key: &str, value: &Value, allowed: &str) -> ConfigError {
         ConfigError::InvalidValue {
             key: self.key(key),
@@ -658,4 +680,46 @@ impl<'a> Section<'a> {
             }
         }
     }
+}
+
+/// The keys only an Android phone has: its webhook signing key (or a file
+/// holding it, exactly one of them), where simgate listens for webhooks,
+/// and the address the phone posts to.
+fn android_keys(modem: &mut Section<'_>, android: &mut AndroidPhone) -> Result<(), ConfigError> {
+    android.signing_key = modem.string("signing_key")?.map(Password::new);
+    android.signing_key_file = modem.path("signing_key_file")?;
+    match (&android.signing_key, &android.signing_key_file) {
+        (Some(_), Some(file)) => {
+            return Err(ConfigError::InvalidValue {
+                key: "modem.signing_key_file".to_owned(),
+                value: file.display().to_string(),
+                allowed: "either `signing_key` or `signing_key_file`, not both".to_owned(),
+            })
+        }
+        (None, None) => {
+            return Err(ConfigError::Missing {
+                key: "modem.signing_key".to_owned(),
+                hint: "copy the app's webhook signing key (Settings, Webhooks) into \
+                       signing_key = \"...\" or a file named by signing_key_file, under [modem]: \
+                       simgate takes no unsigned webhooks"
+                    .to_owned(),
+            })
+        }
+        _ => {}
+    }
+    if let Some(listen) = modem.socket_address("webhook_listen")? {
+        android.webhook_listen = listen;
+    }
+    if let Some(url) = modem.string("webhook_url")? {
+        let valid = url.starts_with("http://") || url.starts_with("https://");
+        if !valid {
+            return Err(modem.invalid(
+                "webhook_url",
+                &Value::String(url),
+                "the address the phone posts to, such as \"http://192.168.1.10:8555/simgate/webhook\"",
+            ));
+        }
+        android.webhook_url = Some(url);
+    }
+    Ok(())
 }

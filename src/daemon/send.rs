@@ -234,7 +234,10 @@ impl<D: Device> Sender<'_, D> {
         };
         loop {
             let (part, position) = attempt.pending[attempt.next];
-            match self.device.send_part(&attempt.encoded, position).await {
+            let sent = self
+                .device
+                .send_message_part(attempt.row.id, &attempt.encoded, position);
+            match sent.await {
                 Ok(reference) => {
                     tracing::info!(file = %Redact(&attempt.row.file_name), id = attempt.row.id, part, of = attempt.submits.len(), reference, "part sent");
                     self.tracker.sent(reference, self.device, self.keeper).await;
@@ -292,6 +295,16 @@ impl<D: Device> Sender<'_, D> {
         let pending = self.keeper.call(resolving).await?;
         for (pending, row) in pending {
             let now = self.clock.now();
+            if self.device.resends_safely() {
+                tracing::info!(file = %Redact(&row.file_name), id = row.id, part = pending.part, "a send in doubt; sending it again: the device refuses to send one message twice");
+                self.keeper
+                    .call(move |core| {
+                        core.store
+                            .resolved_not_sent(pending.id, pending.part, ms(now))
+                    })
+                    .await?;
+                continue;
+            }
             if self.config.send.ambiguous == AmbiguousPolicy::Resend {
                 tracing::warn!(file = %Redact(&row.file_name), id = row.id, part = pending.part, "ambiguous send; sending it again (send.ambiguous = \"resend\")");
                 self.keeper

@@ -1,7 +1,8 @@
-//! The device a configuration names, whichever kind it is: an AT modem or
-//! a HiLink stick. One type, so the daemon (generic over its device) is
+//! The device a configuration names, whichever kind it is: an AT modem, a
+//! HiLink stick or an Android phone. One type, so the daemon (generic over its device) is
 //! built once into the binary rather than once per kind of device.
 
+use super::android::AndroidPhone;
 use super::at::AtModem;
 use super::hilink::HilinkStick;
 use super::{Capabilities, Control, Device, DeviceError, DeviceState, Listed, Location, Radio};
@@ -16,6 +17,8 @@ pub(crate) enum ConfiguredDevice {
     At(AtModem),
     /// `transport = "hilink"`.
     Hilink(HilinkStick),
+    /// `transport = "android"`.
+    Android(AndroidPhone),
 }
 
 /// Calls the same method on whichever device it is.
@@ -24,6 +27,7 @@ macro_rules! each {
         match $self {
             ConfiguredDevice::At($device) => $call,
             ConfiguredDevice::Hilink($device) => $call,
+            ConfiguredDevice::Android($device) => $call,
         }
     };
 }
@@ -43,6 +47,19 @@ impl Device for ConfiguredDevice {
 
     async fn send_part(&self, parts: &[EncodedPdu], index: usize) -> Result<u8, DeviceError> {
         each!(self, d => d.send_part(parts, index).await)
+    }
+
+    async fn send_message_part(
+        &self,
+        message: i64,
+        parts: &[EncodedPdu],
+        index: usize,
+    ) -> Result<u8, DeviceError> {
+        each!(self, d => d.send_message_part(message, parts, index).await)
+    }
+
+    fn resends_safely(&self) -> bool {
+        each!(self, d => d.resends_safely())
     }
 
     async fn last_reference(&self) -> Result<Option<u8>, DeviceError> {
@@ -101,6 +118,15 @@ pub async fn serve(
     crate::daemon::run_on(
         options,
         move |context: crate::daemon::DeviceContext| async move {
+            let android = config
+                .modem
+                .web
+                .as_ref()
+                .is_some_and(|web| web.kind == crate::config::WebKind::Android);
+            if android {
+                let (phone, events) = AndroidPhone::open(&config);
+                return Ok((ConfiguredDevice::Android(phone), events));
+            }
             if config.modem.web.is_some() {
                 let (stick, events) = HilinkStick::open(&config);
                 return Ok((ConfiguredDevice::Hilink(stick), events));

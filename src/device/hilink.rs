@@ -32,7 +32,7 @@ use super::{
 use crate::config::{Config, WebStick};
 use crate::hilink::api::{self, SendState};
 use crate::hilink::client::{Client, HilinkError};
-use crate::pdu::{self, Address, Body, EncodedPdu, EncodingPolicy, SmsDeliver, SmsSubmit};
+use crate::pdu::{self, EncodedPdu};
 use crate::redact::{Redact, Scrub};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
@@ -507,29 +507,7 @@ async fn clear_sent(client: &Client, count: u32) -> Result<(), HilinkError> {
 /// The parts of one message the daemon planned, decoded: recipient and
 /// whole text.
 fn whole_text(parts: &[EncodedPdu]) -> Result<(String, String), DeviceError> {
-    let submits = parts
-        .iter()
-        .map(|pdu| SmsSubmit::decode(pdu.tpdu()))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| failure(FailureKind::Permanent, format!("cannot read the part: {e}")))?;
-    let Some(first) = submits.first() else {
-        return Err(failure(FailureKind::Permanent, "a message without parts"));
-    };
-    if submits
-        .iter()
-        .any(|s| !matches!(s.user_data.body, Body::Text(_)))
-    {
-        return Err(failure(
-            FailureKind::Permanent,
-            "a HiLink stick sends text only; binary and compressed messages cannot go through its web interface",
-        ));
-    }
-    if first.dcs.class.is_some() {
-        tracing::warn!("the stick sends every message as an ordinary one: the message class (flash) is not kept");
-    }
-    let user_data: Vec<_> = submits.iter().map(|s| Some(&s.user_data)).collect();
-    let text: String = pdu::part_texts(&user_data).into_iter().flatten().collect();
-    Ok((first.destination.to_display(), text))
+    super::text::whole_text(parts, "a HiLink stick")
 }
 
 /// One stored message as the SMS-DELIVER PDUs of its parts (SMSC field,
@@ -540,45 +518,28 @@ fn as_delivers(message: &api::Message) -> Vec<Listed> {
         storage: INBOX.to_owned(),
         index: message.index,
     };
-    let unreadable = |reason: String| {
-        vec![Listed::Unreadable {
-            location: location.clone(),
+    // The stick's dates are taken as UTC; one it cannot give is 1970.
+    let seconds = api::parse_date(&message.date)
+        .and_then(|stamp| crate::calendar::unix_seconds(&stamp).ok())
+        .unwrap_or(0);
+    let reference = (message.index & 0xFFFF) as u16;
+    match super::text::delivers(&message.phone, &message.content, seconds, reference) {
+        Ok(pdus) => pdus
+            .into_iter()
+            .map(|pdu| Listed::Message {
+                location: location.clone(),
+                pdu,
+            })
+            .collect(),
+        Err(reason) => vec![Listed::Unreadable {
+            location,
             raw: format!(
                 "from {} at {}: {}",
                 message.phone, message.date, message.content
             ),
             reason,
-        }]
-    };
-    let originator = match Address::parse_number(&message.phone)
-        .or_else(|_| Address::alphanumeric(&message.phone))
-    {
-        Ok(address) => address,
-        Err(error) => return unreadable(format!("sender {:?}: {error}", message.phone)),
-    };
-    let timestamp =
-        api::parse_date(&message.date).unwrap_or_else(|| pdu::Timestamp::from_unix_seconds(0));
-    let plan = match pdu::plan_text_wide(&message.content, EncodingPolicy::Auto) {
-        Ok(plan) => plan,
-        Err(error) => return unreadable(error.to_string()),
-    };
-    let reference = (message.index & 0xFFFF) as u16;
-    let mut listed = Vec::new();
-    for deliver in SmsDeliver::from_plan(&plan, &originator, timestamp, reference) {
-        match deliver.encode() {
-            Ok(tpdu) => {
-                let mut pdu = Vec::with_capacity(tpdu.len() + 1);
-                pdu.push(0); // no SMSC address
-                pdu.extend_from_slice(&tpdu);
-                listed.push(Listed::Message {
-                    location: location.clone(),
-                    pdu,
-                });
-            }
-            Err(error) => return unreadable(error.to_string()),
-        }
+        }],
     }
-    listed
 }
 
 impl Device for HilinkStick {
@@ -596,10 +557,7 @@ impl Device for HilinkStick {
 
     async fn send(&self, pdu: &EncodedPdu) -> Result<u8, DeviceError> {
         let parts = std::slice::from_ref(pdu);
-        let concatenated = SmsSubmit::decode(pdu.tpdu())
-            .ok()
-            .and_then(|s| s.user_data.header.and_then(|h| h.concat()))
-            .is_some_and(|c| c.total > 1);
+        let concatenated = super::text::concatenation(pdu).is_some_and(|(_, total)| total > 1);
         if concatenated {
             return Err(failure(
                 FailureKind::Permanent,
@@ -790,7 +748,7 @@ impl Device for HilinkStick {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pdu::{Incoming, SubmitOptions};
+    use crate::pdu::{Address, EncodingPolicy, Incoming, SmsSubmit, SubmitOptions};
 
     fn planned(text: &str, to: &str) -> Vec<EncodedPdu> {
         let plan = pdu::plan_text(text, EncodingPolicy::Auto).unwrap();

@@ -10,9 +10,11 @@
 //! [`DeviceEvent`]s; it reports its radio; and it says which of these it can
 //! do at all ([`Capabilities`]).
 
+pub mod android;
 pub mod at;
 pub mod configured;
 pub mod hilink;
+pub(crate) mod text;
 
 use crate::config::Config;
 use crate::pdu::EncodedPdu;
@@ -199,6 +201,30 @@ pub trait Device: Send + Sync + 'static {
         index: usize,
     ) -> impl Future<Output = Result<u8, DeviceError>> + Send {
         self.send(&parts[index])
+    }
+
+    /// Sends part `index` of the message the daemon keeps as row
+    /// `message` (the same row on every retry and after a restart), as
+    /// [`Device::send_part`]. A device that names each message it is
+    /// handed (a phone app taking a client-chosen id) derives that name
+    /// from the row, so a retry reuses it; the default ignores the row.
+    fn send_message_part(
+        &self,
+        message: i64,
+        parts: &[EncodedPdu],
+        index: usize,
+    ) -> impl Future<Output = Result<u8, DeviceError>> + Send {
+        let _ = message;
+        self.send_part(parts, index)
+    }
+
+    /// Whether sending a part again that may have gone out is safe: the
+    /// device itself refuses to send one message twice (a phone app
+    /// keeping each message under the id [`Device::send_message_part`]
+    /// derives). A part left in doubt by a crash is then sent again, not
+    /// given up as ambiguous. False by default.
+    fn resends_safely(&self) -> bool {
+        false
     }
 
     /// The TP-MR it used last, where it can tell ([`Capabilities`]).

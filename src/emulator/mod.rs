@@ -6,6 +6,8 @@
 //! - [`profile`]: vendor quirks ([`Profile`]).
 //! - `commands`, `sms`, `sim`, `storage`, `fault`: the machine's command
 //!   handlers, SIM lock, message storage and fault bookkeeping.
+//! - [`android`]: the "SMS Gateway for Android" app's Local Server API
+//!   on a loopback port, with its signed webhooks.
 //! - [`hilink`]: a Huawei HiLink stick's web interface on a loopback port
 //!   (no AT at all: a separate emulator).
 //! - `pty`, `runner`: the pty pair and the tokio task that runs a machine
@@ -33,6 +35,7 @@
 //!   Linux 6.x; older kernels may give EIO) and its writes fail with EIO. A replug opens a new pty (different `/dev/pts`
 //!   number), re-points the symlink, and starts a fresh session.
 
+pub mod android;
 pub mod hilink;
 pub(crate) mod machine;
 pub mod profile;

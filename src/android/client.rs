@@ -1,0 +1,197 @@
+//! One conversation with the app's Local Server over plain HTTP: Basic
+//! auth on every request, JSON both ways. Each request opens its own
+//! connection, so a refused connection always means the request never
+//! reached the phone, and a request that went out with no answer is told
+//! apart ([`AndroidError::NoAnswer`]): the phone may have acted on it.
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::{Method, Request};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client as HttpClient;
+use hyper_util::rt::TokioExecutor;
+use std::time::Duration;
+
+/// Why a request failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AndroidError {
+    /// No connection: the request never reached the phone.
+    #[error("cannot reach the phone at {url}: {reason}")]
+    Unreachable {
+        /// The phone's address.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// The request went out but no complete answer came: the phone may
+    /// have acted on it.
+    #[error("no answer from the phone to {path}: {reason}")]
+    NoAnswer {
+        /// The request.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// The app refused the user or password (401).
+    #[error("the app refused the user or password (HTTP 401); see its Local Server settings")]
+    Unauthorized,
+    /// Another HTTP status than expected.
+    #[error("the phone answered HTTP {status} to {path}: {body}")]
+    Http {
+        /// The request.
+        path: String,
+        /// The status.
+        status: u16,
+        /// What it said (its `message`, shortened).
+        body: String,
+    },
+}
+
+/// An answer: its status and body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// The HTTP status.
+    pub status: u16,
+    /// The body.
+    pub body: Bytes,
+}
+
+/// A client for one phone.
+#[derive(Debug)]
+pub struct Client {
+    base: String,
+    authorization: String,
+    timeout: Duration,
+    http: HttpClient<HttpConnector, Full<Bytes>>,
+}
+
+/// Standard base64 (RFC 4648) of `bytes`, for the Basic auth header.
+pub(crate) fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | (u32::from(b) << (16 - 8 * i)));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+impl Client {
+    /// A client for the phone at `base` (`http://PHONE:8080`).
+    pub fn new(base: &str, user: &str, password: &str, timeout: Duration) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(timeout));
+        connector.set_nodelay(true);
+        let http = HttpClient::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(0)
+            .build(connector);
+        Self {
+            base: base.trim_end_matches('/').to_owned(),
+            authorization: format!("Basic {}", base64(format!("{user}:{password}").as_bytes())),
+            timeout,
+            http,
+        }
+    }
+
+    /// The phone's address.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// One request; any status is an answer, except 401.
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        json: Option<String>,
+    ) -> Result<Answer, AndroidError> {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base))
+            .header("Authorization", &self.authorization);
+        if json.is_some() {
+            request = request.header("Content-Type", "application/json; charset=utf-8");
+        }
+        let request = request
+            .body(Full::new(Bytes::from(json.unwrap_or_default())))
+            .map_err(|e| AndroidError::Unreachable {
+                url: self.base.clone(),
+                reason: e.to_string(),
+            })?;
+        let no_answer = |reason: String| AndroidError::NoAnswer {
+            path: path.to_owned(),
+            reason,
+        };
+        let exchange = async {
+            let response = self.http.request(request).await.map_err(|e| {
+                if e.is_connect() {
+                    AndroidError::Unreachable {
+                        url: self.base.clone(),
+                        reason: std::error::Error::source(&e)
+                            .map_or_else(|| e.to_string(), |s| s.to_string()),
+                    }
+                } else {
+                    no_answer(e.to_string())
+                }
+            })?;
+            let status = response.status().as_u16();
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| no_answer(e.to_string()))?
+                .to_bytes();
+            Ok::<_, AndroidError>(Answer { status, body })
+        };
+        let answer = tokio::time::timeout(self.timeout, exchange)
+            .await
+            .map_err(|_| no_answer(format!("no answer within {} s", self.timeout.as_secs())))??;
+        if answer.status == 401 {
+            return Err(AndroidError::Unauthorized);
+        }
+        Ok(answer)
+    }
+
+    /// The error for an answer with a status not expected.
+    pub fn unexpected(path: &str, answer: &Answer) -> AndroidError {
+        let text = String::from_utf8_lossy(&answer.body);
+        let message = serde_json::from_slice::<serde_json::Value>(&answer.body)
+            .ok()
+            .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_owned))
+            .unwrap_or_else(|| text.chars().take(200).collect());
+        AndroidError::Http {
+            path: path.to_owned(),
+            status: answer.status,
+            body: message,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_as_rfc_4648_says() {
+        for (plain, coded) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64(plain.as_bytes()), coded);
+        }
+    }
+}
