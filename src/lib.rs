@@ -62,6 +62,7 @@
 
 pub mod android;
 pub mod at;
+pub(crate) mod base64;
 pub(crate) mod calendar;
 pub mod cli;
 pub mod config;

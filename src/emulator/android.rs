@@ -661,8 +661,5 @@ async fn answer(
 
 /// The `Authorization` header for `user:password`.
 fn basic(credentials: &str) -> String {
-    format!(
-        "Basic {}",
-        crate::android::client::base64(credentials.as_bytes())
-    )
+    format!("Basic {}", crate::base64::encode(credentials.as_bytes()))
 }
