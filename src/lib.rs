@@ -72,6 +72,7 @@ pub mod device;
 pub mod emulator;
 pub mod hilink;
 pub mod http;
+pub(crate) mod http_client;
 pub(crate) mod ini;
 pub(crate) mod inject;
 pub mod instance;

@@ -4,12 +4,9 @@
 //! reached the phone, and a request that went out with no answer is told
 //! apart ([`AndroidError::NoAnswer`]): the phone may have acted on it.
 
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::{Method, Request};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client as HttpClient;
-use hyper_util::rt::TokioExecutor;
 use std::time::Duration;
 
 /// Why a request failed.
@@ -62,18 +59,13 @@ pub struct Client {
     base: String,
     authorization: String,
     timeout: Duration,
-    http: HttpClient<HttpConnector, Full<Bytes>>,
+    http: crate::http_client::Http,
 }
 
 impl Client {
     /// A client for the phone at `base` (`http://PHONE:8080`).
     pub fn new(base: &str, user: &str, password: &str, timeout: Duration) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(timeout));
-        connector.set_nodelay(true);
-        let http = HttpClient::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(0)
-            .build(connector);
+        let http = crate::http_client::client(timeout);
         Self {
             base: base.trim_end_matches('/').to_owned(),
             authorization: format!(
@@ -110,34 +102,22 @@ impl Client {
                 url: self.base.clone(),
                 reason: e.to_string(),
             })?;
-        let no_answer = |reason: String| AndroidError::NoAnswer {
-            path: path.to_owned(),
-            reason,
-        };
-        let exchange = async {
-            let response = self.http.request(request).await.map_err(|e| {
-                if e.is_connect() {
-                    AndroidError::Unreachable {
-                        url: self.base.clone(),
-                        reason: std::error::Error::source(&e)
-                            .map_or_else(|| e.to_string(), |s| s.to_string()),
-                    }
-                } else {
-                    no_answer(e.to_string())
-                }
-            })?;
-            let status = response.status().as_u16();
-            let body = response
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| no_answer(e.to_string()))?
-                .to_bytes();
-            Ok::<_, AndroidError>(Answer { status, body })
-        };
-        let answer = tokio::time::timeout(self.timeout, exchange)
+        let (parts, body) = crate::http_client::exchange(&self.http, request, self.timeout)
             .await
-            .map_err(|_| no_answer(format!("no answer within {} s", self.timeout.as_secs())))??;
+            .map_err(|failed| match failed {
+                crate::http_client::Failed::Unreachable(reason) => AndroidError::Unreachable {
+                    url: self.base.clone(),
+                    reason,
+                },
+                crate::http_client::Failed::NoAnswer(reason) => AndroidError::NoAnswer {
+                    path: path.to_owned(),
+                    reason,
+                },
+            })?;
+        let answer = Answer {
+            status: parts.status.as_u16(),
+            body,
+        };
         if answer.status == 401 {
             return Err(AndroidError::Unauthorized);
         }

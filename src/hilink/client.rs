@@ -12,12 +12,9 @@
 
 use super::api::{self, AnswerError, ErrorClass};
 use super::xml::Element;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::{Method, Request, StatusCode};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client as HttpClient;
-use hyper_util::rt::TokioExecutor;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
@@ -100,25 +97,6 @@ impl HilinkError {
     }
 }
 
-/// An error and its causes, innermost last: "tcp connect error: Connection
-/// refused (os error 111)".
-fn causes(error: &dyn std::error::Error) -> String {
-    let mut text = String::new();
-    let mut next = std::error::Error::source(error);
-    while let Some(cause) = next {
-        if !text.is_empty() {
-            text.push_str(": ");
-        }
-        text.push_str(&cause.to_string());
-        next = cause.source();
-    }
-    if text.is_empty() {
-        error.to_string()
-    } else {
-        text
-    }
-}
-
 /// What a session holds between requests.
 #[derive(Debug, Default)]
 struct Session {
@@ -142,7 +120,7 @@ struct LoginMemory {
 #[derive(Debug)]
 pub struct Client {
     base: String,
-    http: HttpClient<HttpConnector, Full<Bytes>>,
+    http: crate::http_client::Http,
     user: String,
     /// Kept out of debug output.
     password: Option<crate::config::Password>,
@@ -158,12 +136,7 @@ impl Client {
     /// as `user` with `password` when the stick asks. `timeout` bounds
     /// each request.
     pub fn new(base: &str, user: &str, password: Option<String>, timeout: Duration) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(timeout));
-        connector.set_nodelay(true);
-        let http = HttpClient::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(0)
-            .build(connector);
+        let http = crate::http_client::client(timeout);
         Self {
             base: base.trim_end_matches('/').to_owned(),
             http,
@@ -399,32 +372,18 @@ impl Client {
                 url: self.base.clone(),
                 reason: e.to_string(),
             })?;
-        let no_answer = |reason: String| HilinkError::NoAnswer {
-            path: path.to_owned(),
-            reason,
-        };
-        let exchange = async {
-            let response = self.http.request(request).await.map_err(|e| {
-                if e.is_connect() {
-                    HilinkError::Unreachable {
-                        url: self.base.clone(),
-                        reason: causes(&e),
-                    }
-                } else {
-                    no_answer(causes(&e))
-                }
-            })?;
-            let (parts, body) = response.into_parts();
-            let bytes = body
-                .collect()
-                .await
-                .map_err(|e| no_answer(e.to_string()))?
-                .to_bytes();
-            Ok::<_, HilinkError>((parts, bytes))
-        };
-        let (parts, bytes) = tokio::time::timeout(self.timeout, exchange)
+        let (parts, bytes) = crate::http_client::exchange(&self.http, request, self.timeout)
             .await
-            .map_err(|_| no_answer(format!("no answer within {} s", self.timeout.as_secs())))??;
+            .map_err(|failed| match failed {
+                crate::http_client::Failed::Unreachable(reason) => HilinkError::Unreachable {
+                    url: self.base.clone(),
+                    reason,
+                },
+                crate::http_client::Failed::NoAnswer(reason) => HilinkError::NoAnswer {
+                    path: path.to_owned(),
+                    reason,
+                },
+            })?;
         if let Some(value) = parts
             .headers
             .get(TOKEN_HEADER)
