@@ -672,23 +672,18 @@ impl Outbox {
         now: SystemTime,
     ) -> Result<Vec<i64>, StoreError> {
         let resolving = store.recover(ms(now))?;
-        let mut resolving = resolving;
-        let claimed_names: HashSet<OsString> = claimed_by_name(&self.dir).into_keys().collect();
-        // Queued ones only: a part in doubt is resolved first (the modem
-        // tells its TP-MR), and its file is looked for when it is claimed.
-        for row in store.unfinished()? {
-            let name = OsString::from(&row.file_name);
-            if row.state != MessageState::Queued
-                || claimed_names.contains(&name)
-                || self.dir.join(&name).exists()
-            {
-                continue;
-            }
-            if Self::settle_moved(config, store, &row, now)?.is_some() {
-                resolving.retain(|id| *id != row.id);
-            }
+        let claimed_files = claimed_by_name(&self.dir);
+        // Queued messages whose file is neither claimed nor in the outbox
+        // (read a row at a time; a queue of thousands is not copied). A
+        // part in doubt is resolved first (the modem tells its TP-MR), and
+        // its file is looked for when it is claimed.
+        let missing = store.waiting_unlisted(|name| {
+            claimed_files.contains_key(OsStr::new(name)) || self.dir.join(name).exists()
+        })?;
+        for row in missing {
+            Self::settle_moved(config, store, &row, now)?;
         }
-        for (name, claimed) in claimed_by_name(&self.dir) {
+        for (name, claimed) in claimed_files {
             let row = store.active_by_name(&name.to_string_lossy())?;
             match row {
                 // Moved on by [`Self::retry_moves`], at once.
@@ -883,7 +878,7 @@ mod tests {
         outbox.process(&config, &mut store, now, 100).unwrap();
         let id = |store: &Store, name: &str| {
             store
-                .unfinished()
+                .waiting()
                 .unwrap()
                 .into_iter()
                 .find(|row| row.file_name == name)
@@ -945,7 +940,7 @@ mod tests {
             "{events:?} {events_after:?}"
         );
         let left: Vec<String> = store
-            .unfinished()
+            .waiting()
             .unwrap()
             .into_iter()
             .map(|row| row.file_name)

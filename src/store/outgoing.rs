@@ -371,23 +371,6 @@ impl Store {
         Ok(unlisted)
     }
 
-    /// Every message not finished that still owns its file (queued,
-    /// sending or resolving): what a restart checks against the folders.
-    pub(crate) fn unfinished(&self) -> Result<Vec<Outgoing>, StoreError> {
-        let mut statement = self.connection.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM outgoing
-             WHERE state IN ('queued', 'sending', 'resolving') AND claim_key LIKE 'name:%'"
-        ))?;
-        let mut rows = statement.query([])?;
-        let mut unfinished = Vec::new();
-        while let Some(row) = rows.next()? {
-            let (mut message, state) = outgoing_from_row(row)?;
-            message.state = MessageState::parse(&state)?;
-            unfinished.push(message);
-        }
-        Ok(unfinished)
-    }
-
     /// The parts of a message, in order.
     pub fn parts(&self, id: i64) -> Result<Vec<Part>, StoreError> {
         let mut statement = self.connection.prepare_cached(
