@@ -295,18 +295,15 @@ impl<D: Device> Sender<'_, D> {
         let pending = self.keeper.call(resolving).await?;
         for (pending, row) in pending {
             let now = self.clock.now();
-            if self.device.resends_safely() {
-                tracing::info!(file = %Redact(&row.file_name), id = row.id, part = pending.part, "a send in doubt; sending it again: the device refuses to send one message twice");
-                self.keeper
-                    .call(move |core| {
-                        core.store
-                            .resolved_not_sent(pending.id, pending.part, ms(now))
-                    })
-                    .await?;
-                continue;
-            }
-            if self.config.send.ambiguous == AmbiguousPolicy::Resend {
-                tracing::warn!(file = %Redact(&row.file_name), id = row.id, part = pending.part, "ambiguous send; sending it again (send.ambiguous = \"resend\")");
+            // Sent again without asking: the device refuses to send one
+            // message twice, or the configuration accepts a duplicate.
+            let safe = self.device.resends_safely();
+            if safe || self.config.send.ambiguous == AmbiguousPolicy::Resend {
+                if safe {
+                    tracing::info!(file = %Redact(&row.file_name), id = row.id, part = pending.part, "a send in doubt; sending it again: the device refuses to send one message twice");
+                } else {
+                    tracing::warn!(file = %Redact(&row.file_name), id = row.id, part = pending.part, "ambiguous send; sending it again (send.ambiguous = \"resend\")");
+                }
                 self.keeper
                     .call(move |core| {
                         core.store
