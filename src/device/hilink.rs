@@ -504,12 +504,6 @@ async fn clear_sent(client: &Client, count: u32) -> Result<(), HilinkError> {
     Ok(())
 }
 
-/// The parts of one message the daemon planned, decoded: recipient and
-/// whole text.
-fn whole_text(parts: &[EncodedPdu]) -> Result<(String, String), DeviceError> {
-    super::text::whole_text(parts, "a HiLink stick")
-}
-
 /// One stored message as the SMS-DELIVER PDUs of its parts (SMSC field,
 /// then TPDU), made from its sender, text and date; always the same PDUs
 /// for the same message, so a message read twice is recorded once.
@@ -564,7 +558,7 @@ impl Device for HilinkStick {
                 "a HiLink stick sends whole texts: one part of a long message cannot be sent alone",
             ));
         }
-        let (phone, text) = whole_text(parts)?;
+        let (phone, text) = super::text::whole_text(parts, "a HiLink stick")?;
         self.send_text(&phone, &text).await
     }
 
@@ -573,7 +567,7 @@ impl Device for HilinkStick {
             // The whole text went with the first part.
             return Ok(self.inner.current_reference());
         }
-        let (phone, text) = whole_text(parts)?;
+        let (phone, text) = super::text::whole_text(parts, "a HiLink stick")?;
         tracing::debug!(to = %Redact(&phone), parts = parts.len(), "sending through the stick");
         self.send_text(&phone, &text).await
     }
@@ -748,17 +742,7 @@ impl Device for HilinkStick {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pdu::{Address, EncodingPolicy, Incoming, SmsSubmit, SubmitOptions};
-
-    fn planned(text: &str, to: &str) -> Vec<EncodedPdu> {
-        let plan = pdu::plan_text(text, EncodingPolicy::Auto).unwrap();
-        let mut options = SubmitOptions::new(Address::parse_number(to).unwrap());
-        options.concat_reference = 7;
-        SmsSubmit::from_plan(&plan, &options)
-            .iter()
-            .map(|s| s.encode(None).unwrap())
-            .collect()
-    }
+    use crate::pdu::Incoming;
 
     #[test]
     fn the_inbox_is_read_when_its_count_moved_or_hid_a_delete() {
@@ -768,22 +752,6 @@ mod tests {
         assert!(!something_new(Some(1), 3, 1, 3), "nothing happened");
         assert!(something_new(Some(1), 3, 1, 4), "one deleted, one arrived");
         assert!(!something_new(Some(1), 3, 0, 4), "deleted, now empty");
-    }
-
-    #[test]
-    fn the_parts_decode_to_the_whole_text() {
-        let long = "Grüße 😀 ".repeat(30);
-        let parts = planned(&long, "+4915112345678");
-        assert!(parts.len() > 1);
-        assert_eq!(
-            whole_text(&parts).unwrap(),
-            ("+4915112345678".to_owned(), long)
-        );
-        let short = planned("hello", "012345");
-        assert_eq!(
-            whole_text(&short).unwrap(),
-            ("012345".to_owned(), "hello".to_owned())
-        );
     }
 
     #[test]

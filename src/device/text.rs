@@ -152,6 +152,10 @@ mod tests {
         assert_eq!(concatenation(&parts[1]).map(|c| c.0), Some(7));
         let short = planned("hello", "012345");
         assert_eq!(concatenation(&short[0]), None);
+        assert_eq!(
+            whole_text(&short, "it").unwrap(),
+            ("012345".to_owned(), "hello".to_owned())
+        );
     }
 
     #[test]

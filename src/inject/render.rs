@@ -9,6 +9,7 @@
 
 use super::pack::Part;
 use crate::pdu::Timestamp;
+use crate::spool::inbox::{backup_header, escape, push_backup_text_lines};
 use std::fmt::Write as _;
 
 /// What every section of the file repeats.
@@ -33,15 +34,9 @@ pub(crate) struct Written {
     pub weekday: u8,
 }
 
-fn hex_upper(bytes: impl IntoIterator<Item = u8>) -> String {
-    bytes.into_iter().fold(String::new(), |mut out, byte| {
-        let _ = write!(out, "{byte:02X}");
-        out
-    })
-}
-
 fn units_hex(units: &[u16]) -> String {
-    hex_upper(units.iter().flat_map(|unit| unit.to_be_bytes()))
+    let bytes: Vec<u8> = units.iter().flat_map(|unit| unit.to_be_bytes()).collect();
+    crate::pdu::hex::encode(&bytes)
 }
 
 /// UTF-8 of UTF-16 units, as gammu converts them (it may cut a surrogate
@@ -77,25 +72,6 @@ fn compact(time: &Timestamp) -> String {
     )
 }
 
-/// The C locale's `%c`: `Thu Dec  3 21:27:33 2026`.
-fn c_locale_date(written: &Written) -> String {
-    const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let t = &written.time;
-    format!(
-        "{} {} {:>2} {:02}:{:02}:{:02} {}",
-        DAYS[usize::from(written.weekday % 7)],
-        MONTHS[usize::from(t.month.clamp(1, 12) - 1)],
-        t.day,
-        t.hour,
-        t.minute,
-        t.second,
-        t.year
-    )
-}
-
 /// The text as a comment: `; ` lines of at most 76 bytes, a new line at
 /// every CR or LF of the text (gammu counts bytes, and may cut inside a
 /// UTF-8 sequence, as here).
@@ -118,26 +94,11 @@ fn comment(out: &mut Vec<u8>, text: &str) {
     out.push(b'\n');
 }
 
-/// gammu's escaping of a quoted value: `\n`, `\r` and `\\`.
-fn escape(text: &str) -> String {
-    text.replace('\\', "\\\\")
-        .replace('\n', "\\n")
-        .replace('\r', "\\r")
-}
-
 /// The `.smsbackup` file of all parts.
 pub(crate) fn smsbackup(parts: &[Part], envelope: &Envelope, written: &Written) -> Vec<u8> {
     let mut out = Vec::new();
     let stamp = compact(&written.time);
-    out.extend_from_slice(
-        format!(
-            "; This file format was designed for Gammu and is compatible with Gammu+\n\
-             ; See <http://www.gammu.org> for more info\n\
-             ; Saved {stamp} ({})\n\n",
-            c_locale_date(written)
-        )
-        .as_bytes(),
-    );
+    out.extend_from_slice(backup_header(&written.time, Some(written.weekday)).as_bytes());
     let zone = if written.utc_offset_seconds == 0 {
         "Z"
     } else {
@@ -161,20 +122,9 @@ pub(crate) fn smsbackup(parts: &[Part], envelope: &Envelope, written: &Written) 
             units_hex(&envelope.number)
         );
         if !part.udh.is_empty() {
-            let _ = writeln!(section, "UDH = {}", hex_upper(part.udh.iter().copied()));
+            let _ = writeln!(section, "UDH = {}", crate::pdu::hex::encode(&part.udh));
         }
-        let text = units_hex(&part.text);
-        let lines: Vec<&str> = if text.is_empty() {
-            vec![""]
-        } else {
-            text.as_bytes()
-                .chunks(200)
-                .map(|chunk| std::str::from_utf8(chunk).unwrap_or_default())
-                .collect()
-        };
-        for (line, chunk) in lines.iter().enumerate() {
-            let _ = write!(section, "Text{line:02} = {chunk}\r\n");
-        }
+        push_backup_text_lines(&mut section, &units_hex(&part.text));
         let coding = if part.unicode {
             "Unicode_No_Compression"
         } else {

@@ -482,21 +482,13 @@ fn c_string(text: &str) -> &str {
     text.split('\0').next().unwrap_or_default()
 }
 
-fn hex(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        let _ = write!(out, "{byte:02X}");
-    }
-    out
-}
-
 fn utf16_hex(text: &str) -> String {
     let bytes: Vec<u8> = text.encode_utf16().flat_map(u16::to_be_bytes).collect();
-    hex(&bytes)
+    crate::pdu::hex::encode(&bytes)
 }
 
 /// `\n`, `\r` and `\` escaped as gammu's backup writer does.
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -544,9 +536,13 @@ const MONTHS: [&str; 12] = [
 
 /// The `Saved` comment: `YYYYMMDDTHHMMSS (<%c in the C locale>)`.
 fn saved_line(time: &Timestamp) -> String {
-    // Like glibc's %a, `?` for what is no day (never for a saved time).
-    let weekday = crate::calendar::weekday_from_sunday(time)
-        .map_or("?", |weekday| WEEKDAYS[usize::from(weekday)]);
+    saved_line_on(time, crate::calendar::weekday_from_sunday(time).ok())
+}
+
+/// [`saved_line`] with the day of the week given (0 for Sunday); like
+/// glibc's %a, `?` for what is no day (never for a saved time).
+fn saved_line_on(time: &Timestamp, weekday: Option<u8>) -> String {
+    let weekday = weekday.map_or("?", |weekday| WEEKDAYS[usize::from(weekday % 7)]);
     let month = MONTHS[usize::from(time.month.clamp(1, 12) - 1)];
     format!(
         "; Saved {:04}{:02}{:02}T{:02}{:02}{:02} ({weekday} {month} {:>2} {:02}:{:02}:{:02} {})\n",
@@ -564,12 +560,41 @@ fn saved_line(time: &Timestamp) -> String {
     )
 }
 
-fn detail_contents(views: &[View], saved_at: &Timestamp) -> Vec<u8> {
+/// The head of a `.smsbackup` file saved at `saved_at`, on day of the
+/// week `weekday` (0 for Sunday; the date's own when `None`): gammu's two
+/// comment lines, the `Saved` comment and a blank line (for the inbox's
+/// files and for `simgate inject`'s).
+pub(crate) fn backup_header(saved_at: &Timestamp, weekday: Option<u8>) -> String {
     let mut out = String::new();
     out.push_str("; This file format was designed for Gammu and is compatible with Gammu+\n");
     out.push_str("; See <http://www.gammu.org> for more info\n");
-    out.push_str(&saved_line(saved_at));
+    out.push_str(&weekday.map_or_else(
+        || saved_line(saved_at),
+        |weekday| saved_line_on(saved_at, Some(weekday)),
+    ));
     out.push('\n');
+    out
+}
+
+/// A section's text as gammu writes it: hex in `TextNN` lines of at
+/// most 200 digits (one empty line for no text).
+pub(crate) fn push_backup_text_lines(out: &mut String, hex: &str) {
+    let chunks: Vec<&str> = if hex.is_empty() {
+        vec![""]
+    } else {
+        // Hex is ASCII, so byte chunks are whole characters.
+        hex.as_bytes()
+            .chunks(200)
+            .map(|chunk| std::str::from_utf8(chunk).unwrap_or_default())
+            .collect()
+    };
+    for (line, chunk) in chunks.iter().enumerate() {
+        let _ = write!(out, "Text{line:02} = {chunk}\r\n");
+    }
+}
+
+fn detail_contents(views: &[View], saved_at: &Timestamp) -> Vec<u8> {
+    let mut out = backup_header(saved_at, None);
     for (index, view) in views.iter().enumerate() {
         let _ = writeln!(out, "[SMSBackup{index:03}]");
         if view.coding.is_text() {
@@ -597,27 +622,16 @@ fn detail_contents(views: &[View], saved_at: &Timestamp) -> Vec<u8> {
         push_backup_text(&mut out, "Number", &view.number);
         push_backup_text(&mut out, "Name", "");
         if let Some(udh) = &view.udh {
-            let _ = writeln!(out, "UDH = {}", hex(udh));
+            let _ = writeln!(out, "UDH = {}", crate::pdu::hex::encode(udh));
         }
         let text = match &view.payload {
             Payload::Text(_) => {
                 let bytes: Vec<u8> = view.units.iter().flat_map(|u| u.to_be_bytes()).collect();
-                hex(&bytes)
+                crate::pdu::hex::encode(&bytes)
             }
-            Payload::Bytes(bytes) => hex(bytes),
+            Payload::Bytes(bytes) => crate::pdu::hex::encode(bytes),
         };
-        let chunks: Vec<&str> = if text.is_empty() {
-            vec![""]
-        } else {
-            // Hex is ASCII, so byte chunks are whole characters.
-            text.as_bytes()
-                .chunks(200)
-                .map(|chunk| std::str::from_utf8(chunk).unwrap_or_default())
-                .collect()
-        };
-        for (line, chunk) in chunks.iter().enumerate() {
-            let _ = write!(out, "Text{line:02} = {chunk}\r\n");
-        }
+        push_backup_text_lines(&mut out, &text);
         let _ = writeln!(out, "Coding = {}", view.coding.name());
         let _ = writeln!(out, "Folder = {}", view.folder);
         let _ = writeln!(out, "Length = {}", view.length());
