@@ -327,10 +327,11 @@ impl<D: Device> Daemon<D> {
         }
     }
 
-    /// Hands an event to the webhooks (when its kind is configured).
-    pub(super) fn webhook(&self, kind: &'static str, data: serde_json::Value) {
+    /// An outcome of `kind` was committed (its webhook event with it, when
+    /// that kind is posted): the poster is woken.
+    pub(super) fn webhook(&self, kind: &str) {
         if let Some(webhooks) = &self.webhooks {
-            webhooks.send(kind, data);
+            webhooks.committed(kind);
         }
     }
 

@@ -233,8 +233,7 @@ impl<D: Device> Daemon<D> {
         }
         self.run_receive_hooks(&received).await;
         for message in received {
-            let (kind, data) = super::webhooks::received_event(&message);
-            self.webhook(kind, data);
+            self.webhook(super::webhooks::received_kind(&message));
             self.emit(DaemonEvent::Received {
                 files: message.files,
             });

@@ -20,7 +20,8 @@
 //! - [`clock`]: calendar time, injectable.
 //! - `watcher`: inotify on outbox/.
 //! - `hooks`: running a hook without shell injection.
-//! - `webhooks`: the task that queues and posts webhooks.
+//! - `webhooks`: what each webhook event says, and the task that posts
+//!   them (the keeper's jobs queue them in the commit of their outcome).
 //! - `filter`: gammu's sender and SMSC filters.
 //! - `systemd`, `logging`, `signals`: the process's surroundings.
 //! - `published`: what readers in the process (the HTTP API) are told:
@@ -265,7 +266,9 @@ fn open_core(
     outbox_lock: Option<instance::Lock>,
 ) -> impl FnOnce() -> Result<Opened, DaemonError> + Send + 'static {
     move || {
-        let store = Store::open(&database)?;
+        let mut store = Store::open(&database)?;
+        // Each outcome's webhook event is queued in its own commit.
+        store.set_webhooks(webhooks::sink(&config.webhooks));
         // What each SIM did with the PIN outlives reloads and restarts.
         let pins: Arc<dyn PinMemory> = Arc::new(PinRecords::open(&database)?);
         let (outbox, outbox_events) = if config.send.enabled {

@@ -232,22 +232,33 @@ impl Outbox {
     ) -> Result<Vec<DaemonEvent>, StoreError> {
         let mut events = Vec::new();
         store.batch(Durability::WithNextCommit, |store| {
-            if std::mem::take(&mut self.rescan) {
-                self.scan(config, store, now, &mut events)?;
-            }
-            if !self.gone.is_empty() {
-                let gone = std::mem::take(&mut self.gone);
-                for name in gone {
-                    if let Some(row) = store.active_by_name(&name.to_string_lossy())? {
-                        self.cancel_if_gone(config, store, &row, now, &mut events)?;
+            let done = (|| {
+                if std::mem::take(&mut self.rescan) {
+                    self.scan(config, store, now, &mut events)?;
+                }
+                if !self.gone.is_empty() {
+                    let gone = std::mem::take(&mut self.gone);
+                    for name in gone {
+                        if let Some(row) = store.active_by_name(&name.to_string_lossy())? {
+                            self.cancel_if_gone(config, store, &row, now, &mut events)?;
+                        }
                     }
                 }
+                self.take_in_ready(config, store, now, budget, &mut events)?;
+                if self.moves.next.is_some_and(|next| next <= now) {
+                    self.retry_moves(config, store, now, &mut events)?;
+                }
+                Ok::<_, StoreError>(())
+            })();
+            // A file refused as it was taken in failed: its webhook goes
+            // in the commit that records the refusal.
+            for event in &events {
+                if let DaemonEvent::Failed { file, reason } = event {
+                    let data = super::webhooks::failed_data(file, reason);
+                    store.queue_webhook(crate::webhook::FAILED, &data, ms(now))?;
+                }
             }
-            self.take_in_ready(config, store, now, budget, &mut events)?;
-            if self.moves.next.is_some_and(|next| next <= now) {
-                self.retry_moves(config, store, now, &mut events)?;
-            }
-            Ok::<_, StoreError>(())
+            done
         })?;
         Ok(events)
     }
@@ -736,6 +747,8 @@ impl Outbox {
                 "its file was moved to the error folder just before a restart".to_owned()
             });
             let state = store.settle_moved(row.id, sent, &reason, ms(now))?;
+            let (kind, data) = super::webhooks::settled_event(store, row, state)?;
+            store.queue_webhook(kind, &data, ms(now))?;
             tracing::warn!(file = %Redact(&row.file_name), id = row.id, state = ?state, folder = %dir.display(), "found the file already moved on: finished as the move says (its last commit did not happen)");
             return Ok(Some(state));
         }
@@ -946,6 +959,52 @@ mod tests {
             .map(|row| row.file_name)
             .collect();
         assert_eq!(left, ["OUT+494.txt"]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The webhook of a file refused as it is taken in, and of a message
+    /// finished by finding its file moved on, is queued by the job that
+    /// commits the outcome: nothing is left for a task to do after the
+    /// commit, where a crash would lose it.
+    #[tokio::test]
+    async fn the_outcome_and_its_webhook_are_one_commit() {
+        let dir = scratch("webhook");
+        let outbox_dir = dir.join("outbox");
+        let mut config = Config::default();
+        config.spool.sent = Some(dir.join("sent"));
+        config.spool.error = Some(dir.join("error"));
+        std::fs::create_dir_all(dir.join("sent")).unwrap();
+        std::fs::create_dir_all(dir.join("error")).unwrap();
+        let path = dir.join("state.db");
+        let mut store = Store::open(&path).unwrap();
+        store.set_webhooks(Some(crate::store::WebhookSink {
+            urls: vec!["http://127.0.0.1:9/".to_owned()],
+            events: vec!["sent".to_owned(), "failed".to_owned()],
+        }));
+        let queue = crate::store::WebhookQueue::open(&path).unwrap();
+        let (mut outbox, _events) = Outbox::new(&outbox_dir, None);
+        std::fs::write(outbox_dir.join("OUT+491.smsbackup"), "not a backup file").unwrap();
+        std::fs::write(outbox_dir.join("OUT+492.txt"), "hello").unwrap();
+        let now = SystemTime::now() + Duration::from_secs(60);
+        outbox.process(&config, &mut store, now, 100).unwrap();
+        let due = queue.due(i64::MAX, 10).unwrap();
+        assert_eq!(due.len(), 1, "{due:?}");
+        let body: serde_json::Value = serde_json::from_str(&due[0].body).unwrap();
+        assert_eq!(body["event"], "failed");
+        assert_eq!(body["data"]["file"], "OUT+491.smsbackup");
+
+        // Sent and moved on, then a crash before the commit.
+        let row = store.waiting().unwrap().remove(0);
+        store.part_sending(row.id, 1, None, 1).unwrap();
+        store.resolved_sent(row.id, 1, 42, 2).unwrap();
+        std::fs::rename(outbox_dir.join("OUT+492.txt"), dir.join("sent/OUT+492.txt")).unwrap();
+        let row = store.get(row.id).unwrap().unwrap();
+        Outbox::settle_moved(&config, &mut store, &row, now).unwrap();
+        let due = queue.due(i64::MAX, 10).unwrap();
+        let body: serde_json::Value = serde_json::from_str(&due[1].body).unwrap();
+        assert_eq!(body["event"], "sent");
+        assert_eq!(body["data"]["file"], "OUT+492.txt");
+        assert_eq!(body["data"]["parts"][0]["reference"], 42);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

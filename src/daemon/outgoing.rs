@@ -23,11 +23,8 @@ impl<D: Device> Daemon<D> {
         for event in events {
             // A file refused as it was taken in (unreadable, a denied
             // destination) failed too.
-            if let DaemonEvent::Failed { file, reason } = &event {
-                self.webhook(
-                    crate::webhook::FAILED,
-                    super::webhooks::failed_data(file, reason),
-                );
+            if let DaemonEvent::Failed { .. } = &event {
+                self.webhook(crate::webhook::FAILED);
             }
             self.emit(event);
         }
@@ -114,15 +111,7 @@ impl<D: Device> Daemon<D> {
         {
             hook.spawn();
         }
-        self.webhook(
-            crate::webhook::BUDGET_WARNING,
-            serde_json::json!({
-                "month": month,
-                "used": used,
-                "budget": budget,
-                "threshold": threshold,
-            }),
-        );
+        self.webhook(crate::webhook::BUDGET_WARNING);
         self.emit(DaemonEvent::BudgetWarning {
             month,
             used,
@@ -156,10 +145,7 @@ impl<D: Device> Daemon<D> {
                 if let Some(hook) = hook_env::on_sent(hooks, &file, &recipient, &parts) {
                     hook.spawn();
                 }
-                self.webhook(
-                    crate::webhook::SENT,
-                    super::webhooks::sent_data(&file, &recipient, &parts),
-                );
+                self.webhook(crate::webhook::SENT);
                 let references = parts.iter().map(|p| p.reference).collect();
                 self.emit(DaemonEvent::Sent { file, references });
             }
@@ -167,10 +153,7 @@ impl<D: Device> Daemon<D> {
                 if let Some(hook) = hook_env::on_failure(hooks, &file) {
                     hook.spawn();
                 }
-                self.webhook(
-                    crate::webhook::FAILED,
-                    super::webhooks::failed_data(&file, &reason),
-                );
+                self.webhook(crate::webhook::FAILED);
                 self.emit(DaemonEvent::Failed { file, reason });
             }
             Outcome::Cancelled { file, reason } => {

@@ -153,7 +153,7 @@ pub(super) fn record_routed(
         // Routed raw, a filtered message is on no SIM to be left on.
         Recorded::Filtered | Recorded::Done(None) => Ok(Vec::new()),
         Recorded::Done(Some(message)) => {
-            let written = deliver(config, store, vec![message]);
+            let written = deliver(config, store, vec![message], now_ms);
             match written.error {
                 Some(error) => Err(error),
                 None => Ok(written.received),
@@ -208,7 +208,7 @@ pub(super) fn record_listed(
         }
         Ok::<_, ReceiveError>(())
     });
-    let delivered = deliver(config, store, unwritten);
+    let delivered = deliver(config, store, unwritten, now_ms);
     let deletable = entries
         .into_iter()
         .filter(|(_, waits_for)| waits_for.is_none_or(|index| index < delivered.received.len()))
@@ -234,7 +234,12 @@ pub(super) struct Delivered {
 /// once, and records them written (a commit the next one syncs: after a
 /// power cut that loses it, the same files are written again under the
 /// same names). Stops at the first message that cannot be written.
-pub(super) fn deliver(config: &Config, store: &mut Store, unwritten: Vec<Unwritten>) -> Delivered {
+pub(super) fn deliver(
+    config: &Config,
+    store: &mut Store,
+    unwritten: Vec<Unwritten>,
+    now_ms: i64,
+) -> Delivered {
     let mut written = Vec::new();
     let mut paths: Vec<PathBuf> = Vec::new();
     let mut error = None;
@@ -260,6 +265,9 @@ pub(super) fn deliver(config: &Config, store: &mut Store, unwritten: Vec<Unwritt
     let mut received = Vec::new();
     let marked = store.batch(Durability::WithNextCommit, |store| {
         for message in written {
+            // Its webhook goes in the commit that says its files are written.
+            let (kind, data) = super::webhooks::received_event(&message);
+            store.queue_webhook(kind, &data, now_ms)?;
             if let Some(id) = message.id {
                 store.incoming_written(id, hook)?;
                 tracing::info!(
@@ -553,7 +561,7 @@ pub(super) fn complete_recorded(
         }
         Ok::<_, ReceiveError>(())
     });
-    delivered(deliver(config, store, unwritten), recorded)
+    delivered(deliver(config, store, unwritten, now_ms), recorded)
 }
 
 /// Writes the inbox files of concatenated messages that waited longer than
@@ -584,7 +592,7 @@ pub(super) fn flush_stale(
         }
         Ok::<_, ReceiveError>(())
     });
-    delivered(deliver(config, store, unwritten), recorded)
+    delivered(deliver(config, store, unwritten, now_ms), recorded)
 }
 
 /// What was written, or the first error (after which what was written
@@ -620,12 +628,12 @@ pub(super) fn finish_unwritten(
         match recorded_message(config, store, id, now_ms) {
             Ok(message) => unwritten.extend(message),
             Err(error) => {
-                let written = deliver(config, store, unwritten);
+                let written = deliver(config, store, unwritten, now_ms);
                 return Err((written.received, written.error.unwrap_or(error)));
             }
         }
     }
-    let written = deliver(config, store, unwritten);
+    let written = deliver(config, store, unwritten, now_ms);
     match written.error {
         Some(error) => Err((written.received, error)),
         None => Ok(written.received),

@@ -26,6 +26,7 @@ use super::outbox::{self, Finished};
 use super::retry::{Decision, RetryPolicy};
 use super::state::{BudgetWarning, Core};
 use super::tp_mr::{self, Counter, Resolution};
+use super::webhooks;
 use crate::config::{AmbiguousPolicy, Config};
 use crate::daemon::logging::Redact;
 use crate::device::{Device, FailureKind};
@@ -34,6 +35,7 @@ use crate::redact::Scrub;
 use crate::spool::fs::Flush;
 use crate::spool::{self, fs as spool_fs, OutgoingMessage};
 use crate::store::{Durability, Outgoing, PartState, Resolving, StoreError};
+use crate::webhook;
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::time::{Duration, SystemTime};
@@ -481,6 +483,8 @@ pub(super) fn begin_next(
                 store.mark_failed(id, &reason, ms(now))?;
                 tracing::error!(file = %Redact(&row.file_name), id, reason = %Scrub(&reason), "message failed");
                 outbox.finish(config, store, id, &file, false, now, Flush::Now)?;
+                let data = webhooks::failed_data(&row.file_name, &reason);
+                store.queue_webhook(webhook::FAILED, &data, ms(now))?;
                 Ok(Begun::Done(Outcome::Failed {
                     file: row.file_name.clone(),
                     reason,
@@ -491,12 +495,15 @@ pub(super) fn begin_next(
             }
             if let Some((month, used, threshold)) = warn.take() {
                 if store.note_budget_warning(month.start_ms, ms(now))? {
-                    *budget_warning = Some(BudgetWarning {
+                    let warning = BudgetWarning {
                         month: month.label,
                         used,
                         budget: config.budget.monthly_parts.unwrap_or_default(),
                         threshold,
-                    });
+                    };
+                    let data = webhooks::budget_warning_data(&warning);
+                    store.queue_webhook(webhook::BUDGET_WARNING, &data, ms(now))?;
+                    *budget_warning = Some(warning);
                 }
             }
             if limited {
@@ -731,7 +738,7 @@ fn complete(
     if let Some(rewritten) = record_references(&file, &message, &references) {
         store.set_file_id(row.id, &rewritten)?;
     }
-    let parts = references
+    let parts: Vec<SentPart> = references
         .iter()
         .zip(&submits)
         .map(|(&reference, submit)| SentPart {
@@ -753,6 +760,8 @@ fn complete(
         Finished::Pending => None,
     };
     tracing::info!(file = %Redact(&row.file_name), id = row.id, parts = references.len(), "sent");
+    let data = webhooks::sent_data(&row.file_name, &message.recipient, &parts);
+    store.queue_webhook(webhook::SENT, &data, ms(now))?;
     Ok(Outcome::Sent {
         file: row.file_name,
         recipient: message.recipient,
@@ -827,6 +836,8 @@ fn fail_part(
             store.mark_failed(id, &reason, now_ms)?;
             tracing::error!(file = %Redact(&row.file_name), id, reason = %Scrub(&reason), "message failed");
             outbox.finish(config, store, id, &attempt.file, false, now, Flush::Now)?;
+            let data = webhooks::failed_data(&row.file_name, &reason);
+            store.queue_webhook(webhook::FAILED, &data, now_ms)?;
             Ok(Outcome::Failed {
                 file: row.file_name.clone(),
                 reason,
@@ -905,15 +916,19 @@ fn give_up_ambiguous(
         "{} (the modem's TP-MR counter cannot tell whether it went out)",
         row.last_error.as_deref().unwrap_or("ambiguous send")
     );
-    store.mark_ambiguous(pending.id, pending.part, &reason, ms(now))?;
-    tracing::error!(file = %Redact(&row.file_name), id = row.id, part = pending.part, reason = %Scrub(&reason), "ambiguous send; not resent");
-    if let Some(outbox) = outbox.as_mut() {
-        let file = outbox.file_of(row);
-        outbox.finish(config, store, row.id, &file, false, now, Flush::Now)?;
-    }
-    Ok(Outcome::Failed {
-        file: row.file_name.clone(),
-        reason,
+    store.batch(Durability::Now, |store| {
+        store.mark_ambiguous(pending.id, pending.part, &reason, ms(now))?;
+        tracing::error!(file = %Redact(&row.file_name), id = row.id, part = pending.part, reason = %Scrub(&reason), "ambiguous send; not resent");
+        if let Some(outbox) = outbox.as_mut() {
+            let file = outbox.file_of(row);
+            outbox.finish(config, store, row.id, &file, false, now, Flush::Now)?;
+        }
+        let data = webhooks::failed_data(&row.file_name, &reason);
+        store.queue_webhook(webhook::FAILED, &data, ms(now))?;
+        Ok(Outcome::Failed {
+            file: row.file_name.clone(),
+            reason,
+        })
     })
 }
 

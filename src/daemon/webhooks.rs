@@ -1,38 +1,27 @@
-//! The daemon's webhook task: events handed over by the loop are written
-//! into the queue in the database (a task of its own, its SQLite work on
-//! the blocking pool), and posted from there, oldest first, with retries
-//! and backoff until the URL answers 2xx or the retry time runs out. The
-//! loop never waits for any of it: handing an event over is a channel
-//! send.
+//! The daemon's webhook poster: events in the queue in the database are
+//! posted, oldest first, with retries and backoff until the URL answers
+//! 2xx or the retry time runs out. The loop never waits for any of it.
 //!
-//! Delivery is at least once. An event is queued right after the outcome
-//! it reports was committed (not in the same transaction): a crash in
-//! between loses that event's webhook; a stop by signal does not (the
-//! daemon waits until every handed-over event is queued). A post whose
-//! answer was lost is posted again: receivers drop repeats by the event id.
+//! An event is queued by the keeper's job that commits the outcome it
+//! reports, in the same transaction ([`crate::store::Store::queue_webhook`]):
+//! a crash loses both or neither. The loop wakes the poster after such a
+//! job ([`Webhooks::committed`]); a restart finds what was queued and not yet
+//! posted. Delivery is at least once: a post whose answer was lost is
+//! posted again, and receivers drop repeats by the event id.
 
 use crate::config::WebhookSettings;
-use crate::store::{Delivery, WebhookQueue};
+use crate::store::{Delivery, WebhookQueue, WebhookSink};
 use crate::webhook::{self, client::Client, HttpUrl};
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-/// An event for the webhooks.
-#[derive(Debug)]
-struct Pending {
-    kind: &'static str,
-    data: serde_json::Value,
-    unix_ms: i64,
-}
-
-/// What the daemon holds: the way in, and the two tasks.
+/// What the daemon holds: the poster and the way to wake it.
 pub(super) struct Webhooks {
     settings: WebhookSettings,
-    sender: Option<mpsc::UnboundedSender<Pending>>,
-    writer: Option<JoinHandle<()>>,
+    wake: Arc<Notify>,
     poster: JoinHandle<()>,
 }
 
@@ -56,8 +45,16 @@ async fn blocking<R: Send + 'static>(job: impl FnOnce() -> R + Send + 'static) -
     }
 }
 
+/// What the store queues: the configured URLs and events, or `None`.
+pub(super) fn sink(settings: &WebhookSettings) -> Option<WebhookSink> {
+    (!settings.urls.is_empty()).then(|| WebhookSink {
+        urls: settings.urls.clone(),
+        events: settings.events.clone(),
+    })
+}
+
 impl Webhooks {
-    /// Starts the tasks on the queue in `database` (the store opened and
+    /// Starts the poster on the queue in `database` (the store opened and
     /// migrated it), or `None` when no URL is configured.
     pub(super) async fn start(
         settings: &WebhookSettings,
@@ -70,74 +67,28 @@ impl Webhooks {
         let queue = blocking(move || WebhookQueue::open(&path)).await?;
         let queue = Arc::new(Mutex::new(queue));
         let wake = Arc::new(Notify::new());
-        let (sender, receiver) = mpsc::unbounded_channel();
-        let writer = tokio::spawn(write_events(
-            receiver,
-            settings.urls.clone(),
-            Arc::clone(&queue),
-            Arc::clone(&wake),
-        ));
-        let poster = tokio::spawn(post_events(settings.clone(), queue, wake));
+        let poster = tokio::spawn(post_events(settings.clone(), queue, Arc::clone(&wake)));
         tracing::info!(urls = settings.urls.len(), events = %settings.events.join(","), "webhooks on");
         Ok(Some(Self {
             settings: settings.clone(),
-            sender: Some(sender),
-            writer: Some(writer),
+            wake,
             poster,
         }))
     }
 
-    /// Hands an event over, if its kind is configured.
-    pub(super) fn send(&self, kind: &'static str, data: serde_json::Value) {
-        if !self.settings.wants(kind) {
-            return;
-        }
-        if let Some(sender) = &self.sender {
-            let _ = sender.send(Pending {
-                kind,
-                data,
-                unix_ms: unix_ms(),
-            });
+    /// An outcome of `kind` was committed, with its event if that kind
+    /// is posted: post it now.
+    pub(super) fn committed(&self, kind: &str) {
+        if self.settings.wants(kind) {
+            self.wake.notify_one();
         }
     }
 
-    /// Stops: every event handed over is queued first; a post under way
-    /// is abandoned (it is posted again at the next start).
-    pub(super) async fn stop(mut self) {
-        drop(self.sender.take());
-        if let Some(writer) = self.writer.take() {
-            let _ = writer.await;
-        }
+    /// Stops: a post under way is abandoned (it is posted again at the
+    /// next start; everything queued is in the database already).
+    pub(super) async fn stop(self) {
         self.poster.abort();
         let _ = self.poster.await;
-    }
-}
-
-async fn write_events(
-    mut receiver: mpsc::UnboundedReceiver<Pending>,
-    urls: Vec<String>,
-    queue: Arc<Mutex<WebhookQueue>>,
-    wake: Arc<Notify>,
-) {
-    while let Some(event) = receiver.recv().await {
-        let urls = urls.clone();
-        let queue = Arc::clone(&queue);
-        let result = blocking(move || {
-            let mut queue = queue.lock().unwrap_or_else(PoisonError::into_inner);
-            queue.enqueue(event.kind, &urls, event.unix_ms, |id| {
-                webhook::body(id, event.kind, event.unix_ms / 1000, &event.data)
-            })
-        })
-        .await;
-        match result {
-            Ok(id) => {
-                tracing::debug!(id, kind = event.kind, "webhook queued");
-                wake.notify_one();
-            }
-            Err(error) => {
-                tracing::error!(%error, kind = event.kind, "cannot queue a webhook; it is lost")
-            }
-        }
     }
 }
 
@@ -273,9 +224,60 @@ pub(super) fn sent_data(
     })
 }
 
+/// The event of a message finished by finding its file already moved on
+/// (its last commit, and the event in it, never came): `sent` with the
+/// references the store has (the texts are not planned again), or
+/// `failed` with the reason.
+pub(super) fn settled_event(
+    store: &crate::store::Store,
+    row: &crate::store::Outgoing,
+    state: crate::store::MessageState,
+) -> Result<(&'static str, serde_json::Value), crate::store::StoreError> {
+    if state != crate::store::MessageState::Sent {
+        let reason = store
+            .get(row.id)?
+            .and_then(|row| row.last_error)
+            .unwrap_or_default();
+        return Ok((webhook::FAILED, failed_data(&row.file_name, &reason)));
+    }
+    let parts: Vec<super::hook_env::SentPart> = store
+        .parts(row.id)?
+        .iter()
+        .filter_map(|part| part.message_ref)
+        .map(|reference| super::hook_env::SentPart {
+            reference,
+            text: None,
+            class: -1,
+        })
+        .collect();
+    Ok((
+        webhook::SENT,
+        sent_data(&row.file_name, &row.recipient, &parts),
+    ))
+}
+
+/// The data of a `budget_warning` event.
+pub(super) fn budget_warning_data(warning: &super::state::BudgetWarning) -> serde_json::Value {
+    serde_json::json!({
+        "month": warning.month,
+        "used": warning.used,
+        "budget": warning.budget,
+        "threshold": warning.threshold,
+    })
+}
+
 /// The data of a `failed` event: what RunOnFailure gets, and why.
 pub(super) fn failed_data(file: &str, reason: &str) -> serde_json::Value {
     serde_json::json!({ "file": file, "reason": reason })
+}
+
+/// A status report's event is `delivered`, any other message's
+/// `received`.
+pub(super) fn received_kind(message: &super::receive::Received) -> &'static str {
+    match message.parts.first().map(|p| &p.message) {
+        Some(crate::pdu::Incoming::StatusReport(_)) => webhook::DELIVERED,
+        _ => webhook::RECEIVED,
+    }
 }
 
 /// The kind and data of a received message (`received`) or status report

@@ -36,7 +36,7 @@ pub(crate) use incoming::{IncomingPart, NewPart, ReportRecord};
 pub(crate) use modem::PinRecords;
 pub(crate) use outgoing::Resolving;
 pub use outgoing::{Counts, FileId, MessageState, Outgoing, Part, PartState};
-pub(crate) use webhooks::{Delivery, WebhookQueue};
+pub(crate) use webhooks::{Delivery, WebhookQueue, WebhookSink};
 
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
@@ -75,6 +75,8 @@ const PAGE_SIZE: i64 = 1024;
 #[derive(Debug)]
 pub struct Store {
     connection: CachedConnection,
+    /// Where webhook events go (see [`webhooks`]).
+    webhooks: Option<WebhookSink>,
 }
 
 /// The connection, with `execute` and `query_row` going through SQLite's
@@ -286,6 +288,7 @@ impl Store {
         connection.set_prepared_statement_cache_capacity(96);
         Ok(Self {
             connection: CachedConnection(connection),
+            webhooks: None,
         })
     }
 }

@@ -1,11 +1,73 @@
 //! The webhook queue in SQLite: events waiting to be posted, one row per
-//! event and URL, on a connection of their own (the task that posts them
-//! runs beside the daemon's loop and must not wait for its store, nor
-//! the store for it; SQLite's WAL lets both write in turn).
+//! event and URL.
+//!
+//! An event is queued by the [`Store`] in the transaction that commits
+//! the outcome it reports ([`Store::queue_webhook`]), so no crash can
+//! separate the two. It is posted from [`WebhookQueue`], a connection of
+//! its own (the task that posts runs beside the daemon's loop and must not
+//! wait for its store, nor the store for it; SQLite's WAL lets both write
+//! in turn).
 
-use super::StoreError;
+use super::{Store, StoreError};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
+
+/// Which events are queued, and for which URLs (`[webhooks]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct WebhookSink {
+    /// Where every event is posted.
+    pub(crate) urls: Vec<String>,
+    /// The kinds queued (`sent`, `failed`, ...).
+    pub(crate) events: Vec<String>,
+}
+
+impl WebhookSink {
+    fn wants(&self, kind: &str) -> bool {
+        !self.urls.is_empty() && self.events.iter().any(|e| e == kind)
+    }
+}
+
+impl Store {
+    /// Where [`Self::queue_webhook`] queues events; `None` queues nothing.
+    pub(crate) fn set_webhooks(&mut self, sink: Option<WebhookSink>) {
+        self.webhooks = sink.filter(|sink| !sink.urls.is_empty());
+    }
+
+    /// Queues an event of `kind` for every URL, if that kind is wanted,
+    /// its body made by [`crate::webhook::body`]. Inside a
+    /// [`Store::batch`] it is part of the batch: committed with the
+    /// outcome it reports, or not at all. Whether it was queued.
+    pub(crate) fn queue_webhook(
+        &mut self,
+        kind: &str,
+        data: &serde_json::Value,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let Some(sink) = self.webhooks.as_ref().filter(|sink| sink.wants(kind)) else {
+            return Ok(false);
+        };
+        let urls = sink.urls.clone();
+        let atomic = self.atomic()?;
+        atomic.execute(
+            "INSERT INTO webhook_event (kind, body, created_ms) VALUES (?1, '', ?2)",
+            params![kind, now_ms],
+        )?;
+        let id = atomic.last_insert_rowid();
+        let body = crate::webhook::body(id, kind, now_ms.div_euclid(1000), data);
+        atomic.execute(
+            "UPDATE webhook_event SET body = ?1 WHERE id = ?2",
+            params![body, id],
+        )?;
+        for url in &urls {
+            atomic.execute(
+                "INSERT OR IGNORE INTO webhook_delivery (event_id, url, next_ms) VALUES (?1, ?2, ?3)",
+                params![id, url, now_ms],
+            )?;
+        }
+        atomic.commit()?;
+        Ok(true)
+    }
+}
 
 /// A delivery that is due.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,35 +100,6 @@ impl WebhookQueue {
         connection.pragma_update(None, "synchronous", "FULL")?;
         connection.busy_timeout(std::time::Duration::from_secs(5))?;
         Ok(Self { connection })
-    }
-
-    /// Queues an event for each of `urls`, its body made by `body` from
-    /// the event's id; returns the id. One transaction: every URL or none.
-    pub(crate) fn enqueue(
-        &mut self,
-        kind: &str,
-        urls: &[String],
-        now_ms: i64,
-        body: impl FnOnce(i64) -> String,
-    ) -> Result<i64, StoreError> {
-        let transaction = self.connection.transaction()?;
-        transaction.execute(
-            "INSERT INTO webhook_event (kind, body, created_ms) VALUES (?1, '', ?2)",
-            params![kind, now_ms],
-        )?;
-        let id = transaction.last_insert_rowid();
-        transaction.execute(
-            "UPDATE webhook_event SET body = ?1 WHERE id = ?2",
-            params![body(id), id],
-        )?;
-        for url in urls {
-            transaction.execute(
-                "INSERT OR IGNORE INTO webhook_delivery (event_id, url, next_ms) VALUES (?1, ?2, ?3)",
-                params![id, url, now_ms],
-            )?;
-        }
-        transaction.commit()?;
-        Ok(id)
     }
 
     /// Up to `limit` deliveries due at `now_ms`, oldest event first.
@@ -148,23 +181,45 @@ impl WebhookQueue {
 mod tests {
     use super::*;
 
-    #[test]
-    fn events_wait_per_url_until_finished() {
-        let dir =
-            std::env::temp_dir().join(format!("simgate-webhook-queue-{}", std::process::id()));
+    fn scratch(tag: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "simgate-webhook-queue-{tag}-{}",
+            std::process::id()
+        ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn sink(urls: &[&str], events: &[&str]) -> Option<WebhookSink> {
+        Some(WebhookSink {
+            urls: urls.iter().map(|u| (*u).to_owned()).collect(),
+            events: events.iter().map(|e| (*e).to_owned()).collect(),
+        })
+    }
+
+    fn data() -> serde_json::Value {
+        serde_json::json!({ "file": "OUT+49.txt" })
+    }
+
+    #[test]
+    fn events_wait_per_url_until_finished() {
+        let dir = scratch("wait");
         let path = dir.join("state.db");
-        drop(super::super::Store::open(&path).unwrap());
+        let mut store = Store::open(&path).unwrap();
+        store.set_webhooks(sink(&["http://a/", "http://b/"], &["sent"]));
+        assert!(store.queue_webhook("sent", &data(), 1_000).unwrap());
         let mut queue = WebhookQueue::open(&path).unwrap();
-        let urls = ["http://a/".to_owned(), "http://b/".to_owned()];
-        let id = queue
-            .enqueue("sent", &urls, 1_000, |id| format!("{{\"id\":{id}}}"))
-            .unwrap();
         assert_eq!(queue.due(999, 10).unwrap(), []);
         let due = queue.due(1_000, 10).unwrap();
         assert_eq!(due.len(), 2);
-        assert_eq!(due[0].body, format!("{{\"id\":{id}}}"));
+        let id = due[0].event_id;
+        let body: serde_json::Value = serde_json::from_str(&due[0].body).unwrap();
+        assert_eq!(
+            (body["id"].as_i64(), &body["event"]),
+            (Some(id), &"sent".into())
+        );
+        assert_eq!(body["data"], data());
         queue.retry(id, "http://a/", 5_000, "500").unwrap();
         queue.finish(id, "http://b/").unwrap();
         assert_eq!(queue.due(4_999, 10).unwrap(), []);
@@ -184,10 +239,32 @@ mod tests {
         assert_eq!(events, 0);
         // Ids are never used again, even once the queue is empty:
         // receivers tell events apart by them.
-        let next = queue
-            .enqueue("sent", &urls, 6_000, |_| String::new())
-            .unwrap();
+        store.queue_webhook("sent", &data(), 6_000).unwrap();
+        let next = queue.due(6_000, 10).unwrap()[0].event_id;
         assert!(next > id, "{next} after {id}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The event is part of the batch that reports it: until that batch
+    /// commits, no other connection sees it (a crash before the commit
+    /// loses the outcome and its event together); kinds not configured
+    /// are not queued.
+    #[test]
+    fn an_event_is_committed_with_its_batch() {
+        let dir = scratch("batch");
+        let path = dir.join("state.db");
+        let mut store = Store::open(&path).unwrap();
+        store.set_webhooks(sink(&["http://a/"], &["sent", "failed"]));
+        assert!(!store.queue_webhook("received", &data(), 1).unwrap());
+        let queue = WebhookQueue::open(&path).unwrap();
+        store
+            .batch(crate::store::Durability::Now, |store| {
+                assert!(store.queue_webhook("sent", &data(), 1)?);
+                assert_eq!(queue.pending()?, 0, "not before the batch commits");
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+        assert_eq!(queue.pending().unwrap(), 1, "with the batch");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
