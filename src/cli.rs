@@ -12,20 +12,36 @@ use std::process::ExitCode;
 
 /// SMS gateway daemon: a SIM in a USB modem behind a gammu-compatible spool.
 #[derive(Debug, Parser)]
-#[command(name = "simgate", version, about)]
+#[command(name = "simgate", version, about, after_help = EXIT_STATUS)]
 pub(crate) struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
+/// The exit status every command shares (`send`, `status` and `inject`
+/// say theirs in their own help); simgate(8) prints it too.
+pub(crate) const EXIT_STATUS: &str = "Exit status: 0 done (the daemon: stopped on request); \
+    1 failed, the reason on standard error; 2 the command line is wrong. \
+    `send`, `status` and `inject` have their own (see their --help).";
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the gateway daemon (gammu-smsd compatible spool).
+    #[command(
+        after_help = "Exit status: 0 stopped on request (SIGTERM, SIGINT), or no modem \
+                      configured and nothing to do; 1 an error, named on standard error \
+                      and in the journal (another daemon has the state, the outbox or the \
+                      modem; the configuration is invalid; the database cannot be opened)."
+    )]
     Run(RunArgs),
     /// Run the daemon on the built-in modem emulator, in a local folder,
     /// printing what happens: the way to try simgate without hardware.
     Demo(DemoArgs),
     /// Validate a configuration and print the effective settings.
+    #[command(
+        after_help = "Exit status: 0 valid (the effective settings printed); 1 invalid, \
+                      every problem named on standard error."
+    )]
     CheckConfig(CheckConfigArgs),
     /// Print the simgate TOML equivalent to a gammu-smsdrc.
     ImportGammu(ImportGammuArgs),
@@ -201,6 +217,10 @@ struct ImportGammuArgs {
 #[derive(Debug, Subcommand)]
 enum ModemCommand {
     /// Find out what a modem is, what state its SIM is in, and what is wrong.
+    #[command(
+        after_help = "Exit status: 0 the report printed (it says what is wrong with the \
+                      modem or its SIM, if anything); 1 the device cannot be opened at all."
+    )]
     Probe(ProbeArgs),
 }
 
@@ -696,6 +716,8 @@ impl Identity {
 }
 
 fn probe(args: &ProbeArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    // A probe waits on the device for seconds: say what is going on.
+    eprintln!("simgate: probing {} ...", args.device.display());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

@@ -254,8 +254,10 @@ Finish the message being sent, then stop.
 \fBSIGUSR1\fR, \fBSIGUSR2\fR
 Let go of the modem, and take it back, as gammu\-smsd does.
 .SH EXIT STATUS
-0 when simgate stopped on request or has no modem configured; 1 on an error,
-which it names on standard error.
+0 when the command did what it was asked (the daemon: stopped on request, or
+no modem configured); 1 on an error, which it names on standard error; 2 when
+the command line is wrong. \fBsend\fR, \fBstatus\fR and \fBinject\fR
+have their own, given with each command above.
 .SH SEE ALSO
 \fBsimgate.toml\fR(5), \fBgammu\-smsd\fR(1), \fBgammu\-smsdrc\fR(5),
 \fBsystemd.exec\fR(5), \fBsystemd\-analyze\fR(1)
@@ -584,6 +586,38 @@ mod tests {
         for line in page.lines().filter(|l| l.starts_with('.')) {
             assert!(requests.iter().any(|r| line.starts_with(r)), "{line}");
         }
+    }
+
+    /// Every command a user runs says its exit status, in --help and in
+    /// simgate(8): its own, or the one all commands share.
+    #[test]
+    fn every_command_documents_its_exit_status() {
+        use clap::CommandFactory;
+        let command = crate::cli::Cli::command();
+        assert!(command
+            .get_after_help()
+            .is_some_and(|help| help.to_string() == crate::cli::EXIT_STATUS));
+        for path in [
+            &["run"][..],
+            &["check-config"],
+            &["modem", "probe"],
+            &["send"],
+            &["status"],
+            &["inject"],
+        ] {
+            let mut sub = &command;
+            for name in path {
+                sub = sub.find_subcommand(name).unwrap();
+            }
+            let help = sub
+                .get_after_help()
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            assert!(help.contains("Exit status"), "{path:?}: {help:?}");
+        }
+        let page = simgate_8(&command);
+        assert!(page.contains("2 when\nthe command line is wrong"), "{page}");
+        assert_eq!(page.matches("Exit status").count(), 6, "{page}");
     }
 
     #[test]
