@@ -203,11 +203,20 @@ pub(crate) fn render_text(report: &Report) -> String {
                 Some(false) => "not registered",
                 None => "registration unknown",
             };
-            out.push_str(&format!("  signal: {signal}; {registration}"));
-            if let Some(operator) = &device.operator {
-                out.push_str(&format!("; operator {operator}"));
+            // A phone's app tells no signal: its own line instead.
+            let radio_told = device.signal_dbm.is_some()
+                || device.registered.is_some()
+                || device.operator.is_some();
+            if radio_told || device.phone.is_none() {
+                out.push_str(&format!("  signal: {signal}; {registration}"));
+                if let Some(operator) = &device.operator {
+                    out.push_str(&format!("; operator {operator}"));
+                }
+                out.push('\n');
             }
-            out.push('\n');
+            if let Some(phone) = &device.phone {
+                out.push_str(&format!("  phone: {}\n", phone_words(phone)));
+            }
         }
     }
     let waiting: u64 = report.queue.iter().map(|(_, n)| n).sum();
@@ -265,6 +274,37 @@ pub(crate) fn render_text(report: &Report) -> String {
     out
 }
 
+/// A phone's battery, network and SIMs in a line.
+fn phone_words(phone: &crate::device::PhoneStatus) -> String {
+    let mut words = Vec::new();
+    words.push(match (phone.battery_percent, phone.charging) {
+        (Some(p), Some(true)) => format!("battery {p} % (charging)"),
+        (Some(p), Some(false)) => format!("battery {p} % (not charging)"),
+        (Some(p), None) => format!("battery {p} %"),
+        (None, _) => "battery unknown".to_owned(),
+    });
+    let network = phone.network.as_deref().unwrap_or("an unknown network");
+    words.push(match phone.online {
+        Some(true) => format!("online over {network}"),
+        Some(false) => format!("offline (network: {network})"),
+        None => format!("network: {network}"),
+    });
+    if phone.sims.is_empty() {
+        words.push("SIMs not reported".to_owned());
+    }
+    for sim in &phone.sims {
+        let mut line = format!("SIM {}", sim.slot);
+        if let Some(carrier) = &sim.carrier {
+            line.push_str(&format!(" {carrier}"));
+        }
+        if let Some(number) = &sim.number {
+            line.push_str(&format!(" ({number})"));
+        }
+        words.push(line);
+    }
+    words.join("; ")
+}
+
 /// The report as JSON for scripts.
 pub(crate) fn to_json(report: &Report) -> Value {
     let pairs = |pairs: &[(String, u64)]| -> Value {
@@ -289,6 +329,7 @@ pub(crate) fn to_json(report: &Report) -> Value {
             "signal_percent": d.signal_percent,
             "registered": d.registered,
             "operator": d.operator,
+            "phone": d.phone,
             "pid": d.pid,
             "updated_ms": d.updated_ms,
         })),
@@ -415,6 +456,50 @@ mod tests {
         assert!(text.starts_with("modem: nothing recorded yet"), "{text}");
         assert!(text.contains("queue: 0 waiting\n"), "{text}");
         assert!(text.contains("limits: none"), "{text}");
+    }
+
+    /// A phone shows its battery, network and SIMs instead of a signal it
+    /// does not report; the JSON carries them as they are.
+    #[test]
+    fn a_phone_shows_battery_network_and_sims() {
+        let phone = crate::device::PhoneStatus {
+            battery_percent: Some(14),
+            charging: Some(false),
+            online: Some(true),
+            network: Some("cellular 4G".into()),
+            sims: vec![crate::device::SimCard {
+                slot: 1,
+                carrier: Some("Carrier".into()),
+                number: Some("+4917".into()),
+            }],
+        };
+        let with_phone = Report {
+            device: Some(DeviceStatus {
+                state: "ready".into(),
+                model: Some("Pixel".into()),
+                phone: Some(phone),
+                pid: 7,
+                updated_ms: 10 * HOUR,
+                ..DeviceStatus::default()
+            }),
+            ..report()
+        };
+        let text = render_text(&with_phone);
+        assert!(
+            text.contains(
+                "\n  phone: battery 14 % (not charging); online over cellular 4G; SIM 1 Carrier (+4917)\n"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("signal:"), "{text}");
+        let json = to_json(&with_phone);
+        assert_eq!(json["modem"]["phone"]["battery_percent"], 14);
+        assert_eq!(json["modem"]["phone"]["sims"][0]["carrier"], "Carrier");
+        let unknown = crate::device::PhoneStatus::default();
+        assert_eq!(
+            phone_words(&unknown),
+            "battery unknown; network: an unknown network; SIMs not reported"
+        );
     }
 
     #[test]

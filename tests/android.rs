@@ -6,7 +6,7 @@
 //! lost, nothing sent twice.
 
 use crate::support::{fresh_spool, spawn_simgate};
-use simgate::emulator::android::{AndroidConfig, AndroidEmulator, Snapshot};
+use simgate::emulator::android::{AndroidConfig, AndroidEmulator, PhoneInfo, Snapshot};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -28,6 +28,11 @@ impl Setup {
 
     /// With simgate taking webhooks on `listen`.
     async fn start_on(name: &str, listen: &str) -> Self {
+        Self::start_with(name, listen, "0s").await
+    }
+
+    /// With simgate reading the phone's status every `status_interval`.
+    async fn start_with(name: &str, listen: &str, status_interval: &str) -> Self {
         let phone = AndroidEmulator::start(AndroidConfig::default())
             .await
             .unwrap();
@@ -38,7 +43,8 @@ impl Setup {
             format!(
                 "[modem]\ntransport = \"android\"\ndevice = \"{url}\"\npassword = \"secret\"\n\
                  signing_key = \"signing-key\"\nwebhook_listen = \"{listen}\"\n\
-                 check_interval = \"100ms\"\nsend_timeout = \"5s\"\nstatus_interval = \"0s\"\n\n\
+                 check_interval = \"100ms\"\nsend_timeout = \"5s\"\n\
+                 status_interval = \"{status_interval}\"\n\n\
                  [send]\nretry_delay = \"1s\"\n\n[spool]\n\
                  inbox = \"{r}/inbox\"\noutbox = \"{r}/outbox\"\nsent = \"{r}/sent\"\n\
                  error = \"{r}/error\"\n\n[database]\npath = \"{r}/simgate.db\"\n\n\
@@ -197,6 +203,69 @@ async fn sends_single_long_and_unicode_messages_once_each() {
     assert_eq!(sent, expected, "each text whole, once, to its number");
     assert_eq!(snapshot.messages.len(), 3);
     assert_eq!(setup.count("error"), 0);
+    setup.stop().await;
+}
+
+/// What `simgate status --json` says of the phone now.
+fn phone_status(root: &Path) -> serde_json::Value {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_simgate"))
+        .args(["status", "--json", "-c"])
+        .arg(root.join("simgate.toml"))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let status: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    status["modem"]["phone"].clone()
+}
+
+/// `simgate status` shows the phone's battery, network and SIMs as the
+/// app reports them, and follows them as they change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_shows_the_phone_s_battery_network_and_sims() {
+    let setup = Setup::start_with("phone-status", "127.0.0.1:0", "200ms").await;
+    setup
+        .until("the phone's first status", |s| {
+            phone_status(&s.root)["battery_percent"] == 80
+        })
+        .await;
+    let phone = phone_status(&setup.root);
+    assert_eq!(phone["charging"], true);
+    assert_eq!(phone["online"], true);
+    assert_eq!(phone["network"], "wifi");
+    assert_eq!(phone["sims"][0]["carrier"], "Emulated Carrier");
+    setup.phone.set_info(PhoneInfo {
+        battery: 14,
+        charging: 0,
+        online: true,
+        transport: 2,
+        cellular: 4,
+        sims: vec![
+            (1, Some("Home".into()), Some("+4917000".into())),
+            (2, Some("Travel".into()), None),
+        ],
+    });
+    setup
+        .until("the phone's new status", |s| {
+            phone_status(&s.root)["battery_percent"] == 14
+        })
+        .await;
+    let phone = phone_status(&setup.root);
+    assert_eq!(phone["charging"], false);
+    assert_eq!(phone["network"], "cellular 4G");
+    // The SIMs are read when the phone connects: still the first list.
+    assert_eq!(phone["sims"].as_array().unwrap().len(), 1);
+    let text = std::process::Command::new(env!("CARGO_BIN_EXE_simgate"))
+        .args(["status", "-c"])
+        .arg(setup.root.join("simgate.toml"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains(
+            "phone: battery 14 % (not charging); online over cellular 4G; SIM 1 Emulated Carrier"
+        ),
+        "{text}"
+    );
     setup.stop().await;
 }
 

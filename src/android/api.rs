@@ -330,16 +330,37 @@ pub fn webhook_message_id(inbox_id: &str) -> String {
     }
 }
 
-/// The phone's health (`GET /health`): the app's overall status and
-/// battery, where it says.
+/// The phone's health (`GET /health`): the app's overall status, its
+/// battery and its connection, where it says.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Health {
     /// `pass`, `warn` or `fail`.
     pub status: String,
     /// Battery level in percent.
     pub battery_percent: Option<i64>,
-    /// Whether it is charging.
+    /// Whether it is charging or on a charger (`battery:charging` is a
+    /// set of flags: 1 charging, 2 AC charger, 4 USB charger).
     pub charging: Option<bool>,
+    /// Whether it has an internet connection (`connection:status`).
+    pub online: Option<bool>,
+    /// The network it is connected over (`connection:transport`, and
+    /// `connection:cellular` for a mobile network).
+    pub network: Option<String>,
+}
+
+impl Health {
+    /// What `status` and the metrics show of the phone, with its `sims`.
+    pub fn phone_status(&self, sims: Vec<crate::device::SimCard>) -> crate::device::PhoneStatus {
+        crate::device::PhoneStatus {
+            battery_percent: self
+                .battery_percent
+                .and_then(|p| u8::try_from(p.clamp(0, 100)).ok()),
+            charging: self.charging,
+            online: self.online,
+            network: self.network.clone(),
+            sims,
+        }
+    }
 }
 
 /// Reads `GET /health`'s answer.
@@ -355,8 +376,58 @@ pub fn health(body: &[u8]) -> Option<Health> {
     Some(Health {
         status: value.get("status")?.as_str()?.to_owned(),
         battery_percent: observed("battery:level"),
-        charging: observed("battery:charging").map(|v| v != 0),
+        charging: observed("battery:charging").map(|flags| flags & 0b111 != 0),
+        online: observed("connection:status").map(|v| v != 0),
+        network: observed("connection:transport")
+            .map(|transport| network_name(transport, observed("connection:cellular"))),
     })
+}
+
+/// The app's transport flags (0 none, 1 unknown, 2 cellular, 4 Wi-Fi,
+/// 8 Ethernet) and cellular type (2 to 5: 2G to 5G) in words.
+fn network_name(transport: i64, cellular: Option<i64>) -> String {
+    match transport {
+        0 => "none".to_owned(),
+        t if t & 4 != 0 => "wifi".to_owned(),
+        t if t & 8 != 0 => "ethernet".to_owned(),
+        t if t & 2 != 0 => match cellular {
+            Some(generation @ 2..=5) => format!("cellular {generation}G"),
+            _ => "cellular".to_owned(),
+        },
+        _ => "unknown".to_owned(),
+    }
+}
+
+/// The phone's SIMs from `GET /device` (a list of one device; the
+/// `simCards` of app versions that report them, none from older ones).
+pub fn sim_cards(body: &[u8]) -> Vec<crate::device::SimCard> {
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return Vec::new();
+    };
+    let text = |card: &serde_json::Value, key: &str| {
+        card.get(key)
+            .and_then(serde_json::Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    value
+        .as_array()
+        .and_then(|devices| devices.first())
+        .and_then(|device| device.get("simCards"))
+        .and_then(serde_json::Value::as_array)
+        .map(|cards| {
+            cards
+                .iter()
+                .filter_map(|card| {
+                    Some(crate::device::SimCard {
+                        slot: u32::try_from(card.get("simNumber")?.as_u64()?).ok()?,
+                        carrier: text(card, "carrierName"),
+                        number: text(card, "phoneNumber"),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The seconds since 1970 in an ISO 8601 time the app wrote
@@ -524,6 +595,50 @@ mod tests {
         .unwrap();
         assert_eq!(health.battery_percent, Some(87));
         assert_eq!(health.charging, Some(false));
+        assert_eq!((health.online, health.network), (None, None));
+    }
+
+    /// The app's connection checks and charging flags (its documented
+    /// values), and the SIMs of `GET /device`.
+    #[test]
+    fn connection_charging_and_sims_are_read() {
+        let body = |transport: i64, cellular: i64, charging: i64| {
+            format!(
+                r#"{{"status":"pass","checks":{{"connection:status":{{"observedValue":1}},
+                "connection:transport":{{"observedValue":{transport}}},
+                "connection:cellular":{{"observedValue":{cellular}}},
+                "battery:charging":{{"observedValue":{charging}}}}}}}"#
+            )
+        };
+        let read = |t, c, ch| health(body(t, c, ch).as_bytes()).unwrap();
+        assert_eq!(read(4, 0, 4).network.as_deref(), Some("wifi"));
+        assert_eq!(read(4, 0, 4).charging, Some(true), "USB charger");
+        assert_eq!(read(2, 4, 0).network.as_deref(), Some("cellular 4G"));
+        assert_eq!(read(2, 4, 0).charging, Some(false));
+        assert_eq!(read(2, 1, 0).network.as_deref(), Some("cellular"));
+        assert_eq!(read(8, 0, 5).network.as_deref(), Some("ethernet"));
+        assert_eq!(read(0, 0, 0).network.as_deref(), Some("none"));
+        assert_eq!(read(0, 0, 0).online, Some(true));
+        let sims = sim_cards(
+            br#"[{"id":"d","name":"x/y","simCards":[{"slotIndex":0,"simNumber":1,
+            "phoneNumber":"+4917","carrierName":"Carrier","iccid":null},
+            {"slotIndex":1,"simNumber":2,"phoneNumber":null,"carrierName":""}]}]"#,
+        );
+        assert_eq!(sims.len(), 2);
+        assert_eq!(
+            (
+                sims[0].slot,
+                sims[0].carrier.as_deref(),
+                sims[0].number.as_deref()
+            ),
+            (1, Some("Carrier"), Some("+4917"))
+        );
+        assert_eq!((sims[1].slot, sims[1].carrier.as_deref()), (2, None));
+        assert!(
+            sim_cards(br#"[{"id":"d","name":"x/y"}]"#).is_empty(),
+            "older apps"
+        );
+        assert!(sim_cards(b"not json").is_empty());
         assert_eq!(registrations("http://h/x").len(), 4);
     }
 }

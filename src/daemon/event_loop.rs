@@ -478,6 +478,7 @@ impl<D: Device> Daemon<D> {
             signal_percent: radio.signal_percent,
             registered: radio.registered,
             operator: radio.operator,
+            phone: radio.phone,
             pid: std::process::id(),
             updated_ms: self.clock.now_ms(),
         };

@@ -42,7 +42,7 @@
 
 use super::{
     text, Capabilities, Control, Device, DeviceError, DeviceEvent, DeviceInfo, DeviceState,
-    FailureKind, Listed, Location, Radio,
+    FailureKind, Listed, Location, PhoneStatus, Radio,
 };
 use crate::android::api::{self, Event, MessageState, ProcessState};
 use crate::android::client::{AndroidError, Client};
@@ -202,6 +202,10 @@ struct Inner {
     /// Received messages recorded in this run, by the app's id (oldest
     /// first, at most [`RECORDED_KEPT`]).
     recorded: Mutex<std::collections::VecDeque<String>>,
+    /// The phone's battery, network and SIMs, as last reported.
+    phone: Mutex<PhoneStatus>,
+    /// Its SIMs, read when it connects.
+    sims: Mutex<Vec<crate::device::SimCard>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -269,6 +273,8 @@ impl AndroidPhone {
             watching: Mutex::new(HashMap::new()),
             reported: Mutex::new(HashSet::new()),
             recorded: Mutex::new(std::collections::VecDeque::new()),
+            phone: Mutex::new(PhoneStatus::default()),
+            sims: Mutex::new(Vec::new()),
         });
         let phone = Self {
             server: Mutex::new(Some(tokio::spawn(take_webhooks(inner.clone())))),
@@ -465,6 +471,12 @@ impl Drop for InFlight<'_> {
 }
 
 impl Inner {
+    /// Keeps what the phone's health says, with the SIMs read at connect.
+    fn note_health(&self, health: &api::Health) {
+        let sims = lock(&self.sims).clone();
+        *lock(&self.phone) = health.phone_status(sims);
+    }
+
     fn client(&self) -> Arc<Client> {
         lock(&self.client).clone()
     }
@@ -736,6 +748,7 @@ async fn watch_phone(inner: Arc<Inner>) {
             match client.request(Method::GET, "/health", None).await {
                 Ok(answer) => {
                     if let Some(health) = api::health(&answer.body) {
+                        inner.note_health(&health);
                         let low = health.battery_percent.is_some_and(|p| p < 15)
                             && health.charging != Some(true);
                         if low && !battery_low {
@@ -788,6 +801,18 @@ async fn connect(inner: &Inner) -> Result<String, String> {
         .ok()
         .and_then(|v| v.get("model").and_then(|m| m.as_str()).map(str::to_owned))
         .unwrap_or_default();
+    // Its SIMs (app versions without them answer no list) and its health,
+    // so the first status already shows the phone.
+    if let Ok(answer) = client.request(Method::GET, "/device", None).await {
+        if answer.status == 200 {
+            *lock(&inner.sims) = api::sim_cards(&answer.body);
+        }
+    }
+    if let Ok(answer) = client.request(Method::GET, "/health", None).await {
+        if let Some(health) = api::health(&answer.body) {
+            inner.note_health(&health);
+        }
+    }
     let mut url = inner.webhook_url.subscribe();
     let url = match url.wait_for(Option::is_some).await {
         Ok(url) => url.clone().unwrap_or_default(),
@@ -987,7 +1012,10 @@ impl Device for AndroidPhone {
     }
 
     async fn radio(&self) -> Radio {
-        Radio::default()
+        Radio {
+            phone: Some(lock(&self.inner.phone).clone()),
+            ..Radio::default()
+        }
     }
 
     async fn control(&self, request: Control) {

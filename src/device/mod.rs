@@ -137,6 +137,38 @@ pub struct Radio {
     pub ber_class: Option<u8>,
     /// The network operator's name.
     pub operator: Option<String>,
+    /// What a phone acting as the modem says about itself; `None` for
+    /// modems and sticks.
+    pub phone: Option<PhoneStatus>,
+}
+
+/// A phone's own state, as its gateway app reports it: what decides
+/// whether it will still be there tomorrow (battery, power, network) and
+/// which SIMs it has. Every field is what the app said, or `None`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct PhoneStatus {
+    /// Battery level in percent.
+    pub battery_percent: Option<u8>,
+    /// Whether it is on a charger (AC or USB) or charging.
+    pub charging: Option<bool>,
+    /// Whether it has an internet connection (the app's own check).
+    pub online: Option<bool>,
+    /// The network it is connected over: `wifi`, `ethernet`,
+    /// `cellular 4G`, ... or `none`.
+    pub network: Option<String>,
+    /// Its active SIMs (empty: the app did not say).
+    pub sims: Vec<SimCard>,
+}
+
+/// One of a phone's SIMs.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct SimCard {
+    /// Its slot, from 1 (the number the app's `simNumber` takes).
+    pub slot: u32,
+    /// The carrier's name.
+    pub carrier: Option<String>,
+    /// The SIM's own number, when the phone knows it.
+    pub number: Option<String>,
 }
 
 /// A request to a device.

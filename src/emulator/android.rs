@@ -1,7 +1,8 @@
 //! The "SMS Gateway for Android" app's Local Server API on a loopback
 //! port, for tests: Basic auth, `POST /message` under a client's id (409
 //! when it exists), `GET /message/{id}`, `POST/GET/DELETE /webhooks`, `GET /inbox` (every message received),
-//! `GET /` and `GET /health`; a radio that takes each message through
+//! `GET /`, `GET /device` (its SIMs) and `GET /health` (battery and
+//! connection, as set with [`AndroidEmulator::set_info`]); a radio that takes each message through
 //! Pending, Processed, Sent and Delivered (or Failed when told); and
 //! webhooks posted to what is registered, signed as the app signs them
 //! (HMAC-SHA256 over body and `X-Timestamp`), each retried until it is
@@ -90,6 +91,67 @@ pub struct Snapshot {
     pub inbox: Vec<(String, String, String, String, String)>,
 }
 
+/// What the phone says about itself: `GET /health`'s battery and
+/// connection checks (the app's documented values) and `GET /device`'s SIMs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhoneInfo {
+    /// `battery:level`, in percent.
+    pub battery: i64,
+    /// `battery:charging` flags: 1 charging, 2 AC, 4 USB.
+    pub charging: i64,
+    /// `connection:status`.
+    pub online: bool,
+    /// `connection:transport` flags: 2 cellular, 4 Wi-Fi, 8 Ethernet.
+    pub transport: i64,
+    /// `connection:cellular`: 2 to 5 for 2G to 5G.
+    pub cellular: i64,
+    /// SIMs: `simNumber`, carrier and number.
+    pub sims: Vec<(u32, Option<String>, Option<String>)>,
+}
+
+impl Default for PhoneInfo {
+    fn default() -> Self {
+        Self {
+            battery: 80,
+            charging: 1 | 4,
+            online: true,
+            transport: 4,
+            cellular: 0,
+            sims: vec![(1, Some("Emulated Carrier".to_owned()), None)],
+        }
+    }
+}
+
+impl PhoneInfo {
+    fn health(&self) -> serde_json::Value {
+        let check = |value: i64, unit: &str| {
+            serde_json::json!({"status": "pass", "observedValue": value,
+                "observedUnit": unit, "description": ""})
+        };
+        serde_json::json!({"status": "pass", "version": "emulated", "releaseId": 1,
+        "checks": {
+            "battery:level": check(self.battery, "percent"),
+            "battery:charging": check(self.charging, "flags"),
+            "connection:status": check(i64::from(self.online), "Yes/No"),
+            "connection:transport": check(self.transport, "flags"),
+            "connection:cellular": check(self.cellular, "index"),
+        }})
+    }
+
+    fn device(&self) -> serde_json::Value {
+        let sims: Vec<serde_json::Value> = self
+            .sims
+            .iter()
+            .map(|(slot, carrier, number)| {
+                serde_json::json!({"slotIndex": slot.saturating_sub(1), "simNumber": slot,
+                    "carrierName": carrier, "phoneNumber": number, "iccid": null})
+            })
+            .collect();
+        serde_json::json!([{"id": "emulated-device", "name": "Emulated/Pixel",
+            "createdAt": "2026-01-01T00:00:00.000+00:00", "simCards": sims}])
+    }
+}
+
 #[derive(Debug, Default)]
 struct Faults {
     lose_post_answer: bool,
@@ -102,6 +164,7 @@ struct Faults {
 #[derive(Debug)]
 struct State {
     config: AndroidConfig,
+    info: PhoneInfo,
     snapshot: Snapshot,
     faults: Faults,
     next_incoming: u32,
@@ -153,6 +216,7 @@ impl AndroidEmulator {
             server: Mutex::new(None),
             state: Mutex::new(State {
                 config,
+                info: PhoneInfo::default(),
                 snapshot: Snapshot::default(),
                 faults: Faults::default(),
                 next_incoming: 0,
@@ -300,6 +364,11 @@ impl AndroidEmulator {
             s.faults.lose_post_answer = true;
             s.faults.offline_after_lost_answer = true;
         });
+    }
+
+    /// What the phone says about its battery, network and SIMs from now on.
+    pub fn set_info(&self, info: PhoneInfo) {
+        self.shared.with(|s| s.info = info);
     }
 
     /// The next `count` sends fail on the radio.
@@ -526,14 +595,7 @@ async fn answer(
         (basic(&credentials), lose)
     });
     if path == "/health" {
-        return Ok(json(
-            StatusCode::OK,
-            serde_json::json!({"status": "pass", "version": "emulated", "releaseId": 1,
-                "checks": {"battery:level": {"status": "pass", "observedValue": 80,
-                "observedUnit": "percent", "description": "Battery level in percent"},
-                "battery:charging": {"status": "pass", "observedValue": 1,
-                "observedUnit": "flags", "description": "Is the phone charging?"}}}),
-        ));
+        return Ok(json(StatusCode::OK, shared.with(|s| s.info.health())));
     }
     if authorization != expected {
         return Ok(json(StatusCode::UNAUTHORIZED, serde_json::json!({})));
@@ -543,6 +605,7 @@ async fn answer(
             StatusCode::OK,
             serde_json::json!({"status": "ok", "model": "Emulated Pixel"}),
         ),
+        (&Method::GET, "/device") => json(StatusCode::OK, shared.with(|s| s.info.device())),
         (&Method::POST, "/message" | "/messages") => {
             let request: api::SendRequest = match serde_json::from_slice(&body) {
                 Ok(request) => request,

@@ -105,6 +105,9 @@ pub(crate) fn render(snapshot: &Snapshot, ready: bool, totals: &Totals) -> Strin
         );
         let _ = writeln!(out, "simgate_signal_percent {percent}");
     }
+    if let Some(phone) = radio.and_then(|r| r.phone.as_ref()) {
+        phone_metrics(&mut out, phone);
+    }
     let _ = metric_into(
         &mut out,
         "simgate_modem_resets_total",
@@ -124,6 +127,38 @@ pub(crate) fn render(snapshot: &Snapshot, ready: bool, totals: &Totals) -> Strin
         snapshot.rate_limit_waits
     );
     out
+}
+
+/// What a phone acting as the modem reports about itself.
+fn phone_metrics(out: &mut String, phone: &crate::device::PhoneStatus) {
+    let gauges = [
+        (
+            "simgate_phone_battery_percent",
+            "The phone's battery level in percent (its gateway app's health).",
+            phone.battery_percent.map(i64::from),
+        ),
+        (
+            "simgate_phone_charging",
+            "1 while the phone is on a charger or charging.",
+            phone.charging.map(i64::from),
+        ),
+        (
+            "simgate_phone_online",
+            "1 while the phone has an internet connection (its app's check).",
+            phone.online.map(i64::from),
+        ),
+        (
+            "simgate_phone_sims",
+            "Active SIMs the phone reports.",
+            (!phone.sims.is_empty()).then_some(phone.sims.len() as i64),
+        ),
+    ];
+    for (name, help, value) in gauges {
+        if let Some(value) = value {
+            let _ = metric_into(out, name, "gauge", help);
+            let _ = writeln!(out, "{name} {value}");
+        }
+    }
 }
 
 fn metric_into(out: &mut String, name: &str, kind: &str, help: &str) -> std::fmt::Result {
@@ -154,6 +189,13 @@ mod tests {
                 signal_dbm: Some(-71),
                 registered: Some(true),
                 signal_percent: Some(64),
+                phone: Some(crate::device::PhoneStatus {
+                    battery_percent: Some(55),
+                    charging: Some(false),
+                    online: Some(true),
+                    network: Some("wifi".into()),
+                    sims: vec![crate::device::SimCard::default(); 2],
+                }),
                 ..Radio::default()
             }),
             modem_resets: 2,
@@ -186,6 +228,10 @@ mod tests {
             "simgate_modem_registered 1",
             "simgate_signal_dbm -71",
             "simgate_signal_percent 64",
+            "simgate_phone_battery_percent 55",
+            "simgate_phone_charging 0",
+            "simgate_phone_online 1",
+            "simgate_phone_sims 2",
             "simgate_modem_resets_total 2",
             "simgate_rate_limit_waits_total 3",
         ] {

@@ -207,4 +207,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (event_id, url)
     );
     CREATE INDEX webhook_delivery_due ON webhook_delivery (next_ms);",
+    // 9: what a phone acting as the modem says about itself (battery,
+    // network, SIMs), as JSON, for `simgate status`.
+    "ALTER TABLE device_status ADD COLUMN phone TEXT;",
 ];

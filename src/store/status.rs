@@ -25,6 +25,8 @@ pub(crate) struct DeviceStatus {
     pub registered: Option<bool>,
     /// The operator's name.
     pub operator: Option<String>,
+    /// A phone's battery, network and SIMs.
+    pub phone: Option<crate::device::PhoneStatus>,
     /// The daemon's process id.
     pub pid: u32,
     /// When it was recorded (ms since the epoch).
@@ -36,11 +38,11 @@ impl Store {
     pub(crate) fn record_device_status(&mut self, status: &DeviceStatus) -> Result<(), StoreError> {
         self.connection.execute(
             "INSERT INTO device_status (id, state, detail, model, signal_dbm, signal_percent,
-                                        registered, operator, pid, updated_ms)
-             VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                                        registered, operator, pid, updated_ms, phone)
+             VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
              ON CONFLICT (id) DO UPDATE SET state = ?1, detail = ?2, model = ?3,
                  signal_dbm = ?4, signal_percent = ?5, registered = ?6, operator = ?7,
-                 pid = ?8, updated_ms = ?9",
+                 pid = ?8, updated_ms = ?9, phone = ?10",
             params![
                 status.state,
                 status.detail,
@@ -50,7 +52,11 @@ impl Store {
                 status.registered,
                 status.operator,
                 status.pid,
-                status.updated_ms
+                status.updated_ms,
+                status
+                    .phone
+                    .as_ref()
+                    .and_then(|phone| serde_json::to_string(phone).ok()),
             ],
         )?;
         Ok(())
@@ -84,7 +90,7 @@ pub(crate) fn device_status(connection: &Connection) -> Result<Option<DeviceStat
     Ok(connection
         .query_row(
             "SELECT state, detail, model, signal_dbm, signal_percent, registered, operator,
-                    pid, updated_ms
+                    pid, updated_ms, phone
              FROM device_status WHERE id = 1",
             [],
             |row| {
@@ -98,6 +104,9 @@ pub(crate) fn device_status(connection: &Connection) -> Result<Option<DeviceStat
                     operator: row.get(6)?,
                     pid: row.get(7)?,
                     updated_ms: row.get(8)?,
+                    phone: row
+                        .get::<_, Option<String>>(9)?
+                        .and_then(|json| serde_json::from_str(&json).ok()),
                 })
             },
         )
