@@ -269,6 +269,37 @@ async fn status_shows_the_phone_s_battery_network_and_sims() {
     setup.stop().await;
 }
 
+/// A received message simgate cannot write (its inbox is not a folder
+/// for a while) is refused at once (503, the app posts it again), not
+/// after the five minutes the phone's handler waits for a word: the
+/// messages after it are not held up, and each ends in the inbox once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_that_cannot_be_written_is_refused_at_once_and_holds_up_nothing() {
+    let setup = Setup::start("refused").await;
+    let inbox = setup.root.join("inbox");
+    let away = setup.root.join("inbox.away");
+    std::fs::rename(&inbox, &away).unwrap();
+    std::fs::write(&inbox, "not a folder").unwrap();
+    setup.phone.deliver("+4915550001", "written later");
+    setup
+        .wait("the webhook refused", |s| s.webhooks_refused >= 2)
+        .await;
+    std::fs::remove_file(&inbox).unwrap();
+    std::fs::rename(&away, &inbox).unwrap();
+    setup.phone.deliver("+4915550002", "right behind it");
+    setup
+        .until("both in the inbox", |s| s.count("inbox") == 2)
+        .await;
+    let mut texts = setup.inbox_texts();
+    texts.sort();
+    assert_eq!(texts, ["right behind it", "written later"]);
+    setup
+        .wait("both webhooks taken", |s| s.received_taken.len() == 2)
+        .await;
+    assert_eq!(setup.count("inbox"), 2, "each once");
+    setup.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_identical_messages_to_one_number_both_go_out() {
     let setup = Setup::start("twins").await;

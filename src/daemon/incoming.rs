@@ -187,6 +187,7 @@ impl<D: Device> Daemon<D> {
                 if matches!(error, receive::ReceiveError::Write(_)) {
                     self.inbox_retry.failed(&error);
                 }
+                self.device.refuse().await;
                 return Ok(());
             }
         }

@@ -186,8 +186,9 @@ struct Inner {
     state_tx: watch::Sender<DeviceState>,
     events: mpsc::Sender<DeviceEvent>,
     /// The daemon's word that a routed PDU is recorded.
-    ack_tx: mpsc::UnboundedSender<()>,
-    acks: tokio::sync::Mutex<mpsc::UnboundedReceiver<()>>,
+    /// `true`: recorded; `false`: it could not be.
+    ack_tx: mpsc::UnboundedSender<bool>,
+    acks: tokio::sync::Mutex<mpsc::UnboundedReceiver<bool>>,
     /// The address the phone posts webhooks to, once the server listens.
     webhook_url: watch::Sender<Option<String>>,
     /// States the webhooks told, by message id.
@@ -485,7 +486,8 @@ impl Inner {
         lock(&self.settings).clone()
     }
 
-    /// Hands one PDU to the daemon and waits until it says it is recorded.
+    /// Hands one PDU to the daemon and waits until it says whether it is
+    /// recorded.
     async fn route(&self, event: DeviceEvent) -> bool {
         let mut acks = self.acks.lock().await;
         // A word that came too late for an earlier PDU is not this one's.
@@ -495,7 +497,7 @@ impl Inner {
         }
         matches!(
             tokio::time::timeout(ACK_WAIT, acks.recv()).await,
-            Ok(Some(()))
+            Ok(Some(true))
         )
     }
 
@@ -1003,8 +1005,12 @@ impl Device for AndroidPhone {
     }
 
     async fn acknowledge(&self) -> Result<(), DeviceError> {
-        let _ = self.inner.ack_tx.send(());
+        let _ = self.inner.ack_tx.send(true);
         Ok(())
+    }
+
+    async fn refuse(&self) {
+        let _ = self.inner.ack_tx.send(false);
     }
 
     async fn hang_up(&self) -> Result<(), DeviceError> {

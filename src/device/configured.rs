@@ -86,6 +86,10 @@ impl Device for ConfiguredDevice {
         each!(self, d => d.acknowledge().await)
     }
 
+    async fn refuse(&self) {
+        each!(self, d => d.refuse().await)
+    }
+
     async fn hang_up(&self) -> Result<(), DeviceError> {
         each!(self, d => d.hang_up().await)
     }

@@ -283,6 +283,15 @@ pub trait Device: Send + Sync + 'static {
     /// waits for that.
     fn acknowledge(&self) -> impl Future<Output = Result<(), DeviceError>> + Send;
 
+    /// Says that a routed message could not be recorded, where the device
+    /// waits for a word: it may answer its sender at once that it was not
+    /// taken (and be sent it again), instead of waiting for a word that
+    /// will not come. A modem has nothing to do: without an
+    /// acknowledgement the network sends the message again.
+    fn refuse(&self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+
     /// Hangs up the incoming call.
     fn hang_up(&self) -> impl Future<Output = Result<(), DeviceError>> + Send;
 
