@@ -246,8 +246,8 @@ async fn a_sent_message_is_posted_signed_and_retried_with_backoff() {
 
 /// The receiver is down (connection refused) when a message arrives; the
 /// daemon is stopped and started again; once the receiver is up, the
-/// event queued before the restart arrives, then a delivery report and a
-/// failure after it.
+/// event queued before the restart arrives, then a message sent, its
+/// delivery report (naming it) and a failure after it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_queued_while_the_receiver_is_down_survives_a_restart() {
     let port = {
@@ -291,6 +291,12 @@ async fn an_event_queued_while_the_receiver_is_down_survives_a_restart() {
         .unwrap()
         .ends_with("_+4915100000002_00.txt"));
 
+    // A message sent, then its delivery report: `delivered` names it.
+    queue(&root, "+4917600000902", "report me");
+    let request = next(&mut requests).await;
+    let body = request.json();
+    assert_eq!(body["event"], "sent", "{body}");
+    let reference = body["data"]["parts"][0]["reference"].as_u64().unwrap() as u8;
     let stamp = Timestamp {
         year: 2026,
         month: 12,
@@ -304,7 +310,7 @@ async fn an_event_queued_while_the_receiver_is_down_survives_a_restart() {
         more_messages: false,
         loop_prevention: false,
         for_command: false,
-        message_reference: 42,
+        message_reference: reference,
         recipient: Address::parse_number("+4917600000902").unwrap(),
         timestamp: stamp.into(),
         discharge_time: stamp.into(),
@@ -321,8 +327,13 @@ async fn an_event_queued_while_the_receiver_is_down_survives_a_restart() {
     let body = request.json();
     assert_eq!(body["event"], "delivered", "{body}");
     assert_eq!(body["data"]["number"], "+4917600000902");
-    assert_eq!(body["data"]["reference"], 42);
+    assert_eq!(body["data"]["reference"], reference);
     assert_eq!(body["data"]["outcome"], "delivered");
+    assert_eq!(
+        body["data"]["message"]["file"], "OUT+4917600000902.txt",
+        "{body}"
+    );
+    assert_eq!(body["data"]["message"]["part"], 1);
     assert_ne!(body["id"], received_id, "each event has its own id");
     // A file the daemon cannot use goes to error/: `failed`.
     let outbox = root.join("outbox");

@@ -281,24 +281,32 @@ pub(super) fn received_kind(message: &super::receive::Received) -> &'static str 
 }
 
 /// The kind and data of a received message (`received`) or status report
-/// (`delivered`): what RunOnReceive gets.
+/// (`delivered`, with the sent message it reports on when it was matched
+/// to one): what RunOnReceive gets.
 pub(super) fn received_event(
+    store: &crate::store::Store,
     message: &super::receive::Received,
-) -> (&'static str, serde_json::Value) {
+) -> Result<(&'static str, serde_json::Value), crate::store::StoreError> {
     use crate::pdu::Incoming;
     if let Some(Incoming::StatusReport(report)) = message.parts.first().map(|p| &p.message) {
         let outcome = format!("{:?}", report.status.outcome()).to_ascii_lowercase();
-        return (
+        let number = report.recipient.to_display();
+        let discharge_time = report.discharge_time.to_string();
+        let subject = store
+            .report_subject(report.message_reference, &number, &discharge_time)?
+            .map(|(id, part, file)| serde_json::json!({"id": id, "part": part, "file": file}));
+        return Ok((
             webhook::DELIVERED,
             serde_json::json!({
-                "number": report.recipient.to_display(),
+                "number": number,
                 "reference": report.message_reference,
                 "status": report.status.0,
                 "outcome": outcome,
-                "discharge_time": report.discharge_time.to_string(),
+                "discharge_time": discharge_time,
                 "files": message.files,
+                "message": subject,
             }),
-        );
+        ));
     }
     let texts: Vec<Option<&str>> = message
         .parts
@@ -309,7 +317,7 @@ pub(super) fn received_event(
         })
         .collect();
     let text: Option<String> = texts.iter().copied().collect();
-    (
+    Ok((
         webhook::RECEIVED,
         serde_json::json!({
             "id": message.id,
@@ -319,7 +327,7 @@ pub(super) fn received_event(
             "parts": message.parts.len(),
             "complete": message.complete,
         }),
-    )
+    ))
 }
 
 #[cfg(test)]

@@ -99,6 +99,28 @@ impl Store {
         Ok(!matches!(message, Some(None)))
     }
 
+    /// The sent message a recorded status report was matched to: its id,
+    /// the part and its outbox file's name (`None`: matched to none, or
+    /// no such report).
+    pub(crate) fn report_subject(
+        &self,
+        message_ref: u8,
+        recipient: &str,
+        discharge_time: &str,
+    ) -> Result<Option<(i64, u32, String)>, StoreError> {
+        Ok(self
+            .connection
+            .query_row(
+                "SELECT s.message_id, s.part, o.file_name FROM status_report s
+                 JOIN outgoing o ON o.id = s.message_id
+                 WHERE s.message_ref = ?1 AND s.recipient = ?2 AND s.discharge_time = ?3
+                 ORDER BY s.received_ms DESC LIMIT 1",
+                params![message_ref, recipient, discharge_time],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .optional()?)
+    }
+
     /// Whether a status report with this content was recorded.
     pub(crate) fn status_report_known(&self, content_key: &str) -> Result<bool, StoreError> {
         Ok(self
