@@ -867,19 +867,26 @@ mod tests {
         dir
     }
 
+    /// A scratch folder with sent/ and error/, and a configuration naming them.
+    fn scratch_with_sent_and_error(tag: &str) -> (PathBuf, Config) {
+        let dir = scratch(tag);
+        let mut config = Config::default();
+        for folder in ["sent", "error"] {
+            std::fs::create_dir_all(dir.join(folder)).unwrap();
+        }
+        config.spool.sent = Some(dir.join("sent"));
+        config.spool.error = Some(dir.join("error"));
+        (dir, config)
+    }
+
     /// A crash between moving a finished file and committing what the
     /// move announces leaves the message unfinished and its file in sent/
     /// or error/: the restart finishes it as the move says, where it used
     /// to cancel it as "deleted from the outbox" (the crash test found it).
     #[tokio::test]
     async fn a_file_moved_on_before_a_crash_finishes_its_message_as_the_move_says() {
-        let dir = scratch("moved");
+        let (dir, config) = scratch_with_sent_and_error("moved");
         let outbox_dir = dir.join("outbox");
-        let mut config = Config::default();
-        config.spool.sent = Some(dir.join("sent"));
-        config.spool.error = Some(dir.join("error"));
-        std::fs::create_dir_all(dir.join("sent")).unwrap();
-        std::fs::create_dir_all(dir.join("error")).unwrap();
         let mut store = Store::open(&dir.join("state.db")).unwrap();
         let (mut outbox, _events) = Outbox::new(&outbox_dir, None);
         // Taken in: one that will have gone to sent/, one to error/ with a
@@ -968,13 +975,8 @@ mod tests {
     /// commit, where a crash would lose it.
     #[tokio::test]
     async fn the_outcome_and_its_webhook_are_one_commit() {
-        let dir = scratch("webhook");
+        let (dir, config) = scratch_with_sent_and_error("webhook");
         let outbox_dir = dir.join("outbox");
-        let mut config = Config::default();
-        config.spool.sent = Some(dir.join("sent"));
-        config.spool.error = Some(dir.join("error"));
-        std::fs::create_dir_all(dir.join("sent")).unwrap();
-        std::fs::create_dir_all(dir.join("error")).unwrap();
         let path = dir.join("state.db");
         let mut store = Store::open(&path).unwrap();
         store.set_webhooks(Some(crate::store::WebhookSink {
