@@ -56,7 +56,8 @@
 //! 120), `SIMGATE_BENCH_GAMMU_SAMPLES` (default 5), `SIMGATE_BENCH_BURSTS`
 //! (bursts of each kind, default 5), `SIMGATE_BENCH_NO_GAMMU=1` (simgate
 //! only), `SIMGATE_BENCH_ONLY=rss` or `=bursts` (that part alone, simgate
-//! only), `SIMGATE_BENCH_QUEUE` (files queued for the peak RSS, default
+//! only), `SIMGATE_BENCH_ONLY=disk` (the disk figures alone, both
+//! daemons), `SIMGATE_BENCH_QUEUE` (files queued for the peak RSS, default
 //! 10,000), `SIMGATE_BENCH_SMAPS=1` (print where simgate's memory is then),
 //! `SIMGATE_BENCH_SIMGATE` (another simgate binary to run). Without strace the fsync counts say "not measured (strace
 //! missing)". The machines are shared and noisy: medians, and the baseline
@@ -748,6 +749,13 @@ async fn bench() -> Result<()> {
 
     let mut simgate = Figures::default();
     let mut gammu = Figures::default();
+    // SIMGATE_BENCH_ONLY=disk: just the disk figures, simgate's and
+    // gammu-smsd's (its lone message and its backlog's next 20).
+    if std::env::var("SIMGATE_BENCH_ONLY").as_deref() == Ok("disk") {
+        disk_only(&mut simgate, &mut gammu, &base, with_gammu).await?;
+        report(&mut simgate, &mut gammu, with_gammu);
+        return Ok(());
+    }
     // SIMGATE_BENCH_ONLY=bursts: just the bursts, simgate only.
     let only_bursts = std::env::var("SIMGATE_BENCH_ONLY").as_deref() == Ok("bursts");
     if only_bursts {
@@ -868,6 +876,48 @@ async fn bench() -> Result<()> {
     }
 
     report(&mut simgate, &mut gammu, with_gammu);
+    Ok(())
+}
+
+/// The disk figures alone (`SIMGATE_BENCH_ONLY=disk`), as the whole run
+/// takes them, without the timed runs before them: simgate's lone
+/// messages and burst, then gammu-smsd's lone message and the 20 after
+/// the first 20 of its backlog.
+async fn disk_only(
+    simgate: &mut Figures,
+    gammu: &mut Figures,
+    base: &Path,
+    with_gammu: bool,
+) -> Result<()> {
+    let mut rig = Rig::start(Kind::Simgate, base, "simgate", true).await?;
+    warm_up(&mut rig, Duration::from_secs(60)).await?;
+    println!("simgate: disk, {LONE_SENT} messages sent one at a time");
+    simgate.lone_sent = Some(
+        lone_sent(
+            &mut rig,
+            LONE_SENT,
+            Duration::from_millis(500),
+            Duration::from_secs(60),
+        )
+        .await?,
+    );
+    println!("simgate: disk, a burst of {BACKLOG}");
+    simgate.burst_sent = Some(burst_sent(&mut rig, Duration::from_secs(900)).await?);
+    rig.stop().await;
+    if !with_gammu {
+        return Ok(());
+    }
+    let mut rig = Rig::start(Kind::Gammu, base, "gammu", true).await?;
+    warm_up(&mut rig, Duration::from_secs(120)).await?;
+    println!("gammu-smsd: disk, one message sent alone (up to ~31 s)");
+    gammu.lone_sent =
+        Some(lone_sent(&mut rig, 1, Duration::from_secs(1), Duration::from_secs(90)).await?);
+    println!("gammu-smsd: backlog of {BACKLOG}, until {GAMMU_BACKLOG_SAMPLE} sent");
+    backlog(&mut rig, BACKLOG, GAMMU_BACKLOG_SAMPLE, GAMMU_BACKLOG_LIMIT).await?;
+    println!("gammu-smsd: disk, the backlog's next {GAMMU_BACKLOG_SAMPLE} messages");
+    gammu.burst_sent =
+        Some(backlog_sent_on(&mut rig, GAMMU_BACKLOG_SAMPLE, GAMMU_BACKLOG_LIMIT).await?);
+    rig.stop().await;
     Ok(())
 }
 

@@ -12,10 +12,10 @@ use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 
 use std::sync::{Mutex, PoisonError};
+use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::EnvFilter;
 
 /// The local syslog socket.
 pub(crate) const DEV_LOG: &str = "/dev/log";
@@ -48,10 +48,8 @@ pub(crate) enum Target {
 /// `debug`, `simgate=trace`...); `RUST_LOG` overrides it. Debug level also
 /// un-redacts numbers and text.
 pub(crate) fn init(level: &str, target: &Target) -> std::io::Result<()> {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    let debug = filter
-        .max_level_hint()
-        .is_some_and(|max| max >= tracing::level_filters::LevelFilter::DEBUG);
+    let filter = filter(std::env::var("RUST_LOG").ok().as_deref(), level);
+    let debug = most_verbose(&filter) >= LevelFilter::DEBUG;
     crate::redact::set_show_private(debug);
     let registry = tracing_subscriber::registry().with(filter);
     let result = match target {
@@ -114,6 +112,29 @@ where
         .with_ansi(std::io::stderr().is_terminal())
 }
 
+/// The filter: `rust_log` (`RUST_LOG`) when it is set and well-formed,
+/// else `level`. Either is a level (`info`) or comma-separated
+/// `target=level` directives with an optional default level
+/// (`simgate::modem=trace,info`). tracing-subscriber's `EnvFilter` read
+/// the same plus span and field filters, at the price of the regex
+/// engine: 0.2 MB of code in the daemon's resident memory
+/// (benches/README.md, "Memory").
+fn filter(rust_log: Option<&str>, level: &str) -> Targets {
+    rust_log
+        .and_then(|directives| directives.parse().ok())
+        .or_else(|| level.parse().ok())
+        .unwrap_or_else(|| Targets::new().with_default(LevelFilter::INFO))
+}
+
+/// The most verbose level `filter` lets through anywhere.
+fn most_verbose(filter: &Targets) -> LevelFilter {
+    filter
+        .iter()
+        .map(|(_, level)| level)
+        .chain(filter.default_level())
+        .max()
+        .unwrap_or(LevelFilter::OFF)
+}
 /// The syslog writer as a tracing layer: the message and its fields, no
 /// time or level (syslog stamps the time; the level is the severity).
 fn syslog_layer<S>(syslog: Syslog) -> impl tracing_subscriber::Layer<S>
@@ -335,6 +356,37 @@ pub(crate) mod capture {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_filter_is_rust_log_when_well_formed_else_the_configured_level() {
+        let levels = |f: &Targets| (f.default_level(), most_verbose(f));
+        assert_eq!(
+            levels(&filter(None, "info")),
+            (Some(LevelFilter::INFO), LevelFilter::INFO)
+        );
+        assert_eq!(
+            levels(&filter(Some("debug"), "info")),
+            (Some(LevelFilter::DEBUG), LevelFilter::DEBUG)
+        );
+        // Per target, with a default: the most verbose decides whether
+        // numbers and text are shown.
+        let targeted = filter(Some("simgate::modem=trace,warn"), "info");
+        assert_eq!(
+            levels(&targeted),
+            (Some(LevelFilter::WARN), LevelFilter::TRACE)
+        );
+        assert!(targeted.would_enable("simgate::modem::session", &tracing::Level::TRACE));
+        assert!(!targeted.would_enable("simgate::daemon", &tracing::Level::INFO));
+        // A malformed RUST_LOG is ignored, as EnvFilter ignored it.
+        assert_eq!(
+            levels(&filter(Some("simgate=loud"), "debug")),
+            (Some(LevelFilter::DEBUG), LevelFilter::DEBUG)
+        );
+        assert_eq!(
+            levels(&filter(Some("simgate=loud"), "simgate=loud")),
+            (Some(LevelFilter::INFO), LevelFilter::INFO)
+        );
+    }
 
     /// A datagram socket standing in for /dev/log, in a fresh folder.
     fn fake_dev_log(name: &str) -> (PathBuf, UnixDatagram) {

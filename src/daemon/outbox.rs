@@ -34,6 +34,13 @@ const FIRST_MOVE_RETRY: Duration = Duration::from_secs(1);
 /// Longest wait between two attempts to move a finished file.
 const MAX_MOVE_RETRY: Duration = Duration::from_secs(300);
 
+/// Most files held as sightings at once. A burst beyond it is not held
+/// name by name (10,000 names took 1.3 MB, the largest part of the peak
+/// memory with 10,000 queued; benches/README.md, "Memory"): the names past
+/// it are found by listing the folder again once fewer than half of these
+/// are left.
+const SIGHTINGS_HELD: usize = 1024;
+
 /// The outbox folder, its watch and the files seen there and not taken in yet.
 pub(super) struct Outbox {
     dir: PathBuf,
@@ -43,6 +50,9 @@ pub(super) struct Outbox {
     gone: BTreeSet<OsString>,
     /// A full scan is asked for.
     rescan: bool,
+    /// Files were seen while [`SIGHTINGS_HELD`] were held: the folder is
+    /// listed again for them once the sightings are down to half.
+    overflowed: bool,
     /// Names already reported as unusable, so a rescan does not repeat it.
     reported: HashSet<OsString>,
     watch: Watch,
@@ -77,6 +87,13 @@ struct Moves {
     failures: u32,
 }
 
+/// Whether a scan cancels the waiting messages whose files are gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cancel {
+    Gone,
+    No,
+}
+
 /// What became of a file that was to be moved on.
 pub(super) enum Finished {
     /// Moved (to this path) or deleted (`None`, as configured).
@@ -96,6 +113,7 @@ impl Outbox {
             sightings: BTreeMap::new(),
             gone: BTreeSet::new(),
             rescan: true,
+            overflowed: false,
             reported: HashSet::new(),
             watch: Watch::Dead { logged: false },
             sender,
@@ -134,6 +152,10 @@ impl Outbox {
     }
 
     fn add(&mut self, name: OsString, arrival: Arrival, now: SystemTime) {
+        if self.sightings.len() >= SIGHTINGS_HELD && !self.sightings.contains_key(&name) {
+            self.overflowed = true;
+            return;
+        }
         let entry = self
             .sightings
             .entry(name)
@@ -151,11 +173,17 @@ impl Outbox {
     /// When [`Self::process`] has work next.
     pub(super) fn next_due(&self) -> Option<SystemTime> {
         let soonest = self.sightings.values().map(|c| c.due).min();
-        let now_work = (self.rescan || !self.gone.is_empty()).then_some(SystemTime::UNIX_EPOCH);
+        let now_work = (self.rescan || self.overflow_due() || !self.gone.is_empty())
+            .then_some(SystemTime::UNIX_EPOCH);
         [soonest, now_work, self.moves.next]
             .into_iter()
             .flatten()
             .min()
+    }
+
+    /// Whether the files seen past [`SIGHTINGS_HELD`] are to be looked for.
+    fn overflow_due(&self) -> bool {
+        self.overflowed && self.sightings.len() < SIGHTINGS_HELD / 2
     }
 
     /// Whether files seen in the outbox are due to be taken in now.
@@ -234,7 +262,12 @@ impl Outbox {
         store.batch(Durability::WithNextCommit, |store| {
             let done = (|| {
                 if std::mem::take(&mut self.rescan) {
-                    self.scan(config, store, now, &mut events)?;
+                    self.overflowed = false;
+                    self.scan(config, store, now, Cancel::Gone, &mut events)?;
+                } else if self.overflow_due() {
+                    // Only new files: the cancelling is the full scan's.
+                    self.overflowed = false;
+                    self.scan(config, store, now, Cancel::No, &mut events)?;
                 }
                 if !self.gone.is_empty() {
                     let gone = std::mem::take(&mut self.gone);
@@ -263,19 +296,21 @@ impl Outbox {
         Ok(events)
     }
 
-    /// Lists the folder: every outbox name is a sighting; names that
-    /// cannot be sent go to error/; waiting messages whose files are gone
-    /// are cancelled. A missing folder is not an error: the daemon goes on
+    /// Lists the folder: every outbox name is a sighting (up to
+    /// [`SIGHTINGS_HELD`]); names that cannot be sent go to error/; with
+    /// [`Cancel::Gone`], waiting messages whose files are gone are
+    /// cancelled. A missing folder is not an error: the daemon goes on
     /// receiving and watches for the folder.
     fn scan(
         &mut self,
         config: &Config,
         store: &mut Store,
         now: SystemTime,
+        cancel: Cancel,
         events: &mut Vec<DaemonEvent>,
     ) -> Result<(), StoreError> {
-        let entries = match spool_fs::scan_outbox(&self.dir) {
-            Ok(entries) => entries,
+        let listing = match spool_fs::OutboxListing::open(&self.dir) {
+            Ok(listing) => listing,
             Err(error) => {
                 if spool_fs::is_not_found(&error) {
                     self.check_watch();
@@ -285,34 +320,40 @@ impl Outbox {
                 return Ok(());
             }
         };
-        // The names are borrowed from the listing (sorted by name), not
-        // copied into a set of their own: with 10,000 queued that set took
-        // about 1 MB at every rescan.
-        for entry in &entries {
+        // One entry at a time: a listing held whole (sorted, for the
+        // lookups below) took 2 MB with 10,000 queued, at every rescan.
+        for entry in listing {
             match entry {
-                spool_fs::ScanEntry::Outbox(name) => {
-                    if !self.is_queued_unchanged(store, name)? {
-                        self.add_found(OsStr::new(name), now);
+                Ok(spool_fs::ScanEntry::Outbox(name)) => {
+                    if !self.is_queued_unchanged(store, &name)? {
+                        self.add_found(OsStr::new(&name), now);
                     }
                 }
                 // Taken in like any file, then moved to error/ with the
                 // reason the name cannot be used.
-                spool_fs::ScanEntry::Invalid { name, .. } => self.add_found(name, now),
-                spool_fs::ScanEntry::NotRegular { name, kind } => {
+                Ok(spool_fs::ScanEntry::Invalid { name, .. }) => self.add_found(&name, now),
+                Ok(spool_fs::ScanEntry::NotRegular { name, kind }) => {
                     self.report_unusable(
-                        name.clone(),
+                        name,
                         format!("not a regular file ({kind:?}); left where it is"),
                         events,
                     );
                 }
+                Err(error) => {
+                    // Nothing is cancelled on a listing cut short.
+                    tracing::warn!(error = %crate::redact::Scrub(&error), "cannot list the outbox");
+                    return Ok(());
+                }
             }
         }
-        let listed = |name: &str| {
-            entries
-                .binary_search_by(|entry| scanned_name(entry).cmp(name.as_bytes()))
-                .is_ok_and(|i| !matches!(entries[i], spool_fs::ScanEntry::NotRegular { .. }))
-        };
-        for row in store.waiting_unlisted(listed)? {
+        if cancel == Cancel::No {
+            return Ok(());
+        }
+        // Waiting messages whose file is no longer a regular file in the
+        // folder: asked of the folder itself (a stat each) rather than of
+        // a copy of the listing.
+        let dir = self.dir.clone();
+        for row in store.waiting_unlisted(|name| spool_fs::is_regular_file(&dir, name))? {
             self.cancel_if_gone(config, store, &row, now, events)?;
         }
         Ok(())
@@ -765,15 +806,6 @@ impl Outbox {
     }
 }
 
-/// The name a scan entry is sorted by (the listing is in byte order).
-fn scanned_name(entry: &spool_fs::ScanEntry) -> &[u8] {
-    match entry {
-        spool_fs::ScanEntry::Outbox(name) => name.as_bytes(),
-        spool_fs::ScanEntry::Invalid { name, .. }
-        | spool_fs::ScanEntry::NotRegular { name, .. } => name.as_encoded_bytes(),
-    }
-}
-
 /// Cancels a waiting message whose file is gone or replaced.
 fn cancel(
     _config: &Config,
@@ -950,7 +982,9 @@ mod tests {
         );
         // The one still in the outbox waits on, and a rescan cancels nothing.
         let mut events = Vec::new();
-        outbox.scan(&config, &mut store, now, &mut events).unwrap();
+        outbox
+            .scan(&config, &mut store, now, Cancel::Gone, &mut events)
+            .unwrap();
         let events_after = outbox.process(&config, &mut store, now, 100).unwrap();
         assert!(
             !events
@@ -1011,6 +1045,44 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_burst_past_the_sightings_held_is_taken_in_whole() {
+        let dir = scratch("held");
+        let outbox_dir = dir.join("outbox");
+        let config = Config::default();
+        let mut store = Store::open(&dir.join("state.db")).unwrap();
+        let (mut outbox, _events) = Outbox::new(&outbox_dir, None);
+        // The first look at the folder finds it empty.
+        let now = SystemTime::now() + Duration::from_secs(60);
+        assert!(outbox
+            .process(&config, &mut store, now, 100)
+            .unwrap()
+            .is_empty());
+        let files = SIGHTINGS_HELD + 100;
+        for n in 0..files {
+            let path = outbox_dir.join(format!("OUT+4917{n:05}.txt"));
+            std::fs::write(&path, "hello").unwrap();
+            outbox.note(OutboxEvent::Appeared(path, Arrival::Written), now);
+        }
+        assert_eq!(outbox.sightings.len(), SIGHTINGS_HELD);
+        let mut queued = 0;
+        for _ in 0..files {
+            let events = outbox.process(&config, &mut store, now, 100).unwrap();
+            assert!(outbox.sightings.len() <= SIGHTINGS_HELD);
+            queued += events
+                .iter()
+                .filter(|e| matches!(e, DaemonEvent::Queued { .. }))
+                .count();
+            if outbox.next_due().is_none_or(|due| due > now) {
+                break;
+            }
+        }
+        assert_eq!(queued, files);
+        assert_eq!(store.waiting().unwrap().len(), files);
+        assert!(outbox.sightings.is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
     async fn a_rescan_leaves_unchanged_queued_files_alone_and_sees_replaced_ones() {
         let dir = scratch("rescan");
         let outbox_dir = dir.join("outbox");
@@ -1032,7 +1104,9 @@ mod tests {
 
         // Both are queued and unchanged: a rescan has nothing to look at.
         let mut events = Vec::new();
-        outbox.scan(&config, &mut store, now, &mut events).unwrap();
+        outbox
+            .scan(&config, &mut store, now, Cancel::Gone, &mut events)
+            .unwrap();
         assert!(outbox.sightings.is_empty(), "{:?}", outbox.sightings);
         assert!(events.is_empty(), "{events:?}");
 
@@ -1041,7 +1115,9 @@ mod tests {
         let replaced = outbox_dir.join("OUT+491702.txt");
         std::fs::remove_file(&replaced).unwrap();
         std::fs::write(&replaced, "hello again").unwrap();
-        outbox.scan(&config, &mut store, now, &mut events).unwrap();
+        outbox
+            .scan(&config, &mut store, now, Cancel::Gone, &mut events)
+            .unwrap();
         let seen: Vec<&OsString> = outbox.sightings.keys().collect();
         assert_eq!(seen, [&OsString::from("OUT+491702.txt")]);
         let events = outbox.process(&config, &mut store, now, 100).unwrap();
@@ -1057,6 +1133,30 @@ mod tests {
                 .any(|e| matches!(e, DaemonEvent::Queued { file } if file == "OUT+491702.txt")),
             "{events:?}"
         );
+
+        // A file deleted without the watcher's word (its event lost) is
+        // found gone by the next rescan, which cancels its message; the
+        // one still there waits on.
+        std::fs::remove_file(outbox_dir.join("OUT+491701.txt")).unwrap();
+        let mut events = Vec::new();
+        outbox
+            .scan(&config, &mut store, now, Cancel::Gone, &mut events)
+            .unwrap();
+        let cancelled: Vec<&String> = events
+            .iter()
+            .filter_map(|e| match e {
+                DaemonEvent::Cancelled { file, .. } => Some(file),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(cancelled, ["OUT+491701.txt"], "{events:?}");
+        let left: Vec<String> = store
+            .waiting()
+            .unwrap()
+            .into_iter()
+            .map(|row| row.file_name)
+            .collect();
+        assert_eq!(left, ["OUT+491702.txt"]);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

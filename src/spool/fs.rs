@@ -202,7 +202,7 @@ fn temp_name(name: &OsStr) -> OsString {
     out
 }
 
-/// One entry of an outbox scan, in processing order.
+/// One entry of an outbox scan.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum ScanEntry {
     /// An outbox file to process, by name (parsed again when it is taken
@@ -226,6 +226,7 @@ pub(crate) enum ScanEntry {
     },
 }
 
+#[cfg(test)]
 impl ScanEntry {
     fn name_bytes(&self) -> &[u8] {
         match self {
@@ -236,14 +237,39 @@ impl ScanEntry {
 }
 
 /// Lists the outbox: every name gammu would take, classified, in byte order
-/// (see [`super::name`]). Other names are left out.
+/// (see [`super::name`]). Other names are left out. The whole listing is
+/// held at once: the daemon reads [`OutboxListing`] instead.
+#[cfg(test)]
 pub(crate) fn scan_outbox(outbox: &Path) -> Result<Vec<ScanEntry>, SpoolIoError> {
-    let mut entries = Vec::new();
-    for entry in fs::read_dir(outbox).map_err(io_error("list", outbox))? {
-        let entry = entry.map_err(io_error("list", outbox))?;
+    let mut entries = OutboxListing::open(outbox)?.collect::<Result<Vec<_>, _>>()?;
+    entries.sort_by(|a, b| a.name_bytes().cmp(b.name_bytes()));
+    Ok(entries)
+}
+
+/// The outbox's entries that gammu would take, classified, one at a time
+/// in the directory's own order: a rescan of 10,000 queued files holds one
+/// name at a time, where a sorted listing held 2 MB (the entries, their
+/// names and the sort's scratch; benches/README.md, "Memory").
+pub(crate) struct OutboxListing {
+    dir: PathBuf,
+    entries: fs::ReadDir,
+}
+
+impl OutboxListing {
+    /// Starts listing `outbox` (a missing folder is an error
+    /// [`is_not_found`] recognises).
+    pub(crate) fn open(outbox: &Path) -> Result<Self, SpoolIoError> {
+        Ok(Self {
+            dir: outbox.to_owned(),
+            entries: fs::read_dir(outbox).map_err(io_error("list", outbox))?,
+        })
+    }
+
+    fn classify(&self, entry: io::Result<fs::DirEntry>) -> Result<Option<ScanEntry>, SpoolIoError> {
+        let entry = entry.map_err(io_error("list", &self.dir))?;
         let name = entry.file_name();
         let classified = match classify_outbox_os_name(&name) {
-            Ok(None) => continue,
+            Ok(None) => return Ok(None),
             Ok(Some(parsed)) => ScanEntry::Outbox(parsed.name),
             Err(error) => ScanEntry::Invalid {
                 name: name.clone(),
@@ -253,13 +279,31 @@ pub(crate) fn scan_outbox(outbox: &Path) -> Result<Vec<ScanEntry>, SpoolIoError>
         let file_type = entry
             .file_type()
             .map_err(io_error("inspect", &entry.path()))?;
-        entries.push(match FileKind::of(file_type) {
+        Ok(Some(match FileKind::of(file_type) {
             Some(kind) => ScanEntry::NotRegular { name, kind },
             None => classified,
-        });
+        }))
     }
-    entries.sort_by(|a, b| a.name_bytes().cmp(b.name_bytes()));
-    Ok(entries)
+}
+
+impl Iterator for OutboxListing {
+    type Item = Result<ScanEntry, SpoolIoError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let entry = self.entries.next()?;
+            match self.classify(entry) {
+                Ok(None) => continue,
+                Ok(Some(entry)) => return Some(Ok(entry)),
+                Err(error) => return Some(Err(error)),
+            }
+        }
+    }
+}
+
+/// Whether `dir/name` is a regular file now (not following a symlink).
+pub(crate) fn is_regular_file(dir: &Path, name: &str) -> bool {
+    fs::symlink_metadata(dir.join(name)).is_ok_and(|meta| meta.file_type().is_file())
 }
 
 /// A claimed outbox file.

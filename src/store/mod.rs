@@ -69,7 +69,7 @@ pub enum StoreError {
 }
 
 /// The page size of a new database (bytes).
-const PAGE_SIZE: i64 = 1024;
+const PAGE_SIZE: i64 = 512;
 
 /// The message store.
 #[derive(Debug)]
@@ -245,18 +245,22 @@ impl Store {
     }
 
     fn setup(connection: Connection) -> Result<Self, StoreError> {
-        // Pages of 1 KiB instead of 4 KiB (for a new database; one made
-        // before keeps its size, as SQLite cannot change it in WAL mode).
-        // Each commit appends every page it changed to the WAL, so the page
-        // size sets what a message costs the SD card: a sent message's
-        // commits went from 52 to 15 KiB of WAL in a burst (benches/README.md).
+        // Pages of 512 bytes, SQLite's smallest, instead of 4 KiB (for a
+        // new database; one made before keeps its size, as SQLite cannot
+        // change it in WAL mode). Each commit appends every page it
+        // changed to the WAL, so the page size sets what a message costs
+        // the SD card: a sent message's commits in a burst put 52 KiB
+        // into the WAL with 4 KiB pages, 17.5 KiB with 1 KiB pages and
+        // 10.9 KiB with these (benches/README.md). Index keys longer than
+        // about 100 bytes (a file name of 95 characters) spill into
+        // overflow pages, which costs a page more, not correctness.
         connection.pragma_update(None, "page_size", PAGE_SIZE)?;
         connection.pragma_update(None, "journal_mode", "WAL")?;
         connection.pragma_update(None, "synchronous", "FULL")?;
-        // A checkpoint syncs the database file and the WAL: every 4,000
-        // pages (4 MiB of WAL, SQLite's default in bytes) rather than every
-        // 1,000, so a burst pays for one every few hundred messages.
-        connection.pragma_update(None, "wal_autocheckpoint", 4000)?;
+        // A checkpoint syncs the WAL and the database file: after 4 MiB of
+        // WAL (SQLite's default in bytes, 8,192 pages of 512 bytes), so a
+        // burst of 1,000 messages pays for two.
+        connection.pragma_update(None, "wal_autocheckpoint", 4 * 1024 * 1024 / PAGE_SIZE)?;
         // 256 KiB of page cache instead of SQLite's default 2 MiB: the
         // queries are indexed point lookups, and the default cache alone
         // would take a fifth of the 10 MB memory budget once the queue is large.
