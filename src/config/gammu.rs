@@ -504,7 +504,7 @@ impl<'a> Reader<'a> {
             self.info(
                 "gammu",
                 "connection",
-                &format!(
+                format!(
                     "{name}: a simgate extension (gammu has no such connection): simgate drives {what}"
                 ),
             );

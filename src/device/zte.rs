@@ -677,13 +677,13 @@ async fn watch_stick(inner: Arc<Inner>) {
             let deletions = inner.deletions.load(Ordering::Relaxed);
             let incomplete_waiting = !lock(&inner.incomplete).is_empty();
             let news = something_new(last_received, last_deletions, capacity.received, deletions)
-                || (incomplete_waiting && checks % REPORT_EVERY == 0);
+                || (incomplete_waiting && checks.is_multiple_of(REPORT_EVERY));
             last_deletions = deletions;
             last_received = Some(capacity.received);
             if news && !tell(&inner, INBOX).await {
                 return;
             }
-            if checks % REPORT_EVERY == 0
+            if checks.is_multiple_of(REPORT_EVERY)
                 && inner.awaiting_reports()
                 && !tell(&inner, REPORTS).await
             {

@@ -195,7 +195,7 @@ impl State {
 
     /// Finishes a send whose time has come.
     fn advance(&mut self, now: Instant) {
-        if !self.sending.as_ref().is_some_and(|s| s.done_at <= now) {
+        if self.sending.as_ref().is_none_or(|s| s.done_at > now) {
             return;
         }
         let sending = self.sending.take().expect("checked");

@@ -128,7 +128,7 @@ pub fn encode_body(text: &str) -> String {
 /// A message body back to text. `Err` says why it is none.
 pub fn decode_body(hex: &str) -> Result<String, String> {
     let hex = hex.trim();
-    if hex.len() % 4 != 0 {
+    if !hex.len().is_multiple_of(4) {
         return Err(format!(
             "a body of {} hex digits is not whole UTF-16 units",
             hex.len()
