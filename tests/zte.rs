@@ -482,6 +482,77 @@ async fn logs_in_with_a_salted_password_and_never_hammers_a_wrong_one() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_message_with_parts_missing_waits_on_the_stick() {
+    let setup = Setup::start("incomplete", ZteConfig::default(), "", "").await;
+    setup.connected().await;
+    let id = setup
+        .stick
+        .deliver_incomplete("+4915112345678", "the first half")
+        .unwrap();
+    setup.stick.deliver("+4915187654321", "a short one");
+    setup
+        .wait("the short one read", |s| {
+            !s.inbox.values().any(|m| m.text == "a short one")
+        })
+        .await;
+    // Several checks later the incomplete one is still there, unwritten.
+    let checks = setup.stick.snapshot().count(CHECK);
+    setup
+        .wait("more checks", |s| s.count(CHECK) >= checks + 12)
+        .await;
+    assert!(setup.stick.snapshot().inbox.contains_key(&id));
+    assert_eq!(setup.inbox_texts(), vec!["a short one"]);
+    setup.stick.complete(id, "the first half and the second");
+    setup.wait("taken once whole", |s| s.inbox.is_empty()).await;
+    assert_eq!(
+        setup.inbox_texts(),
+        vec!["a short one", "the first half and the second"]
+    );
+    setup.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lockout_is_read_before_a_login_and_never_fed() {
+    use simgate::zte::{api, client::Client, client::ZteError};
+    let stick = ZteEmulator::start(ZteConfig {
+        password: Some("s3cret".to_owned()),
+        ..ZteConfig::default()
+    })
+    .await
+    .unwrap();
+    let read = |client: Client| async move {
+        client
+            .read(&api::get_query(&["sms_capacity_info"], &[]), api::capacity)
+            .await
+    };
+    // Five clients with a wrong password: one login each, then the lock.
+    for _ in 0..5 {
+        let client = Client::new(
+            &stick.url(),
+            Some("guess".to_owned()),
+            Duration::from_secs(5),
+        );
+        assert_eq!(read(client).await, Err(ZteError::BadPassword));
+    }
+    let right = Client::new(
+        &stick.url(),
+        Some("s3cret".to_owned()),
+        Duration::from_secs(5),
+    );
+    match read(right).await {
+        Err(ZteError::LockedOut(seconds)) => assert!(seconds > 0),
+        other => panic!("{other:?}"),
+    }
+    let snapshot = stick.snapshot();
+    assert_eq!(
+        snapshot.count("set:LOGIN"),
+        5,
+        "no login tried while locked"
+    );
+    assert_eq!(snapshot.locked_attempts, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn modem_probe_identifies_the_stick_and_says_what_is_wrong() {
     let probe = |url: String, password_file: Option<PathBuf>| async move {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_simgate"));

@@ -20,7 +20,8 @@
 //!   [`ZteConfig::reports`] a delivery report follows in
 //!   `sms_status_rpt_data`;
 //! - messages the network delivers ([`ZteEmulator::deliver`]) are stored
-//!   (tag 1), listed by `sms_data_total` in pages (`page` from 0,
+//!   (tag 1; a long one with parts missing marked so, as
+//!   [`ZteEmulator::deliver_incomplete`]), listed by `sms_data_total` in pages (`page` from 0,
 //!   `data_per_page`, `tags` 10 for all or one tag, `order_by` id asc or
 //!   desc), deleted by `DELETE_SMS`, marked read by `SET_MSG_READ`;
 //!   received and sent messages share `capacity` places
@@ -94,6 +95,8 @@ pub struct StoredMessage {
     pub tag: u32,
     /// `yy,MM,dd,HH,mm,ss,+0`.
     pub date: String,
+    /// Every part of a long message has arrived.
+    pub complete: bool,
 }
 
 /// What the emulated stick holds and did, at one moment.
@@ -215,6 +218,7 @@ impl State {
                     text: sending.text,
                     tag: 2,
                     date: date_now(),
+                    complete: true,
                 },
             );
         }
@@ -306,6 +310,27 @@ impl ZteEmulator {
     /// The network delivers a message from `number`: stored (dated now),
     /// or refused when the storage is full. Its id.
     pub fn deliver(&self, number: &str, text: &str) -> Option<u32> {
+        self.store(number, text, true)
+    }
+
+    /// As [`ZteEmulator::deliver`], for a long message of which only some
+    /// parts have arrived (`received_all_concat_sms` 0) until
+    /// [`ZteEmulator::complete`].
+    pub fn deliver_incomplete(&self, number: &str, text: &str) -> Option<u32> {
+        self.store(number, text, false)
+    }
+
+    /// The missing parts of message `id` arrive: its text is now `text`.
+    pub fn complete(&self, id: u32, text: &str) {
+        self.with(|s| {
+            if let Some(message) = s.snapshot.inbox.get_mut(&id) {
+                message.text = text.to_owned();
+                message.complete = true;
+            }
+        });
+    }
+
+    fn store(&self, number: &str, text: &str, complete: bool) -> Option<u32> {
         self.with(|s| {
             if s.used() >= s.config.capacity {
                 s.snapshot.refused += 1;
@@ -319,6 +344,7 @@ impl ZteEmulator {
                     text: text.to_owned(),
                     tag: 1,
                     date: date_now(),
+                    complete,
                 },
             );
             Some(id)
@@ -512,7 +538,7 @@ fn messages_json(list: &[(u32, &StoredMessage)]) -> Value {
                 "tag": m.tag.to_string(),
                 "date": m.date,
                 "draft_group_id": "",
-                "received_all_concat_sms": "1",
+                "received_all_concat_sms": if m.complete { "1" } else { "0" },
             })
         })
         .collect();
