@@ -20,10 +20,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
+pub(crate) type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 /// An emulated stick, as the bench sees it.
-pub trait Stick {
+pub(crate) trait Stick {
     /// `hilink` or `zte`: the transport, and the bench's name.
     fn transport(&self) -> &'static str;
     /// Its address.
@@ -59,7 +59,7 @@ fn drop_file(root: &Path, name: &str, text: &str) -> Result<()> {
 }
 
 /// Runs the daemon on `stick` and prints the three figures.
-pub async fn bench(stick: &dyn Stick) -> Result<()> {
+pub(crate) async fn bench(stick: &dyn Stick) -> Result<()> {
     let idle = Duration::from_secs(
         std::env::var("SIMGATE_BENCH_IDLE_SECS")
             .ok()

@@ -86,6 +86,22 @@ impl WebServer {
         }
     }
 
+    /// Whether it serves (connections are taken).
+    pub(crate) fn serving(&self) -> bool {
+        self.task
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
+    }
+
+    /// Stops serving at once, from within a request too (the connection
+    /// serving it ends with it).
+    pub(crate) fn abort(&self) {
+        if let Some(task) = self.task.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            task.abort();
+        }
+    }
+
     /// Serves again on the same address.
     pub(crate) async fn up(&self) {
         let listener = loop {
