@@ -293,6 +293,38 @@ async fn a_send_the_network_refuses_is_tried_again_and_goes_out_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_send_status_is_not_taken_for_the_previous_send() {
+    let setup = Setup::start(
+        "stale-status",
+        ZteConfig {
+            send_time: Duration::from_millis(400),
+            ..ZteConfig::default()
+        },
+        "",
+        "[send]\nretry_delay = \"1s\"\n",
+    )
+    .await;
+    setup.connected().await;
+    setup.queue("OUT+4915112345678.txt", "the first, sent");
+    setup.files("sent", 1).await;
+    // The status still says "sent" (the first message's) while the
+    // second goes, and the network refuses the second.
+    setup.stick.stale_status_on_next_send();
+    setup.stick.fail_sends(1);
+    setup.queue("OUT+4915187654321.txt", "the second, refused once");
+    setup.files("sent", 2).await;
+    let snapshot = setup.stick.snapshot();
+    assert_eq!(times_sent(&snapshot, "the second, refused once"), 1);
+    assert_eq!(snapshot.count("set:SEND_SMS"), 3, "refused once, then sent");
+    assert!(
+        setup.log().contains("did not take the message"),
+        "{}",
+        setup.log()
+    );
+    setup.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delivery_report_is_matched_to_its_message() {
     let setup = Setup::start(
         "report",

@@ -7,7 +7,11 @@
 //!   splits a long text itself, so the parts the daemon planned are
 //!   decoded back into their text and sent as one, for the first part;
 //!   the later parts are answered at once. One `SEND_SMS` at a time, then
-//!   `sms_cmd_status_info` (command 4) until it says sent or failed.
+//!   `sms_cmd_status_info` (command 4) until it says sent or failed. That
+//!   status names the last send, whichever it was: a "sent" read before
+//!   this send was ever seen under way counts only when the sent box
+//!   shows the message, so a previous message's "sent" is never taken
+//!   for this one's.
 //! - A send in doubt (the request went out and no usable answer came, or
 //!   the stick never said it finished): the stick's sent box settles it
 //!   when it shows the text, to that number, with an id newer than the
@@ -268,15 +272,33 @@ impl ZteStick {
         // Asked soon at first (a send may take milliseconds), then less
         // often, up to every STATUS_INTERVAL.
         let mut pause = Duration::from_millis(5);
+        // The status names the last send, not this one: "sent" before it
+        // was ever seen "sending" may still be the previous message's, so
+        // it counts only once the sent box shows this one.
+        let mut seen_pending = false;
         loop {
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(STATUS_INTERVAL);
-            match client
+            let state = client
                 .read(&api::command_query(api::CMD_SEND), |a| {
                     Ok(api::command_state(a))
                 })
-                .await
-            {
+                .await;
+            let state = match state {
+                Ok(CommandState::Done) if !seen_pending => {
+                    match in_sent_box(client, phone, text, before).await {
+                        Ok(true) => Ok(CommandState::Done),
+                        Ok(false) => Ok(CommandState::Pending),
+                        Err(error) => Err(error),
+                    }
+                }
+                Ok(CommandState::Pending) => {
+                    seen_pending = true;
+                    Ok(CommandState::Pending)
+                }
+                other => other,
+            };
+            match state {
                 Ok(CommandState::Done) => return Ok(self.inner.next_reference()),
                 Ok(CommandState::Failed) => {
                     return Err(failure(

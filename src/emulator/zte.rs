@@ -32,8 +32,8 @@
 //! Faults on request: a reboot (the port refuses connections for a while,
 //! sessions are gone, stored messages stay), HTTP 500 answers, slow
 //! answers, sessions expired at once, the answer to the next `SEND_SMS`
-//! lost after the send began, sends the network refuses, and a smaller
-//! storage.
+//! lost after the send began, sends the network refuses, a send status
+//! updated late, and a smaller storage.
 
 use super::web::{self, WebServer};
 use crate::zte::api;
@@ -150,6 +150,7 @@ struct Faults {
     http_500: u32,
     lose_send_answer: bool,
     fail_sends: u32,
+    stale_status: bool,
     slow: Option<Duration>,
 }
 
@@ -388,6 +389,12 @@ impl ZteEmulator {
     /// The network refuses the next `count` sends.
     pub fn fail_sends(&self, count: u32) {
         self.with(|s| s.faults.fail_sends = count);
+    }
+
+    /// The next `SEND_SMS` leaves the send status as the last send left
+    /// it until this send is done (a status updated late).
+    pub fn stale_status_on_next_send(&self) {
+        self.with(|s| s.faults.stale_status = true);
     }
 
     /// Sets the storage's size.
@@ -707,7 +714,9 @@ fn act(
                 done_at: now + s.config.send_time,
                 fails,
             });
-            s.send_status = "1";
+            if !std::mem::take(&mut s.faults.stale_status) {
+                s.send_status = "1";
+            }
             if std::mem::take(&mut s.faults.lose_send_answer) {
                 return (Reply::Lost, None);
             }
