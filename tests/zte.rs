@@ -20,8 +20,12 @@ const LIMIT: Duration = Duration::from_secs(60);
 const CHECK: &str = "get:sms_capacity_info";
 
 fn config_text(url: &str, root: &Path, modem_extra: &str, extra: &str) -> String {
+    config_checking(url, root, "100ms", modem_extra, extra)
+}
+
+fn config_checking(url: &str, root: &Path, check: &str, modem_extra: &str, extra: &str) -> String {
     format!(
-        "[modem]\ntransport = \"zte\"\ndevice = \"{url}\"\ncheck_interval = \"100ms\"\n\
+        "[modem]\ntransport = \"zte\"\ndevice = \"{url}\"\ncheck_interval = \"{check}\"\n\
          send_timeout = \"20s\"\nstatus_interval = \"0s\"\n{modem_extra}\n\n[spool]\n\
          inbox = \"{r}/inbox\"\noutbox = \"{r}/outbox\"\nsent = \"{r}/sent\"\n\
          error = \"{r}/error\"\n\n[database]\npath = \"{r}/simgate.db\"\n\n\
@@ -38,14 +42,22 @@ struct Setup {
 
 impl Setup {
     async fn start(name: &str, stick: ZteConfig, modem_extra: &str, extra: &str) -> Self {
+        Self::start_checking(name, stick, "100ms", modem_extra, extra).await
+    }
+
+    /// As [`Setup::start`], the stick checked every `check`.
+    async fn start_checking(
+        name: &str,
+        stick: ZteConfig,
+        check: &str,
+        modem_extra: &str,
+        extra: &str,
+    ) -> Self {
         let stick = ZteEmulator::start(stick).await.unwrap();
         let root = fresh_spool(&format!("zte-{name}"));
         let config = root.join("simgate.toml");
-        std::fs::write(
-            &config,
-            config_text(&stick.url(), &root, modem_extra, extra),
-        )
-        .unwrap();
+        let text = config_checking(&stick.url(), &root, check, modem_extra, extra);
+        std::fs::write(&config, text).unwrap();
         let daemon = spawn_simgate(&config, &root.join("stderr.log"), None);
         Self {
             stick,
@@ -474,6 +486,36 @@ async fn a_full_storage_is_cleared_of_sent_copies_so_reception_goes_on() {
     );
     assert_eq!(setup.inbox_texts().len(), 5);
     assert!(setup.log().contains("80 % full"), "{}", setup.log());
+    setup.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_sends_clears_room_for_its_own_copies() {
+    // Checks far apart: only the send path can keep room for the copies
+    // that settle each send.
+    let setup = Setup::start_checking(
+        "burst",
+        ZteConfig {
+            capacity: 20,
+            ..ZteConfig::default()
+        },
+        "30s",
+        "",
+        "",
+    )
+    .await;
+    for n in 0..60 {
+        setup.queue(&format!("OUT+49151000002{n:02}.txt"), &format!("burst {n}"));
+    }
+    setup.files("sent", 60).await;
+    let snapshot = setup.stick.snapshot();
+    assert_eq!(snapshot.network.len(), 60);
+    assert!(
+        names(&setup.root.join("error")).is_empty(),
+        "{}",
+        setup.log()
+    );
+    assert!(snapshot.sent_box.len() <= 20);
     setup.stop().await;
 }
 

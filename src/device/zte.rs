@@ -29,7 +29,11 @@
 //!   left for [`INCOMPLETE_WAIT`], then taken as it is.
 //! - Storage: the stick's own places hold the sent copies too: when it is
 //!   80 % full the oldest sent copies go (the newest few kept to settle
-//!   sends in doubt), so it never stops taking new messages.
+//!   sends in doubt), so it never stops taking new messages. The check
+//!   does it, and so does a send that finds the storage (as last read,
+//!   with the sends since) that full: a burst of sends between two checks
+//!   would otherwise fill it with copies, and a send whose copy finds no
+//!   place cannot be settled.
 //! - Delivery reports: the stick lists them (`sms_status_rpt_data`) as a
 //!   number, an outcome and a date, with nothing naming the message they
 //!   are for. A report is matched to the oldest send to that number that
@@ -123,6 +127,11 @@ struct Inner {
     incomplete: Mutex<HashMap<u32, Instant>>,
     /// The SIM state last logged.
     sim_state: Mutex<Option<api::SimState>>,
+    /// The storage as last read, with the sends since counted in: (used,
+    /// total).
+    storage: Mutex<Option<(u32, u32)>>,
+    /// The storage filling was logged (once until it empties again).
+    storage_warned: AtomicBool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -202,6 +211,8 @@ impl ZteStick {
             reports: Mutex::new(Reports::default()),
             incomplete: Mutex::new(HashMap::new()),
             sim_state: Mutex::new(None),
+            storage: Mutex::new(None),
+            storage_warned: AtomicBool::new(false),
         });
         let stick = Self {
             poller: Mutex::new(Some(tokio::spawn(watch_stick(inner.clone())))),
@@ -231,6 +242,12 @@ impl ZteStick {
     /// Sends `text` to `phone` as one message (see the module docs).
     async fn send_text(&self, phone: &str, text: &str, report: bool) -> Result<u8, DeviceError> {
         let client = self.ready()?;
+        // A burst of sends fills the storage between two checks: cleared
+        // here too, as a send whose copy finds no place cannot be settled.
+        let nearly_full = lock(&self.inner.storage).is_some_and(|(used, total)| full(used, total));
+        if nearly_full {
+            keep_room(&self.inner, &client).await;
+        }
         let before = newest_sent(&client).await.map_err(|e| not_sent(&e))?;
         let time = api::format_time(&pdu::Timestamp::from_unix_seconds(unix_now()));
         let sent = match client.act(&api::send_form(phone, text, &time)).await {
@@ -245,6 +262,9 @@ impl ZteStick {
             )),
             Err(error) => Err(not_sent(&error)),
         }?;
+        if let Some((used, _)) = lock(&self.inner.storage).as_mut() {
+            *used += 1;
+        }
         if report {
             let mut reports = lock(&self.inner.reports);
             if reports.awaited.len() >= AWAITED_KEPT {
@@ -623,9 +643,10 @@ fn as_delivers(message: &api::Message) -> Vec<Listed> {
 /// Connects: the session (a login where needed), the identity, and the
 /// reports there were before this run.
 async fn connect(inner: &Inner, client: &Client) -> Result<DeviceInfo, ZteError> {
-    client
+    let capacity = client
         .read(&api::get_query(&["sms_capacity_info"], &[]), api::capacity)
         .await?;
+    *lock(&inner.storage) = Some((capacity.used(), capacity.total));
     let identity = api::identity(
         &client
             .read_raw(&api::get_query(&api::IDENTITY_FIELDS, &[]))
@@ -673,7 +694,6 @@ async fn watch_stick(inner: Arc<Inner>) {
         }
         let mut last_received: Option<u32> = None;
         let mut last_deletions = inner.deletions.load(Ordering::Relaxed);
-        let mut storage_warned = false;
         let mut checks = 0u64;
         loop {
             tokio::time::sleep(inner.settings().check_interval).await;
@@ -711,24 +731,65 @@ async fn watch_stick(inner: Arc<Inner>) {
             {
                 return;
             }
-            let full = capacity.total > 0 && capacity.used() * 10 >= capacity.total * 8;
-            if full && !storage_warned {
-                storage_warned = true;
-                tracing::warn!(
-                    used = capacity.used(),
-                    total = capacity.total,
-                    sent = capacity.sent,
-                    "the stick's message storage is 80 % full; deleting the oldest copies of sent messages"
-                );
-            } else if !full {
-                storage_warned = false;
+            let full = full(capacity.used(), capacity.total);
+            if !full {
+                inner.storage_warned.store(false, Ordering::Relaxed);
             }
-            let kept = SENT_KEPT.min(capacity.total / 10);
-            if full && capacity.sent > kept {
-                if let Err(error) = clear_sent(&client, capacity.sent - kept).await {
-                    tracing::warn!(error = %Scrub(&error), "cannot delete copies of sent messages from the stick");
-                }
+            *lock(&inner.storage) = Some((capacity.used(), capacity.total));
+            if full {
+                clear_room(&inner, &client, capacity).await;
             }
+        }
+    }
+}
+
+/// Whether `used` of `total` places is 80 % or more.
+fn full(used: u32, total: u32) -> bool {
+    total > 0 && used * 10 >= total * 8
+}
+
+/// Reads the storage and clears the oldest sent copies when it is full.
+async fn keep_room(inner: &Inner, client: &Client) {
+    match client
+        .read(&api::get_query(&["sms_capacity_info"], &[]), api::capacity)
+        .await
+    {
+        Ok(capacity) => {
+            *lock(&inner.storage) = Some((capacity.used(), capacity.total));
+            if full(capacity.used(), capacity.total) {
+                clear_room(inner, client, capacity).await;
+            }
+        }
+        Err(error) => {
+            tracing::debug!(error = %Scrub(&error), "cannot read the stick's storage before a send");
+        }
+    }
+}
+
+/// Deletes the oldest sent copies of a full storage, keeping the newest
+/// tenth (up to [`SENT_KEPT`]) for settling sends in doubt.
+async fn clear_room(inner: &Inner, client: &Client, capacity: api::Capacity) {
+    if !inner.storage_warned.swap(true, Ordering::Relaxed) {
+        tracing::warn!(
+            used = capacity.used(),
+            total = capacity.total,
+            sent = capacity.sent,
+            "the stick's message storage is 80 % full; deleting the oldest copies of sent messages"
+        );
+    }
+    let kept = SENT_KEPT.min(capacity.total / 10);
+    if capacity.sent <= kept {
+        return;
+    }
+    let count = capacity.sent - kept;
+    match clear_sent(client, count).await {
+        Ok(()) => {
+            if let Some((used, _)) = lock(&inner.storage).as_mut() {
+                *used = used.saturating_sub(count.min(api::PAGE_SIZE));
+            }
+        }
+        Err(error) => {
+            tracing::warn!(error = %Scrub(&error), "cannot delete copies of sent messages from the stick");
         }
     }
 }
