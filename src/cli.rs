@@ -227,16 +227,23 @@ enum ModemCommand {
 #[derive(Debug, Args)]
 struct ProbeArgs {
     /// The modem's AT port (/dev/serial/by-id/... or /dev/ttyUSB0), or a
-    /// HiLink stick's address (http://192.168.8.1).
+    /// web stick's address (http://192.168.8.1 for HiLink, http://192.168.0.1
+    /// for ZTE).
     #[arg(long)]
     device: std::path::PathBuf,
+    /// Which web interface an http:// address has: "hilink" (Huawei, the
+    /// default for an address) or "zte" (the goform interface of the MF823
+    /// family).
+    #[arg(long, value_parser = ["hilink", "zte"])]
+    transport: Option<String>,
     /// Baud rate (UART modules such as the SIM800 need the right one).
     #[arg(long, default_value_t = 115_200)]
     baud: u32,
-    /// HiLink: the login name, when the stick asks for a login.
+    /// HiLink: the login name, when the stick asks for a login (ZTE sticks
+    /// have none).
     #[arg(long, default_value = "admin")]
     user: String,
-    /// HiLink: a file whose first line is the login password.
+    /// Web sticks: a file whose first line is the login password.
     #[arg(long)]
     password_file: Option<std::path::PathBuf>,
 }
@@ -732,6 +739,11 @@ fn probe(args: &ProbeArgs, out: &mut dyn Write) -> Result<(), CliError> {
             ),
             None => None,
         };
+        if args.transport.as_deref() == Some("zte") {
+            let report = runtime.block_on(crate::zte::probe::probe(url, password));
+            write!(out, "{report}")?;
+            return Ok(());
+        }
         let report = runtime.block_on(crate::hilink::probe::probe(url, &args.user, password));
         write!(out, "{report}")?;
         return Ok(());

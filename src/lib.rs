@@ -88,3 +88,4 @@ pub(crate) mod status;
 pub mod store;
 pub(crate) mod unconfigured;
 pub(crate) mod webhook;
+pub mod zte;

@@ -108,7 +108,7 @@ impl Setup {
     }
 }
 
-fn names(dir: &Path) -> BTreeSet<String> {
+pub(crate) fn names(dir: &Path) -> BTreeSet<String> {
     std::fs::read_dir(dir)
         .map(|entries| {
             entries
@@ -122,7 +122,7 @@ fn names(dir: &Path) -> BTreeSet<String> {
 }
 
 /// An inbox file's text: UTF-16LE after a BOM, else UTF-8.
-fn read_text(path: &Path) -> String {
+pub(crate) fn read_text(path: &Path) -> String {
     let bytes = std::fs::read(path).unwrap();
     match bytes.strip_prefix(&[0xFF, 0xFE]) {
         Some(utf16) => {

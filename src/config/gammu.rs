@@ -473,26 +473,40 @@ impl<'a> Reader<'a> {
                 ("device", "/dev/ttyUSB0")
             }
         };
-        let hilink = self
-            .raw("gammu", "connection")
-            .is_some_and(|c| c.eq_ignore_ascii_case("hilink"));
-        if hilink {
-            if !super::WebStick::valid_url(device) {
-                return Err(invalid(
-                    "gammu",
-                    key,
-                    device,
-                    "the stick's address, such as http://192.168.8.1, with `connection = hilink`",
-                ));
+        let web_kind = self.raw("gammu", "connection").and_then(|c| {
+            if c.eq_ignore_ascii_case("hilink") {
+                Some(super::WebKind::Hilink)
+            } else if c.eq_ignore_ascii_case("zte") {
+                Some(super::WebKind::Zte)
+            } else {
+                None
             }
-            let web = super::WebStick::new(super::WebKind::Hilink, device);
+        });
+        if let Some(kind) = web_kind {
+            let (example, name, what) = match kind {
+                super::WebKind::Zte => (
+                    "the stick's address, such as http://192.168.0.1, with `connection = zte`",
+                    "zte",
+                    "the ZTE stick at `device` through its goform web interface",
+                ),
+                _ => (
+                    "the stick's address, such as http://192.168.8.1, with `connection = hilink`",
+                    "hilink",
+                    "the Huawei HiLink stick at `device` through its web interface",
+                ),
+            };
+            if !super::WebStick::valid_url(device) {
+                return Err(invalid("gammu", key, device, example));
+            }
+            let web = super::WebStick::new(kind, device);
             config.modem.device = PathBuf::from(&web.url);
             config.modem.web = Some(web);
             self.info(
                 "gammu",
                 "connection",
-                "hilink: a simgate extension (gammu has no such connection): simgate drives the \
-                 Huawei HiLink stick at `device` through its web interface",
+                format!(
+                    "{name}: a simgate extension (gammu has no such connection): simgate drives {what}"
+                ),
             );
         } else if self
             .raw("gammu", "connection")

@@ -178,6 +178,9 @@ pub struct ModemSettings {
 pub enum WebKind {
     /// Huawei HiLink (E3372h, E3531, ...).
     Hilink,
+    /// A ZTE web stick's `goform` interface (MF823, ...;
+    /// `transport = "zte"`).
+    Zte,
     /// An Android phone running the "SMS Gateway for Android" app in its
     /// Local Server mode (`transport = "android"`).
     Android,
@@ -188,6 +191,7 @@ impl WebKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Hilink => "hilink",
+            Self::Zte => "zte",
             Self::Android => "android",
         }
     }

@@ -1032,6 +1032,44 @@ fn a_gammu_smsdrc_with_connection_hilink_is_a_noted_extension() {
 }
 
 #[test]
+fn a_zte_stick_in_simgate_toml_and_in_a_gammu_smsdrc() {
+    let loaded = toml_ok(
+        "[modem]\ntransport = \"zte\"\ndevice = \"http://192.168.0.1\"\npassword = \"s3cret\"\n\
+         [spool]\ninbox = \"/i\"\noutbox = \"/o\"\n",
+    );
+    let web = loaded.config.modem.web.as_ref().expect("a web stick");
+    assert_eq!(web.kind, WebKind::Zte);
+    assert_eq!(web.url, "http://192.168.0.1");
+    assert_eq!(web.password.as_ref().map(Password::reveal), Some("s3cret"));
+    let emitted = loaded.config.to_toml();
+    assert!(emitted.contains("transport = \"zte\""), "{emitted}");
+    assert!(!emitted.contains("s3cret"), "{emitted}");
+    let again = toml_ok(&loaded.config.to_toml_with_pin());
+    assert_eq!(again.config.modem, loaded.config.modem);
+
+    let loaded = gammu(
+        "[gammu]\nconnection = zte\ndevice = http://192.168.0.1\n[smsd]\nservice = files\n\
+         inboxpath = /var/spool/gammu/inbox/\noutboxpath = /var/spool/gammu/outbox/\n",
+    );
+    let web = loaded.config.modem.web.as_ref().expect("a web stick");
+    assert_eq!(
+        (web.kind, web.url.as_str()),
+        (WebKind::Zte, "http://192.168.0.1")
+    );
+    let note = notice(&loaded, "[gammu] connection").expect("a notice");
+    assert!(
+        note.message.contains("simgate extension") && note.message.contains("ZTE"),
+        "{}",
+        note.message
+    );
+    let error = gammu_err(
+        "[gammu]\nconnection = zte\ndevice = /dev/ttyUSB0\n[smsd]\nservice = files\n\
+         inboxpath = /i/\noutboxpath = /o/\n",
+    );
+    assert!(error.to_string().contains("http://192.168.0.1"), "{error}");
+}
+
+#[test]
 fn webhooks_need_http_urls_a_secret_and_known_events() {
     let base = "[modem]\ndevice = \"/dev/ttyUSB0\"\n";
     let loaded = toml_ok(&format!(

@@ -76,13 +76,15 @@ pub(super) fn parse(text: &str) -> Result<Loaded, ConfigError> {
     let web_kind = match transport.as_deref() {
         None | Some("at") => None,
         Some("hilink") => Some(WebKind::Hilink),
+        Some("zte") => Some(WebKind::Zte),
         Some("android") => Some(WebKind::Android),
         Some(other) => {
             return Err(modem.invalid(
                 "transport",
                 &Value::String(other.to_owned()),
                 "\"at\" (a modem's AT port, the default), \"hilink\" (a Huawei HiLink stick's \
-                 web interface) or \"android\" (the SMS Gateway for Android app's Local Server)",
+                 web interface), \"zte\" (a ZTE stick's goform web interface) or \"android\" \
+                 (the SMS Gateway for Android app's Local Server)",
             ))
         }
     };

@@ -1,22 +1,25 @@
 //! The device a configuration names, whichever kind it is: an AT modem, a
-//! HiLink stick or an Android phone. One type, so the daemon (generic over its device) is
+//! HiLink stick, a ZTE stick or an Android phone. One type, so the daemon (generic over its device) is
 //! built once into the binary rather than once per kind of device.
 
 use super::android::AndroidPhone;
 use super::at::AtModem;
 use super::hilink::HilinkStick;
+use super::zte::ZteStick;
 use super::{Capabilities, Control, Device, DeviceError, DeviceState, Listed, Location, Radio};
 use crate::config::Config;
 use crate::pdu::EncodedPdu;
 use tokio::sync::watch;
 
-/// An AT modem or a HiLink stick.
+/// An AT modem, a web stick or a phone.
 #[derive(Debug)]
 pub(crate) enum ConfiguredDevice {
     /// `transport = "at"` (the default).
     At(AtModem),
     /// `transport = "hilink"`.
     Hilink(HilinkStick),
+    /// `transport = "zte"`.
+    Zte(ZteStick),
     /// `transport = "android"`.
     Android(AndroidPhone),
 }
@@ -27,6 +30,7 @@ macro_rules! each {
         match $self {
             ConfiguredDevice::At($device) => $call,
             ConfiguredDevice::Hilink($device) => $call,
+            ConfiguredDevice::Zte($device) => $call,
             ConfiguredDevice::Android($device) => $call,
         }
     };
@@ -112,7 +116,7 @@ impl Device for ConfiguredDevice {
 }
 
 /// Runs the daemon on the device the configuration names (an AT modem, the
-/// emulator's pty it names, or a HiLink stick), until `shutdown`
+/// emulator's pty it names, a web stick or a phone), until `shutdown`
 /// completes (or SIGTERM/SIGINT when signals are handled).
 pub async fn serve(
     options: crate::daemon::DaemonOptions,
@@ -122,18 +126,20 @@ pub async fn serve(
     crate::daemon::run_on(
         options,
         move |context: crate::daemon::DeviceContext| async move {
-            let android = config
-                .modem
-                .web
-                .as_ref()
-                .is_some_and(|web| web.kind == crate::config::WebKind::Android);
-            if android {
-                let (phone, events) = AndroidPhone::open(&config);
-                return Ok((ConfiguredDevice::Android(phone), events));
-            }
-            if config.modem.web.is_some() {
-                let (stick, events) = HilinkStick::open(&config);
-                return Ok((ConfiguredDevice::Hilink(stick), events));
+            match config.modem.web.as_ref().map(|web| web.kind) {
+                Some(crate::config::WebKind::Android) => {
+                    let (phone, events) = AndroidPhone::open(&config);
+                    return Ok((ConfiguredDevice::Android(phone), events));
+                }
+                Some(crate::config::WebKind::Zte) => {
+                    let (stick, events) = ZteStick::open(&config);
+                    return Ok((ConfiguredDevice::Zte(stick), events));
+                }
+                Some(crate::config::WebKind::Hilink) => {
+                    let (stick, events) = HilinkStick::open(&config);
+                    return Ok((ConfiguredDevice::Hilink(stick), events));
+                }
+                None => {}
             }
             let (modem, events) = AtModem::open(config.modem_config(), context.pins, false).await?;
             Ok((ConfiguredDevice::At(modem), events))

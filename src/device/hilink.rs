@@ -383,12 +383,17 @@ async fn check_kept_text(client: &Client, phone: &str, text: &str, before: Optio
 /// Whether the inbox may hold something the daemon has not read: it is
 /// not empty, and its count changed since the last check, or stayed the
 /// same across a delete (one went, another came).
-fn something_new(last_inbox: Option<u32>, last_deletions: u64, inbox: u32, deletions: u64) -> bool {
+pub(super) fn something_new(
+    last_inbox: Option<u32>,
+    last_deletions: u64,
+    inbox: u32,
+    deletions: u64,
+) -> bool {
     inbox > 0 && (last_inbox != Some(inbox) || deletions != last_deletions)
 }
 
 /// How long to wait before connecting again after `attempt` failures.
-fn backoff(attempt: u32) -> Duration {
+pub(super) fn backoff(attempt: u32) -> Duration {
     Duration::from_secs(u64::from(attempt.clamp(1, 10)))
 }
 

@@ -1,7 +1,8 @@
 //! What the daemon needs from a device that sends and receives SMS, whatever
 //! it is: an AT modem on a serial port (`at::AtModem`, the first
-//! implementation), a Huawei HiLink web stick (`hilink::HilinkStick`), and
-//! later a ZTE web stick, an Android phone, a modem ModemManager owns. The daemon knows nothing else about its device.
+//! implementation), a Huawei HiLink web stick (`hilink::HilinkStick`), a
+//! ZTE web stick (`zte::ZteStick`), an Android phone, and later a modem
+//! ModemManager owns. The daemon knows nothing else about its device.
 //!
 //! A device sends one part at a time and answers its TP-MR, or says what
 //! went wrong and whether the part may have gone out
@@ -15,6 +16,7 @@ pub mod at;
 pub mod configured;
 pub mod hilink;
 pub(crate) mod text;
+pub mod zte;
 
 use crate::config::Config;
 use crate::pdu::EncodedPdu;

@@ -11,20 +11,18 @@
 //! the next sends failing, every webhook posted twice, received
 //! messages' webhooks never posted (`GET /inbox` lists them).
 
+use super::web::{self, WebServer};
 use crate::android::api::{self, ProcessState};
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client as HttpClient;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioExecutor;
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 /// How the emulated phone starts.
 #[derive(Debug, Clone)]
@@ -173,13 +171,14 @@ struct State {
 /// A running emulated phone.
 #[derive(Debug)]
 pub struct AndroidEmulator {
-    address: SocketAddr,
+    server: Arc<WebServer>,
     shared: Arc<Shared>,
 }
 
 #[derive(Debug)]
 struct Shared {
-    server: Mutex<Option<JoinHandle<()>>>,
+    /// The server, for a request that takes the phone offline.
+    server: OnceLock<Weak<WebServer>>,
     state: Mutex<State>,
     changed: watch::Sender<u64>,
     http: HttpClient<HttpConnector, Full<Bytes>>,
@@ -210,10 +209,8 @@ fn iso_now() -> String {
 impl AndroidEmulator {
     /// Starts a phone on a free loopback port.
     pub async fn start(config: AndroidConfig) -> std::io::Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let address = listener.local_addr()?;
         let shared = Arc::new(Shared {
-            server: Mutex::new(None),
+            server: OnceLock::new(),
             state: Mutex::new(State {
                 config,
                 info: PhoneInfo::default(),
@@ -226,36 +223,17 @@ impl AndroidEmulator {
                 .pool_max_idle_per_host(0)
                 .build(HttpConnector::new()),
         });
-        let emulator = Self { address, shared };
-        emulator.serve(listener);
-        Ok(emulator)
-    }
-
-    fn serve(&self, listener: TcpListener) {
-        let shared = self.shared.clone();
-        let task = tokio::spawn(async move {
-            let mut connections = tokio::task::JoinSet::new();
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let shared = shared.clone();
-                connections.spawn(async move {
-                    let service =
-                        hyper::service::service_fn(move |request| answer(shared.clone(), request));
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-                while connections.try_join_next().is_some() {}
-            }
-        });
-        *self.shared.server.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
+        let server = {
+            let shared = shared.clone();
+            Arc::new(WebServer::start(move |request| answer(shared.clone(), request)).await?)
+        };
+        let _ = shared.server.set(Arc::downgrade(&server));
+        Ok(Self { server, shared })
     }
 
     /// The phone's address, `http://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
-        format!("http://{}", self.address)
+        self.server.url()
     }
 
     /// What it holds and did now.
@@ -266,19 +244,12 @@ impl AndroidEmulator {
     /// Waits until `done` holds for the snapshot, at most `limit`; whether
     /// it did.
     pub async fn wait_for(&self, limit: Duration, done: impl Fn(&Snapshot) -> bool) -> bool {
-        let mut changes = self.shared.changed.subscribe();
-        let deadline = tokio::time::Instant::now() + limit;
-        loop {
-            if done(&self.snapshot()) {
-                return true;
-            }
-            if tokio::time::timeout_at(deadline, changes.changed())
-                .await
-                .is_err()
-            {
-                return done(&self.snapshot());
-            }
-        }
+        // Everything that happens is a change: no tick needed beyond the
+        // limit.
+        web::wait_for(&self.shared.changed, limit, limit, || {
+            done(&self.snapshot())
+        })
+        .await
     }
 
     /// A message arrives from `sender`: the app posts `sms:received` to
@@ -325,28 +296,13 @@ impl AndroidEmulator {
     /// refused and no webhook is posted until [`AndroidEmulator::online`].
     /// Messages it holds stay, and are sent meanwhile.
     pub async fn offline(&self) {
-        let task = self
-            .shared
-            .server
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(task) = task {
-            task.abort();
-            let _ = task.await;
-        }
+        self.server.down().await;
         self.shared.with(|_| ());
     }
 
     /// The phone is back on the same address.
     pub async fn online(&self) {
-        let listener = loop {
-            match TcpListener::bind(self.address).await {
-                Ok(listener) => break listener,
-                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-            }
-        };
-        self.serve(listener);
+        self.server.up().await;
         self.shared.with(|_| ());
     }
 
@@ -384,20 +340,6 @@ impl AndroidEmulator {
     /// Stops serving.
     pub async fn stop(&self) {
         self.offline().await;
-    }
-}
-
-impl Drop for AndroidEmulator {
-    fn drop(&mut self) {
-        if let Some(task) = self
-            .shared
-            .server
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-        {
-            task.abort();
-        }
     }
 }
 
@@ -444,11 +386,11 @@ async fn post_until_taken(
 ) {
     loop {
         let (key, retry) = shared.with(|s| (s.config.signing_key.clone(), s.config.retry_delay));
-        let offline = shared
+        let offline = !shared
             .server
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_none();
+            .get()
+            .and_then(Weak::upgrade)
+            .is_some_and(|server| server.serving());
         if offline {
             // An offline phone posts nothing either; it tries again later.
             tokio::time::sleep(retry).await;
@@ -560,14 +502,14 @@ fn message_json(id: &str, m: &HeldMessage) -> serde_json::Value {
 }
 
 /// The lost answer: the connection is dropped.
-#[derive(Debug, thiserror::Error)]
-#[error("answer lost on purpose")]
-struct Lost;
+fn lost() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::ConnectionAborted,
+        "answer lost on purpose",
+    )
+}
 
-async fn answer(
-    shared: Arc<Shared>,
-    request: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Lost> {
+async fn answer(shared: Arc<Shared>, request: Request<Incoming>) -> web::Answer {
     let (parts, body) = request.into_parts();
     let body = body
         .collect()
@@ -646,16 +588,11 @@ async fn answer(
                         if offline {
                             // Aborting the server ends this connection too:
                             // no answer.
-                            let server = shared
-                                .server
-                                .lock()
-                                .unwrap_or_else(|e| e.into_inner())
-                                .take();
-                            if let Some(server) = server {
+                            if let Some(server) = shared.server.get().and_then(Weak::upgrade) {
                                 server.abort();
                             }
                         }
-                        return Err(Lost);
+                        return Err(lost());
                     }
                     json(StatusCode::ACCEPTED, message_json(&request.id, &held))
                 }

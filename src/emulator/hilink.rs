@@ -29,20 +29,17 @@
 //! answer to the next `send-sms` lost after the send began, and a
 //! smaller `LocalMax`.
 
+use super::web::{self, WebServer};
 use crate::hilink::api;
 use crate::hilink::client::TOKEN_HEADER;
 use crate::hilink::xml;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 /// How the emulated stick starts.
 #[derive(Debug, Clone)]
@@ -205,17 +202,14 @@ fn now_date() -> String {
 /// A running emulated HiLink stick.
 #[derive(Debug)]
 pub struct HilinkEmulator {
-    address: SocketAddr,
+    server: WebServer,
     state: Arc<Mutex<State>>,
     changed: watch::Sender<u64>,
-    server: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl HilinkEmulator {
     /// Starts a stick on a free loopback port.
     pub async fn start(config: HilinkConfig) -> std::io::Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let address = listener.local_addr()?;
         let state = Arc::new(Mutex::new(State {
             config,
             snapshot: Snapshot::default(),
@@ -228,45 +222,22 @@ impl HilinkEmulator {
             locked_until: None,
             faults: Faults::default(),
         }));
-        let (changed, _) = watch::channel(0);
-        let emulator = Self {
-            address,
+        let changed = watch::channel(0).0;
+        let server = {
+            let state = state.clone();
+            let changed = changed.clone();
+            WebServer::start(move |request| answer(state.clone(), changed.clone(), request)).await?
+        };
+        Ok(Self {
+            server,
             state,
             changed,
-            server: Mutex::new(None),
-        };
-        emulator.serve(listener);
-        Ok(emulator)
-    }
-
-    fn serve(&self, listener: TcpListener) {
-        let state = self.state.clone();
-        let changed = self.changed.clone();
-        let task = tokio::spawn(async move {
-            let mut connections = tokio::task::JoinSet::new();
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let state = state.clone();
-                let changed = changed.clone();
-                connections.spawn(async move {
-                    let service = hyper::service::service_fn(move |request| {
-                        answer(state.clone(), changed.clone(), request)
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-                while connections.try_join_next().is_some() {}
-            }
-        });
-        *self.server.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
+        })
     }
 
     /// The stick's address, `http://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
-        format!("http://{}", self.address)
+        self.server.url()
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
@@ -288,20 +259,12 @@ impl HilinkEmulator {
     /// Waits until `done` holds for the snapshot, at most `limit`; whether
     /// it did.
     pub async fn wait_for(&self, limit: Duration, done: impl Fn(&Snapshot) -> bool) -> bool {
-        let mut changes = self.changed.subscribe();
-        let deadline = tokio::time::Instant::now() + limit;
-        loop {
-            if done(&self.snapshot()) {
-                return true;
-            }
-            // A send finishes with time, not with a request: look again
-            // at least every 50 ms.
-            let tick = tokio::time::Instant::now() + Duration::from_millis(50);
-            if tokio::time::Instant::now() >= deadline {
-                return false;
-            }
-            let _ = tokio::time::timeout_at(tick.min(deadline), changes.changed()).await;
-        }
+        // A send finishes with time, not with a request: look again at
+        // least every 50 ms.
+        web::wait_for(&self.changed, limit, Duration::from_millis(50), || {
+            done(&self.snapshot())
+        })
+        .await
     }
 
     /// The network delivers a message from `phone`: stored in the inbox
@@ -330,24 +293,14 @@ impl HilinkEmulator {
     /// Reboots: connections are refused for `down`, sessions are lost,
     /// stored messages stay; a send under way finishes.
     pub async fn reboot(&self, down: Duration) {
-        let task = self.server.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(task) = task {
-            task.abort();
-            let _ = task.await;
-        }
+        self.server.down().await;
         self.with(|s| {
             s.advance(Instant::now() + Duration::from_secs(3600));
             s.sessions.clear();
             s.status = Default::default();
         });
         tokio::time::sleep(down).await;
-        let listener = loop {
-            match TcpListener::bind(self.address).await {
-                Ok(listener) => break listener,
-                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-            }
-        };
-        self.serve(listener);
+        self.server.up().await;
     }
 
     /// The next `count` requests are answered HTTP 500, without effect.
@@ -388,19 +341,7 @@ impl HilinkEmulator {
 
     /// Stops serving.
     pub async fn stop(&self) {
-        let task = self.server.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(task) = task {
-            task.abort();
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for HilinkEmulator {
-    fn drop(&mut self) {
-        if let Some(task) = self.server.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            task.abort();
-        }
+        self.server.down().await;
     }
 }
 
@@ -417,7 +358,7 @@ async fn answer(
     state: Arc<Mutex<State>>,
     changed: watch::Sender<u64>,
     request: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, std::io::Error> {
+) -> web::Answer {
     let (parts, body) = request.into_parts();
     let body = body
         .collect()

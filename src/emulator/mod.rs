@@ -10,6 +10,9 @@
 //!   on a loopback port, with its signed webhooks.
 //! - [`hilink`]: a Huawei HiLink stick's web interface on a loopback port
 //!   (no AT at all: a separate emulator).
+//! - [`zte`]: a ZTE stick's `goform` web interface on a loopback port.
+//! - `web`: the small HTTP server (and its take-down for reboots) the
+//!   three web emulators share.
 //! - `pty`, `runner`: the pty pair and the tokio task that runs a machine
 //!   on it (or on any byte stream).
 //!
@@ -39,6 +42,8 @@ pub mod android;
 pub mod hilink;
 pub(crate) mod machine;
 pub mod profile;
+mod web;
+pub mod zte;
 
 mod commands;
 mod fault;
