@@ -511,6 +511,30 @@ impl<'a> Reader<'a> {
                  SMS Gateway for Android app's Local Server at `device` (user, password and \
                  ?signing_key= taken from the address, and redacted)",
             );
+        } else if self
+            .raw("gammu", "connection")
+            .is_some_and(|c| c.eq_ignore_ascii_case("modemmanager"))
+        {
+            let selector = if key == "device"
+                && device == "/dev/ttyUSB0"
+                && self.raw("gammu", "device").is_none()
+            {
+                String::new()
+            } else {
+                device.to_owned()
+            };
+            config.modem.device = PathBuf::from(format!("modemmanager:{selector}"));
+            config.modem.modemmanager = Some(super::ModemManagerModem {
+                modem: selector,
+                bus: None,
+            });
+            self.info(
+                "gammu",
+                "connection",
+                "modemmanager: a simgate extension (gammu has no such connection): simgate drives \
+                 the modem ModemManager owns over D-Bus; `device` names it (equipment identifier, \
+                 D-Bus path or index; unset or `any` for the only one)",
+            );
         } else {
             self.at_device(config, key, device)?;
         }

@@ -1,10 +1,11 @@
 //! The device a configuration names, whichever kind it is: an AT modem, a
-//! HiLink stick or an Android phone. One type, so the daemon (generic over its device) is
+//! HiLink stick, an Android phone or a modem ModemManager owns. One type, so the daemon (generic over its device) is
 //! built once into the binary rather than once per kind of device.
 
 use super::android::AndroidPhone;
 use super::at::AtModem;
 use super::hilink::HilinkStick;
+use super::modemmanager::ModemManagerModem;
 use super::{Capabilities, Control, Device, DeviceError, DeviceState, Listed, Location, Radio};
 use crate::config::Config;
 use crate::pdu::EncodedPdu;
@@ -19,6 +20,8 @@ pub(crate) enum ConfiguredDevice {
     Hilink(HilinkStick),
     /// `transport = "android"`.
     Android(AndroidPhone),
+    /// `transport = "modemmanager"`.
+    ModemManager(ModemManagerModem),
 }
 
 /// Calls the same method on whichever device it is.
@@ -28,6 +31,7 @@ macro_rules! each {
             ConfiguredDevice::At($device) => $call,
             ConfiguredDevice::Hilink($device) => $call,
             ConfiguredDevice::Android($device) => $call,
+            ConfiguredDevice::ModemManager($device) => $call,
         }
     };
 }
@@ -123,6 +127,10 @@ pub async fn serve(
                 .web
                 .as_ref()
                 .is_some_and(|web| web.kind == crate::config::WebKind::Android);
+            if config.modem.modemmanager.is_some() {
+                let (modem, events) = ModemManagerModem::open(&config);
+                return Ok((ConfiguredDevice::ModemManager(modem), events));
+            }
             if android {
                 let (phone, events) = AndroidPhone::open(&config);
                 return Ok((ConfiguredDevice::Android(phone), events));

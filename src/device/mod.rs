@@ -14,6 +14,7 @@ pub mod android;
 pub mod at;
 pub mod configured;
 pub mod hilink;
+pub mod modemmanager;
 pub(crate) mod text;
 
 use crate::config::Config;
