@@ -226,6 +226,8 @@ struct Inner {
     deleted: Mutex<VecDeque<String>>,
     /// The last part's TP-MR of messages sent without a journal entry.
     references: Mutex<HashMap<String, u32>>,
+    /// Received objects whose remaining parts are waited for, by path.
+    following: Mutex<std::collections::HashSet<String>>,
 }
 
 /// What a send settled to.
@@ -254,6 +256,7 @@ impl ModemManagerModem {
             journal,
             deleted: Mutex::new(VecDeque::new()),
             references: Mutex::new(HashMap::new()),
+            following: Mutex::new(std::collections::HashSet::new()),
         });
         let modem = Self {
             watcher: Mutex::new(Some(tokio::spawn(watch_modem(inner.clone())))),
@@ -503,7 +506,12 @@ impl ModemManagerModem {
                 continue;
             }
             match read_object(&session, &path).await {
-                Ok(mut entries) => listed.append(&mut entries),
+                Ok(Read::Incomplete) => {
+                    // Found by a listing (its Added signal came before
+                    // this session): told once it is complete.
+                    follow_object(&self.inner, &session, path);
+                }
+                Ok(Read::Entries(mut entries)) => listed.append(&mut entries),
                 // Deleted meanwhile.
                 Err(error) if asked(&error) == Asked::Gone => {}
                 Err(error) => return Err(failure(FailureKind::ModemState, error.to_string())),
@@ -523,21 +531,39 @@ fn location_of(path: &str) -> Option<Location> {
     })
 }
 
-/// One object as the daemon takes it: nothing for messages to send (or
-/// one not complete yet), SMS-DELIVER PDUs for a received text, an
-/// SMS-STATUS-REPORT for a report.
-async fn read_object(session: &Session, path: &str) -> zbus::Result<Vec<Listed>> {
+/// What one object is for the daemon.
+enum Read {
+    /// Received, not all its parts there yet.
+    Incomplete,
+    /// Nothing for messages to send; SMS-DELIVER PDUs for a received
+    /// text; an SMS-STATUS-REPORT for a report.
+    Entries(Vec<Listed>),
+}
+
+/// One object as the daemon takes it ([`Read`]).
+async fn read_object(session: &Session, path: &str) -> zbus::Result<Read> {
     let Some(location) = location_of(path) else {
-        return Ok(Vec::new());
+        return Ok(Read::Entries(Vec::new()));
     };
     let sms = session.sms(path).await?;
     let kind = PduType::from_u32(sms.pdu_type().await?);
     if !matches!(kind, PduType::Deliver | PduType::StatusReport) {
-        return Ok(Vec::new());
+        return Ok(Read::Entries(Vec::new()));
     }
-    if SmsState::from_u32(sms.state().await?) != SmsState::Received {
-        return Ok(Vec::new());
+    match SmsState::from_u32(sms.state().await?) {
+        SmsState::Received => {}
+        SmsState::Receiving => return Ok(Read::Incomplete),
+        _ => return Ok(Read::Entries(Vec::new())),
     }
+    read_received(&sms, location, kind).await.map(Read::Entries)
+}
+
+/// A received object's text or report, made PDUs.
+async fn read_received(
+    sms: &SmsProxy<'static>,
+    location: Location,
+    kind: PduType,
+) -> zbus::Result<Vec<Listed>> {
     let number = sms.number().await?;
     let timestamp = sms.timestamp().await.unwrap_or_default();
     if kind == PduType::StatusReport {
@@ -745,8 +771,7 @@ async fn follow(inner: &Arc<Inner>, session: Session, info: DeviceInfo) -> Strin
                 };
                 if let Ok(args) = signal.args() {
                     if *args.received() {
-                        let path = args.path().to_string();
-                        tokio::spawn(announce_when_complete(inner.clone(), session.clone(), path));
+                        follow_object(inner, &session, args.path().to_string());
                     }
                 }
             }
@@ -763,9 +788,23 @@ async fn follow(inner: &Arc<Inner>, session: Session, info: DeviceInfo) -> Strin
     }
 }
 
+/// Follows the received object at `path` until it is complete (once,
+/// however often it is named).
+fn follow_object(inner: &Arc<Inner>, session: &Session, path: String) {
+    if !lock(&inner.following).insert(path.clone()) {
+        return;
+    }
+    let inner = inner.clone();
+    let session = session.clone();
+    tokio::spawn(async move {
+        announce_when_complete(&inner, session, path.clone()).await;
+        lock(&inner.following).remove(&path);
+    });
+}
+
 /// Waits until the received object at `path` has all its parts, then
 /// tells the daemon to read.
-async fn announce_when_complete(inner: Arc<Inner>, session: Session, path: String) {
+async fn announce_when_complete(inner: &Inner, session: Session, path: String) {
     let waited = tokio::time::timeout(COMPLETE_WAIT, async {
         let sms = SmsProxy::builder(&session.connection)
             .path(path.clone())?

@@ -38,6 +38,7 @@
 pub mod android;
 pub mod hilink;
 pub(crate) mod machine;
+pub mod modemmanager;
 pub mod profile;
 
 mod commands;
