@@ -436,3 +436,33 @@ async fn probe_lists_the_modems_and_says_which_can_be_used() {
     );
     mm.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_shows_the_signal_registration_and_operator_modemmanager_gives() {
+    let config = MmConfig {
+        signal_percent: 58,
+        rssi: -77.0,
+        operator: "Probe Telecom".to_owned(),
+        ..MmConfig::default()
+    };
+    let setup = Setup::start_with("status", config, "").await;
+    let status = |root: &Path| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_simgate"))
+            .arg("status")
+            .arg("-c")
+            .arg(root.join("simgate.toml"))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    setup
+        .until("the readings in simgate status", |s| {
+            status(&s.root).contains("operator Probe Telecom")
+        })
+        .await;
+    let text = status(&setup.root);
+    assert!(text.contains("-77 dBm (58 %)"), "{text}");
+    assert!(text.contains("registered"), "{text}");
+    assert!(text.contains("Quectel EC25 (ModemManager)"), "{text}");
+    setup.stop().await;
+}

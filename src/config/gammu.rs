@@ -465,11 +465,16 @@ impl<'a> Reader<'a> {
             }
             (None, Some(port)) => ("port", port),
             (None, None) => {
-                self.info(
-                    "gammu",
-                    "device",
-                    "not set: using gammu's default /dev/ttyUSB0",
-                );
+                let modemmanager = self
+                    .raw("gammu", "connection")
+                    .is_some_and(|c| c.eq_ignore_ascii_case("modemmanager"));
+                if !modemmanager {
+                    self.info(
+                        "gammu",
+                        "device",
+                        "not set: using gammu's default /dev/ttyUSB0",
+                    );
+                }
                 ("device", "/dev/ttyUSB0")
             }
         };
@@ -515,14 +520,12 @@ impl<'a> Reader<'a> {
             .raw("gammu", "connection")
             .is_some_and(|c| c.eq_ignore_ascii_case("modemmanager"))
         {
-            let selector = if key == "device"
-                && device == "/dev/ttyUSB0"
-                && self.raw("gammu", "device").is_none()
-            {
-                String::new()
-            } else {
-                device.to_owned()
-            };
+            // Unset: the only modem ModemManager has.
+            let selector = self
+                .raw("gammu", "device")
+                .or(self.raw("gammu", "port"))
+                .unwrap_or_default()
+                .to_owned();
             config.modem.device = PathBuf::from(format!("modemmanager:{selector}"));
             config.modem.modemmanager = Some(super::ModemManagerModem {
                 modem: selector,
