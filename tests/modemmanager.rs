@@ -215,6 +215,14 @@ async fn sends_single_long_and_unicode_messages_once_each() {
     assert_eq!(sent, expected, "each text whole, once, to its number");
     assert_eq!((snapshot.creates, snapshot.send_calls), (3, 3));
     assert_eq!(setup.count("error"), 0);
+    // Each sent object is deleted once the next message went out; the
+    // last one stays for a restart to find.
+    let last = snapshot.sent[2].path.clone();
+    setup
+        .wait("the older sent objects deleted", |s| {
+            s.objects.keys().eq([&last])
+        })
+        .await;
     setup.stop().await;
 }
 

@@ -228,6 +228,8 @@ struct Inner {
     references: Mutex<HashMap<String, u32>>,
     /// Received objects whose remaining parts are waited for, by path.
     following: Mutex<std::collections::HashSet<String>>,
+    /// The key and object of the message sent last.
+    last_sent: Mutex<Option<(String, String)>>,
 }
 
 /// What a send settled to.
@@ -257,6 +259,7 @@ impl ModemManagerModem {
             deleted: Mutex::new(VecDeque::new()),
             references: Mutex::new(HashMap::new()),
             following: Mutex::new(std::collections::HashSet::new()),
+            last_sent: Mutex::new(None),
         });
         let modem = Self {
             watcher: Mutex::new(Some(tokio::spawn(watch_modem(inner.clone())))),
@@ -294,15 +297,56 @@ impl ModemManagerModem {
         key: Option<&str>,
         phone: &str,
         text: &str,
-        report: bool,
+        extras: &Extras,
     ) -> Result<u32, DeviceError> {
         let session = self.session()?;
+        let (path, reference) = self.send_object(&session, key, phone, text, extras).await?;
+        self.retire(&session, key, path);
+        Ok(reference)
+    }
+
+    /// Deletes the SMS object of the message sent before this one (or
+    /// this one's, when nothing journals it): by now the daemon recorded
+    /// that message sent, and nothing asks its object again. The object
+    /// of the last one stays until the next, for a restart to find.
+    fn retire(&self, session: &Session, key: Option<&str>, path: String) {
+        let old = match key {
+            None => Some(path),
+            Some(key) => lock(&self.inner.last_sent)
+                .replace((key.to_owned(), path))
+                .filter(|(old, _)| old != key)
+                .map(|(_, path)| path),
+        };
+        let Some(old) = old else { return };
+        let session = session.clone();
+        tokio::spawn(async move {
+            let deleted = async {
+                let messaging = session.messaging().await?;
+                messaging.delete(&ObjectPath::try_from(old.as_str())?).await
+            }
+            .await;
+            if let Err(error) = deleted {
+                tracing::debug!(sms = old, %error, "cannot delete a sent SMS object");
+            }
+        });
+    }
+
+    /// Sends through the journaled object, or a new one: its path and the
+    /// last part's TP-MR.
+    async fn send_object(
+        &self,
+        session: &Session,
+        key: Option<&str>,
+        phone: &str,
+        text: &str,
+        extras: &Extras,
+    ) -> Result<(String, u32), DeviceError> {
         let recorded = key.and_then(|key| self.inner.journal.get(key));
         let path = match recorded {
-            Some(path) => match self.settle(&session, &path, key.is_some(), None).await? {
+            Some(path) => match self.settle(session, &path, key.is_some(), None).await? {
                 Settled::Sent(reference) => {
                     tracing::info!(sms = path, "this message's SMS object was sent before (a retry or a restart): not sent again");
-                    return Ok(reference);
+                    return Ok((path, reference));
                 }
                 Settled::NotSent(path) => {
                     tracing::info!(
@@ -312,7 +356,7 @@ impl ModemManagerModem {
                     path
                 }
             },
-            None => self.create(&session, key, phone, text, report).await?,
+            None => self.create(session, key, phone, text, extras).await?,
         };
         let sms = session
             .sms(&path)
@@ -320,11 +364,11 @@ impl ModemManagerModem {
             .map_err(|e| failure(FailureKind::ModemState, e.to_string()))?;
         match sms.send().await {
             Ok(()) => match sms.message_reference().await {
-                Ok(reference) => Ok(reference),
+                Ok(reference) => Ok((path, reference)),
                 Err(error) => {
                     // It went out; only its reference is unknown.
                     tracing::warn!(error = %Scrub(&error), "sent, but ModemManager did not tell the message reference");
-                    Ok(0)
+                    Ok((path, 0))
                 }
             },
             Err(error) => {
@@ -337,10 +381,10 @@ impl ModemManagerModem {
                 };
                 tracing::warn!(reason = %Scrub(&reason), sms = path, "a send did not succeed; asking the SMS object what became of it");
                 match self
-                    .settle(&session, &path, key.is_some(), Some(&reason))
+                    .settle(session, &path, key.is_some(), Some(&reason))
                     .await?
                 {
-                    Settled::Sent(reference) => Ok(reference),
+                    Settled::Sent(reference) => Ok((path, reference)),
                     Settled::NotSent(path) => {
                         if key.is_none() {
                             if let Ok(messaging) = session.messaging().await {
@@ -366,7 +410,7 @@ impl ModemManagerModem {
         key: Option<&str>,
         phone: &str,
         text: &str,
-        report: bool,
+        extras: &Extras,
     ) -> Result<String, DeviceError> {
         let messaging = session
             .messaging()
@@ -375,8 +419,11 @@ impl ModemManagerModem {
         let mut properties: HashMap<&str, Value<'_>> = HashMap::new();
         properties.insert("number", Value::from(phone));
         properties.insert("text", Value::from(text));
-        if report {
+        if extras.report {
             properties.insert("delivery-report-request", Value::from(true));
+        }
+        if let Some(smsc) = &extras.smsc {
+            properties.insert("smsc", Value::from(smsc.as_str()));
         }
         let path = match messaging.create(properties).await {
             Ok(path) => path.to_string(),
@@ -410,7 +457,7 @@ impl ModemManagerModem {
                 ));
             }
         }
-        tracing::debug!(sms = path, to = %Redact(phone), report, "SMS object created");
+        tracing::debug!(sms = path, to = %Redact(phone), report = extras.report, "SMS object created");
         Ok(path)
     }
 
@@ -843,12 +890,26 @@ async fn announce_when_complete(inner: &Inner, session: Session, path: String) {
         .await;
 }
 
-/// Whether the planned parts ask for a delivery report.
-fn wants_report(parts: &[EncodedPdu]) -> bool {
-    parts
-        .first()
-        .and_then(|p| SmsSubmit::decode(p.tpdu()).ok())
-        .is_some_and(|s| s.status_report_request)
+/// What the planned parts ask of the SMS object besides number and text.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Extras {
+    /// A delivery report.
+    report: bool,
+    /// An SMSC other than the SIM's.
+    smsc: Option<String>,
+}
+
+fn extras(parts: &[EncodedPdu]) -> Extras {
+    let Some(first) = parts.first() else {
+        return Extras::default();
+    };
+    Extras {
+        report: SmsSubmit::decode(first.tpdu()).is_ok_and(|s| s.status_report_request),
+        smsc: crate::pdu::split_smsc(first.bytes())
+            .ok()
+            .and_then(|(smsc, _)| smsc)
+            .map(|a| a.to_display()),
+    }
 }
 
 impl Device for ModemManagerModem {
@@ -873,9 +934,7 @@ impl Device for ModemManagerModem {
         }
         let parts = std::slice::from_ref(pdu);
         let (phone, body) = text::whole_text(parts, "ModemManager")?;
-        let last = self
-            .send_text(None, &phone, &body, wants_report(parts))
-            .await?;
+        let last = self.send_text(None, &phone, &body, &extras(parts)).await?;
         Ok(part_reference(last, 1, 0))
     }
 
@@ -896,7 +955,7 @@ impl Device for ModemManagerModem {
         tracing::debug!(to = %Redact(&phone), parts = parts.len(), "sending through ModemManager");
         let journaled = (message >= 0).then_some(key.as_str());
         let last = self
-            .send_text(journaled, &phone, &body, wants_report(parts))
+            .send_text(journaled, &phone, &body, &extras(parts))
             .await?;
         let mut references = lock(&self.inner.references);
         if references.len() >= DELETED_KEPT {
@@ -1083,6 +1142,32 @@ mod tests {
         ] {
             assert_ne!(key, other);
         }
+    }
+
+    #[test]
+    fn the_report_request_and_smsc_come_from_the_planned_parts() {
+        use crate::pdu::{self, Address, EncodingPolicy, SubmitOptions};
+        let plan = pdu::plan_text("hello", EncodingPolicy::Auto).unwrap();
+        let mut options = SubmitOptions::new(Address::parse_number("+4915112345678").unwrap());
+        options.status_report = true;
+        let smsc = Address::parse_number("+4917200000000").unwrap();
+        let with: Vec<EncodedPdu> = SmsSubmit::from_plan(&plan, &options)
+            .iter()
+            .map(|s| s.encode(Some(&smsc)).unwrap())
+            .collect();
+        assert_eq!(
+            extras(&with),
+            Extras {
+                report: true,
+                smsc: Some("+4917200000000".to_owned())
+            }
+        );
+        options.status_report = false;
+        let without: Vec<EncodedPdu> = SmsSubmit::from_plan(&plan, &options)
+            .iter()
+            .map(|s| s.encode(None).unwrap())
+            .collect();
+        assert_eq!(extras(&without), Extras::default());
     }
 
     #[test]

@@ -194,6 +194,12 @@ impl ModemEntry {
         if self.state == 3 || self.state == 4 {
             return Err("it is disabled; enable it (mmcli -m N --enable)".to_owned());
         }
+        if self.state < 6 {
+            return Err(format!(
+                "it is {}; it can send once it is enabled",
+                modem_state_word(self.state)
+            ));
+        }
         if !self.messaging {
             return Err(
                 "it offers no messaging interface (not yet enabled, or no SMS support)".to_owned(),
@@ -367,6 +373,16 @@ mod tests {
             ..modem(0, "1")
         };
         assert!(disabled.usable().unwrap_err().contains("disabled"));
+        let enabling = ModemEntry {
+            state: 5,
+            ..modem(0, "1")
+        };
+        assert!(enabling.usable().unwrap_err().contains("enabling"));
+        let searching = ModemEntry {
+            state: 7,
+            ..modem(0, "1")
+        };
+        assert!(searching.usable().is_ok(), "not registered yet, but usable");
     }
 
     #[test]
