@@ -474,3 +474,34 @@ async fn status_shows_the_signal_registration_and_operator_modemmanager_gives() 
     assert!(text.contains("Quectel EC25 (ModemManager)"), "{text}");
     setup.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_send_answer_whose_object_vanished_is_ambiguous_and_not_resent() {
+    let setup = Setup::start("vanished").await;
+    setup.mm.lose_next_send_answer();
+    setup.queue("OUT+4915112345678.txt", "gone with the modem");
+    setup
+        .wait("the send under way", |s| s.sent.len() == 1)
+        .await;
+    // Unplugged while the answer is awaited: the object goes with it.
+    setup.mm.remove_modem().await.unwrap();
+    setup.mm.add_modem().await.unwrap();
+    setup
+        .until("the message given up as ambiguous", |s| {
+            s.count("error") == 1
+        })
+        .await;
+    let snapshot = setup.mm.snapshot();
+    assert_eq!(
+        (snapshot.creates, snapshot.send_calls),
+        (1, 1),
+        "{snapshot:?}"
+    );
+    assert_eq!(setup.count("sent"), 0);
+    let log = setup.log();
+    assert!(
+        log.contains("no longer knows the SMS object"),
+        "settled as ambiguous because the object is gone:\n{log}"
+    );
+    setup.stop().await;
+}

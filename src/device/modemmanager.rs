@@ -11,12 +11,16 @@
 //!   to send. The later parts are answered from the same object.
 //! - A send whose answer was lost (no reply within the timeout, the bus
 //!   gone) is settled by the object's state: SENT went out, STORED did
-//!   not (sent again from the same object); an object ModemManager no
-//!   longer knows (it restarted, the modem was unplugged) leaves the part
-//!   [`FailureKind::Ambiguous`], exactly as a lost `+CMGS` answer. A
-//!   retry or a restart finds the object in the journal and never creates
-//!   a second one, so a part left in doubt by a crash is sent again
-//!   through the journal ([`Device::resends_safely`]).
+//!   not (sent again from the same object). A retry or a restart finds the
+//!   object in the journal and never creates a second one, so a part left
+//!   in doubt by a crash is sent again through the journal
+//!   ([`Device::resends_safely`]).
+//! - An object ModemManager no longer knows (it restarted, the modem was
+//!   unplugged) cannot tell: the message is given up and not resent, as a
+//!   lost `+CMGS` answer, but told as [`FailureKind::Permanent`] (the
+//!   daemon would bring an ambiguous part of a device that resends safely
+//!   straight back here); with `[send] ambiguous = "resend"` it is sent
+//!   again with a new object.
 //! - TP-MRs: ModemManager tells the reference of a message's last part;
 //!   the parts before it are taken to have the ones just before (a modem
 //!   numbers the parts of one send in a row).
@@ -169,6 +173,9 @@ struct Settings {
     send_timeout: Duration,
     call_timeout: Duration,
     status_interval: Duration,
+    /// `[send] ambiguous = "resend"`: a message whose object vanished is
+    /// sent again with a new one.
+    resend_ambiguous: bool,
 }
 
 fn settings_for(config: &Config) -> Settings {
@@ -179,6 +186,7 @@ fn settings_for(config: &Config) -> Settings {
         send_timeout: config.modem.send_timeout,
         call_timeout: config.modem.command_timeout.max(MIN_CALL_TIMEOUT),
         status_interval: config.modem.status_interval,
+        resend_ambiguous: config.send.ambiguous == crate::config::AmbiguousPolicy::Resend,
     }
 }
 
@@ -238,6 +246,8 @@ enum Settled {
     Sent(u32),
     /// Did not go out; the object is still there to send.
     NotSent(String),
+    /// The object is gone: whether it went out cannot be told (why).
+    Gone(String),
 }
 
 impl ModemManagerModem {
@@ -355,6 +365,11 @@ impl ModemManagerModem {
                     );
                     path
                 }
+                Settled::Gone(why) if self.inner.settings().resend_ambiguous => {
+                    tracing::warn!(reason = %Scrub(&why), "sending it again with a new SMS object (send.ambiguous = \"resend\")");
+                    self.create(session, key, phone, text, extras).await?
+                }
+                Settled::Gone(why) => return Err(self.gone(why)),
             },
             None => self.create(session, key, phone, text, extras).await?,
         };
@@ -385,6 +400,15 @@ impl ModemManagerModem {
                     .await?
                 {
                     Settled::Sent(reference) => Ok((path, reference)),
+                    // The daemon's ambiguity rules decide; with
+                    // send.ambiguous = "resend" the retry finds the object
+                    // gone and makes a new one.
+                    Settled::Gone(why)
+                        if key.is_none() || self.inner.settings().resend_ambiguous =>
+                    {
+                        Err(failure(FailureKind::Ambiguous, why))
+                    }
+                    Settled::Gone(why) => Err(self.gone(why)),
                     Settled::NotSent(path) => {
                         if key.is_none() {
                             if let Ok(messaging) = session.messaging().await {
@@ -492,13 +516,10 @@ impl ModemManagerModem {
                 Ok(SmsState::Stored) => return Ok(Settled::NotSent(path.to_owned())),
                 Ok(state) => last = format!("its state is {state:?}"),
                 Err(error) if asked(&error) == Asked::Gone => {
-                    return Err(failure(
-                        FailureKind::Ambiguous,
-                        format!(
-                            "{reason}ModemManager no longer knows the SMS object that carried this \
-                             message ({path}): it may or may not have gone out"
-                        ),
-                    ))
+                    return Ok(Settled::Gone(format!(
+                        "{reason}ModemManager no longer knows the SMS object that carried this \
+                         message ({path}): it may or may not have gone out"
+                    )))
                 }
                 Err(error) => last = error.to_string(),
             }
@@ -516,6 +537,19 @@ impl ModemManagerModem {
             }
             tokio::time::sleep(SETTLE_INTERVAL).await;
         }
+    }
+
+    /// The end of a journaled message whose object is gone: given up, not
+    /// sent again. The daemon sends a part in doubt again through a device
+    /// that resends safely, so this is told as a failure for good, which
+    /// it records with the reason, rather than as ambiguous (which would
+    /// bring the part back here).
+    fn gone(&self, why: String) -> DeviceError {
+        tracing::error!(reason = %Scrub(&why), "a send in doubt that cannot be settled; not sent again");
+        failure(
+            FailureKind::Permanent,
+            format!("ambiguous send, not resent: {why}"),
+        )
     }
 
     /// The last part's TP-MR of a message sent before, for its later parts.
