@@ -443,6 +443,28 @@ async fn probe_lists_the_modems_and_says_which_can_be_used() {
         "{text}"
     );
     mm.stop().await;
+
+    // A bus without ModemManager, and no bus at all: a plain error.
+    let empty = BusDaemon::start().unwrap();
+    for (bus, says) in [
+        (empty.address().to_owned(), "is it running?"),
+        (
+            "unix:path=/nonexistent/simgate-no-bus".to_owned(),
+            "cannot reach the D-Bus bus",
+        ),
+    ] {
+        let output = tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_simgate"))
+                .args(["modem", "probe", "--modemmanager", "--bus", &bus])
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{output:?}");
+        assert!(stderr.contains(says), "{stderr}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
