@@ -1005,8 +1005,9 @@ impl Device for ModemManagerModem {
 
     fn resends_safely(&self) -> bool {
         // The journal names the object that carried the message; its state
-        // says whether it went out, and no second one is created.
-        true
+        // says whether it went out, and no second one is created. Only a
+        // journal in a file outlives a crash.
+        self.inner.journal.durable()
     }
 
     async fn last_reference(&self) -> Result<Option<u8>, DeviceError> {

@@ -69,6 +69,11 @@ impl Journal {
         }
     }
 
+    /// Whether it is kept in a file (and so survives a restart).
+    pub(crate) fn durable(&self) -> bool {
+        self.path.is_some()
+    }
+
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
