@@ -527,3 +527,48 @@ async fn a_lost_send_answer_whose_object_vanished_is_ambiguous_and_not_resent() 
     );
     setup.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reports_of_each_part_of_a_long_message_are_matched() {
+    let setup = Setup::start_with(
+        "long-report",
+        MmConfig::default(),
+        "\n[receive]\ndelivery_report = \"log\"\n",
+    )
+    .await;
+    let long = "Three parts of GSM text for three delivery reports. ".repeat(7);
+    setup.queue("OUT+4915112345678.txt", &long);
+    setup.wait("sent", |s| s.sent.len() == 1).await;
+    setup.until("the sent file", |s| s.count("sent") == 1).await;
+    let last = setup.mm.snapshot().sent[0].reference;
+    // The stand-in numbers the parts of one send in a row, as a modem does.
+    for reference in [last - 2, last - 1, last] {
+        setup
+            .mm
+            .status_report(reference, "+4915112345678", 0)
+            .await
+            .unwrap();
+    }
+    setup
+        .until("three delivery reports recorded", |s| {
+            s.log()
+                .lines()
+                .filter(|l| l.contains("delivery report") && l.contains("delivered"))
+                .count()
+                == 3
+        })
+        .await;
+    let log = setup.log();
+    for part in 1..=3 {
+        assert!(
+            log.lines()
+                .any(|l| l.contains("delivery report") && l.contains(&format!("part={part}"))),
+            "part {part} matched:\n{log}"
+        );
+    }
+    assert!(
+        !log.contains("delivery report for no known message"),
+        "{log}"
+    );
+    setup.stop().await;
+}
