@@ -184,7 +184,14 @@ fn settings_for(config: &Config) -> Settings {
         selector: mm.modem,
         bus: mm.bus,
         send_timeout: config.modem.send_timeout,
-        call_timeout: config.modem.command_timeout.max(MIN_CALL_TIMEOUT),
+        // One timeout for every call, Send's included: a Send that takes
+        // as long as the network does must not be given up (and asked
+        // again while ModemManager is still sending it).
+        call_timeout: config
+            .modem
+            .command_timeout
+            .max(config.modem.send_timeout)
+            .max(MIN_CALL_TIMEOUT),
         status_interval: config.modem.status_interval,
         resend_ambiguous: config.send.ambiguous == crate::config::AmbiguousPolicy::Resend,
     }
