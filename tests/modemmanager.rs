@@ -22,6 +22,8 @@ const READY: &str = "the ModemManager modem is ready";
 
 struct Setup {
     mm: MmEmulator,
+    /// What the stand-in was started with (to start it again).
+    config: MmConfig,
     root: PathBuf,
     daemon: tokio::process::Child,
     // Dropped last: the bus outlives the stand-in's connection.
@@ -48,7 +50,9 @@ impl Setup {
                 .collect::<String>()
                 .contains(text)
         }));
-        let mm = MmEmulator::start(bus.address(), config).await.unwrap();
+        let mm = MmEmulator::start(bus.address(), config.clone())
+            .await
+            .unwrap();
         let file = root.join("simgate.toml");
         std::fs::write(
             &file,
@@ -67,6 +71,7 @@ impl Setup {
         let daemon = spawn_simgate(&file, &root.join("stderr.log"), None);
         let setup = Self {
             mm,
+            config,
             root,
             daemon,
             _bus: bus,
@@ -570,5 +575,50 @@ async fn the_reports_of_each_part_of_a_long_message_are_matched() {
         !log.contains("delivery report for no known message"),
         "{log}"
     );
+    setup.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn modemmanager_restarting_numbers_its_objects_afresh_and_nothing_is_skipped() {
+    let mut setup = Setup::start("restart").await;
+    let first = setup
+        .mm
+        .receive("+4915112345678", "before the restart", LIMIT)
+        .await
+        .unwrap();
+    setup
+        .wait("the first deleted", |s| s.deleted.len() == 1)
+        .await;
+    // ModemManager exits and comes back: the same paths name new objects.
+    let address = setup._bus.address().to_owned();
+    let old = std::mem::replace(
+        &mut setup.mm,
+        MmEmulator::start(&address, setup.config.clone())
+            .await
+            .unwrap(),
+    );
+    old.close().await;
+    setup
+        .until("ready with the new ModemManager", |s| {
+            s.log().contains("ModemManager left the bus or restarted")
+                && s.log().matches(READY).count() == 2
+        })
+        .await;
+    let second = setup
+        .mm
+        .receive("+4915112345678", "after the restart", LIMIT)
+        .await
+        .unwrap();
+    assert_eq!(
+        first, second,
+        "the stand-in numbers afresh, as ModemManager does"
+    );
+    setup
+        .wait("the second deleted", |s| s.deleted.len() == 1)
+        .await;
+    let texts = setup.inbox_texts();
+    for text in ["before the restart", "after the restart"] {
+        assert_eq!(texts.iter().filter(|t| *t == text).count(), 1, "{texts:?}");
+    }
     setup.stop().await;
 }

@@ -809,10 +809,14 @@ async fn follow(inner: &Arc<Inner>, session: Session, info: DeviceInfo) -> Strin
         let removed = manager.receive_interfaces_removed().await?;
         let messaging = session.messaging().await?;
         let added = messaging.receive_added().await?;
-        Ok::<_, zbus::Error>((removed, added))
+        let bus = zbus::fdo::DBusProxy::new(&session.connection).await?;
+        let owners = bus
+            .receive_name_owner_changed_with_args(&[(0, crate::modemmanager::SERVICE)])
+            .await?;
+        Ok::<_, zbus::Error>((removed, added, owners))
     }
     .await;
-    let (mut removed, mut added) = match subscribed {
+    let (mut removed, mut added, mut owners) = match subscribed {
         Ok(streams) => streams,
         Err(error) => return format!("cannot follow the modem's signals: {error}"),
     };
@@ -826,6 +830,9 @@ async fn follow(inner: &Arc<Inner>, session: Session, info: DeviceInfo) -> Strin
         },
         Err(error) => return error.to_string(),
     };
+    // ModemManager numbers its objects afresh when it restarts: a path
+    // deleted in an earlier session may name a new message now.
+    lock(&inner.deleted).clear();
     *lock(&inner.session) = Some(session.clone());
     tracing::info!(
         model = info.model,
@@ -862,6 +869,13 @@ async fn follow(inner: &Arc<Inner>, session: Session, info: DeviceInfo) -> Strin
                         follow_object(inner, &session, args.path().to_string());
                     }
                 }
+            }
+            signal = owners.next() => {
+                let Some(_) = signal else {
+                    return "the D-Bus connection closed".to_owned();
+                };
+                // ModemManager stopped or restarted: its objects went with it.
+                return "ModemManager left the bus or restarted".to_owned();
             }
             _ = check.tick() => {
                 match modem.state().await {

@@ -228,6 +228,13 @@ struct Shared {
 }
 
 impl Shared {
+    /// Looks without changing anything (no waiter is woken).
+    fn read<R>(&self, f: impl FnOnce(&State) -> R) -> R {
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        f(&state)
+    }
+
+    /// Changes the state and wakes the waiters.
     fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let result = f(&mut state);
@@ -271,7 +278,7 @@ struct ModemIface {
 impl ModemIface {
     #[zbus(property)]
     fn state(&self) -> i32 {
-        self.shared.with(|s| s.config.state)
+        self.shared.read(|s| s.config.state)
     }
     #[zbus(property)]
     fn state_failed_reason(&self) -> u32 {
@@ -279,19 +286,19 @@ impl ModemIface {
     }
     #[zbus(property)]
     fn manufacturer(&self) -> String {
-        self.shared.with(|s| s.config.manufacturer.clone())
+        self.shared.read(|s| s.config.manufacturer.clone())
     }
     #[zbus(property)]
     fn model(&self) -> String {
-        self.shared.with(|s| s.config.model.clone())
+        self.shared.read(|s| s.config.model.clone())
     }
     #[zbus(property)]
     fn equipment_identifier(&self) -> String {
-        self.shared.with(|s| s.config.equipment_identifier.clone())
+        self.shared.read(|s| s.config.equipment_identifier.clone())
     }
     #[zbus(property)]
     fn signal_quality(&self) -> (u32, bool) {
-        self.shared.with(|s| (s.config.signal_percent, true))
+        self.shared.read(|s| (s.config.signal_percent, true))
     }
     #[zbus(property)]
     fn own_numbers(&self) -> Vec<String> {
@@ -299,7 +306,7 @@ impl ModemIface {
     }
     #[zbus(property)]
     fn unlock_required(&self) -> u32 {
-        self.shared.with(|s| s.config.unlock_required)
+        self.shared.read(|s| s.config.unlock_required)
     }
 }
 
@@ -315,7 +322,7 @@ impl Modem3gppIface {
     }
     #[zbus(property)]
     fn operator_name(&self) -> String {
-        self.shared.with(|s| s.config.operator.clone())
+        self.shared.read(|s| s.config.operator.clone())
     }
     #[zbus(property)]
     fn operator_code(&self) -> String {
@@ -332,7 +339,7 @@ impl SignalIface {
     fn setup(&self, _rate: u32) {}
     #[zbus(property)]
     fn lte(&self) -> HashMap<String, OwnedValue> {
-        let rssi = self.shared.with(|s| s.config.rssi);
+        let rssi = self.shared.read(|s| s.config.rssi);
         HashMap::from([("rssi".to_owned(), OwnedValue::from(rssi))])
     }
     #[zbus(property)]
@@ -360,7 +367,7 @@ mod messaging {
     #[zbus::interface(name = "org.freedesktop.ModemManager1.Modem.Messaging")]
     impl MessagingIface {
         fn list(&self) -> Vec<OwnedObjectPath> {
-            self.shared.with(|s| {
+            self.shared.read(|s| {
                 s.objects
                     .keys()
                     .filter_map(|p| OwnedObjectPath::try_from(p.as_str()).ok())
@@ -374,10 +381,10 @@ mod messaging {
             #[zbus(object_server)] server: &zbus::ObjectServer,
         ) -> zbus::fdo::Result<()> {
             let path = path.to_string();
-            let check = self.shared.with(|s| s.config.on_delete.clone());
+            let check = self.shared.read(|s| s.config.on_delete.clone());
             let text = self
                 .shared
-                .with(|s| s.objects.get(&path).map(|o| o.text.clone()));
+                .read(|s| s.objects.get(&path).map(|o| o.text.clone()));
             let Some(text) = text else {
                 return Err(zbus::fdo::Error::Failed(format!(
                     "No SMS found with path '{path}'"
@@ -475,7 +482,7 @@ impl SmsIface {
         R: Default,
     {
         self.shared
-            .with(|s| s.objects.get(&self.path).map(f).unwrap_or_default())
+            .read(|s| s.objects.get(&self.path).map(f).unwrap_or_default())
     }
 }
 
@@ -631,7 +638,7 @@ impl MmEmulator {
 
     /// What it holds and did now.
     pub fn snapshot(&self) -> Snapshot {
-        self.shared.with(|s| s.snapshot.clone())
+        self.shared.read(|s| s.snapshot.clone())
     }
 
     /// Waits until `done` holds for the snapshot, at most `limit`; whether
@@ -642,6 +649,9 @@ impl MmEmulator {
         loop {
             if done(&self.snapshot()) {
                 return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
             }
             if tokio::time::timeout_at(deadline, changes.changed())
                 .await
@@ -663,7 +673,7 @@ impl MmEmulator {
     }
 
     fn modem_path(&self) -> Option<String> {
-        self.shared.with(|s| s.snapshot.modem.clone())
+        self.shared.read(|s| s.snapshot.modem.clone())
     }
 
     /// Exports the modem (again) under the next index.
@@ -797,7 +807,7 @@ impl MmEmulator {
         let key = path.clone();
         self.wait_for(limit, |_| {
             self.shared
-                .with(|s| s.objects.get(&key).is_some_and(|sms| sms.state_reads > 0))
+                .read(|s| s.objects.get(&key).is_some_and(|sms| sms.state_reads > 0))
         })
         .await;
         self.set_state(&path, 3).await?;
@@ -826,6 +836,12 @@ impl MmEmulator {
             state_reads: 0,
         })
         .await
+    }
+
+    /// Closes its connection, as ModemManager exiting: its name and every
+    /// object it exported go at once.
+    pub async fn close(self) {
+        let _ = self.connection.close().await;
     }
 
     /// Leaves the bus.
