@@ -229,13 +229,20 @@ struct ProbeArgs {
     /// The modem's AT port (/dev/serial/by-id/... or /dev/ttyUSB0), or a
     /// web stick's address (http://192.168.8.1 for HiLink, http://192.168.0.1
     /// for ZTE).
-    #[arg(long)]
-    device: std::path::PathBuf,
+    #[arg(long, required_unless_present = "modemmanager")]
+    device: Option<std::path::PathBuf>,
     /// Which web interface an http:// address has: "hilink" (Huawei, the
     /// default for an address) or "zte" (the goform interface of the MF823
     /// family).
     #[arg(long, value_parser = ["hilink", "zte"])]
     transport: Option<String>,
+    /// List ModemManager's modems instead, saying which simgate can use.
+    #[arg(long, conflicts_with_all = ["device", "transport"])]
+    modemmanager: bool,
+    /// ModemManager: the D-Bus address of its bus (the system bus by
+    /// default).
+    #[arg(long, requires = "modemmanager")]
+    bus: Option<String>,
     /// Baud rate (UART modules such as the SIM800 need the right one).
     #[arg(long, default_value_t = 115_200)]
     baud: u32,
@@ -328,6 +335,10 @@ pub(crate) enum CliError {
     /// Talking to the modem failed.
     #[error("{0}")]
     Modem(#[from] crate::modem::ModemError),
+    /// ModemManager could not be asked (`simgate modem probe
+    /// --modemmanager`).
+    #[error("{0}")]
+    ModemManager(String),
     /// The configuration is not usable.
     #[error("{0}")]
     Config(#[from] crate::config::ConfigError),
@@ -724,11 +735,23 @@ impl Identity {
 
 fn probe(args: &ProbeArgs, out: &mut dyn Write) -> Result<(), CliError> {
     // A probe waits on the device for seconds: say what is going on.
-    eprintln!("simgate: probing {} ...", args.device.display());
+    match &args.device {
+        Some(device) => eprintln!("simgate: probing {} ...", device.display()),
+        None => eprintln!("simgate: asking ModemManager for its modems ..."),
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    if let Some(url) = args.device.to_str().filter(|d| d.starts_with("http://")) {
+    let Some(device) = &args.device else {
+        return match runtime.block_on(crate::modemmanager::probe::probe(args.bus.as_deref())) {
+            Ok(report) => {
+                write!(out, "{report}")?;
+                Ok(())
+            }
+            Err(why) => Err(CliError::ModemManager(why)),
+        };
+    };
+    if let Some(url) = device.to_str().filter(|d| d.starts_with("http://")) {
         let password = match &args.password_file {
             Some(path) => Some(
                 std::fs::read_to_string(path)?
@@ -752,7 +775,7 @@ fn probe(args: &ProbeArgs, out: &mut dyn Write) -> Result<(), CliError> {
         baud: args.baud,
         ..crate::modem::PortSettings::default()
     };
-    let report = runtime.block_on(crate::modem::probe::probe(&args.device, settings))?;
+    let report = runtime.block_on(crate::modem::probe::probe(device, settings))?;
     write!(out, "{report}")?;
     Ok(())
 }

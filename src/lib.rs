@@ -79,6 +79,7 @@ pub mod instance;
 pub(crate) mod manual;
 pub(crate) mod migrate;
 pub(crate) mod modem;
+pub mod modemmanager;
 pub mod pdu;
 pub(crate) mod procfs;
 pub(crate) mod queue;

@@ -22,6 +22,7 @@ mod logs;
 mod migrate_from_gammu;
 mod migration;
 mod modem;
+mod modemmanager;
 mod outbox;
 mod packaging;
 mod pdu_properties;

@@ -64,6 +64,12 @@ fn write_all(out: &mut String, config: &Config, reveal_pin: bool) -> std::fmt::R
                 writeln!(out, "webhook_url = {}", string(url))?;
             }
         }
+    } else if let Some(mm) = &m.modemmanager {
+        writeln!(out, "transport = \"modemmanager\"")?;
+        writeln!(out, "device = {}", string(&mm.modem))?;
+        if let Some(bus) = &mm.bus {
+            writeln!(out, "bus = {}", string(bus))?;
+        }
     } else {
         writeln!(out, "device = {}", path(&m.device))?;
     }

@@ -465,11 +465,16 @@ impl<'a> Reader<'a> {
             }
             (None, Some(port)) => ("port", port),
             (None, None) => {
-                self.info(
-                    "gammu",
-                    "device",
-                    "not set: using gammu's default /dev/ttyUSB0",
-                );
+                let modemmanager = self
+                    .raw("gammu", "connection")
+                    .is_some_and(|c| c.eq_ignore_ascii_case("modemmanager"));
+                if !modemmanager {
+                    self.info(
+                        "gammu",
+                        "device",
+                        "not set: using gammu's default /dev/ttyUSB0",
+                    );
+                }
                 ("device", "/dev/ttyUSB0")
             }
         };
@@ -524,6 +529,28 @@ impl<'a> Reader<'a> {
                 "android: a simgate extension (gammu has no such connection): simgate drives the \
                  SMS Gateway for Android app's Local Server at `device` (user, password and \
                  ?signing_key= taken from the address, and redacted)",
+            );
+        } else if self
+            .raw("gammu", "connection")
+            .is_some_and(|c| c.eq_ignore_ascii_case("modemmanager"))
+        {
+            // Unset: the only modem ModemManager has.
+            let selector = self
+                .raw("gammu", "device")
+                .or(self.raw("gammu", "port"))
+                .unwrap_or_default()
+                .to_owned();
+            config.modem.device = PathBuf::from(format!("modemmanager:{selector}"));
+            config.modem.modemmanager = Some(super::ModemManagerModem {
+                modem: selector,
+                bus: None,
+            });
+            self.info(
+                "gammu",
+                "connection",
+                "modemmanager: a simgate extension (gammu has no such connection): simgate drives \
+                 the modem ModemManager owns over D-Bus; `device` names it (equipment identifier, \
+                 D-Bus path or index; unset or `any` for the only one)",
             );
         } else {
             self.at_device(config, key, device)?;

@@ -171,6 +171,20 @@ pub struct ModemSettings {
     /// A web stick instead of an AT port (`transport = "hilink"`); `None`
     /// for an AT modem.
     pub web: Option<WebStick>,
+    /// A modem ModemManager owns, driven over D-Bus (`transport =
+    /// "modemmanager"`); `None` otherwise.
+    pub modemmanager: Option<ModemManagerModem>,
+}
+
+/// A modem ModemManager owns (`transport = "modemmanager"`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ModemManagerModem {
+    /// Which of ModemManager's modems (`device`): its equipment identifier
+    /// (IMEI), its D-Bus path or its index; empty or `any` for the only one.
+    pub modem: String,
+    /// The D-Bus address of the bus ModemManager is on (`bus`); `None` for
+    /// the system bus (whose address `DBUS_SYSTEM_BUS_ADDRESS` may name).
+    pub bus: Option<String>,
 }
 
 /// The web sticks simgate drives (`[modem] transport`).
@@ -1214,6 +1228,7 @@ impl ModemSettings {
             reset_interval: Duration::ZERO,
             hard_reset_interval: Duration::ZERO,
             web: None,
+            modemmanager: None,
         }
     }
 }

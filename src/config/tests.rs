@@ -1199,3 +1199,76 @@ fn a_gammu_smsdrc_with_connection_android_is_a_noted_extension_and_redacted() {
     assert!(!error.to_string().contains("pa55"), "{error}");
     assert!(error.to_string().contains("signing_key"), "{error}");
 }
+
+#[test]
+fn a_modemmanager_modem_in_simgate_toml() {
+    let loaded = toml_ok(
+        "[modem]\ntransport = \"modemmanager\"\ndevice = \"490154203237518\"\n\
+         bus = \"unix:path=/run/test-bus\"\n[spool]\ninbox = \"/i\"\noutbox = \"/o\"\n",
+    );
+    let mm = loaded
+        .config
+        .modem
+        .modemmanager
+        .as_ref()
+        .expect("ModemManager");
+    assert_eq!(mm.modem, "490154203237518");
+    assert_eq!(mm.bus.as_deref(), Some("unix:path=/run/test-bus"));
+    assert!(loaded.config.modem.web.is_none());
+    let emitted = loaded.config.to_toml();
+    assert!(
+        emitted.contains("transport = \"modemmanager\""),
+        "{emitted}"
+    );
+    let again = toml_ok(&loaded.config.to_toml_with_pin());
+    assert_eq!(again.config.modem, loaded.config.modem);
+    // No device: the only modem ModemManager has; no bus: the system bus.
+    let any = toml_ok(
+        "[modem]\ntransport = \"modemmanager\"\n[spool]\ninbox = \"/i\"\noutbox = \"/o\"\n",
+    );
+    let mm = any
+        .config
+        .modem
+        .modemmanager
+        .as_ref()
+        .expect("ModemManager");
+    assert_eq!((mm.modem.as_str(), mm.bus.as_deref()), ("", None));
+    let again = toml_ok(&any.config.to_toml_with_pin());
+    assert_eq!(again.config.modem, any.config.modem);
+}
+
+#[test]
+fn a_gammu_smsdrc_with_connection_modemmanager_is_a_noted_extension() {
+    let loaded = gammu(
+        "[gammu]\nconnection = modemmanager\ndevice = 2\n[smsd]\nservice = files\n\
+         inboxpath = /var/spool/gammu/inbox/\noutboxpath = /var/spool/gammu/outbox/\n",
+    );
+    let mm = loaded
+        .config
+        .modem
+        .modemmanager
+        .as_ref()
+        .expect("ModemManager");
+    assert_eq!(mm.modem, "2");
+    let note = notice(&loaded, "[gammu] connection").expect("a notice");
+    assert!(
+        note.message.contains("simgate extension"),
+        "{}",
+        note.message
+    );
+    let only = gammu(
+        "[gammu]\nconnection = modemmanager\n[smsd]\nservice = files\n\
+         inboxpath = /i/\noutboxpath = /o/\n",
+    );
+    let mm = only
+        .config
+        .modem
+        .modemmanager
+        .as_ref()
+        .expect("ModemManager");
+    assert_eq!(mm.modem, "", "no device: the only modem");
+    assert!(
+        notice(&only, "[gammu] device").is_none(),
+        "no talk of /dev/ttyUSB0 for ModemManager"
+    );
+}

@@ -74,7 +74,7 @@ pub(super) fn parse(text: &str) -> Result<Loaded, ConfigError> {
     let mut modem = section("modem");
     let transport = modem.string("transport")?;
     let web_kind = match transport.as_deref() {
-        None | Some("at") => None,
+        None | Some("at") | Some("modemmanager") => None,
         Some("hilink") => Some(WebKind::Hilink),
         Some("zte") => Some(WebKind::Zte),
         Some("android") => Some(WebKind::Android),
@@ -83,11 +83,21 @@ pub(super) fn parse(text: &str) -> Result<Loaded, ConfigError> {
                 "transport",
                 &Value::String(other.to_owned()),
                 "\"at\" (a modem's AT port, the default), \"hilink\" (a Huawei HiLink stick's \
-                 web interface), \"zte\" (a ZTE stick's goform web interface) or \"android\" \
-                 (the SMS Gateway for Android app's Local Server)",
+                 web interface), \"zte\" (a ZTE stick's goform web interface), \"android\" \
+                 (the SMS Gateway for Android app's Local Server) or \"modemmanager\" (a modem \
+                 ModemManager owns, over D-Bus)",
             ))
         }
     };
+    if transport.as_deref() == Some("modemmanager") {
+        let selector = modem.string("device")?.unwrap_or_default();
+        let bus = modem.string("bus")?.filter(|b| !b.trim().is_empty());
+        config.modem.device = PathBuf::from(format!("modemmanager:{selector}"));
+        config.modem.modemmanager = Some(super::ModemManagerModem {
+            modem: selector,
+            bus,
+        });
+    }
     if let Some(kind) = web_kind {
         let Some(url) = modem.string("device")? else {
             return Err(ConfigError::Missing {
@@ -128,7 +138,7 @@ pub(super) fn parse(text: &str) -> Result<Loaded, ConfigError> {
         config.modem.device = PathBuf::from(&web.url);
         config.modem.web = Some(web);
     }
-    let device = if web_kind.is_some() {
+    let device = if web_kind.is_some() || config.modem.modemmanager.is_some() {
         Some(config.modem.device.clone())
     } else {
         modem.path("device")?

@@ -1,11 +1,12 @@
 //! The device a configuration names, whichever kind it is: an AT modem, a
-//! HiLink stick, a ZTE stick or an Android phone. One type, so the daemon (generic over its device) is
+//! HiLink stick, a ZTE stick, an Android phone or a modem ModemManager owns. One type, so the daemon (generic over its device) is
 //! built once into the binary rather than once per kind of device.
 
 use super::android::AndroidPhone;
 use super::at::AtModem;
 use super::hilink::HilinkStick;
 use super::zte::ZteStick;
+use super::modemmanager::ModemManagerModem;
 use super::{Capabilities, Control, Device, DeviceError, DeviceState, Listed, Location, Radio};
 use crate::config::Config;
 use crate::pdu::EncodedPdu;
@@ -22,6 +23,8 @@ pub(crate) enum ConfiguredDevice {
     Zte(ZteStick),
     /// `transport = "android"`.
     Android(AndroidPhone),
+    /// `transport = "modemmanager"`.
+    ModemManager(ModemManagerModem),
 }
 
 /// Calls the same method on whichever device it is.
@@ -32,6 +35,7 @@ macro_rules! each {
             ConfiguredDevice::Hilink($device) => $call,
             ConfiguredDevice::Zte($device) => $call,
             ConfiguredDevice::Android($device) => $call,
+            ConfiguredDevice::ModemManager($device) => $call,
         }
     };
 }
@@ -126,6 +130,10 @@ pub async fn serve(
     crate::daemon::run_on(
         options,
         move |context: crate::daemon::DeviceContext| async move {
+            if config.modem.modemmanager.is_some() {
+                let (modem, events) = ModemManagerModem::open(&config);
+                return Ok((ConfiguredDevice::ModemManager(modem), events));
+            }
             match config.modem.web.as_ref().map(|web| web.kind) {
                 Some(crate::config::WebKind::Android) => {
                     let (phone, events) = AndroidPhone::open(&config);

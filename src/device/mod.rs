@@ -15,6 +15,7 @@ pub mod android;
 pub mod at;
 pub mod configured;
 pub mod hilink;
+pub mod modemmanager;
 pub(crate) mod text;
 pub mod zte;
 

@@ -107,6 +107,22 @@ pub(crate) fn status_report(
     seconds: i64,
     delivered: bool,
 ) -> Result<Vec<u8>, String> {
+    status_report_with(
+        reference,
+        recipient,
+        seconds,
+        if delivered { 0x00 } else { 0x40 },
+    )
+}
+
+/// As [`status_report`], with the TP-ST the device gave (a modem
+/// ModemManager owns tells the network's own).
+pub(crate) fn status_report_with(
+    reference: u8,
+    recipient: &str,
+    seconds: i64,
+    status: u8,
+) -> Result<Vec<u8>, String> {
     let recipient = Address::parse_number(recipient).map_err(|e| e.to_string())?;
     let when = Scts::Valid(pdu::Timestamp::from_unix_seconds(seconds));
     let report = StatusReport {
@@ -117,7 +133,7 @@ pub(crate) fn status_report(
         recipient,
         timestamp: when,
         discharge_time: when,
-        status: pdu::Status(if delivered { 0x00 } else { 0x40 }),
+        status: pdu::Status(status),
         protocol_identifier: None,
         dcs: None,
         user_data: None,

@@ -41,6 +41,7 @@
 pub mod android;
 pub mod hilink;
 pub(crate) mod machine;
+pub mod modemmanager;
 pub mod profile;
 mod web;
 pub mod zte;

@@ -1,0 +1,196 @@
+//! The record of which SMS object carries which message, written and
+//! synced before the object is asked to send: after a lost answer or a
+//! crash, the object's state (sent, or still stored) says whether the
+//! message went out, and a retry never creates a second object for it.
+//!
+//! One line per message, `key TAB object-path TAB unix-seconds`, appended
+//! and synced; the last line of a key wins. The file is rewritten (to a
+//! temporary name, then renamed) with the newest [`KEPT`] entries of the
+//! last [`KEPT_FOR`] seconds once it holds more than twice that many
+//! lines. It lives next to the database (`<database>.modemmanager`).
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// Entries kept when the file is rewritten.
+const KEPT: usize = 256;
+/// How long an entry is kept (a week: far longer than any retry).
+const KEPT_FOR: i64 = 7 * 24 * 3600;
+
+/// The journal file and what it holds.
+#[derive(Debug)]
+pub(crate) struct Journal {
+    path: Option<PathBuf>,
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    entries: HashMap<String, (String, i64)>,
+    lines: usize,
+}
+
+/// The journal's file for a database file.
+pub(crate) fn path_for(database: &Path) -> PathBuf {
+    let mut name = database.as_os_str().to_owned();
+    name.push(".modemmanager");
+    PathBuf::from(name)
+}
+
+fn parse(text: &str) -> State {
+    let mut state = State::default();
+    for line in text.lines() {
+        let mut fields = line.split('\t');
+        let (Some(key), Some(path), Some(at)) = (fields.next(), fields.next(), fields.next())
+        else {
+            // A line cut short by a crash: it was never followed by a send.
+            continue;
+        };
+        let Ok(at) = at.parse::<i64>() else { continue };
+        state.entries.insert(key.to_owned(), (path.to_owned(), at));
+        state.lines += 1;
+    }
+    state
+}
+
+impl Journal {
+    /// The journal at `path` (`None`: kept in memory only, for a process
+    /// with no database), with what it holds.
+    pub(crate) fn open(path: Option<PathBuf>) -> Self {
+        let state = path
+            .as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .map_or_else(State::default, |text| parse(&text));
+        Self {
+            path,
+            state: Mutex::new(state),
+        }
+    }
+
+    /// Whether it is kept in a file (and so survives a restart).
+    pub(crate) fn durable(&self) -> bool {
+        self.path.is_some()
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The SMS object recorded for `key`.
+    pub(crate) fn get(&self, key: &str) -> Option<String> {
+        self.state().entries.get(key).map(|(path, _)| path.clone())
+    }
+
+    /// Records that `sms` carries the message `key`, durably, at `now`.
+    pub(crate) fn record(&self, key: &str, sms: &str, now: i64) -> std::io::Result<()> {
+        let mut state = self.state();
+        if let Some(path) = &self.path {
+            let created = !path.exists();
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)?;
+            file.write_all(format!("{key}\t{sms}\t{now}\n").as_bytes())?;
+            file.sync_data()?;
+            if created {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::File::open(dir)?.sync_all()?;
+                }
+            }
+        }
+        state.entries.insert(key.to_owned(), (sms.to_owned(), now));
+        state.lines += 1;
+        if state.lines > 2 * KEPT {
+            self.compact(&mut state, now)?;
+        }
+        Ok(())
+    }
+
+    /// Keeps the newest [`KEPT`] entries of the last [`KEPT_FOR`] seconds.
+    fn compact(&self, state: &mut State, now: i64) -> std::io::Result<()> {
+        let mut entries: Vec<(String, (String, i64))> = state
+            .entries
+            .drain()
+            .filter(|(_, (_, at))| now - at < KEPT_FOR)
+            .collect();
+        entries.sort_by_key(|(_, (_, at))| std::cmp::Reverse(*at));
+        entries.truncate(KEPT);
+        if let Some(path) = &self.path {
+            let temporary = path.with_extension("modemmanager.tmp");
+            let mut file = std::fs::File::create(&temporary)?;
+            for (key, (sms, at)) in entries.iter().rev() {
+                file.write_all(format!("{key}\t{sms}\t{at}\n").as_bytes())?;
+            }
+            file.sync_all()?;
+            std::fs::rename(&temporary, path)?;
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::File::open(dir)?.sync_all()?;
+            }
+        }
+        state.lines = entries.len();
+        state.entries = entries.into_iter().collect();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temporary(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("simgate-journal-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join("simgate.db.modemmanager")
+    }
+
+    #[test]
+    fn entries_survive_a_reopen_and_the_last_wins() {
+        let path = temporary("reopen");
+        let journal = Journal::open(Some(path.clone()));
+        journal.record("a", "/SMS/1", 100).unwrap();
+        journal.record("b", "/SMS/2", 101).unwrap();
+        journal.record("a", "/SMS/3", 102).unwrap();
+        // A line cut short by a crash is ignored.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"c\t/SMS/4")
+            .unwrap();
+        let again = Journal::open(Some(path.clone()));
+        assert_eq!(again.get("a").as_deref(), Some("/SMS/3"));
+        assert_eq!(again.get("b").as_deref(), Some("/SMS/2"));
+        assert_eq!(again.get("c"), None);
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    #[test]
+    fn the_file_is_compacted_to_the_newest_entries() {
+        let path = temporary("compact");
+        let journal = Journal::open(Some(path.clone()));
+        let start = 1_000_000;
+        for n in 0..(2 * KEPT + 1) {
+            journal
+                .record(&format!("k{n}"), &format!("/SMS/{n}"), start + n as i64)
+                .unwrap();
+        }
+        let again = Journal::open(Some(path.clone()));
+        assert_eq!(again.get("k0"), None, "the oldest went");
+        let newest = 2 * KEPT;
+        assert_eq!(
+            again.get(&format!("k{newest}")),
+            Some(format!("/SMS/{newest}"))
+        );
+        let lines = std::fs::read_to_string(&path).unwrap().lines().count();
+        assert_eq!(lines, KEPT);
+        assert_eq!(
+            path_for(Path::new("/var/lib/simgate/a.db")),
+            PathBuf::from("/var/lib/simgate/a.db.modemmanager")
+        );
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+}
