@@ -5,8 +5,8 @@
 use super::android::AndroidPhone;
 use super::at::AtModem;
 use super::hilink::HilinkStick;
-use super::zte::ZteStick;
 use super::modemmanager::ModemManagerModem;
+use super::zte::ZteStick;
 use super::{Capabilities, Control, Device, DeviceError, DeviceState, Listed, Location, Radio};
 use crate::config::Config;
 use crate::pdu::EncodedPdu;
