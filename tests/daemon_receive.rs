@@ -1235,3 +1235,29 @@ async fn a_delivery_report_whose_time_stamps_are_no_date_is_kept() {
     assert!(undecodable(&h).is_empty());
     h.stop().await;
 }
+
+/// More than a hundred messages from one sender with the same time stamp
+/// (a flood, or a stick that dates messages to the minute) each get a file
+/// of their own: past gammu's serials 00..99 the serial grows a digit. (The
+/// serial used to stop at 99, and every later message overwrote that file
+/// after its copy on the SIM was deleted.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_a_hundred_messages_in_one_second_none_overwrites_another() {
+    let mut h = Harness::start("serials", Profile::Generic).await;
+    let count = 103;
+    let mut names = std::collections::BTreeSet::new();
+    for n in 0..count {
+        h.emulator
+            .inject_deliver(&delivers("+4915100000077", &format!("flood {n}"), 0)[0])
+            .unwrap();
+        names.extend(h.received().await);
+    }
+    assert_eq!(names.len(), count, "{names:?}");
+    let texts: std::collections::BTreeSet<String> = names.iter().map(|n| h.inbox(n)).collect();
+    let expected: std::collections::BTreeSet<String> =
+        (0..count).map(|n| format!("flood {n}")).collect();
+    assert_eq!(texts, expected);
+    assert!(names.contains("IN20261125_200100_99_+4915100000077_00.txt"));
+    assert!(names.contains("IN20261125_200100_102_+4915100000077_00.txt"));
+    h.stop().await;
+}

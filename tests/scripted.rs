@@ -33,6 +33,10 @@ pub(crate) struct Memory {
     pub(crate) send_failures: VecDeque<DeviceError>,
     /// Sends tried, failed ones included.
     pub(crate) send_attempts: u32,
+    /// When each send was tried (tokio's clock).
+    pub(crate) send_times: Vec<tokio::time::Instant>,
+    /// What [`Device::resends_safely`] says.
+    pub(crate) resends_safely: bool,
     /// Calls hung up.
     pub(crate) hung_up: u32,
     /// Failures the next reads of the TP-MR counter answer with, in order.
@@ -138,6 +142,7 @@ impl Device for Scripted {
         })?;
         let mut memory = self.memory();
         memory.send_attempts += 1;
+        memory.send_times.push(tokio::time::Instant::now());
         if let Some(failure) = memory.send_failures.pop_front() {
             return Err(failure);
         }
@@ -154,6 +159,10 @@ impl Device for Scripted {
             return Err(failure);
         }
         Ok(Some(memory.next_reference.wrapping_sub(1)))
+    }
+
+    fn resends_safely(&self) -> bool {
+        self.memory().resends_safely
     }
 
     fn storages(&self) -> Vec<String> {
@@ -368,6 +377,14 @@ impl Rig {
 pub(crate) fn transient(message: &str) -> DeviceError {
     DeviceError {
         kind: FailureKind::Transient,
+        message: message.to_owned(),
+    }
+}
+
+/// An ambiguous failure: the PDU may have gone out.
+pub(crate) fn ambiguous(message: &str) -> DeviceError {
+    DeviceError {
+        kind: FailureKind::Ambiguous,
         message: message.to_owned(),
     }
 }

@@ -4,7 +4,7 @@
 //! tokio's clock, which advances only when both wait; the verdicts are
 //! exact, however loaded the machine.
 
-use crate::scripted::{deliver, has, transient, Rig};
+use crate::scripted::{ambiguous, deliver, has, transient, Rig};
 use simgate::config::{Limit, LimitScope, LimitUnit, LimitWindow};
 use simgate::daemon::DaemonEvent;
 use simgate::pdu::{self, Address, SmsDeliver};
@@ -42,6 +42,50 @@ async fn a_transient_failure_is_retried_after_the_delay_then_twice_that() {
     assert_eq!(rig.device.memory().send_attempts, 3);
     assert!(has(&rig.dir("sent"), "OUT+4917600000951.txt"));
     rig.stop().await;
+}
+
+/// A send that stays in doubt each time, on a device that refuses to send
+/// one message twice (or with `send.ambiguous = "resend"`), is sent again
+/// as a failed send is: after the retry delay, then twice that, and given
+/// up at `max_attempts` into error/. (It used to be sent again at once,
+/// for ever, the limits and the backoff ignored.)
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_send_in_doubt_sent_again_keeps_the_backoff_and_the_limit() {
+    for safe_device in [true, false] {
+        let mut rig = Rig::start(&format!("timing-doubt-{safe_device}"), |c| {
+            c.send.retry_delay = Duration::from_secs(10);
+            c.send.retry_delay_max = Duration::from_secs(600);
+            c.send.max_attempts = Some(3);
+            if !safe_device {
+                c.send.ambiguous = simgate::config::AmbiguousPolicy::Resend;
+            }
+        })
+        .await;
+        {
+            let mut memory = rig.device.memory();
+            memory.resends_safely = safe_device;
+            for _ in 0..10 {
+                memory.send_failures.push_back(ambiguous("no answer"));
+            }
+        }
+        rig.drop_file("OUT+4917600000950.txt", "never known");
+        let failed = rig.next(|e| matches!(e, DaemonEvent::Failed { .. })).await;
+        let DaemonEvent::Failed { reason, .. } = failed else {
+            unreachable!()
+        };
+        assert!(reason.contains("gave up after 3 attempts"), "{reason}");
+        let memory = rig.device.memory();
+        assert_eq!(memory.send_attempts, 3, "safe device: {safe_device}");
+        // The send in doubt is looked at on the next second's tick.
+        let times = &memory.send_times;
+        let first = times[1] - times[0];
+        let second = times[2] - times[1];
+        assert!((10..=11).contains(&first.as_secs()), "{first:?}");
+        assert!((20..=21).contains(&second.as_secs()), "{second:?}");
+        drop(memory);
+        assert!(has(&rig.dir("error"), "OUT+4917600000950.txt"));
+        rig.stop().await;
+    }
 }
 
 /// A concatenated message whose second part never comes is written with

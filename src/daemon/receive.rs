@@ -653,7 +653,7 @@ fn recorded_message(
     };
     let recorded = store.incoming_parts_of(id)?;
     let parts = decode_parts(&recorded);
-    let serial = serial_of(&message.files, &parts);
+    let serial = serial_of(&message.files);
     let rendered = inbox::inbox_files(&parts, config.spool.inbox_format, serial, &utc(now_ms));
     Ok(Some(Unwritten {
         files: rendered,
@@ -714,11 +714,10 @@ fn decode_parts(parts: &[IncomingPart]) -> Vec<ReceivedPart> {
 }
 
 /// The serial a message's recorded file names were given.
-fn serial_of(files: &[String], parts: &[ReceivedPart]) -> u8 {
-    (0..=inbox::MAX_SERIAL)
-        .find(|&serial| {
-            inbox::probe_name(parts, serial).as_deref() == files.first().map(String::as_str)
-        })
+fn serial_of(files: &[String]) -> u32 {
+    files
+        .first()
+        .and_then(|name| inbox::serial_in(name))
         .unwrap_or(0)
 }
 
@@ -761,8 +760,11 @@ fn render_new(
     let serial = inbox::choose_serial(parts, |name| {
         reserved.contains(name) || config.spool.inbox.join(name).exists()
     })
-    .unwrap_or(inbox::MAX_SERIAL);
+    .unwrap_or(0);
     let files = inbox::inbox_files(parts, config.spool.inbox_format, serial, &utc(now_ms));
+    if let Some(first) = files.first().filter(|_| serial > inbox::MAX_SERIAL) {
+        tracing::warn!(file = %Redact(&first.name), "more than a hundred messages from one sender with the same time stamp: this one's serial is wider than gammu's two digits (gammu fails to save it)");
+    }
     reserved.extend(files.iter().map(|file| file.name.clone()));
     files
 }

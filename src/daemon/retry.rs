@@ -58,22 +58,37 @@ impl RetryPolicy {
             FailureKind::Ambiguous => Decision::Ambiguous(reason.to_owned()),
             FailureKind::Permanent => Decision::Fail(format!("permanent error: {reason}")),
             FailureKind::ModemState => Decision::WaitForDevice,
-            FailureKind::Transient if attempts >= self.max_attempts => {
-                Decision::Fail(format!("gave up after {attempts} attempts: {reason}"))
-            }
-            FailureKind::Transient if age >= self.max_age => Decision::Fail(format!(
+            FailureKind::Transient => match self.again_after(reason, attempts, age) {
+                Ok(delay) => Decision::RetryAfter(delay),
+                Err(reason) => Decision::Fail(reason),
+            },
+        }
+    }
+
+    /// Whether a message that had `attempts` attempts and is `age` old,
+    /// the last failed with `reason`, is tried again: after which delay
+    /// (doubling with each attempt up to the longest), or `Err` with why
+    /// not (past `max_attempts` or `max_age`).
+    pub(crate) fn again_after(
+        &self,
+        reason: &str,
+        attempts: u32,
+        age: Duration,
+    ) -> Result<Duration, String> {
+        if attempts >= self.max_attempts {
+            return Err(format!("gave up after {attempts} attempts: {reason}"));
+        }
+        if age >= self.max_age {
+            return Err(format!(
                 "gave up after {} s in the queue: {reason}",
                 age.as_secs()
-            )),
-            FailureKind::Transient => {
-                let exponent = attempts.saturating_sub(1).min(20);
-                let delay = self
-                    .initial_delay
-                    .saturating_mul(1 << exponent)
-                    .min(self.max_delay);
-                Decision::RetryAfter(delay)
-            }
+            ));
         }
+        let exponent = attempts.saturating_sub(1).min(20);
+        Ok(self
+            .initial_delay
+            .saturating_mul(1 << exponent)
+            .min(self.max_delay))
     }
 }
 

@@ -298,20 +298,41 @@ impl<D: Device> Sender<'_, D> {
         for (pending, row) in pending {
             let now = self.clock.now();
             // Sent again without asking: the device refuses to send one
-            // message twice, or the configuration accepts a duplicate.
+            // message twice, or the configuration accepts a duplicate. As
+            // a failed send is: after the retry delay, within the limits.
             let safe = self.device.resends_safely();
             if safe || self.config.send.ambiguous == AmbiguousPolicy::Resend {
-                if safe {
-                    tracing::info!(file = %Redact(&row.file_name), id = row.id, part = pending.part, "a send in doubt; sending it again: the device refuses to send one message twice");
-                } else {
-                    tracing::warn!(file = %Redact(&row.file_name), id = row.id, part = pending.part, "ambiguous send; sending it again (send.ambiguous = \"resend\")");
+                let reason = row
+                    .last_error
+                    .clone()
+                    .unwrap_or_else(|| "ambiguous send".to_owned());
+                match resend_in_doubt(&self.config, &row, row.attempts, &reason, now) {
+                    Ok(delay) => {
+                        if safe {
+                            tracing::info!(file = %Redact(&row.file_name), id = row.id, part = pending.part, ?delay, "a send in doubt; sending it again: the device refuses to send one message twice");
+                        } else {
+                            tracing::warn!(file = %Redact(&row.file_name), id = row.id, part = pending.part, ?delay, "ambiguous send; sending it again (send.ambiguous = \"resend\")");
+                        }
+                        let next = ms(now) + delay.as_millis() as i64;
+                        self.keeper
+                            .call(move |core| {
+                                core.store.resolved_not_sent_until(
+                                    pending.id,
+                                    pending.part,
+                                    next,
+                                    ms(now),
+                                )
+                            })
+                            .await?;
+                    }
+                    Err(reason) => {
+                        let outcome = self
+                            .keeper
+                            .call(move |core| give_up_ambiguous(core, &pending, &row, reason, now))
+                            .await?;
+                        finished.push(outcome);
+                    }
                 }
-                self.keeper
-                    .call(move |core| {
-                        core.store
-                            .resolved_not_sent(pending.id, pending.part, ms(now))
-                    })
-                    .await?;
                 continue;
             }
             let last = match self.device.last_reference().await {
@@ -354,9 +375,13 @@ impl<D: Device> Sender<'_, D> {
                     tracing::info!(file = %Redact(&row.file_name), id = row.id, part = pending.part, "resolved: the part did not go out (the TP-MR counter did not move); sending it once");
                 }
                 Resolution::Unknown => {
+                    let reason = format!(
+                        "{} (the modem's TP-MR counter cannot tell whether it went out)",
+                        row.last_error.as_deref().unwrap_or("ambiguous send")
+                    );
                     let outcome = self
                         .keeper
-                        .call(move |core| give_up_ambiguous(core, &pending, &row, now))
+                        .call(move |core| give_up_ambiguous(core, &pending, &row, reason, now))
                         .await?;
                     finished.push(outcome);
                 }
@@ -815,15 +840,32 @@ fn fail_part(
         Decision::Ambiguous(reason) => {
             let reason = format!("ambiguous send (the modem may have sent it): {reason}");
             if config.send.ambiguous == AmbiguousPolicy::Resend {
-                store.part_not_sent(id, part)?;
-                store.retry_later(id, &reason, now_ms, now_ms)?;
-                put_back(outbox.dir(), &attempt.file);
-                return Ok(Outcome::Retry {
-                    file: row.file_name.clone(),
-                    reason,
-                    delay: Duration::ZERO,
-                    attempt_failed: true,
-                });
+                // Sent again as a failed send is: after the retry delay,
+                // within the limits; past them it stays in doubt.
+                match resend_in_doubt(config, row, attempt.attempts, &reason, now) {
+                    Ok(delay) => {
+                        store.part_not_sent(id, part)?;
+                        store.retry_later(id, &reason, now_ms + delay.as_millis() as i64, now_ms)?;
+                        put_back(outbox.dir(), &attempt.file);
+                        return Ok(Outcome::Retry {
+                            file: row.file_name.clone(),
+                            reason,
+                            delay,
+                            attempt_failed: true,
+                        });
+                    }
+                    Err(reason) => {
+                        store.mark_ambiguous(id, part, &reason, now_ms)?;
+                        tracing::error!(file = %Redact(&row.file_name), id, reason = %Scrub(&reason), "ambiguous send; not sent again");
+                        outbox.finish(config, store, id, &attempt.file, false, now, Flush::Now)?;
+                        let data = webhooks::failed_data(&row.file_name, &reason);
+                        store.queue_webhook(webhook::FAILED, &data, now_ms)?;
+                        return Ok(Outcome::Failed {
+                            file: row.file_name.clone(),
+                            reason,
+                        });
+                    }
+                }
             }
             store.mark_resolving(id, part, &reason, now_ms)?;
             tracing::warn!(file = %Redact(&row.file_name), id, part, reason = %Scrub(&reason), "no answer after the PDU; asking the modem whether it went out");
@@ -904,6 +946,7 @@ fn give_up_ambiguous(
     core: &mut Core,
     pending: &Resolving,
     row: &Outgoing,
+    reason: String,
     now: SystemTime,
 ) -> Result<Outcome, StoreError> {
     let Core {
@@ -912,10 +955,6 @@ fn give_up_ambiguous(
         outbox,
         ..
     } = core;
-    let reason = format!(
-        "{} (the modem's TP-MR counter cannot tell whether it went out)",
-        row.last_error.as_deref().unwrap_or("ambiguous send")
-    );
     store.batch(Durability::Now, |store| {
         store.mark_ambiguous(pending.id, pending.part, &reason, ms(now))?;
         tracing::error!(file = %Redact(&row.file_name), id = row.id, part = pending.part, reason = %Scrub(&reason), "ambiguous send; not resent");
@@ -930,6 +969,23 @@ fn give_up_ambiguous(
             reason,
         })
     })
+}
+
+/// When a message whose send is in doubt may be sent again (the device
+/// refuses duplicates, or `send.ambiguous = "resend"`): after the delay a
+/// failed send would wait, or, past `max_attempts` or `max_age`, never
+/// (`Err` with the reason it stays in doubt).
+fn resend_in_doubt(
+    config: &Config,
+    row: &Outgoing,
+    attempts: u32,
+    reason: &str,
+    now: SystemTime,
+) -> Result<Duration, String> {
+    let age = Duration::from_millis(ms(now).saturating_sub(row.created_ms).max(0) as u64);
+    retry_policy(config)
+        .again_after(reason, attempts, age)
+        .map_err(|reason| format!("{reason} (each time it may have gone out)"))
 }
 
 /// `.smsbackup` files get a `MessageReference` line per part, as gammu

@@ -106,8 +106,9 @@ use crate::pdu::{
     Alphabet, Body, DataCodingScheme, Incoming, SmsDeliver, Status, StatusReport, Timestamp,
 };
 
-/// The highest serial gammu tries (`_00_` … `_99_`).
-pub(crate) const MAX_SERIAL: u8 = 99;
+/// The highest serial gammu tries (`_00_` … `_99_`); simgate goes on past
+/// it (`_100_`, …) where gammu gives up.
+pub(crate) const MAX_SERIAL: u32 = 99;
 
 /// Where the modem kept a message: gammu's folder number in `detail` files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -406,7 +407,7 @@ pub(crate) fn report_word(status: Status) -> &'static str {
 
 /// The name whose absence decides the serial: part 0's file name. `None`
 /// for an empty message.
-pub(crate) fn probe_name(parts: &[ReceivedPart], serial: u8) -> Option<String> {
+pub(crate) fn probe_name(parts: &[ReceivedPart], serial: u32) -> Option<String> {
     let first = View::new(parts.first()?);
     Some(inbox_name(
         &first.time,
@@ -417,16 +418,25 @@ pub(crate) fn probe_name(parts: &[ReceivedPart], serial: u8) -> Option<String> {
     ))
 }
 
-/// The serial gammu uses for a message: the smallest of 0..=[`MAX_SERIAL`]
-/// whose part-0 name does not exist yet (`exists` is asked about names in
-/// the inbox directory). `None` when all are taken (gammu: `Cannot save
-/// <name>. No available file names`) or the message is empty. Only part 0
-/// is probed; files of later parts are overwritten, as in gammu.
+/// The serial for a message: the smallest whose part-0 name does not exist
+/// yet (`exists` is asked about names in the inbox directory). gammu tries
+/// 0..=[`MAX_SERIAL`] only, then fails (`Cannot save <name>. No available
+/// file names`); simgate goes on (`_100_`, a name one digit wider), so a
+/// hundred and first message from one sender with the same time stamp is
+/// not lost. `None` for an empty message. Only part 0 is probed; files of
+/// later parts are overwritten, as in gammu.
 pub(crate) fn choose_serial(
     parts: &[ReceivedPart],
     mut exists: impl FnMut(&str) -> bool,
-) -> Option<u8> {
-    (0..=MAX_SERIAL).find(|&serial| probe_name(parts, serial).is_some_and(|name| !exists(&name)))
+) -> Option<u32> {
+    probe_name(parts, 0)?;
+    (0..=u32::MAX).find(|&serial| probe_name(parts, serial).is_some_and(|name| !exists(&name)))
+}
+
+/// The serial in a name [`inbox_name`] made: the field after the date and
+/// time.
+pub(crate) fn serial_in(name: &str) -> Option<u32> {
+    name.strip_prefix("IN")?.split('_').nth(2)?.parse().ok()
 }
 
 /// The inbox files for one received message (one linked group, in order),
@@ -435,7 +445,7 @@ pub(crate) fn choose_serial(
 pub(crate) fn inbox_files(
     parts: &[ReceivedPart],
     format: FileFormat,
-    serial: u8,
+    serial: u32,
     saved_at: &Timestamp,
 ) -> Vec<InboxFile> {
     let views = views(parts);
@@ -1004,7 +1014,7 @@ mod tests {
 
     /// The messages of `gen-input.py`, in the order gammu processed them,
     /// with the serial gammu chose.
-    fn messages() -> Vec<(Vec<ReceivedPart>, u8)> {
+    fn messages() -> Vec<(Vec<ReceivedPart>, u32)> {
         let data = |bytes: &[u8]| Body::Binary(bytes.to_vec());
         let text = |text: &str| Body::Text(text.into());
         let mut phone = gsm7("+420777000012", 22, "phone memory");
@@ -1403,11 +1413,17 @@ mod tests {
         let first = "IN20240115_103020_00_+420777000010_00.txt";
         assert_eq!(choose_serial(dup_two, |name| name == first), Some(*serial));
         assert_eq!(choose_serial(dup_two, |_| false), Some(0));
-        assert_eq!(choose_serial(dup_two, |_| true), None);
         assert_eq!(
             choose_serial(dup_two, |name| name != probe_name(dup_two, 99).unwrap()),
             Some(MAX_SERIAL)
         );
+        // Past gammu's 99 (where it fails), the next serial: one digit more.
+        let taken = |name: &str| serial_in(name).is_some_and(|serial| serial <= MAX_SERIAL);
+        assert_eq!(choose_serial(dup_two, taken), Some(100));
+        let wide = probe_name(dup_two, 100).unwrap();
+        assert_eq!(wide, "IN20240115_103020_100_+420777000010_00.txt");
+        assert_eq!(serial_in(&wide), Some(100));
+        assert_eq!(serial_in(first), Some(0));
         // Only part 0 is probed: an old file of part 1 is overwritten.
         let (two_parts, _) = &all[6];
         assert_eq!(

@@ -325,7 +325,7 @@ pub(crate) enum InboxExtension {
 /// index within the linked message.
 pub(crate) fn inbox_name(
     time: &Timestamp,
-    serial: u8,
+    serial: u32,
     sender: &str,
     part: usize,
     extension: InboxExtension,

@@ -656,6 +656,19 @@ impl Store {
         part: u32,
         now_ms: i64,
     ) -> Result<(), StoreError> {
+        self.resolved_not_sent_until(id, part, now_ms, now_ms)
+    }
+
+    /// As [`Store::resolved_not_sent`], the message due again at
+    /// `next_ms`: a part in doubt sent again as a failed one is, after
+    /// the retry delay.
+    pub(crate) fn resolved_not_sent_until(
+        &mut self,
+        id: i64,
+        part: u32,
+        next_ms: i64,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
         let transaction = self.atomic()?;
         transaction
             .prepare_cached(
@@ -667,9 +680,9 @@ impl Store {
             .execute(params![id, part])?;
         transaction
             .prepare_cached(
-                "UPDATE outgoing SET state = 'queued', next_attempt_ms = ?2, updated_ms = ?2 WHERE id = ?1",
+                "UPDATE outgoing SET state = 'queued', next_attempt_ms = ?2, updated_ms = ?3 WHERE id = ?1",
             )?
-            .execute(params![id, now_ms])?;
+            .execute(params![id, next_ms, now_ms])?;
         transaction.commit()?;
         Ok(())
     }
