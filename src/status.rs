@@ -35,8 +35,11 @@ pub(crate) struct LimitUse {
 pub(crate) struct Report {
     /// When it was read (ms since the epoch).
     pub now_ms: i64,
-    /// The device, as last recorded (`None`: the daemon never ran here).
+    /// The device, as last recorded (`None`: the daemon never ran here);
+    /// with several modems, the first.
     pub device: Option<DeviceStatus>,
+    /// With several modems, the others, as last recorded.
+    pub more_modems: Vec<DeviceStatus>,
     /// Whether the process that recorded it still runs.
     pub daemon_running: bool,
     /// Messages waiting, by why they wait.
@@ -105,7 +108,9 @@ pub(crate) fn limit_use(
 /// Reads the report from the database at `database`.
 pub(crate) fn gather(config: &Config, database: &Path, now_ms: i64) -> Result<Report, StoreError> {
     let connection = status::open_read_only(database)?;
-    let device = status::device_status(&connection)?;
+    let mut modems = status::modem_statuses(&connection)?.into_iter();
+    let device = modems.next();
+    let more_modems: Vec<DeviceStatus> = modems.take(config.more_modems.len()).collect();
     let daemon_running = device
         .as_ref()
         .is_some_and(|d| d.state != "stopped" && Path::new(&format!("/proc/{}", d.pid)).exists());
@@ -131,6 +136,7 @@ pub(crate) fn gather(config: &Config, database: &Path, now_ms: i64) -> Result<Re
     Ok(Report {
         now_ms,
         device,
+        more_modems,
         daemon_running,
         queue: totals.waiting,
         today,
@@ -167,6 +173,62 @@ fn ago(now_ms: i64, at_ms: i64) -> String {
     }
 }
 
+/// One modem's lines: its state, model, signal and phone.
+fn device_lines(out: &mut String, label: &str, device: &DeviceStatus, running: &str, now: i64) {
+    out.push_str(&format!(
+        "{label}: {}{}; {running}; recorded {}\n",
+        device.state,
+        device
+            .detail
+            .as_ref()
+            .map_or(String::new(), |d| format!(" ({d})")),
+        ago(now, device.updated_ms)
+    ));
+    if let Some(model) = &device.model {
+        out.push_str(&format!("  model: {model}\n"));
+    }
+    let signal = match (device.signal_dbm, device.signal_percent) {
+        (Some(dbm), Some(percent)) => format!("{dbm} dBm ({percent} %)"),
+        (Some(dbm), None) => format!("{dbm} dBm"),
+        _ => "unknown".to_owned(),
+    };
+    let registration = match device.registered {
+        Some(true) => "registered",
+        Some(false) => "not registered",
+        None => "registration unknown",
+    };
+    // A phone's app tells no signal: its own line instead.
+    let radio_told =
+        device.signal_dbm.is_some() || device.registered.is_some() || device.operator.is_some();
+    if radio_told || device.phone.is_none() {
+        out.push_str(&format!("  signal: {signal}; {registration}"));
+        if let Some(operator) = &device.operator {
+            out.push_str(&format!("; operator {operator}"));
+        }
+        out.push('\n');
+    }
+    if let Some(phone) = &device.phone {
+        out.push_str(&format!("  phone: {}\n", phone_words(phone)));
+    }
+}
+
+/// One modem as JSON.
+fn modem_json(d: &DeviceStatus) -> serde_json::Value {
+    serde_json::json!({
+        "name": d.name,
+        "state": d.state,
+        "detail": d.detail,
+        "model": d.model,
+        "signal_dbm": d.signal_dbm,
+        "signal_percent": d.signal_percent,
+        "registered": d.registered,
+        "operator": d.operator,
+        "phone": d.phone,
+        "pid": d.pid,
+        "updated_ms": d.updated_ms,
+    })
+}
+
 /// The report as text for people.
 pub(crate) fn render_text(report: &Report) -> String {
     let mut out = String::new();
@@ -181,41 +243,13 @@ pub(crate) fn render_text(report: &Report) -> String {
             } else {
                 "daemon not running".to_owned()
             };
-            out.push_str(&format!(
-                "modem: {}{}; {running}; recorded {}\n",
-                device.state,
-                device
-                    .detail
-                    .as_ref()
-                    .map_or(String::new(), |d| format!(" ({d})")),
-                ago(now, device.updated_ms)
-            ));
-            if let Some(model) = &device.model {
-                out.push_str(&format!("  model: {model}\n"));
-            }
-            let signal = match (device.signal_dbm, device.signal_percent) {
-                (Some(dbm), Some(percent)) => format!("{dbm} dBm ({percent} %)"),
-                (Some(dbm), None) => format!("{dbm} dBm"),
-                _ => "unknown".to_owned(),
-            };
-            let registration = match device.registered {
-                Some(true) => "registered",
-                Some(false) => "not registered",
-                None => "registration unknown",
-            };
-            // A phone's app tells no signal: its own line instead.
-            let radio_told = device.signal_dbm.is_some()
-                || device.registered.is_some()
-                || device.operator.is_some();
-            if radio_told || device.phone.is_none() {
-                out.push_str(&format!("  signal: {signal}; {registration}"));
-                if let Some(operator) = &device.operator {
-                    out.push_str(&format!("; operator {operator}"));
-                }
-                out.push('\n');
-            }
-            if let Some(phone) = &device.phone {
-                out.push_str(&format!("  phone: {}\n", phone_words(phone)));
+            let several = !report.more_modems.is_empty();
+            for device in std::iter::once(device).chain(&report.more_modems) {
+                let label = match (&device.name, several) {
+                    (Some(name), true) => format!("modem {name}"),
+                    _ => "modem".to_owned(),
+                };
+                device_lines(&mut out, &label, device, &running, now);
             }
         }
     }
@@ -321,18 +355,8 @@ pub(crate) fn to_json(report: &Report) -> Value {
     json!({
         "now_ms": report.now_ms,
         "daemon_running": report.daemon_running,
-        "modem": report.device.as_ref().map(|d| json!({
-            "state": d.state,
-            "detail": d.detail,
-            "model": d.model,
-            "signal_dbm": d.signal_dbm,
-            "signal_percent": d.signal_percent,
-            "registered": d.registered,
-            "operator": d.operator,
-            "phone": d.phone,
-            "pid": d.pid,
-            "updated_ms": d.updated_ms,
-        })),
+        "modem": report.device.as_ref().map(modem_json),
+        "modems": report.device.iter().chain(&report.more_modems).map(modem_json).collect::<Vec<_>>(),
         "queue": queue,
         "today": pairs(&report.today),
         "received_today": report.received_today,
@@ -400,6 +424,7 @@ mod tests {
     fn report() -> Report {
         Report {
             now_ms: 10 * HOUR,
+            more_modems: Vec::new(),
             device: Some(DeviceStatus {
                 state: "ready".into(),
                 model: Some("Generic AT".into()),
@@ -446,6 +471,7 @@ mod tests {
              800)\nlast errors:\n  10 min ago OUT+1.txt (failed): permanent error\n"
         );
         let empty = Report {
+            more_modems: Vec::new(),
             device: None,
             queue: vec![],
             limits: vec![],
@@ -474,6 +500,7 @@ mod tests {
             }],
         };
         let with_phone = Report {
+            more_modems: Vec::new(),
             device: Some(DeviceStatus {
                 state: "ready".into(),
                 model: Some("Pixel".into()),
@@ -527,6 +554,7 @@ mod tests {
         assert_eq!(json["budget"]["warn_at"], 800);
         assert_eq!(
             to_json(&Report {
+                more_modems: Vec::new(),
                 device: None,
                 ..report()
             })["modem"],

@@ -34,6 +34,7 @@ mod scripted;
 mod scripted_device;
 mod send_command;
 mod send_faults;
+mod several_modems;
 mod smart_messages;
 mod status_command;
 mod support;

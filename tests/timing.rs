@@ -74,15 +74,16 @@ async fn a_send_in_doubt_sent_again_keeps_the_backoff_and_the_limit() {
             unreachable!()
         };
         assert!(reason.contains("gave up after 3 attempts"), "{reason}");
-        let memory = rig.device.memory();
-        assert_eq!(memory.send_attempts, 3, "safe device: {safe_device}");
+        let (attempts, times) = {
+            let memory = rig.device.memory();
+            (memory.send_attempts, memory.send_times.clone())
+        };
+        assert_eq!(attempts, 3, "safe device: {safe_device}");
         // The send in doubt is looked at on the next second's tick.
-        let times = &memory.send_times;
         let first = times[1] - times[0];
         let second = times[2] - times[1];
         assert!((10..=11).contains(&first.as_secs()), "{first:?}");
         assert!((20..=21).contains(&second.as_secs()), "{second:?}");
-        drop(memory);
         assert!(has(&rig.dir("error"), "OUT+4917600000950.txt"));
         rig.stop().await;
     }

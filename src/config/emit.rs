@@ -33,9 +33,14 @@ pub(super) fn to_toml(config: &Config, reveal_pin: bool) -> String {
     out
 }
 
-fn write_all(out: &mut String, config: &Config, reveal_pin: bool) -> std::fmt::Result {
-    let m = &config.modem;
-    writeln!(out, "[modem]")?;
+/// One modem's keys (`[modem]` or an entry of `[[modems]]`).
+fn write_modem(out: &mut String, m: &super::ModemSettings, reveal_pin: bool) -> std::fmt::Result {
+    if let Some(name) = &m.name {
+        writeln!(out, "name = {}", string(name))?;
+    }
+    if !m.prefixes.is_empty() {
+        writeln!(out, "prefixes = {}", list(&m.prefixes))?;
+    }
     if let Some(web) = &m.web {
         writeln!(out, "transport = {}", string(web.kind.as_str()))?;
         writeln!(out, "device = {}", string(&web.url))?;
@@ -94,6 +99,16 @@ fn write_all(out: &mut String, config: &Config, reveal_pin: bool) -> std::fmt::R
         "hard_reset_interval = {}",
         duration(m.hard_reset_interval)
     )?;
+    Ok(())
+}
+
+fn write_all(out: &mut String, config: &Config, reveal_pin: bool) -> std::fmt::Result {
+    writeln!(out, "[modem]")?;
+    write_modem(out, &config.modem, reveal_pin)?;
+    for modem in &config.more_modems {
+        writeln!(out, "\n[[modems]]")?;
+        write_modem(out, modem, reveal_pin)?;
+    }
 
     let s = &config.spool;
     writeln!(out, "\n[spool]")?;

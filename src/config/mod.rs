@@ -105,8 +105,11 @@ pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(300);
 /// The effective configuration, whichever file it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
-    /// The modem and its SIM.
+    /// The modem and its SIM (with several, the first: `[modem]`).
     pub modem: ModemSettings,
+    /// More modems in the same daemon (`[[modems]]`, simgate's TOML only):
+    /// each sends from the same queue and receives into the same inbox.
+    pub more_modems: Vec<ModemSettings>,
     /// The spool directories and their file formats.
     pub spool: SpoolSettings,
     /// Sending: retries, give-up rules, ambiguous outcomes.
@@ -137,6 +140,15 @@ pub struct Config {
 /// `[modem]`; from gammu's `[gammu]` and the modem keys of `[smsd]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModemSettings {
+    /// Its name with several modems (`name`): in logs, `simgate status`
+    /// and hooks' `PHONE_ID`. `None`: `modem` for the first (or
+    /// `hooks.phone_id`), `modemN` for the Nth.
+    pub name: Option<String>,
+    /// The destinations it sends to with several modems (`prefixes`,
+    /// matched against the number as written): a message to a number one
+    /// modem's prefixes match goes out only through modems whose prefixes
+    /// match it; the others through modems with no prefixes. Empty: any.
+    pub prefixes: Vec<String>,
     /// The AT port (`device`/`port`).
     pub device: PathBuf,
     /// Line speed (`connection = at115200`; plain `at` is 19200 in gammu).
@@ -1108,6 +1120,7 @@ impl Config {
     pub fn new(device: impl Into<PathBuf>) -> Self {
         Self {
             modem: ModemSettings::new(device),
+            more_modems: Vec::new(),
             spool: SpoolSettings::default(),
             send: SendSettings::default(),
             receive: ReceiveSettings::default(),
@@ -1121,6 +1134,41 @@ impl Config {
             webhooks: WebhookSettings::default(),
             log: LogSettings::default(),
         }
+    }
+
+    /// Every modem's name, in order: its own, or `modem` for the first
+    /// (`hooks.phone_id` when set) and `modemN` for the Nth.
+    pub fn modem_names(&self) -> Vec<String> {
+        std::iter::once(&self.modem)
+            .chain(&self.more_modems)
+            .enumerate()
+            .map(|(index, modem)| match (&modem.name, index) {
+                (Some(name), _) => name.clone(),
+                (None, 0) => self
+                    .hooks
+                    .phone_id
+                    .clone()
+                    .unwrap_or_else(|| "modem".to_owned()),
+                (None, n) => format!("modem{}", n + 1),
+            })
+            .collect()
+    }
+
+    /// The configuration as modem `index` (0: `[modem]`) sees it: that
+    /// modem as `modem`, and, with several, its name as hooks'
+    /// `PHONE_ID`.
+    pub fn for_modem(&self, index: usize) -> Config {
+        let mut config = self.clone();
+        if index > 0 {
+            if let Some(modem) = self.more_modems.get(index - 1) {
+                config.modem = modem.clone();
+            }
+        }
+        if !self.more_modems.is_empty() {
+            config.hooks.phone_id = self.modem_names().get(index).cloned();
+        }
+        config.more_modems = Vec::new();
+        config
     }
 
     /// The modem driver's configuration. Backoff, health check and the
@@ -1215,6 +1263,8 @@ impl ModemSettings {
     pub fn new(device: impl Into<PathBuf>) -> Self {
         let timeouts = modem::Timeouts::default();
         Self {
+            name: None,
+            prefixes: Vec::new(),
             device: device.into(),
             baud: PortSettings::default().baud,
             hardware_flow_control: false,

@@ -1272,3 +1272,50 @@ fn a_gammu_smsdrc_with_connection_modemmanager_is_a_noted_extension() {
         "no talk of /dev/ttyUSB0 for ModemManager"
     );
 }
+
+#[test]
+fn several_modems_are_read_named_routed_and_written_back() {
+    let text = "[modem]\ndevice = \"/dev/ttyUSB0\"\nprefixes = [\"+49\"]\n\n\
+                [[modems]]\nname = \"austria\"\ndevice = \"/dev/ttyUSB1\"\nprefixes = [\"+43\"]\n\
+                pin = \"1234\"\n\n[[modems]]\ntransport = \"hilink\"\ndevice = \"http://192.168.8.1\"\n\n\
+                [hooks]\nphone_id = \"gw\"\n";
+    let loaded = toml_ok(text);
+    let config = &loaded.config;
+    assert!(
+        loaded.notices.iter().all(|n| n.severity == Severity::Info),
+        "{:?}",
+        loaded.notices
+    );
+    assert_eq!(config.more_modems.len(), 2);
+    assert_eq!(config.modem_names(), ["gw", "austria", "modem3"]);
+    assert_eq!(config.modem.prefixes, ["+49"]);
+    assert_eq!(config.more_modems[0].prefixes, ["+43"]);
+    assert!(config.more_modems[0].pin.is_some());
+    assert!(config.more_modems[1].web.is_some());
+    // Each modem's own view: its settings as [modem], its name as PHONE_ID.
+    let second = config.for_modem(1);
+    assert_eq!(second.modem.device, Path::new("/dev/ttyUSB1"));
+    assert_eq!(second.hooks.phone_id.as_deref(), Some("austria"));
+    assert!(second.more_modems.is_empty());
+    assert_eq!(config.for_modem(0).hooks.phone_id.as_deref(), Some("gw"));
+    // check-config's TOML reads back the same.
+    let back = toml_ok(&config.to_toml_with_pin());
+    assert_eq!(back.config, *config);
+    // A name or a device twice is refused, naming it.
+    for twice in [
+        "[modem]\ndevice = \"/dev/ttyUSB0\"\nname = \"x\"\n[[modems]]\ndevice = \"/dev/ttyUSB1\"\nname = \"x\"\n",
+        "[modem]\ndevice = \"/dev/ttyUSB0\"\n[[modems]]\ndevice = \"/dev/ttyUSB0\"\n",
+    ] {
+        let error = parse_toml(twice).expect_err("refused").to_string();
+        assert!(error.contains("no other modem"), "{error}");
+    }
+    let error = parse_toml("[modem]\ndevice = \"/dev/ttyUSB0\"\nmodems = 1\n").map(|_| ());
+    assert!(
+        error.is_ok(),
+        "a key `modems` inside [modem] is only unknown"
+    );
+    let error = parse_toml("modems = 1\n[modem]\ndevice = \"/dev/ttyUSB0\"\n")
+        .expect_err("refused")
+        .to_string();
+    assert!(error.contains("[[modems]]"), "{error}");
+}

@@ -14,6 +14,7 @@ use toml::{Table, Value};
 
 const SECTIONS: &[&str] = &[
     "modem",
+    "modems",
     "spool",
     "send",
     "receive",
@@ -56,7 +57,7 @@ pub(super) fn parse(text: &str) -> Result<Loaded, ConfigError> {
                     SECTIONS.join(", ")
                 ),
             ));
-        } else if !value.is_table() {
+        } else if !value.is_table() && key != "modems" {
             return Err(ConfigError::InvalidValue {
                 key: key.clone(),
                 value: value.to_string(),
@@ -72,133 +73,28 @@ pub(super) fn parse(text: &str) -> Result<Loaded, ConfigError> {
     };
 
     let mut modem = section("modem");
-    let transport = modem.string("transport")?;
-    let web_kind = match transport.as_deref() {
-        None | Some("at") | Some("modemmanager") => None,
-        Some("hilink") => Some(WebKind::Hilink),
-        Some("zte") => Some(WebKind::Zte),
-        Some("android") => Some(WebKind::Android),
-        Some(other) => {
-            return Err(modem.invalid(
-                "transport",
-                &Value::String(other.to_owned()),
-                "\"at\" (a modem's AT port, the default), \"hilink\" (a Huawei HiLink stick's \
-                 web interface), \"zte\" (a ZTE stick's goform web interface), \"android\" \
-                 (the SMS Gateway for Android app's Local Server) or \"modemmanager\" (a modem \
-                 ModemManager owns, over D-Bus)",
-            ))
-        }
-    };
-    if transport.as_deref() == Some("modemmanager") {
-        let selector = modem.string("device")?.unwrap_or_default();
-        let bus = modem.string("bus")?.filter(|b| !b.trim().is_empty());
-        config.modem.device = PathBuf::from(format!("modemmanager:{selector}"));
-        config.modem.modemmanager = Some(super::ModemManagerModem {
-            modem: selector,
-            bus,
-        });
-    }
-    if let Some(kind) = web_kind {
-        let Some(url) = modem.string("device")? else {
-            return Err(ConfigError::Missing {
-                key: "modem.device".to_owned(),
-                hint:
-                    "write the stick's address, e.g. device = \"http://192.168.8.1\", under [modem]"
-                        .to_owned(),
+    config.modem = modem_settings(&mut modem, config.modem.clone())?;
+    modem.finish(&mut notices);
+    if let Some(more) = root.get("modems") {
+        let Some(entries) = more.as_array().filter(|a| a.iter().all(Value::is_table)) else {
+            return Err(ConfigError::InvalidValue {
+                key: "modems".to_owned(),
+                value: more.to_string(),
+                allowed: "tables, each written [[modems]] on a line of its own".to_owned(),
             });
         };
-        if !WebStick::valid_url(&url) {
-            return Err(modem.invalid(
-                "device",
-                &Value::String(url),
-                "the stick's address, such as \"http://192.168.8.1\" (plain http)",
-            ));
+        for entry in entries {
+            let mut modem = Section {
+                name: "modems",
+                table: entry.as_table(),
+                used: Vec::new(),
+            };
+            let settings = modem_settings(&mut modem, super::ModemSettings::new(""))?;
+            modem.finish(&mut notices);
+            config.more_modems.push(settings);
         }
-        let mut web = WebStick::new(kind, &url);
-        if let Some(user) = modem.string("user")? {
-            web.user = user;
-        }
-        web.password = modem.string("password")?.map(Password::new);
-        web.password_file = modem.path("password_file")?;
-        if web.password.is_some() && web.password_file.is_some() {
-            return Err(ConfigError::InvalidValue {
-                key: "modem.password_file".to_owned(),
-                value: web
-                    .password_file
-                    .as_ref()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default(),
-                allowed: "either `password` or `password_file`, not both".to_owned(),
-            });
-        }
-        web.check_interval = modem.positive_duration("check_interval", web.check_interval)?;
-        if let Some(android) = web.android.as_mut() {
-            android_keys(&mut modem, android)?;
-        }
-        config.modem.device = PathBuf::from(&web.url);
-        config.modem.web = Some(web);
+        check_modems(&config)?;
     }
-    let device = if web_kind.is_some() || config.modem.modemmanager.is_some() {
-        Some(config.modem.device.clone())
-    } else {
-        modem.path("device")?
-    };
-    let Some(device) = device else {
-        return Err(ConfigError::Missing {
-            key: "modem.device".to_owned(),
-            hint: "write the modem's AT port, e.g. device = \"/dev/ttyUSB0\" or a \
-                   /dev/serial/by-id/... link, under [modem]"
-                .to_owned(),
-        });
-    };
-    if device == std::path::Path::new("/dev/null") {
-        return Err(ConfigError::InvalidValue {
-            key: "modem.device".to_owned(),
-            value: "/dev/null".to_owned(),
-            allowed: "the modem's AT port, such as /dev/ttyUSB0 or /dev/serial/by-id/..."
-                .to_owned(),
-        });
-    }
-    let m = &mut config.modem;
-    m.device = device;
-    if let Some(baud) = modem.u32("baud")? {
-        if baud == 0 {
-            return Err(modem.invalid(
-                "baud",
-                &Value::Integer(0),
-                "a positive baud rate such as 115200",
-            ));
-        }
-        m.baud = baud;
-    }
-    m.hardware_flow_control = modem.bool("hardware_flow_control", m.hardware_flow_control)?;
-    m.pin = modem.pin("pin")?;
-    m.pin_file = modem.path("pin_file")?;
-    if m.pin.is_some() && m.pin_file.is_some() {
-        return Err(ConfigError::InvalidValue {
-            key: "modem.pin_file".to_owned(),
-            value: m
-                .pin_file
-                .as_ref()
-                .map_or(String::new(), |p| p.display().to_string()),
-            allowed: "either `pin` or `pin_file`, not both: remove `pin` and keep the PIN in \
-                      the file only"
-                .to_owned(),
-        });
-    }
-    if let Some(smsc) = modem.string("smsc")? {
-        if !value::valid_smsc(&smsc) {
-            return Err(modem.invalid("smsc", &Value::String(smsc), value::SMSC_FORMS));
-        }
-        m.smsc = Some(smsc);
-    }
-    m.command_timeout = modem.positive_duration("command_timeout", m.command_timeout)?;
-    m.send_timeout = modem.positive_duration("send_timeout", m.send_timeout)?;
-    m.check_sim = modem.bool("check_sim", m.check_sim)?;
-    m.status_interval = modem.duration("status_interval", m.status_interval)?;
-    m.reset_interval = modem.duration("reset_interval", m.reset_interval)?;
-    m.hard_reset_interval = modem.duration("hard_reset_interval", m.hard_reset_interval)?;
-    modem.finish(&mut notices);
 
     let mut spool = section("spool");
     let s = &mut config.spool;
@@ -481,6 +377,168 @@ pub(super) fn parse(text: &str) -> Result<Loaded, ConfigError> {
         notices,
         source: SourceFormat::Toml,
     })
+}
+
+/// Several modems: names and devices of their own.
+fn check_modems(config: &Config) -> Result<(), ConfigError> {
+    let names = config.modem_names();
+    let modems: Vec<&super::ModemSettings> = std::iter::once(&config.modem)
+        .chain(&config.more_modems)
+        .collect();
+    for (index, name) in names.iter().enumerate() {
+        if names[..index].contains(name) {
+            return Err(ConfigError::InvalidValue {
+                key: "modems.name".to_owned(),
+                value: name.clone(),
+                allowed: "a name no other modem has".to_owned(),
+            });
+        }
+        let device = &modems[index].device;
+        if modems[..index].iter().any(|m| &m.device == device) {
+            return Err(ConfigError::InvalidValue {
+                key: "modems.device".to_owned(),
+                value: device.display().to_string(),
+                allowed: "a device no other modem has".to_owned(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// One modem's settings: `[modem]`, or an entry of `[[modems]]`.
+fn modem_settings(
+    modem: &mut Section<'_>,
+    mut settings: super::ModemSettings,
+) -> Result<super::ModemSettings, ConfigError> {
+    settings.name = modem.string("name")?.filter(|n| !n.trim().is_empty());
+    settings.prefixes = modem.list("prefixes")?;
+    let transport = modem.string("transport")?;
+    let web_kind = match transport.as_deref() {
+        None | Some("at") | Some("modemmanager") => None,
+        Some("hilink") => Some(WebKind::Hilink),
+        Some("zte") => Some(WebKind::Zte),
+        Some("android") => Some(WebKind::Android),
+        Some(other) => {
+            return Err(modem.invalid(
+                "transport",
+                &Value::String(other.to_owned()),
+                "\"at\" (a modem's AT port, the default), \"hilink\" (a Huawei HiLink stick's \
+                 web interface), \"zte\" (a ZTE stick's goform web interface), \"android\" \
+                 (the SMS Gateway for Android app's Local Server) or \"modemmanager\" (a modem \
+                 ModemManager owns, over D-Bus)",
+            ))
+        }
+    };
+    if transport.as_deref() == Some("modemmanager") {
+        let selector = modem.string("device")?.unwrap_or_default();
+        let bus = modem.string("bus")?.filter(|b| !b.trim().is_empty());
+        settings.device = PathBuf::from(format!("modemmanager:{selector}"));
+        settings.modemmanager = Some(super::ModemManagerModem {
+            modem: selector,
+            bus,
+        });
+    }
+    if let Some(kind) = web_kind {
+        let Some(url) = modem.string("device")? else {
+            return Err(ConfigError::Missing {
+                key: "modem.device".to_owned(),
+                hint:
+                    "write the stick's address, e.g. device = \"http://192.168.8.1\", under [modem]"
+                        .to_owned(),
+            });
+        };
+        if !WebStick::valid_url(&url) {
+            return Err(modem.invalid(
+                "device",
+                &Value::String(url),
+                "the stick's address, such as \"http://192.168.8.1\" (plain http)",
+            ));
+        }
+        let mut web = WebStick::new(kind, &url);
+        if let Some(user) = modem.string("user")? {
+            web.user = user;
+        }
+        web.password = modem.string("password")?.map(Password::new);
+        web.password_file = modem.path("password_file")?;
+        if web.password.is_some() && web.password_file.is_some() {
+            return Err(ConfigError::InvalidValue {
+                key: "modem.password_file".to_owned(),
+                value: web
+                    .password_file
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+                allowed: "either `password` or `password_file`, not both".to_owned(),
+            });
+        }
+        web.check_interval = modem.positive_duration("check_interval", web.check_interval)?;
+        if let Some(android) = web.android.as_mut() {
+            android_keys(modem, android)?;
+        }
+        settings.device = PathBuf::from(&web.url);
+        settings.web = Some(web);
+    }
+    let device = if web_kind.is_some() || settings.modemmanager.is_some() {
+        Some(settings.device.clone())
+    } else {
+        modem.path("device")?
+    };
+    let Some(device) = device else {
+        return Err(ConfigError::Missing {
+            key: "modem.device".to_owned(),
+            hint: "write the modem's AT port, e.g. device = \"/dev/ttyUSB0\" or a \
+                   /dev/serial/by-id/... link, under [modem]"
+                .to_owned(),
+        });
+    };
+    if device == std::path::Path::new("/dev/null") {
+        return Err(ConfigError::InvalidValue {
+            key: "modem.device".to_owned(),
+            value: "/dev/null".to_owned(),
+            allowed: "the modem's AT port, such as /dev/ttyUSB0 or /dev/serial/by-id/..."
+                .to_owned(),
+        });
+    }
+    let m = &mut settings;
+    m.device = device;
+    if let Some(baud) = modem.u32("baud")? {
+        if baud == 0 {
+            return Err(modem.invalid(
+                "baud",
+                &Value::Integer(0),
+                "a positive baud rate such as 115200",
+            ));
+        }
+        m.baud = baud;
+    }
+    m.hardware_flow_control = modem.bool("hardware_flow_control", m.hardware_flow_control)?;
+    m.pin = modem.pin("pin")?;
+    m.pin_file = modem.path("pin_file")?;
+    if m.pin.is_some() && m.pin_file.is_some() {
+        return Err(ConfigError::InvalidValue {
+            key: "modem.pin_file".to_owned(),
+            value: m
+                .pin_file
+                .as_ref()
+                .map_or(String::new(), |p| p.display().to_string()),
+            allowed: "either `pin` or `pin_file`, not both: remove `pin` and keep the PIN in \
+                      the file only"
+                .to_owned(),
+        });
+    }
+    if let Some(smsc) = modem.string("smsc")? {
+        if !value::valid_smsc(&smsc) {
+            return Err(modem.invalid("smsc", &Value::String(smsc), value::SMSC_FORMS));
+        }
+        m.smsc = Some(smsc);
+    }
+    m.command_timeout = modem.positive_duration("command_timeout", m.command_timeout)?;
+    m.send_timeout = modem.positive_duration("send_timeout", m.send_timeout)?;
+    m.check_sim = modem.bool("check_sim", m.check_sim)?;
+    m.status_interval = modem.duration("status_interval", m.status_interval)?;
+    m.reset_interval = modem.duration("reset_interval", m.reset_interval)?;
+    m.hard_reset_interval = modem.duration("hard_reset_interval", m.hard_reset_interval)?;
+    Ok(settings)
 }
 
 /// One `[section]`, remembering which keys were read so the rest can be

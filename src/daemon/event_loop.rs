@@ -8,11 +8,12 @@
 use super::destinations::Destinations;
 use super::incoming::InboxRetry;
 use super::keeper::Keeper;
+use super::lanes::Lane;
 use super::published::Publisher;
 use super::signals::{self, Signal, StopFlag};
 use super::state::{Core, Schedule, INTAKE_SLICE};
 use super::{blocking, Clock, DaemonError, DaemonEvent, MrTracker};
-use super::{clock, decide, filter, instance, outbox, receive, systemd, watcher};
+use super::{clock, decide, filter, outbox, receive, systemd, watcher};
 use crate::config::Config;
 use crate::device::{Control, Device, DeviceEvent, DeviceState};
 use crate::redact::Scrub;
@@ -20,7 +21,7 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 /// The event loop's side of the daemon: the device, the clock, what is
 /// reported, and the handle on the [`Core`] its keeper owns.
@@ -56,9 +57,16 @@ pub(super) struct Daemon<D> {
     pub(super) inbox_retry: InboxRetry,
     /// What readers in this process (the HTTP API) are told.
     pub(super) published: Publisher,
-    /// The webhook tasks, when URLs are configured.
+    /// The webhook tasks, when URLs are configured (the first modem's
+    /// loop holds them).
     pub(super) webhooks: Option<super::webhooks::Webhooks>,
-    pub(super) _state_lock: instance::Lock,
+    /// Which modem this loop drives, of one or several.
+    pub(super) lane: Arc<Lane>,
+    /// With several modems: told when a job changed the queue, so that
+    /// an idle modem's loop looks again.
+    pub(super) wake: Option<Arc<watch::Sender<u64>>>,
+    /// The other modems' changes, seen here.
+    pub(super) woken: Option<watch::Receiver<u64>>,
 }
 
 /// An interval for a setting where zero means never.
@@ -74,6 +82,18 @@ pub(super) async fn tick(interval: &mut Option<tokio::time::Interval>) {
     match interval {
         Some(interval) => {
             interval.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// Another modem's loop changed the queue (never, with one modem).
+async fn changed(woken: &mut Option<watch::Receiver<u64>>) {
+    match woken {
+        Some(woken) => {
+            if woken.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
         }
         None => std::future::pending().await,
     }
@@ -96,15 +116,24 @@ impl<D: Device> Daemon<D> {
         &mut self,
         job: impl FnOnce(&mut Core) -> R + Send + 'static,
     ) -> Result<R, DaemonError> {
+        let lane = Arc::clone(&self.lane);
         let (answer, schedule) = self
             .keeper
             .call(move |core| {
                 let answer = job(core);
-                (answer, core.schedule())
+                (answer, core.schedule(&lane))
             })
             .await;
         self.schedule = schedule?;
         Ok(answer)
+    }
+
+    /// The queue changed (taken in, sent, given back): the other modems'
+    /// loops look again when idle.
+    pub(super) fn queue_changed(&self) {
+        if let Some(wake) = &self.wake {
+            wake.send_modify(|generation| *generation = generation.wrapping_add(1));
+        }
     }
 
     /// What a restart owes ([`Core::start`]), and the hooks it owes.
@@ -146,7 +175,15 @@ impl<D: Device> Daemon<D> {
         } else {
             idle
         };
-        let mut rescan = every(self.config.spool.scan_interval.max(Duration::from_secs(1)));
+        // The first modem's loop watches the outbox and speaks for the
+        // process; the others send and receive.
+        let first = self.lane.is_first();
+        let mut woken = self.woken.take();
+        let mut rescan = if first {
+            every(self.config.spool.scan_interval.max(Duration::from_secs(1)))
+        } else {
+            None
+        };
         let mut folder_check = tokio::time::interval(outbox::FOLDER_CHECK);
         let mut watchdog = every(self.systemd.watchdog_interval().unwrap_or(Duration::ZERO));
         let mut radio_refresh = every(self.config.modem.status_interval);
@@ -183,8 +220,9 @@ impl<D: Device> Daemon<D> {
             let outbox_due = self
                 .schedule
                 .outbox_due
+                .filter(|_| first)
                 .map(|at| clock::deadline(&*clock, at));
-            let watch_dead = self.schedule.watch_dead;
+            let watch_dead = self.schedule.watch_dead && first;
             let ready = self.ready();
             let sending = ready && self.config.send.enabled;
             let intake_first = self.sends_since_intake >= INTAKE_SLICE;
@@ -323,6 +361,7 @@ impl<D: Device> Daemon<D> {
                     self.sends_since_intake = 0;
                     self.process_outbox().await?;
                 }
+                () = changed(&mut woken) => self.core(|_| ()).await?,
             }
         }
     }
@@ -481,12 +520,14 @@ impl<D: Device> Daemon<D> {
             phone: radio.phone,
             pid: std::process::id(),
             updated_ms: self.clock.now_ms(),
+            name: Some(self.lane.name.clone()),
         };
+        let slot = self.lane.slot;
         let recorded = self
             .core(move |core| {
                 core.store
                     .batch(crate::store::Durability::WithNextCommit, |store| {
-                        store.record_device_status(&status)
+                        store.record_modem_status(slot, &status)
                     })
             })
             .await?;

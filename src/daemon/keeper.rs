@@ -17,6 +17,16 @@ pub(super) struct Keeper<S> {
     state: Arc<Mutex<S>>,
 }
 
+impl<S> Clone for Keeper<S> {
+    /// Another handle on the same state (another modem's loop): jobs from
+    /// every handle run one at a time.
+    fn clone(&self) -> Self {
+        Self {
+            state: Arc::clone(&self.state),
+        }
+    }
+}
+
 impl<S: Send + 'static> Keeper<S> {
     /// Keeps `state`.
     pub(super) fn new(state: S) -> Self {

@@ -42,6 +42,7 @@ pub(crate) mod hook_env;
 pub(crate) mod hooks;
 mod incoming;
 mod keeper;
+mod lanes;
 pub(crate) mod limits;
 pub(crate) mod logging;
 mod outbox;
@@ -144,6 +145,45 @@ where
     F: FnOnce(DeviceContext) -> Opened,
     Opened: Future<Output = Result<(D, mpsc::Receiver<DeviceEvent>), InstanceError>>,
 {
+    let mut open = Some(open);
+    run_lanes(
+        options,
+        1,
+        move |_, context, _| (open.take().expect("one modem is opened once"))(context),
+        shutdown,
+    )
+    .await
+}
+
+/// [`run_on`] with every modem the configuration names (`[modem]` and each
+/// `[[modems]]`): `open` opens modem `index` as the configuration of
+/// [`Config::for_modem`] describes it. Each modem sends from the one queue
+/// and receives into the one inbox.
+pub async fn run_on_modems<D, F, Opened>(
+    options: DaemonOptions,
+    open: F,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), DaemonError>
+where
+    D: Device,
+    F: FnMut(usize, DeviceContext, Arc<Config>) -> Opened,
+    Opened: Future<Output = Result<(D, mpsc::Receiver<DeviceEvent>), InstanceError>>,
+{
+    let count = 1 + options.config.more_modems.len();
+    run_lanes(options, count, open, shutdown).await
+}
+
+async fn run_lanes<D, F, Opened>(
+    options: DaemonOptions,
+    count: usize,
+    mut open: F,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), DaemonError>
+where
+    D: Device,
+    F: FnMut(usize, DeviceContext, Arc<Config>) -> Opened,
+    Opened: Future<Output = Result<(D, mpsc::Receiver<DeviceEvent>), InstanceError>>,
+{
     let DaemonOptions {
         config,
         events,
@@ -174,60 +214,141 @@ where
     ))
     .await?;
     let webhooks = webhooks::Webhooks::start(&config.webhooks, &database).await?;
-    let (device, device_events) = open(DeviceContext { pins }).await?;
-    let published = published::Publisher::new();
+    let mut lanes = lanes::Lane::all(&config);
+    lanes.truncate(count.max(1));
+    let mut opened = Vec::with_capacity(lanes.len());
+    for (index, lane) in lanes.into_iter().enumerate() {
+        let lane_config = Arc::new(config.for_modem(index));
+        let context = DeviceContext {
+            pins: Arc::clone(&pins),
+        };
+        match open(index, context, Arc::clone(&lane_config)).await {
+            Ok((device, device_events)) => opened.push((lane, lane_config, device, device_events)),
+            Err(error) => {
+                for (_, _, device, _) in opened {
+                    device.shutdown().await;
+                }
+                return Err(error.into());
+            }
+        }
+    }
+    let several = opened.len() > 1;
+    if several {
+        let names: Vec<&str> = opened.iter().map(|(lane, ..)| lane.name.as_str()).collect();
+        tracing::info!(modems = %names.join(", "), "several modems: each sends from the one queue and receives into the one inbox");
+    }
+    let keeper = Keeper::new(core);
+    // With several modems, a lane's job that changes the queue wakes the
+    // others (an idle modem learns of new messages due).
+    let wake = several.then(|| Arc::new(tokio::sync::watch::channel(0u64).0));
+    let mut lanes = Vec::with_capacity(opened.len());
+    for (lane, lane_config, device, device_events) in opened {
+        let tracker = MrTracker::new(&keeper, None, device.capabilities().reference_counter).await;
+        let first = lane.is_first();
+        let daemon = Daemon {
+            config: lane_config,
+            keeper: keeper.clone(),
+            schedule: Schedule::default(),
+            device,
+            clock: Arc::clone(&clock),
+            events: events.clone(),
+            systemd: if first {
+                systemd::Systemd::from_env()
+            } else {
+                systemd::Systemd::disabled()
+            },
+            tracker,
+            radio: String::new(),
+            recheck_device: false,
+            sends_held_until: None,
+            sends_since_intake: 0,
+            calls: decide::CallGate::default(),
+            storage_warned: false,
+            inbox_retry: InboxRetry::default(),
+            published: published::Publisher::new(),
+            webhooks: None,
+            lane: Arc::new(lane),
+            wake: wake.clone(),
+            woken: wake.as_ref().map(|wake| wake.subscribe()),
+        };
+        lanes.push((daemon, device_events));
+    }
+    drop(keeper);
+    let (mut daemon, device_events) = lanes.remove(0);
+    daemon.webhooks = webhooks;
     let http = match crate::http::start(
         Arc::clone(&config),
         &database,
-        published.reader(device.watch()),
+        daemon.published.reader(daemon.device.watch()),
     )
     .await
     {
         Ok(http) => http,
         Err(error) => {
-            device.shutdown().await;
+            daemon.device.shutdown().await;
+            for (other, _) in &lanes {
+                other.device.shutdown().await;
+            }
             return Err(error.into());
         }
     };
     if !config.receive.enabled {
         tracing::info!("Receive = no: incoming messages are left on the device");
     }
-    let keeper = Keeper::new(core);
-    let tracker = MrTracker::new(&keeper, None, device.capabilities().reference_counter).await;
-    let mut daemon = Daemon {
-        config,
-        keeper,
-        schedule: Schedule::default(),
-        device,
-        clock,
-        events,
-        systemd: systemd::Systemd::from_env(),
-        tracker,
-        radio: String::new(),
-        recheck_device: false,
-        sends_held_until: None,
-        sends_since_intake: 0,
-        calls: decide::CallGate::default(),
-        storage_warned: false,
-        inbox_retry: InboxRetry::default(),
-        published,
-        webhooks,
-        _state_lock: state_lock,
+    // The first modem's loop stops the others when it ends; any loop that
+    // fails stops them all.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let first = async {
+        let stop_wait = stopped.clone();
+        let result = match daemon.start().await {
+            Ok(()) => {
+                daemon
+                    .serve(
+                        device_events,
+                        outbox_events,
+                        handle_signals,
+                        config_path,
+                        async move {
+                            let mut stop_wait = stop_wait;
+                            tokio::select! {
+                                () = shutdown => {}
+                                _ = stop_wait.wait_for(|stop| *stop) => {}
+                            }
+                        },
+                    )
+                    .await
+            }
+            Err(error) => Err(error),
+        };
+        stop.send_replace(true);
+        result
     };
-    let result = match daemon.start().await {
-        Ok(()) => {
-            daemon
-                .serve(
-                    device_events,
-                    outbox_events,
-                    handle_signals,
-                    config_path,
-                    shutdown,
-                )
-                .await
+    let others = futures_util::future::join_all(lanes.iter_mut().map(|(other, events)| {
+        let events = std::mem::replace(events, mpsc::channel(1).1);
+        let mut stop_wait = stopped.clone();
+        let stop = &stop;
+        async move {
+            // The outbox is the first modem's to watch.
+            let (_no_files, no_outbox) = mpsc::channel(1);
+            let result = other
+                .serve(events, no_outbox, false, None, async move {
+                    let _ = stop_wait.wait_for(|stop| *stop).await;
+                })
+                .await;
+            if let Err(error) = &result {
+                tracing::error!(modem = %other.lane.name, %error, "a modem's loop failed; stopping");
+                stop.send_replace(true);
+            }
+            result
         }
-        Err(error) => Err(error),
-    };
+    }));
+    let (result, others) = tokio::join!(first, others);
+    let result = result.and(
+        others
+            .into_iter()
+            .collect::<Result<Vec<()>, _>>()
+            .map(|_| ()),
+    );
     daemon.systemd.stopping();
     tracing::info!("stopping");
     if let Some(http) = http {
@@ -236,10 +357,15 @@ where
     daemon.device.shutdown().await;
     // `simgate status` says stopped, not the last state before.
     let _ = daemon.record_device().await;
+    for (mut other, _) in lanes {
+        other.device.shutdown().await;
+        let _ = other.record_device().await;
+    }
     if let Some(webhooks) = daemon.webhooks.take() {
         webhooks.stop().await;
     }
     daemon.keeper.close().await;
+    drop(state_lock);
     result
 }
 

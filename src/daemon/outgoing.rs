@@ -20,6 +20,9 @@ impl<D: Device> Daemon<D> {
     pub(super) async fn process_outbox(&mut self) -> Result<(), DaemonError> {
         let now = self.clock.now();
         let events = self.core(move |core| core.process_outbox(now)).await??;
+        if !events.is_empty() {
+            self.queue_changed();
+        }
         for event in events {
             // A file refused as it was taken in (unreadable, a denied
             // destination) failed too.
@@ -45,6 +48,7 @@ impl<D: Device> Daemon<D> {
             clock: &*self.clock,
             tracker: &mut self.tracker,
             stop,
+            lane: &self.lane,
         }
     }
 
@@ -56,6 +60,7 @@ impl<D: Device> Daemon<D> {
             self.report_outcome(outcome);
         }
         self.core(|_| ()).await?;
+        self.queue_changed();
         Ok(())
     }
 
@@ -89,6 +94,7 @@ impl<D: Device> Daemon<D> {
         }
         if let Some(outcome) = outcome {
             self.report_outcome(outcome);
+            self.queue_changed();
         }
         let now = self.clock.now();
         if self.schedule.next_send.is_none_or(|at| at > now) {

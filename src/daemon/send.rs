@@ -21,6 +21,7 @@ use super::budget;
 use super::clock::Clock;
 use super::hook_env::SentPart;
 use super::keeper::Keeper;
+use super::lanes::Lane;
 use super::limits;
 use super::outbox::{self, Finished};
 use super::retry::{Decision, RetryPolicy};
@@ -38,6 +39,7 @@ use crate::store::{Durability, Outgoing, PartState, Resolving, StoreError};
 use crate::webhook;
 use std::collections::HashMap;
 use std::ffi::OsString;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 /// How a send attempt ended.
@@ -218,6 +220,8 @@ pub(super) struct Sender<'a, D> {
     pub(super) tracker: &'a mut MrTracker,
     /// Whether a stop was requested (checked between parts).
     pub(super) stop: &'a (dyn Fn() -> bool + Sync),
+    /// Which modem this is, of several: what it sends and settles.
+    pub(super) lane: &'a Arc<Lane>,
 }
 
 impl<D: Device> Sender<'_, D> {
@@ -225,9 +229,10 @@ impl<D: Device> Sender<'_, D> {
     pub(super) async fn send_next(&mut self) -> Result<Option<Outcome>, StoreError> {
         let mr_before = self.tracker.before_send(self.device).await;
         let now = self.clock.now();
+        let lane = Arc::clone(self.lane);
         let begun = self
             .keeper
-            .call(move |core| begin_next(core, mr_before, now))
+            .call(move |core| begin_next(core, &lane, mr_before, now))
             .await?;
         let mut attempt = match begun {
             None => return Ok(None),
@@ -262,11 +267,18 @@ impl<D: Device> Sender<'_, D> {
                     let mr_before = self.tracker.before_send(self.device).await;
                     let (next, _) = attempt.pending[attempt.next];
                     let id = attempt.row.id;
+                    let lane = Arc::clone(self.lane);
                     self.keeper
                         .call(move |core| {
                             core.store.batch(Durability::Now, |store| {
                                 store.part_sent(id, part, reference, ms(now))?;
-                                store.part_sending(id, next, mr_before, ms(now))
+                                store.part_sending_on(
+                                    Some(&lane.name),
+                                    id,
+                                    next,
+                                    mr_before,
+                                    ms(now),
+                                )
                             })
                         })
                         .await?;
@@ -294,8 +306,10 @@ impl<D: Device> Sender<'_, D> {
     /// it (given up as ambiguous).
     pub(super) async fn resolve(&mut self) -> Result<Vec<Outcome>, StoreError> {
         let mut finished = Vec::new();
-        let pending = self.keeper.call(resolving).await?;
+        let lane = Arc::clone(self.lane);
+        let pending = self.keeper.call(move |core| resolving(core, &lane)).await?;
         for (pending, row) in pending {
+            let key = (pending.id, pending.part);
             let now = self.clock.now();
             // Sent again without asking: the device refuses to send one
             // message twice, or the configuration accepts a duplicate. As
@@ -306,7 +320,7 @@ impl<D: Device> Sender<'_, D> {
                     .last_error
                     .clone()
                     .unwrap_or_else(|| "ambiguous send".to_owned());
-                match resend_in_doubt(&self.config, &row, row.attempts, &reason, now) {
+                match resend_in_doubt(self.config, &row, row.attempts, &reason, now) {
                     Ok(delay) => {
                         if safe {
                             tracing::info!(file = %Redact(&row.file_name), id = row.id, part = pending.part, ?delay, "a send in doubt; sending it again: the device refuses to send one message twice");
@@ -386,9 +400,7 @@ impl<D: Device> Sender<'_, D> {
                     finished.push(outcome);
                 }
             }
-            self.tracker
-                .failed_reads
-                .remove(&(pending.id, pending.part));
+            self.tracker.failed_reads.remove(&key);
         }
         Ok(finished)
     }
@@ -443,6 +455,7 @@ fn ms(time: SystemTime) -> i64 {
 /// first part `sending`, in one synced commit. `None` when nothing is due.
 pub(super) fn begin_next(
     core: &mut Core,
+    lane: &Lane,
     mr_before: Option<u8>,
     now: SystemTime,
 ) -> Result<Option<Begun>, StoreError> {
@@ -457,7 +470,7 @@ pub(super) fn begin_next(
     let Some(outbox) = outbox.as_mut() else {
         return Ok(None);
     };
-    let Some(&id) = store.due(ms(now), 1)?.first() else {
+    let Some(&id) = store.due_on(lane.route(), ms(now), 1)?.first() else {
         return Ok(None);
     };
     let Some(row) = store.get(id)? else {
@@ -593,7 +606,7 @@ pub(super) fn begin_next(
             };
             match attempt.pending.first() {
                 Some(&(first, _)) => {
-                    store.part_sending(id, first, mr_before, ms(now))?;
+                    store.part_sending_on(Some(&lane.name), id, first, mr_before, ms(now))?;
                     Ok(Begun::Sending(Box::new(attempt)))
                 }
                 // Every part went out before (a restart after the last):
@@ -930,9 +943,12 @@ fn put_back(dir: &std::path::Path, file: &spool_fs::Claimed) {
 }
 
 /// The parts that may have gone out, each with its message.
-fn resolving(core: &mut Core) -> Result<Vec<(Resolving, Outgoing)>, StoreError> {
+fn resolving(core: &mut Core, lane: &Lane) -> Result<Vec<(Resolving, Outgoing)>, StoreError> {
     let mut pending = Vec::new();
     for part in core.store.resolving()? {
+        if !lane.settles(part.modem.as_deref()) {
+            continue;
+        }
         if let Some(row) = core.store.get(part.id)? {
             pending.push((part, row));
         }

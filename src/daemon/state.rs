@@ -5,6 +5,7 @@
 //! [`Schedule`] the loop waits on.
 
 use super::filter::Filters;
+use super::lanes::Lane;
 use super::outbox::{self, Outbox};
 use super::receive::{self, ReceiveError, Received};
 use super::DaemonEvent;
@@ -86,11 +87,18 @@ pub(super) struct Tally {
 
 impl Core {
     /// When there is work next.
-    pub(super) fn schedule(&self) -> Result<Schedule, StoreError> {
+    pub(super) fn schedule(&self, lane: &Lane) -> Result<Schedule, StoreError> {
         let outbox = self.outbox.as_ref();
         Ok(Schedule {
-            next_send: self.store.next_due_ms()?.map(super::clock::from_ms),
-            resolving: !self.store.resolving()?.is_empty(),
+            next_send: self
+                .store
+                .next_due_ms_on(lane.route())?
+                .map(super::clock::from_ms),
+            resolving: self
+                .store
+                .resolving()?
+                .iter()
+                .any(|part| lane.settles(part.modem.as_deref())),
             outbox_due: outbox.and_then(Outbox::next_due),
             watch_dead: outbox.is_some_and(Outbox::watch_dead),
         })

@@ -19,6 +19,12 @@ impl Systemd {
         }
     }
 
+    /// Never notifies (a second modem's loop: the first one speaks for
+    /// the process).
+    pub(crate) fn disabled() -> Self {
+        Self { enabled: false }
+    }
+
     fn notify(&self, states: &[NotifyState<'_>]) {
         if self.enabled {
             if let Err(error) = sd_notify::notify(false, states) {

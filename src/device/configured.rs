@@ -119,17 +119,17 @@ impl Device for ConfiguredDevice {
     }
 }
 
-/// Runs the daemon on the device the configuration names (an AT modem, the
-/// emulator's pty it names, a web stick or a phone), until `shutdown`
+/// Runs the daemon on the devices the configuration names (an AT modem, the
+/// emulator's pty it names, a web stick or a phone; `[modem]` and each
+/// `[[modems]]`), until `shutdown`
 /// completes (or SIGTERM/SIGINT when signals are handled).
 pub async fn serve(
     options: crate::daemon::DaemonOptions,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), crate::daemon::DaemonError> {
-    let config = options.config.clone();
-    crate::daemon::run_on(
+    crate::daemon::run_on_modems(
         options,
-        move |context: crate::daemon::DeviceContext| async move {
+        move |_index, context: crate::daemon::DeviceContext, config: std::sync::Arc<Config>| async move {
             if config.modem.modemmanager.is_some() {
                 let (modem, events) = ModemManagerModem::open(&config);
                 return Ok((ConfiguredDevice::ModemManager(modem), events));

@@ -210,4 +210,30 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // 9: what a phone acting as the modem says about itself (battery,
     // network, SIMs), as JSON, for `simgate status`.
     "ALTER TABLE device_status ADD COLUMN phone TEXT;",
+    // 10: several modems in one daemon: which modem a part was handed to
+    // (a part in doubt is settled by that modem only), and each modem's
+    // status under its name (row 1 is the first modem).
+    // (SQLite cannot drop the CHECK that kept one row: the table is made
+    // again.)
+    "ALTER TABLE outgoing_part ADD COLUMN modem TEXT;
+    CREATE TABLE device_status_by_modem (
+        id              INTEGER PRIMARY KEY CHECK (id >= 1),
+        state           TEXT NOT NULL,
+        detail          TEXT,
+        model           TEXT,
+        signal_dbm      INTEGER,
+        signal_percent  INTEGER,
+        registered      INTEGER,
+        operator        TEXT,
+        pid             INTEGER NOT NULL,
+        updated_ms      INTEGER NOT NULL,
+        phone           TEXT,
+        name            TEXT
+    );
+    INSERT INTO device_status_by_modem (id, state, detail, model, signal_dbm, signal_percent,
+                                        registered, operator, pid, updated_ms, phone)
+        SELECT id, state, detail, model, signal_dbm, signal_percent, registered, operator,
+               pid, updated_ms, phone FROM device_status;
+    DROP TABLE device_status;
+    ALTER TABLE device_status_by_modem RENAME TO device_status;",
 ];

@@ -175,7 +175,7 @@ pub struct Part {
 }
 
 /// A part that may have gone out, waiting for the modem to tell.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Resolving {
     /// The message.
     pub id: i64,
@@ -184,6 +184,9 @@ pub(crate) struct Resolving {
     /// The TP-MR the modem had used last before the part was handed to it,
     /// when known.
     pub mr_before: Option<u8>,
+    /// The modem it was handed to (`None`: recorded before simgate knew
+    /// several modems).
+    pub modem: Option<String>,
 }
 
 /// Counts by state, for status lines.
@@ -329,7 +332,36 @@ impl Store {
         Ok(ids)
     }
 
+    /// [`Self::due`] among the messages whose recipient `route` (an SQL
+    /// condition on `recipient`, see `daemon::lanes`) accepts.
+    pub(crate) fn due_on(
+        &self,
+        route: &str,
+        now_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<i64>, StoreError> {
+        let mut statement = self.connection.prepare_cached(&format!(
+            "SELECT id FROM outgoing WHERE state = 'queued' AND next_attempt_ms <= ?1
+             AND ({route}) ORDER BY file_name, id LIMIT ?2"
+        ))?;
+        let ids = statement
+            .query_map(params![now_ms, limit], |row| row.get(0))?
+            .collect::<Result<Vec<i64>, _>>()?;
+        Ok(ids)
+    }
+
+    /// [`Self::next_due_ms`] among the messages `route` accepts.
+    pub(crate) fn next_due_ms_on(&self, route: &str) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .connection
+            .prepare_cached(&format!(
+                "SELECT MIN(next_attempt_ms) FROM outgoing WHERE state = 'queued' AND ({route})"
+            ))?
+            .query_row([], |row| row.get::<_, Option<i64>>(0))?)
+    }
+
     /// When the next queued message falls due, if any.
+    #[cfg(test)]
     pub(crate) fn next_due_ms(&self) -> Result<Option<i64>, StoreError> {
         Ok(self.connection.query_row(
             "SELECT MIN(next_attempt_ms) FROM outgoing WHERE state = 'queued'",
@@ -399,8 +431,22 @@ impl Store {
     /// Durably marks a part as handed to the modem (and its message as
     /// sending) before the PDU is written; `mr_before` is the TP-MR the
     /// modem had used last, when known.
+    #[cfg(test)]
     pub(crate) fn part_sending(
         &mut self,
+        id: i64,
+        part: u32,
+        mr_before: Option<u8>,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.part_sending_on(None, id, part, mr_before, now_ms)
+    }
+
+    /// [`Self::part_sending`], handed to `modem` (of several): only that
+    /// modem can tell whether it went out.
+    pub(crate) fn part_sending_on(
+        &mut self,
+        modem: Option<&str>,
         id: i64,
         part: u32,
         mr_before: Option<u8>,
@@ -409,10 +455,10 @@ impl Store {
         let transaction = self.atomic()?;
         transaction
             .prepare_cached(
-                "UPDATE outgoing_part SET state = 'sending', mr_before = ?3
+                "UPDATE outgoing_part SET state = 'sending', mr_before = ?3, modem = ?4
                  WHERE message_id = ?1 AND part = ?2",
             )?
-            .execute(params![id, part, mr_before])?;
+            .execute(params![id, part, mr_before, modem])?;
         transaction
             .prepare_cached("UPDATE outgoing SET state = 'sending', updated_ms = ?2 WHERE id = ?1")?
             .execute(params![id, now_ms])?;
@@ -607,7 +653,7 @@ impl Store {
     /// Parts waiting for the modem to tell whether they went out.
     pub(crate) fn resolving(&self) -> Result<Vec<Resolving>, StoreError> {
         let mut statement = self.connection.prepare_cached(
-            "SELECT p.message_id, p.part, p.mr_before FROM outgoing_part p
+            "SELECT p.message_id, p.part, p.mr_before, p.modem FROM outgoing_part p
              JOIN outgoing o ON o.id = p.message_id
              WHERE o.state = 'resolving' AND p.state = 'ambiguous' ORDER BY p.message_id, p.part",
         )?;
@@ -617,6 +663,7 @@ impl Store {
                     id: row.get(0)?,
                     part: row.get(1)?,
                     mr_before: row.get(2)?,
+                    modem: row.get(3)?,
                 })
             })?
             .collect::<Result<_, _>>()?;
@@ -1163,7 +1210,8 @@ mod tests {
             [Resolving {
                 id,
                 part: 2,
-                mr_before: Some(7)
+                mr_before: Some(7),
+                modem: None,
             }]
         );
         let states: Vec<PartState> = store.parts(id).unwrap().iter().map(|p| p.state).collect();

@@ -5,7 +5,7 @@
 //! through a read-only connection of its own ([`open_read_only`]).
 
 use super::{Store, StoreError};
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use rusqlite::{params, Connection, OpenFlags};
 use std::path::Path;
 
 /// The device's status as the daemon last recorded it.
@@ -31,18 +31,30 @@ pub(crate) struct DeviceStatus {
     pub pid: u32,
     /// When it was recorded (ms since the epoch).
     pub updated_ms: i64,
+    /// The modem's name, with several modems.
+    pub name: Option<String>,
 }
 
 impl Store {
-    /// Records the device's status (one row, replaced).
+    /// Records the first modem's status (one row, replaced).
+    #[cfg(test)]
     pub(crate) fn record_device_status(&mut self, status: &DeviceStatus) -> Result<(), StoreError> {
+        self.record_modem_status(1, status)
+    }
+
+    /// Records the status of modem number `slot` (1: the first).
+    pub(crate) fn record_modem_status(
+        &mut self,
+        slot: u32,
+        status: &DeviceStatus,
+    ) -> Result<(), StoreError> {
         self.connection.execute(
             "INSERT INTO device_status (id, state, detail, model, signal_dbm, signal_percent,
-                                        registered, operator, pid, updated_ms, phone)
-             VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                                        registered, operator, pid, updated_ms, phone, name)
+             VALUES (?12, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
              ON CONFLICT (id) DO UPDATE SET state = ?1, detail = ?2, model = ?3,
                  signal_dbm = ?4, signal_percent = ?5, registered = ?6, operator = ?7,
-                 pid = ?8, updated_ms = ?9, phone = ?10",
+                 pid = ?8, updated_ms = ?9, phone = ?10, name = ?11",
             params![
                 status.state,
                 status.detail,
@@ -57,6 +69,8 @@ impl Store {
                     .phone
                     .as_ref()
                     .and_then(|phone| serde_json::to_string(phone).ok()),
+                status.name,
+                slot,
             ],
         )?;
         Ok(())
@@ -85,32 +99,39 @@ pub(crate) fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
     Ok(connection)
 }
 
-/// The device's status, if the daemon recorded one.
+/// The device's status, if the daemon recorded one (the first modem's).
+#[cfg(test)]
 pub(crate) fn device_status(connection: &Connection) -> Result<Option<DeviceStatus>, StoreError> {
-    Ok(connection
-        .query_row(
-            "SELECT state, detail, model, signal_dbm, signal_percent, registered, operator,
-                    pid, updated_ms, phone
-             FROM device_status WHERE id = 1",
-            [],
-            |row| {
-                Ok(DeviceStatus {
-                    state: row.get(0)?,
-                    detail: row.get(1)?,
-                    model: row.get(2)?,
-                    signal_dbm: row.get(3)?,
-                    signal_percent: row.get(4)?,
-                    registered: row.get(5)?,
-                    operator: row.get(6)?,
-                    pid: row.get(7)?,
-                    updated_ms: row.get(8)?,
-                    phone: row
-                        .get::<_, Option<String>>(9)?
-                        .and_then(|json| serde_json::from_str(&json).ok()),
-                })
-            },
-        )
-        .optional()?)
+    Ok(modem_statuses(connection)?.into_iter().next())
+}
+
+/// Every modem's status, the first modem's first.
+pub(crate) fn modem_statuses(connection: &Connection) -> Result<Vec<DeviceStatus>, StoreError> {
+    let mut statement = connection.prepare(
+        "SELECT state, detail, model, signal_dbm, signal_percent, registered, operator,
+                pid, updated_ms, phone, name
+         FROM device_status ORDER BY id",
+    )?;
+    let rows = statement
+        .query_map([], |row| {
+            Ok(DeviceStatus {
+                state: row.get(0)?,
+                detail: row.get(1)?,
+                model: row.get(2)?,
+                signal_dbm: row.get(3)?,
+                signal_percent: row.get(4)?,
+                registered: row.get(5)?,
+                operator: row.get(6)?,
+                pid: row.get(7)?,
+                updated_ms: row.get(8)?,
+                phone: row
+                    .get::<_, Option<String>>(9)?
+                    .and_then(|json| serde_json::from_str(&json).ok()),
+                name: row.get(10)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
 }
 
 /// Messages that ended since `since_ms`, by final state; and received.

@@ -1,0 +1,371 @@
+//! Several modems in one daemon (issue 14 §3), each a real pseudo-terminal
+//! emulator: they share the queue, a modem that goes away leaves its share
+//! to the other, a part in doubt stays with the modem it went to, prefixes
+//! route, each receives into the one inbox with its name as `PHONE_ID`,
+//! and `simgate status` shows each.
+
+use simgate::config::{Config, ModemSettings};
+use simgate::daemon::{DaemonError, DaemonEvent, DaemonOptions};
+use simgate::emulator::{Emulator, EmulatorConfig, EmulatorEvent, Fault, Profile, Times};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// A daemon on two emulated modems, `a` (`[modem]`) and `b` (`[[modems]]`).
+struct Pair {
+    a: Emulator,
+    b: Emulator,
+    root: PathBuf,
+    events: mpsc::UnboundedReceiver<DaemonEvent>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<Result<(), DaemonError>>>,
+}
+
+impl Pair {
+    async fn start(name: &str, configure: impl FnOnce(&mut Config)) -> Self {
+        let root = std::env::temp_dir().join(format!("simgate-pair-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        for dir in ["inbox", "outbox", "sent", "error"] {
+            std::fs::create_dir_all(root.join(dir)).unwrap();
+        }
+        let a = Emulator::start(EmulatorConfig::new(Profile::Generic))
+            .await
+            .unwrap();
+        let b = Emulator::start(EmulatorConfig::new(Profile::Generic))
+            .await
+            .unwrap();
+        let mut config = Config::new(a.path());
+        config.modem.name = Some("a".to_owned());
+        let mut second = ModemSettings::new(b.path());
+        second.name = Some("b".to_owned());
+        config.more_modems.push(second);
+        config.spool.inbox = root.join("inbox");
+        config.spool.outbox = root.join("outbox");
+        config.spool.sent = Some(root.join("sent"));
+        config.spool.error = Some(root.join("error"));
+        config.database.path = Some(root.join("simgate.db"));
+        configure(&mut config);
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let options = DaemonOptions {
+            events: Some(events_tx),
+            ..DaemonOptions::new(config)
+        };
+        let task = tokio::spawn(simgate::device::configured::serve(options, async {
+            let _ = stopped.await;
+        }));
+        let mut pair = Self {
+            a,
+            b,
+            root,
+            events,
+            stop: Some(stop),
+            task: Some(task),
+        };
+        for _ in 0..2 {
+            pair.wait_for(|e| matches!(e, DaemonEvent::ModemReady { .. }))
+                .await;
+        }
+        pair
+    }
+
+    async fn wait_for(&mut self, wanted: impl Fn(&DaemonEvent) -> bool) -> DaemonEvent {
+        let deadline = tokio::time::sleep(Duration::from_secs(60));
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                event = self.events.recv() => {
+                    let event = event.expect("the daemon stopped");
+                    if wanted(&event) {
+                        return event;
+                    }
+                }
+                () = &mut deadline => panic!("no such daemon event within 60 s"),
+            }
+        }
+    }
+
+    fn drop_file(&self, name: &str, text: &str) {
+        let temp = self.root.join(format!(".{name}"));
+        std::fs::write(&temp, text).unwrap();
+        std::fs::rename(&temp, self.root.join("outbox").join(name)).unwrap();
+    }
+
+    fn count(&self, dir: &str) -> usize {
+        std::fs::read_dir(self.root.join(dir)).unwrap().count()
+    }
+
+    async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().unwrap();
+        }
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+/// How often each text went out through `modem`.
+fn texts(modem: &Emulator) -> BTreeMap<String, usize> {
+    let mut seen = BTreeMap::new();
+    for sent in modem.sent() {
+        let text = sent
+            .submit
+            .user_data
+            .body
+            .text()
+            .unwrap_or_default()
+            .to_owned();
+        *seen.entry(text).or_insert(0) += 1;
+    }
+    seen
+}
+
+/// 500 messages through two modems; one is unplugged in the middle of the
+/// run for a while. Every message is sent exactly once, by one modem or the
+/// other; both shared the work, and the one left carried on alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_modem_unplugged_mid_run_every_message_goes_out_once() {
+    let mut pair = Pair::start("unplug", |_| {}).await;
+    let total = 500;
+    for n in 0..total {
+        pair.drop_file(&format!("OUT+49170{n:05}.txt"), &format!("message {n}"));
+    }
+    let mut sent = 0;
+    while sent < 150 {
+        pair.wait_for(|e| matches!(e, DaemonEvent::Sent { .. }))
+            .await;
+        sent += 1;
+    }
+    // Away for a while, whatever it was doing (a part may be in doubt).
+    pair.a.unplug(Some(Duration::from_secs(3))).await;
+    let b_at_unplug = pair.b.sent().len();
+    while sent < total {
+        pair.wait_for(|e| matches!(e, DaemonEvent::Sent { .. }))
+            .await;
+        sent += 1;
+    }
+    assert_eq!(pair.count("sent"), total);
+    assert_eq!(pair.count("error"), 0);
+    let (a, b) = (texts(&pair.a), texts(&pair.b));
+    for n in 0..total {
+        let text = format!("message {n}");
+        let times = a.get(&text).unwrap_or(&0) + b.get(&text).unwrap_or(&0);
+        assert_eq!(times, 1, "{text}: a {a:?}, b {b:?}");
+    }
+    assert!(!a.is_empty(), "a sent its share before it went away");
+    assert!(
+        pair.b.sent().len() > b_at_unplug + 100,
+        "b carried on alone"
+    );
+    pair.stop().await;
+}
+
+/// A part handed to one modem whose answer never came stays with that
+/// modem while it is away (never sent again through the other, which
+/// sends the rest meanwhile), and is settled by it (its TP-MR counter)
+/// once it is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_part_in_doubt_waits_for_its_own_modem() {
+    let mut pair = Pair::start("doubt", |config| {
+        config.modem.send_timeout = Duration::from_secs(2);
+        config.more_modems[0].send_timeout = Duration::from_secs(2);
+    })
+    .await;
+    let mut a_events = pair.a.subscribe();
+    let mut b_events = pair.b.subscribe();
+    for modem in [&pair.a, &pair.b] {
+        modem.inject_fault(Fault::HangAfterPdu { times: Times::Once });
+    }
+    pair.drop_file("OUT+4917000000001.txt", "in doubt");
+    let hung = |event: Result<EmulatorEvent, _>| matches!(event, Ok(EmulatorEvent::Hung(_)));
+    let a_hung = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            tokio::select! {
+                event = a_events.recv() => if hung(event) { return true },
+                event = b_events.recv() => if hung(event) { return false },
+            }
+        }
+    })
+    .await
+    .expect("one modem took the message and hung");
+    let (gone, left) = if a_hung {
+        (&pair.a, &pair.b)
+    } else {
+        (&pair.b, &pair.a)
+    };
+    left.clear_faults();
+    gone.unplug(Some(Duration::from_secs(3))).await;
+    for n in 0..5 {
+        pair.drop_file(&format!("OUT+4330000000{n}.txt"), &format!("meanwhile {n}"));
+    }
+    let mut sent = 0;
+    while sent < 5 {
+        pair.wait_for(
+            |e| matches!(e, DaemonEvent::Sent { file, .. } if file.starts_with("OUT+43")),
+        )
+        .await;
+        sent += 1;
+    }
+    let (gone, left) = if a_hung {
+        (&pair.a, &pair.b)
+    } else {
+        (&pair.b, &pair.a)
+    };
+    assert_eq!(texts(left).len(), 5, "the rest went through the modem left");
+    assert!(!texts(left).contains_key("in doubt"));
+    let _ = gone;
+    pair.wait_for(
+        |e| matches!(e, DaemonEvent::Sent { file, .. } if file == "OUT+4917000000001.txt"),
+    )
+    .await;
+    let (gone, left) = if a_hung {
+        (&pair.a, &pair.b)
+    } else {
+        (&pair.b, &pair.a)
+    };
+    assert_eq!(
+        texts(gone).get("in doubt"),
+        Some(&1),
+        "sent once, by its modem"
+    );
+    assert!(!texts(left).contains_key("in doubt"));
+    assert_eq!(pair.count("error"), 0);
+    pair.stop().await;
+}
+
+/// Prefixes route: `+43` numbers only through `b`, the rest through `a`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prefixes_route_each_number_to_its_modem() {
+    let mut pair = Pair::start("route", |config| {
+        config.more_modems[0].prefixes = vec!["+43".to_owned()];
+    })
+    .await;
+    for n in 0..10 {
+        pair.drop_file(&format!("OUT+4330000{n:03}.txt"), &format!("austria {n}"));
+        pair.drop_file(&format!("OUT+4917000{n:03}.txt"), &format!("germany {n}"));
+    }
+    let mut sent = 0;
+    while sent < 20 {
+        pair.wait_for(|e| matches!(e, DaemonEvent::Sent { .. }))
+            .await;
+        sent += 1;
+    }
+    let (a, b) = (texts(&pair.a), texts(&pair.b));
+    assert!(a.keys().all(|t| t.starts_with("germany")), "{a:?}");
+    assert!(b.keys().all(|t| t.starts_with("austria")), "{b:?}");
+    assert_eq!((a.len(), b.len()), (10, 10));
+    pair.stop().await;
+}
+
+/// A message received by either modem lands in the one inbox, and its
+/// RunOnReceive hook is told which modem (`PHONE_ID`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_modem_receives_into_the_inbox_with_its_name() {
+    let dir = std::env::temp_dir().join(format!("simgate-pair-hook-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("phone-ids");
+    let _ = std::fs::remove_file(&log);
+    let hook = format!("echo \"$PHONE_ID $1\" >> {}", log.display());
+    let mut pair = Pair::start("receive", |config| {
+        config.hooks.run_on_receive = Some(hook);
+    })
+    .await;
+    pair.a
+        .inject_deliver(&crate::support::delivers("+4915100000001", "to a", 0)[0])
+        .unwrap();
+    pair.wait_for(|e| matches!(e, DaemonEvent::Received { .. }))
+        .await;
+    pair.b
+        .inject_deliver(&crate::support::delivers("+4915100000002", "to b", 0)[0])
+        .unwrap();
+    pair.wait_for(|e| matches!(e, DaemonEvent::Received { .. }))
+        .await;
+    assert_eq!(pair.count("inbox"), 2);
+    // The hooks run on their own: wait for both lines.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let lines = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.lines().count() == 2 || tokio::time::Instant::now() > deadline {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let mut ids: Vec<&str> = lines.lines().filter_map(|l| l.split(' ').next()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, ["a", "b"], "{lines}");
+    assert!(lines.contains("+4915100000001") && lines.contains("+4915100000002"));
+    pair.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `simgate status` (another process, reading the database) shows each
+/// modem under its name, as text and JSON, read from the same TOML the
+/// daemon would run with (`[modem]` and `[[modems]]`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_shows_each_modem() {
+    let mut pair = Pair::start("status", |_| {}).await;
+    pair.a.unplug(None).await;
+    let toml = pair.root.join("simgate.toml");
+    std::fs::write(
+        &toml,
+        format!(
+            "[modem]\nname = \"a\"\ndevice = \"{a}\"\n\n[[modems]]\nname = \"b\"\ndevice = \"{b}\"\n\
+             prefixes = [\"+43\"]\n\n[spool]\ninbox = \"{r}/inbox\"\noutbox = \"{r}/outbox\"\n\
+             sent = \"{r}/sent\"\nerror = \"{r}/error\"\n\n[database]\npath = \"{r}/simgate.db\"\n",
+            a = pair.a.path().display(),
+            b = pair.b.path().display(),
+            r = pair.root.display()
+        ),
+    )
+    .unwrap();
+    let status = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_simgate"))
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let toml_arg = toml.to_str().unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let json = loop {
+        let json: serde_json::Value =
+            serde_json::from_str(&status(&["status", "-c", toml_arg, "--json"])).unwrap();
+        let states: Vec<&str> = json["modems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|m| m["state"].as_str())
+            .collect();
+        if states == ["connecting", "ready"] {
+            break json;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{json}");
+        // The unplug is recorded by the daemon on its own.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(json["modems"][0]["name"], "a");
+    assert_eq!(json["modems"][1]["name"], "b");
+    assert_eq!(json["modem"]["name"], "a");
+    let text = status(&["status", "-c", toml_arg]);
+    assert!(text.contains("modem a: connecting"), "{text}");
+    assert!(text.contains("modem b: ready"), "{text}");
+    let check = std::process::Command::new(env!("CARGO_BIN_EXE_simgate"))
+        .args(["check-config", "-c", toml_arg])
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    pair.stop().await;
+}
