@@ -306,7 +306,7 @@ async fn each_modem_receives_into_the_inbox_with_its_name() {
 /// daemon would run with (`[modem]` and `[[modems]]`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_shows_each_modem() {
-    let mut pair = Pair::start("status", |_| {}).await;
+    let pair = Pair::start("status", |_| {}).await;
     pair.a.unplug(None).await;
     let toml = pair.root.join("simgate.toml");
     std::fs::write(
