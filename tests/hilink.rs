@@ -1,8 +1,8 @@
 //! The real `simgate run` on a Huawei HiLink stick: the emulated web
 //! interface (`simgate::emulator::hilink`) on a loopback port, the real
 //! spool, SQLite and inotify. Sending (single, long, Unicode), receiving,
-//! and recovering from each fault the stick has, without losing or
-//! duplicating a message.
+//! delivery reports matched to their messages, and recovering from each
+//! fault the stick has, without losing or duplicating a message.
 
 use crate::support::{fresh_spool, spawn_simgate};
 use simgate::emulator::hilink::{HilinkConfig, HilinkEmulator, Snapshot};
@@ -23,6 +23,17 @@ struct Setup {
 impl Setup {
     async fn start(name: &str, stick: HilinkConfig, modem_extra: &str) -> Self {
         let stick = HilinkEmulator::start(stick).await.unwrap();
+        Self::start_on(name, stick, modem_extra, "").await
+    }
+
+    /// Starts the daemon on a stick already running; `sections` are more
+    /// of the configuration (`[receive]` …).
+    async fn start_on(
+        name: &str,
+        stick: HilinkEmulator,
+        modem_extra: &str,
+        sections: &str,
+    ) -> Self {
         let root = fresh_spool(&format!("hilink-{name}"));
         let config = root.join("simgate.toml");
         std::fs::write(
@@ -32,7 +43,7 @@ impl Setup {
                  send_timeout = \"20s\"\nstatus_interval = \"0s\"\n{modem_extra}\n\n[spool]\n\
                  inbox = \"{r}/inbox\"\noutbox = \"{r}/outbox\"\nsent = \"{r}/sent\"\n\
                  error = \"{r}/error\"\n\n[database]\npath = \"{r}/simgate.db\"\n\n\
-                 [log]\nfile = \"{r}/simgate.log\"\nlevel = \"info\"\n",
+                 [log]\nfile = \"{r}/simgate.log\"\nlevel = \"info\"\n\n{sections}\n",
                 url = stick.url(),
                 r = root.display()
             ),
@@ -88,6 +99,64 @@ impl Setup {
                 );
             }
             // Files appear without an event the test could wait on; look
+            // again shortly (the loop ends as soon as they are there).
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until the log file says `text`.
+    async fn logged(&self, text: &str) {
+        let deadline = tokio::time::Instant::now() + LIMIT;
+        while !self.log().contains(text) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{text:?} not logged:\n{}",
+                self.log()
+            );
+            // The log is a file, with no event to wait on: looked at again
+            // shortly (the loop ends as soon as it is there).
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// How many lines of the log file say `text`.
+    fn logged_lines(&self, text: &str) -> usize {
+        std::fs::read_to_string(self.root.join("simgate.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|line| line.contains(text))
+            .count()
+    }
+
+    /// The delivery outcome recorded for each part sent, oldest message
+    /// first (`None`: no report yet).
+    fn report_outcomes(&self) -> Vec<Option<String>> {
+        let db = rusqlite::Connection::open(self.root.join("simgate.db")).unwrap();
+        let mut query = db
+            .prepare(
+                "SELECT p.report_outcome FROM outgoing o JOIN outgoing_part p ON p.message_id = o.id
+                 ORDER BY o.id, p.part",
+            )
+            .unwrap();
+        let rows = query.query_map([], |row| row.get(0)).unwrap();
+        rows.map(Result::unwrap).collect()
+    }
+
+    /// Waits until every part sent has a recorded delivery outcome.
+    async fn reports_recorded(&self, parts: usize) -> Vec<String> {
+        let deadline = tokio::time::Instant::now() + LIMIT;
+        loop {
+            let outcomes = self.report_outcomes();
+            if outcomes.len() >= parts && outcomes.iter().all(Option::is_some) {
+                return outcomes.into_iter().flatten().collect();
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "outcomes {outcomes:?}\nstick: {:?}\nlog:\n{}",
+                self.stick.snapshot(),
+                self.log()
+            );
+            // The database has no event a test could wait on; looked at
             // again shortly (the loop ends as soon as they are there).
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -683,4 +752,156 @@ async fn tokens_come_from_each_answer_and_a_session_lasts() {
     let snapshot = stick.snapshot();
     assert_eq!(snapshot.sessions, 2, "one new session after the expiry");
     assert_eq!(snapshot.logins, 2, "and one new login");
+}
+
+/// What the daemon logs for a report it matched to nothing.
+const UNMATCHED: &str = "a delivery report for no message this run waits for";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_report_is_matched_to_its_message() {
+    let stick = HilinkEmulator::start(HilinkConfig::default())
+        .await
+        .unwrap();
+    let setup = Setup::start_on(
+        "report",
+        stick,
+        "",
+        "[receive]\ndelivery_report = \"sms\"\n",
+    )
+    .await;
+    setup
+        .wait("reports asked for", |s| {
+            s.use_s_report && s.requests.contains_key("/api/sms/sms-count")
+        })
+        .await;
+    setup.queue("OUT+4915112345678.txt", "please confirm");
+    setup.files("sent", 1).await;
+    assert_eq!(setup.reports_recorded(1).await, vec!["delivered"]);
+    // As a modem's, the report is stored in the inbox as gammu does: the
+    // word; then deleted from the stick.
+    setup.files("inbox", 1).await;
+    assert_eq!(
+        setup.inbox_texts(),
+        BTreeSet::from(["Delivered".to_owned()])
+    );
+    setup
+        .wait("the report deleted from the stick", |s| {
+            s.reports_made == 1 && s.reports().count() == 0
+        })
+        .await;
+    let log = setup.log();
+    assert!(
+        !log.contains("delivery report for no known message"),
+        "{log}"
+    );
+    assert!(!log.contains(UNMATCHED), "{log}");
+    setup.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_messages_to_one_number_get_their_reports_in_order() {
+    let stick = HilinkEmulator::start(HilinkConfig::default())
+        .await
+        .unwrap();
+    // Both reports come late, together: nothing but their order tells
+    // them apart.
+    stick.hold_reports();
+    let setup = Setup::start_on(
+        "report-order",
+        stick,
+        "",
+        "[receive]\ndelivery_report = \"log\"\n",
+    )
+    .await;
+    setup.queue("OUTA_+4915112345678_1.txt", "the first");
+    setup.files("sent", 1).await;
+    setup.stick.undelivered(1);
+    setup.queue("OUTA_+4915112345678_2.txt", "the second, never delivered");
+    setup.files("sent", 2).await;
+    setup
+        .wait("both reports made", |s| s.reports_made == 2)
+        .await;
+    setup.stick.release_reports();
+    assert_eq!(
+        setup.reports_recorded(2).await,
+        vec!["delivered".to_owned(), "failed".to_owned()]
+    );
+    setup
+        .wait("both reports deleted from the stick", |s| {
+            s.reports().count() == 0
+        })
+        .await;
+    // DeliveryReport = log: recorded and logged, no inbox file.
+    assert!(names(&setup.root.join("inbox")).is_empty());
+    assert!(!setup.log().contains(UNMATCHED), "{}", setup.log());
+    setup.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_for_nothing_waited_for_is_left_and_logged_once() {
+    let stick = HilinkEmulator::start(HilinkConfig::default())
+        .await
+        .unwrap();
+    // On the stick from before: for the number the daemon will send to,
+    // and saying "not delivered".
+    let old = stick.deliver_report("+4915112345678", false).unwrap();
+    let setup = Setup::start_on(
+        "report-unmatched",
+        stick,
+        "",
+        "[receive]\ndelivery_report = \"log\"\n",
+    )
+    .await;
+    setup.logged(UNMATCHED).await;
+    // One for a message never sent.
+    let stray = setup.stick.deliver_report("+4917699999999", true).unwrap();
+    setup
+        .wait("both logged", |_| setup.logged_lines(UNMATCHED) >= 2)
+        .await;
+    // This run's message gets this run's report ("delivered"), not the
+    // old one ("not delivered") to the same number.
+    setup.queue("OUT+4915112345678.txt", "please confirm");
+    setup.files("sent", 1).await;
+    assert_eq!(setup.reports_recorded(1).await, vec!["delivered"]);
+    // More reads of the inbox: a message arrives and is taken.
+    setup.stick.deliver("+4917612345678", "hello");
+    setup.files("inbox", 1).await;
+    setup
+        .wait("the message and the matched report deleted", |s| {
+            s.inbox.keys().copied().collect::<Vec<u32>>() == vec![old, stray]
+        })
+        .await;
+    assert_eq!(setup.logged_lines(UNMATCHED), 2, "{}", setup.log());
+    assert_eq!(setup.inbox_texts(), BTreeSet::from(["hello".to_owned()]));
+    let db = rusqlite::Connection::open(setup.root.join("simgate.db")).unwrap();
+    let reports: i64 = db
+        .query_row("SELECT count(*) FROM status_report", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(reports, 1, "only the matched report is recorded");
+    setup.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_report_is_asked_for_when_reports_are_off() {
+    // Someone turned reports on in the stick's web page; the
+    // configuration (no delivery_report) says off.
+    let stick = HilinkEmulator::start(HilinkConfig {
+        use_s_report: true,
+        ..HilinkConfig::default()
+    })
+    .await
+    .unwrap();
+    let setup = Setup::start_on("report-off", stick, "", "").await;
+    setup
+        .wait("reports turned off", |s| {
+            !s.use_s_report && s.requests.contains_key("/api/sms/sms-count")
+        })
+        .await;
+    setup.queue("OUT+4915112345678.txt", "no report wanted");
+    setup.files("sent", 1).await;
+    let snapshot = setup.stick.snapshot();
+    assert_eq!(times_sent(&snapshot, "no report wanted"), 1);
+    assert_eq!(snapshot.reports_made, 0);
+    assert_eq!(setup.report_outcomes(), vec![None]);
+    setup.stop().await;
 }

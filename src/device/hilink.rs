@@ -24,12 +24,25 @@
 //! - The stick's storage (`LocalMax`, usually 500) holds the sent box too:
 //!   when it is 80 % full the oldest copies of sent messages go, so it
 //!   never stops taking new messages for them.
+//! - Delivery reports: the stick asks the network for them when its
+//!   `UseSReport` setting (`/api/sms/config`) is on, which is set on each
+//!   connection to what the configuration says (`delivery_report` other
+//!   than `no`: on; else off). A report arrives in the inbox as a message
+//!   with its own `SmsType` (7 delivered, 8 not), the number the message
+//!   went to and a date, and nothing naming the message. It is matched to
+//!   the oldest send to that number that asked for one and has none yet
+//!   ([`super::report_match`], shared with the ZTE stick), in this run
+//!   only, and handed to the daemon as a status report (storage
+//!   [`REPORTS`]); the daemon records it, then deletes it from the stick.
+//!   A report for nothing this run waits for (sent before a restart, or
+//!   by something else) is logged once and left on the stick.
 
+use super::report_match::{Found, ReportMatcher, Verdict};
 use super::{
     Capabilities, Control, Device, DeviceError, DeviceEvent, DeviceInfo, DeviceState, FailureKind,
     Listed, Location, Radio,
 };
-use crate::config::{Config, WebStick};
+use crate::config::{Config, DeliveryReport, WebStick};
 use crate::hilink::api::{self, SendState};
 use crate::hilink::client::{Client, HilinkError};
 use crate::pdu::{self, EncodedPdu};
@@ -41,8 +54,11 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-/// The one storage a stick has for the daemon.
+/// The stick's received messages.
 pub const INBOX: &str = "inbox";
+/// Its delivery reports: read with the inbox, where the stick keeps them,
+/// and named apart so that the daemon's delete marks them recorded.
+pub const REPORTS: &str = "reports";
 
 /// How many events may wait for the daemon.
 const EVENT_QUEUE: usize = 64;
@@ -80,12 +96,20 @@ struct Inner {
     /// Messages deleted so far: a count that stayed the same across a
     /// delete hides a new message.
     deletions: AtomicU64,
+    /// Sends waiting for delivery reports, and the reports judged.
+    reports: Mutex<ReportMatcher>,
 }
 
 #[derive(Debug, Clone, Copy)]
 struct Settings {
     check_interval: Duration,
     send_timeout: Duration,
+    /// Whether the stick is to ask for delivery reports (`UseSReport`).
+    reports: bool,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn client_for(web: &WebStick, config: &Config) -> Client {
@@ -101,6 +125,8 @@ fn settings_for(web: &WebStick, config: &Config) -> Settings {
     Settings {
         check_interval: web.check_interval,
         send_timeout: config.modem.send_timeout,
+        // The daemon asks for a report on every message then.
+        reports: config.receive.delivery_report != DeliveryReport::No,
     }
 }
 
@@ -146,6 +172,7 @@ impl HilinkStick {
             deleted: Mutex::new(VecDeque::new()),
             away: AtomicBool::new(false),
             deletions: AtomicU64::new(0),
+            reports: Mutex::new(ReportMatcher::default()),
         });
         let stick = Self {
             poller: Mutex::new(Some(tokio::spawn(watch_stick(inner.clone())))),
@@ -173,7 +200,16 @@ impl HilinkStick {
     }
 
     /// Sends `text` to `phone` as one message (see the module docs).
-    async fn send_text(&self, phone: &str, text: &str) -> Result<u8, DeviceError> {
+    async fn send_text(&self, phone: &str, text: &str, report: bool) -> Result<u8, DeviceError> {
+        let sent = self.send_once(phone, text).await?;
+        if report {
+            lock(&self.inner.reports).expect(sent, phone, Instant::now());
+        }
+        Ok(sent)
+    }
+
+    /// Sends `text` to `phone` and follows it until it is sent or failed.
+    async fn send_once(&self, phone: &str, text: &str) -> Result<u8, DeviceError> {
         let client = self.ready()?;
         let send_timeout = self.inner.settings().send_timeout;
         let before = newest_sent(&client).await.map_err(|e| not_sent(&e))?;
@@ -287,6 +323,73 @@ impl HilinkStick {
             format!("{reason}; the stick could not be asked whether it went out ({last_error})"),
         ))
     }
+
+    /// Deletes a message or report from the stick, once (a long message is
+    /// one message there but several parts for the daemon, each deleted).
+    async fn delete_from_stick(&self, location: &Location) -> Result<(), DeviceError> {
+        let done = |index| {
+            self.inner
+                .deleted
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(&index)
+        };
+        if done(location.index) {
+            return Ok(());
+        }
+        let client = self.ready()?;
+        client
+            .post("/api/sms/delete-sms", api::index_request(location.index))
+            .await
+            .map_err(|e| not_sent(&e))?;
+        let mut deleted = self.inner.deleted.lock().unwrap_or_else(|e| e.into_inner());
+        if deleted.len() >= 256 {
+            deleted.pop_front();
+        }
+        deleted.push_back(location.index);
+        self.inner.deletions.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The reports listed with the inbox, matched to the sends waiting
+    /// for them: status reports for the daemon; the rest logged once and
+    /// left on the stick.
+    fn matched_reports(&self, reports: &[(api::Message, bool)]) -> Vec<Listed> {
+        let mut matcher = lock(&self.inner.reports);
+        matcher.expire(Instant::now());
+        let found: Vec<Found<'_>> = reports
+            .iter()
+            .map(|(report, _)| Found {
+                id: report.index,
+                number: &report.phone,
+            })
+            .collect();
+        let mut listed = Vec::new();
+        for (index, verdict) in matcher.judge(&found) {
+            let Some((report, delivered)) = reports.iter().find(|(r, _)| r.index == index) else {
+                continue;
+            };
+            match verdict {
+                Verdict::For(reference) => {
+                    match report_pdu(reference, report, *delivered) {
+                        Ok(pdu) => listed.push(pdu),
+                        Err(reason) => {
+                            tracing::warn!(index, reason, "a delivery report cannot be made a status report; left on the stick");
+                            matcher.give_up(index);
+                        }
+                    }
+                }
+                Verdict::Unmatched => tracing::info!(
+                    index,
+                    to = %Redact(&report.phone),
+                    delivered,
+                    "a delivery report for no message this run waits for; left on the stick"
+                ),
+                Verdict::Done => {}
+            }
+        }
+        listed
+    }
 }
 
 impl Inner {
@@ -314,10 +417,15 @@ impl Inner {
 
 /// The index of the newest message in the sent box, if any.
 async fn newest_sent(client: &Client) -> Result<Option<u32>, HilinkError> {
+    newest_index(client, api::Box::Sent).await
+}
+
+/// The index of the newest message in `box_type`, if any.
+async fn newest_index(client: &Client, box_type: api::Box) -> Result<Option<u32>, HilinkError> {
     let page = client
         .post(
             "/api/sms/sms-list",
-            api::list_request(api::Box::Sent, 1, 1, false),
+            api::list_request(box_type, 1, 1, false),
         )
         .await?;
     let messages = api::message_list(&page).map_err(|error| HilinkError::Answer {
@@ -380,6 +488,57 @@ async fn check_kept_text(client: &Client, phone: &str, text: &str, before: Optio
     }
 }
 
+/// Sets the stick's `UseSReport` to `wanted` when it differs, keeping its
+/// other message settings. A stick that cannot be asked or set is logged
+/// and used as it is: reports then come as it decides.
+async fn ask_for_reports(client: &Client, wanted: bool) {
+    let current = match client.get("/api/sms/config").await {
+        Ok(current) => current,
+        Err(error) => {
+            tracing::warn!(error = %Scrub(&error), wanted, "cannot read the stick's message settings (api/sms/config); delivery reports are as the stick has them");
+            return;
+        }
+    };
+    if api::reports_asked(&current) == Some(wanted) {
+        return;
+    }
+    match client
+        .post(
+            "/api/sms/config",
+            api::report_config_request(&current, wanted),
+        )
+        .await
+    {
+        Ok(_) if wanted => {
+            tracing::info!("the stick now asks the network for delivery reports (UseSReport on)")
+        }
+        Ok(_) => tracing::info!(
+            "the stick no longer asks the network for delivery reports (UseSReport off)"
+        ),
+        Err(error) => {
+            tracing::warn!(error = %Scrub(&error), wanted, "cannot set the stick's delivery reports (UseSReport)")
+        }
+    }
+}
+
+/// A delivery report as the status report the daemon takes, for the send
+/// given `reference`; always the same PDU for the same report, so one
+/// read twice is recorded once.
+fn report_pdu(reference: u8, report: &api::Message, delivered: bool) -> Result<Listed, String> {
+    // A date the stick cannot give is 1970, as for messages.
+    let seconds = api::parse_date(&report.date)
+        .and_then(|stamp| crate::calendar::unix_seconds(&stamp).ok())
+        .unwrap_or(0);
+    let pdu = super::text::status_report(reference, &report.phone, seconds, delivered)?;
+    Ok(Listed::Message {
+        location: Location {
+            storage: REPORTS.to_owned(),
+            index: report.index,
+        },
+        pdu,
+    })
+}
+
 /// Whether the inbox may hold something the daemon has not read: it is
 /// not empty, and its count changed since the last check, or stayed the
 /// same across a delete (one went, another came).
@@ -406,6 +565,15 @@ async fn watch_stick(inner: Arc<Inner>) {
         match client.get("/api/device/information").await {
             Ok(info) => {
                 let info = api::information(&info);
+                ask_for_reports(&client, inner.settings().reports).await;
+                if !lock(&inner.reports).has_baseline() {
+                    match newest_index(&client, api::Box::Inbox).await {
+                        Ok(newest) => lock(&inner.reports).set_baseline(newest),
+                        Err(error) => {
+                            tracing::debug!(error = %Scrub(&error), "cannot read which reports the stick held before; asking again on the next connection");
+                        }
+                    }
+                }
                 inner.away.store(false, Ordering::Relaxed);
                 tracing::info!(model = %info.model, firmware = %info.firmware, url = client.base(), "the HiLink stick is ready");
                 inner.state_tx.send_replace(DeviceState::Ready(DeviceInfo {
@@ -564,7 +732,8 @@ impl Device for HilinkStick {
             ));
         }
         let (phone, text) = super::text::whole_text(parts, "a HiLink stick")?;
-        self.send_text(&phone, &text).await
+        self.send_text(&phone, &text, super::text::wants_report(parts))
+            .await
     }
 
     async fn send_part(&self, parts: &[EncodedPdu], index: usize) -> Result<u8, DeviceError> {
@@ -574,7 +743,8 @@ impl Device for HilinkStick {
         }
         let (phone, text) = super::text::whole_text(parts, "a HiLink stick")?;
         tracing::debug!(to = %Redact(&phone), parts = parts.len(), "sending through the stick");
-        self.send_text(&phone, &text).await
+        self.send_text(&phone, &text, super::text::wants_report(parts))
+            .await
     }
 
     async fn last_reference(&self) -> Result<Option<u8>, DeviceError> {
@@ -589,6 +759,7 @@ impl Device for HilinkStick {
     }
 
     async fn read_storage(&self, storage: &str) -> Result<Vec<Listed>, DeviceError> {
+        // Reports are in the inbox, and come with it.
         if storage != INBOX {
             return Ok(Vec::new());
         }
@@ -605,6 +776,7 @@ impl Device for HilinkStick {
             return Ok(Vec::new());
         }
         let mut listed = Vec::new();
+        let mut reports = Vec::new();
         for page in 1..=MAX_PAGES {
             let answer = client
                 .post(
@@ -616,13 +788,17 @@ impl Device for HilinkStick {
             let messages = api::message_list(&answer)
                 .map_err(|e| failure(FailureKind::Transient, e.to_string()))?;
             let full_page = messages.len() as u32 >= api::PAGE_SIZE;
-            for message in &messages {
-                listed.extend(as_delivers(message));
+            for message in messages {
+                match message.report_outcome() {
+                    Some(delivered) => reports.push((message, delivered)),
+                    None => listed.extend(as_delivers(&message)),
+                }
             }
             if !full_page {
                 break;
             }
         }
+        listed.extend(self.matched_reports(&reports));
         Ok(listed)
     }
 
@@ -638,28 +814,11 @@ impl Device for HilinkStick {
     }
 
     async fn delete(&self, location: &Location) -> Result<(), DeviceError> {
-        let done = |index| {
-            self.inner
-                .deleted
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .contains(&index)
-        };
-        if done(location.index) {
-            return Ok(());
+        let result = self.delete_from_stick(location).await;
+        if result.is_ok() && location.storage == REPORTS {
+            lock(&self.inner.reports).recorded(location.index);
         }
-        let client = self.ready()?;
-        client
-            .post("/api/sms/delete-sms", api::index_request(location.index))
-            .await
-            .map_err(|e| not_sent(&e))?;
-        let mut deleted = self.inner.deleted.lock().unwrap_or_else(|e| e.into_inner());
-        if deleted.len() >= 256 {
-            deleted.pop_front();
-        }
-        deleted.push_back(location.index);
-        self.inner.deletions.fetch_add(1, Ordering::Relaxed);
-        Ok(())
+        result
     }
 
     async fn acknowledge(&self) -> Result<(), DeviceError> {
@@ -767,6 +926,7 @@ mod tests {
             content: "ж".repeat(100),
             date: "2024-03-01 10:11:12".to_owned(),
             status: 0,
+            sms_type: 1,
         };
         let first = as_delivers(&message);
         assert_eq!(first, as_delivers(&message));
@@ -797,6 +957,7 @@ mod tests {
             content: "hi".to_owned(),
             date: String::new(),
             status: 0,
+            sms_type: 1,
         };
         assert!(matches!(as_delivers(&named)[0], Listed::Message { .. }));
         let unusable = api::Message {
@@ -808,5 +969,34 @@ mod tests {
             panic!("{listed:?}");
         };
         assert!(raw.contains("hi"));
+    }
+
+    #[test]
+    fn a_report_becomes_the_same_status_report_for_its_send_each_time() {
+        let report = api::Message {
+            index: 40_010,
+            phone: "+4915112345678".to_owned(),
+            content: String::new(),
+            date: "2024-03-01 10:11:12".to_owned(),
+            status: 0,
+            sms_type: api::SMS_TYPE_NOT_DELIVERED,
+        };
+        let listed = report_pdu(42, &report, false).unwrap();
+        assert_eq!(listed, report_pdu(42, &report, false).unwrap());
+        let Listed::Message { location, pdu } = listed else {
+            panic!("unreadable");
+        };
+        assert_eq!(
+            (location.storage.as_str(), location.index),
+            (REPORTS, 40_010)
+        );
+        let (_, tpdu) = pdu::split_smsc(&pdu).unwrap();
+        let Incoming::StatusReport(status) = Incoming::decode(tpdu).unwrap() else {
+            panic!("not a report");
+        };
+        assert_eq!(status.message_reference, 42);
+        assert_eq!(status.recipient.to_display(), "+4915112345678");
+        assert_ne!(status.status.outcome(), pdu::DeliveryOutcome::Delivered);
+        assert_eq!(status.discharge_time.valid().unwrap().hour, 10);
     }
 }

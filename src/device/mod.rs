@@ -16,6 +16,7 @@ pub mod at;
 pub mod configured;
 pub mod hilink;
 pub mod modemmanager;
+pub(crate) mod report_match;
 pub(crate) mod text;
 pub mod zte;
 

@@ -141,6 +141,15 @@ pub(crate) fn status_report_with(
     report.encode().map(without_smsc).map_err(|e| e.to_string())
 }
 
+/// Whether the daemon asked for a delivery report on the message these
+/// parts make (the first part's TP-SRR).
+pub(crate) fn wants_report(parts: &[EncodedPdu]) -> bool {
+    parts
+        .first()
+        .and_then(|pdu| pdu::SmsSubmit::decode(pdu.tpdu()).ok())
+        .is_some_and(|submit| submit.status_report_request)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -37,12 +37,14 @@
 //! - Delivery reports: the stick lists them (`sms_status_rpt_data`) as a
 //!   number, an outcome and a date, with nothing naming the message they
 //!   are for. A report is matched to the oldest send to that number that
-//!   asked for one and has none yet, in this run only (what was waiting
+//!   asked for one and has none yet ([`super::report_match`], shared with
+//!   the HiLink stick), in this run only (what was waiting
 //!   when the daemon stopped is not matched after a restart): with two
 //!   messages to one number in flight, their reports may be swapped.
 //!   Reports are asked for only while a send waits for one.
 
 use super::hilink::{backoff, something_new};
+use super::report_match::{Found, ReportMatcher, Verdict};
 use super::{
     Capabilities, Control, Device, DeviceError, DeviceEvent, DeviceInfo, DeviceState, FailureKind,
     Listed, Location, Radio,
@@ -53,7 +55,7 @@ use crate::pdu::{self, EncodedPdu};
 use crate::redact::{Redact, Scrub};
 use crate::zte::api::{self, CommandState, Tags};
 use crate::zte::client::{Client, ZteError};
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -79,10 +81,6 @@ const MAX_PAGES: u32 = 40;
 pub const INCOMPLETE_WAIT: Duration = Duration::from_secs(600);
 /// Reports are looked for every this many checks while a send waits.
 const REPORT_EVERY: u64 = 6;
-/// How long a send waits for its report at most.
-const REPORT_WAIT: Duration = Duration::from_secs(48 * 3600);
-/// Sends waiting for a report, at most.
-const AWAITED_KEPT: usize = 1024;
 
 /// A ZTE web stick.
 #[derive(Debug)]
@@ -90,26 +88,6 @@ pub(crate) struct ZteStick {
     inner: Arc<Inner>,
     state: watch::Receiver<DeviceState>,
     poller: Mutex<Option<JoinHandle<()>>>,
-}
-
-/// A send waiting for its delivery report.
-#[derive(Debug, Clone)]
-struct Awaited {
-    reference: u8,
-    phone: String,
-    since: Instant,
-}
-
-#[derive(Debug, Default)]
-struct Reports {
-    /// Sends waiting, oldest first.
-    awaited: VecDeque<Awaited>,
-    /// Report ids at or below this were there before this run.
-    baseline: Option<u32>,
-    /// Report ids handed to the daemon, and which send each is for.
-    handed: HashMap<u32, u8>,
-    /// Report ids done with.
-    done: BTreeSet<u32>,
 }
 
 #[derive(Debug)]
@@ -122,7 +100,7 @@ struct Inner {
     deleted: Mutex<VecDeque<u32>>,
     away: AtomicBool,
     deletions: AtomicU64,
-    reports: Mutex<Reports>,
+    reports: Mutex<ReportMatcher>,
     /// Incomplete long messages, and when each was first seen.
     incomplete: Mutex<HashMap<u32, Instant>>,
     /// The SIM state last logged.
@@ -208,7 +186,7 @@ impl ZteStick {
             deleted: Mutex::new(VecDeque::new()),
             away: AtomicBool::new(false),
             deletions: AtomicU64::new(0),
-            reports: Mutex::new(Reports::default()),
+            reports: Mutex::new(ReportMatcher::default()),
             incomplete: Mutex::new(HashMap::new()),
             sim_state: Mutex::new(None),
             storage: Mutex::new(None),
@@ -266,15 +244,7 @@ impl ZteStick {
             *used += 1;
         }
         if report {
-            let mut reports = lock(&self.inner.reports);
-            if reports.awaited.len() >= AWAITED_KEPT {
-                reports.awaited.pop_front();
-            }
-            reports.awaited.push_back(Awaited {
-                reference: sent,
-                phone: phone.to_owned(),
-                since: Instant::now(),
-            });
+            lock(&self.inner.reports).expect(sent, phone, Instant::now());
         }
         Ok(sent)
     }
@@ -450,58 +420,51 @@ impl ZteStick {
         Ok(listed)
     }
 
-    /// New delivery reports matched to the sends that wait for them.
+    /// New delivery reports matched to the sends that wait for them
+    /// ([`ReportMatcher`]).
     async fn read_reports(&self, client: &Client) -> Result<Vec<Listed>, DeviceError> {
-        let (awaited, baseline) = {
+        let awaiting = {
             let mut reports = lock(&self.inner.reports);
-            reports.awaited.retain(|a| a.since.elapsed() < REPORT_WAIT);
-            (reports.awaited.clone(), reports.baseline)
+            reports.expire(Instant::now());
+            reports.awaiting()
         };
-        if awaited.is_empty() {
+        if !awaiting {
             return Ok(Vec::new());
         }
         let list = client
             .read(&api::reports_query(api::PAGE_SIZE), api::message_list)
             .await
             .map_err(|e| not_sent(&e))?;
-        let mut reports = lock(&self.inner.reports);
-        let mut claimed: Vec<u8> = reports.handed.values().copied().collect();
-        let mut listed = Vec::new();
-        let mut fresh: Vec<&api::Message> = list
+        // Only final outcomes: a report still going is looked at again.
+        let outcomes: HashMap<u32, (&api::Message, bool)> = list
             .iter()
-            .filter(|r| baseline.is_none_or(|b| r.id > b) && !reports.done.contains(&r.id))
+            .filter_map(|r| match r.body.trim() {
+                "1" => Some((r.id, (r, true))),
+                "2" => Some((r.id, (r, false))),
+                _ => None,
+            })
             .collect();
-        fresh.sort_by_key(|r| r.id);
-        for report in fresh {
-            let delivered = match report.body.trim() {
-                "1" => true,
-                "2" => false,
-                // Still going.
-                _ => continue,
-            };
-            if let Some(&reference) = reports.handed.get(&report.id) {
-                if let Some(pdu) = report_pdu(reference, report, delivered) {
-                    listed.push(pdu);
-                }
-                continue;
-            }
-            let matched = awaited
-                .iter()
-                .find(|a| same_number(&a.phone, &report.number) && !claimed.contains(&a.reference));
-            let Some(matched) = matched else {
-                tracing::debug!(
-                    id = report.id,
+        let found: Vec<Found<'_>> = outcomes
+            .values()
+            .map(|(r, _)| Found {
+                id: r.id,
+                number: &r.number,
+            })
+            .collect();
+        let mut reports = lock(&self.inner.reports);
+        let mut listed = Vec::new();
+        for (id, verdict) in reports.judge(&found) {
+            let (report, delivered) = outcomes[&id];
+            match verdict {
+                Verdict::For(reference) => match report_pdu(reference, report, delivered) {
+                    Some(pdu) => listed.push(pdu),
+                    None => reports.give_up(id),
+                },
+                Verdict::Unmatched => tracing::debug!(
+                    id,
                     "a delivery report for no send this run is waiting for; ignored"
-                );
-                reports.done.insert(report.id);
-                continue;
-            };
-            claimed.push(matched.reference);
-            if let Some(pdu) = report_pdu(matched.reference, report, delivered) {
-                reports.handed.insert(report.id, matched.reference);
-                listed.push(pdu);
-            } else {
-                reports.done.insert(report.id);
+                ),
+                Verdict::Done => {}
             }
         }
         Ok(listed)
@@ -554,7 +517,7 @@ impl Inner {
     }
 
     fn awaiting_reports(&self) -> bool {
-        !lock(&self.reports).awaited.is_empty()
+        lock(&self.reports).awaiting()
     }
 }
 
@@ -652,11 +615,11 @@ async fn connect(inner: &Inner, client: &Client) -> Result<DeviceInfo, ZteError>
             .read_raw(&api::get_query(&api::IDENTITY_FIELDS, &[]))
             .await?,
     );
-    if lock(&inner.reports).baseline.is_none() {
+    if !lock(&inner.reports).has_baseline() {
         let reports = client
             .read(&api::reports_query(api::PAGE_SIZE), api::message_list)
             .await?;
-        lock(&inner.reports).baseline = Some(reports.iter().map(|r| r.id).max().unwrap_or(0));
+        lock(&inner.reports).set_baseline(reports.iter().map(|r| r.id).max());
     }
     tracing::info!(hardware = %identity.hardware, firmware = %identity.firmware, url = client.base(), "the ZTE stick is ready");
     Ok(DeviceInfo {
@@ -827,7 +790,8 @@ impl Device for ZteStick {
             ));
         }
         let (phone, text) = super::text::whole_text(parts, "a ZTE stick")?;
-        self.send_text(&phone, &text, wants_report(parts)).await
+        self.send_text(&phone, &text, super::text::wants_report(parts))
+            .await
     }
 
     async fn send_part(&self, parts: &[EncodedPdu], index: usize) -> Result<u8, DeviceError> {
@@ -837,7 +801,8 @@ impl Device for ZteStick {
         }
         let (phone, text) = super::text::whole_text(parts, "a ZTE stick")?;
         tracing::debug!(to = %Redact(&phone), parts = parts.len(), "sending through the stick");
-        self.send_text(&phone, &text, wants_report(parts)).await
+        self.send_text(&phone, &text, super::text::wants_report(parts))
+            .await
     }
 
     async fn last_reference(&self) -> Result<Option<u8>, DeviceError> {
@@ -875,17 +840,7 @@ impl Device for ZteStick {
     async fn delete(&self, location: &Location) -> Result<(), DeviceError> {
         if location.storage == REPORTS {
             // The stick keeps its reports; done with here.
-            let mut reports = lock(&self.inner.reports);
-            if let Some(reference) = reports.handed.remove(&location.index) {
-                if let Some(at) = reports
-                    .awaited
-                    .iter()
-                    .position(|a| a.reference == reference)
-                {
-                    reports.awaited.remove(at);
-                }
-            }
-            reports.done.insert(location.index);
+            lock(&self.inner.reports).recorded(location.index);
             return Ok(());
         }
         if lock(&self.inner.deleted).contains(&location.index) {
@@ -986,14 +941,6 @@ impl Device for ZteStick {
         self.restart_poller(false);
         self.inner.state_tx.send_replace(DeviceState::Stopped);
     }
-}
-
-/// Whether the daemon asked for a delivery report on this message.
-fn wants_report(parts: &[EncodedPdu]) -> bool {
-    parts
-        .first()
-        .and_then(|pdu| pdu::SmsSubmit::decode(pdu.tpdu()).ok())
-        .is_some_and(|submit| submit.status_report_request)
 }
 
 #[cfg(test)]

@@ -20,14 +20,22 @@
 //!   `delete-sms`; the inbox and sent box share `LocalMax` places, and a
 //!   message that finds no place is refused (counted in
 //!   [`Snapshot::refused`]): the stick is full;
+//! - `sms/config` reads and sets the message settings; with `UseSReport`
+//!   on, the network answers each message sent with a delivery report
+//!   ([`HilinkConfig::report_delay`] after the send), kept in the inbox
+//!   as a message from the number sent to with `SmsType` 7 (delivered) or
+//!   8 (not), read, counted and deleted as the messages there are; with
+//!   it off, no report comes. One report per message, however many parts
+//!   it was sent in;
 //! - `sms-count`, `check-notifications`, `device/information`, `pin/status`,
 //!   `device/signal`, `monitoring/status`, `net/current-plmn`.
 //!
 //! Faults on request: a reboot (the port refuses connections for a while,
 //! sessions are gone, stored messages stay), HTTP 500 answers, slow
 //! answers, sessions expired at once, tokens rejected, "busy" answers, the
-//! answer to the next `send-sms` lost after the send began, and a
-//! smaller `LocalMax`.
+//! answer to the next `send-sms` lost after the send began, a
+//! smaller `LocalMax`, delivery reports held back until released, and
+//! messages the network could not deliver.
 
 use super::web::{self, WebServer};
 use crate::hilink::api;
@@ -59,6 +67,10 @@ pub struct HilinkConfig {
     /// The firmware replaces characters outside the BMP (emoji) with `?`
     /// in what it sends and keeps, as some firmware does.
     pub mangle_non_bmp: bool,
+    /// Whether it asks for delivery reports (`UseSReport`) when it starts.
+    pub use_s_report: bool,
+    /// How long after a send its delivery report arrives.
+    pub report_delay: Duration,
 }
 
 impl Default for HilinkConfig {
@@ -71,6 +83,8 @@ impl Default for HilinkConfig {
             session_lifetime: Duration::from_secs(300),
             lockout: Duration::from_secs(60),
             mangle_non_bmp: false,
+            use_s_report: false,
+            report_delay: Duration::ZERO,
         }
     }
 }
@@ -86,6 +100,19 @@ pub struct StoredMessage {
     pub date: String,
     /// 0 unread, 1 read, 3 sent.
     pub status: u32,
+    /// 1 a message; [`api::SMS_TYPE_DELIVERED`] or
+    /// [`api::SMS_TYPE_NOT_DELIVERED`] a delivery report.
+    pub sms_type: u32,
+}
+
+impl StoredMessage {
+    /// Whether it is a delivery report.
+    pub fn is_report(&self) -> bool {
+        matches!(
+            self.sms_type,
+            api::SMS_TYPE_DELIVERED | api::SMS_TYPE_NOT_DELIVERED
+        )
+    }
 }
 
 /// What the emulated stick holds and did, at one moment.
@@ -109,12 +136,21 @@ pub struct Snapshot {
     pub logins: u32,
     /// Login attempts refused for lockout.
     pub locked_attempts: u32,
+    /// Whether it asks for delivery reports now (`UseSReport`).
+    pub use_s_report: bool,
+    /// Delivery reports the network sent, held back ones included.
+    pub reports_made: u32,
 }
 
 impl Snapshot {
     /// Requests in all.
     pub fn total_requests(&self) -> u32 {
         self.requests.values().sum()
+    }
+
+    /// The delivery reports in the inbox.
+    pub fn reports(&self) -> impl Iterator<Item = &StoredMessage> + '_ {
+        self.inbox.values().filter(|m| m.is_report())
     }
 }
 
@@ -132,6 +168,14 @@ struct Sending {
     done_at: Instant,
 }
 
+/// A delivery report on its way from the network.
+#[derive(Debug)]
+struct PendingReport {
+    phone: String,
+    delivered: bool,
+    due: Instant,
+}
+
 #[derive(Debug, Default)]
 struct Faults {
     http_500: u32,
@@ -139,6 +183,10 @@ struct Faults {
     reject_tokens: u32,
     lose_send_answer: bool,
     slow: Option<Duration>,
+    /// Reports wait until released.
+    hold_reports: bool,
+    /// The next this many messages sent are not delivered.
+    undelivered: u32,
 }
 
 #[derive(Debug)]
@@ -154,6 +202,10 @@ struct State {
     failed_logins: u32,
     locked_until: Option<Instant>,
     faults: Faults,
+    /// The message settings of `sms/config`, by name.
+    sms_config: BTreeMap<String, String>,
+    /// Delivery reports on their way, oldest first.
+    reports: VecDeque<PendingReport>,
 }
 
 impl State {
@@ -184,11 +236,56 @@ impl State {
                         content: sending.content,
                         date: now_date(),
                         status: 3,
+                        sms_type: 1,
                     },
                 );
             }
+            if self.snapshot.use_s_report {
+                let delivered = if self.faults.undelivered > 0 {
+                    self.faults.undelivered -= 1;
+                    false
+                } else {
+                    true
+                };
+                self.snapshot.reports_made += 1;
+                self.reports.push_back(PendingReport {
+                    phone: sending.phone.clone(),
+                    delivered,
+                    due: now + self.config.report_delay,
+                });
+            }
             self.status = (String::new(), sending.phone, String::new());
         }
+        while !self.faults.hold_reports && self.reports.front().is_some_and(|r| r.due <= now) {
+            let report = self.reports.pop_front().expect("checked");
+            self.store_report(&report.phone, report.delivered);
+        }
+    }
+
+    /// Keeps a delivery report in the inbox, as a message from the number
+    /// the message went to; refused when the storage is full. Its index.
+    fn store_report(&mut self, phone: &str, delivered: bool) -> Option<u32> {
+        if self.used() >= self.config.local_max {
+            self.snapshot.refused += 1;
+            return None;
+        }
+        let index = self.next_index;
+        self.next_index += 1;
+        self.snapshot.inbox.insert(
+            index,
+            StoredMessage {
+                phone: phone.to_owned(),
+                content: String::new(),
+                date: now_date(),
+                status: 0,
+                sms_type: if delivered {
+                    api::SMS_TYPE_DELIVERED
+                } else {
+                    api::SMS_TYPE_NOT_DELIVERED
+                },
+            },
+        );
+        Some(index)
     }
 }
 
@@ -210,9 +307,23 @@ pub struct HilinkEmulator {
 impl HilinkEmulator {
     /// Starts a stick on a free loopback port.
     pub async fn start(config: HilinkConfig) -> std::io::Result<Self> {
+        let sms_config = [
+            ("SaveMode", "0"),
+            ("Validity", "10752"),
+            ("Sca", "+491710760000"),
+            ("UseSReport", if config.use_s_report { "1" } else { "0" }),
+            ("SendType", "1"),
+            ("Priority", "0"),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect();
         let state = Arc::new(Mutex::new(State {
+            snapshot: Snapshot {
+                use_s_report: config.use_s_report,
+                ..Snapshot::default()
+            },
             config,
-            snapshot: Snapshot::default(),
             sessions: HashMap::new(),
             next_id: 0,
             next_index: 40_000,
@@ -221,6 +332,8 @@ impl HilinkEmulator {
             failed_logins: 0,
             locked_until: None,
             faults: Faults::default(),
+            sms_config,
+            reports: VecDeque::new(),
         }));
         let changed = watch::channel(0).0;
         let server = {
@@ -284,10 +397,37 @@ impl HilinkEmulator {
                     content: text.to_owned(),
                     date: now_date(),
                     status: 0,
+                    sms_type: 1,
                 },
             );
             Some(index)
         })
+    }
+
+    /// The network sends a delivery report for a message to `phone`
+    /// (whether or not one was sent or asked for). Its index.
+    pub fn deliver_report(&self, phone: &str, delivered: bool) -> Option<u32> {
+        self.with(|s| s.store_report(phone, delivered))
+    }
+
+    /// Delivery reports wait on the network until
+    /// [`HilinkEmulator::release_reports`].
+    pub fn hold_reports(&self) {
+        self.with(|s| s.faults.hold_reports = true);
+    }
+
+    /// Delivery reports held back arrive, in the order they were made.
+    pub fn release_reports(&self) {
+        self.with(|s| {
+            s.faults.hold_reports = false;
+            s.advance(Instant::now());
+        });
+    }
+
+    /// The next `count` messages sent are not delivered: their reports say
+    /// so.
+    pub fn undelivered(&self, count: u32) {
+        self.with(|s| s.faults.undelivered = count);
     }
 
     /// Reboots: connections are refused for `down`, sessions are lost,
@@ -617,6 +757,28 @@ fn serve_api(s: &mut State, path: &str, post: bool, body: &str, now: Instant) ->
                 ("NewMsg", unread.to_string()),
             ])
         }
+        ("/api/sms/config", false) => {
+            let mut fields: Vec<(&str, String)> = s
+                .sms_config
+                .iter()
+                .map(|(name, value)| (name.as_str(), value.clone()))
+                .collect();
+            fields.push(("pagesize", "20".to_owned()));
+            fields.push(("maxphone", "50".to_owned()));
+            response(&fields)
+        }
+        ("/api/sms/config", true) => {
+            let Some(request) = &request else {
+                return Reply::Error(100_005);
+            };
+            for (name, value) in s.sms_config.iter_mut() {
+                if let Some(given) = request.value(name) {
+                    *value = given.trim().to_owned();
+                }
+            }
+            s.snapshot.use_s_report = s.sms_config["UseSReport"] == "1";
+            ok()
+        }
         ("/api/sms/send-status", false) => response(&[
             ("Phone", s.status.0.clone()),
             ("SucPhone", s.status.1.clone()),
@@ -684,11 +846,12 @@ fn serve_api(s: &mut State, path: &str, post: bool, body: &str, now: Instant) ->
             for index in chosen {
                 let m = &source[&index];
                 out.push_str(&format!(
-                    "<Message><Smstat>{}</Smstat><Index>{index}</Index><Phone>{}</Phone><Content>{}</Content><Date>{}</Date><Sca></Sca><SaveType>4</SaveType><Priority>0</Priority><SmsType>1</SmsType></Message>",
+                    "<Message><Smstat>{}</Smstat><Index>{index}</Index><Phone>{}</Phone><Content>{}</Content><Date>{}</Date><Sca></Sca><SaveType>4</SaveType><Priority>0</Priority><SmsType>{}</SmsType></Message>",
                     m.status,
                     xml::escape(&m.phone),
                     xml::escape(&m.content),
-                    m.date
+                    m.date,
+                    m.sms_type
                 ));
             }
             out.push_str("</Messages></response>");

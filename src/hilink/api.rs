@@ -374,6 +374,27 @@ pub struct Message {
     pub date: String,
     /// 0 unread, 1 read, 2 unsent, 3 sent.
     pub status: u32,
+    /// What it is (`SmsType`): 1 a single message, 2 a long one, 5
+    /// Unicode, and in the inbox [`SMS_TYPE_DELIVERED`] or
+    /// [`SMS_TYPE_NOT_DELIVERED`] for a delivery report.
+    pub sms_type: u32,
+}
+
+/// The `SmsType` of a delivery report saying the message was delivered.
+pub const SMS_TYPE_DELIVERED: u32 = 7;
+/// The `SmsType` of a delivery report saying it was not.
+pub const SMS_TYPE_NOT_DELIVERED: u32 = 8;
+
+impl Message {
+    /// For a delivery report, whether it says delivered; `None` for a
+    /// message.
+    pub fn report_outcome(&self) -> Option<bool> {
+        match self.sms_type {
+            SMS_TYPE_DELIVERED => Some(true),
+            SMS_TYPE_NOT_DELIVERED => Some(false),
+            _ => None,
+        }
+    }
 }
 
 /// Reads one page of `/api/sms/sms-list`. A message without an index
@@ -394,9 +415,48 @@ pub fn message_list(response: &Element) -> Result<Vec<Message>, AnswerError> {
                     .value("Smstat")
                     .and_then(|v| v.trim().parse().ok())
                     .unwrap_or(0),
+                sms_type: m
+                    .value("SmsType")
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(1),
             })
         })
         .collect()
+}
+
+/// The settings `/api/sms/config` takes back, with the value each has when
+/// the stick does not say: where messages are kept, their validity, the
+/// SMSC, delivery reports, whether sent messages are kept, priority.
+const SMS_CONFIG_FIELDS: [(&str, &str); 6] = [
+    ("SaveMode", "0"),
+    ("Validity", "10752"),
+    ("Sca", ""),
+    ("UseSReport", "0"),
+    ("SendType", "1"),
+    ("Priority", "0"),
+];
+
+/// Whether `/api/sms/config` says delivery reports are asked for
+/// (`UseSReport`); `None` when it does not say.
+pub fn reports_asked(config: &Element) -> Option<bool> {
+    match config.value("UseSReport").map(str::trim) {
+        Some("1") => Some(true),
+        Some("0") => Some(false),
+        _ => None,
+    }
+}
+
+/// The `/api/sms/config` request that asks for delivery reports or not,
+/// every other setting as the stick gave it in `current`.
+pub fn report_config_request(current: &Element, reports: bool) -> String {
+    let fields: Vec<(&str, &str)> = SMS_CONFIG_FIELDS
+        .iter()
+        .map(|&(name, default)| match name {
+            "UseSReport" => (name, if reports { "1" } else { "0" }),
+            _ => (name, current.value(name).map_or(default, str::trim)),
+        })
+        .collect();
+    xml::document("request", &fields)
 }
 
 /// The request naming one message (delete-sms, set-read).
@@ -626,6 +686,7 @@ mod tests {
         assert_eq!(list.len(), 1);
         assert_eq!(list[0].index, 40001);
         assert_eq!(list[0].content, "hi & bye");
+        assert_eq!(list[0].report_outcome(), None, "no SmsType: a message");
         let date = parse_date(&list[0].date).unwrap();
         assert_eq!((date.year, date.month, date.day), (2024, 2, 29));
         assert_eq!(format_date(&date), "2024-02-29 23:59:58");
@@ -647,5 +708,30 @@ mod tests {
         assert_eq!(root.child("Phones").unwrap().value("Phone"), Some("+491"));
         assert_eq!(root.value("Content"), Some("a<b 😀"));
         assert_eq!(root.value("Length"), Some("6"));
+    }
+
+    #[test]
+    fn reports_are_told_from_messages_and_asked_for_in_the_config() {
+        let list = message_list(&answer("<response><Messages><Message><Smstat>0</Smstat><Index>40003</Index><Phone>+491</Phone><Content></Content><Date>2024-02-29 23:59:58</Date><SmsType>7</SmsType></Message><Message><Index>40004</Index><Phone>+491</Phone><SmsType>8</SmsType></Message><Message><Index>40005</Index><Phone>+491</Phone><SmsType>2</SmsType></Message></Messages></response>").unwrap()).unwrap();
+        let outcomes: Vec<Option<bool>> = list.iter().map(Message::report_outcome).collect();
+        assert_eq!(outcomes, vec![Some(true), Some(false), None]);
+
+        let current = answer("<response><SaveMode>3</SaveMode><Validity>255</Validity><Sca>+49171076000</Sca><UseSReport>0</UseSReport><SendType>1</SendType><Priority>0</Priority><pagesize>20</pagesize></response>").unwrap();
+        assert_eq!(reports_asked(&current), Some(false));
+        let request = xml::parse(&report_config_request(&current, true)).unwrap();
+        assert_eq!(reports_asked(&request), Some(true));
+        assert_eq!(request.value("SaveMode"), Some("3"));
+        assert_eq!(request.value("Validity"), Some("255"));
+        assert_eq!(request.value("Sca"), Some("+49171076000"));
+        assert_eq!(
+            request.value("pagesize"),
+            None,
+            "only what the request takes"
+        );
+        let bare = answer("<response><UseSReport>x</UseSReport></response>").unwrap();
+        assert_eq!(reports_asked(&bare), None);
+        let request = xml::parse(&report_config_request(&bare, false)).unwrap();
+        assert_eq!(request.value("Validity"), Some("10752"));
+        assert_eq!(request.value("UseSReport"), Some("0"));
     }
 }

@@ -556,7 +556,7 @@ fn begin_in(
 
 /// Whether two numbers are the same subscriber: equal digits, or equal last
 /// nine digits (national `0176…` against international `+49176…`).
-fn same_number(a: &str, b: &str) -> bool {
+pub(crate) fn same_number(a: &str, b: &str) -> bool {
     let digits = |s: &str| s.chars().filter(char::is_ascii_digit).collect::<String>();
     let (a, b) = (digits(a), digits(b));
     if a == b {

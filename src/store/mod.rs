@@ -32,7 +32,7 @@ mod outgoing;
 pub(crate) mod status;
 mod webhooks;
 
-pub(crate) use incoming::{IncomingPart, NewPart, ReportRecord};
+pub(crate) use incoming::{same_number, IncomingPart, NewPart, ReportRecord};
 pub(crate) use modem::PinRecords;
 pub(crate) use outgoing::Resolving;
 pub use outgoing::{Counts, FileId, MessageState, Outgoing, Part, PartState};
