@@ -369,3 +369,32 @@ async fn status_shows_each_modem() {
     );
     pair.stop().await;
 }
+
+/// A modem's own limit: at it, that modem takes nothing more and the other
+/// sends the rest (within the minute, `a` sends exactly its two).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_modem_at_its_own_limit_leaves_the_rest_to_the_other() {
+    let mut pair = Pair::start("limit", |config| {
+        config.modem.limits = vec![simgate::config::Limit {
+            scope: simgate::config::LimitScope::All,
+            unit: simgate::config::LimitUnit::Messages,
+            window: simgate::config::LimitWindow::Minute,
+            max: 2,
+        }];
+    })
+    .await;
+    for n in 0..12 {
+        pair.drop_file(&format!("OUT+4917000{n:03}.txt"), &format!("limited {n}"));
+    }
+    let mut sent = 0;
+    while sent < 12 {
+        pair.wait_for(|e| matches!(e, DaemonEvent::Sent { .. }))
+            .await;
+        sent += 1;
+    }
+    let (a, b) = (texts(&pair.a), texts(&pair.b));
+    assert_eq!(a.len(), 2, "a kept to its limit: {a:?}");
+    assert_eq!(b.len(), 10, "{b:?}");
+    assert_eq!(pair.count("error"), 0);
+    pair.stop().await;
+}

@@ -41,6 +41,9 @@ fn write_modem(out: &mut String, m: &super::ModemSettings, reveal_pin: bool) -> 
     if !m.prefixes.is_empty() {
         writeln!(out, "prefixes = {}", list(&m.prefixes))?;
     }
+    for limit in &m.limits {
+        writeln!(out, "{} = {}", limit.key(), limit.max)?;
+    }
     if let Some(web) = &m.web {
         writeln!(out, "transport = {}", string(web.kind.as_str()))?;
         writeln!(out, "device = {}", string(&web.url))?;

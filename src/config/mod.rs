@@ -149,6 +149,10 @@ pub struct ModemSettings {
     /// modem's prefixes match goes out only through modems whose prefixes
     /// match it; the others through modems with no prefixes. Empty: any.
     pub prefixes: Vec<String>,
+    /// This modem's own rate limits (`messages_per_hour`, ... in its
+    /// section, over everything it sent; simgate's TOML only): at its
+    /// limit it takes no message, and the others send them.
+    pub limits: Vec<Limit>,
     /// The AT port (`device`/`port`).
     pub device: PathBuf,
     /// Line speed (`connection = at115200`; plain `at` is 19200 in gammu).
@@ -1265,6 +1269,7 @@ impl ModemSettings {
         Self {
             name: None,
             prefixes: Vec::new(),
+            limits: Vec::new(),
             device: device.into(),
             baud: PortSettings::default().baud,
             hardware_flow_control: false,

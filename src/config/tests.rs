@@ -1277,7 +1277,7 @@ fn a_gammu_smsdrc_with_connection_modemmanager_is_a_noted_extension() {
 fn several_modems_are_read_named_routed_and_written_back() {
     let text = "[modem]\ndevice = \"/dev/ttyUSB0\"\nprefixes = [\"+49\"]\n\n\
                 [[modems]]\nname = \"austria\"\ndevice = \"/dev/ttyUSB1\"\nprefixes = [\"+43\"]\n\
-                pin = \"1234\"\n\n[[modems]]\ntransport = \"hilink\"\ndevice = \"http://192.168.8.1\"\n\n\
+                pin = \"1234\"\nmessages_per_hour = 30\nparts_per_day = 200\n\n[[modems]]\ntransport = \"hilink\"\ndevice = \"http://192.168.8.1\"\n\n\
                 [hooks]\nphone_id = \"gw\"\n";
     let loaded = toml_ok(text);
     let config = &loaded.config;
@@ -1291,6 +1291,13 @@ fn several_modems_are_read_named_routed_and_written_back() {
     assert_eq!(config.modem.prefixes, ["+49"]);
     assert_eq!(config.more_modems[0].prefixes, ["+43"]);
     assert!(config.more_modems[0].pin.is_some());
+    let keys: Vec<(&str, u32)> = config.more_modems[0]
+        .limits
+        .iter()
+        .map(|l| (l.key(), l.max))
+        .collect();
+    assert_eq!(keys, [("messages_per_hour", 30), ("parts_per_day", 200)]);
+    assert!(config.modem.limits.is_empty());
     assert!(config.more_modems[1].web.is_some());
     // Each modem's own view: its settings as [modem], its name as PHONE_ID.
     let second = config.for_modem(1);

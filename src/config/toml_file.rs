@@ -412,6 +412,19 @@ fn modem_settings(
 ) -> Result<super::ModemSettings, ConfigError> {
     settings.name = modem.string("name")?.filter(|n| !n.trim().is_empty());
     settings.prefixes = modem.list("prefixes")?;
+    for (key, scope, unit, window) in super::Limit::KEYS {
+        if scope != super::LimitScope::All {
+            continue;
+        }
+        if let Some(max) = modem.u32(key)?.filter(|&max| max > 0) {
+            settings.limits.push(super::Limit {
+                scope,
+                unit,
+                window,
+                max,
+            });
+        }
+    }
     let transport = modem.string("transport")?;
     let web_kind = match transport.as_deref() {
         None | Some("at") | Some("modemmanager") => None,

@@ -32,6 +32,8 @@ pub(crate) struct Lane {
     names: Vec<String>,
     /// [`Lane::takes`] as an SQL condition on `recipient`.
     route: String,
+    /// This modem's own rate limits.
+    pub(crate) limits: Vec<crate::config::Limit>,
 }
 
 impl Lane {
@@ -59,6 +61,7 @@ impl Lane {
                     catch_all,
                     names: names.clone(),
                     route: String::new(),
+                    limits: modem.limits.clone(),
                 };
                 lane.route = lane.condition();
                 lane

@@ -14,6 +14,8 @@ pub(crate) struct Counted {
     pub parts: u32,
     /// Whether it went to the same destination as the message checked.
     pub same_destination: bool,
+    /// Whether the modem that checks sent it.
+    pub same_modem: bool,
 }
 
 /// What the limits say about the next message.
@@ -126,6 +128,7 @@ mod tests {
             at_ms,
             parts,
             same_destination,
+            same_modem: true,
         }
     }
 

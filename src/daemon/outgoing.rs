@@ -189,6 +189,12 @@ impl<D: Device> Daemon<D> {
                 self.sends_held_until = Some(tokio::time::Instant::now() + RESOLVE_AGAIN);
             }
             Outcome::Interrupted | Outcome::Skipped => {}
+            // The message stays for the other modems; this one waits.
+            Outcome::ModemBusy { until_ms, reason } => {
+                tracing::info!(modem = %self.lane.name, reason = %reason, "this modem is at its own limit; the other modems send meanwhile");
+                let until = super::clock::from_ms(until_ms);
+                self.sends_held_until = Some(super::clock::deadline(&*self.clock, until));
+            }
             // The device or its SIM is not in a state to send (a SIM that
             // locked itself again after a modem reset, no network): with
             // CheckSecurity, initialise again, which checks the SIM under

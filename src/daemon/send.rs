@@ -110,6 +110,14 @@ pub(super) enum Outcome {
     Interrupted,
     /// Nothing to do (no longer queued).
     Skipped,
+    /// This modem is at one of its own rate limits until `until_ms`; the
+    /// message stays queued for the others.
+    ModemBusy {
+        /// When it may send again (ms since the epoch).
+        until_ms: i64,
+        /// Which limit.
+        reason: String,
+    },
 }
 
 /// What the daemon knows of the modem's TP-MR counter in this session.
@@ -237,6 +245,9 @@ impl<D: Device> Sender<'_, D> {
         let mut attempt = match begun {
             None => return Ok(None),
             Some(Begun::Done(outcome)) => return Ok(Some(outcome)),
+            Some(Begun::ModemBusy { until_ms, reason }) => {
+                return Ok(Some(Outcome::ModemBusy { until_ms, reason }))
+            }
             Some(Begun::Sending(attempt)) => *attempt,
         };
         loop {
@@ -436,6 +447,14 @@ pub(super) enum Begun {
     Sending(Box<Attempt>),
     /// It ended before anything was sent (cancelled, failed, waiting).
     Done(Outcome),
+    /// This modem is at one of its own limits: it takes nothing before
+    /// `until_ms` (the message stays queued, for the other modems).
+    ModemBusy {
+        /// When the limit lets this modem send again.
+        until_ms: i64,
+        /// Which limit.
+        reason: String,
+    },
 }
 
 /// A part the device did not send.
@@ -476,12 +495,35 @@ pub(super) fn begin_next(
     let Some(row) = store.get(id)? else {
         return Ok(None);
     };
-    let limited = !config.limits.rules.is_empty();
+    let limited = !config.limits.rules.is_empty() || !lane.limits.is_empty();
     // The lists again, not only at intake: a number denied by a reload
     // while its message waited is not sent to.
     let mut never = outbox.destinations.refusal(&row.recipient);
-    if limited && never.is_none() {
-        let history = store.usage_since(ms(now) - DAY_MS, id, &row.recipient)?;
+    let history = if limited && never.is_none() {
+        store.usage_since(ms(now) - DAY_MS, id, &row.recipient, Some(&lane.name))?
+    } else {
+        Vec::new()
+    };
+    if !lane.limits.is_empty() && never.is_none() {
+        // This modem's own limits, over what it sent: at one, it takes
+        // nothing for a while and the message stays for the others.
+        let mine: Vec<limits::Counted> = history.iter().filter(|c| c.same_modem).cloned().collect();
+        match limits::check(&lane.limits, &mine, row.parts_total, ms(now)) {
+            limits::Verdict::Go => {}
+            limits::Verdict::Never { reason } => {
+                never = Some(format!("{reason} (modem {})", lane.name))
+            }
+            limits::Verdict::Wait {
+                until_ms, reason, ..
+            } => {
+                return Ok(Some(Begun::ModemBusy {
+                    until_ms,
+                    reason: format!("modem {}: {reason}", lane.name),
+                }))
+            }
+        }
+    }
+    if !config.limits.rules.is_empty() && never.is_none() {
         match limits::check(&config.limits.rules, &history, row.parts_total, ms(now)) {
             limits::Verdict::Go => {}
             limits::Verdict::Never { reason } => never = Some(reason),
@@ -548,6 +590,7 @@ pub(super) fn begin_next(
                 store.record_usage(
                     id,
                     &row.recipient,
+                    Some(&lane.name),
                     row.parts_total,
                     ms(now),
                     ms(now) - DAY_MS,

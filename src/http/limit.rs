@@ -28,6 +28,7 @@ pub(crate) fn retry_after(max: u32, times: &[i64], now_ms: i64) -> Option<u64> {
             at_ms,
             parts: 1,
             same_destination: false,
+            same_modem: false,
         })
         .collect();
     match limits::check(&[rule], &history, 1, now_ms) {

@@ -236,4 +236,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
                pid, updated_ms, phone FROM device_status;
     DROP TABLE device_status;
     ALTER TABLE device_status_by_modem RENAME TO device_status;",
+    // 11: which modem sent what the rate limits count, for each modem's
+    // own limits.
+    "ALTER TABLE send_usage ADD COLUMN modem TEXT;",
 ];

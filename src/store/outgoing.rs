@@ -773,6 +773,7 @@ impl Store {
         &mut self,
         id: i64,
         destination: &str,
+        modem: Option<&str>,
         parts: u32,
         now_ms: i64,
         forget_before_ms: i64,
@@ -782,31 +783,33 @@ impl Store {
             params![forget_before_ms],
         )?;
         self.connection.execute(
-            "INSERT OR IGNORE INTO send_usage (message_id, destination, parts, at_ms)
-             VALUES (?1, ?2, ?3, ?4)",
-            params![id, destination, parts, now_ms],
+            "INSERT OR IGNORE INTO send_usage (message_id, destination, parts, at_ms, modem)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![id, destination, parts, now_ms, modem],
         )?;
         Ok(())
     }
 
     /// What the rate limits count since `since_ms`, oldest first, except
     /// message `id` itself; each marked with whether it went to
-    /// `destination`.
+    /// `destination`, and whether `modem` sent it.
     pub(crate) fn usage_since(
         &self,
         since_ms: i64,
         id: i64,
         destination: &str,
+        modem: Option<&str>,
     ) -> Result<Vec<crate::daemon::limits::Counted>, StoreError> {
         let mut statement = self.connection.prepare_cached(
-            "SELECT at_ms, parts, destination = ?3 FROM send_usage
+            "SELECT at_ms, parts, destination = ?3, modem IS ?4 FROM send_usage
              WHERE at_ms > ?1 AND message_id != ?2 ORDER BY at_ms",
         )?;
-        let rows = statement.query_map(params![since_ms, id, destination], |row| {
+        let rows = statement.query_map(params![since_ms, id, destination, modem], |row| {
             Ok(crate::daemon::limits::Counted {
                 at_ms: row.get(0)?,
                 parts: row.get(1)?,
                 same_destination: row.get(2)?,
+                same_modem: row.get(3)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

@@ -257,7 +257,7 @@ mod tests {
             .enqueue("OUT+2.txt", &FileId::default(), "+2", 1, 10)
             .unwrap();
         store.mark_sent(sent.id, 600).unwrap();
-        store.record_usage(sent.id, "+2", 1, 550, 0).unwrap();
+        store.record_usage(sent.id, "+2", None, 1, 550, 0).unwrap();
         let (mut ended, received) = ended_since(&reader, 100).unwrap();
         ended.sort();
         assert_eq!(ended, [("failed".to_owned(), 1), ("sent".to_owned(), 1)]);
