@@ -80,6 +80,7 @@ async fn round(
     for name in &names {
         std::fs::write(root.join("staging").join(name), "a benchmark message")?;
     }
+    let cpu_before = cpu_time();
     let dropped = Instant::now();
     for name in &names {
         std::fs::rename(
@@ -100,17 +101,43 @@ async fn round(
         }
     }
     let elapsed = dropped.elapsed();
+    let cpu = cpu_time().saturating_sub(cpu_before);
     let _ = stop.send(());
     daemon.await??;
     let by_modem: Vec<usize> = emulators.iter().map(|e| e.sent().len()).collect();
     println!(
-        "  {modems} modem(s), round {}: {count} sent in {:.2} s ({:.0} msg/s), per modem {by_modem:?}",
+        "  {modems} modem(s), round {}: {count} sent in {:.2} s ({:.0} msg/s), per modem {by_modem:?}; \
+         CPU {:.2} s ({:.0} % of the two cores), {:.2} ms a message",
         index + 1,
         elapsed.as_secs_f64(),
-        count as f64 / elapsed.as_secs_f64()
+        count as f64 / elapsed.as_secs_f64(),
+        cpu.as_secs_f64(),
+        100.0 * cpu.as_secs_f64() / (2.0 * elapsed.as_secs_f64()),
+        1000.0 * cpu.as_secs_f64() / count as f64
     );
     let _ = std::fs::remove_dir_all(&root);
     Ok(elapsed)
+}
+
+/// This process's CPU time so far (user and system, every thread: the
+/// daemon and the emulators both run here).
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the command name, which is in parentheses.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i).and_then(|f| f.parse::<u64>().ok()))
+        .sum();
+    let per_second = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .unwrap_or(100) as u64;
+    Duration::from_millis(ticks * 1000 / per_second.max(1))
 }
 
 fn median(mut values: Vec<Duration>) -> Duration {
@@ -119,6 +146,9 @@ fn median(mut values: Vec<Duration>) -> Duration {
 }
 
 fn bench_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("SIMGATE_BENCH_MODEMS_DIR") {
+        return PathBuf::from(dir);
+    }
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));

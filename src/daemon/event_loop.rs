@@ -19,6 +19,7 @@ use crate::device::{Control, Device, DeviceEvent, DeviceState};
 use crate::redact::Scrub;
 use std::future::Future;
 use std::path::PathBuf;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -47,7 +48,9 @@ pub(super) struct Daemon<D> {
     /// Messages sent since the outbox was last taken in: when both are
     /// due, a slice of the outbox goes first after [`INTAKE_SLICE`] sends,
     /// so a burst being sent never keeps new files waiting, nor the reverse.
-    pub(super) sends_since_intake: usize,
+    /// With several modems, every modem's sends count (shared), so the
+    /// first modem's intake keeps pace with all of them.
+    pub(super) sends_since_intake: Arc<std::sync::atomic::AtomicUsize>,
     /// One call handled once.
     pub(super) calls: decide::CallGate,
     /// The receiving storage was reported nearly full and has not drained since.
@@ -225,7 +228,7 @@ impl<D: Device> Daemon<D> {
             let watch_dead = self.schedule.watch_dead && first;
             let ready = self.ready();
             let sending = ready && self.config.send.enabled;
-            let intake_first = self.sends_since_intake >= INTAKE_SLICE;
+            let intake_first = self.sends_since_intake.load(Relaxed) >= INTAKE_SLICE;
             tokio::select! {
                 biased;
                 () = &mut shutdown => return Ok(()),
@@ -350,15 +353,15 @@ impl<D: Device> Daemon<D> {
                     self.status_line().await?;
                 }
                 () = sleep_until(outbox_due), if intake_first => {
-                    self.sends_since_intake = 0;
+                    self.sends_since_intake.store(0, Relaxed);
                     self.process_outbox().await?;
                 }
                 () = sleep_until(send_due), if sending => {
-                    self.sends_since_intake += 1;
+                    self.sends_since_intake.fetch_add(1, Relaxed);
                     self.send_next(&stop).await?;
                 }
                 () = sleep_until(outbox_due), if !intake_first => {
-                    self.sends_since_intake = 0;
+                    self.sends_since_intake.store(0, Relaxed);
                     self.process_outbox().await?;
                 }
                 () = changed(&mut woken) => self.core(|_| ()).await?,

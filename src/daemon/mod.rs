@@ -241,6 +241,7 @@ where
     // With several modems, a lane's job that changes the queue wakes the
     // others (an idle modem learns of new messages due).
     let wake = several.then(|| Arc::new(tokio::sync::watch::channel(0u64).0));
+    let sends_since_intake = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut lanes = Vec::with_capacity(opened.len());
     for (lane, lane_config, device, device_events) in opened {
         let tracker = MrTracker::new(&keeper, None, device.capabilities().reference_counter).await;
@@ -261,7 +262,7 @@ where
             radio: String::new(),
             recheck_device: false,
             sends_held_until: None,
-            sends_since_intake: 0,
+            sends_since_intake: Arc::clone(&sends_since_intake),
             calls: decide::CallGate::default(),
             storage_warned: false,
             inbox_retry: InboxRetry::default(),
