@@ -67,6 +67,7 @@ use event_loop::Daemon;
 use incoming::InboxRetry;
 use keeper::Keeper;
 use send::MrTracker;
+pub use signals::Signals;
 use state::{Core, Schedule};
 use std::future::Future;
 use std::path::PathBuf;
@@ -102,8 +103,10 @@ pub struct DaemonOptions {
     pub config: Config,
     /// Where to report [`DaemonEvent`]s.
     pub events: Option<mpsc::UnboundedSender<DaemonEvent>>,
-    /// Whether to install handlers for SIGTERM, SIGINT, SIGHUP, SIGUSR1/2.
-    pub handle_signals: bool,
+    /// The handlers for SIGTERM, SIGINT, SIGHUP and SIGUSR1/2, installed
+    /// by the caller ([`Signals::listen`]) before anything a clean exit
+    /// must undo (a pid file); `None` handles no signals.
+    pub signals: Option<Signals>,
     /// The file to read again on SIGHUP.
     pub config_path: Option<PathBuf>,
     /// Where calendar time comes from; the system's when `None`.
@@ -111,13 +114,13 @@ pub struct DaemonOptions {
 }
 
 impl DaemonOptions {
-    /// Options for `config`: no events, no signals, no file to reload, the
+    /// Options for `config`: no events, no signals handled, no file to reload, the
     /// system's clock.
     pub fn new(config: Config) -> Self {
         Self {
             config,
             events: None,
-            handle_signals: false,
+            signals: None,
             config_path: None,
             clock: None,
         }
@@ -147,10 +150,13 @@ where
     let DaemonOptions {
         config,
         events,
-        handle_signals,
+        signals,
         config_path,
         clock,
     } = options;
+    // A stop that arrived while starting waits in `signals` for the
+    // loop's first turn.
+    let signals = signals.unwrap_or_else(Signals::none);
     let clock: Arc<dyn Clock> = clock.unwrap_or_else(|| Arc::new(clock::SystemClock));
     let database = config
         .database
@@ -217,13 +223,7 @@ where
     let result = match daemon.start().await {
         Ok(()) => {
             daemon
-                .serve(
-                    device_events,
-                    outbox_events,
-                    handle_signals,
-                    config_path,
-                    shutdown,
-                )
+                .serve(device_events, outbox_events, signals, config_path, shutdown)
                 .await
         }
         Err(error) => Err(error),
