@@ -177,9 +177,11 @@ where
         Arc::clone(&config),
         database.clone(),
         outbox_lock,
+        Arc::clone(&clock),
     ))
     .await?;
-    let webhooks = webhooks::Webhooks::start(&config.webhooks, &database).await?;
+    let webhooks =
+        webhooks::Webhooks::start(&config.webhooks, &database, Arc::clone(&clock)).await?;
     let (device, device_events) = open(DeviceContext { pins }).await?;
     let published = published::Publisher::new();
     let http = match crate::http::start(
@@ -264,13 +266,14 @@ fn open_core(
     config: Arc<Config>,
     database: PathBuf,
     outbox_lock: Option<instance::Lock>,
+    clock: Arc<dyn Clock>,
 ) -> impl FnOnce() -> Result<Opened, DaemonError> + Send + 'static {
     move || {
         let mut store = Store::open(&database)?;
         // Each outcome's webhook event is queued in its own commit.
         store.set_webhooks(webhooks::sink(&config.webhooks));
         // What each SIM did with the PIN outlives reloads and restarts.
-        let pins: Arc<dyn PinMemory> = Arc::new(PinRecords::open(&database)?);
+        let pins: Arc<dyn PinMemory> = Arc::new(PinRecords::open(&database, clock)?);
         let (outbox, outbox_events) = if config.send.enabled {
             let (mut outbox, events) = outbox::Outbox::new(&config.spool.outbox, outbox_lock);
             outbox.destinations = destinations::Destinations::load(&config.destinations);
