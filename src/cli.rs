@@ -579,6 +579,13 @@ fn run_daemon(args: &RunArgs) -> Result<(), CliError> {
         .max_blocking_threads(2)
         .enable_all()
         .build()?;
+    // The handlers go in before the pid file: a SIGTERM from here on (an
+    // early `systemctl stop`) is a clean exit that removes it, never a
+    // death by the default action that leaves it behind.
+    let signals = {
+        let _runtime = runtime.enter();
+        crate::daemon::Signals::listen()?
+    };
     let pid_file = match &args.pid {
         Some(path) => Some(PidFile::write(path, identity.is_some())?),
         None => None,
@@ -587,7 +594,7 @@ fn run_daemon(args: &RunArgs) -> Result<(), CliError> {
         identity.switch()?;
     }
     let options = crate::daemon::DaemonOptions {
-        handle_signals: true,
+        signals: Some(signals),
         config_path: Some(args.config.clone()),
         ..crate::daemon::DaemonOptions::new(config)
     };

@@ -542,3 +542,24 @@ async fn killed_at_random_moments_it_sends_and_receives_everything_once() {
     }
     setup.stop().await;
 }
+
+/// A waiter looks again only when the phone changed: its own snapshots and
+/// the test's are reads, not changes (they used to wake it at once, so a
+/// `wait_for` spun while it waited).
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_waiter_wakes_only_when_the_phone_changed() {
+    let phone = AndroidEmulator::start(AndroidConfig::default())
+        .await
+        .unwrap();
+    let looks = crate::support::looks_of_a_waiter(
+        |looks| phone.wait_for(Duration::from_secs(10), move |_| looks.look()),
+        || drop(phone.snapshot()),
+        |n| phone.fail_sends(n),
+    )
+    .await;
+    assert_eq!(
+        looks,
+        1 + 3 + 1,
+        "the first look, one per change, a last one at the limit"
+    );
+}

@@ -905,3 +905,23 @@ async fn no_report_is_asked_for_when_reports_are_off() {
     assert_eq!(setup.report_outcomes(), vec![None]);
     setup.stop().await;
 }
+
+/// A waiter looks again only when the stick changed (or a send under way
+/// falls due): snapshots are reads, not changes.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_waiter_wakes_only_when_the_stick_changed() {
+    let stick = HilinkEmulator::start(HilinkConfig::default())
+        .await
+        .unwrap();
+    let looks = crate::support::looks_of_a_waiter(
+        |looks| stick.wait_for(Duration::from_secs(10), move |_| looks.look()),
+        || drop(stick.snapshot()),
+        |n| stick.fail_requests(n),
+    )
+    .await;
+    assert_eq!(
+        looks,
+        1 + 3 + 1,
+        "the first look, one per change, a last one at the limit"
+    );
+}

@@ -510,3 +510,44 @@ pub(crate) fn write_spool_config(
     .unwrap();
     config
 }
+
+/// A waiter's looks at an emulator, counted.
+#[derive(Clone, Default)]
+pub(crate) struct Looks(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl Looks {
+    /// One look at a condition that never holds; a waiter that spins is
+    /// let go after 1,000 looks, to fail its count rather than hang.
+    pub(crate) fn look(&self) -> bool {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= 1_000
+    }
+
+    fn count(&self) -> usize {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// How often a waiter on a condition that never holds looked at an
+/// emulator, with three real changes a second apart beside it, each after
+/// a few snapshots (reads, which must not wake it). `wait` runs the
+/// emulator's `wait_for`, looking with [`Looks::look`]; `change` makes one
+/// change. Run on paused time: the count does not depend on the machine.
+pub(crate) async fn looks_of_a_waiter<Fut: std::future::Future<Output = bool>>(
+    wait: impl FnOnce(Looks) -> Fut,
+    snapshot: impl Fn(),
+    change: impl Fn(u32),
+) -> usize {
+    let looks = Looks::default();
+    let waiter = wait(looks.clone());
+    let changes = async {
+        for n in 1..=3 {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            for _ in 0..5 {
+                snapshot();
+            }
+            change(n);
+        }
+    };
+    let (_, ()) = tokio::join!(waiter, changes);
+    looks.count()
+}

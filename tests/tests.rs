@@ -3,6 +3,7 @@
 mod android;
 mod budget;
 mod cli;
+mod daemon_clock;
 mod daemon_crash;
 mod daemon_hooks;
 mod daemon_receive;

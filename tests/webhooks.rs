@@ -15,17 +15,18 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
-const SECRET: &str = "correct horse battery staple";
+pub(crate) const SECRET: &str = "correct horse battery staple";
 /// A failure guard only: every wait ends on an event long before.
 const GUARD: Duration = Duration::from_secs(90);
 
 /// One request the receiver got, and what it answered.
 #[derive(Debug)]
-struct Request {
-    at: Instant,
-    headers: BTreeMap<String, String>,
-    body: String,
-    answered: u16,
+pub(crate) struct Request {
+    /// On tokio's clock (paused in some tests).
+    pub(crate) at: tokio::time::Instant,
+    pub(crate) headers: BTreeMap<String, String>,
+    pub(crate) body: String,
+    pub(crate) answered: u16,
 }
 
 impl Request {
@@ -35,7 +36,7 @@ impl Request {
 
     /// The documented check: HMAC-SHA256 with the secret over
     /// `<X-Simgate-Timestamp>.<body>`, hex, after `sha256=`.
-    fn signature_verifies(&self) -> bool {
+    pub(crate) fn signature_verifies(&self) -> bool {
         let timestamp = &self.headers["x-simgate-timestamp"];
         let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
         mac.update(timestamp.as_bytes());
@@ -57,7 +58,7 @@ impl Request {
 
 /// A small HTTP/1.1 receiver: answers each request with the next status
 /// of `script` (200 once it is used up), one request per connection.
-async fn receiver(
+pub(crate) async fn receiver(
     listener: tokio::net::TcpListener,
     script: Vec<u16>,
 ) -> mpsc::UnboundedReceiver<Request> {
@@ -108,7 +109,7 @@ async fn receiver(
             let _ = stream.write_all(answer.as_bytes()).await;
             let _ = stream.shutdown().await;
             let _ = sender.send(Request {
-                at: Instant::now(),
+                at: tokio::time::Instant::now(),
                 headers,
                 body,
                 answered: status,
@@ -125,7 +126,7 @@ fn webhook_config(port: u16, extra: &str) -> String {
     )
 }
 
-async fn next(requests: &mut mpsc::UnboundedReceiver<Request>) -> Request {
+pub(crate) async fn next(requests: &mut mpsc::UnboundedReceiver<Request>) -> Request {
     tokio::time::timeout(GUARD, requests.recv())
         .await
         .expect("no webhook arrived")

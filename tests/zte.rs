@@ -828,3 +828,21 @@ async fn sigkill_at_random_moments_loses_nothing_and_sends_nothing_twice() {
     assert_eq!(snapshot.referer_refused, 0);
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// A waiter looks again only when the stick changed (or a send under way
+/// falls due): snapshots are reads, not changes.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_waiter_wakes_only_when_the_stick_changed() {
+    let stick = ZteEmulator::start(ZteConfig::default()).await.unwrap();
+    let looks = crate::support::looks_of_a_waiter(
+        |looks| stick.wait_for(Duration::from_secs(10), move |_| looks.look()),
+        || drop(stick.snapshot()),
+        |n| stick.fail_requests(n),
+    )
+    .await;
+    assert_eq!(
+        looks,
+        1 + 3 + 1,
+        "the first look, one per change, a last one at the limit"
+    );
+}

@@ -10,7 +10,7 @@ use super::incoming::InboxRetry;
 use super::keeper::Keeper;
 use super::lanes::Lane;
 use super::published::Publisher;
-use super::signals::{self, Signal, StopFlag};
+use super::signals::{Signal, Signals};
 use super::state::{Core, Schedule, INTAKE_SLICE};
 use super::{blocking, Clock, DaemonError, DaemonEvent, MrTracker};
 use super::{clock, decide, filter, outbox, receive, systemd, watcher};
@@ -166,18 +166,11 @@ impl<D: Device> Daemon<D> {
         &mut self,
         mut device_events: mpsc::Receiver<DeviceEvent>,
         mut outbox_events: mpsc::Receiver<watcher::OutboxEvent>,
-        handle_signals: bool,
+        mut signals: Signals,
         config_path: Option<PathBuf>,
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), DaemonError> {
-        let stop = StopFlag::default();
-        // Without signal handling, a sender kept alive makes `recv` simply wait.
-        let (_no_signals, idle) = mpsc::unbounded_channel::<Signal>();
-        let mut signals = if handle_signals {
-            signals::listen(stop.clone()).map_err(DaemonError::Signals)?
-        } else {
-            idle
-        };
+        let stop = signals.stop_flag();
         // The first modem's loop watches the outbox and speaks for the
         // process; the others send and receive.
         let first = self.lane.is_first();

@@ -68,6 +68,7 @@ use event_loop::Daemon;
 use incoming::InboxRetry;
 use keeper::Keeper;
 use send::MrTracker;
+pub use signals::Signals;
 use state::{Core, Schedule};
 use std::future::Future;
 use std::path::PathBuf;
@@ -103,8 +104,10 @@ pub struct DaemonOptions {
     pub config: Config,
     /// Where to report [`DaemonEvent`]s.
     pub events: Option<mpsc::UnboundedSender<DaemonEvent>>,
-    /// Whether to install handlers for SIGTERM, SIGINT, SIGHUP, SIGUSR1/2.
-    pub handle_signals: bool,
+    /// The handlers for SIGTERM, SIGINT, SIGHUP and SIGUSR1/2, installed
+    /// by the caller ([`Signals::listen`]) before anything a clean exit
+    /// must undo (a pid file); `None` handles no signals.
+    pub signals: Option<Signals>,
     /// The file to read again on SIGHUP.
     pub config_path: Option<PathBuf>,
     /// Where calendar time comes from; the system's when `None`.
@@ -112,13 +115,13 @@ pub struct DaemonOptions {
 }
 
 impl DaemonOptions {
-    /// Options for `config`: no events, no signals, no file to reload, the
+    /// Options for `config`: no events, no signals handled, no file to reload, the
     /// system's clock.
     pub fn new(config: Config) -> Self {
         Self {
             config,
             events: None,
-            handle_signals: false,
+            signals: None,
             config_path: None,
             clock: None,
         }
@@ -187,10 +190,13 @@ where
     let DaemonOptions {
         config,
         events,
-        handle_signals,
+        signals,
         config_path,
         clock,
     } = options;
+    // A stop that arrived while starting waits in `signals` for the
+    // loop's first turn.
+    let signals = signals.unwrap_or_else(Signals::none);
     let clock: Arc<dyn Clock> = clock.unwrap_or_else(|| Arc::new(clock::SystemClock));
     let database = config
         .database
@@ -211,9 +217,11 @@ where
         Arc::clone(&config),
         database.clone(),
         outbox_lock,
+        Arc::clone(&clock),
     ))
     .await?;
-    let webhooks = webhooks::Webhooks::start(&config.webhooks, &database).await?;
+    let webhooks =
+        webhooks::Webhooks::start(&config.webhooks, &database, Arc::clone(&clock)).await?;
     let mut lanes = lanes::Lane::all(&config);
     lanes.truncate(count.max(1));
     let mut opened = Vec::with_capacity(lanes.len());
@@ -307,7 +315,7 @@ where
                     .serve(
                         device_events,
                         outbox_events,
-                        handle_signals,
+                        signals,
                         config_path,
                         async move {
                             let mut stop_wait = stop_wait;
@@ -332,7 +340,7 @@ where
             // The outbox is the first modem's to watch.
             let (_no_files, no_outbox) = mpsc::channel(1);
             let result = other
-                .serve(events, no_outbox, false, None, async move {
+                .serve(events, no_outbox, Signals::none(), None, async move {
                     let _ = stop_wait.wait_for(|stop| *stop).await;
                 })
                 .await;
@@ -391,13 +399,14 @@ fn open_core(
     config: Arc<Config>,
     database: PathBuf,
     outbox_lock: Option<instance::Lock>,
+    clock: Arc<dyn Clock>,
 ) -> impl FnOnce() -> Result<Opened, DaemonError> + Send + 'static {
     move || {
         let mut store = Store::open(&database)?;
         // Each outcome's webhook event is queued in its own commit.
         store.set_webhooks(webhooks::sink(&config.webhooks));
         // What each SIM did with the PIN outlives reloads and restarts.
-        let pins: Arc<dyn PinMemory> = Arc::new(PinRecords::open(&database)?);
+        let pins: Arc<dyn PinMemory> = Arc::new(PinRecords::open(&database, clock)?);
         let (outbox, outbox_events) = if config.send.enabled {
             let (mut outbox, events) = outbox::Outbox::new(&config.spool.outbox, outbox_lock);
             outbox.destinations = destinations::Destinations::load(&config.destinations);

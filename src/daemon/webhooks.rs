@@ -9,6 +9,7 @@
 //! posted. Delivery is at least once: a post whose answer was lost is
 //! posted again, and receivers drop repeats by the event id.
 
+use super::clock::Clock;
 use crate::config::WebhookSettings;
 use crate::store::{Delivery, WebhookQueue, WebhookSink};
 use crate::webhook::{self, client::Client, HttpUrl};
@@ -32,12 +33,6 @@ const BATCH: u32 = 32;
 /// wakes the poster at once).
 const IDLE: Duration = Duration::from_secs(3600);
 
-fn unix_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 async fn blocking<R: Send + 'static>(job: impl FnOnce() -> R + Send + 'static) -> R {
     match tokio::task::spawn_blocking(job).await {
         Ok(answer) => answer,
@@ -55,10 +50,13 @@ pub(super) fn sink(settings: &WebhookSettings) -> Option<WebhookSink> {
 
 impl Webhooks {
     /// Starts the poster on the queue in `database` (the store opened and
-    /// migrated it), or `None` when no URL is configured.
+    /// migrated it), or `None` when no URL is configured. What is due, and
+    /// each attempt's timestamp, are read from `clock`: the daemon's, which
+    /// dates the events it queues.
     pub(super) async fn start(
         settings: &WebhookSettings,
         database: &Path,
+        clock: Arc<dyn Clock>,
     ) -> Result<Option<Self>, crate::store::StoreError> {
         if settings.urls.is_empty() {
             return Ok(None);
@@ -67,7 +65,12 @@ impl Webhooks {
         let queue = blocking(move || WebhookQueue::open(&path)).await?;
         let queue = Arc::new(Mutex::new(queue));
         let wake = Arc::new(Notify::new());
-        let poster = tokio::spawn(post_events(settings.clone(), queue, Arc::clone(&wake)));
+        let poster = tokio::spawn(post_events(
+            settings.clone(),
+            queue,
+            Arc::clone(&wake),
+            clock,
+        ));
         tracing::info!(urls = settings.urls.len(), events = %settings.events.join(","), "webhooks on");
         Ok(Some(Self {
             settings: settings.clone(),
@@ -96,11 +99,12 @@ async fn post_events(
     settings: WebhookSettings,
     queue: Arc<Mutex<WebhookQueue>>,
     wake: Arc<Notify>,
+    clock: Arc<dyn Clock>,
 ) {
     let client = Client::new();
     let secret = settings.secret.clone().unwrap_or_default().into_bytes();
     loop {
-        let now = unix_ms();
+        let now = clock.now_ms();
         let reader = Arc::clone(&queue);
         let due = blocking(move || {
             let queue = reader.lock().unwrap_or_else(PoisonError::into_inner);
@@ -119,7 +123,7 @@ async fn post_events(
         };
         if due.is_empty() {
             let wait = next.map_or(IDLE, |at| {
-                Duration::from_millis(at.saturating_sub(unix_ms()).max(0) as u64).min(IDLE)
+                Duration::from_millis(at.saturating_sub(clock.now_ms()).max(0) as u64).min(IDLE)
             });
             tokio::select! {
                 () = wake.notified() => {}
@@ -128,12 +132,14 @@ async fn post_events(
             continue;
         }
         for delivery in due {
-            let outcome = attempt(&client, &settings, &secret, &delivery).await;
+            let timestamp = clock.now_ms().div_euclid(1000);
+            let outcome = attempt(&client, &settings, &secret, &delivery, timestamp).await;
             let queue = Arc::clone(&queue);
             let settings = settings.clone();
+            let now = clock.now_ms();
             let result = blocking(move || {
                 let mut queue = queue.lock().unwrap_or_else(PoisonError::into_inner);
-                settle(&mut queue, &settings, &delivery, outcome)
+                settle(&mut queue, &settings, &delivery, outcome, now)
             })
             .await;
             if let Err(error) = result {
@@ -143,15 +149,16 @@ async fn post_events(
     }
 }
 
-/// One POST; `Ok` when the URL answered 2xx, else why not.
+/// One POST, signed at `timestamp` (Unix seconds); `Ok` when the URL
+/// answered 2xx, else why not.
 async fn attempt(
     client: &Client,
     settings: &WebhookSettings,
     secret: &[u8],
     delivery: &Delivery,
+    timestamp: i64,
 ) -> Result<(), String> {
     let url: HttpUrl = webhook::parse_url(&delivery.url).map_err(|e| e.to_string())?;
-    let timestamp = unix_ms() / 1000;
     let headers = [
         ("x-simgate-event", delivery.kind.clone()),
         ("x-simgate-id", delivery.event_id.to_string()),
@@ -171,19 +178,20 @@ async fn attempt(
     }
 }
 
-/// Records an attempt's outcome: done, again later, or given up.
+/// Records an attempt's outcome, known at `now` (Unix milliseconds): done,
+/// again later, or given up.
 fn settle(
     queue: &mut WebhookQueue,
     settings: &WebhookSettings,
     delivery: &Delivery,
     outcome: Result<(), String>,
+    now: i64,
 ) -> Result<(), crate::store::StoreError> {
     let Err(error) = outcome else {
         tracing::info!(id = delivery.event_id, kind = %delivery.kind, url = %delivery.url, "webhook posted");
         return queue.finish(delivery.event_id, &delivery.url);
     };
     let attempts = delivery.attempts + 1;
-    let now = unix_ms();
     match webhook::next_attempt(
         delivery.created_ms,
         now,

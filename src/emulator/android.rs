@@ -11,7 +11,7 @@
 //! the next sends failing, every webhook posted twice, received
 //! messages' webhooks never posted (`GET /inbox` lists them).
 
-use super::web::{self, WebServer};
+use super::web::{self, Watched, WebServer};
 use crate::android::api::{self, ProcessState};
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
@@ -20,9 +20,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client as HttpClient;
 use hyper_util::rt::TokioExecutor;
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
-use tokio::sync::watch;
 
 /// How the emulated phone starts.
 #[derive(Debug, Clone)]
@@ -179,19 +178,8 @@ pub struct AndroidEmulator {
 struct Shared {
     /// The server, for a request that takes the phone offline.
     server: OnceLock<Weak<WebServer>>,
-    state: Mutex<State>,
-    changed: watch::Sender<u64>,
+    state: Watched<State>,
     http: HttpClient<HttpConnector, Full<Bytes>>,
-}
-
-impl Shared {
-    fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let result = f(&mut state);
-        drop(state);
-        self.changed.send_modify(|n| *n += 1);
-        result
-    }
 }
 
 fn now() -> i64 {
@@ -211,14 +199,13 @@ impl AndroidEmulator {
     pub async fn start(config: AndroidConfig) -> std::io::Result<Self> {
         let shared = Arc::new(Shared {
             server: OnceLock::new(),
-            state: Mutex::new(State {
+            state: Watched::new(State {
                 config,
                 info: PhoneInfo::default(),
                 snapshot: Snapshot::default(),
                 faults: Faults::default(),
                 next_incoming: 0,
             }),
-            changed: watch::channel(0).0,
             http: HttpClient::builder(TokioExecutor::new())
                 .pool_max_idle_per_host(0)
                 .build(HttpConnector::new()),
@@ -238,25 +225,25 @@ impl AndroidEmulator {
 
     /// What it holds and did now.
     pub fn snapshot(&self) -> Snapshot {
-        self.shared.with(|s| s.snapshot.clone())
+        self.shared.state.read(|s| s.snapshot.clone())
     }
 
     /// Waits until `done` holds for the snapshot, at most `limit`; whether
     /// it did.
     pub async fn wait_for(&self, limit: Duration, done: impl Fn(&Snapshot) -> bool) -> bool {
-        // Everything that happens is a change: no tick needed beyond the
-        // limit.
-        web::wait_for(&self.shared.changed, limit, limit, || {
-            done(&self.snapshot())
-        })
-        .await
+        // Everything that happens is a change: nothing falls due with
+        // time alone.
+        self.shared
+            .state
+            .wait_for(limit, |_| None, || done(&self.snapshot()))
+            .await
     }
 
     /// A message arrives from `sender`: the app posts `sms:received` to
     /// what is registered for it, until answered 2xx. Its id.
     pub fn deliver(&self, sender: &str, text: &str) -> String {
         let at = iso_now();
-        let (id, dropped) = self.shared.with(|s| {
+        let (id, dropped) = self.shared.state.with(|s| {
             s.next_incoming += 1;
             // As the app: a 32-bit hash, hex in the webhook, signed
             // decimal in the inbox list.
@@ -289,7 +276,9 @@ impl AndroidEmulator {
     /// `sms:received` webhooks from now on are never posted (the app gave
     /// them up); the messages are in `GET /inbox` only.
     pub fn drop_received_webhooks(&self, on: bool) {
-        self.shared.with(|s| s.faults.drop_received_webhooks = on);
+        self.shared
+            .state
+            .with(|s| s.faults.drop_received_webhooks = on);
     }
 
     /// The phone goes offline (Wi-Fi lost, app stopped): connections are
@@ -297,26 +286,26 @@ impl AndroidEmulator {
     /// Messages it holds stay, and are sent meanwhile.
     pub async fn offline(&self) {
         self.server.down().await;
-        self.shared.with(|_| ());
+        self.shared.state.touch();
     }
 
     /// The phone is back on the same address.
     pub async fn online(&self) {
         self.server.up().await;
-        self.shared.with(|_| ());
+        self.shared.state.touch();
     }
 
     /// The next `POST /message` takes the message, then drops the
     /// connection without an answer.
     pub fn lose_next_post_answer(&self) {
-        self.shared.with(|s| s.faults.lose_post_answer = true);
+        self.shared.state.with(|s| s.faults.lose_post_answer = true);
     }
 
     /// As [`AndroidEmulator::lose_next_post_answer`], and the phone goes
     /// offline at that moment, until [`AndroidEmulator::online`]: the
     /// message cannot be asked about, only posted again.
     pub fn lose_next_post_answer_then_go_offline(&self) {
-        self.shared.with(|s| {
+        self.shared.state.with(|s| {
             s.faults.lose_post_answer = true;
             s.faults.offline_after_lost_answer = true;
         });
@@ -324,17 +313,17 @@ impl AndroidEmulator {
 
     /// What the phone says about its battery, network and SIMs from now on.
     pub fn set_info(&self, info: PhoneInfo) {
-        self.shared.with(|s| s.info = info);
+        self.shared.state.with(|s| s.info = info);
     }
 
     /// The next `count` sends fail on the radio.
     pub fn fail_sends(&self, count: u32) {
-        self.shared.with(|s| s.faults.fail_sends = count);
+        self.shared.state.with(|s| s.faults.fail_sends = count);
     }
 
     /// Every webhook from now on is posted twice.
     pub fn duplicate_webhooks(&self, on: bool) {
-        self.shared.with(|s| s.faults.duplicate_webhooks = on);
+        self.shared.state.with(|s| s.faults.duplicate_webhooks = on);
     }
 
     /// Stops serving.
@@ -346,7 +335,7 @@ impl AndroidEmulator {
 /// Posts `event` with `payload` to every webhook registered for it, each
 /// signed afresh and retried until answered 2xx (twice when told).
 fn post_webhooks(shared: Arc<Shared>, event: &str, payload: serde_json::Value) {
-    let (targets, twice) = shared.with(|s| {
+    let (targets, twice) = shared.state.read(|s| {
         let targets: Vec<(String, String)> = s
             .snapshot
             .webhooks
@@ -385,7 +374,9 @@ async fn post_until_taken(
     message_id: String,
 ) {
     loop {
-        let (key, retry) = shared.with(|s| (s.config.signing_key.clone(), s.config.retry_delay));
+        let (key, retry) = shared
+            .state
+            .read(|s| (s.config.signing_key.clone(), s.config.retry_delay));
         let offline = !shared
             .server
             .get()
@@ -413,7 +404,7 @@ async fn post_until_taken(
                 _ => false,
             };
         if taken {
-            shared.with(|s| {
+            shared.state.with(|s| {
                 *s.snapshot.webhooks_taken.entry(event.clone()).or_insert(0) += 1;
                 if event == "sms:received" {
                     s.snapshot.received_taken.push(message_id.clone());
@@ -421,7 +412,7 @@ async fn post_until_taken(
             });
             return;
         }
-        shared.with(|s| s.snapshot.webhooks_refused += 1);
+        shared.state.with(|s| s.snapshot.webhooks_refused += 1);
         tokio::time::sleep(retry).await;
     }
 }
@@ -429,9 +420,9 @@ async fn post_until_taken(
 /// The radio: takes message `id` through its states, one step at a time,
 /// with the webhooks the app posts.
 async fn radio(shared: Arc<Shared>, id: String, report: bool) {
-    let step = shared.with(|s| s.config.step);
+    let step = shared.state.read(|s| s.config.step);
     let set = |state: ProcessState| {
-        shared.with(|s| {
+        shared.state.with(|s| {
             if let Some(m) = s.snapshot.messages.get_mut(&id) {
                 m.state = state;
             }
@@ -440,7 +431,7 @@ async fn radio(shared: Arc<Shared>, id: String, report: bool) {
     tokio::time::sleep(step).await;
     set(ProcessState::Processed);
     tokio::time::sleep(step).await;
-    let (failed, phone, text) = shared.with(|s| {
+    let (failed, phone, text) = shared.state.with(|s| {
         let failed = s.faults.fail_sends > 0;
         if failed {
             s.faults.fail_sends -= 1;
@@ -524,7 +515,7 @@ async fn answer(shared: Arc<Shared>, request: Request<Incoming>) -> web::Answer 
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
-    let (expected, lose) = shared.with(|s| {
+    let (expected, lose) = shared.state.with(|s| {
         *s.snapshot
             .requests
             .entry(format!("{method} {path}"))
@@ -537,7 +528,7 @@ async fn answer(shared: Arc<Shared>, request: Request<Incoming>) -> web::Answer 
         (basic(&credentials), lose)
     });
     if path == "/health" {
-        return Ok(json(StatusCode::OK, shared.with(|s| s.info.health())));
+        return Ok(json(StatusCode::OK, shared.state.read(|s| s.info.health())));
     }
     if authorization != expected {
         return Ok(json(StatusCode::UNAUTHORIZED, serde_json::json!({})));
@@ -547,7 +538,7 @@ async fn answer(shared: Arc<Shared>, request: Request<Incoming>) -> web::Answer 
             StatusCode::OK,
             serde_json::json!({"status": "ok", "model": "Emulated Pixel"}),
         ),
-        (&Method::GET, "/device") => json(StatusCode::OK, shared.with(|s| s.info.device())),
+        (&Method::GET, "/device") => json(StatusCode::OK, shared.state.read(|s| s.info.device())),
         (&Method::POST, "/message" | "/messages") => {
             let request: api::SendRequest = match serde_json::from_slice(&body) {
                 Ok(request) => request,
@@ -558,7 +549,7 @@ async fn answer(shared: Arc<Shared>, request: Request<Incoming>) -> web::Answer 
                     ))
                 }
             };
-            let taken = shared.with(|s| {
+            let taken = shared.state.with(|s| {
                 if s.snapshot.messages.contains_key(&request.id) {
                     s.snapshot.conflicts += 1;
                     return None;
@@ -584,6 +575,7 @@ async fn answer(shared: Arc<Shared>, request: Request<Incoming>) -> web::Answer 
                     ));
                     if lose {
                         let offline = shared
+                            .state
                             .with(|s| std::mem::take(&mut s.faults.offline_after_lost_answer));
                         if offline {
                             // Aborting the server ends this connection too:
@@ -600,7 +592,7 @@ async fn answer(shared: Arc<Shared>, request: Request<Incoming>) -> web::Answer 
         }
         (&Method::GET, p) if p.starts_with("/message/") || p.starts_with("/messages/") => {
             let id = p.rsplit('/').next().unwrap_or("");
-            match shared.with(|s| s.snapshot.messages.get(id).cloned()) {
+            match shared.state.read(|s| s.snapshot.messages.get(id).cloned()) {
                 Some(m) => json(StatusCode::OK, message_json(id, &m)),
                 None => json(StatusCode::NOT_FOUND, serde_json::json!({})),
             }
@@ -609,7 +601,7 @@ async fn answer(shared: Arc<Shared>, request: Request<Incoming>) -> web::Answer 
             match serde_json::from_slice::<api::Webhook>(&body) {
                 Ok(webhook) => {
                     let id = webhook.id.clone().unwrap_or_else(|| "generated".to_owned());
-                    shared.with(|s| {
+                    shared.state.with(|s| {
                         s.snapshot
                             .webhooks
                             .insert(id.clone(), (webhook.event.clone(), webhook.url.clone()))
@@ -626,7 +618,7 @@ async fn answer(shared: Arc<Shared>, request: Request<Incoming>) -> web::Answer 
             }
         }
         (&Method::GET, "/inbox") => {
-            let list: Vec<_> = shared.with(|s| {
+            let list: Vec<_> = shared.state.read(|s| {
                 s.snapshot
                     .inbox
                     .iter()
@@ -640,7 +632,7 @@ async fn answer(shared: Arc<Shared>, request: Request<Incoming>) -> web::Answer 
             json(StatusCode::OK, serde_json::Value::Array(list))
         }
         (&Method::GET, "/webhooks") => {
-            let list: Vec<_> = shared.with(|s| {
+            let list: Vec<_> = shared.state.read(|s| {
                 s.snapshot
                     .webhooks
                     .iter()
@@ -651,7 +643,9 @@ async fn answer(shared: Arc<Shared>, request: Request<Incoming>) -> web::Answer 
         }
         (&Method::DELETE, p) if p.starts_with("/webhooks/") => {
             let id = p.rsplit('/').next().unwrap_or("").to_owned();
-            shared.with(|s| s.snapshot.webhooks.remove(&id));
+            shared
+                .state
+                .update(|s| s.snapshot.webhooks.remove(&id).is_some());
             json(StatusCode::NO_CONTENT, serde_json::json!({}))
         }
         _ => json(StatusCode::NOT_FOUND, serde_json::json!({})),

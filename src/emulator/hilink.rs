@@ -37,7 +37,7 @@
 //! smaller `LocalMax`, delivery reports held back until released, and
 //! messages the network could not deliver.
 
-use super::web::{self, WebServer};
+use super::web::{self, Watched, WebServer};
 use crate::hilink::api;
 use crate::hilink::client::TOKEN_HEADER;
 use crate::hilink::xml;
@@ -45,9 +45,8 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::watch;
 
 /// How the emulated stick starts.
 #[derive(Debug, Clone)]
@@ -219,9 +218,10 @@ impl State {
         (self.snapshot.inbox.len() + self.snapshot.sent_box.len()) as u32
     }
 
-    /// Finishes a send whose time has come.
-    fn advance(&mut self, now: Instant) {
-        if self.sending.as_ref().is_some_and(|s| s.done_at <= now) {
+    /// Finishes a send whose time has come; whether one did.
+    fn advance(&mut self, now: Instant) -> bool {
+        let due = self.sending.as_ref().is_some_and(|s| s.done_at <= now);
+        if due {
             let sending = self.sending.take().expect("checked");
             self.snapshot
                 .network
@@ -256,10 +256,13 @@ impl State {
             }
             self.status = (String::new(), sending.phone, String::new());
         }
+        let mut changed = due;
         while !self.faults.hold_reports && self.reports.front().is_some_and(|r| r.due <= now) {
             let report = self.reports.pop_front().expect("checked");
             self.store_report(&report.phone, report.delivered);
+            changed = true;
         }
+        changed
     }
 
     /// Keeps a delivery report in the inbox, as a message from the number
@@ -300,8 +303,7 @@ fn now_date() -> String {
 #[derive(Debug)]
 pub struct HilinkEmulator {
     server: WebServer,
-    state: Arc<Mutex<State>>,
-    changed: watch::Sender<u64>,
+    state: Arc<Watched<State>>,
 }
 
 impl HilinkEmulator {
@@ -318,7 +320,7 @@ impl HilinkEmulator {
         .into_iter()
         .map(|(name, value)| (name.to_owned(), value.to_owned()))
         .collect();
-        let state = Arc::new(Mutex::new(State {
+        let state = Arc::new(Watched::new(State {
             snapshot: Snapshot {
                 use_s_report: config.use_s_report,
                 ..Snapshot::default()
@@ -335,17 +337,11 @@ impl HilinkEmulator {
             sms_config,
             reports: VecDeque::new(),
         }));
-        let changed = watch::channel(0).0;
         let server = {
             let state = state.clone();
-            let changed = changed.clone();
-            WebServer::start(move |request| answer(state.clone(), changed.clone(), request)).await?
+            WebServer::start(move |request| answer(state.clone(), request)).await?
         };
-        Ok(Self {
-            server,
-            state,
-            changed,
-        })
+        Ok(Self { server, state })
     }
 
     /// The stick's address, `http://127.0.0.1:PORT`.
@@ -354,30 +350,28 @@ impl HilinkEmulator {
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let result = f(&mut state);
-        drop(state);
-        self.changed.send_modify(|n| *n += 1);
-        result
+        self.state.with(f)
     }
 
     /// What it holds and did now.
     pub fn snapshot(&self) -> Snapshot {
-        self.with(|s| {
-            s.advance(Instant::now());
-            s.snapshot.clone()
-        })
+        // A send whose time has come is a change; the look itself is not.
+        self.state.update(|s| s.advance(Instant::now()));
+        self.state.read(|s| s.snapshot.clone())
     }
 
     /// Waits until `done` holds for the snapshot, at most `limit`; whether
     /// it did.
     pub async fn wait_for(&self, limit: Duration, done: impl Fn(&Snapshot) -> bool) -> bool {
-        // A send finishes with time, not with a request: look again at
-        // least every 50 ms.
-        web::wait_for(&self.changed, limit, Duration::from_millis(50), || {
-            done(&self.snapshot())
-        })
-        .await
+        // A send finishes with time, not with a request: look again when
+        // the one under way is due.
+        self.state
+            .wait_for(
+                limit,
+                |s| s.sending.as_ref().map(|sending| sending.done_at),
+                || done(&self.snapshot()),
+            )
+            .await
     }
 
     /// The network delivers a message from `phone`: stored in the inbox
@@ -494,11 +488,7 @@ enum Reply {
     Lost,
 }
 
-async fn answer(
-    state: Arc<Mutex<State>>,
-    changed: watch::Sender<u64>,
-    request: Request<Incoming>,
-) -> web::Answer {
+async fn answer(state: Arc<Watched<State>>, request: Request<Incoming>) -> web::Answer {
     let (parts, body) = request.into_parts();
     let body = body
         .collect()
@@ -522,14 +512,13 @@ async fn answer(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let post = parts.method == hyper::Method::POST;
-    let (reply, new_tokens, delay) = {
-        let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
+    // Every request is counted in the snapshot: a change.
+    let (reply, new_tokens, delay) = state.with(|s| {
         *s.snapshot.requests.entry(path.clone()).or_insert(0) += 1;
         let delay = s.faults.slow;
-        let (reply, tokens) = handle(&mut s, &path, post, cookie.as_deref(), token, &body);
+        let (reply, tokens) = handle(s, &path, post, cookie.as_deref(), token, &body);
         (reply, tokens, delay)
-    };
-    changed.send_modify(|n| *n += 1);
+    });
     if let Some(delay) = delay {
         tokio::time::sleep(delay).await;
     }

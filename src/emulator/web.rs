@@ -2,8 +2,9 @@
 //! stick, the ZTE stick, the Android phone): one loopback port, each
 //! connection served by the emulator's answer function, and the port
 //! taken down (connections refused, as a rebooting device does) and
-//! brought back on the same address. Also the change counter the tests
-//! wait on, so a wait ends as soon as what it waits for happened.
+//! brought back on the same address. Also [`Watched`], an emulator's
+//! state with the change counter the tests wait on, so a wait ends as soon
+//! as what it waits for happened and a look at the state is not a change.
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
@@ -130,25 +131,86 @@ impl Drop for WebServer {
     }
 }
 
-/// Waits until `done` holds, looking again at every change and at least
-/// every `tick` (for what changes with time alone), at most `limit`;
-/// whether it did.
-pub(crate) async fn wait_for(
-    changed: &watch::Sender<u64>,
-    limit: Duration,
-    tick: Duration,
-    done: impl Fn() -> bool,
-) -> bool {
-    let mut changes = changed.subscribe();
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        if done() {
-            return true;
+/// An emulator's state behind a lock, with the change counter its
+/// waiters watch. A change ([`Watched::with`], [`Watched::update`] when it
+/// changed something, [`Watched::touch`]) wakes them; a read
+/// ([`Watched::read`], a snapshot) does not, so a waiter that looks at
+/// the state never wakes itself.
+#[derive(Debug)]
+pub(crate) struct Watched<S> {
+    state: Mutex<S>,
+    changed: watch::Sender<u64>,
+}
+
+impl<S> Watched<S> {
+    pub(crate) fn new(state: S) -> Self {
+        Self {
+            state: Mutex::new(state),
+            changed: watch::channel(0).0,
         }
-        let now = tokio::time::Instant::now();
-        if now >= deadline {
-            return false;
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, S> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Changes the state: waiters look again.
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut S) -> R) -> R {
+        let result = f(&mut self.lock());
+        self.touch();
+        result
+    }
+
+    /// Runs `f`, which says whether it changed anything; only then do
+    /// waiters look again.
+    pub(crate) fn update(&self, f: impl FnOnce(&mut S) -> bool) -> bool {
+        let changed = f(&mut self.lock());
+        if changed {
+            self.touch();
         }
-        let _ = tokio::time::timeout_at((now + tick).min(deadline), changes.changed()).await;
+        changed
+    }
+
+    /// Reads the state: not a change.
+    pub(crate) fn read<R>(&self, f: impl FnOnce(&S) -> R) -> R {
+        f(&self.lock())
+    }
+
+    /// Something outside the state changed (the server went down or came
+    /// back): waiters look again.
+    pub(crate) fn touch(&self) {
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Waits until `done` holds, looking again at every change and at the
+    /// moment `due` names (when the state next changes with time alone,
+    /// such as a send that takes a while), at most `limit`; whether it
+    /// did.
+    pub(crate) async fn wait_for(
+        &self,
+        limit: Duration,
+        due: impl Fn(&S) -> Option<std::time::Instant>,
+        done: impl Fn() -> bool,
+    ) -> bool {
+        let mut changes = self.changed.subscribe();
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            if done() {
+                return true;
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            // A moment already past (a clock that lags) is looked at a
+            // millisecond later, not in a spin.
+            let wake = self
+                .read(&due)
+                .map_or(deadline, |at| {
+                    tokio::time::Instant::from_std(at).max(now + Duration::from_millis(1))
+                })
+                .min(deadline);
+            let _ = tokio::time::timeout_at(wake, changes.changed()).await;
+        }
     }
 }

@@ -35,16 +35,15 @@
 //! lost after the send began, sends the network refuses, a send status
 //! updated late, and a smaller storage.
 
-use super::web::{self, WebServer};
+use super::web::{self, Watched, WebServer};
 use crate::zte::api;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::watch;
 
 /// The session cookie's name.
 const COOKIE: &str = "stok";
@@ -197,15 +196,15 @@ impl State {
         self.next_id
     }
 
-    /// Finishes a send whose time has come.
-    fn advance(&mut self, now: Instant) {
+    /// Finishes a send whose time has come; whether one did.
+    fn advance(&mut self, now: Instant) -> bool {
         if self.sending.as_ref().is_none_or(|s| s.done_at > now) {
-            return;
+            return false;
         }
         let sending = self.sending.take().expect("checked");
         if sending.fails {
             self.send_status = "2";
-            return;
+            return true;
         }
         self.snapshot
             .network
@@ -230,6 +229,7 @@ impl State {
                 .push((id, sending.number, "1".to_owned()));
         }
         self.send_status = "3";
+        true
     }
 
     fn locked(&self, now: Instant) -> Option<Duration> {
@@ -243,14 +243,13 @@ impl State {
 #[derive(Debug)]
 pub struct ZteEmulator {
     server: WebServer,
-    state: Arc<Mutex<State>>,
-    changed: watch::Sender<u64>,
+    state: Arc<Watched<State>>,
 }
 
 impl ZteEmulator {
     /// Starts a stick on a free loopback port.
     pub async fn start(config: ZteConfig) -> std::io::Result<Self> {
-        let state = Arc::new(Mutex::new(State {
+        let state = Arc::new(Watched::new(State {
             config,
             snapshot: Snapshot::default(),
             sessions: HashMap::new(),
@@ -263,17 +262,11 @@ impl ZteEmulator {
             salt: "5A3F09C1".to_owned(),
             faults: Faults::default(),
         }));
-        let changed = watch::channel(0).0;
         let server = {
             let state = state.clone();
-            let changed = changed.clone();
-            WebServer::start(move |request| answer(state.clone(), changed.clone(), request)).await?
+            WebServer::start(move |request| answer(state.clone(), request)).await?
         };
-        Ok(Self {
-            server,
-            state,
-            changed,
-        })
+        Ok(Self { server, state })
     }
 
     /// The stick's address, `http://127.0.0.1:PORT`.
@@ -282,30 +275,28 @@ impl ZteEmulator {
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let result = f(&mut state);
-        drop(state);
-        self.changed.send_modify(|n| *n += 1);
-        result
+        self.state.with(f)
     }
 
     /// What it holds and did now.
     pub fn snapshot(&self) -> Snapshot {
-        self.with(|s| {
-            s.advance(Instant::now());
-            s.snapshot.clone()
-        })
+        // A send whose time has come is a change; the look itself is not.
+        self.state.update(|s| s.advance(Instant::now()));
+        self.state.read(|s| s.snapshot.clone())
     }
 
     /// Waits until `done` holds for the snapshot, at most `limit`; whether
     /// it did.
     pub async fn wait_for(&self, limit: Duration, done: impl Fn(&Snapshot) -> bool) -> bool {
-        // A send finishes with time, not with a request: look again at
-        // least every 50 ms.
-        web::wait_for(&self.changed, limit, Duration::from_millis(50), || {
-            done(&self.snapshot())
-        })
-        .await
+        // A send finishes with time, not with a request: look again when
+        // the one under way is due.
+        self.state
+            .wait_for(
+                limit,
+                |s| s.sending.as_ref().map(|sending| sending.done_at),
+                || done(&self.snapshot()),
+            )
+            .await
     }
 
     /// The network delivers a message from `number`: stored (dated now),
@@ -362,7 +353,7 @@ impl ZteEmulator {
         });
         tokio::time::sleep(down).await;
         self.server.up().await;
-        self.with(|_| ());
+        self.state.touch();
     }
 
     /// The next `count` requests are answered HTTP 500, without effect.
@@ -416,11 +407,7 @@ enum Reply {
     Lost,
 }
 
-async fn answer(
-    state: Arc<Mutex<State>>,
-    changed: watch::Sender<u64>,
-    request: Request<Incoming>,
-) -> web::Answer {
+async fn answer(state: Arc<Watched<State>>, request: Request<Incoming>) -> web::Answer {
     let (parts, body) = request.into_parts();
     let body = body
         .collect()
@@ -454,18 +441,17 @@ async fn answer(
     } else {
         api::parse_form(parts.uri.query().unwrap_or(""))
     };
-    let (reply, cookie, delay) = {
-        let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
+    // Every request is counted in the snapshot: a change.
+    let (reply, cookie, delay) = state.with(|s| {
         let delay = s.faults.slow;
         let (reply, cookie) = if referer_ok {
-            handle(&mut s, &path, &fields, session)
+            handle(s, &path, &fields, session)
         } else {
             s.snapshot.referer_refused += 1;
             (Reply::Status(StatusCode::FORBIDDEN), None)
         };
         (reply, cookie, delay)
-    };
-    changed.send_modify(|n| *n += 1);
+    });
     if let Some(delay) = delay {
         tokio::time::sleep(delay).await;
     }

@@ -4,6 +4,7 @@
 //! last-used TP-MR follows the messages it sends).
 
 use super::{Store, StoreError};
+use crate::daemon::clock::Clock;
 use crate::modem::{PinMemory, PinOutcome};
 use rusqlite::{params, OptionalExtension};
 
@@ -30,17 +31,23 @@ fn parse_outcome(text: &str) -> Option<PinOutcome> {
 #[derive(Debug)]
 pub(crate) struct PinRecords {
     connection: std::sync::Mutex<rusqlite::Connection>,
+    /// Dates each outcome: the daemon's clock.
+    clock: std::sync::Arc<dyn Clock>,
 }
 
 impl PinRecords {
     /// Opens the records of the database at `path` (opened and migrated by
-    /// [`Store::open`] first).
-    pub(crate) fn open(path: &std::path::Path) -> Result<Self, StoreError> {
+    /// [`Store::open`] first), dated by `clock`.
+    pub(crate) fn open(
+        path: &std::path::Path,
+        clock: std::sync::Arc<dyn Clock>,
+    ) -> Result<Self, StoreError> {
         let connection = rusqlite::Connection::open(path)?;
         connection.pragma_update(None, "synchronous", "FULL")?;
         connection.busy_timeout(std::time::Duration::from_secs(5))?;
         Ok(Self {
             connection: std::sync::Mutex::new(connection),
+            clock,
         })
     }
 }
@@ -63,10 +70,8 @@ impl PinMemory for PinRecords {
     }
 
     fn record(&self, sim: &str, pin_hash: &str, outcome: PinOutcome) {
+        let now = self.clock.now_ms();
         let connection = self.connection.lock().unwrap_or_else(|e| e.into_inner());
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
         if let Err(error) = connection.execute(
             "INSERT INTO pin_attempt (sim, pin_hash, outcome, at_ms) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (sim, pin_hash) DO UPDATE SET outcome = ?3, at_ms = ?4",
@@ -109,6 +114,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::daemon::clock::SystemClock;
 
     #[test]
     fn pin_outcomes_and_facts_are_remembered() {
@@ -116,7 +122,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("state.db");
         let mut store = Store::open(&path).unwrap();
-        let pins = PinRecords::open(&path).unwrap();
+        let pins = PinRecords::open(&path, std::sync::Arc::new(SystemClock)).unwrap();
         assert_eq!(pins.recall("8949", "h1"), None);
         pins.record("8949", "h1", PinOutcome::Entering);
         pins.record("8949", "h1", PinOutcome::Rejected);
