@@ -113,3 +113,56 @@ async fn a_full_inbox_is_written_once_there_is_room_and_nothing_is_lost() {
     drop(tmpfs);
     h.stop().await;
 }
+
+/// Messages from one sender with the same time stamp that arrive while the
+/// inbox is full each keep a name of their own: a name recorded for a
+/// message not written yet is taken, as a file on disk is. (Each was given
+/// `_00_`, since no file had it yet, and once there was room the three
+/// were written over each other: two were lost.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_waiting_for_room_never_share_a_name() {
+    let mut h = Harness::start("inbox-full-names", Profile::Generic).await;
+    let inbox = h.dir("inbox");
+    let Some(tmpfs) = Tmpfs::mount(&inbox, 64) else {
+        crate::support::skipped(
+            "messages_waiting_for_room_never_share_a_name",
+            "mounting a tmpfs needs root (CI runs as root)",
+        );
+        h.stop().await;
+        return;
+    };
+    let filler = fill(&inbox);
+    let texts = ["one", "two", "three"];
+    let mut modem = h.emulator.subscribe();
+    for text in texts {
+        h.emulator
+            .inject_deliver(&delivers("+4915100000088", text, 0)[0])
+            .unwrap();
+        // Read (and recorded) before the next arrives.
+        loop {
+            if let simgate::emulator::EmulatorEvent::CommandReceived(line) =
+                modem.recv().await.unwrap()
+            {
+                if line.starts_with("AT+CMGR") || line.starts_with("AT+CMGL") {
+                    break;
+                }
+            }
+        }
+    }
+    std::fs::remove_file(&filler).unwrap();
+    let mut written = Vec::new();
+    for _ in texts {
+        written.extend(h.received().await);
+    }
+    let names = inbox_names(&inbox);
+    assert_eq!(names.len(), 3, "{names:?}");
+    let mut contents: Vec<String> = names
+        .iter()
+        .map(|name| std::fs::read_to_string(inbox.join(name)).unwrap())
+        .collect();
+    contents.sort();
+    assert_eq!(contents, ["one", "three", "two"]);
+    h.stop_daemon().await;
+    drop(tmpfs);
+    h.stop().await;
+}

@@ -440,7 +440,7 @@ fn record_part(
     });
     group.sort_by_key(|p| p.concat.map(|c| c.sequence));
     let parts = decode_parts(&group);
-    let rendered = render_new(config, reserved, &parts, part.now_ms);
+    let rendered = render_new(config, store, reserved, &parts, part.now_ms)?;
     let files = names(&rendered);
     let others: Vec<i64> = waiting.iter().map(|p| p.id).collect();
     let (_, message) = store.add_completing_part(part, &others, &files)?;
@@ -732,7 +732,7 @@ fn assemble(
 ) -> Result<Unwritten, ReceiveError> {
     let parts = decode_parts(group);
     let sender = group.first().map(|p| p.sender.clone()).unwrap_or_default();
-    let rendered = render_new(config, reserved, &parts, now_ms);
+    let rendered = render_new(config, store, reserved, &parts, now_ms)?;
     let files = names(&rendered);
     let ids: Vec<i64> = group.iter().map(|p| p.id).collect();
     let message = store.begin_incoming(&ids, &files, complete, now_ms)?;
@@ -753,20 +753,33 @@ fn assemble(
 /// in the inbox and no message of this batch has.
 fn render_new(
     config: &Config,
+    store: &Store,
     reserved: &mut Reserved,
     parts: &[ReceivedPart],
     now_ms: i64,
-) -> Vec<inbox::InboxFile> {
+) -> Result<Vec<inbox::InboxFile>, StoreError> {
+    // A name is taken by a file in the inbox, by a message of this batch,
+    // and by a message recorded before whose files are not written yet
+    // (the inbox was full): it will be written under that name.
+    let mut failed = None;
     let serial = inbox::choose_serial(parts, |name| {
-        reserved.contains(name) || config.spool.inbox.join(name).exists()
+        reserved.contains(name)
+            || config.spool.inbox.join(name).exists()
+            || store.name_being_written(name).unwrap_or_else(|error| {
+                failed = Some(error);
+                true
+            })
     })
     .unwrap_or(0);
+    if let Some(error) = failed {
+        return Err(error);
+    }
     let files = inbox::inbox_files(parts, config.spool.inbox_format, serial, &utc(now_ms));
     if let Some(first) = files.first().filter(|_| serial > inbox::MAX_SERIAL) {
         tracing::warn!(file = %Redact(&first.name), "more than a hundred messages from one sender with the same time stamp: this one's serial is wider than gammu's two digits (gammu fails to save it)");
     }
     reserved.extend(files.iter().map(|file| file.name.clone()));
-    files
+    Ok(files)
 }
 
 fn names(files: &[inbox::InboxFile]) -> Vec<String> {

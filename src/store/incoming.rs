@@ -439,6 +439,18 @@ impl Store {
             .optional()?)
     }
 
+    /// Whether a message recorded but not written yet (its files wait for
+    /// room in the inbox) will be written under `name` first.
+    pub(crate) fn name_being_written(&self, name: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .connection
+            .prepare_cached(
+                "SELECT 1 FROM incoming WHERE state = 'writing'
+                 AND (files = ?1 OR substr(files, 1, length(?1) + 1) = ?1 || char(10)) LIMIT 1",
+            )?
+            .exists(params![name])?)
+    }
+
     /// Messages whose files are not written yet (a write that failed, or
     /// simgate stopped while writing), oldest first.
     pub(crate) fn incoming_unwritten(&self) -> Result<Vec<i64>, StoreError> {
