@@ -128,7 +128,13 @@ fn texts(modem: &Emulator) -> BTreeMap<String, usize> {
 /// other; both shared the work, and the one left carried on alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_modem_unplugged_mid_run_every_message_goes_out_once() {
-    let mut pair = Pair::start("unplug", |_| {}).await;
+    // A message the unplugged modem was sending when it went goes to the
+    // other at once (it never waits the retry delay for its modem).
+    let mut pair = Pair::start("unplug", |config| {
+        config.send.retry_delay = Duration::from_secs(3600);
+        config.send.retry_delay_max = Duration::from_secs(3600);
+    })
+    .await;
     let total = 500;
     for n in 0..total {
         pair.drop_file(&format!("OUT+49170{n:05}.txt"), &format!("message {n}"));
@@ -396,5 +402,42 @@ async fn a_modem_at_its_own_limit_leaves_the_rest_to_the_other() {
     assert_eq!(a.len(), 2, "a kept to its limit: {a:?}");
     assert_eq!(b.len(), 10, "{b:?}");
     assert_eq!(pair.count("error"), 0);
+    pair.stop().await;
+}
+
+/// A message one modem cannot send for its own state (here its SIM asks
+/// for a PIN: `+CMS ERROR: 311`) goes out through the other at once; only
+/// the modem that failed waits its retry delay (an hour here). (The
+/// message itself waited the retry delay, so a modem that went away in
+/// the middle of a send kept that message from the others for 30 s.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_its_modem_cannot_send_goes_through_the_other_at_once() {
+    let mut pair = Pair::start("failover", |config| {
+        config.send.retry_delay = Duration::from_secs(3600);
+        config.send.retry_delay_max = Duration::from_secs(3600);
+        config.modem.check_sim = false;
+    })
+    .await;
+    // Only `a` is there when the message comes.
+    pair.b.unplug(None).await;
+    pair.a.inject_fault(Fault::CmsError {
+        code: 311,
+        times: Times::Always,
+        destination: None,
+    });
+    let mut a_events = pair.a.subscribe();
+    pair.drop_file("OUT+4917000000009.txt", "through b");
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while !matches!(a_events.recv().await, Ok(EmulatorEvent::SendFailed { .. })) {}
+    })
+    .await
+    .expect("a tried and failed");
+    pair.b.replug_now();
+    pair.wait_for(
+        |e| matches!(e, DaemonEvent::Sent { file, .. } if file == "OUT+4917000000009.txt"),
+    )
+    .await;
+    assert_eq!(texts(&pair.b).get("through b"), Some(&1));
+    assert!(texts(&pair.a).is_empty());
     pair.stop().await;
 }

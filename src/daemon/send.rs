@@ -304,7 +304,10 @@ impl<D: Device> Sender<'_, D> {
                     };
                     let outcome = self
                         .keeper
-                        .call(move |core| fail_part(core, attempt, failure, now))
+                        .call({
+                            let several = self.lane.several();
+                            move |core| fail_part(core, attempt, failure, several, now)
+                        })
                         .await?;
                     return Ok(Some(outcome));
                 }
@@ -875,6 +878,7 @@ fn fail_part(
     core: &mut Core,
     attempt: Attempt,
     failure: Failure,
+    several: bool,
     now: SystemTime,
 ) -> Result<Outcome, StoreError> {
     let Core {
@@ -956,9 +960,15 @@ fn fail_part(
         Decision::WaitForDevice => {
             // Not the message's fault, but not instantly curable either:
             // try again after the first retry delay, so a modem that keeps
-            // refusing is not hammered.
+            // refusing is not hammered. With several modems only this one
+            // waits (its loop holds its sends): the message is due for
+            // the others at once.
             store.part_not_sent(id, part)?;
-            let next = now_ms + config.send.retry_delay.as_millis() as i64;
+            let next = if several {
+                now_ms
+            } else {
+                now_ms + config.send.retry_delay.as_millis() as i64
+            };
             store.retry_later(id, &reason, next, now_ms)?;
             tracing::warn!(file = %Redact(&row.file_name), id, reason = %Scrub(&reason), "the modem cannot send now; will retry");
             put_back(outbox.dir(), &attempt.file);
