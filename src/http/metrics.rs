@@ -129,6 +129,52 @@ pub(crate) fn render(snapshot: &Snapshot, ready: bool, totals: &Totals) -> Strin
     out
 }
 
+/// With several modems: each one's state and signal as the daemon last
+/// recorded them, under its name (the unlabelled metrics above are the
+/// first modem's).
+pub(crate) fn modems(statuses: &[crate::store::status::DeviceStatus]) -> String {
+    let mut out = String::new();
+    if statuses.len() < 2 {
+        return out;
+    }
+    let label = |s: &crate::store::status::DeviceStatus| {
+        let name = s.name.as_deref().unwrap_or("");
+        name.replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n")
+    };
+    let _ = metric_into(
+        &mut out,
+        "simgate_modems_ready",
+        "gauge",
+        "Whether each modem is initialised and serving (1) or not (0), by name.",
+    );
+    for s in statuses {
+        let ready = u8::from(s.state == "ready");
+        let _ = writeln!(
+            out,
+            "simgate_modems_ready{{modem=\"{}\"}} {ready}",
+            label(s)
+        );
+    }
+    let _ = metric_into(
+        &mut out,
+        "simgate_modems_signal_dbm",
+        "gauge",
+        "Each modem's received signal strength in dBm, by name (when it tells).",
+    );
+    for s in statuses {
+        if let Some(dbm) = s.signal_dbm {
+            let _ = writeln!(
+                out,
+                "simgate_modems_signal_dbm{{modem=\"{}\"}} {dbm}",
+                label(s)
+            );
+        }
+    }
+    out
+}
+
 /// What a phone acting as the modem reports about itself.
 fn phone_metrics(out: &mut String, phone: &crate::device::PhoneStatus) {
     let gauges = [
@@ -180,6 +226,37 @@ mod tests {
 
     fn samples(text: &str) -> Vec<&str> {
         text.lines().filter(|l| !l.starts_with('#')).collect()
+    }
+
+    #[test]
+    fn several_modems_each_get_their_state_and_signal_by_name() {
+        use crate::store::status::DeviceStatus;
+        let one = DeviceStatus {
+            state: "ready".into(),
+            name: Some("a".into()),
+            signal_dbm: Some(-70),
+            ..DeviceStatus::default()
+        };
+        assert_eq!(
+            modems(std::slice::from_ref(&one)),
+            "",
+            "one modem: the plain metrics say it"
+        );
+        let two = DeviceStatus {
+            state: "connecting".into(),
+            name: Some("b\"x".into()),
+            ..DeviceStatus::default()
+        };
+        let text = modems(&[one, two]);
+        assert_eq!(
+            samples(&text),
+            [
+                "simgate_modems_ready{modem=\"a\"} 1",
+                "simgate_modems_ready{modem=\"b\\\"x\"} 0",
+                "simgate_modems_signal_dbm{modem=\"a\"} -70",
+            ]
+        );
+        assert_eq!(text.matches("# TYPE").count(), 2);
     }
 
     #[test]

@@ -494,9 +494,17 @@ async fn health(State(api): Shared) -> Result<Response, ApiError> {
 /// `GET /metrics`.
 async fn metrics_text(State(api): Shared, headers: HeaderMap) -> Result<Response, ApiError> {
     api.authorise(&headers)?;
-    let totals = api.records(|db| records::totals(db, now_ms())).await?;
+    let configured = 1 + api.config.more_modems.len();
+    let (totals, modems) = api
+        .records(move |db| {
+            let mut modems = crate::store::status::modem_statuses(db)?;
+            modems.truncate(configured);
+            Ok((records::totals(db, now_ms())?, modems))
+        })
+        .await?;
     let ready = matches!(*api.published.device.borrow(), DeviceState::Ready(_));
     let snapshot = api.published.snapshot.borrow().clone();
-    let text = metrics::render(&snapshot, ready, &totals);
+    let mut text = metrics::render(&snapshot, ready, &totals);
+    text.push_str(&metrics::modems(&modems));
     Ok(([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response())
 }
