@@ -440,7 +440,8 @@ impl Store {
     }
 
     /// Whether a message recorded but not written yet (its files wait for
-    /// room in the inbox) will be written under `name` first.
+    /// room in the inbox) will be written under `name` first (answered
+    /// from the partial index `incoming_unwritten`).
     pub(crate) fn name_being_written(&self, name: &str) -> Result<bool, StoreError> {
         Ok(self
             .connection

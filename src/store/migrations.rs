@@ -239,7 +239,4 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // 11: which modem sent what the rate limits count, for each modem's
     // own limits.
     "ALTER TABLE send_usage ADD COLUMN modem TEXT;",
-    // 12: the messages whose inbox files are not written yet, found at
-    // once (a new message must not take a name one of them will have).
-    "CREATE INDEX incoming_writing ON incoming (id) WHERE state = 'writing';",
 ];
