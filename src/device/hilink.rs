@@ -278,50 +278,22 @@ impl HilinkStick {
         before: Option<u32>,
         reason: &str,
     ) -> Result<u8, DeviceError> {
-        tracing::warn!(reason = %Scrub(reason), "a send is in doubt; asking the stick's sent box");
-        let deadline = Instant::now() + self.inner.settings().send_timeout;
-        let mut last_error = reason.to_owned();
-        while Instant::now() < deadline {
-            let sending = match client.get("/api/sms/send-status").await {
-                Ok(status) => {
+        super::sent_box::settle(
+            reason,
+            self.inner.settings().send_timeout,
+            STATUS_INTERVAL,
+            || async {
+                client.get("/api/sms/send-status").await.map(|status| {
                     api::send_state(&status, phone) == SendState::Pending
                         && status.value("Phone").is_some_and(|p| {
                             p.split([';', ',']).any(|p| api::same_number(p, phone))
                         })
-                }
-                Err(error) => {
-                    last_error = error.to_string();
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
-                }
-            };
-            if sending {
-                tokio::time::sleep(STATUS_INTERVAL).await;
-                continue;
-            }
-            match in_sent_box(client, phone, text, before).await {
-                Ok(true) => {
-                    tracing::info!("settled: the stick's sent box shows the message; it went out");
-                    return Ok(self.inner.next_reference());
-                }
-                Ok(false) => {
-                    return Err(failure(
-                        FailureKind::Ambiguous,
-                        format!(
-                            "{reason}; the stick's sent box does not show the message, so it may or may not have gone out"
-                        ),
-                    ))
-                }
-                Err(error) => {
-                    last_error = error.to_string();
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-            }
-        }
-        Err(failure(
-            FailureKind::Ambiguous,
-            format!("{reason}; the stick could not be asked whether it went out ({last_error})"),
-        ))
+                })
+            },
+            || in_sent_box(client, phone, text, before),
+        )
+        .await?;
+        Ok(self.inner.next_reference())
     }
 
     /// Deletes a message or report from the stick, once (a long message is

@@ -17,6 +17,7 @@ pub mod configured;
 pub mod hilink;
 pub mod modemmanager;
 pub(crate) mod report_match;
+pub(crate) mod sent_box;
 pub(crate) mod text;
 pub mod zte;
 
