@@ -8,7 +8,7 @@ use crate::support::{fresh_spool, spawn_simgate};
 use simgate::emulator::hilink::{HilinkConfig, HilinkEmulator, Snapshot};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The failure guard of every wait (never a pause: each wait ends as soon
 /// as what it waits for happened).
@@ -40,11 +40,12 @@ impl Setup {
             &config,
             format!(
                 "[modem]\ntransport = \"hilink\"\ndevice = \"{url}\"\ncheck_interval = \"100ms\"\n\
-                 send_timeout = \"20s\"\nstatus_interval = \"0s\"\n{modem_extra}\n\n[spool]\n\
+                 send_timeout = \"20s\"\n{status}{modem_extra}\n\n[spool]\n\
                  inbox = \"{r}/inbox\"\noutbox = \"{r}/outbox\"\nsent = \"{r}/sent\"\n\
                  error = \"{r}/error\"\n\n[database]\npath = \"{r}/simgate.db\"\n\n\
                  [log]\nfile = \"{r}/simgate.log\"\nlevel = \"info\"\n\n{sections}\n",
                 url = stick.url(),
+                status = status_line(modem_extra),
                 r = root.display()
             ),
         )
@@ -177,6 +178,15 @@ impl Setup {
     }
 }
 
+/// No status reads unless the test sets `status_interval` itself.
+pub(crate) fn status_line(modem_extra: &str) -> &'static str {
+    if modem_extra.contains("status_interval") {
+        ""
+    } else {
+        "status_interval = \"0s\"\n"
+    }
+}
+
 pub(crate) fn names(dir: &Path) -> BTreeSet<String> {
     std::fs::read_dir(dir)
         .map(|entries| {
@@ -295,6 +305,49 @@ async fn idle_it_asks_only_for_the_count() {
             );
         }
     }
+    setup.stop().await;
+}
+
+/// Idle with a status read every three checks: the status requests take
+/// the place of checks, so the stick gets one request per check interval
+/// in all (issue 13: at most 12 a minute at the default 5 s), and the
+/// checks go on between the status reads. The window is timed from
+/// before the first snapshot to after the last, so a slow machine only
+/// makes it longer than the requests need.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_status_reads_take_the_place_of_checks() {
+    let setup = Setup::start(
+        "idle-status",
+        HilinkConfig::default(),
+        "status_interval = \"300ms\"",
+    )
+    .await;
+    let reads = |s: &Snapshot| s.requests.get("/api/device/signal").copied().unwrap_or(0);
+    let checks = |s: &Snapshot| s.requests.get("/api/sms/sms-count").copied().unwrap_or(0);
+    let total = |s: &Snapshot| s.requests.values().sum::<u32>();
+    setup.wait("a first status read", |s| reads(s) >= 1).await;
+    let began = Instant::now();
+    let before = setup.stick.snapshot();
+    setup
+        .wait("eight more status reads", |s| {
+            reads(s) >= reads(&before) + 8
+        })
+        .await;
+    let after = setup.stick.snapshot();
+    let window = began.elapsed();
+    let made = total(&after) - total(&before);
+    let turns = u32::try_from(window.as_millis() / 100).unwrap() + 1;
+    assert!(
+        made <= turns + 3,
+        "{made} requests in {window:?} (at most {turns} checks' turns): {:?} then {:?}",
+        before.requests,
+        after.requests
+    );
+    assert!(
+        checks(&after) >= checks(&before) + 2,
+        "the checks stopped: {:?}",
+        after.requests
+    );
     setup.stop().await;
 }
 

@@ -5,12 +5,12 @@
 //! the stick has, without losing or duplicating a message; the SIGKILL
 //! crash test.
 
-use crate::hilink::{names, read_text};
+use crate::hilink::{names, read_text, status_line};
 use crate::support::{fresh_spool, spawn_simgate};
 use simgate::emulator::zte::{Snapshot, ZteConfig, ZteEmulator};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The failure guard of every wait (never a pause: each wait ends as soon
 /// as what it waits for happened).
@@ -26,10 +26,11 @@ fn config_text(url: &str, root: &Path, modem_extra: &str, extra: &str) -> String
 fn config_checking(url: &str, root: &Path, check: &str, modem_extra: &str, extra: &str) -> String {
     format!(
         "[modem]\ntransport = \"zte\"\ndevice = \"{url}\"\ncheck_interval = \"{check}\"\n\
-         send_timeout = \"20s\"\nstatus_interval = \"0s\"\n{modem_extra}\n\n[spool]\n\
+         send_timeout = \"20s\"\n{status}{modem_extra}\n\n[spool]\n\
          inbox = \"{r}/inbox\"\noutbox = \"{r}/outbox\"\nsent = \"{r}/sent\"\n\
          error = \"{r}/error\"\n\n[database]\npath = \"{r}/simgate.db\"\n\n\
          [log]\nfile = \"{r}/simgate.log\"\nlevel = \"info\"\n{extra}",
+        status = status_line(modem_extra),
         r = root.display()
     )
 }
@@ -261,6 +262,46 @@ async fn idle_it_asks_only_for_the_storage_count() {
             );
         }
     }
+    setup.stop().await;
+}
+
+/// Idle with a status read every three checks: one request per check
+/// interval in all, the checks going on between the status reads (as
+/// the HiLink test of the same name).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_status_reads_take_the_place_of_checks() {
+    let setup = Setup::start(
+        "idle-status",
+        ZteConfig::default(),
+        "status_interval = \"300ms\"",
+        "",
+    )
+    .await;
+    setup.connected().await;
+    let total = |s: &Snapshot| s.requests.values().sum::<u32>();
+    let reads = |s: &Snapshot| total(s) - s.count(CHECK);
+    let began = Instant::now();
+    let before = setup.stick.snapshot();
+    setup
+        .wait("eight more status reads", |s| {
+            reads(s) >= reads(&before) + 8
+        })
+        .await;
+    let after = setup.stick.snapshot();
+    let window = began.elapsed();
+    let made = total(&after) - total(&before);
+    let turns = u32::try_from(window.as_millis() / 100).unwrap() + 1;
+    assert!(
+        made <= turns + 3,
+        "{made} requests in {window:?} (at most {turns} checks' turns): {:?} then {:?}",
+        before.requests,
+        after.requests
+    );
+    assert!(
+        after.count(CHECK) >= before.count(CHECK) + 2,
+        "the checks stopped: {:?}",
+        after.requests
+    );
     setup.stop().await;
 }
 

@@ -14,7 +14,8 @@
 //!   read later ([`Capabilities::reference_counter`] is false), so the
 //!   references it reports are its own count.
 //! - Receiving: the stick has no push. One `sms-count` every
-//!   `check_interval` says whether the inbox holds anything; when that
+//!   `check_interval` (less the checks the status reads take the place
+//!   of: [`super::idle_budget`]) says whether the inbox holds anything; when that
 //!   changed (or stayed the same across a delete) the daemon is told
 //!   ([`DeviceEvent::Stored`]) and reads the inbox, which comes back as
 //!   SMS-DELIVER PDUs made from each message's
@@ -37,6 +38,7 @@
 //!   A report for nothing this run waits for (sent before a restart, or
 //!   by something else) is logged once and left on the stick.
 
+use super::idle_budget::IdleBudget;
 use super::report_match::{Found, ReportMatcher, Verdict};
 use super::{
     Capabilities, Control, Device, DeviceError, DeviceEvent, DeviceInfo, DeviceState, FailureKind,
@@ -98,6 +100,12 @@ struct Inner {
     deletions: AtomicU64,
     /// Sends waiting for delivery reports, and the reports judged.
     reports: Mutex<ReportMatcher>,
+    /// The status reads' requests, paid for by skipped checks.
+    idle: IdleBudget,
+    /// The operator last read, and the registration it was read with: it
+    /// is read again only when the registration changed (or on a new
+    /// connection), so a status read is two requests, not three.
+    operator: Mutex<Option<(Option<bool>, Option<String>)>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -173,6 +181,8 @@ impl HilinkStick {
             away: AtomicBool::new(false),
             deletions: AtomicU64::new(0),
             reports: Mutex::new(ReportMatcher::default()),
+            idle: IdleBudget::default(),
+            operator: Mutex::new(None),
         });
         let stick = Self {
             poller: Mutex::new(Some(tokio::spawn(watch_stick(inner.clone())))),
@@ -537,6 +547,7 @@ async fn watch_stick(inner: Arc<Inner>) {
         match client.get("/api/device/information").await {
             Ok(info) => {
                 let info = api::information(&info);
+                *lock(&inner.operator) = None;
                 ask_for_reports(&client, inner.settings().reports).await;
                 if !lock(&inner.reports).has_baseline() {
                     match newest_index(&client, api::Box::Inbox).await {
@@ -573,6 +584,9 @@ async fn watch_stick(inner: Arc<Inner>) {
         let mut storage_warned = false;
         loop {
             tokio::time::sleep(inner.settings().check_interval).await;
+            if !inner.idle.check_now() {
+                continue;
+            }
             let count = match client.get("/api/sms/sms-count").await {
                 Ok(count) => api::sms_count(&count).map_err(|error| HilinkError::Answer {
                     path: "/api/sms/sms-count".to_owned(),
@@ -815,15 +829,28 @@ impl Device for HilinkStick {
             .await
             .ok()
             .map(|s| api::status(&s));
-        let operator = client
-            .get("/api/net/current-plmn")
-            .await
-            .ok()
-            .and_then(|plmn| api::operator(&plmn));
+        let registered = status.and_then(|s| s.registered);
+        let known = lock(&self.inner.operator).clone();
+        let operator = match known {
+            Some((read_with, operator)) if read_with == registered => {
+                self.inner.idle.spent(2);
+                operator
+            }
+            _ => {
+                self.inner.idle.spent(3);
+                // A request that failed is asked again at the next read.
+                let answer = client.get("/api/net/current-plmn").await.ok();
+                let operator = answer.as_ref().and_then(api::operator);
+                if answer.is_some() {
+                    *lock(&self.inner.operator) = Some((registered, operator.clone()));
+                }
+                operator
+            }
+        };
         Radio {
             signal_dbm: signal.as_ref().and_then(|s| s.dbm()),
             signal_percent: signal.as_ref().and_then(|s| s.percent()),
-            registered: status.and_then(|s| s.registered),
+            registered,
             operator,
             // The web interface has no bit error rate.
             ..Radio::default()

@@ -15,6 +15,7 @@ pub mod android;
 pub mod at;
 pub mod configured;
 pub mod hilink;
+pub(crate) mod idle_budget;
 pub mod modemmanager;
 pub(crate) mod report_match;
 pub(crate) mod sent_box;

@@ -19,7 +19,8 @@
 //!   [`FailureKind::Ambiguous`], exactly as an unanswered `+CMGS`. The
 //!   stick has no TP-MR the daemon could read, so the references it
 //!   reports are its own count.
-//! - Receiving: one `sms_capacity_info` every `check_interval` tells how
+//! - Receiving: one `sms_capacity_info` every `check_interval` (less the
+//!   checks the status reads take the place of: [`super::idle_budget`]) tells how
 //!   many received messages the stick holds; only when that moved (or
 //!   stayed the same across a delete) is the daemon told, and the inbox
 //!   listed (`sms_data_total`, 50 a page, oldest first) as SMS-DELIVER
@@ -44,6 +45,7 @@
 //!   Reports are asked for only while a send waits for one.
 
 use super::hilink::{backoff, something_new};
+use super::idle_budget::IdleBudget;
 use super::report_match::{Found, ReportMatcher, Verdict};
 use super::{
     Capabilities, Control, Device, DeviceError, DeviceEvent, DeviceInfo, DeviceState, FailureKind,
@@ -110,6 +112,8 @@ struct Inner {
     storage: Mutex<Option<(u32, u32)>>,
     /// The storage filling was logged (once until it empties again).
     storage_warned: AtomicBool,
+    /// The status reads' requests, paid for by skipped checks.
+    idle: IdleBudget,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -191,6 +195,7 @@ impl ZteStick {
             sim_state: Mutex::new(None),
             storage: Mutex::new(None),
             storage_warned: AtomicBool::new(false),
+            idle: IdleBudget::default(),
         });
         let stick = Self {
             poller: Mutex::new(Some(tokio::spawn(watch_stick(inner.clone())))),
@@ -632,6 +637,9 @@ async fn watch_stick(inner: Arc<Inner>) {
         let mut checks = 0u64;
         loop {
             tokio::time::sleep(inner.settings().check_interval).await;
+            if !inner.idle.check_now() {
+                continue;
+            }
             checks += 1;
             let capacity = match client
                 .read(&api::get_query(&["sms_capacity_info"], &[]), api::capacity)
@@ -848,6 +856,8 @@ impl Device for ZteStick {
         let Ok(client) = self.ready() else {
             return Radio::default();
         };
+        // One request, in place of one of the next checks.
+        self.inner.idle.spent(1);
         let Ok(answer) = client
             .read_raw(&api::get_query(&api::STATUS_FIELDS, &[]))
             .await
