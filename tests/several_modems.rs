@@ -441,3 +441,46 @@ async fn a_message_its_modem_cannot_send_goes_through_the_other_at_once() {
     assert!(texts(&pair.a).is_empty());
     pair.stop().await;
 }
+
+/// A message longer than one modem's own parts limit allows goes out
+/// through the other (it went to `error/` before, though `b` could send
+/// it); one no modem could ever send goes to `error/` with the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_too_long_for_one_modem_s_limit_goes_through_the_other() {
+    let parts_per_hour = |max| simgate::config::Limit {
+        scope: simgate::config::LimitScope::All,
+        unit: simgate::config::LimitUnit::Parts,
+        window: simgate::config::LimitWindow::Hour,
+        max,
+    };
+    let mut pair = Pair::start("parts-cap", |config| {
+        config.modem.limits = vec![parts_per_hour(1)];
+        config.more_modems[0].limits = vec![parts_per_hour(2)];
+    })
+    .await;
+    let two_parts = "two parts ".repeat(20);
+    let three_parts = "three parts ".repeat(30);
+    pair.drop_file("OUT+4917000000001.txt", &two_parts);
+    pair.drop_file("OUT+4917000000002.txt", &three_parts);
+    let mut outcomes = BTreeMap::new();
+    while outcomes.len() < 2 {
+        match pair
+            .wait_for(|e| matches!(e, DaemonEvent::Sent { .. } | DaemonEvent::Failed { .. }))
+            .await
+        {
+            DaemonEvent::Sent { file, .. } => outcomes.insert(file, "sent".to_owned()),
+            DaemonEvent::Failed { file, reason } => outcomes.insert(file, reason),
+            _ => unreachable!(),
+        };
+    }
+    assert_eq!(outcomes["OUT+4917000000001.txt"], "sent");
+    assert!(
+        outcomes["OUT+4917000000002.txt"].starts_with("3 parts, more than limits.parts_per_hour"),
+        "{outcomes:?}"
+    );
+    assert_eq!(pair.b.sent().len(), 2, "both parts through b");
+    assert!(pair.a.sent().is_empty(), "a took nothing over its limit");
+    assert_eq!(pair.count("sent"), 1);
+    assert_eq!(pair.count("error"), 1);
+    pair.stop().await;
+}

@@ -7,9 +7,13 @@
 //! that modem settles it when it is in doubt: a part that may have gone
 //! out is never sent again through another.
 //!
-//! Routes are pure: which recipients a lane takes ([`Lane::takes`]) and
-//! the same rule as an SQL condition on the `recipient` column
-//! ([`Lane::route`]) for the store's queries.
+//! Routes are pure: which messages a lane takes ([`Lane::takes`]: by the
+//! recipient's prefix, and by the parts the modem's own limits could ever
+//! let through) and the same rule as an SQL condition on the `recipient`
+//! and `parts_total` columns ([`Lane::route`]) for the store's queries.
+//! A message longer than one modem's parts limit goes to the others; only
+//! when none of the modems its number is routed to could ever take it
+//! does a lane take it, to fail it with the reason.
 
 use crate::config::Config;
 
@@ -30,10 +34,28 @@ pub(crate) struct Lane {
     catch_all: bool,
     /// Every modem's name.
     names: Vec<String>,
-    /// [`Lane::takes`] as an SQL condition on `recipient`.
+    /// The most parts this modem's own limits let through in any window
+    /// (`None`: no such limit).
+    cap: Option<u32>,
+    /// Every modem's prefixes and cap, in order (this one's included).
+    all: Vec<(Vec<String>, Option<u32>)>,
+    /// [`Lane::takes`] as an SQL condition on `recipient` and
+    /// `parts_total`.
     route: String,
     /// This modem's own rate limits.
     pub(crate) limits: Vec<crate::config::Limit>,
+}
+
+/// The most parts `limits` let through in any window: the smallest parts
+/// limit, or none at all when a message limit is 0 (`None`: any number).
+fn parts_cap(limits: &[crate::config::Limit]) -> Option<u32> {
+    limits
+        .iter()
+        .filter_map(|limit| match limit.unit {
+            crate::config::LimitUnit::Parts => Some(limit.max),
+            crate::config::LimitUnit::Messages => (limit.max == 0).then_some(0),
+        })
+        .min()
 }
 
 impl Lane {
@@ -48,6 +70,10 @@ impl Lane {
             .flat_map(|m| m.prefixes.iter().cloned())
             .collect();
         let catch_all = modems.iter().any(|m| m.prefixes.is_empty());
+        let all: Vec<(Vec<String>, Option<u32>)> = modems
+            .iter()
+            .map(|m| (m.prefixes.clone(), parts_cap(&m.limits)))
+            .collect();
         modems
             .iter()
             .zip(&names)
@@ -60,6 +86,8 @@ impl Lane {
                     routed: routed.clone(),
                     catch_all,
                     names: names.clone(),
+                    cap: parts_cap(&modem.limits),
+                    all: all.clone(),
                     route: String::new(),
                     limits: modem.limits.clone(),
                 };
@@ -79,27 +107,61 @@ impl Lane {
         self.slot == 1
     }
 
-    /// Whether a message to `recipient` (as written) may go out through
-    /// this modem: a number a prefix matches goes through the modems
-    /// naming a matching prefix; any other through the modems that name
-    /// none (or, when every modem names some, through any). The rule
-    /// [`Lane::route`] states in SQL.
+    /// Whether a message of `parts` parts to `recipient` (as written) may
+    /// go out through this modem: a number a prefix matches goes through
+    /// the modems naming a matching prefix; any other through the modems
+    /// that name none (or, when every modem names some, through any).
+    /// Among those, a message with more parts than a modem's own limits
+    /// ever let through goes to the others; if none of them could take
+    /// it, every one of them does (to fail it). The rule [`Lane::route`]
+    /// states in SQL.
     #[cfg(test)]
-    pub(crate) fn takes(&self, recipient: &str) -> bool {
-        let matches = |prefixes: &[String]| prefixes.iter().any(|p| recipient.starts_with(p));
-        if matches(&self.prefixes) {
-            return true;
-        }
-        let unrouted = !matches(&self.routed);
-        unrouted && (self.prefixes.is_empty() || !self.catch_all)
+    pub(crate) fn takes(&self, recipient: &str, parts: u32) -> bool {
+        let routed_here = |prefixes: &[String]| {
+            let matches = |prefixes: &[String]| prefixes.iter().any(|p| recipient.starts_with(p));
+            if matches(prefixes) {
+                return true;
+            }
+            !matches(&self.routed) && (prefixes.is_empty() || !self.catch_all)
+        };
+        let fits = |cap: Option<u32>| cap.is_none_or(|cap| parts <= cap);
+        routed_here(&self.prefixes)
+            && (fits(self.cap)
+                || !self
+                    .all
+                    .iter()
+                    .any(|(prefixes, cap)| routed_here(prefixes) && fits(*cap)))
     }
 
-    /// [`Lane::takes`] as an SQL condition on the `recipient` column.
+    /// [`Lane::takes`] as an SQL condition on the `recipient` and
+    /// `parts_total` columns.
     pub(crate) fn route(&self) -> &str {
         &self.route
     }
 
     fn condition(&self) -> String {
+        let routed_here = self.routed_condition(&self.prefixes);
+        let Some(cap) = self.cap else {
+            return routed_here;
+        };
+        let fits = |cap: Option<u32>| {
+            cap.map_or_else(|| "1".to_owned(), |cap| format!("parts_total <= {cap}"))
+        };
+        let elsewhere: Vec<String> = self
+            .all
+            .iter()
+            .map(|(prefixes, cap)| {
+                format!("(({}) AND {})", self.routed_condition(prefixes), fits(*cap))
+            })
+            .collect();
+        format!(
+            "({routed_here}) AND (parts_total <= {cap} OR NOT ({}))",
+            elsewhere.join(" OR ")
+        )
+    }
+
+    /// Whether a recipient goes to a modem naming `prefixes`, in SQL.
+    fn routed_condition(&self, prefixes: &[String]) -> String {
         let any = |prefixes: &[String]| {
             if prefixes.is_empty() {
                 return "0".to_owned();
@@ -116,9 +178,9 @@ impl Lane {
                 .collect();
             format!("({})", terms.join(" OR "))
         };
-        let own = any(&self.prefixes);
+        let own = any(prefixes);
         let unrouted = format!("NOT {}", any(&self.routed));
-        if self.prefixes.is_empty() || !self.catch_all {
+        if prefixes.is_empty() || !self.catch_all {
             format!("{own} OR {unrouted}")
         } else {
             own
@@ -158,24 +220,41 @@ mod tests {
         config
     }
 
-    /// What the SQL condition selects, from a real SQLite.
+    /// What the SQL condition selects, from a real SQLite (messages of one
+    /// part).
     fn selected(lane: &Lane, recipients: &[&str]) -> Vec<String> {
+        let one_part: Vec<(&str, u32)> = recipients.iter().map(|r| (*r, 1)).collect();
+        selected_parts(lane, &one_part)
+            .into_iter()
+            .map(|(recipient, _)| recipient)
+            .collect()
+    }
+
+    /// What the SQL condition selects of messages `(recipient, parts)`.
+    fn selected_parts(lane: &Lane, messages: &[(&str, u32)]) -> Vec<(String, u32)> {
         let db = rusqlite::Connection::open_in_memory().unwrap();
-        db.execute("CREATE TABLE outgoing (recipient TEXT)", [])
+        db.execute(
+            "CREATE TABLE outgoing (recipient TEXT, parts_total INTEGER)",
+            [],
+        )
+        .unwrap();
+        for (recipient, parts) in messages {
+            db.execute(
+                "INSERT INTO outgoing VALUES (?1, ?2)",
+                rusqlite::params![recipient, parts],
+            )
             .unwrap();
-        for r in recipients {
-            db.execute("INSERT INTO outgoing VALUES (?1)", [r]).unwrap();
         }
         let mut statement = db
             .prepare(&format!(
-                "SELECT recipient FROM outgoing WHERE ({}) ORDER BY rowid",
+                "SELECT recipient, parts_total FROM outgoing WHERE ({}) ORDER BY rowid",
                 lane.route()
             ))
             .unwrap();
         let rows = statement
-            .query_map([], |row| row.get(0))
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
             .unwrap()
-            .collect::<Result<Vec<String>, _>>()
+            .collect::<Result<Vec<(String, u32)>, _>>()
             .unwrap();
         rows
     }
@@ -184,7 +263,11 @@ mod tests {
 
     fn check(lanes: &[Lane], expected: &[&[&str]]) {
         for (lane, expected) in lanes.iter().zip(expected) {
-            let taken: Vec<&str> = NUMBERS.iter().copied().filter(|n| lane.takes(n)).collect();
+            let taken: Vec<&str> = NUMBERS
+                .iter()
+                .copied()
+                .filter(|n| lane.takes(n, 1))
+                .collect();
             assert_eq!(taken, *expected, "{}", lane.name);
             assert_eq!(selected(lane, &NUMBERS), *expected, "{} (SQL)", lane.name);
         }
@@ -247,5 +330,97 @@ mod tests {
         assert!(lanes[0].settles(Some("gone")));
         assert!(!lanes[1].settles(None));
         assert!(!lanes[1].settles(Some("gone")));
+    }
+
+    fn parts_limit(max: u32) -> crate::config::Limit {
+        crate::config::Limit {
+            scope: crate::config::LimitScope::All,
+            unit: crate::config::LimitUnit::Parts,
+            window: crate::config::LimitWindow::Hour,
+            max,
+        }
+    }
+
+    /// Checks the pure rule and the SQL agree, and both give `expected`
+    /// (what each lane takes of `messages`).
+    fn check_parts(lanes: &[Lane], messages: &[(&str, u32)], expected: &[&[(&str, u32)]]) {
+        for (lane, expected) in lanes.iter().zip(expected) {
+            let taken: Vec<(String, u32)> = messages
+                .iter()
+                .filter(|(r, p)| lane.takes(r, *p))
+                .map(|(r, p)| ((*r).to_owned(), *p))
+                .collect();
+            let expected: Vec<(String, u32)> = expected
+                .iter()
+                .map(|(r, p)| ((*r).to_owned(), *p))
+                .collect();
+            assert_eq!(taken, expected, "{}", lane.name);
+            assert_eq!(
+                selected_parts(lane, messages),
+                expected,
+                "{} (SQL)",
+                lane.name
+            );
+        }
+    }
+
+    #[test]
+    fn a_message_longer_than_one_modem_s_parts_limit_goes_to_the_others() {
+        let mut c = config(&[&[], &[]]);
+        c.modem.limits = vec![parts_limit(3)];
+        let lanes = Lane::all(&c);
+        let messages = [("+4917012", 1), ("+4917012", 3), ("+4917012", 4)];
+        check_parts(
+            &lanes,
+            &messages,
+            &[
+                &[("+4917012", 1), ("+4917012", 3)],
+                &[("+4917012", 1), ("+4917012", 3), ("+4917012", 4)],
+            ],
+        );
+    }
+
+    #[test]
+    fn a_message_no_modem_could_take_is_taken_by_every_one_to_fail_it() {
+        let mut c = config(&[&[], &[]]);
+        c.modem.limits = vec![parts_limit(3)];
+        c.more_modems[0].limits = vec![parts_limit(2)];
+        let lanes = Lane::all(&c);
+        let messages = [("+4917012", 2), ("+4917012", 3), ("+4917012", 4)];
+        check_parts(
+            &lanes,
+            &messages,
+            &[
+                &[("+4917012", 2), ("+4917012", 3), ("+4917012", 4)],
+                &[("+4917012", 2), ("+4917012", 4)],
+            ],
+        );
+    }
+
+    #[test]
+    fn a_parts_limit_looks_only_at_the_modems_the_number_is_routed_to() {
+        // +49 goes only through the first modem: its long messages have
+        // nowhere else to go, so it takes them (to fail them); the rest
+        // goes through the second, which has no limit.
+        let mut c = config(&[&["+49"], &[]]);
+        c.modem.limits = vec![parts_limit(2)];
+        let lanes = Lane::all(&c);
+        let messages = [("+4917012", 1), ("+4917012", 5), ("+4330111", 5)];
+        check_parts(
+            &lanes,
+            &messages,
+            &[&[("+4917012", 1), ("+4917012", 5)], &[("+4330111", 5)]],
+        );
+    }
+
+    #[test]
+    fn a_message_limit_of_zero_takes_nothing_another_modem_could() {
+        let mut c = config(&[&[], &[]]);
+        c.modem.limits = vec![crate::config::Limit {
+            unit: crate::config::LimitUnit::Messages,
+            ..parts_limit(0)
+        }];
+        let lanes = Lane::all(&c);
+        check_parts(&lanes, &[("+4917012", 1)], &[&[], &[("+4917012", 1)]]);
     }
 }
