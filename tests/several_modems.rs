@@ -484,3 +484,118 @@ async fn a_message_too_long_for_one_modem_s_limit_goes_through_the_other() {
     assert_eq!(pair.count("error"), 1);
     pair.stop().await;
 }
+
+/// Waits (polling files the daemon writes) until `check` holds.
+async fn until(what: &str, check: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !check() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// SIGHUP reloads every modem's own settings, not only the first's (and
+/// not only the shared ones): the new prefixes route each number to its
+/// modem from then on, and each modem's hooks still get its own name as
+/// `PHONE_ID`. Through the real `simgate run`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_every_modem_s_own_settings() {
+    let a = Emulator::start(EmulatorConfig::new(Profile::Generic))
+        .await
+        .unwrap();
+    let b = Emulator::start(EmulatorConfig::new(Profile::Generic))
+        .await
+        .unwrap();
+    let root = crate::support::fresh_spool("pair-sighup");
+    let ids = root.join("phone-ids");
+    let hook = root.join("on-sent.sh");
+    std::fs::write(
+        &hook,
+        format!("#!/bin/sh\necho \"$PHONE_ID\" >> '{}'\n", ids.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let config = root.join("simgate.toml");
+    let write = |a_extra: &str, b_extra: &str| {
+        std::fs::write(
+            &config,
+            format!(
+                "[modem]\ndevice = \"{a}\"\nname = \"a\"\nstatus_interval = \"0s\"\n{a_extra}\n\n\
+                 [[modems]]\ndevice = \"{b}\"\nname = \"b\"\nstatus_interval = \"0s\"\n{b_extra}\n\n\
+                 [spool]\ninbox = \"{r}/inbox\"\noutbox = \"{r}/outbox\"\nsent = \"{r}/sent\"\n\
+                 error = \"{r}/error\"\n\n[database]\npath = \"{r}/simgate.db\"\n\n\
+                 [hooks]\nrun_on_sent = \"{hook}\"\n\n\
+                 [log]\nfile = \"{r}/simgate.log\"\nlevel = \"info\"\n",
+                a = a.path().display(),
+                b = b.path().display(),
+                r = root.display(),
+                hook = hook.display(),
+            ),
+        )
+        .unwrap();
+    };
+    write("", "");
+    let mut daemon = crate::support::spawn_simgate(&config, &root.join("stderr.log"), None);
+    let sent = || std::fs::read_dir(root.join("sent")).unwrap().count();
+    let drop_file = |name: &str, text: &str| {
+        let temp = root.join(format!(".{name}"));
+        std::fs::write(&temp, text).unwrap();
+        std::fs::rename(&temp, root.join("outbox").join(name)).unwrap();
+    };
+    drop_file("OUT+4917000000000.txt", "before the reload");
+    until("the first message in sent/", || sent() == 1).await;
+    let (a_before, b_before) = (a.sent().len(), b.sent().len());
+
+    write("prefixes = [\"+43\"]", "prefixes = [\"+49\"]");
+    let pid = nix::unistd::Pid::from_raw(daemon.id().unwrap() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).unwrap();
+    let log = || std::fs::read_to_string(root.join("simgate.log")).unwrap_or_default();
+    until("the first modem's reload in the log", || {
+        log().contains("configuration reloaded")
+    })
+    .await;
+    until("modem b's reload in the log", || {
+        log().contains("modem b: settings reloaded")
+    })
+    .await;
+    for n in 1..=6 {
+        drop_file(
+            &format!("OUT+4917000000{n:03}.txt"),
+            &format!("to +49, {n}"),
+        );
+        drop_file(
+            &format!("OUT+4330000000{n:03}.txt"),
+            &format!("to +43, {n}"),
+        );
+    }
+    until("all 13 in sent/", || sent() == 13).await;
+    let destinations = |modem: &Emulator, from: usize| -> Vec<String> {
+        modem.sent()[from..]
+            .iter()
+            .map(|m| m.submit.destination.to_display())
+            .collect()
+    };
+    let (through_a, through_b) = (destinations(&a, a_before), destinations(&b, b_before));
+    assert!(
+        through_a.len() == 6 && through_a.iter().all(|d| d.starts_with("+43")),
+        "a: {through_a:?}"
+    );
+    assert!(
+        through_b.len() == 6 && through_b.iter().all(|d| d.starts_with("+49")),
+        "b: {through_b:?}"
+    );
+    let read_ids = || std::fs::read_to_string(&ids).unwrap_or_default();
+    until("13 RunOnSent hooks", || read_ids().lines().count() == 13).await;
+    let mut names: Vec<String> = read_ids().lines().skip(1).map(str::to_owned).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [vec!["a".to_owned(); 6], vec!["b".to_owned(); 6]].concat(),
+        "PHONE_ID after the reload"
+    );
+    daemon.start_kill().unwrap();
+    let _ = daemon.wait().await;
+}

@@ -70,6 +70,11 @@ pub(super) struct Daemon<D> {
     pub(super) wake: Option<Arc<watch::Sender<u64>>>,
     /// The other modems' changes, seen here.
     pub(super) woken: Option<watch::Receiver<u64>>,
+    /// With several modems, the first modem's loop: where it hands each
+    /// configuration it reloaded (SIGHUP) to the others.
+    pub(super) reloaded: Option<Arc<watch::Sender<Option<Arc<Config>>>>>,
+    /// The other modems' loops: the reloads handed over, seen here.
+    pub(super) reloads: Option<watch::Receiver<Option<Arc<Config>>>>,
 }
 
 /// An interval for a setting where zero means never.
@@ -88,6 +93,19 @@ pub(super) async fn tick(interval: &mut Option<tokio::time::Interval>) {
         }
         None => std::future::pending().await,
     }
+}
+
+/// The first modem's loop reloaded the configuration (never, for the
+/// first modem's loop or with one modem).
+async fn reloaded(reloads: &mut Option<watch::Receiver<Option<Arc<Config>>>>) -> Arc<Config> {
+    if let Some(receiver) = reloads {
+        while receiver.changed().await.is_ok() {
+            if let Some(config) = receiver.borrow_and_update().clone() {
+                return config;
+            }
+        }
+    }
+    std::future::pending().await
 }
 
 /// Another modem's loop changed the queue (never, with one modem).
@@ -175,6 +193,7 @@ impl<D: Device> Daemon<D> {
         // process; the others send and receive.
         let first = self.lane.is_first();
         let mut woken = self.woken.take();
+        let mut reloads = self.reloads.take();
         let mut rescan = if first {
             every(self.config.spool.scan_interval.max(Duration::from_secs(1)))
         } else {
@@ -358,6 +377,11 @@ impl<D: Device> Daemon<D> {
                     self.process_outbox().await?;
                 }
                 () = changed(&mut woken) => self.core(|_| ()).await?,
+                config = reloaded(&mut reloads) => {
+                    self.take_reload(config).await;
+                    multipart_check = every(receive::multipart_check_interval(&self.config));
+                    receive_poll = every(receive::poll_interval(&self.config));
+                }
             }
         }
     }
@@ -451,7 +475,20 @@ impl<D: Device> Daemon<D> {
                 config.spool.outbox = self.config.spool.outbox.clone();
                 config.database.path = self.config.database.path.clone();
                 let config = Arc::new(config);
-                self.config = Arc::clone(&config);
+                self.config = Arc::new(config.for_modem(0));
+                let lanes = Lane::all(&config);
+                let same_modems = lanes.iter().map(|lane| &lane.name).eq(self.lane.names());
+                if same_modems {
+                    // Each modem's own settings (prefixes, limits) with it.
+                    self.lane = Arc::new(lanes[0].clone());
+                    if let Some(reloaded) = &self.reloaded {
+                        reloaded.send_replace(Some(Arc::clone(&config)));
+                    }
+                } else {
+                    tracing::warn!(
+                        "SIGHUP: a changed list of modems (added, removed or renamed) takes effect at the next restart; until then each modem keeps its own settings"
+                    );
+                }
                 let now = self.clock.now();
                 self.core(move |core| {
                     if config.budget != core.config.budget {
@@ -483,6 +520,22 @@ impl<D: Device> Daemon<D> {
             }
         }
         Ok(())
+    }
+
+    /// Another modem's loop: the first modem's loop reloaded `config`
+    /// (SIGHUP); this modem takes its own settings from it.
+    async fn take_reload(&mut self, config: Arc<Config>) {
+        let index = (self.lane.slot - 1) as usize;
+        let Some(lane) = Lane::all(&config).into_iter().nth(index) else {
+            return;
+        };
+        self.lane = Arc::new(lane);
+        self.config = Arc::new(config.for_modem(index));
+        self.device.reload(&self.config).await;
+        tracing::info!(
+            "SIGHUP: modem {}: settings reloaded, device reconnecting",
+            self.lane.name
+        );
     }
 
     /// Reads signal and registration for the status line.

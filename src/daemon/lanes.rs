@@ -97,6 +97,11 @@ impl Lane {
             .collect()
     }
 
+    /// Every modem's name, in order.
+    pub(crate) fn names(&self) -> &[String] {
+        &self.names
+    }
+
     /// Whether the daemon drives more than one modem.
     pub(crate) fn several(&self) -> bool {
         self.names.len() > 1

@@ -250,6 +250,9 @@ where
     // others (an idle modem learns of new messages due).
     let wake = several.then(|| Arc::new(tokio::sync::watch::channel(0u64).0));
     let sends_since_intake = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    // With several modems, the first modem's loop hands what SIGHUP
+    // reloaded to the others.
+    let reloaded = several.then(|| Arc::new(tokio::sync::watch::channel(None).0));
     let mut lanes = Vec::with_capacity(opened.len());
     for (lane, lane_config, device, device_events) in opened {
         let tracker = MrTracker::new(&keeper, None, device.capabilities().reference_counter).await;
@@ -279,6 +282,11 @@ where
             lane: Arc::new(lane),
             wake: wake.clone(),
             woken: wake.as_ref().map(|wake| wake.subscribe()),
+            reloaded: reloaded.clone().filter(|_| first),
+            reloads: reloaded
+                .as_ref()
+                .filter(|_| !first)
+                .map(|reloaded| reloaded.subscribe()),
         };
         lanes.push((daemon, device_events));
     }
