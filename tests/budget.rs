@@ -6,6 +6,7 @@
 //! calendar starts near the end of a month.
 
 use crate::scripted::{has, Rig};
+use crate::support::until;
 use simgate::daemon::DaemonEvent;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::time::Instant;
@@ -133,18 +134,6 @@ async fn the_monthly_budget_warns_once_stops_at_the_limit_and_resumes_next_month
     // The restarted device sent the 3 parts of the new month, each once.
     assert_eq!(rig.device.memory().send_attempts, 3);
     rig.stop().await;
-}
-
-/// Waits (up to 30 s, which only a hang reaches) until `check` holds.
-async fn until(what: &str, check: impl Fn() -> bool) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while !check() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{what}: not within 30 s"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 fn drop_file(root: &std::path::Path, name: &str, text: &str) {

@@ -1,7 +1,7 @@
 //! Hooks run by the real `simgate` binary: a child process on the emulated
 //! modem, measured from the outside.
 
-use crate::support::spawn_simgate;
+use crate::support::{spawn_simgate, until};
 use simgate::emulator::{Emulator, EmulatorConfig, Profile};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -112,15 +112,6 @@ async fn a_hook_printing_100_mb_without_a_newline_leaves_simgate_small() {
     assert_eq!(log.matches("hook output past the log's limits").count(), 1);
     assert!(log.contains("dropped_bytes=99995904"), "{log}");
     std::fs::remove_dir_all(&root).unwrap();
-}
-
-/// Waits (up to 30 s, which only a hang reaches) until `check` holds.
-async fn until(what: &str, check: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !check() {
-        assert!(Instant::now() < deadline, "{what}: not within 30 s");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// RunOnFailure runs after each failed send attempt with the outbox file's

@@ -3,12 +3,11 @@
 //! modem; the list files are read again on SIGHUP.
 
 use crate::scripted::{has, Rig};
-use crate::support::{fresh_spool, spawn_simgate, write_spool_config};
+use crate::support::{fresh_spool, spawn_simgate, until, write_spool_config};
 use simgate::daemon::DaemonEvent;
 use simgate::emulator::{Emulator, EmulatorConfig, Profile};
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn refused_destinations_go_to_error_with_the_reason_and_never_to_the_modem() {
@@ -47,15 +46,6 @@ async fn refused_destinations_go_to_error_with_the_reason_and_never_to_the_modem
     assert!(has(&rig.dir("error"), "OUTC_+447700900123_3.txt"));
     assert_eq!(rig.device.memory().send_attempts, 1);
     rig.stop().await;
-}
-
-/// Waits (up to 30 s, which only a hang reaches) until `check` holds.
-async fn until(what: &str, check: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !check() {
-        assert!(Instant::now() < deadline, "{what}: not within 30 s");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 fn drop_file(root: &Path, name: &str, text: &str) {

@@ -4,6 +4,7 @@
 //! route, each receives into the one inbox with its name as `PHONE_ID`,
 //! and `simgate status` shows each.
 
+use crate::support::until;
 use simgate::config::{Config, ModemSettings};
 use simgate::daemon::{DaemonError, DaemonEvent, DaemonOptions};
 use simgate::emulator::{Emulator, EmulatorConfig, EmulatorEvent, Fault, Profile, Times};
@@ -483,18 +484,6 @@ async fn a_message_too_long_for_one_modem_s_limit_goes_through_the_other() {
     assert_eq!(pair.count("sent"), 1);
     assert_eq!(pair.count("error"), 1);
     pair.stop().await;
-}
-
-/// Waits (polling files the daemon writes) until `check` holds.
-async fn until(what: &str, check: impl Fn() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while !check() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{what}: not within 60 s"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// SIGHUP reloads every modem's own settings, not only the first's (and

@@ -479,6 +479,20 @@ fn skipped_banner(tools: &[Probed]) {
 
 /// A fresh spool (inbox, outbox, sent, error) under the temporary folder,
 /// named after `name` and this process.
+/// Waits until `check` holds, looking every 20 ms; fails the test after
+/// 60 s of real time (which only a hang reaches; paused tokio time does not
+/// count).
+pub(crate) async fn until(what: &str, check: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !check() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not within 60 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 pub(crate) fn fresh_spool(name: &str) -> std::path::PathBuf {
     let root = std::env::temp_dir().join(format!("simgate-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
