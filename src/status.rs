@@ -210,6 +210,12 @@ fn device_lines(out: &mut String, label: &str, device: &DeviceStatus, running: &
     if let Some(phone) = &device.phone {
         out.push_str(&format!("  phone: {}\n", phone_words(phone)));
     }
+    if let (Some(used), Some(total)) = (device.storage_used, device.storage_total) {
+        out.push_str(&format!("  storage: {used} of {total} places used\n"));
+    }
+    if let (Some(fault), Some(at)) = (&device.fault, device.fault_ms) {
+        out.push_str(&format!("  last fault: {fault} ({})\n", ago(now, at)));
+    }
 }
 
 /// One modem as JSON.
@@ -224,6 +230,10 @@ fn modem_json(d: &DeviceStatus) -> serde_json::Value {
         "registered": d.registered,
         "operator": d.operator,
         "phone": d.phone,
+        "storage_used": d.storage_used,
+        "storage_total": d.storage_total,
+        "fault": d.fault,
+        "fault_ms": d.fault_ms,
         "pid": d.pid,
         "updated_ms": d.updated_ms,
     })
@@ -526,6 +536,43 @@ mod tests {
         assert_eq!(
             phone_words(&unknown),
             "battery unknown; network: an unknown network; SIMs not reported"
+        );
+    }
+
+    /// A device's storage use and the last fault it met, with when.
+    #[test]
+    fn storage_and_the_last_fault_are_shown() {
+        let noted = Report {
+            device: Some(DeviceStatus {
+                state: "ready".into(),
+                storage_used: Some(412),
+                storage_total: Some(500),
+                fault: Some("lost the stick: the stick answered HTTP 500".into()),
+                fault_ms: Some(10 * HOUR - 90_000),
+                pid: 7,
+                updated_ms: 10 * HOUR,
+                ..DeviceStatus::default()
+            }),
+            ..report()
+        };
+        let text = render_text(&noted);
+        assert!(
+            text.contains("\n  storage: 412 of 500 places used\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "\n  last fault: lost the stick: the stick answered HTTP 500 (90 s ago)\n"
+            ),
+            "{text}"
+        );
+        let json = to_json(&noted);
+        assert_eq!(json["modem"]["storage_used"], 412);
+        assert_eq!(json["modem"]["fault_ms"], 10 * HOUR - 90_000);
+        let text = render_text(&report());
+        assert!(
+            !text.contains("storage:") && !text.contains("last fault"),
+            "{text}"
         );
     }
 

@@ -418,6 +418,94 @@ async fn a_reboot_loses_and_repeats_nothing() {
     setup.stop().await;
 }
 
+/// What `simgate status --json` says of the (first) modem now (null
+/// until the daemon made its database).
+fn modem_status(root: &Path) -> serde_json::Value {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_simgate"))
+        .args(["status", "--json", "-c"])
+        .arg(root.join("simgate.toml"))
+        .output()
+        .unwrap();
+    if !output.status.success() {
+        return serde_json::Value::Null;
+    }
+    let status: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    status["modem"].clone()
+}
+
+/// Waits until `simgate status --json` says what `check` wants of the modem.
+async fn status_until(root: &Path, what: &str, check: impl Fn(&serde_json::Value) -> bool) {
+    let last = std::sync::Mutex::new(serde_json::Value::Null);
+    let what = format!("{what} (last seen: {})", "{last}");
+    let seen = || {
+        let status = modem_status(root);
+        let holds = check(&status);
+        *last.lock().unwrap() = status;
+        holds
+    };
+    let waited = tokio::time::timeout(LIMIT, async {
+        while !seen() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(
+        waited.is_ok(),
+        "{}",
+        what.replace("{last}", &last.lock().unwrap().to_string())
+    );
+}
+
+/// The faults the stick recovered from stay visible in `simgate status`
+/// (the last one, with when), and so does its storage use: an expired
+/// session, then HTTP 500 answers that make simgate connect again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovered_faults_and_the_storage_are_visible_in_status() {
+    let setup = Setup::start(
+        "faults-status",
+        HilinkConfig::default(),
+        "status_interval = \"200ms\"",
+    )
+    .await;
+    status_until(&setup.root, "the storage in status", |m| {
+        m["storage_total"] == 500 && m["storage_used"] == 0 && m["fault"].is_null()
+    })
+    .await;
+    let sessions = setup.stick.snapshot().sessions;
+    setup.stick.expire_sessions();
+    setup.wait("a new session", |s| s.sessions > sessions).await;
+    status_until(&setup.root, "the expired session in status", |m| {
+        m["fault"]
+            .as_str()
+            .is_some_and(|f| f.contains("no longer took the session"))
+    })
+    .await;
+    setup.stick.fail_requests(3);
+    status_until(&setup.root, "the HTTP 500 answers in status", |m| {
+        m["fault"].as_str().is_some_and(|f| f.contains("500")) && m["state"] == "ready"
+    })
+    .await;
+    setup.stick.deliver("+4915100000001", "after the faults");
+    setup
+        .wait("received after the faults", |s| s.inbox.is_empty())
+        .await;
+    status_until(
+        &setup.root,
+        "the storage after a message came and went",
+        |m| m["storage_total"] == 500,
+    )
+    .await;
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_simgate"))
+        .args(["status", "-c"])
+        .arg(setup.root.join("simgate.toml"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("  storage: "), "{text}");
+    assert!(text.contains("  last fault: "), "{text}");
+    setup.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_500_busy_slow_expired_sessions_and_rejected_tokens_are_recovered() {
     let setup = Setup::start("faults", HilinkConfig::default(), "").await;

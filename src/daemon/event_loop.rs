@@ -552,6 +552,7 @@ impl<D: Device> Daemon<D> {
     pub(super) async fn record_device(&mut self) -> Result<(), DaemonError> {
         let state = self.device.watch().borrow().clone();
         let radio = self.published.radio().unwrap_or_default();
+        let notes = self.device.notes();
         let (name, detail, model) = match state {
             DeviceState::Ready(info) => ("ready", None, Some(info.model)),
             DeviceState::Connecting { last_error, .. } => ("connecting", last_error, None),
@@ -570,6 +571,10 @@ impl<D: Device> Daemon<D> {
             pid: std::process::id(),
             updated_ms: self.clock.now_ms(),
             name: Some(self.lane.name.clone()),
+            storage_used: notes.storage.map(|(used, _)| used),
+            storage_total: notes.storage.map(|(_, total)| total),
+            fault_ms: notes.fault.as_ref().map(|(at, _)| clock::to_ms(*at)),
+            fault: notes.fault.map(|(_, what)| what),
         };
         let slot = self.lane.slot;
         let recorded = self

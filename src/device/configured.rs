@@ -70,6 +70,10 @@ impl Device for ConfiguredDevice {
         each!(self, d => d.resends_safely())
     }
 
+    fn notes(&self) -> super::DeviceNotes {
+        each!(self, d => d.notes())
+    }
+
     async fn last_reference(&self) -> Result<Option<u8>, DeviceError> {
         each!(self, d => d.last_reference().await)
     }

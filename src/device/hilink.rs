@@ -41,8 +41,8 @@
 use super::idle_budget::IdleBudget;
 use super::report_match::{Found, ReportMatcher, Verdict};
 use super::{
-    Capabilities, Control, Device, DeviceError, DeviceEvent, DeviceInfo, DeviceState, FailureKind,
-    Listed, Location, Radio,
+    Capabilities, Control, Device, DeviceError, DeviceEvent, DeviceInfo, DeviceNotes, DeviceState,
+    FailureKind, Listed, Location, Radio,
 };
 use crate::config::{Config, DeliveryReport, WebStick};
 use crate::hilink::api::{self, SendState};
@@ -106,6 +106,8 @@ struct Inner {
     /// is read again only when the registration changed (or on a new
     /// connection), so a status read is two requests, not three.
     operator: Mutex<Option<(Option<bool>, Option<String>)>>,
+    /// The storage use and the last fault, for the status.
+    notes: Mutex<DeviceNotes>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -183,6 +185,7 @@ impl HilinkStick {
             reports: Mutex::new(ReportMatcher::default()),
             idle: IdleBudget::default(),
             operator: Mutex::new(None),
+            notes: Mutex::new(DeviceNotes::default()),
         });
         let stick = Self {
             poller: Mutex::new(Some(tokio::spawn(watch_stick(inner.clone())))),
@@ -566,6 +569,10 @@ async fn watch_stick(inner: Arc<Inner>) {
             }
             Err(error) => {
                 attempt += 1;
+                lock(&inner.notes).fault(
+                    SystemTime::now(),
+                    format!("cannot reach the stick: {}", Scrub(&error)),
+                );
                 if !inner.away.swap(true, Ordering::Relaxed) {
                     tracing::warn!(error = %Scrub(&error), "cannot reach the HiLink stick; trying again");
                 } else {
@@ -597,6 +604,10 @@ async fn watch_stick(inner: Arc<Inner>) {
             let count = match count {
                 Ok(count) => count,
                 Err(error) => {
+                    lock(&inner.notes).fault(
+                        SystemTime::now(),
+                        format!("lost the stick: {}", Scrub(&error)),
+                    );
                     if !inner.away.swap(true, Ordering::Relaxed) {
                         tracing::warn!(error = %Scrub(&error), "lost the HiLink stick; connecting again");
                     }
@@ -621,9 +632,18 @@ async fn watch_stick(inner: Arc<Inner>) {
                 }
             }
             last_inbox = Some(count.inbox);
+            lock(&inner.notes).storage = Some((count.used(), count.max));
             let full = count.max > 0 && count.used() * 10 >= count.max * 8;
             if full && !storage_warned {
                 storage_warned = true;
+                lock(&inner.notes).fault(
+                    SystemTime::now(),
+                    format!(
+                        "the stick's message storage was 80 % full ({} of {}); copies of sent messages deleted",
+                        count.used(),
+                        count.max
+                    ),
+                );
                 tracing::warn!(
                     used = count.used(),
                     max = count.max,
@@ -813,6 +833,19 @@ impl Device for HilinkStick {
 
     async fn hang_up(&self) -> Result<(), DeviceError> {
         Ok(())
+    }
+
+    fn notes(&self) -> DeviceNotes {
+        let mut notes = lock(&self.inner.notes).clone();
+        if let Some((at, code)) = self.inner.client().renewed() {
+            if notes.fault.as_ref().is_none_or(|(noted, _)| *noted < at) {
+                notes.fault(
+                    at,
+                    format!("the stick no longer took the session or its token (error {code}); a new session was begun"),
+                );
+            }
+        }
+        notes
     }
 
     async fn radio(&self) -> Radio {

@@ -148,6 +148,23 @@ pub struct Radio {
     pub phone: Option<PhoneStatus>,
 }
 
+/// What a device keeps noted for `simgate status` ([`Device::notes`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DeviceNotes {
+    /// Its message storage: places used and places in all, as last seen.
+    pub storage: Option<(u32, u32)>,
+    /// The last fault it met (recovered from, or being recovered from):
+    /// when, and what.
+    pub fault: Option<(std::time::SystemTime, String)>,
+}
+
+impl DeviceNotes {
+    /// Notes `what` as the last fault, met `at`.
+    pub fn fault(&mut self, at: std::time::SystemTime, what: impl Into<String>) {
+        self.fault = Some((at, what.into()));
+    }
+}
+
 /// A phone's own state, as its gateway app reports it: what decides
 /// whether it will still be there tomorrow (battery, power, network) and
 /// which SIMs it has. Every field is what the app said, or `None`.
@@ -263,6 +280,13 @@ pub trait Device: Send + Sync + 'static {
     /// given up as ambiguous. False by default.
     fn resends_safely(&self) -> bool {
         false
+    }
+
+    /// What it keeps noted for `simgate status` without asking the device
+    /// anything: its storage use and the last fault it met. Nothing by
+    /// default.
+    fn notes(&self) -> DeviceNotes {
+        DeviceNotes::default()
     }
 
     /// The TP-MR it used last, where it can tell ([`Capabilities`]).

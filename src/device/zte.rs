@@ -48,8 +48,8 @@ use super::hilink::{backoff, something_new};
 use super::idle_budget::IdleBudget;
 use super::report_match::{Found, ReportMatcher, Verdict};
 use super::{
-    Capabilities, Control, Device, DeviceError, DeviceEvent, DeviceInfo, DeviceState, FailureKind,
-    Listed, Location, Radio,
+    Capabilities, Control, Device, DeviceError, DeviceEvent, DeviceInfo, DeviceNotes, DeviceState,
+    FailureKind, Listed, Location, Radio,
 };
 use crate::config::{Config, WebStick};
 use crate::hilink::api::same_number;
@@ -114,6 +114,8 @@ struct Inner {
     storage_warned: AtomicBool,
     /// The status reads' requests, paid for by skipped checks.
     idle: IdleBudget,
+    /// The last fault, for the status.
+    notes: Mutex<DeviceNotes>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -196,6 +198,7 @@ impl ZteStick {
             storage: Mutex::new(None),
             storage_warned: AtomicBool::new(false),
             idle: IdleBudget::default(),
+            notes: Mutex::new(DeviceNotes::default()),
         });
         let stick = Self {
             poller: Mutex::new(Some(tokio::spawn(watch_stick(inner.clone())))),
@@ -619,6 +622,10 @@ async fn watch_stick(inner: Arc<Inner>) {
             }
             Err(error) => {
                 attempt += 1;
+                lock(&inner.notes).fault(
+                    SystemTime::now(),
+                    format!("cannot reach the stick: {}", Scrub(&error)),
+                );
                 if !inner.away.swap(true, Ordering::Relaxed) {
                     tracing::warn!(error = %Scrub(&error), "cannot reach the ZTE stick; trying again");
                 } else {
@@ -647,6 +654,10 @@ async fn watch_stick(inner: Arc<Inner>) {
             {
                 Ok(capacity) => capacity,
                 Err(error) => {
+                    lock(&inner.notes).fault(
+                        SystemTime::now(),
+                        format!("lost the stick: {}", Scrub(&error)),
+                    );
                     if !inner.away.swap(true, Ordering::Relaxed) {
                         tracing::warn!(error = %Scrub(&error), "lost the ZTE stick; connecting again");
                     }
@@ -713,6 +724,14 @@ async fn keep_room(inner: &Inner, client: &Client) {
 /// tenth (up to [`SENT_KEPT`]) for settling sends in doubt.
 async fn clear_room(inner: &Inner, client: &Client, capacity: api::Capacity) {
     if !inner.storage_warned.swap(true, Ordering::Relaxed) {
+        lock(&inner.notes).fault(
+            SystemTime::now(),
+            format!(
+                "the stick's message storage was 80 % full ({} of {}); copies of sent messages deleted",
+                capacity.used(),
+                capacity.total
+            ),
+        );
         tracing::warn!(
             used = capacity.used(),
             total = capacity.total,
@@ -850,6 +869,13 @@ impl Device for ZteStick {
 
     async fn hang_up(&self) -> Result<(), DeviceError> {
         Ok(())
+    }
+
+    fn notes(&self) -> DeviceNotes {
+        DeviceNotes {
+            storage: *lock(&self.inner.storage),
+            ..lock(&self.inner.notes).clone()
+        }
     }
 
     async fn radio(&self) -> Radio {

@@ -129,6 +129,9 @@ pub struct Client {
     login: std::sync::Mutex<LoginMemory>,
     /// Sessions begun (for tests and the status).
     sessions: std::sync::atomic::AtomicU32,
+    /// When the stick last stopped taking the session or its token, and
+    /// its error code (for the status).
+    renewed: std::sync::Mutex<Option<(std::time::SystemTime, u32)>>,
 }
 
 impl Client {
@@ -146,12 +149,19 @@ impl Client {
             session: Mutex::new(None),
             login: std::sync::Mutex::new(LoginMemory::default()),
             sessions: std::sync::atomic::AtomicU32::new(0),
+            renewed: std::sync::Mutex::new(None),
         }
     }
 
     /// The stick's address.
     pub fn base(&self) -> &str {
         &self.base
+    }
+
+    /// When the stick last stopped taking the session or its token (the
+    /// client began a new one), and the error code it answered.
+    pub fn renewed(&self) -> Option<(std::time::SystemTime, u32)> {
+        *self.renewed.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Sessions begun so far.
@@ -210,6 +220,8 @@ impl Client {
                 ErrorClass::NewSession if new_sessions < SESSION_RETRIES => {
                     new_sessions += 1;
                     tracing::info!(code, path, "the stick no longer takes the session or its token; beginning a new session");
+                    *self.renewed.lock().unwrap_or_else(|e| e.into_inner()) =
+                        Some((std::time::SystemTime::now(), code));
                     *guard = None;
                     *guard = Some(self.begin().await?);
                 }

@@ -239,4 +239,10 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // 11: which modem sent what the rate limits count, for each modem's
     // own limits.
     "ALTER TABLE send_usage ADD COLUMN modem TEXT;",
+    // 12: what a device keeps noted for simgate status: its storage use
+    // and the last fault it met.
+    "ALTER TABLE device_status ADD COLUMN storage_used INTEGER;
+    ALTER TABLE device_status ADD COLUMN storage_total INTEGER;
+    ALTER TABLE device_status ADD COLUMN fault TEXT;
+    ALTER TABLE device_status ADD COLUMN fault_ms INTEGER;",
 ];

@@ -33,6 +33,14 @@ pub(crate) struct DeviceStatus {
     pub updated_ms: i64,
     /// The modem's name, with several modems.
     pub name: Option<String>,
+    /// Its message storage, as last seen: places used.
+    pub storage_used: Option<u32>,
+    /// Its message storage: places in all.
+    pub storage_total: Option<u32>,
+    /// The last fault it met.
+    pub fault: Option<String>,
+    /// When it met it (ms since the epoch).
+    pub fault_ms: Option<i64>,
 }
 
 impl Store {
@@ -50,11 +58,13 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.connection.execute(
             "INSERT INTO device_status (id, state, detail, model, signal_dbm, signal_percent,
-                                        registered, operator, pid, updated_ms, phone, name)
-             VALUES (?12, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                                        registered, operator, pid, updated_ms, phone, name,
+                                        storage_used, storage_total, fault, fault_ms)
+             VALUES (?12, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?13, ?14, ?15, ?16)
              ON CONFLICT (id) DO UPDATE SET state = ?1, detail = ?2, model = ?3,
                  signal_dbm = ?4, signal_percent = ?5, registered = ?6, operator = ?7,
-                 pid = ?8, updated_ms = ?9, phone = ?10, name = ?11",
+                 pid = ?8, updated_ms = ?9, phone = ?10, name = ?11, storage_used = ?13,
+                 storage_total = ?14, fault = ?15, fault_ms = ?16",
             params![
                 status.state,
                 status.detail,
@@ -71,6 +81,10 @@ impl Store {
                     .and_then(|phone| serde_json::to_string(phone).ok()),
                 status.name,
                 slot,
+                status.storage_used,
+                status.storage_total,
+                status.fault,
+                status.fault_ms,
             ],
         )?;
         Ok(())
@@ -109,7 +123,7 @@ pub(crate) fn device_status(connection: &Connection) -> Result<Option<DeviceStat
 pub(crate) fn modem_statuses(connection: &Connection) -> Result<Vec<DeviceStatus>, StoreError> {
     let mut statement = connection.prepare(
         "SELECT state, detail, model, signal_dbm, signal_percent, registered, operator,
-                pid, updated_ms, phone, name
+                pid, updated_ms, phone, name, storage_used, storage_total, fault, fault_ms
          FROM device_status ORDER BY id",
     )?;
     let rows = statement
@@ -128,6 +142,10 @@ pub(crate) fn modem_statuses(connection: &Connection) -> Result<Vec<DeviceStatus
                     .get::<_, Option<String>>(9)?
                     .and_then(|json| serde_json::from_str(&json).ok()),
                 name: row.get(10)?,
+                storage_used: row.get(11)?,
+                storage_total: row.get(12)?,
+                fault: row.get(13)?,
+                fault_ms: row.get(14)?,
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
