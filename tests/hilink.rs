@@ -716,6 +716,59 @@ async fn modem_probe_identifies_the_stick_and_says_what_is_wrong() {
 /// and printed) at most once; every arriving message is in the inbox
 /// exactly once, and the stick's inbox is empty. `SIMGATE_CRASH_SEED`
 /// repeats the kill delays.
+/// simgate killed while the stick sends: after the restart the sent box
+/// settles the send in doubt (it went out: `sent/`, not sent again),
+/// as it does for a lost answer while running. Before, the stick kept
+/// nothing a later simgate could ask, and the message went to `error/`
+/// as ambiguous.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_in_doubt_when_simgate_was_killed_is_settled_after_the_restart() {
+    let stick = HilinkEmulator::start(HilinkConfig {
+        send_time: Duration::from_millis(800),
+        ..HilinkConfig::default()
+    })
+    .await
+    .unwrap();
+    let root = fresh_spool("hilink-killed-sending");
+    let config = root.join("simgate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[modem]\ntransport = \"hilink\"\ndevice = \"{url}\"\ncheck_interval = \"100ms\"\n\
+             send_timeout = \"10s\"\nstatus_interval = \"0s\"\n\n[spool]\n\
+             inbox = \"{r}/inbox\"\noutbox = \"{r}/outbox\"\nsent = \"{r}/sent\"\n\
+             error = \"{r}/error\"\n\n[database]\npath = \"{r}/simgate.db\"\n\n\
+             [log]\nfile = \"{r}/simgate.log\"\n",
+            url = stick.url(),
+            r = root.display()
+        ),
+    )
+    .unwrap();
+    let mut daemon = spawn_simgate(&config, &root.join("stderr.log"), None);
+    let name = "OUT+4915100000077.txt";
+    let temporary = root.join("outbox").join(format!(".writing-{name}"));
+    std::fs::write(&temporary, "sent while simgate died").unwrap();
+    std::fs::rename(&temporary, root.join("outbox").join(name)).unwrap();
+    assert!(
+        stick.wait_for(LIMIT, |s| !s.send_requests.is_empty()).await,
+        "the stick got the message"
+    );
+    daemon.start_kill().unwrap();
+    daemon.wait().await.unwrap();
+    let mut daemon = spawn_simgate(&config, &root.join("stderr.log"), None);
+    let done = || names(&root.join("sent")).len() + names(&root.join("error")).len();
+    crate::support::until("the message finished", || done() == 1).await;
+    let _ = daemon.start_kill();
+    let _ = daemon.wait().await;
+    let log = std::fs::read_to_string(root.join("simgate.log")).unwrap_or_default();
+    assert!(
+        names(&root.join("sent")).contains(name),
+        "settled as sent; log:\n{log}"
+    );
+    assert_eq!(times_sent(&stick.snapshot(), "sent while simgate died"), 1);
+    let _ = std::fs::remove_dir_all(&root);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_at_random_moments_loses_nothing_and_sends_nothing_twice() {
     use crate::support::{seed, Rng};

@@ -2,6 +2,9 @@
 //! synced before the object is asked to send: after a lost answer or a
 //! crash, the object's state (sent, or still stored) says whether the
 //! message went out, and a retry never creates a second object for it.
+//! The HiLink stick keeps one too (its own file, [`path_named`]): for each
+//! message, the newest entry of the stick's sent box before it was handed
+//! over, so that after a crash the sent box can say whether it went out.
 //!
 //! One line per message, `key TAB object-path TAB unix-seconds`, appended
 //! and synced; the last line of a key wins. The file is rewritten (to a
@@ -34,9 +37,16 @@ struct State {
 
 /// The journal's file for a database file.
 pub(crate) fn path_for(database: &Path) -> PathBuf {
-    let mut name = database.as_os_str().to_owned();
-    name.push(".modemmanager");
-    PathBuf::from(name)
+    path_named(database, "modemmanager")
+}
+
+/// A journal file named `name` next to a database file
+/// (`<database>.<name>`): each device that journals has its own.
+pub(crate) fn path_named(database: &Path, name: &str) -> PathBuf {
+    let mut path = database.as_os_str().to_owned();
+    path.push(".");
+    path.push(name);
+    PathBuf::from(path)
 }
 
 fn parse(text: &str) -> State {
@@ -49,7 +59,12 @@ fn parse(text: &str) -> State {
             continue;
         };
         let Ok(at) = at.parse::<i64>() else { continue };
-        state.entries.insert(key.to_owned(), (path.to_owned(), at));
+        if path == "-" {
+            // Forgotten: the message it named ended.
+            state.entries.remove(key);
+        } else {
+            state.entries.insert(key.to_owned(), (path.to_owned(), at));
+        }
         state.lines += 1;
     }
     state
@@ -108,6 +123,26 @@ impl Journal {
         Ok(())
     }
 
+    /// Forgets `key` (the message it names ended): appended, not synced,
+    /// since an entry a crash kept only makes the next send of that
+    /// message look at the device first.
+    pub(crate) fn forget(&self, key: &str) {
+        let mut state = self.state();
+        if state.entries.remove(key).is_none() {
+            return;
+        }
+        if let Some(path) = &self.path {
+            let appended = std::fs::OpenOptions::new()
+                .append(true)
+                .open(path)
+                .and_then(|mut file| file.write_all(format!("{key}\t-\t0\n").as_bytes()));
+            if let Err(error) = appended {
+                tracing::debug!(%error, "cannot note an ended message in the journal");
+            }
+        }
+        state.lines += 1;
+    }
+
     /// Keeps the newest [`KEPT`] entries of the last [`KEPT_FOR`] seconds.
     fn compact(&self, state: &mut State, now: i64) -> std::io::Result<()> {
         let mut entries: Vec<(String, (String, i64))> = state
@@ -118,7 +153,9 @@ impl Journal {
         entries.sort_by_key(|(_, (_, at))| std::cmp::Reverse(*at));
         entries.truncate(KEPT);
         if let Some(path) = &self.path {
-            let temporary = path.with_extension("modemmanager.tmp");
+            let mut temporary = path.as_os_str().to_owned();
+            temporary.push(".tmp");
+            let temporary = PathBuf::from(temporary);
             let mut file = std::fs::File::create(&temporary)?;
             for (key, (sms, at)) in entries.iter().rev() {
                 file.write_all(format!("{key}\t{sms}\t{at}\n").as_bytes())?;
@@ -165,6 +202,25 @@ mod tests {
         assert_eq!(again.get("a").as_deref(), Some("/SMS/3"));
         assert_eq!(again.get("b").as_deref(), Some("/SMS/2"));
         assert_eq!(again.get("c"), None);
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    #[test]
+    fn a_forgotten_entry_stays_forgotten_after_a_reopen() {
+        let path = temporary("forget");
+        let journal = Journal::open(Some(path.clone()));
+        journal.record("a", "17", 100).unwrap();
+        journal.record("b", "18", 101).unwrap();
+        journal.forget("a");
+        journal.forget("never there");
+        assert_eq!(journal.get("a"), None);
+        let again = Journal::open(Some(path.clone()));
+        assert_eq!(again.get("a"), None);
+        assert_eq!(again.get("b").as_deref(), Some("18"));
+        assert_eq!(
+            path_named(Path::new("/var/lib/simgate/a.db"), "hilink"),
+            PathBuf::from("/var/lib/simgate/a.db.hilink")
+        );
         let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }
 
