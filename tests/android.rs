@@ -523,7 +523,7 @@ async fn killed_at_random_moments_it_sends_and_receives_everything_once() {
     let log = setup.log();
     eprintln!(
         "{} sends in doubt after a kill sent again, {} refused as duplicates, {} webhooks not taken",
-        log.matches("the device refuses to send one message twice").count(),
+        log.matches("the device never sends one message twice").count(),
         snapshot.conflicts,
         snapshot.webhooks_refused
     );

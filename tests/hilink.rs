@@ -738,12 +738,14 @@ async fn a_send_in_doubt_when_simgate_was_killed_is_settled_after_the_restart() 
              send_timeout = \"10s\"\nstatus_interval = \"0s\"\n\n[spool]\n\
              inbox = \"{r}/inbox\"\noutbox = \"{r}/outbox\"\nsent = \"{r}/sent\"\n\
              error = \"{r}/error\"\n\n[database]\npath = \"{r}/simgate.db\"\n\n\
-             [log]\nfile = \"{r}/simgate.log\"\n",
+             [log]\nfile = \"{r}/simgate.log\"\n\n\
+             [send]\nretry_delay = \"1s\"\n",
             url = stick.url(),
             r = root.display()
         ),
     )
     .unwrap();
+    // The message comes back to the stick after the retry delay.
     let mut daemon = spawn_simgate(&config, &root.join("stderr.log"), None);
     let name = "OUT+4915100000077.txt";
     let temporary = root.join("outbox").join(format!(".writing-{name}"));

@@ -760,6 +760,50 @@ async fn simgate_http(url: &str) -> u16 {
 /// and printed) at most once; every arriving message is in the inbox
 /// exactly once, and the stick holds no received message. `SIMGATE_CRASH_SEED`
 /// repeats the kill delays.
+/// simgate killed while the stick sends: after the restart the sent box
+/// settles the send in doubt (`sent/`, sent once), as the HiLink test of
+/// the same name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_in_doubt_when_simgate_was_killed_is_settled_after_the_restart() {
+    let config = ZteConfig {
+        send_time: Duration::from_millis(800),
+        ..ZteConfig::default()
+    };
+    // The message comes back to the stick after the retry delay.
+    let mut setup = Setup::start(
+        "killed-sending",
+        config,
+        "",
+        "\n[send]\nretry_delay = \"1s\"\n",
+    )
+    .await;
+    setup.connected().await;
+    let name = "OUT+4915100000077.txt";
+    setup.queue(name, "sent while simgate died");
+    setup
+        .wait("the stick got the message", |s| !s.send_requests.is_empty())
+        .await;
+    setup.daemon.start_kill().unwrap();
+    setup.daemon.wait().await.unwrap();
+    setup.daemon = spawn_simgate(
+        &setup.root.join("simgate.toml"),
+        &setup.root.join("stderr.log"),
+        None,
+    );
+    let done = || names(&setup.root.join("sent")).len() + names(&setup.root.join("error")).len();
+    crate::support::until("the message finished", || done() == 1).await;
+    assert!(
+        names(&setup.root.join("sent")).contains(name),
+        "settled as sent; log:\n{}",
+        setup.log()
+    );
+    assert_eq!(
+        times_sent(&setup.stick.snapshot(), "sent while simgate died"),
+        1
+    );
+    setup.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_at_random_moments_loses_nothing_and_sends_nothing_twice() {
     use crate::support::{seed, Rng};

@@ -337,7 +337,7 @@ impl<D: Device> Sender<'_, D> {
                 match resend_in_doubt(self.config, &row, row.attempts, &reason, now) {
                     Ok(delay) => {
                         if safe {
-                            tracing::info!(file = %Redact(&row.file_name), id = row.id, part = pending.part, ?delay, "a send in doubt; sending it again: the device refuses to send one message twice");
+                            tracing::info!(file = %Redact(&row.file_name), id = row.id, part = pending.part, ?delay, "a send in doubt; handing it to the device again: the device never sends one message twice (it keeps each message's id, or settles it from its sent box)");
                         } else {
                             tracing::warn!(file = %Redact(&row.file_name), id = row.id, part = pending.part, ?delay, "ambiguous send; sending it again (send.ambiguous = \"resend\")");
                         }

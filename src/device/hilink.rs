@@ -40,6 +40,7 @@
 
 use super::idle_budget::IdleBudget;
 use super::report_match::{Found, ReportMatcher, Verdict};
+use super::sent_box::{send_journaled, Journaled, HANDED_OVER};
 use super::{
     Capabilities, Control, Device, DeviceError, DeviceEvent, DeviceInfo, DeviceNotes, DeviceState,
     FailureKind, Listed, Location, Radio,
@@ -47,7 +48,6 @@ use super::{
 use crate::config::{Config, DeliveryReport, WebStick};
 use crate::hilink::api::{self, SendState};
 use crate::hilink::client::{Client, HilinkError};
-use crate::modemmanager::journal::{self, Journal};
 use crate::pdu::{self, EncodedPdu};
 use crate::redact::{Redact, Scrub};
 use std::collections::VecDeque;
@@ -112,7 +112,7 @@ struct Inner {
     /// For each message handed over: the newest entry of the sent box
     /// before it (synced before the `send-sms`), so that a send in doubt
     /// is settled from the sent box after a restart too.
-    journal: Journal,
+    journal: Journaled,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -150,24 +150,6 @@ fn failure(kind: FailureKind, message: impl Into<String>) -> DeviceError {
         kind,
         message: message.into(),
     }
-}
-
-/// The journal's name for the stick at `url` (`hilink-192.168.8.1`): one
-/// file per stick, so that two sticks of one daemon keep theirs apart.
-fn journal_name(url: &str) -> String {
-    let host: String = url
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("hilink-{host}")
 }
 
 /// What a failed request means for a part that did not go out.
@@ -209,13 +191,7 @@ impl HilinkStick {
             idle: IdleBudget::default(),
             operator: Mutex::new(None),
             notes: Mutex::new(DeviceNotes::default()),
-            journal: Journal::open(
-                config
-                    .database
-                    .path
-                    .as_deref()
-                    .map(|database| journal::path_named(database, &journal_name(&web.url))),
-            ),
+            journal: Journaled::open(config.database.path.as_deref(), "hilink", &web.url),
         });
         let stick = Self {
             poller: Mutex::new(Some(tokio::spawn(watch_stick(inner.clone())))),
@@ -251,78 +227,34 @@ impl HilinkStick {
         report: bool,
         key: Option<&str>,
     ) -> Result<u8, DeviceError> {
-        let sent = match key.and_then(|key| self.inner.journal.get(key)) {
-            // Handed over before (simgate died, or the answer was lost):
-            // the sent box says whether it went.
-            Some(before) => self.settle_journaled(phone, text, &before).await?,
-            None => {
-                let sent = self.send_once(phone, text, key).await;
-                if let (Err(error), Some(key)) = (&sent, key) {
-                    if error.kind != FailureKind::Ambiguous {
-                        // It did not go: a retry sends it afresh.
-                        self.inner.journal.forget(key);
-                    }
-                }
-                sent?
-            }
+        // Handed over before (simgate died, or the answer was lost): the
+        // sent box says whether it went.
+        let settle = |before| async move {
+            let client = self.ready()?;
+            self.settle(&client, phone, text, before, HANDED_OVER).await
         };
+        let send = || self.send_once(phone, text, key);
+        let sent = send_journaled(&self.inner.journal, key, settle, send).await?;
         if report {
             lock(&self.inner.reports).expect(sent, phone, Instant::now());
         }
         Ok(sent)
     }
 
-    /// A message the journal holds: sent when the sent box shows it newer
-    /// than `before` (the journal's entry); otherwise given up, not sent
-    /// again (the stick may have sent it without keeping a copy).
-    async fn settle_journaled(
-        &self,
-        phone: &str,
-        text: &str,
-        before: &str,
-    ) -> Result<u8, DeviceError> {
-        let client = self.ready()?;
-        let before = before.parse::<u32>().ok();
-        let reason = "handed to the stick before simgate stopped or lost the answer";
-        match self.settle(&client, phone, text, before, reason).await {
-            Ok(sent) => {
-                tracing::info!(to = %Redact(phone), "a message handed to the stick before was found in its sent box: it went out");
-                Ok(sent)
-            }
-            // Told as permanent: ambiguous would bring it straight back
-            // here (the stick resends safely through the journal).
-            Err(error) if error.kind == FailureKind::Ambiguous => Err(failure(
-                FailureKind::Permanent,
-                format!(
-                    "{}: the stick's sent box does not show it; not sent again",
-                    error.message
-                ),
-            )),
-            Err(error) => Err(error),
-        }
-    }
-
     /// Sends `text` to `phone` and follows it until it is sent or failed;
     /// with a `key`, the sent box's newest entry is journaled (synced)
     /// before the `send-sms`.
-    async fn send_once(&self, phone: &str, text: &str, key: Option<&str>) -> Result<u8, DeviceError> {
+    async fn send_once(
+        &self,
+        phone: &str,
+        text: &str,
+        key: Option<&str>,
+    ) -> Result<u8, DeviceError> {
         let client = self.ready()?;
         let send_timeout = self.inner.settings().send_timeout;
         let before = newest_sent(&client).await.map_err(|e| not_sent(&e))?;
         if let Some(key) = key {
-            let entry = before.map_or_else(|| "none".to_owned(), |b| b.to_string());
-            let now = SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() as i64);
-            self.inner
-                .journal
-                .record(key, &entry, now)
-                .map_err(|error| {
-                    failure(
-                        FailureKind::Transient,
-                        format!("cannot journal the message before sending it: {error}"),
-                    )
-                })?;
+            self.inner.journal.hand_over(key, before)?;
         }
         let now = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -862,7 +794,7 @@ impl Device for HilinkStick {
         }
         let (phone, text) = super::text::whole_text(parts, "a HiLink stick")?;
         tracing::debug!(to = %Redact(&phone), parts = parts.len(), "sending through the stick");
-        let key = super::modemmanager::message_key(message, &phone, &text, None);
+        let key = Journaled::key(message, &phone, &text);
         self.send_text(&phone, &text, super::text::wants_report(parts), Some(&key))
             .await
     }

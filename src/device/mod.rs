@@ -273,11 +273,12 @@ pub trait Device: Send + Sync + 'static {
         self.send_part(parts, index)
     }
 
-    /// Whether sending a part again that may have gone out is safe: the
-    /// device itself refuses to send one message twice (a phone app
-    /// keeping each message under the id [`Device::send_message_part`]
-    /// derives). A part left in doubt by a crash is then sent again, not
-    /// given up as ambiguous. False by default.
+    /// Whether handing over again a part that may have gone out is safe:
+    /// the device never sends one message twice (a phone app keeping each
+    /// message under the id [`Device::send_message_part`] derives; a web
+    /// stick that journaled the message and asks its sent box first). A
+    /// part left in doubt by a crash is then handed over again, not given
+    /// up as ambiguous. False by default.
     fn resends_safely(&self) -> bool {
         false
     }

@@ -4,8 +4,15 @@
 //! and its sent box then says whether the message went out. Each stick
 //! supplies its own two questions; the waiting, the retries and what the
 //! answers mean are here, once.
+//!
+//! The same question settles a send left in doubt by simgate's own death:
+//! before each send the sent box's newest entry is journaled (synced) under
+//! the message's key ([`Journaled`]); the restarted simgate hands the
+//! message back to the stick, which finds the key and asks the sent box for
+//! the message newer than that entry instead of sending it again.
 
 use super::{DeviceError, FailureKind};
+use crate::modemmanager::journal::{self, Journal};
 use crate::redact::Scrub;
 use std::fmt::Display;
 use std::future::Future;
@@ -133,3 +140,128 @@ mod tests {
         assert!(silent.message.contains("connection refused"), "{silent:?}");
     }
 }
+
+/// A stick's journal of messages handed over: for each, the newest entry
+/// of the sent box before it.
+#[derive(Debug)]
+pub(crate) struct Journaled {
+    journal: Journal,
+}
+
+impl Journaled {
+    /// The journal of the `kind` stick at `url`, next to `database` (one
+    /// file per stick: `<database>.<kind>-<host>`); in memory only without
+    /// a database.
+    pub(crate) fn open(database: Option<&std::path::Path>, kind: &str, url: &str) -> Self {
+        let host: String = url
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let name = format!("{kind}-{host}");
+        Self {
+            journal: Journal::open(database.map(|d| journal::path_named(d, &name))),
+        }
+    }
+
+    /// Whether it survives a restart (the stick then resends safely).
+    pub(crate) fn durable(&self) -> bool {
+        self.journal.durable()
+    }
+
+    /// The key of message row `message` to `phone` with `text`.
+    pub(crate) fn key(message: i64, phone: &str, text: &str) -> String {
+        super::modemmanager::message_key(message, phone, text, None)
+    }
+
+    /// What was journaled for `key`: `Some(before)` when the message was
+    /// handed over before (`before`: the sent box's newest entry then).
+    pub(crate) fn handed_over(&self, key: &str) -> Option<Option<u32>> {
+        self.journal.get(key).map(|entry| entry.parse().ok())
+    }
+
+    /// Notes (synced) that the message `key` is about to be handed over,
+    /// with the sent box's newest entry `before`.
+    pub(crate) fn hand_over(&self, key: &str, before: Option<u32>) -> Result<(), DeviceError> {
+        let entry = before.map_or_else(|| "none".to_owned(), |b| b.to_string());
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        self.journal
+            .record(key, &entry, now)
+            .map_err(|error| DeviceError {
+                kind: FailureKind::Transient,
+                message: format!("cannot journal the message before sending it: {error}"),
+            })
+    }
+
+    /// After a send of `key` ended with `outcome`: a message that did not
+    /// go out is forgotten (a retry sends it afresh); one sent, or in
+    /// doubt, stays for the sent box to settle.
+    pub(crate) fn ended<T>(&self, key: &str, outcome: &Result<T, DeviceError>) {
+        if let Err(error) = outcome {
+            if error.kind != FailureKind::Ambiguous {
+                self.journal.forget(key);
+            }
+        }
+    }
+}
+
+/// Sends the message `key` names (`send`), journaled; or, when the
+/// journal shows it handed over before, settles it from the sent box
+/// (`settle`, given the entry the journal holds) instead.
+pub(crate) async fn send_journaled<Settled, Sent>(
+    journal: &Journaled,
+    key: Option<&str>,
+    settle: impl FnOnce(Option<u32>) -> Settled,
+    send: impl FnOnce() -> Sent,
+) -> Result<u8, DeviceError>
+where
+    Settled: Future<Output = Result<u8, DeviceError>>,
+    Sent: Future<Output = Result<u8, DeviceError>>,
+{
+    match key.and_then(|key| journal.handed_over(key)) {
+        Some(before) => settled_after_handover(settle(before).await),
+        None => {
+            let sent = send().await;
+            if let Some(key) = key {
+                journal.ended(key, &sent);
+            }
+            sent
+        }
+    }
+}
+
+/// The outcome of settling a message handed over before: sent, or given
+/// up as permanent (not sent again: the stick may have sent it without
+/// keeping a copy). Ambiguous would bring it straight back, since the
+/// stick resends safely through its journal.
+fn settled_after_handover(outcome: Result<u8, DeviceError>) -> Result<u8, DeviceError> {
+    match outcome {
+        Ok(sent) => {
+            tracing::info!(
+                "a message handed to the stick before was found in its sent box: it went out"
+            );
+            Ok(sent)
+        }
+        Err(error) if error.kind == FailureKind::Ambiguous => Err(DeviceError {
+            kind: FailureKind::Permanent,
+            message: format!(
+                "{}: the stick's sent box does not show it; not sent again",
+                error.message
+            ),
+        }),
+        Err(error) => Err(error),
+    }
+}
+
+/// Why a journaled message is settled rather than sent.
+pub(crate) const HANDED_OVER: &str =
+    "handed to the stick before simgate stopped or lost the answer";

@@ -47,6 +47,7 @@
 use super::hilink::{backoff, something_new};
 use super::idle_budget::IdleBudget;
 use super::report_match::{Found, ReportMatcher, Verdict};
+use super::sent_box::{send_journaled, Journaled, HANDED_OVER};
 use super::{
     Capabilities, Control, Device, DeviceError, DeviceEvent, DeviceInfo, DeviceNotes, DeviceState,
     FailureKind, Listed, Location, Radio,
@@ -116,6 +117,10 @@ struct Inner {
     idle: IdleBudget,
     /// The last fault, for the status.
     notes: Mutex<DeviceNotes>,
+    /// For each message handed over: the newest entry of the sent box
+    /// before it (synced before the `SEND_SMS`), so that a send in doubt
+    /// is settled from the sent box after a restart too.
+    journal: Journaled,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -199,6 +204,7 @@ impl ZteStick {
             storage_warned: AtomicBool::new(false),
             idle: IdleBudget::default(),
             notes: Mutex::new(DeviceNotes::default()),
+            journal: Journaled::open(config.database.path.as_deref(), "zte", &web.url),
         });
         let stick = Self {
             poller: Mutex::new(Some(tokio::spawn(watch_stick(inner.clone())))),
@@ -225,8 +231,38 @@ impl ZteStick {
         }
     }
 
-    /// Sends `text` to `phone` as one message (see the module docs).
-    async fn send_text(&self, phone: &str, text: &str, report: bool) -> Result<u8, DeviceError> {
+    /// Sends `text` to `phone` as one message (see the module docs); `key`
+    /// names it in the journal.
+    async fn send_text(
+        &self,
+        phone: &str,
+        text: &str,
+        report: bool,
+        key: Option<&str>,
+    ) -> Result<u8, DeviceError> {
+        // Handed over before (simgate died, or the answer was lost): the
+        // sent box says whether it went.
+        let settle = |before| async move {
+            let client = self.ready()?;
+            self.settle(&client, phone, text, before, HANDED_OVER).await
+        };
+        let send = || self.send_once(phone, text, key);
+        let sent = send_journaled(&self.inner.journal, key, settle, send).await?;
+        if report {
+            lock(&self.inner.reports).expect(sent, phone, Instant::now());
+        }
+        Ok(sent)
+    }
+
+    /// Sends `text` to `phone` and follows it until it is sent or failed;
+    /// with a `key`, the sent box's newest entry is journaled (synced)
+    /// before the `SEND_SMS`.
+    async fn send_once(
+        &self,
+        phone: &str,
+        text: &str,
+        key: Option<&str>,
+    ) -> Result<u8, DeviceError> {
         let client = self.ready()?;
         // A burst of sends fills the storage between two checks: cleared
         // here too, as a send whose copy finds no place cannot be settled.
@@ -235,6 +271,9 @@ impl ZteStick {
             keep_room(&self.inner, &client).await;
         }
         let before = newest_sent(&client).await.map_err(|e| not_sent(&e))?;
+        if let Some(key) = key {
+            self.inner.journal.hand_over(key, before)?;
+        }
         let time = api::format_time(&pdu::Timestamp::from_unix_seconds(unix_now()));
         let sent = match client.act(&api::send_form(phone, text, &time)).await {
             Ok(_) => self.follow(&client, phone, text, before).await,
@@ -250,9 +289,6 @@ impl ZteStick {
         }?;
         if let Some((used, _)) = lock(&self.inner.storage).as_mut() {
             *used += 1;
-        }
-        if report {
-            lock(&self.inner.reports).expect(sent, phone, Instant::now());
         }
         Ok(sent)
     }
@@ -789,7 +825,7 @@ impl Device for ZteStick {
             ));
         }
         let (phone, text) = super::text::whole_text(parts, "a ZTE stick")?;
-        self.send_text(&phone, &text, super::text::wants_report(parts))
+        self.send_text(&phone, &text, super::text::wants_report(parts), None)
             .await
     }
 
@@ -800,8 +836,30 @@ impl Device for ZteStick {
         }
         let (phone, text) = super::text::whole_text(parts, "a ZTE stick")?;
         tracing::debug!(to = %Redact(&phone), parts = parts.len(), "sending through the stick");
-        self.send_text(&phone, &text, super::text::wants_report(parts))
+        self.send_text(&phone, &text, super::text::wants_report(parts), None)
             .await
+    }
+
+    async fn send_message_part(
+        &self,
+        message: i64,
+        parts: &[EncodedPdu],
+        index: usize,
+    ) -> Result<u8, DeviceError> {
+        if index > 0 {
+            return Ok(self.inner.current_reference());
+        }
+        let (phone, text) = super::text::whole_text(parts, "a ZTE stick")?;
+        tracing::debug!(to = %Redact(&phone), parts = parts.len(), "sending through the stick");
+        let key = Journaled::key(message, &phone, &text);
+        self.send_text(&phone, &text, super::text::wants_report(parts), Some(&key))
+            .await
+    }
+
+    fn resends_safely(&self) -> bool {
+        // A part in doubt comes back to send_message_part, which asks the
+        // sent box first (the journal must survive the restart for that).
+        self.inner.journal.durable()
     }
 
     async fn last_reference(&self) -> Result<Option<u8>, DeviceError> {
