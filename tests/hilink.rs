@@ -420,7 +420,7 @@ async fn a_reboot_loses_and_repeats_nothing() {
 
 /// What `simgate status --json` says of the (first) modem now (null
 /// until the daemon made its database).
-fn modem_status(root: &Path) -> serde_json::Value {
+pub(crate) fn modem_status(root: &Path) -> serde_json::Value {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_simgate"))
         .args(["status", "--json", "-c"])
         .arg(root.join("simgate.toml"))

@@ -440,7 +440,13 @@ async fn http_500_slow_answers_and_expired_sessions_are_recovered() {
         password: Some("s3cret".to_owned()),
         ..ZteConfig::default()
     };
-    let setup = Setup::start("faults", stick, "password = \"s3cret\"", "").await;
+    let setup = Setup::start(
+        "faults",
+        stick,
+        "password = \"s3cret\"\nstatus_interval = \"200ms\"",
+        "",
+    )
+    .await;
     setup.connected().await;
 
     setup.stick.fail_requests(3);
@@ -465,6 +471,13 @@ async fn http_500_slow_answers_and_expired_sessions_are_recovered() {
                 && times_sent(s, "sent after the session expired") == 1
         })
         .await;
+    // Recovered, and still visible in `simgate status`.
+    crate::support::until("the expired session in simgate status", || {
+        crate::hilink::modem_status(&setup.root)["fault"]
+            .as_str()
+            .is_some_and(|fault| fault.contains("session had expired"))
+    })
+    .await;
 
     setup.stick.slow(Some(Duration::from_millis(300)));
     setup

@@ -930,10 +930,16 @@ impl Device for ZteStick {
     }
 
     fn notes(&self) -> DeviceNotes {
-        DeviceNotes {
+        let mut notes = DeviceNotes {
             storage: *lock(&self.inner.storage),
             ..lock(&self.inner.notes).clone()
+        };
+        if let Some(at) = self.inner.client().relogged() {
+            if notes.fault.as_ref().is_none_or(|(noted, _)| *noted < at) {
+                notes.fault(at, "the stick's login session had expired; logged in again");
+            }
         }
+        notes
     }
 
     async fn radio(&self) -> Radio {

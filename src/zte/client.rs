@@ -110,6 +110,9 @@ pub struct Client {
     cookies: Mutex<Vec<String>>,
     login: std::sync::Mutex<LoginMemory>,
     logins: std::sync::atomic::AtomicU32,
+    /// When the stick last wanted a login again (its session had
+    /// expired), for the status.
+    relogged: std::sync::Mutex<Option<std::time::SystemTime>>,
 }
 
 /// The name of the goform an action names, for messages.
@@ -142,12 +145,19 @@ impl Client {
             cookies: Mutex::new(Vec::new()),
             login: std::sync::Mutex::new(LoginMemory::default()),
             logins: std::sync::atomic::AtomicU32::new(0),
+            relogged: std::sync::Mutex::new(None),
         }
     }
 
     /// The stick's address.
     pub fn base(&self) -> &str {
         &self.base
+    }
+
+    /// When the stick last wanted a login again after a first one (its
+    /// session had expired).
+    pub fn relogged(&self) -> Option<std::time::SystemTime> {
+        *self.relogged.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Logins so far.
@@ -264,8 +274,13 @@ impl Client {
             .await?;
         match api::login_answer(&answer) {
             LoginAnswer::Done => {
-                self.logins
+                let before = self
+                    .logins
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if before > 0 {
+                    *self.relogged.lock().unwrap_or_else(|e| e.into_inner()) =
+                        Some(std::time::SystemTime::now());
+                }
                 tracing::info!("logged in to the ZTE stick");
                 Ok(true)
             }
