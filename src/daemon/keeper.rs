@@ -7,9 +7,12 @@
 //! A job is a closure over the state ([`Keeper::call`]). The daemon's loop
 //! hands over one job at a time and awaits it, so jobs run in the order
 //! they were handed over, each to its end (its commits included) before
-//! the next. The blocking pool also keeps tokio's paused test clock from
+//! the next. A commit that is synced as a group ([`Keeper::call_synced`])
+//! is waited for after the state is free again: the fsync does not hold
+//! up the other modems' jobs. The blocking pool also keeps tokio's paused test clock from
 //! jumping ahead while a job runs, so tests with paused time stay exact.
 
+use crate::store::{StoreError, Ticket};
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// The handle the event loop holds.
@@ -46,6 +49,33 @@ impl<S: Send + 'static> Keeper<S> {
         let joined = tokio::task::spawn_blocking(move || {
             let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
             job(&mut state)
+        })
+        .await;
+        match joined {
+            Ok(answer) => answer,
+            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+            Err(error) => panic!("a keeper job was cancelled: {error}"),
+        }
+    }
+
+    /// Runs `job` as [`Keeper::call`] does, then, with the state free for
+    /// the next job (another modem's), waits on the same thread until the
+    /// commit the job made is on disk ([`Ticket::wait`]): what the answer
+    /// announces may be acted on when it comes. A failed sync is the
+    /// answer's error.
+    pub(super) async fn call_synced<R: Send + 'static, E: From<StoreError> + Send + 'static>(
+        &self,
+        job: impl FnOnce(&mut S) -> Result<(R, Ticket), E> + Send + 'static,
+    ) -> Result<R, E> {
+        let state = Arc::clone(&self.state);
+        let joined = tokio::task::spawn_blocking(move || {
+            let done = {
+                let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
+                job(&mut state)
+            };
+            let (answer, ticket) = done?;
+            ticket.wait().map_err(StoreError::Sync)?;
+            Ok(answer)
         })
         .await;
         match joined {

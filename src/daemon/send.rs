@@ -10,7 +10,10 @@
 //! a burst: the part is recorded `sending` (synced, before its PDU goes
 //! out), and what follows the send (the part sent, the message finished,
 //! its file moved) is synced by the next message's commit, or at once when
-//! no message follows.
+//! no message follows. The `sending` mark's fsync is waited for outside
+//! the keeper and shared with what the other modems commit meanwhile
+//! ([`crate::store::Store::batch_grouped`]), so it holds up only the modem
+//! that waits for it.
 //!
 //! A part whose PDU reached the modem without an answer saying it went out
 //! is *resolving*: the modem's TP-MR counter, read back from the SIM, tells
@@ -35,7 +38,7 @@ use crate::pdu::{EncodedPdu, SmsSubmit};
 use crate::redact::Scrub;
 use crate::spool::fs::Flush;
 use crate::spool::{self, fs as spool_fs, OutgoingMessage};
-use crate::store::{Durability, Outgoing, PartState, Resolving, StoreError};
+use crate::store::{Durability, Outgoing, PartState, Resolving, StoreError, Ticket};
 use crate::webhook;
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -238,9 +241,11 @@ impl<D: Device> Sender<'_, D> {
         let mr_before = self.tracker.before_send(self.device).await;
         let now = self.clock.now();
         let lane = Arc::clone(self.lane);
+        // The part's `sending` mark (or the outcome) is on disk before the
+        // modem is asked (or the outcome reported).
         let begun = self
             .keeper
-            .call(move |core| begin_next(core, &lane, mr_before, now))
+            .call_synced(move |core| begin_next(core, &lane, mr_before, now))
             .await?;
         let mut attempt = match begun {
             None => return Ok(None),
@@ -280,8 +285,8 @@ impl<D: Device> Sender<'_, D> {
                     let id = attempt.row.id;
                     let lane = Arc::clone(self.lane);
                     self.keeper
-                        .call(move |core| {
-                            core.store.batch(Durability::Now, |store| {
+                        .call_synced(move |core| {
+                            core.store.batch_grouped(|store| {
                                 store.part_sent(id, part, reference, ms(now))?;
                                 store.part_sending_on(
                                     Some(&lane.name),
@@ -474,13 +479,16 @@ fn ms(time: SystemTime) -> i64 {
 
 /// Takes the first message due at `now`, claims its file, plans its parts
 /// again (planning is deterministic), counts the attempt and records its
-/// first part `sending`, in one synced commit. `None` when nothing is due.
+/// first part `sending`, in one commit, durable once the ticket is waited
+/// for ([`Keeper::call_synced`]: its fsync shared with the other modems'
+/// commits). `None` when nothing is due.
 pub(super) fn begin_next(
     core: &mut Core,
     lane: &Lane,
     mr_before: Option<u8>,
     now: SystemTime,
-) -> Result<Option<Begun>, StoreError> {
+) -> Result<(Option<Begun>, Ticket), StoreError> {
+    let nothing = || Ok((None, Ticket::durable()));
     let Core {
         config,
         store,
@@ -490,13 +498,13 @@ pub(super) fn begin_next(
         ..
     } = core;
     let Some(outbox) = outbox.as_mut() else {
-        return Ok(None);
+        return nothing();
     };
     let Some(&id) = store.due_on(lane.route(), ms(now), 1)?.first() else {
-        return Ok(None);
+        return nothing();
     };
     let Some(row) = store.get(id)? else {
-        return Ok(None);
+        return nothing();
     };
     let limited = !config.limits.rules.is_empty() || !lane.limits.is_empty();
     // The lists again, not only at intake: a number denied by a reload
@@ -519,10 +527,11 @@ pub(super) fn begin_next(
             limits::Verdict::Wait {
                 until_ms, reason, ..
             } => {
-                return Ok(Some(Begun::ModemBusy {
+                let busy = Begun::ModemBusy {
                     until_ms,
                     reason: format!("modem {}: {reason}", lane.name),
-                }))
+                };
+                return Ok((Some(busy), Ticket::durable()));
             }
         }
     }
@@ -534,7 +543,10 @@ pub(super) fn begin_next(
                 until_ms,
                 reason,
                 all_until_ms,
-            } => return hold(store, &row, until_ms, all_until_ms, reason, now).map(Some),
+            } => {
+                return hold(store, &row, until_ms, all_until_ms, reason, now)
+                    .map(|held| (Some(held), Ticket::durable()))
+            }
         }
     }
     let mut warn = None;
@@ -549,13 +561,14 @@ pub(super) fn begin_next(
                 warn = Some((month, used, threshold));
             }
             budget::Verdict::Wait { reason } => {
-                return hold(store, &row, month.next_start_ms, None, reason, now).map(Some)
+                return hold(store, &row, month.next_start_ms, None, reason, now)
+                    .map(|held| (Some(held), Ticket::durable()))
             }
             budget::Verdict::Never { reason } => never = Some(reason),
         }
     }
     store
-        .batch(Durability::Now, |store| {
+        .batch_grouped(|store| {
             let file = match claim(config, store, outbox, &row, now)? {
                 Ok(file) => file,
                 Err(outcome) => return Ok(Begun::Done(outcome)),
@@ -667,7 +680,7 @@ pub(super) fn begin_next(
                 )?)),
             }
         })
-        .map(Some)
+        .map(|(begun, ticket)| (Some(begun), ticket))
 }
 
 /// The message's file, claimed for sending: already claimed (a resumed

@@ -17,7 +17,11 @@
 //! transaction (each step that needs several statements is a savepoint
 //! of it), and a batch whose loss a restart repairs (the transitions after
 //! a send, which the modem's TP-MR counter can tell again) may leave its
-//! fsync to the next commit (`Durability::WithNextCommit`).
+//! fsync to the next commit (`Durability::WithNextCommit`). A batch that
+//! must be durable before the daemon acts on it but need not hold up the
+//! other modems meanwhile (a part's `sending` mark) is grouped
+//! (`Store::batch_grouped`, [`sync`]): its fsync of the WAL is waited for
+//! outside the keeper and may serve the commits of several modems.
 //!
 //! Transactions begin `IMMEDIATE`: the modem supervisor records PIN
 //! outcomes through a connection of its own (`PinRecords`), and a
@@ -30,12 +34,14 @@ mod migrations;
 mod modem;
 mod outgoing;
 pub(crate) mod status;
+mod sync;
 mod webhooks;
 
 pub(crate) use incoming::{same_number, IncomingPart, NewPart, ReportRecord};
 pub(crate) use modem::PinRecords;
 pub(crate) use outgoing::Resolving;
 pub use outgoing::{Counts, FileId, MessageState, Outgoing, Part, PartState};
+pub(crate) use sync::Ticket;
 pub(crate) use webhooks::{Delivery, WebhookQueue, WebhookSink};
 
 use rusqlite::Connection;
@@ -58,6 +64,10 @@ pub enum StoreError {
     /// The database holds something this version cannot read.
     #[error("database content is not understood: {0}")]
     Corrupt(String),
+    /// The write-ahead log could not be synced: what was committed is
+    /// not known to be on disk.
+    #[error("cannot sync the database's write-ahead log: {0}")]
+    Sync(#[source] std::io::Error),
     /// A newer simgate wrote this database.
     #[error("database schema version {found} is newer than this simgate understands ({known})")]
     TooNew {
@@ -77,6 +87,8 @@ pub struct Store {
     connection: CachedConnection,
     /// Where webhook events go (see [`webhooks`]).
     webhooks: Option<WebhookSink>,
+    /// The group commit of its WAL (see [`sync`]); `None` in memory.
+    group: Option<std::sync::Arc<sync::GroupSync>>,
 }
 
 /// The connection, with `execute` and `query_row` going through SQLite's
@@ -180,10 +192,22 @@ impl Store {
             ))
         })?;
         let connection = Connection::open(path).map_err(open_error)?;
-        Self::setup(connection).map_err(|error| match error {
+        let mut store = Self::setup(connection).map_err(|error| match error {
             StoreError::Sqlite(source) => open_error(source),
             other => other,
-        })
+        })?;
+        let mode: String = store
+            .connection
+            .pragma_query_value(None, "journal_mode", |row| row.get(0))
+            .map_err(open_error)?;
+        // SQLite names the log after the database file as it opened it.
+        let file = store.connection.path().map(PathBuf::from);
+        if let (true, Some(file)) = (mode.eq_ignore_ascii_case("wal"), file) {
+            let mut wal = file.into_os_string();
+            wal.push("-wal");
+            store.group = Some(sync::GroupSync::for_wal(PathBuf::from(wal)));
+        }
+        Ok(store)
     }
 
     /// An in-memory database, for tests.
@@ -230,6 +254,28 @@ impl Store {
         committed.map_err(StoreError::from)?;
         restored.map_err(StoreError::from)?;
         Ok(value)
+    }
+
+    /// Runs `steps` in one transaction (as [`Store::batch`]) that is
+    /// durable once the returned ticket is waited for ([`Ticket::wait`],
+    /// off the keeper): its fsync is shared with the commits of the other
+    /// modems made meanwhile (see [`sync`]). Without a WAL (in memory),
+    /// the commit is synced at once. Inside another batch, that batch's
+    /// durability holds.
+    pub(crate) fn batch_grouped<T, E: From<StoreError>>(
+        &mut self,
+        steps: impl FnOnce(&mut Self) -> Result<T, E>,
+    ) -> Result<(T, Ticket), E> {
+        let Some(group) = self.group.clone() else {
+            return self
+                .batch(Durability::Now, steps)
+                .map(|v| (v, Ticket::durable()));
+        };
+        if !self.connection.is_autocommit() {
+            return steps(self).map(|v| (v, Ticket::durable()));
+        }
+        let value = self.batch(Durability::WithNextCommit, steps)?;
+        Ok((value, group.written()))
     }
 
     /// Starts a write of several statements (see [`Atomic`]).
@@ -293,6 +339,7 @@ impl Store {
         Ok(Self {
             connection: CachedConnection(connection),
             webhooks: None,
+            group: None,
         })
     }
 }
@@ -370,6 +417,44 @@ mod tests {
         assert!(store.active_by_name("OUT+3.txt").unwrap().is_some());
         // A lazy batch leaves the connection synced as before.
         assert_eq!(synchronous(&store), 2, "FULL");
+    }
+
+    /// A grouped batch on a database file is written without its own
+    /// fsync and hands back a ticket for the WAL's; in memory there is
+    /// nothing to wait for.
+    #[test]
+    fn a_grouped_batch_is_synced_through_its_ticket() {
+        let dir = std::env::temp_dir().join(format!("simgate-grouped-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut store = Store::open(&dir.join("simgate.db")).unwrap();
+        let id = FileId::default();
+        let ((), ticket) = store
+            .batch_grouped(|store| store.enqueue("OUT+1.txt", &id, "+1", 1, 1).map(|_| ()))
+            .unwrap();
+        assert!(
+            ticket.group.is_some(),
+            "a commit on a file waits for an fsync"
+        );
+        assert_eq!(synchronous(&store), 2, "FULL again after the batch");
+        ticket.wait().unwrap();
+        assert_eq!(store.counts().unwrap().queued, 1);
+        // Inside another batch: that batch's durability holds.
+        let (((), inner), ()) = store
+            .batch(Durability::Now, |store| {
+                store
+                    .batch_grouped(|store| store.enqueue("OUT+2.txt", &id, "+2", 1, 2).map(|_| ()))
+                    .map(|done| (done, ()))
+            })
+            .unwrap();
+        assert!(inner.group.is_none());
+        let _ = std::fs::remove_dir_all(&dir);
+
+        let mut memory = Store::in_memory().unwrap();
+        let ((), ticket) = memory
+            .batch_grouped(|store| store.enqueue("OUT+1.txt", &id, "+1", 1, 1).map(|_| ()))
+            .unwrap();
+        assert!(ticket.group.is_none());
     }
 
     #[test]
