@@ -716,6 +716,26 @@ async fn modem_probe_identifies_the_stick_and_says_what_is_wrong() {
 /// and printed) at most once; every arriving message is in the inbox
 /// exactly once, and the stick's inbox is empty. `SIMGATE_CRASH_SEED`
 /// repeats the kill delays.
+/// The configuration of the tests that kill simgate (the daemon is
+/// started and stopped by the test, not by [`Setup`]); `extra` is appended.
+fn kill_test_config(stick: &HilinkEmulator, root: &Path, extra: &str) -> PathBuf {
+    let config = root.join("simgate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[modem]\ntransport = \"hilink\"\ndevice = \"{url}\"\ncheck_interval = \"100ms\"\n\
+             send_timeout = \"10s\"\nstatus_interval = \"0s\"\n\n[spool]\n\
+             inbox = \"{r}/inbox\"\noutbox = \"{r}/outbox\"\nsent = \"{r}/sent\"\n\
+             error = \"{r}/error\"\n\n[database]\npath = \"{r}/simgate.db\"\n\n\
+             [log]\nfile = \"{r}/simgate.log\"\n{extra}",
+            url = stick.url(),
+            r = root.display()
+        ),
+    )
+    .unwrap();
+    config
+}
+
 /// simgate killed while the stick sends: after the restart the sent box
 /// settles the send in doubt (it went out: `sent/`, not sent again),
 /// as it does for a lost answer while running. Before, the stick kept
@@ -730,21 +750,7 @@ async fn a_send_in_doubt_when_simgate_was_killed_is_settled_after_the_restart() 
     .await
     .unwrap();
     let root = fresh_spool("hilink-killed-sending");
-    let config = root.join("simgate.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[modem]\ntransport = \"hilink\"\ndevice = \"{url}\"\ncheck_interval = \"100ms\"\n\
-             send_timeout = \"10s\"\nstatus_interval = \"0s\"\n\n[spool]\n\
-             inbox = \"{r}/inbox\"\noutbox = \"{r}/outbox\"\nsent = \"{r}/sent\"\n\
-             error = \"{r}/error\"\n\n[database]\npath = \"{r}/simgate.db\"\n\n\
-             [log]\nfile = \"{r}/simgate.log\"\n\n\
-             [send]\nretry_delay = \"1s\"\n",
-            url = stick.url(),
-            r = root.display()
-        ),
-    )
-    .unwrap();
+    let config = kill_test_config(&stick, &root, "\n[send]\nretry_delay = \"1s\"\n");
     // The message comes back to the stick after the retry delay.
     let mut daemon = spawn_simgate(&config, &root.join("stderr.log"), None);
     let name = "OUT+4915100000077.txt";
@@ -784,20 +790,7 @@ async fn sigkill_at_random_moments_loses_nothing_and_sends_nothing_twice() {
     .await
     .unwrap();
     let root = fresh_spool("hilink-crash");
-    let config = root.join("simgate.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[modem]\ntransport = \"hilink\"\ndevice = \"{url}\"\ncheck_interval = \"100ms\"\n\
-             send_timeout = \"10s\"\nstatus_interval = \"0s\"\n\n[spool]\n\
-             inbox = \"{r}/inbox\"\noutbox = \"{r}/outbox\"\nsent = \"{r}/sent\"\n\
-             error = \"{r}/error\"\n\n[database]\npath = \"{r}/simgate.db\"\n\n\
-             [log]\nfile = \"{r}/simgate.log\"\n",
-            url = stick.url(),
-            r = root.display()
-        ),
-    )
-    .unwrap();
+    let config = kill_test_config(&stick, &root, "");
     let outbox = root.join("outbox");
     let texts: Vec<(String, String)> = (0..40)
         .map(|n| {
