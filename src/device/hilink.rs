@@ -218,6 +218,31 @@ impl HilinkStick {
         }
     }
 
+    /// Part `index` of the parts the daemon planned: the whole text goes
+    /// with the first (journaled under the daemon's row `message`, when
+    /// there is one); the later parts are answered at once.
+    async fn send_planned(
+        &self,
+        message: Option<i64>,
+        parts: &[EncodedPdu],
+        index: usize,
+    ) -> Result<u8, DeviceError> {
+        if index > 0 {
+            // The whole text went with the first part.
+            return Ok(self.inner.current_reference());
+        }
+        let (phone, text) = super::text::whole_text(parts, "a HiLink stick")?;
+        tracing::debug!(to = %Redact(&phone), parts = parts.len(), "sending through the stick");
+        let key = message.map(|message| Journaled::key(message, &phone, &text));
+        self.send_text(
+            &phone,
+            &text,
+            super::text::wants_report(parts),
+            key.as_deref(),
+        )
+        .await
+    }
+
     /// Sends `text` to `phone` as one message (see the module docs); `key`
     /// names it in the journal.
     async fn send_text(
@@ -773,14 +798,7 @@ impl Device for HilinkStick {
     }
 
     async fn send_part(&self, parts: &[EncodedPdu], index: usize) -> Result<u8, DeviceError> {
-        if index > 0 {
-            // The whole text went with the first part.
-            return Ok(self.inner.current_reference());
-        }
-        let (phone, text) = super::text::whole_text(parts, "a HiLink stick")?;
-        tracing::debug!(to = %Redact(&phone), parts = parts.len(), "sending through the stick");
-        self.send_text(&phone, &text, super::text::wants_report(parts), None)
-            .await
+        self.send_planned(None, parts, index).await
     }
 
     async fn send_message_part(
@@ -789,14 +807,7 @@ impl Device for HilinkStick {
         parts: &[EncodedPdu],
         index: usize,
     ) -> Result<u8, DeviceError> {
-        if index > 0 {
-            return Ok(self.inner.current_reference());
-        }
-        let (phone, text) = super::text::whole_text(parts, "a HiLink stick")?;
-        tracing::debug!(to = %Redact(&phone), parts = parts.len(), "sending through the stick");
-        let key = Journaled::key(message, &phone, &text);
-        self.send_text(&phone, &text, super::text::wants_report(parts), Some(&key))
-            .await
+        self.send_planned(Some(message), parts, index).await
     }
 
     fn resends_safely(&self) -> bool {
