@@ -443,7 +443,7 @@ async fn http_500_slow_answers_and_expired_sessions_are_recovered() {
     let setup = Setup::start(
         "faults",
         stick,
-        "password = \"s3cret\"\nstatus_interval = \"200ms\"",
+        "password = \"s3cret\"\nstatus_interval = \"1s\"",
         "",
     )
     .await;
