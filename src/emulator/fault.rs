@@ -53,6 +53,17 @@ pub enum Fault {
         /// Only PDUs to this number, if set.
         destination: Option<String>,
     },
+    /// `AT+CMGS` answers `+CMS ERROR: <code>` after the PDU instead of
+    /// sending, for the parts numbered `part` of concatenated messages
+    /// only (the first part goes out, the second fails, say).
+    CmsErrorOnPart {
+        /// The part's sequence number in its concatenation header (1-based).
+        part: u8,
+        /// The CMS error code.
+        code: u16,
+        /// How often.
+        times: Times,
+    },
     /// Commands starting with `command_prefix` (case-insensitive) answer
     /// `+CME ERROR: <code>` (formatted per `AT+CMEE`) without effect.
     CmeError {
@@ -118,6 +129,7 @@ pub(super) enum LineFault {
 #[derive(Debug, Default, Clone)]
 pub(super) struct Faults {
     cms: Vec<(u16, Times, Option<String>)>,
+    cms_on_part: Vec<(u8, u16, Times)>,
     cme: Vec<(String, u16, Times)>,
     no_answer: Vec<(String, Times)>,
     hang_after_pdu: Option<Times>,
@@ -169,6 +181,9 @@ impl Faults {
             } => self
                 .cms
                 .push((code, times, destination.map(|d| normalise_number(&d)))),
+            Fault::CmsErrorOnPart { part, code, times } => {
+                self.cms_on_part.push((part, code, times))
+            }
             Fault::CmeError {
                 command_prefix,
                 code,
@@ -204,8 +219,17 @@ impl Faults {
         None
     }
 
-    /// The CMS error (if any) for a PDU to `destination` (normalised).
-    pub(super) fn on_send(&mut self, destination: &str) -> Option<u16> {
+    /// The CMS error (if any) for a PDU to `destination` (normalised)
+    /// that is part `part` of a concatenated message (`None`: a message
+    /// of one part).
+    pub(super) fn on_send(&mut self, destination: &str, part: Option<u8>) -> Option<u16> {
+        for (only, code, times) in &mut self.cms_on_part {
+            if part == Some(*only) && times.fire() {
+                let code = *code;
+                self.cms_on_part.retain(|(_, _, t)| !t.exhausted());
+                return Some(code);
+            }
+        }
         for (code, times, only) in &mut self.cms {
             if only.as_deref().is_none_or(|d| d == destination) && times.fire() {
                 let code = *code;
@@ -263,9 +287,19 @@ mod tests {
             times: Times::Once,
             destination: Some("+49 (171) 12-34".into()),
         });
-        assert_eq!(f.on_send("+491711235"), None);
-        assert_eq!(f.on_send("+491711234"), Some(500));
-        assert_eq!(f.on_send("+491711234"), None);
+        assert_eq!(f.on_send("+491711235", None), None);
+        assert_eq!(f.on_send("+491711234", None), Some(500));
+        assert_eq!(f.on_send("+491711234", None), None);
+        f.arm(Fault::CmsErrorOnPart {
+            part: 2,
+            code: 42,
+            times: Times::N(2),
+        });
+        assert_eq!(f.on_send("+491711234", None), None);
+        assert_eq!(f.on_send("+491711234", Some(1)), None);
+        assert_eq!(f.on_send("+491711234", Some(2)), Some(42));
+        assert_eq!(f.on_send("+491711234", Some(2)), Some(42));
+        assert_eq!(f.on_send("+491711234", Some(2)), None);
         f.arm(Fault::HangAfterPdu {
             times: Times::Always,
         });

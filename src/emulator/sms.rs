@@ -363,7 +363,13 @@ impl Machine {
             return self.send_failed(cms::NO_NETWORK);
         }
         let destination = submit.destination.to_display();
-        if let Some(code) = self.faults.on_send(&normalise_number(&destination)) {
+        let part = submit
+            .user_data
+            .header
+            .as_ref()
+            .and_then(|h| h.concat())
+            .map(|c| c.sequence);
+        if let Some(code) = self.faults.on_send(&normalise_number(&destination), part) {
             self.delay(latency);
             return self.send_failed(code);
         }
