@@ -243,6 +243,193 @@ async fn a_part_in_doubt_waits_for_its_own_modem() {
     pair.stop().await;
 }
 
+/// A long message whose first part went out through one modem and whose
+/// second failed there (a transient `+CMS ERROR`) is finished by the same
+/// modem, never by the other: the recipient's phone joins parts from one
+/// sender only. (The other modem sent the second part before: the message
+/// was queued again for any modem, so it arrived as two halves from two
+/// numbers.) Meanwhile the other modem sends the rest of the queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_partly_sent_is_finished_by_the_same_modem() {
+    let mut pair = Pair::start("split", |config| {
+        config.send.retry_delay = Duration::from_secs(1);
+        config.send.retry_delay_max = Duration::from_secs(1);
+    })
+    .await;
+    pair.b.unplug(None).await;
+    pair.a.inject_fault(Fault::CmsErrorOnPart {
+        part: 2,
+        code: 42,
+        times: Times::Always,
+    });
+    let mut a_events = pair.a.subscribe();
+    let long = "split ".repeat(40);
+    pair.drop_file("OUT+4917000000001.txt", &long);
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while !matches!(a_events.recv().await, Ok(EmulatorEvent::SendFailed { .. })) {}
+    })
+    .await
+    .expect("a sent the first part and failed the second");
+    pair.a.unplug(None).await;
+    pair.a.clear_faults();
+    pair.b.replug_now();
+    pair.wait_for(|e| matches!(e, DaemonEvent::ModemReady { .. }))
+        .await;
+    // Once the message is due again, `b` is ready and free: it would take
+    // the message first (the queue goes in file-name order) if it could.
+    let database = pair.root.join("simgate.db");
+    let due: i64 = rusqlite::Connection::open(&database)
+        .unwrap()
+        .query_row(
+            "SELECT next_attempt_ms FROM outgoing WHERE file_name = 'OUT+4917000000001.txt'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    until("the message due again", || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+            > due
+    })
+    .await;
+    pair.drop_file("OUT+4917000000002.txt", "after it");
+    pair.wait_for(
+        |e| matches!(e, DaemonEvent::Sent { file, .. } if file == "OUT+4917000000002.txt"),
+    )
+    .await;
+    assert_eq!(texts(&pair.b).get("after it"), Some(&1));
+    assert_eq!(
+        texts(&pair.b).len(),
+        1,
+        "b sent nothing of the message a had begun: {:?}",
+        texts(&pair.b)
+    );
+    pair.a.replug_now();
+    pair.wait_for(
+        |e| matches!(e, DaemonEvent::Sent { file, .. } if file == "OUT+4917000000001.txt"),
+    )
+    .await;
+    let parts: Vec<u8> = pair
+        .a
+        .sent()
+        .iter()
+        .filter_map(|m| m.submit.user_data.header.as_ref()?.concat())
+        .map(|c| c.sequence)
+        .collect();
+    assert_eq!(parts, vec![1, 2], "each part once, both through a");
+    assert_eq!(pair.count("error"), 0);
+    pair.stop().await;
+}
+
+/// A phone (which never sends one message id twice) and an AT modem. The
+/// phone takes a message, loses its answer and goes offline: the message
+/// is in doubt, and the phone alone can settle it (by its id). It waits
+/// for the phone while the AT modem, free, sends what comes after it; once
+/// the phone is back it answers "already exists" and the message is sent,
+/// once. (The AT modem sent it a second time before: the phone that could
+/// not be asked was taken for a modem that cannot send now, and the
+/// message went to the other modem at once.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_the_phone_holds_never_goes_out_through_the_other_modem() {
+    use simgate::emulator::android::{AndroidConfig, AndroidEmulator};
+    let phone = AndroidEmulator::start(AndroidConfig::default())
+        .await
+        .unwrap();
+    let b = Emulator::start(EmulatorConfig::new(Profile::Generic))
+        .await
+        .unwrap();
+    b.unplug(None).await;
+    let root = crate::support::fresh_spool("pair-phone");
+    let config = root.join("simgate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[modem]\nname = \"phone\"\ntransport = \"android\"\ndevice = \"{url}\"\n\
+             password = \"secret\"\nsigning_key = \"signing-key\"\n\
+             webhook_listen = \"127.0.0.1:0\"\ncheck_interval = \"100ms\"\n\
+             send_timeout = \"3s\"\nstatus_interval = \"0s\"\n\n\
+             [[modems]]\ndevice = \"{b}\"\nname = \"b\"\nstatus_interval = \"0s\"\n\n\
+             [send]\nretry_delay = \"1s\"\n\n\
+             [spool]\ninbox = \"{r}/inbox\"\noutbox = \"{r}/outbox\"\nsent = \"{r}/sent\"\n\
+             error = \"{r}/error\"\n\n[database]\npath = \"{r}/simgate.db\"\n\n\
+             [log]\nfile = \"{r}/simgate.log\"\nlevel = \"info\"\n",
+            url = phone.url(),
+            b = b.path().display(),
+            r = root.display(),
+        ),
+    )
+    .unwrap();
+    let mut daemon = crate::support::spawn_simgate(&config, &root.join("stderr.log"), None);
+    let drop_file = |name: &str, text: &str| {
+        let temp = root.join(format!(".{name}"));
+        std::fs::write(&temp, text).unwrap();
+        std::fs::rename(&temp, root.join("outbox").join(name)).unwrap();
+    };
+    let in_sent = |name: &str| root.join("sent").join(name).exists();
+    let phone_sent = |text: &str| {
+        phone
+            .snapshot()
+            .network
+            .iter()
+            .filter(|(_, t)| t == text)
+            .count()
+    };
+    let state_of = |name: &str| -> Option<String> {
+        rusqlite::Connection::open(root.join("simgate.db"))
+            .ok()?
+            .query_row(
+                "SELECT state FROM outgoing WHERE file_name = ?1",
+                [name],
+                |row| row.get(0),
+            )
+            .ok()
+    };
+    assert!(
+        phone
+            .wait_for(Duration::from_secs(60), |s| s.webhooks.len() == 4)
+            .await,
+        "the phone's webhooks registered"
+    );
+
+    phone.lose_next_post_answer_then_go_offline();
+    drop_file("OUT+4917000000001.txt", "in doubt");
+    until("the phone sent it", || phone_sent("in doubt") == 1).await;
+    b.replug_now();
+    drop_file("OUT+4917000000002.txt", "while the phone is away");
+    until("b sent the next", || in_sent("OUT+4917000000002.txt")).await;
+    // The phone could not be asked within the send timeout: the message
+    // waits in the queue, due at once, and `b` is free (or, wrongly, `b`
+    // took it and sent it).
+    until("the message back in the queue", || {
+        matches!(
+            state_of("OUT+4917000000001.txt").as_deref(),
+            Some("queued" | "sent")
+        )
+    })
+    .await;
+    drop_file("OUT+4917000000003.txt", "after it");
+    until("b sent the last", || in_sent("OUT+4917000000003.txt")).await;
+    assert!(
+        !texts(&b).contains_key("in doubt"),
+        "b sent the message the phone had sent: {:?}",
+        texts(&b)
+    );
+
+    phone.online().await;
+    until("the message settled by the phone", || {
+        in_sent("OUT+4917000000001.txt")
+    })
+    .await;
+    assert_eq!(phone_sent("in doubt"), 1, "sent once, by the phone");
+    assert!(!texts(&b).contains_key("in doubt"));
+    assert_eq!(std::fs::read_dir(root.join("error")).unwrap().count(), 0);
+    let _ = daemon.start_kill();
+    let _ = daemon.wait().await;
+    let _ = std::fs::remove_dir_all(&root);
+}
+
 /// Prefixes route: `+43` numbers only through `b`, the rest through `a`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prefixes_route_each_number_to_its_modem() {

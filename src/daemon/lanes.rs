@@ -5,12 +5,16 @@
 //! modem that is not ready takes nothing (its share goes to the others).
 //! A part handed to a modem is recorded with that modem's name, and only
 //! that modem settles it when it is in doubt: a part that may have gone
-//! out is never sent again through another.
+//! out is never sent again through another. The message stays bound to
+//! that modem while a part of it went out, or may have, through it (the
+//! store's `outgoing.modem`): its other parts follow from the same sender,
+//! so the recipient's phone can join them.
 //!
 //! Routes are pure: which messages a lane takes ([`Lane::takes`]: by the
 //! recipient's prefix, and by the parts the modem's own limits could ever
 //! let through) and the same rule as an SQL condition on the `recipient`
-//! and `parts_total` columns ([`Lane::route`]) for the store's queries.
+//! and `parts_total` columns ([`Lane::route`]) for the store's queries,
+//! which also keeps to the message's binding (the `modem` column).
 //! A message longer than one modem's parts limit goes to the others; only
 //! when none of the modems its number is routed to could ever take it
 //! does a lane take it, to fail it with the reason.
@@ -145,6 +149,27 @@ impl Lane {
     }
 
     fn condition(&self) -> String {
+        format!(
+            "({}) AND {}",
+            self.routed_and_fits(),
+            self.bound_condition()
+        )
+    }
+
+    /// Whether a message may go through this modem as far as its binding
+    /// goes (see `store::outgoing`): unbound, bound to this modem, or, for
+    /// the first modem, bound to one no longer configured.
+    fn bound_condition(&self) -> String {
+        let quoted = |name: &str| format!("'{}'", name.replace('\'', "''"));
+        let own = format!("modem IS NULL OR modem = {}", quoted(&self.name));
+        if !self.is_first() {
+            return format!("({own})");
+        }
+        let names: Vec<String> = self.names.iter().map(|n| quoted(n)).collect();
+        format!("({own} OR modem NOT IN ({}))", names.join(", "))
+    }
+
+    fn routed_and_fits(&self) -> String {
         let routed_here = self.routed_condition(&self.prefixes);
         let Some(cap) = self.cap else {
             return routed_here;
@@ -239,13 +264,13 @@ mod tests {
     fn selected_parts(lane: &Lane, messages: &[(&str, u32)]) -> Vec<(String, u32)> {
         let db = rusqlite::Connection::open_in_memory().unwrap();
         db.execute(
-            "CREATE TABLE outgoing (recipient TEXT, parts_total INTEGER)",
+            "CREATE TABLE outgoing (recipient TEXT, parts_total INTEGER, modem TEXT)",
             [],
         )
         .unwrap();
         for (recipient, parts) in messages {
             db.execute(
-                "INSERT INTO outgoing VALUES (?1, ?2)",
+                "INSERT INTO outgoing VALUES (?1, ?2, NULL)",
                 rusqlite::params![recipient, parts],
             )
             .unwrap();
@@ -262,6 +287,59 @@ mod tests {
             .collect::<Result<Vec<(String, u32)>, _>>()
             .unwrap();
         rows
+    }
+
+    /// Which modems' bound messages a lane selects, from a real SQLite.
+    fn selected_bound(lane: &Lane, bound: &[Option<&str>]) -> Vec<Option<String>> {
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        db.execute(
+            "CREATE TABLE outgoing (recipient TEXT, parts_total INTEGER, modem TEXT)",
+            [],
+        )
+        .unwrap();
+        for modem in bound {
+            db.execute(
+                "INSERT INTO outgoing VALUES ('+4917012', 1, ?1)",
+                rusqlite::params![modem],
+            )
+            .unwrap();
+        }
+        let mut statement = db
+            .prepare(&format!(
+                "SELECT modem FROM outgoing WHERE ({}) ORDER BY rowid",
+                lane.route()
+            ))
+            .unwrap();
+        let rows = statement
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<Vec<Option<String>>, _>>()
+            .unwrap();
+        rows
+    }
+
+    #[test]
+    fn a_bound_message_goes_only_through_its_modem() {
+        let lanes = Lane::all(&config(&[&[], &[], &[]]));
+        let bound = [
+            None,
+            Some("modem"),
+            Some("modem2"),
+            Some("gone"),
+            Some("it's"),
+        ];
+        let names = |lane: &Lane| -> Vec<Option<String>> { selected_bound(lane, &bound) };
+        let owned = |v: &[Option<&str>]| -> Vec<Option<String>> {
+            v.iter().map(|m| m.map(str::to_owned)).collect()
+        };
+        // The first modem also takes those bound to a modem no longer
+        // configured (their modem cannot take them any more).
+        assert_eq!(
+            names(&lanes[0]),
+            owned(&[None, Some("modem"), Some("gone"), Some("it's")])
+        );
+        assert_eq!(names(&lanes[1]), owned(&[None, Some("modem2")]));
+        assert_eq!(names(&lanes[2]), owned(&[None]));
     }
 
     const NUMBERS: [&str; 4] = ["+4917012", "+4330111", "0049170", "+49'1"];

@@ -37,6 +37,9 @@ pub(crate) enum Decision {
     /// Wait for the modem to come back, then try again without counting an
     /// attempt against the message (the modem, not the message, failed).
     WaitForDevice,
+    /// As [`Decision::WaitForDevice`], but the device holds the message:
+    /// it is tried again through that device only.
+    WaitForHolder,
     /// Give up: move to error/ with this reason.
     Fail(String),
     /// A part may have gone out: record it as ambiguous (and move to error/
@@ -58,6 +61,7 @@ impl RetryPolicy {
             FailureKind::Ambiguous => Decision::Ambiguous(reason.to_owned()),
             FailureKind::Permanent => Decision::Fail(format!("permanent error: {reason}")),
             FailureKind::ModemState => Decision::WaitForDevice,
+            FailureKind::Held => Decision::WaitForHolder,
             FailureKind::Transient => match self.again_after(reason, attempts, age) {
                 Ok(delay) => Decision::RetryAfter(delay),
                 Err(reason) => Decision::Fail(reason),
@@ -133,6 +137,10 @@ mod tests {
         assert_eq!(
             policy.decide(FailureKind::ModemState, "SIM busy", 1, age),
             Decision::WaitForDevice
+        );
+        assert_eq!(
+            policy.decide(FailureKind::Held, "the phone cannot be asked", 1, age),
+            Decision::WaitForHolder
         );
         assert!(matches!(
             policy.decide(FailureKind::Ambiguous, "timeout after PDU", 1, age),

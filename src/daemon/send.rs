@@ -970,13 +970,18 @@ fn fail_part(
                 attempt_failed: true,
             })
         }
-        Decision::WaitForDevice => {
+        decision @ (Decision::WaitForDevice | Decision::WaitForHolder) => {
             // Not the message's fault, but not instantly curable either:
             // try again after the first retry delay, so a modem that keeps
             // refusing is not hammered. With several modems only this one
             // waits (its loop holds its sends): the message is due for
-            // the others at once.
-            store.part_not_sent(id, part)?;
+            // the others at once, unless this device holds it (then it
+            // stays bound to this modem, and waits for it).
+            if decision == Decision::WaitForHolder {
+                store.part_held(id, part)?;
+            } else {
+                store.part_not_sent(id, part)?;
+            }
             let next = if several {
                 now_ms
             } else {

@@ -14,8 +14,8 @@
 //! - A send in doubt (the request went out, no answer came) is settled by
 //!   asking for the id: unknown means it never arrived (safe to post
 //!   again); known is followed. When the phone cannot be asked, the part
-//!   waits as [`FailureKind::ModemState`]: its retry posts the same id,
-//!   which the phone refuses to take twice.
+//!   waits as [`FailureKind::Held`]: its retry posts the same id, which
+//!   the phone refuses to take twice, and no other modem may send it.
 //! - A part left in doubt by a crash or a kill of simgate is sent again
 //!   ([`Device::resends_safely`]): the same id, refused as existing.
 //! - A message the app could not send gets a fresh id on the next try
@@ -437,9 +437,10 @@ impl AndroidPhone {
             };
             if Instant::now() >= deadline {
                 // The phone holds the message (or cannot be asked): the
-                // retry posts the same id, which it will not take twice.
+                // retry posts the same id, which it will not take twice;
+                // another modem would send it a second time.
                 return Err(failure(
-                    FailureKind::ModemState,
+                    FailureKind::Held,
                     format!("the phone has not sent the message yet ({last}); asked again on the next try"),
                 ));
             }

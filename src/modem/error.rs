@@ -81,6 +81,11 @@ pub enum FailureKind {
     /// A message may have gone out without an answer saying so: never
     /// resend it blindly.
     Ambiguous,
+    /// The device holds the message: it went out, or may still go out,
+    /// and only this device can be asked again (it never sends one
+    /// message twice: a phone that keeps its id, a ModemManager SMS
+    /// object). Another modem must not send it.
+    Held,
 }
 
 impl ModemError {

@@ -245,4 +245,11 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ALTER TABLE device_status ADD COLUMN storage_total INTEGER;
     ALTER TABLE device_status ADD COLUMN fault TEXT;
     ALTER TABLE device_status ADD COLUMN fault_ms INTEGER;",
+    // 13: the modem a message is bound to, once a part of it went out (or
+    // may have) through that modem: its other parts, and a part in doubt
+    // handed back, go through that modem only (NULL: any modem); and
+    // which parts were in doubt once and handed back to their modem (they
+    // keep the message bound until that modem settles them).
+    "ALTER TABLE outgoing ADD COLUMN modem TEXT;
+    ALTER TABLE outgoing_part ADD COLUMN in_doubt INTEGER NOT NULL DEFAULT 0;",
 ];

@@ -12,9 +12,23 @@
 //! which file it is ([`FileId`]), so a file replaced under the same name is
 //! told from the one taken in. Once the message is finished and its file
 //! moved on, the key becomes `done:<id>` and the name is free again.
+//!
+//! With several modems, a message is bound to a modem (its `modem`
+//! column) from the moment a part is handed to it, for as long as a part
+//! of it went out, or may have, through that modem: its other parts follow
+//! from the same sender, and a part in doubt goes back to the modem that
+//! can tell whether it went out. A part that surely did not go out frees
+//! the message for any modem again (failover).
 
 use super::{Store, StoreError};
 use rusqlite::{params, OptionalExtension};
+
+/// Binds message `?1` to the modem a part of it went out through, or was
+/// handed back to in doubt, if any (NULL: any modem may take it).
+const UNBIND_UNLESS_BEGUN: &str = "UPDATE outgoing SET modem = (SELECT modem FROM outgoing_part
+         WHERE message_id = ?1 AND (state = 'sent' OR in_doubt = 1) AND modem IS NOT NULL
+         LIMIT 1)
+     WHERE id = ?1";
 
 /// A message's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -459,9 +473,12 @@ impl Store {
                  WHERE message_id = ?1 AND part = ?2",
             )?
             .execute(params![id, part, mr_before, modem])?;
+        // Bound to this modem from here: the part may go out through it.
         transaction
-            .prepare_cached("UPDATE outgoing SET state = 'sending', updated_ms = ?2 WHERE id = ?1")?
-            .execute(params![id, now_ms])?;
+            .prepare_cached(
+                "UPDATE outgoing SET state = 'sending', updated_ms = ?2, modem = ?3 WHERE id = ?1",
+            )?
+            .execute(params![id, now_ms, modem])?;
         // The budget counts it from here: once written, it may go out.
         transaction
             .prepare_cached(
@@ -495,7 +512,38 @@ impl Store {
             "UPDATE outgoing_part SET state = 'pending' WHERE message_id = ?1 AND part = ?2",
             params![id, part],
         )?;
+        self.unbind_unless_begun(id)?;
         self.unuse_part(id, part)
+    }
+
+    /// The device holds the part (it went out, or may yet): pending again
+    /// to be asked of that device once more, still counted by the budget,
+    /// and its message bound to that modem until the device settles it.
+    pub(crate) fn part_held(&mut self, id: i64, part: u32) -> Result<(), StoreError> {
+        let transaction = self.atomic()?;
+        transaction
+            .prepare_cached(
+                "UPDATE outgoing_part SET state = 'pending', in_doubt = 1
+                 WHERE message_id = ?1 AND part = ?2",
+            )?
+            .execute(params![id, part])?;
+        transaction
+            .prepare_cached(UNBIND_UNLESS_BEGUN)?
+            .execute(params![id])?;
+        transaction.commit()?;
+        Ok(())
+    }
+
+    /// The message is bound to a modem only while a part of it went out
+    /// through one (its other parts must follow from the same sender), or
+    /// was handed back to one in doubt (only it can tell whether that part
+    /// went out, whatever became of a later try); otherwise any modem may
+    /// take it.
+    fn unbind_unless_begun(&mut self, id: i64) -> Result<(), StoreError> {
+        self.connection
+            .prepare_cached(UNBIND_UNLESS_BEGUN)?
+            .execute(params![id])?;
+        Ok(())
     }
 
     /// A part known not to have gone out no longer counts for the budget.
@@ -703,12 +751,14 @@ impl Store {
         part: u32,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        self.resolved_not_sent_until(id, part, now_ms, now_ms)
+        self.part_handed_back(id, part, now_ms, now_ms, false)
     }
 
     /// As [`Store::resolved_not_sent`], the message due again at
     /// `next_ms`: a part in doubt sent again as a failed one is, after
-    /// the retry delay.
+    /// the retry delay. It stays bound to the modem it was handed to,
+    /// which alone can tell that it went out already (another would send
+    /// it a second time).
     pub(crate) fn resolved_not_sent_until(
         &mut self,
         id: i64,
@@ -716,20 +766,43 @@ impl Store {
         next_ms: i64,
         now_ms: i64,
     ) -> Result<(), StoreError> {
+        self.part_handed_back(id, part, next_ms, now_ms, true)
+    }
+
+    /// The part is pending again and its message queued for `next_ms`;
+    /// the message stays bound to the part's modem (`in_doubt`) or only
+    /// while another part went out through one.
+    fn part_handed_back(
+        &mut self,
+        id: i64,
+        part: u32,
+        next_ms: i64,
+        now_ms: i64,
+        in_doubt: bool,
+    ) -> Result<(), StoreError> {
         let transaction = self.atomic()?;
         transaction
             .prepare_cached(
-                "UPDATE outgoing_part SET state = 'pending' WHERE message_id = ?1 AND part = ?2",
+                "UPDATE outgoing_part SET state = 'pending', in_doubt = ?3
+                 WHERE message_id = ?1 AND part = ?2",
             )?
-            .execute(params![id, part])?;
+            .execute(params![id, part, in_doubt])?;
         transaction
             .prepare_cached("DELETE FROM parts_used WHERE message_id = ?1 AND part = ?2")?
             .execute(params![id, part])?;
         transaction
             .prepare_cached(
-                "UPDATE outgoing SET state = 'queued', next_attempt_ms = ?2, updated_ms = ?3 WHERE id = ?1",
+                "UPDATE outgoing SET state = 'queued', next_attempt_ms = ?2, updated_ms = ?3,
+                        modem = COALESCE((SELECT modem FROM outgoing_part
+                                          WHERE message_id = ?1 AND part = ?4), modem)
+                 WHERE id = ?1",
             )?
-            .execute(params![id, next_ms, now_ms])?;
+            .execute(params![id, next_ms, now_ms, part])?;
+        if !in_doubt {
+            transaction
+                .prepare_cached(UNBIND_UNLESS_BEGUN)?
+                .execute(params![id])?;
+        }
         transaction.commit()?;
         Ok(())
     }
@@ -871,7 +944,12 @@ impl Store {
             )?;
         }
         transaction.execute(
-            "UPDATE outgoing SET state = 'queued', updated_ms = ?1 WHERE state = 'sending'",
+            "UPDATE outgoing SET state = 'queued', updated_ms = ?1,
+                    modem = (SELECT p.modem FROM outgoing_part p
+                             WHERE p.message_id = outgoing.id
+                               AND (p.state = 'sent' OR p.in_doubt = 1)
+                               AND p.modem IS NOT NULL LIMIT 1)
+             WHERE state = 'sending'",
             params![now_ms],
         )?;
         transaction.commit()?;
@@ -1040,6 +1118,90 @@ mod tests {
         store.resolved_not_sent(id, 3, 4100).unwrap();
         assert_eq!(store.parts_used_since(0).unwrap(), 1);
         assert_eq!(store.parts_used_by(id).unwrap(), 1);
+    }
+
+    fn bound_to(store: &Store, id: i64) -> Option<String> {
+        store
+            .connection
+            .query_row("SELECT modem FROM outgoing WHERE id = ?1", [id], |row| {
+                row.get(0)
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn a_message_is_bound_to_the_modem_a_part_went_out_through() {
+        let mut store = Store::in_memory().unwrap();
+        let long = store
+            .enqueue("OUT+491.txt", &file(1), "+491", 2, 1000)
+            .unwrap()
+            .id;
+        assert_eq!(bound_to(&store, long), None);
+        // A part that surely did not go out leaves the message to any modem.
+        store
+            .part_sending_on(Some("a"), long, 1, None, 2000)
+            .unwrap();
+        assert_eq!(bound_to(&store, long).as_deref(), Some("a"));
+        store.part_not_sent(long, 1).unwrap();
+        assert_eq!(bound_to(&store, long), None);
+        // Once a part went out through `b`, the rest follows it there,
+        // whatever becomes of the next part.
+        store
+            .part_sending_on(Some("b"), long, 1, None, 3000)
+            .unwrap();
+        store.part_sent(long, 1, 7, 3001).unwrap();
+        store
+            .part_sending_on(Some("b"), long, 2, None, 3002)
+            .unwrap();
+        store.part_not_sent(long, 2).unwrap();
+        assert_eq!(bound_to(&store, long).as_deref(), Some("b"));
+        store
+            .part_sending_on(Some("b"), long, 2, None, 4000)
+            .unwrap();
+        store.mark_resolving(long, 2, "no answer", 4001).unwrap();
+        store.resolved_not_sent(long, 2, 4002).unwrap();
+        assert_eq!(bound_to(&store, long).as_deref(), Some("b"));
+        // A restart keeps it too.
+        store
+            .part_sending_on(Some("b"), long, 2, None, 5000)
+            .unwrap();
+        store.part_not_sent(long, 2).unwrap();
+        store
+            .connection
+            .execute(
+                "UPDATE outgoing SET state = 'sending' WHERE id = ?1",
+                [long],
+            )
+            .unwrap();
+        store.recover(6000).unwrap();
+        assert_eq!(bound_to(&store, long).as_deref(), Some("b"));
+
+        // A part in doubt handed back stays with the modem that had it (it
+        // alone can tell that it went out); one that surely did not is
+        // free again.
+        let short = store
+            .enqueue("OUT+492.txt", &file(2), "+492", 1, 1000)
+            .unwrap()
+            .id;
+        store
+            .part_sending_on(Some("a"), short, 1, None, 2000)
+            .unwrap();
+        store.mark_resolving(short, 1, "no answer", 2001).unwrap();
+        store.resolved_not_sent_until(short, 1, 9000, 2002).unwrap();
+        assert_eq!(bound_to(&store, short).as_deref(), Some("a"));
+        // A later try that surely did not go out (the phone was offline)
+        // says nothing of the first: still bound.
+        store
+            .part_sending_on(Some("a"), short, 1, None, 9000)
+            .unwrap();
+        store.part_not_sent(short, 1).unwrap();
+        assert_eq!(bound_to(&store, short).as_deref(), Some("a"));
+        store
+            .part_sending_on(Some("a"), short, 1, None, 9000)
+            .unwrap();
+        store.mark_resolving(short, 1, "no answer", 9001).unwrap();
+        store.resolved_not_sent(short, 1, 9002).unwrap();
+        assert_eq!(bound_to(&store, short), None);
     }
 
     #[test]
