@@ -266,7 +266,18 @@ impl ModemManagerModem {
             attempt: 0,
             last_error: None,
         });
-        let journal = Journal::open(config.database.path.as_deref().map(journal::path_for));
+        let selector = config
+            .modem
+            .modemmanager
+            .as_ref()
+            .map_or("", |m| m.modem.as_str());
+        let journal = Journal::open(
+            config
+                .database
+                .path
+                .as_deref()
+                .map(|database| journal::path_for(database, selector)),
+        );
         let inner = Arc::new(Inner {
             settings: Mutex::new(settings_for(config)),
             state_tx,
@@ -513,10 +524,11 @@ impl ModemManagerModem {
             };
             match asked_state.map(SmsState::from_u32) {
                 Ok(SmsState::Sent) => {
+                    // It went out: a retry asks the same object again.
                     let sms = session
                         .sms(path)
                         .await
-                        .map_err(|e| failure(FailureKind::ModemState, e.to_string()))?;
+                        .map_err(|e| failure(FailureKind::Held, e.to_string()))?;
                     let reference = sms.message_reference().await.unwrap_or(0);
                     return Ok(Settled::Sent(reference));
                 }
@@ -532,8 +544,9 @@ impl ModemManagerModem {
             }
             if tokio::time::Instant::now() >= deadline {
                 let kind = if journaled {
-                    // The retry asks the same object again: it cannot send twice.
-                    FailureKind::ModemState
+                    // The retry asks the same object again: it cannot send
+                    // twice, and no other modem may send it.
+                    FailureKind::Held
                 } else {
                     FailureKind::Ambiguous
                 };

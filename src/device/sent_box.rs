@@ -153,18 +153,7 @@ impl Journaled {
     /// file per stick: `<database>.<kind>-<host>`); in memory only without
     /// a database.
     pub(crate) fn open(database: Option<&std::path::Path>, kind: &str, url: &str) -> Self {
-        let host: String = url
-            .trim_start_matches("http://")
-            .trim_end_matches('/')
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
+        let host = journal::file_safe(url.trim_start_matches("http://").trim_end_matches('/'));
         let name = format!("{kind}-{host}");
         Self {
             journal: Journal::open(database.map(|d| journal::path_named(d, &name))),

@@ -10,7 +10,9 @@
 //! and synced; the last line of a key wins. The file is rewritten (to a
 //! temporary name, then renamed) with the newest [`KEPT`] entries of the
 //! last [`KEPT_FOR`] seconds once it holds more than twice that many
-//! lines. It lives next to the database (`<database>.modemmanager`).
+//! lines. It lives next to the database (`<database>.modemmanager`, or
+//! `<database>.modemmanager-<modem>` for a modem named by its IMEI, path
+//! or index).
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -35,9 +37,31 @@ struct State {
     lines: usize,
 }
 
-/// The journal's file for a database file.
-pub(crate) fn path_for(database: &Path) -> PathBuf {
-    path_named(database, "modemmanager")
+/// The journal's file for the ModemManager modem `selector` names
+/// (`device`: IMEI, D-Bus path or index) next to a database file:
+/// `<database>.modemmanager` for the only modem (`any` or empty), else
+/// `<database>.modemmanager-<selector>`, so that each of several modems
+/// keeps its own objects.
+pub(crate) fn path_for(database: &Path, selector: &str) -> PathBuf {
+    let selector = selector.trim();
+    if selector.is_empty() || selector.eq_ignore_ascii_case("any") {
+        return path_named(database, "modemmanager");
+    }
+    path_named(database, &format!("modemmanager-{}", file_safe(selector)))
+}
+
+/// `name` with every character but ASCII letters, digits, `.` and `-`
+/// made `_`: a part of a file name.
+pub(crate) fn file_safe(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// A journal file named `name` next to a database file
@@ -243,10 +267,34 @@ mod tests {
         );
         let lines = std::fs::read_to_string(&path).unwrap().lines().count();
         assert_eq!(lines, KEPT);
-        assert_eq!(
-            path_for(Path::new("/var/lib/simgate/a.db")),
-            PathBuf::from("/var/lib/simgate/a.db.modemmanager")
-        );
         let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    /// Two ModemManager modems in one daemon keep a file each: one's
+    /// rewrite would drop the other's entries, and another modem must
+    /// never find (and send through) an object of the first.
+    #[test]
+    fn each_modemmanager_modem_has_its_own_file() {
+        let db = Path::new("/var/lib/simgate/a.db");
+        // The only modem keeps the name it always had.
+        for only in ["", "any", "ANY"] {
+            assert_eq!(
+                path_for(db, only),
+                PathBuf::from("/var/lib/simgate/a.db.modemmanager")
+            );
+        }
+        let by_imei = path_for(db, "350000001234562");
+        let by_path = path_for(db, "/org/freedesktop/ModemManager1/Modem/3");
+        assert_eq!(
+            by_imei,
+            PathBuf::from("/var/lib/simgate/a.db.modemmanager-350000001234562")
+        );
+        assert_eq!(
+            by_path,
+            PathBuf::from(
+                "/var/lib/simgate/a.db.modemmanager-_org_freedesktop_ModemManager1_Modem_3"
+            )
+        );
+        assert_ne!(by_imei, path_for(db, "0"));
     }
 }
