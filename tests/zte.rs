@@ -500,6 +500,40 @@ async fn http_500_slow_answers_and_expired_sessions_are_recovered() {
     setup.stop().await;
 }
 
+/// A stick so slow that reading its status takes longer than
+/// `status_interval`: the daemon still sends and receives between two
+/// reads. (Before, the status tick was always due again when a read
+/// ended, and, checked before the sends, took the loop for itself: the
+/// message below waited forever.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_status_read_slower_than_its_interval_leaves_room_to_send_and_receive() {
+    let setup = Setup::start(
+        "slow-status",
+        ZteConfig::default(),
+        "status_interval = \"100ms\"",
+        "",
+    )
+    .await;
+    setup.connected().await;
+    setup.stick.slow(Some(Duration::from_millis(300)));
+    setup
+        .stick
+        .deliver("+4915100000003", "in through a slow stick");
+    setup.queue("OUT+4915100000013.txt", "out through a slow stick");
+    setup
+        .wait("sent and received through a slow stick", |s| {
+            s.inbox.is_empty() && times_sent(s, "out through a slow stick") == 1
+        })
+        .await;
+    setup.stick.slow(None);
+    setup.files("sent", 1).await;
+    assert_eq!(
+        setup.inbox_texts(),
+        vec!["in through a slow stick".to_owned()]
+    );
+    setup.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_storage_is_cleared_of_sent_copies_so_reception_goes_on() {
     let setup = Setup::start(

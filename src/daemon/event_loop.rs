@@ -86,6 +86,17 @@ pub(super) fn every(period: Duration) -> Option<tokio::time::Interval> {
     })
 }
 
+/// Starts `interval`'s period again from now: after work that may take
+/// longer than the period (a status read of a slow stick), so that the
+/// loop serves everything else before that work comes round again.
+/// (An interval whose tick is already due when the work ends fires at
+/// once, and, checked before the sends, would keep the loop to itself.)
+pub(super) fn restart(interval: &mut Option<tokio::time::Interval>) {
+    if let Some(interval) = interval {
+        interval.reset();
+    }
+}
+
 pub(super) async fn tick(interval: &mut Option<tokio::time::Interval>) {
     match interval {
         Some(interval) => {
@@ -333,7 +344,10 @@ impl<D: Device> Daemon<D> {
                     })
                     .await?;
                 }
-                () = tick(&mut receive_poll), if ready => self.read_device(None).await?,
+                () = tick(&mut receive_poll), if ready => {
+                    self.read_device(None).await?;
+                    restart(&mut receive_poll);
+                }
                 () = tick(&mut multipart_check) => {
                     let now = self.clock.now_ms();
                     let flushed = self
@@ -363,6 +377,7 @@ impl<D: Device> Daemon<D> {
                     self.refresh_radio().await;
                     self.record_device().await?;
                     self.status_line().await?;
+                    restart(&mut radio_refresh);
                 }
                 () = sleep_until(outbox_due), if intake_first => {
                     self.sends_since_intake.store(0, Relaxed);
