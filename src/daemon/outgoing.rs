@@ -86,10 +86,17 @@ impl<D: Device> Daemon<D> {
             return Ok(());
         }
         let is_stopped = || stop.is_set();
-        let outcome = self.sender(&is_stopped).send_next().await?;
+        let (outcome, after) = self.sender(&is_stopped).send_next().await?;
         // What the job left behind: when the next message is due, and a
-        // budget warning it gave.
-        if let Some(warning) = self.core(|core| core.budget_warning.take()).await? {
+        // budget warning it gave (read by its last job, or asked now).
+        let warning = match after {
+            Some(send::Afterwards { warning, schedule }) => {
+                self.schedule = schedule?;
+                warning
+            }
+            None => self.core(|core| core.budget_warning.take()).await?,
+        };
+        if let Some(warning) = warning {
             self.announce_budget_warning(warning);
         }
         if let Some(outcome) = outcome {

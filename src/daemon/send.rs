@@ -235,9 +235,30 @@ pub(super) struct Sender<'a, D> {
     pub(super) lane: &'a Arc<Lane>,
 }
 
+/// What the keeper's last job of a send also left behind: the budget
+/// warning it gave, and when there is work next (so the loop need not ask
+/// the keeper again for them, one hand-over less a message).
+pub(super) struct Afterwards {
+    /// The budget warning the send gave, if any.
+    pub(super) warning: Option<super::state::BudgetWarning>,
+    /// When this modem has work next.
+    pub(super) schedule: Result<super::state::Schedule, StoreError>,
+}
+
+fn afterwards(core: &mut Core, lane: &Lane) -> Afterwards {
+    Afterwards {
+        warning: core.budget_warning.take(),
+        schedule: core.schedule(lane),
+    }
+}
+
 impl<D: Device> Sender<'_, D> {
-    /// Sends the first message due, if any (`None` when none is).
-    pub(super) async fn send_next(&mut self) -> Result<Option<Outcome>, StoreError> {
+    /// Sends the first message due, if any (`None` when none is), with
+    /// what its last keeper job left behind when that job was one that
+    /// ends the send.
+    pub(super) async fn send_next(
+        &mut self,
+    ) -> Result<(Option<Outcome>, Option<Afterwards>), StoreError> {
         let mr_before = self.tracker.before_send(self.device).await;
         let now = self.clock.now();
         let lane = Arc::clone(self.lane);
@@ -248,10 +269,10 @@ impl<D: Device> Sender<'_, D> {
             .call_synced(move |core| begin_next(core, &lane, mr_before, now))
             .await?;
         let mut attempt = match begun {
-            None => return Ok(None),
-            Some(Begun::Done(outcome)) => return Ok(Some(outcome)),
+            None => return Ok((None, None)),
+            Some(Begun::Done(outcome)) => return Ok((Some(outcome), None)),
             Some(Begun::ModemBusy { until_ms, reason }) => {
-                return Ok(Some(Outcome::ModemBusy { until_ms, reason }))
+                return Ok((Some(Outcome::ModemBusy { until_ms, reason }), None))
             }
             Some(Begun::Sending(attempt)) => *attempt,
         };
@@ -267,18 +288,26 @@ impl<D: Device> Sender<'_, D> {
                     attempt.next += 1;
                     let now = self.clock.now();
                     if attempt.next == attempt.pending.len() {
-                        let outcome = self
+                        let lane = Arc::clone(self.lane);
+                        let (outcome, after) = self
                             .keeper
-                            .call(move |core| finish_sent(core, attempt, part, reference, now))
-                            .await?;
-                        return Ok(Some(outcome));
+                            .call(move |core| {
+                                let outcome = finish_sent(core, attempt, part, reference, now);
+                                (outcome, afterwards(core, &lane))
+                            })
+                            .await;
+                        return Ok((Some(outcome?), Some(after)));
                     }
                     if (self.stop)() {
-                        let outcome = self
+                        let lane = Arc::clone(self.lane);
+                        let (outcome, after) = self
                             .keeper
-                            .call(move |core| interrupt(core, &attempt, part, reference, now))
-                            .await?;
-                        return Ok(Some(outcome));
+                            .call(move |core| {
+                                let outcome = interrupt(core, &attempt, part, reference, now);
+                                (outcome, afterwards(core, &lane))
+                            })
+                            .await;
+                        return Ok((Some(outcome?), Some(after)));
                     }
                     let mr_before = self.tracker.before_send(self.device).await;
                     let (next, _) = attempt.pending[attempt.next];
@@ -307,14 +336,18 @@ impl<D: Device> Sender<'_, D> {
                         kind: error.kind,
                         reason: error.to_string(),
                     };
-                    let outcome = self
+                    let (outcome, after) = self
                         .keeper
                         .call({
                             let several = self.lane.several();
-                            move |core| fail_part(core, attempt, failure, several, now)
+                            let lane = Arc::clone(self.lane);
+                            move |core| {
+                                let outcome = fail_part(core, attempt, failure, several, now);
+                                (outcome, afterwards(core, &lane))
+                            }
                         })
-                        .await?;
-                    return Ok(Some(outcome));
+                        .await;
+                    return Ok((Some(outcome?), Some(after)));
                 }
             }
         }
