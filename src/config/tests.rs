@@ -1312,6 +1312,10 @@ fn several_modems_are_read_named_routed_and_written_back() {
     for twice in [
         "[modem]\ndevice = \"/dev/ttyUSB0\"\nname = \"x\"\n[[modems]]\ndevice = \"/dev/ttyUSB1\"\nname = \"x\"\n",
         "[modem]\ndevice = \"/dev/ttyUSB0\"\n[[modems]]\ndevice = \"/dev/ttyUSB0\"\n",
+        // The first modem, unnamed, takes [hooks] phone_id as its name,
+        // which the second, unnamed, has by default.
+        "[modem]\ndevice = \"/dev/ttyUSB0\"\n[[modems]]\ndevice = \"/dev/ttyUSB1\"\n\
+         [hooks]\nphone_id = \"modem2\"\n",
     ] {
         let error = parse_toml(twice).expect_err("refused").to_string();
         assert!(error.contains("no other modem"), "{error}");

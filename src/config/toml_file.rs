@@ -93,7 +93,6 @@ pub(super) fn parse(text: &str) -> Result<Loaded, ConfigError> {
             modem.finish(&mut notices);
             config.more_modems.push(settings);
         }
-        check_modems(&config)?;
     }
 
     let mut spool = section("spool");
@@ -372,6 +371,11 @@ pub(super) fn parse(text: &str) -> Result<Loaded, ConfigError> {
     l.facility = log.choice("facility", &value::FACILITIES, l.facility)?;
     log.finish(&mut notices);
 
+    // Once every section is read: the first modem, unnamed, is named by
+    // [hooks] phone_id.
+    if !config.more_modems.is_empty() {
+        check_modems(&config)?;
+    }
     Ok(Loaded {
         config,
         notices,
