@@ -260,62 +260,54 @@ mod tests {
             .collect()
     }
 
-    /// What the SQL condition selects of messages `(recipient, parts)`.
-    fn selected_parts(lane: &Lane, messages: &[(&str, u32)]) -> Vec<(String, u32)> {
+    /// Which of the messages `(recipient, parts, bound modem)` the SQL
+    /// condition selects, from a real SQLite: their indexes, in order.
+    fn selected_rows(lane: &Lane, messages: &[(&str, u32, Option<&str>)]) -> Vec<usize> {
         let db = rusqlite::Connection::open_in_memory().unwrap();
         db.execute(
             "CREATE TABLE outgoing (recipient TEXT, parts_total INTEGER, modem TEXT)",
             [],
         )
         .unwrap();
-        for (recipient, parts) in messages {
+        for (recipient, parts, modem) in messages {
             db.execute(
-                "INSERT INTO outgoing VALUES (?1, ?2, NULL)",
-                rusqlite::params![recipient, parts],
+                "INSERT INTO outgoing VALUES (?1, ?2, ?3)",
+                rusqlite::params![recipient, parts, modem],
             )
             .unwrap();
         }
         let mut statement = db
             .prepare(&format!(
-                "SELECT recipient, parts_total FROM outgoing WHERE ({}) ORDER BY rowid",
-                lane.route()
-            ))
-            .unwrap();
-        let rows = statement
-            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
-            .unwrap()
-            .collect::<Result<Vec<(String, u32)>, _>>()
-            .unwrap();
-        rows
-    }
-
-    /// Which modems' bound messages a lane selects, from a real SQLite.
-    fn selected_bound(lane: &Lane, bound: &[Option<&str>]) -> Vec<Option<String>> {
-        let db = rusqlite::Connection::open_in_memory().unwrap();
-        db.execute(
-            "CREATE TABLE outgoing (recipient TEXT, parts_total INTEGER, modem TEXT)",
-            [],
-        )
-        .unwrap();
-        for modem in bound {
-            db.execute(
-                "INSERT INTO outgoing VALUES ('+4917012', 1, ?1)",
-                rusqlite::params![modem],
-            )
-            .unwrap();
-        }
-        let mut statement = db
-            .prepare(&format!(
-                "SELECT modem FROM outgoing WHERE ({}) ORDER BY rowid",
+                "SELECT rowid - 1 FROM outgoing WHERE ({}) ORDER BY rowid",
                 lane.route()
             ))
             .unwrap();
         let rows = statement
             .query_map([], |row| row.get(0))
             .unwrap()
-            .collect::<Result<Vec<Option<String>>, _>>()
+            .collect::<Result<Vec<usize>, _>>()
             .unwrap();
         rows
+    }
+
+    /// What the SQL condition selects of messages `(recipient, parts)`.
+    fn selected_parts(lane: &Lane, messages: &[(&str, u32)]) -> Vec<(String, u32)> {
+        let rows: Vec<(&str, u32, Option<&str>)> =
+            messages.iter().map(|(r, p)| (*r, *p, None)).collect();
+        selected_rows(lane, &rows)
+            .into_iter()
+            .map(|i| (messages[i].0.to_owned(), messages[i].1))
+            .collect()
+    }
+
+    /// Which modems' bound messages a lane selects.
+    fn selected_bound(lane: &Lane, bound: &[Option<&str>]) -> Vec<Option<String>> {
+        let rows: Vec<(&str, u32, Option<&str>)> =
+            bound.iter().map(|m| ("+4917012", 1, *m)).collect();
+        selected_rows(lane, &rows)
+            .into_iter()
+            .map(|i| bound[i].map(str::to_owned))
+            .collect()
     }
 
     #[test]
