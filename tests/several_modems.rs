@@ -430,6 +430,122 @@ async fn a_message_the_phone_holds_never_goes_out_through_the_other_modem() {
     let _ = std::fs::remove_dir_all(&root);
 }
 
+/// A HiLink stick and an AT modem. simgate is killed while the stick
+/// sends; after the restart the part in doubt is handed back to the stick
+/// (its sent box settles it), and it stays with the stick while the stick
+/// is away (a reboot) and the AT modem is free: the stick went on sending
+/// it, and only its sent box can tell. (The AT modem sent it a second
+/// time before: the message handed back was queued for any modem.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_part_handed_back_to_a_stick_after_a_restart_stays_with_the_stick() {
+    use simgate::emulator::hilink::{HilinkConfig, HilinkEmulator};
+    let stick = HilinkEmulator::start(HilinkConfig {
+        send_time: Duration::from_millis(800),
+        ..HilinkConfig::default()
+    })
+    .await
+    .unwrap();
+    let b = Emulator::start(EmulatorConfig::new(Profile::Generic))
+        .await
+        .unwrap();
+    b.unplug(None).await;
+    let root = crate::support::fresh_spool("pair-stick");
+    let config = root.join("simgate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[modem]\nname = \"stick\"\ntransport = \"hilink\"\ndevice = \"{url}\"\n\
+             check_interval = \"100ms\"\nsend_timeout = \"10s\"\nstatus_interval = \"0s\"\n\n\
+             [[modems]]\ndevice = \"{b}\"\nname = \"b\"\nstatus_interval = \"0s\"\n\n\
+             [send]\nretry_delay = \"3s\"\nretry_delay_max = \"3s\"\n\n\
+             [spool]\ninbox = \"{r}/inbox\"\noutbox = \"{r}/outbox\"\nsent = \"{r}/sent\"\n\
+             error = \"{r}/error\"\n\n[database]\npath = \"{r}/simgate.db\"\n\n\
+             [log]\nfile = \"{r}/simgate.log\"\nlevel = \"info\"\n",
+            url = stick.url(),
+            b = b.path().display(),
+            r = root.display(),
+        ),
+    )
+    .unwrap();
+    let drop_file = |name: &str, text: &str| {
+        let temp = root.join(format!(".{name}"));
+        std::fs::write(&temp, text).unwrap();
+        std::fs::rename(&temp, root.join("outbox").join(name)).unwrap();
+    };
+    let in_sent = |name: &str| root.join("sent").join(name).exists();
+    let log = || std::fs::read_to_string(root.join("simgate.log")).unwrap_or_default();
+    let stick_sent = |text: &str| {
+        stick
+            .snapshot()
+            .network
+            .iter()
+            .filter(|(_, t)| t == text)
+            .count()
+    };
+
+    let mut daemon = crate::support::spawn_simgate(&config, &root.join("stderr.log"), None);
+    drop_file("OUT+4915100000001.txt", "in doubt");
+    assert!(
+        stick
+            .wait_for(Duration::from_secs(60), |s| !s.send_requests.is_empty())
+            .await,
+        "the stick got the message"
+    );
+    daemon.start_kill().unwrap();
+    daemon.wait().await.unwrap();
+    until("the stick sent it", || stick_sent("in doubt") == 1).await;
+
+    b.replug_now();
+    let mut daemon = crate::support::spawn_simgate(&config, &root.join("stderr.log"), None);
+    drop_file("OUT+4915100000002.txt", "after the restart");
+    until("b or the stick sent the next", || {
+        in_sent("OUT+4915100000002.txt")
+    })
+    .await;
+    until("the part handed back to the stick", || {
+        log().contains("handing it to the device again")
+    })
+    .await;
+    // Away for longer than the retry delay: once the message is due, `b`
+    // is the only modem ready.
+    let reboot = stick.reboot(Duration::from_secs(8));
+    let due: i64 = rusqlite::Connection::open(root.join("simgate.db"))
+        .unwrap()
+        .query_row(
+            "SELECT next_attempt_ms FROM outgoing WHERE file_name = 'OUT+4915100000001.txt'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    let (_, ()) = tokio::join!(reboot, async {
+        until("the message due again", || {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as i64
+                > due
+        })
+        .await;
+        drop_file("OUT+4915100000003.txt", "once it was due");
+        until("b sent the last", || in_sent("OUT+4915100000003.txt")).await;
+    });
+    assert!(
+        !texts(&b).contains_key("in doubt"),
+        "b sent the message the stick had sent: {:?}",
+        texts(&b)
+    );
+    until("the message settled by the stick", || {
+        in_sent("OUT+4915100000001.txt")
+    })
+    .await;
+    assert_eq!(stick_sent("in doubt"), 1, "sent once, by the stick");
+    assert!(!texts(&b).contains_key("in doubt"));
+    assert_eq!(std::fs::read_dir(root.join("error")).unwrap().count(), 0);
+    let _ = daemon.start_kill();
+    let _ = daemon.wait().await;
+    let _ = std::fs::remove_dir_all(&root);
+}
+
 /// Prefixes route: `+43` numbers only through `b`, the rest through `a`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prefixes_route_each_number_to_its_modem() {
