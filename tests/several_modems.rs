@@ -243,6 +243,131 @@ async fn a_part_in_doubt_waits_for_its_own_modem() {
     pair.stop().await;
 }
 
+/// Waits until the queued message of outbox file `file` is due again, by
+/// the time the daemon recorded in `database` (wall-clock milliseconds).
+async fn until_due_again(database: &std::path::Path, file: &str) {
+    let due: i64 = rusqlite::Connection::open(database)
+        .unwrap()
+        .query_row(
+            "SELECT next_attempt_ms FROM outgoing WHERE file_name = ?1",
+            [file],
+            |row| row.get(0),
+        )
+        .unwrap();
+    until("the message due again", || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+            > due
+    })
+    .await;
+}
+
+/// How often `text` went out on a web device's network.
+fn times_in(network: &[(String, String)], text: &str) -> usize {
+    network.iter().filter(|(_, t)| t == text).count()
+}
+
+/// `simgate run` with a device that is not an AT modem as `[modem]` and
+/// an emulated AT modem `b` beside it (unplugged until the test plugs it).
+struct BesideAt {
+    b: Emulator,
+    root: PathBuf,
+    config: PathBuf,
+    daemon: Option<tokio::process::Child>,
+}
+
+impl BesideAt {
+    /// Writes the configuration (`modem`: the `[modem]` section's lines;
+    /// `retry_delay` for the `[send]` section) and starts simgate.
+    async fn start(name: &str, modem: &str, retry_delay: &str) -> Self {
+        let b = Emulator::start(EmulatorConfig::new(Profile::Generic))
+            .await
+            .unwrap();
+        b.unplug(None).await;
+        let root = crate::support::fresh_spool(name);
+        let config = root.join("simgate.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[modem]\n{modem}\n\n\
+                 [[modems]]\ndevice = \"{b}\"\nname = \"b\"\nstatus_interval = \"0s\"\n\n\
+                 [send]\nretry_delay = \"{retry_delay}\"\nretry_delay_max = \"{retry_delay}\"\n\n\
+                 [spool]\ninbox = \"{r}/inbox\"\noutbox = \"{r}/outbox\"\nsent = \"{r}/sent\"\n\
+                 error = \"{r}/error\"\n\n[database]\npath = \"{r}/simgate.db\"\n\n\
+                 [log]\nfile = \"{r}/simgate.log\"\nlevel = \"info\"\n",
+                b = b.path().display(),
+                r = root.display(),
+            ),
+        )
+        .unwrap();
+        let mut beside = Self {
+            b,
+            root,
+            config,
+            daemon: None,
+        };
+        beside.spawn();
+        beside
+    }
+
+    /// Starts simgate (again).
+    fn spawn(&mut self) {
+        self.daemon = Some(crate::support::spawn_simgate(
+            &self.config,
+            &self.root.join("stderr.log"),
+            None,
+        ));
+    }
+
+    /// SIGKILL.
+    async fn kill(&mut self) {
+        if let Some(mut daemon) = self.daemon.take() {
+            let _ = daemon.start_kill();
+            let _ = daemon.wait().await;
+        }
+    }
+
+    fn drop_file(&self, name: &str, text: &str) {
+        let temp = self.root.join(format!(".{name}"));
+        std::fs::write(&temp, text).unwrap();
+        std::fs::rename(&temp, self.root.join("outbox").join(name)).unwrap();
+    }
+
+    fn in_sent(&self, name: &str) -> bool {
+        self.root.join("sent").join(name).exists()
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.root.join("simgate.log")).unwrap_or_default()
+    }
+
+    fn state_of(&self, name: &str) -> Option<String> {
+        rusqlite::Connection::open(self.root.join("simgate.db"))
+            .ok()?
+            .query_row(
+                "SELECT state FROM outgoing WHERE file_name = ?1",
+                [name],
+                |row| row.get(0),
+            )
+            .ok()
+    }
+
+    async fn until_due_again(&self, file: &str) {
+        until_due_again(&self.root.join("simgate.db"), file).await;
+    }
+
+    fn errors(&self) -> usize {
+        std::fs::read_dir(self.root.join("error")).unwrap().count()
+    }
+
+    async fn stop(mut self) {
+        self.kill().await;
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
 /// A long message whose first part went out through one modem and whose
 /// second failed there (a transient `+CMS ERROR`) is finished by the same
 /// modem, never by the other: the recipient's phone joins parts from one
@@ -277,23 +402,7 @@ async fn a_message_partly_sent_is_finished_by_the_same_modem() {
         .await;
     // Once the message is due again, `b` is ready and free: it would take
     // the message first (the queue goes in file-name order) if it could.
-    let database = pair.root.join("simgate.db");
-    let due: i64 = rusqlite::Connection::open(&database)
-        .unwrap()
-        .query_row(
-            "SELECT next_attempt_ms FROM outgoing WHERE file_name = 'OUT+4917000000001.txt'",
-            [],
-            |row| row.get(0),
-        )
-        .unwrap();
-    until("the message due again", || {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as i64
-            > due
-    })
-    .await;
+    until_due_again(&pair.root.join("simgate.db"), "OUT+4917000000001.txt").await;
     pair.drop_file("OUT+4917000000002.txt", "after it");
     pair.wait_for(
         |e| matches!(e, DaemonEvent::Sent { file, .. } if file == "OUT+4917000000002.txt"),
@@ -337,55 +446,19 @@ async fn a_message_the_phone_holds_never_goes_out_through_the_other_modem() {
     let phone = AndroidEmulator::start(AndroidConfig::default())
         .await
         .unwrap();
-    let b = Emulator::start(EmulatorConfig::new(Profile::Generic))
-        .await
-        .unwrap();
-    b.unplug(None).await;
-    let root = crate::support::fresh_spool("pair-phone");
-    let config = root.join("simgate.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[modem]\nname = \"phone\"\ntransport = \"android\"\ndevice = \"{url}\"\n\
+    let pair = BesideAt::start(
+        "pair-phone",
+        &format!(
+            "name = \"phone\"\ntransport = \"android\"\ndevice = \"{}\"\n\
              password = \"secret\"\nsigning_key = \"signing-key\"\n\
              webhook_listen = \"127.0.0.1:0\"\ncheck_interval = \"100ms\"\n\
-             send_timeout = \"3s\"\nstatus_interval = \"0s\"\n\n\
-             [[modems]]\ndevice = \"{b}\"\nname = \"b\"\nstatus_interval = \"0s\"\n\n\
-             [send]\nretry_delay = \"1s\"\n\n\
-             [spool]\ninbox = \"{r}/inbox\"\noutbox = \"{r}/outbox\"\nsent = \"{r}/sent\"\n\
-             error = \"{r}/error\"\n\n[database]\npath = \"{r}/simgate.db\"\n\n\
-             [log]\nfile = \"{r}/simgate.log\"\nlevel = \"info\"\n",
-            url = phone.url(),
-            b = b.path().display(),
-            r = root.display(),
+             send_timeout = \"3s\"\nstatus_interval = \"0s\"",
+            phone.url()
         ),
+        "1s",
     )
-    .unwrap();
-    let mut daemon = crate::support::spawn_simgate(&config, &root.join("stderr.log"), None);
-    let drop_file = |name: &str, text: &str| {
-        let temp = root.join(format!(".{name}"));
-        std::fs::write(&temp, text).unwrap();
-        std::fs::rename(&temp, root.join("outbox").join(name)).unwrap();
-    };
-    let in_sent = |name: &str| root.join("sent").join(name).exists();
-    let phone_sent = |text: &str| {
-        phone
-            .snapshot()
-            .network
-            .iter()
-            .filter(|(_, t)| t == text)
-            .count()
-    };
-    let state_of = |name: &str| -> Option<String> {
-        rusqlite::Connection::open(root.join("simgate.db"))
-            .ok()?
-            .query_row(
-                "SELECT state FROM outgoing WHERE file_name = ?1",
-                [name],
-                |row| row.get(0),
-            )
-            .ok()
-    };
+    .await;
+    let phone_sent = |text: &str| times_in(&phone.snapshot().network, text);
     assert!(
         phone
             .wait_for(Duration::from_secs(60), |s| s.webhooks.len() == 4)
@@ -394,40 +467,38 @@ async fn a_message_the_phone_holds_never_goes_out_through_the_other_modem() {
     );
 
     phone.lose_next_post_answer_then_go_offline();
-    drop_file("OUT+4917000000001.txt", "in doubt");
+    pair.drop_file("OUT+4917000000001.txt", "in doubt");
     until("the phone sent it", || phone_sent("in doubt") == 1).await;
-    b.replug_now();
-    drop_file("OUT+4917000000002.txt", "while the phone is away");
-    until("b sent the next", || in_sent("OUT+4917000000002.txt")).await;
+    pair.b.replug_now();
+    pair.drop_file("OUT+4917000000002.txt", "while the phone is away");
+    until("b sent the next", || pair.in_sent("OUT+4917000000002.txt")).await;
     // The phone could not be asked within the send timeout: the message
     // waits in the queue, due at once, and `b` is free (or, wrongly, `b`
     // took it and sent it).
     until("the message back in the queue", || {
         matches!(
-            state_of("OUT+4917000000001.txt").as_deref(),
+            pair.state_of("OUT+4917000000001.txt").as_deref(),
             Some("queued" | "sent")
         )
     })
     .await;
-    drop_file("OUT+4917000000003.txt", "after it");
-    until("b sent the last", || in_sent("OUT+4917000000003.txt")).await;
+    pair.drop_file("OUT+4917000000003.txt", "after it");
+    until("b sent the last", || pair.in_sent("OUT+4917000000003.txt")).await;
     assert!(
-        !texts(&b).contains_key("in doubt"),
+        !texts(&pair.b).contains_key("in doubt"),
         "b sent the message the phone had sent: {:?}",
-        texts(&b)
+        texts(&pair.b)
     );
 
     phone.online().await;
     until("the message settled by the phone", || {
-        in_sent("OUT+4917000000001.txt")
+        pair.in_sent("OUT+4917000000001.txt")
     })
     .await;
     assert_eq!(phone_sent("in doubt"), 1, "sent once, by the phone");
-    assert!(!texts(&b).contains_key("in doubt"));
-    assert_eq!(std::fs::read_dir(root.join("error")).unwrap().count(), 0);
-    let _ = daemon.start_kill();
-    let _ = daemon.wait().await;
-    let _ = std::fs::remove_dir_all(&root);
+    assert!(!texts(&pair.b).contains_key("in doubt"));
+    assert_eq!(pair.errors(), 0);
+    pair.stop().await;
 }
 
 /// A HiLink stick and an AT modem. simgate is killed while the stick
@@ -445,105 +516,59 @@ async fn a_part_handed_back_to_a_stick_after_a_restart_stays_with_the_stick() {
     })
     .await
     .unwrap();
-    let b = Emulator::start(EmulatorConfig::new(Profile::Generic))
-        .await
-        .unwrap();
-    b.unplug(None).await;
-    let root = crate::support::fresh_spool("pair-stick");
-    let config = root.join("simgate.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[modem]\nname = \"stick\"\ntransport = \"hilink\"\ndevice = \"{url}\"\n\
-             check_interval = \"100ms\"\nsend_timeout = \"10s\"\nstatus_interval = \"0s\"\n\n\
-             [[modems]]\ndevice = \"{b}\"\nname = \"b\"\nstatus_interval = \"0s\"\n\n\
-             [send]\nretry_delay = \"3s\"\nretry_delay_max = \"3s\"\n\n\
-             [spool]\ninbox = \"{r}/inbox\"\noutbox = \"{r}/outbox\"\nsent = \"{r}/sent\"\n\
-             error = \"{r}/error\"\n\n[database]\npath = \"{r}/simgate.db\"\n\n\
-             [log]\nfile = \"{r}/simgate.log\"\nlevel = \"info\"\n",
-            url = stick.url(),
-            b = b.path().display(),
-            r = root.display(),
+    let mut pair = BesideAt::start(
+        "pair-stick",
+        &format!(
+            "name = \"stick\"\ntransport = \"hilink\"\ndevice = \"{}\"\n\
+             check_interval = \"100ms\"\nsend_timeout = \"10s\"\nstatus_interval = \"0s\"",
+            stick.url()
         ),
+        "3s",
     )
-    .unwrap();
-    let drop_file = |name: &str, text: &str| {
-        let temp = root.join(format!(".{name}"));
-        std::fs::write(&temp, text).unwrap();
-        std::fs::rename(&temp, root.join("outbox").join(name)).unwrap();
-    };
-    let in_sent = |name: &str| root.join("sent").join(name).exists();
-    let log = || std::fs::read_to_string(root.join("simgate.log")).unwrap_or_default();
-    let stick_sent = |text: &str| {
-        stick
-            .snapshot()
-            .network
-            .iter()
-            .filter(|(_, t)| t == text)
-            .count()
-    };
+    .await;
+    let stick_sent = |text: &str| times_in(&stick.snapshot().network, text);
 
-    let mut daemon = crate::support::spawn_simgate(&config, &root.join("stderr.log"), None);
-    drop_file("OUT+4915100000001.txt", "in doubt");
+    pair.drop_file("OUT+4915100000001.txt", "in doubt");
     assert!(
         stick
             .wait_for(Duration::from_secs(60), |s| !s.send_requests.is_empty())
             .await,
         "the stick got the message"
     );
-    daemon.start_kill().unwrap();
-    daemon.wait().await.unwrap();
+    pair.kill().await;
     until("the stick sent it", || stick_sent("in doubt") == 1).await;
 
-    b.replug_now();
-    let mut daemon = crate::support::spawn_simgate(&config, &root.join("stderr.log"), None);
-    drop_file("OUT+4915100000002.txt", "after the restart");
+    pair.b.replug_now();
+    pair.spawn();
+    pair.drop_file("OUT+4915100000002.txt", "after the restart");
     until("b or the stick sent the next", || {
-        in_sent("OUT+4915100000002.txt")
+        pair.in_sent("OUT+4915100000002.txt")
     })
     .await;
     until("the part handed back to the stick", || {
-        log().contains("handing it to the device again")
+        pair.log().contains("handing it to the device again")
     })
     .await;
     // Away for longer than the retry delay: once the message is due, `b`
     // is the only modem ready.
-    let reboot = stick.reboot(Duration::from_secs(8));
-    let due: i64 = rusqlite::Connection::open(root.join("simgate.db"))
-        .unwrap()
-        .query_row(
-            "SELECT next_attempt_ms FROM outgoing WHERE file_name = 'OUT+4915100000001.txt'",
-            [],
-            |row| row.get(0),
-        )
-        .unwrap();
-    let (_, ()) = tokio::join!(reboot, async {
-        until("the message due again", || {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_millis() as i64
-                > due
-        })
-        .await;
-        drop_file("OUT+4915100000003.txt", "once it was due");
-        until("b sent the last", || in_sent("OUT+4915100000003.txt")).await;
+    let (_, ()) = tokio::join!(stick.reboot(Duration::from_secs(8)), async {
+        pair.until_due_again("OUT+4915100000001.txt").await;
+        pair.drop_file("OUT+4915100000003.txt", "once it was due");
+        until("b sent the last", || pair.in_sent("OUT+4915100000003.txt")).await;
     });
     assert!(
-        !texts(&b).contains_key("in doubt"),
+        !texts(&pair.b).contains_key("in doubt"),
         "b sent the message the stick had sent: {:?}",
-        texts(&b)
+        texts(&pair.b)
     );
     until("the message settled by the stick", || {
-        in_sent("OUT+4915100000001.txt")
+        pair.in_sent("OUT+4915100000001.txt")
     })
     .await;
     assert_eq!(stick_sent("in doubt"), 1, "sent once, by the stick");
-    assert!(!texts(&b).contains_key("in doubt"));
-    assert_eq!(std::fs::read_dir(root.join("error")).unwrap().count(), 0);
-    let _ = daemon.start_kill();
-    let _ = daemon.wait().await;
-    let _ = std::fs::remove_dir_all(&root);
+    assert!(!texts(&pair.b).contains_key("in doubt"));
+    assert_eq!(pair.errors(), 0);
+    pair.stop().await;
 }
 
 /// Prefixes route: `+43` numbers only through `b`, the rest through `a`.
