@@ -203,6 +203,63 @@ impl Journaled {
     }
 }
 
+/// A web stick that sends whole texts, journals each send and settles
+/// one in doubt from its sent box (HiLink, ZTE): what
+/// [`send_planned`] needs of it.
+pub(crate) trait SentBoxStick: Sync {
+    /// What it is, in errors ("a HiLink stick").
+    const KIND: &'static str;
+    /// Its journal of messages handed over.
+    fn journal(&self) -> &Journaled;
+    /// The TP-MR the last send was given.
+    fn current_reference(&self) -> u8;
+    /// Settles from the sent box a message handed over before, when the
+    /// sent box's newest entry was `before`.
+    fn settle_handed_over(
+        &self,
+        phone: &str,
+        text: &str,
+        before: Option<u32>,
+    ) -> impl Future<Output = Result<u8, DeviceError>> + Send;
+    /// Sends `text` to `phone` once and follows it; with a `key`, the sent
+    /// box's newest entry is journaled (synced) first.
+    fn send_and_follow(
+        &self,
+        phone: &str,
+        text: &str,
+        key: Option<&str>,
+    ) -> impl Future<Output = Result<u8, DeviceError>> + Send;
+    /// A delivery report is expected for the send that got `reference`.
+    fn expect_report(&self, reference: u8, phone: &str);
+}
+
+/// Part `index` of the parts the daemon planned, through `stick`: the
+/// whole text goes with the first (journaled under the daemon's row
+/// `message`, when there is one); the later parts are answered at once.
+pub(crate) async fn send_planned<S: SentBoxStick>(
+    stick: &S,
+    message: Option<i64>,
+    parts: &[crate::pdu::EncodedPdu],
+    index: usize,
+) -> Result<u8, DeviceError> {
+    if index > 0 {
+        // The whole text went with the first part.
+        return Ok(stick.current_reference());
+    }
+    let (phone, text) = super::text::whole_text(parts, S::KIND)?;
+    tracing::debug!(to = %crate::redact::Redact(&phone), parts = parts.len(), "sending through the stick");
+    let key = message.map(|message| Journaled::key(message, &phone, &text));
+    // Handed over before (simgate died, or the answer was lost): the sent
+    // box says whether it went.
+    let settle = |before| stick.settle_handed_over(&phone, &text, before);
+    let send = || stick.send_and_follow(&phone, &text, key.as_deref());
+    let sent = send_journaled(stick.journal(), key.as_deref(), settle, send).await?;
+    if super::text::wants_report(parts) {
+        stick.expect_report(sent, &phone);
+    }
+    Ok(sent)
+}
+
 /// Sends the message `key` names (`send`), journaled; or, when the
 /// journal shows it handed over before, settles it from the sent box
 /// (`settle`, given the entry the journal holds) instead.

@@ -47,7 +47,7 @@
 use super::hilink::{backoff, something_new};
 use super::idle_budget::IdleBudget;
 use super::report_match::{Found, ReportMatcher, Verdict};
-use super::sent_box::{send_journaled, Journaled, HANDED_OVER};
+use super::sent_box::{send_planned, Journaled, SentBoxStick, HANDED_OVER};
 use super::{
     Capabilities, Control, Device, DeviceError, DeviceEvent, DeviceInfo, DeviceNotes, DeviceState,
     FailureKind, Listed, Location, Radio,
@@ -55,7 +55,7 @@ use super::{
 use crate::config::{Config, WebStick};
 use crate::hilink::api::same_number;
 use crate::pdu::{self, EncodedPdu};
-use crate::redact::{Redact, Scrub};
+use crate::redact::Scrub;
 use crate::zte::api::{self, CommandState, Tags};
 use crate::zte::client::{Client, ZteError};
 use std::collections::{HashMap, VecDeque};
@@ -229,54 +229,6 @@ impl ZteStick {
             DeviceState::Ready(_) => Ok(self.inner.client()),
             _ => Err(DeviceError::not_ready()),
         }
-    }
-
-    /// Part `index` of the parts the daemon planned: the whole text goes
-    /// with the first (journaled under the daemon's row `message`, when
-    /// there is one); the later parts are answered at once.
-    async fn send_planned(
-        &self,
-        message: Option<i64>,
-        parts: &[EncodedPdu],
-        index: usize,
-    ) -> Result<u8, DeviceError> {
-        if index > 0 {
-            // The whole text went with the first part.
-            return Ok(self.inner.current_reference());
-        }
-        let (phone, text) = super::text::whole_text(parts, "a ZTE stick")?;
-        tracing::debug!(to = %Redact(&phone), parts = parts.len(), "sending through the stick");
-        let key = message.map(|message| Journaled::key(message, &phone, &text));
-        self.send_text(
-            &phone,
-            &text,
-            super::text::wants_report(parts),
-            key.as_deref(),
-        )
-        .await
-    }
-
-    /// Sends `text` to `phone` as one message (see the module docs); `key`
-    /// names it in the journal.
-    async fn send_text(
-        &self,
-        phone: &str,
-        text: &str,
-        report: bool,
-        key: Option<&str>,
-    ) -> Result<u8, DeviceError> {
-        // Handed over before (simgate died, or the answer was lost): the
-        // sent box says whether it went.
-        let settle = |before| async move {
-            let client = self.ready()?;
-            self.settle(&client, phone, text, before, HANDED_OVER).await
-        };
-        let send = || self.send_once(phone, text, key);
-        let sent = send_journaled(&self.inner.journal, key, settle, send).await?;
-        if report {
-            lock(&self.inner.reports).expect(sent, phone, Instant::now());
-        }
-        Ok(sent)
     }
 
     /// Sends `text` to `phone` and follows it until it is sent or failed;
@@ -828,6 +780,41 @@ async fn tell(inner: &Inner, storage: &str) -> bool {
         .is_ok()
 }
 
+impl SentBoxStick for ZteStick {
+    const KIND: &'static str = "a ZTE stick";
+
+    fn journal(&self) -> &Journaled {
+        &self.inner.journal
+    }
+
+    fn current_reference(&self) -> u8 {
+        self.inner.current_reference()
+    }
+
+    async fn settle_handed_over(
+        &self,
+        phone: &str,
+        text: &str,
+        before: Option<u32>,
+    ) -> Result<u8, DeviceError> {
+        let client = self.ready()?;
+        self.settle(&client, phone, text, before, HANDED_OVER).await
+    }
+
+    async fn send_and_follow(
+        &self,
+        phone: &str,
+        text: &str,
+        key: Option<&str>,
+    ) -> Result<u8, DeviceError> {
+        self.send_once(phone, text, key).await
+    }
+
+    fn expect_report(&self, reference: u8, phone: &str) {
+        lock(&self.inner.reports).expect(reference, phone, Instant::now());
+    }
+}
+
 impl Device for ZteStick {
     fn capabilities(&self) -> Capabilities {
         Capabilities {
@@ -849,13 +836,11 @@ impl Device for ZteStick {
                 "a ZTE stick sends whole texts: one part of a long message cannot be sent alone",
             ));
         }
-        let (phone, text) = super::text::whole_text(parts, "a ZTE stick")?;
-        self.send_text(&phone, &text, super::text::wants_report(parts), None)
-            .await
+        send_planned(self, None, parts, 0).await
     }
 
     async fn send_part(&self, parts: &[EncodedPdu], index: usize) -> Result<u8, DeviceError> {
-        self.send_planned(None, parts, index).await
+        send_planned(self, None, parts, index).await
     }
 
     async fn send_message_part(
@@ -864,7 +849,7 @@ impl Device for ZteStick {
         parts: &[EncodedPdu],
         index: usize,
     ) -> Result<u8, DeviceError> {
-        self.send_planned(Some(message), parts, index).await
+        send_planned(self, Some(message), parts, index).await
     }
 
     fn resends_safely(&self) -> bool {
