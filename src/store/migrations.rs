@@ -252,4 +252,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // keep the message bound until that modem settles them).
     "ALTER TABLE outgoing ADD COLUMN modem TEXT;
     ALTER TABLE outgoing_part ADD COLUMN in_doubt INTEGER NOT NULL DEFAULT 0;",
+    // 14: the queue in the order it is sent (file name, then id), for
+    // picking the next message due without sorting the whole queue; only
+    // queued messages are in it.
+    "CREATE INDEX outgoing_queue ON outgoing (file_name, id) WHERE state = 'queued';",
 ];

@@ -248,6 +248,19 @@ fn outgoing_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Outgoing, Str
     ))
 }
 
+/// The query for the queued messages due (`?1` the time, `?2` how many)
+/// that `route` accepts, in file-name order. It walks the queue's own
+/// index (`outgoing_queue`: the queued messages in that order) and stops
+/// at the first due ones, instead of sorting every due message at each
+/// pick: in a burst of 1,000 that sort was made for every message sent.
+fn due_sql(route: &str) -> String {
+    format!(
+        "SELECT id FROM outgoing INDEXED BY outgoing_queue
+         WHERE state = 'queued' AND next_attempt_ms <= ?1 AND ({route})
+         ORDER BY file_name, id LIMIT ?2"
+    )
+}
+
 impl Store {
     /// Records a file taken in from the outbox as a queued message, due
     /// now. The name must not have an active message (cancel or finish it
@@ -336,14 +349,7 @@ impl Store {
     /// Queued messages due at `now_ms`, in byte order of their file names:
     /// gammu's priority order (`OUTA…` before `OUTB…`).
     pub(crate) fn due(&self, now_ms: i64, limit: u32) -> Result<Vec<i64>, StoreError> {
-        let mut statement = self.connection.prepare_cached(
-            "SELECT id FROM outgoing WHERE state = 'queued' AND next_attempt_ms <= ?1
-             ORDER BY file_name, id LIMIT ?2",
-        )?;
-        let ids = statement
-            .query_map(params![now_ms, limit], |row| row.get(0))?
-            .collect::<Result<Vec<i64>, _>>()?;
-        Ok(ids)
+        self.due_on("1", now_ms, limit)
     }
 
     /// [`Self::due`] among the messages whose recipient `route` (an SQL
@@ -354,10 +360,7 @@ impl Store {
         now_ms: i64,
         limit: u32,
     ) -> Result<Vec<i64>, StoreError> {
-        let mut statement = self.connection.prepare_cached(&format!(
-            "SELECT id FROM outgoing WHERE state = 'queued' AND next_attempt_ms <= ?1
-             AND ({route}) ORDER BY file_name, id LIMIT ?2"
-        ))?;
+        let mut statement = self.connection.prepare_cached(&due_sql(route))?;
         let ids = statement
             .query_map(params![now_ms, limit], |row| row.get(0))?
             .collect::<Result<Vec<i64>, _>>()?;
@@ -1095,6 +1098,51 @@ mod tests {
             size: 10,
             mtime_ns: 5,
         }
+    }
+
+    /// The steps SQLite plans for `sql` (`EXPLAIN QUERY PLAN`).
+    fn plan(store: &Store, sql: &str) -> Vec<String> {
+        let mut statement = store
+            .connection
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap();
+        statement
+            .query_map(params![0, 1], |row| row.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn the_next_message_due_is_found_in_the_queue_order_not_by_sorting_the_queue() {
+        let mut store = Store::in_memory().unwrap();
+        let lane = "((recipient LIKE '+49%')) AND ((modem IS NULL OR modem = 'a'))";
+        for route in ["1", lane] {
+            let steps = plan(&store, &due_sql(route));
+            assert!(
+                steps.iter().all(|step| !step.contains("TEMP B-TREE")),
+                "the pick sorts every due message: {steps:?}"
+            );
+        }
+        // The order is still the file names', whatever the ids and the
+        // times due, and a message not due yet is passed over.
+        let later = store
+            .enqueue("OUTA_later.txt", &file(1), "+4912345", 1, 5_000)
+            .unwrap()
+            .id;
+        let second = store
+            .enqueue("OUTC_second.txt", &file(2), "+4912345", 1, 1_000)
+            .unwrap()
+            .id;
+        let first = store
+            .enqueue("OUTB_first.txt", &file(3), "+4912345", 1, 2_000)
+            .unwrap()
+            .id;
+        assert_eq!(store.due(3_000, 10).unwrap(), [first, second]);
+        assert_eq!(store.due_on(lane, 3_000, 1).unwrap(), [first]);
+        assert_eq!(store.due(5_000, 10).unwrap(), [later, first, second]);
+        store.part_sending(first, 1, None, 3_000).unwrap();
+        assert_eq!(store.due(5_000, 10).unwrap(), [later, second]);
     }
 
     #[test]
