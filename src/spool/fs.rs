@@ -349,16 +349,24 @@ pub(crate) fn claim(
         return Err(replaced());
     }
     let dir = claim_dir(outbox);
-    match fs::create_dir(&dir) {
-        Ok(()) => sync_dir(outbox)?,
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(io_error("create", &dir)(e)),
-    }
     let target = dir.join(name);
     if exists(&target)? {
         return Err(SpoolIoError::Busy { path: target });
     }
-    fs::rename(&source, &target).map_err(io_error("claim", &source))?;
+    match fs::rename(&source, &target) {
+        Ok(()) => {}
+        // The claim folder is made when the first file is claimed (or
+        // again, when it was removed), not looked for at every claim.
+        Err(e) if e.kind() == io::ErrorKind::NotFound && !exists(&dir)? => {
+            match fs::create_dir(&dir) {
+                Ok(()) => sync_dir(outbox)?,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(io_error("create", &dir)(e)),
+            }
+            fs::rename(&source, &target).map_err(io_error("claim", &source))?;
+        }
+        Err(e) => return Err(io_error("claim", &source)(e)),
+    }
     let claimed = Claimed {
         name: name.to_owned(),
         path: target,
@@ -991,6 +999,17 @@ mod tests {
         assert_eq!(unclaim(&outbox, &first).unwrap(), outbox.join("OUT+2.txt"));
         assert_eq!(fs::read(outbox.join("OUT+2.txt")).unwrap(), b"two");
         assert!(claimed_files(&tmp.sub("empty")).unwrap().is_empty());
+        // A claim folder removed meanwhile is made again; a file gone
+        // from the outbox is still "not found", not a folder made for it.
+        let one_claimed = outbox.join(CLAIM_DIR).join("OUT+1.txt");
+        fs::rename(&one_claimed, outbox.join("OUT+1.txt")).unwrap();
+        fs::remove_dir(outbox.join(CLAIM_DIR)).unwrap();
+        assert!(is_not_found(
+            &claim(&outbox, OsStr::new("OUT+9.txt"), &one).unwrap_err()
+        ));
+        let back = claim(&outbox, OsStr::new("OUT+1.txt"), &one).unwrap();
+        assert_eq!(back.path, one_claimed);
+        assert_eq!(fs::read(&back.path).unwrap(), b"one");
     }
 
     #[test]
