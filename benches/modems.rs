@@ -161,8 +161,11 @@ fn main() -> Result<()> {
     if !std::env::args().any(|a| a == "--bench") {
         return Ok(());
     }
+    // Two workers by default; `SIMGATE_BENCH_MODEMS_WORKERS=1
+    // SIMGATE_BENCH_MODEMS_BLOCKING=2` is `simgate run`'s own shape.
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(number("SIMGATE_BENCH_MODEMS_WORKERS", 2).max(1))
+        .max_blocking_threads(number("SIMGATE_BENCH_MODEMS_BLOCKING", 512).max(1))
         .enable_all()
         .build()?;
     runtime.block_on(async {
