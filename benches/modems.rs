@@ -10,7 +10,11 @@
 //! (`SIMGATE_BENCH_MODEMS_ROUNDS` each, default 3), so both see the same
 //! machine; the figures are medians and their ratio. The daemon runs in
 //! this process (`device::configured::serve`, as `simgate run` does), on a
-//! two-worker runtime.
+//! two-worker runtime. A last series (`SIMGATE_BENCH_MODEMS_OUTAGE`
+//! messages, default 5,000; 0 skips it) takes a backlog in while the modem
+//! is unplugged and times its drain once the modem is back (first sent →
+//! last sent): every pick then looks through a queue of that size in
+//! SQLite.
 
 use simgate::config::{Config, ModemSettings};
 use simgate::daemon::{DaemonEvent, DaemonOptions};
@@ -29,13 +33,17 @@ fn number(name: &str, default: usize) -> usize {
 }
 
 /// One round: `modems` modems, each taking `send_time` per `AT+CMGS`,
-/// `count` files; how long until all are sent.
+/// `count` files; how long until all are sent. With `outage`, the first
+/// modem is unplugged before the files are dropped, and plugged back once
+/// every file is taken in (queued in SQLite): the time is then from the
+/// first message sent to the last, a backlog drained after an outage.
 async fn round(
     base: &Path,
     modems: usize,
     send_time: Duration,
     count: usize,
     index: usize,
+    outage: bool,
 ) -> Result<Duration> {
     let root = base.join(format!("modems-{modems}-{index}"));
     let _ = std::fs::remove_dir_all(&root);
@@ -76,6 +84,9 @@ async fn round(
             None => return Err("the daemon stopped".into()),
         }
     }
+    if outage {
+        emulators[0].unplug(None).await;
+    }
     let names: Vec<String> = (0..count).map(|n| format!("OUT+49170{n:06}.txt")).collect();
     for name in &names {
         std::fs::write(root.join("staging").join(name), "a benchmark message")?;
@@ -88,10 +99,28 @@ async fn round(
             root.join("outbox").join(name),
         )?;
     }
+    let mut dropped = dropped;
+    if outage {
+        let mut queued = 0;
+        while queued < count {
+            match tokio::time::timeout(Duration::from_secs(300), events.recv()).await {
+                Ok(Some(DaemonEvent::Queued { .. })) => queued += 1,
+                Ok(Some(_)) => {}
+                Ok(None) => return Err("the daemon stopped".into()),
+                Err(_) => return Err(format!("only {queued} of {count} taken in").into()),
+            }
+        }
+        emulators[0].replug_now();
+    }
     let mut sent = 0;
     while sent < count {
         match tokio::time::timeout(Duration::from_secs(300), events.recv()).await {
-            Ok(Some(DaemonEvent::Sent { .. })) => sent += 1,
+            Ok(Some(DaemonEvent::Sent { .. })) => {
+                if sent == 0 && outage {
+                    dropped = Instant::now();
+                }
+                sent += 1
+            }
             Ok(Some(DaemonEvent::Failed { file, reason })) => {
                 return Err(format!("{file} failed: {reason}").into())
             }
@@ -106,8 +135,9 @@ async fn round(
     daemon.await??;
     let by_modem: Vec<usize> = emulators.iter().map(|e| e.sent().len()).collect();
     println!(
-        "  {modems} modem(s), round {}: {count} sent in {:.2} s ({:.0} msg/s), per modem {by_modem:?}; \
+        "  {modems} modem(s){}, round {}: {count} sent in {:.2} s ({:.0} msg/s), per modem {by_modem:?}; \
          CPU {:.2} s ({:.0} % of the two cores), {:.2} ms a message",
+        if outage { " after an outage" } else { "" },
         index + 1,
         elapsed.as_secs_f64(),
         count as f64 / elapsed.as_secs_f64(),
@@ -187,8 +217,8 @@ fn main() -> Result<()> {
             );
             let (mut one, mut two) = (Vec::new(), Vec::new());
             for index in 0..rounds {
-                one.push(round(&base, 1, send_time, count, index).await?);
-                two.push(round(&base, 2, send_time, count, index).await?);
+                one.push(round(&base, 1, send_time, count, index, false).await?);
+                two.push(round(&base, 2, send_time, count, index, false).await?);
             }
             let (one, two) = (median(one), median(two));
             println!(
@@ -198,6 +228,25 @@ fn main() -> Result<()> {
                 two.as_secs_f64(),
                 count as f64 / two.as_secs_f64(),
                 one.as_secs_f64() / two.as_secs_f64()
+            );
+        }
+        // A backlog taken in while the modem was away (the daemon goes on
+        // taking files in), then drained: every pick walks a queue of
+        // this size in SQLite.
+        let outage = number("SIMGATE_BENCH_MODEMS_OUTAGE", 5_000);
+        if outage > 0 {
+            println!(
+                "backlog of {outage} taken in while the modem was unplugged, then sent through it, {rounds} rounds"
+            );
+            let mut drained = Vec::new();
+            for index in 0..rounds {
+                drained.push(round(&base, 1, Duration::ZERO, outage, index, true).await?);
+            }
+            let drained = median(drained);
+            println!(
+                "median: first sent → last sent {:.2} s ({:.0} msg/s)",
+                drained.as_secs_f64(),
+                outage as f64 / drained.as_secs_f64()
             );
         }
         Ok(())
