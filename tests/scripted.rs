@@ -226,7 +226,7 @@ pub(crate) struct Rig {
     pub(crate) events: mpsc::UnboundedReceiver<DaemonEvent>,
     stop: Option<oneshot::Sender<()>>,
     daemon: tokio::task::JoinHandle<Result<(), DaemonError>>,
-    _state: watch::Sender<DeviceState>,
+    state: watch::Sender<DeviceState>,
     clock: Arc<TokioClock>,
 }
 
@@ -305,12 +305,21 @@ impl Rig {
             events,
             stop: Some(stop),
             daemon,
-            _state: state,
+            state,
             clock,
         };
         rig.next(|e| matches!(e, DaemonEvent::ModemReady { .. }))
             .await;
         rig
+    }
+
+    /// The device goes away (unplugged, its link down): the daemon sees it
+    /// connecting again, and sends nothing through it.
+    pub(crate) fn device_gone(&self) {
+        self.state.send_replace(DeviceState::Connecting {
+            attempt: 1,
+            last_error: Some("unplugged".to_owned()),
+        });
     }
 
     /// The daemon's calendar now.

@@ -20,6 +20,7 @@ mod inject_command;
 
 mod instance;
 mod logs;
+mod max_age;
 mod migrate_from_gammu;
 mod migration;
 mod modem;

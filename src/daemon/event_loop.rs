@@ -13,7 +13,7 @@ use super::published::Publisher;
 use super::signals::{Signal, Signals};
 use super::state::{Core, Schedule, INTAKE_SLICE};
 use super::{blocking, Clock, DaemonError, DaemonEvent, MrTracker};
-use super::{clock, decide, filter, outbox, receive, systemd, watcher};
+use super::{clock, decide, filter, outbox, receive, send, systemd, watcher};
 use crate::config::Config;
 use crate::device::{Control, Device, DeviceEvent, DeviceState};
 use crate::redact::Scrub;
@@ -231,6 +231,17 @@ impl<D: Device> Daemon<D> {
         self.record_device().await?;
         let mut receive_poll = every(receive::poll_interval(&self.config));
         let mut multipart_check = every(receive::multipart_check_interval(&self.config));
+        // The first modem's loop gives up on messages past `max_age`, a
+        // slice a turn (`expiring` while more may be due).
+        let expiry_of = |config: &Config| {
+            if first {
+                every(send::expiry_interval(config))
+            } else {
+                None
+            }
+        };
+        let mut expiry = expiry_of(&self.config);
+        let mut expiring = false;
         tokio::pin!(shutdown);
         loop {
             let clock = Arc::clone(&self.clock);
@@ -262,6 +273,7 @@ impl<D: Device> Daemon<D> {
                         self.reload(config_path.as_deref()).await?;
                         multipart_check = every(receive::multipart_check_interval(&self.config));
                         receive_poll = every(receive::poll_interval(&self.config));
+                        expiry = expiry_of(&self.config);
                         self.systemd.ready();
                     }
                     Some(Signal::Suspend) => self.device.control(Control::Suspend).await,
@@ -387,6 +399,8 @@ impl<D: Device> Daemon<D> {
                     self.sends_since_intake.fetch_add(1, Relaxed);
                     self.send_next(&stop).await?;
                 }
+                () = tick(&mut expiry) => expiring = self.expire_old().await?,
+                () = std::future::ready(()), if expiring => expiring = self.expire_old().await?,
                 () = sleep_until(outbox_due), if !intake_first => {
                     self.sends_since_intake.store(0, Relaxed);
                     self.process_outbox().await?;
@@ -396,6 +410,7 @@ impl<D: Device> Daemon<D> {
                     self.take_reload(config).await;
                     multipart_check = every(receive::multipart_check_interval(&self.config));
                     receive_poll = every(receive::poll_interval(&self.config));
+                    expiry = expiry_of(&self.config);
                 }
             }
         }

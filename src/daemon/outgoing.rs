@@ -141,6 +141,23 @@ impl<D: Device> Daemon<D> {
     }
 
     /// Reports an outcome and runs its hook.
+    /// Fails the messages queued longer than `max_age` (a slice of them);
+    /// whether more may be (a whole slice went).
+    pub(super) async fn expire_old(&mut self) -> Result<bool, DaemonError> {
+        let Some(max_age) = self.config.send.max_age else {
+            return Ok(false);
+        };
+        let now = self.clock.now();
+        let (outcomes, more) = self
+            .core(move |core| send::expire_old(core, max_age, now))
+            .await??;
+        for outcome in outcomes {
+            self.report_outcome(outcome);
+            self.queue_changed();
+        }
+        Ok(more)
+    }
+
     pub(super) fn report_outcome(&mut self, outcome: Outcome) {
         let hooks = &self.config.hooks;
         match outcome {

@@ -606,19 +606,10 @@ pub(super) fn begin_next(
                 Ok(file) => file,
                 Err(outcome) => return Ok(Begun::Done(outcome)),
             };
-            let fail = |store: &mut crate::store::Store,
-                        outbox: &mut outbox::Outbox,
-                        reason: String| {
-                store.mark_failed(id, &reason, ms(now))?;
-                tracing::error!(file = %Redact(&row.file_name), id, reason = %Scrub(&reason), "message failed");
-                outbox.finish(config, store, id, &file, false, now, Flush::Now)?;
-                let data = webhooks::failed_data(&row.file_name, &reason);
-                store.queue_webhook(webhook::FAILED, &data, ms(now))?;
-                Ok(Begun::Done(Outcome::Failed {
-                    file: row.file_name.clone(),
-                    reason,
-                }))
-            };
+            let fail =
+                |store: &mut crate::store::Store, outbox: &mut outbox::Outbox, reason: String| {
+                    fail_claimed(config, store, outbox, &row, &file, reason, now).map(Begun::Done)
+                };
             if let Some(reason) = never.take() {
                 return fail(store, outbox, reason);
             }
@@ -714,6 +705,92 @@ pub(super) fn begin_next(
             }
         })
         .map(|(begun, ticket)| (Some(begun), ticket))
+}
+
+/// Gives up on the claimed message `row`: failed for `reason`, its file
+/// moved to error/, its webhook queued.
+fn fail_claimed(
+    config: &Config,
+    store: &mut crate::store::Store,
+    outbox: &mut outbox::Outbox,
+    row: &Outgoing,
+    file: &spool_fs::Claimed,
+    reason: String,
+    now: SystemTime,
+) -> Result<Outcome, StoreError> {
+    let id = row.id;
+    store.mark_failed(id, &reason, ms(now))?;
+    tracing::error!(file = %Redact(&row.file_name), id, reason = %Scrub(&reason), "message failed");
+    outbox.finish(config, store, id, file, false, now, Flush::Now)?;
+    let data = webhooks::failed_data(&row.file_name, &reason);
+    store.queue_webhook(webhook::FAILED, &data, ms(now))?;
+    Ok(Outcome::Failed {
+        file: row.file_name.clone(),
+        reason,
+    })
+}
+
+/// How often the first modem's loop looks for messages past `max_age`: a
+/// quarter of it, between a second and a minute (zero: never, without
+/// `max_age`). A message fails at most that long after its age is up.
+pub(super) fn expiry_interval(config: &Config) -> Duration {
+    config.send.max_age.map_or(Duration::ZERO, |age| {
+        (age / 4).clamp(Duration::from_secs(1), Duration::from_secs(60))
+    })
+}
+
+/// Messages queued longer than `max_age` (`[send]`), whatever keeps them
+/// waiting (a device that is gone, a rate limit, the modem a message is
+/// bound to): failed, their files moved to error/, at most a slice a job
+/// (the answer's flag: whether a whole slice went, so more may be due).
+/// A send that fails is given up on by the same age
+/// ([`RetryPolicy::again_after`]); this is for the messages no send is
+/// tried for.
+pub(super) fn expire_old(
+    core: &mut Core,
+    max_age: Duration,
+    now: SystemTime,
+) -> Result<(Vec<Outcome>, bool), StoreError> {
+    let Core {
+        config,
+        store,
+        outbox,
+        ..
+    } = core;
+    let Some(outbox) = outbox.as_mut() else {
+        return Ok((Vec::new(), false));
+    };
+    let oldest = ms(now).saturating_sub(i64::try_from(max_age.as_millis()).unwrap_or(i64::MAX));
+    let slice = super::state::INTAKE_SLICE;
+    let expired = store.queued_before(oldest, slice as u32)?;
+    let more = expired.len() == slice;
+    let mut outcomes = Vec::new();
+    store.batch(Durability::Now, |store| {
+        for id in expired {
+            let Some(row) = store.get(id)? else {
+                continue;
+            };
+            let file = match claim(config, store, outbox, &row, now)? {
+                Ok(file) => file,
+                Err(outcome) => {
+                    outcomes.push(outcome);
+                    continue;
+                }
+            };
+            let age = ms(now).saturating_sub(row.created_ms).max(0) / 1000;
+            let reason = match &row.last_error {
+                Some(waiting) => {
+                    format!("gave up after {age} s in the queue (max_age): {waiting}")
+                }
+                None => format!("gave up after {age} s in the queue (max_age)"),
+            };
+            outcomes.push(fail_claimed(
+                config, store, outbox, &row, &file, reason, now,
+            )?);
+        }
+        Ok::<_, StoreError>(())
+    })?;
+    Ok((outcomes, more))
 }
 
 /// The message's file, claimed for sending: already claimed (a resumed

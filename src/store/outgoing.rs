@@ -367,6 +367,24 @@ impl Store {
         Ok(ids)
     }
 
+    /// Queued messages taken in at or before `created_before_ms` (the
+    /// oldest first, at most `limit`): those `max_age` gives up on,
+    /// whatever keeps them waiting.
+    pub(crate) fn queued_before(
+        &self,
+        created_before_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<i64>, StoreError> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT id FROM outgoing WHERE state = 'queued' AND created_ms <= ?1
+             ORDER BY created_ms, id LIMIT ?2",
+        )?;
+        let ids = statement
+            .query_map(params![created_before_ms, limit], |row| row.get(0))?
+            .collect::<Result<Vec<i64>, _>>()?;
+        Ok(ids)
+    }
+
     /// [`Self::next_due_ms`] among the messages `route` accepts.
     pub(crate) fn next_due_ms_on(&self, route: &str) -> Result<Option<i64>, StoreError> {
         Ok(self

@@ -1,0 +1,43 @@
+//! `max_age` (`[send]`): "a message still unsent after this long moves to
+//! the error directory", whatever keeps it waiting: a device that is gone,
+//! not only a device that keeps failing it.
+
+use crate::scripted::{has, Rig};
+use simgate::daemon::DaemonEvent;
+use std::time::Duration;
+
+/// The device goes away for good with a message queued: once the message
+/// is `max_age` old it fails with the reason, its file in error/, and not
+/// a moment before; the device was never asked to send it.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_message_no_device_takes_fails_once_it_is_max_age_old() {
+    let max_age = Duration::from_secs(600);
+    let mut rig = Rig::start("max-age-gone", |c| c.send.max_age = Some(max_age)).await;
+    // The loop sees the device go before it sees the file (its state
+    // comes first in the loop's order).
+    rig.device_gone();
+    rig.drop_file("OUT+4917600000970.txt", "nobody will send this");
+    rig.next(|e| matches!(e, DaemonEvent::Queued { .. })).await;
+    let queued_at = tokio::time::Instant::now();
+    let failed = rig
+        .next_within(max_age * 2, |e| matches!(e, DaemonEvent::Failed { .. }))
+        .await;
+    let waited = queued_at.elapsed();
+    let DaemonEvent::Failed { file, reason } = failed else {
+        unreachable!()
+    };
+    assert_eq!(file, "OUT+4917600000970.txt");
+    assert!(
+        reason.contains("in the queue (max_age)"),
+        "the reason names the setting: {reason}"
+    );
+    assert!(waited >= max_age, "failed after {waited:?}, before max_age");
+    assert!(
+        waited <= max_age + Duration::from_secs(60),
+        "failed {waited:?} after it was queued"
+    );
+    assert!(has(&rig.dir("error"), "OUT+4917600000970.txt"));
+    assert!(!has(&rig.dir("outbox"), "OUT+4917600000970.txt"));
+    assert_eq!(rig.device.memory().send_attempts, 0);
+    rig.stop().await;
+}
