@@ -190,10 +190,7 @@ impl Store {
         now_ms: i64,
     ) -> Result<Option<(i64, u32)>, StoreError> {
         let candidates: Vec<(i64, u32, String)> = {
-            let mut statement = self.connection.prepare_cached(
-                "SELECT p.message_id, p.part, o.recipient FROM outgoing_part p JOIN outgoing o ON o.id = p.message_id
-                 WHERE p.message_ref = ?1 AND p.state = 'sent' ORDER BY p.sent_ms DESC",
-            )?;
+            let mut statement = self.connection.prepare_cached(REPORT_CANDIDATES)?;
             let rows = statement
                 .query_map(params![report.message_ref], |row| {
                     Ok((row.get(0)?, row.get(1)?, row.get(2)?))
@@ -599,9 +596,36 @@ fn part_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<IncomingPart> {
     })
 }
 
+/// The parts sent with a reference (`?1`), the latest first: what a
+/// status report with it may be for. Looked up by `outgoing_part_ref`,
+/// which holds only the parts that have a reference.
+const REPORT_CANDIDATES: &str = "SELECT p.message_id, p.part, o.recipient
+     FROM outgoing_part p JOIN outgoing o ON o.id = p.message_id
+     WHERE p.message_ref = ?1 AND p.state = 'sent' ORDER BY p.sent_ms DESC";
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_report_looks_its_parts_up_by_reference_not_through_every_part() {
+        let store = Store::in_memory().unwrap();
+        let mut statement = store
+            .connection
+            .prepare(&format!("EXPLAIN QUERY PLAN {REPORT_CANDIDATES}"))
+            .unwrap();
+        let steps: Vec<String> = statement
+            .query_map([7], |row| row.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            steps
+                .iter()
+                .any(|step| step.contains("SEARCH p USING INDEX outgoing_part_ref")),
+            "{steps:?}"
+        );
+    }
 
     /// Part `sequence` of `total` with this reference.
     fn part_of(reference: u16, total: u8, sequence: u8) -> Option<Concatenation> {

@@ -256,4 +256,10 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // picking the next message due without sorting the whole queue; only
     // queued messages are in it.
     "CREATE INDEX outgoing_queue ON outgoing (file_name, id) WHERE state = 'queued';",
+    // 15: the parts by their reference (for matching status reports) hold
+    // only the parts that have one: an entry is written once, when the
+    // part went out, instead of moving at each change of its state (two
+    // index pages fewer in the WAL a message).
+    "DROP INDEX outgoing_part_ref;
+    CREATE INDEX outgoing_part_ref ON outgoing_part (message_ref) WHERE message_ref IS NOT NULL;",
 ];
