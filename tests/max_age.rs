@@ -3,6 +3,7 @@
 //! not only a device that keeps failing it.
 
 use crate::scripted::{has, Rig};
+use simgate::config::{Limit, LimitScope, LimitUnit, LimitWindow};
 use simgate::daemon::DaemonEvent;
 use std::time::Duration;
 
@@ -39,5 +40,39 @@ async fn a_message_no_device_takes_fails_once_it_is_max_age_old() {
     assert!(has(&rig.dir("error"), "OUT+4917600000970.txt"));
     assert!(!has(&rig.dir("outbox"), "OUT+4917600000970.txt"));
     assert_eq!(rig.device.memory().send_attempts, 0);
+    rig.stop().await;
+}
+
+/// A rate limit holds a message longer than `max_age` (one message a day,
+/// `max_age` ten minutes): the held message fails once it is that old,
+/// with the limit that held it in the reason, and is never sent.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_message_a_rate_limit_holds_past_max_age_fails() {
+    let max_age = Duration::from_secs(600);
+    let mut rig = Rig::start("max-age-limit", |c| {
+        c.send.max_age = Some(max_age);
+        c.limits.rules.push(Limit {
+            scope: LimitScope::All,
+            unit: LimitUnit::Messages,
+            window: LimitWindow::Day,
+            max: 1,
+        });
+    })
+    .await;
+    rig.drop_file("OUTA_+491760000971_1.txt", "the day's one message");
+    rig.drop_file("OUTB_+491760000971_2.txt", "held by the limit");
+    rig.next(|e| matches!(e, DaemonEvent::Sent { .. })).await;
+    rig.next(|e| matches!(e, DaemonEvent::Waiting { .. })).await;
+    let failed = rig
+        .next_within(max_age * 2, |e| matches!(e, DaemonEvent::Failed { .. }))
+        .await;
+    let DaemonEvent::Failed { file, reason } = failed else {
+        unreachable!()
+    };
+    assert_eq!(file, "OUTB_+491760000971_2.txt");
+    assert!(reason.contains("max_age"), "{reason}");
+    assert!(reason.contains("messages_per_day = 1"), "{reason}");
+    assert!(has(&rig.dir("error"), "OUTB_+491760000971_2.txt"));
+    assert_eq!(rig.device.memory().send_attempts, 1);
     rig.stop().await;
 }
