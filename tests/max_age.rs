@@ -76,3 +76,33 @@ async fn a_message_a_rate_limit_holds_past_max_age_fails() {
     assert_eq!(rig.device.memory().send_attempts, 1);
     rig.stop().await;
 }
+
+/// More messages past `max_age` than one turn of the loop takes (a slice
+/// of 32): the rest go in the turns right after, not a period later.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn more_old_messages_than_a_slice_all_fail_together() {
+    let max_age = Duration::from_secs(600);
+    let mut rig = Rig::start("max-age-slices", |c| c.send.max_age = Some(max_age)).await;
+    rig.device_gone();
+    let count = 40;
+    for n in 0..count {
+        rig.drop_file(&format!("OUT+49176000098{n:02}.txt"), "too old soon");
+    }
+    for _ in 0..count {
+        rig.next(|e| matches!(e, DaemonEvent::Queued { .. })).await;
+    }
+    let mut failed_at = Vec::new();
+    for _ in 0..count {
+        rig.next_within(max_age * 2, |e| matches!(e, DaemonEvent::Failed { .. }))
+            .await;
+        failed_at.push(tokio::time::Instant::now());
+    }
+    let spread = *failed_at.last().unwrap() - failed_at[0];
+    assert!(
+        spread < Duration::from_secs(1),
+        "the last failed {spread:?} after the first"
+    );
+    let in_error = std::fs::read_dir(rig.dir("error")).unwrap().count();
+    assert_eq!(in_error, count);
+    rig.stop().await;
+}

@@ -140,7 +140,6 @@ impl<D: Device> Daemon<D> {
         }
     }
 
-    /// Reports an outcome and runs its hook.
     /// Fails the messages queued longer than `max_age` (a slice of them);
     /// whether more may be (a whole slice went).
     pub(super) async fn expire_old(&mut self) -> Result<bool, DaemonError> {
@@ -158,6 +157,7 @@ impl<D: Device> Daemon<D> {
         Ok(more)
     }
 
+    /// Reports an outcome and runs its hook.
     pub(super) fn report_outcome(&mut self, outcome: Outcome) {
         let hooks = &self.config.hooks;
         match outcome {

@@ -763,7 +763,9 @@ pub(super) fn expire_old(
     let oldest = ms(now).saturating_sub(i64::try_from(max_age.as_millis()).unwrap_or(i64::MAX));
     let slice = super::state::INTAKE_SLICE;
     let expired = store.queued_before(oldest, slice as u32)?;
-    let more = expired.len() == slice;
+    // More may be due only when a whole slice left the queue: a file that
+    // cannot be claimed now stays, and is not looked at again at once.
+    let mut gone = 0;
     let mut outcomes = Vec::new();
     store.batch(Durability::Now, |store| {
         for id in expired {
@@ -773,6 +775,9 @@ pub(super) fn expire_old(
             let file = match claim(config, store, outbox, &row, now)? {
                 Ok(file) => file,
                 Err(outcome) => {
+                    if !matches!(outcome, Outcome::Retry { .. }) {
+                        gone += 1;
+                    }
                     outcomes.push(outcome);
                     continue;
                 }
@@ -787,10 +792,11 @@ pub(super) fn expire_old(
             outcomes.push(fail_claimed(
                 config, store, outbox, &row, &file, reason, now,
             )?);
+            gone += 1;
         }
         Ok::<_, StoreError>(())
     })?;
-    Ok((outcomes, more))
+    Ok((outcomes, gone == slice))
 }
 
 /// The message's file, claimed for sending: already claimed (a resumed
