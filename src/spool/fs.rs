@@ -1007,6 +1007,7 @@ mod tests {
         assert!(is_not_found(
             &claim(&outbox, OsStr::new("OUT+9.txt"), &one).unwrap_err()
         ));
+        assert!(!outbox.join(CLAIM_DIR).exists());
         let back = claim(&outbox, OsStr::new("OUT+1.txt"), &one).unwrap();
         assert_eq!(back.path, one_claimed);
         assert_eq!(fs::read(&back.path).unwrap(), b"one");
