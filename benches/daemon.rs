@@ -43,9 +43,14 @@
 //!    fsync-family calls (strace attached to all its threads) and the bytes
 //!    the kernel counted it writing (`write_bytes` of `/proc/<pid>/io`, its
 //!    database's WAL and its log included), per message and as a multiple
-//!    of the message's own file (the outbox file). Below the table: what
-//!    each sync synced and how many bytes the write calls wrote into each
-//!    file.
+//!    of the message's own file (the outbox file); for simgate, 5 more
+//!    sent one at a time after the burst (its WAL then at its full size,
+//!    as in a daemon that has run a while: commits no longer grow it).
+//!    Below the table: what each sync synced, how many bytes the write
+//!    calls wrote into each file, and what the block device under the
+//!    spool wrote in the window (a `syncfs` at both ends; the file
+//!    system's journal included, which `/proc/<pid>/io` leaves out). With
+//!    `SIMGATE_BENCH_DIR` the spools go on another file system.
 //! 5. idle: AT commands the emulator receives per minute and the daemon's
 //!    CPU time (utime + stime from /proc) over a window after startup.
 //! 6. peak RSS (VmHWM) with 10,000 messages queued and the modem not
@@ -716,6 +721,9 @@ struct Figures {
     backlog_exit: Option<Option<Duration>>,
     lone_sent: Option<Disk>,
     burst_sent: Option<Disk>,
+    /// simgate: messages sent alone again after the burst, its WAL at
+    /// its full size (as in a daemon that has run a while).
+    lone_sent_later: Option<Disk>,
     idle: Option<Idle>,
     rss: Option<Rss>,
     hwm_after_run_kb: Option<u64>,
@@ -822,6 +830,16 @@ async fn bench() -> Result<()> {
     );
     println!("simgate: disk, a burst of {BACKLOG}");
     simgate.burst_sent = Some(burst_sent(&mut s_rig, Duration::from_secs(900)).await?);
+    println!("simgate: disk, {LONE_SENT} messages sent one at a time after the burst");
+    simgate.lone_sent_later = Some(
+        lone_sent(
+            &mut s_rig,
+            LONE_SENT,
+            Duration::from_millis(500),
+            Duration::from_secs(60),
+        )
+        .await?,
+    );
     s_rig.stop().await;
 
     // simgate: bursts into fresh daemons, probed while the files are taken in.
@@ -903,6 +921,16 @@ async fn disk_only(
     );
     println!("simgate: disk, a burst of {BACKLOG}");
     simgate.burst_sent = Some(burst_sent(&mut rig, Duration::from_secs(900)).await?);
+    println!("simgate: disk, {LONE_SENT} messages sent one at a time after the burst");
+    simgate.lone_sent_later = Some(
+        lone_sent(
+            &mut rig,
+            LONE_SENT,
+            Duration::from_millis(500),
+            Duration::from_secs(60),
+        )
+        .await?,
+    );
     rig.stop().await;
     if !with_gammu {
         return Ok(());
@@ -1230,6 +1258,12 @@ fn report(simgate: &mut Figures, gammu: &mut Figures, with_gammu: bool) {
             "≤ 4× its file",
         ),
         (
+            "sent alone after the burst: bytes written per message".to_owned(),
+            disk(&simgate.lone_sent_later, Disk::bytes_cell),
+            String::new(),
+            "≤ 4× its file",
+        ),
+        (
             format!("burst of {BACKLOG} sent: fsync-family calls per message"),
             disk(&simgate.burst_sent, Disk::syncs_cell),
             g(disk(&gammu.burst_sent, Disk::syncs_cell)),
@@ -1285,6 +1319,7 @@ fn report(simgate: &mut Figures, gammu: &mut Figures, with_gammu: bool) {
         for (what, d) in [
             ("disk, sent alone", &f.lone_sent),
             ("disk, burst", &f.burst_sent),
+            ("disk, sent alone after the burst", &f.lone_sent_later),
         ] {
             if let Some(d) = d {
                 println!("{label}: {what}: {}", d.detail());

@@ -529,9 +529,13 @@ pub(crate) fn print_table(rows: &[(String, String, String, &str)]) {
     println!();
 }
 
-/// A bench's working directory under cargo's target tmp dir, created.
+/// A bench's working directory under cargo's target tmp dir, or under
+/// `SIMGATE_BENCH_DIR` (another file system: an ext4 with a journal as
+/// Raspberry Pi OS has, a tmpfs), created.
 pub(crate) fn bench_dir(name: &str) -> io::Result<PathBuf> {
-    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let root = std::env::var_os("SIMGATE_BENCH_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")), PathBuf::from);
+    let base = root.join(name);
     fs::create_dir_all(&base)?;
     Ok(base)
 }
@@ -1192,6 +1196,9 @@ fn disk_target(path: &Path) -> String {
 pub(crate) struct DiskProbe {
     trace: std::result::Result<DiskTrace, String>,
     before: IoCounters,
+    /// The spool's file system, for [`device_written`].
+    root: PathBuf,
+    device_before: Option<u64>,
     log: PathBuf,
     log_before: u64,
     started: Instant,
@@ -1208,6 +1215,8 @@ pub(crate) struct Disk {
     pub(crate) traced: std::result::Result<TraceCount, String>,
     pub(crate) write_bytes: u64,
     pub(crate) cancelled_write_bytes: u64,
+    /// What the block device under the spool wrote ([`device_written`]).
+    pub(crate) device_bytes: Option<u64>,
     /// How much the daemon's log file grew.
     pub(crate) log_bytes: u64,
     pub(crate) window: Duration,
@@ -1229,6 +1238,8 @@ impl DiskProbe {
         Ok(DiskProbe {
             trace,
             before: daemon.io().ok_or("cannot read /proc/<pid>/io")?,
+            device_before: device_written(&spool.root),
+            root: spool.root.clone(),
             log_before: fs::metadata(&log).map_or(0, |m| m.len()),
             log,
             started: Instant::now(),
@@ -1244,6 +1255,10 @@ impl DiskProbe {
     ) -> Result<Disk> {
         let after = daemon.io().ok_or("cannot read /proc/<pid>/io")?;
         let window = self.started.elapsed();
+        let device_bytes = self
+            .device_before
+            .zip(device_written(&self.root))
+            .map(|(before, after)| after.saturating_sub(before));
         let log_bytes = fs::metadata(&self.log)
             .map_or(0, |m| m.len())
             .saturating_sub(self.log_before);
@@ -1260,6 +1275,7 @@ impl DiskProbe {
             traced,
             write_bytes: after.write_bytes - self.before.write_bytes,
             cancelled_write_bytes: after.cancelled_write_bytes - self.before.cancelled_write_bytes,
+            device_bytes,
             log_bytes,
             window,
         })
@@ -1330,9 +1346,19 @@ impl Disk {
             }
             Err(why) => format!("fsync-family and write calls {why}"),
         };
+        let device = match self.device_bytes {
+            Some(bytes) => format!(
+                "; the device under the spool wrote {} ({} a message: everything written \
+                 to that file system in the window, its journal and the bench's outbox \
+                 files included, flushed with syncfs at both ends)",
+                size(bytes as f64),
+                size(bytes as f64 / self.messages.max(1) as f64)
+            ),
+            None => String::new(),
+        };
         format!(
             "{} message(s) in {}: {traced}; the kernel counted {} written ({} cancelled \
-             before writeback); the log file grew {}; own files {}",
+             before writeback); the log file grew {}; own files {}{device}",
             self.messages,
             ms(self.window),
             size(self.write_bytes as f64),
@@ -1341,6 +1367,22 @@ impl Disk {
             size(self.own_bytes as f64),
         )
     }
+}
+
+/// Bytes the block device holding `path` has written since boot (its
+/// `/sys/dev/block/MAJOR:MINOR/stat`, sectors of 512 bytes), after a
+/// `syncfs` of the file system, so what was only dirty is counted too.
+/// `None` when the file system is not on a block device (tmpfs, overlay).
+fn device_written(path: &Path) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    let folder = fs::File::open(path).ok()?;
+    nix::unistd::syncfs(&folder).ok()?;
+    let dev = folder.metadata().ok()?.dev();
+    let (major, minor) = (nix::sys::stat::major(dev), nix::sys::stat::minor(dev));
+    let stat = fs::read_to_string(format!("/sys/dev/block/{major}:{minor}/stat")).ok()?;
+    // The seventh field: sectors written.
+    let sectors: u64 = stat.split_whitespace().nth(6)?.parse().ok()?;
+    Some(sectors * 512)
 }
 
 /// A byte count as B, KiB or MiB.
