@@ -64,7 +64,8 @@
 //! only), `SIMGATE_BENCH_ONLY=disk` (the disk figures alone, both
 //! daemons), `SIMGATE_BENCH_QUEUE` (files queued for the peak RSS, default
 //! 10,000), `SIMGATE_BENCH_SMAPS=1` (print where simgate's memory is then),
-//! `SIMGATE_BENCH_SIMGATE` (another simgate binary to run). Without strace the fsync counts say "not measured (strace
+//! `SIMGATE_BENCH_SIMGATE` (another simgate binary to run),
+//! `SIMGATE_BENCH_DIR` (where the spools go: another file system). Without strace the fsync counts say "not measured (strace
 //! missing)". The machines are shared and noisy: medians, and the baseline
 //! measured in the same run. Starting the daemons, their spools and
 //! configs, the disk probe and the statistics are in `support` (shared

@@ -42,8 +42,11 @@
 //! statistics are in `support` (shared with `benches/daemon.rs`).
 //!
 //! Knobs (environment): `SIMGATE_BENCH_GAMMU_SAMPLES` (gammu latency
-//! samples, default 10), `SIMGATE_BENCH_NO_GAMMU=1` (simgate only). Without
-//! strace the fsync counts say "not measured (strace missing)".
+//! samples, default 10), `SIMGATE_BENCH_NO_GAMMU=1` (simgate only),
+//! `SIMGATE_BENCH_DIR` (where the spools go: another file system). Without
+//! strace the fsync counts say "not measured (strace missing)". The disk
+//! figures include what the block device under the spools wrote (see the
+//! daemon bench).
 
 mod support;
 
