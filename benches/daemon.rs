@@ -512,6 +512,17 @@ async fn poll_instant(
     }
 }
 
+/// simgate's lone-send window: [`LONE_SENT`] messages, half a second apart.
+async fn simgate_lone_sent(rig: &mut Rig) -> Result<Disk> {
+    lone_sent(
+        rig,
+        LONE_SENT,
+        Duration::from_millis(500),
+        Duration::from_secs(60),
+    )
+    .await
+}
+
 /// `count` messages, each alone: dropped once the one before is in sent/
 /// and `pause` has passed; one disk window for them all, so a sync one
 /// message leaves to the next commit is counted once either way.
@@ -820,27 +831,11 @@ async fn bench() -> Result<()> {
 
     // simgate: disk figures (strace slows the daemon: after the timed runs).
     println!("simgate: disk, {LONE_SENT} messages sent one at a time");
-    simgate.lone_sent = Some(
-        lone_sent(
-            &mut s_rig,
-            LONE_SENT,
-            Duration::from_millis(500),
-            Duration::from_secs(60),
-        )
-        .await?,
-    );
+    simgate.lone_sent = Some(simgate_lone_sent(&mut s_rig).await?);
     println!("simgate: disk, a burst of {BACKLOG}");
     simgate.burst_sent = Some(burst_sent(&mut s_rig, Duration::from_secs(900)).await?);
     println!("simgate: disk, {LONE_SENT} messages sent one at a time after the burst");
-    simgate.lone_sent_later = Some(
-        lone_sent(
-            &mut s_rig,
-            LONE_SENT,
-            Duration::from_millis(500),
-            Duration::from_secs(60),
-        )
-        .await?,
-    );
+    simgate.lone_sent_later = Some(simgate_lone_sent(&mut s_rig).await?);
     s_rig.stop().await;
 
     // simgate: bursts into fresh daemons, probed while the files are taken in.
@@ -911,27 +906,11 @@ async fn disk_only(
     let mut rig = Rig::start(Kind::Simgate, base, "simgate", true).await?;
     warm_up(&mut rig, Duration::from_secs(60)).await?;
     println!("simgate: disk, {LONE_SENT} messages sent one at a time");
-    simgate.lone_sent = Some(
-        lone_sent(
-            &mut rig,
-            LONE_SENT,
-            Duration::from_millis(500),
-            Duration::from_secs(60),
-        )
-        .await?,
-    );
+    simgate.lone_sent = Some(simgate_lone_sent(&mut rig).await?);
     println!("simgate: disk, a burst of {BACKLOG}");
     simgate.burst_sent = Some(burst_sent(&mut rig, Duration::from_secs(900)).await?);
     println!("simgate: disk, {LONE_SENT} messages sent one at a time after the burst");
-    simgate.lone_sent_later = Some(
-        lone_sent(
-            &mut rig,
-            LONE_SENT,
-            Duration::from_millis(500),
-            Duration::from_secs(60),
-        )
-        .await?,
-    );
+    simgate.lone_sent_later = Some(simgate_lone_sent(&mut rig).await?);
     rig.stop().await;
     if !with_gammu {
         return Ok(());
