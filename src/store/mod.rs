@@ -236,7 +236,7 @@ impl Store {
         let lazy = durability == Durability::WithNextCommit;
         // Through the statement cache: parsing these four statements anew
         // at every batch was 3 % of the time the keeper's lock is held in
-        // a burst (benches/README.md).
+        // a burst (benches/README.md, "Under the keeper's lock, by job").
         let begin = (|| {
             if lazy {
                 self.connection.execute(SYNC_LAZY, [])?;

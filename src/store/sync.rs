@@ -52,8 +52,8 @@ impl GroupSync {
     /// with `fdatasync`, as SQLite's own syncs are (`HAVE_FDATASYNC`,
     /// `.cargo/config.toml`): a commit changes the WAL's data and, while
     /// the WAL grows, its size, which `fdatasync` writes too; what it
-    /// skips is the inode's times, another block written (or a journal
-    /// commit) at every sync for nothing recovery reads.
+    /// skips is the inode's times: on an ext4 with a journal, a journal
+    /// commit at every sync for nothing recovery reads.
     pub(crate) fn for_wal(wal: PathBuf) -> Arc<Self> {
         Self::with(Box::new(move || std::fs::File::open(&wal)?.sync_data()))
     }
