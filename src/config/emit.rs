@@ -81,8 +81,12 @@ fn write_modem(out: &mut String, m: &super::ModemSettings, reveal_pin: bool) -> 
     } else {
         writeln!(out, "device = {}", path(&m.device))?;
     }
-    writeln!(out, "baud = {}", m.baud)?;
-    writeln!(out, "hardware_flow_control = {}", m.hardware_flow_control)?;
+    // The serial port's, for an AT modem only (set for another device,
+    // loading warns about them).
+    if m.transport_not_at().is_none() {
+        writeln!(out, "baud = {}", m.baud)?;
+        writeln!(out, "hardware_flow_control = {}", m.hardware_flow_control)?;
+    }
     match (&m.pin_file, &m.pin) {
         (Some(file), _) => writeln!(out, "pin_file = {}", path(file))?,
         (None, Some(pin)) if reveal_pin => writeln!(out, "pin = {}", string(pin.reveal()))?,

@@ -557,20 +557,35 @@ impl<'a> Reader<'a> {
         }
         self.model()?;
 
+        // Keys only an AT modem reads, for a device that is not one.
+        let not_at = config
+            .modem
+            .transport_not_at()
+            .map(|transport| format!("connection = {transport}"));
         if let Some(pin) = self.raw("smsd", "PIN") {
             config.modem.pin = Some(SimPin::parse(&key_name("smsd", "PIN"), pin)?);
+            if let Some(device) = &not_at {
+                let warning = super::at_modem_only_warning(device, super::SIM_PIN_AT_ONLY);
+                self.warn("smsd", "PIN", warning);
+            }
         }
         if let Some(smsc) = self.raw("smsd", "SMSC") {
             if !value::valid_smsc(smsc) {
                 return Err(invalid("smsd", "SMSC", smsc, value::SMSC_FORMS));
             }
             config.modem.smsc = Some(smsc.to_owned());
-            self.info(
-                "smsd",
-                "SMSC",
-                "used for every message that does not name its own SMSC; gammu 1.42 used it \
-                 only for .smsbackup outbox files and sent .txt files via the SIM's SMSC",
-            );
+            match &not_at {
+                Some(device) => {
+                    let warning = super::at_modem_only_warning(device, super::SMSC_AT_ONLY);
+                    self.warn("smsd", "SMSC", warning);
+                }
+                None => self.info(
+                    "smsd",
+                    "SMSC",
+                    "used for every message that does not name its own SMSC; gammu 1.42 used \
+                     it only for .smsbackup outbox files and sent .txt files via the SIM's SMSC",
+                ),
+            }
         }
         config.modem.send_timeout = self.seconds("smsd", "SendTimeout", 30)?;
         if config.modem.send_timeout.is_zero() {

@@ -1286,6 +1286,47 @@ impl ModemSettings {
             modemmanager: None,
         }
     }
+
+    /// The transport, when the device is not an AT modem (`None` for
+    /// one): the keys of [`AT_MODEM_ONLY`] do nothing for it.
+    pub(crate) fn transport_not_at(&self) -> Option<&'static str> {
+        match (&self.web, &self.modemmanager) {
+            (Some(web), _) => Some(web.kind.as_str()),
+            (None, Some(_)) => Some("modemmanager"),
+            (None, None) => None,
+        }
+    }
+}
+
+/// The `[modem]` keys only an AT modem reads, with what they set there:
+/// on another device (a web stick, a phone, a ModemManager modem) they
+/// would be accepted and ignored, so loading one warns
+/// ([`at_modem_only_warning`]).
+pub(crate) const AT_MODEM_ONLY: [(&str, &str); 5] = [
+    ("baud", "the serial port's speed"),
+    (
+        "hardware_flow_control",
+        "the serial port's RTS/CTS handshake",
+    ),
+    ("pin", SIM_PIN_AT_ONLY),
+    ("pin_file", SIM_PIN_AT_ONLY),
+    ("smsc", SMSC_AT_ONLY),
+];
+
+/// What `pin` and `pin_file` set on an AT modem, and what to do instead.
+pub(crate) const SIM_PIN_AT_ONLY: &str = "the SIM PIN (AT+CPIN); unlock the SIM where the device \
+                                          is managed (the stick's web page, the phone, `mmcli \
+                                          --pin`)";
+
+/// What `smsc` sets on an AT modem, and what happens instead.
+pub(crate) const SMSC_AT_ONLY: &str =
+    "a default SMSC (AT+CSCA); the device sends through the SMSC it is set up with";
+
+/// The warning for a key of [`AT_MODEM_ONLY`] (what it `sets`) written
+/// for a device that is not an AT modem, as the configuration names that
+/// device (`transport = "hilink"`, `connection = hilink`).
+pub(crate) fn at_modem_only_warning(device: &str, sets: &str) -> String {
+    format!("has no effect with {device}: only an AT modem takes {sets}")
 }
 
 impl Default for SpoolSettings {

@@ -1330,3 +1330,78 @@ fn several_modems_are_read_named_routed_and_written_back() {
         .to_string();
     assert!(error.contains("[[modems]]"), "{error}");
 }
+
+/// The keys only an AT modem reads (the serial port's, the SIM PIN, the
+/// modem's SMSC), set for a device that is not one: each is warned about,
+/// naming the transport, instead of being accepted and ignored. An AT
+/// modem beside it keeps its own without a word, and the effective
+/// configuration of such a device does not print the serial port's.
+#[test]
+fn at_modem_keys_on_a_device_that_is_not_an_at_modem_are_warned_about() {
+    let spool = "[spool]\ninbox = \"/i\"\noutbox = \"/o\"\n";
+    for (transport, device, extra) in [
+        (
+            "android",
+            "http://192.168.1.20:8080",
+            "signing_key = \"k\"\n",
+        ),
+        ("hilink", "http://192.168.8.1", ""),
+        ("zte", "http://192.168.0.1", ""),
+        ("modemmanager", "any", ""),
+    ] {
+        let loaded = toml_ok(&format!(
+            "[modem]\ntransport = \"{transport}\"\ndevice = \"{device}\"\n{extra}\
+             baud = 9600\nhardware_flow_control = true\npin_file = \"/etc/simgate/pin\"\n\
+             smsc = \"+491720000000\"\n{spool}\
+             [[modems]]\ndevice = \"/dev/ttyUSB0\"\nbaud = 9600\nsmsc = \"+491720000000\"\n"
+        ));
+        for key in [
+            "modem.baud",
+            "modem.hardware_flow_control",
+            "modem.pin_file",
+            "modem.smsc",
+        ] {
+            let note = notice(&loaded, key).unwrap_or_else(|| panic!("{transport}: no {key}"));
+            assert_eq!(note.severity, Severity::Warning, "{transport}: {key}");
+            assert!(
+                note.message
+                    .contains(&format!("transport = \"{transport}\"")),
+                "{transport}: {key}: {}",
+                note.message
+            );
+        }
+        assert!(notice(&loaded, "modems.baud").is_none(), "{transport}");
+        assert!(notice(&loaded, "modems.smsc").is_none(), "{transport}");
+        let emitted = loaded.config.to_toml();
+        let modem = emitted.split("[[modems]]").next().unwrap_or_default();
+        assert!(
+            !modem.contains("baud") && !modem.contains("hardware_flow_control"),
+            "{transport}: {modem}"
+        );
+        // Its own keys, and nothing of the serial port's, once emitted.
+        let again = toml_ok(&loaded.config.to_toml_with_pin());
+        assert!(notice(&again, "modem.baud").is_none(), "{transport}");
+    }
+
+    let loaded = gammu(
+        "[gammu]\nconnection = hilink\ndevice = http://192.168.8.1\n[smsd]\nservice = files\n\
+         PIN = 1234\nSMSC = +491720000000\n\
+         inboxpath = /var/spool/gammu/inbox/\noutboxpath = /var/spool/gammu/outbox/\n",
+    );
+    for key in ["[smsd] PIN", "[smsd] SMSC"] {
+        let notes: Vec<&Notice> = loaded.notices.iter().filter(|n| n.key == key).collect();
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.severity == Severity::Warning
+                    && n.message.contains("connection = hilink")),
+            "{key}: {notes:?}"
+        );
+        assert!(
+            !notes
+                .iter()
+                .any(|n| n.message.contains("used for every message")),
+            "{key}: {notes:?}"
+        );
+    }
+}

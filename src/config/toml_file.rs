@@ -74,6 +74,7 @@ pub(super) fn parse(text: &str) -> Result<Loaded, ConfigError> {
 
     let mut modem = section("modem");
     config.modem = modem_settings(&mut modem, config.modem.clone())?;
+    modem.warn_at_modem_only(&config.modem, &mut notices);
     modem.finish(&mut notices);
     if let Some(more) = root.get("modems") {
         let Some(entries) = more.as_array().filter(|a| a.iter().all(Value::is_table)) else {
@@ -90,6 +91,7 @@ pub(super) fn parse(text: &str) -> Result<Loaded, ConfigError> {
                 used: Vec::new(),
             };
             let settings = modem_settings(&mut modem, super::ModemSettings::new(""))?;
+            modem.warn_at_modem_only(&settings, &mut notices);
             modem.finish(&mut notices);
             config.more_modems.push(settings);
         }
@@ -747,6 +749,23 @@ impl<'a> Section<'a> {
                 })
                 .collect(),
             Some(other) => Err(self.invalid(key, other, "a list of strings, [\"+4917…\", …]")),
+        }
+    }
+
+    /// A warning for each key only an AT modem reads
+    /// ([`super::AT_MODEM_ONLY`]) written for a modem that is not one.
+    fn warn_at_modem_only(&self, settings: &super::ModemSettings, notices: &mut Vec<Notice>) {
+        let (Some(table), Some(transport)) = (self.table, settings.transport_not_at()) else {
+            return;
+        };
+        let device = format!("transport = \"{transport}\"");
+        for (key, sets) in super::AT_MODEM_ONLY {
+            if table.contains_key(key) {
+                notices.push(Notice::warning(
+                    self.key(key),
+                    super::at_modem_only_warning(&device, sets),
+                ));
+            }
         }
     }
 
