@@ -253,7 +253,15 @@ async fn parts_per_destination_hold_that_number_only_and_too_long_a_message_fail
         sent_file(&rig.next(is_sent).await),
         "OUTD_+491760000302_4.txt"
     );
-    assert_eq!(Instant::now(), first, "another number is not held");
+    // Not held with the other number's message, which waits a day. (Not
+    // an exact instant: under load the runtime can sit idle until a late
+    // inotify event brings OUTD in, and the paused clock then jumps to the
+    // next timer, a rescan's or a status poll's.)
+    assert!(
+        Instant::now() - first < Duration::from_secs(3_600),
+        "another number is not held: {:?} after the first send",
+        Instant::now() - first
+    );
     let failed = rig.next(|e| matches!(e, DaemonEvent::Failed { .. })).await;
     assert!(
         matches!(&failed, DaemonEvent::Failed { file, reason }
