@@ -29,8 +29,8 @@
 //! that lasts as long as the daemon: the database through `<db>.lock`
 //! beside it, the outbox on the directory itself, the modem on its device
 //! node (each time the port is opened). A second daemon that finds any of
-//! them held stops, naming what is held and by which process (from
-//! `/proc/locks`), and the first goes on undisturbed. It waits
+//! them held stops, naming what is held and by which process (the one
+//! whose descriptor in `/proc` shows the lock), and the first goes on undisturbed. It waits
 //! `LOCK_GRACE` first: a lock lives as long as its open file, and a
 //! child process that a daemon killed a moment ago was starting (a hook,
 //! between fork and exec) shares that file for a moment.
@@ -313,7 +313,7 @@ pub(crate) fn lock_database(database: &Path) -> Result<Lock, InstanceError> {
             source,
         })?;
     let mut lock = take(file, &path, || format!("the state {}", database.display()))?;
-    // For people reading the file; /proc/locks is what simgate believes.
+    // For people reading the file; the lock is what simgate believes.
     let _ = lock.set_len(0);
     let _ = writeln!(*lock, "{}", std::process::id());
     Ok(Lock { _held: lock })
