@@ -81,16 +81,29 @@ async fn a_message_a_rate_limit_holds_past_max_age_fails() {
 /// of 32): the rest go in the turns right after, not a period later.
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn more_old_messages_than_a_slice_all_fail_together() {
-    let max_age = Duration::from_secs(600);
-    let mut rig = Rig::start("max-age-slices", |c| c.send.max_age = Some(max_age)).await;
-    rig.device_gone();
+    // Not a multiple of the sweep's period (a quarter of it, at most a
+    // minute: 60 s), so the files, queued within a second, are too old
+    // half a period before a sweep: one sweep finds them all. (With 600 s,
+    // files dropped while the daemon ran and queued a few ms apart, as
+    // inotify told of them in real time, were split by a sweep that fell
+    // between two of them, and the last failed a period later.)
+    let max_age = Duration::from_secs(630);
     let count = 40;
-    for n in 0..count {
-        rig.drop_file(&format!("OUT+49176000098{n:02}.txt"), "too old soon");
-    }
+    // In the outbox before the start: taken in by tokio's timers alone.
+    let files: Vec<(String, &str)> = (0..count)
+        .map(|n| (format!("OUT+49176000098{n:02}.txt"), "too old soon"))
+        .collect();
+    let mut rig = Rig::start_with_outbox_unready("max-age-slices", &files, |c| {
+        c.send.max_age = Some(max_age)
+    })
+    .await;
+    let mut queued_at = Vec::new();
     for _ in 0..count {
         rig.next(|e| matches!(e, DaemonEvent::Queued { .. })).await;
+        queued_at.push(tokio::time::Instant::now());
     }
+    let intake = *queued_at.last().unwrap() - queued_at[0];
+    assert!(intake < Duration::from_secs(1), "taken in over {intake:?}");
     let mut failed_at = Vec::new();
     for _ in 0..count {
         rig.next_within(max_age * 2, |e| matches!(e, DaemonEvent::Failed { .. }))

@@ -236,7 +236,28 @@ impl Rig {
     pub(crate) async fn start(name: &str, configure: impl FnOnce(&mut Config)) -> Self {
         let root = std::env::temp_dir().join(format!("simgate-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
-        Self::start_in(root, TokioClock::new(), configure).await
+        Self::start_in(root, TokioClock::new(), true, configure).await
+    }
+
+    /// Starts the daemon with `files` (name, content) already in its
+    /// outbox and a device that never becomes ready. The start-up scan
+    /// finds them, and each is taken in once it has settled (the settle
+    /// time from its change time): by tokio's timers alone, where files
+    /// dropped while the daemon runs are seen when inotify tells, in real
+    /// time, and a runtime left idle meanwhile moves a paused clock on to
+    /// its next timer.
+    pub(crate) async fn start_with_outbox_unready(
+        name: &str,
+        files: &[(String, &str)],
+        configure: impl FnOnce(&mut Config),
+    ) -> Self {
+        let root = std::env::temp_dir().join(format!("simgate-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("outbox")).unwrap();
+        for (name, content) in files {
+            std::fs::write(root.join("outbox").join(name), content).unwrap();
+        }
+        Self::start_in(root, TokioClock::new(), false, configure).await
     }
 
     /// [`Self::start`] with the daemon's calendar starting at `calendar`.
@@ -247,7 +268,7 @@ impl Rig {
     ) -> Self {
         let root = std::env::temp_dir().join(format!("simgate-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
-        Self::start_in(root, TokioClock::starting_at(calendar), configure).await
+        Self::start_in(root, TokioClock::starting_at(calendar), true, configure).await
     }
 
     /// Starts the daemon on the spool and database of a rig stopped with
@@ -258,12 +279,15 @@ impl Rig {
         (root, stopped): (PathBuf, SystemTime),
         configure: impl FnOnce(&mut Config),
     ) -> Self {
-        Self::start_in(root, TokioClock::starting_at(stopped), configure).await
+        Self::start_in(root, TokioClock::starting_at(stopped), true, configure).await
     }
 
+    /// Starts the daemon on the spool at `root`; with `ready`, the device
+    /// becomes ready and the start waits until the daemon has seen it.
     async fn start_in(
         root: PathBuf,
         clock: TokioClock,
+        ready: bool,
         configure: impl FnOnce(&mut Config),
     ) -> Self {
         let clock = Arc::new(clock);
@@ -295,10 +319,12 @@ impl Rig {
                 let _ = stopped.await;
             },
         ));
-        state.send_replace(DeviceState::Ready(DeviceInfo {
-            model: "Scripted".to_owned(),
-            imei: Some("000000000000001".to_owned()),
-        }));
+        if ready {
+            state.send_replace(DeviceState::Ready(DeviceInfo {
+                model: "Scripted".to_owned(),
+                imei: Some("000000000000001".to_owned()),
+            }));
+        }
         let mut rig = Self {
             root,
             device: handle,
@@ -308,8 +334,10 @@ impl Rig {
             state,
             clock,
         };
-        rig.next(|e| matches!(e, DaemonEvent::ModemReady { .. }))
-            .await;
+        if ready {
+            rig.next(|e| matches!(e, DaemonEvent::ModemReady { .. }))
+                .await;
+        }
         rig
     }
 
