@@ -30,8 +30,9 @@
 //! beside it, the outbox on the directory itself, the modem on its device
 //! node (each time the port is opened). A second daemon that finds any of
 //! them held stops, naming what is held and by which process (the one
-//! whose descriptor in `/proc` shows the lock), and the first goes on undisturbed. It waits
-//! `LOCK_GRACE` first: a lock lives as long as its open file, and a
+//! whose descriptor in `/proc` shows the lock, or `/proc/locks`), and the
+//! first goes on undisturbed. It waits `LOCK_GRACE` first: a lock lives
+//! as long as its open file, and a
 //! child process that a daemon killed a moment ago was starting (a hook,
 //! between fork and exec) shares that file for a moment.
 

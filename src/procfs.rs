@@ -3,7 +3,7 @@
 //! writing; the instance locks ask which process holds a lock or a modem,
 //! so a refusal can name it.
 //!
-//! The parsers ([`holds_flock`], [`access_mode`]) are pure; the scans read
+//! The parsers ([`holds_flock`], [`parse_locks`], [`access_mode`]) are pure; the scans read
 //! `/proc` and report what they could not see (other users' processes,
 //! without privileges) rather than guessing.
 
@@ -77,19 +77,64 @@ impl std::fmt::Display for Process {
 }
 
 /// The processes holding a `flock` lock on `inode`: those with a
-/// descriptor of it whose fdinfo shows the lock ([`holds_flock`]). Not
-/// `/proc/locks`: the kernel produces it a page at a time, and locks taken
-/// or dropped between two pages by any process shift the rest, so a read
-/// can skip a holder (it did, under a busy test suite). Each descriptor's
-/// fdinfo is read whole in one go.
+/// descriptor of it whose fdinfo shows the lock ([`holds_flock`]); when
+/// that finds nobody (another user's processes cannot be looked into),
+/// `/proc/locks`, which everyone may read. That file alone is not enough:
+/// the kernel produces it a page at a time, and locks taken or dropped
+/// between two pages by any process shift the rest, so a read can skip a
+/// holder (it did, under a busy test suite); it is read up to
+/// [`LOCKS_READS`] times until it names one.
 pub(crate) fn flock_holders(inode: Inode) -> Vec<Process> {
-    open_holders(&BTreeSet::from([inode]), Access::Flock)
+    let mut pids = open_holders(&BTreeSet::from([inode]), Access::Flock)
         .holders
         .remove(&inode)
-        .unwrap_or_default()
-        .into_iter()
-        .map(Process::new)
-        .collect()
+        .unwrap_or_default();
+    for _ in 0..LOCKS_READS {
+        if !pids.is_empty() {
+            break;
+        }
+        let Ok(text) = fs::read_to_string("/proc/locks") else {
+            break;
+        };
+        pids = parse_locks(&text, inode);
+    }
+    pids.into_iter().map(Process::new).collect()
+}
+
+/// How many times [`flock_holders`] reads `/proc/locks` for a holder.
+const LOCKS_READS: usize = 3;
+
+/// The pids holding `FLOCK` locks on `inode` in the text of `/proc/locks`
+/// (lines like `1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF`; the
+/// device is `major:minor` in hex, the inode decimal).
+pub(crate) fn parse_locks(text: &str, inode: Inode) -> Vec<u32> {
+    let major = nix::sys::stat::major(inode.dev);
+    let minor = nix::sys::stat::minor(inode.dev);
+    let mut pids = BTreeSet::new();
+    for line in text.lines() {
+        // A blocked waiter is shown as ` -> FLOCK ...`: not a holder.
+        if line.contains("->") {
+            continue;
+        }
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let [_, kind, _, _, pid, file, ..] = fields.as_slice() else {
+            continue;
+        };
+        if *kind != "FLOCK" {
+            continue;
+        }
+        let mut parts = file.split(':');
+        let (Some(maj), Some(min), Some(ino)) = (parts.next(), parts.next(), parts.next()) else {
+            continue;
+        };
+        let matches = u64::from_str_radix(maj, 16).ok() == Some(major)
+            && u64::from_str_radix(min, 16).ok() == Some(minor)
+            && ino.parse::<u64>().ok() == Some(inode.ino);
+        if let (true, Ok(pid)) = (matches, pid.parse::<u32>()) {
+            pids.insert(pid);
+        }
+    }
+    pids.into_iter().collect()
 }
 
 /// Whether the text of an fdinfo file shows a `flock` lock held through
@@ -223,6 +268,29 @@ pub(crate) fn access_mode(fdinfo: &str) -> Option<u32> {
 mod tests {
     use super::*;
     use std::io::Write;
+
+    #[test]
+    fn proc_locks_lines() {
+        let inode = Inode {
+            dev: nix::sys::stat::makedev(8, 1),
+            ino: 5678,
+        };
+        let text = "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF\n\
+                    1: -> FLOCK  ADVISORY  WRITE 99 08:01:5678 0 EOF\n\
+                    2: POSIX  ADVISORY  WRITE 4321 08:01:5678 0 EOF\n\
+                    3: FLOCK  ADVISORY  WRITE 777 08:01:5679 0 EOF\n\
+                    4: FLOCK  ADVISORY  WRITE 888 08:02:5678 0 EOF\n\
+                    5: OFDLCK ADVISORY  READ  -1 00:05:5678 0 EOF\n";
+        assert_eq!(parse_locks(text, inode), [1234]);
+        let hex = Inode {
+            dev: nix::sys::stat::makedev(0x103, 0x1a),
+            ino: 1,
+        };
+        assert_eq!(
+            parse_locks("9: FLOCK  ADVISORY  WRITE 5 103:1a:1 0 EOF", hex),
+            [5]
+        );
+    }
 
     #[test]
     fn fdinfo_flock_lines() {

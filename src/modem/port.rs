@@ -7,7 +7,7 @@
 //! (nor ModemManager, which runs with CAP_SYS_ADMIN), and an advisory
 //! `flock` on the device node, which every simgate takes, so a second
 //! daemon on the same modem is refused whoever it runs as, with the first
-//! one's pid (from the lock's descriptor in `/proc`).
+//! one's pid (from the lock's descriptor in `/proc`, or `/proc/locks`).
 
 use super::error::ModemError;
 use crate::instance::{self, InstanceError, Lock};
