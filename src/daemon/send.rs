@@ -751,13 +751,7 @@ pub(super) fn expire_old(
     max_age: Duration,
     now: SystemTime,
 ) -> Result<(Vec<Outcome>, bool), StoreError> {
-    let Core {
-        config,
-        store,
-        outbox,
-        ..
-    } = core;
-    let Some(outbox) = outbox.as_mut() else {
+    let Some((config, store, outbox)) = core.with_outbox() else {
         return Ok((Vec::new(), false));
     };
     let oldest = ms(now).saturating_sub(i64::try_from(max_age.as_millis()).unwrap_or(i64::MAX));
@@ -900,13 +894,7 @@ fn finish_sent(
     reference: u8,
     now: SystemTime,
 ) -> Result<Outcome, StoreError> {
-    let Core {
-        config,
-        store,
-        outbox,
-        ..
-    } = core;
-    let Some(outbox) = outbox.as_mut() else {
+    let Some((config, store, outbox)) = core.with_outbox() else {
         return Ok(Outcome::Skipped);
     };
     // More to send, queued or still to be taken in from the outbox: its
@@ -1010,13 +998,7 @@ fn fail_part(
     several: bool,
     now: SystemTime,
 ) -> Result<Outcome, StoreError> {
-    let Core {
-        config,
-        store,
-        outbox,
-        ..
-    } = core;
-    let Some(outbox) = outbox.as_mut() else {
+    let Some((config, store, outbox)) = core.with_outbox() else {
         return Ok(Outcome::Skipped);
     };
     let Failure { part, kind, reason } = failure;

@@ -86,6 +86,13 @@ pub(super) struct Tally {
 }
 
 impl Core {
+    /// The configuration, the store and the outbox, borrowed apart for a
+    /// job that works on all three; `None` without an outbox (`Send = no`).
+    pub(super) fn with_outbox(&mut self) -> Option<(&Config, &mut Store, &mut Outbox)> {
+        let outbox = self.outbox.as_mut()?;
+        Some((&self.config, &mut self.store, outbox))
+    }
+
     /// When there is work next.
     pub(super) fn schedule(&self, lane: &Lane) -> Result<Schedule, StoreError> {
         let outbox = self.outbox.as_ref();
