@@ -234,8 +234,7 @@ impl Rig {
     /// Starts the daemon (configured by `configure`) on a fresh device and
     /// spool, on tokio's clock, and waits until the device is ready.
     pub(crate) async fn start(name: &str, configure: impl FnOnce(&mut Config)) -> Self {
-        let root = std::env::temp_dir().join(format!("simgate-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
+        let root = fresh_root(name);
         Self::start_in(root, TokioClock::new(), true, configure).await
     }
 
@@ -251,8 +250,7 @@ impl Rig {
         files: &[(String, &str)],
         configure: impl FnOnce(&mut Config),
     ) -> Self {
-        let root = std::env::temp_dir().join(format!("simgate-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
+        let root = fresh_root(name);
         std::fs::create_dir_all(root.join("outbox")).unwrap();
         for (name, content) in files {
             std::fs::write(root.join("outbox").join(name), content).unwrap();
@@ -266,8 +264,7 @@ impl Rig {
         calendar: SystemTime,
         configure: impl FnOnce(&mut Config),
     ) -> Self {
-        let root = std::env::temp_dir().join(format!("simgate-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
+        let root = fresh_root(name);
         Self::start_in(root, TokioClock::starting_at(calendar), true, configure).await
     }
 
@@ -408,6 +405,13 @@ impl Rig {
         (&mut self.daemon).await.unwrap().unwrap();
         (self.root.clone(), self.clock.now())
     }
+}
+
+/// The spool of a rig named `name`, emptied of an earlier run's.
+fn fresh_root(name: &str) -> PathBuf {
+    let root = std::env::temp_dir().join(format!("simgate-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    root
 }
 
 /// A transient failure, as a device reports one.
