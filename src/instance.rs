@@ -32,9 +32,9 @@
 //! them held stops, naming what is held and by which process (the one
 //! whose descriptor in `/proc` shows the lock, or `/proc/locks`), and the
 //! first goes on undisturbed. It waits `LOCK_GRACE` first: a lock lives
-//! as long as its open file, and a
-//! child process that a daemon killed a moment ago was starting (a hook,
-//! between fork and exec) shares that file for a moment.
+//! as long as its open file, and a child process that a daemon killed a
+//! moment ago was starting (a hook, between fork and exec) shares that
+//! file for a moment.
 
 use crate::procfs::{self, Inode, Process};
 use nix::fcntl::{Flock, FlockArg};

@@ -223,24 +223,21 @@ pub(crate) fn scan_in(proc_root: &Path, inodes: &BTreeSet<Inode>, access: Access
             if !inodes.contains(&inode) {
                 continue;
             }
-            let counts = match access {
-                Access::Any => true,
-                Access::Write | Access::Flock => {
-                    let info = entry.path().join("fdinfo").join(fd.file_name());
-                    let text = fs::read_to_string(&info).ok();
-                    let found = match access {
-                        Access::Write => text
-                            .as_deref()
-                            .and_then(access_mode)
-                            .map(|mode| mode == 1 || mode == 2),
-                        _ => text.as_deref().map(holds_flock),
-                    };
-                    found.unwrap_or_else(|| {
-                        scan.complete = false;
-                        false
-                    })
-                }
+            let fdinfo =
+                || fs::read_to_string(entry.path().join("fdinfo").join(fd.file_name())).ok();
+            // `None`: the descriptor's fdinfo could not be read or understood.
+            let seen = match access {
+                Access::Any => Some(true),
+                Access::Write => fdinfo()
+                    .as_deref()
+                    .and_then(access_mode)
+                    .map(|mode| mode == 1 || mode == 2),
+                Access::Flock => fdinfo().as_deref().map(holds_flock),
             };
+            let counts = seen.unwrap_or_else(|| {
+                scan.complete = false;
+                false
+            });
             if counts {
                 let pids = scan.holders.entry(inode).or_default();
                 if !pids.contains(&pid) {
@@ -407,7 +404,7 @@ mod tests {
                 })
             })
             .collect();
-        // Both churning before the first lookup.
+        // The churners under way before the first lookup.
         while rounds.load(std::sync::atomic::Ordering::Relaxed) < 3 {
             std::thread::yield_now();
         }
