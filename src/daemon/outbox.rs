@@ -287,8 +287,11 @@ impl Outbox {
             // in the commit that records the refusal.
             for event in &events {
                 if let DaemonEvent::Failed { file, reason } = event {
-                    let data = super::webhooks::failed_data(file, reason);
-                    store.queue_webhook(crate::webhook::FAILED, &data, ms(now))?;
+                    store.queue_webhook(
+                        crate::webhook::FAILED,
+                        |_| Ok(super::webhooks::failed_data(file, reason)),
+                        ms(now),
+                    )?;
                 }
             }
             done
@@ -788,8 +791,8 @@ impl Outbox {
                 "its file was moved to the error folder just before a restart".to_owned()
             });
             let state = store.settle_moved(row.id, sent, &reason, ms(now))?;
-            let (kind, data) = super::webhooks::settled_event(store, row, state)?;
-            store.queue_webhook(kind, &data, ms(now))?;
+            let (kind, data) = super::webhooks::settled_event(row, state);
+            store.queue_webhook(kind, data, ms(now))?;
             tracing::warn!(file = %Redact(&row.file_name), id = row.id, state = ?state, folder = %dir.display(), "found the file already moved on: finished as the move says (its last commit did not happen)");
             return Ok(Some(state));
         }

@@ -266,8 +266,8 @@ pub(super) fn deliver(
     let marked = store.batch(Durability::WithNextCommit, |store| {
         for message in written {
             // Its webhook goes in the commit that says its files are written.
-            let (kind, data) = super::webhooks::received_event(store, &message)?;
-            store.queue_webhook(kind, &data, now_ms)?;
+            let (kind, data) = super::webhooks::received_event(&message);
+            store.queue_webhook(kind, data, now_ms)?;
             if let Some(id) = message.id {
                 store.incoming_written(id, hook)?;
                 tracing::info!(

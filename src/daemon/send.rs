@@ -621,8 +621,11 @@ pub(super) fn begin_next(
                         budget: config.budget.monthly_parts.unwrap_or_default(),
                         threshold,
                     };
-                    let data = webhooks::budget_warning_data(&warning);
-                    store.queue_webhook(webhook::BUDGET_WARNING, &data, ms(now))?;
+                    store.queue_webhook(
+                        webhook::BUDGET_WARNING,
+                        |_| Ok(webhooks::budget_warning_data(&warning)),
+                        ms(now),
+                    )?;
                     *budget_warning = Some(warning);
                 }
             }
@@ -722,8 +725,11 @@ fn fail_claimed(
     store.mark_failed(id, &reason, ms(now))?;
     tracing::error!(file = %Redact(&row.file_name), id, reason = %Scrub(&reason), "message failed");
     outbox.finish(config, store, id, file, false, now, Flush::Now)?;
-    let data = webhooks::failed_data(&row.file_name, &reason);
-    store.queue_webhook(webhook::FAILED, &data, ms(now))?;
+    store.queue_webhook(
+        webhook::FAILED,
+        |_| Ok(webhooks::failed_data(&row.file_name, &reason)),
+        ms(now),
+    )?;
     Ok(Outcome::Failed {
         file: row.file_name.clone(),
         reason,
@@ -961,8 +967,17 @@ fn complete(
         Finished::Pending => None,
     };
     tracing::info!(file = %Redact(&row.file_name), id = row.id, parts = references.len(), "sent");
-    let data = webhooks::sent_data(&row.file_name, &message.recipient, &parts);
-    store.queue_webhook(webhook::SENT, &data, ms(now))?;
+    store.queue_webhook(
+        webhook::SENT,
+        |_| {
+            Ok(webhooks::sent_data(
+                &row.file_name,
+                &message.recipient,
+                &parts,
+            ))
+        },
+        ms(now),
+    )?;
     Ok(Outcome::Sent {
         file: row.file_name,
         recipient: message.recipient,
@@ -1029,8 +1044,11 @@ fn fail_part(
                         store.mark_ambiguous(id, part, &reason, now_ms)?;
                         tracing::error!(file = %Redact(&row.file_name), id, reason = %Scrub(&reason), "ambiguous send; not sent again");
                         outbox.finish(config, store, id, &attempt.file, false, now, Flush::Now)?;
-                        let data = webhooks::failed_data(&row.file_name, &reason);
-                        store.queue_webhook(webhook::FAILED, &data, now_ms)?;
+                        store.queue_webhook(
+                            webhook::FAILED,
+                            |_| Ok(webhooks::failed_data(&row.file_name, &reason)),
+                            now_ms,
+                        )?;
                         return Ok(Outcome::Failed {
                             file: row.file_name.clone(),
                             reason,
@@ -1049,8 +1067,11 @@ fn fail_part(
             store.mark_failed(id, &reason, now_ms)?;
             tracing::error!(file = %Redact(&row.file_name), id, reason = %Scrub(&reason), "message failed");
             outbox.finish(config, store, id, &attempt.file, false, now, Flush::Now)?;
-            let data = webhooks::failed_data(&row.file_name, &reason);
-            store.queue_webhook(webhook::FAILED, &data, now_ms)?;
+            store.queue_webhook(
+                webhook::FAILED,
+                |_| Ok(webhooks::failed_data(&row.file_name, &reason)),
+                now_ms,
+            )?;
             Ok(Outcome::Failed {
                 file: row.file_name.clone(),
                 reason,
@@ -1147,8 +1168,11 @@ fn give_up_ambiguous(
             let file = outbox.file_of(row);
             outbox.finish(config, store, row.id, &file, false, now, Flush::Now)?;
         }
-        let data = webhooks::failed_data(&row.file_name, &reason);
-        store.queue_webhook(webhook::FAILED, &data, ms(now))?;
+        store.queue_webhook(
+            webhook::FAILED,
+            |_| Ok(webhooks::failed_data(&row.file_name, &reason)),
+            ms(now),
+        )?;
         Ok(Outcome::Failed {
             file: row.file_name.clone(),
             reason,

@@ -235,34 +235,38 @@ pub(super) fn sent_data(
 /// The event of a message finished by finding its file already moved on
 /// (its last commit, and the event in it, never came): `sent` with the
 /// references the store has (the texts are not planned again), or
-/// `failed` with the reason.
+/// `failed` with the reason. The data is made only when a webhook wants
+/// the event ([`crate::store::Store::queue_webhook`]).
 pub(super) fn settled_event(
-    store: &crate::store::Store,
     row: &crate::store::Outgoing,
     state: crate::store::MessageState,
-) -> Result<(&'static str, serde_json::Value), crate::store::StoreError> {
-    if state != crate::store::MessageState::Sent {
-        let reason = store
-            .get(row.id)?
-            .and_then(|row| row.last_error)
-            .unwrap_or_default();
-        return Ok((webhook::FAILED, failed_data(&row.file_name, &reason)));
-    }
-    let parts: Vec<super::hook_env::SentPart> = store
-        .parts(row.id)?
-        .iter()
-        .filter_map(|part| part.message_ref)
-        .map(|reference| super::hook_env::SentPart {
-            reference,
-            text: None,
-            class: -1,
-        })
-        .collect();
-    Ok((
-        webhook::SENT,
-        sent_data(&row.file_name, &row.recipient, &parts),
-    ))
+) -> (&'static str, impl FnOnce(&crate::store::Store) -> Data + '_) {
+    let sent = state == crate::store::MessageState::Sent;
+    let kind = if sent { webhook::SENT } else { webhook::FAILED };
+    (kind, move |store: &crate::store::Store| {
+        if !sent {
+            let reason = store
+                .get(row.id)?
+                .and_then(|row| row.last_error)
+                .unwrap_or_default();
+            return Ok(failed_data(&row.file_name, &reason));
+        }
+        let parts: Vec<super::hook_env::SentPart> = store
+            .parts(row.id)?
+            .iter()
+            .filter_map(|part| part.message_ref)
+            .map(|reference| super::hook_env::SentPart {
+                reference,
+                text: None,
+                class: -1,
+            })
+            .collect();
+        Ok(sent_data(&row.file_name, &row.recipient, &parts))
+    })
 }
+
+/// An event's data as the store makes it, when asked.
+type Data = Result<serde_json::Value, crate::store::StoreError>;
 
 /// The data of a `budget_warning` event.
 pub(super) fn budget_warning_data(warning: &super::state::BudgetWarning) -> serde_json::Value {
@@ -290,11 +294,18 @@ pub(super) fn received_kind(message: &super::receive::Received) -> &'static str 
 
 /// The kind and data of a received message (`received`) or status report
 /// (`delivered`, with the sent message it reports on when it was matched
-/// to one): what RunOnReceive gets.
+/// to one): what RunOnReceive gets. The data is made only when a webhook
+/// wants the event ([`crate::store::Store::queue_webhook`]).
 pub(super) fn received_event(
-    store: &crate::store::Store,
     message: &super::receive::Received,
-) -> Result<(&'static str, serde_json::Value), crate::store::StoreError> {
+) -> (&'static str, impl FnOnce(&crate::store::Store) -> Data + '_) {
+    (
+        received_kind(message),
+        move |store: &crate::store::Store| received_data(store, message),
+    )
+}
+
+fn received_data(store: &crate::store::Store, message: &super::receive::Received) -> Data {
     use crate::pdu::Incoming;
     if let Some(Incoming::StatusReport(report)) = message.parts.first().map(|p| &p.message) {
         let outcome = format!("{:?}", report.status.outcome()).to_ascii_lowercase();
@@ -303,18 +314,15 @@ pub(super) fn received_event(
         let subject = store
             .report_subject(report.message_reference, &number, &discharge_time)?
             .map(|(id, part, file)| serde_json::json!({"id": id, "part": part, "file": file}));
-        return Ok((
-            webhook::DELIVERED,
-            serde_json::json!({
-                "number": number,
-                "reference": report.message_reference,
-                "status": report.status.0,
-                "outcome": outcome,
-                "discharge_time": discharge_time,
-                "files": message.files,
-                "message": subject,
-            }),
-        ));
+        return Ok(serde_json::json!({
+            "number": number,
+            "reference": report.message_reference,
+            "status": report.status.0,
+            "outcome": outcome,
+            "discharge_time": discharge_time,
+            "files": message.files,
+            "message": subject,
+        }));
     }
     let texts: Vec<Option<&str>> = message
         .parts
@@ -325,17 +333,14 @@ pub(super) fn received_event(
         })
         .collect();
     let text: Option<String> = texts.iter().copied().collect();
-    Ok((
-        webhook::RECEIVED,
-        serde_json::json!({
-            "id": message.id,
-            "number": message.sender,
-            "text": text,
-            "files": message.files,
-            "parts": message.parts.len(),
-            "complete": message.complete,
-        }),
-    ))
+    Ok(serde_json::json!({
+        "id": message.id,
+        "number": message.sender,
+        "text": text,
+        "files": message.files,
+        "parts": message.parts.len(),
+        "complete": message.complete,
+    }))
 }
 
 #[cfg(test)]

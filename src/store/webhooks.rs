@@ -34,26 +34,29 @@ impl Store {
     }
 
     /// Queues an event of `kind` for every URL, if that kind is wanted,
-    /// its body made by [`crate::webhook::body`]. Inside a
-    /// [`Store::batch`] it is part of the batch: committed with the
-    /// outcome it reports, or not at all. Whether it was queued.
+    /// its body made by [`crate::webhook::body`] around what `data` makes
+    /// (only then: a daemon without webhooks builds no JSON and asks the
+    /// store nothing for it). Inside a [`Store::batch`] it is part of the
+    /// batch: committed with the outcome it reports, or not at all.
+    /// Whether it was queued.
     pub(crate) fn queue_webhook(
         &mut self,
         kind: &str,
-        data: &serde_json::Value,
+        data: impl FnOnce(&Store) -> Result<serde_json::Value, StoreError>,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
         let Some(sink) = self.webhooks.as_ref().filter(|sink| sink.wants(kind)) else {
             return Ok(false);
         };
         let urls = sink.urls.clone();
+        let data = data(self)?;
         let atomic = self.atomic()?;
         atomic.execute(
             "INSERT INTO webhook_event (kind, body, created_ms) VALUES (?1, '', ?2)",
             params![kind, now_ms],
         )?;
         let id = atomic.last_insert_rowid();
-        let body = crate::webhook::body(id, kind, now_ms.div_euclid(1000), data);
+        let body = crate::webhook::body(id, kind, now_ms.div_euclid(1000), &data);
         atomic.execute(
             "UPDATE webhook_event SET body = ?1 WHERE id = ?2",
             params![body, id],
@@ -198,8 +201,8 @@ mod tests {
         })
     }
 
-    fn data() -> serde_json::Value {
-        serde_json::json!({ "file": "OUT+49.txt" })
+    fn data(_: &Store) -> Result<serde_json::Value, StoreError> {
+        Ok(serde_json::json!({ "file": "OUT+49.txt" }))
     }
 
     #[test]
@@ -208,7 +211,7 @@ mod tests {
         let path = dir.join("state.db");
         let mut store = Store::open(&path).unwrap();
         store.set_webhooks(sink(&["http://a/", "http://b/"], &["sent"]));
-        assert!(store.queue_webhook("sent", &data(), 1_000).unwrap());
+        assert!(store.queue_webhook("sent", data, 1_000).unwrap());
         let mut queue = WebhookQueue::open(&path).unwrap();
         assert_eq!(queue.due(999, 10).unwrap(), []);
         let due = queue.due(1_000, 10).unwrap();
@@ -219,7 +222,7 @@ mod tests {
             (body["id"].as_i64(), &body["event"]),
             (Some(id), &"sent".into())
         );
-        assert_eq!(body["data"], data());
+        assert_eq!(body["data"], data(&store).unwrap());
         queue.retry(id, "http://a/", 5_000, "500").unwrap();
         queue.finish(id, "http://b/").unwrap();
         assert_eq!(queue.due(4_999, 10).unwrap(), []);
@@ -239,9 +242,32 @@ mod tests {
         assert_eq!(events, 0);
         // Ids are never used again, even once the queue is empty:
         // receivers tell events apart by them.
-        store.queue_webhook("sent", &data(), 6_000).unwrap();
+        store.queue_webhook("sent", data, 6_000).unwrap();
         let next = queue.due(6_000, 10).unwrap()[0].event_id;
         assert!(next > id, "{next} after {id}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// An event no webhook wants costs nothing: its data is never made
+    /// (the daemon's send and receive paths queue one for every message,
+    /// webhooks configured or not).
+    #[test]
+    fn data_is_made_only_for_a_wanted_event() {
+        let dir = scratch("lazy");
+        let mut store = Store::open(&dir.join("state.db")).unwrap();
+        let unwanted = |_: &Store| -> Result<serde_json::Value, StoreError> {
+            panic!("the data of an event no webhook wants was made")
+        };
+        assert!(!store.queue_webhook("sent", unwanted, 1).unwrap());
+        store.set_webhooks(sink(&["http://a/"], &["failed"]));
+        assert!(!store.queue_webhook("sent", unwanted, 1).unwrap());
+        let mut made = 0;
+        let counted = |store: &Store| {
+            made += 1;
+            data(store)
+        };
+        assert!(store.queue_webhook("failed", counted, 1).unwrap());
+        assert_eq!(made, 1);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -255,11 +281,11 @@ mod tests {
         let path = dir.join("state.db");
         let mut store = Store::open(&path).unwrap();
         store.set_webhooks(sink(&["http://a/"], &["sent", "failed"]));
-        assert!(!store.queue_webhook("received", &data(), 1).unwrap());
+        assert!(!store.queue_webhook("received", data, 1).unwrap());
         let queue = WebhookQueue::open(&path).unwrap();
         store
             .batch(crate::store::Durability::Now, |store| {
-                assert!(store.queue_webhook("sent", &data(), 1)?);
+                assert!(store.queue_webhook("sent", data, 1)?);
                 assert_eq!(queue.pending()?, 0, "not before the batch commits");
                 Ok::<_, StoreError>(())
             })
