@@ -287,11 +287,7 @@ impl Outbox {
             // in the commit that records the refusal.
             for event in &events {
                 if let DaemonEvent::Failed { file, reason } = event {
-                    store.queue_webhook(
-                        crate::webhook::FAILED,
-                        |_| Ok(super::webhooks::failed_data(file, reason)),
-                        ms(now),
-                    )?;
+                    super::webhooks::queue_failed(store, file, reason, ms(now))?;
                 }
             }
             done

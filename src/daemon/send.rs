@@ -725,11 +725,7 @@ fn fail_claimed(
     store.mark_failed(id, &reason, ms(now))?;
     tracing::error!(file = %Redact(&row.file_name), id, reason = %Scrub(&reason), "message failed");
     outbox.finish(config, store, id, file, false, now, Flush::Now)?;
-    store.queue_webhook(
-        webhook::FAILED,
-        |_| Ok(webhooks::failed_data(&row.file_name, &reason)),
-        ms(now),
-    )?;
+    webhooks::queue_failed(store, &row.file_name, &reason, ms(now))?;
     Ok(Outcome::Failed {
         file: row.file_name.clone(),
         reason,
@@ -1044,11 +1040,7 @@ fn fail_part(
                         store.mark_ambiguous(id, part, &reason, now_ms)?;
                         tracing::error!(file = %Redact(&row.file_name), id, reason = %Scrub(&reason), "ambiguous send; not sent again");
                         outbox.finish(config, store, id, &attempt.file, false, now, Flush::Now)?;
-                        store.queue_webhook(
-                            webhook::FAILED,
-                            |_| Ok(webhooks::failed_data(&row.file_name, &reason)),
-                            now_ms,
-                        )?;
+                        webhooks::queue_failed(store, &row.file_name, &reason, now_ms)?;
                         return Ok(Outcome::Failed {
                             file: row.file_name.clone(),
                             reason,
@@ -1067,11 +1059,7 @@ fn fail_part(
             store.mark_failed(id, &reason, now_ms)?;
             tracing::error!(file = %Redact(&row.file_name), id, reason = %Scrub(&reason), "message failed");
             outbox.finish(config, store, id, &attempt.file, false, now, Flush::Now)?;
-            store.queue_webhook(
-                webhook::FAILED,
-                |_| Ok(webhooks::failed_data(&row.file_name, &reason)),
-                now_ms,
-            )?;
+            webhooks::queue_failed(store, &row.file_name, &reason, now_ms)?;
             Ok(Outcome::Failed {
                 file: row.file_name.clone(),
                 reason,
@@ -1168,11 +1156,7 @@ fn give_up_ambiguous(
             let file = outbox.file_of(row);
             outbox.finish(config, store, row.id, &file, false, now, Flush::Now)?;
         }
-        store.queue_webhook(
-            webhook::FAILED,
-            |_| Ok(webhooks::failed_data(&row.file_name, &reason)),
-            ms(now),
-        )?;
+        webhooks::queue_failed(store, &row.file_name, &reason, ms(now))?;
         Ok(Outcome::Failed {
             file: row.file_name.clone(),
             reason,

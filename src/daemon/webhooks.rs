@@ -283,6 +283,17 @@ pub(super) fn failed_data(file: &str, reason: &str) -> serde_json::Value {
     serde_json::json!({ "file": file, "reason": reason })
 }
 
+/// Queues the `failed` event of the message in `file`, given up for
+/// `reason` (its data made only when a webhook wants it).
+pub(super) fn queue_failed(
+    store: &mut crate::store::Store,
+    file: &str,
+    reason: &str,
+    now_ms: i64,
+) -> Result<bool, crate::store::StoreError> {
+    store.queue_webhook(webhook::FAILED, |_| Ok(failed_data(file, reason)), now_ms)
+}
+
 /// A status report's event is `delivered`, any other message's
 /// `received`.
 pub(super) fn received_kind(message: &super::receive::Received) -> &'static str {
