@@ -63,6 +63,7 @@ impl Harness {
         config.spool.scan_interval = Duration::from_secs(1);
         config.database.path = Some(root.join("simgate.db"));
         configure(&mut config);
+        init_logs();
         let (events_tx, events) = mpsc::unbounded_channel();
         let (stop, stopped) = oneshot::channel::<()>();
         let options = DaemonOptions {
@@ -131,7 +132,17 @@ impl Harness {
                         return event;
                     }
                 }
-                () = &mut deadline => panic!("no such daemon event within 30 s"),
+                () = &mut deadline => {
+                    // A daemon that ended with an error says why.
+                    let ended = match self.task.take() {
+                        Some(task) if task.is_finished() => format!("; the daemon ended: {:?}", task.await),
+                        task => {
+                            self.task = task;
+                            String::new()
+                        }
+                    };
+                    panic!("no such daemon event within 30 s{ended}")
+                }
             }
         }
     }
@@ -172,6 +183,24 @@ impl Harness {
             let _ = std::fs::remove_dir_all(&self.root);
         }
     }
+}
+
+/// With `SIMGATE_TEST_LOG` set (tracing targets, such as
+/// `simgate=debug`), the daemon's logs go to the test's captured output,
+/// shown when a test fails: how a rare failure is told apart.
+fn init_logs() {
+    let Ok(targets) = std::env::var("SIMGATE_TEST_LOG") else {
+        return;
+    };
+    let Ok(targets) = targets.parse::<tracing_subscriber::filter::Targets>() else {
+        panic!("SIMGATE_TEST_LOG is not a list of tracing targets: {targets}");
+    };
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let _ = tracing_subscriber::registry()
+        .with(targets)
+        .with(tracing_subscriber::fmt::layer().with_test_writer())
+        .try_init();
 }
 
 /// The SMS-DELIVER TPDUs of `text` from `from`, concatenated when long,
