@@ -6,7 +6,7 @@
 
 use crate::support::Harness;
 use simgate::daemon::DaemonEvent;
-use simgate::emulator::{EmulatorConfig, Fault, Profile, SentMessage, Times};
+use simgate::emulator::{EmulatorConfig, EmulatorEvent, Fault, Profile, SentMessage, Times};
 use simgate::pdu::Validity;
 use std::path::Path;
 use std::time::Duration;
@@ -281,5 +281,72 @@ async fn no_network_holds_the_queue_instead_of_failing_every_message() {
             .all(|e| matches!(e, DaemonEvent::Sent { .. })),
         "{outcome:?}"
     );
+    h.stop().await;
+}
+
+/// A modem unplugged while a send waits for its `> ` prompt: nothing was
+/// written, so the message waits for the modem, and the daemon goes on
+/// meanwhile (a file dropped is taken in, a waiting file deleted is
+/// cancelled). Back, the modem sends each waiting message once, at once:
+/// the retry delay (an hour here) holds a modem that refuses, not one
+/// that returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_modem_lost_during_a_send_does_not_hold_up_the_daemon() {
+    let mut h = Harness::start_with("lost-mid-send", Profile::Generic, |c| {
+        c.send.retry_delay = Duration::from_secs(3600);
+    })
+    .await;
+    h.emulator.inject_fault(Fault::NoAnswer {
+        command_prefix: "AT+CMGS".to_owned(),
+        times: Times::Once,
+    });
+    let mut modem = h.emulator.subscribe();
+    let outbox = h.dir("outbox");
+    drop_file(&outbox, "OUT+4917600000141.txt", b"lost mid-send");
+    loop {
+        match modem.recv().await.unwrap() {
+            EmulatorEvent::Hung(command) if command.starts_with("AT+CMGS") => break,
+            _ => {}
+        }
+    }
+    h.emulator.unplug(None).await;
+    let waiting = h
+        .wait_for(|e| matches!(e, DaemonEvent::Waiting { .. }))
+        .await;
+    assert!(
+        matches!(&waiting, DaemonEvent::Waiting { file, .. } if file == "OUT+4917600000141.txt"),
+        "{waiting:?}"
+    );
+    drop_file(&outbox, "OUT+4917600000142.txt", b"dropped while away");
+    drop_file(&outbox, "OUT+4917600000143.txt", b"deleted while away");
+    for name in ["OUT+4917600000142.txt", "OUT+4917600000143.txt"] {
+        h.wait_for(|e| matches!(e, DaemonEvent::Queued { file } if file == name))
+            .await;
+    }
+    std::fs::remove_file(outbox.join("OUT+4917600000143.txt")).unwrap();
+    h.wait_for(
+        |e| matches!(e, DaemonEvent::Cancelled { file, .. } if file == "OUT+4917600000143.txt"),
+    )
+    .await;
+    h.emulator.replug_now();
+    let mut sent: Vec<String> = h
+        .finished(2)
+        .await
+        .into_iter()
+        .map(|outcome| match outcome {
+            DaemonEvent::Sent { file, .. } => file,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    sent.sort();
+    assert_eq!(sent, ["OUT+4917600000141.txt", "OUT+4917600000142.txt"]);
+    let mut texts: Vec<String> = h
+        .emulator
+        .sent()
+        .iter()
+        .map(|m| m.submit.user_data.body.text().unwrap_or("").to_owned())
+        .collect();
+    texts.sort();
+    assert_eq!(texts, ["dropped while away", "lost mid-send"]);
     h.stop().await;
 }

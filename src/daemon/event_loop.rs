@@ -380,10 +380,12 @@ impl<D: Device> Daemon<D> {
                 () = tick(&mut soft_reset) => {
                     tracing::info!("periodic reset (ResetFrequency): initialising the device again");
                     self.device.control(Control::Reconnect).await;
+                    self.hold_sends_for_new_session();
                 }
                 () = tick(&mut hard_reset) => {
                     tracing::info!("periodic hard reset (HardResetFrequency)");
                     self.device.control(Control::HardReset).await;
+                    self.hold_sends_for_new_session();
                 }
                 () = tick(&mut radio_refresh), if ready => {
                     self.refresh_radio().await;
@@ -442,6 +444,8 @@ impl<D: Device> Daemon<D> {
         &mut self,
         info: crate::device::DeviceInfo,
     ) -> Result<(), DaemonError> {
+        // What held the sends was the old session's state.
+        self.sends_held_until = None;
         self.tracker = MrTracker::new(
             &self.keeper,
             info.imei.as_deref(),
@@ -470,6 +474,7 @@ impl<D: Device> Daemon<D> {
         let Some(path) = path else {
             tracing::info!("SIGHUP: initialising the device again");
             self.device.control(Control::Reconnect).await;
+            self.hold_sends_for_new_session();
             return Ok(());
         };
         let file = path.to_owned();
@@ -543,6 +548,7 @@ impl<D: Device> Daemon<D> {
                 })
                 .await?;
                 self.device.reload(&self.config).await;
+                self.hold_sends_for_new_session();
                 tracing::info!(config = %path.display(), "SIGHUP: configuration reloaded, device reconnecting");
             }
             Err(error) => {
@@ -562,6 +568,7 @@ impl<D: Device> Daemon<D> {
         self.lane = Arc::new(lane);
         self.config = Arc::new(config.for_modem(index));
         self.device.reload(&self.config).await;
+        self.hold_sends_for_new_session();
         tracing::info!(
             "SIGHUP: modem {}: settings reloaded, device reconnecting",
             self.lane.name

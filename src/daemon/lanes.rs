@@ -106,11 +106,6 @@ impl Lane {
         &self.names
     }
 
-    /// Whether the daemon drives more than one modem.
-    pub(crate) fn several(&self) -> bool {
-        self.names.len() > 1
-    }
-
     /// Whether this is the first modem's lane.
     pub(crate) fn is_first(&self) -> bool {
         self.slot == 1

@@ -83,6 +83,7 @@ impl<D: Device> Daemon<D> {
         if std::mem::take(&mut self.recheck_device) {
             tracing::info!("a send failed for the device's state; initialising it again");
             self.device.control(Control::Reconnect).await;
+            self.hold_sends_for_new_session();
             return Ok(());
         }
         let is_stopped = || stop.is_set();
@@ -108,6 +109,16 @@ impl<D: Device> Daemon<D> {
             self.status_line().await?;
         }
         Ok(())
+    }
+
+    /// The device was asked for a new session: until it has one, the old
+    /// one may still look ready, and a send on it would fail for nothing
+    /// (an attempt used, RunOnFailure run). Sends wait for the new session
+    /// ([`Self::session_started`] ends the hold), or for the retry delay
+    /// if the device makes none.
+    pub(super) fn hold_sends_for_new_session(&mut self) {
+        let until = tokio::time::Instant::now() + self.config.send.retry_delay;
+        self.sends_held_until = Some(self.sends_held_until.map_or(until, |held| held.max(until)));
     }
 
     /// Logs a budget warning, runs its hook and reports it.

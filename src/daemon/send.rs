@@ -339,10 +339,9 @@ impl<D: Device> Sender<'_, D> {
                     let (outcome, after) = self
                         .keeper
                         .call({
-                            let several = self.lane.several();
                             let lane = Arc::clone(self.lane);
                             move |core| {
-                                let outcome = fail_part(core, attempt, failure, several, now);
+                                let outcome = fail_part(core, attempt, failure, now);
                                 (outcome, afterwards(core, &lane))
                             }
                         })
@@ -1006,7 +1005,6 @@ fn fail_part(
     core: &mut Core,
     attempt: Attempt,
     failure: Failure,
-    several: bool,
     now: SystemTime,
 ) -> Result<Outcome, StoreError> {
     let Some((config, store, outbox)) = core.with_outbox() else {
@@ -1079,22 +1077,18 @@ fn fail_part(
         }
         decision @ (Decision::WaitForDevice | Decision::WaitForHolder) => {
             // Not the message's fault, but not instantly curable either:
-            // try again after the first retry delay, so a modem that keeps
-            // refusing is not hammered. With several modems only this one
-            // waits (its loop holds its sends): the message is due for
-            // the others at once, unless this device holds it (then it
-            // stays bound to this modem, and waits for it).
+            // the modem's loop holds its sends for the first retry delay,
+            // or until the device's next session (a modem that keeps
+            // refusing is not hammered; one that was unplugged and is back
+            // sends at once). The message itself is due at once: for the
+            // other modems, unless this device holds it (then it stays
+            // bound to this modem, and waits for it).
             if decision == Decision::WaitForHolder {
                 store.part_held(id, part)?;
             } else {
                 store.part_not_sent(id, part)?;
             }
-            let next = if several {
-                now_ms
-            } else {
-                now_ms + config.send.retry_delay.as_millis() as i64
-            };
-            store.retry_later(id, &reason, next, now_ms)?;
+            store.retry_later(id, &reason, now_ms, now_ms)?;
             tracing::warn!(file = %Redact(&row.file_name), id, reason = %Scrub(&reason), "the modem cannot send now; will retry");
             put_back(outbox.dir(), &attempt.file);
             Ok(Outcome::WaitForDevice {

@@ -242,7 +242,13 @@ impl Device for AtModem {
     }
 
     async fn send(&self, pdu: &EncodedPdu) -> Result<u8, DeviceError> {
-        self.current().send_pdu(pdu).await.map_err(device_error)
+        // On the current session, as every operation here: a send that
+        // waited for the modem's return held the daemon's loop (its
+        // outbox, its signals, its watchdog) for as long as the modem was
+        // away. A session lost before the PDU was written fails as not
+        // sent; the daemon's retry rules take it from there.
+        let (modem, _) = self.ready()?;
+        modem.send_pdu(pdu).await.map_err(device_error)
     }
 
     async fn last_reference(&self) -> Result<Option<u8>, DeviceError> {

@@ -147,11 +147,13 @@ impl AtClient {
     }
 
     /// Whether the channel task has ended (the port closed).
+    #[cfg(test)]
     pub(crate) fn is_closed(&self) -> bool {
         self.requests.is_closed()
     }
 
     /// Whether both handles talk to the same channel task.
+    #[cfg(test)]
     pub(crate) fn same_channel(&self, other: &Self) -> bool {
         self.requests.same_channel(&other.requests)
     }

@@ -4,19 +4,21 @@
 //! if it comes back under another name (through its `/dev/serial/by-id`
 //! link) and checking by IMEI that it is the same modem.
 //!
-//! Callers never see a half-initialised modem: [`SupervisorHandle::ready`]
-//! waits for the next initialised session. Nothing is queued here, so a
-//! reconnect cannot lose or repeat a message: a send that failed before its
-//! PDU was written is safe to repeat on the next session, and one that
-//! failed after is reported as ambiguous ([`FailureKind::Ambiguous`]).
+//! Callers never see a half-initialised modem: the state holds a session
+//! only once it is initialised, and nothing here waits for the next one
+//! (a caller waiting for the modem's return would stop whatever else it
+//! does). Nothing is queued here, so a reconnect cannot lose or repeat a
+//! message: a send whose session was lost before its PDU was written fails
+//! as not sent and is safe to repeat on the next session, and one that
+//! failed after is reported as ambiguous
+//! ([`FailureKind::Ambiguous`](super::error::FailureKind::Ambiguous)).
 
 use super::backoff::Backoff;
 use super::channel;
-use super::error::{FailureKind, ModemError};
+use super::error::ModemError;
 use super::port::{self, PortSettings};
 use super::session::{InitReport, InitSettings, Modem, PinGuard, Timeouts, HANGS_BEFORE_REOPEN};
 use crate::at::Urc;
-use crate::pdu::EncodedPdu;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -146,6 +148,7 @@ impl SupervisorHandle {
     }
 
     /// Waits for an initialised session.
+    #[cfg(test)]
     pub(crate) async fn ready(&self) -> Result<(Modem, InitReport), ModemError> {
         let mut state = self.state.clone();
         loop {
@@ -162,28 +165,6 @@ impl SupervisorHandle {
         }
     }
 
-    /// Sends a PDU on the next ready session. A failure that happened before
-    /// the PDU reached the modem (port lost, modem not ready) waits for the
-    /// next session and tries again; any other failure is returned, an
-    /// ambiguous one included, so the message is never sent twice.
-    pub(crate) async fn send_pdu(&self, pdu: &EncodedPdu) -> Result<u8, ModemError> {
-        loop {
-            let (modem, _) = self.ready().await?;
-            match modem.send_pdu(pdu).await {
-                Err(error)
-                    if error.kind() == FailureKind::ModemState && !modem.client().is_closed() =>
-                {
-                    return Err(error)
-                }
-                Err(error) if error.kind() == FailureKind::ModemState => {
-                    tracing::info!(error = %crate::redact::Scrub(&error), "modem lost before the PDU was written; waiting to send it again");
-                    self.wait_until_not_this(&modem).await;
-                }
-                other => return other,
-            }
-        }
-    }
-
     /// The TP-MR the modem used last (its SIM's EF_SMSS), asked of the
     /// current session; an error when the modem is not ready.
     pub(crate) async fn last_used_mr(&self) -> Result<Option<u8>, ModemError> {
@@ -194,18 +175,6 @@ impl SupervisorHandle {
                 after_body: false,
             }
             .into()),
-        }
-    }
-
-    /// Waits until the state no longer holds `modem`'s session.
-    async fn wait_until_not_this(&self, modem: &Modem) {
-        let mut state = self.state.clone();
-        loop {
-            let same = matches!(&*state.borrow_and_update(),
-                ModemState::Ready { modem: current, .. } if current.client().same_channel(modem.client()));
-            if !same || state.changed().await.is_err() {
-                return;
-            }
         }
     }
 

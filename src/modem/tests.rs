@@ -465,23 +465,19 @@ async fn an_unplugged_modem_is_found_again() {
     while matches!(&*state.borrow_and_update(), ModemState::Ready { .. }) {
         state.changed().await.unwrap();
     }
-    // A send attempted while the modem is away waits for it instead of failing.
-    let pending = {
-        let pdu = submits("queued while unplugged", "+4917612345678").remove(0);
-        let handle = std::sync::Arc::new(supervisor);
-        let sender = handle.clone();
-        (
-            tokio::spawn(async move { sender.send_pdu(&pdu).await }),
-            handle,
-        )
-    };
+    // The session went with the port: a send on it fails at once, before
+    // anything is written (the caller decides how long to wait; it must
+    // not be held until the modem returns).
+    let pdu = submits("queued while unplugged", "+4917612345678").remove(0);
+    let error = first.send_pdu(&pdu).await.unwrap_err();
+    assert_eq!(error.kind(), FailureKind::ModemState, "{error}");
     emulator.replug_now();
     let replugged_at = loop {
         if let EmulatorEvent::Replugged { .. } = events.recv().await.unwrap() {
             break std::time::Instant::now();
         }
     };
-    let (second, report) = pending.1.ready().await.unwrap();
+    let (second, report) = supervisor.ready().await.unwrap();
     let reconnect = replugged_at.elapsed();
     assert!(
         reconnect < Duration::from_secs(5),
@@ -489,7 +485,7 @@ async fn an_unplugged_modem_is_found_again() {
     );
     assert!(!second.client().same_channel(first.client()));
     assert_eq!(report.identity.imei, emulator_imei(&emulator));
-    let mr = pending.0.await.unwrap().unwrap();
+    let mr = second.send_pdu(&pdu).await.unwrap();
     let sent = emulator.sent();
     assert_eq!(sent.len(), 1, "sent exactly once");
     assert_eq!(sent[0].message_reference, mr);
