@@ -350,3 +350,113 @@ async fn a_modem_lost_during_a_send_does_not_hold_up_the_daemon() {
     assert_eq!(texts, ["dropped while away", "lost mid-send"]);
     h.stop().await;
 }
+
+/// systemd's watchdog is told the daemon lives while a send waits for the
+/// modem's answer, which takes up to the send timeout (gammu's 30 s by
+/// default, where systemd's `WatchdogSec` is 60 s and pings come every
+/// 30 s): a modem that swallows the answer after the PDU must not get the
+/// daemon killed. The largest gap between pings over the whole wait stays
+/// well under the send timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watchdog_is_pinged_while_a_send_waits_for_the_modem() {
+    use simgate::emulator::Emulator;
+    use std::time::Instant;
+    let emulator = Emulator::start(EmulatorConfig::new(Profile::Generic))
+        .await
+        .unwrap();
+    emulator.inject_fault(Fault::HangAfterPdu { times: Times::Once });
+    let root = crate::support::fresh_spool("watchdog-send");
+    let send_timeout = Duration::from_secs(4);
+    let config = root.join("simgate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[modem]\ndevice = \"{0}\"\nstatus_interval = \"0s\"\nsend_timeout = \"{2}s\"\n\n\
+             [spool]\ninbox = \"{1}/inbox\"\noutbox = \"{1}/outbox\"\nsent = \"{1}/sent\"\n\
+             error = \"{1}/error\"\n\n[database]\npath = \"{1}/simgate.db\"\n\n\
+             [log]\nfile = \"{1}/simgate.log\"\n",
+            emulator.path().display(),
+            root.display(),
+            send_timeout.as_secs(),
+        ),
+    )
+    .unwrap();
+    let notify_path = root.join("notify");
+    let notify = tokio::net::UnixDatagram::bind(&notify_path).unwrap();
+    // Pings every half of WATCHDOG_USEC: every 0.5 s. systemd names the
+    // pid it watches; the shell's is simgate's after the exec.
+    let mut daemon = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg("WATCHDOG_PID=$$ exec \"$0\" run -c \"$1\"")
+        .arg(env!("CARGO_BIN_EXE_simgate"))
+        .arg(&config)
+        .env("NOTIFY_SOCKET", &notify_path)
+        .env("WATCHDOG_USEC", "1000000")
+        .env_remove("RUST_LOG")
+        .env_remove("JOURNAL_STREAM")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let pings = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Instant>::new()));
+    let listener = tokio::spawn({
+        let pings = std::sync::Arc::clone(&pings);
+        async move {
+            let mut buffer = [0u8; 4096];
+            loop {
+                let n = notify.recv(&mut buffer).await.unwrap();
+                if String::from_utf8_lossy(&buffer[..n])
+                    .lines()
+                    .any(|line| line == "WATCHDOG=1")
+                {
+                    pings.lock().unwrap().push(Instant::now());
+                }
+            }
+        }
+    });
+    let mut modem = emulator.subscribe();
+    drop_file(&root.join("outbox"), "OUT+4917600000151.txt", b"no answer");
+    let hung_at = loop {
+        if let EmulatorEvent::MessageSent { .. } = modem.recv().await.unwrap() {
+            break Instant::now();
+        }
+    };
+    let sent = root.join("sent/OUT+4917600000151.txt");
+    crate::support::until("the message settled as sent", || sent.exists()).await;
+    let settled_at = Instant::now();
+    // Pinging goes on (the watchdog was on all along).
+    crate::support::until("a ping after the send", || {
+        pings
+            .lock()
+            .unwrap()
+            .last()
+            .is_some_and(|&at| at > settled_at)
+    })
+    .await;
+    listener.abort();
+    daemon.start_kill().unwrap();
+    daemon.wait().await.unwrap();
+    assert!(
+        settled_at - hung_at >= send_timeout,
+        "the send waited its timeout"
+    );
+    let mut marks = vec![hung_at];
+    marks.extend(
+        pings
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|&&at| at > hung_at && at < settled_at),
+    );
+    marks.push(settled_at);
+    let longest = marks.windows(2).map(|w| w[1] - w[0]).max().unwrap();
+    assert!(
+        longest < send_timeout / 2,
+        "no watchdog ping for {longest:?} while the send waited {:?}",
+        settled_at - hung_at
+    );
+    assert_eq!(emulator.sent().len(), 1);
+    let _ = std::fs::remove_dir_all(&root);
+}

@@ -49,6 +49,7 @@ impl<D: Device> Daemon<D> {
             tracker: &mut self.tracker,
             stop,
             lane: &self.lane,
+            systemd: &self.systemd,
         }
     }
 

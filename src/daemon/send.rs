@@ -29,6 +29,7 @@ use super::limits;
 use super::outbox::{self, Finished};
 use super::retry::{Decision, RetryPolicy};
 use super::state::{BudgetWarning, Core};
+use super::systemd::Systemd;
 use super::tp_mr::{self, Counter, Resolution};
 use super::webhooks;
 use crate::config::{AmbiguousPolicy, Config};
@@ -233,6 +234,8 @@ pub(super) struct Sender<'a, D> {
     pub(super) stop: &'a (dyn Fn() -> bool + Sync),
     /// Which modem this is, of several: what it sends and settles.
     pub(super) lane: &'a Arc<Lane>,
+    /// systemd's watchdog, told the daemon lives while a part goes out.
+    pub(super) systemd: &'a Systemd,
 }
 
 /// What the keeper's last job of a send also left behind: the budget
@@ -281,7 +284,11 @@ impl<D: Device> Sender<'_, D> {
             let sent = self
                 .device
                 .send_message_part(attempt.row.id, &attempt.encoded, position);
-            match sent.await {
+            match self
+                .systemd
+                .alive_during(sent, exchange_bound(self.config))
+                .await
+            {
                 Ok(reference) => {
                     tracing::info!(file = %Redact(&attempt.row.file_name), id = attempt.row.id, part, of = attempt.submits.len(), reference, "part sent");
                     self.tracker.sent(reference, self.device, self.keeper).await;
@@ -797,6 +804,13 @@ pub(super) fn expire_old(
 /// The message's file, claimed for sending: already claimed (a resumed
 /// message), or claimed now from outbox/. A file deleted or replaced
 /// meanwhile cancels the message.
+/// The longest one part's exchange with the device takes by its own
+/// timeouts (the prompt, the send, a re-sync after a timeout), with room
+/// to spare: the loop waiting longer is hung.
+fn exchange_bound(config: &Config) -> Duration {
+    2 * (config.modem.send_timeout + config.modem.command_timeout)
+}
+
 /// The longest window a rate limit counts over.
 const DAY_MS: i64 = 86_400_000;
 

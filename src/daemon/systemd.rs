@@ -3,26 +3,62 @@
 //! (no `NOTIFY_SOCKET`), so the daemon can call them unconditionally.
 
 use sd_notify::NotifyState;
+use std::future::Future;
 use std::time::Duration;
 
 /// The notifier for this process.
 #[derive(Debug, Clone)]
 pub(crate) struct Systemd {
     enabled: bool,
+    /// Half the watchdog interval systemd expects pings at, when enabled.
+    watchdog: Option<Duration>,
 }
 
 impl Systemd {
     /// Notifies only when `NOTIFY_SOCKET` is set.
     pub(crate) fn from_env() -> Self {
-        Self {
-            enabled: std::env::var_os("NOTIFY_SOCKET").is_some(),
-        }
+        let enabled = std::env::var_os("NOTIFY_SOCKET").is_some();
+        let mut usec = 0;
+        let watchdog = (enabled && sd_notify::watchdog_enabled(false, &mut usec))
+            .then(|| Duration::from_micros(usec / 2));
+        Self { enabled, watchdog }
     }
 
     /// Never notifies (a second modem's loop: the first one speaks for
     /// the process).
     pub(crate) fn disabled() -> Self {
-        Self { enabled: false }
+        Self {
+            enabled: false,
+            watchdog: None,
+        }
+    }
+
+    /// Awaits `work`, telling the watchdog meanwhile that the daemon lives,
+    /// for at most `bound`: the loop waiting on one exchange with the
+    /// device (a send may take the whole send timeout, as long as
+    /// systemd's interval) is not hung; one that waits past the
+    /// exchange's own timeouts is, and then systemd is let see it.
+    pub(crate) async fn alive_during<F: Future>(&self, work: F, bound: Duration) -> F::Output {
+        let Some(period) = self.watchdog else {
+            return work.await;
+        };
+        tokio::pin!(work);
+        let mut pings = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let give_up = tokio::time::sleep(bound);
+        tokio::pin!(give_up);
+        let mut pinging = true;
+        loop {
+            tokio::select! {
+                biased;
+                done = &mut work => return done,
+                () = &mut give_up, if pinging => {
+                    tracing::warn!(?bound, "an exchange with the device outlasted its timeouts; no longer telling the watchdog the daemon lives");
+                    pinging = false;
+                }
+                _ = pings.tick(), if pinging => self.watchdog(),
+            }
+        }
     }
 
     fn notify(&self, states: &[NotifyState<'_>]) {
@@ -60,8 +96,6 @@ impl Systemd {
 
     /// Half the watchdog interval systemd expects pings at, when enabled.
     pub(crate) fn watchdog_interval(&self) -> Option<Duration> {
-        let mut usec = 0;
-        (self.enabled && sd_notify::watchdog_enabled(false, &mut usec))
-            .then(|| Duration::from_micros(usec / 2))
+        self.watchdog
     }
 }
