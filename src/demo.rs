@@ -104,6 +104,7 @@ async fn demo(dir: &Path, stop_after: usize, out: &mut dyn Write) -> Result<(), 
                     )?;
                 }
             }
+            DaemonEvent::ModemLost => writeln!(out, "modem lost; waiting for it")?,
             DaemonEvent::Queued { file } => writeln!(out, "queued {file}")?,
             DaemonEvent::Cancelled { file, reason } => {
                 writeln!(out, "cancelled {file}: {reason}")?;

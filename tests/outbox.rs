@@ -38,6 +38,9 @@ fn drop_file(outbox: &Path, name: &str, content: &[u8]) {
 async fn waiting_messages_stay_in_the_outbox_and_deleting_one_cancels_it() {
     let mut h = Harness::start("waiting", Profile::Generic).await;
     h.emulator.unplug(None).await;
+    // Dropped before the daemon knew, a file would be claimed and sent to
+    // the vanished modem, out of outbox/ for a moment.
+    h.wait_for(|e| matches!(e, DaemonEvent::ModemLost)).await;
     let outbox = h.dir("outbox");
     let files = [
         "OUT+4917600000001.txt",

@@ -9,6 +9,9 @@ pub enum DaemonEvent {
         /// Manufacturer and model.
         model: String,
     },
+    /// The device's session ended (unplugged, reset, reconnecting): no
+    /// send is begun until the next [`DaemonEvent::ModemReady`].
+    ModemLost,
     /// A file was taken in and its message queued.
     Queued {
         /// The file name.

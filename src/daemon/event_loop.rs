@@ -304,6 +304,7 @@ impl<D: Device> Daemon<D> {
                             snapshot.modem_resets += 1;
                             snapshot.radio = None;
                         });
+                        self.emit(DaemonEvent::ModemLost);
                     }
                     was_ready = is_ready;
                     if let DeviceState::Ready(info) = state {
