@@ -801,9 +801,6 @@ pub(super) fn expire_old(
     Ok((outcomes, gone == slice))
 }
 
-/// The message's file, claimed for sending: already claimed (a resumed
-/// message), or claimed now from outbox/. A file deleted or replaced
-/// meanwhile cancels the message.
 /// The longest one part's exchange with the device takes by its own
 /// timeouts (the prompt, the send, a re-sync after a timeout), with room
 /// to spare: the loop waiting longer is hung.
@@ -841,6 +838,9 @@ fn hold(
     }))
 }
 
+/// The message's file, claimed for sending: already claimed (a resumed
+/// message), or claimed now from outbox/. A file deleted or replaced
+/// meanwhile cancels the message.
 fn claim(
     config: &Config,
     store: &mut crate::store::Store,
