@@ -460,3 +460,43 @@ async fn the_watchdog_is_pinged_while_a_send_waits_for_the_modem() {
     assert_eq!(emulator.sent().len(), 1);
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// An attempt the modem's state failed (`+CMS ERROR: 311`, its SIM wants
+/// a PIN) is not counted against the message: with two attempts allowed,
+/// a congested network after it still leaves the message its second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attempt_the_modem_failed_is_not_counted_against_the_message() {
+    let mut h = Harness::start_with("modem-state-attempt", Profile::Generic, |c| {
+        c.send.max_attempts = Some(2);
+        c.send.retry_delay = Duration::from_millis(100);
+        c.send.retry_delay_max = Duration::from_millis(100);
+        c.modem.check_sim = false;
+    })
+    .await;
+    h.emulator.inject_fault(Fault::CmsError {
+        code: 311,
+        times: Times::Once,
+        destination: None,
+    });
+    drop_file(&h.dir("outbox"), "OUT+4917600000161.txt", b"third time");
+    h.wait_for(|e| matches!(e, DaemonEvent::Waiting { .. }))
+        .await;
+    h.emulator.inject_fault(Fault::CmsError {
+        code: 42,
+        times: Times::Once,
+        destination: None,
+    });
+    let outcome = h.finished(1).await;
+    assert!(
+        matches!(&outcome[0], DaemonEvent::Sent { .. }),
+        "{outcome:?}"
+    );
+    let attempts = h
+        .emulator
+        .commands()
+        .iter()
+        .filter(|c| c.starts_with("AT+CMGS="))
+        .count();
+    assert_eq!(attempts, 3);
+    h.stop().await;
+}

@@ -1096,7 +1096,9 @@ fn fail_part(
             // refusing is not hammered; one that was unplugged and is back
             // sends at once). The message itself is due at once: for the
             // other modems, unless this device holds it (then it stays
-            // bound to this modem, and waits for it).
+            // bound to this modem, and waits for it). The attempt is not
+            // counted against the message.
+            store.uncount_attempt(id)?;
             if decision == Decision::WaitForHolder {
                 store.part_held(id, part)?;
             } else {

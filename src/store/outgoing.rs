@@ -938,6 +938,16 @@ impl Store {
         )?)
     }
 
+    /// Takes back the attempt [`Store::count_attempt`] counted, for a send
+    /// the device's state failed: the modem failed, not the message.
+    pub(crate) fn uncount_attempt(&mut self, id: i64) -> Result<(), StoreError> {
+        self.connection.execute(
+            "UPDATE outgoing SET attempts = attempts - 1 WHERE id = ?1 AND attempts > 0",
+            params![id],
+        )?;
+        Ok(())
+    }
+
     /// After a crash: every part left `sending` may have gone out, so it
     /// becomes ambiguous and its message `resolving` (the modem may tell);
     /// a message left `sending` with no part in flight goes back to the
@@ -1383,6 +1393,14 @@ mod tests {
             .retry_later(id, "network out of order", 5000, 10)
             .unwrap();
         assert_eq!(store.get(id).unwrap().unwrap().attempts, 1);
+        // One the modem failed is taken back, never below none.
+        assert_eq!(store.count_attempt(id, 2).unwrap(), 2);
+        store.uncount_attempt(id).unwrap();
+        assert_eq!(store.get(id).unwrap().unwrap().attempts, 1);
+        store.uncount_attempt(id).unwrap();
+        store.uncount_attempt(id).unwrap();
+        assert_eq!(store.get(id).unwrap().unwrap().attempts, 0);
+        assert_eq!(store.count_attempt(id, 3).unwrap(), 1);
         assert_eq!(store.due(4999, 10).unwrap(), Vec::<i64>::new());
         assert_eq!(store.next_due_ms().unwrap(), Some(5000));
         let message = store.get(id).unwrap().unwrap();
