@@ -1,8 +1,10 @@
 //! Sending never repeats what went out (issue #9 §3): an unreadable `+CMGS`
 //! answer after the PDU is ambiguous, and the modem's TP-MR counter settles
 //! it; a modem that hangs before the prompt is found out quickly and the
-//! message is not ambiguous; attempts are counted once; every message asks
-//! for gammu's validity period.
+//! message is not ambiguous; attempts are counted once (and not at all
+//! when the modem's state failed them); every message asks for gammu's
+//! validity period; a modem lost mid-send holds up nothing else, and the
+//! watchdog hears from the daemon while a send waits for the modem.
 
 use crate::support::Harness;
 use simgate::daemon::DaemonEvent;
