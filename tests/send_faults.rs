@@ -19,6 +19,15 @@ fn drop_file(outbox: &Path, name: &str, content: &[u8]) {
     std::fs::rename(&temp, outbox.join(name)).unwrap();
 }
 
+/// How many `AT+CMGS` the modem was given: the attempts that reached it.
+fn cmgs_commands(emulator: &simgate::emulator::Emulator) -> usize {
+    emulator
+        .commands()
+        .iter()
+        .filter(|c| c.starts_with("AT+CMGS="))
+        .count()
+}
+
 fn to(message: &SentMessage) -> String {
     message.submit.destination.to_display()
 }
@@ -155,13 +164,7 @@ async fn max_attempts_gives_up_after_exactly_that_many_attempts() {
         matches!(&outcome[0], DaemonEvent::Failed { reason, .. } if reason.contains("3 attempts")),
         "{outcome:?}"
     );
-    let attempts = h
-        .emulator
-        .commands()
-        .iter()
-        .filter(|c| c.starts_with("AT+CMGS="))
-        .count();
-    assert_eq!(attempts, 3);
+    assert_eq!(cmgs_commands(&h.emulator), 3);
     h.stop().await;
 }
 
@@ -493,12 +496,6 @@ async fn an_attempt_the_modem_failed_is_not_counted_against_the_message() {
         matches!(&outcome[0], DaemonEvent::Sent { .. }),
         "{outcome:?}"
     );
-    let attempts = h
-        .emulator
-        .commands()
-        .iter()
-        .filter(|c| c.starts_with("AT+CMGS="))
-        .count();
-    assert_eq!(attempts, 3);
+    assert_eq!(cmgs_commands(&h.emulator), 3);
     h.stop().await;
 }
