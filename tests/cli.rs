@@ -130,17 +130,21 @@ fn bad_input_is_a_clear_error() {
     );
 }
 
-/// The README's first command: `simgate demo` on the built-in emulator. A
-/// file dropped into its outbox goes out, and the welcome message and the
-/// emulated network's answer land in its inbox.
+/// The README's first command: `simgate demo` on the built-in emulator, in
+/// its default folder (`simgate-demo`, relative to where it runs). A file
+/// written into its outbox in place, as the README's `printf` writes it,
+/// goes out, and the welcome message and the emulated network's answer
+/// land in its inbox.
 #[test]
 fn the_demo_sends_and_receives() {
     use std::io::{BufRead, BufReader};
-    let dir = std::env::temp_dir().join(format!("simgate-demo-test-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let cwd = std::env::temp_dir().join(format!("simgate-demo-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&cwd);
+    std::fs::create_dir_all(&cwd).unwrap();
+    let dir = cwd.join("simgate-demo");
     let mut demo = Command::new(env!("CARGO_BIN_EXE_simgate"))
-        .args(["demo", "--stop-after", "1", "--dir"])
-        .arg(&dir)
+        .args(["demo", "--stop-after", "1"])
+        .current_dir(&cwd)
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("run simgate demo");
@@ -165,10 +169,9 @@ fn the_demo_sends_and_receives() {
             break;
         }
     }
-    std::fs::write(dir.join("outbox/.writing"), "Hello from simgate").unwrap();
-    std::fs::rename(
-        dir.join("outbox/.writing"),
+    std::fs::write(
         dir.join("outbox/OUT+4917612345678.txt"),
+        "Hello from simgate",
     )
     .unwrap();
     // It stops by itself once the message was sent and answered.
@@ -194,7 +197,7 @@ fn the_demo_sends_and_receives() {
         ],
         "{narration:#?}"
     );
-    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_dir_all(&cwd).unwrap();
 }
 
 /// Colour codes only on a terminal: `simgate run` on a configuration whose

@@ -106,10 +106,14 @@ impl Outbox {
     /// Watches `dir` (a missing folder is watched once it appears), with
     /// `lock` held for as long as the daemon runs. What the watcher reports
     /// arrives on the returned receiver, for [`Self::note`].
+    ///
+    /// A relative `dir` is joined to the working directory first, as the
+    /// watcher joins it: it reports absolute paths, and a relative folder
+    /// would never recognise its own files in them.
     pub(super) fn new(dir: &Path, lock: Option<Lock>) -> (Self, mpsc::Receiver<OutboxEvent>) {
         let (sender, events) = mpsc::channel(1024);
         let mut outbox = Self {
-            dir: dir.to_owned(),
+            dir: std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned()),
             sightings: BTreeMap::new(),
             gone: BTreeSet::new(),
             rescan: true,
@@ -1040,6 +1044,61 @@ mod tests {
         assert_eq!(body["event"], "sent");
         assert_eq!(body["data"]["file"], "OUT+492.txt");
         assert_eq!(body["data"]["parts"][0]["reference"], 42);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// `path` written relative to the working directory (it need not be
+    /// under it: `../..` up to the root, then the path).
+    fn relative_to_cwd(path: &Path) -> PathBuf {
+        let cwd = std::env::current_dir().unwrap();
+        let up: PathBuf = cwd.components().skip(1).map(|_| "..").collect();
+        up.join(path.strip_prefix("/").unwrap())
+    }
+
+    /// The watcher reports absolute paths (notify joins a relative watch to
+    /// the working directory), so an outbox named by a relative path, as
+    /// `simgate demo`'s default `simgate-demo/outbox` is, must still know
+    /// its own files and its own removal when they are reported.
+    #[tokio::test]
+    async fn an_outbox_named_by_a_relative_path_hears_its_watcher() {
+        let dir = scratch("relative");
+        let outbox_dir = relative_to_cwd(&dir.join("outbox"));
+        assert!(outbox_dir.is_relative() && outbox_dir.is_dir());
+        let config = Config::default();
+        let mut store = Store::open(&dir.join("state.db")).unwrap();
+        let (mut outbox, mut events) = Outbox::new(&outbox_dir, None);
+        let now = SystemTime::now() + Duration::from_secs(60);
+        outbox.process(&config, &mut store, now, 100).unwrap();
+        // Written in place, as `printf … > outbox/OUT….txt` writes it.
+        std::fs::write(outbox_dir.join("OUT+491701.txt"), "hello").unwrap();
+        // A guard only: the watcher reports the close within milliseconds.
+        let guard = Duration::from_secs(20);
+        loop {
+            let event = tokio::time::timeout(guard, events.recv())
+                .await
+                .expect("the watcher reported nothing")
+                .unwrap();
+            let appeared = matches!(event, OutboxEvent::Appeared(..));
+            outbox.note(event, now);
+            if appeared {
+                break;
+            }
+        }
+        assert!(
+            outbox.sightings.contains_key(OsStr::new("OUT+491701.txt")),
+            "the file the watcher reported was not taken for this outbox's: {:?}",
+            outbox.sightings
+        );
+        std::fs::remove_dir_all(dir.join("outbox")).unwrap();
+        loop {
+            let event = tokio::time::timeout(guard, events.recv())
+                .await
+                .expect("the folder's removal was not reported")
+                .unwrap();
+            if event == OutboxEvent::FolderGone {
+                break;
+            }
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 
