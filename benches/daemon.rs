@@ -65,8 +65,13 @@
 //! daemons), `SIMGATE_BENCH_QUEUE` (files queued for the peak RSS, default
 //! 10,000), `SIMGATE_BENCH_SMAPS=1` (print where simgate's memory is then),
 //! `SIMGATE_BENCH_SIMGATE` (another simgate binary to run),
-//! `SIMGATE_BENCH_DIR` (where the spools go: another file system). Without strace the fsync counts say "not measured (strace
-//! missing)". The machines are shared and noisy: medians, and the baseline
+//! `SIMGATE_BENCH_DIR` (where the spools go: another file system),
+//! `SIMGATE_BENCH_LONE_PAUSE_MS` (between two messages sent alone, default
+//! 500; 35,000 lets the kernel write back what each one dirtied before the
+//! next), `SIMGATE_BENCH_DIRTY=1` (root: the pages the daemon dirtied in
+//! each disk window, split by file through the kernel's
+//! `writeback_dirty_folio` tracepoint; `support/dirty_pages.rs`). Without
+//! strace the fsync counts say "not measured (strace missing)". The machines are shared and noisy: medians, and the baseline
 //! measured in the same run. Starting the daemons, their spools and
 //! configs, the disk probe and the statistics are in `support` (shared
 //! with `benches/receive.rs`).
@@ -78,9 +83,9 @@ use std::fs;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use support::{
-    bench_dir, clock_ticks_per_second, deliver_tpdu, env_number, median, ms, percentile,
-    print_header, runtime, wait_until, with_gammu, Disk, DiskProbe, EventLog, Kind, Launch, Memory,
-    NotifySocket, Pauses, Result, Rig, Spool, TEXT,
+    bench_dir, clock_ticks_per_second, deliver_tpdu, env_number, lone_pause, median, ms,
+    percentile, print_header, runtime, wait_until, with_gammu, Disk, DiskProbe, EventLog, Kind,
+    Launch, Memory, NotifySocket, Pauses, Result, Rig, Spool, TEXT,
 };
 use tokio::sync::broadcast::{self, error::RecvError};
 
@@ -512,15 +517,10 @@ async fn poll_instant(
     }
 }
 
-/// simgate's lone-send window: [`LONE_SENT`] messages, half a second apart.
+/// simgate's lone-send window: [`LONE_SENT`] messages, [`lone_pause`]
+/// apart.
 async fn simgate_lone_sent(rig: &mut Rig) -> Result<Disk> {
-    lone_sent(
-        rig,
-        LONE_SENT,
-        Duration::from_millis(500),
-        Duration::from_secs(60),
-    )
-    .await
+    lone_sent(rig, LONE_SENT, lone_pause(), Duration::from_secs(60)).await
 }
 
 /// `count` messages, each alone: dropped once the one before is in sent/

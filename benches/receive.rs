@@ -43,7 +43,10 @@
 //!
 //! Knobs (environment): `SIMGATE_BENCH_GAMMU_SAMPLES` (gammu latency
 //! samples, default 10), `SIMGATE_BENCH_NO_GAMMU=1` (simgate only),
-//! `SIMGATE_BENCH_DIR` (where the spools go: another file system). Without
+//! `SIMGATE_BENCH_DIR` (where the spools go: another file system),
+//! `SIMGATE_BENCH_LONE_PAUSE_MS` and `SIMGATE_BENCH_DIRTY=1` (as in the
+//! daemon bench: the pause between messages received alone, and the pages
+//! dirtied split by file). Without
 //! strace the fsync counts say "not measured (strace missing)". The disk
 //! figures include what the block device under the spools wrote (see the
 //! daemon bench).
@@ -58,9 +61,9 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use support::{
-    bench_dir, clock_ticks_per_second, deliver_tpdu, env_number, median, ms, percentile,
-    print_header, runtime, wait_until, with_gammu, Disk, DiskProbe, Kind, Pauses, Result, Rig,
-    TEXT,
+    bench_dir, clock_ticks_per_second, deliver_tpdu, env_number, lone_pause, median, ms,
+    percentile, print_header, runtime, wait_until, with_gammu, Disk, DiskProbe, Kind, Pauses,
+    Result, Rig, TEXT,
 };
 use tokio::sync::broadcast::error::RecvError;
 
@@ -516,10 +519,7 @@ async fn bench() -> Result<()> {
     );
     // Disk figures after the timed runs: strace slows the daemon down.
     println!("simgate: disk, {LONE} messages received one at a time");
-    simgate.lone = Some(
-        rx.lone(LONE, Duration::from_millis(500), Duration::from_secs(60))
-            .await?,
-    );
+    simgate.lone = Some(rx.lone(LONE, lone_pause(), Duration::from_secs(60)).await?);
     println!("simgate: disk, a burst of {BACKLOG}");
     simgate.burst_disk = Some(
         rx.burst_disk(BACKLOG, BACKLOG, Duration::from_secs(900))

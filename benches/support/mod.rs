@@ -5,13 +5,16 @@
 //! emulator's events with the time each reached the bench ([`EventLog`]),
 //! a stand-in for systemd's notification socket ([`NotifySocket`]), the
 //! disk figures ([`DiskProbe`]: fsync-family and write calls traced with
-//! strace, bytes written from `/proc/<pid>/io`), the random pauses between samples
+//! strace, bytes written from `/proc/<pid>/io`, split by file on request by
+//! `dirty_pages`), the random pauses between samples
 //! ([`Pauses`]), medians and percentiles, and the header every benchmark
 //! prints.
 //!
 //! Each bench uses a different part of this module, so unused items are
 //! allowed here rather than in each bench.
 #![allow(dead_code)]
+
+mod dirty_pages;
 
 use simgate::emulator::{Emulator, EmulatorConfig, EmulatorEvent, Profile};
 use simgate::pdu::{plan_text, Address, EncodingPolicy, SmsDeliver, Timestamp};
@@ -617,6 +620,15 @@ pub(crate) fn env_number(key: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// The pause between two messages of a lone-message disk window:
+/// `SIMGATE_BENCH_LONE_PAUSE_MS`, half a second unless set. Past the
+/// kernel's `dirty_expire_centisecs` (30 s) plus a flush period (5 s), each
+/// message finds the pages the one before dirtied written back, as a
+/// message an hour does.
+pub(crate) fn lone_pause() -> Duration {
+    Duration::from_millis(env_number("SIMGATE_BENCH_LONE_PAUSE_MS", 500))
+}
+
 /// One daemon with its emulator and spool.
 pub(crate) struct Rig {
     pub(crate) emulator: Emulator,
@@ -1202,6 +1214,8 @@ pub(crate) struct DiskProbe {
     log: PathBuf,
     log_before: u64,
     started: Instant,
+    /// The pages dirtied, by file (`SIMGATE_BENCH_DIRTY=1`).
+    dirty: Option<std::result::Result<dirty_pages::DirtyPages, String>>,
 }
 
 /// What a [`DiskProbe`] measured, and for how many messages.
@@ -1220,6 +1234,9 @@ pub(crate) struct Disk {
     /// How much the daemon's log file grew.
     pub(crate) log_bytes: u64,
     pub(crate) window: Duration,
+    /// The pages the daemon dirtied, by file, when asked for
+    /// (`SIMGATE_BENCH_DIRTY=1`): what `write_bytes` counted, split.
+    pub(crate) dirty: Option<std::result::Result<dirty_pages::Split, String>>,
 }
 
 impl DiskProbe {
@@ -1235,6 +1252,9 @@ impl DiskProbe {
             Err("not measured (strace missing)".to_owned())
         };
         let log = spool.root.join("daemon.log");
+        // Right before the counters: the two see the same window.
+        let dirty =
+            dirty_pages::asked().then(|| dirty_pages::DirtyPages::start(daemon.pid(), &spool.root));
         Ok(DiskProbe {
             trace,
             before: daemon.io().ok_or("cannot read /proc/<pid>/io")?,
@@ -1243,6 +1263,7 @@ impl DiskProbe {
             log_before: fs::metadata(&log).map_or(0, |m| m.len()),
             log,
             started: Instant::now(),
+            dirty,
         })
     }
 
@@ -1253,6 +1274,9 @@ impl DiskProbe {
         messages: usize,
         own_bytes: u64,
     ) -> Result<Disk> {
+        let dirty = self
+            .dirty
+            .map(|probe| probe.and_then(dirty_pages::DirtyPages::finish));
         let after = daemon.io().ok_or("cannot read /proc/<pid>/io")?;
         let window = self.started.elapsed();
         let device_bytes = self
@@ -1278,6 +1302,7 @@ impl DiskProbe {
             device_bytes,
             log_bytes,
             window,
+            dirty,
         })
     }
 }
@@ -1356,9 +1381,17 @@ impl Disk {
             ),
             None => String::new(),
         };
+        let dirty = match &self.dirty {
+            None => String::new(),
+            Some(Ok(split)) => format!(
+                "; the pages it dirtied (what the kernel counted), by file: {}",
+                split.describe(self.messages)
+            ),
+            Some(Err(why)) => format!("; the pages it dirtied by file: not measured ({why})"),
+        };
         format!(
             "{} message(s) in {}: {traced}; the kernel counted {} written ({} cancelled \
-             before writeback); the log file grew {}; own files {}{device}",
+             before writeback){dirty}; the log file grew {}; own files {}{device}",
             self.messages,
             ms(self.window),
             size(self.write_bytes as f64),
