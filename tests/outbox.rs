@@ -165,6 +165,32 @@ async fn a_file_written_in_two_steps_goes_out_once_complete() {
     h.stop().await;
 }
 
+/// A file published with `link(2)` (maildir-style delivery, `ln`) raises
+/// no close and no rename, only its creation. It goes out at once, not at
+/// the next timed rescan (an hour away here: only the watcher can see it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_linked_in_goes_out_without_waiting_for_a_rescan() {
+    let mut h = Harness::start_with("linked", Profile::Generic, |c| {
+        c.spool.scan_interval = Duration::from_secs(3600);
+    })
+    .await;
+    let outbox = h.dir("outbox");
+    let staged = outbox.parent().unwrap().join("staged");
+    std::fs::write(&staged, "linked in").unwrap();
+    std::fs::hard_link(&staged, outbox.join("OUT+4917600000031.txt")).unwrap();
+    std::fs::remove_file(&staged).unwrap();
+    let outcomes = h.finished(1).await;
+    assert!(
+        matches!(outcomes[..], [DaemonEvent::Sent { .. }]),
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        h.emulator.sent().iter().map(text).collect::<Vec<_>>(),
+        ["linked in"]
+    );
+    h.stop().await;
+}
+
 /// Names gammu would take but that cannot be sent (an empty number, the
 /// wrong number of underscores) go to error/ with the reason, like a bad
 /// number inside a file.

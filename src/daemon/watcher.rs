@@ -1,6 +1,8 @@
 //! Watching outbox/ with inotify (the notify crate): a file has appeared
-//! when a writer closes it after writing or when it is moved in (creation
-//! alone is not enough, since the writer may not be done); a file deleted
+//! when a writer closes it after writing, when it is moved in, and when it
+//! is created (a file published with `link(2)` reports nothing else; one
+//! still being written is held back by the settle check and the scan for
+//! open writers, [`crate::spool::settle`]); a file deleted
 //! or moved out may cancel its waiting message; the folder itself removed
 //! or moved away ends the watch, which the daemon then re-arms when the
 //! folder is back. An inotify queue overflow, or any watcher error, asks
@@ -9,7 +11,7 @@
 //! overflow).
 
 use crate::spool::settle::Arrival;
-use notify::event::{AccessKind, AccessMode, ModifyKind, RemoveKind, RenameMode};
+use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RemoveKind, RenameMode};
 use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use std::path::{Path, PathBuf};
 use tokio::sync::mpsc;
@@ -73,7 +75,10 @@ pub(crate) fn classify(event: &Event, dir: &Path) -> Vec<OutboxEvent> {
     }
     let appeared = |path: &PathBuf, arrival| OutboxEvent::Appeared(path.clone(), arrival);
     match event.kind {
-        EventKind::Access(AccessKind::Close(AccessMode::Write)) => event
+        // Created: linked in whole, or opened to be written. Either way it
+        // settles as a file written in place.
+        EventKind::Access(AccessKind::Close(AccessMode::Write))
+        | EventKind::Create(CreateKind::File | CreateKind::Any | CreateKind::Other) => event
             .paths
             .iter()
             .map(|p| appeared(p, Arrival::Written))
@@ -109,8 +114,9 @@ mod tests {
     use super::*;
     use std::io::Write;
 
-    /// Real inotify: a file written in place is reported once it is closed,
-    /// not before; a file renamed in is reported by its new name; a file
+    /// Real inotify: a file written in place is reported when it is
+    /// created and when it is closed, not while it is written; a file
+    /// renamed in is reported by its new name; a file
     /// deleted is reported gone; the folder removed ends the watch.
     #[tokio::test]
     async fn close_after_write_rename_in_delete_and_the_folder_gone() {
@@ -123,16 +129,27 @@ mod tests {
 
         let path = outbox.join("OUT+4912345.txt");
         let mut file = std::fs::File::create(&path).unwrap();
+        // Its creation is reported (the settle check and the scan for open
+        // writers hold it back while it is written)...
+        assert_eq!(
+            events.recv().await,
+            Some(OutboxEvent::Appeared(path.clone(), Arrival::Written))
+        );
         file.write_all(b"first half ").unwrap();
         file.flush().unwrap();
-        // Creating and writing report nothing yet: prove it with a marker
-        // event that must arrive first.
+        // ...writing reports nothing: prove it with a marker event that
+        // must arrive first...
         let marker = outbox.join("marker");
         std::fs::write(&marker, b"").unwrap();
         assert_eq!(
             events.recv().await,
             Some(OutboxEvent::Appeared(marker.clone(), Arrival::Written))
         );
+        assert_eq!(
+            events.recv().await,
+            Some(OutboxEvent::Appeared(marker.clone(), Arrival::Written))
+        );
+        // ...and the close after writing is reported again.
         file.write_all(b"second half").unwrap();
         drop(file);
         assert_eq!(
@@ -156,6 +173,34 @@ mod tests {
         assert_eq!(events.recv().await, Some(OutboxEvent::Gone(path)));
         std::fs::remove_dir(&outbox).unwrap();
         assert_eq!(events.recv().await, Some(OutboxEvent::FolderGone));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    /// A file published with `link(2)` (maildir-style delivery, `ln`, an
+    /// `O_TMPFILE` linked in) is complete when its name appears, and the
+    /// kernel reports nothing but its creation: no close, no rename. It is
+    /// reported, as written in place, so the settle check and the scan for
+    /// open writers decide, as for a file a rescan finds.
+    #[tokio::test]
+    async fn a_file_linked_in_is_reported() {
+        let root = std::env::temp_dir().join(format!("simgate-watch-link-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let outbox = root.join("outbox");
+        std::fs::create_dir_all(&outbox).unwrap();
+        let staged = root.join("staged.txt");
+        std::fs::write(&staged, b"hello").unwrap();
+        let (sender, mut events) = mpsc::channel(64);
+        let _watcher = watch(&outbox, sender).unwrap();
+
+        let linked = outbox.join("OUT+4912345.txt");
+        std::fs::hard_link(&staged, &linked).unwrap();
+        // Events come in order: the marker's close after the link's.
+        let marker = outbox.join("marker");
+        std::fs::write(&marker, b"").unwrap();
+        assert_eq!(
+            events.recv().await,
+            Some(OutboxEvent::Appeared(linked, Arrival::Written))
+        );
         std::fs::remove_dir_all(&root).unwrap();
     }
 }
