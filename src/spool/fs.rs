@@ -45,7 +45,11 @@
 //! `write_atomic` writes a hidden temporary file in the target directory,
 //! fsyncs it, renames it into place and fsyncs the directory: for inbox files,
 //! which consumers must never see half-written, and for rewritten
-//! `.smsbackup` files.
+//! `.smsbackup` files. The file is closed after its rename, so inotify
+//! reports its close after writing under the final name: consumers that
+//! wait for that (incron's `IN_CLOSE_WRITE`, `inotifywait -e close_write`),
+//! as gammu's in-place writes serve them, see the complete file by its
+//! name, and those that wait for `IN_MOVED_TO` see it too.
 //!
 //! # Settle check (quirk Q1)
 //!
@@ -726,8 +730,11 @@ pub(crate) fn write_atomic(
             file.sync_all().map_err(io_error("sync", &temp))?;
         }
         match write_mode {
-            WriteMode::Replace => fs::rename(&temp, &target).map_err(io_error("rename", &temp)),
+            WriteMode::Replace => fs::rename(&temp, &target).map_err(io_error("rename", &temp))?,
         }
+        // Closed under its final name (see the module documentation).
+        drop(file);
+        Ok(())
     })();
     if let Err(e) = result {
         let _ = fs::remove_file(&temp);
@@ -873,6 +880,41 @@ mod tests {
     impl Drop for TempDir {
         fn drop(&mut self) {
             let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// A consumer waiting for `IN_CLOSE_WRITE` in the inbox (incron,
+    /// `inotifywait -e close_write`: what gammu's in-place writes give it)
+    /// is told of the file under its final name, complete. Real inotify.
+    #[test]
+    fn a_written_file_is_closed_under_its_final_name() {
+        use notify::event::{AccessKind, AccessMode};
+        use notify::{EventKind, RecursiveMode, Watcher};
+        let dir = TempDir::new("close-write");
+        let inbox = dir.sub("inbox");
+        let (sender, events) = std::sync::mpsc::channel();
+        let mut watcher = notify::recommended_watcher(move |event| {
+            let _ = sender.send(event);
+        })
+        .unwrap();
+        watcher.watch(&inbox, RecursiveMode::NonRecursive).unwrap();
+        let name = OsStr::new("IN20261205_120000_00_+4917612345678_00.txt");
+        for flush in [Flush::Later, Flush::Now] {
+            let path =
+                write_atomic(&inbox, name, b"hello", None, WriteMode::Replace, flush).unwrap();
+            let closed = loop {
+                // A guard only: inotify reports within milliseconds.
+                let event = events
+                    .recv_timeout(std::time::Duration::from_secs(20))
+                    .expect("no close after writing was reported")
+                    .unwrap();
+                if event.kind == EventKind::Access(AccessKind::Close(AccessMode::Write)) {
+                    break event.paths;
+                }
+            };
+            assert_eq!(closed, std::slice::from_ref(&path), "{flush:?}");
+            assert_eq!(fs::read(&path).unwrap(), b"hello");
+            fs::remove_file(&path).unwrap();
         }
     }
 
