@@ -19,14 +19,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// An answer: status, headers, body.
-struct Answer {
-    status: StatusCode,
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
     headers: hyper::HeaderMap,
     body: Vec<u8>,
 }
 
 impl Answer {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|error| {
             panic!(
                 "not JSON ({error}): {}",
@@ -35,7 +35,7 @@ impl Answer {
         })
     }
 
-    fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 }
@@ -76,7 +76,7 @@ async fn call(
     }
 }
 
-async fn get(address: SocketAddr, path: &str) -> Answer {
+pub(crate) async fn get(address: SocketAddr, path: &str) -> Answer {
     call(address, Method::GET, path, &[], b"").await
 }
 

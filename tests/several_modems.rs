@@ -2,7 +2,7 @@
 //! emulator: they share the queue, a modem that goes away leaves its share
 //! to the other, a part in doubt stays with the modem it went to, prefixes
 //! route, each receives into the one inbox with its name as `PHONE_ID`,
-//! and `simgate status` shows each.
+//! `simgate status` shows each, and `/health` is ready while any can send.
 
 use crate::support::until;
 use simgate::config::{Config, ModemSettings};
@@ -915,4 +915,48 @@ async fn sighup_reloads_every_modem_s_own_settings() {
     );
     daemon.start_kill().unwrap();
     let _ = daemon.wait().await;
+}
+
+/// `/health` says whether the gateway can send. With several modems it can
+/// while any modem is ready (issue 14 §3: one modem's fault never stalls
+/// another's traffic, and a backend that asks `/health` before it sends
+/// would stall it): the first modem away and the second ready is ready,
+/// each modem listed with its state; both away is not, with both named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_is_ready_while_any_modem_can_send() {
+    use crate::http_api::get;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut pair = Pair::start("health", |c| c.http.listen = Some(address)).await;
+    let answer = get(address, "/health").await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+
+    pair.a.unplug(None).await;
+    pair.wait_for(|e| matches!(e, DaemonEvent::ModemLost)).await;
+    let answer = get(address, "/health").await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let body = answer.json();
+    assert_eq!(body["ready"], true, "{body}");
+    assert_eq!(body["modems"][0]["name"], "a", "{body}");
+    assert_eq!(body["modems"][0]["ready"], false, "{body}");
+    assert!(body["modems"][0]["reason"].is_string(), "{body}");
+    assert_eq!(body["modems"][1]["name"], "b", "{body}");
+    assert_eq!(body["modems"][1]["ready"], true, "{body}");
+
+    pair.b.unplug(None).await;
+    pair.wait_for(|e| matches!(e, DaemonEvent::ModemLost)).await;
+    let answer = get(address, "/health").await;
+    assert_eq!(answer.status, 503, "{}", answer.text());
+    let body = answer.json();
+    assert_eq!(body["ready"], false, "{body}");
+    let reasons = body["reasons"].to_string();
+    assert!(
+        reasons.contains("modem a") && reasons.contains("modem b"),
+        "{body}"
+    );
+    pair.stop().await;
 }

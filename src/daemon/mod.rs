@@ -291,12 +291,19 @@ where
         lanes.push((daemon, device_events));
     }
     drop(keeper);
+    let modem_states = lanes
+        .iter()
+        .map(|(lane, _)| published::ModemState {
+            name: lane.lane.name.clone(),
+            state: lane.device.watch(),
+        })
+        .collect();
     let (mut daemon, device_events) = lanes.remove(0);
     daemon.webhooks = webhooks;
     let http = match crate::http::start(
         Arc::clone(&config),
         &database,
-        daemon.published.reader(daemon.device.watch()),
+        daemon.published.reader(modem_states),
     )
     .await
     {

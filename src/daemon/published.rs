@@ -78,15 +78,27 @@ pub(crate) struct Publisher {
     finished: broadcast::Sender<Finished>,
 }
 
-/// A reader's side: the latest snapshot, the device's state, and the
+/// A reader's side: the latest snapshot, the devices' states, and the
 /// messages that end from now on.
 #[derive(Debug, Clone)]
 pub(crate) struct Published {
-    /// The counters and readings.
+    /// The counters and readings (the first modem's).
     pub snapshot: watch::Receiver<Snapshot>,
-    /// The device's state, as the device reports it.
+    /// The first modem's state, as its device reports it.
     pub device: watch::Receiver<DeviceState>,
+    /// Every modem's state by its name, the first modem's first (one entry
+    /// with one modem).
+    pub modems: Vec<ModemState>,
     finished: broadcast::Sender<Finished>,
+}
+
+/// One modem's state, as its device reports it, and its name.
+#[derive(Debug, Clone)]
+pub(crate) struct ModemState {
+    /// Its name (`[modem] name`, or what the daemon calls it).
+    pub name: String,
+    /// Its device's state.
+    pub state: watch::Receiver<DeviceState>,
 }
 
 impl Published {
@@ -104,11 +116,16 @@ impl Publisher {
         }
     }
 
-    /// The reader's side, with the device's state.
-    pub(crate) fn reader(&self, device: watch::Receiver<DeviceState>) -> Published {
+    /// The reader's side, with every modem's state, the first modem's
+    /// first.
+    ///
+    /// # Panics
+    /// With no modem: a daemon has one at least.
+    pub(crate) fn reader(&self, modems: Vec<ModemState>) -> Published {
         Published {
             snapshot: self.snapshot.subscribe(),
-            device,
+            device: modems[0].state.clone(),
+            modems,
             finished: self.finished.clone(),
         }
     }
@@ -159,7 +176,10 @@ mod tests {
     async fn ended_messages_reach_every_reader_and_nothing_else_does() {
         let publisher = Publisher::new();
         let (_device, state) = watch::channel(DeviceState::Stopped);
-        let reader = publisher.reader(state);
+        let reader = publisher.reader(vec![ModemState {
+            name: "modem".into(),
+            state,
+        }]);
         let mut finished = reader.finished();
         publisher.note(&DaemonEvent::Queued { file: "a".into() });
         publisher.note(&DaemonEvent::Failed {

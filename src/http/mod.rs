@@ -19,6 +19,7 @@
 //! - `routes`: the handlers.
 //! - `worker`: the threads for the database and the files.
 
+mod health;
 mod limit;
 mod metrics;
 mod request;

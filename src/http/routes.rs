@@ -2,6 +2,7 @@
 //! needs, and answers JSON (or, for `/metrics`, the Prometheus text).
 //! Every refusal is an [`ApiError`], rendered `{"error": "..."}`.
 
+use super::health::{self, not_ready, ModemReading};
 use super::request::{self, ApiError, SendRequest, FAILED};
 use super::{limit, metrics, Api};
 use crate::daemon::published::{Ending, Finished};
@@ -318,22 +319,6 @@ async fn wait_for(
     }
 }
 
-/// Why the device is not ready, in words; `None` when it is.
-fn not_ready(state: &DeviceState) -> Option<String> {
-    match state {
-        DeviceState::Ready(_) => None,
-        DeviceState::Connecting {
-            attempt,
-            last_error,
-        } => Some(match last_error {
-            Some(error) => format!("the modem is not ready (attempt {attempt}: {error})"),
-            None => "the modem is not ready yet (connecting)".to_owned(),
-        }),
-        DeviceState::Suspended => Some("the modem is suspended (SIGUSR1)".to_owned()),
-        DeviceState::Stopped => Some("the modem is stopped".to_owned()),
-    }
-}
-
 /// `GET /sms/signal`: the latest status poll's reading.
 async fn signal(State(api): Shared, headers: HeaderMap) -> Result<Response, ApiError> {
     api.authorise(&headers)?;
@@ -450,24 +435,18 @@ async fn status(
     Ok(Json(body).into_response())
 }
 
-/// `GET /health`: live (the API and the database answer) and ready (the
-/// modem can send), with the reasons it is not. 503 when not ready.
+/// `GET /health`: live (the API and the database answer) and ready (a
+/// modem can send), with the reasons it is not ([`health::verdict`]); with
+/// several modems, each one's state. 503 when not ready.
 async fn health(State(api): Shared) -> Result<Response, ApiError> {
-    let mut reasons = Vec::new();
-    let live = match api.records(|db| records::answers(db)).await {
-        Ok(()) => true,
-        Err(error) => {
-            reasons.push(format!("the database does not answer: {}", error.message));
-            false
-        }
-    };
-    let state = api.published.device.borrow().clone();
-    if let Some(reason) = not_ready(&state) {
-        reasons.push(reason);
-    }
-    if !api.config.send.enabled {
-        reasons.push("sending is disabled ([send] enabled = false)".to_owned());
-    }
+    let database = api.records(|db| records::answers(db)).await.err();
+    let states: Vec<_> = api
+        .published
+        .modems
+        .iter()
+        .map(|modem| (modem.name.as_str(), modem.state.borrow().clone()))
+        .collect();
+    // Registration is read by the status poll, for the first modem.
     let registered = api
         .published
         .snapshot
@@ -475,20 +454,43 @@ async fn health(State(api): Shared) -> Result<Response, ApiError> {
         .radio
         .as_ref()
         .and_then(|r| r.registered);
-    if registered == Some(false) {
-        reasons.push("the modem is not registered to a network".to_owned());
-    }
-    let ready = live && reasons.is_empty();
-    let status = if ready {
+    let readings: Vec<ModemReading<'_>> = states
+        .iter()
+        .enumerate()
+        .map(|(index, (name, state))| ModemReading {
+            name,
+            state,
+            registered: registered.filter(|_| index == 0),
+        })
+        .collect();
+    let verdict = health::verdict(
+        database.as_ref().map(|error| error.message.as_str()),
+        api.config.send.enabled,
+        &readings,
+    );
+    let status = if verdict.ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    Ok((
-        status,
-        Json(json!({ "live": live, "ready": ready, "reasons": reasons })),
-    )
-        .into_response())
+    let mut body = json!({
+        "live": verdict.live,
+        "ready": verdict.ready,
+        "reasons": verdict.reasons,
+    });
+    if let Some(modems) = verdict.modems {
+        body["modems"] = modems
+            .into_iter()
+            .map(|modem| {
+                let mut entry = json!({ "name": modem.name, "ready": modem.not_ready.is_none() });
+                if let Some(reason) = modem.not_ready {
+                    entry["reason"] = reason.into();
+                }
+                entry
+            })
+            .collect();
+    }
+    Ok((status, Json(body)).into_response())
 }
 
 /// `GET /metrics`.
