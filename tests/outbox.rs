@@ -191,6 +191,46 @@ async fn a_file_linked_in_goes_out_without_waiting_for_a_rescan() {
     h.stop().await;
 }
 
+/// gammu-smsd-inject creates the name empty (read-only, `O_EXCL`), closes
+/// it, then opens it again to write. Its creation is seen (a linked-in
+/// file raises nothing else) but the empty file is not taken, even with no
+/// settle time: a creation alone waits a grace, and the close after
+/// writing comes first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_created_empty_then_filled_goes_out_complete_without_a_settle_time() {
+    let mut h = Harness::start_with("created-empty", Profile::Generic, |c| {
+        c.spool.settle_time = Duration::ZERO;
+    })
+    .await;
+    let path = h.dir("outbox").join("OUT+4917600000032.txt");
+    use std::os::unix::fs::OpenOptionsExt;
+    let create_excl = nix::fcntl::OFlag::O_CREAT | nix::fcntl::OFlag::O_EXCL;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(create_excl.bits())
+        .open(&path)
+        .unwrap();
+    // The pause is the producer's behaviour under test (gammu's is
+    // microseconds), well inside the grace.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    std::io::Write::write_all(&mut file, b"filled after its creation").unwrap();
+    drop(file);
+    let outcomes = h.finished(1).await;
+    assert!(
+        matches!(outcomes[..], [DaemonEvent::Sent { .. }]),
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        h.emulator.sent().iter().map(text).collect::<Vec<_>>(),
+        ["filled after its creation"]
+    );
+    h.stop().await;
+}
+
 /// Names gammu would take but that cannot be sent (an empty number, the
 /// wrong number of underscores) go to error/ with the reason, like a bad
 /// number inside a file.

@@ -75,13 +75,17 @@ pub(crate) fn classify(event: &Event, dir: &Path) -> Vec<OutboxEvent> {
     }
     let appeared = |path: &PathBuf, arrival| OutboxEvent::Appeared(path.clone(), arrival);
     match event.kind {
-        // Created: linked in whole, or opened to be written. Either way it
-        // settles as a file written in place.
-        EventKind::Access(AccessKind::Close(AccessMode::Write))
-        | EventKind::Create(CreateKind::File | CreateKind::Any | CreateKind::Other) => event
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => event
             .paths
             .iter()
             .map(|p| appeared(p, Arrival::Written))
+            .collect(),
+        // Linked in whole, or created to be written: it settles as a file
+        // written in place, after a grace ([`crate::spool::settle`]).
+        EventKind::Create(CreateKind::File | CreateKind::Any | CreateKind::Other) => event
+            .paths
+            .iter()
+            .map(|p| appeared(p, Arrival::Created))
             .collect(),
         EventKind::Modify(ModifyKind::Name(RenameMode::To)) => event
             .paths
@@ -133,7 +137,7 @@ mod tests {
         // writers hold it back while it is written)...
         assert_eq!(
             events.recv().await,
-            Some(OutboxEvent::Appeared(path.clone(), Arrival::Written))
+            Some(OutboxEvent::Appeared(path.clone(), Arrival::Created))
         );
         file.write_all(b"first half ").unwrap();
         file.flush().unwrap();
@@ -143,7 +147,7 @@ mod tests {
         std::fs::write(&marker, b"").unwrap();
         assert_eq!(
             events.recv().await,
-            Some(OutboxEvent::Appeared(marker.clone(), Arrival::Written))
+            Some(OutboxEvent::Appeared(marker.clone(), Arrival::Created))
         );
         assert_eq!(
             events.recv().await,
@@ -199,7 +203,7 @@ mod tests {
         std::fs::write(&marker, b"").unwrap();
         assert_eq!(
             events.recv().await,
-            Some(OutboxEvent::Appeared(linked, Arrival::Written))
+            Some(OutboxEvent::Appeared(linked, Arrival::Created))
         );
         std::fs::remove_dir_all(&root).unwrap();
     }

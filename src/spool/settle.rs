@@ -8,11 +8,20 @@
 //! settle time: measured from the later of its modification and status
 //! change times, so a producer that writes in two steps with a pause
 //! shorter than the settle time is taken once, complete. A file found by a
-//! rescan, whose arrival was not seen, is treated as written in place.
+//! rescan, whose arrival was not seen, is treated as written in place. A
+//! file whose creation alone was seen (linked in with `link(2)`, or
+//! created to be filled: gammu-smsd-inject creates the name empty, closes
+//! it, and opens it again to write) settles the same way, and waits at
+//! least [`CREATED_GRACE`] even when the settle time is zero, so the
+//! producer's close after writing is seen first.
 //! Either way it is taken only when no process still has it open for
 //! writing (one `/proc` scan per batch, by the caller).
 
 use std::time::{Duration, SystemTime};
+
+/// The least a file whose creation alone was seen waits (see the module
+/// documentation).
+pub(crate) const CREATED_GRACE: Duration = Duration::from_millis(200);
 
 /// How a candidate came to the daemon's attention.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -21,6 +30,8 @@ pub(crate) enum Arrival {
     RenamedIn,
     /// Closed after writing.
     Written,
+    /// Created (linked in, or created to be written).
+    Created,
     /// Found by a scan of the outbox.
     Found,
 }
@@ -32,6 +43,7 @@ impl Arrival {
         match (self, other) {
             (Self::RenamedIn, Self::RenamedIn) => Self::RenamedIn,
             (Self::Found, Self::Found) => Self::Found,
+            (Self::Created, Self::Created) => Self::Created,
             _ => Self::Written,
         }
     }
@@ -57,6 +69,11 @@ pub(crate) fn readiness(
     if arrival == Arrival::RenamedIn {
         return Readiness::Ready;
     }
+    let settle = if arrival == Arrival::Created {
+        settle.max(CREATED_GRACE)
+    } else {
+        settle
+    };
     let settled_at = changed + settle;
     if now >= settled_at {
         Readiness::Ready
@@ -103,6 +120,37 @@ mod tests {
             readiness(Arrival::Found, at(0), at(0), Duration::ZERO),
             Readiness::Ready
         );
+    }
+
+    /// A creation alone (a file linked in, or one a producer such as
+    /// gammu-smsd-inject creates empty, closes, and opens again to fill)
+    /// waits at least [`CREATED_GRACE`], even with no settle time, so the
+    /// producer's close after writing comes first; that close then settles
+    /// as configured.
+    #[test]
+    fn a_creation_alone_waits_a_grace_even_without_a_settle_time() {
+        assert_eq!(
+            readiness(Arrival::Created, at(0), at(0), Duration::ZERO),
+            Readiness::WaitUntil(at(0) + CREATED_GRACE)
+        );
+        assert_eq!(
+            readiness(
+                Arrival::Created,
+                at(0),
+                at(0) + CREATED_GRACE,
+                Duration::ZERO
+            ),
+            Readiness::Ready
+        );
+        let settle = Duration::from_secs(1);
+        assert_eq!(
+            readiness(Arrival::Created, at(0), at(10), settle),
+            Readiness::WaitUntil(at(1000))
+        );
+        assert_eq!(Arrival::Created.merge(Arrival::Created), Arrival::Created);
+        assert_eq!(Arrival::Created.merge(Arrival::Written), Arrival::Written);
+        assert_eq!(Arrival::Written.merge(Arrival::Created), Arrival::Written);
+        assert_eq!(Arrival::Created.merge(Arrival::RenamedIn), Arrival::Written);
     }
 
     #[test]
