@@ -192,9 +192,10 @@ async fn a_file_linked_in_goes_out_without_waiting_for_a_rescan() {
 }
 
 /// gammu-smsd-inject creates the name empty (read-only, `O_EXCL`), closes
-/// it, then opens it again to write. Its creation is seen (a linked-in
-/// file raises nothing else) but the empty file is not taken, even with no
-/// settle time: a creation alone waits a grace, and the close after
+/// it, then opens it again to write. Whether its creation is seen (a
+/// linked-in file raises nothing else) or the daemon's first scan finds it,
+/// the empty file is not taken, even with no settle time: with no close
+/// after writing seen, a file waits a grace, and the producer's close after
 /// writing comes first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_created_empty_then_filled_goes_out_complete_without_a_settle_time() {

@@ -8,20 +8,22 @@
 //! settle time: measured from the later of its modification and status
 //! change times, so a producer that writes in two steps with a pause
 //! shorter than the settle time is taken once, complete. A file found by a
-//! rescan, whose arrival was not seen, is treated as written in place. A
-//! file whose creation alone was seen (linked in with `link(2)`, or
-//! created to be filled: gammu-smsd-inject creates the name empty, closes
-//! it, and opens it again to write) settles the same way, and waits at
-//! least [`CREATED_GRACE`] even when the settle time is zero, so the
-//! producer's close after writing is seen first.
-//! Either way it is taken only when no process still has it open for
-//! writing (one `/proc` scan per batch, by the caller).
+//! rescan, whose arrival was not seen, is treated as written in place, and
+//! so is a file whose creation alone was seen (linked in with `link(2)`, or
+//! created to be filled). Neither of those two has shown a close after
+//! writing, so each waits at least [`UNCLOSED_GRACE`] since its last change
+//! even when the settle time is zero: gammu-smsd-inject creates the name
+//! empty, closes it, and opens it again to write, and for that moment no
+//! process holds the empty file. Either way a file is taken only when no
+//! process still has it open for writing (one `/proc` scan per batch, by
+//! the caller).
 
 use std::time::{Duration, SystemTime};
 
-/// The least a file whose creation alone was seen waits (see the module
+/// The least a file waits since its last change when no close after
+/// writing was seen (created, or found by a scan; see the module
 /// documentation).
-pub(crate) const CREATED_GRACE: Duration = Duration::from_millis(200);
+pub(crate) const UNCLOSED_GRACE: Duration = Duration::from_millis(200);
 
 /// How a candidate came to the daemon's attention.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -43,7 +45,11 @@ impl Arrival {
         match (self, other) {
             (Self::RenamedIn, Self::RenamedIn) => Self::RenamedIn,
             (Self::Found, Self::Found) => Self::Found,
-            (Self::Created, Self::Created) => Self::Created,
+            // A rescan that finds a file whose creation was seen knows no
+            // more: it still waits its grace.
+            (Self::Created, Self::Created | Self::Found) | (Self::Found, Self::Created) => {
+                Self::Created
+            }
             _ => Self::Written,
         }
     }
@@ -69,10 +75,9 @@ pub(crate) fn readiness(
     if arrival == Arrival::RenamedIn {
         return Readiness::Ready;
     }
-    let settle = if arrival == Arrival::Created {
-        settle.max(CREATED_GRACE)
-    } else {
-        settle
+    let settle = match arrival {
+        Arrival::Created | Arrival::Found => settle.max(UNCLOSED_GRACE),
+        Arrival::Written | Arrival::RenamedIn => settle,
     };
     let settled_at = changed + settle;
     if now >= settled_at {
@@ -116,28 +121,44 @@ mod tests {
             readiness(Arrival::Found, at(0), at(60_000), settle),
             Readiness::Ready
         );
+        // Found as it was made: it waits the grace, even with no settle
+        // time (no close after writing was seen).
         assert_eq!(
             readiness(Arrival::Found, at(0), at(0), Duration::ZERO),
+            Readiness::WaitUntil(at(0) + UNCLOSED_GRACE)
+        );
+        assert_eq!(
+            readiness(
+                Arrival::Found,
+                at(0),
+                at(0) + UNCLOSED_GRACE,
+                Duration::ZERO
+            ),
+            Readiness::Ready
+        );
+        // A close after writing was seen: no settle time, no wait.
+        assert_eq!(
+            readiness(Arrival::Written, at(0), at(0), Duration::ZERO),
             Readiness::Ready
         );
     }
 
     /// A creation alone (a file linked in, or one a producer such as
     /// gammu-smsd-inject creates empty, closes, and opens again to fill)
-    /// waits at least [`CREATED_GRACE`], even with no settle time, so the
+    /// waits at least [`UNCLOSED_GRACE`], even with no settle time, so the
     /// producer's close after writing comes first; that close then settles
     /// as configured.
     #[test]
     fn a_creation_alone_waits_a_grace_even_without_a_settle_time() {
         assert_eq!(
             readiness(Arrival::Created, at(0), at(0), Duration::ZERO),
-            Readiness::WaitUntil(at(0) + CREATED_GRACE)
+            Readiness::WaitUntil(at(0) + UNCLOSED_GRACE)
         );
         assert_eq!(
             readiness(
                 Arrival::Created,
                 at(0),
-                at(0) + CREATED_GRACE,
+                at(0) + UNCLOSED_GRACE,
                 Duration::ZERO
             ),
             Readiness::Ready
@@ -148,6 +169,8 @@ mod tests {
             Readiness::WaitUntil(at(1000))
         );
         assert_eq!(Arrival::Created.merge(Arrival::Created), Arrival::Created);
+        assert_eq!(Arrival::Created.merge(Arrival::Found), Arrival::Created);
+        assert_eq!(Arrival::Found.merge(Arrival::Created), Arrival::Created);
         assert_eq!(Arrival::Created.merge(Arrival::Written), Arrival::Written);
         assert_eq!(Arrival::Written.merge(Arrival::Created), Arrival::Written);
         assert_eq!(Arrival::Created.merge(Arrival::RenamedIn), Arrival::Written);
