@@ -24,6 +24,20 @@ fn text(message: &SentMessage) -> &str {
     message.submit.user_data.body.text().unwrap_or("")
 }
 
+/// The next message to end was sent, and it is the only one the modem got:
+/// `text`.
+async fn goes_out_alone(h: &mut Harness, text_sent: &str) {
+    let outcomes = h.finished(1).await;
+    assert!(
+        matches!(outcomes[..], [DaemonEvent::Sent { .. }]),
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        h.emulator.sent().iter().map(text).collect::<Vec<_>>(),
+        [text_sent]
+    );
+}
+
 /// Writes a file beside the outbox, then renames it in.
 fn drop_file(outbox: &Path, name: &str, content: &[u8]) {
     let temp = outbox.parent().unwrap().join("dropping");
@@ -179,15 +193,7 @@ async fn a_file_linked_in_goes_out_without_waiting_for_a_rescan() {
     std::fs::write(&staged, "linked in").unwrap();
     std::fs::hard_link(&staged, outbox.join("OUT+4917600000031.txt")).unwrap();
     std::fs::remove_file(&staged).unwrap();
-    let outcomes = h.finished(1).await;
-    assert!(
-        matches!(outcomes[..], [DaemonEvent::Sent { .. }]),
-        "{outcomes:?}"
-    );
-    assert_eq!(
-        h.emulator.sent().iter().map(text).collect::<Vec<_>>(),
-        ["linked in"]
-    );
+    goes_out_alone(&mut h, "linked in").await;
     h.stop().await;
 }
 
@@ -220,15 +226,7 @@ async fn a_file_created_empty_then_filled_goes_out_complete_without_a_settle_tim
         .unwrap();
     std::io::Write::write_all(&mut file, b"filled after its creation").unwrap();
     drop(file);
-    let outcomes = h.finished(1).await;
-    assert!(
-        matches!(outcomes[..], [DaemonEvent::Sent { .. }]),
-        "{outcomes:?}"
-    );
-    assert_eq!(
-        h.emulator.sent().iter().map(text).collect::<Vec<_>>(),
-        ["filled after its creation"]
-    );
+    goes_out_alone(&mut h, "filled after its creation").await;
     h.stop().await;
 }
 
