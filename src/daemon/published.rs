@@ -84,10 +84,8 @@ pub(crate) struct Publisher {
 pub(crate) struct Published {
     /// The counters and readings (the first modem's).
     pub snapshot: watch::Receiver<Snapshot>,
-    /// The first modem's state, as its device reports it.
-    pub device: watch::Receiver<DeviceState>,
     /// Every modem's state by its name, the first modem's first (one entry
-    /// with one modem).
+    /// with one modem; never empty).
     pub modems: Vec<ModemState>,
     finished: broadcast::Sender<Finished>,
 }
@@ -102,6 +100,11 @@ pub(crate) struct ModemState {
 }
 
 impl Published {
+    /// The first modem's state, as its device reports it.
+    pub(crate) fn device(&self) -> &watch::Receiver<DeviceState> {
+        &self.modems[0].state
+    }
+
     /// Messages that end from now on (subscribe before queuing one).
     pub(crate) fn finished(&self) -> broadcast::Receiver<Finished> {
         self.finished.subscribe()
@@ -122,9 +125,9 @@ impl Publisher {
     /// # Panics
     /// With no modem: a daemon has one at least.
     pub(crate) fn reader(&self, modems: Vec<ModemState>) -> Published {
+        assert!(!modems.is_empty(), "a daemon has a modem at least");
         Published {
             snapshot: self.snapshot.subscribe(),
-            device: modems[0].state.clone(),
             modems,
             finished: self.finished.clone(),
         }

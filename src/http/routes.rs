@@ -326,7 +326,7 @@ async fn signal(State(api): Shared, headers: HeaderMap) -> Result<Response, ApiE
         retry_after: Some(10),
         ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message)
     };
-    let state = api.published.device.borrow().clone();
+    let state = api.published.device().borrow().clone();
     if let Some(reason) = not_ready(&state) {
         return Err(unavailable(capitalise(&reason)));
     }
@@ -504,7 +504,7 @@ async fn metrics_text(State(api): Shared, headers: HeaderMap) -> Result<Response
             Ok((records::totals(db, now_ms())?, modems))
         })
         .await?;
-    let ready = matches!(*api.published.device.borrow(), DeviceState::Ready(_));
+    let ready = matches!(*api.published.device().borrow(), DeviceState::Ready(_));
     let snapshot = api.published.snapshot.borrow().clone();
     let mut text = metrics::render(&snapshot, ready, &totals);
     text.push_str(&metrics::modems(&modems));
