@@ -81,7 +81,7 @@ pub(crate) fn classify(event: &Event, dir: &Path) -> Vec<OutboxEvent> {
             .map(|p| appeared(p, Arrival::Written))
             .collect(),
         // Linked in whole, or created to be written: it settles as a file
-        // written in place, after a grace ([`crate::spool::settle`]).
+        // written in place, with a grace ([`crate::spool::settle`]).
         EventKind::Create(CreateKind::File | CreateKind::Any | CreateKind::Other) => event
             .paths
             .iter()
@@ -183,8 +183,8 @@ mod tests {
     /// A file published with `link(2)` (maildir-style delivery, `ln`, an
     /// `O_TMPFILE` linked in) is complete when its name appears, and the
     /// kernel reports nothing but its creation: no close, no rename. It is
-    /// reported, as written in place, so the settle check and the scan for
-    /// open writers decide, as for a file a rescan finds.
+    /// reported as created, and the settle check (with its grace) and the
+    /// scan for open writers decide, as for a file a rescan finds.
     #[tokio::test]
     async fn a_file_linked_in_is_reported() {
         let root = std::env::temp_dir().join(format!("simgate-watch-link-{}", std::process::id()));
