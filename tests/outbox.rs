@@ -180,8 +180,9 @@ async fn a_file_written_in_two_steps_goes_out_once_complete() {
 }
 
 /// A file published with `link(2)` (maildir-style delivery, `ln`) raises
-/// no close and no rename, only its creation. It goes out at once, not at
-/// the next timed rescan (an hour away here: only the watcher can see it).
+/// no close and no rename, only its creation. It goes out once settled,
+/// not at the next timed rescan (an hour away here: only the watcher can
+/// see it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_linked_in_goes_out_without_waiting_for_a_rescan() {
     let mut h = Harness::start_with("linked", Profile::Generic, |c| {
