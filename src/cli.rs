@@ -106,7 +106,8 @@ struct SendArgs {
     /// The text (UTF-8); read from standard input when left out.
     text: Option<String>,
     /// Wait until the daemon has sent it (or failed to), at most SECONDS
-    /// (300 when no value is given).
+    /// (300 when no value is given); says at once when no simgate daemon
+    /// is running for the outbox.
     #[arg(long, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "300")]
     wait: Option<u64>,
 }
@@ -385,7 +386,7 @@ pub fn main() -> ExitCode {
         Err(error) => {
             eprintln!("simgate: {error}");
             match error {
-                CliError::Queue(crate::queue::QueueError::StillWaiting(_)) => ExitCode::from(3),
+                CliError::Queue(crate::queue::QueueError::StillWaiting { .. }) => ExitCode::from(3),
                 CliError::Inject(error) => ExitCode::from(error.exit_code()),
                 _ => ExitCode::FAILURE,
             }

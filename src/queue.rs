@@ -41,9 +41,18 @@ pub(crate) enum QueueError {
     #[error("not sent: {0} is in the error folder (the daemon's log says why)")]
     Failed(PathBuf),
     /// Still waiting when `--wait`'s time ran out.
-    #[error("still not sent after {0} s; it stays queued")]
-    StillWaiting(u64),
+    #[error("still not sent after {seconds} s; it stays queued{}", if *.served { "" } else { NOBODY_SERVES })]
+    StillWaiting {
+        /// How long it waited.
+        seconds: u64,
+        /// Whether a simgate daemon was serving the outbox at the end.
+        served: bool,
+    },
 }
+
+/// What a wait that ran out without a daemon adds.
+const NOBODY_SERVES: &str = " (no simgate daemon is running for this outbox: start one with \
+                             `simgate run`, or `systemctl start simgate`)";
 
 /// The local time now, as gammu-smsd-inject takes it for its names, with
 /// the offset from UTC in seconds.
@@ -205,8 +214,13 @@ pub(crate) fn wait(
         return Err(QueueError::CannotWait);
     };
     let name = file.file_name().unwrap_or_default();
+    let outbox = file.parent().unwrap_or(Path::new("."));
     let start = Instant::now();
     let mut told = false;
+    // Whether a daemon serves the outbox, as last seen (`None`: not yet
+    // looked), and when to look again.
+    let mut served: Option<bool> = None;
+    let mut look_at = start;
     loop {
         let in_sent = sent.join(name);
         if in_sent.exists() {
@@ -217,8 +231,35 @@ pub(crate) fn wait(
             return Err(QueueError::Failed(in_error));
         }
         let waited = start.elapsed();
+        if Instant::now() >= look_at {
+            look_at += SERVED_CHECK;
+            let now_served = served_by_simgate(outbox);
+            match (served, now_served) {
+                (None | Some(true), false) => {
+                    let _ = writeln!(
+                        progress,
+                        "no simgate daemon is running for the outbox {} (nothing holds its lock): \
+                         the message waits there until one starts; waiting at most {} s...",
+                        outbox.display(),
+                        limit.as_secs()
+                    );
+                    told = true;
+                }
+                (Some(false), true) => {
+                    let _ = writeln!(
+                        progress,
+                        "simgate started; waiting for it to send the message..."
+                    );
+                }
+                _ => {}
+            }
+            served = Some(now_served);
+        }
         if waited >= limit {
-            return Err(QueueError::StillWaiting(limit.as_secs()));
+            return Err(QueueError::StillWaiting {
+                seconds: limit.as_secs(),
+                served: served != Some(false),
+            });
         }
         if !told && waited >= Duration::from_secs(1) {
             let _ = writeln!(
@@ -229,6 +270,26 @@ pub(crate) fn wait(
             told = true;
         }
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// How often `--wait` looks again whether a daemon serves the outbox.
+const SERVED_CHECK: Duration = Duration::from_secs(1);
+
+/// Whether a simgate daemon is serving `outbox`: a running daemon holds an
+/// exclusive lock on the folder (`instance::lock_dir`), so a shared one
+/// cannot be had. Taken and dropped at once: a daemon starting meanwhile
+/// waits for it ([`crate::instance::patiently`]). What cannot be told
+/// (the folder cannot be opened) counts as served: no false alarm.
+pub(crate) fn served_by_simgate(outbox: &Path) -> bool {
+    use nix::fcntl::{Flock, FlockArg};
+    let Ok(folder) = fs::File::open(outbox) else {
+        return true;
+    };
+    match Flock::lock(folder, FlockArg::LockSharedNonblock) {
+        Ok(_probe) => false,
+        Err((_, nix::errno::Errno::EWOULDBLOCK)) => true,
+        Err(_) => true,
     }
 }
 
@@ -250,6 +311,23 @@ mod tests {
         assert_eq!(fs::read(&second).unwrap(), b"two");
         // Nothing else is left behind (no temporary file).
         assert_eq!(fs::read_dir(&dir).unwrap().count(), 2);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_outbox_is_served_while_a_daemon_holds_its_lock() {
+        let dir = std::env::temp_dir().join(format!("simgate-served-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        assert!(!served_by_simgate(&dir));
+        let held = crate::instance::lock_dir(&dir, "outbox").unwrap();
+        assert!(served_by_simgate(&dir));
+        drop(held);
+        assert!(!served_by_simgate(&dir));
+        // Looking does not keep a daemon from taking the lock.
+        let held = crate::instance::lock_dir(&dir, "outbox");
+        assert!(held.is_ok(), "{held:?}");
+        drop(held);
         fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -93,7 +93,66 @@ fn send_queues_an_outbox_file_and_refuses_bad_input() {
         "{}",
         String::from_utf8_lossy(&waited.stderr)
     );
-    assert!(String::from_utf8_lossy(&waited.stderr).contains("still not sent after 1 s"));
+    let said = String::from_utf8_lossy(&waited.stderr);
+    assert!(said.contains("still not sent after 1 s"), "{said}");
+    assert!(said.contains("no simgate daemon"), "{said}");
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// The next line `simgate send` wrote to its standard error.
+async fn next_line(lines: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> String {
+    tokio::time::timeout(std::time::Duration::from_secs(30), lines.recv())
+        .await
+        .expect("no line from simgate send within 30 s")
+        .expect("simgate send closed its standard error")
+}
+
+/// `--wait` with no daemon serving the outbox says so at once, not after
+/// waiting out its whole limit, and says when one starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_wait_says_at_once_that_no_daemon_runs_and_when_one_starts() {
+    let emulator = Emulator::start(EmulatorConfig::new(Profile::Generic))
+        .await
+        .unwrap();
+    let root = fresh_spool("send-wait-nobody");
+    let config = write_spool_config(&root, &emulator.path(), "");
+    let mut waiter = Command::new(env!("CARGO_BIN_EXE_simgate"))
+        .arg("send")
+        .arg("-c")
+        .arg(&config)
+        .args(["--wait", "600", "+4917600000904", "started late"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = waiter.stderr.take().unwrap();
+    let (lines_in, mut lines) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)) {
+            let Ok(line) = line else { break };
+            if lines_in.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let first = next_line(&mut lines).await;
+    assert!(
+        first.contains("no simgate daemon") && first.contains("outbox"),
+        "{first}"
+    );
+    // The daemon starts after all: the waiter notices, and the message goes.
+    let mut daemon = spawn_simgate(&config, &root.join("stderr.log"), None);
+    let second = next_line(&mut lines).await;
+    assert!(second.contains("simgate started"), "{second}");
+    let output = tokio::task::spawn_blocking(move || waiter.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("\nsent "));
+    daemon.start_kill().unwrap();
+    daemon.wait().await.unwrap();
     let _ = std::fs::remove_dir_all(&root);
 }
 
