@@ -220,7 +220,8 @@ enum ModemCommand {
     /// Find out what a modem is, what state its SIM is in, and what is wrong.
     #[command(
         after_help = "Exit status: 0 the report printed (it says what is wrong with the \
-                      modem or its SIM, if anything); 1 the device cannot be opened at all."
+                      modem or its SIM, if anything); 1 the device (without --device: one \
+                      of the configured modems) cannot be opened at all."
     )]
     Probe(ProbeArgs),
 }
@@ -229,9 +230,13 @@ enum ModemCommand {
 struct ProbeArgs {
     /// The modem's AT port (/dev/serial/by-id/... or /dev/ttyUSB0), or a
     /// web stick's address (http://192.168.8.1 for HiLink, http://192.168.0.1
-    /// for ZTE).
-    #[arg(long, required_unless_present = "modemmanager")]
+    /// for ZTE). Left out: every modem the configuration names.
+    #[arg(long)]
     device: Option<std::path::PathBuf>,
+    /// simgate TOML or gammu-smsdrc: the modems probed when no --device
+    /// is given.
+    #[arg(short, long, default_value = crate::config::DEFAULT_PATH, conflicts_with_all = ["device", "modemmanager"])]
+    config: std::path::PathBuf,
     /// Which web interface an http:// address has: "hilink" (Huawei, the
     /// default for an address) or "zte" (the goform interface of the MF823
     /// family).
@@ -364,6 +369,17 @@ pub(crate) enum CliError {
     /// The database cannot be read (`simgate status`).
     #[error("{0}")]
     Store(#[from] crate::store::StoreError),
+    /// `simgate modem probe` named no modem and the configuration that
+    /// would cannot be read.
+    #[error(
+        "{0}; name the modem with --device (ModemManager's with --modemmanager), \
+         or its configuration with -c"
+    )]
+    NoModemToProbe(Box<crate::config::ConfigError>),
+    /// Some of the configured modems could not be probed (`simgate modem
+    /// probe` without `--device`); each says why in the report.
+    #[error("{0} of the configured modems could not be probed (see above)")]
+    ProbesFailed(usize),
     /// No database for this configuration yet.
     #[error("no database at {0}: the daemon has not run with this configuration")]
     NoDatabase(std::path::PathBuf),
@@ -742,24 +758,13 @@ impl Identity {
 }
 
 fn probe(args: &ProbeArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    // A probe waits on the device for seconds: say what is going on.
-    match &args.device {
-        Some(device) => eprintln!("simgate: probing {} ...", device.display()),
-        None => eprintln!("simgate: asking ModemManager for its modems ..."),
-    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let Some(device) = &args.device else {
-        return match runtime.block_on(crate::modemmanager::probe::probe(args.bus.as_deref())) {
-            Ok(report) => {
-                write!(out, "{report}")?;
-                Ok(())
-            }
-            Err(why) => Err(CliError::ModemManager(why)),
-        };
-    };
-    if let Some(url) = device.to_str().filter(|d| d.starts_with("http://")) {
+    if args.modemmanager {
+        return probe_target(&runtime, &ProbeTarget::ModemManager(args.bus.clone()), out);
+    }
+    if let Some(device) = &args.device {
         let password = match &args.password_file {
             Some(path) => Some(
                 std::fs::read_to_string(path)?
@@ -770,21 +775,167 @@ fn probe(args: &ProbeArgs, out: &mut dyn Write) -> Result<(), CliError> {
             ),
             None => None,
         };
-        if args.transport.as_deref() == Some("zte") {
-            let report = runtime.block_on(crate::zte::probe::probe(url, password));
-            write!(out, "{report}")?;
-            return Ok(());
-        }
-        let report = runtime.block_on(crate::hilink::probe::probe(url, &args.user, password));
-        write!(out, "{report}")?;
-        return Ok(());
+        let target = match device.to_str().filter(|d| d.starts_with("http://")) {
+            Some(url) => ProbeTarget::Web {
+                kind: if args.transport.as_deref() == Some("zte") {
+                    crate::config::WebKind::Zte
+                } else {
+                    crate::config::WebKind::Hilink
+                },
+                url: url.to_owned(),
+                user: args.user.clone(),
+                password,
+            },
+            None => ProbeTarget::Serial {
+                device: device.clone(),
+                settings: crate::modem::PortSettings {
+                    baud: args.baud,
+                    ..crate::modem::PortSettings::default()
+                },
+            },
+        };
+        return probe_target(&runtime, &target, out);
     }
-    let settings = crate::modem::PortSettings {
-        baud: args.baud,
-        ..crate::modem::PortSettings::default()
-    };
-    let report = runtime.block_on(crate::modem::probe::probe(device, settings))?;
-    write!(out, "{report}")?;
+    // No device named: the modems of the configuration, each under its
+    // name; one that cannot be probed does not keep the others from it.
+    let config = crate::config::load(&args.config)
+        .map_err(|source| CliError::NoModemToProbe(Box::new(source)))?
+        .config;
+    let modems: Vec<&crate::config::ModemSettings> = std::iter::once(&config.modem)
+        .chain(&config.more_modems)
+        .collect();
+    let mut failed = 0;
+    for (index, (name, modem)) in config.modem_names().into_iter().zip(modems).enumerate() {
+        let target = ProbeTarget::of(modem);
+        if index > 0 {
+            writeln!(out)?;
+        }
+        writeln!(out, "modem {name:?}: {}", target.address())?;
+        if let Err(error) = probe_target(&runtime, &target, out) {
+            writeln!(out, "cannot probe it: {error}")?;
+            if matches!(
+                error,
+                CliError::Modem(crate::modem::ModemError::Held { .. })
+            ) {
+                writeln!(
+                    out,
+                    "hint: a running daemon keeps its modem; `simgate status` shows what it \
+                     knows, or stop it first (systemctl stop simgate)"
+                )?;
+            }
+            failed += 1;
+        }
+    }
+    match failed {
+        0 => Ok(()),
+        failed => Err(CliError::ProbesFailed(failed)),
+    }
+}
+
+/// What `simgate modem probe` looks at.
+enum ProbeTarget {
+    /// An AT port.
+    Serial {
+        device: std::path::PathBuf,
+        settings: crate::modem::PortSettings,
+    },
+    /// A web stick (HiLink or ZTE) or an Android phone.
+    Web {
+        kind: crate::config::WebKind,
+        url: String,
+        user: String,
+        password: Option<String>,
+    },
+    /// ModemManager's modems, on the system bus or the one named.
+    ModemManager(Option<String>),
+}
+
+impl ProbeTarget {
+    /// The modem a configuration section names.
+    fn of(modem: &crate::config::ModemSettings) -> Self {
+        if let Some(mm) = &modem.modemmanager {
+            return Self::ModemManager(mm.bus.clone());
+        }
+        match &modem.web {
+            Some(web) => Self::Web {
+                kind: web.kind,
+                url: web.url.clone(),
+                user: web.user.clone(),
+                password: web.password.as_ref().map(|p| p.reveal().to_owned()),
+            },
+            None => Self::Serial {
+                device: modem.device.clone(),
+                settings: crate::modem::PortSettings {
+                    baud: modem.baud,
+                    hardware_flow_control: modem.hardware_flow_control,
+                },
+            },
+        }
+    }
+
+    /// Where it is, for the heading (the configuration keeps a web
+    /// address without its password).
+    fn address(&self) -> String {
+        match self {
+            Self::Serial { device, .. } => device.display().to_string(),
+            Self::Web { kind, url, .. } => format!("{url} ({})", kind.as_str()),
+            Self::ModemManager(_) => "ModemManager".to_owned(),
+        }
+    }
+}
+
+fn probe_target(
+    runtime: &tokio::runtime::Runtime,
+    target: &ProbeTarget,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    // A probe waits on the device for seconds: say what is going on.
+    match target {
+        ProbeTarget::ModemManager(_) => {
+            eprintln!("simgate: asking ModemManager for its modems ...")
+        }
+        other => eprintln!("simgate: probing {} ...", other.address()),
+    }
+    match target {
+        ProbeTarget::ModemManager(bus) => {
+            let report = runtime
+                .block_on(crate::modemmanager::probe::probe(bus.as_deref()))
+                .map_err(CliError::ModemManager)?;
+            write!(out, "{report}")?;
+        }
+        ProbeTarget::Web {
+            kind: crate::config::WebKind::Zte,
+            url,
+            password,
+            ..
+        } => write!(
+            out,
+            "{}",
+            runtime.block_on(crate::zte::probe::probe(url, password.clone()))
+        )?,
+        ProbeTarget::Web {
+            kind: crate::config::WebKind::Hilink,
+            url,
+            user,
+            password,
+        } => write!(
+            out,
+            "{}",
+            runtime.block_on(crate::hilink::probe::probe(url, user, password.clone()))
+        )?,
+        ProbeTarget::Web {
+            kind: crate::config::WebKind::Android,
+            ..
+        } => writeln!(
+            out,
+            "an Android phone is not probed: `simgate status` shows its battery, \
+             connectivity and SIMs as the running daemon hears them from the app"
+        )?,
+        ProbeTarget::Serial { device, settings } => {
+            let report = runtime.block_on(crate::modem::probe::probe(device, *settings))?;
+            write!(out, "{report}")?;
+        }
+    }
     Ok(())
 }
 

@@ -288,7 +288,12 @@ impl fmt::Display for ProbeReport {
             };
             writeln!(f, "storage:       {storage} used")?;
             if let Some(battery) = &self.status.battery {
-                writeln!(f, "battery:       {battery:?}")?;
+                // What +CBC's status means differs by maker: shown as is.
+                write!(f, "battery:       {} %", battery.charge)?;
+                if let Some(mv) = battery.voltage_mv {
+                    write!(f, ", {}.{:02} V", mv / 1000, mv % 1000 / 10)?;
+                }
+                writeln!(f, " (+CBC status {})", battery.status)?;
             }
             let pdu = match self.pdu_mode {
                 Some(true) => "supported",
