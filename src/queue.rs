@@ -172,15 +172,30 @@ fn write_first_free(
             .and_then(|()| file.sync_all())
             .map_err(write_error(&temp))?;
     }
+    // Whether this file system renames without replacing; NFS, 9p and
+    // many FUSE file systems refuse the flag (EINVAL), and a hard link,
+    // which never replaces a name either, places the file instead.
+    let mut rename_refuses_flag = false;
     for name in names {
         let target = outbox.join(name);
-        match renameat2(
-            AT_FDCWD,
-            &temp,
-            AT_FDCWD,
-            &target,
-            RenameFlags::RENAME_NOREPLACE,
-        ) {
+        let placed = if rename_refuses_flag {
+            link_no_replace(&temp, &target)
+        } else {
+            match renameat2(
+                AT_FDCWD,
+                &temp,
+                AT_FDCWD,
+                &target,
+                RenameFlags::RENAME_NOREPLACE,
+            ) {
+                Err(nix::errno::Errno::EINVAL | nix::errno::Errno::ENOSYS) => {
+                    rename_refuses_flag = true;
+                    link_no_replace(&temp, &target)
+                }
+                other => other,
+            }
+        };
+        match placed {
             Ok(()) => {
                 if let Ok(dir) = fs::File::open(outbox) {
                     let _ = dir.sync_all();
@@ -273,6 +288,22 @@ pub(crate) fn wait(
     }
 }
 
+/// Gives `temp` the name `target` unless that is taken (`EEXIST`), by a
+/// hard link and the temporary name's removal: for file systems that
+/// cannot rename without replacing. A temporary name left behind (the
+/// removal failed) is hidden, and ignored by every reader of the outbox.
+fn link_no_replace(temp: &Path, target: &Path) -> Result<(), nix::errno::Errno> {
+    nix::unistd::linkat(
+        AT_FDCWD,
+        temp,
+        AT_FDCWD,
+        target,
+        nix::fcntl::AtFlags::empty(),
+    )?;
+    let _ = fs::remove_file(temp);
+    Ok(())
+}
+
 /// How often `--wait` looks again whether a daemon serves the outbox.
 const SERVED_CHECK: Duration = Duration::from_secs(1);
 
@@ -312,6 +343,76 @@ mod tests {
         // Nothing else is left behind (no temporary file).
         assert_eq!(fs::read_dir(&dir).unwrap().count(), 2);
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A FUSE mount of one folder on another by bindfs, for a test's
+    /// life. bindfs refuses `renameat2(RENAME_NOREPLACE)` with EINVAL, as
+    /// NFS, 9p and many FUSE file systems do.
+    struct Bindfs(PathBuf);
+
+    impl Bindfs {
+        /// `None` where bindfs is missing or may not mount here.
+        fn mount(source: &Path, target: &Path) -> Option<Self> {
+            let status = std::process::Command::new("bindfs")
+                .arg(source)
+                .arg(target)
+                .stderr(std::process::Stdio::null())
+                .status()
+                .ok()?;
+            status.success().then(|| Self(target.to_owned()))
+        }
+    }
+
+    impl Drop for Bindfs {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(&self.0)
+                .status();
+        }
+    }
+
+    #[test]
+    fn a_file_system_that_cannot_rename_without_replacing_still_takes_files() {
+        let root = std::env::temp_dir().join(format!("simgate-no-rename2-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        let (real, outbox) = (root.join("real"), root.join("outbox"));
+        fs::create_dir_all(&real).unwrap();
+        fs::create_dir_all(&outbox).unwrap();
+        let Some(mount) = Bindfs::mount(&real, &outbox) else {
+            eprintln!("SKIPPED: bindfs is missing or cannot mount here (apt-get install bindfs)");
+            return;
+        };
+        // The premise: this file system refuses the flag.
+        fs::write(outbox.join("probe"), b"x").unwrap();
+        let refused = renameat2(
+            AT_FDCWD,
+            &outbox.join("probe"),
+            AT_FDCWD,
+            &outbox.join("probe2"),
+            RenameFlags::RENAME_NOREPLACE,
+        );
+        assert_eq!(refused, Err(nix::errno::Errno::EINVAL));
+        fs::remove_file(outbox.join("probe")).unwrap();
+
+        let name = |n| format!("OUTC20261205_090507_00_+1_sms{n}.txt");
+        let first = write_new(&outbox, b"one", name).unwrap();
+        let second = write_new(&outbox, b"two", name).unwrap();
+        assert!(first.ends_with("OUTC20261205_090507_00_+1_sms0.txt"));
+        assert!(second.ends_with("OUTC20261205_090507_00_+1_sms1.txt"));
+        // Nothing replaced, nothing else left behind.
+        assert_eq!(fs::read(&first).unwrap(), b"one");
+        assert_eq!(fs::read(&second).unwrap(), b"two");
+        assert!(!queue_named(&outbox, "OUTC20261205_090507_00_+1_sms0.txt", "three").unwrap());
+        assert_eq!(fs::read(&first).unwrap(), b"one");
+        let mut left: Vec<String> = fs::read_dir(&outbox)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, [name(0), name(1)]);
+        drop(mount);
+        let _ = fs::remove_dir_all(&root);
     }
 
     #[test]
