@@ -296,6 +296,14 @@ pub(crate) struct Lock {
     _held: Flock<File>,
 }
 
+impl Lock {
+    /// The inode the lock is on (a folder replaced under its path is
+    /// another inode, and not locked).
+    pub(crate) fn inode(&self) -> Option<Inode> {
+        Inode::of_file(&self._held).ok()
+    }
+}
+
 /// Takes the lock of the database at `database` (through `<db>.lock`),
 /// writing this process's id into it.
 pub(crate) fn lock_database(database: &Path) -> Result<Lock, InstanceError> {

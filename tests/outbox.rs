@@ -297,6 +297,14 @@ async fn the_outbox_removed_and_recreated_is_watched_again() {
         matches!(&outcome[0], DaemonEvent::Sent { .. }),
         "{outcome:?}"
     );
+    // The new folder is locked as the first was: a second daemon cannot
+    // take it over, and `simgate send --wait` sees it served.
+    let folder = std::fs::File::open(&outbox).unwrap();
+    let probe = nix::fcntl::Flock::lock(folder, nix::fcntl::FlockArg::LockSharedNonblock);
+    assert!(
+        matches!(probe, Err((_, nix::errno::Errno::EWOULDBLOCK))),
+        "the recreated outbox is not locked by the daemon"
+    );
     h.stop().await;
 }
 

@@ -60,7 +60,9 @@ pub(super) struct Outbox {
     /// Finished files that could not be moved yet: when to try again, and
     /// how long the wait after that is.
     moves: Moves,
-    _lock: Option<Lock>,
+    /// The outbox's lock (`None`: not locked, the daemon does not send);
+    /// taken again on a folder that replaced the locked one.
+    lock: Option<Lock>,
     /// Which numbers may be sent to (loaded at start and on SIGHUP).
     pub(super) destinations: Destinations,
 }
@@ -123,7 +125,7 @@ impl Outbox {
             sender,
             moves: Moves::default(),
             destinations: Destinations::default(),
-            _lock: lock,
+            lock,
         };
         outbox.check_watch();
         (outbox, events)
@@ -219,6 +221,19 @@ impl Outbox {
                 }
             }
             (Watch::Dead { logged }, Some(inode)) => {
+                // A new folder under the name: locked as the first was, so
+                // no second daemon takes it and `simgate send --wait`
+                // sees it served.
+                if let Some(held) = &self.lock {
+                    if held.inode() != Some(inode) {
+                        match crate::instance::lock_dir(&self.dir, "outbox") {
+                            Ok(lock) => self.lock = Some(lock),
+                            Err(error) => {
+                                tracing::error!(outbox = %self.dir.display(), error = %crate::redact::Scrub(&error), "cannot lock the outbox folder that replaced the first; another daemon may be sending from it too");
+                            }
+                        }
+                    }
+                }
                 match watcher::watch(&self.dir, self.sender.clone()) {
                     Ok(watcher) => {
                         if *logged {
