@@ -241,7 +241,7 @@ async fn a_stop_while_starting_is_a_clean_exit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pid_file_is_removed_on_a_clean_exit_after_switching_users() {
     if !nix::unistd::geteuid().is_root() {
-        crate::support::skipped(
+        crate::support::needs_root(
             "files::the_pid_file_is_removed_on_a_clean_exit_after_switching_users",
             "-U needs root (CI runs as root)",
         );

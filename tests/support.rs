@@ -235,6 +235,16 @@ pub(crate) fn skipped(test: &str, reason: &str) {
     let _ = writeln!(std::io::stderr(), "\n*** SKIPPED {test}: {reason} ***\n");
 }
 
+/// A check that needs root did not run here: a failure where
+/// `SIMGATE_REQUIRE_ROOT=1` (CI runs as root and sets it), a note
+/// otherwise.
+pub(crate) fn needs_root(test: &str, reason: &str) {
+    if std::env::var("SIMGATE_REQUIRE_ROOT").as_deref() == Ok("1") {
+        panic!("{test} needs root ({reason}), and SIMGATE_REQUIRE_ROOT=1 requires it to run");
+    }
+    skipped(test, reason);
+}
+
 /// xorshift64*: enough randomness for kill delays, reproducible from a seed.
 pub(crate) struct Rng(u64);
 
