@@ -469,3 +469,76 @@ async fn a_name_still_held_by_a_finished_message_is_freed_after_a_power_cut() {
     assert_eq!(sent, ["first", "second, same name"]);
     h.stop().await;
 }
+
+/// The daemon out of file descriptors (here: idle connections to its HTTP
+/// API, under a low `ulimit -n`): an outbox file it cannot open just now is
+/// not failed into error/ but read again once descriptors are free, and
+/// sent once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_that_cannot_be_opened_for_want_of_descriptors_is_sent_later() {
+    use crate::support::{fresh_spool, until, write_spool_config};
+    use simgate::emulator::{Emulator, EmulatorConfig};
+    let emulator = Emulator::start(EmulatorConfig::new(Profile::Generic))
+        .await
+        .unwrap();
+    let root = fresh_spool("out-of-fds");
+    let config = write_spool_config(&root, &emulator.path(), "");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut daemon = tokio::process::Command::new("prlimit")
+        .arg("--nofile=64:64")
+        .arg("--")
+        .arg(env!("CARGO_BIN_EXE_simgate"))
+        .args(["run", "-c"])
+        .arg(&config)
+        .args(["--http", &port.to_string()])
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let log = || std::fs::read_to_string(root.join("simgate.log")).unwrap_or_default();
+    until("the daemon ready", || {
+        let log = log();
+        log.contains("HTTP API listening") && log.contains("modem ready")
+    })
+    .await;
+    // Connections the daemon takes until it has no descriptor left (the
+    // kernel queues some more, then refuses to answer).
+    let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let held: Vec<std::net::TcpStream> = (0..200)
+        .map_while(|_| {
+            std::net::TcpStream::connect_timeout(&address, Duration::from_millis(500)).ok()
+        })
+        .collect();
+    assert!(held.len() > 64, "only {} connections", held.len());
+    let outbox = root.join("outbox");
+    drop_file(&outbox, "OUT+4917600000061.txt", b"sent after all");
+    let in_error = || std::fs::read_dir(root.join("error")).unwrap().count();
+    until("the read put off (or the file failed)", || {
+        log().contains("cannot read an outbox file just now") || in_error() > 0
+    })
+    .await;
+    let in_error = in_error();
+    assert_eq!(in_error, 0, "a readable file was failed: {}", log());
+    drop(held);
+    until("the file in sent/", || {
+        root.join("sent/OUT+4917600000061.txt").exists()
+    })
+    .await;
+    let texts: Vec<String> = emulator
+        .sent()
+        .iter()
+        .filter_map(|m| m.submit.user_data.body.text().map(str::to_owned))
+        .collect();
+    assert_eq!(texts, ["sent after all"]);
+    daemon.start_kill().unwrap();
+    daemon.wait().await.unwrap();
+    let _ = std::fs::remove_dir_all(&root);
+}

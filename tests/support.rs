@@ -516,8 +516,6 @@ fn skipped_banner(tools: &[Probed]) {
     let _ = std::io::Write::write_all(&mut std::io::stderr(), text.as_bytes());
 }
 
-/// A fresh spool (inbox, outbox, sent, error) under the temporary folder,
-/// named after `name` and this process.
 /// Waits until `check` holds, looking every 20 ms; fails the test after
 /// 60 s of real time (which only a hang reaches; paused tokio time does not
 /// count).
@@ -532,6 +530,8 @@ pub(crate) async fn until(what: &str, check: impl Fn() -> bool) {
     }
 }
 
+/// A fresh spool (inbox, outbox, sent, error) under the temporary folder,
+/// named after `name` and this process.
 pub(crate) fn fresh_spool(name: &str) -> std::path::PathBuf {
     let root = std::env::temp_dir().join(format!("simgate-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);

@@ -41,6 +41,10 @@ const MAX_MOVE_RETRY: Duration = Duration::from_secs(300);
 /// are left.
 const SIGHTINGS_HELD: usize = 1024;
 
+/// How long a file that could not be read for a reason of the moment
+/// (out of file descriptors, say) waits before it is read again.
+pub(super) const TRANSIENT_RETRY: Duration = Duration::from_secs(1);
+
 /// The outbox folder, its watch and the files seen there and not taken in yet.
 pub(super) struct Outbox {
     dir: PathBuf,
@@ -60,6 +64,9 @@ pub(super) struct Outbox {
     /// Finished files that could not be moved yet: when to try again, and
     /// how long the wait after that is.
     moves: Moves,
+    /// Reads that failed for a reason of the moment, since start (for
+    /// logging only some of them).
+    transient_reads: u32,
     /// The outbox's lock (`None`: not locked, the daemon does not send);
     /// taken again on a folder that replaced the locked one.
     lock: Option<Lock>,
@@ -124,6 +131,7 @@ impl Outbox {
             watch: Watch::Dead { logged: false },
             sender,
             moves: Moves::default(),
+            transient_reads: 0,
             destinations: Destinations::default(),
             lock,
         };
@@ -577,9 +585,29 @@ impl Outbox {
                 events.push(DaemonEvent::Queued { file: file_name });
                 Ok(())
             }
+            // Out of file descriptors or memory just now: the file is not
+            // to blame, and is read again in a while.
+            Err(Unsendable::Read(error)) if spool_fs::is_transient(&error) => {
+                self.read_later(name, &error, now);
+                Ok(())
+            }
             Err(reason) => {
                 self.reject(config, store, name, state, &reason.to_string(), now, events)
             }
+        }
+    }
+
+    /// A file that could not be read for a reason of the moment
+    /// ([`spool_fs::is_transient`]): looked at again after
+    /// [`TRANSIENT_RETRY`], logged at the first and every 20th time.
+    fn read_later(&mut self, name: &OsStr, error: &spool_fs::SpoolIoError, now: SystemTime) {
+        self.transient_reads += 1;
+        if self.transient_reads == 1 || self.transient_reads.is_multiple_of(20) {
+            tracing::warn!(file = %Redact(name.to_string_lossy()), error = %crate::redact::Scrub(error), times = self.transient_reads, "cannot read an outbox file just now; will try again");
+        }
+        self.add(name.to_owned(), Arrival::Found, now);
+        if let Some(sighting) = self.sightings.get_mut(name) {
+            sighting.due = now + TRANSIENT_RETRY;
         }
     }
 

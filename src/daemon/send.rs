@@ -619,6 +619,35 @@ pub(super) fn begin_next(
             if let Some(reason) = never.take() {
                 return fail(store, outbox, reason);
             }
+            let parsed = match spool::classify_outbox_name(&row.file_name) {
+                Ok(Some(parsed)) => parsed,
+                _ => {
+                    return fail(
+                        store,
+                        outbox,
+                        "the claimed file name is no longer an outbox name".to_owned(),
+                    )
+                }
+            };
+            let message = match outbox::read_message(config, &file.path, &parsed) {
+                Ok((message, _)) => message,
+                // Out of file descriptors or memory just now: the file is
+                // not to blame; it stays claimed and is read again soon,
+                // no attempt counted.
+                Err(outbox::Unsendable::Read(error)) if spool_fs::is_transient(&error) => {
+                    let delay = outbox::TRANSIENT_RETRY;
+                    let reason = format!("cannot read the file just now: {error}");
+                    tracing::warn!(file = %Redact(&row.file_name), id, error = %Scrub(&error), "cannot read the file to send it just now; will try again");
+                    store.retry_later(id, &reason, ms(now) + delay.as_millis() as i64, ms(now))?;
+                    return Ok(Begun::Done(Outcome::Retry {
+                        file: row.file_name.clone(),
+                        reason,
+                        delay,
+                        attempt_failed: false,
+                    }));
+                }
+                Err(reason) => return fail(store, outbox, reason.to_string()),
+            };
             if let Some((month, used, threshold)) = warn.take() {
                 if store.note_budget_warning(month.start_ms, ms(now))? {
                     let warning = BudgetWarning {
@@ -645,20 +674,6 @@ pub(super) fn begin_next(
                     ms(now) - DAY_MS,
                 )?;
             }
-            let parsed = match spool::classify_outbox_name(&row.file_name) {
-                Ok(Some(parsed)) => parsed,
-                _ => {
-                    return fail(
-                        store,
-                        outbox,
-                        "the claimed file name is no longer an outbox name".to_owned(),
-                    )
-                }
-            };
-            let message = match outbox::read_message(config, &file.path, &parsed) {
-                Ok((message, _)) => message,
-                Err(reason) => return fail(store, outbox, reason.to_string()),
-            };
             let submits =
                 match message.to_submits(config.spool.transmit_format, concat_reference(id)) {
                     Ok(submits) => submits,

@@ -851,9 +851,49 @@ pub(crate) fn is_not_found(error: &SpoolIoError) -> bool {
     matches!(error, SpoolIoError::Io { source, .. } if source.kind() == io::ErrorKind::NotFound)
 }
 
+/// Whether `error` says nothing about the file but about this moment: the
+/// process or the system out of file descriptors or memory, a call
+/// interrupted. Trying again later may work; the file is not to blame.
+pub(crate) fn is_transient(error: &SpoolIoError) -> bool {
+    use nix::errno::Errno;
+    let SpoolIoError::Io { source, .. } = error else {
+        return false;
+    };
+    source.raw_os_error().is_some_and(|code| {
+        [
+            Errno::EMFILE,
+            Errno::ENFILE,
+            Errno::ENOMEM,
+            Errno::ENOBUFS,
+            Errno::EINTR,
+        ]
+        .iter()
+        .any(|errno| *errno as i32 == code)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_errors_of_the_moment_are_transient() {
+        let io = |errno: nix::errno::Errno| SpoolIoError::Io {
+            op: "open",
+            path: PathBuf::from("/o/OUT+1.txt"),
+            source: io::Error::from(errno),
+        };
+        assert!(is_transient(&io(nix::errno::Errno::EMFILE)));
+        assert!(is_transient(&io(nix::errno::Errno::ENFILE)));
+        assert!(is_transient(&io(nix::errno::Errno::ENOMEM)));
+        assert!(!is_transient(&io(nix::errno::Errno::ENOENT)));
+        assert!(!is_transient(&io(nix::errno::Errno::EACCES)));
+        assert!(!is_transient(&SpoolIoError::TooLarge {
+            path: PathBuf::from("/o/OUT+1.txt"),
+            size: 2,
+            max: 1,
+        }));
+    }
 
     /// A unique temporary directory, removed on drop.
     struct TempDir(PathBuf);
