@@ -497,6 +497,7 @@ async fn a_file_that_cannot_be_opened_for_want_of_descriptors_is_sent_later() {
         .args(["--http", &port.to_string()])
         .env_remove("NOTIFY_SOCKET")
         .env_remove("RUST_LOG")
+        .env_remove("JOURNAL_STREAM")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())

@@ -632,13 +632,14 @@ pub(super) fn begin_next(
             let message = match outbox::read_message(config, &file.path, &parsed) {
                 Ok((message, _)) => message,
                 // Out of file descriptors or memory just now: the file is
-                // not to blame; it stays claimed and is read again soon,
-                // no attempt counted.
+                // not to blame; it waits in outbox/ again and is read again
+                // soon, no attempt counted.
                 Err(outbox::Unsendable::Read(error)) if spool_fs::is_transient(&error) => {
                     let delay = outbox::TRANSIENT_RETRY;
                     let reason = format!("cannot read the file just now: {error}");
                     tracing::warn!(file = %Redact(&row.file_name), id, error = %Scrub(&error), "cannot read the file to send it just now; will try again");
                     store.retry_later(id, &reason, ms(now) + delay.as_millis() as i64, ms(now))?;
+                    put_back(outbox.dir(), &file);
                     return Ok(Begun::Done(Outcome::Retry {
                         file: row.file_name.clone(),
                         reason,
