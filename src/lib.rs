@@ -34,6 +34,8 @@
 //!   time stamps with their offsets), on jiff.
 //! - `ini`: gammu's INI dialect (gammu-smsdrc, `.smsbackup` files).
 //! - `procfs`: which other processes have a file open or locked.
+//! - `http_server`: how the HTTP listeners take connections: a bound on
+//!   how many, and time limits on a request's head and body.
 //! - `redact`: numbers, texts and PDUs kept out of the log.
 //! - `spool` (beyond the claim directory): the gammu-compatible spool:
 //!   outbox/inbox file names, outbox file contents, and the thin
@@ -73,6 +75,7 @@ pub mod emulator;
 pub mod hilink;
 pub mod http;
 pub(crate) mod http_client;
+pub(crate) mod http_server;
 pub(crate) mod ini;
 pub(crate) mod inject;
 pub mod instance;

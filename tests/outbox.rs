@@ -470,10 +470,66 @@ async fn a_name_still_held_by_a_finished_message_is_freed_after_a_power_cut() {
     h.stop().await;
 }
 
-/// The daemon out of file descriptors (here: idle connections to its HTTP
-/// API, under a low `ulimit -n`): an outbox file it cannot open just now is
-/// not failed into error/ but read again once descriptors are free, and
-/// sent once.
+/// `simgate run -c config` (with the HTTP API on `http_port`, if given),
+/// under `prlimit --nofile=N:N` when `descriptors` is given; the log
+/// goes to the spool's `simgate.log`.
+fn spawn_daemon(
+    config: &Path,
+    http_port: Option<u16>,
+    descriptors: Option<u32>,
+) -> tokio::process::Child {
+    let mut command = match descriptors {
+        Some(limit) => {
+            let mut command = tokio::process::Command::new("prlimit");
+            command
+                .arg(format!("--nofile={limit}:{limit}"))
+                .arg("--")
+                .arg(env!("CARGO_BIN_EXE_simgate"));
+            command
+        }
+        None => tokio::process::Command::new(env!("CARGO_BIN_EXE_simgate")),
+    };
+    command.args(["run", "-c"]).arg(config);
+    if let Some(port) = http_port {
+        command.args(["--http", &port.to_string()]);
+    }
+    command
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("RUST_LOG")
+        .env_remove("JOURNAL_STREAM")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
+/// The lowest descriptor number process `pid` has free: the one its next
+/// open would get.
+fn lowest_free_descriptor(pid: u32) -> u64 {
+    let open: BTreeSet<u64> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    (0..).find(|n| !open.contains(n)).unwrap()
+}
+
+/// Sets the soft `RLIMIT_NOFILE` of process `pid` with prlimit(1).
+fn set_descriptor_limit(pid: u32, soft: u64) {
+    let status = std::process::Command::new("prlimit")
+        .arg("--pid")
+        .arg(pid.to_string())
+        .arg(format!("--nofile={soft}:"))
+        .status()
+        .unwrap();
+    assert!(status.success(), "prlimit --pid {pid} --nofile={soft}:");
+}
+
+/// The daemon out of file descriptors (its limit lowered, while it runs,
+/// to the descriptors it has open): an outbox file it cannot open just
+/// now is not failed into error/ but read again once descriptors are
+/// free, and sent once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_that_cannot_be_opened_for_want_of_descriptors_is_sent_later() {
     use crate::support::{fresh_spool, until, write_spool_config};
@@ -483,42 +539,22 @@ async fn a_file_that_cannot_be_opened_for_want_of_descriptors_is_sent_later() {
         .unwrap();
     let root = fresh_spool("out-of-fds");
     let config = write_spool_config(&root, &emulator.path(), "");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut daemon = tokio::process::Command::new("prlimit")
-        .arg("--nofile=64:64")
-        .arg("--")
-        .arg(env!("CARGO_BIN_EXE_simgate"))
-        .args(["run", "-c"])
-        .arg(&config)
-        .args(["--http", &port.to_string()])
-        .env_remove("NOTIFY_SOCKET")
-        .env_remove("RUST_LOG")
-        .env_remove("JOURNAL_STREAM")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let mut daemon = spawn_daemon(&config, None, None);
+    let pid = daemon.id().unwrap();
     let log = || std::fs::read_to_string(root.join("simgate.log")).unwrap_or_default();
-    until("the daemon ready", || {
-        let log = log();
-        log.contains("HTTP API listening") && log.contains("modem ready")
-    })
-    .await;
-    // Connections the daemon takes until it has no descriptor left (the
-    // kernel queues some more, then refuses to answer).
-    let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    let held: Vec<std::net::TcpStream> = (0..200)
-        .map_while(|_| {
-            std::net::TcpStream::connect_timeout(&address, Duration::from_millis(500)).ok()
-        })
-        .collect();
-    assert!(held.len() > 64, "only {} connections", held.len());
+    until("the daemon ready", || log().contains("modem ready")).await;
+    // No descriptor left: every number below the limit is in use (tried
+    // again should the daemon close one in between).
+    let mut exhausted = false;
+    for _ in 0..50 {
+        let lowest_free = lowest_free_descriptor(pid);
+        set_descriptor_limit(pid, lowest_free);
+        if lowest_free_descriptor(pid) >= lowest_free {
+            exhausted = true;
+            break;
+        }
+    }
+    assert!(exhausted, "the daemon's descriptors kept changing");
     let outbox = root.join("outbox");
     drop_file(&outbox, "OUT+4917600000061.txt", b"sent after all");
     let in_error = || std::fs::read_dir(root.join("error")).unwrap().count();
@@ -528,7 +564,7 @@ async fn a_file_that_cannot_be_opened_for_want_of_descriptors_is_sent_later() {
     .await;
     let in_error = in_error();
     assert_eq!(in_error, 0, "a readable file was failed: {}", log());
-    drop(held);
+    set_descriptor_limit(pid, 1024);
     until("the file in sent/", || {
         root.join("sent/OUT+4917600000061.txt").exists()
     })
@@ -539,6 +575,63 @@ async fn a_file_that_cannot_be_opened_for_want_of_descriptors_is_sent_later() {
         .filter_map(|m| m.submit.user_data.body.text().map(str::to_owned))
         .collect();
     assert_eq!(texts, ["sent after all"]);
+    daemon.start_kill().unwrap();
+    daemon.wait().await.unwrap();
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// Idle connections to the HTTP API (more than the daemon has descriptors,
+/// under a low `ulimit -n`) do not take the descriptors the daemon needs
+/// for its own work: a dropped file goes out while they are held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_http_connections_leave_the_daemon_the_descriptors_it_needs() {
+    use crate::support::{fresh_spool, until, write_spool_config};
+    use simgate::emulator::{Emulator, EmulatorConfig};
+    let emulator = Emulator::start(EmulatorConfig::new(Profile::Generic))
+        .await
+        .unwrap();
+    let root = fresh_spool("idle-http");
+    let config = write_spool_config(&root, &emulator.path(), "");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut daemon = spawn_daemon(&config, Some(port), Some(64));
+    let log = || std::fs::read_to_string(root.join("simgate.log")).unwrap_or_default();
+    until("the daemon ready", || {
+        let log = log();
+        log.contains("HTTP API listening") && log.contains("modem ready")
+    })
+    .await;
+    let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let held: Vec<std::net::TcpStream> = (0..200)
+        .map_while(|_| {
+            std::net::TcpStream::connect_timeout(&address, Duration::from_millis(500)).ok()
+        })
+        .collect();
+    assert!(held.len() > 64, "only {} connections", held.len());
+    drop_file(
+        &root.join("outbox"),
+        "OUT+4917600000062.txt",
+        b"not held up",
+    );
+    until("the file in sent/ (or error/)", || {
+        root.join("sent/OUT+4917600000062.txt").exists()
+            || root.join("error/OUT+4917600000062.txt").exists()
+    })
+    .await;
+    assert!(
+        root.join("sent/OUT+4917600000062.txt").exists(),
+        "{}",
+        log()
+    );
+    assert!(
+        !log().contains("cannot read an outbox file just now"),
+        "{}",
+        log()
+    );
+    drop(held);
     daemon.start_kill().unwrap();
     daemon.wait().await.unwrap();
     let _ = std::fs::remove_dir_all(&root);

@@ -6,10 +6,10 @@
 //! signed webhooks get 401 and change nothing; an unreadable body, 400.
 
 use super::api::{self, Event};
-use http_body_util::{BodyExt, Full};
+use crate::http_server::{self, read_body_in_time, BodyError, Bounds};
+use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -70,12 +70,12 @@ async fn answer(
     };
     let timestamp = header(api::TIMESTAMP_HEADER);
     let signature = header(api::SIGNATURE_HEADER);
-    let body = match http_body_util::Limited::new(request.into_body(), MAX_BODY)
-        .collect()
-        .await
-    {
-        Ok(body) => body.to_bytes(),
-        Err(_) => return reply(StatusCode::BAD_REQUEST, "body too large or cut short"),
+    let body = match read_body_in_time(request.into_body(), MAX_BODY).await {
+        Ok(body) => body,
+        Err(error @ BodyError::TooSlow) => {
+            return reply(StatusCode::REQUEST_TIMEOUT, &error.to_string())
+        }
+        Err(error) => return reply(StatusCode::BAD_REQUEST, &error.to_string()),
     };
     if let Err(error) = api::verify(
         &settings.key,
@@ -116,31 +116,26 @@ pub async fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(address).await
 }
 
-/// Serves webhooks on `listener` until the task is aborted.
+/// Serves webhooks on `listener` until the task is aborted, taking
+/// connections as every listener of the daemon does
+/// ([`crate::http_server`]).
 pub fn serve(
     listener: TcpListener,
     settings: Settings,
     deliveries: mpsc::Sender<Delivery>,
 ) -> JoinHandle<()> {
     let settings = Arc::new(settings);
-    tokio::spawn(async move {
-        let mut connections = tokio::task::JoinSet::new();
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            };
-            let settings = settings.clone();
-            let deliveries = deliveries.clone();
-            connections.spawn(async move {
-                let service = hyper::service::service_fn(move |request| {
-                    answer(settings.clone(), deliveries.clone(), request)
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-            while connections.try_join_next().is_some() {}
-        }
-    })
+    let service_for = move |_peer| {
+        let settings = settings.clone();
+        let deliveries = deliveries.clone();
+        hyper::service::service_fn(move |request| {
+            answer(settings.clone(), deliveries.clone(), request)
+        })
+    };
+    tokio::spawn(http_server::serve(
+        listener,
+        Bounds::for_this_process(),
+        service_for,
+        std::future::pending(),
+    ))
 }

@@ -18,6 +18,9 @@
 //! - `metrics`: the Prometheus text (pure).
 //! - `routes`: the handlers.
 //! - `worker`: the threads for the database and the files.
+//!
+//! Connections are taken as every listener of the daemon takes them
+//! ([`crate::http_server`]): a bounded number, none left silent.
 
 mod health;
 mod limit;
@@ -28,6 +31,7 @@ mod worker;
 
 use crate::config::Config;
 use crate::daemon::published::Published;
+use crate::http_server;
 use crate::store::StoreError;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -123,17 +127,27 @@ pub(crate) async fn start(
         published,
         stopping: stop_seen.clone(),
     });
-    let app = routes::router(api).into_make_service_with_connect_info::<SocketAddr>();
+    let router = routes::router(api);
+    let service_for = move |peer: SocketAddr| {
+        let router = router.clone();
+        hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+            request
+                .extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
+            tower_service::Service::call(&mut router.clone(), request)
+        })
+    };
+    let bounds = http_server::Bounds::for_this_process();
     let mut stop = stop_seen;
-    let task = tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { stopped(&mut stop).await })
-            .await;
-        if let Err(error) = served {
-            tracing::error!(error = %error, "the HTTP API stopped");
-        }
-    });
-    tracing::info!(address = %bound, "HTTP API listening");
+    let task = tokio::spawn(http_server::serve(
+        listener,
+        bounds,
+        service_for,
+        async move {
+            stopped(&mut stop).await;
+        },
+    ));
+    tracing::info!(address = %bound, connections = bounds.connections, "HTTP API listening");
     Ok(Some(Server { stopping, task }))
 }
 

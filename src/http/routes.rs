@@ -103,12 +103,23 @@ fn now_ms() -> i64 {
 
 /// Reads a body of at most `max` bytes.
 async fn read_body(body: Body, max: usize) -> Result<axum::body::Bytes, ApiError> {
-    axum::body::to_bytes(body, max).await.map_err(|_| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("The body is larger than {max} bytes ([http] max_body_bytes)"),
-        )
-    })
+    use crate::http_server::{read_body_in_time, BodyError, BODY_TIMEOUT};
+    read_body_in_time(body, max)
+        .await
+        .map_err(|error| match error {
+            BodyError::TooLarge(_) => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("The body is larger than {max} bytes ([http] max_body_bytes)"),
+            ),
+            BodyError::TooSlow => ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "The body did not arrive within {} s",
+                    BODY_TIMEOUT.as_secs()
+                ),
+            ),
+            BodyError::CutShort => ApiError::new(StatusCode::BAD_REQUEST, "The body was cut short"),
+        })
 }
 
 fn text_hash(text: &str) -> String {
