@@ -227,7 +227,21 @@ pub(crate) struct Rig {
     stop: Option<oneshot::Sender<()>>,
     daemon: tokio::task::JoinHandle<Result<(), DaemonError>>,
     state: watch::Sender<DeviceState>,
-    clock: Arc<TokioClock>,
+    clock: Arc<SettableClock>,
+}
+
+/// Tokio's clock, whose calendar a test can set back while the daemon
+/// runs, as a person or NTP sets a machine's clock.
+#[derive(Debug)]
+pub(crate) struct SettableClock {
+    tokio: TokioClock,
+    back: Mutex<Duration>,
+}
+
+impl Clock for SettableClock {
+    fn now(&self) -> SystemTime {
+        self.tokio.now() - *self.back.lock().unwrap()
+    }
 }
 
 impl Rig {
@@ -287,7 +301,10 @@ impl Rig {
         ready: bool,
         configure: impl FnOnce(&mut Config),
     ) -> Self {
-        let clock = Arc::new(clock);
+        let clock = Arc::new(SettableClock {
+            tokio: clock,
+            back: Mutex::new(Duration::ZERO),
+        });
         for dir in ["inbox", "outbox", "sent", "error"] {
             std::fs::create_dir_all(root.join(dir)).unwrap();
         }
@@ -350,6 +367,11 @@ impl Rig {
     /// The daemon's calendar now.
     pub(crate) fn calendar(&self) -> SystemTime {
         self.clock.now()
+    }
+
+    /// Sets the daemon's calendar back by `by`, at once.
+    pub(crate) fn set_calendar_back(&self, by: Duration) {
+        *self.clock.back.lock().unwrap() += by;
     }
 
     /// The next daemon event `wanted` picks. An hour of tokio's clock at

@@ -354,3 +354,73 @@ async fn an_unreadable_counter_is_asked_again_a_second_later() {
     );
     rig.stop().await;
 }
+
+const DAY: Duration = Duration::from_secs(86_400);
+
+fn hourly(c: &mut simgate::config::Config) {
+    c.limits.rules.push(limit(
+        LimitScope::All,
+        LimitUnit::Messages,
+        LimitWindow::Hour,
+        1,
+    ));
+}
+
+/// The calendar set back a day while a message waits for its retry (NTP
+/// correcting a clock that ran ahead): the retry comes after the delay it
+/// was given, not a day later.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_calendar_set_back_does_not_hold_a_retry_longer() {
+    let mut rig = Rig::start("set-back-retry", |c| {
+        c.send.retry_delay = Duration::from_secs(10);
+        c.send.retry_delay_max = Duration::from_secs(600);
+    })
+    .await;
+    rig.device
+        .memory()
+        .send_failures
+        .push_back(transient("network congested"));
+    rig.drop_file("OUT+4917600000971.txt", "retried in 10 s");
+    rig.next(|e| matches!(e, DaemonEvent::Waiting { .. })).await;
+    let failed = Instant::now();
+    rig.set_calendar_back(DAY);
+    rig.next_within(Duration::from_secs(60), is_sent).await;
+    assert_eq!(Instant::now() - failed, Duration::from_secs(10));
+    rig.stop().await;
+}
+
+/// The calendar set back a day while a message waits for a rate limit:
+/// the limit holds it until an hour after the last send, as without the
+/// change; the message sent "in the future" is not counted for a day.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_calendar_set_back_does_not_hold_a_rate_limit_longer() {
+    let mut rig = Rig::start("set-back-limit", hourly).await;
+    rig.drop_file("OUT+491760000972.txt", "first");
+    rig.next(is_sent).await;
+    let first = Instant::now();
+    rig.drop_file("OUT+491760000973.txt", "an hour later");
+    rig.next(waits_for("limits.messages_per_hour = 1")).await;
+    tokio::time::advance(Duration::from_secs(600)).await;
+    rig.set_calendar_back(DAY);
+    rig.next_within(Duration::from_secs(7_200), is_sent).await;
+    assert_eq!(Instant::now() - first, Duration::from_secs(3_600));
+    rig.stop().await;
+}
+
+/// The calendar set back a day while simgate was stopped: at the restart,
+/// what the first run recorded "in the future" holds nothing for a day. A
+/// message over the hourly limit goes out within the hour.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_calendar_set_back_between_two_runs_holds_nothing_longer() {
+    let mut rig = Rig::start("set-back-restart", hourly).await;
+    rig.drop_file("OUT+491760000974.txt", "before the restart");
+    rig.next(is_sent).await;
+    let first = Instant::now();
+    let (root, stopped) = rig.stop_keeping().await;
+    let mut rig = Rig::restart((root, stopped - DAY), hourly).await;
+    rig.drop_file("OUT+491760000975.txt", "after the restart");
+    rig.next(waits_for("limits.messages_per_hour = 1")).await;
+    rig.next_within(Duration::from_secs(7_200), is_sent).await;
+    assert_eq!(Instant::now() - first, Duration::from_secs(3_600));
+    rig.stop().await;
+}

@@ -117,6 +117,11 @@ impl Core {
     /// are written; hooks never started are found.
     pub(super) fn start(&mut self, now: SystemTime) -> Result<Started, StoreError> {
         let now_ms = outbox::ms(now);
+        // Recorded later than now: the calendar went back while stopped.
+        if let Some(by_ms) = super::clock::set_back_since(self.store.latest_recorded_ms()?, now_ms)
+        {
+            self.calendar_set_back(by_ms, now_ms)?;
+        }
         let resolving = match self.outbox.as_mut() {
             Some(outbox) => outbox.recover(&self.config, &mut self.store, now)?,
             None => self.store.recover(now_ms)?,
@@ -150,6 +155,21 @@ impl Core {
             }
         }
         Ok(started)
+    }
+
+    /// The calendar went back by `by_ms` (noticed at start, or by the
+    /// loop while running): the waits still to come move back with it, so
+    /// none grows by the change.
+    pub(super) fn calendar_set_back(&mut self, by_ms: i64, now_ms: i64) -> Result<(), StoreError> {
+        let moved = self.store.move_back(by_ms, now_ms)?;
+        tracing::warn!(
+            by_seconds = by_ms / 1000,
+            waiting = moved.waiting,
+            counted = moved.counted,
+            webhooks = moved.webhooks,
+            "the clock was set back; what waits keeps its wait in real time (retries, rate limits, webhooks)"
+        );
+        Ok(())
     }
 
     /// Removes temporary files a killed simgate left in the spool folders

@@ -1,0 +1,191 @@
+//! The calendar set back (by hand, or by NTP correcting a clock that ran
+//! ahead): every time the store keeps for a decision that is still to come
+//! moves back with it, so a wait keeps its length in real time. Without
+//! this, a retry due in a minute waited a minute plus however far the
+//! clock went back, and a rate limit counted the messages sent "in the
+//! future" until the calendar caught up with them: a year set back held
+//! sending for a year.
+//!
+//! What moves: the next attempt of every queued message and of every
+//! webhook delivery still due later, the rate limits' record of what was
+//! sent in the last day, the HTTP API's per-client record of the last
+//! hour, and the "last changed" time of messages changed "in the future".
+//! Dates that are history (a message's creation, its parts' sending, what
+//! was received) stay as they were recorded.
+
+use super::{Store, StoreError};
+use rusqlite::params;
+
+/// The longest window a rate limit counts over (a day).
+const LONGEST_LIMIT_WINDOW_MS: i64 = 86_400_000;
+
+/// The HTTP API's per-client window (an hour).
+const CLIENT_WINDOW_MS: i64 = 3_600_000;
+
+/// What [`Store::move_back`] moved.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Moved {
+    /// Queued messages whose next attempt was later than now.
+    pub(crate) waiting: usize,
+    /// Sends the rate limits count.
+    pub(crate) counted: usize,
+    /// Webhook deliveries due later than now.
+    pub(crate) webhooks: usize,
+}
+
+impl Store {
+    /// The latest time the store recorded something as done (a message
+    /// changed, a send counted): later than now only if the calendar was
+    /// set back since.
+    pub(crate) fn latest_recorded_ms(&self) -> Result<Option<i64>, StoreError> {
+        Ok(self.connection.query_row(
+            "SELECT MAX(latest) FROM (
+                 SELECT MAX(updated_ms) AS latest FROM outgoing
+                 UNION ALL SELECT MAX(at_ms) FROM send_usage)",
+            [],
+            |row| row.get(0),
+        )?)
+    }
+
+    /// The calendar went back by `by_ms` and now says `now_ms`: moves
+    /// every pending time back by as much (none earlier than now), in one
+    /// transaction.
+    pub(crate) fn move_back(&mut self, by_ms: i64, now_ms: i64) -> Result<Moved, StoreError> {
+        let before_ms = now_ms + by_ms;
+        let transaction = self.atomic()?;
+        let waiting = transaction.execute(
+            "UPDATE outgoing SET next_attempt_ms = MAX(?2, next_attempt_ms - ?1)
+             WHERE state = 'queued' AND next_attempt_ms > ?2",
+            params![by_ms, now_ms],
+        )?;
+        transaction.execute(
+            "UPDATE outgoing SET updated_ms = MAX(0, updated_ms - ?1) WHERE updated_ms > ?2",
+            params![by_ms, now_ms],
+        )?;
+        let counted = transaction.execute(
+            "UPDATE send_usage SET at_ms = at_ms - ?1 WHERE at_ms > ?2",
+            params![by_ms, before_ms - LONGEST_LIMIT_WINDOW_MS],
+        )?;
+        transaction.execute(
+            "UPDATE http_request SET created_ms = created_ms - ?1 WHERE created_ms > ?2",
+            params![by_ms, before_ms - CLIENT_WINDOW_MS],
+        )?;
+        let webhooks = transaction.execute(
+            "UPDATE webhook_delivery SET next_ms = MAX(?2, next_ms - ?1) WHERE next_ms > ?2",
+            params![by_ms, now_ms],
+        )?;
+        transaction.commit()?;
+        Ok(Moved {
+            waiting,
+            counted,
+            webhooks,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::FileId;
+
+    const NOW: i64 = 10_000_000_000;
+    const DAY: i64 = 86_400_000;
+
+    fn one(store: &Store, sql: &str) -> i64 {
+        store
+            .connection
+            .query_row(sql, [], |row| row.get(0))
+            .unwrap()
+    }
+
+    /// A day back: what was due later keeps its wait, what counts for the
+    /// limits keeps its age; what was already due, or is older than any
+    /// window, is left alone.
+    #[test]
+    fn every_pending_time_moves_back_by_as_much_and_no_earlier_than_now() {
+        let mut store = Store::in_memory().unwrap();
+        let before = NOW + DAY;
+        let file = FileId::default();
+        // Due in a minute (in the old calendar), and due an hour ago.
+        let later = store
+            .enqueue("OUT+1.txt", &file, "+1", 1, before)
+            .unwrap()
+            .id;
+        let due = store
+            .enqueue("OUT+2.txt", &file, "+2", 1, before)
+            .unwrap()
+            .id;
+        store
+            .connection
+            .execute_batch(&format!(
+                "UPDATE outgoing SET next_attempt_ms = {} WHERE id = {later};
+                 UPDATE outgoing SET next_attempt_ms = {} WHERE id = {due};
+                 INSERT INTO send_usage (message_id, destination, parts, at_ms)
+                     VALUES (90, '+1', 1, {}), (91, '+1', 1, {});
+                 INSERT INTO http_request (client, number, text_hash, file_name, created_ms)
+                     VALUES ('::1', '+1', 'h', 'f', {});
+                 INSERT INTO webhook_event (id, kind, body, created_ms) VALUES (1, 'sent', '{{}}', 0);
+                 INSERT INTO webhook_delivery (event_id, url, next_ms)
+                     VALUES (1, 'http://a', {}), (1, 'http://b', {});",
+                before + 60_000,
+                NOW - 3_600_000,
+                before - 600_000,
+                before - 2 * DAY,
+                before - 60_000,
+                before + 30_000,
+                NOW + 1_000,
+            ))
+            .unwrap();
+        assert_eq!(store.latest_recorded_ms().unwrap(), Some(before));
+        let moved = store.move_back(DAY, NOW).unwrap();
+        assert_eq!(
+            moved,
+            Moved {
+                waiting: 1,
+                counted: 1,
+                webhooks: 2
+            }
+        );
+        let next = |id| {
+            one(
+                &store,
+                &format!("SELECT next_attempt_ms FROM outgoing WHERE id = {id}"),
+            )
+        };
+        assert_eq!(next(later), NOW + 60_000);
+        assert_eq!(next(due), NOW - 3_600_000);
+        assert_eq!(
+            one(&store, "SELECT at_ms FROM send_usage WHERE message_id = 90"),
+            NOW - 600_000
+        );
+        assert_eq!(
+            one(&store, "SELECT at_ms FROM send_usage WHERE message_id = 91"),
+            before - 2 * DAY
+        );
+        assert_eq!(
+            one(&store, "SELECT created_ms FROM http_request"),
+            NOW - 60_000
+        );
+        assert_eq!(
+            one(
+                &store,
+                "SELECT next_ms FROM webhook_delivery WHERE url = 'http://a'"
+            ),
+            NOW + 30_000
+        );
+        // Due a second from now in the old calendar: due now, not earlier.
+        assert_eq!(
+            one(
+                &store,
+                "SELECT next_ms FROM webhook_delivery WHERE url = 'http://b'"
+            ),
+            NOW
+        );
+        // Nothing is later than now any more: a second look moves nothing.
+        assert_eq!(store.latest_recorded_ms().unwrap(), Some(NOW));
+        assert_eq!(
+            crate::daemon::clock::set_back_since(store.latest_recorded_ms().unwrap(), NOW),
+            None
+        );
+    }
+}
