@@ -424,3 +424,42 @@ async fn a_calendar_set_back_between_two_runs_holds_nothing_longer() {
     assert_eq!(Instant::now() - first, Duration::from_secs(3_600));
     rig.stop().await;
 }
+
+/// The calendar set back a day while a long message waits for its other
+/// part: what arrived is written after the multipart timeout, not a day
+/// later.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_calendar_set_back_does_not_hold_an_incomplete_message_longer() {
+    let timeout = Duration::from_secs(120);
+    let mut rig = Rig::start("set-back-multipart", |c| {
+        c.receive.multipart_timeout = timeout;
+    })
+    .await;
+    let plan = pdu::plan_text(&"long ".repeat(60), pdu::EncodingPolicy::Auto).unwrap();
+    let from = Address::parse_number("+4915100000976").unwrap();
+    let parts = SmsDeliver::from_plan(&plan, &from, crate::scripted::stamp(5), 78);
+    rig.device.arrive(&parts[0].encode().unwrap()).await;
+    let arrived = Instant::now();
+    // The part recorded (in the calendar before the change); yielding
+    // lets the daemon run without moving the paused clock.
+    let db = rusqlite::Connection::open(rig.dir("simgate.db")).unwrap();
+    let recorded = || -> i64 {
+        db.query_row("SELECT COUNT(*) FROM incoming_part", [], |row| row.get(0))
+            .unwrap_or(0)
+    };
+    while recorded() == 0 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(Instant::now(), arrived);
+    rig.set_calendar_back(DAY);
+    rig.next_within(Duration::from_secs(3_600), |e| {
+        matches!(e, DaemonEvent::Received { .. })
+    })
+    .await;
+    let waited = arrived.elapsed();
+    assert!(
+        waited >= timeout && waited <= timeout + timeout / 2,
+        "written after {waited:?}"
+    );
+    rig.stop().await;
+}

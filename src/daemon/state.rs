@@ -165,9 +165,11 @@ impl Core {
         tracing::warn!(
             by_seconds = by_ms / 1000,
             waiting = moved.waiting,
+            unfinished = moved.unfinished,
+            incomplete = moved.incomplete,
             counted = moved.counted,
             webhooks = moved.webhooks,
-            "the clock was set back; what waits keeps its wait in real time (retries, rate limits, webhooks)"
+            "the clock was set back; what waits keeps its wait in real time (retries, rate limits, max_age, long messages, webhooks)"
         );
         Ok(())
     }

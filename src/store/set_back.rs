@@ -7,11 +7,14 @@
 //! sending for a year.
 //!
 //! What moves: the next attempt of every queued message and of every
-//! webhook delivery still due later, the rate limits' record of what was
-//! sent in the last day, the HTTP API's per-client record of the last
-//! hour, and the "last changed" time of messages changed "in the future".
-//! Dates that are history (a message's creation, its parts' sending, what
-//! was received) stay as they were recorded.
+//! webhook delivery still due later; the time each message not yet
+//! finished was taken in (its `max_age` counts from it); the time each
+//! part of an incomplete long message arrived (the multipart timeout
+//! counts from it); the rate limits' record of what was sent in the last
+//! day; the HTTP API's per-client record of the last hour; and the "last
+//! changed" time of messages changed "in the future". Dates that are
+//! history (finished messages, their parts' sending, what was received
+//! and written) stay as they were recorded.
 
 use super::{Store, StoreError};
 use rusqlite::params;
@@ -27,6 +30,10 @@ const CLIENT_WINDOW_MS: i64 = 3_600_000;
 pub(crate) struct Moved {
     /// Queued messages whose next attempt was later than now.
     pub(crate) waiting: usize,
+    /// Messages not finished (their age).
+    pub(crate) unfinished: usize,
+    /// Parts of incomplete long messages (their arrival).
+    pub(crate) incomplete: usize,
     /// Sends the rate limits count.
     pub(crate) counted: usize,
     /// Webhook deliveries due later than now.
@@ -62,6 +69,15 @@ impl Store {
             "UPDATE outgoing SET updated_ms = MAX(0, updated_ms - ?1) WHERE updated_ms > ?2",
             params![by_ms, now_ms],
         )?;
+        let unfinished = transaction.execute(
+            "UPDATE outgoing SET created_ms = created_ms - ?1
+             WHERE state IN ('queued', 'sending', 'resolving')",
+            params![by_ms],
+        )?;
+        let incomplete = transaction.execute(
+            "UPDATE incoming_part SET received_ms = received_ms - ?1 WHERE message_id IS NULL",
+            params![by_ms],
+        )?;
         let counted = transaction.execute(
             "UPDATE send_usage SET at_ms = at_ms - ?1 WHERE at_ms > ?2",
             params![by_ms, before_ms - LONGEST_LIMIT_WINDOW_MS],
@@ -77,6 +93,8 @@ impl Store {
         transaction.commit()?;
         Ok(Moved {
             waiting,
+            unfinished,
+            incomplete,
             counted,
             webhooks,
         })
@@ -124,6 +142,9 @@ mod tests {
                      VALUES (90, '+1', 1, {}), (91, '+1', 1, {});
                  INSERT INTO http_request (client, number, text_hash, file_name, created_ms)
                      VALUES ('::1', '+1', 'h', 'f', {});
+                 INSERT INTO incoming_part (content_key, pdu, sender, concat_ref, concat_total,
+                                            concat_seq, received_ms)
+                     VALUES ('k', x'00', '+2', 7, 2, 1, {});
                  INSERT INTO webhook_event (id, kind, body, created_ms) VALUES (1, 'sent', '{{}}', 0);
                  INSERT INTO webhook_delivery (event_id, url, next_ms)
                      VALUES (1, 'http://a', {}), (1, 'http://b', {});",
@@ -131,6 +152,7 @@ mod tests {
                 NOW - 3_600_000,
                 before - 600_000,
                 before - 2 * DAY,
+                before - 60_000,
                 before - 60_000,
                 before + 30_000,
                 NOW + 1_000,
@@ -142,6 +164,8 @@ mod tests {
             moved,
             Moved {
                 waiting: 1,
+                unfinished: 2,
+                incomplete: 1,
                 counted: 1,
                 webhooks: 2
             }
