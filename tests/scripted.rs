@@ -230,17 +230,19 @@ pub(crate) struct Rig {
     clock: Arc<SettableClock>,
 }
 
-/// Tokio's clock, whose calendar a test can set back while the daemon
-/// runs, as a person or NTP sets a machine's clock.
+/// Tokio's clock, whose calendar a test can set forward or back while the
+/// daemon runs, as a person or NTP sets a machine's clock.
 #[derive(Debug)]
 pub(crate) struct SettableClock {
     tokio: TokioClock,
-    back: Mutex<Duration>,
+    /// How far the calendar was set: forward, back.
+    set: Mutex<(Duration, Duration)>,
 }
 
 impl Clock for SettableClock {
     fn now(&self) -> SystemTime {
-        self.tokio.now() - *self.back.lock().unwrap()
+        let (forward, back) = *self.set.lock().unwrap();
+        self.tokio.now() + forward - back
     }
 }
 
@@ -303,7 +305,7 @@ impl Rig {
     ) -> Self {
         let clock = Arc::new(SettableClock {
             tokio: clock,
-            back: Mutex::new(Duration::ZERO),
+            set: Mutex::new((Duration::ZERO, Duration::ZERO)),
         });
         for dir in ["inbox", "outbox", "sent", "error"] {
             std::fs::create_dir_all(root.join(dir)).unwrap();
@@ -371,7 +373,12 @@ impl Rig {
 
     /// Sets the daemon's calendar back by `by`, at once.
     pub(crate) fn set_calendar_back(&self, by: Duration) {
-        *self.clock.back.lock().unwrap() += by;
+        self.clock.set.lock().unwrap().1 += by;
+    }
+
+    /// Sets the daemon's calendar forward by `by`, at once.
+    pub(crate) fn set_calendar_forward(&self, by: Duration) {
+        self.clock.set.lock().unwrap().0 += by;
     }
 
     /// The next daemon event `wanted` picks. An hour of tokio's clock at

@@ -463,3 +463,67 @@ async fn a_calendar_set_back_does_not_hold_an_incomplete_message_longer() {
     );
     rig.stop().await;
 }
+
+/// The calendar set forward a day while a message waits for a rate limit
+/// (NTP's first answer on a Pi, which has no battery clock): the limit
+/// still holds it until an hour after the last send, and its `max_age` of
+/// two hours does not fail it.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_calendar_set_forward_neither_lifts_a_rate_limit_nor_ages_a_message() {
+    let configure = |c: &mut simgate::config::Config| {
+        hourly(c);
+        c.send.max_age = Some(Duration::from_secs(7_200));
+    };
+    let mut rig = Rig::start("set-forward-limit", configure).await;
+    rig.drop_file("OUT+491760000977.txt", "first");
+    rig.next(is_sent).await;
+    let first = Instant::now();
+    rig.drop_file("OUT+491760000978.txt", "an hour later");
+    rig.next(waits_for("limits.messages_per_hour = 1")).await;
+    tokio::time::advance(Duration::from_secs(600)).await;
+    rig.set_calendar_forward(DAY);
+    let ended = rig
+        .next_within(Duration::from_secs(7_200), |e| {
+            matches!(e, DaemonEvent::Sent { .. } | DaemonEvent::Failed { .. })
+        })
+        .await;
+    assert!(matches!(ended, DaemonEvent::Sent { .. }), "{ended:?}");
+    assert_eq!(Instant::now() - first, Duration::from_secs(3_600));
+    rig.stop().await;
+}
+
+/// The calendar set forward a day while a long message waits for its
+/// other part: what arrived is written after the multipart timeout, not
+/// at once.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_calendar_set_forward_does_not_cut_a_long_message_short() {
+    let timeout = Duration::from_secs(120);
+    let mut rig = Rig::start("set-forward-multipart", |c| {
+        c.receive.multipart_timeout = timeout;
+    })
+    .await;
+    let plan = pdu::plan_text(&"long ".repeat(60), pdu::EncodingPolicy::Auto).unwrap();
+    let from = Address::parse_number("+4915100000979").unwrap();
+    let parts = SmsDeliver::from_plan(&plan, &from, crate::scripted::stamp(5), 79);
+    rig.device.arrive(&parts[0].encode().unwrap()).await;
+    let arrived = Instant::now();
+    let db = rusqlite::Connection::open(rig.dir("simgate.db")).unwrap();
+    let recorded = || -> i64 {
+        db.query_row("SELECT COUNT(*) FROM incoming_part", [], |row| row.get(0))
+            .unwrap_or(0)
+    };
+    while recorded() == 0 {
+        tokio::task::yield_now().await;
+    }
+    rig.set_calendar_forward(DAY);
+    rig.next_within(Duration::from_secs(3_600), |e| {
+        matches!(e, DaemonEvent::Received { .. })
+    })
+    .await;
+    let waited = arrived.elapsed();
+    assert!(
+        waited >= timeout && waited <= timeout + timeout / 2,
+        "written after {waited:?}"
+    );
+    rig.stop().await;
+}

@@ -16,6 +16,15 @@ pub trait Clock: Send + Sync + Debug {
     fn now_ms(&self) -> i64 {
         to_ms(self.now())
     }
+
+    /// Time that nothing sets and that goes on while the machine is
+    /// suspended, from a fixed origin: what tells the calendar set forward
+    /// or back from time that passed. By default tokio's clock (paused in
+    /// tests), which does not go on during a suspend.
+    fn steady(&self) -> Duration {
+        static ORIGIN: std::sync::OnceLock<tokio::time::Instant> = std::sync::OnceLock::new();
+        ORIGIN.get_or_init(tokio::time::Instant::now).elapsed()
+    }
 }
 
 /// Milliseconds since the Unix epoch.
@@ -36,6 +45,12 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> SystemTime {
         SystemTime::now()
+    }
+
+    /// Linux's `CLOCK_BOOTTIME`: monotonic, and counting a suspend.
+    fn steady(&self) -> Duration {
+        use nix::time::{clock_gettime, ClockId};
+        clock_gettime(ClockId::CLOCK_BOOTTIME).map_or(Duration::ZERO, Duration::from)
     }
 }
 
@@ -73,6 +88,10 @@ impl Clock for TokioClock {
     fn now(&self) -> SystemTime {
         self.calendar + self.instant.elapsed()
     }
+
+    fn steady(&self) -> Duration {
+        self.instant.elapsed()
+    }
 }
 
 /// A calendar deadline as a tokio deadline, by `clock`.
@@ -81,43 +100,51 @@ pub(crate) fn deadline(clock: &dyn Clock, at: SystemTime) -> tokio::time::Instan
     tokio::time::Instant::now() + wait
 }
 
-/// How far the calendar may fall behind the monotonic clock between two
-/// looks before it counts as set back (NTP steps smaller offsets; the two
-/// clocks are read a few microseconds apart).
-pub(crate) const SET_BACK_SLACK_MS: i64 = 2_000;
+/// How far the calendar may move from the steady clock between two looks
+/// before it counts as set (NTP slews smaller offsets; a leap second is
+/// one; the two clocks are read a few microseconds apart).
+pub(crate) const STEP_SLACK_MS: i64 = 2_000;
 
-/// Notices the calendar set back while the daemon runs, by comparing it
-/// with tokio's monotonic clock, which nothing sets. Only a step back is
-/// reported: a step forward cannot be told from a machine that was
-/// suspended (the monotonic clock stops meanwhile, the calendar does not).
+/// Notices the calendar set forward or back while the daemon runs, by
+/// comparing it with [`Clock::steady`], which nothing sets.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct SetBackWatch {
+pub(crate) struct CalendarWatch {
     calendar_ms: i64,
-    at: tokio::time::Instant,
+    steady: Duration,
 }
 
-impl SetBackWatch {
-    /// Looking from the calendar's `calendar_ms` at monotonic `at`.
-    pub(crate) fn new(calendar_ms: i64, at: tokio::time::Instant) -> Self {
-        Self { calendar_ms, at }
+impl CalendarWatch {
+    /// Looking from the calendar's `calendar_ms` at steady time `steady`.
+    pub(crate) fn new(calendar_ms: i64, steady: Duration) -> Self {
+        Self {
+            calendar_ms,
+            steady,
+        }
     }
 
-    /// The calendar says `calendar_ms` at monotonic `at`: how far it was
-    /// set back since the last look, if further than [`SET_BACK_SLACK_MS`].
-    pub(crate) fn look(&mut self, calendar_ms: i64, at: tokio::time::Instant) -> Option<i64> {
-        let expected = self.calendar_ms + at.saturating_duration_since(self.at).as_millis() as i64;
-        *self = Self::new(calendar_ms, at);
-        let behind = expected - calendar_ms;
-        (behind > SET_BACK_SLACK_MS).then_some(behind)
+    /// Looking at `clock` now.
+    pub(crate) fn of(clock: &dyn Clock) -> Self {
+        Self::new(clock.now_ms(), clock.steady())
+    }
+
+    /// The calendar says `calendar_ms` at steady time `steady`: by how
+    /// much it was set since the last look (forward positive, back
+    /// negative), if by more than [`STEP_SLACK_MS`].
+    pub(crate) fn look(&mut self, calendar_ms: i64, steady: Duration) -> Option<i64> {
+        let passed = steady.saturating_sub(self.steady).as_millis() as i64;
+        let step = calendar_ms - (self.calendar_ms + passed);
+        *self = Self::new(calendar_ms, steady);
+        (step.abs() > STEP_SLACK_MS).then_some(step)
     }
 }
 
 /// The calendar says `now_ms` and the store's latest record is
-/// `latest_ms`: how far the calendar was set back while the daemon was
-/// not running, if further than [`SET_BACK_SLACK_MS`].
+/// `latest_ms`: by how much the calendar was set back while the daemon was
+/// not running (negative), if by more than [`STEP_SLACK_MS`]. (A step
+/// forward cannot be told from the time the daemon was stopped.)
 pub(crate) fn set_back_since(latest_ms: Option<i64>, now_ms: i64) -> Option<i64> {
-    let behind = latest_ms? - now_ms;
-    (behind > SET_BACK_SLACK_MS).then_some(behind)
+    let step = now_ms - latest_ms?;
+    (step < -STEP_SLACK_MS).then_some(step)
 }
 
 #[cfg(test)]
@@ -125,27 +152,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_a_calendar_going_back_further_than_the_slack_is_set_back() {
-        let start = tokio::time::Instant::now();
+    fn a_calendar_set_forward_or_back_further_than_the_slack_is_a_step() {
         let minute = Duration::from_secs(60);
-        let mut watch = SetBackWatch::new(1_000_000, start);
+        let day = 86_400_000;
+        let mut watch = CalendarWatch::new(1_000_000, minute);
         // Both moved on alike, give or take the slack.
-        assert_eq!(watch.look(1_060_000, start + minute), None);
-        assert_eq!(watch.look(1_118_500, start + 2 * minute), None);
+        assert_eq!(watch.look(1_060_000, 2 * minute), None);
+        assert_eq!(watch.look(1_118_500, 3 * minute), None);
         // A day back, a minute later.
-        assert_eq!(
-            watch.look(1_118_500 + 60_000 - 86_400_000, start + 3 * minute),
-            Some(86_400_000)
-        );
+        assert_eq!(watch.look(1_178_500 - day, 4 * minute), Some(-day));
         // From there on, the new calendar is the reference.
-        assert_eq!(
-            watch.look(1_118_500 + 120_000 - 86_400_000, start + 4 * minute),
-            None
-        );
-        // Forward (an NTP step, or a suspended machine): not reported.
-        assert_eq!(watch.look(9_000_000_000, start + 5 * minute), None);
+        assert_eq!(watch.look(1_238_500 - day, 5 * minute), None);
+        // A day forward (NTP's first answer on a machine without a clock).
+        assert_eq!(watch.look(1_298_500, 6 * minute), Some(day));
         // A second look at the same moment.
-        assert_eq!(watch.look(9_000_000_000, start + 5 * minute), None);
+        assert_eq!(watch.look(1_298_500, 6 * minute), None);
+        // A machine suspended for a day: the steady clock went on too.
+        let resumed = 6 * minute + Duration::from_millis(day as u64);
+        assert_eq!(watch.look(1_298_500 + day, resumed), None);
+    }
+
+    #[test]
+    fn the_system_clocks_steady_time_moves_on() {
+        let first = SystemClock.steady();
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(SystemClock.steady() >= first + Duration::from_millis(5));
+        assert!(first > Duration::ZERO);
     }
 
     #[test]
@@ -153,7 +185,7 @@ mod tests {
         assert_eq!(set_back_since(None, 1_000), None);
         assert_eq!(set_back_since(Some(1_000), 1_000), None);
         assert_eq!(set_back_since(Some(2_999), 1_000), None);
-        assert_eq!(set_back_since(Some(3_001), 1_000), Some(2_001));
+        assert_eq!(set_back_since(Some(3_001), 1_000), Some(-2_001));
     }
 
     #[tokio::test(start_paused = true)]

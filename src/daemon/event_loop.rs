@@ -242,15 +242,14 @@ impl<D: Device> Daemon<D> {
         };
         let mut expiry = expiry_of(&self.config);
         let mut expiring = false;
-        // The first modem's loop notices the calendar set back.
-        let mut set_back = first
-            .then(|| clock::SetBackWatch::new(self.clock.now_ms(), tokio::time::Instant::now()));
+        // The first modem's loop notices the calendar set forward or back.
+        let mut calendar = first.then(|| clock::CalendarWatch::of(&*self.clock));
         tokio::pin!(shutdown);
         loop {
-            if let Some(watch) = set_back.as_mut() {
+            if let Some(watch) = calendar.as_mut() {
                 let now_ms = self.clock.now_ms();
-                if let Some(by_ms) = watch.look(now_ms, tokio::time::Instant::now()) {
-                    self.core(move |core| core.calendar_set_back(by_ms, now_ms))
+                if let Some(step_ms) = watch.look(now_ms, self.clock.steady()) {
+                    self.core(move |core| core.calendar_stepped(step_ms, now_ms))
                         .await??;
                     self.queue_changed();
                 }

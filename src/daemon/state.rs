@@ -118,9 +118,10 @@ impl Core {
     pub(super) fn start(&mut self, now: SystemTime) -> Result<Started, StoreError> {
         let now_ms = outbox::ms(now);
         // Recorded later than now: the calendar went back while stopped.
-        if let Some(by_ms) = super::clock::set_back_since(self.store.latest_recorded_ms()?, now_ms)
+        if let Some(step_ms) =
+            super::clock::set_back_since(self.store.latest_recorded_ms()?, now_ms)
         {
-            self.calendar_set_back(by_ms, now_ms)?;
+            self.calendar_stepped(step_ms, now_ms)?;
         }
         let resolving = match self.outbox.as_mut() {
             Some(outbox) => outbox.recover(&self.config, &mut self.store, now)?,
@@ -157,19 +158,20 @@ impl Core {
         Ok(started)
     }
 
-    /// The calendar went back by `by_ms` (noticed at start, or by the
-    /// loop while running): the waits still to come move back with it, so
-    /// none grows by the change.
-    pub(super) fn calendar_set_back(&mut self, by_ms: i64, now_ms: i64) -> Result<(), StoreError> {
-        let moved = self.store.move_back(by_ms, now_ms)?;
+    /// The calendar was set by `step_ms` (forward positive, back
+    /// negative; noticed at start, or by the loop while running): the
+    /// waits still to come move with it, so none changes its length.
+    pub(super) fn calendar_stepped(&mut self, step_ms: i64, now_ms: i64) -> Result<(), StoreError> {
+        let moved = self.store.calendar_stepped(step_ms, now_ms)?;
         tracing::warn!(
-            by_seconds = by_ms / 1000,
+            step_seconds = step_ms / 1000,
             waiting = moved.waiting,
             unfinished = moved.unfinished,
             incomplete = moved.incomplete,
             counted = moved.counted,
             webhooks = moved.webhooks,
-            "the clock was set back; what waits keeps its wait in real time (retries, rate limits, max_age, long messages, webhooks)"
+            "the clock was {}; what waits keeps its wait in real time (retries, rate limits, max_age, long messages, webhooks)",
+            if step_ms < 0 { "set back" } else { "set forward" }
         );
         Ok(())
     }

@@ -23,20 +23,20 @@
 //! (`Store::batch_grouped`, [`sync`]): its fsync of the WAL is waited for
 //! outside the keeper and may serve the commits of several modems.
 //!
-//! When the calendar is set back, the times still to come move back with
-//! it ([`set_back`]), so no wait grows by the change.
+//! When the calendar is set forward or back, the times still to come move
+//! with it ([`calendar_step`]), so no wait changes its length.
 //!
 //! Transactions begin `IMMEDIATE`: the modem supervisor records PIN
 //! outcomes through a connection of its own (`PinRecords`), and a
 //! deferred transaction that read first would fail to become a writer
 //! (`SQLITE_BUSY`) instead of waiting for the other connection.
 
+mod calendar_step;
 pub(crate) mod http;
 mod incoming;
 mod migrations;
 mod modem;
 mod outgoing;
-mod set_back;
 pub(crate) mod status;
 mod sync;
 mod webhooks;

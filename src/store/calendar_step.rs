@@ -1,20 +1,21 @@
-//! The calendar set back (by hand, or by NTP correcting a clock that ran
-//! ahead): every time the store keeps for a decision that is still to come
-//! moves back with it, so a wait keeps its length in real time. Without
-//! this, a retry due in a minute waited a minute plus however far the
-//! clock went back, and a rate limit counted the messages sent "in the
-//! future" until the calendar caught up with them: a year set back held
-//! sending for a year.
+//! The calendar set forward or back (NTP's first answer on a machine
+//! without a clock, NTP correcting a clock that ran ahead, a person):
+//! every time the store keeps for a decision still to come moves with it,
+//! so a wait keeps its length in real time. Without this, a calendar set
+//! back a day held a retry a day longer, and a rate limit counted the
+//! messages sent "in the future" until the calendar caught up with them;
+//! set forward a day, a message with a `max_age` of an hour failed at
+//! once, and a long message was written before its other parts came.
 //!
 //! What moves: the next attempt of every queued message and of every
 //! webhook delivery still due later; the time each message not yet
 //! finished was taken in (its `max_age` counts from it); the time each
 //! part of an incomplete long message arrived (the multipart timeout
 //! counts from it); the rate limits' record of what was sent in the last
-//! day; the HTTP API's per-client record of the last hour; and the "last
-//! changed" time of messages changed "in the future". Dates that are
-//! history (finished messages, their parts' sending, what was received
-//! and written) stay as they were recorded.
+//! day; the HTTP API's per-client record of the last hour; and, set back,
+//! the "last changed" time of messages changed "in the future". Dates
+//! that are history (finished messages, their parts' sending, what was
+//! received and written) stay as they were recorded.
 
 use super::{Store, StoreError};
 use rusqlite::params;
@@ -25,10 +26,10 @@ const LONGEST_LIMIT_WINDOW_MS: i64 = 86_400_000;
 /// The HTTP API's per-client window (an hour).
 const CLIENT_WINDOW_MS: i64 = 3_600_000;
 
-/// What [`Store::move_back`] moved.
+/// What [`Store::calendar_stepped`] moved.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Moved {
-    /// Queued messages whose next attempt was later than now.
+    /// Queued messages whose next attempt was still to come.
     pub(crate) waiting: usize,
     /// Messages not finished (their age).
     pub(crate) unfinished: usize,
@@ -36,7 +37,7 @@ pub(crate) struct Moved {
     pub(crate) incomplete: usize,
     /// Sends the rate limits count.
     pub(crate) counted: usize,
-    /// Webhook deliveries due later than now.
+    /// Webhook deliveries still to come.
     pub(crate) webhooks: usize,
 }
 
@@ -54,41 +55,49 @@ impl Store {
         )?)
     }
 
-    /// The calendar went back by `by_ms` and now says `now_ms`: moves
-    /// every pending time back by as much (none earlier than now), in one
+    /// The calendar was set by `step_ms` (forward positive, back
+    /// negative) and now says `now_ms`: moves every pending time by as
+    /// much (what was still to come, to no earlier than now), in one
     /// transaction.
-    pub(crate) fn move_back(&mut self, by_ms: i64, now_ms: i64) -> Result<Moved, StoreError> {
-        let before_ms = now_ms + by_ms;
+    pub(crate) fn calendar_stepped(
+        &mut self,
+        step_ms: i64,
+        now_ms: i64,
+    ) -> Result<Moved, StoreError> {
+        // What the calendar said before the step.
+        let before_ms = now_ms - step_ms;
+        let to_come_after_ms = now_ms.min(before_ms);
         let transaction = self.atomic()?;
         let waiting = transaction.execute(
-            "UPDATE outgoing SET next_attempt_ms = MAX(?2, next_attempt_ms - ?1)
-             WHERE state = 'queued' AND next_attempt_ms > ?2",
-            params![by_ms, now_ms],
+            "UPDATE outgoing SET next_attempt_ms = MAX(?2, next_attempt_ms + ?1)
+             WHERE state = 'queued' AND next_attempt_ms > ?3",
+            params![step_ms, now_ms, to_come_after_ms],
         )?;
         transaction.execute(
-            "UPDATE outgoing SET updated_ms = MAX(0, updated_ms - ?1) WHERE updated_ms > ?2",
-            params![by_ms, now_ms],
+            "UPDATE outgoing SET updated_ms = MAX(0, updated_ms + ?1)
+             WHERE ?1 < 0 AND updated_ms > ?2",
+            params![step_ms, now_ms],
         )?;
         let unfinished = transaction.execute(
-            "UPDATE outgoing SET created_ms = created_ms - ?1
+            "UPDATE outgoing SET created_ms = created_ms + ?1
              WHERE state IN ('queued', 'sending', 'resolving')",
-            params![by_ms],
+            params![step_ms],
         )?;
         let incomplete = transaction.execute(
-            "UPDATE incoming_part SET received_ms = received_ms - ?1 WHERE message_id IS NULL",
-            params![by_ms],
+            "UPDATE incoming_part SET received_ms = received_ms + ?1 WHERE message_id IS NULL",
+            params![step_ms],
         )?;
         let counted = transaction.execute(
-            "UPDATE send_usage SET at_ms = at_ms - ?1 WHERE at_ms > ?2",
-            params![by_ms, before_ms - LONGEST_LIMIT_WINDOW_MS],
+            "UPDATE send_usage SET at_ms = at_ms + ?1 WHERE at_ms > ?2",
+            params![step_ms, before_ms - LONGEST_LIMIT_WINDOW_MS],
         )?;
         transaction.execute(
-            "UPDATE http_request SET created_ms = created_ms - ?1 WHERE created_ms > ?2",
-            params![by_ms, before_ms - CLIENT_WINDOW_MS],
+            "UPDATE http_request SET created_ms = created_ms + ?1 WHERE created_ms > ?2",
+            params![step_ms, before_ms - CLIENT_WINDOW_MS],
         )?;
         let webhooks = transaction.execute(
-            "UPDATE webhook_delivery SET next_ms = MAX(?2, next_ms - ?1) WHERE next_ms > ?2",
-            params![by_ms, now_ms],
+            "UPDATE webhook_delivery SET next_ms = MAX(?2, next_ms + ?1) WHERE next_ms > ?3",
+            params![step_ms, now_ms, to_come_after_ms],
         )?;
         transaction.commit()?;
         Ok(Moved {
@@ -159,7 +168,7 @@ mod tests {
             ))
             .unwrap();
         assert_eq!(store.latest_recorded_ms().unwrap(), Some(before));
-        let moved = store.move_back(DAY, NOW).unwrap();
+        let moved = store.calendar_stepped(-DAY, NOW).unwrap();
         assert_eq!(
             moved,
             Moved {
@@ -211,5 +220,64 @@ mod tests {
             crate::daemon::clock::set_back_since(store.latest_recorded_ms().unwrap(), NOW),
             None
         );
+    }
+}
+
+#[cfg(test)]
+mod forward {
+    use super::*;
+    use crate::store::FileId;
+
+    const NOW: i64 = 10_000_000_000;
+    const DAY: i64 = 86_400_000;
+
+    fn one(store: &Store, sql: &str) -> i64 {
+        store
+            .connection
+            .query_row(sql, [], |row| row.get(0))
+            .unwrap()
+    }
+
+    /// A day forward: what was still to come keeps its wait, what counts
+    /// keeps its age, what was due stays due.
+    #[test]
+    fn a_calendar_set_forward_moves_what_is_to_come_forward_too() {
+        let mut store = Store::in_memory().unwrap();
+        let before = NOW - DAY;
+        let file = FileId::default();
+        let later = store
+            .enqueue("OUT+1.txt", &file, "+1", 1, before)
+            .unwrap()
+            .id;
+        let due = store
+            .enqueue("OUT+2.txt", &file, "+2", 1, before)
+            .unwrap()
+            .id;
+        store
+            .connection
+            .execute_batch(&format!(
+                "UPDATE outgoing SET next_attempt_ms = {} WHERE id = {later};
+                 UPDATE outgoing SET next_attempt_ms = {} WHERE id = {due};
+                 INSERT INTO send_usage (message_id, destination, parts, at_ms)
+                     VALUES (90, '+1', 1, {});",
+                before + 60_000,
+                before - 1_000,
+                before - 600_000,
+            ))
+            .unwrap();
+        let moved = store.calendar_stepped(DAY, NOW).unwrap();
+        assert_eq!((moved.waiting, moved.unfinished, moved.counted), (1, 2, 1));
+        let next = |id| {
+            one(
+                &store,
+                &format!("SELECT next_attempt_ms FROM outgoing WHERE id = {id}"),
+            )
+        };
+        assert_eq!(next(later), NOW + 60_000);
+        assert_eq!(next(due), before - 1_000, "due before, due now");
+        assert_eq!(one(&store, "SELECT at_ms FROM send_usage"), NOW - 600_000);
+        // Their age kept: taken in "now", not a day ago.
+        assert_eq!(one(&store, "SELECT MIN(created_ms) FROM outgoing"), NOW);
+        assert_eq!(one(&store, "SELECT MAX(updated_ms) FROM outgoing"), before);
     }
 }
