@@ -2,6 +2,8 @@
 //! read the daemon's clock, not the system's. On a paused clock whose
 //! calendar starts in 2030, what they write follows that calendar, and the
 //! webhook retries wait exactly their backoff, however loaded the machine.
+//! And `simgate run` on the system's clocks notices its calendar set back
+//! (libfaketime moving `CLOCK_REALTIME` alone).
 
 use crate::scripted::{Rig, Scripted};
 use crate::webhooks::{next, receiver, SECRET};
@@ -118,5 +120,87 @@ async fn what_the_sim_did_with_the_pin_is_dated_by_the_daemons_clock() {
         expected.duration_since(UNIX_EPOCH).unwrap().as_millis() as i64,
         "the daemon's calendar 90 s into the start, not the machine's"
     );
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// `simgate run` on the system's clocks, its calendar set back a day
+/// while it runs (libfaketime with a timestamp file, which moves
+/// `CLOCK_REALTIME` and leaves `CLOCK_BOOTTIME` alone, as `date -s` or
+/// NTP would): the daemon notices it, and a message held by an hourly
+/// limit waits an hour from the last send, not a day and an hour.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_daemon_notices_the_system_calendar_set_back() {
+    use crate::support::{fresh_spool, reference, until, write_spool_config, Reference};
+    use simgate::emulator::{Emulator, EmulatorConfig, Profile};
+    const CHECK: &str = "daemon_clock::a_running_daemon_notices_the_system_calendar_set_back";
+    if reference(Reference::Faketime, CHECK).is_none() {
+        return;
+    }
+    let library = [
+        "x86_64-linux-gnu",
+        "aarch64-linux-gnu",
+        "arm-linux-gnueabihf",
+    ]
+    .iter()
+    .map(|arch| format!("/usr/lib/{arch}/faketime/libfaketimeMT.so.1"))
+    .find(|path| std::path::Path::new(path).exists())
+    .expect("faketime is installed but its library is not where Debian puts it");
+    let emulator = Emulator::start(EmulatorConfig::new(Profile::Generic))
+        .await
+        .unwrap();
+    let root = fresh_spool("calendar-set-back");
+    let config = write_spool_config(&root, &emulator.path(), "[limits]\nmessages_per_hour = 1\n");
+    let offset = root.join("faketime");
+    std::fs::write(&offset, "+0\n").unwrap();
+    let mut daemon = tokio::process::Command::new(env!("CARGO_BIN_EXE_simgate"))
+        .args(["run", "-c"])
+        .arg(&config)
+        .env("LD_PRELOAD", &library)
+        .env("FAKETIME_TIMESTAMP_FILE", &offset)
+        .env("FAKETIME_NO_CACHE", "1")
+        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("RUST_LOG")
+        .env_remove("JOURNAL_STREAM")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let log = || std::fs::read_to_string(root.join("simgate.log")).unwrap_or_default();
+    until("the daemon ready", || log().contains("modem ready")).await;
+    let drop_file = |name: &str, text: &str| {
+        let temp = root.join("dropping");
+        std::fs::write(&temp, text).unwrap();
+        std::fs::rename(&temp, root.join("outbox").join(name)).unwrap();
+    };
+    drop_file("OUT+4917600000981.txt", "before the change");
+    until("the first in sent/", || {
+        root.join("sent/OUT+4917600000981.txt").exists()
+    })
+    .await;
+    std::fs::write(&offset, "-1d\n").unwrap();
+    drop_file("OUT+4917600000982.txt", "held for an hour");
+    let db = rusqlite::Connection::open(root.join("simgate.db")).unwrap();
+    let held = || -> Option<(i64, i64)> {
+        db.query_row(
+            "SELECT next_attempt_ms, created_ms FROM outgoing
+             WHERE file_name = 'OUT+4917600000982.txt' AND last_error LIKE '%limits.%'",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .ok()
+    };
+    until("the second held by the limit", || held().is_some()).await;
+    assert!(log().contains("the clock was set back"), "{}", log());
+    let (next_attempt_ms, taken_in_ms) = held().unwrap();
+    let wait = Duration::from_millis((next_attempt_ms - taken_in_ms) as u64);
+    assert!(
+        wait <= Duration::from_secs(3_600),
+        "held for {wait:?} after it was taken in"
+    );
+    daemon.start_kill().unwrap();
+    daemon.wait().await.unwrap();
     let _ = std::fs::remove_dir_all(&root);
 }

@@ -375,6 +375,10 @@ const REFERENCE_CHECKS: &[(Reference, &str)] = &[
         Reference::Faketime,
         "inject_command::simgate_inject_writes_what_gammu_smsd_inject_writes",
     ),
+    (
+        Reference::Faketime,
+        "daemon_clock::a_running_daemon_notices_the_system_calendar_set_back",
+    ),
 ];
 
 impl Reference {
