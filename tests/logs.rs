@@ -157,3 +157,50 @@ async fn the_default_log_shows_no_number_text_or_pdu_and_debug_shows_them() {
     assert!(debug.contains(NUMBER_CORE), "debug shows the numbers");
     assert!(debug.contains("0791947106"), "debug shows the PDU");
 }
+
+/// logrotate moves the log file away and sends SIGHUP (gammu-smsd reopens
+/// its `LogFile` on SIGHUP, so that is how its users rotate it): the
+/// lines after the signal go to a new file under the configured name, not
+/// to the moved one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reopens_the_log_file_that_logrotate_moved() {
+    use crate::support::until;
+    let emulator = Emulator::start(EmulatorConfig::new(Profile::Generic))
+        .await
+        .unwrap();
+    let root = std::env::temp_dir().join(format!("simgate-logs-rotate-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let config = config(&root, &emulator.path(), "info");
+    let log = root.join("simgate.log");
+    let rotated = root.join("simgate.log.1");
+    let mut daemon = spawn_simgate(&config, &root.join("stderr.log"), None);
+    let read = |path: &Path| std::fs::read_to_string(path).unwrap_or_default();
+    until("the daemon ready", || read(&log).contains("modem ready")).await;
+    std::fs::rename(&log, &rotated).unwrap();
+    let pid = nix::unistd::Pid::from_raw(daemon.id().unwrap() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).unwrap();
+    until("the reload logged (in either file)", || {
+        read(&log).contains("configuration reloaded")
+            || read(&rotated).contains("configuration reloaded")
+    })
+    .await;
+    assert!(
+        read(&log).contains("configuration reloaded"),
+        "the moved file got the lines after SIGHUP:\n{}",
+        read(&rotated)
+    );
+    assert!(!read(&rotated).contains("configuration reloaded"));
+    // And the daemon goes on logging there.
+    drop_file(
+        &root,
+        &format!("OUT+4{NUMBER_CORE}99.txt"),
+        b"after the rotation",
+    );
+    until("the send logged in the new file", || {
+        root.join(format!("sent/OUT+4{NUMBER_CORE}99.txt")).exists() && read(&log).contains("sent")
+    })
+    .await;
+    daemon.start_kill().unwrap();
+    daemon.wait().await.unwrap();
+    let _ = std::fs::remove_dir_all(&root);
+}

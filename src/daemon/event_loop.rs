@@ -77,6 +77,27 @@ pub(super) struct Daemon<D> {
     pub(super) reloads: Option<watch::Receiver<Option<Arc<Config>>>>,
 }
 
+/// SIGHUP: the log file opened again (logrotate moved it away), at the
+/// path the configuration now names.
+async fn reopen_log(target: &crate::config::LogTarget) {
+    let crate::config::LogTarget::File(path) = target else {
+        return;
+    };
+    let file = path.clone();
+    match blocking(move || super::logging::reopen(&file)).await {
+        Some(Ok(())) => {}
+        None => tracing::warn!(
+            log = %path.display(),
+            "SIGHUP: logging to a file takes effect at the next restart"
+        ),
+        Some(Err(error)) => tracing::error!(
+            log = %path.display(),
+            %error,
+            "SIGHUP: cannot open the log file again; logging goes on to the one open"
+        ),
+    }
+}
+
 /// An interval for a setting where zero means never.
 pub(super) fn every(period: Duration) -> Option<tokio::time::Interval> {
     (!period.is_zero()).then(|| {
@@ -491,6 +512,7 @@ impl<D: Device> Daemon<D> {
         let file = path.to_owned();
         match blocking(move || crate::config::load(&file)).await {
             Ok(loaded) => {
+                reopen_log(&loaded.config.log.target).await;
                 loaded.log_notices();
                 let mut config = loaded.config;
                 if config.spool.outbox != self.config.spool.outbox

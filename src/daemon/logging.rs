@@ -4,7 +4,8 @@
 //! with one warning, when there is no syslog), stderr otherwise. Colour
 //! codes only reach a terminal. Phone numbers and message text are shown
 //! through [`Redact`], which hides them unless debug logging is on:
-//! journald and syslog keep logs for a long time.
+//! journald and syslog keep logs for a long time. A log file is opened
+//! again on SIGHUP ([`reopen`]), for logrotate.
 
 use crate::config::SyslogFacility;
 use std::io::Write as _;
@@ -73,11 +74,20 @@ pub(crate) fn init(level: &str, target: &Target) -> std::io::Result<()> {
         }
         Target::File(path) => {
             let file = open_log(path)?;
+            let log = match FILE_LOG.get() {
+                Some(log) => {
+                    *log.file.lock().unwrap_or_else(PoisonError::into_inner) = file;
+                    log
+                }
+                None => FILE_LOG.get_or_init(|| FileLog {
+                    file: Mutex::new(file),
+                }),
+            };
             registry
                 .with(
                     tracing_subscriber::fmt::layer()
                         .with_ansi(false)
-                        .with_writer(std::sync::Mutex::new(file)),
+                        .with_writer(FileLogWriter(log)),
                 )
                 .try_init()
         }
@@ -286,6 +296,37 @@ fn open_log(path: &Path) -> std::io::Result<std::fs::File> {
         .create(true)
         .append(true)
         .open(path)
+}
+
+/// The log file, when logging goes to one: opened again on SIGHUP
+/// ([`reopen`]), as gammu-smsd does, so logrotate can move it away and
+/// signal.
+struct FileLog {
+    file: Mutex<std::fs::File>,
+}
+
+static FILE_LOG: std::sync::OnceLock<FileLog> = std::sync::OnceLock::new();
+
+/// Each line to the log file open at the time.
+#[derive(Clone, Copy)]
+struct FileLogWriter(&'static FileLog);
+
+impl<'a> MakeWriter<'a> for FileLogWriter {
+    type Writer = tracing_subscriber::fmt::writer::MutexGuardWriter<'static, std::fs::File>;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.0.file.make_writer()
+    }
+}
+
+/// Opens the log file again at `path` (the configured one, which a reload
+/// may have changed), for the lines from now on: `None` when logging does
+/// not go to a file; an error leaves the open one in use.
+pub(crate) fn reopen(path: &Path) -> Option<std::io::Result<()>> {
+    let log = FILE_LOG.get()?;
+    Some(open_log(path).map(|file| {
+        *log.file.lock().unwrap_or_else(PoisonError::into_inner) = file;
+    }))
 }
 
 /// Log capture for unit tests: one global subscriber, installed by the
