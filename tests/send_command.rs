@@ -114,6 +114,11 @@ async fn send_wait_says_at_once_that_no_daemon_runs_and_when_one_starts() {
     let emulator = Emulator::start(EmulatorConfig::new(Profile::Generic))
         .await
         .unwrap();
+    // The send takes 3 s: the waiter, which looks for a daemon every
+    // second, sees it started before the message is sent, however slow
+    // the machine (with an instant send, a daemon that started and sent
+    // between two looks went unannounced: "sent" came first).
+    emulator.set_command_latency("AT+CMGS", std::time::Duration::from_secs(3));
     let root = fresh_spool("send-wait-nobody");
     let config = write_spool_config(&root, &emulator.path(), "");
     let mut waiter = Command::new(env!("CARGO_BIN_EXE_simgate"))
