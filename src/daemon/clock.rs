@@ -22,9 +22,15 @@ pub trait Clock: Send + Sync + Debug {
     /// or back from time that passed. By default tokio's clock (paused in
     /// tests), which does not go on during a suspend.
     fn steady(&self) -> Duration {
-        static ORIGIN: std::sync::OnceLock<tokio::time::Instant> = std::sync::OnceLock::new();
-        ORIGIN.get_or_init(tokio::time::Instant::now).elapsed()
+        tokio_steady()
     }
+}
+
+/// tokio's clock since the first call: steady, but stopped while the
+/// machine is suspended.
+fn tokio_steady() -> Duration {
+    static ORIGIN: std::sync::OnceLock<tokio::time::Instant> = std::sync::OnceLock::new();
+    ORIGIN.get_or_init(tokio::time::Instant::now).elapsed()
 }
 
 /// Milliseconds since the Unix epoch.
@@ -47,10 +53,11 @@ impl Clock for SystemClock {
         SystemTime::now()
     }
 
-    /// Linux's `CLOCK_BOOTTIME`: monotonic, and counting a suspend.
+    /// Linux's `CLOCK_BOOTTIME`: monotonic, and counting a suspend
+    /// (tokio's clock on a kernel without it, older than 2.6.39).
     fn steady(&self) -> Duration {
         use nix::time::{clock_gettime, ClockId};
-        clock_gettime(ClockId::CLOCK_BOOTTIME).map_or(Duration::ZERO, Duration::from)
+        clock_gettime(ClockId::CLOCK_BOOTTIME).map_or_else(|_| tokio_steady(), Duration::from)
     }
 }
 
