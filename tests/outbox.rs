@@ -472,7 +472,8 @@ async fn a_name_still_held_by_a_finished_message_is_freed_after_a_power_cut() {
 
 /// `simgate run -c config` (with the HTTP API on `http_port`, if given),
 /// under `prlimit --nofile=N:N` when `descriptors` is given; the log
-/// goes to the spool's `simgate.log`.
+/// goes to the spool's `simgate.log`, standard error to `stderr.log`
+/// beside the configuration.
 fn spawn_daemon(
     config: &Path,
     http_port: Option<u16>,
@@ -493,13 +494,14 @@ fn spawn_daemon(
     if let Some(port) = http_port {
         command.args(["--http", &port.to_string()]);
     }
+    let stderr = std::fs::File::create(config.with_file_name("stderr.log")).unwrap();
     command
         .env_remove("NOTIFY_SOCKET")
         .env_remove("RUST_LOG")
         .env_remove("JOURNAL_STREAM")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(stderr)
         .kill_on_drop(true)
         .spawn()
         .unwrap()
@@ -575,6 +577,85 @@ async fn a_file_that_cannot_be_opened_for_want_of_descriptors_is_sent_later() {
         .filter_map(|m| m.submit.user_data.body.text().map(str::to_owned))
         .collect();
     assert_eq!(texts, ["sent after all"]);
+    daemon.start_kill().unwrap();
+    daemon.wait().await.unwrap();
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// The same when descriptors run out between the intake and the send: a
+/// message waiting for its retry (after a congested network) is claimed,
+/// its file cannot be opened, and it goes back to outbox/ to be read again
+/// a second later, no attempt counted, not failed; sent once descriptors
+/// are free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_that_cannot_be_opened_to_send_it_waits_and_goes_out_later() {
+    use crate::support::{fresh_spool, until, write_spool_config};
+    use simgate::emulator::{Emulator, EmulatorConfig, Fault, Times};
+    let emulator = Emulator::start(EmulatorConfig::new(Profile::Generic))
+        .await
+        .unwrap();
+    emulator.inject_fault(Fault::CmsError {
+        code: 42,
+        times: Times::Once,
+        destination: None,
+    });
+    let root = fresh_spool("out-of-fds-at-send");
+    let config = write_spool_config(
+        &root,
+        &emulator.path(),
+        "[send]\nretry_delay = \"10s\"\nretry_delay_max = \"10s\"\nmax_attempts = 2\n",
+    );
+    let mut daemon = spawn_daemon(&config, None, None);
+    let pid = daemon.id().unwrap();
+    let log = || std::fs::read_to_string(root.join("simgate.log")).unwrap_or_default();
+    until("the daemon ready", || log().contains("modem ready")).await;
+    drop_file(
+        &root.join("outbox"),
+        "OUT+4917600000063.txt",
+        b"read at last",
+    );
+    let db = rusqlite::Connection::open(root.join("simgate.db")).unwrap();
+    let attempts = || -> Option<(String, i64)> {
+        db.query_row(
+            "SELECT state, attempts FROM outgoing WHERE file_name = 'OUT+4917600000063.txt'",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .ok()
+    };
+    // The first attempt failed (congestion); the retry is 10 s away.
+    until("the first attempt failed", || {
+        attempts() == Some(("queued".to_owned(), 1))
+    })
+    .await;
+    let mut exhausted = false;
+    for _ in 0..50 {
+        let lowest_free = lowest_free_descriptor(pid);
+        set_descriptor_limit(pid, lowest_free);
+        if lowest_free_descriptor(pid) >= lowest_free {
+            exhausted = true;
+            break;
+        }
+    }
+    assert!(exhausted, "the daemon's descriptors kept changing");
+    until("the send-time read put off", || {
+        log().contains("cannot read the file to send it just now")
+    })
+    .await;
+    assert_eq!(attempts(), Some(("queued".to_owned(), 1)), "{}", log());
+    assert!(root.join("outbox/OUT+4917600000063.txt").exists());
+    set_descriptor_limit(pid, 1024);
+    until("the file in sent/", || {
+        root.join("sent/OUT+4917600000063.txt").exists()
+    })
+    .await;
+    assert_eq!(attempts(), Some(("sent".to_owned(), 2)));
+    let texts: Vec<String> = emulator
+        .sent()
+        .iter()
+        .filter_map(|m| m.submit.user_data.body.text().map(str::to_owned))
+        .collect();
+    assert_eq!(texts, ["read at last"]);
     daemon.start_kill().unwrap();
     daemon.wait().await.unwrap();
     let _ = std::fs::remove_dir_all(&root);

@@ -12,12 +12,15 @@
 //! once, beside it (the disk serves two fsyncs together in little more
 //! than the time of one).
 //!
-//! The file is opened by name for each fsync (an fsync covers the file,
-//! whichever descriptor asks), so a WAL that SQLite made anew is the one
-//! synced.
+//! The WAL is synced through a descriptor kept open, so a sync needs no
+//! new descriptor: a daemon that ran out of them (too many clients, a low
+//! `ulimit -n`) still makes its commits durable, where an open by name for
+//! each fsync failed with EMFILE and stopped the daemon. Before each sync
+//! the path is looked at (`stat`, which needs no descriptor): a WAL that
+//! SQLite made anew is another inode, and is opened in its turn.
 
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
 /// What makes written commits durable (the WAL's fsync; a counter in
@@ -55,7 +58,8 @@ impl GroupSync {
     /// skips is the inode's times: on an ext4 with a journal, a journal
     /// commit at every sync for nothing recovery reads.
     pub(crate) fn for_wal(wal: PathBuf) -> Arc<Self> {
-        Self::with(Box::new(move || std::fs::File::open(&wal)?.sync_data()))
+        let kept = KeptWal::default();
+        Self::with(Box::new(move || kept.sync(&wal)))
     }
 
     fn with(sync: SyncFn) -> Arc<Self> {
@@ -116,6 +120,39 @@ impl GroupSync {
     }
 }
 
+/// The WAL's descriptor, kept between syncs, with the file it is (device
+/// and inode).
+#[derive(Debug, Default)]
+struct KeptWal {
+    open: Mutex<Option<(Arc<std::fs::File>, u64, u64)>>,
+}
+
+impl KeptWal {
+    /// `fdatasync` of the file at `path`, through the kept descriptor when
+    /// it is still that file. Two syncs may run at once (each holds the
+    /// descriptor, not the lock).
+    fn sync(&self, path: &Path) -> io::Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        let now = std::fs::metadata(path)?;
+        let file = {
+            let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+            match open.as_ref() {
+                Some((file, dev, ino)) if *dev == now.dev() && *ino == now.ino() => {
+                    Arc::clone(file)
+                }
+                _ => {
+                    let file = std::fs::File::open(path)?;
+                    let is = file.metadata()?;
+                    let file = Arc::new(file);
+                    *open = Some((Arc::clone(&file), is.dev(), is.ino()));
+                    file
+                }
+            }
+        };
+        file.sync_data()
+    }
+}
+
 /// A commit that is durable once [`Ticket::wait`] returns.
 #[derive(Debug)]
 #[must_use = "a commit is not durable until its ticket is waited for"]
@@ -146,6 +183,35 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
     use std::sync::mpsc;
+
+    fn kept(wal: &KeptWal) -> Arc<std::fs::File> {
+        Arc::clone(&wal.open.lock().unwrap().as_ref().unwrap().0)
+    }
+
+    /// The WAL's descriptor is opened once and kept (a sync needs no new
+    /// one), and opened again when the path holds another file.
+    #[test]
+    fn the_wal_is_synced_through_one_kept_descriptor_until_it_is_made_anew() {
+        let dir = std::env::temp_dir().join(format!("simgate-kept-wal-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("db-wal");
+        std::fs::write(&path, b"frames").unwrap();
+        let wal = KeptWal::default();
+        wal.sync(&path).unwrap();
+        let first = kept(&wal);
+        wal.sync(&path).unwrap();
+        assert!(Arc::ptr_eq(&first, &kept(&wal)), "opened again");
+        // SQLite made it anew: another inode under the same name.
+        std::fs::rename(&path, dir.join("old-wal")).unwrap();
+        std::fs::write(&path, b"new frames").unwrap();
+        wal.sync(&path).unwrap();
+        assert!(!Arc::ptr_eq(&first, &kept(&wal)), "the old file synced");
+        // Gone: an error, not a sync of the old one.
+        std::fs::remove_file(&path).unwrap();
+        assert!(wal.sync(&path).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     fn counting() -> (Arc<GroupSync>, Arc<AtomicUsize>) {
         let count = Arc::new(AtomicUsize::new(0));
