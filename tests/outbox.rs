@@ -517,6 +517,29 @@ fn lowest_free_descriptor(pid: u32) -> u64 {
     (0..).find(|n| !open.contains(n)).unwrap()
 }
 
+/// Lowers the soft descriptor limit of process `pid` to its lowest free
+/// descriptor number, so that its next open fails with EMFILE (tried
+/// again should the process close one in between).
+fn leave_no_descriptor_free(pid: u32) {
+    for _ in 0..50 {
+        let lowest_free = lowest_free_descriptor(pid);
+        set_descriptor_limit(pid, lowest_free);
+        if lowest_free_descriptor(pid) >= lowest_free {
+            return;
+        }
+    }
+    panic!("the descriptors of process {pid} kept changing");
+}
+
+/// The texts the emulated network got, in order.
+fn texts_sent(emulator: &simgate::emulator::Emulator) -> Vec<String> {
+    emulator
+        .sent()
+        .iter()
+        .filter_map(|m| m.submit.user_data.body.text().map(str::to_owned))
+        .collect()
+}
+
 /// Sets the soft `RLIMIT_NOFILE` of process `pid` with prlimit(1).
 fn set_descriptor_limit(pid: u32, soft: u64) {
     let status = std::process::Command::new("prlimit")
@@ -545,18 +568,7 @@ async fn a_file_that_cannot_be_opened_for_want_of_descriptors_is_sent_later() {
     let pid = daemon.id().unwrap();
     let log = || std::fs::read_to_string(root.join("simgate.log")).unwrap_or_default();
     until("the daemon ready", || log().contains("modem ready")).await;
-    // No descriptor left: every number below the limit is in use (tried
-    // again should the daemon close one in between).
-    let mut exhausted = false;
-    for _ in 0..50 {
-        let lowest_free = lowest_free_descriptor(pid);
-        set_descriptor_limit(pid, lowest_free);
-        if lowest_free_descriptor(pid) >= lowest_free {
-            exhausted = true;
-            break;
-        }
-    }
-    assert!(exhausted, "the daemon's descriptors kept changing");
+    leave_no_descriptor_free(pid);
     let outbox = root.join("outbox");
     drop_file(&outbox, "OUT+4917600000061.txt", b"sent after all");
     let in_error = || std::fs::read_dir(root.join("error")).unwrap().count();
@@ -571,12 +583,7 @@ async fn a_file_that_cannot_be_opened_for_want_of_descriptors_is_sent_later() {
         root.join("sent/OUT+4917600000061.txt").exists()
     })
     .await;
-    let texts: Vec<String> = emulator
-        .sent()
-        .iter()
-        .filter_map(|m| m.submit.user_data.body.text().map(str::to_owned))
-        .collect();
-    assert_eq!(texts, ["sent after all"]);
+    assert_eq!(texts_sent(&emulator), ["sent after all"]);
     daemon.start_kill().unwrap();
     daemon.wait().await.unwrap();
     let _ = std::fs::remove_dir_all(&root);
@@ -628,16 +635,7 @@ async fn a_file_that_cannot_be_opened_to_send_it_waits_and_goes_out_later() {
         attempts() == Some(("queued".to_owned(), 1))
     })
     .await;
-    let mut exhausted = false;
-    for _ in 0..50 {
-        let lowest_free = lowest_free_descriptor(pid);
-        set_descriptor_limit(pid, lowest_free);
-        if lowest_free_descriptor(pid) >= lowest_free {
-            exhausted = true;
-            break;
-        }
-    }
-    assert!(exhausted, "the daemon's descriptors kept changing");
+    leave_no_descriptor_free(pid);
     until("the send-time read put off", || {
         log().contains("cannot read the file to send it just now")
     })
@@ -645,17 +643,14 @@ async fn a_file_that_cannot_be_opened_to_send_it_waits_and_goes_out_later() {
     assert_eq!(attempts(), Some(("queued".to_owned(), 1)), "{}", log());
     assert!(root.join("outbox/OUT+4917600000063.txt").exists());
     set_descriptor_limit(pid, 1024);
-    until("the file in sent/", || {
+    // The file is moved before the outcome's commit: wait for both.
+    until("the file in sent/, the message sent", || {
         root.join("sent/OUT+4917600000063.txt").exists()
+            && attempts().is_some_and(|(state, _)| state == "sent")
     })
     .await;
     assert_eq!(attempts(), Some(("sent".to_owned(), 2)));
-    let texts: Vec<String> = emulator
-        .sent()
-        .iter()
-        .filter_map(|m| m.submit.user_data.body.text().map(str::to_owned))
-        .collect();
-    assert_eq!(texts, ["read at last"]);
+    assert_eq!(texts_sent(&emulator), ["read at last"]);
     daemon.start_kill().unwrap();
     daemon.wait().await.unwrap();
     let _ = std::fs::remove_dir_all(&root);

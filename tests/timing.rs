@@ -435,32 +435,14 @@ async fn a_calendar_set_back_does_not_hold_an_incomplete_message_longer() {
         c.receive.multipart_timeout = timeout;
     })
     .await;
-    let plan = pdu::plan_text(&"long ".repeat(60), pdu::EncodingPolicy::Auto).unwrap();
-    let from = Address::parse_number("+4915100000976").unwrap();
-    let parts = SmsDeliver::from_plan(&plan, &from, crate::scripted::stamp(5), 78);
-    rig.device.arrive(&parts[0].encode().unwrap()).await;
-    let arrived = Instant::now();
-    // The part recorded (in the calendar before the change); yielding
-    // lets the daemon run without moving the paused clock.
-    let db = rusqlite::Connection::open(rig.dir("simgate.db")).unwrap();
-    let recorded = || -> i64 {
-        db.query_row("SELECT COUNT(*) FROM incoming_part", [], |row| row.get(0))
-            .unwrap_or(0)
-    };
-    while recorded() == 0 {
-        tokio::task::yield_now().await;
-    }
-    assert_eq!(Instant::now(), arrived);
+    // Recorded in the calendar before the change.
+    let arrived = first_of_two_parts_recorded(&rig, "+4915100000976", 78).await;
     rig.set_calendar_back(DAY);
     rig.next_within(Duration::from_secs(3_600), |e| {
         matches!(e, DaemonEvent::Received { .. })
     })
     .await;
-    let waited = arrived.elapsed();
-    assert!(
-        waited >= timeout && waited <= timeout + timeout / 2,
-        "written after {waited:?}"
-    );
+    written_after_the_timeout(arrived, timeout);
     rig.stop().await;
 }
 
@@ -502,9 +484,23 @@ async fn a_calendar_set_forward_does_not_cut_a_long_message_short() {
         c.receive.multipart_timeout = timeout;
     })
     .await;
+    let arrived = first_of_two_parts_recorded(&rig, "+4915100000979", 79).await;
+    rig.set_calendar_forward(DAY);
+    rig.next_within(Duration::from_secs(3_600), |e| {
+        matches!(e, DaemonEvent::Received { .. })
+    })
+    .await;
+    written_after_the_timeout(arrived, timeout);
+    rig.stop().await;
+}
+
+/// The first of a two-part message from `sender` arrives and is recorded
+/// (yielding lets the daemon run without moving the paused clock): when.
+async fn first_of_two_parts_recorded(rig: &Rig, sender: &str, reference: u16) -> Instant {
     let plan = pdu::plan_text(&"long ".repeat(60), pdu::EncodingPolicy::Auto).unwrap();
-    let from = Address::parse_number("+4915100000979").unwrap();
-    let parts = SmsDeliver::from_plan(&plan, &from, crate::scripted::stamp(5), 79);
+    let from = Address::parse_number(sender).unwrap();
+    let parts = SmsDeliver::from_plan(&plan, &from, crate::scripted::stamp(5), reference);
+    assert_eq!(parts.len(), 2);
     rig.device.arrive(&parts[0].encode().unwrap()).await;
     let arrived = Instant::now();
     let db = rusqlite::Connection::open(rig.dir("simgate.db")).unwrap();
@@ -515,15 +511,16 @@ async fn a_calendar_set_forward_does_not_cut_a_long_message_short() {
     while recorded() == 0 {
         tokio::task::yield_now().await;
     }
-    rig.set_calendar_forward(DAY);
-    rig.next_within(Duration::from_secs(3_600), |e| {
-        matches!(e, DaemonEvent::Received { .. })
-    })
-    .await;
+    assert_eq!(Instant::now(), arrived, "recorded before the clock moved");
+    arrived
+}
+
+/// The incomplete message was written after `timeout` from `arrived`, at
+/// most half a timeout late (it is checked twice a timeout).
+fn written_after_the_timeout(arrived: Instant, timeout: Duration) {
     let waited = arrived.elapsed();
     assert!(
         waited >= timeout && waited <= timeout + timeout / 2,
         "written after {waited:?}"
     );
-    rig.stop().await;
 }

@@ -221,22 +221,6 @@ mod tests {
             None
         );
     }
-}
-
-#[cfg(test)]
-mod forward {
-    use super::*;
-    use crate::store::FileId;
-
-    const NOW: i64 = 10_000_000_000;
-    const DAY: i64 = 86_400_000;
-
-    fn one(store: &Store, sql: &str) -> i64 {
-        store
-            .connection
-            .query_row(sql, [], |row| row.get(0))
-            .unwrap()
-    }
 
     /// A day forward: what was still to come keeps its wait, what counts
     /// keeps its age, what was due stays due.
