@@ -1,9 +1,11 @@
 //! Hooks run by the real `simgate` binary: a child process on the emulated
 //! modem, measured from the outside.
 
-use crate::support::{spawn_simgate, until};
+use crate::support::{fresh_spool, reference, spawn_simgate, until, Reference};
 use simgate::emulator::{Emulator, EmulatorConfig, Profile};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A spool, database, configuration and log in a fresh temporary folder.
@@ -182,6 +184,162 @@ async fn run_on_failure_runs_for_each_failed_attempt_and_for_init() {
     .await;
     daemon.start_kill().unwrap();
     daemon.wait().await.unwrap();
+    emulator.stop().await;
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// The `SMS_*` and `DECODED_*` variables a hook wrote (`env` output, one
+/// file per run), without `SMS_n_REFERENCE`: gammu 1.42 passes 0 there,
+/// simgate the real TP-MR (a documented difference).
+fn hook_variables(file: &Path) -> BTreeMap<String, String> {
+    let env = std::fs::read_to_string(file).unwrap();
+    env.lines()
+        .filter_map(|line| line.split_once('='))
+        .filter(|(key, _)| key.starts_with("SMS_") || key.starts_with("DECODED_"))
+        .filter(|(key, _)| !key.ends_with("_REFERENCE"))
+        .map(|(key, value)| (key.to_owned(), value.to_owned()))
+        .collect()
+}
+
+/// RunOnSent describes the message that went out as gammu-smsd 1.42 does:
+/// the real gammu-smsd and simgate send the same files, written by the
+/// real `gammu-smsd-inject`, on the same gammu-smsdrc and emulated modem,
+/// and their hooks see the same variables. A long message is one decoded
+/// text (`DECODED_PARTS=1`, `DECODED_1_TEXT`): simgate gave
+/// `DECODED_PARTS=0` and no text before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_on_sent_gets_the_variables_gammu_smsd_gives_it() {
+    const CHECK: &str = "daemon_hooks::run_on_sent_gets_the_variables_gammu_smsd_gives_it";
+    let (Some(inject), Some(smsd)) = (
+        reference(Reference::SmsdInject, CHECK),
+        reference(Reference::Smsd, CHECK),
+    ) else {
+        return;
+    };
+    let emulator = Emulator::start(EmulatorConfig::new(Profile::Generic))
+        .await
+        .unwrap();
+    let root = fresh_spool("hooks-sent-like-gammu");
+    let envs = root.join("env");
+    std::fs::create_dir_all(&envs).unwrap();
+    let hook = root.join("hook.sh");
+    std::fs::write(
+        &hook,
+        format!("#!/bin/sh\nenv > '{}'/\"$1\"\n", envs.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let config = root.join("gammu-smsdrc");
+    std::fs::write(
+        &config,
+        format!(
+            "[gammu]\nport = {}\nconnection = at\n\n[smsd]\nservice = files\n\
+             logfile = {1}/smsd.log\ninboxpath = {1}/inbox/\noutboxpath = {1}/outbox/\n\
+             sentsmspath = {1}/sent/\nerrorsmspath = {1}/error/\nrunonsent = {2}\n",
+            emulator.path().display(),
+            root.display(),
+            hook.display()
+        ),
+    )
+    .unwrap();
+    let messages: [&[&str]; 3] = [
+        &["TEXT", "+4917600000801", "-text", "short"],
+        &[
+            "TEXT",
+            "+4917600000802",
+            "-len",
+            "400",
+            "-text",
+            &"long enough for two parts ".repeat(8),
+        ],
+        &[
+            "TEXT",
+            "+4917600000803",
+            "-unicode",
+            "-len",
+            "400",
+            "-text",
+            &"zwei Teile, äöü ".repeat(6),
+        ],
+    ];
+    for args in messages {
+        let output = Command::new(&inject)
+            .arg("-c")
+            .arg(&config)
+            .args(args)
+            .env("LC_ALL", "C.UTF-8")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+    }
+    // The same files again for simgate, once gammu-smsd has sent them.
+    let files: Vec<PathBuf> = std::fs::read_dir(root.join("outbox"))
+        .unwrap()
+        .flatten()
+        .map(|entry| entry.path())
+        .collect();
+    assert_eq!(files.len(), messages.len());
+    let queue: Vec<(PathBuf, Vec<u8>)> = files
+        .iter()
+        .map(|path| (path.clone(), std::fs::read(path).unwrap()))
+        .collect();
+    let names: Vec<String> = files
+        .iter()
+        .map(|path| path.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    let all_ran = || names.iter().all(|name| envs.join(name).exists());
+
+    let mut gammu = tokio::process::Command::new(&smsd)
+        .arg("-c")
+        .arg(&config)
+        .env("LC_ALL", "C.UTF-8")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    until("gammu-smsd's RunOnSent for every file", all_ran).await;
+    let pid = nix::unistd::Pid::from_raw(gammu.id().unwrap() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    gammu.wait().await.unwrap();
+    let by_gammu: Vec<BTreeMap<String, String>> = names
+        .iter()
+        .map(|name| hook_variables(&envs.join(name)))
+        .collect();
+
+    for dir in [&envs, &root.join("sent")] {
+        std::fs::remove_dir_all(dir).unwrap();
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    for (path, content) in &queue {
+        std::fs::write(path, content).unwrap();
+    }
+    let mut simgate = tokio::process::Command::new(env!("CARGO_BIN_EXE_simgate"))
+        .arg("run")
+        .arg("-c")
+        .arg(&config)
+        .env("STATE_DIRECTORY", root.join("state"))
+        .env_remove("NOTIFY_SOCKET")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(root.join("simgate.stderr")).unwrap())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    until("simgate's RunOnSent for every file", all_ran).await;
+    simgate.start_kill().unwrap();
+    let _ = simgate.wait().await;
+    for (name, gammus) in names.iter().zip(&by_gammu) {
+        assert_eq!(
+            &hook_variables(&envs.join(name)),
+            gammus,
+            "{name}: simgate's RunOnSent variables, then gammu-smsd's"
+        );
+    }
+    // The long ones are one decoded text each: what was checked is there.
+    assert!(by_gammu
+        .iter()
+        .any(|vars| vars.get("DECODED_PARTS").map(String::as_str) == Some("1")));
     emulator.stop().await;
     let _ = std::fs::remove_dir_all(&root);
 }

@@ -328,6 +328,14 @@ pub(crate) enum Reference {
 /// skipped ones. A check asking for a tool must be listed here.
 const REFERENCE_CHECKS: &[(Reference, &str)] = &[
     (
+        Reference::SmsdInject,
+        "daemon_hooks::run_on_sent_gets_the_variables_gammu_smsd_gives_it",
+    ),
+    (
+        Reference::Smsd,
+        "daemon_hooks::run_on_sent_gets_the_variables_gammu_smsd_gives_it",
+    ),
+    (
         Reference::PythonGammu,
         "gammu_crosscheck::simgate_decodes_gammu_pdus",
     ),

@@ -8,7 +8,9 @@
 //! - `RunOnSent`: the outbox file name; the environment of the sent message:
 //!   `SMS_MESSAGES`, `SMS_n_NUMBER` (the recipient), `SMS_n_REFERENCE` (the
 //!   real TP-MR, where gammu 1.42 passes 0), `SMS_n_CLASS`, `SMS_n_TEXT`
-//!   for text parts, `DECODED_PARTS=0`, `PHONE_ID`.
+//!   for text parts, `PHONE_ID`; `DECODED_PARTS=1` with the whole text in
+//!   `DECODED_1_TEXT` for a long (concatenated) text, as gammu's decoder
+//!   gives it, `DECODED_PARTS=0` for a single part.
 //! - `RunOnFailure`: the outbox file name; `PHONE_ID`, `SMS_MESSAGES=0` and
 //!   `DECODED_PARTS=0`, as gammu 1.44 sets them.
 //! - `RunOnIncomingCall`: the caller; the same three variables.
@@ -79,7 +81,20 @@ pub(crate) fn on_sent(
 ) -> Option<Hook> {
     let mut env = base(hooks);
     env.insert("SMS_MESSAGES".to_owned(), parts.len().to_string());
-    env.insert("DECODED_PARTS".to_owned(), "0".to_owned());
+    // gammu runs the sent message through the decoder RunOnReceive's
+    // environment comes from: a concatenated text is one decoded entry.
+    let whole_text: Option<String> = (parts.len() > 1)
+        .then(|| parts.iter().map(|part| part.text.as_deref()).collect())
+        .flatten();
+    match whole_text {
+        Some(text) => {
+            env.insert("DECODED_PARTS".to_owned(), "1".to_owned());
+            env.insert("DECODED_1_TEXT".to_owned(), text);
+        }
+        None => {
+            env.insert("DECODED_PARTS".to_owned(), "0".to_owned());
+        }
+    }
     for (index, part) in parts.iter().enumerate() {
         let n = index + 1;
         env.insert(format!("SMS_{n}_NUMBER"), recipient.to_owned());
@@ -196,7 +211,8 @@ mod tests {
         assert_eq!(
             env(&hook),
             [
-                ("DECODED_PARTS", "0"),
+                ("DECODED_1_TEXT", "Hello, world"),
+                ("DECODED_PARTS", "1"),
                 ("PHONE_ID", "gw1"),
                 ("SMS_1_CLASS", "-1"),
                 ("SMS_1_NUMBER", "+491"),
@@ -218,6 +234,16 @@ mod tests {
         let hook = on_sent(&settings(), "OUT+491.smsbackup", "+491", &binary).unwrap();
         assert!(!hook.env.contains_key("SMS_1_TEXT"));
         assert_eq!(hook.env["SMS_1_CLASS"], "0");
+        assert_eq!(hook.env["DECODED_PARTS"], "0");
+        // One text part decodes to nothing more (gammu: 0); two binary
+        // parts have no text to join.
+        let single = &parts[..1];
+        let hook = on_sent(&settings(), "OUT+491.txt", "+491", single).unwrap();
+        assert_eq!(hook.env["DECODED_PARTS"], "0");
+        assert!(!hook.env.contains_key("DECODED_1_TEXT"));
+        let two_binary = [binary[0].clone(), binary[0].clone()];
+        let hook = on_sent(&settings(), "OUT+491.txt", "+491", &two_binary).unwrap();
+        assert_eq!(hook.env["DECODED_PARTS"], "0");
     }
 
     #[test]
