@@ -343,3 +343,55 @@ async fn run_on_sent_gets_the_variables_gammu_smsd_gives_it() {
     emulator.stop().await;
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// RunOnSent's argument names the file in `sent/` that is the message just
+/// sent. gammu-smsd replaces `sent/NAME`; simgate never overwrites a file
+/// and puts a second message of the same name at `sent/NAME.1.txt`, so
+/// that is the name the hook gets. It got the outbox name before, and a
+/// hook reading `sent/$1` read the previous message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_on_sent_names_the_file_in_sent_that_went_out() {
+    let emulator = Emulator::start(EmulatorConfig::new(Profile::Generic))
+        .await
+        .unwrap();
+    let root = std::env::temp_dir().join(format!("simgate-hooks-same-name-{}", std::process::id()));
+    let log = root.with_extension("log");
+    let _ = std::fs::remove_file(&log);
+    let hook = root.with_extension("sh");
+    std::fs::write(
+        &hook,
+        format!(
+            "#!/bin/sh\n{{ printf '%s: ' \"$1\"; cat '{}/sent/'\"$1\"; echo; }} >> '{}'\n",
+            root.display(),
+            log.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let root = spool(
+        "same-name",
+        &emulator.path(),
+        &format!("run_on_sent = \"{}\"", hook.display()),
+    );
+    let mut daemon = spawn_simgate(&root.join("simgate.toml"), &root.join("stderr.log"), None);
+    let read = || std::fs::read_to_string(&log).unwrap_or_default();
+    for (n, text) in ["first message", "second message"].iter().enumerate() {
+        std::fs::write(root.join("outbox/OUT+4917600000711.txt"), text).unwrap();
+        until("RunOnSent", || read().lines().count() > n).await;
+    }
+    daemon.start_kill().unwrap();
+    daemon.wait().await.unwrap();
+    assert_eq!(
+        read().lines().collect::<Vec<_>>(),
+        [
+            "OUT+4917600000711.txt: first message",
+            "OUT+4917600000711.1.txt: second message"
+        ],
+        "{}",
+        log_tail(&root)
+    );
+    emulator.stop().await;
+    let _ = std::fs::remove_dir_all(&root);
+    let _ = std::fs::remove_file(&log);
+    let _ = std::fs::remove_file(&hook);
+}

@@ -5,7 +5,8 @@
 //! - `RunOnReceive`: the inbox file names; gammu's full environment of the
 //!   message (built by [`crate::spool::inbox::receive_environment`], with
 //!   `DECODED_*` and gammu 1.44's time variables).
-//! - `RunOnSent`: the outbox file name; the environment of the sent message:
+//! - `RunOnSent`: the file's name in `sent/` (the outbox name, unless a
+//!   file of that name was there: see `spool::fs::move_to_dir`); the environment of the sent message:
 //!   `SMS_MESSAGES`, `SMS_n_NUMBER` (the recipient), `SMS_n_REFERENCE` (the
 //!   real TP-MR, where gammu 1.42 passes 0), `SMS_n_CLASS`, `SMS_n_TEXT`
 //!   for text parts, `PHONE_ID`; `DECODED_PARTS=1` with the whole text in
@@ -72,7 +73,7 @@ pub(crate) fn on_receive(
     )
 }
 
-/// `RunOnSent` for the outbox file `file`, sent to `recipient` in `parts`.
+/// `RunOnSent` for the file `file` (its name in `sent/`), sent to `recipient` in `parts`.
 pub(crate) fn on_sent(
     hooks: &HookSettings,
     file: &str,

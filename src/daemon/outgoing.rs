@@ -177,14 +177,20 @@ impl<D: Device> Daemon<D> {
                 file,
                 recipient,
                 parts,
+                moved_to,
                 taken_in_ms,
-                ..
             } => {
                 let latency = self.clock.now_ms().saturating_sub(taken_in_ms).max(0);
                 self.published.update(|snapshot| {
                     snapshot.observe_latency(std::time::Duration::from_millis(latency as u64));
                 });
-                if let Some(hook) = hook_env::on_sent(hooks, &file, &recipient, &parts) {
+                // The hook reads `sent/$1`: the name the file has there,
+                // which is not the outbox name when that was taken.
+                let in_sent = moved_to
+                    .as_deref()
+                    .and_then(std::path::Path::file_name)
+                    .map_or_else(|| file.clone(), |name| name.to_string_lossy().into_owned());
+                if let Some(hook) = hook_env::on_sent(hooks, &in_sent, &recipient, &parts) {
                     hook.spawn();
                 }
                 self.webhook(crate::webhook::SENT);
