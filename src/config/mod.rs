@@ -1012,38 +1012,53 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
     Ok(loaded)
 }
 
-/// Reads a web stick's `password_file` (its first line) into its
-/// password.
-fn read_password_file(config: &mut Config) -> Result<(), ConfigError> {
-    let Some(web) = config.modem.web.as_mut() else {
-        return Ok(());
-    };
-    let Some(file) = &web.password_file else {
-        return Ok(());
-    };
+/// Every modem's settings: the first, then each of `[[modems]]`.
+fn every_modem(config: &mut Config) -> impl Iterator<Item = &mut ModemSettings> {
+    std::iter::once(&mut config.modem).chain(config.more_modems.iter_mut())
+}
+
+/// The first line of a secret's file.
+fn first_line(file: &Path) -> Result<String, ConfigError> {
     let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Io {
-        path: file.clone(),
+        path: file.to_owned(),
         source,
     })?;
-    let password = text.lines().next().unwrap_or("").to_owned();
-    web.password = Some(Password::new(password));
+    Ok(text.lines().next().unwrap_or("").to_owned())
+}
+
+/// Reads each web stick's or phone's `password_file` (its first line)
+/// into its password.
+fn read_password_file(config: &mut Config) -> Result<(), ConfigError> {
+    for web in every_modem(config).filter_map(|modem| modem.web.as_mut()) {
+        if let Some(file) = &web.password_file {
+            web.password = Some(Password::new(first_line(file)?));
+        }
+    }
     Ok(())
 }
 
-/// Reads an Android phone's `signing_key_file` (its first line) into its
-/// signing key.
+/// Reads each Android phone's `signing_key_file` (its first line) into
+/// its signing key. An empty key is refused: anyone could sign with it.
 fn read_signing_key_file(config: &mut Config) -> Result<(), ConfigError> {
-    let Some(android) = config.modem.web.as_mut().and_then(|w| w.android.as_mut()) else {
-        return Ok(());
-    };
-    let Some(file) = &android.signing_key_file else {
-        return Ok(());
-    };
-    let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Io {
-        path: file.clone(),
-        source,
-    })?;
-    android.signing_key = Some(Password::new(text.lines().next().unwrap_or("").trim()));
+    let phones = every_modem(config)
+        .filter_map(|modem| modem.web.as_mut())
+        .filter_map(|web| web.android.as_mut());
+    for android in phones {
+        let Some(file) = &android.signing_key_file else {
+            continue;
+        };
+        let key = first_line(file)?.trim().to_owned();
+        if key.is_empty() {
+            return Err(ConfigError::Path {
+                key: "signing_key_file".to_owned(),
+                path: file.clone(),
+                problem: "its first line is empty; a webhook signed with an empty key would be \
+                          accepted from anyone"
+                    .to_owned(),
+            });
+        }
+        android.signing_key = Some(Password::new(key));
+    }
     Ok(())
 }
 

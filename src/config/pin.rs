@@ -174,6 +174,18 @@ pub fn resolve(loaded: &mut Loaded, config_path: &Path, env: &PinEnv) -> Result<
         }
         None => {}
     }
+    // The other modems' PIN files (the credential is the first modem's).
+    for modem in &mut loaded.config.more_modems {
+        let Some(path) = modem.pin_file.clone() else {
+            continue;
+        };
+        modem.pin = Some(read("modems.pin_file", &path)?);
+        if let Some(mode) = mode(&path) {
+            loaded
+                .notices
+                .extend(exposure("modems.pin_file", &path, mode, true));
+        }
+    }
     Ok(())
 }
 

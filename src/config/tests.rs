@@ -1405,3 +1405,75 @@ fn at_modem_keys_on_a_device_that_is_not_an_at_modem_are_warned_about() {
         );
     }
 }
+
+/// Every modem's secret files are read, not only the first's: a second
+/// modem's `pin_file`, `password_file` and `signing_key_file` were
+/// accepted and never read, so its SIM got no PIN, its stick or phone no
+/// password, and its webhooks were checked against an empty key (anyone
+/// could sign one). A missing file is an error for any modem.
+#[test]
+fn every_modems_secret_files_are_read() {
+    let dir = std::env::temp_dir().join(format!("simgate-config-secrets-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        path.display().to_string()
+    };
+    let pin = write("pin", "4321\n");
+    let stick_password = write("stick", "stick-secret\n");
+    let phone_password = write("phone", "phone-secret\n");
+    let key = write("key", "signing-secret\n");
+    let config = dir.join("simgate.toml");
+    let text = format!(
+        "[modem]\ndevice = \"/dev/ttyUSB0\"\n\n\
+         [[modems]]\nname = \"second\"\ndevice = \"/dev/ttyUSB2\"\npin_file = \"{pin}\"\n\n\
+         [[modems]]\nname = \"stick\"\ntransport = \"hilink\"\ndevice = \"http://192.168.8.1\"\n\
+         password_file = \"{stick_password}\"\n\n\
+         [[modems]]\nname = \"phone\"\ntransport = \"android\"\ndevice = \"http://192.168.1.20:8080\"\n\
+         user = \"sms\"\npassword_file = \"{phone_password}\"\nsigning_key_file = \"{key}\"\n\
+         webhook_listen = \"127.0.0.1:18555\"\n"
+    );
+    std::fs::write(&config, &text).unwrap();
+    let loaded = load(&config).unwrap();
+    let modems = &loaded.config.more_modems;
+    assert_eq!(
+        modems[0].pin.as_ref().map(|p| p.reveal().to_owned()),
+        Some("4321".to_owned())
+    );
+    let stick = modems[1].web.as_ref().unwrap();
+    assert_eq!(stick.password.as_ref().unwrap().reveal(), "stick-secret");
+    let phone = modems[2].web.as_ref().unwrap();
+    assert_eq!(phone.password.as_ref().unwrap().reveal(), "phone-secret");
+    let android = phone.android.as_ref().unwrap();
+    assert_eq!(
+        android.signing_key.as_ref().unwrap().reveal(),
+        "signing-secret"
+    );
+
+    for missing in [&pin, &stick_password, &phone_password, &key] {
+        std::fs::write(
+            &config,
+            text.replace(missing.as_str(), "/nonexistent/secret"),
+        )
+        .unwrap();
+        let error = load(&config).unwrap_err().to_string();
+        assert!(error.contains("/nonexistent/secret"), "{missing}: {error}");
+    }
+    // An empty key file would let anyone sign a webhook.
+    write("key", "\n");
+    std::fs::write(&config, &text).unwrap();
+    let error = load(&config).unwrap_err().to_string();
+    assert!(error.contains("empty"), "{error}");
+    // So would one written into the configuration.
+    let inline = text.replace(
+        &format!("signing_key_file = \"{key}\""),
+        "signing_key = \" \"",
+    );
+    std::fs::write(&config, inline).unwrap();
+    let error = load(&config).unwrap_err().to_string();
+    assert!(error.contains("empty"), "{error}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -811,6 +811,15 @@ fn android_keys(modem: &mut Section<'_>, android: &mut AndroidPhone) -> Result<(
                     .to_owned(),
             })
         }
+        (Some(key), None) if key.reveal().trim().is_empty() => {
+            return Err(ConfigError::InvalidValue {
+                key: "modem.signing_key".to_owned(),
+                value: String::new(),
+                allowed: "the app's webhook signing key, not empty: a webhook signed with an \
+                          empty key would be accepted from anyone"
+                    .to_owned(),
+            })
+        }
         _ => {}
     }
     if let Some(listen) = modem.socket_address("webhook_listen")? {
