@@ -106,10 +106,37 @@ struct SendArgs {
     /// The text (UTF-8); read from standard input when left out.
     text: Option<String>,
     /// Wait until the daemon has sent it (or failed to), at most SECONDS
-    /// (300 when no value is given); says at once when no simgate daemon
-    /// is running for the outbox.
-    #[arg(long, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "300")]
+    /// (300 when no value is given; at most a week); says at once when no
+    /// simgate daemon is running for the outbox. Before the number, write
+    /// `--wait=SECONDS`: a number is never taken for the seconds.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        num_args = 0..=1,
+        default_missing_value = "300",
+        value_parser = wait_seconds
+    )]
     wait: Option<u64>,
+}
+
+/// The longest `send --wait`: a week.
+const MAX_WAIT_SECONDS: u64 = 7 * 24 * 3600;
+
+/// `send --wait`'s SECONDS: plain digits, at most a week. What looks like
+/// a phone number (a sign, a leading zero, more digits) is refused rather
+/// than taken for seconds: `send --wait +49… TEXT` would otherwise wait
+/// for ages and send to whatever came next.
+fn wait_seconds(value: &str) -> Result<u64, String> {
+    let plain = !value.is_empty()
+        && value.bytes().all(|b| b.is_ascii_digit())
+        && (value == "0" || !value.starts_with('0'));
+    match value.parse::<u64>() {
+        Ok(seconds) if plain && seconds <= MAX_WAIT_SECONDS => Ok(seconds),
+        _ => Err(format!(
+            "not a number of seconds up to {MAX_WAIT_SECONDS} (a week); to wait before the \
+             number, write --wait=SECONDS, or put --wait after the text"
+        )),
+    }
 }
 
 #[derive(Debug, Args)]

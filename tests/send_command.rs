@@ -201,3 +201,45 @@ async fn send_wait_returns_once_the_daemon_sent_it() {
     daemon.wait().await.unwrap();
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// `--wait` written before the number never takes the number for its
+/// SECONDS. It did: `send --wait +49… 4711` with the text on standard
+/// input waited 4.9e13 s and sent the text to 4711. A number is not a
+/// wait: the command is refused and nothing is queued, with a message that
+/// says how to write it; `--wait=SECONDS`, and `--wait` last, keep working.
+#[test]
+fn wait_before_the_number_is_refused_not_taken_for_seconds() {
+    let root = fresh_spool("send-wait-order");
+    let config = write_spool_config(&root, Path::new("/dev/ttyUSB9"), "");
+    for (args, input) in [
+        (
+            &["--wait", "+4917600000906", "4711"][..],
+            Some("secret code\n"),
+        ),
+        (&["--wait", "+4917600000906", "Hello"][..], None),
+        (&["--wait", "004917600000906", "Hello"][..], None),
+    ] {
+        let output = send(&config, args, input);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("--wait=SECONDS"), "{args:?}: {stderr}");
+        assert!(outbox_files(&root).is_empty(), "{args:?}: nothing queued");
+    }
+    // The forms that say what they mean: nothing runs, so each waits out
+    // its second and says the message is still queued (exit 3).
+    for args in [
+        &["--wait=1", "+4917600000906", "Hello"][..],
+        &["--wait", "1", "+4917600000906", "Hello"][..],
+    ] {
+        let output = send(&config, args, None);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(3), "{args:?}: {stderr}");
+    }
+    let names = outbox_files(&root);
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(
+        names.iter().all(|name| name.contains("_+4917600000906_")),
+        "{names:?}"
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}
