@@ -250,8 +250,24 @@ impl<'a> Reader<'a> {
 
     fn seconds(&self, section: &str, key: &str, default: u64) -> Result<Duration, ConfigError> {
         Ok(Duration::from_secs(
-            self.number(section, key, " of seconds")?.unwrap_or(default),
+            self.seconds_set(section, key)?.unwrap_or(default),
         ))
+    }
+
+    /// A number of seconds when the key is set, at most a year
+    /// ([`value::MAX_DURATION`]).
+    fn seconds_set(&self, section: &str, key: &str) -> Result<Option<u64>, ConfigError> {
+        let seconds = self.number(section, key, " of seconds")?;
+        let most = value::MAX_DURATION.as_secs();
+        match seconds {
+            Some(n) if n > most => Err(invalid(
+                section,
+                key,
+                self.raw(section, key).unwrap_or_default(),
+                &format!("a whole number of seconds from 0 to {most} (365 days)"),
+            )),
+            other => Ok(other),
+        }
     }
 
     fn choice<T: Copy + PartialEq>(
@@ -953,7 +969,7 @@ impl<'a> Reader<'a> {
     fn send(&mut self, config: &mut Config) -> Result<(), ConfigError> {
         config.send.enabled = self.bool("smsd", "Send", true)?;
         let retries = self.number("smsd", "MaxRetries", "")?;
-        let retry_timeout = self.number("smsd", "RetryTimeout", " of seconds")?;
+        let retry_timeout = self.seconds_set("smsd", "RetryTimeout")?;
         let send = &mut config.send;
         send.ambiguous = AmbiguousPolicy::Error;
         send.max_attempts = retries.map(|n| u32::try_from(n).unwrap_or(u32::MAX).saturating_add(1));
@@ -1004,7 +1020,7 @@ impl<'a> Reader<'a> {
     fn receive(&mut self, config: &mut Config) -> Result<(), ConfigError> {
         let receive = &mut config.receive;
         receive.enabled = self.bool("smsd", "Receive", true)?;
-        match self.number("smsd", "ReceiveFrequency", " of seconds")? {
+        match self.seconds_set("smsd", "ReceiveFrequency")? {
             Some(seconds) => {
                 config.receive.poll_interval = Duration::from_secs(seconds.max(1));
                 self.info(

@@ -65,7 +65,9 @@
 //! Sections `[modem]`, `[spool]`, `[send]`, `[receive]`, `[hooks]`,
 //! `[filters]`, `[database]`, `[http]`, `[webhooks]`, `[log]`; `etc/simgate.toml`
 //! documents every key and its default. Durations are written `"30s"`,
-//! `"10m"`, `"1h30m"`, `"500ms"` or as a bare number of seconds. Unknown
+//! `"10m"`, `"1h30m"`, `"500ms"` or as a bare number of seconds, at most a
+//! year (gammu's keys of seconds too: `CommTimeout = 18446744073709551615`
+//! is an error, not a timer the daemon's clock cannot add). Unknown
 //! keys and tables are warnings. Relative paths are relative to the working
 //! directory, as in gammu.
 //!

@@ -1477,3 +1477,100 @@ fn every_modems_secret_files_are_read() {
     assert!(error.contains("empty"), "{error}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A duration far beyond any use (`scan_interval = 9223372036854775807`,
+/// gammu's `CommTimeout = 18446744073709551615`) passed `check-config`,
+/// then `simgate run` panicked adding it to the clock. Every duration key
+/// of both formats is refused above a year, naming the key, the value and
+/// the range; a year itself is accepted.
+#[test]
+fn durations_longer_than_a_year_are_refused() {
+    let huge = "9223372036854775807";
+    let toml_keys = [
+        ("modem", "command_timeout"),
+        ("modem", "send_timeout"),
+        ("modem", "status_interval"),
+        ("modem", "reset_interval"),
+        ("modem", "hard_reset_interval"),
+        ("modem", "check_interval"),
+        ("spool", "scan_interval"),
+        ("spool", "settle_time"),
+        ("send", "max_age"),
+        ("send", "retry_delay"),
+        ("send", "retry_delay_max"),
+        ("receive", "poll_interval"),
+        ("receive", "multipart_timeout"),
+        ("hooks", "timeout"),
+        ("http", "wait_seconds"),
+        ("webhooks", "max_retry_time"),
+        ("webhooks", "retry_delay"),
+        ("webhooks", "retry_delay_max"),
+        ("webhooks", "timeout"),
+    ];
+    let text = |section: &str, key: &str, value: &str| {
+        let stick = if key == "check_interval" {
+            "transport = \"hilink\"\ndevice = \"http://192.168.8.1\"\n"
+        } else {
+            "device = \"/dev/ttyUSB0\"\n"
+        };
+        if section == "modem" {
+            format!("[modem]\n{stick}{key} = {value}\n")
+        } else {
+            format!("[modem]\n{stick}[{section}]\n{key} = {value}\n")
+        }
+    };
+    for (section, key) in toml_keys {
+        for value in [huge.to_owned(), "\"366d\"".to_owned()] {
+            match parse_toml(&text(section, key, &value)) {
+                Err(ConfigError::InvalidValue {
+                    key: named,
+                    value: shown,
+                    allowed,
+                }) => {
+                    assert_eq!(named, format!("{section}.{key}"));
+                    assert_eq!(shown, value.trim_matches('"'));
+                    assert!(allowed.contains("365d"), "{key}: {allowed}");
+                }
+                other => panic!("{section}.{key} = {value}: {other:?}"),
+            }
+        }
+        // A year is the most, and allowed (retry_delay_max must not be
+        // below retry_delay: both a year).
+        let year = text(section, key, "\"365d\"");
+        let year = if key == "retry_delay" && section == "send" {
+            format!("{year}retry_delay_max = \"365d\"\n")
+        } else {
+            year
+        };
+        parse_toml(&year).unwrap_or_else(|e| panic!("{section}.{key} = 365d: {e}"));
+    }
+
+    let gammu_keys = [
+        "CommTimeout",
+        "SendTimeout",
+        "StatusFrequency",
+        "ResetFrequency",
+        "HardResetFrequency",
+        "ReceiveFrequency",
+        "MultipartTimeout",
+        "RetryTimeout",
+    ];
+    let base = "[gammu]\ndevice = /dev/ttyUSB0\n[smsd]\nService = files\n";
+    for key in gammu_keys {
+        for value in ["18446744073709551615", "31536001"] {
+            match parse_gammu(&format!("{base}{key} = {value}\n"), Path::new(BASE)) {
+                Err(ConfigError::InvalidValue {
+                    key: named,
+                    value: shown,
+                    allowed,
+                }) => {
+                    assert_eq!(named, format!("[smsd] {key}"));
+                    assert_eq!(shown, value);
+                    assert!(allowed.contains("31536000"), "{key}: {allowed}");
+                }
+                other => panic!("{key} = {value}: {other:?}"),
+            }
+        }
+        gammu(&format!("{base}{key} = 31536000\n"));
+    }
+}

@@ -641,15 +641,21 @@ impl<'a> Section<'a> {
         }
     }
 
+    /// A duration of at most [`value::MAX_DURATION`].
     fn duration(&mut self, key: &'static str, default: Duration) -> Result<Duration, ConfigError> {
-        match self.get(key) {
-            None => Ok(default),
-            Some(Value::Integer(n)) if *n >= 0 => Ok(Duration::from_secs(n.unsigned_abs())),
-            Some(Value::String(text)) if value::parse_duration(text).is_some() => {
-                Ok(value::parse_duration(text).expect("checked"))
-            }
-            Some(other) => Err(self.invalid(key, other, value::DURATION_FORMS)),
+        let Some(raw) = self.get(key) else {
+            return Ok(default);
+        };
+        let duration = match raw {
+            Value::Integer(n) if *n >= 0 => Duration::from_secs(n.unsigned_abs()),
+            Value::String(text) => value::parse_duration(text)
+                .ok_or_else(|| self.invalid(key, raw, value::DURATION_FORMS))?,
+            other => return Err(self.invalid(key, other, value::DURATION_FORMS)),
+        };
+        if duration > value::MAX_DURATION {
+            return Err(self.invalid(key, raw, &value::duration_range(Duration::ZERO)));
         }
+        Ok(duration)
     }
 
     fn positive_duration(
