@@ -532,7 +532,8 @@ pub struct HttpSettings {
     pub listen: Option<SocketAddr>,
     /// The bearer token every request but `GET /health` must carry.
     pub token: Option<String>,
-    /// A file holding the token (read at start), instead of `token`.
+    /// A file holding the token, instead of `token`: [`load`] reads it
+    /// into `token`, and the API reads it again when it starts.
     pub token_file: Option<PathBuf>,
     /// How long `POST /sms/send` waits for the outcome before it answers
     /// 202 (zero: at once).
@@ -1005,13 +1006,43 @@ impl Loaded {
 /// Reads and parses `path`, telling the format by content. Relative paths
 /// in a gammu file are taken relative to the current directory, as gammu
 /// does. The SIM PIN is then settled from a systemd credential, `pin_file`
-/// or the file itself ([`pin`]), with a warning when others can read it.
+/// or the file itself ([`pin`]), with a warning when others can read it,
+/// and the other secrets' files are read: every web stick's or phone's
+/// `password_file` and `signing_key_file`, and `[http] token_file`.
 pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
     let mut loaded = read_file(path)?;
     pin::resolve(&mut loaded, path, &pin::PinEnv::from_env())?;
     read_password_file(&mut loaded.config)?;
     read_signing_key_file(&mut loaded.config)?;
+    read_token_file(&mut loaded.config)?;
     Ok(loaded)
+}
+
+/// The HTTP token in `text` (a token file's content): one word, white
+/// space around it ignored; `None` when there is none, or more than one.
+pub(crate) fn http_token(text: &str) -> Option<&str> {
+    let token = text.trim();
+    (!token.is_empty() && !token.chars().any(char::is_whitespace)).then_some(token)
+}
+
+/// Reads `[http] token_file` into the token, so that a missing or empty
+/// file stops `check-config` and the daemon's start before the modem is
+/// opened, not only the HTTP API's start after it (the API reads the file
+/// again when it starts).
+fn read_token_file(config: &mut Config) -> Result<(), ConfigError> {
+    let Some(file) = &config.http.token_file else {
+        return Ok(());
+    };
+    let problem = |problem: String| ConfigError::Path {
+        key: "http.token_file".to_owned(),
+        path: file.clone(),
+        problem,
+    };
+    let text = std::fs::read_to_string(file).map_err(|error| problem(error.to_string()))?;
+    let token = http_token(&text)
+        .ok_or_else(|| problem("it must hold one token without spaces".to_owned()))?;
+    config.http.token = Some(token.to_owned());
+    Ok(())
 }
 
 /// Every modem's settings: the first, then each of `[[modems]]`.

@@ -1574,3 +1574,48 @@ fn durations_longer_than_a_year_are_refused() {
         gammu(&format!("{base}{key} = 31536000\n"));
     }
 }
+
+/// `[http] token_file` naming a file that does not exist passed
+/// `check-config`, and `simgate run` refused to start only later, after
+/// it had opened the modem. The token is read at load, as every other
+/// secret file is: a missing file, or one that holds no single token, is
+/// an error naming the key and the file.
+#[test]
+fn the_http_token_file_is_read_at_load() {
+    let dir = std::env::temp_dir().join(format!("simgate-config-token-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("simgate.toml");
+    let write_config = |token_file: &Path| {
+        let text = format!(
+            "[modem]\ndevice = \"/dev/ttyUSB0\"\n\n[http]\nlisten = \"127.0.0.1:8080\"\n\
+             token_file = \"{}\"\n",
+            token_file.display()
+        );
+        std::fs::write(&config, text).unwrap();
+    };
+    let missing = dir.join("no-such-token");
+    write_config(&missing);
+    let error = load(&config).expect_err("a missing token file");
+    assert_eq!(error.key(), Some("http.token_file"), "{error}");
+    assert!(
+        error.to_string().contains(&missing.display().to_string()),
+        "{error}"
+    );
+
+    let file = dir.join("token");
+    write_config(&file);
+    for bad in ["", "\n", "two words\n"] {
+        std::fs::write(&file, bad).unwrap();
+        let error = load(&config).expect_err("no single token");
+        assert_eq!(error.key(), Some("http.token_file"), "{bad:?}: {error}");
+        assert!(error.to_string().contains("without spaces"), "{error}");
+    }
+    std::fs::write(&file, " s3cret \n").unwrap();
+    let loaded = load(&config).unwrap();
+    assert_eq!(loaded.config.http.token.as_deref(), Some("s3cret"));
+    assert!(
+        !loaded.config.to_toml().contains("s3cret"),
+        "the token is not shown"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
