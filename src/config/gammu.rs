@@ -254,6 +254,25 @@ impl<'a> Reader<'a> {
         ))
     }
 
+    /// A period of `[smsd] key` in seconds where 0 (the default) means
+    /// never: 0, or at least `floor`.
+    fn period(&self, key: &str, floor: Duration) -> Result<Duration, ConfigError> {
+        let period = self.seconds("smsd", key, 0)?;
+        if !period.is_zero() && period < floor {
+            return Err(invalid(
+                "smsd",
+                key,
+                self.raw("smsd", key).unwrap_or_default(),
+                &format!(
+                    "0 (never) or a whole number of seconds from {} to {}",
+                    floor.as_secs(),
+                    value::MAX_DURATION.as_secs()
+                ),
+            ));
+        }
+        Ok(period)
+    }
+
     /// A number of seconds when the key is set, at most a year
     /// ([`value::MAX_DURATION`]).
     fn seconds_set(&self, section: &str, key: &str) -> Result<Option<u64>, ConfigError> {
@@ -614,8 +633,9 @@ impl<'a> Reader<'a> {
         }
         config.modem.check_sim = self.bool("smsd", "CheckSecurity", true)?;
         config.modem.status_interval = self.seconds("smsd", "StatusFrequency", 60)?;
-        config.modem.reset_interval = self.seconds("smsd", "ResetFrequency", 0)?;
-        config.modem.hard_reset_interval = self.seconds("smsd", "HardResetFrequency", 0)?;
+        config.modem.reset_interval = self.period("ResetFrequency", super::MIN_RESET_INTERVAL)?;
+        config.modem.hard_reset_interval =
+            self.period("HardResetFrequency", super::MIN_HARD_RESET_INTERVAL)?;
 
         if self
             .raw("gammu", "synchronizetime")

@@ -104,6 +104,23 @@ pub const MAX_RELATIVE_VALIDITY: u8 = 255;
 /// anything: a safety net, since the modem announces every stored message.
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(300);
 
+/// The shortest periodic soft reset (`reset_interval`, gammu's
+/// `ResetFrequency`) other than never: initialising a modem again takes
+/// seconds, and at `"1ms"` the daemon did nothing else (about 400 a
+/// second, nothing sent).
+pub const MIN_RESET_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The shortest periodic hard reset (`hard_reset_interval`, gammu's
+/// `HardResetFrequency`) other than never: `AT+CFUN=1,1` restarts the
+/// modem, which takes up to half a minute to come back.
+pub const MIN_HARD_RESET_INTERVAL: Duration = Duration::from_secs(300);
+
+/// The shortest status refresh (`status_interval`) other than never, and
+/// the shortest check of a web stick or phone (`check_interval`): each
+/// is a round of AT commands or HTTP requests, and a shorter period
+/// leaves the device busy with nothing else.
+pub const MIN_POLL_INTERVAL: Duration = Duration::from_millis(100);
+
 /// The effective configuration, whichever file it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -180,11 +197,13 @@ pub struct ModemSettings {
     /// (`CheckSecurity`).
     pub check_sim: bool,
     /// Signal/registration refresh interval; zero disables
-    /// (`StatusFrequency`).
+    /// (`StatusFrequency`); else at least [`MIN_POLL_INTERVAL`].
     pub status_interval: Duration,
-    /// Periodic soft reset; zero = never (`ResetFrequency`).
+    /// Periodic soft reset; zero = never (`ResetFrequency`); else at least
+    /// [`MIN_RESET_INTERVAL`].
     pub reset_interval: Duration,
-    /// Periodic hard reset; zero = never (`HardResetFrequency`).
+    /// Periodic hard reset; zero = never (`HardResetFrequency`); else at
+    /// least [`MIN_HARD_RESET_INTERVAL`].
     pub hard_reset_interval: Duration,
     /// A web stick instead of an AT port (`transport = "hilink"`); `None`
     /// for an AT modem.
@@ -242,8 +261,8 @@ pub struct WebStick {
     pub password: Option<Password>,
     /// A file holding the password (`password_file`), read by [`load`].
     pub password_file: Option<PathBuf>,
-    /// How often it is asked whether messages arrived (`check_interval`):
-    /// it has no way to tell on its own.
+    /// How often it is asked whether messages arrived (`check_interval`,
+    /// at least [`MIN_POLL_INTERVAL`]): it has no way to tell on its own.
     pub check_interval: Duration,
     /// What only an Android phone has (`transport = "android"`).
     pub android: Option<AndroidPhone>,

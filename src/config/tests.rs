@@ -1619,3 +1619,73 @@ fn the_http_token_file_is_read_at_load() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `reset_interval = "1ms"` was accepted and made the daemon initialise
+/// the modem again about 400 times a second, so nothing was sent; so were
+/// a hard reset (`AT+CFUN=1,1`) every few seconds, a status read or a web
+/// stick's check every millisecond. Zero still means never for the
+/// resets and the status reads; a value above zero has a floor, refused
+/// with the key, the value and the floor. gammu's keys count whole
+/// seconds.
+#[test]
+fn resets_and_polls_have_a_floor() {
+    let at = "device = \"/dev/ttyUSB0\"\n";
+    let stick = "transport = \"hilink\"\ndevice = \"http://192.168.8.1\"\n";
+    for (key, device, too_short, shortest) in [
+        ("reset_interval", at, "59s", "1m"),
+        ("reset_interval", at, "1ms", "1m"),
+        ("hard_reset_interval", at, "4m59s", "5m"),
+        ("status_interval", at, "99ms", "100ms"),
+        ("check_interval", stick, "1ms", "100ms"),
+    ] {
+        let text = |value: &str| format!("[modem]\n{device}{key} = \"{value}\"\n");
+        match parse_toml(&text(too_short)) {
+            Err(ConfigError::InvalidValue {
+                key: named,
+                value,
+                allowed,
+            }) => {
+                assert_eq!(named, format!("modem.{key}"));
+                assert_eq!(value, too_short);
+                assert!(allowed.contains(shortest), "{key}: {allowed}");
+            }
+            other => panic!("{key} = {too_short}: {other:?}"),
+        }
+        toml_ok(&text(shortest));
+        if key != "check_interval" {
+            let never = toml_ok(&text("0s"));
+            let modem = &never.config.modem;
+            let value = match key {
+                "reset_interval" => modem.reset_interval,
+                "hard_reset_interval" => modem.hard_reset_interval,
+                _ => modem.status_interval,
+            };
+            assert_eq!(value, Duration::ZERO, "{key} = 0s: never");
+        }
+    }
+    let base = "[gammu]\ndevice = /dev/ttyUSB0\n[smsd]\nService = files\n";
+    for (key, too_short, shortest) in [
+        ("ResetFrequency", "1", "60"),
+        ("ResetFrequency", "59", "60"),
+        ("HardResetFrequency", "299", "300"),
+    ] {
+        match parse_gammu(&format!("{base}{key} = {too_short}\n"), Path::new(BASE)) {
+            Err(ConfigError::InvalidValue {
+                key: named,
+                value,
+                allowed,
+            }) => {
+                assert_eq!(named, format!("[smsd] {key}"));
+                assert_eq!(value, too_short);
+                assert!(allowed.contains(shortest), "{key}: {allowed}");
+            }
+            other => panic!("{key} = {too_short}: {other:?}"),
+        }
+        gammu(&format!("{base}{key} = {shortest}\n"));
+        let never = gammu(&format!("{base}{key} = 0\n")).config.modem;
+        assert_eq!(
+            (never.reset_interval, never.hard_reset_interval),
+            (Duration::ZERO, Duration::ZERO)
+        );
+    }
+}

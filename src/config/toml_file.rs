@@ -490,7 +490,11 @@ fn modem_settings(
                 allowed: "either `password` or `password_file`, not both".to_owned(),
             });
         }
-        web.check_interval = modem.positive_duration("check_interval", web.check_interval)?;
+        web.check_interval = modem.duration_from(
+            "check_interval",
+            web.check_interval,
+            super::MIN_POLL_INTERVAL,
+        )?;
         if let Some(android) = web.android.as_mut() {
             android_keys(modem, android)?;
         }
@@ -554,9 +558,21 @@ fn modem_settings(
     m.command_timeout = modem.positive_duration("command_timeout", m.command_timeout)?;
     m.send_timeout = modem.positive_duration("send_timeout", m.send_timeout)?;
     m.check_sim = modem.bool("check_sim", m.check_sim)?;
-    m.status_interval = modem.duration("status_interval", m.status_interval)?;
-    m.reset_interval = modem.duration("reset_interval", m.reset_interval)?;
-    m.hard_reset_interval = modem.duration("hard_reset_interval", m.hard_reset_interval)?;
+    m.status_interval = modem.interval(
+        "status_interval",
+        m.status_interval,
+        super::MIN_POLL_INTERVAL,
+    )?;
+    m.reset_interval = modem.interval(
+        "reset_interval",
+        m.reset_interval,
+        super::MIN_RESET_INTERVAL,
+    )?;
+    m.hard_reset_interval = modem.interval(
+        "hard_reset_interval",
+        m.hard_reset_interval,
+        super::MIN_HARD_RESET_INTERVAL,
+    )?;
     Ok(settings)
 }
 
@@ -669,6 +685,42 @@ impl<'a> Section<'a> {
                 key,
                 &Value::String(value::format_duration(duration)),
                 &format!("{}, more than zero", value::DURATION_FORMS),
+            ));
+        }
+        Ok(duration)
+    }
+
+    /// A duration of at least `floor`.
+    fn duration_from(
+        &mut self,
+        key: &'static str,
+        default: Duration,
+        floor: Duration,
+    ) -> Result<Duration, ConfigError> {
+        let duration = self.duration(key, default)?;
+        if duration < floor {
+            return Err(self.invalid(
+                key,
+                &Value::String(value::format_duration(duration)),
+                &value::duration_range(floor),
+            ));
+        }
+        Ok(duration)
+    }
+
+    /// A period where zero means never: zero, or at least `floor`.
+    fn interval(
+        &mut self,
+        key: &'static str,
+        default: Duration,
+        floor: Duration,
+    ) -> Result<Duration, ConfigError> {
+        let duration = self.duration(key, default)?;
+        if !duration.is_zero() && duration < floor {
+            return Err(self.invalid(
+                key,
+                &Value::String(value::format_duration(duration)),
+                &format!("\"0s\" (never) or {}", value::duration_range(floor)),
             ));
         }
         Ok(duration)
