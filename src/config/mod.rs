@@ -1027,14 +1027,89 @@ impl Loaded {
 /// does. The SIM PIN is then settled from a systemd credential, `pin_file`
 /// or the file itself ([`pin`]), with a warning when others can read it,
 /// and the other secrets' files are read: every web stick's or phone's
-/// `password_file` and `signing_key_file`, and `[http] token_file`.
+/// `password_file` and `signing_key_file`, and `[http] token_file`. Last,
+/// what must be different directories is compared by identity (`sent`
+/// and `error` with the outbox), not by spelling.
 pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
     let mut loaded = read_file(path)?;
     pin::resolve(&mut loaded, path, &pin::PinEnv::from_env())?;
     read_password_file(&mut loaded.config)?;
     read_signing_key_file(&mut loaded.config)?;
     read_token_file(&mut loaded.config)?;
+    check_spool_identity(&mut loaded)?;
     Ok(loaded)
+}
+
+/// Whether `a` and `b` name the same file or directory, whatever the
+/// spelling: the same device and inode (or, for two device nodes, the same
+/// device) when both exist, through symlinks and `..`; otherwise the same
+/// absolute path. Reads the file system.
+pub(crate) fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => {
+            let devices = a.file_type().is_char_device() && b.file_type().is_char_device();
+            (a.dev(), a.ino()) == (b.dev(), b.ino()) || (devices && a.rdev() == b.rdev())
+        }
+        _ => {
+            let absolute = |path: &Path| {
+                std::path::absolute(path)
+                    .map_or_else(|_| path.to_owned(), |path| value::normalise(&path, None))
+            };
+            absolute(a) == absolute(b)
+        }
+    }
+}
+
+/// The sent and error directories compared with the outbox by identity
+/// ([`same_file`]; the parsers compare spellings only): the outbox under
+/// another name (an absolute path for a relative one, a symlink) is
+/// refused in simgate's TOML, where the daemon's move into it lost every
+/// sent file without a word. In a gammu file, where `SentSMSPath` or
+/// `ErrorSMSPath` equal to `OutboxPath` means "delete the files" (spec
+/// Q13), it means that under any spelling, as the parser does for the
+/// same spelling.
+fn check_spool_identity(loaded: &mut Loaded) -> Result<(), ConfigError> {
+    let spool = &mut loaded.config.spool;
+    let outbox = spool.outbox.clone();
+    let is_outbox = |dir: &Option<PathBuf>| dir.as_deref().is_some_and(|d| same_file(d, &outbox));
+    match loaded.source {
+        SourceFormat::Toml => {
+            for (key, dir) in [("spool.sent", &spool.sent), ("spool.error", &spool.error)] {
+                if let Some(dir) = dir.as_ref().filter(|_| is_outbox(dir)) {
+                    return Err(ConfigError::InvalidValue {
+                        key: key.to_owned(),
+                        value: dir.display().to_string(),
+                        allowed: format!(
+                            "a directory other than spool.outbox ({}), which this one is under \
+                             another name, or \"\" to delete the files",
+                            outbox.display()
+                        ),
+                    });
+                }
+            }
+        }
+        SourceFormat::Gammu => {
+            if is_outbox(&spool.sent) {
+                spool.sent = None;
+                loaded.notices.push(Notice::info(
+                    "[smsd] SentSMSPath",
+                    "is the outbox under another name: sent files are deleted, as gammu does \
+                     when SentSMSPath is the OutboxPath",
+                ));
+            }
+            if is_outbox(&spool.error) {
+                spool.error = None;
+                loaded.notices.push(Notice::warning(
+                    "[smsd] ErrorSMSPath",
+                    "is the outbox under another name (or follows SentSMSPath, which is): \
+                     failed outbox files are deleted, as gammu does when ErrorSMSPath is the \
+                     OutboxPath; set ErrorSMSPath to another directory to keep them",
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The HTTP token in `text` (a token file's content): one word, white

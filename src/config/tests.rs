@@ -1689,3 +1689,95 @@ fn resets_and_polls_have_a_floor() {
         );
     }
 }
+
+/// A fresh directory for a test of paths on disk.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("simgate-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// "sent must not be the outbox" compared the paths' spelling: with
+/// `sent` naming the outbox by another path (absolute for a relative
+/// outbox, or through a symlink) `check-config` passed, and every sent
+/// file vanished without a word. The directories are compared by
+/// identity at load: simgate's TOML refuses `sent` or `error` that is the
+/// outbox; in a gammu file, where `SentSMSPath` = `OutboxPath` means
+/// "delete", as in gammu, it means that under any spelling.
+#[test]
+fn sent_and_error_are_not_the_outbox_under_another_name() {
+    let dir = scratch("config-outbox-identity");
+    for name in ["inbox", "outbox", "sent", "error"] {
+        std::fs::create_dir(dir.join(name)).unwrap();
+    }
+    let outbox = dir.join("outbox");
+    let link = dir.join("link-to-outbox");
+    std::os::unix::fs::symlink(&outbox, &link).unwrap();
+    let dotted = dir.join("sent/../outbox");
+    let config = dir.join("simgate.toml");
+    for key in ["sent", "error"] {
+        for other in [&link, &dotted] {
+            let (sent, error) = match key {
+                "sent" => (other.clone(), dir.join("error")),
+                _ => (dir.join("sent"), other.clone()),
+            };
+            let text = format!(
+                "[modem]\ndevice = \"/dev/ttyUSB0\"\n[spool]\ninbox = \"{0}/inbox\"\n\
+                 outbox = \"{0}/outbox\"\nsent = \"{1}\"\nerror = \"{2}\"\n",
+                dir.display(),
+                sent.display(),
+                error.display()
+            );
+            std::fs::write(&config, text).unwrap();
+            match load(&config) {
+                Err(ConfigError::InvalidValue {
+                    key: named,
+                    value,
+                    allowed,
+                }) => {
+                    assert_eq!(named, format!("spool.{key}"));
+                    assert_eq!(value, other.display().to_string());
+                    assert!(allowed.contains("spool.outbox"), "{allowed}");
+                    assert!(!allowed.contains("  "), "one line: {allowed}");
+                }
+                result => panic!("{key} = {}: {result:?}", other.display()),
+            }
+        }
+    }
+    // Elsewhere, and sent = error, are fine.
+    let text = format!(
+        "[modem]\ndevice = \"/dev/ttyUSB0\"\n[spool]\ninbox = \"{0}/inbox\"\n\
+         outbox = \"{0}/outbox\"\nsent = \"{0}/sent\"\nerror = \"{0}/sent\"\n",
+        dir.display()
+    );
+    std::fs::write(&config, text).unwrap();
+    load(&config).unwrap();
+
+    // gammu: the outbox under another name means delete, as gammu does.
+    let gammu_text = format!(
+        "[gammu]\ndevice = /dev/ttyUSB0\n[smsd]\nService = files\nInboxPath = {0}/inbox/\n\
+         OutboxPath = {0}/outbox/\nSentSMSPath = {1}/\nErrorSMSPath = {0}/error/\n",
+        dir.display(),
+        link.display()
+    );
+    std::fs::write(&config, &gammu_text).unwrap();
+    let loaded = load(&config).unwrap();
+    assert_eq!(loaded.config.spool.sent, None, "sent files are deleted");
+    assert_eq!(loaded.config.spool.error, Some(dir.join("error")));
+    let said = notice(&loaded, "[smsd] SentSMSPath").expect("a notice");
+    assert!(said.message.contains("outbox"), "{said:?}");
+    let error_too = gammu_text.replace(
+        &format!("ErrorSMSPath = {}/error/", dir.display()),
+        &format!("ErrorSMSPath = {}/", link.display()),
+    );
+    std::fs::write(&config, error_too).unwrap();
+    let loaded = load(&config).unwrap();
+    assert_eq!(loaded.config.spool.error, None, "failed files are deleted");
+    assert!(
+        notice(&loaded, "[smsd] ErrorSMSPath").is_some_and(|n| n.message.contains("deleted")),
+        "{:?}",
+        loaded.notices
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
