@@ -1028,8 +1028,8 @@ impl Loaded {
 /// or the file itself ([`pin`]), with a warning when others can read it,
 /// and the other secrets' files are read: every web stick's or phone's
 /// `password_file` and `signing_key_file`, and `[http] token_file`. Last,
-/// what must be different directories is compared by identity (`sent`
-/// and `error` with the outbox), not by spelling.
+/// what must be different directories or devices is compared by identity
+/// (`sent`/`error` and the outbox, the modems' devices), not by spelling.
 pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
     let mut loaded = read_file(path)?;
     pin::resolve(&mut loaded, path, &pin::PinEnv::from_env())?;
@@ -1037,6 +1037,9 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
     read_signing_key_file(&mut loaded.config)?;
     read_token_file(&mut loaded.config)?;
     check_spool_identity(&mut loaded)?;
+    if loaded.source == SourceFormat::Toml && !loaded.config.more_modems.is_empty() {
+        toml_file::check_modems(&loaded.config, same_file)?;
+    }
     Ok(loaded)
 }
 

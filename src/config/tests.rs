@@ -1781,3 +1781,42 @@ fn sent_and_error_are_not_the_outbox_under_another_name() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The same modem listed twice under two names (a /dev/serial/by-id
+/// link and the device it points to) passed `check-config`; the daemon
+/// then found the modem "in use by simgate" with its own pid, and tried
+/// again forever. Devices are compared by identity at load.
+#[test]
+fn the_same_modem_twice_under_two_names_is_refused() {
+    let dir = scratch("config-modem-identity");
+    let device = dir.join("ttyUSB0");
+    std::fs::write(&device, "").unwrap();
+    let link = dir.join("usb-Modem-if00-port0");
+    std::os::unix::fs::symlink(&device, &link).unwrap();
+    let other = dir.join("ttyUSB2");
+    std::fs::write(&other, "").unwrap();
+    let config = dir.join("simgate.toml");
+    let text = |second: &Path| {
+        format!(
+            "[modem]\ndevice = \"{}\"\n\n[[modems]]\nname = \"second\"\ndevice = \"{}\"\n",
+            link.display(),
+            second.display()
+        )
+    };
+    std::fs::write(&config, text(&device)).unwrap();
+    match load(&config) {
+        Err(ConfigError::InvalidValue {
+            key,
+            value,
+            allowed,
+        }) => {
+            assert_eq!(key, "modems.device");
+            assert_eq!(value, device.display().to_string());
+            assert!(allowed.contains(&link.display().to_string()), "{allowed}");
+        }
+        other => panic!("{other:?}"),
+    }
+    std::fs::write(&config, text(&other)).unwrap();
+    load(&config).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}

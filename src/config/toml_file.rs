@@ -376,7 +376,7 @@ pub(super) fn parse(text: &str) -> Result<Loaded, ConfigError> {
     // Once every section is read: the first modem, unnamed, is named by
     // [hooks] phone_id.
     if !config.more_modems.is_empty() {
-        check_modems(&config)?;
+        check_modems(&config, |a, b| a == b)?;
     }
     Ok(Loaded {
         config,
@@ -385,8 +385,13 @@ pub(super) fn parse(text: &str) -> Result<Loaded, ConfigError> {
     })
 }
 
-/// Several modems: names and devices of their own.
-fn check_modems(config: &Config) -> Result<(), ConfigError> {
+/// Several modems: names and devices of their own, devices compared with
+/// `same` (by spelling here; [`super::load`] compares them again by
+/// identity, [`super::same_file`]).
+pub(super) fn check_modems(
+    config: &Config,
+    same: impl Fn(&std::path::Path, &std::path::Path) -> bool,
+) -> Result<(), ConfigError> {
     let names = config.modem_names();
     let modems: Vec<&super::ModemSettings> = std::iter::once(&config.modem)
         .chain(&config.more_modems)
@@ -400,11 +405,14 @@ fn check_modems(config: &Config) -> Result<(), ConfigError> {
             });
         }
         let device = &modems[index].device;
-        if modems[..index].iter().any(|m| &m.device == device) {
+        if let Some(other) = modems[..index].iter().find(|m| same(&m.device, device)) {
             return Err(ConfigError::InvalidValue {
                 key: "modems.device".to_owned(),
                 value: device.display().to_string(),
-                allowed: "a device no other modem has".to_owned(),
+                allowed: format!(
+                    "a device no other modem has (another modem has it, as {})",
+                    other.device.display()
+                ),
             });
         }
     }
