@@ -250,8 +250,43 @@ impl<'a> Reader<'a> {
 
     fn seconds(&self, section: &str, key: &str, default: u64) -> Result<Duration, ConfigError> {
         Ok(Duration::from_secs(
-            self.number(section, key, " of seconds")?.unwrap_or(default),
+            self.seconds_set(section, key)?.unwrap_or(default),
         ))
+    }
+
+    /// A period of `[smsd] key` in seconds where 0 (the default) means
+    /// never: 0, or at least `floor`.
+    fn period(&self, key: &str, floor: Duration) -> Result<Duration, ConfigError> {
+        let period = self.seconds("smsd", key, 0)?;
+        if !period.is_zero() && period < floor {
+            return Err(invalid(
+                "smsd",
+                key,
+                self.raw("smsd", key).unwrap_or_default(),
+                &format!(
+                    "0 (never) or a whole number of seconds from {} to {}",
+                    floor.as_secs(),
+                    value::MAX_DURATION.as_secs()
+                ),
+            ));
+        }
+        Ok(period)
+    }
+
+    /// A number of seconds when the key is set, at most a year
+    /// ([`value::MAX_DURATION`]).
+    fn seconds_set(&self, section: &str, key: &str) -> Result<Option<u64>, ConfigError> {
+        let seconds = self.number(section, key, " of seconds")?;
+        let most = value::MAX_DURATION.as_secs();
+        match seconds {
+            Some(n) if n > most => Err(invalid(
+                section,
+                key,
+                self.raw(section, key).unwrap_or_default(),
+                &format!("a whole number of seconds from 0 to {most} (365 days)"),
+            )),
+            other => Ok(other),
+        }
     }
 
     fn choice<T: Copy + PartialEq>(
@@ -598,8 +633,9 @@ impl<'a> Reader<'a> {
         }
         config.modem.check_sim = self.bool("smsd", "CheckSecurity", true)?;
         config.modem.status_interval = self.seconds("smsd", "StatusFrequency", 60)?;
-        config.modem.reset_interval = self.seconds("smsd", "ResetFrequency", 0)?;
-        config.modem.hard_reset_interval = self.seconds("smsd", "HardResetFrequency", 0)?;
+        config.modem.reset_interval = self.period("ResetFrequency", super::MIN_RESET_INTERVAL)?;
+        config.modem.hard_reset_interval =
+            self.period("HardResetFrequency", super::MIN_HARD_RESET_INTERVAL)?;
 
         if self
             .raw("gammu", "synchronizetime")
@@ -953,7 +989,7 @@ impl<'a> Reader<'a> {
     fn send(&mut self, config: &mut Config) -> Result<(), ConfigError> {
         config.send.enabled = self.bool("smsd", "Send", true)?;
         let retries = self.number("smsd", "MaxRetries", "")?;
-        let retry_timeout = self.number("smsd", "RetryTimeout", " of seconds")?;
+        let retry_timeout = self.seconds_set("smsd", "RetryTimeout")?;
         let send = &mut config.send;
         send.ambiguous = AmbiguousPolicy::Error;
         send.max_attempts = retries.map(|n| u32::try_from(n).unwrap_or(u32::MAX).saturating_add(1));
@@ -1004,7 +1040,7 @@ impl<'a> Reader<'a> {
     fn receive(&mut self, config: &mut Config) -> Result<(), ConfigError> {
         let receive = &mut config.receive;
         receive.enabled = self.bool("smsd", "Receive", true)?;
-        match self.number("smsd", "ReceiveFrequency", " of seconds")? {
+        match self.seconds_set("smsd", "ReceiveFrequency")? {
             Some(seconds) => {
                 config.receive.poll_interval = Duration::from_secs(seconds.max(1));
                 self.info(

@@ -65,7 +65,9 @@
 //! Sections `[modem]`, `[spool]`, `[send]`, `[receive]`, `[hooks]`,
 //! `[filters]`, `[database]`, `[http]`, `[webhooks]`, `[log]`; `etc/simgate.toml`
 //! documents every key and its default. Durations are written `"30s"`,
-//! `"10m"`, `"1h30m"`, `"500ms"` or as a bare number of seconds. Unknown
+//! `"10m"`, `"1h30m"`, `"500ms"` or as a bare number of seconds, at most a
+//! year (gammu's keys of seconds too: `CommTimeout = 18446744073709551615`
+//! is an error, not a timer the daemon's clock cannot add). Unknown
 //! keys and tables are warnings. Relative paths are relative to the working
 //! directory, as in gammu.
 //!
@@ -101,6 +103,23 @@ pub const MAX_RELATIVE_VALIDITY: u8 = 255;
 /// How often the modem's storage is read without a `+CMTI` announcing
 /// anything: a safety net, since the modem announces every stored message.
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(300);
+
+/// The shortest periodic soft reset (`reset_interval`, gammu's
+/// `ResetFrequency`) other than never: initialising a modem again takes
+/// seconds, and at `"1ms"` the daemon did nothing else (about 400 a
+/// second, nothing sent).
+pub const MIN_RESET_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The shortest periodic hard reset (`hard_reset_interval`, gammu's
+/// `HardResetFrequency`) other than never: `AT+CFUN=1,1` restarts the
+/// modem, which takes up to half a minute to come back.
+pub const MIN_HARD_RESET_INTERVAL: Duration = Duration::from_secs(300);
+
+/// The shortest status refresh (`status_interval`) other than never, and
+/// the shortest check of a web stick or phone (`check_interval`): each
+/// is a round of AT commands or HTTP requests, and a shorter period
+/// leaves the device busy with nothing else.
+pub const MIN_POLL_INTERVAL: Duration = Duration::from_millis(100);
 
 /// The effective configuration, whichever file it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,11 +197,13 @@ pub struct ModemSettings {
     /// (`CheckSecurity`).
     pub check_sim: bool,
     /// Signal/registration refresh interval; zero disables
-    /// (`StatusFrequency`).
+    /// (`StatusFrequency`); else at least [`MIN_POLL_INTERVAL`].
     pub status_interval: Duration,
-    /// Periodic soft reset; zero = never (`ResetFrequency`).
+    /// Periodic soft reset; zero = never (`ResetFrequency`); else at least
+    /// [`MIN_RESET_INTERVAL`].
     pub reset_interval: Duration,
-    /// Periodic hard reset; zero = never (`HardResetFrequency`).
+    /// Periodic hard reset; zero = never (`HardResetFrequency`); else at
+    /// least [`MIN_HARD_RESET_INTERVAL`].
     pub hard_reset_interval: Duration,
     /// A web stick instead of an AT port (`transport = "hilink"`); `None`
     /// for an AT modem.
@@ -240,8 +261,8 @@ pub struct WebStick {
     pub password: Option<Password>,
     /// A file holding the password (`password_file`), read by [`load`].
     pub password_file: Option<PathBuf>,
-    /// How often it is asked whether messages arrived (`check_interval`):
-    /// it has no way to tell on its own.
+    /// How often it is asked whether messages arrived (`check_interval`,
+    /// at least [`MIN_POLL_INTERVAL`]): it has no way to tell on its own.
     pub check_interval: Duration,
     /// What only an Android phone has (`transport = "android"`).
     pub android: Option<AndroidPhone>,
@@ -530,7 +551,8 @@ pub struct HttpSettings {
     pub listen: Option<SocketAddr>,
     /// The bearer token every request but `GET /health` must carry.
     pub token: Option<String>,
-    /// A file holding the token (read at start), instead of `token`.
+    /// A file holding the token, instead of `token`: [`load`] reads it
+    /// into `token`, and the API reads it again when it starts.
     pub token_file: Option<PathBuf>,
     /// How long `POST /sms/send` waits for the outcome before it answers
     /// 202 (zero: at once).
@@ -1003,13 +1025,121 @@ impl Loaded {
 /// Reads and parses `path`, telling the format by content. Relative paths
 /// in a gammu file are taken relative to the current directory, as gammu
 /// does. The SIM PIN is then settled from a systemd credential, `pin_file`
-/// or the file itself ([`pin`]), with a warning when others can read it.
+/// or the file itself ([`pin`]), with a warning when others can read it,
+/// and the other secrets' files are read: every web stick's or phone's
+/// `password_file` and `signing_key_file`, and `[http] token_file`. Last,
+/// what must be different directories or devices is compared by identity
+/// (`sent`/`error` and the outbox, the modems' devices), not by spelling.
 pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
     let mut loaded = read_file(path)?;
     pin::resolve(&mut loaded, path, &pin::PinEnv::from_env())?;
     read_password_file(&mut loaded.config)?;
     read_signing_key_file(&mut loaded.config)?;
+    read_token_file(&mut loaded.config)?;
+    check_spool_identity(&mut loaded)?;
+    if loaded.source == SourceFormat::Toml && !loaded.config.more_modems.is_empty() {
+        toml_file::check_modems(&loaded.config, same_file)?;
+    }
     Ok(loaded)
+}
+
+/// Whether `a` and `b` name the same file or directory, whatever the
+/// spelling: the same device and inode (or, for two device nodes, the same
+/// device) when both exist, through symlinks and `..`; otherwise the same
+/// absolute path. Reads the file system.
+pub(crate) fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => {
+            let devices = a.file_type().is_char_device() && b.file_type().is_char_device();
+            (a.dev(), a.ino()) == (b.dev(), b.ino()) || (devices && a.rdev() == b.rdev())
+        }
+        _ => {
+            let absolute = |path: &Path| {
+                std::path::absolute(path)
+                    .map_or_else(|_| path.to_owned(), |path| value::normalise(&path, None))
+            };
+            absolute(a) == absolute(b)
+        }
+    }
+}
+
+/// The sent and error directories compared with the outbox by identity
+/// ([`same_file`]; the parsers compare spellings only): the outbox under
+/// another name (an absolute path for a relative one, a symlink) is
+/// refused in simgate's TOML, where the daemon's move into it lost every
+/// sent file without a word. In a gammu file, where `SentSMSPath` or
+/// `ErrorSMSPath` equal to `OutboxPath` means "delete the files" (spec
+/// Q13), it means that under any spelling, as the parser does for the
+/// same spelling.
+fn check_spool_identity(loaded: &mut Loaded) -> Result<(), ConfigError> {
+    let spool = &mut loaded.config.spool;
+    let outbox = spool.outbox.clone();
+    let is_outbox = |dir: &Option<PathBuf>| dir.as_deref().is_some_and(|d| same_file(d, &outbox));
+    match loaded.source {
+        SourceFormat::Toml => {
+            for (key, dir) in [("spool.sent", &spool.sent), ("spool.error", &spool.error)] {
+                if let Some(dir) = dir.as_ref().filter(|_| is_outbox(dir)) {
+                    return Err(ConfigError::InvalidValue {
+                        key: key.to_owned(),
+                        value: dir.display().to_string(),
+                        allowed: format!(
+                            "a directory other than spool.outbox ({}), which this one is under \
+                             another name, or \"\" to delete the files",
+                            outbox.display()
+                        ),
+                    });
+                }
+            }
+        }
+        SourceFormat::Gammu => {
+            if is_outbox(&spool.sent) {
+                spool.sent = None;
+                loaded.notices.push(Notice::info(
+                    "[smsd] SentSMSPath",
+                    "is the outbox under another name: sent files are deleted, as gammu does \
+                     when SentSMSPath is the OutboxPath",
+                ));
+            }
+            if is_outbox(&spool.error) {
+                spool.error = None;
+                loaded.notices.push(Notice::warning(
+                    "[smsd] ErrorSMSPath",
+                    "is the outbox under another name (or follows SentSMSPath, which is): \
+                     failed outbox files are deleted, as gammu does when ErrorSMSPath is the \
+                     OutboxPath; set ErrorSMSPath to another directory to keep them",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The HTTP token in `text` (a token file's content): one word, white
+/// space around it ignored; `None` when there is none, or more than one.
+pub(crate) fn http_token(text: &str) -> Option<&str> {
+    let token = text.trim();
+    (!token.is_empty() && !token.chars().any(char::is_whitespace)).then_some(token)
+}
+
+/// Reads `[http] token_file` into the token, so that a missing or empty
+/// file stops `check-config` and the daemon's start before the modem is
+/// opened, not only the HTTP API's start after it (the API reads the file
+/// again when it starts).
+fn read_token_file(config: &mut Config) -> Result<(), ConfigError> {
+    let Some(file) = &config.http.token_file else {
+        return Ok(());
+    };
+    let problem = |problem: String| ConfigError::Path {
+        key: "http.token_file".to_owned(),
+        path: file.clone(),
+        problem,
+    };
+    let text = std::fs::read_to_string(file).map_err(|error| problem(error.to_string()))?;
+    let token = http_token(&text)
+        .ok_or_else(|| problem("it must hold one token without spaces".to_owned()))?;
+    config.http.token = Some(token.to_owned());
+    Ok(())
 }
 
 /// Every modem's settings: the first, then each of `[[modems]]`.

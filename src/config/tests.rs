@@ -1477,3 +1477,346 @@ fn every_modems_secret_files_are_read() {
     assert!(error.contains("empty"), "{error}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A duration far beyond any use (`scan_interval = 9223372036854775807`,
+/// gammu's `CommTimeout = 18446744073709551615`) passed `check-config`,
+/// then `simgate run` panicked adding it to the clock. Every duration key
+/// of both formats is refused above a year, naming the key, the value and
+/// the range; a year itself is accepted.
+#[test]
+fn durations_longer_than_a_year_are_refused() {
+    let huge = "9223372036854775807";
+    let toml_keys = [
+        ("modem", "command_timeout"),
+        ("modem", "send_timeout"),
+        ("modem", "status_interval"),
+        ("modem", "reset_interval"),
+        ("modem", "hard_reset_interval"),
+        ("modem", "check_interval"),
+        ("spool", "scan_interval"),
+        ("spool", "settle_time"),
+        ("send", "max_age"),
+        ("send", "retry_delay"),
+        ("send", "retry_delay_max"),
+        ("receive", "poll_interval"),
+        ("receive", "multipart_timeout"),
+        ("hooks", "timeout"),
+        ("http", "wait_seconds"),
+        ("webhooks", "max_retry_time"),
+        ("webhooks", "retry_delay"),
+        ("webhooks", "retry_delay_max"),
+        ("webhooks", "timeout"),
+    ];
+    let text = |section: &str, key: &str, value: &str| {
+        let stick = if key == "check_interval" {
+            "transport = \"hilink\"\ndevice = \"http://192.168.8.1\"\n"
+        } else {
+            "device = \"/dev/ttyUSB0\"\n"
+        };
+        if section == "modem" {
+            format!("[modem]\n{stick}{key} = {value}\n")
+        } else {
+            format!("[modem]\n{stick}[{section}]\n{key} = {value}\n")
+        }
+    };
+    for (section, key) in toml_keys {
+        for value in [huge.to_owned(), "\"366d\"".to_owned()] {
+            match parse_toml(&text(section, key, &value)) {
+                Err(ConfigError::InvalidValue {
+                    key: named,
+                    value: shown,
+                    allowed,
+                }) => {
+                    assert_eq!(named, format!("{section}.{key}"));
+                    assert_eq!(shown, value.trim_matches('"'));
+                    assert!(allowed.contains("365d"), "{key}: {allowed}");
+                }
+                other => panic!("{section}.{key} = {value}: {other:?}"),
+            }
+        }
+        // A year is the most, and allowed (retry_delay_max must not be
+        // below retry_delay: both a year).
+        let year = text(section, key, "\"365d\"");
+        let year = if key == "retry_delay" && section == "send" {
+            format!("{year}retry_delay_max = \"365d\"\n")
+        } else {
+            year
+        };
+        parse_toml(&year).unwrap_or_else(|e| panic!("{section}.{key} = 365d: {e}"));
+    }
+
+    let gammu_keys = [
+        "CommTimeout",
+        "SendTimeout",
+        "StatusFrequency",
+        "ResetFrequency",
+        "HardResetFrequency",
+        "ReceiveFrequency",
+        "MultipartTimeout",
+        "RetryTimeout",
+    ];
+    let base = "[gammu]\ndevice = /dev/ttyUSB0\n[smsd]\nService = files\n";
+    for key in gammu_keys {
+        for value in ["18446744073709551615", "31536001"] {
+            match parse_gammu(&format!("{base}{key} = {value}\n"), Path::new(BASE)) {
+                Err(ConfigError::InvalidValue {
+                    key: named,
+                    value: shown,
+                    allowed,
+                }) => {
+                    assert_eq!(named, format!("[smsd] {key}"));
+                    assert_eq!(shown, value);
+                    assert!(allowed.contains("31536000"), "{key}: {allowed}");
+                }
+                other => panic!("{key} = {value}: {other:?}"),
+            }
+        }
+        gammu(&format!("{base}{key} = 31536000\n"));
+    }
+}
+
+/// `[http] token_file` naming a file that does not exist passed
+/// `check-config`, and `simgate run` refused to start only later, after
+/// it had opened the modem. The token is read at load, as every other
+/// secret file is: a missing file, or one that holds no single token, is
+/// an error naming the key and the file.
+#[test]
+fn the_http_token_file_is_read_at_load() {
+    let dir = std::env::temp_dir().join(format!("simgate-config-token-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("simgate.toml");
+    let write_config = |token_file: &Path| {
+        let text = format!(
+            "[modem]\ndevice = \"/dev/ttyUSB0\"\n\n[http]\nlisten = \"127.0.0.1:8080\"\n\
+             token_file = \"{}\"\n",
+            token_file.display()
+        );
+        std::fs::write(&config, text).unwrap();
+    };
+    let missing = dir.join("no-such-token");
+    write_config(&missing);
+    let error = load(&config).expect_err("a missing token file");
+    assert_eq!(error.key(), Some("http.token_file"), "{error}");
+    assert!(
+        error.to_string().contains(&missing.display().to_string()),
+        "{error}"
+    );
+
+    let file = dir.join("token");
+    write_config(&file);
+    for bad in ["", "\n", "two words\n"] {
+        std::fs::write(&file, bad).unwrap();
+        let error = load(&config).expect_err("no single token");
+        assert_eq!(error.key(), Some("http.token_file"), "{bad:?}: {error}");
+        assert!(error.to_string().contains("without spaces"), "{error}");
+    }
+    std::fs::write(&file, " s3cret \n").unwrap();
+    let loaded = load(&config).unwrap();
+    assert_eq!(loaded.config.http.token.as_deref(), Some("s3cret"));
+    assert!(
+        !loaded.config.to_toml().contains("s3cret"),
+        "the token is not shown"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `reset_interval = "1ms"` was accepted and made the daemon initialise
+/// the modem again about 400 times a second, so nothing was sent; so were
+/// a hard reset (`AT+CFUN=1,1`) every few seconds, a status read or a web
+/// stick's check every millisecond. Zero still means never for the
+/// resets and the status reads; a value above zero has a floor, refused
+/// with the key, the value and the floor. gammu's keys count whole
+/// seconds.
+#[test]
+fn resets_and_polls_have_a_floor() {
+    let at = "device = \"/dev/ttyUSB0\"\n";
+    let stick = "transport = \"hilink\"\ndevice = \"http://192.168.8.1\"\n";
+    for (key, device, too_short, shortest) in [
+        ("reset_interval", at, "59s", "1m"),
+        ("reset_interval", at, "1ms", "1m"),
+        ("hard_reset_interval", at, "4m59s", "5m"),
+        ("status_interval", at, "99ms", "100ms"),
+        ("check_interval", stick, "1ms", "100ms"),
+    ] {
+        let text = |value: &str| format!("[modem]\n{device}{key} = \"{value}\"\n");
+        match parse_toml(&text(too_short)) {
+            Err(ConfigError::InvalidValue {
+                key: named,
+                value,
+                allowed,
+            }) => {
+                assert_eq!(named, format!("modem.{key}"));
+                assert_eq!(value, too_short);
+                assert!(allowed.contains(shortest), "{key}: {allowed}");
+            }
+            other => panic!("{key} = {too_short}: {other:?}"),
+        }
+        toml_ok(&text(shortest));
+        if key != "check_interval" {
+            let never = toml_ok(&text("0s"));
+            let modem = &never.config.modem;
+            let value = match key {
+                "reset_interval" => modem.reset_interval,
+                "hard_reset_interval" => modem.hard_reset_interval,
+                _ => modem.status_interval,
+            };
+            assert_eq!(value, Duration::ZERO, "{key} = 0s: never");
+        }
+    }
+    let base = "[gammu]\ndevice = /dev/ttyUSB0\n[smsd]\nService = files\n";
+    for (key, too_short, shortest) in [
+        ("ResetFrequency", "1", "60"),
+        ("ResetFrequency", "59", "60"),
+        ("HardResetFrequency", "299", "300"),
+    ] {
+        match parse_gammu(&format!("{base}{key} = {too_short}\n"), Path::new(BASE)) {
+            Err(ConfigError::InvalidValue {
+                key: named,
+                value,
+                allowed,
+            }) => {
+                assert_eq!(named, format!("[smsd] {key}"));
+                assert_eq!(value, too_short);
+                assert!(allowed.contains(shortest), "{key}: {allowed}");
+            }
+            other => panic!("{key} = {too_short}: {other:?}"),
+        }
+        gammu(&format!("{base}{key} = {shortest}\n"));
+        let never = gammu(&format!("{base}{key} = 0\n")).config.modem;
+        assert_eq!(
+            (never.reset_interval, never.hard_reset_interval),
+            (Duration::ZERO, Duration::ZERO)
+        );
+    }
+}
+
+/// A fresh directory for a test of paths on disk.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("simgate-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// "sent must not be the outbox" compared the paths' spelling: with
+/// `sent` naming the outbox by another path (absolute for a relative
+/// outbox, or through a symlink) `check-config` passed, and every sent
+/// file vanished without a word. The directories are compared by
+/// identity at load: simgate's TOML refuses `sent` or `error` that is the
+/// outbox; in a gammu file, where `SentSMSPath` = `OutboxPath` means
+/// "delete", as in gammu, it means that under any spelling.
+#[test]
+fn sent_and_error_are_not_the_outbox_under_another_name() {
+    let dir = scratch("config-outbox-identity");
+    for name in ["inbox", "outbox", "sent", "error"] {
+        std::fs::create_dir(dir.join(name)).unwrap();
+    }
+    let outbox = dir.join("outbox");
+    let link = dir.join("link-to-outbox");
+    std::os::unix::fs::symlink(&outbox, &link).unwrap();
+    let dotted = dir.join("sent/../outbox");
+    let config = dir.join("simgate.toml");
+    for key in ["sent", "error"] {
+        for other in [&link, &dotted] {
+            let (sent, error) = match key {
+                "sent" => (other.clone(), dir.join("error")),
+                _ => (dir.join("sent"), other.clone()),
+            };
+            let text = format!(
+                "[modem]\ndevice = \"/dev/ttyUSB0\"\n[spool]\ninbox = \"{0}/inbox\"\n\
+                 outbox = \"{0}/outbox\"\nsent = \"{1}\"\nerror = \"{2}\"\n",
+                dir.display(),
+                sent.display(),
+                error.display()
+            );
+            std::fs::write(&config, text).unwrap();
+            match load(&config) {
+                Err(ConfigError::InvalidValue {
+                    key: named,
+                    value,
+                    allowed,
+                }) => {
+                    assert_eq!(named, format!("spool.{key}"));
+                    assert_eq!(value, other.display().to_string());
+                    assert!(allowed.contains("spool.outbox"), "{allowed}");
+                    assert!(!allowed.contains("  "), "one line: {allowed}");
+                }
+                result => panic!("{key} = {}: {result:?}", other.display()),
+            }
+        }
+    }
+    // Elsewhere, and sent = error, are fine.
+    let text = format!(
+        "[modem]\ndevice = \"/dev/ttyUSB0\"\n[spool]\ninbox = \"{0}/inbox\"\n\
+         outbox = \"{0}/outbox\"\nsent = \"{0}/sent\"\nerror = \"{0}/sent\"\n",
+        dir.display()
+    );
+    std::fs::write(&config, text).unwrap();
+    load(&config).unwrap();
+
+    // gammu: the outbox under another name means delete, as gammu does.
+    let gammu_text = format!(
+        "[gammu]\ndevice = /dev/ttyUSB0\n[smsd]\nService = files\nInboxPath = {0}/inbox/\n\
+         OutboxPath = {0}/outbox/\nSentSMSPath = {1}/\nErrorSMSPath = {0}/error/\n",
+        dir.display(),
+        link.display()
+    );
+    std::fs::write(&config, &gammu_text).unwrap();
+    let loaded = load(&config).unwrap();
+    assert_eq!(loaded.config.spool.sent, None, "sent files are deleted");
+    assert_eq!(loaded.config.spool.error, Some(dir.join("error")));
+    let said = notice(&loaded, "[smsd] SentSMSPath").expect("a notice");
+    assert!(said.message.contains("outbox"), "{said:?}");
+    let error_too = gammu_text.replace(
+        &format!("ErrorSMSPath = {}/error/", dir.display()),
+        &format!("ErrorSMSPath = {}/", link.display()),
+    );
+    std::fs::write(&config, error_too).unwrap();
+    let loaded = load(&config).unwrap();
+    assert_eq!(loaded.config.spool.error, None, "failed files are deleted");
+    assert!(
+        notice(&loaded, "[smsd] ErrorSMSPath").is_some_and(|n| n.message.contains("deleted")),
+        "{:?}",
+        loaded.notices
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The same modem listed twice under two names (a /dev/serial/by-id
+/// link and the device it points to) passed `check-config`; the daemon
+/// then found the modem "in use by simgate" with its own pid, and tried
+/// again forever. Devices are compared by identity at load.
+#[test]
+fn the_same_modem_twice_under_two_names_is_refused() {
+    let dir = scratch("config-modem-identity");
+    let device = dir.join("ttyUSB0");
+    std::fs::write(&device, "").unwrap();
+    let link = dir.join("usb-Modem-if00-port0");
+    std::os::unix::fs::symlink(&device, &link).unwrap();
+    let other = dir.join("ttyUSB2");
+    std::fs::write(&other, "").unwrap();
+    let config = dir.join("simgate.toml");
+    let text = |second: &Path| {
+        format!(
+            "[modem]\ndevice = \"{}\"\n\n[[modems]]\nname = \"second\"\ndevice = \"{}\"\n",
+            link.display(),
+            second.display()
+        )
+    };
+    std::fs::write(&config, text(&device)).unwrap();
+    match load(&config) {
+        Err(ConfigError::InvalidValue {
+            key,
+            value,
+            allowed,
+        }) => {
+            assert_eq!(key, "modems.device");
+            assert_eq!(value, device.display().to_string());
+            assert!(allowed.contains(&link.display().to_string()), "{allowed}");
+        }
+        other => panic!("{other:?}"),
+    }
+    std::fs::write(&config, text(&other)).unwrap();
+    load(&config).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -376,7 +376,7 @@ pub(super) fn parse(text: &str) -> Result<Loaded, ConfigError> {
     // Once every section is read: the first modem, unnamed, is named by
     // [hooks] phone_id.
     if !config.more_modems.is_empty() {
-        check_modems(&config)?;
+        check_modems(&config, |a, b| a == b)?;
     }
     Ok(Loaded {
         config,
@@ -385,8 +385,13 @@ pub(super) fn parse(text: &str) -> Result<Loaded, ConfigError> {
     })
 }
 
-/// Several modems: names and devices of their own.
-fn check_modems(config: &Config) -> Result<(), ConfigError> {
+/// Several modems: names and devices of their own, devices compared with
+/// `same` (by spelling here; [`super::load`] compares them again by
+/// identity, [`super::same_file`]).
+pub(super) fn check_modems(
+    config: &Config,
+    same: impl Fn(&std::path::Path, &std::path::Path) -> bool,
+) -> Result<(), ConfigError> {
     let names = config.modem_names();
     let modems: Vec<&super::ModemSettings> = std::iter::once(&config.modem)
         .chain(&config.more_modems)
@@ -400,11 +405,14 @@ fn check_modems(config: &Config) -> Result<(), ConfigError> {
             });
         }
         let device = &modems[index].device;
-        if modems[..index].iter().any(|m| &m.device == device) {
+        if let Some(other) = modems[..index].iter().find(|m| same(&m.device, device)) {
             return Err(ConfigError::InvalidValue {
                 key: "modems.device".to_owned(),
                 value: device.display().to_string(),
-                allowed: "a device no other modem has".to_owned(),
+                allowed: format!(
+                    "a device no other modem has (another modem has it, as {})",
+                    other.device.display()
+                ),
             });
         }
     }
@@ -490,7 +498,11 @@ fn modem_settings(
                 allowed: "either `password` or `password_file`, not both".to_owned(),
             });
         }
-        web.check_interval = modem.positive_duration("check_interval", web.check_interval)?;
+        web.check_interval = modem.duration_from(
+            "check_interval",
+            web.check_interval,
+            super::MIN_POLL_INTERVAL,
+        )?;
         if let Some(android) = web.android.as_mut() {
             android_keys(modem, android)?;
         }
@@ -554,9 +566,21 @@ fn modem_settings(
     m.command_timeout = modem.positive_duration("command_timeout", m.command_timeout)?;
     m.send_timeout = modem.positive_duration("send_timeout", m.send_timeout)?;
     m.check_sim = modem.bool("check_sim", m.check_sim)?;
-    m.status_interval = modem.duration("status_interval", m.status_interval)?;
-    m.reset_interval = modem.duration("reset_interval", m.reset_interval)?;
-    m.hard_reset_interval = modem.duration("hard_reset_interval", m.hard_reset_interval)?;
+    m.status_interval = modem.interval(
+        "status_interval",
+        m.status_interval,
+        super::MIN_POLL_INTERVAL,
+    )?;
+    m.reset_interval = modem.interval(
+        "reset_interval",
+        m.reset_interval,
+        super::MIN_RESET_INTERVAL,
+    )?;
+    m.hard_reset_interval = modem.interval(
+        "hard_reset_interval",
+        m.hard_reset_interval,
+        super::MIN_HARD_RESET_INTERVAL,
+    )?;
     Ok(settings)
 }
 
@@ -641,15 +665,21 @@ impl<'a> Section<'a> {
         }
     }
 
+    /// A duration of at most [`value::MAX_DURATION`].
     fn duration(&mut self, key: &'static str, default: Duration) -> Result<Duration, ConfigError> {
-        match self.get(key) {
-            None => Ok(default),
-            Some(Value::Integer(n)) if *n >= 0 => Ok(Duration::from_secs(n.unsigned_abs())),
-            Some(Value::String(text)) if value::parse_duration(text).is_some() => {
-                Ok(value::parse_duration(text).expect("checked"))
-            }
-            Some(other) => Err(self.invalid(key, other, value::DURATION_FORMS)),
+        let Some(raw) = self.get(key) else {
+            return Ok(default);
+        };
+        let duration = match raw {
+            Value::Integer(n) if *n >= 0 => Duration::from_secs(n.unsigned_abs()),
+            Value::String(text) => value::parse_duration(text)
+                .ok_or_else(|| self.invalid(key, raw, value::DURATION_FORMS))?,
+            other => return Err(self.invalid(key, other, value::DURATION_FORMS)),
+        };
+        if duration > value::MAX_DURATION {
+            return Err(self.invalid(key, raw, &value::duration_range(Duration::ZERO)));
         }
+        Ok(duration)
     }
 
     fn positive_duration(
@@ -663,6 +693,42 @@ impl<'a> Section<'a> {
                 key,
                 &Value::String(value::format_duration(duration)),
                 &format!("{}, more than zero", value::DURATION_FORMS),
+            ));
+        }
+        Ok(duration)
+    }
+
+    /// A duration of at least `floor`.
+    fn duration_from(
+        &mut self,
+        key: &'static str,
+        default: Duration,
+        floor: Duration,
+    ) -> Result<Duration, ConfigError> {
+        let duration = self.duration(key, default)?;
+        if duration < floor {
+            return Err(self.invalid(
+                key,
+                &Value::String(value::format_duration(duration)),
+                &value::duration_range(floor),
+            ));
+        }
+        Ok(duration)
+    }
+
+    /// A period where zero means never: zero, or at least `floor`.
+    fn interval(
+        &mut self,
+        key: &'static str,
+        default: Duration,
+        floor: Duration,
+    ) -> Result<Duration, ConfigError> {
+        let duration = self.duration(key, default)?;
+        if !duration.is_zero() && duration < floor {
+            return Err(self.invalid(
+                key,
+                &Value::String(value::format_duration(duration)),
+                &format!("\"0s\" (never) or {}", value::duration_range(floor)),
             ));
         }
         Ok(duration)

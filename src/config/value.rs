@@ -10,6 +10,21 @@ use std::time::Duration;
 pub(super) const DURATION_FORMS: &str =
     "a duration such as \"30s\", \"10m\", \"1h30m\", \"2d\" or \"500ms\", or a whole number of seconds";
 
+/// The longest duration any key takes: a year. Nothing simgate waits for
+/// or repeats is meant to be further apart, and the daemon adds these to
+/// its clock, which a value near `u64::MAX` seconds overflows.
+pub(super) const MAX_DURATION: Duration = Duration::from_secs(365 * 86_400);
+
+/// What a duration key takes, from `min` to [`MAX_DURATION`], for error
+/// messages.
+pub(super) fn duration_range(min: Duration) -> String {
+    format!(
+        "{DURATION_FORMS}, from {} to {}",
+        format_duration(min),
+        format_duration(MAX_DURATION)
+    )
+}
+
 /// Parses `30s`, `10m`, `1h30m`, `2d`, `500ms`, or bare seconds (`45`).
 pub(super) fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();

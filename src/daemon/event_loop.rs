@@ -98,8 +98,17 @@ async fn reopen_log(target: &crate::config::LogTarget) {
     }
 }
 
-/// An interval for a setting where zero means never.
+/// The longest period [`every`] sets a timer for. The clock cannot add
+/// any duration (`Instant + Duration` panics when it overflows, and tokio
+/// adds the period at every tick), and a timer thirty years away never
+/// fires anyway. The configuration refuses periods above a year; this is
+/// the second line.
+const FAR_FUTURE: Duration = Duration::from_secs(30 * 365 * 86_400);
+
+/// An interval for a setting where zero means never; a longer period than
+/// [`FAR_FUTURE`] is that.
 pub(super) fn every(period: Duration) -> Option<tokio::time::Interval> {
+    let period = period.min(FAR_FUTURE);
     (!period.is_zero()).then(|| {
         let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -704,5 +713,19 @@ mod tests {
         assert_eq!(later.poll(&mut cx), Poll::Pending);
         let never = pin!(sleep_until(None));
         assert_eq!(never.poll(&mut cx), Poll::Pending);
+    }
+
+    /// A period the clock cannot hold (a configuration the loader would
+    /// refuse, or a value from anywhere else) is a timer that never fires
+    /// in practice, not a panic: `every` added it to the clock and
+    /// panicked with "overflow when adding duration to instant".
+    #[tokio::test(start_paused = true)]
+    async fn a_period_beyond_the_clock_saturates() {
+        let mut interval = every(Duration::MAX);
+        assert!(interval.is_some(), "not zero: an interval");
+        restart(&mut interval);
+        let years = Duration::from_secs(10 * 365 * 86_400);
+        let fired = tokio::time::timeout(years, tick(&mut interval)).await;
+        assert!(fired.is_err(), "fired within ten years");
     }
 }

@@ -94,10 +94,8 @@ fn token(config: &Config) -> Result<Option<String>, HttpError> {
         reason,
     };
     let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
-    let token = text.trim();
-    if token.is_empty() || token.chars().any(char::is_whitespace) {
-        return Err(error("it must hold one token without spaces".to_owned()));
-    }
+    let token = crate::config::http_token(&text)
+        .ok_or_else(|| error("it must hold one token without spaces".to_owned()))?;
     Ok(Some(token.to_owned()))
 }
 

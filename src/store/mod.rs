@@ -73,7 +73,10 @@ pub enum StoreError {
     #[error("cannot sync the database's write-ahead log: {0}")]
     Sync(#[source] std::io::Error),
     /// A newer simgate wrote this database.
-    #[error("database schema version {found} is newer than this simgate understands ({known})")]
+    #[error(
+        "database schema version {found} is newer than this simgate understands ({known}): a \
+         newer simgate wrote it; run that version (or a newer one)"
+    )]
     TooNew {
         /// Version in the file.
         found: i64,

@@ -102,9 +102,22 @@ pub(crate) fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
         source,
     })?;
     connection.busy_timeout(std::time::Duration::from_secs(5))?;
-    let version: i64 = connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    // The first read of the file: where a file that is no database says
+    // so, named.
+    let version: i64 = connection
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(|source| StoreError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
     let known = super::migrations::MIGRATIONS.len() as i64;
-    if version != known {
+    if version > known {
+        return Err(StoreError::TooNew {
+            found: version,
+            known,
+        });
+    }
+    if version < known {
         return Err(StoreError::Corrupt(format!(
             "the database is at schema version {version}, this simgate reads {known}: start \
              the daemon of this version once"
@@ -288,6 +301,41 @@ mod tests {
         let errors = last_errors(&reader, 5).unwrap();
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].error, "permanent error: no");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// `simgate status` on a database a newer simgate wrote told the user
+    /// to "start the daemon of this version once", which cannot help (this
+    /// daemon refuses it too): it says a newer simgate wrote it. A file
+    /// that is no database was "database error: file is not a database",
+    /// without saying which file.
+    #[test]
+    fn a_newer_database_or_none_at_all_is_named_for_what_it_is() {
+        let dir = std::env::temp_dir().join(format!("simgate-status-newer-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let newer = dir.join("newer.db");
+        let known = crate::store::migrations::MIGRATIONS.len() as i64;
+        Connection::open(&newer)
+            .unwrap()
+            .pragma_update(None, "user_version", known + 1)
+            .unwrap();
+        let error = open_read_only(&newer).unwrap_err();
+        assert!(
+            matches!(error, StoreError::TooNew { found, known: k } if found == known + 1 && k == known),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("newer simgate"), "{error}");
+
+        let text = dir.join("notes.txt");
+        std::fs::write(
+            &text,
+            "not a database, but long enough to be read as one.\n".repeat(20),
+        )
+        .unwrap();
+        let error = open_read_only(&text).unwrap_err().to_string();
+        assert!(error.contains(&text.display().to_string()), "{error}");
+        assert!(error.contains("not a database"), "{error}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
