@@ -439,6 +439,10 @@ async fn a_token_guards_the_api() {
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
     let answer = call(address, Method::GET, "/sms/signal", &good, b"").await;
     assert_eq!(answer.status, StatusCode::OK);
+    // The scheme in any case, as RFC 9110 §11.1 has it.
+    let lower = [("authorization", "bearer s3cret-token")];
+    let answer = call(address, Method::GET, "/sms/signal", &lower, b"").await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
     assert_eq!(get(address, "/health").await.status, StatusCode::OK);
     assert_eq!(texts_to(&emulator, "+4917600000703"), ["yes"]);
     gateway.stop().await;

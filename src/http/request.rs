@@ -101,8 +101,9 @@ pub(crate) fn idempotency_key(value: Option<&[u8]>) -> Result<Option<String>, Ap
     Ok(Some(String::from_utf8_lossy(value).into_owned()))
 }
 
-/// Checks an `Authorization` header against the token (when there is
-/// one), comparing in constant time.
+/// Checks an `Authorization` header (`Bearer <token>`, the scheme in any
+/// case) against the token (when there is one), comparing in constant
+/// time.
 pub(crate) fn authorised(token: Option<&str>, header: Option<&[u8]>) -> Result<(), ApiError> {
     let Some(token) = token else {
         return Ok(());
@@ -113,9 +114,7 @@ pub(crate) fn authorised(token: Option<&str>, header: Option<&[u8]>) -> Result<(
             "Missing or wrong bearer token (send Authorization: Bearer <token>)",
         )
     };
-    let given = header
-        .and_then(|h| h.strip_prefix(b"Bearer "))
-        .ok_or_else(refused)?;
+    let given = header.and_then(bearer_credentials).ok_or_else(refused)?;
     let expected = token.as_bytes();
     let differs = given.len() != expected.len()
         || given
@@ -127,6 +126,18 @@ pub(crate) fn authorised(token: Option<&str>, header: Option<&[u8]>) -> Result<(
         return Err(refused());
     }
     Ok(())
+}
+
+/// The token of an `Authorization` header of the `Bearer` scheme, which
+/// is matched in any case (RFC 9110 §11.1) and followed by one or more
+/// spaces (§11.4).
+fn bearer_credentials(header: &[u8]) -> Option<&[u8]> {
+    const SCHEME: &[u8] = b"Bearer";
+    let (scheme, rest) = header.split_at_checked(SCHEME.len())?;
+    if !scheme.eq_ignore_ascii_case(SCHEME) || rest.first() != Some(&b' ') {
+        return None;
+    }
+    Some(rest.trim_ascii_start())
 }
 
 /// gammu's bit error rate in percent for a `+CSQ` class (RXQUAL 0..=7),
@@ -215,11 +226,22 @@ mod tests {
     fn the_token_must_match_exactly() {
         assert!(authorised(None, None).is_ok());
         assert!(authorised(Some("s3cret"), Some(b"Bearer s3cret")).is_ok());
+        // The scheme is case-insensitive (RFC 9110 §11.1), the token is not.
+        for header in [&b"bearer s3cret"[..], b"BEARER s3cret", b"bEaReR s3cret"] {
+            assert!(
+                authorised(Some("s3cret"), Some(header)).is_ok(),
+                "{}",
+                String::from_utf8_lossy(header)
+            );
+        }
         for header in [
             None,
             Some(&b"Bearer s3cre"[..]),
             Some(b"Bearer s3cret2"),
             Some(b"s3cret"),
+            Some(b"Bearer S3CRET"),
+            Some(b"Bearers3cret"),
+            Some(b"Basic s3cret"),
         ] {
             let error = authorised(Some("s3cret"), header).unwrap_err();
             assert_eq!(error.status, StatusCode::UNAUTHORIZED);
