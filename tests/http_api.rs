@@ -365,6 +365,12 @@ async fn bad_requests_are_refused_in_json_and_queue_nothing() {
             400,
             "Invalid number",
         ),
+        // A text an outbox file cannot carry (the reader ends it at a NUL).
+        (
+            r#"{"number": "+4917600000702", "message": "a\u0000b"}"#,
+            400,
+            "The text has U+0000 (NUL) at character 1",
+        ),
     ] {
         let answer = post_send(address, &[], body).await;
         assert_eq!(answer.status.as_u16(), status, "{body}: {}", answer.text());

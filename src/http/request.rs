@@ -44,7 +44,8 @@ pub(crate) struct SendRequest {
 /// Reads the body of `POST /sms/send`: a JSON object with non-empty
 /// strings `number` and `message` (the original's contract: either
 /// missing or empty is "Missing number or message"); a number simgate
-/// cannot send to is refused here, before anything counts.
+/// cannot send to, or a text its outbox file cannot carry (a NUL), is
+/// refused here, before anything counts.
 pub(crate) fn send_request(body: &[u8]) -> Result<SendRequest, ApiError> {
     let bad = |message: String| ApiError::new(StatusCode::BAD_REQUEST, message);
     if body.iter().all(u8::is_ascii_whitespace) {
@@ -69,7 +70,9 @@ pub(crate) fn send_request(body: &[u8]) -> Result<SendRequest, ApiError> {
     let (Some(number), Some(message)) = (field("number")?, field("message")?) else {
         return Err(bad(MISSING.to_owned()));
     };
-    crate::queue::check_number(&number).map_err(|error| bad(capitalised(&error.to_string())))?;
+    crate::queue::check_number(&number)
+        .and_then(|()| crate::queue::check_text(&message))
+        .map_err(|error| bad(capitalised(&error.to_string())))?;
     Ok(SendRequest { number, message })
 }
 
@@ -208,6 +211,27 @@ mod tests {
             "{}",
             error.message
         );
+    }
+
+    #[test]
+    fn texts_an_outbox_file_cannot_carry_are_refused_naming_the_character() {
+        for (text, says) in [
+            ("a\u{0}b", "U+0000"),
+            ("ab\u{0}", "U+0000"),
+            ("\u{feff}hi", "U+FEFF"),
+        ] {
+            let body = serde_json::json!({ "number": "+4917600000001", "message": text });
+            let error = refused(&body.to_string());
+            assert_eq!(error.status, StatusCode::BAD_REQUEST, "{text:?}");
+            assert!(
+                error.message.starts_with("The text") && error.message.contains(says),
+                "{text:?}: {}",
+                error.message
+            );
+        }
+        // Inside the text, U+FEFF is an ordinary (zero-width) character.
+        let body = serde_json::json!({ "number": "+4917600000001", "message": "a\u{feff}b" });
+        assert!(send_request(body.to_string().as_bytes()).is_ok());
     }
 
     #[test]
