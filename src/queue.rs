@@ -1,5 +1,7 @@
 //! `simgate send`: a message queued the way other programs queue one, as a
-//! file in the outbox, named as `gammu-smsd-inject` names its files, and,
+//! file in the outbox, named as `gammu-smsd-inject` names its files (to a
+//! number and with a text such a file can carry: [`check_number`],
+//! [`check_text`]), and,
 //! when asked, the wait for the daemon's verdict (the file in `sent/` or
 //! `error/`). The name is a pure function; the file is written beside the
 //! outbox under a hidden name, synced, and renamed into place without
@@ -23,6 +25,19 @@ pub(crate) enum QueueError {
     /// An empty text.
     #[error("the text is empty")]
     EmptyText,
+    /// A NUL (at this character, counted from 0): the outbox reader ends a
+    /// text there, or refuses it when more follows.
+    #[error(
+        "the text has U+0000 (NUL) at character {0}, which an outbox file cannot carry: \
+         remove it"
+    )]
+    Nul(usize),
+    /// A U+FEFF first: the outbox reader takes it for a byte order mark
+    /// and drops it.
+    #[error(
+        "the text begins with U+FEFF (a byte order mark), which an outbox file drops: remove it"
+    )]
+    LeadingBom,
     /// The outbox cannot be written.
     #[error("cannot write into {path}: {source}")]
     Write {
@@ -110,12 +125,27 @@ pub(crate) fn check_number(number: &str) -> Result<(), QueueError> {
     Ok(())
 }
 
+/// Whether a `.txt` outbox file holding `text` as UTF-8 is read back as
+/// `text` (see [`spool::outbox`]): not when it has a NUL, where the reader
+/// ends the text, nor when it begins with U+FEFF, which the reader drops
+/// as a byte order mark.
+pub(crate) fn check_text(text: &str) -> Result<(), QueueError> {
+    if let Some(at) = text.chars().position(|c| c == '\0') {
+        return Err(QueueError::Nul(at));
+    }
+    if text.starts_with('\u{feff}') {
+        return Err(QueueError::LeadingBom);
+    }
+    Ok(())
+}
+
 /// Queues `text` to `number` in `config`'s outbox as a `.txt` file named
 /// as `gammu-smsd-inject` names them; returns the file.
 pub(crate) fn queue(config: &Config, number: &str, text: &str) -> Result<PathBuf, QueueError> {
     if text.is_empty() {
         return Err(QueueError::EmptyText);
     }
+    check_text(text)?;
     let (now, _) = local_now();
     let name = |n| spool::inject_name(&now, number, n, OutboxKind::Txt, Flags::default());
     check_number(number)?;
@@ -458,6 +488,58 @@ mod tests {
         assert_eq!(http, "OUTC20261203_090507_00_+4917612345678_http42.txt");
         let parsed = spool::classify_outbox_name(&http).unwrap().unwrap();
         assert_eq!(parsed.recipient.as_deref(), Some("+4917612345678"));
+    }
+
+    #[test]
+    fn a_text_an_outbox_file_cannot_carry_is_not_queued() {
+        let dir = std::env::temp_dir().join(format!("simgate-queue-text-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let mut config = Config::new(dir.join("modem"));
+        config.spool.outbox = dir.clone();
+        for (text, says) in [
+            ("a\0b", "U+0000"),
+            ("ab\0", "U+0000"),
+            ("\u{feff}hi", "U+FEFF"),
+        ] {
+            let queued = queue(&config, "+4917612345678", text);
+            assert!(
+                queued
+                    .as_ref()
+                    .is_err_and(|error| error.to_string().contains(says)),
+                "{text:?}: {queued:?}"
+            );
+        }
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 0, "nothing written");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_text_passes_exactly_when_the_outbox_reader_gives_it_back() {
+        use crate::spool::outbox::decode_txt;
+        for text in [
+            "hi",
+            "a\u{feff}b",
+            "line 1\r\nline 2\n",
+            " \t spaced ",
+            "\u{1f3f3}\u{fe0f}\u{200d}\u{1f308}",
+            "\u{7f}\u{1b}\u{ffff}",
+            "a\0b",
+            "ab\0",
+            "\0",
+            "\u{feff}hi",
+            "\u{feff}",
+            "\u{feff}\u{feff}",
+        ] {
+            let read_back = decode_txt(text.as_bytes(), spool::Utf8Fallback::Reject)
+                .ok()
+                .map(|(read, _)| read);
+            assert_eq!(
+                check_text(text).is_ok(),
+                read_back.as_deref() == Some(text),
+                "{text:?}: read back as {read_back:?}"
+            );
+        }
     }
 
     #[test]

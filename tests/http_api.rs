@@ -365,6 +365,12 @@ async fn bad_requests_are_refused_in_json_and_queue_nothing() {
             400,
             "Invalid number",
         ),
+        // A text an outbox file cannot carry (the reader ends it at a NUL).
+        (
+            r#"{"number": "+4917600000702", "message": "a\u0000b"}"#,
+            400,
+            "The text has U+0000 (NUL) at character 1",
+        ),
     ] {
         let answer = post_send(address, &[], body).await;
         assert_eq!(answer.status.as_u16(), status, "{body}: {}", answer.text());
@@ -439,6 +445,10 @@ async fn a_token_guards_the_api() {
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
     let answer = call(address, Method::GET, "/sms/signal", &good, b"").await;
     assert_eq!(answer.status, StatusCode::OK);
+    // The scheme in any case, as RFC 9110 §11.1 has it.
+    let lower = [("authorization", "bearer s3cret-token")];
+    let answer = call(address, Method::GET, "/sms/signal", &lower, b"").await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
     assert_eq!(get(address, "/health").await.status, StatusCode::OK);
     assert_eq!(texts_to(&emulator, "+4917600000703"), ["yes"]);
     gateway.stop().await;
@@ -679,5 +689,113 @@ async fn the_api_runs_beside_an_unchanged_gammu_smsdrc() {
         ["beside gammu-smsdrc"]
     );
     assert!(gateway.root.join("state").read_dir().unwrap().count() > 0);
+    gateway.stop().await;
+}
+
+/// A gateway (`extra` in its configuration) whose outbox is a small tmpfs,
+/// filled: every outbox file it writes fails with "No space left on
+/// device" until the returned filler is removed. `None` where this user
+/// may not mount (the test says it was skipped).
+async fn gateway_on_a_full_outbox(
+    test: &str,
+    device: &Path,
+    extra: &str,
+) -> Option<(Gateway, crate::support::Tmpfs, PathBuf)> {
+    let root = fresh_spool(test);
+    let Some(tmpfs) = crate::support::Tmpfs::mount(&root.join("outbox"), 64) else {
+        crate::support::needs_root(test, "mounting a tmpfs needs root (CI runs as root)");
+        let _ = std::fs::remove_dir_all(&root);
+        return None;
+    };
+    let config = write_spool_config(&root, device, extra);
+    let gateway = Gateway::start_on(root, config).await;
+    gateway.ready().await;
+    let filler = crate::support::fill(&gateway.root.join("outbox"));
+    Some((gateway, tmpfs, filler))
+}
+
+/// A request whose outbox file cannot be written (a full disk) answers
+/// 500 and does not count against the client's limit: once there is room
+/// the client may queue its full share at once, and a retry with the
+/// failed request's Idempotency-Key queues the message (once).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_whose_file_cannot_be_written_does_not_count() {
+    let emulator = emulator().await;
+    let Some((gateway, tmpfs, filler)) = gateway_on_a_full_outbox(
+        "http-full-limit",
+        &emulator.path(),
+        "[http]\nclient_messages_per_hour = 2\n",
+    )
+    .await
+    else {
+        return;
+    };
+    let address = gateway.address;
+    let keyed = [("idempotency-key", "full-1")];
+    for (headers, text) in [
+        (&keyed[..], "full 1"),
+        (&[][..], "full 2"),
+        (&[][..], "full 3"),
+    ] {
+        let answer = post_send(address, headers, &message("+4917600000708", text)).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "{text}: {}",
+            answer.text()
+        );
+        assert!(
+            answer.json()["error"]
+                .as_str()
+                .unwrap()
+                .contains("No space left on device"),
+            "{}",
+            answer.text()
+        );
+    }
+    std::fs::remove_file(&filler).unwrap();
+    let after = post_send(address, &[], &message("+4917600000708", "after room")).await;
+    assert_eq!(after.status, StatusCode::OK, "{}", after.text());
+    let retry = post_send(address, &keyed, &message("+4917600000708", "full 1")).await;
+    assert_eq!(retry.status, StatusCode::OK, "{}", retry.text());
+    // Those two were the client's share.
+    let over = post_send(address, &[], &message("+4917600000708", "one too many")).await;
+    assert_eq!(
+        over.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        over.text()
+    );
+    assert_eq!(
+        texts_to(&emulator, "+4917600000708"),
+        ["after room", "full 1"]
+    );
+    drop(tmpfs);
+    gateway.stop().await;
+}
+
+/// A request whose outbox file cannot be written leaves no message that
+/// claims to be accepted: its id is unknown to `/sms/status`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_whose_file_cannot_be_written_is_not_accepted() {
+    let emulator = emulator().await;
+    let Some((gateway, tmpfs, _filler)) =
+        gateway_on_a_full_outbox("http-full-status", &emulator.path(), "").await
+    else {
+        return;
+    };
+    let address = gateway.address;
+    let answer = post_send(address, &[], &message("+4917600000709", "nowhere")).await;
+    assert_eq!(
+        answer.status,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "{}",
+        answer.text()
+    );
+    // The database is fresh: the request was the first, id 1.
+    let status = get(address, "/sms/status/1").await;
+    assert_eq!(status.status, StatusCode::NOT_FOUND, "{}", status.text());
+    assert!(emulator.sent().is_empty());
+    drop(tmpfs);
     gateway.stop().await;
 }

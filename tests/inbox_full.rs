@@ -4,44 +4,10 @@
 //! simgate runs, and a restart while it is still full does not stop the
 //! daemon (nor its sending).
 
-use crate::support::{delivers, Harness};
+use crate::support::{delivers, fill, Harness, Tmpfs};
 use simgate::daemon::DaemonEvent;
 use simgate::emulator::Profile;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-/// A tmpfs mounted over a folder for the test's life.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    /// Mounts a tmpfs of `kib` KiB on `dir`; `None` where this user may
-    /// not mount (not root, or in a container without the right).
-    fn mount(dir: &Path, kib: u32) -> Option<Self> {
-        let status = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={kib}k"), "simgate-test"])
-            .arg(dir)
-            .stderr(std::process::Stdio::null())
-            .status()
-            .ok()?;
-        status.success().then(|| Self(dir.to_owned()))
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
-/// Fills the file system of `dir` with one file; returns it.
-fn fill(dir: &Path) -> PathBuf {
-    let filler = dir.join(".filler");
-    let mut file = std::fs::File::create(&filler).unwrap();
-    let block = vec![0u8; 4096];
-    while std::io::Write::write_all(&mut file, &block).is_ok() {}
-    let _ = file.sync_all();
-    filler
-}
+use std::path::Path;
 
 fn inbox_names(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)

@@ -616,3 +616,39 @@ pub(crate) async fn looks_of_a_waiter<Fut: std::future::Future<Output = bool>>(
     let (_, ()) = tokio::join!(waiter, changes);
     looks.count()
 }
+
+/// A tmpfs mounted over a folder for the test's life.
+pub(crate) struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `kib` KiB on `dir`; `None` where this user may
+    /// not mount (not root, or in a container without the right).
+    pub(crate) fn mount(dir: &std::path::Path, kib: u32) -> Option<Self> {
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={kib}k"), "simgate-test"])
+            .arg(dir)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .ok()?;
+        status.success().then(|| Self(dir.to_owned()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// Fills the file system of `dir` with one file; returns it.
+pub(crate) fn fill(dir: &std::path::Path) -> PathBuf {
+    let filler = dir.join(".filler");
+    let mut file = std::fs::File::create(&filler).unwrap();
+    let block = vec![0u8; 4096];
+    while std::io::Write::write_all(&mut file, &block).is_ok() {}
+    let _ = file.sync_all();
+    filler
+}

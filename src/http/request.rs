@@ -44,7 +44,8 @@ pub(crate) struct SendRequest {
 /// Reads the body of `POST /sms/send`: a JSON object with non-empty
 /// strings `number` and `message` (the original's contract: either
 /// missing or empty is "Missing number or message"); a number simgate
-/// cannot send to is refused here, before anything counts.
+/// cannot send to, or a text its outbox file cannot carry (a NUL), is
+/// refused here, before anything counts.
 pub(crate) fn send_request(body: &[u8]) -> Result<SendRequest, ApiError> {
     let bad = |message: String| ApiError::new(StatusCode::BAD_REQUEST, message);
     if body.iter().all(u8::is_ascii_whitespace) {
@@ -69,7 +70,9 @@ pub(crate) fn send_request(body: &[u8]) -> Result<SendRequest, ApiError> {
     let (Some(number), Some(message)) = (field("number")?, field("message")?) else {
         return Err(bad(MISSING.to_owned()));
     };
-    crate::queue::check_number(&number).map_err(|error| bad(capitalised(&error.to_string())))?;
+    crate::queue::check_number(&number)
+        .and_then(|()| crate::queue::check_text(&message))
+        .map_err(|error| bad(capitalised(&error.to_string())))?;
     Ok(SendRequest { number, message })
 }
 
@@ -101,8 +104,9 @@ pub(crate) fn idempotency_key(value: Option<&[u8]>) -> Result<Option<String>, Ap
     Ok(Some(String::from_utf8_lossy(value).into_owned()))
 }
 
-/// Checks an `Authorization` header against the token (when there is
-/// one), comparing in constant time.
+/// Checks an `Authorization` header (`Bearer <token>`, the scheme in any
+/// case) against the token (when there is one), comparing in constant
+/// time.
 pub(crate) fn authorised(token: Option<&str>, header: Option<&[u8]>) -> Result<(), ApiError> {
     let Some(token) = token else {
         return Ok(());
@@ -113,9 +117,7 @@ pub(crate) fn authorised(token: Option<&str>, header: Option<&[u8]>) -> Result<(
             "Missing or wrong bearer token (send Authorization: Bearer <token>)",
         )
     };
-    let given = header
-        .and_then(|h| h.strip_prefix(b"Bearer "))
-        .ok_or_else(refused)?;
+    let given = header.and_then(bearer_credentials).ok_or_else(refused)?;
     let expected = token.as_bytes();
     let differs = given.len() != expected.len()
         || given
@@ -127,6 +129,18 @@ pub(crate) fn authorised(token: Option<&str>, header: Option<&[u8]>) -> Result<(
         return Err(refused());
     }
     Ok(())
+}
+
+/// The token of an `Authorization` header of the `Bearer` scheme, which
+/// is matched in any case (RFC 9110 §11.1) and followed by one or more
+/// spaces (§11.4).
+fn bearer_credentials(header: &[u8]) -> Option<&[u8]> {
+    const SCHEME: &[u8] = b"Bearer";
+    let (scheme, rest) = header.split_at_checked(SCHEME.len())?;
+    if !scheme.eq_ignore_ascii_case(SCHEME) || rest.first() != Some(&b' ') {
+        return None;
+    }
+    Some(rest.trim_ascii_start())
 }
 
 /// gammu's bit error rate in percent for a `+CSQ` class (RXQUAL 0..=7),
@@ -200,6 +214,27 @@ mod tests {
     }
 
     #[test]
+    fn texts_an_outbox_file_cannot_carry_are_refused_naming_the_character() {
+        for (text, says) in [
+            ("a\u{0}b", "U+0000"),
+            ("ab\u{0}", "U+0000"),
+            ("\u{feff}hi", "U+FEFF"),
+        ] {
+            let body = serde_json::json!({ "number": "+4917600000001", "message": text });
+            let error = refused(&body.to_string());
+            assert_eq!(error.status, StatusCode::BAD_REQUEST, "{text:?}");
+            assert!(
+                error.message.starts_with("The text") && error.message.contains(says),
+                "{text:?}: {}",
+                error.message
+            );
+        }
+        // Inside the text, U+FEFF is an ordinary (zero-width) character.
+        let body = serde_json::json!({ "number": "+4917600000001", "message": "a\u{feff}b" });
+        assert!(send_request(body.to_string().as_bytes()).is_ok());
+    }
+
+    #[test]
     fn idempotency_keys_are_printable_and_bounded() {
         assert_eq!(idempotency_key(None).unwrap(), None);
         assert_eq!(
@@ -215,11 +250,22 @@ mod tests {
     fn the_token_must_match_exactly() {
         assert!(authorised(None, None).is_ok());
         assert!(authorised(Some("s3cret"), Some(b"Bearer s3cret")).is_ok());
+        // The scheme is case-insensitive (RFC 9110 §11.1), the token is not.
+        for header in [&b"bearer s3cret"[..], b"BEARER s3cret", b"bEaReR s3cret"] {
+            assert!(
+                authorised(Some("s3cret"), Some(header)).is_ok(),
+                "{}",
+                String::from_utf8_lossy(header)
+            );
+        }
         for header in [
             None,
             Some(&b"Bearer s3cre"[..]),
             Some(b"Bearer s3cret2"),
             Some(b"s3cret"),
+            Some(b"Bearer S3CRET"),
+            Some(b"Bearers3cret"),
+            Some(b"Basic s3cret"),
         ] {
             let error = authorised(Some("s3cret"), header).unwrap_err();
             assert_eq!(error.status, StatusCode::UNAUTHORIZED);

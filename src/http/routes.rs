@@ -147,6 +147,34 @@ enum QueueJobError {
     Store(#[from] crate::store::StoreError),
     #[error("{0}")]
     Queue(#[from] crate::queue::QueueError),
+    /// A retry came while the first request with its key failed to write
+    /// the file, and found it withdrawn.
+    #[error("the request first sent with this Idempotency-Key could not be queued; try again")]
+    Withdrawn,
+}
+
+/// Held while a replay writes the file of an earlier request, and while a
+/// request whose file could not be written is withdrawn: a replay never
+/// writes the file of a withdrawn request, and a request whose file a
+/// replay wrote is never withdrawn.
+static WITHDRAWAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Whether the file `name` was written: the daemon took it in, or it is
+/// in the outbox, sent/ or error/.
+fn file_written(
+    db: &rusqlite::Connection,
+    spool: &crate::config::SpoolSettings,
+    name: &str,
+) -> Result<bool, crate::store::StoreError> {
+    Ok(records::message_of_file(db, name)?.is_some()
+        || [
+            Some(&spool.outbox),
+            spool.sent.as_ref(),
+            spool.error.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .any(|dir| dir.join(name).exists()))
 }
 
 /// `POST /sms/send`.
@@ -188,7 +216,17 @@ async fn send(
             let name = |id| crate::queue::http_file_name(&job_number, now_ms, id);
             match records::admit(db, &ask, &allowed, &name)? {
                 Admission::New(request) => {
-                    crate::queue::queue_named(&spool.outbox, &request.file_name, &message)?;
+                    let written =
+                        crate::queue::queue_named(&spool.outbox, &request.file_name, &message);
+                    if let Err(error) = written {
+                        // Nothing queued: nothing counts or claims to be
+                        // accepted, and a retry with its key starts anew.
+                        let _held = WITHDRAWAL.lock().unwrap_or_else(|e| e.into_inner());
+                        if !file_written(db, &spool, &request.file_name)? {
+                            records::withdraw(db, request.id)?;
+                            return Err(error.into());
+                        }
+                    }
                     Ok(Queued::Request {
                         request,
                         replay: false,
@@ -200,16 +238,11 @@ async fn send(
                     }
                     // A restart between the row and the file: write it now
                     // (under the same name, never twice).
-                    let known = records::message_of_file(db, &request.file_name)?.is_some()
-                        || [
-                            Some(&spool.outbox),
-                            spool.sent.as_ref(),
-                            spool.error.as_ref(),
-                        ]
-                        .into_iter()
-                        .flatten()
-                        .any(|dir| dir.join(&request.file_name).exists());
-                    if !known {
+                    let _held = WITHDRAWAL.lock().unwrap_or_else(|e| e.into_inner());
+                    if records::request(db, request.id)?.is_none() {
+                        return Err(QueueJobError::Withdrawn);
+                    }
+                    if !file_written(db, &spool, &request.file_name)? {
                         crate::queue::queue_named(&spool.outbox, &request.file_name, &message)?;
                     }
                     Ok(Queued::Request {

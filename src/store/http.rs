@@ -1,6 +1,7 @@
 //! What the HTTP API keeps in the database, through connections of its
 //! own (never the daemon's): the requests that queued a message (for the
-//! per-client limit and `Idempotency-Key`), and the reads behind
+//! per-client limit and `Idempotency-Key`; a request whose outbox file
+//! could not be written is withdrawn), and the reads behind
 //! `/sms/status`, `/metrics` and the outcome of a request. Every write is
 //! one `IMMEDIATE` transaction, so the limit check and the row it adds
 //! are one step even with several connections.
@@ -167,6 +168,19 @@ pub(crate) fn admit(
         file_name,
         created_ms: request.now_ms,
     }))
+}
+
+/// Withdraws the request `id`, admitted but whose outbox file could not
+/// be written: it no longer counts against its client, `/sms/status` no
+/// longer knows it, and its Idempotency-Key is free for a retry.
+pub(crate) fn withdraw(connection: &mut Connection, id: i64) -> Result<(), StoreError> {
+    let transaction =
+        connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    transaction
+        .prepare_cached("DELETE FROM http_request WHERE id = ?1")?
+        .execute(params![id])?;
+    transaction.commit()?;
+    Ok(())
 }
 
 /// The request with that id.
@@ -345,6 +359,28 @@ mod tests {
             Admission::New(_)
         ));
         assert_eq!(request(&db, first.id).unwrap(), Some(first));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_withdrawn_request_neither_counts_nor_keeps_its_key() {
+        let (dir, _store, mut db) = database("withdraw");
+        let name = |id: i64| format!("OUT{id}.txt");
+        let at_most_one = |times: &[i64]| times.is_empty();
+        let Admission::New(failed) =
+            admit(&mut db, &ask("a", Some("k1"), 1_000), &at_most_one, &name).unwrap()
+        else {
+            panic!("not new")
+        };
+        withdraw(&mut db, failed.id).unwrap();
+        assert_eq!(request(&db, failed.id).unwrap(), None);
+        // The retry with its key is new, and the client's one of the hour.
+        let retry = admit(&mut db, &ask("a", Some("k1"), 2_000), &at_most_one, &name).unwrap();
+        assert!(matches!(retry, Admission::New(_)), "{retry:?}");
+        assert_eq!(
+            admit(&mut db, &ask("a", None, 3_000), &at_most_one, &name).unwrap(),
+            Admission::Limited(vec![2_000])
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 
