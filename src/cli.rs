@@ -488,7 +488,7 @@ fn check_config(args: &CheckConfigArgs, out: &mut dyn Write) -> Result<(), CliEr
 }
 
 fn send(args: &SendArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    let config = crate::config::load(&args.config)?.config;
+    let config = crate::config::load_without_secrets(&args.config)?.config;
     let text = match &args.text {
         Some(text) => text.clone(),
         None => {
@@ -512,7 +512,7 @@ fn send(args: &SendArgs, out: &mut dyn Write) -> Result<(), CliError> {
 }
 
 fn status(args: &StatusArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    let config = crate::config::load(&args.config)?.config;
+    let config = crate::config::load_without_secrets(&args.config)?.config;
     let database = match &config.database.path {
         Some(path) => path.clone(),
         None => {

@@ -243,3 +243,60 @@ fn wait_before_the_number_is_refused_not_taken_for_seconds() {
     );
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// Queueing needs the outbox, not the daemon's secrets. `send`, `inject`
+/// and `status` are run by the programs and people who queue messages,
+/// who need not be able to read the PIN, a stick's password or the API's
+/// token (files the daemon alone reads, often mode 0600). They read those
+/// files and failed when they could not; `check-config` and `run` still do.
+#[test]
+fn queueing_does_not_read_the_daemons_secrets() {
+    let root = fresh_spool("send-no-secrets");
+    let config = write_spool_config(
+        &root,
+        Path::new("/dev/ttyUSB9"),
+        "[http]\nlisten = \"127.0.0.1:18099\"\ntoken_file = \"/nonexistent/token\"\n",
+    );
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "status_interval",
+        "pin_file = \"/nonexistent/pin\"\nstatus_interval",
+    );
+    std::fs::write(&config, text).unwrap();
+    let simgate = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_simgate"))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let config_arg = config.to_str().unwrap();
+    let sent = send(&config, &["+4917600000907", "no secrets needed"], None);
+    assert!(
+        sent.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    let injected = simgate(&[
+        "inject",
+        "-c",
+        config_arg,
+        "TEXT",
+        "+4917600000907",
+        "-text",
+        "nor here",
+    ]);
+    assert!(
+        injected.status.success(),
+        "{}",
+        String::from_utf8_lossy(&injected.stderr)
+    );
+    assert_eq!(outbox_files(&root).len(), 2);
+    let status = simgate(&["status", "-c", config_arg]);
+    let said = String::from_utf8_lossy(&status.stderr);
+    assert!(!said.contains("/nonexistent/"), "status: {said}");
+    // The daemon's own check still reads them.
+    let checked = simgate(&["check-config", "-c", config_arg]);
+    assert_eq!(checked.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&checked.stderr).contains("/nonexistent/pin"));
+    let _ = std::fs::remove_dir_all(&root);
+}

@@ -1043,6 +1043,17 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
     Ok(loaded)
 }
 
+/// Reads and parses `path` as [`load`] does, without the daemon's
+/// secrets: no PIN, password, signing key or token file is read (their
+/// paths stay as written). For the commands that queue messages or read
+/// the state (`send`, `inject`, `status`), whose users need not be able to
+/// read the files only the daemon reads.
+pub fn load_without_secrets(path: &Path) -> Result<Loaded, ConfigError> {
+    let mut loaded = read_file(path)?;
+    check_spool_identity(&mut loaded)?;
+    Ok(loaded)
+}
+
 /// Whether `a` and `b` name the same file or directory, whatever the
 /// spelling: the same device and inode (or, for two device nodes, the same
 /// device) when both exist, through symlinks and `..`; otherwise the same

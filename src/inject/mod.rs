@@ -137,7 +137,7 @@ pub(crate) fn run(
             )?;
         }
     }
-    let config = crate::config::load(config_path)?.config;
+    let config = crate::config::load_without_secrets(config_path)?.config;
     let outbox = &config.spool.outbox;
     let weekday = crate::calendar::weekday_from_sunday(&now).unwrap_or(0);
     let written = render::Written {
