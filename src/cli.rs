@@ -497,12 +497,12 @@ fn send(args: &SendArgs, out: &mut dyn Write) -> Result<(), CliError> {
             text.strip_suffix('\n').map(str::to_owned).unwrap_or(text)
         }
     };
-    let file = crate::queue::queue(&config, &args.number, &text)?;
-    writeln!(out, "queued {}", file.display())?;
+    let queued = crate::queue::queue(&config, &args.number, &text)?;
+    writeln!(out, "queued {}", queued.path.display())?;
     if let Some(seconds) = args.wait {
         let sent = crate::queue::wait(
             &config,
-            &file,
+            &queued,
             std::time::Duration::from_secs(seconds),
             &mut io::stderr(),
         )?;

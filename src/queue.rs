@@ -139,9 +139,25 @@ pub(crate) fn check_text(text: &str) -> Result<(), QueueError> {
     Ok(())
 }
 
+/// A message [`queue`] wrote: its file in the outbox, and which file that
+/// is (a move to `sent/` or `error/` keeps it, under another name when
+/// its own is taken there).
+#[derive(Debug, Clone)]
+pub(crate) struct Queued {
+    /// The file in the outbox.
+    pub path: PathBuf,
+    /// Its device and inode.
+    identity: (u64, u64),
+    /// What it holds, for a move across file systems (a copy: another
+    /// inode).
+    content: Vec<u8>,
+}
+
 /// Queues `text` to `number` in `config`'s outbox as a `.txt` file named
-/// as `gammu-smsd-inject` names them; returns the file.
-pub(crate) fn queue(config: &Config, number: &str, text: &str) -> Result<PathBuf, QueueError> {
+/// as `gammu-smsd-inject` names them. The name is one free in the outbox
+/// and, unlike gammu-smsd-inject's, in `sent/` and `error/` too, so a
+/// message sent earlier in the same second is never taken for this one.
+pub(crate) fn queue(config: &Config, number: &str, text: &str) -> Result<Queued, QueueError> {
     if text.is_empty() {
         return Err(QueueError::EmptyText);
     }
@@ -152,9 +168,29 @@ pub(crate) fn queue(config: &Config, number: &str, text: &str) -> Result<PathBuf
     if name(0).is_err() {
         return Err(QueueError::Number(number.to_owned()));
     }
-    write_new(&config.spool.outbox, text.as_bytes(), |n| {
-        name(n).unwrap_or_default()
-    })
+    let finished: Vec<&PathBuf> = [&config.spool.sent, &config.spool.error]
+        .into_iter()
+        .flatten()
+        .collect();
+    let names = (0..100)
+        .map(|n| name(n).unwrap_or_default())
+        .filter(|name| !finished.iter().any(|dir| dir.join(name).exists()));
+    let content = text.as_bytes();
+    match write_first_free(&config.spool.outbox, content, names)? {
+        Some((path, identity)) => Ok(Queued {
+            path,
+            identity,
+            content: content.to_vec(),
+        }),
+        None => Err(all_names_taken(&config.spool.outbox)),
+    }
+}
+
+fn all_names_taken(outbox: &Path) -> QueueError {
+    QueueError::Write {
+        path: outbox.to_owned(),
+        source: std::io::Error::other("the 100 names for this second are taken"),
+    }
 }
 
 /// Writes `content` into `outbox` under the first free name of `name(0)`
@@ -166,10 +202,9 @@ pub(crate) fn write_new(
     content: &[u8],
     name: impl Fn(u32) -> String,
 ) -> Result<PathBuf, QueueError> {
-    write_first_free(outbox, content, (0..100).map(name))?.ok_or_else(|| QueueError::Write {
-        path: outbox.to_owned(),
-        source: std::io::Error::other("the 100 names for this second are taken"),
-    })
+    write_first_free(outbox, content, (0..100).map(name))?
+        .map(|(path, _)| path)
+        .ok_or_else(|| all_names_taken(outbox))
 }
 
 /// Queues `text` in `outbox` under exactly `name`; `false` when a file
@@ -184,24 +219,36 @@ static TEMP_SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64:
 
 /// Writes `content` beside the outbox under a hidden name, syncs it, and
 /// renames it to the first of `names` not taken (never replacing a file);
-/// `None` when every name is taken.
+/// the file and its device and inode, or `None` when every name is taken.
+/// A write that fails (a full disk) leaves no temporary file behind: it
+/// would hold part of the text, and no reader of the outbox removes it.
 fn write_first_free(
     outbox: &Path,
     content: &[u8],
     names: impl Iterator<Item = String>,
-) -> Result<Option<PathBuf>, QueueError> {
+) -> Result<Option<(PathBuf, (u64, u64))>, QueueError> {
+    use std::os::unix::fs::MetadataExt;
     let write_error = |path: &Path| {
         let path = path.to_owned();
         move |source| QueueError::Write { path, source }
     };
     let serial = TEMP_SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let temp = outbox.join(format!(".simgate-send-{}-{serial}.tmp", std::process::id()));
-    {
+    let identity = {
         let mut file = fs::File::create(&temp).map_err(write_error(&temp))?;
-        file.write_all(content)
+        let written = file
+            .write_all(content)
             .and_then(|()| file.sync_all())
-            .map_err(write_error(&temp))?;
-    }
+            .and_then(|()| file.metadata());
+        match written {
+            Ok(meta) => (meta.dev(), meta.ino()),
+            Err(source) => {
+                drop(file);
+                let _ = fs::remove_file(&temp);
+                return Err(QueueError::Write { path: temp, source });
+            }
+        }
+    };
     // Whether this file system renames without replacing; NFS, 9p and
     // many FUSE file systems refuse the flag (EINVAL), and a hard link,
     // which never replaces a name either, places the file instead.
@@ -230,7 +277,7 @@ fn write_first_free(
                 if let Ok(dir) = fs::File::open(outbox) {
                     let _ = dir.sync_all();
                 }
-                return Ok(Some(target));
+                return Ok(Some((target, identity)));
             }
             Err(nix::errno::Errno::EEXIST) => continue,
             Err(errno) => {
@@ -251,14 +298,14 @@ fn write_first_free(
 /// second, says on `progress` that it is waiting.
 pub(crate) fn wait(
     config: &Config,
-    file: &Path,
+    queued: &Queued,
     limit: Duration,
     progress: &mut dyn Write,
 ) -> Result<PathBuf, QueueError> {
     let (Some(sent), Some(error)) = (&config.spool.sent, &config.spool.error) else {
         return Err(QueueError::CannotWait);
     };
-    let name = file.file_name().unwrap_or_default();
+    let file = &queued.path;
     let outbox = file.parent().unwrap_or(Path::new("."));
     let start = Instant::now();
     let mut told = false;
@@ -267,12 +314,10 @@ pub(crate) fn wait(
     let mut served: Option<bool> = None;
     let mut look_at = start;
     loop {
-        let in_sent = sent.join(name);
-        if in_sent.exists() {
+        if let Some(in_sent) = find_finished(sent, queued) {
             return Ok(in_sent);
         }
-        let in_error = error.join(name);
-        if in_error.exists() {
+        if let Some(in_error) = find_finished(error, queued) {
             return Err(QueueError::Failed(in_error));
         }
         let waited = start.elapsed();
@@ -318,6 +363,40 @@ pub(crate) fn wait(
     }
 }
 
+/// Where in `dir` (`sent/` or `error/`) the daemon put `queued`: under its
+/// name or a collision name (`NAME.1.txt`, …; see `spool::fs::move_to_dir`),
+/// the same file (device and inode, which a rename keeps), or under its
+/// own name a file with its content once the file has left the outbox (a
+/// copy across file systems).
+fn find_finished(dir: &Path, queued: &Queued) -> Option<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let name = queued.path.file_name()?;
+    for n in 0.. {
+        let path = dir.join(spool::fs::collision_name(name, n));
+        let Ok(meta) = fs::symlink_metadata(&path) else {
+            // Collision names are taken in order: the first free one
+            // ends the search.
+            break;
+        };
+        if (meta.dev(), meta.ino()) == queued.identity {
+            return Some(path);
+        }
+    }
+    // A copy is taken for it only once the file itself has left the
+    // outbox: before, a file of its name and text is another message.
+    let outbox = queued.path.parent()?;
+    let is_ours = |path: &Path| {
+        fs::symlink_metadata(path).is_ok_and(|meta| (meta.dev(), meta.ino()) == queued.identity)
+    };
+    if is_ours(&queued.path) || is_ours(&outbox.join(spool::fs::CLAIM_DIR).join(name)) {
+        return None;
+    }
+    let own = dir.join(name);
+    fs::read(&own)
+        .is_ok_and(|content| content == queued.content)
+        .then_some(own)
+}
+
 /// Gives `temp` the name `target` unless that is taken (`EEXIST`), by a
 /// hard link and the temporary name's removal: for file systems that
 /// cannot rename without replacing. A temporary name left behind (the
@@ -357,6 +436,61 @@ pub(crate) fn served_by_simgate(outbox: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The wait follows its own file, not its name: a message sent before
+    /// under the same name stays another message, and its own file found
+    /// under a collision name in `sent/` (or `error/`) is its verdict.
+    #[test]
+    fn the_wait_follows_its_own_file_into_sent_or_error() {
+        let dir = std::env::temp_dir().join(format!("simgate-wait-own-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        for sub in ["outbox", "sent", "error"] {
+            fs::create_dir_all(dir.join(sub)).unwrap();
+        }
+        let config = crate::config::parse(
+            &format!(
+                "[modem]\ndevice = \"/dev/ttyUSB9\"\n[spool]\ninbox = \"{0}/outbox\"\n\
+                 outbox = \"{0}/outbox\"\nsent = \"{0}/sent\"\nerror = \"{0}/error\"\n",
+                dir.display()
+            ),
+            &dir,
+        )
+        .unwrap()
+        .config;
+        let queued = queue(&config, "+4917600000909", "mine").unwrap();
+        let name = queued.path.file_name().unwrap().to_owned();
+        // Another message of that name, with the same text, in sent/ while
+        // this one waits: not this one's verdict.
+        fs::write(dir.join("sent").join(&name), "mine").unwrap();
+        let mut said = Vec::new();
+        let waited = wait(&config, &queued, Duration::ZERO, &mut said);
+        assert!(
+            matches!(waited, Err(QueueError::StillWaiting { .. })),
+            "{waited:?}"
+        );
+        // The daemon moves it beside the other one: found there.
+        let moved = dir.join("sent").join(spool::fs::collision_name(&name, 1));
+        fs::rename(&queued.path, &moved).unwrap();
+        assert_eq!(
+            wait(&config, &queued, Duration::ZERO, &mut said).unwrap(),
+            moved
+        );
+        // Into error/ the same way.
+        let failed = dir.join("error").join(&name);
+        fs::rename(&moved, &failed).unwrap();
+        fs::write(dir.join("sent").join(&name), "another").unwrap();
+        let waited = wait(&config, &queued, Duration::ZERO, &mut said);
+        assert!(matches!(waited, Err(QueueError::Failed(path)) if path == failed));
+        // A copy across file systems (another inode) under its own name,
+        // once its file has left the outbox.
+        fs::remove_file(&failed).unwrap();
+        fs::write(dir.join("sent").join(&name), "mine").unwrap();
+        assert_eq!(
+            wait(&config, &queued, Duration::ZERO, &mut said).unwrap(),
+            dir.join("sent").join(&name)
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn a_second_file_in_the_same_second_takes_the_next_name() {

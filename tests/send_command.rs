@@ -300,3 +300,76 @@ fn queueing_does_not_read_the_daemons_secrets() {
     assert!(String::from_utf8_lossy(&checked.stderr).contains("/nonexistent/pin"));
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// `send --wait` says "sent" only for its own message. Its file took the
+/// first name free in the outbox, so a message sent earlier in the same
+/// second (its file now in `sent/`) had the same name, and the wait found
+/// that file at once and said "sent", exit 0, with nothing sent. The
+/// names a message of this second could take are made taken in `sent/`
+/// here (for the next few seconds too); with no daemon running, the wait
+/// must run out (exit 3), its file under a name of its own.
+#[test]
+fn send_wait_does_not_take_another_message_for_its_own() {
+    let root = fresh_spool("send-wait-own");
+    let config = write_spool_config(&root, Path::new("/dev/ttyUSB9"), "");
+    let number = "+4917600000908";
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let mut taken = Vec::new();
+    for second in now..now + 5 {
+        let stamp = Command::new("date")
+            .arg("-d")
+            .arg(format!("@{second}"))
+            .arg("+%Y%m%d_%H%M%S")
+            .output()
+            .unwrap();
+        let stamp = String::from_utf8(stamp.stdout).unwrap();
+        for n in 0..3 {
+            let name = format!("OUTC{}_00_{number}_sms{n}.txt", stamp.trim());
+            std::fs::write(root.join("sent").join(&name), "an earlier message").unwrap();
+            taken.push(name);
+        }
+    }
+    let output = send(&config, &["--wait=1", number, "mine"], None);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    let queued = outbox_files(&root);
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    assert!(!taken.contains(&queued[0]), "{queued:?}");
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// A message that cannot be written (the outbox's disk is full) leaves
+/// nothing behind: its temporary file held part of the text, readable by
+/// anyone, and nobody removed it (found with the outbox on a full tmpfs).
+#[test]
+fn a_message_that_cannot_be_written_leaves_no_temporary_file() {
+    const TEST: &str = "send_command::a_message_that_cannot_be_written_leaves_no_temporary_file";
+    let root = fresh_spool("send-full-disk");
+    let Some(_tmpfs) = crate::support::Tmpfs::mount(&root.join("outbox"), 64) else {
+        crate::support::needs_root(TEST, "mounting a tmpfs needs root (CI runs as root)");
+        let _ = std::fs::remove_dir_all(&root);
+        return;
+    };
+    let config = write_spool_config(&root, Path::new("/dev/ttyUSB9"), "");
+    let filler = crate::support::fill(&root.join("outbox"));
+    let text = "a text longer than what is left on the disk ".repeat(300);
+    for _ in 0..3 {
+        let output = send(&config, &["+4917600000910", &text], None);
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    std::fs::remove_file(&filler).unwrap();
+    assert!(outbox_files(&root).is_empty(), "{:?}", outbox_files(&root));
+    let output = send(&config, &["+4917600000910", &text], None);
+    assert!(output.status.success());
+    assert_eq!(outbox_files(&root).len(), 1);
+    drop(_tmpfs);
+    let _ = std::fs::remove_dir_all(&root);
+}
