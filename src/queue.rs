@@ -139,6 +139,9 @@ pub(crate) fn check_text(text: &str) -> Result<(), QueueError> {
     Ok(())
 }
 
+/// A file's device and inode: which file it is, whatever its name.
+type Identity = (u64, u64);
+
 /// A message [`queue`] wrote: its file in the outbox, and which file that
 /// is (a move to `sent/` or `error/` keeps it, under another name when
 /// its own is taken there).
@@ -147,7 +150,7 @@ pub(crate) struct Queued {
     /// The file in the outbox.
     pub path: PathBuf,
     /// Its device and inode.
-    identity: (u64, u64),
+    identity: Identity,
     /// What it holds, for a move across file systems (a copy: another
     /// inode).
     content: Vec<u8>,
@@ -226,7 +229,7 @@ fn write_first_free(
     outbox: &Path,
     content: &[u8],
     names: impl Iterator<Item = String>,
-) -> Result<Option<(PathBuf, (u64, u64))>, QueueError> {
+) -> Result<Option<(PathBuf, Identity)>, QueueError> {
     use std::os::unix::fs::MetadataExt;
     let write_error = |path: &Path| {
         let path = path.to_owned();
