@@ -154,9 +154,8 @@ async fn run_on_failure_runs_for_each_failed_attempt_and_for_init() {
     until("RunOnSent", || read().contains("sent ")).await;
     daemon.start_kill().unwrap();
     daemon.wait().await.unwrap();
-    let mut lines: Vec<String> = read().lines().map(str::to_owned).collect();
-    // Hooks run concurrently: the order of their lines is not theirs to keep.
-    lines.sort();
+    let lines: Vec<String> = read().lines().map(str::to_owned).collect();
+    // Hooks run one at a time, in the order asked for.
     assert_eq!(
         lines,
         [
@@ -394,4 +393,120 @@ async fn run_on_sent_names_the_file_in_sent_that_went_out() {
     let _ = std::fs::remove_dir_all(&root);
     let _ = std::fs::remove_file(&log);
     let _ = std::fs::remove_file(&hook);
+}
+
+/// Hooks run one at a time, in the order of their messages, as gammu-smsd
+/// runs them (it waits for each: spec §8.1). simgate started every hook
+/// at once: with five messages on the SIM and five files in the outbox, up
+/// to ten hooks ran side by side, in no order, and a hook written for
+/// gammu (a fixed temporary file, one database, "the newest inbox file")
+/// broke. Sending and receiving still do not wait for them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hooks_run_one_at_a_time_in_the_order_of_their_messages() {
+    use crate::support::delivers;
+    const MESSAGES: usize = 5;
+    let emulator = Emulator::start(EmulatorConfig::new(Profile::Generic))
+        .await
+        .unwrap();
+    for n in 0..MESSAGES {
+        let pdu = &delivers(&format!("+491510000000{n}"), &format!("in {n}"), 0)[0];
+        emulator.preload("SM", pdu).unwrap();
+    }
+    let root = std::env::temp_dir().join(format!("simgate-hooks-order-{}", std::process::id()));
+    let log = root.with_extension("log");
+    let lock = root.with_extension("running");
+    let _ = std::fs::remove_file(&log);
+    let _ = std::fs::remove_dir(&lock);
+    let hook = root.with_extension("sh");
+    // mkdir is atomic: a second hook that finds the folder runs beside
+    // the first.
+    std::fs::write(
+        &hook,
+        format!(
+            "#!/bin/sh\nmkdir '{lock}' 2>/dev/null || echo \"overlap $1\" >> '{log}'\n\
+             echo \"$1\" >> '{log}'\nsleep 0.2\nrmdir '{lock}' 2>/dev/null\n",
+            lock = lock.display(),
+            log = log.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let root = spool(
+        "order",
+        &emulator.path(),
+        &format!(
+            "run_on_receive = \"{0}\"\nrun_on_sent = \"{0}\"",
+            hook.display()
+        ),
+    );
+    for n in 0..MESSAGES {
+        std::fs::write(
+            root.join(format!("outbox/OUT+491760000072{n}.txt")),
+            format!("out {n}"),
+        )
+        .unwrap();
+    }
+    let mut daemon = spawn_simgate(&root.join("simgate.toml"), &root.join("stderr.log"), None);
+    let read = || std::fs::read_to_string(&log).unwrap_or_default();
+    until("every hook", || read().lines().count() >= 2 * MESSAGES).await;
+    // The last one ends.
+    until("the last hook's end", || !lock.exists()).await;
+    daemon.start_kill().unwrap();
+    daemon.wait().await.unwrap();
+    let lines: Vec<String> = read().lines().map(str::to_owned).collect();
+    assert!(
+        !lines.iter().any(|line| line.starts_with("overlap")),
+        "hooks ran side by side: {lines:?}"
+    );
+    let received: Vec<&String> = lines.iter().filter(|l| l.starts_with("IN")).collect();
+    let sent: Vec<&String> = lines.iter().filter(|l| l.starts_with("OUT")).collect();
+    assert_eq!(
+        (received.len(), sent.len()),
+        (MESSAGES, MESSAGES),
+        "{lines:?}"
+    );
+    for (n, name) in received.iter().enumerate() {
+        assert!(name.contains(&format!("_+491510000000{n}_")), "{lines:?}");
+    }
+    for (n, name) in sent.iter().enumerate() {
+        assert_eq!(**name, format!("OUT+491760000072{n}.txt"), "{lines:?}");
+    }
+    emulator.stop().await;
+    let _ = std::fs::remove_dir_all(&root);
+    let _ = std::fs::remove_file(&log);
+    let _ = std::fs::remove_file(&hook);
+}
+
+/// A stop runs the hooks still waiting their turn before the daemon
+/// exits: queued behind a slow hook, they are not lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_runs_the_hooks_still_waiting_their_turn() {
+    let emulator = Emulator::start(EmulatorConfig::new(Profile::Generic))
+        .await
+        .unwrap();
+    let calls =
+        std::env::temp_dir().join(format!("simgate-hooks-stop-calls-{}", std::process::id()));
+    let _ = std::fs::remove_file(&calls);
+    let root = spool(
+        "stop",
+        &emulator.path(),
+        &format!("run_on_sent = \"sleep 0.5; echo >> {}\"", calls.display()),
+    );
+    for n in 0..3 {
+        std::fs::write(root.join(format!("outbox/OUT+491760000073{n}.txt")), "x").unwrap();
+    }
+    let mut daemon = spawn_simgate(&root.join("simgate.toml"), &root.join("stderr.log"), None);
+    let sent = || std::fs::read_dir(root.join("sent")).unwrap().count();
+    until("three sent", || sent() == 3).await;
+    let pid = nix::unistd::Pid::from_raw(daemon.id().unwrap() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let status = daemon.wait().await.unwrap();
+    assert!(status.success(), "{status:?}: {}", log_tail(&root));
+    // The daemon exits after the last hook ended (each waits for the one
+    // before: 1.5 s in all).
+    let lines = std::fs::read_to_string(&calls).unwrap_or_default();
+    assert_eq!(lines.lines().count(), 3, "{}", log_tail(&root));
+    emulator.stop().await;
+    let _ = std::fs::remove_dir_all(&root);
+    let _ = std::fs::remove_file(&calls);
 }

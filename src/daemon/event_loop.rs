@@ -65,6 +65,8 @@ pub(super) struct Daemon<D> {
     pub(super) webhooks: Option<super::webhooks::Webhooks>,
     /// Which modem this loop drives, of one or several.
     pub(super) lane: Arc<Lane>,
+    /// Where its hooks wait their turn (one runner for every modem's loop).
+    pub(super) hook_queue: super::hooks::HookQueue,
     /// With several modems: told when a job changed the queue, so that
     /// an idle modem's loop looks again.
     pub(super) wake: Option<Arc<watch::Sender<u64>>>,
@@ -254,7 +256,7 @@ impl<D: Device> Daemon<D> {
         {
             // Failed before the loop began to watch.
             init_failures_seen = *attempt;
-            Self::run_on_failure(&self.config.hooks, "INIT");
+            Self::run_on_failure(&self.hook_queue, &self.config.hooks, "INIT");
         }
         let mut ready_announced = false;
         let mut was_ready = self.ready();
@@ -334,7 +336,7 @@ impl<D: Device> Daemon<D> {
                     {
                         if *attempt != init_failures_seen {
                             init_failures_seen = *attempt;
-                            Self::run_on_failure(&self.config.hooks, "INIT");
+                            Self::run_on_failure(&self.hook_queue, &self.config.hooks, "INIT");
                         }
                     }
                     let is_ready = matches!(state, DeviceState::Ready(_));

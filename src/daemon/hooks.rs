@@ -11,8 +11,15 @@
 //! never blocks on them; what was dropped is logged once.
 //! Each hook runs in a process group of its own: a hook that outlives its
 //! timeout is killed with everything it started (the shell, the script and
-//! their children), and the log says so. Hooks run in their own task, so
-//! they never block sending or receiving.
+//! their children), and the log says so.
+//!
+//! Hooks run one at a time, in the order they were asked for, as
+//! gammu-smsd runs them ([`HookQueue`]): a hook written for gammu may use a
+//! fixed temporary file or one database, or look at "the newest inbox
+//! file". Unlike gammu's, they run in a task of their own, so sending and
+//! receiving never wait for them. At a stop the daemon runs what is still
+//! queued before it exits (a RunOnReceive not started by then is on record
+//! and runs at the next start).
 
 mod output;
 
@@ -208,11 +215,85 @@ impl Hook {
         }
         outcome
     }
+}
 
-    /// Starts the hook's process before returning, and waits for it in its
-    /// own task; the caller goes on at once.
-    pub(crate) fn spawn(self) -> tokio::task::JoinHandle<HookOutcome> {
-        tokio::spawn(self.start())
+/// What runs once a queued hook's process has started (a record that it
+/// did).
+pub(crate) type AfterStart = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// One hook waiting its turn.
+struct Queued {
+    hook: Hook,
+    after_start: Option<AfterStart>,
+}
+
+/// The daemon's hooks, run one at a time in the order they were queued, by
+/// a task of their own ([`HookRunner`]). Cheap to clone: every modem's
+/// loop queues into the one runner.
+#[derive(Clone)]
+pub(crate) struct HookQueue {
+    sender: tokio::sync::mpsc::UnboundedSender<Queued>,
+}
+
+/// The task that runs the queued hooks; [`HookRunner::finish`] waits for
+/// the queue to empty once every [`HookQueue`] is gone.
+pub(crate) struct HookRunner {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl HookQueue {
+    /// A queue whose runner is gone: what a loop holds once the stop took
+    /// its queue (every hook asked of it is logged as not run).
+    pub(crate) fn closed() -> Self {
+        Self {
+            sender: tokio::sync::mpsc::unbounded_channel().0,
+        }
+    }
+
+    /// A queue and the task that runs it (on the current runtime).
+    pub(crate) fn start() -> (Self, HookRunner) {
+        let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<Queued>();
+        let task = tokio::spawn(async move {
+            while let Some(Queued { hook, after_start }) = receiver.recv().await {
+                let waiting = receiver.len();
+                if waiting > 0 {
+                    tracing::debug!(hook = hook.kind.word(), waiting, "hooks waiting their turn");
+                }
+                let running = hook.start();
+                if let Some(after_start) = after_start {
+                    after_start.await;
+                }
+                running.await;
+            }
+        });
+        (Self { sender }, HookRunner { task })
+    }
+
+    /// Queues `hook`; it runs after those queued before it.
+    pub(crate) fn run(&self, hook: Hook) {
+        self.queue(hook, None);
+    }
+
+    /// Queues `hook`, and `after_start` to run once its process started.
+    pub(crate) fn run_then(&self, hook: Hook, after_start: AfterStart) {
+        self.queue(hook, Some(after_start));
+    }
+
+    fn queue(&self, hook: Hook, after_start: Option<AfterStart>) {
+        if self.sender.send(Queued { hook, after_start }).is_err() {
+            // Only after the runner stopped, which is after every loop.
+            tracing::error!("a hook was asked for after the hooks' runner stopped; not run");
+        }
+    }
+}
+
+impl HookRunner {
+    /// Waits for the hooks still queued to run, once every queue handle is
+    /// dropped (each loop's, at the stop).
+    pub(crate) async fn finish(self) {
+        if let Err(error) = self.task.await {
+            tracing::error!(%error, "the hooks' runner ended abnormally");
+        }
     }
 }
 

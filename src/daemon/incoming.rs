@@ -211,7 +211,7 @@ impl<D: Device> Daemon<D> {
                 tracing::warn!(error = %Scrub(&error), "cannot hang up the call");
             }
             if let Some(hook) = hook_env::on_incoming_call(&self.config.hooks, caller) {
-                hook.spawn();
+                self.hook_queue.run(hook);
             }
         }
         let number = caller.to_owned();
@@ -241,19 +241,27 @@ impl<D: Device> Daemon<D> {
         }
     }
 
-    /// Starts RunOnReceive for each message, and records that it was
-    /// started so a restart does not start it again.
+    /// Queues RunOnReceive for each message; once a hook's process has
+    /// started, that is recorded, so a restart does not start it again
+    /// (and does start one the stop left queued).
     pub(super) async fn run_receive_hooks(&mut self, messages: &[receive::Received]) {
-        let mut started = Vec::new();
         for message in messages {
             let hook = hook_env::on_receive(&self.config.hooks, &message.files, &message.parts);
-            if let Some(hook) = hook {
-                hook.spawn();
-                started.extend(message.id);
+            let Some(hook) = hook else {
+                continue;
+            };
+            match message.id {
+                Some(id) => {
+                    let keeper = self.keeper.clone();
+                    self.hook_queue.run_then(
+                        hook,
+                        Box::pin(async move {
+                            keeper.call(move |core| core.hooks_started(&[id])).await;
+                        }),
+                    );
+                }
+                None => self.hook_queue.run(hook),
             }
-        }
-        if !started.is_empty() {
-            let _ = self.core(move |core| core.hooks_started(&started)).await;
         }
     }
 }

@@ -246,6 +246,8 @@ where
         tracing::info!(modems = %names.join(", "), "several modems: each sends from the one queue and receives into the one inbox");
     }
     let keeper = Keeper::new(core);
+    // Every loop's hooks, one at a time in the order asked for.
+    let (hook_queue, hook_runner) = hooks::HookQueue::start();
     // With several modems, a lane's job that changes the queue wakes the
     // others (an idle modem learns of new messages due).
     let wake = several.then(|| Arc::new(tokio::sync::watch::channel(0u64).0));
@@ -280,6 +282,7 @@ where
             published: published::Publisher::new(),
             webhooks: None,
             lane: Arc::new(lane),
+            hook_queue: hook_queue.clone(),
             wake: wake.clone(),
             woken: wake.as_ref().map(|wake| wake.subscribe()),
             reloaded: reloaded.clone().filter(|_| first),
@@ -291,6 +294,7 @@ where
         lanes.push((daemon, device_events));
     }
     drop(keeper);
+    drop(hook_queue);
     let modem_states = lanes
         .iter()
         .map(|(lane, _)| published::ModemState {
@@ -385,6 +389,10 @@ where
         other.device.shutdown().await;
         let _ = other.record_device().await;
     }
+    // The hooks still queued run before the store closes (a RunOnReceive
+    // records its start there).
+    daemon.hook_queue = hooks::HookQueue::closed();
+    hook_runner.finish().await;
     if let Some(webhooks) = daemon.webhooks.take() {
         webhooks.stop().await;
     }

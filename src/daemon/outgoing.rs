@@ -134,7 +134,7 @@ impl<D: Device> Daemon<D> {
         if let Some(hook) =
             hook_env::on_budget_warning(&self.config.hooks, &month, used, budget, threshold)
         {
-            hook.spawn();
+            self.hook_queue.run(hook);
         }
         self.webhook(crate::webhook::BUDGET_WARNING);
         self.emit(DaemonEvent::BudgetWarning {
@@ -146,9 +146,13 @@ impl<D: Device> Daemon<D> {
 
     /// RunOnFailure for `file` (an outbox file name, or `INIT` for a
     /// device that could not be opened or initialised).
-    pub(super) fn run_on_failure(hooks: &crate::config::HookSettings, file: &str) {
+    pub(super) fn run_on_failure(
+        queue: &super::hooks::HookQueue,
+        hooks: &crate::config::HookSettings,
+        file: &str,
+    ) {
         if let Some(hook) = hook_env::on_failure(hooks, file) {
-            hook.spawn();
+            queue.run(hook);
         }
     }
 
@@ -191,7 +195,7 @@ impl<D: Device> Daemon<D> {
                     .and_then(std::path::Path::file_name)
                     .map_or_else(|| file.clone(), |name| name.to_string_lossy().into_owned());
                 if let Some(hook) = hook_env::on_sent(hooks, &in_sent, &recipient, &parts) {
-                    hook.spawn();
+                    self.hook_queue.run(hook);
                 }
                 self.webhook(crate::webhook::SENT);
                 let references = parts.iter().map(|p| p.reference).collect();
@@ -199,7 +203,7 @@ impl<D: Device> Daemon<D> {
             }
             Outcome::Failed { file, reason } => {
                 if let Some(hook) = hook_env::on_failure(hooks, &file) {
-                    hook.spawn();
+                    self.hook_queue.run(hook);
                 }
                 self.webhook(crate::webhook::FAILED);
                 self.emit(DaemonEvent::Failed { file, reason });
@@ -214,7 +218,7 @@ impl<D: Device> Daemon<D> {
                 ..
             } => {
                 if attempt_failed {
-                    Self::run_on_failure(hooks, &file);
+                    Self::run_on_failure(&self.hook_queue, hooks, &file);
                 }
                 self.emit(DaemonEvent::Waiting { file, reason });
             }
@@ -227,7 +231,7 @@ impl<D: Device> Daemon<D> {
             // asked again in a while, like any later attempt to resolve it.
             // The attempt got no answer: a failed attempt for RunOnFailure.
             Outcome::Resolving { file } => {
-                Self::run_on_failure(hooks, &file);
+                Self::run_on_failure(&self.hook_queue, hooks, &file);
                 self.sends_held_until = Some(tokio::time::Instant::now() + RESOLVE_AGAIN);
             }
             Outcome::Interrupted | Outcome::Skipped => {}
@@ -242,7 +246,7 @@ impl<D: Device> Daemon<D> {
             // CheckSecurity, initialise again, which checks the SIM under
             // the PIN guard.
             Outcome::WaitForDevice { file, reason } => {
-                Self::run_on_failure(hooks, &file);
+                Self::run_on_failure(&self.hook_queue, hooks, &file);
                 self.recheck_device = self.config.modem.check_sim;
                 self.sends_held_until =
                     Some(tokio::time::Instant::now() + self.config.send.retry_delay);
