@@ -157,9 +157,11 @@ struct StatusArgs {
 struct InjectArgs {
     /// simgate TOML or gammu-smsdrc: where the outbox is and its
     /// OutboxFormat (detail: one .smsbackup file; standard or unicode:
-    /// a .txt file per part).
-    #[arg(short, long, default_value = crate::config::DEFAULT_PATH)]
-    config: std::path::PathBuf,
+    /// a .txt file per part). Default: /etc/gammu-smsdrc, as for
+    /// gammu-smsd-inject, where it exists and names a modem;
+    /// /etc/simgate/simgate.toml otherwise.
+    #[arg(short, long)]
+    config: Option<std::path::PathBuf>,
     /// Accepted for gammu-smsd-inject's sake (its logging options); simgate
     /// inject logs nothing.
     #[arg(short = 'l', hide = true)]
@@ -451,7 +453,12 @@ pub(crate) fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Send(args) => send(&args, out),
         Command::Status(args) => status(&args, out),
         Command::Inject(args) => {
-            crate::inject::run(&args.config, &args.message, out, &mut io::stderr())?;
+            let config = args.config.clone().unwrap_or_else(|| {
+                let gammu = std::path::Path::new(crate::config::GAMMU_DEFAULT_PATH);
+                let usable = gammu.exists() && crate::config::load_without_secrets(gammu).is_ok();
+                crate::config::inject_default_path(usable).into()
+            });
+            crate::inject::run(&config, &args.message, out, &mut io::stderr())?;
             Ok(())
         }
         Command::GenerateDocs(args) => {
