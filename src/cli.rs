@@ -97,9 +97,11 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct SendArgs {
-    /// simgate TOML or gammu-smsdrc: where the outbox is.
-    #[arg(short, long, default_value = crate::config::DEFAULT_PATH)]
-    config: std::path::PathBuf,
+    /// simgate TOML or gammu-smsdrc: where the outbox is. Default: the one
+    /// of /etc/simgate/simgate.toml and /etc/gammu-smsdrc a running daemon
+    /// serves, else the first of them that loads.
+    #[arg(short, long)]
+    config: Option<std::path::PathBuf>,
     /// The destination number (international with +, or as the network
     /// expects it).
     number: String,
@@ -141,9 +143,11 @@ fn wait_seconds(value: &str) -> Result<u64, String> {
 
 #[derive(Debug, Args)]
 struct StatusArgs {
-    /// simgate TOML or gammu-smsdrc: whose daemon to look at.
-    #[arg(short, long, default_value = crate::config::DEFAULT_PATH)]
-    config: std::path::PathBuf,
+    /// simgate TOML or gammu-smsdrc: whose daemon to look at. Default: the
+    /// one of /etc/simgate/simgate.toml and /etc/gammu-smsdrc a running
+    /// daemon serves, else the first of them that loads.
+    #[arg(short, long)]
+    config: Option<std::path::PathBuf>,
     /// Print JSON (one object per reading) for scripts.
     #[arg(long)]
     json: bool,
@@ -157,9 +161,9 @@ struct StatusArgs {
 struct InjectArgs {
     /// simgate TOML or gammu-smsdrc: where the outbox is and its
     /// OutboxFormat (detail: one .smsbackup file; standard or unicode:
-    /// a .txt file per part). Default: /etc/gammu-smsdrc, as for
-    /// gammu-smsd-inject, where it exists and names a modem;
-    /// /etc/simgate/simgate.toml otherwise.
+    /// a .txt file per part). Default: the one of /etc/gammu-smsdrc (as
+    /// for gammu-smsd-inject) and /etc/simgate/simgate.toml a running
+    /// daemon serves, else the first of them that loads.
     #[arg(short, long)]
     config: Option<std::path::PathBuf>,
     /// Accepted for gammu-smsd-inject's sake (its logging options); simgate
@@ -453,11 +457,7 @@ pub(crate) fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Send(args) => send(&args, out),
         Command::Status(args) => status(&args, out),
         Command::Inject(args) => {
-            let config = args.config.clone().unwrap_or_else(|| {
-                let gammu = std::path::Path::new(crate::config::GAMMU_DEFAULT_PATH);
-                let usable = gammu.exists() && crate::config::load_without_secrets(gammu).is_ok();
-                crate::config::inject_default_path(usable).into()
-            });
+            let config = config_or_default(&args.config, Prefer::Gammu);
             crate::inject::run(&config, &args.message, out, &mut io::stderr())?;
             Ok(())
         }
@@ -494,8 +494,32 @@ fn check_config(args: &CheckConfigArgs, out: &mut dyn Write) -> Result<(), CliEr
     print_config(&loaded, args.show_pin, out)
 }
 
+/// Which default configuration a command looks at first.
+#[derive(Clone, Copy)]
+enum Prefer {
+    /// simgate's own (`send`, `status`).
+    Simgate,
+    /// gammu's, as gammu-smsd-inject does (`inject`).
+    Gammu,
+}
+
+/// The configuration named with `-c`, or the one in use
+/// ([`crate::instance::config_in_use`]) of simgate's and gammu's defaults.
+fn config_or_default(named: &Option<std::path::PathBuf>, prefer: Prefer) -> std::path::PathBuf {
+    if let Some(path) = named {
+        return path.clone();
+    }
+    let simgate = std::path::Path::new(crate::config::DEFAULT_PATH);
+    let gammu = std::path::Path::new(crate::config::GAMMU_DEFAULT_PATH);
+    match prefer {
+        Prefer::Simgate => crate::instance::config_in_use(&[simgate, gammu]),
+        Prefer::Gammu => crate::instance::config_in_use(&[gammu, simgate]),
+    }
+}
+
 fn send(args: &SendArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    let config = crate::config::load_without_secrets(&args.config)?.config;
+    let config_path = config_or_default(&args.config, Prefer::Simgate);
+    let config = crate::config::load_without_secrets(&config_path)?.config;
     let text = match &args.text {
         Some(text) => text.clone(),
         None => {
@@ -519,11 +543,12 @@ fn send(args: &SendArgs, out: &mut dyn Write) -> Result<(), CliError> {
 }
 
 fn status(args: &StatusArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    let config = crate::config::load_without_secrets(&args.config)?.config;
+    let config_path = config_or_default(&args.config, Prefer::Simgate);
+    let config = crate::config::load_without_secrets(&config_path)?.config;
     let database = match &config.database.path {
         Some(path) => path.clone(),
         None => {
-            crate::instance::planned_database(&args.config, &crate::instance::StateEnv::from_env())?
+            crate::instance::planned_database(&config_path, &crate::instance::StateEnv::from_env())?
         }
     };
     if !database.exists() {

@@ -373,9 +373,81 @@ pub(crate) fn describe_holders(holders: Vec<Process>) -> String {
     names.join(", ")
 }
 
+/// The configuration a command reads when none is named (`-c`), of
+/// `candidates` in order of preference (simgate's TOML and gammu's file,
+/// one order or the other): the one a running daemon serves (its outbox
+/// locked), so that `send`, `inject` and `status` reach the daemon that
+/// runs, whichever file it was started on (a machine moved from
+/// gammu-smsd runs simgate on /etc/gammu-smsdrc, and the package's TOML
+/// names another outbox); with none running, the first that loads (the
+/// gammu file Debian's gammu-smsd package ships names no modem and does
+/// not); with none that loads, the first, for its error.
+pub(crate) fn config_in_use(candidates: &[&Path]) -> PathBuf {
+    let loaded: Vec<(&Path, crate::config::Config)> = candidates
+        .iter()
+        .filter_map(|path| {
+            let loaded = crate::config::load_without_secrets(path).ok()?;
+            Some((*path, loaded.config))
+        })
+        .collect();
+    let served = loaded
+        .iter()
+        .find(|(_, config)| outbox_locked(&config.spool.outbox));
+    served
+        .or(loaded.first())
+        .map(|(path, _)| *path)
+        .or(candidates.first().copied())
+        .unwrap_or(Path::new(crate::config::DEFAULT_PATH))
+        .to_owned()
+}
+
+/// Whether a process holds `outbox`'s lock (a daemon serves it); a folder
+/// that cannot be opened is not.
+fn outbox_locked(outbox: &Path) -> bool {
+    use nix::fcntl::{Flock, FlockArg};
+    let Ok(folder) = File::open(outbox) else {
+        return false;
+    };
+    matches!(
+        Flock::lock(folder, FlockArg::LockSharedNonblock),
+        Err((_, nix::errno::Errno::EWOULDBLOCK))
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// With `-c` left out, a command reads the configuration whose outbox
+    /// a daemon serves, else the first that loads, else the first.
+    #[test]
+    fn the_configuration_in_use_is_the_one_a_daemon_serves() {
+        let dir = std::env::temp_dir().join(format!("simgate-in-use-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let config = |name: &str| {
+            let outbox = dir.join(name).join("outbox");
+            std::fs::create_dir_all(&outbox).unwrap();
+            let path = dir.join(format!("{name}.toml"));
+            std::fs::write(
+                &path,
+                format!(
+                    "[modem]\ndevice = \"/dev/ttyUSB9\"\n[spool]\noutbox = \"{}\"\n",
+                    outbox.display()
+                ),
+            )
+            .unwrap();
+            (path, outbox)
+        };
+        let (first, _) = config("first");
+        let (second, second_outbox) = config("second");
+        let missing = dir.join("missing.toml");
+        assert_eq!(config_in_use(&[&first, &second]), first);
+        assert_eq!(config_in_use(&[&missing, &second]), second);
+        assert_eq!(config_in_use(&[&missing]), missing);
+        let _daemon = lock_dir(&second_outbox, "outbox").unwrap();
+        assert_eq!(config_in_use(&[&first, &second]), second);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     fn temp(tag: &str) -> PathBuf {
         let dir =

@@ -99,20 +99,6 @@ pub const DEFAULT_PATH: &str = "/etc/simgate/simgate.toml";
 /// gammu-smsd's configuration, where gammu-smsd-inject looks by default.
 pub const GAMMU_DEFAULT_PATH: &str = "/etc/gammu-smsdrc";
 
-/// The configuration `simgate inject` reads when none is named: gammu's,
-/// as gammu-smsd-inject reads it, where that file is a configuration in
-/// use (a machine moved from gammu-smsd runs simgate on it, and scripts
-/// that called gammu-smsd-inject without `-c` must reach that outbox);
-/// simgate's own where it is missing or unusable (Debian's gammu-smsd
-/// package ships one naming no modem, `port = /dev/null`).
-pub fn inject_default_path(gammu_config_usable: bool) -> &'static str {
-    if gammu_config_usable {
-        GAMMU_DEFAULT_PATH
-    } else {
-        DEFAULT_PATH
-    }
-}
-
 /// TP-VP code of the longest relative validity period (63 weeks), which
 /// gammu puts in every message.
 pub const MAX_RELATIVE_VALIDITY: u8 = 255;

@@ -1820,14 +1820,3 @@ fn the_same_modem_twice_under_two_names_is_refused() {
     load(&config).unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
 }
-
-/// `simgate inject` without `-c` reads what gammu-smsd-inject reads where
-/// that exists: it defaulted to simgate's TOML, so on a machine moved from
-/// gammu-smsd (simgate runs on /etc/gammu-smsdrc; the package's TOML names
-/// another outbox) a script's `simgate inject TEXT ...` wrote into an
-/// outbox no daemon watched.
-#[test]
-fn inject_reads_gammus_configuration_where_it_exists() {
-    assert_eq!(inject_default_path(true), "/etc/gammu-smsdrc");
-    assert_eq!(inject_default_path(false), DEFAULT_PATH);
-}
