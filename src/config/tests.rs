@@ -709,6 +709,18 @@ fn simgate_toml_unknown_keys_warn_and_wrong_values_fail() {
             "at least",
         ),
         (
+            "[webhooks]\nretry_delay = \"2h\"",
+            "webhooks.retry_delay_max",
+            "1h",
+            "at least webhooks.retry_delay (2h)",
+        ),
+        (
+            "[webhooks]\nretry_delay = \"1m\"\nretry_delay_max = \"30s\"",
+            "webhooks.retry_delay_max",
+            "30s",
+            "at least webhooks.retry_delay (1m)",
+        ),
+        (
             "[log]\nlevel = \"loud\"",
             "log.level",
             "loud",
@@ -1537,7 +1549,7 @@ fn durations_longer_than_a_year_are_refused() {
         // A year is the most, and allowed (retry_delay_max must not be
         // below retry_delay: both a year).
         let year = text(section, key, "\"365d\"");
-        let year = if key == "retry_delay" && section == "send" {
+        let year = if key == "retry_delay" && (section == "send" || section == "webhooks") {
             format!("{year}retry_delay_max = \"365d\"\n")
         } else {
             year

@@ -349,6 +349,16 @@ pub(super) fn parse(text: &str) -> Result<Loaded, ConfigError> {
     w.max_retry_time = webhooks.duration("max_retry_time", w.max_retry_time)?;
     w.retry_delay = webhooks.positive_duration("retry_delay", w.retry_delay)?;
     w.retry_delay_max = webhooks.positive_duration("retry_delay_max", w.retry_delay_max)?;
+    if w.retry_delay_max < w.retry_delay {
+        return Err(ConfigError::InvalidValue {
+            key: "webhooks.retry_delay_max".to_owned(),
+            value: value::format_duration(w.retry_delay_max),
+            allowed: format!(
+                "a duration at least webhooks.retry_delay ({})",
+                value::format_duration(w.retry_delay)
+            ),
+        });
+    }
     w.timeout = webhooks.positive_duration("timeout", w.timeout)?;
     webhooks.finish(&mut notices);
 
