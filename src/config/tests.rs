@@ -1465,14 +1465,54 @@ fn every_modems_secret_files_are_read() {
         "signing-secret"
     );
 
-    for missing in [&pin, &stick_password, &phone_password, &key] {
+    // A missing file is named with its key, not as if the configuration
+    // itself could not be read.
+    for (missing, named) in [
+        (&pin, "modems.pin_file"),
+        (&stick_password, "modems.password_file"),
+        (&phone_password, "modems.password_file"),
+        (&key, "modems.signing_key_file"),
+    ] {
         std::fs::write(
             &config,
             text.replace(missing.as_str(), "/nonexistent/secret"),
         )
         .unwrap();
-        let error = load(&config).unwrap_err().to_string();
-        assert!(error.contains("/nonexistent/secret"), "{missing}: {error}");
+        match load(&config).unwrap_err() {
+            ConfigError::Path { key, path, problem } => {
+                assert_eq!(key, named, "{missing}");
+                assert_eq!(path, Path::new("/nonexistent/secret"));
+                assert!(problem.contains("No such file"), "{missing}: {problem}");
+            }
+            other => panic!("{missing}: {other:?}"),
+        }
+    }
+    // The same for the first modem's.
+    for (phone_key, named) in [
+        ("password_file", "modem.password_file"),
+        ("signing_key_file", "modem.signing_key_file"),
+    ] {
+        let first = format!(
+            "[modem]\ntransport = \"android\"\ndevice = \"http://192.168.1.20:8080\"\n\
+             user = \"sms\"\npassword = \"p\"\nsigning_key = \"k\"\n\
+             webhook_listen = \"127.0.0.1:18555\"\n{phone_key} = \"/nonexistent/secret\"\n"
+        )
+        .replace(
+            if phone_key == "password_file" {
+                "password = \"p\"\n"
+            } else {
+                "signing_key = \"k\"\n"
+            },
+            "",
+        );
+        std::fs::write(&config, first).unwrap();
+        let error = load(&config).unwrap_err();
+        assert_eq!(error.key(), Some(named), "{error}");
+        let shown = error.to_string();
+        assert!(
+            shown.contains("/nonexistent/secret") && !shown.contains("configuration"),
+            "{shown}"
+        );
     }
     // An empty key file would let anyone sign a webhook.
     write("key", "\n");
