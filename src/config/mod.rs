@@ -40,7 +40,7 @@
 //! | a path in quotes | the quotes are part of the path | error |
 //! | `SentSMSPath`/`ErrorSMSPath` chain (Q13) | error → sent → outbox (= delete) | same; a warning when failed files would be deleted |
 //! | `MaxRetries` (Q7) | ignored: retried every loop forever | honoured: `MaxRetries` + 1 attempts, then the error directory |
-//! | `RetryTimeout` | SQL only | the delay between attempts |
+//! | `RetryTimeout` | SQL only | the delay between attempts (0: 1 s, the shortest) |
 //! | failed sends (Q7) | retried at once, every second | retried with backoff (notice) |
 //! | ambiguous send | sent again | moved to the error directory (notice; `send.ambiguous = "resend"` for gammu's way) |
 //! | outbox order (Q16) | `strcoll` in the daemon's locale | byte order (notice) |

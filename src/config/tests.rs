@@ -1883,3 +1883,67 @@ fn inject_reads_gammus_configuration_where_it_exists() {
     assert_eq!(inject_default_path(true), "/etc/gammu-smsdrc");
     assert_eq!(inject_default_path(false), DEFAULT_PATH);
 }
+
+/// `send.retry_delay = "1ms"` with `retry_delay_max = "1ms"` and no limit
+/// on attempts retried a failing message about every millisecond, a storm
+/// against the modem and the log. The first delay is at least 100 ms and
+/// the longest at least 1 s, so a message that keeps failing is tried at
+/// most once a second, gammu's own pace (its loop, ~1/s). gammu's
+/// `RetryTimeout = 0` (SQL backends: retry without waiting) stays valid in
+/// an unchanged gammu-smsdrc and means that pace: 1 s.
+#[test]
+fn the_send_retry_delay_has_a_floor() {
+    let base = "[modem]\ndevice = \"/dev/ttyUSB0\"\n[send]\n";
+    let cases = [
+        (
+            "retry_delay = \"1ms\"\nretry_delay_max = \"1ms\"",
+            "send.retry_delay",
+            "1ms",
+            "from 100ms",
+        ),
+        (
+            "retry_delay = 0\nretry_delay_max = \"1h\"",
+            "send.retry_delay",
+            "0s",
+            "from 100ms",
+        ),
+        (
+            "retry_delay = \"100ms\"\nretry_delay_max = \"500ms\"",
+            "send.retry_delay_max",
+            "500ms",
+            "from 1s",
+        ),
+    ];
+    for (text, key, value, allowed) in cases {
+        match parse_toml(&format!("{base}{text}\n")) {
+            Err(ConfigError::InvalidValue {
+                key: k,
+                value: v,
+                allowed: a,
+            }) => {
+                assert_eq!((k.as_str(), v.as_str()), (key, value), "{text}");
+                assert!(a.contains(allowed), "{text}: {a}");
+            }
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+    // The floors themselves are allowed.
+    let c = toml_ok(&format!(
+        "{base}retry_delay = \"100ms\"\nretry_delay_max = \"1s\"\n"
+    ))
+    .config;
+    assert_eq!(
+        (c.send.retry_delay, c.send.retry_delay_max),
+        (Duration::from_millis(100), secs(1))
+    );
+
+    let gammu_base = "[gammu]\ndevice = /dev/ttyUSB0\n[smsd]\nService = files\n";
+    let loaded = gammu(&format!("{gammu_base}RetryTimeout = 0\n"));
+    let send = &loaded.config.send;
+    assert_eq!((send.retry_delay, send.retry_delay_max), (secs(1), secs(1)));
+    let note = notice(&loaded, "[smsd] RetryTimeout").expect("a notice on RetryTimeout");
+    assert!(note.message.contains("0"), "{}", note.message);
+    assert!(note.message.contains("1s"), "{}", note.message);
+    let loaded = gammu(&format!("{gammu_base}RetryTimeout = 1\n"));
+    assert_eq!(loaded.config.send.retry_delay, secs(1));
+}

@@ -15,6 +15,17 @@ pub(super) const DURATION_FORMS: &str =
 /// its clock, which a value near `u64::MAX` seconds overflows.
 pub(super) const MAX_DURATION: Duration = Duration::from_secs(365 * 86_400);
 
+/// The shortest first wait before a failed send is tried again
+/// (`send.retry_delay`). Without a floor, `"1ms"` retried a failing message
+/// about every millisecond, a storm against the modem and the log.
+pub(super) const MIN_RETRY_DELAY: Duration = Duration::from_millis(100);
+
+/// The shortest longest wait between attempts (`send.retry_delay_max`,
+/// and gammu's `RetryTimeout`, which sets both). The waits double up to
+/// it, so a message that keeps failing is tried at most once a second:
+/// gammu's own pace (its main loop, about once a second).
+pub(super) const MIN_RETRY_DELAY_MAX: Duration = Duration::from_secs(1);
+
 /// What a duration key takes, from `min` to [`MAX_DURATION`], for error
 /// messages.
 pub(super) fn duration_range(min: Duration) -> String {
