@@ -69,7 +69,6 @@ pub(super) fn parse_duration(text: &str) -> Option<Duration> {
     Some(total)
 }
 
-/// Writes a duration so that [`parse_duration`] reads it back exactly.
 /// A validity period: `max`, `none` or a duration (rounded up to the
 /// relative TP-VP codes of 3GPP TS 23.040 §9.2.3.12.1).
 pub(super) fn parse_validity(text: &str) -> Option<crate::pdu::Validity> {
@@ -106,6 +105,8 @@ pub(super) fn parse_umask(text: &str) -> Option<u32> {
         .filter(|mask| *mask <= 0o777)
 }
 
+/// Writes a duration so that [`parse_duration`] reads it back exactly (any
+/// duration of whole milliseconds, as every parsed one is).
 pub(super) fn format_duration(duration: Duration) -> String {
     if duration.subsec_nanos() != 0 {
         return format!("{}ms", duration.as_millis());
