@@ -224,7 +224,8 @@ static TEMP_SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64:
 /// renames it to the first of `names` not taken (never replacing a file);
 /// the file and its device and inode, or `None` when every name is taken.
 /// A write that fails (a full disk) leaves no temporary file behind: it
-/// would hold part of the text, and no reader of the outbox removes it.
+/// would hold part of the text. One left by a writer killed mid-write is
+/// removed when the daemon starts (`spool::fs::remove_orphaned_temps`).
 fn write_first_free(
     outbox: &Path,
     content: &[u8],
@@ -236,7 +237,7 @@ fn write_first_free(
         move |source| QueueError::Write { path, source }
     };
     let serial = TEMP_SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let temp = outbox.join(format!(".simgate-send-{}-{serial}.tmp", std::process::id()));
+    let temp = outbox.join(spool::fs::send_temp_name(std::process::id(), serial));
     let identity = {
         let mut file = fs::File::create(&temp).map_err(write_error(&temp))?;
         let written = file

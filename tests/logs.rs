@@ -22,7 +22,7 @@ fn config(root: &Path, device: &Path, level: &str) -> std::path::PathBuf {
         format!(
             "[modem]\ndevice = \"{}\"\nstatus_interval = \"0s\"\n\n[spool]\n\
              inbox = \"{1}/inbox\"\noutbox = \"{1}/outbox\"\nsent = \"{1}/sent\"\n\
-             error = \"{1}/error\"\n\n[send]\nretry_delay = \"100ms\"\nretry_delay_max = \"100ms\"\n\
+             error = \"{1}/error\"\n\n[send]\nretry_delay = \"100ms\"\nretry_delay_max = \"1s\"\n\
              max_attempts = 2\n\n[database]\npath = \"{1}/simgate.db\"\n\n[log]\nlevel = \"{level}\"\n\
              file = \"{1}/simgate.log\"\n",
             device.display(),

@@ -993,9 +993,13 @@ impl<'a> Reader<'a> {
         let send = &mut config.send;
         send.ambiguous = AmbiguousPolicy::Error;
         send.max_attempts = retries.map(|n| u32::try_from(n).unwrap_or(u32::MAX).saturating_add(1));
-        if let Some(secs) = retry_timeout {
-            send.retry_delay = Duration::from_secs(secs);
-            send.retry_delay_max = Duration::from_secs(secs);
+        // RetryTimeout = 0 (retry without waiting, with gammu's SQL
+        // backends) is gammu's loop pace: the floor, 1 s.
+        let retry_timeout_delay =
+            retry_timeout.map(|secs| Duration::from_secs(secs).max(value::MIN_RETRY_DELAY_MAX));
+        if let Some(delay) = retry_timeout_delay {
+            send.retry_delay = delay;
+            send.retry_delay_max = delay;
         }
         match (retries, send.max_attempts) {
             (Some(retries), Some(attempts)) => self.info(
@@ -1016,14 +1020,23 @@ impl<'a> Reader<'a> {
                  give up after that many retries",
             ),
         }
-        if let Some(secs) = retry_timeout {
+        if let (Some(secs), Some(delay)) = (retry_timeout, retry_timeout_delay) {
+            let floor = if Duration::from_secs(secs) < delay {
+                format!(
+                    " ({secs} would retry without waiting, a storm against the modem; {} is \
+                     the shortest delay, about gammu's pace with the files backend)",
+                    value::format_duration(delay)
+                )
+            } else {
+                String::new()
+            };
             self.info(
                 "smsd",
                 "RetryTimeout",
                 format!(
-                    "used as the delay between attempts ({}); gammu uses it only with its SQL \
-                     backends",
-                    value::format_duration(Duration::from_secs(secs))
+                    "used as the delay between attempts ({}){floor}; gammu uses it only with its \
+                     SQL backends",
+                    value::format_duration(delay)
                 ),
             );
         }

@@ -40,7 +40,7 @@
 //! | a path in quotes | the quotes are part of the path | error |
 //! | `SentSMSPath`/`ErrorSMSPath` chain (Q13) | error → sent → outbox (= delete) | same; a warning when failed files would be deleted |
 //! | `MaxRetries` (Q7) | ignored: retried every loop forever | honoured: `MaxRetries` + 1 attempts, then the error directory |
-//! | `RetryTimeout` | SQL only | the delay between attempts |
+//! | `RetryTimeout` | SQL only | the delay between attempts (0: 1 s, the shortest) |
 //! | failed sends (Q7) | retried at once, every second | retried with backoff (notice) |
 //! | ambiguous send | sent again | moved to the error directory (notice; `send.ambiguous = "resend"` for gammu's way) |
 //! | outbox order (Q16) | `strcoll` in the daemon's locale | byte order (notice) |
@@ -1161,21 +1161,36 @@ fn every_modem(config: &mut Config) -> impl Iterator<Item = &mut ModemSettings> 
     std::iter::once(&mut config.modem).chain(config.more_modems.iter_mut())
 }
 
-/// The first line of a secret's file.
-fn first_line(file: &Path) -> Result<String, ConfigError> {
-    let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Io {
+/// The first line of a secret's file, `key`'s value: a file that cannot
+/// be read is an error naming the key and the path (not one saying the
+/// configuration itself cannot be read).
+fn first_line(key: &str, file: &Path) -> Result<String, ConfigError> {
+    let text = std::fs::read_to_string(file).map_err(|error| ConfigError::Path {
+        key: key.to_owned(),
         path: file.to_owned(),
-        source,
+        problem: error.to_string(),
     })?;
     Ok(text.lines().next().unwrap_or("").to_owned())
+}
+
+/// The key `name` of the modem at `index` in [`every_modem`]'s order, as
+/// the errors name it: `modem.name` for the first, `modems.name` for the
+/// others (as for `pin_file`).
+fn modem_key(index: usize, name: &str) -> String {
+    let table = if index == 0 { "modem" } else { "modems" };
+    format!("{table}.{name}")
 }
 
 /// Reads each web stick's or phone's `password_file` (its first line)
 /// into its password.
 fn read_password_file(config: &mut Config) -> Result<(), ConfigError> {
-    for web in every_modem(config).filter_map(|modem| modem.web.as_mut()) {
+    for (index, modem) in every_modem(config).enumerate() {
+        let Some(web) = modem.web.as_mut() else {
+            continue;
+        };
         if let Some(file) = &web.password_file {
-            web.password = Some(Password::new(first_line(file)?));
+            let key = modem_key(index, "password_file");
+            web.password = Some(Password::new(first_line(&key, file)?));
         }
     }
     Ok(())
@@ -1184,17 +1199,18 @@ fn read_password_file(config: &mut Config) -> Result<(), ConfigError> {
 /// Reads each Android phone's `signing_key_file` (its first line) into
 /// its signing key. An empty key is refused: anyone could sign with it.
 fn read_signing_key_file(config: &mut Config) -> Result<(), ConfigError> {
-    let phones = every_modem(config)
-        .filter_map(|modem| modem.web.as_mut())
-        .filter_map(|web| web.android.as_mut());
-    for android in phones {
+    for (index, modem) in every_modem(config).enumerate() {
+        let Some(android) = modem.web.as_mut().and_then(|web| web.android.as_mut()) else {
+            continue;
+        };
         let Some(file) = &android.signing_key_file else {
             continue;
         };
-        let key = first_line(file)?.trim().to_owned();
+        let key_name = modem_key(index, "signing_key_file");
+        let key = first_line(&key_name, file)?.trim().to_owned();
         if key.is_empty() {
             return Err(ConfigError::Path {
-                key: "signing_key_file".to_owned(),
+                key: key_name,
                 path: file.clone(),
                 problem: "its first line is empty; a webhook signed with an empty key would be \
                           accepted from anyone"

@@ -709,6 +709,18 @@ fn simgate_toml_unknown_keys_warn_and_wrong_values_fail() {
             "at least",
         ),
         (
+            "[webhooks]\nretry_delay = \"2h\"",
+            "webhooks.retry_delay_max",
+            "1h",
+            "at least webhooks.retry_delay (2h)",
+        ),
+        (
+            "[webhooks]\nretry_delay = \"1m\"\nretry_delay_max = \"30s\"",
+            "webhooks.retry_delay_max",
+            "30s",
+            "at least webhooks.retry_delay (1m)",
+        ),
+        (
             "[log]\nlevel = \"loud\"",
             "log.level",
             "loud",
@@ -1453,14 +1465,54 @@ fn every_modems_secret_files_are_read() {
         "signing-secret"
     );
 
-    for missing in [&pin, &stick_password, &phone_password, &key] {
+    // A missing file is named with its key, not as if the configuration
+    // itself could not be read.
+    for (missing, named) in [
+        (&pin, "modems.pin_file"),
+        (&stick_password, "modems.password_file"),
+        (&phone_password, "modems.password_file"),
+        (&key, "modems.signing_key_file"),
+    ] {
         std::fs::write(
             &config,
             text.replace(missing.as_str(), "/nonexistent/secret"),
         )
         .unwrap();
-        let error = load(&config).unwrap_err().to_string();
-        assert!(error.contains("/nonexistent/secret"), "{missing}: {error}");
+        match load(&config).unwrap_err() {
+            ConfigError::Path { key, path, problem } => {
+                assert_eq!(key, named, "{missing}");
+                assert_eq!(path, Path::new("/nonexistent/secret"));
+                assert!(problem.contains("No such file"), "{missing}: {problem}");
+            }
+            other => panic!("{missing}: {other:?}"),
+        }
+    }
+    // The same for the first modem's.
+    for (phone_key, named) in [
+        ("password_file", "modem.password_file"),
+        ("signing_key_file", "modem.signing_key_file"),
+    ] {
+        let first = format!(
+            "[modem]\ntransport = \"android\"\ndevice = \"http://192.168.1.20:8080\"\n\
+             user = \"sms\"\npassword = \"p\"\nsigning_key = \"k\"\n\
+             webhook_listen = \"127.0.0.1:18555\"\n{phone_key} = \"/nonexistent/secret\"\n"
+        )
+        .replace(
+            if phone_key == "password_file" {
+                "password = \"p\"\n"
+            } else {
+                "signing_key = \"k\"\n"
+            },
+            "",
+        );
+        std::fs::write(&config, first).unwrap();
+        let error = load(&config).unwrap_err();
+        assert_eq!(error.key(), Some(named), "{error}");
+        let shown = error.to_string();
+        assert!(
+            shown.contains("/nonexistent/secret") && !shown.contains("configuration"),
+            "{shown}"
+        );
     }
     // An empty key file would let anyone sign a webhook.
     write("key", "\n");
@@ -1537,7 +1589,7 @@ fn durations_longer_than_a_year_are_refused() {
         // A year is the most, and allowed (retry_delay_max must not be
         // below retry_delay: both a year).
         let year = text(section, key, "\"365d\"");
-        let year = if key == "retry_delay" && section == "send" {
+        let year = if key == "retry_delay" && (section == "send" || section == "webhooks") {
             format!("{year}retry_delay_max = \"365d\"\n")
         } else {
             year
@@ -1819,4 +1871,69 @@ fn the_same_modem_twice_under_two_names_is_refused() {
     std::fs::write(&config, text(&other)).unwrap();
     load(&config).unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+
+/// `send.retry_delay = "1ms"` with `retry_delay_max = "1ms"` and no limit
+/// on attempts retried a failing message about every millisecond, a storm
+/// against the modem and the log. The first delay is at least 100 ms and
+/// the longest at least 1 s, so a message that keeps failing is tried at
+/// most once a second, gammu's own pace (its loop, ~1/s). gammu's
+/// `RetryTimeout = 0` (SQL backends: retry without waiting) stays valid in
+/// an unchanged gammu-smsdrc and means that pace: 1 s.
+#[test]
+fn the_send_retry_delay_has_a_floor() {
+    let base = "[modem]\ndevice = \"/dev/ttyUSB0\"\n[send]\n";
+    let cases = [
+        (
+            "retry_delay = \"1ms\"\nretry_delay_max = \"1ms\"",
+            "send.retry_delay",
+            "1ms",
+            "from 100ms",
+        ),
+        (
+            "retry_delay = 0\nretry_delay_max = \"1h\"",
+            "send.retry_delay",
+            "0s",
+            "from 100ms",
+        ),
+        (
+            "retry_delay = \"100ms\"\nretry_delay_max = \"500ms\"",
+            "send.retry_delay_max",
+            "500ms",
+            "from 1s",
+        ),
+    ];
+    for (text, key, value, allowed) in cases {
+        match parse_toml(&format!("{base}{text}\n")) {
+            Err(ConfigError::InvalidValue {
+                key: k,
+                value: v,
+                allowed: a,
+            }) => {
+                assert_eq!((k.as_str(), v.as_str()), (key, value), "{text}");
+                assert!(a.contains(allowed), "{text}: {a}");
+            }
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+    // The floors themselves are allowed.
+    let c = toml_ok(&format!(
+        "{base}retry_delay = \"100ms\"\nretry_delay_max = \"1s\"\n"
+    ))
+    .config;
+    assert_eq!(
+        (c.send.retry_delay, c.send.retry_delay_max),
+        (Duration::from_millis(100), secs(1))
+    );
+
+    let gammu_base = "[gammu]\ndevice = /dev/ttyUSB0\n[smsd]\nService = files\n";
+    let loaded = gammu(&format!("{gammu_base}RetryTimeout = 0\n"));
+    let send = &loaded.config.send;
+    assert_eq!((send.retry_delay, send.retry_delay_max), (secs(1), secs(1)));
+    let note = notice(&loaded, "[smsd] RetryTimeout").expect("a notice on RetryTimeout");
+    assert!(note.message.contains("0"), "{}", note.message);
+    assert!(note.message.contains("1s"), "{}", note.message);
+    let loaded = gammu(&format!("{gammu_base}RetryTimeout = 1\n"));
+    assert_eq!(loaded.config.send.retry_delay, secs(1));
 }

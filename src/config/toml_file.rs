@@ -146,8 +146,12 @@ pub(super) fn parse(text: &str) -> Result<Loaded, ConfigError> {
     s.enabled = send.bool("enabled", s.enabled)?;
     s.max_attempts = send.u32("max_attempts")?.filter(|&n| n > 0);
     s.max_age = Some(send.duration("max_age", Duration::ZERO)?).filter(|d| !d.is_zero());
-    s.retry_delay = send.duration("retry_delay", s.retry_delay)?;
-    s.retry_delay_max = send.duration("retry_delay_max", s.retry_delay_max)?;
+    s.retry_delay = send.duration_from("retry_delay", s.retry_delay, value::MIN_RETRY_DELAY)?;
+    s.retry_delay_max = send.duration_from(
+        "retry_delay_max",
+        s.retry_delay_max,
+        value::MIN_RETRY_DELAY_MAX,
+    )?;
     if s.retry_delay_max < s.retry_delay {
         return Err(ConfigError::InvalidValue {
             key: "send.retry_delay_max".to_owned(),
@@ -349,6 +353,16 @@ pub(super) fn parse(text: &str) -> Result<Loaded, ConfigError> {
     w.max_retry_time = webhooks.duration("max_retry_time", w.max_retry_time)?;
     w.retry_delay = webhooks.positive_duration("retry_delay", w.retry_delay)?;
     w.retry_delay_max = webhooks.positive_duration("retry_delay_max", w.retry_delay_max)?;
+    if w.retry_delay_max < w.retry_delay {
+        return Err(ConfigError::InvalidValue {
+            key: "webhooks.retry_delay_max".to_owned(),
+            value: value::format_duration(w.retry_delay_max),
+            allowed: format!(
+                "a duration at least webhooks.retry_delay ({})",
+                value::format_duration(w.retry_delay)
+            ),
+        });
+    }
     w.timeout = webhooks.positive_duration("timeout", w.timeout)?;
     webhooks.finish(&mut notices);
 

@@ -15,6 +15,17 @@ pub(super) const DURATION_FORMS: &str =
 /// its clock, which a value near `u64::MAX` seconds overflows.
 pub(super) const MAX_DURATION: Duration = Duration::from_secs(365 * 86_400);
 
+/// The shortest first wait before a failed send is tried again
+/// (`send.retry_delay`). Without a floor, `"1ms"` retried a failing message
+/// about every millisecond, a storm against the modem and the log.
+pub(super) const MIN_RETRY_DELAY: Duration = Duration::from_millis(100);
+
+/// The shortest longest wait between attempts (`send.retry_delay_max`,
+/// and gammu's `RetryTimeout`, which sets both). The waits double up to
+/// it, so a message that keeps failing is tried at most once a second:
+/// gammu's own pace (its main loop, about once a second).
+pub(super) const MIN_RETRY_DELAY_MAX: Duration = Duration::from_secs(1);
+
 /// What a duration key takes, from `min` to [`MAX_DURATION`], for error
 /// messages.
 pub(super) fn duration_range(min: Duration) -> String {
@@ -58,7 +69,6 @@ pub(super) fn parse_duration(text: &str) -> Option<Duration> {
     Some(total)
 }
 
-/// Writes a duration so that [`parse_duration`] reads it back exactly.
 /// A validity period: `max`, `none` or a duration (rounded up to the
 /// relative TP-VP codes of 3GPP TS 23.040 §9.2.3.12.1).
 pub(super) fn parse_validity(text: &str) -> Option<crate::pdu::Validity> {
@@ -95,6 +105,8 @@ pub(super) fn parse_umask(text: &str) -> Option<u32> {
         .filter(|mask| *mask <= 0o777)
 }
 
+/// Writes a duration so that [`parse_duration`] reads it back exactly (any
+/// duration of whole milliseconds, as every parsed one is).
 pub(super) fn format_duration(duration: Duration) -> String {
     if duration.subsec_nanos() != 0 {
         return format!("{}ms", duration.as_millis());

@@ -178,10 +178,13 @@ impl Core {
 
     /// Removes temporary files a killed simgate left in the spool folders
     /// it writes into (their contents were never renamed into place, and
-    /// are rewritten from the database).
+    /// are rewritten from the database), and in the outbox those of a
+    /// `simgate send` or an HTTP API killed mid-write (part of a message
+    /// that was never queued; its sender got no success).
     fn remove_orphaned_temps(&self) {
         let spool = &self.config.spool;
         let dirs = [
+            Some(&spool.outbox),
             Some(&spool.inbox),
             spool.sent.as_ref(),
             spool.error.as_ref(),
@@ -190,7 +193,7 @@ impl Core {
             match crate::spool::fs::remove_orphaned_temps(dir) {
                 Ok(0) => {}
                 Ok(removed) => {
-                    tracing::info!(dir = %dir.display(), removed, "removed temporary files of a killed simgate")
+                    tracing::info!(dir = %dir.display(), removed, "removed temporary files of a killed simgate or simgate send")
                 }
                 Err(error) => {
                     tracing::warn!(error = %Scrub(&error), "cannot remove temporary files")

@@ -78,6 +78,38 @@ pub(crate) const CLAIM_DIR: &str = ".simgate-claim";
 /// Prefix of temporary files simgate writes.
 const TEMP_PREFIX: &str = ".simgate-tmp.";
 
+/// The temporary name `simgate send` and the HTTP API (`crate::queue`)
+/// write a message under in the outbox before renaming it into place:
+/// `.simgate-send-PID-N.tmp`, with the writer's process id.
+pub(crate) fn send_temp_name(pid: u32, serial: u64) -> String {
+    format!("{SEND_TEMP_PREFIX}{pid}-{serial}{SEND_TEMP_SUFFIX}")
+}
+
+const SEND_TEMP_PREFIX: &str = ".simgate-send-";
+const SEND_TEMP_SUFFIX: &str = ".tmp";
+
+/// The writer's process id in a temporary file's name: `Some(Some(pid))`
+/// for one of [`write_atomic`]'s or a [`send_temp_name`], `Some(None)` for
+/// one of `write_atomic`'s whose id cannot be read (no writer can be
+/// alive), `None` for any other name (not simgate's: left alone).
+fn temp_writer(name: &[u8]) -> Option<Option<u32>> {
+    let number = |digits: &[u8]| {
+        (!digits.is_empty() && digits.iter().all(u8::is_ascii_digit))
+            .then(|| std::str::from_utf8(digits).ok()?.parse::<u32>().ok())
+            .flatten()
+    };
+    if let Some(rest) = name.strip_prefix(TEMP_PREFIX.as_bytes()) {
+        return Some(rest.split(|&b| b == b'.').next().and_then(number));
+    }
+    let rest = name
+        .strip_prefix(SEND_TEMP_PREFIX.as_bytes())?
+        .strip_suffix(SEND_TEMP_SUFFIX.as_bytes())?;
+    let (pid, serial) = rest.split_at(rest.iter().position(|&b| b == b'-')?);
+    let serial = &serial[1..];
+    (!serial.is_empty() && serial.iter().all(u8::is_ascii_digit)).then_some(())?;
+    Some(Some(number(pid)?))
+}
+
 /// How many `.N` suffixes [`move_to_dir`] tries before giving up.
 const MAX_COLLISION_SUFFIX: u32 = 10_000;
 
@@ -667,9 +699,12 @@ pub(crate) enum WriteMode {
     Replace,
 }
 
-/// Removes the temporary files [`write_atomic`] left in `dir` when the
-/// process writing them died (killed between creating and renaming one):
-/// those whose writer's process id is no longer running. Returns how many.
+/// Removes the temporary files [`write_atomic`] left in `dir`, and those
+/// named by [`send_temp_name`] (`simgate send`, the HTTP API) in the
+/// outbox, when the process writing them died (killed between creating and
+/// renaming one): those whose writer's process id is no longer running.
+/// A live writer's file stays, this process's too (the daemon's HTTP API
+/// writes them). Returns how many.
 pub(crate) fn remove_orphaned_temps(dir: &Path) -> Result<usize, SpoolIoError> {
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
@@ -680,14 +715,9 @@ pub(crate) fn remove_orphaned_temps(dir: &Path) -> Result<usize, SpoolIoError> {
     for entry in entries {
         let entry = entry.map_err(io_error("list", dir))?;
         let name = entry.file_name();
-        let Some(rest) = name.as_bytes().strip_prefix(TEMP_PREFIX.as_bytes()) else {
+        let Some(writer) = temp_writer(name.as_bytes()) else {
             continue;
         };
-        let writer = rest
-            .split(|&b| b == b'.')
-            .next()
-            .and_then(|pid| std::str::from_utf8(pid).ok())
-            .and_then(|pid| pid.parse::<u32>().ok());
         let alive = writer.is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
         if !alive {
             let path = entry.path();
@@ -980,6 +1010,34 @@ mod tests {
             "a live writer's file stays"
         );
         assert_eq!(remove_orphaned_temps(&dir.0.join("missing")).unwrap(), 0);
+    }
+
+    /// `simgate send` and the HTTP API write `.simgate-send-PID-N.tmp` into
+    /// the outbox; one left by a writer killed mid-write (SIGKILL, a power
+    /// cut) held part of a message's text, readable by all, forever. A
+    /// live writer's (the daemon's own HTTP API: this process) stays, and
+    /// so does a name that only looks alike.
+    #[test]
+    fn send_temporary_files_of_dead_writers_are_removed() {
+        let dir = TempDir::new("send-orphans");
+        // A pid that cannot be running (above the kernel's pid_max limit).
+        let dead = ".simgate-send-4194305-0.tmp".to_owned();
+        let ours = format!(".simgate-send-{}-7.tmp", std::process::id());
+        let kept = [
+            ours.clone(),
+            ".simgate-send-4194305-x.tmp".to_owned(),
+            ".simgate-send-4194305-0.tmp.bak".to_owned(),
+            "OUT+4912345_00.txt".to_owned(),
+        ];
+        for name in kept.iter().chain([&dead]) {
+            fs::write(dir.0.join(name), b"part of a text").unwrap();
+        }
+        assert_eq!(remove_orphaned_temps(&dir.0).unwrap(), 1);
+        let mut left = names(&dir.0);
+        left.sort();
+        let mut expected = kept.to_vec();
+        expected.sort();
+        assert_eq!(left, expected);
     }
 
     fn names(dir: &Path) -> Vec<String> {
