@@ -1873,7 +1873,6 @@ fn the_same_modem_twice_under_two_names_is_refused() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-
 /// `send.retry_delay = "1ms"` with `retry_delay_max = "1ms"` and no limit
 /// on attempts retried a failing message about every millisecond, a storm
 /// against the modem and the log. The first delay is at least 100 ms and
