@@ -475,11 +475,7 @@ async fn a_message_whose_webhook_never_came_is_found_in_the_app_s_list_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_at_random_moments_it_sends_and_receives_everything_once() {
     // A fixed port: the phone keeps posting to the address registered.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::support::port_for_a_daemon();
     let mut setup = Setup::start_on("crash", &format!("127.0.0.1:{port}")).await;
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

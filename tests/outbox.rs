@@ -668,11 +668,7 @@ async fn idle_http_connections_leave_the_daemon_the_descriptors_it_needs() {
         .unwrap();
     let root = fresh_spool("idle-http");
     let config = write_spool_config(&root, &emulator.path(), "");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::support::port_for_a_daemon();
     let mut daemon = spawn_daemon(&config, Some(port), Some(64));
     let log = || std::fs::read_to_string(root.join("simgate.log")).unwrap_or_default();
     until("the daemon ready", || {

@@ -925,11 +925,7 @@ async fn sighup_reloads_every_modem_s_own_settings() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_is_ready_while_any_modem_can_send() {
     use crate::http_api::get;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::support::port_for_a_daemon();
     let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     let mut pair = Pair::start("health", |c| c.http.listen = Some(address)).await;
     let answer = get(address, "/health").await;

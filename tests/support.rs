@@ -652,3 +652,28 @@ pub(crate) fn fill(dir: &std::path::Path) -> PathBuf {
     let _ = file.sync_all();
     filler
 }
+
+/// A loopback TCP port for a daemon a test starts on a fixed address:
+/// free now, and below the kernel's ephemeral range. A port from
+/// `bind(0)` is in that range, so between the probe and the daemon's bind
+/// any connection another test opens may take it as its local port (one
+/// daemon found its webhook port "already in use" that way). Each call in
+/// this process gets another port.
+pub(crate) fn port_for_a_daemon() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32768);
+    let top = low.saturating_sub(1).max(2048);
+    let span = (top - 1024).min(8000);
+    let start = std::process::id() * 37;
+    loop {
+        let offset = (start + NEXT.fetch_add(1, Ordering::SeqCst)) % span;
+        let port = u16::try_from(top - offset).unwrap();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}

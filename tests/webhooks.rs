@@ -251,10 +251,7 @@ async fn a_sent_message_is_posted_signed_and_retried_with_backoff() {
 /// delivery report (naming it) and a failure after it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_queued_while_the_receiver_is_down_survives_a_restart() {
-    let port = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap().port()
-    };
+    let port = crate::support::port_for_a_daemon();
     let emulator = Emulator::start(EmulatorConfig::new(Profile::Generic))
         .await
         .unwrap();
