@@ -152,16 +152,7 @@ pub(super) fn parse(text: &str) -> Result<Loaded, ConfigError> {
         s.retry_delay_max,
         value::MIN_RETRY_DELAY_MAX,
     )?;
-    if s.retry_delay_max < s.retry_delay {
-        return Err(ConfigError::InvalidValue {
-            key: "send.retry_delay_max".to_owned(),
-            value: value::format_duration(s.retry_delay_max),
-            allowed: format!(
-                "a duration at least send.retry_delay ({})",
-                value::format_duration(s.retry_delay)
-            ),
-        });
-    }
+    retry_delays_in_order("send", s.retry_delay, s.retry_delay_max)?;
     s.ambiguous = send.choice("ambiguous", &value::AMBIGUOUS_POLICIES, s.ambiguous)?;
     if let Some(validity) = send.string("validity")? {
         s.validity = value::parse_validity(&validity).ok_or_else(|| {
@@ -353,16 +344,7 @@ pub(super) fn parse(text: &str) -> Result<Loaded, ConfigError> {
     w.max_retry_time = webhooks.duration("max_retry_time", w.max_retry_time)?;
     w.retry_delay = webhooks.positive_duration("retry_delay", w.retry_delay)?;
     w.retry_delay_max = webhooks.positive_duration("retry_delay_max", w.retry_delay_max)?;
-    if w.retry_delay_max < w.retry_delay {
-        return Err(ConfigError::InvalidValue {
-            key: "webhooks.retry_delay_max".to_owned(),
-            value: value::format_duration(w.retry_delay_max),
-            allowed: format!(
-                "a duration at least webhooks.retry_delay ({})",
-                value::format_duration(w.retry_delay)
-            ),
-        });
-    }
+    retry_delays_in_order("webhooks", w.retry_delay, w.retry_delay_max)?;
     w.timeout = webhooks.positive_duration("timeout", w.timeout)?;
     webhooks.finish(&mut notices);
 
@@ -866,6 +848,26 @@ impl<'a> Section<'a> {
             }
         }
     }
+}
+
+/// `[section] retry_delay_max` is not below its `retry_delay`: the delay
+/// doubles from the first up to the longest.
+fn retry_delays_in_order(
+    section: &str,
+    first: std::time::Duration,
+    longest: std::time::Duration,
+) -> Result<(), ConfigError> {
+    if longest >= first {
+        return Ok(());
+    }
+    Err(ConfigError::InvalidValue {
+        key: format!("{section}.retry_delay_max"),
+        value: value::format_duration(longest),
+        allowed: format!(
+            "a duration at least {section}.retry_delay ({})",
+            value::format_duration(first)
+        ),
+    })
 }
 
 /// The keys only an Android phone has: its webhook signing key (or a file
