@@ -44,6 +44,12 @@ file = "{root}/simgate.log"
     root
 }
 
+/// Writes a shell script a hook runs, executable.
+fn write_script(path: &Path, text: impl AsRef<[u8]>) {
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+}
+
 /// The last 64 KiB of the log (a runaway hook can make it huge).
 fn log_tail(root: &Path) -> String {
     use std::io::{Read, Seek, SeekFrom};
@@ -222,12 +228,10 @@ async fn run_on_sent_gets_the_variables_gammu_smsd_gives_it() {
     let envs = root.join("env");
     std::fs::create_dir_all(&envs).unwrap();
     let hook = root.join("hook.sh");
-    std::fs::write(
+    write_script(
         &hook,
         format!("#!/bin/sh\nenv > '{}'/\"$1\"\n", envs.display()),
-    )
-    .unwrap();
-    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    );
     let config = root.join("gammu-smsdrc");
     std::fs::write(
         &config,
@@ -357,16 +361,14 @@ async fn run_on_sent_names_the_file_in_sent_that_went_out() {
     let log = root.with_extension("log");
     let _ = std::fs::remove_file(&log);
     let hook = root.with_extension("sh");
-    std::fs::write(
+    write_script(
         &hook,
         format!(
             "#!/bin/sh\n{{ printf '%s: ' \"$1\"; cat '{}/sent/'\"$1\"; echo; }} >> '{}'\n",
             root.display(),
             log.display()
         ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    );
     let root = spool(
         "same-name",
         &emulator.path(),
@@ -420,7 +422,7 @@ async fn hooks_run_one_at_a_time_in_the_order_of_their_messages() {
     let hook = root.with_extension("sh");
     // mkdir is atomic: a second hook that finds the folder runs beside
     // the first.
-    std::fs::write(
+    write_script(
         &hook,
         format!(
             "#!/bin/sh\nmkdir '{lock}' 2>/dev/null || echo \"overlap $1\" >> '{log}'\n\
@@ -428,9 +430,7 @@ async fn hooks_run_one_at_a_time_in_the_order_of_their_messages() {
             lock = lock.display(),
             log = log.display()
         ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    );
     let root = spool(
         "order",
         &emulator.path(),
