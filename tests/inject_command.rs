@@ -1,6 +1,6 @@
 //! `simgate inject` (issue #12 §4) against the real `gammu-smsd-inject`:
 //! both run with the same arguments, the same configuration and the same
-//! frozen clock (faketime), in the same locale and time zone, into two
+//! frozen clock (libfaketime), in the same locale and time zone, into two
 //! spools; the file names, the bytes of every file, what they print and
 //! their exit status must be the same. The one difference on purpose is
 //! checked as such: in the `.txt` formats simgate keeps `-flash` and
@@ -37,10 +37,11 @@ fn config(root: &Path, format: &str) -> std::path::PathBuf {
 }
 
 /// Runs `command` (with `prefix` before the message arguments) frozen at
-/// `at` in `zone`, with `stdin`, and collects what it wrote into `root`.
+/// `at` in `zone` by the preloaded `libfaketime`, with `stdin`, and
+/// collects what it wrote into `root`.
 #[allow(clippy::too_many_arguments)]
 fn run(
-    faketime: &str,
+    libfaketime: &str,
     at: &str,
     zone: &str,
     root: &Path,
@@ -50,10 +51,11 @@ fn run(
     stdin: &str,
 ) -> Outcome {
     use std::io::Write;
-    let mut child = Command::new(faketime)
-        .args(["-f", at, command])
+    let mut child = Command::new(command)
         .args(prefix)
         .args(message)
+        .env("LD_PRELOAD", libfaketime)
+        .env("FAKETIME", at)
         .env("TZ", zone)
         .env("LANG", "C.UTF-8")
         .env("LC_ALL", "C.UTF-8")
@@ -119,7 +121,7 @@ fn simgate_inject_writes_what_gammu_smsd_inject_writes() {
     let Some(gammu) = reference(Reference::SmsdInject, CHECK) else {
         return;
     };
-    let Some(faketime) = reference(Reference::Faketime, CHECK) else {
+    let Some(libfaketime) = reference(Reference::Faketime, CHECK) else {
         return;
     };
     let simgate = env!("CARGO_BIN_EXE_simgate");
@@ -363,7 +365,7 @@ fn simgate_inject_writes_what_gammu_smsd_inject_writes() {
         let gammu_config = config(&gammu_root, case.format);
         let simgate_config = config(&simgate_root, case.format);
         let expected = run(
-            &faketime,
+            &libfaketime,
             case.at,
             case.zone,
             &gammu_root,
@@ -373,7 +375,7 @@ fn simgate_inject_writes_what_gammu_smsd_inject_writes() {
             case.stdin,
         );
         let actual = run(
-            &faketime,
+            &libfaketime,
             case.at,
             case.zone,
             &simgate_root,
@@ -383,7 +385,11 @@ fn simgate_inject_writes_what_gammu_smsd_inject_writes() {
             case.stdin,
         );
         let what = format!("{} {:?} at {} {}", case.format, message, case.at, case.zone);
-        assert_eq!(actual.status, expected.status, "{what}");
+        assert_eq!(
+            actual.status, expected.status,
+            "{what}: gammu said {:?}, simgate {:?}",
+            expected.stderr, actual.stderr
+        );
         if expected.status == Some(0) {
             assert!(!expected.files.is_empty(), "{what}");
             written += 1;
@@ -412,7 +418,7 @@ fn simgate_inject_writes_what_gammu_smsd_inject_writes() {
     let simgate_config = config(&simgate_root, "standard");
     let at = "2026-12-03 21:27:33";
     let expected = run(
-        &faketime,
+        &libfaketime,
         at,
         "UTC",
         &gammu_root,
@@ -422,7 +428,7 @@ fn simgate_inject_writes_what_gammu_smsd_inject_writes() {
         "",
     );
     let actual = run(
-        &faketime,
+        &libfaketime,
         at,
         "UTC",
         &simgate_root,
@@ -431,8 +437,8 @@ fn simgate_inject_writes_what_gammu_smsd_inject_writes() {
         &message,
         "",
     );
-    // Once (1 run in 5 of the whole suite beside a build) gammu's run
-    // here wrote no file; its status and standard error say why next time.
+    // Each must have written one file; if not, its status and standard
+    // error say why.
     for (who, outcome) in [("gammu-smsd-inject", &expected), ("simgate", &actual)] {
         assert!(
             outcome.status == Some(0) && outcome.files.len() == 1,

@@ -320,7 +320,10 @@ pub(crate) enum Reference {
     Systemctl,
     /// systemd-analyze, for `verify` and `security --offline` (systemd).
     SystemdAnalyze,
-    /// faketime, which freezes the clock of a command (faketime).
+    /// libfaketime, preloaded to set the clock of a command (faketime).
+    /// Preloaded directly: the `faketime` wrapper exits 1, running
+    /// nothing, when a semaphore some killed process left in /dev/shm
+    /// carries the wrapper's own pid, and the library does not.
     Faketime,
 }
 
@@ -409,7 +412,21 @@ impl Reference {
             Self::Smsd => ("SIMGATE_REFERENCE_SMSD", "gammu-smsd"),
             Self::Systemctl => ("SIMGATE_REFERENCE_SYSTEMCTL", "systemctl"),
             Self::SystemdAnalyze => ("SIMGATE_REFERENCE_SYSTEMD_ANALYZE", "systemd-analyze"),
-            Self::Faketime => ("SIMGATE_REFERENCE_FAKETIME", "faketime"),
+            Self::Faketime => {
+                // Where Debian puts it, for the machine's architecture.
+                let installed = [
+                    "x86_64-linux-gnu",
+                    "aarch64-linux-gnu",
+                    "arm-linux-gnueabihf",
+                ]
+                .iter()
+                .map(|arch| format!("/usr/lib/{arch}/faketime/libfaketime.so.1"))
+                .find(|path| std::path::Path::new(path).exists());
+                return std::env::var("SIMGATE_REFERENCE_FAKETIME")
+                    .ok()
+                    .or(installed)
+                    .unwrap_or_else(|| "libfaketime.so.1 (not found)".to_owned());
+            }
         };
         std::env::var(variable).unwrap_or_else(|_| default.to_owned())
     }
@@ -421,7 +438,7 @@ impl Reference {
             Self::Smsd => "gammu-smsd (Debian package gammu-smsd)",
             Self::Systemctl => "systemctl (Debian package systemd; it need not run)",
             Self::SystemdAnalyze => "systemd-analyze (Debian package systemd; it need not run)",
-            Self::Faketime => "faketime (Debian package faketime)",
+            Self::Faketime => "libfaketime (Debian package faketime)",
         }
     }
 
@@ -433,7 +450,24 @@ impl Reference {
             Self::SmsdInject | Self::Smsd | Self::Systemctl | Self::SystemdAnalyze => {
                 probe.arg("--version")
             }
-            Self::Faketime => probe.args(["-f", "2026-01-01 00:00:00", "true"]),
+            Self::Faketime => {
+                // The library is `command`; it must set date's clock.
+                let output = std::process::Command::new("date")
+                    .arg("+%F")
+                    .env("LD_PRELOAD", command)
+                    .env("FAKETIME", "2026-01-01 00:00:00")
+                    .output()
+                    .map_err(|error| format!("`date`: {error}"))?;
+                let date = String::from_utf8_lossy(&output.stdout);
+                return if date.trim() == "2026-01-01" {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "`{command}` does not set the clock: `date` said {date:?}, {:?}",
+                        String::from_utf8_lossy(&output.stderr).trim()
+                    ))
+                };
+            }
         };
         match probe.output() {
             Err(error) => Err(format!("`{command}`: {error}")),
