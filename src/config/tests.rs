@@ -1873,6 +1873,50 @@ fn the_same_modem_twice_under_two_names_is_refused() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// `[webhooks] retry_delay = "1ms"` with `retry_delay_max = "1ms"` posted
+/// a failing event again about every millisecond until `max_retry_time`:
+/// a storm against a receiver that is down, and against the log. The same
+/// floors as `[send]`: the first delay at least 100 ms, the longest 1 s.
+#[test]
+fn the_webhook_retry_delay_has_a_floor() {
+    let base = "[modem]\ndevice = \"/dev/ttyUSB0\"\n[webhooks]\nurls = [\"http://127.0.0.1:9/\"]\nsecret = \"a long random string for the test\"\n";
+    let cases = [
+        (
+            "retry_delay = \"1ms\"\nretry_delay_max = \"1ms\"",
+            "webhooks.retry_delay",
+            "1ms",
+            "from 100ms",
+        ),
+        (
+            "retry_delay = \"100ms\"\nretry_delay_max = \"500ms\"",
+            "webhooks.retry_delay_max",
+            "500ms",
+            "from 1s",
+        ),
+    ];
+    for (text, key, value, allowed) in cases {
+        match parse_toml(&format!("{base}{text}\n")) {
+            Err(ConfigError::InvalidValue {
+                key: k,
+                value: v,
+                allowed: a,
+            }) => {
+                assert_eq!((k.as_str(), v.as_str()), (key, value), "{text}");
+                assert!(a.contains(allowed), "{text}: {a}");
+            }
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+    let c = toml_ok(&format!(
+        "{base}retry_delay = \"100ms\"\nretry_delay_max = \"1s\"\n"
+    ))
+    .config;
+    assert_eq!(
+        (c.webhooks.retry_delay, c.webhooks.retry_delay_max),
+        (Duration::from_millis(100), secs(1))
+    );
+}
+
 /// `send.retry_delay = "1ms"` with `retry_delay_max = "1ms"` and no limit
 /// on attempts retried a failing message about every millisecond, a storm
 /// against the modem and the log. The first delay is at least 100 ms and

@@ -342,8 +342,14 @@ pub(super) fn parse(text: &str) -> Result<Loaded, ConfigError> {
         w.events = events;
     }
     w.max_retry_time = webhooks.duration("max_retry_time", w.max_retry_time)?;
-    w.retry_delay = webhooks.positive_duration("retry_delay", w.retry_delay)?;
-    w.retry_delay_max = webhooks.positive_duration("retry_delay_max", w.retry_delay_max)?;
+    // The floors of [send]: a receiver that is down is not posted to
+    // every millisecond.
+    w.retry_delay = webhooks.duration_from("retry_delay", w.retry_delay, value::MIN_RETRY_DELAY)?;
+    w.retry_delay_max = webhooks.duration_from(
+        "retry_delay_max",
+        w.retry_delay_max,
+        value::MIN_RETRY_DELAY_MAX,
+    )?;
     retry_delays_in_order("webhooks", w.retry_delay, w.retry_delay_max)?;
     w.timeout = webhooks.positive_duration("timeout", w.timeout)?;
     webhooks.finish(&mut notices);

@@ -16,7 +16,7 @@ pub(super) const DURATION_FORMS: &str =
 pub(super) const MAX_DURATION: Duration = Duration::from_secs(365 * 86_400);
 
 /// The shortest first wait before a failed send is tried again
-/// (`send.retry_delay`). Without a floor, `"1ms"` retried a failing message
+/// (`send.retry_delay`, and `webhooks.retry_delay` for a failed POST). Without a floor, `"1ms"` retried a failing message
 /// about every millisecond, a storm against the modem and the log.
 pub(super) const MIN_RETRY_DELAY: Duration = Duration::from_millis(100);
 
