@@ -1873,6 +1873,27 @@ fn the_same_modem_twice_under_two_names_is_refused() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// `[http] max_body_bytes` above the outbox reader's limit (512 KiB) let
+/// the API accept a text whose file the daemon then refused for its size:
+/// 200 to the client, then the message in `error/`. It is refused at
+/// load; the limit itself is allowed.
+#[test]
+fn the_http_body_limit_is_not_above_what_the_outbox_reads() {
+    let base = "[modem]\ndevice = \"/dev/ttyUSB0\"\n[http]\nlisten = \"127.0.0.1:8080\"\n";
+    let limit = crate::spool::outbox::MAX_OUTBOX_FILE_BYTES;
+    for value in [limit + 1, 10 * 1024 * 1024, 63] {
+        match parse_toml(&format!("{base}max_body_bytes = {value}\n")) {
+            Err(ConfigError::InvalidValue { key, allowed, .. }) => {
+                assert_eq!(key, "http.max_body_bytes", "{value}");
+                assert!(allowed.contains(&limit.to_string()), "{value}: {allowed}");
+            }
+            other => panic!("{value}: {other:?}"),
+        }
+    }
+    let c = toml_ok(&format!("{base}max_body_bytes = {limit}\n")).config;
+    assert_eq!(u64::from(c.http.max_body_bytes), limit);
+}
+
 /// `[webhooks] retry_delay = "1ms"` with `retry_delay_max = "1ms"` posted
 /// a failing event again about every millisecond until `max_retry_time`:
 /// a storm against a receiver that is down, and against the log. The same

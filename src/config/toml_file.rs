@@ -286,11 +286,14 @@ pub(super) fn parse(text: &str) -> Result<Loaded, ConfigError> {
         h.client_messages_per_hour = max;
     }
     if let Some(max) = http.u32("max_body_bytes")? {
-        if max < 64 {
+        // A message's file holds at most its body's bytes; above what the
+        // outbox reader takes, an accepted text would end in error/.
+        let most = crate::spool::outbox::MAX_OUTBOX_FILE_BYTES;
+        if max < 64 || u64::from(max) > most {
             return Err(http.invalid(
                 "max_body_bytes",
                 &Value::Integer(i64::from(max)),
-                "a number of bytes, 64 or more",
+                &format!("a number of bytes from 64 to {most} (the largest outbox file read)"),
             ));
         }
         h.max_body_bytes = max;
