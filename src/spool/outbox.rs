@@ -192,6 +192,9 @@ pub(crate) enum ContentError {
         "the text has a NUL at byte offset {0} followed by more text; is it UTF-16 without a BOM?"
     )]
     EmbeddedNul(usize),
+    /// A NUL unit followed by more content in UTF-16 text (after its BOM).
+    #[error("the UTF-16 text has a NUL at byte offset {0} followed by more text")]
+    EmbeddedUtf16Nul(usize),
     /// The `b` flag.
     #[error("WAP bookmarks (the 'b' flag) are not supported")]
     WapBookmarkUnsupported,
@@ -484,8 +487,8 @@ fn decode_utf16(data: &[u8], unit: fn([u8; 2]) -> u16) -> Result<String, Content
     if !data.len().is_multiple_of(2) {
         return Err(ContentError::OddUtf16Length(data.len()));
     }
-    let data =
-        strip_trailing_nuls(data, 2).map_err(|offset| ContentError::EmbeddedNul(offset + 2))?;
+    let data = strip_trailing_nuls(data, 2)
+        .map_err(|offset| ContentError::EmbeddedUtf16Nul(offset + 2))?;
     let units = data.chunks_exact(2).map(|pair| unit([pair[0], pair[1]]));
     let mut text = String::with_capacity(data.len() / 2);
     for decoded in char::decode_utf16(units) {
@@ -1106,6 +1109,26 @@ mod tests {
         assert_eq!(txt(b"abc\0\0").unwrap(), "abc");
     }
 
+    /// A UTF-16 file (it has a BOM) with a `00 00` unit and then more text
+    /// was refused asking "is it UTF-16 without a BOM?": misleading, the
+    /// BOM is there. The hint stays for a file without one.
+    #[test]
+    fn a_nul_in_utf16_text_is_not_blamed_on_a_missing_bom() {
+        for content in [
+            &b"\xFE\xFF\x00h\x00i\x00\x00\x00j"[..],
+            b"\xFF\xFEh\x00\x00\x00j\x00",
+        ] {
+            let message = txt(content).unwrap_err().to_string();
+            assert!(!message.contains("without a BOM"), "{message}");
+            assert!(
+                message.contains("UTF-16") && message.contains("NUL"),
+                "{message}"
+            );
+        }
+        let message = txt(b"h\0i\0").unwrap_err().to_string();
+        assert!(message.contains("UTF-16 without a BOM?"), "{message}");
+    }
+
     #[test]
     fn txt_errors() {
         assert_eq!(txt(b"\xFF\xFEa"), Err(ContentError::OddUtf16Length(1)));
@@ -1121,7 +1144,7 @@ mod tests {
         assert_eq!(txt(b"h\0i\0"), Err(ContentError::EmbeddedNul(1)));
         assert_eq!(
             txt(b"\xFE\xFF\x00a\x00\x00\x00b"),
-            Err(ContentError::EmbeddedNul(4))
+            Err(ContentError::EmbeddedUtf16Nul(4))
         );
         // §3.1.1 obs: a Latin-2 file.
         assert_eq!(
