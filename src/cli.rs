@@ -575,8 +575,38 @@ fn status(args: &StatusArgs, out: &mut dyn Write) -> Result<(), CliError> {
     }
 }
 
+/// The gammu file as simgate TOML. A daemon that ran on the gammu file
+/// kept its state in the database named after that file; the output names
+/// it, so the limits' and budget's counts and the sends in doubt carry
+/// over. What is redacted (without `--show-pin`) is said on stderr: the
+/// output is usually redirected into a file.
 fn import_gammu(args: &ImportGammuArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    print_config(&crate::config::load(&args.file)?, args.show_pin, out)
+    let mut loaded = crate::config::load(&args.file)?;
+    if loaded.config.database.path.is_none() {
+        let env = crate::instance::StateEnv::from_env();
+        let database = crate::instance::planned_database(&args.file, &env)?;
+        if database.exists() {
+            loaded.config.database.path = Some(database);
+        }
+    }
+    if !args.show_pin {
+        let redacted: Vec<String> = loaded
+            .config
+            .to_toml()
+            .lines()
+            .filter(|line| line.ends_with("(set, redacted)"))
+            .filter_map(|line| line.trim_start_matches("# ").split(' ').next())
+            .map(str::to_owned)
+            .collect();
+        if !redacted.is_empty() {
+            eprintln!(
+                "simgate: left out of the output: {} (add --show-pin to include them, \
+                 or put each in a file and name it: pin_file, password_file)",
+                redacted.join(", ")
+            );
+        }
+    }
+    print_config(&loaded, args.show_pin, out)
 }
 
 /// The notices as comments, then the effective configuration as TOML.

@@ -273,3 +273,74 @@ fn logfile_stdout_logs_to_standard_output() {
     assert!(!stderr.contains("ReceiveFrequency"), "{stderr}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `import-gammu` moves a gammu-smsd setup that simgate ran on to
+/// simgate's TOML. Its output named no database, so `simgate run` on it
+/// started a new one: the rate-limit and budget counts and the sends in
+/// doubt of the daemon that ran on the gammu file were left behind. And a
+/// PIN was left out of the output without a word on stderr, so the
+/// imported file, redirected to disk, started a daemon without it.
+#[test]
+fn import_gammu_keeps_the_database_and_says_what_it_left_out() {
+    let dir = std::env::temp_dir().join(format!("simgate-import-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let state = dir.join("state");
+    for folder in ["state", "inbox", "outbox", "sent", "error"] {
+        std::fs::create_dir_all(dir.join(folder)).unwrap();
+    }
+    let gammu = dir.join("gammu-smsdrc");
+    std::fs::write(
+        &gammu,
+        format!(
+            "[gammu]\ndevice = /dev/ttyUSB0\nconnection = at\n[smsd]\nservice = files\n\
+             PIN = 1234\ninboxpath = {0}/inbox/\noutboxpath = {0}/outbox/\n\
+             sentsmspath = {0}/sent/\nerrorsmspath = {0}/error/\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&std::ffi::OsStr]| {
+        Command::new(env!("CARGO_BIN_EXE_simgate"))
+            .args(args)
+            .env("STATE_DIRECTORY", &state)
+            .output()
+            .unwrap()
+    };
+    let state_of = |config: &std::path::Path| -> String {
+        let output = run(&["check-config".as_ref(), "-c".as_ref(), config.as_os_str()]);
+        stdout(&output)
+            .lines()
+            .find_map(|l| l.strip_prefix("# state: ").map(str::to_owned))
+            .expect("check-config names the state")
+    };
+    // The database of a daemon that ran on the gammu file.
+    let gammu_state = state_of(&gammu);
+    let database = gammu_state.split(' ').next().unwrap().to_owned();
+    std::fs::write(&database, b"").unwrap();
+
+    let output = run(&["import-gammu".as_ref(), gammu.as_os_str()]);
+    let toml = stdout(&output);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("pin") && stderr.contains("--show-pin"),
+        "{stderr:?}"
+    );
+    assert!(!toml.contains("1234"), "{toml}");
+    let imported = dir.join("simgate.toml");
+    std::fs::write(&imported, &toml).unwrap();
+    assert_eq!(
+        state_of(&imported),
+        format!("{database} ([database] path)"),
+        "{toml}"
+    );
+
+    // With --show-pin nothing is left out, and nothing said.
+    let output = run(&[
+        "import-gammu".as_ref(),
+        "--show-pin".as_ref(),
+        gammu.as_os_str(),
+    ]);
+    assert!(stdout(&output).contains("pin = \"1234\""));
+    assert_eq!(String::from_utf8_lossy(&output.stderr), "");
+    let _ = std::fs::remove_dir_all(&dir);
+}
