@@ -25,6 +25,7 @@ mod migrate_from_gammu;
 mod migration;
 mod modem;
 mod modemmanager;
+mod multipart_copies;
 mod outbox;
 mod packaging;
 mod pdu_properties;

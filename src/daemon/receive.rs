@@ -533,16 +533,72 @@ fn complete_part(
         None => !group.is_empty(),
         Some(c) => group.len() >= usize::from(c.total),
     };
-    if !complete {
-        let window = config.receive.multipart_timeout.as_millis() as i64;
-        if group.len() == 1 && store.join_recent_duplicate(part, now_ms - window)? {
-            tracing::info!("a repeated part of a message already written; ignored");
-        }
+    if !complete || joined_as_copy(config, store, &group)? {
         return Ok(None);
     }
     Ok(Some(assemble(
         config, store, reserved, &group, true, now_ms,
     )?))
+}
+
+/// Whether `group` repeats a message already written and joined it: the
+/// network sent those parts again (with another time stamp, or the same).
+/// A sender may reuse a reference for every long message (bulk senders do;
+/// a phone's counter wraps), so sender, reference and sequence numbers do
+/// not make a copy; the content must be the same too, for every part.
+fn joined_as_copy(
+    config: &Config,
+    store: &mut Store,
+    group: &[IncomingPart],
+) -> Result<bool, ReceiveError> {
+    let Some(concat) = group.first().and_then(|p| p.concat) else {
+        return Ok(false);
+    };
+    let window = config.receive.multipart_timeout.as_millis() as i64;
+    let first_read = group.iter().map(|p| p.received_ms).min().unwrap_or(0);
+    let originals = store.assembled_parts(
+        &group[0].sender,
+        concat.reference,
+        concat.total,
+        first_read.saturating_sub(window),
+    )?;
+    let Some(message) = repeated_message(group, &originals) else {
+        return Ok(false);
+    };
+    let ids: Vec<i64> = group.iter().map(|p| p.id).collect();
+    store.join_message(&ids, message)?;
+    tracing::info!(
+        parts = ids.len(),
+        "parts repeating a message already written; nothing more written"
+    );
+    Ok(true)
+}
+
+/// The message among `originals` (assembled parts, each with its message)
+/// of which every part of `group` is a repeat: the same sequence number,
+/// coding and user data. Pure.
+fn repeated_message(group: &[IncomingPart], originals: &[(i64, IncomingPart)]) -> Option<i64> {
+    let content = |part: &IncomingPart| {
+        let (_, tpdu) = pdu::split_smsc(&part.pdu).ok()?;
+        match Incoming::decode(tpdu).ok()? {
+            Incoming::Deliver(deliver) => Some((deliver.dcs, deliver.user_data)),
+            Incoming::StatusReport(_) => None,
+        }
+    };
+    let mut candidates: Vec<i64> = originals.iter().map(|(m, _)| *m).collect();
+    candidates.dedup();
+    candidates.into_iter().find(|&message| {
+        group.iter().all(|part| {
+            let Some(wanted) = content(part) else {
+                return false;
+            };
+            originals.iter().any(|(m, original)| {
+                *m == message
+                    && original.concat.map(|c| c.sequence) == part.concat.map(|c| c.sequence)
+                    && content(original).as_ref() == Some(&wanted)
+            })
+        })
+    })
 }
 
 /// After a restart: writes the messages whose last part was recorded but
@@ -577,6 +633,9 @@ pub(super) fn flush_stale(
     let recorded = store.batch(Durability::Now, |store| {
         for part in store.stale_groups(now_ms - timeout)? {
             let group = store.open_group(part)?;
+            if joined_as_copy(config, store, &group)? {
+                continue;
+            }
             tracing::warn!(
                 parts = group.len(),
                 "multipart message incomplete after the timeout; writing what arrived"

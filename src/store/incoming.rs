@@ -362,31 +362,44 @@ impl Store {
         Ok((id, message))
     }
 
-    /// A part that repeats a part of a message already assembled from parts
-    /// received since `since_ms` (same sender, reference, total and
-    /// sequence; a network resending with another time stamp) joins that
-    /// message instead of waiting for parts that will not come. Returns
-    /// whether it did.
-    pub(crate) fn join_recent_duplicate(
-        &mut self,
-        part: i64,
+    /// The parts from `sender` with this concatenation reference and total
+    /// that were assembled into messages, read since `since_ms`: where a
+    /// repeated part would have its original. Each with its message's id,
+    /// newest first.
+    pub(crate) fn assembled_parts(
+        &self,
+        sender: &str,
+        reference: u16,
+        total: u8,
         since_ms: i64,
-    ) -> Result<bool, StoreError> {
-        let joined = self.connection.execute(
-            "UPDATE incoming_part SET message_id = (
-                 SELECT o.message_id FROM incoming_part o, incoming_part p
-                 WHERE p.id = ?1 AND o.message_id IS NOT NULL AND o.sender = p.sender
-                   AND o.concat_ref = p.concat_ref AND o.concat_total = p.concat_total
-                   AND o.concat_seq = p.concat_seq AND o.received_ms >= ?2
-                 ORDER BY o.id DESC LIMIT 1)
-             WHERE id = ?1 AND message_id IS NULL AND EXISTS (
-                 SELECT 1 FROM incoming_part o, incoming_part p
-                 WHERE p.id = ?1 AND o.message_id IS NOT NULL AND o.sender = p.sender
-                   AND o.concat_ref = p.concat_ref AND o.concat_total = p.concat_total
-                   AND o.concat_seq = p.concat_seq AND o.received_ms >= ?2)",
-            params![part, since_ms],
+    ) -> Result<Vec<(i64, IncomingPart)>, StoreError> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT message_id, id, pdu, sender, concat_ref, concat_total, concat_seq, received_ms
+             FROM incoming_part
+             WHERE message_id IS NOT NULL AND sender = ?1 AND concat_ref = ?2
+               AND concat_total = ?3 AND received_ms >= ?4
+             ORDER BY id DESC",
         )?;
-        Ok(joined > 0)
+        let parts = statement
+            .query_map(params![sender, reference, total, since_ms], |row| {
+                Ok((row.get(0)?, part_from_row_at(row, 1)?))
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(parts)
+    }
+
+    /// `parts` (unassembled) join `message`, which they repeat: nothing is
+    /// written for them, and they no longer wait.
+    pub(crate) fn join_message(&mut self, parts: &[i64], message: i64) -> Result<(), StoreError> {
+        let transaction = self.atomic()?;
+        for part in parts {
+            transaction.execute(
+                "UPDATE incoming_part SET message_id = ?2 WHERE id = ?1 AND message_id IS NULL",
+                params![part, message],
+            )?;
+        }
+        transaction.commit()?;
+        Ok(())
     }
 
     /// The message's files are durably on disk; `hook`: its RunOnReceive
@@ -550,17 +563,11 @@ fn begin_in(
             .prepare_cached("UPDATE incoming_part SET message_id = ?1 WHERE id = ?2")?
             .execute(params![id, part])?;
     }
-    // Duplicates of parts the message already has belong to it too, so
-    // they never wait for parts that will not come.
-    transaction
-        .prepare_cached(
-            "UPDATE incoming_part SET message_id = ?1
-             WHERE message_id IS NULL AND concat_ref IS NOT NULL
-               AND (sender, concat_ref, concat_total) IN
-                   (SELECT sender, concat_ref, concat_total FROM incoming_part WHERE message_id = ?1)
-               AND concat_seq IN (SELECT concat_seq FROM incoming_part WHERE message_id = ?1)",
-        )?
-        .execute(params![id])?;
+    // A waiting part with a sequence number the message already has is
+    // not taken along: it may be the first part of another message that
+    // reuses the reference. It waits for its own message's parts; one the
+    // network repeated joins its message at the multipart timeout
+    // (`daemon::receive`, which compares the content).
     Ok(id)
 }
 
@@ -577,13 +584,19 @@ pub(crate) fn same_number(a: &str, b: &str) -> bool {
 }
 
 fn part_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<IncomingPart> {
-    let reference: Option<u16> = row.get(3)?;
-    let total: Option<u8> = row.get(4)?;
-    let sequence: Option<u8> = row.get(5)?;
+    part_from_row_at(row, 0)
+}
+
+/// A part from the row's columns `at` to `at + 6` (id, pdu, sender,
+/// reference, total, sequence, received_ms).
+fn part_from_row_at(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<IncomingPart> {
+    let reference: Option<u16> = row.get(at + 3)?;
+    let total: Option<u8> = row.get(at + 4)?;
+    let sequence: Option<u8> = row.get(at + 5)?;
     Ok(IncomingPart {
-        id: row.get(0)?,
-        pdu: row.get(1)?,
-        sender: row.get(2)?,
+        id: row.get(at)?,
+        pdu: row.get(at + 1)?,
+        sender: row.get(at + 2)?,
         concat: match (reference, total, sequence) {
             (Some(reference), Some(total), Some(sequence)) => Some(Concatenation {
                 reference,
@@ -592,7 +605,7 @@ fn part_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<IncomingPart> {
             }),
             _ => None,
         },
-        received_ms: row.get(6)?,
+        received_ms: row.get(at + 6)?,
     })
 }
 
@@ -648,7 +661,7 @@ mod tests {
         let a1 = store
             .add_incoming_part("k1", b"p1", "+491", part_of(7, 3, 1), 11)
             .unwrap();
-        let _dup = store
+        let dup = store
             .add_incoming_part("k1b", b"p1b", "+491", part_of(7, 3, 1), 12)
             .unwrap();
         assert!(store.incoming_known("k1").unwrap());
@@ -670,26 +683,36 @@ mod tests {
         store.hook_started(message).unwrap();
         assert!(store.hooks_pending().unwrap().is_empty());
         assert!(store.incoming_unwritten().unwrap().is_empty());
-        // The duplicate joined the message; the other sender's part still waits.
-        assert_eq!(store.incoming_parts_of(message).unwrap().len(), 4);
-        assert_eq!(store.stale_groups(100).unwrap().len(), 1);
-        // The same part again later, with other content (another time
-        // stamp): it joins the message instead of waiting alone.
+        // The other part 1 did not join the message: it may begin another
+        // message that reuses the reference. It waits, as does the other
+        // sender's part.
+        assert_eq!(store.incoming_parts_of(message).unwrap().len(), 3);
+        assert_eq!(store.stale_groups(100).unwrap().len(), 2);
+        assert_eq!(store.open_group(dup).unwrap().len(), 1);
+        // The same part again later (another time stamp): it waits, and
+        // finds its original among the assembled parts read since then.
         let late = store
             .add_incoming_part("k2b", b"p2b", "+491", part_of(7, 3, 2), 25)
             .unwrap();
-        assert_eq!(store.open_group(late).unwrap().len(), 1);
-        assert!(!store.join_recent_duplicate(late, 100).unwrap(), "too old");
-        assert!(store.join_recent_duplicate(late, 0).unwrap());
-        assert!(store.incoming_part_assembled(late).unwrap());
-        assert_eq!(store.incoming_parts_of(message).unwrap().len(), 5);
-        let other = store
-            .add_incoming_part("x2", b"x2", "+492", part_of(7, 3, 2), 26)
-            .unwrap();
+        assert_eq!(
+            store.open_group(late).unwrap().len(),
+            2,
+            "with the other part 1"
+        );
         assert!(
-            !store.join_recent_duplicate(other, 0).unwrap(),
+            store.assembled_parts("+491", 7, 3, 100).unwrap().is_empty(),
+            "too old"
+        );
+        let originals = store.assembled_parts("+491", 7, 3, 0).unwrap();
+        assert_eq!(originals.len(), 3);
+        assert!(originals.iter().all(|(m, _)| *m == message));
+        assert!(
+            store.assembled_parts("+492", 7, 3, 0).unwrap().is_empty(),
             "another sender"
         );
+        store.join_message(&[late], message).unwrap();
+        assert!(store.incoming_part_assembled(late).unwrap());
+        assert_eq!(store.incoming_parts_of(message).unwrap().len(), 4);
         let single = store
             .add_incoming_part("s", b"s", "+493", None, 30)
             .unwrap();
