@@ -510,3 +510,72 @@ async fn a_stop_runs_the_hooks_still_waiting_their_turn() {
     let _ = std::fs::remove_dir_all(&root);
     let _ = std::fs::remove_file(&calls);
 }
+
+/// SIGHUP (`systemctl reload`, the logrotate rule the README gives) is
+/// no modem failure: gammu-smsd reconnects without RunOnFailure. simgate
+/// started the reloaded modem's session before the old one let the port
+/// go, found its own lock ("in use by simgate (pid <itself>)") and ran
+/// RunOnFailure INIT at every reload. Hooks run in order, so a failure
+/// hook queued by the reload would come before the next RunOnSent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_runs_no_failure_hook() {
+    use crate::support::write_spool_config;
+    let modem = Emulator::start(EmulatorConfig::new(Profile::Generic))
+        .await
+        .unwrap();
+    let root = crate::support::fresh_spool("hooks-reload");
+    let calls = root.join("calls");
+    let hook = |name: &str| {
+        let path = root.join(format!("on-{name}.sh"));
+        write_script(
+            &path,
+            format!("#!/bin/sh\necho \"{name} $*\" >> '{}'\n", calls.display()),
+        );
+        path.display().to_string()
+    };
+    let config = write_spool_config(
+        &root,
+        &modem.path(),
+        &format!(
+            "[hooks]\nrun_on_sent = \"{}\"\nrun_on_failure = \"{}\"\n",
+            hook("sent"),
+            hook("failure")
+        ),
+    );
+    let mut daemon = spawn_simgate(&config, &root.join("stderr.log"), None);
+    let read_calls = || std::fs::read_to_string(&calls).unwrap_or_default();
+    let drop_file = |name: &str| {
+        let temp = root.join(format!(".{name}"));
+        std::fs::write(&temp, "hello").unwrap();
+        std::fs::rename(&temp, root.join("outbox").join(name)).unwrap();
+    };
+    drop_file("OUT+4917000000001.txt");
+    until("the first RunOnSent", || read_calls().lines().count() == 1).await;
+    let pid = nix::unistd::Pid::from_raw(daemon.id().unwrap() as i32);
+    for reload in 1..=2 {
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).unwrap();
+        until("the reload in the log", || {
+            log_tail(&root).matches("configuration reloaded").count() == reload
+        })
+        .await;
+    }
+    drop_file("OUT+4917000000002.txt");
+    until("a second hook", || read_calls().lines().count() >= 2).await;
+    assert_eq!(
+        read_calls()
+            .lines()
+            .map(|l| l.split(' ').next().unwrap())
+            .collect::<Vec<_>>(),
+        ["sent", "sent"],
+        "{}",
+        read_calls()
+    );
+    assert!(
+        !log_tail(&root).contains("in use by simgate"),
+        "{}",
+        log_tail(&root)
+    );
+    daemon.start_kill().unwrap();
+    let _ = daemon.wait().await;
+    let _ = std::fs::remove_dir_all(&root);
+}

@@ -380,12 +380,13 @@ impl Device for AtModem {
             next.device = device.clone();
         }
         next.pins = self.pins.clone();
+        // The old session lets the port go before the new one opens it:
+        // the other way round, the new one found the port locked by this
+        // very process, and reported the modem unavailable (RunOnFailure
+        // INIT) at every reload.
+        self.current().shutdown().await;
         let fresh = start(next, &self.state_tx, &self.events, &self.session);
-        let old = std::mem::replace(
-            &mut *self.supervisor.lock().unwrap_or_else(|e| e.into_inner()),
-            fresh,
-        );
-        old.shutdown().await;
+        *self.supervisor.lock().unwrap_or_else(|e| e.into_inner()) = fresh;
     }
 
     async fn shutdown(&self) {
