@@ -1139,6 +1139,62 @@ fn webhooks_need_http_urls_a_secret_and_known_events() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Two phones on the default `webhook_listen` (0.0.0.0:8555) passed
+/// `check-config`; at run time the second could not listen, stayed
+/// "connecting" for ever, and `status` said nothing. Two listeners clash
+/// when their ports are equal and their addresses equal or either is the
+/// wildcard; the HTTP API's `listen` counts too.
+#[test]
+fn two_listeners_on_one_port_are_refused() {
+    let phone = |name: &str, listen: Option<&str>| {
+        format!(
+            "[[modems]]\nname = \"{name}\"\ntransport = \"android\"\n\
+             device = \"http://192.168.1.2{}:8080\"\npassword = \"pa55\"\nsigning_key = \"k3y\"\n{}\n",
+            name.len(),
+            listen.map(|l| format!("webhook_listen = \"{l}\"")).unwrap_or_default()
+        )
+    };
+    let base = "[modem]\ndevice = \"/dev/ttyUSB0\"\n";
+    let clashes = [
+        (phone("p1", None), phone("p22", None), ""),
+        (
+            phone("p1", Some("127.0.0.1:9000")),
+            phone("p22", Some("0.0.0.0:9000")),
+            "",
+        ),
+        (
+            phone("p1", Some("127.0.0.1:8081")),
+            String::new(),
+            "[http]\nlisten = \"127.0.0.1:8081\"\n",
+        ),
+    ];
+    for (first, second, http) in &clashes {
+        let text = format!("{base}{first}{second}{http}");
+        match parse_toml(&text) {
+            Err(ConfigError::InvalidValue { key, allowed, .. }) => {
+                assert!(key.ends_with("webhook_listen"), "{key}: {text}");
+                assert!(allowed.contains("no other"), "{allowed}");
+            }
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+    let apart = [
+        (
+            phone("p1", Some("127.0.0.1:9000")),
+            phone("p22", Some("127.0.0.1:9001")),
+        ),
+        (
+            phone("p1", Some("127.0.0.1:9000")),
+            phone("p22", Some("127.0.0.2:9000")),
+        ),
+    ];
+    for (first, second) in &apart {
+        toml_ok(&format!(
+            "{base}{first}{second}[http]\nlisten = \"127.0.0.1:8081\"\n"
+        ));
+    }
+}
+
 #[test]
 fn an_android_phone_in_simgate_toml() {
     let loaded = toml_ok(

@@ -421,6 +421,42 @@ pub(super) fn check_modems(
             });
         }
     }
+    check_listeners(config, &modems)
+}
+
+/// Every phone's `webhook_listen`, and the HTTP API's `listen`, on a port
+/// of its own: two listeners clash when their ports are equal and their
+/// addresses equal or either is the wildcard. The second would never
+/// listen, and its phone would stay "connecting" for ever.
+fn check_listeners(config: &Config, modems: &[&super::ModemSettings]) -> Result<(), ConfigError> {
+    let clash = |a: &std::net::SocketAddr, b: &std::net::SocketAddr| {
+        a.port() == b.port()
+            && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
+    };
+    let mut taken: Vec<(String, std::net::SocketAddr)> = config
+        .http
+        .listen
+        .iter()
+        .map(|listen| ("http.listen".to_owned(), *listen))
+        .collect();
+    let names = config.modem_names();
+    for (modem, name) in modems.iter().zip(&names) {
+        let Some(android) = modem.web.as_ref().and_then(|web| web.android.as_ref()) else {
+            continue;
+        };
+        let listen = android.webhook_listen;
+        if let Some((other, _)) = taken.iter().find(|(_, address)| clash(address, &listen)) {
+            return Err(ConfigError::InvalidValue {
+                key: format!("modems.{name}.webhook_listen"),
+                value: listen.to_string(),
+                allowed: format!(
+                    "an address and port no other listener has ({other} has that port; \
+                     set webhook_listen for each phone)"
+                ),
+            });
+        }
+        taken.push((format!("modems.{name}.webhook_listen"), listen));
+    }
     Ok(())
 }
 
