@@ -535,10 +535,30 @@ impl<'a> Reader<'a> {
                     "the Huawei HiLink stick at `device` through its web interface",
                 ),
             };
-            if !super::WebStick::valid_url(device) {
-                return Err(invalid("gammu", key, device, example));
+            // A password can only come in the address here, as for a
+            // phone: `http://[USER:]PASSWORD@HOST`. It is never repeated.
+            let (address, credentials) = super::WebStick::split_credentials(device);
+            if !super::WebStick::valid_url(&address) {
+                let shown = if credentials.is_some() {
+                    "http://…"
+                } else {
+                    device
+                };
+                return Err(invalid("gammu", key, shown, example));
             }
-            let web = super::WebStick::new(kind, device);
+            let mut web = super::WebStick::new(kind, &address);
+            if let Some(credentials) = credentials {
+                let password = match credentials.split_once(':') {
+                    Some((user, password)) => {
+                        if !user.is_empty() {
+                            web.user = user.to_owned();
+                        }
+                        password
+                    }
+                    None => credentials.as_str(),
+                };
+                web.password = Some(super::Password::new(password));
+            }
             config.modem.device = PathBuf::from(&web.url);
             config.modem.web = Some(web);
             self.info(

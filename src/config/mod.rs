@@ -334,6 +334,22 @@ impl WebStick {
             !rest.is_empty() && !rest.starts_with('/') && !rest.contains(char::is_whitespace)
         })
     }
+
+    /// `url` without the user and password of its authority
+    /// (`http://USER:PASSWORD@HOST`), and those, if it had any.
+    pub(crate) fn split_credentials(url: &str) -> (String, Option<String>) {
+        let Some(rest) = url.strip_prefix("http://") else {
+            return (url.to_owned(), None);
+        };
+        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        match rest[..authority_end].rsplit_once('@') {
+            Some((credentials, host)) => (
+                format!("http://{host}{}", &rest[authority_end..]),
+                Some(credentials.to_owned()),
+            ),
+            None => (url.to_owned(), None),
+        }
+    }
 }
 
 /// An Android phone from a gammu-smsdrc's

@@ -1195,6 +1195,53 @@ fn two_listeners_on_one_port_are_refused() {
     }
 }
 
+/// A stick's password in its address (`http://admin:SECRET@192.168.8.1`,
+/// the form a gammu-smsdrc gives a phone) was kept in the address: printed
+/// by `check-config` and `import-gammu`, and never used for the login, so
+/// the stick stayed "connecting". In a gammu-smsdrc, which has no other
+/// place for it, it is now the stick's user and password; in simgate's
+/// TOML, which has `password` and `password_file`, it is refused. Either
+/// way the password is never repeated.
+#[test]
+fn a_password_in_a_sticks_address_is_used_or_refused_never_shown() {
+    for (connection, user) in [("hilink", "admin"), ("zte", "admin")] {
+        let loaded = gammu(&format!(
+            "[gammu]\ndevice = http://{user}:HLsecret@192.168.8.1/\nconnection = {connection}\n\
+             [smsd]\nservice = files\n"
+        ));
+        let web = loaded.config.modem.web.as_ref().expect("a stick");
+        assert_eq!(web.url, "http://192.168.8.1", "{connection}");
+        assert_eq!(
+            web.password.as_ref().map(Password::reveal),
+            Some("HLsecret")
+        );
+        assert_eq!(
+            loaded.config.modem.device.display().to_string(),
+            "http://192.168.8.1"
+        );
+        assert!(
+            !loaded.config.to_toml().contains("HLsecret"),
+            "{connection}"
+        );
+        assert!(!format!("{:?}", loaded.notices).contains("HLsecret"));
+    }
+    for transport in ["hilink", "zte", "android"] {
+        let text = format!(
+            "[modem]\ntransport = \"{transport}\"\ndevice = \"http://admin:HLsecret@192.168.8.1\"\n\
+             signing_key = \"k3y\"\npassword = \"p\"\n"
+        );
+        match parse_toml(&text) {
+            Err(error) => {
+                let message = error.to_string();
+                assert!(message.contains("modem.device"), "{message}");
+                assert!(message.contains("password"), "{message}");
+                assert!(!message.contains("HLsecret"), "{message}");
+            }
+            Ok(loaded) => panic!("{transport}: accepted: {}", loaded.config.to_toml()),
+        }
+    }
+}
+
 #[test]
 fn an_android_phone_in_simgate_toml() {
     let loaded = toml_ok(

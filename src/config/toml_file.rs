@@ -515,6 +515,15 @@ fn modem_settings(
                         .to_owned(),
             });
         };
+        if WebStick::split_credentials(&url).1.is_some() {
+            // Not repeated: it holds a password.
+            return Err(modem.invalid(
+                "device",
+                &Value::String("http://…@…".to_owned()),
+                "the address without a user or password (the password goes in `password` \
+                 or `password_file`, the user in `user`)",
+            ));
+        }
         if !WebStick::valid_url(&url) {
             return Err(modem.invalid(
                 "device",
