@@ -328,6 +328,32 @@ pub(crate) fn lock_database(database: &Path) -> Result<Lock, InstanceError> {
     Ok(Lock { _held: lock })
 }
 
+/// Takes the lock of a modem with no device node to lock (a web stick, a
+/// phone, a ModemManager modem), named by `address`: through a file in
+/// `state_dir` named after the address, which every daemon whose database
+/// is in that directory (all of the package's instances) takes too.
+pub(crate) fn lock_device_address(state_dir: &Path, address: &str) -> Result<Lock, InstanceError> {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(address.as_bytes());
+    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    let path = state_dir.join(format!("device-{hex}.lock"));
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|source| InstanceError::Lock {
+            path: path.clone(),
+            source,
+        })?;
+    let mut lock = take(file, &path, || format!("the modem {address}"))?;
+    let _ = lock.set_len(0);
+    let _ = writeln!(*lock, "{address}\n{}", std::process::id());
+    Ok(Lock { _held: lock })
+}
+
 /// Takes the lock of a spool directory (the directory itself).
 pub(crate) fn lock_dir(dir: &Path, what: &str) -> Result<Lock, InstanceError> {
     let file = File::open(dir).map_err(|source| InstanceError::Lock {

@@ -1124,3 +1124,63 @@ async fn a_waiter_wakes_only_when_the_stick_changed() {
         "the first look, one per change, a last one at the limit"
     );
 }
+
+/// A second daemon (its own spool and database, in the same state
+/// directory, as two `simgate@` instances have) on a stick a first daemon
+/// drives stops at start, naming the first, as on an AT modem. Before,
+/// it ran: both read the stick's inbox, and a message was written to both
+/// inboxes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_daemon_on_the_same_stick_stops() {
+    let stick = HilinkEmulator::start(HilinkConfig::default())
+        .await
+        .unwrap();
+    let state = crate::support::fresh_spool("stick-twice");
+    let roots: Vec<PathBuf> = ["one", "two"]
+        .iter()
+        .map(|name| {
+            let root = state.join(name);
+            for dir in ["inbox", "outbox", "sent", "error"] {
+                std::fs::create_dir_all(root.join(dir)).unwrap();
+            }
+            root
+        })
+        .collect();
+    let config = |root: &Path, database: &str| {
+        let path = kill_test_config(&stick, root, "");
+        let text = std::fs::read_to_string(&path).unwrap().replace(
+            &format!("{}/simgate.db", root.display()),
+            &state.join(database).display().to_string(),
+        );
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let first_config = config(&roots[0], "one.db");
+    let second_config = config(&roots[1], "two.db");
+    let mut first =
+        crate::support::spawn_simgate(&first_config, &roots[0].join("stderr.log"), None);
+    let log = || std::fs::read_to_string(roots[0].join("simgate.log")).unwrap_or_default();
+    crate::support::until("the first daemon ready", || log().contains("ready")).await;
+    let second = tokio::process::Command::new(env!("CARGO_BIN_EXE_simgate"))
+        .args(["run", "-c"])
+        .arg(&second_config)
+        .env_remove("NOTIFY_SOCKET")
+        .kill_on_drop(true)
+        .output();
+    let second = tokio::time::timeout(Duration::from_secs(30), second)
+        .await
+        .expect("the second daemon stops by itself")
+        .unwrap();
+    let said = String::from_utf8_lossy(&second.stderr).into_owned()
+        + &std::fs::read_to_string(roots[1].join("simgate.log")).unwrap_or_default();
+    assert!(!second.status.success(), "{said}");
+    let pid = first.id().unwrap();
+    assert!(
+        said.contains(&stick.url()) && said.contains(&format!("pid {pid}")),
+        "{said}"
+    );
+    assert!(first.try_wait().unwrap().is_none(), "the first goes on");
+    first.start_kill().unwrap();
+    let _ = first.wait().await;
+    let _ = std::fs::remove_dir_all(&state);
+}

@@ -1454,6 +1454,22 @@ impl Default for Config {
 }
 
 impl ModemSettings {
+    /// What names this modem machine-wide when it has no device node to
+    /// lock (a web stick or phone: its address; a ModemManager modem: its
+    /// bus and selector); `None` for an AT modem, whose node is locked.
+    pub(crate) fn lock_address(&self) -> Option<String> {
+        if let Some(web) = &self.web {
+            return Some(web.url.trim_end_matches('/').to_ascii_lowercase());
+        }
+        self.modemmanager.as_ref().map(|mm| {
+            format!(
+                "modemmanager {} on {}",
+                mm.modem,
+                mm.bus.as_deref().unwrap_or("the system bus")
+            )
+        })
+    }
+
     /// Defaults for `device`.
     pub fn new(device: impl Into<PathBuf>) -> Self {
         let timeouts = modem::Timeouts::default();

@@ -212,6 +212,19 @@ where
     } else {
         None
     };
+    // A modem with no device node (a web stick, a phone, a ModemManager
+    // modem) is locked by its address, beside the database.
+    let mut device_locks = Vec::new();
+    if let Some(state_dir) = database.parent() {
+        for modem in std::iter::once(&config.modem).chain(&config.more_modems) {
+            if let Some(address) = modem.lock_address() {
+                device_locks.push(
+                    instance::patiently(|| instance::lock_device_address(state_dir, &address))
+                        .await?,
+                );
+            }
+        }
+    }
     let config = Arc::new(config);
     let (core, outbox_events, pins) = blocking(open_core(
         Arc::clone(&config),
