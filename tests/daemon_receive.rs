@@ -560,6 +560,83 @@ async fn messages_in_every_storage_are_read_at_start() {
     h.stop().await;
 }
 
+/// The user's own messages a phone left on its SIM, SMS-SUBMITs stored
+/// sent (`<stat>` 3) and unsent (2, a draft), are not the network's: they
+/// stay on the SIM, as gammu leaves them (spec §5.6), and are not kept as
+/// undecodable. So does an SMS-SUBMIT a modem lists as received (`<stat>`
+/// 1): its message type says what it is. The message from the network
+/// beside them is received and deleted, and a later one too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_users_own_messages_on_the_sim_are_left_alone() {
+    use simgate::pdu::{SmsSubmit, SubmitOptions};
+    let submit = |to: &str, text: &str| {
+        let plan = plan_text(text, EncodingPolicy::Auto).unwrap();
+        let options = SubmitOptions::new(Address::parse_number(to).unwrap());
+        SmsSubmit::from_plan(&plan, &options)[0]
+            .encode(None)
+            .unwrap()
+            .tpdu()
+            .to_vec()
+    };
+    let mut h = Harness::start("own-messages", Profile::QuectelEc25).await;
+    h.stop_daemon().await;
+    let sent = h
+        .emulator
+        .preload_outgoing("SM", 3, &submit("+4915100000041", "sent from my phone"))
+        .unwrap();
+    let draft = h
+        .emulator
+        .preload_outgoing("SM", 2, &submit("+4915100000042", "a draft"))
+        .unwrap();
+    let odd = h
+        .emulator
+        .preload_outgoing("SM", 1, &submit("+4915100000043", "listed as read"))
+        .unwrap();
+    h.emulator
+        .preload("SM", &delivers("+4915100000044", "from the network", 0)[0])
+        .unwrap();
+    let own = [(sent, 3), (draft, 2), (odd, 1)];
+    let still_stored = |h: &Harness| {
+        let mut left: Vec<(u32, u8)> = h
+            .emulator
+            .stored()
+            .into_iter()
+            .map(|entry| (entry.index, entry.status))
+            .collect();
+        left.sort();
+        left
+    };
+    let mut h = h.restart().await;
+    // The round that read them ends with the message it received.
+    let files = h.received().await;
+    assert_eq!(h.inbox(&files[0]), "from the network");
+    assert_eq!(still_stored(&h), own, "the user's own messages stay");
+    assert_eq!(undecodable(&h), [], "nothing kept as undecodable");
+    // They do not stand in the way of the next message either.
+    h.emulator
+        .inject_deliver(&delivers("+4915100000045", "and another", 0)[0])
+        .unwrap();
+    assert_eq!(next_text(&mut h).await, "and another");
+    assert_eq!(still_stored(&h), own);
+    let deleted: Vec<String> = h
+        .emulator
+        .commands()
+        .into_iter()
+        .filter(|command| command.starts_with("AT+CMGD="))
+        .collect();
+    for (index, _) in own {
+        assert!(
+            !deleted.iter().any(|c| c
+                .strip_prefix("AT+CMGD=")
+                .and_then(|rest| rest.split(',').next())
+                == Some(index.to_string().as_str())),
+            "slot {index} deleted: {deleted:?}"
+        );
+    }
+    assert_eq!(undecodable(&h), []);
+    h.stop().await;
+}
+
 /// A modem in `+CSMS` service 1 (phase 2+) waits for `+CNMA` after every
 /// routed message, or the network delivers it again: each one is
 /// acknowledged, after it was recorded.

@@ -462,6 +462,7 @@ fn open_core(
                 jiff::tz::TimeZone::UTC
             }),
             budget_warning: None,
+            own_messages: receive::OwnMessages::default(),
         };
         Ok((core, outbox_events, pins))
     }

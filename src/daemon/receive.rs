@@ -101,10 +101,36 @@ pub(super) struct StorageRecorded {
     pub(super) error: Option<ReceiveError>,
 }
 
+/// The user's own messages (SMS-SUBMITs stored sent or unsent) the last
+/// read of each storage found and left there: each is logged once, when a
+/// read first finds it, not at every read.
+#[derive(Debug, Default)]
+pub(super) struct OwnMessages {
+    /// Where they are.
+    noted: HashSet<Location>,
+}
+
+impl OwnMessages {
+    /// Notes the own messages one read of `storage` found, forgetting
+    /// those of that storage it no longer found; returns those the read
+    /// before did not find. Pure.
+    pub(super) fn note(&mut self, storage: &str, found: &[Location]) -> Vec<Location> {
+        self.noted
+            .retain(|location| location.storage != storage || found.contains(location));
+        found
+            .iter()
+            .filter(|location| self.noted.insert((*location).clone()))
+            .cloned()
+            .collect()
+    }
+}
+
 /// Reads `storage` of the device and processes every message in it, each
 /// deleted from the device once it is recorded (and its files written); a
-/// filtered message stays, as gammu leaves it; an entry that cannot be read
-/// at all is kept raw and deleted. Returns what was written (for its
+/// filtered message stays, as gammu leaves it; so does one of the user's
+/// own messages (stored sent or unsent, gammu reads only the inbox:
+/// spec §5.6); an entry that cannot be read at all is kept raw and
+/// deleted. Returns what was written (for its
 /// hooks, even when something failed after it) and what failed.
 pub(super) async fn read_storage<D: Device>(
     keeper: &Keeper<Core>,
@@ -117,15 +143,25 @@ pub(super) async fn read_storage<D: Device>(
         Ok(listed) => listed,
         Err(error) => return (Vec::new(), Some(error.into())),
     };
+    let storage = storage.to_owned();
     let recorded = keeper
         .call(move |core| {
             let Core {
                 config,
                 store,
                 filters,
+                own_messages,
                 ..
             } = core;
-            record_listed(config, filters, store, listed, now_ms)
+            record_listed(
+                config,
+                filters,
+                store,
+                own_messages,
+                &storage,
+                listed,
+                now_ms,
+            )
         })
         .await;
     for location in &recorded.deletable {
@@ -164,13 +200,44 @@ pub(super) fn record_routed(
 
 /// Records, writes and marks a batch of listed entries (see the module
 /// documentation), saying which of them may be deleted from the device.
+/// The user's own messages among them (listed as such, or SMS-SUBMITs by
+/// their message type) are left alone: not recorded, not deletable, logged
+/// once ([`OwnMessages`]).
 pub(super) fn record_listed(
     config: &Config,
     filters: &Filters,
     store: &mut Store,
+    own_messages: &mut OwnMessages,
+    storage: &str,
     listed: Vec<Listed>,
     now_ms: i64,
 ) -> StorageRecorded {
+    let mut own = Vec::new();
+    let listed: Vec<Listed> = listed
+        .into_iter()
+        .filter(|entry| match entry {
+            Listed::Outgoing { location } => {
+                own.push(location.clone());
+                false
+            }
+            Listed::Message { location, pdu } if pdu::is_stored_submit(pdu) => {
+                own.push(location.clone());
+                false
+            }
+            _ => true,
+        })
+        .collect();
+    for location in own_messages.note(storage, &own) {
+        tracing::info!(
+            storage = %location.storage,
+            index = location.index,
+            "one of the user's own messages (stored sent or unsent) is on the device; left there"
+        );
+    }
+    if listed.is_empty() {
+        // Only the user's own: nothing to record, write or delete.
+        return StorageRecorded::default();
+    }
     let mut reserved = Reserved::new();
     let mut unwritten = Vec::new();
     // Each entry, and the message of `unwritten` it waits for.
@@ -178,6 +245,8 @@ pub(super) fn record_listed(
     let recorded = store.batch(Durability::Now, |store| {
         for entry in listed {
             match entry {
+                // Left on the device (taken out above).
+                Listed::Outgoing { .. } => {}
                 Listed::Message { location, pdu } => {
                     match record_pdu(config, filters, store, &mut reserved, &pdu, now_ms)? {
                         Recorded::Done(message) => {
@@ -886,6 +955,65 @@ pub(crate) fn multipart_check_interval(config: &Config) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn at(storage: &str, index: u32) -> Location {
+        Location {
+            storage: storage.to_owned(),
+            index,
+        }
+    }
+
+    #[test]
+    fn own_messages_are_noted_once_while_they_stay() {
+        let mut own = OwnMessages::default();
+        let found = [at("SM", 0), at("SM", 3)];
+        assert_eq!(own.note("SM", &found), found);
+        assert_eq!(own.note("SM", &found), []);
+        assert_eq!(own.note("ME", &[at("ME", 0)]), [at("ME", 0)]);
+        // Slot 0 was emptied; what comes there later is new.
+        assert_eq!(own.note("SM", &[at("SM", 3)]), []);
+        assert_eq!(own.note("SM", &found), [at("SM", 0)]);
+        // Reading SM forgets nothing of ME.
+        assert_eq!(own.note("ME", &[at("ME", 0)]), []);
+    }
+
+    /// Listed as the user's own, or an SMS-SUBMIT by its message type (a
+    /// device that gives no status): nothing recorded, nothing to delete.
+    #[test]
+    fn the_users_own_messages_are_neither_recorded_nor_deleted() {
+        let to = pdu::Address::parse_number("+4915100000001").unwrap();
+        let plan = pdu::plan_text("mine", pdu::EncodingPolicy::Auto).unwrap();
+        let submit = pdu::SmsSubmit::from_plan(&plan, &pdu::SubmitOptions::new(to))[0]
+            .encode(None)
+            .unwrap();
+        let mut store = Store::in_memory().unwrap();
+        let mut own = OwnMessages::default();
+        let listed = vec![
+            Listed::Outgoing {
+                location: at("SM", 0),
+            },
+            Listed::Message {
+                location: at("SM", 1),
+                pdu: submit.bytes().to_vec(),
+            },
+        ];
+        let recorded = record_listed(
+            &Config::default(),
+            &Filters::default(),
+            &mut store,
+            &mut own,
+            "SM",
+            listed,
+            0,
+        );
+        assert!(recorded.error.is_none(), "{:?}", recorded.error);
+        assert_eq!(recorded.deletable, []);
+        assert!(recorded.received.is_empty());
+        assert_eq!(store.undecodable_count().unwrap(), 0);
+        assert!(store.unassembled_parts().unwrap().is_empty());
+        // Both noted: the next read logs neither.
+        assert_eq!(own.note("SM", &[at("SM", 0), at("SM", 1)]), []);
+    }
 
     #[test]
     fn the_safety_poll_is_as_configured() {

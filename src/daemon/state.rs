@@ -34,6 +34,8 @@ pub(super) struct Core {
     pub(super) zone: jiff::tz::TimeZone,
     /// A budget warning a send gave, for the loop to announce.
     pub(super) budget_warning: Option<BudgetWarning>,
+    /// The user's own messages found on the device and left there.
+    pub(super) own_messages: super::receive::OwnMessages,
 }
 
 /// The month's parts reached the budget's warning threshold.

@@ -282,6 +282,20 @@ impl Device for AtModem {
         let mut read = Vec::new();
         for entry in listed {
             match entry {
+                // Stored sent or unsent: the user's own, whatever its PDU.
+                Ok(stored)
+                    if matches!(
+                        stored.status,
+                        at::MessageStatus::StoredUnsent | at::MessageStatus::StoredSent
+                    ) =>
+                {
+                    read.push(Listed::Outgoing {
+                        location: Location {
+                            storage: storage.to_owned(),
+                            index: stored.index,
+                        },
+                    })
+                }
                 Ok(stored) => read.push(Listed::Message {
                     location: Location {
                         storage: storage.to_owned(),

@@ -117,6 +117,13 @@ pub enum Listed {
         /// The PDU.
         pdu: Vec<u8>,
     },
+    /// One of the user's own messages, which the device lists as stored
+    /// sent or unsent (an SMS-SUBMIT a phone left on its SIM): not the
+    /// network's, left where it is (gammu-smsd reads only the inbox).
+    Outgoing {
+        /// Where it is.
+        location: Location,
+    },
     /// An entry that cannot be read as a PDU: kept raw, then deleted.
     Unreadable {
         /// Where it is.

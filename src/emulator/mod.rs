@@ -283,6 +283,23 @@ impl Emulator {
         self.with(|m| m.preload(memory, tpdu))
     }
 
+    /// One of the user's own messages, an SMS-SUBMIT TPDU, already in
+    /// `memory` with `<stat>` `status` (2 stored unsent, a draft; 3 stored
+    /// sent), as a phone leaves them on its SIM: stored without any
+    /// indication.
+    ///
+    /// # Errors
+    /// [`EmulatorError::StorageFull`] (also for a storage the profile does
+    /// not have), [`EmulatorError::BadPdu`].
+    pub fn preload_outgoing(
+        &self,
+        memory: &str,
+        status: u8,
+        tpdu: &[u8],
+    ) -> Result<u32, EmulatorError> {
+        self.with(|m| m.preload_outgoing(memory, status, tpdu))
+    }
+
     /// Stores `line` in the receiving storage as the PDU line `AT+CMGL` and
     /// `AT+CMGR` will list, with `length` as its `<length>`, whatever it
     /// holds (odd or non-hex digits, a truncated or inconsistent PDU), and

@@ -472,6 +472,22 @@ impl Machine {
         self.store_incoming(mem, pdu)
     }
 
+    /// Stores one of the user's own messages, an SMS-SUBMIT, in `mem` with
+    /// `<stat>` `status` (2 unsent, 3 sent), without telling the host.
+    pub(super) fn preload_outgoing(
+        &mut self,
+        mem: &str,
+        status: u8,
+        tpdu: &[u8],
+    ) -> Result<u32, EmulatorError> {
+        SmsSubmit::decode(tpdu)?;
+        let mut pdu = self.smsc_field();
+        pdu.extend_from_slice(tpdu);
+        self.storage
+            .store(mem, status, pdu)
+            .map_err(|_| EmulatorError::StorageFull)
+    }
+
     /// Stores `line` as listed, whatever it holds, and announces it as
     /// [`deliver`](Self::deliver) does for a stored message.
     pub(super) fn deliver_raw_line(

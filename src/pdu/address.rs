@@ -218,7 +218,11 @@ impl Address {
         let ton = TypeOfNumber::from_bits(type_octet >> 4);
         let value = if ton == TypeOfNumber::Alphanumeric {
             let septets = semi_octets * 4 / 7;
-            let unpacked = gsm7::unpack(body, 0, septets).unwrap_or_default();
+            let mut unpacked = gsm7::unpack(body, 0, septets).unwrap_or_default();
+            // Fill bits, not an '@' (gammu too reads no '@' there).
+            if last_septet_may_be_fill(semi_octets) && unpacked.last() == Some(&0) {
+                unpacked.pop();
+            }
             gsm7::from_septets(&unpacked)
         } else {
             read_bcd(body, semi_octets)
@@ -229,6 +233,21 @@ impl Address {
             value,
         }
     }
+}
+
+/// Whether the last septet of an alphanumeric address `semi_octets` long
+/// may be fill rather than a character. The length is even, so it may
+/// count whole octets (as many SMSCs write it) rather than the semi-octets
+/// that carry septet bits (23.040 §9.1.2.5); and one septet fewer would
+/// need exactly those octets, leaving 7 fill bits, which read as one more
+/// septet. In the lengths an address may have (at most 20) that is 14
+/// alone: 7 characters (49 bits) sent in 7 octets, the octets and length
+/// of 8 characters whose last one is septet 0 ('@').
+fn last_septet_may_be_fill(semi_octets: usize) -> bool {
+    let septets = semi_octets * 4 / 7;
+    semi_octets.is_multiple_of(2)
+        && septets > 0
+        && 2 * ((septets - 1) * 7).div_ceil(8) == semi_octets
 }
 
 /// Semi-octet code of one digit (23.040 §9.1.2.3).
@@ -325,6 +344,104 @@ mod tests {
         assert_eq!(Address::decode_tp(&mut reader, "OA").unwrap(), a);
         assert!(Address::alphanumeric("this is far too long").is_err());
         assert!(Address::alphanumeric("Ж").is_err());
+    }
+
+    /// An originator field: TON 5 with `semi_octets` as its length and
+    /// `name` packed after it.
+    fn alphanumeric_field(name: &str, semi_octets: usize) -> Vec<u8> {
+        let mut field = vec![semi_octets as u8, 0xD0];
+        field.extend(gsm7::pack(&gsm7::to_septets(name).unwrap(), 0));
+        assert_eq!(field.len() - 2, semi_octets.div_ceil(2), "{name:?}");
+        field
+    }
+
+    fn decoded(field: &[u8]) -> String {
+        Address::decode_tp(&mut Reader::new(field), "OA")
+            .unwrap()
+            .value
+    }
+
+    /// The two lengths in use for `characters` septets: the semi-octets
+    /// that carry septet bits (23.040), and the whole octets (many SMSCs).
+    fn both_lengths(characters: usize) -> [usize; 2] {
+        [
+            (characters * 7).div_ceil(4),
+            2 * (characters * 7).div_ceil(8),
+        ]
+    }
+
+    #[test]
+    fn alphanumeric_senders_decode_with_either_length() {
+        let all = "MyBank12345";
+        for characters in 1..=all.len() {
+            let name = &all[..characters];
+            for semi_octets in both_lengths(characters) {
+                let field = alphanumeric_field(name, semi_octets);
+                assert_eq!(decoded(&field), name, "length {semi_octets}");
+            }
+        }
+    }
+
+    /// Reference vectors, from python-gammu 1.42's DecodePDU: it reads
+    /// `MyBank1` from both lengths, 13 and 14.
+    #[test]
+    fn a_seven_character_sender_has_no_trailing_at_sign() {
+        let exact = [0x0D, 0xD0, 0xCD, 0xBC, 0x30, 0xEC, 0x5E, 0xC7, 0x00];
+        assert_eq!(decoded(&exact), "MyBank1");
+        let mut whole_octets = exact;
+        whole_octets[0] = 0x0E;
+        assert_eq!(decoded(&whole_octets), "MyBank1");
+    }
+
+    /// A name that ends in '@' (septet 0) keeps it, with its exact length
+    /// and, for seven characters, with the length in whole octets too.
+    /// Eight characters ending in '@' at their exact length (14) are the
+    /// same octets as seven characters at the length in whole octets: that
+    /// one is read as seven (as gammu does, which stops at any '@').
+    #[test]
+    fn names_ending_in_an_at_sign_keep_it() {
+        let all = "Bank56789@";
+        for characters in 1..=11 {
+            let name = format!("{}@", &all[..characters - 1]);
+            let [exact, whole_octets] = both_lengths(characters);
+            let field = alphanumeric_field(&name, exact);
+            let expected = if characters == 8 {
+                name.trim_end_matches('@')
+            } else {
+                &name
+            };
+            assert_eq!(decoded(&field), expected, "length {exact}");
+            if characters == 7 {
+                let field = alphanumeric_field(&name, whole_octets);
+                assert_eq!(decoded(&field), name, "length {whole_octets}");
+            }
+        }
+    }
+
+    /// Only a length of 14 semi-octets leaves a whole septet of fill when it
+    /// counts whole octets (7 characters, 49 bits, 56 sent).
+    #[test]
+    fn fourteen_is_the_only_length_with_a_septet_of_fill() {
+        let ambiguous: Vec<usize> = (0..=MAX_DIGITS)
+            .filter(|&l| last_septet_may_be_fill(l))
+            .collect();
+        assert_eq!(ambiguous, [14]);
+    }
+
+    /// What simgate encodes (the exact length) it decodes, for every name
+    /// of 1 to 11 characters; and the other form decodes alike.
+    #[test]
+    fn the_encoder_and_the_decoder_agree() {
+        let all = "Sender 9012";
+        for characters in 1..=all.len() {
+            let address = Address::alphanumeric(&all[..characters]).unwrap();
+            let field = encode(&address);
+            assert_eq!(usize::from(field[0]), both_lengths(characters)[0]);
+            assert_eq!(
+                Address::decode_tp(&mut Reader::new(&field), "OA").unwrap(),
+                address
+            );
+        }
     }
 
     #[test]

@@ -181,6 +181,15 @@ pub fn split_smsc(pdu: &[u8]) -> Result<(Option<Address>, &[u8]), DecodeError> {
     Ok((smsc, reader.rest()))
 }
 
+/// Whether a PDU as a device lists it from storage (SMSC field, then TPDU)
+/// is an SMS-SUBMIT, by its message type indicator (01): one of the user's
+/// own messages, stored sent or unsent, not one the network delivered. In a
+/// storage TP-MTI 01 can mean nothing else (an SMS-SUBMIT-REPORT is never
+/// stored). Reads the first octet only: a PDU too short to tell is not.
+pub fn is_stored_submit(pdu: &[u8]) -> bool {
+    split_smsc(pdu).is_ok_and(|(_, tpdu)| tpdu.first().is_some_and(|first| first & 0x03 == 1))
+}
+
 /// Reads the message type indicator and checks it, for the decoders.
 pub(crate) fn expect_type(
     reader: &mut Reader<'_>,
@@ -192,5 +201,33 @@ pub(crate) fn expect_type(
         mti if mti == expected_mti => Ok(first),
         3 => Err(DecodeError::ReservedMessageType),
         found => Err(DecodeError::UnexpectedMessageType { expected, found }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stored_submit_is_told_by_its_message_type() {
+        let to = Address::parse_number("+4915100000001").unwrap();
+        let plan = plan_text("mine", EncodingPolicy::Auto).unwrap();
+        let submit = SmsSubmit::from_plan(&plan, &SubmitOptions::new(to.clone()))[0]
+            .encode(None)
+            .unwrap();
+        assert!(is_stored_submit(submit.bytes()));
+        let with_smsc = SmsSubmit::from_plan(&plan, &SubmitOptions::new(to.clone()))[0]
+            .encode(Some(&to))
+            .unwrap();
+        assert!(is_stored_submit(with_smsc.bytes()));
+        // SMSC field, then first octets of a DELIVER (00, 04), a status
+        // report (06), a reserved type (03).
+        for first in [0x00, 0x04, 0x06, 0x03] {
+            assert!(!is_stored_submit(&[0x00, first, 0x00]), "{first:#04x}");
+        }
+        // Nothing to tell by: no TPDU, an SMSC length beyond the PDU.
+        assert!(!is_stored_submit(&[0x00]));
+        assert!(!is_stored_submit(&[]));
+        assert!(!is_stored_submit(&[0x07, 0x91, 0x01]));
     }
 }
