@@ -283,7 +283,7 @@ impl<D: Device> Sender<'_, D> {
             let (part, position) = attempt.pending[attempt.next];
             let sent = self
                 .device
-                .send_message_part(attempt.row.id, &attempt.encoded, position);
+                .send_message_part(attempt.name, &attempt.encoded, position);
             match self
                 .systemd
                 .alive_during(sent, exchange_bound(self.config))
@@ -485,6 +485,9 @@ pub(super) struct Attempt {
     next: usize,
     /// Attempts so far, this one included.
     attempts: u32,
+    /// The name a device that keeps its own record of what it was handed
+    /// knows the message by (its row and the database's identity).
+    name: crate::device::MessageName,
 }
 
 /// How [`begin_next`] began.
@@ -702,6 +705,7 @@ pub(super) fn begin_next(
                 }
             }
             let attempts = store.count_attempt(id, ms(now))?;
+            let name = store.message_name(id)?;
             let attempt = Attempt {
                 row: row.clone(),
                 file,
@@ -711,6 +715,7 @@ pub(super) fn begin_next(
                 pending,
                 next: 0,
                 attempts,
+                name,
             };
             match attempt.pending.first() {
                 Some(&(first, _)) => {
