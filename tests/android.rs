@@ -320,6 +320,37 @@ async fn two_identical_messages_to_one_number_both_go_out() {
     setup.stop().await;
 }
 
+/// A message sent by one database, then the database replaced by a fresh
+/// one (state wiped, a renamed configuration, a second daemon) and a
+/// message with the same number and text queued as its first row: the
+/// phone must not take it for a retry of the old one (same id, "already
+/// exists") and simgate must not record it as sent: it goes out again.
+/// (A retry by the same database keeps its id and is refused as a
+/// duplicate: `a_lost_answer_and_the_phone_gone_is_posted_again_and_refused_as_a_duplicate`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_database_s_first_message_is_sent_though_the_phone_has_an_old_one_alike() {
+    let mut setup = Setup::start("fresh-database").await;
+    setup.queue("OUT+4917000000001.txt", "Alarm: door open");
+    setup.until("sent", |s| s.count("sent") == 1).await;
+    let _ = setup.daemon.start_kill();
+    let _ = setup.daemon.wait().await;
+    for file in ["simgate.db", "simgate.db-wal", "simgate.db-shm"] {
+        let _ = std::fs::remove_file(setup.root.join(file));
+    }
+    setup.kill_and_restart().await;
+    setup.queue("OUT+4917000000001.txt", "Alarm: door open");
+    setup.until("sent again", |s| s.count("sent") == 2).await;
+    let snapshot = setup.phone.snapshot();
+    assert_eq!(
+        times_sent(&snapshot, "Alarm: door open"),
+        2,
+        "the new database's message went out: {snapshot:?}"
+    );
+    assert_eq!(snapshot.messages.len(), 2);
+    assert_eq!(snapshot.conflicts, 0, "never taken for a retry");
+    setup.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn receives_signed_webhooks_once_each_even_when_posted_twice() {
     let setup = Setup::start("receive").await;

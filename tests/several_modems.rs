@@ -21,6 +21,7 @@ struct Pair {
     events: mpsc::UnboundedReceiver<DaemonEvent>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<Result<(), DaemonError>>>,
+    config: Config,
 }
 
 impl Pair {
@@ -47,6 +48,32 @@ impl Pair {
         config.spool.error = Some(root.join("error"));
         config.database.path = Some(root.join("simgate.db"));
         configure(&mut config);
+        let (events, stop, task) = Self::serve(config.clone());
+        let mut pair = Self {
+            a,
+            b,
+            root,
+            events,
+            stop: Some(stop),
+            task: Some(task),
+            config,
+        };
+        for _ in 0..2 {
+            pair.wait_for(|e| matches!(e, DaemonEvent::ModemReady { .. }))
+                .await;
+        }
+        pair
+    }
+
+    /// Starts a daemon on `config`: its events, its stop, its task.
+    #[allow(clippy::type_complexity)]
+    fn serve(
+        config: Config,
+    ) -> (
+        mpsc::UnboundedReceiver<DaemonEvent>,
+        oneshot::Sender<()>,
+        tokio::task::JoinHandle<Result<(), DaemonError>>,
+    ) {
         let (events_tx, events) = mpsc::unbounded_channel();
         let (stop, stopped) = oneshot::channel::<()>();
         let options = DaemonOptions {
@@ -56,19 +83,26 @@ impl Pair {
         let task = tokio::spawn(simgate::device::configured::serve(options, async {
             let _ = stopped.await;
         }));
-        let mut pair = Self {
-            a,
-            b,
-            root,
-            events,
-            stop: Some(stop),
-            task: Some(task),
-        };
-        for _ in 0..2 {
-            pair.wait_for(|e| matches!(e, DaemonEvent::ModemReady { .. }))
-                .await;
+        (events, stop, task)
+    }
+
+    /// Stops the daemon and starts it again on the same spool and
+    /// database with `b` taken out of the configuration; waits until `a`
+    /// is ready.
+    async fn restart_without_b(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
         }
-        pair
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().unwrap();
+        }
+        self.config.more_modems.clear();
+        let (events, stop, task) = Self::serve(self.config.clone());
+        self.events = events;
+        self.stop = Some(stop);
+        self.task = Some(task);
+        self.wait_for(|e| matches!(e, DaemonEvent::ModemReady { .. }))
+            .await;
     }
 
     async fn wait_for(&mut self, wanted: impl Fn(&DaemonEvent) -> bool) -> DaemonEvent {
@@ -240,6 +274,80 @@ async fn a_part_in_doubt_waits_for_its_own_modem() {
     );
     assert!(!texts(left).contains_key("in doubt"));
     assert_eq!(pair.count("error"), 0);
+    pair.stop().await;
+}
+
+/// A part handed to `b` whose answer never came, then `b` taken out of
+/// the configuration and the daemon restarted with `a` alone: `a` never
+/// settles that part with its own TP-MR counter (each modem sent one
+/// message first, so `a`'s counter reads just what `b`'s read before the
+/// part, and "the counter did not move" would say "not sent") nor sends
+/// it again; the part stays in doubt and, by the default `[send]
+/// ambiguous = "error"`, the message goes to error/ saying why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_part_in_doubt_of_a_modem_taken_out_is_never_settled_by_another() {
+    let mut pair = Pair::start("doubt-removed", |config| {
+        // Numbers of +49 go through b only.
+        config.modem.prefixes = vec!["+43".to_owned()];
+        config.more_modems[0].prefixes = vec!["+49".to_owned()];
+        config.modem.send_timeout = Duration::from_secs(2);
+        config.more_modems[0].send_timeout = Duration::from_secs(2);
+    })
+    .await;
+    // Each modem sends one message first (its counter followed).
+    pair.drop_file("OUT+4330000000.txt", "first through a");
+    pair.drop_file("OUT+4917000000000.txt", "first through b");
+    for _ in 0..2 {
+        pair.wait_for(|e| matches!(e, DaemonEvent::Sent { .. }))
+            .await;
+    }
+    let mut b_events = pair.b.subscribe();
+    pair.b
+        .inject_fault(Fault::HangAfterPdu { times: Times::Once });
+    pair.drop_file("OUT+4917000000001.txt", "in doubt");
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while !matches!(b_events.recv().await, Ok(EmulatorEvent::Hung(_))) {}
+    })
+    .await
+    .expect("b took the message and hung");
+    // b goes away for good, the part in doubt with it.
+    pair.b.unplug(None).await;
+    let database = pair.root.join("simgate.db");
+    until("the part in doubt", || {
+        rusqlite::Connection::open(&database)
+            .unwrap()
+            .query_row(
+                "SELECT state FROM outgoing WHERE file_name = 'OUT+4917000000001.txt'",
+                [],
+                |row| row.get::<_, String>(0),
+            )
+            .is_ok_and(|state| state == "resolving")
+    })
+    .await;
+    pair.restart_without_b().await;
+    until("the message finished", || {
+        pair.count("error") + pair.count("sent") == 3
+    })
+    .await;
+    assert_eq!(texts(&pair.b).get("in doubt"), Some(&1));
+    assert!(
+        !texts(&pair.a).contains_key("in doubt"),
+        "settled by a's counter and sent again through a: {:?}",
+        texts(&pair.a)
+    );
+    assert_eq!(pair.count("error"), 1);
+    let reason: String = rusqlite::Connection::open(&database)
+        .unwrap()
+        .query_row(
+            "SELECT last_error FROM outgoing WHERE file_name = 'OUT+4917000000001.txt'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert!(
+        reason.contains("modem \"b\"") && reason.contains("no longer configured"),
+        "{reason}"
+    );
     pair.stop().await;
 }
 

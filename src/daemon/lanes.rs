@@ -212,16 +212,41 @@ impl Lane {
         }
     }
 
-    /// Whether this modem settles a part in doubt that was handed to
-    /// `modem`: its own; the first modem also those of a modem no longer
-    /// configured (or recorded before modems had names).
-    pub(crate) fn settles(&self, modem: Option<&str>) -> bool {
+    /// What this modem does with a part in doubt that was handed to
+    /// `modem` (see [`InDoubt`]): it settles its own (the first modem also
+    /// those recorded before modems had names: it was the only one); the
+    /// first modem gives up those of a modem no longer configured (nothing
+    /// left can tell whether they went out: another modem's TP-MR counter
+    /// says nothing of them); the other modems' are theirs.
+    pub(crate) fn in_doubt(&self, modem: Option<&str>) -> InDoubt {
         match modem {
-            Some(modem) if modem == self.name => true,
-            Some(modem) if self.names.iter().any(|n| n == modem) => false,
-            _ => self.is_first(),
+            Some(modem) if modem == self.name => InDoubt::Settles,
+            Some(modem) if self.names.iter().any(|n| n == modem) => InDoubt::Theirs,
+            Some(_) if self.is_first() => InDoubt::Orphaned,
+            None if self.is_first() => InDoubt::Settles,
+            _ => InDoubt::Theirs,
         }
     }
+
+    /// Whether this modem has to deal with a part in doubt that was handed
+    /// to `modem`: it settles it, or gives it up ([`Lane::in_doubt`]).
+    pub(crate) fn settles(&self, modem: Option<&str>) -> bool {
+        self.in_doubt(modem) != InDoubt::Theirs
+    }
+}
+
+/// What a modem does with a part in doubt, by the modem it was handed to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum InDoubt {
+    /// It was handed to this modem: this modem's device settles it (its
+    /// TP-MR counter, the stick's sent box, the phone's message id).
+    Settles,
+    /// It was handed to a modem no longer configured: no device here can
+    /// tell whether it went out, so it is never settled by this one's nor
+    /// handed to it as safe to resend; it follows `[send] ambiguous`.
+    Orphaned,
+    /// Another configured modem's: left to it.
+    Theirs,
 }
 
 #[cfg(test)]
@@ -400,6 +425,26 @@ mod tests {
         assert!(lanes[0].settles(Some("gone")));
         assert!(!lanes[1].settles(None));
         assert!(!lanes[1].settles(Some("gone")));
+    }
+
+    #[test]
+    fn a_part_in_doubt_of_a_modem_taken_out_is_given_up_never_settled() {
+        let mut c = config(&[&[], &[]]);
+        c.more_modems[0].name = Some("b".to_owned());
+        let lanes = Lane::all(&c);
+        assert_eq!(lanes[0].in_doubt(Some("modem")), InDoubt::Settles);
+        assert_eq!(lanes[1].in_doubt(Some("b")), InDoubt::Settles);
+        assert_eq!(lanes[0].in_doubt(Some("b")), InDoubt::Theirs);
+        // The only modem before modems had names was the first.
+        assert_eq!(lanes[0].in_doubt(None), InDoubt::Settles);
+        assert_eq!(lanes[1].in_doubt(None), InDoubt::Theirs);
+        // Taken out of the configuration: the first modem gives it up,
+        // never asks its own counter.
+        assert_eq!(lanes[0].in_doubt(Some("gone")), InDoubt::Orphaned);
+        assert_eq!(lanes[1].in_doubt(Some("gone")), InDoubt::Theirs);
+        // With one modem left, the other's parts are orphaned.
+        let alone = Lane::all(&config(&[&[]]));
+        assert_eq!(alone[0].in_doubt(Some("b")), InDoubt::Orphaned);
     }
 
     fn parts_limit(max: u32) -> crate::config::Limit {

@@ -24,7 +24,7 @@ use super::budget;
 use super::clock::Clock;
 use super::hook_env::SentPart;
 use super::keeper::Keeper;
-use super::lanes::Lane;
+use super::lanes::{InDoubt, Lane};
 use super::limits;
 use super::outbox::{self, Finished};
 use super::retry::{Decision, RetryPolicy};
@@ -283,7 +283,7 @@ impl<D: Device> Sender<'_, D> {
             let (part, position) = attempt.pending[attempt.next];
             let sent = self
                 .device
-                .send_message_part(attempt.row.id, &attempt.encoded, position);
+                .send_message_part(attempt.name, &attempt.encoded, position);
             match self
                 .systemd
                 .alive_during(sent, exchange_bound(self.config))
@@ -366,9 +366,45 @@ impl<D: Device> Sender<'_, D> {
         let mut finished = Vec::new();
         let lane = Arc::clone(self.lane);
         let pending = self.keeper.call(move |core| resolving(core, &lane)).await?;
-        for (pending, row) in pending {
+        for (pending, row, what) in pending {
             let key = (pending.id, pending.part);
             let now = self.clock.now();
+            if what == InDoubt::Orphaned {
+                // Its modem is gone: this device can neither settle it nor
+                // take it again as safe (it keeps its own ids and sent box,
+                // not the other's). Only `ambiguous = "resend"` sends it.
+                let reason = orphaned_reason(row.last_error.as_deref(), pending.modem.as_deref());
+                let resent = match self.config.send.ambiguous {
+                    AmbiguousPolicy::Resend => {
+                        resend_in_doubt(self.config, &row, row.attempts, &reason, now)
+                    }
+                    AmbiguousPolicy::Error => Err(format!("{reason}; not resent")),
+                };
+                match resent {
+                    Ok(delay) => {
+                        tracing::warn!(file = %Redact(&row.file_name), id = row.id, part = pending.part, modem = pending.modem.as_deref().unwrap_or_default(), ?delay, "ambiguous send through a modem no longer configured; sending it again through this one (send.ambiguous = \"resend\")");
+                        let next = ms(now) + delay.as_millis() as i64;
+                        self.keeper
+                            .call(move |core| {
+                                core.store.resolved_not_sent_until(
+                                    pending.id,
+                                    pending.part,
+                                    next,
+                                    ms(now),
+                                )
+                            })
+                            .await?;
+                    }
+                    Err(reason) => {
+                        let outcome = self
+                            .keeper
+                            .call(move |core| give_up_ambiguous(core, &pending, &row, reason, now))
+                            .await?;
+                        finished.push(outcome);
+                    }
+                }
+                continue;
+            }
             // Sent again without asking: the device refuses to send one
             // message twice, or the configuration accepts a duplicate. As
             // a failed send is: after the retry delay, within the limits.
@@ -485,6 +521,9 @@ pub(super) struct Attempt {
     next: usize,
     /// Attempts so far, this one included.
     attempts: u32,
+    /// The name a device that keeps its own record of what it was handed
+    /// knows the message by (its row and the database's identity).
+    name: crate::device::MessageName,
 }
 
 /// How [`begin_next`] began.
@@ -619,6 +658,21 @@ pub(super) fn begin_next(
             if let Some(reason) = never.take() {
                 return fail(store, outbox, reason);
             }
+            // A part handed back in doubt to a modem since taken out of
+            // the configuration: nothing here can tell whether it went
+            // out; only `ambiguous = "resend"` sends it again.
+            if config.send.ambiguous == AmbiguousPolicy::Error {
+                for modem in store.held_in_doubt_by(id)? {
+                    if lane.in_doubt(Some(&modem)) == InDoubt::Orphaned {
+                        let reason = format!(
+                            "{}; not resent",
+                            orphaned_reason(row.last_error.as_deref(), Some(&modem))
+                        );
+                        tracing::error!(file = %Redact(&row.file_name), id, modem, reason = %Scrub(&reason), "ambiguous send; not resent");
+                        return fail(store, outbox, reason);
+                    }
+                }
+            }
             let parsed = match spool::classify_outbox_name(&row.file_name) {
                 Ok(Some(parsed)) => parsed,
                 _ => {
@@ -702,6 +756,7 @@ pub(super) fn begin_next(
                 }
             }
             let attempts = store.count_attempt(id, ms(now))?;
+            let name = store.message_name(id)?;
             let attempt = Attempt {
                 row: row.clone(),
                 file,
@@ -711,6 +766,7 @@ pub(super) fn begin_next(
                 pending,
                 next: 0,
                 attempts,
+                name,
             };
             match attempt.pending.first() {
                 Some(&(first, _)) => {
@@ -1146,18 +1202,35 @@ fn put_back(dir: &std::path::Path, file: &spool_fs::Claimed) {
     }
 }
 
-/// The parts that may have gone out, each with its message.
-fn resolving(core: &mut Core, lane: &Lane) -> Result<Vec<(Resolving, Outgoing)>, StoreError> {
+/// The parts that may have gone out that this modem deals with, each with
+/// its message and what this modem does with it ([`InDoubt::Settles`] or
+/// [`InDoubt::Orphaned`]).
+fn resolving(
+    core: &mut Core,
+    lane: &Lane,
+) -> Result<Vec<(Resolving, Outgoing, InDoubt)>, StoreError> {
     let mut pending = Vec::new();
     for part in core.store.resolving()? {
-        if !lane.settles(part.modem.as_deref()) {
+        let what = lane.in_doubt(part.modem.as_deref());
+        if what == InDoubt::Theirs {
             continue;
         }
         if let Some(row) = core.store.get(part.id)? {
-            pending.push((part, row));
+            pending.push((part, row, what));
         }
     }
     Ok(pending)
+}
+
+/// Why a part in doubt handed to `modem`, a modem no longer configured,
+/// is not settled here (`error`: why it was in doubt).
+fn orphaned_reason(error: Option<&str>, modem: Option<&str>) -> String {
+    format!(
+        "{} (the part was handed to modem \"{}\", which is no longer configured: only it could \
+         tell whether it went out; another modem's TP-MR counter cannot)",
+        error.unwrap_or("ambiguous send"),
+        modem.unwrap_or_default()
+    )
 }
 
 /// The modem cannot tell whether the part went out: the message is
@@ -1249,5 +1322,19 @@ pub(super) fn retry_policy(config: &Config) -> RetryPolicy {
         max_age: config.send.max_age.unwrap_or(Duration::MAX),
         initial_delay: config.send.retry_delay,
         max_delay: config.send.retry_delay_max.max(config.send.retry_delay),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_part_of_a_modem_taken_out_says_which_and_why_it_is_not_settled() {
+        let reason = orphaned_reason(Some("no answer to AT+CMGS"), Some("b"));
+        assert!(reason.starts_with("no answer to AT+CMGS"), "{reason}");
+        assert!(reason.contains("modem \"b\""), "{reason}");
+        assert!(reason.contains("no longer configured"), "{reason}");
+        assert!(orphaned_reason(None, Some("b")).starts_with("ambiguous send"));
     }
 }

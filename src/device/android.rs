@@ -42,7 +42,7 @@
 
 use super::{
     text, Capabilities, Control, Device, DeviceError, DeviceEvent, DeviceInfo, DeviceState,
-    FailureKind, Listed, Location, PhoneStatus, Radio,
+    FailureKind, Listed, Location, MessageName, PhoneStatus, Radio,
 };
 use crate::android::api::{self, Event, MessageState, ProcessState};
 use crate::android::client::{AndroidError, Client};
@@ -89,17 +89,25 @@ const RECORDED_KEPT: usize = 4096;
 const REPORT_WAIT: Duration = Duration::from_secs(3 * 24 * 3600);
 
 /// The id simgate posts a message under: `sg` and 24 hex digits of
-/// SHA-256 over the daemon's row, the recipient, the text and the
+/// SHA-256 over the daemon's name for it (its row and its database's
+/// identity: [`MessageName`]), the recipient, the text and the
 /// concatenation reference and count. Every input is what the daemon
 /// hands over for that message on every try (the row is its SQLite row,
-/// kept across restarts; the rest is decoded from the parts it plans
-/// again from the same file), so the id is the same after a lost answer
-/// or a crash. The row keeps two identical texts to one number apart;
-/// the text keeps a recreated database's rows apart from the old ones.
-pub(crate) fn message_id(row: i64, phone: &str, text: &str, concat: Option<(u16, u8)>) -> String {
+/// kept across restarts, the identity is kept in the database; the rest
+/// is decoded from the parts it plans again from the same file), so the
+/// id is the same after a lost answer or a crash. The row keeps two
+/// identical texts to one number apart; the database's identity keeps
+/// another database's rows (a fresh one after a reset, a second daemon on
+/// the same phone) apart from this one's, whose ids the phone may hold.
+pub(crate) fn message_id(
+    message: MessageName,
+    phone: &str,
+    text: &str,
+    concat: Option<(u16, u8)>,
+) -> String {
     let (reference, total) = concat.unwrap_or((0, 1));
     let digest = Sha256::new()
-        .chain_update(row.to_be_bytes())
+        .chain_update(message.bytes())
         .chain_update(phone.as_bytes())
         .chain_update([0])
         .chain_update(text.as_bytes())
@@ -955,13 +963,13 @@ impl Device for AndroidPhone {
         let parts = std::slice::from_ref(pdu);
         let (phone, body) = text::whole_text(parts, "the phone's app")?;
         // No row: the id is the message's alone.
-        let base = message_id(-1, &phone, &body, None);
+        let base = message_id(MessageName::NONE, &phone, &body, None);
         self.send_text(&base, &phone, &body).await
     }
 
     async fn send_message_part(
         &self,
-        message: i64,
+        message: MessageName,
         parts: &[EncodedPdu],
         index: usize,
     ) -> Result<u8, DeviceError> {
@@ -977,7 +985,8 @@ impl Device for AndroidPhone {
     }
 
     async fn send_part(&self, parts: &[EncodedPdu], index: usize) -> Result<u8, DeviceError> {
-        self.send_message_part(-1, parts, index).await
+        self.send_message_part(MessageName::NONE, parts, index)
+            .await
     }
 
     fn resends_safely(&self) -> bool {
@@ -1078,17 +1087,59 @@ impl Device for AndroidPhone {
 mod tests {
     use super::*;
 
+    /// Row `row` of a database whose identity is all ones.
+    fn row(row: i64) -> MessageName {
+        MessageName {
+            database: Some([1; 16]),
+            row,
+        }
+    }
+
+    #[test]
+    fn a_message_queued_before_its_database_had_an_identity_keeps_its_old_id() {
+        // What the id was before databases had an identity: a retry after
+        // the upgrade is known as one.
+        let legacy = MessageName {
+            database: None,
+            row: 7,
+        };
+        assert_eq!(
+            message_id(legacy, "+4915112345678", "hello", None),
+            "sgd669a3c25a9ea52fb8a9c7ea"
+        );
+    }
+
     #[test]
     fn a_message_keeps_its_id_and_others_differ() {
-        let id = message_id(7, "+4915112345678", "hello", None);
-        assert_eq!(id, message_id(7, "+4915112345678", "hello", None));
+        let id = message_id(row(7), "+4915112345678", "hello", None);
+        assert_eq!(id, message_id(row(7), "+4915112345678", "hello", None));
         assert_eq!(id.len(), 26);
         assert!(id.starts_with("sg"));
         for other in [
-            message_id(8, "+4915112345678", "hello", None),
-            message_id(7, "+4915112345679", "hello", None),
-            message_id(7, "+4915112345678", "hello!", None),
-            message_id(7, "+4915112345678", "hello", Some((3, 2))),
+            message_id(row(8), "+4915112345678", "hello", None),
+            message_id(row(7), "+4915112345679", "hello", None),
+            message_id(row(7), "+4915112345678", "hello!", None),
+            message_id(row(7), "+4915112345678", "hello", Some((3, 2))),
+            // Another database's row 7, alike in all else.
+            message_id(
+                MessageName {
+                    database: Some([2; 16]),
+                    row: 7,
+                },
+                "+4915112345678",
+                "hello",
+                None,
+            ),
+            // A row of this database queued before it had an identity.
+            message_id(
+                MessageName {
+                    database: None,
+                    row: 7,
+                },
+                "+4915112345678",
+                "hello",
+                None,
+            ),
         ] {
             assert_ne!(id, other);
         }

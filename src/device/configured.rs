@@ -59,7 +59,7 @@ impl Device for ConfiguredDevice {
 
     async fn send_message_part(
         &self,
-        message: i64,
+        message: super::MessageName,
         parts: &[EncodedPdu],
         index: usize,
     ) -> Result<u8, DeviceError> {

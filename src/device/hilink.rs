@@ -788,7 +788,7 @@ impl Device for HilinkStick {
 
     async fn send_message_part(
         &self,
-        message: i64,
+        message: super::MessageName,
         parts: &[EncodedPdu],
         index: usize,
     ) -> Result<u8, DeviceError> {

@@ -30,6 +30,43 @@ use tokio::sync::watch;
 pub use crate::modem::error::FailureKind;
 pub use crate::modem::pin::{MemoryPins, PinMemory, PinOutcome};
 
+/// Which message a part belongs to, as the daemon names it to a device
+/// that keeps its own record of what it was handed (a phone app's message
+/// id, a web stick's journal): the message's row and the identity of the
+/// database that row is in. A retry of the message by the same database
+/// names it the same; a message of another database (a fresh one after a
+/// reset, a second daemon) never does, though its row, number and text
+/// are the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MessageName {
+    /// The database's identity: random, made once for each database.
+    /// `None` for a message of a database that had none yet when it was
+    /// queued (queued before the upgrade that made one): it keeps the
+    /// name it had, so a retry after the upgrade is still known as one.
+    pub database: Option<[u8; 16]>,
+    /// Its row in the database; negative for a message of no row.
+    pub row: i64,
+}
+
+impl MessageName {
+    /// A message of no database row (`simgate send`'s single part).
+    pub const NONE: Self = Self {
+        database: None,
+        row: -1,
+    };
+
+    /// The bytes a device's name for the message starts from: the row,
+    /// then the database's identity where it has one (a message with none
+    /// gives the bytes names were made of before databases had one).
+    pub fn bytes(&self) -> Vec<u8> {
+        let mut bytes = self.row.to_be_bytes().to_vec();
+        if let Some(database) = self.database {
+            bytes.extend_from_slice(&database);
+        }
+        bytes
+    }
+}
+
 /// What a device can do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Capabilities {
@@ -265,14 +302,16 @@ pub trait Device: Send + Sync + 'static {
         self.send(&parts[index])
     }
 
-    /// Sends part `index` of the message the daemon keeps as row
-    /// `message` (the same row on every retry and after a restart), as
-    /// [`Device::send_part`]. A device that names each message it is
-    /// handed (a phone app taking a client-chosen id) derives that name
-    /// from the row, so a retry reuses it; the default ignores the row.
+    /// Sends part `index` of the message the daemon names `message` (its
+    /// row and its database's identity: the same on every retry and after
+    /// a restart), as [`Device::send_part`]. A device that names each
+    /// message it is handed (a phone app taking a client-chosen id, a web
+    /// stick's journal) derives that name from `message`, so a retry
+    /// reuses it and another database's message never does; the default
+    /// ignores it.
     fn send_message_part(
         &self,
-        message: i64,
+        message: MessageName,
         parts: &[EncodedPdu],
         index: usize,
     ) -> impl Future<Output = Result<u8, DeviceError>> + Send {

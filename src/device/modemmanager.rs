@@ -38,7 +38,7 @@
 
 use super::{
     text, Capabilities, Control, Device, DeviceError, DeviceEvent, DeviceInfo, DeviceState,
-    FailureKind, Listed, Location, Radio,
+    FailureKind, Listed, Location, MessageName, Radio,
 };
 use crate::config::Config;
 use crate::modemmanager::journal::{self, Journal};
@@ -94,13 +94,21 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The key a message is journaled under: SHA-256 over the daemon's row,
-/// the recipient, the text and the concatenation reference and count,
-/// the same for every try of it and after a restart.
-pub(crate) fn message_key(row: i64, phone: &str, text: &str, concat: Option<(u16, u8)>) -> String {
+/// The key a message is journaled under: SHA-256 over the daemon's name
+/// for it (its row and its database's identity: [`MessageName`]), the
+/// recipient, the text and the concatenation reference and count, the
+/// same for every try of it and after a restart, and never the key of
+/// another database's message (a journal left beside a fresh database
+/// never answers for its messages).
+pub(crate) fn message_key(
+    message: MessageName,
+    phone: &str,
+    text: &str,
+    concat: Option<(u16, u8)>,
+) -> String {
     let (reference, total) = concat.unwrap_or((0, 1));
     let digest = Sha256::new()
-        .chain_update(row.to_be_bytes())
+        .chain_update(message.bytes())
         .chain_update(phone.as_bytes())
         .chain_update([0])
         .chain_update(text.as_bytes())
@@ -1008,7 +1016,7 @@ impl Device for ModemManagerModem {
 
     async fn send_message_part(
         &self,
-        message: i64,
+        message: MessageName,
         parts: &[EncodedPdu],
         index: usize,
     ) -> Result<u8, DeviceError> {
@@ -1021,7 +1029,7 @@ impl Device for ModemManagerModem {
             return Ok(part_reference(last, parts.len(), index));
         }
         tracing::debug!(to = %Redact(&phone), parts = parts.len(), "sending through ModemManager");
-        let journaled = (message >= 0).then_some(key.as_str());
+        let journaled = (message.row >= 0).then_some(key.as_str());
         let last = self
             .send_text(journaled, &phone, &body, &extras(parts))
             .await?;
@@ -1034,7 +1042,8 @@ impl Device for ModemManagerModem {
     }
 
     async fn send_part(&self, parts: &[EncodedPdu], index: usize) -> Result<u8, DeviceError> {
-        self.send_message_part(-1, parts, index).await
+        self.send_message_part(MessageName::NONE, parts, index)
+            .await
     }
 
     fn resends_safely(&self) -> bool {
@@ -1199,15 +1208,57 @@ mod tests {
         assert_eq!(part_reference(256 + 4, 1, 0), 4);
     }
 
+    /// Row `row` of a database whose identity is all ones.
+    fn row(row: i64) -> MessageName {
+        MessageName {
+            database: Some([1; 16]),
+            row,
+        }
+    }
+
+    #[test]
+    fn a_message_queued_before_its_database_had_an_identity_keeps_its_old_key() {
+        // What the key was before databases had an identity: a retry after
+        // the upgrade is known as one.
+        let legacy = MessageName {
+            database: None,
+            row: 7,
+        };
+        assert_eq!(
+            message_key(legacy, "+4915112345678", "hello", None),
+            "d669a3c25a9ea52fb8a9c7eac7a10bc0"
+        );
+    }
+
     #[test]
     fn a_message_keeps_its_key_and_others_differ() {
-        let key = message_key(7, "+4915112345678", "hello", None);
-        assert_eq!(key, message_key(7, "+4915112345678", "hello", None));
+        let key = message_key(row(7), "+4915112345678", "hello", None);
+        assert_eq!(key, message_key(row(7), "+4915112345678", "hello", None));
         for other in [
-            message_key(8, "+4915112345678", "hello", None),
-            message_key(7, "+4915112345679", "hello", None),
-            message_key(7, "+4915112345678", "hello!", None),
-            message_key(7, "+4915112345678", "hello", Some((3, 2))),
+            message_key(row(8), "+4915112345678", "hello", None),
+            message_key(row(7), "+4915112345679", "hello", None),
+            message_key(row(7), "+4915112345678", "hello!", None),
+            message_key(row(7), "+4915112345678", "hello", Some((3, 2))),
+            // Another database's row 7, alike in all else.
+            message_key(
+                MessageName {
+                    database: Some([2; 16]),
+                    row: 7,
+                },
+                "+4915112345678",
+                "hello",
+                None,
+            ),
+            // A row of this database queued before it had an identity.
+            message_key(
+                MessageName {
+                    database: None,
+                    row: 7,
+                },
+                "+4915112345678",
+                "hello",
+                None,
+            ),
         ] {
             assert_ne!(key, other);
         }

@@ -165,8 +165,9 @@ impl Journaled {
         self.journal.durable()
     }
 
-    /// The key of message row `message` to `phone` with `text`.
-    pub(crate) fn key(message: i64, phone: &str, text: &str) -> String {
+    /// The key of the message the daemon names `message` (its row and
+    /// its database's identity) to `phone` with `text`.
+    pub(crate) fn key(message: super::MessageName, phone: &str, text: &str) -> String {
         super::modemmanager::message_key(message, phone, text, None)
     }
 
@@ -238,7 +239,7 @@ pub(crate) trait SentBoxStick: Sync {
 /// `message`, when there is one); the later parts are answered at once.
 pub(crate) async fn send_planned<S: SentBoxStick>(
     stick: &S,
-    message: Option<i64>,
+    message: Option<super::MessageName>,
     parts: &[crate::pdu::EncodedPdu],
     index: usize,
 ) -> Result<u8, DeviceError> {

@@ -845,7 +845,7 @@ impl Device for ZteStick {
 
     async fn send_message_part(
         &self,
-        message: i64,
+        message: super::MessageName,
         parts: &[EncodedPdu],
         index: usize,
     ) -> Result<u8, DeviceError> {

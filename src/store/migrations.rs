@@ -262,4 +262,18 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // index pages fewer in the WAL a message).
     "DROP INDEX outgoing_part_ref;
     CREATE INDEX outgoing_part_ref ON outgoing_part (message_ref) WHERE message_ref IS NOT NULL;",
+    // 16: the database's identity: 16 random bytes made once, mixed into
+    // the name each message is handed to a device under (a phone app's
+    // message id, a web stick's journal key), so that another database's
+    // message (a fresh database after a reset, a second daemon) is never
+    // taken for a retry of this one's. The rows queued before (up to
+    // `legacy_through`) keep the names they had, so a retry of one after
+    // the upgrade is still known as a retry.
+    "CREATE TABLE database_identity (
+        id              INTEGER PRIMARY KEY CHECK (id = 1),
+        identity        BLOB NOT NULL CHECK (length(identity) = 16),
+        legacy_through  INTEGER NOT NULL
+    );
+    INSERT INTO database_identity (id, identity, legacy_through)
+        SELECT 1, randomblob(16), COALESCE(MAX(id), 0) FROM outgoing;",
 ];

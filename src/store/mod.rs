@@ -33,6 +33,7 @@
 
 mod calendar_step;
 pub(crate) mod http;
+mod identity;
 mod incoming;
 mod migrations;
 mod modem;

@@ -790,6 +790,20 @@ impl Store {
         self.part_handed_back(id, part, next_ms, now_ms, true)
     }
 
+    /// The modems holding parts of message `id` handed back to them in
+    /// doubt (pending again, `in_doubt`): only each of them can tell
+    /// whether its part went out.
+    pub(crate) fn held_in_doubt_by(&self, id: i64) -> Result<Vec<String>, StoreError> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT DISTINCT modem FROM outgoing_part
+             WHERE message_id = ?1 AND state = 'pending' AND in_doubt = 1 AND modem IS NOT NULL",
+        )?;
+        let modems = statement
+            .query_map(params![id], |row| row.get(0))?
+            .collect::<Result<Vec<String>, _>>()?;
+        Ok(modems)
+    }
+
     /// The part is pending again and its message queued for `next_ms`;
     /// the message stays bound to the part's modem (`in_doubt`) or only
     /// while another part went out through one.
@@ -1262,9 +1276,11 @@ mod tests {
         store
             .part_sending_on(Some("a"), short, 1, None, 2000)
             .unwrap();
+        assert!(store.held_in_doubt_by(short).unwrap().is_empty());
         store.mark_resolving(short, 1, "no answer", 2001).unwrap();
         store.resolved_not_sent_until(short, 1, 9000, 2002).unwrap();
         assert_eq!(bound_to(&store, short).as_deref(), Some("a"));
+        assert_eq!(store.held_in_doubt_by(short).unwrap(), vec!["a".to_owned()]);
         // A later try that surely did not go out (the phone was offline)
         // says nothing of the first: still bound.
         store
