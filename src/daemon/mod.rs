@@ -275,6 +275,7 @@ where
             radio: String::new(),
             recheck_device: false,
             sends_held_until: None,
+            failing_sends: 0,
             sends_since_intake: Arc::clone(&sends_since_intake),
             calls: decide::CallGate::default(),
             storage_warned: false,
@@ -449,6 +450,7 @@ fn open_core(
                 jiff::tz::TimeZone::UTC
             }),
             budget_warning: None,
+            failed_on: std::collections::HashMap::new(),
         };
         Ok((core, outbox_events, pins))
     }

@@ -34,6 +34,11 @@ pub(super) struct Core {
     pub(super) zone: jiff::tz::TimeZone,
     /// A budget warning a send gave, for the loop to announce.
     pub(super) budget_warning: Option<BudgetWarning>,
+    /// With several modems: the modems each queued message failed on
+    /// transiently, for [`super::retry::left_to_another`]. In memory only
+    /// (a restart spares each modem's failure once more); an entry goes
+    /// when its message is sent or given up.
+    pub(super) failed_on: std::collections::HashMap<i64, Vec<String>>,
 }
 
 /// The month's parts reached the budget's warning threshold.
