@@ -31,6 +31,12 @@ pub(crate) struct Memory {
     pub(crate) deleted: Vec<u32>,
     /// Failures the next sends answer with, in order.
     pub(crate) send_failures: VecDeque<DeviceError>,
+    /// The failure every send answers with while set (after
+    /// `send_failures`): a device that reports itself ready and fails
+    /// each send.
+    pub(crate) failing: Option<DeviceError>,
+    /// How long each send takes (tokio's clock).
+    pub(crate) send_delay: Duration,
     /// Sends tried, failed ones included.
     pub(crate) send_attempts: u32,
     /// When each send was tried (tokio's clock).
@@ -140,10 +146,17 @@ impl Device for Scripted {
             kind: FailureKind::Permanent,
             message: e.to_string(),
         })?;
+        let delay = self.memory().send_delay;
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
         let mut memory = self.memory();
         memory.send_attempts += 1;
         memory.send_times.push(tokio::time::Instant::now());
         if let Some(failure) = memory.send_failures.pop_front() {
+            return Err(failure);
+        }
+        if let Some(failure) = memory.failing.clone() {
             return Err(failure);
         }
         let reference = memory.next_reference;
@@ -433,6 +446,158 @@ impl Rig {
         }
         (&mut self.daemon).await.unwrap().unwrap();
         (self.root.clone(), self.clock.now())
+    }
+}
+
+/// The daemon running on several [`Scripted`] devices at once (`[modem]`
+/// named `a`, then `[[modems]]` named `b`, `c`, …), sharing one spool and
+/// queue, on tokio's clock.
+pub(crate) struct Fleet {
+    pub(crate) root: PathBuf,
+    /// Each modem's device, in the configuration's order.
+    pub(crate) devices: Vec<Scripted>,
+    pub(crate) events: mpsc::UnboundedReceiver<DaemonEvent>,
+    stop: Option<oneshot::Sender<()>>,
+    daemon: tokio::task::JoinHandle<Result<(), DaemonError>>,
+    /// Kept so that the devices stay ready.
+    _states: Vec<watch::Sender<DeviceState>>,
+}
+
+impl Fleet {
+    /// Starts the daemon on `count` fresh devices, ready from the start,
+    /// with `files` (name, content) already in the outbox (taken in by
+    /// tokio's timers alone), and waits until every modem is ready.
+    /// `prepare` scripts the devices before the daemon sees them.
+    pub(crate) async fn start(
+        name: &str,
+        count: usize,
+        files: &[(String, &str)],
+        prepare: impl FnOnce(&[Scripted]),
+        configure: impl FnOnce(&mut Config),
+    ) -> Self {
+        let root = fresh_root(name);
+        for dir in ["inbox", "outbox", "sent", "error"] {
+            std::fs::create_dir_all(root.join(dir)).unwrap();
+        }
+        for (name, content) in files {
+            std::fs::write(root.join("outbox").join(name), content).unwrap();
+        }
+        let names: Vec<String> = (0..count)
+            .map(|n| char::from(b'a' + n as u8).to_string())
+            .collect();
+        let mut config = Config::new("/nonexistent/a");
+        config.modem.name = Some(names[0].clone());
+        for name in &names[1..] {
+            let mut more = simgate::config::ModemSettings::new(format!("/nonexistent/{name}"));
+            more.name = Some(name.clone());
+            config.more_modems.push(more);
+        }
+        config.spool.inbox = root.join("inbox");
+        config.spool.outbox = root.join("outbox");
+        config.spool.sent = Some(root.join("sent"));
+        config.spool.error = Some(root.join("error"));
+        config.database.path = Some(root.join("simgate.db"));
+        configure(&mut config);
+        let mut devices = Vec::new();
+        let mut opened = Vec::new();
+        let mut states = Vec::new();
+        for n in 0..count {
+            let (device, device_events, state) = Scripted::new();
+            state.send_replace(DeviceState::Ready(DeviceInfo {
+                model: "Scripted".to_owned(),
+                imei: Some(format!("00000000000000{n}")),
+            }));
+            devices.push(device.clone());
+            opened.push(Some((device, device_events)));
+            states.push(state);
+        }
+        prepare(&devices);
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let options = DaemonOptions {
+            events: Some(events_tx),
+            clock: Some(Arc::new(TokioClock::new()) as Arc<dyn Clock>),
+            ..DaemonOptions::new(config)
+        };
+        let daemon = tokio::spawn(daemon::run_on_modems(
+            options,
+            move |index: usize, _context: DeviceContext, _config: Arc<Config>| {
+                let device = opened[index].take().expect("each modem is opened once");
+                async move { Ok::<_, InstanceError>(device) }
+            },
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        let mut fleet = Self {
+            root,
+            devices,
+            events,
+            stop: Some(stop),
+            daemon,
+            _states: states,
+        };
+        for _ in 0..count {
+            fleet
+                .next(|e| matches!(e, DaemonEvent::ModemReady { .. }))
+                .await;
+        }
+        fleet
+    }
+
+    /// The next daemon event `wanted` picks, within `bound` of tokio's
+    /// clock (a daemon that would never send it fails the test at once).
+    pub(crate) async fn next_within(
+        &mut self,
+        bound: Duration,
+        wanted: impl Fn(&DaemonEvent) -> bool,
+    ) -> DaemonEvent {
+        tokio::time::timeout(bound, async {
+            loop {
+                let event = self.events.recv().await.expect("the daemon runs");
+                if wanted(&event) {
+                    return event;
+                }
+            }
+        })
+        .await
+        .expect("the event within the bound, on the daemon's clock")
+    }
+
+    /// [`Self::next_within`] an hour.
+    pub(crate) async fn next(&mut self, wanted: impl Fn(&DaemonEvent) -> bool) -> DaemonEvent {
+        self.next_within(Duration::from_secs(3600), wanted).await
+    }
+
+    /// Each message's end, `count` of them: how many were sent, and each
+    /// failed one with its reason.
+    pub(crate) async fn outcomes(&mut self, count: usize) -> (usize, Vec<String>) {
+        let mut failed = Vec::new();
+        let mut sent = 0;
+        while sent + failed.len() < count {
+            let end = |e: &DaemonEvent| {
+                matches!(e, DaemonEvent::Sent { .. } | DaemonEvent::Failed { .. })
+            };
+            match self.next(end).await {
+                DaemonEvent::Failed { file, reason } => failed.push(format!("{file}: {reason}")),
+                _ => sent += 1,
+            }
+        }
+        (sent, failed)
+    }
+
+    /// How many files a folder of the spool holds.
+    pub(crate) fn count(&self, dir: &str) -> usize {
+        std::fs::read_dir(self.root.join(dir)).unwrap().count()
+    }
+
+    /// Stops the daemon and removes the spool.
+    pub(crate) async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut self.daemon).await.unwrap().unwrap();
+        let _ = std::fs::remove_dir_all(&self.root);
     }
 }
 

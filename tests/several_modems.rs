@@ -4,6 +4,7 @@
 //! route, each receives into the one inbox with its name as `PHONE_ID`,
 //! `simgate status` shows each, and `/health` is ready while any can send.
 
+use crate::scripted::{transient, Fleet};
 use crate::support::until;
 use simgate::config::{Config, ModemSettings};
 use simgate::daemon::{DaemonError, DaemonEvent, DaemonOptions};
@@ -1063,4 +1064,105 @@ async fn health_is_ready_while_any_modem_can_send() {
         "{body}"
     );
     pair.stop().await;
+}
+
+/// Outbox files `OUT+49176000097NN.txt`, `count` of them, all with `text`.
+fn burst(count: usize, text: &str) -> Vec<(String, &str)> {
+    (0..count)
+        .map(|n| (format!("OUT+49176000097{n:02}.txt"), text))
+        .collect()
+}
+
+/// One of two modems reports itself ready but fails every send with a
+/// transient error (a stick answering HTTP 500, a SIM the network refuses
+/// with `+CMS ERROR: 38`). It used to take message after message, each
+/// failure charged to the message: with `max_attempts = 1` most of the
+/// burst went to error/ while the other modem sent a few. Now the failing
+/// modem is held back after its failure, the message it failed is due for
+/// the other at once (not after its retry delay), and no message is
+/// failed for good for that modem's fault: every one goes out through the
+/// healthy modem, well within one retry delay.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_modem_failing_every_send_leaves_the_queue_to_the_other() {
+    let count = 20;
+    let files = burst(count, "through the healthy modem");
+    let mut fleet = Fleet::start(
+        "drain-failing",
+        2,
+        &files,
+        |devices| devices[0].memory().failing = Some(transient("HTTP 500 to /api/sms/send-sms")),
+        |c| {
+            c.send.max_attempts = Some(1);
+            c.send.retry_delay = Duration::from_secs(30);
+            c.send.retry_delay_max = Duration::from_secs(600);
+        },
+    )
+    .await;
+    fleet
+        .next(|e| matches!(e, DaemonEvent::Queued { .. }))
+        .await;
+    let start = tokio::time::Instant::now();
+    let (_, failed) = fleet.outcomes(count).await;
+    let took = tokio::time::Instant::now() - start;
+    assert_eq!(failed, Vec::<String>::new(), "failed for one modem's fault");
+    assert_eq!(fleet.count("sent"), count);
+    assert_eq!(fleet.count("error"), 0);
+    assert!(
+        took < Duration::from_secs(5),
+        "the burst took {took:?}: it waited for a retry delay"
+    );
+    let failing = fleet.devices[0].memory().send_attempts;
+    assert!(failing >= 1, "the failing modem was never tried");
+    assert!(
+        failing <= 2,
+        "the failing modem was tried {failing} times in a burst, not held back"
+    );
+    assert_eq!(fleet.devices[1].memory().sent.len(), count);
+    fleet.stop().await;
+}
+
+/// A modem whose sends fail is held back for its own delay (the retry
+/// delay, doubling while it keeps failing), then tried again, and once a
+/// send succeeds it takes its share of the traffic again.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_failing_modem_is_tried_again_after_its_hold_and_carries_traffic_again() {
+    let count = 80;
+    let files = burst(count, "shared again");
+    let mut fleet = Fleet::start(
+        "drain-recovers",
+        2,
+        &files,
+        |devices| {
+            // `a` fails its first two sends, then works; `b` works, but
+            // takes two seconds a message, so the queue lasts.
+            let mut a = devices[0].memory();
+            a.send_failures.push_back(transient("+CMS ERROR: 38"));
+            a.send_failures.push_back(transient("+CMS ERROR: 38"));
+            devices[1].memory().send_delay = Duration::from_secs(2);
+        },
+        |c| {
+            c.send.max_attempts = Some(1);
+            c.send.retry_delay = Duration::from_secs(30);
+            c.send.retry_delay_max = Duration::from_secs(600);
+        },
+    )
+    .await;
+    let (_, failed) = fleet.outcomes(count).await;
+    assert_eq!(failed, Vec::<String>::new(), "failed for one modem's fault");
+    assert_eq!(fleet.count("sent"), count);
+    assert_eq!(fleet.count("error"), 0);
+    let (times, sent_by_a) = {
+        let a = fleet.devices[0].memory();
+        (a.send_times.clone(), a.sent.len())
+    };
+    let tried: Vec<Duration> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    // Held for the retry delay after its first failure, twice that after
+    // its second; then it sends at once, one message after the other.
+    assert_eq!(
+        tried[..2],
+        [Duration::from_secs(30), Duration::from_secs(60)]
+    );
+    assert!(tried[2..].iter().all(|gap| gap.is_zero()), "{tried:?}");
+    assert!(sent_by_a > 10, "a sent only {sent_by_a} after it recovered");
+    fleet.stop().await;
 }

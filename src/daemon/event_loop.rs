@@ -45,6 +45,9 @@ pub(super) struct Daemon<D> {
     /// is tried before this, or before the device's next session, since
     /// every one would fail the same way and use up an attempt.
     pub(super) sends_held_until: Option<tokio::time::Instant>,
+    /// With several modems: this modem's sends that failed transiently in
+    /// a row, for its own hold ([`Self::pace_after_send`]).
+    pub(super) failing_sends: u32,
     /// Messages sent since the outbox was last taken in: when both are
     /// due, a slice of the outbox goes first after [`INTAKE_SLICE`] sends,
     /// so a burst being sent never keeps new files waiting, nor the reverse.

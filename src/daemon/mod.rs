@@ -288,6 +288,7 @@ where
             radio: String::new(),
             recheck_device: false,
             sends_held_until: None,
+            failing_sends: 0,
             sends_since_intake: Arc::clone(&sends_since_intake),
             calls: decide::CallGate::default(),
             storage_warned: false,
@@ -463,6 +464,7 @@ fn open_core(
             }),
             budget_warning: None,
             own_messages: receive::OwnMessages::default(),
+            failed_on: std::collections::HashMap::new(),
         };
         Ok((core, outbox_events, pins))
     }

@@ -8,7 +8,7 @@ use super::send::{self, Outcome};
 use super::signals::StopFlag;
 use super::state::BudgetWarning;
 use super::{DaemonError, DaemonEvent};
-use crate::device::{Control, Device};
+use crate::device::{Control, Device, FailureKind};
 
 /// How long before a part in doubt is asked about again, when the device
 /// could not tell.
@@ -91,13 +91,19 @@ impl<D: Device> Daemon<D> {
         let (outcome, after) = self.sender(&is_stopped).send_next().await?;
         // What the job left behind: when the next message is due, and a
         // budget warning it gave (read by its last job, or asked now).
-        let warning = match after {
-            Some(send::Afterwards { warning, schedule }) => {
+        let (warning, failure) = match after {
+            Some(send::Afterwards {
+                warning,
+                schedule,
+                failure,
+            }) => {
                 self.schedule = schedule?;
-                warning
+                (warning, failure)
             }
-            None => self.core(|core| core.budget_warning.take()).await?,
+            None => (self.core(|core| core.budget_warning.take()).await?, None),
         };
+        let sent = matches!(outcome, Some(Outcome::Sent { .. }));
+        self.pace_after_send(failure, sent);
         if let Some(warning) = warning {
             self.announce_budget_warning(warning);
         }
@@ -110,6 +116,28 @@ impl<D: Device> Daemon<D> {
             self.status_line().await?;
         }
         Ok(())
+    }
+
+    /// With several modems, a modem whose sends fail transiently while it
+    /// looks ready (a stick answering HTTP 500, a SIM the network refuses)
+    /// waits before it takes another message, so that the others take the
+    /// queue: the first retry delay, doubling while its sends keep failing
+    /// ([`super::retry::RetryPolicy::modem_hold`]); a send that goes out
+    /// starts it afresh. With one modem nothing waits but the message (its
+    /// own retry delay), as before.
+    fn pace_after_send(&mut self, failure: Option<FailureKind>, sent: bool) {
+        if sent {
+            self.failing_sends = 0;
+            return;
+        }
+        if failure != Some(FailureKind::Transient) || self.wake.is_none() {
+            return;
+        }
+        self.failing_sends = self.failing_sends.saturating_add(1);
+        let hold = send::retry_policy(&self.config).modem_hold(self.failing_sends);
+        tracing::warn!(modem = %self.lane.name, failures = self.failing_sends, hold_s = hold.as_secs_f64(), "this modem's sends fail; the other modems take the queue while it waits");
+        let until = tokio::time::Instant::now() + hold;
+        self.sends_held_until = Some(self.sends_held_until.map_or(until, |held| held.max(until)));
     }
 
     /// The device was asked for a new session: until it has one, the old
@@ -220,6 +248,11 @@ impl<D: Device> Daemon<D> {
                 if attempt_failed {
                     Self::run_on_failure(&self.hook_queue, hooks, &file);
                 }
+                self.emit(DaemonEvent::Waiting { file, reason });
+            }
+            // This modem failed it; the others may send it at once.
+            Outcome::TryElsewhere { file, reason } => {
+                Self::run_on_failure(&self.hook_queue, hooks, &file);
                 self.emit(DaemonEvent::Waiting { file, reason });
             }
             Outcome::Held { file, reason } => {

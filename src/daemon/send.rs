@@ -84,6 +84,15 @@ pub(super) enum Outcome {
         /// Which limit, and how long it waits.
         reason: String,
     },
+    /// This modem failed it transiently and another modem could send it:
+    /// no attempt counted, due at once for the others
+    /// ([`super::retry::left_to_another`]).
+    TryElsewhere {
+        /// The outbox file name.
+        file: String,
+        /// Why.
+        reason: String,
+    },
     /// The modem cannot send now; try again after the first retry delay.
     WaitForDevice {
         /// The outbox file name.
@@ -246,12 +255,15 @@ pub(super) struct Afterwards {
     pub(super) warning: Option<super::state::BudgetWarning>,
     /// When this modem has work next.
     pub(super) schedule: Result<super::state::Schedule, StoreError>,
+    /// How the device failed the send, when it did.
+    pub(super) failure: Option<FailureKind>,
 }
 
 fn afterwards(core: &mut Core, lane: &Lane) -> Afterwards {
     Afterwards {
         warning: core.budget_warning.take(),
         schedule: core.schedule(lane),
+        failure: None,
     }
 }
 
@@ -343,16 +355,21 @@ impl<D: Device> Sender<'_, D> {
                         kind: error.kind,
                         reason: error.to_string(),
                     };
+                    let kind = failure.kind;
                     let (outcome, after) = self
                         .keeper
                         .call({
                             let lane = Arc::clone(self.lane);
                             move |core| {
-                                let outcome = fail_part(core, attempt, failure, now);
+                                let outcome = fail_part(core, &lane, attempt, failure, now);
                                 (outcome, afterwards(core, &lane))
                             }
                         })
                         .await;
+                    let after = Afterwards {
+                        failure: Some(kind),
+                        ..after
+                    };
                     return Ok((Some(outcome?), Some(after)));
                 }
             }
@@ -981,6 +998,7 @@ fn finish_sent(
     reference: u8,
     now: SystemTime,
 ) -> Result<Outcome, StoreError> {
+    core.failed_on.remove(&attempt.row.id);
     let Some((config, store, outbox)) = core.with_outbox() else {
         return Ok(Outcome::Skipped);
     };
@@ -1085,15 +1103,47 @@ fn interrupt(
     Ok(Outcome::Interrupted)
 }
 
-/// A part failed: decide what that means for the message (see
-/// [`RetryPolicy`]) and record it.
+/// Most messages whose failures are remembered ([`Core::failed_on`]):
+/// past it the memory starts afresh (each modem's failure spared once
+/// more), so messages cancelled or expired meanwhile do not pile up.
+const FAILED_ON_KEPT: usize = 4096;
+
+/// The other modems (than `lane`'s) that could send message `id`, by
+/// their routes and its binding as it stands.
+fn others_taking(
+    config: &Config,
+    store: &crate::store::Store,
+    lane: &Lane,
+    id: i64,
+) -> Result<Vec<String>, StoreError> {
+    let mut others = Vec::new();
+    for other in Lane::all(config) {
+        if other.name != lane.name && store.on_route(id, other.route())? {
+            others.push(other.name);
+        }
+    }
+    Ok(others)
+}
+
+/// A part failed on `lane`'s modem: decide what that means for the
+/// message (see [`RetryPolicy`] and [`super::retry::left_to_another`])
+/// and record it.
 fn fail_part(
     core: &mut Core,
+    lane: &Lane,
     attempt: Attempt,
     failure: Failure,
     now: SystemTime,
 ) -> Result<Outcome, StoreError> {
-    let Some((config, store, outbox)) = core.with_outbox() else {
+    let Core {
+        config,
+        store,
+        outbox,
+        failed_on,
+        ..
+    } = core;
+    let config: &Config = config;
+    let Some(outbox) = outbox.as_mut() else {
         return Ok(Outcome::Skipped);
     };
     let Failure { part, kind, reason } = failure;
@@ -1101,8 +1151,55 @@ fn fail_part(
     let id = row.id;
     let now_ms = ms(now);
     let age = Duration::from_millis(now_ms.saturating_sub(row.created_ms).max(0) as u64);
-    let decision = retry_policy(config).decide(kind, &reason, attempt.attempts, age);
-    store.batch(Durability::Now, |store| match decision {
+    let several = lane.names().len() > 1;
+    store.batch(Durability::Now, |store| {
+        // With several modems, a transient failure may be this modem's
+        // own (a stick answering 500, a SIM the network refuses): the
+        // part did not go out, so the message is free again unless a part
+        // of it went out through this modem; then who else could take it.
+        let elsewhere = several && kind == FailureKind::Transient && {
+            store.part_not_sent(id, part)?;
+            let others = others_taking(config, store, lane, id)?;
+            let failed = failed_on.get(&id).map_or(&[][..], Vec::as_slice);
+            super::retry::left_to_another(&lane.name, failed, &others)
+        };
+        let decision = retry_policy(config).decide(kind, &reason, attempt.attempts, age, elsewhere);
+        match &decision {
+            Decision::Fail(_) => {
+                failed_on.remove(&id);
+            }
+            Decision::TryElsewhere | Decision::RetryAfter(_) if several => {
+                if failed_on.len() >= FAILED_ON_KEPT && !failed_on.contains_key(&id) {
+                    failed_on.clear();
+                }
+                let failed = failed_on.entry(id).or_default();
+                if !failed.contains(&lane.name) {
+                    failed.push(lane.name.clone());
+                }
+            }
+            _ => {}
+        }
+        fail_decided(config, store, outbox, &attempt, part, decision, reason, now)
+    })
+}
+
+/// Records what [`fail_part`] decided for the message of `attempt`, whose
+/// `part` failed for `reason`.
+#[allow(clippy::too_many_arguments)]
+fn fail_decided(
+    config: &Config,
+    store: &mut crate::store::Store,
+    outbox: &mut outbox::Outbox,
+    attempt: &Attempt,
+    part: u32,
+    decision: Decision,
+    reason: String,
+    now: SystemTime,
+) -> Result<Outcome, StoreError> {
+    let row = &attempt.row;
+    let id = row.id;
+    let now_ms = ms(now);
+    match decision {
         Decision::Ambiguous(reason) => {
             let reason = format!("ambiguous send (the modem may have sent it): {reason}");
             if config.send.ambiguous == AmbiguousPolicy::Resend {
@@ -1111,7 +1208,12 @@ fn fail_part(
                 match resend_in_doubt(config, row, attempt.attempts, &reason, now) {
                     Ok(delay) => {
                         store.part_not_sent(id, part)?;
-                        store.retry_later(id, &reason, now_ms + delay.as_millis() as i64, now_ms)?;
+                        store.retry_later(
+                            id,
+                            &reason,
+                            now_ms + delay.as_millis() as i64,
+                            now_ms,
+                        )?;
                         put_back(outbox.dir(), &attempt.file);
                         return Ok(Outcome::Retry {
                             file: row.file_name.clone(),
@@ -1161,6 +1263,20 @@ fn fail_part(
                 attempt_failed: true,
             })
         }
+        Decision::TryElsewhere => {
+            // The modem failed, not the message: the attempt is not
+            // counted, and the message is due at once, for the other
+            // modems (this one waits: see the loop's hold after a failed
+            // send). Its part was marked not sent when this was decided.
+            store.uncount_attempt(id)?;
+            store.retry_later(id, &reason, now_ms, now_ms)?;
+            tracing::warn!(file = %Redact(&row.file_name), id, reason = %Scrub(&reason), "send failed on this modem; the other modems may send it at once");
+            put_back(outbox.dir(), &attempt.file);
+            Ok(Outcome::TryElsewhere {
+                file: row.file_name.clone(),
+                reason,
+            })
+        }
         decision @ (Decision::WaitForDevice | Decision::WaitForHolder) => {
             // Not the message's fault, but not instantly curable either:
             // the modem's loop holds its sends for the first retry delay,
@@ -1184,7 +1300,7 @@ fn fail_part(
                 reason,
             })
         }
-    })
+    }
 }
 
 /// The message waits again: its file goes back to outbox/ under its

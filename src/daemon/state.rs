@@ -36,6 +36,11 @@ pub(super) struct Core {
     pub(super) budget_warning: Option<BudgetWarning>,
     /// The user's own messages found on the device and left there.
     pub(super) own_messages: super::receive::OwnMessages,
+    /// With several modems: the modems each queued message failed on
+    /// transiently, for [`super::retry::left_to_another`]. In memory only
+    /// (a restart spares each modem's failure once more); an entry goes
+    /// when its message is sent or given up.
+    pub(super) failed_on: std::collections::HashMap<i64, Vec<String>>,
 }
 
 /// The month's parts reached the budget's warning threshold.

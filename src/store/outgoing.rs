@@ -385,6 +385,17 @@ impl Store {
         Ok(ids)
     }
 
+    /// Whether message `id` is one a lane whose route is `route` (an SQL
+    /// condition on the `outgoing` row, `Lane::route`) may take, as its
+    /// binding to a modem stands now.
+    pub(crate) fn on_route(&self, id: i64, route: &str) -> Result<bool, StoreError> {
+        Ok(self.connection.query_row(
+            &format!("SELECT EXISTS (SELECT 1 FROM outgoing WHERE id = ?1 AND ({route}))"),
+            params![id],
+            |row| row.get(0),
+        )?)
+    }
+
     /// [`Self::next_due_ms`] among the messages `route` accepts.
     pub(crate) fn next_due_ms_on(&self, route: &str) -> Result<Option<i64>, StoreError> {
         Ok(self
