@@ -826,6 +826,50 @@ async fn a_journal_left_beside_a_fresh_database_answers_for_none_of_its_messages
     let _ = std::fs::remove_dir_all(&root);
 }
 
+/// simgate killed with a send in doubt, then restarted with a burst
+/// queued: the stick sends more than one page of its sent box (20
+/// entries) before the send in doubt is looked up. It is still found, on a
+/// later page, and counts as sent. Before, only the newest 20 were read,
+/// and a message that went out once went to `error/`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_in_doubt_is_found_beyond_the_first_page_of_the_sent_box() {
+    let stick = HilinkEmulator::start(HilinkConfig {
+        send_time: Duration::from_millis(10),
+        ..HilinkConfig::default()
+    })
+    .await
+    .unwrap();
+    let root = fresh_spool("hilink-doubt-paged");
+    let config = kill_test_config(&stick, &root, "\n[send]\nretry_delay = \"3s\"\n");
+    let queue = |name: &str, text: &str| {
+        let temporary = root.join("outbox").join(format!(".writing-{name}"));
+        std::fs::write(&temporary, text).unwrap();
+        std::fs::rename(&temporary, root.join("outbox").join(name)).unwrap();
+    };
+    let mut daemon = spawn_simgate(&config, &root.join("stderr.log"), None);
+    let text = "in doubt when simgate died, then many more";
+    stick.lose_next_send_answer();
+    queue("OUT+4915100000000.txt", text);
+    assert!(
+        stick.wait_for(LIMIT, |s| times_sent(s, text) == 1).await,
+        "the stick sent it"
+    );
+    daemon.start_kill().unwrap();
+    daemon.wait().await.unwrap();
+    for n in 1..=25 {
+        queue(&format!("OUT+49151000000{n:02}.txt"), &format!("more {n}"));
+    }
+    let mut daemon = spawn_simgate(&config, &root.join("stderr.log"), None);
+    let done = || names(&root.join("sent")).len() + names(&root.join("error")).len();
+    crate::support::until("every message finished", || done() == 26).await;
+    let _ = daemon.start_kill();
+    let _ = daemon.wait().await;
+    let log = std::fs::read_to_string(root.join("simgate.log")).unwrap_or_default();
+    assert!(names(&root.join("error")).is_empty(), "log:\n{log}");
+    assert_eq!(times_sent(&stick.snapshot(), text), 1);
+    let _ = std::fs::remove_dir_all(&root);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_at_random_moments_loses_nothing_and_sends_nothing_twice() {
     use crate::support::{seed, Rng};

@@ -428,27 +428,38 @@ async fn newest_index(client: &Client, box_type: api::Box) -> Result<Option<u32>
 }
 
 /// Whether the sent box holds `text` to `phone`, newer than `before`.
+/// Pages back, newest first, to the entries from before the send.
 async fn in_sent_box(
     client: &Client,
     phone: &str,
     text: &str,
     before: Option<u32>,
 ) -> Result<bool, HilinkError> {
-    let page = client
-        .post(
-            "/api/sms/sms-list",
-            api::list_request(api::Box::Sent, 1, 20, false),
-        )
-        .await?;
-    let messages = api::message_list(&page).map_err(|error| HilinkError::Answer {
-        path: "/api/sms/sms-list".to_owned(),
-        error,
-    })?;
-    Ok(messages.iter().any(|m| {
-        before.is_none_or(|before| m.index > before)
-            && api::same_number(&m.phone, phone)
-            && m.content == text
-    }))
+    use super::sent_box::{look_in_page, PageLook, MOST_PAGES, PAGE};
+    for page in 1..=MOST_PAGES {
+        let answer = client
+            .post(
+                "/api/sms/sms-list",
+                api::list_request(api::Box::Sent, page, PAGE, false),
+            )
+            .await?;
+        let messages = api::message_list(&answer).map_err(|error| HilinkError::Answer {
+            path: "/api/sms/sms-list".to_owned(),
+            error,
+        })?;
+        let entries = messages.iter().map(|m| {
+            (
+                m.index,
+                api::same_number(&m.phone, phone) && m.content == text,
+            )
+        });
+        match look_in_page(entries, before) {
+            PageLook::Found => return Ok(true),
+            PageLook::NotThere => return Ok(false),
+            PageLook::NextPage => {}
+        }
+    }
+    Ok(false)
 }
 
 /// After a text with characters outside the BMP (emoji) went out: says

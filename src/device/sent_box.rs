@@ -22,6 +22,54 @@ use tokio::time::Instant;
 /// How long to wait before asking again after a question failed.
 const ASK_AGAIN: Duration = Duration::from_secs(1);
 
+/// Entries asked for in one page of a sent box.
+pub(crate) const PAGE: u32 = 20;
+
+/// Pages of a sent box looked through at most for one message: a stick
+/// may send many more before a send in doubt is looked up (after a
+/// restart, the retry delay passes first while the queue goes on).
+pub(crate) const MOST_PAGES: u32 = 50;
+
+/// What one page of a sent box, newest first, says of the message looked
+/// for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PageLook {
+    /// It is there: it went out.
+    Found,
+    /// It is not in the sent box: this page reached the entries from
+    /// before the send (`before`), or was the last.
+    NotThere,
+    /// Not on this page, which holds only entries newer than the send:
+    /// the next page may have it.
+    NextPage,
+}
+
+/// Looks through one page of a sent box, newest first: each entry's index
+/// and whether it is the message (its number and text). Entries at or
+/// below `before` (the newest index before the send) are older than it;
+/// without `before` the sent box was empty before the send, and every
+/// entry is newer.
+pub(crate) fn look_in_page(
+    entries: impl IntoIterator<Item = (u32, bool)>,
+    before: Option<u32>,
+) -> PageLook {
+    let mut count = 0;
+    let mut reached_older = false;
+    for (index, is_it) in entries {
+        count += 1;
+        if before.is_some_and(|before| index <= before) {
+            reached_older = true;
+        } else if is_it {
+            return PageLook::Found;
+        }
+    }
+    if reached_older || count < PAGE {
+        PageLook::NotThere
+    } else {
+        PageLook::NextPage
+    }
+}
+
 /// Asks, until `send_timeout` has passed, whether the stick is `still_sending`
 /// (asked again after `poll` while it is) and then whether its sent box
 /// shows the message: `Ok` when it does (it went out), an ambiguous
@@ -85,6 +133,30 @@ fn ambiguous(message: String) -> DeviceError {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_sent_box_is_paged_back_to_the_entries_before_the_send() {
+        let page =
+            |from: u32, hit: Option<u32>| (0..PAGE).map(move |n| (from - n, Some(from - n) == hit));
+        // Found on this page.
+        assert_eq!(look_in_page(page(100, Some(95)), Some(50)), PageLook::Found);
+        // A full page of newer entries: the next page may have it.
+        assert_eq!(look_in_page(page(100, None), Some(50)), PageLook::NextPage);
+        // The page reaches the entries before the send: not there.
+        assert_eq!(look_in_page(page(60, None), Some(50)), PageLook::NotThere);
+        // A copy older than the send is not it.
+        assert_eq!(
+            look_in_page(page(60, Some(45)), Some(50)),
+            PageLook::NotThere
+        );
+        // A short page is the last.
+        let short = (0..5).map(|n| (200 - n, false));
+        assert_eq!(look_in_page(short, Some(50)), PageLook::NotThere);
+        // Without `before` (the sent box was empty) every entry is newer.
+        assert_eq!(look_in_page(page(100, None), None), PageLook::NextPage);
+        assert_eq!(look_in_page(page(100, Some(90)), None), PageLook::Found);
+    }
+
     use super::*;
 
     #[tokio::test(start_paused = true)]

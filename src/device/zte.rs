@@ -523,23 +523,35 @@ async fn newest_sent(client: &Client) -> Result<Option<u32>, ZteError> {
 }
 
 /// Whether the sent box holds `text` to `phone`, newer than `before`.
+/// Pages back, newest first, to the entries from before the send.
 async fn in_sent_box(
     client: &Client,
     phone: &str,
     text: &str,
     before: Option<u32>,
 ) -> Result<bool, ZteError> {
-    let messages = client
-        .read(
-            &api::list_query(Tags::Sent, 0, 20, false),
-            api::message_list,
-        )
-        .await?;
-    Ok(messages.iter().any(|m| {
-        before.is_none_or(|before| m.id > before)
-            && same_number(&m.number, phone)
-            && api::decode_body(&m.body).is_ok_and(|body| body == text)
-    }))
+    use super::sent_box::{look_in_page, PageLook, MOST_PAGES, PAGE};
+    for page in 0..MOST_PAGES {
+        let messages = client
+            .read(
+                &api::list_query(Tags::Sent, page, PAGE, false),
+                api::message_list,
+            )
+            .await?;
+        let entries = messages.iter().map(|m| {
+            (
+                m.id,
+                same_number(&m.number, phone)
+                    && api::decode_body(&m.body).is_ok_and(|body| body == text),
+            )
+        });
+        match look_in_page(entries, before) {
+            PageLook::Found => return Ok(true),
+            PageLook::NotThere => return Ok(false),
+            PageLook::NextPage => {}
+        }
+    }
+    Ok(false)
 }
 
 /// Deletes the `count` oldest sent copies (at most a page).
