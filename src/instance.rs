@@ -309,21 +309,36 @@ impl Lock {
 pub(crate) fn lock_database(database: &Path) -> Result<Lock, InstanceError> {
     let mut name = database.as_os_str().to_owned();
     name.push(".lock");
-    let path = PathBuf::from(name);
+    lock_through_file(
+        &PathBuf::from(name),
+        || format!("the state {}", database.display()),
+        "",
+    )
+}
+
+/// Takes the lock of the file at `path` (made, mode 0600, when missing),
+/// naming `what` when another process has it, and writes `note` and this
+/// process's id into it: for people reading it; the lock is what simgate
+/// believes.
+fn lock_through_file(
+    path: &Path,
+    what: impl FnOnce() -> String,
+    note: &str,
+) -> Result<Lock, InstanceError> {
     let file = fs::OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
         .mode(0o600)
-        .open(&path)
+        .open(path)
         .map_err(|source| InstanceError::Lock {
-            path: path.clone(),
+            path: path.to_owned(),
             source,
         })?;
-    let mut lock = take(file, &path, || format!("the state {}", database.display()))?;
-    // For people reading the file; the lock is what simgate believes.
+    let mut lock = take(file, path, what)?;
     let _ = lock.set_len(0);
+    let _ = write!(*lock, "{note}");
     let _ = writeln!(*lock, "{}", std::process::id());
     Ok(Lock { _held: lock })
 }
@@ -337,21 +352,11 @@ pub(crate) fn lock_device_address(state_dir: &Path, address: &str) -> Result<Loc
     let digest = sha2::Sha256::digest(address.as_bytes());
     let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
     let path = state_dir.join(format!("device-{hex}.lock"));
-    let file = fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(&path)
-        .map_err(|source| InstanceError::Lock {
-            path: path.clone(),
-            source,
-        })?;
-    let mut lock = take(file, &path, || format!("the modem {address}"))?;
-    let _ = lock.set_len(0);
-    let _ = writeln!(*lock, "{address}\n{}", std::process::id());
-    Ok(Lock { _held: lock })
+    lock_through_file(
+        &path,
+        || format!("the modem {address}"),
+        &format!("{address}\n"),
+    )
 }
 
 /// Takes the lock of a spool directory (the directory itself).

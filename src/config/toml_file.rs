@@ -146,13 +146,8 @@ pub(super) fn parse(text: &str) -> Result<Loaded, ConfigError> {
     s.enabled = send.bool("enabled", s.enabled)?;
     s.max_attempts = send.u32("max_attempts")?.filter(|&n| n > 0);
     s.max_age = Some(send.duration("max_age", Duration::ZERO)?).filter(|d| !d.is_zero());
-    s.retry_delay = send.duration_from("retry_delay", s.retry_delay, value::MIN_RETRY_DELAY)?;
-    s.retry_delay_max = send.duration_from(
-        "retry_delay_max",
-        s.retry_delay_max,
-        value::MIN_RETRY_DELAY_MAX,
-    )?;
-    retry_delays_in_order("send", s.retry_delay, s.retry_delay_max)?;
+    (s.retry_delay, s.retry_delay_max) =
+        retry_delays(&mut send, "send", (s.retry_delay, s.retry_delay_max))?;
     s.ambiguous = send.choice("ambiguous", &value::AMBIGUOUS_POLICIES, s.ambiguous)?;
     if let Some(validity) = send.string("validity")? {
         s.validity = value::parse_validity(&validity).ok_or_else(|| {
@@ -347,13 +342,11 @@ pub(super) fn parse(text: &str) -> Result<Loaded, ConfigError> {
     w.max_retry_time = webhooks.duration("max_retry_time", w.max_retry_time)?;
     // The floors of [send]: a receiver that is down is not posted to
     // every millisecond.
-    w.retry_delay = webhooks.duration_from("retry_delay", w.retry_delay, value::MIN_RETRY_DELAY)?;
-    w.retry_delay_max = webhooks.duration_from(
-        "retry_delay_max",
-        w.retry_delay_max,
-        value::MIN_RETRY_DELAY_MAX,
+    (w.retry_delay, w.retry_delay_max) = retry_delays(
+        &mut webhooks,
+        "webhooks",
+        (w.retry_delay, w.retry_delay_max),
     )?;
-    retry_delays_in_order("webhooks", w.retry_delay, w.retry_delay_max)?;
     w.timeout = webhooks.positive_duration("timeout", w.timeout)?;
     webhooks.finish(&mut notices);
 
@@ -902,6 +895,19 @@ impl<'a> Section<'a> {
             }
         }
     }
+}
+
+/// `[name] retry_delay` and `retry_delay_max` (from `defaults`): each at
+/// least its floor, and the longest not below the first.
+fn retry_delays(
+    section: &mut Section<'_>,
+    name: &str,
+    (first, longest): (Duration, Duration),
+) -> Result<(Duration, Duration), ConfigError> {
+    let first = section.duration_from("retry_delay", first, value::MIN_RETRY_DELAY)?;
+    let longest = section.duration_from("retry_delay_max", longest, value::MIN_RETRY_DELAY_MAX)?;
+    retry_delays_in_order(name, first, longest)?;
+    Ok((first, longest))
 }
 
 /// `[section] retry_delay_max` is not below its `retry_delay`: the delay

@@ -376,6 +376,34 @@ impl<D: Device> Sender<'_, D> {
         }
     }
 
+    /// A part in doubt that goes out again: due after `resent`'s delay; or,
+    /// when `resent` says why not, given up (its outcome).
+    async fn resend_or_give_up(
+        &self,
+        pending: Resolving,
+        row: Outgoing,
+        resent: Result<Duration, String>,
+        now: SystemTime,
+    ) -> Result<Option<Outcome>, StoreError> {
+        match resent {
+            Ok(delay) => {
+                let next = ms(now) + delay.as_millis() as i64;
+                self.keeper
+                    .call(move |core| {
+                        core.store
+                            .resolved_not_sent_until(pending.id, pending.part, next, ms(now))
+                    })
+                    .await?;
+                Ok(None)
+            }
+            Err(reason) => Ok(Some(
+                self.keeper
+                    .call(move |core| give_up_ambiguous(core, &pending, &row, reason, now))
+                    .await?,
+            )),
+        }
+    }
+
     /// Asks the modem about every part that may have gone out (see the
     /// module docs). Returns the outcomes of messages that are finished by
     /// it (given up as ambiguous).
@@ -397,29 +425,10 @@ impl<D: Device> Sender<'_, D> {
                     }
                     AmbiguousPolicy::Error => Err(format!("{reason}; not resent")),
                 };
-                match resent {
-                    Ok(delay) => {
-                        tracing::warn!(file = %Redact(&row.file_name), id = row.id, part = pending.part, modem = pending.modem.as_deref().unwrap_or_default(), ?delay, "ambiguous send through a modem no longer configured; sending it again through this one (send.ambiguous = \"resend\")");
-                        let next = ms(now) + delay.as_millis() as i64;
-                        self.keeper
-                            .call(move |core| {
-                                core.store.resolved_not_sent_until(
-                                    pending.id,
-                                    pending.part,
-                                    next,
-                                    ms(now),
-                                )
-                            })
-                            .await?;
-                    }
-                    Err(reason) => {
-                        let outcome = self
-                            .keeper
-                            .call(move |core| give_up_ambiguous(core, &pending, &row, reason, now))
-                            .await?;
-                        finished.push(outcome);
-                    }
+                if let Ok(delay) = &resent {
+                    tracing::warn!(file = %Redact(&row.file_name), id = row.id, part = pending.part, modem = pending.modem.as_deref().unwrap_or_default(), ?delay, "ambiguous send through a modem no longer configured; sending it again through this one (send.ambiguous = \"resend\")");
                 }
+                finished.extend(self.resend_or_give_up(pending, row, resent, now).await?);
                 continue;
             }
             // Sent again without asking: the device refuses to send one
@@ -431,33 +440,17 @@ impl<D: Device> Sender<'_, D> {
                     .last_error
                     .clone()
                     .unwrap_or_else(|| "ambiguous send".to_owned());
-                match resend_in_doubt(self.config, &row, row.attempts, &reason, now) {
+                let resent = resend_in_doubt(self.config, &row, row.attempts, &reason, now);
+                match &resent {
+                    Ok(delay) if safe => {
+                        tracing::info!(file = %Redact(&row.file_name), id = row.id, part = pending.part, ?delay, "a send in doubt; handing it to the device again: the device never sends one message twice (it keeps each message's id, or settles it from its sent box)");
+                    }
                     Ok(delay) => {
-                        if safe {
-                            tracing::info!(file = %Redact(&row.file_name), id = row.id, part = pending.part, ?delay, "a send in doubt; handing it to the device again: the device never sends one message twice (it keeps each message's id, or settles it from its sent box)");
-                        } else {
-                            tracing::warn!(file = %Redact(&row.file_name), id = row.id, part = pending.part, ?delay, "ambiguous send; sending it again (send.ambiguous = \"resend\")");
-                        }
-                        let next = ms(now) + delay.as_millis() as i64;
-                        self.keeper
-                            .call(move |core| {
-                                core.store.resolved_not_sent_until(
-                                    pending.id,
-                                    pending.part,
-                                    next,
-                                    ms(now),
-                                )
-                            })
-                            .await?;
+                        tracing::warn!(file = %Redact(&row.file_name), id = row.id, part = pending.part, ?delay, "ambiguous send; sending it again (send.ambiguous = \"resend\")");
                     }
-                    Err(reason) => {
-                        let outcome = self
-                            .keeper
-                            .call(move |core| give_up_ambiguous(core, &pending, &row, reason, now))
-                            .await?;
-                        finished.push(outcome);
-                    }
+                    Err(_) => {}
                 }
+                finished.extend(self.resend_or_give_up(pending, row, resent, now).await?);
                 continue;
             }
             let last = match self.device.last_reference().await {
