@@ -375,9 +375,9 @@ impl Store {
     ) -> Result<Vec<(i64, IncomingPart)>, StoreError> {
         let mut statement = self.connection.prepare_cached(
             "SELECT message_id, id, pdu, sender, concat_ref, concat_total, concat_seq, received_ms
-             FROM incoming_part
-             WHERE message_id IS NOT NULL AND sender = ?1 AND concat_ref = ?2
-               AND concat_total = ?3 AND received_ms >= ?4
+             FROM incoming_part INDEXED BY incoming_part_assembled
+             WHERE message_id IS NOT NULL AND concat_ref IS NOT NULL AND sender = ?1
+               AND concat_ref = ?2 AND concat_total = ?3 AND received_ms >= ?4
              ORDER BY id DESC",
         )?;
         let parts = statement

@@ -276,4 +276,10 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     );
     INSERT INTO database_identity (id, identity, legacy_through)
         SELECT 1, randomblob(16), COALESCE(MAX(id), 0) FROM outgoing;",
+    // 17: the assembled parts of concatenated messages by sender and
+    // reference: where a part the network repeats finds its original at
+    // every concatenated message completed. Without it that lookup read
+    // the whole table, which keeps every part ever received.
+    "CREATE INDEX incoming_part_assembled ON incoming_part (sender, concat_ref, concat_total)
+        WHERE message_id IS NOT NULL AND concat_ref IS NOT NULL;",
 ];
