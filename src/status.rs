@@ -1,19 +1,38 @@
 //! `simgate status` (like `gammu-smsd-monitor`): what a running (or
-//! stopped) daemon's database says, read from another process: the modem
-//! as the daemon last recorded it, the queue by why it waits, today's
-//! counts, how far each rate limit is used, and the latest errors. Once,
-//! or again every few seconds (`--watch`); as text or JSON (`--json`).
+//! stopped) daemon's database says, read from another process: each modem
+//! as the daemon last recorded it (with how far its own rate limits are
+//! used, and a pause), the queue by why it waits (a message due that no
+//! modem can take now waits for a modem), today's counts, how far each
+//! rate limit is used, and the latest errors. Once, or again every few
+//! seconds (`--watch`); as text or JSON (`--json`).
 //!
 //! [`gather`] reads (a read-only connection); everything else is pure:
 //! the limits' use from what they counted, the text, the JSON.
 
 use crate::config::{Config, Limit, LimitScope, LimitUnit};
+use crate::daemon::lanes::Lane;
 use crate::store::http::WAIT_REASONS;
-use crate::store::status::{self, DeviceStatus, LastError};
+use crate::store::status::{self, DeviceStatus, LastError, Used};
 use crate::store::StoreError;
 use serde_json::{json, Value};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+
+/// The queue's reasons as `simgate status` shows them: the store's, and
+/// messages due that no modem can take now (every modem they may go
+/// through is away, or paused at its own limit or after failures).
+const QUEUE_REASONS: [&str; 7] = [
+    WAIT_REASONS[0],
+    WAIT_REASONS[1],
+    WAIT_REASONS[2],
+    WAIT_REASONS[3],
+    WAIT_REASONS[4],
+    WAIT_REASONS[5],
+    WAITING_FOR_A_MODEM,
+];
+
+/// The reason of a message due that no modem can take now.
+const WAITING_FOR_A_MODEM: &str = "modem";
 
 /// How many of the latest errors are shown.
 const LAST_ERRORS: u32 = 5;
@@ -50,6 +69,9 @@ pub(crate) struct Report {
     pub received_today: u64,
     /// The configured rate limits.
     pub limits: Vec<LimitUse>,
+    /// Each modem's own rate limits, by the modem's name (only modems that
+    /// have some).
+    pub modem_limits: BTreeMap<String, Vec<LimitUse>>,
     /// The monthly budget, when one is set.
     pub budget: Option<BudgetUse>,
     /// The latest errors, newest first.
@@ -70,10 +92,10 @@ pub(crate) struct BudgetUse {
 }
 
 /// How much of each limit is used at `now_ms`, given what the limits
-/// counted (time, parts, destination; the last day).
-pub(crate) fn limit_use(
+/// counted (the last day).
+pub(crate) fn limit_use<'a>(
     rules: &[Limit],
-    usage: &[(i64, u32, String)],
+    usage: impl Iterator<Item = &'a Used> + Clone,
     now_ms: i64,
 ) -> Vec<LimitUse> {
     rules
@@ -86,10 +108,10 @@ pub(crate) fn limit_use(
             };
             let mut by_destination: HashMap<&str, u64> = HashMap::new();
             let mut all = 0;
-            for (at_ms, parts, destination) in usage {
-                if *at_ms > since {
-                    all += weight(*parts);
-                    *by_destination.entry(destination).or_default() += weight(*parts);
+            for used in usage.clone() {
+                if used.at_ms > since {
+                    all += weight(used.parts);
+                    *by_destination.entry(&used.destination).or_default() += weight(used.parts);
                 }
             }
             let used = match rule.scope {
@@ -133,18 +155,65 @@ pub(crate) fn gather(config: &Config, database: &Path, now_ms: i64) -> Result<Re
         }
         None => None,
     };
+    let lanes = Lane::all(config);
+    let modem_limits = lanes
+        .iter()
+        .filter(|lane| !lane.limits.is_empty())
+        .map(|lane| {
+            let own = usage
+                .iter()
+                .filter(|used| used.modem.as_deref() == Some(lane.name.as_str()));
+            (lane.name.clone(), limit_use(&lane.limits, own, now_ms))
+        })
+        .collect();
+    let mut queue = totals.waiting;
+    if daemon_running {
+        let statuses: Vec<&DeviceStatus> = device.iter().chain(&more_modems).collect();
+        let free: Vec<&str> = lanes
+            .iter()
+            .filter(|lane| can_send_now(&statuses, &lane.name, now_ms))
+            .map(Lane::route)
+            .collect();
+        let for_a_modem = status::due_outside(&connection, now_ms, &free)?;
+        queue = waiting_for_a_modem(queue, for_a_modem);
+    }
     Ok(Report {
         now_ms,
         device,
         more_modems,
         daemon_running,
-        queue: totals.waiting,
+        queue,
         today,
         received_today,
-        limits: limit_use(&config.limits.rules, &usage, now_ms),
+        limits: limit_use(&config.limits.rules, usage.iter(), now_ms),
+        modem_limits,
         budget,
         last_errors: status::last_errors(&connection, LAST_ERRORS)?,
     })
+}
+
+/// Whether the modem named `name` can take a message now, as its status
+/// was last recorded: ready, and not paused.
+fn can_send_now(statuses: &[&DeviceStatus], name: &str, now_ms: i64) -> bool {
+    statuses.iter().any(|status| {
+        status.name.as_deref() == Some(name)
+            && status.state == "ready"
+            && status.paused_until_ms.is_none_or(|until| until <= now_ms)
+    })
+}
+
+/// The queue's counts with `count` of the messages due moved to waiting
+/// for a modem (at most as many as are due: the two were read apart).
+fn waiting_for_a_modem(mut queue: Vec<(String, u64)>, count: u64) -> Vec<(String, u64)> {
+    let Some(due) = queue.iter_mut().find(|(reason, _)| reason == "due") else {
+        return queue;
+    };
+    let moved = count.min(due.1);
+    due.1 -= moved;
+    if moved > 0 {
+        queue.push((WAITING_FOR_A_MODEM.to_owned(), moved));
+    }
+    queue
 }
 
 /// The start of the day `now_ms` is in, in time zone `zone`.
@@ -174,7 +243,14 @@ fn ago(now_ms: i64, at_ms: i64) -> String {
 }
 
 /// One modem's lines: its state, model, signal and phone.
-fn device_lines(out: &mut String, label: &str, device: &DeviceStatus, running: &str, now: i64) {
+fn device_lines(
+    out: &mut String,
+    label: &str,
+    device: &DeviceStatus,
+    limits: &[LimitUse],
+    running: &str,
+    now: i64,
+) {
     out.push_str(&format!(
         "{label}: {}{}; {running}; recorded {}\n",
         device.state,
@@ -216,10 +292,55 @@ fn device_lines(out: &mut String, label: &str, device: &DeviceStatus, running: &
     if let (Some(fault), Some(at)) = (&device.fault, device.fault_ms) {
         out.push_str(&format!("  last fault: {fault} ({})\n", ago(now, at)));
     }
+    if let Some(until) = device.paused_until_ms.filter(|until| *until > now) {
+        let reason = device
+            .paused_reason
+            .as_deref()
+            .unwrap_or("no reason recorded");
+        out.push_str(&format!(
+            "  sending paused for {} more: {reason}\n",
+            seconds_left(now, until)
+        ));
+    }
+    if !limits.is_empty() {
+        let each: Vec<String> = limits.iter().map(limit_words).collect();
+        out.push_str(&format!("  limits: {}\n", each.join("; ")));
+    }
 }
 
-/// One modem as JSON.
-fn modem_json(d: &DeviceStatus) -> serde_json::Value {
+/// A limit and its use: `messages_per_hour = 10: 5 used`.
+fn limit_words(limit: &LimitUse) -> String {
+    format!("{} = {}: {} used", limit.key, limit.max, limit.used)
+}
+
+/// The time from `now_ms` to `until_ms`, rounded up to whole seconds.
+fn seconds_left(now_ms: i64, until_ms: i64) -> String {
+    let seconds = ((until_ms - now_ms).max(0) as u64).div_ceil(1000);
+    match seconds {
+        0..=119 => format!("{seconds} s"),
+        120..=7199 => format!("{} min", seconds.div_ceil(60)),
+        _ => format!("{} h", seconds.div_ceil(3600)),
+    }
+}
+
+/// How a reason of the queue reads in the text.
+fn reason_words(reason: &str) -> &str {
+    match reason {
+        WAITING_FOR_A_MODEM => "for a modem",
+        other => other,
+    }
+}
+
+/// A modem's own limits as JSON.
+fn limits_json(limits: &[LimitUse]) -> Vec<Value> {
+    limits
+        .iter()
+        .map(|l| json!({"key": l.key, "max": l.max, "used": l.used}))
+        .collect()
+}
+
+/// One modem as JSON, with its own limits.
+fn modem_json(d: &DeviceStatus, limits: &[LimitUse]) -> serde_json::Value {
     serde_json::json!({
         "name": d.name,
         "state": d.state,
@@ -234,9 +355,21 @@ fn modem_json(d: &DeviceStatus) -> serde_json::Value {
         "storage_total": d.storage_total,
         "fault": d.fault,
         "fault_ms": d.fault_ms,
+        "paused_until_ms": d.paused_until_ms,
+        "paused_reason": d.paused_reason,
+        "limits": limits_json(limits),
         "pid": d.pid,
         "updated_ms": d.updated_ms,
     })
+}
+
+/// The own limits of the modem `device` is, in `report`.
+fn own_limits<'a>(report: &'a Report, device: &DeviceStatus) -> &'a [LimitUse] {
+    device
+        .name
+        .as_ref()
+        .and_then(|name| report.modem_limits.get(name))
+        .map_or(&[], Vec::as_slice)
 }
 
 /// The report as text for people.
@@ -259,17 +392,18 @@ pub(crate) fn render_text(report: &Report) -> String {
                     (Some(name), true) => format!("modem {name}"),
                     _ => "modem".to_owned(),
                 };
-                device_lines(&mut out, &label, device, &running, now);
+                let limits = own_limits(report, device);
+                device_lines(&mut out, &label, device, limits, &running, now);
             }
         }
     }
     let waiting: u64 = report.queue.iter().map(|(_, n)| n).sum();
     out.push_str(&format!("queue: {waiting} waiting"));
-    let reasons: Vec<String> = WAIT_REASONS
+    let reasons: Vec<String> = QUEUE_REASONS
         .iter()
         .filter_map(|reason| {
             let n = count(&report.queue, reason);
-            (n > 0).then(|| format!("{reason} {n}"))
+            (n > 0).then(|| format!("{} {n}", reason_words(reason)))
         })
         .collect();
     if !reasons.is_empty() {
@@ -284,16 +418,15 @@ pub(crate) fn render_text(report: &Report) -> String {
         count(&report.today, "cancelled"),
         report.received_today
     ));
-    if report.limits.is_empty() {
-        out.push_str("limits: none ([limits] in simgate's TOML)\n");
-    } else {
+    if !report.limits.is_empty() {
         out.push_str("limits:\n");
         for limit in &report.limits {
-            out.push_str(&format!(
-                "  {} = {}: {} used\n",
-                limit.key, limit.max, limit.used
-            ));
+            out.push_str(&format!("  {}\n", limit_words(limit)));
         }
+    } else if report.modem_limits.is_empty() {
+        out.push_str("limits: none ([limits] in simgate's TOML)\n");
+    } else {
+        out.push_str("limits: none over all modems (each modem's own are under it)\n");
     }
     if let Some(budget) = &report.budget {
         out.push_str(&format!(
@@ -358,21 +491,24 @@ pub(crate) fn to_json(report: &Report) -> Value {
             .collect::<serde_json::Map<_, _>>()
             .into()
     };
-    let queue: serde_json::Map<String, Value> = WAIT_REASONS
+    let queue: serde_json::Map<String, Value> = QUEUE_REASONS
         .iter()
         .map(|reason| ((*reason).to_owned(), json!(count(&report.queue, reason))))
         .collect();
     json!({
         "now_ms": report.now_ms,
         "daemon_running": report.daemon_running,
-        "modem": report.device.as_ref().map(modem_json),
-        "modems": report.device.iter().chain(&report.more_modems).map(modem_json).collect::<Vec<_>>(),
+        "modem": report.device.as_ref().map(|d| modem_json(d, own_limits(report, d))),
+        "modems": report
+            .device
+            .iter()
+            .chain(&report.more_modems)
+            .map(|d| modem_json(d, own_limits(report, d)))
+            .collect::<Vec<_>>(),
         "queue": queue,
         "today": pairs(&report.today),
         "received_today": report.received_today,
-        "limits": report.limits.iter().map(|l| json!({
-            "key": l.key, "max": l.max, "used": l.used,
-        })).collect::<Vec<_>>(),
+        "limits": limits_json(&report.limits),
         "budget": report.budget.as_ref().map(|b| json!({
             "month": b.month, "used": b.used, "parts": b.parts, "warn_at": b.warn_at,
         })),
@@ -412,12 +548,18 @@ mod tests {
             },
         ];
         let now = 30 * HOUR;
+        let used = |at_ms, parts, destination: &str| Used {
+            at_ms,
+            parts,
+            destination: destination.to_owned(),
+            modem: None,
+        };
         let usage = [
-            (now - 5 * HOUR, 3, "+1".to_owned()),
-            (now - HOUR / 2, 2, "+1".to_owned()),
-            (now - HOUR / 4, 1, "+2".to_owned()),
+            used(now - 5 * HOUR, 3, "+1"),
+            used(now - HOUR / 2, 2, "+1"),
+            used(now - HOUR / 4, 1, "+2"),
         ];
-        let used: Vec<(&str, u64)> = limit_use(&rules, &usage, now)
+        let used: Vec<(&str, u64)> = limit_use(&rules, usage.iter(), now)
             .iter()
             .map(|l| (l.key, l.used))
             .collect();
@@ -454,6 +596,7 @@ mod tests {
                 max: 10,
                 used: 5,
             }],
+            modem_limits: BTreeMap::new(),
             budget: Some(BudgetUse {
                 month: "2026-12".into(),
                 used: 812,
@@ -574,6 +717,100 @@ mod tests {
             !text.contains("storage:") && !text.contains("last fault"),
             "{text}"
         );
+    }
+
+    /// A modem's own limits and a pause show under the modem (text and
+    /// JSON), the pause only while it lasts; the hint to `[limits]` is
+    /// not given when modems have limits of their own.
+    #[test]
+    fn a_modem_s_own_limits_and_its_pause_show_under_it() {
+        let a = DeviceStatus {
+            name: Some("a".into()),
+            state: "ready".into(),
+            paused_until_ms: Some(10 * HOUR + 41_500),
+            paused_reason: Some("at its own limit (messages_per_minute = 2)".into()),
+            pid: 7,
+            updated_ms: 10 * HOUR,
+            ..DeviceStatus::default()
+        };
+        let b = DeviceStatus {
+            name: Some("b".into()),
+            paused_until_ms: Some(10 * HOUR - 1),
+            paused_reason: Some("its last send failed".into()),
+            ..a.clone()
+        };
+        let own = vec![LimitUse {
+            key: "messages_per_minute",
+            max: 2,
+            used: 2,
+        }];
+        let paused = Report {
+            device: Some(a),
+            more_modems: vec![b],
+            limits: vec![],
+            modem_limits: BTreeMap::from([("a".to_owned(), own)]),
+            queue: vec![("modem".into(), 6), ("due".into(), 0)],
+            ..report()
+        };
+        let text = render_text(&paused);
+        assert!(
+            text.contains(
+                "modem a: ready; daemon running (pid 7); recorded 0 s ago\n  signal: unknown; \
+                 registration unknown\n  sending paused for 42 s more: at its own limit \
+                 (messages_per_minute = 2)\n  limits: messages_per_minute = 2: 2 used\nmodem b"
+            ),
+            "{text}"
+        );
+        // b's pause is over: not shown.
+        assert!(!text.contains("its last send failed"), "{text}");
+        assert!(
+            text.contains("queue: 6 waiting (for a modem 6)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("limits: none over all modems (each modem's own are under it)\n"),
+            "{text}"
+        );
+        let json = to_json(&paused);
+        assert_eq!(json["modems"][0]["limits"][0]["used"], 2);
+        assert_eq!(json["modems"][0]["paused_until_ms"], 10 * HOUR + 41_500);
+        assert_eq!(json["modems"][1]["limits"], json!([]));
+        assert_eq!(json["queue"]["modem"], 6);
+    }
+
+    /// What moves from due to waiting for a modem: at most what is due.
+    #[test]
+    fn messages_due_that_no_modem_takes_wait_for_a_modem() {
+        let queue = || vec![("due".to_owned(), 5), ("retry".to_owned(), 2)];
+        assert_eq!(
+            waiting_for_a_modem(queue(), 3),
+            [
+                ("due".to_owned(), 2),
+                ("retry".to_owned(), 2),
+                ("modem".to_owned(), 3)
+            ]
+        );
+        // Read apart, the count can be more than is due now.
+        assert_eq!(waiting_for_a_modem(queue(), 9)[0], ("due".to_owned(), 0));
+        assert_eq!(waiting_for_a_modem(queue(), 9)[2], ("modem".to_owned(), 5));
+        assert_eq!(waiting_for_a_modem(queue(), 0), queue());
+        let ready = |name: &str, paused_until_ms| DeviceStatus {
+            name: Some(name.into()),
+            state: "ready".into(),
+            paused_until_ms,
+            ..DeviceStatus::default()
+        };
+        let away = DeviceStatus {
+            state: "connecting".into(),
+            ..ready("c", None)
+        };
+        let (a, b) = (ready("a", None), ready("b", Some(2_000)));
+        let statuses = [&a, &b, &away];
+        assert!(can_send_now(&statuses, "a", 1_000));
+        assert!(!can_send_now(&statuses, "b", 1_000));
+        assert!(can_send_now(&statuses, "b", 2_000));
+        assert!(!can_send_now(&statuses, "c", 1_000));
+        assert!(!can_send_now(&statuses, "d", 1_000));
     }
 
     #[test]

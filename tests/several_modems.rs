@@ -752,37 +752,10 @@ async fn each_modem_receives_into_the_inbox_with_its_name() {
 async fn status_shows_each_modem() {
     let pair = Pair::start("status", |_| {}).await;
     pair.a.unplug(None).await;
-    let toml = pair.root.join("simgate.toml");
-    std::fs::write(
-        &toml,
-        format!(
-            "[modem]\nname = \"a\"\ndevice = \"{a}\"\n\n[[modems]]\nname = \"b\"\ndevice = \"{b}\"\n\
-             prefixes = [\"+43\"]\n\n[spool]\ninbox = \"{r}/inbox\"\noutbox = \"{r}/outbox\"\n\
-             sent = \"{r}/sent\"\nerror = \"{r}/error\"\n\n[database]\npath = \"{r}/simgate.db\"\n",
-            a = pair.a.path().display(),
-            b = pair.b.path().display(),
-            r = pair.root.display()
-        ),
-    )
-    .unwrap();
-    let status = |args: &[&str]| {
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_simgate"))
-            .args(args)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).unwrap()
-    };
-    let toml_arg = toml.to_str().unwrap();
+    let toml = pair.status_toml("", "prefixes = [\"+43\"]\n");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let json = loop {
-        let json: serde_json::Value =
-            serde_json::from_str(&status(&["status", "-c", toml_arg, "--json"])).unwrap();
+        let json = status_json(&toml);
         let states: Vec<&str> = json["modems"]
             .as_array()
             .unwrap()
@@ -799,18 +772,157 @@ async fn status_shows_each_modem() {
     assert_eq!(json["modems"][0]["name"], "a");
     assert_eq!(json["modems"][1]["name"], "b");
     assert_eq!(json["modem"]["name"], "a");
-    let text = status(&["status", "-c", toml_arg]);
+    let text = simgate_ok(&["status", "-c", toml.to_str().unwrap()]);
     assert!(text.contains("modem a: connecting"), "{text}");
     assert!(text.contains("modem b: ready"), "{text}");
-    let check = std::process::Command::new(env!("CARGO_BIN_EXE_simgate"))
-        .args(["check-config", "-c", toml_arg])
+    simgate_ok(&["check-config", "-c", toml.to_str().unwrap()]);
+    pair.stop().await;
+}
+
+/// Runs `simgate` with `args`, which must succeed; its output.
+fn simgate_ok(args: &[&str]) -> String {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_simgate"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
         .output()
         .unwrap();
     assert!(
-        check.status.success(),
+        output.status.success(),
         "{}",
-        String::from_utf8_lossy(&check.stderr)
+        String::from_utf8_lossy(&output.stderr)
     );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// `simgate status -c TOML --json`.
+fn status_json(toml: &std::path::Path) -> serde_json::Value {
+    serde_json::from_str(&simgate_ok(&[
+        "status",
+        "-c",
+        toml.to_str().unwrap(),
+        "--json",
+    ]))
+    .unwrap()
+}
+
+impl Pair {
+    /// The TOML this daemon would run with (`[modem]` `a` and `[[modems]]`
+    /// `b`, with `a_extra` and `b_extra` in their sections), written for
+    /// `simgate status` and `check-config`.
+    fn status_toml(&self, a_extra: &str, b_extra: &str) -> PathBuf {
+        let toml = self.root.join("simgate.toml");
+        std::fs::write(
+            &toml,
+            format!(
+                "[modem]\nname = \"a\"\ndevice = \"{a}\"\n{a_extra}\n[[modems]]\nname = \"b\"\n\
+                 device = \"{b}\"\n{b_extra}\n[spool]\ninbox = \"{r}/inbox\"\n\
+                 outbox = \"{r}/outbox\"\nsent = \"{r}/sent\"\nerror = \"{r}/error\"\n\n\
+                 [database]\npath = \"{r}/simgate.db\"\n",
+                a = self.a.path().display(),
+                b = self.b.path().display(),
+                r = self.root.display()
+            ),
+        )
+        .unwrap();
+        toml
+    }
+}
+
+/// Polls `simgate status --json` until `settled` holds (the daemon records
+/// its modems' state as it changes, on its own); 30 s at most.
+async fn status_until(
+    toml: &std::path::Path,
+    settled: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let json = status_json(toml);
+        if settled(&json) {
+            return json;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{json:#}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Each modem's own limits, in `simgate status`: how much of each is
+/// used, that the modem is paused at its limit and until when, and that
+/// the messages left wait for a modem, not "due" (they showed as due
+/// 7, with "limits: none", before).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_shows_each_modem_s_own_limits_and_what_waits_for_a_modem() {
+    let two_a_minute = || {
+        vec![simgate::config::Limit {
+            scope: simgate::config::LimitScope::All,
+            unit: simgate::config::LimitUnit::Messages,
+            window: simgate::config::LimitWindow::Minute,
+            max: 2,
+        }]
+    };
+    let mut pair = Pair::start("status-limits", |config| {
+        config.modem.limits = two_a_minute();
+        config.more_modems[0].limits = two_a_minute();
+    })
+    .await;
+    let toml = pair.status_toml("messages_per_minute = 2\n", "messages_per_minute = 2\n");
+    for n in 0..10 {
+        pair.drop_file(&format!("OUT+4917000{n:03}.txt"), &format!("limited {n}"));
+    }
+    for _ in 0..4 {
+        pair.wait_for(|e| matches!(e, DaemonEvent::Sent { .. }))
+            .await;
+    }
+    let json = status_until(&toml, |json| {
+        json["modems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["paused_until_ms"].as_i64() > json["now_ms"].as_i64())
+    })
+    .await;
+    for modem in json["modems"].as_array().unwrap() {
+        assert_eq!(
+            modem["limits"],
+            serde_json::json!([{"key": "messages_per_minute", "max": 2, "used": 2}]),
+            "{json:#}"
+        );
+        let reason = modem["paused_reason"].as_str().unwrap();
+        assert!(reason.contains("messages_per_minute"), "{reason}");
+        let until = modem["paused_until_ms"].as_i64().unwrap();
+        let now = json["now_ms"].as_i64().unwrap();
+        assert!(until - now <= 60_000, "{json:#}");
+    }
+    assert_eq!(json["queue"]["modem"], 6, "{json:#}");
+    assert_eq!(json["queue"]["due"], 0, "{json:#}");
+    let text = simgate_ok(&["status", "-c", toml.to_str().unwrap()]);
+    assert!(text.contains("queue: 6 waiting (for a modem 6)"), "{text}");
+    assert_eq!(
+        text.matches("  limits: messages_per_minute = 2: 2 used\n")
+            .count(),
+        2,
+        "{text}"
+    );
+    assert_eq!(text.matches("  sending paused for ").count(), 2, "{text}");
+    assert!(!text.contains("[limits] in simgate's TOML"), "{text}");
+    pair.stop().await;
+}
+
+/// A message routed (by its prefix) only to a modem that is away waits for
+/// that modem, though the other is ready: `simgate status` says so
+/// (it showed as plain "due").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_shows_a_message_waiting_for_its_routed_modem() {
+    let pair = Pair::start("status-route", |config| {
+        config.more_modems[0].prefixes = vec!["+43".to_owned()];
+    })
+    .await;
+    let toml = pair.status_toml("", "prefixes = [\"+43\"]\n");
+    pair.b.unplug(None).await;
+    status_until(&toml, |json| json["modems"][1]["state"] == "connecting").await;
+    pair.drop_file("OUT+43300000001.txt", "for austria");
+    let json = status_until(&toml, |json| json["queue"]["modem"] == 1).await;
+    assert_eq!(json["queue"]["due"], 0, "{json:#}");
+    assert_eq!(json["modems"][0]["state"], "ready", "{json:#}");
     pair.stop().await;
 }
 
@@ -1164,5 +1276,62 @@ async fn a_failing_modem_is_tried_again_after_its_hold_and_carries_traffic_again
     );
     assert!(tried[2..].iter().all(|gap| gap.is_zero()), "{tried:?}");
     assert!(sent_by_a > 10, "a sent only {sent_by_a} after it recovered");
+    fleet.stop().await;
+}
+
+/// A modem held back after its sends failed says so in its recorded
+/// status (what `simgate status` shows: "sending paused for … more: its
+/// last send failed …"), until when; a send that goes out again ends the
+/// pause. Before, nothing told the user why a ready modem took nothing.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_modem_held_back_after_failures_says_so_and_until_when() {
+    let count = 6;
+    let files = burst(count, "held back");
+    let mut fleet = Fleet::start(
+        "pause-recorded",
+        2,
+        &files,
+        |devices| {
+            let mut a = devices[0].memory();
+            a.send_failures.push_back(transient("+CMS ERROR: 38"));
+            // `b` takes a while a message, so the queue lasts past a's hold.
+            devices[1].memory().send_delay = Duration::from_secs(20);
+        },
+        |c| {
+            c.send.max_attempts = Some(1);
+            c.send.retry_delay = Duration::from_secs(30);
+            c.send.retry_delay_max = Duration::from_secs(600);
+        },
+    )
+    .await;
+    let database = fleet.root.join("simgate.db");
+    // The pause, and when it was recorded (the daemon's clock).
+    let pause_of_a = || -> (Option<i64>, Option<String>, i64) {
+        rusqlite::Connection::open(&database)
+            .unwrap()
+            .query_row(
+                "SELECT paused_until_ms, paused_reason, updated_ms FROM device_status
+                 WHERE name = 'a'",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .unwrap_or((None, None, 0))
+    };
+    until("a's pause recorded", || pause_of_a().1.is_some()).await;
+    let (until_ms, reason, recorded_ms) = pause_of_a();
+    let reason = reason.unwrap();
+    assert!(reason.starts_with("its last send failed"), "{reason}");
+    let held_for = until_ms.unwrap() - recorded_ms;
+    assert!(
+        (25_000..=30_000).contains(&held_for),
+        "held for {held_for} ms, not the retry delay"
+    );
+    let (_, failed) = fleet.outcomes(count).await;
+    assert_eq!(failed, Vec::<String>::new());
+    assert!(
+        !fleet.devices[0].memory().sent.is_empty(),
+        "a never sent again"
+    );
+    until("a's pause ended", || pause_of_a().1.is_none()).await;
     fleet.stop().await;
 }

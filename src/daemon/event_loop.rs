@@ -48,6 +48,12 @@ pub(super) struct Daemon<D> {
     /// With several modems: this modem's sends that failed transiently in
     /// a row, for its own hold ([`Self::pace_after_send`]).
     pub(super) failing_sends: u32,
+    /// Why this modem takes nothing for a while though it is ready (at
+    /// its own limit, held back after failing sends), for `simgate
+    /// status`; recorded with the device's status.
+    pub(super) pause: Option<Pause>,
+    /// The pause changed since the device's status was last recorded.
+    pub(super) pause_changed: bool,
     /// Messages sent since the outbox was last taken in: when both are
     /// due, a slice of the outbox goes first after [`INTAKE_SLICE`] sends,
     /// so a burst being sent never keeps new files waiting, nor the reverse.
@@ -175,6 +181,15 @@ pub(super) async fn sleep_until(at: Option<tokio::time::Instant>) {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
+}
+
+/// A modem that takes nothing until `until_ms` though it may be ready.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Pause {
+    /// Until when (ms since the epoch).
+    pub(super) until_ms: i64,
+    /// Why, in words for `simgate status`.
+    pub(super) reason: String,
 }
 
 impl<D: Device> Daemon<D> {
@@ -492,6 +507,7 @@ impl<D: Device> Daemon<D> {
     ) -> Result<(), DaemonError> {
         // What held the sends was the old session's state.
         self.sends_held_until = None;
+        self.set_pause(None);
         self.tracker = MrTracker::new(
             &self.keeper,
             info.imei.as_deref(),
@@ -659,7 +675,10 @@ impl<D: Device> Daemon<D> {
             storage_total: notes.storage.map(|(_, total)| total),
             fault_ms: notes.fault.as_ref().map(|(at, _)| clock::to_ms(*at)),
             fault: notes.fault.map(|(_, what)| what),
+            paused_until_ms: self.pause.as_ref().map(|pause| pause.until_ms),
+            paused_reason: self.pause.as_ref().map(|pause| pause.reason.clone()),
         };
+        self.pause_changed = false;
         let slot = self.lane.slot;
         let recorded = self
             .core(move |core| {

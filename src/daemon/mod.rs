@@ -42,7 +42,7 @@ pub(crate) mod hook_env;
 pub(crate) mod hooks;
 mod incoming;
 mod keeper;
-mod lanes;
+pub(crate) mod lanes;
 pub(crate) mod limits;
 pub(crate) mod logging;
 mod outbox;
@@ -289,6 +289,8 @@ where
             recheck_device: false,
             sends_held_until: None,
             failing_sends: 0,
+            pause: None,
+            pause_changed: false,
             sends_since_intake: Arc::clone(&sends_since_intake),
             calls: decide::CallGate::default(),
             storage_warned: false,

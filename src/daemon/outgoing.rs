@@ -2,7 +2,7 @@
 //! the next message due sent ([`super::send`]), parts in doubt resolved,
 //! and each outcome reported with its hook.
 
-use super::event_loop::Daemon;
+use super::event_loop::{Daemon, Pause};
 use super::hook_env;
 use super::send::{self, Outcome};
 use super::signals::StopFlag;
@@ -111,6 +111,9 @@ impl<D: Device> Daemon<D> {
             self.report_outcome(outcome);
             self.queue_changed();
         }
+        if self.pause_changed {
+            self.record_device().await?;
+        }
         let now = self.clock.now();
         if self.schedule.next_send.is_none_or(|at| at > now) {
             self.status_line().await?;
@@ -128,6 +131,7 @@ impl<D: Device> Daemon<D> {
     fn pace_after_send(&mut self, failure: Option<FailureKind>, sent: bool) {
         if sent {
             self.failing_sends = 0;
+            self.set_pause(None);
             return;
         }
         if failure != Some(FailureKind::Transient) || self.wake.is_none() {
@@ -138,6 +142,22 @@ impl<D: Device> Daemon<D> {
         tracing::warn!(modem = %self.lane.name, failures = self.failing_sends, hold_s = hold.as_secs_f64(), "this modem's sends fail; the other modems take the queue while it waits");
         let until = tokio::time::Instant::now() + hold;
         self.sends_held_until = Some(self.sends_held_until.map_or(until, |held| held.max(until)));
+        let reason = match self.failing_sends {
+            1 => "its last send failed; the other modems take the queue".to_owned(),
+            n => format!("its last {n} sends failed; the other modems take the queue"),
+        };
+        self.set_pause(Some(Pause {
+            until_ms: self.clock.now_ms() + hold.as_millis() as i64,
+            reason,
+        }));
+    }
+
+    /// Notes a new pause (or its end) for the device's status.
+    pub(super) fn set_pause(&mut self, pause: Option<Pause>) {
+        if self.pause != pause {
+            self.pause = pause;
+            self.pause_changed = true;
+        }
     }
 
     /// The device was asked for a new session: until it has one, the old
@@ -271,6 +291,10 @@ impl<D: Device> Daemon<D> {
             // The message stays for the other modems; this one waits.
             Outcome::ModemBusy { until_ms, reason } => {
                 tracing::info!(modem = %self.lane.name, reason = %reason, "this modem is at its own limit; the other modems send meanwhile");
+                self.set_pause(Some(Pause {
+                    until_ms,
+                    reason: format!("at its own limit ({reason})"),
+                }));
                 let until = super::clock::from_ms(until_ms);
                 self.sends_held_until = Some(super::clock::deadline(&*self.clock, until));
             }

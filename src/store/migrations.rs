@@ -282,4 +282,9 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // the whole table, which keeps every part ever received.
     "CREATE INDEX incoming_part_assembled ON incoming_part (sender, concat_ref, concat_total)
         WHERE message_id IS NOT NULL AND concat_ref IS NOT NULL;",
+    // 18: a modem that takes nothing for a while though it is ready (at
+    // its own rate limit, or held back after failing sends), until when
+    // and why, for `simgate status`.
+    "ALTER TABLE device_status ADD COLUMN paused_until_ms INTEGER;
+    ALTER TABLE device_status ADD COLUMN paused_reason TEXT;",
 ];

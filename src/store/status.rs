@@ -41,6 +41,11 @@ pub(crate) struct DeviceStatus {
     pub fault: Option<String>,
     /// When it met it (ms since the epoch).
     pub fault_ms: Option<i64>,
+    /// Until when it takes nothing though it may be ready (ms since the
+    /// epoch): at its own rate limit, or held back after failing sends.
+    pub paused_until_ms: Option<i64>,
+    /// Why it is paused.
+    pub paused_reason: Option<String>,
 }
 
 impl Store {
@@ -59,12 +64,15 @@ impl Store {
         self.connection.execute(
             "INSERT INTO device_status (id, state, detail, model, signal_dbm, signal_percent,
                                         registered, operator, pid, updated_ms, phone, name,
-                                        storage_used, storage_total, fault, fault_ms)
-             VALUES (?12, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?13, ?14, ?15, ?16)
+                                        storage_used, storage_total, fault, fault_ms,
+                                        paused_until_ms, paused_reason)
+             VALUES (?12, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?13, ?14, ?15, ?16,
+                     ?17, ?18)
              ON CONFLICT (id) DO UPDATE SET state = ?1, detail = ?2, model = ?3,
                  signal_dbm = ?4, signal_percent = ?5, registered = ?6, operator = ?7,
                  pid = ?8, updated_ms = ?9, phone = ?10, name = ?11, storage_used = ?13,
-                 storage_total = ?14, fault = ?15, fault_ms = ?16",
+                 storage_total = ?14, fault = ?15, fault_ms = ?16, paused_until_ms = ?17,
+                 paused_reason = ?18",
             params![
                 status.state,
                 status.detail,
@@ -85,6 +93,8 @@ impl Store {
                 status.storage_total,
                 status.fault,
                 status.fault_ms,
+                status.paused_until_ms,
+                status.paused_reason,
             ],
         )?;
         Ok(())
@@ -136,7 +146,8 @@ pub(crate) fn device_status(connection: &Connection) -> Result<Option<DeviceStat
 pub(crate) fn modem_statuses(connection: &Connection) -> Result<Vec<DeviceStatus>, StoreError> {
     let mut statement = connection.prepare(
         "SELECT state, detail, model, signal_dbm, signal_percent, registered, operator,
-                pid, updated_ms, phone, name, storage_used, storage_total, fault, fault_ms
+                pid, updated_ms, phone, name, storage_used, storage_total, fault, fault_ms,
+                paused_until_ms, paused_reason
          FROM device_status ORDER BY id",
     )?;
     let rows = statement
@@ -159,6 +170,8 @@ pub(crate) fn modem_statuses(connection: &Connection) -> Result<Vec<DeviceStatus
                 storage_total: row.get(12)?,
                 fault: row.get(13)?,
                 fault_ms: row.get(14)?,
+                paused_until_ms: row.get(15)?,
+                paused_reason: row.get(16)?,
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
@@ -186,20 +199,60 @@ pub(crate) fn ended_since(
     Ok((ended, received))
 }
 
-/// What the rate limits counted since `since_ms`: each message's time,
-/// parts and destination, oldest first.
-pub(crate) fn usage_since(
-    connection: &Connection,
-    since_ms: i64,
-) -> Result<Vec<(i64, u32, String)>, StoreError> {
+/// A message the rate limits counted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Used {
+    /// When its first attempt started (ms since the epoch).
+    pub at_ms: i64,
+    /// Its parts.
+    pub parts: u32,
+    /// Its destination.
+    pub destination: String,
+    /// The modem that sent it (`None`: recorded before modems were told
+    /// apart).
+    pub modem: Option<String>,
+}
+
+/// What the rate limits counted since `since_ms`, oldest first.
+pub(crate) fn usage_since(connection: &Connection, since_ms: i64) -> Result<Vec<Used>, StoreError> {
     Ok(connection
         .prepare(
-            "SELECT at_ms, parts, destination FROM send_usage WHERE at_ms > ?1 ORDER BY at_ms",
+            "SELECT at_ms, parts, destination, modem FROM send_usage WHERE at_ms > ?1
+             ORDER BY at_ms",
         )?
         .query_map(params![since_ms], |row| {
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            Ok(Used {
+                at_ms: row.get(0)?,
+                parts: row.get(1)?,
+                destination: row.get(2)?,
+                modem: row.get(3)?,
+            })
         })?
         .collect::<Result<Vec<_>, _>>()?)
+}
+
+/// How many messages are due at `now_ms` (queued, their time come) that
+/// none of `routes` takes: each route a modem's SQL condition on the
+/// `outgoing` row (`daemon::lanes::Lane::route`), for the modems that
+/// could send now. With no route, every message due.
+pub(crate) fn due_outside(
+    connection: &Connection,
+    now_ms: i64,
+    routes: &[&str],
+) -> Result<u64, StoreError> {
+    let outside = if routes.is_empty() {
+        String::new()
+    } else {
+        let any: Vec<String> = routes.iter().map(|route| format!("({route})")).collect();
+        format!(" AND NOT ({})", any.join(" OR "))
+    };
+    Ok(connection.query_row(
+        &format!(
+            "SELECT COUNT(*) FROM outgoing WHERE state = 'queued' AND next_attempt_ms <= ?1{outside}"
+        ),
+        params![now_ms],
+        |row| row.get(0),
+    )?)
 }
 
 /// The parts the monthly budget counted from `since_ms` on.
@@ -296,11 +349,47 @@ mod tests {
         assert_eq!(ended_since(&reader, 700).unwrap().0, []);
         assert_eq!(
             usage_since(&reader, 0).unwrap(),
-            [(550, 1, "+2".to_owned())]
+            [Used {
+                at_ms: 550,
+                parts: 1,
+                destination: "+2".to_owned(),
+                modem: None
+            }]
         );
         let errors = last_errors(&reader, 5).unwrap();
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].error, "permanent error: no");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The messages due that no given route takes: what waits for a
+    /// modem when only the modems of `routes` can send now.
+    #[test]
+    fn due_messages_outside_the_routes_of_the_modems_that_can_send() {
+        let dir =
+            std::env::temp_dir().join(format!("simgate-status-outside-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("state.db");
+        let mut store = Store::open(&path).unwrap();
+        let reader = open_read_only(&path).unwrap();
+        for (name, recipient, due_ms) in [
+            ("OUT+431.txt", "+431", 10),
+            ("OUT+491.txt", "+491", 10),
+            ("OUT+492.txt", "+492", 10),
+            ("OUT+493.txt", "+493", 5_000),
+        ] {
+            store
+                .enqueue(name, &FileId::default(), recipient, 1, due_ms)
+                .unwrap();
+        }
+        let austria = "recipient LIKE '+43%'";
+        let germany = "recipient LIKE '+49%'";
+        assert_eq!(due_outside(&reader, 1_000, &[]).unwrap(), 3);
+        assert_eq!(due_outside(&reader, 1_000, &[germany]).unwrap(), 1);
+        assert_eq!(due_outside(&reader, 1_000, &[austria]).unwrap(), 2);
+        assert_eq!(due_outside(&reader, 1_000, &[austria, germany]).unwrap(), 0);
+        assert_eq!(due_outside(&reader, 9_000, &[austria]).unwrap(), 3);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
