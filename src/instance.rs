@@ -410,21 +410,20 @@ pub(crate) fn describe_holders(holders: Vec<Process>) -> String {
 /// locked), so that `send`, `inject` and `status` reach the daemon that
 /// runs, whichever file it was started on (a machine moved from
 /// gammu-smsd runs simgate on /etc/gammu-smsdrc, and the package's TOML
-/// names another outbox); with none running, the first that loads (the
-/// gammu file Debian's gammu-smsd package ships names no modem and does
-/// not); with none that loads, the first, for its error.
+/// names another outbox); with none running, the first that loads and
+/// names a modem (the gammu file Debian's gammu-smsd package ships names
+/// none, and the package's TOML none until the user sets one), else the
+/// first that loads; with none that loads, the first, for its error.
 pub(crate) fn config_in_use(candidates: &[&Path]) -> PathBuf {
-    let loaded: Vec<(&Path, crate::config::Config)> = candidates
+    let loaded: Vec<(&Path, crate::config::Loaded)> = candidates
         .iter()
-        .filter_map(|path| {
-            let loaded = crate::config::load_without_secrets(path).ok()?;
-            Some((*path, loaded.config))
-        })
+        .filter_map(|path| Some((*path, crate::config::load_without_secrets(path).ok()?)))
         .collect();
     let served = loaded
         .iter()
-        .find(|(_, config)| outbox_locked(&config.spool.outbox));
+        .find(|(_, loaded)| outbox_locked(&loaded.config.spool.outbox));
     served
+        .or(loaded.iter().find(|(_, loaded)| loaded.names_a_modem()))
         .or(loaded.first())
         .map(|(path, _)| *path)
         .or(candidates.first().copied())
@@ -475,6 +474,21 @@ mod tests {
         assert_eq!(config_in_use(&[&first, &second]), first);
         assert_eq!(config_in_use(&[&missing, &second]), second);
         assert_eq!(config_in_use(&[&missing]), missing);
+        // A file that names no modem (Debian's gammu-smsdrc, `port =
+        // /dev/null`) loads for queueing, but is passed over for one that
+        // names a modem; taken when it is all there is.
+        let placeholder = dir.join("placeholder.rc");
+        std::fs::write(
+            &placeholder,
+            format!(
+                "[gammu]\nport = /dev/null\nconnection = at\n[smsd]\nservice = files\n\
+                 outboxpath = {}/\n",
+                dir.join("first").join("outbox").display()
+            ),
+        )
+        .unwrap();
+        assert_eq!(config_in_use(&[&placeholder, &second]), second);
+        assert_eq!(config_in_use(&[&placeholder, &missing]), placeholder);
         let _daemon = lock_dir(&second_outbox, "outbox").unwrap();
         assert_eq!(config_in_use(&[&first, &second]), second);
         std::fs::remove_dir_all(&dir).unwrap();

@@ -15,6 +15,12 @@
 use crate::config::ConfigError;
 use std::path::Path;
 
+/// Whether `error` says no more than that the file names no modem (the
+/// first modem's device missing, or the placeholder `/dev/null`).
+pub(crate) fn names_no_modem(error: &ConfigError) -> bool {
+    what_to_set(error, Path::new("")).is_some()
+}
+
 /// The line to print when `error` means that no modem is configured in
 /// the file at `config`, or `None` for any other error.
 pub(crate) fn what_to_set(error: &ConfigError, config: &Path) -> Option<String> {

@@ -377,3 +377,94 @@ fn a_message_that_cannot_be_written_leaves_no_temporary_file() {
     drop(_tmpfs);
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// Queueing needs no modem either. The Debian package's simgate.toml
+/// names none until the user sets one, and gammu's own package ships
+/// `port = /dev/null` ("not configured"): `simgate send`, `simgate
+/// inject` (as `gammu-smsd-inject` does with that file) and `simgate
+/// status` refused both ("missing `modem.device`", "invalid value
+/// /dev/null"). They queue now, and the messages wait for the daemon;
+/// `check-config` still says what to set.
+#[test]
+fn queueing_needs_no_modem_configured() {
+    let root = fresh_spool("send-no-modem");
+    let spool = format!(
+        "[spool]\ninbox = \"{r}/inbox\"\noutbox = \"{r}/outbox\"\nsent = \"{r}/sent\"\n\
+         error = \"{r}/error\"\n\n[database]\npath = \"{r}/simgate.db\"\n",
+        r = root.display()
+    );
+    let no_device = root.join("no-device.toml");
+    std::fs::write(&no_device, format!("[modem]\n\n{spool}")).unwrap();
+    let placeholder = root.join("placeholder.toml");
+    std::fs::write(
+        &placeholder,
+        format!("[modem]\ndevice = \"/dev/null\"\n\n{spool}"),
+    )
+    .unwrap();
+    let gammu = root.join("gammu-smsdrc");
+    std::fs::write(
+        &gammu,
+        format!(
+            "[gammu]\nport = /dev/null\nconnection = at\n\n[smsd]\nservice = files\n\
+             logfile = syslog\ndebuglevel = 0\ninboxpath = {r}/inbox/\noutboxpath = {r}/outbox/\n\
+             sentsmspath = {r}/sent/\nerrorsmspath = {r}/error/\n",
+            r = root.display()
+        ),
+    )
+    .unwrap();
+    let simgate = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_simgate"))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    for config in [&no_device, &placeholder, &gammu] {
+        let sent = send(config, &["+4917600000911", "waits for a modem"], None);
+        assert!(
+            sent.status.success(),
+            "send -c {}: {}",
+            config.display(),
+            String::from_utf8_lossy(&sent.stderr)
+        );
+        let config_arg = config.to_str().unwrap();
+        let injected = simgate(&[
+            "inject",
+            "-c",
+            config_arg,
+            "TEXT",
+            "+4917600000911",
+            "-text",
+            "so do I",
+        ]);
+        assert!(
+            injected.status.success(),
+            "inject -c {}: {}",
+            config.display(),
+            String::from_utf8_lossy(&injected.stderr)
+        );
+        // No database yet: status says so (exit 1), not that the modem
+        // is missing.
+        let status = simgate(&["status", "-c", config_arg]);
+        let said = String::from_utf8_lossy(&status.stderr);
+        assert!(
+            said.contains("no database at"),
+            "status -c {}: {said}",
+            config.display()
+        );
+        let checked = simgate(&["check-config", "-c", config_arg]);
+        assert_eq!(
+            checked.status.code(),
+            Some(1),
+            "check-config -c {}",
+            config.display()
+        );
+        assert!(
+            String::from_utf8_lossy(&checked.stderr).contains("device"),
+            "{}",
+            String::from_utf8_lossy(&checked.stderr)
+        );
+    }
+    assert_eq!(outbox_files(&root).len(), 6);
+    let _ = std::fs::remove_dir_all(&root);
+}

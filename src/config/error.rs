@@ -75,3 +75,57 @@ impl ConfigError {
         }
     }
 }
+
+/// A [`ConfigError`] that says no more than that the file names no modem
+/// yet (see [`crate::unconfigured`]), kept with what was read for the
+/// commands that drive one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum NoModem {
+    /// [`ConfigError::Missing`].
+    Missing { key: String, hint: String },
+    /// [`ConfigError::InvalidValue`] for the placeholder `/dev/null`.
+    Placeholder {
+        key: String,
+        value: String,
+        allowed: String,
+    },
+}
+
+impl NoModem {
+    /// `error` as a missing modem, or `error` itself when it says more.
+    pub(crate) fn of(error: ConfigError) -> Result<Self, ConfigError> {
+        if !crate::unconfigured::names_no_modem(&error) {
+            return Err(error);
+        }
+        match error {
+            ConfigError::Missing { key, hint } => Ok(Self::Missing { key, hint }),
+            ConfigError::InvalidValue {
+                key,
+                value,
+                allowed,
+            } => Ok(Self::Placeholder {
+                key,
+                value,
+                allowed,
+            }),
+            other => Err(other),
+        }
+    }
+}
+
+impl From<NoModem> for ConfigError {
+    fn from(no_modem: NoModem) -> Self {
+        match no_modem {
+            NoModem::Missing { key, hint } => Self::Missing { key, hint },
+            NoModem::Placeholder {
+                key,
+                value,
+                allowed,
+            } => Self::InvalidValue {
+                key,
+                value,
+                allowed,
+            },
+        }
+    }
+}

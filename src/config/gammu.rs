@@ -140,6 +140,7 @@ pub(super) fn parse(text: &str, base_dir: &Path) -> Result<Loaded, ConfigError> 
         ini: &ini,
         base_dir,
         notices: Vec::new(),
+        unconfigured: None,
     };
     reader.check_sections();
     reader.check_keys("gammu", GAMMU_KEYS);
@@ -150,6 +151,7 @@ pub(super) fn parse(text: &str, base_dir: &Path) -> Result<Loaded, ConfigError> 
         config,
         notices: reader.notices,
         source: SourceFormat::Gammu,
+        modem_unconfigured: reader.unconfigured,
     })
 }
 
@@ -157,6 +159,8 @@ struct Reader<'a> {
     ini: &'a Ini,
     base_dir: &'a Path,
     notices: Vec<Notice>,
+    /// Why the file names no modem, when it does not.
+    unconfigured: Option<super::error::NoModem>,
 }
 
 fn key_name(section: &str, key: &str) -> String {
@@ -701,14 +705,20 @@ impl<'a> Reader<'a> {
         device: &str,
     ) -> Result<(), ConfigError> {
         if device == "/dev/null" {
-            return Err(invalid(
+            // Kept for the commands that need a modem ([`Loaded`]): the
+            // others (queueing, status) read the spool and database alone.
+            self.unconfigured = super::error::NoModem::of(invalid(
                 "gammu",
                 key,
                 device,
                 "the modem's AT port, such as /dev/ttyUSB0 or /dev/serial/by-id/...; \
                  /dev/null is the Debian package's \"not configured\" marker: set the device \
                  of your modem",
-            ));
+            ))
+            .ok();
+            config.modem.device = PathBuf::from(device);
+            config.modem.baud = self.connection()?;
+            return Ok(());
         }
         if is_quoted(device) {
             return Err(invalid(

@@ -1030,9 +1030,19 @@ pub struct Loaded {
     pub notices: Vec<Notice>,
     /// Which format the file was in.
     pub source: SourceFormat,
+    /// Why the file names no modem, when it does not (no device for the
+    /// first modem, or the placeholder `/dev/null`): an error for the
+    /// commands that drive one ([`load`], [`parse`]), none for those that
+    /// only queue or read the state ([`load_without_secrets`]).
+    modem_unconfigured: Option<error::NoModem>,
 }
 
 impl Loaded {
+    /// Whether the file names a modem (see `modem_unconfigured`).
+    pub fn names_a_modem(&self) -> bool {
+        self.modem_unconfigured.is_none()
+    }
+
     /// Logs every notice once.
     pub fn log_notices(&self) {
         for notice in &self.notices {
@@ -1050,7 +1060,7 @@ impl Loaded {
 /// what must be different directories or devices is compared by identity
 /// (`sent`/`error` and the outbox, the modems' devices), not by spelling.
 pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
-    let mut loaded = read_file(path)?;
+    let mut loaded = needing_a_modem(read_file(path)?)?;
     pin::resolve(&mut loaded, path, &pin::PinEnv::from_env())?;
     read_password_file(&mut loaded.config)?;
     read_signing_key_file(&mut loaded.config)?;
@@ -1066,11 +1076,21 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
 /// secrets: no PIN, password, signing key or token file is read (their
 /// paths stay as written). For the commands that queue messages or read
 /// the state (`send`, `inject`, `status`), whose users need not be able to
-/// read the files only the daemon reads.
+/// read the files only the daemon reads. Nor need they a modem: a file
+/// that names none yet (the package's own, gammu's `port = /dev/null`)
+/// is read, and its messages wait for the daemon.
 pub fn load_without_secrets(path: &Path) -> Result<Loaded, ConfigError> {
     let mut loaded = read_file(path)?;
     check_spool_identity(&mut loaded)?;
     Ok(loaded)
+}
+
+/// `loaded`, or why it names no modem.
+fn needing_a_modem(mut loaded: Loaded) -> Result<Loaded, ConfigError> {
+    match loaded.modem_unconfigured.take() {
+        Some(no_modem) => Err(no_modem.into()),
+        None => Ok(loaded),
+    }
 }
 
 /// Whether `a` and `b` name the same file or directory, whatever the
@@ -1245,7 +1265,7 @@ fn read_file(path: &Path) -> Result<Loaded, ConfigError> {
     })?;
     let base_dir = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     match String::from_utf8(bytes) {
-        Ok(text) => parse(&text, &base_dir),
+        Ok(text) => parse_any(&text, &base_dir),
         Err(error) => {
             let valid = error.utf8_error().valid_up_to();
             let bytes = error.into_bytes();
@@ -1274,21 +1294,26 @@ fn read_file(path: &Path) -> Result<Loaded, ConfigError> {
 /// Parses text in either format, telling them apart by content ([`detect`]).
 /// `base_dir` anchors relative paths of a gammu file.
 pub fn parse(text: &str, base_dir: &Path) -> Result<Loaded, ConfigError> {
+    needing_a_modem(parse_any(text, base_dir)?)
+}
+
+/// [`parse`], keeping a missing modem in [`Loaded`].
+fn parse_any(text: &str, base_dir: &Path) -> Result<Loaded, ConfigError> {
     match detect(text) {
-        SourceFormat::Toml => parse_toml(text),
-        SourceFormat::Gammu => parse_gammu(text, base_dir),
+        SourceFormat::Toml => toml_file::parse(text),
+        SourceFormat::Gammu => gammu::parse(text, base_dir),
     }
 }
 
 /// Parses simgate's TOML.
 pub fn parse_toml(text: &str) -> Result<Loaded, ConfigError> {
-    toml_file::parse(text)
+    needing_a_modem(toml_file::parse(text)?)
 }
 
 /// Parses a gammu-smsd configuration; relative paths are joined to
 /// `base_dir` (gammu uses them relative to the directory it was started in).
 pub fn parse_gammu(text: &str, base_dir: &Path) -> Result<Loaded, ConfigError> {
-    gammu::parse(text, base_dir)
+    needing_a_modem(gammu::parse(text, base_dir)?)
 }
 
 /// Tells the two formats apart by content (see the module documentation).

@@ -73,9 +73,20 @@ pub(super) fn parse(text: &str) -> Result<Loaded, ConfigError> {
     };
 
     let mut modem = section("modem");
-    config.modem = modem_settings(&mut modem, config.modem.clone())?;
-    modem.warn_at_modem_only(&config.modem, &mut notices);
-    modem.finish(&mut notices);
+    // A file that names no modem (yet) is kept for the commands that need
+    // none ([`Loaded`]); its other settings are still read and checked.
+    let mut modem_unconfigured = None;
+    match modem_settings(&mut modem, config.modem.clone()) {
+        Ok(settings) => {
+            config.modem = settings;
+            modem.warn_at_modem_only(&config.modem, &mut notices);
+            modem.finish(&mut notices);
+        }
+        Err(error) => {
+            modem_unconfigured = Some(super::error::NoModem::of(error)?);
+            config.modem.device = std::path::PathBuf::from("/dev/null");
+        }
+    }
     if let Some(more) = root.get("modems") {
         let Some(entries) = more.as_array().filter(|a| a.iter().all(Value::is_table)) else {
             return Err(ConfigError::InvalidValue {
@@ -380,6 +391,7 @@ pub(super) fn parse(text: &str) -> Result<Loaded, ConfigError> {
         config,
         notices,
         source: SourceFormat::Toml,
+        modem_unconfigured,
     })
 }
 
