@@ -2104,3 +2104,35 @@ fn the_send_retry_delay_has_a_floor() {
     let loaded = gammu(&format!("{gammu_base}RetryTimeout = 1\n"));
     assert_eq!(loaded.config.send.retry_delay, secs(1));
 }
+
+/// A `[[modems]]` entry without `device` was refused as missing
+/// `modem.device` "under [modem]", though `[modem]` had one: the message
+/// names the entry. The first modem's message is as before.
+#[test]
+fn a_modems_entry_without_device_is_named_in_the_message() {
+    for (entry, named) in [
+        ("name = \"b\"\n", "the [[modems]] entry named \"b\""),
+        (
+            "name = \"b\"\ntransport = \"hilink\"\n",
+            "the [[modems]] entry named \"b\"",
+        ),
+        ("prefixes = [\"+43\"]\n", "[[modems]] entry 1"),
+    ] {
+        let text = format!("[modem]\ndevice = \"/dev/ttyUSB0\"\n[[modems]]\n{entry}");
+        match parse_toml(&text) {
+            Err(ConfigError::Missing { key, hint }) => {
+                assert_eq!(key, "modems.device", "{entry}");
+                assert!(hint.contains(named), "{entry}: {hint}");
+                assert!(!hint.contains("[modem]"), "{entry}: {hint}");
+            }
+            other => panic!("{entry}: {other:?}"),
+        }
+    }
+    match parse_toml("[modem]\nname = \"a\"\n") {
+        Err(ConfigError::Missing { key, hint }) => {
+            assert_eq!(key, "modem.device");
+            assert!(hint.ends_with("under [modem]"), "{hint}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
