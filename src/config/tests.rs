@@ -2136,3 +2136,54 @@ fn a_modems_entry_without_device_is_named_in_the_message() {
         other => panic!("{other:?}"),
     }
 }
+
+/// `[[modems]] name = "modem"` beside an unnamed `[modem]` was refused
+/// as a name another modem has, without saying that "modem" is the name
+/// the first modem takes when it names none.
+#[test]
+fn a_name_clash_with_an_implied_name_says_whose_name_it_is() {
+    let text = "[modem]\ndevice = \"/dev/ttyUSB0\"\n[[modems]]\nname = \"modem\"\n\
+                device = \"/dev/ttyUSB1\"\n";
+    match parse_toml(text) {
+        Err(ConfigError::InvalidValue {
+            key,
+            value,
+            allowed,
+        }) => {
+            assert_eq!((key.as_str(), value.as_str()), ("modems.name", "modem"));
+            assert!(
+                allowed.contains("\"modem\" is the name [modem] has when it names none"),
+                "{allowed}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // The first modem named by [hooks] phone_id, the second by its place.
+    let text = "[modem]\ndevice = \"/dev/ttyUSB0\"\n[[modems]]\ndevice = \"/dev/ttyUSB1\"\n\
+                [[modems]]\nname = \"modem2\"\ndevice = \"/dev/ttyUSB2\"\n";
+    match parse_toml(text) {
+        Err(ConfigError::InvalidValue { allowed, .. }) => assert!(
+            allowed.contains("\"modem2\" is the name [[modems]] entry 1 has when it names none"),
+            "{allowed}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    let text = "[modem]\ndevice = \"/dev/ttyUSB0\"\n[[modems]]\nname = \"gw\"\n\
+                device = \"/dev/ttyUSB1\"\n[hooks]\nphone_id = \"gw\"\n";
+    match parse_toml(text) {
+        Err(ConfigError::InvalidValue { allowed, .. }) => assert!(
+            allowed.contains("\"gw\" is the name [modem] has when it names none (hooks.phone_id)"),
+            "{allowed}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    // Two modems named alike by the user: nothing implied to explain.
+    let text = "[modem]\nname = \"x\"\ndevice = \"/dev/ttyUSB0\"\n[[modems]]\nname = \"x\"\n\
+                device = \"/dev/ttyUSB1\"\n";
+    match parse_toml(text) {
+        Err(ConfigError::InvalidValue { allowed, .. }) => {
+            assert_eq!(allowed, "a name no other modem has")
+        }
+        other => panic!("{other:?}"),
+    }
+}

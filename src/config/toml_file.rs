@@ -400,11 +400,14 @@ pub(super) fn check_modems(
         .chain(&config.more_modems)
         .collect();
     for (index, name) in names.iter().enumerate() {
-        if names[..index].contains(name) {
+        if let Some(other) = names[..index].iter().position(|n| n == name) {
             return Err(ConfigError::InvalidValue {
                 key: "modems.name".to_owned(),
                 value: name.clone(),
-                allowed: "a name no other modem has".to_owned(),
+                allowed: format!(
+                    "a name no other modem has{}",
+                    implied_name(config, other, name)
+                ),
             });
         }
         let device = &modems[index].device;
@@ -420,6 +423,30 @@ pub(super) fn check_modems(
         }
     }
     check_listeners(config, &modems)
+}
+
+/// Why modem `index` has `name` when the user wrote none for it (empty
+/// when the user did): the clash is then with a name the file does not
+/// show.
+fn implied_name(config: &Config, index: usize, name: &str) -> String {
+    let modem = if index == 0 {
+        &config.modem
+    } else {
+        &config.more_modems[index - 1]
+    };
+    if modem.name.is_some() {
+        return String::new();
+    }
+    let by_phone_id = if index == 0 && config.hooks.phone_id.is_some() {
+        " (hooks.phone_id)"
+    } else {
+        ""
+    };
+    format!(
+        " ({name:?} is the name {} has when it names none{by_phone_id}: give that modem a \
+         name of its own, or choose another)",
+        config.modem_section(index)
+    )
 }
 
 /// Every phone's `webhook_listen`, and the HTTP API's `listen`, on a port
