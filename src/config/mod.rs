@@ -1568,6 +1568,12 @@ pub(crate) const AT_MODEM_ONLY: [(&str, &str); 5] = [
     ("smsc", SMSC_AT_ONLY),
 ];
 
+/// The warning for `user` written for a ZTE stick, as the configuration
+/// names that device: its login is a password alone.
+pub(crate) fn zte_user_warning(device: &str) -> String {
+    format!("has no effect with {device}: a ZTE stick's login takes a password only")
+}
+
 /// What `pin` and `pin_file` set on an AT modem, and what to do instead.
 pub(crate) const SIM_PIN_AT_ONLY: &str = "the SIM PIN (AT+CPIN); unlock the SIM where the device \
                                           is managed (the stick's web page, the phone, `mmcli \

@@ -2187,3 +2187,47 @@ fn a_name_clash_with_an_implied_name_says_whose_name_it_is() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A ZTE stick's login takes no user name: `check-config` printed
+/// `user = "admin"` for it and took `user = "bob"` without a word. The
+/// key is warned about (as the AT-only keys are) and not written back.
+#[test]
+fn a_user_for_a_zte_stick_is_warned_about_and_not_written() {
+    let zte = "transport = \"zte\"\ndevice = \"http://192.168.0.1\"\n";
+    let loaded = toml_ok(&format!(
+        "[modem]\n{zte}user = \"bob\"\n[[modems]]\nname = \"z2\"\n\
+         transport = \"zte\"\ndevice = \"http://192.168.0.2\"\nuser = \"bob\"\n"
+    ));
+    for key in ["modem.user", "modems.user"] {
+        let note = notice(&loaded, key).unwrap_or_else(|| panic!("no warning for {key}"));
+        assert_eq!(note.severity, Severity::Warning, "{key}");
+        assert!(
+            note.message.contains("transport = \"zte\""),
+            "{key}: {}",
+            note.message
+        );
+    }
+    let emitted = loaded.config.to_toml();
+    assert!(!emitted.contains("user ="), "{emitted}");
+    let emitted = toml_ok(&format!("[modem]\n{zte}")).config.to_toml();
+    assert!(!emitted.contains("user ="), "{emitted}");
+    // A gammu file can only give it in the address.
+    let loaded = gammu(
+        "[gammu]\nconnection = zte\ndevice = http://bob:pw@192.168.0.1\n[smsd]\nservice = files\n",
+    );
+    assert!(
+        loaded
+            .notices
+            .iter()
+            .any(|n| n.severity == Severity::Warning && n.message.contains("password only")),
+        "{:?}",
+        loaded.notices
+    );
+    assert!(!loaded.config.to_toml().contains("user ="));
+    // A HiLink stick's user stays, unwarned.
+    let hilink = toml_ok(
+        "[modem]\ntransport = \"hilink\"\ndevice = \"http://192.168.8.1\"\nuser = \"bob\"\n",
+    );
+    assert!(notice(&hilink, "modem.user").is_none());
+    assert!(hilink.config.to_toml().contains("user = \"bob\""));
+}

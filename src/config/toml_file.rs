@@ -905,6 +905,13 @@ impl<'a> Section<'a> {
             return;
         };
         let device = format!("transport = \"{transport}\"");
+        let zte = settings.web.as_ref().map(|web| web.kind) == Some(WebKind::Zte);
+        if zte && table.contains_key("user") {
+            notices.push(Notice::warning(
+                self.key("user"),
+                super::zte_user_warning(&device),
+            ));
+        }
         for (key, sets) in super::AT_MODEM_ONLY {
             if table.contains_key(key) {
                 notices.push(Notice::warning(
