@@ -1062,6 +1062,9 @@ mod tests {
         let (detail, fault) = login_refused(&one.for_modem(0)).await;
         for text in [&detail, &fault] {
             assert!(text.contains("check password under [modem]"), "{text}");
+            // The stick's error code, in the detail and in the last fault
+            // alike (the fault's was scrubbed as a number).
+            assert!(text.contains("(error 108006)"), "{text}");
         }
     }
 
