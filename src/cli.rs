@@ -874,6 +874,7 @@ fn probe(args: &ProbeArgs, out: &mut dyn Write) -> Result<(), CliError> {
                 url: url.to_owned(),
                 user: args.user.clone(),
                 password,
+                section: crate::config::ModemSection::First,
             },
             None => ProbeTarget::Serial {
                 device: device.clone(),
@@ -934,6 +935,8 @@ enum ProbeTarget {
         url: String,
         user: String,
         password: Option<String>,
+        /// Where its keys are written, for the hints.
+        section: crate::config::ModemSection,
     },
     /// ModemManager's modems, on the system bus or the one named.
     ModemManager(Option<String>),
@@ -951,6 +954,7 @@ impl ProbeTarget {
                 url: web.url.clone(),
                 user: web.user.clone(),
                 password: web.password.as_ref().map(|p| p.reveal().to_owned()),
+                section: modem.section.clone(),
             },
             None => Self::Serial {
                 device: modem.device.clone(),
@@ -996,21 +1000,28 @@ fn probe_target(
             kind: crate::config::WebKind::Zte,
             url,
             password,
+            section,
             ..
         } => write!(
             out,
             "{}",
-            runtime.block_on(crate::zte::probe::probe(url, password.clone()))
+            runtime.block_on(crate::zte::probe::probe(url, password.clone(), section))
         )?,
         ProbeTarget::Web {
             kind: crate::config::WebKind::Hilink,
             url,
             user,
             password,
+            section,
         } => write!(
             out,
             "{}",
-            runtime.block_on(crate::hilink::probe::probe(url, user, password.clone()))
+            runtime.block_on(crate::hilink::probe::probe(
+                url,
+                user,
+                password.clone(),
+                section
+            ))
         )?,
         ProbeTarget::Web {
             kind: crate::config::WebKind::Android,

@@ -69,9 +69,34 @@ impl<T: fmt::Display> fmt::Debug for Scrub<T> {
 const NUMBER_DIGITS: usize = 6;
 /// Hex digits in a row from which a run counts as a PDU.
 const PDU_HEX_DIGITS: usize = 16;
+/// The most digits a device's error code has (HiLink's are six: 108006).
+const CODE_DIGITS: usize = 6;
+/// The words an error code follows, lowercase (`error 108006`).
+const CODE_WORDS: [&str; 2] = ["error ", "code "];
+
+/// Whether a run of `digits` digits after `before` is a device's error
+/// code rather than a number: at most [`CODE_DIGITS`] of them, right after
+/// one of [`CODE_WORDS`] written as a word of its own. A phone number
+/// does not follow these words, and one longer than a code is scrubbed
+/// even there.
+fn is_error_code(before: &str, digits: usize) -> bool {
+    digits <= CODE_DIGITS
+        && CODE_WORDS.iter().any(|word| {
+            let cut = before.len().checked_sub(word.len());
+            cut.is_some_and(|cut| {
+                before.is_char_boundary(cut)
+                    && before[cut..].eq_ignore_ascii_case(word)
+                    && !before[..cut]
+                        .chars()
+                        .next_back()
+                        .is_some_and(char::is_alphanumeric)
+            })
+        })
+}
 
 /// `text` with phone numbers replaced by `[number]` and PDUs (long hex
-/// runs) by `[pdu]`. Pure.
+/// runs) by `[pdu]`; a device's error code named as one stays
+/// (`error 108006`). Pure.
 pub(crate) fn scrub(text: &str) -> String {
     let chars: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len());
@@ -88,7 +113,7 @@ pub(crate) fn scrub(text: &str) -> String {
         let digit_end = (i..chars.len())
             .find(|&j| !chars[j].is_ascii_digit())
             .unwrap_or(chars.len());
-        if digit_end - i >= NUMBER_DIGITS {
+        if digit_end - i >= NUMBER_DIGITS && !is_error_code(&out, digit_end - i) {
             // A number: a `+` written just before it goes too.
             if out.ends_with('+') {
                 out.pop();
@@ -137,6 +162,32 @@ mod tests {
         );
         assert_eq!(scrub("to abc491761357904"), "to abc[number]");
         assert_eq!(scrub("Grüße, 12345 €"), "Grüße, 12345 €");
+    }
+
+    /// A stick's error code (six digits, HiLink's 108006) was scrubbed as
+    /// a number in `status`'s "last fault" while the line above showed
+    /// it: a code named as one stays; phone numbers stay scrubbed, also
+    /// after the same words.
+    #[test]
+    fn an_error_code_is_not_a_phone_number() {
+        for text in [
+            "the stick refused the password (error 108006): check password under [modem]",
+            "the stick answered error 125002 to /api/sms/send-sms",
+            "refused with code 100003",
+            "the stick answered ERROR 113018",
+        ] {
+            assert_eq!(scrub(text), text);
+        }
+        for (text, scrubbed) in [
+            ("error 4917612345678 refused", "error [number] refused"),
+            ("error +491761234 refused", "error [number] refused"),
+            ("error 1080061", "error [number]"),
+            ("no error; to 108006", "no error; to [number]"),
+            ("cannot send to 108006", "cannot send to [number]"),
+            ("terror 108006", "terror [number]"),
+        ] {
+            assert_eq!(scrub(text), scrubbed, "{text}");
+        }
     }
 
     #[test]

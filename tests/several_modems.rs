@@ -1024,8 +1024,16 @@ async fn a_message_too_long_for_one_modem_s_limit_goes_through_the_other() {
         };
     }
     assert_eq!(outcomes["OUT+4917000000001.txt"], "sent");
+    // The reason names the modem's own key as written in its section, not
+    // `limits.parts_per_hour` (which is `[limits]`'s, unset here).
+    let reason = &outcomes["OUT+4917000000002.txt"];
     assert!(
-        outcomes["OUT+4917000000002.txt"].starts_with("3 parts, more than limits.parts_per_hour"),
+        [
+            "modem a: 3 parts, more than parts_per_hour = 1 allows (under [modem])",
+            "modem b: 3 parts, more than parts_per_hour = 2 allows \
+             (under the [[modems]] entry named \"b\")"
+        ]
+        .contains(&reason.as_str()),
         "{outcomes:?}"
     );
     assert_eq!(pair.b.sent().len(), 2, "both parts through b");

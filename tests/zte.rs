@@ -687,7 +687,13 @@ async fn a_lockout_is_read_before_a_login_and_never_fed() {
             Some("guess".to_owned()),
             Duration::from_secs(5),
         );
-        assert_eq!(read(client).await, Err(ZteError::BadPassword));
+        // A client told no section names [modem], as before.
+        assert_eq!(
+            read(client).await,
+            Err(ZteError::BadPassword {
+                section: "[modem]".to_owned()
+            })
+        );
     }
     let right = Client::new(
         &stick.url(),

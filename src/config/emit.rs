@@ -47,7 +47,10 @@ fn write_modem(out: &mut String, m: &super::ModemSettings, reveal_pin: bool) -> 
     if let Some(web) = &m.web {
         writeln!(out, "transport = {}", string(web.kind.as_str()))?;
         writeln!(out, "device = {}", string(&web.url))?;
-        writeln!(out, "user = {}", string(&web.user))?;
+        // A ZTE stick's login has no user name.
+        if web.kind != super::WebKind::Zte {
+            writeln!(out, "user = {}", string(&web.user))?;
+        }
         match (&web.password_file, &web.password) {
             (Some(file), _) => writeln!(out, "password_file = {}", path(file))?,
             (None, Some(password)) if reveal_pin => {

@@ -556,6 +556,10 @@ impl<'a> Reader<'a> {
                     Some((user, password)) => {
                         if !user.is_empty() {
                             web.user = user.to_owned();
+                            if kind == super::WebKind::Zte {
+                                let warning = super::zte_user_warning("connection = zte");
+                                self.warn("gammu", key, format!("its user name {warning}"));
+                            }
                         }
                         password
                     }

@@ -214,6 +214,40 @@ pub struct ModemSettings {
     /// A modem ModemManager owns, driven over D-Bus (`transport =
     /// "modemmanager"`); `None` otherwise.
     pub modemmanager: Option<ModemManagerModem>,
+    /// Where its keys are written, for the messages that tell the user
+    /// what to change there. Set when the file is read and again by
+    /// [`Config::for_modem`] from the modem's place in the list.
+    pub section: ModemSection,
+}
+
+/// Where a modem's keys are written in simgate's TOML: `[modem]`, or an
+/// entry of `[[modems]]`. Shown as messages name it: `[modem]`, `the
+/// [[modems]] entry named "b"`, `[[modems]] entry 2` (an entry without a
+/// name, by its place among the entries).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ModemSection {
+    /// `[modem]` (also a gammu file's only modem).
+    #[default]
+    First,
+    /// An entry of `[[modems]]`.
+    Entry {
+        /// Its place among the entries, from 1.
+        number: usize,
+        /// The `name` written in it.
+        name: Option<String>,
+    },
+}
+
+impl std::fmt::Display for ModemSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::First => f.write_str("[modem]"),
+            Self::Entry {
+                name: Some(name), ..
+            } => write!(f, "the [[modems]] entry named {name:?}"),
+            Self::Entry { number, name: None } => write!(f, "[[modems]] entry {number}"),
+        }
+    }
 }
 
 /// A modem ModemManager owns (`transport = "modemmanager"`).
@@ -1374,6 +1408,18 @@ impl Config {
             .collect()
     }
 
+    /// Where modem `index` (0: `[modem]`) has its keys written, by its
+    /// place in the list (a configuration built in code has no other).
+    pub fn modem_section(&self, index: usize) -> ModemSection {
+        match index.checked_sub(1) {
+            None => ModemSection::First,
+            Some(entry) => ModemSection::Entry {
+                number: index,
+                name: self.more_modems.get(entry).and_then(|m| m.name.clone()),
+            },
+        }
+    }
+
     /// The configuration as modem `index` (0: `[modem]`) sees it: that
     /// modem as `modem`, and, with several, its name as hooks'
     /// `PHONE_ID`.
@@ -1384,6 +1430,7 @@ impl Config {
                 config.modem = modem.clone();
             }
         }
+        config.modem.section = self.modem_section(index);
         if !self.more_modems.is_empty() {
             config.hooks.phone_id = self.modem_names().get(index).cloned();
         }
@@ -1516,6 +1563,7 @@ impl ModemSettings {
             hard_reset_interval: Duration::ZERO,
             web: None,
             modemmanager: None,
+            section: ModemSection::First,
         }
     }
 
@@ -1544,6 +1592,12 @@ pub(crate) const AT_MODEM_ONLY: [(&str, &str); 5] = [
     ("pin_file", SIM_PIN_AT_ONLY),
     ("smsc", SMSC_AT_ONLY),
 ];
+
+/// The warning for `user` written for a ZTE stick, as the configuration
+/// names that device: its login is a password alone.
+pub(crate) fn zte_user_warning(device: &str) -> String {
+    format!("has no effect with {device}: a ZTE stick's login takes a password only")
+}
 
 /// What `pin` and `pin_file` set on an AT modem, and what to do instead.
 pub(crate) const SIM_PIN_AT_ONLY: &str = "the SIM PIN (AT+CPIN); unlock the SIM where the device \

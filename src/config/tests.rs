@@ -2104,3 +2104,130 @@ fn the_send_retry_delay_has_a_floor() {
     let loaded = gammu(&format!("{gammu_base}RetryTimeout = 1\n"));
     assert_eq!(loaded.config.send.retry_delay, secs(1));
 }
+
+/// A `[[modems]]` entry without `device` was refused as missing
+/// `modem.device` "under [modem]", though `[modem]` had one: the message
+/// names the entry. The first modem's message is as before.
+#[test]
+fn a_modems_entry_without_device_is_named_in_the_message() {
+    for (entry, named) in [
+        ("name = \"b\"\n", "the [[modems]] entry named \"b\""),
+        (
+            "name = \"b\"\ntransport = \"hilink\"\n",
+            "the [[modems]] entry named \"b\"",
+        ),
+        ("prefixes = [\"+43\"]\n", "[[modems]] entry 1"),
+    ] {
+        let text = format!("[modem]\ndevice = \"/dev/ttyUSB0\"\n[[modems]]\n{entry}");
+        match parse_toml(&text) {
+            Err(ConfigError::Missing { key, hint }) => {
+                assert_eq!(key, "modems.device", "{entry}");
+                assert!(hint.contains(named), "{entry}: {hint}");
+                assert!(!hint.contains("[modem]"), "{entry}: {hint}");
+            }
+            other => panic!("{entry}: {other:?}"),
+        }
+    }
+    match parse_toml("[modem]\nname = \"a\"\n") {
+        Err(ConfigError::Missing { key, hint }) => {
+            assert_eq!(key, "modem.device");
+            assert!(hint.ends_with("under [modem]"), "{hint}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// `[[modems]] name = "modem"` beside an unnamed `[modem]` was refused
+/// as a name another modem has, without saying that "modem" is the name
+/// the first modem takes when it names none.
+#[test]
+fn a_name_clash_with_an_implied_name_says_whose_name_it_is() {
+    let text = "[modem]\ndevice = \"/dev/ttyUSB0\"\n[[modems]]\nname = \"modem\"\n\
+                device = \"/dev/ttyUSB1\"\n";
+    match parse_toml(text) {
+        Err(ConfigError::InvalidValue {
+            key,
+            value,
+            allowed,
+        }) => {
+            assert_eq!((key.as_str(), value.as_str()), ("modems.name", "modem"));
+            assert!(
+                allowed.contains("\"modem\" is the name [modem] has when it names none"),
+                "{allowed}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // The first modem named by [hooks] phone_id, the second by its place.
+    let text = "[modem]\ndevice = \"/dev/ttyUSB0\"\n[[modems]]\ndevice = \"/dev/ttyUSB1\"\n\
+                [[modems]]\nname = \"modem2\"\ndevice = \"/dev/ttyUSB2\"\n";
+    match parse_toml(text) {
+        Err(ConfigError::InvalidValue { allowed, .. }) => assert!(
+            allowed.contains("\"modem2\" is the name [[modems]] entry 1 has when it names none"),
+            "{allowed}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    let text = "[modem]\ndevice = \"/dev/ttyUSB0\"\n[[modems]]\nname = \"gw\"\n\
+                device = \"/dev/ttyUSB1\"\n[hooks]\nphone_id = \"gw\"\n";
+    match parse_toml(text) {
+        Err(ConfigError::InvalidValue { allowed, .. }) => assert!(
+            allowed.contains("\"gw\" is the name [modem] has when it names none (hooks.phone_id)"),
+            "{allowed}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    // Two modems named alike by the user: nothing implied to explain.
+    let text = "[modem]\nname = \"x\"\ndevice = \"/dev/ttyUSB0\"\n[[modems]]\nname = \"x\"\n\
+                device = \"/dev/ttyUSB1\"\n";
+    match parse_toml(text) {
+        Err(ConfigError::InvalidValue { allowed, .. }) => {
+            assert_eq!(allowed, "a name no other modem has")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A ZTE stick's login takes no user name: `check-config` printed
+/// `user = "admin"` for it and took `user = "bob"` without a word. The
+/// key is warned about (as the AT-only keys are) and not written back.
+#[test]
+fn a_user_for_a_zte_stick_is_warned_about_and_not_written() {
+    let zte = "transport = \"zte\"\ndevice = \"http://192.168.0.1\"\n";
+    let loaded = toml_ok(&format!(
+        "[modem]\n{zte}user = \"bob\"\n[[modems]]\nname = \"z2\"\n\
+         transport = \"zte\"\ndevice = \"http://192.168.0.2\"\nuser = \"bob\"\n"
+    ));
+    for key in ["modem.user", "modems.user"] {
+        let note = notice(&loaded, key).unwrap_or_else(|| panic!("no warning for {key}"));
+        assert_eq!(note.severity, Severity::Warning, "{key}");
+        assert!(
+            note.message.contains("transport = \"zte\""),
+            "{key}: {}",
+            note.message
+        );
+    }
+    let emitted = loaded.config.to_toml();
+    assert!(!emitted.contains("user ="), "{emitted}");
+    let emitted = toml_ok(&format!("[modem]\n{zte}")).config.to_toml();
+    assert!(!emitted.contains("user ="), "{emitted}");
+    // A gammu file can only give it in the address.
+    let loaded = gammu(
+        "[gammu]\nconnection = zte\ndevice = http://bob:pw@192.168.0.1\n[smsd]\nservice = files\n",
+    );
+    assert!(
+        loaded
+            .notices
+            .iter()
+            .any(|n| n.severity == Severity::Warning && n.message.contains("password only")),
+        "{:?}",
+        loaded.notices
+    );
+    assert!(!loaded.config.to_toml().contains("user ="));
+    // A HiLink stick's user stays, unwarned.
+    let hilink = toml_ok(
+        "[modem]\ntransport = \"hilink\"\ndevice = \"http://192.168.8.1\"\nuser = \"bob\"\n",
+    );
+    assert!(notice(&hilink, "modem.user").is_none());
+    assert!(hilink.config.to_toml().contains("user = \"bob\""));
+}

@@ -95,13 +95,18 @@ pub(super) fn parse(text: &str) -> Result<Loaded, ConfigError> {
                 allowed: "tables, each written [[modems]] on a line of its own".to_owned(),
             });
         };
-        for entry in entries {
+        for (index, entry) in entries.iter().enumerate() {
             let mut modem = Section {
                 name: "modems",
                 table: entry.as_table(),
                 used: Vec::new(),
             };
-            let settings = modem_settings(&mut modem, super::ModemSettings::new(""))?;
+            let mut settings = super::ModemSettings::new("");
+            settings.section = super::ModemSection::Entry {
+                number: index + 1,
+                name: None,
+            };
+            let settings = modem_settings(&mut modem, settings)?;
             modem.warn_at_modem_only(&settings, &mut notices);
             modem.finish(&mut notices);
             config.more_modems.push(settings);
@@ -407,11 +412,14 @@ pub(super) fn check_modems(
         .chain(&config.more_modems)
         .collect();
     for (index, name) in names.iter().enumerate() {
-        if names[..index].contains(name) {
+        if let Some(other) = names[..index].iter().position(|n| n == name) {
             return Err(ConfigError::InvalidValue {
                 key: "modems.name".to_owned(),
                 value: name.clone(),
-                allowed: "a name no other modem has".to_owned(),
+                allowed: format!(
+                    "a name no other modem has{}",
+                    implied_name(config, other, name)
+                ),
             });
         }
         let device = &modems[index].device;
@@ -427,6 +435,30 @@ pub(super) fn check_modems(
         }
     }
     check_listeners(config, &modems)
+}
+
+/// Why modem `index` has `name` when the user wrote none for it (empty
+/// when the user did): the clash is then with a name the file does not
+/// show.
+fn implied_name(config: &Config, index: usize, name: &str) -> String {
+    let modem = if index == 0 {
+        &config.modem
+    } else {
+        &config.more_modems[index - 1]
+    };
+    if modem.name.is_some() {
+        return String::new();
+    }
+    let by_phone_id = if index == 0 && config.hooks.phone_id.is_some() {
+        " (hooks.phone_id)"
+    } else {
+        ""
+    };
+    format!(
+        " ({name:?} is the name {} has when it names none{by_phone_id}: give that modem a \
+         name of its own, or choose another)",
+        config.modem_section(index)
+    )
 }
 
 /// Every phone's `webhook_listen`, and the HTTP API's `listen`, on a port
@@ -471,6 +503,10 @@ fn modem_settings(
     mut settings: super::ModemSettings,
 ) -> Result<super::ModemSettings, ConfigError> {
     settings.name = modem.string("name")?.filter(|n| !n.trim().is_empty());
+    if let super::ModemSection::Entry { name, .. } = &mut settings.section {
+        name.clone_from(&settings.name);
+    }
+    let section = settings.section.to_string();
     settings.prefixes = modem.list("prefixes")?;
     for (key, scope, unit, window) in super::Limit::KEYS {
         if scope != super::LimitScope::All {
@@ -514,10 +550,10 @@ fn modem_settings(
     if let Some(kind) = web_kind {
         let Some(url) = modem.string("device")? else {
             return Err(ConfigError::Missing {
-                key: "modem.device".to_owned(),
-                hint:
-                    "write the stick's address, e.g. device = \"http://192.168.8.1\", under [modem]"
-                        .to_owned(),
+                key: modem.key("device"),
+                hint: format!(
+                    "write the stick's address, e.g. device = \"http://192.168.8.1\", under {section}"
+                ),
             });
         };
         if WebStick::split_credentials(&url).1.is_some() {
@@ -544,7 +580,7 @@ fn modem_settings(
         web.password_file = modem.path("password_file")?;
         if web.password.is_some() && web.password_file.is_some() {
             return Err(ConfigError::InvalidValue {
-                key: "modem.password_file".to_owned(),
+                key: modem.key("password_file"),
                 value: web
                     .password_file
                     .as_ref()
@@ -559,7 +595,7 @@ fn modem_settings(
             super::MIN_POLL_INTERVAL,
         )?;
         if let Some(android) = web.android.as_mut() {
-            android_keys(modem, android)?;
+            android_keys(modem, &section, android)?;
         }
         settings.device = PathBuf::from(&web.url);
         settings.web = Some(web);
@@ -571,15 +607,16 @@ fn modem_settings(
     };
     let Some(device) = device else {
         return Err(ConfigError::Missing {
-            key: "modem.device".to_owned(),
-            hint: "write the modem's AT port, e.g. device = \"/dev/ttyUSB0\" or a \
-                   /dev/serial/by-id/... link, under [modem]"
-                .to_owned(),
+            key: modem.key("device"),
+            hint: format!(
+                "write the modem's AT port, e.g. device = \"/dev/ttyUSB0\" or a \
+                 /dev/serial/by-id/... link, under {section}"
+            ),
         });
     };
     if device == std::path::Path::new("/dev/null") {
         return Err(ConfigError::InvalidValue {
-            key: "modem.device".to_owned(),
+            key: modem.key("device"),
             value: "/dev/null".to_owned(),
             allowed: "the modem's AT port, such as /dev/ttyUSB0 or /dev/serial/by-id/..."
                 .to_owned(),
@@ -602,7 +639,7 @@ fn modem_settings(
     m.pin_file = modem.path("pin_file")?;
     if m.pin.is_some() && m.pin_file.is_some() {
         return Err(ConfigError::InvalidValue {
-            key: "modem.pin_file".to_owned(),
+            key: modem.key("pin_file"),
             value: m
                 .pin_file
                 .as_ref()
@@ -880,6 +917,13 @@ impl<'a> Section<'a> {
             return;
         };
         let device = format!("transport = \"{transport}\"");
+        let zte = settings.web.as_ref().map(|web| web.kind) == Some(WebKind::Zte);
+        if zte && table.contains_key("user") {
+            notices.push(Notice::warning(
+                self.key("user"),
+                super::zte_user_warning(&device),
+            ));
+        }
         for (key, sets) in super::AT_MODEM_ONLY {
             if table.contains_key(key) {
                 notices.push(Notice::warning(
@@ -945,29 +989,34 @@ fn retry_delays_in_order(
 /// The keys only an Android phone has: its webhook signing key (or a file
 /// holding it, exactly one of them), where simgate listens for webhooks,
 /// and the address the phone posts to.
-fn android_keys(modem: &mut Section<'_>, android: &mut AndroidPhone) -> Result<(), ConfigError> {
+fn android_keys(
+    modem: &mut Section<'_>,
+    section: &str,
+    android: &mut AndroidPhone,
+) -> Result<(), ConfigError> {
     android.signing_key = modem.string("signing_key")?.map(Password::new);
     android.signing_key_file = modem.path("signing_key_file")?;
     match (&android.signing_key, &android.signing_key_file) {
         (Some(_), Some(file)) => {
             return Err(ConfigError::InvalidValue {
-                key: "modem.signing_key_file".to_owned(),
+                key: modem.key("signing_key_file"),
                 value: file.display().to_string(),
                 allowed: "either `signing_key` or `signing_key_file`, not both".to_owned(),
             })
         }
         (None, None) => {
             return Err(ConfigError::Missing {
-                key: "modem.signing_key".to_owned(),
-                hint: "copy the app's webhook signing key (Settings, Webhooks) into \
-                       signing_key = \"...\" or a file named by signing_key_file, under [modem]: \
-                       simgate takes no unsigned webhooks"
-                    .to_owned(),
+                key: modem.key("signing_key"),
+                hint: format!(
+                    "copy the app's webhook signing key (Settings, Webhooks) into \
+                     signing_key = \"...\" or a file named by signing_key_file, under {section}: \
+                     simgate takes no unsigned webhooks"
+                ),
             })
         }
         (Some(key), None) if key.reveal().trim().is_empty() => {
             return Err(ConfigError::InvalidValue {
-                key: "modem.signing_key".to_owned(),
+                key: modem.key("signing_key"),
                 value: String::new(),
                 allowed: "the app's webhook signing key, not empty: a webhook signed with an \
                           empty key would be accepted from anyone"

@@ -48,6 +48,9 @@ pub(crate) struct Lane {
     route: String,
     /// This modem's own rate limits.
     pub(crate) limits: Vec<crate::config::Limit>,
+    /// Where its keys are written (`[modem]`, `the [[modems]] entry
+    /// named "b"`), as its limits' reasons name them.
+    pub(crate) section: String,
 }
 
 /// The most parts `limits` let through in any window: the smallest parts
@@ -94,6 +97,7 @@ impl Lane {
                     all: all.clone(),
                     route: String::new(),
                     limits: modem.limits.clone(),
+                    section: config.modem_section(index).to_string(),
                 };
                 lane.route = lane.condition();
                 lane

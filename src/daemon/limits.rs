@@ -41,9 +41,43 @@ pub(crate) enum Verdict {
     },
 }
 
-/// Checks a message of `parts` parts against `rules`, given `history`
-/// (everything counted in the last 24 hours, oldest first) at `now_ms`.
-pub(crate) fn check(rules: &[Limit], history: &[Counted], parts: u32, now_ms: i64) -> Verdict {
+/// Where the rules checked are written: the reasons name each key as
+/// the user wrote it there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Written<'a> {
+    /// `[limits]`: `limits.messages_per_minute = 2`.
+    Limits,
+    /// A modem's own section, as [`crate::config::ModemSection`] shows
+    /// it: `messages_per_minute = 2`, the reason ending `(under [modem])`.
+    Modem(&'a str),
+}
+
+impl Written<'_> {
+    /// `rule`'s key and value as written, and what ends its reasons.
+    fn setting(self, rule: &Limit) -> (String, String) {
+        match self {
+            Self::Limits => (
+                format!("limits.{} = {}", rule.key(), rule.max),
+                String::new(),
+            ),
+            Self::Modem(section) => (
+                format!("{} = {}", rule.key(), rule.max),
+                format!(" (under {section})"),
+            ),
+        }
+    }
+}
+
+/// Checks a message of `parts` parts against `rules` (written as
+/// `written` says), given `history` (everything counted in the last 24
+/// hours, oldest first) at `now_ms`.
+pub(crate) fn check(
+    rules: &[Limit],
+    history: &[Counted],
+    parts: u32,
+    now_ms: i64,
+    written: Written<'_>,
+) -> Verdict {
     let mut wait: Option<(i64, String)> = None;
     let mut all_until_ms: Option<i64> = None;
     for rule in rules {
@@ -63,13 +97,9 @@ pub(crate) fn check(rules: &[Limit], history: &[Counted], parts: u32, now_ms: i6
         };
         let max = u64::from(rule.max);
         if this > max {
+            let (setting, end) = written.setting(rule);
             return Verdict::Never {
-                reason: format!(
-                    "{} parts, more than limits.{} = {} allows",
-                    parts,
-                    rule.key(),
-                    rule.max
-                ),
+                reason: format!("{parts} parts, more than {setting} allows{end}"),
             };
         }
         let mut used: u64 = counted.iter().map(|c| weight(c)).sum();
@@ -90,10 +120,8 @@ pub(crate) fn check(rules: &[Limit], history: &[Counted], parts: u32, now_ms: i6
             all_until_ms = all_until_ms.max(Some(free_at));
         }
         if wait.as_ref().is_none_or(|(until, _)| free_at > *until) {
-            wait = Some((
-                free_at,
-                format!("limits.{} = {} reached", rule.key(), rule.max),
-            ));
+            let (setting, end) = written.setting(rule);
+            wait = Some((free_at, format!("{setting} reached{end}")));
         }
     }
     match wait {
@@ -113,6 +141,11 @@ mod tests {
 
     const MINUTE: i64 = 60_000;
     const HOUR: i64 = 60 * MINUTE;
+
+    /// The rules of `[limits]`.
+    fn check(rules: &[Limit], history: &[Counted], parts: u32, now_ms: i64) -> Verdict {
+        super::check(rules, history, parts, now_ms, Written::Limits)
+    }
 
     fn limit(scope: LimitScope, unit: LimitUnit, window: LimitWindow, max: u32) -> Limit {
         Limit {
@@ -231,6 +264,40 @@ mod tests {
                 until_ms: HOUR,
                 reason: "limits.destination_messages_per_hour = 1 reached".to_owned(),
                 all_until_ms: Some(MINUTE),
+            }
+        );
+    }
+
+    /// A modem's own limit was reported as `limits.messages_per_minute`,
+    /// a key of `[limits]` the user had not set: its reasons name the key
+    /// as written in the modem's section.
+    #[test]
+    fn a_modem_s_own_limit_is_named_as_written_in_its_section() {
+        let rules = [limit(
+            LimitScope::All,
+            LimitUnit::Messages,
+            LimitWindow::Minute,
+            2,
+        )];
+        let history = [sent(1_000, 1, false), sent(5_000, 1, false)];
+        let section = "the [[modems]] entry named \"b\"";
+        match super::check(&rules, &history, 1, 10_000, Written::Modem(section)) {
+            Verdict::Wait { reason, .. } => assert_eq!(
+                reason,
+                "messages_per_minute = 2 reached (under the [[modems]] entry named \"b\")"
+            ),
+            other => panic!("{other:?}"),
+        }
+        let parts = [limit(
+            LimitScope::All,
+            LimitUnit::Parts,
+            LimitWindow::Hour,
+            2,
+        )];
+        assert_eq!(
+            super::check(&parts, &[], 3, 0, Written::Modem("[modem]")),
+            Verdict::Never {
+                reason: "3 parts, more than parts_per_hour = 2 allows (under [modem])".to_owned()
             }
         );
     }

@@ -607,10 +607,11 @@ pub(super) fn begin_next(
         // This modem's own limits, over what it sent: at one, it takes
         // nothing for a while and the message stays for the others.
         let mine: Vec<limits::Counted> = history.iter().filter(|c| c.same_modem).cloned().collect();
-        match limits::check(&lane.limits, &mine, row.parts_total, ms(now)) {
+        let written = limits::Written::Modem(&lane.section);
+        match limits::check(&lane.limits, &mine, row.parts_total, ms(now), written) {
             limits::Verdict::Go => {}
             limits::Verdict::Never { reason } => {
-                never = Some(format!("{reason} (modem {})", lane.name))
+                never = Some(format!("modem {}: {reason}", lane.name))
             }
             limits::Verdict::Wait {
                 until_ms, reason, ..
@@ -624,7 +625,14 @@ pub(super) fn begin_next(
         }
     }
     if !config.limits.rules.is_empty() && never.is_none() {
-        match limits::check(&config.limits.rules, &history, row.parts_total, ms(now)) {
+        let written = limits::Written::Limits;
+        match limits::check(
+            &config.limits.rules,
+            &history,
+            row.parts_total,
+            ms(now),
+            written,
+        ) {
             limits::Verdict::Go => {}
             limits::Verdict::Never { reason } => never = Some(reason),
             limits::Verdict::Wait {

@@ -139,6 +139,7 @@ fn client_for(web: &WebStick, config: &Config) -> Client {
         web.password.as_ref().map(|p| p.reveal().to_owned()),
         config.modem.command_timeout.max(MIN_REQUEST_TIMEOUT),
     )
+    .for_section(config.modem.section.to_string())
 }
 
 fn settings_for(web: &WebStick, config: &Config) -> Settings {
@@ -159,8 +160,8 @@ fn failure(kind: FailureKind, message: impl Into<String>) -> DeviceError {
 fn not_sent(error: &ZteError) -> DeviceError {
     let kind = match error {
         ZteError::Unreachable { .. }
-        | ZteError::LoginRequired
-        | ZteError::BadPassword
+        | ZteError::LoginRequired { .. }
+        | ZteError::BadPassword { .. }
         | ZteError::LockedOut(_)
         | ZteError::OtherUser => FailureKind::ModemState,
         _ => FailureKind::Transient,
@@ -1027,6 +1028,71 @@ impl Device for ZteStick {
 mod tests {
     use super::*;
     use crate::pdu::Incoming;
+
+    /// What the stick's device says once it could not log in: the
+    /// state's detail and the last fault noted.
+    async fn login_refused(config: &Config) -> (String, String) {
+        let (device, _events) = ZteStick::open(config);
+        let mut state = device.watch();
+        let detail = tokio::time::timeout(Duration::from_secs(30), async {
+            loop {
+                if let DeviceState::Connecting {
+                    last_error: Some(error),
+                    ..
+                } = &*state.borrow_and_update()
+                {
+                    break error.clone();
+                }
+                state.changed().await.expect("the device runs");
+            }
+        })
+        .await
+        .expect("a login error within 30 s");
+        let fault = device
+            .notes()
+            .fault
+            .map(|(_, what)| what)
+            .unwrap_or_default();
+        (detail, fault)
+    }
+
+    /// Every login error of a `[[modems]]` stick said "check password
+    /// under [modem]", in the log and in `status`: the detail and the
+    /// last fault name the modem's own section; the first modem's text is
+    /// as before.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_refused_password_names_the_modem_s_own_section() {
+        use crate::emulator::zte::{ZteConfig as StickConfig, ZteEmulator as Emulator};
+        let stick = Emulator::start(StickConfig {
+            password: Some("right".to_owned()),
+            ..StickConfig::default()
+        })
+        .await
+        .unwrap();
+        let stick_keys = format!(
+            "transport = \"zte\"\ndevice = \"{}\"\npassword = \"wrong\"\n",
+            stick.url()
+        );
+        let several = crate::config::parse_toml(&format!(
+            "[modem]\ndevice = \"/dev/ttyUSB0\"\n[[modems]]\nname = \"b\"\n{stick_keys}"
+        ))
+        .unwrap()
+        .config;
+        let (detail, fault) = login_refused(&several.for_modem(1)).await;
+        for text in [&detail, &fault] {
+            assert!(
+                text.contains("check password under the [[modems]] entry named \"b\""),
+                "{text}"
+            );
+        }
+        let one = crate::config::parse_toml(&format!("[modem]\n{stick_keys}"))
+            .unwrap()
+            .config;
+        let (detail, fault) = login_refused(&one.for_modem(0)).await;
+        for text in [&detail, &fault] {
+            assert!(text.contains("check password under [modem]"), "{text}");
+        }
+    }
 
     fn message(id: u32, number: &str, text: &str, date: &str) -> api::Message {
         api::Message {

@@ -77,11 +77,19 @@ pub enum HilinkError {
         code: u32,
     },
     /// The stick wants a password and none is configured.
-    #[error("the stick requires a login: set password (or password_file) under [modem]")]
-    LoginRequired,
+    #[error("the stick requires a login: set password (or password_file) under {section}")]
+    LoginRequired {
+        /// Where the modem's keys are written (`[modem]`, ...).
+        section: String,
+    },
     /// The configured password was refused.
-    #[error("the stick refused the password (error {0}): check password under [modem]")]
-    BadPassword(u32),
+    #[error("the stick refused the password (error {code}): check password under {section}")]
+    BadPassword {
+        /// The stick's error code.
+        code: u32,
+        /// Where the modem's keys are written (`[modem]`, ...).
+        section: String,
+    },
     /// Too many failed logins: the stick refuses logins for a while.
     #[error("the stick locked logins after too many failures; next attempt in {0} s")]
     LockedOut(u64),
@@ -124,6 +132,8 @@ pub struct Client {
     user: String,
     /// Kept out of debug output.
     password: Option<crate::config::Password>,
+    /// Where the stick's keys are written, for the login errors.
+    section: String,
     timeout: Duration,
     session: Mutex<Option<Session>>,
     login: std::sync::Mutex<LoginMemory>,
@@ -145,11 +155,34 @@ impl Client {
             http,
             user: user.to_owned(),
             password: password.map(crate::config::Password::new),
+            section: crate::config::ModemSection::First.to_string(),
             timeout,
             session: Mutex::new(None),
             login: std::sync::Mutex::new(LoginMemory::default()),
             sessions: std::sync::atomic::AtomicU32::new(0),
             renewed: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// The client of a stick whose keys are written in `section` (as
+    /// [`crate::config::ModemSection`] shows it; `[modem]` unless told),
+    /// which its login errors name.
+    pub fn for_section(mut self, section: impl Into<String>) -> Self {
+        self.section = section.into();
+        self
+    }
+
+    /// The login errors name where the password is set.
+    fn login_required(&self) -> HilinkError {
+        HilinkError::LoginRequired {
+            section: self.section.clone(),
+        }
+    }
+
+    fn bad_password(&self, code: u32) -> HilinkError {
+        HilinkError::BadPassword {
+            code,
+            section: self.section.clone(),
         }
     }
 
@@ -235,7 +268,7 @@ impl Client {
                     let session = guard.as_mut().expect("begun");
                     self.log_in(session).await?;
                 }
-                ErrorClass::LogIn => return Err(HilinkError::LoginRequired),
+                ErrorClass::LogIn => return Err(self.login_required()),
                 _ => {
                     return Err(HilinkError::Code {
                         path: path.to_owned(),
@@ -272,11 +305,11 @@ impl Client {
     /// Logs in, as the stick's `state-login` says (password type 4 or 0).
     async fn log_in(&self, session: &mut Session) -> Result<(), HilinkError> {
         let Some(password) = &self.password else {
-            return Err(HilinkError::LoginRequired);
+            return Err(self.login_required());
         };
         let memory = *self.login.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(code) = memory.bad_password {
-            return Err(HilinkError::BadPassword(code));
+            return Err(self.bad_password(code));
         }
         if let Some(until) = memory.blocked_until {
             let now = Instant::now();
@@ -339,7 +372,7 @@ impl Client {
                         .unwrap_or_else(|e| e.into_inner())
                         .bad_password = Some(code);
                     tracing::error!(code, "the stick refused the password; not trying it again until the configuration is reloaded");
-                    Err(HilinkError::BadPassword(code))
+                    Err(self.bad_password(code))
                 }
                 ErrorClass::Other if code == api::ERROR_ALREADY_LOGGED_IN => Ok(()),
                 _ => Err(HilinkError::Code {

@@ -31,6 +31,8 @@ pub struct HilinkReport {
     pub count: Option<api::SmsCount>,
     /// What failed on the way (request: error).
     pub failures: Vec<String>,
+    /// Where the stick's keys are written, for the hints.
+    pub section: crate::config::ModemSection,
 }
 
 /// Whether the stick asks for a login.
@@ -47,11 +49,18 @@ pub enum LoginNeed {
 }
 
 /// Probes the stick at `url`, logging in as `user` with `password` if it
-/// asks.
-pub async fn probe(url: &str, user: &str, password: Option<String>) -> HilinkReport {
-    let client = Client::new(url, user, password, Duration::from_secs(10));
+/// asks; its keys are written in `section`.
+pub async fn probe(
+    url: &str,
+    user: &str,
+    password: Option<String>,
+    section: &crate::config::ModemSection,
+) -> HilinkReport {
+    let client =
+        Client::new(url, user, password, Duration::from_secs(10)).for_section(section.to_string());
     let mut report = HilinkReport {
         url: url.to_owned(),
+        section: section.clone(),
         ..HilinkReport::default()
     };
     match client.get("/api/device/information").await {
@@ -65,8 +74,8 @@ pub async fn probe(url: &str, user: &str, password: Option<String>) -> HilinkRep
         }
         Err(error) => {
             report.login = match &error {
-                HilinkError::LoginRequired => Some(LoginNeed::NoPassword),
-                HilinkError::BadPassword(_) => Some(LoginNeed::Refused),
+                HilinkError::LoginRequired { .. } => Some(LoginNeed::NoPassword),
+                HilinkError::BadPassword { .. } => Some(LoginNeed::Refused),
                 HilinkError::LockedOut(_) => Some(LoginNeed::LockedOut),
                 _ => None,
             };
@@ -110,11 +119,11 @@ impl HilinkReport {
             return hints;
         }
         match self.login {
-            Some(LoginNeed::NoPassword) => hints.push(
-                "The stick requires a login: set password (or password_file) under [modem], \
-                 or probe with --password-file."
-                    .to_owned(),
-            ),
+            Some(LoginNeed::NoPassword) => hints.push(format!(
+                "The stick requires a login: set password (or password_file) under {}, \
+                 or probe with --password-file.",
+                self.section
+            )),
             Some(LoginNeed::Refused) => hints.push(
                 "The stick refused the password. Check it in the stick's web page; simgate \
                  does not try it again, so that the stick does not lock logins."

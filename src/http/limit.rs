@@ -31,7 +31,7 @@ pub(crate) fn retry_after(max: u32, times: &[i64], now_ms: i64) -> Option<u64> {
             same_modem: false,
         })
         .collect();
-    match limits::check(&[rule], &history, 1, now_ms) {
+    match limits::check(&[rule], &history, 1, now_ms, limits::Written::Limits) {
         Verdict::Go => None,
         Verdict::Wait { until_ms, .. } => {
             let wait_ms = until_ms.saturating_sub(now_ms).max(0) as u64;

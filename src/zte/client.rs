@@ -61,11 +61,17 @@ pub enum ZteError {
     #[error("the stick refused {0}")]
     Refused(String),
     /// The stick wants a password and none is configured.
-    #[error("the stick requires a login: set password (or password_file) under [modem] (the factory password is often \"admin\")")]
-    LoginRequired,
+    #[error("the stick requires a login: set password (or password_file) under {section} (the factory password is often \"admin\")")]
+    LoginRequired {
+        /// Where the modem's keys are written (`[modem]`, ...).
+        section: String,
+    },
     /// The configured password was refused.
-    #[error("the stick refused the password: check password under [modem]")]
-    BadPassword,
+    #[error("the stick refused the password: check password under {section}")]
+    BadPassword {
+        /// Where the modem's keys are written (`[modem]`, ...).
+        section: String,
+    },
     /// Too many failed logins: the stick refuses logins for a while.
     #[error("the stick locked logins after too many failures; next attempt in {0} s")]
     LockedOut(u64),
@@ -105,6 +111,8 @@ pub struct Client {
     referer: String,
     http: crate::http_client::Http,
     password: Option<crate::config::Password>,
+    /// Where the stick's keys are written, for the login errors.
+    section: String,
     timeout: Duration,
     /// The session's cookies (`name=value`), one request at a time.
     cookies: Mutex<Vec<String>>,
@@ -141,11 +149,26 @@ impl Client {
             http: crate::http_client::client(timeout),
             base,
             password: password.map(crate::config::Password::new),
+            section: crate::config::ModemSection::First.to_string(),
             timeout,
             cookies: Mutex::new(Vec::new()),
             login: std::sync::Mutex::new(LoginMemory::default()),
             logins: std::sync::atomic::AtomicU32::new(0),
             relogged: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// The client of a stick whose keys are written in `section` (as
+    /// [`crate::config::ModemSection`] shows it; `[modem]` unless told),
+    /// which its login errors name.
+    pub fn for_section(mut self, section: impl Into<String>) -> Self {
+        self.section = section.into();
+        self
+    }
+
+    fn bad_password(&self) -> ZteError {
+        ZteError::BadPassword {
+            section: self.section.clone(),
         }
     }
 
@@ -244,11 +267,13 @@ impl Client {
             return Ok(false);
         }
         let Some(password) = &self.password else {
-            return Err(ZteError::LoginRequired);
+            return Err(ZteError::LoginRequired {
+                section: self.section.clone(),
+            });
         };
         let memory = *self.login.lock().unwrap_or_else(|e| e.into_inner());
         if memory.bad_password {
-            return Err(ZteError::BadPassword);
+            return Err(self.bad_password());
         }
         if let Some(until) = memory.blocked_until {
             let now = Instant::now();
@@ -291,7 +316,7 @@ impl Client {
                     .unwrap_or_else(|e| e.into_inner())
                     .bad_password = true;
                 tracing::error!("the ZTE stick refused the password; not trying it again until the configuration is reloaded");
-                Err(ZteError::BadPassword)
+                Err(self.bad_password())
             }
             LoginAnswer::OtherUser => Err(ZteError::OtherUser),
             LoginAnswer::Refused => {

@@ -28,9 +28,15 @@ pub struct ZteReport {
     pub failures: Vec<String>,
 }
 
-/// Probes the stick at `url`, logging in with `password` if it asks.
-pub async fn probe(url: &str, password: Option<String>) -> ZteReport {
-    let client = Client::new(url, password, Duration::from_secs(10));
+/// Probes the stick at `url`, logging in with `password` if it asks; its
+/// keys are written in `section`.
+pub async fn probe(
+    url: &str,
+    password: Option<String>,
+    section: &crate::config::ModemSection,
+) -> ZteReport {
+    let client =
+        Client::new(url, password, Duration::from_secs(10)).for_section(section.to_string());
     let mut report = ZteReport {
         url: url.to_owned(),
         ..ZteReport::default()
@@ -47,8 +53,8 @@ pub async fn probe(url: &str, password: Option<String>) -> ZteReport {
             return report;
         }
         Err(
-            error @ (ZteError::LoginRequired
-            | ZteError::BadPassword
+            error @ (ZteError::LoginRequired { .. }
+            | ZteError::BadPassword { .. }
             | ZteError::LockedOut(_)
             | ZteError::OtherUser),
         ) => {
