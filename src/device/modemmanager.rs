@@ -177,6 +177,8 @@ fn asked(error: &zbus::Error) -> Asked {
 #[derive(Debug, Clone)]
 struct Settings {
     selector: String,
+    /// Where the modem's keys are written, for the messages.
+    section: crate::config::ModemSection,
     bus: Option<String>,
     send_timeout: Duration,
     call_timeout: Duration,
@@ -190,6 +192,7 @@ fn settings_for(config: &Config) -> Settings {
     let mm = config.modem.modemmanager.clone().unwrap_or_default();
     Settings {
         selector: mm.modem,
+        section: config.modem.section.clone(),
         bus: mm.bus,
         send_timeout: config.modem.send_timeout,
         // One timeout for every call, Send's included: a Send that takes
@@ -760,7 +763,7 @@ async fn connect(inner: &Inner) -> Result<(Session, DeviceInfo), String> {
     let modems = crate::modemmanager::list_modems(&connection)
         .await
         .map_err(|e| format!("cannot ask ModemManager for its modems (is it running?): {e}"))?;
-    let modem = model::select(&modems, &settings.selector)?;
+    let modem = model::select_in(&modems, &settings.selector, &settings.section)?;
     modem
         .usable()
         .map_err(|why| format!("modem {}: {why}", modem.path))?;

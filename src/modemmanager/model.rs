@@ -3,6 +3,7 @@
 //! states, which of several modems a configuration means, whether a modem
 //! is one simgate can use, and the timestamps ModemManager writes.
 
+use crate::config::ModemSection;
 use std::collections::HashMap;
 
 /// `MMSmsState`: where an SMS object stands.
@@ -213,14 +214,25 @@ impl ModemEntry {
 /// empty for the only one; else its equipment identifier, its D-Bus path
 /// or its index. The modem, or why none fits.
 pub fn select<'a>(modems: &'a [ModemEntry], selector: &str) -> Result<&'a ModemEntry, String> {
+    select_in(modems, selector, &ModemSection::First)
+}
+
+/// [`select`] for the modem whose keys are written in `section`, which
+/// the message names.
+pub fn select_in<'a>(
+    modems: &'a [ModemEntry],
+    selector: &str,
+    section: &ModemSection,
+) -> Result<&'a ModemEntry, String> {
     let selector = selector.trim();
     if selector.is_empty() || selector.eq_ignore_ascii_case("any") {
         return match modems {
             [] => Err("ModemManager lists no modem".to_owned()),
             [only] => Ok(only),
             _ => Err(format!(
-                "ModemManager lists {} modems; name one in [modem] device (its equipment \
-                 identifier, D-Bus path or index; `simgate modem probe --modemmanager` lists them)",
+                "ModemManager lists {} modems; name one as `device` under {section} (its \
+                 equipment identifier, D-Bus path or index; `simgate modem probe \
+                 --modemmanager` lists them)",
                 modems.len()
             )),
         };
@@ -346,6 +358,28 @@ mod tests {
             "490154203237518"
         );
         assert!(select(&two, "7").is_err());
+    }
+
+    /// With several modems ModemManager lists, the user is told to name
+    /// one where this modem's keys are written: a `[[modems]]` entry was
+    /// sent to `[modem]`.
+    #[test]
+    fn naming_a_modem_is_asked_for_in_the_modem_s_own_section() {
+        let two = [modem(0, "490154203237518"), modem(3, "356938035643809")];
+        let first = select_in(&two, "", &ModemSection::First).unwrap_err();
+        assert!(
+            first.contains("name one as `device` under [modem]"),
+            "{first}"
+        );
+        let entry = ModemSection::Entry {
+            number: 1,
+            name: Some("b".to_owned()),
+        };
+        let second = select_in(&two, "any", &entry).unwrap_err();
+        assert!(
+            second.contains("name one as `device` under the [[modems]] entry named \"b\""),
+            "{second}"
+        );
     }
 
     #[test]
