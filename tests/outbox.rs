@@ -308,6 +308,63 @@ async fn the_outbox_removed_and_recreated_is_watched_again() {
     h.stop().await;
 }
 
+/// A `simgate send` (or another daemon's HTTP API) killed between writing
+/// its hidden temporary file and renaming it into place leaves part of a
+/// message in the outbox. Such files were removed only when the daemon
+/// started, so on a daemon that runs for months they piled up; the
+/// rescans now remove them once their writer is gone and the file has
+/// not changed for ten minutes. A live writer's file stays, and so does a
+/// recent one (its writer may be in a container, whose process ids mean
+/// nothing here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_writer_s_temporary_file_is_removed_while_the_daemon_runs() {
+    let mut h = Harness::start("dead-writer", Profile::Generic).await;
+    let outbox = h.dir("outbox");
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let an_hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+    let write = |name: String, text: &str, modified| {
+        let path = outbox.join(name);
+        std::fs::write(&path, text).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(modified)
+            .unwrap();
+        path
+    };
+    let orphan = write(
+        format!(".simgate-send-{dead}-0.tmp"),
+        "half a mess",
+        an_hour_ago,
+    );
+    let recent = write(
+        format!(".simgate-send-{dead}-1.tmp"),
+        "half of another",
+        std::time::SystemTime::now(),
+    );
+    let alive = write(
+        format!(".simgate-send-{}-0.tmp", std::process::id()),
+        "still being writ",
+        an_hour_ago,
+    );
+    crate::support::until("the dead writer's file removed", || !orphan.exists()).await;
+    assert!(alive.exists(), "a live writer's file was removed");
+    assert!(recent.exists(), "a file changed a moment ago was removed");
+    // The daemon goes on: a message dropped now goes out.
+    drop_file(&outbox, "OUT+4917600000041.txt", b"after the cleanup");
+    let outcome = h.finished(1).await;
+    assert!(
+        matches!(&outcome[0], DaemonEvent::Sent { .. }),
+        "{outcome:?}"
+    );
+    std::fs::remove_file(&alive).unwrap();
+    std::fs::remove_file(&recent).unwrap();
+    h.stop().await;
+}
+
 /// A sent file that cannot be moved (sent/ gone) is not lost and does not
 /// block its name: the move is tried again until it works. A 255-byte name
 /// that already exists in sent/ gets a shortened free name.

@@ -409,10 +409,12 @@ impl<D: Device> Daemon<D> {
                     self.core(|core| core.outbox.as_mut().map(outbox::Outbox::check_watch)).await?;
                 }
                 () = tick(&mut rescan) => {
-                    self.core(|core| {
+                    let now = self.clock.now();
+                    self.core(move |core| {
                         if let Some(outbox) = core.outbox.as_mut() {
                             outbox.check_watch();
                             outbox.request_rescan();
+                            outbox.remove_orphaned_temps(now);
                         }
                     })
                     .await?;

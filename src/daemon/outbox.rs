@@ -26,6 +26,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc;
 
+/// How long a dead writer's temporary file must have stayed unchanged
+/// before a rescan removes it: a writer in another PID namespace (a
+/// container sharing the outbox) has an id that means nothing here, and
+/// writes its few bytes in well under this.
+const ORPHAN_AGE: std::time::Duration = std::time::Duration::from_secs(600);
 /// How often a dead watch looks for its folder again.
 pub(super) const FOLDER_CHECK: Duration = Duration::from_secs(1);
 
@@ -260,6 +265,27 @@ impl Outbox {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// Removes the temporary files of writers killed mid-write (`simgate
+    /// send`, another process's HTTP API: part of a message never queued)
+    /// whose process is gone and which nothing changed for
+    /// [`ORPHAN_AGE`] by `now`; each timed rescan does, so that they do
+    /// not pile up between two starts of the daemon.
+    pub(super) fn remove_orphaned_temps(&self, now: SystemTime) {
+        let before = now.checked_sub(ORPHAN_AGE);
+        match spool_fs::remove_orphaned_temps(&self.dir, Some(before.unwrap_or(now))) {
+            Ok(0) => {}
+            Ok(removed) => {
+                tracing::info!(
+                    removed,
+                    "removed the temporary files of a killed simgate send from the outbox"
+                )
+            }
+            Err(error) => {
+                tracing::warn!(error = %crate::redact::Scrub(&error), "cannot remove temporary files from the outbox")
             }
         }
     }

@@ -197,7 +197,7 @@ impl Core {
             spool.error.as_ref(),
         ];
         for dir in dirs.into_iter().flatten() {
-            match crate::spool::fs::remove_orphaned_temps(dir) {
+            match crate::spool::fs::remove_orphaned_temps(dir, None) {
                 Ok(0) => {}
                 Ok(removed) => {
                     tracing::info!(dir = %dir.display(), removed, "removed temporary files of a killed simgate or simgate send")

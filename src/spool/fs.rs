@@ -704,8 +704,13 @@ pub(crate) enum WriteMode {
 /// outbox, when the process writing them died (killed between creating and
 /// renaming one): those whose writer's process id is no longer running.
 /// A live writer's file stays, this process's too (the daemon's HTTP API
-/// writes them). Returns how many.
-pub(crate) fn remove_orphaned_temps(dir: &Path) -> Result<usize, SpoolIoError> {
+/// writes them), and with `modified_before` one changed since then (its
+/// writer may be in another PID namespace, a container sharing the
+/// outbox, where its process id means nothing here). Returns how many.
+pub(crate) fn remove_orphaned_temps(
+    dir: &Path,
+    modified_before: Option<std::time::SystemTime>,
+) -> Result<usize, SpoolIoError> {
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
@@ -719,7 +724,13 @@ pub(crate) fn remove_orphaned_temps(dir: &Path) -> Result<usize, SpoolIoError> {
             continue;
         };
         let alive = writer.is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
-        if !alive {
+        let recent = modified_before.is_some_and(|before| {
+            entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .map_or(true, |modified| modified >= before)
+        });
+        if !alive && !recent {
             let path = entry.path();
             match fs::remove_file(&path) {
                 Ok(()) => removed += 1,
@@ -1001,7 +1012,7 @@ mod tests {
         ] {
             fs::write(dir.0.join(name), b"x").unwrap();
         }
-        assert_eq!(remove_orphaned_temps(&dir.0).unwrap(), 1);
+        assert_eq!(remove_orphaned_temps(&dir.0, None).unwrap(), 1);
         let left = names(&dir.0);
         assert_eq!(left.len(), 2, "{left:?}");
         assert!(!left.contains(&dead), "{left:?}");
@@ -1009,7 +1020,10 @@ mod tests {
             left.contains(&ours.into_string().unwrap()),
             "a live writer's file stays"
         );
-        assert_eq!(remove_orphaned_temps(&dir.0.join("missing")).unwrap(), 0);
+        assert_eq!(
+            remove_orphaned_temps(&dir.0.join("missing"), None).unwrap(),
+            0
+        );
     }
 
     /// `simgate send` and the HTTP API write `.simgate-send-PID-N.tmp` into
@@ -1032,7 +1046,7 @@ mod tests {
         for name in kept.iter().chain([&dead]) {
             fs::write(dir.0.join(name), b"part of a text").unwrap();
         }
-        assert_eq!(remove_orphaned_temps(&dir.0).unwrap(), 1);
+        assert_eq!(remove_orphaned_temps(&dir.0, None).unwrap(), 1);
         let mut left = names(&dir.0);
         left.sort();
         let mut expected = kept.to_vec();
