@@ -728,7 +728,7 @@ mod tests {
             name: Some("a".into()),
             state: "ready".into(),
             paused_until_ms: Some(10 * HOUR + 41_500),
-            paused_reason: Some("at its own limit (messages_per_minute = 2)".into()),
+            paused_reason: Some("at its own limit: messages_per_minute = 2 reached".into()),
             pid: 7,
             updated_ms: 10 * HOUR,
             ..DeviceStatus::default()
@@ -756,8 +756,8 @@ mod tests {
         assert!(
             text.contains(
                 "modem a: ready; daemon running (pid 7); recorded 0 s ago\n  signal: unknown; \
-                 registration unknown\n  sending paused for 42 s more: at its own limit \
-                 (messages_per_minute = 2)\n  limits: messages_per_minute = 2: 2 used\nmodem b"
+                 registration unknown\n  sending paused for 42 s more: at its own limit: \
+                 messages_per_minute = 2 reached\n  limits: messages_per_minute = 2: 2 used\nmodem b"
             ),
             "{text}"
         );

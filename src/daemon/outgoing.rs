@@ -293,7 +293,7 @@ impl<D: Device> Daemon<D> {
                 tracing::info!(modem = %self.lane.name, reason = %reason, "this modem is at its own limit; the other modems send meanwhile");
                 self.set_pause(Some(Pause {
                     until_ms,
-                    reason: format!("at its own limit ({reason})"),
+                    reason: format!("at its own limit: {reason}"),
                 }));
                 let until = super::clock::from_ms(until_ms);
                 self.sends_held_until = Some(super::clock::deadline(&*self.clock, until));

@@ -616,10 +616,8 @@ pub(super) fn begin_next(
             limits::Verdict::Wait {
                 until_ms, reason, ..
             } => {
-                let busy = Begun::ModemBusy {
-                    until_ms,
-                    reason: format!("modem {}: {reason}", lane.name),
-                };
+                // The log names the modem on its own.
+                let busy = Begun::ModemBusy { until_ms, reason };
                 return Ok((Some(busy), Ticket::durable()));
             }
         }
