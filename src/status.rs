@@ -37,6 +37,10 @@ const WAITING_FOR_A_MODEM: &str = "modem";
 /// How many of the latest errors are shown.
 const LAST_ERRORS: u32 = 5;
 
+/// How long a received message may be on its way into the inbox before
+/// `status` counts it as waiting to be written.
+const INBOX_WRITE_GRACE_MS: i64 = 10_000;
+
 /// One rate limit and how much of it is used now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct LimitUse {
@@ -67,6 +71,9 @@ pub(crate) struct Report {
     pub today: Vec<(String, u64)>,
     /// Messages received today (since local midnight).
     pub received_today: u64,
+    /// Received messages whose inbox files are not written yet, a while
+    /// after they came (a full disk, a folder not writable).
+    pub inbox_waiting: u64,
     /// The configured rate limits.
     pub limits: Vec<LimitUse>,
     /// Each modem's own rate limits, by the modem's name (only modems that
@@ -185,6 +192,7 @@ pub(crate) fn gather(config: &Config, database: &Path, now_ms: i64) -> Result<Re
         queue,
         today,
         received_today,
+        inbox_waiting: status::unwritten_before(&connection, now_ms - INBOX_WRITE_GRACE_MS)?,
         limits: limit_use(&config.limits.rules, usage.iter(), now_ms),
         modem_limits,
         budget,
@@ -418,6 +426,13 @@ pub(crate) fn render_text(report: &Report) -> String {
         count(&report.today, "cancelled"),
         report.received_today
     ));
+    if report.inbox_waiting > 0 {
+        out.push_str(&format!(
+            "inbox: {} received messages wait to be written (the log says why: a full disk? a \
+             folder not writable?); they stay on the modem meanwhile\n",
+            report.inbox_waiting
+        ));
+    }
     if !report.limits.is_empty() {
         out.push_str("limits:\n");
         for limit in &report.limits {
@@ -508,6 +523,7 @@ pub(crate) fn to_json(report: &Report) -> Value {
         "queue": queue,
         "today": pairs(&report.today),
         "received_today": report.received_today,
+        "inbox_waiting": report.inbox_waiting,
         "limits": limits_json(&report.limits),
         "budget": report.budget.as_ref().map(|b| json!({
             "month": b.month, "used": b.used, "parts": b.parts, "warn_at": b.warn_at,
@@ -591,6 +607,7 @@ mod tests {
             queue: vec![("rate_limit".into(), 2), ("due".into(), 1)],
             today: vec![("sent".into(), 5)],
             received_today: 1,
+            inbox_waiting: 0,
             limits: vec![LimitUse {
                 key: "messages_per_hour",
                 max: 10,
@@ -776,6 +793,26 @@ mod tests {
         assert_eq!(json["modems"][0]["paused_until_ms"], 10 * HOUR + 41_500);
         assert_eq!(json["modems"][1]["limits"], json!([]));
         assert_eq!(json["queue"]["modem"], 6);
+    }
+
+    /// Received messages not yet written to the inbox show, with where to
+    /// look; none, no line.
+    #[test]
+    fn received_messages_not_yet_in_the_inbox_show() {
+        let waiting = Report {
+            inbox_waiting: 2,
+            ..report()
+        };
+        let text = render_text(&waiting);
+        assert!(
+            text.contains(
+                "\ninbox: 2 received messages wait to be written (the log says why: a full disk? \
+                 a folder not writable?); they stay on the modem meanwhile\n"
+            ),
+            "{text}"
+        );
+        assert_eq!(to_json(&waiting)["inbox_waiting"], 2);
+        assert!(!render_text(&report()).contains("\ninbox:"));
     }
 
     /// What moves from due to waiting for a modem: at most what is due.

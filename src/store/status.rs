@@ -199,6 +199,16 @@ pub(crate) fn ended_since(
     Ok((ended, received))
 }
 
+/// How many received messages created before `before_ms` still wait for
+/// their inbox files (state `writing`).
+pub(crate) fn unwritten_before(connection: &Connection, before_ms: i64) -> Result<u64, StoreError> {
+    Ok(connection.query_row(
+        "SELECT COUNT(*) FROM incoming WHERE state = 'writing' AND created_ms < ?1",
+        params![before_ms],
+        |row| row.get(0),
+    )?)
+}
+
 /// A message the rate limits counted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Used {
@@ -359,6 +369,36 @@ mod tests {
         let errors = last_errors(&reader, 5).unwrap();
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].error, "permanent error: no");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Received messages whose inbox files are not written yet (a full
+    /// disk, a folder not writable): `simgate status` counted them as
+    /// received, and said nothing else. Only those waiting longer than a
+    /// moment count (each message is `writing` for the instant its file
+    /// takes).
+    #[test]
+    fn received_messages_not_yet_in_the_inbox_are_counted() {
+        let dir =
+            std::env::temp_dir().join(format!("simgate-status-unwritten-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("state.db");
+        let mut store = Store::open(&path).unwrap();
+        let reader = open_read_only(&path).unwrap();
+        let old = store
+            .begin_incoming(&[], &["IN1.txt".into()], true, 1_000)
+            .unwrap();
+        store
+            .begin_incoming(&[], &["IN2.txt".into()], true, 1_000)
+            .unwrap();
+        store
+            .begin_incoming(&[], &["IN3.txt".into()], true, 9_000)
+            .unwrap();
+        assert_eq!(unwritten_before(&reader, 5_000).unwrap(), 2);
+        store.incoming_written(old, false).unwrap();
+        assert_eq!(unwritten_before(&reader, 5_000).unwrap(), 1);
+        assert_eq!(unwritten_before(&reader, 10_000).unwrap(), 2);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
