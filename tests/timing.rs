@@ -524,3 +524,23 @@ fn written_after_the_timeout(arrived: Instant, timeout: Duration) {
         "written after {waited:?}"
     );
 }
+
+/// A file that changed after the daemon's calendar time (written before
+/// the calendar was set back a day, and found by the scan at start) was
+/// measured from its change time and waited a day to settle. It is taken
+/// in after two looks the settle time apart, and sent.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_file_changed_ahead_of_the_calendar_does_not_wait_for_the_calendar() {
+    let root = std::env::temp_dir().join(format!("simgate-ahead-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(root.join("outbox")).unwrap();
+    std::fs::write(
+        root.join("outbox").join("OUT+491760000979.txt"),
+        "written before the calendar went back",
+    )
+    .unwrap();
+    let behind = std::time::SystemTime::now() - DAY;
+    let mut rig = Rig::restart((root, behind), |_| {}).await;
+    rig.next_within(Duration::from_secs(600), is_sent).await;
+    rig.stop().await;
+}

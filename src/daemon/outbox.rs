@@ -83,6 +83,8 @@ pub(super) struct Outbox {
 struct Sighting {
     arrival: Arrival,
     due: SystemTime,
+    /// The last look at it that found it not ready yet.
+    looked: Option<settle::Look>,
 }
 
 enum Watch {
@@ -175,10 +177,11 @@ impl Outbox {
             self.overflowed = true;
             return;
         }
-        let entry = self
-            .sightings
-            .entry(name)
-            .or_insert(Sighting { arrival, due: now });
+        let entry = self.sightings.entry(name).or_insert(Sighting {
+            arrival,
+            due: now,
+            looked: None,
+        });
         entry.arrival = entry.arrival.merge(arrival);
         entry.due = now;
     }
@@ -532,11 +535,23 @@ impl Outbox {
                     continue;
                 }
             };
-            match settle::readiness(sighting.arrival, state.changed, now, settle_time) {
+            let look = settle::Look {
+                changed: state.changed,
+                file: state.id,
+                at: now,
+            };
+            match settle::readiness_looking(sighting.arrival, look, sighting.looked, settle_time) {
                 Readiness::Ready => ready.push((name, state)),
                 Readiness::WaitUntil(at) => {
                     if let Some(c) = self.sightings.get_mut(&name) {
                         c.due = at;
+                        // The first look that found it as it is now.
+                        let same = |before: &settle::Look| {
+                            before.file == look.file && before.changed == look.changed
+                        };
+                        if !c.looked.as_ref().is_some_and(same) {
+                            c.looked = Some(look);
+                        }
                     }
                 }
             }

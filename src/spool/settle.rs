@@ -87,6 +87,54 @@ pub(crate) fn readiness(
     }
 }
 
+/// What one look at a candidate found: when it last changed, which file
+/// it was (size and modification time with it), and when it was looked at
+/// (the daemon's clock).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Look {
+    /// The later of its modification and status change times.
+    pub changed: SystemTime,
+    /// Device, inode, size and modification time.
+    pub file: crate::store::FileId,
+    /// When the look was.
+    pub at: SystemTime,
+}
+
+/// [`readiness`] for a candidate as `look` found it, `previous` the look
+/// before (if any). A change time ahead of the clock (the calendar was
+/// set back since the file changed: its status change time is the
+/// kernel's, which no producer sets) says nothing of how long ago that
+/// was: such a file is ready once two looks the settle time apart (at
+/// least [`UNCLOSED_GRACE`] where no close was seen) found it unchanged.
+pub(crate) fn readiness_looking(
+    arrival: Arrival,
+    look: Look,
+    previous: Option<Look>,
+    settle: Duration,
+) -> Readiness {
+    if look.changed <= look.at || arrival == Arrival::RenamedIn {
+        return readiness(arrival, look.changed, look.at, settle);
+    }
+    let settle = match arrival {
+        Arrival::Created | Arrival::Found => settle.max(UNCLOSED_GRACE),
+        Arrival::Written | Arrival::RenamedIn => settle,
+    };
+    if settle.is_zero() {
+        return Readiness::Ready;
+    }
+    match previous {
+        Some(before) if before.file == look.file && before.changed == look.changed => {
+            let settled_at = before.at + settle;
+            if look.at >= settled_at {
+                Readiness::Ready
+            } else {
+                Readiness::WaitUntil(settled_at)
+            }
+        }
+        _ => Readiness::WaitUntil(look.at + settle),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,6 +187,66 @@ mod tests {
         // A close after writing was seen: no settle time, no wait.
         assert_eq!(
             readiness(Arrival::Written, at(0), at(0), Duration::ZERO),
+            Readiness::Ready
+        );
+    }
+
+    /// A change time ahead of the clock (the calendar set back since the
+    /// file was written: its status change time is the kernel's, which no
+    /// producer sets) tells nothing of how long ago it changed. Measured
+    /// from it, a file found by a scan after the calendar went back a day
+    /// waited a day. Such a file settles by looking: unchanged between
+    /// two looks the settle time apart, by the daemon's clock.
+    #[test]
+    fn a_change_time_ahead_of_the_clock_settles_by_looking_twice() {
+        let settle = Duration::from_secs(1);
+        let day = Duration::from_secs(86_400);
+        let file = crate::store::FileId {
+            size: 12,
+            ..Default::default()
+        };
+        let look = |changed, at| Look { changed, file, at };
+        let ahead = at(0) + day;
+        let first = look(ahead, at(0));
+        assert_eq!(
+            readiness_looking(Arrival::Found, first, None, settle),
+            Readiness::WaitUntil(at(1000))
+        );
+        // Too soon (the settle time counts from the first look), then the
+        // settle time later: unchanged, ready.
+        assert_eq!(
+            readiness_looking(Arrival::Found, look(ahead, at(500)), Some(first), settle),
+            Readiness::WaitUntil(at(1000))
+        );
+        assert_eq!(
+            readiness_looking(Arrival::Found, look(ahead, at(1000)), Some(first), settle),
+            Readiness::Ready
+        );
+        // It changed between the looks: it waits again.
+        let grown = Look {
+            file: crate::store::FileId { size: 20, ..file },
+            ..look(ahead, at(1000))
+        };
+        assert_eq!(
+            readiness_looking(Arrival::Found, grown, Some(first), settle),
+            Readiness::WaitUntil(at(2000))
+        );
+        // The grace holds with no settle time; a rename needs no wait.
+        assert_eq!(
+            readiness_looking(Arrival::Created, first, None, Duration::ZERO),
+            Readiness::WaitUntil(at(0) + UNCLOSED_GRACE)
+        );
+        assert_eq!(
+            readiness_looking(Arrival::RenamedIn, first, None, settle),
+            Readiness::Ready
+        );
+        assert_eq!(
+            readiness_looking(Arrival::Written, first, None, Duration::ZERO),
+            Readiness::Ready
+        );
+        // A change time behind the clock: as [`readiness`] decides.
+        assert_eq!(
+            readiness_looking(Arrival::Found, look(at(0), at(60_000)), None, settle),
             Readiness::Ready
         );
     }
