@@ -580,6 +580,110 @@ async fn a_reload_runs_no_failure_hook() {
     let _ = std::fs::remove_dir_all(&root);
 }
 
+/// What the README gives as the most hooks that wait their turn.
+const HOOKS_WAITING_MAX: usize = 64;
+
+/// The hooks waiting their turn are bounded: with a slow RunOnSent and a
+/// burst of messages, simgate stops sending once 64 wait, and sends again
+/// as they run; every hook runs once, in the order of the messages.
+/// simgate kept every hook of the burst in memory (each with its numbers
+/// and text), however many: a hook stuck behind a dead network and the
+/// whole outbox was queued.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hooks_waiting_their_turn_are_bounded() {
+    const MESSAGES: usize = HOOKS_WAITING_MAX + 36;
+    let emulator = Emulator::start(EmulatorConfig::new(Profile::Generic))
+        .await
+        .unwrap();
+    let files = std::env::temp_dir().join(format!("simgate-hooks-bound-{}", std::process::id()));
+    let (calls, go, hook) = (
+        files.with_extension("calls"),
+        files.with_extension("go"),
+        files.with_extension("sh"),
+    );
+    for file in [&calls, &go] {
+        let _ = std::fs::remove_file(file);
+    }
+    let root = spool(
+        "bound",
+        &emulator.path(),
+        &format!("run_on_sent = \"{}\"\ntimeout = \"5m\"", hook.display()),
+    );
+    // Each run writes the file it was given and how many messages were
+    // in sent/ when it started; the first waits for the test's word (for
+    // at most a minute, should the test be gone).
+    write_script(
+        &hook,
+        format!(
+            "#!/bin/sh\nn=0\nwhile [ ! -e '{go}' ] && [ $n -lt 1200 ]; do sleep 0.05; n=$((n+1)); done\n\
+             echo \"$1 $(ls '{sent}' | wc -l)\" >> '{calls}'\n",
+            go = go.display(),
+            sent = root.join("sent").display(),
+            calls = calls.display(),
+        ),
+    );
+    for n in 0..MESSAGES {
+        std::fs::write(
+            root.join(format!("outbox/OUT+4917600001{n:03}.txt")),
+            format!("burst {n}"),
+        )
+        .unwrap();
+    }
+    let mut daemon = spawn_simgate(&root.join("simgate.toml"), &root.join("stderr.log"), None);
+    let sent = || std::fs::read_dir(root.join("sent")).unwrap().count();
+    // Either simgate says it waits for room, or (without a bound) it sent
+    // everything while the first hook waited.
+    until("sending waiting for the hooks, or everything sent", || {
+        log_tail(&root).contains("sending waits for room") || sent() == MESSAGES
+    })
+    .await;
+    std::fs::write(&go, "").unwrap();
+    let read = || std::fs::read_to_string(&calls).unwrap_or_default();
+    until("every hook", || read().lines().count() >= MESSAGES).await;
+    let pid = nix::unistd::Pid::from_raw(daemon.id().unwrap() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let status = daemon.wait().await.unwrap();
+    assert!(status.success(), "{status:?}: {}", log_tail(&root));
+    let text = read();
+    let runs: Vec<(&str, usize)> = text
+        .lines()
+        .map(|line| {
+            let (name, count) = line.split_once(' ').unwrap();
+            (name, count.trim().parse().unwrap())
+        })
+        .collect();
+    // Hook k (from 0) starts after k ended: the messages sent by then
+    // whose hook has not ended are the one starting and those waiting.
+    let in_flight: Vec<usize> = runs
+        .iter()
+        .enumerate()
+        .map(|(k, (_, count))| count - k)
+        .collect();
+    let most = *in_flight.iter().max().unwrap();
+    assert!(
+        most <= HOOKS_WAITING_MAX + 1,
+        "{most} messages sent had their hook waiting or running: {in_flight:?}"
+    );
+    assert!(
+        most >= HOOKS_WAITING_MAX,
+        "the bound was never reached: {in_flight:?}"
+    );
+    // Once each, in the order the messages went out.
+    let order: Vec<String> = emulator
+        .sent()
+        .iter()
+        .map(|message| format!("OUT+{}.txt", message.submit.destination.value))
+        .collect();
+    let names: Vec<String> = runs.iter().map(|(name, _)| (*name).to_owned()).collect();
+    assert_eq!(names, order);
+    assert_eq!(names.len(), MESSAGES);
+    emulator.stop().await;
+    let _ = std::fs::remove_dir_all(&root);
+    for file in [&calls, &go, &hook] {
+        let _ = std::fs::remove_file(file);
+    }
+}
+
 /// A stop gives the hooks still waiting their turn 30 seconds to start;
 /// those that could not are logged (kind and scrubbed file), and a
 /// RunOnReceive among them runs at the next start. simgate ran every

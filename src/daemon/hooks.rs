@@ -17,10 +17,11 @@
 //! gammu-smsd runs them ([`HookQueue`]): a hook written for gammu may use a
 //! fixed temporary file or one database, or look at "the newest inbox
 //! file". Unlike gammu's, they run in a task of their own, so sending and
-//! receiving never wait for them. At a stop the hooks still queued may
-//! start for [`STOP_DEADLINE`]; those that did not are logged as not run
-//! (a RunOnReceive not started by then is on record and runs at the next
-//! start).
+//! receiving do not wait for them, until [`WAITING_MAX`] wait their turn:
+//! then no more messages are sent until one starts (gammu's pace, but only
+//! then). At a stop the hooks still queued may start for [`STOP_DEADLINE`];
+//! those that did not are logged as not run (a RunOnReceive not started
+//! by then is on record and runs at the next start).
 
 mod output;
 
@@ -30,6 +31,8 @@ use nix::unistd::Pid;
 use output::{Limits, Line, Output, Stream};
 use std::collections::BTreeMap;
 use std::process::Stdio;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
@@ -219,6 +222,15 @@ impl Hook {
     }
 }
 
+/// The most hooks that wait their turn behind the one running. Once this
+/// many wait, no loop sends another message (nor expires one) until one
+/// of them starts: sending slows to the hooks' pace, as gammu-smsd's does,
+/// but only then, and nothing is dropped. What a turn of a loop already
+/// has in hand still queues (the hook of the message just sent, the
+/// RunOnReceive of the messages just read, which are on record anyway),
+/// so the queue may pass this by a few.
+pub(crate) const WAITING_MAX: usize = 64;
+
 /// How long after a stop began the hooks still waiting may start. Those
 /// that did not are logged as not run (a RunOnReceive stays on record and
 /// runs at the next start); the one running then is not cut short, its
@@ -250,12 +262,58 @@ impl Queued {
     }
 }
 
+/// How many hooks wait their turn, shared by the queue's handles and its
+/// runner.
+struct Waiting {
+    count: tokio::sync::watch::Sender<usize>,
+    /// The bound was reached (and said) since the queue last emptied.
+    full: std::sync::atomic::AtomicBool,
+}
+
+impl Waiting {
+    fn new() -> Arc<Self> {
+        Arc::new(Self {
+            count: tokio::sync::watch::channel(0).0,
+            full: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    fn add(&self) {
+        let mut reached = false;
+        self.count.send_modify(|count| {
+            *count += 1;
+            reached = *count == WAITING_MAX;
+        });
+        if reached && !self.full.swap(true, Relaxed) {
+            tracing::warn!(
+                waiting = WAITING_MAX,
+                "the hooks are slower than the messages: {WAITING_MAX} wait their turn; sending waits for room"
+            );
+        }
+    }
+
+    /// One left the queue; how many still wait.
+    fn take(&self) -> usize {
+        let mut left = 0;
+        self.count.send_modify(|count| {
+            *count = count.saturating_sub(1);
+            left = *count;
+        });
+        if left == 0 && self.full.swap(false, Relaxed) {
+            tracing::info!("the hooks caught up with the messages");
+        }
+        left
+    }
+}
+
 /// The daemon's hooks, run one at a time in the order they were queued, by
 /// a task of their own ([`HookRunner`]). Cheap to clone: every modem's
-/// loop queues into the one runner.
+/// loop queues into the one runner. At most [`WAITING_MAX`] wait, as long
+/// as the loops ask [`HookQueue::has_room`] before taking more work.
 #[derive(Clone)]
 pub(crate) struct HookQueue {
     sender: tokio::sync::mpsc::UnboundedSender<Queued>,
+    waiting: Arc<Waiting>,
 }
 
 /// The task that runs the queued hooks; [`HookRunner::finish`] waits for
@@ -267,21 +325,36 @@ pub(crate) struct HookRunner {
     stop_at: tokio::sync::watch::Sender<Option<tokio::time::Instant>>,
 }
 
+/// What a loop awaits while the queue is full: room for one more.
+pub(crate) struct Room(tokio::sync::watch::Receiver<usize>);
+
+impl Room {
+    /// Completes once fewer than [`WAITING_MAX`] hooks wait.
+    pub(crate) async fn wait(&mut self) {
+        if self.0.wait_for(|count| *count < WAITING_MAX).await.is_err() {
+            // The count is kept by the queue itself: never here.
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
 impl HookQueue {
     /// A queue whose runner is gone: what a loop holds once the stop took
     /// its queue (every hook asked of it is logged as not run).
     pub(crate) fn closed() -> Self {
         Self {
             sender: tokio::sync::mpsc::unbounded_channel().0,
+            waiting: Waiting::new(),
         }
     }
 
     /// A queue and the task that runs it (on the current runtime).
     pub(crate) fn start() -> (Self, HookRunner) {
         let (sender, receiver) = tokio::sync::mpsc::unbounded_channel::<Queued>();
+        let waiting = Waiting::new();
         let (stop_at, stop_seen) = tokio::sync::watch::channel(None);
-        let task = tokio::spawn(run_queue(receiver, stop_seen));
-        (Self { sender }, HookRunner { task, stop_at })
+        let task = tokio::spawn(run_queue(receiver, Arc::clone(&waiting), stop_seen));
+        (Self { sender, waiting }, HookRunner { task, stop_at })
     }
 
     /// Queues `hook`; it runs after those queued before it.
@@ -294,8 +367,21 @@ impl HookQueue {
         self.queue(hook, Some(after_start));
     }
 
+    /// Whether fewer than [`WAITING_MAX`] hooks wait: a loop takes no work
+    /// that asks for hooks (a message to send) without room.
+    pub(crate) fn has_room(&self) -> bool {
+        *self.waiting.count.borrow() < WAITING_MAX
+    }
+
+    /// What to await for room when [`Self::has_room`] says there is none.
+    pub(crate) fn room(&self) -> Room {
+        Room(self.waiting.count.subscribe())
+    }
+
     fn queue(&self, hook: Hook, after_start: Option<AfterStart>) {
+        self.waiting.add();
         if let Err(refused) = self.sender.send(Queued { hook, after_start }) {
+            self.waiting.take();
             // Only after the runner stopped, which is after every loop.
             refused
                 .0
@@ -308,6 +394,7 @@ impl HookQueue {
 /// until the stop's deadline; what waits then is logged as not run.
 async fn run_queue(
     mut receiver: tokio::sync::mpsc::UnboundedReceiver<Queued>,
+    waiting: Arc<Waiting>,
     mut stop_at: tokio::sync::watch::Receiver<Option<tokio::time::Instant>>,
 ) {
     loop {
@@ -319,7 +406,7 @@ async fn run_queue(
         let Some(Queued { hook, after_start }) = next else {
             return;
         };
-        let left = receiver.len();
+        let left = waiting.take();
         if left > 0 {
             tracing::debug!(
                 hook = hook.kind.word(),
@@ -339,11 +426,11 @@ async fn run_queue(
             _ = &mut running => continue,
             () = deadline(&mut stop_at) => {}
         }
-        give_up(&mut receiver);
+        give_up(&mut receiver, &waiting);
         running.await;
         return;
     }
-    give_up(&mut receiver);
+    give_up(&mut receiver, &waiting);
 }
 
 /// Completes at the stop's deadline (never before a stop).
@@ -362,10 +449,11 @@ async fn deadline(stop_at: &mut tokio::sync::watch::Receiver<Option<tokio::time:
 
 /// The stop's deadline passed: every hook still waiting is logged, and
 /// none is taken any more.
-fn give_up(receiver: &mut tokio::sync::mpsc::UnboundedReceiver<Queued>) {
+fn give_up(receiver: &mut tokio::sync::mpsc::UnboundedReceiver<Queued>, waiting: &Waiting) {
     receiver.close();
     let mut given_up = 0;
     while let Ok(queued) = receiver.try_recv() {
+        waiting.take();
         queued.not_run(&format!(
             "the stop's {}-second deadline for the hooks waiting passed first",
             STOP_DEADLINE.as_secs()
