@@ -579,3 +579,241 @@ async fn a_reload_runs_no_failure_hook() {
     let _ = daemon.wait().await;
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// What the README gives as the most hooks that wait their turn.
+const HOOKS_WAITING_MAX: usize = 64;
+
+/// The hooks waiting their turn are bounded: with a slow RunOnSent and a
+/// burst of messages, simgate stops sending once 64 wait, and sends again
+/// as they run; every hook runs once, in the order of the messages.
+/// simgate kept every hook of the burst in memory (each with its numbers
+/// and text), however many: a hook stuck behind a dead network and the
+/// whole outbox was queued.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hooks_waiting_their_turn_are_bounded() {
+    const MESSAGES: usize = HOOKS_WAITING_MAX + 36;
+    let emulator = Emulator::start(EmulatorConfig::new(Profile::Generic))
+        .await
+        .unwrap();
+    let files = std::env::temp_dir().join(format!("simgate-hooks-bound-{}", std::process::id()));
+    let (calls, go, hook) = (
+        files.with_extension("calls"),
+        files.with_extension("go"),
+        files.with_extension("sh"),
+    );
+    for file in [&calls, &go] {
+        let _ = std::fs::remove_file(file);
+    }
+    let root = spool(
+        "bound",
+        &emulator.path(),
+        &format!("run_on_sent = \"{}\"\ntimeout = \"5m\"", hook.display()),
+    );
+    // Each run writes the file it was given and how many messages were
+    // in sent/ when it started; the first waits for the test's word (for
+    // at most a minute, should the test be gone).
+    write_script(
+        &hook,
+        format!(
+            "#!/bin/sh\nn=0\nwhile [ ! -e '{go}' ] && [ $n -lt 1200 ]; do sleep 0.05; n=$((n+1)); done\n\
+             echo \"$1 $(ls '{sent}' | wc -l)\" >> '{calls}'\n",
+            go = go.display(),
+            sent = root.join("sent").display(),
+            calls = calls.display(),
+        ),
+    );
+    for n in 0..MESSAGES {
+        std::fs::write(
+            root.join(format!("outbox/OUT+4917600001{n:03}.txt")),
+            format!("burst {n}"),
+        )
+        .unwrap();
+    }
+    let mut daemon = spawn_simgate(&root.join("simgate.toml"), &root.join("stderr.log"), None);
+    let sent = || std::fs::read_dir(root.join("sent")).unwrap().count();
+    // Either simgate says it waits for room, or (without a bound) it sent
+    // everything while the first hook waited.
+    until("sending waiting for the hooks, or everything sent", || {
+        log_tail(&root).contains("sending waits for room") || sent() == MESSAGES
+    })
+    .await;
+    std::fs::write(&go, "").unwrap();
+    let read = || std::fs::read_to_string(&calls).unwrap_or_default();
+    until("every hook", || read().lines().count() >= MESSAGES).await;
+    let pid = nix::unistd::Pid::from_raw(daemon.id().unwrap() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let status = daemon.wait().await.unwrap();
+    assert!(status.success(), "{status:?}: {}", log_tail(&root));
+    let text = read();
+    let runs: Vec<(&str, usize)> = text
+        .lines()
+        .map(|line| {
+            let (name, count) = line.split_once(' ').unwrap();
+            (name, count.trim().parse().unwrap())
+        })
+        .collect();
+    // Hook k (from 0) starts after k ended: the messages sent by then
+    // whose hook has not ended are the one starting and those waiting.
+    let in_flight: Vec<usize> = runs
+        .iter()
+        .enumerate()
+        .map(|(k, (_, count))| count - k)
+        .collect();
+    let most = *in_flight.iter().max().unwrap();
+    assert!(
+        most <= HOOKS_WAITING_MAX + 1,
+        "{most} messages sent had their hook waiting or running: {in_flight:?}"
+    );
+    assert!(
+        most >= HOOKS_WAITING_MAX,
+        "the bound was never reached: {in_flight:?}"
+    );
+    // Once each, in the order the messages went out.
+    let order: Vec<String> = emulator
+        .sent()
+        .iter()
+        .map(|message| format!("OUT+{}.txt", message.submit.destination.value))
+        .collect();
+    let names: Vec<String> = runs.iter().map(|(name, _)| (*name).to_owned()).collect();
+    assert_eq!(names, order);
+    assert_eq!(names.len(), MESSAGES);
+    emulator.stop().await;
+    let _ = std::fs::remove_dir_all(&root);
+    for file in [&calls, &go, &hook] {
+        let _ = std::fs::remove_file(file);
+    }
+}
+
+/// A stop gives the hooks still waiting their turn 30 seconds to start;
+/// those that could not are logged (kind and scrubbed file), and a
+/// RunOnReceive among them runs at the next start. simgate ran every
+/// hook queued before it exited: behind a slow hook that was hours, and
+/// systemd's SIGKILL lost the RunOnSent and RunOnFailure hooks without a
+/// word.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_gives_the_waiting_hooks_a_deadline_and_says_which_did_not_run() {
+    use crate::support::delivers;
+    let emulator = Emulator::start(EmulatorConfig::new(Profile::Generic))
+        .await
+        .unwrap();
+    for n in 0..2 {
+        let pdu = &delivers(&format!("+491510000077{n}"), &format!("in {n}"), 0)[0];
+        emulator.preload("SM", pdu).unwrap();
+    }
+    let files = std::env::temp_dir().join(format!("simgate-hooks-deadline-{}", std::process::id()));
+    let (calls, go, first, hook) = (
+        files.with_extension("calls"),
+        files.with_extension("go"),
+        files.with_extension("first"),
+        files.with_extension("sh"),
+    );
+    for file in [&calls, &go] {
+        let _ = std::fs::remove_file(file);
+    }
+    let _ = std::fs::remove_dir(&first);
+    // The first run (whichever hook it is) waits for the test's word, at
+    // most two minutes; each run writes the file it was given.
+    write_script(
+        &hook,
+        format!(
+            "#!/bin/sh\nif mkdir '{first}' 2>/dev/null; then n=0\n\
+             while [ ! -e '{go}' ] && [ $n -lt 2400 ]; do sleep 0.05; n=$((n+1)); done; fi\n\
+             echo \"$1\" >> '{calls}'\n",
+            first = first.display(),
+            go = go.display(),
+            calls = calls.display(),
+        ),
+    );
+    let root = spool(
+        "deadline",
+        &emulator.path(),
+        &format!(
+            "run_on_receive = \"{0}\"\nrun_on_sent = \"{0}\"\ntimeout = \"5m\"",
+            hook.display()
+        ),
+    );
+    for n in 0..2 {
+        std::fs::write(root.join(format!("outbox/OUT+491760000078{n}.txt")), "x").unwrap();
+    }
+    let mut daemon = spawn_simgate(&root.join("simgate.toml"), &root.join("stderr.log"), None);
+    let count = |dir: &str| std::fs::read_dir(root.join(dir)).unwrap().count();
+    // Both sent and both written: four hooks asked for, the first running.
+    until("two sent, two received", || {
+        count("sent") == 2 && count("inbox") == 2 && first.exists()
+    })
+    .await;
+    let pid = nix::unistd::Pid::from_raw(daemon.id().unwrap() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let stop_began = Instant::now();
+    let not_run = || log_tail(&root).matches("hook not run").count();
+    until("the three hooks behind the first logged as not run", || {
+        not_run() >= 3
+    })
+    .await;
+    let waited = stop_began.elapsed();
+    assert!(
+        waited >= Duration::from_secs(29) && waited < Duration::from_secs(45),
+        "logged {waited:?} after the stop"
+    );
+    // The hook that was running is not cut short: the daemon waits for it.
+    assert!(daemon.try_wait().unwrap().is_none(), "{}", log_tail(&root));
+    std::fs::write(&go, "").unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(60), daemon.wait())
+        .await
+        .expect("simgate did not exit once the running hook ended")
+        .unwrap();
+    assert!(status.success(), "{status:?}: {}", log_tail(&root));
+    let log = std::fs::read_to_string(root.join("simgate.log")).unwrap();
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains("hook not run")).collect();
+    assert_eq!(lines.len(), 3, "{log}");
+    for line in &lines {
+        // File names carry the numbers: scrubbed as in every other log.
+        assert!(
+            !line.contains("4917600000") && !line.contains("4915100000"),
+            "{line}"
+        );
+    }
+    let ran: Vec<String> = std::fs::read_to_string(&calls)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(ran.len(), 1, "{ran:?}");
+    // The next start runs the RunOnReceive that did not run, once each;
+    // the RunOnSent hooks were given up (and logged so).
+    let inbox: Vec<String> = std::fs::read_dir(root.join("inbox"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let receive_not_run = lines
+        .iter()
+        .filter(|l| l.contains("hook=\"receive\""))
+        .count();
+    let sent_not_run = lines.iter().filter(|l| l.contains("hook=\"sent\"")).count();
+    assert_eq!(receive_not_run + sent_not_run, 3, "{lines:?}");
+    let mut daemon = spawn_simgate(&root.join("simgate.toml"), &root.join("stderr.log"), None);
+    let read = || std::fs::read_to_string(&calls).unwrap_or_default();
+    until("the RunOnReceive not run, run at the next start", || {
+        inbox.iter().all(|name| read().contains(name.as_str()))
+    })
+    .await;
+    let pid = nix::unistd::Pid::from_raw(daemon.id().unwrap() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let status = daemon.wait().await.unwrap();
+    assert!(status.success(), "{status:?}: {}", log_tail(&root));
+    let ran: Vec<String> = read().lines().map(str::to_owned).collect();
+    for name in &inbox {
+        assert_eq!(
+            ran.iter().filter(|line| *line == name).count(),
+            1,
+            "{ran:?}"
+        );
+    }
+    assert_eq!(ran.len(), 1 + receive_not_run, "{ran:?}");
+    emulator.stop().await;
+    let _ = std::fs::remove_dir_all(&root);
+    let _ = std::fs::remove_dir(&first);
+    for file in [&calls, &go, &hook] {
+        let _ = std::fs::remove_file(file);
+    }
+}

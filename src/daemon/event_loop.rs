@@ -294,6 +294,10 @@ impl<D: Device> Daemon<D> {
         let mut expiring = false;
         // The first modem's loop notices the calendar set forward or back.
         let mut calendar = first.then(|| clock::CalendarWatch::of(&*self.clock));
+        // While the hooks waiting their turn are at their bound, nothing
+        // that asks for more is taken (a send, an expiry); the loop serves
+        // everything else meanwhile (a stop, the watchdog, the device).
+        let mut hooks_room = self.hook_queue.room();
         tokio::pin!(shutdown);
         loop {
             if let Some(watch) = calendar.as_mut() {
@@ -321,7 +325,8 @@ impl<D: Device> Daemon<D> {
                 .map(|at| clock::deadline(&*clock, at));
             let watch_dead = self.schedule.watch_dead && first;
             let ready = self.ready();
-            let sending = ready && self.config.send.enabled;
+            let room = self.hook_queue.has_room();
+            let sending = ready && self.config.send.enabled && room;
             let intake_first = self.sends_since_intake.load(Relaxed) >= INTAKE_SLICE;
             tokio::select! {
                 biased;
@@ -460,12 +465,13 @@ impl<D: Device> Daemon<D> {
                     self.sends_since_intake.store(0, Relaxed);
                     self.process_outbox().await?;
                 }
+                () = hooks_room.wait(), if !room => {}
                 () = sleep_until(send_due), if sending => {
                     self.sends_since_intake.fetch_add(1, Relaxed);
                     self.send_next(&stop).await?;
                 }
-                () = tick(&mut expiry) => expiring = self.expire_old().await?,
-                () = std::future::ready(()), if expiring => expiring = self.expire_old().await?,
+                () = tick(&mut expiry), if room => expiring = self.expire_old().await?,
+                () = std::future::ready(()), if expiring && room => expiring = self.expire_old().await?,
                 () = sleep_until(outbox_due), if !intake_first => {
                     self.sends_since_intake.store(0, Relaxed);
                     self.process_outbox().await?;

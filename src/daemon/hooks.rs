@@ -17,17 +17,22 @@
 //! gammu-smsd runs them ([`HookQueue`]): a hook written for gammu may use a
 //! fixed temporary file or one database, or look at "the newest inbox
 //! file". Unlike gammu's, they run in a task of their own, so sending and
-//! receiving never wait for them. At a stop the daemon runs what is still
-//! queued before it exits (a RunOnReceive not started by then is on record
-//! and runs at the next start).
+//! receiving do not wait for them, until [`WAITING_MAX`] wait their turn:
+//! then no more messages are sent until one starts (gammu's pace, but only
+//! then). At a stop the hooks still queued may start for [`STOP_DEADLINE`];
+//! those that did not are logged as not run (a RunOnReceive not started
+//! by then is on record and runs at the next start).
 
 mod output;
 
+use crate::redact::Scrub;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use output::{Limits, Line, Output, Stream};
 use std::collections::BTreeMap;
 use std::process::Stdio;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
@@ -217,6 +222,22 @@ impl Hook {
     }
 }
 
+/// The most hooks that wait their turn behind the one running. Once this
+/// many wait, no loop sends another message (nor expires one) until one
+/// of them starts: sending slows to the hooks' pace, as gammu-smsd's does,
+/// but only then, and nothing is dropped. What a turn of a loop already
+/// has in hand still queues (the hook of the message just sent, the
+/// RunOnReceive of the messages just read, which are on record anyway),
+/// so the queue may pass this by a few.
+pub(crate) const WAITING_MAX: usize = 64;
+
+/// How long after a stop began the hooks still waiting may start. Those
+/// that did not are logged as not run (a RunOnReceive stays on record and
+/// runs at the next start); the one running then is not cut short, its
+/// own timeout applies. With systemd's `TimeoutStopSec=90s`, this leaves
+/// a minute for the last hook and the rest of the stop.
+pub(crate) const STOP_DEADLINE: Duration = Duration::from_secs(30);
+
 /// What runs once a queued hook's process has started (a record that it
 /// did).
 pub(crate) type AfterStart = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
@@ -227,18 +248,94 @@ struct Queued {
     after_start: Option<AfterStart>,
 }
 
+impl Queued {
+    /// Logs that this hook will not run (its file or number scrubbed).
+    fn not_run(&self, why: &str) {
+        let kind = self.hook.kind.word();
+        let args = Scrub(self.hook.args.join(" "));
+        if self.hook.kind == HookKind::Receive && self.after_start.is_some() {
+            // Its start was never recorded: the next start runs it.
+            tracing::warn!(hook = kind, args = %args, "hook not run: {why}; on record, it runs at the next start");
+        } else {
+            tracing::error!(hook = kind, args = %args, "hook not run: {why}");
+        }
+    }
+}
+
+/// How many hooks wait their turn, shared by the queue's handles and its
+/// runner.
+struct Waiting {
+    count: tokio::sync::watch::Sender<usize>,
+    /// The bound was reached (and said) since the queue last emptied.
+    full: std::sync::atomic::AtomicBool,
+}
+
+impl Waiting {
+    fn new() -> Arc<Self> {
+        Arc::new(Self {
+            count: tokio::sync::watch::channel(0).0,
+            full: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    fn add(&self) {
+        let mut reached = false;
+        self.count.send_modify(|count| {
+            *count += 1;
+            reached = *count == WAITING_MAX;
+        });
+        if reached && !self.full.swap(true, Relaxed) {
+            tracing::warn!(
+                waiting = WAITING_MAX,
+                "the hooks are slower than the messages: {WAITING_MAX} wait their turn; sending waits for room"
+            );
+        }
+    }
+
+    /// One left the queue; how many still wait.
+    fn take(&self) -> usize {
+        let mut left = 0;
+        self.count.send_modify(|count| {
+            *count = count.saturating_sub(1);
+            left = *count;
+        });
+        if left == 0 && self.full.swap(false, Relaxed) {
+            tracing::info!("the hooks caught up with the messages");
+        }
+        left
+    }
+}
+
 /// The daemon's hooks, run one at a time in the order they were queued, by
 /// a task of their own ([`HookRunner`]). Cheap to clone: every modem's
-/// loop queues into the one runner.
+/// loop queues into the one runner. At most [`WAITING_MAX`] wait, as long
+/// as the loops ask [`HookQueue::has_room`] before taking more work.
 #[derive(Clone)]
 pub(crate) struct HookQueue {
     sender: tokio::sync::mpsc::UnboundedSender<Queued>,
+    waiting: Arc<Waiting>,
 }
 
 /// The task that runs the queued hooks; [`HookRunner::finish`] waits for
-/// the queue to empty once every [`HookQueue`] is gone.
+/// the queue to empty once every [`HookQueue`] is gone, or for
+/// [`STOP_DEADLINE`].
 pub(crate) struct HookRunner {
     task: tokio::task::JoinHandle<()>,
+    /// When the hooks still waiting may no longer start (set at the stop).
+    stop_at: tokio::sync::watch::Sender<Option<tokio::time::Instant>>,
+}
+
+/// What a loop awaits while the queue is full: room for one more.
+pub(crate) struct Room(tokio::sync::watch::Receiver<usize>);
+
+impl Room {
+    /// Completes once fewer than [`WAITING_MAX`] hooks wait.
+    pub(crate) async fn wait(&mut self) {
+        if self.0.wait_for(|count| *count < WAITING_MAX).await.is_err() {
+            // The count is kept by the queue itself: never here.
+            std::future::pending::<()>().await;
+        }
+    }
 }
 
 impl HookQueue {
@@ -247,26 +344,17 @@ impl HookQueue {
     pub(crate) fn closed() -> Self {
         Self {
             sender: tokio::sync::mpsc::unbounded_channel().0,
+            waiting: Waiting::new(),
         }
     }
 
     /// A queue and the task that runs it (on the current runtime).
     pub(crate) fn start() -> (Self, HookRunner) {
-        let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<Queued>();
-        let task = tokio::spawn(async move {
-            while let Some(Queued { hook, after_start }) = receiver.recv().await {
-                let waiting = receiver.len();
-                if waiting > 0 {
-                    tracing::debug!(hook = hook.kind.word(), waiting, "hooks waiting their turn");
-                }
-                let running = hook.start();
-                if let Some(after_start) = after_start {
-                    after_start.await;
-                }
-                running.await;
-            }
-        });
-        (Self { sender }, HookRunner { task })
+        let (sender, receiver) = tokio::sync::mpsc::unbounded_channel::<Queued>();
+        let waiting = Waiting::new();
+        let (stop_at, stop_seen) = tokio::sync::watch::channel(None);
+        let task = tokio::spawn(run_queue(receiver, Arc::clone(&waiting), stop_seen));
+        (Self { sender, waiting }, HookRunner { task, stop_at })
     }
 
     /// Queues `hook`; it runs after those queued before it.
@@ -279,18 +367,124 @@ impl HookQueue {
         self.queue(hook, Some(after_start));
     }
 
+    /// Whether fewer than [`WAITING_MAX`] hooks wait: a loop takes no work
+    /// that asks for hooks (a message to send) without room.
+    pub(crate) fn has_room(&self) -> bool {
+        *self.waiting.count.borrow() < WAITING_MAX
+    }
+
+    /// What to await for room when [`Self::has_room`] says there is none.
+    pub(crate) fn room(&self) -> Room {
+        Room(self.waiting.count.subscribe())
+    }
+
     fn queue(&self, hook: Hook, after_start: Option<AfterStart>) {
-        if self.sender.send(Queued { hook, after_start }).is_err() {
+        self.waiting.add();
+        if let Err(refused) = self.sender.send(Queued { hook, after_start }) {
+            self.waiting.take();
             // Only after the runner stopped, which is after every loop.
-            tracing::error!("a hook was asked for after the hooks' runner stopped; not run");
+            refused
+                .0
+                .not_run("asked for after the hooks' runner stopped");
         }
     }
 }
 
+/// The runner: each hook in turn, until the queue is closed and empty, or
+/// until the stop's deadline; what waits then is logged as not run.
+async fn run_queue(
+    mut receiver: tokio::sync::mpsc::UnboundedReceiver<Queued>,
+    waiting: Arc<Waiting>,
+    mut stop_at: tokio::sync::watch::Receiver<Option<tokio::time::Instant>>,
+) {
+    loop {
+        let next = tokio::select! {
+            biased;
+            () = deadline(&mut stop_at) => break,
+            next = receiver.recv() => next,
+        };
+        let Some(Queued { hook, after_start }) = next else {
+            return;
+        };
+        let left = waiting.take();
+        if left > 0 {
+            tracing::debug!(
+                hook = hook.kind.word(),
+                waiting = left,
+                "hooks waiting their turn"
+            );
+        }
+        let running = hook.start();
+        if let Some(after_start) = after_start {
+            after_start.await;
+        }
+        tokio::pin!(running);
+        // The deadline gives up what waits even while a hook runs; the
+        // hook itself runs on to its end or its own timeout.
+        tokio::select! {
+            biased;
+            _ = &mut running => continue,
+            () = deadline(&mut stop_at) => {}
+        }
+        give_up(&mut receiver, &waiting);
+        running.await;
+        return;
+    }
+    give_up(&mut receiver, &waiting);
+}
+
+/// Completes at the stop's deadline (never before a stop).
+async fn deadline(stop_at: &mut tokio::sync::watch::Receiver<Option<tokio::time::Instant>>) {
+    loop {
+        let at = *stop_at.borrow_and_update();
+        if let Some(at) = at {
+            tokio::time::sleep_until(at).await;
+            return;
+        }
+        if stop_at.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// The stop's deadline passed: every hook still waiting is logged, and
+/// none is taken any more.
+fn give_up(receiver: &mut tokio::sync::mpsc::UnboundedReceiver<Queued>, waiting: &Waiting) {
+    receiver.close();
+    let mut given_up = 0;
+    while let Ok(queued) = receiver.try_recv() {
+        waiting.take();
+        queued.not_run(&format!(
+            "the stop's {}-second deadline for the hooks waiting passed first",
+            STOP_DEADLINE.as_secs()
+        ));
+        given_up += 1;
+    }
+    if given_up > 0 {
+        tracing::error!(given_up, "hooks not run at the stop (listed above)");
+    }
+}
+
 impl HookRunner {
+    /// The stop began: the hooks still waiting may start for
+    /// [`STOP_DEADLINE`] from now (from the first call).
+    pub(crate) fn stop_began(&self) {
+        let at = tokio::time::Instant::now() + STOP_DEADLINE;
+        self.stop_at.send_if_modified(|stop_at| {
+            let first = stop_at.is_none();
+            if first {
+                *stop_at = Some(at);
+            }
+            first
+        });
+    }
+
     /// Waits for the hooks still queued to run, once every queue handle is
-    /// dropped (each loop's, at the stop).
+    /// dropped (each loop's, at the stop), until [`STOP_DEADLINE`] after
+    /// the stop began ([`Self::stop_began`], now if not yet called); the
+    /// hook running then is waited for to its end or its own timeout.
     pub(crate) async fn finish(self) {
+        self.stop_began();
         if let Err(error) = self.task.await {
             tracing::error!(%error, "the hooks' runner ended abnormally");
         }
@@ -579,6 +773,73 @@ mod tests {
             text.contains("dropped_bytes=995904 dropped_lines=0"),
             "{text:.2000}"
         );
+    }
+
+    /// At a stop, the hooks still waiting their turn may start for 30
+    /// seconds; those that could not are logged, one line each with its
+    /// kind and scrubbed file, and a RunOnReceive among them is not
+    /// recorded as started (it runs at the next start). The hook running
+    /// at the deadline is not cut short: its own timeout still applies.
+    /// The runner ran every hook queued, however long that took.
+    #[tokio::test(start_paused = true)]
+    async fn a_stop_starts_no_hook_past_its_deadline() {
+        let dir = std::env::temp_dir().join(format!("simgate-hook-stop-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let ran = dir.join("ran");
+        let logs = crate::daemon::logging::capture::start();
+        let (queue, runner) = HookQueue::start();
+        let mut slow = hook("exec sleep 600", &[]);
+        slow.timeout = Duration::from_secs(3600);
+        queue.run(slow);
+        let echo = format!("echo \"$1\" >> {}", ran.display());
+        for n in 0..3 {
+            queue.run(hook(&echo, &[&format!("OUT+4917600000{n}.txt")]));
+        }
+        let mut receive = hook(&echo, &["IN20261125_200100_00_+4915100000000_00.txt"]);
+        receive.kind = HookKind::Receive;
+        let recorded = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let record = std::sync::Arc::clone(&recorded);
+        queue.run_then(
+            receive,
+            Box::pin(async move { record.store(true, std::sync::atomic::Ordering::SeqCst) }),
+        );
+        drop(queue);
+        let began = tokio::time::Instant::now();
+        runner.finish().await;
+        let text = logs.text();
+        let not_run: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("hook not run"))
+            .collect();
+        assert_eq!(not_run.len(), 4, "{text}");
+        assert_eq!(
+            not_run
+                .iter()
+                .filter(|l| l.contains("hook=\"sent\""))
+                .count(),
+            3,
+            "{text}"
+        );
+        assert!(
+            not_run
+                .iter()
+                .all(|l| !l.contains("4917600000") && !l.contains("4915100000")),
+            "{text}"
+        );
+        assert!(
+            not_run
+                .iter()
+                .any(|l| l.contains("hook=\"receive\"") && l.contains("runs at the next start")),
+            "{text}"
+        );
+        assert!(!ran.exists(), "a hook started past the deadline");
+        assert!(!recorded.load(std::sync::atomic::Ordering::SeqCst));
+        assert!(
+            began.elapsed() >= Duration::from_secs(3600),
+            "the running hook was cut short of its timeout"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[tokio::test(start_paused = true)]

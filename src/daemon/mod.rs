@@ -395,6 +395,8 @@ where
     );
     daemon.systemd.stopping();
     tracing::info!("stopping");
+    // The hooks still waiting may start for a while yet, not for ever.
+    hook_runner.stop_began();
     if let Some(http) = http {
         http.stop().await;
     }
@@ -406,7 +408,7 @@ where
         let _ = other.record_device().await;
     }
     // The hooks still queued run before the store closes (a RunOnReceive
-    // records its start there).
+    // records its start there), until the stop's deadline.
     daemon.hook_queue = hooks::HookQueue::closed();
     hook_runner.finish().await;
     if let Some(webhooks) = daemon.webhooks.take() {
