@@ -234,8 +234,8 @@ pub(crate) const WAITING_MAX: usize = 64;
 /// How long after a stop began the hooks still waiting may start. Those
 /// that did not are logged as not run (a RunOnReceive stays on record and
 /// runs at the next start); the one running then is not cut short, its
-/// own timeout applies. With systemd's `TimeoutStopSec=90s`, this leaves
-/// a minute for the last hook and the rest of the stop.
+/// own timeout applies. The packaged units' `TimeoutStopSec=180s` leaves
+/// the default hook timeout (2 minutes) and the rest of the stop after it.
 pub(crate) const STOP_DEADLINE: Duration = Duration::from_secs(30);
 
 /// What runs once a queued hook's process has started (a record that it
@@ -573,6 +573,30 @@ fn log_line(hook: &'static str, line: &Line) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The packaged units give a stop time for what a stop may wait for
+    /// with the default settings: the hooks' start deadline, then the
+    /// running hook's timeout. With `TimeoutStopSec=90s` and the 2-minute
+    /// default, systemd's SIGKILL came first.
+    #[test]
+    fn the_units_stop_time_covers_the_hooks_at_a_stop() {
+        let needed = STOP_DEADLINE + crate::config::Config::default().hooks.timeout;
+        for unit in [
+            include_str!("../../packaging/debian/simgate.service"),
+            include_str!("../../packaging/debian/simgate@.service"),
+        ] {
+            let seconds: u64 = unit
+                .lines()
+                .find_map(|line| line.strip_prefix("TimeoutStopSec="))
+                .and_then(|value| value.strip_suffix('s'))
+                .and_then(|value| value.parse().ok())
+                .expect("TimeoutStopSec=Ns in the unit");
+            assert!(
+                Duration::from_secs(seconds) >= needed + Duration::from_secs(15),
+                "TimeoutStopSec={seconds}s, a stop may take {needed:?} and the rest"
+            );
+        }
+    }
 
     fn hook(command: &str, args: &[&str]) -> Hook {
         Hook {
