@@ -55,6 +55,12 @@ pub(super) struct Outbox {
     dir: PathBuf,
     /// Files seen, with how they arrived and when to look at them again.
     sightings: BTreeMap<OsString, Sighting>,
+    /// Of those, the ones whose change time was ahead of the clock: the
+    /// first look that found each as it is now, to settle it by looking
+    /// ([`settle::readiness_looking`]). Apart, so that the sightings (up
+    /// to [`SIGHTINGS_HELD`]) stay small; it holds a file only in the rare
+    /// case.
+    looked: BTreeMap<OsString, settle::Look>,
     /// Names reported deleted or moved out since the last look.
     gone: BTreeSet<OsString>,
     /// A full scan is asked for.
@@ -83,8 +89,6 @@ pub(super) struct Outbox {
 struct Sighting {
     arrival: Arrival,
     due: SystemTime,
-    /// The last look at it that found it not ready yet.
-    looked: Option<settle::Look>,
 }
 
 enum Watch {
@@ -131,6 +135,7 @@ impl Outbox {
         let mut outbox = Self {
             dir: std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned()),
             sightings: BTreeMap::new(),
+            looked: BTreeMap::new(),
             gone: BTreeSet::new(),
             rescan: true,
             overflowed: false,
@@ -177,11 +182,10 @@ impl Outbox {
             self.overflowed = true;
             return;
         }
-        let entry = self.sightings.entry(name).or_insert(Sighting {
-            arrival,
-            due: now,
-            looked: None,
-        });
+        let entry = self
+            .sightings
+            .entry(name)
+            .or_insert(Sighting { arrival, due: now });
         entry.arrival = entry.arrival.merge(arrival);
         entry.due = now;
     }
@@ -540,21 +544,25 @@ impl Outbox {
                 file: state.id,
                 at: now,
             };
-            match settle::readiness_looking(sighting.arrival, look, sighting.looked, settle_time) {
+            let before = self.looked.get(&name).copied();
+            match settle::readiness_looking(sighting.arrival, look, before, settle_time) {
                 Readiness::Ready => ready.push((name, state)),
                 Readiness::WaitUntil(at) => {
+                    // The first look that found it as it is now.
+                    let same =
+                        before.is_some_and(|b| b.file == look.file && b.changed == look.changed);
+                    if look.changed > now && !same {
+                        self.looked.insert(name.clone(), look);
+                    }
                     if let Some(c) = self.sightings.get_mut(&name) {
                         c.due = at;
-                        // The first look that found it as it is now.
-                        let same = |before: &settle::Look| {
-                            before.file == look.file && before.changed == look.changed
-                        };
-                        if !c.looked.as_ref().is_some_and(same) {
-                            c.looked = Some(look);
-                        }
                     }
                 }
             }
+        }
+        if !self.looked.is_empty() {
+            let sightings = &self.sightings;
+            self.looked.retain(|name, _| sightings.contains_key(name));
         }
         if ready.is_empty() {
             return Ok(());
