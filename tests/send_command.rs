@@ -28,6 +28,15 @@ fn send(config: &Path, args: &[&str], stdin: Option<&str>) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// `simgate ARGS`, with nothing on standard input.
+fn simgate(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_simgate"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
 fn outbox_files(root: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(root.join("outbox"))
         .unwrap()
@@ -266,13 +275,6 @@ fn queueing_does_not_read_the_daemons_secrets() {
         "pin_file = \"/nonexistent/pin\"\nstatus_interval",
     );
     std::fs::write(&config, text).unwrap();
-    let simgate = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_simgate"))
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    };
     let config_arg = config.to_str().unwrap();
     let sent = send(&config, &["+4917600000907", "no secrets needed"], None);
     assert!(
@@ -412,13 +414,6 @@ fn queueing_needs_no_modem_configured() {
         ),
     )
     .unwrap();
-    let simgate = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_simgate"))
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    };
     for config in [&no_device, &placeholder, &gammu] {
         let sent = send(config, &["+4917600000911", "waits for a modem"], None);
         assert!(

@@ -1004,27 +1004,7 @@ mod tests {
     /// state's detail and the last fault noted.
     async fn login_refused(config: &Config) -> (String, String) {
         let (device, _events) = HilinkStick::open(config);
-        let mut state = device.watch();
-        let detail = tokio::time::timeout(Duration::from_secs(30), async {
-            loop {
-                if let DeviceState::Connecting {
-                    last_error: Some(error),
-                    ..
-                } = &*state.borrow_and_update()
-                {
-                    break error.clone();
-                }
-                state.changed().await.expect("the device runs");
-            }
-        })
-        .await
-        .expect("a login error within 30 s");
-        let fault = device
-            .notes()
-            .fault
-            .map(|(_, what)| what)
-            .unwrap_or_default();
-        (detail, fault)
+        crate::device::first_connect_error(&device).await
     }
 
     /// Every login error of a `[[modems]]` stick said "check password

@@ -385,3 +385,31 @@ pub trait Device: Send + Sync + 'static {
     /// Stops for good.
     fn shutdown(&self) -> impl Future<Output = ()> + Send;
 }
+
+/// What `device` says once its first attempt to connect failed: the
+/// state's detail and the last fault it noted (for the tests of devices
+/// that log in: a refused password).
+#[cfg(test)]
+pub(crate) async fn first_connect_error<D: Device>(device: &D) -> (String, String) {
+    let mut state = device.watch();
+    let detail = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        loop {
+            if let DeviceState::Connecting {
+                last_error: Some(error),
+                ..
+            } = &*state.borrow_and_update()
+            {
+                break error.clone();
+            }
+            state.changed().await.expect("the device runs");
+        }
+    })
+    .await
+    .expect("a connection error within 30 s");
+    let fault = device
+        .notes()
+        .fault
+        .map(|(_, what)| what)
+        .unwrap_or_default();
+    (detail, fault)
+}
