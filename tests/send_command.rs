@@ -1,7 +1,7 @@
 //! `simgate send` (issue #12 §4), run as a user would: the file it queues,
 //! its errors and exit codes, and `--wait` against a running daemon.
 
-use crate::support::{fresh_spool, spawn_simgate, write_spool_config};
+use crate::support::{fresh_spool, simgate, spawn_simgate, write_spool_config};
 use simgate::emulator::{Emulator, EmulatorConfig, Profile};
 use std::io::Write;
 use std::path::Path;
@@ -26,15 +26,6 @@ fn send(config: &Path, args: &[&str], stdin: Option<&str>) -> Output {
     }
     drop(input);
     child.wait_with_output().unwrap()
-}
-
-/// `simgate ARGS`, with nothing on standard input.
-fn simgate(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_simgate"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
 }
 
 fn outbox_files(root: &Path) -> Vec<String> {

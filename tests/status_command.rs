@@ -2,20 +2,12 @@
 //! the emulator, and after it stopped: the modem, the queue, today's
 //! counts, the limits, the last errors; `--json`; `--watch`.
 
-use crate::support::{fresh_spool, spawn_simgate, write_spool_config};
+use crate::support::{fresh_spool, simgate, spawn_simgate, write_spool_config};
 use simgate::emulator::{Emulator, EmulatorConfig, Fault, Profile, Times};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
-
-fn simgate(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_simgate"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
 
 fn status_json(config: &Path) -> serde_json::Value {
     let output = simgate(&["status", "-c", config.to_str().unwrap(), "--json"]);

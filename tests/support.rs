@@ -562,6 +562,16 @@ fn skipped_banner(tools: &[Probed]) {
     let _ = std::io::Write::write_all(&mut std::io::stderr(), text.as_bytes());
 }
 
+/// `simgate ARGS` (the binary this build made), with nothing on standard
+/// input.
+pub(crate) fn simgate(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_simgate"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
 /// Waits until `check` holds, looking every 20 ms; fails the test after
 /// 60 s of real time (which only a hang reaches; paused tokio time does not
 /// count).
