@@ -414,12 +414,10 @@ impl<D: Device> Daemon<D> {
                     self.core(|core| core.outbox.as_mut().map(outbox::Outbox::check_watch)).await?;
                 }
                 () = tick(&mut rescan) => {
-                    let now = self.clock.now();
-                    self.core(move |core| {
+                    self.core(|core| {
                         if let Some(outbox) = core.outbox.as_mut() {
                             outbox.check_watch();
                             outbox.request_rescan();
-                            outbox.remove_orphaned_temps(now);
                         }
                     })
                     .await?;

@@ -27,7 +27,7 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc;
 
 /// How long a dead writer's temporary file must have stayed unchanged
-/// before a rescan removes it: a writer in another PID namespace (a
+/// before a scan removes it: a writer in another PID namespace (a
 /// container sharing the outbox) has an id that means nothing here, and
 /// writes its few bytes in well under this.
 const ORPHAN_AGE: std::time::Duration = std::time::Duration::from_secs(600);
@@ -276,27 +276,6 @@ impl Outbox {
         }
     }
 
-    /// Removes the temporary files of writers killed mid-write (`simgate
-    /// send`, another process's HTTP API: part of a message never queued)
-    /// whose process is gone and which nothing changed for
-    /// [`ORPHAN_AGE`] by `now`; each timed rescan does, so that they do
-    /// not pile up between two starts of the daemon.
-    pub(super) fn remove_orphaned_temps(&self, now: SystemTime) {
-        let before = now.checked_sub(ORPHAN_AGE);
-        match spool_fs::remove_orphaned_temps(&self.dir, Some(before.unwrap_or(now))) {
-            Ok(0) => {}
-            Ok(removed) => {
-                tracing::info!(
-                    removed,
-                    "removed the temporary files of a killed simgate send from the outbox"
-                )
-            }
-            Err(error) => {
-                tracing::warn!(error = %crate::redact::Scrub(&error), "cannot remove temporary files from the outbox")
-            }
-        }
-    }
-
     /// Asks for a full scan (the safety timer).
     pub(super) fn request_rescan(&mut self) {
         self.rescan = true;
@@ -368,8 +347,13 @@ impl Outbox {
         cancel: Cancel,
         events: &mut Vec<DaemonEvent>,
     ) -> Result<(), StoreError> {
-        let listing = match spool_fs::OutboxListing::open(&self.dir) {
-            Ok(listing) => listing,
+        // Every scan also removes what writers killed mid-write left
+        // (`simgate send`, another process's HTTP API: part of a message
+        // never queued), once unchanged for [`ORPHAN_AGE`], so that they
+        // do not pile up between two starts of the daemon.
+        let orphans_before = now.checked_sub(ORPHAN_AGE).unwrap_or(now);
+        let mut listing = match spool_fs::OutboxListing::open(&self.dir) {
+            Ok(listing) => listing.removing_orphaned_temps(orphans_before),
             Err(error) => {
                 if spool_fs::is_not_found(&error) {
                     self.check_watch();
@@ -381,7 +365,7 @@ impl Outbox {
         };
         // One entry at a time: a listing held whole (sorted, for the
         // lookups below) took 2 MB with 10,000 queued, at every rescan.
-        for entry in listing {
+        for entry in listing.by_ref() {
             match entry {
                 Ok(spool_fs::ScanEntry::Outbox(name)) => {
                     if !self.is_queued_unchanged(store, &name)? {
@@ -403,6 +387,18 @@ impl Outbox {
                     tracing::warn!(error = %crate::redact::Scrub(&error), "cannot list the outbox");
                     return Ok(());
                 }
+            }
+        }
+        match listing.orphans_removed() {
+            (0, None) => {}
+            (removed, None) => {
+                tracing::info!(
+                    removed,
+                    "removed the temporary files of a killed simgate send from the outbox"
+                )
+            }
+            (removed, Some(error)) => {
+                tracing::warn!(removed, error = %crate::redact::Scrub(&error), "cannot remove temporary files from the outbox")
             }
         }
         if cancel == Cancel::No {

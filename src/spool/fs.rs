@@ -289,6 +289,11 @@ pub(crate) fn scan_outbox(outbox: &Path) -> Result<Vec<ScanEntry>, SpoolIoError>
 pub(crate) struct OutboxListing {
     dir: PathBuf,
     entries: fs::ReadDir,
+    /// With [`Self::removing_orphaned_temps`]: dead writers' temporary
+    /// files are removed as the listing meets them, if unchanged since.
+    orphans_before: Option<std::time::SystemTime>,
+    /// How many it removed, and the last removal that failed.
+    orphans: (usize, Option<SpoolIoError>),
 }
 
 impl OutboxListing {
@@ -298,12 +303,40 @@ impl OutboxListing {
         Ok(Self {
             dir: outbox.to_owned(),
             entries: fs::read_dir(outbox).map_err(io_error("list", outbox))?,
+            orphans_before: None,
+            orphans: (0, None),
         })
     }
 
-    fn classify(&self, entry: io::Result<fs::DirEntry>) -> Result<Option<ScanEntry>, SpoolIoError> {
+    /// Also removes, as it meets them, the temporary files of writers
+    /// killed mid-write ([`remove_orphaned_temps`]'s rule) not changed
+    /// since `modified_before`: one listing does both.
+    pub(crate) fn removing_orphaned_temps(
+        mut self,
+        modified_before: std::time::SystemTime,
+    ) -> Self {
+        self.orphans_before = Some(modified_before);
+        self
+    }
+
+    /// How many temporary files it removed so far, and the last removal
+    /// that failed (the listing goes on past it).
+    pub(crate) fn orphans_removed(&mut self) -> (usize, Option<SpoolIoError>) {
+        std::mem::take(&mut self.orphans)
+    }
+
+    fn classify(
+        &mut self,
+        entry: io::Result<fs::DirEntry>,
+    ) -> Result<Option<ScanEntry>, SpoolIoError> {
         let entry = entry.map_err(io_error("list", &self.dir))?;
         let name = entry.file_name();
+        if let Some(before) = self.orphans_before {
+            match remove_if_orphaned(&entry, Some(before)) {
+                Ok(removed) => self.orphans.0 += usize::from(removed),
+                Err(error) => self.orphans.1 = Some(error),
+            }
+        }
         let classified = match classify_outbox_os_name(&name) {
             Ok(None) => return Ok(None),
             Ok(Some(parsed)) => ScanEntry::Outbox(parsed.name),
@@ -719,27 +752,37 @@ pub(crate) fn remove_orphaned_temps(
     let mut removed = 0;
     for entry in entries {
         let entry = entry.map_err(io_error("list", dir))?;
-        let name = entry.file_name();
-        let Some(writer) = temp_writer(name.as_bytes()) else {
-            continue;
-        };
-        let alive = writer.is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
-        let recent = modified_before.is_some_and(|before| {
-            entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .map_or(true, |modified| modified >= before)
-        });
-        if !alive && !recent {
-            let path = entry.path();
-            match fs::remove_file(&path) {
-                Ok(()) => removed += 1,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(io_error("remove", &path)(e)),
-            }
-        }
+        removed += usize::from(remove_if_orphaned(&entry, modified_before)?);
     }
     Ok(removed)
+}
+
+/// Removes `entry` if it is a temporary file of simgate's whose writer is
+/// gone (and, with `modified_before`, unchanged since then); whether it
+/// did. See [`remove_orphaned_temps`].
+fn remove_if_orphaned(
+    entry: &fs::DirEntry,
+    modified_before: Option<std::time::SystemTime>,
+) -> Result<bool, SpoolIoError> {
+    let Some(writer) = temp_writer(entry.file_name().as_bytes()) else {
+        return Ok(false);
+    };
+    let alive = writer.is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+    let recent = modified_before.is_some_and(|before| {
+        entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .map_or(true, |modified| modified >= before)
+    });
+    if alive || recent {
+        return Ok(false);
+    }
+    let path = entry.path();
+    match fs::remove_file(&path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(io_error("remove", &path)(e)),
+    }
 }
 
 /// Writes `data` to `dir/name` atomically (see the module documentation).
