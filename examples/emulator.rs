@@ -82,6 +82,7 @@ async fn run(options: Options) -> Result<()> {
         }
     }
     let mut events = emulator.subscribe();
+    let mut printed = 0;
     let mut out = std::io::stdout();
     writeln!(out, "ready {}", tty.display())?;
     out.flush()?;
@@ -91,17 +92,19 @@ async fn run(options: Options) -> Result<()> {
             _ = term.recv() => break,
             _ = tokio::signal::ctrl_c() => break,
             event = events.recv() => match event {
-                Ok(EmulatorEvent::MessageSent { destination, .. }) => {
-                    let text = emulator
-                        .sent()
-                        .last()
-                        .and_then(|m| m.submit.user_data.body.text().map(str::to_owned))
-                        .unwrap_or_default();
-                    writeln!(out, "sent {destination} {text}")?;
+                // Each message is printed from the emulator's record, by its
+                // place in it: the event may come after later sends (or be
+                // lost to a lagging channel), and what was sent is the record.
+                Ok(EmulatorEvent::MessageSent { .. })
+                | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    for message in emulator.sent_from(printed) {
+                        printed += 1;
+                        let text = message.submit.user_data.body.text().unwrap_or_default();
+                        writeln!(out, "sent {} {text}", message.submit.destination.to_display())?;
+                    }
                     out.flush()?;
                 }
                 Ok(_) => {}
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                 Err(_) => break,
             },
         }

@@ -400,6 +400,14 @@ impl Emulator {
         self.shared.peek(|m| m.sent().to_vec())
     }
 
+    /// The SMS-SUBMITs the host sent from the `first`th on (counting from
+    /// 0), in order: what a watcher has not yet seen, without copying what
+    /// it has.
+    pub fn sent_from(&self, first: usize) -> Vec<SentMessage> {
+        self.shared
+            .peek(|m| m.sent().get(first..).unwrap_or_default().to_vec())
+    }
+
     /// Every stored message.
     pub fn stored(&self) -> Vec<StoredEntry> {
         self.shared.peek(Machine::stored)
