@@ -74,6 +74,9 @@ pub(crate) struct Report {
     /// Received messages whose inbox files are not written yet, a while
     /// after they came (a full disk, a folder not writable).
     pub inbox_waiting: u64,
+    /// Why the running daemon cannot watch the outbox (it looks at it
+    /// every second instead), when it cannot.
+    pub outbox_unwatched: Option<status::OutboxUnwatched>,
     /// The configured rate limits.
     pub limits: Vec<LimitUse>,
     /// Each modem's own rate limits, by the modem's name (only modems that
@@ -184,6 +187,10 @@ pub(crate) fn gather(config: &Config, database: &Path, now_ms: i64) -> Result<Re
         let for_a_modem = status::due_outside(&connection, now_ms, &free)?;
         queue = waiting_for_a_modem(queue, for_a_modem);
     }
+    let outbox_unwatched = match (&device, daemon_running) {
+        (Some(device), true) => status::outbox_unwatched(&connection, device.pid)?,
+        _ => None,
+    };
     Ok(Report {
         now_ms,
         device,
@@ -193,6 +200,7 @@ pub(crate) fn gather(config: &Config, database: &Path, now_ms: i64) -> Result<Re
         today,
         received_today,
         inbox_waiting: status::unwritten_before(&connection, now_ms - INBOX_WRITE_GRACE_MS)?,
+        outbox_unwatched,
         limits: limit_use(&config.limits.rules, usage.iter(), now_ms),
         modem_limits,
         budget,
@@ -433,6 +441,13 @@ pub(crate) fn render_text(report: &Report) -> String {
             report.inbox_waiting
         ));
     }
+    if let Some(unwatched) = &report.outbox_unwatched {
+        out.push_str(&format!(
+            "outbox: not watched for {}: {}; new files are found by looking every second\n",
+            ago(now, unwatched.since_ms).trim_end_matches(" ago"),
+            unwatched.reason
+        ));
+    }
     if !report.limits.is_empty() {
         out.push_str("limits:\n");
         for limit in &report.limits {
@@ -524,6 +539,9 @@ pub(crate) fn to_json(report: &Report) -> Value {
         "today": pairs(&report.today),
         "received_today": report.received_today,
         "inbox_waiting": report.inbox_waiting,
+        "outbox_unwatched": report.outbox_unwatched.as_ref().map(|u| json!({
+            "reason": u.reason, "since_ms": u.since_ms,
+        })),
         "limits": limits_json(&report.limits),
         "budget": report.budget.as_ref().map(|b| json!({
             "month": b.month, "used": b.used, "parts": b.parts, "warn_at": b.warn_at,
@@ -608,6 +626,7 @@ mod tests {
             today: vec![("sent".into(), 5)],
             received_today: 1,
             inbox_waiting: 0,
+            outbox_unwatched: None,
             limits: vec![LimitUse {
                 key: "messages_per_hour",
                 max: 10,
@@ -816,6 +835,33 @@ mod tests {
     }
 
     /// What moves from due to waiting for a modem: at most what is due.
+    #[test]
+    fn an_outbox_not_watched_shows_why_and_for_how_long() {
+        let base = report();
+        let unwatched = Report {
+            outbox_unwatched: Some(status::OutboxUnwatched {
+                reason: "no inotify instance is left".to_owned(),
+                since_ms: base.now_ms - 180_000,
+            }),
+            ..report()
+        };
+        let text = render_text(&unwatched);
+        assert!(
+            text.contains(
+                "\noutbox: not watched for 3 min: no inotify instance is left; new files are \
+                 found by looking every second\n"
+            ),
+            "{text}"
+        );
+        let json = to_json(&unwatched);
+        assert_eq!(
+            json["outbox_unwatched"]["reason"],
+            "no inotify instance is left"
+        );
+        assert_eq!(to_json(&report())["outbox_unwatched"], Value::Null);
+        assert!(!render_text(&report()).contains("\noutbox:"));
+    }
+
     #[test]
     fn messages_due_that_no_modem_takes_wait_for_a_modem() {
         let queue = || vec![("due".to_owned(), 5), ("retry".to_owned(), 2)];

@@ -765,3 +765,126 @@ async fn idle_http_connections_leave_the_daemon_the_descriptors_it_needs() {
     daemon.wait().await.unwrap();
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// `simgate run -c config` in a user namespace of its own whose inotify
+/// instances are all taken (`/proc/sys/user/max_inotify_instances` set to
+/// 0 there): as the daemon finds a machine whose other programs hold every
+/// inotify instance of its user. `None` where user namespaces cannot be
+/// made (then the check cannot run here).
+fn spawn_daemon_without_inotify(config: &Path) -> Option<tokio::process::Child> {
+    let usable = std::process::Command::new("unshare")
+        .args(["--user", "--map-root-user", "true"])
+        .status()
+        .is_ok_and(|status| status.success());
+    if !usable {
+        return None;
+    }
+    let stderr = std::fs::File::create(config.with_file_name("stderr.log")).unwrap();
+    let child = tokio::process::Command::new("unshare")
+        .args(["--user", "--map-root-user", "sh", "-c"])
+        .arg("echo 0 > /proc/sys/user/max_inotify_instances && exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_simgate"))
+        .args(["run", "-c"])
+        .arg(config)
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("RUST_LOG")
+        .env_remove("JOURNAL_STREAM")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(stderr)
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    Some(child)
+}
+
+/// `simgate status -c config`'s text.
+fn status_text(config: &Path) -> String {
+    let out = crate::support::simgate(&["status", "-c", config.to_str().unwrap()]);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// No inotify watch can be made on the outbox (every inotify instance of
+/// the daemon's user in use): the log names the limit to raise, `status`
+/// says the outbox is not watched and why, the outbox is looked at every
+/// second meanwhile (a file dropped goes out though the timed rescan is an
+/// hour away), and the watch is made once an instance is free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outbox_that_cannot_be_watched_is_looked_at_every_second_and_status_says_why() {
+    use crate::support::{fresh_spool, until, write_spool_config};
+    use simgate::emulator::{Emulator, EmulatorConfig};
+    let emulator = Emulator::start(EmulatorConfig::new(Profile::Generic))
+        .await
+        .unwrap();
+    let root = fresh_spool("no-inotify");
+    let config = write_spool_config(&root, &emulator.path(), "");
+    let written = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        written.replace("[spool]\n", "[spool]\nscan_interval = \"1h\"\n"),
+    )
+    .unwrap();
+    let Some(mut daemon) = spawn_daemon_without_inotify(&config) else {
+        crate::support::skipped(
+            "outbox::an_outbox_that_cannot_be_watched_is_looked_at_every_second_and_status_says_why",
+            "unshare --user is not permitted here",
+        );
+        return;
+    };
+    let pid = daemon.id().unwrap();
+    let log = || std::fs::read_to_string(root.join("simgate.log")).unwrap_or_default();
+    until("the daemon ready", || log().contains("modem ready")).await;
+    until("the watch failed", || {
+        log().contains("cannot watch the outbox")
+    })
+    .await;
+    assert!(
+        log().contains("fs.inotify.max_user_instances"),
+        "the log does not name the limit: {}",
+        log()
+    );
+    until("status saying the outbox is not watched", || {
+        status_text(&config).contains("outbox: not watched")
+    })
+    .await;
+    let status = status_text(&config);
+    assert!(status.contains("fs.inotify.max_user_instances"), "{status}");
+    let json = crate::support::simgate(&["status", "-c", config.to_str().unwrap(), "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert!(
+        json["outbox_unwatched"]["reason"]
+            .as_str()
+            .is_some_and(|reason| reason.contains("fs.inotify.max_user_instances")),
+        "{json}"
+    );
+
+    drop_file(&root.join("outbox"), "OUT+4917600000063.txt", b"looked for");
+    until("the file in sent/", || {
+        root.join("sent/OUT+4917600000063.txt").exists()
+    })
+    .await;
+
+    let freed = std::process::Command::new("nsenter")
+        .args(["--user", "--target", &pid.to_string(), "sh", "-c"])
+        .arg("echo 128 > /proc/sys/user/max_inotify_instances")
+        .status()
+        .unwrap();
+    assert!(freed.success(), "nsenter into the daemon's user namespace");
+    until("the watch made", || {
+        log().contains("watching the outbox again")
+    })
+    .await;
+    until("status no longer saying so", || {
+        !status_text(&config).contains("outbox: not watched")
+    })
+    .await;
+    drop_file(&root.join("outbox"), "OUT+4917600000064.txt", b"watched");
+    until("the second file in sent/", || {
+        root.join("sent/OUT+4917600000064.txt").exists()
+    })
+    .await;
+    assert_eq!(texts_sent(&emulator), ["looked for", "watched"]);
+    daemon.start_kill().unwrap();
+    daemon.wait().await.unwrap();
+    let _ = std::fs::remove_dir_all(&root);
+}

@@ -71,6 +71,9 @@ pub(super) struct Outbox {
     /// Names already reported as unusable, so a rescan does not repeat it.
     reported: HashSet<OsString>,
     watch: Watch,
+    /// Why the outbox was not watched as last recorded in the store (for
+    /// `simgate status`), to record only changes.
+    recorded_unwatched: Option<String>,
     sender: mpsc::Sender<OutboxEvent>,
     /// Finished files that could not be moved yet: when to try again, and
     /// how long the wait after that is.
@@ -98,6 +101,10 @@ enum Watch {
     },
     /// No watch: the folder is missing (or was replaced).
     Dead { logged: bool },
+    /// The folder is there but no watch can be made (an inotify limit
+    /// reached, `reason`): it is listed every [`FOLDER_CHECK`] instead, and
+    /// a watch tried again each time.
+    Refused { reason: String },
 }
 
 #[derive(Default)]
@@ -141,6 +148,7 @@ impl Outbox {
             overflowed: false,
             reported: HashSet::new(),
             watch: Watch::Dead { logged: false },
+            recorded_unwatched: None,
             sender,
             moves: Moves::default(),
             transient_reads: 0,
@@ -217,14 +225,26 @@ impl Outbox {
         self.sightings.values().any(|sighting| sighting.due <= now)
     }
 
-    /// Whether the watch is dead (the folder is missing).
+    /// Whether there is no watch (the folder is missing, or no watch can
+    /// be made): the folder is then checked every [`FOLDER_CHECK`].
     pub(super) fn watch_dead(&self) -> bool {
-        matches!(self.watch, Watch::Dead { .. })
+        !matches!(self.watch, Watch::Armed { .. })
+    }
+
+    /// Why no watch can be made on the folder that is there (`None`: it
+    /// is watched, or missing).
+    pub(super) fn unwatched(&self) -> Option<&str> {
+        match &self.watch {
+            Watch::Refused { reason } => Some(reason),
+            _ => None,
+        }
     }
 
     /// Arms the watch when the folder is (back) there, and notices a folder
     /// that was removed or replaced: logged once, then watched again as
-    /// soon as it reappears, with a full scan.
+    /// soon as it reappears, with a full scan. A folder that is there but
+    /// cannot be watched (an inotify limit) is listed at every call
+    /// instead, until a watch can be made.
     pub(super) fn check_watch(&mut self) {
         let current = Inode::of(&self.dir).ok().filter(|_| self.dir.is_dir());
         match (&mut self.watch, current) {
@@ -234,13 +254,17 @@ impl Outbox {
                 self.watch = Watch::Dead { logged: true };
                 self.check_watch();
             }
+            (Watch::Refused { .. }, None) => {
+                self.watch = Watch::Dead { logged: false };
+                self.check_watch();
+            }
             (Watch::Dead { logged }, None) => {
                 if !*logged {
                     tracing::warn!(outbox = %self.dir.display(), "the outbox folder is missing; nothing is sent until it is back (receiving goes on)");
                     *logged = true;
                 }
             }
-            (Watch::Dead { logged }, Some(inode)) => {
+            (Watch::Dead { .. } | Watch::Refused { .. }, Some(inode)) => {
                 // A new folder under the name: locked as the first was, so
                 // no second daemon takes it and `simgate send --wait`
                 // sees it served.
@@ -256,22 +280,30 @@ impl Outbox {
                 }
                 match watcher::watch(&self.dir, self.sender.clone()) {
                     Ok(watcher) => {
-                        if *logged {
-                            tracing::info!(outbox = %self.dir.display(), "the outbox folder is back; watching it again");
+                        match &self.watch {
+                            Watch::Refused { .. } => {
+                                tracing::info!(outbox = %self.dir.display(), "watching the outbox again: new files are seen at once");
+                            }
+                            Watch::Dead { logged: true } => {
+                                tracing::info!(outbox = %self.dir.display(), "the outbox folder is back; watching it again");
+                            }
+                            _ => {}
                         }
                         self.watch = Watch::Armed {
                             _watcher: watcher,
                             folder: inode,
                         };
-                        self.rescan = true;
                     }
                     Err(error) => {
-                        if !*logged {
-                            tracing::warn!(outbox = %self.dir.display(), error = %crate::redact::Scrub(&error), "cannot watch the outbox; retrying");
-                            *logged = true;
+                        let reason = watcher::why_unwatched(&error);
+                        if self.unwatched() != Some(reason.as_str()) {
+                            tracing::warn!(outbox = %self.dir.display(), "cannot watch the outbox: {reason}; it is looked at every second until it can be watched");
                         }
+                        self.watch = Watch::Refused { reason };
                     }
                 }
+                // Files that came while there was no watch.
+                self.rescan = true;
             }
         }
     }
@@ -300,6 +332,11 @@ impl Outbox {
         let mut events = Vec::new();
         store.batch(Durability::WithNextCommit, |store| {
             let done = (|| {
+                let unwatched = self.unwatched().map(str::to_owned);
+                if unwatched != self.recorded_unwatched {
+                    store.record_outbox_watch(unwatched.as_deref(), ms(now), std::process::id())?;
+                    self.recorded_unwatched = unwatched;
+                }
                 if std::mem::take(&mut self.rescan) {
                     self.overflowed = false;
                     self.scan(config, store, now, Cancel::Gone, &mut events)?;

@@ -60,6 +60,30 @@ pub(crate) fn watch(
     Ok(watcher)
 }
 
+/// Why no watch could be made, in words that say what to change. The
+/// inotify limits count every process of the daemon's user together, and
+/// their errors read as something else: EMFILE as the open-file limit,
+/// ENOSPC as a full disk.
+pub(crate) fn why_unwatched(error: &notify::Error) -> String {
+    let os_error = match &error.kind {
+        notify::ErrorKind::Io(io) => io.raw_os_error(),
+        _ => None,
+    };
+    let watches_used = matches!(error.kind, notify::ErrorKind::MaxFilesWatch)
+        || os_error == Some(nix::errno::Errno::ENOSPC as i32);
+    if watches_used {
+        "every inotify watch this user may have is in use (fs.inotify.max_user_watches, \
+         counted over all of the user's processes: raise it)"
+            .to_owned()
+    } else if os_error == Some(nix::errno::Errno::EMFILE as i32) {
+        "no inotify instance is left: this user's processes hold all of \
+         fs.inotify.max_user_instances (raise it), or the daemon is at its open-file limit"
+            .to_owned()
+    } else {
+        crate::redact::Scrub(error).to_string()
+    }
+}
+
 /// The reports one notify event gives, for a watch on `dir`.
 pub(crate) fn classify(event: &Event, dir: &Path) -> Vec<OutboxEvent> {
     if event.need_rescan() {
@@ -185,6 +209,24 @@ mod tests {
     /// kernel reports nothing but its creation: no close, no rename. It is
     /// reported as created, and the settle check (with its grace) and the
     /// scan for open writers decide, as for a file a rescan finds.
+    #[test]
+    fn the_inotify_limits_are_named_for_what_they_are() {
+        let instances = notify::Error::io(std::io::Error::from_raw_os_error(
+            nix::errno::Errno::EMFILE as i32,
+        ));
+        assert!(why_unwatched(&instances).contains("fs.inotify.max_user_instances"));
+        let watches = notify::Error::new(notify::ErrorKind::MaxFilesWatch);
+        assert!(why_unwatched(&watches).contains("fs.inotify.max_user_watches"));
+        let no_space = notify::Error::io(std::io::Error::from_raw_os_error(
+            nix::errno::Errno::ENOSPC as i32,
+        ));
+        assert!(why_unwatched(&no_space).contains("fs.inotify.max_user_watches"));
+        let other = notify::Error::io(std::io::Error::from_raw_os_error(
+            nix::errno::Errno::EACCES as i32,
+        ));
+        assert!(why_unwatched(&other).contains("Permission denied"));
+    }
+
     #[tokio::test]
     async fn a_file_linked_in_is_reported() {
         let root = std::env::temp_dir().join(format!("simgate-watch-link-{}", std::process::id()));

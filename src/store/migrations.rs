@@ -287,4 +287,14 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // and why, for `simgate status`.
     "ALTER TABLE device_status ADD COLUMN paused_until_ms INTEGER;
     ALTER TABLE device_status ADD COLUMN paused_reason TEXT;",
+    // 19: why the daemon (process `pid`) has no inotify watch on the
+    // outbox though the folder is there (an inotify limit reached), since
+    // when; no row, or `reason` NULL, while it is watched. For `simgate
+    // status`: the daemon then looks at the outbox every second instead.
+    "CREATE TABLE outbox_watch (
+        id              INTEGER PRIMARY KEY CHECK (id = 1),
+        reason          TEXT,
+        since_ms        INTEGER NOT NULL,
+        pid             INTEGER NOT NULL
+    );",
 ];

@@ -101,6 +101,55 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Records why the outbox has no watch (`None`: it is watched again),
+    /// as of `now_ms`, for the daemon process `pid`.
+    pub(crate) fn record_outbox_watch(
+        &mut self,
+        unwatched: Option<&str>,
+        now_ms: i64,
+        pid: u32,
+    ) -> Result<(), StoreError> {
+        self.connection.execute(
+            "INSERT INTO outbox_watch (id, reason, since_ms, pid) VALUES (1, ?1, ?2, ?3)
+             ON CONFLICT (id) DO UPDATE SET reason = ?1, since_ms = ?2, pid = ?3",
+            params![unwatched, now_ms, pid],
+        )?;
+        Ok(())
+    }
+}
+
+/// The outbox not watched: why, and since when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct OutboxUnwatched {
+    /// Why no watch could be made.
+    pub reason: String,
+    /// Since when (ms since the epoch).
+    pub since_ms: i64,
+}
+
+/// Why the outbox is not watched, as daemon process `pid` recorded it
+/// (`None` while it is watched, or recorded by another process).
+pub(crate) fn outbox_unwatched(
+    connection: &Connection,
+    pid: u32,
+) -> Result<Option<OutboxUnwatched>, StoreError> {
+    use rusqlite::OptionalExtension;
+    Ok(connection
+        .query_row(
+            "SELECT reason, since_ms FROM outbox_watch
+             WHERE id = 1 AND reason IS NOT NULL AND pid = ?1",
+            params![pid],
+            |row| {
+                Ok(OutboxUnwatched {
+                    reason: row.get(0)?,
+                    since_ms: row.get(1)?,
+                })
+            },
+        )
+        .optional()?)
+}
+
 /// Opens the database at `path` to read only (it must exist).
 pub(crate) fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
     let connection = Connection::open_with_flags(
