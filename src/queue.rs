@@ -10,7 +10,6 @@
 use crate::config::Config;
 use crate::pdu::Timestamp;
 use crate::spool::{self, Flags, OutboxKind};
-use nix::fcntl::{renameat2, RenameFlags, AT_FDCWD};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -253,29 +252,9 @@ fn write_first_free(
             }
         }
     };
-    // Whether this file system renames without replacing; NFS, 9p and
-    // many FUSE file systems refuse the flag (EINVAL), and a hard link,
-    // which never replaces a name either, places the file instead.
-    let mut rename_refuses_flag = false;
     for name in names {
         let target = outbox.join(name);
-        let placed = if rename_refuses_flag {
-            link_no_replace(&temp, &target)
-        } else {
-            match renameat2(
-                AT_FDCWD,
-                &temp,
-                AT_FDCWD,
-                &target,
-                RenameFlags::RENAME_NOREPLACE,
-            ) {
-                Err(nix::errno::Errno::EINVAL | nix::errno::Errno::ENOSYS) => {
-                    rename_refuses_flag = true;
-                    link_no_replace(&temp, &target)
-                }
-                other => other,
-            }
-        };
+        let placed = spool::fs::rename_no_replace(&temp, &target);
         match placed {
             Ok(()) => {
                 if let Ok(dir) = fs::File::open(outbox) {
@@ -401,22 +380,6 @@ fn find_finished(dir: &Path, queued: &Queued) -> Option<PathBuf> {
         .then_some(own)
 }
 
-/// Gives `temp` the name `target` unless that is taken (`EEXIST`), by a
-/// hard link and the temporary name's removal: for file systems that
-/// cannot rename without replacing. A temporary name left behind (the
-/// removal failed) is hidden, and ignored by every reader of the outbox.
-fn link_no_replace(temp: &Path, target: &Path) -> Result<(), nix::errno::Errno> {
-    nix::unistd::linkat(
-        AT_FDCWD,
-        temp,
-        AT_FDCWD,
-        target,
-        nix::fcntl::AtFlags::empty(),
-    )?;
-    let _ = fs::remove_file(temp);
-    Ok(())
-}
-
 /// How often `--wait` looks again whether a daemon serves the outbox.
 const SERVED_CHECK: Duration = Duration::from_secs(1);
 
@@ -440,6 +403,7 @@ pub(crate) fn served_by_simgate(outbox: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nix::fcntl::{renameat2, RenameFlags, AT_FDCWD};
 
     /// The wait follows its own file, not its name: a message sent before
     /// under the same name stays another message, and its own file found

@@ -1322,3 +1322,48 @@ async fn past_a_hundred_messages_in_one_second_none_overwrites_another() {
     assert!(names.contains("IN20261125_200100_102_+4915100000077_00.txt"));
     h.stop().await;
 }
+
+/// Two daemons (two modems, configured apart as gammu users run them)
+/// sharing one inbox, each receiving the same message from the same sender
+/// with the same time stamp (a service that texts both numbers at once):
+/// both land in the inbox, under two serials, as gammu-smsd names them.
+/// Before, both chose serial 00 and the second file replaced the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_daemons_sharing_an_inbox_lose_neither_of_two_messages_named_alike() {
+    for round in 0..5 {
+        let mut first = Harness::start(&format!("shared-inbox-a{round}"), Profile::Generic).await;
+        let inbox = first.dir("inbox");
+        let mut second = {
+            let inbox = inbox.clone();
+            Harness::start_with(
+                &format!("shared-inbox-b{round}"),
+                Profile::Generic,
+                move |config| config.spool.inbox = inbox,
+            )
+            .await
+        };
+        let pdu = &delivers("+4915112345678", "Your code is 123456", 0)[0];
+        first.emulator.inject_deliver(pdu).unwrap();
+        second.emulator.inject_deliver(pdu).unwrap();
+        let mut names = first.received().await;
+        names.extend(second.received().await);
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), 2, "round {round}: both named alike: {names:?}");
+        for name in &names {
+            assert_eq!(
+                std::fs::read_to_string(inbox.join(name)).unwrap(),
+                "Your code is 123456",
+                "round {round}: {name}"
+            );
+        }
+        let mut listed: Vec<String> = std::fs::read_dir(&inbox)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        listed.sort();
+        assert_eq!(listed, names, "round {round}");
+        second.stop().await;
+        first.stop().await;
+    }
+}

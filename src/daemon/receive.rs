@@ -83,6 +83,27 @@ pub(super) struct Unwritten {
     files: Vec<inbox::InboxFile>,
     /// What RunOnReceive gets once they are written.
     received: Received,
+    /// Recorded before this process started: a write before the restart
+    /// may have left its files under its names, and they are replaced. A
+    /// message recorded since is written without replacing anything, so
+    /// that a file another writer of the inbox (a second daemon) gave the
+    /// name meanwhile is never lost.
+    from_before: bool,
+}
+
+/// Adds `message` to a batch to be written unless the batch has it
+/// already (two of its parts in one read, or a part the network repeated:
+/// each finds the message unwritten), and returns its place in the batch.
+/// Written once, announced once.
+fn push_unique(batch: &mut Vec<Unwritten>, message: Unwritten) -> usize {
+    let known = message
+        .received
+        .id
+        .and_then(|id| batch.iter().position(|other| other.received.id == Some(id)));
+    known.unwrap_or_else(|| {
+        batch.push(message);
+        batch.len() - 1
+    })
 }
 
 /// The names messages recorded in this batch will have: a second message
@@ -250,10 +271,8 @@ pub(super) fn record_listed(
                 Listed::Message { location, pdu } => {
                     match record_pdu(config, filters, store, &mut reserved, &pdu, now_ms)? {
                         Recorded::Done(message) => {
-                            let waits_for = message.map(|message| {
-                                unwritten.push(message);
-                                unwritten.len() - 1
-                            });
+                            let waits_for =
+                                message.map(|message| push_unique(&mut unwritten, message));
                             entries.push((location, waits_for));
                         }
                         Recorded::Filtered => {}
@@ -312,8 +331,8 @@ pub(super) fn deliver(
     let mut written = Vec::new();
     let mut paths: Vec<PathBuf> = Vec::new();
     let mut error = None;
-    for message in unwritten {
-        match write_files(config, &message.files) {
+    for mut message in unwritten {
+        match write_message(config, store, &mut message, now_ms) {
             Ok(mut more) => {
                 paths.append(&mut more);
                 written.push(message.received);
@@ -399,6 +418,7 @@ pub(super) fn record_pdu(
             // the environment (spec §6).
             if config.receive.delivery_report == crate::config::DeliveryReport::Log {
                 let logged = new.then(|| Unwritten {
+                    from_before: false,
                     files: Vec::new(),
                     received: Received {
                         id: None,
@@ -514,6 +534,7 @@ fn record_part(
     let others: Vec<i64> = waiting.iter().map(|p| p.id).collect();
     let (_, message) = store.add_completing_part(part, &others, &files)?;
     Ok(Some(Unwritten {
+        from_before: false,
         files: rendered,
         received: Received {
             id: Some(message),
@@ -682,7 +703,9 @@ pub(super) fn complete_recorded(
     let mut unwritten = Vec::new();
     let recorded = store.batch(Durability::Now, |store| {
         for part in store.unassembled_parts()? {
-            unwritten.extend(complete_part(config, store, &mut reserved, part, now_ms)?);
+            if let Some(message) = complete_part(config, store, &mut reserved, part, now_ms)? {
+                push_unique(&mut unwritten, message);
+            }
         }
         Ok::<_, ReceiveError>(())
     });
@@ -784,6 +807,7 @@ fn recorded_message(
     let serial = serial_of(&message.files);
     let rendered = inbox::inbox_files(&parts, config.spool.inbox_format, serial, &utc(now_ms));
     Ok(Some(Unwritten {
+        from_before: store.recorded_before_start(id),
         files: rendered,
         received: Received {
             id: Some(id),
@@ -865,6 +889,7 @@ fn assemble(
     let ids: Vec<i64> = group.iter().map(|p| p.id).collect();
     let message = store.begin_incoming(&ids, &files, complete, now_ms)?;
     Ok(Unwritten {
+        from_before: false,
         files: rendered,
         received: Received {
             id: Some(message),
@@ -914,19 +939,86 @@ fn names(files: &[inbox::InboxFile]) -> Vec<String> {
     files.iter().map(|file| file.name.clone()).collect()
 }
 
+/// Writes one message's inbox files ([`write_files`]). A name another
+/// writer of the inbox took since it was chosen (a second daemon sharing
+/// the inbox, on another modem) is left to that file: the message takes
+/// the next free serial, recorded before its files are written, and the
+/// names it is announced with are the new ones.
+fn write_message(
+    config: &Config,
+    store: &mut Store,
+    message: &mut Unwritten,
+    now_ms: i64,
+) -> Result<Vec<PathBuf>, ReceiveError> {
+    let mode = if message.from_before {
+        spool_fs::WriteMode::Replace
+    } else {
+        spool_fs::WriteMode::New
+    };
+    loop {
+        match write_files(config, &message.files, mode) {
+            Err(ReceiveError::Write(spool_fs::SpoolIoError::Busy { path })) => {
+                let Some(id) = message.received.id else {
+                    return Err(spool_fs::SpoolIoError::Busy { path }.into());
+                };
+                let mut failed = None;
+                let serial = inbox::choose_serial(&message.received.parts, |name| {
+                    config.spool.inbox.join(name).exists()
+                        || store.name_being_written(name).unwrap_or_else(|error| {
+                            failed = Some(error);
+                            true
+                        })
+                })
+                .unwrap_or(0);
+                if let Some(error) = failed {
+                    return Err(error.into());
+                }
+                let files = inbox::inbox_files(
+                    &message.received.parts,
+                    config.spool.inbox_format,
+                    serial,
+                    &utc(now_ms),
+                );
+                let names = names(&files);
+                store.rename_incoming_files(id, &names)?;
+                tracing::warn!(taken = %Redact(&path.display().to_string()), file = %Redact(&names.join(" ")), "an inbox file name was taken by another writer of the inbox (a second daemon?) since it was chosen; the message goes under the next free one");
+                message.files = files;
+                message.received.files = names;
+            }
+            written => return written,
+        }
+    }
+}
+
 /// Writes inbox files, each through a temporary name and a rename, not
-/// synced ([`deliver`] syncs the batch); returns their paths.
-fn write_files(config: &Config, files: &[inbox::InboxFile]) -> Result<Vec<PathBuf>, ReceiveError> {
+/// synced ([`deliver`] syncs the batch); returns their paths. With
+/// [`spool_fs::WriteMode::New`] a name that exists fails the whole
+/// message, and the files it had placed are removed again.
+fn write_files(
+    config: &Config,
+    files: &[inbox::InboxFile],
+    mode: spool_fs::WriteMode,
+) -> Result<Vec<PathBuf>, ReceiveError> {
     let mut written = Vec::with_capacity(files.len());
     for file in files {
-        written.push(spool_fs::write_atomic(
+        match spool_fs::write_atomic(
             &config.spool.inbox,
             std::ffi::OsStr::new(&file.name),
             &file.contents,
             None,
-            spool_fs::WriteMode::Replace,
+            mode,
             Flush::Later,
-        )?);
+        ) {
+            Ok(path) => written.push(path),
+            Err(error) => {
+                if mode == spool_fs::WriteMode::New {
+                    for placed in &written {
+                        let _ = std::fs::remove_file(placed);
+                    }
+                }
+                return Err(error.into());
+            }
+        }
     }
     Ok(written)
 }
@@ -1013,6 +1105,182 @@ mod tests {
         assert!(store.unassembled_parts().unwrap().is_empty());
         // Both noted: the next read logs neither.
         assert_eq!(own.note("SM", &[at("SM", 0), at("SM", 1)]), []);
+    }
+
+    /// A configuration whose inbox is a fresh folder named after `name`.
+    fn with_inbox(name: &str) -> Config {
+        let inbox =
+            std::env::temp_dir().join(format!("simgate-receive-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&inbox);
+        std::fs::create_dir_all(&inbox).unwrap();
+        let mut config = Config::default();
+        config.spool.inbox = inbox;
+        config
+    }
+
+    /// An SMS-DELIVER from `from` with `text`, SMSC field first, time
+    /// stamped 2026-12-05 12:00:00 UTC.
+    fn received_pdu(from: &str, text: &str) -> Vec<u8> {
+        let plan = pdu::plan_text(text, pdu::EncodingPolicy::Auto).unwrap();
+        let originator = pdu::Address::parse_number(from).unwrap();
+        let stamp = pdu::Timestamp::from_unix_seconds(1_796_472_000);
+        let deliver = &pdu::SmsDeliver::from_plan(&plan, &originator, stamp, 1)[0];
+        [&[0u8][..], &deliver.encode().unwrap()].concat()
+    }
+
+    /// Records `pdu` as this daemon would, returning what is to be written.
+    fn recorded(config: &Config, store: &mut Store, pdu: &[u8]) -> Unwritten {
+        let mut reserved = Reserved::new();
+        match record_pdu(config, &Filters::default(), store, &mut reserved, pdu, 0).unwrap() {
+            Recorded::Done(Some(unwritten)) => unwritten,
+            other => panic!("not recorded to be written: {other:?}"),
+        }
+    }
+
+    fn inbox_names(config: &Config) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&config.spool.inbox)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Another writer of the same inbox (a second daemon, on another modem)
+    /// took the name this message was given after it was chosen: the
+    /// message goes under the next serial, the other file stays as it is,
+    /// and the name recorded and announced is the one written.
+    #[test]
+    fn a_name_taken_meanwhile_by_another_writer_is_not_replaced() {
+        let config = with_inbox("taken");
+        let mut store = Store::in_memory().unwrap();
+        store.mark_start().unwrap();
+        let unwritten = recorded(&config, &mut store, &received_pdu("+4915112345678", "ours"));
+        let chosen = unwritten.received.files.clone();
+        assert_eq!(chosen.len(), 1);
+        assert!(chosen[0].contains("_00_"), "{chosen:?}");
+        std::fs::write(config.spool.inbox.join(&chosen[0]), b"the other daemon's").unwrap();
+
+        let delivered = deliver(&config, &mut store, vec![unwritten], 0);
+        assert!(delivered.error.is_none(), "{:?}", delivered.error);
+        assert_eq!(
+            std::fs::read(config.spool.inbox.join(&chosen[0])).unwrap(),
+            b"the other daemon's"
+        );
+        let ours = chosen[0].replace("_00_", "_01_");
+        assert_eq!(inbox_names(&config), [chosen[0].clone(), ours.clone()]);
+        assert_eq!(
+            std::fs::read(config.spool.inbox.join(&ours)).unwrap(),
+            b"ours"
+        );
+        assert_eq!(delivered.received.len(), 1);
+        assert_eq!(delivered.received[0].files, std::slice::from_ref(&ours));
+        let id = delivered.received[0].id.unwrap();
+        assert_eq!(store.incoming_message(id).unwrap().unwrap().files, [ours]);
+        let _ = std::fs::remove_dir_all(&config.spool.inbox);
+    }
+
+    /// The same when the message waited (its first write failed: a full
+    /// disk) and is written by the retry: the other file stays.
+    #[test]
+    fn a_name_taken_while_the_message_waited_is_not_replaced() {
+        let config = with_inbox("waited");
+        let mut store = Store::in_memory().unwrap();
+        store.mark_start().unwrap();
+        let unwritten = recorded(
+            &config,
+            &mut store,
+            &received_pdu("+4915112345678", "waited"),
+        );
+        let name = unwritten.received.files[0].clone();
+        drop(unwritten);
+        std::fs::write(config.spool.inbox.join(&name), b"the other daemon's").unwrap();
+
+        let written = finish_unwritten(&config, &mut store, 0).unwrap();
+        let ours = name.replace("_00_", "_01_");
+        assert_eq!(written.len(), 1);
+        assert_eq!(written[0].files, std::slice::from_ref(&ours));
+        assert_eq!(
+            std::fs::read(config.spool.inbox.join(&name)).unwrap(),
+            b"the other daemon's"
+        );
+        assert_eq!(
+            std::fs::read(config.spool.inbox.join(&ours)).unwrap(),
+            b"waited"
+        );
+        let _ = std::fs::remove_dir_all(&config.spool.inbox);
+    }
+
+    /// A part listed twice in one read (the network repeated it, or the
+    /// device stores it twice) finds its message unwritten in the same
+    /// batch: the message is written once, under one serial, and announced
+    /// once.
+    #[test]
+    fn a_message_whose_part_is_listed_twice_is_written_and_announced_once() {
+        let config = with_inbox("twice");
+        let mut store = Store::in_memory().unwrap();
+        store.mark_start().unwrap();
+        let text = "a long message ".repeat(12);
+        let plan = pdu::plan_text(&text, pdu::EncodingPolicy::Auto).unwrap();
+        let originator = pdu::Address::parse_number("+4915112345678").unwrap();
+        let stamp = pdu::Timestamp::from_unix_seconds(1_796_472_000);
+        let parts: Vec<Vec<u8>> = pdu::SmsDeliver::from_plan(&plan, &originator, stamp, 7)
+            .iter()
+            .map(|deliver| [&[0u8][..], &deliver.encode().unwrap()].concat())
+            .collect();
+        assert_eq!(parts.len(), 2);
+        let listed: Vec<Listed> = [&parts[0], &parts[1], &parts[0]]
+            .into_iter()
+            .enumerate()
+            .map(|(index, pdu)| Listed::Message {
+                location: at("SM", index as u32),
+                pdu: pdu.clone(),
+            })
+            .collect();
+        let recorded = record_listed(
+            &config,
+            &Filters::default(),
+            &mut store,
+            &mut OwnMessages::default(),
+            "SM",
+            listed,
+            0,
+        );
+        assert!(recorded.error.is_none(), "{:?}", recorded.error);
+        assert_eq!(recorded.received.len(), 1, "{:?}", recorded.received);
+        let names = inbox_names(&config);
+        assert_eq!(names.len(), 2, "{names:?}");
+        assert!(names.iter().all(|name| name.contains("_00_")), "{names:?}");
+        assert_eq!(recorded.deletable.len(), 3);
+        let _ = std::fs::remove_dir_all(&config.spool.inbox);
+    }
+
+    /// After a restart, a message recorded but not marked written is
+    /// written again under its recorded name, over the file its earlier
+    /// write may have left: no second copy under another serial.
+    #[test]
+    fn a_message_from_before_a_restart_is_written_again_under_its_name() {
+        let config = with_inbox("again");
+        let mut store = Store::in_memory().unwrap();
+        let unwritten = recorded(
+            &config,
+            &mut store,
+            &received_pdu("+4915112345678", "again"),
+        );
+        let name = unwritten.received.files[0].clone();
+        std::fs::write(config.spool.inbox.join(&name), b"again").unwrap();
+        drop(unwritten);
+        store.mark_start().unwrap(); // the restart
+
+        let written = finish_unwritten(&config, &mut store, 0).unwrap();
+        assert_eq!(written.len(), 1);
+        assert_eq!(written[0].files, std::slice::from_ref(&name));
+        assert_eq!(inbox_names(&config), std::slice::from_ref(&name));
+        assert_eq!(
+            std::fs::read(config.spool.inbox.join(&name)).unwrap(),
+            b"again"
+        );
+        let _ = std::fs::remove_dir_all(&config.spool.inbox);
     }
 
     #[test]

@@ -145,6 +145,7 @@ impl Core {
         self.store
             .forget_parts_used_before(now_ms - PARTS_USED_KEPT_MS)?;
         let mut started = Started::default();
+        self.store.mark_start()?;
         match receive::finish_unwritten(&self.config, &mut self.store, now_ms) {
             Ok(written) => started.received = written,
             Err((written, error)) => {

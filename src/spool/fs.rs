@@ -723,13 +723,46 @@ fn copy_into(source: &Path, dir: &Path, name: &OsStr) -> Result<PathBuf, SpoolIo
     Ok(target)
 }
 
-/// What [`write_atomic`] does with an existing file: it replaces it, the
-/// one mode the daemon uses.
+/// What [`write_atomic`] does with an existing file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum WriteMode {
     /// Replace an existing file (an inbox file written again after a crash,
     /// a rewritten `.smsbackup`).
     Replace,
+    /// Never replace: a name that exists fails with
+    /// [`SpoolIoError::Busy`] (an inbox file whose name another writer of
+    /// the same inbox took after it was chosen).
+    New,
+}
+
+/// Gives `temp` the name `target` unless that name exists (`EEXIST`):
+/// `renameat2(RENAME_NOREPLACE)`, or where the file system refuses the
+/// flag (NFS, 9p, many FUSE file systems: `EINVAL`) a hard link, which
+/// never replaces a name either, and the temporary name's removal. A
+/// temporary name left behind (that removal failed) is hidden, and
+/// ignored by every reader of the spool.
+pub(crate) fn rename_no_replace(temp: &Path, target: &Path) -> Result<(), nix::errno::Errno> {
+    use nix::fcntl::{renameat2, RenameFlags, AT_FDCWD};
+    match renameat2(
+        AT_FDCWD,
+        temp,
+        AT_FDCWD,
+        target,
+        RenameFlags::RENAME_NOREPLACE,
+    ) {
+        Err(nix::errno::Errno::EINVAL | nix::errno::Errno::ENOSYS) => {
+            nix::unistd::linkat(
+                AT_FDCWD,
+                temp,
+                AT_FDCWD,
+                target,
+                nix::fcntl::AtFlags::empty(),
+            )?;
+            let _ = fs::remove_file(temp);
+            Ok(())
+        }
+        other => other,
+    }
 }
 
 /// Removes the temporary files [`write_atomic`] left in `dir`, and those
@@ -815,6 +848,15 @@ pub(crate) fn write_atomic(
         }
         match write_mode {
             WriteMode::Replace => fs::rename(&temp, &target).map_err(io_error("rename", &temp))?,
+            WriteMode::New => match rename_no_replace(&temp, &target) {
+                Ok(()) => {}
+                Err(nix::errno::Errno::EEXIST) => {
+                    return Err(SpoolIoError::Busy {
+                        path: target.clone(),
+                    })
+                }
+                Err(errno) => return Err(io_error("rename", &temp)(errno.into())),
+            },
         }
         // Closed under its final name (see the module documentation).
         drop(file);

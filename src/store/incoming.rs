@@ -402,6 +402,42 @@ impl Store {
         Ok(())
     }
 
+    /// Notes where this process starts: the received messages recorded so
+    /// far are from before it ([`Self::recorded_before_start`]). Message
+    /// ids only grow (rows of `incoming` are never deleted).
+    pub(crate) fn mark_start(&mut self) -> Result<(), StoreError> {
+        self.incoming_before_start =
+            self.connection
+                .query_row("SELECT COALESCE(MAX(id), 0) FROM incoming", [], |row| {
+                    row.get(0)
+                })?;
+        Ok(())
+    }
+
+    /// Whether received message `id` was recorded before this process
+    /// started (all are, until [`Self::mark_start`]): a write of its files
+    /// before a restart may have left them under its names.
+    pub(crate) fn recorded_before_start(&self, id: i64) -> bool {
+        id <= self.incoming_before_start
+    }
+
+    /// Gives message `id` other inbox file names (before its files are
+    /// written under them), synced: a restart must never write it again
+    /// under the names it gave up.
+    pub(crate) fn rename_incoming_files(
+        &mut self,
+        id: i64,
+        files: &[String],
+    ) -> Result<(), StoreError> {
+        self.batch(Durability::Now, |store| {
+            store.connection.execute(
+                "UPDATE incoming SET files = ?2 WHERE id = ?1",
+                params![id, files.join("\n")],
+            )?;
+            Ok(())
+        })
+    }
+
     /// The message's files are durably on disk; `hook`: its RunOnReceive
     /// hook is to be started.
     pub(crate) fn incoming_written(&mut self, id: i64, hook: bool) -> Result<(), StoreError> {

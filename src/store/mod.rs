@@ -102,6 +102,9 @@ pub struct Store {
     webhooks: Option<WebhookSink>,
     /// The group commit of its WAL (see [`sync`]); `None` in memory.
     group: Option<std::sync::Arc<sync::GroupSync>>,
+    /// The received messages up to this id were recorded before this
+    /// process started ([`Store::mark_start`]; until then, all of them).
+    incoming_before_start: i64,
 }
 
 /// The connection, with `execute` and `query_row` going through SQLite's
@@ -355,6 +358,7 @@ impl Store {
             connection: CachedConnection(connection),
             webhooks: None,
             group: None,
+            incoming_before_start: i64::MAX,
         })
     }
 }
