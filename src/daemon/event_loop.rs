@@ -127,6 +127,82 @@ pub(super) fn every(period: Duration) -> Option<tokio::time::Interval> {
     })
 }
 
+/// A timer for a period the configuration sets: made again on a reload
+/// only when its period changed, so that a reload (logrotate's, daily)
+/// does not put off a long period for ever.
+struct Timer {
+    period: Duration,
+    interval: Option<tokio::time::Interval>,
+}
+
+impl Timer {
+    fn new(period: Duration) -> Self {
+        Self {
+            period,
+            interval: every(period),
+        }
+    }
+
+    fn set(&mut self, period: Duration) {
+        if period != self.period {
+            *self = Self::new(period);
+        }
+    }
+}
+
+/// The loop's timers whose periods the configuration sets (the first
+/// modem's loop has the outbox's rescan and the expiry).
+struct Timers {
+    rescan: Timer,
+    radio_refresh: Timer,
+    soft_reset: Timer,
+    hard_reset: Timer,
+    receive_poll: Timer,
+    multipart_check: Timer,
+    expiry: Timer,
+}
+
+impl Timers {
+    /// The periods `config` sets, for the first modem's loop or another's.
+    fn periods(config: &Config, first: bool) -> [Duration; 7] {
+        let first_only = |period: Duration| if first { period } else { Duration::ZERO };
+        [
+            first_only(config.spool.scan_interval.max(Duration::from_secs(1))),
+            config.modem.status_interval,
+            config.modem.reset_interval,
+            config.modem.hard_reset_interval,
+            receive::poll_interval(config),
+            receive::multipart_check_interval(config),
+            first_only(send::expiry_interval(config)),
+        ]
+    }
+
+    fn of(config: &Config, first: bool) -> Self {
+        let [rescan, radio, soft, hard, poll, multipart, expiry] = Self::periods(config, first);
+        Self {
+            rescan: Timer::new(rescan),
+            radio_refresh: Timer::new(radio),
+            soft_reset: Timer::new(soft),
+            hard_reset: Timer::new(hard),
+            receive_poll: Timer::new(poll),
+            multipart_check: Timer::new(multipart),
+            expiry: Timer::new(expiry),
+        }
+    }
+
+    /// SIGHUP: each timer whose period `config` changed starts again.
+    fn set(&mut self, config: &Config, first: bool) {
+        let [rescan, radio, soft, hard, poll, multipart, expiry] = Self::periods(config, first);
+        self.rescan.set(rescan);
+        self.radio_refresh.set(radio);
+        self.soft_reset.set(soft);
+        self.hard_reset.set(hard);
+        self.receive_poll.set(poll);
+        self.multipart_check.set(multipart);
+        self.expiry.set(expiry);
+    }
+}
+
 /// Starts `interval`'s period again from now: after work that may take
 /// longer than the period (a status read of a slow stick), so that the
 /// loop serves everything else before that work comes round again.
@@ -255,16 +331,9 @@ impl<D: Device> Daemon<D> {
         let first = self.lane.is_first();
         let mut woken = self.woken.take();
         let mut reloads = self.reloads.take();
-        let mut rescan = if first {
-            every(self.config.spool.scan_interval.max(Duration::from_secs(1)))
-        } else {
-            None
-        };
+        let mut timers = Timers::of(&self.config, first);
         let mut folder_check = tokio::time::interval(outbox::FOLDER_CHECK);
         let mut watchdog = every(self.systemd.watchdog_interval().unwrap_or(Duration::ZERO));
-        let mut radio_refresh = every(self.config.modem.status_interval);
-        let mut soft_reset = every(self.config.modem.reset_interval);
-        let mut hard_reset = every(self.config.modem.hard_reset_interval);
         let mut device_state = self.device.watch();
         let mut init_failures_seen = 0;
         if let DeviceState::Connecting {
@@ -279,18 +348,8 @@ impl<D: Device> Daemon<D> {
         let mut ready_announced = false;
         let mut was_ready = self.ready();
         self.record_device().await?;
-        let mut receive_poll = every(receive::poll_interval(&self.config));
-        let mut multipart_check = every(receive::multipart_check_interval(&self.config));
         // The first modem's loop gives up on messages past `max_age`, a
         // slice a turn (`expiring` while more may be due).
-        let expiry_of = |config: &Config| {
-            if first {
-                every(send::expiry_interval(config))
-            } else {
-                None
-            }
-        };
-        let mut expiry = expiry_of(&self.config);
         let mut expiring = false;
         // The first modem's loop notices the calendar set forward or back.
         let mut calendar = first.then(|| clock::CalendarWatch::of(&*self.clock));
@@ -336,9 +395,7 @@ impl<D: Device> Daemon<D> {
                     Some(Signal::Reload) => {
                         self.systemd.reloading();
                         self.reload(config_path.as_deref()).await?;
-                        multipart_check = every(receive::multipart_check_interval(&self.config));
-                        receive_poll = every(receive::poll_interval(&self.config));
-                        expiry = expiry_of(&self.config);
+                        timers.set(&self.config, first);
                         self.systemd.ready();
                     }
                     Some(Signal::Suspend) => self.device.control(Control::Suspend).await,
@@ -413,7 +470,7 @@ impl<D: Device> Daemon<D> {
                 _ = folder_check.tick(), if watch_dead => {
                     self.core(|core| core.outbox.as_mut().map(outbox::Outbox::check_watch)).await?;
                 }
-                () = tick(&mut rescan) => {
+                () = tick(&mut timers.rescan.interval) => {
                     self.core(|core| {
                         if let Some(outbox) = core.outbox.as_mut() {
                             outbox.check_watch();
@@ -422,11 +479,11 @@ impl<D: Device> Daemon<D> {
                     })
                     .await?;
                 }
-                () = tick(&mut receive_poll), if ready => {
+                () = tick(&mut timers.receive_poll.interval), if ready => {
                     self.read_device(None).await?;
-                    restart(&mut receive_poll);
+                    restart(&mut timers.receive_poll.interval);
                 }
-                () = tick(&mut multipart_check) => {
+                () = tick(&mut timers.multipart_check.interval) => {
                     let now = self.clock.now_ms();
                     let flushed = self
                         .core(move |core| receive::flush_stale(&core.config, &mut core.store, now))
@@ -443,21 +500,21 @@ impl<D: Device> Daemon<D> {
                         self.read_device(None).await?;
                     }
                 }
-                () = tick(&mut soft_reset) => {
+                () = tick(&mut timers.soft_reset.interval) => {
                     tracing::info!("periodic reset (ResetFrequency): initialising the device again");
                     self.device.control(Control::Reconnect).await;
                     self.hold_sends_for_new_session();
                 }
-                () = tick(&mut hard_reset) => {
+                () = tick(&mut timers.hard_reset.interval) => {
                     tracing::info!("periodic hard reset (HardResetFrequency)");
                     self.device.control(Control::HardReset).await;
                     self.hold_sends_for_new_session();
                 }
-                () = tick(&mut radio_refresh), if ready => {
+                () = tick(&mut timers.radio_refresh.interval), if ready => {
                     self.refresh_radio().await;
                     self.record_device().await?;
                     self.status_line().await?;
-                    restart(&mut radio_refresh);
+                    restart(&mut timers.radio_refresh.interval);
                 }
                 () = sleep_until(outbox_due), if intake_first => {
                     self.sends_since_intake.store(0, Relaxed);
@@ -468,7 +525,7 @@ impl<D: Device> Daemon<D> {
                     self.sends_since_intake.fetch_add(1, Relaxed);
                     self.send_next(&stop).await?;
                 }
-                () = tick(&mut expiry), if room => expiring = self.expire_old().await?,
+                () = tick(&mut timers.expiry.interval), if room => expiring = self.expire_old().await?,
                 () = std::future::ready(()), if expiring && room => expiring = self.expire_old().await?,
                 () = sleep_until(outbox_due), if !intake_first => {
                     self.sends_since_intake.store(0, Relaxed);
@@ -477,9 +534,7 @@ impl<D: Device> Daemon<D> {
                 () = changed(&mut woken) => self.core(|_| ()).await?,
                 config = reloaded(&mut reloads) => {
                     self.take_reload(config).await;
-                    multipart_check = every(receive::multipart_check_interval(&self.config));
-                    receive_poll = every(receive::poll_interval(&self.config));
-                    expiry = expiry_of(&self.config);
+                    timers.set(&self.config, first);
                 }
             }
         }
