@@ -89,23 +89,43 @@ pub(super) struct Daemon<D> {
 }
 
 /// SIGHUP: the log file opened again (logrotate moved it away), at the
-/// path the configuration now names.
-async fn reopen_log(target: &crate::config::LogTarget) {
-    let crate::config::LogTarget::File(path) = target else {
-        return;
-    };
-    let file = path.clone();
+/// path the configuration now names; `false` when logging does not go to
+/// a file (that waits for a restart, and says so).
+async fn reopen_log(path: &std::path::Path) -> bool {
+    let file = path.to_owned();
     match blocking(move || super::logging::reopen(&file)).await {
-        Some(Ok(())) => {}
-        None => tracing::warn!(
-            log = %path.display(),
-            "SIGHUP: logging to a file takes effect at the next restart"
-        ),
-        Some(Err(error)) => tracing::error!(
-            log = %path.display(),
-            %error,
-            "SIGHUP: cannot open the log file again; logging goes on to the one open"
-        ),
+        Some(Ok(())) => true,
+        None => {
+            tracing::warn!(
+                log = %path.display(),
+                "SIGHUP: logging to a file takes effect at the next restart"
+            );
+            false
+        }
+        Some(Err(error)) => {
+            tracing::error!(
+                log = %path.display(),
+                %error,
+                "SIGHUP: cannot open the log file again; logging goes on to the one open"
+            );
+            true
+        }
+    }
+}
+
+/// SIGHUP and `[spool] umask`: a mask set applies at once to the files
+/// written from now on; one removed leaves the mask set (the one simgate
+/// started with is not known), and says so.
+fn reload_umask(config: &mut Config, running: &Config) {
+    match (config.spool.umask, running.spool.umask) {
+        (Some(mask), _) => {
+            nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
+        }
+        (None, Some(_)) => {
+            tracing::warn!("SIGHUP: a removed [spool] umask takes effect at the next restart");
+            config.spool.umask = running.spool.umask;
+        }
+        (None, None) => {}
     }
 }
 
@@ -377,10 +397,13 @@ impl<D: Device> Daemon<D> {
                     .map(|at| clock::deadline(&*clock, at))
             }
             .map(|due| self.sends_held_until.map_or(due, |held| due.max(held)));
+            // With sending off (a reload turned it off), nothing more is
+            // taken in: new files stay in the outbox, as at a start with
+            // `Send = no`, and wait for sending to be turned on again.
             let outbox_due = self
                 .schedule
                 .outbox_due
-                .filter(|_| first)
+                .filter(|_| first && self.config.send.enabled)
                 .map(|at| clock::deadline(&*clock, at));
             let watch_dead = self.schedule.watch_dead && first;
             let ready = self.ready();
@@ -394,7 +417,9 @@ impl<D: Device> Daemon<D> {
                     Some(Signal::Stop) | None => return Ok(()),
                     Some(Signal::Reload) => {
                         self.systemd.reloading();
-                        self.reload(config_path.as_deref()).await?;
+                        if let Some(events) = self.reload(config_path.as_deref()).await? {
+                            outbox_events = events;
+                        }
                         timers.set(&self.config, first);
                         self.systemd.ready();
                     }
@@ -590,22 +615,27 @@ impl<D: Device> Daemon<D> {
     /// settings (a new session). The outbox and the database stay as they
     /// were (changing them needs a restart, and says so); a configuration
     /// that does not load keeps the old one running.
+    ///
+    /// Sending turned on for the first time since the start: the outbox is
+    /// watched from now on, and its watch's events are returned.
     pub(super) async fn reload(
         &mut self,
         path: Option<&std::path::Path>,
-    ) -> Result<(), DaemonError> {
+    ) -> Result<Option<mpsc::Receiver<watcher::OutboxEvent>>, DaemonError> {
         let Some(path) = path else {
             tracing::info!("SIGHUP: initialising the device again");
             self.device.control(Control::Reconnect).await;
             self.hold_sends_for_new_session();
-            return Ok(());
+            return Ok(None);
         };
         let file = path.to_owned();
+        let mut outbox_events = None;
         match blocking(move || crate::config::load(&file)).await {
             Ok(loaded) => {
-                reopen_log(&loaded.config.log.target).await;
+                let mut config = loaded.config.clone();
+                self.reload_log(&mut config).await;
                 loaded.log_notices();
-                let mut config = loaded.config;
+                reload_umask(&mut config, &self.config);
                 if config.spool.outbox != self.config.spool.outbox
                     || config.database.path.is_some()
                         && config.database.path != self.config.database.path
@@ -633,6 +663,21 @@ impl<D: Device> Daemon<D> {
                 }
                 config.spool.outbox = self.config.spool.outbox.clone();
                 config.database.path = self.config.database.path.clone();
+                if config.send.enabled != self.config.send.enabled {
+                    if config.send.enabled {
+                        outbox_events = self.open_outbox(&config).await?;
+                        if outbox_events.is_none() {
+                            config.send.enabled = self.outbox_open().await?;
+                        }
+                    }
+                    if config.send.enabled {
+                        tracing::info!("SIGHUP: Send = yes: the outbox is taken in and sent");
+                    } else {
+                        tracing::info!("SIGHUP: Send = no: nothing more is taken in or sent until sending is turned on again");
+                    }
+                    self.published
+                        .update(|snapshot| snapshot.send_enabled = config.send.enabled);
+                }
                 let config = Arc::new(config);
                 self.config = Arc::new(config.for_modem(0));
                 let lanes = Lane::all(&config);
@@ -679,7 +724,82 @@ impl<D: Device> Daemon<D> {
                 tracing::error!(config = %path.display(), error = %Scrub(&error), "SIGHUP: configuration not reloaded; keeping the old one");
             }
         }
-        Ok(())
+        Ok(outbox_events)
+    }
+
+    /// Whether the outbox is watched (sending was on at some time).
+    async fn outbox_open(&mut self) -> Result<bool, DaemonError> {
+        self.core(|core| core.outbox.is_some()).await
+    }
+
+    /// Sending turned on by a reload: when the outbox was never watched
+    /// (sending was off at start), it is locked and watched now, and what
+    /// a start does with it is done (claimed files of an earlier run go
+    /// back or on). `None` when it was watched already, or cannot be
+    /// (another process holds it: logged, and sending stays off).
+    async fn open_outbox(
+        &mut self,
+        config: &Config,
+    ) -> Result<Option<mpsc::Receiver<watcher::OutboxEvent>>, DaemonError> {
+        let config = Arc::new(config.clone());
+        let now = self.clock.now();
+        let opened = self
+            .core(move |core| -> Result<_, crate::store::StoreError> {
+                if core.outbox.is_some() {
+                    return Ok(None);
+                }
+                let dir = &config.spool.outbox;
+                let lock = match crate::instance::lock_dir(dir, "outbox") {
+                    Ok(lock) => lock,
+                    Err(error) => {
+                        tracing::error!(%error, "SIGHUP: cannot take the outbox; sending stays off");
+                        return Ok(None);
+                    }
+                };
+                let (mut outbox, events) = outbox::Outbox::new(dir, Some(lock));
+                outbox.destinations = Destinations::load(&config.destinations);
+                let resolving = outbox.recover(&config, &mut core.store, now)?;
+                if !resolving.is_empty() {
+                    tracing::warn!(
+                        count = resolving.len(),
+                        "messages interrupted mid-send: the device will be asked whether they went out"
+                    );
+                }
+                core.outbox = Some(outbox);
+                Ok(Some(events))
+            })
+            .await??;
+        Ok(opened)
+    }
+
+    /// SIGHUP and `[log]`: the level applies at once; a log file is opened
+    /// again at the path the configuration now names; a change of target
+    /// other than that (stderr, stdout, syslog) or of facility waits for
+    /// the next restart, and says so. `config` keeps what logging runs
+    /// with.
+    async fn reload_log(&self, config: &mut Config) {
+        let running = &self.config.log;
+        if config.log.level != running.level {
+            let level = format!("{:?}", config.log.level).to_ascii_lowercase();
+            super::logging::set_level(&level);
+        }
+        use crate::config::LogTarget;
+        match (&running.target, &config.log.target) {
+            (_, LogTarget::File(path)) => {
+                if !reopen_log(path).await {
+                    config.log.target = running.target.clone();
+                }
+            }
+            (old, new) if old != new => {
+                tracing::warn!("SIGHUP: a changed [log] file takes effect at the next restart");
+                config.log.target = running.target.clone();
+            }
+            _ => {}
+        }
+        if config.log.facility != running.facility && running.target == LogTarget::Syslog {
+            tracing::warn!("SIGHUP: a changed [log] facility takes effect at the next restart");
+        }
+        config.log.facility = running.facility;
     }
 
     /// Another modem's loop: the first modem's loop reloaded `config`
