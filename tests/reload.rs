@@ -162,7 +162,10 @@ async fn a_reload_re_arms_the_status_interval() {
     let gw = Reloading::start("reload-status", "status_interval = \"0s\"", "").await;
     gw.reload("status_interval = \"1s\"", "").await;
     let after = gw.count("AT+CSQ");
-    until("three more signal readings", || gw.count("AT+CSQ") >= after + 3).await;
+    until("three more signal readings", || {
+        gw.count("AT+CSQ") >= after + 3
+    })
+    .await;
     gw.stop().await;
 }
 
