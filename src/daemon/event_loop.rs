@@ -784,17 +784,13 @@ impl<D: Device> Daemon<D> {
             super::logging::set_level(&level);
         }
         use crate::config::LogTarget;
-        match (&running.target, &config.log.target) {
-            (_, LogTarget::File(path)) => {
-                if !reopen_log(path).await {
-                    config.log.target = running.target.clone();
-                }
-            }
-            (old, new) if old != new => {
-                tracing::warn!("SIGHUP: a changed [log] file takes effect at the next restart");
+        if let LogTarget::File(path) = &config.log.target {
+            if !reopen_log(path).await {
                 config.log.target = running.target.clone();
             }
-            _ => {}
+        } else if config.log.target != running.target {
+            tracing::warn!("SIGHUP: a changed [log] file takes effect at the next restart");
+            config.log.target = running.target.clone();
         }
         if config.log.facility != running.facility && running.target == LogTarget::Syslog {
             tracing::warn!("SIGHUP: a changed [log] facility takes effect at the next restart");
