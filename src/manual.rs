@@ -245,8 +245,11 @@ Overrides the log level, e.g. \fBRUST_LOG=debug\fR.
 .SH SIGNALS
 .TP
 \fBSIGHUP\fR
-Read the configuration again and reconnect to the modem
-(\fBsystemctl reload simgate\fR).
+Read the configuration again, apply it and reconnect to the modem
+(\fBsystemctl reload simgate\fR). A new outbox or database path,
+\fB[http]\fR, \fB[webhooks]\fR, the list of modems, a log target that
+changes to or from stderr, stdout or syslog, and the syslog facility take
+effect at the next restart; the log says so.
 .TP
 \fBSIGTERM\fR, \fBSIGINT\fR
 Finish the message being sent, then stop.

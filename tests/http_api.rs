@@ -80,13 +80,13 @@ pub(crate) async fn get(address: SocketAddr, path: &str) -> Answer {
     call(address, Method::GET, path, &[], b"").await
 }
 
-async fn post_send(address: SocketAddr, headers: &[(&str, &str)], body: &str) -> Answer {
+pub(crate) async fn post_send(address: SocketAddr, headers: &[(&str, &str)], body: &str) -> Answer {
     let mut all = vec![("content-type", "application/json")];
     all.extend_from_slice(headers);
     call(address, Method::POST, "/sms/send", &all, body.as_bytes()).await
 }
 
-fn message(number: &str, text: &str) -> String {
+pub(crate) fn message(number: &str, text: &str) -> String {
     serde_json::json!({ "number": number, "message": text }).to_string()
 }
 

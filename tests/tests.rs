@@ -33,6 +33,7 @@ mod pdu_vectors;
 mod pin;
 mod pin_sources;
 mod reference_tools;
+mod reload;
 mod scripted;
 mod scripted_device;
 mod send_command;

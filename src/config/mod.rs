@@ -196,8 +196,10 @@ pub struct ModemSettings {
     /// How long to wait for the network's answer to a sent PDU
     /// (`SendTimeout`).
     pub send_timeout: Duration,
-    /// Check the SIM lock at connect and before every receive cycle
-    /// (`CheckSecurity`).
+    /// Ask the SIM's lock state at connect, entering the PIN when it asks
+    /// for one, and initialise the device again after a send that failed
+    /// for its state; `false`, none of this (`CheckSecurity`). Unlike
+    /// gammu's, not asked again before each receive cycle.
     pub check_sim: bool,
     /// Signal/registration refresh interval; zero disables
     /// (`StatusFrequency`); else at least [`MIN_POLL_INTERVAL`].
@@ -1449,6 +1451,7 @@ impl Config {
         };
         config.init.pin = modem.pin.as_ref().map(SimPin::to_modem_pin);
         config.init.smsc = modem.smsc.clone();
+        config.init.skip_sim_check = !modem.check_sim;
         config.timeouts.command = modem.command_timeout;
         config.timeouts.send = modem.send_timeout;
         config

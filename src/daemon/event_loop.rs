@@ -89,23 +89,43 @@ pub(super) struct Daemon<D> {
 }
 
 /// SIGHUP: the log file opened again (logrotate moved it away), at the
-/// path the configuration now names.
-async fn reopen_log(target: &crate::config::LogTarget) {
-    let crate::config::LogTarget::File(path) = target else {
-        return;
-    };
-    let file = path.clone();
+/// path the configuration now names; `false` when logging does not go to
+/// a file (that waits for a restart, and says so).
+async fn reopen_log(path: &std::path::Path) -> bool {
+    let file = path.to_owned();
     match blocking(move || super::logging::reopen(&file)).await {
-        Some(Ok(())) => {}
-        None => tracing::warn!(
-            log = %path.display(),
-            "SIGHUP: logging to a file takes effect at the next restart"
-        ),
-        Some(Err(error)) => tracing::error!(
-            log = %path.display(),
-            %error,
-            "SIGHUP: cannot open the log file again; logging goes on to the one open"
-        ),
+        Some(Ok(())) => true,
+        None => {
+            tracing::warn!(
+                log = %path.display(),
+                "SIGHUP: logging to a file takes effect at the next restart"
+            );
+            false
+        }
+        Some(Err(error)) => {
+            tracing::error!(
+                log = %path.display(),
+                %error,
+                "SIGHUP: cannot open the log file again; logging goes on to the one open"
+            );
+            true
+        }
+    }
+}
+
+/// SIGHUP and `[spool] umask`: a mask set applies at once to the files
+/// written from now on; one removed leaves the mask set (the one simgate
+/// started with is not known), and says so.
+fn reload_umask(config: &mut Config, running: &Config) {
+    match (config.spool.umask, running.spool.umask) {
+        (Some(mask), _) => {
+            nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
+        }
+        (None, Some(_)) => {
+            tracing::warn!("SIGHUP: a removed [spool] umask takes effect at the next restart");
+            config.spool.umask = running.spool.umask;
+        }
+        (None, None) => {}
     }
 }
 
@@ -125,6 +145,82 @@ pub(super) fn every(period: Duration) -> Option<tokio::time::Interval> {
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         interval
     })
+}
+
+/// A timer for a period the configuration sets: made again on a reload
+/// only when its period changed, so that a reload (logrotate's, daily)
+/// does not put off a long period for ever.
+struct Timer {
+    period: Duration,
+    interval: Option<tokio::time::Interval>,
+}
+
+impl Timer {
+    fn new(period: Duration) -> Self {
+        Self {
+            period,
+            interval: every(period),
+        }
+    }
+
+    fn set(&mut self, period: Duration) {
+        if period != self.period {
+            *self = Self::new(period);
+        }
+    }
+}
+
+/// The loop's timers whose periods the configuration sets (the first
+/// modem's loop has the outbox's rescan and the expiry).
+struct Timers {
+    rescan: Timer,
+    radio_refresh: Timer,
+    soft_reset: Timer,
+    hard_reset: Timer,
+    receive_poll: Timer,
+    multipart_check: Timer,
+    expiry: Timer,
+}
+
+impl Timers {
+    /// The periods `config` sets, for the first modem's loop or another's.
+    fn periods(config: &Config, first: bool) -> [Duration; 7] {
+        let first_only = |period: Duration| if first { period } else { Duration::ZERO };
+        [
+            first_only(config.spool.scan_interval.max(Duration::from_secs(1))),
+            config.modem.status_interval,
+            config.modem.reset_interval,
+            config.modem.hard_reset_interval,
+            receive::poll_interval(config),
+            receive::multipart_check_interval(config),
+            first_only(send::expiry_interval(config)),
+        ]
+    }
+
+    fn of(config: &Config, first: bool) -> Self {
+        let [rescan, radio, soft, hard, poll, multipart, expiry] = Self::periods(config, first);
+        Self {
+            rescan: Timer::new(rescan),
+            radio_refresh: Timer::new(radio),
+            soft_reset: Timer::new(soft),
+            hard_reset: Timer::new(hard),
+            receive_poll: Timer::new(poll),
+            multipart_check: Timer::new(multipart),
+            expiry: Timer::new(expiry),
+        }
+    }
+
+    /// SIGHUP: each timer whose period `config` changed starts again.
+    fn set(&mut self, config: &Config, first: bool) {
+        let [rescan, radio, soft, hard, poll, multipart, expiry] = Self::periods(config, first);
+        self.rescan.set(rescan);
+        self.radio_refresh.set(radio);
+        self.soft_reset.set(soft);
+        self.hard_reset.set(hard);
+        self.receive_poll.set(poll);
+        self.multipart_check.set(multipart);
+        self.expiry.set(expiry);
+    }
 }
 
 /// Starts `interval`'s period again from now: after work that may take
@@ -255,16 +351,9 @@ impl<D: Device> Daemon<D> {
         let first = self.lane.is_first();
         let mut woken = self.woken.take();
         let mut reloads = self.reloads.take();
-        let mut rescan = if first {
-            every(self.config.spool.scan_interval.max(Duration::from_secs(1)))
-        } else {
-            None
-        };
+        let mut timers = Timers::of(&self.config, first);
         let mut folder_check = tokio::time::interval(outbox::FOLDER_CHECK);
         let mut watchdog = every(self.systemd.watchdog_interval().unwrap_or(Duration::ZERO));
-        let mut radio_refresh = every(self.config.modem.status_interval);
-        let mut soft_reset = every(self.config.modem.reset_interval);
-        let mut hard_reset = every(self.config.modem.hard_reset_interval);
         let mut device_state = self.device.watch();
         let mut init_failures_seen = 0;
         if let DeviceState::Connecting {
@@ -279,18 +368,8 @@ impl<D: Device> Daemon<D> {
         let mut ready_announced = false;
         let mut was_ready = self.ready();
         self.record_device().await?;
-        let mut receive_poll = every(receive::poll_interval(&self.config));
-        let mut multipart_check = every(receive::multipart_check_interval(&self.config));
         // The first modem's loop gives up on messages past `max_age`, a
         // slice a turn (`expiring` while more may be due).
-        let expiry_of = |config: &Config| {
-            if first {
-                every(send::expiry_interval(config))
-            } else {
-                None
-            }
-        };
-        let mut expiry = expiry_of(&self.config);
         let mut expiring = false;
         // The first modem's loop notices the calendar set forward or back.
         let mut calendar = first.then(|| clock::CalendarWatch::of(&*self.clock));
@@ -318,10 +397,13 @@ impl<D: Device> Daemon<D> {
                     .map(|at| clock::deadline(&*clock, at))
             }
             .map(|due| self.sends_held_until.map_or(due, |held| due.max(held)));
+            // With sending off (a reload turned it off), nothing more is
+            // taken in: new files stay in the outbox, as at a start with
+            // `Send = no`, and wait for sending to be turned on again.
             let outbox_due = self
                 .schedule
                 .outbox_due
-                .filter(|_| first)
+                .filter(|_| first && self.config.send.enabled)
                 .map(|at| clock::deadline(&*clock, at));
             let watch_dead = self.schedule.watch_dead && first;
             let ready = self.ready();
@@ -335,10 +417,10 @@ impl<D: Device> Daemon<D> {
                     Some(Signal::Stop) | None => return Ok(()),
                     Some(Signal::Reload) => {
                         self.systemd.reloading();
-                        self.reload(config_path.as_deref()).await?;
-                        multipart_check = every(receive::multipart_check_interval(&self.config));
-                        receive_poll = every(receive::poll_interval(&self.config));
-                        expiry = expiry_of(&self.config);
+                        if let Some(events) = self.reload(config_path.as_deref()).await? {
+                            outbox_events = events;
+                        }
+                        timers.set(&self.config, first);
                         self.systemd.ready();
                     }
                     Some(Signal::Suspend) => self.device.control(Control::Suspend).await,
@@ -413,7 +495,7 @@ impl<D: Device> Daemon<D> {
                 _ = folder_check.tick(), if watch_dead => {
                     self.core(|core| core.outbox.as_mut().map(outbox::Outbox::check_watch)).await?;
                 }
-                () = tick(&mut rescan) => {
+                () = tick(&mut timers.rescan.interval) => {
                     self.core(|core| {
                         if let Some(outbox) = core.outbox.as_mut() {
                             outbox.check_watch();
@@ -422,11 +504,11 @@ impl<D: Device> Daemon<D> {
                     })
                     .await?;
                 }
-                () = tick(&mut receive_poll), if ready => {
+                () = tick(&mut timers.receive_poll.interval), if ready => {
                     self.read_device(None).await?;
-                    restart(&mut receive_poll);
+                    restart(&mut timers.receive_poll.interval);
                 }
-                () = tick(&mut multipart_check) => {
+                () = tick(&mut timers.multipart_check.interval) => {
                     let now = self.clock.now_ms();
                     let flushed = self
                         .core(move |core| receive::flush_stale(&core.config, &mut core.store, now))
@@ -443,21 +525,21 @@ impl<D: Device> Daemon<D> {
                         self.read_device(None).await?;
                     }
                 }
-                () = tick(&mut soft_reset) => {
+                () = tick(&mut timers.soft_reset.interval) => {
                     tracing::info!("periodic reset (ResetFrequency): initialising the device again");
                     self.device.control(Control::Reconnect).await;
                     self.hold_sends_for_new_session();
                 }
-                () = tick(&mut hard_reset) => {
+                () = tick(&mut timers.hard_reset.interval) => {
                     tracing::info!("periodic hard reset (HardResetFrequency)");
                     self.device.control(Control::HardReset).await;
                     self.hold_sends_for_new_session();
                 }
-                () = tick(&mut radio_refresh), if ready => {
+                () = tick(&mut timers.radio_refresh.interval), if ready => {
                     self.refresh_radio().await;
                     self.record_device().await?;
                     self.status_line().await?;
-                    restart(&mut radio_refresh);
+                    restart(&mut timers.radio_refresh.interval);
                 }
                 () = sleep_until(outbox_due), if intake_first => {
                     self.sends_since_intake.store(0, Relaxed);
@@ -468,7 +550,7 @@ impl<D: Device> Daemon<D> {
                     self.sends_since_intake.fetch_add(1, Relaxed);
                     self.send_next(&stop).await?;
                 }
-                () = tick(&mut expiry), if room => expiring = self.expire_old().await?,
+                () = tick(&mut timers.expiry.interval), if room => expiring = self.expire_old().await?,
                 () = std::future::ready(()), if expiring && room => expiring = self.expire_old().await?,
                 () = sleep_until(outbox_due), if !intake_first => {
                     self.sends_since_intake.store(0, Relaxed);
@@ -477,9 +559,7 @@ impl<D: Device> Daemon<D> {
                 () = changed(&mut woken) => self.core(|_| ()).await?,
                 config = reloaded(&mut reloads) => {
                     self.take_reload(config).await;
-                    multipart_check = every(receive::multipart_check_interval(&self.config));
-                    receive_poll = every(receive::poll_interval(&self.config));
-                    expiry = expiry_of(&self.config);
+                    timers.set(&self.config, first);
                 }
             }
         }
@@ -535,22 +615,27 @@ impl<D: Device> Daemon<D> {
     /// settings (a new session). The outbox and the database stay as they
     /// were (changing them needs a restart, and says so); a configuration
     /// that does not load keeps the old one running.
+    ///
+    /// Sending turned on for the first time since the start: the outbox is
+    /// watched from now on, and its watch's events are returned.
     pub(super) async fn reload(
         &mut self,
         path: Option<&std::path::Path>,
-    ) -> Result<(), DaemonError> {
+    ) -> Result<Option<mpsc::Receiver<watcher::OutboxEvent>>, DaemonError> {
         let Some(path) = path else {
             tracing::info!("SIGHUP: initialising the device again");
             self.device.control(Control::Reconnect).await;
             self.hold_sends_for_new_session();
-            return Ok(());
+            return Ok(None);
         };
         let file = path.to_owned();
+        let mut outbox_events = None;
         match blocking(move || crate::config::load(&file)).await {
             Ok(loaded) => {
-                reopen_log(&loaded.config.log.target).await;
+                let mut config = loaded.config.clone();
+                self.reload_log(&mut config).await;
                 loaded.log_notices();
-                let mut config = loaded.config;
+                reload_umask(&mut config, &self.config);
                 if config.spool.outbox != self.config.spool.outbox
                     || config.database.path.is_some()
                         && config.database.path != self.config.database.path
@@ -578,6 +663,21 @@ impl<D: Device> Daemon<D> {
                 }
                 config.spool.outbox = self.config.spool.outbox.clone();
                 config.database.path = self.config.database.path.clone();
+                if config.send.enabled != self.config.send.enabled {
+                    if config.send.enabled {
+                        outbox_events = self.open_outbox(&config).await?;
+                        if outbox_events.is_none() {
+                            config.send.enabled = self.outbox_open().await?;
+                        }
+                    }
+                    if config.send.enabled {
+                        tracing::info!("SIGHUP: Send = yes: the outbox is taken in and sent");
+                    } else {
+                        tracing::info!("SIGHUP: Send = no: nothing more is taken in or sent until sending is turned on again");
+                    }
+                    self.published
+                        .update(|snapshot| snapshot.send_enabled = config.send.enabled);
+                }
                 let config = Arc::new(config);
                 self.config = Arc::new(config.for_modem(0));
                 let lanes = Lane::all(&config);
@@ -624,7 +724,78 @@ impl<D: Device> Daemon<D> {
                 tracing::error!(config = %path.display(), error = %Scrub(&error), "SIGHUP: configuration not reloaded; keeping the old one");
             }
         }
-        Ok(())
+        Ok(outbox_events)
+    }
+
+    /// Whether the outbox is watched (sending was on at some time).
+    async fn outbox_open(&mut self) -> Result<bool, DaemonError> {
+        self.core(|core| core.outbox.is_some()).await
+    }
+
+    /// Sending turned on by a reload: when the outbox was never watched
+    /// (sending was off at start), it is locked and watched now, and what
+    /// a start does with it is done (claimed files of an earlier run go
+    /// back or on). `None` when it was watched already, or cannot be
+    /// (another process holds it: logged, and sending stays off).
+    async fn open_outbox(
+        &mut self,
+        config: &Config,
+    ) -> Result<Option<mpsc::Receiver<watcher::OutboxEvent>>, DaemonError> {
+        let config = Arc::new(config.clone());
+        let now = self.clock.now();
+        let opened = self
+            .core(move |core| -> Result<_, crate::store::StoreError> {
+                if core.outbox.is_some() {
+                    return Ok(None);
+                }
+                let dir = &config.spool.outbox;
+                let lock = match crate::instance::lock_dir(dir, "outbox") {
+                    Ok(lock) => lock,
+                    Err(error) => {
+                        tracing::error!(%error, "SIGHUP: cannot take the outbox; sending stays off");
+                        return Ok(None);
+                    }
+                };
+                let (mut outbox, events) = outbox::Outbox::new(dir, Some(lock));
+                outbox.destinations = Destinations::load(&config.destinations);
+                let resolving = outbox.recover(&config, &mut core.store, now)?;
+                if !resolving.is_empty() {
+                    tracing::warn!(
+                        count = resolving.len(),
+                        "messages interrupted mid-send: the device will be asked whether they went out"
+                    );
+                }
+                core.outbox = Some(outbox);
+                Ok(Some(events))
+            })
+            .await??;
+        Ok(opened)
+    }
+
+    /// SIGHUP and `[log]`: the level applies at once; a log file is opened
+    /// again at the path the configuration now names; a change of target
+    /// other than that (stderr, stdout, syslog) or of facility waits for
+    /// the next restart, and says so. `config` keeps what logging runs
+    /// with.
+    async fn reload_log(&self, config: &mut Config) {
+        let running = &self.config.log;
+        if config.log.level != running.level {
+            let level = format!("{:?}", config.log.level).to_ascii_lowercase();
+            super::logging::set_level(&level);
+        }
+        use crate::config::LogTarget;
+        if let LogTarget::File(path) = &config.log.target {
+            if !reopen_log(path).await {
+                config.log.target = running.target.clone();
+            }
+        } else if config.log.target != running.target {
+            tracing::warn!("SIGHUP: a changed [log] file takes effect at the next restart");
+            config.log.target = running.target.clone();
+        }
+        if config.log.facility != running.facility && running.target == LogTarget::Syslog {
+            tracing::warn!("SIGHUP: a changed [log] facility takes effect at the next restart");
+        }
+        config.log.facility = running.facility;
     }
 
     /// Another modem's loop: the first modem's loop reloaded `config`

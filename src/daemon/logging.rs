@@ -52,6 +52,7 @@ pub(crate) fn init(level: &str, target: &Target) -> std::io::Result<()> {
     let filter = filter(std::env::var("RUST_LOG").ok().as_deref(), level);
     let debug = most_verbose(&filter) >= LevelFilter::DEBUG;
     crate::redact::set_show_private(debug);
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
     let registry = tracing_subscriber::registry().with(filter);
     let result = match target {
         Target::Auto if std::env::var_os("JOURNAL_STREAM").is_some() => {
@@ -105,8 +106,28 @@ pub(crate) fn init(level: &str, target: &Target) -> std::io::Result<()> {
         },
     };
     // A second init (tests) keeps the first subscriber.
-    let _ = result;
+    if result.is_ok() {
+        let _ = LEVEL.set(handle);
+    }
     Ok(())
+}
+
+/// The installed subscriber's filter, for [`set_level`].
+static LEVEL: std::sync::OnceLock<
+    tracing_subscriber::reload::Handle<Targets, tracing_subscriber::Registry>,
+> = std::sync::OnceLock::new();
+
+/// SIGHUP: `level` from now on (`RUST_LOG`, when set, still overrides it,
+/// as at start), debug un-redacting as at start.
+pub(crate) fn set_level(level: &str) {
+    let Some(handle) = LEVEL.get() else {
+        return;
+    };
+    let filter = filter(std::env::var("RUST_LOG").ok().as_deref(), level);
+    let debug = most_verbose(&filter) >= LevelFilter::DEBUG;
+    if handle.reload(filter).is_ok() {
+        crate::redact::set_show_private(debug);
+    }
 }
 
 fn stderr_layer<S>() -> impl tracing_subscriber::Layer<S>

@@ -320,6 +320,9 @@ where
         .collect();
     let (mut daemon, device_events) = lanes.remove(0);
     daemon.webhooks = webhooks;
+    daemon
+        .published
+        .update(|snapshot| snapshot.send_enabled = config.send.enabled);
     let http = match crate::http::start(
         Arc::clone(&config),
         &database,

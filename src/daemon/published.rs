@@ -35,6 +35,9 @@ pub(crate) struct Snapshot {
     pub latency_counts: [u64; LATENCY_BUCKETS.len() + 1],
     /// The sum of all send latencies, in seconds.
     pub latency_sum: f64,
+    /// `[send] enabled`, as the daemon runs with it now (a reload may
+    /// change it).
+    pub send_enabled: bool,
 }
 
 impl Snapshot {

@@ -185,7 +185,7 @@ async fn send(
     body: Body,
 ) -> Result<Response, ApiError> {
     api.authorise(&headers)?;
-    if !api.config.send.enabled {
+    if !api.published.snapshot.borrow().send_enabled {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "Sending is disabled on this gateway ([send] enabled = false)",
@@ -509,7 +509,7 @@ async fn health(State(api): Shared) -> Result<Response, ApiError> {
         .collect();
     let verdict = health::verdict(
         database.as_ref().map(|error| error.message.as_str()),
-        api.config.send.enabled,
+        api.published.snapshot.borrow().send_enabled,
         &readings,
     );
     let status = if verdict.ready {

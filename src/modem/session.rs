@@ -64,6 +64,9 @@ pub(crate) struct InitSettings {
     pub pin: Option<Pin>,
     /// An SMSC number to set; the SIM's own when `None`.
     pub smsc: Option<String>,
+    /// `check_sim = false` (gammu's `CheckSecurity = no`): the SIM's
+    /// security state is not asked and no PIN is entered.
+    pub skip_sim_check: bool,
 }
 
 /// Remembers, across re-initialisations (and, with the daemon's memory,
@@ -349,7 +352,11 @@ impl Modem {
         // Echo and error verbosity are conveniences; old modules refuse some.
         self.run(Command::echo(false)).await.ok();
         self.run(Command::cmee(ErrorReporting::Numeric)).await.ok();
-        let pin_entered = self.unlock(settings.pin.as_ref(), guard).await?;
+        let pin_entered = if settings.skip_sim_check {
+            false
+        } else {
+            self.unlock(settings.pin.as_ref(), guard).await?
+        };
         if let Err(ModemError::Rejected { result, .. }) =
             self.run(Command::cmgf(MessageFormat::Pdu)).await
         {

@@ -162,6 +162,7 @@ async fn the_pin_is_entered_once_when_the_sim_asks() {
         let settings = InitSettings {
             pin: Some(Pin::new("4711")),
             smsc: None,
+            skip_sim_check: false,
         };
         let report = modem
             .init(&settings, &mut PinGuard::default())
@@ -190,6 +191,7 @@ async fn a_rejected_pin_is_never_sent_twice() {
         let settings = InitSettings {
             pin: Some(Pin::new("0000")),
             smsc: None,
+            skip_sim_check: false,
         };
         let mut guard = PinGuard::default();
         for _ in 0..3 {
@@ -225,6 +227,7 @@ async fn the_last_attempts_are_left_to_the_user() {
     let settings = InitSettings {
         pin: Some(Pin::new("4711")),
         smsc: None,
+        skip_sim_check: false,
     };
     let error = modem
         .init(&settings, &mut PinGuard::default())
