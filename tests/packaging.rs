@@ -249,3 +249,60 @@ fn the_manual_and_completions_are_generated_by_the_binary() {
     assert!(!String::from_utf8_lossy(&help.stdout).contains("generate-docs"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The values a unit gives `key`, in order (a list setting may be given on
+/// several lines; an empty value resets it).
+fn values<'a>(text: &'a str, key: &str) -> Vec<&'a str> {
+    let mut values = Vec::new();
+    for line in settings(text) {
+        if let Some(value) = line.strip_prefix(key).and_then(|l| l.strip_prefix('=')) {
+            if value.is_empty() {
+                values.clear();
+            } else {
+                values.extend(value.split_whitespace());
+            }
+        }
+    }
+    values
+}
+
+/// The devices simgate drives over the network (a HiLink or ZTE stick on
+/// its USB network, an Android phone on the LAN), its HTTP API on
+/// localhost and webhooks to a receiver beside it work under the shipped
+/// unit, as they do without it: it may make IP sockets and reach
+/// localhost, link-local and private addresses, while the rest of the
+/// internet stays denied.
+#[test]
+fn the_units_let_the_daemon_reach_its_web_sticks_phones_and_local_receivers() {
+    for file in ["simgate.service", "simgate@.service"] {
+        let unit = read(file);
+        assert_ne!(
+            values(&unit, "PrivateNetwork"),
+            ["yes"],
+            "{file}: no network at all"
+        );
+        let families = values(&unit, "RestrictAddressFamilies");
+        for family in ["AF_UNIX", "AF_INET", "AF_INET6"] {
+            assert!(
+                families.is_empty() || families.contains(&family),
+                "{file}: {family} refused ({families:?})"
+            );
+        }
+        let allowed = values(&unit, "IPAddressAllow");
+        assert_eq!(values(&unit, "IPAddressDeny"), ["any"], "{file}");
+        for needed in [
+            "localhost",
+            "link-local",
+            "10.0.0.0/8",
+            "172.16.0.0/12",
+            "192.168.0.0/16",
+            "fc00::/7",
+        ] {
+            assert!(
+                allowed.contains(&needed),
+                "{file}: {needed} not allowed ({allowed:?}): a stick at 192.168.8.1 or \
+                 192.168.0.1, a phone on the LAN, or the API on localhost cannot be reached"
+            );
+        }
+    }
+}
