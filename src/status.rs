@@ -513,14 +513,23 @@ fn phone_words(phone: &crate::device::PhoneStatus) -> String {
 }
 
 /// The report as JSON for scripts.
+/// Today's counts: the four the text shows, 0 when none, and any other
+/// final state that has some.
+fn today_json(today: &[(String, u64)]) -> Value {
+    let mut counts: serde_json::Map<String, Value> = TODAY_STATES
+        .iter()
+        .map(|state| ((*state).to_owned(), json!(count(today, state))))
+        .collect();
+    for (state, n) in today {
+        counts.entry(state.clone()).or_insert(json!(n));
+    }
+    counts.into()
+}
+
+/// The final states the text's "today" line counts.
+const TODAY_STATES: [&str; 4] = ["sent", "failed", "ambiguous", "cancelled"];
+
 pub(crate) fn to_json(report: &Report) -> Value {
-    let pairs = |pairs: &[(String, u64)]| -> Value {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.clone(), json!(v)))
-            .collect::<serde_json::Map<_, _>>()
-            .into()
-    };
     let queue: serde_json::Map<String, Value> = QUEUE_REASONS
         .iter()
         .map(|reason| ((*reason).to_owned(), json!(count(&report.queue, reason))))
@@ -536,7 +545,7 @@ pub(crate) fn to_json(report: &Report) -> Value {
             .map(|d| modem_json(d, own_limits(report, d)))
             .collect::<Vec<_>>(),
         "queue": queue,
-        "today": pairs(&report.today),
+        "today": today_json(&report.today),
         "received_today": report.received_today,
         "inbox_waiting": report.inbox_waiting,
         "outbox_unwatched": report.outbox_unwatched.as_ref().map(|u| json!({
@@ -915,6 +924,10 @@ mod tests {
         assert_eq!(json["queue"]["rate_limit"], 2);
         assert_eq!(json["queue"]["retry"], 0);
         assert_eq!(json["today"]["sent"], 5);
+        // What the text shows as 0 is 0 here too, not missing.
+        for state in ["failed", "ambiguous", "cancelled"] {
+            assert_eq!(json["today"][state], 0, "today.{state}");
+        }
         assert_eq!(json["limits"][0]["used"], 5);
         assert_eq!(json["last_errors"][0]["file"], "OUT+1.txt");
         assert_eq!(json["budget"]["used"], 812);
