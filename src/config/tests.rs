@@ -1242,6 +1242,23 @@ fn a_password_in_a_sticks_address_is_used_or_refused_never_shown() {
     }
 }
 
+/// The same with the phone the only modem (`[modem]`): its
+/// `webhook_listen` on the HTTP API's port was let through, and `simgate
+/// run` then lost one of the two at random when binding.
+#[test]
+fn a_lone_phone_listening_on_the_http_api_s_port_is_refused() {
+    let text = "[modem]\ntransport = \"android\"\ndevice = \"http://192.168.1.20:8080\"\n\
+                password = \"pa55\"\nsigning_key = \"k3y\"\nwebhook_listen = \"127.0.0.1:8081\"\n\
+                [http]\nlisten = \"127.0.0.1:8081\"\n";
+    match parse_toml(text) {
+        Err(ConfigError::InvalidValue { key, allowed, .. }) => {
+            assert_eq!(key, "modem.webhook_listen");
+            assert!(allowed.contains("http.listen has that port"), "{allowed}");
+        }
+        other => panic!("accepted: {other:?}"),
+    }
+}
+
 #[test]
 fn an_android_phone_in_simgate_toml() {
     let loaded = toml_ok(

@@ -389,7 +389,9 @@ pub(super) fn parse(text: &str) -> Result<Loaded, ConfigError> {
 
     // Once every section is read: the first modem, unnamed, is named by
     // [hooks] phone_id.
-    if !config.more_modems.is_empty() {
+    if config.more_modems.is_empty() {
+        check_listeners(&config, &[&config.modem])?;
+    } else {
         check_modems(&config, |a, b| a == b)?;
     }
     Ok(Loaded {
@@ -482,9 +484,13 @@ fn check_listeners(config: &Config, modems: &[&super::ModemSettings]) -> Result<
             continue;
         };
         let listen = android.webhook_listen;
+        let key = match modem.section {
+            super::ModemSection::First => "modem.webhook_listen".to_owned(),
+            super::ModemSection::Entry { .. } => format!("modems.{name}.webhook_listen"),
+        };
         if let Some((other, _)) = taken.iter().find(|(_, address)| clash(address, &listen)) {
             return Err(ConfigError::InvalidValue {
-                key: format!("modems.{name}.webhook_listen"),
+                key,
                 value: listen.to_string(),
                 allowed: format!(
                     "an address and port no other listener has ({other} has that port; \
@@ -492,7 +498,7 @@ fn check_listeners(config: &Config, modems: &[&super::ModemSettings]) -> Result<
                 ),
             });
         }
-        taken.push((format!("modems.{name}.webhook_listen"), listen));
+        taken.push((key, listen));
     }
     Ok(())
 }
