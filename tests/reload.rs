@@ -237,3 +237,29 @@ async fn check_sim_false_asks_nothing_of_the_sim() {
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
+
+/// A reload that lifts a rate limit lets the message it held go at once.
+/// Before, a message held by
+/// `[limits]` waited out the old window (an hour, a day) after the limit
+/// was gone, and went after messages queued later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_that_lifts_a_rate_limit_releases_what_it_held() {
+    let daemon = Reloading::start("reload-limits", "", "[limits]\nmessages_per_hour = 1\n").await;
+    daemon.drop_file("OUT+491760000701.txt", "the hour's only one");
+    until("the first in sent/", || {
+        daemon.root.join("sent/OUT+491760000701.txt").exists()
+    })
+    .await;
+    daemon.drop_file("OUT+491760000702.txt", "held");
+    until("the second held by the limit", || {
+        daemon.log().contains("limits.messages_per_hour = 1")
+    })
+    .await;
+    daemon.reload("", "").await;
+    until("the held one in sent/", || {
+        daemon.root.join("sent/OUT+491760000702.txt").exists()
+    })
+    .await;
+    assert_eq!(daemon.emulator.sent().len(), 2);
+    daemon.stop().await;
+}

@@ -709,6 +709,18 @@ impl<D: Device> Daemon<D> {
                             Err(error) => tracing::error!(%error, "cannot release the messages that waited for the budget"),
                         }
                     }
+                    if config.limits != core.config.limits {
+                        // The new limits may let waiting messages go; one
+                        // they still hold is held again on their terms.
+                        match core.store.release_held("limits.", clock::to_ms(now)) {
+                            Ok(0) => {}
+                            Ok(released) => tracing::info!(
+                                released,
+                                "the rate limits changed: messages that waited for them are due again"
+                            ),
+                            Err(error) => tracing::error!(%error, "cannot release the messages that waited for the rate limits"),
+                        }
+                    }
                     core.filters = filter::Filters::load(&config.filters);
                     if let Some(outbox) = core.outbox.as_mut() {
                         outbox.destinations = Destinations::load(&config.destinations);
