@@ -318,7 +318,9 @@ struct EncodeArgs {
     /// Ask for a delivery report.
     #[arg(long)]
     report: bool,
-    /// Validity period in minutes (relative); the SMSC's default if absent.
+    /// Validity period in minutes (relative); if absent, the longest
+    /// (TP-VP FF, 63 weeks), which the daemon asks for unless `[send]
+    /// validity` says otherwise.
     #[arg(long)]
     validity_minutes: Option<u32>,
     /// SMSC number to put in front; the SIM's SMSC if absent.
@@ -1064,9 +1066,10 @@ fn encode(args: &EncodeArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let mut options = SubmitOptions::new(parse_number(&args.to)?);
     options.class = args.flash.then_some(MessageClass::Flash);
     options.status_report = args.report;
-    options.validity = args
-        .validity_minutes
-        .map_or(Validity::Absent, Validity::relative_minutes);
+    options.validity = args.validity_minutes.map_or(
+        Validity::Relative(crate::config::MAX_RELATIVE_VALIDITY),
+        Validity::relative_minutes,
+    );
     options.concat_reference = u16::from(args.reference);
     let smsc = args.smsc.as_deref().map(parse_number).transpose()?;
     let unit = if plan.alphabet == Alphabet::Gsm7 {

@@ -31,8 +31,23 @@ fn encode_shows_encoding_parts_and_pdus() {
     assert!(out.contains("to: +4917612345678\n"), "{out}");
     assert!(out.contains("encoding: GSM 7-bit\n"), "{out}");
     assert!(out.contains("parts: 1\n"), "{out}");
+    // As the daemon sends it: validity the longest (TP-VPF relative, TP-VP
+    // FF) unless [send] validity says otherwise.
     assert!(
-        out.contains("  AT+CMGS=16\n  0021000D91947116325476F8000002E834\n"),
+        out.contains("  AT+CMGS=17\n  0031000D91947116325476F80000FF02E834\n"),
+        "{out}"
+    );
+    let out = stdout(&simgate(&[
+        "pdu",
+        "encode",
+        "--to",
+        "+4917612345678",
+        "--validity-minutes",
+        "60",
+        "hi",
+    ]));
+    assert!(
+        out.contains("0011000D91947116325476F800000B02E834\n"),
         "{out}"
     );
 
