@@ -656,6 +656,7 @@ fn run_daemon(args: &RunArgs) -> Result<(), CliError> {
     let mut config = loaded.config;
     if let Some(address) = args.http {
         config.http.listen = Some(address);
+        config.check_listeners()?;
     }
     if let Some(mask) = config.spool.umask {
         nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));

@@ -590,3 +590,50 @@ async fn a_waiter_wakes_only_when_the_phone_changed() {
         "the first look, one per change, a last one at the limit"
     );
 }
+
+/// `simgate run --http ADDRESS` on the port a phone's `webhook_listen` has:
+/// refused before anything starts, naming both. Before, the file's check
+/// did not see `--http`, and the two sockets raced: the daemon exited on
+/// "Address already in use", or ran on with the phone's webhooks deaf.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_with_http_on_a_phone_s_webhook_port_is_refused() {
+    let root = crate::support::fresh_spool("http-on-webhook-port");
+    let port = crate::support::port_for_a_daemon();
+    let config = root.join("simgate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[modem]\ntransport = \"android\"\ndevice = \"http://127.0.0.1:9\"\n\
+             password = \"pa55\"\nsigning_key = \"k3y\"\nwebhook_listen = \"127.0.0.1:{port}\"\n\n\
+             [spool]\ninbox = \"{0}/inbox\"\noutbox = \"{0}/outbox\"\nsent = \"{0}/sent\"\n\
+             error = \"{0}/error\"\n\n[database]\npath = \"{0}/simgate.db\"\n",
+            root.display()
+        ),
+    )
+    .unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_simgate"))
+        .args(["run", "-c"])
+        .arg(&config)
+        .args(["--http", &format!("127.0.0.1:{port}")])
+        .env_remove("NOTIFY_SOCKET")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let status = tokio::time::timeout(std::time::Duration::from_secs(30), child.wait())
+        .await
+        .expect("simgate run still running after 30 s")
+        .unwrap();
+    let mut stderr = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr)
+        .await
+        .unwrap();
+    assert!(!status.success(), "{stderr}");
+    assert!(
+        stderr.contains("modem.webhook_listen") && stderr.contains("http.listen has that port"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}

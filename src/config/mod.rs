@@ -1469,6 +1469,16 @@ impl Config {
         emit::to_toml(self, true)
     }
 
+    /// Every phone's `webhook_listen` and the HTTP API's `listen` on ports
+    /// of their own, checked again after `simgate run --http` set the
+    /// latter (loading checks what the file says).
+    pub fn check_listeners(&self) -> Result<(), ConfigError> {
+        let modems: Vec<&ModemSettings> = std::iter::once(&self.modem)
+            .chain(&self.more_modems)
+            .collect();
+        toml_file::check_listeners(self, &modems)
+    }
+
     /// Checks what gammu checks at start, and a little more: the spool
     /// directories in use exist and are directories, the filter files are
     /// readable, a log file's directory exists. Reads the file system.

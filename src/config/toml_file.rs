@@ -467,7 +467,10 @@ fn implied_name(config: &Config, index: usize, name: &str) -> String {
 /// of its own: two listeners clash when their ports are equal and their
 /// addresses equal or either is the wildcard. The second would never
 /// listen, and its phone would stay "connecting" for ever.
-fn check_listeners(config: &Config, modems: &[&super::ModemSettings]) -> Result<(), ConfigError> {
+pub(super) fn check_listeners(
+    config: &Config,
+    modems: &[&super::ModemSettings],
+) -> Result<(), ConfigError> {
     let clash = |a: &std::net::SocketAddr, b: &std::net::SocketAddr| {
         a.port() == b.port()
             && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
