@@ -204,3 +204,42 @@ async fn sighup_reopens_the_log_file_that_logrotate_moved() {
     daemon.wait().await.unwrap();
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// A log file that cannot be written (its disk full: here /dev/full): the
+/// daemon goes on, and says once on standard error (the journal under
+/// systemd) that log lines are lost. Before, nothing said so anywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_file_that_cannot_be_written_is_said_once_on_stderr() {
+    let emulator = Emulator::start(EmulatorConfig::new(Profile::Generic))
+        .await
+        .unwrap();
+    let root = std::env::temp_dir().join(format!("simgate-log-full-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let path = config(&root, &emulator.path(), "info");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let log_line = format!("file = \"{}/simgate.log\"", root.display());
+    std::fs::write(&path, text.replace(&log_line, "file = \"/dev/full\"")).unwrap();
+    let stderr = root.join("stderr.log");
+    let mut daemon = spawn_simgate(&path, &stderr, None);
+    for n in 0..3 {
+        drop_file(
+            &root,
+            &format!("OUT+49{NUMBER_CORE}{n}.txt"),
+            b"sent all the same",
+        );
+    }
+    crate::support::until("three in sent/", || {
+        std::fs::read_dir(root.join("sent")).unwrap().count() == 3
+    })
+    .await;
+    daemon.start_kill().unwrap();
+    daemon.wait().await.unwrap();
+    let said = std::fs::read_to_string(&stderr).unwrap();
+    assert_eq!(
+        said.matches("simgate: cannot write the log file (No space left on device")
+            .count(),
+        1,
+        "{said}"
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}

@@ -82,6 +82,7 @@ pub(crate) fn init(level: &str, target: &Target) -> std::io::Result<()> {
                 }
                 None => FILE_LOG.get_or_init(|| FileLog {
                     file: Mutex::new(file),
+                    failing: std::sync::atomic::AtomicBool::new(false),
                 }),
             };
             registry
@@ -324,6 +325,8 @@ fn open_log(path: &Path) -> std::io::Result<std::fs::File> {
 /// signal.
 struct FileLog {
     file: Mutex<std::fs::File>,
+    /// Whether the last line could not be written (a full disk).
+    failing: std::sync::atomic::AtomicBool,
 }
 
 static FILE_LOG: std::sync::OnceLock<FileLog> = std::sync::OnceLock::new();
@@ -333,10 +336,55 @@ static FILE_LOG: std::sync::OnceLock<FileLog> = std::sync::OnceLock::new();
 struct FileLogWriter(&'static FileLog);
 
 impl<'a> MakeWriter<'a> for FileLogWriter {
-    type Writer = tracing_subscriber::fmt::writer::MutexGuardWriter<'static, std::fs::File>;
+    type Writer = FileLine<'a>;
 
     fn make_writer(&'a self) -> Self::Writer {
-        self.0.file.make_writer()
+        FileLine {
+            file: self.0.file.lock().unwrap_or_else(PoisonError::into_inner),
+            failing: &self.0.failing,
+        }
+    }
+}
+
+/// One line on its way to the log file. A line that cannot be written (a
+/// full disk) is lost, as with any log file; that lines are being lost,
+/// and that they are written again, is said once each on standard error
+/// (the journal under systemd), where tracing would say nothing.
+struct FileLine<'a> {
+    file: std::sync::MutexGuard<'a, std::fs::File>,
+    failing: &'a std::sync::atomic::AtomicBool,
+}
+
+impl std::io::Write for FileLine<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let result = self.file.write(buf);
+        if let Some(notice) = write_notice(&result, self.failing) {
+            let _ = writeln!(std::io::stderr(), "simgate: {notice}");
+        }
+        result
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+/// What to say about a write to the log file, given its `result` and
+/// whether the one before failed (`failing`, updated): the first failure
+/// and the first success after failures, nothing otherwise.
+fn write_notice(
+    result: &std::io::Result<usize>,
+    failing: &std::sync::atomic::AtomicBool,
+) -> Option<String> {
+    use std::sync::atomic::Ordering::Relaxed;
+    match result {
+        Err(error) if !failing.swap(true, Relaxed) => Some(format!(
+            "cannot write the log file ({error}); its lines are lost until it can be written"
+        )),
+        Ok(_) if failing.swap(false, Relaxed) => {
+            Some("the log file is written again; lines were lost before this one".to_owned())
+        }
+        _ => None,
     }
 }
 
@@ -418,6 +466,33 @@ pub(crate) mod capture {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A full disk under the log file is said once, and its end once.
+    #[test]
+    fn lines_lost_to_the_log_file_are_said_once_and_their_end_once() {
+        let failing = std::sync::atomic::AtomicBool::new(false);
+        let full = || Err(std::io::Error::from_raw_os_error(28));
+        assert_eq!(write_notice(&Ok(10), &failing), None);
+        let first = write_notice(&full(), &failing).expect("the first failure said");
+        assert!(first.contains("cannot write the log file"), "{first}");
+        assert!(first.contains("No space left on device"), "{first}");
+        assert_eq!(write_notice(&full(), &failing), None);
+        let back = write_notice(&Ok(10), &failing).expect("the end said");
+        assert!(back.contains("written again"), "{back}");
+        assert_eq!(write_notice(&Ok(10), &failing), None);
+    }
+
+    /// Through the writer tracing is given: a log file on /dev/full.
+    #[test]
+    fn a_log_file_on_a_full_device_fails_its_writes() {
+        let log: &'static FileLog = Box::leak(Box::new(FileLog {
+            file: Mutex::new(open_log(Path::new("/dev/full")).unwrap()),
+            failing: std::sync::atomic::AtomicBool::new(false),
+        }));
+        let writer = FileLogWriter(log);
+        assert!(writer.make_writer().write_all(b"a line\n").is_err());
+        assert!(log.failing.load(std::sync::atomic::Ordering::Relaxed));
+    }
 
     #[test]
     fn the_filter_is_rust_log_when_well_formed_else_the_configured_level() {
