@@ -536,16 +536,31 @@ fn spawn_daemon(
     http_port: Option<u16>,
     descriptors: Option<u32>,
 ) -> tokio::process::Child {
-    let mut command = match descriptors {
-        Some(limit) => {
-            let mut command = tokio::process::Command::new("prlimit");
-            command
-                .arg(format!("--nofile={limit}:{limit}"))
-                .arg("--")
-                .arg(env!("CARGO_BIN_EXE_simgate"));
+    let limit = descriptors.map(|limit| format!("--nofile={limit}:{limit}"));
+    let wrapper: Vec<&str> = match &limit {
+        Some(limit) => vec!["prlimit", limit, "--"],
+        None => Vec::new(),
+    };
+    spawn_daemon_under(&wrapper, config, http_port)
+}
+
+/// `simgate run -c config` (with `--http` on `http_port`) started by the
+/// command line `wrapper` (none: directly), which ends with what takes the
+/// executable and its arguments; its stderr to `stderr.log` beside
+/// `config`.
+fn spawn_daemon_under(
+    wrapper: &[&str],
+    config: &Path,
+    http_port: Option<u16>,
+) -> tokio::process::Child {
+    let simgate = env!("CARGO_BIN_EXE_simgate");
+    let mut command = match wrapper.split_first() {
+        Some((program, args)) => {
+            let mut command = tokio::process::Command::new(program);
+            command.args(args).arg(simgate);
             command
         }
-        None => tokio::process::Command::new(env!("CARGO_BIN_EXE_simgate")),
+        None => tokio::process::Command::new(simgate),
     };
     command.args(["run", "-c"]).arg(config);
     if let Some(port) = http_port {
@@ -776,26 +791,15 @@ fn spawn_daemon_without_inotify(config: &Path) -> Option<tokio::process::Child> 
         .args(["--user", "--map-root-user", "true"])
         .status()
         .is_ok_and(|status| status.success());
-    if !usable {
-        return None;
-    }
-    let stderr = std::fs::File::create(config.with_file_name("stderr.log")).unwrap();
-    let child = tokio::process::Command::new("unshare")
-        .args(["--user", "--map-root-user", "sh", "-c"])
-        .arg("echo 0 > /proc/sys/user/max_inotify_instances && exec \"$0\" \"$@\"")
-        .arg(env!("CARGO_BIN_EXE_simgate"))
-        .args(["run", "-c"])
-        .arg(config)
-        .env_remove("NOTIFY_SOCKET")
-        .env_remove("RUST_LOG")
-        .env_remove("JOURNAL_STREAM")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(stderr)
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    Some(child)
+    let wrapper = [
+        "unshare",
+        "--user",
+        "--map-root-user",
+        "sh",
+        "-c",
+        "echo 0 > /proc/sys/user/max_inotify_instances && exec \"$0\" \"$@\"",
+    ];
+    usable.then(|| spawn_daemon_under(&wrapper, config, None))
 }
 
 /// `simgate status -c config`'s text.
