@@ -170,6 +170,11 @@ async fn demo(dir: &Path, stop_after: usize, out: &mut dyn Write) -> Result<(), 
             DaemonEvent::StorageNearlyFull { used, total } => {
                 writeln!(out, "storage nearly full: {used} of {total}")?
             }
+            DaemonEvent::WaitingForRoom { database, reason } => writeln!(
+                out,
+                "the disk under {} is full ({reason}): nothing is sent or received until there is room",
+                database.display()
+            )?,
         }
         out.flush()?;
     }

@@ -290,17 +290,19 @@ fn creatable(dir: &Path) -> bool {
     false
 }
 
-/// A held lock; released when dropped (or when the process ends).
-#[derive(Debug)]
+/// A held lock; released when its last clone is dropped (or when the
+/// process ends). A clone shares the lock: the daemon keeps one while its
+/// work stops and starts again (a full disk), and the work holds another.
+#[derive(Debug, Clone)]
 pub(crate) struct Lock {
-    _held: Flock<File>,
+    held: std::sync::Arc<Flock<File>>,
 }
 
 impl Lock {
     /// The inode the lock is on (a folder replaced under its path is
     /// another inode, and not locked).
     pub(crate) fn inode(&self) -> Option<Inode> {
-        Inode::of_file(&self._held).ok()
+        Inode::of_file(&self.held).ok()
     }
 }
 
@@ -340,7 +342,9 @@ fn lock_through_file(
     let _ = lock.set_len(0);
     let _ = write!(*lock, "{note}");
     let _ = writeln!(*lock, "{}", std::process::id());
-    Ok(Lock { _held: lock })
+    Ok(Lock {
+        held: std::sync::Arc::new(lock),
+    })
 }
 
 /// Takes the lock of a modem with no device node to lock (a web stick, a
@@ -366,14 +370,18 @@ pub(crate) fn lock_dir(dir: &Path, what: &str) -> Result<Lock, InstanceError> {
         source,
     })?;
     let lock = take(file, dir, || format!("the {what} {}", dir.display()))?;
-    Ok(Lock { _held: lock })
+    Ok(Lock {
+        held: std::sync::Arc::new(lock),
+    })
 }
 
 /// Takes an exclusive lock on an open file (a device node, say), naming
 /// `what` when another process has it.
 pub(crate) fn lock_file(file: File, path: &Path, what: &str) -> Result<Lock, InstanceError> {
     let lock = take(file, path, || format!("{what} {}", path.display()))?;
-    Ok(Lock { _held: lock })
+    Ok(Lock {
+        held: std::sync::Arc::new(lock),
+    })
 }
 
 fn take(

@@ -77,6 +77,9 @@ pub(crate) struct Report {
     /// Why the running daemon cannot watch the outbox (it looks at it
     /// every second instead), when it cannot.
     pub outbox_unwatched: Option<status::OutboxUnwatched>,
+    /// The database's disk, when it has too little room for the daemon to
+    /// go on (it waits for room, sending and receiving nothing).
+    pub disk_full: Option<DiskFull>,
     /// The configured rate limits.
     pub limits: Vec<LimitUse>,
     /// Each modem's own rate limits, by the modem's name (only modems that
@@ -86,6 +89,15 @@ pub(crate) struct Report {
     pub budget: Option<BudgetUse>,
     /// The latest errors, newest first.
     pub last_errors: Vec<LastError>,
+}
+
+/// A disk with too little room under the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DiskFull {
+    /// The database's folder.
+    pub folder: std::path::PathBuf,
+    /// Bytes free there.
+    pub free_bytes: u64,
 }
 
 /// The monthly budget and what this month has used of it.
@@ -201,6 +213,12 @@ pub(crate) fn gather(config: &Config, database: &Path, now_ms: i64) -> Result<Re
         received_today,
         inbox_waiting: status::unwritten_before(&connection, now_ms - INBOX_WRITE_GRACE_MS)?,
         outbox_unwatched,
+        disk_full: crate::daemon::room::free_bytes(database)
+            .filter(|&free| free < crate::daemon::room::ROOM_TO_GO_ON)
+            .map(|free_bytes| DiskFull {
+                folder: database.parent().unwrap_or(database).to_owned(),
+                free_bytes,
+            }),
         limits: limit_use(&config.limits.rules, usage.iter(), now_ms),
         modem_limits,
         budget,
@@ -441,6 +459,15 @@ pub(crate) fn render_text(report: &Report) -> String {
             report.inbox_waiting
         ));
     }
+    if let Some(full) = &report.disk_full {
+        out.push_str(&format!(
+            "database: the disk is full ({} KiB free in {}): nothing is sent or received until \
+             there is room; the daemon goes on by itself once {} KiB are free\n",
+            full.free_bytes / 1024,
+            full.folder.display(),
+            crate::daemon::room::ROOM_TO_GO_ON / 1024
+        ));
+    }
     if let Some(unwatched) = &report.outbox_unwatched {
         out.push_str(&format!(
             "outbox: not watched for {}: {}; new files are found by looking every second\n",
@@ -551,6 +578,9 @@ pub(crate) fn to_json(report: &Report) -> Value {
         "outbox_unwatched": report.outbox_unwatched.as_ref().map(|u| json!({
             "reason": u.reason, "since_ms": u.since_ms,
         })),
+        "disk_full": report.disk_full.as_ref().map(|d| json!({
+            "folder": d.folder.display().to_string(), "free_bytes": d.free_bytes,
+        })),
         "limits": limits_json(&report.limits),
         "budget": report.budget.as_ref().map(|b| json!({
             "month": b.month, "used": b.used, "parts": b.parts, "warn_at": b.warn_at,
@@ -636,6 +666,7 @@ mod tests {
             received_today: 1,
             inbox_waiting: 0,
             outbox_unwatched: None,
+            disk_full: None,
             limits: vec![LimitUse {
                 key: "messages_per_hour",
                 max: 10,
@@ -843,7 +874,31 @@ mod tests {
         assert!(!render_text(&report()).contains("\ninbox:"));
     }
 
-    /// What moves from due to waiting for a modem: at most what is due.
+    #[test]
+    fn a_full_disk_under_the_database_is_said_with_its_room() {
+        let full = Report {
+            disk_full: Some(DiskFull {
+                folder: "/var/lib/simgate".into(),
+                free_bytes: 12 * 1024,
+            }),
+            ..report()
+        };
+        let text = render_text(&full);
+        assert!(
+            text.contains(
+                "\ndatabase: the disk is full (12 KiB free in /var/lib/simgate): nothing is sent \
+                 or received until there is room; the daemon goes on by itself once 256 KiB are \
+                 free\n"
+            ),
+            "{text}"
+        );
+        let json = to_json(&full);
+        assert_eq!(json["disk_full"]["free_bytes"], 12 * 1024);
+        assert_eq!(json["disk_full"]["folder"], "/var/lib/simgate");
+        assert_eq!(to_json(&report())["disk_full"], Value::Null);
+        assert!(!render_text(&report()).contains("\ndatabase:"));
+    }
+
     #[test]
     fn an_outbox_not_watched_shows_why_and_for_how_long() {
         let base = report();
@@ -871,6 +926,7 @@ mod tests {
         assert!(!render_text(&report()).contains("\noutbox:"));
     }
 
+    /// What moves from due to waiting for a modem: at most what is due.
     #[test]
     fn messages_due_that_no_modem_takes_wait_for_a_modem() {
         let queue = || vec![("due".to_owned(), 5), ("retry".to_owned(), 2)];

@@ -10,6 +10,7 @@ mod daemon_receive;
 mod daemon_receive_crash;
 mod daemon_receive_golden;
 mod daemon_send;
+mod database_full;
 mod destinations;
 mod files;
 mod gammu_crosscheck;

@@ -72,6 +72,16 @@ pub enum DaemonEvent {
         /// The file name.
         file: String,
     },
+    /// The disk under the state database is full: nothing is sent or
+    /// received until there is room (each outbox file waits in the outbox,
+    /// each incoming message stays on the device), and the daemon goes on
+    /// by itself once there is.
+    WaitingForRoom {
+        /// The database.
+        database: std::path::PathBuf,
+        /// What said so.
+        reason: String,
+    },
     /// A waiting message was cancelled: its file was deleted (or replaced)
     /// in outbox/ before it went out.
     Cancelled {

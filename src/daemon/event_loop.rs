@@ -341,7 +341,7 @@ impl<D: Device> Daemon<D> {
         &mut self,
         mut device_events: mpsc::Receiver<DeviceEvent>,
         mut outbox_events: mpsc::Receiver<watcher::OutboxEvent>,
-        mut signals: Signals,
+        signals: &mut Signals,
         config_path: Option<PathBuf>,
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), DaemonError> {

@@ -24,6 +24,8 @@
 //!   them (the keeper's jobs queue them in the commit of their outcome).
 //! - `filter`: gammu's sender and SMSC filters.
 //! - `systemd`, `logging`, `signals`: the process's surroundings.
+//! - `room`: a full disk under the database, and the wait for room
+//!   before the work starts again.
 //! - `published`: what readers in the process (the HTTP API) are told:
 //!   a snapshot of readings and counters, and each message that ended.
 //!
@@ -50,6 +52,7 @@ mod outgoing;
 pub(crate) mod published;
 pub(crate) mod receive;
 pub(crate) mod retry;
+pub(crate) mod room;
 mod send;
 mod signals;
 mod state;
@@ -149,9 +152,12 @@ where
     Opened: Future<Output = Result<(D, mpsc::Receiver<DeviceEvent>), InstanceError>>,
 {
     let mut open = Some(open);
+    // The device is opened once: on a full disk the daemon stops, as the
+    // work cannot start again on it.
     run_lanes(
         options,
         1,
+        false,
         move |_, context, _| (open.take().expect("one modem is opened once"))(context),
         shutdown,
     )
@@ -173,12 +179,16 @@ where
     Opened: Future<Output = Result<(D, mpsc::Receiver<DeviceEvent>), InstanceError>>,
 {
     let count = 1 + options.config.more_modems.len();
-    run_lanes(options, count, open, shutdown).await
+    run_lanes(options, count, true, open, shutdown).await
 }
 
+/// Runs the daemon's work on `count` modems until it ends; when the disk
+/// under the database fills, waits for room and runs it again (opening
+/// the devices again), or, unless `reopen`, stops with the error.
 async fn run_lanes<D, F, Opened>(
     options: DaemonOptions,
     count: usize,
+    reopen: bool,
     mut open: F,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), DaemonError>
@@ -196,7 +206,7 @@ where
     } = options;
     // A stop that arrived while starting waits in `signals` for the
     // loop's first turn.
-    let signals = signals.unwrap_or_else(Signals::none);
+    let mut signals = signals.unwrap_or_else(Signals::none);
     let clock: Arc<dyn Clock> = clock.unwrap_or_else(|| Arc::new(clock::SystemClock));
     let database = config
         .database
@@ -206,7 +216,7 @@ where
     // One daemon per state, outbox and device: a second one stops here,
     // before it touches anything.
     let state_lock = instance::patiently(|| instance::lock_database(&database)).await?;
-    let outbox_lock = if config.send.enabled {
+    let mut outbox_lock = if config.send.enabled {
         let outbox = &config.spool.outbox;
         Some(instance::patiently(|| instance::lock_dir(outbox, "outbox")).await?)
     } else {
@@ -225,16 +235,141 @@ where
             }
         }
     }
-    let config = Arc::new(config);
-    let (core, outbox_events, pins) = blocking(open_core(
+    let mut config = Arc::new(config);
+    let mut shutdown = std::pin::pin!(shutdown);
+    // Speaks for the process while its work waits for room.
+    let systemd = systemd::Systemd::from_env();
+    let mut backoff = None;
+    let result = loop {
+        if config.send.enabled && outbox_lock.is_none() {
+            // Sending was turned on by a reload of the work before.
+            let outbox = &config.spool.outbox;
+            outbox_lock = Some(instance::patiently(|| instance::lock_dir(outbox, "outbox")).await?);
+        }
+        let began = tokio::time::Instant::now();
+        let setting = Setting {
+            config: Arc::clone(&config),
+            database: database.clone(),
+            outbox_lock: outbox_lock.clone(),
+            events: events.clone(),
+            config_path: config_path.clone(),
+            clock: Arc::clone(&clock),
+        };
+        match work(setting, count, &mut open, shutdown.as_mut(), &mut signals).await {
+            Ended::Done(result) => break result,
+            Ended::DiskFull { error, .. } if !reopen => break Err(error),
+            Ended::DiskFull {
+                reason,
+                config: in_force,
+                ..
+            } => {
+                config = in_force;
+                let least = room::backoff(backoff, began.elapsed());
+                backoff = Some(least);
+                let waited = room::Wait {
+                    database: &database,
+                    signals: &mut signals,
+                    shutdown: shutdown.as_mut(),
+                    systemd: &systemd,
+                    events: events.as_ref(),
+                }
+                .until_room(&reason, least)
+                .await;
+                if waited == room::Waited::Stop {
+                    systemd.stopping();
+                    tracing::info!("stopping");
+                    break Ok(());
+                }
+            }
+        }
+    };
+    drop(device_locks);
+    drop(outbox_lock);
+    drop(state_lock);
+    result
+}
+
+/// What one run of the daemon's work is given.
+struct Setting {
+    /// The configuration in force.
+    config: Arc<Config>,
+    database: PathBuf,
+    /// The outbox's lock, which the process keeps between runs.
+    outbox_lock: Option<instance::Lock>,
+    events: Option<mpsc::UnboundedSender<DaemonEvent>>,
+    config_path: Option<PathBuf>,
+    clock: Arc<dyn Clock>,
+}
+
+/// How a run of the work ended.
+enum Ended {
+    /// For good: the daemon stops, with this result.
+    Done(Result<(), DaemonError>),
+    /// The disk under the database is full (`error`, in words `reason`):
+    /// the work starts again once there is room, with the configuration
+    /// then in force.
+    DiskFull {
+        error: DaemonError,
+        reason: String,
+        config: Arc<Config>,
+    },
+}
+
+/// One run of the daemon's work: the store, the devices, the loops, the
+/// HTTP API and the webhooks, from their start to their end. A run that
+/// fails on a full disk ends as a crash would end it, and the next run
+/// recovers as after one.
+async fn work<D, F, Opened, S>(
+    setting: Setting,
+    count: usize,
+    open: &mut F,
+    shutdown: std::pin::Pin<&mut S>,
+    signals: &mut Signals,
+) -> Ended
+where
+    D: Device,
+    F: FnMut(usize, DeviceContext, Arc<Config>) -> Opened,
+    Opened: Future<Output = Result<(D, mpsc::Receiver<DeviceEvent>), InstanceError>>,
+    S: Future<Output = ()>,
+{
+    let Setting {
+        config,
+        database,
+        outbox_lock,
+        events,
+        config_path,
+        clock,
+    } = setting;
+    let full = |error: &DaemonError| room::full_disk(error, || room::free_bytes(&database));
+    let ended = |result: Result<(), DaemonError>, config: Arc<Config>| match result {
+        Err(error) => match full(&error) {
+            Some(reason) => Ended::DiskFull {
+                error,
+                reason,
+                config,
+            },
+            None => Ended::Done(Err(error)),
+        },
+        Ok(()) => Ended::Done(Ok(())),
+    };
+    let opened = blocking(open_core(
         Arc::clone(&config),
         database.clone(),
         outbox_lock,
         Arc::clone(&clock),
     ))
-    .await?;
+    .await;
+    let (core, outbox_events, pins) = match opened {
+        Ok(opened) => opened,
+        Err(error) => {
+            return ended(Err(error), config);
+        }
+    };
     let webhooks =
-        webhooks::Webhooks::start(&config.webhooks, &database, Arc::clone(&clock)).await?;
+        match webhooks::Webhooks::start(&config.webhooks, &database, Arc::clone(&clock)).await {
+            Ok(webhooks) => webhooks,
+            Err(error) => return ended(Err(error.into()), config),
+        };
     let mut lanes = lanes::Lane::all(&config);
     lanes.truncate(count.max(1));
     let mut opened = Vec::with_capacity(lanes.len());
@@ -249,7 +384,7 @@ where
                 for (_, _, device, _) in opened {
                     device.shutdown().await;
                 }
-                return Err(error.into());
+                return Ended::Done(Err(error.into()));
             }
         }
     }
@@ -336,7 +471,7 @@ where
             for (other, _) in &lanes {
                 other.device.shutdown().await;
             }
-            return Err(error.into());
+            return Ended::Done(Err(error.into()));
         }
     };
     if !config.receive.enabled {
@@ -377,8 +512,9 @@ where
         async move {
             // The outbox is the first modem's to watch.
             let (_no_files, no_outbox) = mpsc::channel(1);
+            let mut no_signals = Signals::none();
             let result = other
-                .serve(events, no_outbox, Signals::none(), None, async move {
+                .serve(events, no_outbox, &mut no_signals, None, async move {
                     let _ = stop_wait.wait_for(|stop| *stop).await;
                 })
                 .await;
@@ -396,19 +532,30 @@ where
             .collect::<Result<Vec<()>, _>>()
             .map(|_| ()),
     );
-    daemon.systemd.stopping();
-    tracing::info!("stopping");
+    let disk_full = result.as_ref().err().and_then(&full).is_some();
+    if !disk_full {
+        daemon.systemd.stopping();
+        tracing::info!("stopping");
+    } else {
+        tracing::info!("stopping the work until there is room on the disk");
+    }
     // The hooks still waiting may start for a while yet, not for ever.
     hook_runner.stop_began();
     if let Some(http) = http {
         http.stop().await;
     }
     daemon.device.shutdown().await;
-    // `simgate status` says stopped, not the last state before.
-    let _ = daemon.record_device().await;
+    // `simgate status` says stopped, not the last state before; but not
+    // while the process waits for room to go on (it runs, and a write
+    // that still found room would say it does not).
+    if !disk_full {
+        let _ = daemon.record_device().await;
+    }
     for (mut other, _) in lanes {
         other.device.shutdown().await;
-        let _ = other.record_device().await;
+        if !disk_full {
+            let _ = other.record_device().await;
+        }
     }
     // The hooks still queued run before the store closes (a RunOnReceive
     // records its start there), until the stop's deadline.
@@ -417,9 +564,10 @@ where
     if let Some(webhooks) = daemon.webhooks.take() {
         webhooks.stop().await;
     }
+    // What a reload put in force, for the next run.
+    let in_force = daemon.keeper.call(|core| Arc::clone(&core.config)).await;
     daemon.keeper.close().await;
-    drop(state_lock);
-    result
+    ended(result, in_force)
 }
 
 /// Runs `job` on the blocking pool.

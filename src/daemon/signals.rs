@@ -40,6 +40,8 @@ impl StopFlag {
 #[derive(Debug)]
 pub struct Signals {
     receiver: mpsc::UnboundedReceiver<Signal>,
+    /// Caught while the daemon's work waited, for its next run.
+    kept: std::collections::VecDeque<Signal>,
     stop: StopFlag,
     /// Without handlers, a sender kept alive makes `recv` simply wait.
     _idle: Option<mpsc::UnboundedSender<Signal>>,
@@ -85,6 +87,7 @@ impl Signals {
         });
         Ok(Self {
             receiver,
+            kept: std::collections::VecDeque::new(),
             stop,
             _idle: None,
         })
@@ -95,14 +98,41 @@ impl Signals {
         let (sender, receiver) = mpsc::unbounded_channel();
         Self {
             receiver,
+            kept: std::collections::VecDeque::new(),
             stop: StopFlag::default(),
             _idle: Some(sender),
         }
     }
 
+    /// Signals as if `caught` had arrived, in order (tests).
+    #[cfg(test)]
+    pub(super) fn caught(caught: &[Signal]) -> Self {
+        let signals = Self::none();
+        let sender = signals._idle.as_ref().expect("none() keeps its sender");
+        for signal in caught {
+            sender.send(*signal).expect("the receiver is here");
+        }
+        signals
+    }
+
     /// The next signal caught (`None` once the listening task ended).
     pub(super) async fn recv(&mut self) -> Option<Signal> {
+        match self.kept.pop_front() {
+            Some(kept) => Some(kept),
+            None => self.receiver.recv().await,
+        }
+    }
+
+    /// The next signal to arrive, leaving those kept for the daemon's
+    /// next run where they are.
+    pub(super) async fn recv_arriving(&mut self) -> Option<Signal> {
         self.receiver.recv().await
+    }
+
+    /// Keeps `signal` for the next [`Signals::recv`]: one caught while the
+    /// daemon's work could not act on it.
+    pub(super) fn keep(&mut self, signal: Signal) {
+        self.kept.push_back(signal);
     }
 
     /// Set once a stop request arrived.

@@ -416,10 +416,11 @@ pub async fn serve(
     options: crate::daemon::DaemonOptions,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), crate::daemon::DaemonError> {
-    let modem = options.config.modem_config();
-    crate::daemon::run_on(
+    crate::daemon::run_on_modems(
         options,
-        |context: crate::daemon::DeviceContext| AtModem::open(modem, context.pins, false),
+        |_index, context: crate::daemon::DeviceContext, config: std::sync::Arc<Config>| {
+            AtModem::open(config.modem_config(), context.pins, false)
+        },
         shutdown,
     )
     .await
