@@ -101,6 +101,80 @@ async fn file_modes_follow_the_umask_setting_and_the_database_is_private() {
     let _ = std::fs::remove_dir_all(&root);
 }
 
+/// A modem away when the service starts (not plugged in yet, a USB hub
+/// slow to come up): simgate tells systemd `READY=1` once it serves its
+/// outbox, with a status line that says it waits for the modem. It said
+/// `READY=1` only once the modem was up, so under `Type=notify` systemd
+/// killed it at the start timeout (90 s), and again after every restart,
+/// for as long as the modem was away.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_modem_away_at_start_keeps_systemd_waiting_for_nothing() {
+    let root = spool("modem-away");
+    let config = config(&root, &root.join("ttyUSB-not-plugged"), "");
+    let log = root.join("simgate.log");
+    let notify_path = root.join("notify");
+    let notify = tokio::net::UnixDatagram::bind(&notify_path).unwrap();
+    let mut daemon = tokio::process::Command::new(env!("CARGO_BIN_EXE_simgate"))
+        .arg("run")
+        .arg("-c")
+        .arg(&config)
+        .env("STATE_DIRECTORY", root.join("state"))
+        .env("NOTIFY_SOCKET", &notify_path)
+        .env_remove("WATCHDOG_USEC")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut said = String::new();
+    let mut buffer = [0u8; 4096];
+    let told = async {
+        loop {
+            let n = notify.recv(&mut buffer).await.unwrap();
+            said.push_str(&String::from_utf8_lossy(&buffer[..n]));
+            said.push('\n');
+            if said.lines().any(|l| l == "READY=1")
+                && said
+                    .lines()
+                    .any(|l| l.starts_with("STATUS=modem connecting"))
+            {
+                return;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), told)
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "no READY=1 and status within 30 s: {said:?}; see {}",
+                log.display()
+            )
+        });
+    // It serves meanwhile: a dropped file is taken in and waits for the
+    // modem.
+    std::fs::write(root.join("drop"), "waits for the modem").unwrap();
+    std::fs::rename(root.join("drop"), root.join("outbox/OUT+4917600000123.txt")).unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("queued")
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not queued; see {}",
+            log.display()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(daemon.id().unwrap() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert!(daemon.wait().await.unwrap().success());
+    let _ = std::fs::remove_dir_all(&root);
+}
+
 /// When a test stops the daemon, and how.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stop {

@@ -365,9 +365,15 @@ impl<D: Device> Daemon<D> {
             init_failures_seen = *attempt;
             Self::run_on_failure(&self.hook_queue, &self.config.hooks, "INIT");
         }
-        let mut ready_announced = false;
         let mut was_ready = self.ready();
         self.record_device().await?;
+        // Ready for systemd once the loop serves, modem or not: the outbox
+        // is taken in and queued, and the status line says the modem is
+        // awaited. Waiting for the modem kept a `Type=notify` start
+        // pending until systemd's start timeout killed the daemon, again
+        // after every restart, while the modem was away.
+        self.status_line().await?;
+        self.systemd.ready();
         // The first modem's loop gives up on messages past `max_age`, a
         // slice a turn (`expiring` while more may be due).
         let mut expiring = false;
@@ -457,10 +463,6 @@ impl<D: Device> Daemon<D> {
                     if let DeviceState::Ready(info) = state {
                         init_failures_seen = 0;
                         self.session_started(info).await?;
-                        if !ready_announced {
-                            self.systemd.ready();
-                            ready_announced = true;
-                        }
                     }
                     self.record_device().await?;
                     self.status_line().await?;
