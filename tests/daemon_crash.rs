@@ -231,13 +231,15 @@ fn rows(store: &Store) -> BTreeMap<String, Vec<Outgoing>> {
     rows
 }
 
-/// Reads what arrived on the notify socket; true once `READY=1` came.
+/// Reads what arrived on the notify socket; true once the status line
+/// said the modem is ready (`READY=1` comes earlier: once the daemon
+/// serves its outbox, modem or not).
 fn drain_notify(socket: &UnixDatagram, ready: &mut bool) {
     let mut buffer = [0u8; 4096];
     while let Ok(n) = socket.try_recv(&mut buffer) {
         if String::from_utf8_lossy(&buffer[..n])
             .lines()
-            .any(|l| l == "READY=1")
+            .any(|l| l.starts_with("STATUS=modem ready"))
         {
             *ready = true;
         }

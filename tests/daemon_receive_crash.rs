@@ -270,15 +270,23 @@ async fn sigkill_at_random_moments_loses_no_message_and_writes_none_twice() {
     let notify = tokio::net::UnixDatagram::bind(&socket_path).unwrap();
     let mut daemon = spool.start(Some(&socket_path));
     let mut buffer = [0u8; 4096];
+    // The last status line systemd got, whenever it came.
+    let mut last_status = String::new();
+    let mut take_status = |said: &str| {
+        for line in said.lines() {
+            if let Some(status) = line.strip_prefix("STATUS=") {
+                last_status = status.to_owned();
+            }
+        }
+    };
     loop {
         let n = tokio::time::timeout(Duration::from_secs(20), notify.recv(&mut buffer))
             .await
             .expect("clean run: READY=1 within 20 s")
             .unwrap();
-        if String::from_utf8_lossy(&buffer[..n])
-            .lines()
-            .any(|l| l == "READY=1")
-        {
+        let said = String::from_utf8_lossy(&buffer[..n]).into_owned();
+        take_status(&said);
+        if said.lines().any(|l| l == "READY=1") {
             break;
         }
     }
@@ -309,13 +317,8 @@ async fn sigkill_at_random_moments_loses_no_message_and_writes_none_twice() {
         .unwrap();
     assert!(status.success(), "clean stop: {status}");
     // The last status line systemd got counts what the database holds.
-    let mut last_status = String::new();
     while let Ok(n) = notify.try_recv(&mut buffer) {
-        for line in String::from_utf8_lossy(&buffer[..n]).lines() {
-            if let Some(status) = line.strip_prefix("STATUS=") {
-                last_status = status.to_owned();
-            }
-        }
+        take_status(&String::from_utf8_lossy(&buffer[..n]));
     }
     assert!(
         last_status.contains(&format!("received {MESSAGES}, undecodable 0")),

@@ -372,8 +372,8 @@ impl<D: Device> Daemon<D> {
         // awaited. Waiting for the modem kept a `Type=notify` start
         // pending until systemd's start timeout killed the daemon, again
         // after every restart, while the modem was away.
-        self.status_line().await?;
         self.systemd.ready();
+        self.status_line().await?;
         // The first modem's loop gives up on messages past `max_age`, a
         // slice a turn (`expiring` while more may be due).
         let mut expiring = false;
