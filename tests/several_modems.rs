@@ -872,12 +872,22 @@ async fn status_shows_each_modem_s_own_limits_and_what_waits_for_a_modem() {
         pair.wait_for(|e| matches!(e, DaemonEvent::Sent { .. }))
             .await;
     }
+    // Both modems at their limit, and every file taken in (under load the
+    // last one dropped may still be on its way into the queue).
     let json = status_until(&toml, |json| {
-        json["modems"]
-            .as_array()
+        let taken_in = json["queue"]
+            .as_object()
             .unwrap()
-            .iter()
-            .all(|m| m["paused_until_ms"].as_i64() > json["now_ms"].as_i64())
+            .values()
+            .filter_map(serde_json::Value::as_u64)
+            .sum::<u64>()
+            + json["today"]["sent"].as_u64().unwrap_or(0);
+        taken_in == 10
+            && json["modems"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|m| m["paused_until_ms"].as_i64() > json["now_ms"].as_i64())
     })
     .await;
     for modem in json["modems"].as_array().unwrap() {

@@ -368,12 +368,12 @@ impl<D: Device> Daemon<D> {
         let mut was_ready = self.ready();
         self.record_device().await?;
         // Ready for systemd once the loop serves, modem or not: the outbox
-        // is taken in and queued, and the status line says the modem is
-        // awaited. Waiting for the modem kept a `Type=notify` start
-        // pending until systemd's start timeout killed the daemon, again
-        // after every restart, while the modem was away.
+        // is taken in and queued, and the status line (at each change of
+        // the device's state) says the modem is awaited. Waiting for the
+        // modem kept a `Type=notify` start pending until systemd's start
+        // timeout killed the daemon, again after every restart, while the
+        // modem was away.
         self.systemd.ready();
-        self.status_line().await?;
         // The first modem's loop gives up on messages past `max_age`, a
         // slice a turn (`expiring` while more may be due).
         let mut expiring = false;
