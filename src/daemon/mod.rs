@@ -532,7 +532,9 @@ where
             .collect::<Result<Vec<()>, _>>()
             .map(|_| ()),
     );
-    let disk_full = result.as_ref().err().and_then(&full).is_some();
+    // Told once: the free space asked for now is the one the run ended on.
+    let full_reason = result.as_ref().err().and_then(&full);
+    let disk_full = full_reason.is_some();
     if !disk_full {
         daemon.systemd.stopping();
         tracing::info!("stopping");
@@ -567,7 +569,14 @@ where
     // What a reload put in force, for the next run.
     let in_force = daemon.keeper.call(|core| Arc::clone(&core.config)).await;
     daemon.keeper.close().await;
-    ended(result, in_force)
+    match (result, full_reason) {
+        (Err(error), Some(reason)) => Ended::DiskFull {
+            error,
+            reason,
+            config: in_force,
+        },
+        (result, _) => Ended::Done(result),
+    }
 }
 
 /// Runs `job` on the blocking pool.
