@@ -557,10 +557,9 @@ fn status(args: &StatusArgs, out: &mut dyn Write) -> Result<(), CliError> {
         return Err(CliError::NoDatabase(database));
     }
     loop {
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
-        let report = crate::status::gather(&config, &database, now_ms)?;
+        let report = crate::status::gather(&config, &database, || {
+            crate::daemon::clock::Clock::now_ms(&crate::daemon::clock::SystemClock)
+        })?;
         if args.json {
             writeln!(out, "{}", crate::status::to_json(&report))?;
         } else {

@@ -149,10 +149,20 @@ pub(crate) fn limit_use<'a>(
         .collect()
 }
 
-/// Reads the report from the database at `database`.
-pub(crate) fn gather(config: &Config, database: &Path, now_ms: i64) -> Result<Report, StoreError> {
+/// Reads the report from the database at `database`, at the time
+/// `now` gives.
+pub(crate) fn gather(
+    config: &Config,
+    database: &Path,
+    now: impl FnOnce() -> i64,
+) -> Result<Report, StoreError> {
     let connection = status::open_read_only(database)?;
+    // Every count from one snapshot, and the clock read once it is taken:
+    // what the snapshot holds was recorded before `now_ms`, so the counts
+    // add up and no message taken in meanwhile shows as due later.
+    let connection = connection.unchecked_transaction()?;
     let mut modems = status::modem_statuses(&connection)?.into_iter();
+    let now_ms = now();
     let device = modems.next();
     let more_modems: Vec<DeviceStatus> = modems.take(config.more_modems.len()).collect();
     let daemon_running = device
@@ -237,7 +247,7 @@ fn can_send_now(statuses: &[&DeviceStatus], name: &str, now_ms: i64) -> bool {
 }
 
 /// The queue's counts with `count` of the messages due moved to waiting
-/// for a modem (at most as many as are due: the two were read apart).
+/// for a modem (at most as many as are due).
 fn waiting_for_a_modem(mut queue: Vec<(String, u64)>, count: u64) -> Vec<(String, u64)> {
     let Some(due) = queue.iter_mut().find(|(reason, _)| reason == "due") else {
         return queue;
@@ -938,7 +948,7 @@ mod tests {
                 ("modem".to_owned(), 3)
             ]
         );
-        // Read apart, the count can be more than is due now.
+        // Never more than is due.
         assert_eq!(waiting_for_a_modem(queue(), 9)[0], ("due".to_owned(), 0));
         assert_eq!(waiting_for_a_modem(queue(), 9)[2], ("modem".to_owned(), 5));
         assert_eq!(waiting_for_a_modem(queue(), 0), queue());
@@ -959,6 +969,35 @@ mod tests {
         assert!(can_send_now(&statuses, "b", 2_000));
         assert!(!can_send_now(&statuses, "c", 1_000));
         assert!(!can_send_now(&statuses, "d", 1_000));
+    }
+
+    /// A message the daemon takes in just after `status` read the clock
+    /// is due when it is taken in, later than that reading: counted, it
+    /// showed as "scheduled" (and as not due, not waiting for a modem).
+    #[test]
+    fn a_message_taken_in_as_the_clock_is_read_is_not_shown_as_scheduled() {
+        use crate::store::{FileId, Store};
+        let dir = std::env::temp_dir().join(format!("simgate-status-now-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let database = dir.join("simgate.db");
+        let mut store = Store::open(&database).unwrap();
+        store
+            .enqueue("OUT+1.txt", &FileId::default(), "+1", 1, 1_000)
+            .unwrap();
+        let config = Config::new("/dev/ttyUSB0");
+        let report = gather(&config, &database, || {
+            // The daemon, right after the clock was read.
+            store
+                .enqueue("OUT+2.txt", &FileId::default(), "+2", 1, 2_000)
+                .unwrap();
+            1_500
+        })
+        .unwrap();
+        let waiting: u64 = report.queue.iter().map(|(_, n)| n).sum();
+        assert_eq!(count(&report.queue, "scheduled"), 0, "{:?}", report.queue);
+        assert_eq!(count(&report.queue, "due"), waiting, "{:?}", report.queue);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

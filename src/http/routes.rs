@@ -543,9 +543,13 @@ async fn metrics_text(State(api): Shared, headers: HeaderMap) -> Result<Response
     let configured = 1 + api.config.more_modems.len();
     let (totals, modems) = api
         .records(move |db| {
-            let mut modems = crate::store::status::modem_statuses(db)?;
+            // One snapshot, the clock read once it is taken (as `simgate
+            // status` does): no message taken in meanwhile counts as
+            // scheduled.
+            let snapshot = db.transaction()?;
+            let mut modems = crate::store::status::modem_statuses(&snapshot)?;
             modems.truncate(configured);
-            Ok((records::totals(db, now_ms())?, modems))
+            Ok((records::totals(&snapshot, now_ms())?, modems))
         })
         .await?;
     let ready = matches!(*api.published.device().borrow(), DeviceState::Ready(_));
