@@ -19,15 +19,17 @@ pub trait Clock: Send + Sync + Debug {
 
     /// Time that nothing sets and that goes on while the machine is
     /// suspended, from a fixed origin: what tells the calendar set forward
-    /// or back from time that passed. By default tokio's clock (paused in
-    /// tests), which does not go on during a suspend.
-    fn steady(&self) -> Duration {
-        tokio_steady()
-    }
+    /// or back from time that passed. A clock on tokio's time measures it
+    /// from an instant of its own runtime: an origin shared by the process
+    /// was read by whichever runtime came first, and a paused runtime
+    /// made earlier saw its steady time stand still (saturated at zero)
+    /// while its calendar moved, a calendar step that never was.
+    fn steady(&self) -> Duration;
 }
 
-/// tokio's clock since the first call: steady, but stopped while the
-/// machine is suspended.
+/// tokio's clock since the first call in the process: steady, but
+/// stopped while the machine is suspended (the system clock's fallback;
+/// the process has one runtime then).
 fn tokio_steady() -> Duration {
     static ORIGIN: std::sync::OnceLock<tokio::time::Instant> = std::sync::OnceLock::new();
     ORIGIN.get_or_init(tokio::time::Instant::now).elapsed()
@@ -193,6 +195,29 @@ mod tests {
         assert_eq!(set_back_since(Some(1_000), 1_000), None);
         assert_eq!(set_back_since(Some(2_999), 1_000), None);
         assert_eq!(set_back_since(Some(3_001), 1_000), Some(-2_001));
+    }
+
+    /// A paused runtime made before another read its clock: its clock's
+    /// steady time still moves exactly with its own paused time.
+    #[test]
+    fn a_tokio_clock_s_steady_time_is_its_own_runtime_s() {
+        let runtime = |paused| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .start_paused(paused)
+                .build()
+                .unwrap()
+        };
+        let paused = runtime(true);
+        let clock = paused.block_on(async { TokioClock::new() });
+        // Real time passes; another runtime reads a clock later.
+        std::thread::sleep(Duration::from_millis(2));
+        runtime(false).block_on(async { TokioClock::new().steady() });
+        paused.block_on(async {
+            let before = clock.steady();
+            tokio::time::advance(Duration::from_secs(90)).await;
+            assert_eq!(clock.steady() - before, Duration::from_secs(90));
+        });
     }
 
     #[tokio::test(start_paused = true)]
