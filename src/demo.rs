@@ -47,32 +47,6 @@ async fn demo(dir: &Path, stop_after: usize, out: &mut dyn Write) -> Result<(), 
     config.spool.error = Some(spool("error"));
     config.spool.settle_time = Duration::from_millis(200);
     config.database.path = Some(dir.join("simgate.db"));
-    writeln!(
-        out,
-        "simgate demo: an emulated {} {} on {} (stable path {})",
-        Profile::HuaweiE3372.manufacturer(),
-        Profile::HuaweiE3372.model(),
-        emulator.tty_path().display(),
-        emulator.path().display()
-    )?;
-    writeln!(
-        out,
-        "spool folders: {}/{{outbox,sent,error,inbox}}",
-        dir.display()
-    )?;
-    writeln!(out, "in another terminal, drop a message into the outbox:")?;
-    writeln!(
-        out,
-        "  printf 'Hello from simgate' > {}/OUT+4917612345678.txt",
-        spool("outbox").display()
-    )?;
-    writeln!(
-        out,
-        "the emulated network answers each message; answers land in {}",
-        spool("inbox").display()
-    )?;
-    writeln!(out, "Ctrl-C stops the demo.")?;
-    out.flush()?;
 
     let (events, mut narration) = mpsc::unbounded_channel();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -90,7 +64,12 @@ async fn demo(dir: &Path, stop_after: usize, out: &mut dyn Write) -> Result<(), 
     let mut stop = Some(stop);
     let mut welcomed = false;
     let mut received = 0;
+    let mut introduced = false;
     while let Some(event) = narration.recv().await {
+        if !introduced {
+            introduced = true;
+            banner(&emulator, dir, out)?;
+        }
         match event {
             DaemonEvent::ModemReady { model } => {
                 writeln!(out, "modem ready: {model}")?;
@@ -180,6 +159,37 @@ async fn demo(dir: &Path, stop_after: usize, out: &mut dyn Write) -> Result<(), 
     }
     daemon.await.map_err(std::io::Error::other)??;
     emulator.stop().await;
+    Ok(())
+}
+
+/// What the demo is and how to use it: said once the daemon runs (a
+/// second demo in the same folder is refused before it says anything).
+fn banner(emulator: &Emulator, dir: &Path, out: &mut dyn Write) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "simgate demo: an emulated {} {} on {} (stable path {})",
+        Profile::HuaweiE3372.manufacturer(),
+        Profile::HuaweiE3372.model(),
+        emulator.tty_path().display(),
+        emulator.path().display()
+    )?;
+    writeln!(
+        out,
+        "spool folders: {}/{{outbox,sent,error,inbox}}",
+        dir.display()
+    )?;
+    writeln!(out, "in another terminal, drop a message into the outbox:")?;
+    writeln!(
+        out,
+        "  printf 'Hello from simgate' > {}/OUT+4917612345678.txt",
+        dir.join("outbox").display()
+    )?;
+    writeln!(
+        out,
+        "the emulated network answers each message; answers land in {}",
+        dir.join("inbox").display()
+    )?;
+    writeln!(out, "Ctrl-C stops the demo.")?;
     Ok(())
 }
 

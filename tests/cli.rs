@@ -215,6 +215,55 @@ fn the_demo_sends_and_receives() {
     std::fs::remove_dir_all(&cwd).unwrap();
 }
 
+/// A second `simgate demo` in the folder of one that runs is refused,
+/// naming the pid that holds it, and says nothing else: it printed its
+/// whole banner first ("drop a message into the outbox: …"), as if it ran.
+#[test]
+fn a_second_demo_in_the_same_folder_is_refused_before_its_banner() {
+    use std::io::{BufRead, BufReader};
+    let cwd = std::env::temp_dir().join(format!("simgate-demo-twice-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&cwd);
+    std::fs::create_dir_all(&cwd).unwrap();
+    let mut first = Command::new(env!("CARGO_BIN_EXE_simgate"))
+        .arg("demo")
+        .current_dir(&cwd)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run simgate demo");
+    let first_pid = nix::unistd::Pid::from_raw(first.id() as i32);
+    // A first demo that never gets ready fails the test instead of hanging it.
+    let (finished, watch) = std::sync::mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        if watch
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .is_err()
+        {
+            let _ = nix::sys::signal::kill(first_pid, nix::sys::signal::Signal::SIGKILL);
+        }
+    });
+    let mut lines = BufReader::new(first.stdout.take().unwrap()).lines();
+    assert!(
+        lines.any(|line| line.unwrap().starts_with("modem ready")),
+        "the first demo never got ready"
+    );
+    let second = Command::new(env!("CARGO_BIN_EXE_simgate"))
+        .arg("demo")
+        .current_dir(&cwd)
+        .output()
+        .expect("run a second simgate demo");
+    nix::sys::signal::kill(first_pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let stopped = first.wait().unwrap();
+    let _ = finished.send(());
+    watchdog.join().unwrap();
+    let stdout = String::from_utf8_lossy(&second.stdout);
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success(), "{stdout}{stderr}");
+    assert!(stderr.contains(&format!("pid {first_pid}")), "{stderr}");
+    assert_eq!(stdout, "", "{stderr}");
+    assert!(stopped.success());
+    std::fs::remove_dir_all(&cwd).unwrap();
+}
+
 /// Colour codes only on a terminal: `simgate run` on a configuration whose
 /// spool directory is missing logs its start notices, then fails; with
 /// stderr a file, no escape byte may reach it (log files, `2>` redirects
