@@ -5,6 +5,7 @@
 //! started it again, and under systemd it went round a restart every 5 s
 //! with the modem set up anew each time.)
 
+use crate::http_api::{get, message, post_send};
 use crate::support::{delivers, fill, Harness, Tmpfs};
 use simgate::daemon::DaemonEvent;
 use simgate::emulator::Profile;
@@ -23,7 +24,9 @@ fn names(dir: &Path, prefix: &str) -> BTreeSet<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_under_the_database_stops_nothing_and_work_resumes_once_there_is_room() {
     let mut mounted = None;
+    let api = std::net::SocketAddr::from(([127, 0, 0, 1], crate::support::port_for_a_daemon()));
     let mut h = Harness::start_with("database-full", Profile::Generic, |config| {
+        config.http.listen = Some(api);
         let state = config.spool.inbox.with_file_name("state");
         std::fs::create_dir_all(&state).unwrap();
         mounted = Some(Tmpfs::mount(&state, 1024));
@@ -61,6 +64,30 @@ async fn a_full_disk_under_the_database_stops_nothing_and_work_resumes_once_ther
     };
     assert_eq!(database, h.dir("state/simgate.db"));
     assert!(reason.contains("full"), "{reason}");
+    // The HTTP API says why it takes nothing (the connection was refused).
+    let health = get(api, "/health").await;
+    assert_eq!(health.status, 503, "{}", health.text());
+    assert_eq!(health.json()["live"], true, "{}", health.text());
+    assert_eq!(health.json()["ready"], false, "{}", health.text());
+    assert!(
+        health.json()["reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("the disk under the database is full"),
+        "{}",
+        health.text()
+    );
+    let refused = post_send(api, &[], &message("+4917600000099", "while full")).await;
+    assert_eq!(refused.status, 503, "{}", refused.text());
+    assert!(
+        refused.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("the disk under the database is full"),
+        "{}",
+        refused.text()
+    );
+    assert!(refused.retry_after().is_some(), "{}", refused.text());
     // A message arriving meanwhile stays on the SIM until it can be
     // recorded.
     h.emulator
@@ -111,6 +138,9 @@ async fn a_full_disk_under_the_database_stops_nothing_and_work_resumes_once_ther
     assert_eq!(distinct.len(), count);
     assert_eq!(received.len(), 1);
     assert_eq!(h.inbox(&received[0]), "arrived while full");
+    // The API itself again, on the same address.
+    let health = get(api, "/health").await;
+    assert_eq!(health.status, 200, "{}", health.text());
     h.stop_daemon().await;
     drop(tmpfs);
     h.stop().await;

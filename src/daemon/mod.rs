@@ -267,6 +267,7 @@ where
                 let least = room::backoff(backoff, began.elapsed());
                 backoff = Some(least);
                 let waited = room::Wait {
+                    config: &config,
                     database: &database,
                     signals: &mut signals,
                     shutdown: shutdown.as_mut(),

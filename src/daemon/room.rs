@@ -16,6 +16,7 @@ use super::event_loop::{every, tick};
 use super::signals::{Signal, Signals};
 use super::systemd::Systemd;
 use super::{DaemonError, DaemonEvent};
+use crate::config::Config;
 use crate::store::StoreError;
 use std::future::Future;
 use std::path::Path;
@@ -104,6 +105,8 @@ pub(super) enum Waited {
 
 /// What a wait for room needs from the daemon around it.
 pub(super) struct Wait<'a, S: Future<Output = ()>> {
+    /// The configuration in force (where the HTTP API listens).
+    pub(super) config: &'a Config,
     pub(super) database: &'a Path,
     pub(super) signals: &'a mut Signals,
     pub(super) shutdown: Pin<&'a mut S>,
@@ -114,8 +117,25 @@ pub(super) struct Wait<'a, S: Future<Output = ()>> {
 impl<S: Future<Output = ()>> Wait<'_, S> {
     /// Says why the work stopped, then waits at least `least` and until
     /// the database's file system has [`ROOM_TO_GO_ON`], pinging the
-    /// watchdog meanwhile; a stop request ends the wait.
+    /// watchdog and answering the HTTP API's address with why (503)
+    /// meanwhile; a stop request ends the wait.
     pub(super) async fn until_room(mut self, reason: &str, least: Duration) -> Waited {
+        let api = match crate::http::start_unavailable(self.config, reason).await {
+            Ok(api) => api,
+            Err(error) => {
+                tracing::warn!(%error, "the HTTP API cannot say why it waits; it is closed until there is room");
+                None
+            }
+        };
+        let waited = self.wait(reason, least).await;
+        if let Some(api) = api {
+            // Its address free again for the API of the work's next run.
+            api.stop().await;
+        }
+        waited
+    }
+
+    async fn wait(&mut self, reason: &str, least: Duration) -> Waited {
         let folder = self.database.parent().unwrap_or(self.database);
         tracing::error!(
             database = %self.database.display(),
@@ -240,7 +260,10 @@ mod tests {
         shutdown: Pin<&'a mut std::future::Pending<()>>,
         systemd: &'a Systemd,
     ) -> Wait<'a, std::future::Pending<()>> {
+        // No HTTP API.
+        static CONFIG: std::sync::LazyLock<Config> = std::sync::LazyLock::new(Config::default);
         Wait {
+            config: &CONFIG,
             database,
             signals,
             shutdown,

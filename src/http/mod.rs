@@ -18,6 +18,8 @@
 //! - `metrics`: the Prometheus text (pure).
 //! - `routes`: the handlers.
 //! - `worker`: the threads for the database and the files.
+//! - `unavailable`: the answers while the daemon waits for room on a full
+//!   disk.
 //!
 //! Connections are taken as every listener of the daemon takes them
 //! ([`crate::http_server`]): a bounded number, none left silent.
@@ -27,6 +29,7 @@ mod limit;
 mod metrics;
 mod request;
 mod routes;
+mod unavailable;
 mod worker;
 
 use crate::config::Config;
@@ -126,6 +129,43 @@ pub(crate) async fn start(
         stopping: stop_seen.clone(),
     });
     let router = routes::router(api);
+    let (task, connections) = serve_router(listener, router, stop_seen);
+    tracing::info!(address = %bound, connections, "HTTP API listening");
+    Ok(Some(Server { stopping, task }))
+}
+
+/// While the daemon waits for room on a full disk: listens on `[http]
+/// listen` and answers every request 503 with `reason` until
+/// [`Server::stop`] ([`unavailable`]).
+pub(crate) async fn start_unavailable(
+    config: &Config,
+    reason: &str,
+) -> Result<Option<Server>, HttpError> {
+    let Some(address) = config.http.listen else {
+        return Ok(None);
+    };
+    let token = token(config)?;
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|source| HttpError::Bind { address, source })?;
+    let bound = listener.local_addr().unwrap_or(address);
+    let (stopping, stop_seen) = watch::channel(false);
+    let router = unavailable::router(
+        token,
+        format!("the disk under the database is full: {reason}"),
+    );
+    let (task, _) = serve_router(listener, router, stop_seen);
+    tracing::info!(address = %bound, "HTTP API listening: it answers 503 until there is room on the disk");
+    Ok(Some(Server { stopping, task }))
+}
+
+/// Serves `router` on `listener` until `stop` says so, each request
+/// knowing its peer; the task, and how many connections it takes at once.
+fn serve_router(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    mut stop: watch::Receiver<bool>,
+) -> (tokio::task::JoinHandle<()>, usize) {
     let service_for = move |peer: SocketAddr| {
         let router = router.clone();
         hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
@@ -136,7 +176,6 @@ pub(crate) async fn start(
         })
     };
     let bounds = http_server::Bounds::for_this_process();
-    let mut stop = stop_seen;
     let task = tokio::spawn(http_server::serve(
         listener,
         bounds,
@@ -145,8 +184,7 @@ pub(crate) async fn start(
             stopped(&mut stop).await;
         },
     ));
-    tracing::info!(address = %bound, connections = bounds.connections, "HTTP API listening");
-    Ok(Some(Server { stopping, task }))
+    (task, bounds.connections)
 }
 
 /// Completes once the API is told to stop.
