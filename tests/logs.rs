@@ -197,9 +197,20 @@ async fn sighup_reopens_the_log_file_that_logrotate_moved() {
         b"after the rotation",
     );
     until("the send logged in the new file", || {
-        root.join(format!("sent/OUT+4{NUMBER_CORE}99.txt")).exists() && read(&log).contains("sent")
+        root.join(format!("sent/OUT+4{NUMBER_CORE}99.txt")).exists()
+            && read(&log).contains(" sent ")
     })
     .await;
+    // One line for a one-part message, its reference on it (a "part sent"
+    // line before it said the same).
+    let lines = read(&log);
+    let sent: Vec<&str> = lines.lines().filter(|l| l.contains(" sent ")).collect();
+    assert_eq!(sent.len(), 1, "{lines}");
+    assert!(
+        sent[0].contains("references=[") && sent[0].contains("parts=1"),
+        "{lines}"
+    );
+    assert!(!lines.contains("part sent"), "{lines}");
     daemon.start_kill().unwrap();
     daemon.wait().await.unwrap();
     let _ = std::fs::remove_dir_all(&root);

@@ -302,7 +302,13 @@ impl<D: Device> Sender<'_, D> {
                 .await
             {
                 Ok(reference) => {
-                    tracing::info!(file = %Redact(&attempt.row.file_name), id = attempt.row.id, part, of = attempt.submits.len(), reference, "part sent");
+                    // A long message's parts each get a line; a short
+                    // one's reference is on its "sent" line.
+                    if attempt.submits.len() > 1 {
+                        tracing::info!(file = %Redact(&attempt.row.file_name), id = attempt.row.id, part, of = attempt.submits.len(), reference, "part sent");
+                    } else {
+                        tracing::debug!(file = %Redact(&attempt.row.file_name), id = attempt.row.id, part, of = 1, reference, "part sent");
+                    }
                     self.tracker.sent(reference, self.device, self.keeper).await;
                     attempt.next += 1;
                     let now = self.clock.now();
@@ -1064,7 +1070,7 @@ fn complete(
         Finished::Done(path) => path,
         Finished::Pending => None,
     };
-    tracing::info!(file = %Redact(&row.file_name), id = row.id, parts = references.len(), "sent");
+    tracing::info!(file = %Redact(&row.file_name), id = row.id, parts = references.len(), ?references, "sent");
     store.queue_webhook(
         webhook::SENT,
         |_| {
