@@ -439,6 +439,27 @@ async fn a_receive_only_gateway_sends_nothing() {
     h.stop().await;
 }
 
+/// A receive-only gateway serves its timers: a message that came without
+/// an announcement (no `+CMTI`: a modem that stores silently) is found
+/// by the safety poll. With `Send = no` the loop took the outbox's closed
+/// event channel as always ready: it spun a core at 100 % and never
+/// reached a timer below it (the poll, the status refresh, the multipart
+/// timeout, the retry of an inbox file that could not be written).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receive_only_gateway_still_polls_its_modem() {
+    let mut h = Harness::start_with("receive-only-poll", Profile::Generic, |c| {
+        c.send.enabled = false;
+        c.receive.poll_interval = std::time::Duration::from_secs(1);
+    })
+    .await;
+    h.emulator
+        .preload("SM", &delivers("+4915112345678", "found by the poll", 0)[0])
+        .unwrap();
+    let files = h.received().await;
+    assert_eq!(h.inbox(&files[0]), "found by the poll");
+    h.stop().await;
+}
+
 /// `Receive = no` (a send-only gateway): messages stay on the SIM.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_send_only_gateway_leaves_messages_on_the_sim() {

@@ -383,6 +383,12 @@ impl<D: Device> Daemon<D> {
         // that asks for more is taken (a send, an expiry); the loop serves
         // everything else meanwhile (a stop, the watchdog, the device).
         let mut hooks_room = self.hook_queue.room();
+        // A channel whose senders are gone is always ready with `None`:
+        // polled again, it kept the loop to itself (a core at 100 %, and
+        // no timer below it served: with `Send = no`, the outbox's never
+        // had a sender).
+        let mut device_events_open = true;
+        let mut outbox_events_open = true;
         tokio::pin!(shutdown);
         loop {
             if let Some(watch) = calendar.as_mut() {
@@ -425,6 +431,7 @@ impl<D: Device> Daemon<D> {
                         self.systemd.reloading();
                         if let Some(events) = self.reload(config_path.as_deref()).await? {
                             outbox_events = events;
+                            outbox_events_open = true;
                         }
                         timers.set(&self.config, first);
                         self.systemd.ready();
@@ -467,17 +474,18 @@ impl<D: Device> Daemon<D> {
                     self.record_device().await?;
                     self.status_line().await?;
                 }
-                event = device_events.recv() => {
-                    if let Some(event) = event {
+                event = device_events.recv(), if device_events_open => match event {
+                    Some(event) => {
                         let mut batch = vec![event];
                         while let Ok(more) = device_events.try_recv() {
                             batch.push(more);
                         }
                         self.device_events(batch).await?;
                     }
-                }
-                event = outbox_events.recv() => {
-                    if let Some(event) = event {
+                    None => device_events_open = false,
+                },
+                event = outbox_events.recv(), if outbox_events_open => match event {
+                    Some(event) => {
                         // The whole burst at once: one job, one batch.
                         let mut batch = vec![event];
                         while let Ok(more) = outbox_events.try_recv() {
@@ -493,7 +501,10 @@ impl<D: Device> Daemon<D> {
                         })
                         .await?;
                     }
-                }
+                    // No watch (`Send = no`, or a modem other than the
+                    // first): nothing more comes.
+                    None => outbox_events_open = false,
+                },
                 _ = folder_check.tick(), if watch_dead => {
                     self.core(|core| core.outbox.as_mut().map(outbox::Outbox::check_watch)).await?;
                 }
