@@ -149,3 +149,59 @@ async fn a_rejected_pin_survives_sighup_and_restart_until_it_changes() {
     daemon.wait().await.unwrap();
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// A SIM that locks itself again while the modem stays (a modem that
+/// reset inside, its USB port kept): the modem leaves the network, and
+/// gammu, which checks the SIM before every receive cycle
+/// (`CheckSecurity`), enters the PIN again at its next poll, so a
+/// receive-only gateway goes on receiving. simgate checked the SIM at
+/// connect, and after a send that failed for the modem's state only: with
+/// `Send = no` every read failed from then on and nothing more came in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sim_that_locks_again_is_unlocked_and_receiving_goes_on() {
+    use crate::support::delivers;
+    use simgate::emulator::{EmulatorError, Fault};
+    let mut modem = EmulatorConfig::new(Profile::Generic);
+    modem.sim_pin = Some("1234".to_owned());
+    let mut h = Harness::start_on("pin-relocked", modem, |c| {
+        c.modem.pin = Some(SimPin::parse("pin", "1234").unwrap());
+        c.send.enabled = false;
+        c.receive.poll_interval = Duration::from_secs(1);
+    })
+    .await;
+    assert_eq!(pin_entries(&h.emulator), 1);
+    h.emulator
+        .inject_deliver(&delivers("+4915100000031", "before the lock", 0)[0])
+        .unwrap();
+    let files = h.received().await;
+    assert_eq!(h.inbox(&files[0]), "before the lock");
+    let mut events = h.emulator.subscribe();
+    h.emulator.inject_fault(Fault::SimPinRequired);
+    // The next poll finds the SIM locked and has the PIN entered again.
+    let deadline = tokio::time::sleep(Duration::from_secs(30));
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                Ok(EmulatorEvent::CommandReceived(line))
+                    if line.to_ascii_uppercase().starts_with("AT+CPIN=") => break,
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(error) => panic!("{error}"),
+            },
+            () = &mut deadline => panic!("the PIN was not entered again within 30 s"),
+        }
+    }
+    // Registered again, the network delivers what waited.
+    let pdu = &delivers("+4915100000032", "after the lock", 0)[0];
+    crate::support::until("the modem back on the network", || {
+        !matches!(
+            h.emulator.inject_deliver(pdu),
+            Err(EmulatorError::NotRegistered)
+        )
+    })
+    .await;
+    let files = h.received().await;
+    assert_eq!(h.inbox(&files[0]), "after the lock");
+    assert_eq!(pin_entries(&h.emulator), 2, "the PIN the SIM took, again");
+    h.stop().await;
+}

@@ -41,6 +41,10 @@ pub(super) struct Daemon<D> {
     pub(super) radio: String,
     /// A send failed for the device's state: initialise it again.
     pub(super) recheck_device: bool,
+    /// A read of received messages worked in the device's session: one
+    /// that then fails for the device's state (a SIM that locked itself
+    /// again) has the device initialised again, which checks the SIM.
+    pub(super) reads_worked: bool,
     /// The device cannot send now (no network, a locked SIM): no message
     /// is tried before this, or before the device's next session, since
     /// every one would fail the same way and use up an attempt.
@@ -606,6 +610,7 @@ impl<D: Device> Daemon<D> {
     ) -> Result<(), DaemonError> {
         // What held the sends was the old session's state.
         self.sends_held_until = None;
+        self.reads_worked = false;
         self.set_pause(None);
         self.tracker = MrTracker::new(
             &self.keeper,

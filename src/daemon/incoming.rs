@@ -7,7 +7,7 @@ use super::event_loop::Daemon;
 use super::{decide, hook_env, receive};
 use super::{DaemonError, DaemonEvent};
 use crate::daemon::logging::Redact;
-use crate::device::{Device, DeviceEvent};
+use crate::device::{Control, Device, DeviceEvent, FailureKind};
 use crate::redact::Scrub;
 use std::time::Duration;
 
@@ -114,20 +114,43 @@ impl<D: Device> Daemon<D> {
             _ => self.device.storages(),
         };
         let mut received = Vec::new();
+        let mut recheck = false;
         for storage in &storages {
             let now = self.clock.now_ms();
             let (found, error) =
                 receive::read_storage(&self.keeper, &self.device, storage, now).await;
             received.extend(found);
             match error {
-                None => {}
+                None => self.reads_worked = true,
                 // The message stays on the device and in the database; its
                 // files are written as soon as they can be.
                 Some(error @ receive::ReceiveError::Write(_)) => self.inbox_retry.failed(&error),
+                // Reading worked in this session and no longer does for the
+                // device's state: a SIM that locked itself again (a modem
+                // that reset inside) asks for its PIN, and gammu's
+                // CheckSecurity would enter it before the next receive
+                // cycle. Only after a read that worked, so a device whose
+                // reads never work is not initialised again and again.
+                Some(receive::ReceiveError::Device(error))
+                    if error.kind == FailureKind::ModemState
+                        && self.reads_worked
+                        && self.config.modem.check_sim =>
+                {
+                    tracing::warn!(storage, error = %Scrub(&error), "reading received messages failed for the device's state (a SIM that locked itself again?); initialising it again, which checks the SIM");
+                    recheck = true;
+                    break;
+                }
                 Some(error) => {
                     tracing::error!(storage, error = %Scrub(&error), "reading received messages failed");
                 }
             }
+        }
+        if recheck {
+            self.reads_worked = false;
+            self.announce_received(received).await;
+            self.device.control(Control::Reconnect).await;
+            self.hold_sends_for_new_session();
+            return Ok(());
         }
         // How full it stays after the round.
         if let Ok(Some((used, total))) = self.device.storage_usage().await {

@@ -423,6 +423,7 @@ where
             tracker,
             radio: String::new(),
             recheck_device: false,
+            reads_worked: false,
             sends_held_until: None,
             failing_sends: 0,
             pause: None,
