@@ -418,6 +418,9 @@ pub(crate) enum CliError {
     /// No database for this configuration yet.
     #[error("no database at {0}: the daemon has not run with this configuration")]
     NoDatabase(std::path::PathBuf),
+    /// `simgate send --wait` on a configuration with sending off.
+    #[error("{}: nothing was queued, since --wait would wait for a send that does not come", sending_off(.0))]
+    WaitWithSendingOff(std::path::PathBuf),
     /// Dropping privileges failed.
     #[error("cannot switch to {what}: {reason}")]
     Privileges {
@@ -530,6 +533,15 @@ fn send(args: &SendArgs, out: &mut dyn Write) -> Result<(), CliError> {
             text.strip_suffix('\n').map(str::to_owned).unwrap_or(text)
         }
     };
+    if !config.send.enabled {
+        if args.wait.is_some() {
+            return Err(CliError::WaitWithSendingOff(config_path));
+        }
+        eprintln!(
+            "simgate: {}; the file waits in the outbox until sending is on (then SIGHUP the daemon)",
+            sending_off(&config_path)
+        );
+    }
     let queued = crate::queue::queue(&config, &args.number, &text)?;
     writeln!(out, "queued {}", queued.path.display())?;
     if let Some(seconds) = args.wait {
@@ -542,6 +554,14 @@ fn send(args: &SendArgs, out: &mut dyn Write) -> Result<(), CliError> {
         writeln!(out, "sent {}", sent.display())?;
     }
     Ok(())
+}
+
+/// What a configuration with sending off means for a message queued.
+fn sending_off(config: &std::path::Path) -> String {
+    format!(
+        "sending is off in {} (`Send = no`, or `[send] enabled = false`): the daemon does not look at the outbox",
+        config.display()
+    )
 }
 
 fn status(args: &StatusArgs, out: &mut dyn Write) -> Result<(), CliError> {

@@ -454,3 +454,29 @@ fn queueing_needs_no_modem_configured() {
     assert_eq!(outbox_files(&root).len(), 6);
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// A configuration with sending off (`Send = no`, `[send] enabled =
+/// false`): the file is queued, as gammu-smsd-inject queues it, with a
+/// word that nothing sends it until sending is on; `--wait` is refused
+/// before anything is queued. (It queued in silence, and `--wait` waited
+/// out its limit on a daemon that never looks at the outbox.)
+#[test]
+fn sending_off_is_said_and_a_wait_for_it_refused() {
+    let root = fresh_spool("send-off");
+    let config = write_spool_config(
+        &root,
+        Path::new("/dev/ttyUSB9"),
+        "[send]\nenabled = false\n",
+    );
+    let queued = send(&config, &["+4917600000951", "kept for later"], None);
+    let said = String::from_utf8_lossy(&queued.stderr);
+    assert!(queued.status.success(), "{said}");
+    assert!(said.contains("sending is off"), "{said}");
+    assert_eq!(outbox_files(&root).len(), 1);
+    let waited = send(&config, &["--wait", "5", "+4917600000952", "never"], None);
+    let said = String::from_utf8_lossy(&waited.stderr);
+    assert_eq!(waited.status.code(), Some(1), "{said}");
+    assert!(said.contains("sending is off"), "{said}");
+    assert_eq!(outbox_files(&root).len(), 1, "nothing more queued");
+    let _ = std::fs::remove_dir_all(&root);
+}
