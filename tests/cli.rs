@@ -145,6 +145,34 @@ fn bad_input_is_a_clear_error() {
     );
 }
 
+/// Kills a process (SIGKILL) unless told it is done within a minute: a
+/// child that never stops fails its test instead of hanging it.
+struct KillAfter {
+    done: std::sync::mpsc::Sender<()>,
+    watch: std::thread::JoinHandle<()>,
+}
+
+impl KillAfter {
+    fn minute(pid: u32) -> Self {
+        let pid = nix::unistd::Pid::from_raw(pid as i32);
+        let (done, finished) = std::sync::mpsc::channel::<()>();
+        let watch = std::thread::spawn(move || {
+            if finished
+                .recv_timeout(std::time::Duration::from_secs(60))
+                .is_err()
+            {
+                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            }
+        });
+        Self { done, watch }
+    }
+
+    fn done(self) {
+        let _ = self.done.send(());
+        self.watch.join().unwrap();
+    }
+}
+
 /// The README's first command: `simgate demo` on the built-in emulator, in
 /// its default folder (`simgate-demo`, relative to where it runs). A file
 /// written into its outbox in place, as the README's `printf` writes it,
@@ -164,16 +192,7 @@ fn the_demo_sends_and_receives() {
         .spawn()
         .expect("run simgate demo");
     // A demo that never stops fails the test instead of hanging it.
-    let (finished, watch) = std::sync::mpsc::channel::<()>();
-    let pid = nix::unistd::Pid::from_raw(demo.id() as i32);
-    let watchdog = std::thread::spawn(move || {
-        if watch
-            .recv_timeout(std::time::Duration::from_secs(60))
-            .is_err()
-        {
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-        }
-    });
+    let watchdog = KillAfter::minute(demo.id());
     let mut lines = BufReader::new(demo.stdout.take().unwrap()).lines();
     let mut narration = Vec::new();
     for line in lines.by_ref() {
@@ -192,8 +211,7 @@ fn the_demo_sends_and_receives() {
     // It stops by itself once the message was sent and answered.
     narration.extend(lines.map(Result::unwrap));
     let status = demo.wait().unwrap();
-    let _ = finished.send(());
-    watchdog.join().unwrap();
+    watchdog.done();
     assert!(status.success(), "{narration:#?}");
     assert!(
         dir.join("sent/OUT+4917612345678.txt").exists(),
@@ -232,15 +250,7 @@ fn a_second_demo_in_the_same_folder_is_refused_before_its_banner() {
         .expect("run simgate demo");
     let first_pid = nix::unistd::Pid::from_raw(first.id() as i32);
     // A first demo that never gets ready fails the test instead of hanging it.
-    let (finished, watch) = std::sync::mpsc::channel::<()>();
-    let watchdog = std::thread::spawn(move || {
-        if watch
-            .recv_timeout(std::time::Duration::from_secs(60))
-            .is_err()
-        {
-            let _ = nix::sys::signal::kill(first_pid, nix::sys::signal::Signal::SIGKILL);
-        }
-    });
+    let watchdog = KillAfter::minute(first.id());
     let mut lines = BufReader::new(first.stdout.take().unwrap()).lines();
     assert!(
         lines.any(|line| line.unwrap().starts_with("modem ready")),
@@ -253,8 +263,7 @@ fn a_second_demo_in_the_same_folder_is_refused_before_its_banner() {
         .expect("run a second simgate demo");
     nix::sys::signal::kill(first_pid, nix::sys::signal::Signal::SIGINT).unwrap();
     let stopped = first.wait().unwrap();
-    let _ = finished.send(());
-    watchdog.join().unwrap();
+    watchdog.done();
     let stdout = String::from_utf8_lossy(&second.stdout);
     let stderr = String::from_utf8_lossy(&second.stderr);
     assert!(!second.status.success(), "{stdout}{stderr}");

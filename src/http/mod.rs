@@ -108,18 +108,18 @@ pub(crate) async fn start(
     database: &Path,
     published: Published,
 ) -> Result<Option<Server>, HttpError> {
-    let Some(address) = config.http.listen else {
+    let Some(Bound {
+        listener,
+        address: bound,
+        token,
+    }) = bind(&config).await?
+    else {
         return Ok(None);
     };
-    let token = token(&config)?;
-    if !address.ip().is_loopback() && token.is_none() {
-        tracing::warn!(%address, "the HTTP API listens beyond loopback without a token: anyone who reaches it can send messages (set [http] token_file)");
+    if !bound.ip().is_loopback() && token.is_none() {
+        tracing::warn!(address = %bound, "the HTTP API listens beyond loopback without a token: anyone who reaches it can send messages (set [http] token_file)");
     }
     let worker = worker::Worker::start(database, WORKER_THREADS)?;
-    let listener = tokio::net::TcpListener::bind(address)
-        .await
-        .map_err(|source| HttpError::Bind { address, source })?;
-    let bound = listener.local_addr().unwrap_or(address);
     let (stopping, stop_seen) = watch::channel(false);
     let api = Arc::new(Api {
         config,
@@ -141,14 +141,14 @@ pub(crate) async fn start_unavailable(
     config: &Config,
     reason: &str,
 ) -> Result<Option<Server>, HttpError> {
-    let Some(address) = config.http.listen else {
+    let Some(Bound {
+        listener,
+        address: bound,
+        token,
+    }) = bind(config).await?
+    else {
         return Ok(None);
     };
-    let token = token(config)?;
-    let listener = tokio::net::TcpListener::bind(address)
-        .await
-        .map_err(|source| HttpError::Bind { address, source })?;
-    let bound = listener.local_addr().unwrap_or(address);
     let (stopping, stop_seen) = watch::channel(false);
     let router = unavailable::router(
         token,
@@ -157,6 +157,32 @@ pub(crate) async fn start_unavailable(
     let (task, _) = serve_router(listener, router, stop_seen);
     tracing::info!(address = %bound, "HTTP API listening: it answers 503 until there is room on the disk");
     Ok(Some(Server { stopping, task }))
+}
+
+/// The API's socket, listening.
+struct Bound {
+    listener: tokio::net::TcpListener,
+    /// Where it listens (the port chosen, for port 0).
+    address: SocketAddr,
+    /// The token in effect.
+    token: Option<String>,
+}
+
+/// Listens on `[http] listen` with the token in effect; `None` when the
+/// API is off.
+async fn bind(config: &Config) -> Result<Option<Bound>, HttpError> {
+    let Some(address) = config.http.listen else {
+        return Ok(None);
+    };
+    let token = token(config)?;
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|source| HttpError::Bind { address, source })?;
+    Ok(Some(Bound {
+        address: listener.local_addr().unwrap_or(address),
+        listener,
+        token,
+    }))
 }
 
 /// Serves `router` on `listener` until `stop` says so, each request
